@@ -1,0 +1,219 @@
+"""The one place that knows numpy from cupy (Chainer's ``get_array_module`` idea).
+
+Every other module asks this one for the array module of a device or of an
+array, for a random generator, or for a compiled GPU kernel. Devices are named
+``"cpu"``, ``"cuda"`` (the current GPU) and ``"cuda:N"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy
+
+GPU_INSTALL_HINT = 'pip install "tinygrad-adam[gpu]"  (CuPy wheel for CUDA 12: cupy-cuda12x)'
+
+_cupy: ModuleType | None = None
+_cupy_error: str | None = None
+try:  # cupy is optional: its absence must never break the numpy path
+    import cupy as _cupy  # type: ignore[no-redef]
+except Exception as e:  # pragma: no cover - depends on the machine
+    _cupy, _cupy_error = None, f"{type(e).__name__}: {e}"
+
+
+class DeviceError(RuntimeError):
+    """A device that cannot be used, or two devices mixed in one op."""
+
+
+def cupy_available() -> bool:
+    """True when cupy imports and sees at least one GPU."""
+    return gpu_status()[0]
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_status() -> tuple[bool, str]:
+    """(usable, explanation) for the GPU backend."""
+    if _cupy is None:
+        return False, f"cupy is not installed ({_cupy_error}); install it with: {GPU_INSTALL_HINT}"
+    try:
+        n = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # pragma: no cover - depends on the machine
+        return False, f"cupy {_cupy.__version__} is installed but no CUDA GPU is usable ({e})"
+    if n == 0:  # pragma: no cover
+        return False, f"cupy {_cupy.__version__} is installed but sees no CUDA GPU"
+    return True, f"cupy {_cupy.__version__}, {n} CUDA device(s)"
+
+
+def parse_device(device: str | None) -> str:
+    """Normalise a device name: ``None`` -> default, ``"cuda"`` -> ``"cuda:0"``."""
+    if device is None:
+        return default_device()
+    if not isinstance(device, str):
+        device = str(device)
+    name = device.strip().lower()
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name == "gpu":
+        name = "cuda:0"
+    if name.startswith("cuda:") and name[5:].isdigit():
+        ok, why = gpu_status()
+        if not ok:
+            raise DeviceError(f"device {device!r} is not usable: {why}")
+        return name
+    raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'")
+
+
+_default_device: str | None = None
+
+
+def default_device() -> str:
+    """The device new tensors go to: set_default_device(), else $TINYGRAD_ADAM_DEVICE, else cpu."""
+    global _default_device
+    if _default_device is None:
+        _default_device = parse_device(os.environ.get("TINYGRAD_ADAM_DEVICE") or "cpu")
+    return _default_device
+
+
+def set_default_device(device: str) -> None:
+    """Make ``device`` the default for tensors created without one."""
+    global _default_device
+    _default_device = parse_device(device)
+
+
+def xp_of(device: str) -> ModuleType:
+    """The array module (numpy or cupy) for a normalised device name."""
+    if device == "cpu":
+        return numpy
+    assert _cupy is not None
+    return _cupy
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """numpy or cupy, whichever owns the arrays (numpy for scalars)."""
+    if _cupy is not None:
+        return _cupy.get_array_module(*arrays)
+    return numpy
+
+
+def device_of(array: Any) -> str:
+    """The device name of a raw array."""
+    if isinstance(array, numpy.ndarray) or _cupy is None or not isinstance(array, _cupy.ndarray):
+        return "cpu"
+    return f"cuda:{array.device.id}"
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Move a raw array to a normalised device (no copy when already there)."""
+    if device == "cpu":
+        return to_numpy(array)
+    assert _cupy is not None
+    with _cupy.cuda.Device(int(device.split(":")[1])):
+        return _cupy.asarray(array)
+
+
+def to_numpy(array: Any) -> numpy.ndarray:
+    """A host (numpy) array: a copy from the GPU, the array itself on the CPU."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+def device_context(device: str) -> Any:
+    """A context manager that makes ``device`` current (a no-op on the CPU)."""
+    if device == "cpu":
+        import contextlib
+
+        return contextlib.nullcontext()
+    assert _cupy is not None
+    return _cupy.cuda.Device(int(device.split(":")[1]))
+
+
+def scatter_add(target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` in place, accumulating repeated indices (numpy ``add.at``)."""
+    if isinstance(target, numpy.ndarray):
+        numpy.add.at(target, index, values)
+    else:
+        import cupyx  # type: ignore[import-not-found]
+
+        cupyx.scatter_add(target, index, values)
+
+
+# ---------------------------------------------------------------- random numbers
+_seed: int | None = None
+_generators: dict[str, Any] = {}
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the random generator of every device; the same seed gives the same numbers."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(device: str = "cpu") -> Any:
+    """The random generator of a device: a numpy ``Generator`` or a cupy ``RandomState``.
+
+    Each device has its own stream, seeded from ``manual_seed`` (plus the device index).
+    """
+    g = _generators.get(device)
+    if g is None:
+        seed = _seed
+        if device == "cpu":
+            g = numpy.random.default_rng(seed)
+        else:
+            assert _cupy is not None
+            with device_context(device):
+                g = _cupy.random.RandomState(None if seed is None else seed + 1 + int(device[5:]))
+        _generators[device] = g
+    return g
+
+
+def get_rng_state() -> dict[str, Any]:
+    """A picklable snapshot of every device generator (for checkpoints)."""
+    state: dict[str, Any] = {"seed": _seed}
+    for dev, g in _generators.items():
+        if dev == "cpu":
+            state[dev] = g.bit_generator.state
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`get_rng_state` returned (the CPU stream exactly)."""
+    global _seed
+    _seed = state.get("seed")
+    _generators.clear()
+    if "cpu" in state:
+        generator("cpu").bit_generator.state = state["cpu"]
+
+
+# ---------------------------------------------------------------- GPU kernels
+@functools.lru_cache(maxsize=None)
+def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str) -> Any:
+    """A compiled, cached ``cupy.ElementwiseKernel`` (Chainer's ``cuda.elementwise``)."""
+    ok, why = gpu_status()
+    if not ok:
+        raise DeviceError(f"a GPU kernel was requested but {why}")
+    assert _cupy is not None
+    return _cupy.ElementwiseKernel(in_params, out_params, operation, name)
+
+
+def info() -> dict[str, Any]:
+    """Versions, BLAS and GPU availability, for ``tinygrad-adam info``."""
+    blas = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [f"{d.get('internal_api')} {d.get('version')} ({d.get('num_threads')} threads)"
+                for d in threadpool_info() if d.get("user_api") == "blas"]
+        blas = ", ".join(libs) or blas
+    except ImportError:
+        cfg = numpy.show_config(mode="dicts") if hasattr(numpy, "show_config") else None
+        if isinstance(cfg, dict):
+            b = cfg.get("Build Dependencies", {}).get("blas", {})
+            blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
+    ok, why = gpu_status()
+    return {"numpy": numpy.__version__, "blas": blas, "default_device": default_device(),
+            "gpu_usable": ok, "gpu": why}

@@ -1,0 +1,1 @@
+"""Neural-network building blocks: modules, layers, functional ops, losses, init."""
