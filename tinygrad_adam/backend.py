@@ -190,7 +190,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- GPU kernels
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str) -> Any:
     """A compiled, cached ``cupy.ElementwiseKernel`` (Chainer's ``cuda.elementwise``)."""
     ok, why = gpu_status()

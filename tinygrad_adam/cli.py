@@ -23,7 +23,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-adam", description="Train the Adam paper's models and inspect them.")
+    parser = argparse.ArgumentParser(prog="tinygrad-adam",
+                                     description="Train the Adam paper's models and inspect them.")
     parser.add_argument("--version", action="version", version=f"tinygrad_adam {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="versions, BLAS, and whether a GPU is usable").set_defaults(func=cmd_info)

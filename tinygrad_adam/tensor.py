@@ -32,7 +32,7 @@ class Tensor:
     and is used without a copy when it is already on ``device``.
     """
 
-    __slots__ = ("data", "requires_grad", "_grad", "_parents", "_backward", "_op", "__weakref__", "__dict__")
+    __slots__ = ("__dict__", "__weakref__", "_backward", "_grad", "_op", "_parents", "data", "requires_grad")
     __array_priority__ = 1000  # so numpy scalars on the left defer to our reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -341,13 +341,13 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape methods
     def reshape(self, *shape: Any) -> Tensor:
-        return movement.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+        return movement.reshape(self, _one_or_many(shape))
 
     def view(self, *shape: Any) -> Tensor:
         return self.reshape(*shape)
 
     def transpose(self, *axes: Any) -> Tensor:
-        return movement.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)
+        return movement.transpose(self, _one_or_many(axes))
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - numpy's name
@@ -357,7 +357,7 @@ class Tensor:
         return movement.flatten(self, start_dim, end_dim)
 
     def expand(self, *shape: Any) -> Tensor:
-        return movement.broadcast_to(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+        return movement.broadcast_to(self, _one_or_many(shape))
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         return movement.broadcast_to(self, shape)
@@ -370,6 +370,11 @@ class Tensor:
 
     def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
         return movement.pad(self, pad_width, value)
+
+
+def _one_or_many(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
 def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:

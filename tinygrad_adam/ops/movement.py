@@ -125,7 +125,7 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     widths = [(int(p), int(p)) if isinstance(p, int) else (int(p[0]), int(p[1]))
               for p in ((pad_width,) * a.ndim if isinstance(pad_width, int) else pad_width)]
     if len(widths) != a.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
-        raise ValueError(f"pad: pad_width {pad_width} does not give non-negative (before, after) for each of {a.ndim} axes")
+        raise ValueError(f"pad: pad_width {pad_width} must give non-negative (before, after) for each of {a.ndim} axes")
     out = xp.pad(a.data, widths, mode="constant", constant_values=value)
     inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
     return record("pad", out, (a,), lambda g: (g[inner],))
