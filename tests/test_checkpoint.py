@@ -1,0 +1,45 @@
+"""Checkpoint files: a tree of arrays and values round-trips exactly; writes are atomic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_adam import checkpoint
+
+
+def test_roundtrip_keeps_types_and_bits(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    tree = {"epoch": 3, "lr": 1e-3, "name": "adam", "flag": None, "betas": (0.9, 0.999),
+            "state": {0: {"step": 7, "m": rng.standard_normal((3, 2)).astype(np.float32)},
+                      1: {"v": rng.standard_normal(4)}},
+            "groups": [{"params": [0, 1], "lr": np.float64(0.5)}], "big": 2**80}
+    out = checkpoint.load(checkpoint.save(tmp_path / "c.npz", tree))
+    assert out["epoch"] == 3 and out["name"] == "adam" and out["flag"] is None and out["big"] == 2**80
+    assert out["betas"] == (0.9, 0.999) and isinstance(out["betas"], tuple)
+    assert set(out["state"]) == {0, 1}  # int keys stay ints
+    np.testing.assert_array_equal(out["state"][0]["m"], tree["state"][0]["m"])
+    assert out["state"][0]["m"].dtype == np.float32 and out["state"][1]["v"].dtype == np.float64
+    assert out["groups"][0]["lr"] == 0.5 and out["groups"][0]["params"] == [0, 1]
+
+
+def test_failed_write_leaves_old_checkpoint_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = checkpoint.save(tmp_path / "c.npz", {"epoch": 1, "w": np.ones(3)})
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, {"epoch": 2, "w": np.zeros(3)})
+    assert checkpoint.load(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left behind
+
+
+def test_unstorable_value_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="cannot store a object"):
+        checkpoint.save(tmp_path / "c.npz", {"x": object()})
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        checkpoint.load(tmp_path / "missing.npz")
