@@ -1,0 +1,83 @@
+"""Reading data files safely: content checksums, and writes that never leave a half-written file.
+
+A file is identified by the size and hash of its *decompressed* content, so a ``.gz`` recompressed by
+someone else (as the shared MNIST files were) still verifies, while any changed byte of data does not.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import NamedTuple
+
+
+class DataCorruptError(ValueError):
+    """A data file exists but its content is not the expected one (truncated, damaged or a different file)."""
+
+
+class Checksum(NamedTuple):
+    """The expected content of a file: ``size`` bytes whose ``algorithm`` hash ("md5", "sha256") is ``hexdigest``."""
+
+    size: int
+    algorithm: str
+    hexdigest: str
+
+
+def check_bytes(content: bytes, expected: Checksum, path: Path) -> None:
+    """Raise DataCorruptError unless ``content`` (read from ``path``) has the expected size and hash."""
+    if len(content) != expected.size:
+        raise DataCorruptError(f"{path}: content is {len(content):,} bytes, expected {expected.size:,}. "
+                               f"Delete the file and fetch it again (download=True).")
+    actual = hashlib.new(expected.algorithm, content).hexdigest()
+    if actual != expected.hexdigest:
+        raise DataCorruptError(f"{path}: {expected.algorithm} of the content is {actual}, expected "
+                               f"{expected.hexdigest}. Delete the file and fetch it again (download=True).")
+
+
+def read_gzip_verified(path: Path, expected: Checksum) -> bytes:
+    """The decompressed content of the gzip file ``path``, checked against ``expected``.
+
+    Unreadable, truncated or non-gzip files raise DataCorruptError naming the file, never a bare gzip error.
+    """
+    try:
+        content = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataCorruptError(f"{path}: cannot be decompressed ({type(e).__name__}: {e}). "
+                               f"Delete the file and fetch it again (download=True).") from e
+    check_bytes(content, expected, path)
+    return content
+
+
+def file_hexdigest(path: Path, algorithm: str) -> str:
+    """The ``algorithm`` hash of the raw bytes of ``path``, read in chunks (for large downloads)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on success it is renamed onto ``dest`` in one step.
+
+    Readers therefore see the old file or the complete new one, never a partial write. If the block raises
+    (a failed download, a failed checksum, Ctrl-C) the temporary file is removed and ``dest`` is untouched.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,150 @@
+"""IMDB Large Movie Review Dataset v1.0 (Maas et al., 2011) as binary bag-of-words features (paper section 6.1).
+
+Tokenisation (``tokenize``): lowercase, replace the HTML line break ``<br />`` by a space, then take the words:
+runs of letters and digits (any script), keeping an apostrophe between two such runs ("don't", "director's").
+Vocabulary: the ``num_words`` words with the most occurrences in the *training* split (ties: alphabetical);
+column j of the features is word j of the vocabulary. Features: 1.0 where the review contains the word,
+else 0 (presence, not counts). Labels: 0 negative, 1 positive.
+
+On disk: ``imdb/imdb_reviews.jsonl.gz``, one JSON object per review ``{"split", "label", "id", "rating",
+"text"}``, train before test, then by label and id. ``download=True`` builds it from the original
+``aclImdb_v1.tar.gz``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import tarfile
+from collections import defaultdict
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache
+from .download import fetch
+from .files import Checksum, DataCorruptError, atomic_path, check_bytes, file_hexdigest, read_gzip_verified
+from .paths import DatasetFiles, locate
+from .sparse import CSRMatrix
+from .split import Split
+
+URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+TAR_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
+REVIEWS = "imdb_reviews.jsonl.gz"
+CHECKSUM = Checksum(69_005_807, "sha256", "6defcff91b2172588eec863f6b67f8951eb6a065783d598c4e6ef79946f8f1b2")
+TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+MEMBER = re.compile(r"aclImdb/(train|test)/(neg|pos)/(\d+)_(\d+)\.txt")
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of a review, as described in the module docstring."""
+    return TOKEN.findall(text.lower().replace("<br />", " "))
+
+
+def aclimdb_records(tar_path: Path) -> list[dict[str, Any]]:
+    """The 50,000 labelled reviews of an ``aclImdb_v1.tar.gz`` as records in the order of ``imdb_reviews.jsonl``."""
+    records = []
+    with tarfile.open(tar_path, "r:gz") as tar:
+        for member in tar:
+            match = MEMBER.fullmatch(member.name)
+            if match and member.isfile():
+                split, label, review_id, rating = match.groups()
+                text = tar.extractfile(member).read().decode("utf-8")
+                records.append({"split": split, "label": int(label == "pos"), "id": int(review_id),
+                                "rating": int(rating), "text": text})
+    return sorted(records, key=lambda r: (r["split"] == "test", r["label"], r["id"]))
+
+
+def jsonl_bytes(records: list[dict[str, Any]]) -> bytes:
+    """Records as JSON Lines, UTF-8, one ``json.dumps(record, ensure_ascii=False)`` per line."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+def fetch_imdb(folder: Path) -> None:
+    """Download ``aclImdb_v1.tar.gz`` (MD5-checked), convert it to ``imdb_reviews.jsonl.gz`` in ``folder``
+    (content checksum-checked), and delete the archive."""
+    def check_tar(path: Path) -> None:
+        if (md5 := file_hexdigest(path, "md5")) != TAR_MD5:
+            raise DataCorruptError(f"{URL}: md5 {md5}, expected {TAR_MD5}")
+
+    tar_path = folder / "aclImdb_v1.tar.gz"
+    fetch([URL], tar_path, check_tar)
+    try:
+        content = jsonl_bytes(aclimdb_records(tar_path))
+        check_bytes(content, CHECKSUM, folder / REVIEWS)
+        with atomic_path(folder / REVIEWS) as tmp, open(tmp, "wb") as f, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
+            gz.write(content)
+    finally:
+        tar_path.unlink()
+
+
+FILES = DatasetFiles("imdb", (REVIEWS,), "load_imdb", URL, fetch_imdb)
+
+
+def bag_of_words(train: list[str], test: list[str], num_words: int) -> dict[str, np.ndarray]:
+    """Binary bag-of-words CSR arrays of both splits over the top ``num_words`` training words, and the words."""
+    ids: defaultdict[str, int] = defaultdict(count().__next__)  # every word seen, train or test -> a provisional id
+    docs = [np.fromiter(map(ids.__getitem__, tokenize(t)), dtype=np.int32) for t in train + test]
+    words, counts = list(ids), np.bincount(np.concatenate(docs[:len(train)]), minlength=len(ids)).tolist()
+    seen = [i for i, c in enumerate(counts) if c]
+    if num_words > len(seen):
+        raise ValueError(f"num_words={num_words} exceeds the {len(seen):,} distinct words of the training split")
+    top = sorted(seen, key=lambda i: (-counts[i], words[i]))[:num_words]
+    column = np.full(len(ids), -1, dtype=np.int64)
+    column[top] = np.arange(num_words)
+    arrays = {"vocabulary": np.array([words[i] for i in top])}
+    for name, split_docs in (("train", docs[:len(train)]), ("test", docs[len(train):])):
+        row = np.repeat(np.arange(len(split_docs)), [len(d) for d in split_docs])
+        col = column[np.concatenate(split_docs)]
+        cells = np.sort(row[col >= 0] * num_words + col[col >= 0])  # (row, col) pairs in row-major order
+        cells = cells[np.diff(cells, prepend=-1) != 0]  # a word counts once per review
+        arrays[f"{name}_indices"] = (cells % num_words).astype(np.int32)
+        arrays[f"{name}_indptr"] = np.concatenate([[0], np.cumsum(np.bincount(cells // num_words,
+                                                                              minlength=len(split_docs)))])
+    return arrays
+
+
+def load_features(root: str | os.PathLike[str] | None, num_words: int, download: bool) -> dict[str, np.ndarray]:
+    """The cached arrays behind ``load_imdb`` and ``load_imdb_vocabulary``, built (and verified) on first use."""
+    if isinstance(num_words, bool) or not isinstance(num_words, int | np.integer) or num_words <= 0:
+        raise ValueError(f"num_words must be a positive integer, got {num_words!r}")
+    path = locate(FILES, root, download) / REVIEWS
+    key = cache.source_key({"dataset": "imdb", "num_words": int(num_words), "token": TOKEN.pattern}, [path])
+    arrays = cache.load(f"imdb-bow{num_words}", key)
+    if arrays is None:
+        records = [json.loads(line) for line in read_gzip_verified(path, CHECKSUM).decode("utf-8").split("\n")[:-1]]
+        texts = {s: [r["text"] for r in records if r["split"] == s] for s in ("train", "test")}
+        arrays = bag_of_words(texts["train"], texts["test"], int(num_words))
+        for s in ("train", "test"):
+            arrays[f"y_{s}"] = np.array([r["label"] for r in records if r["split"] == s], dtype=np.int64)
+        cache.save(f"imdb-bow{num_words}", key, arrays)
+    return arrays
+
+
+def load_imdb(root: str | os.PathLike[str] | None = None, num_words: int = 10000,
+              download: bool = False) -> tuple[Split, Split]:
+    """The IMDB ``(train, test)`` splits as binary bag-of-words; each is ``Split(x, y)``.
+
+    x: (25000, num_words) float32 CSRMatrix (densify a minibatch with ``x[idx].toarray()``); y: (25000,) int64,
+    0 negative / 1 positive, 12,500 each, rows in file order (all negatives first: shuffle).
+    Column j is word j of ``load_imdb_vocabulary(num_words)``.
+    ``root`` and ``download`` as in ``load_mnist``. The first load tokenises the 50,000 reviews (tens of
+    seconds) and caches the features; later loads read the cache (well under 2 s).
+    """
+    arrays = load_features(root, num_words, download)
+
+    def split(name: str) -> Split:
+        indptr, indices, y = arrays[f"{name}_indptr"], arrays[f"{name}_indices"], arrays[f"y_{name}"]
+        return Split(CSRMatrix(indptr, indices, np.ones(len(indices), np.float32), (len(y), num_words)), y)
+    return split("train"), split("test")
+
+
+def load_imdb_vocabulary(root: str | os.PathLike[str] | None = None, num_words: int = 10000,
+                         download: bool = False) -> list[str]:
+    """The ``num_words`` words of the IMDB features, most frequent training word first (column order)."""
+    return load_features(root, num_words, download)["vocabulary"].tolist()
