@@ -22,7 +22,8 @@ class DataLoader:
     arrays: a tuple of numpy arrays and/or CSRMatrix (a ``Split`` works), each with N rows. A batch holds the
     same rows of each array: numpy arrays keep their dtype; a CSRMatrix becomes a dense float32 (B, F) array,
     or stays a CSRMatrix with ``sparse=True``. ``len(loader)`` is the number of batches per epoch; the last
-    one is smaller unless ``drop_last``. Each ``iter(loader)`` runs one epoch and moves on to the next.
+    one is smaller unless ``drop_last``. Each ``iter(loader)`` runs epoch ``loader.epoch`` (0 at first) and moves
+    ``loader.epoch`` on by one; ``set_epoch`` jumps (a training loop resuming from a checkpoint).
     seed: int >= 0; None draws one at random (read it back from ``loader.seed`` to reproduce the run).
     """
 
