@@ -1,0 +1,26 @@
+"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), the paper's baselines, temporal averaging, schedules.
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss.backward(); opt.step(); opt.zero_grad()
+
+Every optimizer has a readable reference update and fused fast paths (numpy, numba, cupy); ``impl=``
+chooses (default "auto": the fastest available), see :class:`Optimizer`.
+"""
+
+from . import lr_scheduler
+from .adadelta import Adadelta, adadelta_reference
+from .adagrad import Adagrad, adagrad_reference
+from .adam import Adam, AdamW, adam_reference
+from .adamax import Adamax, adamax_reference
+from .averaging import TemporalAverage
+from .clip import clip_grad_norm_
+from .fused import FusedKernel, numba_available
+from .optimizer import Optimizer
+from .rmsprop import RMSprop, rmsprop_reference
+from .sgd import SGD, sgd_reference
+
+__all__ = [
+    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Optimizer", "RMSprop", "TemporalAverage",
+    "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
+    "numba_available", "rmsprop_reference", "sgd_reference",
+]

@@ -1,0 +1,265 @@
+"""Fused update kernels: one optimizer update written once, per element, and run three ways.
+
+An optimizer's fast path is a short straight-line program over ONE element, for example Adam's::
+
+    m = m + (g - m) * one_minus_beta1
+    v = v * beta2 + g * g * one_minus_beta2
+    p = p - m / (sqrt(v) * inv_sqrt_bc2 + eps) * step_size
+
+The program may use the arrays (``outputs`` are updated in place, ``inputs`` are read-only), the scalars,
+new local names, ``+ - * /``, unary minus and ``sqrt``, ``abs``, ``max``. It has no literals: every constant
+is a scalar computed in float64 on the host, so float32 parameters are updated in float32 throughout.
+:class:`FusedKernel` compiles the program for
+
+- the GPU: one ``cupy.ElementwiseKernel`` (Chainer's pattern: scalars are kernel arguments, the parameter
+  and its state are updated in place in a single launch);
+- the CPU with numpy: ufunc calls into preallocated scratch registers (``out=``), run over chunks small
+  enough to stay in the L2 cache, so that a step reads p, g, m, v once and writes p, m, v once: the
+  minimum memory traffic, with no new arrays;
+- the CPU with numba (optional, ``pip install "tinygrad-adam[fast]"``): one compiled loop, on all cores
+  for large parameters.
+
+Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda_source``.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import textwrap
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+import numpy
+
+from .. import backend
+
+Array = Any  # numpy or cupy ndarray
+
+CHUNK = 16384  # elements per CPU chunk: p, g, m, v and the scratch registers fit in a 512 KiB L2 cache
+PARALLEL_MIN = 1 << 18  # the numba loop runs on all cores from this many elements on
+IMPLS = ("auto", "reference", "numpy", "numba")
+
+_FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
+_BINOPS = {ast.Add: ("numpy.add", "+"), ast.Sub: ("numpy.subtract", "-"),
+           ast.Mult: ("numpy.multiply", "*"), ast.Div: ("numpy.divide", "/")}
+
+
+@functools.cache
+def numba_available() -> bool:
+    """True when numba imports (the optional ``fast`` extra); ``TINYGRAD_ADAM_NUMBA=0`` turns it off."""
+    if os.environ.get("TINYGRAD_ADAM_NUMBA", "1") == "0":
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_impl(impl: str) -> str:
+    """Validate an optimizer's ``impl`` argument (see :class:`~tinygrad_adam.optim.Optimizer`)."""
+    if impl not in IMPLS:
+        raise ValueError(f"invalid impl={impl!r}: choose one of {IMPLS}")
+    if impl == "numba" and not numba_available():
+        raise ValueError('impl="numba" needs numba: pip install "tinygrad-adam[fast]" (or use impl="numpy")')
+    return impl
+
+
+def resolve_impl(impl: str, device: str) -> str:
+    """The update that runs for a parameter on ``device``: "reference", "numpy", "numba" or "cuda"."""
+    if device != "cpu":
+        if impl in ("numpy", "numba"):
+            raise ValueError(f'impl="{impl}" is a CPU path, but the parameter is on {device}; use "auto"')
+        return "reference" if impl == "reference" else "cuda"
+    if impl == "auto":
+        return "numba" if numba_available() else "numpy"
+    return impl
+
+
+class FusedKernel:
+    """A per-element update program compiled for cupy, chunked numpy and numba.
+
+    ``outputs``/``inputs``/``scalars`` are space-separated names, e.g. ``FusedKernel("adam", "p m v", "g",
+    "beta2 eps", body)``. Call :meth:`run` with a mapping that holds every named array (all of one shape and
+    dtype) and one that holds every scalar.
+    """
+
+    def __init__(self, name: str, outputs: str, inputs: str, scalars: str, body: str) -> None:
+        self.name = name
+        self.outputs, self.inputs, self.scalars = outputs.split(), inputs.split(), scalars.split()
+        self.statements = _parse(name, textwrap.dedent(body), self.outputs, self.inputs, self.scalars)
+        self.arrays = self.outputs + self.inputs
+        self.numpy_source, self.registers = _numpy_source(self)
+        self.numba_source = _numba_source(self)
+        self.cuda_source = _cuda_source(self)
+        self._numpy_fn = _compile(self.numpy_source, {"numpy": numpy})
+        self._numba_fns: dict[bool, Callable[..., None]] = {}
+
+    def run(self, impl: str, arrays: Mapping[str, Array], scalars: Mapping[str, float],
+            scratch: MutableMapping[Any, list[numpy.ndarray]]) -> None:
+        """Update the output arrays in place with ``impl`` ("numpy", "numba" or "cuda").
+
+        ``scratch`` keeps the CPU registers between calls (one list of ``CHUNK``-element arrays per dtype).
+        """
+        arrs = [arrays[n] for n in self.arrays]
+        first = arrs[0]
+        for name, a in zip(self.arrays, arrs):
+            if a.shape != first.shape or a.dtype != first.dtype:
+                raise TypeError(f"{self.name}: array {name!r} has shape {a.shape} and dtype {a.dtype}, but "
+                                f"{self.arrays[0]!r} has shape {first.shape} and dtype {first.dtype}")
+        if impl == "cuda":
+            kernel = backend.elementwise_kernel(", ".join(f"T {n}" for n in self.inputs + self.scalars),
+                                                ", ".join(f"T {n}" for n in self.outputs),
+                                                self.cuda_source, f"tinygrad_adam_{self.name}")
+            with backend.device_context(backend.device_of(first)):
+                kernel(*arrs[len(self.outputs):], *(scalars[n] for n in self.scalars), *arrs[:len(self.outputs)])
+            return
+        cast = first.dtype.type
+        values = [cast(scalars[n]) for n in self.scalars]
+        flat = [a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
+        if impl == "numba":
+            self._numba(first.size >= PARALLEL_MIN)(*flat, *values)
+        elif impl == "numpy":
+            regs = _registers(scratch, first.dtype, self.registers)
+            for start in range(0, first.size, CHUNK):
+                views = [a[start:start + CHUNK] for a in flat]
+                n = views[0].size
+                self._numpy_fn(*views, *values, regs if n == CHUNK else [r[:n] for r in regs])
+        else:
+            raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
+        for a, f in zip(arrs[:len(self.outputs)], flat):
+            if not a.flags.c_contiguous:  # updated through a contiguous copy
+                a[...] = f.reshape(a.shape)
+
+    def _numba(self, parallel: bool) -> Callable[..., None]:
+        fn = self._numba_fns.get(parallel)
+        if fn is None:
+            import numba
+
+            loop = numba.prange if parallel else range
+            py = _compile(self.numba_source, {"numpy": numpy, "loop": loop})
+            fn = self._numba_fns[parallel] = numba.njit(parallel=parallel, nogil=True, error_model="numpy")(py)
+        return fn
+
+
+def _registers(scratch: MutableMapping[Any, list[numpy.ndarray]], dtype: numpy.dtype,
+               count: int) -> list[numpy.ndarray]:
+    regs = scratch.setdefault(dtype, [])
+    while len(regs) < count:
+        regs.append(numpy.empty(CHUNK, dtype))
+    return regs[:count]
+
+
+def _compile(source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    code = compile(source, f"<fused kernel>\n{source}", "exec")
+    exec(code, namespace)  # the source is generated above from a checked program, never from user input
+    return namespace["kernel"]
+
+
+def _parse(name: str, body: str, outputs: list[str], inputs: list[str], scalars: list[str]) -> list[ast.Assign]:
+    """The program's statements, after checking that each uses only what the kernel language allows."""
+    defined = set(outputs) | set(inputs) | set(scalars)
+    statements = []
+    for stmt in ast.parse(body).body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            raise SyntaxError(f"kernel {name}: only `name = expression` statements, got {ast.unparse(stmt)!r}")
+        for node in ast.walk(stmt.value):
+            ok = isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.USub, *_BINOPS))
+            if not ok or (isinstance(node, ast.Call) and getattr(node.func, "id", None) not in _FUNCS):
+                raise SyntaxError(f"kernel {name}: {ast.unparse(node)!r} is not allowed (no literals: use scalars)")
+            if isinstance(node, ast.Name) and node.id not in _FUNCS and node.id not in defined:
+                raise NameError(f"kernel {name}: {node.id!r} is used before it is defined")
+        target = stmt.targets[0].id
+        if target in inputs or target in scalars:
+            raise SyntaxError(f"kernel {name}: {target!r} is read-only; assign to a new name")
+        defined.add(target)
+        statements.append(stmt)
+    return statements
+
+
+def _numpy_source(k: FusedKernel) -> tuple[str, int]:
+    """A chunk function: every operation is one ufunc call writing into an output, a local or a register."""
+    lines: list[str] = []
+    homes: dict[str, str] = {n: n for n in k.arrays}  # where each value lives (array view or register)
+    free: list[int] = []
+    used = 0
+
+    def new_register() -> str:
+        nonlocal used
+        if free:
+            return f"r[{free.pop()}]"
+        used += 1
+        return f"r[{used - 1}]"
+
+    def release(operand: str) -> None:
+        if operand.startswith("r[") and operand not in homes.values():
+            free.append(int(operand[2:-1]))
+
+    def emit(node: ast.expr, out: str | None = None) -> str:
+        if isinstance(node, ast.Name):
+            return homes.get(node.id, node.id)
+        if isinstance(node, ast.UnaryOp):
+            func, args = "numpy.negative", [emit(node.operand)]
+        elif isinstance(node, ast.Call):
+            func, args = _FUNCS[node.func.id][0], [emit(a) for a in node.args]
+        else:
+            assert isinstance(node, ast.BinOp)
+            func, args = _BINOPS[type(node.op)][0], [emit(node.left), emit(node.right)]
+        temps = [a for a in args if a.startswith("r[") and a not in homes.values()]
+        target = out or (temps[0] if temps else new_register())
+        for a in temps:
+            if a != target:
+                release(a)
+        lines.append(f"    {func}({', '.join(args)}, out={target})")
+        return target
+
+    for stmt in k.statements:
+        name = stmt.targets[0].id
+        if name not in homes:
+            homes[name] = new_register()
+        result = emit(stmt.value, out=homes[name])
+        if result != homes[name]:  # a bare name: `x = y`
+            lines.append(f"    numpy.copyto({homes[name]}, {result})")
+    header = f"def kernel({', '.join(k.arrays + k.scalars)}, r):"
+    return "\n".join([header, *lines]) + "\n", used
+
+
+def _numba_source(k: FusedKernel) -> str:
+    """One loop over the elements: load, the program as written, store."""
+    arrays = [f"{n}_" for n in k.arrays]
+    body = [f"        {n} = {n}_[i]" for n in k.arrays]
+    body += [f"        {ast.unparse(_rename_calls(s))}" for s in k.statements]
+    body += [f"        {n}_[i] = {n}" for n in k.outputs]
+    header = [f"def kernel({', '.join(arrays + k.scalars)}):", f"    for i in loop({arrays[0]}.shape[0]):"]
+    return "\n".join(header + body) + "\n"
+
+
+def _rename_calls(stmt: ast.Assign) -> ast.Assign:
+    stmt = ast.parse(ast.unparse(stmt)).body[0]  # a copy
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Call):
+            node.func = ast.parse(_FUNCS[node.func.id][0], mode="eval").body
+    return stmt
+
+
+def _cuda_source(k: FusedKernel) -> str:
+    """The ElementwiseKernel body in C: locals are declared ``T`` on first assignment."""
+    def c(node: ast.expr) -> str:
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.UnaryOp):
+            return f"(-{c(node.operand)})"
+        if isinstance(node, ast.Call):
+            return f"{_FUNCS[node.func.id][1]}({', '.join(c(a) for a in node.args)})"
+        assert isinstance(node, ast.BinOp)
+        return f"({c(node.left)} {_BINOPS[type(node.op)][1]} {c(node.right)})"
+
+    declared = set(k.arrays) | set(k.scalars)
+    lines = []
+    for stmt in k.statements:
+        name = stmt.targets[0].id
+        lines.append(f"{'' if name in declared else 'T '}{name} = {c(stmt.value)};")
+        declared.add(name)
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""The optimizer base class: parameter groups, per-parameter state, ``step``, and ``state_dict``.
+
+Names and semantics follow ``torch.optim`` so that a PyTorch recipe carries over. Each optimizer defines
+its per-parameter state, a readable ``reference`` update written like the paper's algorithm box, and a
+``fused`` update (a :class:`~tinygrad_adam.optim.fused.FusedKernel` and its scalars). ``impl`` picks one:
+
+- ``"auto"`` (default): the fused ``cupy.ElementwiseKernel`` for parameters on a GPU; on the CPU the
+  fused numba loop when numba is installed (``pip install "tinygrad-adam[fast]"``), else chunked numpy;
+- ``"reference"``: the readable update (allocates temporaries; any device);
+- ``"numpy"`` / ``"numba"``: force one CPU fast path.
+
+All of them compute the same update (tested equal to float rounding).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy
+
+from .. import backend
+from ..autograd import enable_grad
+from ..tensor import Array, Tensor
+from .fused import FusedKernel, check_impl, resolve_impl
+
+Group = dict[str, Any]
+State = dict[str, Any]
+
+
+class Optimizer:
+    """Base class: ``Optimizer(params, defaults)``.
+
+    ``params`` is an iterable of Tensors, or of dicts (parameter groups) each with a ``"params"`` list and
+    any hyperparameters that override ``defaults`` for that group (e.g. a smaller lr for biases).
+    ``state[p]`` holds parameter ``p``'s state: its step count ``"t"`` and arrays of ``p``'s shape.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], defaults: Group, impl: str = "auto") -> None:
+        if isinstance(params, (Tensor, dict)):
+            raise TypeError(f"params should be an iterable of Tensors or of dicts, but got a {type(params).__name__}")
+        self.defaults = dict(defaults)
+        self.impl = check_impl(impl)
+        self.param_groups: list[Group] = []
+        self.state: dict[Tensor, State] = {}  # keyed by the Tensor itself: Tensors hash by identity
+        self._scratch: dict[Any, list[numpy.ndarray]] = {}  # CPU fast-path registers, one list per dtype
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        for group in groups if isinstance(groups[0], dict) else [{"params": groups}]:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ what each optimizer defines
+    def check_group(self, group: Group) -> None:
+        """Raise ValueError for a bad hyperparameter of ``group``."""
+
+    def init_state(self, p: Array, group: Group) -> State:
+        """The state arrays of a parameter before its first step (``"t"`` is added by :meth:`step`)."""
+        return {}
+
+    def reference(self, p: Array, g: Array, state: State, group: Group) -> None:
+        """The readable update of one parameter, in place (``state["t"]`` is already the new step)."""
+        raise NotImplementedError
+
+    def fused(self, state: State, group: Group) -> tuple[FusedKernel, dict[str, float]]:
+        """The fused kernel for ``group``'s options and its scalar arguments for this step."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, group: Group) -> None:
+        """Add a group of parameters (a dict with ``"params"``); missing hyperparameters take the defaults."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"a parameter group must be a dict with a 'params' entry, got {group!r}")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"parameter {i} of the group is a {type(p).__name__}, not a Tensor")
+            if p.dtype.kind != "f":
+                raise TypeError(f"parameter {i} has dtype {p.dtype}; only floating-point tensors can be optimized")
+            if not p.is_leaf:
+                raise ValueError(f"parameter {i} (shape {p.shape}) is not a leaf tensor; pass parameters, "
+                                 f"not results of ops")
+            if id(p) in seen:
+                raise ValueError(f"parameter {i} (shape {p.shape}) appears in more than one parameter group")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
+        if unknown:
+            raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {type(self).__name__}; "
+                            f"known: {sorted(self.defaults)}")
+        group = {**self.defaults, **group, "params": params}
+        self.check_group(group)
+        self.param_groups.append(group)
+
+    def params(self) -> list[Tensor]:
+        """Every parameter, group by group (the order state_dict indices refer to)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    # ------------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: set them to None (default) or fill them with zeros."""
+        for p in self.params():
+            if p.grad is not None:
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient (those whose ``.grad`` is None are skipped).
+
+        ``closure``, if given, recomputes the loss (with gradients enabled) and its value is returned.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, group)
+        return loss
+
+    def _update(self, p: Tensor, group: Group) -> None:
+        g = p.grad.data  # type: ignore[union-attr]
+        if g.dtype != p.dtype:
+            raise TypeError(f"a parameter of shape {p.shape} has dtype {p.dtype} but its grad has dtype {g.dtype}")
+        state = self.state.get(p)
+        if state is None:
+            with backend.device_context(p.device):
+                state = self.state[p] = {"t": 0, **self.init_state(p.data, group)}
+        state["t"] += 1
+        impl = resolve_impl(self.impl, p.device)
+        if impl == "reference":
+            self.reference(p.data, g, state, group)
+        else:
+            kernel, scalars = self.fused(state, group)
+            kernel.run(impl, {**state, "p": p.data, "g": g}, scalars, self._scratch)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """A copy of the state in torch's layout: parameters are referred to by their index in :meth:`params`.
+
+        ``{"state": {index: {"t": int, name: array, ...}}, "param_groups": [{..., "params": [indices]}]}``
+        """
+        index = {id(p): i for i, p in enumerate(self.params())}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+                  for g in self.param_groups]
+        state = {index[id(p)]: {k: v.copy() if hasattr(v, "shape") else v for k, v in s.items()}
+                 for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (arrays go to each parameter's device and dtype)."""
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"the state_dict has {len(saved)} parameter groups, this optimizer has "
+                             f"{len(self.param_groups)}")
+        for i, (ours, theirs) in enumerate(zip(self.param_groups, saved)):
+            if len(ours["params"]) != len(theirs["params"]):
+                raise ValueError(f"parameter group {i} has {len(ours['params'])} parameters here but "
+                                 f"{len(theirs['params'])} in the state_dict")
+        index = {j: p for group, theirs in zip(self.param_groups, saved) for j, p in zip(theirs["params"],
+                                                                                         group["params"])}
+        state: dict[Tensor, State] = {}
+        for j, s in state_dict["state"].items():
+            p = index[int(j)]
+            state[p] = {k: int(v) if k == "t" else _to_param(v, p, k) if hasattr(v, "shape") else v
+                        for k, v in s.items()}
+        self.state = state
+        for group, theirs in zip(self.param_groups, saved):
+            group.update({k: v for k, v in theirs.items() if k != "params"})
+
+    def __repr__(self) -> str:
+        groups = "".join(f"\n  group {i}: {len(g['params'])} params, "
+                         + ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
+                         for i, g in enumerate(self.param_groups))
+        return f"{type(self).__name__}(impl={self.impl!r}){groups}"
+
+
+def _to_param(array: Any, p: Tensor, name: str) -> Array:
+    """A saved state array as a fresh contiguous array on p's device, in p's dtype."""
+    if tuple(array.shape) != p.shape:
+        raise ValueError(f"state {name!r} has shape {tuple(array.shape)}, but its parameter has shape {p.shape}")
+    with backend.device_context(p.device):
+        out = backend.xp_of(p.device).array(backend.to_device(array, p.device), dtype=p.dtype, order="C")
+    return out
+
+
+# ---------------------------------------------------------------------- hyperparameter checks
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"invalid {name}={value!r}: must be a real number")
+    return float(value)
+
+
+def check_nonnegative(group: Group, *names: str) -> None:
+    """ValueError naming the value unless each of ``group[name]`` is >= 0 (NaN fails)."""
+    for name in names:
+        if not _number(name, group[name]) >= 0:
+            raise ValueError(f"invalid {name}={group[name]!r}: must be >= 0")
+
+
+def check_unit_interval(group: Group, name: str) -> None:
+    """ValueError naming the value unless ``group[name]`` (a number or a tuple of them) lies in [0, 1)."""
+    values = group[name] if isinstance(group[name], (tuple, list)) else (group[name],)
+    for v in values:
+        if not 0 <= _number(name, v) < 1:
+            raise ValueError(f"invalid {name}={group[name]!r}: must be in [0, 1)")
+
+
+def check_betas(group: Group) -> None:
+    """ValueError unless ``group["betas"]`` is a pair (beta1, beta2) in [0, 1)."""
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"invalid betas={betas!r}: must be a pair (beta1, beta2)")
+    check_unit_interval(group, "betas")
