@@ -37,6 +37,9 @@ class LRScheduler:
     def step(self) -> None:
         """Advance one step and set every group's lr."""
         self.last_epoch += 1
+        self._apply()
+
+    def _apply(self) -> None:
         for i, (group, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
             group["lr"] = self.lr_at(self.last_epoch, base, i)
 
@@ -50,7 +53,9 @@ class LRScheduler:
                 and k != "lr_lambdas"}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, and set every group's lr for the restored step."""
         self.__dict__.update(state)
+        self._apply()
 
 
 class LambdaLR(LRScheduler):
