@@ -256,6 +256,8 @@ def test_kernel_language_is_checked() -> None:
         fused.FusedKernel("k", "p", "g", "lr", "g = g * lr")
     with pytest.raises(NameError, match="'q' is used before it is defined"):
         fused.FusedKernel("k", "p", "g", "", "p = q")
+    with pytest.raises(SyntaxError, match="the name 'n' is reserved"):
+        fused.FusedKernel("k", "p", "n", "", "p = p * n")
     with pytest.raises(SyntaxError, match="'exp\\(g\\)' is not allowed"):
         fused.FusedKernel("k", "p", "g", "", "p = exp(g)")
 

@@ -37,7 +37,8 @@ from .. import backend
 
 Array = Any  # numpy or cupy ndarray
 
-CHUNK = 16384  # elements per CPU chunk: p, g, m, v and the scratch registers fit in a 512 KiB L2 cache
+CHUNK = 65536  # elements per CPU chunk: the arrays of a chunk stay in cache (L2/L3) across its ufunc calls,
+#               and each call (about 1 us of overhead) does enough work
 PARALLEL_MIN = 1 << 18  # the numba loop runs on all cores from this many elements on
 IMPLS = ("auto", "reference", "numpy", "numba")
 
@@ -161,6 +162,9 @@ def _compile(source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
 def _parse(name: str, body: str, outputs: list[str], inputs: list[str], scalars: list[str]) -> list[ast.Assign]:
     """The program's statements, after checking that each uses only what the kernel language allows."""
     defined = set(outputs) | set(inputs) | set(scalars)
+    for n in defined | {t.id for t in ast.walk(ast.parse(body)) if isinstance(t, ast.Name)}:
+        if n in ("i", "n") or n.startswith("_") or n in ("r", "loop", "numpy"):
+            raise SyntaxError(f"kernel {name}: the name {n!r} is reserved (by cupy or the generated code)")
     statements = []
     for stmt in ast.parse(body).body:
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
