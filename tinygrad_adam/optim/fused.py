@@ -163,7 +163,7 @@ def _parse(name: str, body: str, outputs: list[str], inputs: list[str], scalars:
     """The program's statements, after checking that each uses only what the kernel language allows."""
     defined = set(outputs) | set(inputs) | set(scalars)
     for n in defined | {t.id for t in ast.walk(ast.parse(body)) if isinstance(t, ast.Name)}:
-        if n in ("i", "n") or n.startswith("_") or n in ("r", "loop", "numpy"):
+        if n in ("i", "n", "r", "loop", "numpy") or n.startswith("_") or n.endswith("_"):
             raise SyntaxError(f"kernel {name}: the name {n!r} is reserved (by cupy or the generated code)")
     statements = []
     for stmt in ast.parse(body).body:
