@@ -1,0 +1,84 @@
+"""Weight initialisers, in place, drawing from the seeded generator of the tensor's device.
+
+The formulas are PyTorch's: Glorot & Bengio (2010) for ``xavier_*``, He et al. (2015) for
+``kaiming_*``. ``Linear`` and ``Conv2d`` default to ``kaiming_uniform_(w, a=sqrt(5))``, i.e.
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch does.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..creation import rand, randn
+from ..tensor import Tensor
+
+GAINS = {"linear": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended std gain for a nonlinearity; ``param`` is leaky_relu's negative slope (default 0.01)."""
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope * slope))
+    if nonlinearity not in GAINS:
+        raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}; use one of "
+                         f"{[*sorted(GAINS), 'leaky_relu']}")
+    return GAINS[nonlinearity]
+
+
+def calculate_fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
+    """(in * receptive field, out * receptive field) for a weight (out, in, *kernel)."""
+    if t.ndim < 2:
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got shape {t.shape}")
+    receptive = math.prod(t.shape[2:])
+    return t.shape[1] * receptive, t.shape[0] * receptive
+
+
+def _fan(t: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return calculate_fan_in_and_fan_out(t)[0 if mode == "fan_in" else 1]
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with U(a, b)."""
+    t.data[...] = rand(t.shape, dtype=t.dtype, device=t.device).data * (b - a) + a
+    return t
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with N(mean, std^2)."""
+    t.data[...] = randn(t.shape, dtype=t.dtype, device=t.device).data * std + mean
+    return t
+
+
+def zeros_(t: Tensor) -> Tensor:
+    t.data[...] = 0
+    return t
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is the leaky_relu slope used by the gain."""
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan)."""
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+
+
+def default_init_(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default for Linear and Conv2d: weight and bias both U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = calculate_fan_in_and_fan_out(weight)[0]
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)

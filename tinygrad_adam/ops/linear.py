@@ -1,0 +1,45 @@
+"""The affine map of a fully connected layer as one op: y = x W^T + b.
+
+Backward: dx = g W, dW = g^T x, db = sum of g over the batch. ``W.T`` is a view, so BLAS
+reads the weight transposed without a copy.
+"""
+
+from __future__ import annotations
+
+from ..tensor import Array, Tensor, check_devices, record
+
+
+def check_dtypes(op: str, *tensors: Tensor) -> None:
+    """A TypeError naming the dtypes when ``tensors`` (input, weight, bias) do not share one: no silent upcast."""
+    dtypes = sorted({str(t.dtype) for t in tensors})
+    if len(dtypes) != 1:
+        raise TypeError(f"{op}: input, weight and bias must share a dtype, got {dtypes}; convert with .astype()")
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (..., in) @ weight (out, in).T + bias (out,) -> (..., out)."""
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    check_devices("linear", *parents)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    out_f, in_f = weight.shape
+    if x.ndim == 0 or x.shape[-1] != in_f:
+        raise ValueError(f"linear: input shape {x.shape} does not end in in_features={in_f} "
+                         f"(weight shape {weight.shape})")
+    if bias is not None and bias.shape != (out_f,):
+        raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
+    check_dtypes("linear", *parents)
+    xp = x.xp
+    x2 = x.data.reshape(-1, in_f)
+    out = x2 @ weight.data.T
+    if bias is not None:
+        out += bias.data
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        g2 = xp.ascontiguousarray(g.reshape(-1, out_f))  # BLAS needs real strides (a broadcast g has 0)
+        gx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
+        gw = g2.T @ x2 if weight.requires_grad else None
+        if bias is None:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
+    return record("linear", out.reshape(x.shape[:-1] + (out_f,)), parents, backward)

@@ -1,0 +1,99 @@
+"""Fused losses: each computes per-element losses and its gradient in one op, then reduces.
+
+- ``cross_entropy``: log-softmax + negative log-likelihood; backward is softmax minus one-hot.
+- ``nll_loss``: negative log-likelihood of given log-probabilities.
+- ``binary_cross_entropy_with_logits``: max(z, 0) - z y + log(1 + exp(-|z|)), stable for any |z|;
+  backward sigmoid(z) - y.
+
+``reduction`` is ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .. import backend
+from ..tensor import Array, Tensor, TensorLike, check_devices, record
+from .elementwise import sigmoid_array
+from .reduce import logsumexp_array
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: str,
+                grads: Callable[[Array], Sequence[Array | None]]) -> Tensor:
+    """Reduce per-element ``losses`` and record the op; ``grads(gl)`` maps the gradient of each element loss
+    (``losses``' shape) to one gradient per parent."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    xp = backend.get_array_module(losses)
+    if reduction == "none":
+        return record(op, losses, parents, grads)
+    scale = 1.0 / max(losses.size, 1) if reduction == "mean" else 1.0
+    out = xp.asarray(losses.sum() * losses.dtype.type(scale))
+    return record(op, out, parents, lambda g: grads(xp.broadcast_to(g * scale, losses.shape)))
+
+
+def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
+    """Integer class indices (N,) for scores (N, C), on the scores' device; errors name the bad shapes/values."""
+    if scores.ndim != 2:
+        raise ValueError(f"{op}: expected input of shape (N, C), got shape {scores.shape}")
+    if isinstance(targets, Tensor):
+        check_devices(op, scores, targets)
+        t = targets.data
+    else:
+        t = backend.to_device(targets, scores.device)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: targets must be integer class indices, got dtype {t.dtype}")
+    n, c = scores.shape
+    if t.shape != (n,):
+        raise ValueError(f"{op}: targets must have shape ({n},) to match input {scores.shape}, got {t.shape}")
+    bad = (t < 0) | (t >= c)
+    if bool(bad.any()):
+        raise ValueError(f"{op}: class targets must lie in [0, {c}), got {backend.to_numpy(t[bad])[:5].tolist()}")
+    return t
+
+
+def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
+    """-log softmax(logits)[target] for logits (N, C) and integer targets (N,)."""
+    t = class_targets("cross_entropy", logits, targets)
+    xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
+    lse = logsumexp_array(logits.data, 1)  # (N, 1)
+    losses = lse[:, 0] - logits.data[rows, t]
+
+    def grads(gl: Array) -> tuple[Array]:
+        p = xp.exp(logits.data - lse)  # softmax
+        p[rows, t] -= 1
+        p *= gl[:, None]
+        return (p,)
+    return record_loss("cross_entropy", losses, (logits,), reduction, grads)
+
+
+def nll_loss(log_probs: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
+    """-log_probs[target] for log-probabilities (N, C) and integer targets (N,)."""
+    t = class_targets("nll_loss", log_probs, targets)
+    xp, rows = log_probs.xp, log_probs.xp.arange(log_probs.shape[0])
+
+    def grads(gl: Array) -> tuple[Array]:
+        full = xp.zeros(log_probs.shape, dtype=gl.dtype)
+        full[rows, t] = -gl
+        return (full,)
+    return record_loss("nll_loss", -log_probs.data[rows, t], (log_probs,), reduction, grads)
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
+    """-[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))] elementwise, for logits z and targets y of one shape."""
+    y = targets if isinstance(targets, Tensor) else Tensor(backend.to_device(targets, logits.device))
+    check_devices("binary_cross_entropy_with_logits", logits, y)
+    if y.shape != logits.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
+                         f"{logits.shape}")
+    xp, z, yd = logits.xp, logits.data, y.data.astype(logits.dtype, copy=False)
+    losses = xp.maximum(z, 0) - z * yd  # the large part first, so the small log1p term is not rounded away
+    losses += xp.log1p(xp.exp(-xp.abs(z)))
+
+    def grads(gl: Array) -> tuple[Array | None, Array | None]:
+        gz = (sigmoid_array(z) - yd) * gl if logits.requires_grad else None
+        gy = (-z * gl).astype(y.dtype, copy=False) if y.requires_grad else None
+        return gz, gy
+    return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)
