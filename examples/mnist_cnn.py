@@ -1,0 +1,12 @@
+"""Section 6.3, Figure 3: three stages of 5x5 convolution + ReLU + 3x3 max-pool (stride 2), a 1000-unit
+ReLU layer and dropout; AdaGrad, SGD-Nesterov and Adam. The paper trains c64-c64-c128 on CIFAR-10; our bundled
+data is MNIST, and ``--channels 32,32,64`` makes it quicker on a CPU.
+
+    python examples/mnist_cnn.py --epochs 45
+    python examples/mnist_cnn.py --quick             # channels 32,32,64 and 5000 examples
+"""
+
+from tinygrad_adam.experiments import main
+
+if __name__ == "__main__":
+    main("mnist-cnn", full_epochs=45, quick_epochs=1, quick_limit=5000, quick_channels=(32, 32, 64))

@@ -1,0 +1,140 @@
+"""PNG plots of runs: the paper's comparison curves, the bias-correction grid, and one run's internals.
+
+matplotlib is an optional extra (``pip install "tinygrad-adam[examples]"``); it is imported on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or a clear error saying how to install it."""
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise RuntimeError('plots need matplotlib: pip install "tinygrad-adam[examples]"') from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
+def training_curves(curves: dict[str, Sequence[dict[str, Any]]], path: str | Path, log_y: bool = False,
+                    title: str = "training cost") -> Path:
+    """One line per run: mean training loss against iterations (``steps.jsonl`` records)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name, rows in curves.items():
+        if rows:
+            ax.plot([r["iteration"] for r in rows], [r["train_loss"] for r in rows], label=name, lw=1.4)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("training cost")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, Path(path))
+
+
+def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Figure 4 style: loss against log10(lr), one panel per (beta1, beta2), red with / green without correction."""
+    plt = pyplot()
+    beta1s = sorted({r["beta1"] for r in rows})
+    beta2s = sorted({r["beta2"] for r in rows})
+    fig, axes = plt.subplots(len(beta1s), len(beta2s), figsize=(3.2 * len(beta2s), 2.8 * len(beta1s)),
+                             sharex=True, squeeze=False)
+    finite = [r["train_loss"] for r in rows if math.isfinite(r["train_loss"])]
+    top = min(max(finite), 3 * min(finite)) if finite else 1.0
+    for (i, b1), (j, b2) in ((a, b) for a in enumerate(beta1s) for b in enumerate(beta2s)):
+        ax = axes[i][j]
+        for corrected, color in ((True, "tab:red"), (False, "tab:green")):
+            sel = sorted((r for r in rows if r["beta1"] == b1 and r["beta2"] == b2
+                          and r["bias_correction"] == corrected), key=lambda r: r["log10_lr"])
+            ax.plot([r["log10_lr"] for r in sel], [min(r["train_loss"], top) for r in sel], "o-", color=color,
+                    label="with correction" if corrected else "without", ms=3)
+        ax.set_title(f"beta1={b1}, beta2={b2}", fontsize=9)
+        ax.set_ylim(top=top * 1.02)
+        if i == len(beta1s) - 1:
+            ax.set_xlabel("log10(learning rate)")
+        if j == 0:
+            ax.set_ylabel("loss (capped)")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file ([] when it does not exist)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """The PNGs of one run directory: curves from metrics.jsonl (and steps.jsonl), internals if recorded."""
+    run = Path(run_dir)
+    metrics_file = run / "metrics.jsonl"
+    if not run.is_dir():
+        raise FileNotFoundError(f"no run directory at {run}")
+    if not metrics_file.exists():
+        raise FileNotFoundError(f"{run} is not a run directory: it has no metrics.jsonl (train writes one per epoch)")
+    metrics = read_jsonl(metrics_file)
+    if not metrics:
+        raise ValueError(f"{metrics_file} is empty: no epoch has finished yet")
+    plt = pyplot()
+    written = []
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    steps = read_jsonl(run / "steps.jsonl")
+    if steps:
+        ax1.plot([r["iteration"] for r in steps], [r["train_loss"] for r in steps], lw=1, label="train (running)")
+    ax1.plot([m["iteration"] for m in metrics], [m["train_loss"] for m in metrics], "o-", label="train (epoch)")
+    ax1.plot([m["iteration"] for m in metrics], [m["test_loss"] for m in metrics], "s-", label="test")
+    ax1.set_xlabel("iterations")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    if "test_accuracy" in metrics[0]:
+        ax2.plot([m["epoch"] for m in metrics], [100 * m["test_accuracy"] for m in metrics], "o-")
+        ax2.set_ylabel("test accuracy (%)")
+    else:
+        ax2.plot([m["epoch"] for m in metrics], [m["seconds"] for m in metrics], "o-")
+        ax2.set_ylabel("seconds per epoch")
+    ax2.set_xlabel("epoch")
+    written.append(_save(fig, run / "curves.png"))
+    if (run / "internals.jsonl").exists():
+        written.append(internals(read_jsonl(run / "internals.jsonl"), run / "internals.png"))
+    return written
+
+
+INTERNAL_PANELS = (("update_over_lr_mean", "mean |Delta| / lr"), ("snr_mean", "mean SNR |m_hat|/sqrt(v_hat)"),
+                   ("effective_step_median", "median lr/(sqrt(v_hat)+eps)"))
+
+
+def internals(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Per-layer optimizer internals over iterations (``internals.jsonl`` from ``--inspect-every``)."""
+    plt = pyplot()
+    panels = [(k, label) for k, label in INTERNAL_PANELS
+              if any(k in layer for r in rows for layer in r.get("params", {}).values())]
+    if not panels:
+        raise ValueError(f"no known figures in {path}: expected one of {[k for k, _ in INTERNAL_PANELS]}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
+    names = list(rows[0]["params"])
+    for ax, (key, label) in zip(axes[0], panels):
+        for name in names:
+            pts = [(r["iteration"], r["params"][name][key]) for r in rows if key in r["params"].get(name, {})]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name, lw=1.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("iterations")
+        ax.set_title(label, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, Path(path))
