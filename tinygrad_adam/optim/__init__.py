@@ -15,12 +15,13 @@ from .adamax import Adamax, adamax_reference
 from .averaging import TemporalAverage
 from .clip import clip_grad_norm_
 from .fused import FusedKernel, numba_available
+from .inspector import Inspector
 from .optimizer import Optimizer
 from .rmsprop import RMSprop, rmsprop_reference
 from .sgd import SGD, sgd_reference
 
 __all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Optimizer", "RMSprop", "TemporalAverage",
+    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "Optimizer", "RMSprop", "TemporalAverage",
     "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
     "numba_available", "rmsprop_reference", "sgd_reference",
 ]
