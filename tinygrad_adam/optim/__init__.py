@@ -21,7 +21,8 @@ from .rmsprop import RMSprop, rmsprop_reference
 from .sgd import SGD, sgd_reference
 
 __all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "Optimizer", "RMSprop", "TemporalAverage",
+    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "Optimizer", "RMSprop",
+    "TemporalAverage",
     "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
     "numba_available", "rmsprop_reference", "sgd_reference",
 ]
