@@ -1,0 +1,222 @@
+"""Benchmark: one full training step (forward, backward, Adam step) of each paper model, ours vs torch CPU.
+
+    python examples/bench_models.py            # every model, and peak memory of an MLP epoch
+    python examples/bench_models.py --quick
+
+Each step is float32, batch 128, on synthetic inputs of the real shapes (the time does not depend on the
+values). Blocks of ours and torch alternate in one process with pauses between them (bench_common.compare).
+Peak memory (max RSS) is measured in a fresh subprocess per library, training the MLP on real MNIST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import compare, environment, print_table
+
+import models
+import tinygrad_adam as tg
+from tinygrad_adam import nn, optim
+from tinygrad_adam.nn import functional as F
+
+BATCH = 128
+IMDB_DENSITY = 0.013  # about 130 of the 10,000 words appear in an average review
+
+
+def batch_for(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and integer targets of the model's real shape."""
+    if name.startswith("cnn"):
+        return rng.random((BATCH, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, BATCH)
+    if name == "imdb-logreg":
+        return (rng.random((BATCH, 10_000)) < IMDB_DENSITY).astype(np.float32), rng.integers(0, 2, BATCH)
+    return rng.random((BATCH, 784), dtype=np.float32), rng.integers(0, 10, BATCH)
+
+
+def ours(name: str) -> nn.Module:
+    return {
+        "logreg": lambda: models.LogisticRegression(784, 10),
+        "mlp": lambda: models.MLP(784, (1000, 1000), 10, dropout=0.5),
+        "cnn-32-32-64": lambda: models.CNN(1, (32, 32, 64)),
+        "cnn-64-64-128": lambda: models.CNN(1, (64, 64, 128)),
+        "vae": lambda: models.VAE(784, 500, 50),
+        "imdb-logreg": lambda: nn.Sequential(nn.Dropout(0.5), models.LogisticRegression(10_000, 2)),
+    }[name]()
+
+
+def theirs(name: str) -> Any:
+    """The same architecture in torch."""
+    import torch
+    from torch import nn as tnn
+
+    def cnn(c: tuple[int, int, int]) -> Any:
+        layers, cin, size = [], 1, 28
+        for cout in c:
+            layers += [tnn.Conv2d(cin, cout, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2)]
+            cin, size = cout, (size - 3) // 2 + 1
+        return tnn.Sequential(*layers, tnn.Flatten(), tnn.Dropout(0.5), tnn.Linear(cin * size * size, 1000),
+                              tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(1000, 10))
+
+    class VAE(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc, self.mu, self.logvar = tnn.Linear(784, 500), tnn.Linear(500, 50), tnn.Linear(500, 50)
+            self.dec1, self.dec2 = tnn.Linear(50, 500), tnn.Linear(500, 784)
+
+        def loss(self, x: Any) -> Any:
+            h = tnn.functional.softplus(self.enc(x))
+            mu, logvar = self.mu(h), self.logvar(h)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = self.dec2(tnn.functional.softplus(self.dec1(z)))
+            rec = tnn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+            kl = 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(1)
+            return (rec + kl).mean()
+
+    return {
+        "logreg": lambda: tnn.Linear(784, 10),
+        "mlp": lambda: tnn.Sequential(tnn.Dropout(0.5), tnn.Linear(784, 1000), tnn.ReLU(), tnn.Dropout(0.5),
+                                      tnn.Linear(1000, 1000), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(1000, 10)),
+        "cnn-32-32-64": lambda: cnn((32, 32, 64)),
+        "cnn-64-64-128": lambda: cnn((64, 64, 128)),
+        "vae": VAE,
+        "imdb-logreg": lambda: tnn.Sequential(tnn.Dropout(0.5), tnn.Linear(10_000, 2)),
+    }[name]()
+
+
+def our_step(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    model = ours(name)
+    opt = optim.Adam(model.parameters(), lr=1e-4)
+    xt, yt = tg.Tensor(x), tg.Tensor(y)
+
+    def step() -> None:
+        loss = model.loss(xt) if name == "vae" else F.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_step(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    import torch
+
+    model = theirs(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step() -> None:
+        loss = model.loss(xt) if name == "vae" else torch.nn.functional.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+MODELS = ["logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "vae", "imdb-logreg"]
+
+
+def peak_rss_mb(library: str, steps: int) -> float:
+    """Max RSS of a fresh process that trains the MLP for ``steps`` minibatches of real MNIST."""
+    out = subprocess.run([sys.executable, __file__, "--rss-child", library, "--steps", str(steps)],
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the {library} memory run failed:\n{out.stderr[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def rss_child(library: str, steps: int) -> None:
+    from tinygrad_adam.data import DataLoader, load_mnist
+
+    train, _ = load_mnist()
+    step = _batch_step(library)
+    for done, (xb, yb) in enumerate(DataLoader((train.x.reshape(len(train.x), -1), train.y), batch_size=BATCH,
+                                               seed=0)):
+        if done >= steps:
+            break
+        step(xb, yb)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _batch_step(library: str) -> Callable[[np.ndarray, np.ndarray], None]:
+    """A training step on fresh batches for the MLP (the memory run feeds new data each step)."""
+    if library == "ours":
+        model = ours("mlp")
+        opt = optim.Adam(model.parameters(), lr=1e-4)
+
+        def step(x: np.ndarray, y: np.ndarray) -> None:
+            loss = F.cross_entropy(model(tg.Tensor(x)), tg.Tensor(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return step
+    import torch
+
+    tmodel = theirs("mlp")
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-4)
+
+    def tstep(x: np.ndarray, y: np.ndarray) -> None:
+        loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+        topt.zero_grad()
+        loss.backward()
+        topt.step()
+    return tstep
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    rng = np.random.default_rng(0)
+    rows = []
+    for name in MODELS:
+        if quick and name == "cnn-64-64-128":
+            continue
+        x, y = batch_for(name, rng)
+        blocks = {"ours": our_step(name, x, y)}
+        if have_torch:
+            blocks["torch"] = torch_step(name, x, y)
+        heavy = name.startswith("cnn")
+        ms = compare(blocks, repeats=1 if heavy else 3, rounds=2 if quick else 3)
+        row: dict[str, Any] = {"model": name, "ms ours": ms["ours"]}
+        if have_torch:
+            row.update({"ms torch": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
+        rows.append(row)
+    if have_torch:
+        steps = 100 if quick else 469
+        time.sleep(0.2)
+        ours_mb, torch_mb = peak_rss_mb("ours", steps), peak_rss_mb("torch", steps)
+        rows.append({"model": f"MLP peak RSS, {steps} steps (MB)", "ms ours": ours_mb, "ms torch": torch_mb,
+                     "ours/torch": ours_mb / torch_mb})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--steps", type=int, default=469, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child, args.steps)
+        return
+    print(environment())
+    rows = run(args.quick)
+    print_table(rows, ["model", "ms ours", "ms torch", "ours/torch"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
