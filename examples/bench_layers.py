@@ -2,8 +2,8 @@
 
 Sizes: batch 128; Linear 784->1000 and 1000->1000 (section 6.2); Conv2d 5x5, padding 2, on 28x28
 with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3 stride 2 (section 6.3).
-Both frameworks run in this process with the same float32 weights; blocks alternate between them with
-short sleeps between, and each row reports the median. ``--quick`` uses batch 32 and fewer repeats.
+Both frameworks run in this process with the same float32 weights; ``bench_common.compare`` alternates
+their blocks with short sleeps between and reports the median. ``--quick`` uses batch 32 and fewer repeats.
 
     python examples/bench_layers.py [--quick]
 """
@@ -11,12 +11,15 @@ short sleeps between, and each row reports the median. ``--quick`` uses batch 32
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import compare, environment, print_table
 
 import tinygrad_adam as tg
 from tinygrad_adam import nn
@@ -26,33 +29,7 @@ try:
 except ImportError:  # the table then has our times only
     torch = None
 
-
-def block_timer(fn: Callable[[], Any], block_s: float) -> Callable[[], float]:
-    """A timer for ``fn``: each call sleeps 0.2 s, runs ``fn`` once untimed (threads wake up), then
-    returns the mean time of enough calls to fill about ``block_s`` seconds."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    number = max(1, round(block_s / (time.perf_counter() - start)))
-
-    def block() -> float:
-        time.sleep(0.2)
-        fn()
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        return (time.perf_counter() - start) / number
-    return block
-
-
-def alternating_medians(fns: list[Callable[[], Any]], repeats: int, block_s: float) -> list[float]:
-    """Median seconds per call of each function, timing their blocks in turn ``repeats`` times."""
-    timers = [block_timer(fn, block_s) for fn in fns]
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for timer, acc in zip(timers, times):
-            acc.append(timer())
-    return [statistics.median(t) for t in times]
+COLUMNS = ["layer", "batch", "ours ms", "torch ms", "ours/torch"]
 
 
 def step(model: nn.Module, x: tg.Tensor) -> Callable[[], None]:
@@ -108,38 +85,31 @@ def cases(batch: int) -> list[tuple[str, nn.Module, tg.Tensor]]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Time every case; one dict per row: name, batch, ours_ms, torch_ms (None without torch), ratio."""
+    """Time every case; one dict per row: layer, batch, ours ms, torch ms and ours/torch (the last two
+    absent without torch)."""
     tg.manual_seed(0)
-    batch, repeats, block_s = (32, 3, 0.05) if quick else (128, 7, 0.3)
+    batch, repeats, rounds = (32, 2, 2) if quick else (128, 5, 3)
     rows = []
     for name, model, x in cases(batch):
-        fns = [step(model, x)]
+        blocks = {"ours": step(model, x)}
         theirs = torch_step(model, x)
-        fns += [theirs] if theirs is not None else []
-        times = alternating_medians(fns, repeats, block_s)
-        torch_s = times[1] if len(times) > 1 else None
-        rows.append({"name": name, "batch": batch, "ours_ms": 1e3 * times[0],
-                     "torch_ms": None if torch_s is None else 1e3 * torch_s,
-                     "ratio": None if torch_s is None else times[0] / torch_s})
+        if theirs is not None:
+            blocks["torch"] = theirs
+        ms = compare(blocks, repeats=repeats, rounds=rounds)
+        row: dict[str, Any] = {"layer": name, "batch": batch, "ours ms": ms["ours"]}
+        if theirs is not None:
+            row.update({"torch ms": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
+        rows.append(row)
     return rows
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'layer (forward + backward)':32} {'batch':>5} {'ours ms':>9} {'torch ms':>9} {'ours/torch':>10}"]
-    for r in rows:
-        torch_ms = "-" if r["torch_ms"] is None else f"{r['torch_ms']:.2f}"
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        lines.append(f"{r['name']:32} {r['batch']:>5} {r['ours_ms']:>9.2f} {torch_ms:>9} {ratio:>10}")
-    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 32 and fewer repeats (a smoke test)")
     args = parser.parse_args()
-    if torch is not None:
-        print(f"torch {torch.__version__} with {torch.get_num_threads()} threads")
-    print(format_table(run(args.quick)))
+    for key, value in environment().items():
+        print(f"{key}: {value}")
+    print_table(run(args.quick), COLUMNS)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""2-D convolution on NCHW input: im2col through a strided view, then one GEMM.
+"""2-D convolution on NCHW input: im2col through a strided view, then one GEMM per batch chunk.
 
 Forward: the padded input is viewed (no copy) as windows of shape (C, kh, kw, N, Ho, Wo),
-copied once into the column matrix ``cols`` (C*kh*kw, N*Ho*Wo), and multiplied by the
-weight matrix (O, C*kh*kw). Backward: ``dW = g @ cols.T``, ``dcols = W.T @ g``, and col2im
-folds ``dcols`` back by kh*kw shifted array adds.
+copied into the column matrix ``cols`` (C*kh*kw, N*Ho*Wo) and multiplied by the weight matrix
+(O, C*kh*kw). Backward: ``dW = g @ cols.T``, ``dcols = W.T @ g``, and col2im folds ``dcols``
+back onto the input by kh*kw shifted array adds. The batch is cut into chunks whose columns fit
+in ``CHUNK_BYTES`` (one chunk for small batches), so the columns stay in cache between the copy
+and the GEMM; backward rebuilds them instead of keeping them.
 """
 
 from __future__ import annotations
@@ -69,6 +71,24 @@ def fold_shifted(xp: Any, parts: Any, shape: tuple[int, ...], kernel: tuple[int,
     return acc
 
 
+def col2im(gcols: Array, padded: tuple[int, int], stride: tuple[int, int]) -> Array:
+    """Fold column gradients (C, kh, kw, m, Ho, Wo) back onto the padded input, as (C, m, Hp, Wp)."""
+    c, kh, kw, m, ho, wo = gcols.shape
+    xp = backend.get_array_module(gcols)
+    return fold_shifted(xp, lambda i, j: gcols[:, i, j], (c, m) + tuple(padded), (kh, kw), stride, (ho, wo))
+
+
+# Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
+# BLAS reads them and the temporaries are reused from the heap rather than freshly mapped each call.
+CHUNK_BYTES = {"cpu": 16 << 20, "cuda": 512 << 20}
+
+
+def batch_chunks(n: int, sample_bytes: int, device: str) -> list[slice]:
+    """Consecutive batch slices whose columns fit ``CHUNK_BYTES`` (at least one sample each)."""
+    step = max(1, CHUNK_BYTES[device.split(":")[0]] // max(sample_bytes, 1))
+    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
+
+
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
            padding: IntPair = 0) -> Tensor:
     """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw) plus bias (O,) -> (N, O, Ho, Wo)."""
@@ -87,25 +107,35 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     check_dtypes("conv2d", *parents)
     st, pd = pair(stride, "conv2d stride", 1), pair(padding, "conv2d padding", 0)
     ho, wo = output_size("conv2d", (h, w), (kh, kw), st, pd)
-    xp = x.xp
+    xp, k = x.xp, c * kh * kw
     xpad = pad_spatial(x.data, pd)
-    view = windows(xpad, (kh, kw), st, (ho, wo)).transpose(3, 0, 1, 2, 4, 5)  # (C, kh, kw, N, Ho, Wo)
-    cols = view.reshape(c * kh * kw, n * ho * wo)  # the one im2col copy
-    w2 = weight.data.reshape(o, c * kh * kw)
-    out = w2 @ cols  # (O, N*Ho*Wo): the one GEMM
-    if bias is not None:
-        out += bias.data[:, None]
-    out = out.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+    w2 = weight.data.reshape(o, k)
+    chunks = batch_chunks(n, k * ho * wo * x.dtype.itemsize, x.device)
+
+    def columns(b: slice) -> Array:
+        """im2col of one batch chunk: (C*kh*kw, m*Ho*Wo), one copy out of the strided window view."""
+        view = windows(xpad[b], (kh, kw), st, (ho, wo)).transpose(3, 0, 1, 2, 4, 5)  # (C, kh, kw, m, Ho, Wo)
+        return view.reshape(k, -1)
+
+    out = xp.empty((n, o, ho, wo), dtype=x.dtype)
+    for b in chunks:
+        y = w2 @ columns(b)  # (O, m*Ho*Wo): one GEMM per chunk
+        if bias is not None:
+            y += bias.data[:, None]
+        out[b] = y.reshape(o, -1, ho, wo).transpose(1, 0, 2, 3)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        g2 = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
-        gw = (g2 @ cols.T).reshape(weight.shape) if weight.requires_grad else None
-        gx = None
-        if x.requires_grad:
-            gcols = (w2.T @ g2).reshape(c, kh, kw, n, ho, wo)
-            gpad = fold_shifted(xp, lambda i, j: gcols[:, i, j], (c, n) + xpad.shape[2:], (kh, kw), st, (ho, wo))
-            gx = gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w].transpose(1, 0, 2, 3)
+        gw = xp.zeros((o, k), dtype=g.dtype) if weight.requires_grad else None
+        gx = xp.empty(x.shape, dtype=g.dtype) if x.requires_grad else None
+        for b in chunks:
+            g2 = xp.ascontiguousarray(g[b].transpose(1, 0, 2, 3)).reshape(o, -1)  # (O, m*Ho*Wo)
+            if gw is not None:
+                gw += g2 @ columns(b).T  # the columns are recomputed, not kept: less memory, still cached
+            if gx is not None:
+                gpad = col2im((w2.T @ g2).reshape(c, kh, kw, -1, ho, wo), xpad.shape[2:], st)
+                gx[b] = gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w].transpose(1, 0, 2, 3)
+        grads = (gx, None if gw is None else gw.reshape(weight.shape))
         if bias is None:
-            return gx, gw
-        return gx, gw, (g2.sum(axis=1) if bias.requires_grad else None)
+            return grads
+        return (*grads, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
     return record("conv2d", out, parents, backward)
