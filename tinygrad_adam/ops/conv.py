@@ -10,8 +10,6 @@ and the GEMM; backward rebuilds them instead of keeping them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
 from .linear import check_dtypes
@@ -57,25 +55,18 @@ def windows(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: 
     return backend.get_array_module(xpad).lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
 
 
-def fold_shifted(xp: Any, parts: Any, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
-                 out: tuple[int, int]) -> Array:
-    """Sum kh*kw window contributions back onto a zero array of ``shape`` (..., Hp, Wp).
-
-    ``parts(i, j)`` is the (..., Ho, Wo) contribution of kernel offset (i, j); overlapping windows accumulate.
-    """
-    acc = xp.zeros(shape, dtype=parts(0, 0).dtype)
-    hi, wi = stride[0] * (out[0] - 1) + 1, stride[1] * (out[1] - 1) + 1
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            acc[..., i:i + hi:stride[0], j:j + wi:stride[1]] += parts(i, j)
-    return acc
-
-
 def col2im(gcols: Array, padded: tuple[int, int], stride: tuple[int, int]) -> Array:
-    """Fold column gradients (C, kh, kw, m, Ho, Wo) back onto the padded input, as (C, m, Hp, Wp)."""
+    """Fold column gradients (C, kh, kw, m, Ho, Wo) back onto the padded input, as (C, m, Hp, Wp).
+
+    One shifted (strided) array add per kernel offset; overlapping windows accumulate.
+    """
     c, kh, kw, m, ho, wo = gcols.shape
-    xp = backend.get_array_module(gcols)
-    return fold_shifted(xp, lambda i, j: gcols[:, i, j], (c, m) + tuple(padded), (kh, kw), stride, (ho, wo))
+    acc = backend.get_array_module(gcols).zeros((c, m) + tuple(padded), dtype=gcols.dtype)
+    hi, wi = stride[0] * (ho - 1) + 1, stride[1] * (wo - 1) + 1
+    for i in range(kh):
+        for j in range(kw):
+            acc[:, :, i:i + hi:stride[0], j:j + wi:stride[1]] += gcols[:, i, j]
+    return acc
 
 
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when

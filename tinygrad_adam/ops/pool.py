@@ -2,13 +2,15 @@
 
 Forward copies the strided window view once into (kh*kw, N, C, Ho, Wo), takes the max over the
 first axis and keeps, per output, the offset of the first maximal element (as PyTorch does).
-Backward sends each output gradient to that one element by kh*kw shifted adds.
+Backward turns those offsets into flat input positions and scatter-adds the output gradient there
+(overlapping windows may pick the same element, so the adds accumulate).
 """
 
 from __future__ import annotations
 
+from .. import backend
 from ..tensor import Array, Tensor, record
-from .conv import IntPair, fold_shifted, output_size, pad_spatial, pair, windows
+from .conv import IntPair, output_size, pad_spatial, pair, windows
 
 
 def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> Tensor:
@@ -29,14 +31,20 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     xpad = pad_spatial(x.data, pd, value=-xp.inf)
     cand = windows(xpad, k, st, (ho, wo)).reshape(k[0] * k[1], n, c, ho, wo)  # one strided copy
     out = cand.max(axis=0)
-    first = xp.zeros(out.shape, dtype=xp.int32)  # offset i*kw + j of the first maximal element
-    for offset in range(k[0] * k[1] - 1, -1, -1):
-        xp.copyto(first, offset, where=cand[offset] == out)
-    del cand
+    # the offset i*kw + j of the first maximal element = how many leading window elements are below the max
+    below = cand[0] < out
+    first = below.astype("uint8" if len(cand) < 256 else "int32")
+    for offset in range(1, len(cand) - 1):
+        below &= cand[offset] < out
+        first += below
+    del cand, below
 
     def backward(g: Array) -> tuple[Array]:
-        zero = g.dtype.type(0)
-        gpad = fold_shifted(xp, lambda i, j: xp.where(first == i * k[1] + j, g, zero), (n, c) + xpad.shape[2:], k,
-                            st, (ho, wo))
-        return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
+        hp, wp = xpad.shape[2:]
+        corner = (xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp) + (xp.arange(ho) * (st[0] * wp))[:, None]
+                  + xp.arange(wo) * st[1])  # flat index of each window's top-left element
+        offsets = (xp.arange(k[0] * k[1]) // k[1]) * wp + xp.arange(k[0] * k[1]) % k[1]
+        gpad = xp.zeros(n * c * hp * wp, dtype=g.dtype)
+        backend.scatter_add(gpad, (corner + offsets[first]).ravel(), g.ravel())
+        return (gpad.reshape(xpad.shape)[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
     return record("max_pool2d", out, (x,), backward)
