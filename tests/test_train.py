@@ -31,7 +31,7 @@ def test_train_writes_metrics_config_checkpoint(tmp_path: Path, capsys: pytest.C
         assert all(np.isfinite(m[key]) for m in metrics), key
     assert metrics[1]["train_loss"] < metrics[0]["train_loss"]
     config = json.loads((out / "config.json").read_text())
-    assert config["lr_schedule"] == "inv-sqrt" and config["weight_decay"] == 1e-4 and config["lr"] == 1e-3
+    assert config["lr_schedule"] == "inv-sqrt" and config["weight_decay"] == 1e-4 and config["lr"] == 0.1
     assert len(read_jsonl(out / "steps.jsonl")) == 5
     state = checkpoint.load(out / "checkpoint.npz")
     assert state["epoch"] == 2 and state["iteration"] == 10
