@@ -5,12 +5,13 @@ with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3
 Both frameworks run in this process with the same float32 weights; ``bench_common.compare`` alternates
 their blocks with short sleeps between and reports the median. ``--quick`` uses batch 32 and fewer repeats.
 
-    python examples/bench_layers.py [--quick]
+    python examples/bench_layers.py [--quick] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -106,10 +107,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 32 and fewer repeats (a smoke test)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit BLAS (via threadpoolctl) and torch to this many threads")
     args = parser.parse_args()
-    for key, value in environment().items():
-        print(f"{key}: {value}")
-    print_table(run(args.quick), COLUMNS)
+    limit = contextlib.nullcontext()
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(args.threads)
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+    with limit:
+        for key, value in environment().items():
+            print(f"{key}: {value}")
+        print_table(run(args.quick), COLUMNS)
 
 
 if __name__ == "__main__":

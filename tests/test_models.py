@@ -25,6 +25,7 @@ def descend(model: nn.Module, loss_fn: Callable[[], tg.Tensor], steps: int, lr: 
         loss.backward()
         losses.append(loss.item())
         for p in model.parameters():
+            assert p.grad.dtype == p.dtype == np.float32  # no float64 anywhere on the way
             p.data -= lr * p.grad.data
     assert all(np.diff(losses) < 0), losses
     return losses
@@ -147,3 +148,30 @@ def test_vae_defaults_and_descent() -> None:
 def test_model_docstrings_cite_the_paper_section() -> None:
     for module, section in [(models.logistic, "6.1"), (models.mlp, "6.2"), (models.cnn, "6.3"), (models.vae, "6.4")]:
         assert f"section {section}" in module.__doc__
+
+
+@pytest.mark.gpu
+def test_cnn_on_gpu_matches_cpu() -> None:
+    model = models.CNN(channels=(4, 4, 8), fc=16, input_dropout=0, dropout=0)
+    x, y = images(3, 1, 28), labels(3)
+
+    def loss_and_grads(device: str) -> list[np.ndarray]:
+        model.to(device).zero_grad()
+        loss = F.cross_entropy(model(x.to(device)), y)
+        loss.backward()
+        return [loss.numpy(), *(p.grad.numpy() for p in model.parameters())]
+    for gpu, cpu in zip(loss_and_grads("cuda"), loss_and_grads("cpu")):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_vae_descends_on_gpu() -> None:
+    model = models.VAE(in_features=784, hidden=16, latent=4).to("cuda")
+    x = images(12, 1, 28).flatten(1).to("cuda")
+
+    def loss() -> tg.Tensor:
+        tg.manual_seed(0)
+        out = model.loss(x)
+        assert out.device == "cuda:0" and out.dtype == np.float32
+        return out
+    descend(model, loss, steps=5, lr=0.05)
