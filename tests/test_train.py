@@ -142,3 +142,13 @@ def test_imdb_logreg_trains(tmp_path: Path) -> None:
                    "--no-progress", "--out", tmp_path / "imdb") == 0
     m = read_jsonl(tmp_path / "imdb" / "metrics.jsonl")[0]
     assert m["test_accuracy"] > 0.5 and np.isfinite(m["train_loss"])
+
+
+def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cmp"
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # import matplotlib now fails
+    assert run_cli("compare", "--experiment", "mnist-logreg", "--optimizers", "adam", "--epochs", 1,
+                   "--limit", 200, "--no-progress", "--out", out) == 1
+    assert 'pip install "tinygrad-adam[examples]"' in capsys.readouterr().err
+    assert "| adam |" in (out / "results.md").read_text()  # the runs and the table are still written

@@ -14,6 +14,7 @@ from . import __version__, backend
 from .backend import DeviceError
 from .data import DataNotFoundError
 from .experiments import EXPERIMENTS
+from .plots import PlotUnavailableError
 from .train import DATASETS, MODELS, OPTIMIZERS, Config, Run, TrainingDiverged
 
 
@@ -177,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"tinygrad-adam: training stopped: {e}", file=sys.stderr)
         return 3
+    except PlotUnavailableError as e:
+        print(f"tinygrad-adam: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

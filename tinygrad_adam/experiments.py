@@ -42,10 +42,10 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
         except TrainingDiverged as e:
             log(f"   {name} diverged: {e}")
             results[name] = {"diverged": str(e)}
+    (out / "results.md").write_text(results_table(experiment, results))
     curves = {name: plots.read_jsonl(out / name / "steps.jsonl") for name in results}
     plots.training_curves(curves, out / f"{experiment}.png", log_y=log_y,
                           title=f"{experiment}: training cost ({figure} of Kingma & Ba)")
-    (out / "results.md").write_text(results_table(experiment, results))
     return results
 
 
@@ -91,8 +91,8 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False,
         log(f"   {tag}: train loss {loss:.2f}")
         rows.append(row)
     (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
-    plots.bias_correction_grid(rows, out / "bias_correction.png")
     (out / "results.md").write_text(sweep_table(rows))
+    plots.bias_correction_grid(rows, out / "bias_correction.png")
     return rows
 
 

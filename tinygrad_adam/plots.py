@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 
+class PlotUnavailableError(RuntimeError):
+    """matplotlib is not installed; the message says how to install it."""
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot on the file-only Agg backend, or a clear error saying how to install it."""
     try:
         import matplotlib
     except ImportError as e:
-        raise RuntimeError('plots need matplotlib: pip install "tinygrad-adam[examples]"') from e
+        raise PlotUnavailableError('plots need matplotlib: pip install "tinygrad-adam[examples]"') from e
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
