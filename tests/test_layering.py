@@ -1,0 +1,69 @@
+"""Data flows one way: data -> model (nn over tensor over backend) -> loss -> backward -> optim.
+
+No module imports a package further up that chain; only ``backend`` knows cupy; the library never imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "tinygrad_adam"
+
+# module group -> the groups of tinygrad_adam (and "models") it must never import
+FORBIDDEN = {
+    "backend": {"tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments", "plots", "models"},
+    "tensor": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "ops": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "nn": {"optim", "data", "train", "cli", "experiments", "plots", "models"},
+    "optim": {"nn", "data", "train", "cli", "experiments", "plots", "models"},
+    "data": {"tensor", "autograd", "ops", "nn", "optim", "backend", "train", "cli", "experiments", "plots", "models"},
+    "models": {"optim", "data", "train", "cli", "experiments", "plots"},
+}
+
+
+def group_of(path: Path) -> str:
+    rel = path.relative_to(ROOT).parts
+    if rel[0] == "models":
+        return "models"
+    return rel[1].removesuffix(".py")
+
+
+def imported_groups(path: Path) -> set[str]:
+    """The tinygrad_adam sub-modules (first component) and top-level packages a file imports."""
+    tree = ast.parse(path.read_text())
+    package_parts = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                found.add(parts[1] if parts[0] == "tinygrad_adam" and len(parts) > 1 else parts[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this file's package
+                base = list(package_parts[: len(package_parts) - node.level + 1])
+                parts = base + (node.module.split(".") if node.module else [])
+            else:
+                parts = (node.module or "").split(".")
+            if parts[0] == "tinygrad_adam":
+                found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            else:
+                found.add(parts[0])
+    return found
+
+
+FILES = sorted(p for p in [*PACKAGE.rglob("*.py"), *(ROOT / "models").rglob("*.py")])
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_one_way_imports(path: Path) -> None:
+    group = group_of(path)
+    imports = imported_groups(path)
+    assert "torch" not in imports, f"{path} imports torch (a test oracle only)"
+    if path.name != "backend.py":
+        assert "cupy" not in imports and "cupyx" not in imports, f"{path}: only backend.py may import cupy"
+    bad = imports & FORBIDDEN.get(group, set())
+    assert not bad, f"{path} ({group}) imports {sorted(bad)}, which sit further up the data flow"
