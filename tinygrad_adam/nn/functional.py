@@ -8,15 +8,23 @@ for a Bernoulli decoder given its logits.
 
 from __future__ import annotations
 
+from typing import Any
+
+from .. import backend
 from ..creation import rand, randn
+from ..ops import linear as dense
+from ..ops import sparse
 from ..ops.conv import conv2d as conv2d
-from ..ops.linear import linear as linear
 from ..ops.loss import REDUCTIONS
 from ..ops.loss import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from ..ops.loss import cross_entropy as cross_entropy
 from ..ops.loss import nll_loss as nll_loss
 from ..ops.pool import max_pool2d as max_pool2d
+from ..ops.sparse import CSRBatch as CSRBatch
+from ..ops.sparse import is_csr as is_csr
 from ..tensor import Tensor, TensorLike, as_tensor, check_devices
+
+Input = Any  # a Tensor, or a CSR batch (an object with indptr, indices, data and shape; see ops/sparse.py)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -51,15 +59,32 @@ def check_dropout_p(p: float) -> float:
     return float(p)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def linear(x: Input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (..., in) @ weight (out, in).T + bias (out,) -> (..., out).
+
+    ``x`` may be a sparse CSR batch (N, in) (e.g. a ``CSRMatrix`` minibatch, on any device): then only its
+    stored entries are read, the result is a dense (N, out) Tensor, and the weight gradient comes from the
+    columns present in the batch.
+    """
+    if is_csr(x):
+        return sparse.linear(x, weight, bias)
+    return dense.linear(x, weight, bias)
+
+
+def dropout(x: Input, p: float = 0.5, training: bool = True) -> Input:
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by 1/(1-p).
 
     The mask comes from the device's seeded generator (``manual_seed`` makes it repeatable);
-    in evaluation (``training=False``) or with p = 0 this is the identity.
+    in evaluation (``training=False``) or with p = 0 this is the identity. A sparse CSR batch stays
+    sparse: each stored entry is dropped with probability ``p`` (a :class:`CSRBatch` of the rest comes back).
     """
     p = check_dropout_p(p)
     if not training or p == 0.0:
         return x
+    if is_csr(x):
+        device = backend.device_of(x.data)
+        keep = rand(len(x.indices), dtype=x.data.dtype, device=device).data >= p
+        return sparse.dropout(x, keep, p)
     mask = (rand(x.shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
     mask *= 1.0 / (1.0 - p)
     return x * Tensor(mask)
@@ -103,7 +128,7 @@ def bernoulli_log_likelihood(logits: Tensor, x: TensorLike) -> Tensor:
 
 
 __all__ = [
-    "bernoulli_log_likelihood", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout",
-    "gaussian_kl", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "reduce_loss", "relu",
+    "CSRBatch", "bernoulli_log_likelihood", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout",
+    "gaussian_kl", "is_csr", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "reduce_loss", "relu",
     "reparameterize", "sigmoid", "softmax", "softplus", "tanh",
 ]

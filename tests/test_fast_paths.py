@@ -1,0 +1,131 @@
+"""Fast paths against the plain ones: the sparse (CSR) first layer and input dropout equal their dense forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import models
+import tinygrad_adam as tg
+import tinygrad_adam.nn.functional as F
+from tinygrad_adam import nn
+from tinygrad_adam.data import CSRMatrix
+from tinygrad_adam.ops import sparse
+
+rng = np.random.default_rng(11)
+
+
+def bag_of_words(n: int = 6, d: int = 30, density: float = 0.25) -> np.ndarray:
+    """A float64 (n, d) batch with a few stored values per row, one row empty."""
+    x = (rng.random((n, d)) < density) * rng.uniform(0.5, 2.0, (n, d))
+    x[2] = 0.0
+    return x
+
+
+def dense_and_sparse_linear(x: np.ndarray, sparse_x: object, out_f: int = 3) -> None:
+    """F.linear on the dense array and on the CSR batch: same output and same weight and bias gradients."""
+    w, b = rng.standard_normal((out_f, x.shape[1])), rng.standard_normal(out_f)
+    g = rng.standard_normal((x.shape[0], out_f))
+    results = []
+    for inp in (tg.Tensor(x), sparse_x):
+        wt, bt = tg.Tensor(w, requires_grad=True), tg.Tensor(b, requires_grad=True)
+        y = F.linear(inp, wt, bt)
+        y.backward(g)
+        results.append((y.numpy(), wt.grad.numpy(), bt.grad.numpy()))
+    for from_dense, from_sparse in zip(*results):
+        assert from_dense.shape == from_sparse.shape
+        np.testing.assert_allclose(from_sparse, from_dense, rtol=1e-13, atol=1e-13)
+
+
+def test_sparse_linear_equals_dense_in_value_and_gradients() -> None:
+    x = bag_of_words()
+    dense_and_sparse_linear(x, CSRMatrix.from_dense(x))
+    dense_and_sparse_linear(x, CSRMatrix.from_dense(x), out_f=1)
+
+
+def test_sparse_linear_without_bias_and_frozen_weight() -> None:
+    x = bag_of_words()
+    w = tg.Tensor(rng.standard_normal((2, x.shape[1])), requires_grad=True)
+    y = F.linear(CSRMatrix.from_dense(x), w)
+    np.testing.assert_allclose(y.numpy(), x @ w.numpy().T, rtol=1e-13, atol=1e-13)
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.ones((x.shape[0], 2)).T @ x, rtol=1e-13)
+    frozen, b = tg.Tensor(w.numpy()), tg.Tensor(np.zeros(2), requires_grad=True)
+    F.linear(CSRMatrix.from_dense(x), frozen, b).sum().backward()
+    assert frozen.grad is None and np.array_equal(b.grad.numpy(), [x.shape[0]] * 2)
+
+
+def test_sparse_dropout_equals_dense_dropout_with_the_same_mask() -> None:
+    x = bag_of_words(8, 40, 0.3)
+    csr = CSRMatrix.from_dense(x)
+    keep = rng.random(csr.nnz) >= 0.4
+    dropped = sparse.dropout(csr, keep, 0.4)
+    mask = np.zeros_like(x)
+    mask[np.repeat(np.arange(x.shape[0]), np.diff(csr.indptr)), csr.indices] = keep
+    expected = x * mask / (1 - 0.4)
+    assert dropped.nnz == keep.sum() and dropped.shape == x.shape
+    np.testing.assert_allclose(dropped.toarray(), expected, rtol=1e-15)
+    np.testing.assert_array_equal(np.diff(dropped.indptr), (expected != 0).sum(axis=1))
+    dense_and_sparse_linear(expected, dropped)
+    assert csr.nnz == len(keep)  # the input batch is untouched
+    np.testing.assert_array_equal(csr.toarray(np.float64), x)
+
+
+def test_sparse_dropout_is_seeded_keeps_about_1_minus_p_and_is_identity_in_eval() -> None:
+    x = (rng.random((50, 200)) < 0.2).astype(np.float32)
+    csr = CSRMatrix.from_dense(x)
+    tg.manual_seed(3)
+    a = F.dropout(csr, 0.5)
+    tg.manual_seed(3)
+    b = F.dropout(csr, 0.5)
+    np.testing.assert_array_equal(a.toarray(), b.toarray())
+    assert abs(a.nnz / csr.nnz - 0.5) < 0.05
+    assert a.data.dtype == np.float32 and set(np.unique(a.data)) == {np.float32(2.0)}
+    assert F.dropout(csr, 0.5, training=False) is csr and F.dropout(csr, 0.0) is csr
+    layer = nn.Dropout(0.5)
+    layer.eval()
+    assert layer(csr) is csr
+
+
+def test_logistic_regression_with_input_dropout_accepts_a_csr_batch() -> None:
+    x = (rng.random((16, 100)) < 0.1).astype(np.float32)
+    model = nn.Sequential(nn.Dropout(0.5), models.LogisticRegression(100, 2))
+    model.eval()
+    np.testing.assert_allclose(model(CSRMatrix.from_dense(x)).numpy(), model(tg.Tensor(x)).numpy(), rtol=1e-5,
+                               atol=1e-6)
+    model.train()
+    loss = F.cross_entropy(model(CSRMatrix.from_dense(x)), np.arange(16) % 2)
+    loss.backward()
+    weight = model[1].linear.weight
+    assert weight.grad.shape == (2, 100) and weight.grad.dtype == np.float32
+    unused = x.sum(axis=0) == 0  # columns absent from the batch get exactly zero gradient
+    assert unused.any() and not weight.grad.numpy()[:, unused].any()
+
+
+def test_sparse_linear_rejects_bad_shapes_and_dtypes() -> None:
+    x = CSRMatrix.from_dense(bag_of_words())
+    with pytest.raises(ValueError, match=r"in_features=31"):
+        F.linear(x, tg.Tensor(np.zeros((2, 31))))
+    with pytest.raises(TypeError, match="dtype"):
+        F.linear(x, tg.Tensor(np.zeros((2, 30), dtype=np.float32)))
+    with pytest.raises(ValueError, match="bias"):
+        F.linear(x, tg.Tensor(np.zeros((2, 30))), tg.Tensor(np.zeros(3)))
+    bad = sparse.CSRBatch(x.indptr[:-1], x.indices, x.data, x.shape)
+    with pytest.raises(ValueError, match="indptr"):
+        F.linear(bad, tg.Tensor(np.zeros((2, 30))))
+    with pytest.raises(ValueError, match="keep mask"):
+        sparse.dropout(x, np.ones(x.nnz + 1, dtype=bool), 0.5)
+
+
+@pytest.mark.gpu
+def test_sparse_linear_on_the_gpu_equals_the_cpu() -> None:
+    x = bag_of_words()
+    w, g = rng.standard_normal((3, x.shape[1])), rng.standard_normal((x.shape[0], 3))
+    outs = []
+    for device in ("cpu", "cuda"):
+        wt = tg.Tensor(w, requires_grad=True, device=device)
+        y = F.linear(CSRMatrix.from_dense(x), wt)
+        y.backward(tg.Tensor(g, device=device))
+        outs.append((y.numpy(), wt.grad.numpy()))
+    for cpu, gpu in zip(*outs):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=1e-12)
