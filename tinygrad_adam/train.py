@@ -188,6 +188,12 @@ def build_scheduler(cfg: Config, opt: optim.Optimizer) -> Any:
     return optim.lr_scheduler.InverseSqrtLR(opt) if cfg.lr_schedule == "inv-sqrt" else None
 
 
+def as_input(x: Any, device: str) -> Any:
+    """A minibatch as model input: a Tensor on ``device``, or a sparse CSR batch as it is (the first layer
+    moves its arrays to the weights' device)."""
+    return x if F.is_csr(x) else Tensor(x, device=device)
+
+
 def batch_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     """Mean minibatch loss: the negative ELBO for the VAE, cross-entropy for classifiers."""
     if isinstance(model, models.VAE):
@@ -201,8 +207,8 @@ def evaluate(model: nn.Module, split: data.Split, device: str, batch_size: int =
     was_training = model.training
     model.eval()
     total, correct = 0.0, 0
-    for x, y in data.DataLoader(split, batch_size=batch_size, shuffle=False):
-        xt, yt = Tensor(x, device=device), Tensor(y, device=device)
+    for x, y in data.DataLoader(split, batch_size=batch_size, shuffle=False, sparse=True):
+        xt, yt = as_input(x, device), Tensor(y, device=device)
         if isinstance(model, models.VAE):
             total += model.loss(xt).item() * len(y)
         else:
@@ -232,7 +238,9 @@ class Run:
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.average = optim.TemporalAverage(self.model.parameters(), beta=cfg.temporal_average) \
             if cfg.temporal_average else None
-        self.loader = data.DataLoader(self.train_split, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+        # IMDB batches stay sparse: the first layer reads only each review's words (nn.functional.linear)
+        self.loader = data.DataLoader(self.train_split, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                      sparse=cfg.dataset == "imdb")
         self.inspector = None
         if cfg.inspect_every:
             self.inspector = Inspector(self.optimizer, named_params=self.model.named_parameters())
@@ -269,7 +277,7 @@ class Run:
         self.loader.set_epoch(self.epoch)
         losses, window = [], []
         for x, y in progress(self.loader, cfg.progress, f"epoch {self.epoch + 1}/{cfg.epochs}"):
-            loss = batch_loss(model, Tensor(x, device=cfg.device), Tensor(y, device=cfg.device))
+            loss = batch_loss(model, as_input(x, cfg.device), Tensor(y, device=cfg.device))
             value = loss.item()
             if not math.isfinite(value):
                 ckpt = self.dir / "checkpoint.npz"
