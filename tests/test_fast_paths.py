@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ import tinygrad_adam as tg
 import tinygrad_adam.nn.functional as F
 from tinygrad_adam import nn
 from tinygrad_adam.data import CSRMatrix
-from tinygrad_adam.ops import sparse
+from tinygrad_adam.ops import elementwise, sparse
 
 rng = np.random.default_rng(11)
 
@@ -129,3 +131,34 @@ def test_sparse_linear_on_the_gpu_equals_the_cpu() -> None:
         outs.append((y.numpy(), wt.grad.numpy()))
     for cpu, gpu in zip(*outs):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- vectorised logistic pieces
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log1p_small_is_accurate_to_a_few_ulps_on_0_to_1(dtype: type) -> None:
+    e = np.concatenate([np.exp(-np.linspace(0.0, 120.0, 20001)), [0.0, 1.0, 0.5]]).astype(dtype)
+    ref = np.log1p(e.astype(np.longdouble))
+    got = elementwise.log1p_small(e)
+    assert got.dtype == dtype
+    assert np.all(np.abs(got - ref) <= 4 * np.finfo(dtype).eps * ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_softplus_and_logistic_loss_are_accurate_at_extremes_without_warnings(dtype: type) -> None:
+    x = np.array([-1000.0, -100.0, -30.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 30.0, 100.0, 1000.0], dtype=dtype)
+    xl, eps, tiny = x.astype(np.longdouble), np.finfo(dtype).eps, np.finfo(dtype).tiny
+    e = np.exp(-np.abs(xl))
+    sig_ref = np.where(xl >= 0, 1 / (1 + e), e / (1 + e))
+    soft_ref = np.maximum(xl, 0) + np.log1p(e)  # softplus(x); the loss for target 1 is softplus(-x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sig = elementwise.sigmoid_array(x)
+        soft = elementwise.softplus_array(x)
+        t = tg.Tensor(x, requires_grad=True)
+        bce = F.binary_cross_entropy_with_logits(t, np.ones_like(x), reduction="none")
+        bce.sum().backward()
+    assert sig.dtype == soft.dtype == bce.dtype == dtype
+    np.testing.assert_allclose(sig, sig_ref.astype(dtype), rtol=4 * eps, atol=tiny)
+    np.testing.assert_allclose(soft, soft_ref.astype(dtype), rtol=4 * eps, atol=tiny)
+    np.testing.assert_allclose(bce.numpy(), (np.maximum(-xl, 0) + np.log1p(e)).astype(dtype), rtol=4 * eps, atol=tiny)
+    np.testing.assert_allclose(t.grad.numpy(), (sig_ref - 1).astype(dtype), rtol=4 * eps, atol=eps)  # sigmoid - y

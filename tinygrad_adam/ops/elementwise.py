@@ -6,6 +6,7 @@ gradient per input. Broadcast inputs get their gradient summed back to their own
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .. import backend
@@ -121,9 +122,45 @@ def tanh(a: Tensor) -> Tensor:
 
 
 def sigmoid_array(x: Array) -> Array:
-    """1 / (1 + exp(-x)) without overflow for large |x| (written via tanh)."""
+    """1 / (1 + exp(-x)): accurate for all x (exp(-x) overflows to inf below about -88 in float32, which gives
+    the right limit 0); four passes over ``x``, one new array."""
     xp = backend.get_array_module(x)
-    return 0.5 * (xp.tanh(0.5 * x) + 1)
+    d = xp.negative(x)
+    with ignore_overflow(xp):
+        xp.exp(d, out=d)
+    d += 1
+    return xp.reciprocal(d, out=d)
+
+
+def ignore_overflow(xp: Any) -> Any:
+    """numpy's errstate(over="ignore") (cupy never warns)."""
+    return xp.errstate(over="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+
+
+def log1p_small(e: Array) -> Array:
+    """log(1 + e) for 0 <= e <= 1, to a few ulps: log(u) of u = 1 + e, corrected by the rounding error of u.
+
+    u - 1 - e is exactly that rounding error (e <= 1), and log(1 + e) = log(u) - (u - 1 - e) / u to second
+    order. On the CPU this beats numpy's float32 ``log1p``, which is not vectorised (about 4x slower than log).
+    """
+    xp = backend.get_array_module(e)
+    if backend.device_of(e) != "cpu":
+        return xp.log1p(e)
+    u = 1 + e
+    err = u - 1
+    err -= e
+    err /= u
+    out = xp.log(u, out=u)
+    out -= err
+    return out
+
+
+def exp_neg_abs(x: Array) -> Array:
+    """exp(-|x|), in (0, 1]: the part of softplus and of the logistic loss that can never overflow."""
+    xp = backend.get_array_module(x)
+    e = xp.abs(x)
+    xp.negative(e, out=e)
+    return xp.exp(e, out=e)
 
 
 def sigmoid(a: Tensor) -> Tensor:
@@ -140,13 +177,21 @@ def softplus_array(x: Array, beta: float = 1.0) -> Array:
     """log(1 + exp(beta x)) / beta, stable for large |x|: max(z, 0) + log1p(exp(-|z|))."""
     xp = backend.get_array_module(x)
     z = x * beta if beta != 1 else x
-    out = xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
-    return out / beta if beta != 1 else out
+    out = log1p_small(exp_neg_abs(z))
+    out += xp.maximum(z, 0)
+    if beta != 1:
+        out /= beta
+    return out
 
 
 def softplus(a: Tensor, beta: float = 1.0) -> Tensor:
     out = softplus_array(a.data, beta)
-    return record("softplus", out, (a,), lambda g: (g * sigmoid_array(a.data * beta),))
+
+    def backward(g: Array) -> tuple[Array]:
+        s = sigmoid_array(a.data * beta if beta != 1 else a.data)
+        s *= g
+        return (s,)
+    return record("softplus", out, (a,), backward)
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import sigmoid_array
+from .elementwise import exp_neg_abs, log1p_small, sigmoid_array
 from .reduce import logsumexp_array
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -89,11 +89,16 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
         raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
                          f"{logits.shape}")
     xp, z, yd = logits.xp, logits.data, y.data.astype(logits.dtype, copy=False)
-    losses = xp.maximum(z, 0) - z * yd  # the large part first, so the small log1p term is not rounded away
-    losses += xp.log1p(xp.exp(-xp.abs(z)))
+    losses = xp.maximum(z, 0)  # the large part first, so the small log1p term is not rounded away
+    losses -= z * yd
+    losses += log1p_small(exp_neg_abs(z))
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
-        gz = (sigmoid_array(z) - yd) * gl if logits.requires_grad else None
+        gz = None
+        if logits.requires_grad:
+            gz = sigmoid_array(z)
+            gz -= yd
+            gz *= gl
         gy = (-z * gl).astype(y.dtype, copy=False) if y.requires_grad else None
         return gz, gy
     return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)
