@@ -247,6 +247,9 @@ def test_layer_construction_errors() -> None:
         nn.Conv2d(1, 2, (3, 0))
     with pytest.raises(ValueError, match=r"out_channels must be a positive int, got 2\.5"):
         nn.Conv2d(1, 2.5, 3)
+    with pytest.raises(ValueError, match=r"Conv2d padding must be an int or a pair of ints >= 0, got 1\.5"):
+        nn.Conv2d(1, 2, 3, padding=1.5)
+    assert nn.Conv2d(np.int64(1), 2, np.int64(3)).kernel_size == (3, 3)  # numpy integers are ints too
     with pytest.raises(ValueError, match=r"MaxPool2d stride must be an int or a pair of ints >= 1, got -1"):
         nn.MaxPool2d(2, stride=-1)
     with pytest.raises(ValueError, match=r"expected 4-D input \(N, C, H, W\), got shape \(1, 5, 5\)"):

@@ -10,6 +10,8 @@ and the GEMM; backward rebuilds them instead of keeping them.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
 from .linear import check_dtypes
@@ -19,10 +21,10 @@ IntPair = int | tuple[int, int]
 
 def pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints as a pair, each at least ``minimum``; a ValueError naming ``name`` otherwise."""
-    p = (value, value) if isinstance(value, int) else tuple(value)
-    if len(p) != 2 or not all(isinstance(v, int) and v >= minimum for v in p):
+    p = (value, value) if isinstance(value, Integral) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(p) != 2 or not all(isinstance(v, Integral) and v >= minimum for v in p):
         raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
-    return p  # type: ignore[return-value]
+    return int(p[0]), int(p[1])
 
 
 def output_size(op: str, size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
@@ -55,18 +57,24 @@ def windows(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: 
     return backend.get_array_module(xpad).lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
 
 
-def col2im(gcols: Array, padded: tuple[int, int], stride: tuple[int, int]) -> Array:
-    """Fold column gradients (C, kh, kw, m, Ho, Wo) back onto the padded input, as (C, m, Hp, Wp).
+def patches(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int]) -> Array:
+    """A strided view (no copy) of padded NHWC input as (N, Ho, Wo, kh, kw, C): element [n, h, w, i, j, c] is
+    ``xpad[n, h * sh + i, w * sw + j, c]``. Reshaped to (N*Ho*Wo, kh*kw*C) it is the im2col matrix; each row
+    copies in runs of kw*C contiguous values (whole pixels), which is why the layout is channels-last."""
+    sn, sh, sw, sc = xpad.strides
+    shape = (xpad.shape[0], out[0], out[1], kernel[0], kernel[1], xpad.shape[3])
+    strides = (sn, sh * stride[0], sw * stride[1], sh, sw, sc)
+    return backend.get_array_module(xpad).lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
 
-    One shifted (strided) array add per kernel offset; overlapping windows accumulate.
-    """
-    c, kh, kw, m, ho, wo = gcols.shape
-    acc = backend.get_array_module(gcols).zeros((c, m) + tuple(padded), dtype=gcols.dtype)
-    hi, wi = stride[0] * (ho - 1) + 1, stride[1] * (wo - 1) + 1
-    for i in range(kh):
-        for j in range(kw):
-            acc[:, :, i:i + hi:stride[0], j:j + wi:stride[1]] += gcols[:, i, j]
-    return acc
+
+def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step: tuple[int, int] = (1, 1)) -> Array:
+    """NCHW ``x`` copied into a zero NHWC array of spatial ``size``, pixel (h, w) landing at
+    (offset[0] + h * step[0], offset[1] + w * step[1]): padding (and, for step > 1, dilation) in one copy."""
+    n, c, h, w = x.shape
+    out = backend.get_array_module(x).zeros((n, size[0], size[1], c), dtype=x.dtype)
+    out[:, offset[0]:offset[0] + (h - 1) * step[0] + 1:step[0], offset[1]:offset[1] + (w - 1) * step[1] + 1:step[1]] \
+        = x.transpose(0, 2, 3, 1)
+    return out
 
 
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
@@ -99,33 +107,41 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     st, pd = pair(stride, "conv2d stride", 1), pair(padding, "conv2d padding", 0)
     ho, wo = output_size("conv2d", (h, w), (kh, kw), st, pd)
     xp, k = x.xp, c * kh * kw
-    xpad = pad_spatial(x.data, pd)
-    w2 = weight.data.reshape(o, k)
-    chunks = batch_chunks(n, k * ho * wo * x.dtype.itemsize, x.device)
+    hp, wp = h + 2 * pd[0], w + 2 * pd[1]
+    xpad = channels_last(x.data, (hp, wp), pd)  # (N, Hp, Wp, C)
+    wk = weight.data.transpose(2, 3, 1, 0).reshape(k, o)  # (kh*kw*C, O), rows in patch order
+    sample_bytes = max(ho * wo * k, h * w * kh * kw * o) * x.dtype.itemsize  # columns of forward and of dx
+    chunks = batch_chunks(n, sample_bytes, x.device)
 
     def columns(b: slice) -> Array:
-        """im2col of one batch chunk: (C*kh*kw, m*Ho*Wo), one copy out of the strided window view."""
-        view = windows(xpad[b], (kh, kw), st, (ho, wo)).transpose(3, 0, 1, 2, 4, 5)  # (C, kh, kw, m, Ho, Wo)
-        return view.reshape(k, -1)
+        """im2col of one batch chunk: (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view."""
+        return patches(xpad[b], (kh, kw), st, (ho, wo)).reshape(-1, k)
 
     out = xp.empty((n, o, ho, wo), dtype=x.dtype)
     for b in chunks:
-        y = w2 @ columns(b)  # (O, m*Ho*Wo): one GEMM per chunk
+        y = columns(b) @ wk  # (m*Ho*Wo, O): one GEMM per chunk
         if bias is not None:
-            y += bias.data[:, None]
-        out[b] = y.reshape(o, -1, ho, wo).transpose(1, 0, 2, 3)
+            y += bias.data
+        out[b] = y.reshape(-1, ho, wo, o).transpose(0, 3, 1, 2)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        gw = xp.zeros((o, k), dtype=g.dtype) if weight.requires_grad else None
+        g_nhwc = g.transpose(0, 2, 3, 1)
+        gw = xp.zeros((k, o), dtype=g.dtype) if weight.requires_grad else None
         gx = xp.empty(x.shape, dtype=g.dtype) if x.requires_grad else None
+        if gx is not None:
+            # dx is the correlation of g, dilated by the stride and padded by k-1, with the flipped kernel:
+            # gfull[kh-1 + oh*sh, kw-1 + ow*sw] = g[oh, ow]; only the rows/columns that reach the unpadded input
+            # (offset by the padding) are kept, so the GEMM produces exactly dx.
+            gfull = channels_last(g, (hp + kh - 1, wp + kw - 1), (kh - 1, kw - 1), st)
+            gfull = gfull[:, pd[0]:pd[0] + h + kh - 1, pd[1]:pd[1] + w + kw - 1]
+            wflip = weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
         for b in chunks:
-            g2 = xp.ascontiguousarray(g[b].transpose(1, 0, 2, 3)).reshape(o, -1)  # (O, m*Ho*Wo)
             if gw is not None:
-                gw += g2 @ columns(b).T  # the columns are recomputed, not kept: less memory, still cached
+                gw += columns(b).T @ g_nhwc[b].reshape(-1, o)  # the columns are rebuilt, not kept
             if gx is not None:
-                gpad = col2im((w2.T @ g2).reshape(c, kh, kw, -1, ho, wo), xpad.shape[2:], st)
-                gx[b] = gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w].transpose(1, 0, 2, 3)
-        grads = (gx, None if gw is None else gw.reshape(weight.shape))
+                gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(-1, kh * kw * o)
+                gx[b] = (gcols @ wflip).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+        grads = (gx, None if gw is None else xp.ascontiguousarray(gw.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)))
         if bias is None:
             return grads
         return (*grads, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
