@@ -162,3 +162,25 @@ def test_sigmoid_softplus_and_logistic_loss_are_accurate_at_extremes_without_war
     np.testing.assert_allclose(soft, soft_ref.astype(dtype), rtol=4 * eps, atol=tiny)
     np.testing.assert_allclose(bce.numpy(), (np.maximum(-xl, 0) + np.log1p(e)).astype(dtype), rtol=4 * eps, atol=tiny)
     np.testing.assert_allclose(t.grad.numpy(), (sig_ref - 1).astype(dtype), rtol=4 * eps, atol=eps)  # sigmoid - y
+
+
+# ---------------------------------------------------------------- conv2d: dx as a convolution of the dilated gradient
+@pytest.mark.parametrize(("x_shape", "w_shape", "stride", "padding"), [
+    ((2, 3, 5, 6), (2, 3, 1, 1), 2, 1),  # padding wider than the kernel: border outputs see only padding
+    ((2, 2, 6, 7), (3, 2, 2, 3), (2, 1), (2, 3)),
+    ((1, 2, 9, 8), (2, 2, 5, 5), 3, 2),  # stride 3: rows of the input no window reaches get zero gradient
+])
+def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch(x_shape, w_shape, stride,
+                                                                                  padding) -> None:
+    torch = pytest.importorskip("torch")
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    ours = [tg.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = F.conv2d(*ours, stride=stride, padding=padding)
+    ref = torch.nn.functional.conv2d(*theirs, stride=stride, padding=padding)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g))
+    for a, t in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -1,11 +1,14 @@
-"""2-D convolution on NCHW input: im2col through a strided view, then one GEMM per batch chunk.
+"""2-D convolution on NCHW input: im2col on a channels-last copy, then one GEMM per batch chunk.
 
-Forward: the padded input is viewed (no copy) as windows of shape (C, kh, kw, N, Ho, Wo),
-copied into the column matrix ``cols`` (C*kh*kw, N*Ho*Wo) and multiplied by the weight matrix
-(O, C*kh*kw). Backward: ``dW = g @ cols.T``, ``dcols = W.T @ g``, and col2im folds ``dcols``
-back onto the input by kh*kw shifted array adds. The batch is cut into chunks whose columns fit
-in ``CHUNK_BYTES`` (one chunk for small batches), so the columns stay in cache between the copy
-and the GEMM; backward rebuilds them instead of keeping them.
+Forward: the input is copied once into a zero-padded NHWC array, viewed (no copy) as patches
+(N, Ho, Wo, kh, kw, C), and each batch chunk's patches are copied into the column matrix
+(m*Ho*Wo, kh*kw*C) and multiplied by the weight matrix (kh*kw*C, O). Channels-last makes each
+patch row a few long contiguous runs (kw*C values), so the copy runs near memory speed.
+Backward: ``dW = cols.T @ g``; ``dx`` is itself a convolution, of the output gradient (dilated by
+the stride, padded by k-1) with the flipped kernel, so it is one more im2col + GEMM rather than a
+scatter of column gradients. The batch is cut into chunks whose columns fit in ``CHUNK_BYTES``
+(one chunk for small batches), so the columns stay in cache between the copy and the GEMM;
+backward rebuilds them instead of keeping them.
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     hp, wp = h + 2 * pd[0], w + 2 * pd[1]
     xpad = channels_last(x.data, (hp, wp), pd)  # (N, Hp, Wp, C)
     wk = weight.data.transpose(2, 3, 1, 0).reshape(k, o)  # (kh*kw*C, O), rows in patch order
-    sample_bytes = max(ho * wo * k, h * w * kh * kw * o) * x.dtype.itemsize  # columns of forward and of dx
+    dx_cols = h * w * kh * kw * o if x.requires_grad else 0
+    sample_bytes = max(ho * wo * k, dx_cols) * x.dtype.itemsize  # the columns of the forward GEMM and of dx's
     chunks = batch_chunks(n, sample_bytes, x.device)
 
     def columns(b: slice) -> Array:
