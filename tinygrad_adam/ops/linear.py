@@ -11,8 +11,9 @@ from ..tensor import Array, Tensor, check_devices, record
 
 def check_dtypes(op: str, *tensors: Tensor) -> None:
     """A TypeError naming the dtypes when ``tensors`` (input, weight, bias) do not share one: no silent upcast."""
-    dtypes = sorted({str(t.dtype) for t in tensors})
-    if len(dtypes) != 1:
+    first = tensors[0].dtype
+    if any(t.dtype != first for t in tensors[1:]):  # dtype objects compare fast; their names are built only here
+        dtypes = sorted({str(t.dtype) for t in tensors})
         raise TypeError(f"{op}: input, weight and bias must share a dtype, got {dtypes}; convert with .astype()")
 
 
