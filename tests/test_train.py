@@ -127,10 +127,15 @@ def test_bias_correction_quick_sweep(tmp_path: Path) -> None:
 
 def test_plot_command_writes_pngs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    assert run_cli("train", "--model", "logreg", "--epochs", 1, "--limit", 300, "--log-every", 1,
-                   "--no-progress", "--out", out) == 0
+    assert run_cli("train", "--model", "mlp", "--epochs", 1, "--limit", 300, "--log-every", 1,
+                   "--inspect-every", 1, "--no-progress", "--out", out) == 0
+    internals = read_jsonl(out / "internals.jsonl")
+    assert [r["iteration"] for r in internals] == [1, 2, 3]
+    first = internals[0]["params"]["net.6.bias"]  # the output bias: every element has a nonzero gradient
+    assert first["t"] == 1 and first["update_over_lr_mean"] == pytest.approx(1.0, abs=1e-3)  # step 1 moves by lr
     assert run_cli("plot", out) == 0
     assert (out / "curves.png").stat().st_size > 5000
+    assert (out / "internals.png").stat().st_size > 5000
     (tmp_path / "notarun").mkdir()
     with pytest.raises(SystemExit):
         run_cli("plot", tmp_path / "notarun")
