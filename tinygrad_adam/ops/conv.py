@@ -82,7 +82,7 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
 
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
 # BLAS reads them and the temporaries are reused from the heap rather than freshly mapped each call.
-CHUNK_BYTES = {"cpu": 16 << 20, "cuda": 512 << 20}
+CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 512 << 20}
 
 
 def batch_chunks(n: int, sample_bytes: int, device: str) -> list[slice]:
