@@ -59,6 +59,14 @@ def series(reports: list[dict], layer: str, key: str) -> np.ndarray:
     return np.array([r["params"][layer][key] for r in reports])
 
 
+def finish(fig, axes: list, path: Path) -> None:
+    """Legends on ``axes``, then write the figure."""
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description="Adam's internals on the MNIST MLP")
     p.add_argument("--quick", action="store_true", help="60 iterations per run instead of 300")
@@ -89,9 +97,7 @@ def main() -> None:
         ax.plot(its, series(adam, layer, "update_over_lr_max"), "--", lw=0.8, label=f"{layer} max")
     ax.axhline(1.0, color="k", lw=0.6)
     ax.set(xlabel="iteration", ylabel="|Delta| / lr", xscale="log", title="1. Adam's step relative to lr")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "internals_first_steps.png", dpi=110)
+    finish(fig, [ax], out / "internals_first_steps.png")
 
     # 2. SNR falls as training settles
     print("2. Signal-to-noise ratio |m_hat|/sqrt(v_hat) (median), first and last iteration:")
@@ -104,9 +110,7 @@ def main() -> None:
     ax2.plot(its, [r["loss"] for r in adam], color="gray", lw=0.7, label="loss")
     ax2.set_ylabel("training loss (gray)")
     ax.set(xlabel="iteration", ylabel="median SNR", title="2. SNR shrinks, so steps shrink by themselves")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "internals_snr.png", dpi=110)
+    finish(fig, [ax], out / "internals_snr.png")
 
     # 3. bias correction
     first = layers[0]
@@ -119,15 +123,12 @@ def main() -> None:
     a1.plot(its, series(adam, first, "bias_correction1"), label="1 - beta1^t")
     a1.plot(its, series(adam, first, "bias_correction2"), label="1 - beta2^t")
     a1.set(xlabel="iteration", title="bias-correction factors", xscale="log")
-    a1.legend()
     a2.plot(its, series(adam, first, "update_over_lr_mean"), label="with correction")
     a2.plot(its, series(raw, first, "update_over_lr_mean"), label="without")
     a2.plot(its, [r["loss"] for r in raw], ":", lw=0.7, label="loss without")
     a2.plot(its, [r["loss"] for r in adam], ":", lw=0.7, label="loss with")
     a2.set(xlabel="iteration", ylabel="|Delta| / lr (first layer)", xscale="log", title="3. steps without correction")
-    a2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "internals_bias_correction.png", dpi=110)
+    finish(fig, [a1, a2], out / "internals_bias_correction.png")
 
     # 4. AdaMax's u against Adam's sqrt(v_hat)
     print("4. AdaMax's u (mean) against Adam's sqrt(v_hat) (1 / median effective step x lr), last iteration:")
@@ -139,9 +140,7 @@ def main() -> None:
         ax.plot(its, u, label=f"{layer} AdaMax u")
         ax.plot(its, sqrt_v_hat, "--", label=f"{layer} Adam sqrt(v_hat)")
     ax.set(xlabel="iteration", yscale="log", title="4. AdaMax u vs Adam sqrt(v_hat)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "internals_adamax.png", dpi=110)
+    finish(fig, [ax], out / "internals_adamax.png")
     print(f"plots written to {out}")
 
 
