@@ -45,6 +45,14 @@ def test_sparse_linear_equals_dense_in_value_and_gradients() -> None:
     dense_and_sparse_linear(x, CSRMatrix.from_dense(x), out_f=1)
 
 
+def test_sparse_linear_with_empty_first_last_and_all_rows() -> None:
+    x = bag_of_words(7, 12, 0.4)
+    x[[0, 1, 5, 6]] = 0.0
+    dense_and_sparse_linear(x, CSRMatrix.from_dense(x))
+    empty = np.zeros((3, 12))
+    dense_and_sparse_linear(empty, CSRMatrix.from_dense(empty))
+
+
 def test_sparse_linear_without_bias_and_frozen_weight() -> None:
     x = bag_of_words()
     w = tg.Tensor(rng.standard_normal((2, x.shape[1])), requires_grad=True)

@@ -59,9 +59,11 @@ def as_csr(op: str, x: Any, device: str) -> CSRBatch:
 
 
 def row_ids(x: CSRBatch) -> Array:
-    """The row of every stored entry, (nnz,)."""
+    """The row of every stored entry, (nnz,): how many rows end at or before it (cupy's repeat wants host counts,
+    so this counts row boundaries with bincount and cumsum instead)."""
     xp = backend.get_array_module(x.indptr)
-    return xp.repeat(xp.arange(x.shape[0]), xp.diff(x.indptr))
+    boundaries = xp.bincount(x.indptr[1:-1], minlength=x.nnz + 1)[:x.nnz]
+    return xp.cumsum(boundaries)
 
 
 def dropout(x: Any, keep: Array, p: float) -> CSRBatch:
