@@ -60,6 +60,7 @@ CONV_CASES = [
     ((2, 2, 6, 5), (3, 1, 1), 3, 0),
     ((1, 2, 3, 3), (2, 5, 5), 1, 1),  # kernel exactly the padded input: a 1x1 output
     ((2, 3, 8, 7), (2, 3, 3), (3, 2), (1, 0)),
+    ((1, 2, 4, 5), (2, 2, 2), 2, 2),  # padding wider than kernel - 1: some windows see only padding
 ]
 
 
