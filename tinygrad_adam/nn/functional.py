@@ -83,7 +83,7 @@ def dropout(x: Input, p: float = 0.5, training: bool = True) -> Input:
         return x
     if is_csr(x):
         device = backend.device_of(x.data)
-        keep = rand(len(x.indices), dtype=x.data.dtype, device=device).data >= p
+        keep = rand(len(x.indices), device=device).data >= p
         return sparse.dropout(x, keep, p)
     mask = (rand(x.shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
     mask *= 1.0 / (1.0 - p)

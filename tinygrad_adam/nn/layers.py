@@ -20,7 +20,10 @@ def _positive(name: str, value: int) -> int:
 
 
 class Linear(Module):
-    """y = x W^T + b for x (..., in_features) -> (..., out_features); weight (out, in), bias (out,)."""
+    """y = x W^T + b for x (..., in_features) -> (..., out_features); weight (out, in), bias (out,).
+
+    ``x`` may also be a sparse CSR batch (N, in_features): only its stored entries are read (``F.linear``).
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device: str | None = None,
                  dtype: Any = None) -> None:
@@ -75,7 +78,10 @@ class MaxPool2d(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout with probability ``p`` in [0, 1) while training; the identity after ``eval()``."""
+    """Inverted dropout with probability ``p`` in [0, 1) while training; the identity after ``eval()``.
+
+    A sparse CSR batch stays sparse: its stored entries are dropped (``F.dropout``).
+    """
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = F.check_dropout_p(p)
