@@ -207,7 +207,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         if have_torch:
             blocks["torch"] = torch_step(name, x, y)
         heavy = name.startswith("cnn")
-        ms = compare(blocks, repeats=1 if heavy else 3, rounds=2 if quick else 3)
+        ms = compare(blocks, repeats=2 if heavy else 5, rounds=2 if quick else 5)
         row: dict[str, Any] = {"model": name, "ms ours": ms["ours"]}
         if have_torch:
             row.update({"ms torch": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
