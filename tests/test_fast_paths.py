@@ -12,7 +12,7 @@ import tinygrad_adam as tg
 import tinygrad_adam.nn.functional as F
 from tinygrad_adam import nn
 from tinygrad_adam.data import CSRMatrix
-from tinygrad_adam.ops import elementwise, sparse
+from tinygrad_adam.ops import conv, elementwise, sparse
 
 rng = np.random.default_rng(11)
 
@@ -177,10 +177,13 @@ def test_sigmoid_softplus_and_logistic_loss_are_accurate_at_extremes_without_war
     ((2, 3, 5, 6), (2, 3, 1, 1), 2, 1),  # padding wider than the kernel: border outputs see only padding
     ((2, 2, 6, 7), (3, 2, 2, 3), (2, 1), (2, 3)),
     ((1, 2, 9, 8), (2, 2, 5, 5), 3, 2),  # stride 3: rows of the input no window reaches get zero gradient
+    ((3, 1, 7, 6), (4, 1, 3, 2), 1, 1),  # one input channel: the columns are copied transposed
+    ((2, 1, 7, 6), (2, 1, 3, 3), 2, 1),
 ])
-def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch(x_shape, w_shape, stride,
-                                                                                  padding) -> None:
+def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch(
+        x_shape, w_shape, stride, padding, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
+    monkeypatch.setitem(conv.CHUNK_BYTES, "cpu", 1)  # one sample per GEMM: chunk slicing is exercised too
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     ours = [tg.Tensor(a, requires_grad=True) for a in (x, w, b)]
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]

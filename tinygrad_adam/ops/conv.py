@@ -118,8 +118,13 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     chunks = batch_chunks(n, sample_bytes, x.device)
 
     def columns(b: slice) -> Array:
-        """im2col of one batch chunk: (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view."""
-        return patches(xpad[b], (kh, kw), st, (ho, wo)).reshape(-1, k)
+        """im2col of one batch chunk: (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view. With one input
+        channel a patch row is only kw values long, so the matrix is copied transposed (runs of Wo values along
+        image rows) and handed to BLAS as a transposed view."""
+        view = patches(xpad[b], (kh, kw), st, (ho, wo))
+        if c == 1 and st[1] == 1:
+            return view.transpose(3, 4, 5, 0, 1, 2).reshape(k, -1).T
+        return view.reshape(-1, k)
 
     out = xp.empty((n, o, ho, wo), dtype=x.dtype)
     for b in chunks:
