@@ -139,6 +139,10 @@ class FusedKernel:
         if fn is None:
             import numba
 
+            if parallel and numba.config.THREADING_LAYER == "default":
+                # OpenMP workers spin after a loop and steal the cores of the next BLAS call (a VAE step went
+                # from ~12 to ~20 ms); the workqueue layer's threads sleep instead.
+                numba.config.THREADING_LAYER = "workqueue"
             loop = numba.prange if parallel else range
             py = _compile(self.numba_source, {"numpy": numpy, "loop": loop})
             fn = self._numba_fns[parallel] = numba.njit(parallel=parallel, nogil=True, error_model="numpy")(py)
