@@ -39,7 +39,7 @@ Array = Any  # numpy or cupy ndarray
 
 CHUNK = 65536  # elements per CPU chunk: the arrays of a chunk stay in cache (L2/L3) across its ufunc calls,
 #               and each call (about 1 us of overhead) does enough work
-PARALLEL_MIN = 1 << 16  # the numba loop runs on all cores from this many elements on
+PARALLEL_MIN = 1 << 18  # the numba loop runs on all cores from this many elements on (below, launching costs more)
 IMPLS = ("auto", "reference", "numpy", "numba")
 
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
