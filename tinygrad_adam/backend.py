@@ -131,6 +131,17 @@ def device_context(device: str) -> Any:
     return _cupy.cuda.Device(int(device.split(":")[1]))
 
 
+def synchronize(device: str = "cuda") -> None:
+    """Wait until every kernel queued on ``device`` has finished; a no-op for ``"cpu"``.
+
+    GPU launches return at once, so time a GPU block as ``start; work(); synchronize(); stop``.
+    """
+    device = parse_device(device)
+    if device != "cpu":
+        assert _cupy is not None
+        _cupy.cuda.Device(int(device.split(":")[1])).synchronize()
+
+
 def scatter_add(target: Any, index: Any, values: Any) -> None:
     """``target[index] += values`` in place, accumulating repeated indices (numpy ``add.at``)."""
     if isinstance(target, numpy.ndarray):
