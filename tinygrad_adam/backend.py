@@ -182,6 +182,19 @@ def generator(device: str = "cpu") -> Any:
     return g
 
 
+def uniform(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
+    """Samples in [0, 1) of ``shape`` on ``device`` from its generator (numpy and cupy name the call apart)."""
+    g = generator(device)
+    with device_context(device):
+        return g.random(shape, dtype=dtype) if device == "cpu" else g.random_sample(shape, dtype=dtype)
+
+
+def standard_normal(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
+    """Standard normal samples of ``shape`` on ``device`` from its generator."""
+    with device_context(device):
+        return generator(device).standard_normal(shape, dtype=dtype)
+
+
 def get_rng_state() -> dict[str, Any]:
     """A picklable snapshot of every device generator (for checkpoints)."""
     state: dict[str, Any] = {"seed": _seed}

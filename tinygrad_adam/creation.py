@@ -50,16 +50,14 @@ def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tens
 def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the device's seeded generator (see ``manual_seed``)."""
     dev = backend.parse_device(device)
-    data = backend.generator(dev).standard_normal(_shape(shape), dtype=DEFAULT_FLOAT if dtype is None else dtype)
+    data = backend.standard_normal(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the device's seeded generator."""
     dev = backend.parse_device(device)
-    g = backend.generator(dev)
-    dtype = DEFAULT_FLOAT if dtype is None else dtype
-    data = g.random(_shape(shape), dtype=dtype) if dev == "cpu" else g.random_sample(_shape(shape), dtype=dtype)
+    data = backend.uniform(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
