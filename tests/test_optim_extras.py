@@ -130,7 +130,8 @@ def test_inverse_sqrt_is_alpha_over_sqrt_t_and_scheduler_state_resumes() -> None
 
 
 # ---------------------------------------------------------------------- clipping
-@pytest.mark.parametrize(("max_norm", "norm_type"), [(1.0, 2.0), (100.0, 2.0), (0.5, float("inf")), (2.0, 1.0)])
+@pytest.mark.parametrize(("max_norm", "norm_type"), [(1.0, 2.0), (100.0, 2.0), (0.5, float("inf")), (2.0, 1.0),
+                                                   (0.3, 3.0)])
 def test_clip_grad_norm_matches_torch(max_norm: float, norm_type: float) -> None:
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
@@ -149,11 +150,80 @@ def test_clip_grad_norm_matches_torch(max_norm: float, norm_type: float) -> None
         np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-12)
 
 
-def test_clip_grad_norm_errors_and_non_finite() -> None:
+NON_FINITE = {  # one gradient per parameter; the second parameter's NaN must not be lost by the inf norm
+    "inf": [[np.inf, 1.0, -2.0], [3.0, 0.0]],
+    "-inf": [[1.0, -np.inf, 0.5], [3.0, -1.0]],
+    "nan": [[1.0, 2.0, 0.0], [np.nan, 1.0]],
+    "inf-and-nan": [[np.inf, 1.0, 2.0], [np.nan, -4.0]],
+    "overflow": [[1e200, -3e200, 0.0], [1.0, 2.0]],  # finite entries, but their squares overflow float64
+}
+
+
+@pytest.mark.parametrize("case", NON_FINITE)
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, float("inf")])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_clip_grad_norm_non_finite_matches_torch(case: str, norm_type: float) -> None:
+    """An inf norm zeroes finite entries (inf * 0 = NaN), a NaN norm makes every entry NaN: torch's behaviour."""
+    torch = pytest.importorskip("torch")
+    grads = [np.array(g) for g in NON_FINITE[case]]
+    ours = [tg.Tensor(np.zeros_like(g), requires_grad=True) for g in grads]
+    theirs = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad, q.grad = tg.Tensor(g.copy()), torch.tensor(g)
+    total = optim.clip_grad_norm_(ours, 1.0, norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type).item()
+    np.testing.assert_equal(total, expected)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_array_equal(p.grad.data, q.grad.numpy())  # NaNs in the same places
+    if not np.isfinite(expected):
+        assert not all(np.array_equal(p.grad.data, g) for p, g in zip(ours, grads))  # touched, as torch does
+
+
+@pytest.mark.parametrize("norm_type", [2.0, float("inf")])
+def test_clip_grad_norm_error_if_nonfinite(norm_type: float) -> None:
+    p = tg.Tensor(np.zeros(3), requires_grad=True)
+    p.grad = tg.Tensor(np.array([np.inf, 1.0, np.nan]))
+    with pytest.raises(RuntimeError, match=f"total norm of order {norm_type} of the gradients is nan"):
+        optim.clip_grad_norm_(p, 1.0, norm_type, error_if_nonfinite=True)
+    np.testing.assert_array_equal(p.grad.data, [np.inf, 1.0, np.nan])  # untouched
+    p.grad = tg.Tensor(np.array([-np.inf, 1.0, 0.0]))
+    with pytest.raises(RuntimeError, match="is inf, so they cannot be clipped"):
+        optim.clip_grad_norm_(p, 1.0, norm_type, error_if_nonfinite=True)
+    p.grad = tg.Tensor(np.array([3.0, 4.0, 0.0]))
+    assert optim.clip_grad_norm_(p, 1.0, 2.0, error_if_nonfinite=True) == 5.0  # finite: no error
+
+
+def test_clip_grad_norm_sums_float32_gradients_in_float64() -> None:
+    """Squares of 1e20 overflow float32 (torch then reports inf and zeroes the gradients); float64 does not."""
+    p = tg.Tensor(np.zeros(2, dtype=np.float32), requires_grad=True)
+    p.grad = tg.Tensor(np.array([1e20, -3e20], dtype=np.float32))
+    total = optim.clip_grad_norm_(p, 2.0)
+    np.testing.assert_allclose(total, np.sqrt(10) * 1e20, rtol=1e-6)
+    assert p.grad.dtype == np.float32
+    np.testing.assert_allclose(p.grad.data, [2 / np.sqrt(10), -6 / np.sqrt(10)], rtol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, float("inf")])
+def test_clip_grad_norm_on_cuda_equals_cpu(norm_type: float) -> None:
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal(s).astype(np.float32) for s in [(30, 40), (7,)]]
+    totals, clipped = [], []
+    for device in ("cpu", "cuda"):
+        params = [tg.Tensor(np.zeros_like(g), requires_grad=True, device=device) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = tg.Tensor(g.copy(), device=device)
+        totals.append(optim.clip_grad_norm_(params, 0.5, norm_type))
+        clipped.append([p.grad.numpy() for p in params])
+    assert isinstance(totals[1], float)
+    np.testing.assert_allclose(totals[1], totals[0], rtol=1e-12)
+    for a, b in zip(*clipped):
+        np.testing.assert_allclose(b, a, rtol=1e-6)
+
+
+def test_clip_grad_norm_errors() -> None:
     p = tg.Tensor(np.zeros(2), requires_grad=True)
-    p.grad = tg.Tensor(np.array([np.inf, 1.0]))
-    assert optim.clip_grad_norm_(p, 1.0) == np.inf
-    np.testing.assert_array_equal(p.grad.data, [np.inf, 1.0])
+    p.grad = tg.Tensor(np.array([1.0, 1.0]))
     with pytest.raises(ValueError, match="invalid max_norm=-1"):
         optim.clip_grad_norm_(p, -1)
     with pytest.raises(ValueError, match=r"invalid norm_type=0\.5"):
