@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -85,6 +86,35 @@ def test_sequential_indexing_iteration_and_errors() -> None:
         nn.Sequential(nn.ReLU(), lambda x: x)
 
 
+def test_sequential_forward_walks_a_stored_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    x = tg.randn(4, 2)
+    expected = seq(x).numpy()
+    monkeypatch.setattr(nn.Module, "_members", lambda self: pytest.fail("the attributes were scanned again"))
+    np.testing.assert_array_equal(seq(x).numpy(), expected)
+    assert len(seq) == 3 and isinstance(seq[1], nn.ReLU) and len(list(seq)) == 3
+
+
+def test_sequential_attribute_assignment_replaces_or_appends_a_layer() -> None:
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    text = repr(seq)
+    x = tg.randn(4, 2)
+    seq(x)  # the layer list exists now: assignments below must refresh it
+    setattr(seq, "1", nn.Tanh())
+    assert [type(m).__name__ for m in seq] == ["Linear", "Tanh", "Linear"] and len(seq) == 3
+    np.testing.assert_allclose(seq(x).numpy(), seq[2](seq[0](x).tanh()).numpy(), rtol=1e-6)
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert repr(seq) == text.replace("ReLU()", "Tanh()")
+    assert [name for name, _ in seq.named_modules()] == ["", "0", "1", "2"]  # the stored list is not a child
+    seq.head = nn.Linear(1, 2)  # any other name runs last, as in torch
+    assert seq(x).shape == (4, 2) and len(seq) == 4 and list(seq.state_dict())[-2:] == ["head.weight", "head.bias"]
+    del seq.head
+    assert seq(x).shape == (4, 1) and len(seq) == 3
+    twin = copy.deepcopy(seq)
+    setattr(twin, "1", nn.ReLU())
+    assert isinstance(seq[1], nn.Tanh) and isinstance(twin[1], nn.ReLU) and twin[0] is not seq[0]
+
+
 # ---------------------------------------------------------------- state_dict
 def test_state_dict_round_trip_copies_values_in_place() -> None:
     a, b = Block(), Block()
@@ -145,6 +175,24 @@ def test_to_casts_parameters_and_grads_in_place() -> None:
     assert model.to("cpu", dtype=np.float64) is model
     assert model.weight is weight and weight.dtype == np.float64 and weight.grad.dtype == np.float64
     assert model(tg.randn(1, 3, dtype=np.float64)).dtype == np.float64
+
+
+def test_float_and_double_cast_floating_parameters_only() -> None:
+    model = Block()
+    model.step = nn.Parameter(np.arange(3), requires_grad=False)  # an integer parameter keeps its dtype
+    scale = model.scale
+    model(tg.randn(2, 4)).sum().backward()
+    assert model.double() is model
+    assert {n: p.dtype.name for n, p in model.named_parameters()} == {
+        "scale": "float64", "step": "int64", "body.0.weight": "float64", "body.0.bias": "float64",
+        "heads.0.weight": "float64", "heads.0.bias": "float64", "heads.1.weight": "float64"}
+    assert model.scale is scale and scale.grad.dtype == np.float64
+    assert model(tg.randn(2, 4, dtype=np.float64)).dtype == np.float64
+    assert model.float() is model
+    assert scale.dtype == scale.grad.dtype == np.float32 and model.step.dtype == np.int64
+    assert all(p.dtype == np.float32 for p in model.body.parameters())
+    with pytest.raises(TypeError, match="floating-point dtypes only, got dtype=int32"):
+        model.to(dtype=np.int32)
 
 
 @pytest.mark.gpu

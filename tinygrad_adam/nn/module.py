@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy
+
 from .. import backend
 from ..tensor import Tensor
 
@@ -101,15 +103,29 @@ class Module:
             p.grad = None
 
     def to(self, device: str | None = None, dtype: Any = None) -> Module:
-        """Move every parameter (and its gradient) to ``device`` and/or cast it to ``dtype``, in place."""
+        """Move every parameter (and its gradient) to ``device`` and/or cast it to ``dtype``, in place.
+
+        As in torch, ``dtype`` must be a floating-point type and only floating-point parameters are cast:
+        integer ones keep their dtype.
+        """
         dev = None if device is None else backend.parse_device(device)
+        if dtype is not None and numpy.dtype(dtype).kind != "f":
+            raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")
         for p in self.parameters():
             for t in (p, p.grad) if p.grad is not None else (p,):
                 if dev is not None:
                     t.data = backend.to_device(t.data, dev)
-                if dtype is not None:
+                if dtype is not None and t.dtype.kind == "f":
                     t.data = t.data.astype(dtype, copy=False)
         return self
+
+    def float(self) -> Module:
+        """Cast the floating-point parameters (and gradients) to float32, in place; returns the module."""
+        return self.to(dtype="float32")
+
+    def double(self) -> Module:
+        """Cast the floating-point parameters (and gradients) to float64, in place; returns the module."""
+        return self.to(dtype="float64")
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -171,22 +187,44 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; indexable (``seq[0]``, ``seq[1:]``), iterable, with ``len``."""
+    """Modules applied in order; indexable (``seq[0]``, ``seq[1:]``), iterable, with ``len``.
+
+    The layers are the children in attribute order: ``"0"``, ``"1"``, ... (``setattr(seq, "1", layer)``
+    replaces one; a module set under any other name runs last). ``forward`` walks a list of them that is
+    made on first use and made again after any attribute assignment.
+    """
+
+    __slots__ = ("_layers",)  # a slot lives outside vars(self), so the tree walk never sees this list
 
     def __init__(self, *modules: Module) -> None:
+        self._layers: list[Module] | None = None
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name != "_layers":
+            self._layers = None  # the children may have changed: list them again when next needed
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        self._layers = None
+
+    def _layer_list(self) -> list[Module]:
+        if self._layers is None:
+            self._layers = list(self.children())
+        return self._layers
+
     def __len__(self) -> int:
-        return sum(1 for _ in self.children())
+        return len(self._layer_list())
 
     def __iter__(self) -> Iterator[Module]:
-        return self.children()
+        return iter(self._layer_list())
 
     def __getitem__(self, index: int | slice) -> Any:
-        layers = list(self.children())
+        layers = self._layer_list()
         if isinstance(index, slice):
             return Sequential(*layers[index])
         if not -len(layers) <= index < len(layers):
@@ -194,6 +232,6 @@ class Sequential(Module):
         return layers[index]
 
     def forward(self, x: Any) -> Any:
-        for m in self.children():
+        for m in self._layer_list():
             x = m(x)
         return x
