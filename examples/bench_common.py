@@ -1,12 +1,16 @@
 """Small timing helpers shared by the benchmarks.
 
-Fair CPU timing of two libraries in one process: run their blocks alternately (so that a slow phase of the
+Fair timing of two libraries in one process: run their blocks alternately (so that a slow phase of the
 machine hits both), pause between blocks (OpenBLAS and OpenMP worker threads spin for a while after each
-call and would steal the next block's cores), and report the median.
+call and would steal the next block's cores), and report the median. On a GPU a call only queues kernels,
+so every call is timed up to the end of its work: ``start; fn(); sync(); stop``, where ``sync`` waits for
+both our backend and torch on that device (``device_sync``).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
 import platform
 import statistics
@@ -16,36 +20,91 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_adam import backend
 
-def compare(blocks: Mapping[str, Callable[[], object]], repeats: int = 5, rounds: int = 3,
+
+@functools.cache
+def torch_status(device: str) -> tuple[Any, str]:
+    """(the torch module, or None when torch cannot run on ``device``; its version, or why not, in one line)."""
+    try:
+        import torch
+    except ImportError:
+        return None, "not installed: the torch columns stay empty"
+    if device == "cpu":
+        return torch, torch.__version__
+    if not torch.cuda.is_available():
+        why = "a CPU-only build" if torch.version.cuda is None else "torch.cuda.is_available() is False"
+        return None, f"{torch.__version__} cannot run on {device} ({why}): the torch columns stay empty"
+    return torch, f"{torch.__version__} with CUDA {torch.version.cuda} on {torch.cuda.get_device_name(device)}"
+
+
+def torch_on(device: str) -> Any:
+    """The torch module when it can run on ``device`` (a normalised name, as torch spells it too), else None."""
+    return torch_status(device)[0]
+
+
+def device_sync(device: str) -> Callable[[], None]:
+    """A function that waits until our backend's and torch's queued work on ``device`` is done (no-op on cpu)."""
+    if device == "cpu":
+        return lambda: None
+    torch = torch_on(device)
+
+    def sync() -> None:
+        backend.synchronize(device)
+        if torch is not None:
+            torch.cuda.synchronize(device)
+    return sync
+
+
+def compare(blocks: Mapping[str, Callable[[], object]], *, device: str, repeats: int = 5, rounds: int = 3,
             pause: float = 0.2) -> dict[str, float]:
     """Median milliseconds per call of each block: ``rounds`` rounds, each running every block ``repeats``
-    times in turn (after one untimed warm-up call), with ``pause`` seconds of sleep between blocks."""
+    times in turn (after one untimed warm-up call), with ``pause`` seconds of sleep between blocks. Each
+    call is timed until ``device_sync(device)`` returns, so queued GPU work counts."""
+    sync = device_sync(device)
     samples: dict[str, list[float]] = {name: [] for name in blocks}
     for fn in blocks.values():
         fn()
+        sync()
     for _ in range(rounds):
         for name, fn in blocks.items():
             time.sleep(pause)
             for _ in range(repeats):
                 start = time.perf_counter()
                 fn()
+                sync()
                 samples[name].append((time.perf_counter() - start) * 1e3)
     return {name: statistics.median(ms) for name, ms in samples.items()}
 
 
-def copy_bandwidth_gbs(n_bytes: int = 80_000_000) -> float:
-    """Memory bandwidth of a large numpy copy (bytes read + bytes written per second, in GB/s, one thread)."""
-    src = np.ones(n_bytes // 4, dtype=np.float32)
-    dst = np.empty_like(src)
-    ms = compare({"copy": lambda: np.copyto(dst, src)}, repeats=5, rounds=1, pause=0.0)["copy"]
+def timing(tiny: bool, repeats: int, rounds: int) -> dict[str, Any]:
+    """compare()'s sampling options: as given, or for a ``tiny`` run (the benchmarks' smallest sizes, which
+    check the plumbing and measure nothing) one sample per block and no pauses."""
+    return {"repeats": 1, "rounds": 1, "pause": 0.0} if tiny else {"repeats": repeats, "rounds": rounds}
+
+
+def copy_bandwidth_gbs(device: str) -> float:
+    """Memory bandwidth of a large copy (bytes read + bytes written per second, in GB/s): numpy on one CPU
+    thread, or a device-to-device copy of the device's array module (large enough to miss the GPU's L2)."""
+    xp = backend.xp_of(device)
+    n_bytes = 80_000_000 if device == "cpu" else 800_000_000
+    with backend.device_context(device):
+        src = xp.ones(n_bytes // 4, dtype=xp.float32)
+        dst = xp.empty_like(src)
+        ms = compare({"copy": lambda: xp.copyto(dst, src)}, repeats=5, rounds=1, pause=0.0, device=device)["copy"]
     return 2 * n_bytes / (ms * 1e6)
 
 
-def environment() -> dict[str, Any]:
-    """What the numbers depend on: CPU, cores, library versions and thread pools."""
-    info: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                            "python": platform.python_version(), "numpy": np.__version__}
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """What the numbers depend on: CPU, cores, library versions and thread pools, and the GPU on cuda."""
+    info: dict[str, Any] = {"device": device, "cpu": platform.processor() or platform.machine(),
+                            "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
+    if device != "cpu":
+        cupy = backend.xp_of(device)
+        props = cupy.cuda.runtime.getDeviceProperties(int(device.split(":")[1]))
+        cuda = cupy.cuda.runtime.runtimeGetVersion()
+        info["gpu"] = (f"{props['name'].decode()}, {props['totalGlobalMem'] / 2**30:.0f} GiB; cupy {cupy.__version__}, "
+                       f"CUDA runtime {cuda // 1000}.{cuda % 1000 // 10}")
     try:
         from threadpoolctl import threadpool_info
 
@@ -58,13 +117,21 @@ def environment() -> dict[str, Any]:
         info["numba"] = f"{numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)"
     except ImportError:
         info["numba"] = "not installed"
-    try:
-        import torch
-
-        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
-    except ImportError:
-        info["torch"] = "not installed"
+    torch, about = torch_status(device)
+    info["torch"] = about if torch is None else f"{about} ({torch.get_num_threads()} threads)"
     return info
+
+
+def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The command line with a ``--device`` option added, its value normalised ("cuda" -> "cuda:0"). A device
+    that cannot be used (no cupy, no GPU, an unknown name) ends the program with one line saying why, status 2."""
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where ours and torch run")
+    args = parser.parse_args()
+    try:
+        args.device = backend.parse_device(args.device)
+    except backend.DeviceError as e:
+        parser.exit(2, f"{parser.prog}: --device {args.device}: {e}\n")
+    return args
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

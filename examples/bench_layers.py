@@ -1,11 +1,12 @@
-"""Forward + backward time of Linear, Conv2d and MaxPool2d at the paper's sizes, against PyTorch's CPU.
+"""Forward + backward time of Linear, Conv2d and MaxPool2d at the paper's sizes, against PyTorch.
 
 Sizes: batch 128; Linear 784->1000 and 1000->1000 (section 6.2); Conv2d 5x5, padding 2, on 28x28
 with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3 stride 2 (section 6.3).
 Both frameworks run in this process with the same float32 weights; ``bench_common.compare`` alternates
-their blocks with short sleeps between and reports the median. ``--quick`` uses batch 32 and fewer repeats.
+their blocks with short sleeps between and reports the median. ``--quick`` uses batch 32 and fewer repeats;
+``--device cuda`` runs both on the GPU (the same weights, copied there).
 
-    python examples/bench_layers.py [--quick] [--threads N]
+    python examples/bench_layers.py [--quick] [--threads N] [--device cuda]
 """
 
 from __future__ import annotations
@@ -17,18 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import compare, environment, print_table
+from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import tinygrad_adam as tg
-from tinygrad_adam import nn
-
-try:
-    import torch
-except ImportError:  # the table then has our times only
-    torch = None
+from tinygrad_adam import backend, nn
 
 COLUMNS = ["layer", "batch", "ours ms", "torch ms", "ours/torch"]
 
@@ -43,7 +37,9 @@ def step(model: nn.Module, x: tg.Tensor) -> Callable[[], None]:
 
 
 def torch_step(model: nn.Module, x: tg.Tensor) -> Callable[[], None] | None:
-    """The same step in PyTorch, with ``model``'s weights copied into an equivalent torch model."""
+    """The same step in PyTorch on ``x``'s device, with ``model``'s weights copied into an equivalent torch
+    model (None when torch cannot run there)."""
+    torch = torch_on(x.device)
     if torch is None:
         return None
     layers = []
@@ -54,10 +50,10 @@ def torch_step(model: nn.Module, x: tg.Tensor) -> Callable[[], None] | None:
             t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
         else:
             t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
-        t.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in m.state_dict().items()})
+        t.load_state_dict({k: torch.from_numpy(backend.to_numpy(v)) for k, v in m.state_dict().items()})
         layers.append(t)
-    tmodel = torch.nn.Sequential(*layers)
-    tx = torch.from_numpy(x.numpy().copy()).requires_grad_(x.requires_grad)
+    tmodel = torch.nn.Sequential(*layers).to(x.device)
+    tx = torch.from_numpy(x.numpy().copy()).to(x.device).requires_grad_(x.requires_grad)
 
     def once() -> None:
         tmodel.zero_grad()
@@ -66,16 +62,17 @@ def torch_step(model: nn.Module, x: tg.Tensor) -> Callable[[], None] | None:
     return once
 
 
-def cases(batch: int) -> list[tuple[str, nn.Module, tg.Tensor]]:
-    """(name, model, input) for every row; the first conv's input needs no gradient, as in a network."""
+def cases(batch: int, device: str = "cpu") -> list[tuple[str, nn.Module, tg.Tensor]]:
+    """(name, model, input) on ``device`` for every row; the first conv's input needs no gradient, as in a
+    network. Inputs are (batch, 784), (batch, 1000) or images (batch, C, 28, 28)."""
     def conv(cin: int, cout: int) -> nn.Conv2d:
         return nn.Conv2d(cin, cout, 5, padding=2)
 
     def image(c: int, requires_grad: bool = True) -> tg.Tensor:
-        return tg.randn(batch, c, 28, 28, requires_grad=requires_grad)
-    return [
-        ("Linear 784->1000", nn.Linear(784, 1000), tg.randn(batch, 784, requires_grad=True)),
-        ("Linear 1000->1000", nn.Linear(1000, 1000), tg.randn(batch, 1000, requires_grad=True)),
+        return tg.randn(batch, c, 28, 28, requires_grad=requires_grad, device=device)
+    rows = [
+        ("Linear 784->1000", nn.Linear(784, 1000), tg.randn(batch, 784, requires_grad=True, device=device)),
+        ("Linear 1000->1000", nn.Linear(1000, 1000), tg.randn(batch, 1000, requires_grad=True, device=device)),
         ("Conv2d 5x5 1->32", conv(1, 32), image(1, requires_grad=False)),
         ("Conv2d 5x5 32->32", conv(32, 32), image(32)),
         ("Conv2d 5x5 32->64", conv(32, 64), image(32)),
@@ -83,20 +80,21 @@ def cases(batch: int) -> list[tuple[str, nn.Module, tg.Tensor]]:
          image(1, requires_grad=False)),
         ("MaxPool2d 3x3/2 on 32x28x28", nn.MaxPool2d(3, stride=2, padding=1), image(32)),
     ]
+    return [(name, model.to(device), x) for name, model, x in rows]
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Time every case; one dict per row: layer, batch, ours ms, torch ms and ours/torch (the last two
-    absent without torch)."""
+def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[dict[str, Any]]:
+    """Time every case on ``device`` (``tiny``: batch 2, one sample each); one dict per row: layer, batch,
+    ours ms, torch ms and ours/torch (the last two absent when torch cannot run there)."""
     tg.manual_seed(0)
-    batch, repeats, rounds = (32, 2, 2) if quick else (128, 5, 3)
+    batch, repeats, rounds = (2, 1, 1) if tiny else (32, 2, 2) if quick else (128, 5, 3)
     rows = []
-    for name, model, x in cases(batch):
+    for name, model, x in cases(batch, device):
         blocks = {"ours": step(model, x)}
         theirs = torch_step(model, x)
         if theirs is not None:
             blocks["torch"] = theirs
-        ms = compare(blocks, repeats=repeats, rounds=rounds)
+        ms = compare(blocks, **timing(tiny, repeats, rounds), device=device)
         row: dict[str, Any] = {"layer": name, "batch": batch, "ours ms": ms["ours"]}
         if theirs is not None:
             row.update({"torch ms": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
@@ -109,18 +107,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 32 and fewer repeats (a smoke test)")
     parser.add_argument("--threads", type=int, default=None,
                         help="limit BLAS (via threadpoolctl) and torch to this many threads")
-    args = parser.parse_args()
+    args = parse_args(parser)
     limit = contextlib.nullcontext()
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
 
         limit = threadpool_limits(args.threads)
-        if torch is not None:
+        if (torch := torch_on("cpu")) is not None:
             torch.set_num_threads(args.threads)
     with limit:
-        for key, value in environment().items():
+        for key, value in environment(args.device).items():
             print(f"{key}: {value}")
-        print_table(run(args.quick), COLUMNS)
+        print_table(run(args.quick, device=args.device), COLUMNS)
 
 
 if __name__ == "__main__":

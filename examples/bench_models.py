@@ -1,14 +1,17 @@
-"""Benchmark: one full training step (forward, backward, Adam step) of each paper model, ours vs torch CPU.
+"""Benchmark: one full training step (forward, backward, Adam step) of each paper model, ours vs torch.
 
     python examples/bench_models.py            # every model, and peak memory of an MLP epoch
     python examples/bench_models.py --quick
+    python examples/bench_models.py --device cuda
 
 Each step is float32, batch 128, on synthetic inputs of the real shapes (the time does not depend on the
 values); torch runs the same architectures. The IMDB batch reaches our model as a CSR matrix (the sparse
 first layer touches only the ~1.3% stored entries) and torch's as the dense (128, 10000) array it would
-use; ``imdb-logreg-dense`` feeds ours the dense array too, to show what the sparse path saves.
+use; ``imdb-logreg-dense`` feeds ours the dense array too, to show what the sparse path saves. With
+``--device cuda`` both models, their inputs (the CSR arrays too) and their optimizer state live on the GPU.
 Blocks of ours and torch alternate in one process with pauses between them (bench_common.compare).
-Peak memory (max RSS) is measured in a fresh subprocess per library, training the MLP on real MNIST.
+Peak memory (max RSS) is measured on the CPU only, in a fresh subprocess per library, training the MLP on
+real MNIST.
 """
 
 from __future__ import annotations
@@ -27,25 +30,33 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import compare, environment, print_table
+from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import models
 import tinygrad_adam as tg
-from tinygrad_adam import nn, optim
+from tinygrad_adam import backend, nn, optim
 from tinygrad_adam.data import CSRMatrix
 from tinygrad_adam.nn import functional as F
 
 BATCH = 128
 IMDB_DENSITY = 0.013  # about 130 of the 10,000 words appear in an average review
+COLUMNS = ["model", "ms ours", "ms torch", "ours/torch"]
 
 
-def batch_for(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and integer targets of the model's real shape."""
+def batch_for(name: str, rng: np.random.Generator, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and integer targets of the model's real shape, e.g. (batch, 784) and (batch,)."""
     if name.startswith("cnn"):
-        return rng.random((BATCH, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, BATCH)
+        return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
     if name.startswith("imdb-logreg"):
-        return (rng.random((BATCH, 10_000)) < IMDB_DENSITY).astype(np.float32), rng.integers(0, 2, BATCH)
-    return rng.random((BATCH, 784), dtype=np.float32), rng.integers(0, 10, BATCH)
+        return (rng.random((batch, 10_000)) < IMDB_DENSITY).astype(np.float32), rng.integers(0, 2, batch)
+    return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def sparse_batch(x: np.ndarray, device: str) -> F.CSRBatch:
+    """The stored entries of a dense (N, D) batch as a CSR batch whose arrays live on ``device`` (a CSRMatrix
+    holds numpy arrays only; moving them once here keeps the host-to-GPU copy out of the timed step)."""
+    m = CSRMatrix.from_dense(x)
+    return F.CSRBatch(*(backend.to_device(a, device) for a in (m.indptr, m.indices, m.data)), m.shape)
 
 
 def ours(name: str) -> nn.Module:
@@ -98,12 +109,12 @@ def theirs(name: str) -> Any:
     }[name.removesuffix("-dense")]()
 
 
-def our_step(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
-    model = ours(name)
+def our_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Callable[[], None]:
+    model = ours(name).to(device)
     opt = optim.Adam(model.parameters(), lr=1e-4)
     # the IMDB batch stays sparse: only its stored entries reach the first layer (nn.functional.linear)
-    xt = CSRMatrix.from_dense(x) if name == "imdb-logreg" else tg.Tensor(x)
-    yt = tg.Tensor(y)
+    xt = sparse_batch(x, device) if name == "imdb-logreg" else tg.Tensor(x, device=device)
+    yt = tg.Tensor(y, device=device)
 
     def step() -> None:
         loss = model.loss(xt) if name == "vae" else F.cross_entropy(model(xt), yt)
@@ -113,12 +124,12 @@ def our_step(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     return step
 
 
-def torch_step(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+def torch_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Callable[[], None]:
     import torch
 
-    model = theirs(name)
+    model = theirs(name).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def step() -> None:
         loss = model.loss(xt) if name == "vae" else torch.nn.functional.cross_entropy(model(xt), yt)
@@ -191,33 +202,39 @@ def _batch_step(library: str) -> Callable[[np.ndarray, np.ndarray], None]:
     return tstep
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+def peak_rss_row(quick: bool) -> dict[str, Any]:
+    """Peak RSS (MB) of training the MLP for one epoch (100 steps when quick), ours and torch's."""
+    steps = 100 if quick else 469
+    time.sleep(0.2)
+    ours_mb, torch_mb = peak_rss_mb("ours", steps), peak_rss_mb("torch", steps)
+    return {"model": f"MLP peak RSS in training, {steps} steps (MB)", "ms ours": ours_mb, "ms torch": torch_mb,
+            "ours/torch": ours_mb / torch_mb}
+
+
+def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[dict[str, Any]]:
+    """One row per model on ``device`` (``tiny``: batch 4, one sample each), then on the CPU with torch the
+    MLP's peak RSS."""
+    have_torch = torch_on(device) is not None
     rng = np.random.default_rng(0)
     rows = []
     for name in MODELS:
-        if quick and name == "cnn-64-64-128":
+        if (quick or tiny) and name == "cnn-64-64-128":
             continue
-        x, y = batch_for(name, rng)
-        blocks = {"ours": our_step(name, x, y)}
+        x, y = batch_for(name, rng, 4 if tiny else BATCH)
+        blocks = {"ours": our_step(name, x, y, device)}
         if have_torch:
-            blocks["torch"] = torch_step(name, x, y)
+            blocks["torch"] = torch_step(name, x, y, device)
         heavy = name.startswith("cnn")
-        ms = compare(blocks, repeats=2 if heavy else 5, rounds=2 if quick else 5)
+        ms = compare(blocks, **timing(tiny, 2 if heavy else 5, 2 if quick else 5), device=device)
         row: dict[str, Any] = {"model": name, "ms ours": ms["ours"]}
         if have_torch:
             row.update({"ms torch": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
         rows.append(row)
-    if have_torch:
-        steps = 100 if quick else 469
-        time.sleep(0.2)
-        ours_mb, torch_mb = peak_rss_mb("ours", steps), peak_rss_mb("torch", steps)
-        rows.append({"model": f"MLP peak RSS in training, {steps} steps (MB)", "ms ours": ours_mb, "ms torch": torch_mb,
-                     "ours/torch": ours_mb / torch_mb})
+    if device != "cpu":
+        print("peak memory: not measured on the GPU (cupy's memory pool keeps no peak to set against "
+              "torch.cuda.max_memory_allocated)")
+    elif have_torch and not tiny:
+        rows.append(peak_rss_row(quick))
     return rows
 
 
@@ -227,13 +244,13 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the rows here")
     p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=469, help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = parse_args(p)
     if args.rss_child:
         rss_child(args.rss_child, args.steps)
         return
-    print(environment())
-    rows = run(args.quick)
-    print_table(rows, ["model", "ms ours", "ms torch", "ours/torch"])
+    print(environment(args.device))
+    rows = run(args.quick, device=args.device)
+    print_table(rows, COLUMNS)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -1,13 +1,16 @@
-"""The whole benchmark, one command: tinygrad_adam against PyTorch CPU in the same process.
+"""The whole benchmark, one command: tinygrad_adam against PyTorch in the same process, on the CPU or a GPU.
 
     python examples/benchmark.py              # a few minutes on 2 cores
     python examples/benchmark.py --quick      # about a minute
     python examples/benchmark.py --json bench.json
+    python examples/benchmark.py --device cuda  # ours (cupy) against torch CUDA on the GPU
 
 Sections: the machine's limits (float32 GEMM GFLOP/s, memory copy GB/s), one training step of every paper
 model (bench_models.py), forward+backward of single layers (bench_layers.py), and one optimizer step on 10M
 parameters (bench_optim.py). Each section alternates ours and torch with pauses between blocks and reports
-medians; ratio = ours / torch, lower is better.
+medians; ratio = ours / torch, lower is better. ``--device cuda`` (or ``cuda:N``) puts both on that GPU (ours
+through cupy) and times every call until the GPU is done; the reference points are then cupy's GEMM and a
+device-to-device copy. Without a usable GPU it says why and exits with status 2.
 """
 
 from __future__ import annotations
@@ -24,16 +27,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_layers
 import bench_models
 import bench_optim
-from bench_common import compare, copy_bandwidth_gbs, environment, print_table
+from bench_common import compare, copy_bandwidth_gbs, environment, parse_args, print_table, timing
+
+from tinygrad_adam import backend
 
 
-def machine(quick: bool) -> list[dict[str, Any]]:
-    """Physical reference points: what the hardware can do with numpy's BLAS and memory system."""
-    n = 1024 if quick else 2048
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    ms = compare({"gemm": lambda: a @ a}, repeats=3, rounds=2)["gemm"]
-    return [{"what": f"numpy float32 GEMM {n}x{n}", "value": 2 * n**3 / (ms * 1e6), "unit": "GFLOP/s"},
-            {"what": "numpy copy, one thread", "value": copy_bandwidth_gbs(), "unit": "GB/s"}]
+def machine(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[dict[str, Any]]:
+    """Physical reference points: float32 GEMM GFLOP/s and copy GB/s with the device's array module
+    (numpy's BLAS and memory system on the CPU, cuBLAS through cupy and the GPU's memory on cuda)."""
+    lib = backend.xp_of(device).__name__
+    n = 256 if tiny else (1024 if quick else 2048) if device == "cpu" else (4096 if quick else 8192)
+    a = backend.to_device(np.random.default_rng(0).random((n, n), dtype=np.float32), device)
+    with backend.device_context(device):
+        ms = compare({"gemm": lambda: a @ a}, **timing(tiny, 3, 2), device=device)
+    copy = "numpy copy, one thread" if device == "cpu" else f"cupy device-to-device copy on {device}"
+    return [{"what": f"{lib} float32 GEMM {n}x{n}", "value": 2 * n**3 / (ms["gemm"] * 1e6), "unit": "GFLOP/s"},
+            {"what": copy, "value": copy_bandwidth_gbs(device), "unit": "GB/s"}]
 
 
 def main() -> None:
@@ -41,12 +50,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
     p.add_argument("--json", default=None, help="write every table to this JSON file")
     p.add_argument("--only", choices=["machine", "models", "layers", "optim"], default=None)
-    args = p.parse_args()
-    env = environment()
+    args = parse_args(p)
+    env = environment(args.device)
     for k, v in env.items():
         print(f"{k:>13}: {v}")
     sections = {"machine": (machine, ["what", "value", "unit"]),
-                "models": (bench_models.run, ["model", "ms ours", "ms torch", "ours/torch"]),
+                "models": (bench_models.run, bench_models.COLUMNS),
                 "layers": (bench_layers.run, bench_layers.COLUMNS),
                 "optim": (bench_optim.run, bench_optim.COLUMNS)}
     results: dict[str, Any] = {"environment": env}
@@ -54,7 +63,7 @@ def main() -> None:
         if args.only and name != args.only:
             continue
         print(f"\n== {name}")
-        rows = fn(args.quick)
+        rows = fn(args.quick, device=args.device)
         print_table(rows, columns)
         results[name] = rows
     if args.json:
