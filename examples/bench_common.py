@@ -103,7 +103,8 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         cupy = backend.xp_of(device)
         props = cupy.cuda.runtime.getDeviceProperties(int(device.split(":")[1]))
         cuda = cupy.cuda.runtime.runtimeGetVersion()
-        info["gpu"] = (f"{props['name'].decode()}, {props['totalGlobalMem'] / 2**30:.0f} GiB; cupy {cupy.__version__}, "
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        info["gpu"] = (f"{name}, {props['totalGlobalMem'] / 2**30:.0f} GiB; cupy {cupy.__version__}, "
                        f"CUDA runtime {cuda // 1000}.{cuda % 1000 // 10}")
     try:
         from threadpoolctl import threadpool_info
