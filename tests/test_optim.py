@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import tinygrad_adam as tg
-from tinygrad_adam import optim
+from tinygrad_adam import checkpoint, optim
 from tinygrad_adam.optim import fused
 
 IMPLS = ["reference", "numpy"] + (["numba"] if optim.numba_available() else [])
@@ -35,6 +38,9 @@ CASES = [
     ("RMSprop", {"centered": True, "momentum": 0.5, "weight_decay": 0.1}),
     ("Adadelta", {}),
     ("Adadelta", {"lr": 0.5, "rho": 0.95, "weight_decay": 0.1, "eps": 1e-4}),
+    ("NAdam", {}),
+    ("NAdam", {"lr": 1e-2, "betas": (0.8, 0.99), "weight_decay": 0.1, "momentum_decay": 0.05}),
+    ("NAdam", {"weight_decay": 0.05, "decoupled_weight_decay": True, "eps": 1e-6}),
 ]
 CASE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for name, kw in CASES]
 
@@ -58,9 +64,20 @@ def run_ours(name: str, kw: dict, p0: np.ndarray, grads: list[np.ndarray], impl:
     return np.array(path)
 
 
-@pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
-def test_trajectory_matches_torch(name: str, kw: dict) -> None:
+@pytest.fixture
+def torch64() -> Iterator[Any]:
+    """torch with float64 as its default dtype, so that its scalar state (NAdam's mu_product) is float64 as ours;
+    with float32 that product alone moves NAdam's trajectory by up to 7e-7 relative."""
     torch = pytest.importorskip("torch")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
+def test_trajectory_matches_torch(name: str, kw: dict, torch64: Any) -> None:
+    torch = torch64
     rng = np.random.default_rng(1)
     p0 = rng.standard_normal((3, 5))
     grads = random_grads(120, p0.shape)
@@ -158,6 +175,50 @@ def test_state_dict_resumes_bit_for_bit() -> None:
         assert np.array_equal(a.data, b)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_nadam_state_dict_resumes_bit_for_bit_through_a_checkpoint(impl: str, tmp_path: Path) -> None:
+    """NAdam's state includes mu_1 ... mu_t, a float64 host scalar; it must survive the checkpoint file exactly."""
+    rng = np.random.default_rng(11)
+    p0, grads = rng.standard_normal(6), random_grads(12, (6,), seed=12)
+
+    def train(p: tg.Tensor, opt: optim.Optimizer, gs: list[np.ndarray]) -> None:
+        for g in gs:
+            p.grad = tg.Tensor(g)
+            opt.step()
+
+    def make(weights: np.ndarray) -> tuple[tg.Tensor, optim.Optimizer]:
+        p = tg.Tensor(weights.copy(), requires_grad=True)
+        return p, optim.NAdam([p], lr=1e-2, weight_decay=0.1, momentum_decay=0.05, impl=impl)
+
+    p, opt = make(p0)
+    train(p, opt, grads)
+    straight = p.data.copy()
+
+    p, opt = make(p0)
+    train(p, opt, grads[:5])
+    checkpoint.save(tmp_path / "opt.npz", opt.state_dict())
+    mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 0.05)) for t in range(1, 6)]  # mu_t = beta1 (1 - 0.5 * 0.96^(t psi))
+    assert opt.state[p]["mu_product"] == np.prod(mu)
+    resumed, opt = make(p.data)
+    opt.load_state_dict(checkpoint.load(tmp_path / "opt.npz"))
+    assert opt.state[resumed]["t"] == 5 and opt.state[resumed]["mu_product"] == np.prod(mu)
+    train(resumed, opt, grads[5:])
+    assert np.array_equal(resumed.data, straight)
+
+
+def test_nadam_mu_product_matches_torch_state(torch64: Any) -> None:
+    """torch keeps mu_product as a 0-d tensor of its default dtype; in float64 it equals ours exactly."""
+    tp = torch64.zeros(3, requires_grad=True)
+    topt = torch64.optim.NAdam([tp], momentum_decay=0.1)
+    p = tg.Tensor(np.zeros(3), requires_grad=True)
+    opt = optim.NAdam([p], momentum_decay=0.1)
+    for g in random_grads(7, (3,), seed=13):
+        tp.grad, p.grad = torch64.tensor(g), tg.Tensor(g)
+        topt.step()
+        opt.step()
+        assert opt.state[p]["mu_product"] == topt.state[tp]["mu_product"].item()
+
+
 def test_load_state_dict_rejects_a_different_model() -> None:
     a, b = tg.Tensor(np.ones(3), requires_grad=True), tg.Tensor(np.ones(4), requires_grad=True)
     opt = optim.Adam([a])
@@ -219,6 +280,8 @@ def test_step_with_closure_returns_the_loss() -> None:
     ("Adagrad", {"lr_decay": -1}, r"invalid lr_decay=-1"),
     ("RMSprop", {"alpha": 1.2}, r"invalid alpha=1.2: must be in \[0, 1\)"),
     ("Adadelta", {"rho": 1.0}, r"invalid rho=1.0"),
+    ("NAdam", {"momentum_decay": -4e-3}, r"invalid momentum_decay=-0.004: must be >= 0"),
+    ("NAdam", {"betas": (0.9, 1.0)}, r"invalid betas=\(0.9, 1.0\)"),
 ])
 def test_bad_hyperparameters_are_named(name: str, kw: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,4 @@
-"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), the paper's baselines, temporal averaging, schedules.
+"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), NAdam, the paper's baselines, temporal averaging, schedules.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss.backward(); opt.step(); opt.zero_grad()
@@ -16,13 +16,14 @@ from .averaging import TemporalAverage
 from .clip import clip_grad_norm_
 from .fused import FusedKernel, numba_available
 from .inspector import Inspector
+from .nadam import NAdam, nadam_reference
 from .optimizer import Optimizer
 from .rmsprop import RMSprop, rmsprop_reference
 from .sgd import SGD, sgd_reference
 
 __all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "Optimizer", "RMSprop",
-    "TemporalAverage",
+    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "NAdam", "Optimizer",
+    "RMSprop", "TemporalAverage",
     "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
-    "numba_available", "rmsprop_reference", "sgd_reference",
+    "nadam_reference", "numba_available", "rmsprop_reference", "sgd_reference",
 ]
