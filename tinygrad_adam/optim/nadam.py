@@ -19,29 +19,25 @@ def momentum_schedule(t: int, beta1: float, momentum_decay: float) -> float:
 
 def nadam_reference(p: Array, g: Array, m: Array, v: Array, t: int, mu_product: float, *, lr: float, beta1: float,
                     beta2: float, eps: float, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                    decoupled: bool = False) -> float:
+                    decoupled: bool = False) -> None:
     """One NAdam step, in place on ``p``, ``m``, ``v`` (all of ``p``'s shape); ``t`` starts at 1.
 
-    ``mu_product`` is mu_1 ... mu_{t-1} (1.0 before the first step); the product through mu_t is returned,
-    for the next step. ``weight_decay`` adds an L2 term to the gradient, or with ``decoupled`` shrinks the
-    weights directly (torch's ``decoupled_weight_decay``).
+    ``mu_product`` is mu_1 ... mu_t, this step's included. ``weight_decay`` adds an L2 term to the gradient, or
+    with ``decoupled`` shrinks the weights directly (torch's ``decoupled_weight_decay``).
     """
     xp = backend.get_array_module(p)
-    psi = momentum_decay
     if decoupled:
         p *= 1 - lr * weight_decay                   # decay the weights, not the gradient
     elif weight_decay:
         g = g + weight_decay * p                     # L2 penalty folded into the gradient
-    mu = momentum_schedule(t, beta1, psi)            # mu_t = beta1 (1 - 0.5 * 0.96^(t psi))
-    mu_next = momentum_schedule(t + 1, beta1, psi)   # mu_{t+1}: Nesterov looks one step ahead
-    mu_product = mu_product * mu                     # prod_{i<=t} mu_i
+    mu = momentum_schedule(t, beta1, momentum_decay)  # mu_t = beta1 (1 - 0.5 * 0.96^(t psi))
+    mu_next = momentum_schedule(t + 1, beta1, momentum_decay)  # mu_{t+1}: Nesterov looks one step ahead
     m[...] = beta1 * m + (1 - beta1) * g             # m_t = beta1 m_{t-1} + (1 - beta1) g_t
     v[...] = beta2 * v + (1 - beta2) * g * g         # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
     v_hat = v / (1 - beta2**t)                       # v_hat_t = v_t / (1 - beta2^t)
     # m_bar_t = (1 - mu_t) g_t / (1 - prod_{i<=t} mu_i) + mu_{t+1} m_t / (1 - prod_{i<=t+1} mu_i)
     m_bar = (1 - mu) / (1 - mu_product) * g + mu_next / (1 - mu_product * mu_next) * m
     p -= lr * m_bar / (xp.sqrt(v_hat) + eps)         # theta_t = theta_{t-1} - alpha m_bar_t / (sqrt(v_hat_t) + eps)
-    return mu_product
 
 
 @functools.cache
@@ -84,19 +80,21 @@ class NAdam(Optimizer):
         xp = backend.get_array_module(p)
         return {"m": xp.zeros_like(p), "v": xp.zeros_like(p), "mu_product": 1.0}
 
+    def advance(self, state: State, group: Group) -> None:
+        # prod_{i<=t} mu_i, on the host in float64
+        state["mu_product"] *= momentum_schedule(state["t"], group["betas"][0], group["momentum_decay"])
+
     def reference(self, p: Array, g: Array, state: State, group: Group) -> None:
         beta1, beta2 = group["betas"]
-        state["mu_product"] = nadam_reference(
-            p, g, state["m"], state["v"], state["t"], state["mu_product"], lr=group["lr"], beta1=beta1, beta2=beta2,
-            eps=group["eps"], weight_decay=group["weight_decay"], momentum_decay=group["momentum_decay"],
-            decoupled=group["decoupled_weight_decay"])
+        nadam_reference(p, g, state["m"], state["v"], state["t"], state["mu_product"], lr=group["lr"], beta1=beta1,
+                        beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                        momentum_decay=group["momentum_decay"], decoupled=group["decoupled_weight_decay"])
 
     def fused(self, state: State, group: Group) -> tuple[FusedKernel, dict[str, float]]:
-        """The kernel and its scalars; like :meth:`reference`, this advances ``state["mu_product"]`` to step t."""
         lr, (beta1, beta2), t, wd = group["lr"], group["betas"], state["t"], group["weight_decay"]
         mu = momentum_schedule(t, beta1, group["momentum_decay"])
         mu_next = momentum_schedule(t + 1, beta1, group["momentum_decay"])
-        mu_product = state["mu_product"] = state["mu_product"] * mu
+        mu_product = state["mu_product"]
         root_bc2 = math.sqrt(1 - beta2**t)
         decoupled = group["decoupled_weight_decay"]
         kernel = nadam_kernel(bool(wd) and not decoupled, bool(wd) and decoupled)

@@ -59,6 +59,9 @@ class Optimizer:
         """The state arrays of a parameter before its first step (``"t"`` is added by :meth:`step`)."""
         return {}
 
+    def advance(self, state: State, group: Group) -> None:
+        """Move per-parameter host scalars (beyond ``"t"``) to the new step, before either update runs."""
+
     def reference(self, p: Array, g: Array, state: State, group: Group) -> None:
         """The readable update of one parameter, in place (``state["t"]`` is already the new step)."""
         raise NotImplementedError
@@ -132,6 +135,7 @@ class Optimizer:
             with backend.device_context(p.device):
                 state = self.state[p] = {"t": 0, **self.init_state(p.data, group)}
         state["t"] += 1
+        self.advance(state, group)
         impl = resolve_impl(self.impl, p.device)
         if impl == "reference":
             self.reference(p.data, g, state, group)
