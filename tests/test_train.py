@@ -56,6 +56,22 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert [m["test_loss"] for m in ma] == [m["test_loss"] for m in mb]
 
 
+EXPECTED_CLASS = {"adam": "Adam", "amsgrad": "Adam", "adamw": "AdamW", "adamax": "Adamax", "nadam": "NAdam",
+                  "sgd": "SGD", "nesterov": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adadelta": "Adadelta"}
+
+
+@pytest.mark.parametrize("name", train.OPTIMIZERS)
+def test_every_optimizer_name_builds_its_class_with_the_config(name: str) -> None:
+    cfg = train.Config(optimizer=name, lr=0.05, weight_decay=0.01, betas=(0.8, 0.99))
+    opt = train.build_optimizer(cfg, [Tensor(np.zeros(3), requires_grad=True)])
+    group = opt.param_groups[0]
+    assert type(opt).__name__ == EXPECTED_CLASS[name] and group["lr"] == 0.05 and group["weight_decay"] == 0.01
+    assert group.get("amsgrad", False) == (name == "amsgrad") and group.get("nesterov", False) == (name == "nesterov")
+    if "betas" in group:
+        assert group["betas"] == (0.8, 0.99)
+    assert name in train.DEFAULT_LR
+
+
 def test_nan_loss_stops_with_epoch_and_iteration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = train.Config(model="logreg", epochs=3, limit=256, batch_size=64, out=str(tmp_path), progress=False)
     run = train.Run(cfg, log=lambda s: None)

@@ -29,13 +29,13 @@ from .tensor import Tensor
 
 MODELS = ("logreg", "mlp", "cnn", "vae")
 DATASETS = ("mnist", "imdb")
-OPTIMIZERS = ("adam", "adamax", "amsgrad", "adamw", "sgd", "nesterov", "adagrad", "rmsprop", "adadelta")
+OPTIMIZERS = ("adam", "adamax", "amsgrad", "adamw", "nadam", "sgd", "nesterov", "adagrad", "rmsprop", "adadelta")
 SCHEDULES = ("constant", "inv-sqrt")
 NUM_CLASSES = {"mnist": 10, "imdb": 2}
 
 # Base learning rates: the paper's defaults for Adam (1e-3) and AdaMax (2e-3); common ones for the rest.
-DEFAULT_LR = {"adam": 1e-3, "adamax": 2e-3, "amsgrad": 1e-3, "adamw": 1e-3, "sgd": 0.1, "nesterov": 0.05,
-              "adagrad": 1e-2, "rmsprop": 1e-3, "adadelta": 1.0}
+DEFAULT_LR = {"adam": 1e-3, "adamax": 2e-3, "amsgrad": 1e-3, "adamw": 1e-3, "nadam": 2e-3, "sgd": 0.1,
+              "nesterov": 0.05, "adagrad": 1e-2, "rmsprop": 1e-3, "adadelta": 1.0}
 # The paper searched a dense grid per experiment. With alpha_t = alpha / sqrt(t) (section 6.1) the best base
 # rates are much larger; these are the best of {1e-3, 1e-2, 0.1, 0.5} after 2 epochs on the full data.
 TUNED_LR: dict[tuple[str, str], dict[str, float]] = {
@@ -173,6 +173,8 @@ def build_optimizer(cfg: Config, params: Iterable[Tensor]) -> optim.Optimizer:
         return optim.AdamW(p, lr=lr, betas=cfg.betas, weight_decay=wd)
     if name == "adamax":
         return optim.Adamax(p, lr=lr, betas=cfg.betas, weight_decay=wd)
+    if name == "nadam":
+        return optim.NAdam(p, lr=lr, betas=cfg.betas, weight_decay=wd)
     if name in ("sgd", "nesterov"):
         momentum = cfg.momentum if name == "nesterov" else 0.0
         return optim.SGD(p, lr=lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=wd)
