@@ -37,17 +37,26 @@ def adam_reference(p: Array, g: Array, m: Array, v: Array, t: int, *, lr: float,
     p -= lr * m_hat / (xp.sqrt(v_hat) + eps)             # theta_t = theta_{t-1} - alpha m_hat_t / (sqrt(v_hat_t) + eps)
 
 
-@functools.cache
-def adam_kernel(l2: bool, decoupled: bool, amsgrad: bool) -> FusedKernel:
-    """Algorithm 1 per element, in the paper's "efficient" form: alpha_t = alpha sqrt(1 - beta2^t) / (1 - beta1^t)
-    with eps_hat = eps sqrt(1 - beta2^t), which is algebraically the same update (end of section 2)."""
+def moment_program(l2: bool, decoupled: bool) -> tuple[str, list[str]]:
+    """The kernel lines Adam and its variants share: weight decay, then the moments m and v. Returns the name
+    of the (decayed) gradient and the lines."""
     gw = "gw" if l2 else "g"
-    vv = "v_max" if amsgrad else "v"
-    body = "\n".join([
+    return gw, [
         "p = p * decay" if decoupled else "",
         "gw = g + weight_decay * p" if l2 else "",
         f"m = m * beta1 + {gw} * one_minus_beta1",
         f"v = v * beta2 + {gw} * {gw} * one_minus_beta2",
+    ]
+
+
+@functools.cache
+def adam_kernel(l2: bool, decoupled: bool, amsgrad: bool) -> FusedKernel:
+    """Algorithm 1 per element, in the paper's "efficient" form: alpha_t = alpha sqrt(1 - beta2^t) / (1 - beta1^t)
+    with eps_hat = eps sqrt(1 - beta2^t), which is algebraically the same update (end of section 2)."""
+    vv = "v_max" if amsgrad else "v"
+    _, lines = moment_program(l2, decoupled)
+    body = "\n".join([
+        *lines,
         "v_max = max(v_max, v)" if amsgrad else "",
         f"p = p - m * alpha_t / (sqrt({vv}) + eps_hat)",
     ])

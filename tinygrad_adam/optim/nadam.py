@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from .. import backend
 from ..tensor import Array, Tensor
+from .adam import moment_program
 from .fused import FusedKernel
 from .optimizer import Group, Optimizer, State, check_betas, check_nonnegative
 
@@ -44,14 +45,8 @@ def nadam_reference(p: Array, g: Array, m: Array, v: Array, t: int, mu_product: 
 def nadam_kernel(l2: bool, decoupled: bool) -> FusedKernel:
     """NAdam per element. As in Adam's kernel, sqrt(1 - beta2^t) moves out of the denominator: the host folds it
     into the two step sizes and into eps_hat = eps sqrt(1 - beta2^t)."""
-    gw = "gw" if l2 else "g"
-    body = "\n".join([
-        "p = p * decay" if decoupled else "",
-        "gw = g + weight_decay * p" if l2 else "",
-        f"m = m * beta1 + {gw} * one_minus_beta1",
-        f"v = v * beta2 + {gw} * {gw} * one_minus_beta2",
-        f"p = p - ({gw} * step_g + m * step_m) / (sqrt(v) + eps_hat)",
-    ])
+    gw, lines = moment_program(l2, decoupled)
+    body = "\n".join([*lines, f"p = p - ({gw} * step_g + m * step_m) / (sqrt(v) + eps_hat)"])
     return FusedKernel(f"nadam_{int(l2)}{int(decoupled)}", "p m v", "g",
                        "decay weight_decay beta1 one_minus_beta1 beta2 one_minus_beta2 step_g step_m eps_hat", body)
 
