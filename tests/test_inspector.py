@@ -39,6 +39,7 @@ FACTORIES = {
     "adagrad": lambda ps: optim.Adagrad(ps, lr=0.1),
     "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
     "adadelta": lambda ps: optim.Adadelta(ps),
+    "nadam": lambda ps: optim.NAdam(ps, lr=0.01),
 }
 
 
@@ -125,6 +126,22 @@ def test_adamax_and_baselines_by_hand() -> None:
         buf = 0.9 * buf + g if buf.any() else g.copy()
     fig = Inspector(opt).report()["params"]["group0.param0"]
     assert fig["momentum_norm"] == pytest.approx(np.linalg.norm(buf))
+
+
+def test_nadam_figures_by_hand() -> None:
+    p, grads = make_problem(6)
+    opt = optim.NAdam([p], lr=0.01, eps=1e-8)
+    v, mu_product = np.zeros(p.shape), 1.0
+    for t, g in enumerate(grads, start=1):
+        p.grad = tg.Tensor(g.copy())
+        opt.step()
+        v = 0.999 * v + 0.001 * g * g
+        mu_product *= 0.9 * (1 - 0.5 * 0.96 ** (t * 4e-3))                    # mu_t
+    fig = Inspector(opt).report()["params"]["group0.param0"]
+    bc2 = 1 - 0.999 ** len(grads)
+    assert fig["mu_product"] == pytest.approx(mu_product, rel=1e-12) and fig["bias_correction2"] == pytest.approx(bc2)
+    assert fig["effective_step_median"] == pytest.approx(np.median(0.01 / (np.sqrt(v / bc2) + 1e-8)))
+    assert "update_over_lr_mean" not in fig
 
 
 def test_untouched_parameters_are_not_reported() -> None:

@@ -12,6 +12,8 @@ Figures (only those the optimizer has):
   ``update_bound`` = (1 - beta1) / sqrt(1 - beta2) (and usually <= 1); ``snr_mean`` / ``snr_median``:
   |m_hat| / sqrt(v_hat), which shrinks towards an optimum; ``effective_step_q10/median/q90``:
   lr / (sqrt(v_hat) + eps).
+- NAdam: ``mu_product`` (mu_1 ... mu_t), ``bias_correction2`` and the effective step lr / (sqrt(v_hat) + eps);
+  its update also uses the raw gradient, so the Adam ratios above are not reported.
 - AdaMax: the same with u in place of sqrt(v_hat) (no correction on u), and ``u_mean`` / ``u_max``;
   its ``update_bound`` is (1 - beta1) / (1 - beta1 / beta2), about 1.009 with the defaults.
 - AdaGrad: ``accumulator_mean`` / ``_max`` and the effective step lr_t / (sqrt(sum g^2) + eps).
@@ -62,7 +64,11 @@ class Inspector:
         xp = backend.get_array_module(p.data)
         t, lr, eps = int(state["t"]), float(group["lr"]), float(group.get("eps", 0.0))
         fig: dict[str, float] = {"t": t, "lr": lr}
-        if "m" in state and ("v" in state or "u" in state):
+        if "mu_product" in state:                                             # NAdam: m_bar also needs g_t
+            bc2 = 1 - group["betas"][1] ** t
+            fig.update({"mu_product": float(state["mu_product"]), "bias_correction2": bc2})
+            fig.update(_stats("effective_step", lr / (xp.sqrt(state["v"] / bc2) + eps), quantiles=True))
+        elif "m" in state and ("v" in state or "u" in state):
             beta1, beta2 = group["betas"]
             corrected = group.get("bias_correction", True)
             bc1 = 1 - beta1**t if corrected or "u" in state else 1.0
