@@ -125,8 +125,8 @@ def optimizer_specs() -> list[Spec]:
 
     specs = [Spec.of(averaging.EMA_KERNEL)]
     for name, kw in CASES:
-        p = tg.Tensor(np.zeros(3), requires_grad=True)
-        p.grad = tg.Tensor(np.ones(3))
+        p = tg.Tensor(np.zeros(3), requires_grad=True, device="cpu")  # on the CPU whatever the default device
+        p.grad = tg.Tensor(np.ones(3), device="cpu")
         opt = getattr(optim, name)([p], **kw, impl="numpy")
         opt.step()
         specs.append(Spec.of(opt.fused(opt.state[p], opt.param_groups[0])[0]))
