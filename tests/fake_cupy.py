@@ -14,6 +14,7 @@ fail here as they would on a GPU, so it rejects what cupy rejects:
   the fake's function (``__array_function__``/``__array_ufunc__``), which again rejects numpy arrays.
 - Results are arrays: reductions and integer indexing give 0-d arrays, never numpy scalars; there is no
   ``__index__``. Host data is copied on the way in and out, so host and device arrays never share memory.
+  Floating-point overflow, invalid values and division by zero never warn (numpy's errstate is not cupy's).
 - Only names cupy 14.2 has are there (lists read from cupy 14.2.0 below); the rest is an AttributeError.
 - One device, ``cuda:0``: ``cuda.Device`` (context manager, ``id``, ``synchronize``), ``cuda.runtime``'s device
   count, properties and version; ``Device(1)`` fails when used. ``random.RandomState`` has cupy's signatures for
@@ -123,7 +124,8 @@ def _wrap(r: Any, seen: dict[int, ndarray]) -> Any:
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], host: bool = False,
           seen: dict[int, ndarray] | None = None) -> Any:
     seen = {} if seen is None else seen
-    return _wrap(fn(*_unwrap(args, seen, host), **{k: _unwrap(v, seen, host) for k, v in kwargs.items()}), seen)
+    with numpy.errstate(all="ignore"):  # cupy never warns about overflow, invalid values or division by zero
+        return _wrap(fn(*_unwrap(args, seen, host), **{k: _unwrap(v, seen, host) for k, v in kwargs.items()}), seen)
 
 
 def _function(name: str, fn: Any) -> Callable[..., Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -71,6 +72,12 @@ def test_host_indices_are_fine_host_values_only_with_array_indices() -> None:
         a[0] = [1.0, 2.0, 3.0]
     a[...] = np.float64(4.0)
     assert a.get().tolist() == [[4.0] * 3] * 2
+
+
+def test_floating_point_errors_do_not_warn_as_in_cupy() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bool(cupy.isinf(cupy.exp(cupy.full(2, 1000.0)) / cupy.zeros(2)).all())
 
 
 def test_only_the_names_cupy_14_has() -> None:
