@@ -252,6 +252,31 @@ def test_gpu_device_mix_error_names_both() -> None:
     np.testing.assert_allclose(x.grad.numpy(), [2, 2])
 
 
+@pytest.mark.gpu
+def test_cpu_tensors_stay_on_the_cpu_when_cuda_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only new host data (arrays, lists, scalars given without a device) goes to the default device: what is
+    asked for on the CPU, and what the library computes from CPU tensors, stays on the CPU."""
+    import tinygrad_adam.nn.functional as F
+    from tinygrad_adam import nn, optim
+
+    monkeypatch.setattr(backend, "_default_device", "cuda:0")
+    assert tg.Tensor(np.zeros(2)).device == tg.Tensor([1.0]).device == "cuda:0"
+    made = [tg.zeros(2, device="cpu"), tg.ones(2, device="cpu"), tg.full((2,), 3.0, device="cpu"),
+            tg.rand(2, device="cpu"), tg.randn(2, device="cpu"), tg.arange(3, device="cpu"), tg.eye(2, device="cpu")]
+    assert [t.device for t in made] == ["cpu"] * len(made)
+    x = tg.Tensor([1.0, -2.0, 3.0], requires_grad=True, device="cpu")
+    y = F.dropout((x * 2 + 1).relu(), 0.5)
+    assert [t.device for t in (y, x > 0, x.detach(), x.argmax(), tg.Tensor(x))] == ["cpu"] * 5
+    y.sum().backward()
+    assert x.grad.device == "cpu"
+    average = optim.TemporalAverage([x])
+    average.update()
+    assert average.averages()[0].device == "cpu"
+    layer = nn.Linear(3, 2, device="cpu")
+    assert layer.weight.device == "cpu" and layer(x[None]).device == "cpu"
+    assert tg.gradcheck(lambda a: (a * a).sum(), [x])
+
+
 def test_device_mix_error_names_both_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a GPU, pretend one array lives on cuda:0 to exercise the check itself."""
     a, b = tg.ones(2), tg.ones(2)

@@ -23,7 +23,7 @@ def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, req
     dtype = DEFAULT_FLOAT if dtype is None else dtype
     with backend.device_context(dev):
         data = xp.full(_shape(shape), value, dtype=dtype) if fill == "full" else getattr(xp, fill)(_shape(shape), dtype)
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def zeros(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
@@ -51,14 +51,14 @@ def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_gr
     """Standard normal samples from the device's seeded generator (see ``manual_seed``)."""
     dev = backend.parse_device(device)
     data = backend.standard_normal(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype)
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the device's seeded generator."""
     dev = backend.parse_device(device)
     data = backend.uniform(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype)
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
@@ -68,10 +68,12 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     if stop is None:
         start, stop = 0, start
     with backend.device_context(dev):
-        return Tensor(backend.xp_of(dev).arange(start, stop, step, dtype=DEFAULT_FLOAT if dtype is None else dtype))
+        data = backend.xp_of(dev).arange(start, stop, step, dtype=DEFAULT_FLOAT if dtype is None else dtype)
+    return Tensor(data, device=dev)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None) -> Tensor:
     dev = backend.parse_device(device)
     with backend.device_context(dev):
-        return Tensor(backend.xp_of(dev).eye(n, m, dtype=DEFAULT_FLOAT if dtype is None else dtype))
+        data = backend.xp_of(dev).eye(n, m, dtype=DEFAULT_FLOAT if dtype is None else dtype)
+    return Tensor(data, device=dev)

@@ -22,15 +22,15 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
     random ``w`` so every output element counts. Inputs are copied to float64 on the CPU. Returns True,
     or raises :class:`GradcheckError` (or returns False when ``raise_exception=False``).
     """
-    xs = [Tensor(numpy.array(backend.to_numpy(t.data), dtype=numpy.float64), requires_grad=t.requires_grad)
-          if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs]
+    xs = [Tensor(numpy.array(backend.to_numpy(t.data), dtype=numpy.float64), requires_grad=t.requires_grad,
+                 device="cpu") if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs]
     out = fn(*xs)
     w = numpy.random.default_rng(0).standard_normal(out.shape)
 
     def scalar() -> float:
         return float((backend.to_numpy(fn(*xs).data).astype(numpy.float64) * w).sum())
 
-    (out * Tensor(w)).sum().backward()
+    (out * Tensor(w, device="cpu")).sum().backward()
     for i, x in enumerate(xs):
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue

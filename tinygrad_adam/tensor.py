@@ -29,7 +29,9 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, dtype=None, device=None)``: Python scalars and lists
     become float32 (ints too, unless ``dtype`` says otherwise); an ndarray keeps its dtype
-    and is used without a copy when it is already on ``device``.
+    and is used without a copy when it is already on ``device``. Without ``device``, host data
+    (scalars, lists, numpy arrays) goes to the default device, while a GPU array or a Tensor stays
+    where it is.
     """
 
     __slots__ = ("__dict__", "__weakref__", "_backward", "_grad", "_op", "_parents", "data", "requires_grad")
@@ -37,7 +39,8 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None) -> None:
-        if isinstance(data, Tensor):
+        stay = isinstance(data, Tensor)
+        if stay:
             data = data.data
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
@@ -49,7 +52,7 @@ class Tensor:
         if device is not None:
             dev = backend.parse_device(device)
         else:
-            dev = here if here != "cpu" else backend.default_device()
+            dev = here if stay or here != "cpu" else backend.default_device()
         if dev != here:
             data = backend.to_device(data, dev)
         self.data = data
@@ -146,7 +149,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (no copy)."""
-        return Tensor(self.data)
+        return Tensor(self)
 
     def to(self, device: str) -> Tensor:
         """This tensor on ``device``; differentiable (the gradient moves back)."""
@@ -213,9 +216,9 @@ class Tensor:
             if g.base is not None or id(g) in handed_out:
                 g = g.copy()
             handed_out.add(id(g))
-            self._grad = Tensor(g)
+            self._grad = Tensor(g, device=self.device)
         else:
-            self._grad = Tensor(self._grad.data + g)
+            self._grad = Tensor(self._grad.data + g, device=self.device)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other: TensorLike) -> Tensor:
@@ -325,7 +328,7 @@ class Tensor:
         return reduce.min(self, axis, keepdims)
 
     def argmax(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.xp.argmax(self.data, axis=axis))
+        return Tensor(self.xp.argmax(self.data, axis=axis), device=self.device)
 
     def logsumexp(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         return reduce.logsumexp(self, axis, keepdims)
@@ -427,7 +430,7 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
         xp = like.xp
         if isinstance(x, (int, float, bool)):
             dtype = like.dtype if like.dtype.kind in "fc" or isinstance(x, (int, bool)) else DEFAULT_FLOAT
-            return Tensor(xp.asarray(x, dtype=dtype))
+            return Tensor(xp.asarray(x, dtype=dtype), device=like.device)
         return Tensor(x, device=like.device)
     return Tensor(x)
 

@@ -87,7 +87,7 @@ def dropout(x: Input, p: float = 0.5, training: bool = True) -> Input:
         return sparse.dropout(x, keep, p)
     mask = (rand(x.shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
     mask *= 1.0 / (1.0 - p)
-    return x * Tensor(mask)
+    return x * Tensor(mask, device=x.device)
 
 
 def reduce_loss(losses: Tensor, reduction: str) -> Tensor:

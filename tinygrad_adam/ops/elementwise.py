@@ -245,7 +245,7 @@ def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
 def compare(a: TensorLike, b: TensorLike, name: str) -> Tensor:
     """``a <name> b`` (less, equal, ...) as a bool Tensor; never part of a graph."""
     a, b = operands(name, a, b)
-    return Tensor(getattr(a.xp, name)(a.data, b.data))
+    return Tensor(getattr(a.xp, name)(a.data, b.data), device=a.device)
 
 
 def astype(a: Tensor, dtype: Any) -> Tensor:

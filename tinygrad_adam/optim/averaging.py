@@ -55,7 +55,7 @@ class TemporalAverage:
         if self.t == 0:
             raise RuntimeError("TemporalAverage.averages() before any update(): there is nothing to average yet")
         correction = 1 - self.beta**self.t
-        return [Tensor(bar / correction) for bar in self.theta_bar]
+        return [Tensor(bar / correction, device=p.device) for p, bar in zip(self.params, self.theta_bar)]
 
     @contextlib.contextmanager
     def swapped(self) -> Iterator[None]:
