@@ -39,10 +39,12 @@ def test_train_writes_metrics_config_checkpoint(tmp_path: Path, capsys: pytest.C
     assert summary.startswith("done: logreg on mnist with adam, 2 epochs") and "test accuracy" in summary
 
 
-def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
-    """MLP with dropout and temporal averaging: RNG, optimizer, average and data order all resume."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_resume_equals_uninterrupted_run(tmp_path: Path, device: str) -> None:
+    """MLP with dropout and temporal averaging: RNG, optimizer, average and data order all resume (on a GPU too,
+    where the dropout generator restarts per epoch because cupy's cannot be saved)."""
     common = ["train", "--model", "mlp", "--limit", 192, "--batch-size", 64, "--no-progress",
-              "--temporal-average", 0.9, "--seed", 3]
+              "--temporal-average", 0.9, "--seed", 3, "--device", device]
     assert run_cli(*common, "--epochs", 3, "--out", tmp_path / "straight") == 0
     assert run_cli(*common, "--epochs", 1, "--out", tmp_path / "split") == 0
     assert run_cli(*common, "--epochs", 3, "--out", tmp_path / "split", "--resume") == 0

@@ -154,13 +154,14 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
 
 # ---------------------------------------------------------------- random numbers
 _seed: int | None = None
+_gpu_key = 0  # which restart of the GPU streams is running (see reseed_gpu_streams)
 _generators: dict[str, Any] = {}
 
 
 def manual_seed(seed: int) -> None:
     """Seed the random generator of every device; the same seed gives the same numbers."""
-    global _seed
-    _seed = int(seed)
+    global _seed, _gpu_key
+    _seed, _gpu_key = int(seed), 0
     _generators.clear()
 
 
@@ -176,8 +177,10 @@ def generator(device: str = "cpu") -> Any:
             g = numpy.random.default_rng(seed)
         else:
             assert _cupy is not None
+            stream = None if seed is None else int(numpy.random.SeedSequence([seed, 1 + int(device[5:]), _gpu_key])
+                                                   .generate_state(1)[0])
             with device_context(device):
-                g = _cupy.random.RandomState(None if seed is None else seed + 1 + int(device[5:]))
+                g = _cupy.random.RandomState(stream)
         _generators[device] = g
     return g
 
@@ -195,9 +198,21 @@ def standard_normal(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
         return generator(device).standard_normal(shape, dtype=dtype)
 
 
+def reseed_gpu_streams(key: int) -> None:
+    """Restart every GPU generator from (seed, device, ``key``); the CPU stream goes on untouched.
+
+    cupy's generators have no state to save, so a checkpoint cannot hold them. A trainer that calls this at the
+    start of each epoch with the epoch number makes a resumed GPU run draw what the uninterrupted one drew.
+    """
+    global _gpu_key
+    _gpu_key = int(key)
+    for device in [d for d in _generators if d != "cpu"]:
+        del _generators[device]
+
+
 def get_rng_state() -> dict[str, Any]:
-    """A picklable snapshot of every device generator (for checkpoints)."""
-    state: dict[str, Any] = {"seed": _seed}
+    """A picklable snapshot of every device generator (for checkpoints; GPU streams as their restart key)."""
+    state: dict[str, Any] = {"seed": _seed, "gpu_key": _gpu_key}
     for dev, g in _generators.items():
         if dev == "cpu":
             state[dev] = g.bit_generator.state
@@ -206,8 +221,8 @@ def get_rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`get_rng_state` returned (the CPU stream exactly)."""
-    global _seed
-    _seed = state.get("seed")
+    global _seed, _gpu_key
+    _seed, _gpu_key = state.get("seed"), int(state.get("gpu_key", 0))
     _generators.clear()
     if "cpu" in state:
         generator("cpu").bit_generator.state = state["cpu"]

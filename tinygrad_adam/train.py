@@ -277,6 +277,7 @@ class Run:
         cfg, model = self.cfg, self.model
         model.train()
         self.loader.set_epoch(self.epoch)
+        backend.reseed_gpu_streams(self.epoch)  # GPU generators cannot be checkpointed; restart them per epoch
         losses, window = [], []
         for x, y in progress(self.loader, cfg.progress, f"epoch {self.epoch + 1}/{cfg.epochs}"):
             loss = batch_loss(model, as_input(x, cfg.device), Tensor(y, device=cfg.device))
