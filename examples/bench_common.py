@@ -83,11 +83,12 @@ def timing(tiny: bool, repeats: int, rounds: int) -> dict[str, Any]:
     return {"repeats": 1, "rounds": 1, "pause": 0.0} if tiny else {"repeats": repeats, "rounds": rounds}
 
 
-def copy_bandwidth_gbs(device: str) -> float:
+def copy_bandwidth_gbs(device: str, tiny: bool = False) -> float:
     """Memory bandwidth of a large copy (bytes read + bytes written per second, in GB/s): numpy on one CPU
-    thread, or a device-to-device copy of the device's array module (large enough to miss the GPU's L2)."""
+    thread, or a device-to-device copy of the device's array module (large enough to miss the GPU's L2).
+    ``tiny`` copies 4 MB (a plumbing check: the figure then means nothing)."""
     xp = backend.xp_of(device)
-    n_bytes = 80_000_000 if device == "cpu" else 800_000_000
+    n_bytes = 4_000_000 if tiny else 80_000_000 if device == "cpu" else 800_000_000
     with backend.device_context(device):
         src = xp.ones(n_bytes // 4, dtype=xp.float32)
         dst = xp.empty_like(src)

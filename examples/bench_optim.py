@@ -104,7 +104,7 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
     """Time every optimizer and layout on ``device`` (``tiny``: 100k parameters, one sample each); one row
     per (optimizer, layout, implementation)."""
     have_torch = torch_on(device) is not None
-    bandwidth = copy_bandwidth_gbs(device)
+    bandwidth = copy_bandwidth_gbs(device, tiny)
     repeats, rounds = (3, 2) if quick else (5, 3)
     rows = []
     for label, name, options, bytes_per_param, torch_fused in OPTIMIZERS:

@@ -42,7 +42,7 @@ def machine(quick: bool = False, device: str = "cpu", tiny: bool = False) -> lis
         ms = compare({"gemm": lambda: a @ a}, **timing(tiny, 3, 2), device=device)
     copy = "numpy copy, one thread" if device == "cpu" else f"cupy device-to-device copy on {device}"
     return [{"what": f"{lib} float32 GEMM {n}x{n}", "value": 2 * n**3 / (ms["gemm"] * 1e6), "unit": "GFLOP/s"},
-            {"what": copy, "value": copy_bandwidth_gbs(device), "unit": "GB/s"}]
+            {"what": copy, "value": copy_bandwidth_gbs(device, tiny), "unit": "GB/s"}]
 
 
 def main() -> None:
