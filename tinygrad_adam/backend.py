@@ -138,8 +138,7 @@ def synchronize(device: str = "cuda") -> None:
     """
     device = parse_device(device)
     if device != "cpu":
-        assert _cupy is not None
-        _cupy.cuda.Device(int(device.split(":")[1])).synchronize()
+        device_context(device).synchronize()  # a cupy Device
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:
@@ -188,8 +187,10 @@ def generator(device: str = "cpu") -> Any:
 def uniform(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
     """Samples in [0, 1) of ``shape`` on ``device`` from its generator (numpy and cupy name the call apart)."""
     g = generator(device)
+    if device == "cpu":
+        return g.random(shape, dtype=dtype)
     with device_context(device):
-        return g.random(shape, dtype=dtype) if device == "cpu" else g.random_sample(shape, dtype=dtype)
+        return g.random_sample(shape, dtype=dtype)
 
 
 def standard_normal(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
