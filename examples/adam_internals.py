@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-import models
 import tinygrad_adam as tg
-from tinygrad_adam import optim
+from tinygrad_adam import models, optim
 from tinygrad_adam.data import DataLoader, load_mnist
 from tinygrad_adam.nn import functional as F
 from tinygrad_adam.plots import pyplot

@@ -32,9 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
-import models
 import tinygrad_adam as tg
-from tinygrad_adam import backend, nn, optim
+from tinygrad_adam import backend, models, nn, optim
 from tinygrad_adam.data import CSRMatrix
 from tinygrad_adam.nn import functional as F
 

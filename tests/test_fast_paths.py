@@ -7,10 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-import models
 import tinygrad_adam as tg
 import tinygrad_adam.nn.functional as F
-from tinygrad_adam import nn
+from tinygrad_adam import models, nn
 from tinygrad_adam.data import CSRMatrix
 from tinygrad_adam.ops import conv, elementwise, sparse
 

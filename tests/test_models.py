@@ -7,10 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-import models
 import tinygrad_adam as tg
 import tinygrad_adam.nn.functional as F
-from tinygrad_adam import nn
+from tinygrad_adam import models, nn
 
 rng = np.random.default_rng(11)
 

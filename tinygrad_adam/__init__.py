@@ -28,7 +28,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``), keeping ``import tinygrad_adam`` light."""
-    if name in ("nn", "optim", "data", "viz"):
+    """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
+    if name in ("nn", "optim", "data", "viz", "models"):
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_adam' has no attribute {name!r}")

@@ -19,9 +19,7 @@ from typing import Any
 
 import numpy
 
-import models
-
-from . import backend, checkpoint, data, nn, optim
+from . import backend, checkpoint, data, models, nn, optim
 from .autograd import no_grad
 from .nn import functional as F
 from .optim.inspector import Inspector
