@@ -1,4 +1,8 @@
-"""Shared test set-up: the data directory, the gpu marker, a fixed seed per test, and the fake GPU.
+"""Shared test set-up: the data marker, the gpu marker, a fixed seed per test, and the fake GPU.
+
+Tests marked ``@pytest.mark.data("mnist")`` need the real data, found as the library finds it
+($TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam); without it they skip, or fail with
+``TINYGRAD_ADAM_REQUIRE_DATA=1`` (CI). See realdata.py.
 
 ``TINYGRAD_ADAM_FAKE_GPU=1`` installs the strict fake cupy of tests/fake_cupy.py before tinygrad_adam is
 imported, so that ``pytest -m gpu`` runs the GPU tests on host memory (with nvcc for the kernels).
@@ -7,7 +11,6 @@ imported, so that ``pytest -m gpu`` runs the GPU tests on host memory (with nvcc
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -17,11 +20,10 @@ if FAKE_GPU:
 
     fake_cupy.install()
 
+import realdata  # noqa: E402 - imports tinygrad_adam, so after the fake cupy too
+
 import tinygrad_adam as tg  # noqa: E402 - after the fake cupy, which it must import instead of cupy
 from tinygrad_adam import backend  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("TINYGRAD_ADAM_DATA", str(REPO.parent / "shared" / "data"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -32,6 +34,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("data")
+    if marker is not None:
+        realdata.require(marker.args or ("mnist",), os.environ.get(realdata.REQUIRE_ENV) == "1")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,4 @@
-"""tinygrad_adam.data on the real MNIST and IMDB files (../shared/data or $TINYGRAD_ADAM_DATA).
+"""tinygrad_adam.data on the real MNIST and IMDB files ($TINYGRAD_ADAM_DATA; tests marked data skip without them).
 
 The processed-array cache goes to a fresh temporary directory ($TINYGRAD_ADAM_CACHE), as on a clean machine;
 each dataset is loaded once per module (IMDB's first build tokenises 50,000 reviews, ~10 s).
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import realdata
 
 from tinygrad_adam import data
 from tinygrad_adam.data import (
@@ -38,7 +39,7 @@ from tinygrad_adam.data.files import Checksum, atomic_path
 from tinygrad_adam.data.imdb import aclimdb_records, bag_of_words, jsonl_bytes
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / os.environ.get("TINYGRAD_ADAM_DATA", "../shared/data")  # an absolute env value replaces REPO
+DATA = realdata.find("mnist") or realdata.find("imdb") or REPO / "no-data"  # used by tests marked data only
 MNIST_FILES = tuple(mnist_module.CHECKSUMS)
 
 
@@ -87,6 +88,7 @@ def leftovers(folder: Path) -> list[str]:
 # ---------------------------------------------------------------- MNIST
 
 
+@pytest.mark.data("mnist")
 def test_mnist_shapes_dtypes_ranges(mnist: tuple[data.Split, data.Split]) -> None:
     for split, n in zip(mnist, (60000, 10000), strict=True):
         assert split.x.shape == (n, 1, 28, 28) and split.x.dtype == np.float32
@@ -97,6 +99,7 @@ def test_mnist_shapes_dtypes_ranges(mnist: tuple[data.Split, data.Split]) -> Non
         assert set(np.unique(split.y)) == set(range(10))
 
 
+@pytest.mark.data("mnist")
 def test_mnist_known_facts(mnist: tuple[data.Split, data.Split]) -> None:
     train, test = mnist
     assert train.y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
@@ -107,6 +110,7 @@ def test_mnist_known_facts(mnist: tuple[data.Split, data.Split]) -> None:
     assert abs(test.x.mean(dtype=np.float64) - 0.13251) < 5e-5
 
 
+@pytest.mark.data("mnist")
 def test_mnist_second_load_from_cache_equals_first(mnist: tuple[data.Split, data.Split], fresh_cache: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     assert (fresh_cache / "mnist.npz").is_file()
@@ -116,6 +120,7 @@ def test_mnist_second_load_from_cache_equals_first(mnist: tuple[data.Split, data
         np.testing.assert_array_equal(again.y, first.y)
 
 
+@pytest.mark.data("mnist")
 def test_mnist_cache_rebuilt_when_a_source_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = copy_mnist(tmp_path)
     monkeypatch.setenv("TINYGRAD_ADAM_CACHE", str(tmp_path / "cache"))
@@ -130,6 +135,7 @@ def test_mnist_cache_rebuilt_when_a_source_file_changes(tmp_path: Path, monkeypa
     assert len(reads) == 8
 
 
+@pytest.mark.data("mnist")
 def test_mnist_unwritable_cache_warns_and_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a_file").write_text("not a directory")
     monkeypatch.setenv("TINYGRAD_ADAM_CACHE", str(tmp_path / "a_file" / "cache"))
@@ -138,6 +144,7 @@ def test_mnist_unwritable_cache_warns_and_still_loads(tmp_path: Path, monkeypatc
     assert test.y[:3].tolist() == [7, 2, 1]
 
 
+@pytest.mark.data("mnist")
 def test_mnist_missing_files_error_names_files_dirs_and_remedy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     partial = copy_mnist(tmp_path / "env", MNIST_FILES[:3])
     monkeypatch.setenv("TINYGRAD_ADAM_DATA", str(partial))
@@ -152,12 +159,14 @@ def test_mnist_missing_files_error_names_files_dirs_and_remedy(tmp_path: Path, m
     assert f"missing {MNIST_FILES[3]}" in message and "does not exist" in message
 
 
+@pytest.mark.data("mnist")
 def test_mnist_found_in_a_later_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TINYGRAD_ADAM_DATA", str(DATA))
     train, _ = load_mnist(tmp_path / "empty_root")
     assert train.y[0] == 5
 
 
+@pytest.mark.data("mnist")
 def test_mnist_corrupt_or_truncated_file_is_a_clear_error(tmp_path: Path) -> None:
     root = copy_mnist(tmp_path)
     labels = root / "mnist" / "t10k-labels-idx1-ubyte.gz"
@@ -171,6 +180,7 @@ def test_mnist_corrupt_or_truncated_file_is_a_clear_error(tmp_path: Path) -> Non
         load_mnist(root)
 
 
+@pytest.mark.data("mnist")
 @pytest.mark.usefixtures("isolated")
 def test_mnist_download_tries_mirrors_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror = copy_mnist(tmp_path / "mirror") / "mnist"
@@ -222,6 +232,7 @@ def test_data_dirs_order_and_cache_dir(tmp_path: Path, monkeypatch: pytest.Monke
 # ---------------------------------------------------------------- IMDB
 
 
+@pytest.mark.data("imdb")
 def test_imdb_counts_shapes_labels(imdb: tuple[data.Split, data.Split]) -> None:
     for split in imdb:
         assert isinstance(split.x, CSRMatrix) and split.x.shape == (25000, 10000) and len(split.x) == 25000
@@ -232,6 +243,7 @@ def test_imdb_counts_shapes_labels(imdb: tuple[data.Split, data.Split]) -> None:
         assert 2_500_000 < split.x.nnz < 4_000_000  # ~130 distinct vocabulary words per review
 
 
+@pytest.mark.data("imdb")
 def test_imdb_vocabulary_from_training_split_only(imdb: tuple[data.Split, data.Split], reviews: list[dict]) -> None:
     vocabulary = load_imdb_vocabulary(DATA)
     assert len(vocabulary) == len(set(vocabulary)) == 10000
@@ -243,6 +255,7 @@ def test_imdb_vocabulary_from_training_split_only(imdb: tuple[data.Split, data.S
     assert "ponyo" not in vocabulary and "bromwell" not in vocabulary  # 'bromwell': 8 training occurrences
 
 
+@pytest.mark.data("imdb")
 def test_imdb_rows_are_the_vocabulary_words_of_each_review(imdb: tuple[data.Split, data.Split],
                                                            reviews: list[dict]) -> None:
     vocabulary = load_imdb_vocabulary(DATA)
@@ -258,6 +271,7 @@ def test_imdb_rows_are_the_vocabulary_words_of_each_review(imdb: tuple[data.Spli
     assert row[column["cartoon"]] == 1 and row[column["comedy"]] == 1 and row[column["terrible"]] == 0
 
 
+@pytest.mark.data("imdb")
 def test_imdb_second_load_from_cache(imdb: tuple[data.Split, data.Split], fresh_cache: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     assert (fresh_cache / "imdb-bow10000.npz").is_file()
@@ -317,6 +331,7 @@ def test_aclimdb_conversion_order_and_format(tmp_path: Path) -> None:
     assert jsonl_bytes(records[-1:]) == line.encode()
 
 
+@pytest.mark.data("imdb")
 def test_jsonl_format_reproduces_the_shared_file(reviews: list[dict]) -> None:
     with gzip.open(DATA / "imdb" / "imdb_reviews.jsonl.gz", "rb") as f:
         head = b"".join(f.readline() for _ in range(300))
@@ -386,6 +401,7 @@ def test_csr_bad_construction_and_indexing(dense: np.ndarray) -> None:
         CSRMatrix.from_dense(np.zeros(3))
 
 
+@pytest.mark.data("imdb")
 def test_imdb_sparse_batch_densifies_to_the_dense_rows(imdb: tuple[data.Split, data.Split]) -> None:
     x = imdb[0].x
     rows = np.random.default_rng(1).choice(len(x), 64, replace=False)

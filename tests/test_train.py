@@ -20,6 +20,7 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.data("mnist")
 def test_train_writes_metrics_config_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert run_cli("train", "--model", "logreg", "--dataset", "mnist", "--epochs", 2, "--limit", 600,
@@ -39,6 +40,7 @@ def test_train_writes_metrics_config_checkpoint(tmp_path: Path, capsys: pytest.C
     assert summary.startswith("done: logreg on mnist with adam, 2 epochs") and "test accuracy" in summary
 
 
+@pytest.mark.data("mnist")
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_resume_equals_uninterrupted_run(tmp_path: Path, device: str) -> None:
     """MLP with dropout and temporal averaging: RNG, optimizer, average and data order all resume (on a GPU too,
@@ -74,6 +76,7 @@ def test_every_optimizer_name_builds_its_class_with_the_config(name: str) -> Non
     assert name in train.DEFAULT_LR
 
 
+@pytest.mark.data("mnist")
 def test_nan_loss_stops_with_epoch_and_iteration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = train.Config(model="logreg", epochs=3, limit=256, batch_size=64, out=str(tmp_path), progress=False)
     run = train.Run(cfg, log=lambda s: None)
@@ -122,6 +125,7 @@ def test_missing_data_is_a_clear_cli_error(tmp_path: Path, monkeypatch: pytest.M
     assert "train-images-idx3-ubyte.gz" in err and str(tmp_path / "empty") in err
 
 
+@pytest.mark.data("mnist")
 def test_compare_writes_plot_and_table(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     assert run_cli("compare", "--experiment", "mnist-logreg", "--optimizers", "adam,adagrad", "--epochs", 1,
@@ -134,6 +138,7 @@ def test_compare_writes_plot_and_table(tmp_path: Path) -> None:
     assert all(np.isfinite(first))
 
 
+@pytest.mark.data("mnist")
 def test_bias_correction_quick_sweep(tmp_path: Path) -> None:
     out = tmp_path / "bc"
     assert run_cli("bias-correction", "--quick", "--limit", 100, "--no-progress", "--out", out) == 0
@@ -143,6 +148,7 @@ def test_bias_correction_quick_sweep(tmp_path: Path) -> None:
     assert "| 0.9 | 0.9999 |" in (out / "results.md").read_text()
 
 
+@pytest.mark.data("mnist")
 def test_plot_command_writes_pngs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert run_cli("train", "--model", "mlp", "--epochs", 1, "--limit", 300, "--log-every", 1,
@@ -160,6 +166,7 @@ def test_plot_command_writes_pngs(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "has no metrics.jsonl" in capsys.readouterr().err
 
 
+@pytest.mark.data("imdb")
 def test_imdb_logreg_trains(tmp_path: Path) -> None:
     assert run_cli("train", "--model", "logreg", "--dataset", "imdb", "--epochs", 1, "--limit", 2000,
                    "--no-progress", "--out", tmp_path / "imdb") == 0
@@ -167,6 +174,7 @@ def test_imdb_logreg_trains(tmp_path: Path) -> None:
     assert m["test_accuracy"] > 0.5 and np.isfinite(m["train_loss"])
 
 
+@pytest.mark.data("mnist")
 def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cmp"
