@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+import types
 import weakref
 
 import numpy as np
@@ -197,9 +198,30 @@ def test_item_needs_one_element() -> None:
 def test_unknown_device_and_missing_gpu() -> None:
     with pytest.raises(tg.DeviceError, match="unknown device 'tpu'"):
         tg.Tensor([1.0], device="tpu")
-    if not backend.gpu_status()[0]:
-        with pytest.raises(tg.DeviceError, match=r"tinygrad-adam\[gpu\]"):
+    if not backend.gpu_status()[0]:  # without cupy: how to install it; with cupy but no GPU: what to check
+        fix = r"tinygrad-adam\[gpu\]" if backend._cupy is None else "is installed but .* nvidia-smi"
+        with pytest.raises(tg.DeviceError, match=fix):
             tg.Tensor([1.0], device="cuda")
+
+
+def test_cupy_without_a_gpu_is_one_line_with_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the gpu extra on a machine without a GPU (cupy imports, the CUDA runtime finds no device)."""
+    def no_device() -> int:
+        raise RuntimeError("cudaErrorNoDevice:\nno CUDA-capable device is detected")
+
+    fake = types.SimpleNamespace(__version__="13.6.0", cuda=types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=no_device)))
+    monkeypatch.setattr(backend, "_cupy", fake)
+    backend.gpu_status.cache_clear()
+    try:
+        usable, why = backend.gpu_status()
+        with pytest.raises(tg.DeviceError) as e:
+            tg.Tensor([1.0], device="cuda")
+    finally:
+        backend.gpu_status.cache_clear()
+    assert not usable and "\n" not in why and why in str(e.value)
+    assert "cupy 13.6.0 is installed but no CUDA GPU is usable (RuntimeError: cudaErrorNoDevice: no CUDA" in why
+    assert "nvidia-smi" in why and "cupy-cuda12x" in why
 
 
 def test_default_device_from_environment() -> None:

@@ -15,13 +15,15 @@ from typing import Any
 import numpy
 
 GPU_INSTALL_HINT = 'pip install "tinygrad-adam[gpu]"  (CuPy wheel for CUDA 12: cupy-cuda12x)'
+NO_GPU_HINT = ("check that nvidia-smi lists a GPU and that the CuPy wheel matches the driver's CUDA version "
+               "(cupy-cuda11x, cupy-cuda12x or cupy-cuda13x), or use device 'cpu'")
 
 _cupy: ModuleType | None = None
 _cupy_error: str | None = None
 try:  # cupy is optional: its absence must never break the numpy path
     import cupy as _cupy  # type: ignore[no-redef]
 except Exception as e:  # pragma: no cover - depends on the machine
-    _cupy, _cupy_error = None, f"{type(e).__name__}: {e}"
+    _cupy, _cupy_error = None, f"{type(e).__name__}: {' '.join(str(e).split())}"  # one line
 
 
 class DeviceError(RuntimeError):
@@ -41,9 +43,10 @@ def gpu_status() -> tuple[bool, str]:
     try:
         n = _cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # pragma: no cover - depends on the machine
-        return False, f"cupy {_cupy.__version__} is installed but no CUDA GPU is usable ({e})"
+        why = " ".join(f"{type(e).__name__}: {e}".split())
+        return False, f"cupy {_cupy.__version__} is installed but no CUDA GPU is usable ({why}); {NO_GPU_HINT}"
     if n == 0:  # pragma: no cover
-        return False, f"cupy {_cupy.__version__} is installed but sees no CUDA GPU"
+        return False, f"cupy {_cupy.__version__} is installed but sees no CUDA GPU; {NO_GPU_HINT}"
     return True, f"cupy {_cupy.__version__}, {n} CUDA device(s)"
 
 
