@@ -5,7 +5,8 @@
 
 It trains the same network from the same initial weights three times (Adam, Adam without bias correction,
 AdaMax), reads the optimizer's state with ``optim.Inspector`` after every step (inspecting changes nothing),
-prints what the numbers show, and writes four plots to examples/figures/:
+prints what the numbers show, and writes four plots to runs/adam_internals/ (``--out DIR`` elsewhere;
+``--update-figures`` replaces the committed ones in examples/figures/, which README shows):
 
 1. internals_first_steps.png: |Delta_t| / lr per layer. The first step moves every weight by lr, whatever the
    gradient's scale (the same run with the loss multiplied by 1000 gives the same steps).
@@ -69,10 +70,12 @@ def finish(fig, axes: list, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description="Adam's internals on the MNIST MLP")
     p.add_argument("--quick", action="store_true", help="60 iterations per run instead of 300")
-    p.add_argument("--out", default=str(FIGURES))
+    p.add_argument("--out", default="runs/adam_internals", help="directory for the plots (default: %(default)s)")
+    p.add_argument("--update-figures", action="store_true",
+                   help=f"write the plots to {FIGURES} instead, replacing the committed ones README shows")
     args = p.parse_args()
     n = 60 if args.quick else 300
-    out = Path(args.out)
+    out = FIGURES if args.update_figures else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plt = pyplot()
 

@@ -22,6 +22,8 @@ FORBIDDEN = {
     "optim": {"nn", "data", "train", "cli", "experiments", "plots", "models"},
     "data": {"tensor", "autograd", "ops", "nn", "optim", "backend", "train", "cli", "experiments", "plots", "models"},
     "models": {"optim", "data", "train", "cli", "experiments", "plots"},
+    "progress": {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments",
+                 "plots", "models", "viz"},  # a leaf every layer may use
 }
 
 

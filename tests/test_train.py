@@ -33,7 +33,8 @@ def test_train_writes_metrics_config_checkpoint(tmp_path: Path, capsys: pytest.C
     assert metrics[1]["train_loss"] < metrics[0]["train_loss"]
     config = json.loads((out / "config.json").read_text())
     assert config["lr_schedule"] == "inv-sqrt" and config["weight_decay"] == 1e-4 and config["lr"] == 0.1
-    assert len(read_jsonl(out / "steps.jsonl")) == 5
+    # every 2 iterations and at the end of each epoch of 5: the mean loss since the last point
+    assert [s["iteration"] for s in read_jsonl(out / "steps.jsonl")] == [2, 4, 5, 6, 8, 10]
     state = checkpoint.load(out / "checkpoint.npz")
     assert state["epoch"] == 2 and state["iteration"] == 10
     summary = capsys.readouterr().out.strip().splitlines()[-1]
@@ -85,8 +86,8 @@ def test_nan_loss_stops_with_epoch_and_iteration(tmp_path: Path, monkeypatch: py
 
     def poisoned(model, x, y):
         calls["n"] += 1
-        loss = real(model, x, y)
-        return loss * Tensor(np.float32("nan")) if calls["n"] == 6 else loss
+        loss, logits = real(model, x, y)
+        return (loss * Tensor(np.float32("nan")) if calls["n"] == 6 else loss), logits
 
     monkeypatch.setattr(train, "batch_loss", poisoned)
     with pytest.raises(train.TrainingDiverged, match=r"nan at epoch 2, iteration 6; the last good checkpoint"):

@@ -22,8 +22,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeviceError", "GradcheckError", "Tensor", "arange", "concatenate", "enable_grad", "eye", "full", "gradcheck",
-    "is_grad_enabled", "manual_seed", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "optim", "rand",
-    "randn", "set_default_device", "set_grad_enabled", "stack", "where", "zeros", "zeros_like",
+    "is_grad_enabled", "load_run", "manual_seed", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "optim",
+    "rand", "randn", "set_default_device", "set_grad_enabled", "stack", "where", "zeros", "zeros_like",
 ]
 
 
@@ -31,4 +31,6 @@ def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
     if name in ("nn", "optim", "data", "viz", "models"):
         return import_module(f".{name}", __name__)
+    if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
+        return import_module(".inference", __name__).load_run
     raise AttributeError(f"module 'tinygrad_adam' has no attribute {name!r}")

@@ -1,25 +1,54 @@
-"""The ``tinygrad-adam`` command line: ``info``, ``train``, ``compare``, ``bias-correction`` and ``plot``.
+"""The ``tinygrad-adam`` command line: ``info``, ``train``, ``compare``, ``bias-correction``, ``plot``,
+``download`` and ``evaluate``.
 
-Bad arguments end in argparse's usage message and exit status 2, never a stack trace.
+Bad arguments end in the subcommand's usage message and exit status 2, never a stack trace.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import shlex
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__, backend
 from .backend import DeviceError
-from .data import DataNotFoundError
+from .data import DataNotFoundError, DownloadError
 from .experiments import EXPERIMENTS
 from .plots import PlotUnavailableError
 from .train import DATASETS, MODELS, OPTIMIZERS, Config, Run, TrainingDiverged
 
+OPTIONAL = (("numba", "numba", "fused multi-core CPU optimizer loops (the fast extra)"),
+            ("tqdm", "tqdm", "progress bars on a terminal (the examples extra)"),
+            ("matplotlib", "matplotlib", "plots (the examples extra)"),
+            ("torch", "torch", "the tests' reference oracle only; the library never imports it"),
+            ("cupy", "cupy-cuda12x", "the GPU backend (the gpu extra)"))
+
+
+def installed_version(module: str) -> str | None:
+    """The version of an installed module, found without importing it (None when absent)."""
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return None
+    for dist in importlib.metadata.packages_distributions().get(module, [module]):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "installed"
+
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """Print versions, the backend, the BLAS numpy uses and whether a GPU is usable."""
+    """Print versions, the backend, the BLAS numpy uses, whether a GPU is usable, the optional components found
+    and the path ``impl="auto"`` optimizers take."""
+    import shutil
+
+    from .optim.fused import resolve_impl
+
     facts = backend.info()
     print(f"tinygrad_adam {__version__}")
     print(f"python        {platform.python_version()} ({platform.machine()})")
@@ -27,6 +56,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"blas          {facts['blas']}")
     print(f"device        {facts['default_device']} (default)")
     print(f"gpu           {'usable' if facts['gpu_usable'] else 'not usable'}: {facts['gpu']}")
+    print("optional components:")
+    for module, package, what in OPTIONAL:
+        version = installed_version(module)
+        print(f"  {module:<11} {version or 'not installed (pip install ' + package + ')'}: {what}")
+    dot = shutil.which("dot")
+    print(f"  {'graphviz':<11} {dot or 'not installed (apt-get install graphviz)'}: tinygrad_adam.viz.render")
+    cpu = resolve_impl("auto", "cpu")
+    why = "numba is installed" if cpu == "numba" else "numba is not installed or TINYGRAD_ADAM_NUMBA=0"
+    gpu = "the cuda ElementwiseKernel" if facts["gpu_usable"] else "the cuda ElementwiseKernel (no usable GPU here)"
+    print(f'optimizers    impl="auto" runs the {cpu} path on the CPU ({why}); {gpu} for GPU parameters')
     return 0
 
 
@@ -58,24 +97,38 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 32,32,64, got {text!r}") from e
 
 
-def add_run_options(p: argparse.ArgumentParser, epochs: int) -> None:
-    """The options shared by train, compare and bias-correction."""
+def add_run_options(p: argparse.ArgumentParser, epochs: int, only: Sequence[str] | None = None) -> None:
+    """The options shared by train, compare and bias-correction (``only``: just these, by dest)."""
     from .train import SCHEDULES
 
-    p.add_argument("--epochs", type=positive_int, default=epochs, help=f"passes over the data (default {epochs})")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="minibatch size (default: the paper's)")
-    p.add_argument("--lr", type=non_negative_float, default=None, help="base learning rate alpha")
-    p.add_argument("--weight-decay", type=non_negative_float, default=None, help="L2 coefficient")
-    p.add_argument("--dropout", type=float, default=None, help="dropout rate in [0, 1)")
-    p.add_argument("--lr-schedule", choices=SCHEDULES, default=None, help="inv-sqrt: alpha_t = alpha / sqrt(t)")
-    p.add_argument("--temporal-average", type=float, default=None, metavar="BETA",
-                   help="evaluate with section 7.2's averaged parameters, decay BETA (e.g. 0.999)")
-    p.add_argument("--channels", type=int_list, default=(64, 64, 128), help="CNN channels (default 64,64,128)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training/test examples")
-    p.add_argument("--log-every", type=positive_int, default=50, help="iterations per training-curve point")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    def add(*names: str, **kw: Any) -> None:
+        dest = names[0].lstrip("-").replace("-", "_")
+        if only is None or dest in only:
+            p.add_argument(*names, **kw)
+
+    per_model = "default: per model, see the table below"
+    add("--epochs", type=positive_int, default=epochs, help="passes over the training data")
+    add("--batch-size", type=positive_int, default=None, help=f"minibatch size ({per_model})")
+    add("--lr", type=non_negative_float, default=None,
+        help="base learning rate alpha (default: per optimizer and experiment, see the table below)")
+    add("--weight-decay", type=non_negative_float, default=None, help=f"L2 coefficient ({per_model})")
+    add("--dropout", type=float, default=None, help=f"dropout rate in [0, 1) ({per_model})")
+    add("--lr-schedule", choices=SCHEDULES, default=None,
+        help=f"constant, or inv-sqrt: alpha_t = alpha / sqrt(t) ({per_model})")
+    add("--temporal-average", type=float, default=None, metavar="BETA",
+        help="evaluate with section 7.2's averaged parameters, decay BETA, e.g. 0.999 (default: off)")
+    add("--channels", type=int_list, default=(64, 64, 128),
+        help="channels of the CNN's three convolutions (default: 64,64,128)")
+    add("--seed", type=int, default=0, help="seed of the initial weights, dropout and data order")
+    add("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add("--limit", type=positive_int, default=None, metavar="N",
+        help="use only N training and N test examples (default: all)")
+    add("--log-every", type=positive_int, default=50, metavar="N",
+        help="iterations per training-curve point in steps.jsonl (and one at the end of every epoch)")
+    add("--no-progress", action="store_true", help="print no progress bar or progress lines")
+    add("--data-dir", default=None, metavar="DIR",
+        help="directory holding mnist/ and imdb/ (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
+    add("--download", action="store_true", help="download the dataset first if it is missing (checksum-verified)")
 
 
 def config_from(args: argparse.Namespace, **fixed: object) -> Config:
@@ -86,10 +139,15 @@ def config_from(args: argparse.Namespace, **fixed: object) -> Config:
     return Config(**fields)
 
 
+def command_line(argv: Sequence[str] | None) -> str:
+    """The command as typed, for config.json."""
+    return shlex.join(["tinygrad-adam", *(sys.argv[1:] if argv is None else argv)])
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one model; prints one line per epoch and a final summary."""
     cfg = config_from(args, bias_correction=not args.no_bias_correction)
-    run = Run(cfg)
+    run = Run(cfg, command=args.command_line)
     metrics = run.fit(resume=args.resume)
     acc = f", test accuracy {100 * metrics['test_accuracy']:.2f}%" if "test_accuracy" in metrics else ""
     print(f"done: {run.cfg.model} on {run.cfg.dataset} with {run.cfg.optimizer}, {run.epoch} epochs, "
@@ -115,49 +173,144 @@ def cmd_bias_correction(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_run
+    from .plots import plot_dir
 
-    for path in plot_run(args.run_dir):
+    for path in plot_dir(args.run_dir, log_y={name: e[3] for name, e in EXPERIMENTS.items()}):
         print(path)
     return 0
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    """Fetch the datasets into the data directory, verified; files already there are kept."""
+    from .data import DATASETS, fetch_dataset
+
+    for name in DATASETS if args.dataset == "all" else [args.dataset]:
+        folder, fetched = fetch_dataset(name, args.data_dir, args.mirror or None)
+        print(f"{name}: {'downloaded and verified in' if fetched else 'already in'} {folder}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Loss and accuracy of a run directory's model on a split."""
+    from .inference import evaluate_run
+
+    m = evaluate_run(args.run_dir, args.split, args.device, args.limit, args.data_dir, args.download)
+    acc = f", accuracy {100 * m['accuracy']:.2f}%" if "accuracy" in m else ""
+    print(f"{args.run_dir}: {m['split']} split, {m['examples']} examples: loss {m['loss']:.4f}{acc}")
+    return 0
+
+
+def defaults_table(models: Sequence[str] | None = None, rates: bool = True) -> str:
+    """The per-model (``models``, default all) and per-optimizer defaults, for the epilog of --help."""
+    from .train import DEFAULT_LR, MODEL_DEFAULTS, TUNED_LR
+
+    chosen = {m: d for m, d in MODEL_DEFAULTS.items() if models is None or m in models}
+    keys = sorted({k for d in chosen.values() for k in d})
+    width = max(len(k) for k in keys) + 2
+    rows = [["model", *(k.replace("_", "-") for k in keys)]]
+    rows += [[m, *(str(d.get(k, "-")) for k in keys)] for m, d in chosen.items()]
+    lines = ["defaults per model (the paper's section 6; an option on the command line wins):"]
+    lines += ["  " + "".join(c.ljust(8 if i == 0 else width) for i, c in enumerate(r)).rstrip() for r in rows]
+    if models is None or "logreg" in models:
+        lines.append("  (on --dataset imdb the logistic regression has 50% dropout on its bag-of-words inputs)")
+    if rates:
+        tuned = list(TUNED_LR)
+        rows = [["optimizer", "default", *(f"{m}/{d}" for m, d in tuned)]]
+        rows += [[n, f"{lr:g}", *(str(TUNED_LR[t].get(n, "-")) for t in tuned)] for n, lr in DEFAULT_LR.items()]
+        lines += ["", "learning rate per optimizer (--lr), and the tuned rates of the paper's experiments:"]
+        lines += ["  " + "".join(c.ljust(11 if i == 0 else 14) for i, c in enumerate(r)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's table as written and adds "(default: X)" to every option that has a default and
+    does not state it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is argparse.SUPPRESS or isinstance(default, bool):
+            return text
+        if not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def subparser(sub: Any, name: str, text: str, func: Any, **kw: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=text, description=text, formatter_class=HelpFormatter, **kw)
+    p.set_defaults(func=func, parser=p)
+    return p
+
+
+def optimizer_list(text: str) -> list[str]:
+    names = [o.strip() for o in text.split(",") if o.strip()]
+    unknown = [o for o in names if o not in OPTIMIZERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown optimizer(s) {', '.join(unknown) or repr(text)}; "
+                                         f"choose from {', '.join(OPTIMIZERS)}")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-adam",
+    parser = argparse.ArgumentParser(prog="tinygrad-adam", formatter_class=HelpFormatter,
                                      description="Train the Adam paper's models and inspect them.")
     parser.add_argument("--version", action="version", version=f"tinygrad_adam {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("info", help="versions, BLAS, and whether a GPU is usable").set_defaults(func=cmd_info)
+    subparser(sub, "info", "versions, BLAS, whether a GPU is usable, optional components", cmd_info)
 
-    p = sub.add_parser("train", help="train one of the paper's models")
-    p.add_argument("--model", choices=MODELS, default="mlp")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    p = subparser(sub, "train", "train one of the paper's models", cmd_train, epilog=defaults_table())
+    p.add_argument("--model", choices=MODELS, default="mlp", help="which of the paper's models")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist", help="imdb works with --model logreg only")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the update rule")
     add_run_options(p, epochs=10)
     p.add_argument("--no-bias-correction", action="store_true", help="Adam without the m_hat/v_hat lines")
     p.add_argument("--inspect-every", type=positive_int, default=0, metavar="N",
-                   help="write optimizer internals every N iterations to internals.jsonl")
-    p.add_argument("--out", default="runs/train", help="run directory (default runs/train)")
+                   help="write optimizer internals every N iterations to internals.jsonl (default: off)")
+    p.add_argument("--out", default="runs/train", metavar="DIR", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("compare", help="several optimizers on one of the paper's experiments, with a plot")
-    p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True)
-    p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
-                   help="comma-separated (default: those of the paper's figure)")
+    p = subparser(sub, "compare", "several optimizers on one of the paper's experiments, with a plot", cmd_compare,
+                  epilog=defaults_table())
+    p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True,
+                   help="the paper's figure to reproduce: " + "; ".join(
+                       f"{k}: {v[0]} on {v[1]}, {v[4]}" for k, v in sorted(EXPERIMENTS.items())))
+    p.add_argument("--optimizers", type=optimizer_list, default=None, metavar="A,B,...",
+                   help="comma-separated optimizers (default: those of the paper's figure)")
     add_run_options(p, epochs=5)
-    p.add_argument("--out", default="runs/compare")
-    p.set_defaults(func=cmd_compare)
+    p.add_argument("--out", default="runs/compare", metavar="DIR", help="directory for the runs, plot and table")
 
-    p = sub.add_parser("bias-correction", help="section 6.4: the VAE sweep with and without bias correction")
-    add_run_options(p, epochs=1)
+    p = subparser(sub, "bias-correction", "section 6.4: the VAE sweep with and without bias correction",
+                  cmd_bias_correction, epilog=defaults_table(("vae",), rates=False) + "\n(Adam's lr, betas and "
+                  "bias correction are what the sweep varies: beta1 in {0, 0.9}, beta2 in {0.99, 0.999, 0.9999})")
+    add_run_options(p, epochs=1, only=("epochs", "batch_size", "seed", "device", "limit", "log_every",
+                                       "no_progress", "data_dir", "download"))
     p.add_argument("--quick", action="store_true", help="5000 examples and lr in 1e-4..1e-2: a few minutes on a CPU")
-    p.add_argument("--out", default="runs/bias-correction")
-    p.set_defaults(func=cmd_bias_correction)
+    p.add_argument("--out", default="runs/bias-correction", metavar="DIR", help="directory for the runs and plot")
 
-    p = sub.add_parser("plot", help="draw a run directory's PNGs (curves, and internals if recorded)")
-    p.add_argument("run_dir")
-    p.set_defaults(func=cmd_plot)
+    p = subparser(sub, "plot", "draw the PNGs of a run, compare or bias-correction directory", cmd_plot)
+    p.add_argument("run_dir", metavar="DIR",
+                   help="a train run directory (curves, and internals if recorded), a compare directory (the "
+                        "optimizers' training curves) or a bias-correction directory (the sweep's grid)")
+
+    p = subparser(sub, "download", "download MNIST and/or IMDB into the data directory, checksum-verified",
+                  cmd_download)
+    p.add_argument("dataset", choices=("mnist", "imdb", "all"), help="which dataset")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where to put them (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
+    p.add_argument("--mirror", action="append", default=None, metavar="URL",
+                   help="a URL laid out like a data directory (URL/mnist/..., URL/imdb/imdb_reviews.jsonl.gz), "
+                        "tried before the public sources; repeatable (default: $TINYGRAD_ADAM_MIRROR)")
+
+    p = subparser(sub, "evaluate", "loss and accuracy of a trained run's model on a split", cmd_evaluate)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by tinygrad-adam train")
+    p.add_argument("--split", choices=("test", "train"), default="test", help="which split of the run's dataset")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="evaluate on N examples of the split, drawn as train --limit draws them (default: all)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="directory holding the dataset (default: the run's, then $TINYGRAD_ADAM_DATA, then "
+                        "~/.cache/tinygrad_adam)")
+    p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
     return parser
 
 
@@ -167,14 +320,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    if getattr(args, "optimizers", None):
-        unknown = [o for o in args.optimizers if o not in OPTIMIZERS]
-        if unknown:
-            parser.error(f"unknown optimizer(s) {', '.join(unknown)}; choose from {', '.join(OPTIMIZERS)}")
+    args.command_line = command_line(argv)
+    failing = args.parser  # errors print the subcommand's usage, not the top-level one
     try:
         return int(args.func(args) or 0)
     except (ValueError, DataNotFoundError, DeviceError, FileNotFoundError) as e:
-        parser.error(str(e))  # exits with status 2 and the usage line
+        failing.error(str(e))  # exits with status 2 and the usage line
+    except DownloadError as e:
+        print(f"tinygrad-adam {args.command}: {e}", file=sys.stderr)
+        return 1
     except TrainingDiverged as e:
         print(f"tinygrad-adam: training stopped: {e}", file=sys.stderr)
         return 3

@@ -44,8 +44,11 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
             results[name] = {"diverged": str(e)}
     (out / "results.md").write_text(results_table(experiment, results))
     curves = {name: plots.read_jsonl(out / name / "steps.jsonl") for name in results}
-    plots.training_curves(curves, out / f"{experiment}.png", log_y=log_y,
-                          title=f"{experiment}: training cost ({figure} of Kingma & Ba)")
+    if any(curves.values()):
+        plots.training_curves(curves, out / f"{experiment}.png", log_y=log_y,
+                              title=f"{experiment}: training cost ({figure} of Kingma & Ba)")
+    else:
+        log(f"no plot: every run diverged before its first training-curve point (see {out / 'results.md'})")
     return results
 
 
@@ -114,7 +117,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
 def _example_parser(doc: str, full_epochs: int) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc)
     p.add_argument("--epochs", type=int, default=None, help=f"passes over the data (the paper: {full_epochs})")
-    p.add_argument("--quick", action="store_true", help="a short run on a subset, a minute or so on a CPU")
+    p.add_argument("--quick", action="store_true", help="a short run on a subset (README: how long)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="output directory (default runs/<experiment>)")
     return p

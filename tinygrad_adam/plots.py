@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,12 @@ def _save(fig: Any, path: Path) -> Path:
 
 def training_curves(curves: dict[str, Sequence[dict[str, Any]]], path: str | Path, log_y: bool = False,
                     title: str = "training cost") -> Path:
-    """One line per run: mean training loss against iterations (``steps.jsonl`` records)."""
+    """One line per run: mean training loss against iterations (``steps.jsonl`` records).
+
+    Raises ValueError, writing nothing, when no run has a point: a figure is never saved empty."""
+    if not any(curves.values()):
+        raise ValueError(f"no training-curve points to plot for {', '.join(curves) or 'no run'}: nothing written "
+                         f"to {path}")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, rows in curves.items():
@@ -83,6 +88,28 @@ def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path) -> Pa
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON-lines file ([] when it does not exist)."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plot_dir(directory: str | Path, log_y: Mapping[str, bool] | None = None) -> list[Path]:
+    """The PNGs of what ``directory`` holds: a train run (see :func:`plot_run`), a ``compare`` directory (one
+    sub-directory per optimizer: their training curves in ``<experiment>.png``, on a log scale where
+    ``log_y[experiment]``) or a ``bias-correction`` one (``sweep.json``: the Figure 4 grid)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no run directory at {folder}")
+    if (folder / "metrics.jsonl").exists():
+        return plot_run(folder)
+    if (folder / "sweep.json").exists():
+        return [bias_correction_grid(json.loads((folder / "sweep.json").read_text()), folder / "bias_correction.png")]
+    runs = sorted(p.parent for p in folder.glob("*/steps.jsonl"))
+    if runs:
+        results = folder / "results.md"
+        header = results.read_text().splitlines()[0] if results.exists() else ""
+        name = header.removeprefix("### ").strip() if header.startswith("### ") else "curves"
+        return [training_curves({r.name: read_jsonl(r / "steps.jsonl") for r in runs}, folder / f"{name}.png",
+                                log_y=(log_y or {}).get(name, False), title=f"{name}: training cost")]
+    raise FileNotFoundError(f"{folder} is not a run directory: it has no metrics.jsonl (train writes one per epoch), "
+                            f"no sweep.json (bias-correction) and no sub-directories with steps.jsonl (compare)")
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:

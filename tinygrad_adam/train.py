@@ -1,7 +1,8 @@
 """The one training loop used by the CLI and the examples: the paper's models on real MNIST / IMDB.
 
-A run directory holds ``config.json`` (every setting), ``metrics.jsonl`` (one line per epoch),
-``steps.jsonl`` (mean training loss every ``log_every`` iterations, for the paper-style plots),
+A run directory holds ``config.json`` (every setting, the library version and the command line),
+``metrics.jsonl`` (one line per epoch: time, losses, accuracies, lr, seconds), ``steps.jsonl`` (mean training
+loss every ``log_every`` iterations and at the end of every epoch, for the paper-style plots),
 ``checkpoint.npz`` (model + optimizer + temporal average + scheduler + RNG + epoch, written atomically
 at the end of every epoch) and, with ``inspect_every``, ``internals.jsonl``.
 """
@@ -9,8 +10,10 @@ at the end of every epoch) and, with ``inspect_every``, ``internals.jsonl``.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -19,10 +22,11 @@ from typing import Any
 
 import numpy
 
-from . import backend, checkpoint, data, models, nn, optim
+from . import __version__, backend, checkpoint, data, models, nn, optim
 from .autograd import no_grad
 from .nn import functional as F
 from .optim.inspector import Inspector
+from .progress import Progress
 from .tensor import Tensor
 
 MODELS = ("logreg", "mlp", "cnn", "vae")
@@ -82,6 +86,8 @@ class Config:
     log_every: int = 50
     inspect_every: int = 0
     progress: bool = True
+    data_dir: str | None = None
+    download: bool = False
 
     def resolved(self) -> Config:
         """A copy with every ``None`` replaced by its default, after checking the combination."""
@@ -127,11 +133,11 @@ class Config:
 def load_data(cfg: Config) -> tuple[data.Split, data.Split]:
     """The train and test splits, flattened for every model but the CNN, cut to ``limit`` examples."""
     if cfg.dataset == "mnist":
-        train, test = data.load_mnist()
+        train, test = data.load_mnist(cfg.data_dir, download=cfg.download)
         if cfg.model != "cnn":
             train, test = (data.Split(s.x.reshape(len(s.x), -1), s.y) for s in (train, test))
     else:
-        train, test = data.load_imdb()
+        train, test = data.load_imdb(cfg.data_dir, download=cfg.download)
     if cfg.limit:
         train, test = subset(train, cfg.limit), subset(test, cfg.limit)
     return train, test
@@ -194,11 +200,13 @@ def as_input(x: Any, device: str) -> Any:
     return x if F.is_csr(x) else Tensor(x, device=device)
 
 
-def batch_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """Mean minibatch loss: the negative ELBO for the VAE, cross-entropy for classifiers."""
+def batch_loss(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Mean minibatch loss (the negative ELBO for the VAE, cross-entropy for classifiers) and the (N, classes)
+    logits (None for the VAE)."""
     if isinstance(model, models.VAE):
-        return model.loss(x)
-    return F.cross_entropy(model(x), y)
+        return model.loss(x), None
+    logits = model(x)
+    return F.cross_entropy(logits, y), logits
 
 
 @no_grad()
@@ -227,9 +235,10 @@ def evaluate(model: nn.Module, split: data.Split, device: str, batch_size: int =
 class Run:
     """One training run: builds everything from a Config, trains epoch by epoch, resumes from its directory."""
 
-    def __init__(self, cfg: Config, log: Callable[[str], None] = print) -> None:
+    def __init__(self, cfg: Config, log: Callable[[str], None] = print, command: str | None = None) -> None:
         self.cfg = cfg = cfg.resolved()
         self.log = log
+        self.command = command or shlex.join(sys.argv)  # recorded in config.json
         self.dir = Path(cfg.out)
         backend.manual_seed(cfg.seed)
         self.train_split, self.test_split = load_data(cfg)
@@ -270,21 +279,28 @@ class Run:
         self.epoch, self.iteration = s["epoch"], s["iteration"]
 
     # -------------------------------------------------------------- training
-    def train_epoch(self) -> float:
-        """One pass over the training data; returns the mean minibatch loss."""
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training data; returns the mean minibatch loss ``train_loss`` and, for classifiers,
+        ``train_accuracy`` (the share of training examples classified right as they were trained on, with
+        dropout, as Keras reports it) and ``lr`` (the learning rate of the epoch's last step)."""
         cfg, model = self.cfg, self.model
         model.train()
         self.loader.set_epoch(self.epoch)
         backend.reseed_gpu_streams(self.epoch)  # GPU generators cannot be checkpointed; restart them per epoch
-        losses, window = [], []
-        for x, y in progress(self.loader, cfg.progress, f"epoch {self.epoch + 1}/{cfg.epochs}"):
-            loss = batch_loss(model, as_input(x, cfg.device), Tensor(y, device=cfg.device))
+        losses, window, correct, seen = [], [], 0, 0
+        bar = Progress(len(self.loader), f"epoch {self.epoch + 1}/{cfg.epochs}", enabled=cfg.progress)
+        for x, y in self.loader:
+            loss, logits = batch_loss(model, as_input(x, cfg.device), Tensor(y, device=cfg.device))
             value = loss.item()
             if not math.isfinite(value):
                 ckpt = self.dir / "checkpoint.npz"
                 kept = f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no epoch finished, so no checkpoint"
                 raise TrainingDiverged(f"loss became {value} at epoch {self.epoch + 1}, iteration "
                                        f"{self.iteration + 1}; {kept} (try a smaller --lr)")
+            if logits is not None:
+                correct += int((backend.to_numpy(logits.data.argmax(axis=1)) == y).sum())
+            seen += len(y)
+            lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -295,13 +311,23 @@ class Run:
             self.iteration += 1
             losses.append(value)
             window.append(value)
+            bar.update(loss=sum(losses) / len(losses))
             if self.iteration % cfg.log_every == 0:
-                append_jsonl(self.dir / "steps.jsonl",
-                             {"iteration": self.iteration, "train_loss": sum(window) / len(window)})
+                self.log_steps(window)
                 window = []
             if self.inspector and self.iteration % cfg.inspect_every == 0:
                 append_jsonl(self.dir / "internals.jsonl", {"iteration": self.iteration, **self.inspector.report()})
-        return sum(losses) / len(losses)
+        bar.close()
+        if window:  # at least one point per epoch, however short
+            self.log_steps(window)
+        out = {"train_loss": sum(losses) / len(losses)}
+        if not isinstance(model, models.VAE):
+            out["train_accuracy"] = correct / seen
+        return {**out, "lr": lr}
+
+    def log_steps(self, window: list[float]) -> None:
+        """One training-curve point: the mean loss of the iterations since the last one."""
+        append_jsonl(self.dir / "steps.jsonl", {"iteration": self.iteration, "train_loss": sum(window) / len(window)})
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train until ``cfg.epochs``; returns the last epoch's metrics."""
@@ -311,11 +337,12 @@ class Run:
         else:
             for name in ("metrics.jsonl", "steps.jsonl", "internals.jsonl"):
                 (self.dir / name).unlink(missing_ok=True)
-        (self.dir / "config.json").write_text(json.dumps(self.cfg.to_json(), indent=2) + "\n")
+        record = {**self.cfg.to_json(), "tinygrad_adam_version": __version__, "command": self.command}
+        (self.dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
         metrics: dict[str, Any] = {}
         while self.epoch < self.cfg.epochs:
             start = time.perf_counter()
-            train_loss = self.train_epoch()
+            train = self.train_epoch()
             seconds = time.perf_counter() - start
             self.epoch += 1
             if self.average:
@@ -323,25 +350,16 @@ class Run:
                     test = evaluate(self.model, self.test_split, self.cfg.device)
             else:
                 test = evaluate(self.model, self.test_split, self.cfg.device)
-            metrics = {"epoch": self.epoch, "iteration": self.iteration, "train_loss": train_loss, **test,
+            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            metrics = {"epoch": self.epoch, "iteration": self.iteration, "time": now, **train, **test,
                        "seconds": seconds}
             append_jsonl(self.dir / "metrics.jsonl", metrics)
             self.save()
-            self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+            self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+                              if k != "time"))
         return metrics
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
-
-
-def progress(iterable: Any, enabled: bool, desc: str) -> Any:
-    """A tqdm bar when tqdm is installed and stderr is a terminal; the iterable itself otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)

@@ -9,6 +9,7 @@ Files are searched in ``root``, ``$TINYGRAD_ADAM_DATA``, then ``~/.cache/tinygra
 """
 
 from .download import DownloadError
+from .fetch import DATASETS, fetch_dataset
 from .files import DataCorruptError
 from .imdb import load_imdb, load_imdb_vocabulary, tokenize
 from .loader import DataLoader
@@ -18,6 +19,6 @@ from .sparse import CSRMatrix
 from .split import Split
 
 __all__ = [
-    "CSRMatrix", "DataCorruptError", "DataLoader", "DataNotFoundError", "DownloadError", "Split", "cache_dir",
-    "data_dirs", "load_imdb", "load_imdb_vocabulary", "load_mnist", "tokenize",
+    "DATASETS", "CSRMatrix", "DataCorruptError", "DataLoader", "DataNotFoundError", "DownloadError", "Split",
+    "cache_dir", "data_dirs", "fetch_dataset", "load_imdb", "load_imdb_vocabulary", "load_mnist", "tokenize",
 ]

@@ -17,8 +17,10 @@ import gzip
 import json
 import os
 import re
+import sys
 import tarfile
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import cache
-from .download import fetch
+from .download import DownloadError, fetch
 from .files import Checksum, DataCorruptError, atomic_path, check_bytes, file_hexdigest, read_gzip_verified
 from .paths import DatasetFiles, locate
 from .sparse import CSRMatrix
@@ -64,15 +66,24 @@ def jsonl_bytes(records: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-def fetch_imdb(folder: Path) -> None:
-    """Download ``aclImdb_v1.tar.gz`` (MD5-checked), convert it to ``imdb_reviews.jsonl.gz`` in ``folder``
-    (content checksum-checked), and delete the archive."""
+def fetch_imdb(folder: Path, mirrors: Sequence[str] = ()) -> None:
+    """Put a verified ``imdb_reviews.jsonl.gz`` in ``folder``: from ``mirrors`` (base URLs of data directories:
+    ``<mirror>/imdb/imdb_reviews.jsonl.gz``) if one serves it, else download the original ``aclImdb_v1.tar.gz``
+    (MD5-checked), convert it (content checksum-checked), and delete the archive."""
     def check_tar(path: Path) -> None:
         if (md5 := file_hexdigest(path, "md5")) != TAR_MD5:
             raise DataCorruptError(f"{URL}: md5 {md5}, expected {TAR_MD5}")
 
+    tried: list[str] = []
+    if mirrors:
+        try:
+            fetch([f"{m}/imdb/{REVIEWS}" for m in mirrors], folder / REVIEWS, lambda p: read_gzip_verified(p, CHECKSUM))
+            return
+        except DownloadError as e:
+            tried = e.attempts
     tar_path = folder / "aclImdb_v1.tar.gz"
-    fetch([URL], tar_path, check_tar)
+    fetch([URL], tar_path, check_tar, tried)
+    print(f"tinygrad_adam: converting {tar_path.name} to {REVIEWS} (50,000 reviews)", file=sys.stderr, flush=True)
     try:
         content = jsonl_bytes(aclimdb_records(tar_path))
         check_bytes(content, CHECKSUM, folder / REVIEWS)
@@ -117,6 +128,9 @@ def load_features(root: str | os.PathLike[str] | None, num_words: int, download:
     key = cache.source_key({"dataset": "imdb", "num_words": int(num_words), "token": TOKEN.pattern}, [path])
     arrays = cache.load(f"imdb-bow{num_words}", key)
     if arrays is None:
+        print(f"tinygrad_adam: first load of IMDB: tokenising 50,000 reviews of {path} into {num_words:,}-word "
+              f"bag-of-words features (about 30 s; cached in {cache.cache_dir()} for next time)",
+              file=sys.stderr, flush=True)
         records = [json.loads(line) for line in read_gzip_verified(path, CHECKSUM).decode("utf-8").split("\n")[:-1]]
         texts = {s: [r["text"] for r in records if r["split"] == s] for s in ("train", "test")}
         arrays = bag_of_words(texts["train"], texts["test"], int(num_words))

@@ -7,6 +7,8 @@ values in row-major order. Files are verified by the published MD5 of their deco
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +29,13 @@ CHECKSUMS = {  # of the decompressed IDX files
 }
 
 
-def fetch_mnist(folder: Path) -> None:
-    """Download the missing MNIST files into ``folder`` from the first mirror that serves a verified copy."""
+def fetch_mnist(folder: Path, mirrors: Sequence[str] = ()) -> None:
+    """Download the missing MNIST files into ``folder`` from the first source that serves a verified copy:
+    ``mirrors`` (base URLs of data directories: ``<mirror>/mnist/<file>``), then the public MIRRORS."""
     for name, expected in CHECKSUMS.items():
         if not (folder / name).is_file():
-            fetch([m + name for m in MIRRORS], folder / name, lambda p, e=expected: read_gzip_verified(p, e))
+            urls = [f"{m}/mnist/{name}" for m in mirrors] + [m + name for m in MIRRORS]
+            fetch(urls, folder / name, lambda p, e=expected: read_gzip_verified(p, e))
 
 
 FILES = DatasetFiles("mnist", tuple(CHECKSUMS), "load_mnist", MIRRORS[0], fetch_mnist)
@@ -57,6 +61,8 @@ def load_mnist(root: str | os.PathLike[str] | None = None, download: bool = Fals
     key = cache.source_key({"dataset": "mnist"}, sources)
     arrays = cache.load("mnist", key)
     if arrays is None:
+        print(f"tinygrad_adam: first load of MNIST: verifying and decoding {folder} (cached in {cache.cache_dir()} "
+              f"for next time)", file=sys.stderr, flush=True)
         images_tr, labels_tr, images_te, labels_te = (parse_idx(read_gzip_verified(p, CHECKSUMS[p.name]))
                                                       for p in sources)
         arrays = {"x_train": images_tr, "y_train": labels_tr, "x_test": images_te, "y_test": labels_te}

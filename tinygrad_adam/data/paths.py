@@ -13,7 +13,7 @@ The first directory that holds every file a dataset needs is used. Processed arr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +31,15 @@ class DatasetFiles:
 
     name: sub-directory under each data directory ("mnist"); files: the file names needed in it;
     loader: the public loader's name, for the hint; origin: where a download comes from, for the hint;
-    fetch: puts every file, verified, into the directory it is given (network access).
+    fetch: puts every missing file, verified, into the directory it is given, trying the mirror base URLs it
+    is given first (network access).
     """
 
     name: str
     files: tuple[str, ...]
     loader: str
     origin: str
-    fetch: Callable[[Path], None]
+    fetch: Callable[[Path, Sequence[str]], None]
 
 
 def default_dir() -> Path:
@@ -77,8 +78,10 @@ def locate(spec: DatasetFiles, root: str | os.PathLike[str] | None = None, downl
         if all((folder / f).is_file() for f in spec.files):
             return folder
     if download:
+        from .download import mirrors
+
         folder = searched[0][0]
-        spec.fetch(folder)
+        spec.fetch(folder, mirrors())
         return folder
     lines = [f"{spec.name} data not found. It needs these {len(spec.files)} files in one directory:"]
     lines += [f"  {f}" for f in spec.files]
@@ -87,7 +90,9 @@ def locate(spec: DatasetFiles, root: str | os.PathLike[str] | None = None, downl
         missing = [f for f in spec.files if not (folder / f).is_file()]
         state = "does not exist" if not folder.is_dir() else f"missing {', '.join(missing)}"
         lines.append(f"  {folder}  ({why}): {state}")
-    lines.append(f"To get them: call {spec.loader}(download=True) to fetch them from {spec.origin} into "
-                 f"{searched[0][0]} (checksums verified), or copy the files into one of the directories above "
-                 f"(or point ${DATA_ENV} or root= at a directory holding {spec.name}/).")
+    where = f" --data-dir {searched[0][0].parent}" if root is not None else ""
+    lines.append(f"To get them, run:  tinygrad-adam download {spec.name}{where}")
+    lines.append(f"(it fetches them from {spec.origin} into {searched[0][0]}, checksums verified; in Python: "
+                 f"{spec.loader}(download=True); or copy the files into one of the directories above, or point "
+                 f"${DATA_ENV} at a directory holding {spec.name}/)")
     raise DataNotFoundError("\n".join(lines))

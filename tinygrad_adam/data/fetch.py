@@ -1,0 +1,32 @@
+"""``fetch_dataset``: put a dataset's files, verified, into a data directory (what ``tinygrad-adam download`` runs)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import imdb, mnist
+from .download import mirrors as env_mirrors
+from .paths import DatasetFiles, data_dirs
+
+DATASETS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES}
+
+
+def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
+                  mirrors: Sequence[str] | None = None) -> tuple[Path, bool]:
+    """Download dataset ``name`` ("mnist" or "imdb") into ``<root>/<name>``; files already there are kept.
+
+    ``root`` defaults to the first data directory (``$TINYGRAD_ADAM_DATA``, else ``~/.cache/tinygrad_adam``),
+    where the loaders look. ``mirrors`` (default ``$TINYGRAD_ADAM_MIRROR``) are tried before the public sources.
+    Returns the dataset directory and whether anything was downloaded. Raises DownloadError listing every
+    source tried when none served a verified copy.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    folder = data_dirs(root)[0][0] / spec.name
+    if all((folder / f).is_file() for f in spec.files):
+        return folder, False
+    spec.fetch(folder, env_mirrors() if mirrors is None else [m.rstrip("/") for m in mirrors])
+    return folder, True
