@@ -121,15 +121,18 @@ def test_mnist_second_load_from_cache_equals_first(mnist: tuple[data.Split, data
 
 
 @pytest.mark.data("mnist")
-def test_mnist_cache_rebuilt_when_a_source_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mnist_cache_rebuilt_when_a_source_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     root = copy_mnist(tmp_path)
     monkeypatch.setenv("TINYGRAD_ADAM_CACHE", str(tmp_path / "cache"))
     reads = []
     real = mnist_module.read_gzip_verified
     monkeypatch.setattr(mnist_module, "read_gzip_verified", lambda p, e: reads.append(p.name) or real(p, e))
     load_mnist(root)
+    assert capsys.readouterr().err.count("first load of MNIST: verifying and decoding") == 1  # says what it does
     load_mnist(root)
     assert len(reads) == 4  # verified and decoded once, then read from the cache
+    assert capsys.readouterr().err == ""
     os.utime(root / "mnist" / MNIST_FILES[1], ns=(1, 1))
     load_mnist(root)
     assert len(reads) == 8
@@ -339,7 +342,8 @@ def test_jsonl_format_reproduces_the_shared_file(reviews: list[dict]) -> None:
 
 
 @pytest.mark.usefixtures("isolated")
-def test_imdb_download_converts_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_imdb_download_converts_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     archive = tmp_path / "aclImdb_v1.tar.gz"
     fake_aclimdb(archive)
     content = jsonl_bytes(aclimdb_records(archive))
@@ -347,7 +351,11 @@ def test_imdb_download_converts_and_verifies(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(imdb_module, "TAR_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     monkeypatch.setattr(imdb_module, "CHECKSUM", Checksum(len(content), "sha256", hashlib.sha256(content).hexdigest()))
     train, test = load_imdb(tmp_path / "root", num_words=2, download=True)
+    said = capsys.readouterr().err  # what the long steps are doing
+    assert "converting aclImdb_v1.tar.gz to imdb_reviews.jsonl.gz" in said
+    assert "first load of IMDB: tokenising 50,000 reviews" in said and "cached in" in said
     assert load_imdb_vocabulary(tmp_path / "root", num_words=2) == ["great", "awful"]
+    assert "first load" not in capsys.readouterr().err  # the cache is used
     np.testing.assert_array_equal(train.x.toarray(), [[0, 1], [1, 0], [1, 0]])
     np.testing.assert_array_equal(test.y, [0, 1])
     assert sorted(p.name for p in (tmp_path / "root" / "imdb").iterdir()) == ["imdb_reviews.jsonl.gz"]
