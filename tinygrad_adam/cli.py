@@ -11,6 +11,7 @@ import platform
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__, backend
@@ -90,6 +91,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def absolute_path(text: str) -> str:
+    """A directory option as an absolute path, so that config.json still finds it from another directory."""
+    return str(Path(text).expanduser().absolute())
+
+
 def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -126,7 +132,7 @@ def add_run_options(p: argparse.ArgumentParser, epochs: int, only: Sequence[str]
     add("--log-every", type=positive_int, default=50, metavar="N",
         help="iterations per training-curve point in steps.jsonl (and one at the end of every epoch)")
     add("--no-progress", action="store_true", help="print no progress bar or progress lines")
-    add("--data-dir", default=None, metavar="DIR",
+    add("--data-dir", type=absolute_path, default=None, metavar="DIR",
         help="directory holding mnist/ and imdb/ (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
     add("--download", action="store_true", help="download the dataset first if it is missing (checksum-verified)")
 
