@@ -171,6 +171,13 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
     except (TypeError, ValueError, backend.DeviceError) as e:
         raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); restore it from a copy or start "
                                          f"the run again with --overwrite") from None
+    probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
+    try:  # the stored hyperparameters pass the constructor's checks, before any data is loaded
+        for group in opt["param_groups"]:
+            probe.check_saved_group(0, group)
+    except (TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); restore it from a copy "
+                                         f"or start the run again with --overwrite") from None
     return s, cfg
 
 

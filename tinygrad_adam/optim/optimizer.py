@@ -170,13 +170,7 @@ class Optimizer:
             if len(ours["params"]) != len(theirs["params"]):
                 raise ValueError(f"parameter group {i} has {len(ours['params'])} parameters here but "
                                  f"{len(theirs['params'])} in the state_dict")
-            unknown = set(theirs) - set(self.defaults) - {"params", "initial_lr"}
-            if unknown:
-                raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
-                                f"{sorted(unknown)} for {type(self).__name__}")
-            self.check_group({**ours, **theirs})
-            if "initial_lr" in theirs:
-                check_nonnegative(theirs, "initial_lr")
+            self.check_saved_group(i, theirs)
         index = {j: p for group, theirs in zip(self.param_groups, saved) for j, p in zip(theirs["params"],
                                                                                          group["params"])}
         state: dict[Tensor, State] = {}
@@ -191,6 +185,17 @@ class Optimizer:
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
             group.update({k: v for k, v in theirs.items() if k != "params"})
+
+    def check_saved_group(self, i: int, saved: Group) -> None:
+        """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
+        ``i``'s, pass the constructor's checks (unknown names included)."""
+        unknown = set(saved) - set(self.defaults) - {"params", "initial_lr"}
+        if unknown:
+            raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
+                            f"{sorted(unknown)} for {type(self).__name__}")
+        self.check_group({**self.param_groups[i], **saved})
+        if "initial_lr" in saved:
+            check_nonnegative(saved, "initial_lr")
 
     def __repr__(self) -> str:
         groups = "".join(f"\n  group {i}: {len(g['params'])} params, "
