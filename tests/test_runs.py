@@ -97,6 +97,18 @@ def test_a_run_that_fails_to_start_leaves_no_empty_directory(tmp_path: Path, env
     assert not any((tmp_path / "runs" / "logreg-mnist-adam").iterdir())
 
 
+def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path, env: dict[str, str]) -> None:
+    args = ("compare", "--experiment", "mnist-logreg", "--optimizers", "adam", "--epochs", 1, "--limit", 200,
+            "--no-progress", "--out", tmp_path / "cmp")
+    assert cli(*args, cwd=tmp_path, env=env).returncode == 0
+    before = snapshot(tmp_path / "cmp" / "adam")
+    line = error_line(cli(*args, "--seed", 1, cwd=tmp_path, env=env))
+    assert "already holds 1 run(s)" in line and "--overwrite" in line
+    assert snapshot(tmp_path / "cmp" / "adam") == before
+    assert cli(*args, "--seed", 1, "--overwrite", cwd=tmp_path, env=env).returncode == 0
+    assert json.loads((tmp_path / "cmp" / "adam" / "config.json").read_text())["seed"] == 1
+
+
 # ---------------------------------------------------------------- 2. resume runs with the checkpoint's settings
 def test_resume_refuses_changed_settings_and_extends_with_epochs(tmp_path: Path, env: dict[str, str]) -> None:
     run = tmp_path / "run"
