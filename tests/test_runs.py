@@ -433,3 +433,31 @@ def test_gzip_bomb_is_refused_without_inflating_it(tmp_path: Path, env: dict[str
     assert "train-labels-idx1-ubyte.gz: content is more than the expected 60,008 bytes" in line, line
     peak_kib = int(result.stdout.split()[-1])
     assert peak_kib < 1 << 20, f"peak RSS {peak_kib / 1024:.0f} MiB while refusing a 2 GiB gzip bomb"
+
+
+def test_library_resume_with_other_settings_is_refused(tmp_path: Path, env: dict[str, str], finished: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Run(cfg).fit(resume=True)`` with a config that differs from the checkpoint's is refused, not mixed."""
+    from tinygrad_adam import rundir, train
+
+    for k in ("TINYGRAD_ADAM_DATA", "TINYGRAD_ADAM_CACHE"):
+        monkeypatch.setenv(k, env[k])
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    saved = train.Config.from_json(checkpoint.load(run / C)["config"])
+    other = train.Run(train.Config(**{**saved.to_json(), "lr": 0.5, "out": str(run), "epochs": 2}), log=print)
+    with pytest.raises(rundir.RunDirError, match=r"lr=0.5 \(the run has 0.1\)"):
+        other.fit(resume=True)
+    same = train.Run(train.resume_config(saved, {"epochs": 2, "out": str(run)})[0], log=print)
+    assert same.fit(resume=True)["epoch"] == 2
+
+
+def test_a_gpu_run_resumes_on_the_cpu_with_device(tmp_path: Path, env: dict[str, str], finished: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    edit_tree(run / C, lambda t: t["config"].update(device="cuda:0"))
+    if "not usable" in (line := cli("train", "--resume", "--out", run, "--epochs", 2, cwd=tmp_path, env=env).stderr):
+        assert "device 'cuda:0' is not usable" in line
+    result = cli("train", "--resume", "--out", run, "--epochs", 2, "--device", "cpu", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert checkpoint.load(run / C)["config"]["device"] == "cpu"

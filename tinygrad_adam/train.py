@@ -167,7 +167,8 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
         raise checkpoint.CheckpointError(f"{path} is malformed: its optimizer state has no 'state' dict and "
                                          f"'param_groups' list; restore it from a copy or start again with --overwrite")
     try:
-        cfg = Config.from_json(s["config"]).resolved()
+        cfg = Config.from_json(s["config"])
+        dataclasses.replace(cfg, device="cpu").resolved()  # all but the device: a resume may move the run
     except (TypeError, ValueError, backend.DeviceError) as e:
         raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); restore it from a copy or start "
                                          f"the run again with --overwrite") from None
@@ -323,7 +324,13 @@ class Run:
         killed at any moment continues into the same files as an uninterrupted one.
         """
         path = self.dir / "checkpoint.npz"
-        s, _ = load_checkpoint(path)
+        s, saved = load_checkpoint(path)
+        changed = [f"{k}={getattr(self.cfg, k)!r} (the run has {getattr(saved, k)!r})"
+                   for k in Config.__dataclass_fields__
+                   if k not in SAFE_TO_CHANGE and getattr(self.cfg, k) != getattr(saved, k)]
+        if changed:
+            raise rundir.RunDirError(f"cannot resume {self.dir} with other settings: {', '.join(changed)}; resume "
+                                     f"with the run's own config (train.resume_config) or start a new run")
         try:
             self.model.load_state_dict(s["model"])
             self.optimizer.load_state_dict(s["optimizer"])
