@@ -1,6 +1,6 @@
 """Look inside Adam while it trains the paper's MLP on MNIST (Kingma & Ba, sections 2.1, 3 and 7.1).
 
-    python examples/adam_internals.py            # 300 iterations per run, a few minutes on a CPU
+    python examples/adam_internals.py            # 300 iterations per run
     python examples/adam_internals.py --quick    # 60 iterations
 
 It trains the same network from the same initial weights three times (Adam, Adam without bias correction,

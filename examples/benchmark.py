@@ -1,7 +1,7 @@
 """The whole benchmark, one command: tinygrad_adam against PyTorch in the same process, on the CPU or a GPU.
 
     python examples/benchmark.py              # a few minutes on 2 cores
-    python examples/benchmark.py --quick      # about a minute
+    python examples/benchmark.py --quick      # fewer repeats (README: how long)
     python examples/benchmark.py --json bench.json
     python examples/benchmark.py --device cuda  # ours (cupy) against torch CUDA on the GPU
 

@@ -63,8 +63,9 @@ def test_help_shows_every_default_and_the_per_model_table() -> None:
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     for shown in ("--epochs EPOCHS passes over the training data (default: 10)", "(default: 50)",
-                  "run directory (default: runs/train)", "(default: mlp)", "(default: adam)", "(default: cpu)",
-                  "(default: 64,64,128)", "minibatch size (default: per model, see the table below)"):
+                  "(default: a fresh runs/<model>-<dataset>-<optimizer>/version_N)", "(default: mlp)",
+                  "(default: adam)", "(default: cpu)", "(default: 64,64,128)",
+                  "minibatch size (default: per model, see the table below)"):
         assert shown in text, shown
     table = out.stdout[out.stdout.index("defaults per model"):]
     assert re.search(r"logreg +128 +0\.0 +inv-sqrt +0\.0001", table), table
@@ -102,14 +103,19 @@ def test_bias_correction_help_lists_only_its_options() -> None:
     (["train", "--dropout", "1.5"], "usage: tinygrad-adam train", "dropout must be in [0, 1)"),
     (["compare", "--experiment", "mnist-logreg", "--optimizers", "adam,lbfgs"], "usage: tinygrad-adam compare",
      "unknown optimizer(s) lbfgs"),
-    (["plot", "/nonexistent/run"], "usage: tinygrad-adam plot", "no run directory at /nonexistent/run"),
-    (["evaluate", "/nonexistent/run"], "usage: tinygrad-adam evaluate", "no run directory at /nonexistent/run"),
     (["download", "cifar"], "usage: tinygrad-adam download", "invalid choice: 'cifar'"),
 ])
-def test_errors_print_the_subcommands_usage(args: list[str], usage: str, message: str) -> None:
+def test_bad_option_values_print_the_subcommands_usage(args: list[str], usage: str, message: str) -> None:
     out = cli(*args)
     assert out.returncode == 2 and out.stderr.startswith(usage), out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("command", ["plot", "evaluate"])
+def test_a_missing_directory_is_one_line(command: str) -> None:
+    out = cli(command, "/nonexistent/run")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr == f"tinygrad-adam {command}: error: no run directory at /nonexistent/run\n"
 
 
 # ---------------------------------------------------------------- 3: download, --data-dir, --download
@@ -117,7 +123,7 @@ def test_errors_print_the_subcommands_usage(args: list[str], usage: str, message
 
 def test_missing_data_message_gives_the_one_command_to_run(no_data: dict[str, str], tmp_path: Path) -> None:
     out = cli("train", "--limit", 10, "--out", tmp_path / "run", env=no_data)
-    assert out.returncode == 2 and out.stderr.startswith("usage: tinygrad-adam train")
+    assert out.returncode == 2 and out.stderr.startswith("tinygrad-adam train: error: mnist data not found.")
     assert "To get them, run:  tinygrad-adam download mnist\n" in out.stderr
     out = cli("train", "--limit", 10, "--out", tmp_path / "run", "--data-dir", tmp_path / "d", env=no_data)
     assert f"To get them, run:  tinygrad-adam download mnist --data-dir {tmp_path / 'd'}\n" in out.stderr
@@ -215,6 +221,11 @@ def test_short_run_records_and_evaluate(tmp_path: Path) -> None:
                                   f"accuracy {100 * last['test_accuracy']:.2f}%")
     out = cli("evaluate", run, "--split", "train")
     assert out.returncode == 0 and "train split, 60000 examples: loss " in out.stdout, out.stderr
+    # a resume keeps the command that started the run and adds its own
+    assert cli("train", "--resume", "--out", run, "--epochs", 3, "--no-progress").returncode == 0
+    resumed = json.loads((run / "config.json").read_text())
+    assert resumed["command"] == config["command"]
+    assert resumed["resumed_with"] == [f"tinygrad-adam train --resume --out {run} --epochs 3 --no-progress"]
 
 
 @pytest.mark.data("mnist")
@@ -273,7 +284,7 @@ def test_info_lists_optional_components_and_the_auto_path() -> None:
 def test_readme_is_not_stale() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     words = {9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
-    assert f"{words[len(OPTIMIZERS)]} optimizers" in readme
+    assert f"{words[len(OPTIMIZERS)]} optimizers" in " ".join(readme.split())
     assert "a minute or so" not in readme
     assert "## Use a trained model" in readme and "tg.load_run(" in readme and "tinygrad-adam evaluate" in readme
     for example in ("mnist_logreg", "imdb_logreg", "mnist_mlp", "mnist_cnn", "vae_bias_correction", "adam_internals"):

@@ -3,7 +3,9 @@
 A tree is nested dicts / lists / tuples whose leaves are arrays (numpy or cupy; stored as numpy) or
 JSON values (numbers, strings, bools, None). Dict keys keep their type (int or str), so an optimizer's
 ``state_dict`` comes back as it went in. The file is written to a temporary name in the same directory
-and renamed over the target, so a crash never leaves a half-written checkpoint.
+and renamed over the target, so a crash never leaves a half-written checkpoint (only, at worst, a stale
+``.<name>.*.tmp`` beside it). A file that is not such a tree (empty, truncated, damaged, foreign) raises
+CheckpointError with a one-line message, never a zip or pickle error.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy
 
 from . import backend
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or does not hold what it should; the message names the file."""
 
 
 def _encode(node: Any, arrays: dict[str, numpy.ndarray]) -> Any:
@@ -37,15 +44,26 @@ def _encode(node: Any, arrays: dict[str, numpy.ndarray]) -> Any:
 
 
 def _decode(node: Any, arrays: Any) -> Any:
+    """The tree ``_encode`` made; KeyError / TypeError / ValueError for a skeleton it cannot have made."""
     if isinstance(node, dict):
-        if "__array__" in node:
-            return arrays[node["__array__"]]
-        if "__dict__" in node:
-            return {k: _decode(v, arrays) for k, v in node["__dict__"]}
-        if "__list__" in node:
-            return [_decode(v, arrays) for v in node["__list__"]]
-        return tuple(_decode(v, arrays) for v in node["__tuple__"])
+        (tag, value), = node.items()  # ValueError unless exactly one tag
+        if tag == "__array__":
+            return arrays[value]
+        if tag == "__dict__":
+            return {_key(k): _decode(v, arrays) for k, v in value}
+        if tag in ("__list__", "__tuple__") and isinstance(value, list):
+            items = [_decode(v, arrays) for v in value]
+            return items if tag == "__list__" else tuple(items)
+        raise KeyError(tag)
+    if isinstance(node, list):
+        raise TypeError("a bare list")
     return node
+
+
+def _key(key: Any) -> int | str:
+    if isinstance(key, bool) or not isinstance(key, (int, str)):
+        raise TypeError(f"a dict key {key!r}")
+    return key
 
 
 def save(path: str | os.PathLike[str], tree: dict[str, Any]) -> Path:
@@ -68,10 +86,39 @@ def save(path: str | os.PathLike[str], tree: dict[str, Any]) -> Path:
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a tree written by :func:`save` (arrays come back as numpy arrays)."""
+    """Read a tree written by :func:`save` (arrays come back as numpy arrays).
+
+    FileNotFoundError if there is no file; CheckpointError if it is not a whole, undamaged checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    with numpy.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    return _decode(json.loads(str(arrays.pop("__tree__"))), arrays)
+    try:
+        f = numpy.load(path, allow_pickle=False)
+        if not isinstance(f, numpy.lib.npyio.NpzFile):
+            raise ValueError("it is a single .npy array, not an .npz archive")
+        with f:
+            arrays = {k: f[k] for k in f.files}  # reading each member checks its CRC
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint: {_why(e)}. It is empty, truncated or damaged "
+                              f"(a crash cannot cause this: writes are atomic); restore it from a copy or start "
+                              f"the run again with --overwrite") from None
+    try:
+        tree = _decode(json.loads(str(arrays.pop("__tree__"))), arrays)
+        if not isinstance(tree, dict):
+            raise TypeError(f"a {type(tree).__name__} at the top")
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{path} is not a tinygrad_adam checkpoint: its contents are malformed "
+                              f"({type(e).__name__}: {e}); restore it from a copy or start the run again "
+                              f"with --overwrite") from None
+    return tree
+
+
+def _why(error: BaseException) -> str:
+    """A short reason for an unreadable file, without numpy's advice to unpickle it (never safe here)."""
+    text = str(error)
+    if isinstance(error, EOFError) or not text:
+        return "the file ends early"
+    if "pickle" in text or "allow_pickle" in text:
+        return "it holds Python objects (pickled data), not arrays"
+    return text.splitlines()[0]

@@ -1,25 +1,41 @@
 """The ``tinygrad-adam`` command line: ``info``, ``train``, ``compare``, ``bias-correction``, ``plot``,
 ``download`` and ``evaluate``.
 
-Bad arguments end in the subcommand's usage message and exit status 2, never a stack trace.
+Bad arguments end in the subcommand's usage message and exit status 2, never a stack trace; any other error the
+user can fix (a run directory, a checkpoint, the data) is one line on stderr and exit status 2. A diverged run
+exits with 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import shlex
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, backend
+from . import __version__, backend, rundir
 from .backend import DeviceError
-from .data import DataNotFoundError, DownloadError
+from .checkpoint import CheckpointError
+from .data import DataCorruptError, DownloadError
 from .experiments import EXPERIMENTS
 from .plots import PlotUnavailableError
-from .train import DATASETS, MODELS, OPTIMIZERS, Config, Run, TrainingDiverged
+from .train import DATASETS, MODELS, OPTIMIZERS, SAFE_TO_CHANGE, Config, Run, TrainingDiverged
+
+# Options whose Config field has another name.
+FLAG_FIELDS = {"no_bias_correction": "bias_correction", "no_progress": "progress"}
+RESUME_HELP = ("continue the run in --out from its checkpoint, with the settings stored there. Of the run's "
+               "settings only these may be given again with a new value: " +
+               ", ".join(f"--{f.replace('_', '-')}" for f in SAFE_TO_CHANGE if f not in ("progress", "out"))
+               + " and the progress options (--epochs larger than the epochs done extends a finished run); "
+               "any other flag must match the run's value")
+TRAIN_EPILOG = ("Run directories: without --out every run gets a fresh runs/<model>-<dataset>-<optimizer>/version_N. "
+                "A directory that holds a run is written only with --resume (continue it) or --overwrite (delete "
+                "its files and start again).")
 
 OPTIONAL = (("numba", "numba", "fused multi-core CPU optimizer loops (the fast extra)"),
             ("tqdm", "tqdm", "progress bars on a terminal (the examples extra)"),
@@ -145,16 +161,49 @@ def config_from(args: argparse.Namespace, **fixed: object) -> Config:
     return Config(**fields)
 
 
-def command_line(argv: Sequence[str] | None) -> str:
-    """The command as typed, for config.json."""
-    return shlex.join(["tinygrad-adam", *(sys.argv[1:] if argv is None else argv)])
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one model; prints one line per epoch and a final summary."""
+    """Train one model; prints the run directory, one line per epoch and a final summary.
+
+    Everything the user can get wrong about the run directory or its checkpoint is checked before the data loads.
+    """
+    from .train import load_checkpoint, resume_config
+
     cfg = config_from(args, bias_correction=not args.no_bias_correction)
-    run = Run(cfg, command=args.command_line)
-    metrics = run.fit(resume=args.resume)
+    given = {FLAG_FIELDS.get(dest, dest) for dest in args.given} & set(Config.__dataclass_fields__)
+    if not args.resume:
+        cfg = cfg.resolved()  # bad settings are reported before a directory is made
+    created = args.out is None or not Path(args.out).exists()
+    if args.out is None:
+        if args.resume:
+            raise rundir.RunDirError("--resume needs --out: the directory of the run to continue")
+        out = rundir.fresh_dir(Path("runs"), f"{cfg.model}-{cfg.dataset}-{cfg.optimizer}")
+    else:
+        out = rundir.usable(args.out, create=not args.resume)
+        rundir.claim(out, resume=args.resume, overwrite=args.overwrite)
+    if args.resume:
+        state, saved = load_checkpoint(out / "checkpoint.npz")
+        cfg, differences = resume_config(saved, {k: getattr(cfg, k) for k in given if k != "out"})
+        if differences:
+            raise rundir.RunDirError(f"--resume continues {out} with its own settings, but these flags differ: " +
+                                     "; ".join(difference(k, v, w) for k, v, w in differences) +
+                                     ". Drop them, or start a new run without --resume")
+        if state["version"] != __version__:
+            print(f"tinygrad-adam: warning: {out} was written by tinygrad_adam {state['version']}, this is "
+                  f"{__version__}; the continuation may differ from an uninterrupted run", file=sys.stderr)
+        if state["epoch"] >= cfg.epochs:
+            extend = "" if "epochs" not in given else f" (--epochs {cfg.epochs} is not more)"
+            print(f"nothing to do: the run in {out} is finished, it trained {state['epoch']} epochs{extend}. To train "
+                  f"it longer: tinygrad-adam train --resume --out {out} --epochs N with N > {state['epoch']}")
+            return 0
+    cfg = dataclasses.replace(cfg, out=str(out))
+    print(f"run directory: {out}")
+    try:
+        run = Run(cfg, command=args.command_line)  # loads the data
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # leave no empty directory behind a run that never started
+        raise
+    metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
     acc = f", test accuracy {100 * metrics['test_accuracy']:.2f}%" if "test_accuracy" in metrics else ""
     print(f"done: {run.cfg.model} on {run.cfg.dataset} with {run.cfg.optimizer}, {run.epoch} epochs, "
           f"train loss {metrics.get('train_loss', float('nan')):.4f}, test loss "
@@ -162,9 +211,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def difference(field: str, given: object, saved: object) -> str:
+    """``--lr 0.5 (the run has 0.1)``: a flag that differs from the resumed run's setting."""
+    if field in FLAG_FIELDS.values():  # a --no-X switch
+        dest = {v: k for k, v in FLAG_FIELDS.items()}[field]
+        return f"--{dest.replace('_', '-')} (the run has {field}={saved})"
+    return f"--{field.replace('_', '-')} {given!r} (the run has {saved!r})"
+
+
+def given_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The destinations of the options that ``argv`` sets explicitly (not left at their defaults)."""
+    unset = object()  # repeatable options (--mirror) start from an empty list, which they append to
+    namespace = argparse.Namespace(**{a.dest: [] if isinstance(a, argparse._AppendAction) else unset
+                                      for a in parser._actions if a.dest != argparse.SUPPRESS})
+    parser.parse_known_args(list(argv), namespace)
+    return {k for k, v in vars(namespace).items() if v is not unset and not (isinstance(v, list) and not v)}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from .experiments import compare
 
+    rundir.claim_tree(Path(args.out), args.overwrite)
     compare(args.experiment, args.optimizers, config_from(args), args.out)
     print(f"done: plot and results.md in {args.out}")
     return 0
@@ -173,6 +240,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_bias_correction(args: argparse.Namespace) -> int:
     from .experiments import bias_correction_sweep
 
+    rundir.claim_tree(Path(args.out), args.overwrite)
     bias_correction_sweep(config_from(args), args.out, args.quick)
     print(f"done: bias_correction.png and results.md in {args.out}")
     return 0
@@ -264,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparser(sub, "info", "versions, BLAS, whether a GPU is usable, optional components", cmd_info)
 
-    p = subparser(sub, "train", "train one of the paper's models", cmd_train, epilog=defaults_table())
+    p = subparser(sub, "train", "train one of the paper's models", cmd_train,
+                  epilog=textwrap.fill(TRAIN_EPILOG, 100) + "\n\n" + defaults_table())
     p.add_argument("--model", choices=MODELS, default="mlp", help="which of the paper's models")
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="imdb works with --model logreg only")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the update rule")
@@ -272,8 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bias-correction", action="store_true", help="Adam without the m_hat/v_hat lines")
     p.add_argument("--inspect-every", type=positive_int, default=0, metavar="N",
                    help="write optimizer internals every N iterations to internals.jsonl (default: off)")
-    p.add_argument("--out", default="runs/train", metavar="DIR", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory (default: a fresh runs/<model>-<dataset>-<optimizer>/version_N)")
+    p.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are deleted)")
 
     p = subparser(sub, "compare", "several optimizers on one of the paper's experiments, with a plot", cmd_compare,
                   epilog=defaults_table())
@@ -284,14 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated optimizers (default: those of the paper's figure)")
     add_run_options(p, epochs=5)
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="directory for the runs, plot and table")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs already in --out")
 
     p = subparser(sub, "bias-correction", "section 6.4: the VAE sweep with and without bias correction",
                   cmd_bias_correction, epilog=defaults_table(("vae",), rates=False) + "\n(Adam's lr, betas and "
                   "bias correction are what the sweep varies: beta1 in {0, 0.9}, beta2 in {0.99, 0.999, 0.9999})")
     add_run_options(p, epochs=1, only=("epochs", "batch_size", "seed", "device", "limit", "log_every",
                                        "no_progress", "data_dir", "download"))
-    p.add_argument("--quick", action="store_true", help="5000 examples and lr in 1e-4..1e-2: a few minutes on a CPU")
+    p.add_argument("--quick", action="store_true", help="5000 examples and lr in 1e-4..1e-2: 36 one-epoch runs")
     p.add_argument("--out", default="runs/bias-correction", metavar="DIR", help="directory for the runs and plot")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs already in --out")
 
     p = subparser(sub, "plot", "draw the PNGs of a run, compare or bias-correction directory", cmd_plot)
     p.add_argument("run_dir", metavar="DIR",
@@ -322,16 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    args.command_line = command_line(argv)
-    failing = args.parser  # errors print the subcommand's usage, not the top-level one
+    args.command_line = shlex.join(["tinygrad-adam", *argv])  # for config.json
+    args.given = given_options(args.parser, argv[argv.index(args.command) + 1:])
     try:
         return int(args.func(args) or 0)
-    except (ValueError, DataNotFoundError, DeviceError, FileNotFoundError) as e:
-        failing.error(str(e))  # exits with status 2 and the usage line
+    except (rundir.RunDirError, CheckpointError, DataCorruptError, FileNotFoundError) as e:  # a file or directory
+        print(f"tinygrad-adam {args.command}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (ValueError, DeviceError) as e:  # a bad option value: the subcommand's usage, as argparse's own errors
+        args.parser.error(str(e))
     except DownloadError as e:
         print(f"tinygrad-adam {args.command}: {e}", file=sys.stderr)
         return 1

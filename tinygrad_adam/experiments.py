@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import plots
+from . import plots, rundir
 from .train import Config, Run, TrainingDiverged
 
 # experiment -> (model, dataset, the optimizers of the paper's figure, log-scale y axis, figure)
@@ -120,7 +120,16 @@ def _example_parser(doc: str, full_epochs: int) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short run on a subset (README: how long)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="output directory (default runs/<experiment>)")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs already in the output directory")
     return p
+
+
+def claim(out: str, overwrite: bool) -> None:
+    """The example's output directory, or exit with one line (it holds runs and ``--overwrite`` was not given)."""
+    try:
+        rundir.claim_tree(Path(out), overwrite)
+    except rundir.RunDirError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def main(experiment: str, full_epochs: int, quick_epochs: int, quick_limit: int | None,
@@ -134,6 +143,7 @@ def main(experiment: str, full_epochs: int, quick_epochs: int, quick_limit: int 
         if quick_channels:
             base.channels = quick_channels
     out = args.out or f"runs/{experiment}"
+    claim(out, args.overwrite)
     results = compare(experiment, None, base, out)
     print(results_table(experiment, results))
     print(f"plot: {Path(out) / (experiment + '.png')}")
@@ -143,6 +153,7 @@ def main_bias_correction(argv: Sequence[str] | None = None) -> None:
     """What ``examples/vae_bias_correction.py`` runs."""
     args = _example_parser("Section 6.4: bias correction in Adam, on a VAE", 100).parse_args(argv)
     out = args.out or "runs/bias-correction"
+    claim(out, args.overwrite)
     rows = bias_correction_sweep(Config(epochs=args.epochs or 1, device=args.device), out, args.quick)
     print(sweep_table(rows))
     print(f"plot: {Path(out) / 'bias_correction.png'}")

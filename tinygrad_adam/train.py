@@ -3,8 +3,10 @@
 A run directory holds ``config.json`` (every setting, the library version and the command line),
 ``metrics.jsonl`` (one line per epoch: time, losses, accuracies, lr, seconds), ``steps.jsonl`` (mean training
 loss every ``log_every`` iterations and at the end of every epoch, for the paper-style plots),
-``checkpoint.npz`` (model + optimizer + temporal average + scheduler + RNG + epoch, written atomically
-at the end of every epoch) and, with ``inspect_every``, ``internals.jsonl``.
+``checkpoint.npz`` (model + optimizer + temporal average + scheduler + RNG + epoch, the resolved config, the
+library version and the size of each log, written atomically at the end of every epoch) and, with
+``inspect_every``, ``internals.jsonl``. The logs are JSON lines: a non-finite number is written as ``null``.
+Who may write into a directory, and how a resume cuts the logs back, is ``rundir``'s business.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy
 
-from . import __version__, backend, checkpoint, data, models, nn, optim
+from . import __version__, backend, checkpoint, data, models, nn, optim, rundir
 from .autograd import no_grad
 from .nn import functional as F
 from .optim.inspector import Inspector
@@ -55,6 +57,11 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn": {"weight_decay": 0.0, "lr_schedule": "constant", "dropout": 0.5, "batch_size": 128},
     "vae": {"weight_decay": 0.0, "lr_schedule": "constant", "dropout": 0.0, "batch_size": 100},
 }
+
+
+# What a resumed run may change: how long it trains, where it runs, where its data is, and how it reports.
+# Anything else would make the continued run a different run from the one its checkpoint started.
+SAFE_TO_CHANGE = ("epochs", "device", "log_every", "inspect_every", "progress", "out", "data_dir", "download")
 
 
 class TrainingDiverged(RuntimeError):
@@ -127,6 +134,56 @@ class Config:
     def from_json(cls, d: dict[str, Any]) -> Config:
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**d)
+
+
+def resume_config(saved: Config, given: dict[str, Any]) -> tuple[Config, list[tuple[str, Any, Any]]]:
+    """The config a resumed run continues with: ``saved`` plus the ``given`` fields in SAFE_TO_CHANGE.
+
+    Also returns ``(field, given value, saved value)`` for every other given field whose value differs from the
+    saved one (compared after resolving defaults); a caller refuses to resume when that list is not empty.
+    """
+    wanted = dataclasses.replace(saved, **given).resolved()
+    differences = [(k, getattr(wanted, k), getattr(saved, k)) for k in given
+                   if k not in SAFE_TO_CHANGE and getattr(wanted, k) != getattr(saved, k)]
+    safe = {k: getattr(wanted, k) for k in given if k in SAFE_TO_CHANGE}
+    return dataclasses.replace(saved, **safe), differences
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
+    """A run's checkpoint and the config it stores, checked for shape: CheckpointError (one line) if malformed.
+
+    Checks the tree's structure and the config's values; arrays are checked against the model when loaded.
+    """
+    s = checkpoint.load(path)
+    kinds = {"epoch": int, "iteration": int, "model": dict, "optimizer": dict, "rng": dict, "logs": dict,
+             "version": str, "config": dict, "scheduler": (dict, type(None)), "average": (dict, type(None))}
+    if "config" not in s:
+        raise checkpoint.CheckpointError(f"{path} stores no config (an older tinygrad_adam wrote it), so it cannot "
+                                         f"be resumed faithfully: start a new run (--overwrite, or another --out)")
+    for key, kind in kinds.items():
+        if not isinstance(s.get(key), kind) or isinstance(s.get(key), bool) or \
+                (kind is int and s[key] < 0):
+            raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; restore it from "
+                                             f"a copy or start the run again with --overwrite")
+    opt = s["optimizer"]
+    if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list) or \
+            not all(isinstance(g, dict) for g in opt["param_groups"]):
+        raise checkpoint.CheckpointError(f"{path} is malformed: its optimizer state has no 'state' dict and "
+                                         f"'param_groups' list; restore it from a copy or start again with --overwrite")
+    try:
+        cfg = Config.from_json(s["config"])
+        dataclasses.replace(cfg, device="cpu").resolved()  # all but the device: a resume may move the run
+    except (TypeError, ValueError, backend.DeviceError) as e:
+        raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); restore it from a copy or start "
+                                         f"the run again with --overwrite") from None
+    probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
+    try:  # the stored hyperparameters pass the constructor's checks, before any data is loaded
+        for group in opt["param_groups"]:
+            probe.check_saved_group(0, group)
+    except (TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); restore it from a copy "
+                                         f"or start the run again with --overwrite") from None
+    return s, cfg
 
 
 # ------------------------------------------------------------------ building blocks
@@ -261,22 +318,41 @@ class Run:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "average": self.average.state_dict() if self.average else None,
-                "rng": backend.get_rng_state()}
+                "rng": backend.get_rng_state(), "config": self.cfg.to_json(), "version": __version__,
+                "logs": rundir.log_sizes(self.dir)}
 
     def save(self) -> Path:
         return checkpoint.save(self.dir / "checkpoint.npz", self.state())
 
     def resume(self) -> None:
-        """Continue from ``checkpoint.npz`` in the run directory, exactly where it stopped."""
-        s = checkpoint.load(self.dir / "checkpoint.npz")
-        self.model.load_state_dict(s["model"])
-        self.optimizer.load_state_dict(s["optimizer"])
-        if self.scheduler:
-            self.scheduler.load_state_dict(s["scheduler"])
-        if self.average:
-            self.average.load_state_dict(s["average"])
-        backend.set_rng_state(s["rng"])
+        """Continue from ``checkpoint.npz`` in the run directory, exactly where it stopped.
+
+        The logs are cut back to what the checkpoint covers and stale temporary files are removed, so a run
+        killed at any moment continues into the same files as an uninterrupted one.
+        """
+        path = self.dir / "checkpoint.npz"
+        s, saved = load_checkpoint(path)
+        changed = [f"{k}={getattr(self.cfg, k)!r} (the run has {getattr(saved, k)!r})"
+                   for k in Config.__dataclass_fields__
+                   if k not in SAFE_TO_CHANGE and getattr(self.cfg, k) != getattr(saved, k)]
+        if changed:
+            raise rundir.RunDirError(f"cannot resume {self.dir} with other settings: {', '.join(changed)}; resume "
+                                     f"with the run's own config (train.resume_config) or start a new run")
+        try:
+            self.model.load_state_dict(s["model"])
+            self.optimizer.load_state_dict(s["optimizer"])
+            if self.scheduler:
+                self.scheduler.load_state_dict(s["scheduler"])
+            if self.average:
+                self.average.load_state_dict(s["average"])
+            backend.set_rng_state(s["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise checkpoint.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {e}); restore it "
+                                             f"from a copy or start the run again with --overwrite") from None
         self.epoch, self.iteration = s["epoch"], s["iteration"]
+        for warning in rundir.cut_logs(self.dir, s["logs"]):
+            self.log(f"warning: {warning}")
+        rundir.remove_temporaries(self.dir)
 
     # -------------------------------------------------------------- training
     def train_epoch(self) -> dict[str, float]:
@@ -293,10 +369,8 @@ class Run:
             loss, logits = batch_loss(model, as_input(x, cfg.device), Tensor(y, device=cfg.device))
             value = loss.item()
             if not math.isfinite(value):
-                ckpt = self.dir / "checkpoint.npz"
-                kept = f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no epoch finished, so no checkpoint"
                 raise TrainingDiverged(f"loss became {value} at epoch {self.epoch + 1}, iteration "
-                                       f"{self.iteration + 1}; {kept} (try a smaller --lr)")
+                                       f"{self.iteration + 1}; {self.last_good()} (try a smaller --lr)")
             if logits is not None:
                 correct += int((backend.to_numpy(logits.data.argmax(axis=1)) == y).sum())
             seen += len(y)
@@ -329,16 +403,34 @@ class Run:
         """One training-curve point: the mean loss of the iterations since the last one."""
         append_jsonl(self.dir / "steps.jsonl", {"iteration": self.iteration, "train_loss": sum(window) / len(window)})
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train until ``cfg.epochs``; returns the last epoch's metrics."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def last_good(self) -> str:
+        """Where this run's last finite state is, for a divergence message (checkpoints are only written finite,
+        and a fresh run never starts beside another run's checkpoint)."""
+        ckpt = self.dir / "checkpoint.npz"
+        return f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no epoch finished, so no checkpoint"
+
+    def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+        """Train until ``cfg.epochs``; returns the last epoch's metrics.
+
+        ``resume`` continues the run in ``cfg.out`` from its checkpoint; otherwise a directory that already holds
+        a run raises ``rundir.RunDirError`` unless ``overwrite``, which deletes that run's files first.
+        """
+        rundir.usable(self.dir)
+        rundir.claim(self.dir, resume=resume, overwrite=overwrite)
         if resume:
             self.resume()
         else:
-            for name in ("metrics.jsonl", "steps.jsonl", "internals.jsonl"):
-                (self.dir / name).unlink(missing_ok=True)
+            rundir.clear(self.dir)
         record = {**self.cfg.to_json(), "tinygrad_adam_version": __version__, "command": self.command}
-        (self.dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+        if resume:  # the command that started the run stays; each resume is added
+            try:
+                started = json.loads((self.dir / "config.json").read_text())
+            except (OSError, ValueError):  # a missing or damaged config.json: the checkpoint has the settings
+                started = {}
+            if isinstance(started, dict) and "command" in started:
+                record["command"] = started["command"]
+                record["resumed_with"] = [*started.get("resumed_with", []), self.command]
+        rundir.write_text(self.dir / "config.json", json.dumps(record, indent=2) + "\n")
         metrics: dict[str, Any] = {}
         while self.epoch < self.cfg.epochs:
             start = time.perf_counter()
@@ -350,6 +442,12 @@ class Run:
                     test = evaluate(self.model, self.test_split, self.cfg.device)
             else:
                 test = evaluate(self.model, self.test_split, self.cfg.device)
+            if not math.isfinite(test["test_loss"]):
+                raise TrainingDiverged(f"test loss became {test['test_loss']} after epoch {self.epoch} (iteration "
+                                       f"{self.iteration}); {self.last_good()} (try a smaller --lr)")
+            if not all(bool(p.xp.isfinite(p.data).all()) for p in self.model.parameters()):
+                raise TrainingDiverged(f"a parameter became non-finite in epoch {self.epoch} (iteration "
+                                       f"{self.iteration}); {self.last_good()} (try a smaller --lr)")
             now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             metrics = {"epoch": self.epoch, "iteration": self.iteration, "time": now, **train, **test,
                        "seconds": seconds}
@@ -361,5 +459,17 @@ class Run:
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` as one line of strict JSON: NaN and infinities become null (JSON has no such numbers)."""
     with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
+
+
+def finite_or_none(node: Any) -> Any:
+    """``node`` with every non-finite float (in nested dicts and lists) replaced by None."""
+    if isinstance(node, dict):
+        return {k: finite_or_none(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [finite_or_none(v) for v in node]
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    return node

@@ -43,13 +43,19 @@ def check_bytes(content: bytes, expected: Checksum, path: Path) -> None:
 def read_gzip_verified(path: Path, expected: Checksum) -> bytes:
     """The decompressed content of the gzip file ``path``, checked against ``expected``.
 
-    Unreadable, truncated or non-gzip files raise DataCorruptError naming the file, never a bare gzip error.
+    Unreadable, truncated or non-gzip files raise DataCorruptError naming the file, never a bare gzip error. At
+    most ``expected.size + 1`` bytes are ever decompressed, so a small file that inflates to gigabytes costs no
+    more memory than the real one.
     """
     try:
-        content = gzip.decompress(path.read_bytes())
+        with gzip.open(path, "rb") as f:  # decompressed as a stream: a gzip bomb stops one byte past the size
+            content = f.read(expected.size + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise DataCorruptError(f"{path}: cannot be decompressed ({type(e).__name__}: {e}). "
                                f"Delete the file and fetch it again (download=True).") from e
+    if len(content) > expected.size:
+        raise DataCorruptError(f"{path}: content is more than the expected {expected.size:,} bytes. "
+                               f"Delete the file and fetch it again (download=True).")
     check_bytes(content, expected, path)
     return content
 

@@ -82,6 +82,11 @@ class TemporalAverage:
         for i, (p, bar) in enumerate(zip(self.params, bars)):
             if tuple(bar.shape) != p.shape:
                 raise ValueError(f"average {i} has shape {tuple(bar.shape)}, but its parameter has shape {p.shape}")
-        self.beta, self.t = float(state["beta"]), int(state["t"])
+        beta, t = state["beta"], state["t"]
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
+            raise ValueError(f"invalid beta={beta!r}: must be in [0, 1)")
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise ValueError(f"invalid t={t!r}: must be an integer >= 0")
+        self.beta, self.t = float(beta), t
         self.theta_bar = [p.xp.array(backend.to_device(bar, p.device), dtype=p.dtype)
                           for p, bar in zip(self.params, bars)]

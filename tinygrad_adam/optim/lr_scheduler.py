@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 
 class LRScheduler:
@@ -53,7 +53,22 @@ class LRScheduler:
                 and k != "lr_lambdas"}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned, and set every group's lr for the restored step."""
+        """Restore what :meth:`state_dict` returned, and set every group's lr for the restored step.
+
+        ValueError / TypeError (and nothing restored) for keys this scheduler lacks, a step count that is not an
+        integer >= -1, or base lrs that are not one number >= 0 per parameter group.
+        """
+        unknown = set(state) - set(self.state_dict())
+        if unknown:
+            raise TypeError(f"unknown {type(self).__name__} state {sorted(unknown)}")
+        t, bases = state.get("last_epoch", self.last_epoch), state.get("base_lrs", self.base_lrs)
+        if isinstance(t, bool) or not isinstance(t, int) or t < -1:
+            raise ValueError(f"invalid last_epoch={t!r}: must be an integer >= -1")
+        if not isinstance(bases, (list, tuple)) or len(bases) != len(self.optimizer.param_groups):
+            raise ValueError(f"invalid base_lrs={bases!r}: must be one lr per parameter group "
+                             f"({len(self.optimizer.param_groups)})")
+        for lr in bases:
+            check_nonnegative({"base_lr": lr}, "base_lr")
         self.__dict__.update(state)
         self._apply()
 

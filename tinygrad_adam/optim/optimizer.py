@@ -157,7 +157,11 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (arrays go to each parameter's device and dtype)."""
+        """Restore what :meth:`state_dict` returned (arrays go to each parameter's device and dtype).
+
+        The loaded hyperparameters pass the constructor's checks (ValueError / TypeError naming the value), and
+        nothing changes unless all of them do.
+        """
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError(f"the state_dict has {len(saved)} parameter groups, this optimizer has "
@@ -166,16 +170,32 @@ class Optimizer:
             if len(ours["params"]) != len(theirs["params"]):
                 raise ValueError(f"parameter group {i} has {len(ours['params'])} parameters here but "
                                  f"{len(theirs['params'])} in the state_dict")
+            self.check_saved_group(i, theirs)
         index = {j: p for group, theirs in zip(self.param_groups, saved) for j, p in zip(theirs["params"],
                                                                                          group["params"])}
         state: dict[Tensor, State] = {}
         for j, s in state_dict["state"].items():
+            if int(j) not in index:
+                raise ValueError(f"the state_dict has state for parameter {j}, this optimizer has {len(index)}")
             p = index[int(j)]
+            if isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral) or s["t"] < 0:
+                raise ValueError(f"invalid step count t={s.get('t')!r} for parameter {j}: must be an integer >= 0")
             state[p] = {k: int(v) if k == "t" else _to_param(v, p, k) if hasattr(v, "shape") else v
                         for k, v in s.items()}
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
             group.update({k: v for k, v in theirs.items() if k != "params"})
+
+    def check_saved_group(self, i: int, saved: Group) -> None:
+        """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
+        ``i``'s, pass the constructor's checks (unknown names included)."""
+        unknown = set(saved) - set(self.defaults) - {"params", "initial_lr"}
+        if unknown:
+            raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
+                            f"{sorted(unknown)} for {type(self).__name__}")
+        self.check_group({**self.param_groups[i], **saved})
+        if "initial_lr" in saved:
+            check_nonnegative(saved, "initial_lr")
 
     def __repr__(self) -> str:
         groups = "".join(f"\n  group {i}: {len(g['params'])} params, "

@@ -1,0 +1,152 @@
+"""Run directories: where a training run writes, and the rules that keep one run's files from another's.
+
+- Without ``--out`` each run gets a fresh ``runs/<model>-<dataset>-<optimizer>/version_N`` (N = 0, 1, ... as in
+  PyTorch Lightning): two runs never share a directory by accident.
+- A directory that holds a run (any of ``RUN_FILES``) is written only to continue that run (``--resume``) or to
+  replace it (``--overwrite``, which deletes those files, the run's plots and its stale temporary files, and
+  nothing else). Other files in the directory are never touched.
+- ``--out`` must name a directory, or a path where one can be made: not empty, not a file, not under a file,
+  and writable. The checks run before any data is loaded; each failure is a RunDirError with a one-line message.
+- On resume the JSON-lines logs are cut back to the sizes the checkpoint recorded, so a crash at any moment
+  (mid-epoch, between a log line and the checkpoint, inside the checkpoint write) resumes into the same files
+  an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .data.files import atomic_path
+
+RUN_FILES = ("checkpoint.npz", "config.json", "metrics.jsonl", "steps.jsonl", "internals.jsonl")
+LOGS = ("metrics.jsonl", "steps.jsonl", "internals.jsonl")
+PLOTS = ("curves.png", "internals.png")  # what ``tinygrad-adam plot`` draws from a run's logs
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked; the message names the problem and the fix."""
+
+
+def holds_run(path: Path) -> bool:
+    """Whether ``path`` holds (some of) a training run's files."""
+    return any((path / name).exists() for name in RUN_FILES)
+
+
+def fresh_dir(root: Path, name: str) -> Path:
+    """Create and return ``root/name/version_N`` with the smallest N above every existing version."""
+    base = root / name
+    usable(base)
+    taken = [int(m.group(1)) for d in (base.iterdir() if base.is_dir() else ())
+             if (m := re.fullmatch(r"version_(\d+)", d.name))]
+    n = max(taken, default=-1) + 1
+    while True:  # another process may take the same N between the scan and the mkdir
+        path = base / f"version_{n}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError as e:
+            raise RunDirError(f"cannot create the run directory {path}: {e.strerror}; "
+                              f"give a writable directory with --out") from None
+        return path
+
+
+def usable(out: str | os.PathLike[str], *, create: bool = True) -> Path:
+    """Check that ``out`` is (or can become) a writable directory, creating it when ``create``; returns its Path."""
+    text = os.fspath(out)
+    if not text.strip():
+        raise RunDirError("--out is empty: give a directory, or leave --out out for a fresh runs/... directory")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {text} is a file, not a directory: give a directory (or a new path)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunDirError(f"--out {text} is under {parent}, which is a file: give a path in a directory")
+            break
+    if not create and not path.is_dir():
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise RunDirError(f"--out {text} is not writable ({e.strerror}): give a directory you can write "
+                          f"to") from None
+    return path
+
+
+def claim(path: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse a fresh run into a directory that holds one, unless ``overwrite``; ``resume`` needs a run there."""
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite contradict each other: --resume continues the run in --out, "
+                          "--overwrite replaces it; give one")
+    if resume:
+        if not (path / "checkpoint.npz").is_file():
+            if holds_run(path):
+                raise RunDirError(f"{path} holds a run that never finished an epoch (no checkpoint.npz), so there "
+                                  f"is nothing to resume: start it again with --overwrite")
+            raise RunDirError(f"nothing to resume in {path}: it holds no run (no checkpoint.npz); check --out, or "
+                              f"drop --resume to start a run there")
+    elif holds_run(path) and not overwrite:
+        raise RunDirError(f"{path} already holds a run: add --resume to continue it, --overwrite to replace it, "
+                          f"or give another --out (without --out every run gets a fresh directory)")
+
+
+def claim_tree(root: Path, overwrite: bool) -> None:
+    """For commands that write several runs under ``root`` (compare, bias-correction): refuse when runs are there
+    already, unless ``overwrite``, which clears each of them."""
+    usable(root)
+    runs = [d for d in (root, *root.rglob("*")) if d.is_dir() and holds_run(d)]
+    if runs and not overwrite:
+        raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --overwrite to replace "
+                          f"them, or give another --out")
+    for d in runs:
+        clear(d)
+
+
+def clear(path: Path) -> None:
+    """Delete a run's files from ``path`` (its RUN_FILES, plots and temporary files), nothing else."""
+    for name in (*RUN_FILES, *PLOTS):
+        (path / name).unlink(missing_ok=True)
+    remove_temporaries(path)
+
+
+def remove_temporaries(path: Path) -> None:
+    """Delete the temporary files a killed process left behind while writing one of this run's files."""
+    for name in RUN_FILES:
+        for tmp in path.glob(f".{name}.*"):
+            if tmp.suffix in (".tmp", ".part") and tmp.is_file():
+                tmp.unlink(missing_ok=True)
+
+
+def log_sizes(path: Path) -> dict[str, int]:
+    """The byte size of each log file (0 if absent): what a checkpoint written now covers."""
+    return {name: (path / name).stat().st_size if (path / name).exists() else 0 for name in LOGS}
+
+
+def cut_logs(path: Path, sizes: dict[str, int]) -> list[str]:
+    """Cut each log back to the size a checkpoint recorded (dropping lines written after it).
+
+    Returns warnings for logs shorter than recorded (lines the checkpoint covers are missing: someone edited or
+    removed the file); those are left as they are.
+    """
+    warnings = []
+    for name in LOGS:
+        file, size = path / name, int(sizes.get(name, 0))
+        have = file.stat().st_size if file.exists() else 0
+        if have > size:
+            os.truncate(file, size)
+        elif have < size:
+            warnings.append(f"{file} has {have} bytes but the checkpoint covers {size}: records are missing from it")
+    return warnings
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace the file ``path`` with ``text`` in one step (readers see the old or the new file, never half)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
