@@ -159,26 +159,25 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
     for key, kind in kinds.items():
         if not isinstance(s.get(key), kind) or isinstance(s.get(key), bool) or \
                 (kind is int and s[key] < 0):
-            raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; restore it from "
-                                             f"a copy or start the run again with --overwrite")
+            raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; {checkpoint.REMEDY}")
     opt = s["optimizer"]
     if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list) or \
             not all(isinstance(g, dict) for g in opt["param_groups"]):
         raise checkpoint.CheckpointError(f"{path} is malformed: its optimizer state has no 'state' dict and "
-                                         f"'param_groups' list; restore it from a copy or start again with --overwrite")
+                                         f"'param_groups' list; {checkpoint.REMEDY}")
     try:
         cfg = Config.from_json(s["config"])
         dataclasses.replace(cfg, device="cpu").resolved()  # all but the device: a resume may move the run
     except (TypeError, ValueError, backend.DeviceError) as e:
-        raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); restore it from a copy or start "
-                                         f"the run again with --overwrite") from None
-    probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
+        raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); "
+                                         f"{checkpoint.REMEDY}") from None
     try:  # the stored hyperparameters pass the constructor's checks, before any data is loaded
+        probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
         for group in opt["param_groups"]:
             probe.check_saved_group(0, group)
     except (TypeError, ValueError) as e:
-        raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); restore it from a copy "
-                                         f"or start the run again with --overwrite") from None
+        raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); "
+                                         f"{checkpoint.REMEDY}") from None
     return s, cfg
 
 
@@ -340,8 +339,8 @@ class Run:
                 self.average.load_state_dict(s["average"])
             backend.set_rng_state(s["rng"])
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise checkpoint.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {e}); restore it "
-                                             f"from a copy or start the run again with --overwrite") from None
+            raise checkpoint.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {e}); "
+                                             f"{checkpoint.REMEDY}") from None
         self.epoch, self.iteration = s["epoch"], s["iteration"]
         for warning in rundir.cut_logs(self.dir, s["logs"]):
             self.log(f"warning: {warning}")
