@@ -75,7 +75,7 @@ def test_rerun_is_refused_and_overwrite_replaces(tmp_path: Path, env: dict[str, 
     # --overwrite replaces the run; a new run that diverges leaves no checkpoint of the old one behind
     result = cli("train", "--model", "mlp", "--optimizer", "sgd", "--lr", "1e3", "--limit", 1000, "--no-progress",
                  "--out", run, "--overwrite", cwd=tmp_path, env=env)
-    assert result.returncode == 3 and "no epoch finished, so no checkpoint" in result.stderr, result.stderr
+    assert result.returncode == 3 and f"no epoch finished, so {run} has no checkpoint" in result.stderr, result.stderr
     assert not (run / "checkpoint.npz").exists() and not (run / "metrics.jsonl").exists()
     assert json.loads((run / "config.json").read_text())["optimizer"] == "sgd"
 

@@ -382,7 +382,8 @@ class Run:
         """Where this run's last finite state is, for a divergence message (checkpoints are only written finite,
         and a fresh run never starts beside another run's checkpoint)."""
         ckpt = self.dir / "checkpoint.npz"
-        return f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no epoch finished, so no checkpoint"
+        return f"the last good checkpoint is {ckpt}" if ckpt.exists() else \
+            f"no epoch finished, so {self.dir} has no checkpoint"
 
     def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train until ``cfg.epochs``; returns the last epoch's metrics.
