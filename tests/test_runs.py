@@ -304,6 +304,7 @@ CKPT_CASES = {  # damage done to a copy of a finished run -> what the one line m
     "tree-bad-tag": (lambda p: raw_npz(p, '{"__dict__": [["epoch", {"__set__": []}]]}'), "malformed"),
     "no-optimizer": (lambda p: edit_tree(p, lambda t: t.pop("optimizer")), "'optimizer'"),
     "epoch-a-string": (lambda p: edit_tree(p, lambda t: t.update(epoch="one")), "'epoch'"),
+    "bad-log-sizes": (lambda p: edit_tree(p, lambda t: t["logs"].update({"metrics.jsonl": "big"})), "log sizes"),
     "no-config": (lambda p: edit_tree(p, lambda t: t.pop("config")), "stores no config"),
     "bad-config": (lambda p: edit_tree(p, lambda t: t["config"].update(model="resnet")), "unknown model 'resnet'"),
     "negative-lr": (lambda p: edit_tree(p, lambda t: t["optimizer"]["param_groups"][0].update(lr=-1000.0)),

@@ -160,6 +160,9 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
         if not isinstance(s.get(key), kind) or isinstance(s.get(key), bool) or \
                 (kind is int and s[key] < 0):
             raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; {checkpoint.REMEDY}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in s["logs"].values()):
+        raise checkpoint.CheckpointError(f"{path} is malformed: its log sizes are {s['logs']!r:.80}; "
+                                         f"{checkpoint.REMEDY}")
     opt = s["optimizer"]
     if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list) or \
             not all(isinstance(g, dict) for g in opt["param_groups"]):
