@@ -109,6 +109,25 @@ def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path,
     assert json.loads((tmp_path / "cmp" / "adam" / "config.json").read_text())["seed"] == 1
 
 
+def test_a_second_process_in_a_run_directory_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", "train", "--model", "logreg", "--limit", "4000",
+                              "--batch-size", "10", "--epochs", "100", "--no-progress", "--out", str(run)],
+                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / C).exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended before the test could race it"
+        line = error_line(cli("train", "--resume", "--out", run, "--no-progress", cwd=tmp_path, env=env))
+        assert "is in use: another process is training in it" in line
+    finally:
+        first.kill()
+        first.wait()
+    result = cli("train", "--resume", "--out", run, "--epochs", 2, "--no-progress", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr  # the lock ended with the killed process
+
+
 # ---------------------------------------------------------------- 2. resume runs with the checkpoint's settings
 def test_resume_refuses_changed_settings_and_extends_with_epochs(tmp_path: Path, env: dict[str, str]) -> None:
     run = tmp_path / "run"

@@ -395,6 +395,10 @@ class Run:
         a run raises ``rundir.RunDirError`` unless ``overwrite``, which deletes that run's files first.
         """
         rundir.usable(self.dir)
+        with rundir.locked(self.dir):  # one process at a time in a run directory
+            return self._fit(resume, overwrite)
+
+    def _fit(self, resume: bool, overwrite: bool) -> dict[str, Any]:
         rundir.claim(self.dir, resume=resume, overwrite=overwrite)
         if resume:
             self.resume()
