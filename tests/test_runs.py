@@ -31,6 +31,7 @@ DATA = REPO / os.environ.get("TINYGRAD_ADAM_DATA", "../shared/data")  # an absol
 pytestmark = pytest.mark.skipif(not (DATA / "mnist").is_dir() and not os.environ.get("CI"),
                                 reason=f"needs the MNIST files in {DATA / 'mnist'} ($TINYGRAD_ADAM_DATA)")
 SMALL = ("--model", "logreg", "--limit", "300", "--epochs", "1", "--no-progress")
+C = "checkpoint.npz"
 
 
 @pytest.fixture(scope="module")
@@ -250,23 +251,27 @@ def test_kill_at_a_chosen_point_then_resume_equals_uninterrupted(where: str, n: 
 
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path: Path, kill_env: dict[str, str],
                                                                     straight: Path) -> None:
+    """Each process (the first, then each resumed one) is killed at a random moment after it has trained a little
+    (the first after its first checkpoint: before that there is nothing to resume); a last resume finishes."""
     rng = random.Random(int(os.environ.get("TINYGRAD_ADAM_KILL_SEED", "12")))
-    run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run)],
-                               cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run, steps = tmp_path / "run", tmp_path / "run" / "steps.jsonl"
+
+    def stamp() -> int | None:
+        return steps.stat().st_mtime_ns if steps.exists() else None
+
     interrupted = 0
-    for _ in range(3):  # kill it (and each resumed process) at a random moment after its first checkpoint
-        while not (run / "checkpoint.npz").exists() and process.poll() is None:
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0, 1.0))
+    for attempt in range(4):
+        resume = ["--resume"] if attempt else []
+        before = stamp()
+        process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run),
+                                    *resume], cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        while process.poll() is None and (stamp() == before or not (run / C).exists()):
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.4))
         interrupted += process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait()
-        process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run),
-                                    "--resume"], cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
     assert interrupted, "no kill landed while the run was training"
     result = cli(*COMMON, "--out", run, "--resume", cwd=tmp_path, env=kill_env)
     assert result.returncode == 0, result.stderr
@@ -310,7 +315,6 @@ def as_root_or_chmod(tmp: Path) -> Path:
     return locked / "run"
 
 
-C = "checkpoint.npz"
 CKPT_CASES = {  # damage done to a copy of a finished run -> what the one line must say
     "empty": (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "not a readable checkpoint"),
