@@ -278,6 +278,23 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path: Pa
     assert_same_run(straight, run)
 
 
+def test_ctrl_c_says_how_to_continue(tmp_path: Path, kill_env: dict[str, str], straight: Path) -> None:
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run)],
+                               cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    while process.poll() is None and not (run / C).exists():
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert f"interrupted; continue the run with: tinygrad-adam train --resume --out {run}" in err
+    assert cli(*COMMON, "--out", run, "--resume", cwd=tmp_path, env=kill_env).returncode == 0
+    assert_same_run(straight, run)
+
+
 # ---------------------------------------------------------------- 4, 5. every user-caused error: one line, exit 2
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:

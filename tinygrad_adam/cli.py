@@ -131,7 +131,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if created and not any(out.iterdir()):
             out.rmdir()  # leave no empty directory behind a run that never started
         raise
-    metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
+    try:
+        metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        if (out / "checkpoint.npz").exists():
+            print(f"tinygrad-adam: interrupted; continue the run with: tinygrad-adam train --resume --out {out}",
+                  file=sys.stderr)
+        else:
+            print(f"tinygrad-adam: interrupted before the first epoch ended, so {out} has no checkpoint; start it "
+                  f"again with --overwrite", file=sys.stderr)
+        return 130
     acc = f", test accuracy {100 * metrics['test_accuracy']:.2f}%" if "test_accuracy" in metrics else ""
     print(f"done: {run.cfg.model} on {run.cfg.dataset} with {run.cfg.optimizer}, {run.epoch} epochs, "
           f"train loss {metrics.get('train_loss', float('nan')):.4f}, test loss "
