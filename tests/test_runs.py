@@ -106,8 +106,12 @@ def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path,
     line = error_line(cli(*args, "--seed", 1, cwd=tmp_path, env=env))
     assert "already holds 1 run(s)" in line and "--overwrite" in line
     assert snapshot(tmp_path / "cmp" / "adam") == before
+    deep = tmp_path / "cmp" / "runs" / "mlp-mnist-adam" / "version_0"  # three levels down: not compare's
+    deep.mkdir(parents=True)
+    (deep / "metrics.jsonl").write_text("{}\n")
     assert cli(*args, "--seed", 1, "--overwrite", cwd=tmp_path, env=env).returncode == 0
     assert json.loads((tmp_path / "cmp" / "adam" / "config.json").read_text())["seed"] == 1
+    assert (deep / "metrics.jsonl").read_text() == "{}\n"
 
 
 def test_a_second_process_in_a_run_directory_is_refused(tmp_path: Path, env: dict[str, str]) -> None:

@@ -123,9 +123,10 @@ def locked(path: Path) -> Iterator[None]:
 
 def claim_tree(root: Path, overwrite: bool) -> None:
     """For commands that write several runs under ``root`` (compare, bias-correction): refuse when runs are there
-    already, unless ``overwrite``, which clears each of them."""
+    already, unless ``overwrite``, which clears each of them. Only ``root`` and the two levels below it are looked
+    at (where such commands write), so ``--out .`` cannot reach the runs of ``runs/<name>/version_N``."""
     usable(root)
-    runs = [d for d in (root, *root.rglob("*")) if d.is_dir() and holds_run(d)]
+    runs = [d for d in (root, *root.glob("*"), *root.glob("*/*")) if d.is_dir() and holds_run(d)]
     if runs and not overwrite:
         raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --overwrite to replace "
                           f"them, or give another --out")
