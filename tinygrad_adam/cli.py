@@ -1,4 +1,4 @@
-"""The ``tinygrad-adam`` command line: ``info``, ``train``, ``compare``, ``bias-correction`` and ``plot``.
+"""The ``tinygrad-adam`` command line: ``info``, ``train``, ``tune``, ``compare``, ``bias-correction`` and ``plot``.
 
 Bad arguments end in argparse's usage message and exit status 2, never a stack trace.
 """
@@ -15,7 +15,7 @@ from .backend import DeviceError
 from .data import DataNotFoundError
 from .experiments import EXPERIMENTS
 from .plots import PlotUnavailableError
-from .train import DATASETS, MODELS, OPTIMIZERS, Config, Run, TrainingDiverged
+from .train import DATASETS, IMDB_FEATURES, MODELS, OPTIMIZERS, Config, Run, TrainingDiverged
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -51,6 +51,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3, got {text!r}") from e
+
+
 def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -66,8 +73,13 @@ def add_run_options(p: argparse.ArgumentParser, epochs: int) -> None:
     p.add_argument("--batch-size", type=positive_int, default=None, help="minibatch size (default: the paper's)")
     p.add_argument("--lr", type=non_negative_float, default=None, help="base learning rate alpha")
     p.add_argument("--weight-decay", type=non_negative_float, default=None, help="L2 coefficient")
-    p.add_argument("--dropout", type=float, default=None, help="dropout rate in [0, 1)")
-    p.add_argument("--lr-schedule", choices=SCHEDULES, default=None, help="inv-sqrt: alpha_t = alpha / sqrt(t)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout rate in [0, 1) (CNN: its FC layer)")
+    p.add_argument("--input-dropout", type=float, default=None, help="CNN input dropout in [0, 1) (default 0.2)")
+    p.add_argument("--momentum", type=float, default=None, help="SGD-Nesterov's momentum (default: tuned, else 0.9)")
+    p.add_argument("--imdb-features", choices=IMDB_FEATURES, default="binary",
+                   help="IMDB bag-of-words: word presence (default) or counts")
+    p.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
+                   help="inv-sqrt: alpha_t = alpha / sqrt(t) (default: logreg all but AdaGrad, section 6.1)")
     p.add_argument("--temporal-average", type=float, default=None, metavar="BETA",
                    help="evaluate with section 7.2's averaged parameters, decay BETA (e.g. 0.999)")
     p.add_argument("--channels", type=int_list, default=(64, 64, 128), help="CNN channels (default 64,64,128)")
@@ -101,15 +113,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .experiments import compare
 
-    compare(args.experiment, args.optimizers, config_from(args), args.out)
+    compare(args.experiment, args.optimizers, config_from(args), args.out, seeds=args.seeds, resume=args.resume,
+            tuned_file=args.tuned_file)
     print(f"done: plot and results.md in {args.out}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .tune import tune
+
+    out = args.out or f"runs/tune/{args.experiment}"
+    tune(args.experiment, args.optimizers, config_from(args, progress=False), out, tuned_file=args.tuned_file,
+         lrs=args.lrs, momenta=args.momenta, max_widen=args.max_widen, seeds=args.seeds, overwrite=args.overwrite)
     return 0
 
 
 def cmd_bias_correction(args: argparse.Namespace) -> int:
     from .experiments import bias_correction_sweep
 
-    bias_correction_sweep(config_from(args), args.out, args.quick)
+    bias_correction_sweep(config_from(args), args.out, args.quick, args.resume)
     print(f"done: bias_correction.png and results.md in {args.out}")
     return 0
 
@@ -141,17 +163,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.set_defaults(func=cmd_train)
 
+    def add_figure_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True)
+        p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
+                       help="comma-separated optimizers or curves (default: those of the paper's figure)")
+        p.add_argument("--seeds", type=positive_int, default=1, help="seeds per curve, from --seed on (default 1)")
+        p.add_argument("--tuned-file", default=None,
+                       help="tuned learning rates (default: the committed tinygrad_adam/tuned/EXPERIMENT.json)")
+
     p = sub.add_parser("compare", help="several optimizers on one of the paper's experiments, with a plot")
-    p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True)
-    p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
-                   help="comma-separated (default: those of the paper's figure)")
+    add_figure_options(p)
     add_run_options(p, epochs=5)
+    p.add_argument("--resume", action="store_true", help="read back finished runs, continue unfinished ones")
     p.add_argument("--out", default="runs/compare")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("tune", help="the same half-decade lr grid (and momentum) for every optimizer of a figure")
+    add_figure_options(p)
+    add_run_options(p, epochs=2)
+    p.add_argument("--lrs", type=float_list, default=None,
+                   help="starting grid, rounded to half decades (default: 5 points around each optimizer's usual lr)")
+    p.add_argument("--momenta", type=float_list, default=(0.5, 0.9, 0.99), help="SGD-Nesterov's momenta to try")
+    p.add_argument("--max-widen", type=int, default=4, help="half decades added at most while the best is on an edge")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing tuned file")
+    p.add_argument("--out", default=None, help="trial run directories (default runs/tune/EXPERIMENT); resumed")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("bias-correction", help="section 6.4: the VAE sweep with and without bias correction")
     add_run_options(p, epochs=1)
     p.add_argument("--quick", action="store_true", help="5000 examples and lr in 1e-4..1e-2: a few minutes on a CPU")
+    p.add_argument("--resume", action="store_true", help="read back finished runs, continue unfinished ones")
     p.add_argument("--out", default="runs/bias-correction")
     p.set_defaults(func=cmd_bias_correction)
 
@@ -168,9 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if getattr(args, "optimizers", None):
-        unknown = [o for o in args.optimizers if o not in OPTIMIZERS]
+        curves = EXPERIMENTS[args.experiment].curves
+        known = [c.optimizer for c in curves] + [c.key for c in curves if c.key != c.optimizer]
+        unknown = [o for o in args.optimizers if o not in known]
         if unknown:
-            parser.error(f"unknown optimizer(s) {', '.join(unknown)}; choose from {', '.join(OPTIMIZERS)}")
+            parser.error(f"unknown optimizer(s) {', '.join(unknown)} for {args.experiment}; choose from "
+                         f"{', '.join(dict.fromkeys(known))}")
     try:
         return int(args.func(args) or 0)
     except (ValueError, DataNotFoundError, DeviceError, FileNotFoundError) as e:
