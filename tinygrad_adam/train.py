@@ -111,7 +111,7 @@ class Config:
         if cfg.lr is None:
             cfg.lr = best.get("lr", DEFAULT_LR[cfg.optimizer])
         if cfg.momentum is None:
-            cfg.momentum = best.get("momentum") or DEFAULT_MOMENTUM
+            cfg.momentum = best.get("momentum", DEFAULT_MOMENTUM)
         for name in ("lr", "weight_decay"):
             if getattr(cfg, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
@@ -198,7 +198,7 @@ def build_optimizer(cfg: Config, params: Iterable[Tensor]) -> optim.Optimizer:
     if name == "nadam":
         return optim.NAdam(p, lr=lr, betas=cfg.betas, weight_decay=wd)
     if name in ("sgd", "nesterov"):
-        momentum = cfg.momentum if name == "nesterov" else 0.0
+        momentum = (DEFAULT_MOMENTUM if cfg.momentum is None else cfg.momentum) if name == "nesterov" else 0.0
         return optim.SGD(p, lr=lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=wd)
     if name == "adagrad":
         return optim.Adagrad(p, lr=lr, weight_decay=wd)

@@ -38,8 +38,7 @@ def read(path: str | Path) -> dict[str, Any]:
 def lookup(model: str, dataset: str, optimizer: str, folder: Path = FOLDER) -> dict[str, Any]:
     """``{"lr": ..., "momentum": ...}`` tuned for ``optimizer`` on a plain curve of ``model`` on ``dataset``,
     or ``{}`` when no committed file has one."""
-    for path in sorted(folder.glob("*.json")):
-        content = read(path)
+    for content in [read(path) for path in sorted(folder.glob("*.json"))]:  # a broken file is an error, always
         if (content.get("model"), content.get("dataset")) != (model, dataset):
             continue
         for entry in content["chosen"].values():
