@@ -285,3 +285,16 @@ def test_tuned_lookup_reads_plain_curves_only(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"b\.json is not a tuned file"):
         tuned.lookup("cnn", "mnist", "adam", folder=tmp_path)
 
+
+
+def test_bias_correction_one_column_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "bc"
+    args = ["bias-correction", "--quick", "--limit", 100, "--beta2s", 0.9999, "--no-progress", "--out", out]
+    assert run_cli(*args) == 0
+    rows = json.loads((out / "sweep.json").read_text())
+    assert len(rows) == 2 * 1 * 3 * 2 and {r["beta2"] for r in rows} == {0.9999}
+    table = (out / "results.md").read_text()
+    assert "| 0.9 | 0.9999 |" in table and "| 0.9 | 0.999 |" not in table
+    monkeypatch.setattr(train.Run, "fit", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert run_cli(*args, "--resume") == 0
+    assert json.loads((out / "sweep.json").read_text()) == rows

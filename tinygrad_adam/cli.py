@@ -131,7 +131,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_bias_correction(args: argparse.Namespace) -> int:
     from .experiments import bias_correction_sweep
 
-    bias_correction_sweep(config_from(args), args.out, args.quick, args.resume)
+    bias_correction_sweep(config_from(args), args.out, args.quick, args.resume, args.beta2s)
     print(f"done: bias_correction.png and results.md in {args.out}")
     return 0
 
@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p, epochs=1)
     p.add_argument("--quick", action="store_true", help="5000 examples and lr in 1e-4..1e-2: a few minutes on a CPU")
     p.add_argument("--resume", action="store_true", help="read back finished runs, continue unfinished ones")
+    p.add_argument("--beta2s", type=float_list, default=(0.99, 0.999, 0.9999), help="the figure's beta2 columns")
     p.add_argument("--out", default="runs/bias-correction")
     p.set_defaults(func=cmd_bias_correction)
 
