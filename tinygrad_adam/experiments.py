@@ -208,6 +208,8 @@ def figure_caption(experiment: str, results: dict[str, dict[str, Any]], epochs: 
              f"{epochs} of the paper's {exp.paper_epochs} epochs, {seeds} seed(s)"]
     settings = [f"{name} {configs[0][k]:g}" for k, name in (("weight_decay", "L2"), ("batch_size", "batch"))
                 if configs and all(c[k] == configs[0][k] for c in configs)]
+    if exp.dataset == "imdb" and configs:
+        settings.append(f"{configs[0]['imdb_features']} bag-of-words")
     for schedule, words in (("inv-sqrt", "alpha/sqrt(t)"), ("constant", "constant alpha")):
         names = sorted({PAPER_NAMES.get(c["optimizer"], c["optimizer"]) for c in configs
                         if c["lr_schedule"] == schedule})

@@ -68,6 +68,8 @@ def comparison(series: Sequence[dict[str, Any]], path: str | Path, panels: Seque
         if last_epoch is not None:
             ax.set_xlim(0, last_epoch)
             ax.set_title(f"first {last_epoch:g} epochs", fontsize=9)
+        elif len(panels) > 1:
+            ax.set_title("all epochs" if quantity == "epoch" else "against wall-clock time", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=8)
