@@ -109,7 +109,7 @@ def test_tune_writes_a_file_that_compare_uses(tmp_path: Path, capsys: pytest.Cap
     assert json.loads(tuned_file.read_text())["chosen"] == content["chosen"]
 
 
-def test_compare_seeds_band_table_and_resume(tmp_path: Path) -> None:
+def test_compare_seeds_band_table_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cmp"
     common = ["compare", "--experiment", "mnist-logreg", "--optimizers", "adam,adagrad", "--limit", 300,
               "--log-every", 1, "--no-progress", "--seeds", 2, "--lr", 0.05, "--out", out]
@@ -127,6 +127,9 @@ def test_compare_seeds_band_table_and_resume(tmp_path: Path) -> None:
     stamp = (out / "adam" / "seed1" / "checkpoint.npz").stat().st_mtime_ns
     assert run_cli(*common, "--epochs", 2, "--resume") == 0
     assert (out / "adam" / "seed1" / "checkpoint.npz").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit):  # another lr in the same directory: refused, not mixed into the old runs
+        run_cli(*[a if a != 0.05 else 0.01 for a in common], "--epochs", 3, "--resume")
+    assert "was trained with other settings (lr 0.05, now 0.01)" in capsys.readouterr().err
     results = {k: {"label": k, "config": {"optimizer": k}, "dirs": [str(out / k / f"seed{s}") for s in (0, 1)],
                    "runs": [{}, {}]} for k in ("adam", "adagrad")}
     for s in curve_series(results):

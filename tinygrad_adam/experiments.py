@@ -122,19 +122,32 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+# what may differ when a run is resumed: more epochs, another device, logging
+RESUMABLE_CHANGES = ("epochs", "device", "progress", "log_every", "inspect_every")
+
+
 def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``cfg`` into ``cfg.out``; returns the last epoch's metrics, or ``{"diverged": message}``.
 
     Each finished run leaves ``result.json`` (its resolved config and result). With ``resume``, a run whose
     ``result.json`` has the same config is read back without training, and an unfinished one (or one asked for
-    more epochs) continues from its ``checkpoint.npz``.
+    more epochs) continues from its ``checkpoint.npz``; one trained with other settings (another lr, say) is a
+    ValueError, never a mixture.
     """
     folder = Path(cfg.out)
     done = folder / "result.json"
+    wanted = _json(cfg.resolved().to_json())
     if resume and done.exists():
         previous = json.loads(done.read_text())
-        if previous.get("config") == _json(cfg.resolved().to_json()):
+        if previous.get("config") == wanted:
             return previous["metrics"]
+    if resume and (folder / "config.json").exists():
+        before = json.loads((folder / "config.json").read_text())
+        changed = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and before.get(k) != wanted[k])
+        if changed:
+            diff = ", ".join(f"{k} {before.get(k)!r}, now {wanted[k]!r}" for k in changed)
+            raise ValueError(f"{folder} was trained with other settings ({diff}): resuming would mix them; use "
+                             f"another output directory or drop --resume")
     run = Run(cfg, log=log)
     try:
         metrics = run.fit(resume=resume and (folder / "checkpoint.npz").exists())
