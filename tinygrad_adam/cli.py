@@ -168,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
                        help="comma-separated optimizers or curves (default: those of the paper's figure)")
         p.add_argument("--seeds", type=positive_int, default=1, help="seeds per curve, from --seed on (default 1)")
-        p.add_argument("--tuned-file", default=None,
-                       help="tuned learning rates (default: the committed tinygrad_adam/tuned/EXPERIMENT.json)")
+        p.add_argument("--tuned-file", default=None, help="the tuned values that tune writes and compare reads "
+                       "(default: the committed tinygrad_adam/tuned/EXPERIMENT.json)")
 
     p = sub.add_parser("compare", help="several optimizers on one of the paper's experiments, with a plot")
     add_figure_options(p)
