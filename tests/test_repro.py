@@ -301,3 +301,16 @@ def test_bias_correction_one_column_resumes(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(train.Run, "fit", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert run_cli(*args, "--resume") == 0
     assert json.loads((out / "sweep.json").read_text()) == rows
+
+
+def test_compare_reads_the_committed_tuned_file(tmp_path: Path) -> None:
+    committed = tuned.read(tuned.path_of("mnist-logreg"))["chosen"]
+    out = tmp_path / "cmp"
+    assert run_cli("compare", "--experiment", "mnist-logreg", "--optimizers", "nesterov,adagrad", "--epochs", 1,
+                   "--limit", 128, "--no-progress", "--out", out) == 0
+    for key in ("nesterov", "adagrad"):
+        config = json.loads((out / key / "seed0" / "config.json").read_text())
+        assert config["lr"] == committed[key]["lr"] and config["lr_schedule"] == committed[key]["lr_schedule"]
+    assert json.loads((out / "nesterov" / "seed0" / "config.json").read_text())["momentum"] == \
+        committed["nesterov"]["momentum"]
+    assert "lr: mnist-logreg.json (tuned for 2 epoch(s) on all examples" in (out / "results.md").read_text()
