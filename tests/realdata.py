@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_adam.data import imdb, mnist
+from tinygrad_adam.data import cifar10, imdb, mnist
 from tinygrad_adam.data.paths import DATA_ENV, DatasetFiles, data_dirs
 
 REQUIRE_ENV = "TINYGRAD_ADAM_REQUIRE_DATA"
-SPECS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES}
+SPECS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES}
 
 
 def find(name: str) -> Path | None:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import realdata
 from cli_process import cli
@@ -22,7 +23,7 @@ from tinygrad_adam import cli as cli_module
 from tinygrad_adam import plots
 from tinygrad_adam.data import mnist as mnist_module
 from tinygrad_adam.optim import numba_available
-from tinygrad_adam.train import OPTIMIZERS
+from tinygrad_adam.train import OPTIMIZERS, Config
 
 MNIST_FILES = tuple(mnist_module.CHECKSUMS)
 
@@ -247,18 +248,24 @@ def test_load_run_rebuilds_the_trained_model(tmp_path: Path) -> None:
 
 
 def test_plot_refuses_to_save_an_empty_figure(tmp_path: Path) -> None:
+    empty = {"epoch": np.zeros(0), "seconds": np.zeros(0), "mean": np.zeros(0), "lo": np.zeros(0), "hi": np.zeros(0)}
     with pytest.raises(ValueError, match="no training-curve points"):
-        plots.training_curves({"adam": [], "sgd": []}, tmp_path / "empty.png")
+        plots.comparison([{"label": "Adam", "optimizer": "adam", **empty},
+                          {"label": "SGD", "optimizer": "sgd", **empty}], tmp_path / "empty.png")
     assert not (tmp_path / "empty.png").exists()
 
 
 def test_plot_accepts_compare_and_bias_correction_directories(tmp_path: Path) -> None:
     cmp = tmp_path / "cmp"
-    for k, name in enumerate(("adam", "adagrad")):
-        (cmp / name).mkdir(parents=True)
-        (cmp / name / "steps.jsonl").write_text("".join(
+    for k, name in enumerate(("adam", "adagrad")):  # compare's layout: <curve>/seed<N>/ with a result.json
+        run = cmp / name / "seed0"
+        run.mkdir(parents=True)
+        (run / "steps.jsonl").write_text("".join(
             json.dumps({"iteration": i, "train_loss": 1.0 / (i + k)}) + "\n" for i in (1, 2, 3)))
-    (cmp / "results.md").write_text("### mnist-mlp\n\n| optimizer |\n")
+        (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "iteration": 3, "seconds": 1.5}) + "\n")
+        config = Config(model="mlp", optimizer=name).resolved().to_json()
+        (run / "result.json").write_text(json.dumps({"config": config, "metrics": {"train_loss": 0.5}}))
+    (cmp / "results.md").write_text("### mnist-mlp\n\nFigure 2 (a) of Kingma & Ba  \n\n| curve |\n")
     out = cli("plot", cmp)
     assert out.returncode == 0 and out.stdout.strip() == str(cmp / "mnist-mlp.png"), out.stderr
     assert (cmp / "mnist-mlp.png").stat().st_size > 5000

@@ -285,6 +285,21 @@ def test_imdb_second_load_from_cache(imdb: tuple[data.Split, data.Split], fresh_
         np.testing.assert_array_equal(again.y, first.y)
 
 
+@pytest.mark.data("imdb")
+def test_imdb_counts_features(imdb: tuple[data.Split, data.Split], reviews: list[dict]) -> None:
+    counts, _ = load_imdb(DATA, features="counts")
+    vocabulary = load_imdb_vocabulary(DATA)
+    column = {w: j for j, w in enumerate(vocabulary)}
+    np.testing.assert_array_equal(counts.x.indices, imdb[0].x.indices)  # the same words as the binary features
+    text = [r["text"] for r in reviews if r["split"] == "train"][12500]
+    expected = np.zeros(10000, np.float32)
+    np.add.at(expected, [column[w] for w in tokenize(text) if w in column], 1)
+    np.testing.assert_array_equal(counts.x[[12500]].toarray()[0], expected)
+    assert expected.max() > 1
+    with pytest.raises(ValueError, match="features must be 'binary' or 'counts'"):
+        load_imdb(DATA, features="tfidf")
+
+
 @pytest.mark.parametrize("num_words", [0, -5, 2.5, True, "10"])
 def test_imdb_bad_num_words(num_words: object) -> None:
     with pytest.raises(ValueError, match="num_words must be a positive integer"):
@@ -302,6 +317,8 @@ def test_bag_of_words_vocabulary_order_and_presence() -> None:
                        (3, 3)).toarray()
     np.testing.assert_array_equal(x_train, [[0, 1, 1], [0, 1, 1], [1, 0, 0]])
     np.testing.assert_array_equal(x_test, [[0, 0, 1], [0, 0, 0], [0, 0, 0]])
+    counts = CSRMatrix(arrays["train_indptr"], arrays["train_indices"], arrays["train_counts"], (3, 3)).toarray()
+    np.testing.assert_array_equal(counts, [[0, 2, 1], [0, 1, 1], [4, 0, 0]])  # "b a b c": b twice
     assert bag_of_words(["y x", "x y"], ["x"], 2)["vocabulary"].tolist() == ["x", "y"]  # ties: alphabetical
     with pytest.raises(ValueError, match="num_words=5 exceeds the 4 distinct words"):
         bag_of_words(train, test, 5)

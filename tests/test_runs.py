@@ -107,15 +107,22 @@ def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path,
     args = ("compare", "--experiment", "mnist-logreg", "--optimizers", "adam", "--epochs", 1, "--limit", 200,
             "--no-progress", "--out", tmp_path / "cmp")
     assert cli(*args, cwd=tmp_path, env=env).returncode == 0
-    before = snapshot(tmp_path / "cmp" / "adam")
+    before = snapshot(tmp_path / "cmp" / "adam" / "seed0")
     line = error_line(cli(*args, "--seed", 1, cwd=tmp_path, env=env))
-    assert "already holds 1 run(s)" in line and "--overwrite" in line
-    assert snapshot(tmp_path / "cmp" / "adam") == before
+    assert "already holds 1 run(s)" in line and "--overwrite" in line and "--resume" in line
+    assert snapshot(tmp_path / "cmp" / "adam" / "seed0") == before
+    # --resume with another setting is refused before anything is written
+    line = error_line(cli(*args, "--resume", "--lr", 0.5, cwd=tmp_path, env=env))
+    assert "was trained with other settings" in line and "lr" in line
+    assert snapshot(tmp_path / "cmp" / "adam" / "seed0") == before
+    assert "contradict" in error_line(cli(*args, "--resume", "--overwrite", cwd=tmp_path, env=env))
     deep = tmp_path / "cmp" / "runs" / "mlp-mnist-adam" / "version_0"  # three levels down: not compare's
     deep.mkdir(parents=True)
     (deep / "metrics.jsonl").write_text("{}\n")
     assert cli(*args, "--seed", 1, "--overwrite", cwd=tmp_path, env=env).returncode == 0
-    assert json.loads((tmp_path / "cmp" / "adam" / "config.json").read_text())["seed"] == 1
+    assert json.loads((tmp_path / "cmp" / "adam" / "seed1" / "config.json").read_text())["seed"] == 1
+    replaced = tmp_path / "cmp" / "adam" / "seed0"  # the replaced run's files are gone
+    assert not [f for f in ("checkpoint.npz", "metrics.jsonl", "result.json") if (replaced / f).exists()]
     assert (deep / "metrics.jsonl").read_text() == "{}\n"
 
 

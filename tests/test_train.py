@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_adam import checkpoint, cli, train
+from tinygrad_adam import checkpoint, cli, train, tuned
 from tinygrad_adam.tensor import Tensor
 
 
@@ -32,7 +32,8 @@ def test_train_writes_metrics_config_checkpoint(tmp_path: Path, capsys: pytest.C
         assert all(np.isfinite(m[key]) for m in metrics), key
     assert metrics[1]["train_loss"] < metrics[0]["train_loss"]
     config = json.loads((out / "config.json").read_text())
-    assert config["lr_schedule"] == "inv-sqrt" and config["weight_decay"] == 1e-4 and config["lr"] == 0.1
+    assert config["lr_schedule"] == "inv-sqrt" and config["weight_decay"] == 1e-4
+    assert config["lr"] == tuned.lookup("logreg", "mnist", "adam").get("lr", train.DEFAULT_LR["adam"])
     # every 2 iterations and at the end of each epoch of 5: the mean loss since the last point
     assert [s["iteration"] for s in read_jsonl(out / "steps.jsonl")] == [2, 4, 5, 6, 8, 10]
     state = checkpoint.load(out / "checkpoint.npz")
@@ -133,9 +134,9 @@ def test_compare_writes_plot_and_table(tmp_path: Path) -> None:
                    "--limit", 300, "--log-every", 1, "--no-progress", "--out", out) == 0
     assert (out / "mnist-logreg.png").stat().st_size > 5000
     table = (out / "results.md").read_text()
-    assert "| adam |" in table and "| adagrad |" in table
+    assert "| Adam |" in table and "| AdaGrad |" in table
     # same seed: both optimizers start from the same weights and see the same first batch
-    first = [read_jsonl(out / o / "steps.jsonl")[0]["train_loss"] for o in ("adam", "adagrad")]
+    first = [read_jsonl(out / o / "seed0" / "steps.jsonl")[0]["train_loss"] for o in ("adam", "adagrad")]
     assert all(np.isfinite(first))
 
 
@@ -183,4 +184,4 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
     assert run_cli("compare", "--experiment", "mnist-logreg", "--optimizers", "adam", "--epochs", 1,
                    "--limit", 200, "--no-progress", "--out", out) == 1
     assert 'pip install "tinygrad-adam[examples]"' in capsys.readouterr().err
-    assert "| adam |" in (out / "results.md").read_text()  # the runs and the table are still written
+    assert "| Adam |" in (out / "results.md").read_text()  # the runs and the table are still written

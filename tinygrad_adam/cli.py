@@ -1,4 +1,4 @@
-"""The ``tinygrad-adam`` command line: ``info``, ``train``, ``compare``, ``bias-correction``, ``plot``,
+"""The ``tinygrad-adam`` command line: ``info``, ``train``, ``tune``, ``compare``, ``bias-correction``, ``plot``,
 ``download`` and ``evaluate``.
 
 Bad arguments end in the subcommand's usage message and exit status 2, never a stack trace; any other error the
@@ -24,7 +24,7 @@ from .checkpoint import CheckpointError
 from .data import DataCorruptError, DownloadError
 from .experiments import EXPERIMENTS
 from .plots import PlotUnavailableError
-from .train import DATASETS, MODELS, OPTIMIZERS, SAFE_TO_CHANGE, Config, Run, TrainingDiverged
+from .train import DATASETS, IMDB_FEATURES, MODELS, OPTIMIZERS, SAFE_TO_CHANGE, Config, Run, TrainingDiverged
 
 # Options whose Config field has another name.
 FLAG_FIELDS = {"no_bias_correction": "bias_correction", "no_progress": "progress"}
@@ -112,6 +112,13 @@ def absolute_path(text: str) -> str:
     return str(Path(text).expanduser().absolute())
 
 
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3, got {text!r}") from e
+
+
 def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -134,9 +141,16 @@ def add_run_options(p: argparse.ArgumentParser, epochs: int, only: Sequence[str]
     add("--lr", type=non_negative_float, default=None,
         help="base learning rate alpha (default: per optimizer and experiment, see the table below)")
     add("--weight-decay", type=non_negative_float, default=None, help=f"L2 coefficient ({per_model})")
-    add("--dropout", type=float, default=None, help=f"dropout rate in [0, 1) ({per_model})")
+    add("--dropout", type=float, default=None, help=f"dropout rate in [0, 1); the CNN's fully connected layer "
+        f"({per_model})")
+    add("--input-dropout", type=float, default=None, help=f"the CNN's input dropout in [0, 1) ({per_model})")
+    add("--momentum", type=float, default=None,
+        help="SGD-Nesterov's momentum (default: the tuned file's, else 0.9)")
+    add("--imdb-features", choices=IMDB_FEATURES, default="binary",
+        help="IMDB bag-of-words: word presence (binary) or counts")
     add("--lr-schedule", choices=SCHEDULES, default=None,
-        help=f"constant, or inv-sqrt: alpha_t = alpha / sqrt(t) ({per_model})")
+        help=f"constant, or inv-sqrt: alpha_t = alpha / sqrt(t) ({per_model}; AdaGrad keeps a constant alpha "
+        f"unless this is given, section 6.1)")
     add("--temporal-average", type=float, default=None, metavar="BETA",
         help="evaluate with section 7.2's averaged parameters, decay BETA, e.g. 0.999 (default: off)")
     add("--channels", type=int_list, default=(64, 64, 128),
@@ -149,7 +163,7 @@ def add_run_options(p: argparse.ArgumentParser, epochs: int, only: Sequence[str]
         help="iterations per training-curve point in steps.jsonl (and one at the end of every epoch)")
     add("--no-progress", action="store_true", help="print no progress bar or progress lines")
     add("--data-dir", type=absolute_path, default=None, metavar="DIR",
-        help="directory holding mnist/ and imdb/ (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
+        help="directory holding mnist/, imdb/ and cifar10/ (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
     add("--download", action="store_true", help="download the dataset first if it is missing (checksum-verified)")
 
 
@@ -250,25 +264,33 @@ def given_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[s
 def cmd_compare(args: argparse.Namespace) -> int:
     from .experiments import compare
 
-    rundir.claim_tree(Path(args.out), args.overwrite)
-    compare(args.experiment, args.optimizers, config_from(args), args.out)
+    compare(args.experiment, args.optimizers, config_from(args), args.out, seeds=args.seeds, resume=args.resume,
+            tuned_file=args.tuned_file, overwrite=args.overwrite)
     print(f"done: plot and results.md in {args.out}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .tune import tune
+
+    out = args.out or f"runs/tune/{args.experiment}"
+    tune(args.experiment, args.optimizers, config_from(args, progress=False), out, tuned_file=args.tuned_file,
+         lrs=args.lrs, momenta=args.momenta, max_widen=args.max_widen, seeds=args.seeds, overwrite=args.overwrite)
     return 0
 
 
 def cmd_bias_correction(args: argparse.Namespace) -> int:
     from .experiments import bias_correction_sweep
 
-    rundir.claim_tree(Path(args.out), args.overwrite)
-    bias_correction_sweep(config_from(args), args.out, args.quick)
+    bias_correction_sweep(config_from(args), args.out, args.quick, args.resume, args.beta2s, overwrite=args.overwrite)
     print(f"done: bias_correction.png and results.md in {args.out}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_dir
+    from .experiments import plot_dir
 
-    for path in plot_dir(args.run_dir, log_y={name: e[3] for name, e in EXPERIMENTS.items()}):
+    for path in plot_dir(args.run_dir):
         print(path)
     return 0
 
@@ -295,7 +317,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def defaults_table(models: Sequence[str] | None = None, rates: bool = True) -> str:
     """The per-model (``models``, default all) and per-optimizer defaults, for the epilog of --help."""
-    from .train import DEFAULT_LR, MODEL_DEFAULTS, TUNED_LR
+    from .train import DEFAULT_LR, FALLBACK_LR, MODEL_DEFAULTS
 
     chosen = {m: d for m, d in MODEL_DEFAULTS.items() if models is None or m in models}
     keys = sorted({k for d in chosen.values() for k in d})
@@ -305,14 +327,25 @@ def defaults_table(models: Sequence[str] | None = None, rates: bool = True) -> s
     lines = ["defaults per model (the paper's section 6; an option on the command line wins):"]
     lines += ["  " + "".join(c.ljust(8 if i == 0 else width) for i, c in enumerate(r)).rstrip() for r in rows]
     if models is None or "logreg" in models:
-        lines.append("  (on --dataset imdb the logistic regression has 50% dropout on its bag-of-words inputs)")
+        lines += ["  (on --dataset imdb the logistic regression has 50% dropout on its bag-of-words inputs;",
+                  "  with --optimizer adagrad its lr-schedule is constant: AdaGrad anneals by itself, section 6.1)"]
     if rates:
-        tuned = list(TUNED_LR)
-        rows = [["optimizer", "default", *(f"{m}/{d}" for m, d in tuned)]]
-        rows += [[n, f"{lr:g}", *(str(TUNED_LR[t].get(n, "-")) for t in tuned)] for n, lr in DEFAULT_LR.items()]
-        lines += ["", "learning rate per optimizer (--lr), and the tuned rates of the paper's experiments:"]
+        columns = sorted(set(FALLBACK_LR) | tuned_pairs())
+        rows = [["optimizer", "default", *(f"{m}/{d}" for m, d in columns)]]
+        rows += [[n, f"{lr:g}", *(f"{Config(model=m, dataset=d, optimizer=n).resolved().lr:g}" for m, d in columns)]
+                 for n, lr in DEFAULT_LR.items()]
+        lines += ["", "learning rate per optimizer (--lr): the default, and what train uses on the paper's experiments "
+                  "(the value tuned", "by tinygrad-adam tune in tinygrad_adam/tuned/ where there is one, else a "
+                  "hand-searched fallback under 1/sqrt(t)):"]
         lines += ["  " + "".join(c.ljust(11 if i == 0 else 14) for i, c in enumerate(r)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def tuned_pairs() -> set[tuple[str, str]]:
+    """The (model, dataset) pairs that a committed tuned file covers."""
+    from . import tuned
+
+    return {(c["model"], c["dataset"]) for c in map(tuned.read, sorted(tuned.FOLDER.glob("*.json")))}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -333,15 +366,6 @@ def subparser(sub: Any, name: str, text: str, func: Any, **kw: Any) -> argparse.
     p = sub.add_parser(name, help=text, description=text, formatter_class=HelpFormatter, **kw)
     p.set_defaults(func=func, parser=p)
     return p
-
-
-def optimizer_list(text: str) -> list[str]:
-    names = [o.strip() for o in text.split(",") if o.strip()]
-    unknown = [o for o in names if o not in OPTIMIZERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown optimizer(s) {', '.join(unknown) or repr(text)}; "
-                                         f"choose from {', '.join(OPTIMIZERS)}")
-    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,24 +389,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help=RESUME_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are deleted)")
 
+    def add_figure_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True,
+                       help="the paper's figure to reproduce: " + "; ".join(
+                           f"{k}: {e.model} on {e.dataset}, {e.figure}" for k, e in sorted(EXPERIMENTS.items())))
+        p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
+                       metavar="A,B,...", help="comma-separated optimizers or curves (default: those of the paper's "
+                                               "figure)")
+        p.add_argument("--seeds", type=positive_int, default=1, help="seeds per curve, from --seed on")
+        p.add_argument("--tuned-file", default=None, metavar="FILE",
+                       help="the tuned values that tune writes and compare reads (default: the committed "
+                            "tinygrad_adam/tuned/EXPERIMENT.json)")
+
     p = subparser(sub, "compare", "several optimizers on one of the paper's experiments, with a plot", cmd_compare,
                   epilog=defaults_table())
-    p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True,
-                   help="the paper's figure to reproduce: " + "; ".join(
-                       f"{k}: {v[0]} on {v[1]}, {v[4]}" for k, v in sorted(EXPERIMENTS.items())))
-    p.add_argument("--optimizers", type=optimizer_list, default=None, metavar="A,B,...",
-                   help="comma-separated optimizers (default: those of the paper's figure)")
+    add_figure_options(p)
     add_run_options(p, epochs=5)
-    p.add_argument("--out", default="runs/compare", metavar="DIR", help="directory for the runs, plot and table")
+    p.add_argument("--out", default="runs/compare", metavar="DIR",
+                   help="directory for the runs (DIR/<curve>/seed<N>), plot and table")
+    p.add_argument("--resume", action="store_true",
+                   help="read back finished runs and continue unfinished ones (a larger --epochs extends them); "
+                        "any other setting must match the runs'")
     p.add_argument("--overwrite", action="store_true", help="replace the runs already in --out")
+
+    p = subparser(sub, "tune", "the same half-decade lr grid (and momentum) for every optimizer of a figure",
+                  cmd_tune, epilog=defaults_table())
+    add_figure_options(p)
+    add_run_options(p, epochs=2)
+    p.add_argument("--lrs", type=float_list, default=None,
+                   help="starting grid, rounded to half decades (default: 5 points around each optimizer's usual lr)")
+    p.add_argument("--momenta", type=float_list, default=(0.5, 0.9, 0.99), help="SGD-Nesterov's momenta to try")
+    p.add_argument("--max-widen", type=int, default=4, help="half decades added at most while the best is on an edge")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing tuned file")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="trial run directories (default: runs/tune/EXPERIMENT); a trial already there with the same "
+                        "settings is read back or continued, one with other settings is refused")
 
     p = subparser(sub, "bias-correction", "section 6.4: the VAE sweep with and without bias correction",
                   cmd_bias_correction, epilog=defaults_table(("vae",), rates=False) + "\n(Adam's lr, betas and "
-                  "bias correction are what the sweep varies: beta1 in {0, 0.9}, beta2 in {0.99, 0.999, 0.9999})")
+                  "bias correction are what the sweep varies: beta1 in {0, 0.9}, beta2 in --beta2s)")
     add_run_options(p, epochs=1, only=("epochs", "batch_size", "seed", "device", "limit", "log_every",
                                        "no_progress", "data_dir", "download"))
     p.add_argument("--quick", action="store_true", help="5000 examples and lr in 1e-4..1e-2: 36 one-epoch runs")
+    p.add_argument("--beta2s", type=float_list, default=(0.99, 0.999, 0.9999), help="the figure's beta2 columns")
     p.add_argument("--out", default="runs/bias-correction", metavar="DIR", help="directory for the runs and plot")
+    p.add_argument("--resume", action="store_true",
+                   help="read back finished runs and continue unfinished ones (a larger --epochs extends them)")
     p.add_argument("--overwrite", action="store_true", help="replace the runs already in --out")
 
     p = subparser(sub, "plot", "draw the PNGs of a run, compare or bias-correction directory", cmd_plot)
@@ -390,13 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a train run directory (curves, and internals if recorded), a compare directory (the "
                         "optimizers' training curves) or a bias-correction directory (the sweep's grid)")
 
-    p = subparser(sub, "download", "download MNIST and/or IMDB into the data directory, checksum-verified",
+    p = subparser(sub, "download", "download MNIST, IMDB and/or CIFAR-10 into the data directory, checksum-verified",
                   cmd_download)
-    p.add_argument("dataset", choices=("mnist", "imdb", "all"), help="which dataset")
+    p.add_argument("dataset", choices=("mnist", "imdb", "cifar10", "all"),
+                   help="which dataset (cifar10: the 170 MB binary release; all: the three)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="where to put them (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
     p.add_argument("--mirror", action="append", default=None, metavar="URL",
-                   help="a URL laid out like a data directory (URL/mnist/..., URL/imdb/imdb_reviews.jsonl.gz), "
+                   help="a URL laid out like a data directory (URL/mnist/..., URL/imdb/imdb_reviews.jsonl.gz, "
+                        "URL/cifar10/cifar-10-binary.tar.gz), "
                         "tried before the public sources; repeatable (default: $TINYGRAD_ADAM_MIRROR)")
 
     p = subparser(sub, "evaluate", "loss and accuracy of a trained run's model on a split", cmd_evaluate)
@@ -421,6 +475,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.command_line = shlex.join(["tinygrad-adam", *argv])  # for config.json
     args.given = given_options(args.parser, argv[argv.index(args.command) + 1:])
+    if getattr(args, "optimizers", None):
+        curves = EXPERIMENTS[args.experiment].curves
+        known = [c.optimizer for c in curves] + [c.key for c in curves if c.key != c.optimizer]
+        unknown = [o for o in args.optimizers if o not in known]
+        if unknown:
+            args.parser.error(f"unknown optimizer(s) {', '.join(unknown)} for {args.experiment}; choose from "
+                              f"{', '.join(dict.fromkeys(known))}")
     try:
         return int(args.func(args) or 0)
     except (rundir.RunDirError, CheckpointError, DataCorruptError, FileNotFoundError) as e:  # a file or directory

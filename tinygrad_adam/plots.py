@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,52 +36,87 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def training_curves(curves: dict[str, Sequence[dict[str, Any]]], path: str | Path, log_y: bool = False,
-                    title: str = "training cost") -> Path:
-    """One line per run: mean training loss against iterations (``steps.jsonl`` records).
+# one colour per optimizer in every figure; where a figure has both, curves without dropout are dashed
+COLOURS = {"adam": "tab:red", "adagrad": "tab:blue", "nesterov": "tab:green", "rmsprop": "tab:purple",
+           "adadelta": "tab:orange"}
+X_LABELS = {"epoch": "iterations over entire dataset (epochs)", "seconds": "wall-clock time (s, training only)"}
 
-    Raises ValueError, writing nothing, when no run has a point: a figure is never saved empty."""
-    if not any(curves.values()):
-        raise ValueError(f"no training-curve points to plot for {', '.join(curves) or 'no run'}: nothing written "
-                         f"to {path}")
+
+def comparison(series: Sequence[dict[str, Any]], path: str | Path, panels: Sequence[tuple[str, float | None]] = (
+        ("epoch", None),), log_y: bool = False, title: str = "training cost") -> Path:
+    """The paper's comparison figures: per curve the mean training cost over seeds, and the min-max band.
+
+    series: dicts with "label", "optimizer", "epoch" and "seconds" (x values), "mean", "lo", "hi" (same length).
+    panels: per panel the x quantity ("epoch" or "seconds") and the last epoch shown (None: all).
+    Raises ValueError, writing nothing, when no curve has a point: a figure is never saved empty.
+    """
+    if not any(len(s["mean"]) for s in series):
+        raise ValueError(f"no training-curve points to plot for {', '.join(s['label'] for s in series) or 'no run'}: "
+                         f"nothing written to {path}")
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for name, rows in curves.items():
-        if rows:
-            ax.plot([r["iteration"] for r in rows], [r["train_loss"] for r in rows], label=name, lw=1.4)
-    ax.set_xlabel("iterations")
-    ax.set_ylabel("training cost")
-    if log_y:
-        ax.set_yscale("log")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.2, 6.0 * len(panels)), 4.8), squeeze=False)
+    mixed = len({"+dropout" in s["label"] for s in series}) == 2  # Figure 3: without dropout dashed
+    for ax, (quantity, last_epoch) in zip(axes[0], panels):
+        for s in series:
+            keep = s["epoch"] <= last_epoch if last_epoch is not None else slice(None)
+            x = s[quantity][keep]
+            colour = COLOURS.get(s["optimizer"])
+            style = "--" if mixed and "+dropout" not in s["label"] else "-"
+            ax.plot(x, s["mean"][keep], style, color=colour, lw=1.3, label=s["label"])
+            if s.get("seeds", 1) > 1:
+                ax.fill_between(x, s["lo"][keep], s["hi"][keep], color=colour, alpha=0.2, lw=0)
+        ax.set_xlabel(X_LABELS[quantity])
+        ax.set_ylabel("training cost")
+        if log_y:
+            ax.set_yscale("log")
+        if last_epoch is not None:
+            ax.set_xlim(0, last_epoch)
+            ax.set_title(f"first {last_epoch:g} epochs", fontsize=9)
+        elif len(panels) > 1:
+            ax.set_title("all epochs" if quantity == "epoch" else "against wall-clock time", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=8)
     return _save(fig, Path(path))
 
 
-def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Figure 4 style: loss against log10(lr), one panel per (beta1, beta2), red with / green without correction."""
+def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Figure 4 style: loss against log10(lr), one panel per (beta1, beta2), red with / green without correction.
+
+    Lines join only finite losses inside the axis; a loss above the axis is a "^" at its top and a diverged run
+    (inf or NaN) an "x" there, never joined to its neighbours.
+    """
     plt = pyplot()
     beta1s = sorted({r["beta1"] for r in rows})
     beta2s = sorted({r["beta2"] for r in rows})
-    fig, axes = plt.subplots(len(beta1s), len(beta2s), figsize=(3.2 * len(beta2s), 2.8 * len(beta1s)),
+    fig, axes = plt.subplots(len(beta1s), len(beta2s), figsize=(3.2 * len(beta2s), 2.9 * len(beta1s) + 0.4),
                              sharex=True, squeeze=False)
     finite = [r["train_loss"] for r in rows if math.isfinite(r["train_loss"])]
     top = min(max(finite), 3 * min(finite)) if finite else 1.0
     for (i, b1), (j, b2) in ((a, b) for a in enumerate(beta1s) for b in enumerate(beta2s)):
         ax = axes[i][j]
-        for corrected, color in ((True, "tab:red"), (False, "tab:green")):
+        for corrected, colour in ((True, "tab:red"), (False, "tab:green")):
             sel = sorted((r for r in rows if r["beta1"] == b1 and r["beta2"] == b2
                           and r["bias_correction"] == corrected), key=lambda r: r["log10_lr"])
-            ax.plot([r["log10_lr"] for r in sel], [min(r["train_loss"], top) for r in sel], "o-", color=color,
-                    label="with correction" if corrected else "without", ms=3)
+            x = [r["log10_lr"] for r in sel]
+            inside = [r["train_loss"] if math.isfinite(r["train_loss"]) and r["train_loss"] <= top else math.nan
+                      for r in sel]
+            ax.plot(x, inside, "o-", color=colour, ms=3, label="with correction" if corrected else "without")
+            above = [r["log10_lr"] for r in sel if math.isfinite(r["train_loss"]) and r["train_loss"] > top]
+            diverged = [r["log10_lr"] for r in sel if not math.isfinite(r["train_loss"])]
+            ax.plot(above, [top] * len(above), "^", color=colour, ms=6, ls="none",
+                    label="off scale" if corrected and i == j == 0 else None)
+            ax.plot(diverged, [top] * len(diverged), "x", color=colour, ms=8, mew=2, ls="none",
+                    label="diverged" if corrected and i == j == 0 else None)
         ax.set_title(f"beta1={b1}, beta2={b2}", fontsize=9)
-        ax.set_ylim(top=top * 1.02)
+        ax.set_ylim(top=top * 1.04)
         if i == len(beta1s) - 1:
             ax.set_xlabel("log10(learning rate)")
         if j == 0:
-            ax.set_ylabel("loss (capped)")
-    axes[0][0].legend(fontsize=8)
+            ax.set_ylabel("loss")
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return _save(fig, Path(path))
 
 
@@ -90,10 +125,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def plot_dir(directory: str | Path, log_y: Mapping[str, bool] | None = None) -> list[Path]:
-    """The PNGs of what ``directory`` holds: a train run (see :func:`plot_run`), a ``compare`` directory (one
-    sub-directory per optimizer: their training curves in ``<experiment>.png``, on a log scale where
-    ``log_y[experiment]``) or a ``bias-correction`` one (``sweep.json``: the Figure 4 grid)."""
+def plot_dir(directory: str | Path) -> list[Path]:
+    """The PNGs of what ``directory`` holds: a train run (see :func:`plot_run`) or a ``bias-correction`` one
+    (``sweep.json``: the Figure 4 grid). A ``compare`` directory is ``experiments.plot_dir``'s."""
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"no run directory at {folder}")
@@ -101,15 +135,8 @@ def plot_dir(directory: str | Path, log_y: Mapping[str, bool] | None = None) -> 
         return plot_run(folder)
     if (folder / "sweep.json").exists():
         return [bias_correction_grid(json.loads((folder / "sweep.json").read_text()), folder / "bias_correction.png")]
-    runs = sorted(p.parent for p in folder.glob("*/steps.jsonl"))
-    if runs:
-        results = folder / "results.md"
-        header = results.read_text().splitlines()[0] if results.exists() else ""
-        name = header.removeprefix("### ").strip() if header.startswith("### ") else "curves"
-        return [training_curves({r.name: read_jsonl(r / "steps.jsonl") for r in runs}, folder / f"{name}.png",
-                                log_y=(log_y or {}).get(name, False), title=f"{name}: training cost")]
     raise FileNotFoundError(f"{folder} is not a run directory: it has no metrics.jsonl (train writes one per epoch), "
-                            f"no sweep.json (bias-correction) and no sub-directories with steps.jsonl (compare)")
+                            f"no sweep.json (bias-correction) and no <curve>/seed<N>/result.json (compare)")
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:

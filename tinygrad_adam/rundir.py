@@ -30,7 +30,8 @@ except ImportError:  # Windows: no advisory locks, and so no guard against two p
 
 from .data.files import atomic_path
 
-RUN_FILES = ("checkpoint.npz", "config.json", "metrics.jsonl", "steps.jsonl", "internals.jsonl")
+# result.json: the config and last metrics of a finished run of compare, tune or bias-correction
+RUN_FILES = ("checkpoint.npz", "config.json", "metrics.jsonl", "steps.jsonl", "internals.jsonl", "result.json")
 LOGS = ("metrics.jsonl", "steps.jsonl", "internals.jsonl")
 LOCK = ".tinygrad-adam.lock"  # held by the process training in the directory (see ``locked``)
 PLOTS = ("curves.png", "internals.png")  # what ``tinygrad-adam plot`` draws from a run's logs
@@ -128,8 +129,8 @@ def claim_tree(root: Path, overwrite: bool) -> None:
     usable(root)
     runs = [d for d in (root, *root.glob("*"), *root.glob("*/*")) if d.is_dir() and holds_run(d)]
     if runs and not overwrite:
-        raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --overwrite to replace "
-                          f"them, or give another --out")
+        raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --resume to continue "
+                          f"them, --overwrite to replace them, or give another --out")
     for d in runs:
         clear(d)
 

@@ -5,9 +5,11 @@
     for x, y in DataLoader(train, batch_size=128, seed=0):
         ...
 
+``load_cifar10()`` reads the official binary CIFAR-10 release and ZCA-whitens it (section 6.3).
 Files are searched in ``root``, ``$TINYGRAD_ADAM_DATA``, then ``~/.cache/tinygrad_adam`` (see ``paths``).
 """
 
+from .cifar10 import load_cifar10
 from .download import DownloadError
 from .fetch import DATASETS, fetch_dataset
 from .files import DataCorruptError
@@ -20,5 +22,6 @@ from .split import Split
 
 __all__ = [
     "DATASETS", "CSRMatrix", "DataCorruptError", "DataLoader", "DataNotFoundError", "DownloadError", "Split",
-    "cache_dir", "data_dirs", "fetch_dataset", "load_imdb", "load_imdb_vocabulary", "load_mnist", "tokenize",
+    "cache_dir", "data_dirs", "fetch_dataset", "load_cifar10", "load_imdb", "load_imdb_vocabulary", "load_mnist",
+    "tokenize",
 ]

@@ -6,16 +6,16 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import imdb, mnist
+from . import cifar10, imdb, mnist
 from .download import mirrors as env_mirrors
 from .paths import DatasetFiles, data_dirs
 
-DATASETS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES}
+DATASETS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES}
 
 
 def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
                   mirrors: Sequence[str] | None = None) -> tuple[Path, bool]:
-    """Download dataset ``name`` ("mnist" or "imdb") into ``<root>/<name>``; files already there are kept.
+    """Download dataset ``name`` ("mnist", "imdb" or "cifar10") into ``<root>/<name>``; files already there are kept.
 
     ``root`` defaults to the first data directory (``$TINYGRAD_ADAM_DATA``, else ``~/.cache/tinygrad_adam``),
     where the loaders look. ``mirrors`` (default ``$TINYGRAD_ADAM_MIRROR``) are tried before the public sources.

@@ -1,10 +1,10 @@
-"""IMDB Large Movie Review Dataset v1.0 (Maas et al., 2011) as binary bag-of-words features (paper section 6.1).
+"""IMDB Large Movie Review Dataset v1.0 (Maas et al., 2011) as bag-of-words features (paper section 6.1).
 
 Tokenisation (``tokenize``): lowercase, replace the HTML line break ``<br />`` by a space, then take the words:
 runs of letters and digits (any script), keeping an apostrophe between two such runs ("don't", "director's").
 Vocabulary: the ``num_words`` words with the most occurrences in the *training* split (ties: alphabetical);
-column j of the features is word j of the vocabulary. Features: 1.0 where the review contains the word,
-else 0 (presence, not counts). Labels: 0 negative, 1 positive.
+column j of the features is word j of the vocabulary. Features (``features=``): "binary" (the default), 1.0
+where the review contains the word, else 0; or "counts", the number of times it does. Labels: 0 negative, 1 positive.
 
 On disk: ``imdb/imdb_reviews.jsonl.gz``, one JSON object per review ``{"split", "label", "id", "rating",
 "text"}``, train before test, then by label and id. ``download=True`` builds it from the original
@@ -98,7 +98,11 @@ FILES = DatasetFiles("imdb", (REVIEWS,), "load_imdb", URL, fetch_imdb)
 
 
 def bag_of_words(train: list[str], test: list[str], num_words: int) -> dict[str, np.ndarray]:
-    """Binary bag-of-words CSR arrays of both splits over the top ``num_words`` training words, and the words."""
+    """Bag-of-words CSR arrays of both splits over the top ``num_words`` training words, and the words.
+
+    ``{split}_indices`` / ``{split}_indptr`` give each review's distinct vocabulary words, ``{split}_counts`` how
+    often each occurs (float32).
+    """
     ids: defaultdict[str, int] = defaultdict(count().__next__)  # every word seen, train or test -> a provisional id
     docs = [np.fromiter(map(ids.__getitem__, tokenize(t)), dtype=np.int32) for t in train + test]
     words, counts = list(ids), np.bincount(np.concatenate(docs[:len(train)]), minlength=len(ids)).tolist()
@@ -113,7 +117,9 @@ def bag_of_words(train: list[str], test: list[str], num_words: int) -> dict[str,
         row = np.repeat(np.arange(len(split_docs)), [len(d) for d in split_docs])
         col = column[np.concatenate(split_docs)]
         cells = np.sort(row[col >= 0] * num_words + col[col >= 0])  # (row, col) pairs in row-major order
-        cells = cells[np.diff(cells, prepend=-1) != 0]  # a word counts once per review
+        first = np.diff(cells, prepend=-1) != 0  # a word is stored once per review, with its count
+        arrays[f"{name}_counts"] = np.diff(np.append(np.flatnonzero(first), len(cells))).astype(np.float32)
+        cells = cells[first]
         arrays[f"{name}_indices"] = (cells % num_words).astype(np.int32)
         arrays[f"{name}_indptr"] = np.concatenate([[0], np.cumsum(np.bincount(cells // num_words,
                                                                               minlength=len(split_docs)))])
@@ -125,7 +131,8 @@ def load_features(root: str | os.PathLike[str] | None, num_words: int, download:
     if isinstance(num_words, bool) or not isinstance(num_words, int | np.integer) or num_words <= 0:
         raise ValueError(f"num_words must be a positive integer, got {num_words!r}")
     path = locate(FILES, root, download) / REVIEWS
-    key = cache.source_key({"dataset": "imdb", "num_words": int(num_words), "token": TOKEN.pattern}, [path])
+    key = cache.source_key({"dataset": "imdb", "num_words": int(num_words), "token": TOKEN.pattern,
+                            "arrays": "presence+counts"}, [path])
     arrays = cache.load(f"imdb-bow{num_words}", key)
     if arrays is None:
         print(f"tinygrad_adam: first load of IMDB: tokenising 50,000 reviews of {path} into {num_words:,}-word "
@@ -141,20 +148,24 @@ def load_features(root: str | os.PathLike[str] | None, num_words: int, download:
 
 
 def load_imdb(root: str | os.PathLike[str] | None = None, num_words: int = 10000,
-              download: bool = False) -> tuple[Split, Split]:
-    """The IMDB ``(train, test)`` splits as binary bag-of-words; each is ``Split(x, y)``.
+              download: bool = False, features: str = "binary") -> tuple[Split, Split]:
+    """The IMDB ``(train, test)`` splits as bag-of-words; each is ``Split(x, y)``.
 
     x: (25000, num_words) float32 CSRMatrix (densify a minibatch with ``x[idx].toarray()``); y: (25000,) int64,
     0 negative / 1 positive, 12,500 each, rows in file order (all negatives first: shuffle).
-    Column j is word j of ``load_imdb_vocabulary(num_words)``.
+    Column j is word j of ``load_imdb_vocabulary(num_words)``. ``features``: "binary" (1.0 for each word present)
+    or "counts" (occurrences in the review).
     ``root`` and ``download`` as in ``load_mnist``. The first load tokenises the 50,000 reviews (tens of
     seconds) and caches the features; later loads read the cache (well under 2 s).
     """
+    if features not in ("binary", "counts"):
+        raise ValueError(f"features must be 'binary' or 'counts', got {features!r}")
     arrays = load_features(root, num_words, download)
 
     def split(name: str) -> Split:
         indptr, indices, y = arrays[f"{name}_indptr"], arrays[f"{name}_indices"], arrays[f"y_{name}"]
-        return Split(CSRMatrix(indptr, indices, np.ones(len(indices), np.float32), (len(y), num_words)), y)
+        values = arrays[f"{name}_counts"] if features == "counts" else np.ones(len(indices), np.float32)
+        return Split(CSRMatrix(indptr, indices, values, (len(y), num_words)), y)
     return split("train"), split("test")
 
 

@@ -1,0 +1,142 @@
+"""``tinygrad-adam tune``: one learning-rate search, on one budget, for every optimizer of a figure (Adam included).
+
+The paper searched its hyperparameters "over a dense grid" and reports the best. Here every curve of the figure
+gets the same search: learning rates on a half-decade grid (10^(k/2): 1e-3, 3.16e-3, 1e-2, ...), starting from five
+points centred on the optimizer's usual rate (or the ``lrs`` given), widened one half-decade at a time while the
+best score sits on an edge of the grid (up to ``max_widen`` times, so the optimum ends bracketed); SGD-Nesterov is
+searched for each momentum in {0.5, 0.9, 0.99}. The score is the training cost of the last epoch (the quantity of
+the paper's figures), averaged over the seeds; a diverged run scores inf. Every trial is a run directory under
+``out`` and is read back when the search is run again, so an interrupted search resumes.
+
+The result is one JSON file (by default the committed ``tinygrad_adam/tuned/<experiment>.json``) with the grid,
+the budget, every trial's score and the chosen values, which ``compare`` and ``train`` read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import tuned
+from .data.files import atomic_path
+from .experiments import Curve, Experiment, curve_config, fit_or_resume, get_experiment, select_curves
+from .train import DEFAULT_LR, Config
+
+MOMENTA = (0.5, 0.9, 0.99)
+MOMENTUM_METHODS = ("nesterov",)
+
+
+def start_grid(optimizer: str) -> list[float]:
+    """log10 of five half-decade learning rates centred on the optimizer's usual one (``train.DEFAULT_LR``)."""
+    centre = round(2 * math.log10(DEFAULT_LR[optimizer])) / 2
+    return [centre + d for d in (-1.0, -0.5, 0.0, 0.5, 1.0)]
+
+
+def half_decade(lrs: Sequence[float]) -> list[float]:
+    """log10 of learning rates given by value, each rounded to the nearest half decade (3e-3 -> -2.5)."""
+    if any(not lr > 0 for lr in lrs):
+        raise ValueError(f"learning rates must be > 0, got {list(lrs)}")
+    return sorted({round(2 * math.log10(lr)) / 2 for lr in lrs})
+
+
+def trial(exp: Experiment, curve: Curve, base: Config, log10_lr: float, momentum: float | None, seeds: Sequence[int],
+          folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train one grid point with every seed; its score is the mean last-epoch training cost (inf if one diverged)."""
+    cfg = curve_config(exp, curve, base)
+    cfg = dataclasses.replace(cfg, lr=10.0 ** log10_lr, momentum=momentum, progress=False)
+    losses = []
+    for seed in seeds:
+        m = fit_or_resume(dataclasses.replace(cfg, seed=seed, out=str(folder / f"seed{seed}")), True,
+                          log=lambda s: None)
+        losses.append(math.inf if "diverged" in m else m["train_loss"])
+    score = sum(losses) / len(losses)
+    mom = "" if momentum is None else f", momentum {momentum:g}"
+    log(f"   {curve.key}: lr 1e{log10_lr:+.1f}{mom}: training cost {score:.4f}")
+    return {"log10_lr": log10_lr, "lr": 10.0 ** log10_lr, "momentum": momentum, "score": score,
+            "diverged": not math.isfinite(score)}
+
+
+def search(exp: Experiment, curve: Curve, base: Config, start: Sequence[float], momentum: float | None,
+           max_widen: int, seeds: Sequence[int], out: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Trials over ``start`` (log10 lrs), widened by half decades while the best is on an edge."""
+    scores: dict[float, dict[str, Any]] = {}
+    grid = sorted(start)
+    for _ in range(max_widen + 1):
+        for k in grid:
+            if k not in scores:
+                tag = f"lr{k:+.1f}" + ("" if momentum is None else f"_m{momentum:g}")
+                scores[k] = trial(exp, curve, base, k, momentum, seeds, out / curve.key / tag, log)
+        best = min(scores.values(), key=lambda t: (t["score"], t["log10_lr"]))["log10_lr"]
+        if best == grid[0]:
+            grid.insert(0, grid[0] - 0.5)
+        elif best == grid[-1]:
+            grid.append(grid[-1] + 0.5)
+        else:
+            break
+    return [scores[k] for k in sorted(scores)]
+
+
+def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: str | Path,
+         tuned_file: str | Path | None = None, lrs: Sequence[float] | None = None,
+         momenta: Sequence[float] = MOMENTA, max_widen: int = 4, seeds: int = 1, overwrite: bool = False,
+         log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Search every selected curve of ``experiment``; write and return the tuned file's content."""
+    exp = get_experiment(experiment)
+    path = Path(tuned_file) if tuned_file else tuned.path_of(experiment)
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} exists; pass --overwrite to replace it (or --tuned-file to write elsewhere)")
+    if base.lr is not None or base.momentum is not None:
+        raise ValueError("tune searches the learning rate and momentum: do not give --lr or --momentum")
+    if seeds < 1 or max_widen < 0:
+        raise ValueError(f"seeds must be >= 1 and max-widen >= 0, got {seeds} and {max_widen}")
+    out = Path(out)
+    seed_list = list(range(base.seed, base.seed + seeds))
+    curves = select_curves(exp, optimizers)
+    chosen: dict[str, dict[str, Any]] = {}
+    trials: dict[str, list[dict[str, Any]]] = {}
+    for curve in curves:
+        log(f"== tune {experiment}: {curve.key}")
+        start = half_decade(lrs) if lrs else start_grid(curve.optimizer)
+        rows: list[dict[str, Any]] = []
+        for momentum in (momenta if curve.optimizer in MOMENTUM_METHODS else (None,)):
+            found = search(exp, curve, base, start, momentum, max_widen, seed_list, out, log)
+            best = min(found, key=lambda t: (t["score"], t["log10_lr"]))
+            best["bracketed"] = found[0] is not best and found[-1] is not best
+            rows += found
+        best = min((r for r in rows if "bracketed" in r), key=lambda t: (t["score"], t["log10_lr"]))
+        resolved = dataclasses.replace(curve_config(exp, curve, base), lr=best["lr"],
+                                       momentum=best["momentum"]).resolved()
+        chosen[curve.key] = {"optimizer": curve.optimizer, "overrides": dict(exp.overrides + curve.overrides),
+                             "lr": best["lr"], "momentum": best["momentum"], "score": best["score"],
+                             "bracketed": best["bracketed"], "lr_schedule": resolved.lr_schedule}
+        if not best["bracketed"]:
+            log(f"warning: {curve.key}'s best lr {best['lr']:g} is still on the grid's edge after {max_widen} "
+                f"widenings (raise --max-widen)")
+        trials[curve.key] = [{k: v for k, v in r.items() if k != "bracketed"} for r in rows]
+    resolved = dataclasses.replace(base, model=exp.model, dataset=exp.dataset).resolved()
+    command = [f"tinygrad-adam tune --experiment {experiment} --epochs {base.epochs}"]
+    for flag, value in (("--limit", base.limit), ("--seeds", seeds if seeds > 1 else None),
+                        ("--optimizers", ",".join(optimizers) if optimizers else None),
+                        ("--lrs", ",".join(f"{lr:g}" for lr in lrs) if lrs else None),
+                        ("--max-widen", max_widen if max_widen != 4 else None)):
+        if value is not None:
+            command.append(f"{flag} {value}")
+    content = {
+        "experiment": experiment, "figure": exp.figure, "model": exp.model, "dataset": exp.dataset,
+        "command": " ".join(command),
+        "budget": {"epochs": base.epochs, "limit": base.limit, "seeds": seed_list,
+                   "batch_size": resolved.batch_size, "imdb_features": resolved.imdb_features},
+        "score": "training cost (mean minibatch loss) of the last epoch, mean over seeds; inf if a seed diverged",
+        "grid": {"spacing": "half decade: lr = 10^(k/2)", "start": list(half_decade(lrs)) if lrs else
+                 "five points centred on train.DEFAULT_LR", "widened": f"while the best is on an edge, "
+                 f"at most {max_widen} times", "momenta (SGD-Nesterov)": list(momenta)},
+        "chosen": chosen, "trials": trials,
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=1) + "\n")
+    log(f"tuned values written to {path}")
+    return content

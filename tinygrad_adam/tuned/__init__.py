@@ -1,0 +1,47 @@
+"""Tuned hyperparameters: one JSON file per experiment, written by ``tinygrad-adam tune`` and committed here.
+
+A file holds the grid that was searched, the budget (epochs, examples, seeds), every trial's score and, under
+``"chosen"``, the best setting per curve of the figure: ``{"adam": {"optimizer": "adam", "overrides": {}, "lr": 0.1,
+"momentum": null, "score": 0.27}, ...}``. ``compare`` reads the file of its experiment; ``train`` reads the value of
+a plain curve (no overrides) of the file whose model and dataset match, so both start from the same tuned rates.
+Nothing here imports the rest of the package.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FOLDER = Path(__file__).resolve().parent
+
+
+def path_of(experiment: str) -> Path:
+    """The committed tuned file of ``experiment``."""
+    return FOLDER / f"{experiment}.json"
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """A tuned file's content; a missing or malformed file is a one-line ValueError naming it."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise ValueError(f"no tuned file at {path}: run `tinygrad-adam tune --experiment ...` first") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not a tuned file (invalid JSON: {e})") from e
+    if not isinstance(content, dict) or not isinstance(content.get("chosen"), dict):
+        raise ValueError(f"{path} is not a tuned file: it has no 'chosen' settings")
+    return content
+
+
+def lookup(model: str, dataset: str, optimizer: str, folder: Path = FOLDER) -> dict[str, Any]:
+    """``{"lr": ..., "momentum": ...}`` tuned for ``optimizer`` on a plain curve of ``model`` on ``dataset``,
+    or ``{}`` when no committed file has one."""
+    for content in [read(path) for path in sorted(folder.glob("*.json"))]:  # a broken file is an error, always
+        if (content.get("model"), content.get("dataset")) != (model, dataset):
+            continue
+        for entry in content["chosen"].values():
+            if entry.get("optimizer") == optimizer and not entry.get("overrides"):
+                return {k: entry[k] for k in ("lr", "momentum") if entry.get(k) is not None}
+    return {}
