@@ -69,9 +69,11 @@ def test_help_shows_every_default_and_the_per_model_table() -> None:
                   "minibatch size (default: per model, see the table below)"):
         assert shown in text, shown
     table = out.stdout[out.stdout.index("defaults per model"):]
-    assert re.search(r"logreg +128 +0\.0 +inv-sqrt +0\.0001", table), table
-    assert re.search(r"vae +100 +0\.0 +constant", table)
-    assert re.search(r"\n  adam +0\.001 +0\.1 ", table) and re.search(r"\n  adadelta +1 ", table)
+    assert re.search(r"logreg +128 +0\.0 +0\.0 +inv-sqrt +0\.0001", table), table  # ... input-dropout, lr-schedule
+    assert re.search(r"vae +100 +0\.0 +0\.0 +constant", table)
+    # per optimizer: the default, then what train uses on logreg/imdb and logreg/mnist
+    assert re.search(r"\n  adam +0\.001 +0\.01 +0\.1\n", table) and re.search(r"\n  adadelta +1 ", table)
+    assert re.search(r"\n  amsgrad +0\.001 +0\.01 +0\.1\n", table), table
 
 
 def test_every_option_has_help_and_states_its_default() -> None:

@@ -67,6 +67,21 @@ def test_section_6_1_decays_all_but_adagrad(tmp_path: Path) -> None:
     assert run.scheduler is None and run.optimizer.param_groups[0]["lr"] == 0.03  # undecayed after 2 steps
 
 
+def test_logreg_rates_outside_the_tuned_files_suit_the_decay() -> None:
+    """Optimizers no tuned file covers keep the hand-searched rates found under alpha/sqrt(t) (FALLBACK_LR), not
+    DEFAULT_LR, which that decay makes far too small; a tuned value, and an explicit lr, come first."""
+    lr = {o: train.Config(model="logreg", optimizer=o).resolved().lr for o in ("amsgrad", "adamw", "adamax", "sgd")}
+    assert lr == {"amsgrad": 0.1, "adamw": 0.1, "adamax": 0.2, "sgd": 0.5}
+    assert train.Config(model="logreg", dataset="imdb", optimizer="amsgrad").resolved().lr == 0.01
+    committed = tuned.read(tuned.path_of("mnist-logreg"))["chosen"]
+    assert train.Config(model="logreg", optimizer="nesterov").resolved().lr == committed["nesterov"]["lr"]
+    assert train.Config(model="logreg", optimizer="sgd", lr=0.02).resolved().lr == 0.02
+    # the fallback belongs to the schedule it was found under: constant AdaGrad on IMDB (no tuned file) and the MLP
+    imdb_adagrad = train.Config(model="logreg", dataset="imdb", optimizer="adagrad").resolved()
+    assert imdb_adagrad.lr_schedule == "constant" and imdb_adagrad.lr == train.DEFAULT_LR["adagrad"]
+    assert train.Config(model="mlp", optimizer="amsgrad").resolved().lr == train.DEFAULT_LR["amsgrad"]
+
+
 def test_imdb_features_option() -> None:
     assert train.Config(model="logreg", dataset="imdb", imdb_features="counts").resolved().imdb_features == "counts"
     with pytest.raises(ValueError, match="unknown IMDB features 'tfidf'"):
