@@ -289,6 +289,26 @@ def test_zca_whitens_to_identity_covariance(n: int) -> None:
         np.testing.assert_allclose(w_gram, w_cov, rtol=1e-3, atol=1e-3 * np.abs(w_cov).max())
 
 
+def test_download_cifar10_from_a_mirror(fake_cifar: tuple[Path, dict[str, np.ndarray]], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """``tinygrad-adam download cifar10``: fetched from a mirror laid out like a data directory, verified, kept."""
+    path, _ = fake_cifar
+    dest = tmp_path / "downloaded"
+    mirror = (tmp_path / "data").as_uri()
+    assert run_cli("download", "cifar10", "--data-dir", dest, "--mirror", mirror) == 0
+    assert (dest / "cifar10" / cifar10.ARCHIVE).read_bytes() == path.read_bytes()
+    assert run_cli("download", "cifar10", "--data-dir", dest, "--mirror", mirror) == 0
+    assert "cifar10: already in" in capsys.readouterr().out
+    other = tmp_path / "other"  # a mirror serving a file with another checksum: refused, nothing left behind
+    (other / "cifar10").mkdir(parents=True)
+    (other / "cifar10" / cifar10.ARCHIVE).write_bytes(path.read_bytes()[:-1] + b"x")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cifar10, "URL", (tmp_path / "absent.tar.gz").as_uri())
+        assert run_cli("download", "cifar10", "--data-dir", tmp_path / "d2", "--mirror", other.as_uri()) == 1
+    assert "DataCorruptError" in capsys.readouterr().err
+    assert not list((tmp_path / "d2").rglob("*.tar.gz*"))
+
+
 def test_cnn_trains_on_cifar10_unchanged(fake_cifar: tuple[Path, dict[str, np.ndarray]], tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert run_cli("train", "--model", "cnn", "--dataset", "cifar10", "--channels", "2,2,2", "--epochs", 1,
