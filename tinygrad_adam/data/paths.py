@@ -1,6 +1,6 @@
 """Where datasets live: the data directories searched in order, the cache directory, and the missing-file error.
 
-Data directories, searched in this order (each holds one sub-directory per dataset, ``mnist/`` and ``imdb/``):
+Data directories, searched in this order (one sub-directory per dataset: ``mnist/``, ``imdb/``, ``cifar10/``):
 
 1. the ``root`` argument of a loader, when given;
 2. ``$TINYGRAD_ADAM_DATA``, when set;
