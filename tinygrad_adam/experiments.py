@@ -146,7 +146,8 @@ def main(experiment: str, full_epochs: int, quick_epochs: int, quick_limit: int 
     claim(out, args.overwrite)
     results = compare(experiment, None, base, out)
     print(results_table(experiment, results))
-    print(f"plot: {Path(out) / (experiment + '.png')}")
+    if (Path(out) / f"{experiment}.png").exists():  # not when every run diverged before its first point
+        print(f"plot: {Path(out) / (experiment + '.png')}")
 
 
 def main_bias_correction(argv: Sequence[str] | None = None) -> None:
