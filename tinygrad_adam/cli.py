@@ -329,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinygrad-adam", formatter_class=HelpFormatter,
                                      description="Train the Adam paper's models and inspect them.")
     parser.add_argument("--version", action="version", version=f"tinygrad_adam {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="one of these (tinygrad-adam COMMAND --help: its options and defaults)")
     subparser(sub, "info", "versions, BLAS, whether a GPU is usable, optional components", cmd_info)
 
     p = subparser(sub, "train", "train one of the paper's models", cmd_train,
