@@ -127,9 +127,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {out}")
     try:
         run = Run(cfg)  # loads the data
-    except BaseException:
+    except BaseException as e:
         if created and not any(out.iterdir()):
             out.rmdir()  # leave no empty directory behind a run that never started
+        if isinstance(e, KeyboardInterrupt):
+            print("tinygrad-adam: interrupted while loading the data; nothing was written", file=sys.stderr)
+            return 130
         raise
     try:
         metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
