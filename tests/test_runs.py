@@ -506,3 +506,18 @@ def test_a_gpu_run_resumes_on_the_cpu_with_device(tmp_path: Path, env: dict[str,
     result = cli("train", "--resume", "--out", run, "--epochs", 2, "--device", "cpu", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert checkpoint.load(run / C)["config"]["device"] == "cpu"
+
+
+def test_claim_tree_lets_a_resuming_command_continue_its_runs(tmp_path: Path) -> None:
+    from tinygrad_adam import rundir
+
+    (tmp_path / "adam").mkdir()
+    (tmp_path / "adam" / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(rundir.RunDirError, match="already holds 1 run"):
+        rundir.claim_tree(tmp_path, overwrite=False)
+    rundir.claim_tree(tmp_path, overwrite=False, resume=True)
+    assert (tmp_path / "adam" / "metrics.jsonl").exists()
+    with pytest.raises(rundir.RunDirError, match="contradict"):
+        rundir.claim_tree(tmp_path, overwrite=True, resume=True)
+    rundir.claim_tree(tmp_path, overwrite=True)
+    assert not (tmp_path / "adam" / "metrics.jsonl").exists()
