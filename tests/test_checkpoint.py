@@ -43,3 +43,27 @@ def test_unstorable_value_and_missing_file(tmp_path: Path) -> None:
         checkpoint.save(tmp_path / "c.npz", {"x": object()})
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         checkpoint.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (b"", "the file ends early"),
+    (b"PK\x03\x04 not really a zip", "File is not a zip file"),
+    (b"\x80\x04pickle", "pickled data"),
+])
+def test_unreadable_file_is_a_checkpoint_error_without_pickle_advice(tmp_path: Path, content: bytes, why: str) -> None:
+    path = tmp_path / "c.npz"
+    path.write_bytes(content)
+    with pytest.raises(checkpoint.CheckpointError, match=why) as info:
+        checkpoint.load(path)
+    assert isinstance(info.value, ValueError) and "allow_pickle" not in str(info.value)
+    assert len(str(info.value).splitlines()) == 1 and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("skeleton", ['{"__array__": "a0"}', '[1, 2]', '{"__dict__": [[1.5, 2]]}',
+                                      '{"__dict__": [["a", {"__list__": 3}]]}', '{"a": 1, "b": 2}'])
+def test_malformed_tree_is_a_checkpoint_error(tmp_path: Path, skeleton: str) -> None:
+    path = tmp_path / "c.npz"
+    with open(path, "wb") as f:
+        np.savez(f, __tree__=np.array(skeleton))
+    with pytest.raises(checkpoint.CheckpointError, match="malformed"):
+        checkpoint.load(path)

@@ -30,6 +30,7 @@ from tinygrad_adam.train import append_jsonl
 REPO = Path(__file__).resolve().parent.parent
 DATA = realdata.find("mnist") or REPO / "no-data"  # used by the tests marked data only
 SMALL = ("--model", "logreg", "--limit", "300", "--epochs", "1", "--no-progress")
+C = "checkpoint.npz"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_rerun_is_refused_and_overwrite_replaces(tmp_path: Path, env: dict[str, 
     # --overwrite replaces the run; a new run that diverges leaves no checkpoint of the old one behind
     result = cli("train", "--model", "mlp", "--optimizer", "sgd", "--lr", "1e3", "--limit", 1000, "--no-progress",
                  "--out", run, "--overwrite", cwd=tmp_path, env=env)
-    assert result.returncode == 3 and "no epoch finished, so no checkpoint" in result.stderr, result.stderr
+    assert result.returncode == 3 and f"no epoch finished, so {run} has no checkpoint" in result.stderr, result.stderr
     assert not (run / "checkpoint.npz").exists() and not (run / "metrics.jsonl").exists()
     assert json.loads((run / "config.json").read_text())["optimizer"] == "sgd"
 
@@ -110,8 +111,32 @@ def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path,
     line = error_line(cli(*args, "--seed", 1, cwd=tmp_path, env=env))
     assert "already holds 1 run(s)" in line and "--overwrite" in line
     assert snapshot(tmp_path / "cmp" / "adam") == before
+    deep = tmp_path / "cmp" / "runs" / "mlp-mnist-adam" / "version_0"  # three levels down: not compare's
+    deep.mkdir(parents=True)
+    (deep / "metrics.jsonl").write_text("{}\n")
     assert cli(*args, "--seed", 1, "--overwrite", cwd=tmp_path, env=env).returncode == 0
     assert json.loads((tmp_path / "cmp" / "adam" / "config.json").read_text())["seed"] == 1
+    assert (deep / "metrics.jsonl").read_text() == "{}\n"
+
+
+@pytest.mark.data("mnist")
+def test_a_second_process_in_a_run_directory_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", "train", "--model", "logreg", "--limit", "4000",
+                              "--batch-size", "10", "--epochs", "100", "--no-progress", "--out", str(run)],
+                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / C).exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended before the test could race it"
+        line = error_line(cli("train", "--resume", "--out", run, "--no-progress", cwd=tmp_path, env=env))
+        assert "is in use: another process is training in it" in line
+    finally:
+        first.kill()
+        first.wait()
+    result = cli("train", "--resume", "--out", run, "--epochs", 2, "--no-progress", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr  # the lock ended with the killed process
 
 
 # ---------------------------------------------------------------- 2. resume runs with the checkpoint's settings
@@ -242,26 +267,48 @@ def test_kill_at_a_chosen_point_then_resume_equals_uninterrupted(where: str, n: 
 @pytest.mark.data("mnist")
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path: Path, kill_env: dict[str, str],
                                                                     straight: Path) -> None:
+    """Each process (the first, then each resumed one) is killed at a random moment after it has trained a little
+    (the first after its first checkpoint: before that there is nothing to resume); a last resume finishes."""
     rng = random.Random(int(os.environ.get("TINYGRAD_ADAM_KILL_SEED", "12")))
-    run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run)],
-                               cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run, steps = tmp_path / "run", tmp_path / "run" / "steps.jsonl"
+
+    def stamp() -> int | None:
+        return steps.stat().st_mtime_ns if steps.exists() else None
+
     interrupted = 0
-    for _ in range(3):  # kill it (and each resumed process) at a random moment after its first checkpoint
-        while not (run / "checkpoint.npz").exists() and process.poll() is None:
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0, 1.0))
+    for attempt in range(4):
+        resume = ["--resume"] if attempt else []
+        before = stamp()
+        process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run),
+                                    *resume], cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        while process.poll() is None and (stamp() == before or not (run / C).exists()):
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.4))
         interrupted += process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait()
-        process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run),
-                                    "--resume"], cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
     assert interrupted, "no kill landed while the run was training"
     result = cli(*COMMON, "--out", run, "--resume", cwd=tmp_path, env=kill_env)
     assert result.returncode == 0, result.stderr
+    assert_same_run(straight, run)
+
+
+@pytest.mark.data("mnist")
+def test_ctrl_c_says_how_to_continue(tmp_path: Path, kill_env: dict[str, str], straight: Path) -> None:
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run)],
+                               cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    while process.poll() is None and not (run / C).exists():
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert f"interrupted; continue the run with: tinygrad-adam train --resume --out {run}" in err
+    assert cli(*COMMON, "--out", run, "--resume", cwd=tmp_path, env=kill_env).returncode == 0
     assert_same_run(straight, run)
 
 
@@ -302,7 +349,6 @@ def as_root_or_chmod(tmp: Path) -> Path:
     return locked / "run"
 
 
-C = "checkpoint.npz"
 CKPT_CASES = {  # damage done to a copy of a finished run -> what the one line must say
     "empty": (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "not a readable checkpoint"),
@@ -315,6 +361,7 @@ CKPT_CASES = {  # damage done to a copy of a finished run -> what the one line m
     "tree-bad-tag": (lambda p: raw_npz(p, '{"__dict__": [["epoch", {"__set__": []}]]}'), "malformed"),
     "no-optimizer": (lambda p: edit_tree(p, lambda t: t.pop("optimizer")), "'optimizer'"),
     "epoch-a-string": (lambda p: edit_tree(p, lambda t: t.update(epoch="one")), "'epoch'"),
+    "bad-log-sizes": (lambda p: edit_tree(p, lambda t: t["logs"].update({"metrics.jsonl": "big"})), "log sizes"),
     "no-config": (lambda p: edit_tree(p, lambda t: t.pop("config")), "stores no config"),
     "bad-config": (lambda p: edit_tree(p, lambda t: t["config"].update(model="resnet")), "unknown model 'resnet'"),
     "negative-lr": (lambda p: edit_tree(p, lambda t: t["optimizer"]["param_groups"][0].update(lr=-1000.0)),
@@ -480,3 +527,18 @@ def test_a_gpu_run_resumes_on_the_cpu_with_device(tmp_path: Path, env: dict[str,
     result = cli("train", "--resume", "--out", run, "--epochs", 2, "--device", "cpu", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert checkpoint.load(run / C)["config"]["device"] == "cpu"
+
+
+def test_claim_tree_lets_a_resuming_command_continue_its_runs(tmp_path: Path) -> None:
+    from tinygrad_adam import rundir
+
+    (tmp_path / "adam").mkdir()
+    (tmp_path / "adam" / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(rundir.RunDirError, match="already holds 1 run"):
+        rundir.claim_tree(tmp_path, overwrite=False)
+    rundir.claim_tree(tmp_path, overwrite=False, resume=True)
+    assert (tmp_path / "adam" / "metrics.jsonl").exists()
+    with pytest.raises(rundir.RunDirError, match="contradict"):
+        rundir.claim_tree(tmp_path, overwrite=True, resume=True)
+    rundir.claim_tree(tmp_path, overwrite=True)
+    assert not (tmp_path / "adam" / "metrics.jsonl").exists()

@@ -21,6 +21,8 @@ import numpy
 
 from . import backend
 
+REMEDY = "restore it from a copy, or start the run again with --overwrite"
+
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read or does not hold what it should; the message names the file."""
@@ -100,17 +102,16 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         with f:
             arrays = {k: f[k] for k in f.files}  # reading each member checks its CRC
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint: {_why(e)}. It is empty, truncated or damaged "
-                              f"(a crash cannot cause this: writes are atomic); restore it from a copy or start "
-                              f"the run again with --overwrite") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({_why(e)}): it was damaged, cut short or is not "
+                              f"a checkpoint (a crash cannot do this: checkpoints are written atomically); "
+                              f"{REMEDY}") from None
     try:
         tree = _decode(json.loads(str(arrays.pop("__tree__"))), arrays)
         if not isinstance(tree, dict):
             raise TypeError(f"a {type(tree).__name__} at the top")
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path} is not a tinygrad_adam checkpoint: its contents are malformed "
-                              f"({type(e).__name__}: {e}); restore it from a copy or start the run again "
-                              f"with --overwrite") from None
+                              f"({type(e).__name__}: {e}); {REMEDY}") from None
     return tree
 
 

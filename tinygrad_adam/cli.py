@@ -166,10 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     Everything the user can get wrong about the run directory or its checkpoint is checked before the data loads.
     """
-    from .train import load_checkpoint, resume_config
-
     cfg = config_from(args, bias_correction=not args.no_bias_correction)
-    given = {FLAG_FIELDS.get(dest, dest) for dest in args.given} & set(Config.__dataclass_fields__)
     if not args.resume:
         cfg = cfg.resolved()  # bad settings are reported before a directory is made
     created = args.out is None or not Path(args.out).exists()
@@ -181,34 +178,59 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = rundir.usable(args.out, create=not args.resume)
         rundir.claim(out, resume=args.resume, overwrite=args.overwrite)
     if args.resume:
-        state, saved = load_checkpoint(out / "checkpoint.npz")
-        cfg, differences = resume_config(saved, {k: getattr(cfg, k) for k in given if k != "out"})
-        if differences:
-            raise rundir.RunDirError(f"--resume continues {out} with its own settings, but these flags differ: " +
-                                     "; ".join(difference(k, v, w) for k, v, w in differences) +
-                                     ". Drop them, or start a new run without --resume")
-        if state["version"] != __version__:
-            print(f"tinygrad-adam: warning: {out} was written by tinygrad_adam {state['version']}, this is "
-                  f"{__version__}; the continuation may differ from an uninterrupted run", file=sys.stderr)
-        if state["epoch"] >= cfg.epochs:
-            extend = "" if "epochs" not in given else f" (--epochs {cfg.epochs} is not more)"
-            print(f"nothing to do: the run in {out} is finished, it trained {state['epoch']} epochs{extend}. To train "
-                  f"it longer: tinygrad-adam train --resume --out {out} --epochs N with N > {state['epoch']}")
+        resumed = resumed_config(args, cfg, out)
+        if resumed is None:
             return 0
+        cfg = resumed
     cfg = dataclasses.replace(cfg, out=str(out))
     print(f"run directory: {out}")
     try:
         run = Run(cfg, command=args.command_line)  # loads the data
-    except BaseException:
+    except BaseException as e:
         if created and not any(out.iterdir()):
             out.rmdir()  # leave no empty directory behind a run that never started
+        if isinstance(e, KeyboardInterrupt):
+            print("tinygrad-adam: interrupted while loading the data; nothing was written", file=sys.stderr)
+            return 130
         raise
-    metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
+    try:
+        metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        if (out / "checkpoint.npz").exists():
+            print(f"tinygrad-adam: interrupted; continue the run with: tinygrad-adam train --resume --out {out}",
+                  file=sys.stderr)
+        else:
+            print(f"tinygrad-adam: interrupted before the first epoch ended, so {out} has no checkpoint; start it "
+                  f"again with --overwrite", file=sys.stderr)
+        return 130
     acc = f", test accuracy {100 * metrics['test_accuracy']:.2f}%" if "test_accuracy" in metrics else ""
     print(f"done: {run.cfg.model} on {run.cfg.dataset} with {run.cfg.optimizer}, {run.epoch} epochs, "
           f"train loss {metrics.get('train_loss', float('nan')):.4f}, test loss "
           f"{metrics.get('test_loss', float('nan')):.4f}{acc}; run directory {run.dir}")
     return 0
+
+
+def resumed_config(args: argparse.Namespace, cfg: Config, out: Path) -> Config | None:
+    """The config stored in ``out``'s checkpoint with the safe flags given; None (after saying so) when the run is
+    already finished. A flag that contradicts the stored config is a RunDirError naming each difference."""
+    from .train import load_checkpoint, resume_config
+
+    given = {FLAG_FIELDS.get(dest, dest) for dest in args.given} & set(Config.__dataclass_fields__) - {"out"}
+    state, saved = load_checkpoint(out / "checkpoint.npz")
+    cfg, differences = resume_config(saved, {k: getattr(cfg, k) for k in given})
+    if differences:
+        raise rundir.RunDirError(f"--resume continues {out} with its own settings, but these flags differ: " +
+                                 "; ".join(difference(k, v, w) for k, v, w in differences) +
+                                 ". Drop them, or start a new run without --resume")
+    if state["version"] != __version__:
+        print(f"tinygrad-adam: warning: {out} was written by tinygrad_adam {state['version']}, this is "
+              f"{__version__}; the continuation may differ from an uninterrupted run", file=sys.stderr)
+    if state["epoch"] >= cfg.epochs:
+        extend = "" if "epochs" not in given else f" (--epochs {cfg.epochs} is not more)"
+        print(f"nothing to do: the run in {out} is finished, it trained {state['epoch']} epochs{extend}. To train "
+              f"it longer: tinygrad-adam train --resume --out {out} --epochs N with N > {state['epoch']}")
+        return None
+    return cfg
 
 
 def difference(field: str, given: object, saved: object) -> str:

@@ -7,6 +7,8 @@
   nothing else). Other files in the directory are never touched.
 - ``--out`` must name a directory, or a path where one can be made: not empty, not a file, not under a file,
   and writable. The checks run before any data is loaded; each failure is a RunDirError with a one-line message.
+- One process at a time: a training process holds a lock on its directory (``.tinygrad-adam.lock``, an advisory
+  ``flock`` the system releases when the process ends, even by SIGKILL), so a second one is refused, not interleaved.
 - On resume the JSON-lines logs are cut back to the sizes the checkpoint recorded, so a crash at any moment
   (mid-epoch, between a log line and the checkpoint, inside the checkpoint write) resumes into the same files
   an uninterrupted run writes.
@@ -14,15 +16,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, and so no guard against two processes in one directory
+    fcntl = None  # type: ignore[assignment]
 
 from .data.files import atomic_path
 
 RUN_FILES = ("checkpoint.npz", "config.json", "metrics.jsonl", "steps.jsonl", "internals.jsonl")
 LOGS = ("metrics.jsonl", "steps.jsonl", "internals.jsonl")
+LOCK = ".tinygrad-adam.lock"  # held by the process training in the directory (see ``locked``)
 PLOTS = ("curves.png", "internals.png")  # what ``tinygrad-adam plot`` draws from a run's logs
 
 
@@ -97,11 +107,31 @@ def claim(path: Path, *, resume: bool, overwrite: bool) -> None:
                           f"or give another --out (without --out every run gets a fresh directory)")
 
 
-def claim_tree(root: Path, overwrite: bool) -> None:
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the run directory ``path`` for this process during the block (the lock also ends with the process,
+    however it ends); RunDirError if another process holds it."""
+    with open(path / LOCK, "a") as f:
+        if fcntl is not None:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise RunDirError(f"{path} is in use: another process is training in it; wait for it to end (or "
+                                  f"stop it), or give another --out") from None
+        yield
+
+
+def claim_tree(root: Path, overwrite: bool, resume: bool = False) -> None:
     """For commands that write several runs under ``root`` (compare, bias-correction): refuse when runs are there
-    already, unless ``overwrite``, which clears each of them."""
+    already, unless ``overwrite``, which clears each of them, or ``resume`` (the command continues them). Only
+    ``root`` and the two levels below it are looked at (where such commands write), so ``--out .`` cannot reach
+    the runs of ``runs/<name>/version_N``."""
     usable(root)
-    runs = [d for d in (root, *root.rglob("*")) if d.is_dir() and holds_run(d)]
+    if resume and overwrite:
+        claim(root, resume=True, overwrite=True)  # raises: the two contradict each other
+    if resume:
+        return
+    runs = [d for d in (root, *root.glob("*"), *root.glob("*/*")) if d.is_dir() and holds_run(d)]
     if runs and not overwrite:
         raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --overwrite to replace "
                           f"them, or give another --out")

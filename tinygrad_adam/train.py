@@ -163,26 +163,28 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
     for key, kind in kinds.items():
         if not isinstance(s.get(key), kind) or isinstance(s.get(key), bool) or \
                 (kind is int and s[key] < 0):
-            raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; restore it from "
-                                             f"a copy or start the run again with --overwrite")
+            raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; {checkpoint.REMEDY}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in s["logs"].values()):
+        raise checkpoint.CheckpointError(f"{path} is malformed: its log sizes are {s['logs']!r:.80}; "
+                                         f"{checkpoint.REMEDY}")
     opt = s["optimizer"]
     if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list) or \
             not all(isinstance(g, dict) for g in opt["param_groups"]):
         raise checkpoint.CheckpointError(f"{path} is malformed: its optimizer state has no 'state' dict and "
-                                         f"'param_groups' list; restore it from a copy or start again with --overwrite")
+                                         f"'param_groups' list; {checkpoint.REMEDY}")
     try:
         cfg = Config.from_json(s["config"])
         dataclasses.replace(cfg, device="cpu").resolved()  # all but the device: a resume may move the run
     except (TypeError, ValueError, backend.DeviceError) as e:
-        raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); restore it from a copy or start "
-                                         f"the run again with --overwrite") from None
-    probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
+        raise checkpoint.CheckpointError(f"{path} stores an invalid config ({e}); "
+                                         f"{checkpoint.REMEDY}") from None
     try:  # the stored hyperparameters pass the constructor's checks, before any data is loaded
+        probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
         for group in opt["param_groups"]:
             probe.check_saved_group(0, group)
     except (TypeError, ValueError) as e:
-        raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); restore it from a copy "
-                                         f"or start the run again with --overwrite") from None
+        raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); "
+                                         f"{checkpoint.REMEDY}") from None
     return s, cfg
 
 
@@ -347,8 +349,8 @@ class Run:
                 self.average.load_state_dict(s["average"])
             backend.set_rng_state(s["rng"])
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise checkpoint.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {e}); restore it "
-                                             f"from a copy or start the run again with --overwrite") from None
+            raise checkpoint.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {e}); "
+                                             f"{checkpoint.REMEDY}") from None
         self.epoch, self.iteration = s["epoch"], s["iteration"]
         for warning in rundir.cut_logs(self.dir, s["logs"]):
             self.log(f"warning: {warning}")
@@ -407,7 +409,8 @@ class Run:
         """Where this run's last finite state is, for a divergence message (checkpoints are only written finite,
         and a fresh run never starts beside another run's checkpoint)."""
         ckpt = self.dir / "checkpoint.npz"
-        return f"the last good checkpoint is {ckpt}" if ckpt.exists() else "no epoch finished, so no checkpoint"
+        return f"the last good checkpoint is {ckpt}" if ckpt.exists() else \
+            f"no epoch finished, so {self.dir} has no checkpoint"
 
     def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train until ``cfg.epochs``; returns the last epoch's metrics.
@@ -416,6 +419,10 @@ class Run:
         a run raises ``rundir.RunDirError`` unless ``overwrite``, which deletes that run's files first.
         """
         rundir.usable(self.dir)
+        with rundir.locked(self.dir):  # one process at a time in a run directory
+            return self._fit(resume, overwrite)
+
+    def _fit(self, resume: bool, overwrite: bool) -> dict[str, Any]:
         rundir.claim(self.dir, resume=resume, overwrite=overwrite)
         if resume:
             self.resume()
