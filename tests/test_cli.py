@@ -78,6 +78,7 @@ def test_help_shows_every_default_and_the_per_model_table() -> None:
 
 def test_every_option_has_help_and_states_its_default() -> None:
     parser = cli_module.build_parser()
+    assert all(action.help for action in parser._actions), "a top-level argument has no help"
     commands = parser._subparsers._group_actions[0].choices
     assert set(commands) >= {"info", "train", "compare", "bias-correction", "plot", "download", "evaluate"}
     for name, sub in commands.items():

@@ -126,6 +126,7 @@ def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path,
     assert (deep / "metrics.jsonl").read_text() == "{}\n"
 
 
+@pytest.mark.data("mnist")
 def test_a_second_process_in_a_run_directory_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
     run = tmp_path / "run"
     first = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", "train", "--model", "logreg", "--limit", "4000",
@@ -300,6 +301,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path: Pa
     assert_same_run(straight, run)
 
 
+@pytest.mark.data("mnist")
 def test_ctrl_c_says_how_to_continue(tmp_path: Path, kill_env: dict[str, str], straight: Path) -> None:
     run = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run)],
@@ -532,3 +534,18 @@ def test_a_gpu_run_resumes_on_the_cpu_with_device(tmp_path: Path, env: dict[str,
     result = cli("train", "--resume", "--out", run, "--epochs", 2, "--device", "cpu", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert checkpoint.load(run / C)["config"]["device"] == "cpu"
+
+
+def test_claim_tree_lets_a_resuming_command_continue_its_runs(tmp_path: Path) -> None:
+    from tinygrad_adam import rundir
+
+    (tmp_path / "adam").mkdir()
+    (tmp_path / "adam" / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(rundir.RunDirError, match="already holds 1 run"):
+        rundir.claim_tree(tmp_path, overwrite=False)
+    rundir.claim_tree(tmp_path, overwrite=False, resume=True)
+    assert (tmp_path / "adam" / "metrics.jsonl").exists()
+    with pytest.raises(rundir.RunDirError, match="contradict"):
+        rundir.claim_tree(tmp_path, overwrite=True, resume=True)
+    rundir.claim_tree(tmp_path, overwrite=True)
+    assert not (tmp_path / "adam" / "metrics.jsonl").exists()

@@ -200,9 +200,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {out}")
     try:
         run = Run(cfg, command=args.command_line)  # loads the data
-    except BaseException:
+    except BaseException as e:
         if created and not any(out.iterdir()):
             out.rmdir()  # leave no empty directory behind a run that never started
+        if isinstance(e, KeyboardInterrupt):
+            print("tinygrad-adam: interrupted while loading the data; nothing was written", file=sys.stderr)
+            return 130
         raise
     try:
         metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
@@ -372,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinygrad-adam", formatter_class=HelpFormatter,
                                      description="Train the Adam paper's models and inspect them.")
     parser.add_argument("--version", action="version", version=f"tinygrad_adam {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="one of these (tinygrad-adam COMMAND --help: its options and defaults)")
     subparser(sub, "info", "versions, BLAS, whether a GPU is usable, optional components", cmd_info)
 
     p = subparser(sub, "train", "train one of the paper's models", cmd_train,

@@ -445,7 +445,8 @@ def main(experiment: str, full_epochs: int, quick_epochs: int, quick_limit: int 
     except rundir.RunDirError as e:  # runs already in the output directory: one line
         raise SystemExit(f"error: {e}") from None
     print(results_table(experiment, results))
-    print(f"plot: {Path(out) / (experiment + '.png')}")
+    if (Path(out) / f"{experiment}.png").exists():  # not when every run diverged before its first point
+        print(f"plot: {Path(out) / (experiment + '.png')}")
 
 
 def main_bias_correction(argv: Sequence[str] | None = None) -> None:

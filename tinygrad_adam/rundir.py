@@ -122,11 +122,16 @@ def locked(path: Path) -> Iterator[None]:
         yield
 
 
-def claim_tree(root: Path, overwrite: bool) -> None:
+def claim_tree(root: Path, overwrite: bool, resume: bool = False) -> None:
     """For commands that write several runs under ``root`` (compare, bias-correction): refuse when runs are there
-    already, unless ``overwrite``, which clears each of them. Only ``root`` and the two levels below it are looked
-    at (where such commands write), so ``--out .`` cannot reach the runs of ``runs/<name>/version_N``."""
+    already, unless ``overwrite``, which clears each of them, or ``resume`` (the command continues them). Only
+    ``root`` and the two levels below it are looked at (where such commands write), so ``--out .`` cannot reach
+    the runs of ``runs/<name>/version_N``."""
     usable(root)
+    if resume and overwrite:
+        claim(root, resume=True, overwrite=True)  # raises: the two contradict each other
+    if resume:
+        return
     runs = [d for d in (root, *root.glob("*"), *root.glob("*/*")) if d.is_dir() and holds_run(d)]
     if runs and not overwrite:
         raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --resume to continue "
