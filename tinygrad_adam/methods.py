@@ -589,6 +589,36 @@ def _iop(method: Callable[..., Tensor]) -> Callable[[Tensor, TensorLike], Tensor
     return op
 
 
+# ---------------------------------------------------------------------------------------------- Python protocols
+def _scalar(kind: Callable[[Any], Any]) -> Callable[[Tensor], Any]:
+    def convert(self: Tensor) -> Any:
+        return kind(self.item())
+    return convert
+
+
+def _index(self: Tensor) -> int:
+    if self.dtype.kind not in "iu":
+        raise TypeError(f"only integer tensors of one element can be used as an index, got dtype {self.dtype}")
+    return int(self.item())
+
+
+def _bitwise(name: str, reflected: bool = False) -> Callable[[Tensor, TensorLike], Tensor]:
+    """``& | ^`` on bool or integer tensors (masks); no gradient."""
+    def op(self: Tensor, other: TensorLike) -> Tensor:
+        a, b = elementwise.operands(name, self, other)
+        if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
+            raise TypeError(f"{name} needs bool or integer tensors, got {a.dtype} and {b.dtype}")
+        x, y = (b, a) if reflected else (a, b)
+        return Tensor(getattr(a.xp, name)(x.data, y.data), device=a.device)
+    return op
+
+
+def _invert(self: Tensor) -> Tensor:
+    if self.dtype.kind not in "biu":
+        raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
+    return Tensor(self.xp.invert(self.data), device=self.device)
+
+
 # ---------------------------------------------------------------------------------------------- binding
 def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
                  generator: Generator | None = None) -> Tensor:
@@ -640,6 +670,10 @@ METHODS: dict[str, Any] = {
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
     "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
     "uniform_": uniform_, "__setitem__": setitem,
+    "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index, "__invert__": _invert,
+    "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"), "__xor__": _bitwise("bitwise_xor"),
+    "__rand__": _bitwise("bitwise_and", True), "__ror__": _bitwise("bitwise_or", True),
+    "logical_not": _invert,
     "__iadd__": _iop(add_), "__isub__": _iop(sub_), "__imul__": _iop(mul_), "__itruediv__": _iop(div_),
 }
 

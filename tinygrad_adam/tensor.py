@@ -335,6 +335,11 @@ OUTPUT_NOT_SAVED = frozenset({
 })
 
 
+def saves_output(op: str) -> bool:
+    """Whether ``op``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy)."""
+    return op not in OUTPUT_NOT_SAVED and not op.endswith("_")
+
+
 def check_versions(node: Tensor) -> None:
     """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded."""
     saved = node._saved
@@ -345,7 +350,7 @@ def check_versions(node: Tensor) -> None:
                                f"in-place operation after {node._op} used it (version {now}, expected "
                                f"{0 if saved is None else saved[i]}); compute the update out of place (x = x + y) "
                                f"or do it after backward()")
-    if node._vbox is not None and node._vbox[0] != node._vsaved and node._op not in OUTPUT_NOT_SAVED:
+    if node._vbox is not None and node._vbox[0] != node._vsaved and saves_output(node._op):
         raise RuntimeError(f"backward through {node._op}: its output (shape {node.shape}) was modified by an in-place "
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy
 
 from ..autograd import is_grad_enabled
-from ..tensor import Tensor, inplace_writes
+from ..tensor import Tensor, inplace_writes, saves_output
 
 
 def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: Any) -> Tensor:
@@ -45,7 +45,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     a._vbox[0] += 1
     inplace_writes[0] += 1
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
-        a._parents, a._backward, a._op, a.requires_grad = out._parents, out._backward, out._op, True
+        a._parents, a._backward, a._op, a.requires_grad = out._parents, out._backward, op, True
         a._saved = tuple(0 if p._vbox is None else p._vbox[0] for p in out._parents)
         a._vsaved = a._vbox[0]
     elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
@@ -54,10 +54,15 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
 
 
 def _previous_value(a: Tensor) -> Tensor:
-    """A tensor standing for ``a`` before the write: its graph and version counter, and a copy of its values (the
-    op's backward may read them, e.g. ``mul_``'s gradient for the other operand, after the write)."""
+    """A tensor standing for ``a`` before the write: its graph and a copy of its values (the op's backward may read
+    them after the write, e.g. ``mul_``'s gradient for the other operand).
+
+    Its version counter is its own (nothing else can write into the copy), except that when the op that made ``a``
+    reads its own output in backward (exp, sigmoid, ...), it starts out stale: that array is being overwritten.
+    """
     old = Tensor.__new__(Tensor)
     old._data, old._grad, old.requires_grad = a._data.copy(), None, a.requires_grad
-    old._parents, old._backward, old._op = a._parents, a._backward, a._op
-    old._vbox, old._vsaved, old._saved, old._base = a._vbox, a._vsaved, a._saved, a._base
+    old._parents, old._backward, old._op, old._saved = a._parents, a._backward, a._op, a._saved
+    if a._backward is not None and saves_output(a._op):
+        old._vbox = [1]
     return old
