@@ -76,8 +76,9 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
         data = data.data
     elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x.item() if isinstance(x, Tensor) else x for x in data]
-    if hasattr(data, "dtype") and not isinstance(data, numpy.generic):
+    if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
+        array = numpy.asarray(array) if isinstance(array, numpy.generic) else array
     else:
         array = numpy.array(data, dtype=dtype if dtype is not None else infer_dtype(data))
     if device is None and backend.device_of(array) != "cpu":

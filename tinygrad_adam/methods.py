@@ -272,6 +272,15 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
     return Tensor(getattr(xp, rounding_mode)(out.data), device=a.device)
 
 
+def remainder(self: TensorLike, other: TensorLike) -> Tensor:
+    """``a % b`` with the sign of ``b`` (Python's and torch's); the gradient is 1 for a and -floor(a / b) for b."""
+    a, b = elementwise.operands("remainder", self, other)
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        return Tensor(a.xp.remainder(a.data, b.data), device=a.device)
+    quotient = Tensor(a.xp.floor(a.data / b.data), device=a.device)
+    return elementwise.sub(a, elementwise.mul(quotient, b))
+
+
 def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - torch's names
     """Limit to [min, max] (either may be None); the gradient passes where the value was inside."""
     if min is None and max is None:
@@ -432,8 +441,9 @@ def var(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bo
 
 def std(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
-    """sqrt of ``var`` (same arguments)."""
-    return elementwise.sqrt(var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims))
+    """Standard deviation, the square root of ``var`` (same arguments)."""
+    dim, corr = _correction(dim, unbiased, correction)
+    return statistics.std(_floating(self), _dim(dim, axis), corr, keepdim or keepdims)
 
 
 def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -> Tensor:
@@ -674,6 +684,10 @@ METHODS: dict[str, Any] = {
     "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"), "__xor__": _bitwise("bitwise_xor"),
     "__rand__": _bitwise("bitwise_and", True), "__ror__": _bitwise("bitwise_or", True),
     "logical_not": _invert,
+    "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
+    "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),
+    "__rfloordiv__": lambda self, other: div(other, self, rounding_mode="floor"),
+    "floor_divide": lambda self, other: div(self, other, rounding_mode="floor"),
     "__iadd__": _iop(add_), "__isub__": _iop(sub_), "__imul__": _iop(mul_), "__itruediv__": _iop(div_),
 }
 

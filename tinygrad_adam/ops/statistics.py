@@ -1,4 +1,4 @@
-"""More reductions and scans, as torch names them: cumsum, prod, var, norm (std is sqrt(var)).
+"""More reductions and scans, as torch names them: cumsum, prod, var, std, norm.
 
 Each has an exact backward: ``prod``'s uses products of the other elements (right where an input is 0), ``norm``'s
 is 0 at the zero vector (the subgradient torch picks).
@@ -51,19 +51,35 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
 
 def var(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
     """Variance, sum((x - mean)^2) / (N - correction); backward 2 (x - mean) / (N - correction)."""
+    return _spread("var", a, axis, correction, keepdims)
+
+
+def std(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
+    """sqrt(var); backward var's / (2 std), taken as 0 where std is 0 (as torch)."""
+    return _spread("std", a, axis, correction, keepdims)
+
+
+def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> Tensor:
     axes = _axes(axis, a.ndim)
+    xp = a.xp
     n = 1
     for i in axes:
         n *= a.shape[i]
     d = a.data - a.data.mean(axis=axes, keepdims=True)
-    denom = max(n - correction, 0)
-    with _quiet(a.xp):
-        out = (d * d).sum(axis=axes, keepdims=keepdims) / a.data.dtype.type(denom)
+    denom = d.dtype.type(max(n - correction, 0))
+    with _quiet(xp):
+        out = (d * d).sum(axis=axes, keepdims=keepdims) / denom
+        if op == "std":
+            out = xp.sqrt(out)
 
     def backward(g: Array) -> tuple[Array]:
-        with _quiet(a.xp):
-            return (_expand_back(g, a.shape, axes, keepdims) * d * (d.dtype.type(2) / d.dtype.type(denom)),)
-    return record("var", out, (a,), backward)
+        with _quiet(xp):
+            scale = _expand_back(g, a.shape, axes, keepdims) * (d.dtype.type(2) / denom)
+            if op == "std":
+                s = _expand_back(out, a.shape, axes, keepdims)
+                scale = xp.where(s == 0, s.dtype.type(0), scale / (2 * s))
+            return (scale * d,)
+    return record(op, out, (a,), backward)
 
 
 def norm2(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
