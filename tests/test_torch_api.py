@@ -231,6 +231,13 @@ def test_reductions_at_edges_as_torch() -> None:
     agree(lambda lib, a: (a.std(), a.var(0), a.cumsum(0)), np.array([5.0]))
     agree(lambda lib, a: (a.sum(0), a.cumsum(0), a.prod(0)), np.array([[1, 2], [3, 4]]))
     agree(lambda lib, a: (a.sum(), a.sum(0)), np.array([[True, False], [True, True]]))
+    for empty in (np.zeros((0, 3)), np.zeros((2, 0))):  # empty tensors
+        agree(lambda lib, a: (a.sum(0), a.cumsum(0), a.cumsum(1), a.prod(0), a.prod(), *a.sort(dim=0),
+                              a.argsort(dim=1), a.tril(), a.triu(1), a.norm(), a.norm(dim=0), a.var(0), a.std(),
+                              a.masked_fill(a > 0, 1.0), a.transpose(0, 1), a.sin(), a.topk(0, dim=1).values),
+              empty)
+    agree(lambda lib, a: (a.std(), a.var(0), a.norm(dim=0), a.prod(), a.cumsum(0), *a.sort()),
+          np.array(2.5))  # 0-d
 
 
 # ------------------------------------------------------------------ masks, triangles, index, sort
