@@ -275,3 +275,14 @@ def test_in_place_errors_name_the_problem() -> None:
         i += 0.5
     with pytest.raises(RuntimeError, match="leaf"):
         tg.ones(2, requires_grad=True).add_(1)
+
+
+def test_backward_after_an_optimizer_step_on_a_saved_parameter_raises() -> None:
+    def program(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        opt = torch.optim.SGD([w], lr=0.1)
+        first = (w * w).sum()
+        first.backward(retain_graph=True)
+        opt.step()
+        first.backward()  # w changed since mul saved it
+    both_raise(program)

@@ -335,6 +335,14 @@ OUTPUT_NOT_SAVED = frozenset({
 })
 
 
+def bump_version(t: Tensor) -> None:
+    """Record that ``t``'s array was written in place (by an in-place op or an optimizer step)."""
+    if t._vbox is None:
+        t._vbox = [0]
+    t._vbox[0] += 1
+    inplace_writes[0] += 1
+
+
 def saves_output(op: str) -> bool:
     """Whether ``op``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy)."""
     return op not in OUTPUT_NOT_SAVED and not op.endswith("_")

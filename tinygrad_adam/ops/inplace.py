@@ -17,7 +17,7 @@ from typing import Any
 import numpy
 
 from ..autograd import is_grad_enabled
-from ..tensor import Tensor, inplace_writes, saves_output
+from ..tensor import Tensor, bump_version, saves_output
 
 
 def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: Any) -> Tensor:
@@ -42,8 +42,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         raise RuntimeError(f"{op}: in-place update of a view of another tensor while gradients are recorded is not "
                            f"supported; update the tensor it views, or use an out-of-place op")
     a._data[...] = out._data
-    a._vbox[0] += 1
-    inplace_writes[0] += 1
+    bump_version(a)
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
         a._parents, a._backward, a._op, a.requires_grad = out._parents, out._backward, op, True
         a._saved = tuple(0 if p._vbox is None else p._vbox[0] for p in out._parents)
