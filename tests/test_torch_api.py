@@ -300,6 +300,12 @@ def test_topk_gradient_goes_to_the_chosen_entries() -> None:
     agree(lambda lib, a: (a.topk(2).values, lib.topk(a, 1, dim=0, largest=False).values), normal(3, 5))
 
 
+def test_tests_and_new_tensors_as_torch() -> None:
+    agree(lambda lib, a: (a.isnan(), lib.isinf(a), lib.isfinite(a), a.new_zeros(2, 3), a.new_ones((2,)),
+                          a.new_full((3,), 7.0), a.new_zeros(2, dtype=lib.int64)),
+          np.array([1.0, math.nan, -math.inf, math.inf]))
+
+
 # ------------------------------------------------------------------ top-level functions
 def test_top_level_functions_as_torch() -> None:
     agree(lambda lib, a, b: (lib.cat([a, b]), lib.cat((a, b), dim=1), lib.stack([a, b]), lib.stack([a, b], 2),

@@ -303,6 +303,27 @@ def sign(self: Tensor) -> Tensor:
     return Tensor(self.xp.sign(self.data), device=self.device)
 
 
+def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
+    """isnan / isinf / isfinite: a bool tensor, never part of a graph."""
+    def test(self: Tensor) -> Tensor:
+        return Tensor(getattr(self.xp, name)(self.data), device=self.device)
+    test.__name__ = name
+    return test
+
+
+def _new(fill: str) -> Callable[..., Tensor]:
+    """``x.new_zeros(shape)`` and friends: a new tensor with x's dtype and device unless told."""
+    def new(self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        shape = _sizes(size[:1]) if fill == "full" else _sizes(size)
+        dev = backend.parse_device(self.device if device is None else str(device))
+        xp = backend.xp_of(dev)
+        with backend.device_context(dev):
+            dt = self.dtype if dtype is None else dtype
+            data = xp.full(shape, size[1], dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
+        return Tensor(data, requires_grad=requires_grad, device=dev)
+    return new
+
+
 def _float_unary(op: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     def method(self: Tensor) -> Tensor:
         return op(_floating(self))
@@ -667,7 +688,9 @@ METHODS: dict[str, Any] = {
     "exp2": _float_unary(unary.exp2), "rsqrt": rsqrt, "square": square, "sign": sign,
     "relu": elementwise.relu, "softplus": softplus, "abs": elementwise.abs, "absolute": elementwise.abs,
     "clamp": clamp, "clip": clamp, "maximum": elementwise.maximum, "minimum": elementwise.minimum,
-    "masked_fill": masked_fill, "where": where,
+    "masked_fill": masked_fill, "where": where, "isnan": _elementwise_test("isnan"),
+    "isinf": _elementwise_test("isinf"), "isfinite": _elementwise_test("isfinite"),
+    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_full": _new("full"),
     # reductions
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "amax": amax, "amin": amin, "argmax": argmax,
     "argmin": argmin, "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax, "var": var,
@@ -725,7 +748,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
-        "maximum", "minimum", "t")
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
 
