@@ -156,6 +156,7 @@ def test_size_numel_dim_and_shape_methods_as_torch() -> None:
     t, x = tg.tensor(a), torch.tensor(a)
     assert t.size() == tuple(x.size()) and t.size(1) == x.size(1) and t.size(-1) == 4 and t.size().numel() == 24
     assert t.numel() == x.numel() and t.dim() == x.dim() and t.shape == tuple(x.shape)
+    assert t.size == 24 and tg.zeros(0, 3).size == 0  # uncalled: numpy's element count, never a silent method
     agree(lambda lib, a, b: (a.view(4, 6), a.view(-1), a.reshape(3, -1), a.view_as(b), a.reshape_as(b),
                              a.flatten(), a.flatten(1), a.unsqueeze(0), a.unsqueeze(dim=-1), a[:, :1].squeeze(1),
                              a[:1].squeeze(), a.squeeze(1), a.permute(1, 2, 0), a.permute((2, 0, 1)), a.clone(),

@@ -58,10 +58,22 @@ def _floating(t: Tensor) -> Tensor:
     return t if t.dtype.kind in "fc" else elementwise.astype(t, DEFAULT_FLOAT)
 
 
+class SizeMethod(int):
+    """What ``x.size`` is: torch's method (``x.size()`` -> ``Size``, ``x.size(d)`` -> int), and, uncalled, the
+    element count as an int, numpy's ``size``, so that code written with numpy's meaning stays right."""
+
+    def __new__(cls, shape: tuple[int, ...]) -> SizeMethod:
+        out = super().__new__(cls, math.prod(shape))
+        out.shape = shape
+        return out
+
+    def __call__(self, dim: int | None = None) -> Any:
+        return Size(self.shape) if dim is None else self.shape[dim]
+
+
 # ---------------------------------------------------------------------------------------------- shape
-def size(self: Tensor, dim: int | None = None) -> Any:
-    """The shape as a ``Size`` (a tuple), or the length of ``dim``."""
-    return Size(self.shape) if dim is None else self.shape[dim]
+def _size(self: Tensor) -> SizeMethod:
+    return SizeMethod(self.shape)
 
 
 def numel(self: Tensor) -> int:
@@ -658,7 +670,7 @@ def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
 
 METHODS: dict[str, Any] = {
     # shape
-    "size": size, "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
+    "size": property(_size), "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
     "reshape": reshape, "view": reshape, "view_as": view_as, "reshape_as": view_as,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
     "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
