@@ -307,7 +307,7 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
         out.requires_grad, out._parents, out._backward, out._op = True, parents, backward, op
     else:
         out.requires_grad, out._parents, out._backward, out._op = False, (), None, op
-    base = getattr(data, "base", None)
+    base = data.base  # every op records an array (numpy scalars have .base too)
     if base is not None:
         for p in parents:  # a view of a parent's array (reshape, transpose, slicing...) shares its version counter
             if base is p._data or base is p._data.base:
