@@ -3,7 +3,8 @@
 An op (see ``ops/``) computes its output array and calls :func:`record` with a small
 ``backward(g)`` closure that maps the output gradient to one gradient per input, like
 micrograd. ``backward()`` walks the recorded graph in reverse topological order
-(iteratively, so very deep chains work) and frees it as it goes.
+(iteratively, so very deep chains work) and frees it as it goes, and raises where an array
+that a backward closure reads was written in place after the op was recorded (``check_versions``).
 """
 
 from __future__ import annotations
