@@ -281,6 +281,22 @@ def test_gather_scatter_one_hot_as_torch() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
+def test_gather_scatter_generated_as_torch(data: st.DataObject) -> None:
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    d = data.draw(st.integers(-len(shape), len(shape) - 1))
+    index_shape = tuple(data.draw(st.integers(1, n + 2 if i == d % len(shape) else n)) for i, n in enumerate(shape))
+    index = data.draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[d] - 1)))
+    x = rng.standard_normal(shape)
+    agree(lambda lib, a, i: (a.gather(d, i), lib.gather(a, d, i)), x, index)
+    unique = np.argsort(rng.random(index_shape[:d % len(shape)] + (shape[d],) + index_shape[d % len(shape) + 1:]),
+                        axis=d)[tuple(slice(0, n) for n in index_shape)] if index_shape[d] <= shape[d] else None
+    if unique is not None:  # scatter with distinct targets per line (torch leaves repeats unspecified)
+        src = rng.standard_normal(index_shape)
+        agree(lambda lib, a, i, s: (a.scatter(d, i, s), a.scatter_add(d, i, s), a.scatter(d, i, 2.0)), x, unique, src)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
 def test_sort_argsort_topk_as_torch(data: st.DataObject) -> None:
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
     x = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-2.0, -0.5, 0.0, 1.0, 3.0, math.nan,
