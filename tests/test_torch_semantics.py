@@ -286,3 +286,24 @@ def test_backward_after_an_optimizer_step_on_a_saved_parameter_raises() -> None:
         opt.step()
         first.backward()  # w changed since mul saved it
     both_raise(program)
+
+
+def test_setitem_differentiates_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        v = torch.tensor([[0.5, -1.0], [2.0, 4.0]], requires_grad=True)
+        x = torch.zeros(3, 3)
+        x[0] = w * 2  # a plain tensor takes a graph
+        x[1:, :2] = v
+        x[2, 2] = 7.0
+        h = w * 1
+        h[0] = 0.0  # no gradient flows to what was overwritten
+        h[torch.tensor([2])] = v[0, :1] * 3
+        ((x * x).sum() + (h * torch.tensor([1.0, 2.0, 3.0])).sum()).backward()
+        return x, h, w.grad, v.grad
+    same(program)
+
+    def leaf(torch: Any) -> Any:
+        w = torch.ones(3, requires_grad=True)
+        w[0] = 2.0
+    both_raise(leaf)

@@ -623,7 +623,7 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generat
 
 def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
     """``x[key] = value``: an in-place write (differentiable with respect to both when recorded)."""
-    inplace.inplace(self, "setitem", lambda a: index.index_put(a, key, value), value)
+    inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
 
 
 def _iop(method: Callable[..., Tensor]) -> Callable[[Tensor, TensorLike], Tensor]:
