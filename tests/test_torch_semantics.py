@@ -307,3 +307,13 @@ def test_setitem_differentiates_as_torch() -> None:
         w = torch.ones(3, requires_grad=True)
         w[0] = 2.0
     both_raise(leaf)
+
+
+def test_casts_to_integer_types_cut_the_graph_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([1.7, -2.2], requires_grad=True)
+        y = x.long()
+        z = x.to(torch.float64)
+        (z * 2).sum().backward()
+        return y, y.requires_grad, x.bool().requires_grad, z.requires_grad, x.grad, y.float().requires_grad
+    same(program)

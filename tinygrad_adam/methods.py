@@ -198,6 +198,14 @@ def _is_dtype(x: Any) -> bool:
     return True
 
 
+def _convert(self: Tensor, dtype: Any) -> Tensor:
+    """Cast to ``dtype``; to an integer or bool dtype the result is cut from the graph, as in torch (no gradient
+    flows through rounding)."""
+    if numpy.dtype(dtype).kind in "fc":
+        return elementwise.astype(self, dtype)
+    return Tensor(self.data.astype(dtype), device=self.device)
+
+
 def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
        copy: bool = False) -> Tensor:
     """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)`` (its device and dtype); differentiable."""
@@ -210,7 +218,7 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_bloc
             device = a
     out = self if device is None else movement.to(self, _device_of(device))
     if dtype is not None and out.dtype != numpy.dtype(dtype):
-        out = elementwise.astype(out, dtype)
+        out = _convert(out, dtype)
     return movement.clone(out) if copy and out is self else out
 
 
@@ -229,7 +237,7 @@ def _is_cuda(self: Tensor) -> bool:
 
 def _cast(dtype: Any) -> Callable[[Tensor], Tensor]:
     def convert(self: Tensor) -> Tensor:
-        return self if self.dtype == dtype else elementwise.astype(self, dtype)
+        return self if self.dtype == dtype else _convert(self, dtype)
     convert.__doc__ = f"This tensor as {numpy.dtype(dtype).name} (itself when it already is)."
     return convert
 
