@@ -317,3 +317,12 @@ def test_casts_to_integer_types_cut_the_graph_as_torch() -> None:
         (z * 2).sum().backward()
         return y, y.requires_grad, x.bool().requires_grad, z.requires_grad, x.grad, y.float().requires_grad
     same(program)
+
+
+def test_mask_written_after_masked_fill_does_not_change_the_gradient() -> None:
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    mask = tg.tensor([True, False, False])
+    y = x.masked_fill(mask, 0.0).sum() + tg.where(mask, x, x * 2).sum()
+    mask.fill_(False)  # torch raises at backward here (the mask is saved); ours kept a copy of it
+    y.backward()
+    assert x.grad.tolist() == [1.0, 3.0, 3.0]  # (0 + 1), (1 + 2), (1 + 2): the mask as it was in forward

@@ -8,6 +8,7 @@ them: ``dim=`` / ``keepdim=`` (``axis=`` / ``keepdims=`` still work), ``transpos
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from . import backend
+from .autograd import is_grad_enabled
 from .creation import Generator, _rng, multinomial
 from .ops import elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
@@ -356,13 +358,22 @@ def softplus(self: Tensor, beta: float = 1.0) -> Tensor:
     return elementwise.softplus(self, beta)
 
 
+def _condition(cond: TensorLike, *operands: Any) -> TensorLike:
+    """The condition of a ``where`` whose backward will read it: a private copy, so that writing into the mask in
+    place before backward cannot change the gradient (the condition is not an input the version check sees)."""
+    if isinstance(cond, Tensor) and is_grad_enabled() and builtins.any(
+            isinstance(x, Tensor) and x.requires_grad for x in operands):
+        return Tensor(cond.data.copy(), device=cond.device)
+    return cond
+
+
 def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
     """``value`` where the bool ``mask`` (broadcast to this shape) holds, else this tensor."""
     m = mask if isinstance(mask, Tensor) else Tensor(numpy.asarray(mask), device=self.device)
     if m.dtype != numpy.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     value = value.astype(self.dtype) if isinstance(value, Tensor) else value
-    out = elementwise.where(m, as_tensor(value, like=self).astype(self.dtype), self)
+    out = elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
     if out.shape != self.shape:
         raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to {self.shape}")
     return out
@@ -370,7 +381,7 @@ def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
 
 def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
     """``x.where(cond, y)``: this tensor where ``condition`` holds, else ``other``."""
-    return elementwise.where(condition, self, other)
+    return elementwise.where(_condition(condition, self, other), self, other)
 
 
 # ---------------------------------------------------------------------------------------------- reductions
@@ -757,7 +768,7 @@ def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None
 
 def where_(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
     """``input`` where ``condition`` holds, else ``other``."""
-    return elementwise.where(condition, input, other)
+    return elementwise.where(_condition(condition, input, other), input, other)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
