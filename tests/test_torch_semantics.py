@@ -326,3 +326,12 @@ def test_mask_written_after_masked_fill_does_not_change_the_gradient() -> None:
     mask.fill_(False)  # torch raises at backward here (the mask is saved); ours kept a copy of it
     y.backward()
     assert x.grad.tolist() == [1.0, 3.0, 3.0]  # (0 + 1), (1 + 2), (1 + 2): the mask as it was in forward
+
+
+def test_index_written_after_indexing_does_not_change_the_gradient() -> None:
+    table = tg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    ix = tg.tensor([0, 0, 2])
+    rows = table[ix]
+    ix.fill_(1)  # torch saves the index and raises at backward; ours kept a copy
+    rows.sum().backward()
+    assert table.grad.tolist() == [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
