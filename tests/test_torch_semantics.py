@@ -335,3 +335,8 @@ def test_index_written_after_indexing_does_not_change_the_gradient() -> None:
     ix.fill_(1)  # torch saves the index and raises at backward; ours kept a copy
     rows.sum().backward()
     assert table.grad.tolist() == [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
+    x = tg.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    values, indices = x.sort()
+    indices.add_(1)  # the indices returned are the user's to change
+    (values * tg.tensor([1.0, 10.0, 100.0])).sum().backward()
+    assert x.grad.tolist() == [100.0, 1.0, 10.0]

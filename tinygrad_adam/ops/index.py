@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import unbroadcast
 
@@ -25,6 +26,8 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor) -> tuple[int, tuple[Array
         raise ValueError(f"{op}: index shape {index.shape} must have the dims of the input {a.shape}, each no larger "
                          f"except along dim {dim}")
     xp, idx = a.xp, index.data
+    if a.requires_grad and is_grad_enabled():  # backward reads the index: a copy no later write can reach
+        idx = idx.copy()
     if idx.size and bool(((idx < 0) | (idx >= (a.shape[dim] if a.ndim else 1))).any()):
         raise IndexError(f"{op}: index out of range for dim {dim} of size {a.shape[dim] if a.ndim else 1}")
     if a.ndim == 0:
