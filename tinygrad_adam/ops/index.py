@@ -107,8 +107,8 @@ def index_put(a: Tensor, index: Any, value: TensorLike) -> Tensor:
     """A copy of ``a`` with ``a[index] = value`` (what ``a[index] = value`` computes in place)."""
     from .movement import _raw_index
 
-    idx = _raw_index(index)
     v = as_tensor(value, like=a)
+    idx = _raw_index(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled())
     check_devices("index_put", a, v)
     out = a.data.copy()
     out[idx] = v.data
