@@ -252,7 +252,8 @@ def test_loss_errors() -> None:
         F.cross_entropy(z, np.array([0, 3, 1, -1]))
     with pytest.raises(ValueError, match=r"target shape \(3,\) does not match input shape \(4, 3\) \(expected \(4,\)"):
         F.nll_loss(z, np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match=r"target shape \(4,\) does not match input shape \(4, 3, 2\) \(expected \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"target shape \(4,\) does not match input shape \(4, 3, 2\) "
+                                         r"\(expected \(4, 2\)"):
         F.cross_entropy(tg.randn(4, 3, 2), np.zeros(4, int))
     with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'avg'"):
         F.cross_entropy(z, np.zeros(4, int), reduction="avg")

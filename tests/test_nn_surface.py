@@ -56,9 +56,10 @@ def test_silu_matches_torch(x: np.ndarray) -> None:
     both(F.silu, torch.nn.functional.silu, [x])
 
 
-@pytest.mark.parametrize("module,theirs", [(nn.GELU(), torch.nn.GELU()), (nn.GELU("tanh"), torch.nn.GELU("tanh")),
-                                           (nn.SiLU(), torch.nn.SiLU()), (nn.Softmax(dim=1), torch.nn.Softmax(1)),
-                                           (nn.Softmax(), torch.nn.Softmax()), (nn.LogSoftmax(1), torch.nn.LogSoftmax(1))])
+@pytest.mark.parametrize("module,theirs", [
+    (nn.GELU(), torch.nn.GELU()), (nn.GELU("tanh"), torch.nn.GELU("tanh")), (nn.SiLU(), torch.nn.SiLU()),
+    (nn.Softmax(dim=1), torch.nn.Softmax(1)), (nn.Softmax(), torch.nn.Softmax()),
+    (nn.LogSoftmax(1), torch.nn.LogSoftmax(1))])
 def test_activation_modules_float32(module: nn.Module, theirs: torch.nn.Module) -> None:
     x = rng.standard_normal((4, 5, 3)).astype(np.float32)
     both(module, theirs, [x], rtol=2e-6, atol=2e-6)
@@ -102,11 +103,13 @@ def test_layer_norm_module_state_and_float32() -> None:
     assert nn.LayerNorm(4, bias=False).bias is None and nn.LayerNorm(4, elementwise_affine=False).weight is None
 
 
-@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)), ("BatchNorm2d", (3, 3, 4, 2))])
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
+                                       ("BatchNorm2d", (3, 3, 4, 2))])
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_batch_norm_running_stats_train_eval_and_state_dict(cls: str, shape: tuple[int, ...],
                                                             momentum: float | None) -> None:
-    ours, theirs = getattr(nn, cls)(3, momentum=momentum).double(), getattr(torch.nn, cls)(3, momentum=momentum).double()
+    ours = getattr(nn, cls)(3, momentum=momentum).double()
+    theirs = getattr(torch.nn, cls)(3, momentum=momentum).double()
     theirs.weight.data.uniform_(0.5, 1.5)
     theirs.bias.data.uniform_(-1, 1)
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
@@ -234,8 +237,8 @@ def test_binary_cross_entropy_matches_torch_even_at_0_and_1(p: np.ndarray, data:
 
 def test_binary_cross_entropy_weight_module_and_range_check() -> None:
     p, y, w = rng.uniform(0.01, 0.99, (4, 3)), rng.integers(0, 2, (4, 3)).astype(float), rng.uniform(0, 2, 3)
-    both(lambda a: nn.BCELoss(tg.Tensor(w))(a, tg.Tensor(y)), lambda a: torch.nn.BCELoss(torch.tensor(w))(a, torch.tensor(y)),
-         [p])
+    both(lambda a: nn.BCELoss(tg.Tensor(w))(a, tg.Tensor(y)),
+         lambda a: torch.nn.BCELoss(torch.tensor(w))(a, torch.tensor(y)), [p])
     with pytest.raises(ValueError, match="probabilities"):
         F.binary_cross_entropy(tg.Tensor([1.5]), tg.Tensor([1.0]))
 
