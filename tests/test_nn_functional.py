@@ -246,7 +246,7 @@ def test_losses_are_stable_for_huge_logits_in_float32() -> None:
 def test_loss_errors() -> None:
     z = tg.randn(4, 3)
     with pytest.raises(ValueError, match=r"target shape \(4,\) does not match input shape \(4, 3\) \(expected \(4, 3\) "
-                                         r"for probabilities\)"):  # float targets are class probabilities, as in torch
+                                         r"for probabilities; class indices must be an integer tensor\)"):  # as torch
         F.cross_entropy(z, np.zeros(4, np.float32))
     with pytest.raises(ValueError, match=r"class targets must lie in \[0, 3\), got \[3, -1\]"):
         F.cross_entropy(z, np.array([0, 3, 1, -1]))
