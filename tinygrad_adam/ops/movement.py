@@ -12,9 +12,9 @@ from ..tensor import Array, Tensor, check_devices, record
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
     shape = tuple(int(n) for n in shape)
-    known = math.prod(n for n in shape if n != -1)
-    if shape.count(-1) > 1 or (-1 not in shape and known != a.size) or (-1 in shape and (known == 0 or a.size % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}")
+    known, n = math.prod(d for d in shape if d != -1), a.data.size
+    if shape.count(-1) > 1 or (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
     return record("reshape", a.data.reshape(shape), (a,), lambda g: (g.reshape(a.shape),))
 
 
@@ -137,3 +137,26 @@ def to(a: Tensor, device: str) -> Tensor:
         return a
     src = a.device
     return record("to", backend.to_device(a.data, device), (a,), lambda g: (backend.to_device(g, src),))
+
+
+def clone(a: Tensor) -> Tensor:
+    """A copy of ``a`` with its own array; the gradient passes through unchanged."""
+    return record("clone", a.data.copy(), (a,), lambda g: (g,))
+
+
+def tril(a: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (on and below ``diagonal``), zeros elsewhere."""
+    return _triangle("tril", a, diagonal)
+
+
+def triu(a: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (on and above ``diagonal``), zeros elsewhere."""
+    return _triangle("triu", a, diagonal)
+
+
+def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
+    if a.ndim < 2:
+        raise ValueError(f"{op}: needs a tensor with at least 2 dims, got shape {a.shape}")
+    keep = getattr(a.xp, op)(a.xp.ones(a.shape[-2:], dtype=bool), int(diagonal))  # numpy's tril is 2-D only
+    out = a.xp.where(keep, a.data, a.data.dtype.type(0))
+    return record(op, out, (a,), lambda g: (a.xp.where(keep, g, g.dtype.type(0)),))
