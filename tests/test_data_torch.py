@@ -153,6 +153,7 @@ def test_shuffle_is_a_permutation_repeatable_with_manual_seed_or_a_generator() -
     assert sorted(first) == list(range(20)) and first != list(range(20)) and first != second  # new order each epoch
     tg.manual_seed(5)
     assert order() == first
+    assert order(generator=tg.Generator().manual_seed(1)) == order(generator=tg.Generator().manual_seed(1))
     assert order(generator=np.random.default_rng(1)) == order(generator=np.random.default_rng(1))
     with pytest.raises(TypeError, match="generator"):
         order(generator=object())

@@ -5,8 +5,9 @@
         ...
 
 Defaults are torch's (batch_size=1, shuffle=False, drop_last=False). Shuffling draws a new permutation each
-epoch from ``generator`` (a numpy Generator) or else from the global CPU stream, so ``manual_seed`` makes the
-order repeatable. Loading runs in the calling process: ``num_workers`` and ``pin_memory`` are accepted and ignored.
+epoch from ``generator`` (a ``tinygrad_adam.Generator``) or else from the global CPU stream, so ``manual_seed``
+makes the order repeatable. Loading runs in the calling process: ``num_workers`` and ``pin_memory`` are
+accepted and ignored.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from ..ops import linear as dense
 from ..ops import loss as fused
 from ..ops.conv import conv2d as conv2d
 from ..ops.elementwise import where
+from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS
 from ..ops.pool import max_pool2d as max_pool2d
 from ..ops.sparse import CSRBatch as CSRBatch
@@ -334,6 +335,6 @@ def bernoulli_log_likelihood(logits: Tensor, x: TensorLike) -> Tensor:
 __all__ = [
     "CSRBatch", "batch_norm", "bernoulli_log_likelihood", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "conv2d", "cross_entropy", "dropout", "embedding", "gaussian_kl", "gelu", "is_csr", "l1_loss", "layer_norm",
-    "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "reduce_loss", "relu", "reparameterize", "sigmoid",
-    "silu", "softmax", "softplus", "tanh",
+    "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "reduce_loss", "relu", "reparameterize",
+    "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]

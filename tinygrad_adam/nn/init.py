@@ -94,7 +94,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix (rows x prod(rest)) from the QR of a Gaussian one (Saxe et al., 2013), times gain."""
     if t.ndim < 2:
         raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
-    rows, cols = t.shape[0], t.size // t.shape[0]
+    rows, cols = t.shape[0], t.data.size // t.shape[0]
     flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device).data
     q, r = t.xp.linalg.qr(flat)
     q *= t.xp.sign(t.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal

@@ -88,7 +88,7 @@ def batch_norm(a: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         if t is not None and t.shape != (c,):
             raise ValueError(f"batch_norm: {name} has shape {t.shape}, expected ({c},) for input {a.shape}")
     if training:
-        n = a.size // max(c, 1)
+        n = a.data.size // max(c, 1)
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {a.shape}")
         mean = a.data.mean(axis=axes, keepdims=True)
