@@ -231,6 +231,13 @@ def test_reductions_at_edges_as_torch() -> None:
     agree(lambda lib, a: (a.std(), a.var(0), a.cumsum(0)), np.array([5.0]))
     agree(lambda lib, a: (a.sum(0), a.cumsum(0), a.prod(0)), np.array([[1, 2], [3, 4]]))
     agree(lambda lib, a: (a.sum(), a.sum(0)), np.array([[True, False], [True, True]]))
+    for empty in (np.zeros((0, 3)), np.zeros((2, 0))):  # empty tensors
+        agree(lambda lib, a: (a.sum(0), a.cumsum(0), a.cumsum(1), a.prod(0), a.prod(), *a.sort(dim=0),
+                              a.argsort(dim=1), a.tril(), a.triu(1), a.norm(), a.norm(dim=0), a.var(0), a.std(),
+                              a.masked_fill(a > 0, 1.0), a.transpose(0, 1), a.sin(), a.topk(0, dim=1).values),
+              empty)
+    agree(lambda lib, a: (a.std(), a.var(0), a.norm(dim=0), a.prod(), a.cumsum(0), *a.sort()),
+          np.array(2.5))  # 0-d
 
 
 # ------------------------------------------------------------------ masks, triangles, index, sort
@@ -335,3 +342,33 @@ def test_save_load_round_trips_a_module_state_dict(tmp_path: Any) -> None:
     other.load_state_dict(tg.load(tmp_path / "net.pt"))
     x = tg.randn(4, 3)
     assert other(x).tolist() == net(x).tolist()
+
+
+# ------------------------------------------------------------------ the GPU path
+@pytest.mark.gpu
+def test_new_ops_on_the_gpu_match_the_cpu() -> None:
+    def program(device: str) -> list[Any]:
+        g = tg.Generator(device).manual_seed(3)
+        x = tg.tensor(np.linspace(-2, 2, 12).reshape(3, 4), device=device, requires_grad=True)
+        idx = tg.tensor([[0, 3], [1, 1], [2, 0]], device=device)
+        v, i = x.max(1)
+        s = x.sort(dim=1, descending=True)
+        h = x * 1
+        h += x.tril()
+        h.mul_(2)
+        out = (v.sum() + s.values[:, 0].sum() + x.gather(1, idx).sum() + x.scatter(1, idx, 0.0).sum()
+               + x.masked_fill(x > 1, 0.0).sum() + x.cumsum(1).sum() + x.prod(1).sum() + x.std(0).sum()
+               + x.norm() + x.topk(2).values.sum() + x.sin().sum() + h.sum())
+        out.backward()
+        with tg.no_grad():
+            z = tg.zeros(3, device=device)
+            z.normal_(generator=g)
+            z.uniform_(generator=g)
+        draws = [z, tg.randint(0, 5, (4,), device=device, generator=g), tg.randperm(5, device=device, generator=g),
+                 tg.multinomial(tg.ones(4, device=device), 2, generator=g)]
+        return [out, x.grad, i, s.indices, tg.arange(3, device=device), tg.one_hot(idx)], draws
+    (cpu, _), (gpu, draws) = program("cpu"), program("cuda")
+    for a, b in zip(cpu, gpu):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
+    assert all(d.device.startswith("cuda") for d in draws) and sorted(draws[2].tolist()) == list(range(5))

@@ -13,6 +13,9 @@ from .index import gather
 def argsort(a: Tensor, dim: int = -1, descending: bool = False) -> Tensor:
     """int64 indices that sort ``a`` along ``dim``."""
     xp = a.xp
+    nd = max(a.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"argsort: dim {dim} is out of range for a tensor with {a.ndim} dims")
     if a.ndim == 0:
         return Tensor(xp.zeros((), dtype="int64"), device=a.device)
     dim %= a.ndim

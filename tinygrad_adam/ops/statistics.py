@@ -39,6 +39,8 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
         out = out.reshape((1,) * a.ndim)
 
     def backward(g: Array) -> tuple[Array]:
+        if x.shape[ax] == 0:  # an empty product is 1, whatever the (no) elements
+            return (xp.zeros(a.shape, dtype=g.dtype),)
         xm = xp.moveaxis(x, ax, -1)
         ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
         left = xp.concatenate([ones, xp.cumprod(xm[..., :-1], axis=-1)], axis=-1)  # product of elements before i
@@ -60,7 +62,7 @@ def std(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = Fa
 
 
 def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> Tensor:
-    axes = _axes(axis, a.ndim)
+    axes = _axes(axis, a.ndim) if a.ndim else ()
     xp = a.xp
     n = 1
     for i in axes:
@@ -84,7 +86,7 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
 
 def norm2(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """sqrt(sum(x^2)) over ``axis``; backward x / norm, taken as 0 where the norm is 0."""
-    axes = _axes(axis, a.ndim)
+    axes = _axes(axis, a.ndim) if a.ndim else ()
     xp = a.xp
     out = xp.sqrt((a.data * a.data).sum(axis=axes, keepdims=True))
 
