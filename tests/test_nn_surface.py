@@ -393,3 +393,30 @@ def test_init_functions() -> None:
     nn.init.eye_(w)
     np.testing.assert_array_equal(w.numpy(), np.eye(300, 200))
     assert nn.init._calculate_fan_in_and_fan_out(tg.zeros(4, 3, 2, 2)) == (12, 16)
+
+
+# ---------------------------------------------------------------- the GPU path
+@pytest.mark.gpu
+def test_new_layers_and_losses_on_cuda_match_the_cpu() -> None:
+    """Embedding, LayerNorm, BatchNorm (buffers moved by to()), GELU (erf kernel), SiLU and the general
+    cross-entropy path give the CPU's values and gradients on the GPU."""
+    def build() -> nn.Module:
+        tg.manual_seed(0)
+        return nn.Sequential(nn.Embedding(7, 6, padding_idx=0), nn.LayerNorm(6), nn.GELU(), nn.Linear(6, 6),
+                             nn.GELU("tanh"), nn.SiLU(), nn.Flatten(), nn.BatchNorm1d(18), nn.Linear(18, 4))
+
+    idx = rng.integers(0, 7, (5, 3))
+    target = np.array([0, 3, -100, 1, 2])
+    results = []
+    for device in ("cpu", "cuda"):
+        model = build().to(device)
+        assert all(b.device == model[0].weight.device for b in model.buffers())
+        logits = model(tg.Tensor(idx, device=device))
+        loss = F.cross_entropy(logits, tg.Tensor(target, device=device), label_smoothing=0.1)
+        loss.backward()
+        results.append((loss.item(), [p.grad.numpy() for p in model.parameters()], model[7].running_var.numpy()))
+    (loss_cpu, grads_cpu, var_cpu), (loss_gpu, grads_gpu, var_gpu) = results
+    assert loss_gpu == pytest.approx(loss_cpu, rel=1e-5)
+    for a, b in zip(grads_gpu, grads_cpu, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(var_gpu, var_cpu, rtol=1e-5)

@@ -184,7 +184,8 @@ def erf(x: Any) -> Any:
         from scipy.special import erf as scipy_erf  # imported on first use: most programs never need it
 
         return scipy_erf(x)
-    return elementwise_kernel("T x", "T y", "y = erf(x)", "tinygrad_adam_erf")(x)
+    assert _cupy is not None
+    return elementwise_kernel("T x", "T y", "y = erf(x);", "tinygrad_adam_erf")(x, _cupy.empty_like(x))
 
 
 # ---------------------------------------------------------------- random numbers
