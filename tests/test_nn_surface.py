@@ -193,6 +193,11 @@ def test_cross_entropy_fast_path_other_ignore_index_and_probabilities() -> None:
     for kw in ({}, {"label_smoothing": 0.1}, {"reduction": "sum"}):
         both(lambda a, kw=kw: F.cross_entropy(a, tg.Tensor(p), **kw),
              lambda a, kw=kw: torch.nn.functional.cross_entropy(a, torch.tensor(p), **kw), [x])
+    x3, w = rng.standard_normal((6, 5, 2)), rng.uniform(0.5, 2, 5)
+    p3 = rng.dirichlet(np.ones(5), (6, 2)).transpose(0, 2, 1)
+    for kw in ({}, {"label_smoothing": 0.2}, {"reduction": "none"}, {"reduction": "sum"}):  # weighted, (N, C, d)
+        both(lambda a, kw=kw: F.cross_entropy(a, tg.Tensor(p3), tg.Tensor(w), **kw),
+             lambda a, kw=kw: torch.nn.functional.cross_entropy(a, torch.tensor(p3), torch.tensor(w), **kw), [x3])
     single = rng.standard_normal(5)  # (C,) input with a 0-d target
     both(lambda a: F.cross_entropy(a, tg.Tensor(np.array(3))),
          lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(3)), [single])
