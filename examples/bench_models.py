@@ -155,11 +155,11 @@ def rss_child(library: str, steps: int) -> None:
     """Train, then print the peak RSS in MB. The peak is reset after loading the data (Linux: /proc/self/clear_refs),
     so the decoding of the dataset, the same for both libraries, does not hide the training peak; the number
     still includes the resident dataset (~190 MB of float32 pixels)."""
-    from tinygrad_adam.data import DataLoader, load_mnist
+    from tinygrad_adam.data import ArrayLoader, load_mnist
 
     train, _ = load_mnist()
     step = _batch_step(library)
-    loader = DataLoader((train.x.reshape(len(train.x), -1), train.y), batch_size=BATCH, seed=0)
+    loader = ArrayLoader((train.x.reshape(len(train.x), -1), train.y), batch_size=BATCH, seed=0)
     gc.collect()
     status = Path("/proc/self/status")
     try:

@@ -178,6 +178,16 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         cupyx.scatter_add(target, index, values)
 
 
+def erf(x: Any) -> Any:
+    """The error function, elementwise, in ``x``'s dtype: scipy's on the CPU, CUDA's ``erf`` on a GPU."""
+    if isinstance(x, (numpy.ndarray, numpy.generic)):
+        from scipy.special import erf as scipy_erf  # imported on first use: most programs never need it
+
+        return scipy_erf(x)
+    assert _cupy is not None
+    return elementwise_kernel("T x", "T y", "y = erf(x);", "tinygrad_adam_erf")(x, _cupy.empty_like(x))
+
+
 # ---------------------------------------------------------------- random numbers
 _seed: int | None = None
 _gpu_key = 0  # which restart of the GPU streams is running (see reseed_gpu_streams)

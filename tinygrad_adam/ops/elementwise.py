@@ -125,7 +125,7 @@ def sigmoid_array(x: Array) -> Array:
     """1 / (1 + exp(-x)): accurate for all x (exp(-x) overflows to inf below about -88 in float32, which gives
     the right limit 0); four passes over ``x``, one new array."""
     xp = backend.get_array_module(x)
-    d = xp.negative(x)
+    d = xp.negative(x, out=xp.empty_like(x))  # out=: a 0-d input would otherwise give a scalar
     with ignore_overflow(xp):
         xp.exp(d, out=d)
     d += 1

@@ -4,13 +4,17 @@
 - ``nll_loss``: negative log-likelihood of given log-probabilities.
 - ``binary_cross_entropy_with_logits``: max(z, 0) - z y + log(1 + exp(-|z|)), stable for any |z|;
   backward sigmoid(z) - y.
+- ``binary_cross_entropy``: the same loss from probabilities, logs clamped at -100 as in torch.
 
 ``reduction`` is ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+
+import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
@@ -18,6 +22,7 @@ from .elementwise import exp_neg_abs, log1p_small, sigmoid_array
 from .reduce import logsumexp_array
 
 REDUCTIONS = ("mean", "sum", "none")
+BCE_EPS = float(numpy.float32(1e-12))  # torch clamps p (1 - p) at this float32 constant in the BCE gradient
 
 
 def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: str,
@@ -102,3 +107,22 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
         gy = (-z * gl).astype(y.dtype, copy=False) if y.requires_grad else None
         return gz, gy
     return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)
+
+
+def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
+    """-[y log p + (1 - y) log(1 - p)] for probabilities p, each log clamped at -100 as torch does (so p = 0 or 1
+    gives a finite loss); backward (p - y) / max(p (1 - p), eps), torch's formula and eps (1e-12 in float32)."""
+    check_devices("binary_cross_entropy", probs, targets)
+    xp, p, y = probs.xp, probs.data, targets.data.astype(probs.dtype, copy=False)
+    if p.size and bool(((p < 0) | (p > 1)).any()):
+        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] (apply sigmoid, or use "
+                         "binary_cross_entropy_with_logits on the raw scores)")
+    with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():  # log(0) = -inf
+        log_p, log_q = xp.maximum(xp.log(p), -100), xp.maximum(xp.log1p(-p), -100)
+    losses = -(y * log_p + (1 - y) * log_q)
+
+    def grads(gl: Array) -> tuple[Array | None, Array | None]:
+        gp = gl * (p - y) / xp.maximum(p * (1 - p), BCE_EPS) if probs.requires_grad else None
+        gy = (gl * (log_q - log_p)).astype(targets.dtype, copy=False) if targets.requires_grad else None
+        return gp, gy
+    return record_loss("binary_cross_entropy", losses.astype(p.dtype, copy=False), (probs, targets), reduction, grads)
