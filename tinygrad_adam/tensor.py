@@ -2,8 +2,7 @@
 
 An op (see ``ops/``) computes its output array and calls :func:`record` with a small
 ``backward(g)`` closure that maps the output gradient to one gradient per input, like
-micrograd. ``backward()`` walks the recorded graph in reverse topological order
-(iteratively, so very deep chains work) and frees it as it goes.
+micrograd. ``backward()`` hands the recorded graph to the engine in ``autograd.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any, Union
 import numpy
 
 from . import backend
-from .autograd import is_grad_enabled
+from .autograd import is_grad_enabled, root_grads, run_backward
 
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 Backward = Callable[[Array], Sequence[Union[Array, None]]]
@@ -175,38 +174,13 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` is the gradient of some scalar with respect to ``self`` (it may be omitted
-        for a one-element tensor). The graph is freed afterwards unless ``retain_graph``.
+        for a one-element tensor). The graph is freed afterwards unless ``retain_graph``: a
+        second backward through it raises, as in PyTorch (see ``autograd.run_backward``).
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
                                "ops that made it has requires_grad=True (or it was made under no_grad)")
-        xp = self.xp
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward() without a grad needs a one-element (scalar) tensor, got shape "
-                                   f"{self.shape}; pass grad= of that shape")
-            g = xp.ones_like(self.data)
-        else:
-            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-            if tuple(g.shape) != self.shape:
-                raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, but the tensor has shape {self.shape}")
-        grads: dict[int, Array] = {id(self): g}
-        handed_out: set[int] = set()
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:
-                node._accumulate(g, handed_out)
-                continue
-            parent_grads = node._backward(g)
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not parent.requires_grad:
-                    continue
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
-                node._backward, node._parents = None, ()
+        run_backward([self], root_grads([self], [grad]), retain_graph)
 
     def _accumulate(self, g: Array, handed_out: set[int]) -> None:
         """Add ``g`` into ``.grad``; copies when ``g`` may be shared, so grads never alias."""
@@ -392,24 +366,6 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
     else:
         out.requires_grad, out._parents, out._backward, out._op = False, (), None, op
     return out
-
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes reachable from ``root`` that need a gradient, each after all its parents."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        if finished:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
-    return order
 
 
 def check_devices(op: str, *tensors: Tensor) -> str:
