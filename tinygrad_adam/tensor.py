@@ -44,7 +44,11 @@ class Tensor:
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
-            data = numpy.asarray(data, dtype=DEFAULT_FLOAT if dtype is None else dtype)
+            raw = numpy.asarray(data)
+            if raw.dtype.kind not in "biufc":  # None, strings, objects: never a silent nan
+                raise TypeError(f"Tensor(): data must be a number or a (nested) sequence of numbers, got "
+                                f"{type(data).__name__} {data!r:.60}")
+            data = raw.astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
         here = backend.device_of(data)

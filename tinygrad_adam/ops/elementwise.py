@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy
+
 from .. import backend
-from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, record
 
 
 def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -34,16 +36,80 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
     return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
-def operands(op: str, a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
-    """Both operands as Tensors on one device with broadcastable shapes."""
-    if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, like=a)
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # bool < integer < floating < complex
+
+
+def promote_types(x: numpy.dtype | None, y: numpy.dtype | None) -> numpy.dtype | None:
+    """torch.promote_types: within a category as numpy, across categories the higher category's type
+    (int64 with float32 is float32; numpy would say float64)."""
+    if x is None or y is None or x == y:
+        return y if x is None else x
+    cx, cy = _CATEGORY[x.kind], _CATEGORY[y.kind]
+    return numpy.promote_types(x, y) if cx == cy else x if cx > cy else y
+
+
+def _combine(higher: numpy.dtype | None, lower: numpy.dtype | None) -> numpy.dtype | None:
+    """torch's combine_categories: a lower-priority operand only matters when its category is higher."""
+    if higher is None:
+        return lower
+    if lower is None or (_CATEGORY[higher.kind] >= 2 and _CATEGORY[higher.kind] >= _CATEGORY[lower.kind]):
+        return higher
+    if higher.kind == "b" or _CATEGORY[lower.kind] > _CATEGORY[higher.kind]:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*xs: TensorLike) -> numpy.dtype:
+    """The dtype PyTorch gives an op on ``xs``: tensors with dimensions decide, then 0-d tensors, then Python
+    numbers (a float one as float32, the default dtype; an int one as int64), each group only where it is of a
+    higher category (bool < int < float) than the groups before it."""
+    dims = zeros = numbers = None
+    for x in xs:
+        if isinstance(x, Tensor):
+            if x.ndim:
+                dims = promote_types(dims, x.dtype)
+            else:
+                zeros = promote_types(zeros, x.dtype)
+        else:
+            kind = numpy.dtype(bool) if isinstance(x, bool) else numpy.dtype(numpy.int64) if isinstance(x, int) \
+                else numpy.dtype(DEFAULT_FLOAT) if isinstance(x, float) else numpy.asarray(x).dtype
+            numbers = promote_types(numbers, kind)
+    return _combine(dims, _combine(zeros, numbers))
+
+
+def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors of one dtype (PyTorch's type promotion; a floating one when ``floating``) on one
+    device with broadcastable shapes."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype and (not floating or a.dtype.kind in
+                                                                                    "fc"):
+        dtype = a.dtype
+    else:
+        if not isinstance(a, (Tensor, int, float)):
+            a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+        if not isinstance(b, (Tensor, int, float)):
+            b = as_tensor(b, like=a if isinstance(a, Tensor) else None)
+        dtype = result_type(a, b)
+        if floating and dtype.kind not in "fc":
+            dtype = numpy.dtype(DEFAULT_FLOAT)
+        like = a if isinstance(a, Tensor) else b
+        a, b = (cast(x, dtype, like) for x in (a, b))
     check_devices(op, a, b)
     if a.shape != b.shape:
         broadcast_shape(op, a.shape, b.shape)
     return a, b
+
+
+def cast(x: TensorLike, dtype: numpy.dtype, like: Tensor) -> Tensor:
+    """A Tensor of ``dtype``: a Python number made on ``like``'s device, a Tensor cast (differentiably)."""
+    if not isinstance(x, Tensor):
+        return Tensor(like.xp.asarray(x, dtype=dtype), device=like.device)
+    return x if x.dtype == dtype else astype(x, dtype)
+
+
+def floating(a: Tensor) -> Tensor:
+    """``a`` itself when floating, else cast to float32: math functions of integer tensors give the default
+    float dtype, as in PyTorch (numpy would give float64, or float16 for int8)."""
+    return a if a.dtype.kind in "fc" else astype(a, DEFAULT_FLOAT)
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
@@ -56,6 +122,9 @@ def add(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    if any(isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype.kind == "b") for x in (a, b)):
+        raise TypeError("sub: subtracting a bool tensor or value is not supported (as in PyTorch); to invert a mask "
+                        "use logical_not, or convert with .astype() first")
     a, b = operands("sub", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -74,7 +143,7 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
-    a, b = operands("div", a, b)
+    a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = g / b.data
@@ -88,12 +157,13 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
     out = a.data ** b.data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        xp = a.xp
-        ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape) if a.requires_grad else None
-        gb = None
-        if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0
-            log_a = xp.log(xp.where(a.data > 0, a.data, 1))
-            gb = unbroadcast(g * out * log_a, b.shape)
+        xp, zero = a.xp, out.dtype.type(0)
+        ga = gb = None
+        with xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
+            if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a = 0), as PyTorch does
+                ga = unbroadcast(xp.where(b.data == 0, zero, g * b.data * a.data ** (b.data - 1)), a.shape)
+            if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (nan for a < 0)
+                gb = unbroadcast(xp.where((a.data == 0) & (b.data >= 0), zero, g * out * xp.log(a.data)), b.shape)
         return ga, gb
     return record("pow", out, (a, b), backward)
 
@@ -103,20 +173,24 @@ def neg(a: Tensor) -> Tensor:
 
 
 def exp(a: Tensor) -> Tensor:
+    a = floating(a)
     out = a.xp.exp(a.data)
     return record("exp", out, (a,), lambda g: (g * out,))
 
 
 def log(a: Tensor) -> Tensor:
+    a = floating(a)
     return record("log", a.xp.log(a.data), (a,), lambda g: (g / a.data,))
 
 
 def sqrt(a: Tensor) -> Tensor:
+    a = floating(a)
     out = a.xp.sqrt(a.data)
     return record("sqrt", out, (a,), lambda g: (g / (2 * out),))
 
 
 def tanh(a: Tensor) -> Tensor:
+    a = floating(a)
     out = a.xp.tanh(a.data)
     return record("tanh", out, (a,), lambda g: (g * (1 - out * out),))
 
@@ -164,6 +238,7 @@ def exp_neg_abs(x: Array) -> Array:
 
 
 def sigmoid(a: Tensor) -> Tensor:
+    a = floating(a)
     out = sigmoid_array(a.data)
     return record("sigmoid", out, (a,), lambda g: (g * out * (1 - out),))
 
@@ -174,17 +249,19 @@ def relu(a: Tensor) -> Tensor:
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
-    """log(1 + exp(beta x)) / beta, stable for large |x|: max(z, 0) + log1p(exp(-|z|))."""
+    """log(1 + exp(beta x)) / beta, stable for large |x|: max(x, 0) + log1p(exp(-|beta x|)) / beta (for beta > 0;
+    max(x, 0) is not divided by beta, so beta x may overflow without harm)."""
     xp = backend.get_array_module(x)
-    z = x * beta if beta != 1 else x
-    out = log1p_small(exp_neg_abs(z))
-    out += xp.maximum(z, 0)
+    with ignore_overflow(xp):
+        out = log1p_small(exp_neg_abs(x * beta if beta != 1 else x))
     if beta != 1:
         out /= beta
+    out += xp.maximum(x, 0) if beta > 0 else xp.minimum(x, 0)
     return out
 
 
 def softplus(a: Tensor, beta: float = 1.0) -> Tensor:
+    a = floating(a)
     out = softplus_array(a.data, beta)
 
     def backward(g: Array) -> tuple[Array]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
 from .elementwise import exp_neg_abs, log1p_small, sigmoid_array
-from .reduce import logsumexp_array
+from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -29,9 +29,15 @@ def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: 
     xp = backend.get_array_module(losses)
     if reduction == "none":
         return record(op, losses, parents, grads)
-    scale = 1.0 / max(losses.size, 1) if reduction == "mean" else 1.0
-    out = xp.asarray(losses.sum() * losses.dtype.type(scale))
-    return record(op, out, parents, lambda g: grads(xp.broadcast_to(g * scale, losses.shape)))
+    n = losses.dtype.type(losses.size if reduction == "mean" else 1)
+    with quiet(xp):  # the mean of nothing is 0 / 0 = nan, as in PyTorch
+        out = xp.asarray(losses.sum() / n)
+
+    def backward(g: Array) -> Sequence[Array | None]:
+        with quiet(xp):
+            g = g / n
+        return grads(xp.broadcast_to(g, losses.shape))
+    return record(op, out, parents, backward)
 
 
 def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
@@ -58,11 +64,13 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
     """-log softmax(logits)[target] for logits (N, C) and integer targets (N,)."""
     t = class_targets("cross_entropy", logits, targets)
     xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
-    lse = logsumexp_array(logits.data, 1)  # (N, 1)
-    losses = lse[:, 0] - logits.data[rows, t]
+    _, d, e, s = shifted_exp(logits.data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
+    with quiet(xp):
+        losses = xp.log(s[:, 0]) - d[rows, t]  # -log_softmax[t] = log(s) - d[t]: the two parts kept apart
 
     def grads(gl: Array) -> tuple[Array]:
-        p = xp.exp(logits.data - lse)  # softmax
+        with quiet(xp):
+            p = e / s  # softmax
         p[rows, t] -= 1
         p *= gl[:, None]
         return (p,)
