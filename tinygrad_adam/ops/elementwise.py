@@ -199,7 +199,7 @@ def sigmoid_array(x: Array) -> Array:
     """1 / (1 + exp(-x)): accurate for all x (exp(-x) overflows to inf below about -88 in float32, which gives
     the right limit 0); four passes over ``x``, one new array."""
     xp = backend.get_array_module(x)
-    d = xp.negative(x)
+    d = xp.negative(x, out=xp.empty_like(x))  # out=: a 0-d input would otherwise give a scalar
     with ignore_overflow(xp):
         xp.exp(d, out=d)
     d += 1
@@ -220,7 +220,7 @@ def log1p_small(e: Array) -> Array:
     xp = backend.get_array_module(e)
     if backend.device_of(e) != "cpu":
         return xp.log1p(e)
-    u = 1 + e
+    u = xp.add(e, 1, out=xp.empty_like(e))
     err = u - 1
     err -= e
     err /= u
@@ -232,7 +232,7 @@ def log1p_small(e: Array) -> Array:
 def exp_neg_abs(x: Array) -> Array:
     """exp(-|x|), in (0, 1]: the part of softplus and of the logistic loss that can never overflow."""
     xp = backend.get_array_module(x)
-    e = xp.abs(x)
+    e = xp.abs(x, out=xp.empty_like(x))
     xp.negative(e, out=e)
     return xp.exp(e, out=e)
 
@@ -244,8 +244,8 @@ def sigmoid(a: Tensor) -> Tensor:
 
 
 def relu(a: Tensor) -> Tensor:
-    mask = a.data > 0
-    return record("relu", a.data * mask, (a,), lambda g: (g * mask,))
+    mask = ~(a.data <= 0)  # nan passes (its gradient too), as in PyTorch
+    return record("relu", a.xp.where(mask, a.data, a.dtype.type(0)), (a,), lambda g: (g * mask,))
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
@@ -272,7 +272,11 @@ def softplus(a: Tensor, beta: float = 1.0) -> Tensor:
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001
-    return record("abs", a.xp.abs(a.data), (a,), lambda g: (g * a.xp.sign(a.data),))
+    def backward(g: Array) -> tuple[Array]:  # g * sign(a), with sign(nan) = 0 as in PyTorch (numpy's is nan)
+        sign = (a.data > 0).astype(g.dtype)
+        sign -= a.data < 0
+        return (g * sign,)
+    return record("abs", a.xp.abs(a.data), (a,), backward)
 
 
 def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
@@ -282,26 +286,29 @@ def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
 
 
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
-    """Elementwise max; on ties the gradient is split evenly between the two."""
-    return _select("maximum", a, b, lambda x, y: x > y)
+    """Elementwise max (nan if either is nan); on ties the gradient is split evenly between the two."""
+    return _select("maximum", a, b, lambda x, y: x < y)
 
 
 def minimum(a: TensorLike, b: TensorLike) -> Tensor:
-    """Elementwise min; on ties the gradient is split evenly between the two."""
-    return _select("minimum", a, b, lambda x, y: x < y)
+    """Elementwise min (nan if either is nan); on ties the gradient is split evenly between the two."""
+    return _select("minimum", a, b, lambda x, y: x > y)
 
 
-def _select(op: str, a: TensorLike, b: TensorLike, a_wins: Any) -> Tensor:
+def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
+    """PyTorch's rule: each side gets g where it wins, g/2 on a tie, and g where the other is nan (both do)."""
     a, b = operands(op, a, b)
     xp = a.xp
-    pick_a = a_wins(a.data, b.data)
-    share_a = pick_a + 0.5 * (a.data == b.data)  # 1 where a wins, 0.5 on ties, 0 where b wins
-    out = xp.where(pick_a, a.data, b.data)
+    out = getattr(xp, op)(a.data, b.data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g * share_a, a.shape) if a.requires_grad else None,
-                unbroadcast(g * (1 - share_a), b.shape) if b.requires_grad else None)
-    return record(op, out.astype(a.dtype, copy=False), (a, b), backward)
+        tie = a.data == b.data
+        loses_a = a_loses(a.data, b.data)
+        loses_b = a_loses(b.data, a.data)
+        share = xp.where(tie, g.dtype.type(0.5), g.dtype.type(1))
+        return (unbroadcast(g * xp.where(loses_a, g.dtype.type(0), share), a.shape) if a.requires_grad else None,
+                unbroadcast(g * xp.where(loses_b, g.dtype.type(0), share), b.shape) if b.requires_grad else None)
+    return record(op, out, (a, b), backward)
 
 
 def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:

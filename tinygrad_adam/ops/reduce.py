@@ -70,9 +70,9 @@ def min(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
 def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     """As torch: over all elements (``axis=None``, torch's ``max()``) a NaN result sends the gradient to the NaN
     elements; over given axes (torch's ``amax``) a slice whose result is NaN gets a NaN gradient."""
-    if a.size == 0:
-        raise ValueError(f"{op}() of an empty tensor with shape {a.shape}")
     axes = _axes(axis, a.ndim)
+    if a.size == 0 and (axis is None or any(a.shape[i] == 0 for i in axes)):
+        raise ValueError(f"{op}() over an empty dimension: tensor shape {a.shape}, axis {axis}")
     kept = getattr(a.data, op)(axis=axes, keepdims=True)
 
     def backward(g: Array) -> tuple[Array]:
