@@ -544,7 +544,7 @@ def run_program(ch: Chooser, dtype: type, seed: int) -> int:
 
 
 # ---------------------------------------------------------------- the tests
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -39,7 +39,7 @@ def assert_ulps(ours: np.ndarray, ref64: np.ndarray, dtype: type, ulps: float = 
 
 def run_both(ours: Callable, theirs: Callable, x: np.ndarray, *rest: np.ndarray) -> tuple:
     """Output and input gradient (of sum(out * w), w fixed) in ours (x's dtype) and torch (float64)."""
-    w = np.linspace(-1.0, 2.0, max(ours(tg.Tensor(x), *rest).size, 1)).astype(x.dtype)
+    w = np.linspace(-1.0, 2.0, ours(tg.Tensor(x), *rest).size).astype(x.dtype)
     t = tg.Tensor(x, requires_grad=True)
     out = ours(t, *rest)
     (out * tg.Tensor(w.reshape(out.shape))).sum().backward()
@@ -273,3 +273,55 @@ def test_math_of_integer_tensors_is_float32_and_gradients_keep_their_dtype() -> 
     assert out.dtype == np.float32
     out.sum().backward()
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+
+
+# ---------------------------------------------------------------- what the fuzzer (test_fuzz_vs_torch.py) found
+X = np.array([[np.nan, -np.inf, np.inf, 0.0, -0.0, 2.0, -3.0, 1e-300]])
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs"), [
+    ("relu", lambda t: t.relu(), torch.relu),
+    ("abs", lambda t: t.abs(), torch.abs),
+    ("clip", lambda t: t.clip(-1.0, 1.0), lambda t: torch.clamp(t, -1.0, 1.0)),
+    ("maximum", lambda t: tg.maximum(t, tg.Tensor(X[:, ::-1].copy())),
+     lambda t: torch.maximum(t, torch.tensor(X[:, ::-1].copy()))),
+    ("minimum", lambda t: tg.minimum(t, 0.0), lambda t: torch.minimum(t, torch.tensor(0.0, dtype=torch.float64))),
+    ("div", lambda t: tg.Tensor(X) / t, lambda t: torch.tensor(X) / t),
+    ("max", lambda t: t.max(), lambda t: t.max()),
+    ("1/x then maximum", lambda t: tg.maximum(1 / t, 0.0), lambda t: torch.maximum(1 / t, torch.tensor(0.0).double())),
+])
+def test_nan_and_inf_values_and_gradients_as_torch(name: str, ours: Callable, theirs: Callable) -> None:
+    # before: relu(-inf) was nan and relu's gradient at nan 0; abs's gradient at nan nan; maximum(nan, 1) was 1;
+    # an inf gradient times a 0 mask made nan where torch masks it to 0
+    with np.errstate(all="ignore"):
+        out, g, ref, tg_, _ = run_both(ours, theirs, X.copy())
+    np.testing.assert_array_equal(out, ref, err_msg=name)
+    np.testing.assert_array_equal(g, tg_, err_msg=name)
+
+
+def test_empty_and_indexing_corner_cases_as_torch() -> None:
+    x = np.arange(24.0).reshape(2, 3, 4)
+    index = (0, slice(None), np.array([1, 2]))  # ints apply before integer arrays in torch (numpy moves dims)
+    out, g, ref, tg_, _ = run_both(lambda t: t[index], lambda t: t[0, :, torch.tensor([1, 2])], x)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(g, tg_)
+    empty = np.zeros((0, 3))
+    out, g, ref, tg_, _ = run_both(lambda t: reduce.max(t, 1, False), lambda t: torch.amax(t, 1), empty)
+    assert out.shape == ref.shape == (0,)
+    out, g, ref, tg_, _ = run_both(lambda t: t.flatten(0, 0), lambda t: t.flatten(0, 0), np.zeros((0, 0)))
+    assert out.shape == ref.shape and g.shape == tg_.shape
+    w = np.ones((2, 3))
+    out, g, ref, tg_, _ = run_both(lambda t: F.linear(t, tg.Tensor(w)), lambda t: TF.linear(t, torch.tensor(w)),
+                                   np.zeros((0, 3)))
+    assert out.shape == ref.shape == (0, 2)
+
+
+@pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, 1), (1, 2)])
+def test_conv2d_input_gradient_with_a_nan_weight_as_torch(stride: int, padding: int) -> None:
+    # before: the zeros of the padded/dilated gradient times the nan weight made every dx nan
+    w = np.array([[[[2.0, -2.0, 0.0], [0.0, -2.0, 1.0], [1.0, np.nan, 0.5]]]])
+    x = np.array([[[[2.0, 0.0, 1.0], [1.0, -1.0, 3.0]]]])
+    out, g, ref, tg_, _ = run_both(lambda t: F.conv2d(t, tg.Tensor(w), stride=stride, padding=padding),
+                                   lambda t: TF.conv2d(t, torch.tensor(w), stride=stride, padding=padding), x)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    np.testing.assert_allclose(g, tg_, rtol=1e-12)

@@ -145,11 +145,12 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
 def div(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
 
-    def backward(g: Array) -> tuple[Array | None, Array | None]:
-        ga = g / b.data
-        return (unbroadcast(ga, a.shape) if a.requires_grad else None,
-                unbroadcast(-ga * a.data / b.data, b.shape) if b.requires_grad else None)
-    return record("div", a.data / b.data, (a, b), backward)
+    out = a.data / b.data
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:  # as PyTorch: g / b and -g (a / b) / b
+        return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * (out / b.data), b.shape) if b.requires_grad else None)
+    return record("div", out, (a, b), backward)
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
@@ -245,7 +246,8 @@ def sigmoid(a: Tensor) -> Tensor:
 
 def relu(a: Tensor) -> Tensor:
     mask = ~(a.data <= 0)  # nan passes (its gradient too), as in PyTorch
-    return record("relu", a.xp.where(mask, a.data, a.dtype.type(0)), (a,), lambda g: (g * mask,))
+    zero = a.dtype.type(0)
+    return record("relu", a.xp.where(mask, a.data, zero), (a,), lambda g: (a.xp.where(mask, g, zero),))
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
@@ -282,7 +284,7 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001
 def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Clamp to [lo, hi]; the gradient passes where the value was inside the range."""
     out = a.xp.clip(a.data, lo, hi)
-    return record("clip", out, (a,), lambda g: (g * (out == a.data),))
+    return record("clip", out, (a,), lambda g: (a.xp.where(out == a.data, g, g.dtype.type(0)),))
 
 
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
@@ -305,9 +307,9 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
         tie = a.data == b.data
         loses_a = a_loses(a.data, b.data)
         loses_b = a_loses(b.data, a.data)
-        share = xp.where(tie, g.dtype.type(0.5), g.dtype.type(1))
-        return (unbroadcast(g * xp.where(loses_a, g.dtype.type(0), share), a.shape) if a.requires_grad else None,
-                unbroadcast(g * xp.where(loses_b, g.dtype.type(0), share), b.shape) if b.requires_grad else None)
+        gs, zero = xp.where(tie, g * g.dtype.type(0.5), g), g.dtype.type(0)  # masked (not multiplied): inf g stays
+        return (unbroadcast(xp.where(loses_a, zero, gs), a.shape) if a.requires_grad else None,
+                unbroadcast(xp.where(loses_b, zero, gs), b.shape) if b.requires_grad else None)
     return record(op, out, (a, b), backward)
 
 

@@ -53,7 +53,8 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     out = a.data.mean(axis=axes, keepdims=keepdims)
 
     def backward(g: Array) -> tuple[Array]:
-        return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims) / n, a.shape),)
+        with quiet(a.xp):  # n = 0: an empty gradient
+            return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims) / n, a.shape),)
     return record("mean", out, (a,), backward)
 
 
@@ -77,10 +78,12 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
 
     def backward(g: Array) -> tuple[Array]:
         hit = a.data == kept
-        if axis is None and a.xp.isnan(kept).any():
-            hit = a.xp.isnan(a.data)
         with quiet(a.xp):
-            return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
+            if axis is not None:  # torch.amax: (g / count) * hit
+                return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
+            if a.xp.isnan(kept).any():
+                hit = a.xp.isnan(a.data)  # torch.max(): the gradient goes to the nan elements, and is 0 elsewhere
+            return (a.xp.where(hit, g / hit.sum(), g.dtype.type(0)),)
     out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))
     return record(op, out, (a,), backward)
 
