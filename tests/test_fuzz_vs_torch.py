@@ -20,7 +20,6 @@ A failure prints the program and its seed; ``FUZZ_SEED=<seed>`` replays one prog
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -94,6 +93,7 @@ class Program:
     leaves: list[int] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     comparisons: int = 0
+    overflow_ambiguous: int = 0
 
     def describe(self) -> str:
         return f"seed {self.seed}, {np.dtype(self.dtype).name}:\n  " + "\n  ".join(self.lines)
@@ -171,7 +171,9 @@ def close(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> np.nda
     return both_nan | same_inf | near
 
 
-def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: float) -> None:
+def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: float, largest: float) -> None:
+    """One tensor against torch's: absolute tolerance relative to ``scale``; ``largest``: the graph's largest
+    finite magnitude (values or gradients)."""
     prog.comparisons += 1
     where = f"{what}\n{prog.describe()}"
     if same is None:
@@ -188,6 +190,11 @@ def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: flo
     with np.errstate(over="ignore"):
         r = to_np(ref).astype(o.dtype)
     ok = close(o, s, rtol, rtol * scale) | close(o, r, rtol, rtol * scale)
+    if not ok.all() and largest >= np.finfo(o.dtype).max * 1e-4:
+        # finite values near overflow: whether a sum or product overflows to inf, or inf - inf makes nan, depends on
+        # the order of accumulation (BLAS, pairwise sums); there only the finite results are compared
+        ok |= ~np.isfinite(o) | ~np.isfinite(s)
+        prog.overflow_ambiguous += int((~np.isfinite(o) | ~np.isfinite(s)).sum())
     if not ok.all():
         bad = np.argwhere(~ok)[:5]
         raise AssertionError(f"{where}\n{what}: ours differs at {bad.tolist()}: ours {o[~ok][:5]}, torch {s[~ok][:5]}"
@@ -489,8 +496,8 @@ WEIGHTED = [f for f, w in OPS for _ in range(w)]
 
 
 # ---------------------------------------------------------------- one graph: build, differentiate, compare
-def run_program(ch: Chooser, dtype: type, seed: int) -> int:
-    """Build and check one random graph; returns the number of comparisons it made."""
+def run_program(ch: Chooser, dtype: type, seed: int) -> Program:
+    """Build and check one random graph; returns it (with its count of comparisons)."""
     rng = np.random.default_rng(seed)
     prog = Program(dtype, seed)
     profile = ch.int(0, 3)
@@ -505,13 +512,13 @@ def run_program(ch: Chooser, dtype: type, seed: int) -> int:
         ch.pick(WEIGHTED)(ch, prog, i, gen)
     scale = scale_of(prog, grads=False)
     for k, n in enumerate(prog.nodes):
-        compare(prog, f"value of n{k}", n.ours, n.same, n.ref, scale)
+        compare(prog, f"value of n{k}", n.ours, n.same, n.ref, scale, scale)
     # outputs: the last node and maybe others that carry a gradient
     cands = [k for k, n in enumerate(prog.nodes) if n.ours.requires_grad and n.ours.dtype.kind == "f"]
     outs = sorted({len(prog.nodes) - 1} | {ch.pick(cands) for _ in range(ch.int(0, 2))} if cands else set())
     outs = [k for k in outs if prog.nodes[k].ours.requires_grad]
     if not outs:
-        return prog.comparisons
+        return prog
     ws = [np.random.default_rng(seed + k).standard_normal(prog.nodes[k].ours.shape).astype(
         prog.nodes[k].ours.dtype) for k in outs]
     mode = ch.pick(["backward", "grad"])
@@ -526,7 +533,7 @@ def run_program(ch: Chooser, dtype: type, seed: int) -> int:
         gscale = scale_of(prog, grads=True)
         for k in prog.leaves:
             n = prog.nodes[k]
-            compare(prog, f"grad of n{k}", n.ours.grad, n.same.grad, n.ref.grad, gscale)
+            compare(prog, f"grad of n{k}", n.ours.grad, n.same.grad, n.ref.grad, gscale, max(scale, gscale))
     else:
         leaves = [prog.nodes[k] for k in prog.leaves]
         go = [tg.Tensor(w) for w in ws]
@@ -538,9 +545,9 @@ def run_program(ch: Chooser, dtype: type, seed: int) -> int:
         gscale = max([1.0] + [float(np.nanmax(np.abs(np.where(np.isfinite(g), g, 0)), initial=0))
                               for g in (r.numpy() for r in ref if r is not None)])
         for k, o, s, r in zip(prog.leaves, ours, same, ref):
-            compare(prog, f"autograd.grad of n{k}", o, s, r, gscale)
+            compare(prog, f"autograd.grad of n{k}", o, s, r, gscale, max(scale, gscale))
         assert all(n.ours.grad is None for n in leaves), "autograd.grad touched .grad"
-    return prog.comparisons
+    return prog
 
 
 # ---------------------------------------------------------------- the tests
@@ -566,12 +573,14 @@ def test_replay_seed(dtype: type) -> None:
 def test_long_run() -> None:
     end = time.monotonic() + 60 * float(os.environ["FUZZ_MINUTES"])
     first = int(os.environ.get("FUZZ_FIRST_SEED", "0"))
-    graphs = comparisons = 0
+    graphs = comparisons = ambiguous = 0
     for seed in range(first, first + 10**9):
         if time.monotonic() > end:
             break
         for dtype in (np.float64, np.float32):
-            comparisons += run_program(Chooser(seed=seed), dtype, seed)
-            graphs += 1
-    print(f"\nfuzz long run: {graphs} graphs, {comparisons} comparisons, seeds {first}..{seed - 1}")
-    assert graphs > 0 and math.isfinite(comparisons)
+            prog = run_program(Chooser(seed=seed), dtype, seed)
+            graphs, comparisons, ambiguous = graphs + 1, comparisons + prog.comparisons, \
+                ambiguous + prog.overflow_ambiguous
+    print(f"\nfuzz long run: {graphs} graphs, {comparisons} comparisons (values, gradients, raise-or-not), "
+          f"{ambiguous} elements left unchecked as overflow-order dependent; seeds {first}..{seed - 1}")
+    assert graphs > 0

@@ -84,7 +84,7 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
                                                                                     "fc"):
         dtype = a.dtype
     else:
-        if not isinstance(a, (Tensor, int, float)):
+        if not isinstance(a, (Tensor, int, float)) or not isinstance(b, Tensor):
             a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
         if not isinstance(b, (Tensor, int, float)):
             b = as_tensor(b, like=a if isinstance(a, Tensor) else None)
