@@ -78,21 +78,18 @@ def result_type(*xs: TensorLike) -> numpy.dtype:
 
 
 def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> tuple[Tensor, Tensor]:
-    """Both operands as Tensors of one dtype (PyTorch's type promotion; a floating one when ``floating``) on one
-    device with broadcastable shapes."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype and (not floating or a.dtype.kind in
-                                                                                    "fc"):
-        dtype = a.dtype
-    else:
-        if not isinstance(a, (Tensor, int, float)) or not isinstance(b, Tensor):
-            a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-        if not isinstance(b, (Tensor, int, float)):
-            b = as_tensor(b, like=a if isinstance(a, Tensor) else None)
+    """Both operands as Tensors of one dtype (PyTorch's type promotion; float32 for integers when ``floating``) on
+    one device with broadcastable shapes."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
+        like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+        if like is None:  # two non-tensors: the first becomes one (float32 for lists and numbers)
+            a = like = as_tensor(a)
+        # arrays and lists become tensors of their own dtype; Python numbers stay numbers until the dtype is known
+        a, b = (x if isinstance(x, (Tensor, int, float)) else as_tensor(x, like=like) for x in (a, b))
         dtype = result_type(a, b)
-        if floating and dtype.kind not in "fc":
-            dtype = numpy.dtype(DEFAULT_FLOAT)
-        like = a if isinstance(a, Tensor) else b
-        a, b = (cast(x, dtype, like) for x in (a, b))
+        a, b = cast(a, dtype, like), cast(b, dtype, like)
+    if floating and a.dtype.kind not in "fc":
+        a, b = astype(a, DEFAULT_FLOAT), astype(b, DEFAULT_FLOAT)
     check_devices(op, a, b)
     if a.shape != b.shape:
         broadcast_shape(op, a.shape, b.shape)
