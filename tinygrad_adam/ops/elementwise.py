@@ -80,7 +80,11 @@ def result_type(*xs: TensorLike) -> numpy.dtype:
 def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one dtype (PyTorch's type promotion; float32 for integers when ``floating``) on
     one device with broadcastable shapes."""
-    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and a.dtype.kind == "f":  # the common fast paths
+        b = Tensor(a.xp.asarray(b, dtype=a.dtype), device=a.device)
+    elif isinstance(b, Tensor) and isinstance(a, (int, float)) and b.dtype.kind == "f":
+        a = Tensor(b.xp.asarray(a, dtype=b.dtype), device=b.device)
+    elif not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
         like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
         if like is None:  # two non-tensors: the first becomes one (float32 for lists and numbers)
             a = like = as_tensor(a)
@@ -241,10 +245,21 @@ def sigmoid(a: Tensor) -> Tensor:
     return record("sigmoid", out, (a,), lambda g: (g * out * (1 - out),))
 
 
+def masked(g: Array, factor: Array) -> Array:
+    """g * factor, where ``factor`` (bool, or 0 / 0.5 / 1) is 0 gives 0 even for an inf or nan g, as PyTorch's
+    masked gradients do. A multiply is fast; numpy's where (slow on a random mask) runs only for a non-finite g."""
+    xp = backend.get_array_module(g)
+    out = g * factor
+    if out.dtype != g.dtype:
+        out = out.astype(g.dtype)
+    if not bool(xp.isfinite(g).all()):
+        out = xp.where(factor != 0, out, g.dtype.type(0))
+    return out
+
+
 def relu(a: Tensor) -> Tensor:
     mask = ~(a.data <= 0)  # nan passes (its gradient too), as in PyTorch
-    zero = a.dtype.type(0)
-    return record("relu", a.xp.where(mask, a.data, zero), (a,), lambda g: (a.xp.where(mask, g, zero),))
+    return record("relu", a.xp.maximum(a.data, a.dtype.type(0)), (a,), lambda g: (masked(g, mask),))
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
@@ -281,7 +296,7 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001
 def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Clamp to [lo, hi]; the gradient passes where the value was inside the range."""
     out = a.xp.clip(a.data, lo, hi)
-    return record("clip", out, (a,), lambda g: (a.xp.where(out == a.data, g, g.dtype.type(0)),))
+    return record("clip", out, (a,), lambda g: (masked(g, out == a.data),))
 
 
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
@@ -301,12 +316,11 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
     out = getattr(xp, op)(a.data, b.data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        tie = a.data == b.data
-        loses_a = a_loses(a.data, b.data)
-        loses_b = a_loses(b.data, a.data)
-        gs, zero = xp.where(tie, g * g.dtype.type(0.5), g), g.dtype.type(0)  # masked (not multiplied): inf g stays
-        return (unbroadcast(xp.where(loses_a, zero, gs), a.shape) if a.requires_grad else None,
-                unbroadcast(xp.where(loses_b, zero, gs), b.shape) if b.requires_grad else None)
+        half = (a.data == b.data).astype(g.dtype)
+        half *= -0.5
+        half += 1  # 0.5 on ties, 1 elsewhere
+        return (unbroadcast(masked(g, half * ~a_loses(a.data, b.data)), a.shape) if a.requires_grad else None,
+                unbroadcast(masked(g, half * ~a_loses(b.data, a.data)), b.shape) if b.requires_grad else None)
     return record(op, out, (a, b), backward)
 
 

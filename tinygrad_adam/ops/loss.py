@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import exp_neg_abs, log1p_small, sigmoid_array
+from .elementwise import cast, exp_neg_abs, log1p_small, result_type, sigmoid_array
 from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -96,7 +96,9 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     if y.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
                          f"{logits.shape}")
-    xp, z, yd = logits.xp, logits.data, y.data.astype(logits.dtype, copy=False)
+    dtype = result_type(logits, y)  # float32 logits with float64 targets give float64, as in PyTorch
+    logits, y = cast(logits, dtype, logits), cast(y, dtype, logits)
+    xp, z, yd = logits.xp, logits.data, y.data
     losses = xp.maximum(z, 0)  # the large part first, so the small log1p term is not rounded away
     losses -= z * yd
     losses += log1p_small(exp_neg_abs(z))
@@ -107,6 +109,6 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
             gz = sigmoid_array(z)
             gz -= yd
             gz *= gl
-        gy = (-z * gl).astype(y.dtype, copy=False) if y.requires_grad else None
+        gy = -z * gl if y.requires_grad else None
         return gz, gy
     return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor, record
+from .elementwise import masked
 
 Axis = int | tuple[int, ...] | None
 
@@ -83,7 +84,7 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
                 return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
             if a.xp.isnan(kept).any():
                 hit = a.xp.isnan(a.data)  # torch.max(): the gradient goes to the nan elements, and is 0 elsewhere
-            return (a.xp.where(hit, g / hit.sum(), g.dtype.type(0)),)
+            return (masked(g / hit.sum(), hit),)
     out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))
     return record(op, out, (a,), backward)
 
