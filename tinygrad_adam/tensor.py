@@ -2,9 +2,8 @@
 
 An op (see ``ops/``) computes its output array and calls :func:`record` with a small
 ``backward(g)`` closure that maps the output gradient to one gradient per input, like
-micrograd. ``backward()`` walks the recorded graph in reverse topological order
-(iteratively, so very deep chains work) and frees it as it goes, and raises where an array
-that a backward closure reads was written in place after the op was recorded (``check_versions``).
+micrograd. ``backward()`` hands the recorded graph to the engine in ``autograd.py``, which raises where an
+array that a backward closure reads was written in place after the op was recorded (``check_versions``).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any, Union
 import numpy
 
 from . import backend
-from .autograd import is_grad_enabled
+from .autograd import is_grad_enabled, root_grads, run_backward
 
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 Backward = Callable[[Array], Sequence[Union[Array, None]]]
@@ -55,7 +54,11 @@ class Tensor:
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
-            data = numpy.asarray(data, dtype=DEFAULT_FLOAT if dtype is None else dtype)
+            raw = numpy.asarray(data)
+            if raw.dtype.kind not in "biufc":  # None, strings, objects: never a silent nan
+                raise TypeError(f"Tensor(): data must be a number or a (nested) sequence of numbers, got "
+                                f"{type(data).__name__} {data!r:.60}")
+            data = raw.astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
         here = backend.device_of(data)
@@ -186,40 +189,13 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` is the gradient of some scalar with respect to ``self`` (it may be omitted
-        for a one-element tensor). The graph is freed afterwards unless ``retain_graph``.
+        for a one-element tensor). The graph is freed afterwards unless ``retain_graph``: a
+        second backward through it raises, as in PyTorch (see ``autograd.run_backward``).
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
                                "ops that made it has requires_grad=True (or it was made under no_grad)")
-        xp = self.xp
-        if grad is None:
-            if self._data.size != 1:
-                raise RuntimeError(f"backward() without a grad needs a one-element (scalar) tensor, got shape "
-                                   f"{self.shape}; pass grad= of that shape")
-            g = xp.ones_like(self.data)
-        else:
-            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-            if tuple(g.shape) != self.shape:
-                raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, but the tensor has shape {self.shape}")
-        grads: dict[int, Array] = {id(self): g}
-        handed_out: set[int] = set()
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:
-                node._accumulate(g, handed_out)
-                continue
-            if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
-                check_versions(node)
-            parent_grads = node._backward(g)
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not parent.requires_grad:
-                    continue
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
-                node._backward, node._parents = None, ()
+        run_backward([self], root_grads([self], [grad]), retain_graph)
 
     def _accumulate(self, g: Array, handed_out: set[int]) -> None:
         """Add ``g`` into ``.grad``; copies when ``g`` may be shared, so grads never alias."""
@@ -357,23 +333,6 @@ def check_versions(node: Tensor) -> None:
     if node._vbox is not None and node._vbox[0] > node._epoch and saves_output(node._op):
         raise RuntimeError(f"backward through {node._op}: its output (shape {node.shape}) was modified by an in-place "
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes reachable from ``root`` that need a gradient, each after all its parents."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        if finished:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
-    return order
 
 
 def check_devices(op: str, *tensors: Tensor) -> str:

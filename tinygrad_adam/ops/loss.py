@@ -18,8 +18,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import exp_neg_abs, log1p_small, sigmoid_array
-from .reduce import logsumexp_array
+from .elementwise import cast, exp_neg_abs, log1p_small, result_type, sigmoid_array
+from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
 BCE_EPS = float(numpy.float32(1e-12))  # torch clamps p (1 - p) at this float32 constant in the BCE gradient
@@ -34,9 +34,15 @@ def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: 
     xp = backend.get_array_module(losses)
     if reduction == "none":
         return record(op, losses, parents, grads)
-    scale = 1.0 / max(losses.size, 1) if reduction == "mean" else 1.0
-    out = xp.asarray(losses.sum() * losses.dtype.type(scale))
-    return record(op, out, parents, lambda g: grads(xp.broadcast_to(g * scale, losses.shape)))
+    n = losses.dtype.type(losses.size if reduction == "mean" else 1)
+    with quiet(xp):  # the mean of nothing is 0 / 0 = nan, as in PyTorch
+        out = xp.asarray(losses.sum() / n)
+
+    def backward(g: Array) -> Sequence[Array | None]:
+        with quiet(xp):
+            g = g / n
+        return grads(xp.broadcast_to(g, losses.shape))
+    return record(op, out, parents, backward)
 
 
 def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
@@ -63,11 +69,13 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
     """-log softmax(logits)[target] for logits (N, C) and integer targets (N,)."""
     t = class_targets("cross_entropy", logits, targets)
     xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
-    lse = logsumexp_array(logits.data, 1)  # (N, 1)
-    losses = lse[:, 0] - logits.data[rows, t]
+    _, d, e, s = shifted_exp(logits.data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
+    with quiet(xp):
+        losses = xp.log(s[:, 0]) - d[rows, t]  # -log_softmax[t] = log(s) - d[t]: the two parts kept apart
 
     def grads(gl: Array) -> tuple[Array]:
-        p = xp.exp(logits.data - lse)  # softmax
+        with quiet(xp):
+            p = e / s  # softmax
         p[rows, t] -= 1
         p *= gl[:, None]
         return (p,)
@@ -93,7 +101,9 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     if y.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
                          f"{logits.shape}")
-    xp, z, yd = logits.xp, logits.data, y.data.astype(logits.dtype, copy=False)
+    dtype = result_type(logits, y)  # float32 logits with float64 targets give float64, as in PyTorch
+    logits, y = cast(logits, dtype, logits), cast(y, dtype, logits)
+    xp, z, yd = logits.xp, logits.data, y.data
     losses = xp.maximum(z, 0)  # the large part first, so the small log1p term is not rounded away
     losses -= z * yd
     losses += log1p_small(exp_neg_abs(z))
@@ -104,7 +114,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
             gz = sigmoid_array(z)
             gz -= yd
             gz *= gl
-        gy = (-z * gl).astype(y.dtype, copy=False) if y.requires_grad else None
+        gy = -z * gl if y.requires_grad else None
         return gz, gy
     return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)
 

@@ -33,7 +33,7 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if a.ndim == 0:
         return reshape(a, (1,))
     s, e = start_dim % a.ndim, end_dim % a.ndim
-    return reshape(a, a.shape[:s] + (-1,) + a.shape[e + 1:])
+    return reshape(a, a.shape[:s] + (math.prod(a.shape[s:e + 1]),) + a.shape[e + 1:])  # not -1: empty tensors
 
 
 def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
@@ -74,11 +74,21 @@ def _raw_index(index: Any, private: bool = False) -> Any:
     return index
 
 
+def _is_int(i: Any) -> bool:
+    return isinstance(i, int) or (hasattr(i, "dtype") and i.ndim == 0 and i.dtype.kind in "iu")
+
+
 def getitem(a: Tensor, index: Any) -> Tensor:
     """Basic and integer-array (gather) indexing; repeated indices accumulate in backward."""
     index = _raw_index(index, private=a.requires_grad and is_grad_enabled())
     parts = index if isinstance(index, tuple) else (index,)
-    gather = any(hasattr(i, "dtype") for i in parts)
+    gather = any(hasattr(i, "dtype") and i.ndim for i in parts)
+    if gather and any(_is_int(i) for i in parts) and not any(i is None or i is Ellipsis for i in parts):
+        # PyTorch applies ints and slices first, then the integer arrays; numpy would broadcast the ints with the
+        # arrays (x[0, :, [1]] has shape (1, 1) in PyTorch, (1, 1) moved to the front in numpy)
+        basic = getitem(a, tuple(slice(None) if hasattr(i, "dtype") and i.ndim else i for i in parts))
+        return getitem(basic, tuple(i if hasattr(i, "dtype") and i.ndim else slice(None) for i in parts
+                                    if not _is_int(i)))
     out = a.data[index]
 
     def backward(g: Array) -> tuple[Array]:
