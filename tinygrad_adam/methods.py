@@ -747,7 +747,7 @@ METHODS: dict[str, Any] = {
 
 
 def _function(name: str) -> Callable[..., Any]:
-    method = METHODS[name]
+    method = METHODS[name] if name in METHODS else getattr(Tensor, name)
 
     def function(input: TensorLike, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - torch's name
         return method(input if isinstance(input, Tensor) else Tensor(input), *args, **kwargs)
@@ -779,7 +779,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
-        "maximum", "minimum", "t", "isnan", "isinf", "isfinite")
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
 
