@@ -330,7 +330,7 @@ def test_top_level_functions_as_torch() -> None:
                              lib.mean(a, dim=0), lib.max(a), lib.max(a, 1).values, lib.min(a, dim=0)[0],
                              lib.zeros_like(a), lib.ones_like(b), lib.full_like(a, 2.5), lib.matmul(a, b.t()),
                              lib.transpose(a, 0, 1), lib.permute(a, (1, 0)), lib.squeeze(a[:1]),
-                             lib.unsqueeze(a, 1), lib.reshape(a, (-1,)), lib.clone(a)),
+                             lib.unsqueeze(a, 1), lib.reshape(a, (-1,)), lib.clone(a), lib.detach(a)),
           normal(2, 3), normal(2, 3))
 
 

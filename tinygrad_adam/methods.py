@@ -388,7 +388,7 @@ def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
 def sum_(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
         axis: Dim = None, keepdims: bool = False) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype == numpy.bool_:
+    if x.dtype.kind == "b":
         x = elementwise.astype(x, numpy.int64)
     return reduce.sum(x, _dim(dim, axis), keepdim or keepdims)
 
@@ -516,14 +516,14 @@ def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -
 
 def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype == numpy.bool_:
+    if x.dtype.kind == "b":
         x = elementwise.astype(x, numpy.int64)
     return statistics.prod(x, dim, keepdim)
 
 
 def cumsum(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype == numpy.bool_ or x.dtype.kind in "iu":
+    if x.dtype.kind in "biu":
         x = elementwise.astype(x, numpy.int64)
     return statistics.cumsum(x, dim)
 
@@ -747,7 +747,7 @@ METHODS: dict[str, Any] = {
 
 
 def _function(name: str) -> Callable[..., Any]:
-    method = METHODS[name]
+    method = METHODS[name] if name in METHODS else getattr(Tensor, name)
 
     def function(input: TensorLike, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - torch's name
         return method(input if isinstance(input, Tensor) else Tensor(input), *args, **kwargs)
@@ -779,7 +779,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
-        "maximum", "minimum", "t", "isnan", "isinf", "isfinite")
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
 
