@@ -83,3 +83,17 @@ def test_max_pool2d_float32_at_the_benchmark_size_equals_the_loops() -> None:
     np.testing.assert_array_equal(out.numpy(), want)
     np.testing.assert_array_equal(xt.grad.numpy(), gx)
     assert out.dtype == np.float32 and xt.grad.dtype == np.float32
+
+
+@pytest.mark.gpu
+def test_max_pool2d_on_the_gpu_equals_the_cpu_with_nan_and_inf() -> None:
+    x = np.random.default_rng(5).standard_normal((2, 3, 9, 9))
+    x[0, 0, :3, :3], x[0, 1, 2, 2], x[1, 2, 4:, 4:] = -np.inf, np.nan, np.inf
+    results = []
+    for device in ("cpu", "cuda"):
+        xt = tg.Tensor(x, requires_grad=True, device=device)
+        out = F.max_pool2d(xt, 3, 2, 1)
+        (out * tg.Tensor(np.arange(1.0, out.size + 1).reshape(out.shape), device=device)).sum().backward()
+        results.append((out.numpy(), xt.grad.numpy()))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
