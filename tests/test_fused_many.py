@@ -112,10 +112,34 @@ def test_disjoint_sees_overlaps_that_involve_an_output() -> None:
     base = np.zeros(100, dtype=np.float32)
     p1, p2, p3 = base[:40], base[30:60], base[60:]
     g = np.ones(40, dtype=np.float32)
-    assert fused._disjoint([[p1, g], [p3, g[:40]]], outputs=1)  # a shared gradient is only read: fine
-    assert not fused._disjoint([[p1, g], [p2, g[:30]]], outputs=1)  # two outputs overlap
-    assert not fused._disjoint([[p3, g], [base[10:50], base[:40]]], outputs=1)  # a gradient overlaps an output
-    assert not fused._disjoint([[p1, g[:40]], [g[:30], base[70:]]], outputs=1)  # an output overlaps a gradient
+
+    def disjoint(*flats: list[np.ndarray]) -> bool:
+        addresses = [[a.__array_interface__["data"][0] for a in flat] for flat in flats]
+        return fused._disjoint(list(flats), addresses, outputs=1)
+    assert disjoint([p1, g], [p3, g[:40]])  # a shared gradient is only read: fine
+    assert not disjoint([p1, g], [p2, g[:30]])  # two outputs overlap
+    assert not disjoint([p3, g], [base[10:50], base[:40]])  # a gradient overlaps an output
+    assert not disjoint([p1, g[:40]], [g[:30], base[70:]])  # an output overlaps a gradient
+
+
+@pytest.mark.skipif(not optim.numba_available(), reason="numba is not installed")
+def test_remembered_addresses_follow_replaced_state_arrays(parallel_everywhere: None) -> None:
+    """The multi-tensor numba call remembers the state arrays' addresses between steps; a state loaded from a
+    checkpoint brings new arrays, and the update must go to them (not to the old ones)."""
+    p0s, grads = problem(steps=4)
+    expected = run_many("Adam", {}, p0s, grads, "reference")
+    params = [tg.Tensor(p.copy(), requires_grad=True) for p in p0s]
+    opt = optim.Adam(params, impl="numba")
+    for step in range(4):
+        for p, g in zip(params, grads):
+            p.grad = tg.Tensor(g[step].astype(np.float32))
+        opt.step()
+        if step == 1:
+            opt.load_state_dict(opt.state_dict())  # fresh m and v arrays
+            for p in params:  # and fresh parameter arrays
+                p.data = p.data.copy()
+    for p, want in zip(params, expected):
+        np.testing.assert_allclose(p.numpy(), want, rtol=1e-5, atol=1e-7)
 
 
 def test_a_grad_of_the_wrong_dtype_raises_before_any_parameter_moves() -> None:

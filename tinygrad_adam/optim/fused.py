@@ -120,7 +120,7 @@ class FusedKernel:
         self._numba_fns: dict[Any, Callable[..., None]] = {}
 
     def run(self, impl: str, arrays: Mapping[str, Array], scalars: Mapping[str, float],
-            scratch: MutableMapping[Any, list[numpy.ndarray]]) -> None:
+            scratch: MutableMapping[Any, Any]) -> None:
         """Update the output arrays in place with ``impl`` ("numpy", "numba" or "cuda").
 
         ``scratch`` keeps the CPU registers between calls (one list of ``CHUNK``-element arrays per dtype and
@@ -129,7 +129,7 @@ class FusedKernel:
         self.run_many(impl, [arrays], scalars, scratch)
 
     def run_many(self, impl: str, tensors: list[Mapping[str, Array]], scalars: Mapping[str, float],
-                 scratch: MutableMapping[Any, list[numpy.ndarray]]) -> None:
+                 scratch: MutableMapping[Any, Any]) -> None:
         """:meth:`run` for several parameters at once (each mapping holds one parameter's arrays), all with the
         same ``scalars``. On the CPU every tensor's chunks (numpy) or blocks (numba) share one parallel loop;
         when the arrays of two tensors overlap in memory they are updated one after the other instead."""
@@ -149,12 +149,16 @@ class FusedKernel:
             values = [dtype.type(scalars[n]) for n in self.scalars]
             flats = [[a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
                      for arrs in same]
-            together = len(flats) == 1 or _disjoint(flats, len(self.outputs))
-            for group in [flats] if together else [[f] for f in flats]:
+            if len(flats) == 1:
+                together, addresses = True, None
+            else:
+                addresses = self._addresses(same, flats, scratch)
+                together = _disjoint(flats, addresses, len(self.outputs))
+            for k in [slice(None)] if together else [slice(i, i + 1) for i in range(len(flats))]:
                 if impl == "numba":
-                    self._run_numba(group, values)
+                    self._run_numba(flats[k], None if addresses is None else addresses[k], values)
                 else:
-                    self._run_numpy(group, values, scratch)
+                    self._run_numpy(flats[k], values, scratch)
             for arrs, flat in zip(same, flats):
                 for a, f in zip(arrs[:len(self.outputs)], flat):
                     if not a.flags.c_contiguous:  # updated through a contiguous copy
@@ -171,7 +175,7 @@ class FusedKernel:
         return arrs
 
     def _run_numpy(self, flats: list[list[numpy.ndarray]], values: list[Any],
-                   scratch: MutableMapping[Any, list[numpy.ndarray]]) -> None:
+                   scratch: MutableMapping[Any, Any]) -> None:
         """The chunk function over every chunk of every tensor: on the calling thread for small updates, else
         split into one contiguous run of chunks per core, each run on its own thread with its own registers."""
         chunks = [(flat, start) for flat in flats for start in range(0, flat[0].size, CHUNK)]
@@ -192,16 +196,40 @@ class FusedKernel:
         for f in futures:
             f.result()
 
-    def _run_numba(self, flats: list[list[numpy.ndarray]], values: list[Any]) -> None:
+    def _addresses(self, arrays: list[list[Array]], flats: list[list[numpy.ndarray]],
+                   scratch: MutableMapping[Any, Any]) -> list[list[int]]:
+        """The address of every flat array. Those of contiguous outputs (a parameter and its state: the same
+        arrays every step) are remembered in ``scratch`` from the last call; only the gradients are looked up."""
+        known = scratch.get(("addresses", self.name), {})  # id(array) -> (array, address)
+        kept: dict[int, tuple[Array, int]] = {}
+        rows = []
+        for arrs, flat in zip(arrays, flats):
+            row = []
+            for k, (a, f) in enumerate(zip(arrs, flat)):
+                hit = known.get(id(a))
+                if hit is not None and hit[0] is a and a.flags.c_contiguous:
+                    address = hit[1]
+                else:
+                    address = f.__array_interface__["data"][0]
+                if k < len(self.outputs) and a.flags.c_contiguous:
+                    kept[id(a)] = (a, address)
+                row.append(address)
+            rows.append(row)
+        scratch[("addresses", self.name)] = kept  # only arrays in use now: nothing stale is kept alive
+        return rows
+
+    def _run_numba(self, flats: list[list[numpy.ndarray]], addresses: list[list[int]] | None,
+                   values: list[Any]) -> None:
         """One tensor: the compiled loop over its elements. Several: one compiled call over blocks of all of
-        them, each block's arrays found from their addresses."""
+        them, each block's arrays found from their ``addresses``."""
         total = sum(flat[0].size for flat in flats)
         if len(flats) == 1:
             self._numba(total >= PARALLEL_MIN)(*flats[0], *values)
             return
-        addresses = numpy.array([[a.ctypes.data for a in flat] for flat in flats], dtype=numpy.int64)
+        assert addresses is not None
         blocks = _blocks(tuple(flat[0].size for flat in flats))
-        self._numba_many(total >= PARALLEL_MIN, flats[0][0].dtype)(addresses, blocks, *values)
+        self._numba_many(total >= PARALLEL_MIN, flats[0][0].dtype)(numpy.array(addresses, dtype=numpy.int64),
+                                                                   blocks, *values)
 
     def _numba(self, parallel: bool) -> Callable[..., None]:
         fn = self._numba_fns.get(parallel)
@@ -255,11 +283,11 @@ def _blocks(sizes: tuple[int, ...]) -> numpy.ndarray:
     return out
 
 
-def _disjoint(flats: list[list[numpy.ndarray]], outputs: int) -> bool:
+def _disjoint(flats: list[list[numpy.ndarray]], addresses: list[list[int]], outputs: int) -> bool:
     """True when no output array of one tensor overlaps any array of another (so the tensors may be updated
     in any order, or at once). One sweep over the arrays' byte ranges sorted by start."""
-    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, k < outputs)
-                   for flat in flats for k, a in enumerate(flat) if a.size)
+    spans = sorted((address, address + a.nbytes, k < outputs)
+                   for flat, row in zip(flats, addresses) for k, (a, address) in enumerate(zip(flat, row)) if a.size)
     any_end = out_end = -1
     for start, end, is_output in spans:
         if start < out_end or (is_output and start < any_end):
@@ -270,7 +298,7 @@ def _disjoint(flats: list[list[numpy.ndarray]], outputs: int) -> bool:
     return True
 
 
-def _registers(scratch: MutableMapping[Any, list[numpy.ndarray]], dtype: numpy.dtype,
+def _registers(scratch: MutableMapping[Any, Any], dtype: numpy.dtype,
                count: int, worker: int = 0) -> list[numpy.ndarray]:
     regs = scratch.setdefault(dtype if worker == 0 else (dtype, worker), [])
     while len(regs) < count:
