@@ -207,7 +207,7 @@ class FusedKernel:
             row = []
             for k, (a, f) in enumerate(zip(arrs, flat)):
                 hit = known.get(id(a))
-                if hit is not None and hit[0] is a and a.flags.c_contiguous:
+                if hit is not None and hit[0] is a:  # the same array object: same memory, still contiguous
                     address = hit[1]
                 else:
                     address = f.__array_interface__["data"][0]
