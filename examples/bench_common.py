@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_adam import backend
+from tinygrad_adam.viz import walk
 
 
 @functools.cache
@@ -118,15 +119,8 @@ def graph_work(root: Any) -> tuple[float, float]:
     max_pool2d node its input and output read or written once each way. Call before ``backward()`` (which frees
     the graph). Elementwise ops are left out: a fused implementation could hide them."""
     flops = nbytes = 0.0
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
+    for t in walk(root):
         parents = t._parents  # the recorded graph (what viz.to_dot draws)
-        stack.extend(parents)
         products = 1 + sum(p.requires_grad for p in parents[:2])  # forward, d/dinput, d/dweight
         if t._op == "conv2d":
             weight = parents[1]  # (O, C, kh, kw); t: (N, O, Ho, Wo)

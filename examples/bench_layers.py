@@ -20,17 +20,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (
-    compare,
-    describe_floor,
-    environment,
-    floor_ms,
-    graph_work,
-    parse_args,
-    print_table,
-    timing,
-    torch_on,
-)
+import bench_common
+from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import tinygrad_adam as tg
 from tinygrad_adam import backend, nn
@@ -106,10 +97,10 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
         if theirs is not None:
             blocks["torch"] = theirs
         ms = compare(blocks, **timing(tiny, repeats, rounds), device=device)
-        work = graph_work(model(x).sum())
-        floor = floor_ms(*work, device, tiny)
+        work = bench_common.graph_work(model(x).sum())
+        floor = bench_common.floor_ms(*work, device, tiny)
         row: dict[str, Any] = {"layer": name, "batch": batch, "ours ms": ms["ours"], "floor ms": floor,
-                               "ours/floor": ms["ours"] / floor, "floor from": describe_floor(*work)}
+                               "ours/floor": ms["ours"] / floor, "floor from": bench_common.describe_floor(*work)}
         if theirs is not None:
             row.update({"torch ms": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
         rows.append(row)

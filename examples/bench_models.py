@@ -34,17 +34,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (
-    compare,
-    describe_floor,
-    environment,
-    floor_ms,
-    graph_work,
-    parse_args,
-    print_table,
-    timing,
-    torch_on,
-)
+import bench_common
+from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import models
 import tinygrad_adam as tg
@@ -167,7 +158,7 @@ def our_step(name: str, x: np.ndarray, y: np.ndarray,
         opt.zero_grad()
         value.backward()
         opt.step()
-    flops, nbytes = graph_work(loss())
+    flops, nbytes = bench_common.graph_work(loss())
     nbytes += 28 * sum(p.size for p in model.parameters())  # Adam: read p, g, m, v and write p, m, v (float32)
     return step, (flops, nbytes)
 
@@ -278,14 +269,14 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
             continue
         x, y = batch_for(name, rng, 4 if tiny else BATCH)
         ours_step, work = our_step(name, x, y, device)
-        floor = floor_ms(*work, device, tiny)
+        floor = bench_common.floor_ms(*work, device, tiny)
         blocks = {"ours": ours_step}
         if have_torch:
             blocks["torch"] = torch_step(name, x, y, device)
         heavy = name.startswith("cnn")
         ms = compare(blocks, **timing(tiny, 2 if heavy else 5, 2 if quick else 5), device=device)
         row: dict[str, Any] = {"model": name, "ms ours": ms["ours"], "floor ms": floor,
-                               "ours/floor": ms["ours"] / floor, "floor from": describe_floor(*work)}
+                               "ours/floor": ms["ours"] / floor, "floor from": bench_common.describe_floor(*work)}
         if have_torch:
             row.update({"ms torch": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
         rows.append(row)
