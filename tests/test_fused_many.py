@@ -3,6 +3,10 @@ blocks of every tensor of a group, each against the readable per-tensor update."
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 from test_optim import CASE_IDS, CASES, random_grads
@@ -151,3 +155,26 @@ def test_a_grad_of_the_wrong_dtype_raises_before_any_parameter_moves() -> None:
         opt.step()
     np.testing.assert_array_equal(a.numpy(), 1.0)
     assert opt.state == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_steps_with_its_own_thread_pool(parallel_everywhere: None) -> None:
+    """A pool inherited through fork has no threads: a child that steps after its parent did must not hang."""
+    p0s, grads = problem(steps=1)
+    run_many("Adam", {}, p0s, grads, "numpy")  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the child: step, then leave at once with the status
+        try:
+            run_many("Adam", {}, p0s, grads, "numpy")
+        finally:
+            os._exit(0)
+    for _ in range(600):  # up to 60 s on a busy machine
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in the optimizer step")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -62,9 +62,14 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@functools.cache
 def thread_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that run numpy chunks beside the calling one (created on first use)."""
+    """The threads that run numpy chunks beside the calling one (created on first use, and again in a forked
+    child: a pool inherited through fork has no threads and would never run its work)."""
+    return _thread_pool(workers, os.getpid())
+
+
+@functools.cache
+def _thread_pool(workers: int, pid: int) -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinygrad_adam-fused")
 
 
