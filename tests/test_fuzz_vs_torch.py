@@ -453,7 +453,7 @@ def op_conv(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
     x = image(ch, prog, i, gen)
     c = prog.nodes[x].ours.shape[1]
     stride, padding = (ch.int(1, 3), ch.int(1, 3)), (ch.int(0, 2), ch.int(0, 2))
-    if ch.coin(0.6):
+    if ch.coin(0.6) and c:  # zero input channels: see README, Differences from PyTorch
         weight = add_leaf(prog, gen((ch.int(1, 3), c, ch.int(1, 3), ch.int(1, 3))))
         args = [x, weight] + ([add_leaf(prog, gen((prog.nodes[weight].ours.shape[0],)))] if ch.coin() else [])
         apply(prog, f"conv2d({', '.join(['{}'] * len(args))}, stride={stride}, padding={padding})",
