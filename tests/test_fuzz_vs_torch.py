@@ -277,7 +277,8 @@ def op_binary(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
     if name in ("maximum", "minimum", "where") and isinstance(j, Num):
         j = add_leaf(prog, gen(prog.nodes[i].ours.shape))
     if name == "where":
-        apply(prog, "where({0} > 0, {0}, {1})", lambda a, b: elementwise.where(a > 0, a, b),
+        apply(prog, "where({0} > 0, {0}, {1})",
+              lambda a, b: elementwise.where(elementwise.compare(a, 0, "greater"), a, b),
               lambda a, b: torch.where(a > 0, a, b), [i, j])
         return
     f, t = BINARY[name]
