@@ -325,3 +325,13 @@ def test_conv2d_input_gradient_with_a_nan_weight_as_torch(stride: int, padding: 
                                    lambda t: TF.conv2d(t, torch.tensor(w), stride=stride, padding=padding), x)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
     np.testing.assert_allclose(g, tg_, rtol=1e-12)
+
+
+def test_bce_with_logits_at_infinite_logits_as_torch() -> None:
+    # before: inf logit with target 0 gave nan (torch: inf), -inf with target 1 inf (torch: nan)
+    z = np.array([np.inf, -np.inf, np.inf, -np.inf, np.nan, 3e38, -3e38])
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.5, 0.5])
+    out, g, ref, tg_, _ = run_both(lambda t, yy: F.binary_cross_entropy_with_logits(t, yy, reduction="none"),
+                                   lambda t, yy: TF.binary_cross_entropy_with_logits(t, yy, reduction="none"), z, y)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(g, tg_)

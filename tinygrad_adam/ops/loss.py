@@ -2,7 +2,7 @@
 
 - ``cross_entropy``: log-softmax + negative log-likelihood; backward is softmax minus one-hot.
 - ``nll_loss``: negative log-likelihood of given log-probabilities.
-- ``binary_cross_entropy_with_logits``: max(z, 0) - z y + log(1 + exp(-|z|)), stable for any |z|;
+- ``binary_cross_entropy_with_logits``: (1 - y) z - min(z, 0) + log(1 + exp(-|z|)), stable for any |z|;
   backward sigmoid(z) - y.
 - ``binary_cross_entropy``: the same loss from probabilities, logs clamped at -100 as in torch.
 
@@ -104,8 +104,9 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     dtype = result_type(logits, y)  # float32 logits with float64 targets give float64, as in PyTorch
     logits, y = cast(logits, dtype, logits), cast(y, dtype, logits)
     xp, z, yd = logits.xp, logits.data, y.data
-    losses = xp.maximum(z, 0)  # the large part first, so the small log1p term is not rounded away
-    losses -= z * yd
+    with quiet(xp):  # (1 - y) z - log sigmoid(z), as PyTorch (so also its inf/nan: inf at z = inf, y = 0)
+        losses = (1 - yd) * z  # the large parts first, so the small log1p term is not rounded away
+        losses -= xp.minimum(z, 0)
     losses += log1p_small(exp_neg_abs(z))
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:

@@ -117,16 +117,6 @@ def quiet(xp: Any) -> Any:
     return xp.errstate(invalid="ignore", divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
-def logsumexp_array(x: Array, axis: Axis, keepdims: bool = True) -> Array:
-    """log(sum(exp(x))) over ``axis`` = m + log(s), shifted by the max so it never overflows."""
-    xp = backend.get_array_module(x)
-    m, _, _, s = shifted_exp(x, axis, finite_shift=True)
-    with quiet(xp):
-        out = xp.log(s)
-    out += m
-    return out if keepdims else out.squeeze(axis=_axes(axis, x.ndim))
-
-
 def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = _axes(axis, a.ndim)
     m, _, e, s = shifted_exp(a.data, axes, finite_shift=True)
