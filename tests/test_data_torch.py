@@ -105,6 +105,12 @@ class Squares(Dataset):
         return np.array([i, i * i], np.float32), i % 3
 
 
+def test_torch_import_path_of_the_data_api() -> None:
+    from tinygrad_adam.utils.data import DataLoader as ByPath
+
+    assert ByPath is DataLoader and tg.utils.data.TensorDataset is TensorDataset
+
+
 def test_dataloader_defaults_match_torch() -> None:
     ours, theirs = DataLoader(Squares(5)), torch.utils.data.DataLoader(Squares(5))
     assert len(ours) == len(theirs) == 5 and ours.dataset is not None and isinstance(ours.dataset, Squares)
