@@ -342,6 +342,8 @@ def test_module_list_and_dict_behave_like_lists_and_dicts() -> None:
 def test_buffers_move_and_cast_with_to_and_tied_weights_appear_twice() -> None:
     net = OurNet().double()
     assert net.scale.dtype == np.float64 and net.heads.b.num_batches_tracked.dtype == np.int64
+    net.to(tg.float32)  # a dtype in first place, as torch's Module.to(dtype)
+    assert net.scale.dtype == np.float32 and net.blocks[0].weight.dtype == np.float32
 
     class Tied(nn.Module):
         def __init__(self) -> None:
