@@ -275,3 +275,68 @@ def test_in_place_errors_name_the_problem() -> None:
         i += 0.5
     with pytest.raises(RuntimeError, match="leaf"):
         tg.ones(2, requires_grad=True).add_(1)
+
+
+def test_backward_after_an_optimizer_step_on_a_saved_parameter_raises() -> None:
+    def program(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        opt = torch.optim.SGD([w], lr=0.1)
+        first = (w * w).sum()
+        first.backward(retain_graph=True)
+        opt.step()
+        first.backward()  # w changed since mul saved it
+    both_raise(program)
+
+
+def test_setitem_differentiates_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        v = torch.tensor([[0.5, -1.0], [2.0, 4.0]], requires_grad=True)
+        x = torch.zeros(3, 3)
+        x[0] = w * 2  # a plain tensor takes a graph
+        x[1:, :2] = v
+        x[2, 2] = 7.0
+        h = w * 1
+        h[0] = 0.0  # no gradient flows to what was overwritten
+        h[torch.tensor([2])] = v[0, :1] * 3
+        ((x * x).sum() + (h * torch.tensor([1.0, 2.0, 3.0])).sum()).backward()
+        return x, h, w.grad, v.grad
+    same(program)
+
+    def leaf(torch: Any) -> Any:
+        w = torch.ones(3, requires_grad=True)
+        w[0] = 2.0
+    both_raise(leaf)
+
+
+def test_casts_to_integer_types_cut_the_graph_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([1.7, -2.2], requires_grad=True)
+        y = x.long()
+        z = x.to(torch.float64)
+        (z * 2).sum().backward()
+        return y, y.requires_grad, x.bool().requires_grad, z.requires_grad, x.grad, y.float().requires_grad
+    same(program)
+
+
+def test_mask_written_after_masked_fill_does_not_change_the_gradient() -> None:
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    mask = tg.tensor([True, False, False])
+    y = x.masked_fill(mask, 0.0).sum() + tg.where(mask, x, x * 2).sum()
+    mask.fill_(False)  # torch raises at backward here (the mask is saved); ours kept a copy of it
+    y.backward()
+    assert x.grad.tolist() == [1.0, 3.0, 3.0]  # (0 + 1), (1 + 2), (1 + 2): the mask as it was in forward
+
+
+def test_index_written_after_indexing_does_not_change_the_gradient() -> None:
+    table = tg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    ix = tg.tensor([0, 0, 2])
+    rows = table[ix]
+    ix.fill_(1)  # torch saves the index and raises at backward; ours kept a copy
+    rows.sum().backward()
+    assert table.grad.tolist() == [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
+    x = tg.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    values, indices = x.sort()
+    indices.add_(1)  # the indices returned are the user's to change
+    (values * tg.tensor([1.0, 10.0, 100.0])).sum().backward()
+    assert x.grad.tolist() == [100.0, 1.0, 10.0]

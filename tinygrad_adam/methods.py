@@ -8,6 +8,7 @@ them: ``dim=`` / ``keepdim=`` (``axis=`` / ``keepdims=`` still work), ``transpos
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from . import backend
+from .autograd import is_grad_enabled
 from .creation import Generator, _rng, multinomial
 from .ops import elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
@@ -58,10 +60,22 @@ def _floating(t: Tensor) -> Tensor:
     return t if t.dtype.kind in "fc" else elementwise.astype(t, DEFAULT_FLOAT)
 
 
+class SizeMethod(int):
+    """What ``x.size`` is: torch's method (``x.size()`` -> ``Size``, ``x.size(d)`` -> int), and, uncalled, the
+    element count as an int, numpy's ``size``, so that code written with numpy's meaning stays right."""
+
+    def __new__(cls, shape: tuple[int, ...]) -> SizeMethod:
+        out = super().__new__(cls, math.prod(shape))
+        out.shape = shape
+        return out
+
+    def __call__(self, dim: int | None = None) -> Any:
+        return Size(self.shape) if dim is None else self.shape[dim]
+
+
 # ---------------------------------------------------------------------------------------------- shape
-def size(self: Tensor, dim: int | None = None) -> Any:
-    """The shape as a ``Size`` (a tuple), or the length of ``dim``."""
-    return Size(self.shape) if dim is None else self.shape[dim]
+def _size(self: Tensor) -> SizeMethod:
+    return SizeMethod(self.shape)
 
 
 def numel(self: Tensor) -> int:
@@ -186,6 +200,14 @@ def _is_dtype(x: Any) -> bool:
     return True
 
 
+def _convert(self: Tensor, dtype: Any) -> Tensor:
+    """Cast to ``dtype``; to an integer or bool dtype the result is cut from the graph, as in torch (no gradient
+    flows through rounding)."""
+    if numpy.dtype(dtype).kind in "fc":
+        return elementwise.astype(self, dtype)
+    return Tensor(self.data.astype(dtype), device=self.device)
+
+
 def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
        copy: bool = False) -> Tensor:
     """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)`` (its device and dtype); differentiable."""
@@ -198,7 +220,7 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_bloc
             device = a
     out = self if device is None else movement.to(self, _device_of(device))
     if dtype is not None and out.dtype != numpy.dtype(dtype):
-        out = elementwise.astype(out, dtype)
+        out = _convert(out, dtype)
     return movement.clone(out) if copy and out is self else out
 
 
@@ -217,7 +239,7 @@ def _is_cuda(self: Tensor) -> bool:
 
 def _cast(dtype: Any) -> Callable[[Tensor], Tensor]:
     def convert(self: Tensor) -> Tensor:
-        return self if self.dtype == dtype else elementwise.astype(self, dtype)
+        return self if self.dtype == dtype else _convert(self, dtype)
     convert.__doc__ = f"This tensor as {numpy.dtype(dtype).name} (itself when it already is)."
     return convert
 
@@ -303,6 +325,27 @@ def sign(self: Tensor) -> Tensor:
     return Tensor(self.xp.sign(self.data), device=self.device)
 
 
+def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
+    """isnan / isinf / isfinite: a bool tensor, never part of a graph."""
+    def test(self: Tensor) -> Tensor:
+        return Tensor(getattr(self.xp, name)(self.data), device=self.device)
+    test.__name__ = name
+    return test
+
+
+def _new(fill: str) -> Callable[..., Tensor]:
+    """``x.new_zeros(shape)`` and friends: a new tensor with x's dtype and device unless told."""
+    def new(self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        shape = _sizes(size[:1]) if fill == "full" else _sizes(size)
+        dev = backend.parse_device(self.device if device is None else str(device))
+        xp = backend.xp_of(dev)
+        with backend.device_context(dev):
+            dt = self.dtype if dtype is None else dtype
+            data = xp.full(shape, size[1], dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
+        return Tensor(data, requires_grad=requires_grad, device=dev)
+    return new
+
+
 def _float_unary(op: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     def method(self: Tensor) -> Tensor:
         return op(_floating(self))
@@ -315,13 +358,22 @@ def softplus(self: Tensor, beta: float = 1.0) -> Tensor:
     return elementwise.softplus(self, beta)
 
 
+def _condition(cond: TensorLike, *operands: Any) -> TensorLike:
+    """The condition of a ``where`` whose backward will read it: a private copy, so that writing into the mask in
+    place before backward cannot change the gradient (the condition is not an input the version check sees)."""
+    if isinstance(cond, Tensor) and is_grad_enabled() and builtins.any(
+            isinstance(x, Tensor) and x.requires_grad for x in operands):
+        return Tensor(cond.data.copy(), device=cond.device)
+    return cond
+
+
 def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
     """``value`` where the bool ``mask`` (broadcast to this shape) holds, else this tensor."""
     m = mask if isinstance(mask, Tensor) else Tensor(numpy.asarray(mask), device=self.device)
     if m.dtype != numpy.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     value = value.astype(self.dtype) if isinstance(value, Tensor) else value
-    out = elementwise.where(m, as_tensor(value, like=self).astype(self.dtype), self)
+    out = elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
     if out.shape != self.shape:
         raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to {self.shape}")
     return out
@@ -329,7 +381,7 @@ def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
 
 def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
     """``x.where(cond, y)``: this tensor where ``condition`` holds, else ``other``."""
-    return elementwise.where(condition, self, other)
+    return elementwise.where(_condition(condition, self, other), self, other)
 
 
 # ---------------------------------------------------------------------------------------------- reductions
@@ -590,7 +642,7 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generat
 
 def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
     """``x[key] = value``: an in-place write (differentiable with respect to both when recorded)."""
-    inplace.inplace(self, "setitem", lambda a: index.index_put(a, key, value), value)
+    inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
 
 
 def _iop(method: Callable[..., Tensor]) -> Callable[[Tensor, TensorLike], Tensor]:
@@ -637,7 +689,7 @@ def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
 
 METHODS: dict[str, Any] = {
     # shape
-    "size": size, "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
+    "size": property(_size), "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
     "reshape": reshape, "view": reshape, "view_as": view_as, "reshape_as": view_as,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
     "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
@@ -667,7 +719,9 @@ METHODS: dict[str, Any] = {
     "exp2": _float_unary(unary.exp2), "rsqrt": rsqrt, "square": square, "sign": sign,
     "relu": elementwise.relu, "softplus": softplus, "abs": elementwise.abs, "absolute": elementwise.abs,
     "clamp": clamp, "clip": clamp, "maximum": elementwise.maximum, "minimum": elementwise.minimum,
-    "masked_fill": masked_fill, "where": where,
+    "masked_fill": masked_fill, "where": where, "isnan": _elementwise_test("isnan"),
+    "isinf": _elementwise_test("isinf"), "isfinite": _elementwise_test("isfinite"),
+    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_full": _new("full"),
     # reductions
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "amax": amax, "amin": amin, "argmax": argmax,
     "argmin": argmin, "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax, "var": var,
@@ -693,7 +747,7 @@ METHODS: dict[str, Any] = {
 
 
 def _function(name: str) -> Callable[..., Any]:
-    method = METHODS[name]
+    method = METHODS[name] if name in METHODS else getattr(Tensor, name)
 
     def function(input: TensorLike, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - torch's name
         return method(input if isinstance(input, Tensor) else Tensor(input), *args, **kwargs)
@@ -714,7 +768,7 @@ def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None
 
 def where_(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
     """``input`` where ``condition`` holds, else ``other``."""
-    return elementwise.where(condition, input, other)
+    return elementwise.where(_condition(condition, input, other), input, other)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -725,7 +779,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
-        "maximum", "minimum", "t")
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
 

@@ -3,7 +3,8 @@
 An op (see ``ops/``) computes its output array and calls :func:`record` with a small
 ``backward(g)`` closure that maps the output gradient to one gradient per input, like
 micrograd. ``backward()`` walks the recorded graph in reverse topological order
-(iteratively, so very deep chains work) and frees it as it goes.
+(iteratively, so very deep chains work) and frees it as it goes, and raises where an array
+that a backward closure reads was written in place after the op was recorded (``check_versions``).
 """
 
 from __future__ import annotations
@@ -35,15 +36,14 @@ class Tensor:
     where it is.
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_backward", "_data", "_grad", "_op", "_parents", "requires_grad")
+    __slots__ = ("__dict__", "__weakref__", "_backward", "_data", "_epoch", "_grad", "_op", "_parents",
+                 "requires_grad")
     __array_priority__ = 1000  # so numpy scalars on the left defer to our reflected operators
-    # In-place bookkeeping (see ops/inplace.py), class-level defaults so that ordinary tensors pay nothing:
-    # ``_vbox`` is a one-element list, the version counter shared by a tensor and its views, bumped by each
-    # in-place write; ``_vsaved`` its value when this tensor was made; ``_saved`` the parents' versions when
-    # the op was recorded (None: all 0); ``_base`` the tensor this one is a view of.
+    # In-place bookkeeping (see ops/inplace.py). ``_epoch`` is the write clock (``inplace_writes``) when this
+    # tensor was made; ``_vbox`` a one-element list shared by a tensor and its views, holding the clock at the
+    # last in-place write into their array (None: never shared nor written); ``_base`` the tensor this one is a
+    # view of. Class-level defaults, so that ordinary tensors pay nothing for the last two.
     _vbox: list[int] | None = None
-    _vsaved = 0
-    _saved: tuple[int, ...] | None = None
     _base: Tensor | None = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -68,8 +68,8 @@ class Tensor:
         if source is not None and data is source._data:  # the same array: the same version counter
             if source._vbox is None:
                 source._vbox = [0]
-            self._vbox, self._vsaved = source._vbox, source._vbox[0]
-        self._data = data
+            self._vbox = source._vbox
+        self._data, self._epoch = data, inplace_writes[0]
         self._grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Backward | None = None
@@ -210,7 +210,7 @@ class Tensor:
             if node._backward is None:
                 node._accumulate(g, handed_out)
                 continue
-            if inplace_writes[0]:
+            if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
                 check_versions(node)
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
@@ -303,28 +303,27 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
     ``backward(g)`` returns one gradient (or None) per parent, each of that parent's shape.
     """
     out = Tensor.__new__(Tensor)
-    out._data, out._grad = data, None
+    out._data, out._grad, out._epoch = data, None, inplace_writes[0]
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out.requires_grad, out._parents, out._backward, out._op = True, parents, backward, op
-        if inplace_writes[0]:
-            versions = tuple(0 if p._vbox is None else p._vbox[0] for p in parents)
-            if any(versions):
-                out._saved = versions
     else:
         out.requires_grad, out._parents, out._backward, out._op = False, (), None, op
-    base = getattr(data, "base", None)
+    base = data.base  # every op records an array (numpy scalars have .base too)
     if base is not None:
         for p in parents:  # a view of a parent's array (reshape, transpose, slicing...) shares its version counter
             if base is p._data or base is p._data.base:
                 if p._vbox is None:
                     p._vbox = [0]
-                out._vbox, out._vsaved, out._base = p._vbox, p._vbox[0], p
+                out._vbox, out._base = p._vbox, p
                 break
     return out
 
 
-# How many in-place writes ever happened: while 0, no tensor can be stale and the checks below are skipped.
+# The write clock: how many in-place writes ever happened. A node made at clock c is stale when an array its
+# backward reads was written at a later clock (``check_versions``), and while no write happened after c, the
+# check is one comparison.
 inplace_writes = [0]
+
 
 # Ops whose backward never reads their own output array, so writing into that output in place is safe for them.
 OUTPUT_NOT_SAVED = frozenset({
@@ -335,6 +334,14 @@ OUTPUT_NOT_SAVED = frozenset({
 })
 
 
+def bump_version(t: Tensor) -> None:
+    """Record that ``t``'s array was written in place (by an in-place op or an optimizer step)."""
+    inplace_writes[0] += 1
+    if t._vbox is None:
+        t._vbox = [0]
+    t._vbox[0] = inplace_writes[0]
+
+
 def saves_output(op: str) -> bool:
     """Whether ``op``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy)."""
     return op not in OUTPUT_NOT_SAVED and not op.endswith("_")
@@ -342,18 +349,14 @@ def saves_output(op: str) -> bool:
 
 def check_versions(node: Tensor) -> None:
     """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded."""
-    saved = node._saved
-    for i, p in enumerate(node._parents):
-        now = 0 if p._vbox is None else p._vbox[0]
-        if now != (0 if saved is None else saved[i]):
+    for p in node._parents:
+        if p._vbox is not None and p._vbox[0] > node._epoch:
             raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "
-                               f"in-place operation after {node._op} used it (version {now}, expected "
-                               f"{0 if saved is None else saved[i]}); compute the update out of place (x = x + y) "
-                               f"or do it after backward()")
-    if node._vbox is not None and node._vbox[0] != node._vsaved and saves_output(node._op):
+                               f"in-place operation after {node._op} used it; compute the update out of place "
+                               f"(x = x + y) or do it after backward()")
+    if node._vbox is not None and node._vbox[0] > node._epoch and saves_output(node._op):
         raise RuntimeError(f"backward through {node._op}: its output (shape {node.shape}) was modified by an in-place "
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
-
 
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Nodes reachable from ``root`` that need a gradient, each after all its parents."""

@@ -143,7 +143,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """The number of scalar parameters."""
-        return sum(p.numel() for p in self.parameters())
+        return sum(p.size for p in self.parameters())
 
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> Module:
@@ -238,7 +238,7 @@ class Module:
         note = ""
         if own:
             shapes = ", ".join(f"{n} {p.shape}" for n, p in own)
-            note = f"  # {shapes}: {sum(p.numel() for _, p in own):,} params"
+            note = f"  # {shapes}: {sum(p.size for _, p in own):,} params"
         kids = list(self.named_children())
         if not kids:
             return [f"{type(self).__name__}({self.extra_repr()}){note}"]

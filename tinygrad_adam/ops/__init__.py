@@ -10,4 +10,11 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``conv``: conv2d (im2col through strided views + GEMM)
 - ``pool``: max_pool2d (argmax kept for backward)
 - ``loss``: fused softmax cross-entropy, NLL, stable BCE-with-logits
+- ``unary``: sin, cos, tan, log2, log10, exp2
+- ``statistics``: cumsum, prod, var, std, norm
+- ``index``: gather, scatter, scatter_add, index_put (``x[i] = v``), one_hot
+- ``sort``: argsort, sort, topk
+- ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check
+
+``movement`` also has clone, tril and triu. Torch's method names and call shapes are bound in ``methods.py``.
 """

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import unbroadcast
 
 
-def _mesh(op: str, a: Tensor, dim: int, index: Tensor) -> tuple[int, tuple[Array, ...]]:
-    """(dim as a non-negative int, the open-mesh advanced index that ``index`` stands for along ``dim``)."""
+def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[int, tuple[Array, ...]]:
+    """(dim as a non-negative int, the open-mesh advanced index that ``index`` stands for along ``dim``), built on a
+    copy of the index when ``private`` (a backward will read it: no later write into the index can reach it)."""
     check_devices(op, a, index)
     if index.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got dtype {index.dtype}")
@@ -25,6 +27,8 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor) -> tuple[int, tuple[Array
         raise ValueError(f"{op}: index shape {index.shape} must have the dims of the input {a.shape}, each no larger "
                          f"except along dim {dim}")
     xp, idx = a.xp, index.data
+    if private:
+        idx = idx.copy()
     if idx.size and bool(((idx < 0) | (idx >= (a.shape[dim] if a.ndim else 1))).any()):
         raise IndexError(f"{op}: index out of range for dim {dim} of size {a.shape[dim] if a.ndim else 1}")
     if a.ndim == 0:
@@ -38,7 +42,7 @@ def gather(a: Tensor, dim: int, index: Tensor) -> Tensor:
     """Values of ``a`` at ``index`` along ``dim`` (output has index's shape); gradients add up at repeated indices."""
     from .. import backend
 
-    dim, mesh = _mesh("gather", a, dim, index)
+    dim, mesh = _mesh("gather", a, dim, index, a.requires_grad and is_grad_enabled())
     out = a.data[mesh] if mesh else a.data.copy()
 
     def backward(g: Array) -> tuple[Array]:
@@ -76,8 +80,8 @@ def scatter_add(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
 def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
     from .. import backend
 
-    dim, mesh = _mesh(op, a, dim, index)
     s = _source(op, a, src, index)
+    dim, mesh = _mesh(op, a, dim, index, (a.requires_grad or s.requires_grad) and is_grad_enabled())
     values = s.data[tuple(slice(0, n) for n in index.shape)] if s.ndim else s.data
     out = a.data.copy()
     if op == "scatter_add":
@@ -103,8 +107,8 @@ def index_put(a: Tensor, index: Any, value: TensorLike) -> Tensor:
     """A copy of ``a`` with ``a[index] = value`` (what ``a[index] = value`` computes in place)."""
     from .movement import _raw_index
 
-    idx = _raw_index(index)
     v = as_tensor(value, like=a)
+    idx = _raw_index(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled())
     check_devices("index_put", a, v)
     out = a.data.copy()
     out[idx] = v.data

@@ -17,7 +17,7 @@ from typing import Any
 import numpy
 
 from ..autograd import is_grad_enabled
-from ..tensor import Tensor, inplace_writes, saves_output
+from ..tensor import Tensor, bump_version, inplace_writes, saves_output
 
 
 def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: Any) -> Tensor:
@@ -27,8 +27,6 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     if grad and a.requires_grad and a._backward is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
                            f"recorded; do the update inside `with no_grad():`")
-    if a._vbox is None:
-        a._vbox = [0]
     tracked = grad and (a.requires_grad or any(isinstance(x, Tensor) and x.requires_grad for x in operands))
     previous = _previous_value(a) if tracked else a
     out = compute(previous)
@@ -42,12 +40,12 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         raise RuntimeError(f"{op}: in-place update of a view of another tensor while gradients are recorded is not "
                            f"supported; update the tensor it views, or use an out-of-place op")
     a._data[...] = out._data
-    a._vbox[0] += 1
-    inplace_writes[0] += 1
+    bump_version(a)
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
         a._parents, a._backward, a._op, a.requires_grad = out._parents, out._backward, op, True
-        a._saved = tuple(0 if p._vbox is None else p._vbox[0] for p in out._parents)
-        a._vsaved = a._vbox[0]
+        a._epoch = inplace_writes[0]
+        if previous._vbox is not None:  # its maker's backward reads the array just overwritten: stale
+            previous._vbox[0] = inplace_writes[0]
     elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
         a._parents, a._backward, a.requires_grad = (), None, False
     return a
@@ -57,12 +55,12 @@ def _previous_value(a: Tensor) -> Tensor:
     """A tensor standing for ``a`` before the write: its graph and a copy of its values (the op's backward may read
     them after the write, e.g. ``mul_``'s gradient for the other operand).
 
-    Its version counter is its own (nothing else can write into the copy), except that when the op that made ``a``
-    reads its own output in backward (exp, sigmoid, ...), it starts out stale: that array is being overwritten.
+    Its version counter is its own (nothing else writes into the copy), except that when the op that made ``a``
+    reads its own output in backward (exp, sigmoid, ...), it is marked stale: that array is being overwritten.
     """
     old = Tensor.__new__(Tensor)
-    old._data, old._grad, old.requires_grad = a._data.copy(), None, a.requires_grad
-    old._parents, old._backward, old._op, old._saved = a._parents, a._backward, a._op, a._saved
+    old._data, old._grad, old.requires_grad, old._epoch = a._data.copy(), None, a.requires_grad, a._epoch
+    old._parents, old._backward, old._op = a._parents, a._backward, a._op
     if a._backward is not None and saves_output(a._op):
-        old._vbox = [1]
+        old._vbox = [0]  # marked stale after the write (see inplace)
     return old

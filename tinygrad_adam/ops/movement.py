@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
+from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, check_devices, record
 
 
@@ -61,12 +62,13 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
 
-def _raw_index(index: Any) -> Any:
-    """Replace Tensors and lists in an index by raw arrays."""
+def _raw_index(index: Any, private: bool = False) -> Any:
+    """Replace Tensors and lists in an index by raw arrays (copies of the Tensors' arrays when ``private``: a
+    backward that reads them then cannot see a later in-place write into the index tensor)."""
     if isinstance(index, tuple):
-        return tuple(_raw_index(i) for i in index)
+        return tuple(_raw_index(i, private) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.data.copy() if private else index.data
     if isinstance(index, list):
         return backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
     return index
@@ -74,7 +76,7 @@ def _raw_index(index: Any) -> Any:
 
 def getitem(a: Tensor, index: Any) -> Tensor:
     """Basic and integer-array (gather) indexing; repeated indices accumulate in backward."""
-    index = _raw_index(index)
+    index = _raw_index(index, private=a.requires_grad and is_grad_enabled())
     parts = index if isinstance(index, tuple) else (index,)
     gather = any(hasattr(i, "dtype") for i in parts)
     out = a.data[index]

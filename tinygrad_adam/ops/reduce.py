@@ -59,7 +59,7 @@ def min(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
 
 
 def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
-    if a.data.size == 0:
+    if a.size == 0:
         raise ValueError(f"{op}() of an empty tensor with shape {a.shape}")
     axes = _axes(axis, a.ndim)
     kept = getattr(a.data, op)(axis=axes, keepdims=True)

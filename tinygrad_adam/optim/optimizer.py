@@ -22,7 +22,7 @@ import numpy
 
 from .. import backend
 from ..autograd import enable_grad
-from ..tensor import Array, Tensor
+from ..tensor import Array, Tensor, bump_version
 from .fused import FusedKernel, check_impl, resolve_impl
 
 Group = dict[str, Any]
@@ -142,6 +142,7 @@ class Optimizer:
         else:
             kernel, scalars = self.fused(state, group)
             kernel.run(impl, {**state, "p": p.data, "g": g}, scalars, self._scratch)
+        bump_version(p)  # a graph that saved p and is differentiated after this step raises, as in torch
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
