@@ -79,6 +79,12 @@ def test_softmax_dim_and_dtype() -> None:
     both(lambda t: F.log_softmax(t, 0), lambda t: torch.log_softmax(t, 0), [x])
     out = F.softmax(tg.Tensor(x.astype(np.float32)), -1, dtype=np.float64)
     assert out.dtype == np.float64
+    cube = rng.standard_normal((2, 3, 4))  # no dim: torch's legacy implicit dim (0 for 3-d input), with its warning
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        ours = F.softmax(tg.Tensor(cube))
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        theirs = torch.nn.functional.softmax(torch.tensor(cube))
+    same(ours, theirs)
 
 
 # ---------------------------------------------------------------- normalisation
@@ -278,6 +284,11 @@ def test_float32_losses_stay_float32() -> None:
     loss = F.cross_entropy(x32, tg.Tensor(t), label_smoothing=0.1)
     loss.backward()
     assert loss.dtype == np.float32 and x32.grad.dtype == np.float32
+    model = nn.Sequential(nn.Embedding(5, 4), nn.LayerNorm(4), nn.GELU(), nn.Flatten(), nn.BatchNorm1d(8), nn.SiLU())
+    out = model(tg.Tensor(np.array([[1, 2], [3, 4], [0, 0]])))
+    out.sum().backward()
+    assert out.dtype == np.float32 and all(p.grad.dtype == np.float32 for p in model.parameters())
+    assert model[4].running_var.dtype == np.float32
 
 
 # ---------------------------------------------------------------- dropout

@@ -8,6 +8,7 @@ for a Bernoulli decoder given its logits.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,14 +56,24 @@ def silu(x: Tensor) -> Tensor:
     return activation.silu(x)
 
 
-def log_softmax(x: Tensor, dim: int = -1, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None) -> int:
+    """The dim a softmax runs along: ``dim`` (or numpy's ``axis``); when neither is given, torch's legacy implicit
+    choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's deprecation warning."""
+    if dim is not None or axis is not None:
+        return dim if axis is None else axis
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=3)
+    return 0 if x.ndim in (0, 1, 3) else 1
+
+
+def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """log softmax along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).log_softmax(dim if axis is None else axis)
+    return (x if dtype is None else x.astype(dtype)).log_softmax(softmax_dim(x, dim, axis))
 
 
-def softmax(x: Tensor, dim: int = -1, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).softmax(dim if axis is None else axis)
+    return (x if dtype is None else x.astype(dtype)).softmax(softmax_dim(x, dim, axis))
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
