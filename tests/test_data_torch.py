@@ -179,6 +179,8 @@ def test_samplers_and_batch_size_none() -> None:
         DataLoader(ds, batch_size=0)
     with pytest.raises(TypeError, match="map-style dataset"):
         DataLoader(iter(range(3)))
+    with pytest.raises(TypeError, match=r"TensorDataset\(x, y\), or use ArrayLoader"):  # the old array-loader call
+        DataLoader((np.zeros((5, 2)), np.zeros(5)), batch_size=2)
 
 
 def test_random_split_sizes_and_disjointness() -> None:
