@@ -242,6 +242,9 @@ def test_to_tensor_and_normalize_follow_torchvision() -> None:
     assert transforms.ToTensor()(floats).numpy().tolist() == [[[7.0, 7.0], [7.0, 7.0]]]  # not scaled, as torchvision
     n = transforms.Normalize([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])(t)
     np.testing.assert_allclose(n.numpy(), (t.numpy() - np.array([1, 2, 3])[:, None, None]) / 2, rtol=1e-6)
+    leaf = tg.Tensor(t.numpy(), requires_grad=True)  # differentiable when asked
+    transforms.Normalize([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])(leaf).sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), np.full(t.shape, 0.5))
     with pytest.raises(TypeError, match="apply ToTensor first"):
         transforms.Normalize([0.5], [0.5])(hwc)
     with pytest.raises(ValueError, match="std"):
