@@ -225,6 +225,7 @@ def _class_weights(op: str, weight: TensorLike | None, input: Tensor) -> Tensor 
     if weight is None:
         return None
     w = as_tensor(weight, like=input).detach()
+    w = w if w.dtype == input.dtype else w.astype(input.dtype)  # the loss keeps the scores' dtype
     if w.shape != (input.shape[1],):
         raise ValueError(f"{op}: weight must have one entry per class, shape ({input.shape[1]},), got {w.shape}")
     return w
@@ -233,7 +234,8 @@ def _class_weights(op: str, weight: TensorLike | None, input: Tensor) -> Tensor 
 def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
                   reduction: str, label_smoothing: float = 0.0) -> Tensor:
     """NLL (and torch's label-smoothing term) of log-probabilities (M, C), class targets (M,), class weights and
-    ignored targets: the mean divides by the total weight of the targets that count, as torch does."""
+    ignored targets: both means divide by the total weight of the targets that count (their number when
+    unweighted), as torch does."""
     xp, t = log_probs.xp, target.data
     m, c = log_probs.shape
     keep = t != ignore_index
@@ -258,8 +260,6 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     if label_smoothing:
         per_class = log_probs if weight is None else log_probs * weight
         smooth = -per_class.sum(1) * Tensor(keep.astype(log_probs.dtype), device=log_probs.device)
-        if reduction == "mean" and weight is None:
-            total = float(keep.sum())
         out = out * (1 - label_smoothing) + reduced(smooth) * (label_smoothing / c)
     return out
 
