@@ -101,6 +101,14 @@ def test_layer_norm_matches_torch(shape: tuple[int, ...], normalized: tuple[int,
                         [tg.Tensor(a, requires_grad=True) for a in arrays])
 
 
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 6)),
+                    elements=st.floats(-1e6, 1e6) | st.sampled_from([0.0, 1.0, 1e-8])))
+def test_layer_norm_generated_inputs_including_constant_rows(x: np.ndarray) -> None:
+    both(lambda t: F.layer_norm(t, (x.shape[1],)), lambda t: torch.nn.functional.layer_norm(t, (x.shape[1],)), [x],
+         rtol=1e-7, atol=1e-7)
+
+
 def test_layer_norm_module_state_and_float32() -> None:
     ours, theirs = nn.LayerNorm(8), torch.nn.LayerNorm(8)
     assert list(ours.state_dict()) == list(theirs.state_dict())
