@@ -217,6 +217,18 @@ def test_cross_entropy_fast_path_other_ignore_index_and_probabilities() -> None:
          lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(3)), [single])
 
 
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"reduction": "none"}, {"weighted": True}])
+def test_cross_entropy_ignored_rows_with_minus_inf_logits_count_for_nothing(kw: dict) -> None:
+    x = rng.standard_normal((3, 4))
+    x[1, 0] = x[2, 2] = -np.inf  # row 1 is ignored: its -inf must not turn into NaN through a 0 weight
+    t = np.array([1, -100, 0])
+    w = rng.uniform(0.5, 2, 4) if kw.pop("weighted", False) else None
+    with np.errstate(invalid="ignore"):
+        both(lambda a: F.cross_entropy(a, tg.Tensor(t), None if w is None else tg.Tensor(w), **kw),
+             lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(t), None if w is None else torch.tensor(w),
+                                                         **kw), [x])
+
+
 def test_cross_entropy_all_ignored_is_nan_as_torch_and_bad_targets_raise() -> None:
     x = rng.standard_normal((3, 4))
     t = np.full(3, -100)

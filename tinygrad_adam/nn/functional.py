@@ -246,7 +246,9 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     safe = xp.where(keep, t, 0)
     w_t = keep.astype(log_probs.dtype) if weight is None else weight.data[safe] * keep
     picked = log_probs[xp.arange(m), safe]
-    losses = -picked * Tensor(w_t, device=log_probs.device)
+    counts = Tensor(keep, device=log_probs.device)  # where, not * 0: an ignored row's -inf must not make a NaN
+    zero = Tensor(xp.zeros((), dtype=log_probs.dtype), device=log_probs.device)
+    losses = where(counts, -picked * Tensor(w_t, device=log_probs.device), zero)
     total = float(w_t.sum())
 
     def reduced(values: Tensor) -> Tensor:
@@ -259,7 +261,7 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     out = reduced(losses)
     if label_smoothing:
         per_class = log_probs if weight is None else log_probs * weight
-        smooth = -per_class.sum(1) * Tensor(keep.astype(log_probs.dtype), device=log_probs.device)
+        smooth = where(counts, -per_class.sum(1), zero)
         out = out * (1 - label_smoothing) + reduced(smooth) * (label_smoothing / c)
     return out
 
