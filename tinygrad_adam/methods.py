@@ -388,7 +388,7 @@ def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
 def sum_(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
         axis: Dim = None, keepdims: bool = False) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype == numpy.bool_:
+    if x.dtype.kind == "b":
         x = elementwise.astype(x, numpy.int64)
     return reduce.sum(x, _dim(dim, axis), keepdim or keepdims)
 
@@ -516,14 +516,14 @@ def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -
 
 def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype == numpy.bool_:
+    if x.dtype.kind == "b":
         x = elementwise.astype(x, numpy.int64)
     return statistics.prod(x, dim, keepdim)
 
 
 def cumsum(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype == numpy.bool_ or x.dtype.kind in "iu":
+    if x.dtype.kind in "biu":
         x = elementwise.astype(x, numpy.int64)
     return statistics.cumsum(x, dim)
 
