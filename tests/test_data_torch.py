@@ -105,6 +105,12 @@ class Squares(Dataset):
         return np.array([i, i * i], np.float32), i % 3
 
 
+def test_torch_import_path_of_the_data_api() -> None:
+    from tinygrad_adam.utils.data import DataLoader as ByPath
+
+    assert ByPath is DataLoader and tg.utils.data.TensorDataset is TensorDataset
+
+
 def test_dataloader_defaults_match_torch() -> None:
     ours, theirs = DataLoader(Squares(5)), torch.utils.data.DataLoader(Squares(5))
     assert len(ours) == len(theirs) == 5 and ours.dataset is not None and isinstance(ours.dataset, Squares)
@@ -173,6 +179,8 @@ def test_samplers_and_batch_size_none() -> None:
         DataLoader(ds, batch_size=0)
     with pytest.raises(TypeError, match="map-style dataset"):
         DataLoader(iter(range(3)))
+    with pytest.raises(TypeError, match=r"TensorDataset\(x, y\), or use ArrayLoader"):  # the old array-loader call
+        DataLoader((np.zeros((5, 2)), np.zeros(5)), batch_size=2)
 
 
 def test_random_split_sizes_and_disjointness() -> None:
@@ -234,6 +242,9 @@ def test_to_tensor_and_normalize_follow_torchvision() -> None:
     assert transforms.ToTensor()(floats).numpy().tolist() == [[[7.0, 7.0], [7.0, 7.0]]]  # not scaled, as torchvision
     n = transforms.Normalize([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])(t)
     np.testing.assert_allclose(n.numpy(), (t.numpy() - np.array([1, 2, 3])[:, None, None]) / 2, rtol=1e-6)
+    leaf = tg.Tensor(t.numpy(), requires_grad=True)  # differentiable when asked
+    transforms.Normalize([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])(leaf).sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), np.full(t.shape, 0.5))
     with pytest.raises(TypeError, match="apply ToTensor first"):
         transforms.Normalize([0.5], [0.5])(hwc)
     with pytest.raises(ValueError, match="std"):

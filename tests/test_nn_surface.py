@@ -79,6 +79,12 @@ def test_softmax_dim_and_dtype() -> None:
     both(lambda t: F.log_softmax(t, 0), lambda t: torch.log_softmax(t, 0), [x])
     out = F.softmax(tg.Tensor(x.astype(np.float32)), -1, dtype=np.float64)
     assert out.dtype == np.float64
+    cube = rng.standard_normal((2, 3, 4))  # no dim: torch's legacy implicit dim (0 for 3-d input), with its warning
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        ours = F.softmax(tg.Tensor(cube))
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        theirs = torch.nn.functional.softmax(torch.tensor(cube))
+    same(ours, theirs)
 
 
 # ---------------------------------------------------------------- normalisation
@@ -93,6 +99,14 @@ def test_layer_norm_matches_torch(shape: tuple[int, ...], normalized: tuple[int,
          lambda x, *wb: torch.nn.functional.layer_norm(x, normalized, *wb, eps=1e-5), arrays, grad_of)
     assert tg.gradcheck(lambda x, *wb: F.layer_norm(x, normalized, *wb),
                         [tg.Tensor(a, requires_grad=True) for a in arrays])
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 6)),
+                    elements=st.floats(-1e6, 1e6) | st.sampled_from([0.0, 1.0, 1e-8])))
+def test_layer_norm_generated_inputs_including_constant_rows(x: np.ndarray) -> None:
+    both(lambda t: F.layer_norm(t, (x.shape[1],)), lambda t: torch.nn.functional.layer_norm(t, (x.shape[1],)), [x],
+         rtol=1e-7, atol=1e-7)
 
 
 def test_layer_norm_module_state_and_float32() -> None:
@@ -203,6 +217,18 @@ def test_cross_entropy_fast_path_other_ignore_index_and_probabilities() -> None:
          lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(3)), [single])
 
 
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"reduction": "none"}, {"weighted": True}])
+def test_cross_entropy_ignored_rows_with_minus_inf_logits_count_for_nothing(kw: dict) -> None:
+    x = rng.standard_normal((3, 4))
+    x[1, 0] = x[2, 2] = -np.inf  # row 1 is ignored: its -inf must not turn into NaN through a 0 weight
+    t = np.array([1, -100, 0])
+    w = rng.uniform(0.5, 2, 4) if kw.pop("weighted", False) else None
+    with np.errstate(invalid="ignore"):
+        both(lambda a: F.cross_entropy(a, tg.Tensor(t), None if w is None else tg.Tensor(w), **kw),
+             lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(t), None if w is None else torch.tensor(w),
+                                                         **kw), [x])
+
+
 def test_cross_entropy_all_ignored_is_nan_as_torch_and_bad_targets_raise() -> None:
     x = rng.standard_normal((3, 4))
     t = np.full(3, -100)
@@ -278,6 +304,11 @@ def test_float32_losses_stay_float32() -> None:
     loss = F.cross_entropy(x32, tg.Tensor(t), label_smoothing=0.1)
     loss.backward()
     assert loss.dtype == np.float32 and x32.grad.dtype == np.float32
+    model = nn.Sequential(nn.Embedding(5, 4), nn.LayerNorm(4), nn.GELU(), nn.Flatten(), nn.BatchNorm1d(8), nn.SiLU())
+    out = model(tg.Tensor(np.array([[1, 2], [3, 4], [0, 0]])))
+    out.sum().backward()
+    assert out.dtype == np.float32 and all(p.grad.dtype == np.float32 for p in model.parameters())
+    assert model[4].running_var.dtype == np.float32
 
 
 # ---------------------------------------------------------------- dropout
@@ -342,6 +373,8 @@ def test_module_list_and_dict_behave_like_lists_and_dicts() -> None:
 def test_buffers_move_and_cast_with_to_and_tied_weights_appear_twice() -> None:
     net = OurNet().double()
     assert net.scale.dtype == np.float64 and net.heads.b.num_batches_tracked.dtype == np.int64
+    net.to(tg.float32)  # a dtype in first place, as torch's Module.to(dtype)
+    assert net.scale.dtype == np.float32 and net.blocks[0].weight.dtype == np.float32
 
     class Tied(nn.Module):
         def __init__(self) -> None:

@@ -70,6 +70,6 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``), keeping ``import tinygrad_adam`` light."""
-    if name in ("nn", "optim", "data", "viz", "cuda"):
+    if name in ("nn", "optim", "data", "viz", "cuda", "utils"):
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_adam' has no attribute {name!r}")

@@ -32,7 +32,8 @@ IMPORTS = [
     ("import torch.nn as nn\n", "import tinygrad_adam.nn as nn\n"),
     ("import torch.nn.functional as F\n", "import tinygrad_adam.nn.functional as F\n"),
     ("from torch.nn import functional as F\n", "from tinygrad_adam.nn import functional as F\n"),
-    ("from torch.utils.data import DataLoader, Dataset\n", "from tinygrad_adam.data import DataLoader, Dataset\n"),
+    ("from torch.utils.data import DataLoader, Dataset\n",
+     "from tinygrad_adam.utils.data import DataLoader, Dataset\n"),
 ]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .dataset import permutation
+from .sparse import CSRMatrix
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
@@ -71,6 +72,10 @@ class DataLoader:
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(f"DataLoader needs a map-style dataset (with __getitem__ and __len__), got "
                             f"{type(dataset).__name__}")
+        if isinstance(dataset, tuple) and dataset and all(isinstance(a, np.ndarray | CSRMatrix) for a in dataset):
+            raise TypeError("DataLoader got a tuple of arrays, which it would read as a dataset of "
+                            f"{len(dataset)} examples; pass TensorDataset(x, y), or use ArrayLoader((x, y)) for "
+                            "numpy minibatches")
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
                                        or batch_size <= 0):
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")

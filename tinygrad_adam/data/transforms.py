@@ -56,10 +56,11 @@ class Normalize:
         if not isinstance(x, Tensor) or x.ndim < 3:
             raise TypeError(f"Normalize needs a Tensor image (..., C, H, W) (apply ToTensor first), got "
                             f"{type(x).__name__} {getattr(x, 'shape', '')}")
-        shape = (-1, 1, 1)
-        mean = Tensor(np.asarray(self.mean, dtype=x.dtype).reshape(shape), device=x.device)
-        std = Tensor(np.asarray(self.std, dtype=x.dtype).reshape(shape), device=x.device)
-        return (x - mean) / std
+        mean = x.xp.asarray(np.asarray(self.mean, dtype=x.dtype).reshape(-1, 1, 1))
+        std = x.xp.asarray(np.asarray(self.std, dtype=x.dtype).reshape(-1, 1, 1))
+        if not x.requires_grad:  # the usual case, per image in a data pipeline: no graph, no op overhead
+            return Tensor((x.data - mean) / std)
+        return (x - Tensor(mean)) / Tensor(std)
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"

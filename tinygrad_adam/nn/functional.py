@@ -8,6 +8,7 @@ for a Bernoulli decoder given its logits.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,14 +56,24 @@ def silu(x: Tensor) -> Tensor:
     return activation.silu(x)
 
 
-def log_softmax(x: Tensor, dim: int = -1, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None) -> int:
+    """The dim a softmax runs along: ``dim`` (or numpy's ``axis``); when neither is given, torch's legacy implicit
+    choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's deprecation warning."""
+    if dim is not None or axis is not None:
+        return dim if axis is None else axis
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=3)
+    return 0 if x.ndim in (0, 1, 3) else 1
+
+
+def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """log softmax along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).log_softmax(dim if axis is None else axis)
+    return (x if dtype is None else x.astype(dtype)).log_softmax(softmax_dim(x, dim, axis))
 
 
-def softmax(x: Tensor, dim: int = -1, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).softmax(dim if axis is None else axis)
+    return (x if dtype is None else x.astype(dtype)).softmax(softmax_dim(x, dim, axis))
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
@@ -214,6 +225,7 @@ def _class_weights(op: str, weight: TensorLike | None, input: Tensor) -> Tensor 
     if weight is None:
         return None
     w = as_tensor(weight, like=input).detach()
+    w = w if w.dtype == input.dtype else w.astype(input.dtype)  # the loss keeps the scores' dtype
     if w.shape != (input.shape[1],):
         raise ValueError(f"{op}: weight must have one entry per class, shape ({input.shape[1]},), got {w.shape}")
     return w
@@ -222,7 +234,8 @@ def _class_weights(op: str, weight: TensorLike | None, input: Tensor) -> Tensor 
 def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
                   reduction: str, label_smoothing: float = 0.0) -> Tensor:
     """NLL (and torch's label-smoothing term) of log-probabilities (M, C), class targets (M,), class weights and
-    ignored targets: the mean divides by the total weight of the targets that count, as torch does."""
+    ignored targets: both means divide by the total weight of the targets that count (their number when
+    unweighted), as torch does."""
     xp, t = log_probs.xp, target.data
     m, c = log_probs.shape
     keep = t != ignore_index
@@ -233,7 +246,9 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     safe = xp.where(keep, t, 0)
     w_t = keep.astype(log_probs.dtype) if weight is None else weight.data[safe] * keep
     picked = log_probs[xp.arange(m), safe]
-    losses = -picked * Tensor(w_t, device=log_probs.device)
+    counts = Tensor(keep, device=log_probs.device)  # where, not * 0: an ignored row's -inf must not make a NaN
+    zero = Tensor(xp.zeros((), dtype=log_probs.dtype), device=log_probs.device)
+    losses = where(counts, -picked * Tensor(w_t, device=log_probs.device), zero)
     total = float(w_t.sum())
 
     def reduced(values: Tensor) -> Tensor:
@@ -246,9 +261,7 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     out = reduced(losses)
     if label_smoothing:
         per_class = log_probs if weight is None else log_probs * weight
-        smooth = -per_class.sum(1) * Tensor(keep.astype(log_probs.dtype), device=log_probs.device)
-        if reduction == "mean" and weight is None:
-            total = float(keep.sum())
+        smooth = where(counts, -per_class.sum(1), zero)
         out = out * (1 - label_smoothing) + reduced(smooth) * (label_smoothing / c)
     return out
 

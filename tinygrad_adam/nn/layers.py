@@ -160,19 +160,14 @@ class SiLU(Module):
         return F.silu(x)
 
 
-def _legacy_softmax_dim(ndim: int) -> int:
-    """torch's choice when ``Softmax(dim=None)``: dim 0 for 0-, 1- and 3-d input, else dim 1."""
-    return 0 if ndim in (0, 1, 3) else 1
-
-
 class Softmax(Module):
-    """Softmax along ``dim`` (``dim=None``: torch's legacy choice, 0 for 0/1/3-d input, else 1)."""
+    """Softmax along ``dim`` (``dim=None``: torch's legacy choice, 0 for 0/1/3-d input, else 1, with its warning)."""
 
     def __init__(self, dim: int | None = None) -> None:
         self.dim = dim
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.softmax(x, _legacy_softmax_dim(x.ndim) if self.dim is None else self.dim)
+        return F.softmax(x, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -180,7 +175,7 @@ class Softmax(Module):
 
 class LogSoftmax(Softmax):
     def forward(self, x: Tensor) -> Tensor:
-        return F.log_softmax(x, _legacy_softmax_dim(x.ndim) if self.dim is None else self.dim)
+        return F.log_softmax(x, self.dim)
 
 
 class Embedding(Module):

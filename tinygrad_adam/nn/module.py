@@ -168,8 +168,10 @@ class Module:
         """Move every parameter (and its gradient) and buffer to ``device`` and/or cast it to ``dtype``, in place.
 
         As in torch, ``dtype`` must be a floating-point type and only floating-point parameters and buffers are
-        cast: integer ones keep their dtype.
+        cast: integer ones keep their dtype. ``model.to(torch.float64)`` (a dtype in first place) works too.
         """
+        if device is not None and not isinstance(device, str) and dtype is None:
+            device, dtype = None, device  # to(dtype)
         dev = None if device is None else backend.parse_device(device)
         if dtype is not None and numpy.dtype(dtype).kind != "f":
             raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")
