@@ -28,7 +28,7 @@ import numpy as np
 
 import tinygrad_adam as tg
 from tinygrad_adam import models, optim
-from tinygrad_adam.data import DataLoader, load_mnist
+from tinygrad_adam.data import ArrayLoader, load_mnist
 from tinygrad_adam.nn import functional as F
 from tinygrad_adam.plots import pyplot
 
@@ -44,7 +44,7 @@ def train(make_opt: Callable, iterations: int, loss_scale: float = 1.0) -> list[
     opt = make_opt(model.parameters())
     inspector = optim.Inspector(opt, named_params=model.named_parameters())
     reports = []
-    for xb, yb in DataLoader((x, train_split.y), batch_size=128, seed=0):
+    for xb, yb in ArrayLoader((x, train_split.y), batch_size=128, seed=0):
         loss = F.cross_entropy(model(tg.Tensor(xb)), tg.Tensor(yb)) * loss_scale
         opt.zero_grad()
         loss.backward()

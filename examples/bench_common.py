@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_adam import backend
+from tinygrad_adam.viz import walk
 
 
 @functools.cache
@@ -94,6 +95,56 @@ def copy_bandwidth_gbs(device: str, tiny: bool = False) -> float:
         dst = xp.empty_like(src)
         ms = compare({"copy": lambda: xp.copyto(dst, src)}, repeats=5, rounds=1, pause=0.0, device=device)["copy"]
     return 2 * n_bytes / (ms * 1e6)
+
+
+def gemm_gflops(device: str, tiny: bool = False, quick: bool = False) -> tuple[float, int]:
+    """(float32 GFLOP/s, n) of an n x n GEMM with the device's array module: numpy's BLAS on the CPU (all its
+    threads), cuBLAS through cupy on a GPU. ``tiny``: n = 256, a plumbing check that measures nothing."""
+    n = 256 if tiny else (1024 if quick else 2048) if device == "cpu" else (4096 if quick else 8192)
+    a = backend.to_device(np.random.default_rng(0).random((n, n), dtype=np.float32), device)
+    with backend.device_context(device):
+        ms = compare({"gemm": lambda: a @ a}, **timing(tiny, 3, 2), device=device)["gemm"]
+    return 2 * n**3 / (ms * 1e6), n
+
+
+@functools.cache
+def limits(device: str, tiny: bool = False) -> tuple[float, float]:
+    """(GEMM GFLOP/s, copy GB/s) of ``device``, measured once per process: what every row's floor is read against."""
+    return gemm_gflops(device, tiny)[0], copy_bandwidth_gbs(device, tiny)
+
+
+def graph_work(root: Any) -> tuple[float, float]:
+    """(GEMM FLOPs, bytes) that the forward and backward pass of ``root``'s graph must at least do: 2*m*k*n per
+    product (forward, and each gradient the inputs need) of every linear, matmul and conv2d node, and for every
+    max_pool2d node its input and output read or written once each way. Call before ``backward()`` (which frees
+    the graph). Elementwise ops are left out: a fused implementation could hide them."""
+    flops = nbytes = 0.0
+    for t in walk(root):
+        parents = t._parents  # the recorded graph (what viz.to_dot draws)
+        products = 1 + sum(p.requires_grad for p in parents[:2])  # forward, d/dinput, d/dweight
+        if t._op == "conv2d":
+            weight = parents[1]  # (O, C, kh, kw); t: (N, O, Ho, Wo)
+            flops += 2 * t.size * (weight.size // weight.shape[0]) * products
+        elif t._op == "linear":
+            flops += 2 * parents[0].size * parents[1].shape[0] * products
+        elif t._op == "matmul":
+            flops += 2 * t.size * parents[0].shape[-1] * products
+        elif t._op == "max_pool2d":
+            nbytes += 2 * (parents[0].size + t.size) * t.dtype.itemsize
+    return flops, nbytes
+
+
+def floor_ms(flops: float, nbytes: float, device: str, tiny: bool = False) -> float:
+    """The time ``flops`` of GEMM and ``nbytes`` of memory traffic take at the device's measured limits."""
+    gflops, gbs = limits(device, tiny)
+    return flops / (gflops * 1e6) + nbytes / (gbs * 1e6)
+
+
+def describe_floor(flops: float, nbytes: float) -> str:
+    """What a floor is made of, e.g. ``GEMM 1.2 GFLOP + 3.4 MB``."""
+    parts = [f"GEMM {flops / 1e9:.3g} GFLOP"] if flops else []
+    parts += [f"{nbytes / 1e6:.3g} MB"] if nbytes else []
+    return " + ".join(parts) or "-"
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:

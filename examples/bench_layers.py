@@ -3,8 +3,9 @@
 Sizes: batch 128; Linear 784->1000 and 1000->1000 (section 6.2); Conv2d 5x5, padding 2, on 28x28
 with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3 stride 2 (section 6.3).
 Both frameworks run in this process with the same float32 weights; ``bench_common.compare`` alternates
-their blocks with short sleeps between and reports the median. ``--quick`` uses batch 32 and fewer repeats;
-``--device cuda`` runs both on the GPU (the same weights, copied there).
+their blocks with short sleeps between and reports the median. Each row's floor is its GEMM work (forward and
+the gradients it needs) at the machine's GEMM rate, plus for pooling its memory traffic at copy bandwidth.
+``--quick`` uses batch 32 and fewer repeats; ``--device cuda`` runs both on the GPU (the same weights, copied there).
 
     python examples/bench_layers.py [--quick] [--threads N] [--device cuda]
 """
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common
 from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import tinygrad_adam as tg
 from tinygrad_adam import backend, nn
 
-COLUMNS = ["layer", "batch", "ours ms", "torch ms", "ours/torch"]
+COLUMNS = ["layer", "batch", "ours ms", "torch ms", "ours/torch", "floor ms", "ours/floor", "floor from"]
 
 
 def step(model: nn.Module, x: tg.Tensor) -> Callable[[], None]:
@@ -95,7 +97,10 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
         if theirs is not None:
             blocks["torch"] = theirs
         ms = compare(blocks, **timing(tiny, repeats, rounds), device=device)
-        row: dict[str, Any] = {"layer": name, "batch": batch, "ours ms": ms["ours"]}
+        work = bench_common.graph_work(model(x).sum())
+        floor = bench_common.floor_ms(*work, device, tiny)
+        row: dict[str, Any] = {"layer": name, "batch": batch, "ours ms": ms["ours"], "floor ms": floor,
+                               "ours/floor": ms["ours"] / floor, "floor from": bench_common.describe_floor(*work)}
         if theirs is not None:
             row.update({"torch ms": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
         rows.append(row)

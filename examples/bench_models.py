@@ -10,8 +10,12 @@ first layer touches only the ~1.3% stored entries) and torch's as the dense (128
 use; ``imdb-logreg-dense`` feeds ours the dense array too, to show what the sparse path saves. With
 ``--device cuda`` both models, their inputs (the CSR arrays too) and their optimizer state live on the GPU.
 Blocks of ours and torch alternate in one process with pauses between them (bench_common.compare).
+``makemore-mlp`` is a small character model (Bengio et al. 2003, as in Karpathy's makemore): a 27x10 embedding
+looked up by indexing, 3 characters of context, a 200-unit tanh layer, batch 32; its step is mostly per-op
+overhead, not arithmetic. Each row's floor is the step's GEMM work (forward and the gradients it needs) at the
+machine's GEMM rate plus the pooling and Adam memory traffic (28 bytes per parameter) at copy bandwidth.
 Peak memory (max RSS) is measured on the CPU only, in a fresh subprocess per library, training the MLP on
-real MNIST.
+real MNIST; without the dataset the row says it was skipped and why.
 """
 
 from __future__ import annotations
@@ -30,16 +34,19 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common
 from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import tinygrad_adam as tg
 from tinygrad_adam import backend, models, nn, optim
-from tinygrad_adam.data import CSRMatrix
+from tinygrad_adam.data import CSRMatrix, mnist
+from tinygrad_adam.data.paths import DataNotFoundError, data_dirs, locate
 from tinygrad_adam.nn import functional as F
 
 BATCH = 128
 IMDB_DENSITY = 0.013  # about 130 of the 10,000 words appear in an average review
-COLUMNS = ["model", "ms ours", "ms torch", "ours/torch"]
+COLUMNS = ["model", "ms ours", "ms torch", "ours/torch", "floor ms", "ours/floor", "floor from"]
+CONTEXT, VOCAB, EMBED, HIDDEN, SMALL_BATCH = 3, 27, 10, 200, 32  # makemore-mlp
 
 
 def batch_for(name: str, rng: np.random.Generator, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +55,8 @@ def batch_for(name: str, rng: np.random.Generator, batch: int = BATCH) -> tuple[
         return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
     if name.startswith("imdb-logreg"):
         return (rng.random((batch, 10_000)) < IMDB_DENSITY).astype(np.float32), rng.integers(0, 2, batch)
+    if name == "makemore-mlp":
+        return rng.integers(0, VOCAB, (SMALL_BATCH, CONTEXT)), rng.integers(0, VOCAB, SMALL_BATCH)
     return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
 
 
@@ -58,8 +67,21 @@ def sparse_batch(x: np.ndarray, device: str) -> F.CSRBatch:
     return F.CSRBatch(*(backend.to_device(a, device) for a in (m.indptr, m.indices, m.data)), m.shape)
 
 
+class Makemore(nn.Module):
+    """Characters (B, CONTEXT) -> next-character logits (B, VOCAB): embedding by indexing, one tanh layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.C = nn.Parameter(tg.randn(VOCAB, EMBED))
+        self.hidden, self.out = nn.Linear(CONTEXT * EMBED, HIDDEN), nn.Linear(HIDDEN, VOCAB)
+
+    def forward(self, x: tg.Tensor) -> tg.Tensor:
+        return self.out(self.hidden(self.C[x].reshape(x.shape[0], CONTEXT * EMBED)).tanh())
+
+
 def ours(name: str) -> nn.Module:
     return {
+        "makemore-mlp": Makemore,
         "logreg": lambda: models.LogisticRegression(784, 10),
         "mlp": lambda: models.MLP(784, (1000, 1000), 10, dropout=0.5),
         "cnn-32-32-64": lambda: models.CNN(1, (32, 32, 64)),
@@ -82,6 +104,15 @@ def theirs(name: str) -> Any:
         return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(cin * size * size, 1000), tnn.ReLU(),
                               tnn.Dropout(0.5), tnn.Linear(1000, 10))
 
+    class Makemore(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.C = tnn.Parameter(torch.randn(VOCAB, EMBED))
+            self.hidden, self.out = tnn.Linear(CONTEXT * EMBED, HIDDEN), tnn.Linear(HIDDEN, VOCAB)
+
+        def forward(self, x: Any) -> Any:
+            return self.out(torch.tanh(self.hidden(self.C[x].view(x.shape[0], CONTEXT * EMBED))))
+
     class VAE(tnn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -98,6 +129,7 @@ def theirs(name: str) -> Any:
             return (rec + kl).mean()
 
     return {
+        "makemore-mlp": Makemore,
         "logreg": lambda: tnn.Linear(784, 10),
         "mlp": lambda: tnn.Sequential(tnn.Linear(784, 1000), tnn.ReLU(), tnn.Dropout(0.5),
                                       tnn.Linear(1000, 1000), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(1000, 10)),
@@ -108,19 +140,26 @@ def theirs(name: str) -> Any:
     }[name.removesuffix("-dense")]()
 
 
-def our_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Callable[[], None]:
+def our_step(name: str, x: np.ndarray, y: np.ndarray,
+             device: str = "cpu") -> tuple[Callable[[], None], tuple[float, float]]:
+    """(one training step, its least work: GEMM FLOPs and bytes of memory traffic)."""
     model = ours(name).to(device)
     opt = optim.Adam(model.parameters(), lr=1e-4)
     # the IMDB batch stays sparse: only its stored entries reach the first layer (nn.functional.linear)
     xt = sparse_batch(x, device) if name == "imdb-logreg" else tg.Tensor(x, device=device)
     yt = tg.Tensor(y, device=device)
 
+    def loss() -> tg.Tensor:
+        return model.loss(xt) if name == "vae" else F.cross_entropy(model(xt), yt)
+
     def step() -> None:
-        loss = model.loss(xt) if name == "vae" else F.cross_entropy(model(xt), yt)
+        value = loss()
         opt.zero_grad()
-        loss.backward()
+        value.backward()
         opt.step()
-    return step
+    flops, nbytes = bench_common.graph_work(loss())
+    nbytes += 28 * sum(p.size for p in model.parameters())  # Adam: read p, g, m, v and write p, m, v (float32)
+    return step, (flops, nbytes)
 
 
 def torch_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Callable[[], None]:
@@ -138,7 +177,8 @@ def torch_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> 
     return step
 
 
-MODELS = ["logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "vae", "imdb-logreg", "imdb-logreg-dense"]
+MODELS = ["makemore-mlp", "logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "vae", "imdb-logreg",
+          "imdb-logreg-dense"]
 
 
 def peak_rss_mb(library: str, steps: int) -> float:
@@ -154,11 +194,11 @@ def rss_child(library: str, steps: int) -> None:
     """Train, then print the peak RSS in MB. The peak is reset after loading the data (Linux: /proc/self/clear_refs),
     so the decoding of the dataset, the same for both libraries, does not hide the training peak; the number
     still includes the resident dataset (~190 MB of float32 pixels)."""
-    from tinygrad_adam.data import DataLoader, load_mnist
+    from tinygrad_adam.data import ArrayLoader, load_mnist
 
     train, _ = load_mnist()
     step = _batch_step(library)
-    loader = DataLoader((train.x.reshape(len(train.x), -1), train.y), batch_size=BATCH, seed=0)
+    loader = ArrayLoader((train.x.reshape(len(train.x), -1), train.y), batch_size=BATCH, seed=0)
     gc.collect()
     status = Path("/proc/self/status")
     try:
@@ -202,12 +242,19 @@ def _batch_step(library: str) -> Callable[[np.ndarray, np.ndarray], None]:
 
 
 def peak_rss_row(quick: bool) -> dict[str, Any]:
-    """Peak RSS (MB) of training the MLP for one epoch (100 steps when quick), ours and torch's."""
+    """Peak RSS (MB) of training the MLP for one epoch (100 steps when quick), ours and torch's; without MNIST a
+    row that says it was skipped and why."""
     steps = 100 if quick else 469
+    label = f"MLP peak RSS in training, {steps} steps (MB)"
+    try:
+        locate(mnist.FILES)
+    except DataNotFoundError:
+        searched = ", ".join(str(path) for path, _ in data_dirs())
+        return {"model": f"{label}: skipped, MNIST not found in {searched} (set $TINYGRAD_ADAM_DATA to a "
+                         f"directory holding mnist/)"}
     time.sleep(0.2)
     ours_mb, torch_mb = peak_rss_mb("ours", steps), peak_rss_mb("torch", steps)
-    return {"model": f"MLP peak RSS in training, {steps} steps (MB)", "ms ours": ours_mb, "ms torch": torch_mb,
-            "ours/torch": ours_mb / torch_mb}
+    return {"model": label, "ms ours": ours_mb, "ms torch": torch_mb, "ours/torch": ours_mb / torch_mb}
 
 
 def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[dict[str, Any]]:
@@ -220,12 +267,15 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
         if (quick or tiny) and name == "cnn-64-64-128":
             continue
         x, y = batch_for(name, rng, 4 if tiny else BATCH)
-        blocks = {"ours": our_step(name, x, y, device)}
+        ours_step, work = our_step(name, x, y, device)
+        floor = bench_common.floor_ms(*work, device, tiny)
+        blocks = {"ours": ours_step}
         if have_torch:
             blocks["torch"] = torch_step(name, x, y, device)
         heavy = name.startswith("cnn")
         ms = compare(blocks, **timing(tiny, 2 if heavy else 5, 2 if quick else 5), device=device)
-        row: dict[str, Any] = {"model": name, "ms ours": ms["ours"]}
+        row: dict[str, Any] = {"model": name, "ms ours": ms["ours"], "floor ms": floor,
+                               "ours/floor": ms["ours"] / floor, "floor from": bench_common.describe_floor(*work)}
         if have_torch:
             row.update({"ms torch": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
         rows.append(row)

@@ -402,6 +402,12 @@ class RandomState:
     def normal(self, loc: float = 0.0, scale: float = 1.0, size: Any = None, dtype: Any = float) -> ndarray:
         return self.standard_normal(size, dtype) * scale + loc
 
+    def randint(self, low: int, high: int | None = None, size: Any = None, dtype: Any = int) -> ndarray:
+        return ndarray._of(self._rng.integers(low, high, size=size, dtype=dtype))
+
+    def permutation(self, n: int) -> ndarray:
+        return ndarray._of(self._rng.permutation(n))
+
 
 class ElementwiseKernel:
     """``cupy.ElementwiseKernel``: the CUDA body compiled by nvcc and run on the host, on fake arrays only."""

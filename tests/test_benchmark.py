@@ -19,21 +19,25 @@ import bench_common  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_models  # noqa: E402
 import bench_optim  # noqa: E402
+import bench_overhead  # noqa: E402
 import benchmark  # noqa: E402
 
 SECTIONS: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    "machine": benchmark.machine, "models": bench_models.run, "layers": bench_layers.run, "optim": bench_optim.run}
+    "machine": benchmark.machine, "models": bench_models.run, "layers": bench_layers.run, "optim": bench_optim.run,
+    "overhead": bench_overhead.run}
 # section -> (columns of ours, columns that need torch)
-COLUMNS = {"machine": (["value"], []), "models": (["ms ours"], ["ms torch", "ours/torch"]),
-           "layers": (["ours ms"], ["torch ms", "ours/torch"]),
-           "optim": (["ms/step", "GB/s", "% copy bw"], ["x best torch"])}
+COLUMNS = {"machine": (["value"], []),
+           "models": (["ms ours", "floor ms", "ours/floor"], ["ms torch", "ours/torch"]),
+           "layers": (["ours ms", "floor ms", "ours/floor"], ["torch ms", "ours/torch"]),
+           "optim": (["ms/step", "GB/s", "% copy bw"], ["x best torch"]),
+           "overhead": (["us ours"], ["us torch", "ours/torch"])}
 
 
 @pytest.fixture
 def few(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fewer models and optimizers than the full tables (each kind of path still covered), and torch on one
     thread (its pool fights numpy's on a busy 2-core machine): a fast test."""
-    monkeypatch.setattr(bench_models, "MODELS", ["logreg", "vae", "imdb-logreg"])
+    monkeypatch.setattr(bench_models, "MODELS", ["makemore-mlp", "logreg", "vae", "imdb-logreg"])
     monkeypatch.setattr(bench_optim, "OPTIMIZERS", [o for o in bench_optim.OPTIMIZERS if o[0] in ("Adam", "AdaMax")])
     torch = bench_common.torch_on("cpu")
     threads = torch.get_num_threads() if torch is not None else 0
@@ -100,6 +104,7 @@ def test_cpu_sync_is_a_noop_and_torch_status_says_why() -> None:
 @pytest.mark.parametrize("section", SECTIONS)
 def test_sections_on_cpu_at_tiny_sizes(section: str, few: None, monkeypatch: pytest.MonkeyPatch) -> None:
     with_torch = bench_common.torch_on("cpu") is not None
+    bench_common.limits("cpu", True)  # measured once per process, before the syncs are counted
     asked: list[str] = []
     calls = [0]
 
@@ -120,6 +125,35 @@ def test_sections_on_cpu_at_tiny_sizes(section: str, few: None, monkeypatch: pyt
     if section == "optim":
         assert {r["impl"] for r in rows} >= {"ours numpy"}
         assert {r["layout"] for r in rows} == {"1 x 100k", "50 x 2k"}
+    if section in ("models", "layers"):  # every row says what its floor is made of
+        assert all(r["floor from"].startswith(("GEMM", "0.", "1", "2", "3", "4", "5", "6", "7", "8", "9"))
+                   for r in rows)
+    if section == "overhead":
+        assert all(math.isfinite(r["us numpy floor"]) and r["us numpy floor"] > 0 for r in rows)
+
+
+def test_the_memory_row_without_mnist_says_it_was_skipped_and_why(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINYGRAD_ADAM_DATA", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(bench_models, "peak_rss_mb", lambda *a: pytest.fail("must not train without MNIST"))
+    row = bench_models.peak_rss_row(quick=True)
+    assert "skipped, MNIST not found" in row["model"] and str(tmp_path) in row["model"]
+    assert "ms ours" not in row
+
+
+def test_graph_work_counts_the_gemms_of_forward_and_backward() -> None:
+    import tinygrad_adam as tg
+    from tinygrad_adam import nn
+
+    x = tg.randn(8, 3, 10, 10)  # no gradient: the first conv computes its output and its weight's gradient
+    conv, lin = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(400, 5)
+    loss = lin(nn.MaxPool2d(1)(conv(x)).reshape(8, 400)).sum()
+    flops, nbytes = bench_common.graph_work(loss)
+    conv_gemm = 2 * 8 * 4 * 10 * 10 * 3 * 3 * 3
+    linear_gemm = 2 * 8 * 400 * 5
+    assert flops == 2 * conv_gemm + 3 * linear_gemm
+    assert nbytes == 2 * 2 * 8 * 4 * 10 * 10 * 4  # the pool's float32 input and output, each way
 
 
 @pytest.mark.gpu

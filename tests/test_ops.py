@@ -75,7 +75,7 @@ CASES: dict[str, tuple[Callable, Callable, list]] = {
     "matmul_batched": (lambda a, b: a @ b, lambda a, b: a @ b, [(normal, (2, 3, 4)), (normal, (4, 2))]),
     "matmul_broadcast": (lambda a, b: a @ b, lambda a, b: a @ b, [(normal, (2, 1, 3, 4)), (normal, (3, 4, 2))]),
     "reshape": (lambda a: a.reshape(4, -1), lambda a: a.reshape(4, -1), [(normal, (2, 3, 2))]),
-    "transpose": (lambda a: a.transpose(2, 0, 1), lambda a: a.permute(2, 0, 1), [(normal, (2, 3, 4))]),
+    "permute": (lambda a: a.permute(2, 0, 1), lambda a: a.permute(2, 0, 1), [(normal, (2, 3, 4))]),
     "T": (lambda a: a.T, lambda a: a.T, [(normal, (2, 3))]),
     "flatten": (lambda a: a.flatten(1), lambda a: a.flatten(1), [(normal, (2, 3, 4))]),
     "expand": (lambda a: a.expand(3, 2, 4), lambda a: a.expand(3, 2, 4), [(normal, (2, 1))]),

@@ -10,26 +10,67 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+import numpy
+
+from . import methods as _methods
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import DeviceError, manual_seed, set_default_device
-from .creation import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .backend import DeviceError, device, manual_seed, set_default_device
+from .creation import (
+    Generator,
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    multinomial,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .gradcheck import GradcheckError, gradcheck
-from .ops.elementwise import maximum, minimum, where
-from .ops.movement import concatenate, stack
+from .methods import Size
+from .serialization import load, save
 from .tensor import Tensor
+
+_methods.attach()
+globals().update(_methods.FUNCTIONS)  # cat, stack, where, exp, sum, max, topk, ... (see methods.FUNCTIONS)
+
+# dtypes, as torch names them (numpy's dtypes: ``x.dtype == tinygrad_adam.float32`` holds)
+float32 = float = numpy.float32  # noqa: A001 - torch's names
+float64 = double = numpy.float64
+float16 = half = numpy.float16
+int64 = long = numpy.int64
+int32 = int = numpy.int32  # noqa: A001
+int16 = short = numpy.int16
+int8 = numpy.int8
+uint8 = numpy.uint8
+bool = numpy.bool_  # noqa: A001
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "GradcheckError", "Tensor", "arange", "concatenate", "enable_grad", "eye", "full", "gradcheck",
-    "is_grad_enabled", "load_run", "manual_seed", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "optim",
-    "rand", "randn", "set_default_device", "set_grad_enabled", "stack", "where", "zeros", "zeros_like",
+    "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "bool", "device", "double", "empty",
+    "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "full", "full_like", "gradcheck",
+    "half", "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace", "load", "load_run", "long", "manual_seed",
+    "multinomial", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "rand_like", "randint", "randn",
+    "randn_like", "randperm", "save", "set_default_device", "set_grad_enabled", "short", "tensor", "uint8", "zeros",
+    "zeros_like", *sorted(_methods.FUNCTIONS),
 ]
 
 
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
-    if name in ("nn", "optim", "data", "viz", "models"):
+    if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models"):
         return import_module(f".{name}", __name__)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run

@@ -1,5 +1,10 @@
-"""Graph recording switches: ``no_grad`` and ``enable_grad``.
+"""The autograd engine: graph recording switches (``no_grad``, ``enable_grad``), the reverse pass that
+``Tensor.backward`` runs, and :func:`grad`, which returns gradients instead of accumulating them.
 
+The engine walks the recorded graph (each node: ``_parents`` and a ``_backward(g)`` closure) in reverse
+topological order, iteratively so very deep chains work. Unless ``retain_graph``, each node it runs is then
+freed: its closure (and the arrays it saved) is dropped and replaced by one that raises, as in PyTorch, so a
+second backward through it is an error rather than a silently truncated gradient.
 Kept apart from ``tensor.py`` so ops can ask "is grad on?" without importing the Tensor class.
 """
 
@@ -7,7 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
 _state = threading.local()
 
@@ -51,3 +60,146 @@ def set_grad_enabled(mode: bool) -> Iterator[None]:
     """Record a graph or not, as ``mode`` says."""
     with _GradMode(mode):
         yield
+
+
+FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
+         "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+         "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if "
+         "you need to access saved tensors after calling backward.")
+
+
+def freed_backward(g: Any) -> Any:
+    """The closure a freed node keeps: it is still not a leaf, but its saved arrays are gone."""
+    raise RuntimeError(FREED)
+
+
+def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Nodes reachable from ``roots`` that need a gradient, each after all its parents."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
+    return order
+
+
+def root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> list[Any]:
+    """One gradient array per output: ones for a one-element output without one; errors as PyTorch words them."""
+    grads = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if g is None:
+            if out.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs: output {i} has shape "
+                                   f"{out.shape}; pass a gradient of that shape")
+            g = out.xp.ones_like(out.data)
+        else:
+            g = g.data if hasattr(g, "requires_grad") else out.xp.asarray(g, dtype=out.dtype)
+            if tuple(g.shape) != out.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
+                                   f"output[{i}] has a shape of {out.shape}")
+        grads.append(g if g.dtype == out.dtype else g.astype(out.dtype))
+    return grads
+
+
+def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,
+                 inputs: Sequence[Tensor] | None = None) -> dict[int, Any]:
+    """Propagate ``grads`` (arrays, one per output) back through the graph.
+
+    Without ``inputs``: accumulate into every reachable leaf's ``.grad``; returns {}. With ``inputs``: only the
+    part of the graph that leads to them runs, nothing is accumulated, and the result maps id(input) to its
+    gradient array (inputs that no gradient reached are absent).
+    """
+    order = topological_order(outputs)
+    pending: dict[int, Any] = {}
+    for out, g in zip(outputs, grads):
+        key = id(out)
+        pending[key] = g if key not in pending else pending[key] + g
+    wanted = needed = None
+    if inputs is not None:
+        wanted, needed = {id(t) for t in inputs}, set()
+        for node in order:  # parents come first: a node is needed if an input is (or may be) at or above it
+            if id(node) in wanted or node._backward is freed_backward or any(id(p) in needed for p in node._parents):
+                needed.add(id(node))
+    from .tensor import check_versions, inplace_writes  # here: tensor.py imports this module
+
+    captured: dict[int, Any] = {}
+    handed_out: set[int] = set()
+    for node in reversed(order):
+        g = pending.pop(id(node), None)
+        if wanted is not None:
+            if g is not None and id(node) in wanted:
+                captured[id(node)] = g
+            if node._backward is not freed_backward and not any(id(p) in needed for p in node._parents):
+                continue
+        elif node._backward is None:
+            if g is not None:
+                node._accumulate(g, handed_out)
+            continue
+        if g is not None:
+            if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
+                check_versions(node)
+            for parent, pg in zip(node._parents, node._backward(g)):
+                if pg is None or not parent.requires_grad:
+                    continue
+                if pg.dtype != parent.dtype:  # the gradient has its input's dtype, whatever the op computed in
+                    pg = pg.astype(parent.dtype)
+                key = id(parent)
+                pending[key] = pg if key not in pending else pending[key] + pg
+        if not retain_graph:
+            node._backward, node._parents = freed_backward, ()
+    return captured
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None,
+         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+    """d(outputs)/d(inputs) as a tuple of Tensors, one per input (shapes and dtypes of the inputs), without
+    touching any ``.grad`` (torch.autograd.grad, first order).
+
+    ``grad_outputs``: one gradient per output (a Tensor, an array or None; None means ones for a one-element
+    output). The graph is freed unless ``retain_graph``. An input no gradient reaches is an error, or None with
+    ``allow_unused=True``.
+    """
+    from .tensor import Tensor  # here, not at the top: tensor.py imports this module
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad_outputs must have one entry per output: got {len(grad_outputs)} for "
+                           f"{len(outputs)} outputs")
+    for i, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors (index {i}, shape {t.shape}) does not require "
+                               f"grad")
+    captured = run_backward(outputs, root_grads(outputs, grad_outputs), bool(retain_graph), inputs)
+    result: list[Tensor | None] = []
+    handed_out: set[int] = set()
+    for i, t in enumerate(inputs):
+        g = captured.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have been used in the "
+                                   f"graph. Set allow_unused=True if this is the desired behavior.")
+            result.append(None)
+            continue
+        if g.dtype != t.dtype:
+            g = g.astype(t.dtype)
+        elif g.base is not None or id(g) in handed_out or any(t is o for o in outputs):
+            g = g.copy()  # a view, the caller's own grad_output, or handed out already: results never alias
+        handed_out.add(id(g))
+        result.append(Tensor(g, device=t.device))
+    return tuple(result)

@@ -50,6 +50,33 @@ def gpu_status() -> tuple[bool, str]:
     return True, f"cupy {_cupy.__version__}, {n} CUDA device(s)"
 
 
+class device(str):  # noqa: N801 - torch's name
+    """A device name as ``torch.device``: ``device("cuda")``, ``device("cuda", 1)``, ``device("cpu")``.
+
+    It is a ``str`` ("cpu", "cuda", "cuda:1"), so it goes wherever a device name does; ``.type`` and ``.index``
+    as in torch. Making one does not check that the device is usable (moving a tensor there does).
+    """
+
+    def __new__(cls, type: str, index: int | None = None) -> device:  # noqa: A002 - torch's name
+        name = str(type).strip().lower() if index is None else f"{str(type).strip().lower()}:{int(index)}"
+        kind, _, number = name.partition(":")
+        if kind not in ("cpu", "cuda") or (number and not number.isdigit()) or (kind == "cpu" and number):
+            raise DeviceError(f"unknown device {name!r}: use 'cpu', 'cuda' or 'cuda:N'")
+        return super().__new__(cls, name)
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self) -> int | None:
+        number = self.partition(":")[2]
+        return int(number) if number else None
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + (f", index={self.index})" if self.index is not None else ")")
+
+
 def parse_device(device: str | None) -> str:
     """Normalise a device name: ``None`` -> default, ``"cuda"`` -> ``"cuda:0"``."""
     if device is None:
@@ -154,6 +181,16 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         cupyx.scatter_add(target, index, values)
 
 
+def erf(x: Any) -> Any:
+    """The error function, elementwise, in ``x``'s dtype: scipy's on the CPU, CUDA's ``erf`` on a GPU."""
+    if isinstance(x, (numpy.ndarray, numpy.generic)):
+        from scipy.special import erf as scipy_erf  # imported on first use: most programs never need it
+
+        return scipy_erf(x)
+    assert _cupy is not None
+    return elementwise_kernel("T x", "T y", "y = erf(x);", "tinygrad_adam_erf")(x, _cupy.empty_like(x))
+
+
 # ---------------------------------------------------------------- random numbers
 _seed: int | None = None
 _gpu_key = 0  # which restart of the GPU streams is running (see reseed_gpu_streams)
@@ -187,19 +224,44 @@ def generator(device: str = "cpu") -> Any:
     return g
 
 
-def uniform(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
-    """Samples in [0, 1) of ``shape`` on ``device`` from its generator (numpy and cupy name the call apart)."""
-    g = generator(device)
+def new_generator(device: str, seed: int | None) -> Any:
+    """A fresh generator for ``device`` (a user's ``Generator`` object), apart from the device's default stream."""
+    if device == "cpu":
+        return numpy.random.default_rng(seed)
+    assert _cupy is not None
+    with device_context(device):
+        return _cupy.random.RandomState(seed)
+
+
+def uniform(device: str, shape: tuple[int, ...], dtype: Any, rng: Any = None) -> Any:
+    """Samples in [0, 1) of ``shape`` on ``device`` from ``rng`` or the device's generator (numpy and cupy name
+    the call apart)."""
+    g = generator(device) if rng is None else rng
     if device == "cpu":
         return g.random(shape, dtype=dtype)
     with device_context(device):
         return g.random_sample(shape, dtype=dtype)
 
 
-def standard_normal(device: str, shape: tuple[int, ...], dtype: Any) -> Any:
-    """Standard normal samples of ``shape`` on ``device`` from its generator."""
+def standard_normal(device: str, shape: tuple[int, ...], dtype: Any, rng: Any = None) -> Any:
+    """Standard normal samples of ``shape`` on ``device`` from ``rng`` or the device's generator."""
     with device_context(device):
-        return generator(device).standard_normal(shape, dtype=dtype)
+        return (generator(device) if rng is None else rng).standard_normal(shape, dtype=dtype)
+
+
+def integers(device: str, low: int, high: int, shape: tuple[int, ...], rng: Any = None) -> Any:
+    """int64 samples uniform in [low, high) of ``shape`` on ``device``."""
+    g = generator(device) if rng is None else rng
+    if device == "cpu":
+        return g.integers(low, high, shape, dtype=numpy.int64)
+    with device_context(device):
+        return g.randint(low, high, shape, dtype=numpy.int64)
+
+
+def permutation(device: str, n: int, rng: Any = None) -> Any:
+    """A random int64 permutation of range(n) on ``device``."""
+    with device_context(device):
+        return (generator(device) if rng is None else rng).permutation(n).astype(numpy.int64)
 
 
 def reseed_gpu_streams(key: int) -> None:

@@ -1,12 +1,89 @@
-"""Tensor constructors: zeros, ones, full, *_like, randn, rand, arange, eye (float32 unless told)."""
+"""Tensor constructors: tensor, zeros, ones, full, empty, *_like, randn, rand, randint, randperm, multinomial,
+arange, linspace, eye, and ``Generator`` objects for the random ones.
+
+Dtypes follow torch: float32 unless told, except where torch infers another (``tensor`` of Python ints is int64,
+of bools bool; ``arange`` of ints and ``randint`` / ``randperm`` give int64; ``full`` takes its value's kind).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from . import backend
 from .tensor import DEFAULT_FLOAT, Tensor
+
+
+class Generator:
+    """A random stream of its own, as ``torch.Generator``: pass it as ``generator=`` to the random functions.
+
+    ``Generator(device="cpu").manual_seed(s)`` gives the same numbers for the same seed, apart from the
+    global stream that ``manual_seed`` seeds.
+    """
+
+    def __init__(self, device: str | None = "cpu") -> None:
+        self.device = backend.parse_device(device)
+        self._seed: int | None = None
+        self.rng = backend.new_generator(self.device, None)
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self.rng = backend.new_generator(self.device, self._seed)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from fresh entropy; returns the new seed."""
+        return self.manual_seed(int(numpy.random.SeedSequence().generate_state(1)[0])).initial_seed()
+
+    def initial_seed(self) -> int | None:
+        return self._seed
+
+    def get_state(self) -> dict[str, Any]:
+        if self.device != "cpu":
+            raise NotImplementedError("get_state: a GPU generator has no state to save; reseed it instead")
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> Generator:
+        if self.device != "cpu":
+            raise NotImplementedError("set_state: a GPU generator has no state to restore; reseed it instead")
+        self.rng.bit_generator.state = state
+        return self
+
+
+def _rng(generator: Generator | None, device: str) -> Any:
+    """The raw generator to draw from: ``generator``'s (on its own device) or None for the device's stream."""
+    if generator is None:
+        return None
+    if generator.device != device:
+        raise backend.DeviceError(f"the generator is on {generator.device} but the tensor is made on {device}")
+    return generator.rng
+
+
+def infer_dtype(data: Any) -> Any:
+    """torch's dtype for Python data: bools -> bool, ints -> int64, floats -> float32, complex -> complex64."""
+    kind = numpy.asarray(data).dtype.kind
+    return {"b": numpy.bool_, "i": numpy.int64, "u": numpy.int64, "c": numpy.complex64}.get(kind, DEFAULT_FLOAT)
+
+
+def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor), as ``torch.tensor``.
+
+    Without ``dtype``: arrays and tensors keep theirs; Python data is inferred as torch does (see ``infer_dtype``).
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        data = [x.item() if isinstance(x, Tensor) else x for x in data]
+    if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype
+        array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
+        array = numpy.asarray(array) if isinstance(array, numpy.generic) else array
+    else:
+        array = numpy.array(data, dtype=dtype if dtype is not None else infer_dtype(data))
+    if device is None and backend.device_of(array) != "cpu":
+        device = backend.device_of(array)
+    return Tensor(array, requires_grad=requires_grad, device=device)
 
 
 def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -34,9 +111,16 @@ def ones(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
     return _make("ones", shape, dtype, device, requires_grad)
 
 
-def full(shape: Sequence[int], value: float, dtype: Any = None, device: str | None = None,
+def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` (zero-filled here: never uninitialised memory)."""
+    return _make("zeros", shape, dtype, device, requires_grad)
+
+
+def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: str | None = None,
          requires_grad: bool = False) -> Tensor:
-    return _make("full", (tuple(shape),), dtype, device, requires_grad, value)
+    """``shape`` filled with ``value``; without ``dtype``, the value's kind as torch infers it (7 -> int64)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _make("full", (shape,), infer_dtype(value) if dtype is None else dtype, device, requires_grad, value)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -47,29 +131,114 @@ def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tens
     return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
-def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the device's seeded generator (see ``manual_seed``)."""
+def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
+          generator: Generator | None = None) -> Tensor:
+    """Standard normal samples from ``generator`` or the device's seeded stream (see ``manual_seed``)."""
     dev = backend.parse_device(device)
-    data = backend.standard_normal(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype)
+    data = backend.standard_normal(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype, _rng(generator, dev))
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
-def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the device's seeded generator."""
+def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
+         generator: Generator | None = None) -> Tensor:
+    """Uniform samples in [0, 1) from ``generator`` or the device's seeded stream."""
     dev = backend.parse_device(device)
-    data = backend.uniform(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype)
+    data = backend.uniform(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype, _rng(generator, dev))
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
-           device: str | None = None) -> Tensor:
-    """Evenly spaced values in [start, stop); float32 unless ``dtype`` says otherwise."""
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), *, generator: Generator | None = None,
+            dtype: Any = None, device: str | None = None) -> Tensor:
+    """Integers uniform in [low, high) (``randint(high, size)`` means low = 0); int64 unless told."""
+    if high is None or (not isinstance(high, int) and isinstance(high, Sequence)):
+        low, high, size = 0, low, size if high is None else high
+    if high <= low:
+        raise ValueError(f"randint: needs low < high, got low={low}, high={high}")
     dev = backend.parse_device(device)
-    if stop is None:
-        start, stop = 0, start
+    data = backend.integers(dev, int(low), int(high), _shape((size,)), _rng(generator, dev))
+    return Tensor(data if dtype is None else data.astype(dtype), device=dev)
+
+
+def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: str | None = None) -> Tensor:
+    """A random permutation of 0..n-1 (int64 unless told)."""
+    dev = backend.parse_device(device)
+    data = backend.permutation(dev, int(n), _rng(generator, dev))
+    return Tensor(data if dtype is None else data.astype(dtype), device=dev)
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *,
+                generator: Generator | None = None) -> Tensor:
+    """int64 category indices drawn with weights ``probs`` (C,) or (N, C) -> (num_samples,) or (N, num_samples).
+
+    Weights need not sum to 1 but must be finite, non-negative and not all 0 (a ValueError otherwise).
+    Without replacement, each row needs at least ``num_samples`` non-zero weights.
+    """
+    if probs.ndim not in (1, 2):
+        raise ValueError(f"multinomial: probs must be 1-D or 2-D, got shape {probs.shape}")
+    xp, dev = probs.xp, probs.device
+    p = probs.data.astype(numpy.float64).reshape(-1, probs.shape[-1])
+    if not bool(xp.isfinite(p).all()) or bool((p < 0).any()) or bool((p.sum(axis=1) <= 0).any()):
+        raise ValueError("multinomial: probs must be finite, non-negative, with a positive sum in every row")
+    rows = p.shape[0]
+    if not replacement and bool(((p > 0).sum(axis=1) < num_samples).any()):
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from rows with fewer "
+                         f"non-zero weights")
+    u = backend.uniform(dev, (rows, num_samples if replacement else p.shape[1]), numpy.float64, _rng(generator, dev))
+    if replacement:  # invert the cumulative distribution; an empty interval (weight 0) is never hit
+        cdf = xp.cumsum(p, axis=1)
+        cdf /= cdf[:, -1:]
+        idx = (u[:, :, None] >= cdf[:, None, :]).sum(axis=2)
+        idx = xp.minimum(idx, p.shape[1] - 1)
+    else:  # Efraimidis-Spirakis: the k largest log(u) / p are a weighted sample without replacement
+        with _quiet(xp):
+            keys = xp.where(p > 0, xp.log(u) / p, -numpy.inf)
+        idx = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+    idx = idx.astype(numpy.int64)
+    return Tensor(idx if probs.ndim == 2 else idx[0], device=dev)
+
+
+def _quiet(xp: Any) -> Any:
+    import contextlib
+
+    return xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, end); int64 when start, end and step are all ints, else float32."""
+    dev = backend.parse_device(device)
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = numpy.int64 if all(isinstance(v, (int, numpy.integer)) for v in (start, end, step)) else DEFAULT_FLOAT
     with backend.device_context(dev):
-        data = backend.xp_of(dev).arange(start, stop, step, dtype=DEFAULT_FLOAT if dtype is None else dtype)
-    return Tensor(data, device=dev)
+        data = backend.xp_of(dev).arange(start, end, step, dtype=dtype)
+    return Tensor(data, device=dev, requires_grad=requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: str | None = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from start to end inclusive (float32 unless told)."""
+    dev = backend.parse_device(device)
+    with backend.device_context(dev):
+        data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=DEFAULT_FLOAT if dtype is None else dtype)
+    return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None) -> Tensor:

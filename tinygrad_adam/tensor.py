@@ -2,19 +2,20 @@
 
 An op (see ``ops/``) computes its output array and calls :func:`record` with a small
 ``backward(g)`` closure that maps the output gradient to one gradient per input, like
-micrograd. ``backward()`` walks the recorded graph in reverse topological order
-(iteratively, so very deep chains work) and frees it as it goes.
+micrograd. ``backward()`` hands the recorded graph to the engine in ``autograd.py``, which raises where an
+array that a backward closure reads was written in place after the op was recorded (``check_versions``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any, Union
 
 import numpy
 
 from . import backend
-from .autograd import is_grad_enabled
+from .autograd import is_grad_enabled, root_grads, run_backward
 
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 Backward = Callable[[Array], Sequence[Union[Array, None]]]
@@ -34,18 +35,30 @@ class Tensor:
     where it is.
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_backward", "_grad", "_op", "_parents", "data", "requires_grad")
+    __slots__ = ("__dict__", "__weakref__", "_backward", "_data", "_epoch", "_grad", "_op", "_parents",
+                 "requires_grad")
     __array_priority__ = 1000  # so numpy scalars on the left defer to our reflected operators
+    # In-place bookkeeping (see ops/inplace.py). ``_epoch`` is the write clock (``inplace_writes``) when this
+    # tensor was made; ``_vbox`` a one-element list shared by a tensor and its views, holding the clock at the
+    # last in-place write into their array (None: never shared nor written); ``_base`` the tensor this one is a
+    # view of. Class-level defaults, so that ordinary tensors pay nothing for the last two.
+    _vbox: list[int] | None = None
+    _base: Tensor | None = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None) -> None:
-        stay = isinstance(data, Tensor)
-        if stay:
-            data = data.data
+        source = data if isinstance(data, Tensor) else None
+        stay = source is not None
+        if source is not None:
+            data = source._data
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
-            data = numpy.asarray(data, dtype=DEFAULT_FLOAT if dtype is None else dtype)
+            raw = numpy.asarray(data)
+            if raw.dtype.kind not in "biufc":  # None, strings, objects: never a silent nan
+                raise TypeError(f"Tensor(): data must be a number or a (nested) sequence of numbers, got "
+                                f"{type(data).__name__} {data!r:.60}")
+            data = raw.astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
         here = backend.device_of(data)
@@ -55,7 +68,11 @@ class Tensor:
             dev = here if stay or here != "cpu" else backend.default_device()
         if dev != here:
             data = backend.to_device(data, dev)
-        self.data = data
+        if source is not None and data is source._data:  # the same array: the same version counter
+            if source._vbox is None:
+                source._vbox = [0]
+            self._vbox = source._vbox
+        self._data, self._epoch = data, inplace_writes[0]
         self._grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Backward | None = None
@@ -65,17 +82,30 @@ class Tensor:
             self.requires_grad_()
 
     # ------------------------------------------------------------------ attributes
+    def _set_data(self, value: Any) -> None:
+        """``t.data = x`` with an array (numpy or cupy) or a Tensor. A Tensor of this shape, dtype and device is
+        copied into the present array, so ``t.data += -lr * t.grad`` (which Python runs as ``t.data = t.data +
+        ...``) updates in place and views of the array follow; anything else replaces the array."""
+        if isinstance(value, Tensor):
+            value, mine = value._data, self._data
+            if (value.shape == mine.shape and value.dtype == mine.dtype and type(value) is type(mine)
+                    and getattr(getattr(mine, "flags", None), "writeable", True)
+                    and backend.device_of(value) == backend.device_of(mine)):
+                mine[...] = value
+                return
+        if not (hasattr(value, "dtype") and hasattr(value, "shape")) or isinstance(value, numpy.generic):
+            raise TypeError(f".data must be assigned a Tensor or an array, got {type(value).__name__}")
+        self._data = value
+
+    data = property(attrgetter("_data"), _set_data, doc="The raw array (numpy or cupy) this tensor holds.")
+
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return int(self.data.size)
+        return self._data.ndim
 
     @property
     def dtype(self) -> numpy.dtype:
@@ -129,7 +159,7 @@ class Tensor:
     __hash__ = object.__hash__  # by identity, as in PyTorch (== is elementwise)
 
     def __bool__(self) -> bool:
-        if self.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"the truth value of a Tensor with shape {self.shape} is ambiguous")
         return bool(self.data)
 
@@ -140,7 +170,7 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
-        if self.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
@@ -151,22 +181,6 @@ class Tensor:
         """The same data, cut from the graph (no copy)."""
         return Tensor(self)
 
-    def to(self, device: str) -> Tensor:
-        """This tensor on ``device``; differentiable (the gradient moves back)."""
-        return movement.to(self, backend.parse_device(device))
-
-    def cpu(self) -> Tensor:
-        return self.to("cpu")
-
-    def cuda(self) -> Tensor:
-        return self.to("cuda")
-
-    def float(self) -> Tensor:
-        return self.astype(numpy.float32)
-
-    def double(self) -> Tensor:
-        return self.astype(numpy.float64)
-
     def astype(self, dtype: Any) -> Tensor:
         return elementwise.astype(self, dtype)
 
@@ -175,38 +189,13 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` is the gradient of some scalar with respect to ``self`` (it may be omitted
-        for a one-element tensor). The graph is freed afterwards unless ``retain_graph``.
+        for a one-element tensor). The graph is freed afterwards unless ``retain_graph``: a
+        second backward through it raises, as in PyTorch (see ``autograd.run_backward``).
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
                                "ops that made it has requires_grad=True (or it was made under no_grad)")
-        xp = self.xp
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward() without a grad needs a one-element (scalar) tensor, got shape "
-                                   f"{self.shape}; pass grad= of that shape")
-            g = xp.ones_like(self.data)
-        else:
-            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-            if tuple(g.shape) != self.shape:
-                raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, but the tensor has shape {self.shape}")
-        grads: dict[int, Array] = {id(self): g}
-        handed_out: set[int] = set()
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:
-                node._accumulate(g, handed_out)
-                continue
-            parent_grads = node._backward(g)
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not parent.requires_grad:
-                    continue
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
-                node._backward, node._parents = None, ()
+        run_backward([self], root_grads([self], [grad]), retain_graph)
 
     def _accumulate(self, g: Array, handed_out: set[int]) -> None:
         """Add ``g`` into ``.grad``; copies when ``g`` may be shared, so grads never alias."""
@@ -281,103 +270,7 @@ class Tensor:
     def __ne__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
         return elementwise.compare(self, other, "not_equal")
 
-    # ------------------------------------------------------------------ math methods
-    def exp(self) -> Tensor:
-        return elementwise.exp(self)
-
-    def log(self) -> Tensor:
-        return elementwise.log(self)
-
-    def sqrt(self) -> Tensor:
-        return elementwise.sqrt(self)
-
-    def tanh(self) -> Tensor:
-        return elementwise.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return elementwise.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        return elementwise.relu(self)
-
-    def softplus(self, beta: float = 1.0) -> Tensor:
-        return elementwise.softplus(self, beta)
-
-    def abs(self) -> Tensor:
-        return elementwise.abs(self)
-
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        return elementwise.clip(self, min, max)
-
-    def maximum(self, other: TensorLike) -> Tensor:
-        return elementwise.maximum(self, other)
-
-    def minimum(self, other: TensorLike) -> Tensor:
-        return elementwise.minimum(self, other)
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return reduce.sum(self, axis, keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return reduce.mean(self, axis, keepdims)
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return reduce.max(self, axis, keepdims)
-
-    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return reduce.min(self, axis, keepdims)
-
-    def argmax(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.xp.argmax(self.data, axis=axis), device=self.device)
-
-    def logsumexp(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return reduce.logsumexp(self, axis, keepdims)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return reduce.log_softmax(self, axis)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return reduce.softmax(self, axis)
-
-    def matmul(self, other: TensorLike) -> Tensor:
-        return linalg.matmul(self, other)
-
-    # ------------------------------------------------------------------ shape methods
-    def reshape(self, *shape: Any) -> Tensor:
-        return movement.reshape(self, _one_or_many(shape))
-
-    def view(self, *shape: Any) -> Tensor:
-        return self.reshape(*shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        return movement.transpose(self, _one_or_many(axes))
-
-    @property
-    def T(self) -> Tensor:  # noqa: N802 - numpy's name
-        return movement.transpose(self, ())
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return movement.flatten(self, start_dim, end_dim)
-
-    def expand(self, *shape: Any) -> Tensor:
-        return movement.broadcast_to(self, _one_or_many(shape))
-
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        return movement.broadcast_to(self, shape)
-
-    def squeeze(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
-        return movement.squeeze(self, axis)
-
-    def unsqueeze(self, axis: int) -> Tensor:
-        return movement.unsqueeze(self, axis)
-
-    def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
-        return movement.pad(self, pad_width, value)
-
-
-def _one_or_many(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
-    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    # Named methods (sum, transpose, add_, ...) are attached by methods.py, torch's names in one place.
 
 
 def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
@@ -386,30 +279,60 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
     ``backward(g)`` returns one gradient (or None) per parent, each of that parent's shape.
     """
     out = Tensor.__new__(Tensor)
-    out.data, out._grad = data, None
+    out._data, out._grad, out._epoch = data, None, inplace_writes[0]
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out.requires_grad, out._parents, out._backward, out._op = True, parents, backward, op
     else:
         out.requires_grad, out._parents, out._backward, out._op = False, (), None, op
+    base = data.base  # every op records an array (numpy scalars have .base too)
+    if base is not None:
+        for p in parents:  # a view of a parent's array (reshape, transpose, slicing...) shares its version counter
+            if base is p._data or base is p._data.base:
+                if p._vbox is None:
+                    p._vbox = [0]
+                out._vbox, out._base = p._vbox, p
+                break
     return out
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes reachable from ``root`` that need a gradient, each after all its parents."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        if finished:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
-    return order
+# The write clock: how many in-place writes ever happened. A node made at clock c is stale when an array its
+# backward reads was written at a later clock (``check_versions``), and while no write happened after c, the
+# check is one comparison.
+inplace_writes = [0]
+
+
+# Ops whose backward never reads their own output array, so writing into that output in place is safe for them.
+OUTPUT_NOT_SAVED = frozenset({
+    "add", "sub", "mul", "div", "neg", "log", "matmul", "linear", "relu", "abs", "where", "maximum", "minimum",
+    "astype", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "concatenate", "pad", "to",
+    "conv2d", "max_pool2d", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "tril", "triu",
+    "gather", "scatter", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10",
+})
+
+
+def bump_version(t: Tensor) -> None:
+    """Record that ``t``'s array was written in place (by an in-place op or an optimizer step)."""
+    inplace_writes[0] += 1
+    if t._vbox is None:
+        t._vbox = [0]
+    t._vbox[0] = inplace_writes[0]
+
+
+def saves_output(op: str) -> bool:
+    """Whether ``op``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy)."""
+    return op not in OUTPUT_NOT_SAVED and not op.endswith("_")
+
+
+def check_versions(node: Tensor) -> None:
+    """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded."""
+    for p in node._parents:
+        if p._vbox is not None and p._vbox[0] > node._epoch:
+            raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "
+                               f"in-place operation after {node._op} used it; compute the update out of place "
+                               f"(x = x + y) or do it after backward()")
+    if node._vbox is not None and node._vbox[0] > node._epoch and saves_output(node._op):
+        raise RuntimeError(f"backward through {node._op}: its output (shape {node.shape}) was modified by an in-place "
+                           f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
 
 
 def check_devices(op: str, *tensors: Tensor) -> str:
@@ -436,4 +359,4 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
 
 
 # The ops modules import this one, so they are bound here, after Tensor exists.
-from .ops import elementwise, linalg, movement, reduce  # noqa: E402
+from .ops import elementwise, linalg, movement  # noqa: E402

@@ -314,7 +314,7 @@ def evaluate(model: nn.Module, split: data.Split, device: str, batch_size: int =
     was_training = model.training
     model.eval()
     total, correct = 0.0, 0
-    for x, y in data.DataLoader(split, batch_size=batch_size, shuffle=False, sparse=True):
+    for x, y in data.ArrayLoader(split, batch_size=batch_size, shuffle=False, sparse=True):
         xt, yt = as_input(x, device), Tensor(y, device=device)
         if isinstance(model, models.VAE):
             total += model.loss(xt).item() * len(y)
@@ -347,7 +347,7 @@ class Run:
         self.average = optim.TemporalAverage(self.model.parameters(), beta=cfg.temporal_average) \
             if cfg.temporal_average else None
         # IMDB batches stay sparse: the first layer reads only each review's words (nn.functional.linear)
-        self.loader = data.DataLoader(self.train_split, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+        self.loader = data.ArrayLoader(self.train_split, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
                                       sparse=cfg.dataset == "imdb")
         self.inspector = None
         if cfg.inspect_every:

@@ -1,8 +1,16 @@
-"""Datasets and minibatches (numpy only; nothing here imports the tensor, nn or optim layers).
+"""Datasets and minibatches.
 
-    from tinygrad_adam.data import DataLoader, load_mnist
+Two ways in. As in torch (``Dataset``, ``DataLoader`` yielding Tensors, torchvision's ``MNIST`` and ``transforms``):
+
+    from tinygrad_adam.data import DataLoader, MNIST, transforms
+    train = MNIST(train=True, transform=transforms.ToTensor())
+    for x, y in DataLoader(train, batch_size=64, shuffle=True):    # x (64, 1, 28, 28) float32, y (64,) int64
+        ...
+
+and the array loaders of the paper's experiments (numpy out, resumable order):
+
     train, test = load_mnist()                      # Split(x (60000, 1, 28, 28) float32, y (60000,) int64), ...
-    for x, y in DataLoader(train, batch_size=128, seed=0):
+    for x, y in ArrayLoader(train, batch_size=128, seed=0):
         ...
 
 ``load_cifar10()`` reads the official binary CIFAR-10 release and ZCA-whitens it (section 6.3).
@@ -10,18 +18,23 @@ Files are searched in ``root``, ``$TINYGRAD_ADAM_DATA``, then ``~/.cache/tinygra
 """
 
 from .cifar10 import load_cifar10
+from . import transforms
+from .dataloader import DataLoader, default_collate
+from .dataset import Dataset, Subset, TensorDataset, random_split
 from .download import DownloadError
 from .fetch import DATASETS, fetch_dataset
 from .files import DataCorruptError
 from .imdb import load_imdb, load_imdb_vocabulary, tokenize
-from .loader import DataLoader
-from .mnist import load_mnist
+from .loader import ArrayLoader
+from .mnist import MNIST, load_mnist
 from .paths import DataNotFoundError, cache_dir, data_dirs
+from .shakespeare import load_tinyshakespeare
 from .sparse import CSRMatrix
 from .split import Split
 
 __all__ = [
-    "DATASETS", "CSRMatrix", "DataCorruptError", "DataLoader", "DataNotFoundError", "DownloadError", "Split",
-    "cache_dir", "data_dirs", "fetch_dataset", "load_cifar10", "load_imdb", "load_imdb_vocabulary", "load_mnist",
-    "tokenize",
+    "DATASETS", "MNIST", "ArrayLoader", "CSRMatrix", "DataCorruptError", "DataLoader", "DataNotFoundError", "Dataset",
+    "DownloadError", "Split", "Subset", "TensorDataset", "cache_dir", "data_dirs", "default_collate", "fetch_dataset",
+    "load_cifar10", "load_imdb", "load_imdb_vocabulary", "load_mnist", "load_tinyshakespeare", "random_split",
+    "tokenize", "transforms",
 ]

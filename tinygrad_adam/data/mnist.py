@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..tensor import Tensor
 from . import cache
+from .dataset import Dataset
 from .download import fetch
 from .files import Checksum, read_gzip_verified
 from .paths import DatasetFiles, locate
@@ -56,6 +59,12 @@ def load_mnist(root: str | os.PathLike[str] | None = None, download: bool = Fals
     ``~/.cache/tinygrad_adam``); ``download=True`` fetches missing files. The first load verifies and decodes the
     files (~1 s) and caches the decoded arrays, so later loads only read the cache.
     """
+    arrays = mnist_arrays(root, download)
+    return to_split(arrays["x_train"], arrays["y_train"]), to_split(arrays["x_test"], arrays["y_test"])
+
+
+def mnist_arrays(root: str | os.PathLike[str] | None = None, download: bool = False) -> dict[str, np.ndarray]:
+    """The raw uint8 arrays {x_train (60000, 28, 28), y_train, x_test, y_test}, verified and cached."""
     folder = locate(FILES, root, download)
     sources = [folder / name for name in CHECKSUMS]
     key = cache.source_key({"dataset": "mnist"}, sources)
@@ -67,7 +76,7 @@ def load_mnist(root: str | os.PathLike[str] | None = None, download: bool = Fals
                                                       for p in sources)
         arrays = {"x_train": images_tr, "y_train": labels_tr, "x_test": images_te, "y_test": labels_te}
         cache.save("mnist", key, arrays)
-    return to_split(arrays["x_train"], arrays["y_train"]), to_split(arrays["x_test"], arrays["y_test"])
+    return arrays
 
 
 def to_split(images: np.ndarray, labels: np.ndarray) -> Split:
@@ -75,3 +84,39 @@ def to_split(images: np.ndarray, labels: np.ndarray) -> Split:
     x = images[:, None].astype(np.float32)
     x /= 255
     return Split(x, labels.astype(np.int64))
+
+
+class MNIST(Dataset):
+    """MNIST in torchvision's shape: ``MNIST(root, train=True, transform=None, target_transform=None,
+    download=False)``; ``ds[i]`` is ``(image, label)`` with the image a (28, 28) uint8 array (what torchvision's PIL
+    image holds; ``transforms.ToTensor()`` makes it a (1, 28, 28) float32 Tensor in [0, 1]) and the label an int.
+
+    ``root`` is a data directory holding ``mnist/`` as for ``load_mnist`` (torchvision's is ``root/MNIST/raw``).
+    ``.data`` (N, 28, 28) uint8 and ``.targets`` (N,) int64 are Tensors, as torchvision's.
+    """
+
+    classes: ClassVar[list[str]] = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
+                                    "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool = True,
+                 transform: Callable[[Any], Any] | None = None, target_transform: Callable[[Any], Any] | None = None,
+                 download: bool = False) -> None:
+        arrays = mnist_arrays(root, download)
+        part = "train" if train else "test"
+        self.train, self.transform, self.target_transform = train, transform, target_transform
+        self.data = Tensor(arrays[f"x_{part}"], device="cpu")
+        self.targets = Tensor(arrays[f"y_{part}"].astype(np.int64), device="cpu")
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, label = self.data.data[index], int(self.targets.data[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __repr__(self) -> str:
+        return f"Dataset MNIST\n    Number of datapoints: {len(self)}\n    Split: {'Train' if self.train else 'Test'}"

@@ -1,4 +1,5 @@
-"""Neural-network building blocks: ``Module`` and ``Parameter``, layers, ``functional`` (F) and ``init``.
+"""Neural-network building blocks: ``Module`` and ``Parameter``, layers, losses, ``functional`` (F), ``init``
+and ``utils``.
 
     from tinygrad_adam import nn
     import tinygrad_adam.nn.functional as F
@@ -6,11 +7,33 @@
     loss = F.cross_entropy(model(x), y)
 """
 
-from . import functional, init
-from .layers import Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sigmoid, Softplus, Tanh
-from .module import Module, Parameter, Sequential
+from . import functional, init, utils
+from .layers import (
+    GELU,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "Conv2d", "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Softplus", "Tanh", "functional", "init",
+    "GELU", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
+    "Embedding", "Flatten", "Identity", "L1Loss", "LayerNorm", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d",
+    "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax",
+    "Softplus", "Tanh", "functional", "init", "utils",
 ]

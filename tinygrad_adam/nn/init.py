@@ -34,6 +34,9 @@ def calculate_fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
+_calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out  # torch's private name, which model code calls
+
+
 def _fan(t: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
@@ -52,8 +55,51 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     return t
 
 
+def constant_(t: Tensor, val: float) -> Tensor:
+    t.data[...] = val
+    return t
+
+
 def zeros_(t: Tensor) -> Tensor:
-    t.data[...] = 0
+    return constant_(t, 0)
+
+
+def ones_(t: Tensor) -> Tensor:
+    return constant_(t, 1)
+
+
+def eye_(t: Tensor) -> Tensor:
+    """The identity matrix in a 2-D tensor (ones on the diagonal)."""
+    if t.ndim != 2:
+        raise ValueError(f"eye_ needs a 2-D tensor, got shape {t.shape}")
+    t.data[...] = t.xp.eye(*t.shape, dtype=t.dtype)
+    return t
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """N(mean, std^2) restricted to [a, b] (absolute bounds, as torch), by redrawing the samples outside."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    values = t.xp.empty(t.shape, dtype=t.dtype)
+    todo = t.xp.ones(t.shape, dtype=bool)
+    while bool(todo.any()):
+        draw = randn(t.shape, dtype=t.dtype, device=t.device).data * std + mean
+        values[todo] = draw[todo]
+        todo &= (values < a) | (values > b)
+    t.data[...] = values
+    return t
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix (rows x prod(rest)) from the QR of a Gaussian one (Saxe et al., 2013), times gain."""
+    if t.ndim < 2:
+        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
+    rows, cols = t.shape[0], t.data.size // t.shape[0]
+    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device).data
+    q, r = t.xp.linalg.qr(flat)
+    q *= t.xp.sign(t.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal
+    q = q.T if rows < cols else q
+    t.data[...] = (gain * q).reshape(t.shape).astype(t.dtype)
     return t
 
 
@@ -62,6 +108,12 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -bound, bound)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:

@@ -8,7 +8,7 @@ module needs no registration calls. Names are dotted paths like PyTorch's (``"0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy
@@ -47,6 +47,49 @@ class Module:
                 if isinstance(item, (Parameter, Module)):
                     yield (name if i is None else f"{name}.{i}"), item
 
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Keep ``tensor`` as state that is not learned (running statistics, a mask): set as attribute ``name``,
+        moved and cast by ``to()``, and in ``state_dict`` unless ``persistent=False``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        if name in vars(self) and name not in self._buffer_flags():
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
+        self._buffer_flags()[name] = persistent
+        setattr(self, name, tensor)
+
+    def _buffer_flags(self) -> dict[str, bool]:
+        """{buffer name: persistent} of this module's own buffers (kept in a plain dict attribute)."""
+        return self.__dict__.setdefault("_buffers", {})
+
+    def _own_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, Tensor]]:
+        for name, persistent in vars(self).get("_buffers", {}).items():
+            value = vars(self).get(name)
+            if isinstance(value, Tensor) and (persistent or not persistent_only):
+                yield name, value
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """Every buffer (see ``register_buffer``) with its dotted name."""
+        for mod_prefix, mod in self.named_modules(prefix):
+            for name, b in mod._own_buffers():
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers())
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Set ``param`` as attribute ``name`` (torch's explicit form of ``self.name = param``)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        setattr(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Set ``module`` as attribute ``name`` (torch's explicit form of ``self.name = module``)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        setattr(self, name, module)
+
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """The direct submodules with their attribute names."""
         return ((n, m) for n, m in self._members() if isinstance(m, Module))
@@ -70,17 +113,33 @@ class Module:
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted name (``"0.weight"``); a shared parameter is listed once."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name (``"0.weight"``); a shared parameter is listed once unless
+        ``remove_duplicate=False``. ``recurse=False``: this module's own parameters only."""
         seen: set[int] = set()
-        for prefix, mod in self.named_modules():
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_prefix, mod in mods:
             for name, p in mod._members():
-                if isinstance(p, Parameter) and id(p) not in seen:
+                if isinstance(p, Parameter) and (id(p) not in seen or not remove_duplicate):
                     seen.add(id(p))
-                    yield (f"{prefix}.{name}" if prefix else name), p
+                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
 
-    def parameters(self) -> Iterator[Parameter]:
-        return (p for _, p in self.named_parameters())
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every submodule (children first, as torch) and on this module; returns this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Switch gradient tracking of every parameter; returns this module."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def num_parameters(self) -> int:
         """The number of scalar parameters."""
@@ -97,21 +156,26 @@ class Module:
         """Evaluation mode: dropout becomes the identity."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (set it to None)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: set it to None (torch's default), or to zeros in place."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
 
     def to(self, device: str | None = None, dtype: Any = None) -> Module:
-        """Move every parameter (and its gradient) to ``device`` and/or cast it to ``dtype``, in place.
+        """Move every parameter (and its gradient) and buffer to ``device`` and/or cast it to ``dtype``, in place.
 
-        As in torch, ``dtype`` must be a floating-point type and only floating-point parameters are cast:
-        integer ones keep their dtype.
+        As in torch, ``dtype`` must be a floating-point type and only floating-point parameters and buffers are
+        cast: integer ones keep their dtype. ``model.to(torch.float64)`` (a dtype in first place) works too.
         """
+        if device is not None and not isinstance(device, str) and dtype is None:
+            device, dtype = None, device  # to(dtype)
         dev = None if device is None else backend.parse_device(device)
         if dtype is not None and numpy.dtype(dtype).kind != "f":
             raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")
-        for p in self.parameters():
+        for p in [*self.parameters(), *self.buffers()]:
             for t in (p, p.grad) if p.grad is not None else (p,):
                 if dev is not None:
                     t.data = backend.to_device(t.data, dev)
@@ -128,17 +192,24 @@ class Module:
         return self.to(dtype="float64")
 
     # ------------------------------------------------------------------ checkpoints
+    def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
+        """What ``state_dict`` holds, in torch's order: module by module, its parameters then its persistent
+        buffers; a parameter shared by two modules (tied weights) appears under both names, as in torch."""
+        for prefix, mod in self.named_modules():
+            yield from mod.named_parameters(prefix, recurse=False, remove_duplicate=False)
+            yield from ((f"{prefix}.{n}" if prefix else n, b) for n, b in mod._own_buffers(persistent_only=True))
+
     def state_dict(self) -> dict[str, Any]:
-        """{dotted name: raw array} of every parameter; the arrays are the parameters' own (no copy)."""
-        return {name: p.data for name, p in self.named_parameters()}
+        """{dotted name: raw array} of every parameter and persistent buffer; the arrays are their own (no copy)."""
+        return {name: t.data for name, t in self._state_tensors()}
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays (or Tensors) into the parameters, in place, converting device and dtype.
+        """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype.
 
         Raises ValueError listing every shape mismatch, and, when ``strict``, every missing and
         unexpected key. Returns (missing keys, unexpected keys).
         """
-        own = dict(self.named_parameters())
+        own = dict(self._state_tensors())
         values = {k: v.data if isinstance(v, Tensor) else v if hasattr(v, "shape") else backend.to_numpy(v)
                   for k, v in state_dict.items()}
         missing = [k for k in own if k not in values]
@@ -235,3 +306,117 @@ class Sequential(Module):
         for m in self._layer_list():
             x = m(x)
         return x
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children ``"0"``, ``"1"``, ...: index, iterate, ``append``, ``extend``,
+    ``insert``. It has no ``forward``: the owning module decides how to call them."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        self.extend(modules or [])
+
+    def _items(self) -> list[Module]:
+        return [m for n, m in self.named_children() if n.isdigit()]
+
+    def _reset(self, modules: list[Module]) -> None:
+        for name in [n for n in vars(self) if n.isdigit()]:
+            delattr(self, name)
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"{type(self).__name__}: item {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._items())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = self._items()
+        if isinstance(index, slice):
+            return type(self)(items[index])
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"{type(self).__name__} index {index} is out of range for {len(items)} modules")
+        return items[index]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        items = self._items()
+        items[index] = module
+        self._reset(items)
+
+    def __delitem__(self, index: int | slice) -> None:
+        items = self._items()
+        del items[index]
+        self._reset(items)
+
+    def append(self, module: Module) -> ModuleList:
+        self._reset([*self._items(), module])
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        self._reset([*self._items(), *modules])
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = self._items()
+        items.insert(index, module)
+        self._reset(items)
+
+
+class ModuleDict(Module):
+    """An ordered dict of modules, each registered as a child under its key (``d["enc"]``, ``d.enc``).
+
+    As in torch, a key may not contain ``"."`` or shadow an attribute of the class (``"train"``, ``"forward"``).
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        self.__dict__["_keys"] = []  # set directly: the order of the keys, kept apart from the children
+        self.update(modules or {})
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict: a key must be a non-empty string without '.', got {key!r}")
+        if hasattr(type(self), key) or key == "_keys":
+            raise KeyError(f"ModuleDict: attribute {key!r} already exists")
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {key!r} must be a Module, got {type(module).__name__}")
+        if key not in self._keys:
+            self._keys.append(key)
+        setattr(self, key, module)
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._keys:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __delitem__(self, key: str) -> None:
+        self._keys.remove(key)
+        delattr(self, key)
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._keys))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def values(self) -> list[Module]:
+        return [self[k] for k in self._keys]
+
+    def items(self) -> list[tuple[str, Module]]:
+        return [(k, self[k]) for k in self._keys]
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        for key, module in (modules.items() if isinstance(modules, Mapping) else modules):
+            self[key] = module

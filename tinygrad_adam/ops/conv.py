@@ -80,6 +80,23 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
     return out
 
 
+def scatter_columns(gcols: Array, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
+                    padding: tuple[int, int], out: tuple[int, int]) -> Array:
+    """col2im: add column gradients (m*Ho*Wo, kh*kw*C) back onto the input positions they were copied from,
+    -> (m, C, H, W) for the first ``m = len(gcols) // (Ho*Wo)`` samples of ``shape``. Only real output
+    positions contribute, as in PyTorch."""
+    xp = backend.get_array_module(gcols)
+    _, c, h, w = shape
+    kh, kw = kernel
+    cols = gcols.reshape(len(gcols) // (out[0] * out[1]), out[0], out[1], kh, kw, c)
+    gpad = xp.zeros((len(cols), h + 2 * padding[0], w + 2 * padding[1], c), dtype=gcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            gpad[:, i:i + stride[0] * (out[0] - 1) + 1:stride[0], j:j + stride[1] * (out[1] - 1) + 1:stride[1]] \
+                += cols[:, :, :, i, j]
+    return gpad[:, padding[0]:padding[0] + h, padding[1]:padding[1] + w].transpose(0, 3, 1, 2)
+
+
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
 # BLAS reads them and the temporaries are reused from the heap rather than freshly mapped each call.
 CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 512 << 20}
@@ -102,6 +119,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         raise ValueError(f"conv2d: expected 4-D weight (out_channels, in_channels, kh, kw), got shape {weight.shape}")
     n, c, h, w = x.shape
     o, wc, kh, kw = weight.shape
+    if c == 0 or o == 0:  # torch raises for 0 output channels and gives a (N, 0, Ho, Wo) result for 0 input ones
+        raise ValueError(f"conv2d: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
+                         f"least one input and one output channel")
     if wc != c:
         raise ValueError(f"conv2d: weight {weight.shape} expects {wc} input channels, got {c} (input shape {x.shape})")
     if bias is not None and bias.shape != (o,):
@@ -124,14 +144,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         view = patches(xpad[b], (kh, kw), st, (ho, wo))
         if c == 1 and st[1] == 1:
             return view.transpose(3, 4, 5, 0, 1, 2).reshape(k, -1).T
-        return view.reshape(-1, k)
+        return view.reshape(len(view) * ho * wo, k)  # not -1: k or the batch may be 0
 
     out = xp.empty((n, o, ho, wo), dtype=x.dtype)
     for b in chunks:
         y = columns(b) @ wk  # (m*Ho*Wo, O): one GEMM per chunk
         if bias is not None:
             y += bias.data
-        out[b] = y.reshape(-1, ho, wo, o).transpose(0, 3, 1, 2)
+        out[b] = y.reshape(b.stop - b.start, ho, wo, o).transpose(0, 3, 1, 2)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         g_nhwc = g.transpose(0, 2, 3, 1)
@@ -144,12 +164,17 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
             gfull = channels_last(g, (hp + kh - 1, wp + kw - 1), (kh - 1, kw - 1), st)
             gfull = gfull[:, pd[0]:pd[0] + h + kh - 1, pd[1]:pd[1] + w + kw - 1]
             wflip = weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
+        exact = gx is not None and not bool(xp.isfinite(weight.data).all())
         for b in chunks:
+            m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
+            g2 = g_nhwc[b].reshape(m * ho * wo, o)
             if gw is not None:
-                gw += columns(b).T @ g_nhwc[b].reshape(-1, o)  # the columns are rebuilt, not kept
-            if gx is not None:
-                gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(-1, kh * kw * o)
-                gx[b] = (gcols @ wflip).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+                gw += columns(b).T @ g2  # the columns are rebuilt, not kept
+            if exact:  # a nan/inf weight: the zeros of gfull would spread it (0 * inf), so scatter instead
+                gx[b] = scatter_columns(g2 @ wk.T, x.shape, (kh, kw), st, pd, (ho, wo))
+            elif gx is not None:
+                gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(m * h * w, kh * kw * o)
+                gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
         grads = (gx, None if gw is None else xp.ascontiguousarray(gw.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)))
         if bias is None:
             return grads

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy
+
 from .. import backend
-from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, record
 
 
 def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -34,16 +36,81 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
     return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
-def operands(op: str, a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
-    """Both operands as Tensors on one device with broadcastable shapes."""
-    if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, like=a)
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # bool < integer < floating < complex
+
+
+def promote_types(x: numpy.dtype | None, y: numpy.dtype | None) -> numpy.dtype | None:
+    """torch.promote_types: within a category as numpy, across categories the higher category's type
+    (int64 with float32 is float32; numpy would say float64)."""
+    if x is None or y is None or x == y:
+        return y if x is None else x
+    cx, cy = _CATEGORY[x.kind], _CATEGORY[y.kind]
+    return numpy.promote_types(x, y) if cx == cy else x if cx > cy else y
+
+
+def _combine(higher: numpy.dtype | None, lower: numpy.dtype | None) -> numpy.dtype | None:
+    """torch's combine_categories: a lower-priority operand only matters when its category is higher."""
+    if higher is None:
+        return lower
+    if lower is None or (_CATEGORY[higher.kind] >= 2 and _CATEGORY[higher.kind] >= _CATEGORY[lower.kind]):
+        return higher
+    if higher.kind == "b" or _CATEGORY[lower.kind] > _CATEGORY[higher.kind]:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*xs: TensorLike) -> numpy.dtype:
+    """The dtype PyTorch gives an op on ``xs``: tensors with dimensions decide, then 0-d tensors, then Python
+    numbers (a float one as float32, the default dtype; an int one as int64), each group only where it is of a
+    higher category (bool < int < float) than the groups before it."""
+    dims = zeros = numbers = None
+    for x in xs:
+        if isinstance(x, Tensor):
+            if x.ndim:
+                dims = promote_types(dims, x.dtype)
+            else:
+                zeros = promote_types(zeros, x.dtype)
+        else:
+            kind = numpy.dtype(bool) if isinstance(x, bool) else numpy.dtype(numpy.int64) if isinstance(x, int) \
+                else numpy.dtype(DEFAULT_FLOAT) if isinstance(x, float) else numpy.asarray(x).dtype
+            numbers = promote_types(numbers, kind)
+    return _combine(dims, _combine(zeros, numbers))
+
+
+def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors of one dtype (PyTorch's type promotion; float32 for integers when ``floating``) on
+    one device with broadcastable shapes."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and a.dtype.kind == "f":  # the common fast paths
+        b = Tensor(a.xp.asarray(b, dtype=a.dtype), device=a.device)
+    elif isinstance(b, Tensor) and isinstance(a, (int, float)) and b.dtype.kind == "f":
+        a = Tensor(b.xp.asarray(a, dtype=b.dtype), device=b.device)
+    elif not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
+        like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+        if like is None:  # two non-tensors: the first becomes one (float32 for lists and numbers)
+            a = like = as_tensor(a)
+        # arrays and lists become tensors of their own dtype; Python numbers stay numbers until the dtype is known
+        a, b = (x if isinstance(x, (Tensor, int, float)) else as_tensor(x, like=like) for x in (a, b))
+        dtype = result_type(a, b)
+        a, b = cast(a, dtype, like), cast(b, dtype, like)
+    if floating and a.dtype.kind not in "fc":
+        a, b = astype(a, DEFAULT_FLOAT), astype(b, DEFAULT_FLOAT)
     check_devices(op, a, b)
     if a.shape != b.shape:
         broadcast_shape(op, a.shape, b.shape)
     return a, b
+
+
+def cast(x: TensorLike, dtype: numpy.dtype, like: Tensor) -> Tensor:
+    """A Tensor of ``dtype``: a Python number made on ``like``'s device, a Tensor cast (differentiably)."""
+    if not isinstance(x, Tensor):
+        return Tensor(like.xp.asarray(x, dtype=dtype), device=like.device)
+    return x if x.dtype == dtype else astype(x, dtype)
+
+
+def floating(a: Tensor) -> Tensor:
+    """``a`` itself when floating, else cast to float32: math functions of integer tensors give the default
+    float dtype, as in PyTorch (numpy would give float64, or float16 for int8)."""
+    return a if a.dtype.kind in "fc" else astype(a, DEFAULT_FLOAT)
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
@@ -56,6 +123,9 @@ def add(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    if any(isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype.kind == "b") for x in (a, b)):
+        raise TypeError("sub: subtracting a bool tensor or value is not supported (as in PyTorch); to invert a mask "
+                        "use logical_not, or convert with .astype() first")
     a, b = operands("sub", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -74,13 +144,14 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
-    a, b = operands("div", a, b)
+    a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
 
-    def backward(g: Array) -> tuple[Array | None, Array | None]:
-        ga = g / b.data
-        return (unbroadcast(ga, a.shape) if a.requires_grad else None,
-                unbroadcast(-ga * a.data / b.data, b.shape) if b.requires_grad else None)
-    return record("div", a.data / b.data, (a, b), backward)
+    out = a.data / b.data
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:  # as PyTorch: g / b and -g (a / b) / b
+        return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * (out / b.data), b.shape) if b.requires_grad else None)
+    return record("div", out, (a, b), backward)
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
@@ -88,12 +159,13 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
     out = a.data ** b.data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        xp = a.xp
-        ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape) if a.requires_grad else None
-        gb = None
-        if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0
-            log_a = xp.log(xp.where(a.data > 0, a.data, 1))
-            gb = unbroadcast(g * out * log_a, b.shape)
+        xp, zero = a.xp, out.dtype.type(0)
+        ga = gb = None
+        with xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
+            if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a = 0), as PyTorch does
+                ga = unbroadcast(xp.where(b.data == 0, zero, g * b.data * a.data ** (b.data - 1)), a.shape)
+            if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (nan for a < 0)
+                gb = unbroadcast(xp.where((a.data == 0) & (b.data >= 0), zero, g * out * xp.log(a.data)), b.shape)
         return ga, gb
     return record("pow", out, (a, b), backward)
 
@@ -103,20 +175,24 @@ def neg(a: Tensor) -> Tensor:
 
 
 def exp(a: Tensor) -> Tensor:
+    a = floating(a)
     out = a.xp.exp(a.data)
     return record("exp", out, (a,), lambda g: (g * out,))
 
 
 def log(a: Tensor) -> Tensor:
+    a = floating(a)
     return record("log", a.xp.log(a.data), (a,), lambda g: (g / a.data,))
 
 
 def sqrt(a: Tensor) -> Tensor:
+    a = floating(a)
     out = a.xp.sqrt(a.data)
     return record("sqrt", out, (a,), lambda g: (g / (2 * out),))
 
 
 def tanh(a: Tensor) -> Tensor:
+    a = floating(a)
     out = a.xp.tanh(a.data)
     return record("tanh", out, (a,), lambda g: (g * (1 - out * out),))
 
@@ -125,7 +201,7 @@ def sigmoid_array(x: Array) -> Array:
     """1 / (1 + exp(-x)): accurate for all x (exp(-x) overflows to inf below about -88 in float32, which gives
     the right limit 0); four passes over ``x``, one new array."""
     xp = backend.get_array_module(x)
-    d = xp.negative(x)
+    d = xp.negative(x, out=xp.empty_like(x))  # out=: a 0-d input would otherwise give a scalar
     with ignore_overflow(xp):
         xp.exp(d, out=d)
     d += 1
@@ -146,7 +222,7 @@ def log1p_small(e: Array) -> Array:
     xp = backend.get_array_module(e)
     if backend.device_of(e) != "cpu":
         return xp.log1p(e)
-    u = 1 + e
+    u = xp.add(e, 1, out=xp.empty_like(e))
     err = u - 1
     err -= e
     err /= u
@@ -158,33 +234,48 @@ def log1p_small(e: Array) -> Array:
 def exp_neg_abs(x: Array) -> Array:
     """exp(-|x|), in (0, 1]: the part of softplus and of the logistic loss that can never overflow."""
     xp = backend.get_array_module(x)
-    e = xp.abs(x)
+    e = xp.abs(x, out=xp.empty_like(x))
     xp.negative(e, out=e)
     return xp.exp(e, out=e)
 
 
 def sigmoid(a: Tensor) -> Tensor:
+    a = floating(a)
     out = sigmoid_array(a.data)
     return record("sigmoid", out, (a,), lambda g: (g * out * (1 - out),))
 
 
+def masked(g: Array, factor: Array) -> Array:
+    """g * factor, where ``factor`` (bool, or 0 / 0.5 / 1) is 0 gives 0 even for an inf or nan g, as PyTorch's
+    masked gradients do. A multiply is fast; numpy's where (slow on a random mask) runs only for a non-finite g."""
+    xp = backend.get_array_module(g)
+    out = g * factor
+    if out.dtype != g.dtype:
+        out = out.astype(g.dtype)
+    if not bool(xp.isfinite(g).all()):
+        out = xp.where(factor != 0, out, g.dtype.type(0))
+    return out
+
+
 def relu(a: Tensor) -> Tensor:
-    mask = a.data > 0
-    return record("relu", a.data * mask, (a,), lambda g: (g * mask,))
+    mask = ~(a.data <= 0)  # nan passes (its gradient too), as in PyTorch
+    return record("relu", a.xp.maximum(a.data, a.dtype.type(0)), (a,), lambda g: (masked(g, mask),))
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
-    """log(1 + exp(beta x)) / beta, stable for large |x|: max(z, 0) + log1p(exp(-|z|))."""
+    """log(1 + exp(beta x)) / beta, stable for large |x|: max(x, 0) + log1p(exp(-|beta x|)) / beta (for beta > 0;
+    max(x, 0) is not divided by beta, so beta x may overflow without harm)."""
     xp = backend.get_array_module(x)
-    z = x * beta if beta != 1 else x
-    out = log1p_small(exp_neg_abs(z))
-    out += xp.maximum(z, 0)
+    with ignore_overflow(xp):
+        out = log1p_small(exp_neg_abs(x * beta if beta != 1 else x))
     if beta != 1:
         out /= beta
+    out += xp.maximum(x, 0) if beta > 0 else xp.minimum(x, 0)
     return out
 
 
 def softplus(a: Tensor, beta: float = 1.0) -> Tensor:
+    a = floating(a)
     out = softplus_array(a.data, beta)
 
     def backward(g: Array) -> tuple[Array]:
@@ -195,36 +286,42 @@ def softplus(a: Tensor, beta: float = 1.0) -> Tensor:
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001
-    return record("abs", a.xp.abs(a.data), (a,), lambda g: (g * a.xp.sign(a.data),))
+    def backward(g: Array) -> tuple[Array]:  # g * sign(a), with sign(nan) = 0 as in PyTorch (numpy's is nan)
+        sign = (a.data > 0).astype(g.dtype)
+        sign -= a.data < 0
+        return (g * sign,)
+    return record("abs", a.xp.abs(a.data), (a,), backward)
 
 
 def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Clamp to [lo, hi]; the gradient passes where the value was inside the range."""
     out = a.xp.clip(a.data, lo, hi)
-    return record("clip", out, (a,), lambda g: (g * (out == a.data),))
+    return record("clip", out, (a,), lambda g: (masked(g, out == a.data),))
 
 
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
-    """Elementwise max; on ties the gradient is split evenly between the two."""
-    return _select("maximum", a, b, lambda x, y: x > y)
+    """Elementwise max (nan if either is nan); on ties the gradient is split evenly between the two."""
+    return _select("maximum", a, b, lambda x, y: x < y)
 
 
 def minimum(a: TensorLike, b: TensorLike) -> Tensor:
-    """Elementwise min; on ties the gradient is split evenly between the two."""
-    return _select("minimum", a, b, lambda x, y: x < y)
+    """Elementwise min (nan if either is nan); on ties the gradient is split evenly between the two."""
+    return _select("minimum", a, b, lambda x, y: x > y)
 
 
-def _select(op: str, a: TensorLike, b: TensorLike, a_wins: Any) -> Tensor:
+def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
+    """PyTorch's rule: each side gets g where it wins, g/2 on a tie, and g where the other is nan (both do)."""
     a, b = operands(op, a, b)
     xp = a.xp
-    pick_a = a_wins(a.data, b.data)
-    share_a = pick_a + 0.5 * (a.data == b.data)  # 1 where a wins, 0.5 on ties, 0 where b wins
-    out = xp.where(pick_a, a.data, b.data)
+    out = getattr(xp, op)(a.data, b.data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g * share_a, a.shape) if a.requires_grad else None,
-                unbroadcast(g * (1 - share_a), b.shape) if b.requires_grad else None)
-    return record(op, out.astype(a.dtype, copy=False), (a, b), backward)
+        half = (a.data == b.data).astype(g.dtype)
+        half *= -0.5
+        half += 1  # 0.5 on ties, 1 elsewhere
+        return (unbroadcast(masked(g, half * ~a_loses(a.data, b.data)), a.shape) if a.requires_grad else None,
+                unbroadcast(masked(g, half * ~a_loses(b.data, a.data)), b.shape) if b.requires_grad else None)
+    return record(op, out, (a, b), backward)
 
 
 def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import broadcast_shape, unbroadcast
+from .linear import check_dtypes
 
 
 def matmul(a: TensorLike, b: TensorLike) -> Tensor:
@@ -16,6 +17,11 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                          f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    if batch_a and batch_b and any(x != y and x != 1 and y != 1 for x, y in zip(batch_a[::-1], batch_b[::-1])):
+        raise ValueError(f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} cannot be broadcast "
+                         f"together ({batch_a} and {batch_b})")
+    check_dtypes("matmul", a, b)
     out = a.data @ b.data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:

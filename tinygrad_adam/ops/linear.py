@@ -6,6 +6,8 @@ reads the weight transposed without a copy.
 
 from __future__ import annotations
 
+import math
+
 from ..tensor import Array, Tensor, check_devices, record
 
 
@@ -31,13 +33,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
     check_dtypes("linear", *parents)
     xp = x.xp
-    x2 = x.data.reshape(-1, in_f)
+    x2 = x.data.reshape(math.prod(x.shape[:-1]), in_f)  # not -1: that is ambiguous for empty inputs
     out = x2 @ weight.data.T
     if bias is not None:
         out += bias.data
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        g2 = xp.ascontiguousarray(g.reshape(-1, out_f))  # BLAS needs real strides (a broadcast g has 0)
+        g2 = xp.ascontiguousarray(g.reshape(x2.shape[0], out_f))  # BLAS needs real strides (a broadcast g has 0)
         gx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
         gw = g2.T @ x2 if weight.requires_grad else None
         if bias is None:

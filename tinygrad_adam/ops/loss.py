@@ -2,22 +2,27 @@
 
 - ``cross_entropy``: log-softmax + negative log-likelihood; backward is softmax minus one-hot.
 - ``nll_loss``: negative log-likelihood of given log-probabilities.
-- ``binary_cross_entropy_with_logits``: max(z, 0) - z y + log(1 + exp(-|z|)), stable for any |z|;
+- ``binary_cross_entropy_with_logits``: (1 - y) z - min(z, 0) + log(1 + exp(-|z|)), stable for any |z|;
   backward sigmoid(z) - y.
+- ``binary_cross_entropy``: the same loss from probabilities, logs clamped at -100 as in torch.
 
 ``reduction`` is ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+
+import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import exp_neg_abs, log1p_small, sigmoid_array
-from .reduce import logsumexp_array
+from .elementwise import cast, exp_neg_abs, log1p_small, result_type, sigmoid_array
+from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
+BCE_EPS = float(numpy.float32(1e-12))  # torch clamps p (1 - p) at this float32 constant in the BCE gradient
 
 
 def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: str,
@@ -29,9 +34,15 @@ def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: 
     xp = backend.get_array_module(losses)
     if reduction == "none":
         return record(op, losses, parents, grads)
-    scale = 1.0 / max(losses.size, 1) if reduction == "mean" else 1.0
-    out = xp.asarray(losses.sum() * losses.dtype.type(scale))
-    return record(op, out, parents, lambda g: grads(xp.broadcast_to(g * scale, losses.shape)))
+    n = losses.dtype.type(losses.size if reduction == "mean" else 1)
+    with quiet(xp):  # the mean of nothing is 0 / 0 = nan, as in PyTorch
+        out = xp.asarray(losses.sum() / n)
+
+    def backward(g: Array) -> Sequence[Array | None]:
+        with quiet(xp):
+            g = g / n
+        return grads(xp.broadcast_to(g, losses.shape))
+    return record(op, out, parents, backward)
 
 
 def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
@@ -58,11 +69,13 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
     """-log softmax(logits)[target] for logits (N, C) and integer targets (N,)."""
     t = class_targets("cross_entropy", logits, targets)
     xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
-    lse = logsumexp_array(logits.data, 1)  # (N, 1)
-    losses = lse[:, 0] - logits.data[rows, t]
+    _, d, e, s = shifted_exp(logits.data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
+    with quiet(xp):
+        losses = xp.log(s[:, 0]) - d[rows, t]  # -log_softmax[t] = log(s) - d[t]: the two parts kept apart
 
     def grads(gl: Array) -> tuple[Array]:
-        p = xp.exp(logits.data - lse)  # softmax
+        with quiet(xp):
+            p = e / s  # softmax
         p[rows, t] -= 1
         p *= gl[:, None]
         return (p,)
@@ -88,9 +101,12 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     if y.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
                          f"{logits.shape}")
-    xp, z, yd = logits.xp, logits.data, y.data.astype(logits.dtype, copy=False)
-    losses = xp.maximum(z, 0)  # the large part first, so the small log1p term is not rounded away
-    losses -= z * yd
+    dtype = result_type(logits, y)  # float32 logits with float64 targets give float64, as in PyTorch
+    logits, y = cast(logits, dtype, logits), cast(y, dtype, logits)
+    xp, z, yd = logits.xp, logits.data, y.data
+    with quiet(xp):  # (1 - y) z - log sigmoid(z), as PyTorch (so also its inf/nan: inf at z = inf, y = 0)
+        losses = (1 - yd) * z  # the large parts first, so the small log1p term is not rounded away
+        losses -= xp.minimum(z, 0)
     losses += log1p_small(exp_neg_abs(z))
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
@@ -99,6 +115,25 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
             gz = sigmoid_array(z)
             gz -= yd
             gz *= gl
-        gy = (-z * gl).astype(y.dtype, copy=False) if y.requires_grad else None
+        gy = -z * gl if y.requires_grad else None
         return gz, gy
     return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)
+
+
+def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
+    """-[y log p + (1 - y) log(1 - p)] for probabilities p, each log clamped at -100 as torch does (so p = 0 or 1
+    gives a finite loss); backward (p - y) / max(p (1 - p), eps), torch's formula and eps (1e-12 in float32)."""
+    check_devices("binary_cross_entropy", probs, targets)
+    xp, p, y = probs.xp, probs.data, targets.data.astype(probs.dtype, copy=False)
+    if p.size and bool(((p < 0) | (p > 1)).any()):
+        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] (apply sigmoid, or use "
+                         "binary_cross_entropy_with_logits on the raw scores)")
+    with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():  # log(0) = -inf
+        log_p, log_q = xp.maximum(xp.log(p), -100), xp.maximum(xp.log1p(-p), -100)
+    losses = -(y * log_p + (1 - y) * log_q)
+
+    def grads(gl: Array) -> tuple[Array | None, Array | None]:
+        gp = gl * (p - y) / xp.maximum(p * (1 - p), BCE_EPS) if probs.requires_grad else None
+        gy = (gl * (log_q - log_p)).astype(targets.dtype, copy=False) if targets.requires_grad else None
+        return gp, gy
+    return record_loss("binary_cross_entropy", losses.astype(p.dtype, copy=False), (probs, targets), reduction, grads)

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
+from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, check_devices, record
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
     shape = tuple(int(n) for n in shape)
-    known = math.prod(n for n in shape if n != -1)
-    if shape.count(-1) > 1 or (-1 not in shape and known != a.size) or (-1 in shape and (known == 0 or a.size % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}")
+    known, n = math.prod(d for d in shape if d != -1), a.data.size
+    if shape.count(-1) > 1 or (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
     return record("reshape", a.data.reshape(shape), (a,), lambda g: (g.reshape(a.shape),))
 
 
@@ -32,7 +33,7 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if a.ndim == 0:
         return reshape(a, (1,))
     s, e = start_dim % a.ndim, end_dim % a.ndim
-    return reshape(a, a.shape[:s] + (-1,) + a.shape[e + 1:])
+    return reshape(a, a.shape[:s] + (math.prod(a.shape[s:e + 1]),) + a.shape[e + 1:])  # not -1: empty tensors
 
 
 def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
@@ -61,22 +62,33 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
 
-def _raw_index(index: Any) -> Any:
-    """Replace Tensors and lists in an index by raw arrays."""
+def _raw_index(index: Any, private: bool = False) -> Any:
+    """Replace Tensors and lists in an index by raw arrays (copies of the Tensors' arrays when ``private``: a
+    backward that reads them then cannot see a later in-place write into the index tensor)."""
     if isinstance(index, tuple):
-        return tuple(_raw_index(i) for i in index)
+        return tuple(_raw_index(i, private) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.data.copy() if private else index.data
     if isinstance(index, list):
         return backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
     return index
 
 
+def _is_int(i: Any) -> bool:
+    return isinstance(i, int) or (hasattr(i, "dtype") and i.ndim == 0 and i.dtype.kind in "iu")
+
+
 def getitem(a: Tensor, index: Any) -> Tensor:
     """Basic and integer-array (gather) indexing; repeated indices accumulate in backward."""
-    index = _raw_index(index)
+    index = _raw_index(index, private=a.requires_grad and is_grad_enabled())
     parts = index if isinstance(index, tuple) else (index,)
-    gather = any(hasattr(i, "dtype") for i in parts)
+    gather = any(hasattr(i, "dtype") and i.ndim for i in parts)
+    if gather and any(_is_int(i) for i in parts) and not any(i is None or i is Ellipsis for i in parts):
+        # PyTorch applies ints and slices first, then the integer arrays; numpy would broadcast the ints with the
+        # arrays (x[0, :, [1]] has shape (1, 1) in PyTorch, (1, 1) moved to the front in numpy)
+        basic = getitem(a, tuple(slice(None) if hasattr(i, "dtype") and i.ndim else i for i in parts))
+        return getitem(basic, tuple(i if hasattr(i, "dtype") and i.ndim else slice(None) for i in parts
+                                    if not _is_int(i)))
     out = a.data[index]
 
     def backward(g: Array) -> tuple[Array]:
@@ -137,3 +149,26 @@ def to(a: Tensor, device: str) -> Tensor:
         return a
     src = a.device
     return record("to", backend.to_device(a.data, device), (a,), lambda g: (backend.to_device(g, src),))
+
+
+def clone(a: Tensor) -> Tensor:
+    """A copy of ``a`` with its own array; the gradient passes through unchanged."""
+    return record("clone", a.data.copy(), (a,), lambda g: (g,))
+
+
+def tril(a: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (on and below ``diagonal``), zeros elsewhere."""
+    return _triangle("tril", a, diagonal)
+
+
+def triu(a: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (on and above ``diagonal``), zeros elsewhere."""
+    return _triangle("triu", a, diagonal)
+
+
+def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
+    if a.ndim < 2:
+        raise ValueError(f"{op}: needs a tensor with at least 2 dims, got shape {a.shape}")
+    keep = getattr(a.xp, op)(a.xp.ones(a.shape[-2:], dtype=bool), int(diagonal))  # numpy's tril is 2-D only
+    out = a.xp.where(keep, a.data, a.data.dtype.type(0))
+    return record(op, out, (a,), lambda g: (a.xp.where(keep, g, g.dtype.type(0)),))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from .. import backend
 from ..tensor import Array, Tensor, record
+from .elementwise import masked
 
 Axis = int | tuple[int, ...] | None
 
@@ -13,11 +17,17 @@ def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    n = ndim or 1  # a 0-d tensor accepts axis 0 / -1, as numpy does
+    n = ndim or 1  # a 0-d tensor accepts axis 0 / -1, as torch does (and reduces over nothing)
     for a in axes:
         if not -n <= a < n:
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % n for a in axes))
+    if len({a % n for a in axes}) != len(axes):
+        raise ValueError(f"axis {axis} names the same dimension more than once")
+    return tuple(sorted(a % n for a in axes)) if ndim else ()
+
+
+def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
 def _expand_back(g: Array, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Array:
@@ -44,7 +54,8 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     out = a.data.mean(axis=axes, keepdims=keepdims)
 
     def backward(g: Array) -> tuple[Array]:
-        return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims) / n, a.shape),)
+        with quiet(a.xp):  # n = 0: an empty gradient
+            return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims) / n, a.shape),)
     return record("mean", out, (a,), backward)
 
 
@@ -59,49 +70,86 @@ def min(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
 
 
 def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
-    if a.size == 0:
-        raise ValueError(f"{op}() of an empty tensor with shape {a.shape}")
+    """As torch: over all elements (``axis=None``, torch's ``max()``) a NaN result sends the gradient to the NaN
+    elements; over given axes (torch's ``amax``) a slice whose result is NaN gets a NaN gradient."""
     axes = _axes(axis, a.ndim)
+    if a.size == 0 and (axis is None or any(a.shape[i] == 0 for i in axes)):
+        raise ValueError(f"{op}() over an empty dimension: tensor shape {a.shape}, axis {axis}")
     kept = getattr(a.data, op)(axis=axes, keepdims=True)
 
     def backward(g: Array) -> tuple[Array]:
         hit = a.data == kept
-        return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
-    out = kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
+        with quiet(a.xp):
+            if axis is not None:  # torch.amax: (g / count) * hit
+                return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
+            if a.xp.isnan(kept).any():
+                hit = a.xp.isnan(a.data)  # torch.max(): the gradient goes to the nan elements, and is 0 elsewhere
+            return (masked(g / hit.sum(), hit),)
+    out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))
     return record(op, out, (a,), backward)
 
 
-def logsumexp_array(x: Array, axis: Axis, keepdims: bool = True) -> Array:
-    """log(sum(exp(x))) over ``axis``, shifted by the max so it never overflows."""
+def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array, Array, Array]:
+    """(m, d, e, s): m the max over ``axis``, d = x - m, e = exp(d), s = sum(e) over ``axis`` (all kept dims).
+
+    Shifting by the max keeps exp from overflowing and puts s in [1, n]. Results built from these keep the large
+    part (d, or m) and the small part (log s) apart, so neither is rounded into the other:
+    log_softmax = d - log(s), softmax = e / s, logsumexp = m + log(s). With ``finite_shift`` an infinite max
+    shifts by 0 instead (logsumexp of a row with inf is inf, of an all -inf row -inf, as in PyTorch); without,
+    such a row gives nan, as PyTorch's softmax does. Over an empty axis m is 0 and s is 0.
+    """
     xp = backend.get_array_module(x)
-    m = x.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
-    return out if keepdims else out.squeeze(axis=axis)
+    axes = _axes(axis, x.ndim)
+    if any(x.shape[i] == 0 for i in axes):
+        m = xp.zeros(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), dtype=x.dtype)
+    else:
+        m = x.max(axis=axes, keepdims=True)
+        if finite_shift:
+            m = xp.where(xp.isfinite(m), m, m.dtype.type(0))
+    with quiet(xp):
+        d = x - m
+    e = xp.exp(d)
+    return m, d, e, e.sum(axis=axes, keepdims=True)
+
+
+def quiet(xp: Any) -> Any:
+    """numpy's errstate for inf - inf (cupy never warns)."""
+    return xp.errstate(invalid="ignore", divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
 def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = _axes(axis, a.ndim)
-    lse = logsumexp_array(a.data, axes)
+    m, _, e, s = shifted_exp(a.data, axes, finite_shift=True)
+    with quiet(a.xp):
+        lse = a.xp.log(s)
+    lse += m
 
-    def backward(g: Array) -> tuple[Array]:
-        return (_expand_back(g, a.shape, axes, keepdims) * a.xp.exp(a.data - lse),)
-    return record("logsumexp", lse if keepdims else lse.squeeze(axis=axes), (a,), backward)
+    def backward(g: Array) -> tuple[Array]:  # softmax = e / s (not exp(x - lse): lse may have rounded away log s)
+        with quiet(a.xp):
+            return (_expand_back(g, a.shape, axes, keepdims) * (e / s),)
+    return record("logsumexp", lse if keepdims else lse.reshape(_reduced_shape(a.shape, axes)), (a,), backward)
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``axis``; backward g - softmax * sum(g)."""
-    out = a.data - logsumexp_array(a.data, axis)
+    """(x - m) - log(sum(exp(x - m))) along ``axis``; backward g - softmax * sum(g)."""
+    axes = _axes(axis, a.ndim)
+    _, d, e, s = shifted_exp(a.data, axes, finite_shift=False)
+    with quiet(a.xp):
+        out = d - a.xp.log(s)
 
     def backward(g: Array) -> tuple[Array]:
-        return (g - a.xp.exp(out) * g.sum(axis=axis, keepdims=True),)
+        with quiet(a.xp):
+            return (g - (e / s) * g.sum(axis=axes, keepdims=True),)
     return record("log_softmax", out, (a,), backward)
 
 
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """exp(x - logsumexp(x)); backward s * (g - sum(g s))."""
-    out = a.xp.exp(a.data - logsumexp_array(a.data, axis))
+    """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s))."""
+    axes = _axes(axis, a.ndim)
+    _, _, e, s = shifted_exp(a.data, axes, finite_shift=False)
+    with quiet(a.xp):
+        out = e / s
 
     def backward(g: Array) -> tuple[Array]:
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+        return (out * (g - (g * out).sum(axis=axes, keepdims=True)),)
     return record("softmax", out, (a,), backward)

@@ -7,13 +7,13 @@ Every optimizer has a readable reference update and fused fast paths (numpy, num
 chooses (default "auto": the fastest available), see :class:`Optimizer`.
 """
 
+from ..gradclip import clip_grad_norm_
 from . import lr_scheduler
 from .adadelta import Adadelta, adadelta_reference
 from .adagrad import Adagrad, adagrad_reference
 from .adam import Adam, AdamW, adam_reference
 from .adamax import Adamax, adamax_reference
 from .averaging import TemporalAverage
-from .clip import clip_grad_norm_
 from .fused import FusedKernel, numba_available
 from .inspector import Inspector
 from .nadam import NAdam, nadam_reference

@@ -15,9 +15,14 @@ is a scalar computed in float64 on the host, so float32 parameters are updated i
   and its state are updated in place in a single launch);
 - the CPU with numpy: ufunc calls into preallocated scratch registers (``out=``), run over chunks small
   enough to stay in the L2 cache, so that a step reads p, g, m, v once and writes p, m, v once: the
-  minimum memory traffic, with no new arrays;
+  minimum memory traffic, with no new arrays. numpy's ufuncs release the GIL, so the chunks are shared
+  out to a pool of one thread per core (each with its own registers);
 - the CPU with numba (optional, ``pip install "tinygrad-adam[fast]"``): one compiled loop, on all cores
   for large parameters.
+
+:meth:`FusedKernel.run_many` updates several parameters that share the scalars at once (torch's
+"multi-tensor apply"): numpy spreads every tensor's chunks over the thread pool, and numba runs one compiled
+call whose parallel loop covers blocks of all the tensors, so many small parameters cost one call.
 
 Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda_source``.
 """
@@ -25,6 +30,7 @@ Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import functools
 import os
 import textwrap
@@ -40,11 +46,31 @@ Array = Any  # numpy or cupy ndarray
 CHUNK = 65536  # elements per CPU chunk: the arrays of a chunk stay in cache (L2/L3) across its ufunc calls,
 #               and each call (about 1 us of overhead) does enough work
 PARALLEL_MIN = 1 << 18  # the numba loop runs on all cores from this many elements on (below, launching costs more)
+THREAD_MIN = 2 * CHUNK  # the numpy chunks go to the thread pool from this many elements on
+BLOCK = CHUNK  # elements per block of numba's multi-tensor loop: the unit of work one core takes
 IMPLS = ("auto", "reference", "numpy", "numba")
 
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
 _BINOPS = {ast.Add: ("numpy.add", "+"), ast.Sub: ("numpy.subtract", "-"),
            ast.Mult: ("numpy.multiply", "*"), ast.Div: ("numpy.divide", "/")}
+
+
+def cpu_threads() -> int:
+    """How many cores this process may run on (the numpy thread pool's size); ``TINYGRAD_ADAM_THREADS`` sets it."""
+    if os.environ.get("TINYGRAD_ADAM_THREADS"):
+        return max(1, int(os.environ["TINYGRAD_ADAM_THREADS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that run numpy chunks beside the calling one (created on first use, and again in a forked
+    child: a pool inherited through fork has no threads and would never run its work)."""
+    return _thread_pool(workers, os.getpid())
+
+
+@functools.cache
+def _thread_pool(workers: int, pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinygrad_adam-fused")
 
 
 @functools.cache
@@ -96,62 +122,188 @@ class FusedKernel:
         self.numba_source = _numba_source(self)
         self.cuda_source = _cuda_source(self)
         self._numpy_fn = _compile(self.numpy_source, {"numpy": numpy})
-        self._numba_fns: dict[bool, Callable[..., None]] = {}
+        self._numba_fns: dict[Any, Callable[..., None]] = {}
 
     def run(self, impl: str, arrays: Mapping[str, Array], scalars: Mapping[str, float],
-            scratch: MutableMapping[Any, list[numpy.ndarray]]) -> None:
+            scratch: MutableMapping[Any, Any]) -> None:
         """Update the output arrays in place with ``impl`` ("numpy", "numba" or "cuda").
 
-        ``scratch`` keeps the CPU registers between calls (one list of ``CHUNK``-element arrays per dtype).
+        ``scratch`` keeps the CPU registers between calls (one list of ``CHUNK``-element arrays per dtype and
+        thread).
         """
+        self.run_many(impl, [arrays], scalars, scratch)
+
+    def run_many(self, impl: str, tensors: list[Mapping[str, Array]], scalars: Mapping[str, float],
+                 scratch: MutableMapping[Any, Any]) -> None:
+        """:meth:`run` for several parameters at once (each mapping holds one parameter's arrays), all with the
+        same ``scalars``. On the CPU every tensor's chunks (numpy) or blocks (numba) share one parallel loop;
+        when the arrays of two tensors overlap in memory they are updated one after the other instead."""
+        checked = [self._arrays(arrays) for arrays in tensors]
+        if impl == "cuda":
+            kernel = backend.elementwise_kernel(", ".join(f"T {n}" for n in self.inputs + self.scalars),
+                                                ", ".join(f"T {n}" for n in self.outputs),
+                                                self.cuda_source, f"tinygrad_adam_{self.name}")
+            for arrs in checked:
+                with backend.device_context(backend.device_of(arrs[0])):
+                    kernel(*arrs[len(self.outputs):], *(scalars[n] for n in self.scalars), *arrs[:len(self.outputs)])
+            return
+        if impl not in ("numpy", "numba"):
+            raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
+        for dtype in dict.fromkeys(arrs[0].dtype for arrs in checked):
+            same = [arrs for arrs in checked if arrs[0].dtype == dtype]
+            values = [dtype.type(scalars[n]) for n in self.scalars]
+            flats = [[a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
+                     for arrs in same]
+            if len(flats) == 1:
+                together, addresses = True, None
+            else:
+                addresses = self._addresses(same, flats, scratch)
+                together = _disjoint(flats, addresses, len(self.outputs))
+            for k in [slice(None)] if together else [slice(i, i + 1) for i in range(len(flats))]:
+                if impl == "numba":
+                    self._run_numba(flats[k], None if addresses is None else addresses[k], values)
+                else:
+                    self._run_numpy(flats[k], values, scratch)
+            for arrs, flat in zip(same, flats):
+                for a, f in zip(arrs[:len(self.outputs)], flat):
+                    if not a.flags.c_contiguous:  # updated through a contiguous copy
+                        a[...] = f.reshape(a.shape)
+
+    def _arrays(self, arrays: Mapping[str, Array]) -> list[Array]:
+        """One parameter's arrays in kernel order, checked to share a shape and a dtype."""
         arrs = [arrays[n] for n in self.arrays]
         first = arrs[0]
         for name, a in zip(self.arrays, arrs):
             if a.shape != first.shape or a.dtype != first.dtype:
                 raise TypeError(f"{self.name}: array {name!r} has shape {a.shape} and dtype {a.dtype}, but "
                                 f"{self.arrays[0]!r} has shape {first.shape} and dtype {first.dtype}")
-        if impl == "cuda":
-            kernel = backend.elementwise_kernel(", ".join(f"T {n}" for n in self.inputs + self.scalars),
-                                                ", ".join(f"T {n}" for n in self.outputs),
-                                                self.cuda_source, f"tinygrad_adam_{self.name}")
-            with backend.device_context(backend.device_of(first)):
-                kernel(*arrs[len(self.outputs):], *(scalars[n] for n in self.scalars), *arrs[:len(self.outputs)])
-            return
-        cast = first.dtype.type
-        values = [cast(scalars[n]) for n in self.scalars]
-        flat = [a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
-        if impl == "numba":
-            self._numba(first.size >= PARALLEL_MIN)(*flat, *values)
-        elif impl == "numpy":
-            regs = _registers(scratch, first.dtype, self.registers)
-            for start in range(0, first.size, CHUNK):
+        return arrs
+
+    def _run_numpy(self, flats: list[list[numpy.ndarray]], values: list[Any],
+                   scratch: MutableMapping[Any, Any]) -> None:
+        """The chunk function over every chunk of every tensor: on the calling thread for small updates, else
+        split into one contiguous run of chunks per core, each run on its own thread with its own registers."""
+        chunks = [(flat, start) for flat in flats for start in range(0, flat[0].size, CHUNK)]
+        total = sum(flat[0].size for flat in flats)
+        workers = min(cpu_threads(), len(chunks)) if total >= THREAD_MIN else 1
+        dtype = flats[0][0].dtype
+        regs = [_registers(scratch, dtype, self.registers, worker) for worker in range(workers)]
+
+        def work(worker: int) -> None:
+            r = regs[worker]
+            for flat, start in chunks[worker * len(chunks) // workers:(worker + 1) * len(chunks) // workers]:
                 views = [a[start:start + CHUNK] for a in flat]
                 n = views[0].size
-                self._numpy_fn(*views, *values, regs if n == CHUNK else [r[:n] for r in regs])
-        else:
-            raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
-        for a, f in zip(arrs[:len(self.outputs)], flat):
-            if not a.flags.c_contiguous:  # updated through a contiguous copy
-                a[...] = f.reshape(a.shape)
+                self._numpy_fn(*views, *values, r if n == CHUNK else [x[:n] for x in r])
+
+        futures = [thread_pool(cpu_threads()).submit(work, w) for w in range(1, workers)]
+        work(0)
+        for f in futures:
+            f.result()
+
+    def _addresses(self, arrays: list[list[Array]], flats: list[list[numpy.ndarray]],
+                   scratch: MutableMapping[Any, Any]) -> list[list[int]]:
+        """The address of every flat array. Those of contiguous outputs (a parameter and its state: the same
+        arrays every step) are remembered in ``scratch`` from the last call; only the gradients are looked up."""
+        known = scratch.get(("addresses", self.name), {})  # id(array) -> (array, address)
+        kept: dict[int, tuple[Array, int]] = {}
+        rows = []
+        for arrs, flat in zip(arrays, flats):
+            row = []
+            for k, (a, f) in enumerate(zip(arrs, flat)):
+                hit = known.get(id(a))  # the same array object: the same memory, still contiguous
+                address = hit[1] if hit is not None and hit[0] is a else f.__array_interface__["data"][0]
+                if k < len(self.outputs) and a.flags.c_contiguous:
+                    kept[id(a)] = (a, address)
+                row.append(address)
+            rows.append(row)
+        scratch[("addresses", self.name)] = kept  # only arrays in use now: nothing stale is kept alive
+        return rows
+
+    def _run_numba(self, flats: list[list[numpy.ndarray]], addresses: list[list[int]] | None,
+                   values: list[Any]) -> None:
+        """One tensor: the compiled loop over its elements. Several: one compiled call over blocks of all of
+        them, each block's arrays found from their ``addresses``."""
+        total = sum(flat[0].size for flat in flats)
+        if len(flats) == 1:
+            self._numba(total >= PARALLEL_MIN)(*flats[0], *values)
+            return
+        assert addresses is not None
+        blocks = _blocks(tuple(flat[0].size for flat in flats))
+        self._numba_many(total >= PARALLEL_MIN, flats[0][0].dtype)(numpy.array(addresses, dtype=numpy.int64),
+                                                                   blocks, *values)
 
     def _numba(self, parallel: bool) -> Callable[..., None]:
         fn = self._numba_fns.get(parallel)
         if fn is None:
-            import numba
+            fn = self._numba_fns[parallel] = _njit(self.numba_source, parallel)
+        return fn
 
-            if parallel and numba.config.THREADING_LAYER == "default":
-                # OpenMP workers spin after a loop and steal the cores of the next BLAS call (a VAE step went
-                # from ~12 to ~20 ms); the workqueue layer's threads sleep instead.
-                numba.config.THREADING_LAYER = "workqueue"
-            loop = numba.prange if parallel else range
-            py = _compile(self.numba_source, {"numpy": numpy, "loop": loop})
-            fn = self._numba_fns[parallel] = numba.njit(parallel=parallel, nogil=True, error_model="numpy")(py)
+    def _numba_many(self, parallel: bool, dtype: numpy.dtype) -> Callable[..., None]:
+        key = (parallel, dtype.str)
+        fn = self._numba_fns.get(key)
+        if fn is None:
+            fn = self._numba_fns[key] = _njit(_numba_many_source(self), parallel,
+                                              {"address_": _address_intrinsic(), "dtype_": dtype.type,
+                                               "serial_": self._numba(False)})
         return fn
 
 
-def _registers(scratch: MutableMapping[Any, list[numpy.ndarray]], dtype: numpy.dtype,
-               count: int) -> list[numpy.ndarray]:
-    regs = scratch.setdefault(dtype, [])
+def _njit(source: str, parallel: bool, namespace: Mapping[str, Any] | None = None) -> Callable[..., None]:
+    """Compile a generated numba kernel; ``loop`` is ``prange`` when ``parallel``."""
+    import numba
+
+    if parallel and numba.config.THREADING_LAYER == "default":
+        # OpenMP workers spin after a loop and steal the cores of the next BLAS call (a VAE step went
+        # from ~12 to ~20 ms); the workqueue layer's threads sleep instead.
+        numba.config.THREADING_LAYER = "workqueue"
+    py = _compile(source, {"numpy": numpy, "numba": numba, "loop": numba.prange if parallel else range,
+                           **(namespace or {})})
+    return numba.njit(parallel=parallel, nogil=True, error_model="numpy")(py)
+
+
+@functools.cache
+def _address_intrinsic() -> Callable[..., Any]:
+    """A numba intrinsic that turns an integer address into a ``void*`` (for ``numba.carray``)."""
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def address_(typingctx: Any, address: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.inttoptr(args[0], cgutils.voidptr_t)
+        return types.voidptr(types.int64), codegen
+    return address_
+
+
+@functools.lru_cache(maxsize=64)
+def _blocks(sizes: tuple[int, ...]) -> numpy.ndarray:
+    """(tensor, start, stop) rows that cut tensors of these sizes into blocks of at most ``BLOCK`` elements."""
+    rows = [(t, s, min(s + BLOCK, n)) for t, n in enumerate(sizes) for s in range(0, n, BLOCK)]
+    out = numpy.array(rows, dtype=numpy.int64).reshape(-1, 3)
+    out.flags.writeable = False
+    return out
+
+
+def _disjoint(flats: list[list[numpy.ndarray]], addresses: list[list[int]], outputs: int) -> bool:
+    """True when no output array of one tensor overlaps any array of another (so the tensors may be updated
+    in any order, or at once). One sweep over the arrays' byte ranges sorted by start."""
+    spans = sorted((address, address + a.nbytes, k < outputs)
+                   for flat, row in zip(flats, addresses) for k, (a, address) in enumerate(zip(flat, row)) if a.size)
+    any_end = out_end = -1
+    for start, end, is_output in spans:
+        if start < out_end or (is_output and start < any_end):
+            return False
+        any_end = max(any_end, end)
+        if is_output:
+            out_end = max(out_end, end)
+    return True
+
+
+def _registers(scratch: MutableMapping[Any, Any], dtype: numpy.dtype,
+               count: int, worker: int = 0) -> list[numpy.ndarray]:
+    regs = scratch.setdefault(dtype if worker == 0 else (dtype, worker), [])
     while len(regs) < count:
         regs.append(numpy.empty(CHUNK, dtype))
     return regs[:count]
@@ -242,6 +394,20 @@ def _numba_source(k: FusedKernel) -> str:
     body += [f"        {n}_[i] = {n}" for n in k.outputs]
     header = [f"def kernel({', '.join(arrays + k.scalars)}):", f"    for i in loop({arrays[0]}.shape[0]):"]
     return "\n".join(header + body) + "\n"
+
+
+def _numba_many_source(k: FusedKernel) -> str:
+    """One loop over blocks of several tensors: each block views its tensor's arrays from their addresses
+    (``addresses_[tensor, array]``) and runs the one-tensor serial kernel (``serial_``) on its slice. The call
+    keeps the element loop the same compiled, vectorised loop as for one tensor; written inline over raw
+    pointers, LLVM cannot rule out aliasing and the loop ran 4-5x slower."""
+    views = [f"        {n}_ = numba.carray(address_(addresses_[t_, {j}]), stop_, dtype_)"
+             for j, n in enumerate(k.arrays)]
+    args = ", ".join([f"{n}_[start_:stop_]" for n in k.arrays] + k.scalars)
+    header = [f"def kernel(addresses_, blocks_, {', '.join(k.scalars)}):",
+              "    for b_ in loop(blocks_.shape[0]):",
+              "        t_, start_, stop_ = blocks_[b_, 0], blocks_[b_, 1], blocks_[b_, 2]"]
+    return "\n".join([*header, *views, f"        serial_({args})"]) + "\n"
 
 
 def _rename_calls(stmt: ast.Assign) -> ast.Assign:

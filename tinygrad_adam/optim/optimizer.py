@@ -22,7 +22,7 @@ import numpy
 
 from .. import backend
 from ..autograd import enable_grad
-from ..tensor import Array, Tensor
+from ..tensor import Array, Tensor, bump_version
 from .fused import FusedKernel, check_impl, resolve_impl
 
 Group = dict[str, Any]
@@ -122,14 +122,23 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
+                if p.grad is not None and p.grad.dtype != p.dtype:
+                    raise TypeError(f"a parameter of shape {p.shape} has dtype {p.dtype} but its grad has dtype "
+                                    f"{p.grad.dtype}")
+        for group in self.param_groups:
+            # CPU fast paths: the parameters of a group that share a kernel and its scalars (the same step
+            # count, as a rule all of them) are updated by one call (FusedKernel.run_many)
+            together: dict[tuple[Any, ...], list[dict[str, Array]]] = {}
+            for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, group)
+                    self._update(p, group, together)
+                    bump_version(p)  # a graph that saved p and is differentiated after this step raises, as in torch
+            for (impl, kernel, scalars), tensors in together.items():
+                kernel.run_many(impl, tensors, dict(scalars), self._scratch)
         return loss
 
-    def _update(self, p: Tensor, group: Group) -> None:
-        g = p.grad.data  # type: ignore[union-attr]
-        if g.dtype != p.dtype:
-            raise TypeError(f"a parameter of shape {p.shape} has dtype {p.dtype} but its grad has dtype {g.dtype}")
+    def _update(self, p: Tensor, group: Group, together: dict[tuple[Any, ...], list[dict[str, Array]]]) -> None:
+        """Advance ``p``'s state and update it, or (CPU fast paths) add it to ``together`` for one joint call."""
         state = self.state.get(p)
         if state is None:
             with backend.device_context(p.device):
@@ -137,11 +146,16 @@ class Optimizer:
         state["t"] += 1
         self.advance(state, group)
         impl = resolve_impl(self.impl, p.device)
+        g = p.grad.data  # type: ignore[union-attr]
         if impl == "reference":
             self.reference(p.data, g, state, group)
+            return
+        kernel, scalars = self.fused(state, group)
+        arrays = {**state, "p": p.data, "g": g}
+        if impl == "cuda":
+            kernel.run(impl, arrays, scalars, self._scratch)
         else:
-            kernel, scalars = self.fused(state, group)
-            kernel.run(impl, {**state, "p": p.data, "g": g}, scalars, self._scratch)
+            together.setdefault((impl, kernel, tuple(scalars.items())), []).append(arrays)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -1,11 +1,14 @@
-"""Gradient clipping by the global norm."""
+"""Gradient clipping by the global norm or by value: ``nn.utils.clip_grad_norm_`` (also ``optim.clip_grad_norm_``).
+
+It sits beside ``tensor`` (not in ``nn`` or ``optim``) because both re-export it and neither may import the other.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
 
-from ..tensor import Tensor
+from .tensor import Tensor
 
 
 def clip_grad_norm_(params: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
@@ -44,3 +47,11 @@ def clip_grad_norm_(params: Tensor | Iterable[Tensor], max_norm: float, norm_typ
             g *= coef
     return total
 
+
+
+def clip_grad_value_(params: Tensor | Iterable[Tensor], clip_value: float) -> None:
+    """Clamp every gradient elementwise to [-clip_value, clip_value], in place."""
+    params = [params] if isinstance(params, Tensor) else list(params)
+    for p in params:
+        if p.grad is not None:
+            p.grad.xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)

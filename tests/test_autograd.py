@@ -1,0 +1,131 @@
+"""The autograd engine against PyTorch: freed graphs raise, retain_graph accumulates, and autograd.grad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_adam as tg
+from tinygrad_adam import autograd
+
+torch = pytest.importorskip("torch")
+
+
+def two_losses(lib, w0: np.ndarray, x0: np.ndarray) -> tuple:  # lib: torch or tinygrad_adam
+    """Two losses that share a hidden layer h = tanh(x @ w)."""
+    w = lib.tensor(w0, requires_grad=True) if lib is torch else tg.Tensor(w0, requires_grad=True)
+    x = lib.tensor(x0) if lib is torch else tg.Tensor(x0)
+    h = (x @ w).tanh()
+    return w, (h * h).sum(), (h * 3).sum()
+
+
+W0 = np.random.default_rng(0).standard_normal((3, 2))
+X0 = np.random.default_rng(1).standard_normal((4, 3))
+
+
+def test_second_backward_through_a_freed_graph_raises() -> None:
+    # before: loss2 stopped at the freed hidden layer and w.grad silently missed loss2's share
+    for lib in (torch, tg):
+        _, loss1, loss2 = two_losses(lib, W0, X0)
+        loss1.backward()
+        with pytest.raises(RuntimeError, match=r"backward through the graph a second time.*retain_graph=True"):
+            loss2.backward()
+
+
+def test_backward_twice_raises() -> None:
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 4])  # the failed call added nothing
+
+
+def test_retain_graph_then_second_loss_accumulates_like_torch() -> None:
+    grads = []
+    for lib in (torch, tg):
+        w, loss1, loss2 = two_losses(lib, W0, X0)
+        loss1.backward(retain_graph=True)
+        loss2.backward()
+        loss1_again = None
+        with pytest.raises(RuntimeError):  # loss2 freed the shared part
+            loss1_again = loss1.backward()
+        assert loss1_again is None
+        grads.append(np.asarray(w.grad.detach().numpy() if lib is torch else w.grad.numpy()))
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_retain_graph_twice_doubles_the_gradient() -> None:
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6, 12])
+
+
+def test_freed_node_is_not_a_leaf_and_new_ops_on_it_raise_on_backward() -> None:
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    h.sum().backward()
+    assert not h.is_leaf and h.grad is None
+    with pytest.raises(RuntimeError, match="second time"):
+        (h * 2).sum().backward()
+
+
+def test_grad_matches_torch_and_leaves_dot_grad_alone() -> None:
+    w, loss1, loss2 = two_losses(tg, W0, X0)
+    tw, tl1, tl2 = two_losses(torch, W0, X0)
+    (g1,) = autograd.grad(loss1, [w], retain_graph=True)
+    (g2,) = autograd.grad(loss2, w)
+    assert w.grad is None
+    (t1,) = torch.autograd.grad(tl1, [tw], retain_graph=True)
+    (t2,) = torch.autograd.grad(tl2, tw)
+    np.testing.assert_allclose(g1.numpy(), t1.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(g2.numpy(), t2.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="second time"):
+        autograd.grad(loss1, w)
+
+
+def test_grad_several_outputs_grad_outputs_and_intermediate_inputs() -> None:
+    x0 = np.array([0.5, -1.0, 2.0])
+    res = []
+    for lib, grad in ((torch, torch.autograd.grad), (tg, autograd.grad)):
+        x = lib.tensor(x0, requires_grad=True) if lib is torch else tg.Tensor(x0, requires_grad=True)
+        h = x * x
+        a, b = h.sum(), h * x
+        go = np.array([1.0, 2.0, 3.0])
+        gb = lib.tensor(go) if lib is torch else tg.Tensor(go)
+        gx, gh = grad([a, b], [x, h], grad_outputs=[None, gb])
+        res.append((gx.detach().numpy() if lib is torch else gx.numpy(), gh.detach().numpy() if lib is torch
+                    else gh.numpy()))
+        assert x.grad is None
+    for ours, theirs in zip(res[1], res[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_grad_errors_and_allow_unused() -> None:
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    unused = tg.Tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        autograd.grad(tg.ones(2).sum(), [x])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        autograd.grad((x * 2).sum(), [x, tg.ones(2)])
+    with pytest.raises(RuntimeError, match="only for scalar outputs"):
+        autograd.grad(x * 2, [x])
+    with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of \(3,\)"):
+        autograd.grad(x * 2, [x], tg.ones(3))
+    with pytest.raises(RuntimeError, match=r"index 1 appears to not have been used.*allow_unused=True"):
+        autograd.grad((x * 2).sum(), [x, unused], retain_graph=True)
+    gx, gu = autograd.grad((x * 3).sum(), [x, unused], allow_unused=True)
+    np.testing.assert_array_equal(gx.numpy(), [3, 3])
+    assert gu is None
+
+
+def test_grad_results_have_input_dtype_and_do_not_alias() -> None:
+    a = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    b = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    ga, gb = autograd.grad((a + b).sum(), [a, b])
+    assert ga.dtype == np.float32 and ga.data is not gb.data and ga.data.flags.writeable
+    ga.data += 1
+    np.testing.assert_array_equal(gb.numpy(), [1, 1, 1])

@@ -1,0 +1,180 @@
+"""The multi-tensor CPU fast paths (FusedKernel.run_many): numpy chunks on a thread pool, and one numba call over
+blocks of every tensor of a group, each against the readable per-tensor update."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from test_optim import CASE_IDS, CASES, random_grads
+
+import tinygrad_adam as tg
+from tinygrad_adam import optim
+from tinygrad_adam.optim import fused
+
+FAST = ["numpy"] + (["numba"] if optim.numba_available() else [])
+# sizes that cover: empty, tiny, one ragged chunk, several chunks and blocks, a 2-D shape
+SHAPES = [(0,), (1,), (7,), (fused.CHUNK + 3,), (3, fused.CHUNK // 2 + 5), (2 * fused.CHUNK + 1,)]
+
+
+@pytest.fixture
+def parallel_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three threads (an uneven split of the chunks) and the parallel numba loop, even for these small sizes."""
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
+    monkeypatch.setattr(fused, "THREAD_MIN", 1)
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+
+
+def run_many(name: str, kw: dict, p0s: list[np.ndarray], grads: list[list[np.ndarray]], impl: str,
+             skip: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Every parameter after len(grads[0]) steps of one optimizer over all of them; ``skip=(step, i)`` leaves
+    parameter i without a gradient at that step (so its step count falls behind the others')."""
+    params = [tg.Tensor(p.copy(), requires_grad=True) for p in p0s]
+    opt = getattr(optim, name)(params, **kw, impl=impl)
+    for step in range(len(grads[0])):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            p.grad = None if skip == (step, i) else tg.Tensor(g[step].astype(p.dtype))
+        opt.step()
+    return [p.numpy() for p in params]
+
+
+def problem(dtypes: tuple[type, ...] = (np.float32,), steps: int = 3) -> tuple[list[np.ndarray], list[list]]:
+    rng = np.random.default_rng(11)
+    p0s = [rng.standard_normal(s).astype(dtypes[i % len(dtypes)]) for i, s in enumerate(SHAPES)]
+    grads = [random_grads(steps, s, seed=20 + i) for i, s in enumerate(SHAPES)]
+    return p0s, grads
+
+
+def tolerance(dtype: np.dtype) -> dict[str, float]:
+    return {"rtol": 1e-5, "atol": 1e-7} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-15}
+
+
+@pytest.mark.parametrize("impl", FAST)
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
+def test_multi_tensor_step_equals_the_reference(name: str, kw: dict, impl: str, parallel_everywhere: None) -> None:
+    p0s, grads = problem((np.float32, np.float64))
+    expected = run_many(name, kw, p0s, grads, "reference")
+    for got, want in zip(run_many(name, kw, p0s, grads, impl), expected):
+        np.testing.assert_allclose(got, want, **tolerance(want.dtype), err_msg=f"impl={impl} shape={want.shape}")
+
+
+@pytest.mark.parametrize("impl", FAST)
+def test_parallel_paths_equal_the_serial_ones_bit_for_bit(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same element program in any order: threads and the joint call change nothing, not even rounding."""
+    p0s, grads = problem()
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "1")
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1 << 40)
+    one_at_a_time = [run_many("Adam", {"weight_decay": 0.1}, [p], [g], impl)[0] for p, g in zip(p0s, grads)]
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
+    monkeypatch.setattr(fused, "THREAD_MIN", 1)
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+    together = run_many("Adam", {"weight_decay": 0.1}, p0s, grads, impl)
+    for a, b in zip(together, one_at_a_time):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("impl", FAST)
+def test_parameters_at_different_steps_keep_their_own_bias_correction(impl: str, parallel_everywhere: None) -> None:
+    p0s, grads = problem()
+    expected = run_many("Adam", {}, p0s, grads, "reference", skip=(1, 3))
+    for got, want in zip(run_many("Adam", {}, p0s, grads, impl, skip=(1, 3)), expected):
+        np.testing.assert_allclose(got, want, **tolerance(want.dtype))
+
+
+@pytest.mark.parametrize("impl", FAST)
+def test_overlapping_parameters_are_updated_one_after_the_other(impl: str, parallel_everywhere: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two parameters that are views of one array (an odd model, but a legal one): updating them at once would
+    race; they must be updated one after the other, and give what the readable update gives."""
+    joint_calls: list[int] = []
+    run_numpy, run_numba = fused.FusedKernel._run_numpy, fused.FusedKernel._run_numba
+    monkeypatch.setattr(fused.FusedKernel, "_run_numpy",
+                        lambda self, flats, *a: (joint_calls.append(len(flats)), run_numpy(self, flats, *a)))
+    monkeypatch.setattr(fused.FusedKernel, "_run_numba",
+                        lambda self, flats, *a: (joint_calls.append(len(flats)), run_numba(self, flats, *a)))
+
+    def run(impl: str, overlap: bool = True) -> np.ndarray:
+        base = np.linspace(-1, 1, 3 * fused.CHUNK, dtype=np.float32)
+        second = base[fused.CHUNK:] if overlap else base[fused.CHUNK:].copy()
+        a, b = tg.Tensor(base[:2 * fused.CHUNK], requires_grad=True), tg.Tensor(second, requires_grad=True)
+        opt = optim.Adam([a, b], lr=0.1, impl=impl)
+        for step in range(2):
+            a.grad = tg.Tensor(np.full(a.shape, 1.0 + step, dtype=np.float32))
+            b.grad = tg.Tensor(np.full(b.shape, -3.0, dtype=np.float32))
+            opt.step()
+        return base
+    np.testing.assert_allclose(run(impl), run("reference"), rtol=1e-6, atol=1e-6)
+    assert joint_calls == [1, 1, 1, 1]
+    run(impl, overlap=False)
+    assert joint_calls[4:] == [2, 2]  # apart, they go together
+
+
+def test_disjoint_sees_overlaps_that_involve_an_output() -> None:
+    base = np.zeros(100, dtype=np.float32)
+    p1, p2, p3 = base[:40], base[30:60], base[60:]
+    g = np.ones(40, dtype=np.float32)
+
+    def disjoint(*flats: list[np.ndarray]) -> bool:
+        addresses = [[a.__array_interface__["data"][0] for a in flat] for flat in flats]
+        return fused._disjoint(list(flats), addresses, outputs=1)
+    assert disjoint([p1, g], [p3, g[:40]])  # a shared gradient is only read: fine
+    assert not disjoint([p1, g], [p2, g[:30]])  # two outputs overlap
+    assert not disjoint([p3, g], [base[10:50], base[:40]])  # a gradient overlaps an output
+    assert not disjoint([p1, g[:40]], [g[:30], base[70:]])  # an output overlaps a gradient
+
+
+@pytest.mark.skipif(not optim.numba_available(), reason="numba is not installed")
+def test_remembered_addresses_follow_replaced_state_arrays(parallel_everywhere: None) -> None:
+    """The multi-tensor numba call remembers the state arrays' addresses between steps; a state loaded from a
+    checkpoint brings new arrays, and the update must go to them (not to the old ones)."""
+    p0s, grads = problem(steps=4)
+    expected = run_many("Adam", {}, p0s, grads, "reference")
+    params = [tg.Tensor(p.copy(), requires_grad=True) for p in p0s]
+    opt = optim.Adam(params, impl="numba")
+    for step in range(4):
+        for p, g in zip(params, grads):
+            p.grad = tg.Tensor(g[step].astype(np.float32))
+        opt.step()
+        if step == 1:
+            opt.load_state_dict(opt.state_dict())  # fresh m and v arrays
+            for p in params:  # and fresh parameter arrays
+                p.data = p.data.copy()
+    for p, want in zip(params, expected):
+        np.testing.assert_allclose(p.numpy(), want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_grad_of_the_wrong_dtype_raises_before_any_parameter_moves() -> None:
+    a = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    b = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    opt = optim.Adam([a, b], impl="numpy")
+    a.grad, b.grad = tg.Tensor(np.ones(3, dtype=np.float32)), tg.Tensor(np.ones(3, dtype=np.float64))
+    with pytest.raises(TypeError, match="grad has dtype float64"):
+        opt.step()
+    np.testing.assert_array_equal(a.numpy(), 1.0)
+    assert opt.state == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_steps_with_its_own_thread_pool(parallel_everywhere: None) -> None:
+    """A pool inherited through fork has no threads: a child that steps after its parent did must not hang."""
+    p0s, grads = problem(steps=1)
+    run_many("Adam", {}, p0s, grads, "numpy")  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the child: step, then leave at once with the status
+        try:
+            run_many("Adam", {}, p0s, grads, "numpy")
+        finally:
+            os._exit(0)
+    for _ in range(600):  # up to 60 s on a busy machine
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in the optimizer step")
+    assert os.waitstatus_to_exitcode(status) == 0

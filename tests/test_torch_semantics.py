@@ -1,0 +1,342 @@
+"""Issue 15, section 1: what used to be silently wrong, each written as a torch user writes it.
+
+Every program takes the library as its ``torch`` argument and runs unchanged on torch and on tinygrad_adam;
+the two results must agree (values, gradients, dtypes), or both must raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch as real_torch
+
+import tinygrad_adam as tg
+
+
+def as_numpy(x: Any) -> Any:
+    """Nested results as numpy arrays / Python values, comparable across the two libraries."""
+    if isinstance(x, (tuple, list)):
+        return [as_numpy(v) for v in x]
+    if isinstance(x, dict):
+        return {k: as_numpy(v) for k, v in x.items()}
+    if isinstance(x, real_torch.Tensor):
+        return x.detach().numpy()
+    if isinstance(x, tg.Tensor):
+        return x.numpy()
+    return x
+
+
+def same(program: Callable[[Any], Any], rtol: float = 1e-6) -> None:
+    """Run ``program`` with torch and with tinygrad_adam; the results agree in value and dtype."""
+    ours, theirs = as_numpy(program(tg)), as_numpy(program(real_torch))
+    check(ours, theirs, rtol)
+
+
+def check(ours: Any, theirs: Any, rtol: float) -> None:
+    if isinstance(theirs, list):
+        assert isinstance(ours, list) and len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            check(a, b, rtol)
+    elif isinstance(theirs, np.ndarray):
+        assert isinstance(ours, np.ndarray) and ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol)
+    elif isinstance(theirs, float):
+        assert ours == pytest.approx(theirs, rel=rtol, abs=rtol)
+    else:
+        assert ours == theirs
+
+
+def both_raise(program: Callable[[Any], Any], error: type[Exception] = RuntimeError) -> None:
+    with pytest.raises(error):
+        program(real_torch)
+    with pytest.raises(error):
+        program(tg)
+
+
+M = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+# ------------------------------------------------------------------ transpose, permute, .T
+def test_transpose_swaps_two_dims_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor(M, requires_grad=True)
+        y = x.transpose(0, 1)
+        w = torch.tensor([[1.0, -1.0], [2.0, 0.5], [3.0, 1.0]])
+        (y * w).sum().backward()
+        z = torch.arange(24.0).reshape(2, 3, 4)
+        return y, x.grad, z.transpose(0, 2), z.transpose(-1, 1), z.permute(2, 0, 1), x.T, x.t(), z.mT
+    same(program)
+
+
+def test_transpose_with_numpy_axes_raises_and_names_permute() -> None:
+    with pytest.raises(TypeError, match="permute"):
+        tg.zeros(2, 3, 4).transpose(2, 0, 1)
+
+
+# ------------------------------------------------------------------ max(dim) / min(dim)
+def test_max_min_with_dim_return_values_and_indices() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([[1.0, 7.0, 7.0], [4.0, -2.0, 0.5]], requires_grad=True)
+        v, i = x.max(1)
+        lo = x.min(dim=0)
+        k = torch.max(x, 1, keepdim=True)
+        (v.sum() + 2 * lo.values.sum() + k.values.sum()).backward()  # ties: the gradient goes to the index returned
+        return v, i, lo.values, lo.indices, k.indices, x.grad, x.max(), x.min(), torch.max(x, torch.zeros(2, 3))
+    same(program)
+
+
+def test_max_without_dim_splits_gradient_among_ties_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([3.0, 1.0, 3.0], requires_grad=True)
+        x.max().backward()
+        return x.grad
+    same(program)
+
+
+# ------------------------------------------------------------------ in place
+def test_manual_sgd_inside_no_grad_matches_torch() -> None:
+    def program(torch: Any) -> Any:
+        torch.manual_seed(0)
+        xs = torch.tensor(np.linspace(-1, 1, 12).reshape(6, 2), dtype=torch.float32)
+        ys = torch.tensor([1.0, -1.0, 0.5, 0.0, 2.0, -0.5])
+        w = torch.tensor([[0.1], [-0.2]], requires_grad=True)
+        b = torch.zeros(1, requires_grad=True)
+        losses = []
+        for _ in range(5):
+            loss = ((xs @ w + b).squeeze(1) - ys).pow(2).mean()
+            loss.backward()
+            with torch.no_grad():
+                w -= 0.5 * w.grad
+                b.sub_(0.5 * b.grad)
+                w.grad.zero_()
+                b.grad.zero_()
+            losses.append(loss.item())
+        return w, b, losses, w.requires_grad, w.is_leaf
+    same(program, rtol=1e-5)
+
+
+def test_data_update_is_in_place_and_stays_an_array() -> None:
+    def program(torch: Any) -> Any:
+        p = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        alias = p.detach()  # shares the storage
+        (p * p).sum().backward()
+        p.data += -0.1 * p.grad
+        p.data.mul_(2) if torch is real_torch else None
+        return p if torch is real_torch else p * 1, alias
+    # ours: .data is the array itself (see README), so the torch-only mul_ line is skipped on both sides' results
+    ours, theirs = program(tg), program(real_torch)
+    np.testing.assert_allclose(ours[0].numpy() * 2, theirs[0].detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours[1].numpy() * 2, theirs[1].numpy(), rtol=1e-6)
+    p = tg.tensor([1.0, 2.0], requires_grad=True)
+    array = p.data
+    p.data = tg.tensor([5.0, 6.0])  # same shape: copied in, the array stays
+    assert p.data is array and p.tolist() == [5.0, 6.0] and isinstance(p.data, np.ndarray)
+    p.data = tg.zeros(3)  # another shape: the tensor now holds that array
+    assert p.shape == (3,) and isinstance(p.data, np.ndarray)
+    with pytest.raises(TypeError):
+        p.data = [1.0, 2.0]
+
+
+def test_in_place_on_leaf_requiring_grad_raises_outside_no_grad() -> None:
+    for update in (lambda t, w: w.add_(1), lambda t, w: w.mul_(2), lambda t, w: w.zero_(),
+                   lambda t, w: w.fill_(3.0), lambda t, w: w.clamp_(0, 1), lambda t, w: w.normal_(),
+                   lambda t, w: w.uniform_(), lambda t, w: w.copy_(t.ones(3)), lambda t, w: w.div_(2),
+                   lambda t, w: w.sub_(1)):
+        def program(torch: Any, update: Any = update) -> Any:
+            w = torch.ones(3, requires_grad=True)
+            update(torch, w)
+        both_raise(program)
+
+    def iadd(torch: Any) -> Any:
+        w = torch.ones(3, requires_grad=True)
+        w -= 0.1
+    both_raise(iadd)
+
+
+def test_in_place_methods_update_the_array_and_views_see_it() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor(M)
+        row = x[0]
+        x.add_(1).mul_(2).sub_(torch.tensor([1.0, 0.0, 1.0]), alpha=2).div_(4)
+        out = [x.clone(), row.clone()]
+        x.clamp_(1.0, 3.0)
+        out.append(x.clone())
+        x[1] = torch.tensor([9.0, 8.0, 7.0])
+        x[0, 1] = -1.0
+        out.append(x.clone())
+        x.copy_(torch.tensor([1.0, 2.0, 3.0]))  # broadcast
+        out.append(row.clone())
+        x.fill_(2.5)
+        x *= torch.tensor([[1.0], [2.0]])
+        x /= 2
+        x += 1
+        x -= torch.ones(3)
+        out.append(x)
+        x.zero_()
+        out.append(row)
+        return out
+    same(program)
+
+
+def test_random_in_place_fills_the_tensor() -> None:
+    x = tg.zeros(2000)
+    with tg.no_grad():
+        x.normal_(3.0, 0.5)
+        assert abs(float(x.mean()) - 3.0) < 0.05 and abs(float(x.std()) - 0.5) < 0.05
+        x.uniform_(-2.0, -1.0)
+    assert float(x.min()) >= -2.0 and float(x.max()) < -1.0
+    g1, g2 = tg.Generator().manual_seed(7), tg.Generator().manual_seed(7)
+    assert tg.zeros(5).normal_(generator=g1).tolist() == tg.zeros(5).normal_(generator=g2).tolist()
+
+
+def test_in_place_on_non_leaf_differentiates_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        y = torch.tensor([1.5, 2.0, -0.5], requires_grad=True)
+        h = x * 2
+        h += y
+        h.mul_(y)  # the gradient for y needs h's value from before the write
+        h.clamp_(-2.0, 3.0)
+        h -= 1
+        g = x * 2
+        g.copy_(y * 3)  # g is now 3y: nothing flows to x through it
+        (h.sum() + (g * x).sum()).backward()
+        return h, x.grad, y.grad
+    same(program)
+
+
+def test_fill_on_non_leaf_stops_the_gradient_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        h = x * 3
+        h.fill_(1.0)
+        (h * x).sum().backward()
+        return x.grad
+    same(program)
+
+
+def test_saved_tensor_modified_in_place_raises_at_backward() -> None:
+    def input_modified(torch: Any) -> Any:
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        h = x * 1
+        y = h * h  # saves h
+        with torch.no_grad():
+            h.add_(1)
+        y.sum().backward()
+    both_raise(input_modified)
+
+    def output_modified(torch: Any) -> Any:
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        y = x.exp()  # saves its output
+        y += 1
+        y.sum().backward()
+    both_raise(output_modified)
+
+    def view_modified(torch: Any) -> Any:
+        w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        x = torch.tensor([0.5, 0.5], requires_grad=True)
+        y = (w.sigmoid() * x).sum()  # sigmoid saves its output, mul its inputs
+        with torch.no_grad():
+            w[0].mul_(2)  # through a view: w's version counter moves too
+            x.view(2, 1).add_(1)
+        y.backward()
+    both_raise(view_modified)
+
+    def leaf_updated_before_backward(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        loss = (w * w).sum()
+        with torch.no_grad():
+            w -= 0.1
+        loss.backward()
+    both_raise(leaf_updated_before_backward)
+
+
+def test_in_place_on_outputs_that_are_not_saved_is_fine() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        w = torch.tensor([[0.5, -1.0], [2.0, 1.0]], requires_grad=True)
+        h = x @ w
+        h += torch.tensor([1.0, -1.0])  # matmul does not need its output
+        h.add_(x, alpha=0.5)
+        (h * h).sum().backward()
+        return h, x.grad, w.grad
+    same(program)
+
+
+def test_in_place_errors_name_the_problem() -> None:
+    x = tg.ones(2, 3)
+    with pytest.raises(RuntimeError, match="shape"):
+        x += tg.ones(4, 2, 3)
+    i = tg.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="cannot be cast"):
+        i += 0.5
+    with pytest.raises(RuntimeError, match="leaf"):
+        tg.ones(2, requires_grad=True).add_(1)
+
+
+def test_backward_after_an_optimizer_step_on_a_saved_parameter_raises() -> None:
+    def program(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        opt = torch.optim.SGD([w], lr=0.1)
+        first = (w * w).sum()
+        first.backward(retain_graph=True)
+        opt.step()
+        first.backward()  # w changed since mul saved it
+    both_raise(program)
+
+
+def test_setitem_differentiates_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        v = torch.tensor([[0.5, -1.0], [2.0, 4.0]], requires_grad=True)
+        x = torch.zeros(3, 3)
+        x[0] = w * 2  # a plain tensor takes a graph
+        x[1:, :2] = v
+        x[2, 2] = 7.0
+        h = w * 1
+        h[0] = 0.0  # no gradient flows to what was overwritten
+        h[torch.tensor([2])] = v[0, :1] * 3
+        ((x * x).sum() + (h * torch.tensor([1.0, 2.0, 3.0])).sum()).backward()
+        return x, h, w.grad, v.grad
+    same(program)
+
+    def leaf(torch: Any) -> Any:
+        w = torch.ones(3, requires_grad=True)
+        w[0] = 2.0
+    both_raise(leaf)
+
+
+def test_casts_to_integer_types_cut_the_graph_as_torch() -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor([1.7, -2.2], requires_grad=True)
+        y = x.long()
+        z = x.to(torch.float64)
+        (z * 2).sum().backward()
+        return y, y.requires_grad, x.bool().requires_grad, z.requires_grad, x.grad, y.float().requires_grad
+    same(program)
+
+
+def test_mask_written_after_masked_fill_does_not_change_the_gradient() -> None:
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    mask = tg.tensor([True, False, False])
+    y = x.masked_fill(mask, 0.0).sum() + tg.where(mask, x, x * 2).sum()
+    mask.fill_(False)  # torch raises at backward here (the mask is saved); ours kept a copy of it
+    y.backward()
+    assert x.grad.tolist() == [1.0, 3.0, 3.0]  # (0 + 1), (1 + 2), (1 + 2): the mask as it was in forward
+
+
+def test_index_written_after_indexing_does_not_change_the_gradient() -> None:
+    table = tg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    ix = tg.tensor([0, 0, 2])
+    rows = table[ix]
+    ix.fill_(1)  # torch saves the index and raises at backward; ours kept a copy
+    rows.sum().backward()
+    assert table.grad.tolist() == [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
+    x = tg.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    values, indices = x.sort()
+    indices.add_(1)  # the indices returned are the user's to change
+    (values * tg.tensor([1.0, 10.0, 100.0])).sum().backward()
+    assert x.grad.tolist() == [100.0, 1.0, 10.0]

@@ -1,0 +1,125 @@
+"""Complete programs written as ordinary PyTorch code, run on torch and, with only the imports swapped, on ours;
+the numbers must agree step by step. Where seeds cannot be shared (the two libraries' generators differ), the
+harness hands both the same initial weights and minibatches from numpy.
+
+- ``classifier.py``: a tutorial-style MNIST classifier (Dataset, DataLoader, nn.Module, CrossEntropyLoss, SGD, StepLR)
+- (``test_makemore_mlp.py`` holds the makemore-style MLP with manual SGD through ``p.data``)
+- ``examples/char_gpt.py``: the character-level GPT (written with our imports; swapped to torch's here)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE.parent.parent / "examples"
+DATA = Path(os.environ["TINYGRAD_ADAM_DATA"])
+
+# (torch's import line, ours): the only edits between the two runs
+IMPORTS = [
+    ("import torch\n", "import tinygrad_adam as torch\n"),
+    ("from torch import nn\n", "from tinygrad_adam import nn\n"),
+    ("import torch.nn as nn\n", "import tinygrad_adam.nn as nn\n"),
+    ("import torch.nn.functional as F\n", "import tinygrad_adam.nn.functional as F\n"),
+    ("from torch.nn import functional as F\n", "from tinygrad_adam.nn import functional as F\n"),
+    ("from torch.utils.data import DataLoader, Dataset\n",
+     "from tinygrad_adam.utils.data import DataLoader, Dataset\n"),
+]
+
+
+def needs(folder: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not (DATA / folder).is_dir() and not os.environ.get("CI"),
+                              reason=f"{folder} is not in {DATA}")
+
+
+@contextmanager
+def program(path: Path, lib: str) -> Iterator[types.ModuleType]:
+    """``path`` loaded as a module with torch's imports (``lib="torch"``) or ours (``lib="ours"``)."""
+    source = path.read_text()
+    for theirs, ours in IMPORTS:
+        source = source.replace(*((ours, theirs) if lib == "torch" else (theirs, ours)))
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert any("tinygrad_adam as torch" in line for line in imports) == (lib == "ours"), imports
+    name = f"torch_style_{path.stem}_{lib}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # dataclasses look their module up
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)
+        yield module
+    finally:
+        del sys.modules[name]
+
+
+def uniform_init(seed: int):
+    rng = np.random.default_rng(seed)
+    return lambda *key: rng.uniform(-0.1, 0.1, key[-1])
+
+
+@needs("mnist")
+def test_tutorial_classifier_matches_torch() -> None:
+    from tinygrad_adam.data.mnist import mnist_arrays
+
+    arrays = mnist_arrays(DATA)
+    split = (arrays["x_train"][:1024], arrays["y_train"][:1024], arrays["x_test"][:512], arrays["y_test"][:512])
+    with program(HERE / "classifier.py", "torch") as t, program(HERE / "classifier.py", "ours") as o:
+        theirs, ours = t.run(*split, uniform_init(0)), o.run(*split, uniform_init(0))
+    np.testing.assert_allclose(ours["train"], theirs["train"], rtol=1e-4)
+    np.testing.assert_allclose(ours["test_loss"], theirs["test_loss"], rtol=1e-4)
+    np.testing.assert_allclose(ours["accuracy"], theirs["accuracy"], atol=1.5 / 512)  # at most one borderline digit
+    assert ours["train"][-1] < 0.5 * ours["train"][0] and ours["accuracy"][-1] > 0.7  # it learned (96 steps)
+
+
+def test_char_gpt_matches_torch() -> None:
+    import tinygrad_adam
+
+    config = {"block_size": 16, "vocab_size": 65, "n_layer": 2, "n_head": 2, "n_embd": 32, "dropout": 0.0}
+    rng = np.random.default_rng(3)
+    with program(EXAMPLES / "char_gpt.py", "torch") as t, program(EXAMPLES / "char_gpt.py", "ours") as o:
+        torch.manual_seed(0)
+        theirs = t.GPT(t.GPTConfig(**config))
+        ours = o.GPT(o.GPTConfig(**config))
+        assert list(ours.state_dict()) == list(theirs.state_dict())  # tied weights and the mask buffer included
+        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        assert ours.lm_head.weight is ours.transformer.wte.weight
+        opts = [m.configure_optimizers(weight_decay=0.1, learning_rate=3e-3, betas=(0.9, 0.99)) for m in (ours, theirs)]
+        assert [len(g["params"]) for g in opts[0].param_groups] == [len(g["params"]) for g in opts[1].param_groups]
+        for step in range(4):
+            x = rng.integers(0, 65, (4, 16))
+            y = rng.integers(0, 65, (4, 16))
+            y[0, :3] = -1  # ignore_index=-1, as nanoGPT's loss allows
+            results = []
+            for lib, model, opt in ((tinygrad_adam, ours, opts[0]), (torch, theirs, opts[1])):
+                logits, loss = model(lib.tensor(x), lib.tensor(y))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                norm = lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                results.append((logits.detach().numpy(), loss.item(), norm.item()))
+            (lo, loss_o, norm_o), (lt, loss_t, norm_t) = results
+            np.testing.assert_allclose(lo, lt, rtol=2e-4, atol=2e-5, err_msg=f"logits at step {step}")
+            assert loss_o == pytest.approx(loss_t, rel=1e-5) and norm_o == pytest.approx(norm_t, rel=1e-4)
+        for name, p in theirs.named_parameters():
+            np.testing.assert_allclose(dict(ours.named_parameters())[name].numpy(), p.detach().numpy(), rtol=1e-3,
+                                       atol=1e-5, err_msg=name)
+        sample = ours.generate(tinygrad_adam.zeros((1, 1), dtype=tinygrad_adam.long), 20, top_k=5,
+                               generator=tinygrad_adam.Generator().manual_seed(0))
+        assert sample.shape == (1, 21) and int(sample.min()) >= 0 and int(sample.max()) < 65
+
+
+@needs("tinyshakespeare")
+def test_char_gpt_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with program(EXAMPLES / "char_gpt.py", "ours") as o:
+        losses = o.main(["--quick", "--max-iters", "2", "--eval-iters", "1"])
+    out = capsys.readouterr().out
+    assert "step 2: train loss" in out and "ms/step" in out and np.isfinite(losses["val"]) and losses["val"] < 4.6

@@ -1,0 +1,32 @@
+"""``tinygrad_adam.cuda``, as ``torch.cuda``: is the GPU backend usable, how many devices, seeding, syncing."""
+
+from __future__ import annotations
+
+from . import backend
+
+
+def is_available() -> bool:
+    """True when cupy imports and sees a GPU (the GPU backend is usable)."""
+    return backend.cupy_available()
+
+
+def device_count() -> int:
+    if not is_available():
+        return 0
+    return int(backend.xp_of("cuda:0").cuda.runtime.getDeviceCount())
+
+
+def current_device() -> int:
+    return 0
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every device's stream (one seed for all devices here)."""
+    backend.manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def synchronize(device: str | None = None) -> None:
+    backend.synchronize("cuda" if device is None else str(device))

@@ -1,0 +1,94 @@
+"""Datasets as torch's ``torch.utils.data``: a ``Dataset`` is anything with ``__getitem__(i)`` and ``__len__``.
+
+``TensorDataset(x, y)`` pairs tensors (or arrays) along their first dim; ``Subset`` and ``random_split`` cut one.
+Array-backed datasets also offer ``rows(indices)``, the whole batch's arrays at once, which ``DataLoader`` uses
+instead of collating one example at a time (same result, without a Python loop over the examples).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Dataset:
+    """Base class of map-style datasets: subclasses define ``__getitem__(index)`` and ``__len__()``."""
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+
+class TensorDataset(Dataset):
+    """Example i is ``(t[i] for t in tensors)``; every tensor must have the same first dimension."""
+
+    def __init__(self, *tensors: Any) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(np.asarray(t), dtype=np.asarray(t).dtype)
+                             for t in tensors)
+        n = len(self.tensors[0])
+        for i, t in enumerate(self.tensors):
+            if t.ndim == 0 or len(t) != n:
+                raise ValueError(f"TensorDataset: tensor 0 has {n} rows but tensor {i} has shape {t.shape}")
+
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        return tuple(Tensor(t.data[index]) for t in self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def rows(self, indices: np.ndarray) -> tuple[Any, ...]:
+        """The arrays of examples ``indices``, one per tensor (a batch, as default collation would build it)."""
+        return tuple(t.data[backend.to_device(indices, t.device)] for t in self.tensors)
+
+
+class Subset(Dataset):
+    """The examples ``indices`` of ``dataset``, in that order."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, [int(i) for i in indices]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.indices[index]]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = None) -> list[Subset]:
+    """Split ``dataset`` into non-overlapping random subsets of the given lengths (or fractions summing to 1,
+    the remainder dealt round-robin as torch does). The permutation comes from ``generator`` (see ``DataLoader``)."""
+    n = len(dataset)
+    if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        sizes = [math.floor(n * f) for f in lengths]
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+    else:
+        sizes = [int(k) for k in lengths]
+    if sum(sizes) != n:
+        raise ValueError(f"random_split: the lengths {list(lengths)} do not add up to the {n} examples")
+    order = permutation(n, generator).tolist()
+    out, start = [], 0
+    for k in sizes:
+        out.append(Subset(dataset, order[start:start + k]))
+        start += k
+    return out
+
+
+def permutation(n: int, generator: Any = None) -> np.ndarray:
+    """A random permutation of 0..n-1 (int64) from ``generator`` (a CPU ``tinygrad_adam.Generator`` or a numpy
+    Generator), or from the global CPU stream that ``manual_seed`` seeds."""
+    rng = getattr(generator, "rng", generator)  # a Generator object draws from its own numpy generator
+    if rng is not None and not hasattr(rng, "permutation"):
+        raise TypeError(f"generator must be a tinygrad_adam.Generator or a numpy Generator, got "
+                        f"{type(generator).__name__}")
+    return backend.to_numpy(backend.permutation("cpu", n, rng))

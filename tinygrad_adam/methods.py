@@ -1,0 +1,790 @@
+"""Tensor's named methods and the top-level functions, as torch spells them: the one place for names and aliases.
+
+The ops (``ops/``) keep numpy-style signatures (``axis``, ``keepdims``); this module maps torch's call shapes onto
+them: ``dim=`` / ``keepdim=`` (``axis=`` / ``keepdims=`` still work), ``transpose(dim0, dim1)``, ``max(dim)`` ->
+``(values, indices)``, ``size()``, dtype conversions, ``to(...)``, and the in-place ``*_`` methods and operators.
+``attach()`` binds the methods to ``Tensor``; ``FUNCTIONS`` holds the ``tinygrad_adam.<name>`` functions.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy
+
+from . import backend
+from .autograd import is_grad_enabled
+from .creation import Generator, _rng, multinomial
+from .ops import elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
+from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
+
+Dim = int | Sequence[int] | None
+
+
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple of ints with ``numel()``."""
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+
+class ValuesIndices(NamedTuple):
+    """``(values, indices)``, what ``max(dim)``, ``min(dim)``, ``sort`` and ``topk`` return (torch.return_types)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+# ---------------------------------------------------------------------------------------------- argument handling
+def _dim(dim: Any, axis: Any, default: Any = None) -> Any:
+    """torch's ``dim`` or numpy's ``axis`` (one of them), as an int or a tuple."""
+    if axis is not None:
+        if dim is not None and dim != axis:
+            raise TypeError(f"got both dim={dim} and axis={axis}; pass one")
+        dim = axis
+    if dim is None:
+        return default
+    return tuple(int(d) for d in dim) if isinstance(dim, (list, tuple)) else int(dim)
+
+
+def _sizes(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))`` (or a Size)."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
+def _floating(t: Tensor) -> Tensor:
+    """Integer and bool tensors as float32, as torch's float-valued functions (exp, sin, ...) treat them."""
+    return t if t.dtype.kind in "fc" else elementwise.astype(t, DEFAULT_FLOAT)
+
+
+class SizeMethod(int):
+    """What ``x.size`` is: torch's method (``x.size()`` -> ``Size``, ``x.size(d)`` -> int), and, uncalled, the
+    element count as an int, numpy's ``size``, so that code written with numpy's meaning stays right."""
+
+    def __new__(cls, shape: tuple[int, ...]) -> SizeMethod:
+        out = super().__new__(cls, math.prod(shape))
+        out.shape = shape
+        return out
+
+    def __call__(self, dim: int | None = None) -> Any:
+        return Size(self.shape) if dim is None else self.shape[dim]
+
+
+# ---------------------------------------------------------------------------------------------- shape
+def _size(self: Tensor) -> SizeMethod:
+    return SizeMethod(self.shape)
+
+
+def numel(self: Tensor) -> int:
+    return int(self.data.size)
+
+
+def dim(self: Tensor) -> int:
+    return self.data.ndim
+
+
+def reshape(self: Tensor, *shape: Any) -> Tensor:
+    return movement.reshape(self, _sizes(shape))
+
+
+def view_as(self: Tensor, other: Tensor) -> Tensor:
+    return movement.reshape(self, other.shape)
+
+
+def transpose(self: Tensor, *dims: int) -> Tensor:
+    """``transpose(dim0, dim1)``: swap two dims, as torch (a permutation of all dims is ``permute``)."""
+    if len(dims) != 2:
+        raise TypeError(f"transpose(dim0, dim1) swaps two dims, as in torch; got {dims}. For numpy's transpose(axes) "
+                        f"use permute(*axes), for the reversed dims .T")
+    dim0, dim1 = dims
+    perm = list(range(self.ndim))
+    perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+    return movement.transpose(self, perm)
+
+
+def permute(self: Tensor, *dims: Any) -> Tensor:
+    """Reorder all dims: ``x.permute(2, 0, 1)`` (numpy's ``transpose(axes)``)."""
+    return movement.transpose(self, _sizes(dims))
+
+
+def _T(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
+    """All dims reversed (the matrix transpose for 2-D)."""
+    return movement.transpose(self, ())
+
+
+def _mT(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
+    """The last two dims swapped (a batch of matrices transposed)."""
+    return transpose(self, -2, -1)
+
+
+def t(self: Tensor) -> Tensor:
+    if self.ndim > 2:
+        raise ValueError(f"t() needs a tensor with at most 2 dims, got shape {self.shape}; use transpose(dim0, dim1)")
+    return movement.transpose(self, ())
+
+
+def expand(self: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast to ``sizes``; -1 keeps that dim."""
+    sizes = _sizes(sizes)
+    lead = len(sizes) - self.ndim
+    shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return movement.broadcast_to(self, shape)
+
+
+def expand_as(self: Tensor, other: Tensor) -> Tensor:
+    return movement.broadcast_to(self, other.shape)
+
+
+def squeeze(self: Tensor, dim: Dim = None, *, axis: Dim = None) -> Tensor:
+    """Drop dims of size 1 (only among ``dim`` when given; a dim of another size is left, as torch does)."""
+    d = _dim(dim, axis)
+    if d is None or self.ndim == 0:
+        return movement.squeeze(self, None)
+    dims = tuple(x % self.ndim for x in ((d,) if isinstance(d, int) else d))
+    return movement.squeeze(self, tuple(x for x in dims if self.shape[x] == 1))
+
+
+def unsqueeze(self: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    return movement.unsqueeze(self, _dim(dim, axis))
+
+
+def flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return movement.flatten(self, start_dim, end_dim)
+
+
+def split(self: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of the given sizes."""
+    n = self.shape[dim]
+    d = dim % self.ndim
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of dim {dim}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(movement.getitem(self, (slice(None),) * d + (slice(start, start + s),)))
+        start += s
+    return tuple(out)
+
+
+def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    return split(self, max(1, -(-self.shape[dim] // chunks)), dim)
+
+
+def contiguous(self: Tensor) -> Tensor:
+    return self
+
+
+def clone(self: Tensor) -> Tensor:
+    return movement.clone(self)
+
+
+# ---------------------------------------------------------------------------------------------- dtype and device
+def _device_of(x: Any) -> str:
+    return backend.parse_device(str(x))
+
+
+def _is_dtype(x: Any) -> bool:
+    if isinstance(x, (Tensor, str)) or x is None:
+        return False
+    try:
+        numpy.dtype(x)
+    except TypeError:
+        return False
+    return True
+
+
+def _convert(self: Tensor, dtype: Any) -> Tensor:
+    """Cast to ``dtype``; to an integer or bool dtype the result is cut from the graph, as in torch (no gradient
+    flows through rounding)."""
+    if numpy.dtype(dtype).kind in "fc":
+        return elementwise.astype(self, dtype)
+    return Tensor(self.data.astype(dtype), device=self.device)
+
+
+def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
+       copy: bool = False) -> Tensor:
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)`` (its device and dtype); differentiable."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif _is_dtype(a):
+            dtype = a
+        else:
+            device = a
+    out = self if device is None else movement.to(self, _device_of(device))
+    if dtype is not None and out.dtype != numpy.dtype(dtype):
+        out = _convert(out, dtype)
+    return movement.clone(out) if copy and out is self else out
+
+
+def cpu(self: Tensor) -> Tensor:
+    return movement.to(self, "cpu")
+
+
+def cuda(self: Tensor, device: Any = None) -> Tensor:
+    return movement.to(self, _device_of("cuda" if device is None else device if not isinstance(device, int)
+                                        else f"cuda:{device}"))
+
+
+def _is_cuda(self: Tensor) -> bool:
+    return self.device != "cpu"
+
+
+def _cast(dtype: Any) -> Callable[[Tensor], Tensor]:
+    def convert(self: Tensor) -> Tensor:
+        return self if self.dtype == dtype else _convert(self, dtype)
+    convert.__doc__ = f"This tensor as {numpy.dtype(dtype).name} (itself when it already is)."
+    return convert
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+               "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+               "bool": "BoolTensor"}
+
+
+def type_(self: Tensor, dtype: Any = None) -> Any:
+    """Without an argument, the type name ('tinygrad_adam.FloatTensor'); with a dtype, the converted tensor."""
+    if dtype is None:
+        return f"tinygrad_adam.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+    return to(self, dtype=dtype)
+
+
+def type_as(self: Tensor, other: Tensor) -> Tensor:
+    return to(self, dtype=other.dtype)
+
+
+def is_floating_point(self: Tensor) -> bool:
+    return self.dtype.kind == "f"
+
+
+def element_size(self: Tensor) -> int:
+    return self.dtype.itemsize
+
+
+# ---------------------------------------------------------------------------------------------- arithmetic
+def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
+    return elementwise.add(self, other if alpha == 1 else elementwise.mul(other, alpha))
+
+
+def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
+    return elementwise.sub(self, other if alpha == 1 else elementwise.mul(other, alpha))
+
+
+def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+    """Division; ``rounding_mode`` "floor" or "trunc" rounds the quotient (no gradient flows through rounding)."""
+    out = elementwise.div(self, other)
+    if rounding_mode is None:
+        return out
+    if rounding_mode not in ("floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    a, b = elementwise.operands("div", self, other)
+    xp = a.xp
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integer division stays integer, as in torch
+        q = xp.floor_divide(a.data, b.data)
+        if rounding_mode == "trunc":  # round toward zero: floor, plus one where the signs differ and it is inexact
+            q = q + ((q < 0) & (q * b.data != a.data))
+        return Tensor(q, device=a.device)
+    return Tensor(getattr(xp, rounding_mode)(out.data), device=a.device)
+
+
+def remainder(self: TensorLike, other: TensorLike) -> Tensor:
+    """``a % b`` with the sign of ``b`` (Python's and torch's); the gradient is 1 for a and -floor(a / b) for b."""
+    a, b = elementwise.operands("remainder", self, other)
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        return Tensor(a.xp.remainder(a.data, b.data), device=a.device)
+    quotient = Tensor(a.xp.floor(a.data / b.data), device=a.device)
+    return elementwise.sub(a, elementwise.mul(quotient, b))
+
+
+def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - torch's names
+    """Limit to [min, max] (either may be None); the gradient passes where the value was inside."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = self if min is None else elementwise.maximum(self, min)
+        return out if max is None else elementwise.minimum(out, max)
+    return elementwise.clip(self, min, max)
+
+
+def rsqrt(self: Tensor) -> Tensor:
+    return elementwise.div(1.0, elementwise.sqrt(_floating(self)))
+
+
+def square(self: Tensor) -> Tensor:
+    return elementwise.mul(self, self)
+
+
+def sign(self: Tensor) -> Tensor:
+    return Tensor(self.xp.sign(self.data), device=self.device)
+
+
+def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
+    """isnan / isinf / isfinite: a bool tensor, never part of a graph."""
+    def test(self: Tensor) -> Tensor:
+        return Tensor(getattr(self.xp, name)(self.data), device=self.device)
+    test.__name__ = name
+    return test
+
+
+def _new(fill: str) -> Callable[..., Tensor]:
+    """``x.new_zeros(shape)`` and friends: a new tensor with x's dtype and device unless told."""
+    def new(self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        shape = _sizes(size[:1]) if fill == "full" else _sizes(size)
+        dev = backend.parse_device(self.device if device is None else str(device))
+        xp = backend.xp_of(dev)
+        with backend.device_context(dev):
+            dt = self.dtype if dtype is None else dtype
+            data = xp.full(shape, size[1], dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
+        return Tensor(data, requires_grad=requires_grad, device=dev)
+    return new
+
+
+def _float_unary(op: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    def method(self: Tensor) -> Tensor:
+        return op(_floating(self))
+    method.__name__ = op.__name__
+    method.__doc__ = op.__doc__
+    return method
+
+
+def softplus(self: Tensor, beta: float = 1.0) -> Tensor:
+    return elementwise.softplus(self, beta)
+
+
+def _condition(cond: TensorLike, *operands: Any) -> TensorLike:
+    """The condition of a ``where`` whose backward will read it: a private copy, so that writing into the mask in
+    place before backward cannot change the gradient (the condition is not an input the version check sees)."""
+    if isinstance(cond, Tensor) and is_grad_enabled() and builtins.any(
+            isinstance(x, Tensor) and x.requires_grad for x in operands):
+        return Tensor(cond.data.copy(), device=cond.device)
+    return cond
+
+
+def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
+    """``value`` where the bool ``mask`` (broadcast to this shape) holds, else this tensor."""
+    m = mask if isinstance(mask, Tensor) else Tensor(numpy.asarray(mask), device=self.device)
+    if m.dtype != numpy.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    value = value.astype(self.dtype) if isinstance(value, Tensor) else value
+    out = elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
+    if out.shape != self.shape:
+        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to {self.shape}")
+    return out
+
+
+def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
+    """``x.where(cond, y)``: this tensor where ``condition`` holds, else ``other``."""
+    return elementwise.where(_condition(condition, self, other), self, other)
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+def sum_(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
+        axis: Dim = None, keepdims: bool = False) -> Tensor:
+    x = self if dtype is None else to(self, dtype=dtype)
+    if x.dtype.kind == "b":
+        x = elementwise.astype(x, numpy.int64)
+    return reduce.sum(x, _dim(dim, axis), keepdim or keepdims)
+
+
+def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
+         axis: Dim = None, keepdims: bool = False) -> Tensor:
+    x = self if dtype is None else to(self, dtype=dtype)
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; convert with .float()")
+    return reduce.mean(x, _dim(dim, axis), keepdim or keepdims)
+
+
+def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdims: bool) -> Any:
+    if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise maximum
+        return (elementwise.maximum if name == "max" else elementwise.minimum)(self, dim)
+    if axis is not None:  # numpy's call: values only
+        return getattr(reduce, name)(self, _dim(None, axis), keepdim or keepdims)
+    if dim is None:
+        return getattr(reduce, name)(self, None, False)
+    indices = _arg(name, self, int(dim), True)
+    values = index.gather(self, int(dim), indices)
+    if not keepdim:
+        values, indices = squeeze(values, int(dim)), squeeze(indices, int(dim))
+    return ValuesIndices(values, indices)
+
+
+def max_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = None,
+        keepdims: bool = False) -> Any:
+    """The largest value (a 0-d tensor); with ``dim``, ``(values, indices)`` along it (the gradient goes to the
+    index returned, the first of ties); with another tensor, the elementwise maximum. ``axis=`` (numpy's call)
+    gives the values only, with the gradient split among ties."""
+    return _extreme("max", self, dim, keepdim, axis, keepdims)
+
+
+def min_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = None,
+        keepdims: bool = False) -> Any:
+    """The smallest value; see ``max``."""
+    return _extreme("min", self, dim, keepdim, axis, keepdims)
+
+
+def amax(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
+    """Largest values over ``dim`` (all dims when empty); the gradient is split evenly among ties."""
+    return reduce.max(self, None if dim == () else _dim(dim, None), keepdim)
+
+
+def amin(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
+    return reduce.min(self, None if dim == () else _dim(dim, None), keepdim)
+
+
+def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool) -> Tensor:
+    if self.data.size == 0:
+        raise ValueError(f"arg{name}() of an empty tensor with shape {self.shape}")
+    xp = self.xp
+    fn = xp.argmax if name == "max" else xp.argmin
+    if dim is None:
+        out = fn(self.data)
+        if keepdim:
+            out = out.reshape((1,) * self.ndim)
+    else:
+        out = fn(self.data, axis=dim)
+        if keepdim:
+            out = xp.expand_dims(out, dim % max(self.ndim, 1)) if self.ndim else out
+    return Tensor(xp.asarray(out).astype(numpy.int64, copy=False), device=self.device)
+
+
+def argmax(self: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None) -> Tensor:
+    """int64 index of the largest value (over the flattened tensor without ``dim``); NaN counts as largest."""
+    return _arg("max", self, _dim(dim, axis), keepdim)
+
+
+def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None) -> Tensor:
+    return _arg("min", self, _dim(dim, axis), keepdim)
+
+
+def logsumexp(self: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None,
+              keepdims: bool = False) -> Tensor:
+    return reduce.logsumexp(self, _dim(dim, axis), keepdim or keepdims)
+
+
+def softmax(self: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    return reduce.softmax(self, _dim(dim, axis, -1))
+
+
+def log_softmax(self: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    return reduce.log_softmax(self, _dim(dim, axis, -1))
+
+
+def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
+    if isinstance(dim, bool):  # torch's old x.std(False)
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, float(correction)
+
+
+def var(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
+    """Variance with Bessel's correction by default (``correction=0`` or ``unbiased=False`` for the population)."""
+    dim, corr = _correction(dim, unbiased, correction)
+    return statistics.var(_floating(self), _dim(dim, axis), corr, keepdim or keepdims)
+
+
+def std(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
+    """Standard deviation, the square root of ``var`` (same arguments)."""
+    dim, corr = _correction(dim, unbiased, correction)
+    return statistics.std(_floating(self), _dim(dim, axis), corr, keepdim or keepdims)
+
+
+def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -> Tensor:
+    """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number."""
+    x = _floating(self)
+    d = _dim(dim, None)
+    if p in ("fro", 2, 2.0):
+        return statistics.norm2(x, d, keepdim)
+    a = elementwise.abs(x)
+    if p == 1:
+        return reduce.sum(a, d, keepdim)
+    if p in (math.inf, -math.inf):
+        return (reduce.max if p > 0 else reduce.min)(a, d, keepdim)
+    if isinstance(p, (int, float)) and p > 0:
+        return elementwise.pow(reduce.sum(elementwise.pow(a, float(p)), d, keepdim), 1.0 / p)
+    raise ValueError(f"norm: p={p!r} is not supported (use 'fro', a positive number, inf or -inf)")
+
+
+def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    x = self if dtype is None else to(self, dtype=dtype)
+    if x.dtype.kind == "b":
+        x = elementwise.astype(x, numpy.int64)
+    return statistics.prod(x, dim, keepdim)
+
+
+def cumsum(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    x = self if dtype is None else to(self, dtype=dtype)
+    if x.dtype.kind in "biu":
+        x = elementwise.astype(x, numpy.int64)
+    return statistics.cumsum(x, dim)
+
+
+def all_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return Tensor(self.xp.all(self.data, axis=dim, keepdims=keepdim), device=self.device)
+
+
+def any_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return Tensor(self.xp.any(self.data, axis=dim, keepdims=keepdim), device=self.device)
+
+
+# ---------------------------------------------------------------------------------------------- index and sort
+def scatter(self: Tensor, dim: int, index_: Tensor, src: Any = None, *, value: Any = None,
+            reduce: str | None = None) -> Tensor:
+    """A copy with ``src`` (a tensor, or a number ``value``) written at ``index_`` along ``dim``; ``reduce="add"``
+    adds instead."""
+    source = value if src is None else src
+    if reduce not in (None, "add"):
+        raise ValueError(f"scatter: reduce={reduce!r} is not supported (None or 'add')")
+    return (index.scatter_add if reduce == "add" else index.scatter)(self, dim, index_, source)
+
+
+def sort_values(self: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    """(values, indices) sorted along ``dim`` (always stable; NaN as the largest value)."""
+    return ValuesIndices(*sort.sort(self, dim, descending))
+
+
+def argsort(self: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return sort.argsort(self, dim, descending)
+
+
+def topk(self: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:  # noqa: A002
+    """The k largest (``largest=False``: smallest) along ``dim``, as (values, indices), always in sorted order."""
+    return ValuesIndices(*sort.topk(self, k, dim, largest))
+
+
+def tril(self: Tensor, diagonal: int = 0) -> Tensor:
+    return movement.tril(self, diagonal)
+
+
+def triu(self: Tensor, diagonal: int = 0) -> Tensor:
+    return movement.triu(self, diagonal)
+
+
+def gather(self: Tensor, dim: int, index_: Tensor) -> Tensor:
+    return index.gather(self, dim, index_)
+
+
+# ---------------------------------------------------------------------------------------------- in place
+def add_(self: Tensor, other: TensorLike, *, alpha: float = 1) -> Tensor:
+    return inplace.inplace(self, "add_", lambda a: add(a, other, alpha=alpha), other)
+
+
+def sub_(self: Tensor, other: TensorLike, *, alpha: float = 1) -> Tensor:
+    return inplace.inplace(self, "sub_", lambda a: sub(a, other, alpha=alpha), other)
+
+
+def mul_(self: Tensor, other: TensorLike) -> Tensor:
+    return inplace.inplace(self, "mul_", lambda a: elementwise.mul(a, other), other)
+
+
+def div_(self: Tensor, other: TensorLike) -> Tensor:
+    return inplace.inplace(self, "div_", lambda a: elementwise.div(a, other), other)
+
+
+def pow_(self: Tensor, other: TensorLike) -> Tensor:
+    return inplace.inplace(self, "pow_", lambda a: elementwise.pow(a, other), other)
+
+
+def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    return inplace.inplace(self, "clamp_", lambda a: clamp(a, min, max), min, max)
+
+
+def masked_fill_(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
+    return inplace.inplace(self, "masked_fill_", lambda a: masked_fill(a, mask, value), value)
+
+
+def _constant(self: Tensor, data: Any) -> Tensor:
+    return Tensor(data, device=self.device)
+
+
+def zero_(self: Tensor) -> Tensor:
+    return inplace.inplace(self, "zero_", lambda a: _constant(a, a.xp.zeros_like(a.data)))
+
+
+def fill_(self: Tensor, value: Any) -> Tensor:
+    v = value.item() if isinstance(value, Tensor) else value
+    return inplace.inplace(self, "fill_", lambda a: _constant(a, a.xp.full_like(a.data, v)))
+
+
+def copy_(self: Tensor, src: TensorLike) -> Tensor:
+    """Copy ``src``'s values in (broadcast to this shape, cast to this dtype, moved to this device)."""
+    def compute(a: Tensor) -> Tensor:
+        s = as_tensor(src, like=a)
+        s = movement.to(s, a.device)
+        if s.dtype != a.dtype:
+            s = elementwise.astype(s, a.dtype)
+        return movement.broadcast_to(s, a.shape) if s.shape != a.shape else movement.clone(s)
+    return inplace.inplace(self, "copy_", compute, src)
+
+
+def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    def compute(a: Tensor) -> Tensor:
+        z = backend.standard_normal(a.device, a.shape, a.dtype, _rng(generator, a.device))
+        return _constant(a, z * a.dtype.type(std) + a.dtype.type(mean))
+    return inplace.inplace(self, "normal_", compute)
+
+
+def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    def compute(t: Tensor) -> Tensor:
+        u = backend.uniform(t.device, t.shape, t.dtype, _rng(generator, t.device))
+        return _constant(t, u * t.dtype.type(b - a) + t.dtype.type(a))
+    return inplace.inplace(self, "uniform_", compute)
+
+
+def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
+    """``x[key] = value``: an in-place write (differentiable with respect to both when recorded)."""
+    inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
+
+
+def _iop(method: Callable[..., Tensor]) -> Callable[[Tensor, TensorLike], Tensor]:
+    def op(self: Tensor, other: TensorLike) -> Tensor:
+        return method(self, other)
+    return op
+
+
+# ---------------------------------------------------------------------------------------------- Python protocols
+def _scalar(kind: Callable[[Any], Any]) -> Callable[[Tensor], Any]:
+    def convert(self: Tensor) -> Any:
+        return kind(self.item())
+    return convert
+
+
+def _index(self: Tensor) -> int:
+    if self.dtype.kind not in "iu":
+        raise TypeError(f"only integer tensors of one element can be used as an index, got dtype {self.dtype}")
+    return int(self.item())
+
+
+def _bitwise(name: str, reflected: bool = False) -> Callable[[Tensor, TensorLike], Tensor]:
+    """``& | ^`` on bool or integer tensors (masks); no gradient."""
+    def op(self: Tensor, other: TensorLike) -> Tensor:
+        a, b = elementwise.operands(name, self, other)
+        if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
+            raise TypeError(f"{name} needs bool or integer tensors, got {a.dtype} and {b.dtype}")
+        x, y = (b, a) if reflected else (a, b)
+        return Tensor(getattr(a.xp, name)(x.data, y.data), device=a.device)
+    return op
+
+
+def _invert(self: Tensor) -> Tensor:
+    if self.dtype.kind not in "biu":
+        raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
+    return Tensor(self.xp.invert(self.data), device=self.device)
+
+
+# ---------------------------------------------------------------------------------------------- binding
+def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
+                 generator: Generator | None = None) -> Tensor:
+    return multinomial(self, num_samples, replacement, generator=generator)
+
+
+METHODS: dict[str, Any] = {
+    # shape
+    "size": property(_size), "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
+    "reshape": reshape, "view": reshape, "view_as": view_as, "reshape_as": view_as,
+    "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
+    "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
+    "broadcast_to": lambda self, shape: movement.broadcast_to(self, tuple(shape)),
+    "squeeze": squeeze, "unsqueeze": unsqueeze, "flatten": flatten, "split": split, "chunk": chunk,
+    "pad": lambda self, pad_width, value=0.0: movement.pad(self, pad_width, value),
+    "contiguous": contiguous, "clone": clone,
+    # dtype and device
+    "to": to, "cpu": cpu, "cuda": cuda, "is_cuda": property(_is_cuda), "type": type_, "type_as": type_as,
+    "float": _cast(numpy.float32), "double": _cast(numpy.float64), "half": _cast(numpy.float16),
+    "long": _cast(numpy.int64), "int": _cast(numpy.int32), "bool": _cast(numpy.bool_),
+    "is_floating_point": is_floating_point, "element_size": element_size,
+    # arithmetic and math
+    "add": add, "sub": sub, "subtract": sub, "mul": elementwise.mul, "multiply": elementwise.mul, "div": div,
+    "divide": div, "true_divide": elementwise.div, "pow": elementwise.pow, "neg": elementwise.neg,
+    "negative": elementwise.neg, "matmul": linalg.matmul, "mm": linalg.matmul, "bmm": linalg.matmul,
+    "eq": lambda self, other: elementwise.compare(self, other, "equal"),
+    "ne": lambda self, other: elementwise.compare(self, other, "not_equal"),
+    "lt": lambda self, other: elementwise.compare(self, other, "less"),
+    "le": lambda self, other: elementwise.compare(self, other, "less_equal"),
+    "gt": lambda self, other: elementwise.compare(self, other, "greater"),
+    "ge": lambda self, other: elementwise.compare(self, other, "greater_equal"),
+    "exp": _float_unary(elementwise.exp), "log": _float_unary(elementwise.log),
+    "sqrt": _float_unary(elementwise.sqrt), "tanh": _float_unary(elementwise.tanh),
+    "sigmoid": _float_unary(elementwise.sigmoid), "sin": _float_unary(unary.sin), "cos": _float_unary(unary.cos),
+    "tan": _float_unary(unary.tan), "log2": _float_unary(unary.log2), "log10": _float_unary(unary.log10),
+    "exp2": _float_unary(unary.exp2), "rsqrt": rsqrt, "square": square, "sign": sign,
+    "relu": elementwise.relu, "softplus": softplus, "abs": elementwise.abs, "absolute": elementwise.abs,
+    "clamp": clamp, "clip": clamp, "maximum": elementwise.maximum, "minimum": elementwise.minimum,
+    "masked_fill": masked_fill, "where": where, "isnan": _elementwise_test("isnan"),
+    "isinf": _elementwise_test("isinf"), "isfinite": _elementwise_test("isfinite"),
+    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_full": _new("full"),
+    # reductions
+    "sum": sum_, "mean": mean, "max": max_, "min": min_, "amax": amax, "amin": amin, "argmax": argmax,
+    "argmin": argmin, "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax, "var": var,
+    "std": std, "norm": norm, "prod": prod, "cumsum": cumsum, "all": all_, "any": any_,
+    # index and sort
+    "gather": gather, "scatter": scatter,
+    "scatter_add": lambda self, dim, index_, src: index.scatter_add(self, dim, index_, src),
+    "sort": sort_values, "argsort": argsort, "topk": topk, "tril": tril, "triu": triu, "multinomial": _multinomial,
+    # in place
+    "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
+    "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
+    "uniform_": uniform_, "__setitem__": setitem,
+    "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index, "__invert__": _invert,
+    "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"), "__xor__": _bitwise("bitwise_xor"),
+    "__rand__": _bitwise("bitwise_and", True), "__ror__": _bitwise("bitwise_or", True),
+    "logical_not": _invert,
+    "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
+    "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),
+    "__rfloordiv__": lambda self, other: div(other, self, rounding_mode="floor"),
+    "floor_divide": lambda self, other: div(self, other, rounding_mode="floor"),
+    "__iadd__": _iop(add_), "__isub__": _iop(sub_), "__imul__": _iop(mul_), "__itruediv__": _iop(div_),
+}
+
+
+def _function(name: str) -> Callable[..., Any]:
+    method = METHODS[name] if name in METHODS else getattr(Tensor, name)
+
+    def function(input: TensorLike, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - torch's name
+        return method(input if isinstance(input, Tensor) else Tensor(input), *args, **kwargs)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = method.__doc__
+    return function
+
+
+def cat(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Join tensors along an existing dim."""
+    return movement.concatenate(tensors, _dim(dim, axis, 0))
+
+
+def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new dim."""
+    return movement.stack(tensors, _dim(dim, axis, 0))
+
+
+def where_(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
+    """``input`` where ``condition`` holds, else ``other``."""
+    return elementwise.where(_condition(condition, input, other), input, other)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    name: _function(name) for name in (
+        "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "sum", "mean", "max", "min", "amax", "amin", "argmax",
+        "argmin", "flatten", "matmul", "mm", "bmm", "abs", "clamp", "clip", "pow", "mul", "add", "sub", "div", "neg",
+        "eq", "ne", "lt", "le", "gt", "ge", "sin", "cos", "tan", "log2", "log10", "exp2", "rsqrt", "square", "sign",
+        "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
+        "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
+        "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
+}
+FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
+
+
+def attach() -> None:
+    """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""
+    for name, fn in METHODS.items():
+        setattr(Tensor, name, fn)

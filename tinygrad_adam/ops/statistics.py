@@ -1,0 +1,104 @@
+"""More reductions and scans, as torch names them: cumsum, prod, var, std, norm.
+
+Each has an exact backward: ``prod``'s uses products of the other elements (right where an input is 0), ``norm``'s
+is 0 at the zero vector (the subgradient torch picks).
+"""
+
+from __future__ import annotations
+
+from ..tensor import Array, Tensor, record
+from .reduce import Axis, _axes, _expand_back
+
+
+def cumsum(a: Tensor, dim: int) -> Tensor:
+    """Running sums along ``dim``; backward is the reversed running sum of the gradient."""
+    xp = a.xp
+    nd = max(a.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"cumsum: dim {dim} is out of range for a tensor with {a.ndim} dims")
+    if a.ndim == 0:
+        return record("cumsum", a.data.copy(), (a,), lambda g: (g,))
+    dim %= a.ndim
+    out = xp.cumsum(a.data, axis=dim)
+
+    def backward(g: Array) -> tuple[Array]:
+        return (xp.flip(xp.cumsum(xp.flip(g, axis=dim), axis=dim), axis=dim),)
+    return record("cumsum", out, (a,), backward)
+
+
+def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Product over one axis (all elements when None); d/dx_i is the product of the other elements."""
+    xp = a.xp
+    flat = axis is None
+    x = a.data.reshape(-1) if flat else a.data
+    ax = 0 if flat else _axes(axis, a.ndim)[0] if a.ndim else None
+    if ax is None:  # a 0-d tensor
+        return record("prod", a.data.copy(), (a,), lambda g: (g,))
+    out = x.prod(axis=ax, keepdims=keepdims and not flat)
+    if flat and keepdims:
+        out = out.reshape((1,) * a.ndim)
+
+    def backward(g: Array) -> tuple[Array]:
+        if x.shape[ax] == 0:  # an empty product is 1, whatever the (no) elements
+            return (xp.zeros(a.shape, dtype=g.dtype),)
+        xm = xp.moveaxis(x, ax, -1)
+        ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+        left = xp.concatenate([ones, xp.cumprod(xm[..., :-1], axis=-1)], axis=-1)  # product of elements before i
+        right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(xm, axis=-1)[..., :-1], axis=-1)], axis=-1), axis=-1)
+        others = xp.moveaxis(left * right, -1, ax)
+        gx = _expand_back(g.reshape(()) if flat else g, x.shape, (ax,), keepdims and not flat) * others
+        return (gx.reshape(a.shape),)
+    return record("prod", out, (a,), backward)
+
+
+def var(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
+    """Variance, sum((x - mean)^2) / (N - correction); backward 2 (x - mean) / (N - correction)."""
+    return _spread("var", a, axis, correction, keepdims)
+
+
+def std(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
+    """sqrt(var); backward var's / (2 std), taken as 0 where std is 0 (as torch)."""
+    return _spread("std", a, axis, correction, keepdims)
+
+
+def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> Tensor:
+    axes = _axes(axis, a.ndim) if a.ndim else ()
+    xp = a.xp
+    n = 1
+    for i in axes:
+        n *= a.shape[i]
+    d = a.data - a.data.mean(axis=axes, keepdims=True)
+    denom = d.dtype.type(max(n - correction, 0))
+    with _quiet(xp):
+        out = (d * d).sum(axis=axes, keepdims=keepdims) / denom
+        if op == "std":
+            out = xp.sqrt(out)
+
+    def backward(g: Array) -> tuple[Array]:
+        with _quiet(xp):
+            scale = _expand_back(g, a.shape, axes, keepdims) * (d.dtype.type(2) / denom)
+            if op == "std":
+                s = _expand_back(out, a.shape, axes, keepdims)
+                scale = xp.where(s == 0, s.dtype.type(0), scale / (2 * s))
+            return (scale * d,)
+    return record(op, out, (a,), backward)
+
+
+def norm2(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """sqrt(sum(x^2)) over ``axis``; backward x / norm, taken as 0 where the norm is 0."""
+    axes = _axes(axis, a.ndim) if a.ndim else ()
+    xp = a.xp
+    out = xp.sqrt((a.data * a.data).sum(axis=axes, keepdims=True))
+
+    def backward(g: Array) -> tuple[Array]:
+        safe = xp.where(out == 0, out.dtype.type(1), out)
+        return (_expand_back(g, a.shape, axes, keepdims) * xp.where(out == 0, out.dtype.type(0), a.data / safe),)
+    return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
+                  (a,), backward)
+
+
+def _quiet(xp: object) -> object:
+    """numpy's errstate for 0 / 0 (a variance of one element with correction 1 is nan, as in torch)."""
+    import contextlib
+
+    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()

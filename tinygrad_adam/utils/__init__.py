@@ -1,0 +1,5 @@
+"""torch's import path for data loading: ``tinygrad_adam.utils.data`` is ``torch.utils.data`` (see ``data``)."""
+
+from . import data
+
+__all__ = ["data"]
