@@ -17,8 +17,8 @@ and the array loaders of the paper's experiments (numpy out, resumable order):
 Files are searched in ``root``, ``$TINYGRAD_ADAM_DATA``, then ``~/.cache/tinygrad_adam`` (see ``paths``).
 """
 
-from .cifar10 import load_cifar10
 from . import transforms
+from .cifar10 import load_cifar10
 from .dataloader import DataLoader, default_collate
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .download import DownloadError
