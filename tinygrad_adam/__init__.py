@@ -63,8 +63,8 @@ __all__ = [
     "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "full", "full_like", "gradcheck",
     "half", "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace", "load", "load_run", "long",
     "manual_seed", "multinomial", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "rand_like", "randint",
-    "randn", "randn_like", "randperm", "save", "set_default_device", "set_grad_enabled", "short", "tensor", "uint8", "zeros",
-    "zeros_like", *sorted(_methods.FUNCTIONS),
+    "randn", "randn_like", "randperm", "save", "set_default_device", "set_grad_enabled", "short", "tensor", "uint8",
+    "zeros", "zeros_like", *sorted(_methods.FUNCTIONS),
 ]
 
 
