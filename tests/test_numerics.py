@@ -335,3 +335,11 @@ def test_bce_with_logits_at_infinite_logits_as_torch() -> None:
                                    lambda t, yy: TF.binary_cross_entropy_with_logits(t, yy, reduction="none"), z, y)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(g, tg_)
+
+
+def test_pow_exponent_gradient_under_an_inf_gradient_as_torch() -> None:
+    # found by the fuzzer: torch multiplies g by the masked a^b log a, so an inf g at a = 0 gives nan, not 0
+    b0 = np.array([1.3, 0.0, -1.0, 2.0])
+    out, g, ref, tg_, _ = run_both(lambda t: (0.0 ** t).log(), lambda t: (0.0 ** t).log(), b0)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(g, tg_)
