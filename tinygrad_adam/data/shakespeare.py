@@ -4,6 +4,7 @@ language models. One file, ``tinyshakespeare/input.txt``, verified by its size a
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from .download import fetch
@@ -14,9 +15,11 @@ URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshake
 CHECKSUM = Checksum(1_115_394, "sha256", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
 
 
-def fetch_tinyshakespeare(folder: Path) -> None:
-    """Download ``input.txt`` into ``folder`` (only a copy with the right checksum is kept)."""
-    fetch([URL], folder / "input.txt", lambda p: check_bytes(p.read_bytes(), CHECKSUM, p))
+def fetch_tinyshakespeare(folder: Path, mirrors: Sequence[str] = ()) -> None:
+    """Download ``input.txt`` into ``folder`` from ``mirrors`` (base URLs of data directories:
+    ``<mirror>/tinyshakespeare/input.txt``), then the char-rnn repository; only a verified copy is kept."""
+    urls = [f"{m}/tinyshakespeare/input.txt" for m in mirrors] + [URL]
+    fetch(urls, folder / "input.txt", lambda p: check_bytes(p.read_bytes(), CHECKSUM, p))
 
 
 FILES = DatasetFiles("tinyshakespeare", ("input.txt",), "load_tinyshakespeare", URL, fetch_tinyshakespeare)
