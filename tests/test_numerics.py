@@ -34,6 +34,7 @@ def assert_ulps(ours: np.ndarray, ref64: np.ndarray, dtype: type, ulps: float = 
     np.testing.assert_array_equal(ours[~finite], ref[~finite])
     err = np.abs(ours.astype(np.float64) - ref.astype(np.float64))[finite]
     bound = (ulps * ulp(ref, dtype) + extra)[finite] if np.ndim(extra) else ulps * ulp(ref, dtype)[finite] + extra
+    bound = np.nan_to_num(bound, nan=0.0)  # an allowance inf * 0 (a huge spread times a zero answer) allows nothing
     assert (err <= bound).all(), f"worst {np.max(err / bound)} of the bound; ours {ours}, torch {ref}"
 
 
@@ -111,12 +112,16 @@ def test_logistic_losses_and_softplus_over_the_whole_float_range(dtype: type, da
     assert_ulps(g, tg_, dtype)
     out, g, ref, tg_, _ = run_both(lambda t, yy: F.binary_cross_entropy_with_logits(t, yy, reduction="none"),
                                    lambda t, yy: TF.binary_cross_entropy_with_logits(t, yy, reduction="none"), x, y)
-    assert_ulps(out, ref, dtype)
+    # torch's own float64 formula adds and cancels terms of size |z| (at z = -2, y = 0 it is 14 ulps off the
+    # correctly rounded log1p(exp(-2)), which ours returns), so the reference is trusted to eps * |z| only
+    assert_ulps(out, ref, dtype, extra=2 * np.finfo(np.float64).eps * np.abs(x))
     assert_ulps(g, tg_, dtype, extra=np.finfo(dtype).eps)  # sigmoid(z) - y cancels near 1
     out, g, ref, tg_, _ = run_both(
         lambda t, yy: F.bernoulli_log_likelihood(t, yy),
         lambda t, yy: torch.distributions.Bernoulli(logits=t).log_prob(yy).sum(-1), x, y)
-    assert_ulps(out, ref, dtype, extra=x.shape[1] * np.finfo(dtype).eps * np.abs(ref))  # a sum of n terms
+    # a sum of n terms, each of torch's trusted to eps * |z| as above
+    assert_ulps(out, ref, dtype, extra=x.shape[1] * np.finfo(dtype).eps * np.abs(ref)
+                + 2 * np.finfo(np.float64).eps * np.abs(x).sum(-1))
     assert_ulps(g, tg_, dtype, extra=np.finfo(dtype).eps)
 
 
