@@ -18,7 +18,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import cast, exp_neg_abs, log1p_small, result_type, sigmoid_array
+from .elementwise import cast, exp_neg_abs, log1p_small, sigmoid_array
 from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -101,7 +101,8 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     if y.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
                          f"{logits.shape}")
-    dtype = result_type(logits, y)  # float32 logits with float64 targets give float64, as in PyTorch
+    # the loss has the targets' dtype when they are floating, as in PyTorch (its in-place arithmetic on 1 - y)
+    dtype = y.dtype if y.dtype.kind == "f" else logits.dtype
     logits, y = cast(logits, dtype, logits), cast(y, dtype, logits)
     xp, z, yd = logits.xp, logits.data, y.data
     with quiet(xp):  # (1 - y) z - log sigmoid(z), as PyTorch (so also its inf/nan: inf at z = inf, y = 0)

@@ -125,8 +125,12 @@ def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     lse += m
 
     def backward(g: Array) -> tuple[Array]:  # softmax = e / s (not exp(x - lse): lse may have rounded away log s)
-        with quiet(a.xp):
-            return (_expand_back(g, a.shape, axes, keepdims) * (e / s),)
+        xp = a.xp
+        with quiet(xp):
+            p = e / s
+            if not bool(xp.isfinite(s).all()):  # a row holding +inf: exp(x - inf) is 0, and nan at the inf itself
+                p = xp.where(xp.isinf(s), xp.where(a.data == xp.inf, xp.nan, 0).astype(p.dtype), p)
+            return (_expand_back(g, a.shape, axes, keepdims) * p,)
     return record("logsumexp", lse if keepdims else lse.reshape(_reduced_shape(a.shape, axes)), (a,), backward)
 
 
