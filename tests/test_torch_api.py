@@ -395,3 +395,43 @@ def test_new_ops_on_the_gpu_match_the_cpu() -> None:
         assert b.device.startswith("cuda") and a.dtype == b.dtype
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
     assert all(d.device.startswith("cuda") for d in draws) and sorted(draws[2].tolist()) == list(range(5))
+
+
+REDUCTIONS_OF_EMPTY_AND_0D = [
+    lambda lib, x: x.amax(1), lambda lib, x: x.amin(1, keepdim=True), lambda lib, x: tuple(x.max(1)),
+    lambda lib, x: tuple(x.min(1, keepdim=True)), lambda lib, x: x.argmax(1), lambda lib, x: x.argmin(-1),
+    lambda lib, x: lib.max(x, 1).values, lambda lib, x: x.sum(1), lambda lib, x: x.mean(1),
+]
+
+
+@pytest.mark.parametrize("f", REDUCTIONS_OF_EMPTY_AND_0D)
+def test_reductions_over_a_non_empty_dim_of_an_empty_tensor_as_torch(f: Callable[..., Any]) -> None:
+    agree(f, np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("f", [lambda x: x.amax(0), lambda x: x.max(0), lambda x: x.min(0, keepdim=True),
+                               lambda x: x.argmax(0), lambda x: x.amin(), lambda x: x.max()])
+def test_max_min_over_an_empty_dim_raise_as_torch(f: Callable[..., Any]) -> None:
+    with pytest.raises((IndexError, RuntimeError)):
+        f(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="empty"):  # ValueError: README's "Differences from PyTorch"
+        f(tg.zeros(0, 3))
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "prod", "std", "var", "argmax",
+                                  "max", "min", "norm"])
+@pytest.mark.parametrize("dim", [0, -1, 1, -2])
+def test_reductions_of_a_0d_tensor_take_dim_0_and_minus_1_as_torch(name: str, dim: int) -> None:
+    def f(lib: Any, x: Any) -> Any:
+        if name == "norm":
+            return x.norm(dim=dim)
+        out = getattr(x, name)(dim)
+        return tuple(out) if name in ("max", "min") else out
+
+    if dim in (0, -1):
+        agree(f, np.array(3.0))
+    else:
+        with pytest.raises(IndexError):
+            f(torch, torch.tensor(3.0))
+        with pytest.raises(ValueError, match="out of range"):
+            f(tg, tg.tensor(3.0))
