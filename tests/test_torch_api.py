@@ -435,3 +435,57 @@ def test_reductions_of_a_0d_tensor_take_dim_0_and_minus_1_as_torch(name: str, di
             f(torch, torch.tensor(3.0))
         with pytest.raises(ValueError, match="out of range"):
             f(tg, tg.tensor(3.0))
+
+
+def test_from_numpy_as_tensor_is_tensor_as_torch() -> None:
+    for lib in (tg, torch):
+        a = np.arange(3.0)
+        t = lib.from_numpy(a)
+        a[0] = 9.0  # from_numpy shares the array's memory
+        assert t.tolist() == [9.0, 1.0, 2.0] and t.dtype == lib.float64
+        assert lib.is_tensor(t) and not lib.is_tensor(a) and not lib.is_tensor([1.0])
+        shared = lib.as_tensor(a)  # the same dtype and device: shared, not copied
+        a[1] = 7.0
+        assert shared.tolist() == [9.0, 7.0, 2.0]
+        copied = lib.as_tensor(a, dtype=lib.float32)  # another dtype: a copy
+        a[2] = 5.0
+        assert copied.tolist() == [9.0, 7.0, 2.0] and copied.dtype == lib.float32
+        assert lib.as_tensor(t) is t
+        assert lib.as_tensor([1, 2]).dtype == lib.int64 and lib.as_tensor([1.0, 2]).dtype == lib.float32
+        assert lib.as_tensor(True).dtype == lib.bool
+        leaf = lib.ones(2, requires_grad=True)
+        cast = lib.as_tensor(leaf, dtype=lib.float64)  # a differentiable cast, as .to(dtype)
+        cast.sum().backward()
+        assert leaf.grad.tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match="ndarray"):
+        tg.from_numpy([1.0, 2.0])
+
+
+def test_inference_mode_records_no_graph_as_torch() -> None:
+    for lib in (tg, torch):
+        x = lib.ones(2, requires_grad=True)
+        with lib.inference_mode():
+            assert not (x * 2).requires_grad and not lib.is_grad_enabled()
+        with lib.inference_mode(False):
+            assert (x * 2).requires_grad
+        assert lib.is_grad_enabled()
+
+        @lib.inference_mode()
+        def double(t: Any) -> Any:
+            return t * 2
+
+        assert not double(x).requires_grad and lib.is_grad_enabled()
+
+
+def test_set_num_threads_records_the_value_as_torch() -> None:
+    before = tg.get_num_threads()
+    assert isinstance(before, int) and before >= 1
+    try:
+        tg.set_num_threads(3)
+        assert tg.get_num_threads() == 3
+        for bad in (0, -1, 1.5):
+            with pytest.raises(ValueError, match="positive integer"):
+                tg.set_num_threads(bad)
+        assert tg.get_num_threads() == 3
+    finally:
+        tg.set_num_threads(before)

@@ -775,6 +775,11 @@ def where_(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tenso
     return elementwise.where(_condition(condition, input, other), input, other)
 
 
+def is_tensor(obj: Any) -> bool:
+    """Whether ``obj`` is a Tensor, as ``torch.is_tensor``."""
+    return isinstance(obj, Tensor)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: _function(name) for name in (
         "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "sum", "mean", "max", "min", "amax", "amin", "argmax",
@@ -785,7 +790,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
         "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
 }
-FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
+FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
+                 is_tensor=is_tensor)
 
 
 def attach() -> None:
