@@ -489,3 +489,59 @@ def test_set_num_threads_records_the_value_as_torch() -> None:
         assert tg.get_num_threads() == 3
     finally:
         tg.set_num_threads(before)
+
+
+EINSUMS = [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    ("ij,jk", [(2, 3), (3, 4)]), ("ii->", [(3, 3)]), ("ii", [(3, 3)]), ("ii->i", [(3, 3)]), ("bii->b", [(2, 3, 3)]),
+    ("iij->j", [(2, 2, 3)]), ("iii->", [(2, 2, 2)]), ("i,i->", [(3,), (3,)]), ("i,j->ij", [(3,), (4,)]),
+    ("...ij,...jk->...ik", [(2, 1, 2, 3), (5, 3, 4)]), ("...ij->...ji", [(2, 3, 4)]), ("...", [(2, 3)]),
+    ("ij->", [(2, 3)]), ("ij->j", [(2, 3)]), ("ba", [(2, 3)]), ("aB", [(2, 3)]),
+    ("ijk,jil->kl", [(2, 3, 4), (3, 2, 5)]),
+    ("i,i,i->i", [(3,), (3,), (3,)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]), ("ij,ij->ij", [(1, 3), (2, 3)]),
+    ("i->", [(0,)]), ("ij,jk->ik", [(2, 0), (0, 3)]), (" b i j , b j k -> b i k ", [(2, 3, 4), (2, 4, 5)]),
+]
+
+
+@pytest.mark.parametrize(("equation", "shapes"), EINSUMS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_einsum_values_and_gradients_as_torch(equation: str, shapes: list[tuple[int, ...]], dtype: Any) -> None:
+    arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    agree(lambda lib, *xs: lib.einsum(equation, *xs), *arrays, rtol=1e-7 if dtype == np.float64 else 1e-5)
+    agree(lambda lib, *xs: lib.einsum(equation, list(xs)), *arrays, rtol=1e-5)  # the operands as one list
+
+
+@pytest.mark.parametrize(("equation", "shapes"), [("ij,jk", [(2, 3), (4, 5)]), ("ij", [(2, 3, 4)]),
+                                                  ("ij,jk", [(2, 3)]), ("i1", [(2, 2)]), ("ij->k", [(2, 2)])])
+def test_einsum_errors_as_torch(equation: str, shapes: list[tuple[int, ...]]) -> None:
+    with pytest.raises(RuntimeError):
+        torch.einsum(equation, *[torch.ones(s) for s in shapes])
+    with pytest.raises(ValueError, match="einsum"):
+        tg.einsum(equation, *[tg.ones(s) for s in shapes])
+    with pytest.raises(TypeError, match="share a dtype"):
+        tg.einsum("ij,jk", tg.ones(2, 2), tg.ones(2, 2, dtype=tg.float64))
+
+
+@pytest.mark.gpu
+def test_einsum_on_the_gpu_matches_the_cpu() -> None:
+    def program(device: str) -> list[Any]:
+        a = tg.tensor(np.linspace(-2, 2, 24).reshape(2, 3, 4), device=device, requires_grad=True)
+        b = tg.tensor(np.linspace(1, 3, 9).reshape(3, 3), device=device, requires_grad=True)
+        out = tg.einsum("bij,jk->bik", a.transpose(1, 2), b).sum() + tg.einsum("ii", b)
+        out.backward()
+        return [out, a.grad, b.grad]
+    for x, y in zip(program("cpu"), program("cuda")):
+        assert y.device.startswith("cuda") and x.dtype == y.dtype
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_einsum_generated_batched_products_and_traces_as_torch(data: st.DataObject) -> None:
+    b, n, k, m = (data.draw(st.integers(0, 3)) for _ in range(4))
+    values = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False, width=64) | st.floats(-3, 3)
+    x = data.draw(hnp.arrays(np.float64, (b, n, k), elements=values))
+    y = data.draw(hnp.arrays(np.float64, (b, k, m), elements=st.floats(-3, 3)))
+    agree(lambda lib, p, q: (lib.einsum("bnk,bkm->bmn", p, q), lib.einsum("...nk,...km", p, q)), x, y, rtol=1e-6)
+    sq = data.draw(hnp.arrays(np.float64, (b, n, n), elements=values))
+    agree(lambda lib, p: (lib.einsum("bii->b", p), lib.einsum("bii->bi", p), lib.einsum("bij->", p)), sq)

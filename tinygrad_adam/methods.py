@@ -791,7 +791,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
-                 is_tensor=is_tensor)
+                 is_tensor=is_tensor, einsum=linalg.einsum)
 
 
 def attach() -> None:
