@@ -545,3 +545,8 @@ def test_einsum_generated_batched_products_and_traces_as_torch(data: st.DataObje
     agree(lambda lib, p, q: (lib.einsum("bnk,bkm->bmn", p, q), lib.einsum("...nk,...km", p, q)), x, y, rtol=1e-6)
     sq = data.draw(hnp.arrays(np.float64, (b, n, n), elements=values))
     agree(lambda lib, p: (lib.einsum("bii->b", p), lib.einsum("bii->bi", p), lib.einsum("bij->", p)), sq)
+
+
+def test_einsum_output_changed_in_place_differentiates_as_torch() -> None:
+    agree(lambda lib, a, b: lib.einsum("ij,jk->ik", a, b).add_(1).mul_(2), rng.standard_normal((2, 3)),
+          rng.standard_normal((3, 2)))
