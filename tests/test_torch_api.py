@@ -395,3 +395,158 @@ def test_new_ops_on_the_gpu_match_the_cpu() -> None:
         assert b.device.startswith("cuda") and a.dtype == b.dtype
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
     assert all(d.device.startswith("cuda") for d in draws) and sorted(draws[2].tolist()) == list(range(5))
+
+
+REDUCTIONS_OF_EMPTY_AND_0D = [
+    lambda lib, x: x.amax(1), lambda lib, x: x.amin(1, keepdim=True), lambda lib, x: tuple(x.max(1)),
+    lambda lib, x: tuple(x.min(1, keepdim=True)), lambda lib, x: x.argmax(1), lambda lib, x: x.argmin(-1),
+    lambda lib, x: lib.max(x, 1).values, lambda lib, x: x.sum(1), lambda lib, x: x.mean(1),
+]
+
+
+@pytest.mark.parametrize("f", REDUCTIONS_OF_EMPTY_AND_0D)
+def test_reductions_over_a_non_empty_dim_of_an_empty_tensor_as_torch(f: Callable[..., Any]) -> None:
+    agree(f, np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("f", [lambda x: x.amax(0), lambda x: x.max(0), lambda x: x.min(0, keepdim=True),
+                               lambda x: x.argmax(0), lambda x: x.amin(), lambda x: x.max()])
+def test_max_min_over_an_empty_dim_raise_as_torch(f: Callable[..., Any]) -> None:
+    with pytest.raises((IndexError, RuntimeError)):
+        f(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="empty"):  # ValueError: README's "Differences from PyTorch"
+        f(tg.zeros(0, 3))
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "prod", "std", "var", "argmax",
+                                  "max", "min", "norm"])
+@pytest.mark.parametrize("dim", [0, -1, 1, -2])
+def test_reductions_of_a_0d_tensor_take_dim_0_and_minus_1_as_torch(name: str, dim: int) -> None:
+    def f(lib: Any, x: Any) -> Any:
+        if name == "norm":
+            return x.norm(dim=dim)
+        out = getattr(x, name)(dim)
+        return tuple(out) if name in ("max", "min") else out
+
+    if dim in (0, -1):
+        agree(f, np.array(3.0))
+    else:
+        with pytest.raises(IndexError):
+            f(torch, torch.tensor(3.0))
+        with pytest.raises(ValueError, match="out of range"):
+            f(tg, tg.tensor(3.0))
+
+
+def test_from_numpy_as_tensor_is_tensor_as_torch() -> None:
+    for lib in (tg, torch):
+        a = np.arange(3.0)
+        t = lib.from_numpy(a)
+        a[0] = 9.0  # from_numpy shares the array's memory
+        assert t.tolist() == [9.0, 1.0, 2.0] and t.dtype == lib.float64
+        assert lib.is_tensor(t) and not lib.is_tensor(a) and not lib.is_tensor([1.0])
+        shared = lib.as_tensor(a)  # the same dtype and device: shared, not copied
+        a[1] = 7.0
+        assert shared.tolist() == [9.0, 7.0, 2.0]
+        copied = lib.as_tensor(a, dtype=lib.float32)  # another dtype: a copy
+        a[2] = 5.0
+        assert copied.tolist() == [9.0, 7.0, 2.0] and copied.dtype == lib.float32
+        assert lib.as_tensor(t) is t
+        assert lib.as_tensor([1, 2]).dtype == lib.int64 and lib.as_tensor([1.0, 2]).dtype == lib.float32
+        assert lib.as_tensor(True).dtype == lib.bool
+        leaf = lib.ones(2, requires_grad=True)
+        cast = lib.as_tensor(leaf, dtype=lib.float64)  # a differentiable cast, as .to(dtype)
+        cast.sum().backward()
+        assert leaf.grad.tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match="ndarray"):
+        tg.from_numpy([1.0, 2.0])
+
+
+def test_inference_mode_records_no_graph_as_torch() -> None:
+    for lib in (tg, torch):
+        x = lib.ones(2, requires_grad=True)
+        with lib.inference_mode():
+            assert not (x * 2).requires_grad and not lib.is_grad_enabled()
+        with lib.inference_mode(False):
+            assert (x * 2).requires_grad
+        assert lib.is_grad_enabled()
+
+        @lib.inference_mode()
+        def double(t: Any) -> Any:
+            return t * 2
+
+        assert not double(x).requires_grad and lib.is_grad_enabled()
+
+
+def test_set_num_threads_records_the_value_as_torch() -> None:
+    before = tg.get_num_threads()
+    assert isinstance(before, int) and before >= 1
+    try:
+        tg.set_num_threads(3)
+        assert tg.get_num_threads() == 3
+        for bad in (0, -1, 1.5):
+            with pytest.raises(ValueError, match="positive integer"):
+                tg.set_num_threads(bad)
+        assert tg.get_num_threads() == 3
+    finally:
+        tg.set_num_threads(before)
+
+
+EINSUMS = [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    ("ij,jk", [(2, 3), (3, 4)]), ("ii->", [(3, 3)]), ("ii", [(3, 3)]), ("ii->i", [(3, 3)]), ("bii->b", [(2, 3, 3)]),
+    ("iij->j", [(2, 2, 3)]), ("iii->", [(2, 2, 2)]), ("i,i->", [(3,), (3,)]), ("i,j->ij", [(3,), (4,)]),
+    ("...ij,...jk->...ik", [(2, 1, 2, 3), (5, 3, 4)]), ("...ij->...ji", [(2, 3, 4)]), ("...", [(2, 3)]),
+    ("ij->", [(2, 3)]), ("ij->j", [(2, 3)]), ("ba", [(2, 3)]), ("aB", [(2, 3)]),
+    ("ijk,jil->kl", [(2, 3, 4), (3, 2, 5)]),
+    ("i,i,i->i", [(3,), (3,), (3,)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]), ("ij,ij->ij", [(1, 3), (2, 3)]),
+    ("i->", [(0,)]), ("ij,jk->ik", [(2, 0), (0, 3)]), (" b i j , b j k -> b i k ", [(2, 3, 4), (2, 4, 5)]),
+]
+
+
+@pytest.mark.parametrize(("equation", "shapes"), EINSUMS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_einsum_values_and_gradients_as_torch(equation: str, shapes: list[tuple[int, ...]], dtype: Any) -> None:
+    arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    agree(lambda lib, *xs: lib.einsum(equation, *xs), *arrays, rtol=1e-7 if dtype == np.float64 else 1e-5)
+    agree(lambda lib, *xs: lib.einsum(equation, list(xs)), *arrays, rtol=1e-5)  # the operands as one list
+
+
+@pytest.mark.parametrize(("equation", "shapes"), [("ij,jk", [(2, 3), (4, 5)]), ("ij", [(2, 3, 4)]),
+                                                  ("ij,jk", [(2, 3)]), ("i1", [(2, 2)]), ("ij->k", [(2, 2)])])
+def test_einsum_errors_as_torch(equation: str, shapes: list[tuple[int, ...]]) -> None:
+    with pytest.raises(RuntimeError):
+        torch.einsum(equation, *[torch.ones(s) for s in shapes])
+    with pytest.raises(ValueError, match="einsum"):
+        tg.einsum(equation, *[tg.ones(s) for s in shapes])
+    with pytest.raises(TypeError, match="share a dtype"):
+        tg.einsum("ij,jk", tg.ones(2, 2), tg.ones(2, 2, dtype=tg.float64))
+
+
+@pytest.mark.gpu
+def test_einsum_on_the_gpu_matches_the_cpu() -> None:
+    def program(device: str) -> list[Any]:
+        a = tg.tensor(np.linspace(-2, 2, 24).reshape(2, 3, 4), device=device, requires_grad=True)
+        b = tg.tensor(np.linspace(1, 3, 9).reshape(3, 3), device=device, requires_grad=True)
+        out = tg.einsum("bij,jk->bik", a.transpose(1, 2), b).sum() + tg.einsum("ii", b)
+        out.backward()
+        return [out, a.grad, b.grad]
+    for x, y in zip(program("cpu"), program("cuda")):
+        assert y.device.startswith("cuda") and x.dtype == y.dtype
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_einsum_generated_batched_products_and_traces_as_torch(data: st.DataObject) -> None:
+    b, n, k, m = (data.draw(st.integers(0, 3)) for _ in range(4))
+    values = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False, width=64) | st.floats(-3, 3)
+    x = data.draw(hnp.arrays(np.float64, (b, n, k), elements=values))
+    y = data.draw(hnp.arrays(np.float64, (b, k, m), elements=st.floats(-3, 3)))
+    agree(lambda lib, p, q: (lib.einsum("bnk,bkm->bmn", p, q), lib.einsum("...nk,...km", p, q)), x, y, rtol=1e-6)
+    sq = data.draw(hnp.arrays(np.float64, (b, n, n), elements=values))
+    agree(lambda lib, p: (lib.einsum("bii->b", p), lib.einsum("bii->bi", p), lib.einsum("bij->", p)), sq)
+
+
+def test_einsum_output_changed_in_place_differentiates_as_torch() -> None:
+    agree(lambda lib, a, b: lib.einsum("ij,jk->ik", a, b).add_(1).mul_(2), rng.standard_normal((2, 3)),
+          rng.standard_normal((3, 2)))

@@ -340,3 +340,50 @@ def test_index_written_after_indexing_does_not_change_the_gradient() -> None:
     indices.add_(1)  # the indices returned are the user's to change
     (values * tg.tensor([1.0, 10.0, 100.0])).sum().backward()
     assert x.grad.tolist() == [100.0, 1.0, 10.0]
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2)])
+@pytest.mark.parametrize("write", ["fill_", "data", "numpy"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_targets_written_after_a_loss_do_not_change_the_gradient(loss: str, shape: tuple[int, ...], write: str,
+                                                                  weighted: bool) -> None:
+    """The fused losses' backward reads the class targets: a write into them before backward (torch raises there)
+    must never give a gradient other than torch's for the targets as they were in forward."""
+    scores = np.random.default_rng(0).standard_normal(shape)
+    targets = np.array([0, 1, 2, 1]).reshape((shape[0], *shape[2:]))
+    kwargs = {"weight": np.array([1.0, 2.0, 3.0])} if weighted else {}
+
+    def gradient(torch: Any, targets_are_numpy: bool = False) -> Any:
+        F = torch.nn.functional
+        x = torch.tensor(scores, requires_grad=True)
+        t = targets.copy() if targets_are_numpy else torch.tensor(targets)
+        w = {k: torch.tensor(v) for k, v in kwargs.items()}
+        out = getattr(F, loss)(x if loss == "cross_entropy" else x.log_softmax(1), t, **w)
+        if torch is tg:
+            if write == "numpy":
+                t[...] = 2
+            elif write == "data":
+                t.data[...] = 2
+            else:
+                t.fill_(2)
+        out.backward()
+        return x.grad
+
+    expected = as_numpy(gradient(real_torch))  # torch, with targets left alone
+    check(as_numpy(gradient(tg, write == "numpy")), expected, 1e-6)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse_loss", "l1_loss", "binary_cross_entropy",
+                                  "binary_cross_entropy_with_logits"])
+def test_numpy_targets_written_after_a_loss_do_not_change_the_gradient(loss: str) -> None:
+    """Ours also takes numpy targets (torch wants Tensors); a write into one before backward changes nothing."""
+    probs = np.random.default_rng(1).uniform(0.1, 0.9, (4, 3))
+    targets = np.full((4, 3), 1 / 3)
+    x = real_torch.tensor(probs, requires_grad=True)
+    getattr(real_torch.nn.functional, loss)(x, real_torch.tensor(targets)).backward()
+    ours = tg.tensor(probs, requires_grad=True)
+    out = getattr(tg.nn.functional, loss)(ours, targets)
+    targets[...] = 0
+    out.backward()
+    check(ours.grad.numpy(), x.grad.numpy(), 1e-6)

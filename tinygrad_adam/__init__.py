@@ -13,14 +13,16 @@ from typing import Any
 import numpy
 
 from . import methods as _methods
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import DeviceError, device, manual_seed, set_default_device
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import DeviceError, device, get_num_threads, manual_seed, set_default_device, set_num_threads
 from .creation import (
     Generator,
     arange,
+    as_tensor,
     empty,
     empty_like,
     eye,
+    from_numpy,
     full,
     full_like,
     linspace,
@@ -59,12 +61,13 @@ bool = numpy.bool_  # noqa: A001
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "bool", "device", "double", "empty",
-    "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "full", "full_like", "gradcheck",
-    "half", "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace", "load", "load_run", "long",
-    "manual_seed", "multinomial", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "rand_like", "randint",
-    "randn", "randn_like", "randperm", "save", "set_default_device", "set_grad_enabled", "short", "tensor", "uint8",
-    "zeros", "zeros_like", *sorted(_methods.FUNCTIONS),
+    "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "device", "double",
+    "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "from_numpy", "full",
+    "full_like", "get_num_threads", "gradcheck", "half", "inference_mode", "int", "int8", "int16", "int32", "int64",
+    "is_grad_enabled", "linspace", "load", "load_run", "long", "manual_seed", "multinomial", "nn", "no_grad", "ones",
+    "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "save",
+    "set_default_device", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8", "zeros", "zeros_like",
+    *sorted(_methods.FUNCTIONS),
 ]
 
 

@@ -55,6 +55,20 @@ class enable_grad(_GradMode):  # noqa: N801
         super().__init__(True)
 
 
+class inference_mode(_GradMode):  # noqa: N801
+    """``torch.inference_mode(mode=True)``: no graph inside, as ``no_grad`` (tensors made inside stay ordinary
+    tensors, so unlike torch's they may enter a graph later); ``mode=False`` changes nothing."""
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(False)
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self._prev.append(is_grad_enabled())
+        if self.mode:
+            _state.enabled = False
+
+
 @contextlib.contextmanager
 def set_grad_enabled(mode: bool) -> Iterator[None]:
     """Record a graph or not, as ``mode`` says."""

@@ -194,6 +194,24 @@ def erf(x: Any) -> Any:
 # ---------------------------------------------------------------- random numbers
 _seed: int | None = None
 _gpu_key = 0  # which restart of the GPU streams is running (see reseed_gpu_streams)
+_num_threads: list[int] = []  # what set_num_threads recorded (nothing yet: the CPU count)
+
+
+def set_num_threads(n: int) -> None:
+    """Record ``n`` as ``torch.set_num_threads`` does. It changes nothing here: numpy exposes no thread control (its
+    BLAS reads ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` at start-up); README's differences say so."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
+    _num_threads[:] = [n]
+
+
+def get_num_threads() -> int:
+    """The value ``set_num_threads`` recorded, else the number of CPUs this process may use."""
+    if _num_threads:
+        return _num_threads[0]
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 _generators: dict[str, Any] = {}
 
 

@@ -86,6 +86,25 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     return Tensor(array, requires_grad=requires_grad, device=device)
 
 
+def from_numpy(array: numpy.ndarray) -> Tensor:
+    """A CPU tensor sharing ``array``'s memory and dtype, as ``torch.from_numpy`` (writes to either show in both)."""
+    if not isinstance(array, numpy.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array, device="cpu")
+
+
+def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+    """``data`` as a tensor, as ``torch.as_tensor``: a Tensor or an array already of this dtype and device is shared
+    (no copy; a Tensor is returned itself), anything else is copied as ``tensor`` does."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)  # itself when nothing changes; else differentiable, as torch
+    if isinstance(data, numpy.ndarray) or backend.device_of(data) != "cpu":
+        here, dev = backend.device_of(data), None if device is None else backend.parse_device(device)
+        if (dtype is None or data.dtype == numpy.dtype(dtype)) and dev in (None, here):
+            return Tensor(data, device=here)
+    return tensor(data, dtype=dtype, device=device)
+
+
 def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept both ``zeros(2, 3)`` and ``zeros((2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], Sequence):

@@ -408,7 +408,7 @@ def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdi
         return getattr(reduce, name)(self, _dim(None, axis), keepdim or keepdims)
     if dim is None:
         return getattr(reduce, name)(self, None, False)
-    indices = _arg(name, self, int(dim), True)
+    indices = _arg(name, self, int(dim), True, name)
     values = index.gather(self, int(dim), indices)
     if not keepdim:
         values, indices = squeeze(values, int(dim)), squeeze(indices, int(dim))
@@ -438,9 +438,13 @@ def amin(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
     return reduce.min(self, None if dim == () else _dim(dim, None), keepdim)
 
 
-def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool) -> Tensor:
-    if self.data.size == 0:
-        raise ValueError(f"arg{name}() of an empty tensor with shape {self.shape}")
+def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") -> Tensor:
+    """int64 indices of the largest (``name`` "max") or smallest values; ``op`` names the caller in errors."""
+    if dim is not None:
+        reduce._axes(dim, self.ndim)  # range check (a 0-d tensor takes 0 and -1)
+    if self.data.size == 0 and (dim is None or self.shape[dim] == 0):  # an empty dim kept gives an empty result
+        raise ValueError(f"{op or 'arg' + name}() of an empty tensor with shape {self.shape}"
+                         + ("" if dim is None else f" over its empty dim {dim}"))
     xp = self.xp
     fn = xp.argmax if name == "max" else xp.argmin
     if dim is None:
@@ -771,6 +775,11 @@ def where_(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tenso
     return elementwise.where(_condition(condition, input, other), input, other)
 
 
+def is_tensor(obj: Any) -> bool:
+    """Whether ``obj`` is a Tensor, as ``torch.is_tensor``."""
+    return isinstance(obj, Tensor)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: _function(name) for name in (
         "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "sum", "mean", "max", "min", "amax", "amin", "argmax",
@@ -781,7 +790,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
         "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
 }
-FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot)
+FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
+                 is_tensor=is_tensor, einsum=linalg.einsum)
 
 
 def attach() -> None:

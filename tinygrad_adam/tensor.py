@@ -306,7 +306,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "add", "sub", "mul", "div", "neg", "log", "matmul", "linear", "relu", "abs", "where", "maximum", "minimum",
     "astype", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "concatenate", "pad", "to",
     "conv2d", "max_pool2d", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "tril", "triu",
-    "gather", "scatter", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10",
+    "gather", "scatter", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
 })
 
 

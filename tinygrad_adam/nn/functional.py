@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
+from ..autograd import is_grad_enabled
 from ..creation import rand, randn
 from ..ops import activation, movement, norm, sparse
 from ..ops import linear as dense
@@ -155,8 +156,20 @@ def reduce_loss(losses: Tensor, reduction: str) -> Tensor:
     return losses if reduction == "none" else losses.mean() if reduction == "mean" else losses.sum()
 
 
+def _target(input: Tensor, target: TensorLike, raw: bool = False) -> Tensor:  # noqa: A002
+    """``target`` as a Tensor (``raw``: keeping an array's own dtype, else as an operand of ``input``). An array the
+    Tensor would share becomes a private copy when a graph is recorded: the version check cannot see a write into a
+    raw numpy / cupy array made before backward, and such a write must not change the gradient."""
+    if isinstance(target, Tensor):
+        return target
+    t = Tensor(backend.to_device(target, input.device)) if raw else as_tensor(target, like=input)
+    if is_grad_enabled() and input.requires_grad and (t.data is target or t.data.base is target):
+        return Tensor(t.data.copy(), device=t.device)
+    return t
+
+
 def _same_shape(op: str, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
-    target = as_tensor(target, like=input)
+    target = _target(input, target)
     check_devices(op, input, target)
     if target.shape != input.shape:
         raise ValueError(f"{op}: target shape {target.shape} must equal input shape {input.shape}")
@@ -188,6 +201,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: 
                                      reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
     """BCE of sigmoid(input) against ``target``, stable for any logit. ``weight`` rescales each element's loss;
     ``pos_weight`` (broadcast along the last dim) weighs the positive term: -[w_pos y log s + (1 - y) log(1 - s)]."""
+    target = _target(input, target, raw=True)
     if weight is None and pos_weight is None:
         return fused.binary_cross_entropy_with_logits(input, target, reduction)
     if pos_weight is None:
@@ -267,7 +281,7 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
 
 
 def _int_targets(op: str, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
-    t = target if isinstance(target, Tensor) else Tensor(backend.to_device(target, input.device))
+    t = _target(input, target, raw=True)
     check_devices(op, input, t)
     return t
 

@@ -1,6 +1,9 @@
-"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics."""
+"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum."""
 
 from __future__ import annotations
+
+import string
+from collections.abc import Sequence
 
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import broadcast_shape, unbroadcast
@@ -33,3 +36,74 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
         gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape) if b.requires_grad else None  # a^T g
         return ga, gb
     return record("matmul", out, (a, b), backward)
+
+
+def _einsum_subscripts(op: str, equation: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
+    """The input and output subscripts of ``equation`` with each ``...`` spelled out in unused letters (right-aligned,
+    as broadcasting aligns them) and the implicit output (no ``->``) made explicit, as torch and numpy read it."""
+    inputs, arrow, output = equation.replace(" ", "").partition("->")
+    subs = inputs.split(",")
+    if len(subs) != len(shapes):
+        raise ValueError(f"{op}: equation {equation!r} names {len(subs)} operands, got {len(shapes)}")
+    named = [s.replace("...", "") for s in subs]
+    if not all(c.isalpha() for c in "".join(named) + output.replace("...", "")):
+        raise ValueError(f"{op}: subscripts must be letters (and '...'), got {equation!r}")
+    free = [c for c in string.ascii_letters if c not in equation]
+    n_ell = max((len(shape) - len(n) for s, n, shape in zip(subs, named, shapes) if "..." in s), default=0)
+    ell = "".join(free[:n_ell])
+    full = []
+    for s, n, shape in zip(subs, named, shapes):
+        k = len(shape) - len(n)
+        if ("..." not in s and k != 0) or k < 0:
+            raise ValueError(f"{op}: subscripts {s!r} do not match an operand of shape {shape}")
+        full.append(s.replace("...", ell[n_ell - k:]))
+    if arrow:
+        out = output.replace("...", ell)
+    else:  # implicit: the broadcast dims, then the letters seen once, sorted
+        letters = "".join(named)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return full, out
+
+
+def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
+    """Einstein summation, as ``torch.einsum("bij,bjk->bik", a, b)`` (operands may also come as one list).
+
+    Backward: the gradient of operand i is another einsum, of the output gradient with the other operands, onto
+    operand i's subscripts; a letter repeated in them (a diagonal, ``"ii->"``) is reached through an identity
+    matrix, a letter only they hold (summed away) through a ones vector, and broadcast size-1 dims are summed."""
+    tensors = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError("einsum: operands must be one or more Tensors")
+    check_devices("einsum", *tensors)
+    if len({t.dtype for t in tensors}) > 1:
+        raise TypeError(f"einsum: operands must share a dtype, got {sorted({str(t.dtype) for t in tensors})}")
+    subs, out_sub = _einsum_subscripts("einsum", equation, [t.shape for t in tensors])
+    xp, arrays = tensors[0].xp, [t.data for t in tensors]
+    try:
+        out = xp.asarray(xp.einsum(f"{','.join(subs)}->{out_sub}", *arrays, optimize=len(arrays) > 1))
+    except ValueError as e:
+        raise ValueError(f"einsum: {equation!r} with shapes {[t.shape for t in tensors]}: {e}") from None
+    sizes: dict[str, int] = {}
+    for s, a in zip(subs, arrays):
+        for c, n in zip(s, a.shape):
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]  # a size 1 broadcasts (to 0 as well)
+
+    def gradient(i: int, g: Array) -> Array:
+        terms = [(out_sub, g)] + [(s, a) for j, (s, a) in enumerate(zip(subs, arrays)) if j != i]
+        target, spare = "", [c for c in string.ascii_letters if c not in sizes]
+        for c in subs[i]:
+            if c in target:  # a repeated letter: a fresh one, tied to it by an identity matrix
+                fresh = spare.pop()
+                terms.append((c + fresh, xp.eye(sizes[c], dtype=g.dtype)))
+                c = fresh
+            target += c
+        held = "".join(s for s, _ in terms)
+        terms += [(c, xp.ones(sizes[c], dtype=g.dtype)) for c in dict.fromkeys(subs[i]) if c not in held]
+        grad = xp.einsum(f"{','.join(s for s, _ in terms)}->{target}", *(a for _, a in terms),
+                         optimize=len(terms) > 1)
+        kept = tuple(k for k, n in enumerate(arrays[i].shape) if n != grad.shape[k])  # broadcast size-1 dims
+        return xp.asarray(grad.sum(axis=kept, keepdims=True) if kept else grad)
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        return tuple(gradient(i, g) if t.requires_grad else None for i, t in enumerate(tensors))
+    return record("einsum", out, tuple(tensors), backward)

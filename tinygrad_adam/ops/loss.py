@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy
 
 from .. import backend
+from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
 from .elementwise import cast, exp_neg_abs, log1p_small, sigmoid_array
 from .reduce import quiet, shifted_exp
@@ -46,7 +47,10 @@ def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: 
 
 
 def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
-    """Integer class indices (N,) for scores (N, C), on the scores' device; errors name the bad shapes/values."""
+    """Integer class indices (N,) for scores (N, C), on the scores' device; errors name the bad shapes/values.
+
+    A private copy when a graph is recorded: the backward reads the targets, and the version check does not see
+    them (they are no parent), so a write into them before backward must not reach the gradient."""
     if scores.ndim != 2:
         raise ValueError(f"{op}: expected input of shape (N, C), got shape {scores.shape}")
     if isinstance(targets, Tensor):
@@ -62,7 +66,7 @@ def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
     bad = (t < 0) | (t >= c)
     if bool(bad.any()):
         raise ValueError(f"{op}: class targets must lie in [0, {c}), got {backend.to_numpy(t[bad])[:5].tolist()}")
-    return t
+    return t.copy() if is_grad_enabled() and scores.requires_grad else t
 
 
 def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:

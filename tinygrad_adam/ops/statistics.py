@@ -31,7 +31,7 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
     xp = a.xp
     flat = axis is None
     x = a.data.reshape(-1) if flat else a.data
-    ax = 0 if flat else _axes(axis, a.ndim)[0] if a.ndim else None
+    ax = 0 if flat else (*_axes(axis, a.ndim), None)[0]  # checks the axis; None for a 0-d tensor
     if ax is None:  # a 0-d tensor
         return record("prod", a.data.copy(), (a,), lambda g: (g,))
     out = x.prod(axis=ax, keepdims=keepdims and not flat)
@@ -62,7 +62,7 @@ def std(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = Fa
 
 
 def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> Tensor:
-    axes = _axes(axis, a.ndim) if a.ndim else ()
+    axes = _axes(axis, a.ndim)
     xp = a.xp
     n = 1
     for i in axes:
@@ -86,7 +86,7 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
 
 def norm2(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """sqrt(sum(x^2)) over ``axis``; backward x / norm, taken as 0 where the norm is 0."""
-    axes = _axes(axis, a.ndim) if a.ndim else ()
+    axes = _axes(axis, a.ndim)
     xp = a.xp
     out = xp.sqrt((a.data * a.data).sum(axis=axes, keepdims=True))
 
