@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_adam.data import cifar10, imdb, mnist
+from tinygrad_adam.data import cifar10, imdb, mnist, shakespeare
 from tinygrad_adam.data.paths import DATA_ENV, DatasetFiles, data_dirs
 
 REQUIRE_ENV = "TINYGRAD_ADAM_REQUIRE_DATA"
-SPECS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES}
+SPECS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES,
+                                  "tinyshakespeare": shakespeare.FILES}
 
 
 def find(name: str) -> Path | None:

@@ -4,12 +4,12 @@ torchvision's MNIST and transforms, the split indexing fix, and the Tiny Shakesp
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 import pytest
+import realdata
 
 import tinygrad_adam as tg
 from tinygrad_adam import data
@@ -27,11 +27,8 @@ from tinygrad_adam.data import (
 from tinygrad_adam.data import shakespeare as shakespeare_module
 
 torch = pytest.importorskip("torch")
-DATA = Path(os.environ["TINYGRAD_ADAM_DATA"])
-needs_mnist = pytest.mark.skipif(not (DATA / "mnist").is_dir() and not os.environ.get("CI"),
-                                 reason=f"MNIST is not in {DATA}")
-needs_shakespeare = pytest.mark.skipif(not (DATA / "tinyshakespeare").is_dir() and not os.environ.get("CI"),
-                                       reason=f"Tiny Shakespeare is not in {DATA}")
+needs_mnist = pytest.mark.data("mnist")
+needs_shakespeare = pytest.mark.data("tinyshakespeare")
 
 
 @pytest.fixture(autouse=True)
@@ -213,7 +210,8 @@ def test_split_indexing_gives_one_example() -> None:
 # ---------------------------------------------------------------- MNIST and transforms
 @needs_mnist
 def test_mnist_as_torchvision() -> None:
-    train, test = MNIST(DATA, train=True), MNIST(DATA, train=False, transform=transforms.ToTensor())
+    root = realdata.find("mnist")
+    train, test = MNIST(root, train=True), MNIST(root, train=False, transform=transforms.ToTensor())
     assert len(train) == 60000 and len(test) == 10000
     image, label = train[0]
     assert isinstance(image, np.ndarray) and image.shape == (28, 28) and image.dtype == np.uint8 and label == 5
@@ -221,9 +219,9 @@ def test_mnist_as_torchvision() -> None:
     assert train.targets[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     image, label = test[0]
     assert image.shape == (1, 28, 28) and image.dtype == np.float32 and label == 7
-    _, split = data.load_mnist(DATA)
+    _, split = data.load_mnist(realdata.find("mnist"))
     np.testing.assert_array_equal(image.numpy(), split.x[0])
-    normalized = MNIST(DATA, train=False, transform=transforms.Compose(
+    normalized = MNIST(realdata.find("mnist"), train=False, transform=transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]),
         target_transform=transforms.Lambda(lambda t: t + 100))
     image, label = normalized[0]
@@ -254,7 +252,7 @@ def test_to_tensor_and_normalize_follow_torchvision() -> None:
 # ---------------------------------------------------------------- Tiny Shakespeare
 @needs_shakespeare
 def test_tinyshakespeare_loads_verified() -> None:
-    text = data.load_tinyshakespeare(DATA)
+    text = data.load_tinyshakespeare(realdata.find("tinyshakespeare"))
     assert len(text) == 1_115_394 and len(set(text)) == 65 and text.startswith("First Citizen:")
 
 

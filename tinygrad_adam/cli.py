@@ -446,15 +446,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a train run directory (curves, and internals if recorded), a compare directory (the "
                         "optimizers' training curves) or a bias-correction directory (the sweep's grid)")
 
-    p = subparser(sub, "download", "download MNIST, IMDB and/or CIFAR-10 into the data directory, checksum-verified",
-                  cmd_download)
-    p.add_argument("dataset", choices=("mnist", "imdb", "cifar10", "all"),
-                   help="which dataset (cifar10: the 170 MB binary release; all: the three)")
+    p = subparser(sub, "download", "download MNIST, IMDB, CIFAR-10 and/or Tiny Shakespeare into the data directory, "
+                  "checksum-verified", cmd_download)
+    p.add_argument("dataset", choices=("mnist", "imdb", "cifar10", "tinyshakespeare", "all"),
+                   help="which dataset (cifar10: the 170 MB binary release; tinyshakespeare: examples/char_gpt.py's "
+                        "1 MB text; all: the four)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="where to put them (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
     p.add_argument("--mirror", action="append", default=None, metavar="URL",
                    help="a URL laid out like a data directory (URL/mnist/..., URL/imdb/imdb_reviews.jsonl.gz, "
-                        "URL/cifar10/cifar-10-binary.tar.gz), "
+                        "URL/cifar10/cifar-10-binary.tar.gz, URL/tinyshakespeare/input.txt), "
                         "tried before the public sources; repeatable (default: $TINYGRAD_ADAM_MIRROR)")
 
     p = subparser(sub, "evaluate", "loss and accuracy of a trained run's model on a split", cmd_evaluate)

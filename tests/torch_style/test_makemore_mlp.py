@@ -8,24 +8,23 @@ agree step by step; sampling then uses each library's own ``Generator``.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch as real_torch
+import realdata
 
 import tinygrad_adam
 
-DATA = Path(os.environ.get("TINYGRAD_ADAM_DATA", "")) / "tinyshakespeare" / "input.txt"
-pytestmark = pytest.mark.skipif(not DATA.is_file() and not os.environ.get("CI"),
-                                reason=f"Tiny Shakespeare is not at {DATA} (set $TINYGRAD_ADAM_DATA)")
+real_torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+
+pytestmark = pytest.mark.data("tinyshakespeare")
 
 
 def words() -> list[str]:
-    return sorted(set(re.findall(r"[a-z]{3,}", DATA.read_text().lower())))[:3000]
+    text = (realdata.find("tinyshakespeare") / "tinyshakespeare" / "input.txt").read_text()
+    return sorted(set(re.findall(r"[a-z]{3,}", text.lower())))[:3000]
 
 
 def program(torch: Any, init: dict[str, np.ndarray], batches: np.ndarray, steps: int) -> tuple[list[float], list[str]]:

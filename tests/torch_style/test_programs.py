@@ -9,7 +9,6 @@ harness hands both the same initial weights and minibatches from numpy.
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 from collections.abc import Iterator
@@ -18,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import realdata
 
 torch = pytest.importorskip("torch")
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent.parent / "examples"
-DATA = Path(os.environ["TINYGRAD_ADAM_DATA"])
 
 # (torch's import line, ours): the only edits between the two runs
 IMPORTS = [
@@ -38,8 +37,7 @@ IMPORTS = [
 
 
 def needs(folder: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not (DATA / folder).is_dir() and not os.environ.get("CI"),
-                              reason=f"{folder} is not in {DATA}")
+    return pytest.mark.data(folder)
 
 
 @contextmanager
@@ -70,7 +68,7 @@ def uniform_init(seed: int):
 def test_tutorial_classifier_matches_torch() -> None:
     from tinygrad_adam.data.mnist import mnist_arrays
 
-    arrays = mnist_arrays(DATA)
+    arrays = mnist_arrays(realdata.find("mnist"))
     split = (arrays["x_train"][:1024], arrays["y_train"][:1024], arrays["x_test"][:512], arrays["y_test"][:512])
     with program(HERE / "classifier.py", "torch") as t, program(HERE / "classifier.py", "ours") as o:
         theirs, ours = t.run(*split, uniform_init(0)), o.run(*split, uniform_init(0))

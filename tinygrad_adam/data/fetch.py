@@ -6,16 +6,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import cifar10, imdb, mnist
+from . import cifar10, imdb, mnist, shakespeare
 from .download import mirrors as env_mirrors
 from .paths import DatasetFiles, data_dirs
 
-DATASETS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES}
+DATASETS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES,
+                                     "tinyshakespeare": shakespeare.FILES}
 
 
 def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
                   mirrors: Sequence[str] | None = None) -> tuple[Path, bool]:
-    """Download dataset ``name`` ("mnist", "imdb" or "cifar10") into ``<root>/<name>``; files already there are kept.
+    """Download dataset ``name`` (a key of DATASETS) into ``<root>/<name>``; files already there are kept.
 
     ``root`` defaults to the first data directory (``$TINYGRAD_ADAM_DATA``, else ``~/.cache/tinygrad_adam``),
     where the loaders look. ``mirrors`` (default ``$TINYGRAD_ADAM_MIRROR``) are tried before the public sources.
