@@ -349,3 +349,18 @@ def test_pow_exponent_gradient_under_an_inf_gradient_as_torch() -> None:
     out, g, ref, tg_, _ = run_both(lambda t: (0.0 ** t).log(), lambda t: (0.0 ** t).log(), b0)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(g, tg_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_backward_under_an_infinite_gradient_as_torch(dtype: type) -> None:
+    """torch differentiates log_softmax then nll: p g - onehot g, so an inf g gives inf - inf = nan at the target
+    (the fuzzer's FUZZ_SEED=15295); a finite g keeps the exact (p - onehot) g."""
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]], dtype=dtype)
+    y = np.array([2, 0])
+    ours = tg.Tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    for g in (np.array([np.inf, 2.0], dtype=dtype), np.array([1.0, -np.inf], dtype=dtype)):
+        ours.grad, theirs.grad = None, None
+        F.cross_entropy(ours, tg.Tensor(y), reduction="none").backward(g)
+        TF.cross_entropy(theirs, torch.tensor(y), reduction="none").backward(torch.tensor(g))
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6)  # nan and inf where torch's

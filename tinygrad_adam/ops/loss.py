@@ -80,8 +80,12 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
     def grads(gl: Array) -> tuple[Array]:
         with quiet(xp):
             p = e / s  # softmax
-        p[rows, t] -= 1
-        p *= gl[:, None]
+            if bool(xp.isfinite(gl).all()):
+                p[rows, t] -= 1  # (p - onehot) g: the subtraction is exact near p = 1
+                p *= gl[:, None]
+            else:  # torch's order, p g - onehot g, so an inf g gives its inf - inf = nan at the target
+                p *= gl[:, None]
+                p[rows, t] -= gl
         return (p,)
     return record_loss("cross_entropy", losses, (logits,), reduction, grads)
 
