@@ -97,3 +97,17 @@ def test_max_pool2d_on_the_gpu_equals_the_cpu_with_nan_and_inf() -> None:
         results.append((out.numpy(), xt.grad.numpy()))
     np.testing.assert_array_equal(results[1][0], results[0][0])
     np.testing.assert_array_equal(results[1][1], results[0][1])
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 0, 2), (4, 0, 3, 3), (2, 1, 3, 0), (0, 1, 3, 3)])
+def test_empty_dimensions_raise_where_torch_raises(shape: tuple[int, ...]) -> None:
+    """torch pools an empty batch but refuses empty channels or spatial dims (the fuzzer's FUZZ_SEED=25185)."""
+    torch = pytest.importorskip("torch")
+    x = np.zeros(shape)
+    try:
+        expected = torch.nn.functional.max_pool2d(torch.tensor(x), 2, 1, 1).shape
+    except RuntimeError:
+        with pytest.raises(ValueError, match="empty"):
+            F.max_pool2d(tg.Tensor(x), 2, 1, 1)
+    else:
+        assert F.max_pool2d(tg.Tensor(x), 2, 1, 1).shape == tuple(expected)

@@ -29,6 +29,9 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     if pd[0] > k[0] // 2 or pd[1] > k[1] // 2:
         raise ValueError(f"max_pool2d: padding {pd} must be at most half the kernel size {k}")
     n, c, h, w = x.shape
+    if c == 0 or h == 0 or w == 0:  # as torch, which accepts only an empty batch
+        raise ValueError(f"max_pool2d: input {x.shape} has an empty channel or spatial dimension (only the batch "
+                         f"may be empty)")
     ho, wo = output_size("max_pool2d", (h, w), k, st, pd)
     xp = x.xp
     xpad = pad_spatial(x.data, pd, value=-xp.inf)
