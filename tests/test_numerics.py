@@ -364,3 +364,13 @@ def test_cross_entropy_backward_under_an_infinite_gradient_as_torch(dtype: type)
         F.cross_entropy(ours, tg.Tensor(y), reduction="none").backward(g)
         TF.cross_entropy(theirs, torch.tensor(y), reduction="none").backward(torch.tensor(g))
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6)  # nan and inf where torch's
+
+
+def test_pow_gradient_groups_as_torch_under_huge_values() -> None:
+    """d/da a^b = g * (b a^(b-1)) as torch groups it: with g = 1e30, b = -1e300 and a^(b-1) = -0 the gradient is 0,
+    where (g b) a^(b-1) would be inf * 0 = nan (the fuzzer's FUZZ_SEED=32342)."""
+    a, b = np.array([-3.122, -2.037]), np.array([-1e300])
+    ours, base = tg.Tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    (ours ** tg.Tensor(b)).backward(np.full(2, 1e30))
+    (base ** torch.tensor(b)).backward(torch.full((2,), 1e30, dtype=torch.float64))
+    np.testing.assert_array_equal(ours.grad.numpy(), base.grad.numpy())
