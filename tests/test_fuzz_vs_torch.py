@@ -308,6 +308,18 @@ def axis_arg(ch: Chooser, ndim: int) -> Any:
     return tuple(a - n if ch.coin() else a for a in axes)
 
 
+def exact_logsumexp(a: Any, dim: Any, keep: bool) -> Any:
+    """torch's logsumexp with the max shifted out by hand, so its gradient is exp(x - m) / sum = softmax. torch's own
+    backward, exp(x - lse), is off by |lse| * eps (12 equal float64 logits of 1e30 get 1 each, not 1/12: README)."""
+    if a.numel() == 0:
+        return torch.logsumexp(a, dim=dim, keepdim=keep)
+    m = torch.amax(a, dim=dim, keepdim=True).detach()
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    out = m + torch.log(torch.sum(torch.exp(a - m), dim=dim, keepdim=True))
+    return out if keep else out.squeeze(dim) if isinstance(dim, int) else out.reshape(
+        [n for k, n in enumerate(out.shape) if k not in {d % max(a.ndim, 1) for d in dim}])
+
+
 def op_reduce(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
     x = prog.nodes[i].ours
     name = ch.pick(["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"])
@@ -322,7 +334,7 @@ def op_reduce(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
         tfn = (lambda a: getattr(a, name)().reshape([1] * a.ndim if keep else [])) if ax is None else \
             (lambda a: getattr(torch, "a" + name)(a, dim=ax, keepdim=keep))
     elif name == "logsumexp":
-        tfn = lambda a: torch.logsumexp(a, dim=tuple(range(a.ndim)) if ax is None else ax, keepdim=keep)  # noqa: E731
+        tfn = lambda a: exact_logsumexp(a, tuple(range(a.ndim)) if ax is None else ax, keep)  # noqa: E731
     else:
         tfn = (lambda a: getattr(torch, name)(a, dim=ax, keepdim=keep)) if ax is not None else \
             (lambda a: getattr(torch, name)(a, dim=tuple(range(a.ndim)), keepdim=keep) if keep
