@@ -374,3 +374,17 @@ def test_pow_gradient_groups_as_torch_under_huge_values() -> None:
     (ours ** tg.Tensor(b)).backward(np.full(2, 1e30))
     (base ** torch.tensor(b)).backward(torch.full((2,), 1e30, dtype=torch.float64))
     np.testing.assert_array_equal(ours.grad.numpy(), base.grad.numpy())
+
+
+@pytest.mark.parametrize("shape", [(0, 1, 0, 1), (2, 1, 0, 1), (0, 1, 3, 3), (2, 1, 3, 0)])
+def test_conv2d_empty_spatial_dims_as_torch(shape: tuple[int, ...]) -> None:
+    """torch convolves an empty batch even with an empty spatial dim (padding makes the output), and refuses an
+    empty spatial dim otherwise (the fuzzer's FUZZ_SEED=37668)."""
+    x, w = np.zeros(shape), np.ones((3, 1, 1, 2))
+    try:
+        expected = TF.conv2d(torch.tensor(x), torch.tensor(w), padding=(2, 1)).shape
+    except RuntimeError:
+        with pytest.raises(ValueError, match="empty spatial"):
+            F.conv2d(tg.Tensor(x), tg.Tensor(w), padding=(2, 1))
+    else:
+        assert F.conv2d(tg.Tensor(x), tg.Tensor(w), padding=(2, 1)).shape == tuple(expected)

@@ -119,8 +119,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         raise ValueError(f"conv2d: expected 4-D weight (out_channels, in_channels, kh, kw), got shape {weight.shape}")
     n, c, h, w = x.shape
     o, wc, kh, kw = weight.shape
-    if h == 0 or w == 0:  # as torch, which accepts only an empty batch or empty channels
-        raise ValueError(f"conv2d: input {x.shape} has an empty spatial dimension")
+    if (h == 0 or w == 0) and n > 0:  # as torch, which accepts only an empty batch or empty channels
+        raise ValueError(f"conv2d: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
     if c == 0 or o == 0:  # torch raises for 0 output channels and gives a (N, 0, Ho, Wo) result for 0 input ones
         raise ValueError(f"conv2d: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
                          f"least one input and one output channel")
