@@ -314,8 +314,11 @@ def exact_logsumexp(a: Any, dim: Any, keep: bool) -> Any:
     if a.numel() == 0:
         return torch.logsumexp(a, dim=dim, keepdim=keep)
     m = torch.amax(a, dim=dim, keepdim=True).detach()
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    out = m + torch.log(torch.sum(torch.exp(a - m), dim=dim, keepdim=True))
+    shift = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    # a row holding +inf: its finite elements get exp(x - inf) = 0 as in torch, not exp(x - 0), which overflows
+    # (x = 1e300: FUZZ_SEED=37722); the inf itself gets exp(inf - 0) = inf, whose gradient is nan as in torch
+    each = torch.where((m == torch.inf) & (a != torch.inf), m, shift)
+    out = shift + torch.log(torch.sum(torch.exp(a - each), dim=dim, keepdim=True))
     return out if keep else out.squeeze(dim) if isinstance(dim, int) else out.reshape(
         [n for k, n in enumerate(out.shape) if k not in {d % max(a.ndim, 1) for d in dim}])
 
