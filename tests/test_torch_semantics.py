@@ -388,3 +388,36 @@ def test_numpy_targets_written_after_a_loss_do_not_change_the_gradient(loss: str
     targets[...] = 0
     out.backward()
     check(ours.grad.numpy(), x.grad.numpy(), 1e-6)
+
+
+# ------------------------------------------------------------------ reshape and broadcasting: the fast paths
+@pytest.mark.parametrize("shape", [(6,), (2, 3), (-1,), (3, -1), (-1, 2, 1), (), (-2, 3), (-1, -1), (0, -1), (4, 2),
+                                   (2, 3, 0), (-3,), [3, 2], (np.int64(2), 3)])
+def test_reshape_accepts_and_refuses_what_torch_does(shape: tuple) -> None:
+    def program(torch: Any) -> Any:
+        x = torch.tensor(M, requires_grad=True)
+        y = x.reshape(shape)
+        (y * y).sum().backward()
+        return y, x.grad
+    try:
+        expected = as_numpy(program(real_torch))
+    except RuntimeError:  # torch's "invalid shape" / "shape is invalid for input of size": ours says ValueError
+        both_raise(program, (RuntimeError, ValueError))
+        return
+    check(as_numpy(program(tg)), expected, 1e-6)
+
+
+@pytest.mark.parametrize("a, b", [((4, 4), (3,)), ((2, 3), (2,)), ((3,), (4, 2)), ((2, 1, 3), (4, 3, 1)), ((5,), ())])
+def test_broadcast_errors_name_the_op_and_valid_pairs_match(a: tuple, b: tuple) -> None:
+    def program(torch: Any) -> Any:
+        x, y = torch.ones(a, requires_grad=True), torch.full(b, 2.0, requires_grad=True)
+        z = x * y + y * 0.5
+        z.sum().backward()
+        return z, x.grad, y.grad
+    try:
+        expected = as_numpy(program(real_torch))
+    except RuntimeError:
+        with pytest.raises(ValueError, match=r"mul: shapes \(.*\) and \(.*\) cannot be broadcast"):
+            program(tg)
+        return
+    check(as_numpy(program(tg)), expected, 1e-6)

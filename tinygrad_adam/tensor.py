@@ -278,12 +278,13 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
 
     ``backward(g)`` returns one gradient (or None) per parent, each of that parent's shape.
     """
-    out = Tensor.__new__(Tensor)
-    out._data, out._grad, out._epoch = data, None, inplace_writes[0]
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
-        out.requires_grad, out._parents, out._backward, out._op = True, parents, backward, op
-    else:
-        out.requires_grad, out._parents, out._backward, out._op = False, (), None, op
+    out = constant(data)
+    out._op = op
+    if is_grad_enabled():
+        for p in parents:  # a plain loop: any() over a generator costs more than the check itself
+            if p.requires_grad:
+                out.requires_grad, out._parents, out._backward = True, parents, backward
+                break
     base = data.base  # every op records an array (numpy scalars have .base too)
     if base is not None:
         for p in parents:  # a view of a parent's array (reshape, transpose, slicing...) shares its version counter
@@ -292,6 +293,15 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
                     p._vbox = [0]
                 out._vbox, out._base = p._vbox, p
                 break
+    return out
+
+
+def constant(data: Array) -> Tensor:
+    """A leaf without gradient around ``data`` as it is (an array already on its device, of its final dtype):
+    no checks and no copy, the cheap way for ops to wrap a number they made themselves."""
+    out = Tensor.__new__(Tensor)
+    out._data, out._grad, out._epoch = data, None, inplace_writes[0]
+    out.requires_grad, out._parents, out._backward, out._op = False, (), None, ""
     return out
 
 

@@ -12,11 +12,15 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, record
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
 
 
 def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     """numpy's broadcast of two shapes; a ValueError naming both shapes and the op otherwise."""
+    if len(b) <= len(a) and a[len(a) - len(b):] == b:  # the common cases first: a bias, a scalar, a row
+        return a
+    if len(a) < len(b) and b[len(b) - len(a):] == a:
+        return b
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         da = a[-i] if i <= len(a) else 1
@@ -80,11 +84,11 @@ def result_type(*xs: TensorLike) -> numpy.dtype:
 def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one dtype (PyTorch's type promotion; float32 for integers when ``floating``) on
     one device with broadcastable shapes."""
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and a.dtype.kind == "f":  # the common fast paths
-        b = Tensor(a.xp.asarray(b, dtype=a.dtype), device=a.device)
-    elif isinstance(b, Tensor) and isinstance(a, (int, float)) and b.dtype.kind == "f":
-        a = Tensor(b.xp.asarray(a, dtype=b.dtype), device=b.device)
-    elif not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and a._data.dtype.kind == "f":  # the common fast paths
+        b = number(b, a._data.dtype, a)
+    elif isinstance(b, Tensor) and isinstance(a, (int, float)) and b._data.dtype.kind == "f":
+        a = number(a, b._data.dtype, b)
+    elif not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype):
         like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
         if like is None:  # two non-tensors: the first becomes one (float32 for lists and numbers)
             a = like = as_tensor(a)
@@ -92,19 +96,27 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
         a, b = (x if isinstance(x, (Tensor, int, float)) else as_tensor(x, like=like) for x in (a, b))
         dtype = result_type(a, b)
         a, b = cast(a, dtype, like), cast(b, dtype, like)
-    if floating and a.dtype.kind not in "fc":
+    if floating and a._data.dtype.kind not in "fc":
         a, b = astype(a, DEFAULT_FLOAT), astype(b, DEFAULT_FLOAT)
     check_devices(op, a, b)
-    if a.shape != b.shape:
-        broadcast_shape(op, a.shape, b.shape)
+    if a._data.shape != b._data.shape:
+        broadcast_shape(op, a._data.shape, b._data.shape)
     return a, b
 
 
 def cast(x: TensorLike, dtype: numpy.dtype, like: Tensor) -> Tensor:
     """A Tensor of ``dtype``: a Python number made on ``like``'s device, a Tensor cast (differentiably)."""
     if not isinstance(x, Tensor):
-        return Tensor(like.xp.asarray(x, dtype=dtype), device=like.device)
+        return number(x, dtype, like)
     return x if x.dtype == dtype else astype(x, dtype)
+
+
+def number(x: int | float | bool, dtype: numpy.dtype, like: Tensor) -> Tensor:
+    """A Python number as a 0-d constant of ``dtype`` on ``like``'s device (on the CPU without Tensor()'s checks:
+    this is on the path of every ``tensor * 2.0``)."""
+    if backend.device_of(like._data) == "cpu":
+        return constant(numpy.asarray(x, dtype=dtype))
+    return Tensor(like.xp.asarray(x, dtype=dtype), device=like.device)
 
 
 def floating(a: Tensor) -> Tensor:

@@ -12,11 +12,19 @@ from ..tensor import Array, Tensor, check_devices, record
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
-    shape = tuple(int(n) for n in shape)
-    known, n = math.prod(d for d in shape if d != -1), a.data.size
-    if shape.count(-1) > 1 or (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
-    return record("reshape", a.data.reshape(shape), (a,), lambda g: (g.reshape(a.shape),))
+    try:  # the fast path: numpy checks the sizes; its other negative sizes (-2 also means "infer") are refused here
+        data = a._data.reshape(shape)
+        checked = not shape or min(shape) >= -1
+    except (TypeError, ValueError):
+        checked = False
+    if not checked:
+        shape = tuple(int(n) for n in shape)
+        known, n = math.prod(d for d in shape if d != -1), a.data.size
+        if shape.count(-1) > 1 or (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)) \
+                or min(shape, default=0) < -1:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
+        data = a._data.reshape(shape)
+    return record("reshape", data, (a,), lambda g: (g.reshape(a.shape),))
 
 
 def transpose(a: Tensor, axes: Sequence[int]) -> Tensor:
