@@ -4,7 +4,9 @@ Sizes: batch 128; Linear 784->1000 and 1000->1000 (section 6.2); Conv2d 5x5, pad
 with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3 stride 2 (section 6.3).
 Both frameworks run in this process with the same float32 weights; ``bench_common.compare`` alternates
 their blocks with short sleeps between and reports the median. Each row's floor is its GEMM work (forward and
-the gradients it needs) at the machine's GEMM rate, plus for pooling its memory traffic at copy bandwidth.
+the gradients it needs) at the machine's GEMM rate, plus for pooling its memory traffic at copy bandwidth. A conv
+row also times the bare GEMMs our conv2d issues (its shapes and batch chunks, "GEMMs alone"): what BLAS takes of
+the row at those skinny shapes, the rest being im2col and layout copies.
 ``--quick`` uses batch 32 and fewer repeats; ``--device cuda`` runs both on the GPU (the same weights, copied there).
 
     python examples/bench_layers.py [--quick] [--threads N] [--device cuda]
@@ -21,12 +23,46 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common
+import numpy as np
 from bench_common import compare, environment, parse_args, print_table, timing, torch_on
 
 import tinygrad_adam as tg
 from tinygrad_adam import backend, nn
+from tinygrad_adam.ops import conv as conv_ops
 
-COLUMNS = ["layer", "batch", "ours ms", "torch ms", "ours/torch", "floor ms", "ours/floor", "floor from"]
+COLUMNS = ["layer", "batch", "ours ms", "torch ms", "ours/torch", "floor ms", "ours/floor", "floor from",
+           "GEMMs alone ms"]
+
+
+def conv_gemms(model: nn.Module, x: tg.Tensor) -> Callable[[], None] | None:
+    """The bare GEMMs that our conv2d issues for a forward + backward of ``model`` (a Conv2d or a Sequential of
+    them) on ``x``, with its shapes and batch chunks, on random arrays: the part of a conv row that BLAS does, so
+    the rest of the row (im2col copies, layout changes) is ``ours ms`` minus this. None for other layers."""
+    convs = [m for m in (model if isinstance(model, nn.Sequential) else [model]) if isinstance(m, nn.Conv2d)]
+    if not convs:
+        return None
+    rng = np.random.default_rng(0)
+    products = []
+    n, c, h, w = x.shape
+    for k, conv in enumerate(convs):
+        o, _, kh, kw = conv.weight.shape
+        dx = k > 0 or x.requires_grad
+        sample = max(h * w * c * kh * kw, h * w * kh * kw * o * dx) * x.dtype.itemsize  # stride 1, "same" padding
+        for b in conv_ops.batch_chunks(n, sample, x.device):
+            rows = (b.stop - b.start) * h * w
+            products += [((rows, c * kh * kw), (c * kh * kw, o)), ((c * kh * kw, rows), (rows, o))]  # y, dW
+            if dx:
+                products.append(((rows, kh * kw * o), (kh * kw * o, c)))
+        c = o
+    pairs = [tuple(backend.to_device(rng.random(s, dtype=np.float32), x.device) for s in shapes)
+             for shapes in dict.fromkeys(products)]  # one pair of arrays per distinct shape
+    lookup = dict(zip(dict.fromkeys(products), pairs))
+
+    def once() -> None:
+        for shapes in products:
+            a, b = lookup[shapes]
+            a @ b
+    return once
 
 
 def step(model: nn.Module, x: tg.Tensor) -> Callable[[], None]:
@@ -93,9 +129,11 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
     rows = []
     for name, model, x in cases(batch, device):
         blocks = {"ours": step(model, x)}
-        theirs = torch_step(model, x)
+        theirs, gemms = torch_step(model, x), conv_gemms(model, x)
         if theirs is not None:
             blocks["torch"] = theirs
+        if gemms is not None:
+            blocks["gemms"] = gemms
         ms = compare(blocks, **timing(tiny, repeats, rounds), device=device)
         work = bench_common.graph_work(model(x).sum())
         floor = bench_common.floor_ms(*work, device, tiny)
@@ -103,6 +141,8 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
                                "ours/floor": ms["ours"] / floor, "floor from": bench_common.describe_floor(*work)}
         if theirs is not None:
             row.update({"torch ms": ms["torch"], "ours/torch": ms["ours"] / ms["torch"]})
+        if gemms is not None:
+            row["GEMMs alone ms"] = ms["gemms"]
         rows.append(row)
     return rows
 
