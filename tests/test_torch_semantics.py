@@ -421,3 +421,16 @@ def test_broadcast_errors_name_the_op_and_valid_pairs_match(a: tuple, b: tuple) 
             program(tg)
         return
     check(as_numpy(program(tg)), expected, 1e-6)
+
+
+def test_linear_with_no_input_features_gives_the_bias_itself() -> None:
+    # FUZZ_SEED=44094: x (0,) @ W (3, 0).T is +0, and +0 + -0 = +0, but torch gives the bias unchanged (-0)
+    def program(torch: Any) -> Any:
+        x = torch.zeros((2, 0), requires_grad=True)
+        w = torch.zeros((3, 0), requires_grad=True)
+        b = torch.tensor([-0.0, 0.5, -4.0], requires_grad=True)
+        y = torch.nn.functional.linear(x, w, b)
+        (1 / y).sum().backward()
+        return 1 / y, x.grad, w.grad, b.grad
+    same(program)
+    assert np.signbit(tg.nn.functional.linear(tg.zeros(0), tg.zeros(3, 0), tg.tensor([-0.0, 1.0, 2.0])).numpy()[0])

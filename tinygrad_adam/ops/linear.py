@@ -35,7 +35,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     xp = x.xp
     x2 = x.data.reshape(math.prod(x.shape[:-1]), in_f)  # not -1: that is ambiguous for empty inputs
     out = x2 @ weight.data.T
-    if bias is not None:
+    if bias is not None and in_f == 0:  # no products: torch's addmm gives the bias as it is (0 + -0 would be +0)
+        out[...] = bias.data
+    elif bias is not None:
         out += bias.data
 
     def backward(g: Array) -> tuple[Array | None, ...]:
