@@ -434,3 +434,14 @@ def test_linear_with_no_input_features_gives_the_bias_itself() -> None:
         return 1 / y, x.grad, w.grad, b.grad
     same(program)
     assert np.signbit(tg.nn.functional.linear(tg.zeros(0), tg.zeros(3, 0), tg.tensor([-0.0, 1.0, 2.0])).numpy()[0])
+
+
+def test_power_minus_half_is_rsqrt_as_in_torch() -> None:
+    # FUZZ_SEED=49638: torch computes x ** -0.5 (a Python number) as rsqrt, so -0 gives -inf and -inf gives nan
+    # (C's pow gives inf and 0); with a tensor exponent it is pow again
+    def program(torch: Any) -> Any:
+        x = torch.tensor([-0.0, -float("inf"), 0.0, 3.0, 1e-30], dtype=torch.float64, requires_grad=True)
+        y = x ** -0.5
+        y[3:].sum().backward()
+        return y, x.grad, torch.pow(x.detach(), torch.tensor(-0.5, dtype=torch.float64)), x.float() ** -0.5
+    same(program)

@@ -167,8 +167,9 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
+    rsqrt = type(b) is float and b == -0.5  # torch takes x ** -0.5 (a Python number) as rsqrt(x): -0 gives -inf
     a, b = operands("pow", a, b)
-    out = a.data ** b.data
+    out = 1 / a.xp.sqrt(a.data) if rsqrt else a.data ** b.data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         xp, zero = a.xp, out.dtype.type(0)
