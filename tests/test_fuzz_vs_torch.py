@@ -446,7 +446,15 @@ def op_matmul(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
             other = (x.shape[0], k, m)
         j = add_leaf(prog, gen(other))
     if j is not None:
-        apply(prog, "matmul({}, {})", linalg.matmul, torch.matmul, [i, j])
+        apply(prog, "matmul({}, {})", linalg.matmul, strict_matmul, [i, j])
+
+
+def strict_matmul(a: Any, b: Any) -> Any:
+    """torch.matmul, raising for two dtypes as torch does everywhere but in a batched product with an empty dim
+    (there it returns zeros: FUZZ_SEED=57124; README, Differences from PyTorch)."""
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected both operands of matmul to have one dtype, got {a.dtype} and {b.dtype}")
+    return torch.matmul(a, b)
 
 
 def op_linear(ch: Chooser, prog: Program, i: int, gen: Any) -> None:

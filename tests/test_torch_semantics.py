@@ -445,3 +445,10 @@ def test_power_minus_half_is_rsqrt_as_in_torch() -> None:
         y[3:].sum().backward()
         return y, x.grad, torch.pow(x.detach(), torch.tensor(-0.5, dtype=torch.float64)), x.float() ** -0.5
     same(program)
+
+
+@pytest.mark.parametrize("a, b", [((1, 1, 0), (1, 0, 2)), ((0, 1, 3), (0, 3, 2)), ((1, 0), (0, 2)), ((2, 3), (3, 2))])
+def test_matmul_of_two_dtypes_raises_even_when_empty(a: tuple, b: tuple) -> None:
+    # torch raises for 2-D and nonempty products, but not for an empty batched one (README, Differences)
+    with pytest.raises(TypeError, match="dtype"):
+        tg.zeros(*a) @ tg.zeros(*b, dtype=tg.float64)
