@@ -96,7 +96,8 @@ class Program:
     overflow_ambiguous: int = 0
     has_float32: bool = False
     conv_nonfinite: bool = False
-    sum_overflowed: bool = False  # a sum of products overflowed from finite inputs: its order decides inf or not
+    has_sum: bool = False  # a matmul, linear, sum or mean: results accumulated in some order
+    sum_overflowed: bool = False  # one of them overflowed from finite inputs: its order decides inf or not
 
     def describe(self) -> str:
         return f"seed {self.seed}, {np.dtype(self.dtype).name}:\n  " + "\n  ".join(self.lines)
@@ -141,8 +142,9 @@ def apply(prog: Program, text: str, ours: Callable, theirs: Callable, args: list
         prog.lines[-1] = f"{text.format(*[f'n{i}' for i in args])}   # both raise: {type(err_ours).__name__}"
         return None
     prog.nodes.append(Node(out, same, ref, line))
-    if text.startswith(SUMMING) and overflowed(same, [prog.nodes[i].same for i in args]):
-        prog.sum_overflowed = True
+    if text.startswith(SUMMING):
+        prog.has_sum = True
+        prog.sum_overflowed |= overflowed(same, [prog.nodes[i].same for i in args])
     return len(prog.nodes) - 1
 
 
@@ -213,6 +215,13 @@ def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: flo
         # depends on torch's backend (im2col or mkldnn) for the shapes at hand (README, Differences from PyTorch)
         ok |= ~np.isfinite(o) | ~np.isfinite(s)
         prog.overflow_ambiguous += int((~np.isfinite(o) | ~np.isfinite(s)).sum())
+    if not ok.all() and prog.has_sum and largest * largest >= np.finfo(o.dtype).max:
+        # two such magnitudes multiply past the largest float (a value and a gradient, in backward), and a sum of
+        # such products may end as inf, -inf or nan (inf - inf) by its order of accumulation (FUZZ_SEED=70501):
+        # where both are non-finite, which one is not compared
+        both = ~np.isfinite(o) & ~np.isfinite(s)
+        ok |= both
+        prog.overflow_ambiguous += int(both.sum())
     if not ok.all():
         bad = np.argwhere(~ok)[:5]
         raise AssertionError(f"{where}\n{what}: ours differs at {bad.tolist()}: ours {o[~ok][:5]}, torch {s[~ok][:5]}"
