@@ -452,3 +452,13 @@ def test_matmul_of_two_dtypes_raises_even_when_empty(a: tuple, b: tuple) -> None
     # torch raises for 2-D and nonempty products, but not for an empty batched one (README, Differences)
     with pytest.raises(TypeError, match="dtype"):
         tg.zeros(*a) @ tg.zeros(*b, dtype=tg.float64)
+
+
+def test_cross_entropy_of_a_sure_class_is_minus_zero_as_in_torch() -> None:
+    # FUZZ_SEED=96511: torch's loss is -(log_softmax[t]) = -(+0) = -0 with one class; 1 / loss tells the signs apart
+    def program(torch: Any) -> Any:
+        x = torch.tensor([[-0.155], [3.0]], requires_grad=True)
+        loss = torch.nn.functional.cross_entropy(x, torch.tensor([0, 0]), reduction="none")
+        (loss * torch.tensor([1.0, 2.0])).sum().backward()
+        return 1 / loss, x.grad, 1 / torch.nn.functional.cross_entropy(x, torch.tensor([0, 0]), reduction="sum")
+    same(program)

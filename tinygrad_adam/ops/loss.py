@@ -75,7 +75,7 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
     xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
     _, d, e, s = shifted_exp(logits.data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
     with quiet(xp):
-        losses = xp.log(s[:, 0]) - d[rows, t]  # -log_softmax[t] = log(s) - d[t]: the two parts kept apart
+        losses = -(d[rows, t] - xp.log(s[:, 0]))  # -log_softmax[t], its two parts kept apart (-(0) = -0 as torch)
 
     def grads(gl: Array) -> tuple[Array]:
         with quiet(xp):
