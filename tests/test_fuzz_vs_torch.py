@@ -596,7 +596,7 @@ def build_and_check(ch: Chooser, prog: Program) -> Program:
             node.same.backward(torch.from_numpy(w), retain_graph=keep)
             node.ref.backward(torch.from_numpy(w.astype(np.float64)), retain_graph=keep)
             unalias_torch_grads(prog)
-        gscale = scale_of(prog, grads=True)
+        gscale = cancellation_scale(prog, scale_of(prog, grads=True), scale, ws)
         for k in prog.leaves:
             n = prog.nodes[k]
             compare(prog, f"grad of n{k}", n.ours.grad, n.same.grad, n.ref.grad, gscale, max(scale, gscale))
@@ -610,10 +610,22 @@ def build_and_check(ch: Chooser, prog: Program) -> Program:
                                   [torch.from_numpy(w.astype(np.float64)) for w in ws], allow_unused=True)
         gscale = max([1.0] + [float(np.nanmax(np.abs(np.where(np.isfinite(g), g, 0)), initial=0))
                               for g in (r.numpy() for r in ref if r is not None)])
+        gscale = cancellation_scale(prog, gscale, scale, ws)
         for k, o, s, r in zip(prog.leaves, ours, same, ref):
             compare(prog, f"autograd.grad of n{k}", o, s, r, gscale, max(scale, gscale))
         assert all(n.ours.grad is None for n in leaves), "autograd.grad touched .grad"
     return prog
+
+
+def cancellation_scale(prog: Program, gscale: float, scale: float, ws: list[np.ndarray]) -> float:
+    """The scale a gradient's absolute tolerance is taken from: the gradients' own, or, when larger, what a few
+    rounding errors of the largest value times the largest output weight amount to. Two contributions of that
+    size that cancel (d/dx of (1e30 / x) * x: FUZZ_SEED=104754) leave only rounding noise, different in every
+    order of evaluation."""
+    single = prog.dtype == np.float32 or prog.has_float32
+    rtol, eps = (2e-4, float(np.finfo(np.float32).eps)) if single else (1e-9, float(np.finfo(np.float64).eps))
+    wmax = max([1.0] + [float(np.abs(w).max(initial=0)) for w in ws])
+    return max(gscale, 4 * eps / rtol * scale * wmax)  # compare() takes rtol * this as the absolute tolerance
 
 
 def unalias_torch_grads(prog: Program) -> None:
