@@ -462,3 +462,22 @@ def test_cross_entropy_of_a_sure_class_is_minus_zero_as_in_torch() -> None:
         (loss * torch.tensor([1.0, 2.0])).sum().backward()
         return 1 / loss, x.grad, 1 / torch.nn.functional.cross_entropy(x, torch.tensor([0, 0]), reduction="sum")
     same(program)
+
+
+@pytest.mark.parametrize("op", ["mul", "rmul", "add", "matmul", "rmatmul", "where"])
+def test_a_numpy_operand_written_after_the_op_leaves_the_gradient_alone(op: str) -> None:
+    # before: x * arr kept arr itself for backward, so arr[...] = 0 before backward silently zeroed x.grad
+    arr = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    keep = arr.copy()
+    x = tg.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+    y = {"mul": lambda: x * arr, "rmul": lambda: arr * x, "add": lambda: (x + arr) * x, "matmul": lambda: x @ arr,
+         "rmatmul": lambda: arr @ x, "where": lambda: tg.where(x > 0, x * x, arr)}[op]()
+    y.sum().backward()
+    expected = x.grad.numpy().copy()
+    x.grad = None
+    y = {"mul": lambda: x * arr, "rmul": lambda: arr * x, "add": lambda: (x + arr) * x, "matmul": lambda: x @ arr,
+         "rmatmul": lambda: arr @ x, "where": lambda: tg.where(x > 0, x * x, arr)}[op]()
+    arr[...] = 0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    arr[...] = keep

@@ -356,7 +356,9 @@ def check_devices(op: str, *tensors: Tensor) -> str:
 
 
 def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
-    """``x`` as a Tensor; Python scalars take ``like``'s dtype and device (a constant, no grad)."""
+    """``x`` as an op's operand; Python scalars take ``like``'s dtype and device (a constant, no grad). An array
+    is copied: a graph may keep it for backward, and writing into it afterwards must not change the gradient
+    (torch refuses numpy operands of tensors that need a gradient)."""
     if isinstance(x, Tensor):
         return x
     if like is not None:
@@ -364,8 +366,12 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
         if isinstance(x, (int, float, bool)):
             dtype = like.dtype if like.dtype.kind in "fc" or isinstance(x, (int, bool)) else DEFAULT_FLOAT
             return Tensor(xp.asarray(x, dtype=dtype), device=like.device)
-        return Tensor(x, device=like.device)
-    return Tensor(x)
+        out = Tensor(x, device=like.device)
+    else:
+        out = Tensor(x)
+    if out._data is x:
+        out._data = x.copy()
+    return out
 
 
 # The ops modules import this one, so they are bound here, after Tensor exists.
