@@ -96,6 +96,8 @@ class Program:
     overflow_ambiguous: int = 0
     has_float32: bool = False
     conv_nonfinite: bool = False
+    forward_ambiguous: bool = False  # a value compared only as "non-finite" (see compare())
+    grads_unchecked: int = 0
     has_sum: bool = False  # a matmul, linear, sum or mean: results accumulated in some order
     sum_overflowed: bool = False  # one of them overflowed from finite inputs: its order decides inf or not
 
@@ -203,10 +205,17 @@ def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: flo
     if o.dtype.kind not in "fc":
         np.testing.assert_array_equal(o, s, err_msg=where)
         return
+    if prog.forward_ambiguous and not what.startswith("value"):
+        # a forward value was inf in one order of accumulation and nan in the other (both allowed below): the
+        # gradients downstream of it then differ for real (sign(inf) = 1, sign(nan) = 0: FUZZ_SEED=105921), so
+        # only their presence, dtypes and shapes are compared
+        prog.grads_unchecked += 1
+        return
     rtol = 2e-4 if o.dtype == np.float32 or prog.has_float32 else 1e-9  # astype may take float64 through float32
     with np.errstate(over="ignore"):
         r = to_np(ref).astype(o.dtype)
     ok = close(o, s, rtol, rtol * scale) | close(o, r, rtol, rtol * scale)
+    strict = ok.copy()
     if not ok.all() and (largest >= np.finfo(o.dtype).max * 1e-4 or prog.conv_nonfinite or prog.sum_overflowed):
         # finite values near overflow (or a sum of products that overflowed: FUZZ_SEED=70291): whether a sum or
         # product overflows to inf, or inf - inf makes nan, depends on the order of accumulation (BLAS, pairwise
@@ -222,6 +231,8 @@ def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: flo
         both = ~np.isfinite(o) & ~np.isfinite(s)
         ok |= both
         prog.overflow_ambiguous += int(both.sum())
+    if what.startswith("value") and not (ok == strict).all():
+        prog.forward_ambiguous = True
     if not ok.all():
         bad = np.argwhere(~ok)[:5]
         raise AssertionError(f"{where}\n{what}: ours differs at {bad.tolist()}: ours {o[~ok][:5]}, torch {s[~ok][:5]}"
@@ -661,7 +672,7 @@ def test_replay_seed(dtype: type) -> None:
 def test_long_run() -> None:
     end = time.monotonic() + 60 * float(os.environ["FUZZ_MINUTES"])
     first = int(os.environ.get("FUZZ_FIRST_SEED", "0"))
-    graphs = comparisons = ambiguous = 0
+    graphs = comparisons = ambiguous = unchecked = 0
     for seed in range(first, first + 10**9):
         if time.monotonic() > end:
             break
@@ -669,6 +680,8 @@ def test_long_run() -> None:
             prog = run_program(Chooser(seed=seed), dtype, seed)
             graphs, comparisons, ambiguous = graphs + 1, comparisons + prog.comparisons, \
                 ambiguous + prog.overflow_ambiguous
+            unchecked += prog.grads_unchecked
     print(f"\nfuzz long run: {graphs} graphs, {comparisons} comparisons (values, gradients, raise-or-not), "
-          f"{ambiguous} elements left unchecked as overflow-order dependent; seeds {first}..{seed - 1}")
+          f"{ambiguous} elements left unchecked as overflow-order dependent, {unchecked} gradients compared only in "
+          f"shape and dtype after such a forward value; seeds {first}..{seed - 1}")
     assert graphs > 0
