@@ -217,6 +217,12 @@ def compare(prog: Program, what: str, ours: Any, same: Any, ref: Any, scale: flo
     with np.errstate(over="ignore"):
         r = to_np(ref).astype(o.dtype)
     ok = close(o, s, rtol, rtol * scale) | close(o, r, rtol, rtol * scale)
+    if o.dtype == np.float32 and not ok.all():
+        # no further from torch float64 than a few times torch float32's own error there: rounding amplified by
+        # what follows (a cancelled conv2d result divided into 1e30: FUZZ_SEED=187435) is as large in both
+        with np.errstate(invalid="ignore", over="ignore"):
+            r64 = to_np(ref).astype(np.float64)
+            ok |= np.abs(o.astype(np.float64) - r64) <= 4 * np.abs(s.astype(np.float64) - r64)
     strict = ok.copy()
     if not ok.all() and (largest >= np.finfo(o.dtype).max * 1e-4 or prog.conv_nonfinite or prog.sum_overflowed):
         # finite values near overflow (or a sum of products that overflowed: FUZZ_SEED=70291): whether a sum or
