@@ -631,7 +631,8 @@ def build_and_check(ch: Chooser, prog: Program) -> Program:
             continue
         was, prog.forward_ambiguous = prog.forward_ambiguous, False
         compare(prog, f"value of n{k}", n.ours, n.same, n.ref, scale, scale, n.pert)
-        if prog.forward_ambiguous or zero_signs_differ(n):
+        if prog.forward_ambiguous or zero_signs_differ(n):  # (the gradients then too: FUZZ_SEED=371582)
+            prog.forward_ambiguous = True
             tainted.add(k)
         prog.forward_ambiguous |= was
     # outputs: the last node and maybe others that carry a gradient
