@@ -186,7 +186,9 @@ def test_figure_4_diverged_runs_are_markers_not_line_points(tmp_path: Path, monk
     monkeypatch.setattr(plots, "pyplot", spy)
     plots.bias_correction_grid(rows, tmp_path / "f4.png", title="Figure 4: 1 epoch on 100 examples")
     lines = [d for d in drawn if "-" in d[2] and d[3] != "none"]
-    markers = {(tuple(d[0]), d[2]) for d in drawn if d[3] == "none" and d[0]}
+    markers = {(tuple(round(v) for v in d[0]), d[2]) for d in drawn if d[3] == "none" and d[0]}
+    offsets = {round(v - round(v), 2) for d in drawn if d[3] == "none" for v in d[0]}
+    assert offsets <= {-0.08, 0.08} and offsets  # with (left) and without (right) correction never hide each other
     for _, y, _, _ in lines:  # joined points are finite and on scale; the rest are NaN gaps
         assert [v for v in y if not math.isnan(v)] == [130.0, 125.0]
     assert ((-2, -1), "x") in markers and ((-1,), "x") in markers  # diverged (inf, NaN): crosses at the top
@@ -338,6 +340,7 @@ def test_bias_correction_one_column_resumes(tmp_path: Path, monkeypatch: pytest.
     assert len(rows) == 2 * 1 * 3 * 2 and {r["beta2"] for r in rows} == {0.9999}
     table = (out / "results.md").read_text()
     assert "| 0.9 | 0.9999 |" in table and "| 0.9 | 0.999 |" not in table
+    assert "epoch(s) on 100 examples" in (out / "title.txt").read_text()  # what `plot` titles the figure again with
     monkeypatch.setattr(train.Run, "fit", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert run_cli(*args, "--resume") == 0
     assert json.loads((out / "sweep.json").read_text()) == rows

@@ -395,9 +395,10 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
     n_train = len(load_data(dataclasses.replace(base, model="vae", dataset="mnist").resolved())[0].y)
     (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
     (out / "results.md").write_text(sweep_table(rows))
-    plots.bias_correction_grid(rows, out / "bias_correction.png",
-                               title=f"Figure 4 of Kingma & Ba: VAE, Adam with (red) and without (green) bias "
-                                     f"correction, {base.epochs} epoch(s) on {n_train:,} examples")
+    title = (f"Figure 4 of Kingma & Ba: VAE, Adam with (red) and without (green) bias correction, {base.epochs} "
+             f"epoch(s) on {n_train:,} examples")
+    (out / "title.txt").write_text(title + "\n")  # for `tinygrad-adam plot`, which draws the figure again
+    plots.bias_correction_grid(rows, out / "bias_correction.png", title=title)
     return rows
 
 

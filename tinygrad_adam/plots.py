@@ -84,7 +84,8 @@ def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title
     """Figure 4 style: loss against log10(lr), one panel per (beta1, beta2), red with / green without correction.
 
     Lines join only finite losses inside the axis; a loss above the axis is a "^" at its top and a diverged run
-    (inf or NaN) an "x" there, never joined to its neighbours.
+    (inf or NaN) an "x" there, never joined to its neighbours; these markers sit a little left (with correction)
+    or right (without) of their learning rate, so that both show when both runs diverged.
     """
     plt = pyplot()
     beta1s = sorted({r["beta1"] for r in rows})
@@ -102,8 +103,9 @@ def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title
             inside = [r["train_loss"] if math.isfinite(r["train_loss"]) and r["train_loss"] <= top else math.nan
                       for r in sel]
             ax.plot(x, inside, "o-", color=colour, ms=3, label="with correction" if corrected else "without")
-            above = [r["log10_lr"] for r in sel if math.isfinite(r["train_loss"]) and r["train_loss"] > top]
-            diverged = [r["log10_lr"] for r in sel if not math.isfinite(r["train_loss"])]
+            side = -0.08 if corrected else 0.08
+            above = [r["log10_lr"] + side for r in sel if math.isfinite(r["train_loss"]) and r["train_loss"] > top]
+            diverged = [r["log10_lr"] + side for r in sel if not math.isfinite(r["train_loss"])]
             ax.plot(above, [top] * len(above), "^", color=colour, ms=6, ls="none",
                     label="off scale" if corrected and i == j == 0 else None)
             ax.plot(diverged, [top] * len(diverged), "x", color=colour, ms=8, mew=2, ls="none",
@@ -134,7 +136,9 @@ def plot_dir(directory: str | Path) -> list[Path]:
     if (folder / "metrics.jsonl").exists():
         return plot_run(folder)
     if (folder / "sweep.json").exists():
-        return [bias_correction_grid(json.loads((folder / "sweep.json").read_text()), folder / "bias_correction.png")]
+        title = (folder / "title.txt").read_text().strip() if (folder / "title.txt").exists() else ""
+        return [bias_correction_grid(json.loads((folder / "sweep.json").read_text()), folder / "bias_correction.png",
+                                     title)]
     raise FileNotFoundError(f"{folder} is not a run directory: it has no metrics.jsonl (train writes one per epoch), "
                             f"no sweep.json (bias-correction) and no <curve>/seed<N>/result.json (compare)")
 
