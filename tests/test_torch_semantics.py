@@ -481,3 +481,16 @@ def test_a_numpy_operand_written_after_the_op_leaves_the_gradient_alone(op: str)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), expected)
     arr[...] = keep
+
+
+def test_power_of_two_tensors_with_exponent_half_is_c_pow_as_in_torch() -> None:
+    # FUZZ_SEED=467370: numpy computes x ** 0.5 with a broadcast exponent as sqrt (sqrt(-inf) = nan, sqrt(-0) = -0);
+    # torch's pow of two tensors gives inf and +0 there, while a Python-number exponent is sqrt in both
+    def program(torch: Any) -> Any:
+        x = torch.tensor([-float("inf"), -0.0, 4.0, 2.0], dtype=torch.float64, requires_grad=True)
+        e = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+        y = torch.pow(x, e)
+        y[2:].sum().backward()
+        return (y, 1 / y[:2], torch.pow(x.detach(), torch.tensor(0.5, dtype=torch.float64)), x.detach() ** 0.5,
+                x.grad, e.grad)
+    same(program)

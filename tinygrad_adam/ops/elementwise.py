@@ -168,8 +168,15 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
     rsqrt = type(b) is float and b == -0.5  # torch takes x ** -0.5 (a Python number) as rsqrt(x): -0 gives -inf
+    number = isinstance(b, (int, float))
     a, b = operands("pow", a, b)
     out = 1 / a.xp.sqrt(a.data) if rsqrt else a.data ** b.data
+    if not number and bool((b.data == 0.5).any()):
+        # numpy takes a broadcast (or 0-d) exponent of 0.5 as sqrt, so -inf gives nan and -0 gives -0; torch's pow
+        # of two tensors is C's pow (inf, +0), as numpy's is on full 1-D operands (FUZZ_SEED=467370)
+        xp, shape = a.xp, out.shape
+        flat = [xp.broadcast_to(x, shape).reshape(-1).copy() for x in (a.data, b.data)]
+        out = xp.power(*flat).reshape(shape)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         xp, zero = a.xp, out.dtype.type(0)
