@@ -494,3 +494,14 @@ def test_power_of_two_tensors_with_exponent_half_is_c_pow_as_in_torch() -> None:
         return (y, 1 / y[:2], torch.pow(x.detach(), torch.tensor(0.5, dtype=torch.float64)), x.detach() ** 0.5,
                 x.grad, e.grad)
     same(program)
+
+
+def test_softplus_goes_linear_past_the_threshold_as_in_torch() -> None:
+    # FUZZ_SEED=486003: torch's softplus is x (gradient exactly 1) where beta x > threshold (20 by default)
+    def program(torch: Any) -> Any:
+        x = torch.tensor([2.019, 1.9, -3.0, 25.0], dtype=torch.float64, requires_grad=True)
+        y = torch.nn.functional.softplus(x, beta=10.0) + torch.nn.Softplus(threshold=5.0)(x)
+        y.sum().backward()
+        return y, x.grad
+    same(program, rtol=1e-15)
+    assert "threshold=20.0" in repr(tg.nn.Softplus())

@@ -15,7 +15,7 @@ from typing import Any
 from .. import backend
 from ..autograd import is_grad_enabled
 from ..creation import rand, randn
-from ..ops import activation, movement, norm, sparse
+from ..ops import activation, elementwise, movement, norm, sparse
 from ..ops import linear as dense
 from ..ops import loss as fused
 from ..ops.conv import conv2d as conv2d
@@ -34,9 +34,10 @@ def relu(x: Tensor) -> Tensor:
     return x.relu()
 
 
-def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
-    """log(1 + exp(beta x)) / beta."""
-    return x.softplus(beta)
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x where beta x > threshold (torch's linear cut-off; the losses built on
+    softplus inside the library use the exact form everywhere)."""
+    return elementwise.softplus(x, beta, threshold)
 
 
 def sigmoid(x: Tensor) -> Tensor:

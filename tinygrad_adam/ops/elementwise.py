@@ -296,12 +296,19 @@ def softplus_array(x: Array, beta: float = 1.0) -> Array:
     return out
 
 
-def softplus(a: Tensor, beta: float = 1.0) -> Tensor:
+def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Tensor:
+    """log(1 + exp(beta x)) / beta, exact everywhere; with a ``threshold`` (torch's, 20 by default there), x itself
+    and gradient 1 where beta x > threshold, as torch.nn.functional.softplus."""
     a = floating(a)
     out = softplus_array(a.data, beta)
+    linear = None if threshold is None else a.data * beta > threshold
+    if linear is not None:
+        out = a.xp.where(linear, a.data, out)
 
     def backward(g: Array) -> tuple[Array]:
         s = sigmoid_array(a.data * beta if beta != 1 else a.data)
+        if linear is not None:
+            s[linear] = 1
         s *= g
         return (s,)
     return record("softplus", out, (a,), backward)
