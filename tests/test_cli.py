@@ -20,7 +20,7 @@ from cli_process import cli
 
 import tinygrad_adam as tg
 from tinygrad_adam import cli as cli_module
-from tinygrad_adam import plots
+from tinygrad_adam import plots, tuned
 from tinygrad_adam.data import mnist as mnist_module
 from tinygrad_adam.optim import numba_available
 from tinygrad_adam.train import OPTIMIZERS, Config
@@ -71,8 +71,9 @@ def test_help_shows_every_default_and_the_per_model_table() -> None:
     table = out.stdout[out.stdout.index("defaults per model"):]
     assert re.search(r"logreg +128 +0\.0 +0\.0 +inv-sqrt +0\.0001", table), table  # ... input-dropout, lr-schedule
     assert re.search(r"vae +100 +0\.0 +0\.0 +constant", table)
-    # per optimizer: the default, then what train uses on logreg/imdb and logreg/mnist
-    assert re.search(r"\n  adam +0\.001 +0\.01 +0\.1\n", table) and re.search(r"\n  adadelta +1 ", table)
+    # per optimizer: the default, then what train uses on logreg/imdb and logreg/mnist (the tuned files' rates)
+    imdb = f"{tuned.read(tuned.path_of('imdb-logreg'))['chosen']['adam']['lr']:g}"
+    assert re.search(rf"\n  adam +0\.001 +{re.escape(imdb)} +0\.1\n", table) and re.search(r"\n  adadelta +1 ", table)
     assert re.search(r"\n  amsgrad +0\.001 +0\.01 +0\.1\n", table), table
 
 

@@ -505,3 +505,13 @@ def test_softplus_goes_linear_past_the_threshold_as_in_torch() -> None:
         return y, x.grad
     same(program, rtol=1e-15)
     assert "threshold=20.0" in repr(tg.nn.Softplus())
+
+
+def test_clamp_keeps_minus_zero_at_a_zero_bound_as_in_torch() -> None:
+    # FUZZ_SEED=495316: numpy's clip turned -0 into +0 at min=0, so log's gradient 1 / x came out inf, not -inf
+    def program(torch: Any) -> Any:
+        x = torch.tensor([-0.0, 0.0, -3.0, 2.0, float("nan"), float("-inf")], dtype=torch.float64, requires_grad=True)
+        y = torch.clamp(x, min=0.0)
+        (1 / y[:2]).sum().backward()
+        return 1 / y[:2], y, torch.clamp(x.detach(), max=-0.0), torch.clamp(x.detach(), -1.0, 1.0), x.grad
+    same(program)
