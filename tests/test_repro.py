@@ -76,9 +76,11 @@ def test_logreg_rates_outside_the_tuned_files_suit_the_decay() -> None:
     committed = tuned.read(tuned.path_of("mnist-logreg"))["chosen"]
     assert train.Config(model="logreg", optimizer="nesterov").resolved().lr == committed["nesterov"]["lr"]
     assert train.Config(model="logreg", optimizer="sgd", lr=0.02).resolved().lr == 0.02
-    # the fallback belongs to the schedule it was found under: constant AdaGrad on IMDB (no tuned file) and the MLP
+    # the fallback belongs to the schedule it was found under: AdaGrad on IMDB (constant) takes the tuned file's
+    # rate, and the MLP (no decay, no tuned file) the default
     imdb_adagrad = train.Config(model="logreg", dataset="imdb", optimizer="adagrad").resolved()
-    assert imdb_adagrad.lr_schedule == "constant" and imdb_adagrad.lr == train.DEFAULT_LR["adagrad"]
+    imdb_tuned = tuned.read(tuned.path_of("imdb-logreg"))["chosen"]["adagrad"]
+    assert imdb_adagrad.lr_schedule == "constant" == imdb_tuned["lr_schedule"] and imdb_adagrad.lr == imdb_tuned["lr"]
     assert train.Config(model="mlp", optimizer="amsgrad").resolved().lr == train.DEFAULT_LR["amsgrad"]
 
 
