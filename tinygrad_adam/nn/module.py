@@ -257,7 +257,31 @@ class Module:
         return "\n".join(lines)
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: ``len``, iteration, and indexing, where a slice is a new container."""
+
+    def _sequence(self) -> list[Module]:
+        raise NotImplementedError
+
+    def _of(self, modules: list[Module]) -> Module:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._sequence())
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._sequence())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        members = self._sequence()
+        if isinstance(index, slice):
+            return self._of(members[index])
+        if not -len(members) <= index < len(members):
+            raise IndexError(f"{type(self).__name__} index {index} is out of range for {len(members)} modules")
+        return members[index]
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; indexable (``seq[0]``, ``seq[1:]``), iterable, with ``len``.
 
     The layers are the children in attribute order: ``"0"``, ``"1"``, ... (``setattr(seq, "1", layer)``
@@ -283,40 +307,32 @@ class Sequential(Module):
         super().__delattr__(name)
         self._layers = None
 
-    def _layer_list(self) -> list[Module]:
+    def _sequence(self) -> list[Module]:
         if self._layers is None:
             self._layers = list(self.children())
         return self._layers
 
-    def __len__(self) -> int:
-        return len(self._layer_list())
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._layer_list())
-
-    def __getitem__(self, index: int | slice) -> Any:
-        layers = self._layer_list()
-        if isinstance(index, slice):
-            return Sequential(*layers[index])
-        if not -len(layers) <= index < len(layers):
-            raise IndexError(f"Sequential index {index} is out of range for {len(layers)} modules")
-        return layers[index]
+    def _of(self, modules: list[Module]) -> Module:
+        return Sequential(*modules)
 
     def forward(self, x: Any) -> Any:
-        for m in self._layer_list():
+        for m in self._sequence():
             x = m(x)
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered as children ``"0"``, ``"1"``, ...: index, iterate, ``append``, ``extend``,
     ``insert``. It has no ``forward``: the owning module decides how to call them."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         self.extend(modules or [])
 
-    def _items(self) -> list[Module]:
+    def _sequence(self) -> list[Module]:
         return [m for n, m in self.named_children() if n.isdigit()]
+
+    def _of(self, modules: list[Module]) -> Module:
+        return type(self)(modules)
 
     def _reset(self, modules: list[Module]) -> None:
         for name in [n for n in vars(self) if n.isdigit()]:
@@ -326,40 +342,26 @@ class ModuleList(Module):
                 raise TypeError(f"{type(self).__name__}: item {i} is a {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
 
-    def __len__(self) -> int:
-        return len(self._items())
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._items())
-
-    def __getitem__(self, index: int | slice) -> Any:
-        items = self._items()
-        if isinstance(index, slice):
-            return type(self)(items[index])
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"{type(self).__name__} index {index} is out of range for {len(items)} modules")
-        return items[index]
-
     def __setitem__(self, index: int, module: Module) -> None:
-        items = self._items()
+        items = self._sequence()
         items[index] = module
         self._reset(items)
 
     def __delitem__(self, index: int | slice) -> None:
-        items = self._items()
+        items = self._sequence()
         del items[index]
         self._reset(items)
 
     def append(self, module: Module) -> ModuleList:
-        self._reset([*self._items(), module])
+        self._reset([*self._sequence(), module])
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        self._reset([*self._items(), *modules])
+        self._reset([*self._sequence(), *modules])
         return self
 
     def insert(self, index: int, module: Module) -> None:
-        items = self._items()
+        items = self._sequence()
         items.insert(index, module)
         self._reset(items)
 

@@ -170,13 +170,16 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
     rsqrt = type(b) is float and b == -0.5  # torch takes x ** -0.5 (a Python number) as rsqrt(x): -0 gives -inf
     number = isinstance(b, (int, float))
     a, b = operands("pow", a, b)
-    out = 1 / a.xp.sqrt(a.data) if rsqrt else a.data ** b.data
-    if not number and bool((b.data == 0.5).any()):
+    if rsqrt:
+        out = 1 / a.xp.sqrt(a.data)
+    elif not number and bool((b.data == 0.5).any()):
         # numpy takes a broadcast (or 0-d) exponent of 0.5 as sqrt, so -inf gives nan and -0 gives -0; torch's pow
         # of two tensors is C's pow (inf, +0), as numpy's is on full 1-D operands (FUZZ_SEED=467370)
-        xp, shape = a.xp, out.shape
-        flat = [xp.broadcast_to(x, shape).reshape(-1).copy() for x in (a.data, b.data)]
-        out = xp.power(*flat).reshape(shape)
+        shape = broadcast_shape("pow", a.shape, b.shape)
+        flat = [a.xp.broadcast_to(x, shape).reshape(-1).copy() for x in (a.data, b.data)]
+        out = a.xp.power(*flat).reshape(shape)
+    else:
+        out = a.data ** b.data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         xp, zero = a.xp, out.dtype.type(0)
@@ -326,11 +329,13 @@ def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Clamp to [lo, hi]; the gradient passes where the value was inside the range."""
     x, xp = a.data, a.xp
     if x.dtype.kind == "f":  # torch's rule, x unless it is outside, so -0 stays -0 at a bound of 0 (FUZZ_SEED=495316;
-        out = x.copy()      # numpy's clip may give +0 there)
+        out = x                 # numpy's clip may give +0 there); each where makes a new array
         if lo is not None:
             out = xp.where(out < lo, xp.asarray(lo, dtype=x.dtype), out)
         if hi is not None:
             out = xp.where(out > hi, xp.asarray(hi, dtype=x.dtype), out)
+        if out is x:  # no bound: still an array of its own
+            out = x.copy()
     else:
         out = xp.clip(x, lo, hi)
     return record("clip", out, (a,), lambda g: (masked(g, out == a.data),))
