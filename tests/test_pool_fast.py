@@ -73,6 +73,24 @@ def test_max_pool2d_with_nan_and_inf_matches_torch(case: tuple) -> None:
     np.testing.assert_allclose(xt.grad.numpy(), tt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(pools())
+def test_max_pool2d_on_batch_slices_per_core_equals_the_loops(case: tuple) -> None:
+    """Large inputs pool on one batch slice per core, forward and backward: forced here on small ones."""
+    x, k, s, p = case
+    x = np.concatenate([x, x[:, ::-1], -x])  # at least 3 samples, so that 3 slices are made
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tg.backend, "SPLIT_BYTES", 1)
+        mp.setenv("TINYGRAD_ADAM_THREADS", "3")
+        xt = tg.Tensor(x, requires_grad=True)
+        out = F.max_pool2d(xt, k, s, p)
+        g = np.random.default_rng(2).standard_normal(out.shape)
+        (out * tg.Tensor(g)).sum().backward()
+    want, gx = max_pool2d_loops(x, g, k, s, p)
+    np.testing.assert_array_equal(out.numpy(), want)
+    np.testing.assert_allclose(xt.grad.numpy(), gx, rtol=1e-12, atol=1e-12)
+
+
 def test_max_pool2d_float32_at_the_benchmark_size_equals_the_loops() -> None:
     """The CNN's pool (3x3, stride 2, padding 1) after a ReLU, float32: many all-zero windows."""
     x = np.maximum(np.random.default_rng(3).standard_normal((2, 3, 14, 14)).astype(np.float32) - 0.5, 0)

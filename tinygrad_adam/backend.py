@@ -7,8 +7,10 @@ array, for a random generator, or for a compiled GPU kernel. Devices are named
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -210,6 +212,59 @@ def get_num_threads() -> int:
     if _num_threads:
         return _num_threads[0]
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_threads() -> int:
+    """How many cores this process may run on: the size of the pool that numpy work is split over (optimizer chunks,
+    large copies); ``TINYGRAD_ADAM_THREADS`` sets it."""
+    if os.environ.get("TINYGRAD_ADAM_THREADS"):
+        return max(1, int(os.environ["TINYGRAD_ADAM_THREADS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _thread_pool(workers: int, pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinygrad_adam-cpu")
+
+
+def in_parallel(work: Callable[[int], None], workers: int) -> None:
+    """``work(0)`` on the calling thread and ``work(1)`` ... ``work(workers - 1)`` on a pool beside it; returns when
+    all are done (re-raising the first error). numpy's ufuncs and copies release the GIL, so this uses the cores.
+    The pool is made on first use, and again in a forked child (an inherited pool has no threads)."""
+    futures = [_thread_pool(cpu_threads(), os.getpid()).submit(work, w) for w in range(1, workers)]
+    work(0)
+    for f in futures:
+        f.result()
+
+
+SPLIT_BYTES = 1 << 20  # work on at least this many bytes is split over the cores (below, handing off costs more)
+
+
+def split_work(work: Callable[[slice], None], length: int, nbytes: int, on_cpu: bool = True) -> None:
+    """``work(slice(0, length))``, or, for CPU work on at least ``SPLIT_BYTES``, ``work`` on consecutive
+    slices of ``range(length)``, one per core, run by :func:`in_parallel`. ``work`` must write only what its slice
+    owns (numpy ufuncs and copies release the GIL, so the slices really run at once)."""
+    workers = min(cpu_threads(), nbytes // SPLIT_BYTES, length) if on_cpu else 1
+    if workers < 2:
+        work(slice(0, length))
+        return
+    cuts = [length * w // workers for w in range(workers + 1)]
+    in_parallel(lambda w: work(slice(cuts[w], cuts[w + 1])), workers)
+
+
+def parallel_copy(dst: Any, src: Any) -> None:
+    """``dst[...] = src`` for two arrays of one shape; on the CPU a large copy is split along its first axis (or
+    its second, when the first is shorter than the core count) by :func:`split_work`. Used for the layout
+    changes around convolution GEMMs, which one thread would otherwise copy while the other cores wait."""
+    if dst.ndim == 0:
+        dst[...] = src
+        return
+    axis = 1 if dst.ndim > 1 and dst.shape[0] < cpu_threads() else 0
+    part = (slice(None),) * axis
+
+    def work(b: slice) -> None:
+        dst[(*part, b)] = src[(*part, b)]
+    split_work(work, dst.shape[axis], dst.nbytes, isinstance(dst, numpy.ndarray))
 
 
 _generators: dict[str, Any] = {}

@@ -30,7 +30,6 @@ Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda
 from __future__ import annotations
 
 import ast
-import concurrent.futures
 import functools
 import os
 import textwrap
@@ -53,24 +52,6 @@ IMPLS = ("auto", "reference", "numpy", "numba")
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
 _BINOPS = {ast.Add: ("numpy.add", "+"), ast.Sub: ("numpy.subtract", "-"),
            ast.Mult: ("numpy.multiply", "*"), ast.Div: ("numpy.divide", "/")}
-
-
-def cpu_threads() -> int:
-    """How many cores this process may run on (the numpy thread pool's size); ``TINYGRAD_ADAM_THREADS`` sets it."""
-    if os.environ.get("TINYGRAD_ADAM_THREADS"):
-        return max(1, int(os.environ["TINYGRAD_ADAM_THREADS"]))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def thread_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that run numpy chunks beside the calling one (created on first use, and again in a forked
-    child: a pool inherited through fork has no threads and would never run its work)."""
-    return _thread_pool(workers, os.getpid())
-
-
-@functools.cache
-def _thread_pool(workers: int, pid: int) -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinygrad_adam-fused")
 
 
 @functools.cache
@@ -185,7 +166,7 @@ class FusedKernel:
         split into one contiguous run of chunks per core, each run on its own thread with its own registers."""
         chunks = [(flat, start) for flat in flats for start in range(0, flat[0].size, CHUNK)]
         total = sum(flat[0].size for flat in flats)
-        workers = min(cpu_threads(), len(chunks)) if total >= THREAD_MIN else 1
+        workers = min(backend.cpu_threads(), len(chunks)) if total >= THREAD_MIN else 1
         dtype = flats[0][0].dtype
         regs = [_registers(scratch, dtype, self.registers, worker) for worker in range(workers)]
 
@@ -196,10 +177,7 @@ class FusedKernel:
                 n = views[0].size
                 self._numpy_fn(*views, *values, r if n == CHUNK else [x[:n] for x in r])
 
-        futures = [thread_pool(cpu_threads()).submit(work, w) for w in range(1, workers)]
-        work(0)
-        for f in futures:
-            f.result()
+        backend.in_parallel(work, workers)
 
     def _addresses(self, arrays: list[list[Array]], flats: list[list[numpy.ndarray]],
                    scratch: MutableMapping[Any, Any]) -> list[list[int]]:
