@@ -515,3 +515,13 @@ def test_clamp_keeps_minus_zero_at_a_zero_bound_as_in_torch() -> None:
         (1 / y[:2]).sum().backward()
         return 1 / y[:2], y, torch.clamp(x.detach(), max=-0.0), torch.clamp(x.detach(), -1.0, 1.0), x.grad
     same(program)
+
+
+def test_max_pool2d_of_plus_and_minus_zero_gives_the_first_ones_sign_as_in_torch() -> None:
+    # FUZZ_SEED=728156: numpy's max of [+0, -0] came out -0, so sqrt's gradient at the max was -inf, not inf
+    def program(torch: Any) -> Any:
+        x = torch.tensor([[[[0.0, -0.0, -0.0, 0.0, -1.0, -0.0]]]], dtype=torch.float64, requires_grad=True)
+        y = torch.nn.functional.max_pool2d(x, (1, 2), (1, 2))
+        (1 / y).sum().backward()
+        return 1 / y, x.grad
+    same(program)

@@ -81,6 +81,9 @@ def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple
     if bool(nan.any()):  # PyTorch's kernel: a NaN always replaces the running max, so the last NaN is picked
         for offset in range(len(cand)):
             first[nan & xp.isnan(cand[offset])] = offset
+    zero = out == 0  # numpy's max of +0 and -0 may be either; torch's is the picked element, sign included
+    if bool(zero.any()):  # (the fuzzer's FUZZ_SEED=728156: sqrt's gradient at the max then changes sign)
+        out[zero] = cand[(first[zero], *xp.nonzero(zero))]
     return out, first
 
 
