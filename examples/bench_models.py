@@ -52,7 +52,8 @@ CONTEXT, VOCAB, EMBED, HIDDEN, SMALL_BATCH = 3, 27, 10, 200, 32  # makemore-mlp
 def batch_for(name: str, rng: np.random.Generator, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and integer targets of the model's real shape, e.g. (batch, 784) and (batch,)."""
     if name.startswith("cnn"):
-        return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
+        shape = (3, 32, 32) if name.endswith("cifar") else (1, 28, 28)
+        return rng.random((batch, *shape), dtype=np.float32), rng.integers(0, 10, batch)
     if name.startswith("imdb-logreg"):
         return (rng.random((batch, 10_000)) < IMDB_DENSITY).astype(np.float32), rng.integers(0, 2, batch)
     if name == "makemore-mlp":
@@ -86,6 +87,7 @@ def ours(name: str) -> nn.Module:
         "mlp": lambda: models.MLP(784, (1000, 1000), 10, dropout=0.5),
         "cnn-32-32-64": lambda: models.CNN(1, (32, 32, 64)),
         "cnn-64-64-128": lambda: models.CNN(1, (64, 64, 128)),
+        "cnn-64-64-128-cifar": lambda: models.CNN(3, (64, 64, 128), image_size=32),
         "vae": lambda: models.VAE(784, 500, 50),
         "imdb-logreg": lambda: nn.Sequential(nn.Dropout(0.5), models.LogisticRegression(10_000, 2)),
     }[name.removesuffix("-dense")]()
@@ -96,8 +98,8 @@ def theirs(name: str) -> Any:
     import torch
     from torch import nn as tnn
 
-    def cnn(c: tuple[int, int, int]) -> Any:  # models.CNN: input dropout 0.2, pools 28 -> 14 -> 7 -> 4
-        layers, cin, size = [tnn.Dropout(0.2)], 1, 28
+    def cnn(c: tuple[int, int, int], cin: int = 1, size: int = 28) -> Any:  # models.CNN: input dropout 0.2,
+        layers = [tnn.Dropout(0.2)]  # pools 28 -> 14 -> 7 -> 4 (32 -> 16 -> 8 -> 4)
         for cout in c:
             layers += [tnn.Conv2d(cin, cout, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2, padding=1)]
             cin, size = cout, (size - 1) // 2 + 1
@@ -135,6 +137,7 @@ def theirs(name: str) -> Any:
                                       tnn.Linear(1000, 1000), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(1000, 10)),
         "cnn-32-32-64": lambda: cnn((32, 32, 64)),
         "cnn-64-64-128": lambda: cnn((64, 64, 128)),
+        "cnn-64-64-128-cifar": lambda: cnn((64, 64, 128), 3, 32),
         "vae": VAE,
         "imdb-logreg": lambda: tnn.Sequential(tnn.Dropout(0.5), tnn.Linear(10_000, 2)),
     }[name.removesuffix("-dense")]()
@@ -177,7 +180,7 @@ def torch_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> 
     return step
 
 
-MODELS = ["makemore-mlp", "logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "vae", "imdb-logreg",
+MODELS = ["makemore-mlp", "logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "cnn-64-64-128-cifar", "vae", "imdb-logreg",
           "imdb-logreg-dense"]
 
 
@@ -264,7 +267,7 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
     rng = np.random.default_rng(0)
     rows = []
     for name in MODELS:
-        if (quick or tiny) and name == "cnn-64-64-128":
+        if (quick or tiny) and name.startswith("cnn-64-64-128"):
             continue
         x, y = batch_for(name, rng, 4 if tiny else BATCH)
         ours_step, work = our_step(name, x, y, device)
