@@ -525,3 +525,13 @@ def test_max_pool2d_of_plus_and_minus_zero_gives_the_first_ones_sign_as_in_torch
         (1 / y).sum().backward()
         return 1 / y, x.grad
     same(program)
+
+
+def test_relu_keeps_minus_zero_as_in_torch() -> None:
+    # FUZZ_SEED=763008: numpy's maximum(-0, 0) gave +0, so x / relu(x) at -0 had the gradient +inf, not -inf
+    def program(torch: Any) -> Any:
+        x = torch.tensor([-0.0, 0.0, -2.0, 3.0, float("nan"), float("-inf")], dtype=torch.float64, requires_grad=True)
+        y = torch.relu(x)
+        (x[:2] / y[:2]).sum().backward()
+        return 1 / y[:2], y, torch.nn.functional.relu(x.detach().float()), x.grad
+    same(program)
