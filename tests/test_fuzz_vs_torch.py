@@ -551,12 +551,18 @@ def op_matmul(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
         apply(prog, "matmul({}, {})", linalg.matmul, strict_matmul, [i, j])
 
 
-def strict_matmul(a: Any, b: Any) -> Any:
-    """torch.matmul, raising for two dtypes as torch does everywhere but in a batched product with an empty dim
-    (there it returns zeros: FUZZ_SEED=57124; README, Differences from PyTorch)."""
-    if a.dtype != b.dtype:
-        raise RuntimeError(f"expected both operands of matmul to have one dtype, got {a.dtype} and {b.dtype}")
-    return torch.matmul(a, b)
+def one_dtype(name: str, fn: Callable) -> Callable:
+    """torch's ``fn``, raising for operands of two dtypes as torch does everywhere but where the result is empty
+    (a batched matmul with an empty dim returns zeros: FUZZ_SEED=57124; a conv2d of an empty batch an empty
+    result: FUZZ_SEED=874406; README, Differences from PyTorch)."""
+    def strict(*args: Any) -> Any:
+        if len({a.dtype for a in args}) > 1:
+            raise RuntimeError(f"expected the operands of {name} to have one dtype, got {[a.dtype for a in args]}")
+        return fn(*args)
+    return strict
+
+
+strict_matmul = one_dtype("matmul", torch.matmul)
 
 
 def op_linear(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
@@ -590,7 +596,7 @@ def op_conv(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
             np.isfinite(prog.nodes[a].ours.numpy()).all() for a in args)
         apply(prog, f"conv2d({', '.join(['{}'] * len(args))}, stride={stride}, padding={padding})",
               lambda *a: conv.conv2d(*a, stride=stride, padding=padding),
-              lambda *a: TF.conv2d(*a, stride=stride, padding=padding), args)
+              one_dtype("conv2d", lambda *a: TF.conv2d(*a, stride=stride, padding=padding)), args)
     else:
         k = (ch.int(1, 3), ch.int(1, 3))
         st_ = ch.pick([None, stride])

@@ -454,6 +454,13 @@ def test_matmul_of_two_dtypes_raises_even_when_empty(a: tuple, b: tuple) -> None
         tg.zeros(*a) @ tg.zeros(*b, dtype=tg.float64)
 
 
+@pytest.mark.parametrize("batch", [0, 2])
+def test_conv2d_of_two_dtypes_raises_even_for_an_empty_batch(batch: int) -> None:
+    # torch lets an empty batch pass (FUZZ_SEED=874406; README, Differences)
+    with pytest.raises(TypeError, match="dtype"):
+        tg.nn.functional.conv2d(tg.zeros(batch, 1, 4, 5), tg.zeros(3, 1, 2, 1, dtype=tg.float64))
+
+
 def test_cross_entropy_of_a_sure_class_is_minus_zero_as_in_torch() -> None:
     # FUZZ_SEED=96511: torch's loss is -(log_softmax[t]) = -(+0) = -0 with one class; 1 / loss tells the signs apart
     def program(torch: Any) -> Any:
