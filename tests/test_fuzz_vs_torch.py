@@ -172,11 +172,16 @@ def apply(prog: Program, text: str, ours: Callable, theirs: Callable, args: list
 SUMMING = ("matmul(", "linear(", "sum(", "mean(")  # ops whose results are sums, accumulated in some order
 
 
+ZERO_TIES = ("minimum(", "maximum(")  # torch's pick between +0 and -0 depends on the length (see below)
+
+
 def zero_signs_differ(n: Node) -> bool:
     """A sum that came to zero with another sign in ours than in torch: the sign of a zero sum is the library's
     (torch's own mm gives -1 * 0 as -0, its bmm +0, a sum of -0s +0), and dividing by it gives inf or -inf
-    (FUZZ_SEED=140344), so what is computed from it is compared in shape and dtype only."""
-    if not n.text.split(" = ", 1)[-1].startswith(SUMMING) or not isinstance(n.same, torch.Tensor) \
+    (FUZZ_SEED=140344), so what is computed from it is compared in shape and dtype only. The same for
+    minimum/maximum of +0 and -0: torch returns the first operand in short tensors and the second where its
+    loop is vectorised (8 or more float32 elements, say), numpy the second (FUZZ_SEED=911375)."""
+    if not n.text.split(" = ", 1)[-1].startswith(SUMMING + ZERO_TIES) or not isinstance(n.same, torch.Tensor) \
             or not n.same.is_floating_point():
         return False
     o, s = to_np(n.ours), to_np(n.same)
