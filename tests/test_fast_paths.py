@@ -195,39 +195,3 @@ def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
 
-
-@pytest.mark.parametrize(("shape", "view"), [
-    ((6, 5, 4), lambda a: a.transpose(0, 2, 1)),  # split along the first axis
-    ((1, 7, 3), lambda a: a[:, ::-1]),  # the first axis too short: split along the second
-    ((3,), lambda a: a),  # one axis
-    ((), lambda a: a),  # 0-d: copied whole
-    ((0, 4), lambda a: a),  # empty
-])
-def test_parallel_copy_equals_assignment(shape, view, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tg.backend, "SPLIT_BYTES", 1)  # split even tiny copies
-    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
-    src = view(rng.standard_normal(shape))
-    dst = np.empty(src.shape)
-    tg.backend.parallel_copy(dst, src)
-    assert np.array_equal(dst, src)
-
-
-def test_conv2d_with_split_copies_is_bitwise_the_unsplit_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The layout copies around the GEMMs split over threads (large layers) give exactly the one-thread result."""
-    x, w, b = rng.standard_normal((4, 3, 9, 8)), rng.standard_normal((5, 3, 3, 2)), rng.standard_normal(5)
-
-    def run() -> list[np.ndarray]:
-        ts = [tg.Tensor(a, requires_grad=True) for a in (x, w, b)]
-        out = F.conv2d(*ts, stride=(2, 1), padding=1)
-        out.backward(np.cos(np.arange(out.size)).reshape(out.shape))
-        return [out.numpy()] + [t.grad.numpy() for t in ts]
-    whole = run()
-    monkeypatch.setattr(tg.backend, "SPLIT_BYTES", 1)
-    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
-    calls: list[int] = []
-    real = tg.backend.in_parallel
-    monkeypatch.setattr(tg.backend, "in_parallel", lambda work, n: (calls.append(n), real(work, n)))
-    split = run()
-    assert calls and max(calls) == 3  # the copies really were split
-    for a, b_ in zip(whole, split):
-        assert np.array_equal(a, b_)

@@ -540,5 +540,5 @@ def test_relu_keeps_minus_zero_as_in_torch() -> None:
         x = torch.tensor([-0.0, 0.0, -2.0, 3.0, float("nan"), float("-inf")], dtype=torch.float64, requires_grad=True)
         y = torch.relu(x)
         (x[:2] / y[:2]).sum().backward()
-        return 1 / y[:2], y, torch.nn.functional.relu(x.detach().float()), x.grad
+        return 1 / y[:2], y, torch.nn.functional.relu(x.detach().float()), x.grad, 1 / torch.relu(x.detach()[0])
     same(program)

@@ -75,16 +75,8 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
     (offset[0] + h * step[0], offset[1] + w * step[1]): padding (and, for step > 1, dilation) in one copy."""
     n, c, h, w = x.shape
     out = backend.get_array_module(x).zeros((n, size[0], size[1], c), dtype=x.dtype)
-    rows = slice(offset[0], offset[0] + (h - 1) * step[0] + 1, step[0])
-    inner = out[:, rows, offset[1]:offset[1] + (w - 1) * step[1] + 1:step[1]]
-    backend.parallel_copy(inner, x.transpose(0, 2, 3, 1))
-    return out
-
-
-def contiguous(view: Array) -> Array:
-    """A C-contiguous copy of a strided view, copied on all cores for large ones (see ``backend.parallel_copy``)."""
-    out = backend.get_array_module(view).empty(view.shape, dtype=view.dtype)
-    backend.parallel_copy(out, view)
+    out[:, offset[0]:offset[0] + (h - 1) * step[0] + 1:step[0], offset[1]:offset[1] + (w - 1) * step[1] + 1:step[1]] \
+        = x.transpose(0, 2, 3, 1)
     return out
 
 
@@ -153,16 +145,15 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         image rows) and handed to BLAS as a transposed view."""
         view = patches(xpad[b], (kh, kw), st, (ho, wo))
         if c == 1 and st[1] == 1:
-            view = view.transpose(3, 4, 5, 0, 1, 2)
-            return contiguous(view).reshape(k, -1).T
-        return contiguous(view).reshape(len(view) * ho * wo, k)  # not -1: k or the batch may be 0
+            return view.transpose(3, 4, 5, 0, 1, 2).reshape(k, -1).T
+        return view.reshape(len(view) * ho * wo, k)  # not -1: k or the batch may be 0
 
     out = xp.empty((n, o, ho, wo), dtype=x.dtype)
     for b in chunks:
         y = columns(b) @ wk  # (m*Ho*Wo, O): one GEMM per chunk
         if bias is not None:
             y += bias.data
-        backend.parallel_copy(out[b], y.reshape(b.stop - b.start, ho, wo, o).transpose(0, 3, 1, 2))
+        out[b] = y.reshape(b.stop - b.start, ho, wo, o).transpose(0, 3, 1, 2)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         g_nhwc = g.transpose(0, 2, 3, 1)
@@ -178,14 +169,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         exact = gx is not None and not bool(xp.isfinite(weight.data).all())
         for b in chunks:
             m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
-            g2 = contiguous(g_nhwc[b]).reshape(m * ho * wo, o)
+            g2 = g_nhwc[b].reshape(m * ho * wo, o)
             if gw is not None:
                 gw += columns(b).T @ g2  # the columns are rebuilt, not kept
             if exact:  # a nan/inf weight: the zeros of gfull would spread it (0 * inf), so scatter instead
                 gx[b] = scatter_columns(g2 @ wk.T, x.shape, (kh, kw), st, pd, (ho, wo))
             elif gx is not None:
-                gcols = contiguous(patches(gfull[b], (kh, kw), (1, 1), (h, w))).reshape(m * h * w, kh * kw * o)
-                backend.parallel_copy(gx[b], (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2))
+                gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(m * h * w, kh * kw * o)
+                gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
         grads = (gx, None if gw is None else xp.ascontiguousarray(gw.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)))
         if bias is None:
             return grads
