@@ -194,4 +194,3 @@ def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch
     ref.backward(torch.tensor(g))
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
-

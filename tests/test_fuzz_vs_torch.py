@@ -174,20 +174,7 @@ def apply(prog: Program, text: str, ours: Callable, theirs: Callable, args: list
 SUMMING = ("matmul(", "linear(", "sum(", "mean(", "conv2d(")
 
 
-ZERO_TIES = ("minimum(", "maximum(")  # torch's pick between +0 and -0 depends on the length (see below)
-
-
-def zero_signs_differ(n: Node) -> bool:
-    """A sum that came to zero with another sign in ours than in torch: the sign of a zero sum is the library's
-    (torch's own mm gives -1 * 0 as -0, its bmm +0, a sum of -0s +0), and dividing by it gives inf or -inf
-    (FUZZ_SEED=140344), so what is computed from it is compared in shape and dtype only. The same for
-    minimum/maximum of +0 and -0: torch returns the first operand in short tensors and the second where its
-    loop is vectorised (8 or more float32 elements, say), numpy the second (FUZZ_SEED=911375)."""
-    if not n.text.split(" = ", 1)[-1].startswith(SUMMING + ZERO_TIES) or not isinstance(n.same, torch.Tensor) \
-            or not n.same.is_floating_point():
-        return False
-    o, s = to_np(n.ours), to_np(n.same)
-    return bool(((o == 0) & (s == 0) & (np.signbit(o) != np.signbit(s))).any())
+ZERO_TIES = ("minimum(", "maximum(")  # torch's pick between +0 and -0 depends on the length (see signs_differ)
 
 
 def rtol_of(prog: Program, dtype: np.dtype) -> float:
@@ -195,19 +182,24 @@ def rtol_of(prog: Program, dtype: np.dtype) -> float:
     return 2e-4 if dtype == np.float32 or prog.has_float32 else 1e-9  # astype may take float64 through float32
 
 
-def noise_signs_differ(prog: Program, n: Node, scale: float) -> bool:
-    """A value that both libraries computed as rounding noise around zero (within the absolute tolerance, not
-    both exactly zero) with opposite signs: a cancellation that may land on either side (logsumexp of a
-    log_softmax row is 0 up to rounding: ours 0, torch -7e-18, so sqrt of it is 0 or nan: FUZZ_SEED=842877).
-    What is computed from it (sqrt, log, division) is then compared in shape and dtype only. Exact zeros of
-    opposite sign are not noise (relu(-0) is -0 in torch) except after a sum (``zero_signs_differ``)."""
+def signs_differ(prog: Program, n: Node, scale: float) -> bool:
+    """Opposite signs in ours and torch where both are rounding noise around zero (within the absolute
+    tolerance): a cancellation may land on either side (logsumexp of a log_softmax row is 0 up to rounding: ours
+    0, torch -7e-18, so sqrt of it is 0 or nan: FUZZ_SEED=842877), and what is computed from it (sqrt, log,
+    division) is then compared in shape and dtype only. Exact zeros of opposite sign are checked (relu(-0) is -0
+    in torch), except where the sign of a zero is the library's: a sum (torch's own mm gives -1 * 0 as -0, its bmm
+    +0, a sum of -0s +0; dividing by it gives inf or -inf: FUZZ_SEED=140344), and minimum/maximum of +0 and -0
+    (torch returns the first operand in short tensors and the second where its loop is vectorised, numpy the
+    second: FUZZ_SEED=911375)."""
     if not isinstance(n.same, torch.Tensor) or not n.same.is_floating_point():
         return False
     o, s = to_np(n.ours), to_np(n.same)
     atol = rtol_of(prog, o.dtype) * scale
     with np.errstate(invalid="ignore"):
-        noise = (np.abs(o) <= atol) & (np.abs(s) <= atol) & ((o != 0) | (s != 0))
-    return bool((noise & (np.signbit(o) != np.signbit(s))).any())
+        differ = (np.abs(o) <= atol) & (np.abs(s) <= atol) & (np.signbit(o) != np.signbit(s))
+    if not n.text.split(" = ", 1)[-1].startswith(SUMMING + ZERO_TIES):
+        differ &= (o != 0) | (s != 0)
+    return bool(differ.any())
 
 
 def overflowed(out: Any, inputs: list[Any]) -> bool:
@@ -676,7 +668,7 @@ def build_and_check(ch: Chooser, prog: Program) -> Program:
             continue
         was, prog.forward_ambiguous = prog.forward_ambiguous, False
         compare(prog, f"value of n{k}", n.ours, n.same, n.ref, scale, scale, n.pert)
-        if prog.forward_ambiguous or zero_signs_differ(n) or noise_signs_differ(prog, n, scale):
+        if prog.forward_ambiguous or signs_differ(prog, n, scale):
             # (the gradients then too: FUZZ_SEED=371582)
             prog.forward_ambiguous = True
             tainted.add(k)

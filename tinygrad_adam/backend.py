@@ -221,9 +221,7 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     """The value ``set_num_threads`` recorded, else the number of CPUs this process may use."""
-    if _num_threads:
-        return _num_threads[0]
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return _num_threads[0] if _num_threads else cpu_count()
 
 
 def cpu_threads() -> int:
@@ -231,6 +229,11 @@ def cpu_threads() -> int:
     max pooling); ``TINYGRAD_ADAM_THREADS`` sets it."""
     if os.environ.get("TINYGRAD_ADAM_THREADS"):
         return max(1, int(os.environ["TINYGRAD_ADAM_THREADS"]))
+    return cpu_count()
+
+
+def cpu_count() -> int:
+    """The number of CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

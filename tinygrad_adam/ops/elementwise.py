@@ -176,7 +176,7 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
         # numpy takes a broadcast (or 0-d) exponent of 0.5 as sqrt, so -inf gives nan and -0 gives -0; torch's pow
         # of two tensors is C's pow (inf, +0), as numpy's is on full 1-D operands (FUZZ_SEED=467370)
         shape = broadcast_shape("pow", a.shape, b.shape)
-        flat = [a.xp.broadcast_to(x, shape).reshape(-1).copy() for x in (a.data, b.data)]
+        flat = [a.xp.ascontiguousarray(a.xp.broadcast_to(x, shape)).reshape(-1) for x in (a.data, b.data)]
         out = a.xp.power(*flat).reshape(shape)
     else:
         out = a.data ** b.data
