@@ -14,7 +14,15 @@ import numpy
 
 from . import methods as _methods
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import DeviceError, device, get_num_threads, manual_seed, set_default_device, set_num_threads
+from .backend import (
+    DeviceError,
+    device,
+    get_num_threads,
+    manual_seed,
+    set_default_device,
+    set_flush_denormal,
+    set_num_threads,
+)
 from .creation import (
     Generator,
     arange,
@@ -66,7 +74,8 @@ __all__ = [
     "full_like", "get_num_threads", "gradcheck", "half", "inference_mode", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "linspace", "load", "load_run", "long", "manual_seed", "multinomial", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "save",
-    "set_default_device", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8", "zeros", "zeros_like",
+    "set_default_device", "set_flush_denormal", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8",
+    "zeros", "zeros_like",
     *sorted(_methods.FUNCTIONS),
 ]
 

@@ -165,6 +165,9 @@ def add_run_options(p: argparse.ArgumentParser, epochs: int, only: Sequence[str]
     add("--data-dir", type=absolute_path, default=None, metavar="DIR",
         help="directory holding mnist/, imdb/ and cifar10/ (default: $TINYGRAD_ADAM_DATA, then ~/.cache/tinygrad_adam)")
     add("--download", action="store_true", help="download the dataset first if it is missing (checksum-verified)")
+    add("--flush-denormal", action="store_true",
+        help="treat subnormal floats as zero on the CPU, as torch.set_flush_denormal (x86 arithmetic on them is "
+        "up to 100x slower, and Adam with weight decay drives unused weights there; default: off, IEEE)")
 
 
 def config_from(args: argparse.Namespace, **fixed: object) -> Config:

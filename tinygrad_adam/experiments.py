@@ -137,7 +137,8 @@ def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] 
     resolved = cfg.resolved()
     if resume and done.exists():
         previous = json.loads(done.read_text())
-        if previous.get("config") == _json(resolved.to_json()):
+        # (through Config: a field added since the run was written compares at its default)
+        if _json(Config.from_json(previous.get("config", {})).to_json()) == _json(resolved.to_json()):
             return previous["metrics"]
     restart = resume and not (folder / "checkpoint.npz").exists()
     if resume and not restart:
@@ -284,6 +285,8 @@ def figure_caption(experiment: str, results: dict[str, dict[str, Any]], epochs: 
                 if configs and all(c[k] == configs[0][k] for c in configs)]
     if exp.dataset == "imdb" and configs:
         settings.append(f"{configs[0]['imdb_features']} bag-of-words")
+    if any(c.get("flush_denormal") for c in configs):
+        settings.append("subnormals flushed to zero")
     for schedule, words in (("inv-sqrt", "alpha/sqrt(t)"), ("constant", "constant alpha")):
         names = sorted({PAPER_NAMES.get(c["optimizer"], c["optimizer"]) for c in configs
                         if c["lr_schedule"] == schedule})

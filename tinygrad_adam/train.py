@@ -107,6 +107,7 @@ class Config:
     progress: bool = True
     data_dir: str | None = None
     download: bool = False
+    flush_denormal: bool = False
 
     def resolved(self) -> Config:
         """A copy with every ``None`` replaced by its default, after checking the combination."""
@@ -152,6 +153,9 @@ class Config:
             raise ValueError(f"epochs and batch size must be >= 1, got {cfg.epochs} and {cfg.batch_size}")
         if cfg.temporal_average is not None and not 0 < cfg.temporal_average < 1:
             raise ValueError(f"temporal average decay must be in (0, 1), got {cfg.temporal_average}")
+        if cfg.flush_denormal and not backend.set_flush_denormal(backend.flush_denormal()):  # a no-op where it works
+            raise ValueError("--flush-denormal: this machine's CPU or C library cannot flush subnormal numbers to zero "
+                             "(x86-64 or AArch64 Linux with glibc can); drop the flag")
         cfg.device = backend.parse_device(cfg.device)
         return cfg
 
@@ -459,8 +463,13 @@ class Run:
         a run raises ``rundir.RunDirError`` unless ``overwrite``, which deletes that run's files first.
         """
         rundir.usable(self.dir)
-        with rundir.locked(self.dir):  # one process at a time in a run directory
-            return self._fit(resume, overwrite)
+        before = backend.flush_denormal()
+        backend.set_flush_denormal(self.cfg.flush_denormal)  # resolved() checked that it can be set
+        try:
+            with rundir.locked(self.dir):  # one process at a time in a run directory
+                return self._fit(resume, overwrite)
+        finally:
+            backend.set_flush_denormal(before)
 
     def _fit(self, resume: bool, overwrite: bool) -> dict[str, Any]:
         rundir.claim(self.dir, resume=resume, overwrite=overwrite)
