@@ -283,11 +283,13 @@ def _set_thread_flush(mode: bool) -> bool:
     offset, mask = bits
     word = struct.unpack_from("I", env.raw, offset)[0]
     struct.pack_into("I", env, offset, word | mask if mode else word & ~mask)
-    if libm.fesetenv(env) != 0:
-        return False
-    _thread_flush.mode = mode
     smallest = numpy.finfo(numpy.float32).tiny  # half of it is subnormal: zero only when flushing
-    return bool(smallest * numpy.float32(0.5) == 0) == mode
+    if libm.fesetenv(env) == 0 and bool(smallest * numpy.float32(0.5) == 0) == mode:
+        _thread_flush.mode = mode
+        return True
+    struct.pack_into("I", env, offset, word)  # it did not take: leave the thread as it was
+    libm.fesetenv(env)
+    return False
 
 
 @functools.cache
