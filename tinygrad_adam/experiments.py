@@ -22,7 +22,7 @@ import numpy
 
 from . import plots, rundir, tuned
 from .data.files import atomic_path
-from .train import SAFE_TO_CHANGE, Config, Run, TrainingDiverged, load_checkpoint, load_data
+from .train import SAFE_TO_CHANGE, Config, Run, TrainingDiverged, load_checkpoint, load_data, training_cost
 
 # The legend names of the paper's figures.
 PAPER_NAMES = {"adam": "Adam", "adagrad": "AdaGrad", "nesterov": "SGDNesterov", "rmsprop": "RMSProp",
@@ -287,6 +287,11 @@ def figure_caption(experiment: str, results: dict[str, dict[str, Any]], epochs: 
         settings.append(f"{configs[0]['imdb_features']} bag-of-words")
     if any(c.get("flush_denormal") for c in configs):
         settings.append("subnormals flushed to zero")
+    if any(c["weight_decay"] and c["optimizer"] != "adamw" for c in configs):
+        logged = [("train_l2" in m) for r in results.values() for m in r["runs"] if "diverged" not in m]
+        settings.append("training cost with its L2 term" if all(logged) else
+                        "training cost without its L2 term (runs logged before it was)" if not any(logged) else
+                        "training cost with its L2 term in some runs only")
     for schedule, words in (("inv-sqrt", "alpha/sqrt(t)"), ("constant", "constant alpha")):
         names = sorted({PAPER_NAMES.get(c["optimizer"], c["optimizer"]) for c in configs
                         if c["lr_schedule"] == schedule})
@@ -321,7 +326,7 @@ def results_table(experiment: str, results: dict[str, dict[str, Any]], caption: 
         seeds = f"{len(runs)}" + (f" ({len(runs) - len(ok)} diverged)" if len(ok) < len(runs) else "")
         acc = [100 * m["test_accuracy"] for m in ok if "test_accuracy" in m]
         rows.append(f"| {entry['label']} | {cfg['lr']:g} | {momentum} | {dropout} "
-                    f"| {_stats([m['train_loss'] for m in ok])} | {_stats([m['test_loss'] for m in ok])} "
+                    f"| {_stats([training_cost(m) for m in ok])} | {_stats([m['test_loss'] for m in ok])} "
                     f"| {_stats(acc, 2)} | {_stats([m['seconds'] for m in ok], 1)} | {seeds} |")
     return "\n".join(rows) + "\n"
 
@@ -339,7 +344,7 @@ def run_curve(run_dir: Path) -> dict[str, numpy.ndarray] | None:
     per_epoch = metrics[0]["iteration"] / metrics[0]["epoch"]
     it = numpy.array([s["iteration"] for s in steps], dtype=float)
     keep = it <= metrics[-1]["iteration"]
-    it, loss = it[keep], numpy.array([s["train_loss"] for s in steps], dtype=float)[keep]
+    it, loss = it[keep], numpy.array([training_cost(s) for s in steps], dtype=float)[keep]
     seconds = numpy.array([m["seconds"] for m in metrics])
     ends = numpy.concatenate([[0.0], numpy.cumsum(seconds)])
     epoch = it / per_epoch
@@ -391,7 +396,7 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
         cfg = dataclasses.replace(base, model="vae", dataset="mnist", optimizer="adam", lr=10.0 ** e,
                                   betas=(beta1, beta2), bias_correction=corrected, out=str(out / tag))
         m = fit_or_resume(cfg, resume, log=lambda s: None)
-        loss = math.inf if "diverged" in m else m["train_loss"]
+        loss = math.inf if "diverged" in m else training_cost(m)
         rows.append({"beta1": beta1, "beta2": beta2, "log10_lr": e, "bias_correction": corrected,
                      "train_loss": loss, "diverged": "diverged" in m})
         log(f"   {tag}: train loss {loss:.2f}")

@@ -292,6 +292,24 @@ def build_optimizer(cfg: Config, params: Iterable[Tensor]) -> optim.Optimizer:
     return optim.Adadelta(p, lr=lr, weight_decay=wd)
 
 
+def l2_penalty(opt: optim.Optimizer) -> float:
+    """The L2 term that the optimizer's (coupled) weight decay minimises: the sum over its parameter groups of
+    weight_decay / 2 * the squared norm of their parameters (its gradient is the weight_decay * p that the
+    optimizers add to each gradient)."""
+    total = 0.0
+    for group in opt.param_groups:
+        if group.get("weight_decay"):
+            total += group["weight_decay"] / 2 * sum(float(p.xp.vdot(p.data.ravel(), p.data.ravel()))
+                                                     for p in group["params"])
+    return total
+
+
+def training_cost(record: dict[str, Any]) -> float:
+    """The training cost of a ``metrics.jsonl`` or ``steps.jsonl`` record: its mean minibatch loss plus its L2
+    term where the run has weight decay (the objective the optimizer minimises)."""
+    return record["train_loss"] + record.get("train_l2", 0.0)
+
+
 def build_scheduler(cfg: Config, opt: optim.Optimizer) -> Any:
     """alpha_t = alpha / sqrt(t) per iteration for "inv-sqrt" (section 6.1), else None."""
     return optim.lr_scheduler.InverseSqrtLR(opt) if cfg.lr_schedule == "inv-sqrt" else None
@@ -402,14 +420,15 @@ class Run:
 
     # -------------------------------------------------------------- training
     def train_epoch(self) -> dict[str, float]:
-        """One pass over the training data; returns the mean minibatch loss ``train_loss`` and, for classifiers,
+        """One pass over the training data; returns the mean minibatch loss ``train_loss``, with weight decay the
+        mean L2 term ``train_l2`` (their sum is the training cost the optimizer minimises) and, for classifiers,
         ``train_accuracy`` (the share of training examples classified right as they were trained on, with
         dropout, as Keras reports it) and ``lr`` (the learning rate of the epoch's last step)."""
         cfg, model = self.cfg, self.model
         model.train()
         self.loader.set_epoch(self.epoch)
         backend.reseed_gpu_streams(self.epoch)  # GPU generators cannot be checkpointed; restart them per epoch
-        losses, window, correct, seen = [], [], 0, 0
+        losses, penalties, window, correct, seen = [], [], [], 0, 0
         bar = Progress(len(self.loader), f"epoch {self.epoch + 1}/{cfg.epochs}", enabled=cfg.progress)
         for x, y in self.loader:
             loss, logits = batch_loss(model, as_input(x, cfg.device), Tensor(y, device=cfg.device))
@@ -420,6 +439,8 @@ class Run:
             if logits is not None:
                 correct += int((backend.to_numpy(logits.data.argmax(axis=1)) == y).sum())
             seen += len(y)
+            if self.cfg.weight_decay and self.cfg.optimizer != "adamw":  # AdamW's decay minimises no penalty
+                penalties.append(l2_penalty(self.optimizer))  # of the weights that gave this loss
             lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.zero_grad()
             loss.backward()
@@ -433,21 +454,27 @@ class Run:
             window.append(value)
             bar.update(loss=sum(losses) / len(losses))
             if self.iteration % cfg.log_every == 0:
-                self.log_steps(window)
+                self.log_steps(window, penalties[len(penalties) - len(window):])
                 window = []
             if self.inspector and self.iteration % cfg.inspect_every == 0:
                 append_jsonl(self.dir / "internals.jsonl", {"iteration": self.iteration, **self.inspector.report()})
         bar.close()
         if window:  # at least one point per epoch, however short
-            self.log_steps(window)
+            self.log_steps(window, penalties[len(penalties) - len(window):])
         out = {"train_loss": sum(losses) / len(losses)}
+        if penalties:
+            out["train_l2"] = sum(penalties) / len(penalties)
         if not isinstance(model, models.VAE):
             out["train_accuracy"] = correct / seen
         return {**out, "lr": lr}
 
-    def log_steps(self, window: list[float]) -> None:
-        """One training-curve point: the mean loss of the iterations since the last one."""
-        append_jsonl(self.dir / "steps.jsonl", {"iteration": self.iteration, "train_loss": sum(window) / len(window)})
+    def log_steps(self, window: list[float], penalties: list[float]) -> None:
+        """One training-curve point: the mean loss of the iterations since the last one (and their mean L2 term,
+        when the run has one)."""
+        point = {"iteration": self.iteration, "train_loss": sum(window) / len(window)}
+        if penalties:
+            point["train_l2"] = sum(penalties) / len(penalties)
+        append_jsonl(self.dir / "steps.jsonl", point)
 
     def last_good(self) -> str:
         """Where this run's last finite state is, for a divergence message (checkpoints are only written finite,

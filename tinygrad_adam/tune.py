@@ -24,7 +24,7 @@ from typing import Any
 from . import tuned
 from .data.files import atomic_path
 from .experiments import Curve, Experiment, curve_config, fit_or_resume, get_experiment, select_curves
-from .train import DEFAULT_LR, Config
+from .train import DEFAULT_LR, Config, training_cost
 
 MOMENTA = (0.5, 0.9, 0.99)
 MOMENTUM_METHODS = ("nesterov",)
@@ -52,7 +52,7 @@ def trial(exp: Experiment, curve: Curve, base: Config, log10_lr: float, momentum
     for seed in seeds:
         m = fit_or_resume(dataclasses.replace(cfg, seed=seed, out=str(folder / f"seed{seed}")), True,
                           log=lambda s: None)
-        losses.append(math.inf if "diverged" in m else m["train_loss"])
+        losses.append(math.inf if "diverged" in m else training_cost(m))
     score = sum(losses) / len(losses)
     mom = "" if momentum is None else f", momentum {momentum:g}"
     log(f"   {curve.key}: lr 1e{log10_lr:+.1f}{mom}: training cost {score:.4f}")
@@ -130,7 +130,8 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
         "command": " ".join(command),
         "budget": {"epochs": base.epochs, "limit": base.limit, "seeds": seed_list,
                    "batch_size": resolved.batch_size, "imdb_features": resolved.imdb_features},
-        "score": "training cost (mean minibatch loss) of the last epoch, mean over seeds; inf if a seed diverged",
+        "score": "training cost (mean minibatch loss, plus the L2 term with weight decay) of the last epoch, mean "
+                 "over seeds; inf if a seed diverged",
         "grid": {"spacing": "half decade: lr = 10^(k/2)", "start": list(half_decade(lrs)) if lrs else
                  "five points centred on train.DEFAULT_LR", "widened": f"while the best is on an edge, "
                  f"at most {max_widen} times", "momenta (SGD-Nesterov)": list(momenta)},
