@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def comparison(series: Sequence[dict[str, Any]], path: str | Path, panels: Seque
         raise ValueError(f"no training-curve points to plot for {', '.join(s['label'] for s in series) or 'no run'}: "
                          f"nothing written to {path}")
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.2, 6.0 * len(panels)), 4.8), squeeze=False)
+    width = max(7.2, 6.0 * len(panels))  # inches
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.8), squeeze=False)
     mixed = len({"+dropout" in s["label"] for s in series}) == 2  # Figure 3: without dropout dashed
     for ax, (quantity, last_epoch) in zip(axes[0], panels):
         for s in series:
@@ -76,7 +78,8 @@ def comparison(series: Sequence[dict[str, Any]], path: str | Path, panels: Seque
             ax.set_title("all epochs" if quantity == "epoch" else "against wall-clock time", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=8)
+    # each caption line wrapped to the figure's width (about 15 characters an inch at 8 points)
+    fig.suptitle("\n".join(textwrap.fill(line, int(15 * width)) for line in title.splitlines()), fontsize=8)
     return _save(fig, Path(path))
 
 
