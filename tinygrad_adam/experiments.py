@@ -22,7 +22,16 @@ import numpy
 
 from . import plots, rundir, tuned
 from .data.files import atomic_path
-from .train import SAFE_TO_CHANGE, Config, Run, TrainingDiverged, load_checkpoint, load_data, training_cost
+from .train import (
+    SAFE_TO_CHANGE,
+    Config,
+    Run,
+    TrainingDiverged,
+    has_l2_term,
+    load_checkpoint,
+    load_data,
+    training_cost,
+)
 
 # The legend names of the paper's figures.
 PAPER_NAMES = {"adam": "Adam", "adagrad": "AdaGrad", "nesterov": "SGDNesterov", "rmsprop": "RMSProp",
@@ -287,7 +296,7 @@ def figure_caption(experiment: str, results: dict[str, dict[str, Any]], epochs: 
         settings.append(f"{configs[0]['imdb_features']} bag-of-words")
     if any(c.get("flush_denormal") for c in configs):
         settings.append("subnormals flushed to zero")
-    if any(c["weight_decay"] and c["optimizer"] != "adamw" for c in configs):
+    if any(has_l2_term(c["optimizer"], c["weight_decay"]) for c in configs):
         logged = [("train_l2" in m) for r in results.values() for m in r["runs"] if "diverged" not in m]
         settings.append("training cost with its L2 term" if all(logged) else
                         "training cost without its L2 term (runs logged before it was)" if not any(logged) else

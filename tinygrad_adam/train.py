@@ -292,6 +292,12 @@ def build_optimizer(cfg: Config, params: Iterable[Tensor]) -> optim.Optimizer:
     return optim.Adadelta(p, lr=lr, weight_decay=wd)
 
 
+def has_l2_term(optimizer: str, weight_decay: float | None) -> bool:
+    """Whether a run's training cost has an L2 term: weight decay, coupled (AdamW's decoupled decay minimises no
+    penalty)."""
+    return bool(weight_decay) and optimizer != "adamw"
+
+
 def l2_penalty(opt: optim.Optimizer) -> float:
     """The L2 term that the optimizer's (coupled) weight decay minimises: the sum over its parameter groups of
     weight_decay / 2 * the squared norm of their parameters (its gradient is the weight_decay * p that the
@@ -439,7 +445,7 @@ class Run:
             if logits is not None:
                 correct += int((backend.to_numpy(logits.data.argmax(axis=1)) == y).sum())
             seen += len(y)
-            if self.cfg.weight_decay and self.cfg.optimizer != "adamw":  # AdamW's decay minimises no penalty
+            if has_l2_term(cfg.optimizer, cfg.weight_decay):
                 penalties.append(l2_penalty(self.optimizer))  # of the weights that gave this loss
             lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.zero_grad()
@@ -454,13 +460,13 @@ class Run:
             window.append(value)
             bar.update(loss=sum(losses) / len(losses))
             if self.iteration % cfg.log_every == 0:
-                self.log_steps(window, penalties[len(penalties) - len(window):])
+                self.log_steps(window, penalties[-len(window):])
                 window = []
             if self.inspector and self.iteration % cfg.inspect_every == 0:
                 append_jsonl(self.dir / "internals.jsonl", {"iteration": self.iteration, **self.inspector.report()})
         bar.close()
         if window:  # at least one point per epoch, however short
-            self.log_steps(window, penalties[len(penalties) - len(window):])
+            self.log_steps(window, penalties[-len(window):])
         out = {"train_loss": sum(losses) / len(losses)}
         if penalties:
             out["train_l2"] = sum(penalties) / len(penalties)
@@ -491,12 +497,14 @@ class Run:
         """
         rundir.usable(self.dir)
         before = backend.flush_denormal()
-        backend.set_flush_denormal(self.cfg.flush_denormal)  # resolved() checked that it can be set
+        if self.cfg.flush_denormal != before:  # resolved() checked that it can be set
+            backend.set_flush_denormal(self.cfg.flush_denormal)
         try:
             with rundir.locked(self.dir):  # one process at a time in a run directory
                 return self._fit(resume, overwrite)
         finally:
-            backend.set_flush_denormal(before)
+            if self.cfg.flush_denormal != before:
+                backend.set_flush_denormal(before)
 
     def _fit(self, resume: bool, overwrite: bool) -> dict[str, Any]:
         rundir.claim(self.dir, resume=resume, overwrite=overwrite)
