@@ -67,6 +67,29 @@ def test_threads_follow_the_mode() -> None:
     assert results["pool1"] == results["pool0"] > 0
 
 
+@pytest.mark.skipif(not SUPPORTED, reason="flush-to-zero needs glibc on x86-64 or AArch64")
+@pytest.mark.parametrize("impl", ["numpy"] + (["numba"] if tg.optim.numba_available() else []))
+def test_the_fused_optimizer_steps_follow_the_mode_on_every_thread(impl: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every element of a step split over two pool threads lands subnormal (p - lr g = 1.5 tiny - tiny), or zero
+    when flushing: the fast paths' threads follow the mode too."""
+    from tinygrad_adam.optim import fused
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "2")
+    monkeypatch.setattr(fused, "THREAD_MIN", 1)
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+    tiny = np.finfo(np.float32).tiny
+
+    def step() -> np.ndarray:
+        ps = [tg.Tensor(np.full(n, 1.5 * tiny, dtype=np.float32), requires_grad=True) for n in (3 * fused.CHUNK, 5)]
+        for p in ps:
+            p.grad = tg.Tensor(np.full(p.shape, tiny, dtype=np.float32))
+        tg.optim.SGD(ps, lr=1.0, impl=impl).step()
+        return np.concatenate([p.numpy() for p in ps])
+    assert (step() == np.float32(tiny / 2)).all()
+    assert backend.set_flush_denormal(True)
+    assert (step() == 0).all()
+
+
 def test_the_flag_is_refused_in_one_line_where_it_cannot_work(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backend, "_set_thread_flush", lambda mode: False)
     with pytest.raises(ValueError, match=r"^--flush-denormal: .*drop the flag$"):

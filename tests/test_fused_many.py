@@ -1,5 +1,5 @@
-"""The multi-tensor CPU fast paths (FusedKernel.run_many): numpy chunks on a thread pool, and one numba call over
-blocks of every tensor of a group, each against the readable per-tensor update."""
+"""The multi-tensor CPU fast paths (FusedKernel.run_many): numpy chunks and numba pieces of every tensor of a group
+on a thread pool, each against the readable per-tensor update."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_optim import CASE_IDS, CASES, random_grads
 
 import tinygrad_adam as tg
@@ -22,7 +24,7 @@ SHAPES = [(0,), (1,), (7,), (fused.CHUNK + 3,), (3, fused.CHUNK // 2 + 5), (2 * 
 
 @pytest.fixture
 def parallel_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three threads (an uneven split of the chunks) and the parallel numba loop, even for these small sizes."""
+    """Three threads (an uneven split of the chunks and pieces), even for these small sizes."""
     monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
     monkeypatch.setattr(fused, "THREAD_MIN", 1)
     monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
@@ -77,10 +79,14 @@ def test_parallel_paths_equal_the_serial_ones_bit_for_bit(impl: str, monkeypatch
 
 
 @pytest.mark.parametrize("impl", FAST)
-def test_parameters_at_different_steps_keep_their_own_bias_correction(impl: str, parallel_everywhere: None) -> None:
-    p0s, grads = problem()
-    expected = run_many("Adam", {}, p0s, grads, "reference", skip=(1, 3))
-    for got, want in zip(run_many("Adam", {}, p0s, grads, impl, skip=(1, 3)), expected):
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
+def test_parameters_at_different_steps_keep_their_own_scalars(name: str, kw: dict, impl: str,
+                                                             parallel_everywhere: None) -> None:
+    """A step's kernel scalars are shared by the parameters whose host state (t, Nadam's mu product) is equal; one
+    that missed a step keeps its own bias correction (and schedule)."""
+    p0s, grads = problem(steps=4)
+    expected = run_many(name, kw, p0s, grads, "reference", skip=(1, 3))
+    for got, want in zip(run_many(name, kw, p0s, grads, impl, skip=(1, 3)), expected):
         np.testing.assert_allclose(got, want, **tolerance(want.dtype))
 
 
@@ -126,14 +132,14 @@ def test_disjoint_sees_overlaps_that_involve_an_output() -> None:
     assert not disjoint([p1, g[:40]], [g[:30], base[70:]])  # an output overlaps a gradient
 
 
-@pytest.mark.skipif(not optim.numba_available(), reason="numba is not installed")
-def test_remembered_addresses_follow_replaced_state_arrays(parallel_everywhere: None) -> None:
-    """The multi-tensor numba call remembers the state arrays' addresses between steps; a state loaded from a
-    checkpoint brings new arrays, and the update must go to them (not to the old ones)."""
+@pytest.mark.parametrize("impl", FAST)
+def test_remembered_addresses_follow_replaced_state_arrays(impl: str, parallel_everywhere: None) -> None:
+    """The overlap check remembers the state arrays' addresses between steps; a state loaded from a checkpoint
+    brings new arrays, which must be checked (and updated) as themselves, not as the old ones."""
     p0s, grads = problem(steps=4)
     expected = run_many("Adam", {}, p0s, grads, "reference")
     params = [tg.Tensor(p.copy(), requires_grad=True) for p in p0s]
-    opt = optim.Adam(params, impl="numba")
+    opt = optim.Adam(params, impl=impl)
     for step in range(4):
         for p, g in zip(params, grads):
             p.grad = tg.Tensor(g[step].astype(np.float32))
@@ -144,6 +150,18 @@ def test_remembered_addresses_follow_replaced_state_arrays(parallel_everywhere: 
                 p.data = p.data.copy()
     for p, want in zip(params, expected):
         np.testing.assert_allclose(p.numpy(), want, rtol=1e-5, atol=1e-7)
+
+
+@given(st.lists(st.integers(0, 50), max_size=8), st.integers(1, 5))
+def test_runs_cover_every_element_once_in_equal_runs(sizes: list[int], workers: int) -> None:
+    runs = fused._runs(sizes, workers)
+    assert len(runs) == workers
+    pieces = [piece for run in runs for piece in run]
+    assert pieces == sorted(pieces) and all(start < stop for _, start, stop in pieces)
+    covered = [(t, i) for t, start, stop in pieces for i in range(start, stop)]
+    assert covered == [(t, i) for t, n in enumerate(sizes) for i in range(n)]
+    lengths = [sum(stop - start for _, start, stop in run) for run in runs]
+    assert max(lengths) - min(lengths) <= 1
 
 
 def test_a_grad_of_the_wrong_dtype_raises_before_any_parameter_moves() -> None:

@@ -136,6 +136,11 @@ def get_array_module(*arrays: Any) -> ModuleType:
     return numpy
 
 
+def is_array(x: Any) -> bool:
+    """True for a numpy or cupy ndarray (of any shape, 0-d included); False for scalars, numpy's too."""
+    return isinstance(x, numpy.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+
+
 def device_of(array: Any) -> str:
     """The device name of a raw array."""
     if isinstance(array, numpy.ndarray) or _cupy is None or not isinstance(array, _cupy.ndarray):
@@ -259,9 +264,9 @@ def set_flush_denormal(mode: bool) -> bool:
     Arithmetic on subnormal numbers is slow on x86 (a float32 GEMM with many subnormal weights ran 100x slower
     here, numpy and torch alike), and Adam with L2 weight decay drives weights that get no gradient through that
     range. The mode belongs to each thread: it is set in the calling thread, in threads started after the call
-    (they inherit it) and in this module's thread pool; BLAS threads started before it (OpenBLAS starts its own
-    when numpy is imported) and numba's, once started, keep gradual underflow, so it works fully with one BLAS
-    thread (``OPENBLAS_NUM_THREADS=1``), as ``torch.set_flush_denormal`` does with one intra-op thread."""
+    (they inherit it) and in this module's thread pool (which also runs the numba optimizer loops); BLAS threads
+    started before it (OpenBLAS starts its own when numpy is imported) keep gradual underflow, so it works fully
+    with one BLAS thread (``OPENBLAS_NUM_THREADS=1``), as ``torch.set_flush_denormal`` does with one intra-op thread."""
     if not _set_thread_flush(bool(mode)):
         return False
     _flush_mode[0] = bool(mode)

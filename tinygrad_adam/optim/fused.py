@@ -17,12 +17,12 @@ is a scalar computed in float64 on the host, so float32 parameters are updated i
   enough to stay in the L2 cache, so that a step reads p, g, m, v once and writes p, m, v once: the
   minimum memory traffic, with no new arrays. numpy's ufuncs release the GIL, so the chunks are shared
   out to a pool of one thread per core (each with its own registers);
-- the CPU with numba (optional, ``pip install "tinygrad-adam[fast]"``): one compiled loop, on all cores
-  for large parameters.
+- the CPU with numba (optional, ``pip install "tinygrad-adam[fast]"``): one compiled loop that releases the
+  GIL; large updates are cut into one piece per core, each run on the same thread pool.
 
 :meth:`FusedKernel.run_many` updates several parameters that share the scalars at once (torch's
-"multi-tensor apply"): numpy spreads every tensor's chunks over the thread pool, and numba runs one compiled
-call whose parallel loop covers blocks of all the tensors, so many small parameters cost one call.
+"multi-tensor apply"): numpy spreads every tensor's chunks over the thread pool, numba cuts all the tensors
+together into one equal run of elements per core.
 
 Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda_source``.
 """
@@ -44,9 +44,8 @@ Array = Any  # numpy or cupy ndarray
 
 CHUNK = 65536  # elements per CPU chunk: the arrays of a chunk stay in cache (L2/L3) across its ufunc calls,
 #               and each call (about 1 us of overhead) does enough work
-PARALLEL_MIN = 1 << 18  # the numba loop runs on all cores from this many elements on (below, launching costs more)
+PARALLEL_MIN = 1 << 18  # numba's loop runs on all cores from this many elements on (below, launching costs more)
 THREAD_MIN = 2 * CHUNK  # the numpy chunks go to the thread pool from this many elements on
-BLOCK = CHUNK  # elements per block of numba's multi-tensor loop: the unit of work one core takes
 IMPLS = ("auto", "reference", "numpy", "numba")
 
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
@@ -103,7 +102,7 @@ class FusedKernel:
         self.numba_source = _numba_source(self)
         self.cuda_source = _cuda_source(self)
         self._numpy_fn = _compile(self.numpy_source, {"numpy": numpy})
-        self._numba_fns: dict[Any, Callable[..., None]] = {}
+        self._numba_fn: Callable[..., None] | None = None
 
     def run(self, impl: str, arrays: Mapping[str, Array], scalars: Mapping[str, float],
             scratch: MutableMapping[Any, Any]) -> None:
@@ -117,7 +116,7 @@ class FusedKernel:
     def run_many(self, impl: str, tensors: list[Mapping[str, Array]], scalars: Mapping[str, float],
                  scratch: MutableMapping[Any, Any]) -> None:
         """:meth:`run` for several parameters at once (each mapping holds one parameter's arrays), all with the
-        same ``scalars``. On the CPU every tensor's chunks (numpy) or blocks (numba) share one parallel loop;
+        same ``scalars``. On the CPU every tensor's chunks (numpy) or pieces (numba) share the thread pool;
         when the arrays of two tensors overlap in memory they are updated one after the other instead."""
         checked = [self._arrays(arrays) for arrays in tensors]
         if impl == "cuda":
@@ -130,21 +129,19 @@ class FusedKernel:
             return
         if impl not in ("numpy", "numba"):
             raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
+        run = self._run_numba if impl == "numba" else self._run_numpy
         for dtype in dict.fromkeys(arrs[0].dtype for arrs in checked):
             same = [arrs for arrs in checked if arrs[0].dtype == dtype]
             values = [dtype.type(scalars[n]) for n in self.scalars]
             flats = [[a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
                      for arrs in same]
-            if len(flats) == 1:
-                together, addresses = True, None
+            # on one thread the tensors go in order anyway; threads may only share out tensors that do not overlap
+            parallel = len(flats) > 1 and _workers(impl, [flat[0].size for flat in flats]) > 1
+            if parallel and not _disjoint(flats, self._addresses(same, flats, scratch), len(self.outputs)):
+                for flat in flats:
+                    run([flat], values, scratch)
             else:
-                addresses = self._addresses(same, flats, scratch)
-                together = _disjoint(flats, addresses, len(self.outputs))
-            for k in [slice(None)] if together else [slice(i, i + 1) for i in range(len(flats))]:
-                if impl == "numba":
-                    self._run_numba(flats[k], None if addresses is None else addresses[k], values)
-                else:
-                    self._run_numpy(flats[k], values, scratch)
+                run(flats, values, scratch)
             for arrs, flat in zip(same, flats):
                 for a, f in zip(arrs[:len(self.outputs)], flat):
                     if not a.flags.c_contiguous:  # updated through a contiguous copy
@@ -165,8 +162,7 @@ class FusedKernel:
         """The chunk function over every chunk of every tensor: on the calling thread for small updates, else
         split into one contiguous run of chunks per core, each run on its own thread with its own registers."""
         chunks = [(flat, start) for flat in flats for start in range(0, flat[0].size, CHUNK)]
-        total = sum(flat[0].size for flat in flats)
-        workers = min(backend.cpu_threads(), len(chunks)) if total >= THREAD_MIN else 1
+        workers = _workers("numpy", [flat[0].size for flat in flats])
         dtype = flats[0][0].dtype
         regs = [_registers(scratch, dtype, self.registers, worker) for worker in range(workers)]
 
@@ -181,8 +177,9 @@ class FusedKernel:
 
     def _addresses(self, arrays: list[list[Array]], flats: list[list[numpy.ndarray]],
                    scratch: MutableMapping[Any, Any]) -> list[list[int]]:
-        """The address of every flat array. Those of contiguous outputs (a parameter and its state: the same
-        arrays every step) are remembered in ``scratch`` from the last call; only the gradients are looked up."""
+        """The address of every flat array, for the overlap check. Those of contiguous outputs (a parameter and its
+        state: the same arrays every step) are remembered in ``scratch`` from the last call; only the gradients are
+        looked up."""
         known = scratch.get(("addresses", self.name), {})  # id(array) -> (array, address)
         kept: dict[int, tuple[Array, int]] = {}
         rows = []
@@ -198,70 +195,56 @@ class FusedKernel:
         scratch[("addresses", self.name)] = kept  # only arrays in use now: nothing stale is kept alive
         return rows
 
-    def _run_numba(self, flats: list[list[numpy.ndarray]], addresses: list[list[int]] | None,
-                   values: list[Any]) -> None:
-        """One tensor: the compiled loop over its elements. Several: one compiled call over blocks of all of
-        them, each block's arrays found from their ``addresses``."""
-        total = sum(flat[0].size for flat in flats)
-        if len(flats) == 1:
-            self._numba(total >= PARALLEL_MIN)(*flats[0], *values)
-            return
-        assert addresses is not None
-        blocks = _blocks(tuple(flat[0].size for flat in flats))
-        self._numba_many(total >= PARALLEL_MIN, flats[0][0].dtype)(numpy.array(addresses, dtype=numpy.int64),
-                                                                   blocks, *values)
+    def _run_numba(self, flats: list[list[numpy.ndarray]], values: list[Any],
+                   scratch: MutableMapping[Any, Any]) -> None:
+        """The compiled loop over every tensor, in order; from ``PARALLEL_MIN`` elements on, the tensors laid end
+        to end are cut into one equal run per core, each run's pieces on a pool thread (the loop releases the
+        GIL). A call per piece keeps each loop the contiguous, vectorised one that numba compiles for an array."""
+        kernel = self._numba_fn
+        if kernel is None:
+            kernel = self._numba_fn = _njit(self.numba_source)
+        sizes = [flat[0].size for flat in flats]
+        workers = _workers("numba", sizes)
+        runs = _runs(sizes, workers)
 
-    def _numba(self, parallel: bool) -> Callable[..., None]:
-        fn = self._numba_fns.get(parallel)
-        if fn is None:
-            fn = self._numba_fns[parallel] = _njit(self.numba_source, parallel)
-        return fn
+        def work(worker: int) -> None:
+            for t, start, stop in runs[worker]:
+                kernel(*(flats[t] if stop - start == sizes[t] else [a[start:stop] for a in flats[t]]), *values)
 
-    def _numba_many(self, parallel: bool, dtype: numpy.dtype) -> Callable[..., None]:
-        key = (parallel, dtype.str)
-        fn = self._numba_fns.get(key)
-        if fn is None:
-            fn = self._numba_fns[key] = _njit(_numba_many_source(self), parallel,
-                                              {"address_": _address_intrinsic(), "dtype_": dtype.type,
-                                               "serial_": self._numba(False)})
-        return fn
+        backend.in_parallel(work, workers)
 
 
-def _njit(source: str, parallel: bool, namespace: Mapping[str, Any] | None = None) -> Callable[..., None]:
-    """Compile a generated numba kernel; ``loop`` is ``prange`` when ``parallel``."""
+def _workers(impl: str, sizes: list[int]) -> int:
+    """How many pool threads a CPU update of tensors of these sizes runs on (1: the calling thread alone)."""
+    total = sum(sizes)
+    if impl == "numba":
+        return min(backend.cpu_threads(), total) if total >= PARALLEL_MIN else 1
+    chunks = sum(-(-n // CHUNK) for n in sizes)
+    return min(backend.cpu_threads(), chunks) if total >= THREAD_MIN else 1
+
+
+def _runs(sizes: list[int], workers: int) -> list[list[tuple[int, int, int]]]:
+    """Tensors of these sizes laid end to end and cut into ``workers`` runs of (nearly) equal length: each run as
+    its (tensor, start, stop) pieces, in order."""
+    if workers == 1:
+        return [[(t, 0, n) for t, n in enumerate(sizes) if n]]
+    cuts = [sum(sizes) * w // workers for w in range(workers + 1)]
+    runs: list[list[tuple[int, int, int]]] = [[] for _ in range(workers)]
+    offset = 0
+    for t, n in enumerate(sizes):
+        for w in range(workers):
+            lo, hi = max(cuts[w], offset), min(cuts[w + 1], offset + n)
+            if lo < hi:
+                runs[w].append((t, lo - offset, hi - offset))
+        offset += n
+    return runs
+
+
+def _njit(source: str) -> Callable[..., None]:
+    """Compile a generated numba kernel (it releases the GIL, so pool threads run it at once)."""
     import numba
 
-    if parallel and numba.config.THREADING_LAYER == "default":
-        # OpenMP workers spin after a loop and steal the cores of the next BLAS call (a VAE step went
-        # from ~12 to ~20 ms); the workqueue layer's threads sleep instead.
-        numba.config.THREADING_LAYER = "workqueue"
-    py = _compile(source, {"numpy": numpy, "numba": numba, "loop": numba.prange if parallel else range,
-                           **(namespace or {})})
-    return numba.njit(parallel=parallel, nogil=True, error_model="numpy")(py)
-
-
-@functools.cache
-def _address_intrinsic() -> Callable[..., Any]:
-    """A numba intrinsic that turns an integer address into a ``void*`` (for ``numba.carray``)."""
-    from numba import types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def address_(typingctx: Any, address: Any) -> Any:
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return builder.inttoptr(args[0], cgutils.voidptr_t)
-        return types.voidptr(types.int64), codegen
-    return address_
-
-
-@functools.lru_cache(maxsize=64)
-def _blocks(sizes: tuple[int, ...]) -> numpy.ndarray:
-    """(tensor, start, stop) rows that cut tensors of these sizes into blocks of at most ``BLOCK`` elements."""
-    rows = [(t, s, min(s + BLOCK, n)) for t, n in enumerate(sizes) for s in range(0, n, BLOCK)]
-    out = numpy.array(rows, dtype=numpy.int64).reshape(-1, 3)
-    out.flags.writeable = False
-    return out
+    return numba.njit(nogil=True, error_model="numpy")(_compile(source, {"numpy": numpy}))
 
 
 def _disjoint(flats: list[list[numpy.ndarray]], addresses: list[list[int]], outputs: int) -> bool:
@@ -297,7 +280,7 @@ def _parse(name: str, body: str, outputs: list[str], inputs: list[str], scalars:
     """The program's statements, after checking that each uses only what the kernel language allows."""
     defined = set(outputs) | set(inputs) | set(scalars)
     for n in defined | {t.id for t in ast.walk(ast.parse(body)) if isinstance(t, ast.Name)}:
-        if n in ("i", "n", "r", "loop", "numpy") or n.startswith("_") or n.endswith("_"):
+        if n in ("i", "n", "r", "range", "numpy") or n.startswith("_") or n.endswith("_"):
             raise SyntaxError(f"kernel {name}: the name {n!r} is reserved (by cupy or the generated code)")
     statements = []
     for stmt in ast.parse(body).body:
@@ -370,22 +353,8 @@ def _numba_source(k: FusedKernel) -> str:
     body = [f"        {n} = {n}_[i]" for n in k.arrays]
     body += [f"        {ast.unparse(_rename_calls(s))}" for s in k.statements]
     body += [f"        {n}_[i] = {n}" for n in k.outputs]
-    header = [f"def kernel({', '.join(arrays + k.scalars)}):", f"    for i in loop({arrays[0]}.shape[0]):"]
+    header = [f"def kernel({', '.join(arrays + k.scalars)}):", f"    for i in range({arrays[0]}.shape[0]):"]
     return "\n".join(header + body) + "\n"
-
-
-def _numba_many_source(k: FusedKernel) -> str:
-    """One loop over blocks of several tensors: each block views its tensor's arrays from their addresses
-    (``addresses_[tensor, array]``) and runs the one-tensor serial kernel (``serial_``) on its slice. The call
-    keeps the element loop the same compiled, vectorised loop as for one tensor; written inline over raw
-    pointers, LLVM cannot rule out aliasing and the loop ran 4-5x slower."""
-    views = [f"        {n}_ = numba.carray(address_(addresses_[t_, {j}]), stop_, dtype_)"
-             for j, n in enumerate(k.arrays)]
-    args = ", ".join([f"{n}_[start_:stop_]" for n in k.arrays] + k.scalars)
-    header = [f"def kernel(addresses_, blocks_, {', '.join(k.scalars)}):",
-              "    for b_ in loop(blocks_.shape[0]):",
-              "        t_, start_, stop_ = blocks_[b_, 0], blocks_[b_, 1], blocks_[b_, 2]"]
-    return "\n".join([*header, *views, f"        serial_({args})"]) + "\n"
 
 
 def _rename_calls(stmt: ast.Assign) -> ast.Assign:
