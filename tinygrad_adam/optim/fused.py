@@ -217,10 +217,10 @@ class FusedKernel:
 def _workers(impl: str, sizes: list[int]) -> int:
     """How many pool threads a CPU update of tensors of these sizes runs on (1: the calling thread alone)."""
     total = sum(sizes)
-    if impl == "numba":
-        return min(backend.cpu_threads(), total) if total >= PARALLEL_MIN else 1
-    chunks = sum(-(-n // CHUNK) for n in sizes)
-    return min(backend.cpu_threads(), chunks) if total >= THREAD_MIN else 1
+    if total < (PARALLEL_MIN if impl == "numba" else THREAD_MIN):
+        return 1
+    pieces = total if impl == "numba" else sum(-(-n // CHUNK) for n in sizes)  # the most threads that get work
+    return max(1, min(backend.cpu_threads(), pieces))
 
 
 def _runs(sizes: list[int], workers: int) -> list[list[tuple[int, int, int]]]:
