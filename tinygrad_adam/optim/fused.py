@@ -133,19 +133,24 @@ class FusedKernel:
         for dtype in dict.fromkeys(arrs[0].dtype for arrs in checked):
             same = [arrs for arrs in checked if arrs[0].dtype == dtype]
             values = [dtype.type(scalars[n]) for n in self.scalars]
-            flats = [[a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
-                     for arrs in same]
-            # on one thread the tensors go in order anyway; threads may only share out tensors that do not overlap
-            parallel = len(flats) > 1 and _workers(impl, [flat[0].size for flat in flats]) > 1
-            if parallel and not _disjoint(flats, self._addresses(same, flats, scratch), len(self.outputs)):
-                for flat in flats:
-                    run([flat], values, scratch)
-            else:
-                run(flats, values, scratch)
-            for arrs, flat in zip(same, flats):
-                for a, f in zip(arrs[:len(self.outputs)], flat):
-                    if not a.flags.c_contiguous:  # updated through a contiguous copy
-                        a[...] = f.reshape(a.shape)
+            if len(same) == 1 or _apart(same, len(self.outputs)):
+                self._run_cpu(run, same, values, scratch)
+            else:  # tensors that share memory: one after the other, each seeing the last one's update
+                for arrs in same:
+                    self._run_cpu(run, [arrs], values, scratch)
+
+    @staticmethod
+    def _run_cpu(run: Callable[..., None], tensors: list[list[Array]], values: list[Any],
+                 scratch: MutableMapping[Any, Any]) -> None:
+        """``run`` (the numpy or numba update) over flat contiguous views of the tensors' arrays; a non-contiguous
+        array goes through a contiguous copy that is written back."""
+        flats = [[a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
+                 for arrs in tensors]
+        run(flats, values, scratch)
+        for arrs, flat in zip(tensors, flats):
+            for a, f in zip(arrs, flat):
+                if not a.flags.c_contiguous:
+                    a[...] = f.reshape(a.shape)  # (an input's copy is unchanged: writing it back changes nothing)
 
     def _arrays(self, arrays: Mapping[str, Array]) -> list[Array]:
         """One parameter's arrays in kernel order, checked to share a shape and a dtype."""
@@ -174,26 +179,6 @@ class FusedKernel:
                 self._numpy_fn(*views, *values, r if n == CHUNK else [x[:n] for x in r])
 
         backend.in_parallel(work, workers)
-
-    def _addresses(self, arrays: list[list[Array]], flats: list[list[numpy.ndarray]],
-                   scratch: MutableMapping[Any, Any]) -> list[list[int]]:
-        """The address of every flat array, for the overlap check. Those of contiguous outputs (a parameter and its
-        state: the same arrays every step) are remembered in ``scratch`` from the last call; only the gradients are
-        looked up."""
-        known = scratch.get(("addresses", self.name), {})  # id(array) -> (array, address)
-        kept: dict[int, tuple[Array, int]] = {}
-        rows = []
-        for arrs, flat in zip(arrays, flats):
-            row = []
-            for k, (a, f) in enumerate(zip(arrs, flat)):
-                hit = known.get(id(a))  # the same array object: the same memory, still contiguous
-                address = hit[1] if hit is not None and hit[0] is a else f.__array_interface__["data"][0]
-                if k < len(self.outputs) and a.flags.c_contiguous:
-                    kept[id(a)] = (a, address)
-                row.append(address)
-            rows.append(row)
-        scratch[("addresses", self.name)] = kept  # only arrays in use now: nothing stale is kept alive
-        return rows
 
     def _run_numba(self, flats: list[list[numpy.ndarray]], values: list[Any],
                    scratch: MutableMapping[Any, Any]) -> None:
@@ -247,11 +232,18 @@ def _njit(source: str) -> Callable[..., None]:
     return numba.njit(nogil=True, error_model="numpy")(_compile(source, {"numpy": numpy}))
 
 
-def _disjoint(flats: list[list[numpy.ndarray]], addresses: list[list[int]], outputs: int) -> bool:
-    """True when no output array of one tensor overlaps any array of another (so the tensors may be updated
-    in any order, or at once). One sweep over the arrays' byte ranges sorted by start."""
-    spans = sorted((address, address + a.nbytes, k < outputs)
-                   for flat, row in zip(flats, addresses) for k, (a, address) in enumerate(zip(flat, row)) if a.size)
+def _apart(tensors: list[list[Array]], outputs: int) -> bool:
+    """True when no output array of one tensor can share memory with an array of another (so the tensors may be
+    updated at once, in any order). Arrays that own their memory (numpy allocated them: a model's parameters,
+    optimizer state and gradients as a rule) are apart unless they are the same object; when some array is a
+    view, byte spans are compared, conservatively for strided views, in one sweep sorted by start."""
+    if all(a.flags.owndata for arrs in tensors for a in arrs):
+        owner: dict[int, int] = {}  # id(array) -> the tensor holding it, -1 when several do
+        for t, arrs in enumerate(tensors):
+            for a in arrs:
+                owner[id(a)] = t if owner.get(id(a), t) == t else -1
+        return all(owner[id(a)] != -1 for arrs in tensors for a in arrs[:outputs])
+    spans = sorted((*_span(a), k < outputs) for arrs in tensors for k, a in enumerate(arrs) if a.size)
     any_end = out_end = -1
     for start, end, is_output in spans:
         if start < out_end or (is_output and start < any_end):
@@ -260,6 +252,18 @@ def _disjoint(flats: list[list[numpy.ndarray]], addresses: list[list[int]], outp
         if is_output:
             out_end = max(out_end, end)
     return True
+
+
+def _span(a: numpy.ndarray) -> tuple[int, int]:
+    """The first byte of ``a`` and one past its last: every element lies in between (for a strided view, so may
+    bytes it skips)."""
+    low = high = a.__array_interface__["data"][0]
+    for n, stride in zip(a.shape, a.strides):
+        if stride < 0:
+            low += stride * (n - 1)
+        else:
+            high += stride * (n - 1)
+    return low, high + a.itemsize
 
 
 def _registers(scratch: MutableMapping[Any, Any], dtype: numpy.dtype,
