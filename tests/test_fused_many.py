@@ -90,6 +90,16 @@ def test_parameters_at_different_steps_keep_their_own_scalars(name: str, kw: dic
         np.testing.assert_allclose(got, want, **tolerance(want.dtype))
 
 
+def two_adam_steps(impl: str, first: np.ndarray, second: np.ndarray) -> None:
+    """Two Adam steps on two parameters made from these arrays (views kept, not copied), in place."""
+    a, b = tg.Tensor(first, requires_grad=True), tg.Tensor(second, requires_grad=True)
+    opt = optim.Adam([a, b], lr=0.1, impl=impl)
+    for step in range(2):
+        a.grad = tg.Tensor(np.full(a.shape, 1.0 + step, dtype=np.float32))
+        b.grad = tg.Tensor(np.full(b.shape, -3.0, dtype=np.float32))
+        opt.step()
+
+
 @pytest.mark.parametrize("impl", FAST)
 def test_overlapping_parameters_are_updated_one_after_the_other(impl: str, parallel_everywhere: None,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,12 +115,7 @@ def test_overlapping_parameters_are_updated_one_after_the_other(impl: str, paral
     def run(impl: str, overlap: bool = True) -> np.ndarray:
         base = np.linspace(-1, 1, 3 * fused.CHUNK, dtype=np.float32)
         second = base[fused.CHUNK:] if overlap else base[fused.CHUNK:].copy()
-        a, b = tg.Tensor(base[:2 * fused.CHUNK], requires_grad=True), tg.Tensor(second, requires_grad=True)
-        opt = optim.Adam([a, b], lr=0.1, impl=impl)
-        for step in range(2):
-            a.grad = tg.Tensor(np.full(a.shape, 1.0 + step, dtype=np.float32))
-            b.grad = tg.Tensor(np.full(b.shape, -3.0, dtype=np.float32))
-            opt.step()
+        two_adam_steps(impl, base[:2 * fused.CHUNK], second)
         return base
     np.testing.assert_allclose(run(impl), run("reference"), rtol=1e-6, atol=1e-6)
     assert joint_calls == [1, 1, 1, 1]
@@ -124,12 +129,7 @@ def test_overlapping_strided_parameters_see_each_others_updates(impl: str, paral
     only when its turn comes, so the second sees the first's update, as in the readable update."""
     def run(impl: str) -> np.ndarray:
         base = np.linspace(-1, 1, 6 * 8, dtype=np.float32).reshape(6, 8)
-        a, b = tg.Tensor(base[:, :5].T, requires_grad=True), tg.Tensor(base[:, 3:].T, requires_grad=True)
-        opt = optim.Adam([a, b], lr=0.1, impl=impl)
-        for step in range(2):
-            a.grad = tg.Tensor(np.full(a.shape, 1.0 + step, dtype=np.float32))
-            b.grad = tg.Tensor(np.full(b.shape, -3.0, dtype=np.float32))
-            opt.step()
+        two_adam_steps(impl, base[:, :5].T, base[:, 3:].T)
         return base
     np.testing.assert_allclose(run(impl), run("reference"), rtol=1e-6, atol=1e-6)
 
