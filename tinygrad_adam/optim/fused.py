@@ -139,23 +139,32 @@ class FusedKernel:
                 for arrs in same:
                     self._run_cpu(run, [arrs], values, scratch)
 
-    @staticmethod
-    def _run_cpu(run: Callable[..., None], tensors: list[list[Array]], values: list[Any],
+    def _run_cpu(self, run: Callable[..., None], tensors: list[list[Array]], values: list[Any],
                  scratch: MutableMapping[Any, Any]) -> None:
         """``run`` (the numpy or numba update) over flat contiguous views of the tensors' arrays; a non-contiguous
-        array goes through a contiguous copy that is written back."""
-        flats = [[a.reshape(-1) if a.flags.c_contiguous else numpy.ascontiguousarray(a).reshape(-1) for a in arrs]
-                 for arrs in tensors]
+        output goes through a contiguous copy that is written back."""
+        flats, copies = [], []
+        for arrs in tensors:
+            row = []
+            for k, a in enumerate(arrs):
+                if a.flags.c_contiguous:
+                    row.append(a if a.ndim == 1 else a.reshape(-1))
+                else:
+                    row.append(numpy.ascontiguousarray(a).reshape(-1))
+                    if k < len(self.outputs):
+                        copies.append((a, row[-1]))
+            flats.append(row)
         run(flats, values, scratch)
-        for arrs, flat in zip(tensors, flats):
-            for a, f in zip(arrs, flat):
-                if not a.flags.c_contiguous:
-                    a[...] = f.reshape(a.shape)  # (an input's copy is unchanged: writing it back changes nothing)
+        for a, flat in copies:
+            a[...] = flat.reshape(a.shape)
 
     def _arrays(self, arrays: Mapping[str, Array]) -> list[Array]:
         """One parameter's arrays in kernel order, checked to share a shape and a dtype."""
         arrs = [arrays[n] for n in self.arrays]
         first = arrs[0]
+        shape, dtype = first.shape, first.dtype
+        if all(a.shape == shape and (a.dtype is dtype or a.dtype == dtype) for a in arrs):
+            return arrs
         for name, a in zip(self.arrays, arrs):
             if a.shape != first.shape or a.dtype != first.dtype:
                 raise TypeError(f"{self.name}: array {name!r} has shape {a.shape} and dtype {a.dtype}, but "
@@ -238,11 +247,9 @@ def _apart(tensors: list[list[Array]], outputs: int) -> bool:
     optimizer state and gradients as a rule) are apart unless they are the same object; when some array is a
     view, byte spans are compared, conservatively for strided views, in one sweep sorted by start."""
     if all(a.flags.owndata for arrs in tensors for a in arrs):
-        owner: dict[int, int] = {}  # id(array) -> the tensor holding it, -1 when several do
-        for t, arrs in enumerate(tensors):
-            for a in arrs:
-                owner[id(a)] = t if owner.get(id(a), t) == t else -1
-        return all(owner[id(a)] != -1 for arrs in tensors for a in arrs[:outputs])
+        outs = [id(a) for arrs in tensors for a in arrs[:outputs]]
+        # (an output that is also another array of its own tensor is refused too: that is no harm, only slower)
+        return len(set(outs)) == len(outs) and set(outs).isdisjoint(id(a) for arrs in tensors for a in arrs[outputs:])
     spans = sorted((*_span(a), k < outputs) for arrs in tensors for k, a in enumerate(arrs) if a.size)
     any_end = out_end = -1
     for start, end, is_output in spans:
