@@ -116,8 +116,9 @@ def limits(device: str, tiny: bool = False) -> tuple[float, float]:
 def graph_work(root: Any) -> tuple[float, float]:
     """(GEMM FLOPs, bytes) that the forward and backward pass of ``root``'s graph must at least do: 2*m*k*n per
     product (forward, and each gradient the inputs need) of every linear, matmul and conv2d node, and for every
-    max_pool2d node its input and output read or written once each way. Call before ``backward()`` (which frees
-    the graph). Elementwise ops are left out: a fused implementation could hide them."""
+    max_pool2d, gelu, softmax and layer_norm node its input and output read or written once each way. Call before
+    ``backward()`` (which frees the graph). Other elementwise ops are left out: a fused implementation could hide
+    them."""
     flops = nbytes = 0.0
     for t in walk(root):
         parents = t._parents  # the recorded graph (what viz.to_dot draws)
@@ -129,7 +130,7 @@ def graph_work(root: Any) -> tuple[float, float]:
             flops += 2 * parents[0].size * parents[1].shape[0] * products
         elif t._op == "matmul":
             flops += 2 * t.size * parents[0].shape[-1] * products
-        elif t._op == "max_pool2d":
+        elif t._op in ("max_pool2d", "gelu", "softmax", "layer_norm"):
             nbytes += 2 * (parents[0].size + t.size) * t.dtype.itemsize
     return flops, nbytes
 

@@ -1,10 +1,13 @@
-"""Forward + backward time of Linear, Conv2d and MaxPool2d at the paper's sizes, against PyTorch.
+"""Forward + backward time of Linear, Conv2d and MaxPool2d at the paper's sizes, and of the char GPT's GELU,
+Softmax and LayerNorm, against PyTorch.
 
 Sizes: batch 128; Linear 784->1000 and 1000->1000 (section 6.2); Conv2d 5x5, padding 2, on 28x28
-with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3 stride 2 (section 6.3).
+with 1->32, 32->32 and 32->64 channels, one by one and as a stack; MaxPool2d 3x3 stride 2 (section 6.3);
+GELU on 64x256, Softmax over the last 64 of 4x64x64 and LayerNorm over 64 on 64x64 per example.
 Both frameworks run in this process with the same float32 weights; ``bench_common.compare`` alternates
 their blocks with short sleeps between and reports the median. Each row's floor is its GEMM work (forward and
-the gradients it needs) at the machine's GEMM rate, plus for pooling its memory traffic at copy bandwidth. A conv
+the gradients it needs) at the machine's GEMM rate, plus for pooling and the GPT's layers their memory traffic at
+copy bandwidth. A conv
 row also times the bare GEMMs our conv2d issues (its shapes and batch chunks, "GEMMs alone"): what BLAS takes of
 the row at those skinny shapes, the rest being im2col and layout copies.
 ``--quick`` uses batch 32 and fewer repeats; ``--device cuda`` runs both on the GPU (the same weights, copied there).
@@ -86,6 +89,12 @@ def torch_step(model: nn.Module, x: tg.Tensor) -> Callable[[], None] | None:
             t = torch.nn.Linear(m.in_features, m.out_features)
         elif isinstance(m, nn.Conv2d):
             t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
+        elif isinstance(m, nn.GELU):
+            t = torch.nn.GELU(m.approximate)
+        elif isinstance(m, nn.Softmax):
+            t = torch.nn.Softmax(m.dim)
+        elif isinstance(m, nn.LayerNorm):
+            t = torch.nn.LayerNorm(m.normalized_shape, m.eps)
         else:
             t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
         t.load_state_dict({k: torch.from_numpy(backend.to_numpy(v)) for k, v in m.state_dict().items()})
@@ -117,6 +126,11 @@ def cases(batch: int, device: str = "cpu") -> list[tuple[str, nn.Module, tg.Tens
         ("Conv2d stack 1->32->32->64", nn.Sequential(conv(1, 32), conv(32, 32), conv(32, 64)),
          image(1, requires_grad=False)),
         ("MaxPool2d 3x3/2 on 32x28x28", nn.MaxPool2d(3, stride=2, padding=1), image(32)),
+        # the char GPT's other layers (examples/char_gpt.py, 64 positions, 4 heads, 64 channels, MLP 256 wide)
+        ("GELU (exact) on 64x256", nn.GELU(), tg.randn(batch, 64, 256, requires_grad=True, device=device)),
+        ("Softmax over 64 on 4x64x64", nn.Softmax(dim=-1), tg.randn(batch, 4, 64, 64, requires_grad=True,
+                                                                      device=device)),
+        ("LayerNorm 64 on 64x64", nn.LayerNorm(64), tg.randn(batch, 64, 64, requires_grad=True, device=device)),
     ]
     return [(name, model.to(device), x) for name, model, x in rows]
 
