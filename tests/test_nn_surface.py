@@ -50,6 +50,15 @@ def test_gelu_matches_torch(x: np.ndarray, approximate: str) -> None:
          atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_split_over_the_cores_matches_torch(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large (non-contiguous) input: the erf is split over pool threads, and the result is torch's."""
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
+    x = rng.standard_normal((200, 3000)).astype(dtype)[:, ::2] * 4
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    both(F.gelu, torch.nn.functional.gelu, [x], rtol=tol, atol=tol)
+
+
 @settings(max_examples=40, deadline=None)
 @given(x=floats)
 def test_silu_matches_torch(x: np.ndarray) -> None:

@@ -25,9 +25,15 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
         cdf += 1
         cdf *= 0.5
 
-        def backward(g: Array) -> tuple[Array]:  # Phi(x) + x phi(x)
-            pdf = xp.exp(x * x * x.dtype.type(-0.5)) * x.dtype.type(INV_SQRT_2PI)
-            return (g * (cdf + x * pdf),)
+        def backward(g: Array) -> tuple[Array]:  # g (Phi(x) + x phi(x)), in one buffer
+            d = xp.multiply(x, x, out=xp.empty_like(x))  # an array even when 0-d
+            d *= x.dtype.type(-0.5)
+            xp.exp(d, out=d)
+            d *= x.dtype.type(INV_SQRT_2PI)  # phi(x)
+            d *= x
+            d += cdf
+            d *= g
+            return (d,)
     elif approximate == "tanh":
         inner = x * x
         inner *= 0.044715
