@@ -248,8 +248,9 @@ def _apart(tensors: list[list[Array]], outputs: int) -> bool:
     view, byte spans are compared, conservatively for strided views, in one sweep sorted by start."""
     if all(a.flags.owndata for arrs in tensors for a in arrs):
         outs = [id(a) for arrs in tensors for a in arrs[:outputs]]
+        unique = set(outs)
         # (an output that is also another array of its own tensor is refused too: that is no harm, only slower)
-        return len(set(outs)) == len(outs) and set(outs).isdisjoint(id(a) for arrs in tensors for a in arrs[outputs:])
+        return len(unique) == len(outs) and unique.isdisjoint(id(a) for arrs in tensors for a in arrs[outputs:])
     spans = sorted((*_span(a), k < outputs) for arrs in tensors for k, a in enumerate(arrs) if a.size)
     any_end = out_end = -1
     for start, end, is_output in spans:
