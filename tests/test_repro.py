@@ -15,7 +15,7 @@ import pytest
 
 from tinygrad_adam import cli, data, nn, plots, train, tuned
 from tinygrad_adam.data import cifar10
-from tinygrad_adam.experiments import EXPERIMENTS, curve_series, label, read_records
+from tinygrad_adam.experiments import EXPERIMENTS, curve_series, label, read_records, select_curves
 from tinygrad_adam.tensor import Tensor
 
 
@@ -167,6 +167,19 @@ def test_figure_3_has_six_curves_in_the_paper_s_names() -> None:
     assert labels == ["AdaGrad", "AdaGrad+dropout", "SGDNesterov", "SGDNesterov+dropout", "Adam", "Adam+dropout"]
     assert exp.panels == (("epoch", 3), ("epoch", None))
     assert dict(EXPERIMENTS["mnist-mlp-deterministic"].overrides) == {"dropout": 0.0, "weight_decay": 1e-4}
+
+
+def test_curves_are_chosen_by_optimizer_key_or_dropout_name() -> None:
+    exp = EXPERIMENTS["mnist-cnn"]
+    keys = lambda names: [c.key for c in select_curves(exp, names)]  # noqa: E731
+    assert keys(["nesterov"]) == ["nesterov-nodropout", "nesterov"]  # an optimizer: both of its curves
+    assert keys(["nesterov-dropout"]) == ["nesterov"]  # only the curve with dropout
+    assert keys(["adam-nodropout", "adagrad-dropout"]) == ["adagrad", "adam-nodropout"]  # in the figure's order
+    assert keys(["adam", "adam-dropout"]) == ["adam-nodropout", "adam"]
+    with pytest.raises(ValueError, match="rmsprop not in this figure"):
+        select_curves(exp, ["rmsprop"])
+    with pytest.raises(ValueError, match="adam-dropout not in this figure"):  # no -nodropout twin there
+        select_curves(EXPERIMENTS["mnist-mlp"], ["adam-dropout"])
 
 
 def test_figure_4_diverged_runs_are_markers_not_line_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -401,8 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the paper's figure to reproduce: " + "; ".join(
                            f"{k}: {e.model} on {e.dataset}, {e.figure}" for k, e in sorted(EXPERIMENTS.items())))
         p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
-                       metavar="A,B,...", help="comma-separated optimizers or curves (default: those of the paper's "
-                                               "figure)")
+                       metavar="A,B,...", help="comma-separated optimizers (all their curves) or curves: "
+                       "adam-nodropout, adam-dropout, ... in Figure 3 (default: the paper's figure)")
         p.add_argument("--seeds", type=positive_int, default=1, help="seeds per curve, from --seed on")
         p.add_argument("--tuned-file", default=None, metavar="FILE",
                        help="the tuned values that tune writes and compare reads (default: the committed "

@@ -98,14 +98,23 @@ def get_experiment(name: str) -> Experiment:
 
 
 def select_curves(exp: Experiment, names: Sequence[str] | None) -> list[Curve]:
-    """The curves whose optimizer or key is in ``names`` (all when None); an unknown name is a ValueError."""
+    """The curves named in ``names`` (all when None): an optimizer names all its curves, a key one curve, and in a
+    figure with ``X-nodropout`` curves ``X-dropout`` names X's curve with dropout (whose key is plain ``X``, so
+    ``X`` alone names both); an unknown name is a ValueError."""
     if not names:
         return list(exp.curves)
-    known = {c.optimizer for c in exp.curves} | {c.key for c in exp.curves}
-    unknown = [n for n in names if n not in known]
+    keys = {c.key for c in exp.curves}
+    named: dict[str, set[str]] = {}
+    for c in exp.curves:
+        named.setdefault(c.optimizer, set()).add(c.key)
+        named.setdefault(c.key, set()).add(c.key)
+        if f"{c.key}-nodropout" in keys:
+            named[f"{c.key}-dropout"] = {c.key}
+    unknown = [n for n in names if n not in named]
     if unknown:
-        raise ValueError(f"{', '.join(unknown)} not in this figure; choose from {', '.join(sorted(known))}")
-    return [c for c in exp.curves if c.optimizer in names or c.key in names]
+        raise ValueError(f"{', '.join(unknown)} not in this figure; choose from {', '.join(sorted(named))}")
+    chosen = set().union(*(named[n] for n in names))
+    return [c for c in exp.curves if c.key in chosen]
 
 
 def curve_config(exp: Experiment, curve: Curve, base: Config, chosen: dict[str, Any] | None = None) -> Config:
