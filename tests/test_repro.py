@@ -118,6 +118,11 @@ def test_tune_writes_a_file_that_compare_uses(tmp_path: Path, capsys: pytest.Cap
         if key == "nesterov":
             assert config["momentum"] == content["chosen"][key]["momentum"]
     assert tuned_file.name in (out / "results.md").read_text()
+    # a curve the file has no values for is refused, not run at the default rate under a "tuned" caption
+    with pytest.raises(SystemExit):
+        run_cli("compare", "--experiment", "mnist-logreg", "--optimizers", "adagrad", "--epochs", 1, "--limit", 256,
+                "--no-progress", "--tuned-file", tuned_file, "--out", tmp_path / "cmp2")
+    assert "has no tuned values for adagrad" in capsys.readouterr().err
 
     # a second search refuses to replace the file, and with --overwrite reads its trials back instead of training
     with pytest.raises(SystemExit):

@@ -224,8 +224,13 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
         chosen, source = content["chosen"], f"{tuned_path.name} ({describe_budget(content['budget'])})"
     else:
         log(f"warning: no tuned file {tuned_path}; using default learning rates, not the paper's tuned ones")
+    curves = select_curves(exp, optimizers)
+    untuned = [c.key for c in curves if c.key not in chosen]
+    if chosen and base.lr is None and untuned:  # those curves would run at the default lr under a "tuned" caption
+        raise ValueError(f"{tuned_path} has no tuned values for {', '.join(untuned)}: tune them into it, choose "
+                         f"curves it has ({', '.join(chosen)}) with --optimizers, or give --lr")
     results: dict[str, dict[str, Any]] = {}
-    for curve in select_curves(exp, optimizers):
+    for curve in curves:
         cfg = curve_config(exp, curve, base, chosen)
         resolved = cfg.resolved()
         entry = results[curve.key] = {"label": label(resolved), "config": resolved.to_json(), "dirs": [], "runs": []}
