@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_adam as tg
 
@@ -541,4 +543,32 @@ def test_relu_keeps_minus_zero_as_in_torch() -> None:
         y = torch.relu(x)
         (x[:2] / y[:2]).sum().backward()
         return 1 / y[:2], y, torch.nn.functional.relu(x.detach().float()), x.grad, 1 / torch.relu(x.detach()[0])
+    same(program)
+
+
+CLAMP_VALUES = st.sampled_from([-2.0, -1.0, -0.0, 0.0, 1.0, 2.0, float("nan")])
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_clamp_values_gradients_and_dtypes_as_torch(data: st.DataObject) -> None:
+    # the gradient of x at a tie with a tensor bound was halved (clamp was maximum then minimum), lo > hi passed the
+    # gradient to x where x == hi, a nan scalar bound was ignored, and int tensors with float bounds came out float64
+    shape = data.draw(st.sampled_from([(3,), (2, 3), (2, 1)]))
+    size = int(np.prod(shape))
+    x = np.array(data.draw(st.lists(CLAMP_VALUES, min_size=size, max_size=size))).reshape(shape)
+    kind = data.draw(st.sampled_from(["number", "tensor"]))  # torch takes no mix of the two
+    kinds = data.draw(st.sampled_from([[kind, kind], [kind, "none"], ["none", kind]]))
+    bounds = [None if k == "none" else data.draw(CLAMP_VALUES) if k == "number"
+              else np.array(data.draw(st.lists(CLAMP_VALUES, min_size=3, max_size=3))) for k in kinds]
+    integer = data.draw(st.booleans()) and not np.isnan(x).any()
+
+    def program(torch: Any) -> Any:
+        xt = torch.tensor(x.astype(np.int64) if integer else x, requires_grad=not integer)
+        bs = [b if not isinstance(b, np.ndarray) else torch.tensor(b, requires_grad=True) for b in bounds]
+        y = torch.clamp(xt, *bs)
+        if not y.requires_grad:
+            return y
+        (y * torch.arange(1.0, 4.0)).sum().backward()
+        return y, [t.grad for t in (xt, *bs) if isinstance(t, torch.Tensor)]
     same(program)

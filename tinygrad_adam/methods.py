@@ -304,12 +304,9 @@ def remainder(self: TensorLike, other: TensorLike) -> Tensor:
 
 
 def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - torch's names
-    """Limit to [min, max] (either may be None); the gradient passes where the value was inside."""
+    """Limit to [min, max] (numbers or Tensors, either may be None), as ``torch.clamp``: see ``elementwise.clip``."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = self if min is None else elementwise.maximum(self, min)
-        return out if max is None else elementwise.minimum(out, max)
     return elementwise.clip(self, min, max)
 
 

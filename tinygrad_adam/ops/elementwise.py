@@ -327,20 +327,45 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001
     return record("abs", a.xp.abs(a.data), (a,), backward)
 
 
-def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
-    """Clamp to [lo, hi]; the gradient passes where the value was inside the range."""
+def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) -> Tensor:
+    """torch.clamp: max(a, lo), then min(., hi), in the dtype torch promotes a and the bounds to; each bound is a
+    number, a Tensor that broadcasts, or None. So hi wins where lo > hi, and a nan in a or in a bound gives nan.
+    The gradient reaches a where lo <= a <= hi, lo where a < lo < hi, hi where a > hi or hi < lo (torch's rule: a
+    tie with a bound is inside, not split as in maximum)."""
+    dtype = result_type(a, *(b for b in (lo, hi) if b is not None))
+    a = cast(a, dtype, a)
+    lo_t, hi_t = (None if b is None else cast(b, dtype, a) for b in (lo, hi))
     x, xp = a.data, a.xp
-    if x.dtype.kind == "f":  # torch's rule, x unless it is outside, so -0 stays -0 at a bound of 0 (FUZZ_SEED=495316;
-        out = x                 # numpy's clip may give +0 there); each where makes a new array
-        if lo is not None:
-            out = xp.where(out < lo, xp.asarray(lo, dtype=x.dtype), out)
-        if hi is not None:
-            out = xp.where(out > hi, xp.asarray(hi, dtype=x.dtype), out)
-        if out is x:  # no bound: still an array of its own
-            out = x.copy()
-    else:
-        out = xp.clip(x, lo, hi)
-    return record("clip", out, (a,), lambda g: (masked(g, out == a.data),))
+    out = x  # x unless it is outside, as torch, so -0 stays -0 at a bound of 0 (FUZZ_SEED=495316)
+    for b, outside in ((lo_t, xp.less), (hi_t, xp.greater)):
+        if b is not None:
+            check_devices("clamp", a, b)
+            take = outside(out, b.data)
+            if b.dtype.kind == "f" and (b.ndim or bool(b.data != b.data)):  # a nan bound gives nan
+                take = take | (b.data != b.data)
+            out = xp.where(take, b.data, out)
+    if out is x:  # no bound: still an array of its own
+        out = x.copy()
+    if out.shape != x.shape:
+        broadcast_shape("clamp", x.shape, out.shape)
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        lo_d, hi_d = (None if b is None else b.data for b in (lo_t, hi_t))
+        if lo_d is None:
+            inside = x <= hi_d
+        elif hi_d is None:
+            inside = x >= lo_d
+        else:
+            inside = (x >= lo_d) & (x <= hi_d)
+        grads = [unbroadcast(masked(g, inside), a.shape) if a.requires_grad else None]
+        if lo_t is not None:
+            below = x < lo_d if hi_d is None else (x < lo_d) & (lo_d < hi_d)
+            grads.append(unbroadcast(masked(g, below), lo_t.shape) if lo_t.requires_grad else None)
+        if hi_t is not None:
+            above = x > hi_d if lo_d is None else (x > hi_d) | (hi_d < lo_d)
+            grads.append(unbroadcast(masked(g, above), hi_t.shape) if hi_t.requires_grad else None)
+        return tuple(grads)
+    return record("clip", out, tuple(t for t in (a, lo_t, hi_t) if t is not None), backward)
 
 
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
