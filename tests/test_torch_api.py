@@ -335,6 +335,30 @@ def test_top_level_functions_as_torch() -> None:
           normal(2, 3), normal(2, 3))
 
 
+
+JOIN_DTYPES = ["bool", "int32", "int64", "float32", "float64"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtypes=st.lists(st.sampled_from(JOIN_DTYPES), min_size=1, max_size=3), join=st.sampled_from(["cat", "stack"]))
+def test_cat_and_stack_promote_dtypes_as_torch(dtypes: list[str], join: str) -> None:
+    # int64 (or int32) with float32 came out float64 (numpy's promotion); torch's is float32
+    def program(lib: Any) -> tuple[np.ndarray, list[Any]]:
+        xs = [lib.tensor(np.arange(1, 3) * (i + 1), dtype=getattr(lib, d)) for i, d in enumerate(dtypes)]
+        xs = [x.requires_grad_() if x.is_floating_point() else x for x in xs]
+        y = getattr(lib, join)(xs)
+        if y.requires_grad:
+            (y * y).sum().backward()
+        value = y.detach().numpy() if isinstance(y, torch.Tensor) else y.numpy()
+        return value, [None if x.grad is None else (str(x.grad.dtype).split(".")[-1], x.grad.numpy()) for x in xs]
+    (ours, our_grads), (theirs, their_grads) = program(tg), program(torch)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+    assert [g if g is None else g[0] for g in our_grads] == [g if g is None else g[0] for g in their_grads]
+    for a, b in zip(our_grads, their_grads):
+        if a is not None:
+            np.testing.assert_array_equal(a[1], b[1])
+
 # ------------------------------------------------------------------ save / load
 def test_save_load_state_dicts_and_nested_containers(tmp_path: Any) -> None:
     state = {"weight": tg.randn(3, 2), "bias": tg.zeros(3, dtype=tg.float64), "steps": tg.tensor(7),

@@ -9,6 +9,7 @@ from typing import Any
 from .. import backend
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, check_devices, record
+from .elementwise import astype, result_type
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
@@ -110,9 +111,11 @@ def getitem(a: Tensor, index: Any) -> Tensor:
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis, in the dtype torch promotes them to (int64 with float32 is float32)."""
     tensors = list(tensors)
     check_devices("concatenate", *tensors)
+    dtype = result_type(*tensors)
+    tensors = [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
     ref = tensors[0].shape
     ax = axis % len(ref)
     for t in tensors[1:]:
@@ -130,7 +133,7 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis."""
+    """Join same-shaped tensors along a new axis (promoted as ``concatenate``)."""
     tensors = list(tensors)
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
