@@ -254,6 +254,12 @@ def test_masked_fill_where_tril_triu_as_torch() -> None:
     agree(lambda lib, a, m: a.masked_fill(m, 7), np.arange(6).reshape(2, 3), mask[:2, :3])
 
 
+@pytest.mark.parametrize("a, b", [(1, 0), (True, False), (True, 2), (1, 0.5), (True, 2.5), (1.5, 0)])
+def test_where_of_two_python_numbers_has_torchs_dtype(a: Any, b: Any) -> None:
+    # two ints gave float32 (torch: int64), two bools float32 (torch: bool)
+    agree(lambda lib, m: (lib.where(m, a, b), lib.where(m[0], a, b)), np.array([True, False]))
+
+
 def test_causal_attention_as_a_torch_user_writes_it() -> None:
     def attention(lib: Any, q: Any, k: Any, v: Any) -> Any:
         T = q.size(1)

@@ -394,7 +394,11 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
 
 
 def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
-    """``a`` where ``cond`` holds, else ``b``; the gradient goes to the chosen side."""
+    """``a`` where ``cond`` holds, else ``b``; the gradient goes to the chosen side. Two Python numbers give torch's
+    dtype (int64 for two ints, bool for two bools, float32 with a float)."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and all(isinstance(x, (int, float)) for x in (a, b)):
+        like = cond if isinstance(cond, Tensor) else None
+        a = as_tensor(numpy.asarray(a, dtype=result_type(a, b)), like=like)
     a, b = operands("where", a, b)
     c = cond.data if isinstance(cond, Tensor) else a.xp.asarray(cond)
     if isinstance(cond, Tensor):
