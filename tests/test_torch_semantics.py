@@ -572,3 +572,31 @@ def test_clamp_values_gradients_and_dtypes_as_torch(data: st.DataObject) -> None
         (y * torch.arange(1.0, 4.0)).sum().backward()
         return y, [t.grad for t in (xt, *bs) if isinstance(t, torch.Tensor)]
     same(program)
+
+
+REMAINDER_VALUES = st.sampled_from([-6.0, -5.0, -0.0, 0.0, 0.1, 2.5, 3.0, 5.3, 1e10 + 0.3, 3e300, 1e-300,
+                                    float("inf"), float("-inf"), float("nan")])
+
+
+@settings(max_examples=150, deadline=None)
+@given(a=st.lists(REMAINDER_VALUES, min_size=4, max_size=4), b=st.lists(REMAINDER_VALUES, min_size=4, max_size=4))
+def test_float_remainder_and_floor_division_as_torch(a: list[float], b: list[float]) -> None:
+    # a - floor(a / b) * b gave nan for 5 % inf (torch: 5), garbage of the wrong sign for 3e300 % 1e-300 and +0 for
+    # -0 % 3; -5 // inf was -0 (torch: -1), so the gradient of b in -5 % inf was 0 (torch: 1)
+    def program(torch: Any) -> Any:
+        x = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        y = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+        r = x % y
+        r.sum().backward()
+        return r, x.grad, y.grad, x.detach() // y.detach(), torch.remainder(x.detach(), 2.5)
+    same(program, rtol=1e-15)
+    ours, theirs = as_numpy(program(tg)), as_numpy(program(real_torch))
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(np.signbit(o)[~np.isnan(o)], np.signbit(t)[~np.isnan(t)])
+
+
+@pytest.mark.parametrize("op", [lambda torch, a, b: a // b, lambda torch, a, b: a % b, lambda torch, a, b: 7 // b,
+                                lambda torch, a, b: torch.div(a, b, rounding_mode="trunc"), lambda torch, a, b: a % 0])
+def test_integer_division_by_zero_raises_as_in_torch(op: Callable[..., Any]) -> None:
+    # numpy's answer was 0, silently
+    both_raise(lambda torch: op(torch, torch.tensor([7, -7]), torch.tensor([2, 0])), (RuntimeError, ZeroDivisionError))

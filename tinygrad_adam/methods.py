@@ -278,7 +278,8 @@ def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
 
 
 def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
-    """Division; ``rounding_mode`` "floor" or "trunc" rounds the quotient (no gradient flows through rounding)."""
+    """Division; ``rounding_mode`` "floor" or "trunc" rounds the quotient (no gradient flows through rounding).
+    Integers stay integers there, and an integer division by zero raises ZeroDivisionError, as in torch."""
     out = elementwise.div(self, other)
     if rounding_mode is None:
         return out
@@ -287,20 +288,30 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
     a, b = elementwise.operands("div", self, other)
     xp = a.xp
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integer division stays integer, as in torch
+        _nonzero_divisor("div", b)
         q = xp.floor_divide(a.data, b.data)
         if rounding_mode == "trunc":  # round toward zero: floor, plus one where the signs differ and it is inexact
             q = q + ((q < 0) & (q * b.data != a.data))
         return Tensor(q, device=a.device)
-    return Tensor(getattr(xp, rounding_mode)(out.data), device=a.device)
+    if rounding_mode == "floor":  # torch's floor division, (a - fmod(a, b)) / b rounded (-5 // inf is -1)
+        return Tensor(xp.floor_divide(a.data, b.data), device=a.device)
+    return Tensor(xp.trunc(out.data), device=a.device)
+
+
+def _nonzero_divisor(op: str, b: Tensor) -> None:
+    """An integer divisor with a zero raises, as in torch (numpy's answer is 0)."""
+    if bool((b.data == 0).any()):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
 
 
 def remainder(self: TensorLike, other: TensorLike) -> Tensor:
-    """``a % b`` with the sign of ``b`` (Python's and torch's); the gradient is 1 for a and -floor(a / b) for b."""
+    """``a % b`` with the sign of ``b`` (Python's and torch's); an integer ``b`` with a zero raises
+    ZeroDivisionError, as in torch. See ``elementwise.remainder``."""
     a, b = elementwise.operands("remainder", self, other)
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        _nonzero_divisor("remainder", b)
         return Tensor(a.xp.remainder(a.data, b.data), device=a.device)
-    quotient = Tensor(a.xp.floor(a.data / b.data), device=a.device)
-    return elementwise.sub(a, elementwise.mul(quotient, b))
+    return elementwise.remainder(a, b)
 
 
 def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - torch's names
@@ -785,7 +796,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
-        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach")
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach", "remainder", "floor_divide")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
                  is_tensor=is_tensor, einsum=linalg.einsum)

@@ -166,6 +166,21 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
     return record("div", out, (a, b), backward)
 
 
+def remainder(a: TensorLike, b: TensorLike) -> Tensor:
+    """Floating ``a % b`` with the sign of ``b``, as torch: fmod(a, b), plus b where the two signs differ (exact
+    even where a / b is huge; 5 % inf is 5, -5 % inf is inf, -0 % 3 is -0). The gradient is 1 for a and
+    -floor(a / b) for b, with torch's floor division (-5 // inf is -1)."""
+    a, b = operands("remainder", a, b, floating=True)
+    xp = a.xp
+    out = xp.fmod(a.data, b.data)
+    out = xp.where((out != 0) & ((b.data < 0) != (out < 0)), out + b.data, out)
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * xp.floor_divide(a.data, b.data), b.shape) if b.requires_grad else None)
+    return record("remainder", out, (a, b), backward)
+
+
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
     rsqrt = type(b) is float and b == -0.5  # torch takes x ** -0.5 (a Python number) as rsqrt(x): -0 gives -inf
     number = isinstance(b, (int, float))
