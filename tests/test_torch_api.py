@@ -194,6 +194,14 @@ def test_math_functions_as_torch(x: np.ndarray) -> None:
     agree(lambda lib, a: (a.log2(), a.log10(), lib.log2(a), lib.log10(a)), pos)
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "bool"])
+def test_sign_of_nan_is_zero_and_its_gradient_is_zero_as_torch(dtype: str) -> None:
+    # numpy's sign of nan is nan (torch: 0), and sign was no graph node, so x.sign().sum().backward() raised
+    values = [-2.0, 0.0, -0.0, math.nan, 3.0, -math.inf] if dtype.startswith("float") else [-2, 0, 3, 1]
+    agree(lambda lib, a: (a.sign(), lib.sign(a[0]), a.sign() * a),
+          np.array(values).astype(bool if dtype == "bool" else dtype))
+
 def test_math_on_integer_tensors_gives_float32_as_torch() -> None:
     for name in ("sin", "cos", "exp", "log2", "sqrt", "sigmoid", "tanh", "exp2"):
         ours, theirs = getattr(tg.tensor([1, 2]), name)(), getattr(torch.tensor([1, 2]), name)()

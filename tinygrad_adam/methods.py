@@ -329,10 +329,6 @@ def square(self: Tensor) -> Tensor:
     return elementwise.mul(self, self)
 
 
-def sign(self: Tensor) -> Tensor:
-    return Tensor(self.xp.sign(self.data), device=self.device)
-
-
 def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
     """isnan / isinf / isfinite: a bool tensor, never part of a graph."""
     def test(self: Tensor) -> Tensor:
@@ -728,7 +724,7 @@ METHODS: dict[str, Any] = {
     "sqrt": _float_unary(elementwise.sqrt), "tanh": _float_unary(elementwise.tanh),
     "sigmoid": _float_unary(elementwise.sigmoid), "sin": _float_unary(unary.sin), "cos": _float_unary(unary.cos),
     "tan": _float_unary(unary.tan), "log2": _float_unary(unary.log2), "log10": _float_unary(unary.log10),
-    "exp2": _float_unary(unary.exp2), "rsqrt": rsqrt, "square": square, "sign": sign,
+    "exp2": _float_unary(unary.exp2), "rsqrt": rsqrt, "square": square, "sign": unary.sign,
     "relu": elementwise.relu, "softplus": softplus, "abs": elementwise.abs, "absolute": elementwise.abs,
     "clamp": clamp, "clip": clamp, "maximum": elementwise.maximum, "minimum": elementwise.minimum,
     "masked_fill": masked_fill, "where": where, "isnan": _elementwise_test("isnan"),

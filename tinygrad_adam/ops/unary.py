@@ -1,4 +1,4 @@
-"""More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2 (each with its derivative)."""
+"""More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign (each with its derivative)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,15 @@ def log10(a: Tensor) -> Tensor:
 def exp2(a: Tensor) -> Tensor:
     out = a.xp.exp2(a.data)
     return record("exp2", out, (a,), lambda g: (g * out * out.dtype.type(math.log(2)),))
+
+
+def sign(a: Tensor) -> Tensor:
+    """-1, 0 or 1 in a's dtype, with torch's 0 for nan and +0 for -0 (numpy's sign of nan is nan); a bool tensor
+    comes back as it is. The gradient is zero."""
+    x = a.data
+    if x.dtype.kind == "f":
+        out = (x > 0).astype(x.dtype)
+        out -= x < 0
+    else:
+        out = x.copy() if x.dtype.kind == "b" else a.xp.sign(x)
+    return record("sign", out, (a,), lambda g: (a.xp.zeros_like(g),))
