@@ -226,6 +226,23 @@ def test_cross_entropy_fast_path_other_ignore_index_and_probabilities() -> None:
          lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(3)), [single])
 
 
+
+@pytest.mark.parametrize("ignore_index", [0, 3, -1, -100])
+def test_cross_entropy_probability_targets_refuse_ignore_index_as_torch(ignore_index: int) -> None:
+    # ignore_index was silently ignored with class-probability targets; torch refuses one >= 0
+    x, p = rng.standard_normal((4, 5)), rng.dirichlet(np.ones(5), 4)
+    theirs = lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(p), ignore_index=ignore_index)  # noqa: E731
+    ours = lambda a: F.cross_entropy(a, tg.Tensor(p), ignore_index=ignore_index)  # noqa: E731
+    if ignore_index >= 0:
+        with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+            theirs(torch.tensor(x))
+        with pytest.raises(ValueError, match=r"ignore_index=\d+ is not supported"):
+            ours(tg.Tensor(x))
+        with pytest.raises(ValueError, match="ignore_index"):
+            tg.nn.CrossEntropyLoss(ignore_index=ignore_index)(tg.Tensor(x), tg.Tensor(p))
+    else:
+        both(ours, theirs, [x])
+
 @pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"reduction": "none"}, {"weighted": True}])
 def test_cross_entropy_ignored_rows_with_minus_inf_logits_count_for_nothing(kw: dict) -> None:
     x = rng.standard_normal((3, 4))

@@ -303,6 +303,9 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
     rows, t, shape = _class_last("cross_entropy", input, _int_targets("cross_entropy", input, target))
     weight = _class_weights("cross_entropy", weight, rows)
     if t.dtype.kind == "f":  # class probabilities
+        if ignore_index >= 0:  # torch's check (a negative one, as the default -100, is let pass)
+            raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for class-probability "
+                             "(float) targets")
         c = rows.shape[1]
         y = t if not label_smoothing else t * (1 - label_smoothing) + label_smoothing / c
         log_probs = rows.log_softmax(1)
