@@ -91,6 +91,8 @@ def test_sparse_dropout_is_seeded_keeps_about_1_minus_p_and_is_identity_in_eval(
     assert abs(a.nnz / csr.nnz - 0.5) < 0.05
     assert a.data.dtype == np.float32 and set(np.unique(a.data)) == {np.float32(2.0)}
     assert F.dropout(csr, 0.5, training=False) is csr and F.dropout(csr, 0.0) is csr
+    none = F.dropout(csr, 1.0)  # p = 1 (torch's upper end) keeps nothing
+    assert none.nnz == 0 and none.shape == csr.shape and not none.toarray().any()
     layer = nn.Dropout(0.5)
     layer.eval()
     assert layer(csr) is csr

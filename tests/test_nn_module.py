@@ -284,8 +284,8 @@ def test_dropout_layer_statistics_and_eval_identity() -> None:
     kept = layer(x).numpy() != 0
     assert abs(kept.mean() - 0.8) < 0.01
     assert layer.eval()(x) is x
-    with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\), got 1.0"):
-        nn.Dropout(1.0)
+    with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\], got 1.5"):
+        nn.Dropout(1.5)
 
 
 def test_layer_construction_errors() -> None:

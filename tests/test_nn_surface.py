@@ -346,6 +346,18 @@ def test_dropout_functional_signature() -> None:
     assert 0.65 < (kept > 0).mean() < 0.85
 
 
+def test_dropout_of_one_drops_everything_as_torch() -> None:
+    data = np.array([[1.0, -2.0, np.nan], [np.inf, 0.0, 3.0]], dtype=np.float32)
+    ours, theirs = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    for out, ref in ((F.dropout(ours, 1.0), torch.nn.functional.dropout(theirs, 1.0)),
+                     (nn.Dropout(1.0)(ours), torch.nn.Dropout(1.0)(theirs))):
+        np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())  # zeros; nan where x is nan or inf
+        ours.grad = theirs.grad = None
+        out.sum().backward()
+        ref.sum().backward()
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
 # ---------------------------------------------------------------- containers, buffers, tree
 class TorchNet(torch.nn.Module):
     def __init__(self) -> None:

@@ -112,9 +112,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
 
 
 def check_dropout_p(p: float) -> float:
-    """``p`` as a float in [0, 1); a ValueError naming it otherwise."""
-    if not 0.0 <= float(p) < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    """``p`` as a float in [0, 1] (torch's range; 1 drops everything); a ValueError naming it otherwise."""
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     return float(p)
 
 
@@ -146,7 +146,8 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
         keep = rand(len(x.indices), device=device).data >= p
         return sparse.dropout(x, keep, p)
     mask = (rand(x.shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
-    mask *= 1.0 / (1.0 - p)
+    if p < 1.0:  # p = 1 keeps nothing: x * 0, as torch (a nan or inf element gives nan)
+        mask *= 1.0 / (1.0 - p)
     return x * Tensor(mask, device=x.device)
 
 

@@ -79,7 +79,7 @@ class MaxPool2d(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout with probability ``p`` in [0, 1) while training; the identity after ``eval()``.
+    """Inverted dropout with probability ``p`` in [0, 1] while training; the identity after ``eval()``.
 
     A sparse CSR batch stays sparse: its stored entries are dropped (``F.dropout``).
     """

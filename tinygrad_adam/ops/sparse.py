@@ -74,7 +74,8 @@ def dropout(x: Any, keep: Array, p: float) -> CSRBatch:
     xp = backend.get_array_module(keep)
     kept_before = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(keep, dtype=xp.int64)])
     data = x.data[keep]
-    data *= data.dtype.type(1.0 / (1.0 - p))
+    if p < 1.0:  # with p = 1 nothing is kept
+        data *= data.dtype.type(1.0 / (1.0 - p))
     return CSRBatch(kept_before[x.indptr], x.indices[keep], data, x.shape)
 
 
