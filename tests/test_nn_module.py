@@ -258,6 +258,9 @@ def test_every_layer_matches_torch_forward_and_backward_in_float64() -> None:
         np.testing.assert_allclose(tx.grad.numpy(), px.grad.numpy(), rtol=1e-12, atol=1e-14, err_msg=repr(ours))
         for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
             np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-12, atol=1e-12, err_msg=name)
+        for attr in ("kernel_size", "stride", "padding"):  # the hyperparameters read back as torch's
+            if hasattr(theirs, attr):
+                assert getattr(ours, attr) == getattr(theirs, attr), (repr(ours), attr)
 
 
 def test_conv2d_split_into_many_batch_chunks_matches_torch(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,9 +67,10 @@ class MaxPool2d(Module):
     """Max over kernel windows of NCHW input; ``stride`` defaults to ``kernel_size``."""
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
-        self.kernel_size = pair(kernel_size, "MaxPool2d kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, "MaxPool2d stride", 1)
-        self.padding = pair(padding, "MaxPool2d padding", 0)
+        stride = kernel_size if stride is None else stride
+        for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
+            pair(value, f"MaxPool2d {name}", least)  # checked here, kept as given, as torch (3 stays 3)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
