@@ -130,6 +130,14 @@ def test_a_missing_directory_is_one_line(command: str) -> None:
     assert out.stderr == f"tinygrad-adam {command}: error: no run directory at /nonexistent/run\n"
 
 
+def test_tune_refuses_an_infinite_learning_rate_in_its_grid(tmp_path: Path) -> None:
+    out = cli("tune", "--experiment", "mnist-logreg", "--lrs", "1e-3,inf", "--tuned-file", tmp_path / "t.json",
+              "--out", tmp_path / "trials")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "learning rates must be finite and > 0, got [0.001, inf]" in out.stderr
+    assert not (tmp_path / "trials").exists() and not (tmp_path / "t.json").exists()
+
+
 # ---------------------------------------------------------------- 3: download, --data-dir, --download
 
 

@@ -38,8 +38,8 @@ def start_grid(optimizer: str) -> list[float]:
 
 def half_decade(lrs: Sequence[float]) -> list[float]:
     """log10 of learning rates given by value, each rounded to the nearest half decade (3e-3 -> -2.5)."""
-    if any(not lr > 0 for lr in lrs):
-        raise ValueError(f"learning rates must be > 0, got {list(lrs)}")
+    if any(not 0 < lr < math.inf for lr in lrs):
+        raise ValueError(f"learning rates must be finite and > 0, got {list(lrs)}")
     return sorted({round(2 * math.log10(lr)) / 2 for lr in lrs})
 
 
