@@ -138,6 +138,32 @@ def test_tune_refuses_an_infinite_learning_rate_in_its_grid(tmp_path: Path) -> N
     assert not (tmp_path / "trials").exists() and not (tmp_path / "t.json").exists()
 
 
+TUNED_CASES = {  # a --tuned-file compare cannot use -> what its one line says
+    "a-directory": (lambda p: p.mkdir(), "cannot read the tuned file"),
+    "not-utf8": (lambda p: p.write_bytes(b"\xff\xfe"), "not UTF-8"),
+    "entry-not-a-dict": (lambda p: p.write_text('{"chosen": {"adam": 3}}'), "its chosen 'adam' is 3"),
+    "lr-not-a-number": (lambda p: p.write_text('{"chosen": {"adam": {"lr": "big"}}}'), "a numeric 'lr'"),
+}
+
+
+@pytest.mark.parametrize("case", TUNED_CASES)
+def test_a_broken_tuned_file_is_one_line(case: str, tmp_path: Path) -> None:
+    make, message = TUNED_CASES[case]
+    make(tmp_path / "t.json")
+    out = cli("compare", "--experiment", "mnist-logreg", "--optimizers", "adam", "--tuned-file", tmp_path / "t.json",
+              "--out", tmp_path / "cmp")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert message in out.stderr.splitlines()[-1] and str(tmp_path / "t.json") in out.stderr
+
+
+def test_a_tuned_file_without_a_budget_is_captioned_as_such() -> None:
+    from tinygrad_adam.experiments import describe_budget
+
+    assert describe_budget(None) == describe_budget({"epochs": "2"}) == "budget not recorded"
+    assert describe_budget({"epochs": 2, "limit": 500, "seeds": [0]}) == \
+        "tuned for 2 epoch(s) on 500 examples, 1 seed(s)"
+
+
 # ---------------------------------------------------------------- 3: download, --data-dir, --download
 
 

@@ -221,7 +221,7 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
     chosen, source = {}, "none: default learning rates (run `tinygrad-adam tune` first)"
     if tuned_file or tuned_path.exists():
         content = tuned.read(tuned_path)
-        chosen, source = content["chosen"], f"{tuned_path.name} ({describe_budget(content['budget'])})"
+        chosen, source = content["chosen"], f"{tuned_path.name} ({describe_budget(content.get('budget'))})"
     else:
         log(f"warning: no tuned file {tuned_path}; using default learning rates, not the paper's tuned ones")
     curves = select_curves(exp, optimizers)
@@ -292,7 +292,11 @@ def plot_dir(directory: str | Path) -> list[Path]:
     return [path]
 
 
-def describe_budget(budget: dict[str, Any]) -> str:
+def describe_budget(budget: Any) -> str:
+    """What a tuned file's ``budget`` was; "budget not recorded" when it has none (a hand-written file)."""
+    if not isinstance(budget, dict) or not isinstance(budget.get("epochs"), int) or \
+            not isinstance(budget.get("seeds"), list) or not isinstance(budget.get("limit"), (int, type(None))):
+        return "budget not recorded"
     examples = f"{budget['limit']:,} examples" if budget.get("limit") else "all examples"
     return f"tuned for {budget['epochs']} epoch(s) on {examples}, {len(budget['seeds'])} seed(s)"
 

@@ -30,8 +30,17 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"no tuned file at {path}: run `tinygrad-adam tune --experiment ...` first") from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not a tuned file (invalid JSON: {e})") from e
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a tuned file (not UTF-8 JSON text)") from None
+    except OSError as e:  # a directory, an unreadable file
+        raise ValueError(f"cannot read the tuned file {path} ({e.strerror}): give the JSON file tune wrote") from None
     if not isinstance(content, dict) or not isinstance(content.get("chosen"), dict):
         raise ValueError(f"{path} is not a tuned file: it has no 'chosen' settings")
+    for key, entry in content["chosen"].items():
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), (int, float, type(None)))
+                                                  for k in ("lr", "momentum")):
+            raise ValueError(f"{path} is damaged: its chosen {key!r} is {entry!r:.60}, not a dict with a numeric "
+                             f"'lr' and 'momentum'; run tune again, or restore the file")
     return content
 
 
