@@ -138,6 +138,19 @@ def test_tune_refuses_an_infinite_learning_rate_in_its_grid(tmp_path: Path) -> N
     assert not (tmp_path / "trials").exists() and not (tmp_path / "t.json").exists()
 
 
+@pytest.mark.parametrize(("where", "message"), [("dir", "is a directory"),
+                                               ("file/t.json", "a folder above it is a file")])
+def test_tune_refuses_a_tuned_file_it_cannot_write_before_training(where: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("the user's")
+    out = cli("tune", "--experiment", "mnist-logreg", "--lrs", "1e-2", "--max-widen", 0, "--overwrite",
+              "--tuned-file", tmp_path / where, "--out", tmp_path / "trials",
+              env={"TINYGRAD_ADAM_DATA": "/nonexistent"})  # the check comes first: no data is needed
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert message in out.stderr.splitlines()[-1] and not (tmp_path / "trials").exists()
+    assert (tmp_path / "file").read_text() == "the user's"
+
+
 TUNED_CASES = {  # a --tuned-file compare cannot use -> what its one line says
     "a-directory": (lambda p: p.mkdir(), "cannot read the tuned file"),
     "not-utf8": (lambda p: p.write_bytes(b"\xff\xfe"), "not UTF-8"),

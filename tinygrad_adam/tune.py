@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,15 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
     path = Path(tuned_file) if tuned_file else tuned.path_of(experiment)
     if path.exists() and not overwrite:
         raise ValueError(f"{path} exists; pass --overwrite to replace it (or --tuned-file to write elsewhere)")
+    if path.is_dir():
+        raise ValueError(f"--tuned-file {path} is a directory: give the path of a JSON file")
+    try:  # checked now, not after the search: the folder the file will be written into
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as e:
+        why = "a folder above it is a file" if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror
+        raise ValueError(f"cannot write the tuned file {path} ({why}): give --tuned-file a path in a writable "
+                         f"directory") from None
     if base.lr is not None or base.momentum is not None:
         raise ValueError("tune searches the learning rate and momentum: do not give --lr or --momentum")
     if seeds < 1 or max_widen < 0:
