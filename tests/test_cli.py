@@ -130,6 +130,15 @@ def test_a_missing_directory_is_one_line(command: str) -> None:
     assert out.stderr == f"tinygrad-adam {command}: error: no run directory at /nonexistent/run\n"
 
 
+@pytest.mark.parametrize("config", ["[1, 2]", '{"model": "mlp", "lr": "big"}', "{bad", "\udcff"])
+def test_evaluate_a_damaged_config_json_is_one_line(config: str, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(config.encode(errors="surrogateescape"))
+    out = cli("evaluate", tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(f"tinygrad-adam evaluate: error: {tmp_path / 'config.json'} is damaged (")
+    assert len(out.stderr.splitlines()) == 1
+
+
 def test_tune_refuses_an_infinite_learning_rate_in_its_grid(tmp_path: Path) -> None:
     out = cli("tune", "--experiment", "mnist-logreg", "--lrs", "1e-3,inf", "--tuned-file", tmp_path / "t.json",
               "--out", tmp_path / "trials")

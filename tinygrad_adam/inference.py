@@ -19,6 +19,7 @@ from typing import Any
 import numpy
 
 from . import checkpoint, data, nn, optim
+from .rundir import RunDirError
 from .train import Config, build_model, evaluate, load_data
 
 # the input of each dataset's models, per example (the CNN keeps MNIST's image shape, the others flatten it)
@@ -26,13 +27,23 @@ INPUT_SHAPE = {"mnist": (1, 28, 28), "imdb": (10_000,)}
 
 
 def run_config(run_dir: str | os.PathLike[str]) -> Config:
-    """The resolved Config a run directory was trained with (from its ``config.json``)."""
+    """The Config a run directory was trained with (from its ``config.json``); a RunDirError (one line) if that
+    file is damaged."""
     path = Path(run_dir) / "config.json"
     if not Path(run_dir).is_dir():
         raise FileNotFoundError(f"no run directory at {run_dir}")
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory: it has no config.json (train writes one)")
-    return Config.from_json(json.loads(path.read_text()))
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise TypeError(f"a JSON {type(saved).__name__}, not an object")
+        cfg = Config.from_json(saved)
+        dataclasses.replace(cfg, device="cpu").resolved()  # every setting has a valid value
+    except (OSError, ValueError, TypeError) as e:
+        raise RunDirError(f"{path} is damaged ({e}): restore it from a copy (train writes it when a run "
+                          f"starts or resumes)") from None
+    return cfg
 
 
 def load_run(run_dir: str | os.PathLike[str], device: str = "cpu", averaged: bool = True) -> nn.Module:
