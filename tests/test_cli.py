@@ -139,6 +139,21 @@ def test_evaluate_a_damaged_config_json_is_one_line(config: str, tmp_path: Path)
     assert len(out.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", [["compare", "--experiment", "mnist-logreg"], ["bias-correction", "--quick"],
+                                     ["tune", "--experiment", "mnist-logreg"]])
+@pytest.mark.parametrize(("out", "message"), [("", "--out is empty"), ("file", "is a file, not a directory"),
+                                              ("file/runs", "which is a file")])
+def test_a_multi_run_out_that_is_empty_or_a_file_is_one_line(command: list[str], out: str, message: str,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("the user's")
+    out_arg = str(tmp_path / out) if out else ""
+    result = cli(*command, "--tuned-file", tmp_path / "t.json", "--out", out_arg, cwd=tmp_path) \
+        if command[0] == "tune" else cli(*command, "--out", out_arg, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] and (tmp_path / "file").read_text() == "the user's"
+
+
 def test_tune_refuses_an_infinite_learning_rate_in_its_grid(tmp_path: Path) -> None:
     out = cli("tune", "--experiment", "mnist-logreg", "--lrs", "1e-3,inf", "--tuned-file", tmp_path / "t.json",
               "--out", tmp_path / "trials")

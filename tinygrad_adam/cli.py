@@ -279,7 +279,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     from .tune import tune
 
-    out = args.out or f"runs/tune/{args.experiment}"
+    out = f"runs/tune/{args.experiment}" if args.out is None else args.out
     tune(args.experiment, args.optimizers, config_from(args, progress=False), out, tuned_file=args.tuned_file,
          lrs=args.lrs, momenta=args.momenta, max_widen=args.max_widen, seeds=args.seeds, overwrite=args.overwrite)
     return 0

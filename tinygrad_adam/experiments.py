@@ -185,16 +185,17 @@ def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] 
     return metrics
 
 
-def claim_out(out: Path, resume: bool, overwrite: bool) -> None:
+def claim_out(out: str | Path, resume: bool, overwrite: bool) -> Path:
     """``rundir``'s rules for a command that writes several runs under ``out`` (compare, tune, bias-correction):
-    runs already there are refused unless ``resume`` (continue them) or ``overwrite`` (delete them first)."""
+    runs already there are refused unless ``resume`` (continue them) or ``overwrite`` (delete them first).
+    Returns ``out`` as a Path (an empty ``out`` is refused, not read as the current directory)."""
     if resume and overwrite:
         raise rundir.RunDirError("--resume and --overwrite contradict each other: --resume continues the runs in "
                                  "--out, --overwrite replaces them; give one")
-    if resume:
-        rundir.usable(out)
-    else:
-        rundir.claim_tree(out, overwrite)
+    path = rundir.usable(out)
+    if not resume:
+        rundir.claim_tree(path, overwrite)
+    return path
 
 
 def read_records(path: Path, key: str) -> list[dict[str, Any]]:
@@ -215,8 +216,7 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
     exp = get_experiment(experiment)
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
-    out = Path(out)
-    claim_out(out, resume, overwrite)
+    out = claim_out(out, resume, overwrite)
     tuned_path = Path(tuned_file) if tuned_file else tuned.path_of(experiment)
     chosen, source = {}, "none: default learning rates (run `tinygrad-adam tune` first)"
     if tuned_file or tuned_path.exists():
@@ -412,8 +412,7 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
     ``beta2s`` selects columns of the figure (the 100-epoch run: 0.9999 only). A diverged run is recorded with
     loss inf and ``"diverged": true``.
     """
-    out = Path(out)
-    claim_out(out, resume, overwrite)
+    out = claim_out(out, resume, overwrite)
     log10_lrs: tuple[int, ...] = (-5, -4, -3, -2, -1)
     if quick:
         base, log10_lrs = dataclasses.replace(base, limit=base.limit or 5000), (-4, -3, -2)

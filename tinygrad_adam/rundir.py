@@ -70,7 +70,7 @@ def usable(out: str | os.PathLike[str], *, create: bool = True) -> Path:
     """Check that ``out`` is (or can become) a writable directory, creating it when ``create``; returns its Path."""
     text = os.fspath(out)
     if not text.strip():
-        raise RunDirError("--out is empty: give a directory, or leave --out out for a fresh runs/... directory")
+        raise RunDirError("--out is empty: give a directory, or leave --out out for the default one")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out {text} is a file, not a directory: give a directory (or a new path)")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import tuned
+from . import rundir, tuned
 from .data.files import atomic_path
 from .experiments import Curve, Experiment, curve_config, fit_or_resume, get_experiment, select_curves
 from .train import DEFAULT_LR, Config, training_cost
@@ -103,7 +103,7 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
         raise ValueError("tune searches the learning rate and momentum: do not give --lr or --momentum")
     if seeds < 1 or max_widen < 0:
         raise ValueError(f"seeds must be >= 1 and max-widen >= 0, got {seeds} and {max_widen}")
-    out = Path(out)
+    out = rundir.usable(out, create=False)  # trials are continued, so runs there are welcome; a file is not
     seed_list = list(range(base.seed, base.seed + seeds))
     curves = select_curves(exp, optimizers)
     chosen: dict[str, dict[str, Any]] = {}
