@@ -127,6 +127,22 @@ def test_compare_refuses_an_out_that_holds_runs_unless_overwrite(tmp_path: Path,
 
 
 @pytest.mark.data("mnist")
+def test_compare_resume_rebuilds_a_damaged_result_json_and_plot_names_it(tmp_path: Path, env: dict[str, str]) -> None:
+    args = ("compare", "--experiment", "mnist-logreg", "--optimizers", "adam", "--epochs", 1, "--limit", 200,
+            "--no-progress", "--out", tmp_path / "cmp")
+    assert cli(*args, cwd=tmp_path, env=env).returncode == 0
+    result = tmp_path / "cmp" / "adam" / "seed0" / "result.json"
+    good = json.loads(result.read_text())
+    for damaged in ("{cut sh", "[]", '{"config": 1, "metrics": {}}'):
+        result.write_text(damaged)
+        line = error_line(cli("plot", tmp_path / "cmp", cwd=tmp_path, env=env))
+        assert f"{result} is damaged" in line and "--resume" in line, line
+        done = cli(*args, "--resume", cwd=tmp_path, env=env)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert json.loads(result.read_text()) == good
+
+
+@pytest.mark.data("mnist")
 def test_a_second_process_in_a_run_directory_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
     run = tmp_path / "run"
     first = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", "train", "--model", "logreg", "--limit", "4000",

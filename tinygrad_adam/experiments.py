@@ -153,11 +153,10 @@ def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] 
     folder = Path(cfg.out)
     done = folder / "result.json"
     resolved = cfg.resolved()
-    if resume and done.exists():
-        previous = json.loads(done.read_text())
-        # (through Config: a field added since the run was written compares at its default)
-        if _json(Config.from_json(previous.get("config", {})).to_json()) == _json(resolved.to_json()):
-            return previous["metrics"]
+    previous = read_result(done) if resume else None  # a damaged one is rebuilt from the run's checkpoint
+    # (through Config: a field added since the run was written compares at its default)
+    if previous and _json(Config.from_json(previous["config"]).to_json()) == _json(resolved.to_json()):
+        return previous["metrics"]
     restart = resume and not (folder / "checkpoint.npz").exists()
     if resume and not restart:
         _, saved = load_checkpoint(folder / "checkpoint.npz")
@@ -183,6 +182,17 @@ def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] 
     with atomic_path(done) as tmp:
         tmp.write_text(json.dumps({"config": run.cfg.to_json(), "metrics": metrics}, indent=1) + "\n")
     return metrics
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """A finished run's ``result.json`` (its "config" and "metrics"); None when it is absent or damaged."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: not JSON, or not UTF-8
+        return None
+    whole = isinstance(record, dict) and all(isinstance(record.get(k), dict) for k in ("config", "metrics")) and \
+        all(isinstance(record["config"].get(k), str) for k in ("model", "dataset", "optimizer"))
+    return record if whole else None
 
 
 def claim_out(out: str | Path, resume: bool, overwrite: bool) -> Path:
@@ -270,7 +280,10 @@ def read_compare_dir(folder: Path) -> tuple[str, str, dict[str, dict[str, Any]]]
     caption = "\n".join(line.rstrip() for line in itertools.takewhile(str.strip, lines[2:]))
     results: dict[str, dict[str, Any]] = {}
     for path in found:
-        record = json.loads(path.read_text())
+        record = read_result(path)
+        if record is None:
+            raise rundir.RunDirError(f"{path} is damaged: run the same compare with --resume to write it again "
+                                     f"from its run, then plot")
         entry = results.setdefault(path.parent.parent.name, {
             "label": label(Config.from_json(record["config"])), "config": record["config"], "dirs": [], "runs": []})
         entry["dirs"].append(str(path.parent))
