@@ -116,6 +116,12 @@ def test_bias_correction_help_lists_only_its_options() -> None:
     (["compare", "--experiment", "mnist-logreg", "--optimizers", "adam,lbfgs"], "usage: tinygrad-adam compare",
      "unknown optimizer(s) lbfgs"),
     (["download", "cifar"], "usage: tinygrad-adam download", "invalid choice: 'cifar'"),
+    (["train", "--lr", "inf"], "usage: tinygrad-adam train", "must be finite and >= 0, got inf"),
+    (["train", "--seed", "-1"], "usage: tinygrad-adam train", "seed must be in [0, 2**32), got -1"),
+    (["train", "--model", "cnn", "--channels", "64,0,128"], "usage: tinygrad-adam train",
+     "channels must be three ints >= 1 (the CNN's convolutions), got (64, 0, 128)"),
+    (["tune", "--experiment", "mnist-logreg", "--optimizers", ","], "usage: tinygrad-adam tune",
+     "expected comma-separated names such as adam,adagrad, got ','"),
 ])
 def test_bad_option_values_print_the_subcommands_usage(args: list[str], usage: str, message: str) -> None:
     out = cli(*args)

@@ -15,7 +15,7 @@ import pytest
 
 from tinygrad_adam import cli, data, nn, plots, train, tuned
 from tinygrad_adam.data import cifar10
-from tinygrad_adam.experiments import EXPERIMENTS, curve_series, label, read_records, select_curves
+from tinygrad_adam.experiments import EXPERIMENTS, curve_series, label, read_records, select_curves, sweep_table
 from tinygrad_adam.tensor import Tensor
 
 
@@ -364,6 +364,13 @@ def test_bias_correction_one_column_resumes(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(train.Run, "fit", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert run_cli(*args, "--resume") == 0
     assert json.loads((out / "sweep.json").read_text()) == rows
+
+
+def test_bias_correction_table_has_a_row_for_every_setting_run() -> None:
+    rows = [{"beta1": b1, "beta2": 0.5, "bias_correction": c, "train_loss": 100.0 + i, "log10_lr": -3.0}
+            for i, (b1, c) in enumerate([(0.0, True), (0.0, False), (0.9, True), (0.9, False)])]
+    table = sweep_table(rows)  # a --beta2s outside the paper's three had no row
+    assert "| 0.0 | 0.5 | 100.00 (1e-3) | 101.00 (1e-3) |" in table and "| 0.9 | 0.5 | 102.00" in table
 
 
 @pytest.mark.data("mnist")

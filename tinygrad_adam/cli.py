@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import platform
 import shlex
 import sys
@@ -86,17 +87,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be finite and >= 0, got {text}")
     return value
 
 
@@ -117,6 +111,13 @@ def float_list(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(","))
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3, got {text!r}") from e
+
+
+def name_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:  # an empty list would silently mean the default, every curve
+        raise argparse.ArgumentTypeError(f"expected comma-separated names such as adam,adagrad, got {text!r}")
+    return names
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -400,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--experiment", choices=sorted(EXPERIMENTS), required=True,
                        help="the paper's figure to reproduce: " + "; ".join(
                            f"{k}: {e.model} on {e.dataset}, {e.figure}" for k, e in sorted(EXPERIMENTS.items())))
-        p.add_argument("--optimizers", type=lambda s: [o.strip() for o in s.split(",") if o.strip()], default=None,
+        p.add_argument("--optimizers", type=name_list, default=None,
                        metavar="A,B,...", help="comma-separated optimizers (all their curves) or curves: "
                        "adam-nodropout, adam-dropout, ... in Figure 3 (default: the paper's figure)")
         p.add_argument("--seeds", type=positive_int, default=1, help="seeds per curve, from --seed on")

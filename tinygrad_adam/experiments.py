@@ -453,7 +453,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: best loss per (beta1, beta2) with and without correction, and the lr that gave it."""
     lines = ["| beta1 | beta2 | with correction (best lr) | without correction (best lr) |",
              "| --- | --- | --- | --- |"]
-    for beta1, beta2 in itertools.product(BETA1S, BETA2S):
+    for beta1, beta2 in sorted({(r["beta1"], r["beta2"]) for r in rows}):  # the settings run (--beta2s may differ)
         cells = []
         for corrected in (True, False):
             sel = [r for r in rows if r["beta1"] == beta1 and r["beta2"] == beta2 and r["bias_correction"] == corrected]

@@ -136,8 +136,12 @@ class Config:
         if cfg.momentum is None:
             cfg.momentum = best.get("momentum", DEFAULT_MOMENTUM)
         for name in ("lr", "weight_decay"):
-            if getattr(cfg, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+            if not 0 <= getattr(cfg, name) < math.inf:
+                raise ValueError(f"{name} must be finite and >= 0, got {getattr(cfg, name)}")
+        if not 0 <= cfg.seed < 2**32:  # numpy's seeds
+            raise ValueError(f"seed must be in [0, 2**32), got {cfg.seed}")
+        if len(cfg.channels) != 3 or min(cfg.channels) < 1:
+            raise ValueError(f"channels must be three ints >= 1 (the CNN's convolutions), got {cfg.channels}")
         if not 0 <= cfg.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
         if not 0 <= cfg.input_dropout < 1:
