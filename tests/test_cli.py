@@ -114,7 +114,7 @@ def test_bias_correction_help_lists_only_its_options() -> None:
     (["train", "--device", "tpu", "--limit", "10"], "usage: tinygrad-adam train", "unknown device 'tpu'"),
     (["train", "--dropout", "1.5"], "usage: tinygrad-adam train", "dropout must be in [0, 1)"),
     (["compare", "--experiment", "mnist-logreg", "--optimizers", "adam,lbfgs"], "usage: tinygrad-adam compare",
-     "unknown optimizer(s) lbfgs"),
+     "unknown optimizer(s) or curve(s) lbfgs"),
     (["download", "cifar"], "usage: tinygrad-adam download", "invalid choice: 'cifar'"),
     (["train", "--lr", "inf"], "usage: tinygrad-adam train", "must be finite and >= 0, got inf"),
     (["train", "--seed", "-1"], "usage: tinygrad-adam train", "seed must be in [0, 2**32), got -1"),
@@ -170,10 +170,13 @@ def test_tune_refuses_an_infinite_learning_rate_in_its_grid(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("where", "message"), [("dir", "is a directory"),
                                                ("file/t.json", "a folder above it is a file")])
-def test_tune_refuses_a_tuned_file_it_cannot_write_before_training(where: str, message: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("curves", [["--experiment", "mnist-logreg"],
+                                    ["--experiment", "mnist-cnn", "--optimizers", "nesterov-dropout,adam"]])
+def test_tune_refuses_a_tuned_file_it_cannot_write_before_training(where: str, message: str, curves: list[str],
+                                                                   tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     (tmp_path / "file").write_text("the user's")
-    out = cli("tune", "--experiment", "mnist-logreg", "--lrs", "1e-2", "--max-widen", 0, "--overwrite",
+    out = cli("tune", *curves, "--lrs", "1e-2", "--max-widen", 0, "--overwrite",
               "--tuned-file", tmp_path / where, "--out", tmp_path / "trials",
               env={"TINYGRAD_ADAM_DATA": "/nonexistent"})  # the check comes first: no data is needed
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
@@ -333,6 +336,18 @@ def test_load_run_rebuilds_the_trained_model(tmp_path: Path) -> None:
         logits = model(tg.Tensor(test.x))
     accuracy = float((logits.numpy().argmax(axis=1) == test.y).mean())
     assert accuracy == read_jsonl(run / "metrics.jsonl")[-1]["test_accuracy"]
+
+
+@pytest.mark.parametrize("line", ["[1]", '{"epoch": 1}', "{cut", "\udcff"])
+def test_plot_of_a_damaged_metrics_file_is_one_line(line: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    good = '{"epoch": 1, "iteration": 5, "train_loss": 0.5, "test_loss": 0.4}'
+    (run / "metrics.jsonl").write_text(f"{good}\n{line}\n", errors="surrogateescape")
+    out = cli("plot", str(run))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr == (f"tinygrad-adam plot: error: {run / 'metrics.jsonl'} is damaged: line 2 is not a JSON "
+                          "object with the numbers epoch, iteration, train_loss, test_loss; restore it from a copy\n")
 
 
 def test_plot_refuses_to_save_an_empty_figure(tmp_path: Path) -> None:

@@ -181,9 +181,9 @@ def test_curves_are_chosen_by_optimizer_key_or_dropout_name() -> None:
     assert keys(["nesterov-dropout"]) == ["nesterov"]  # only the curve with dropout
     assert keys(["adam-nodropout", "adagrad-dropout"]) == ["adagrad", "adam-nodropout"]  # in the figure's order
     assert keys(["adam", "adam-dropout"]) == ["adam-nodropout", "adam"]
-    with pytest.raises(ValueError, match="rmsprop not in this figure"):
+    with pytest.raises(ValueError, match=r"unknown optimizer\(s\) or curve\(s\) rmsprop for Figure 3"):
         select_curves(exp, ["rmsprop"])
-    with pytest.raises(ValueError, match="adam-dropout not in this figure"):  # no -nodropout twin there
+    with pytest.raises(ValueError, match=r"curve\(s\) adam-dropout for Figure 2 \(a\)"):  # no -nodropout twin there
         select_curves(EXPERIMENTS["mnist-mlp"], ["adam-dropout"])
 
 

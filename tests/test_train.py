@@ -99,11 +99,12 @@ def test_nan_loss_stops_with_epoch_and_iteration(tmp_path: Path, monkeypatch: py
 @pytest.mark.parametrize(("args", "message"), [
     (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
     (["train", "--model", "cnn", "--dataset", "imdb"], "works with --model logreg only"),
-    (["train", "--lr", "-1"], "must be >= 0, got -1"),
+    (["train", "--lr", "-1"], "must be finite and >= 0, got -1"),
     (["train", "--dropout", "1.5", "--limit", "10"], "dropout must be in [0, 1), got 1.5"),
     (["train", "--epochs", "0"], "must be >= 1, got 0"),
     (["train", "--device", "tpu", "--limit", "10"], "unknown device 'tpu'"),
-    (["compare", "--experiment", "mnist-logreg", "--optimizers", "adam,lbfgs"], "unknown optimizer(s) lbfgs"),
+    (["compare", "--experiment", "mnist-logreg", "--optimizers", "adam,lbfgs"],
+     "unknown optimizer(s) or curve(s) lbfgs"),
     (["plot", "/nonexistent/run"], "no run directory at /nonexistent/run"),
 ])
 def test_bad_arguments_exit_2_with_message(args: list[str], message: str,

@@ -23,7 +23,7 @@ from . import __version__, backend, rundir
 from .backend import DeviceError
 from .checkpoint import CheckpointError
 from .data import DataCorruptError, DownloadError
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, select_curves
 from .plots import PlotUnavailableError
 from .train import DATASETS, IMDB_FEATURES, MODELS, OPTIMIZERS, SAFE_TO_CHANGE, Config, Run, TrainingDiverged
 
@@ -485,12 +485,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = shlex.join(["tinygrad-adam", *argv])  # for config.json
     args.given = given_options(args.parser, argv[argv.index(args.command) + 1:])
     if getattr(args, "optimizers", None):
-        curves = EXPERIMENTS[args.experiment].curves
-        known = [c.optimizer for c in curves] + [c.key for c in curves if c.key != c.optimizer]
-        unknown = [o for o in args.optimizers if o not in known]
-        if unknown:
-            args.parser.error(f"unknown optimizer(s) {', '.join(unknown)} for {args.experiment}; choose from "
-                              f"{', '.join(dict.fromkeys(known))}")
+        try:
+            select_curves(EXPERIMENTS[args.experiment], args.optimizers)
+        except ValueError as e:  # before any data loads
+            args.parser.error(str(e))
     try:
         return int(args.func(args) or 0)
     except (rundir.RunDirError, CheckpointError, DataCorruptError, FileNotFoundError) as e:  # a file or directory

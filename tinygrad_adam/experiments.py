@@ -112,7 +112,8 @@ def select_curves(exp: Experiment, names: Sequence[str] | None) -> list[Curve]:
             named[f"{c.key}-dropout"] = {c.key}
     unknown = [n for n in names if n not in named]
     if unknown:
-        raise ValueError(f"{', '.join(unknown)} not in this figure; choose from {', '.join(sorted(named))}")
+        raise ValueError(f"unknown optimizer(s) or curve(s) {', '.join(unknown)} for {exp.figure}; choose from "
+                         f"{', '.join(sorted(named))}")
     chosen = set().union(*(named[n] for n in names))
     return [c for c in exp.curves if c.key in chosen]
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .rundir import RunDirError
+
 
 class PlotUnavailableError(RuntimeError):
     """matplotlib is not installed; the message says how to install it."""
@@ -125,9 +127,24 @@ def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title
     return _save(fig, Path(path))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file ([] when it does not exist)."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+def read_jsonl(path: Path, needs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file ([] when it does not exist); a ValueError naming the file and the line
+    when one is not a JSON object with a number in each field of ``needs`` (a RunDirError: the file is damaged)."""
+    if not path.exists():
+        return []
+    records = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        try:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            record = line
+        if record is None:
+            continue
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), (int, float)) for k in needs):
+            wanted = f" with the numbers {', '.join(needs)}" if needs else ""
+            raise RunDirError(f"{path} is damaged: line {n} is not a JSON object{wanted}; restore it from a copy")
+        records.append(record)
+    return records
 
 
 def plot_dir(directory: str | Path) -> list[Path]:
@@ -154,13 +171,13 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         raise FileNotFoundError(f"no run directory at {run}")
     if not metrics_file.exists():
         raise FileNotFoundError(f"{run} is not a run directory: it has no metrics.jsonl (train writes one per epoch)")
-    metrics = read_jsonl(metrics_file)
+    metrics = read_jsonl(metrics_file, ("epoch", "iteration", "train_loss", "test_loss"))
     if not metrics:
         raise ValueError(f"{metrics_file} is empty: no epoch has finished yet")
     plt = pyplot()
     written = []
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    steps = read_jsonl(run / "steps.jsonl")
+    steps = read_jsonl(run / "steps.jsonl", ("iteration", "train_loss"))
     if steps:
         ax1.plot([r["iteration"] for r in steps], [r["train_loss"] for r in steps], lw=1, label="train (running)")
     ax1.plot([m["iteration"] for m in metrics], [m["train_loss"] for m in metrics], "o-", label="train (epoch)")
