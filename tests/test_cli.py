@@ -256,6 +256,16 @@ def test_download_failure_lists_every_source_and_leaves_nothing(
     assert not (tmp_path / "d" / "mnist" / MNIST_FILES[0]).exists() and list(tmp_path.rglob("*.part")) == []
 
 
+def test_download_into_a_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("the user's")
+    for where in ("afile", "afile/below"):
+        out = cli("download", "mnist", "--data-dir", tmp_path / where)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr == (f"tinygrad-adam download: error: {tmp_path / 'afile'} is a file, not a directory: give "
+                              "a data directory that is one\n")
+    assert (tmp_path / "afile").read_text() == "the user's"
+
+
 @pytest.mark.data("mnist")
 def test_compare_and_train_with_data_dir_and_download(tmp_path: Path, no_data: dict[str, str]) -> None:
     mirror = realdata.find("mnist").as_uri()  # a file:// mirror laid out like a data directory

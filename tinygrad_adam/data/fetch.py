@@ -29,5 +29,8 @@ def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
     folder = data_dirs(root)[0][0] / spec.name
     if all((folder / f).is_file() for f in spec.files):
         return folder, False
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():  # no download could be stored there: say so once, not once per source
+        raise NotADirectoryError(f"{existing} is a file, not a directory: give a data directory that is one")
     spec.fetch(folder, env_mirrors() if mirrors is None else [m.rstrip("/") for m in mirrors])
     return folder, True
