@@ -41,6 +41,15 @@ CASES = [
     ("NAdam", {}),
     ("NAdam", {"lr": 1e-2, "betas": (0.8, 0.99), "weight_decay": 0.1, "momentum_decay": 0.05}),
     ("NAdam", {"weight_decay": 0.05, "decoupled_weight_decay": True, "eps": 1e-6}),
+    # torch's maximize=True (ascend) on every optimizer, with weight decay where it changes the sign's reach
+    ("Adam", {"maximize": True, "weight_decay": 0.1, "amsgrad": True}),
+    ("AdamW", {"maximize": True}),
+    ("Adamax", {"maximize": True, "weight_decay": 0.1}),
+    ("SGD", {"lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01, "maximize": True}),
+    ("Adagrad", {"maximize": True, "weight_decay": 0.1}),
+    ("RMSprop", {"centered": True, "momentum": 0.5, "maximize": True}),
+    ("Adadelta", {"maximize": True, "weight_decay": 0.1}),
+    ("NAdam", {"maximize": True, "decoupled_weight_decay": True, "weight_decay": 0.05}),
 ]
 CASE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for name, kw in CASES]
 
@@ -332,3 +341,27 @@ def test_kernel_sources_are_generated_from_one_program() -> None:
     assert "numpy.maximum(v_max, v, out=v_max)" in k.numpy_source
     assert "v_max = numpy.maximum(v_max, v)" in k.numba_source
     assert k.registers <= 3  # the CPU chunk needs only a few scratch registers
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_maximize_leaves_the_gradient_and_ascends(impl: str) -> None:
+    """maximize=True steps along +grad and leaves .grad as it was (torch negates a copy)."""
+    p = tg.Tensor(np.zeros(5, np.float32), requires_grad=True)
+    opt = optim.SGD([p], lr=0.5, maximize=True, impl=impl)
+    g = np.arange(5, dtype=np.float32)
+    p.grad = tg.Tensor(g.copy())
+    opt.step()
+    np.testing.assert_array_equal(p.grad.numpy(), g)
+    np.testing.assert_array_equal(p.numpy(), 0.5 * g)
+    assert opt.state_dict()["param_groups"][0]["maximize"] is True
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "SGD", "Adagrad", "RMSprop", "Adadelta", "NAdam"])
+def test_torch_execution_flags(name: str) -> None:
+    """foreach / fused / capturable are accepted (same update); differentiable=True and unknown keywords raise."""
+    p = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    getattr(optim, name)([p], lr=0.1, foreach=True, fused=None, capturable=False)
+    with pytest.raises(NotImplementedError, match="differentiable=True"):
+        getattr(optim, name)([p], lr=0.1, differentiable=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        getattr(optim, name)([p], lr=0.1, foo=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -44,8 +45,10 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1.0, rho: float = 0.9,
-                 eps: float = 1e-6, weight_decay: float = 0.0, *, impl: str = "auto") -> None:
-        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay}, impl)
+                 eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False, impl: str = "auto",
+                 **flags: Any) -> None:
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults, impl, maximize, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay")

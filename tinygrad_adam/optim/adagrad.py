@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -41,10 +42,10 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 impl: str = "auto") -> None:
+                 maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value, "eps": eps}
-        super().__init__(params, defaults, impl)
+        super().__init__(params, defaults, impl, maximize, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")

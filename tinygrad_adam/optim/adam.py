@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -77,10 +78,11 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False, bias_correction: bool = True, *, impl: str = "auto") -> None:
+                 amsgrad: bool = False, bias_correction: bool = True, *, maximize: bool = False,
+                 impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
                     "bias_correction": bias_correction}
-        super().__init__(params, defaults, impl)
+        super().__init__(params, defaults, impl, maximize, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay")
@@ -115,6 +117,8 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, bias_correction: bool = True, *, impl: str = "auto") -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction, impl=impl)
+                 amsgrad: bool = False, bias_correction: bool = True, *, maximize: bool = False,
+                 impl: str = "auto", **flags: Any) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction, maximize=maximize, impl=impl,
+                         **flags)
 

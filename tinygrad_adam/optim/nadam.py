@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -62,10 +63,11 @@ class NAdam(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, impl: str = "auto") -> None:
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, maximize: bool = False,
+                 impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                     "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay}
-        super().__init__(params, defaults, impl)
+        super().__init__(params, defaults, impl, maximize, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay", "momentum_decay")

@@ -10,6 +10,11 @@ its per-parameter state, a readable ``reference`` update written like the paper'
 - ``"numpy"`` / ``"numba"``: force one CPU fast path.
 
 All of them compute the same update (tested equal to float rounding).
+
+Every optimizer also takes torch's keyword options: ``maximize=True`` ascends (the update uses -grad; ``.grad``
+is left as it is), and ``foreach``, ``fused``, ``capturable`` are accepted and change nothing here (the CPU paths
+always update a group's tensors together through one fused program). ``differentiable=True`` (a step that
+autograd can differentiate) is not supported and raises rather than give gradients that ignore the step.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ class Optimizer:
     ``state[p]`` holds parameter ``p``'s state: its step count ``"t"`` and arrays of ``p``'s shape.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[Group], defaults: Group, impl: str = "auto") -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], defaults: Group, impl: str = "auto",
+                 maximize: bool = False, **flags: Any) -> None:
+        check_torch_flags(type(self).__name__, flags)
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"params should be an iterable of Tensors or of dicts, but got a {type(params).__name__}")
-        self.defaults = dict(defaults)
+        self.defaults = {**defaults, "maximize": maximize}
         self.impl = check_impl(impl)
         self.param_groups: list[Group] = []
         self.state: dict[Tensor, State] = {}  # keyed by the Tensor itself: Tensors hash by identity
@@ -152,6 +159,8 @@ class Optimizer:
         self.advance(state, group)
         impl = resolve_impl(self.impl, p.device)
         g = p.grad.data  # type: ignore[union-attr]
+        if group["maximize"]:
+            g = -g  # ascend: the update of -grad, as torch (p.grad keeps its values)
         if impl == "reference":
             self.reference(p.data, g, state, group)
             return
@@ -237,6 +246,17 @@ def _to_param(array: Any, p: Tensor, name: str) -> Array:
 
 
 # ---------------------------------------------------------------------- hyperparameter checks
+def check_torch_flags(name: str, flags: dict[str, Any]) -> None:
+    """torch's execution options: ``foreach`` / ``fused`` / ``capturable`` change nothing here (same update);
+    ``differentiable=True`` is refused; any other keyword is a TypeError, as Python's own."""
+    unknown = sorted(set(flags) - {"foreach", "fused", "capturable", "differentiable"})
+    if unknown:
+        raise TypeError(f"{name}() got an unexpected keyword argument {unknown[0]!r}")
+    if flags.get("differentiable"):
+        raise NotImplementedError(f"{name}(differentiable=True): a step that autograd differentiates through is not "
+                                  f"supported; drop the option (the update is the same without it)")
+
+
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"invalid {name}={value!r}: must be a real number")

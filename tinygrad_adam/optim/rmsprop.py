@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -58,10 +59,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 impl: str = "auto") -> None:
+                 maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
                     "centered": centered}
-        super().__init__(params, defaults, impl)
+        super().__init__(params, defaults, impl, maximize, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay", "momentum")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -45,10 +46,10 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
-                 impl: str = "auto") -> None:
+                 maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
                     "nesterov": nesterov}
-        super().__init__(params, defaults, impl)
+        super().__init__(params, defaults, impl, maximize, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "momentum", "dampening", "weight_decay")
