@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -87,6 +87,48 @@ def freed_backward(g: Any) -> Any:
     raise RuntimeError(FREED)
 
 
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, tensor: Tensor, hook: Callable[[Tensor], Tensor | None]) -> None:
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self) -> None:
+        self.tensor._hooks = tuple(h for h in self.tensor._hooks if h is not self.hook)
+
+
+def register_hook(t: Tensor, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+    """Call ``hook(grad)`` with the gradient of ``t`` (a Tensor of t's shape) each time backward computes it; a
+    Tensor it returns replaces the gradient from there on (for a leaf, before it is added into ``.grad``)."""
+    if not t.requires_grad:
+        raise RuntimeError(f"cannot register a hook on a tensor that does not require grad (shape {t.shape})")
+    t._hooks = (*t._hooks, hook)
+    return RemovableHandle(t, hook)
+
+
+def retain_grad(t: Tensor) -> None:
+    """Keep the gradient of a non-leaf tensor in its ``.grad`` (accumulated, after its hooks); a leaf already
+    keeps it."""
+    if not t.requires_grad:
+        raise RuntimeError(f"can't retain_grad on a tensor that has requires_grad=False (shape {t.shape})")
+    if t._backward is not None:
+        t._retains_grad = True
+
+
+def _run_hooks(node: Tensor, g: Any) -> Any:
+    """``g`` through ``node``'s hooks in the order they were registered."""
+    from .tensor import Tensor  # here: tensor.py imports this module
+
+    for hook in node._hooks:
+        out = hook(Tensor(g, device=node.device))
+        if out is not None:
+            if tuple(out.shape) != node.shape:
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                                   f"{tuple(out.shape)} for a tensor of shape {node.shape}")
+            g = out.data if out.dtype == node.dtype else out.data.astype(node.dtype)
+    return g
+
+
 def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     """Nodes reachable from ``roots`` that need a gradient, each after all its parents."""
     order: list[Tensor] = []
@@ -148,6 +190,8 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
     handed_out: set[int] = set()
     for node in reversed(order):
         g = pending.pop(id(node), None)
+        if g is not None and node._hooks:
+            g = _run_hooks(node, g)
         if wanted is not None:
             if g is not None and id(node) in wanted:
                 captured[id(node)] = g
@@ -158,6 +202,8 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
                 node._accumulate(g, handed_out)
             continue
         if g is not None:
+            if node._retains_grad and wanted is None:
+                node._accumulate(g, handed_out)
             if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
                 check_versions(node)
             for parent, pg in zip(node._parents, node._backward(g)):

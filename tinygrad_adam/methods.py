@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from . import backend
+from . import autograd, backend
 from .autograd import is_grad_enabled
 from .creation import Generator, _rng, multinomial
 from .ops import elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
@@ -710,6 +710,9 @@ METHODS: dict[str, Any] = {
     "float": _cast(numpy.float32), "double": _cast(numpy.float64), "half": _cast(numpy.float16),
     "long": _cast(numpy.int64), "int": _cast(numpy.int32), "bool": _cast(numpy.bool_),
     "is_floating_point": is_floating_point, "element_size": element_size,
+    # autograd
+    "register_hook": autograd.register_hook, "retain_grad": autograd.retain_grad,
+    "retains_grad": property(lambda self: self._retains_grad),
     # arithmetic and math
     "add": add, "sub": sub, "subtract": sub, "mul": elementwise.mul, "multiply": elementwise.mul, "div": div,
     "divide": div, "true_divide": elementwise.div, "pow": elementwise.pow, "neg": elementwise.neg,

@@ -44,6 +44,9 @@ class Tensor:
     # view of. Class-level defaults, so that ordinary tensors pay nothing for the last two.
     _vbox: list[int] | None = None
     _base: Tensor | None = None
+    # Gradient hooks (``register_hook``) and ``retain_grad``: see autograd.py; class defaults here too.
+    _hooks: tuple[Any, ...] = ()
+    _retains_grad = False
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None) -> None:
