@@ -20,6 +20,7 @@ FORBIDDEN = {
     "utils": {"ops", "nn", "optim", "train", "cli", "experiments", "plots", "models", "viz"},  # torch's path to data
     "gradclip": {"ops", "nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "ops": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "function": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},  # custom ops
     "nn": {"optim", "data", "train", "cli", "experiments", "plots", "models"},
     "optim": {"nn", "data", "train", "cli", "experiments", "plots", "models"},
     # data hands out Tensors (DataLoader, ToTensor), so it may import tensor and backend, nothing further down

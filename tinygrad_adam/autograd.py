@@ -263,3 +263,11 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         handed_out.add(id(g))
         result.append(Tensor(g, device=t.device))
     return tuple(result)
+
+
+def __getattr__(name: str) -> Any:
+    """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class."""
+    if name == "Function":
+        from .function import Function
+        return Function
+    raise AttributeError(f"module 'tinygrad_adam.autograd' has no attribute {name!r}")
