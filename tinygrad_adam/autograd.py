@@ -88,13 +88,20 @@ def freed_backward(g: Any) -> Any:
 
 
 class RemovableHandle:
-    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+    """What ``register_hook`` (and a Module's ``register_*_hook``) returns: ``handle.remove()`` unregisters the
+    hook; ``with handle:`` removes it on leaving the block."""
 
-    def __init__(self, tensor: Tensor, hook: Callable[[Tensor], Tensor | None]) -> None:
-        self.tensor, self.hook = tensor, hook
+    def __init__(self, remove: Callable[[], None]) -> None:
+        self._remove = remove
 
     def remove(self) -> None:
-        self.tensor._hooks = tuple(h for h in self.tensor._hooks if h is not self.hook)
+        self._remove()
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def register_hook(t: Tensor, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
@@ -103,7 +110,10 @@ def register_hook(t: Tensor, hook: Callable[[Tensor], Tensor | None]) -> Removab
     if not t.requires_grad:
         raise RuntimeError(f"cannot register a hook on a tensor that does not require grad (shape {t.shape})")
     t._hooks = (*t._hooks, hook)
-    return RemovableHandle(t, hook)
+
+    def remove() -> None:
+        t._hooks = tuple(h for h in t._hooks if h is not hook)
+    return RemovableHandle(remove)
 
 
 def retain_grad(t: Tensor) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 import numpy
 
 from .. import backend
+from ..autograd import RemovableHandle
 from ..tensor import Tensor
+from .hooks import ModuleHooks
 
 
 class Parameter(Tensor):
@@ -31,12 +33,46 @@ class Module:
     """Base class of layers and models: subclasses set attributes and define ``forward``."""
 
     training: bool = True
+    _module_hooks: ModuleHooks | None = None  # made by the first register_*_hook (see hooks.py)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self._module_hooks
+        if hooks is None:
+            return self.forward(*args, **kwargs)
+        return hooks.call(self, args, kwargs)
+
+    # ------------------------------------------------------------------ hooks (torch's)
+    def _hooks(self, kind: str, hook: Callable[..., Any], prepend: bool, **unsupported: bool) -> RemovableHandle:
+        for name, value in unsupported.items():
+            if value:
+                raise NotImplementedError(f"register_{kind}_hook({name}=True) is not supported; hooks get the "
+                                          f"positional arguments only")
+        if self._module_hooks is None:
+            self._module_hooks = ModuleHooks()
+        return self._module_hooks.add(kind, hook, prepend)
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` before each forward; a returned value (a tuple, or one argument) replaces args."""
+        return self._hooks("pre", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` after each forward; a returned value replaces the output."""
+        return self._hooks("post", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once per backward through this module: the gradients of its
+        positional Tensor arguments (None where none is wanted) and of its outputs; a returned tuple replaces
+        grad_input."""
+        return self._hooks("backward", hook, prepend)
+
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        raise NotImplementedError("register_backward_hook is deprecated in torch (its gradients depend on the "
+                                  "module's last op); use register_full_backward_hook")
 
     # ------------------------------------------------------------------ the tree
     def _members(self) -> Iterator[tuple[str, Any]]:
@@ -109,6 +145,25 @@ class Module:
             yield name, mod
             kids = [(f"{name}.{n}" if name else n, m) for n, m in mod.named_children()]
             stack.extend(reversed(kids))
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at dotted path ``target`` ("" is this one), as ``named_modules`` names it."""
+        mod = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = dict(mod.named_children()).get(name)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {name!r} (in {target!r}, after "
+                                     f"{'.'.join(target.split('.')[:i]) or 'the root'})")
+            mod = child
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target`` (``"0.weight"``)."""
+        path, _, name = target.rpartition(".")
+        found = dict(self.get_submodule(path).named_parameters(recurse=False)).get(name)
+        if found is None:
+            raise AttributeError(f"no parameter {name!r} in the module at {path or 'the root'!r}")
+        return found
 
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
@@ -187,6 +242,10 @@ class Module:
         """Cast the floating-point parameters (and gradients) to float32, in place; returns the module."""
         return self.to(dtype="float32")
 
+    def half(self) -> Module:
+        """Cast the floating-point parameters (and gradients) to float16, in place; returns the module."""
+        return self.to(dtype="float16")
+
     def double(self) -> Module:
         """Cast the floating-point parameters (and gradients) to float64, in place; returns the module."""
         return self.to(dtype="float64")
@@ -258,7 +317,8 @@ class Module:
 
 
 class _ModuleSequence(Module):
-    """What Sequential and ModuleList share: ``len``, iteration, and indexing, where a slice is a new container."""
+    """What Sequential and ModuleList share: ``len``, iteration, indexing (a slice is a new container), and
+    ``seq[i] = m``, ``del seq[i]``, ``append``, ``extend``, ``insert``."""
 
     def _sequence(self) -> list[Module]:
         raise NotImplementedError
@@ -279,6 +339,41 @@ class _ModuleSequence(Module):
         if not -len(members) <= index < len(members):
             raise IndexError(f"{type(self).__name__} index {index} is out of range for {len(members)} modules")
         return members[index]
+
+    _kind: type = Module  # what the items are (Parameter for a ParameterList)
+
+    def _reset(self, modules: list[Module]) -> None:
+        """Make ``modules`` the sequence, as children ``"0"``, ``"1"``, ..."""
+        old = {id(m) for m in self._sequence()}
+        for name in [n for n, v in vars(self).items() if isinstance(v, self._kind) and id(v) in old]:
+            delattr(self, name)
+        for i, m in enumerate(modules):
+            if not isinstance(m, self._kind):
+                raise TypeError(f"{type(self).__name__}: item {i} is a {type(m).__name__}, not a {self._kind.__name__}")
+            setattr(self, str(i), m)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        items = self._sequence()
+        items[index] = module
+        self._reset(items)
+
+    def __delitem__(self, index: int | slice) -> None:
+        items = self._sequence()
+        del items[index]
+        self._reset(items)
+
+    def append(self, module: Module) -> _ModuleSequence:
+        self._reset([*self._sequence(), module])
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> _ModuleSequence:
+        self._reset([*self._sequence(), *modules])
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = self._sequence()
+        items.insert(index, module)
+        self._reset(items)
 
 
 class Sequential(_ModuleSequence):
@@ -334,43 +429,14 @@ class ModuleList(_ModuleSequence):
     def _of(self, modules: list[Module]) -> Module:
         return type(self)(modules)
 
-    def _reset(self, modules: list[Module]) -> None:
-        for name in [n for n in vars(self) if n.isdigit()]:
-            delattr(self, name)
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"{type(self).__name__}: item {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        items = self._sequence()
-        items[index] = module
-        self._reset(items)
-
-    def __delitem__(self, index: int | slice) -> None:
-        items = self._sequence()
-        del items[index]
-        self._reset(items)
-
-    def append(self, module: Module) -> ModuleList:
-        self._reset([*self._sequence(), module])
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        self._reset([*self._sequence(), *modules])
-        return self
-
-    def insert(self, index: int, module: Module) -> None:
-        items = self._sequence()
-        items.insert(index, module)
-        self._reset(items)
-
 
 class ModuleDict(Module):
     """An ordered dict of modules, each registered as a child under its key (``d["enc"]``, ``d.enc``).
 
     As in torch, a key may not contain ``"."`` or shadow an attribute of the class (``"train"``, ``"forward"``).
     """
+
+    _kind: type = Module  # what the values are (Parameter for a ParameterDict)
 
     def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
         self.__dict__["_keys"] = []  # set directly: the order of the keys, kept apart from the children
@@ -381,8 +447,9 @@ class ModuleDict(Module):
             raise KeyError(f"ModuleDict: a key must be a non-empty string without '.', got {key!r}")
         if hasattr(type(self), key) or key == "_keys":
             raise KeyError(f"ModuleDict: attribute {key!r} already exists")
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleDict: {key!r} must be a Module, got {type(module).__name__}")
+        if not isinstance(module, self._kind):
+            raise TypeError(f"{type(self).__name__}: {key!r} must be a {self._kind.__name__}, got "
+                            f"{type(module).__name__}")
         if key not in self._keys:
             self._keys.append(key)
         setattr(self, key, module)
@@ -422,3 +489,37 @@ class ModuleDict(Module):
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         for key, module in (modules.items() if isinstance(modules, Mapping) else modules):
             self[key] = module
+
+
+def as_parameter(value: Any) -> Any:
+    """A Tensor that is not yet a Parameter as one (sharing its array), as torch's parameter containers do."""
+    return Parameter(value.data) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
+
+
+class ParameterList(_ModuleSequence):
+    """A list of parameters, registered as ``"0"``, ``"1"``, ... (their ``state_dict`` keys): index, iterate,
+    ``append``, ``extend``, ``insert``. A plain Tensor put in becomes a Parameter sharing its array."""
+
+    _kind = Parameter
+
+    def __init__(self, values: Iterable[Tensor] | None = None) -> None:
+        self.extend(values or [])
+
+    def _sequence(self) -> list[Any]:
+        return [p for n, p in self._members() if n.isdigit()]
+
+    def _of(self, values: list[Any]) -> ParameterList:
+        return ParameterList(values)
+
+    def _reset(self, values: list[Any]) -> None:
+        super()._reset([as_parameter(v) for v in values])
+
+
+class ParameterDict(ModuleDict):
+    """An ordered dict of parameters, each registered under its key (its ``state_dict`` key), ``d["w"]``, ``d.w``;
+    a plain Tensor put in becomes a Parameter sharing its array."""
+
+    _kind = Parameter
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, as_parameter(value))

@@ -1,0 +1,121 @@
+"""A Module's hooks, as torch's: forward pre-hooks, forward hooks and full backward hooks.
+
+``Module.__call__`` runs ``forward`` directly until a hook is registered; then ``ModuleHooks.call`` runs the
+pre-hooks (which may replace the positional arguments), ``forward``, the forward hooks (which may replace the
+output) and, for backward hooks, routes the inputs that require grad and the outputs through identity
+``autograd.Function``s, so that each hook gets ``(module, grad_input, grad_output)`` once per backward and may
+return a replacement for ``grad_input``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from ..autograd import RemovableHandle
+from ..function import Function, FunctionCtx
+from ..tensor import Tensor
+
+_ids = itertools.count()
+
+
+class ModuleHooks:
+    """The hooks of one module, each kind in registration order (``prepend`` puts one first)."""
+
+    def __init__(self) -> None:
+        self.pre: dict[int, Callable[..., Any]] = {}
+        self.post: dict[int, Callable[..., Any]] = {}
+        self.backward: dict[int, Callable[..., Any]] = {}
+
+    def add(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+        table: dict[int, Callable[..., Any]] = getattr(self, kind)
+        key = next(_ids)
+        items = [(key, hook), *table.items()] if prepend else [*table.items(), (key, hook)]
+        table.clear()
+        table.update(items)
+        return RemovableHandle(lambda: table.pop(key, None))
+
+    def call(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        for hook in list(self.pre.values()):
+            new = hook(module, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+        state: dict[str, Any] = {"module": module, "hooks": list(self.backward.values()), "n_in": 0}
+        if state["hooks"]:
+            args = _route_inputs(args, state)
+        output = module.forward(*args, **kwargs)
+        for hook in list(self.post.values()):
+            new = hook(module, args, output)
+            if new is not None:
+                output = new
+        if state["hooks"]:
+            output = _route_outputs(output, state)
+        return output
+
+
+def _route_inputs(args: tuple[Any, ...], state: dict[str, Any]) -> tuple[Any, ...]:
+    """The positional Tensor arguments that require grad, through one identity node whose backward runs the
+    hooks on all of their gradients at once."""
+    tensors = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    wanted = [i for i in tensors if args[i].requires_grad]
+    state["n_in"], state["slots"] = len(tensors), [tensors.index(i) for i in wanted]
+    if not wanted:
+        return args
+    routed = _Inputs.apply(state, *(args[i] for i in wanted))
+    routed = routed if isinstance(routed, tuple) else (routed,)
+    out = list(args)
+    for i, t in zip(wanted, routed):
+        out[i] = t
+    return tuple(out)
+
+
+def _route_outputs(output: Any, state: dict[str, Any]) -> Any:
+    """The Tensor outputs through one identity node whose backward keeps their gradients for the hooks (and runs
+    the hooks itself when no input wants a gradient, as torch does)."""
+    if isinstance(output, Tensor):
+        return _Outputs.apply(state, output) if output.requires_grad else output
+    if isinstance(output, tuple) and any(isinstance(o, Tensor) and o.requires_grad for o in output):
+        return _Outputs.apply(state, *output)
+    return output
+
+
+def _run_hooks(state: dict[str, Any], grad_input: tuple[Any, ...]) -> tuple[Any, ...]:
+    for hook in state["hooks"]:
+        new = hook(state["module"], grad_input, state.get("grad_output", ()))
+        if new is not None:
+            grad_input = tuple(new)
+    return grad_input
+
+
+class _Inputs(Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, state: dict[str, Any], *xs: Tensor) -> Any:
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return xs if len(xs) > 1 else xs[0]
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        state = ctx.state
+        grad_input = [None] * state["n_in"]
+        for k, g in zip(state["slots"], grads):
+            grad_input[k] = g
+        grad_input = _run_hooks(state, tuple(grad_input))
+        return (None, *(grad_input[k] for k in state["slots"]))
+
+
+class _Outputs(Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, state: dict[str, Any], *ys: Any) -> Any:
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return ys if len(ys) > 1 else ys[0]
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        state = ctx.state
+        state["grad_output"] = grads
+        if not state["slots"]:
+            _run_hooks(state, (None,) * state["n_in"])
+        return (None, *grads)
