@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import builtins
 from importlib import import_module
 from typing import Any
 
 import numpy
 
+from . import backend as _backend
 from . import methods as _methods
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
@@ -68,6 +70,46 @@ bool = numpy.bool_  # noqa: A001
 
 __version__ = "0.1.0"
 
+iinfo = numpy.iinfo  # torch.iinfo(torch.int64).max, .min, .bits: numpy's answer is the same (Python ints)
+
+
+class finfo:  # noqa: N801 - torch's name
+    """``torch.finfo(dtype)``: ``eps``, ``max``, ``min``, ``tiny``, ``smallest_normal``, ``resolution`` as Python
+    floats (numpy's finfo gives numbers of the dtype itself), ``bits``, and ``dtype`` as a name."""
+
+    def __init__(self, dtype: Any = None) -> None:
+        info = numpy.finfo(numpy.float32 if dtype is None else dtype)
+        self.bits, self.dtype = builtins.int(info.bits), str(info.dtype)
+        for field in ("eps", "max", "min", "tiny", "smallest_normal"):
+            setattr(self, field, builtins.float(getattr(info, field)))
+        self.resolution = 10.0 ** -info.precision
+
+
+def get_default_dtype() -> Any:
+    """The dtype of floating-point tensors made without one (Python floats, ``randn``, layers): float32."""
+    return float32
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Only float32, the fixed default, is accepted; another dtype raises rather than be silently ignored."""
+    if numpy.dtype(dtype) != numpy.float32:
+        raise NotImplementedError(f"set_default_dtype({numpy.dtype(dtype)}): the default float dtype is fixed at "
+                                  f"float32 here; pass dtype= when making tensors, or call .double() on a model")
+
+
+def compile(model: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A001 - torch's name
+    """``torch.compile``: the model (or function) itself; nothing is compiled, the results are the same."""
+    return model
+
+
+def get_rng_state() -> Any:
+    """The state of every device's generator, for ``set_rng_state`` (a dict here, not torch's ByteTensor)."""
+    return _backend.get_rng_state()
+
+
+def set_rng_state(state: Any) -> None:
+    _backend.set_rng_state(state)
+
 __all__ = [
     "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "device", "double",
     "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "from_numpy", "full",
@@ -75,14 +117,15 @@ __all__ = [
     "is_grad_enabled", "linspace", "load", "load_run", "long", "manual_seed", "multinomial", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "save",
     "set_default_device", "set_flush_denormal", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8",
-    "zeros", "zeros_like",
+    "zeros", "zeros_like", "finfo", "iinfo", "get_default_dtype", "set_default_dtype", "compile", "get_rng_state",
+    "set_rng_state", "backends",
     *sorted(_methods.FUNCTIONS),
 ]
 
 
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
-    if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models"):
+    if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends"):
         return import_module(f".{name}", __name__)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run

@@ -125,6 +125,41 @@ def retain_grad(t: Tensor) -> None:
         t._retains_grad = True
 
 
+class GradFn:
+    """What ``tensor.grad_fn`` shows of a recorded op, as torch's node: ``name()`` ("MulBackward") and
+    ``next_functions`` (the parents' nodes; ``AccumulateGrad`` for a leaf that requires grad, None otherwise)."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        self._tensor = tensor
+
+    def name(self) -> str:
+        op = self._tensor._op
+        return op if op.endswith("Backward") else f"{op[:1].upper()}{op[1:]}Backward"
+
+    @property
+    def next_functions(self) -> tuple[tuple[GradFn | AccumulateGrad | None, int], ...]:
+        return tuple((grad_fn(p) if p._backward is not None else AccumulateGrad(p) if p.requires_grad else None, 0)
+                     for p in self._tensor._parents)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class AccumulateGrad:
+    """A leaf's place in ``next_functions``: ``.variable`` is the leaf."""
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+
+def grad_fn(t: Tensor) -> GradFn | None:
+    """The recorded op that made ``t`` (None for a leaf)."""
+    return None if t._backward is None else GradFn(t)
+
+
 def _run_hooks(node: Tensor, g: Any) -> Any:
     """``g`` through ``node``'s hooks in the order they were registered."""
     from .tensor import Tensor  # here: tensor.py imports this module

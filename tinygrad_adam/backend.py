@@ -141,11 +141,26 @@ def is_array(x: Any) -> bool:
     return isinstance(x, numpy.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
 
 
+_CPU = device("cpu")
+_CUDA: dict[int, device] = {}
+
+
 def device_of(array: Any) -> str:
-    """The device name of a raw array."""
+    """The device of a raw array, as a ``device`` (a str with torch's ``.type`` and ``.index``; made once each)."""
     if isinstance(array, numpy.ndarray) or _cupy is None or not isinstance(array, _cupy.ndarray):
-        return "cpu"
-    return f"cuda:{array.device.id}"
+        return _CPU
+    i = array.device.id
+    found = _CUDA.get(i)
+    if found is None:
+        found = _CUDA[i] = device("cuda", i)
+    return found
+
+
+def data_ptr(array: Any) -> int:
+    """The address of an array's first element (host or device memory)."""
+    if isinstance(array, numpy.ndarray):
+        return int(array.__array_interface__["data"][0])
+    return int(array.data.ptr)
 
 
 def to_device(array: Any, device: str) -> Any:
@@ -430,6 +445,7 @@ def reseed_gpu_streams(key: int) -> None:
 def get_rng_state() -> dict[str, Any]:
     """A picklable snapshot of every device generator (for checkpoints; GPU streams as their restart key)."""
     state: dict[str, Any] = {"seed": _seed, "gpu_key": _gpu_key}
+    generator("cpu")  # made now if not yet, so that restoring replays the very next numbers
     for dev, g in _generators.items():
         if dev == "cpu":
             state[dev] = g.bit_generator.state

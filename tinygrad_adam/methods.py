@@ -260,6 +260,12 @@ def type_as(self: Tensor, other: Tensor) -> Tensor:
     return to(self, dtype=other.dtype)
 
 
+def stride(self: Tensor, dim: int | None = None) -> Any:
+    """Steps between neighbours along each dim, in elements (numpy counts bytes); one dim's with ``dim``."""
+    steps = tuple(s // self.dtype.itemsize for s in self.data.strides)
+    return steps if dim is None else steps[dim]
+
+
 def is_floating_point(self: Tensor) -> bool:
     return self.dtype.kind == "f"
 
@@ -712,7 +718,11 @@ METHODS: dict[str, Any] = {
     "is_floating_point": is_floating_point, "element_size": element_size,
     # autograd
     "register_hook": autograd.register_hook, "retain_grad": autograd.retain_grad,
-    "retains_grad": property(lambda self: self._retains_grad),
+    "retains_grad": property(lambda self: self._retains_grad), "grad_fn": property(autograd.grad_fn),
+    # memory layout (strides in elements, as torch counts them)
+    "stride": stride, "is_contiguous": lambda self: bool(self.data.flags.c_contiguous),
+    "nbytes": property(lambda self: int(self.data.nbytes)), "itemsize": property(lambda self: self.dtype.itemsize),
+    "data_ptr": lambda self: backend.data_ptr(self.data),
     # arithmetic and math
     "add": add, "sub": sub, "subtract": sub, "mul": elementwise.mul, "multiply": elementwise.mul, "div": div,
     "divide": div, "true_divide": elementwise.div, "pow": elementwise.pow, "neg": elementwise.neg,

@@ -1,0 +1,89 @@
+"""torch's small utilities: finfo/iinfo, default dtype, compile, rng state, backends flags, device objects,
+strides and contiguity, grad_fn, data_ptr; each checked against torch where torch has an answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_adam as tg
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("name", ["float16", "float32", "float64"])
+def test_finfo_matches_torch(name: str) -> None:
+    ours, theirs = tg.finfo(getattr(tg, name)), torch.finfo(getattr(torch, name))
+    for field in ("eps", "max", "min", "tiny", "smallest_normal", "resolution", "bits"):
+        assert float(getattr(ours, field)) == float(getattr(theirs, field)), field
+
+
+@pytest.mark.parametrize("name", ["int8", "int16", "int32", "int64", "uint8"])
+def test_iinfo_matches_torch(name: str) -> None:
+    ours, theirs = tg.iinfo(getattr(tg, name)), torch.iinfo(getattr(torch, name))
+    assert (ours.min, ours.max, ours.bits) == (theirs.min, theirs.max, theirs.bits)
+
+
+def test_default_dtype_is_float32_and_fixed() -> None:
+    assert tg.get_default_dtype() == tg.float32
+    tg.set_default_dtype(tg.float32)
+    with pytest.raises(NotImplementedError, match="fixed at float32"):
+        tg.set_default_dtype(tg.float64)
+
+
+def test_compile_returns_the_model_and_backends_flags() -> None:
+    m = tg.nn.Linear(2, 2)
+    assert tg.compile(m, mode="max-autotune") is m
+    tg.backends.cudnn.benchmark = True
+    assert tg.backends.cudnn.benchmark and not tg.backends.mps.is_available()
+
+
+@pytest.mark.parametrize("seeded", [False, True])
+def test_rng_state_round_trip(seeded: bool) -> None:
+    if seeded:
+        tg.manual_seed(3)
+    state = tg.get_rng_state()
+    a = tg.randn(5).numpy()
+    tg.set_rng_state(state)
+    np.testing.assert_array_equal(tg.randn(5).numpy(), a)
+
+
+def test_device_objects() -> None:
+    x = tg.ones(2)
+    assert x.device == "cpu" and x.device.type == "cpu" and x.device.index is None
+    assert repr(x.device) == repr(torch.ones(2).device)
+    d = tg.device("cuda", 1)
+    assert (d.type, d.index, str(d)) == ("cuda", 1, "cuda:1")
+
+
+@pytest.mark.parametrize("view", ["x", "x.T", "x[::2]", "x[:, 1:]", "x[1]", "x.reshape(6, 4)", "x[:, ::3].T"])
+def test_strides_contiguity_and_sizes_match_torch(view: str) -> None:
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    ours = eval(view, {"x": tg.tensor(a)})
+    theirs = eval(view, {"x": torch.tensor(a)})
+    assert ours.stride() == theirs.stride()
+    assert ours.stride(-1) == theirs.stride(-1)
+    assert ours.is_contiguous() == theirs.is_contiguous()
+    assert (ours.nbytes, ours.itemsize) == (theirs.nbytes, theirs.itemsize)
+
+
+def test_data_ptr_of_a_view_is_offset() -> None:
+    x = tg.tensor(np.arange(12, dtype=np.float32).reshape(3, 4))
+    assert x[1:].data_ptr() == x.data_ptr() + 4 * x.itemsize
+    assert x.view(-1).data_ptr() == x.data_ptr()
+
+
+def program(lib: object) -> list[object]:
+    x = lib.ones(2, 3, requires_grad=True)  # type: ignore[attr-defined]
+    w = lib.ones(3)  # type: ignore[attr-defined]
+    y = (x * w).sum()
+    return [x.grad_fn, y.grad_fn, y.grad_fn.next_functions, y.grad_fn.next_functions[0][0].next_functions]
+
+
+def test_grad_fn_matches_torchs_graph() -> None:
+    ours, theirs = program(tg), program(torch)
+    assert ours[0] is None and theirs[0] is None
+    assert ours[1].name().rstrip("0123456789") == theirs[1].name().rstrip("0123456789") == "SumBackward"
+    assert [n.name().rstrip("0") for n, _ in ours[2]] == [n.name().rstrip("0") for n, _ in theirs[2]]
+    kinds = [[None if n is None else n.name().split("::")[-1] for n, _ in level] for level in (ours[3], theirs[3])]
+    assert kinds[0] == kinds[1] == ["AccumulateGrad", None]

@@ -1,0 +1,15 @@
+"""``tinygrad_adam.backends``, as ``torch.backends``: the flags training scripts set and query.
+
+The switches (``cudnn.benchmark``, ``cudnn.deterministic``, ``allow_tf32``, ...) are kept so that such a script
+runs; they change nothing here (no cuDNN, no TF32: GPU matmuls are float32). ``mps.is_available()`` is False
+(no Apple GPU backend), so device-picking code falls through to "cuda" or "cpu".
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+cudnn = SimpleNamespace(enabled=True, benchmark=False, deterministic=False, allow_tf32=False,
+                        is_available=lambda: False)
+cuda = SimpleNamespace(matmul=SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=False))
+mps = SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
