@@ -87,3 +87,24 @@ def test_grad_fn_matches_torchs_graph() -> None:
     assert [n.name().rstrip("0") for n, _ in ours[2]] == [n.name().rstrip("0") for n, _ in theirs[2]]
     kinds = [[None if n is None else n.name().split("::")[-1] for n, _ in level] for level in (ours[3], theirs[3])]
     assert kinds[0] == kinds[1] == ["AccumulateGrad", None]
+
+
+def test_parameters_to_vector_and_back_match_torch() -> None:
+    tg.manual_seed(0)
+    ours = tg.nn.Sequential(tg.nn.Linear(3, 2), tg.nn.Linear(2, 1))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    v_ours = tg.nn.utils.parameters_to_vector(ours.parameters())
+    v_theirs = torch.nn.utils.parameters_to_vector(theirs.parameters())
+    np.testing.assert_array_equal(v_ours.detach().numpy(), v_theirs.detach().numpy())
+    w = np.arange(v_ours.shape[0], dtype=np.float32)
+    (v_ours * tg.tensor(w)).sum().backward()
+    (v_theirs * torch.tensor(w)).sum().backward()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+    tg.nn.utils.vector_to_parameters(tg.tensor(w), ours.parameters())
+    torch.nn.utils.vector_to_parameters(torch.tensor(w), theirs.parameters())
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    with pytest.raises(ValueError, match="has 3 elements, the parameters 11"):
+        tg.nn.utils.vector_to_parameters(tg.ones(3), ours.parameters())

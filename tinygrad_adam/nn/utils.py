@@ -1,4 +1,5 @@
-"""``nn.utils`` as torch's: gradient clipping (its implementation lives in ``tinygrad_adam.gradclip``)."""
+"""``nn.utils`` as torch's: gradient clipping (its implementation lives in ``tinygrad_adam.gradclip``) and the
+parameters as one flat vector."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable
 
 from .. import gradclip
 from ..gradclip import clip_grad_value_ as clip_grad_value_
+from ..ops import movement
 from ..tensor import Tensor
 
 
@@ -19,4 +21,28 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     return Tensor(total, dtype=dtype)
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """Every parameter flattened and laid end to end: (sum of numels,); differentiable, as torch's."""
+    params = list(parameters)
+    if not params:
+        raise ValueError("parameters_to_vector got no parameters")
+    return movement.concatenate([movement.reshape(p, (-1,)) for p in params], 0)
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copy consecutive pieces of the 1-D ``vec`` into the parameters' data, in place (no graph, as torch's)."""
+    params = list(parameters)
+    if not isinstance(vec, Tensor) or vec.ndim != 1:
+        raise TypeError(f"vector_to_parameters expects a 1-D Tensor, got {type(vec).__name__} "
+                        f"{getattr(vec, 'shape', '')}")
+    total = sum(p.data.size for p in params)
+    if vec.shape[0] != total:
+        raise ValueError(f"vector_to_parameters: the vector has {vec.shape[0]} elements, the parameters {total}")
+    start = 0
+    for p in params:
+        n = p.data.size
+        p.data[...] = vec.data[start:start + n].reshape(p.shape)
+        start += n
+
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
