@@ -1,21 +1,82 @@
-"""Learning-rate schedules, torch.optim.lr_scheduler style: call ``step()`` after each ``optimizer.step()``.
+"""Learning-rate schedules with torch.optim.lr_scheduler's (2.13) semantics: call ``step()`` after each
+``optimizer.step()``.
 
-Each schedule sets ``group["lr"]`` from the group's ``base_lr`` (its lr when the scheduler was made, kept in
-``group["initial_lr"]``) and ``t`` = ``last_epoch``, the number of calls to ``step()`` (0 right after construction).
+As in torch, most schedules are *chainable*: ``get_lr()`` computes each group's next lr from the group's current
+``lr`` (ExponentialLR multiplies it by ``gamma``), so :class:`ChainedScheduler` can compose several of them.
+``step(epoch)`` (deprecated in torch; a UserWarning here too) jumps to step ``epoch`` through the closed form from
+``base_lrs``: each group's lr when its first scheduler was made, kept in ``group["initial_lr"]``. ``last_epoch``
+counts the calls to ``step()`` (0 right after construction).
+
+``load_state_dict`` also sets every group's lr (and a cycled momentum) to the restored step's, so a resumed run
+continues identically whether or not the optimizer's state was loaded too.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Callable, Sequence
+import numbers
+import types
+import warnings
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .optimizer import Optimizer, check_nonnegative
 
+EPOCH_DEPRECATION = ("passing an epoch to step() is deprecated, as in torch: it jumps to that step through the "
+                     "closed form where there is one; call step() without arguments instead")
+
+
+def _per_group(owner: str, name: str, optimizer: Optimizer, value: Any) -> list[Any]:
+    """``value`` repeated for each parameter group, or a list/tuple with one value per group (else ValueError)."""
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{owner}: got {len(value)} {name}s for {n} parameter groups; give one per group")
+        return list(value)
+    return [value] * n
+
+
+def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[int], float]]:
+    """One function of the step per parameter group (TypeError for a non-callable)."""
+    fns = _per_group(owner, "lr_lambda", optimizer, lr_lambda)
+    for fn in fns:
+        if not callable(fn):
+            raise TypeError(f"{owner}: lr_lambda should be a function, but got {type(fn).__name__}")
+    return fns
+
+
+def _function_state(fn: Any) -> dict[str, Any] | None:
+    """What a state_dict keeps of a user function: a callable object's ``__dict__``, nothing of a function."""
+    return None if fn is None or isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+
+
+def _as_list(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else [x]
+
+
+def _check_positive(name: str, value: Any) -> None:
+    """ValueError naming ``value`` unless it is a number > 0 (a period that torch would divide by)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"invalid {name}={value!r}: must be a number > 0")
+
+
+def _set_momentum(group: dict[str, Any], beta1: bool, momentum: float) -> None:
+    """Set a group's ``momentum``, or its beta1 (``betas[0]``) when ``beta1``."""
+    if beta1:
+        group["betas"] = (momentum, *group["betas"][1:])
+    else:
+        group["momentum"] = momentum
+
 
 class LRScheduler:
-    """Base class: subclasses define ``lr_at(t, base_lr, group_index)``."""
+    """Base class, as torch's: a subclass defines ``get_lr()`` (the lr of each group at step ``last_epoch``, usually
+    from the group's current lr) and, where torch has one, ``_closed_form_lr()`` (from ``base_lrs``) for
+    ``step(epoch)``."""
+
+    _is_initial = False  # True during the constructor's own step (most chainable schedules keep the lr then)
+    _functions: tuple[str, ...] = ()  # attributes holding user functions: state_dict keeps only their __dict__
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -29,120 +90,187 @@ class LRScheduler:
                                f"the optimizer state of the run that made it")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self.step()
+        self._initial_step()
 
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        """The lr of a group whose base lr is ``base_lr``, at step ``t``."""
-        raise NotImplementedError
+    def _initial_step(self) -> None:
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
-    def step(self, epoch: int | None = None) -> None:
+    def get_lr(self) -> list[float]:
+        """The lr of each group at step ``last_epoch`` (called by ``step()`` after it advanced the step)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no get_lr(): a subclass of LRScheduler must; a "
+                                  f"ChainedScheduler or SequentialLR can only be first in a SequentialLR, as in torch")
+
+    def _closed_form_lr(self) -> list[float]:
+        """The lr of each group at step ``last_epoch`` from ``base_lrs`` alone; torch uses ``get_lr`` where a
+        schedule has no closed form."""
+        return self.get_lr()
+
+    def step(self, epoch: float | None = None) -> None:
         """Advance one step (or jump to step ``epoch``, torch's deprecated form) and set every group's lr."""
-        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
-        self._apply()
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
 
-    def _apply(self) -> None:
-        for i, (group, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
-            group["lr"] = self.lr_at(self.last_epoch, base, i)
+    def _update_lr(self, epoch: float | None = None) -> None:
+        if epoch is None:
+            self.last_epoch += 1
+            self._set_lrs(self.get_lr())
+        else:
+            self.last_epoch = epoch
+            self._set_lrs(self._closed_form_lr())
 
-    def get_last_lr(self) -> list[float]:
-        """The lr of each group as last set."""
+    def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    def _set_lrs(self, lrs: Iterable[float]) -> None:
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+    def _cycles_momentum(self) -> bool:
+        """Whether this scheduler (or one it steps) moves the groups' momentum or beta1."""
+        return False
+
+    def get_last_lr(self) -> list[float]:
+        """The lr of each group as this scheduler last set it."""
+        return list(self._last_lr)
+
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the optimizer and any functions."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)
-                and k != "lr_lambdas"}
+        """Every attribute but the optimizer; of a user function only a callable object's ``__dict__`` (None for
+        a plain function or lambda), as torch."""
+        state = {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        for name in self._functions:
+            state[name] = [_function_state(fn) for fn in _as_list(state[name])]
+        if self._cycles_momentum():  # what load_state_dict puts back (torch leaves it to the optimizer's state)
+            beta1 = "betas" in self.optimizer.defaults
+            state["_last_momentum"] = [g["betas"][0] if beta1 else g["momentum"] for g in self.optimizer.param_groups]
+        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned, and set every group's lr for the restored step.
-
-        ValueError / TypeError (and nothing restored) for keys this scheduler lacks, a step count that is not an
-        integer >= -1, or base lrs that are not one number >= 0 per parameter group.
-        """
+    def _check_state(self, state: dict[str, Any]) -> None:
         unknown = set(state) - set(self.state_dict())
         if unknown:
             raise TypeError(f"unknown {type(self).__name__} state {sorted(unknown)}")
-        t, bases = state.get("last_epoch", self.last_epoch), state.get("base_lrs", self.base_lrs)
-        if isinstance(t, bool) or not isinstance(t, int) or t < -1:
-            raise ValueError(f"invalid last_epoch={t!r}: must be an integer >= -1")
-        if not isinstance(bases, (list, tuple)) or len(bases) != len(self.optimizer.param_groups):
-            raise ValueError(f"invalid base_lrs={bases!r}: must be one lr per parameter group "
-                             f"({len(self.optimizer.param_groups)})")
-        for lr in bases:
-            check_nonnegative({"base_lr": lr}, "base_lr")
-        self.__dict__.update(state)
-        self._apply()
+        t = state.get("last_epoch", 0)
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t >= -1:
+            raise ValueError(f"invalid last_epoch={t!r}: must be a number >= -1")
+        if "base_lrs" in state:
+            bases = state["base_lrs"]
+            if not isinstance(bases, (list, tuple)) or len(bases) != len(self.optimizer.param_groups):
+                raise ValueError(f"invalid base_lrs={bases!r}: must be one lr per parameter group "
+                                 f"({len(self.optimizer.param_groups)})")
+            for lr in bases:
+                check_nonnegative({"base_lr": lr}, "base_lr")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, and set every group's lr (and a cycled momentum) to the
+        restored step's.
+
+        ValueError / TypeError (and nothing restored) for keys this scheduler lacks, a step count that is not a
+        number >= -1, or base lrs that are not one number >= 0 per parameter group.
+        """
+        self._check_state(state)
+        self.__dict__.update({k: v for k, v in state.items() if k not in (*self._functions, "_last_momentum")})
+        for name in self._functions:
+            for fn, saved in zip(_as_list(getattr(self, name)), state.get(name, ())):
+                if saved is not None:
+                    fn.__dict__.update(saved)
+        if "_last_lr" in state:
+            self._set_lrs(self._last_lr)
+        else:  # a state saved before _last_lr was kept: the optimizer's own (restored) lrs stand
+            self._last_lr = self._current_lrs()
+        for group, momentum in zip(self.optimizer.param_groups, state.get("_last_momentum", ())):
+            _set_momentum(group, "betas" in self.optimizer.defaults, momentum)
 
 
 class LambdaLR(LRScheduler):
     """lr_t = base_lr * lr_lambda(t); ``lr_lambda`` is one function or one per parameter group."""
 
+    _functions = ("lr_lambdas",)
+
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
                  last_epoch: int = -1) -> None:
-        n = len(optimizer.param_groups)
-        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
-        if len(self.lr_lambdas) != n:
-            raise ValueError(f"got {len(self.lr_lambdas)} lr_lambdas for {n} parameter groups")
+        self.lr_lambdas = _lambdas("LambdaLR", optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        return base_lr * self.lr_lambdas[group_index](t)
+    def get_lr(self) -> list[float]:
+        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(LRScheduler):
+    """lr_t = lr_{t-1} * lr_lambda(t) for t >= 1 (the lr is kept at construction); one function or one per group."""
+
+    _functions = ("lr_lambdas",)
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+                 last_epoch: int = -1) -> None:
+        self.lr_lambdas = _lambdas("MultiplicativeLR", optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._current_lrs()
+        return [group["lr"] * fn(self.last_epoch) for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
 
 
 class StepLR(LRScheduler):
-    """lr_t = base_lr * gamma^(t // step_size): decay by ``gamma`` every ``step_size`` steps."""
+    """lr_t = base_lr * gamma^(t // step_size): multiply the lr by ``gamma`` every ``step_size`` steps."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        if not (isinstance(step_size, int) and step_size >= 1):
-            raise ValueError(f"invalid step_size={step_size!r}: must be an integer >= 1")
+        _check_positive("step_size", step_size)
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        return base_lr * self.gamma ** (t // self.step_size)
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
-
-class CosineAnnealingLR(LRScheduler):
-    """lr_t = eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2 (Loshchilov & Hutter's SGDR, no restarts)."""
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
-        if not (isinstance(T_max, int) and T_max >= 1):
-            raise ValueError(f"invalid T_max={T_max!r}: must be an integer >= 1")
-        self.T_max, self.eta_min = T_max, eta_min
-        super().__init__(optimizer, last_epoch)
-
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
-
-
-class InverseSqrtLR(LRScheduler):
-    """alpha_t = alpha / sqrt(t) with t = last_epoch + 1 (the decay of the paper's section 4 and 6.1)."""
-
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        return base_lr / math.sqrt(t + 1)
+    def _closed_form_lr(self) -> list[float]:
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
     """lr_t = base_lr * gamma^(number of milestones <= t); a milestone listed twice decays twice (as torch)."""
 
-    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.milestones, self.gamma = sorted(int(m) for m in milestones), gamma
+        self.milestones, self.gamma = Counter(milestones), gamma
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, t)
+    def get_lr(self) -> list[float]:
+        if self.last_epoch not in self.milestones:
+            return self._current_lrs()
+        return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        passed = bisect_right(sorted(Counter(self.milestones).elements()), self.last_epoch)
+        return [base * self.gamma ** passed for base in self.base_lrs]
 
 
-class ExponentialLR(LRScheduler):
-    """lr_t = base_lr * gamma^t."""
+class ConstantLR(LRScheduler):
+    """The lr is multiplied by ``factor`` (in [0, 1]) for the first ``total_iters`` steps, then restored."""
 
-    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = gamma
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
+        if not 0 <= factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor}")
+        self.factor, self.total_iters = factor, total_iters
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        return base_lr * self.gamma ** t
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
@@ -153,15 +281,228 @@ class LinearLR(LRScheduler):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, got {start_factor}, "
                              f"{end_factor}")
-        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, int(total_iters)
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, t: int, base_lr: float, group_index: int) -> float:
-        done = min(t, self.total_iters) / self.total_iters if self.total_iters else 1.0
-        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * done)
+    def get_lr(self) -> list[float]:
+        t, change = self.last_epoch, self.end_factor - self.start_factor
+        if t == 0:
+            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
+        if self._is_initial or t > self.total_iters:
+            return self._current_lrs()
+        return [group["lr"] * (1.0 + change / (self.total_iters * self.start_factor + (t - 1) * change))
+                for group in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [base * (self.start_factor + (self.end_factor - self.start_factor)
+                        * min(self.total_iters, self.last_epoch) / self.total_iters) for base in self.base_lrs]
 
 
-class OneCycleLR(LRScheduler):
+class ExponentialLR(LRScheduler):
+    """lr_t = base_lr * gamma^t."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._current_lrs()
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr_t = base_lr * (1 - min(t, total_iters) / total_iters)^power: down to 0 at ``total_iters``."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t = self.last_epoch
+        if self._is_initial or t > self.total_iters:
+            return self._current_lrs()
+        decay = ((1.0 - t / self.total_iters) / (1.0 - (t - 1) / self.total_iters)) ** self.power
+        return [group["lr"] * decay for group in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr_t = eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2 (Loshchilov & Hutter's SGDR, no restarts),
+    computed recursively from the current lr as torch does."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
+        _check_positive("T_max", T_max)
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t, groups = self.last_epoch, self.optimizer.param_groups
+        if self._is_initial:
+            return self._current_lrs()
+        if (t - 1 - self.T_max) % (2 * self.T_max) == 0:  # leaving the trough, where the ratio below is 0/0
+            return [group["lr"] + (base - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
+                    for base, group in zip(self.base_lrs, groups)]
+        return [(1 + math.cos(math.pi * t / self.T_max)) / (1 + math.cos(math.pi * (t - 1) / self.T_max))
+                * (group["lr"] - self.eta_min) + self.eta_min for group in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: lr = eta_min + (base_lr - eta_min) (1 + cos(pi T_cur / T_i)) / 2, where T_cur counts the steps since
+    the last restart and the period T_i starts at ``T_0`` and is multiplied by ``T_mult`` at each restart.
+
+    ``step(epoch)`` takes a fractional epoch (e.g. ``epoch + i / iters_per_epoch`` inside an epoch), as torch's.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, but got {T_0!r}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, but got {T_mult!r}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a float or int eta_min, but got {eta_min!r} "
+                             f"of type {type(eta_min).__name__}")
+        self.T_0 = self.T_i = T_0
+        self.T_mult, self.eta_min, self.T_cur = T_mult, eta_min, last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one step, or go to (possibly fractional) ``epoch`` >= 0."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur, self.T_i = self.T_cur % self.T_i, self.T_i * self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts.step: expected a non-negative epoch, but got {epoch}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:
+                n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult**n
+        else:
+            self.T_i, self.T_cur = self.T_0, epoch
+        self.last_epoch = math.floor(epoch)
+        self._set_lrs(self.get_lr())
+
+
+class InverseSqrtLR(LRScheduler):
+    """alpha_t = alpha / sqrt(t) with t = last_epoch + 1 (the decay of the paper's section 4 and 6.1)."""
+
+    def get_lr(self) -> list[float]:
+        return [base / math.sqrt(self.last_epoch + 1) for base in self.base_lrs]
+
+
+class _MomentumCycler(LRScheduler):
+    """CyclicLR and OneCycleLR: with ``cycle_momentum`` they also move each group's ``momentum`` (SGD, RMSprop) or
+    beta1 (``betas[0]``: Adam and kin) opposite to the lr."""
+
+    def _init_momentum(self, optimizer: Optimizer, cycle_momentum: bool, base_momentum: float | Sequence[float],
+                       max_momentum: float | Sequence[float], last_epoch: int) -> tuple[list[float], list[float]]:
+        """Check the optimizer has a momentum, and at the start put ``max_momentum`` in each group (with
+        ``max_momentum`` / ``base_momentum`` entries); returns the per-group (base, max) momenta."""
+        owner = type(self).__name__
+        self.cycle_momentum = cycle_momentum
+        if not cycle_momentum:
+            return [], []
+        if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+            raise ValueError(f"{owner}: {type(optimizer).__name__} has no momentum or beta1 to cycle; pass "
+                             f"cycle_momentum=False")
+        self.use_beta1 = "betas" in optimizer.defaults
+        bases = _per_group(owner, "base_momentum", optimizer, base_momentum)
+        tops = _per_group(owner, "max_momentum", optimizer, max_momentum)
+        if last_epoch == -1:
+            for bottom, top, group in zip(bases, tops, optimizer.param_groups):
+                _set_momentum(group, self.use_beta1, top)
+                group["max_momentum"], group["base_momentum"] = top, bottom
+        return bases, tops
+
+    def _cycles_momentum(self) -> bool:
+        return self.cycle_momentum
+
+
+class CyclicLR(_MomentumCycler):
+    """Smith's cyclical learning rates: the lr goes from ``base_lr`` up to ``max_lr`` in ``step_size_up`` steps and
+    back in ``step_size_down`` (default: the same), the amplitude scaled per ``mode`` ("triangular": 1,
+    "triangular2": halved each cycle, "exp_range": gamma^step) or by ``scale_fn`` of the cycle number or step
+    (``scale_mode``). ``cycle_momentum`` moves the momentum (or beta1) between ``max_momentum`` and
+    ``base_momentum`` the opposite way. Call ``step()`` after every batch."""
+
+    _functions = ("_scale_fn_custom",)
+
+    def __init__(self, optimizer: Optimizer, base_lr: float | Sequence[float], max_lr: float | Sequence[float],
+                 step_size_up: int = 2000, step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum: float | Sequence[float] = 0.8,
+                 max_momentum: float | Sequence[float] = 0.9, last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"CyclicLR needs an Optimizer, got {type(optimizer).__name__}")
+        base_lrs = _per_group("CyclicLR", "base_lr", optimizer, base_lr)
+        self.max_lrs = _per_group("CyclicLR", "max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        if not up > 0 or not down >= 0:
+            raise ValueError(f"CyclicLR: need step_size_up > 0 and step_size_down >= 0, got {step_size_up}, "
+                             f"{step_size_down}")
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), "
+                             f"got {mode!r}")
+        if scale_fn is not None and scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.base_momentums, self.max_momentums = self._init_momentum(optimizer, cycle_momentum, base_momentum,
+                                                                      max_momentum, last_epoch)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else "iterations" if mode == "exp_range" else "cycle"
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle number (or step) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        """The lrs at step ``last_epoch``; also sets each group's momentum when cycling it."""
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        height = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        if self.cycle_momentum:
+            for bottom, top, group in zip(self.base_momentums, self.max_momentums, self.optimizer.param_groups):
+                _set_momentum(group, self.use_beta1, top - (top - bottom) * height * scale)
+        return [bottom + (top - bottom) * height * scale for bottom, top in zip(self.base_lrs, self.max_lrs)]
+
+
+class OneCycleLR(_MomentumCycler):
     """Smith & Topin's 1cycle policy as torch's: the lr rises from max_lr/div_factor to max_lr over the first
     ``pct_start`` of ``total_steps`` and anneals to initial_lr/final_div_factor; with ``cycle_momentum`` the
     momentum (or Adam's beta1) moves the opposite way between ``max_momentum`` and ``base_momentum``.
@@ -169,17 +510,26 @@ class OneCycleLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float], total_steps: int | None = None,
                  epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
-                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
-                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
-                 three_phase: bool = False, last_epoch: int = -1) -> None:
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float | Sequence[float] = 0.85, max_momentum: float | Sequence[float] = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"OneCycleLR needs an Optimizer, got {type(optimizer).__name__}")
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
-            total_steps = int(epochs) * int(steps_per_epoch)
-        if total_steps <= 0 or not 0 <= pct_start <= 1 or anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"OneCycleLR: need total_steps > 0, pct_start in [0, 1] and anneal_strategy 'cos' or "
-                             f"'linear', got {total_steps}, {pct_start}, {anneal_strategy!r}")
-        self.total_steps, self.anneal_strategy, self.cycle_momentum = int(total_steps), anneal_strategy, cycle_momentum
+            for name, n in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+                if not isinstance(n, int) or n <= 0:
+                    raise ValueError(f"OneCycleLR: expected a positive integer {name}, but got {n!r}")
+            total_steps = epochs * steps_per_epoch
+        elif not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError(f"OneCycleLR: expected a positive integer total_steps, but got {total_steps!r}")
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: expected a float pct_start in [0, 1], but got {pct_start!r}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
         up = float(pct_start * total_steps) - 1
         self.phases = ([(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                         (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
@@ -187,16 +537,12 @@ class OneCycleLR(LRScheduler):
                         (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")] if three_phase else
                        [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                         (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")])
-        groups = optimizer.param_groups
-        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
-        self.use_beta1 = "betas" in optimizer.defaults
-        if cycle_momentum and not self.use_beta1 and "momentum" not in optimizer.defaults:
-            raise ValueError("OneCycleLR: optimizer must support momentum or beta1 with cycle_momentum enabled")
-        for group, top in zip(groups, max_lrs):
-            if last_epoch == -1:
-                group.update(initial_lr=top / div_factor, max_lr=top, min_lr=top / div_factor / final_div_factor)
-            if cycle_momentum and last_epoch == -1:
-                group.update(max_momentum=max_momentum, base_momentum=base_momentum)
+        max_lrs = _per_group("OneCycleLR", "max_lr", optimizer, max_lr)
+        self._init_momentum(optimizer, cycle_momentum, base_momentum, max_momentum, last_epoch)
+        if last_epoch == -1:
+            for group, top in zip(optimizer.param_groups, max_lrs):
+                group.update(initial_lr=top / div_factor, max_lr=top)
+                group["min_lr"] = group["initial_lr"] / final_div_factor
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -204,67 +550,26 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def _apply(self) -> None:
+    def get_lr(self) -> list[float]:
+        """The lrs at step ``last_epoch``; also sets each group's momentum when cycling it."""
         t = self.last_epoch
         if t > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {t} times, more than total_steps={self.total_steps}")
+        lrs = []
         for group in self.optimizer.param_groups:
             start = 0.0
             for i, (end, lr0, lr1, m0, m1) in enumerate(self.phases):
                 if t <= end or i == len(self.phases) - 1:
                     pct = (t - start) / (end - start)
-                    group["lr"] = self._anneal(group[lr0], group[lr1], pct)
+                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
                     if self.cycle_momentum:
-                        m = self._anneal(group[m0], group[m1], pct)
-                        if self.use_beta1:
-                            group["betas"] = (m, *group["betas"][1:])
-                        else:
-                            group["momentum"] = m
+                        _set_momentum(group, self.use_beta1, self._anneal(group[m0], group[m1], pct))
                     break
                 start = end
+        return lrs
 
 
-class SequentialLR(LRScheduler):
-    """Run ``schedulers`` one after another, switching at each of ``milestones`` (steps); each scheduler restarts
-    from its step 0 when its turn comes, as in torch."""
-
-    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
-                 last_epoch: int = -1) -> None:
-        if len(milestones) != len(schedulers) - 1 or not schedulers:
-            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
-                             f"schedulers, got {len(milestones)}")
-        if any(s.optimizer is not optimizer for s in schedulers):
-            raise ValueError("SequentialLR: every scheduler must belong to the optimizer given")
-        self.optimizer, self.schedulers, self.milestones = optimizer, list(schedulers), list(milestones)
-        self.last_epoch = last_epoch + 1
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
-        for s in self.schedulers:  # undo the step each one took when it was made ...
-            s.last_epoch -= 1
-        self.schedulers[0].step()  # ... and take only the first one's
-
-    def step(self, epoch: int | None = None) -> None:
-        if epoch is not None:
-            raise TypeError("SequentialLR.step() takes no epoch")
-        self.last_epoch += 1
-        i = bisect.bisect_right(self.milestones, self.last_epoch)
-        if i > 0 and self.milestones[i - 1] == self.last_epoch:
-            self.schedulers[i].step(0)
-        else:
-            self.schedulers[i].step()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"last_epoch": self.last_epoch, "schedulers": [s.state_dict() for s in self.schedulers]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.last_epoch = state["last_epoch"]
-        for s, sd in zip(self.schedulers, state["schedulers"]):
-            s.__dict__.update(sd)
-        i = bisect.bisect_right(self.milestones, self.last_epoch)
-        self.schedulers[i]._apply()
-
-
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(LRScheduler):
     """Multiply the lr by ``factor`` once a metric has stopped improving for ``patience`` calls of
     ``step(metric)``, as torch's (modes "min"/"max", thresholds "rel"/"abs", ``cooldown``, ``min_lr``)."""
 
@@ -273,45 +578,157 @@ class ReduceLROnPlateau:
                  min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8) -> None:
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ReduceLROnPlateau needs an Optimizer, got {type(optimizer).__name__}")
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
             raise ValueError(f"ReduceLROnPlateau: mode must be 'min'/'max' and threshold_mode 'rel'/'abs', got "
                              f"{mode!r}, {threshold_mode!r}")
-        n = len(optimizer.param_groups)
-        self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
-        if len(self.min_lrs) != n:
-            raise ValueError(f"ReduceLROnPlateau: expected {n} min_lrs, got {len(self.min_lrs)}")
+        self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", optimizer, min_lr)
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
         self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
         self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
-        self.best = math.inf if mode == "min" else -math.inf
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.best = self.mode_worse
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = self._current_lrs()
 
-    def is_better(self, a: float, best: float) -> bool:
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a: float, best: float) -> bool:
         if self.mode == "min":
             return a < (best * (1 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
         return a > (best * (1 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
 
-    def step(self, metrics: Any) -> None:
+    def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Record this step's metric (a number or 0-d Tensor); reduce the lr after ``patience`` bad steps."""
         current = float(metrics.item() if hasattr(metrics, "item") else metrics)
-        self.last_epoch += 1
-        if self.is_better(current, self.best):
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+        if self._is_better(current, self.best):
             self.best, self.num_bad_epochs = current, 0
         else:
             self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
+        if self.in_cooldown:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            for group, floor in zip(self.optimizer.param_groups, self.min_lrs):
-                new = max(group["lr"] * self.factor, floor)
-                if group["lr"] - new > self.eps:
-                    group["lr"] = new
+            self._reduce_lr()
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = self._current_lrs()
 
-    def get_last_lr(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(f"ReduceLROnPlateau: the optimizer has {len(groups)} parameter groups but "
+                                   f"min_lr gave {len(self.min_lrs)} (a group was added?); set min_lrs to match")
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, floor in zip(groups, self.min_lrs):
+            old = float(group["lr"])
+            new = max(old * self.factor, floor)
+            if old - new > self.eps:
+                group["lr"] = new
+
+
+class _Composite(LRScheduler):
+    """SequentialLR and ChainedScheduler: they step schedulers of one optimizer; their state holds each one's."""
+
+    def _adopt(self, optimizer: Optimizer | None, schedulers: Sequence[LRScheduler]) -> None:
+        owner = type(self).__name__
+        if len(schedulers) < 1:
+            raise ValueError(f"{owner} expects at least one scheduler, but got none")
+        for i, s in enumerate(schedulers):
+            if not hasattr(s, "optimizer"):
+                raise TypeError(f"{owner}: scheduler {i} ({type(s).__name__}) has no optimizer attribute")
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"{owner} does not support ReduceLROnPlateau (scheduler {i}): its step() needs "
+                                 f"the metric")
+        optimizer = schedulers[0].optimizer if optimizer is None else optimizer
+        for i, s in enumerate(schedulers):
+            if s.optimizer is not optimizer:
+                raise ValueError(f"{owner}: scheduler {i} ({type(s).__name__}) belongs to another optimizer; every "
+                                 f"scheduler must belong to the same one")
+        self.optimizer, self._schedulers = optimizer, list(schedulers)
+
+    def _cycles_momentum(self) -> bool:
+        return any(s._cycles_momentum() for s in self._schedulers)
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        state = super().state_dict()
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        super()._check_state(state)
+        if "_schedulers" not in state:
+            return
+        saved = state["_schedulers"]
+        if not isinstance(saved, list) or len(saved) != len(self._schedulers):
+            raise ValueError(f"{type(self).__name__}: the state's _schedulers must be a list of "
+                             f"{len(self._schedulers)} states, got {saved!r:.80}")
+        for s, sd in zip(self._schedulers, saved):
+            s._check_state(sd)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self._check_state(state)
+        for s, sd in zip(self._schedulers, state.get("_schedulers", ())):
+            s.load_state_dict(sd)
+        super().load_state_dict({k: v for k, v in state.items() if k != "_schedulers"})
+
+
+class SequentialLR(_Composite):
+    """Run ``schedulers`` one after another, switching at each of ``milestones`` (steps); each scheduler restarts
+    from its step 0 (its closed form) when its turn comes, as in torch."""
+
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
+                 last_epoch: int = -1) -> None:
+        self._adopt(optimizer, schedulers)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
+                             f"schedulers, got {len(milestones)}")
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self.recursive_undo()  # undo the step each scheduler took when it was made ...
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()  # ... and take only the first one's
+        self._last_lr = first.get_last_lr()
+
+    def recursive_undo(self, sched: LRScheduler | None = None) -> None:
+        """Take back the constructor's step of every scheduler (nested ones included)."""
+        scheds = self if sched is None else sched
+        if hasattr(scheds, "_schedulers"):
+            for s in scheds._schedulers:
+                self.recursive_undo(s)
+        elif hasattr(scheds, "last_epoch"):
+            scheds.last_epoch -= 1
+
+    def step(self) -> None:  # type: ignore[override]
+        self.last_epoch += 1
+        i = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[i]
+        if i > 0 and self._milestones[i - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_Composite):
+    """Step every one of ``schedulers`` at each ``step()``, in order: chainable schedules compose (their lr factors
+    multiply). ``optimizer`` defaults to the first scheduler's."""
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        self._adopt(optimizer, schedulers)
+        self._last_lr = self._current_lrs()
+
+    def step(self) -> None:  # type: ignore[override]
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = self._current_lrs()

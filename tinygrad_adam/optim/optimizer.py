@@ -31,6 +31,9 @@ from ..tensor import Array, Tensor, bump_version
 from .fused import FusedKernel, check_impl, resolve_impl
 
 Group = dict[str, Any]
+# what lr schedulers keep in a group besides the hyperparameters (OneCycleLR and CyclicLR: their limits), so that a
+# checkpoint of the optimizer holds them and loads back
+SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
 State = dict[str, Any]
 
 
@@ -97,7 +100,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"parameter {i} (shape {p.shape}) appears in more than one parameter group")
             seen.add(id(p))
-        unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
+        unknown = set(group) - set(self.defaults) - {"params", *SCHEDULER_KEYS}
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {type(self).__name__}; "
                             f"known: {sorted(self.defaults)}")
@@ -221,13 +224,12 @@ class Optimizer:
     def check_saved_group(self, i: int, saved: Group) -> None:
         """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
         ``i``'s, pass the constructor's checks (unknown names included)."""
-        unknown = set(saved) - set(self.defaults) - {"params", "initial_lr"}
+        unknown = set(saved) - set(self.defaults) - {"params", *SCHEDULER_KEYS}
         if unknown:
             raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
                             f"{sorted(unknown)} for {type(self).__name__}")
         self.check_group({**self.param_groups[i], **saved})
-        if "initial_lr" in saved:
-            check_nonnegative(saved, "initial_lr")
+        check_nonnegative(saved, *(k for k in SCHEDULER_KEYS if k in saved))
 
     def __repr__(self) -> str:
         groups = "".join(f"\n  group {i}: {len(g['params'])} params, "
