@@ -199,6 +199,12 @@ class ndarray:  # noqa: N801 - cupy's name
     flags = property(lambda self: Flags(self._a.flags.c_contiguous, self._a.flags.f_contiguous, self.base is None))
     device = property(lambda self: Device(0))
 
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> ndarray:
+        """A view, writable as every cupy view (numpy hands out a read-only one)."""
+        view = self._a.diagonal(offset, axis1, axis2)
+        view.flags.writeable = self._a.flags.writeable
+        return ndarray._of(view)
+
     def __getattr__(self, name: str) -> Any:
         if name not in METHODS:
             raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r} (not in cupy 14, or not emulated)")
@@ -401,6 +407,9 @@ class RandomState:
 
     def normal(self, loc: float = 0.0, scale: float = 1.0, size: Any = None, dtype: Any = float) -> ndarray:
         return self.standard_normal(size, dtype) * scale + loc
+
+    def poisson(self, lam: Any = 1.0, size: Any = None, dtype: Any = int) -> ndarray:
+        return ndarray._of(self._rng.poisson(_unwrap(lam, {}), size=size).astype(dtype))
 
     def randint(self, low: int, high: int | None = None, size: Any = None, dtype: Any = int) -> ndarray:
         return ndarray._of(self._rng.integers(low, high, size=size, dtype=dtype))

@@ -26,7 +26,7 @@ def as_numpy(x: Any) -> Any:
     if isinstance(x, dict):
         return {k: as_numpy(v) for k, v in x.items()}
     if isinstance(x, real_torch.Tensor):
-        return x.detach().numpy()
+        return x.detach().numpy(force=True)
     if isinstance(x, tg.Tensor):
         return x.numpy()
     return x
@@ -45,7 +45,7 @@ def check(ours: Any, theirs: Any, rtol: float) -> None:
             check(a, b, rtol)
     elif isinstance(theirs, np.ndarray):
         assert isinstance(ours, np.ndarray) and ours.dtype == theirs.dtype and ours.shape == theirs.shape
-        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol, equal_nan=True)
     elif isinstance(theirs, float):
         assert ours == pytest.approx(theirs, rel=rtol, abs=rtol)
     else:

@@ -209,6 +209,15 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         cupyx.scatter_add(target, index, values)
 
 
+def diagonal(array: Any, offset: int, axis1: int, axis2: int) -> Any:
+    """The diagonal of ``axis1`` and ``axis2`` as a last axis: a view that is writable when ``array`` is (numpy
+    hands out a read-only one; cupy's is writable already)."""
+    out = array.diagonal(offset, axis1, axis2)
+    if isinstance(out, numpy.ndarray) and array.flags.writeable:
+        out.flags.writeable = True
+    return out
+
+
 def relu(x: Any) -> Any:
     """max(x, 0) as torch computes it, x unless x < 0: -0 stays -0 and nan passes. numpy's maximum may answer
     a tie of -0 and +0 with either, so on the CPU the zeros take x's sign afterwards (the maximum and that fix cost
@@ -428,6 +437,12 @@ def permutation(device: str, n: int, rng: Any = None) -> Any:
     """A random int64 permutation of range(n) on ``device``."""
     with device_context(device):
         return (generator(device) if rng is None else rng).permutation(n).astype(numpy.int64)
+
+
+def poisson(device: str, rates: Any, rng: Any = None) -> Any:
+    """int64 Poisson samples on ``device``, one per element of the float64 array ``rates``."""
+    with device_context(device):
+        return (generator(device) if rng is None else rng).poisson(rates, rates.shape).astype(numpy.int64)
 
 
 def reseed_gpu_streams(key: int) -> None:

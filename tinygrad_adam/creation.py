@@ -13,7 +13,7 @@ from typing import Any
 import numpy
 
 from . import backend
-from .tensor import DEFAULT_FLOAT, Tensor
+from .tensor import DEFAULT_FLOAT, Tensor, check_devices, record
 
 
 class Generator:
@@ -236,6 +236,80 @@ def _quiet(xp: Any) -> Any:
     import contextlib
 
     return xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------- distributions
+def uniform64(device: str, shape: tuple[int, ...], generator: Generator | None = None) -> Any:
+    """float64 samples in [0, 1) on ``device`` (the source the other distributions transform)."""
+    return backend.uniform(device, shape, numpy.float64, _rng(generator, device))
+
+
+def _sampled(op: str, out: Any, parents: tuple[Tensor, ...]) -> Tensor:
+    """Samples from a distribution with parameters ``parents``: a zero gradient flows back to them, as in torch
+    (its samplers are not reparameterised)."""
+    return record(op, out, parents, lambda g: tuple(p.xp.zeros(p.shape, dtype=g.dtype) for p in parents))
+
+
+def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: Sequence[int] | None = None, *,
+           generator: Generator | None = None, dtype: Any = None, device: str | None = None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples with means ``mean`` and standard deviations ``std`` (>= 0), as ``torch.normal``: tensors or
+    numbers broadcast together (the output has their broadcast shape and floating dtype); with two numbers,
+    ``size`` gives the shape (float32 unless ``dtype``). The gradient to a ``mean`` or ``std`` tensor is zero."""
+    params = tuple(t for t in (mean, std) if isinstance(t, Tensor))
+    if not params:
+        if size is None:
+            raise TypeError("normal: with a number mean and std, give the size: normal(0.0, 1.0, (2, 3))")
+        if not std >= 0:
+            raise ValueError(f"normal: std must be >= 0, got {std}")
+        dev, dt = backend.parse_device(device), numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)
+        z = backend.standard_normal(dev, _shape((size,)), numpy.float64, _rng(generator, dev))
+        return Tensor((z * std + mean).astype(dt), requires_grad=requires_grad, device=dev)
+    if size is not None:
+        raise TypeError("normal: size is only for a number mean and std; with a tensor its shape is the output's")
+    if any(t.dtype.kind != "f" for t in params):
+        raise TypeError(f"normal: mean and std must be floating point, got {[t.dtype.name for t in params]}")
+    dev = check_devices("normal", *params)
+    s = std.data if isinstance(std, Tensor) else std
+    if not bool(backend.xp_of(dev).all(s >= 0)):
+        raise ValueError("normal: std must be >= 0 everywhere (and not nan)")
+    dt = numpy.result_type(*(t.dtype for t in params))  # floating dtypes promote as in torch
+    shape = numpy.broadcast_shapes(*(t.shape for t in params))
+    z = backend.standard_normal(dev, shape, numpy.float64, _rng(generator, dev))
+    m = mean.data if isinstance(mean, Tensor) else mean
+    return _sampled("normal", (z * s + m).astype(dt), params)
+
+
+def bernoulli_draws(op: str, p: Any, shape: tuple[int, ...], dtype: Any, device: str,
+                    generator: Generator | None) -> Any:
+    """0/1 samples of ``shape`` and ``dtype``: 1 with probability ``p``, a number or an array that broadcasts to
+    ``shape``, each in [0, 1] (a ValueError otherwise)."""
+    inside = 0 <= p <= 1 if isinstance(p, (int, float)) else bool(backend.xp_of(device).all((p >= 0) & (p <= 1)))
+    if not inside:
+        raise ValueError(f"{op}: probabilities must lie in [0, 1]")
+    return (uniform64(device, shape, generator) < p).astype(dtype)
+
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | None = None) -> Tensor:  # noqa: A002
+    """0/1 samples of ``input``'s shape and (floating) dtype: 1 with probability ``input`` elementwise, or ``p``
+    when given, as ``torch.bernoulli``. The gradient to ``input`` is zero."""
+    if input.dtype.kind != "f":
+        raise TypeError(f"bernoulli: probabilities must be floating point, got dtype {input.dtype}")
+    out = bernoulli_draws("bernoulli", input.data if p is None else p, input.shape, input.dtype, input.device,
+                          generator)
+    return _sampled("bernoulli", out, (input,))
+
+
+def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:  # noqa: A002
+    """Poisson samples with rates ``input`` (floating, >= 0), of its shape and dtype, as ``torch.poisson``. The
+    gradient to ``input`` is zero."""
+    if input.dtype.kind != "f":
+        raise TypeError(f"poisson: rates must be floating point, got dtype {input.dtype}")
+    rates = input.data.astype(numpy.float64)
+    if not bool(input.xp.all(rates >= 0)):
+        raise ValueError("poisson: rates must be >= 0 (and not nan)")
+    out = backend.poisson(input.device, rates, _rng(generator, input.device)).astype(input.dtype)
+    return _sampled("poisson", out, (input,))
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,

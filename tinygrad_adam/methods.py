@@ -17,8 +17,8 @@ import numpy
 
 from . import autograd, backend
 from .autograd import is_grad_enabled
-from .creation import Generator, _rng, multinomial
-from .ops import elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
+from .creation import Generator, _rng, bernoulli, bernoulli_draws, multinomial, normal, poisson, uniform64
+from .ops import binary, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
 
 Dim = int | Sequence[int] | None
@@ -313,11 +313,25 @@ def _nonzero_divisor(op: str, b: Tensor) -> None:
 def remainder(self: TensorLike, other: TensorLike) -> Tensor:
     """``a % b`` with the sign of ``b`` (Python's and torch's); an integer ``b`` with a zero raises
     ZeroDivisionError, as in torch. See ``elementwise.remainder``."""
-    a, b = elementwise.operands("remainder", self, other)
-    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
-        _nonzero_divisor("remainder", b)
-        return Tensor(a.xp.remainder(a.data, b.data), device=a.device)
-    return elementwise.remainder(a, b)
+    return _modulo("remainder", self, other)
+
+
+def fmod(self: TensorLike, other: TensorLike) -> Tensor:
+    """C's remainder, with the sign of ``self`` (``torch.fmod``); an integer ``other`` with a zero raises
+    ZeroDivisionError, as in torch. See ``elementwise.fmod``."""
+    return _modulo("fmod", self, other)
+
+
+def _modulo(op: str, self: TensorLike, other: TensorLike) -> Tensor:
+    """remainder or fmod (``op``, numpy's and ``elementwise``'s name for both) in torch's promoted dtype: integers
+    stay integers (no gradient), bool raises."""
+    a, b = elementwise.operands(op, self, other)
+    if a.dtype.kind == "b":
+        raise TypeError(f"{op}: not implemented for bool tensors (as in torch); convert with .long() first")
+    if a.dtype.kind in "iu":
+        _nonzero_divisor(op, b)
+        return Tensor(getattr(a.xp, op)(a.data, b.data), device=a.device)
+    return getattr(elementwise, op)(a, b)
 
 
 def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - torch's names
@@ -335,8 +349,58 @@ def square(self: Tensor) -> Tensor:
     return elementwise.mul(self, self)
 
 
+def addcmul(self: Tensor, tensor1: TensorLike, tensor2: TensorLike, *, value: float = 1) -> Tensor:
+    """``self + value * tensor1 * tensor2``, broadcast, in the three's promoted dtype (``value`` cast to it)."""
+    return _addc("addcmul", self, tensor1, tensor2, value)
+
+
+def addcdiv(self: Tensor, tensor1: TensorLike, tensor2: TensorLike, *, value: float = 1) -> Tensor:
+    """``self + value * tensor1 / tensor2``, broadcast; integer operands raise, as in torch."""
+    return _addc("addcdiv", self, tensor1, tensor2, value)
+
+
+def _addc(op: str, self: Tensor, tensor1: TensorLike, tensor2: TensorLike, value: float) -> Tensor:
+    """addcmul / addcdiv, computed as torch's kernel does: ``self + (value * tensor1) (*|/) tensor2``."""
+    dt = elementwise.result_type(self, tensor1, tensor2)
+    if op == "addcdiv" and dt.kind in "biu":
+        raise TypeError("addcdiv: integer division is not supported (as in torch); convert to a float dtype first")
+    scaled = elementwise.cast(tensor1, dt, self)
+    if value != 1:
+        scaled = elementwise.mul(scaled, elementwise.number(value, dt, self))
+    return elementwise.add(self, (elementwise.mul if op == "addcmul" else elementwise.div)(scaled, tensor2))
+
+
+def round_(self: Tensor, *, decimals: int | None = None) -> Tensor:
+    """Round half to even, to ``decimals`` places (1: tenths, -1: tens), as ``torch.round``; integer tensors stay
+    as they are (given ``decimals``, even 0, they raise, as in torch). The gradient is zero. See ``unary.rounded``."""
+    return unary.rounded(self, "round", decimals)
+
+
+def allclose(self: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """Whether ``isclose`` holds everywhere (a Python bool; True for empty tensors)."""
+    return bool(binary.isclose(self, other, rtol, atol, equal_nan).data.all())
+
+
+def equal(self: Tensor, other: Tensor) -> bool:
+    """Whether both tensors have the same shape and equal values (compared in the promoted dtype, so an int64 1 equals
+    a float32 1.0; nan equals nothing), a Python bool, as ``torch.equal``."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"equal: other must be a Tensor (as in torch), got {type(other).__name__}")
+    return self.shape == other.shape and bool(elementwise.compare(self, other, "equal").data.all())
+
+
+def _rounding(how: str) -> Callable[[Tensor], Tensor]:
+    """floor / ceil / trunc, elementwise (integer tensors as they are; the gradient is zero): ``unary.rounded``."""
+    def method(self: Tensor) -> Tensor:
+        return unary.rounded(self, how)
+    method.__name__ = how
+    method.__doc__ = f"{how} of each element, in this tensor's dtype (integer tensors as they are); zero gradient."
+    return method
+
+
 def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
-    """isnan / isinf / isfinite: a bool tensor, never part of a graph."""
+    """isnan / isinf / isfinite / logical_not: a bool tensor, never part of a graph."""
     def test(self: Tensor) -> Tensor:
         return Tensor(getattr(self.xp, name)(self.data), device=self.device)
     test.__name__ = name
@@ -535,11 +599,24 @@ def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: 
     return statistics.prod(x, dim, keepdim)
 
 
-def cumsum(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
-    x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype.kind in "biu":
-        x = elementwise.astype(x, numpy.int64)
-    return statistics.cumsum(x, dim)
+def _scan(op: Callable[[Tensor, int], Tensor]) -> Callable[..., Tensor]:
+    """cumsum / cumprod with torch's ``dtype=`` and its promotion of bool and integer tensors to int64."""
+    def scan(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+        x = self if dtype is None else to(self, dtype=dtype)
+        if x.dtype.kind in "biu":
+            x = elementwise.astype(x, numpy.int64)
+        return op(x, dim)
+    scan.__name__ = op.__name__
+    scan.__doc__ = op.__doc__
+    return scan
+
+
+def count_nonzero(self: Tensor, dim: Dim = None) -> Tensor:
+    """int64 count of the elements that are not zero (nan counts) over ``dim`` (an int or a tuple; all dims when
+    None or empty); the shape is the input's without those dims."""
+    d = _dim(dim, None)
+    axes = reduce._axes(None if d == () else d, self.ndim)
+    return Tensor(self.xp.asarray((self.data != 0).sum(axis=axes), dtype=numpy.int64), device=self.device)
 
 
 def all_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -585,6 +662,70 @@ def triu(self: Tensor, diagonal: int = 0) -> Tensor:
 
 def gather(self: Tensor, dim: int, index_: Tensor) -> Tensor:
     return index.gather(self, dim, index_)
+
+
+def index_select(self: Tensor, dim: int, index_: Tensor) -> Tensor:
+    return index.index_select(self, dim, index_)
+
+
+def nonzero(self: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+    return index.nonzero(self, as_tuple)
+
+
+def bincount(self: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    return index.bincount(self, weights, minlength)
+
+
+def kthvalue(self: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+    """(values, indices) of the k-th smallest along ``dim`` (1-based; NaN as the largest)."""
+    return ValuesIndices(*sort.kthvalue(self, k, dim, keepdim))
+
+
+def median(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """The lower median (NaN if any NaN): of all elements as a 0-d tensor, or with ``dim`` (values, indices)."""
+    out = sort.median(self, dim, keepdim)
+    return out if dim is None else ValuesIndices(*out)
+
+
+def unique(self: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
+           return_counts: bool = False, dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
+    """The sorted distinct values (each NaN distinct), with the inverse and the counts on request."""
+    if dim is not None:
+        raise ValueError("unique: dim= is not supported; call unique on the flattened tensor (dim=None)")
+    return sort.unique(self, sorted, return_inverse, return_counts)
+
+
+# ---------------------------------------------------------------------------------------------- movement
+def repeat(self: Tensor, *sizes: Any) -> Tensor:
+    """Tile: ``x.repeat(2, 3)`` (torch's repeat; numpy's repeat is ``repeat_interleave``)."""
+    if not sizes:
+        raise TypeError("repeat() needs the repeat sizes, one per dim at least: x.repeat(2, 3)")
+    return movement.repeat(self, _sizes(sizes))
+
+
+def repeat_interleave(self: Tensor, repeats: int | Tensor, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    out = movement.repeat_interleave(self, repeats, dim)
+    if output_size is not None and output_size != out.shape[0 if dim is None else dim]:
+        raise ValueError(f"repeat_interleave: output_size={output_size} differs from the repeated length")
+    return out
+
+
+def flip(self: Tensor, *dims_: Any, dims: Any = None) -> Tensor:
+    """Reverse along ``dims`` (``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``torch.flip(x, dims=(0, 1))``)."""
+    return movement.flip(self, _sizes(dims_) if dims is None else dims)
+
+
+def roll(self: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
+    return movement.roll(self, shifts, dims)
+
+
+def movedim(self: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    return movement.movedim(self, source, destination)
+
+
+def addmm(self: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    return linalg.addmm(self, mat1, mat2, beta, alpha)
 
 
 # ---------------------------------------------------------------------------------------------- in place
@@ -652,6 +793,51 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generat
         u = backend.uniform(t.device, t.shape, t.dtype, _rng(generator, t.device))
         return _constant(t, u * t.dtype.type(b - a) + t.dtype.type(a))
     return inplace.inplace(self, "uniform_", compute)
+
+
+def bernoulli_(self: Tensor, p: TensorLike = 0.5, *, generator: Generator | None = None) -> Tensor:
+    """Fill with 1 at probability ``p`` (a number, or a tensor broadcasting to this shape; each in [0, 1]), else 0."""
+    probs = p.data if isinstance(p, Tensor) else p
+    if isinstance(p, Tensor) and numpy.broadcast_shapes(p.shape, self.shape) != self.shape:
+        raise ValueError(f"bernoulli_: p of shape {p.shape} does not broadcast to the tensor's shape {self.shape}")
+    return inplace.inplace(self, "bernoulli_", lambda a: _constant(
+        a, bernoulli_draws("bernoulli_", probs, a.shape, a.dtype, a.device, generator)))
+
+
+def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    """Fill with exponential samples of rate ``lambd`` (> 0, mean 1 / lambd); floating tensors only."""
+    if self.dtype.kind != "f":
+        raise TypeError(f"exponential_: a continuous distribution needs a floating tensor, got dtype {self.dtype}")
+    if not lambd > 0:
+        raise ValueError(f"exponential_: lambd must be > 0, got {lambd}")
+    return inplace.inplace(self, "exponential_", lambda a: _constant(
+        a, (-a.xp.log1p(-uniform64(a.device, a.shape, generator)) / lambd).astype(a.dtype)))
+
+
+def geometric_(self: Tensor, p: float, *, generator: Generator | None = None) -> Tensor:
+    """Fill with the number of Bernoulli(``p``) trials up to the first success (1, 2, ...); ``p`` in (0, 1)."""
+    if not 0 < p < 1:
+        raise ValueError(f"geometric_: p must lie in (0, 1), got {p}")
+    return inplace.inplace(self, "geometric_", lambda a: _constant(a, (a.xp.floor(
+        a.xp.log1p(-uniform64(a.device, a.shape, generator)) / numpy.log1p(-p)) + 1).astype(a.dtype)))
+
+
+def random_(self: Tensor, *bounds: int | None, generator: Generator | None = None) -> Tensor:
+    """Fill with integers uniform in [from, to): ``random_(from, to)``, ``random_(to)`` (from 0), or without ``to``
+    up to the dtype's largest integer (2**24 for float32, as torch: every one representable)."""
+    if len(bounds) > 2:
+        raise TypeError(f"random_ takes (from, to), (to) or nothing, got {len(bounds)} arguments")
+    low, high = (0, bounds[0]) if len(bounds) == 1 else bounds if bounds else (0, None)
+    dt = self.dtype
+    bottom, top = (-(2 ** (numpy.finfo(dt).nmant + 1)), 2 ** (numpy.finfo(dt).nmant + 1)) if dt.kind == "f" else \
+        (0, 1) if dt.kind == "b" else (int(numpy.iinfo(dt).min), int(numpy.iinfo(dt).max))
+    high = min(top + 1, 2 ** 63 - 1) if high is None else int(high)
+    if low >= high:
+        raise ValueError(f"random_: from must be less than to, got from={low}, to={high}")
+    if dt.kind != "f" and (low < bottom or high - 1 > top):
+        raise ValueError(f"random_: [{low}, {high}) does not fit in dtype {dt} ([{bottom}, {top}])")
+    return inplace.inplace(self, "random_", lambda a: _constant(
+        a, backend.integers(a.device, int(low), high, a.shape, _rng(generator, a.device)).astype(dt)))
 
 
 def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
@@ -743,14 +929,32 @@ METHODS: dict[str, Any] = {
     "masked_fill": masked_fill, "where": where, "isnan": _elementwise_test("isnan"),
     "isinf": _elementwise_test("isinf"), "isfinite": _elementwise_test("isfinite"),
     "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_full": _new("full"),
+    "round": round_, "floor": _rounding("floor"), "ceil": _rounding("ceil"), "trunc": _rounding("trunc"),
+    "fix": _rounding("trunc"), "frac": unary.frac, "log1p": _float_unary(unary.log1p),
+    "expm1": _float_unary(unary.expm1), "erf": _float_unary(unary.erf), "reciprocal": _float_unary(unary.reciprocal),
+    "sgn": unary.sign, "atan2": binary.atan2, "arctan2": binary.atan2, "logaddexp": binary.logaddexp,
+    "hypot": binary.hypot, "fmod": fmod, "lerp": binary.lerp, "heaviside": binary.heaviside,
+    "clamp_min": lambda self, min: clamp(self, min=min),  # noqa: A006 - torch's names
+    "clamp_max": lambda self, max: clamp(self, max=max),  # noqa: A006
+    "nan_to_num": unary.nan_to_num, "logical_not": _elementwise_test("logical_not"),
+    "logical_and": lambda self, other: elementwise.compare(self, other, "logical_and"),
+    "logical_or": lambda self, other: elementwise.compare(self, other, "logical_or"),
+    "logical_xor": lambda self, other: elementwise.compare(self, other, "logical_xor"),
+    "isclose": binary.isclose, "allclose": allclose, "equal": equal, "count_nonzero": count_nonzero,
     # reductions
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "amax": amax, "amin": amin, "argmax": argmax,
     "argmin": argmin, "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax, "var": var,
-    "std": std, "norm": norm, "prod": prod, "cumsum": cumsum, "all": all_, "any": any_,
+    "std": std, "norm": norm, "prod": prod, "cumsum": _scan(statistics.cumsum), "all": all_, "any": any_,
     # index and sort
     "gather": gather, "scatter": scatter,
     "scatter_add": lambda self, dim, index_, src: index.scatter_add(self, dim, index_, src),
     "sort": sort_values, "argsort": argsort, "topk": topk, "tril": tril, "triu": triu, "multinomial": _multinomial,
+    "index_select": index_select, "nonzero": nonzero, "argwhere": index.nonzero, "bincount": bincount,
+    "kthvalue": kthvalue, "median": median, "unique": unique, "cumprod": _scan(statistics.cumprod),
+    # movement and small linalg
+    "repeat": repeat, "repeat_interleave": repeat_interleave, "flip": flip, "roll": roll, "movedim": movedim,
+    "moveaxis": movedim, "unbind": movement.unbind, "narrow": movement.narrow, "diagonal": movement.diagonal,
+    "diag": linalg.diag, "outer": linalg.outer, "ger": linalg.outer, "addmm": addmm,
     # in place
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
     "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
@@ -758,13 +962,51 @@ METHODS: dict[str, Any] = {
     "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index, "__invert__": _invert,
     "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"), "__xor__": _bitwise("bitwise_xor"),
     "__rand__": _bitwise("bitwise_and", True), "__ror__": _bitwise("bitwise_or", True),
-    "logical_not": _invert,
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
     "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),
     "__rfloordiv__": lambda self, other: div(other, self, rounding_mode="floor"),
     "floor_divide": lambda self, other: div(self, other, rounding_mode="floor"),
     "__iadd__": _iop(add_), "__isub__": _iop(sub_), "__imul__": _iop(mul_), "__itruediv__": _iop(div_),
+    "addcmul": addcmul, "addcdiv": addcdiv, "index_fill": index.index_fill, "index_add": index.index_add,
+    "index_copy": index.index_copy, "masked_select": index.masked_select, "masked_scatter": index.masked_scatter,
+    "take": index.take, "take_along_dim": index.take_along_dim,
+    "bernoulli": bernoulli, "bernoulli_": bernoulli_, "exponential_": exponential_, "geometric_": geometric_,
+    "random_": random_,
 }
+
+
+def _in_place(name: str) -> Callable[..., Tensor]:
+    """``x.<name>_(...)``: ``x.<name>(...)`` written into x by ``inplace.inplace`` (torch's rules; the gradient and
+    the node's name, e.g. ``exp``, are the out-of-place op's)."""
+    method = METHODS[name]
+
+    def op(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return inplace.inplace(self, f"{name}_", lambda a: method(a, *args, **kwargs), *args, *kwargs.values(),
+                               twin=True)
+    op.__name__ = f"{name}_"
+    op.__doc__ = f"In-place ``{name}``: this tensor, overwritten with ``{name}``'s result (of its shape and dtype)."
+    return op
+
+
+def _reshaped_in_place(name: str) -> Callable[..., Tensor]:
+    """``x.squeeze_(...)`` and the like: x takes the shape ``x.<name>(...)`` has (``inplace.inplace``'s reshape)."""
+    method = METHODS[name]
+
+    def op(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return inplace.inplace(self, f"{name}_", lambda a: method(a, *args, **kwargs), reshape=True)
+    op.__name__ = f"{name}_"
+    op.__doc__ = f"In-place ``{name}``: this tensor takes the shape of its ``{name}`` (the values stay)."
+    return op
+
+
+METHODS.update({f"{name}_": _in_place(name) for name in (
+    "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "tan", "log2", "log10", "exp2", "rsqrt", "square",
+    "sign", "sgn", "relu", "abs", "absolute", "neg", "negative", "floor", "ceil", "round", "trunc", "fix", "frac",
+    "log1p", "expm1", "erf", "reciprocal", "lerp", "fmod", "remainder", "clamp_min", "clamp_max", "nan_to_num",
+    "atan2", "hypot", "heaviside", "addcmul", "addcdiv", "index_fill", "index_add", "index_copy",
+    "masked_scatter")})
+METHODS.update({f"{name}_": _reshaped_in_place(name) for name in (
+    "squeeze", "unsqueeze", "t", "transpose", "swapaxes", "swapdims")})
 
 
 def _function(name: str) -> Callable[..., Any]:
@@ -787,8 +1029,13 @@ def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None
     return movement.stack(tensors, _dim(dim, axis, 0))
 
 
-def where_(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
-    """``input`` where ``condition`` holds, else ``other``."""
+def where_(condition: TensorLike, input: Any = None, other: Any = None) -> Any:  # noqa: A002
+    """``input`` where ``condition`` holds, else ``other``; ``where(condition)`` alone is
+    ``nonzero(condition, as_tuple=True)``."""
+    if input is None and other is None:
+        return index.nonzero(as_tensor(condition), as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's as_tuple)")
     return elementwise.where(_condition(condition, input, other), input, other)
 
 
@@ -805,10 +1052,19 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
         "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
-        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach", "remainder", "floor_divide")
+        "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach", "remainder", "floor_divide", "round",
+        "floor", "ceil", "trunc", "fix", "frac", "log1p", "expm1", "erf", "reciprocal", "sgn", "atan2", "arctan2",
+        "logaddexp", "hypot", "fmod", "lerp", "clamp_min", "clamp_max", "heaviside", "nan_to_num", "logical_not",
+        "logical_and", "logical_or", "logical_xor", "isclose", "allclose", "equal", "count_nonzero",
+        "index_select", "nonzero", "argwhere", "bincount", "kthvalue", "median", "unique", "cumprod",
+        "repeat_interleave", "flip", "roll", "movedim", "moveaxis", "unbind", "narrow", "diagonal", "diag", "outer",
+        "ger", "addmm", "broadcast_to")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
                  is_tensor=is_tensor, einsum=linalg.einsum)
+FUNCTIONS.update({name: _function(name) for name in (
+    "addcmul", "addcdiv", "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "take",
+    "take_along_dim")}, normal=normal, bernoulli=bernoulli, poisson=poisson)
 
 
 def attach() -> None:

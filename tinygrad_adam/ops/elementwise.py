@@ -95,6 +95,8 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
         # arrays and lists become tensors of their own dtype; Python numbers stay numbers until the dtype is known
         a, b = (x if isinstance(x, (Tensor, int, float)) else as_tensor(x, like=like) for x in (a, b))
         dtype = result_type(a, b)
+        if floating and dtype.kind not in "fc":  # straight to float32, as torch: a number need not fit the int type
+            dtype = numpy.dtype(DEFAULT_FLOAT)
         a, b = cast(a, dtype, like), cast(b, dtype, like)
     if floating and a._data.dtype.kind not in "fc":
         a, b = astype(a, DEFAULT_FLOAT), astype(b, DEFAULT_FLOAT)
@@ -174,11 +176,27 @@ def remainder(a: TensorLike, b: TensorLike) -> Tensor:
     xp = a.xp
     out = xp.fmod(a.data, b.data)
     out = xp.where((out != 0) & ((b.data < 0) != (out < 0)), out + b.data, out)
+    return _modulo("remainder", a, b, out, xp.floor_divide)
 
+
+def fmod(a: TensorLike, b: TensorLike) -> Tensor:
+    """Floating C fmod: a - trunc(a / b) b, exactly, with the sign of ``a`` (5 fmod -3 is 2, -5 fmod inf is -5,
+    x fmod 0 is nan). The gradient is 1 for a and -trunc(a / b) for b, as torch's."""
+    a, b = operands("fmod", a, b, floating=True)
+    xp = a.xp
+    with ignore_fp_errors(xp):
+        out = xp.fmod(a.data, b.data)
+    return _modulo("fmod", a, b, out, lambda x, y: xp.trunc(x / y))
+
+
+def _modulo(op: str, a: Tensor, b: Tensor, out: Array, quotient: Any) -> Tensor:
+    """Record ``out`` = a - quotient(a, b) b (the rounded quotient of remainder or fmod): the gradient is g for a
+    and -g quotient(a, b) for b."""
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * xp.floor_divide(a.data, b.data), b.shape) if b.requires_grad else None)
-    return record("remainder", out, (a, b), backward)
+        with ignore_fp_errors(a.xp):
+            return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                    unbroadcast(-g * quotient(a.data, b.data), b.shape) if b.requires_grad else None)
+    return record(op, out, (a, b), backward)
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
@@ -251,6 +269,11 @@ def sigmoid_array(x: Array) -> Array:
 def ignore_overflow(xp: Any) -> Any:
     """numpy's errstate(over="ignore") (cupy never warns)."""
     return xp.errstate(over="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+
+
+def ignore_fp_errors(xp: Any) -> Any:
+    """numpy's errstate(all="ignore"), where infs and nans are expected (torch never warns; cupy neither)."""
+    return xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
 def log1p_small(e: Array) -> Array:

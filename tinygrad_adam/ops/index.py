@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import is_grad_enabled
-from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
-from .elementwise import unbroadcast
+from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
+from .elementwise import broadcast_shape, unbroadcast
+from .movement import broadcast_to, clone, getitem, reshape, wrap_dim
 
 
 def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[int, tuple[Array, ...]]:
@@ -134,3 +135,247 @@ def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
     if idx.size and bool(((idx < 0) | (idx >= num_classes)).any()):
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes})")
     return Tensor((idx[..., None] == xp.arange(num_classes)).astype("int64"), device=t.device)
+
+
+def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The slices of ``a`` at ``index`` (a 1-D or 0-d int64/int32 tensor) along ``dim``: ``a``'s shape with that dim
+    of length ``index.numel()``. Built on getitem, so repeated indices add up their gradients."""
+    check_devices("index_select", a, index)
+    if index.dtype not in ("int64", "int32"):
+        raise TypeError(f"index_select: index must be an int64 or int32 tensor, got dtype {index.dtype}")
+    if index.ndim > 1:
+        raise ValueError(f"index_select: index must be a vector (1-D or 0-d), got shape {index.shape}")
+    d = wrap_dim("index_select", dim, a.ndim)
+    n = a.shape[d] if a.ndim else 1
+    idx = index.data.reshape(-1)
+    if idx.size and bool(((idx < 0) | (idx >= n)).any()):
+        raise IndexError(f"index_select: an index is out of range for dim {dim} of size {n} (expected 0..{n - 1})")
+    if a.ndim == 0:
+        if idx.size != 1:
+            raise ValueError(f"index_select: a 0-d tensor takes one index, got {idx.size}")
+        return clone(a)
+    return getitem(a, (slice(None),) * d + (constant(idx),))
+
+
+def nonzero(a: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+    """The int64 coordinates of the non-zero elements (NaN counts), in row-major order: an (N, ndim) tensor, or with
+    ``as_tuple`` one (N,) tensor per dim (one for a 0-d tensor). No gradient."""
+    xp = a.xp
+    if a.ndim == 0:
+        coords: tuple[Array, ...] = (xp.zeros(int(bool(a.data != 0)), dtype="int64"),)
+    else:
+        coords = tuple(c.astype("int64", copy=False) for c in xp.nonzero(a.data))
+    if as_tuple:
+        return tuple(Tensor(c, device=a.device) for c in coords)
+    if a.ndim == 0:
+        return Tensor(xp.zeros((coords[0].size, 0), dtype="int64"), device=a.device)
+    return Tensor(xp.stack(coords, axis=1), device=a.device)
+
+
+def bincount(a: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts (``weights`` summed, with ``weights``) of each value of a 1-D non-negative integer tensor: length
+    max(a) + 1, at least ``minlength``. int64 without weights; with them float32 for float32 weights, float64
+    otherwise (an empty input gives int64 zeros, as in torch). No gradient (torch has none)."""
+    if a.ndim != 1 or a.dtype.kind not in "iu" or (a.data.size and bool((a.data < 0).any())):
+        raise ValueError(f"bincount: needs a 1-D tensor of non-negative integers, got shape {a.shape} and dtype "
+                         f"{a.dtype}")
+    if minlength < 0:
+        raise ValueError(f"bincount: minlength must be >= 0, got {minlength}")
+    if weights is not None:
+        check_devices("bincount", a, weights)
+        if weights.shape != a.shape:
+            raise ValueError(f"bincount: weights must be 1-D with the input's length {a.shape}, got {weights.shape}")
+    xp = a.xp
+    if weights is None or a.data.size == 0:
+        return Tensor(xp.bincount(a.data, minlength=minlength).astype("int64", copy=False), device=a.device)
+    out = xp.bincount(a.data, weights.data.astype("float64", copy=False), minlength=minlength)
+    return Tensor(out.astype("float32" if weights.dtype == "float32" else "float64", copy=False), device=a.device)
+
+
+# ------------------------------------------------------------------------------- along one dim, masks, flat
+def _slots(op: str, a: Tensor, dim: int, index: Tensor, dtypes: tuple[str, ...],
+           negative: bool) -> tuple[int, tuple[Any, ...]]:
+    """(dim wrapped, the key ``(:, ..., idx)`` picking ``index``'s slices along it in ``_at_least_1d(a.data)``), for
+    index_fill / index_add / index_copy. ``index`` is a 1-D or 0-d tensor of one of ``dtypes``, checked and copied
+    (a backward reads the copy); negative entries count from the end when ``negative``, else they raise."""
+    check_devices(op, a, index)
+    if index.dtype.name not in dtypes:
+        raise TypeError(f"{op}: index must be an {' or '.join(dtypes)} tensor, got dtype {index.dtype}")
+    if index.ndim > 1:
+        raise ValueError(f"{op}: index must be a vector (1-D or 0-d), got shape {index.shape}")
+    d = wrap_dim(op, dim, a.ndim)
+    n = a.shape[d] if a.ndim else 1
+    idx = index.data.reshape(-1).astype("int64")
+    if negative:
+        idx = a.xp.where(idx < 0, idx + n, idx)
+    if idx.size and bool(((idx < 0) | (idx >= n)).any()):
+        raise IndexError(f"{op}: an index is out of range for dim {dim} of size {n} "
+                         f"(expected {-n if negative else 0}..{n - 1})")
+    return d, (slice(None),) * d + (idx,)
+
+
+def _at_least_1d(x: Array) -> Array:
+    """A 0-d array as a view of one element (torch treats a 0-d tensor as having dim 0 of size 1 here)."""
+    return x.reshape(x.shape or (1,))
+
+
+def _slices_source(op: str, a: Tensor, d: int, key: tuple[Any, ...], source: Tensor) -> Array:
+    """``source``'s array seen with at least one dim, checked: ``a``'s dtype, dims and shape, with ``len(index)``
+    along d (index_copy, as torch, also takes any source of that many elements when it or ``a`` is 0-d)."""
+    check_devices(op, a, source)
+    if source.dtype != a.dtype:
+        raise TypeError(f"{op}: source dtype {source.dtype} differs from the input dtype {a.dtype}; convert one")
+    want = _at_least_1d(a.data).shape[:d] + (key[-1].size,) + _at_least_1d(a.data).shape[d + 1:]
+    loose = op == "index_copy" and 0 in (a.ndim, source.ndim) and source.data.size == key[-1].size
+    s = source.data.reshape(want) if loose else _at_least_1d(source.data)
+    if s.shape != want or (source.ndim != a.ndim and not loose):
+        raise ValueError(f"{op}: source shape {source.shape} must be the input's shape {a.shape} with "
+                         f"{key[-1].size} (the number of indices) along dim {d}")
+    return s
+
+
+def index_fill(a: Tensor, dim: int, index: Tensor, value: TensorLike) -> Tensor:
+    """A copy of ``a`` (any shape) with ``value`` (a number or a 0-d tensor) in its slices at ``index`` (1-D or 0-d
+    int64; negative entries count from the end) along ``dim``. Gradients: ``a``'s is zero in those slices, ``value``'s
+    the sum of theirs (each slice once, however often ``index`` names it), as torch."""
+    v = as_tensor(value, like=a)
+    if v.ndim:
+        raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape {v.shape}")
+    check_devices("index_fill", a, v)
+    d, key = _slots("index_fill", a, dim, index, ("int64",), negative=True)
+    out = a.xp.array(a.data)  # a copy, an array even of a numpy scalar
+    _at_least_1d(out)[key] = v.data
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        ga = gv = None
+        if a.requires_grad:
+            ga = a.xp.array(g)  # a copy, an array even of a numpy scalar
+            _at_least_1d(ga)[key] = 0
+        if v.requires_grad:
+            gv = a.xp.take(_at_least_1d(g), a.xp.unique(key[-1]), axis=d).sum().reshape(())
+        return ga, gv
+    return record("index_fill", out, (a, v), backward)
+
+
+def index_add(a: Tensor, dim: int, index: Tensor, source: Tensor, alpha: float = 1) -> Tensor:
+    """A copy of ``a`` with ``alpha * source`` added into its slices at ``index`` (1-D or 0-d int64/int32) along
+    ``dim``; ``source`` is ``a``'s shape and dtype with ``len(index)`` along ``dim``. Repeated indices accumulate."""
+    from .. import backend
+
+    d, key = _slots("index_add", a, dim, index, ("int64", "int32"), negative=False)
+    s = _slices_source("index_add", a, d, key, source)
+    scale = a.dtype.type(alpha)
+    out = a.xp.array(a.data)
+    backend.scatter_add(_at_least_1d(out), key, s if alpha == 1 else s * scale)
+
+    def backward(g: Array) -> tuple[Array, Array | None]:
+        gs = a.xp.take(_at_least_1d(g), key[-1], axis=d).reshape(source.shape) if source.requires_grad else None
+        return g, gs if gs is None or alpha == 1 else gs * scale
+    return record("index_add", out, (a, source), backward)
+
+
+def index_copy(a: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """A copy of ``a`` with ``source``'s slices written at ``index`` (1-D or 0-d int64) along ``dim``; ``source`` is
+    ``a``'s shape and dtype with ``len(index)`` along ``dim``. Of repeated indices the last write wins."""
+    d, key = _slots("index_copy", a, dim, index, ("int64",), negative=False)
+    s = _slices_source("index_copy", a, d, key, source)
+    out = a.xp.array(a.data)  # a copy, an array even of a numpy scalar
+    _at_least_1d(out)[key] = s
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        ga = None
+        if a.requires_grad:
+            ga = a.xp.array(g)  # a copy, an array even of a numpy scalar
+            _at_least_1d(ga)[key] = 0
+        gs = a.xp.take(_at_least_1d(g), key[-1], axis=d).reshape(source.shape) if source.requires_grad else None
+        return ga, gs
+    return record("index_copy", out, (a, source), backward)
+
+
+def _bool_mask(op: str, a: Tensor, mask: TensorLike) -> Tensor:
+    m = mask if isinstance(mask, Tensor) else as_tensor(mask, like=a)
+    check_devices(op, a, m)
+    if m.dtype != "bool":
+        raise TypeError(f"{op}: mask must be a bool tensor, got dtype {m.dtype}; compare to make one (x > 0)")
+    return m
+
+
+def masked_select(a: Tensor, mask: TensorLike) -> Tensor:
+    """The 1-D tensor of ``a``'s elements where the bool ``mask`` holds, ``a`` and ``mask`` broadcast together, in
+    row-major order."""
+    m = _bool_mask("masked_select", a, mask)
+    shape = broadcast_shape("masked_select", a.shape, m.shape)
+    where = a.xp.broadcast_to(m.data, shape).copy()  # a private copy: backward reads it
+    out = a.xp.broadcast_to(a.data, shape)[where]
+
+    def backward(g: Array) -> tuple[Array]:
+        full = a.xp.zeros(shape, dtype=g.dtype)
+        full[where] = g
+        return (unbroadcast(full, a.shape),)
+    return record("masked_select", out, (a,), backward)
+
+
+def masked_scatter(a: Tensor, mask: TensorLike, source: Tensor) -> Tensor:
+    """A copy of ``a`` (broadcast with the bool ``mask``) with ``source``'s first elements, in row-major order,
+    where ``mask`` holds; ``source`` (``a``'s dtype, any shape) needs at least as many elements as ``mask`` has
+    ``True``s."""
+    m = _bool_mask("masked_scatter", a, mask)
+    check_devices("masked_scatter", a, source)
+    if source.dtype != a.dtype:
+        raise TypeError(f"masked_scatter: source dtype {source.dtype} differs from the input dtype {a.dtype}")
+    shape = broadcast_shape("masked_scatter", a.shape, m.shape)
+    where = a.xp.broadcast_to(m.data, shape).copy()
+    count = int(where.sum())
+    if source.data.size < count:
+        raise ValueError(f"masked_scatter: source has {source.data.size} elements, fewer than the {count} places "
+                         f"where mask holds")
+    out = a.xp.broadcast_to(a.data, shape).copy()
+    out[where] = source.data.reshape(-1)[:count]
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        ga = unbroadcast(a.xp.where(where, 0, g), a.shape) if a.requires_grad else None
+        gs = None
+        if source.requires_grad:
+            gs = a.xp.zeros(source.data.size, dtype=g.dtype)
+            gs[:count] = g[where]
+            gs = gs.reshape(source.shape)
+        return ga, gs
+    return record("masked_scatter", out, (a, source), backward)
+
+
+def _wrapped(op: str, index: Tensor, n: int) -> Tensor:
+    """An int64 index tensor with negative entries counted from the end of a length-``n`` dim, range-checked."""
+    if index.dtype != "int64":
+        raise TypeError(f"{op}: index must be an int64 tensor, got dtype {index.dtype}")
+    idx = index.data
+    if idx.size and bool(((idx < -n) | (idx >= n)).any()):
+        raise IndexError(f"{op}: an index is out of range for {n} elements (expected {-n}..{n - 1})")
+    return constant(index.xp.where(idx < 0, idx + n, idx))
+
+
+def take(a: Tensor, index: Tensor) -> Tensor:
+    """``a``'s elements (taken as a flat row-major list) at ``index`` (int64, any shape; negative entries count
+    from the end): a tensor of ``index``'s shape. Gradients add up at repeated indices."""
+    check_devices("take", a, index)
+    flat = _wrapped("take", index, a.data.size).data.reshape(-1)
+    return reshape(gather(reshape(a, (-1,)), 0, constant(flat)), index.shape)
+
+
+def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """``gather`` along ``dim`` with ``a`` and ``indices`` (int64, negative entries from the end) broadcast against
+    each other in every other dim; without ``dim``, ``take`` of the flattened tensors (1-D out; there, as in torch,
+    negative entries raise)."""
+    check_devices("take_along_dim", a, indices)
+    if dim is None:
+        if indices.data.size and bool((indices.data < 0).any()):
+            raise IndexError("take_along_dim: without dim, indices must be >= 0 (as in torch)")
+        return take(a, reshape(indices, (-1,)))
+    if indices.ndim != a.ndim or a.ndim == 0:
+        raise ValueError(f"take_along_dim: with a dim, input and indices need the same number (>= 1) of dims, got "
+                         f"shapes {a.shape} and {indices.shape}")
+    d = wrap_dim("take_along_dim", dim, a.ndim)
+    idx = _wrapped("take_along_dim", indices, a.shape[d])
+    rest = broadcast_shape("take_along_dim", a.shape[:d] + (1,) + a.shape[d + 1:],
+                           idx.shape[:d] + (1,) + idx.shape[d + 1:])
+    src = broadcast_to(a, rest[:d] + (a.shape[d],) + rest[d + 1:])
+    return gather(src, d, constant(a.xp.broadcast_to(idx.data, rest[:d] + (idx.shape[d],) + rest[d + 1:])))

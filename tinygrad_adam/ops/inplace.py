@@ -17,12 +17,19 @@ from typing import Any
 import numpy
 
 from ..autograd import is_grad_enabled
-from ..tensor import Tensor, bump_version, inplace_writes, saves_output
+from ..tensor import Tensor, bump_version, constant, inplace_writes, saves_output
 
 
-def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: Any) -> Tensor:
+def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: Any, twin: bool = False,
+            reshape: bool = False) -> Tensor:
     """Write ``compute(a)`` (one out-of-place op of ``a`` and ``operands``, of ``a``'s shape) into ``a``'s array;
-    returns ``a``."""
+    returns ``a``. With ``twin``, ``a``'s node takes the name of that op (``exp`` for ``exp_``, torch's
+    ExpBackward0), so a later write into ``a`` raises at backward where that op's gradient reads its output, as in
+    torch (``x.exp_(); x += 1`` cannot be differentiated).
+
+    With ``reshape`` (``squeeze_``, ``unsqueeze_``, ``t_``), ``compute`` is a view op: ``a`` takes its shape as a
+    view of its own array (no value changes; other views of the array keep their shapes); the version counter still
+    moves, as in torch."""
     grad = is_grad_enabled()
     if grad and a.requires_grad and a._backward is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
@@ -30,6 +37,26 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     tracked = grad and (a.requires_grad or any(isinstance(x, Tensor) and x.requires_grad for x in operands))
     previous = _previous_value(a) if tracked else a
     out = compute(previous)
+    if reshape:
+        a._data = (compute(constant(a._data)) if tracked else out)._data
+    else:
+        _check_write(a, op, out)
+        if isinstance(a._data, numpy.generic):  # a 0-d result numpy handed out as a scalar (immutable, unshared)
+            a._data = numpy.array(a._data)
+        a._data[...] = out._data
+    bump_version(a)
+    if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
+        a._parents, a._backward, a.requires_grad = out._parents, out._backward, True
+        a._op, a._epoch = out._op if twin or reshape else op, inplace_writes[0]
+        if previous._vbox is not None:  # its maker's backward reads the array just overwritten: stale
+            previous._vbox[0] = inplace_writes[0]
+    elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
+        a._parents, a._backward, a.requires_grad = (), None, False
+    return a
+
+
+def _check_write(a: Tensor, op: str, out: Tensor) -> None:
+    """``out`` can be written into ``a``: its shape, a dtype that casts, and no view recorded in a graph."""
     if out.shape != a.shape:
         raise RuntimeError(f"{op}: the result has shape {out.shape}, which cannot be written into a tensor of "
                            f"shape {a.shape} in place")
@@ -39,16 +66,6 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     if out.requires_grad and a._base is not None:
         raise RuntimeError(f"{op}: in-place update of a view of another tensor while gradients are recorded is not "
                            f"supported; update the tensor it views, or use an out-of-place op")
-    a._data[...] = out._data
-    bump_version(a)
-    if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
-        a._parents, a._backward, a._op, a.requires_grad = out._parents, out._backward, op, True
-        a._epoch = inplace_writes[0]
-        if previous._vbox is not None:  # its maker's backward reads the array just overwritten: stale
-            previous._vbox[0] = inplace_writes[0]
-    elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
-        a._parents, a._backward, a.requires_grad = (), None, False
-    return a
 
 
 def _previous_value(a: Tensor) -> Tensor:

@@ -1,11 +1,13 @@
-"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum."""
+"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum; outer, addmm and diag."""
 
 from __future__ import annotations
 
 import string
 from collections.abc import Sequence
 
+from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
+from . import elementwise, movement
 from .elementwise import broadcast_shape, unbroadcast
 from .linear import check_dtypes
 
@@ -107,3 +109,46 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     def backward(g: Array) -> tuple[Array | None, ...]:
         return tuple(gradient(i, g) if t.requires_grad else None for i, t in enumerate(tensors))
     return record("einsum", out, tuple(tensors), backward)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """The outer product of two 1-D tensors, (n,) and (m,) -> (n, m), ``a[i] * b[j]`` (dtypes promoted as ``*``)."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return elementwise.mul(movement.reshape(a, (-1, 1)), movement.reshape(b, (1, -1)))
+
+
+def _scaled(t: Tensor, factor: float) -> Tensor:
+    """``factor * t``; a factor of 0 gives zeros even where t holds NaN or inf (BLAS's and torch's convention)."""
+    if factor == 1:
+        return t
+    if factor == 0:
+        return elementwise.where(Tensor(t.xp.zeros((), dtype=bool), device=t.device), t, 0)
+    return elementwise.mul(t, factor)
+
+
+def addmm(input: Tensor, m1: Tensor, m2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * (m1 @ m2)``: m1 (n, k), m2 (k, m), input broadcastable to (n, m); with beta = 0
+    (alpha = 0) that term is left out, NaN and inf in it too, as in torch. All three share one dtype."""
+    if m1.ndim != 2 or m2.ndim != 2:
+        raise ValueError(f"addmm: m1 and m2 must be matrices, got shapes {m1.shape} and {m2.shape}")
+    check_dtypes("addmm", input, m1, m2)
+    if input.dtype.kind != "f" and not (float(beta).is_integer() and float(alpha).is_integer()):
+        raise TypeError(f"addmm: {input.dtype} tensors need integer beta and alpha, got {beta} and {alpha}")
+    shape = (m1.shape[0], m2.shape[1])
+    if broadcast_shape("addmm", input.shape, shape) != shape:
+        raise ValueError(f"addmm: input of shape {input.shape} does not broadcast to the product's shape {shape}")
+    return elementwise.add(_scaled(input, beta), _scaled(matmul(m1, m2), alpha))
+
+
+def diag(a: Tensor, diagonal: int = 0) -> Tensor:
+    """torch.diag: a 1-D tensor (n,) -> the (n + |diagonal|) square matrix with it on that diagonal (above the main
+    one for diagonal > 0); a 2-D tensor -> a copy of that diagonal, 1-D."""
+    if a.ndim == 2:
+        return movement.clone(movement.diagonal(a, diagonal))
+    if a.ndim != 1:
+        raise ValueError(f"diag: needs a 1-D or 2-D tensor, got shape {a.shape}")
+    n = a.shape[0] + abs(int(diagonal))
+    out = a.xp.zeros((n, n), dtype=a.dtype)
+    backend.diagonal(out, int(diagonal), 0, 1)[...] = a.data
+    return record("diag", out, (a,), lambda g: (backend.diagonal(g, int(diagonal), 0, 1),))

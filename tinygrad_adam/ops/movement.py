@@ -183,3 +183,141 @@ def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
     keep = getattr(a.xp, op)(a.xp.ones(a.shape[-2:], dtype=bool), int(diagonal))  # numpy's tril is 2-D only
     out = a.xp.where(keep, a.data, a.data.dtype.type(0))
     return record(op, out, (a,), lambda g: (a.xp.where(keep, g, g.dtype.type(0)),))
+
+
+def wrap_dim(op: str, dim: int, ndim: int) -> int:
+    """``dim`` as a non-negative int (a 0-d tensor takes 0 and -1, as torch); an IndexError naming ``op`` when it is
+    out of range."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims (expected -{n}..{n - 1})")
+    return dim % n
+
+
+def _dims(op: str, dims: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    """Several dims, each wrapped; a ValueError when one appears twice."""
+    out = tuple(wrap_dim(op, int(d), ndim) for d in ((dims,) if isinstance(dims, int) else dims))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dims {tuple(dims)} name the same dim more than once")
+    return out
+
+
+def repeat(a: Tensor, sizes: Sequence[int]) -> Tensor:
+    """torch's ``repeat``: tile ``a`` ``sizes[i]`` times along dim i (leading extra sizes add dims), a broadcast of
+    ``a`` with a new axis before each dim, then a reshape: (r0, n0, r1, n1, ...) -> (r0 n0, r1 n1, ...)."""
+    sizes = tuple(int(r) for r in sizes)
+    if len(sizes) < a.ndim:
+        raise ValueError(f"repeat: {len(sizes)} sizes for a tensor with {a.ndim} dims; give at least one per dim")
+    if any(r < 0 for r in sizes):
+        raise ValueError(f"repeat: repeat sizes must be non-negative, got {sizes}")
+    shape = (1,) * (len(sizes) - a.ndim) + a.shape
+    interleaved = tuple(x for n in shape for x in (1, n))
+    tiled = broadcast_to(reshape(a, interleaved), tuple(x for r, n in zip(sizes, shape) for x in (r, n)))
+    return reshape(tiled, tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def repeat_interleave(a: Tensor, repeats: int | Tensor, dim: int | None = None) -> Tensor:
+    """Each element (each slice along ``dim``) repeated ``repeats`` times in place, a flattened ``a`` without
+    ``dim``; ``repeats`` an int, or an int tensor with one count per slice (or one count for all)."""
+    if dim is None:
+        a, dim = reshape(a, (-1,)), 0
+    if a.ndim == 0:
+        raise IndexError("repeat_interleave: a 0-d tensor has no dim to repeat along; pass dim=None")
+    d = wrap_dim("repeat_interleave", dim, a.ndim)
+    if isinstance(repeats, Tensor) and repeats.ndim:
+        from .index import index_select
+
+        if repeats.dtype.kind not in "iu" or repeats.ndim != 1 or repeats.shape[0] not in (1, a.shape[d]):
+            raise ValueError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor of length 1 or "
+                             f"{a.shape[d]}, got dtype {repeats.dtype} and shape {repeats.shape}")
+        counts = repeats.data
+        if bool((counts < 0).any()):
+            raise ValueError("repeat_interleave: repeats must be non-negative")
+        xp = a.xp
+        ends = xp.cumsum(xp.broadcast_to(counts, (a.shape[d],)))  # slice i fills positions [ends[i-1], ends[i])
+        where = xp.searchsorted(ends, xp.arange(int(ends[-1]) if ends.size else 0), side="right")
+        return index_select(a, d, Tensor(where.astype("int64"), device=a.device))
+    r = int(repeats.item() if isinstance(repeats, Tensor) else repeats)
+    if r < 0:
+        raise ValueError(f"repeat_interleave: repeats must be non-negative, got {r}")
+    shape = a.shape[:d + 1] + (r,) + a.shape[d + 1:]
+    spread = broadcast_to(unsqueeze(a, d + 1), shape)
+    return reshape(spread, a.shape[:d] + (a.shape[d] * r,) + a.shape[d + 1:])
+
+
+def flip(a: Tensor, dims: int | Sequence[int]) -> Tensor:
+    """``a`` reversed along ``dims`` (a copy, as torch's); the gradient is flipped back."""
+    axes = _dims("flip", dims, a.ndim)
+    if not axes or a.ndim == 0:
+        return clone(a)
+    return record("flip", a.xp.flip(a.data, axes).copy(), (a,), lambda g: (a.xp.flip(g, axes),))
+
+
+def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
+    """Shift elements cyclically by ``shifts`` along ``dims`` (over the flattened tensor, then reshaped back,
+    without ``dims``); the gradient rolls back."""
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: without dims, give one shift (got {shifts})")
+        return reshape(roll(reshape(a, (-1,)), shifts, 0), a.shape)
+    if a.ndim == 0:
+        raise IndexError("roll: a 0-d tensor has no dims to roll along; call roll(shifts) without dims")
+    axes = tuple(wrap_dim("roll", int(d), a.ndim) for d in ((dims,) if isinstance(dims, int) else dims))
+    if len(shifts) != len(axes) or not axes:
+        raise ValueError(f"roll: shifts {shifts} and dims {axes} must have the same (non-zero) length")
+    xp = a.xp
+    back = tuple(-s for s in shifts)
+    return record("roll", xp.roll(a.data, shifts, axes), (a,), lambda g: (xp.roll(g, back, axes),))
+
+
+def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The slice ``start : start + length`` of ``dim`` (a view; a negative ``start`` counts from the end)."""
+    if a.ndim == 0:
+        raise ValueError("narrow: cannot be applied to a 0-d tensor")
+    d = wrap_dim("narrow", dim, a.ndim)
+    n, start, length = a.shape[d], int(start), int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {n}")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) must lie within dim {dim} of size {n}")
+    return getitem(a, (slice(None),) * d + (slice(start, start + length),))
+
+
+def movedim(a: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (the others keep their order), as a transpose."""
+    src, dst = _dims("movedim", source, a.ndim), _dims("movedim", destination, a.ndim)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must name as many dims")
+    if a.ndim == 0:
+        return reshape(a, ())
+    rest = iter(d for d in range(a.ndim) if d not in src)
+    placed = dict(zip(dst, src))
+    return transpose(a, tuple(placed[i] if i in placed else next(rest) for i in range(a.ndim)))
+
+
+def unbind(a: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices of ``a`` along ``dim``, each without that dim."""
+    if a.ndim == 0:
+        raise IndexError("unbind: a 0-d tensor has no dim to unbind")
+    d = wrap_dim("unbind", dim, a.ndim)
+    return tuple(getitem(a, (slice(None),) * d + (i,)) for i in range(a.shape[d]))
+
+
+def diagonal(a: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of dims ``dim1`` and ``dim2`` (above it for ``offset`` > 0), as a last dim; a writable view
+    (writes reach ``a``, as in torch). Shape: the other dims, then the diagonal's length."""
+    if a.ndim < 2:
+        raise ValueError(f"diagonal: needs a tensor with at least 2 dims, got shape {a.shape}")
+    d1, d2 = wrap_dim("diagonal", dim1, a.ndim), wrap_dim("diagonal", dim2, a.ndim)
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    out = backend.diagonal(a.data, int(offset), d1, d2)
+
+    def backward(g: Array) -> tuple[Array]:
+        full = a.xp.zeros(a.shape, dtype=g.dtype)
+        backend.diagonal(full, int(offset), d1, d2)[...] = g
+        return (full,)
+    return record("diagonal", out, (a,), backward)

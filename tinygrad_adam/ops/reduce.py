@@ -78,15 +78,22 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     kept = getattr(a.data, op)(axis=axes, keepdims=True)
 
     def backward(g: Array) -> tuple[Array]:
+        if axis is None:
+            return (evenly_distribute(g, a.data, kept),)
         hit = a.data == kept
-        with quiet(a.xp):
-            if axis is not None:  # torch.amax: (g / count) * hit
-                return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
-            if a.xp.isnan(kept).any():
-                hit = a.xp.isnan(a.data)  # torch.max(): the gradient goes to the nan elements, and is 0 elsewhere
-            return (masked(g / hit.sum(), hit),)
+        with quiet(a.xp):  # torch.amax: (g / count) * hit
+            return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
     out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))
     return record(op, out, (a,), backward)
+
+
+def evenly_distribute(g: Array, x: Array, value: Array) -> Array:
+    """The gradient torch gives a reduction over all elements that picks one value (``max()``, ``min()``,
+    ``median()``): ``g`` split evenly among the elements equal to ``value``, or among the NaN ones when it is NaN."""
+    xp = backend.get_array_module(x)
+    hit = xp.isnan(x) if bool(xp.isnan(value).any()) else x == value
+    with quiet(xp):
+        return masked(g / hit.sum(), hit)
 
 
 def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array, Array, Array]:

@@ -1,4 +1,5 @@
-"""Sorting along a dim: argsort, sort and topk (values are gathered, so the gradient goes to the chosen entries).
+"""Sorting along a dim: argsort, sort, topk, kthvalue, median (values are gathered, so the gradient goes to the
+chosen entries) and unique.
 
 NaN sorts as the largest value, as in torch: last in ascending order, first in descending. Sorts are stable (ties
 keep their input order in both directions).
@@ -6,8 +7,10 @@ keep their input order in both directions).
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..tensor import Tensor, record
 from .index import gather
+from .movement import reshape, wrap_dim
+from .reduce import evenly_distribute
 
 
 def argsort(a: Tensor, dim: int = -1, descending: bool = False) -> Tensor:
@@ -44,3 +47,78 @@ def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True) -> tuple[Tensor
         d = dim % a.ndim
         idx = Tensor(idx.data[(slice(None),) * d + (slice(0, k),)], device=a.device)
     return gather(a, dim, idx), idx
+
+
+def _order_statistic(op: str, a: Tensor, k: int, dim: int, keepdim: bool) -> tuple[Tensor, Tensor]:
+    """(values, int64 indices) of the ``k``-th smallest (0-based, NaN as the largest) along ``dim``, gathered, so
+    the gradient goes to the index picked; a slice whose median is wanted (``op`` "median") gives its first NaN."""
+    if a.dtype.kind == "b":
+        raise TypeError(f"{op}: not defined for bool tensors; convert with .long() or .float()")
+    d = wrap_dim(op, dim, a.ndim)
+    n = a.shape[d] if a.ndim else 1
+    if n == 0:
+        raise IndexError(f"{op}: dim {dim} has size 0; there is nothing to pick")
+    if not 0 <= k < n:
+        raise ValueError(f"{op}: k = {k + 1} is out of range for dim {dim} of size {n} (expected 1..{n})")
+    xp = a.xp
+    if a.ndim == 0:
+        first = Tensor(xp.zeros((), dtype="int64"), device=a.device)
+        return gather(a, 0, first), first
+    idx = xp.argpartition(a.data, k, axis=d)[(slice(None),) * d + (slice(k, k + 1),)]
+    if op == "median" and a.dtype.kind == "f":  # torch's median is NaN where the slice holds one: the first NaN
+        nan = xp.isnan(a.data)
+        idx = xp.where(nan.any(axis=d, keepdims=True), xp.argmax(nan, axis=d, keepdims=True), idx)
+    indices = Tensor(idx.astype("int64", copy=False), device=a.device)
+    values = gather(a, d, indices)
+    if keepdim:
+        return values, indices
+    shape = values.shape[:d] + values.shape[d + 1:]
+    return reshape(values, shape), Tensor(indices.data.reshape(shape), device=a.device)
+
+
+def kthvalue(a: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(values, int64 indices) of the ``k``-th smallest element (1-based; NaN as the largest) along ``dim``.
+    Among equal values which index is returned is unspecified, as in torch."""
+    return _order_statistic("kthvalue", a, int(k) - 1, dim, keepdim)
+
+
+def median(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """torch's median: the lower of the two middle values for an even count, NaN when a NaN is present.
+    Without ``dim`` a 0-d tensor over all elements (NaN when empty) whose gradient is split evenly among the
+    elements equal to it; with ``dim``, (values, int64 indices) along it, the gradient going to the index."""
+    if dim is not None:
+        n = a.shape[wrap_dim("median", dim, a.ndim)] if a.ndim else 1
+        return _order_statistic("median", a, (n - 1) // 2, dim, keepdim)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"median: not defined for dtype {a.dtype}; convert with .long() or .float()")
+    xp, flat = a.xp, a.data.reshape(-1)
+    if flat.size == 0:
+        if a.dtype.kind != "f":
+            raise ValueError("median: an empty integer tensor has no median (torch returns garbage)")
+        value = xp.asarray(xp.nan, dtype=a.dtype)
+    else:
+        value = xp.partition(flat, (flat.size - 1) // 2)[(flat.size - 1) // 2]
+        if a.dtype.kind == "f" and bool(xp.isnan(flat).any()):
+            value = xp.asarray(xp.nan, dtype=a.dtype)
+    value = xp.asarray(value).reshape(())
+    return record("median", value, (a,), lambda g: (evenly_distribute(g, a.data, value),))
+
+
+def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
+           return_counts: bool = False) -> Tensor | tuple[Tensor, ...]:
+    """The distinct values of ``a`` in ascending order (1-D; each NaN distinct, as torch), and on request the int64
+    inverse (``a``'s shape: where each element went) and the int64 count of each value. No gradient."""
+    xp, flat = a.xp, a.data.reshape(-1)
+    order = xp.argsort(flat, kind="stable")
+    ordered = flat[order]
+    starts = xp.ones(flat.shape, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]  # NaN != NaN: every NaN starts a value of its own
+    out: list[Tensor] = [Tensor(ordered[starts], device=a.device)]
+    if return_inverse:
+        inverse = xp.empty(flat.shape, dtype="int64")
+        inverse[order] = xp.cumsum(starts) - 1
+        out.append(Tensor(inverse.reshape(a.shape), device=a.device))
+    if return_counts:
+        bounds = xp.concatenate([xp.nonzero(starts)[0], xp.asarray([flat.size])])
+        out.append(Tensor(xp.diff(bounds).astype("int64", copy=False), device=a.device))
+    return out[0] if len(out) == 1 else tuple(out)

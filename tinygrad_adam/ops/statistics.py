@@ -1,4 +1,4 @@
-"""More reductions and scans, as torch names them: cumsum, prod, var, std, norm.
+"""More reductions and scans, as torch names them: cumsum, cumprod, prod, var, std, norm.
 
 Each has an exact backward: ``prod``'s uses products of the other elements (right where an input is 0), ``norm``'s
 is 0 at the zero vector (the subgradient torch picks).
@@ -6,24 +6,54 @@ is 0 at the zero vector (the subgradient torch picks).
 
 from __future__ import annotations
 
+from .. import backend
 from ..tensor import Array, Tensor, record
+from .movement import wrap_dim
 from .reduce import Axis, _axes, _expand_back
 
 
 def cumsum(a: Tensor, dim: int) -> Tensor:
     """Running sums along ``dim``; backward is the reversed running sum of the gradient."""
-    xp = a.xp
-    nd = max(a.ndim, 1)
-    if not -nd <= dim < nd:
-        raise IndexError(f"cumsum: dim {dim} is out of range for a tensor with {a.ndim} dims")
+    dim = wrap_dim("cumsum", dim, a.ndim)
     if a.ndim == 0:
         return record("cumsum", a.data.copy(), (a,), lambda g: (g,))
-    dim %= a.ndim
-    out = xp.cumsum(a.data, axis=dim)
+    out = a.xp.cumsum(a.data, axis=dim)
+    return record("cumsum", out, (a,), lambda g: (_reversed_cumsum(g, dim),))
+
+
+def _reversed_cumsum(g: Array, dim: int) -> Array:
+    """Sums of ``g`` from each position to the end of ``dim``."""
+    xp = backend.get_array_module(g)
+    return xp.flip(xp.cumsum(xp.flip(g, axis=dim), axis=dim), axis=dim)
+
+
+def cumprod(a: Tensor, dim: int) -> Tensor:
+    """Running products along ``dim`` (same shape). Backward, as torch's: d/dx_k = sum_{i>=k} g_i y_i / x_k when
+    no x is 0; with zeros, that before the first zero z of a slice, at z the product of x before z times
+    sum_{z<=i<z2} g_i prod_{z<j<=i} x_j (z2 the second zero), and 0 after z."""
+    dim = wrap_dim("cumprod", dim, a.ndim)
+    if a.ndim == 0:
+        return record("cumprod", a.data.copy(), (a,), lambda g: (g,))
+    xp, x = a.xp, a.data
+    out = xp.cumprod(x, axis=dim)
 
     def backward(g: Array) -> tuple[Array]:
-        return (xp.flip(xp.cumsum(xp.flip(g, axis=dim), axis=dim), axis=dim),)
-    return record("cumsum", out, (a,), backward)
+        if a.shape[dim] <= 1:
+            return (g,)
+        w = out * g
+        zero = x == 0
+        if not bool(zero.any()):
+            return (_reversed_cumsum(w, dim) / x,)
+        seen = xp.cumsum(zero, axis=dim)  # how many zeros up to and including each position
+        before, first = seen == 0, zero & (seen == 1)
+        one = x.dtype.type(1)
+        with _quiet(xp):
+            gx = xp.where(before, _reversed_cumsum(xp.where(before, w, 0), dim) / xp.where(before, x, one), 0)
+            between = xp.cumprod(xp.where((seen == 1) & ~first, x, one), axis=dim)  # prod_{z<j<=i} x_j
+            tail = (xp.where(seen == 1, g, 0) * between).sum(axis=dim, keepdims=True)
+            head = xp.cumprod(xp.where(before, x, one), axis=dim)  # at z: the product of the x before it
+            return (xp.where(first, head * tail, gx),)
+    return record("cumprod", out, (a,), backward)
 
 
 def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:

@@ -1,10 +1,15 @@
-"""More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign (each with its derivative)."""
+"""More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign, the rounding functions (round,
+floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal and nan_to_num (each with its derivative)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy
+
+from .. import backend
 from ..tensor import Array, Tensor, record
+from .elementwise import ignore_fp_errors, ignore_overflow
 
 
 def sin(a: Tensor) -> Tensor:
@@ -46,3 +51,76 @@ def sign(a: Tensor) -> Tensor:
     else:
         out = x.copy() if x.dtype.kind == "b" else a.xp.sign(x)
     return record("sign", out, (a,), lambda g: (a.xp.zeros_like(g),))
+
+
+def rounded(a: Tensor, how: str = "round", decimals: int | None = None) -> Tensor:
+    """``how`` is "round" (half to even, torch's nearbyint), "floor", "ceil" or "trunc", elementwise, in a's dtype
+    and shape. ``decimals`` (round only) rounds to that many decimal places as torch does: x * 10^d rounded, then
+    / 10^d (for d < 0: x / 10^-d rounded, then * 10^-d), in float32 for float16. Integer tensors come back as they
+    are (a copy); bool tensors, and integers given ``decimals`` (even 0), raise as in torch. The gradient is zero."""
+    x, xp = a.data, a.xp
+    if x.dtype.kind == "b" or (decimals is not None and x.dtype.kind != "f"):
+        given = "" if decimals is None else " given decimals"
+        raise TypeError(f"{how}: not implemented for {x.dtype} tensors{given} (as in torch); convert with .float() "
+                        f"first")
+    if x.dtype.kind != "f":
+        return Tensor(x.copy(), device=a.device)
+    fn = xp.rint if how == "round" else getattr(xp, how)
+    if decimals:
+        y = x.astype(numpy.float32) if x.dtype == numpy.float16 else x
+        with ignore_fp_errors(xp):
+            scale = y.dtype.type(math.inf if abs(decimals) > 308 else 10.0 ** abs(decimals))
+            out = (fn(y * scale) / scale if decimals > 0 else fn(y / scale) * scale).astype(x.dtype, copy=False)
+    else:
+        out = fn(x)
+    return record(how, out, (a,), lambda g: (xp.zeros_like(g),))
+
+
+def frac(a: Tensor) -> Tensor:
+    """x - trunc(x), with x's sign (nan for +-inf, as torch); floating tensors only. The gradient passes as it is."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"frac: not implemented for {a.dtype} tensors (as in torch); convert with .float() first")
+    with ignore_fp_errors(a.xp):
+        out = a.data - a.xp.trunc(a.data)
+    return record("frac", out, (a,), lambda g: (g,))
+
+
+def log1p(a: Tensor) -> Tensor:
+    """log(1 + x), exact for tiny x; derivative 1 / (1 + x)."""
+    return record("log1p", a.xp.log1p(a.data), (a,), lambda g: (g / (a.data + 1),))
+
+
+def expm1(a: Tensor) -> Tensor:
+    """exp(x) - 1, exact for tiny x; derivative exp(x), taken as out + 1 (as torch)."""
+    out = a.xp.expm1(a.data)
+    return record("expm1", out, (a,), lambda g: (g * (out + 1),))
+
+
+def erf(a: Tensor) -> Tensor:
+    """The error function; derivative 2 / sqrt(pi) exp(-x^2)."""
+    x = a.data
+
+    def backward(g: Array) -> tuple[Array]:
+        d = a.xp.exp(-(x * x))
+        d *= x.dtype.type(2 / math.sqrt(math.pi))
+        return (d * g,)
+    return record("erf", backend.erf(x), (a,), backward)
+
+
+def reciprocal(a: Tensor) -> Tensor:
+    """1 / x; derivative -1 / x^2, taken as -out^2 (as torch)."""
+    out = a.xp.reciprocal(a.data)
+    return record("reciprocal", out, (a,), lambda g: (-g * (out * out),))
+
+
+def nan_to_num(a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """nan, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the dtype's largest and
+    smallest finite values; a value out of the dtype's range becomes inf, as torch casts it). Integer and bool
+    tensors come back as they are (a copy). The gradient is g where x is finite and 0 elsewhere (nan where g is
+    not finite there: g * isfinite(x), as torch)."""
+    x, xp = a.data, a.xp
+    if x.dtype.kind != "f":
+        return Tensor(x.copy(), device=a.device)
+    with ignore_overflow(xp):
+        out = xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+    return record("nan_to_num", out, (a,), lambda g: (g * xp.isfinite(x),))

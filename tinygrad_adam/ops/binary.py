@@ -1,0 +1,143 @@
+"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, lerp, heaviside and isclose.
+
+Each broadcasts its operands and promotes their dtypes as torch does (``elementwise.operands``), and records its
+derivative where torch has one (fmod sits with remainder in ``elementwise``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
+from .elementwise import broadcast_shape, cast, ignore_fp_errors, operands, result_type, unbroadcast
+
+
+def _grads(a: Tensor, b: Tensor, ga: Any, gb: Any) -> tuple[Array | None, Array | None]:
+    """The two gradients ``ga()`` and ``gb()``, summed back to a's and b's shapes, each only where it is wanted."""
+    with ignore_fp_errors(a.xp):
+        return (unbroadcast(ga(), a.shape) if a.requires_grad else None,
+                unbroadcast(gb(), b.shape) if b.requires_grad else None)
+
+
+def _floating_operands(op: str, a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
+    """``operands``, refusing integer and bool results as torch does for hypot and logaddexp."""
+    a, b = operands(op, a, b)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{op}: not implemented for {a.dtype} tensors (as in torch); convert with .float() first")
+    return a, b
+
+
+def _same_dtype(op: str, a: TensorLike, b: TensorLike) -> None:
+    """torch's check for heaviside and isclose: two tensors of different dtypes raise."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise TypeError(f"{op}: both tensors must have the same dtype (as in torch), got {a.dtype} and {b.dtype}; "
+                        f"convert one with .to(dtype)")
+
+
+def atan2(a: TensorLike, b: TensorLike) -> Tensor:
+    """The angle of the point (b, a), atan(a / b) in (-pi, pi] (float32 for integers); derivatives b / (a^2 + b^2)
+    for a and -a / (a^2 + b^2) for b, as torch computes them (both 0 at the origin)."""
+    a, b = operands("atan2", a, b, floating=True)
+    x, y, xp = a.data, b.data, a.xp
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        denom = x * x + y * y
+        with ignore_fp_errors(xp):
+            recip = xp.where(denom == 0, denom.dtype.type(0), xp.reciprocal(denom))
+        return _grads(a, b, lambda: g * y * recip, lambda: g * -x * recip)
+    return record("atan2", a.xp.arctan2(x, y), (a, b), backward)
+
+
+def hypot(a: TensorLike, b: TensorLike) -> Tensor:
+    """sqrt(a^2 + b^2) without overflow (floating only, as torch); derivatives a / out and b / out."""
+    a, b = _floating_operands("hypot", a, b)
+    out = a.xp.hypot(a.data, b.data)
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        return _grads(a, b, lambda: g * a.data / out, lambda: g * b.data / out)
+    return record("hypot", out, (a, b), backward)
+
+
+def logaddexp(a: TensorLike, b: TensorLike) -> Tensor:
+    """log(exp(a) + exp(b)) without overflow (floating only, as torch); derivatives 1 / (1 + exp(b - a)) and
+    1 / (1 + exp(a - b))."""
+    a, b = _floating_operands("logaddexp", a, b)
+    x, y, xp = a.data, b.data, a.xp
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        return _grads(a, b, lambda: g / (1 + xp.exp(y - x)), lambda: g / (1 + xp.exp(x - y)))
+    return record("logaddexp", xp.logaddexp(x, y), (a, b), backward)
+
+
+def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
+    """start + weight (end - start), all three broadcast, computed from the nearer end as torch does (end - (end -
+    start) (1 - weight) where |weight| >= 0.5). ``start`` floating; ``end`` a tensor of its dtype (or a number);
+    ``weight`` a number, a 0-d tensor, or a tensor of start's dtype; the result has start's dtype, or torch's
+    promotion of the three where all are 0-d. Gradients (1 - weight) g for start, weight g
+    for end, (end - start) g for weight."""
+    if start.dtype.kind != "f":
+        raise TypeError(f"lerp: not implemented for {start.dtype} tensors (as in torch); convert with .float() first")
+    for name, x in (("end", end), ("weight", weight)):
+        if isinstance(x, Tensor) and x.dtype != start.dtype and (name == "end" or x.ndim):
+            raise TypeError(f"lerp: {name} must have the input's dtype {start.dtype} (as in torch), got {x.dtype}; "
+                            f"convert it with .to(dtype)")
+    s, e = operands("lerp", start, end)
+    xp = s.xp
+    if isinstance(weight, Tensor):
+        dtype = result_type(s, e, weight)  # start's, unless all three are 0-d (then a float64 weight widens)
+        s, e, t = (cast(x, dtype, s) for x in (s, e, weight))
+        check_devices("lerp", s, t)
+        diff = e.data - s.data
+        broadcast_shape("lerp", diff.shape, t.shape)
+        parents, w = (s, e, t), t.data
+        out = xp.where(xp.abs(w) < 0.5, s.data + w * diff, e.data - diff * (1 - w))
+    else:
+        diff = e.data - s.data
+        parents, w = (s, e), s.dtype.type(weight)  # in start's dtype, as torch's kernel
+        out = s.data + w * diff if abs(w) < 0.5 else e.data - diff * (1 - w)
+        w = float(weight)  # torch's backward takes a number weight as a double
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        grads = _grads(s, e, lambda: g * (1 - w), lambda: g * w)
+        if len(parents) == 2:
+            return grads
+        return (*grads, unbroadcast(g * diff, t.shape) if t.requires_grad else None)
+    return record("lerp", out, parents, backward)
+
+
+def heaviside(a: Tensor, values: TensorLike) -> Tensor:
+    """The step function: 0 where a < 0 (and where a is nan), ``values`` where a == 0, 1 where a > 0, in a's dtype
+    (any dtype; ``values`` a tensor of a's dtype, or a number, taken in a's dtype), broadcast. It has no
+    derivative, as in torch: backward through it raises."""
+    values = cast(values, a.dtype, a) if not isinstance(values, Tensor) else values
+    _same_dtype("heaviside", a, values)
+    a, v = operands("heaviside", a, values)
+    x = a.data
+    out = a.xp.where(x == 0, v.data, x > 0).astype(a.dtype, copy=False)
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        raise RuntimeError("heaviside has no derivative (as in torch); detach its input, or use a smooth step such "
+                           "as sigmoid(k * x)")
+    return record("heaviside", out, (a, v), backward)
+
+
+def isclose(a: TensorLike, b: TensorLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol |b| elementwise, or a == b (so inf matches inf of its sign), or both nan with
+    ``equal_nan``, as a bool tensor of the broadcast shape. Computed as torch does, in the tensors' dtype (float32
+    for integer and bool tensors); the two tensors must share a dtype."""
+    _same_dtype("isclose", a, b)
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol} and atol={atol}")
+    a, b = operands("isclose", a, b)
+    x, y, xp = a.data, b.data, a.xp
+    close = x == y
+    if equal_nan and x.dtype.kind == "f":
+        close |= xp.isnan(x) & xp.isnan(y)
+    if rtol or atol:
+        if x.dtype.kind != "f":
+            x, y = x.astype(DEFAULT_FLOAT), y.astype(DEFAULT_FLOAT)
+        with ignore_fp_errors(xp):
+            allowed = xp.abs(y * x.dtype.type(rtol)) + x.dtype.type(atol)
+            actual = xp.abs(x - y)
+            close |= xp.isfinite(actual) & (actual <= allowed)
+    return Tensor(close, device=a.device)
