@@ -580,15 +580,14 @@ def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -
     """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number."""
     x = _floating(self)
     d = _dim(dim, None)
-    if p in ("fro", 2, 2.0):
-        return statistics.norm2(x, d, keepdim)
-    a = elementwise.abs(x)
+    if p == "fro":
+        p = 2
     if p == 1:
-        return reduce.sum(a, d, keepdim)
+        return reduce.sum(elementwise.abs(x), d, keepdim)
     if p in (math.inf, -math.inf):
-        return (reduce.max if p > 0 else reduce.min)(a, d, keepdim)
-    if isinstance(p, (int, float)) and p > 0:
-        return elementwise.pow(reduce.sum(elementwise.pow(a, float(p)), d, keepdim), 1.0 / p)
+        return (reduce.max if p > 0 else reduce.min)(elementwise.abs(x), d, keepdim)
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < math.inf:
+        return statistics.norm(x, float(p), d, keepdim)
     raise ValueError(f"norm: p={p!r} is not supported (use 'fro', a positive number, inf or -inf)")
 
 

@@ -114,15 +114,27 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
     return record(op, out, (a,), backward)
 
 
-def norm2(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """sqrt(sum(x^2)) over ``axis``; backward x / norm, taken as 0 where the norm is 0."""
+def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """(sum |x|^p)^(1/p) over ``axis`` for p > 0. Backward as torch's: sgn(x) |x|^(p-1) / norm^(p-1), taken as 0
+    where the norm is 0 (and, for p < 1, where x is 0); for p = 2 that is x / norm."""
     axes = _axes(axis, a.ndim)
-    xp = a.xp
-    out = xp.sqrt((a.data * a.data).sum(axis=axes, keepdims=True))
+    xp, x = a.xp, a.data
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    with _quiet(xp):
+        out = xp.sqrt((x * x).sum(axis=axes, keepdims=True)) if p == 2 else (
+            (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p))
 
     def backward(g: Array) -> tuple[Array]:
-        safe = xp.where(out == 0, out.dtype.type(1), out)
-        return (_expand_back(g, a.shape, axes, keepdims) * xp.where(out == 0, out.dtype.type(0), a.data / safe),)
+        g = _expand_back(g, a.shape, axes, keepdims)
+        with _quiet(xp):
+            if p == 2:
+                scaled = x / xp.where(out == 0, one, out)
+            else:
+                grows = xp.sign(x) * xp.abs(x) ** (p - 1)
+                if p < 1:
+                    grows = xp.where(x == 0, zero, grows)
+                scaled = grows / xp.where(out == 0, one, out ** (p - 1))
+        return (g * xp.where(out == 0, zero, scaled),)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
 
