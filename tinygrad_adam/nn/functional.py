@@ -9,15 +9,17 @@ for a Bernoulli decoder given its logits.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import backend
-from ..autograd import is_grad_enabled
+from ..autograd import is_grad_enabled, no_grad
 from ..creation import rand, randn
-from ..ops import activation, elementwise, movement, norm, sparse
+from ..ops import activation, elementwise, movement, norm, pool, sparse
+from ..ops import inplace as inplace_op
 from ..ops import linear as dense
 from ..ops import loss as fused
+from ..ops.conv import IntPair
 from ..ops.conv import conv2d as conv2d
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
@@ -56,6 +58,88 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 def silu(x: Tensor) -> Tensor:
     """x sigmoid(x)."""
     return activation.silu(x)
+
+
+def _maybe_inplace(x: Tensor, inplace: bool, op: str, fn: Callable[[Tensor], Tensor]) -> Tensor:
+    """``fn(x)``, written into ``x`` itself when ``inplace`` (torch's ``inplace=True``, with its rules)."""
+    return inplace_op.inplace(x, f"{op}_", fn) if inplace else fn(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope x (gradient: the slope at 0 and for nan, as torch)."""
+    return _maybe_inplace(x, inplace, "leaky_relu", lambda a: activation.leaky_relu(a, negative_slope))
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight x; ``weight`` (1,) or (C,), one slope per channel (dim 1) of x (N, C, ...)."""
+    return activation.prelu(x, weight)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha (exp(x) - 1)."""
+    return _maybe_inplace(x, inplace, "elu", lambda a: activation.elu(a, alpha))
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """scale elu(x, alpha) with torch's constants (alpha 1.6733, scale 1.0507)."""
+    return _maybe_inplace(x, inplace, "selu", activation.selu)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
+    return _maybe_inplace(x, inplace, "celu", lambda a: activation.celu(a, alpha))
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]; the gradient is 0 at both bounds (torch's convention)."""
+    return _maybe_inplace(x, inplace, "hardtanh", lambda a: activation.hardtanh(a, min_val, max_val))
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) = hardtanh(x, 0, 6): gradient 0 at x = 0 and x = 6, as torch."""
+    return hardtanh(x, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x + 3, 0), 6) / 6."""
+    return _maybe_inplace(x, inplace, "hardsigmoid", activation.hardsigmoid)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x min(max(x + 3, 0), 6) / 6."""
+    return _maybe_inplace(x, inplace, "hardswish", activation.hardswish)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)), finite for any finite x."""
+    return activation.logsigmoid(x)
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|), composed as torch composes it (so +-inf gives nan, as there)."""
+    return x / (x.abs() + 1)
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x))."""
+    return _maybe_inplace(x, inplace, "mish", activation.mish)
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """a sigmoid(b) for the two halves a, b of x along ``dim`` (whose size must be even): the size halves."""
+    if x.ndim == 0:
+        raise ValueError("glu: does not support 0-d tensors, the halved dim must have an even size")
+    d = dim % x.ndim
+    half = x.shape[d] // 2
+    if x.shape[d] % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dim {dim} of shape {x.shape} has size {x.shape[d]}")
+    lead = (slice(None),) * d
+    return x[(*lead, slice(0, half))] * x[(*lead, slice(half, None))].sigmoid()
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else ``value``."""
+    return _maybe_inplace(x, inplace, "threshold", lambda a: activation.threshold(a, threshold, value))
 
 
 def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None) -> int:
@@ -145,10 +229,33 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
         device = backend.device_of(x.data)
         keep = rand(len(x.indices), device=device).data >= p
         return sparse.dropout(x, keep, p)
-    mask = (rand(x.shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
+    return x * _keep_mask(x, x.shape, p)
+
+
+def _keep_mask(x: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
+    """A dropout mask of ``shape`` (broadcast against x): 0 with probability p, else 1 / (1 - p)."""
+    mask = (rand(shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
     if p < 1.0:  # p = 1 keeps nothing: x * 0, as torch (a nan or inf element gives nan)
         mask *= 1.0 / (1.0 - p)
-    return x * Tensor(mask, device=x.device)
+    return Tensor(mask, device=x.device)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout of x (N, C, H, W): each whole channel map is zeroed with probability ``p``, the rest scaled by
+    1/(1-p). A 3-d input is taken as (N, C, L), with torch's warning. The identity when not ``training``."""
+    p = check_dropout_p(p)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 4-d (N, C, H, W) input (or 3-d (N, C, L)), got shape {x.shape}")
+    if x.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
+                      "is desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior "
+                      "will change in a future release to interpret the input as one without a batch dimension, i.e. "
+                      "shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using "
+                      "dropout1d instead.", UserWarning, stacklevel=2)
+    if not training or p == 0.0:
+        return x
+    mask = _keep_mask(x, x.shape[:2] + (1,) * (x.ndim - 2), p)
+    return _maybe_inplace(x, inplace, "dropout2d", lambda a: a * mask)
 
 
 def reduce_loss(losses: Tensor, reduction: str) -> Tensor:
@@ -174,7 +281,9 @@ def _same_shape(op: str, input: Tensor, target: TensorLike) -> Tensor:  # noqa: 
     target = _target(input, target)
     check_devices(op, input, target)
     if target.shape != input.shape:
-        raise ValueError(f"{op}: target shape {target.shape} must equal input shape {input.shape}")
+        raise ValueError(f"{op}: target shape {target.shape} must equal input shape {input.shape}; torch would "
+                         f"broadcast them (with a warning), rarely what is meant (e.g. (N, 1) against (N,) gives an "
+                         f"(N, N) loss): make them equal, e.g. target.reshape(input.shape)")
     return target
 
 
@@ -187,6 +296,56 @@ def mse_loss(input: Tensor, target: TensorLike, reduction: str = "mean") -> Tens
 def l1_loss(input: Tensor, target: TensorLike, reduction: str = "mean") -> Tensor:  # noqa: A002
     """|input - target|, reduced; the shapes must match."""
     return reduce_loss((input - _same_shape("l1_loss", input, target)).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: TensorLike, size_average: None = None, reduce: None = None,  # noqa: A002
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, d = input - target (equal shapes); beta = 0 is L1."""
+    reject_legacy_args("smooth_l1_loss", size_average, reduce)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    target = _same_shape("smooth_l1_loss", input, target)
+    if beta == 0:  # as torch, which takes L1 itself then (so the gradient at d = 0 or nan is 0)
+        return l1_loss(input, target, reduction)
+    return fused.smooth_l1_loss(input, target, beta, reduction)
+
+
+def huber_loss(input: Tensor, target: TensorLike, reduction: str = "mean", delta: float = 1.0,  # noqa: A002
+               weight: TensorLike | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target (equal shapes), in the input's
+    dtype as torch; ``weight`` rescales each element's loss (broadcast to the input's shape)."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    target = _same_shape("huber_loss", input, target)
+    if weight is None:
+        return fused.smooth_l1_loss(input, target, delta, reduction, huber=True)
+    return reduce_loss(fused.smooth_l1_loss(input, target, delta, "none", huber=True) * as_tensor(weight, like=input),
+                       reduction)
+
+
+KL_REDUCTIONS = (*REDUCTIONS, "batchmean")
+
+
+def kl_div(input: Tensor, target: TensorLike, size_average: None = None, reduce: None = None,  # noqa: A002
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL(target || exp(input)) pointwise for log-probabilities ``input`` and probabilities ``target`` (or
+    log-probabilities with ``log_target``), broadcast together as torch does, then reduced. ``"batchmean"`` divides
+    the sum by the batch size input.shape[0] (the KL divergence); ``"mean"`` divides by the element count (torch's
+    value, with torch's warning)."""
+    reject_legacy_args("kl_div", size_average, reduce)
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"kl_div: reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=2)
+    target = _target(input, target, raw=True)
+    check_devices("kl_div", input, target)
+    if reduction != "batchmean":
+        return fused.kl_div(input, target, reduction, log_target)
+    total = fused.kl_div(input, target, "sum", log_target)
+    return total / input.shape[0] if input.ndim else total
 
 
 def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
@@ -344,6 +503,112 @@ def reject_legacy_args(op: str, size_average: None, reduce: None) -> None:
         raise ValueError(f"{op}: size_average and reduce are deprecated in torch and not supported; use reduction=")
 
 
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between x1 and x2 (broadcast together) along ``dim``, which is reduced away: the sum of
+    x1 / max(||x1||, eps) times x2 / max(||x2||, eps), as torch computes it (each norm is clamped without a gradient
+    through the clamp, so the gradient at a zero vector is torch's too)."""
+    dtype = elementwise.result_type(x1, x2)
+    if dtype.kind != "f":
+        raise TypeError(f"cosine_similarity: expected floating inputs, got {x1.dtype} and {x2.dtype}; convert first")
+    x1, x2 = (x if x.dtype.kind == "f" else x.astype(dtype) for x in (x1, x2))
+    shape = elementwise.broadcast_shape("cosine_similarity", x1.shape, x2.shape)
+    x1, x2 = (x if x.shape == shape else x.broadcast_to(shape) for x in (x1, x2))
+    n1, n2 = (x.norm(2, dim, keepdim=True).clone() for x in (x1, x2))
+    with no_grad():
+        n1.clamp_(min=eps)
+        n2.clamp_(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    """input / max(||input||_p, eps), the norm taken along ``dim`` (kept for broadcasting)."""
+    if input.dtype.kind != "f":
+        raise TypeError(f"normalize: expected a floating input, got {input.dtype}; convert first, e.g. x.float()")
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """Pad (or, with negative amounts, crop) the last len(pad) / 2 dims, torch's order: (before, after) of the last
+    dim first, then of the one before it... ``mode`` "constant" fills with ``value`` (0); "reflect" mirrors about
+    the edge, "replicate" repeats it, "circular" wraps around: these three pad the last 1, 2 or 3 dims of a (C, ...)
+    or (N, C, ...) input, as torch."""
+    widths = [int(p) for p in pad]
+    if len(widths) % 2:
+        raise ValueError(f"pad: the padding length must be divisible by 2 ((before, after) pairs), got {len(widths)}")
+    k = len(widths) // 2
+    if k > input.ndim:
+        raise ValueError(f"pad: padding length {len(widths)} is more than two per dim of the {input.ndim}-d input")
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    pairs = {input.ndim - 1 - i: (widths[2 * i], widths[2 * i + 1]) for i in range(k)}  # dim -> (before, after)
+    if mode == "constant":
+        crop = tuple(slice(-min(lo, 0), n + min(hi, 0)) for n, (lo, hi) in
+                     ((input.shape[d], pairs.get(d, (0, 0))) for d in range(input.ndim)))
+        bad = [d for d, (lo, hi) in pairs.items() if input.shape[d] + lo + hi < 0]
+        if bad:
+            raise ValueError(f"pad: padding {pad} would give dim {bad[0]} of shape {input.shape} a negative size")
+        cropped = input[crop] if any(lo < 0 or hi < 0 for lo, hi in pairs.values()) else input
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in (pairs.get(d, (0, 0)) for d in range(input.ndim))]
+        return movement.pad(cropped, grow, 0 if value is None else value)
+    if value:
+        raise ValueError(f"pad: mode {mode!r} does not take a value argument")
+    if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of a (C, ...) or (N, C, ...) "
+                                  f"input (as torch); got {len(widths)} pad values for a {input.ndim}-d input")
+    xp, out = input.xp, input
+    for d, (lo, hi) in pairs.items():  # one gather per padded dim; its backward adds up the repeated elements
+        n = input.shape[d]
+        if (mode == "reflect" and max(lo, hi) >= n) or (mode == "circular" and max(lo, hi) > n) or n == 0:
+            raise ValueError(f"pad: padding ({lo}, {hi}) of dim {d} (size {n}) is too large for mode {mode!r} (it "
+                             f"allows {'less than' if mode == 'reflect' else 'at most'} the dim's size)")
+        if mode == "circular":  # as torch: crop first, then wrap around what is left
+            start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+            if m < 1 and max(lo, hi) > 0:
+                raise ValueError(f"pad: negative padding ({lo}, {hi}) leaves nothing of dim {d} (size {n}) to wrap")
+            idx = xp.arange(-max(lo, 0), m + max(hi, 0)) % max(m, 1) + start  # cropped to nothing: empty, as torch
+        else:
+            idx = xp.arange(-lo, n + hi)
+            if mode == "reflect":
+                idx = xp.abs(idx)
+                idx = xp.where(idx >= n, 2 * (n - 1) - idx, idx)
+            else:
+                idx = xp.clip(idx, 0, n - 1)
+        out = out[(slice(None),) * d + (idx,)]
+    return out
+
+
+def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over kernel windows of (N, C, H, W) or (C, H, W) input, zero padded (at most half the kernel);
+    ``stride`` defaults to the kernel size. Only ``ceil_mode=False``."""
+    if ceil_mode:
+        raise NotImplementedError("avg_pool2d: ceil_mode=True is not implemented; pad the input instead")
+    if input.ndim == 3:
+        return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, False, count_include_pad,
+                          divisor_override).squeeze(0)
+    return pool.avg_pool2d(input, kernel_size, stride, padding, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:  # noqa: A002
+    """Mean pooling of (N, C, H, W) or (C, H, W) input to spatial ``output_size`` (an int, or a pair whose None
+    keeps that size); here each output size must divide the input's (even windows; torch's uneven ones are not
+    implemented)."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: expected 3-d or 4-d input, got shape {input.shape}")
+    h, w = input.shape[-2:]
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
+    if len(size) != 2 or oh < 1 or ow < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be a positive int or pair, got {output_size!r}")
+    if h % oh or w % ow:
+        raise NotImplementedError(f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input size {(h, w)} "
+                                  f"here (torch's uneven windows are not implemented); pad or crop the input")
+    return avg_pool2d(input, (h // oh, w // ow))
+
+
 def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
     """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I) from the seeded generator; differentiable in mu, logvar."""
     if mu.shape != logvar.shape:
@@ -364,9 +629,53 @@ def bernoulli_log_likelihood(logits: Tensor, x: TensorLike) -> Tensor:
     return -binary_cross_entropy_with_logits(logits, x, reduction="none").sum(axis=-1)
 
 
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: TensorLike | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(query key^T * scale + mask) value for query (..., L, E), key (..., S, E), value (..., S, Ev) ->
+    (..., L, Ev), as torch's: ``scale`` defaults to 1/sqrt(E); ``attn_mask`` is a bool mask (True takes part) or
+    a float one added to the scores, broadcast to (..., L, S); ``is_causal`` masks the upper triangle (aligned at
+    the top left); ``dropout_p`` drops attention weights whatever the module's mode (pass 0 when evaluating, as
+    with torch); ``enable_gqa`` repeats each key/value head for its group of query heads (dim -3). A query row
+    that no key may attend to gives zeros (and a zero gradient), as torch's CPU kernels do."""
+    n_e, n_l, n_s = query.shape[-1], query.shape[-2], key.shape[-2]
+    if enable_gqa and key.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        key, value = _repeat_heads(key, query.shape[-3]), _repeat_heads(value, query.shape[-3])
+    scale = 1.0 / n_e ** 0.5 if scale is None else float(scale)
+    scores = query @ movement.transpose(key, (*range(key.ndim - 2), key.ndim - 1, key.ndim - 2)) * scale
+    xp = query.xp
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal=True, not both")
+        attn_mask = Tensor(xp.tril(xp.ones((n_l, n_s), dtype=bool)), device=query.device)
+    if attn_mask is not None:
+        mask = as_tensor(attn_mask, query)
+        scores = where(mask, scores, -float("inf")) if mask.dtype == bool else scores + mask
+    blocked = Tensor(xp.all(scores.data == -xp.inf, axis=-1, keepdims=True), device=query.device)
+    weights = where(blocked, 0.0, softmax(where(blocked, 0.0, scores), dim=-1))
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ value
+
+
+def _repeat_heads(t: Tensor, heads: int) -> Tensor:
+    """(..., Hk, S, E) -> (..., heads, S, E), each of the Hk heads repeated heads / Hk times in a row."""
+    hk = t.shape[-3]
+    if heads % hk:
+        raise ValueError(f"scaled_dot_product_attention(enable_gqa=True): {heads} query heads are not a multiple "
+                         f"of {hk} key/value heads")
+    lead = t.shape[:-3]
+    grown = movement.broadcast_to(movement.reshape(t, (*lead, hk, 1, *t.shape[-2:])),
+                                  (*lead, hk, heads // hk, *t.shape[-2:]))
+    return movement.reshape(grown, (*lead, heads, *t.shape[-2:]))
+
+
 __all__ = [
-    "CSRBatch", "batch_norm", "bernoulli_log_likelihood", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "conv2d", "cross_entropy", "dropout", "embedding", "gaussian_kl", "gelu", "is_csr", "l1_loss", "layer_norm",
-    "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "reduce_loss", "relu", "reparameterize",
-    "sigmoid", "silu", "softmax", "softplus", "tanh",
+    "CSRBatch", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "bernoulli_log_likelihood", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "celu", "conv2d", "cosine_similarity", "cross_entropy", "dropout", "dropout2d",
+    "elu", "embedding", "gaussian_kl", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "is_csr",
+    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "max_pool2d", "mish",
+    "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "prelu", "reduce_loss", "relu", "relu6", "reparameterize",
+    "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "softsign",
+    "tanh", "threshold",
 ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
-from ..creation import ones, zeros
+from ..creation import full, ones, zeros
 from ..ops.conv import IntPair, pair
 from ..tensor import Tensor
 from . import functional as F
@@ -279,3 +280,208 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm of (N, C, H, W) input over N, H and W."""
 
     dims = (4,)
+
+
+class _Activation(Module):
+    """An elementwise activation: ``forward(x)`` is ``function(x, **options)``, the options given to the constructor
+    (kept as attributes, shown by ``repr``)."""
+
+    function: Callable[..., Tensor]
+
+    def __init__(self, **options: Any) -> None:
+        self.__dict__.update(options)
+        self._options = tuple(options)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self).function(x, **{name: getattr(self, name) for name in self._options})
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)}" for name in self._options
+                         if name != "inplace" or getattr(self, name))
+
+
+class LeakyReLU(_Activation):
+    """x where x > 0, else negative_slope x."""
+
+    function = staticmethod(F.leaky_relu)
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__(negative_slope=negative_slope, inplace=inplace)
+
+
+class ELU(_Activation):
+    """x where x > 0, else alpha (exp(x) - 1)."""
+
+    function = staticmethod(F.elu)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__(alpha=alpha, inplace=inplace)
+
+
+class CELU(ELU):
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
+
+    function = staticmethod(F.celu)
+
+
+class _InplaceActivation(_Activation):
+    """An activation whose only option is torch's ``inplace``."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(inplace=inplace)
+
+
+class SELU(_InplaceActivation):
+    """scale elu(x, alpha), the self-normalising constants."""
+
+    function = staticmethod(F.selu)
+
+
+class ReLU6(_InplaceActivation):
+    """min(max(x, 0), 6)."""
+
+    function = staticmethod(F.relu6)
+
+
+class Hardsigmoid(_InplaceActivation):
+    """min(max(x + 3, 0), 6) / 6."""
+
+    function = staticmethod(F.hardsigmoid)
+
+
+class Hardswish(_InplaceActivation):
+    """x min(max(x + 3, 0), 6) / 6."""
+
+    function = staticmethod(F.hardswish)
+
+
+class Mish(_InplaceActivation):
+    """x tanh(softplus(x))."""
+
+    function = staticmethod(F.mish)
+
+
+class Hardtanh(_Activation):
+    """x clamped to [min_val, max_val]."""
+
+    function = staticmethod(F.hardtanh)
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+        super().__init__(min_val=min_val, max_val=max_val, inplace=inplace)
+
+
+class Threshold(_Activation):
+    """x where x > threshold, else value."""
+
+    function = staticmethod(F.threshold)
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__(threshold=threshold, value=value, inplace=inplace)
+
+
+class LogSigmoid(_Activation):
+    """log(sigmoid(x)), stable for large |x|."""
+
+    function = staticmethod(F.logsigmoid)
+
+
+class Softsign(_Activation):
+    """x / (1 + |x|)."""
+
+    function = staticmethod(F.softsign)
+
+
+class GLU(_Activation):
+    """a sigmoid(b) of the two halves of the input along ``dim``."""
+
+    function = staticmethod(F.glu)
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__(dim=dim)
+
+
+class CosineSimilarity(Module):
+    """The cosine similarity of two inputs along ``dim``, which is reduced away (``F.cosine_similarity``)."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, eps={self.eps}"
+
+
+class PReLU(Module):
+    """x where x > 0, else w x with a learnable slope ``weight`` (num_parameters,), all ``init`` at first: one for
+    every channel (num_parameters=1) or one per channel (dim 1) of the input."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: str | None = None,
+                 dtype: Any = None) -> None:
+        self.num_parameters = _positive("num_parameters", num_parameters)
+        self.weight = Parameter(full((num_parameters,), float(init), dtype=dtype, device=device))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1), the inverse of Flatten."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]) -> None:
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.dim % x.ndim
+        return x.reshape(*x.shape[:d], *self.unflattened_size, *x.shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout while training: each channel map of (N, C, H, W) input is zeroed with probability ``p`` (the
+    rest scaled by 1/(1-p)); the identity after ``eval()``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+
+class AvgPool2d(Module):
+    """Mean over kernel windows of NCHW input; ``stride`` defaults to ``kernel_size`` (``F.avg_pool2d``)."""
+
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        if ceil_mode:
+            raise NotImplementedError("AvgPool2d: ceil_mode=True is not implemented; pad the input instead")
+        stride = kernel_size if stride is None else stride
+        for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
+            pair(value, f"AvgPool2d {name}", least)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad, self.divisor_override = False, count_include_pad, divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad,
+                            self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean pooling to spatial size ``output_size`` (which must divide the input's here: ``F.adaptive_avg_pool2d``)."""
+
+    def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

@@ -12,9 +12,11 @@ from .module import Module
 
 
 class _Loss(Module):
+    reductions: tuple[str, ...] = F.REDUCTIONS
+
     def __init__(self, reduction: str = "mean") -> None:
-        if reduction not in F.REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+        if reduction not in self.reductions:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {self.reductions}, got {reduction!r}")
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -83,3 +85,43 @@ class BCEWithLogitsLoss(_WeightedLoss):
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
+
+
+class SmoothL1Loss(_Loss):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (``F.smooth_l1_loss``; beta = 0 is L1)."""
+
+    def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        F.reject_legacy_args("SmoothL1Loss", size_average, reduce)
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (``F.huber_loss``)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class KLDivLoss(_Loss):
+    """Pointwise KL divergence of log-probability inputs from (log-)probability targets (``F.kl_div``);
+    ``reduction="batchmean"`` gives the KL divergence per example."""
+
+    reductions = F.KL_REDUCTIONS
+
+    def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
+        F.reject_legacy_args("KLDivLoss", size_average, reduce)
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

@@ -1,17 +1,22 @@
-"""Activations beyond the elementwise basics: GELU (exact and tanh form) and SiLU, each one fused op.
+"""Activations beyond the elementwise basics, each one fused op with torch's forward and backward.
 
 - ``gelu``: x Phi(x) with Phi the standard normal CDF (Hendrycks & Gimpel, 2016); ``approximate="tanh"`` uses
   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as GPT-2 did. Both as ``torch.nn.functional.gelu``.
-- ``silu``: x sigmoid(x) (a.k.a. swish).
+- ``silu``: x sigmoid(x) (a.k.a. swish); ``mish``: x tanh(softplus(x)).
+- ``leaky_relu``, ``prelu`` (learnable slope), ``elu`` / ``selu`` / ``celu`` (one kernel), ``hardtanh`` (relu6 is
+  hardtanh(0, 6)), ``hardsigmoid``, ``hardswish``, ``logsigmoid`` (stable for any x), ``threshold``.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy
+
 from .. import backend
 from ..tensor import Array, Tensor, record
-from .elementwise import sigmoid_array
+from .elementwise import exp_neg_abs, ignore_overflow, log1p_small, sigmoid_array, unbroadcast
+from .reduce import quiet
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -55,3 +60,156 @@ def silu(a: Tensor) -> Tensor:
     """x sigmoid(x); backward s (1 + x (1 - s))."""
     s = sigmoid_array(a.data)
     return record("silu", a.data * s, (a,), lambda g: (g * s * (1 + a.data * (1 - s)),))
+
+
+# ---------------------------------------------------------------------------------------------- torch's kinked ones
+# Each backward mirrors torch's kernel, a choice per element (xp.where), so the gradient at a kink (x == 0, x == 6 ...)
+# and for nan is torch's, and a branch whose derivative is the constant 0 gives 0 even for an inf or nan g.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+ONE_SIXTH = float(numpy.float32(1.0 / 6.0))  # torch's hardsigmoid backward uses the float32 1/6, also for float64
+
+
+def float_input(op: str, a: Tensor) -> Array:
+    """``a``'s array, which must be floating (torch's kernels of these activations have no integer version)."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"{op}: not implemented for dtype {a.dtype} (as in torch); convert first, e.g. x.float()")
+    return a.data
+
+
+def leaky(op: str, a: Tensor, slope: Tensor | float) -> Tensor:
+    """x where x > 0, else slope x: ``leaky_relu`` (a number) and ``prelu`` (a learnable Tensor that broadcasts
+    against ``a``). The gradient is 1 where x > 0, else the slope (so the slope at 0 and for nan, as torch); the
+    slope's gradient is x g where x <= 0, summed over the broadcast dims."""
+    x, xp = float_input(op, a), a.xp
+    w = slope.data if isinstance(slope, Tensor) else x.dtype.type(slope)
+    pos = x > 0
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        gx = xp.where(pos, g, g * w) if a.requires_grad else None
+        if not isinstance(slope, Tensor):
+            return (gx,)
+        gw = unbroadcast(xp.where(pos, g.dtype.type(0), x * g), slope.shape) if slope.requires_grad else None
+        return gx, gw
+    parents = (a, slope) if isinstance(slope, Tensor) else (a,)
+    return record(op, xp.where(pos, x, x * w), parents, backward)
+
+
+def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else ``negative_slope`` x."""
+    return leaky("leaky_relu", a, negative_slope)
+
+
+def prelu(a: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else w x, with ``weight`` (1,) for all channels or (C,) per channel (dim 1 of a (N, C, ...)
+    input; a 1-D input is one channel vector)."""
+    if weight.dtype != a.dtype:
+        raise TypeError(f"prelu: input {a.dtype} and weight {weight.dtype} must have one dtype (torch does not "
+                        f"promote here); cast one, e.g. model.to(dtype)")
+    if weight.ndim != 1:
+        raise ValueError(f"prelu: weight must be 1-D (num_parameters,), got shape {weight.shape}")
+    channels = 1 if a.ndim == 0 else a.shape[0] if a.ndim == 1 else a.shape[1]
+    if weight.size != 1 and weight.size != channels:
+        raise ValueError(f"prelu: weight has {weight.size} entries but the input {a.shape} has {channels} channels; "
+                         f"use num_parameters=1 or the channel count")
+    if weight.size != 1 and a.ndim >= 2:
+        weight = weight.reshape(-1, *(1,) * (a.ndim - 2))
+    elif a.ndim == 0:
+        weight = weight.reshape(())
+    return leaky("prelu", a, weight)
+
+
+def elu(a: Tensor, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 1.0, op: str = "elu") -> Tensor:
+    """scale x where x > 0, else scale alpha (exp(input_scale x) - 1): torch's one kernel behind elu, selu and
+    celu. The gradient where x > 0 is scale, else scale alpha input_scale exp(input_scale x) (so at 0 too, and nan
+    for nan, as torch's vectorised loop, which all but tiny tensors take)."""
+    x, xp = float_input(op, a), a.xp
+    t = x.dtype.type
+    pos = x > 0
+    z = xp.where(pos, t(0), x * t(input_scale))  # 0 where x > 0: no overflow in exp there
+    out = xp.where(pos, x * t(scale), xp.expm1(z) * t(alpha * scale))
+    coef = t(input_scale * alpha * scale)
+    return record(op, out, (a,), lambda g: (xp.where(pos, g * t(scale), g * coef * xp.exp(z)),))
+
+
+def selu(a: Tensor) -> Tensor:
+    """scale elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017)."""
+    return elu(a, SELU_ALPHA, SELU_SCALE, 1.0, "selu")
+
+
+def celu(a: Tensor, alpha: float = 1.0) -> Tensor:
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides x)")
+    return elu(a, alpha, 1.0, 1.0 / alpha, "celu")
+
+
+def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clamped to [min_val, max_val] (nan stays nan, -0 stays -0); integer tensors stay integer. The gradient
+    passes only strictly inside (0 at both bounds and for nan), as torch's."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    x, xp = a.data, a.xp
+    lo, hi = (x.dtype.type(v) for v in (min_val, max_val))
+    out = xp.where(x < lo, lo, xp.where(x > hi, hi, x))
+    inside = (x > lo) & (x < hi)
+    return record("hardtanh", out, (a,), lambda g: (xp.where(inside, g, g.dtype.type(0)),))
+
+
+def hardsigmoid(a: Tensor) -> Tensor:
+    """min(max(x + 3, 0), 6) / 6; gradient 1/6 strictly inside (-3, 3), else 0 (nan: 0)."""
+    x, xp = float_input("hardsigmoid", a), a.xp
+    t = x.dtype.type
+    out = xp.clip(x + t(3), t(0), t(6))
+    out /= t(6)
+    inside = (x > -3) & (x < 3)
+    return record("hardsigmoid", out, (a,), lambda g: (xp.where(inside, g * g.dtype.type(ONE_SIXTH), t(0)),))
+
+
+def hardswish(a: Tensor) -> Tensor:
+    """x min(max(x + 3, 0), 6) / 6; gradient 0 where x <= -3, 1 where x >= 3, else x / 3 + 1/2 (nan for nan)."""
+    x, xp = float_input("hardswish", a), a.xp
+    t = x.dtype.type
+    with quiet(xp):  # -inf * 0 = nan, as torch
+        out = x * xp.clip(x + t(3), t(0), t(6))
+    out /= t(6)
+
+    def backward(g: Array) -> tuple[Array]:
+        return (xp.where(x <= -3, t(0), xp.where(x >= 3, g, g * (x / t(3) + t(0.5)))),)
+    return record("hardswish", out, (a,), backward)
+
+
+def logsigmoid(a: Tensor) -> Tensor:
+    """log sigmoid(x) = min(x, 0) - log(1 + exp(-|x|)), finite for any finite x; backward as torch's kernel,
+    g (1 - s) for x < 0 and g s otherwise, s = e / (1 + e), e = exp(-|x|)."""
+    x, xp = float_input("logsigmoid", a), a.xp
+    e = exp_neg_abs(x)
+    out = xp.minimum(x, 0)
+    out -= log1p_small(e)
+
+    def backward(g: Array) -> tuple[Array]:
+        s = e / (1 + e)
+        return (g * xp.where(x < 0, 1 - s, s),)
+    return record("logsigmoid", out, (a,), backward)
+
+
+def mish(a: Tensor) -> Tensor:
+    """x tanh(softplus(x)), as torch's kernel (log1p(exp(x)), so mish(-inf) is nan); backward
+    g (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))."""
+    x, xp = float_input("mish", a), a.xp
+    with quiet(xp), ignore_overflow(xp):
+        th = xp.tanh(xp.log1p(xp.exp(x)))
+        out = x * th
+
+    def backward(g: Array) -> tuple[Array]:
+        with quiet(xp):
+            return (g * (th + x * sigmoid_array(x) * (1 - th * th)),)
+    return record("mish", out, (a,), backward)
+
+
+def threshold(a: Tensor, threshold: float, value: float) -> Tensor:
+    """x where x > threshold, else ``value`` (nan stays nan); the gradient is 0 where x <= threshold, else g."""
+    x, xp = a.data, a.xp
+    below = x <= threshold
+    out = xp.where(below, x.dtype.type(value), x)
+    return record("threshold", out, (a,), lambda g: (xp.where(below, g.dtype.type(0), g),))

@@ -5,6 +5,7 @@
 - ``binary_cross_entropy_with_logits``: (1 - y) z - min(z, 0) + log(1 + exp(-|z|)), stable for any |z|;
   backward sigmoid(z) - y.
 - ``binary_cross_entropy``: the same loss from probabilities, logs clamped at -100 as in torch.
+- ``smooth_l1_loss`` (and Huber): quadratic near 0, linear beyond; ``kl_div``: pointwise KL divergence.
 
 ``reduction`` is ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
 """
@@ -19,7 +20,7 @@ import numpy
 from .. import backend
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import cast, exp_neg_abs, log1p_small, sigmoid_array
+from .elementwise import broadcast_shape, cast, exp_neg_abs, log1p_small, operands, sigmoid_array, unbroadcast
 from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -146,3 +147,58 @@ def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean"
         gy = (gl * (log_q - log_p)).astype(targets.dtype, copy=False) if targets.requires_grad else None
         return gp, gy
     return record_loss("binary_cross_entropy", losses.astype(p.dtype, copy=False), (probs, targets), reduction, grads)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, beta: float, reduction: str = "mean",  # noqa: A002
+                   huber: bool = False) -> Tensor:
+    """Quadratic for |d| < beta, linear beyond, d = input - target (same shapes, beta > 0), as torch's kernels:
+    smooth L1 is 0.5 d^2 / beta or |d| - 0.5 beta with gradient clip(d / beta, -1, 1); ``huber`` (delta = beta) is
+    0.5 d^2 or delta (|d| - 0.5 delta) with gradient clip(d, -delta, delta). A nan d gives a nan gradient."""
+    op = "huber_loss" if huber else "smooth_l1_loss"
+    # torch's huber keeps the input's dtype; smooth L1 promotes the two
+    a, b = (input, cast(target, input.dtype, input)) if huber else operands(op, input, target)
+    xp, t = a.xp, a.dtype.type
+    d = a.data - b.data
+    z = xp.abs(d)
+    if huber:
+        quadratic, linear, slope = z * z * t(0.5), (z - t(0.5 * beta)) * t(beta), t(beta)
+    else:
+        quadratic, linear, slope = z * z * t(0.5) / t(beta), z - t(0.5 * beta), t(1)
+    losses = xp.where(z < beta, quadratic, linear)
+
+    def grads(gl: Array) -> tuple[Array | None, Array | None]:
+        inner = gl * d if huber else gl * d / t(beta)
+        gd = xp.where(d < -beta, -gl * slope, xp.where(d > beta, gl * slope, inner))
+        return (gd if a.requires_grad else None), (-gd if b.requires_grad else None)
+    return record_loss(op, losses, (a, b), reduction, grads)
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:  # noqa: A002
+    """Pointwise KL divergence of log-probabilities ``input`` from ``target`` (broadcast together):
+    xlogy(t, t) - t x (0 where t = 0), or exp(t) (t - x) for a ``log_target``. The gradients are those of torch's
+    composite form, so the target's gradient at t = 0 is nan (t / t) as in torch."""
+    a, y = operands("kl_div", input, target, floating=True)
+    xp = a.xp
+    shape = broadcast_shape("kl_div", a.shape, y.shape)
+    x, t = xp.broadcast_to(a.data, shape), xp.broadcast_to(y.data, shape)
+    with quiet(xp):
+        if log_target:
+            e = xp.exp(t)
+            losses = e * (t - x)
+        else:
+            losses = xp.where(t == 0, t.dtype.type(0), t * xp.log(t))  # xlogy(t, t); nan stays nan
+            losses -= t * x
+
+    def grads(gl: Array) -> tuple[Array | None, Array | None]:
+        gx = gy = None
+        with quiet(xp):
+            if a.requires_grad:
+                gx = unbroadcast(-gl * (e if log_target else t), a.shape)
+            if y.requires_grad:
+                if log_target:
+                    gy = gl * (t - x) * e + gl * e
+                else:
+                    gy = gl * xp.where(t != 0, xp.log(t), t.dtype.type(0)) + gl * t / t - gl * x
+                gy = unbroadcast(gy, y.shape)
+        return gx, gy
+    return record_loss("kl_div", losses, (a, y), reduction, grads)

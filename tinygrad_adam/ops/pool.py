@@ -1,4 +1,4 @@
-"""2-D max pooling on NCHW input, vectorised over everything but the kh*kw kernel offsets.
+"""2-D max and average pooling on NCHW input, vectorised over everything but the kh*kw kernel offsets.
 
 Forward copies the strided window view once into (kh*kw, N, C, Ho, Wo), takes the max over the
 first axis and keeps, per output, the offset of the element PyTorch picks: the first maximal one, the last
@@ -16,24 +16,32 @@ from .. import backend
 from ..tensor import Array, Tensor, record
 from .conv import IntPair, output_size, pad_spatial, pair, windows
 
+Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
+
+
+def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair) -> Window:
+    """Checked (kernel, stride, padding, output size) of a 2-D pool of x (N, C, H, W); ``stride`` defaults to the
+    kernel size, and the padding may be at most half the kernel, as in PyTorch."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
+    k = pair(kernel_size, f"{op} kernel_size", 1)
+    st = k if stride is None else pair(stride, f"{op} stride", 1)
+    pd = pair(padding, f"{op} padding", 0)
+    if pd[0] > k[0] // 2 or pd[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {pd} must be at most half the kernel size {k}")
+    if 0 in x.shape[1:]:  # as torch, which accepts only an empty batch
+        raise ValueError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
+                         f"empty)")
+    return k, st, pd, output_size(op, x.shape[2:], k, st, pd)
+
 
 def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> Tensor:
     """Max over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo); ``stride`` defaults to the kernel size.
 
     Padding is with -inf and may be at most half the kernel, as in PyTorch.
     """
-    if x.ndim != 4:
-        raise ValueError(f"max_pool2d: expected 4-D input (N, C, H, W), got shape {x.shape}")
-    k = pair(kernel_size, "max_pool2d kernel_size", 1)
-    st = k if stride is None else pair(stride, "max_pool2d stride", 1)
-    pd = pair(padding, "max_pool2d padding", 0)
-    if pd[0] > k[0] // 2 or pd[1] > k[1] // 2:
-        raise ValueError(f"max_pool2d: padding {pd} must be at most half the kernel size {k}")
+    k, st, pd, (ho, wo) = pool_window("max_pool2d", x, kernel_size, stride, padding)
     n, c, h, w = x.shape
-    if c == 0 or h == 0 or w == 0:  # as torch, which accepts only an empty batch
-        raise ValueError(f"max_pool2d: input {x.shape} has an empty channel or spatial dimension (only the batch "
-                         f"may be empty)")
-    ho, wo = output_size("max_pool2d", (h, w), k, st, pd)
     xp = x.xp
     hp, wp = h + 2 * pd[0], w + 2 * pd[1]
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
@@ -91,3 +99,34 @@ def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple
 def offset_dtype(window: int) -> str:
     """The smallest integer type that holds an offset in a window of ``window`` elements."""
     return "uint8" if window < 256 else "int32"
+
+
+def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo), zero padded; ``stride`` defaults to the
+    kernel size. Each window sum is divided by ``divisor_override`` when given, else by kh*kw
+    (``count_include_pad``, torch's default) or by the number of its elements inside the image. Backward spreads
+    g / divisor over each window, one strided add per kernel offset."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"avg_pool2d: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
+    if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override < 1):
+        raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
+    k, st, pd, (ho, wo) = pool_window("avg_pool2d", x, kernel_size, stride, padding)
+    n, c, h, w = x.shape
+    xp, t = x.xp, x.dtype.type
+    out = windows(pad_spatial(x.data, pd), k, st, (ho, wo)).sum(axis=(0, 1))
+    if divisor_override is not None or count_include_pad or pd == (0, 0):
+        divisor = t(divisor_override or k[0] * k[1])
+    else:  # the window's elements inside the image, (Ho, Wo)
+        inside = pad_spatial(xp.ones((1, 1, h, w), dtype=x.dtype), pd)
+        divisor = windows(inside, k, st, (ho, wo)).sum(axis=(0, 1))[0, 0]
+    out /= divisor
+
+    def backward(g: Array) -> tuple[Array]:
+        share = g / divisor
+        gpad = xp.zeros((n, c, h + 2 * pd[0], w + 2 * pd[1]), dtype=g.dtype)
+        for i in range(k[0]):
+            for j in range(k[1]):
+                gpad[:, :, i:i + st[0] * (ho - 1) + 1:st[0], j:j + st[1] * (wo - 1) + 1:st[1]] += share
+        return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
+    return record("avg_pool2d", out, (x,), backward)

@@ -1,0 +1,184 @@
+"""Recurrent layers as torch's: ``RNN``, ``LSTM``, ``GRU``, with torch's argument names, weight names and layouts
+(``weight_ih_l0`` (gates * hidden, input), ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``..._reverse`` for
+the backward direction), so a torch checkpoint loads as it is.
+
+Each layer and direction is one loop over time: the input's contribution to every step is one GEMM before the
+loop, the hidden state's one small GEMM per step; backward runs through the recorded graph (backpropagation
+through time). Gates, in torch's order: LSTM i, f, g, o; GRU r, z, n.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..creation import zeros
+from ..ops import movement
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RNNBase(Module):
+    """The layers' shared part: parameters, input layouts, the layer/direction loop and inter-layer dropout."""
+
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device: str | None = None, dtype: Any = None) -> None:
+        if proj_size:
+            raise NotImplementedError("LSTM(proj_size > 0) is not supported")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
+        gates = GATES[self.mode] * hidden_size
+        for layer in range(num_layers):
+            for suffix in ("", "_reverse") if bidirectional else ("",):
+                width = input_size if layer == 0 else hidden_size * (2 if bidirectional else 1)
+                shapes = {"weight_ih": (gates, width), "weight_hh": (gates, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                for name, shape in shapes.items():
+                    setattr(self, f"{name}_l{layer}{suffix}", Parameter(zeros(*shape, dtype=dtype, device=device)))
+        bound = 1.0 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """torch's cuDNN layout call: nothing to do here."""
+
+    def _weights(self, layer: int, suffix: str) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        name = f"l{layer}{suffix}"
+        return (getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}"),
+                getattr(self, f"bias_ih_{name}", None), getattr(self, f"bias_hh_{name}", None))
+
+    def cell(self, xw: Tensor, h: Tensor, state: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
+        """One step: ``xw`` the input's part of the gates (N, gates*H), ``h`` (N, H); returns (h', state')."""
+        hw = F.linear(h, w_hh, b_hh)
+        h = (F.relu if self.mode == "RNN_RELU" else F.tanh)(xw + hw)
+        return h, None
+
+    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002 - torch's name
+        """input (L, N, input_size), (N, L, input_size) with ``batch_first``, or unbatched (L, input_size) ->
+        (output (L, N, D*H) in the input's layout, h_n (D*num_layers, N, H)); LSTM's state is (h, c) both ways."""
+        unbatched = input.ndim == 2
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input (L, N, {self.input_size}) (or unbatched "
+                             f"(L, {self.input_size})), got shape {input.shape}")
+        if input.shape[1 if self.batch_first and not unbatched else 0] == 0:
+            raise ValueError(f"{type(self).__name__}: the sequence length is 0 (input shape {input.shape}); torch "
+                             f"refuses it too")
+        x = movement.unsqueeze(input, 1) if unbatched else (
+            movement.transpose(input, (1, 0, 2)) if self.batch_first else input)
+        n_dir = 2 if self.bidirectional else 1
+        h0, c0 = self._initial(hx, x, unbatched, n_dir)
+        last_h, last_c = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d, suffix in enumerate(("", "_reverse")[:n_dir]):
+                k = layer * n_dir + d
+                seq, h, c = self._direction(x, layer, suffix, h0[k], None if c0 is None else c0[k])
+                outs.append(seq)
+                last_h.append(h)
+                last_c.append(c)
+            x = outs[0] if n_dir == 1 else movement.concatenate(outs, 2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout)
+        h_n = movement.stack(last_h, 0)
+        out = movement.squeeze(x, (1,)) if unbatched else (movement.transpose(x, (1, 0, 2)) if self.batch_first
+                                                             else x)
+        if unbatched:
+            h_n = movement.squeeze(h_n, (1,))
+        if self.mode != "LSTM":
+            return out, h_n
+        c_n = movement.stack(last_c, 0)
+        return out, (h_n, movement.squeeze(c_n, (1,)) if unbatched else c_n)
+
+    def _initial(self, hx: Any, x: Tensor, unbatched: bool, n_dir: int) -> tuple[Any, Any]:
+        """(h0, c0) as (D*num_layers, N, H) each (c0 None except for LSTM); zeros when ``hx`` is None."""
+        shape = (n_dir * self.num_layers, x.shape[1], self.hidden_size)
+        if hx is None:
+            h = zeros(*shape, dtype=x.dtype, device=x.device)
+            return h, (h if self.mode == "LSTM" else None)
+        states = tuple(hx) if self.mode == "LSTM" else (hx, None)
+        if self.mode == "LSTM" and len(states) != 2:
+            raise ValueError("LSTM: hx must be a pair (h_0, c_0)")
+        fixed = []
+        for s in states:
+            if s is not None:
+                s = movement.unsqueeze(s, 1) if unbatched else s
+                if s.shape != shape:
+                    raise ValueError(f"{type(self).__name__}: expected hidden state of shape "
+                                     f"{shape[:1] + shape[2:] if unbatched else shape}, got {s.shape}")
+            fixed.append(s)
+        return fixed[0], fixed[1]
+
+    def _direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Any]:
+        """Run one layer in one direction over x (L, N, width): (outputs (L, N, H) in time order, h_n, c_n)."""
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
+        xw = F.linear(x, w_ih, b_ih)  # every step's input part at once: (L, N, gates*H)
+        steps = range(x.shape[0] - 1, -1, -1) if suffix else range(x.shape[0])
+        outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
+        for t in steps:
+            h, c = self.cell(xw[t], h, c, w_hh, b_hh)
+            outs[t] = h
+        return movement.stack(outs, 0), h, c
+
+    def extra_repr(self) -> str:
+        extras = "".join(f", {k}={v!r}" for k, v, default in (
+            ("num_layers", self.num_layers, 1), ("bias", self.bias, True), ("batch_first", self.batch_first, False),
+            ("dropout", self.dropout, 0.0), ("bidirectional", self.bidirectional, False)) if v != default)
+        return f"{self.input_size}, {self.hidden_size}{extras}"
+
+
+class RNN(RNNBase):
+    """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (``nonlinearity="relu"`` for relu)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: str | None = None, dtype: Any = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
+
+
+class LSTM(RNNBase):
+    """LSTM: gates i, f, g, o = sigma, sigma, tanh, sigma of (x W_ih^T + b_ih + h W_hh^T + b_hh);
+    c' = f c + i g; h' = o tanh(c'). The state is the pair (h, c)."""
+
+    mode = "LSTM"
+
+    def cell(self, xw: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
+        i, f, g, o = _chunks(xw + F.linear(h, w_hh, b_hh), 4)
+        c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+        return F.sigmoid(o) * F.tanh(c), c
+
+
+class GRU(RNNBase):
+    """GRU: r = sigma(x_r + h_r), z = sigma(x_z + h_z), n = tanh(x_n + r * h_n), h' = (1 - z) n + z h, where
+    x_* and h_* are the gate's parts of x W_ih^T + b_ih and h W_hh^T + b_hh."""
+
+    mode = "GRU"
+
+    def cell(self, xw: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
+        x_r, x_z, x_n = _chunks(xw, 3)
+        h_r, h_z, h_n = _chunks(F.linear(h, w_hh, b_hh), 3)
+        r, z = F.sigmoid(x_r + h_r), F.sigmoid(x_z + h_z)
+        n = F.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h, None
+
+
+def _chunks(t: Tensor, k: int) -> list[Tensor]:
+    """The k equal pieces of t's last dim."""
+    size = t.shape[-1] // k
+    return [t[..., i * size:(i + 1) * size] for i in range(k)]
