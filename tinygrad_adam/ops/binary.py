@@ -90,11 +90,15 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
         diff = e.data - s.data
         broadcast_shape("lerp", diff.shape, t.shape)
         parents, w = (s, e, t), t.data
-        out = xp.where(xp.abs(w) < 0.5, s.data + w * diff, e.data - diff * (1 - w))
+        d = _wide(diff)
+        out = xp.where(xp.abs(w) < 0.5, _wide(s.data) + _wide(w) * d, _wide(e.data) - d * _wide(1 - w))
+        out = out.astype(s.dtype, copy=False)
     else:
         diff = e.data - s.data
         parents, w = (s, e), s.dtype.type(weight)  # in start's dtype, as torch's kernel
-        out = s.data + w * diff if abs(w) < 0.5 else e.data - diff * (1 - w)
+        d = _wide(diff)
+        out = (_wide(s.data) + _wide(w) * d if abs(w) < 0.5 else _wide(e.data) - d * _wide(1 - w))
+        out = out.astype(s.dtype, copy=False)
         w = float(weight)  # torch's backward takes a number weight as a double
 
     def backward(g: Array) -> tuple[Array | None, ...]:
@@ -103,6 +107,13 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
             return grads
         return (*grads, unbroadcast(g * diff, t.shape) if t.requires_grad else None)
     return record("lerp", out, parents, backward)
+
+
+def _wide(x: Any) -> Any:
+    """float16/32 values as float64: torch's kernel fuses the multiply-add of (end - start) and the weight (no
+    rounding, no overflow between them), which float64 reproduces for these dtypes (a product of two float32
+    numbers is exact there)."""
+    return x.astype("float64") if getattr(x, "dtype", None) is not None and x.dtype.itemsize < 8 else x
 
 
 def heaviside(a: Tensor, values: TensorLike) -> Tensor:
