@@ -5,6 +5,8 @@ harness hands both the same initial weights and minibatches from numpy.
 - ``classifier.py``: a tutorial-style MNIST classifier (Dataset, DataLoader, nn.Module, CrossEntropyLoss, SGD, StepLR)
 - (``test_makemore_mlp.py`` holds the makemore-style MLP with manual SGD through ``p.data``)
 - ``examples/char_gpt.py``: the character-level GPT (written with our imports; swapped to torch's here)
+- ``char_lstm.py``: an LSTM + causal MultiheadAttention language model with a custom autograd.Function, a forward
+  hook, AdamW, CosineAnnealingWarmRestarts and clip_grad_norm_
 """
 
 from __future__ import annotations
@@ -121,3 +123,20 @@ def test_char_gpt_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
         losses = o.main(["--quick", "--max-iters", "2", "--eval-iters", "1"])
     out = capsys.readouterr().out
     assert "step 2: train loss" in out and "ms/step" in out and np.isfinite(losses["val"]) and losses["val"] < 4.6
+
+
+def test_char_lstm_with_attention_matches_torch() -> None:
+    """LSTM, MultiheadAttention, a custom autograd.Function, a forward hook, AdamW, CosineAnnealingWarmRestarts and
+    clip_grad_norm_, as a torch program: from torch's initial weights and the same batches, the same numbers."""
+    rng = np.random.default_rng(5)
+    batches = [(rng.integers(0, 11, (3, 8)), rng.integers(0, 11, (3, 8))) for _ in range(6)]
+    with program(HERE / "char_lstm.py", "torch") as t, program(HERE / "char_lstm.py", "ours") as o:
+        torch.manual_seed(0)
+        theirs = t.CharModel(11)
+        ours = o.CharModel(11)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        got, want = o.run(ours, batches, 6), t.run(theirs, batches, 6)
+    for key in ("loss", "lr", "norm", "hook"):
+        np.testing.assert_allclose(got[key], want[key], rtol=2e-4, err_msg=key)
+    assert got["loss"][-1] < got["loss"][0]
