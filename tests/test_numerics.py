@@ -108,7 +108,9 @@ def test_softmax_family_over_the_whole_float_range(dtype: type, data: st.DataObj
 def test_logistic_losses_and_softplus_over_the_whole_float_range(dtype: type, data: st.DataObject) -> None:
     x = data.draw(logits(dtype))
     y = data.draw(hnp.arrays(dtype, x.shape, elements=st.sampled_from([0.0, 1.0])))
-    out, g, ref, tg_, _ = run_both(lambda t: t.softplus(), TF.softplus, x)
+    # F.softplus against torch's (both with the linear cut-off above 20; the Tensor method, which torch has not, is
+    # the exact log1p(exp(x)) the losses below use, and differs from torch's cut-off by up to 2e-9 between 20 and 37)
+    out, g, ref, tg_, _ = run_both(F.softplus, TF.softplus, x)
     assert_ulps(out, ref, dtype)
     assert_ulps(g, tg_, dtype)
     out, g, ref, tg_, _ = run_both(lambda t, yy: F.binary_cross_entropy_with_logits(t, yy, reduction="none"),
