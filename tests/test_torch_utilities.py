@@ -108,3 +108,17 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
     with pytest.raises(ValueError, match="has 3 elements, the parameters 11"):
         tg.nn.utils.vector_to_parameters(tg.ones(3), ours.parameters())
+
+
+@pytest.mark.parametrize("source", ["ones", "int"])
+def test_new_tensor_takes_the_tensors_dtype_as_torch(source: str) -> None:
+    def program(lib: object) -> list[object]:
+        x = lib.ones(2) if source == "ones" else lib.tensor([3, 4])  # type: ignore[attr-defined]
+        arr = np.array([1.5, 2.5])
+        a = x.new_tensor(arr)
+        arr[0] = 9.0  # a copy: the tensor does not follow
+        b = x.new_tensor([[1, 2]], dtype=lib.float64, requires_grad=True)  # type: ignore[attr-defined]
+        return [a.dtype, a.tolist(), b.dtype, b.requires_grad, b.tolist()]
+    ours, theirs = program(tg), program(torch)
+    assert str(ours[0]) == str(theirs[0]).removeprefix("torch.") and ours[1] == theirs[1]
+    assert str(ours[2]) == str(theirs[2]).removeprefix("torch.") and ours[3:] == theirs[3:]

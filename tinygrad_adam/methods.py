@@ -17,7 +17,7 @@ import numpy
 
 from . import autograd, backend
 from .autograd import is_grad_enabled
-from .creation import Generator, _rng, bernoulli, bernoulli_draws, multinomial, normal, poisson, uniform64
+from .creation import Generator, _rng, bernoulli, bernoulli_draws, multinomial, normal, poisson, tensor, uniform64
 from .ops import binary, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
 
@@ -418,6 +418,13 @@ def _new(fill: str) -> Callable[..., Tensor]:
             data = xp.full(shape, size[1], dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
         return Tensor(data, requires_grad=requires_grad, device=dev)
     return new
+
+
+def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """A copy of ``data`` in x's dtype and on x's device unless told (torch's rule: not inferred from the data)."""
+    return tensor(data, dtype=self.dtype if dtype is None else dtype, device=self.device if device is None else device,
+                  requires_grad=requires_grad)
 
 
 def _float_unary(op: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -927,7 +934,7 @@ METHODS: dict[str, Any] = {
     "clamp": clamp, "clip": clamp, "maximum": elementwise.maximum, "minimum": elementwise.minimum,
     "masked_fill": masked_fill, "where": where, "isnan": _elementwise_test("isnan"),
     "isinf": _elementwise_test("isinf"), "isfinite": _elementwise_test("isfinite"),
-    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_full": _new("full"),
+    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_full": _new("full"), "new_tensor": new_tensor,
     "round": round_, "floor": _rounding("floor"), "ceil": _rounding("ceil"), "trunc": _rounding("trunc"),
     "fix": _rounding("trunc"), "frac": unary.frac, "log1p": _float_unary(unary.log1p),
     "expm1": _float_unary(unary.expm1), "erf": _float_unary(unary.erf), "reciprocal": _float_unary(unary.reciprocal),
