@@ -122,3 +122,9 @@ def test_new_tensor_takes_the_tensors_dtype_as_torch(source: str) -> None:
     ours, theirs = program(tg), program(torch)
     assert str(ours[0]) == str(theirs[0]).removeprefix("torch.") and ours[1] == theirs[1]
     assert str(ours[2]) == str(theirs[2]).removeprefix("torch.") and ours[3:] == theirs[3:]
+
+
+def test_is_floating_point_function() -> None:
+    for dtype in ("float32", "float64", "int64", "bool"):
+        assert tg.is_floating_point(tg.zeros(2, dtype=getattr(tg, dtype))) == torch.is_floating_point(
+            torch.zeros(2, dtype=getattr(torch, dtype)))

@@ -1064,7 +1064,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "logical_and", "logical_or", "logical_xor", "isclose", "allclose", "equal", "count_nonzero",
         "index_select", "nonzero", "argwhere", "bincount", "kthvalue", "median", "unique", "cumprod",
         "repeat_interleave", "flip", "roll", "movedim", "moveaxis", "unbind", "narrow", "diagonal", "diag", "outer",
-        "ger", "addmm", "broadcast_to")
+        "ger", "addmm", "broadcast_to", "is_floating_point")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
                  is_tensor=is_tensor, einsum=linalg.einsum)
