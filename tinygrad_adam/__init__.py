@@ -13,17 +13,18 @@ from typing import Any
 
 import numpy
 
-from . import backend as _backend
 from . import methods as _methods
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     DeviceError,
     device,
     get_num_threads,
+    get_rng_state,
     manual_seed,
     set_default_device,
     set_flush_denormal,
     set_num_threads,
+    set_rng_state,
 )
 from .creation import (
     Generator,
@@ -100,15 +101,6 @@ def set_default_dtype(dtype: Any) -> None:
 def compile(model: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A001 - torch's name
     """``torch.compile``: the model (or function) itself; nothing is compiled, the results are the same."""
     return model
-
-
-def get_rng_state() -> Any:
-    """The state of every device's generator, for ``set_rng_state`` (a dict here, not torch's ByteTensor)."""
-    return _backend.get_rng_state()
-
-
-def set_rng_state(state: Any) -> None:
-    _backend.set_rng_state(state)
 
 __all__ = [
     "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "device", "double",

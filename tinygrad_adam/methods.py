@@ -981,27 +981,19 @@ METHODS: dict[str, Any] = {
 }
 
 
-def _in_place(name: str) -> Callable[..., Tensor]:
+def _in_place(name: str, reshape: bool = False) -> Callable[..., Tensor]:
     """``x.<name>_(...)``: ``x.<name>(...)`` written into x by ``inplace.inplace`` (torch's rules; the gradient and
-    the node's name, e.g. ``exp``, are the out-of-place op's)."""
+    the node's name, e.g. ``exp``, are the out-of-place op's); with ``reshape`` (``squeeze_``, ``t_``...) x takes
+    the shape of its view instead."""
     method = METHODS[name]
 
     def op(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         return inplace.inplace(self, f"{name}_", lambda a: method(a, *args, **kwargs), *args, *kwargs.values(),
-                               twin=True)
+                               twin=True, reshape=reshape)
     op.__name__ = f"{name}_"
-    op.__doc__ = f"In-place ``{name}``: this tensor, overwritten with ``{name}``'s result (of its shape and dtype)."
-    return op
-
-
-def _reshaped_in_place(name: str) -> Callable[..., Tensor]:
-    """``x.squeeze_(...)`` and the like: x takes the shape ``x.<name>(...)`` has (``inplace.inplace``'s reshape)."""
-    method = METHODS[name]
-
-    def op(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        return inplace.inplace(self, f"{name}_", lambda a: method(a, *args, **kwargs), reshape=True)
-    op.__name__ = f"{name}_"
-    op.__doc__ = f"In-place ``{name}``: this tensor takes the shape of its ``{name}`` (the values stay)."
+    op.__doc__ = (f"In-place ``{name}``: this tensor takes the shape of its ``{name}`` (the values stay)." if reshape
+                  else f"In-place ``{name}``: this tensor, overwritten with ``{name}``'s result (of its shape and "
+                  f"dtype).")
     return op
 
 
@@ -1011,7 +1003,7 @@ METHODS.update({f"{name}_": _in_place(name) for name in (
     "log1p", "expm1", "erf", "reciprocal", "lerp", "fmod", "remainder", "clamp_min", "clamp_max", "nan_to_num",
     "atan2", "hypot", "heaviside", "addcmul", "addcdiv", "index_fill", "index_add", "index_copy",
     "masked_scatter")})
-METHODS.update({f"{name}_": _reshaped_in_place(name) for name in (
+METHODS.update({f"{name}_": _in_place(name, reshape=True) for name in (
     "squeeze", "unsqueeze", "t", "transpose", "swapaxes", "swapdims")})
 
 

@@ -640,7 +640,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     that no key may attend to gives zeros (and a zero gradient), as torch's CPU kernels do."""
     n_e, n_l, n_s = query.shape[-1], query.shape[-2], key.shape[-2]
     if enable_gqa and key.ndim >= 3 and key.shape[-3] != query.shape[-3]:
-        key, value = _repeat_heads(key, query.shape[-3]), _repeat_heads(value, query.shape[-3])
+        heads, hk = query.shape[-3], key.shape[-3]
+        if heads % hk:
+            raise ValueError(f"scaled_dot_product_attention(enable_gqa=True): {heads} query heads are not a multiple "
+                             f"of {hk} key/value heads")
+        key, value = (movement.repeat_interleave(t, heads // hk, -3) for t in (key, value))
     scale = 1.0 / n_e ** 0.5 if scale is None else float(scale)
     scores = query @ movement.transpose(key, (*range(key.ndim - 2), key.ndim - 1, key.ndim - 2)) * scale
     xp = query.xp
@@ -648,26 +652,19 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         if attn_mask is not None:
             raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal=True, not both")
         attn_mask = Tensor(xp.tril(xp.ones((n_l, n_s), dtype=bool)), device=query.device)
+    blocked = None
     if attn_mask is not None:
         mask = as_tensor(attn_mask, query)
         scores = where(mask, scores, -float("inf")) if mask.dtype == bool else scores + mask
-    blocked = Tensor(xp.all(scores.data == -xp.inf, axis=-1, keepdims=True), device=query.device)
-    weights = where(blocked, 0.0, softmax(where(blocked, 0.0, scores), dim=-1))
+        rows = xp.all(scores.data == -xp.inf, axis=-1, keepdims=True)  # queries no key may attend to
+        blocked = Tensor(rows, device=query.device) if bool(rows.any()) else None
+    if blocked is None:
+        weights = softmax(scores, dim=-1)
+    else:  # their softmax would be nan: zeros instead, as torch's CPU kernels
+        weights = where(blocked, 0.0, softmax(where(blocked, 0.0, scores), dim=-1))
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return weights @ value
-
-
-def _repeat_heads(t: Tensor, heads: int) -> Tensor:
-    """(..., Hk, S, E) -> (..., heads, S, E), each of the Hk heads repeated heads / Hk times in a row."""
-    hk = t.shape[-3]
-    if heads % hk:
-        raise ValueError(f"scaled_dot_product_attention(enable_gqa=True): {heads} query heads are not a multiple "
-                         f"of {hk} key/value heads")
-    lead = t.shape[:-3]
-    grown = movement.broadcast_to(movement.reshape(t, (*lead, hk, 1, *t.shape[-2:])),
-                                  (*lead, hk, heads // hk, *t.shape[-2:]))
-    return movement.reshape(grown, (*lead, heads, *t.shape[-2:]))
 
 
 __all__ = [

@@ -88,13 +88,18 @@ def _run_hooks(state: dict[str, Any], grad_input: tuple[Any, ...]) -> tuple[Any,
     return grad_input
 
 
-class _Inputs(Function):
+class _Identity(Function):
+    """The tensors themselves, as new graph nodes whose backward (the subclass's) sees all their gradients at once
+    (None for a tensor that got none)."""
+
     @staticmethod
-    def forward(ctx: FunctionCtx, state: dict[str, Any], *xs: Tensor) -> Any:
+    def forward(ctx: FunctionCtx, state: dict[str, Any], *xs: Any) -> Any:
         ctx.state = state
         ctx.set_materialize_grads(False)
         return xs if len(xs) > 1 else xs[0]
 
+
+class _Inputs(_Identity):
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
         state = ctx.state
@@ -105,13 +110,7 @@ class _Inputs(Function):
         return (None, *(grad_input[k] for k in state["slots"]))
 
 
-class _Outputs(Function):
-    @staticmethod
-    def forward(ctx: FunctionCtx, state: dict[str, Any], *ys: Any) -> Any:
-        ctx.state = state
-        ctx.set_materialize_grads(False)
-        return ys if len(ys) > 1 else ys[0]
-
+class _Outputs(_Identity):
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
         state = ctx.state
