@@ -54,3 +54,46 @@ def test_new_names_on_the_gpu_match_the_cpu() -> None:
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=str(i))
     for a, b in zip(cpu[-6:], gpu[-6:], strict=True):  # samples: each device has its own stream
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape
+
+
+def program_tenth_stop(device: str) -> list[Any]:
+    """The tenth stop's layers, losses and optimizer (its math functions have their own GPU test)."""
+    tg.manual_seed(0)
+    x = tg.tensor(np.linspace(-2, 2, 96, dtype=np.float32).reshape(2, 3, 4, 4), device=device, requires_grad=True)
+    seq = x.reshape(2, 3, 16)
+    flat = x.reshape(6, 16)
+    target = tg.tensor([1, -1, 1, 1, -1, 1], device=device, dtype=tg.float32)
+    w1, wt = tg.randn(2, 3, 3).to(device), tg.randn(3, 2, 3, 3).to(device)  # the CPU's stream on both
+    parts = [
+        F.conv1d(seq, w1, padding=1), F.conv_transpose2d(x, wt, stride=2, padding=1, output_padding=1),
+        F.max_pool1d(seq, 3, 2), F.avg_pool1d(seq, 2), F.adaptive_avg_pool1d(seq, 4),
+        F.fold(F.unfold(x, 2, padding=1), (4, 4), 2, padding=1), F.interpolate(x, scale_factor=2),
+        F.interpolate(x, size=(5, 7), mode="bilinear", align_corners=False), F.interpolate(seq, 9, mode="linear"),
+        F.group_norm(x, 3), F.instance_norm(x), F.local_response_norm(x, 2), nn.Softmax2d()(x),
+        F.margin_ranking_loss(flat[:, 0], flat[:, 1], target), F.hinge_embedding_loss(flat, target[:, None]),
+        F.soft_margin_loss(flat[:, 0], target), F.cosine_embedding_loss(flat, flat.flip(1), target),
+        F.triplet_margin_loss(flat, flat * 0.5, flat.flip(1)), F.gaussian_nll_loss(flat, flat * 0.5, flat.abs() + 1),
+        F.poisson_nll_loss(flat, flat.abs()), F.multi_margin_loss(flat, tg.tensor([0, 3, 5, 1, 2, 4], device=device)),
+        F.multilabel_soft_margin_loss(flat, (flat > 0).float()), F.pairwise_distance(flat, flat.flip(0)),
+    ]
+    bil = nn.Bilinear(16, 16, 3).to(device)
+    parts.append(bil(flat, flat.flip(1)))
+    enc = nn.TransformerEncoderLayer(16, 2, dim_feedforward=8, dropout=0.0, batch_first=True).to(device)
+    parts.append(enc(seq, is_causal=True, src_mask=nn.Transformer.generate_square_subsequent_mask(3, device=device)))
+    lstm = nn.LSTM(16, 3, batch_first=True).to(device)
+    packed = nn.utils.rnn.pack_padded_sequence(seq, tg.tensor([3, 2]), batch_first=True)
+    parts.append(nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True)[0])
+    parts.append(nn.utils.rnn.pad_sequence([flat[0], flat[1, :5]]))
+    total = sum((p.sum() for p in parts), tg.zeros((), device=device))
+    total.backward()
+    opt = tg.optim.RAdam(list(enc.parameters()), lr=0.1, weight_decay=0.01)
+    for _ in range(7):  # past RAdam's warm-up: the rectified step runs too
+        opt.step()
+    return [*parts, total, x.grad, *enc.parameters()]
+
+
+@pytest.mark.gpu
+def test_tenth_stop_names_on_the_gpu_match_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(program_tenth_stop("cpu"), program_tenth_stop("cuda"), strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=str(i))

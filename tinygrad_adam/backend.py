@@ -246,6 +246,33 @@ def erf(x: Any) -> Any:
     return elementwise_kernel("T x", "T y", "y = erf(x);", "tinygrad_adam_erf")(x, _cupy.empty_like(x))
 
 
+def special(name: str, *args: Any) -> Any:
+    """``scipy.special.<name>(*args)`` (gammaln, digamma, zeta, i0, i1, ...) on the CPU, ``cupyx.scipy.special``'s
+    on a GPU; the array arguments share one device, and the result is an array of their broadcast shape."""
+    if not any(_cupy is not None and isinstance(a, _cupy.ndarray) for a in args):
+        import scipy.special  # imported on first use: most programs never need it
+
+        return numpy.asarray(getattr(scipy.special, name)(*args))
+    import cupyx.scipy.special  # type: ignore[import-not-found]
+
+    return getattr(cupyx.scipy.special, name)(*args)
+
+
+def accumulate(name: str, x: Any, axis: int) -> Any:
+    """The running ``<name>`` (an associative ufunc: maximum, minimum, logaddexp) of ``x`` along ``axis``, as
+    numpy's ``ufunc.accumulate``; on a GPU, whose ufuncs lack it, a scan of log2(n) shifted steps."""
+    xp = get_array_module(x)
+    fn = getattr(xp, name)
+    if xp is numpy:
+        return fn.accumulate(x, axis=axis)
+    out, n, shift = x.copy(), x.shape[axis], 1
+    head = (slice(None),) * (axis % x.ndim)
+    while shift < n:
+        out[head + (slice(shift, None),)] = fn(out[head + (slice(shift, None),)], out[head + (slice(None, n - shift),)])
+        shift *= 2
+    return out
+
+
 # ---------------------------------------------------------------- random numbers
 _seed: int | None = None
 _gpu_key = 0  # which restart of the GPU streams is running (see reseed_gpu_streams)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -17,7 +18,18 @@ import numpy
 
 from . import autograd, backend
 from .autograd import is_grad_enabled
-from .creation import Generator, _rng, bernoulli, bernoulli_draws, multinomial, normal, poisson, tensor, uniform64
+from .creation import (
+    Generator,
+    _rng,
+    bernoulli,
+    bernoulli_draws,
+    empty,
+    multinomial,
+    normal,
+    poisson,
+    tensor,
+    uniform64,
+)
 from .ops import binary, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
 
@@ -258,6 +270,41 @@ def type_(self: Tensor, dtype: Any = None) -> Any:
 
 def type_as(self: Tensor, other: Tensor) -> Tensor:
     return to(self, dtype=other.dtype)
+
+
+class LegacyTensorType:
+    """``FloatTensor``, ``LongTensor``, ... as torch's legacy constructors: ``FloatTensor()`` (shape (0,)),
+    ``FloatTensor(2, 3)`` or ``FloatTensor(Size)`` (uninitialised, as ``empty``), ``FloatTensor(data)`` (a list,
+    tuple or array, converted as ``tensor(data, dtype=...)``), ``FloatTensor(t)`` (a differentiable alias of a tensor
+    of this dtype). ``isinstance(t, FloatTensor)`` holds for a float32 tensor, and the object works as a dtype
+    (``x.type(FloatTensor)``, ``x.to(FloatTensor)``)."""
+
+    def __init__(self, name: str, dtype: Any) -> None:
+        self.__name__ = self.__qualname__ = name
+        self.dtype = numpy.dtype(dtype)
+
+    def __call__(self, *args: Any, device: Any = None) -> Tensor:
+        name = self.__name__
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            if args[0].dtype != self.dtype:
+                raise TypeError(f"{name}(tensor): expected a {self.dtype} tensor, got {args[0].dtype}; convert "
+                                f"with tensor.to({self.dtype}) instead")
+            return movement.reshape(args[0], args[0].shape)  # an alias that keeps the graph, as torch's
+        sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size) else args
+        if all(isinstance(n, numbers.Integral) and not isinstance(n, (bool, numpy.bool_)) for n in sizes):
+            if any(n < 0 for n in sizes):
+                raise ValueError(f"{name}: negative dimension in size {tuple(sizes)}")
+            return empty(*(sizes or (0,)), dtype=self.dtype, device=device)
+        if len(args) != 1 or not (isinstance(args[0], (list, tuple)) or hasattr(args[0], "shape")):
+            raise TypeError(f"{name}(): give sizes (ints) or one sequence of data, got "
+                            f"({', '.join(type(a).__name__ for a in args)})")
+        return tensor(args[0], dtype=self.dtype, device=device)
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return isinstance(instance, Tensor) and instance.dtype == self.dtype
+
+    def __repr__(self) -> str:
+        return f"<class 'tinygrad_adam.{self.__name__}'>"
 
 
 def stride(self: Tensor, dim: int | None = None) -> Any:
@@ -896,7 +943,7 @@ def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
 METHODS: dict[str, Any] = {
     # shape
     "size": property(_size), "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
-    "reshape": reshape, "view": reshape, "view_as": view_as, "reshape_as": view_as,
+    "reshape": reshape, "view": lambda self, *shape: view(self, *shape), "view_as": view_as, "reshape_as": view_as,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
     "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
     "broadcast_to": lambda self, shape: movement.broadcast_to(self, tuple(shape)),
@@ -1063,7 +1110,110 @@ FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_
 FUNCTIONS.update({name: _function(name) for name in (
     "addcmul", "addcdiv", "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "take",
     "take_along_dim")}, normal=normal, bernoulli=bernoulli, poisson=poisson)
+FUNCTIONS.update({name: LegacyTensorType(name, dtype) for dtype, name in _TYPE_NAMES.items()})  # FloatTensor...
 
+
+
+# ---------------------------------------------------------------------------------------------- more math names
+def view(self: Tensor, *shape: Any) -> Tensor:
+    """``x.view(*shape)``, a reshape, or ``x.view(dtype)``: the same bits read as ``dtype`` (no gradient)."""
+    if len(shape) == 1 and _is_dtype(shape[0]):
+        return movement.view_dtype(self, shape[0])
+    return movement.reshape(self, _sizes(shape))
+
+
+def _values_indices(op: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., ValuesIndices]:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> ValuesIndices:
+        return ValuesIndices(*op(self, *args, **kwargs))
+    method.__name__ = op.__name__
+    method.__doc__ = op.__doc__
+    return method
+
+
+def cummax(self: Tensor, dim: int) -> ValuesIndices:
+    """(values, indices) of the running maximum along ``dim``; see ``statistics.cumulative_extreme``."""
+    return ValuesIndices(*statistics.cumulative_extreme("cummax", self, dim))
+
+
+def cummin(self: Tensor, dim: int) -> ValuesIndices:
+    """(values, indices) of the running minimum along ``dim``; see ``statistics.cumulative_extreme``."""
+    return ValuesIndices(*statistics.cumulative_extreme("cummin", self, dim))
+
+
+def quantile(self: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *,
+             interpolation: str = "linear") -> Tensor:
+    """The q-th quantiles; see ``statistics.quantile``."""
+    return statistics.quantile(self, q, dim, keepdim, interpolation)
+
+
+def nanquantile(self: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *,
+                interpolation: str = "linear") -> Tensor:
+    """quantile ignoring NaN; see ``statistics.quantile``."""
+    return statistics.quantile(self, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002 - torch's name
+    """``torch.polygamma(n, input)``: the n-th derivative of digamma (float32 for integer input)."""
+    return unary.polygamma(n, _floating(as_tensor(input)))
+
+
+def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids of 0-d / 1-D tensors (or one list of them); ``indexing`` "ij" (the default, as torch's) or
+    "xy"."""
+    return movement.meshgrid(_sizes(tensors), "ij" if indexing is None else indexing)
+
+
+def cartesian_prod(*tensors: Tensor) -> Tensor:
+    return movement.cartesian_prod(tensors)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = numpy.int64, device: Any = None) -> Tensor:
+    """(2, N) int64 coordinates of the lower triangle of a row x col matrix (on and below the ``offset`` diagonal)."""
+    return index.triangle_indices("tril_indices", row, col, offset, dtype, None if device is None else str(device))
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = numpy.int64, device: Any = None) -> Tensor:
+    """(2, N) int64 coordinates of the upper triangle of a row x col matrix (on and above the ``offset`` diagonal)."""
+    return index.triangle_indices("triu_indices", row, col, offset, dtype, None if device is None else str(device))
+
+
+def searchsorted(sorted_sequence: Tensor, input: TensorLike, *, out_int32: bool = False,  # noqa: A002
+                 right: bool = False, side: str | None = None, sorter: Tensor | None = None) -> Tensor:
+    return sort.searchsorted(sorted_sequence, input, out_int32, right, side, sorter)
+
+
+def bucketize(input: TensorLike, boundaries: Tensor, *, out_int32: bool = False,  # noqa: A002
+              right: bool = False) -> Tensor:
+    return sort.bucketize(input, boundaries, out_int32, right)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
+    """Pairwise p-norm distances; ``compute_mode`` is accepted and ignored (always computed from the
+    differences)."""
+    return linalg.cdist(x1, x2, p)
+
+
+def _slogdet(self: Tensor) -> Any:
+    from .linalg import slogdet as linalg_slogdet
+
+    return linalg_slogdet(self)
+
+
+METHODS.update({
+    "unfold": movement.unfold, "cummax": cummax, "cummin": cummin, "logcumsumexp": statistics.logcumsumexp,
+    "quantile": quantile, "nanquantile": nanquantile, "mode": _values_indices(sort.mode),
+    "lgamma": _float_unary(unary.lgamma), "digamma": _float_unary(unary.digamma), "i0": _float_unary(unary.i0),
+    "polygamma": lambda self, n: polygamma(n, self), "xlogy": binary.xlogy, "kron": linalg.kron,
+    "det": linalg.det, "inverse": linalg.inv, "slogdet": _slogdet,
+})
+METHODS.update({f"{name}_": _in_place(name) for name in ("lgamma", "digamma", "polygamma", "i0", "xlogy")})
+FUNCTIONS.update({name: _function(name) for name in (
+    "cummax", "cummin", "logcumsumexp", "quantile", "nanquantile", "mode", "lgamma", "digamma", "i0", "kron",
+    "det", "inverse", "slogdet")})
+FUNCTIONS.update(meshgrid=meshgrid, cartesian_prod=cartesian_prod, combinations=index.combinations,
+                 tril_indices=tril_indices, triu_indices=triu_indices, searchsorted=searchsorted,
+                 bucketize=bucketize, tensordot=linalg.tensordot, cdist=cdist, polygamma=polygamma,
+                 xlogy=binary.xlogy)
 
 def attach() -> None:
     """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""

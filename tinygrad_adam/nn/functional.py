@@ -14,17 +14,21 @@ from typing import Any
 
 from .. import backend
 from ..autograd import is_grad_enabled, no_grad
-from ..creation import rand, randn
+from ..creation import full_like, rand, randn
 from ..ops import activation, elementwise, movement, norm, pool, sparse
 from ..ops import inplace as inplace_op
 from ..ops import linear as dense
 from ..ops import loss as fused
-from ..ops.conv import IntPair
+from ..ops.conv import IntPair, single
 from ..ops.conv import conv2d as conv2d
+from ..ops.conv import conv_transpose2d as conv_transpose2d_op
+from ..ops.conv import fold as fold_op
+from ..ops.conv import unfold as unfold_op
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS
 from ..ops.pool import max_pool2d as max_pool2d
+from ..ops.resize import interpolate as interpolate
 from ..ops.sparse import CSRBatch as CSRBatch
 from ..ops.sparse import is_csr as is_csr
 from ..tensor import Tensor, TensorLike, as_tensor, check_devices
@@ -176,6 +180,37 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     return norm.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,  # noqa: A002
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each of ``num_groups`` channel groups of each sample of x (N, C, ...) over the group's channels and
+    positions, then scale and shift per channel (weight, bias (C,))."""
+    return norm.group_norm(input, num_groups, weight, bias, eps)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,  # noqa: A002
+                  running_var: Tensor | None = None, weight: Tensor | None = None, bias: Tensor | None = None,
+                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample of x (N, C, ...) over its positions (``use_input_stats``, updating
+    running statistics (C,) when given), or with the running statistics; then scale and shift per channel."""
+    return norm.instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,  # noqa: A002
+                        k: float = 1.0) -> Tensor:
+    """x / (k + alpha mean(x^2 over ``size`` neighbouring channels, zero padded))^beta for x (N, C, ...), the
+    window starting size // 2 channels before each one, as torch."""
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: expected input of 3 or more dims (N, C, ...), got shape {input.shape}")
+    if input.numel() == 0:
+        return input
+    c = input.shape[1]
+    squares = pad(input * input, [0, 0] * (input.ndim - 2) + [size // 2, (size - 1) // 2])
+    window = squares[:, :c]
+    for i in range(1, size):  # the window's channels, each a whole shifted slice
+        window = window + squares[:, i:i + c]
+    return input / (window / size * alpha + k) ** beta
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002 - torch's name
     """Rows of ``weight`` (num_embeddings, dim) picked by the integer ``input`` (any shape) -> (*input.shape, dim).
 
@@ -212,6 +247,23 @@ def linear(x: Input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if is_csr(x):
         return sparse.linear(x, weight, bias)
     return dense.linear(x, weight, bias)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y[..., o] = input1 (..., in1) @ weight[o] (in1, in2) @ input2 (..., in2) + bias[o] -> (..., out); one GEMM
+    of input1 against the weight laid out (in1, out*in2), then a product with input2 summed over in2."""
+    if weight.ndim != 3:
+        raise ValueError(f"bilinear: weight must be 3-D (out_features, in1_features, in2_features), got {weight.shape}")
+    out_f, in1, in2 = weight.shape
+    if input1.ndim == 0 or input1.shape[-1] != in1 or input2.shape[:-1] != input1.shape[:-1] \
+            or input2.shape[-1] != in2:
+        raise ValueError(f"bilinear: inputs {input1.shape} and {input2.shape} must share their leading dimensions and "
+                         f"end in in1_features={in1} and in2_features={in2} (weight {weight.shape})")
+    lead = input1.shape[:-1]
+    t = input1.reshape(-1, in1) @ weight.permute(1, 0, 2).reshape(in1, out_f * in2)  # (N, out*in2)
+    y = (t.reshape(-1, out_f, in2) * input2.reshape(-1, 1, in2)).sum(-1)
+    y = y.reshape(*lead, out_f)
+    return y if bias is None else y + bias
 
 
 def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Input:
@@ -503,6 +555,170 @@ def reject_legacy_args(op: str, size_average: None, reduce: None) -> None:
         raise ValueError(f"{op}: size_average and reduce are deprecated in torch and not supported; use reduction=")
 
 
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _loss_inputs(op: str, input: Tensor, *others: TensorLike) -> list[Tensor]:  # noqa: A002
+    """``others`` (targets and second inputs) as Tensors on ``input``'s device, keeping their dtypes."""
+    tensors = [_target(input, t, raw=True) for t in others]
+    check_devices(op, input, *tensors)
+    return tensors
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: TensorLike, margin: float = 0.0,
+                        size_average: None = None, reduce: None = None, reduction: str = "mean") -> Tensor:
+    """max(0, -y (x1 - x2) + margin) for y = 1 (x1 should rank higher) or -1; inputs of one ndim, broadcast."""
+    reject_legacy_args("margin_ranking_loss", size_average, reduce)
+    _check_reduction("margin_ranking_loss", reduction)
+    input2, target = _loss_inputs("margin_ranking_loss", input1, input2, target)
+    return reduce_loss(fused.margin_ranking_loss(input1, input2, target, margin), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: TensorLike, margin: float = 1.0, size_average: None = None,  # noqa: A002
+                         reduce: None = None, reduction: str = "mean") -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1, for distances x and labels y (broadcast)."""
+    reject_legacy_args("hinge_embedding_loss", size_average, reduce)
+    _check_reduction("hinge_embedding_loss", reduction)
+    (target,) = _loss_inputs("hinge_embedding_loss", input, target)
+    return reduce_loss(fused.hinge_embedding_loss(input, target, margin), reduction)
+
+
+def soft_margin_loss(input: Tensor, target: TensorLike, size_average: None = None, reduce: None = None,  # noqa: A002
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) for labels y = +-1 (broadcast to the input's shape), in the input's dtype."""
+    reject_legacy_args("soft_margin_loss", size_average, reduce)
+    (target,) = _loss_inputs("soft_margin_loss", input, target)
+    return fused.soft_margin_loss(input, target, reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
+                                size_average: None = None, reduce: None = None, reduction: str = "mean") -> Tensor:
+    """Per-sample mean over the C classes (last dim) of the logistic loss of scores x against 0/1 targets y,
+    -[y log sigmoid(x) + (1 - y) log sigmoid(-x)] (times ``weight`` (C,)): (N, C) -> (N,) before reduction."""
+    reject_legacy_args("multilabel_soft_margin_loss", size_average, reduce)
+    _check_reduction("multilabel_soft_margin_loss", reduction)
+    (target,) = _loss_inputs("multilabel_soft_margin_loss", input, target)
+    w = None if weight is None else as_tensor(weight, like=input)
+    return reduce_loss(fused.multilabel_soft_margin_loss(input, target, w), reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: TensorLike, margin: float = 0.0,
+                          size_average: None = None, reduce: None = None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1; x1, x2 (N, D) with y (N,), or
+    (D,) with a 0-d y."""
+    reject_legacy_args("cosine_embedding_loss", size_average, reduce)
+    _check_reduction("cosine_embedding_loss", reduction)
+    input2, target = _loss_inputs("cosine_embedding_loss", input1, input2, target)
+    return reduce_loss(fused.cosine_embedding_loss(input1, input2, target, margin), reduction)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim (x1, x2 broadcast)."""
+    return fused.pairwise_distance(x1, x2, p, eps, keepdim)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2.0,
+                        eps: float = 1e-6, swap: bool = False, size_average: None = None, reduce: None = None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with d = ``pairwise_distance`` (p-norm of the difference + eps) over the
+    last dim of (N, D) or (D,) inputs; ``swap`` uses min(d(a, n), d(p, n)) for the negative distance."""
+    reject_legacy_args("triplet_margin_loss", size_average, reduce)
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+    _check_reduction("triplet_margin_loss", reduction)
+    positive, negative = _loss_inputs("triplet_margin_loss", anchor, positive, negative)
+    return reduce_loss(fused.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap), reduction)
+
+
+def _class_scores(op: str, input: Tensor) -> Tensor:  # noqa: A002
+    """Scores (N, C), (C,) or 0-d (one class) as rows (N, C), C > 0."""
+    if not (input.ndim == 0 or (input.ndim in (1, 2) and input.shape[-1] != 0)):
+        raise ValueError(f"{op}: expected scores (N, C) or (C,) with C > 0 (or 0-d), got shape {input.shape}")
+    return input.reshape(-1, 1 if input.ndim == 0 else input.shape[-1])
+
+
+def multi_margin_loss(input: Tensor, target: TensorLike, p: int = 1, margin: float = 1.0,  # noqa: A002
+                      weight: TensorLike | None = None, size_average: None = None, reduce: None = None,
+                      reduction: str = "mean") -> Tensor:
+    """Multi-class hinge loss of scores (N, C), (C,) or 0-d against class indices (N,) (or one): sum over j != y of
+    max(0, margin - x[y] + x[j])^p / C, times weight[y] (``weight`` (C,), not differentiable, as torch)."""
+    op = "multi_margin_loss"
+    reject_legacy_args(op, size_average, reduce)
+    if p not in (1, 2):
+        raise ValueError(f"{op}: only p = 1 and p = 2 are supported, got p={p}")
+    _check_reduction(op, reduction)
+    rows = _class_scores(op, input)
+    (t,) = _loss_inputs(op, input, target)
+    if t.ndim > 1 or t.numel() != rows.shape[0]:
+        raise ValueError(f"{op}: target must be 1-d with one class index per sample ({rows.shape[0]}) for input "
+                         f"{input.shape}, got shape {t.shape}")
+    w = None
+    if weight is not None:
+        w = as_tensor(weight, like=input)
+        if w.ndim != 1 or w.shape[0] != rows.shape[1]:
+            raise ValueError(f"{op}: weight must have one entry per class, shape ({rows.shape[1]},), got {w.shape}")
+        if w.requires_grad and is_grad_enabled():
+            raise ValueError(f"{op}: not differentiable with respect to weight (as torch); pass weight.detach()")
+    indices = fused.class_targets(op, rows, t.reshape(-1))
+    return reduce_loss(fused.multi_margin_loss(rows, indices, p, margin, w).reshape(t.shape), reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: TensorLike, size_average: None = None,  # noqa: A002
+                           reduce: None = None, reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss of scores (N, C), (C,) or 0-d against targets of the same shape holding the target
+    class indices, ended by the first -1: sum over target j, non-target i of max(0, 1 - (x[j] - x[i])) / C."""
+    op = "multilabel_margin_loss"
+    reject_legacy_args(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    rows = _class_scores(op, input)
+    (t,) = _loss_inputs(op, input, target)
+    if t.shape != input.shape:
+        raise ValueError(f"{op}: target shape {t.shape} must equal input shape {input.shape}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: targets must be integer class indices, got dtype {t.dtype}")
+    c = rows.shape[1]
+    indices = t.data.reshape(-1, c)
+    if bool(((indices < -1) | (indices >= c)).any()):
+        raise ValueError(f"{op}: target entries must be class indices in [0, {c}) or -1 (the end of the list)")
+    losses = fused.multilabel_margin_loss(rows, indices)
+    return reduce_loss(losses if input.ndim == 2 else losses.reshape(()), reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: TensorLike, var: TensorLike, full: bool = False,  # noqa: A002
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """(log v + (x - y)^2 / v) / 2 (+ log(2 pi) / 2 when ``full``), v = max(var, eps) (no gradient through the
+    clamp). ``var`` has the input's shape, or one dim of size 1 (or misses the last dim), or is a number."""
+    op = "gaussian_nll_loss"
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError(f"{op}: var has negative entry/entries, got {var}")
+        var = full_like(input, float(var))
+    target, var = _loss_inputs(op, input, target, var)
+    if bool((var.data < 0).any()):
+        raise ValueError(f"{op}: var has negative entry/entries")
+    if var.shape != input.shape:
+        if input.shape[:-1] == var.shape:
+            var = var.unsqueeze(-1)
+        elif not (var.ndim == input.ndim and sum(v for x, v in zip(input.shape, var.shape) if x != v) == 1):
+            raise ValueError(f"{op}: var of shape {var.shape} is of incorrect size for input {input.shape}: give it "
+                             f"the input's shape, or one dim of size 1, or drop the last dim")
+    _check_reduction(op, reduction)
+    return reduce_loss(fused.gaussian_nll_loss(input, target, var, full, eps), reduction)
+
+
+def poisson_nll_loss(input: Tensor, target: TensorLike, log_input: bool = True, full: bool = False,  # noqa: A002
+                     size_average: None = None, eps: float = 1e-8, reduce: None = None,
+                     reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of Poisson targets y with rate exp(x) (``log_input``) or x: exp(x) - y x, or
+    x - y log(x + eps); ``full`` adds Stirling's y log y - y + log(2 pi y) / 2 where y > 1 (broadcast)."""
+    reject_legacy_args("poisson_nll_loss", size_average, reduce)
+    _check_reduction("poisson_nll_loss", reduction)
+    (target,) = _loss_inputs("poisson_nll_loss", input, target)
+    return reduce_loss(fused.poisson_nll_loss(input, target, log_input, full, eps), reduction)
+
+
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """Cosine of the angle between x1 and x2 (broadcast together) along ``dim``, which is reduced away: the sum of
     x1 / max(||x1||, eps) times x2 / max(||x2||, eps), as torch computes it (each norm is clamped without a gradient
@@ -609,6 +825,126 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     return avg_pool2d(input, (h // oh, w // ow))
 
 
+def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Tensor]) -> Tensor:  # noqa: A002
+    """``fn`` of ``ndim``-D batched input, or of (ndim-1)-D unbatched input as a batch of one (as torch)."""
+    if input.ndim == ndim - 1:
+        return fn(input.unsqueeze(0)).squeeze(0)
+    if input.ndim != ndim:
+        raise ValueError(f"{op}: expected {ndim - 1}-D (unbatched) or {ndim}-D (batched) input, got shape "
+                         f"{input.shape}")
+    return fn(input)
+
+
+def _only_defaults(op: str, dilation: IntPair = 1, groups: int = 1) -> None:
+    """NotImplementedError for the convolution options that the conv2d op does not have."""
+    if groups != 1:
+        raise NotImplementedError(f"{op}: groups={groups} is not implemented (only 1); split the channels, convolve "
+                                  f"each group and concatenate")
+    if any(d != 1 for d in (dilation if isinstance(dilation, (tuple, list)) else (dilation,))):
+        raise NotImplementedError(f"{op}: dilation={dilation!r} is not implemented (only 1); dilate the kernel "
+                                  f"with zeros instead")
+
+
+def _padding_1d(op: str, padding: int | tuple[int] | str) -> int:
+    if padding == "valid":
+        return 0
+    if isinstance(padding, str):
+        raise NotImplementedError(f"{op}: padding={padding!r} is not implemented (only 'valid' or ints); give the "
+                                  f"padding as an int")
+    return single(padding, f"{op} padding", 0)
+
+
+def _weight_1d(op: str, weight: Tensor, layout: str) -> Tensor:
+    if weight.ndim != 3:
+        raise ValueError(f"{op}: expected 3-D weight ({layout}, kernel_size), got shape {weight.shape}")
+    return weight.unsqueeze(2)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,  # noqa: A002
+           padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1) -> Tensor:
+    """Cross-correlation of (N, C, L) or (C, L) input with weight (O, C, k) plus bias (O,) -> (N, O, Lo): conv2d
+    on the (N, C, 1, L) view. Only dilation=1 and groups=1; padding an int or 'valid'."""
+    _only_defaults("conv1d", dilation, groups)
+    st, pd = single(stride, "conv1d stride", 1), _padding_1d("conv1d", padding)
+    w = _weight_1d("conv1d", weight, "out_channels, in_channels")
+    return _batched("conv1d", input, 3, lambda x: conv2d(x.unsqueeze(2), w, bias, (1, st), (0, pd)).squeeze(2))
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,  # noqa: A002
+                     padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
+                     dilation: IntPair = 1) -> Tensor:
+    """The transpose of conv2d on (N, C, H, W) or (C, H, W) input, weight (C, O, kh, kw), bias (O,) -> (N, O, Ho, Wo),
+    Ho = (H - 1) * stride - 2 * padding + kh + output_padding. Only groups=1 and dilation=1."""
+    _only_defaults("conv_transpose2d", dilation, groups)
+    return _batched("conv_transpose2d", input, 4,
+                    lambda x: conv_transpose2d_op(x, weight, bias, stride, padding, output_padding))
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,  # noqa: A002
+                     padding: int | tuple[int] = 0, output_padding: int | tuple[int] = 0, groups: int = 1,
+                     dilation: int | tuple[int] = 1) -> Tensor:
+    """The transpose of conv1d on (N, C, L) or (C, L) input, weight (C, O, k), bias (O,) -> (N, O, Lo),
+    Lo = (L - 1) * stride - 2 * padding + k + output_padding: conv_transpose2d on the (N, C, 1, L) view."""
+    _only_defaults("conv_transpose1d", dilation, groups)
+    st, pd = single(stride, "conv_transpose1d stride", 1), single(padding, "conv_transpose1d padding", 0)
+    op, w = single(output_padding, "conv_transpose1d output_padding", 0), _weight_1d("conv_transpose1d", weight,
+                                                                                  "in_channels, out_channels")
+    return _batched("conv_transpose1d", input, 3,
+                    lambda x: conv_transpose2d_op(x.unsqueeze(2), w, bias, (1, st), (0, pd), (0, op)).squeeze(2))
+
+
+def _window_1d(op: str, kernel_size: int | tuple[int], stride: int | tuple[int] | None,
+               padding: int | tuple[int]) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """A 1-D pool's kernel, stride (default: the kernel) and padding as the (1, k) pairs of the 2-D pool."""
+    k = single(kernel_size, f"{op} kernel_size", 1)
+    s = k if stride is None else single(stride, f"{op} stride", 1)
+    return (1, k), (1, s), (0, single(padding, f"{op} padding", 0))
+
+
+def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002
+               padding: int | tuple[int] = 0, dilation: int | tuple[int] = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:
+    """Max over windows of (N, C, L) or (C, L) input -> (N, C, Lo): max_pool2d on the (N, C, 1, L) view; padding
+    at most half the kernel. Only dilation=1, ceil_mode=False and return_indices=False."""
+    if ceil_mode or return_indices:
+        raise NotImplementedError("max_pool1d: ceil_mode and return_indices are not implemented; pad the input instead "
+                                  "of ceil_mode")
+    _only_defaults("max_pool1d", dilation)
+    k, s, p = _window_1d("max_pool1d", kernel_size, stride, padding)
+    return _batched("max_pool1d", input, 3, lambda x: max_pool2d(x.unsqueeze(2), k, s, p).squeeze(2))
+
+
+def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002
+               padding: int | tuple[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over windows of (N, C, L) or (C, L) input -> (N, C, Lo): avg_pool2d on the (N, C, 1, L) view (its
+    count_include_pad rule; ceil_mode=True is not implemented)."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"avg_pool1d: expected 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
+    k, s, p = _window_1d("avg_pool1d", kernel_size, stride, padding)
+    return avg_pool2d(input.unsqueeze(-2), k, s, p, ceil_mode, count_include_pad).squeeze(-2)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:  # noqa: A002
+    """Mean pooling of (N, C, L) or (C, L) input to length ``output_size``, which must divide L here
+    (adaptive_avg_pool2d on the (N, C, 1, L) view)."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"adaptive_avg_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
+    size = single(output_size, "adaptive_avg_pool1d output_size", 1)
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def unfold(input: Tensor, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,  # noqa: A002
+           stride: IntPair = 1) -> Tensor:
+    """torch's im2col: sliding blocks of (N, C, H, W) or (C, H, W) input as columns -> (N, C*kh*kw, L)."""
+    return _batched("unfold", input, 4, lambda x: unfold_op(x, kernel_size, dilation, padding, stride))
+
+
+def fold(input: Tensor, output_size: IntPair, kernel_size: IntPair, dilation: IntPair = 1,  # noqa: A002
+         padding: IntPair = 0, stride: IntPair = 1) -> Tensor:
+    """torch's col2im: columns (N, C*kh*kw, L) or (C*kh*kw, L) summed into images (N, C, *output_size)."""
+    return _batched("fold", input, 3, lambda x: fold_op(x, output_size, kernel_size, dilation, padding, stride))
+
+
 def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
     """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I) from the seeded generator; differentiable in mu, logvar."""
     if mu.shape != logvar.shape:
@@ -668,11 +1004,16 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
 
 
 __all__ = [
-    "CSRBatch", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "bernoulli_log_likelihood", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "celu", "conv2d", "cosine_similarity", "cross_entropy", "dropout", "dropout2d",
-    "elu", "embedding", "gaussian_kl", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "is_csr",
-    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "max_pool2d", "mish",
-    "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "prelu", "reduce_loss", "relu", "relu6", "reparameterize",
-    "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "softsign",
-    "tanh", "threshold",
+    "CSRBatch", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
+    "bernoulli_log_likelihood", "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu",
+    "conv1d", "conv2d",
+    "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout",
+    "dropout2d", "elu", "embedding", "fold", "gaussian_kl", "gaussian_nll_loss", "gelu", "glu", "group_norm",
+    "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate",
+    "is_csr", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax",
+    "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",
+    "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "normalize", "one_hot", "pad",
+    "pairwise_distance", "poisson_nll_loss", "prelu", "reduce_loss", "relu", "relu6", "reparameterize",
+    "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax",
+    "softplus", "softsign", "tanh", "threshold", "triplet_margin_loss", "unfold",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
 from ..creation import full, ones, zeros
-from ..ops.conv import IntPair, pair
+from ..ops.conv import IntPair, pair, single
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -180,6 +181,39 @@ class LogSoftmax(Softmax):
         return F.log_softmax(x, self.dim)
 
 
+class Softmax2d(Module):
+    """Softmax over the channels of (N, C, H, W) or (C, H, W) input, at every position."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+        return F.softmax(x, -3)
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b for x1 (..., in1_features), x2 (..., in2_features) -> (..., out_features); weight
+    (out, in1, in2) and bias (out,) uniform in +-1/sqrt(in1_features), as torch."""
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device: str | None = None, dtype: Any = None) -> None:
+        self.in1_features = _positive("in1_features", in1_features)
+        self.in2_features = _positive("in2_features", in2_features)
+        self.out_features = _positive("out_features", out_features)
+        bound = 1 / in1_features ** 0.5
+        self.weight = Parameter(zeros(out_features, in1_features, in2_features, dtype=dtype, device=device))
+        self.bias = Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None
+        for p in (self.weight, self.bias):
+            if p is not None:
+                init.uniform_(p, -bound, bound)
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.bilinear(x1, x2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
 class Embedding(Module):
     """A lookup table: integer indices (any shape) -> rows of ``weight`` (num_embeddings, embedding_dim), N(0, 1)
     initialised as in torch; the row ``padding_idx`` starts at zero and gets no gradient."""
@@ -280,6 +314,86 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm of (N, C, H, W) input over N, H and W."""
 
     dims = (4,)
+
+
+class GroupNorm(Module):
+    """Group norm of (N, C, ...) input: ``num_groups`` groups of channels, each normalised per sample
+    (``F.group_norm``); learnable per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine``."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device: str | None = None, dtype: Any = None, *, bias: bool = True) -> None:
+        self.num_groups = _positive("num_groups", num_groups)
+        self.num_channels = _positive("num_channels", num_channels)
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.eps, self.affine = eps, affine
+        self.weight = Parameter(ones(num_channels, dtype=dtype, device=device)) if affine else None
+        self.bias = Parameter(zeros(num_channels, dtype=dtype, device=device)) if affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance norm (``F.instance_norm``): each channel of each sample normalised over its positions; an
+    unbatched input (one dim fewer) is one sample. ``track_running_stats`` keeps running statistics (updated while
+    training, used after ``eval()``), as torch."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device: str | None = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        if affine and not bias:
+            self.bias = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        name = type(self).__name__
+        if x.ndim not in self.dims:
+            raise ValueError(f"{name}: expected {' or '.join(f'{d}-d' for d in self.dims)} input, got shape {x.shape}")
+        if x.ndim == self.dims[0]:  # unbatched
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        if x.shape[1] != self.num_features:
+            if self.affine:
+                raise ValueError(f"{name}: expected input's size at dim=1 to match num_features "
+                                 f"({self.num_features}), but got: {x.shape[1]}.")
+            warnings.warn("input's size at dim=1 does not match num_features. You can silence this warning by not "
+                          "passing in num_features, which is not used because affine=False", UserWarning, stacklevel=2)
+        use_input_stats = self.training or not self.track_running_stats
+        return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+                               0.0 if self.momentum is None else self.momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm of (N, C, L) or unbatched (C, L) input over L."""
+
+    dims = (2, 3)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm of (N, C, H, W) or unbatched (C, H, W) input over H and W."""
+
+    dims = (3, 4)
+
+
+class LocalResponseNorm(Module):
+    """x / (k + alpha mean(x^2 over ``size`` neighbouring channels))^beta (``F.local_response_norm``)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        self.size, self.alpha, self.beta, self.k = _positive("size", size), alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class _Activation(Module):
@@ -485,3 +599,168 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class Conv1d(Module):
+    """1-D cross-correlation of x (N, in_channels, L) -> (N, out_channels, Lo); weight (out, in, k) (``F.conv1d``).
+    Only dilation=1, groups=1 and padding_mode='zeros'."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int], stride: int | tuple[int] = 1,
+                 padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device: str | None = None, dtype: Any = None) -> None:
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv1d: padding_mode={padding_mode!r} is not implemented (only 'zeros')")
+        F._only_defaults("Conv1d", dilation, groups)
+        self.in_channels = _positive("in_channels", in_channels)
+        self.out_channels = _positive("out_channels", out_channels)
+        self.kernel_size = (single(kernel_size, "Conv1d kernel_size", 1),)
+        self.stride = (single(stride, "Conv1d stride", 1),)
+        self.padding = padding if isinstance(padding, str) else (single(padding, "Conv1d padding", 0),)
+        self.weight = Parameter(zeros(out_channels, in_channels, *self.kernel_size, dtype=dtype, device=device))
+        self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
+        default_init_(self.weight, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, bias={self.bias is not None}")
+
+
+class ConvTranspose2d(Module):
+    """The transpose of Conv2d: x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo), Ho = (H - 1) * stride -
+    2 * padding + kh + output_padding; weight (in, out, kh, kw) (``F.conv_transpose2d``). Only groups=1,
+    dilation=1 and padding_mode='zeros'."""
+
+    dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
+                 padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntPair = 1, padding_mode: str = "zeros", device: str | None = None,
+                 dtype: Any = None) -> None:
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not implemented (only 'zeros')")
+        F._only_defaults(name, dilation, groups)
+        size = pair if self.dims == 2 else lambda v, n, least: (single(v, n, least),)
+        self.in_channels = _positive("in_channels", in_channels)
+        self.out_channels = _positive("out_channels", out_channels)
+        self.kernel_size = size(kernel_size, f"{name} kernel_size", 1)
+        self.stride = size(stride, f"{name} stride", 1)
+        self.padding = size(padding, f"{name} padding", 0)
+        self.output_padding = size(output_padding, f"{name} output_padding", 0)
+        self.weight = Parameter(zeros(in_channels, out_channels, *self.kernel_size, dtype=dtype, device=device))
+        self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
+        default_init_(self.weight, self.bias)  # torch's fan_in is the weight's dim 1 here too: out_channels * k
+
+    def forward(self, x: Tensor) -> Tensor:
+        fn = F.conv_transpose2d if self.dims == 2 else F.conv_transpose1d
+        return fn(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, output_padding={self.output_padding}, bias={self.bias is not None}")
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """The transpose of Conv1d: x (N, in_channels, L) -> (N, out_channels, Lo); weight (in, out, k)."""
+
+    dims = 1
+
+
+class MaxPool1d(Module):
+    """Max over windows of (N, C, L) input; ``stride`` defaults to ``kernel_size`` (``F.max_pool1d``)."""
+
+    def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
+                 padding: int | tuple[int] = 0, dilation: int | tuple[int] = 1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:
+        if ceil_mode or return_indices:
+            raise NotImplementedError("MaxPool1d: ceil_mode and return_indices are not implemented")
+        F._only_defaults("MaxPool1d", dilation)
+        F._window_1d("MaxPool1d", kernel_size, stride, padding)  # checked here, kept as given, as torch
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = kernel_size if stride is None else stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """Mean over windows of (N, C, L) input; ``stride`` defaults to ``kernel_size`` (``F.avg_pool1d``)."""
+
+    def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
+                 padding: int | tuple[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> None:
+        if ceil_mode:
+            raise NotImplementedError("AvgPool1d: ceil_mode=True is not implemented; pad the input instead")
+        F._window_1d("AvgPool1d", kernel_size, stride, padding)
+        self.kernel_size, self.padding, self.count_include_pad = kernel_size, padding, count_include_pad
+        self.stride = kernel_size if stride is None else stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Mean pooling to length ``output_size`` (which must divide the input's here: ``F.adaptive_avg_pool1d``)."""
+
+    def __init__(self, output_size: int | tuple[int]) -> None:
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class Unfold(Module):
+    """torch's im2col as a module: (N, C, H, W) -> (N, C*kh*kw, L) (``F.unfold``)."""
+
+    def __init__(self, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0, stride: IntPair = 1) -> None:
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Unfold):
+    """torch's col2im as a module: (N, C*kh*kw, L) -> (N, C, *output_size) (``F.fold``)."""
+
+    def __init__(self, output_size: IntPair, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,
+                 stride: IntPair = 1) -> None:
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}, {super().extra_repr()}"
+
+
+class Upsample(Module):
+    """Resizing as a module (``F.interpolate``): modes 'nearest', 'linear' (3-D input) and 'bilinear' (4-D)."""
+
+    def __init__(self, size: int | tuple[int, ...] | None = None, scale_factor: float | tuple[float, ...] | None = None,
+                 mode: str = "nearest", align_corners: bool | None = None,
+                 recompute_scale_factor: bool | None = None) -> None:
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"

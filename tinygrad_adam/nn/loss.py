@@ -125,3 +125,124 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class MarginRankingLoss(_Loss):
+    """max(0, -y (x1 - x2) + margin) (``F.margin_ranking_loss``)."""
+
+    def __init__(self, margin: float = 0.0, size_average: None = None, reduce: None = None,
+                 reduction: str = "mean") -> None:
+        F.reject_legacy_args("MarginRankingLoss", size_average, reduce)
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target: TensorLike) -> Tensor:
+        return F.margin_ranking_loss(input1, input2, target, self.margin, reduction=self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """x where y = 1, max(0, margin - x) where y = -1 (``F.hinge_embedding_loss``)."""
+
+    def __init__(self, margin: float = 1.0, size_average: None = None, reduce: None = None,
+                 reduction: str = "mean") -> None:
+        F.reject_legacy_args("HingeEmbeddingLoss", size_average, reduce)
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """log(1 + exp(-y x)) (``F.soft_margin_loss``)."""
+
+    def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean") -> None:
+        F.reject_legacy_args("SoftMarginLoss", size_average, reduce)
+        super().__init__(reduction)
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Per-sample mean over classes of the logistic loss (``F.multilabel_soft_margin_loss``), class ``weight``."""
+
+    def __init__(self, weight: Tensor | None = None, size_average: None = None, reduce: None = None,
+                 reduction: str = "mean") -> None:
+        F.reject_legacy_args("MultiLabelSoftMarginLoss", size_average, reduce)
+        super().__init__(weight, reduction)
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(MarginRankingLoss):
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (``F.cosine_embedding_loss``)."""
+
+    def forward(self, input1: Tensor, input2: Tensor, target: TensorLike) -> Tensor:
+        return F.cosine_embedding_loss(input1, input2, target, self.margin, reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """max(0, margin + d(a, p) - d(a, n)) with p-norm distances (``F.triplet_margin_loss``)."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average: None = None, reduce: None = None, reduction: str = "mean") -> None:
+        F.reject_legacy_args("TripletMarginLoss", size_average, reduce)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap,
+                                     reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss (``F.multi_margin_loss``), p = 1 or 2, with ``margin`` and class ``weight``."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None, size_average: None = None,
+                 reduce: None = None, reduction: str = "mean") -> None:
+        F.reject_legacy_args("MultiMarginLoss", size_average, reduce)
+        if p not in (1, 2):
+            raise ValueError(f"MultiMarginLoss: only p = 1 and p = 2 are supported, got p={p}")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(f"MultiMarginLoss: weight must be 1-d (one entry per class), got shape {weight.shape}")
+        super().__init__(weight, reduction)
+        self.p, self.margin = p, margin
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.multi_margin_loss(input, target, self.p, self.margin, self.weight, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(SoftMarginLoss):
+    """Multi-label hinge loss against -1-ended lists of target classes (``F.multilabel_margin_loss``)."""
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood of targets given means and variances (``F.gaussian_nll_loss``)."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input: Tensor, target: TensorLike, var: TensorLike) -> Tensor:  # noqa: A002
+        return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood of targets given (log-)rates (``F.poisson_nll_loss``)."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: None = None, eps: float = 1e-8,
+                 reduce: None = None, reduction: str = "mean") -> None:
+        F.reject_legacy_args("PoissonNLLLoss", size_average, reduce)
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input: Tensor, target: TensorLike) -> Tensor:
+        return F.poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
+                                  reduction=self.reduction)

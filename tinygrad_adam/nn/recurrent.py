@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import backend
 from ..creation import zeros
 from ..ops import movement
-from ..tensor import Tensor
+from ..tensor import Array, Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+from .rnn_utils import PackedSequence, pack_with_order, pad_packed_sequence
 
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -66,26 +68,50 @@ class RNNBase(Module):
         h = (F.relu if self.mode == "RNN_RELU" else F.tanh)(xw + hw)
         return h, None
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002 - torch's name
-        """input (L, N, input_size), (N, L, input_size) with ``batch_first``, or unbatched (L, input_size) ->
-        (output (L, N, D*H) in the input's layout, h_n (D*num_layers, N, H)); LSTM's state is (h, c) both ways."""
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 - torch's
+        """input (L, N, input_size), (N, L, input_size) with ``batch_first``, unbatched (L, input_size), or a
+        ``PackedSequence`` -> (output (L, N, D*H) in the input's layout (packed like the input), h_n (D*num_layers,
+        N, H)); LSTM's state is (h, c) both ways. A packed batch's outputs stop at each sequence's length and its
+        h_n is taken at each sequence's last step (for the reverse direction: its first)."""
+        if isinstance(input, PackedSequence):
+            padded, lengths = pad_packed_sequence(input)  # (L, N, input_size), the batch's original order
+            self._check_input(padded)
+            out, state = self._layers(padded, hx, False, backend.to_device(lengths.numpy(), padded.device))
+            return pack_with_order(out, lengths.numpy(), None if input.sorted_indices is None
+                                   else input.sorted_indices.numpy()), state
         unbatched = input.ndim == 2
-        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input (L, N, {self.input_size}) (or unbatched "
-                             f"(L, {self.input_size})), got shape {input.shape}")
+        self._check_input(input)
         if input.shape[1 if self.batch_first and not unbatched else 0] == 0:
             raise ValueError(f"{type(self).__name__}: the sequence length is 0 (input shape {input.shape}); torch "
                              f"refuses it too")
         x = movement.unsqueeze(input, 1) if unbatched else (
             movement.transpose(input, (1, 0, 2)) if self.batch_first else input)
+        x, state = self._layers(x, hx, unbatched, None)
+        out = movement.squeeze(x, (1,)) if unbatched else (movement.transpose(x, (1, 0, 2)) if self.batch_first
+                                                             else x)
+        if unbatched:
+            state = tuple(movement.squeeze(s, (1,)) for s in state) if self.mode == "LSTM" else \
+                movement.squeeze(state, (1,))
+        return out, state
+
+    def _check_input(self, input: Tensor) -> None:  # noqa: A002 - torch's name
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input (L, N, {self.input_size}) (or unbatched "
+                             f"(L, {self.input_size})), got shape {input.shape}")
+
+    def _layers(self, x: Tensor, hx: Any, unbatched: bool, lengths: Array | None) -> tuple[Tensor, Any]:
+        """Every layer over the time-major x (L, N, input_size): (output (L, N, D*H), h_n or (h_n, c_n), each
+        (D*num_layers, N, H)). With ``lengths`` (N,) the state stops changing past each sequence's end."""
         n_dir = 2 if self.bidirectional else 1
         h0, c0 = self._initial(hx, x, unbatched, n_dir)
+        running = None if lengths is None else Tensor(  # (L, N, 1): step t is a real step of sequence n
+            x.xp.arange(x.shape[0])[:, None, None] < lengths[None, :, None], device=x.device)
         last_h, last_c = [], []
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:n_dir]):
                 k = layer * n_dir + d
-                seq, h, c = self._direction(x, layer, suffix, h0[k], None if c0 is None else c0[k])
+                seq, h, c = self._direction(x, layer, suffix, h0[k], None if c0 is None else c0[k], running)
                 outs.append(seq)
                 last_h.append(h)
                 last_c.append(c)
@@ -93,14 +119,7 @@ class RNNBase(Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout)
         h_n = movement.stack(last_h, 0)
-        out = movement.squeeze(x, (1,)) if unbatched else (movement.transpose(x, (1, 0, 2)) if self.batch_first
-                                                             else x)
-        if unbatched:
-            h_n = movement.squeeze(h_n, (1,))
-        if self.mode != "LSTM":
-            return out, h_n
-        c_n = movement.stack(last_c, 0)
-        return out, (h_n, movement.squeeze(c_n, (1,)) if unbatched else c_n)
+        return x, ((h_n, movement.stack(last_c, 0)) if self.mode == "LSTM" else h_n)
 
     def _initial(self, hx: Any, x: Tensor, unbatched: bool, n_dir: int) -> tuple[Any, Any]:
         """(h0, c0) as (D*num_layers, N, H) each (c0 None except for LSTM); zeros when ``hx`` is None."""
@@ -121,14 +140,22 @@ class RNNBase(Module):
             fixed.append(s)
         return fixed[0], fixed[1]
 
-    def _direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Any]:
-        """Run one layer in one direction over x (L, N, width): (outputs (L, N, H) in time order, h_n, c_n)."""
+    def _direction(self, x: Tensor, layer: int, suffix: str, h: Tensor, c: Tensor | None,
+                   running: Tensor | None) -> tuple[Tensor, Tensor, Any]:
+        """Run one layer in one direction over x (L, N, width): (outputs (L, N, H) in time order, h_n, c_n).
+        Where ``running[t]`` (N, 1) is False the state is carried through unchanged (a packed batch's padding: the
+        reverse direction then starts each sequence at its own last step from the initial state)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
         xw = F.linear(x, w_ih, b_ih)  # every step's input part at once: (L, N, gates*H)
         steps = range(x.shape[0] - 1, -1, -1) if suffix else range(x.shape[0])
         outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
         for t in steps:
-            h, c = self.cell(xw[t], h, c, w_hh, b_hh)
+            h_next, c_next = self.cell(xw[t], h, c, w_hh, b_hh)
+            if running is None:
+                h, c = h_next, c_next
+            else:
+                h = F.where(running[t], h_next, h)
+                c = None if c is None else F.where(running[t], c_next, c)
             outs[t] = h
         return movement.stack(outs, 0), h, c
 

@@ -1,14 +1,19 @@
-"""``nn.utils`` as torch's: gradient clipping (its implementation lives in ``tinygrad_adam.gradclip``) and the
-parameters as one flat vector."""
+"""``nn.utils`` as torch's: gradient clipping (its implementation lives in ``tinygrad_adam.gradclip``), the
+parameters as one flat vector, and ``nn.utils.rnn`` (padding and packing sequences, see ``nn/rnn_utils.py``; it
+imports as ``tinygrad_adam.nn.utils.rnn`` too)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 from .. import gradclip
 from ..gradclip import clip_grad_value_ as clip_grad_value_
 from ..ops import movement
 from ..tensor import Tensor
+from . import rnn_utils as rnn
+
+sys.modules[f"{__name__}.rnn"] = rnn  # so that ``from tinygrad_adam.nn.utils.rnn import pad_sequence`` works
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
@@ -45,4 +50,4 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         start += n
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "rnn", "vector_to_parameters"]

@@ -1,4 +1,5 @@
-"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, lerp, heaviside and isclose.
+"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, xlogy, lerp, heaviside and
+isclose.
 
 Each broadcasts its operands and promotes their dtypes as torch does (``elementwise.operands``), and records its
 derivative where torch has one (fmod sits with remainder in ``elementwise``).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
 from .elementwise import broadcast_shape, cast, ignore_fp_errors, operands, result_type, unbroadcast
 
@@ -67,6 +69,24 @@ def logaddexp(a: TensorLike, b: TensorLike) -> Tensor:
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return _grads(a, b, lambda: g / (1 + xp.exp(y - x)), lambda: g / (1 + xp.exp(x - y)))
     return record("logaddexp", xp.logaddexp(x, y), (a, b), backward)
+
+
+def xlogy(a: TensorLike, b: TensorLike) -> Tensor:
+    """a log(b), 0 where a == 0 unless b is nan (float32 for integers, as torch); derivatives as torch's:
+    xlogy(g, b) for a (0 where a == 0 and b <= 0) and g a / b for b."""
+    a, b = operands("xlogy", a, b, floating=True)
+    x, y, xp = a.data, b.data, a.xp
+    with ignore_fp_errors(xp):
+        out = _xlogy(x, y)
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        return _grads(a, b, lambda: xp.where((x == 0) & (y <= 0), x.dtype.type(0), _xlogy(g, y)), lambda: g * x / y)
+    return record("xlogy", out, (a, b), backward)
+
+
+def _xlogy(x: Array, y: Array) -> Array:
+    xp = backend.get_array_module(x)
+    return xp.where((x == 0) & ~xp.isnan(y), x.dtype.type(0), x * xp.log(y))
 
 
 def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:

@@ -30,6 +30,14 @@ def pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
     return int(p[0]), int(p[1])
 
 
+def single(value: int | tuple[int], name: str, minimum: int) -> int:
+    """An int or a 1-tuple of ints (a 1-D op's size), at least ``minimum``; a ValueError naming ``name`` otherwise."""
+    v = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+    if not isinstance(v, Integral) or v < minimum:
+        raise ValueError(f"{name} must be an int or a 1-tuple of ints >= {minimum}, got {value!r}")
+    return int(v)
+
+
 def output_size(op: str, size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
                 padding: tuple[int, int]) -> tuple[int, int]:
     """(Ho, Wo) = floor((H + 2p - k) / s) + 1; a ValueError when the kernel is larger than the padded input."""
@@ -51,13 +59,27 @@ def pad_spatial(x: Array, padding: tuple[int, int], value: float = 0.0) -> Array
     return out
 
 
-def windows(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int]) -> Array:
+def windows(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int],
+            dilation: tuple[int, int] = (1, 1)) -> Array:
     """A strided view (no copy) of padded NCHW input as (kh, kw, N, C, Ho, Wo): element [i, j, ..., h, w] is
-    ``xpad[..., h * sh + i, w * sw + j]``."""
+    ``xpad[..., h * sh + i * dh, w * sw + j * dw]``."""
     sn, sc, sh, sw = xpad.strides
     shape = (kernel[0], kernel[1], xpad.shape[0], xpad.shape[1], out[0], out[1])
-    strides = (sh, sw, sn, sc, sh * stride[0], sw * stride[1])
+    strides = (sh * dilation[0], sw * dilation[1], sn, sc, sh * stride[0], sw * stride[1])
     return backend.get_array_module(xpad).lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
+
+
+def add_windows(cols: Array, padded: tuple[int, int], stride: tuple[int, int],
+                dilation: tuple[int, int] = (1, 1)) -> Array:
+    """The adjoint of ``windows``: window values (kh, kw, N, C, Ho, Wo) added back onto the padded input positions
+    they were read from -> (N, C, Hp, Wp); overlapping windows accumulate. One strided add per kernel offset."""
+    kh, kw, n, c, ho, wo = cols.shape
+    gpad = backend.get_array_module(cols).zeros((n, c, *padded), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            gpad[:, :, i * dilation[0]:i * dilation[0] + stride[0] * (ho - 1) + 1:stride[0],
+                 j * dilation[1]:j * dilation[1] + stride[1] * (wo - 1) + 1:stride[1]] += cols[i, j]
+    return gpad
 
 
 def patches(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int]) -> Array:
@@ -79,22 +101,15 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
         = x.transpose(0, 2, 3, 1)
     return out
 
-
 def scatter_columns(gcols: Array, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
                     padding: tuple[int, int], out: tuple[int, int]) -> Array:
     """col2im: add column gradients (m*Ho*Wo, kh*kw*C) back onto the input positions they were copied from,
     -> (m, C, H, W) for the first ``m = len(gcols) // (Ho*Wo)`` samples of ``shape``. Only real output
     positions contribute, as in PyTorch."""
-    xp = backend.get_array_module(gcols)
     _, c, h, w = shape
-    kh, kw = kernel
-    cols = gcols.reshape(len(gcols) // (out[0] * out[1]), out[0], out[1], kh, kw, c)
-    gpad = xp.zeros((len(cols), h + 2 * padding[0], w + 2 * padding[1], c), dtype=gcols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            gpad[:, i:i + stride[0] * (out[0] - 1) + 1:stride[0], j:j + stride[1] * (out[1] - 1) + 1:stride[1]] \
-                += cols[:, :, :, i, j]
-    return gpad[:, padding[0]:padding[0] + h, padding[1]:padding[1] + w].transpose(0, 3, 1, 2)
+    cols = gcols.reshape(len(gcols) // (out[0] * out[1]), out[0], out[1], kernel[0], kernel[1], c)
+    gpad = add_windows(cols.transpose(3, 4, 0, 5, 1, 2), (h + 2 * padding[0], w + 2 * padding[1]), stride)
+    return gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
 
 
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
@@ -107,78 +122,208 @@ def batch_chunks(n: int, sample_bytes: int, device: str) -> list[slice]:
     step = max(1, CHUNK_BYTES[device.split(":")[0]] // max(sample_bytes, 1))
     return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
+def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int]) -> Array:
+    """im2col of padded NHWC input (m, Hp, Wp, C) -> (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view.
+    With one input channel a patch row is only kw values long, so the matrix is copied transposed (runs of Wo
+    values along image rows) and handed to BLAS as a transposed view."""
+    view = patches(xpad, kernel, stride, out)
+    k = kernel[0] * kernel[1] * xpad.shape[3]
+    if xpad.shape[3] == 1 and stride[1] == 1:
+        return view.transpose(3, 4, 5, 0, 1, 2).reshape(k, -1).T
+    return view.reshape(len(view) * out[0] * out[1], k)  # not -1: k or the batch may be 0
+
+
+def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, int],
+              padding: tuple[int, int]) -> tuple[Array, Array]:
+    """conv2d on arrays: x (N, C, H, W) correlated with weight (O, C, kh, kw) plus bias (O,) -> (N, O, Ho, Wo),
+    one GEMM per batch chunk; also the padded NHWC copy of x (N, Hp, Wp, C) that the weight gradient reads."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    ho, wo = output_size("conv2d", (h, w), (kh, kw), stride, padding)
+    xpad = channels_last(x, (h + 2 * padding[0], w + 2 * padding[1]), padding)
+    wk = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)  # rows in patch order
+    out = backend.get_array_module(x).empty((n, o, ho, wo), dtype=x.dtype)
+    for b in batch_chunks(n, ho * wo * kh * kw * c * x.dtype.itemsize, backend.device_of(x)):
+        y = columns(xpad[b], (kh, kw), stride, (ho, wo)) @ wk  # (m*Ho*Wo, O)
+        if bias is not None:
+            y += bias
+        out[b] = y.reshape(b.stop - b.start, ho, wo, o).transpose(0, 3, 1, 2)
+    return out, xpad
+
+
+def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
+    """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
+    -> (O, C, kh, kw): ``columns.T @ g`` summed over batch chunks, the columns rebuilt rather than kept."""
+    n, o, ho, wo = g.shape
+    k = kernel[0] * kernel[1] * xpad.shape[3]
+    g_nhwc = g.transpose(0, 2, 3, 1)
+    gw = backend.get_array_module(g).zeros((k, o), dtype=g.dtype)
+    for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
+        gw += columns(xpad[b], kernel, stride, (ho, wo)).T @ g_nhwc[b].reshape((b.stop - b.start) * ho * wo, o)
+    return backend.get_array_module(g).ascontiguousarray(gw.reshape(*kernel, -1, o).transpose(3, 2, 0, 1))
+
+
+def input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tuple[int, int],
+                   padding: tuple[int, int]) -> Array:
+    """conv2d's input gradient: output gradient g (N, O, Ho, Wo) and weight (O, C, kh, kw) -> (N, C, H, W) of the
+    input ``shape`` (also conv_transpose2d's forward). It is the correlation of g, dilated by the stride and
+    padded by k-1, with the flipped kernel: gfull[kh-1 + oh*sh, kw-1 + ow*sw] = g[oh, ow], cropped to the rows and
+    columns that reach the unpadded input, so one im2col + GEMM per batch chunk gives exactly dx. A nan/inf
+    weight would be spread by the zeros of gfull (0 * inf), so then the columns g @ W are scattered (col2im)."""
+    n, c, h, w = shape
+    o, _, kh, kw = weight.shape
+    ho, wo = g.shape[2:]
+    xp = backend.get_array_module(g)
+    gx = xp.empty(shape, dtype=g.dtype)
+    chunks = batch_chunks(n, h * w * kh * kw * o * g.dtype.itemsize, backend.device_of(g))
+    if not bool(xp.isfinite(weight).all()):
+        g_nhwc, wk = g.transpose(0, 2, 3, 1), weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+        for b in chunks:
+            g2 = g_nhwc[b].reshape((b.stop - b.start) * ho * wo, o)
+            gx[b] = scatter_columns(g2 @ wk.T, shape, (kh, kw), stride, padding, (ho, wo))
+        return gx
+    gfull = channels_last(g, (h + 2 * padding[0] + kh - 1, w + 2 * padding[1] + kw - 1), (kh - 1, kw - 1), stride)
+    gfull = gfull[:, padding[0]:padding[0] + h + kh - 1, padding[1]:padding[1] + w + kw - 1]
+    wflip = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
+    for b in chunks:
+        m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
+        gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(m * h * w, kh * kw * o)
+        gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
+    return gx
+
+
+def check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool) -> None:
+    """A clear error unless x (N, C, H, W), weight ((O, C, kh, kw), or (C, O, kh, kw) when ``transposed``) and
+    bias (O,) fit together, share a device and a dtype, and have channels (only the batch may be empty)."""
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    check_devices(op, *parents)
+    layout = "in_channels, out_channels" if transposed else "out_channels, in_channels"
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected 4-D weight ({layout}, kh, kw), got shape {weight.shape}")
+    wc, o = (weight.shape[0], weight.shape[1]) if transposed else (weight.shape[1], weight.shape[0])
+    if (x.shape[2] == 0 or x.shape[3] == 0) and x.shape[0] > 0:  # as torch: only an empty batch may have one
+        raise ValueError(f"{op}: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
+    if x.shape[1] == 0 or o == 0:  # torch raises for 0 output channels
+        raise ValueError(f"{op}: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
+                         f"least one input and one output channel")
+    if wc != x.shape[1]:
+        raise ValueError(f"{op}: weight {weight.shape} ({layout}, kh, kw) expects {wc} input channels, got "
+                         f"{x.shape[1]} (input shape {x.shape})")
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
+    check_dtypes(op, *parents)
+
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
            padding: IntPair = 0) -> Tensor:
     """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw) plus bias (O,) -> (N, O, Ho, Wo)."""
-    parents = (x, weight) if bias is None else (x, weight, bias)
-    check_devices("conv2d", *parents)
-    if x.ndim != 4:
-        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W), got shape {x.shape}")
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d: expected 4-D weight (out_channels, in_channels, kh, kw), got shape {weight.shape}")
-    n, c, h, w = x.shape
-    o, wc, kh, kw = weight.shape
-    if (h == 0 or w == 0) and n > 0:  # as torch, which accepts only an empty batch or empty channels
-        raise ValueError(f"conv2d: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
-    if c == 0 or o == 0:  # torch raises for 0 output channels and gives a (N, 0, Ho, Wo) result for 0 input ones
-        raise ValueError(f"conv2d: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
-                         f"least one input and one output channel")
-    if wc != c:
-        raise ValueError(f"conv2d: weight {weight.shape} expects {wc} input channels, got {c} (input shape {x.shape})")
-    if bias is not None and bias.shape != (o,):
-        raise ValueError(f"conv2d: bias must have shape ({o},), got {bias.shape}")
-    check_dtypes("conv2d", *parents)
+    check_conv("conv2d", x, weight, bias, transposed=False)
     st, pd = pair(stride, "conv2d stride", 1), pair(padding, "conv2d padding", 0)
-    ho, wo = output_size("conv2d", (h, w), (kh, kw), st, pd)
-    xp, k = x.xp, c * kh * kw
-    hp, wp = h + 2 * pd[0], w + 2 * pd[1]
-    xpad = channels_last(x.data, (hp, wp), pd)  # (N, Hp, Wp, C)
-    wk = weight.data.transpose(2, 3, 1, 0).reshape(k, o)  # (kh*kw*C, O), rows in patch order
-    dx_cols = h * w * kh * kw * o if x.requires_grad else 0
-    sample_bytes = max(ho * wo * k, dx_cols) * x.dtype.itemsize  # the columns of the forward GEMM and of dx's
-    chunks = batch_chunks(n, sample_bytes, x.device)
-
-    def columns(b: slice) -> Array:
-        """im2col of one batch chunk: (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view. With one input
-        channel a patch row is only kw values long, so the matrix is copied transposed (runs of Wo values along
-        image rows) and handed to BLAS as a transposed view."""
-        view = patches(xpad[b], (kh, kw), st, (ho, wo))
-        if c == 1 and st[1] == 1:
-            return view.transpose(3, 4, 5, 0, 1, 2).reshape(k, -1).T
-        return view.reshape(len(view) * ho * wo, k)  # not -1: k or the batch may be 0
-
-    out = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    for b in chunks:
-        y = columns(b) @ wk  # (m*Ho*Wo, O): one GEMM per chunk
-        if bias is not None:
-            y += bias.data
-        out[b] = y.reshape(b.stop - b.start, ho, wo, o).transpose(0, 3, 1, 2)
+    out, xpad = correlate(x.data, weight.data, None if bias is None else bias.data, st, pd)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        g_nhwc = g.transpose(0, 2, 3, 1)
-        gw = xp.zeros((k, o), dtype=g.dtype) if weight.requires_grad else None
-        gx = xp.empty(x.shape, dtype=g.dtype) if x.requires_grad else None
-        if gx is not None:
-            # dx is the correlation of g, dilated by the stride and padded by k-1, with the flipped kernel:
-            # gfull[kh-1 + oh*sh, kw-1 + ow*sw] = g[oh, ow]; only the rows/columns that reach the unpadded input
-            # (offset by the padding) are kept, so the GEMM produces exactly dx.
-            gfull = channels_last(g, (hp + kh - 1, wp + kw - 1), (kh - 1, kw - 1), st)
-            gfull = gfull[:, pd[0]:pd[0] + h + kh - 1, pd[1]:pd[1] + w + kw - 1]
-            wflip = weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
-        exact = gx is not None and not bool(xp.isfinite(weight.data).all())
-        for b in chunks:
-            m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
-            g2 = g_nhwc[b].reshape(m * ho * wo, o)
-            if gw is not None:
-                gw += columns(b).T @ g2  # the columns are rebuilt, not kept
-            if exact:  # a nan/inf weight: the zeros of gfull would spread it (0 * inf), so scatter instead
-                gx[b] = scatter_columns(g2 @ wk.T, x.shape, (kh, kw), st, pd, (ho, wo))
-            elif gx is not None:
-                gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(m * h * w, kh * kw * o)
-                gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
-        grads = (gx, None if gw is None else xp.ascontiguousarray(gw.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)))
+        gx = input_gradient(g, weight.data, x.shape, st, pd) if x.requires_grad else None
+        gw = weight_gradient(xpad, g, weight.shape[2:], st) if weight.requires_grad else None
         if bias is None:
-            return grads
-        return (*grads, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
-    return record("conv2d", out, parents, backward)
+            return gx, gw
+        return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+    return record("conv2d", out, (x, weight) if bias is None else (x, weight, bias), backward)
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
+                     padding: IntPair = 0, output_padding: IntPair = 0) -> Tensor:
+    """The transpose (adjoint) of conv2d: x (N, C, H, W) with weight (C, O, kh, kw) plus bias (O,) ->
+    (N, O, Ho, Wo), Ho = (H - 1) * sh - 2 * ph + kh + output_padding. Its forward is conv2d's input gradient,
+    its input gradient conv2d's forward and its weight gradient conv2d's, with input and output swapped."""
+    check_conv("conv_transpose2d", x, weight, bias, transposed=True)
+    st, pd = pair(stride, "conv_transpose2d stride", 1), pair(padding, "conv_transpose2d padding", 0)
+    op = pair(output_padding, "conv_transpose2d output_padding", 0)
+    if op[0] >= st[0] or op[1] >= st[1]:
+        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st}")
+    n, _, h, w = x.shape
+    kh, kw = weight.shape[2:]
+    size = ((h - 1) * st[0] - 2 * pd[0] + kh + op[0], (w - 1) * st[1] - 2 * pd[1] + kw + op[1])
+    if size[0] < 1 or size[1] < 1:
+        raise ValueError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
+                         f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
+    out = input_gradient(x.data, weight.data, (n, weight.shape[1], *size), st, pd)
+    if bias is not None:
+        out += bias.data[:, None, None]
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        # conv2d of g with the same weight: its output is dx, and with x as its output gradient, dW
+        gx, gpad = (correlate(g, weight.data, None, st, pd) if x.requires_grad
+                    else (None, channels_last(g, (size[0] + 2 * pd[0], size[1] + 2 * pd[1]), pd)))
+        gw = weight_gradient(gpad, x.data, (kh, kw), st) if weight.requires_grad else None
+        if bias is None:
+            return gx, gw
+        return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+    return record("conv_transpose2d", out, (x, weight) if bias is None else (x, weight, bias), backward)
+
+
+Blocks = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
+
+
+def sliding_blocks(op: str, size: tuple[int, int], kernel_size: IntPair, dilation: IntPair, padding: IntPair,
+                   stride: IntPair) -> Blocks:
+    """Checked (kernel, dilation, padding, stride, (Ho, Wo)) of unfold/fold over an image of ``size``: a
+    ValueError naming ``op`` when an argument is not an int or pair, or no whole block fits."""
+    k, d = pair(kernel_size, f"{op} kernel_size", 1), pair(dilation, f"{op} dilation", 1)
+    p, s = pair(padding, f"{op} padding", 0), pair(stride, f"{op} stride", 1)
+    span = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    return k, d, p, s, output_size(op, size, span, s, p)
+
+
+def im2col(x: Array, blocks: Blocks) -> Array:
+    """The sliding blocks of x (N, C, H, W) as columns (N, C*kh*kw, Ho*Wo), one copy out of the strided view."""
+    k, d, p, s, out = blocks
+    cols = backend.get_array_module(x).empty((x.shape[0], x.shape[1], *k, *out), dtype=x.dtype)
+    cols[...] = windows(pad_spatial(x, p), k, s, out, d).transpose(2, 3, 0, 1, 4, 5)
+    return cols.reshape(x.shape[0], x.shape[1] * k[0] * k[1], out[0] * out[1])
+
+
+def col2im(cols: Array, size: tuple[int, int], blocks: Blocks) -> Array:
+    """The adjoint of ``im2col``: columns (N, C*kh*kw, Ho*Wo) summed onto the image positions they came from ->
+    (N, C, H, W); positions in the padding are dropped."""
+    k, d, p, s, out = blocks
+    n, c = cols.shape[0], cols.shape[1] // (k[0] * k[1])
+    view = cols.reshape(n, c, *k, *out).transpose(2, 3, 0, 1, 4, 5)
+    gpad = add_windows(view, (size[0] + 2 * p[0], size[1] + 2 * p[1]), s, d)
+    return backend.get_array_module(cols).ascontiguousarray(gpad[:, :, p[0]:p[0] + size[0], p[1]:p[1] + size[1]])
+
+
+def check_blocks_input(op: str, x: Tensor, ndim: int, layout: str) -> None:
+    """torch's checks of unfold/fold input: ``ndim`` dims, only the batch may be empty, a floating dtype."""
+    if x.ndim != ndim or 0 in x.shape[1:]:
+        raise ValueError(f"{op}: expected a {ndim}-D input {layout} with only the batch possibly empty, got shape "
+                         f"{x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
+
+
+def unfold(x: Tensor, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0, stride: IntPair = 1) -> Tensor:
+    """torch's im2col: the kh x kw sliding blocks of x (N, C, H, W) as columns -> (N, C*kh*kw, L), L = Ho*Wo;
+    row c*kh*kw + i*kw + j of column oh*Wo + ow is x[c, oh*sh + i*dh - ph, ow*sw + j*dw - pw] (0 in the padding)."""
+    check_blocks_input("unfold", x, 4, "(N, C, H, W)")
+    size = x.shape[2:]
+    blocks = sliding_blocks("unfold", size, kernel_size, dilation, padding, stride)
+    return record("unfold", im2col(x.data, blocks), (x,), lambda g: (col2im(g, size, blocks),))
+
+
+def fold(x: Tensor, output_size: IntPair, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,
+         stride: IntPair = 1) -> Tensor:
+    """torch's col2im, the adjoint of ``unfold``: columns x (N, C*kh*kw, L) summed into an image (N, C, H, W) of
+    ``output_size`` (H, W); overlapping blocks add up. L must be the number of blocks, Ho*Wo."""
+    check_blocks_input("fold", x, 3, "(N, C*kh*kw, L)")
+    size = pair(output_size, "fold output_size", 1)
+    blocks = sliding_blocks("fold", size, kernel_size, dilation, padding, stride)
+    k, out = blocks[0], blocks[-1]
+    if x.shape[1] % (k[0] * k[1]):
+        raise ValueError(f"fold: input's dimension 1 ({x.shape[1]}) must be divisible by the kernel's size "
+                         f"{k[0]} * {k[1]} (input shape {x.shape})")
+    if x.shape[2] != out[0] * out[1]:
+        raise ValueError(f"fold: input's dimension 2 must be the number of sliding blocks, {out[0]} * {out[1]} = "
+                         f"{out[0] * out[1]}, for output_size {size}, got {x.shape[2]} (input shape {x.shape})")
+    return record("fold", col2im(x.data, size, blocks), (x,), lambda g: (im2col(g, blocks),))

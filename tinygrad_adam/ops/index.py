@@ -6,7 +6,10 @@ checked (torch raises on an index out of range, including a negative one, and so
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+
+import numpy
 
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
@@ -379,3 +382,36 @@ def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor
                            idx.shape[:d] + (1,) + idx.shape[d + 1:])
     src = broadcast_to(a, rest[:d] + (a.shape[d],) + rest[d + 1:])
     return gather(src, d, constant(a.xp.broadcast_to(idx.data, rest[:d] + (idx.shape[d],) + rest[d + 1:])))
+
+
+# ------------------------------------------------------------------------------- index generators
+def triangle_indices(op: str, row: int, col: int, offset: int = 0, dtype: Any = "int64",
+                     device: str | None = None) -> Tensor:
+    """tril_indices / triu_indices (``op``): the (2, N) coordinates of the lower (upper) triangle of a row x col
+    matrix, on and below (above) the ``offset`` diagonal, in row-major order, as ``dtype`` (int64 or int32)."""
+    from .. import backend
+
+    if row < 0 or col < 0:
+        raise ValueError(f"{op}: row and col must be non-negative, got {row} and {col}")
+    if numpy.dtype(dtype) not in (numpy.int64, numpy.int32):
+        raise TypeError(f"{op}: dtype must be int64 or int32, got {numpy.dtype(dtype)}")
+    dev = backend.parse_device(device)
+    xp = backend.xp_of(dev)
+    with backend.device_context(dev):
+        rows, cols = (xp.tril_indices if op == "tril_indices" else xp.triu_indices)(row, offset, col)
+        return Tensor(xp.stack([rows, cols]).astype(dtype).reshape(2, -1), device=dev)
+
+
+def combinations(a: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The length-``r`` combinations of a 1-D tensor's elements (by position, in lexicographic order; with
+    ``with_replacement`` an element may repeat), as rows: (count, r); an empty 1-D tensor for r = 0, as torch.
+    Gathered, so the gradient adds up over the rows an element appears in."""
+    if a.ndim != 1:
+        raise ValueError(f"combinations: expects a 1-D tensor, got shape {a.shape}")
+    if r < 0:
+        raise ValueError(f"combinations: r must be non-negative, got {r}")
+    if r == 0:
+        return Tensor(a.xp.empty((0,), dtype=a.dtype), device=a.device)
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = numpy.asarray(list(pick(range(a.shape[0]), r)), dtype=numpy.int64).reshape(-1, r)
+    return getitem(a, constant(a.xp.asarray(idx)))

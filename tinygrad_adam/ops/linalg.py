@@ -1,14 +1,16 @@
-"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum; outer, addmm and diag."""
+"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum, tensordot, kron; outer, addmm,
+diag; cdist; and the square-matrix functions inv, det, slogdet and solve (batched over leading dims)."""
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Sequence
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
-from .elementwise import broadcast_shape, unbroadcast
+from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
 from .linear import check_dtypes
 
 
@@ -152,3 +154,185 @@ def diag(a: Tensor, diagonal: int = 0) -> Tensor:
     out = a.xp.zeros((n, n), dtype=a.dtype)
     backend.diagonal(out, int(diagonal), 0, 1)[...] = a.data
     return record("diag", out, (a,), lambda g: (backend.diagonal(g, int(diagonal), 0, 1),))
+
+
+def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> Tensor:
+    """Sum over the last ``dims`` dims of ``a`` against the first ``dims`` of ``b`` (or over the dims named by the
+    pair of lists ``dims``): shape a's other dims, then b's. One dtype for both, as torch; an einsum underneath."""
+    if a.dtype != b.dtype:
+        raise TypeError(f"tensordot: both inputs must have the same dtype (as in torch), got {a.dtype} and {b.dtype}")
+    if isinstance(dims, int):
+        if not 0 <= dims <= min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: dims={dims} must lie in 0..{min(a.ndim, b.ndim)} for shapes {a.shape} and "
+                             f"{b.shape}")
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da = [movement.wrap_dim("tensordot", int(d), a.ndim) for d in dims[0]]
+        db = [movement.wrap_dim("tensordot", int(d), b.ndim) for d in dims[1]]
+        if len(da) != len(db) or len(set(da)) != len(da) or len(set(db)) != len(db):
+            raise ValueError(f"tensordot: dims {dims} must name as many distinct dims of each input")
+    if any(a.shape[i] != b.shape[j] for i, j in zip(da, db)):
+        raise ValueError(f"tensordot: contracted dims {da} of {a.shape} and {db} of {b.shape} differ in size")
+    letters = iter(string.ascii_letters)
+    sa = [next(letters) for _ in range(a.ndim)]
+    sb = [next(letters) for _ in range(b.ndim)]
+    for i, j in zip(da, db):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in da] + [c for j, c in enumerate(sb) if j not in db]
+    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+def kron(a: Tensor, b: Tensor) -> Tensor:
+    """The Kronecker product: ``a`` and ``b`` padded with leading 1s to k dims each, out[i * n_b + j] = a[i] b[j] in
+    every dim, shape (a_d b_d per dim); dtypes promoted as ``*``."""
+    k = max(a.ndim, b.ndim)
+    sa, sb = (1,) * (k - a.ndim) + a.shape, (1,) * (k - b.ndim) + b.shape
+    product = elementwise.mul(movement.reshape(a, tuple(x for n in sa for x in (n, 1))),
+                              movement.reshape(b, tuple(x for n in sb for x in (1, n))))
+    return movement.reshape(product, tuple(m * n for m, n in zip(sa, sb)))
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """Pairwise p-norm distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R), the batch
+    dims broadcast. p = 0 counts the differing coordinates, p = inf takes the largest difference. Computed from
+    the differences, as torch does for up to 25 rows (for more, torch's default switches to a less exact matrix
+    product for p = 2). Gradients as torch's: 0 where a distance is 0; for p = inf each coordinate reaching the
+    maximum gets the whole gradient; none (zeros) for p = 0."""
+    check_devices("cdist", x1, x2)
+    if x1.dtype.kind != "f" or x2.dtype != x1.dtype:
+        raise TypeError(f"cdist: needs two floating tensors of one dtype (as in torch), got {x1.dtype} and "
+                        f"{x2.dtype}")
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise ValueError(f"cdist: needs (..., P, M) and (..., R, M) with the same M, got {x1.shape} and {x2.shape}")
+    if not p >= 0:
+        raise ValueError(f"cdist: p must be >= 0, got {p}")
+    batch = broadcast_shape("cdist", x1.shape[:-2], x2.shape[:-2])
+    xp, p = x1.xp, float(p)
+    diff = x1.data[..., :, None, :] - x2.data[..., None, :, :]  # (..., P, R, M)
+    ad = xp.abs(diff)
+    dtype = diff.dtype.type
+    with ignore_fp_errors(xp):
+        if p == 0:
+            out = (diff != 0).sum(axis=-1).astype(diff.dtype)
+        elif p == math.inf:
+            out = ad.max(axis=-1) if ad.shape[-1] else xp.zeros(ad.shape[:-1], dtype=diff.dtype)
+        elif p == 1:
+            out = ad.sum(axis=-1)
+        elif p == 2:
+            out = xp.sqrt((diff * diff).sum(axis=-1))
+        else:
+            out = (ad ** dtype(p)).sum(axis=-1) ** dtype(1 / p)
+    out = xp.broadcast_to(out, batch + out.shape[-2:]).copy() if out.shape[:-2] != batch else out
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        dist, gd = out[..., None], g[..., None]
+        zero = dtype(0)
+        with ignore_fp_errors(xp):
+            if p == 0:
+                per = xp.zeros(diff.shape, dtype=diff.dtype)
+            elif p == 1:
+                per = xp.sign(diff) * gd
+            elif p == 2:
+                per = xp.where(dist == 0, zero, gd * diff / dist)
+            elif p == math.inf:
+                per = gd * xp.sign(diff) * (ad == dist)
+            elif p < 2:
+                per = xp.where((dist == 0) | ((diff == 0) & (p < 1)), zero,
+                               xp.sign(diff) * ad ** dtype(p - 1) * gd / dist ** dtype(p - 1))
+            else:
+                per = xp.where(dist == 0, zero, diff * ad ** dtype(p - 2) * gd / dist ** dtype(p - 1))
+        g1 = unbroadcast(per.sum(axis=-2), x1.shape) if x1.requires_grad else None
+        g2 = unbroadcast(-per.sum(axis=-3), x2.shape) if x2.requires_grad else None
+        return g1, g2
+    return record("cdist", out, (x1, x2), backward)
+
+
+def _square(op: str, a: Tensor) -> None:
+    """The check torch makes of inv / det / slogdet / solve: a floating batch of square matrices."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating tensor (as in torch), got {a.dtype}; convert with .float()")
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{op}: needs a batch of square matrices (..., n, n), got shape {a.shape}")
+
+
+def _mT(x: Array) -> Array:  # noqa: N802
+    return x.swapaxes(-1, -2)
+
+
+def inv(a: Tensor) -> Tensor:
+    """The inverse of each square matrix (..., n, n); a singular one raises, as in torch. Backward -A^-T g A^-T."""
+    _square("inv", a)
+    try:
+        out = a.xp.linalg.inv(a.data)
+    except Exception as e:  # numpy's LinAlgError
+        raise ValueError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
+                         f"system") from None
+    return record("inv", out, (a,), lambda g: (-(_mT(out) @ g @ _mT(out)),))
+
+
+def _adjugate_t(x: Array) -> Array:
+    """The transposed adjugate of each matrix, d det / dA, from the SVD A = U S V^T: det(U) det(V) U diag(product of
+    the other singular values) V^T (no division, so accurate near singular matrices)."""
+    xp = backend.get_array_module(x)
+    u, s, vh = xp.linalg.svd(x)
+    ones = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+    before = xp.concatenate([ones, xp.cumprod(s[..., :-1], axis=-1)], axis=-1)
+    after = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(s, axis=-1)[..., :-1], axis=-1)], axis=-1), axis=-1)
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
+    return (u * (before * after)[..., None, :]) @ vh * sign[..., None, None]
+
+
+def det(a: Tensor) -> Tensor:
+    """The determinant of each square matrix (..., n, n) -> (...); gradient g adj(A)^T, taken from the SVD (accurate
+    near singular matrices), and 0 for an exactly singular one (n > 1), as torch gives."""
+    _square("det", a)
+    xp = a.xp
+    out = xp.linalg.det(a.data)
+
+    def backward(g: Array) -> tuple[Array]:
+        keep = (out != 0)[..., None, None] | (a.shape[-1] == 1)  # torch's 1 x 1 case is the identity even at 0
+        return (xp.where(keep, g[..., None, None] * _adjugate_t(xp.where(keep, a.data, 1)), 0),)
+    return record("det", out, (a,), backward)
+
+
+def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
+    """(sign, log |det|) of each square matrix (..., n, n); the gradient of log |det| is A^-T (the sign has none)."""
+    _square("slogdet", a)
+    sign, logabs = a.xp.linalg.slogdet(a.data)
+    return Tensor(sign, device=a.device), record("slogdet", logabs, (a,),
+                                                 lambda g: (g[..., None, None] * _mT(a.xp.linalg.pinv(a.data)),))
+
+
+def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
+    """X with A X = B (``left=False``: X A = B), A (..., n, n), B (..., n, k) or a vector batch (..., n) when B is
+    1-D or has A's batch shape without a last dim, as torch reads it; batch dims broadcast. Gradients as torch's:
+    gB = A^-T g (solved), gA = -gB X^T."""
+    _square("solve", a)
+    check_devices("solve", a, b)
+    if b.dtype != a.dtype:
+        raise TypeError(f"solve: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
+    if not left:
+        return movement.transpose(solve(movement.transpose(a, _swap_last(a.ndim)),
+                                        movement.transpose(b, _swap_last(b.ndim))), _swap_last(b.ndim))
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    bm = b.data[..., None] if vector else b.data
+    if bm.ndim < 2 or bm.shape[-2] != a.shape[-1]:
+        raise ValueError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
+    batch = broadcast_shape("solve", a.shape[:-2], bm.shape[:-2])
+    xp = a.xp
+    try:
+        x = xp.linalg.solve(xp.broadcast_to(a.data, batch + a.shape[-2:]), xp.broadcast_to(bm, batch + bm.shape[-2:]))
+    except Exception as e:  # numpy's LinAlgError
+        raise ValueError(f"solve: a matrix A is singular ({e}); the system has no unique solution") from None
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        gm = g[..., None] if vector else g
+        gb = xp.linalg.solve(_mT(xp.broadcast_to(a.data, batch + a.shape[-2:])), gm)
+        ga = unbroadcast(-(gb @ _mT(x)), a.shape) if a.requires_grad else None
+        gb = unbroadcast(gb[..., 0] if vector else gb, b.shape) if b.requires_grad else None
+        return ga, gb
+    return record("solve", x[..., 0] if vector else x, (a, b), backward)
+
+
+def _swap_last(ndim: int) -> tuple[int, ...]:
+    return (*range(ndim - 2), ndim - 1, ndim - 2)

@@ -13,18 +13,31 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 
 import numpy
 
 from .. import backend
-from ..autograd import is_grad_enabled
+from ..autograd import is_grad_enabled, no_grad
 from ..tensor import Array, Tensor, TensorLike, check_devices, record
-from .elementwise import broadcast_shape, cast, exp_neg_abs, log1p_small, operands, sigmoid_array, unbroadcast
+from .activation import logsigmoid
+from .elementwise import (
+    broadcast_shape,
+    cast,
+    exp_neg_abs,
+    ignore_fp_errors,
+    log1p_small,
+    minimum,
+    operands,
+    sigmoid_array,
+    unbroadcast,
+    where,
+)
 from .reduce import quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
-BCE_EPS = float(numpy.float32(1e-12))  # torch clamps p (1 - p) at this float32 constant in the BCE gradient
+BCE_EPS = float(numpy.float32(1e-12))  # torch's EPSILON: the BCE gradient clamp, cosine_embedding_loss's norm term
 
 
 def record_loss(op: str, losses: Array, parents: tuple[Tensor, ...], reduction: str,
@@ -202,3 +215,140 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
                 gy = unbroadcast(gy, y.shape)
         return gx, gy
     return record_loss("kl_div", losses, (a, y), reduction, grads)
+
+
+# Margin, embedding and likelihood losses. All but soft margin are composed of differentiable ops exactly as torch
+# composes them (or as its kernels compute them), so the gradients, at ties and for nan/inf too, are torch's. Each
+# returns the unreduced losses; ``nn.functional`` reduces them.
+
+def _same_ndim(op: str, *tensors: Tensor) -> None:
+    if len({t.ndim for t in tensors}) > 1:
+        raise ValueError(f"{op}: all inputs must have the same number of dims (they broadcast), got shapes "
+                         f"{', '.join(str(t.shape) for t in tensors)}")
+
+
+def margin_ranking_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float) -> Tensor:
+    """max(0, -y (x1 - x2) + margin) elementwise; the three inputs have one ndim and broadcast together."""
+    _same_ndim("margin_ranking_loss", x1, x2, target)
+    return (-target * (x1 - x2) + margin).clamp(min=0)
+
+
+def hinge_embedding_loss(x: Tensor, target: Tensor, margin: float) -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1 (both terms for any other y, as torch), broadcast."""
+    hinge = (margin - x).clamp(min=0)
+    return where(target != 1, hinge, 0) + where(target != -1, x, 0)
+
+
+def soft_margin_loss(x: Tensor, target: Tensor, reduction: str) -> Tensor:
+    """log(1 + exp(-y x)) elementwise for y broadcast to x's shape, in x's dtype; backward torch's kernel's
+    -y z / (1 + z), z = exp(-y x) (so nan where z overflows, as there). Not differentiable in y, as torch."""
+    op = "soft_margin_loss"
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating input, got {x.dtype}; convert first, e.g. input.float()")
+    if target.requires_grad and is_grad_enabled():
+        raise ValueError(f"{op}: not differentiable with respect to the target (as torch); pass target.detach()")
+    check_devices(op, x, target)
+    if broadcast_shape(op, x.shape, target.shape) != x.shape:
+        raise ValueError(f"{op}: target shape {target.shape} must broadcast to input shape {x.shape}")
+    xp = x.xp
+    y = xp.broadcast_to(target.data.astype(x.dtype, copy=False), x.shape)
+    with ignore_fp_errors(xp):
+        z = xp.exp(-y * x.data)
+        losses = xp.log1p(z)
+
+    def grads(gl: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):
+            return (-y * z / (1 + z) * gl,)
+    return record_loss(op, losses, (x,), reduction, grads)
+
+
+def multilabel_soft_margin_loss(x: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+    """-mean over the last (class) dim of y log sigmoid(x) + (1 - y) log sigmoid(-x), each class term times
+    ``weight`` when given: (..., C) -> (...)."""
+    if x.ndim == 0:
+        raise ValueError("multilabel_soft_margin_loss: expected input of shape (C,) or (N, C), got a 0-d tensor")
+    losses = -(target * logsigmoid(x) + (1 - target) * logsigmoid(-x))
+    if weight is not None:
+        losses = losses * weight
+    return losses.sum(-1) / x.shape[-1]
+
+
+def cosine_embedding_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float) -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos - margin) where y = -1 (0 otherwise), cos along the last dim of
+    (N, D) inputs with y (N,), or of (D,) inputs with a 0-d y; torch's cos, x1.x2 / sqrt((|x1|^2 + e)(|x2|^2 + e))
+    with e = 1e-12 (float32)."""
+    op = "cosine_embedding_loss"
+    if target.ndim > 1:
+        raise ValueError(f"{op}: expected a 0-d or 1-d target, got shape {target.shape} (multi-target is not "
+                         f"supported)")
+    if x1.ndim != target.ndim + 1:
+        raise ValueError(f"{op}: a {target.ndim}-d target expects {target.ndim + 1}-d inputs, got shapes "
+                         f"{x1.shape} and {x2.shape}")
+    d = target.ndim
+    cos = (x1 * x2).sum(d) / (((x1 * x1).sum(d) + BCE_EPS) * ((x2 * x2).sum(d) + BCE_EPS)).sqrt()
+    return where(target == 1, 1 - cos, 0) + where(target == -1, (cos - margin).clamp(min=0), 0)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim of the broadcast inputs, torch's ``pairwise_distance``."""
+    d = x1 - x2 + eps
+    return d.norm(p, None if d.ndim == 0 else -1, keepdim)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float, p: float, eps: float,
+                        swap: bool) -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with torch's ``pairwise_distance`` d along the last dim; ``swap``
+    replaces d(a, n) by min(d(a, n), d(p, n)). The inputs have one ndim and broadcast together."""
+    _same_ndim("triplet_margin_loss", anchor, positive, negative)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return (pairwise_distance(anchor, positive, p, eps) + margin - d_neg).clamp(min=0)
+
+
+def multi_margin_loss(x: Tensor, target: Array, p: int, margin: float, weight: Tensor | None) -> Tensor:
+    """sum over classes j != y of max(0, margin - x[y] + x[j])^p / C (times weight[y]) for scores (N, C) and
+    class indices (N,) -> (N,). A nan margin term counts as 0, as in torch's kernel."""
+    xp, c = x.xp, x.shape[1]
+    z = margin - x.gather(1, Tensor(target[:, None], device=x.device)) + x
+    keep = (z.data > 0) & (xp.arange(c) != target[:, None])
+    h = where(Tensor(keep, device=x.device), z, 0)
+    if p == 2:
+        h = h * h
+    if weight is not None:
+        h = h * Tensor(weight.data[target][:, None], device=x.device)
+    return h.sum(1) / c
+
+
+def multilabel_margin_loss(x: Tensor, target: Array) -> Tensor:
+    """sum over target classes j and non-target classes i of max(0, 1 - (x[j] - x[i])) / C for scores (N, C) and
+    targets (N, C): the class indices before the first -1 in each row (a repeated one counts again, as in torch's
+    kernel) -> (N,). A nan term counts as 0."""
+    xp, c = x.xp, x.shape[1]
+    listed = xp.cumprod(target >= 0, axis=1).astype(bool)  # the entries before the first -1
+    counts = ((target[:, :, None] == xp.arange(c)) & listed[:, :, None]).sum(1).astype(x.dtype)  # (N, C)
+    is_target = counts > 0
+    z = 1 - x.unsqueeze(2) + x.unsqueeze(1)  # (N, j, i)
+    keep = (z.data > 0) & is_target[:, :, None] & ~is_target[:, None, :]
+    h = where(Tensor(keep, device=x.device), z, 0) * Tensor(counts[:, :, None], device=x.device)
+    return h.sum((1, 2)) / c
+
+
+def gaussian_nll_loss(x: Tensor, target: Tensor, var: Tensor, full: bool, eps: float) -> Tensor:
+    """(log v + (x - y)^2 / v) / 2 (+ log(2 pi) / 2 when ``full``), v = max(var, eps) clamped without a gradient
+    through the clamp (torch's), broadcast together."""
+    v = var.clone()
+    with no_grad():
+        v.clamp_(min=eps)
+    losses = (v.log() + (x - target) ** 2 / v) * 0.5
+    return losses + 0.5 * math.log(2 * math.pi) if full else losses
+
+
+def poisson_nll_loss(x: Tensor, target: Tensor, log_input: bool, full: bool, eps: float) -> Tensor:
+    """exp(x) - y x (``log_input``) or x - y log(x + eps), broadcast; ``full`` adds the Stirling term
+    y log y - y + log(2 pi y) / 2 where y > 1."""
+    losses = x.exp() - target * x if log_input else x - target * (x + eps).log()
+    if full:
+        stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
+        losses = losses + stirling.masked_fill(target <= 1, 0)
+    return losses

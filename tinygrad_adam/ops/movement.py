@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from .. import backend
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, check_devices, record
@@ -321,3 +323,83 @@ def diagonal(a: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
         backend.diagonal(full, int(offset), d1, d2)[...] = g
         return (full,)
     return record("diagonal", out, (a,), backward)
+
+
+def meshgrid(tensors: Sequence[Tensor], indexing: str = "ij") -> tuple[Tensor, ...]:
+    """torch.meshgrid: k 0-d or 1-D tensors of one dtype (lengths n1 .. nk; a 0-d one counts as length 1) -> k
+    tensors of shape (n1, .., nk), the i-th varying along dim i; ``indexing="xy"`` swaps the first two dims.
+    Broadcast views: each gradient sums over the dims its tensor is repeated along."""
+    tensors = list(tensors)
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not tensors:
+        raise ValueError("meshgrid: expects a non-empty list of tensors")
+    check_devices("meshgrid", *tensors)
+    if len({t.dtype for t in tensors}) > 1 or any(t.ndim > 1 for t in tensors):
+        raise ValueError(f"meshgrid: expects 0-d or 1-D tensors of one dtype, got shapes {[t.shape for t in tensors]} "
+                         f"and dtypes {sorted({str(t.dtype) for t in tensors})}")
+    lines = [reshape(t, (-1,)) for t in tensors]
+    swap = indexing == "xy" and len(lines) > 1
+    order = [1, 0, *range(2, len(lines))] if swap else list(range(len(lines)))
+    shape = tuple(lines[i].shape[0] for i in order)
+    where = {i: k for k, i in enumerate(order)}  # the output dim each tensor varies along
+    return tuple(broadcast_to(reshape(t, tuple(-1 if d == where[i] else 1 for d in range(len(shape)))), shape)
+                 for i, t in enumerate(lines))
+
+
+def cartesian_prod(tensors: Sequence[Tensor]) -> Tensor:
+    """All tuples of one element of each 1-D tensor, in row-major order: (n1 ... nk, k); a single tensor comes
+    back as it is (1-D), as in torch."""
+    tensors = list(tensors)
+    if any(t.ndim != 1 for t in tensors):
+        raise ValueError(f"cartesian_prod: expects 1-D tensors, got shapes {[t.shape for t in tensors]}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([reshape(g, (-1,)) for g in meshgrid(tensors)], axis=1)
+
+
+def unfold(a: Tensor, dim: int, size: int, step: int) -> Tensor:
+    """Tensor.unfold: the windows of ``size`` elements every ``step`` along ``dim``, as a strided view of shape
+    ``a.shape`` with dim ``dim`` of length (n - size) // step + 1 and a last dim of ``size`` (a 0-d tensor is
+    taken as one element). The gradient adds up over overlapping windows."""
+    d = wrap_dim("unfold", dim, a.ndim)
+    size, step = int(size), int(step)
+    x = a.data.reshape(a.shape or (1,))
+    n = x.shape[d]
+    if not 0 <= size <= n:
+        raise ValueError(f"unfold: size {size} must lie in 0..{n}, the length of dim {dim}")
+    if step <= 0:
+        raise ValueError(f"unfold: step must be > 0, got {step}")
+    count = (n - size) // step + 1
+    shape = x.shape[:d] + (count,) + x.shape[d + 1:] + (size,)
+    strides = x.strides[:d] + (x.strides[d] * step,) + x.strides[d + 1:] + (x.strides[d],)
+    out = a.xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+    if not a.shape:
+        out = out.reshape((size,))
+    starts = a.xp.arange(count) * step
+    where = (starts[:, None] + a.xp.arange(size)).reshape(-1)  # the element of dim d each window entry reads
+
+    def backward(g: Array) -> tuple[Array]:
+        full = a.xp.zeros(x.shape, dtype=g.dtype)
+        spread = a.xp.moveaxis(g.reshape(shape), -1, d + 1).reshape(x.shape[:d] + (count * size,) + x.shape[d + 1:])
+        backend.scatter_add(full, (slice(None),) * d + (where,), spread)
+        return (full.reshape(a.shape),)
+    return record("unfold", out, (a,), backward)
+
+
+def view_dtype(a: Tensor, dtype: Any) -> Tensor:
+    """Tensor.view(dtype): the same bytes read as ``dtype``. With another item size the last dim (contiguous)
+    shrinks or grows by the ratio, as torch (a 0-d tensor needs the same size). Not differentiable: the result is
+    cut from the graph, as in torch for a non-float ``dtype``."""
+    dt = numpy.dtype(dtype)
+    x = a.data
+    if dt.itemsize != x.dtype.itemsize:
+        what = f"view {x.dtype} as {dt} (different element sizes)"
+        if x.ndim == 0:
+            raise ValueError(f"view: a 0-d tensor cannot {what}")
+        if x.strides[-1] != x.dtype.itemsize:
+            raise ValueError(f"view: to {what}, the last dim must be contiguous (stride 1); call .contiguous()")
+        if dt.itemsize > x.dtype.itemsize and (x.shape[-1] * x.dtype.itemsize) % dt.itemsize:
+            raise ValueError(f"view: to {what}, the last dim ({x.shape[-1]}) must be divisible by "
+                             f"{dt.itemsize // x.dtype.itemsize}")
+    return Tensor(x.view(dt), device=a.device)

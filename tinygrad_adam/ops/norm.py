@@ -1,6 +1,7 @@
-"""Normalisation layers as fused ops: layer norm (Ba et al., 2016) and batch norm (Ioffe & Szegedy, 2015).
+"""Normalisation layers as fused ops: layer norm (Ba et al., 2016), batch norm (Ioffe & Szegedy, 2015), group norm
+(Wu & He, 2018) and instance norm (Ulyanov et al., 2016).
 
-Both normalise x over some axes, x_hat = (x - mean) / sqrt(var + eps) with the biased variance, then scale and
+All normalise x over some axes, x_hat = (x - mean) / sqrt(var + eps) with the biased variance, then scale and
 shift by per-feature ``weight`` and ``bias``. The backward of the normalisation over n values per group is
 
     dx = (dx_hat - mean(dx_hat) - x_hat mean(dx_hat x_hat)) / sqrt(var + eps),   dx_hat = g * weight.
@@ -8,9 +9,11 @@ shift by per-feature ``weight`` and ``bias``. The backward of the normalisation 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..tensor import Array, Tensor, check_devices, record
+from .reduce import quiet
 
 
 def _affine_grads(g: Array, x_hat: Array, axes: tuple[int, ...], weight: Tensor | None,
@@ -55,6 +58,27 @@ def _broadcast_axes(ndim: int, feature_shape: tuple[int, ...]) -> tuple[int, ...
     return tuple(i for i in range(ndim) if i < lead or feature_shape[i - lead] == 1)
 
 
+def _stats(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
+    """Mean and biased variance of ``x`` over ``axes``, kept for broadcasting."""
+    mean = x.mean(axis=axes, keepdims=True)
+    return mean, ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+
+
+def _update_running(running_mean: Tensor | None, running_var: Tensor | None, mean: Array, var: Array,
+                    momentum: float) -> None:
+    """r <- (1 - momentum) r + momentum s in place, for per-channel ``mean`` and unbiased ``var`` (C,)."""
+    for r, s in ((running_mean, mean), (running_var, var)):
+        if r is not None:
+            r.data *= 1 - momentum
+            r.data += momentum * s.astype(r.dtype, copy=False)
+
+
+def _check_channels(op: str, c: int, shape: tuple[int, ...], **tensors: Tensor | None) -> None:
+    for name, t in tensors.items():
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"{op}: {name} has shape {t.shape}, expected ({c},) for input {shape}")
+
+
 def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes of ``a`` (..., *normalized_shape)."""
@@ -65,8 +89,7 @@ def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None
         if t is not None and t.shape != shape:
             raise ValueError(f"layer_norm: {name} has shape {t.shape}, expected {shape}")
     axes = tuple(range(a.ndim - len(shape), a.ndim))
-    mean = a.data.mean(axis=axes, keepdims=True)
-    var = ((a.data - mean) ** 2).mean(axis=axes, keepdims=True)
+    mean, var = _stats(a.data, axes)
     return _normalize(a, axes, mean, var, eps, weight, bias, shape, True, "layer_norm")
 
 
@@ -84,24 +107,65 @@ def batch_norm(a: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     c = a.shape[1]
     feature_shape = (c,) + (1,) * (a.ndim - 2)
     axes = (0, *range(2, a.ndim))
-    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
-        if t is not None and t.shape != (c,):
-            raise ValueError(f"batch_norm: {name} has shape {t.shape}, expected ({c},) for input {a.shape}")
+    _check_channels("batch_norm", c, a.shape, weight=weight, bias=bias, running_mean=running_mean,
+                    running_var=running_var)
     if training:
         n = a.data.size // max(c, 1)
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {a.shape}")
-        mean = a.data.mean(axis=axes, keepdims=True)
-        var = ((a.data - mean) ** 2).mean(axis=axes, keepdims=True)
-        if running_mean is not None:
-            running_mean.data *= 1 - momentum
-            running_mean.data += momentum * mean.reshape(c).astype(running_mean.dtype, copy=False)
-        if running_var is not None:
-            running_var.data *= 1 - momentum
-            running_var.data += (momentum * n / (n - 1)) * var.reshape(c).astype(running_var.dtype, copy=False)
+        mean, var = _stats(a.data, axes)
+        _update_running(running_mean, running_var, mean.reshape(c), var.reshape(c) * (n / (n - 1)),
+                        momentum)
         return _normalize(a, axes, mean, var, eps, weight, bias, feature_shape, True, "batch_norm")
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
     check_devices("batch_norm", a, running_mean, running_var)
     mean, var = running_mean.data.reshape(feature_shape), running_var.data.reshape(feature_shape)
     return _normalize(a, axes, mean, var, eps, weight, bias, feature_shape, False, "batch_norm")
+
+
+def group_norm(a: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Split the channels of ``a`` (N, C, ...) into ``num_groups`` groups of C / num_groups and normalise each
+    group of each sample over its channels and every spatial position; then scale and shift per channel (C,)."""
+    if a.ndim < 2:
+        raise ValueError(f"group_norm: expected input of shape (N, C, ...), got shape {a.shape}")
+    n, c = a.shape[:2]
+    if num_groups < 1 or c % num_groups:
+        raise ValueError(f"group_norm: the {c} channels of input {a.shape} must split into num_groups={num_groups} "
+                         f"equal groups (C divisible by num_groups)")
+    _check_channels("group_norm", c, a.shape, weight=weight, bias=bias)
+    if n * (c // num_groups) * math.prod(a.shape[2:]) == 1:  # torch's check
+        raise ValueError(f"group_norm: expected more than 1 value per group, got input {a.shape} with {num_groups} "
+                         f"groups")
+    grouped = a.reshape(n, num_groups, c // num_groups, *a.shape[2:])
+    axes = tuple(range(2, grouped.ndim))
+    mean, var = _stats(grouped.data, axes)
+    feature_shape = (num_groups, c // num_groups) + (1,) * (a.ndim - 2)
+    return _normalize(grouped, axes, mean, var, eps, weight, bias, feature_shape, True, "group_norm").reshape(a.shape)
+
+
+def instance_norm(a: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample of ``a`` (N, C, ...) over its spatial positions, then scale and shift
+    per channel (C,). ``use_input_stats`` (training): those statistics, and when given ``running_mean`` /
+    ``running_var`` (C,) are updated in place with their mean over the batch (the unbiased variance), as torch;
+    otherwise the running statistics normalise (batch norm in evaluation)."""
+    if a.ndim < 2:
+        raise ValueError(f"instance_norm: expected input of shape (N, C, ...), got shape {a.shape}")
+    if not use_input_stats:
+        return batch_norm(a, running_mean, running_var, weight, bias, False, momentum, eps)
+    c, spatial = a.shape[1], math.prod(a.shape[2:])
+    if spatial == 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {a.shape}")
+    _check_channels("instance_norm", c, a.shape, weight=weight, bias=bias, running_mean=running_mean,
+                    running_var=running_var)
+    axes = tuple(range(2, a.ndim))
+    with quiet(a.xp):  # no spatial positions: nan statistics (an empty output)
+        mean, var = _stats(a.data, axes)
+        if a.shape[0]:
+            _update_running(running_mean, running_var, mean.mean(axis=0).reshape(c),
+                            (var * (spatial / (spatial - 1))).mean(axis=0).reshape(c), momentum)
+    feature_shape = (c,) + (1,) * (a.ndim - 2)
+    return _normalize(a, axes, mean, var, eps, weight, bias, feature_shape, True, "instance_norm")

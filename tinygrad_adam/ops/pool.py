@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Array, Tensor, record
-from .conv import IntPair, output_size, pad_spatial, pair, windows
+from .conv import IntPair, add_windows, output_size, pad_spatial, pair, windows
 
 Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
 
@@ -106,13 +106,13 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     """Mean over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo), zero padded; ``stride`` defaults to the
     kernel size. Each window sum is divided by ``divisor_override`` when given, else by kh*kw
     (``count_include_pad``, torch's default) or by the number of its elements inside the image. Backward spreads
-    g / divisor over each window, one strided add per kernel offset."""
+    g / divisor over each window (``add_windows``)."""
     if x.dtype.kind != "f":
         raise TypeError(f"avg_pool2d: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
     if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override < 1):
         raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
     k, st, pd, (ho, wo) = pool_window("avg_pool2d", x, kernel_size, stride, padding)
-    n, c, h, w = x.shape
+    h, w = x.shape[2:]
     xp, t = x.xp, x.dtype.type
     out = windows(pad_spatial(x.data, pd), k, st, (ho, wo)).sum(axis=(0, 1))
     if divisor_override is not None or count_include_pad or pd == (0, 0):
@@ -123,10 +123,6 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     out /= divisor
 
     def backward(g: Array) -> tuple[Array]:
-        share = g / divisor
-        gpad = xp.zeros((n, c, h + 2 * pd[0], w + 2 * pd[1]), dtype=g.dtype)
-        for i in range(k[0]):
-            for j in range(k[1]):
-                gpad[:, :, i:i + st[0] * (ho - 1) + 1:st[0], j:j + st[1] * (wo - 1) + 1:st[1]] += share
+        gpad = add_windows(xp.broadcast_to(g / divisor, (*k, *g.shape)), (h + 2 * pd[0], w + 2 * pd[1]), st)
         return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
     return record("avg_pool2d", out, (x,), backward)

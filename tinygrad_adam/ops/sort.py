@@ -1,5 +1,5 @@
-"""Sorting along a dim: argsort, sort, topk, kthvalue, median (values are gathered, so the gradient goes to the
-chosen entries) and unique.
+"""Sorting along a dim: argsort, sort, topk, kthvalue, median, mode (values are gathered, so the gradient goes to
+the chosen entries), unique, and the binary searches searchsorted and bucketize.
 
 NaN sorts as the largest value, as in torch: last in ascending order, first in descending. Sorts are stable (ties
 keep their input order in both directions).
@@ -7,7 +7,9 @@ keep their input order in both directions).
 
 from __future__ import annotations
 
-from ..tensor import Tensor, record
+from .. import backend
+from ..tensor import Tensor, TensorLike, as_tensor, check_devices, record
+from .elementwise import promote_types
 from .index import gather
 from .movement import reshape, wrap_dim
 from .reduce import evenly_distribute
@@ -122,3 +124,83 @@ def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa
         bounds = xp.concatenate([xp.nonzero(starts)[0], xp.asarray([flat.size])])
         out.append(Tensor(xp.diff(bounds).astype("int64", copy=False), device=a.device))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(values, int64 indices) of the most frequent value along ``dim``, the smallest of those equally frequent (as
+    torch), with the index of its last occurrence; each NaN counts as a value of its own. Gathered, so the gradient
+    goes to that index."""
+    if a.dtype.kind == "b":
+        raise TypeError("mode: not defined for bool tensors; convert with .long() first")
+    d = wrap_dim("mode", dim, a.ndim)
+    if a.ndim and a.shape[d] == 0:
+        raise IndexError(f"mode: dim {dim} has size 0; there is nothing to pick")
+    if a.ndim == 0:
+        first = Tensor(a.xp.zeros((), dtype="int64"), device=a.device)
+        return gather(a, 0, first), first
+    xp = a.xp
+    x = xp.moveaxis(a.data, d, -1)
+    order = xp.argsort(x, axis=-1, kind="stable")
+    ordered = xp.take_along_axis(x, order, axis=-1)
+    n = x.shape[-1]
+    pos = xp.arange(n)
+    ends = xp.ones(x.shape, dtype=bool)  # the last position of each run of equal values (each NaN its own run)
+    ends[..., :-1] = ordered[..., 1:] != ordered[..., :-1]
+    starts = xp.zeros(x.shape, dtype="int64")
+    starts[..., 1:] = xp.where(ends[..., :-1], pos[1:], 0)
+    counts = xp.where(ends, pos - backend.accumulate("maximum", starts, -1) + 1, 0)
+    best = xp.argmax(counts, axis=-1)[..., None]  # the first (smallest) value of the largest count
+    idx = xp.moveaxis(xp.take_along_axis(order, best, axis=-1), -1, d).astype("int64", copy=False)
+    indices = Tensor(idx, device=a.device)
+    values = gather(a, d, indices)
+    if keepdim:
+        return values, indices
+    shape = values.shape[:d] + values.shape[d + 1:]
+    return reshape(values, shape), Tensor(idx.reshape(shape), device=a.device)
+
+
+def searchsorted(sorted_sequence: Tensor, values: TensorLike, out_int32: bool = False, right: bool = False,
+                 side: str | None = None, sorter: Tensor | None = None) -> Tensor:
+    """Where ``values`` would go in the innermost dim of ``sorted_sequence`` to keep it sorted: the first index i
+    with seq[i] >= v (``right`` / ``side="right"``: seq[i] > v), found by the same binary search as torch's (so
+    NaN values land at the end). ``sorted_sequence`` is 1-D, or (..., n) with ``values`` (..., m) sharing its
+    leading dims; ``values`` may be a number (a 0-d result). ``sorter``: int64 indices that sort the sequence.
+    int64 (int32 with ``out_int32``) of ``values``' shape; no gradient."""
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ValueError("searchsorted: side='left' and right=True contradict each other; pass one")
+        right = side == "right"
+    v = values if isinstance(values, Tensor) else as_tensor(values, like=sorted_sequence)
+    check_devices("searchsorted", sorted_sequence, v)
+    seq, xp = sorted_sequence.data, sorted_sequence.xp
+    if seq.ndim == 0 or (seq.ndim > 1 and (v.ndim != seq.ndim or v.shape[:-1] != seq.shape[:-1])):
+        raise ValueError(f"searchsorted: the sequence must be 1-D, or share all but the last dim with the values; got "
+                         f"shapes {seq.shape} and {v.shape}")
+    if sorter is not None:
+        check_devices("searchsorted", sorted_sequence, sorter)
+        if sorter.shape != seq.shape or sorter.dtype != "int64":
+            raise ValueError(f"searchsorted: sorter must be int64 of the sequence's shape {seq.shape}")
+        seq = xp.take_along_axis(seq, sorter.data, axis=-1)
+    dt = promote_types(seq.dtype, v.dtype)
+    seq, x = seq.astype(dt, copy=False), v.data.astype(dt, copy=False)
+    n = seq.shape[-1]
+    low, high = xp.zeros(x.shape, dtype="int64"), xp.full(x.shape, n, dtype="int64")
+    for _ in range(n.bit_length()):  # each step halves every interval [low, high)
+        mid = (low + high) // 2
+        at = xp.minimum(mid, max(n - 1, 0))
+        pivot = seq[at] if seq.ndim == 1 else xp.take_along_axis(seq, at, axis=-1)
+        after = ~(pivot > x) if right else ~(pivot >= x)  # the answer lies after mid
+        live = low < high
+        low = xp.where(live & after, mid + 1, low)
+        high = xp.where(live & ~after, mid, high)
+    return Tensor(low.astype("int32" if out_int32 else "int64"), device=v.device)
+
+
+def bucketize(a: TensorLike, boundaries: Tensor, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each element of ``a`` between the 1-D sorted ``boundaries``: searchsorted(boundaries, a,
+    right=right)."""
+    if boundaries.ndim != 1:
+        raise ValueError(f"bucketize: boundaries must be 1-D, got shape {boundaries.shape}")
+    return searchsorted(boundaries, a, out_int32, right)

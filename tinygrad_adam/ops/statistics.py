@@ -1,4 +1,5 @@
-"""More reductions and scans, as torch names them: cumsum, cumprod, prod, var, std, norm.
+"""More reductions and scans, as torch names them: cumsum, cumprod, cummax, cummin, logcumsumexp, prod, var, std,
+norm, quantile and nanquantile.
 
 Each has an exact backward: ``prod``'s uses products of the other elements (right where an input is 0), ``norm``'s
 is 0 at the zero vector (the subgradient torch picks).
@@ -6,10 +7,15 @@ is 0 at the zero vector (the subgradient torch picks).
 
 from __future__ import annotations
 
+import numpy
+
 from .. import backend
-from ..tensor import Array, Tensor, record
-from .movement import wrap_dim
+from ..tensor import Array, Tensor, check_devices, record
+from .binary import lerp
+from .index import gather
+from .movement import broadcast_to, movedim, reshape, wrap_dim
 from .reduce import Axis, _axes, _expand_back
+from .sort import sort
 
 
 def cumsum(a: Tensor, dim: int) -> Tensor:
@@ -54,6 +60,106 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
             head = xp.cumprod(xp.where(before, x, one), axis=dim)  # at z: the product of the x before it
             return (xp.where(first, head * tail, gx),)
     return record("cumprod", out, (a,), backward)
+
+
+def cumulative_extreme(op: str, a: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """cummax / cummin (``op``) along ``dim``: (the running largest (smallest) values, their int64 indices), as
+    torch: a value equal to the running one takes its place (the index of the last tie), and NaN, once seen,
+    stays (the index of the latest NaN). Gathered, so the gradient goes to those indices."""
+    d = wrap_dim(op, dim, a.ndim)
+    xp = a.xp
+    if a.ndim == 0:
+        idx = xp.zeros((), dtype="int64")
+    else:
+        x = a.data
+        running = backend.accumulate("maximum" if op == "cummax" else "minimum", x, d)
+        hit = x == running
+        if x.dtype.kind == "f":
+            hit |= xp.isnan(x)
+        pos = xp.arange(x.shape[d]).reshape((-1,) + (1,) * (x.ndim - d - 1))
+        idx = backend.accumulate("maximum", xp.where(hit, pos, 0), d).astype("int64", copy=False)
+    indices = Tensor(idx, device=a.device)
+    return gather(a, d, indices), indices
+
+
+def logcumsumexp(a: Tensor, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along ``dim`` without overflow (floating tensors only, as torch). Backward as torch's:
+    the positive and negative parts of g, each summed in the log domain."""
+    d = wrap_dim("logcumsumexp", dim, a.ndim)
+    if a.dtype.kind != "f":
+        raise TypeError(f"logcumsumexp: not implemented for {a.dtype} tensors (as in torch); convert with .float()")
+    xp, x = a.xp, a.data
+    with _quiet(xp):
+        out = backend.accumulate("logaddexp", x, d) if a.ndim else x.copy()
+
+    def backward(g: Array) -> tuple[Array]:
+        if a.ndim == 0 or g.size == 0:
+            return (g,)
+        lowest = x.dtype.type(numpy.finfo(x.dtype).min)
+        with _quiet(xp):
+            log_g = xp.log(xp.abs(g))
+
+            def part(sign: Array) -> Array:  # sum over j >= i of |g_j| exp(x_i - out_j) where g has that sign
+                t = xp.flip(xp.where(sign, log_g, lowest) - out, axis=d)
+                return xp.exp(xp.flip(backend.accumulate("logaddexp", t, d), axis=d) + x)
+            return (part(g > 0) - part(g < 0),)
+    return record("logcumsumexp", out, (a,), backward)
+
+
+QUANTILE_MODES = ("linear", "lower", "higher", "nearest", "midpoint")
+
+
+def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool = False,
+             interpolation: str = "linear", ignore_nan: bool = False) -> Tensor:
+    """torch.quantile (``ignore_nan``: nanquantile): the ``q``-th quantiles (a number, or a 0-d or 1-D tensor of
+    the input's dtype, each in [0, 1]) of the flattened input or along ``dim``, as torch computes them: from the
+    sorted values at rank q (n - 1) (n the count of non-NaN values for nanquantile; a slice with NaN gives NaN for
+    quantile), between the two neighbours as ``interpolation`` says (linear, lower, higher, nearest: half to even,
+    midpoint). Shape: the reduced shape (``keepdim``: with size-1 dims), after a leading dim of len(q) for a 1-D
+    q. Float32 / float64 only; the gradient goes to the sorted values picked."""
+    op = "nanquantile" if ignore_nan else "quantile"
+    if a.dtype not in (numpy.float32, numpy.float64):
+        raise TypeError(f"{op}: input must be float32 or float64 (as in torch), got {a.dtype}; convert with .float()")
+    if a.data.size == 0:
+        raise ValueError(f"{op}: the input tensor must be non-empty")
+    if interpolation not in QUANTILE_MODES:
+        raise ValueError(f"{op}: interpolation must be one of {QUANTILE_MODES}, got {interpolation!r}")
+    xp, dt = a.xp, a.dtype.type
+    if isinstance(q, Tensor):
+        check_devices(op, a, q)
+        if q.ndim > 1 or q.dtype != a.dtype:
+            raise ValueError(f"{op}: q must be a number or a 0-d / 1-D tensor of the input's dtype {a.dtype}, got "
+                             f"shape {q.shape} and dtype {q.dtype}")
+        qs = q.data
+    else:
+        qs = xp.asarray(q, dtype=a.dtype)
+    if qs.ndim > 1 or not bool(((qs >= 0) & (qs <= 1)).all()):
+        raise ValueError(f"{op}: q must be a number or a 1-D tensor with values in [0, 1]")
+    if dim is None:
+        x, kept = reshape(a, (-1,)), (1,) * a.ndim
+    else:
+        d = wrap_dim(op, dim, a.ndim)
+        x = movedim(a, d, -1) if a.ndim else reshape(a, (1,))
+        kept = a.shape[:d] + (1,) + a.shape[d + 1:] if a.ndim else ()
+    ordered = sort(x, -1)[0]  # NaN last
+    n = ordered.shape[-1]
+    nan = xp.isnan(ordered.data)
+    qb = qs.reshape((-1,) + (1,) * ordered.ndim)  # (Q, 1, ..., 1)
+    with _quiet(xp):
+        if ignore_nan:
+            ranks = qb * ((~nan).sum(axis=-1, keepdims=True) - 1).astype(a.dtype)
+            ranks = xp.where(ranks < 0, dt(0), ranks)
+        else:
+            ranks = xp.where(nan.any(axis=-1, keepdims=True), dt(n - 1), qb * dt(n - 1))
+    ranks = {"lower": xp.floor, "higher": xp.ceil, "nearest": xp.rint}.get(interpolation, lambda r: r)(ranks)
+    below = ranks.astype("int64")
+    spread = broadcast_to(ordered, ranks.shape[:-1] + (n,))  # (Q, ..., n)
+    out = gather(spread, -1, Tensor(below, device=a.device))
+    if interpolation in ("linear", "midpoint"):
+        above = gather(spread, -1, Tensor(xp.ceil(ranks).astype("int64"), device=a.device))
+        out = lerp(out, above, 0.5 if interpolation == "midpoint" else Tensor(ranks - below.astype(a.dtype)))
+    shape = kept if keepdim else () if dim is None else a.shape[:d] + a.shape[d + 1:]
+    return reshape(out, qs.shape + shape)
 
 
 def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -115,14 +221,18 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
 
 
 def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """(sum |x|^p)^(1/p) over ``axis`` for p > 0. Backward as torch's: sgn(x) |x|^(p-1) / norm^(p-1), taken as 0
-    where the norm is 0 (and, for p < 1, where x is 0); for p = 2 that is x / norm."""
+    """(sum |x|^p)^(1/p) over ``axis`` for p > 0 (or < 0), |x| over one element. Backward as torch's:
+    sgn(x) |x|^(p-1) / norm^(p-1), taken as 0 where the norm is 0 (and, for p < 1, where x is 0); for p = 2 that is
+    x / norm."""
     axes = _axes(axis, a.ndim)
     xp, x = a.xp, a.data
     one, zero = x.dtype.type(1), x.dtype.type(0)
     with _quiet(xp):
-        out = xp.sqrt((x * x).sum(axis=axes, keepdims=True)) if p == 2 else (
-            (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p))
+        if all(a.shape[i] == 1 for i in axes):  # one element: |x| exactly, as torch (no under- or overflow of x^p)
+            out = xp.abs(x)
+        else:
+            out = xp.sqrt((x * x).sum(axis=axes, keepdims=True)) if p == 2 else (
+                (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p))
 
     def backward(g: Array) -> tuple[Array]:
         g = _expand_back(g, a.shape, axes, keepdims)

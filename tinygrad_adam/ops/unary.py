@@ -1,5 +1,6 @@
 """More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign, the rounding functions (round,
-floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal and nan_to_num (each with its derivative)."""
+floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal, nan_to_num, and the gamma family lgamma, digamma,
+polygamma and i0 (each with its derivative)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,61 @@ def nan_to_num(a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf:
     with ignore_overflow(xp):
         out = xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
     return record("nan_to_num", out, (a,), lambda g: (g * xp.isfinite(x),))
+
+
+def lgamma(a: Tensor) -> Tensor:
+    """log |Gamma(x)| (inf at the poles 0, -1, -2, ... and at -inf, as torch); derivative digamma(x)."""
+    x = a.data
+    out = backend.special("gammaln", x).astype(x.dtype, copy=False)
+    out = a.xp.where(x == -math.inf, x.dtype.type(math.inf), out)  # scipy answers -inf there, torch inf
+    tiny = (x != 0) & (a.xp.abs(x) < numpy.finfo(x.dtype).tiny)
+    if bool(tiny.any()):  # subnormal x: scipy overflows to inf, torch gives -log |x| (exact there)
+        with ignore_fp_errors(a.xp):
+            out = a.xp.where(tiny, -a.xp.log(a.xp.abs(x)), out)
+    return record("lgamma", out, (a,), lambda g: (g * _polygamma_array(0, x),))
+
+
+def digamma(a: Tensor) -> Tensor:
+    """Gamma'(x) / Gamma(x): -inf at +0, inf at -0, nan at the negative integers (as torch); derivative
+    polygamma(1, x)."""
+    return polygamma(0, a)
+
+
+def polygamma(n: int, a: Tensor) -> Tensor:
+    """The n-th derivative of digamma (n = 0 is digamma itself), computed as torch does: n = 1 by torch's series
+    (with its reflection for x < 1/2), n >= 2 as (-1)^(n+1) n! zeta(n + 1, x); derivative polygamma(n + 1, x)."""
+    if isinstance(n, bool) or int(n) != n or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
+    x = a.data
+    return record("polygamma", _polygamma_array(int(n), x), (a,), lambda g: (g * _polygamma_array(int(n) + 1, x),))
+
+
+def _polygamma_array(n: int, x: Array) -> Array:
+    xp = backend.get_array_module(x)
+    with ignore_fp_errors(xp):
+        if n == 0:
+            out = backend.special("digamma", x).astype(x.dtype, copy=False)
+            return xp.where(x == 0, xp.copysign(x.dtype.type(math.inf), -x), out)  # scipy: -inf at -0 too
+        if n == 1:  # torch's trigamma, step for step
+            one, pi = x.dtype.type(1), x.dtype.type(math.pi)
+            reflect = x < 0.5
+            s = xp.sin(pi * x)
+            out = xp.where(reflect, -(pi * pi) / (s * s), x.dtype.type(0))
+            y = xp.where(reflect, one - x, x)
+            for _ in range(6):
+                out = out + one / (y * y)
+                y = y + one
+            ixx = one / (y * y)
+            tail = ixx * (x.dtype.type(1 / 6) - ixx * (x.dtype.type(1 / 30) - ixx * x.dtype.type(1 / 42)))
+            out = out + (one + one / (x.dtype.type(2) * y) + tail) / y
+            return xp.where(reflect, -out, out)
+        zeta = backend.special("zeta", float(n + 1), x)
+        out = (-1.0) ** (n + 1) * math.exp(math.lgamma(n + 1.0)) * zeta
+        return xp.where(x == math.inf, math.nan, out).astype(x.dtype, copy=False)  # torch's zeta(s, inf) is nan
+
+
+def i0(a: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind, order 0; derivative i1(x)."""
+    x = a.data
+    out = backend.special("i0", x).astype(x.dtype, copy=False)
+    return record("i0", out, (a,), lambda g: (g * backend.special("i1", x).astype(x.dtype, copy=False),))

@@ -1,0 +1,89 @@
+"""nn.Bilinear / F.bilinear and nn.Softmax2d against torch: values and gradients on generated inputs (empty
+batches, unbatched inputs, NaN / inf), the weight initialisation's bound, and the errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_adam as tg
+
+torch = pytest.importorskip("torch")
+
+VALUES = st.one_of(st.floats(-3, 3), st.sampled_from([0.0, -0.0, 1e30, -1e30, float("nan"), float("inf")]))
+
+
+def array(draw, shape, dtype):
+    data = draw(st.lists(VALUES, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    return np.asarray(data, dtype=dtype).reshape(shape)
+
+
+def close(ours, theirs, dtype):
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(np.asarray(ours), theirs.detach().numpy(), rtol=tol, atol=tol, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_bilinear_matches_torch(data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    lead = data.draw(st.sampled_from([(), (0,), (3,), (2, 3)]))
+    in1, in2, out = (data.draw(st.integers(1, 4)) for _ in range(3))
+    x1, x2 = array(data.draw, lead + (in1,), dtype), array(data.draw, lead + (in2,), dtype)
+    w, b = array(data.draw, (out, in1, in2), dtype), array(data.draw, (out,), dtype)
+    bias = data.draw(st.booleans())
+    ours = [tg.tensor(a, requires_grad=True) for a in (x1, x2, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x1, x2, w, b)]
+    y = tg.nn.functional.bilinear(*ours[:3], ours[3] if bias else None)
+    ty = torch.nn.functional.bilinear(*theirs[:3], theirs[3] if bias else None)
+    assert y.shape == tuple(ty.shape) and y.dtype == np.dtype(dtype)
+    finite = np.isfinite(np.concatenate([a.ravel() for a in (x1, x2, w, b)])).all()
+    if finite:  # gradients only where every input is finite: with inf / nan the sums' order decides nan or inf
+        close(y.data, ty, dtype)
+        g = np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape)
+        y.backward(tg.tensor(g))
+        ty.backward(torch.tensor(g))
+        for a, ta in zip(ours[:3] + ([ours[3]] if bias else []), theirs):
+            close(a.grad.data, ta.grad, dtype)
+    else:  # where torch's value is finite ours equals it, and where it is nan or inf ours is not finite either
+        t = ty.detach().numpy()
+        ok = np.isfinite(t)
+        close(np.where(ok, y.data, 0), torch.tensor(np.where(ok, t, 0)), dtype)
+        assert not np.isfinite(y.data[~ok]).any()
+
+
+def test_bilinear_module_layout_and_init():
+    tg.manual_seed(0)
+    m = tg.nn.Bilinear(16, 3, 4)
+    assert m.weight.shape == (4, 16, 3) and m.bias.shape == (4,)
+    assert set(m.state_dict()) == set(torch.nn.Bilinear(16, 3, 4).state_dict())
+    bound = 1 / 4  # 1/sqrt(in1_features), torch's
+    for p in (m.weight, m.bias):
+        assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > bound / 2
+    assert tg.nn.Bilinear(2, 3, 4, bias=False).bias is None
+    with pytest.raises(ValueError, match="in1_features=16"):
+        m(tg.zeros(2, 15), tg.zeros(2, 3))
+    with pytest.raises(ValueError, match="leading dimensions"):
+        m(tg.zeros(2, 16), tg.zeros(3, 3))
+    with pytest.raises(ValueError, match="3-D"):
+        tg.nn.functional.bilinear(tg.zeros(2, 3), tg.zeros(2, 3), tg.zeros(3, 3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_softmax2d_matches_torch(data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    shape = data.draw(st.sampled_from([(2, 3, 4), (1, 2, 3, 4), (0, 3, 2, 2), (2, 1, 2, 3)]))
+    x = array(data.draw, shape, dtype)
+    a, ta = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, ty = tg.nn.Softmax2d()(a), torch.nn.Softmax2d()(ta)
+    close(y.data, ty, dtype)
+    g = np.sin(np.arange(y.size, dtype=dtype)).reshape(shape)
+    y.backward(tg.tensor(g))
+    ty.backward(torch.tensor(g))
+    close(a.grad.data, ta.grad, dtype)
+
+
+def test_softmax2d_rejects_other_ranks():
+    with pytest.raises(ValueError, match="Softmax2d: expected 3-D"):
+        tg.nn.Softmax2d()(tg.zeros(2, 3))
