@@ -128,3 +128,39 @@ def test_is_floating_point_function() -> None:
     for dtype in ("float32", "float64", "int64", "bool"):
         assert tg.is_floating_point(tg.zeros(2, dtype=getattr(tg, dtype))) == torch.is_floating_point(
             torch.zeros(2, dtype=getattr(torch, dtype)))
+
+
+def test_seed_initial_seed_and_fork_rng() -> None:
+    tg.manual_seed(7)
+    assert tg.initial_seed() == 7 and tg.random.initial_seed() == 7
+    s = tg.seed()  # a fresh seed from the OS, in torch's 63-bit range, and the generators restart from it
+    assert 0 <= s < 2**63 and tg.initial_seed() == s
+    first = tg.randn(4).numpy()
+    tg.manual_seed(s)
+    np.testing.assert_array_equal(tg.randn(4).numpy(), first)
+    with tg.random.fork_rng():
+        tg.randn(100)
+    after_fork = tg.randn(3).numpy()
+    tg.manual_seed(s)
+    tg.randn(4)
+    np.testing.assert_array_equal(tg.randn(3).numpy(), after_fork)  # the block drew from a fork
+    with tg.random.fork_rng(enabled=False):
+        tg.randn(2)
+    tg.manual_seed(s)
+    tg.randn(4)
+    tg.randn(3)
+    tg.randn(2)
+    expected = tg.randn(1).numpy()
+    tg.manual_seed(s)
+    tg.randn(4), tg.randn(3)
+    with tg.random.fork_rng(enabled=False):
+        tg.randn(2)
+    np.testing.assert_array_equal(tg.randn(1).numpy(), expected)  # not forked: the draws counted
+
+
+def test_unseeded_generators_record_their_seed() -> None:
+    tg.set_rng_state({"seed": None, "gpu_key": 0})  # as a fresh process: no manual_seed yet
+    drawn = tg.rand(5).numpy()
+    s = tg.initial_seed()  # the seed drawn from the OS when the first numbers were asked for
+    tg.manual_seed(s)
+    np.testing.assert_array_equal(tg.rand(5).numpy(), drawn)

@@ -20,7 +20,9 @@ from .backend import (
     device,
     get_num_threads,
     get_rng_state,
+    initial_seed,
     manual_seed,
+    seed,
     set_default_device,
     set_flush_denormal,
     set_num_threads,
@@ -110,14 +112,14 @@ __all__ = [
     "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "save",
     "set_default_device", "set_flush_denormal", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8",
     "zeros", "zeros_like", "finfo", "iinfo", "get_default_dtype", "set_default_dtype", "compile", "get_rng_state",
-    "set_rng_state", "backends",
+    "set_rng_state", "backends", "seed", "initial_seed", "random",
     *sorted(_methods.FUNCTIONS),
 ]
 
 
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
-    if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends", "linalg"):
+    if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends", "linalg", "random"):
         return import_module(f".{name}", __name__)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run

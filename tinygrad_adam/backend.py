@@ -406,20 +406,33 @@ def manual_seed(seed: int) -> None:
     _generators.clear()
 
 
+def seed() -> int:
+    """Seed every device's generator from the operating system's entropy, as ``torch.seed``; returns the seed."""
+    fresh = int(numpy.random.SeedSequence().generate_state(1, numpy.uint64)[0]) >> 1  # 63 bits, as torch's
+    manual_seed(fresh)
+    return fresh
+
+
+def initial_seed() -> int:
+    """The seed the generators started from: ``manual_seed``'s, else the one drawn from the operating system's
+    entropy when the first random numbers were asked for (drawn now if none were yet)."""
+    return seed() if _seed is None else _seed
+
+
 def generator(device: str = "cpu") -> Any:
     """The random generator of a device: a numpy ``Generator`` or a cupy ``RandomState``.
 
-    Each device has its own stream, seeded from ``manual_seed`` (plus the device index).
+    Each device has its own stream, seeded from ``manual_seed`` (plus the device index); without it, from a seed
+    drawn once from the operating system's entropy (``initial_seed`` tells it).
     """
     g = _generators.get(device)
     if g is None:
-        seed = _seed
+        start = initial_seed()
         if device == "cpu":
-            g = numpy.random.default_rng(seed)
+            g = numpy.random.default_rng(start)
         else:
             assert _cupy is not None
-            stream = None if seed is None else int(numpy.random.SeedSequence([seed, 1 + int(device[5:]), _gpu_key])
-                                                   .generate_state(1)[0])
+            stream = int(numpy.random.SeedSequence([start, 1 + int(device[5:]), _gpu_key]).generate_state(1)[0])
             with device_context(device):
                 g = _cupy.random.RandomState(stream)
         _generators[device] = g

@@ -1113,7 +1113,6 @@ FUNCTIONS.update({name: _function(name) for name in (
 FUNCTIONS.update({name: LegacyTensorType(name, dtype) for dtype, name in _TYPE_NAMES.items()})  # FloatTensor...
 
 
-
 # ---------------------------------------------------------------------------------------------- more math names
 def view(self: Tensor, *shape: Any) -> Tensor:
     """``x.view(*shape)``, a reshape, or ``x.view(dtype)``: the same bits read as ``dtype`` (no gradient)."""
@@ -1214,6 +1213,7 @@ FUNCTIONS.update(meshgrid=meshgrid, cartesian_prod=cartesian_prod, combinations=
                  tril_indices=tril_indices, triu_indices=triu_indices, searchsorted=searchsorted,
                  bucketize=bucketize, tensordot=linalg.tensordot, cdist=cdist, polygamma=polygamma,
                  xlogy=binary.xlogy)
+
 
 def attach() -> None:
     """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""
