@@ -356,8 +356,9 @@ def check_devices(op: str, *tensors: Tensor) -> str:
     """The common device of ``tensors``; a DeviceError naming both devices when they differ."""
     dev = tensors[0].device
     for t in tensors[1:]:
-        if t.device != dev:
-            raise backend.DeviceError(f"{op}: tensors are on different devices, {dev} and {t.device}; "
+        d = t.device
+        if d is not dev and d != dev:  # device objects are made once each: identity is the common answer
+            raise backend.DeviceError(f"{op}: tensors are on different devices, {dev} and {d}; "
                                       f"move one with .to(device)")
     return dev
 

@@ -19,17 +19,20 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
     check_devices("matmul", a, b)
-    if a.ndim == 0 or b.ndim == 0:
+    ad, bd = a.data, b.data
+    sa, sb = ad.shape, bd.shape  # the arrays' own attributes: cheaper than the Tensor properties on a hot path
+    if not sa or not sb:
         raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
-    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+    if sa[-1] != sb[-2 if len(sb) > 1 else 0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
-                         f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
-    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+                         f"({sa[-1]} != {sb[-2 if len(sb) > 1 else 0]})")
+    batch_a, batch_b = sa[:-2], sb[:-2]
     if batch_a and batch_b and any(x != y and x != 1 and y != 1 for x, y in zip(batch_a[::-1], batch_b[::-1])):
         raise ValueError(f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} cannot be broadcast "
                          f"together ({batch_a} and {batch_b})")
-    check_dtypes("matmul", a, b)
-    out = a.data @ b.data
+    if ad.dtype != bd.dtype:
+        check_dtypes("matmul", a, b)
+    out = ad @ bd
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         # 1-D operands become a row / a column so one formula covers every case
