@@ -250,7 +250,8 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
 
 
 def _quiet(xp: object) -> object:
-    """numpy's errstate for 0 / 0 (a variance of one element with correction 1 is nan, as in torch)."""
+    """numpy's errstate for 0 / 0 (a variance of one element with correction 1 is nan, as in torch) and for the
+    over- and underflow of |x|^p in a norm (inf and 0, as torch, which does not warn)."""
     import contextlib
 
-    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+    return xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
