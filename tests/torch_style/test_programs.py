@@ -7,6 +7,8 @@ harness hands both the same initial weights and minibatches from numpy.
 - ``examples/char_gpt.py``: the character-level GPT (written with our imports; swapped to torch's here)
 - ``char_lstm.py``: an LSTM + causal MultiheadAttention language model with a custom autograd.Function, a forward
   hook, AdamW, CosineAnnealingWarmRestarts and clip_grad_norm_
+- ``seq_classifier.py``: Conv1d, GroupNorm, max_pool1d + interpolate, a TransformerEncoder with a padding mask, a GRU
+  over a packed batch, Bilinear, RAdam and LinearLR
 """
 
 from __future__ import annotations
@@ -138,5 +140,24 @@ def test_char_lstm_with_attention_matches_torch() -> None:
         ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
         got, want = o.run(ours, batches, 6), t.run(theirs, batches, 6)
     for key in ("loss", "lr", "norm", "hook"):
+        np.testing.assert_allclose(got[key], want[key], rtol=2e-4, err_msg=key)
+    assert got["loss"][-1] < got["loss"][0]
+
+
+def test_sequence_classifier_with_the_tenth_stops_surface_matches_torch() -> None:
+    """Conv1d, GroupNorm, max_pool1d, interpolate, TransformerEncoder with a padding mask, a GRU over a packed
+    batch, Bilinear, RAdam and LinearLR, as a torch program: from torch's initial weights and the same batches, the
+    same numbers."""
+    rng = np.random.default_rng(7)
+    batch = (rng.integers(0, 13, (4, 10)), [int(n) for n in rng.integers(2, 11, 4)], rng.integers(0, 3, 4))
+    batches = [batch] * 8  # one batch, fitted: the loss must fall
+    with program(HERE / "seq_classifier.py", "torch") as t, program(HERE / "seq_classifier.py", "ours") as o:
+        torch.manual_seed(0)
+        theirs = t.SeqClassifier(13)
+        ours = o.SeqClassifier(13)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        got, want = o.run(ours, batches, 8), t.run(theirs, batches, 8)
+    for key in ("loss", "lr", "norm"):
         np.testing.assert_allclose(got[key], want[key], rtol=2e-4, err_msg=key)
     assert got["loss"][-1] < got["loss"][0]
