@@ -127,21 +127,27 @@ def test_char_gpt_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "step 2: train loss" in out and "ms/step" in out and np.isfinite(losses["val"]) and losses["val"] < 4.6
 
 
+def run_on_both(file: str, model: str, vocab: int, batches: list, keys: tuple[str, ...]) -> None:
+    """``file``'s ``model(vocab)`` built by torch, its weights loaded into ours (the same state_dict keys), then
+    ``run`` on ``batches`` in both: every recorded series in ``keys`` agrees step by step, and the loss falls."""
+    with program(HERE / file, "torch") as t, program(HERE / file, "ours") as o:
+        torch.manual_seed(0)
+        theirs = getattr(t, model)(vocab)
+        ours = getattr(o, model)(vocab)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        got, want = o.run(ours, batches, len(batches)), t.run(theirs, batches, len(batches))
+    for key in keys:
+        np.testing.assert_allclose(got[key], want[key], rtol=2e-4, err_msg=key)
+    assert got["loss"][-1] < got["loss"][0]
+
+
 def test_char_lstm_with_attention_matches_torch() -> None:
     """LSTM, MultiheadAttention, a custom autograd.Function, a forward hook, AdamW, CosineAnnealingWarmRestarts and
     clip_grad_norm_, as a torch program: from torch's initial weights and the same batches, the same numbers."""
     rng = np.random.default_rng(5)
     batches = [(rng.integers(0, 11, (3, 8)), rng.integers(0, 11, (3, 8))) for _ in range(6)]
-    with program(HERE / "char_lstm.py", "torch") as t, program(HERE / "char_lstm.py", "ours") as o:
-        torch.manual_seed(0)
-        theirs = t.CharModel(11)
-        ours = o.CharModel(11)
-        assert list(ours.state_dict()) == list(theirs.state_dict())
-        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-        got, want = o.run(ours, batches, 6), t.run(theirs, batches, 6)
-    for key in ("loss", "lr", "norm", "hook"):
-        np.testing.assert_allclose(got[key], want[key], rtol=2e-4, err_msg=key)
-    assert got["loss"][-1] < got["loss"][0]
+    run_on_both("char_lstm.py", "CharModel", 11, batches, ("loss", "lr", "norm", "hook"))
 
 
 def test_sequence_classifier_with_the_tenth_stops_surface_matches_torch() -> None:
@@ -151,13 +157,4 @@ def test_sequence_classifier_with_the_tenth_stops_surface_matches_torch() -> Non
     rng = np.random.default_rng(7)
     batch = (rng.integers(0, 13, (4, 10)), [int(n) for n in rng.integers(2, 11, 4)], rng.integers(0, 3, 4))
     batches = [batch] * 8  # one batch, fitted: the loss must fall
-    with program(HERE / "seq_classifier.py", "torch") as t, program(HERE / "seq_classifier.py", "ours") as o:
-        torch.manual_seed(0)
-        theirs = t.SeqClassifier(13)
-        ours = o.SeqClassifier(13)
-        assert list(ours.state_dict()) == list(theirs.state_dict())
-        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-        got, want = o.run(ours, batches, 8), t.run(theirs, batches, 8)
-    for key in ("loss", "lr", "norm"):
-        np.testing.assert_allclose(got[key], want[key], rtol=2e-4, err_msg=key)
-    assert got["loss"][-1] < got["loss"][0]
+    run_on_both("seq_classifier.py", "SeqClassifier", 13, batches, ("loss", "lr", "norm"))

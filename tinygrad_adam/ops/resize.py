@@ -56,7 +56,9 @@ def along(a: Array, axis: int, taps: Taps) -> Array:
     shape = (-1,) + (1,) * (a.ndim - 1 - axis)
     out = None
     for index, weight in taps:
-        part = a.take(index, axis=axis) if weight is None else a.take(index, axis=axis) * weight.reshape(shape)
+        part = a.take(index, axis=axis)
+        if weight is not None:
+            part = part * weight.reshape(shape)
         out = part if out is None else out + part
     return out
 

@@ -12,6 +12,7 @@ import numpy
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
 from .binary import lerp
+from .elementwise import ignore_fp_errors
 from .index import gather
 from .movement import broadcast_to, movedim, reshape, wrap_dim
 from .reduce import Axis, _axes, _expand_back
@@ -53,7 +54,7 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
         seen = xp.cumsum(zero, axis=dim)  # how many zeros up to and including each position
         before, first = seen == 0, zero & (seen == 1)
         one = x.dtype.type(1)
-        with _quiet(xp):
+        with ignore_fp_errors(xp):
             gx = xp.where(before, _reversed_cumsum(xp.where(before, w, 0), dim) / xp.where(before, x, one), 0)
             between = xp.cumprod(xp.where((seen == 1) & ~first, x, one), axis=dim)  # prod_{z<j<=i} x_j
             tail = (xp.where(seen == 1, g, 0) * between).sum(axis=dim, keepdims=True)
@@ -89,14 +90,14 @@ def logcumsumexp(a: Tensor, dim: int) -> Tensor:
     if a.dtype.kind != "f":
         raise TypeError(f"logcumsumexp: not implemented for {a.dtype} tensors (as in torch); convert with .float()")
     xp, x = a.xp, a.data
-    with _quiet(xp):
+    with ignore_fp_errors(xp):
         out = backend.accumulate("logaddexp", x, d) if a.ndim else x.copy()
 
     def backward(g: Array) -> tuple[Array]:
         if a.ndim == 0 or g.size == 0:
             return (g,)
         lowest = x.dtype.type(numpy.finfo(x.dtype).min)
-        with _quiet(xp):
+        with ignore_fp_errors(xp):
             log_g = xp.log(xp.abs(g))
 
             def part(sign: Array) -> Array:  # sum over j >= i of |g_j| exp(x_i - out_j) where g has that sign
@@ -145,7 +146,7 @@ def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool
     n = ordered.shape[-1]
     nan = xp.isnan(ordered.data)
     qb = qs.reshape((-1,) + (1,) * ordered.ndim)  # (Q, 1, ..., 1)
-    with _quiet(xp):
+    with ignore_fp_errors(xp):
         if ignore_nan:
             ranks = qb * ((~nan).sum(axis=-1, keepdims=True) - 1).astype(a.dtype)
             ranks = xp.where(ranks < 0, dt(0), ranks)
@@ -205,13 +206,13 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
         n *= a.shape[i]
     d = a.data - a.data.mean(axis=axes, keepdims=True)
     denom = d.dtype.type(max(n - correction, 0))
-    with _quiet(xp):
+    with ignore_fp_errors(xp):
         out = (d * d).sum(axis=axes, keepdims=keepdims) / denom
         if op == "std":
             out = xp.sqrt(out)
 
     def backward(g: Array) -> tuple[Array]:
-        with _quiet(xp):
+        with ignore_fp_errors(xp):
             scale = _expand_back(g, a.shape, axes, keepdims) * (d.dtype.type(2) / denom)
             if op == "std":
                 s = _expand_back(out, a.shape, axes, keepdims)
@@ -227,7 +228,7 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     axes = _axes(axis, a.ndim)
     xp, x = a.xp, a.data
     one, zero = x.dtype.type(1), x.dtype.type(0)
-    with _quiet(xp):
+    with ignore_fp_errors(xp):
         if all(a.shape[i] == 1 for i in axes):  # one element: |x| exactly, as torch (no under- or overflow of x^p)
             out = xp.abs(x)
         else:
@@ -236,7 +237,7 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
 
     def backward(g: Array) -> tuple[Array]:
         g = _expand_back(g, a.shape, axes, keepdims)
-        with _quiet(xp):
+        with ignore_fp_errors(xp):
             if p == 2:
                 scaled = x / xp.where(out == 0, one, out)
             else:
@@ -247,11 +248,3 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
         return (g * xp.where(out == 0, zero, scaled),)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
-
-
-def _quiet(xp: object) -> object:
-    """numpy's errstate for 0 / 0 (a variance of one element with correction 1 is nan, as in torch) and for the
-    over- and underflow of |x|^p in a norm (inf and 0, as torch, which does not warn)."""
-    import contextlib
-
-    return xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
