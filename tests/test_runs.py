@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import realdata
 
-from tinygrad_adam import checkpoint, optim
+from tinygrad_adam import checkpoint, optim, rundir
 from tinygrad_adam.tensor import Tensor
 from tinygrad_adam.train import append_jsonl
 
@@ -160,6 +160,37 @@ def test_a_second_process_in_a_run_directory_is_refused(tmp_path: Path, env: dic
         first.wait()
     result = cli("train", "--resume", "--out", run, "--epochs", 2, "--no-progress", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr  # the lock ended with the killed process
+
+
+@pytest.mark.data("mnist")
+def test_compare_resume_leaves_a_run_another_process_holds_and_reads_it_back(tmp_path: Path,
+                                                                              env: dict[str, str]) -> None:
+    """Two copies of one ``compare --resume`` share its runs: a held run is skipped, then waited for."""
+    args = ("compare", "--experiment", "mnist-logreg", "--optimizers", "adam,adagrad", "--seeds", 2, "--epochs", 1,
+            "--limit", 300, "--no-progress", "--resume")
+    alone = cli(*args, "--out", tmp_path / "alone", cwd=tmp_path, env=env)
+    assert alone.returncode == 0, alone.stderr
+    held = tmp_path / "shared" / "adam" / "seed1"
+    held.mkdir(parents=True)
+    with rundir.locked(held):  # as a second copy of the command would, while it trains this run
+        second = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, args), "--out",
+                                   str(tmp_path / "shared")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        others = [tmp_path / "shared" / run / "result.json" for run in ("adam/seed0", "adagrad/seed0", "adagrad/seed1")]
+        deadline = time.monotonic() + 300
+        while not all(f.exists() for f in others) and second.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert second.poll() is None, "the command did not wait for the run held elsewhere"
+        assert not (held / "result.json").exists()
+    out, _ = second.communicate(timeout=300)  # let go: it reads the run back, or (as here) trains it itself
+    assert second.returncode == 0, out
+    assert f"{held}: another process is training it" in out, out
+    for run in ("adam/seed0", "adam/seed1", "adagrad/seed0", "adagrad/seed1"):  # the same runs as one process's
+        a, b = (json.loads((tmp_path / d / run / "result.json").read_text())["metrics"] for d in ("shared", "alone"))
+        assert {k: a[k] for k in a if k not in ("seconds", "time")} == {k: b[k] for k in b if k not in ("seconds",
+                                                                                                   "time")}, run
+    assert (tmp_path / "shared" / "results.md").exists()
 
 
 # ---------------------------------------------------------------- 2. resume runs with the checkpoint's settings

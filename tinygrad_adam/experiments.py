@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,8 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] = print,
+                  wait: bool = False) -> dict[str, Any]:
     """Train ``cfg`` into ``cfg.out``; returns the last epoch's metrics, or ``{"diverged": message}``.
 
     Each finished run leaves ``result.json`` (its resolved config and result). Without ``resume`` the directory
@@ -149,9 +150,38 @@ def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] 
     same config is read back without training; one with a checkpoint continues from it under ``rundir``'s rules
     (only the fields in ``train.SAFE_TO_CHANGE`` may differ, so more ``epochs`` extends it, and anything else is a
     RunDirError naming each difference, checked before the data loads); one that never finished an epoch (no
-    checkpoint: nothing to lose) starts again.
+    checkpoint: nothing to lose) starts again. The run's directory is held from the first look to the last write
+    (``rundir.locked``): if another process holds it, ``rundir.InUse``, or with ``wait`` wait for it.
     """
     folder = Path(cfg.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with rundir.locked(folder, wait=wait):
+        return _fit_or_resume(cfg, folder, resume, log)
+
+
+def fit_each(cfgs: Sequence[Config], resume: bool, log: Callable[[str], None] = print,
+             labels: Sequence[str] | None = None, quiet: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``fit_or_resume`` each of ``cfgs`` (``labels[i]``, if given, is logged as run i starts; ``quiet`` keeps the
+    runs' own lines out of ``log``), yielding (index,
+    metrics) as each ends. With ``resume``, a run that another process is training (the same command started
+    again, to use another core) is left to it and read back at the end, once that process lets go of it; so N
+    copies of a command share its runs between N cores."""
+    busy, run_log = [], (lambda s: None) if quiet else log
+    for i, cfg in enumerate(cfgs):
+        if labels:
+            log(labels[i])
+        try:
+            yield i, fit_or_resume(cfg, resume, run_log)
+        except rundir.InUse:
+            if not resume:
+                raise
+            log(f"   {cfg.out}: another process is training it; read back once it is done")
+            busy.append(i)
+    for i in busy:
+        yield i, fit_or_resume(cfgs[i], True, run_log, wait=True)
+
+
+def _fit_or_resume(cfg: Config, folder: Path, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
     done = folder / "result.json"
     resolved = cfg.resolved()
     previous = read_result(done) if resume else None  # a damaged one is rebuilt from the run's checkpoint
@@ -241,15 +271,18 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
         raise ValueError(f"{tuned_path} has no tuned values for {', '.join(untuned)}: tune them into it, choose "
                          f"curves it has ({', '.join(chosen)}) with --optimizers, or give --lr")
     results: dict[str, dict[str, Any]] = {}
+    runs: list[tuple[dict[str, Any], Config, str]] = []  # (its curve's entry, config, label) per run, in order
     for curve in curves:
         cfg = curve_config(exp, curve, base, chosen)
         resolved = cfg.resolved()
         entry = results[curve.key] = {"label": label(resolved), "config": resolved.to_json(), "dirs": [], "runs": []}
         for seed in range(base.seed, base.seed + seeds):
-            run_dir = out / curve.key / f"seed{seed}"
-            log(f"== {experiment}: {entry['label']} (lr {resolved.lr:g}), seed {seed}")
-            entry["dirs"].append(str(run_dir))
-            entry["runs"].append(fit_or_resume(dataclasses.replace(cfg, seed=seed, out=str(run_dir)), resume, log))
+            entry["dirs"].append(str(out / curve.key / f"seed{seed}"))
+            runs.append((entry, dataclasses.replace(cfg, seed=seed, out=entry["dirs"][-1]),
+                         f"== {experiment}: {entry['label']} (lr {resolved.lr:g}), seed {seed}"))
+    metrics = dict(fit_each([r[1] for r in runs], resume, log, labels=[r[2] for r in runs]))
+    for i, (entry, _, _) in enumerate(runs):
+        entry["runs"].append(metrics[i])
     n_train = len(load_data(dataclasses.replace(base, model=exp.model, dataset=exp.dataset).resolved())[0].y)
     caption = figure_caption(experiment, results, base.epochs, n_train, seeds, source)
     (out / "results.md").write_text(results_table(experiment, results, caption))
@@ -430,16 +463,17 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
     log10_lrs: tuple[int, ...] = (-5, -4, -3, -2, -1)
     if quick:
         base, log10_lrs = dataclasses.replace(base, limit=base.limit or 5000), (-4, -3, -2)
-    rows: list[dict[str, Any]] = []
-    for beta1, beta2, e, corrected in itertools.product(BETA1S, beta2s, log10_lrs, (True, False)):
-        tag = f"b1={beta1}_b2={beta2}_lr=1e{e:+.0f}_{'corrected' if corrected else 'uncorrected'}"
-        cfg = dataclasses.replace(base, model="vae", dataset="mnist", optimizer="adam", lr=10.0 ** e,
-                                  betas=(beta1, beta2), bias_correction=corrected, out=str(out / tag))
-        m = fit_or_resume(cfg, resume, log=lambda s: None)
-        loss = math.inf if "diverged" in m else training_cost(m)
-        rows.append({"beta1": beta1, "beta2": beta2, "log10_lr": e, "bias_correction": corrected,
-                     "train_loss": loss, "diverged": "diverged" in m})
-        log(f"   {tag}: train loss {loss:.2f}")
+    grid = list(itertools.product(BETA1S, beta2s, log10_lrs, (True, False)))
+    tags = [f"b1={b1}_b2={b2}_lr=1e{e:+.0f}_{'corrected' if c else 'uncorrected'}" for b1, b2, e, c in grid]
+    cfgs = [dataclasses.replace(base, model="vae", dataset="mnist", optimizer="adam", lr=10.0 ** e, betas=(b1, b2),
+                                bias_correction=c, out=str(out / tag)) for (b1, b2, e, c), tag in zip(grid, tags)]
+    found = {}
+    for i, m in fit_each(cfgs, resume, log, quiet=True):
+        found[i] = m
+        log(f"   {tags[i]}: train loss {math.inf if 'diverged' in m else training_cost(m):.2f}")
+    rows = [{"beta1": b1, "beta2": b2, "log10_lr": e, "bias_correction": c, "diverged": "diverged" in found[i],
+             "train_loss": math.inf if "diverged" in found[i] else training_cost(found[i])}
+            for i, (b1, b2, e, c) in enumerate(grid)]
     n_train = len(load_data(dataclasses.replace(base, model="vae", dataset="mnist").resolved())[0].y)
     (out / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
     (out / "results.md").write_text(sweep_table(rows))

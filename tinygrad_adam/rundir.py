@@ -8,7 +8,8 @@
 - ``--out`` must name a directory, or a path where one can be made: not empty, not a file, not under a file,
   and writable. The checks run before any data is loaded; each failure is a RunDirError with a one-line message.
 - One process at a time: a training process holds a lock on its directory (``.tinygrad-adam.lock``, an advisory
-  ``flock`` the system releases when the process ends, even by SIGKILL), so a second one is refused, not interleaved.
+  ``flock`` the system releases when the process ends, even by SIGKILL), so a second one is refused, not interleaved
+  (the commands that train many runs leave such a run to the process that holds it: see ``experiments.fit_each``).
 - On resume the JSON-lines logs are cut back to the sizes the checkpoint recorded, so a crash at any moment
   (mid-epoch, between a log line and the checkpoint, inside the checkpoint write) resumes into the same files
   an uninterrupted run writes.
@@ -108,18 +109,33 @@ def claim(path: Path, *, resume: bool, overwrite: bool) -> None:
                           f"or give another --out (without --out every run gets a fresh directory)")
 
 
+class InUse(RunDirError):
+    """Another process holds the run directory (see ``locked``)."""
+
+
+_held: set[Path] = set()  # the run directories this process holds
+
+
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, wait: bool = False) -> Iterator[None]:
     """Hold the run directory ``path`` for this process during the block (the lock also ends with the process,
-    however it ends); RunDirError if another process holds it."""
-    with open(path / LOCK, "a") as f:
-        if fcntl is not None:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise RunDirError(f"{path} is in use: another process is training in it; wait for it to end (or "
-                                  f"stop it), or give another --out") from None
+    however it ends). If another process holds it: InUse, or with ``wait`` block until it lets go. A block
+    nested in one that holds ``path`` already just runs."""
+    key = path.resolve()
+    if key in _held or fcntl is None:
         yield
+        return
+    with open(path / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            raise InUse(f"{path} is in use: another process is training in it; wait for it to end (or stop it), "
+                        f"or give another --out") from None
+        _held.add(key)
+        try:
+            yield
+        finally:
+            _held.discard(key)
 
 
 def claim_tree(root: Path, overwrite: bool, resume: bool = False) -> None:
