@@ -57,7 +57,8 @@ def test_new_names_on_the_gpu_match_the_cpu() -> None:
 
 
 def program_tenth_stop(device: str) -> list[Any]:
-    """The tenth stop's layers, losses and optimizer (its math functions have their own GPU test)."""
+    """The tenth stop's layers, losses and optimizer (its math functions have their own GPU test), and the
+    eleventh's grouped and dilated convolutions."""
     tg.manual_seed(0)
     x = tg.tensor(np.linspace(-2, 2, 96, dtype=np.float32).reshape(2, 3, 4, 4), device=device, requires_grad=True)
     seq = x.reshape(2, 3, 16)
@@ -66,6 +67,9 @@ def program_tenth_stop(device: str) -> list[Any]:
     w1, wt = tg.randn(2, 3, 3).to(device), tg.randn(3, 2, 3, 3).to(device)  # the CPU's stream on both
     parts = [
         F.conv1d(seq, w1, padding=1), F.conv_transpose2d(x, wt, stride=2, padding=1, output_padding=1),
+        F.conv2d(x, wt[:, :1], padding="same", dilation=2, groups=3),  # depthwise, dilated
+        F.conv_transpose2d(x, wt[:, :1], stride=2, dilation=2, groups=3, output_padding=1),
+        nn.Conv1d(3, 3, 2, padding="same", groups=3, padding_mode="circular").to(device)(seq),
         F.max_pool1d(seq, 3, 2), F.avg_pool1d(seq, 2), F.adaptive_avg_pool1d(seq, 4),
         F.fold(F.unfold(x, 2, padding=1), (4, 4), 2, padding=1), F.interpolate(x, scale_factor=2),
         F.interpolate(x, size=(5, 7), mode="bilinear", align_corners=False), F.interpolate(seq, 9, mode="linear"),

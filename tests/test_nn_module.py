@@ -216,8 +216,8 @@ def test_repr_prints_the_tree_with_shapes_and_parameter_counts() -> None:
     assert "    (1): ReLU()" in text
     assert "  (heads.1): Linear(in_features=3, out_features=1, bias=False)  # weight (1, 3): 3 params" in text
     assert text.endswith(")  # 29 parameters in total")
-    assert repr(nn.Conv2d(1, 2, 3, stride=2)) == ("Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2), padding=(0, 0), "
-                                                  "bias=True)  # weight (2, 1, 3, 3), bias (2,): 20 params")
+    assert repr(nn.Conv2d(1, 2, 3, stride=2)) == ("Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2))  # weight "
+                                                  "(2, 1, 3, 3), bias (2,): 20 params")
     assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
 
 
@@ -303,8 +303,9 @@ def test_layer_construction_errors() -> None:
     assert nn.Conv2d(np.int64(1), 2, np.int64(3)).kernel_size == (3, 3)  # numpy integers are ints too
     with pytest.raises(ValueError, match=r"MaxPool2d stride must be an int or a pair of ints >= 1, got -1"):
         nn.MaxPool2d(2, stride=-1)
-    with pytest.raises(ValueError, match=r"expected 4-D input \(N, C, H, W\), got shape \(1, 5, 5\)"):
-        nn.Conv2d(1, 2, 3)(tg.randn(1, 5, 5))
+    with pytest.raises(ValueError, match=r"expected 3-D \(unbatched\) or 4-D \(batched\) input, got shape \(5, 5\)"):
+        nn.Conv2d(1, 2, 3)(tg.randn(5, 5))
+    assert nn.Conv2d(1, 2, 3)(tg.randn(1, 5, 5)).shape == (2, 3, 3)  # unbatched (C, H, W), as torch
     with pytest.raises(ValueError, match="expects 1 input channels, got 3"):
         nn.Conv2d(1, 2, 3)(tg.randn(2, 3, 5, 5))
 

@@ -19,8 +19,8 @@ from ..ops import activation, elementwise, movement, norm, pool, sparse
 from ..ops import inplace as inplace_op
 from ..ops import linear as dense
 from ..ops import loss as fused
-from ..ops.conv import IntPair, single
-from ..ops.conv import conv2d as conv2d
+from ..ops.conv import IntPair, pair, single
+from ..ops.conv import conv2d as conv2d_op
 from ..ops.conv import conv_transpose2d as conv_transpose2d_op
 from ..ops.conv import fold as fold_op
 from ..ops.conv import unfold as unfold_op
@@ -835,23 +835,45 @@ def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Tensor]) 
     return fn(input)
 
 
-def _only_defaults(op: str, dilation: IntPair = 1, groups: int = 1) -> None:
-    """NotImplementedError for the convolution options that the conv2d op does not have."""
-    if groups != 1:
-        raise NotImplementedError(f"{op}: groups={groups} is not implemented (only 1); split the channels, convolve "
-                                  f"each group and concatenate")
+def _no_dilation(op: str, dilation: int | tuple[int]) -> None:
+    """NotImplementedError for a pool's dilation other than 1."""
     if any(d != 1 for d in (dilation if isinstance(dilation, (tuple, list)) else (dilation,))):
-        raise NotImplementedError(f"{op}: dilation={dilation!r} is not implemented (only 1); dilate the kernel "
-                                  f"with zeros instead")
+        raise NotImplementedError(f"{op}: dilation={dilation!r} is not implemented (only 1)")
 
 
-def _padding_1d(op: str, padding: int | tuple[int] | str) -> int:
+def conv_padding(op: str, x: Tensor, kernel: tuple[int, int], padding: IntPair | str, stride: tuple[int, int],
+                 dilation: tuple[int, int]) -> tuple[Tensor, tuple[int, int]]:
+    """A convolution's ``padding`` (an int, a pair, 'valid' or 'same') as (x, symmetric padding pair): 'same'
+    (stride 1 only, as torch) pads d (k - 1) in all, half on each side and the odd one at the bottom / right,
+    which is added to x here."""
     if padding == "valid":
-        return 0
+        return x, (0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1 (as torch), got stride {stride}; give the padding "
+                             f"as numbers")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if total[0] % 2 or total[1] % 2:
+            x = pad(x, (0, total[1] % 2, 0, total[0] % 2))
+        return x, (total[0] // 2, total[1] // 2)
     if isinstance(padding, str):
-        raise NotImplementedError(f"{op}: padding={padding!r} is not implemented (only 'valid' or ints); give the "
-                                  f"padding as an int")
-    return single(padding, f"{op} padding", 0)
+        raise ValueError(f"{op}: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
+    return x, pair(padding, f"{op} padding", 0)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,  # noqa: A002
+           padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1) -> Tensor:
+    """Cross-correlation of (N, C, H, W) or (C, H, W) input with weight (O, C / groups, kh, kw) plus bias (O,) ->
+    (N, O, Ho, Wo); ``padding`` an int, a pair, 'valid' or 'same' (see ``conv_padding``)."""
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: expected 4-D weight (out_channels, in_channels / groups, kh, kw), got shape "
+                         f"{weight.shape}")
+    st, dl = pair(stride, "conv2d stride", 1), pair(dilation, "conv2d dilation", 1)
+
+    def run(x: Tensor) -> Tensor:
+        x, pd = conv_padding("conv2d", x, weight.shape[2:], padding, st, dl)
+        return conv2d_op(x, weight, bias, st, pd, dl, groups)
+    return _batched("conv2d", input, 4, run)
 
 
 def _weight_1d(op: str, weight: Tensor, layout: str) -> Tensor:
@@ -862,35 +884,36 @@ def _weight_1d(op: str, weight: Tensor, layout: str) -> Tensor:
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,  # noqa: A002
            padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1) -> Tensor:
-    """Cross-correlation of (N, C, L) or (C, L) input with weight (O, C, k) plus bias (O,) -> (N, O, Lo): conv2d
-    on the (N, C, 1, L) view. Only dilation=1 and groups=1; padding an int or 'valid'."""
-    _only_defaults("conv1d", dilation, groups)
-    st, pd = single(stride, "conv1d stride", 1), _padding_1d("conv1d", padding)
-    w = _weight_1d("conv1d", weight, "out_channels, in_channels")
-    return _batched("conv1d", input, 3, lambda x: conv2d(x.unsqueeze(2), w, bias, (1, st), (0, pd)).squeeze(2))
+    """Cross-correlation of (N, C, L) or (C, L) input with weight (O, C / groups, k) plus bias (O,) -> (N, O, Lo):
+    conv2d on the (N, C, 1, L) view; ``padding`` an int, 'valid' or 'same'."""
+    st, dl = single(stride, "conv1d stride", 1), single(dilation, "conv1d dilation", 1)
+    pd = padding if isinstance(padding, str) else (0, single(padding, "conv1d padding", 0))
+    w = _weight_1d("conv1d", weight, "out_channels, in_channels / groups")
+    return _batched("conv1d", input, 3, lambda x: conv2d(x.unsqueeze(2), w, bias, (1, st), pd, (1, dl),
+                                                         groups).squeeze(2))
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,  # noqa: A002
                      padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
                      dilation: IntPair = 1) -> Tensor:
-    """The transpose of conv2d on (N, C, H, W) or (C, H, W) input, weight (C, O, kh, kw), bias (O,) -> (N, O, Ho, Wo),
-    Ho = (H - 1) * stride - 2 * padding + kh + output_padding. Only groups=1 and dilation=1."""
-    _only_defaults("conv_transpose2d", dilation, groups)
+    """The transpose of conv2d on (N, C, H, W) or (C, H, W) input, weight (C, O / groups, kh, kw), bias (O,) ->
+    (N, O, Ho, Wo), Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1."""
     return _batched("conv_transpose2d", input, 4,
-                    lambda x: conv_transpose2d_op(x, weight, bias, stride, padding, output_padding))
+                    lambda x: conv_transpose2d_op(x, weight, bias, stride, padding, output_padding, groups, dilation))
 
 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,  # noqa: A002
                      padding: int | tuple[int] = 0, output_padding: int | tuple[int] = 0, groups: int = 1,
                      dilation: int | tuple[int] = 1) -> Tensor:
-    """The transpose of conv1d on (N, C, L) or (C, L) input, weight (C, O, k), bias (O,) -> (N, O, Lo),
-    Lo = (L - 1) * stride - 2 * padding + k + output_padding: conv_transpose2d on the (N, C, 1, L) view."""
-    _only_defaults("conv_transpose1d", dilation, groups)
+    """The transpose of conv1d on (N, C, L) or (C, L) input, weight (C, O / groups, k), bias (O,) -> (N, O, Lo),
+    Lo = (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1: conv_transpose2d on the
+    (N, C, 1, L) view."""
     st, pd = single(stride, "conv_transpose1d stride", 1), single(padding, "conv_transpose1d padding", 0)
-    op, w = single(output_padding, "conv_transpose1d output_padding", 0), _weight_1d("conv_transpose1d", weight,
-                                                                                  "in_channels, out_channels")
-    return _batched("conv_transpose1d", input, 3,
-                    lambda x: conv_transpose2d_op(x.unsqueeze(2), w, bias, (1, st), (0, pd), (0, op)).squeeze(2))
+    op, dl = single(output_padding, "conv_transpose1d output_padding", 0), single(dilation, "conv_transpose1d "
+                                                                                           "dilation", 1)
+    w = _weight_1d("conv_transpose1d", weight, "in_channels, out_channels / groups")
+    return _batched("conv_transpose1d", input, 3, lambda x: conv_transpose2d_op(
+        x.unsqueeze(2), w, bias, (1, st), (0, pd), (0, op), groups, (1, dl)).squeeze(2))
 
 
 def _window_1d(op: str, kernel_size: int | tuple[int], stride: int | tuple[int] | None,
@@ -909,7 +932,7 @@ def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
     if ceil_mode or return_indices:
         raise NotImplementedError("max_pool1d: ceil_mode and return_indices are not implemented; pad the input instead "
                                   "of ceil_mode")
-    _only_defaults("max_pool1d", dilation)
+    _no_dilation("max_pool1d", dilation)
     k, s, p = _window_1d("max_pool1d", kernel_size, stride, padding)
     return _batched("max_pool1d", input, 3, lambda x: max_pool2d(x.unsqueeze(2), k, s, p).squeeze(2))
 

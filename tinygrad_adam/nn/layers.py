@@ -43,26 +43,94 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class Conv2d(Module):
-    """2-D cross-correlation of x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo); weight (out, in, kh, kw)."""
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _sizes(dims: int) -> Callable[[Any, str, int], tuple[int, ...]]:
+    """``pair`` for 2-D layers, a checked 1-tuple for 1-D ones."""
+    return pair if dims == 2 else lambda v, name, least: (single(v, name, least),)
+
+
+def conv_repr(m: Module) -> str:
+    """A convolution layer's settings as torch prints them: the options away from their defaults."""
+    n = m.dims
+    text = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}, stride={m.stride}"
+    for name, default in (("padding", (0,) * n), ("dilation", (1,) * n), ("output_padding", (0,) * n),
+                          ("groups", 1)):
+        value = getattr(m, name, default)
+        text += f", {name}={value}" if value != default else ""
+    text += ", bias=False" if m.bias is None else ""
+    mode = getattr(m, "padding_mode", "zeros")
+    return text + (f", padding_mode={mode}" if mode != "zeros" else "")
+
+
+class _ConvNd(Module):
+    """What Conv1d and Conv2d share: torch's arguments and checks, weight (out, in / groups, *kernel_size)."""
+
+    dims = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
-                 padding: IntPair = 0, bias: bool = True, device: str | None = None, dtype: Any = None) -> None:
+                 padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: str | None = None, dtype: Any = None) -> None:
+        name, size = type(self).__name__, _sizes(self.dims)
         self.in_channels = _positive("in_channels", in_channels)
         self.out_channels = _positive("out_channels", out_channels)
-        self.kernel_size = pair(kernel_size, "Conv2d kernel_size", 1)
-        self.stride = pair(stride, "Conv2d stride", 1)
-        self.padding = pair(padding, "Conv2d padding", 0)
-        self.weight = Parameter(zeros(out_channels, in_channels, *self.kernel_size, dtype=dtype, device=device))
+        self.groups = _positive("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                             f"divisible by groups ({groups})")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        self.kernel_size = size(kernel_size, f"{name} kernel_size", 1)
+        self.stride = size(stride, f"{name} stride", 1)
+        self.dilation = size(dilation, f"{name} dilation", 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be an int, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and any(st != 1 for st in self.stride):
+                raise ValueError(f"{name}: padding='same' needs stride 1 (as torch), got stride {self.stride}")
+            self.padding: tuple[int, ...] | str = padding
+        else:
+            self.padding = size(padding, f"{name} padding", 0)
+        self.padding_mode = padding_mode
+        self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype,
+                                      device=device))
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
         default_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        conv = F.conv2d if self.dims == 2 else F.conv1d
+        if self.padding_mode == "zeros":
+            return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return conv(F.pad(x, self._pads(), mode=self.padding_mode), self.weight, self.bias, self.stride, 0,
+                    self.dilation, self.groups)
+
+    def _pads(self) -> tuple[int, ...]:
+        """``padding`` as F.pad's amounts (before, after; last dim first), for a padding_mode other than zeros."""
+        if self.padding == "valid":
+            return (0, 0) * self.dims
+        if self.padding == "same":  # the odd one after, as F.conv2d's 'same'
+            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            return tuple(v for t in reversed(totals) for v in (t // 2, t - t // 2))
+        return tuple(v for q in reversed(self.padding) for v in (q, q))
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, bias={self.bias is not None}")
+        return conv_repr(self)
+
+
+class Conv2d(_ConvNd):
+    """2-D cross-correlation of x (N, in_channels, H, W) or (in_channels, H, W) -> (N, out_channels, Ho, Wo);
+    weight (out, in / groups, kh, kw). torch's arguments: padding an int, a pair, 'same' or 'valid'; dilation;
+    groups; padding_mode 'zeros', 'reflect', 'replicate' or 'circular'."""
+
+    dims = 2
+
+
+class Conv1d(_ConvNd):
+    """1-D cross-correlation of x (N, in_channels, L) or (in_channels, L) -> (N, out_channels, Lo); weight
+    (out, in / groups, k) (``F.conv1d``); the arguments of Conv2d, each one int."""
+
+    dims = 1
 
 
 class MaxPool2d(Module):
@@ -601,37 +669,10 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-class Conv1d(Module):
-    """1-D cross-correlation of x (N, in_channels, L) -> (N, out_channels, Lo); weight (out, in, k) (``F.conv1d``).
-    Only dilation=1, groups=1 and padding_mode='zeros'."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int], stride: int | tuple[int] = 1,
-                 padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros", device: str | None = None, dtype: Any = None) -> None:
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv1d: padding_mode={padding_mode!r} is not implemented (only 'zeros')")
-        F._only_defaults("Conv1d", dilation, groups)
-        self.in_channels = _positive("in_channels", in_channels)
-        self.out_channels = _positive("out_channels", out_channels)
-        self.kernel_size = (single(kernel_size, "Conv1d kernel_size", 1),)
-        self.stride = (single(stride, "Conv1d stride", 1),)
-        self.padding = padding if isinstance(padding, str) else (single(padding, "Conv1d padding", 0),)
-        self.weight = Parameter(zeros(out_channels, in_channels, *self.kernel_size, dtype=dtype, device=device))
-        self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
-        default_init_(self.weight, self.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding)
-
-    def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, bias={self.bias is not None}")
-
-
 class ConvTranspose2d(Module):
     """The transpose of Conv2d: x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo), Ho = (H - 1) * stride -
-    2 * padding + kh + output_padding; weight (in, out, kh, kw) (``F.conv_transpose2d``). Only groups=1,
-    dilation=1 and padding_mode='zeros'."""
+    2 * padding + dilation * (kh - 1) + output_padding + 1; weight (in, out / groups, kh, kw)
+    (``F.conv_transpose2d``). Only padding_mode='zeros' (as torch)."""
 
     dims = 2
 
@@ -639,28 +680,32 @@ class ConvTranspose2d(Module):
                  padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1, bias: bool = True,
                  dilation: IntPair = 1, padding_mode: str = "zeros", device: str | None = None,
                  dtype: Any = None) -> None:
-        name = type(self).__name__
+        name, size = type(self).__name__, _sizes(self.dims)
         if padding_mode != "zeros":
-            raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not implemented (only 'zeros')")
-        F._only_defaults(name, dilation, groups)
-        size = pair if self.dims == 2 else lambda v, n, least: (single(v, n, least),)
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported (as torch), got {padding_mode!r}")
         self.in_channels = _positive("in_channels", in_channels)
         self.out_channels = _positive("out_channels", out_channels)
+        self.groups = _positive("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                             f"divisible by groups ({groups})")
         self.kernel_size = size(kernel_size, f"{name} kernel_size", 1)
         self.stride = size(stride, f"{name} stride", 1)
         self.padding = size(padding, f"{name} padding", 0)
         self.output_padding = size(output_padding, f"{name} output_padding", 0)
-        self.weight = Parameter(zeros(in_channels, out_channels, *self.kernel_size, dtype=dtype, device=device))
+        self.dilation = size(dilation, f"{name} dilation", 1)
+        self.weight = Parameter(zeros(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype,
+                                      device=device))
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
         default_init_(self.weight, self.bias)  # torch's fan_in is the weight's dim 1 here too: out_channels * k
 
     def forward(self, x: Tensor) -> Tensor:
         fn = F.conv_transpose2d if self.dims == 2 else F.conv_transpose1d
-        return fn(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+        return fn(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups,
+                  self.dilation)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, output_padding={self.output_padding}, bias={self.bias is not None}")
+        return conv_repr(self)
 
 
 class ConvTranspose1d(ConvTranspose2d):
@@ -677,7 +722,7 @@ class MaxPool1d(Module):
                  ceil_mode: bool = False) -> None:
         if ceil_mode or return_indices:
             raise NotImplementedError("MaxPool1d: ceil_mode and return_indices are not implemented")
-        F._only_defaults("MaxPool1d", dilation)
+        F._no_dilation("MaxPool1d", dilation)
         F._window_1d("MaxPool1d", kernel_size, stride, padding)  # checked here, kept as given, as torch
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = kernel_size if stride is None else stride

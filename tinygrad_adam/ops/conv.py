@@ -82,13 +82,15 @@ def add_windows(cols: Array, padded: tuple[int, int], stride: tuple[int, int],
     return gpad
 
 
-def patches(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int]) -> Array:
+def patches(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int],
+            dilation: tuple[int, int] = (1, 1)) -> Array:
     """A strided view (no copy) of padded NHWC input as (N, Ho, Wo, kh, kw, C): element [n, h, w, i, j, c] is
-    ``xpad[n, h * sh + i, w * sw + j, c]``. Reshaped to (N*Ho*Wo, kh*kw*C) it is the im2col matrix; each row
-    copies in runs of kw*C contiguous values (whole pixels), which is why the layout is channels-last."""
+    ``xpad[n, h * sh + i * dh, w * sw + j * dw, c]``. Reshaped to (N*Ho*Wo, kh*kw*C) it is the im2col matrix; each
+    row copies in runs of kw*C contiguous values (whole pixels, when dw = 1), which is why the layout is
+    channels-last."""
     sn, sh, sw, sc = xpad.strides
     shape = (xpad.shape[0], out[0], out[1], kernel[0], kernel[1], xpad.shape[3])
-    strides = (sn, sh * stride[0], sw * stride[1], sh, sw, sc)
+    strides = (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc)
     return backend.get_array_module(xpad).lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
 
 
@@ -102,13 +104,13 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
     return out
 
 def scatter_columns(gcols: Array, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
-                    padding: tuple[int, int], out: tuple[int, int]) -> Array:
+                    padding: tuple[int, int], out: tuple[int, int], dilation: tuple[int, int]) -> Array:
     """col2im: add column gradients (m*Ho*Wo, kh*kw*C) back onto the input positions they were copied from,
     -> (m, C, H, W) for the first ``m = len(gcols) // (Ho*Wo)`` samples of ``shape``. Only real output
     positions contribute, as in PyTorch."""
     _, c, h, w = shape
     cols = gcols.reshape(len(gcols) // (out[0] * out[1]), out[0], out[1], kernel[0], kernel[1], c)
-    gpad = add_windows(cols.transpose(3, 4, 0, 5, 1, 2), (h + 2 * padding[0], w + 2 * padding[1]), stride)
+    gpad = add_windows(cols.transpose(3, 4, 0, 5, 1, 2), (h + 2 * padding[0], w + 2 * padding[1]), stride, dilation)
     return gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
 
 
@@ -122,57 +124,92 @@ def batch_chunks(n: int, sample_bytes: int, device: str) -> list[slice]:
     step = max(1, CHUNK_BYTES[device.split(":")[0]] // max(sample_bytes, 1))
     return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
-def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int]) -> Array:
+def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int],
+            dilation: tuple[int, int] = (1, 1)) -> Array:
     """im2col of padded NHWC input (m, Hp, Wp, C) -> (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view.
     With one input channel a patch row is only kw values long, so the matrix is copied transposed (runs of Wo
     values along image rows) and handed to BLAS as a transposed view."""
-    view = patches(xpad, kernel, stride, out)
+    view = patches(xpad, kernel, stride, out, dilation)
     k = kernel[0] * kernel[1] * xpad.shape[3]
     if xpad.shape[3] == 1 and stride[1] == 1:
         return view.transpose(3, 4, 5, 0, 1, 2).reshape(k, -1).T
     return view.reshape(len(view) * out[0] * out[1], k)  # not -1: k or the batch may be 0
 
 
-def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, int],
-              padding: tuple[int, int]) -> tuple[Array, Array]:
-    """conv2d on arrays: x (N, C, H, W) correlated with weight (O, C, kh, kw) plus bias (O,) -> (N, O, Ho, Wo),
-    one GEMM per batch chunk; also the padded NHWC copy of x (N, Hp, Wp, C) that the weight gradient reads."""
+def span(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """The rows and columns a dilated kernel covers: d * (k - 1) + 1."""
+    return dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1
+
+
+def group_slices(channels: int, groups: int) -> list[slice]:
+    """The ``groups`` equal consecutive slices of ``channels``."""
+    size = channels // groups
+    return [slice(i * size, (i + 1) * size) for i in range(groups)]
+
+
+def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, int], padding: tuple[int, int],
+              dilation: tuple[int, int] = (1, 1), groups: int = 1) -> tuple[Array, Array]:
+    """conv2d on arrays: x (N, C, H, W) correlated with weight (O, C / groups, kh, kw) plus bias (O,) ->
+    (N, O, Ho, Wo), one GEMM per batch chunk and group (group i: input channels and outputs in its i-th slice);
+    also the padded NHWC copy of x (N, Hp, Wp, C) that the weight gradient reads."""
     n, c, h, w = x.shape
-    o, _, kh, kw = weight.shape
-    ho, wo = output_size("conv2d", (h, w), (kh, kw), stride, padding)
+    o, cg, kh, kw = weight.shape
+    ho, wo = output_size("conv2d", (h, w), span((kh, kw), dilation), stride, padding)
     xpad = channels_last(x, (h + 2 * padding[0], w + 2 * padding[1]), padding)
-    wk = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)  # rows in patch order
     out = backend.get_array_module(x).empty((n, o, ho, wo), dtype=x.dtype)
-    for b in batch_chunks(n, ho * wo * kh * kw * c * x.dtype.itemsize, backend.device_of(x)):
-        y = columns(xpad[b], (kh, kw), stride, (ho, wo)) @ wk  # (m*Ho*Wo, O)
-        if bias is not None:
-            y += bias
-        out[b] = y.reshape(b.stop - b.start, ho, wo, o).transpose(0, 3, 1, 2)
+    for cs, os in zip(group_slices(c, groups), group_slices(o, groups)):
+        wk = weight[os].transpose(2, 3, 1, 0).reshape(kh * kw * cg, os.stop - os.start)  # rows in patch order
+        xg = xpad if groups == 1 else xpad[..., cs]
+        for b in batch_chunks(n, ho * wo * kh * kw * cg * x.dtype.itemsize, backend.device_of(x)):
+            y = columns(xg[b], (kh, kw), stride, (ho, wo), dilation) @ wk  # (m*Ho*Wo, O / groups)
+            if bias is not None:
+                y += bias[os]
+            out[b, os] = y.reshape(b.stop - b.start, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
     return out, xpad
 
 
-def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
+def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tuple[int, int],
+                    dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
-    -> (O, C, kh, kw): ``columns.T @ g`` summed over batch chunks, the columns rebuilt rather than kept."""
+    -> (O, C / groups, kh, kw): ``columns.T @ g`` per group, summed over batch chunks, the columns rebuilt rather
+    than kept."""
     n, o, ho, wo = g.shape
-    k = kernel[0] * kernel[1] * xpad.shape[3]
+    cg = xpad.shape[3] // groups
+    k = kernel[0] * kernel[1] * cg
+    xp = backend.get_array_module(g)
     g_nhwc = g.transpose(0, 2, 3, 1)
-    gw = backend.get_array_module(g).zeros((k, o), dtype=g.dtype)
-    for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
-        gw += columns(xpad[b], kernel, stride, (ho, wo)).T @ g_nhwc[b].reshape((b.stop - b.start) * ho * wo, o)
-    return backend.get_array_module(g).ascontiguousarray(gw.reshape(*kernel, -1, o).transpose(3, 2, 0, 1))
+    gw = xp.zeros((k, o), dtype=g.dtype)
+    for cs, os in zip(group_slices(xpad.shape[3], groups), group_slices(o, groups)):
+        xg = xpad if groups == 1 else xpad[..., cs]
+        for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
+            gw[:, os] += columns(xg[b], kernel, stride, (ho, wo), dilation).T @ \
+                g_nhwc[b, ..., os].reshape((b.stop - b.start) * ho * wo, os.stop - os.start)
+    return xp.ascontiguousarray(gw.reshape(*kernel, cg, o).transpose(3, 2, 0, 1))
 
 
 def input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tuple[int, int],
-                   padding: tuple[int, int]) -> Array:
-    """conv2d's input gradient: output gradient g (N, O, Ho, Wo) and weight (O, C, kh, kw) -> (N, C, H, W) of the
-    input ``shape`` (also conv_transpose2d's forward). It is the correlation of g, dilated by the stride and
-    padded by k-1, with the flipped kernel: gfull[kh-1 + oh*sh, kw-1 + ow*sw] = g[oh, ow], cropped to the rows and
+                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
+    """conv2d's input gradient: output gradient g (N, O, Ho, Wo) and weight (O, C / groups, kh, kw) -> (N, C, H, W)
+    of the input ``shape`` (also conv_transpose2d's forward), group by group (``group_input_gradient``)."""
+    if groups == 1:
+        return group_input_gradient(g, weight, shape, stride, padding, dilation)
+    gx = backend.get_array_module(g).empty(shape, dtype=g.dtype)
+    for cs, os in zip(group_slices(shape[1], groups), group_slices(g.shape[1], groups)):
+        gx[:, cs] = group_input_gradient(g[:, os], weight[os], (shape[0], cs.stop - cs.start, *shape[2:]), stride,
+                                         padding, dilation)
+    return gx
+
+
+def group_input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tuple[int, int],
+                         padding: tuple[int, int], dilation: tuple[int, int]) -> Array:
+    """``input_gradient`` of one group. It is the correlation of g, dilated by the stride and padded by the kernel's
+    span - 1, with the flipped kernel: gfull[d(kh-1) + oh*sh, d(kw-1) + ow*sw] = g[oh, ow], cropped to the rows and
     columns that reach the unpadded input, so one im2col + GEMM per batch chunk gives exactly dx. A nan/inf
     weight would be spread by the zeros of gfull (0 * inf), so then the columns g @ W are scattered (col2im)."""
     n, c, h, w = shape
     o, _, kh, kw = weight.shape
     ho, wo = g.shape[2:]
+    sh, sw = span((kh, kw), dilation)
     xp = backend.get_array_module(g)
     gx = xp.empty(shape, dtype=g.dtype)
     chunks = batch_chunks(n, h * w * kh * kw * o * g.dtype.itemsize, backend.device_of(g))
@@ -180,52 +217,61 @@ def input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tupl
         g_nhwc, wk = g.transpose(0, 2, 3, 1), weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
         for b in chunks:
             g2 = g_nhwc[b].reshape((b.stop - b.start) * ho * wo, o)
-            gx[b] = scatter_columns(g2 @ wk.T, shape, (kh, kw), stride, padding, (ho, wo))
+            gx[b] = scatter_columns(g2 @ wk.T, shape, (kh, kw), stride, padding, (ho, wo), dilation)
         return gx
-    gfull = channels_last(g, (h + 2 * padding[0] + kh - 1, w + 2 * padding[1] + kw - 1), (kh - 1, kw - 1), stride)
-    gfull = gfull[:, padding[0]:padding[0] + h + kh - 1, padding[1]:padding[1] + w + kw - 1]
+    gfull = channels_last(g, (h + 2 * padding[0] + sh - 1, w + 2 * padding[1] + sw - 1), (sh - 1, sw - 1), stride)
+    gfull = gfull[:, padding[0]:padding[0] + h + sh - 1, padding[1]:padding[1] + w + sw - 1]
     wflip = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
     for b in chunks:
         m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
-        gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w)).reshape(m * h * w, kh * kw * o)
+        gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w), dilation).reshape(m * h * w, kh * kw * o)
         gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
     return gx
 
 
-def check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool) -> None:
-    """A clear error unless x (N, C, H, W), weight ((O, C, kh, kw), or (C, O, kh, kw) when ``transposed``) and
-    bias (O,) fit together, share a device and a dtype, and have channels (only the batch may be empty)."""
+def check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool, groups: int = 1) -> None:
+    """A clear error unless x (N, C, H, W), weight ((O, C / groups, kh, kw), or (C, O / groups, kh, kw) when
+    ``transposed``) and bias (O,) fit together, share a device and a dtype, and have channels (only the batch may
+    be empty), and both C and O split into ``groups``."""
     parents = (x, weight) if bias is None else (x, weight, bias)
     check_devices(op, *parents)
-    layout = "in_channels, out_channels" if transposed else "out_channels, in_channels"
+    layout = "in_channels, out_channels / groups" if transposed else "out_channels, in_channels / groups"
     if x.ndim != 4:
         raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected 4-D weight ({layout}, kh, kw), got shape {weight.shape}")
-    wc, o = (weight.shape[0], weight.shape[1]) if transposed else (weight.shape[1], weight.shape[0])
+    if not isinstance(groups, Integral) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    wc, o = (weight.shape[0], weight.shape[1] * groups) if transposed else (weight.shape[1] * groups, weight.shape[0])
     if (x.shape[2] == 0 or x.shape[3] == 0) and x.shape[0] > 0:  # as torch: only an empty batch may have one
         raise ValueError(f"{op}: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
     if x.shape[1] == 0 or o == 0:  # torch raises for 0 output channels
         raise ValueError(f"{op}: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
                          f"least one input and one output channel")
+    if (o if not transposed else wc) % groups:
+        raise ValueError(f"{op}: weight {weight.shape} ({layout}, kh, kw): its {'in' if transposed else 'out'}_channels"
+                         f" ({weight.shape[0]}) must be divisible by groups={groups}")
     if wc != x.shape[1]:
-        raise ValueError(f"{op}: weight {weight.shape} ({layout}, kh, kw) expects {wc} input channels, got "
-                         f"{x.shape[1]} (input shape {x.shape})")
+        raise ValueError(f"{op}: weight {weight.shape} ({layout}, kh, kw) with groups={groups} expects {wc} input "
+                         f"channels, got {x.shape[1]} (input shape {x.shape})")
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
     check_dtypes(op, *parents)
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
-           padding: IntPair = 0) -> Tensor:
-    """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw) plus bias (O,) -> (N, O, Ho, Wo)."""
-    check_conv("conv2d", x, weight, bias, transposed=False)
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
+           dilation: IntPair = 1, groups: int = 1) -> Tensor:
+    """Cross-correlation of x (N, C, H, W) with weight (O, C / groups, kh, kw) plus bias (O,) -> (N, O, Ho, Wo),
+    Ho = (H + 2 ph - dh (kh - 1) - 1) // sh + 1; with ``groups`` g, output channels i*O/g.. see only input channels
+    i*C/g.. ."""
+    check_conv("conv2d", x, weight, bias, transposed=False, groups=groups)
     st, pd = pair(stride, "conv2d stride", 1), pair(padding, "conv2d padding", 0)
-    out, xpad = correlate(x.data, weight.data, None if bias is None else bias.data, st, pd)
+    dl = pair(dilation, "conv2d dilation", 1)
+    out, xpad = correlate(x.data, weight.data, None if bias is None else bias.data, st, pd, dl, groups)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        gx = input_gradient(g, weight.data, x.shape, st, pd) if x.requires_grad else None
-        gw = weight_gradient(xpad, g, weight.shape[2:], st) if weight.requires_grad else None
+        gx = input_gradient(g, weight.data, x.shape, st, pd, dl, groups) if x.requires_grad else None
+        gw = weight_gradient(xpad, g, weight.shape[2:], st, dl, groups) if weight.requires_grad else None
         if bias is None:
             return gx, gw
         return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
@@ -233,30 +279,36 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
-                     padding: IntPair = 0, output_padding: IntPair = 0) -> Tensor:
-    """The transpose (adjoint) of conv2d: x (N, C, H, W) with weight (C, O, kh, kw) plus bias (O,) ->
-    (N, O, Ho, Wo), Ho = (H - 1) * sh - 2 * ph + kh + output_padding. Its forward is conv2d's input gradient,
-    its input gradient conv2d's forward and its weight gradient conv2d's, with input and output swapped."""
-    check_conv("conv_transpose2d", x, weight, bias, transposed=True)
+                     padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
+                     dilation: IntPair = 1) -> Tensor:
+    """The transpose (adjoint) of conv2d: x (N, C, H, W) with weight (C, O / groups, kh, kw) plus bias (O,) ->
+    (N, O, Ho, Wo), Ho = (H - 1) sh - 2 ph + dh (kh - 1) + output_padding + 1. Its forward is conv2d's input
+    gradient, its input gradient conv2d's forward and its weight gradient conv2d's, with input and output swapped."""
+    check_conv("conv_transpose2d", x, weight, bias, transposed=True, groups=groups)
     st, pd = pair(stride, "conv_transpose2d stride", 1), pair(padding, "conv_transpose2d padding", 0)
-    op = pair(output_padding, "conv_transpose2d output_padding", 0)
-    if op[0] >= st[0] or op[1] >= st[1]:
-        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st}")
+    op, dl = pair(output_padding, "conv_transpose2d output_padding", 0), pair(dilation, "conv_transpose2d dilation", 1)
+    if any(p >= max(s, d) for p, s, d in zip(op, st, dl)):
+        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st} or the "
+                         f"dilation {dl}")
     n, _, h, w = x.shape
     kh, kw = weight.shape[2:]
-    size = ((h - 1) * st[0] - 2 * pd[0] + kh + op[0], (w - 1) * st[1] - 2 * pd[1] + kw + op[1])
+    sh, sw = span((kh, kw), dl)
+    size = ((h - 1) * st[0] - 2 * pd[0] + sh + op[0], (w - 1) * st[1] - 2 * pd[1] + sw + op[1])
     if size[0] < 1 or size[1] < 1:
         raise ValueError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
                          f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
-    out = input_gradient(x.data, weight.data, (n, weight.shape[1], *size), st, pd)
+    out = input_gradient(x.data, weight.data, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
     if bias is not None:
         out += bias.data[:, None, None]
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        # conv2d of g with the same weight: its output is dx, and with x as its output gradient, dW
-        gx, gpad = (correlate(g, weight.data, None, st, pd) if x.requires_grad
+        # conv2d of g with the same weight: its output is dx (cropped: an output_padding of the dilation's may
+        # give one more row or column), and with x as its output gradient, dW
+        gx, gpad = (correlate(g, weight.data, None, st, pd, dl, groups) if x.requires_grad
                     else (None, channels_last(g, (size[0] + 2 * pd[0], size[1] + 2 * pd[1]), pd)))
-        gw = weight_gradient(gpad, x.data, (kh, kw), st) if weight.requires_grad else None
+        if gx is not None and gx.shape != x.shape:
+            gx = gx[:, :, :h, :w]
+        gw = weight_gradient(gpad, x.data, (kh, kw), st, dl, groups) if weight.requires_grad else None
         if bias is None:
             return gx, gw
         return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None

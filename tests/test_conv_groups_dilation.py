@@ -1,0 +1,169 @@
+"""Convolutions with torch's full argument set: groups, dilation, padding 'same' / 'valid', unbatched input, and
+the layers' padding_mode, against torch (values and gradients, float64 and float32), with inf / nan weights
+(the input gradient's scatter path) and the errors torch gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_conv_pool_resize_names import both, data, dtypes
+
+import tinygrad_adam as tg
+import tinygrad_adam.nn.functional as F
+from tinygrad_adam import nn
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def grouped(d: st.DataObject) -> tuple[int, int, int]:
+    """(groups, in_channels, out_channels), both channel counts multiples of groups."""
+    g = d.draw(st.integers(1, 3))
+    return g, g * d.draw(st.integers(1, 2)), g * d.draw(st.integers(1, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), dtypes, st.integers(0, 2), st.booleans(), st.booleans())
+def test_conv2d_groups_dilation_padding_match_torch(d: st.DataObject, dtype: type, n: int, bias: bool,
+                                                    unbatched: bool) -> None:
+    g, c, o = grouped(d)
+    k = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    dil = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    padding = d.draw(st.sampled_from(["same", "valid", 0, 1, (2, 0)]))
+    s = (1, 1) if padding == "same" else (d.draw(st.integers(1, 2)), d.draw(st.integers(1, 2)))
+    low = [0 if padding == "same" else dil[i] * (k[i] - 1) + 1 - 2 * F.pair(0 if padding == "valid" else padding,
+                                                                            "p", 0)[i] for i in range(2)]
+    size = tuple(d.draw(st.integers(max(1, low[i]), max(1, low[i]) + 4)) for i in range(2))
+    x = data(d.draw, (c, *size) if unbatched else (n, c, *size), dtype)
+    arrays = [x, data(d.draw, (o, c // g, *k), dtype)] + ([data(d.draw, (o,), dtype)] if bias else [])
+    kw = {"stride": s, "padding": padding, "dilation": dil, "groups": g}
+    both(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw), arrays)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), dtypes, st.integers(0, 2))
+def test_conv1d_groups_dilation_same_match_torch(d: st.DataObject, dtype: type, n: int) -> None:
+    g, c, o = grouped(d)
+    k, dil = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 3))
+    padding = d.draw(st.sampled_from(["same", "valid", 0, 2]))
+    s = 1 if padding == "same" else d.draw(st.integers(1, 3))
+    reach = dil * (k - 1) + 1 - (2 * padding if isinstance(padding, int) else 0)
+    length = d.draw(st.integers(max(1, reach if padding != "same" else 1), max(1, reach) + 5))
+    arrays = [data(d.draw, (n, c, length), dtype), data(d.draw, (o, c // g, k), dtype), data(d.draw, (o,), dtype)]
+    kw = {"stride": s, "padding": padding, "dilation": dil, "groups": g}
+    both(lambda *a: F.conv1d(*a, **kw), lambda *a: TF.conv1d(*a, **kw), arrays)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), dtypes, st.integers(0, 2), st.booleans())
+def test_conv_transpose2d_groups_dilation_match_torch(d: st.DataObject, dtype: type, n: int, bias: bool) -> None:
+    g, c, o = grouped(d)
+    k = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    s = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    dil = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    op = tuple(d.draw(st.integers(0, max(s[i], dil[i]) - 1)) for i in range(2))
+    size = (d.draw(st.integers(1, 5)), d.draw(st.integers(1, 5)))
+    p = tuple(d.draw(st.integers(0, max(0, ((size[i] - 1) * s[i] + dil[i] * (k[i] - 1) + op[i]) // 2)))
+              for i in range(2))
+    arrays = [data(d.draw, (n, c, *size), dtype), data(d.draw, (c, o // g, *k), dtype)]
+    arrays += [data(d.draw, (o,), dtype)] if bias else []
+    kw = {"stride": s, "padding": p, "output_padding": op, "groups": g, "dilation": dil}
+    both(lambda *a: F.conv_transpose2d(*a, **kw), lambda *a: TF.conv_transpose2d(*a, **kw), arrays)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data(), dtypes)
+def test_conv_transpose1d_groups_dilation_match_torch(d: st.DataObject, dtype: type) -> None:
+    g, c, o = grouped(d)
+    k, s, dil = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3))
+    op, length = d.draw(st.integers(0, max(s, dil) - 1)), d.draw(st.integers(1, 6))
+    p = d.draw(st.integers(0, max(0, ((length - 1) * s + dil * (k - 1) + op) // 2)))
+    arrays = [data(d.draw, (2, c, length), dtype), data(d.draw, (c, o // g, k), dtype), data(d.draw, (o,), dtype)]
+    kw = {"stride": s, "padding": p, "output_padding": op, "groups": g, "dilation": dil}
+    both(lambda *a: F.conv_transpose1d(*a, **kw), lambda *a: TF.conv_transpose1d(*a, **kw), arrays)
+
+
+@pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
+def test_dilated_grouped_gradient_with_a_nonfinite_weight_matches_torch(special: float) -> None:
+    """A nan / inf weight takes the input gradient's scatter path, which must honour dilation and groups."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((6, 2, 2, 3))
+    w[1, 0, 1, 2] = w[4, 1, 0, 0] = special
+    g = rng.standard_normal((2, 6, 3, 4))
+    kw = {"stride": (2, 1), "padding": 1, "dilation": (3, 2), "groups": 2}
+    ours, ref = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    F.conv2d(ours, tg.Tensor(w), **kw).backward(tg.Tensor(g))
+    TF.conv2d(ref, torch.tensor(w), **kw).backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.grad.numpy(), ref.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, (2, 1), "same", "valid"])
+def test_conv_layers_padding_mode_match_torch(mode: str, padding: int | tuple[int, int] | str) -> None:
+    rng = np.random.default_rng(0)
+    for dims, ours_cls, theirs_cls in ((2, nn.Conv2d, torch.nn.Conv2d), (1, nn.Conv1d, torch.nn.Conv1d)):
+        pd = padding[0] if dims == 1 and isinstance(padding, tuple) else padding
+        kw = {"padding": pd, "dilation": 2, "groups": 2, "padding_mode": mode}
+        m, t = ours_cls(4, 6, 3, **kw), theirs_cls(4, 6, 3, **kw)
+        assert m.weight.shape == tuple(t.weight.shape) and m.extra_repr() == t.extra_repr()
+        t.weight.data, t.bias.data = torch.tensor(m.weight.numpy()), torch.tensor(m.bias.numpy())
+        x = rng.standard_normal((2, 4) + (7,) * dims).astype(np.float32)
+        ours, ref = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, expected = m(ours), t(ref)
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+        out.sum().backward()
+        expected.sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), ref.grad.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(m.weight.grad.numpy(), t.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_layers_have_torch_shapes_init_and_repr() -> None:
+    for ours, theirs in ((nn.Conv2d(6, 4, 3, groups=2, dilation=2, bias=False),
+                          torch.nn.Conv2d(6, 4, 3, groups=2, dilation=2, bias=False)),
+                         (nn.ConvTranspose2d(6, 4, 3, stride=2, groups=2, dilation=2),
+                          torch.nn.ConvTranspose2d(6, 4, 3, stride=2, groups=2, dilation=2)),
+                         (nn.ConvTranspose1d(4, 6, 3, groups=2), torch.nn.ConvTranspose1d(4, 6, 3, groups=2))):
+        assert ours.weight.shape == tuple(theirs.weight.shape) and ours.extra_repr() == theirs.extra_repr()
+    depthwise = nn.Conv2d(8, 8, 3, groups=8)
+    bound = 1 / np.sqrt(9)  # fan_in of a depthwise weight (8, 1, 3, 3): 1 * 3 * 3
+    assert np.abs(depthwise.weight.numpy()).max() <= bound and np.abs(depthwise.bias.numpy()).max() <= bound
+    m = nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2, dilation=2)
+    t = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2, dilation=2)
+    t.weight.data, t.bias.data = torch.tensor(m.weight.numpy()), torch.tensor(m.bias.numpy())
+    x = np.random.default_rng(2).standard_normal((4, 5, 5)).astype(np.float32)  # unbatched
+    np.testing.assert_allclose(m(tg.Tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [
+    (lambda: F.conv2d(tg.zeros(1, 4, 5, 5), tg.zeros(3, 2, 2, 2), groups=2), lambda: TF.conv2d(
+        torch.zeros(1, 4, 5, 5), torch.zeros(3, 2, 2, 2), groups=2)),  # out_channels not divisible
+    (lambda: F.conv2d(tg.zeros(1, 4, 5, 5), tg.zeros(4, 4, 2, 2), groups=2), lambda: TF.conv2d(
+        torch.zeros(1, 4, 5, 5), torch.zeros(4, 4, 2, 2), groups=2)),  # in_channels / groups mismatch
+    (lambda: F.conv2d(tg.zeros(1, 2, 5, 5), tg.zeros(2, 2, 2, 2), stride=2, padding="same"), lambda: TF.conv2d(
+        torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 2, 2), stride=2, padding="same")),
+    (lambda: F.conv2d(tg.zeros(1, 2, 5, 5), tg.zeros(2, 2, 2, 2), padding="full"), lambda: TF.conv2d(
+        torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 2, 2), padding="full")),
+    (lambda: F.conv2d(tg.zeros(1, 2, 5, 5), tg.zeros(2, 2, 3, 3), dilation=3), lambda: TF.conv2d(
+        torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 3, 3), dilation=3)),  # the dilated kernel spans 7 > 5
+    (lambda: F.conv2d(tg.zeros(1, 2, 5, 5), tg.zeros(2, 2, 3, 3), groups=0), lambda: TF.conv2d(
+        torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 3, 3), groups=0)),
+    (lambda: F.conv_transpose2d(tg.zeros(1, 2, 3, 3), tg.zeros(2, 1, 2, 2), stride=2, dilation=3,
+                                output_padding=3), lambda: TF.conv_transpose2d(
+        torch.zeros(1, 2, 3, 3), torch.zeros(2, 1, 2, 2), stride=2, dilation=3, output_padding=3)),
+    (lambda: F.conv_transpose2d(tg.zeros(1, 3, 3, 3), tg.zeros(3, 1, 2, 2), groups=2), lambda: TF.conv_transpose2d(
+        torch.zeros(1, 3, 3, 3), torch.zeros(3, 1, 2, 2), groups=2)),
+    (lambda: nn.Conv2d(3, 4, 3, groups=2), lambda: torch.nn.Conv2d(3, 4, 3, groups=2)),
+    (lambda: nn.Conv2d(4, 4, 3, stride=2, padding="same"), lambda: torch.nn.Conv2d(4, 4, 3, stride=2, padding="same")),
+    (lambda: nn.Conv2d(4, 4, 3, padding_mode="mirror"), lambda: torch.nn.Conv2d(4, 4, 3, padding_mode="mirror")),
+    (lambda: nn.ConvTranspose2d(4, 4, 3, padding_mode="reflect"),
+     lambda: torch.nn.ConvTranspose2d(4, 4, 3, padding_mode="reflect")),
+])
+def test_errors_where_torch_raises(ours: Callable, theirs: Callable) -> None:
+    with pytest.raises((RuntimeError, ValueError)):
+        theirs()
+    with pytest.raises(ValueError):
+        ours()
