@@ -37,13 +37,17 @@ def run(lib: Any, layer: Any, x0: np.ndarray, h0: Any, kind: str) -> list[np.nda
 
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from(["RNN", "LSTM", "GRU"]), st.integers(1, 3), st.booleans(), st.booleans(), st.booleans(),
-       st.booleans(), st.booleans(), st.integers(0, 4), st.integers(1, 3), st.sampled_from(["tanh", "relu"]))
+       st.booleans(), st.booleans(), st.integers(0, 4), st.integers(1, 3), st.sampled_from(["tanh", "relu"]),
+       st.sampled_from([0, 1, 3]))
 def test_matches_torch(kind: str, layers: int, bidirectional: bool, batch_first: bool, bias: bool, unbatched: bool,
-                       with_h0: bool, steps: int, batch: int, nonlinearity: str) -> None:
+                       with_h0: bool, steps: int, batch: int, nonlinearity: str, proj: int) -> None:
     kw: dict[str, Any] = {"num_layers": layers, "bidirectional": bidirectional, "batch_first": batch_first,
                           "bias": bias}
     if kind == "RNN":
         kw["nonlinearity"] = nonlinearity
+    proj = proj if kind == "LSTM" else 0  # LSTM's projection of h (weight_hr_l*), to proj features
+    if proj:
+        kw["proj_size"] = proj
     theirs = getattr(torch.nn, kind)(3, 4, **kw).double()
     ours = OURS[kind](3, 4, **kw)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
@@ -53,8 +57,8 @@ def test_matches_torch(kind: str, layers: int, bidirectional: bool, batch_first:
     shape = (steps, 3) if unbatched else (batch, steps, 3) if batch_first else (steps, batch, 3)
     x0 = rng.standard_normal(shape)
     n_state = layers * (2 if bidirectional else 1)
-    h_shape = (n_state, 4) if unbatched else (n_state, batch, 4)
-    h0 = [rng.standard_normal(h_shape) for _ in range(2 if kind == "LSTM" else 1)] if with_h0 else None
+    h0 = [rng.standard_normal((n_state, size) if unbatched else (n_state, batch, size))
+          for size in ([proj or 4, 4] if kind == "LSTM" else [4])] if with_h0 else None
     if steps == 0:
         with pytest.raises(RuntimeError):
             theirs(torch.tensor(x0))
@@ -78,5 +82,9 @@ def test_inter_layer_dropout_only_in_training_and_errors() -> None:
         lstm(tg.randn(5, 1, 3))
     with pytest.raises(ValueError, match="hidden state of shape"):
         GRU(2, 3)(x, tg.zeros(2, 1, 3))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        LSTM(2, 3, proj_size=2)
+    with pytest.raises(ValueError, match=r"proj_size must be an int in \[0, hidden_size=3\)"):
+        LSTM(2, 3, proj_size=3)
+    with pytest.raises(ValueError, match="proj_size is only supported for LSTM"):
+        GRU(2, 3, proj_size=1)
+    with pytest.raises(ValueError, match=r"hidden state of shape \(1, 1, 2\)"):
+        LSTM(2, 3, proj_size=2)(x, (tg.zeros(1, 1, 3), tg.zeros(1, 1, 3)))

@@ -292,21 +292,23 @@ def test_packing_errors() -> None:
 @settings(max_examples=40, deadline=None)
 @given(kind=st.sampled_from(["RNN", "LSTM", "GRU"]), layers=st.integers(1, 2), bidirectional=st.booleans(),
        batch_first=st.booleans(), enforce_sorted=st.booleans(), with_hx=st.booleans(), lengths=lengths_strategy,
-       seed=st.integers(0, 2**31))
+       seed=st.integers(0, 2**31), proj=st.sampled_from([0, 2]))
 def test_recurrent_layers_on_packed_batches_match_torch(kind: str, layers: int, bidirectional: bool,
                                                         batch_first: bool, enforce_sorted: bool, with_hx: bool,
-                                                        lengths: list[int], seed: int) -> None:
+                                                        lengths: list[int], seed: int, proj: int) -> None:
     """Outputs stop at each length, h_n (and c_n) are each sequence's last real step (the reverse direction's: its
     first), the initial state is taken in the batch's order; gradients of input, state and every weight."""
     if enforce_sorted:
         lengths = sorted(lengths, reverse=True)
     kw = {"num_layers": layers, "bidirectional": bidirectional, "batch_first": batch_first}
+    proj = proj if kind == "LSTM" else 0
+    kw.update({"proj_size": proj} if proj else {})
     theirs, ours = twin(getattr(torch.nn, kind)(3, 4, **kw), getattr(nn, kind)(3, 4, **kw))
     rng = np.random.default_rng(seed)
     n, steps = len(lengths), max(lengths)
     x = rng.standard_normal((n, steps, 3) if batch_first else (steps, n, 3))
-    states = [rng.standard_normal(((2 if bidirectional else 1) * layers, n, 4)) for _ in range(2 if kind == "LSTM"
-                                                                                               else 1)]
+    states = [rng.standard_normal(((2 if bidirectional else 1) * layers, n, size))
+              for size in ([proj or 4, 4] if kind == "LSTM" else [4])]
     results = []
     for lib, module, utils in ((torch, theirs, trnn), (tg, ours, rnn)):
         inp = lib.tensor(x, requires_grad=True)

@@ -32,22 +32,28 @@ class RNNBase(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
                  device: str | None = None, dtype: Any = None) -> None:
-        if proj_size:
-            raise NotImplementedError("LSTM(proj_size > 0) is not supported")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        if proj_size and self.mode != "LSTM":
+            raise ValueError(f"{type(self).__name__}: proj_size is only supported for LSTM (as torch)")
+        if not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{type(self).__name__}: proj_size must be an int in [0, hidden_size={hidden_size}), "
+                             f"got {proj_size!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
-        gates = GATES[self.mode] * hidden_size
+        self.proj_size = proj_size
+        gates, out = GATES[self.mode] * hidden_size, proj_size or hidden_size  # out: the size of h
         for layer in range(num_layers):
             for suffix in ("", "_reverse") if bidirectional else ("",):
-                width = input_size if layer == 0 else hidden_size * (2 if bidirectional else 1)
-                shapes = {"weight_ih": (gates, width), "weight_hh": (gates, hidden_size)}
+                width = input_size if layer == 0 else out * (2 if bidirectional else 1)
+                shapes = {"weight_ih": (gates, width), "weight_hh": (gates, out)}
                 if bias:
                     shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                if proj_size:
+                    shapes.update(weight_hr=(proj_size, hidden_size))
                 for name, shape in shapes.items():
                     setattr(self, f"{name}_l{layer}{suffix}", Parameter(zeros(*shape, dtype=dtype, device=device)))
         bound = 1.0 / math.sqrt(hidden_size)
@@ -71,8 +77,9 @@ class RNNBase(Module):
     def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 - torch's
         """input (L, N, input_size), (N, L, input_size) with ``batch_first``, unbatched (L, input_size), or a
         ``PackedSequence`` -> (output (L, N, D*H) in the input's layout (packed like the input), h_n (D*num_layers,
-        N, H)); LSTM's state is (h, c) both ways. A packed batch's outputs stop at each sequence's length and its
-        h_n is taken at each sequence's last step (for the reverse direction: its first)."""
+        N, H)); LSTM's state is (h, c) both ways (with ``proj_size`` P, h and the output have P features, c H). A
+        packed batch's outputs stop at each sequence's length and its h_n is taken at each sequence's last step (for
+        the reverse direction: its first)."""
         if isinstance(input, PackedSequence):
             padded, lengths = pad_packed_sequence(input)  # (L, N, input_size), the batch's original order
             self._check_input(padded)
@@ -122,16 +129,18 @@ class RNNBase(Module):
         return x, ((h_n, movement.stack(last_c, 0)) if self.mode == "LSTM" else h_n)
 
     def _initial(self, hx: Any, x: Tensor, unbatched: bool, n_dir: int) -> tuple[Any, Any]:
-        """(h0, c0) as (D*num_layers, N, H) each (c0 None except for LSTM); zeros when ``hx`` is None."""
-        shape = (n_dir * self.num_layers, x.shape[1], self.hidden_size)
+        """(h0, c0) as (D*num_layers, N, H) each (h0's last dim proj_size if set; c0 None except for LSTM); zeros
+        when ``hx`` is None."""
+        shapes = [(n_dir * self.num_layers, x.shape[1], size) for size in (self.proj_size or self.hidden_size,
+                                                                           self.hidden_size)]
         if hx is None:
-            h = zeros(*shape, dtype=x.dtype, device=x.device)
-            return h, (h if self.mode == "LSTM" else None)
+            zero = [zeros(*shape, dtype=x.dtype, device=x.device) for shape in shapes]
+            return zero[0], (zero[1] if self.mode == "LSTM" else None)
         states = tuple(hx) if self.mode == "LSTM" else (hx, None)
         if self.mode == "LSTM" and len(states) != 2:
             raise ValueError("LSTM: hx must be a pair (h_0, c_0)")
         fixed = []
-        for s in states:
+        for s, shape in zip(states, shapes):
             if s is not None:
                 s = movement.unsqueeze(s, 1) if unbatched else s
                 if s.shape != shape:
@@ -146,11 +155,14 @@ class RNNBase(Module):
         Where ``running[t]`` (N, 1) is False the state is carried through unchanged (a packed batch's padding: the
         reverse direction then starts each sequence at its own last step from the initial state)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
+        w_hr = getattr(self, f"weight_hr_l{layer}{suffix}", None)
         xw = F.linear(x, w_ih, b_ih)  # every step's input part at once: (L, N, gates*H)
         steps = range(x.shape[0] - 1, -1, -1) if suffix else range(x.shape[0])
         outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
         for t in steps:
             h_next, c_next = self.cell(xw[t], h, c, w_hh, b_hh)
+            if w_hr is not None:  # LSTM's projection: h' = W_hr h'
+                h_next = F.linear(h_next, w_hr)
             if running is None:
                 h, c = h_next, c_next
             else:
@@ -162,7 +174,8 @@ class RNNBase(Module):
     def extra_repr(self) -> str:
         extras = "".join(f", {k}={v!r}" for k, v, default in (
             ("num_layers", self.num_layers, 1), ("bias", self.bias, True), ("batch_first", self.batch_first, False),
-            ("dropout", self.dropout, 0.0), ("bidirectional", self.bidirectional, False)) if v != default)
+            ("dropout", self.dropout, 0.0), ("bidirectional", self.bidirectional, False),
+            ("proj_size", self.proj_size, 0)) if v != default)
         return f"{self.input_size}, {self.hidden_size}{extras}"
 
 
@@ -181,7 +194,8 @@ class RNN(RNNBase):
 
 class LSTM(RNNBase):
     """LSTM: gates i, f, g, o = sigma, sigma, tanh, sigma of (x W_ih^T + b_ih + h W_hh^T + b_hh);
-    c' = f c + i g; h' = o tanh(c'). The state is the pair (h, c)."""
+    c' = f c + i g; h' = o tanh(c'), then (``proj_size`` P > 0) h' W_hr^T with ``weight_hr_l*`` (P, H). The state
+    is the pair (h, c)."""
 
     mode = "LSTM"
 
