@@ -1,4 +1,5 @@
-"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), NAdam, RAdam, the paper's baselines, temporal averaging, schedules.
+"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), NAdam, RAdam, the paper's baselines, L-BFGS, temporal averaging,
+schedules.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss.backward(); opt.step(); opt.zero_grad()
@@ -16,6 +17,7 @@ from .adamax import Adamax, adamax_reference
 from .averaging import TemporalAverage
 from .fused import FusedKernel, numba_available
 from .inspector import Inspector
+from .lbfgs import LBFGS
 from .nadam import NAdam, nadam_reference
 from .optimizer import Optimizer
 from .radam import RAdam, radam_reference
@@ -23,7 +25,7 @@ from .rmsprop import RMSprop, rmsprop_reference
 from .sgd import SGD, sgd_reference
 
 __all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "NAdam", "Optimizer",
+    "LBFGS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "NAdam", "Optimizer",
     "RAdam", "RMSprop", "TemporalAverage",
     "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
     "nadam_reference", "numba_available", "radam_reference", "rmsprop_reference", "sgd_reference",
