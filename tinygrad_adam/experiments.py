@@ -161,11 +161,10 @@ def fit_or_resume(cfg: Config, resume: bool = False, log: Callable[[str], None] 
 
 def fit_each(cfgs: Sequence[Config], resume: bool, log: Callable[[str], None] = print,
              labels: Sequence[str] | None = None, quiet: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``fit_or_resume`` each of ``cfgs`` (``labels[i]``, if given, is logged as run i starts; ``quiet`` keeps the
-    runs' own lines out of ``log``), yielding (index,
-    metrics) as each ends. With ``resume``, a run that another process is training (the same command started
-    again, to use another core) is left to it and read back at the end, once that process lets go of it; so N
-    copies of a command share its runs between N cores."""
+    """``fit_or_resume`` each of ``cfgs``, yielding (index, metrics) as each ends (``labels[i]``, if given, is
+    logged as run i starts; ``quiet`` keeps the runs' own lines out of ``log``). With ``resume``, a run that another
+    process is training (the same command started again, to use another core) is left to it and read back at the
+    end, once that process lets go of it; so N copies of a command share its runs between N cores."""
     busy, run_log = [], (lambda s: None) if quiet else log
     for i, cfg in enumerate(cfgs):
         if labels:
