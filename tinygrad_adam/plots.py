@@ -80,9 +80,14 @@ def comparison(series: Sequence[dict[str, Any]], path: str | Path, panels: Seque
             ax.set_title("all epochs" if quantity == "epoch" else "against wall-clock time", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    # each caption line wrapped to the figure's width (about 15 characters an inch at 8 points)
-    fig.suptitle("\n".join(textwrap.fill(line, int(15 * width)) for line in title.splitlines()), fontsize=8)
+    suptitle(fig, title, width)
     return _save(fig, Path(path))
+
+
+def suptitle(fig: Any, title: str, width: float) -> None:
+    """``title`` over the figure, each line wrapped to its ``width`` (inches; about 15 characters an inch at the
+    8 points used)."""
+    fig.suptitle("\n".join(textwrap.fill(line, int(15 * width)) for line in title.splitlines()), fontsize=8)
 
 
 def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -95,8 +100,9 @@ def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title
     plt = pyplot()
     beta1s = sorted({r["beta1"] for r in rows})
     beta2s = sorted({r["beta2"] for r in rows})
-    fig, axes = plt.subplots(len(beta1s), len(beta2s), figsize=(3.2 * len(beta2s), 2.9 * len(beta1s) + 0.4),
-                             sharex=True, squeeze=False)
+    width = 3.2 * len(beta2s)  # inches
+    fig, axes = plt.subplots(len(beta1s), len(beta2s), figsize=(width, 2.9 * len(beta1s) + 0.4), sharex=True,
+                             squeeze=False)
     finite = [r["train_loss"] for r in rows if math.isfinite(r["train_loss"])]
     top = min(max(finite), 3 * min(finite)) if finite else 1.0
     for (i, b1), (j, b2) in ((a, b) for a in enumerate(beta1s) for b in enumerate(beta2s)):
@@ -123,7 +129,7 @@ def bias_correction_grid(rows: Sequence[dict[str, Any]], path: str | Path, title
             ax.set_ylabel("loss")
     axes[0][0].legend(fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=9)
+        suptitle(fig, title, width)
     return _save(fig, Path(path))
 
 
