@@ -8,7 +8,8 @@ Backward: ``dW = cols.T @ g``; ``dx`` is itself a convolution, of the output gra
 the stride, padded by k-1) with the flipped kernel, so it is one more im2col + GEMM rather than a
 scatter of column gradients. The batch is cut into chunks whose columns fit in ``CHUNK_BYTES``
 (one chunk for small batches), so the columns stay in cache between the copy and the GEMM;
-backward rebuilds them instead of keeping them.
+backward rebuilds them instead of keeping them. Dilation only spaces the kernel offsets of the
+patch view; ``groups`` runs the same on each group's slice of channels, one GEMM per group.
 """
 
 from __future__ import annotations
