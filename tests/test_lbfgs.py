@@ -118,3 +118,27 @@ def test_stops_at_once_at_a_stationary_point_and_errors() -> None:
         optim.LBFGS([w], lr=-1.0)
     with pytest.raises(TypeError):
         opt.step()  # the closure is required, as torch's
+
+
+def three_steps_on(device: str) -> tuple[list[float], np.ndarray, str]:
+    rng = np.random.default_rng(4)
+    a, b, w0 = rng.standard_normal((6, 4)), rng.uniform(-0.9, 0.9, 6), rng.standard_normal(4)
+    w = tg.tensor(w0, device=device, requires_grad=True)
+    a_t, b_t = tg.tensor(a, device=device), tg.tensor(b, device=device)
+    opt = optim.LBFGS([w], lr=0.3, max_iter=5, history_size=3)
+
+    def closure() -> Any:
+        opt.zero_grad()
+        r = a_t @ w - b_t
+        loss = 0.5 * (r * r).sum()
+        loss.backward()
+        return loss
+    return [float(opt.step(closure)) for _ in range(3)], w.numpy(), w.device
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_matches_the_cpu() -> None:
+    (cpu_losses, cpu_w, _), (gpu_losses, gpu_w, device) = three_steps_on("cpu"), three_steps_on("cuda")
+    assert device.startswith("cuda")
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-9)
+    np.testing.assert_allclose(gpu_w, cpu_w, rtol=1e-9, atol=1e-12)
