@@ -167,3 +167,20 @@ def test_errors_where_torch_raises(ours: Callable, theirs: Callable) -> None:
         theirs()
     with pytest.raises(ValueError):
         ours()
+
+
+def test_max_pools_take_torchs_signature_and_unbatched_input() -> None:
+    """torch code often spells out the defaults (dilation=1, ceil_mode=False): accepted; other values raise."""
+    x = np.random.default_rng(5).standard_normal((3, 7, 6)).astype(np.float32)  # unbatched (C, H, W)
+    kw = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1, "ceil_mode": False}
+    ours, theirs = nn.MaxPool2d(**kw, return_indices=False), torch.nn.MaxPool2d(**kw, return_indices=False)
+    assert ours.extra_repr() == theirs.extra_repr()
+    np.testing.assert_array_equal(ours(tg.Tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
+    np.testing.assert_array_equal(F.max_pool2d(tg.Tensor(x), 2).numpy(), TF.max_pool2d(torch.tensor(x), 2).numpy())
+    for bad in ({"dilation": 2}, {"ceil_mode": True}, {"return_indices": True}):
+        with pytest.raises(NotImplementedError):
+            nn.MaxPool2d(3, **bad)
+        with pytest.raises(NotImplementedError):
+            F.max_pool2d(tg.Tensor(x), 3, **bad)
+    with pytest.raises(ValueError, match=r"expected 3-D \(unbatched\) or 4-D \(batched\) input"):
+        F.max_pool2d(tg.zeros(4, 4), 2)

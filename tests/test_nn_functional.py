@@ -153,8 +153,8 @@ def test_max_pool2d_ties_route_the_gradient_to_one_element_as_torch_does() -> No
 
 
 def test_max_pool2d_errors() -> None:
-    with pytest.raises(ValueError, match=r"expected 4-D input"):
-        F.max_pool2d(tg.randn(3, 5, 5), 2)
+    with pytest.raises(ValueError, match=r"expected 3-D \(unbatched\) or 4-D \(batched\) input"):
+        F.max_pool2d(tg.randn(5, 5), 2)
     with pytest.raises(ValueError, match=r"padding \(2, 2\) must be at most half the kernel size \(3, 3\)"):
         F.max_pool2d(tg.randn(1, 1, 5, 5), 3, padding=2)
     with pytest.raises(ValueError, match=r"kernel size \(4, 4\) is larger than the padded input \(3, 3\)"):

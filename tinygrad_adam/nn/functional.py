@@ -27,7 +27,7 @@ from ..ops.conv import unfold as unfold_op
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS
-from ..ops.pool import max_pool2d as max_pool2d
+from ..ops.pool import max_pool2d as max_pool2d_op
 from ..ops.resize import interpolate as interpolate
 from ..ops.sparse import CSRBatch as CSRBatch
 from ..ops.sparse import is_csr as is_csr
@@ -835,10 +835,23 @@ def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Tensor]) 
     return fn(input)
 
 
-def _no_dilation(op: str, dilation: int | tuple[int]) -> None:
-    """NotImplementedError for a pool's dilation other than 1."""
+def max_pool_options(op: str, dilation: IntPair, ceil_mode: bool, return_indices: bool) -> None:
+    """NotImplementedError for the max pools' options other than torch's defaults (dilation 1, ceil_mode and
+    return_indices False), which are accepted."""
+    if ceil_mode or return_indices:
+        raise NotImplementedError(f"{op}: ceil_mode and return_indices are not implemented; pad the input instead of "
+                                  f"ceil_mode")
     if any(d != 1 for d in (dilation if isinstance(dilation, (tuple, list)) else (dilation,))):
         raise NotImplementedError(f"{op}: dilation={dilation!r} is not implemented (only 1)")
+
+
+def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002
+               padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:
+    """Max over windows of (N, C, H, W) or (C, H, W) input -> (N, C, Ho, Wo); ``stride`` defaults to the kernel,
+    padding at most half the kernel. Only dilation=1, ceil_mode=False and return_indices=False."""
+    max_pool_options("max_pool2d", dilation, ceil_mode, return_indices)
+    return _batched("max_pool2d", input, 4, lambda x: max_pool2d_op(x, kernel_size, stride, padding))
 
 
 def conv_padding(op: str, x: Tensor, kernel: tuple[int, int], padding: IntPair | str, stride: tuple[int, int],
@@ -929,12 +942,9 @@ def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
                return_indices: bool = False) -> Tensor:
     """Max over windows of (N, C, L) or (C, L) input -> (N, C, Lo): max_pool2d on the (N, C, 1, L) view; padding
     at most half the kernel. Only dilation=1, ceil_mode=False and return_indices=False."""
-    if ceil_mode or return_indices:
-        raise NotImplementedError("max_pool1d: ceil_mode and return_indices are not implemented; pad the input instead "
-                                  "of ceil_mode")
-    _no_dilation("max_pool1d", dilation)
+    max_pool_options("max_pool1d", dilation, ceil_mode, return_indices)
     k, s, p = _window_1d("max_pool1d", kernel_size, stride, padding)
-    return _batched("max_pool1d", input, 3, lambda x: max_pool2d(x.unsqueeze(2), k, s, p).squeeze(2))
+    return _batched("max_pool1d", input, 3, lambda x: max_pool2d_op(x.unsqueeze(2), k, s, p).squeeze(2))
 
 
 def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002
