@@ -169,18 +169,50 @@ def test_errors_where_torch_raises(ours: Callable, theirs: Callable) -> None:
         ours()
 
 
-def test_max_pools_take_torchs_signature_and_unbatched_input() -> None:
-    """torch code often spells out the defaults (dilation=1, ceil_mode=False): accepted; other values raise."""
+@settings(max_examples=80, deadline=None)
+@given(st.data(), dtypes, st.booleans(), st.booleans(), st.booleans())
+def test_max_pool2d_ceil_mode_and_indices_match_torch(d: st.DataObject, dtype: type, ceil_mode: bool,
+                                                      unbatched: bool, special: bool) -> None:
+    """Values, indices and gradients, with ties, -inf windows and NaN, of every window layout ceil_mode makes."""
+    k = (d.draw(st.integers(1, 4)), d.draw(st.integers(1, 4)))
+    s = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    p = (d.draw(st.integers(0, k[0] // 2)), d.draw(st.integers(0, k[1] // 2)))
+    size = tuple(d.draw(st.integers(max(1, k[i] - 2 * p[i]), 8)) for i in range(2))
+    rng = np.random.default_rng(d.draw(st.integers(0, 2**31)))
+    x = rng.integers(-2, 3, (2, 3, *size)).astype(dtype)  # small integers: ties
+    if special:
+        x[rng.random(x.shape) < 0.2] = -np.inf
+        x[rng.random(x.shape) < 0.05] = np.nan
+    x = x[0] if unbatched else x
+    ours, theirs = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    kw = {"stride": s, "padding": p, "ceil_mode": ceil_mode, "return_indices": True}
+    (out, idx), (ref, ref_idx) = F.max_pool2d(ours, k, **kw), TF.max_pool2d(theirs, k, **kw)
+    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    assert idx.dtype == np.int64
+    g = rng.standard_normal(out.shape).astype(dtype)
+    out.backward(tg.Tensor(g))
+    ref.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_layers_take_torchs_signature() -> None:
     x = np.random.default_rng(5).standard_normal((3, 7, 6)).astype(np.float32)  # unbatched (C, H, W)
-    kw = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1, "ceil_mode": False}
-    ours, theirs = nn.MaxPool2d(**kw, return_indices=False), torch.nn.MaxPool2d(**kw, return_indices=False)
+    kw = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1, "ceil_mode": True}
+    ours, theirs = nn.MaxPool2d(**kw, return_indices=True), torch.nn.MaxPool2d(**kw, return_indices=True)
     assert ours.extra_repr() == theirs.extra_repr()
-    np.testing.assert_array_equal(ours(tg.Tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
-    np.testing.assert_array_equal(F.max_pool2d(tg.Tensor(x), 2).numpy(), TF.max_pool2d(torch.tensor(x), 2).numpy())
-    for bad in ({"dilation": 2}, {"ceil_mode": True}, {"return_indices": True}):
-        with pytest.raises(NotImplementedError):
-            nn.MaxPool2d(3, **bad)
-        with pytest.raises(NotImplementedError):
-            F.max_pool2d(tg.Tensor(x), 3, **bad)
+    for a, b in zip(ours(tg.Tensor(x)), theirs(torch.tensor(x)), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    ours1, theirs1 = nn.MaxPool1d(3, 2, 1, ceil_mode=True), torch.nn.MaxPool1d(3, 2, 1, ceil_mode=True)
+    assert ours1.extra_repr() == theirs1.extra_repr()
+    np.testing.assert_array_equal(ours1(tg.Tensor(x)).numpy(), theirs1(torch.tensor(x)).numpy())
+    out, idx = F.max_pool1d(tg.Tensor(x), 2, 2, ceil_mode=True, return_indices=True)
+    ref, ref_idx = TF.max_pool1d(torch.tensor(x), 2, 2, ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    with pytest.raises(NotImplementedError, match="dilation"):
+        nn.MaxPool2d(3, dilation=2)
+    with pytest.raises(NotImplementedError, match="dilation"):
+        F.max_pool2d(tg.Tensor(x), 3, dilation=(1, 2))
     with pytest.raises(ValueError, match=r"expected 3-D \(unbatched\) or 4-D \(batched\) input"):
         F.max_pool2d(tg.zeros(4, 4), 2)

@@ -181,7 +181,7 @@ def test_modules_parameters_and_layouts() -> None:
     (lambda: F.conv_transpose2d(tg.zeros(1, 3, 3, 3), tg.zeros(2, 1, 2, 2)), ValueError),
     (lambda: F.conv_transpose2d(tg.zeros(1, 2, 0, 3), tg.zeros(2, 1, 2, 2)), ValueError),
     (lambda: F.max_pool1d(tg.zeros(1, 2, 5), 3, padding=2), ValueError),
-    (lambda: F.max_pool1d(tg.zeros(1, 2, 5), 3, ceil_mode=True), NotImplementedError),
+    (lambda: F.max_pool1d(tg.zeros(1, 2, 5), 3, dilation=2), NotImplementedError),
     (lambda: F.max_pool1d(tg.zeros(1, 2, 5), (3, 3)), ValueError),
     (lambda: F.max_pool1d(tg.zeros(5), 3), ValueError),
     (lambda: F.avg_pool1d(tg.zeros(1, 2, 5), 3, ceil_mode=True), NotImplementedError),

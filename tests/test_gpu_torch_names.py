@@ -58,7 +58,7 @@ def test_new_names_on_the_gpu_match_the_cpu() -> None:
 
 def program_tenth_stop(device: str) -> list[Any]:
     """The tenth stop's layers, losses and optimizer (its math functions have their own GPU test), and the
-    eleventh's grouped and dilated convolutions."""
+    eleventh's grouped and dilated convolutions and max pooling's ceil_mode and indices."""
     tg.manual_seed(0)
     x = tg.tensor(np.linspace(-2, 2, 96, dtype=np.float32).reshape(2, 3, 4, 4), device=device, requires_grad=True)
     seq = x.reshape(2, 3, 16)
@@ -70,6 +70,7 @@ def program_tenth_stop(device: str) -> list[Any]:
         F.conv2d(x, wt[:, :1], padding="same", dilation=2, groups=3),  # depthwise, dilated
         F.conv_transpose2d(x, wt[:, :1], stride=2, dilation=2, groups=3, output_padding=1),
         nn.Conv1d(3, 3, 2, padding="same", groups=3, padding_mode="circular").to(device)(seq),
+        F.max_pool2d(x, 3, 2, 1, ceil_mode=True), F.max_pool2d(x, 2, ceil_mode=True, return_indices=True)[1] * 0.5,
         F.max_pool1d(seq, 3, 2), F.avg_pool1d(seq, 2), F.adaptive_avg_pool1d(seq, 4),
         F.fold(F.unfold(x, 2, padding=1), (4, 4), 2, padding=1), F.interpolate(x, scale_factor=2),
         F.interpolate(x, size=(5, 7), mode="bilinear", align_corners=False), F.interpolate(seq, 9, mode="linear"),

@@ -835,23 +835,25 @@ def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Tensor]) 
     return fn(input)
 
 
-def max_pool_options(op: str, dilation: IntPair, ceil_mode: bool, return_indices: bool) -> None:
-    """NotImplementedError for the max pools' options other than torch's defaults (dilation 1, ceil_mode and
-    return_indices False), which are accepted."""
-    if ceil_mode or return_indices:
-        raise NotImplementedError(f"{op}: ceil_mode and return_indices are not implemented; pad the input instead of "
-                                  f"ceil_mode")
+def no_pool_dilation(op: str, dilation: IntPair) -> None:
+    """NotImplementedError for a max pool's dilation other than torch's default 1."""
     if any(d != 1 for d in (dilation if isinstance(dilation, (tuple, list)) else (dilation,))):
         raise NotImplementedError(f"{op}: dilation={dilation!r} is not implemented (only 1)")
 
 
 def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002
                padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor:
-    """Max over windows of (N, C, H, W) or (C, H, W) input -> (N, C, Ho, Wo); ``stride`` defaults to the kernel,
-    padding at most half the kernel. Only dilation=1, ceil_mode=False and return_indices=False."""
-    max_pool_options("max_pool2d", dilation, ceil_mode, return_indices)
-    return _batched("max_pool2d", input, 4, lambda x: max_pool2d_op(x, kernel_size, stride, padding))
+               return_indices: bool = False) -> Any:
+    """Max over windows of (N, C, H, W) or (C, H, W) input -> (N, C, Ho, Wo) (and, with ``return_indices``, each
+    maximum's flat index in its input plane); ``stride`` defaults to the kernel, padding at most half the kernel,
+    ``ceil_mode`` as torch's. Only dilation=1."""
+    no_pool_dilation("max_pool2d", dilation)
+    if input.ndim == 3:  # unbatched, as torch
+        out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, 1, ceil_mode, return_indices)
+        return tuple(t.squeeze(0) for t in out) if return_indices else out.squeeze(0)
+    if input.ndim != 4:
+        raise ValueError(f"max_pool2d: expected 3-D (unbatched) or 4-D (batched) input, got shape {input.shape}")
+    return max_pool2d_op(input, kernel_size, stride, padding, ceil_mode, return_indices)
 
 
 def conv_padding(op: str, x: Tensor, kernel: tuple[int, int], padding: IntPair | str, stride: tuple[int, int],
@@ -940,11 +942,14 @@ def _window_1d(op: str, kernel_size: int | tuple[int], stride: int | tuple[int] 
 def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002
                padding: int | tuple[int] = 0, dilation: int | tuple[int] = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
-    """Max over windows of (N, C, L) or (C, L) input -> (N, C, Lo): max_pool2d on the (N, C, 1, L) view; padding
-    at most half the kernel. Only dilation=1, ceil_mode=False and return_indices=False."""
-    max_pool_options("max_pool1d", dilation, ceil_mode, return_indices)
+    """Max over windows of (N, C, L) or (C, L) input -> (N, C, Lo) (and the maxima's indices): max_pool2d on the
+    (N, C, 1, L) view; padding at most half the kernel. Only dilation=1."""
+    no_pool_dilation("max_pool1d", dilation)
     k, s, p = _window_1d("max_pool1d", kernel_size, stride, padding)
-    return _batched("max_pool1d", input, 3, lambda x: max_pool2d_op(x.unsqueeze(2), k, s, p).squeeze(2))
+    if input.ndim not in (2, 3):
+        raise ValueError(f"max_pool1d: expected 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
+    out = max_pool2d(input.unsqueeze(-2), k, s, p, 1, ceil_mode, return_indices)
+    return tuple(t.squeeze(-2) for t in out) if return_indices else out.squeeze(-2)
 
 
 def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002

@@ -49,13 +49,15 @@ def output_size(op: str, size: tuple[int, int], kernel: tuple[int, int], stride:
     return (padded[0] - kernel[0]) // stride[0] + 1, (padded[1] - kernel[1]) // stride[1] + 1
 
 
-def pad_spatial(x: Array, padding: tuple[int, int], value: float = 0.0) -> Array:
-    """``x`` (..., H, W) with ``padding`` rows/columns of ``value`` on each side (``x`` itself when no padding)."""
+def pad_spatial(x: Array, padding: tuple[int, int], value: float = 0.0, extra: tuple[int, int] = (0, 0)) -> Array:
+    """``x`` (..., H, W) with ``padding`` rows/columns of ``value`` on each side, and ``extra`` more at the bottom /
+    right (``x`` itself when there is none)."""
     ph, pw = padding
-    if ph == 0 and pw == 0:
+    if ph == 0 and pw == 0 and extra == (0, 0):
         return x
     xp = backend.get_array_module(x)
-    out = xp.full(x.shape[:-2] + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, dtype=x.dtype)
+    out = xp.full(x.shape[:-2] + (x.shape[-2] + 2 * ph + extra[0], x.shape[-1] + 2 * pw + extra[1]), value,
+                  dtype=x.dtype)
     out[..., ph:ph + x.shape[-2], pw:pw + x.shape[-1]] = x
     return out
 

@@ -19,9 +19,11 @@ from .conv import IntPair, add_windows, output_size, pad_spatial, pair, windows
 Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
-def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair) -> Window:
+def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
+                ceil_mode: bool = False) -> Window:
     """Checked (kernel, stride, padding, output size) of a 2-D pool of x (N, C, H, W); ``stride`` defaults to the
-    kernel size, and the padding may be at most half the kernel, as in PyTorch."""
+    kernel size, and the padding may be at most half the kernel, as in PyTorch. ``ceil_mode``: torch's rounding
+    up, which keeps a last window that starts inside the input or its left / top padding."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
     k = pair(kernel_size, f"{op} kernel_size", 1)
@@ -32,24 +34,33 @@ def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None
     if 0 in x.shape[1:]:  # as torch, which accepts only an empty batch
         raise ValueError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
                          f"empty)")
-    return k, st, pd, output_size(op, x.shape[2:], k, st, pd)
+    out = output_size(op, x.shape[2:], k, st, pd)
+    if ceil_mode:
+        out = tuple(o + 1 if (n + 2 * p - q) % s and o * s < n + p else o  # one more, partial, window
+                    for o, n, p, q, s in zip(out, x.shape[2:], pd, k, st))
+    return k, st, pd, out
 
 
-def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> Tensor:
+def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo); ``stride`` defaults to the kernel size.
 
-    Padding is with -inf and may be at most half the kernel, as in PyTorch.
+    Padding is with -inf and may be at most half the kernel, as in PyTorch; with ``ceil_mode`` the last, partial
+    windows run into more of it. ``return_indices`` also returns, as torch, each maximum's flat index h * W + w in
+    its input plane (int64, (N, C, Ho, Wo)).
     """
-    k, st, pd, (ho, wo) = pool_window("max_pool2d", x, kernel_size, stride, padding)
+    k, st, pd, (ho, wo) = pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
     n, c, h, w = x.shape
     xp = x.xp
-    hp, wp = h + 2 * pd[0], w + 2 * pd[1]
+    extra = tuple(max(0, (o - 1) * s + q - (size + 2 * p)) for o, s, q, size, p in zip((ho, wo), st, k, (h, w), pd))
+    hp, wp = h + 2 * pd[0] + extra[0], w + 2 * pd[1] + extra[1]
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     first = xp.empty((n, c, ho, wo), dtype=offset_dtype(k[0] * k[1]))
     on_cpu = x.device == "cpu"
 
     def forward(b: slice) -> None:  # one batch slice (all of it, or one per core for large inputs)
-        out[b], first[b] = window_max(pad_spatial(x.data[b], pd, value=-xp.inf), k, st, (ho, wo), pd, (h, w))
+        xpad = pad_spatial(x.data[b], pd, -xp.inf, extra)
+        out[b], first[b] = window_max(xpad, k, st, (ho, wo), pd, (h, w), extra)
     backend.split_work(forward, n, x.data.nbytes * k[0] * k[1] // (st[0] * st[1]), on_cpu)
 
     def backward(g: Array) -> tuple[Array]:
@@ -63,22 +74,27 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
             backend.scatter_add(gpad[b].reshape(-1), (corner + offsets[first[b]]).ravel(), g[b].ravel())
         backend.split_work(scatter, n, g.nbytes * k[0] * k[1], on_cpu)
         return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
-    return record("max_pool2d", out, (x,), backward)
+    result = record("max_pool2d", out, (x,), backward)
+    if not return_indices:
+        return result
+    row = (xp.arange(ho) * st[0] - pd[0])[:, None] + first // k[1]  # the picked element's place in the input
+    col = xp.arange(wo) * st[1] - pd[1] + first % k[1]
+    return result, Tensor(row.astype(xp.int64) * w + col)
 
 
 def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple[int, int], pd: tuple[int, int],
-               inner: tuple[int, int]) -> tuple[Array, Array]:
+               inner: tuple[int, int], extra: tuple[int, int] = (0, 0)) -> tuple[Array, Array]:
     """The max of every window of padded input (m, C, Hp, Wp) -> (m, C, Ho, Wo), and the offset i*kw + j in its
     window of the element torch picks (the first maximal one; the last NaN; for an all -inf window, the first
-    element inside the ``inner`` unpadded image)."""
+    element inside the ``inner`` unpadded image, padded by ``pd`` on each side and ``extra`` at the end)."""
     xp = backend.get_array_module(xpad)
     cand = windows(xpad, k, st, size).reshape(k[0] * k[1], *xpad.shape[:2], *size)  # one strided copy
     out = cand.max(axis=0)
     # the offset i*kw + j of the first maximal element = how many leading window elements are not it
     below = cand[0] != out
     outside = None  # an all -inf window must pick its first element inside the input, not the padding
-    if (pd[0] or pd[1]) and bool((out == -xp.inf).any()):
-        inside = pad_spatial(xp.ones((1, 1, *inner), dtype=bool), pd, value=False)
+    if (pd[0] or pd[1] or extra[0] or extra[1]) and bool((out == -xp.inf).any()):
+        inside = pad_spatial(xp.ones((1, 1, *inner), dtype=bool), pd, False, extra)
         outside = ~windows(inside, k, st, size).reshape(k[0] * k[1], 1, 1, *size)
         below |= outside[0]
     first = below.astype(offset_dtype(len(cand)))
