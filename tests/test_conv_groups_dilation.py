@@ -196,6 +196,24 @@ def test_max_pool2d_ceil_mode_and_indices_match_torch(d: st.DataObject, dtype: t
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.data(), dtypes, st.booleans(), st.booleans(), st.sampled_from([None, 2]))
+def test_avg_pool2d_ceil_mode_matches_torch(d: st.DataObject, dtype: type, ceil_mode: bool, include_pad: bool,
+                                            divisor: int | None) -> None:
+    """The partial last windows of ceil_mode divide by what they cover of the padded (or, without
+    count_include_pad, the unpadded) image, as torch's; values and gradients."""
+    k = (d.draw(st.integers(1, 4)), d.draw(st.integers(1, 4)))
+    s = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    p = (d.draw(st.integers(0, k[0] // 2)), d.draw(st.integers(0, k[1] // 2)))
+    size = tuple(d.draw(st.integers(max(1, k[i] - 2 * p[i]), 8)) for i in range(2))
+    x = data(d.draw, (2, 3, *size), dtype)
+    kw = {"stride": s, "padding": p, "ceil_mode": ceil_mode, "count_include_pad": include_pad,
+          "divisor_override": divisor}
+    both(lambda a: F.avg_pool2d(a, k, **kw), lambda a: TF.avg_pool2d(a, k, **kw), [x])
+    both(lambda a: nn.AvgPool1d(k[1], s[1], p[1], ceil_mode, include_pad)(a),
+         lambda a: torch.nn.AvgPool1d(k[1], s[1], p[1], ceil_mode, include_pad)(a), [x[:, :, 0]])
+
+
 def test_max_pool_layers_take_torchs_signature() -> None:
     x = np.random.default_rng(5).standard_normal((3, 7, 6)).astype(np.float32)  # unbatched (C, H, W)
     kw = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1, "ceil_mode": True}

@@ -780,6 +780,9 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         if (mode == "reflect" and max(lo, hi) >= n) or (mode == "circular" and max(lo, hi) > n) or n == 0:
             raise ValueError(f"pad: padding ({lo}, {hi}) of dim {d} (size {n}) is too large for mode {mode!r} (it "
                              f"allows {'less than' if mode == 'reflect' else 'at most'} the dim's size)")
+        if mode != "circular" and n + lo + hi < 1:  # torch's check (circular may crop to nothing)
+            raise ValueError(f"pad: padding ({lo}, {hi}) leaves dim {d} (size {n}) with size {n + lo + hi} in mode "
+                             f"{mode!r}, which needs at least 1")
         if mode == "circular":  # as torch: crop first, then wrap around what is left
             start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
             if m < 1 and max(lo, hi) > 0:
@@ -799,13 +802,11 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,  # noqa: A002
                ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over kernel windows of (N, C, H, W) or (C, H, W) input, zero padded (at most half the kernel);
-    ``stride`` defaults to the kernel size. Only ``ceil_mode=False``."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode=True is not implemented; pad the input instead")
+    ``stride`` defaults to the kernel size; ``ceil_mode`` as torch's."""
     if input.ndim == 3:
-        return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, False, count_include_pad,
+        return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode, count_include_pad,
                           divisor_override).squeeze(0)
-    return pool.avg_pool2d(input, kernel_size, stride, padding, count_include_pad, divisor_override)
+    return pool.avg_pool2d(input, kernel_size, stride, padding, count_include_pad, divisor_override, ceil_mode)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:  # noqa: A002
@@ -955,7 +956,7 @@ def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
 def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002
                padding: int | tuple[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """Mean over windows of (N, C, L) or (C, L) input -> (N, C, Lo): avg_pool2d on the (N, C, 1, L) view (its
-    count_include_pad rule; ceil_mode=True is not implemented)."""
+    count_include_pad rule and ceil_mode)."""
     if input.ndim not in (2, 3):
         raise ValueError(f"avg_pool1d: expected 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
     k, s, p = _window_1d("avg_pool1d", kernel_size, stride, padding)

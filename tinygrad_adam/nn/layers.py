@@ -645,16 +645,14 @@ class AvgPool2d(Module):
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> None:
-        if ceil_mode:
-            raise NotImplementedError("AvgPool2d: ceil_mode=True is not implemented; pad the input instead")
         stride = kernel_size if stride is None else stride
         for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
             pair(value, f"AvgPool2d {name}", least)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.ceil_mode, self.count_include_pad, self.divisor_override = False, count_include_pad, divisor_override
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad,
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                             self.divisor_override)
 
     def extra_repr(self) -> str:
@@ -742,14 +740,12 @@ class AvgPool1d(Module):
 
     def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
                  padding: int | tuple[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> None:
-        if ceil_mode:
-            raise NotImplementedError("AvgPool1d: ceil_mode=True is not implemented; pad the input instead")
         F._window_1d("AvgPool1d", kernel_size, stride, padding)
         self.kernel_size, self.padding, self.count_include_pad = kernel_size, padding, count_include_pad
-        self.stride = kernel_size if stride is None else stride
+        self.stride, self.ceil_mode = kernel_size if stride is None else stride, ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad)
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

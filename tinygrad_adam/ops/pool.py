@@ -118,27 +118,29 @@ def offset_dtype(window: int) -> str:
 
 
 def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+               count_include_pad: bool = True, divisor_override: int | None = None, ceil_mode: bool = False) -> Tensor:
     """Mean over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo), zero padded; ``stride`` defaults to the
-    kernel size. Each window sum is divided by ``divisor_override`` when given, else by kh*kw
-    (``count_include_pad``, torch's default) or by the number of its elements inside the image. Backward spreads
-    g / divisor over each window (``add_windows``)."""
+    kernel size. Each window sum is divided by ``divisor_override`` when given, else by its elements inside the
+    padded image (``count_include_pad``, torch's default: kh*kw but for the partial last windows of ``ceil_mode``)
+    or inside the image. Backward spreads g / divisor over each window (``add_windows``)."""
     if x.dtype.kind != "f":
         raise TypeError(f"avg_pool2d: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
     if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override < 1):
         raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
-    k, st, pd, (ho, wo) = pool_window("avg_pool2d", x, kernel_size, stride, padding)
+    k, st, pd, (ho, wo) = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
     h, w = x.shape[2:]
+    extra = tuple(max(0, (o - 1) * s + q - (size + 2 * p)) for o, s, q, size, p in zip((ho, wo), st, k, (h, w), pd))
     xp, t = x.xp, x.dtype.type
-    out = windows(pad_spatial(x.data, pd), k, st, (ho, wo)).sum(axis=(0, 1))
-    if divisor_override is not None or count_include_pad or pd == (0, 0):
+    out = windows(pad_spatial(x.data, pd, 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))
+    if divisor_override is not None or (extra == (0, 0) and (count_include_pad or pd == (0, 0))):
         divisor = t(divisor_override or k[0] * k[1])
-    else:  # the window's elements inside the image, (Ho, Wo)
-        inside = pad_spatial(xp.ones((1, 1, h, w), dtype=x.dtype), pd)
-        divisor = windows(inside, k, st, (ho, wo)).sum(axis=(0, 1))[0, 0]
+    else:  # the window's elements inside the image (padding included when counted), (Ho, Wo)
+        counted = pad_spatial(xp.ones((1, 1, h, w), dtype=x.dtype), pd, 1.0 if count_include_pad else 0.0)
+        divisor = windows(pad_spatial(counted, (0, 0), 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))[0, 0]
     out /= divisor
 
     def backward(g: Array) -> tuple[Array]:
-        gpad = add_windows(xp.broadcast_to(g / divisor, (*k, *g.shape)), (h + 2 * pd[0], w + 2 * pd[1]), st)
+        padded = (h + 2 * pd[0] + extra[0], w + 2 * pd[1] + extra[1])
+        gpad = add_windows(xp.broadcast_to(g / divisor, (*k, *g.shape)), padded, st)
         return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
     return record("avg_pool2d", out, (x,), backward)
