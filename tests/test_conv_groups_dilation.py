@@ -214,6 +214,22 @@ def test_avg_pool2d_ceil_mode_matches_torch(d: st.DataObject, dtype: type, ceil_
          lambda a: torch.nn.AvgPool1d(k[1], s[1], p[1], ceil_mode, include_pad)(a), [x[:, :, 0]])
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.data(), dtypes, st.booleans(), st.booleans())
+def test_adaptive_avg_pools_with_uneven_windows_match_torch(d: st.DataObject, dtype: type, unbatched: bool,
+                                                            special: bool) -> None:
+    """torch's overlapping windows floor(i H / o) .. ceil((i + 1) H / o); an inf or nan stays in its windows."""
+    size = (d.draw(st.integers(1, 9)), d.draw(st.integers(1, 9)))
+    out = (d.draw(st.integers(1, 9)), d.draw(st.one_of(st.none(), st.integers(1, 9))))
+    x = data(d.draw, (2, 3, *size), dtype)
+    if special:
+        x[0, 0, 0, 0], x[1, 2, -1, -1] = np.inf, np.nan
+    x = x[0] if unbatched else x
+    both(lambda a: F.adaptive_avg_pool2d(a, out), lambda a: TF.adaptive_avg_pool2d(a, out), [x], grads=not special)
+    both(lambda a: nn.AdaptiveAvgPool1d(out[0])(a), lambda a: torch.nn.AdaptiveAvgPool1d(out[0])(a), [x[..., 0, :]],
+         grads=not special)
+
+
 def test_max_pool_layers_take_torchs_signature() -> None:
     x = np.random.default_rng(5).standard_normal((3, 7, 6)).astype(np.float32)  # unbatched (C, H, W)
     kw = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1, "ceil_mode": True}

@@ -811,8 +811,8 @@ def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = Non
 
 def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:  # noqa: A002
     """Mean pooling of (N, C, H, W) or (C, H, W) input to spatial ``output_size`` (an int, or a pair whose None
-    keeps that size); here each output size must divide the input's (even windows; torch's uneven ones are not
-    implemented)."""
+    keeps that size): output row i averages input rows floor(i H / oh) to ceil((i + 1) H / oh) - 1, as torch's
+    (even windows when oh divides H: one avg_pool2d), and so for columns."""
     if input.ndim not in (3, 4):
         raise ValueError(f"adaptive_avg_pool2d: expected 3-d or 4-d input, got shape {input.shape}")
     h, w = input.shape[-2:]
@@ -820,10 +820,12 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
     if len(size) != 2 or oh < 1 or ow < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be a positive int or pair, got {output_size!r}")
-    if h % oh or w % ow:
-        raise NotImplementedError(f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input size {(h, w)} "
-                                  f"here (torch's uneven windows are not implemented); pad or crop the input")
-    return avg_pool2d(input, (h // oh, w // ow))
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(input, (h // oh, w // ow))
+    # uneven windows: the mean over each window's rows, then over its columns (the mean of the window, and only
+    # its own elements meet: an inf or nan stays in its windows)
+    rows = movement.stack([input[..., i * h // oh:-(-(i + 1) * h // oh), :].mean(-2) for i in range(oh)], -2)
+    return movement.stack([rows[..., j * w // ow:-(-(j + 1) * w // ow)].mean(-1) for j in range(ow)], -1)
 
 
 def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Tensor]) -> Tensor:  # noqa: A002
@@ -964,8 +966,8 @@ def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:  # noqa: A002
-    """Mean pooling of (N, C, L) or (C, L) input to length ``output_size``, which must divide L here
-    (adaptive_avg_pool2d on the (N, C, 1, L) view)."""
+    """Mean pooling of (N, C, L) or (C, L) input to length ``output_size`` (adaptive_avg_pool2d on the
+    (N, C, 1, L) view: torch's windows)."""
     if input.ndim not in (2, 3):
         raise ValueError(f"adaptive_avg_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
     size = single(output_size, "adaptive_avg_pool1d output_size", 1)

@@ -660,7 +660,7 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Mean pooling to spatial size ``output_size`` (which must divide the input's here: ``F.adaptive_avg_pool2d``)."""
+    """Mean pooling to spatial size ``output_size`` with torch's windows (``F.adaptive_avg_pool2d``)."""
 
     def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
         self.output_size = output_size
@@ -752,7 +752,7 @@ class AvgPool1d(Module):
 
 
 class AdaptiveAvgPool1d(Module):
-    """Mean pooling to length ``output_size`` (which must divide the input's here: ``F.adaptive_avg_pool1d``)."""
+    """Mean pooling to length ``output_size`` with torch's windows (``F.adaptive_avg_pool1d``)."""
 
     def __init__(self, output_size: int | tuple[int]) -> None:
         self.output_size = output_size
