@@ -774,15 +774,16 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
         raise NotImplementedError(f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of a (C, ...) or (N, C, ...) "
                                   f"input (as torch); got {len(widths)} pad values for a {input.ndim}-d input")
+    sizes = [input.shape[d] + lo + hi for d, (lo, hi) in pairs.items()]
+    if mode != "circular" and max(sizes) < 1:  # torch's check: some padded dim must keep an element
+        raise ValueError(f"pad: padding {pad} leaves the padded dims of shape {input.shape} the sizes {sizes} in mode "
+                         f"{mode!r}, which needs at least 1 in one of them")
     xp, out = input.xp, input
     for d, (lo, hi) in pairs.items():  # one gather per padded dim; its backward adds up the repeated elements
         n = input.shape[d]
         if (mode == "reflect" and max(lo, hi) >= n) or (mode == "circular" and max(lo, hi) > n) or n == 0:
             raise ValueError(f"pad: padding ({lo}, {hi}) of dim {d} (size {n}) is too large for mode {mode!r} (it "
                              f"allows {'less than' if mode == 'reflect' else 'at most'} the dim's size)")
-        if mode != "circular" and n + lo + hi < 1:  # torch's check (circular may crop to nothing)
-            raise ValueError(f"pad: padding ({lo}, {hi}) leaves dim {d} (size {n}) with size {n + lo + hi} in mode "
-                             f"{mode!r}, which needs at least 1")
         if mode == "circular":  # as torch: crop first, then wrap around what is left
             start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
             if m < 1 and max(lo, hi) > 0:
