@@ -29,6 +29,9 @@ def program(device: str) -> list[Any]:
         F.cosine_similarity(x, x + 1, dim=2), F.pad(x, (1, 2), mode="reflect"),
         F.avg_pool2d(x[None], 2), F.adaptive_avg_pool2d(x[None], 1),
         F.scaled_dot_product_attention(x, x, x, is_causal=True), x.norm(3, dim=2),
+        # the eleventh stop's
+        tg.nansum(x, 1), tg.nanmean(x, 2), x.diff(dim=2, prepend=x[..., :1]), tg.logit(x.sigmoid(), 0.1),
+        x.aminmax(dim=1).max, x.deg2rad(), tg.float_power(x, 2).float(), x.H if x.ndim == 2 else x[0].H,
     ]
     y, z = x * 1, x * 1
     y.exp_()
@@ -43,7 +46,8 @@ def program(device: str) -> list[Any]:
     samples = [tg.normal(tg.zeros(5, device=device), 1.0), tg.bernoulli(tg.full((5,), 0.5, device=device)),
                tg.poisson(tg.full((5,), 2.0, device=device)), x.detach().clone().exponential_(),
                tg.unique(tg.tensor([3, 1, 3], device=device)), tg.bincount(tg.tensor([0, 2, 2], device=device))]
-    return [*parts, total, x.grad, *samples]
+    ints = [tg.gcd(tg.tensor([4, 6], device=device), tg.tensor([6, 9], device=device)), x.signbit()]
+    return [*parts, *ints, total, x.grad, *samples]
 
 
 @pytest.mark.gpu

@@ -558,12 +558,13 @@ def min_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = No
 
 
 def amax(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
-    """Largest values over ``dim`` (all dims when empty); the gradient is split evenly among ties."""
-    return reduce.max(self, None if dim == () else _dim(dim, None), keepdim)
+    """Largest values over ``dim`` (all dims when empty); the gradient is split evenly among ties (NaN where the
+    result is NaN, as torch's amax, even over all dims, unlike ``max()``)."""
+    return reduce.max(self, tuple(range(self.ndim)) if dim == () else _dim(dim, None), keepdim)
 
 
 def amin(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
-    return reduce.min(self, None if dim == () else _dim(dim, None), keepdim)
+    return reduce.min(self, tuple(range(self.ndim)) if dim == () else _dim(dim, None), keepdim)
 
 
 def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") -> Tensor:
@@ -1213,6 +1214,109 @@ FUNCTIONS.update(meshgrid=meshgrid, cartesian_prod=cartesian_prod, combinations=
                  tril_indices=tril_indices, triu_indices=triu_indices, searchsorted=searchsorted,
                  bucketize=bucketize, tensordot=linalg.tensordot, cdist=cdist, polygamma=polygamma,
                  xlogy=binary.xlogy)
+
+
+# ---------------------------------------------------------------------------------------------- eleventh stop
+class MinMax(NamedTuple):
+    """``(min, max)``, what ``aminmax`` returns (torch.return_types.aminmax)."""
+
+    min: Tensor
+    max: Tensor
+
+
+def aminmax(self: Tensor, *, dim: int | None = None, keepdim: bool = False) -> MinMax:
+    """(amin, amax) over ``dim``, or over all dims."""
+    over = () if dim is None else dim
+    return MinMax(self.amin(dim=over, keepdim=keepdim), self.amax(dim=over, keepdim=keepdim))
+
+
+def diff(self: Tensor, n: int = 1, dim: int = -1, prepend: TensorLike | None = None,
+         append: TensorLike | None = None) -> Tensor:
+    """The n-th forward difference along ``dim`` (bool: logical xor), after ``prepend`` / ``append`` are joined on
+    (for n = 0 the input itself, as torch)."""
+    d = movement.wrap_dim("diff", dim, self.ndim)
+    if n == 0:
+        return self
+    parts = [as_tensor(t, self) for t in (prepend, self, append) if t is not None]
+    x = movement.concatenate(parts, d) if len(parts) > 1 else self
+    later, earlier = (slice(None),) * d + (slice(1, None),), (slice(None),) * d + (slice(None, -1),)
+    for _ in range(n):
+        x = x[later] != x[earlier] if x.dtype == bool else x[later] - x[earlier]
+    return x
+
+
+def nansum(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """The sum treating NaN as 0 (``reduce.nansum``)."""
+    x = self if dtype is None else to(self, dtype=dtype)
+    return reduce.nansum(x, _dim(dim, None), keepdim) if x.dtype.kind in "fc" else sum_(x, dim, keepdim)
+
+
+def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """The mean of the non-NaN elements (NaN where there are none); floating input only, as torch."""
+    if self.dtype.kind not in "fc":
+        raise TypeError(f"nanmean(): expected a floating point input, got {self.dtype} (as torch)")
+    x = self if dtype is None else self.to(dtype)
+    return nansum(x, dim, keepdim) / (~x.isnan()).sum(dim=dim, keepdim=keepdim)
+
+
+def positive(self: Tensor) -> Tensor:
+    if self.dtype == bool:
+        raise TypeError("positive: the + operator on a bool tensor is not supported (as torch)")
+    return self
+
+
+def _conjugate_transpose(self: Tensor) -> Tensor:
+    """``x.H``: the conjugate transpose of a matrix (the transpose: tensors here are real)."""
+    if self.ndim != 2:
+        raise ValueError(f"tensor.H is only supported on matrices (2-D tensors), got a {self.ndim}-D tensor; use "
+                         f"mH for batches of matrices")
+    return self.T
+
+
+def _imag(self: Tensor) -> Tensor:
+    raise TypeError(f"imag is not implemented for tensors with non-complex dtypes (this one is {self.dtype}); "
+                    f"tensors here are real")
+
+
+def _float_power(self: Tensor, exponent: TensorLike) -> Tensor:
+    """``self ** exponent`` in float64, as torch."""
+    return self.double() ** (exponent.double() if isinstance(exponent, Tensor) else float(exponent))
+
+
+def _degrees(factor: float) -> Callable[[Tensor], Tensor]:
+    return lambda self: _floating(self) * factor
+
+
+def _integers(name: str) -> Callable[[Tensor, TensorLike], Tensor]:
+    """gcd / lcm of integer tensors (torch has them for integers only; no gradient)."""
+    def op(self: Tensor, other: TensorLike) -> Tensor:
+        other = as_tensor(other, self)
+        if self.dtype.kind not in "iu" or other.dtype.kind not in "iu":
+            raise TypeError(f"{name}: expected integer tensors, got {self.dtype} and {other.dtype} (as torch)")
+        return Tensor(getattr(self.xp, name)(self.data, other.data), device=self.device)
+    return op
+
+
+METHODS.update({
+    "aminmax": aminmax, "diff": diff, "nansum": nansum, "nanmean": nanmean, "positive": positive,
+    "logit": lambda self, eps=None: unary.logit(_floating(self), eps),
+    "signbit": lambda self: Tensor(self.xp.signbit(self.data), device=self.device),
+    "deg2rad": _degrees(math.pi / 180), "rad2deg": _degrees(180 / math.pi), "float_power": _float_power,
+    "gcd": _integers("gcd"), "lcm": _integers("lcm"),
+    "new_empty": lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad),
+    # tensors here are real: conjugation is the identity, as torch's on real tensors
+    "conj": lambda self: self, "conj_physical": lambda self: self, "resolve_conj": lambda self: self,
+    "resolve_neg": lambda self: self, "is_conj": lambda self: False, "is_neg": lambda self: False,
+    "is_complex": lambda self: False,
+    "H": property(_conjugate_transpose), "mH": property(lambda self: self.mT), "real": property(lambda self: self),
+    "imag": property(_imag),
+})
+METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg", "float_power")})
+FUNCTIONS.update({name: _function(name) for name in (
+    "aminmax", "diff", "nansum", "nanmean", "logit", "positive", "signbit", "deg2rad", "rad2deg", "float_power",
+    "gcd", "lcm", "conj", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg", "is_complex")})
+FUNCTIONS.update(real=lambda input: input.real, imag=lambda input: input.imag)  # noqa: A006
 
 
 def attach() -> None:

@@ -219,8 +219,10 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
         ga = gb = None
         with xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
             if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a = 0), as PyTorch does,
-                # and grouped as PyTorch's g * (b a^(b-1)), so a huge g and b meeting a^(b-1) = 0 give 0, not inf * 0
-                ga = unbroadcast(xp.where(b.data == 0, zero, g * (b.data * a.data ** (b.data - 1))), a.shape)
+                # and grouped as PyTorch's g * (b a^(b-1)), so a huge g and b meeting a^(b-1) = 0 give 0, not inf * 0;
+                # for a number b = 0.5, a^(b-1) is torch's rsqrt, as in the forward pass (-0 gives -inf, -inf nan)
+                power = 1 / xp.sqrt(a.data) if number and float(b.data) == 0.5 else a.data ** (b.data - 1)
+                ga = unbroadcast(xp.where(b.data == 0, zero, g * (b.data * power)), a.shape)
             if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (nan for a < 0);
                 # multiplied by g (an inf g there gives nan), as PyTorch does
                 gb = unbroadcast(g * xp.where((a.data == 0) & (b.data >= 0), zero, out * xp.log(a.data)), b.shape)

@@ -46,6 +46,18 @@ def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
     return record("sum", out, (a,), backward)
 
 
+def nansum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """The sum with NaN taken as 0; backward g * (x is not NaN), a product, as torch's (an inf g gives NaN at a
+    NaN)."""
+    axes = _axes(axis, a.ndim)
+    out = a.xp.nansum(a.data, axis=axes, keepdims=keepdims)
+
+    def backward(g: Array) -> tuple[Array]:
+        with quiet(a.xp):
+            return (_expand_back(g, a.shape, axes, keepdims) * ~a.xp.isnan(a.data),)
+    return record("nansum", out, (a,), backward)
+
+
 def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = _axes(axis, a.ndim)
     n = 1

@@ -1,5 +1,5 @@
 """More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign, the rounding functions (round,
-floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal, nan_to_num, and the gamma family lgamma, digamma,
+floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal, logit, nan_to_num, and the gamma family lgamma, digamma,
 polygamma and i0 (each with its derivative)."""
 
 from __future__ import annotations
@@ -112,6 +112,23 @@ def reciprocal(a: Tensor) -> Tensor:
     """1 / x; derivative -1 / x^2, taken as -out^2 (as torch)."""
     out = a.xp.reciprocal(a.data)
     return record("reciprocal", out, (a,), lambda g: (-g * (out * out),))
+
+
+def logit(a: Tensor, eps: float | None = None) -> Tensor:
+    """log(p / (1 - p)) of a floating tensor, p = a clamped to [eps, 1 - eps] when ``eps`` is given; derivative
+    1 / (p (1 - p)), as torch's: NaN where a is outside [0, 1] without eps, 0 outside [eps, 1 - eps] (and at a NaN)
+    with it."""
+    xp, x, t = a.xp, a.data, a.dtype.type
+    p = x if eps is None else xp.clip(x, t(eps), t(1 - eps))
+    with ignore_fp_errors(xp):
+        out = xp.log(p / (1 - p))
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):
+            d = g / (p * (1 - p))
+            outside = (x < 0) | (x > 1) if eps is None else ~((x >= t(eps)) & (x <= t(1 - eps)))  # NaN: 0
+            return (xp.where(outside, t(math.nan if eps is None else 0), d),)
+    return record("logit", out, (a,), backward)
 
 
 def nan_to_num(a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
