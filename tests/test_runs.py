@@ -322,23 +322,25 @@ def test_kill_at_a_chosen_point_then_resume_equals_uninterrupted(where: str, n: 
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path: Path, kill_env: dict[str, str],
                                                                     straight: Path) -> None:
     """Each process (the first, then each resumed one) is killed at a random moment after it has trained a little
-    (the first after its first checkpoint: before that there is nothing to resume); a last resume finishes."""
+    (the first after its first checkpoint: before that there is nothing to resume); a last resume finishes. The
+    moment is a random number of step-log lines on (then up to 5 ms), so that it falls inside training however fast
+    the machine is."""
     rng = random.Random(int(os.environ.get("TINYGRAD_ADAM_KILL_SEED", "12")))
     run, steps = tmp_path / "run", tmp_path / "run" / "steps.jsonl"
 
-    def stamp() -> int | None:
-        return steps.stat().st_mtime_ns if steps.exists() else None
+    def lines() -> int:
+        return steps.read_bytes().count(b"\n") if steps.exists() else 0
 
     interrupted = 0
     for attempt in range(4):
         resume = ["--resume"] if attempt else []
-        before = stamp()
+        target = lines() + rng.randint(1, 30)  # the run logs 20 step lines an epoch, 80 in all
         process = subprocess.Popen([sys.executable, "-m", "tinygrad_adam", *map(str, COMMON), "--out", str(run),
                                     *resume], cwd=tmp_path, env=kill_env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        while process.poll() is None and (stamp() == before or not (run / C).exists()):
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.4))
+        while process.poll() is None and (lines() < target or not (run / C).exists()):
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.005))
         interrupted += process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait()
