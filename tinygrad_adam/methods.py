@@ -557,14 +557,19 @@ def min_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = No
     return _extreme("min", self, dim, keepdim, axis, keepdims)
 
 
+def _amax_axes(self: Tensor, dim: Dim) -> Any:
+    """amax / amin's ``dim``, every axis when empty: named, so that a NaN result gets torch's amax gradient (NaN),
+    not ``max()``'s (to the NaN element)."""
+    return tuple(range(self.ndim)) if dim == () else _dim(dim, None)
+
+
 def amax(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
-    """Largest values over ``dim`` (all dims when empty); the gradient is split evenly among ties (NaN where the
-    result is NaN, as torch's amax, even over all dims, unlike ``max()``)."""
-    return reduce.max(self, tuple(range(self.ndim)) if dim == () else _dim(dim, None), keepdim)
+    """Largest values over ``dim`` (all dims when empty); the gradient is split evenly among ties."""
+    return reduce.max(self, _amax_axes(self, dim), keepdim)
 
 
 def amin(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
-    return reduce.min(self, tuple(range(self.ndim)) if dim == () else _dim(dim, None), keepdim)
+    return reduce.min(self, _amax_axes(self, dim), keepdim)
 
 
 def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") -> Tensor:
@@ -1255,7 +1260,7 @@ def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any 
     """The mean of the non-NaN elements (NaN where there are none); floating input only, as torch."""
     if self.dtype.kind not in "fc":
         raise TypeError(f"nanmean(): expected a floating point input, got {self.dtype} (as torch)")
-    x = self if dtype is None else self.to(dtype)
+    x = self if dtype is None else to(self, dtype=dtype)
     return nansum(x, dim, keepdim) / (~x.isnan()).sum(dim=dim, keepdim=keepdim)
 
 

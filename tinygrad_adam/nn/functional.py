@@ -829,10 +829,15 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     return movement.stack([rows[..., j * w // ow:-(-(j + 1) * w // ow)].mean(-1) for j in range(ow)], -1)
 
 
-def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Tensor]) -> Tensor:  # noqa: A002
+def _each(out: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    """``fn`` of a result, or of each result of a tuple (max pooling's values and indices)."""
+    return tuple(fn(t) for t in out) if isinstance(out, tuple) else fn(out)
+
+
+def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Any]) -> Any:  # noqa: A002
     """``fn`` of ``ndim``-D batched input, or of (ndim-1)-D unbatched input as a batch of one (as torch)."""
     if input.ndim == ndim - 1:
-        return fn(input.unsqueeze(0)).squeeze(0)
+        return _each(fn(input.unsqueeze(0)), lambda t: t.squeeze(0))
     if input.ndim != ndim:
         raise ValueError(f"{op}: expected {ndim - 1}-D (unbatched) or {ndim}-D (batched) input, got shape "
                          f"{input.shape}")
@@ -852,12 +857,8 @@ def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = Non
     maximum's flat index in its input plane); ``stride`` defaults to the kernel, padding at most half the kernel,
     ``ceil_mode`` as torch's. Only dilation=1."""
     no_pool_dilation("max_pool2d", dilation)
-    if input.ndim == 3:  # unbatched, as torch
-        out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, 1, ceil_mode, return_indices)
-        return tuple(t.squeeze(0) for t in out) if return_indices else out.squeeze(0)
-    if input.ndim != 4:
-        raise ValueError(f"max_pool2d: expected 3-D (unbatched) or 4-D (batched) input, got shape {input.shape}")
-    return max_pool2d_op(input, kernel_size, stride, padding, ceil_mode, return_indices)
+    return _batched("max_pool2d", input, 4,
+                    lambda x: max_pool2d_op(x, kernel_size, stride, padding, ceil_mode, return_indices))
 
 
 def conv_padding(op: str, x: Tensor, kernel: tuple[int, int], padding: IntPair | str, stride: tuple[int, int],
@@ -950,10 +951,8 @@ def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
     (N, C, 1, L) view; padding at most half the kernel. Only dilation=1."""
     no_pool_dilation("max_pool1d", dilation)
     k, s, p = _window_1d("max_pool1d", kernel_size, stride, padding)
-    if input.ndim not in (2, 3):
-        raise ValueError(f"max_pool1d: expected 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
-    out = max_pool2d(input.unsqueeze(-2), k, s, p, 1, ceil_mode, return_indices)
-    return tuple(t.squeeze(-2) for t in out) if return_indices else out.squeeze(-2)
+    return _batched("max_pool1d", input, 3, lambda x: _each(
+        max_pool2d_op(x.unsqueeze(2), k, s, p, ceil_mode, return_indices), lambda t: t.squeeze(2)))
 
 
 def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002

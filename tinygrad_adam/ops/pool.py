@@ -16,14 +16,15 @@ from .. import backend
 from ..tensor import Array, Tensor, record
 from .conv import IntPair, add_windows, output_size, pad_spatial, pair, windows
 
-Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
+Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
                 ceil_mode: bool = False) -> Window:
-    """Checked (kernel, stride, padding, output size) of a 2-D pool of x (N, C, H, W); ``stride`` defaults to the
-    kernel size, and the padding may be at most half the kernel, as in PyTorch. ``ceil_mode``: torch's rounding
-    up, which keeps a last window that starts inside the input or its left / top padding."""
+    """Checked (kernel, stride, padding, output size, extra) of a 2-D pool of x (N, C, H, W); ``stride`` defaults
+    to the kernel size, and the padding may be at most half the kernel, as in PyTorch. ``ceil_mode``: torch's
+    rounding up, which keeps a last window that starts inside the input or its left / top padding; ``extra`` is
+    how far the last windows reach past the padded input (0 without ceil_mode)."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
     k = pair(kernel_size, f"{op} kernel_size", 1)
@@ -38,7 +39,8 @@ def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None
     if ceil_mode:
         out = tuple(o + 1 if (n + 2 * p - q) % s and o * s < n + p else o  # one more, partial, window
                     for o, n, p, q, s in zip(out, x.shape[2:], pd, k, st))
-    return k, st, pd, out
+    extra = tuple(max(0, (o - 1) * s + q - (n + 2 * p)) for o, s, q, n, p in zip(out, st, k, x.shape[2:], pd))
+    return k, st, pd, out, extra
 
 
 def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
@@ -49,10 +51,9 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     windows run into more of it. ``return_indices`` also returns, as torch, each maximum's flat index h * W + w in
     its input plane (int64, (N, C, Ho, Wo)).
     """
-    k, st, pd, (ho, wo) = pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
+    k, st, pd, (ho, wo), extra = pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
     n, c, h, w = x.shape
     xp = x.xp
-    extra = tuple(max(0, (o - 1) * s + q - (size + 2 * p)) for o, s, q, size, p in zip((ho, wo), st, k, (h, w), pd))
     hp, wp = h + 2 * pd[0] + extra[0], w + 2 * pd[1] + extra[1]
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     first = xp.empty((n, c, ho, wo), dtype=offset_dtype(k[0] * k[1]))
@@ -127,9 +128,8 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
         raise TypeError(f"avg_pool2d: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
     if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override < 1):
         raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
-    k, st, pd, (ho, wo) = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
+    k, st, pd, (ho, wo), extra = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
     h, w = x.shape[2:]
-    extra = tuple(max(0, (o - 1) * s + q - (size + 2 * p)) for o, s, q, size, p in zip((ho, wo), st, k, (h, w), pd))
     xp, t = x.xp, x.dtype.type
     out = windows(pad_spatial(x.data, pd, 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))
     if divisor_override is not None or (extra == (0, 0) and (count_include_pad or pd == (0, 0))):
