@@ -384,10 +384,18 @@ def in_parallel(work: Callable[[int], None], workers: int) -> None:
 SPLIT_BYTES = 1 << 20  # work on at least this many bytes is split over the cores (below, handing off costs more)
 
 
-def split_work(work: Callable[[slice], None], length: int, nbytes: int, on_cpu: bool = True) -> None:
+def split_work(work: Callable[[slice], None], length: int, nbytes: int, on_cpu: bool = True,
+               piece: int | None = None) -> None:
     """``work(slice(0, length))``, or, for CPU work on at least ``SPLIT_BYTES``, ``work`` on consecutive
     slices of ``range(length)``, one per core, run by :func:`in_parallel`. ``work`` must write only what its slice
-    owns (numpy ufuncs and copies release the GIL, so the slices really run at once)."""
+    owns (numpy ufuncs and copies release the GIL, so the slices really run at once). With ``piece``, each slice is
+    handed over in consecutive pieces of at most that length, so that a chain of numpy passes runs in the cache."""
+    if piece is not None:
+        whole = work
+
+        def work(part: slice) -> None:
+            for start in range(part.start, part.stop, piece):
+                whole(slice(start, min(start + piece, part.stop)))
     workers = min(cpu_threads(), nbytes // SPLIT_BYTES, length) if on_cpu else 1
     if workers < 2:
         work(slice(0, length))

@@ -21,24 +21,79 @@ from .reduce import quiet
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
+# Phi(x) ~ 1/2 + x P(x^2) / Q(x^2) for float32 on the CPU, x clipped to +-4 sqrt(2) (beyond, Phi is 0 or 1 in
+# float32). A rational fit to (Phi(x) - 1/2) / x, ours (float64 least squares, reweighted towards the largest
+# error: relative error 2.5e-8); in float32 GELU's error is at most 3 ulp of x, torch's own is 5 (tests).
+CDF_P = (3.989422706e-01, 3.42124878e-02, 4.69343042e-03, 1.715982059e-04, 6.287497634e-06, 2.194988607e-08)
+CDF_Q = (1.0, 2.524242688e-01, 2.883639391e-02, 1.900778175e-03, 7.408859224e-05, 1.169302594e-06)
+PIECE = 131072  # elements per piece of a chain of float32 passes: it stays in cache, each ufunc call does enough work
+
+
+def normal_cdf(x: Array) -> Array:
+    """Phi(x) = (1 + erf(x / sqrt(2))) / 2 elementwise, in x's dtype and shape. erf is scalar code (scipy's, 17 ns
+    an element), so float32 on the CPU uses the rational fit, 25 numpy passes over each cached piece (~1 ns)."""
+    if backend.device_of(x) != "cpu" or x.dtype != numpy.float32:
+        cdf = backend.erf(x * x.dtype.type(1 / math.sqrt(2.0)))
+        cdf += 1
+        cdf *= 0.5
+        return cdf
+    flat = numpy.ascontiguousarray(x).reshape(-1)
+    out = numpy.empty_like(flat)
+    p, q, limit = [numpy.float32(c) for c in CDF_P], [numpy.float32(c) for c in CDF_Q], numpy.float32(4 * math.sqrt(2))
+
+    def work(part: slice) -> None:
+        c = numpy.clip(flat[part], -limit, limit)  # nan stays nan
+        z = c * c
+        num, den = z * p[5], z * q[5]
+        for k in range(4, 0, -1):  # Horner's rule, both polynomials
+            num += p[k]
+            num *= z
+            den += q[k]
+            den *= z
+        num += p[0]
+        den += q[0]
+        num *= c
+        num /= den
+        numpy.add(num, numpy.float32(0.5), out=out[part])
+    backend.split_work(work, flat.size, flat.nbytes, piece=PIECE)
+    return out.reshape(x.shape)
+
+
+def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
+    """GELU's input gradient g (Phi(x) + x phi(x)) from x, its ``cdf`` Phi(x) (both of one shape) and g (of that
+    shape, or broadcast to it); a new array. On the CPU in cached pieces over the cores."""
+    xp, t = backend.get_array_module(x), x.dtype.type
+    if backend.device_of(x) != "cpu":
+        return g * (cdf + x * xp.exp(x * x * t(-0.5)) * t(INV_SQRT_2PI))
+    flat, cdf = numpy.ascontiguousarray(x).reshape(-1), numpy.ascontiguousarray(cdf).reshape(-1)
+    out = numpy.empty_like(flat)
+    gflat = g.reshape(-1) if g.flags.c_contiguous and g.shape == x.shape else None  # else g multiplies after
+
+    def work(part: slice) -> None:
+        xs = flat[part]
+        d = xs * xs  # phi(x) = exp(-x^2 / 2) / sqrt(2 pi), in one buffer
+        d *= t(-0.5)
+        numpy.exp(d, out=d)
+        d *= t(INV_SQRT_2PI)
+        d *= xs
+        numpy.add(d, cdf[part], out=out[part] if gflat is None else d)
+        if gflat is not None:
+            numpy.multiply(d, gflat[part], out=out[part])
+    backend.split_work(work, flat.size, flat.nbytes, piece=PIECE)
+    out = out.reshape(x.shape)
+    if gflat is None:
+        out *= g
+    return out
+
 
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     """GELU of ``a`` (any shape); ``approximate`` is ``"none"`` (exact, with erf) or ``"tanh"``."""
     x, xp = a.data, a.xp
     if approximate == "none":
-        cdf = backend.erf(x * x.dtype.type(1 / math.sqrt(2.0)))
-        cdf += 1
-        cdf *= 0.5
+        cdf = normal_cdf(x)
 
-        def backward(g: Array) -> tuple[Array]:  # g (Phi(x) + x phi(x)), in one buffer
-            d = xp.multiply(x, x, out=xp.empty_like(x))  # an array even when 0-d
-            d *= x.dtype.type(-0.5)
-            xp.exp(d, out=d)
-            d *= x.dtype.type(INV_SQRT_2PI)  # phi(x)
-            d *= x
-            d += cdf
-            d *= g
-            return (d,)
+        def backward(g: Array) -> tuple[Array]:
+            return (gelu_gradient(x, cdf, g),)
     elif approximate == "tanh":
         inner = x * x
         inner *= 0.044715
