@@ -108,6 +108,19 @@ def test_non_finite_activations_match_torch() -> None:
             np.testing.assert_array_equal(ours(tg.Tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
 
 
+@pytest.mark.parametrize("n", [1, 64, 1000])
+def test_softmax_over_a_short_last_axis_in_pieces_matches_torch(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large float32 input, softmax over the last axis: the rows go in cached pieces over 3 pool threads (the max from
+    a transposed copy, the sums as BLAS products); rows holding inf, -inf only, nan or 1e30 give torch's values."""
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")
+    x = rng.standard_normal((300_000 // n + 7, n)).astype(np.float32) * 5
+    x[3, 0], x[5], x[7, n // 2], x[9, -1] = np.inf, -np.inf, np.nan, 1e30
+    with np.errstate(invalid="ignore"):
+        both(lambda t: F.softmax(t, -1), lambda t: torch.softmax(t, -1), [x], rtol=1e-5, atol=4e-6)
+        both(lambda t: F.softmax(t[::2, ::-1], -1), lambda t: torch.softmax(t[::2].flip(-1), -1), [x], rtol=2e-6,
+             atol=4e-6)
+
+
 def test_softmax_dim_and_dtype() -> None:
     x = rng.standard_normal((3, 4))
     both(lambda t: F.softmax(t, dim=0), lambda t: torch.softmax(t, dim=0), [x])

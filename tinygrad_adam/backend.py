@@ -382,6 +382,8 @@ def in_parallel(work: Callable[[int], None], workers: int) -> None:
 
 
 SPLIT_BYTES = 1 << 20  # work on at least this many bytes is split over the cores (below, handing off costs more)
+PIECE = 131072  # elements per piece of a chain of numpy passes (split_work's ``piece``): the piece and its
+#                 temporaries stay in cache, and each ufunc call does enough work to hide its ~1 us of overhead
 
 
 def split_work(work: Callable[[slice], None], length: int, nbytes: int, on_cpu: bool = True,

@@ -26,7 +26,6 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # error: relative error 2.5e-8); in float32 GELU's error is at most 3 ulp of x, torch's own is 5 (tests).
 CDF_P = (3.989422706e-01, 3.42124878e-02, 4.69343042e-03, 1.715982059e-04, 6.287497634e-06, 2.194988607e-08)
 CDF_Q = (1.0, 2.524242688e-01, 2.883639391e-02, 1.900778175e-03, 7.408859224e-05, 1.169302594e-06)
-PIECE = 131072  # elements per piece of a chain of float32 passes: it stays in cache, each ufunc call does enough work
 
 
 def normal_cdf(x: Array) -> Array:
@@ -55,7 +54,7 @@ def normal_cdf(x: Array) -> Array:
         num *= c
         num /= den
         numpy.add(num, numpy.float32(0.5), out=out[part])
-    backend.split_work(work, flat.size, flat.nbytes, piece=PIECE)
+    backend.split_work(work, flat.size, flat.nbytes, piece=backend.PIECE)
     return out.reshape(x.shape)
 
 
@@ -79,7 +78,7 @@ def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
         numpy.add(d, cdf[part], out=out[part] if gflat is None else d)
         if gflat is not None:
             numpy.multiply(d, gflat[part], out=out[part])
-    backend.split_work(work, flat.size, flat.nbytes, piece=PIECE)
+    backend.split_work(work, flat.size, flat.nbytes, piece=backend.PIECE)
     out = out.reshape(x.shape)
     if gflat is None:
         out *= g

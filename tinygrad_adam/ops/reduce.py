@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy
+
 from .. import backend
 from ..tensor import Array, Tensor, record
 from .elementwise import masked
@@ -169,6 +171,9 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s))."""
     axes = _axes(axis, a.ndim)
+    if axes == (a.ndim - 1,) and 0 < a.shape[-1] <= SHORT_ROW and a.data.size and backend.device_of(a.data) == "cpu":
+        out = short_rows_softmax(a.data)
+        return record("softmax", out, (a,), lambda g: (short_rows_softmax_gradient(out, g),))
     _, _, e, s = shifted_exp(a.data, axes, finite_shift=False)
     with quiet(a.xp):
         out = e / s
@@ -176,3 +181,48 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
     def backward(g: Array) -> tuple[Array]:
         return (out * (g - (g * out).sum(axis=axes, keepdims=True)),)
     return record("softmax", out, (a,), backward)
+
+
+# Softmax over a short last axis (attention's rows) on the CPU. numpy reduces a short axis row by row, a call of its
+# inner loop per row (max over rows of 64: 1-3 ns an element), so the rows go in cached pieces over the cores; the
+# max reads a transposed copy of the piece (one vectorised pass per column), and each row's sum is a matrix-vector
+# product with ones (BLAS, ten times numpy's sum there; over at most SHORT_ROW terms its rounding is as small).
+SHORT_ROW = 1024
+
+
+def over_rows(work: Any, x: Array) -> None:
+    """``work(rows)`` over slices of the rows of ``x`` (..., n), in pieces of about ``backend.PIECE`` elements split
+    over the cores; ``work`` enters numpy's errstate itself (it is per thread)."""
+    n = x.shape[-1]
+    backend.split_work(work, x.size // n, x.nbytes, piece=backend.PIECE // n + 1)  # (max is this module's own)
+
+
+def short_rows_softmax(x: Array) -> Array:
+    """softmax of x (..., n) over its last axis, n <= SHORT_ROW, on the CPU -> an array of x's shape."""
+    n = x.shape[-1]
+    flat = numpy.ascontiguousarray(x).reshape(-1, n)
+    out, ones = numpy.empty_like(flat), numpy.ones(n, x.dtype)
+
+    def work(rows: slice) -> None:
+        with quiet(numpy):
+            e = flat[rows] - numpy.ascontiguousarray(flat[rows].T).max(axis=0)[:, None]  # max: see above
+            numpy.exp(e, out=e)
+            numpy.divide(e, (e @ ones)[:, None], out=out[rows])
+    over_rows(work, flat)
+    return out.reshape(x.shape)
+
+
+def short_rows_softmax_gradient(out: Array, g: Array) -> Array:
+    """softmax's input gradient out * (g - sum(g * out)) over the last axis, for ``short_rows_softmax``'s out and
+    the output gradient g (out's shape, or broadcast to it)."""
+    n = out.shape[-1]
+    flat = out.reshape(-1, n)
+    gflat = numpy.ascontiguousarray(numpy.broadcast_to(g, out.shape)).reshape(-1, n)
+    grad, ones = numpy.empty_like(flat), numpy.ones(n, out.dtype)
+
+    def work(rows: slice) -> None:
+        with quiet(numpy):
+            d = gflat[rows] - ((gflat[rows] * flat[rows]) @ ones)[:, None]
+            numpy.multiply(flat[rows], d, out=grad[rows])
+    over_rows(work, flat)
+    return grad.reshape(out.shape)
