@@ -157,6 +157,28 @@ def test_layer_norm_generated_inputs_including_constant_rows(x: np.ndarray) -> N
          rtol=1e-7, atol=1e-7)
 
 
+@settings(max_examples=30, deadline=None)
+@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 70)),
+                    elements=st.floats(-1e3, 1e3, width=32) | st.sampled_from([0.0, 1.0, np.inf, -np.inf, np.nan])),
+       transposed=st.booleans())
+def test_layer_norm_float32_rows_match_torch(x: np.ndarray, transposed: bool) -> None:
+    """float32 rows of up to 70 features (the means as einsum row sums), strided or not, non-finite values too: nan
+    where torch has nan, and elsewhere torch's values up to float32 rounding of x - mean against the row's spread
+    (a constant row normalises to exactly 0 in both)."""
+    x = np.swapaxes(x, 0, 1) if transposed else x
+    w = rng.standard_normal(x.shape[-1]).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        ours = F.layer_norm(tg.Tensor(x), (x.shape[-1],), tg.Tensor(w)).numpy()
+    theirs = torch.nn.functional.layer_norm(torch.from_numpy(x.copy()), (x.shape[-1],), torch.from_numpy(w)).numpy()
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    rows = np.isfinite(x).all(axis=-1)
+    x, ours, theirs = x[rows], ours[rows], theirs[rows]
+    spread = np.abs(x - x.mean(axis=-1, keepdims=True)).max(axis=-1, keepdims=True, initial=0)
+    tol = 1e-4 * np.abs(w) * (1 + spread / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5))
+    assert (np.abs(ours - theirs) <= tol + 1e-6).all()
+    assert (ours[(x == x[..., :1]).all(axis=-1)] == 0).all()
+
+
 def test_layer_norm_module_state_and_float32() -> None:
     ours, theirs = nn.LayerNorm(8), torch.nn.LayerNorm(8)
     assert list(ours.state_dict()) == list(theirs.state_dict())

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from ..tensor import Array, Tensor, check_devices, record
-from .reduce import quiet
+from .reduce import keepdims_mean, quiet
 
 
 def _affine_grads(g: Array, x_hat: Array, axes: tuple[int, ...], weight: Tensor | None,
@@ -45,7 +45,7 @@ def _normalize(a: Tensor, axes: tuple[int, ...], mean: Array, var: Array, eps: f
         if a.requires_grad:
             d = g * weight.data.reshape(feature_shape) if weight is not None else g
             if stats_have_grad:
-                d = d - d.mean(axis=axes, keepdims=True) - x_hat * (d * x_hat).mean(axis=axes, keepdims=True)
+                d = d - keepdims_mean(d, axes) - x_hat * keepdims_mean(d * x_hat, axes)
             gx = d * rstd
         gw, gb = _affine_grads(g, x_hat, _broadcast_axes(a.ndim, feature_shape), weight, bias)
         return (gx, *([gw] if weight is not None else []), *([gb] if bias is not None else []))
@@ -59,9 +59,13 @@ def _broadcast_axes(ndim: int, feature_shape: tuple[int, ...]) -> tuple[int, ...
 
 
 def _stats(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
-    """Mean and biased variance of ``x`` over ``axes``, kept for broadcasting."""
-    mean = x.mean(axis=axes, keepdims=True)
-    return mean, ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    """Mean and biased variance of ``x`` over ``axes``, kept for broadcasting: the corrected two-pass algorithm (Chan,
+    Golub & LeVeque), whose mean of d = x - mean corrects the rounding of the first mean (torch's statistics are
+    exact on a constant row, so that it normalises to 0, not to +-rounding / sqrt(eps))."""
+    mean = keepdims_mean(x, axes)
+    d = x - mean
+    c = keepdims_mean(d, axes)
+    return mean + c, (keepdims_mean(d * d, axes) - c * c).clip(0)  # (the difference may round below 0)
 
 
 def _update_running(running_mean: Tensor | None, running_var: Tensor | None, mean: Array, var: Array,

@@ -171,7 +171,7 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s))."""
     axes = _axes(axis, a.ndim)
-    if axes == (a.ndim - 1,) and 0 < a.shape[-1] <= SHORT_ROW and a.data.size and backend.device_of(a.data) == "cpu":
+    if axes == (a.ndim - 1,) and short_rows(a.data):
         out = short_rows_softmax(a.data)
         return record("softmax", out, (a,), lambda g: (short_rows_softmax_gradient(out, g),))
     _, _, e, s = shifted_exp(a.data, axes, finite_shift=False)
@@ -185,9 +185,33 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 # Softmax over a short last axis (attention's rows) on the CPU. numpy reduces a short axis row by row, a call of its
 # inner loop per row (max over rows of 64: 1-3 ns an element), so the rows go in cached pieces over the cores; the
-# max reads a transposed copy of the piece (one vectorised pass per column), and each row's sum is a matrix-vector
-# product with ones (BLAS, ten times numpy's sum there; over at most SHORT_ROW terms its rounding is as small).
+# max reads a transposed copy of the piece (one vectorised pass per column), and the sums are ``row_sums`` (five
+# times numpy's sum there; over at most SHORT_ROW terms their rounding is as small).
 SHORT_ROW = 1024
+ROW_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+
+def short_rows(x: Array) -> bool:
+    """True for a non-empty float32 / float64 CPU array whose last axis has 1 to SHORT_ROW elements."""
+    return x.ndim > 0 and 0 < x.shape[-1] <= SHORT_ROW and x.size > 0 and x.dtype in ROW_DTYPES \
+        and backend.device_of(x) == "cpu"
+
+
+def row_sums(x: Array) -> Array:
+    """The sums of the rows of a 2-D CPU array (r, n) -> (r,): numpy's einsum loop, vectorised along each row (a
+    BLAS product with ones is as fast but leaves OpenBLAS's threads spinning, taking the cores from the next op)."""
+    return numpy.einsum("ij->i", x)
+
+
+def keepdims_mean(x: Array, axes: tuple[int, ...]) -> Array:
+    """``x.mean(axis=axes, keepdims=True)``; over a short last axis of a float32 / float64 array on the CPU, through
+    ``row_sums``."""
+    if axes != (x.ndim - 1,) or not short_rows(x):
+        return x.mean(axis=axes, keepdims=True)
+    n = x.shape[-1]
+    sums = row_sums(numpy.ascontiguousarray(x).reshape(-1, n))
+    sums /= x.dtype.type(n)
+    return sums.reshape(*x.shape[:-1], 1)
 
 
 def over_rows(work: Any, x: Array) -> None:
@@ -201,13 +225,13 @@ def short_rows_softmax(x: Array) -> Array:
     """softmax of x (..., n) over its last axis, n <= SHORT_ROW, on the CPU -> an array of x's shape."""
     n = x.shape[-1]
     flat = numpy.ascontiguousarray(x).reshape(-1, n)
-    out, ones = numpy.empty_like(flat), numpy.ones(n, x.dtype)
+    out = numpy.empty_like(flat)
 
     def work(rows: slice) -> None:
         with quiet(numpy):
             e = flat[rows] - numpy.ascontiguousarray(flat[rows].T).max(axis=0)[:, None]  # max: see above
             numpy.exp(e, out=e)
-            numpy.divide(e, (e @ ones)[:, None], out=out[rows])
+            numpy.divide(e, row_sums(e)[:, None], out=out[rows])
     over_rows(work, flat)
     return out.reshape(x.shape)
 
@@ -218,11 +242,11 @@ def short_rows_softmax_gradient(out: Array, g: Array) -> Array:
     n = out.shape[-1]
     flat = out.reshape(-1, n)
     gflat = numpy.ascontiguousarray(numpy.broadcast_to(g, out.shape)).reshape(-1, n)
-    grad, ones = numpy.empty_like(flat), numpy.ones(n, out.dtype)
+    grad = numpy.empty_like(flat)
 
     def work(rows: slice) -> None:
         with quiet(numpy):
-            d = gflat[rows] - ((gflat[rows] * flat[rows]) @ ones)[:, None]
+            d = gflat[rows] - row_sums(gflat[rows] * flat[rows])[:, None]
             numpy.multiply(flat[rows], d, out=grad[rows])
     over_rows(work, flat)
     return grad.reshape(out.shape)
