@@ -227,6 +227,23 @@ def test_reductions_with_dim_and_keepdim_as_torch(data: st.DataObject) -> None:
           x, rtol=1e-6)
 
 
+@settings(max_examples=40, deadline=None)
+@given(value=st.floats(-2.0**50, 2.0**50, width=32), n=st.integers(1, 70))
+def test_spread_of_a_constant_float32_row_is_zero_as_torch(value: float, n: int) -> None:
+    """A constant row has variance and standard deviation 0 and normalises to 0 (torch's statistics are exact there;
+    numpy's mean rounds for about half of the values, which left 1e-10 variances and LayerNorm outputs of +-0.005)."""
+    x = np.full((2, n), value, np.float32)
+    t = tg.tensor(x, requires_grad=True)
+    assert (t.var(1, correction=0).numpy() == 0).all() and (t.std(1, correction=0).numpy() == 0).all()
+    t.std(1, correction=0).sum().backward()
+    assert (t.grad.numpy() == 0).all()
+    F = tg.nn.functional
+    assert (F.layer_norm(tg.tensor(x), (n,)).numpy() == 0).all()
+    assert (F.group_norm(tg.tensor(x[None]), 1).numpy() == 0).all()
+    if n > 1:  # (batch norm over the n rows of each column)
+        assert (F.batch_norm(tg.tensor(x.T), None, None, training=True).numpy() == 0).all()
+
+
 def test_axis_and_keepdims_still_work() -> None:
     t = tg.tensor(normal(2, 3))
     assert t.sum(axis=1, keepdims=True).shape == (2, 1) and t.mean(axis=(0, 1)).shape == ()

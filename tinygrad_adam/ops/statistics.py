@@ -204,7 +204,9 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
     n = 1
     for i in axes:
         n *= a.shape[i]
-    d = a.data - a.data.mean(axis=axes, keepdims=True)
+    with ignore_fp_errors(xp):  # the corrected two-pass algorithm (as norm.py's statistics): the mean of d corrects
+        d = a.data - a.data.mean(axis=axes, keepdims=True)  # the rounding of the first mean, so a constant
+        d -= d.mean(axis=axes, keepdims=True)  # float32 row has variance 0 (as torch's), not about 1e-10
     denom = d.dtype.type(max(n - correction, 0))
     with ignore_fp_errors(xp):
         out = (d * d).sum(axis=axes, keepdims=keepdims) / denom
