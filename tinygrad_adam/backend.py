@@ -354,6 +354,27 @@ def _set_thread_flush(mode: bool) -> bool:
     return False
 
 
+# glibc's malloc serves blocks of 128 kB and up (raised as big blocks are freed) straight from the kernel and gives
+# freed memory back once 2x that much is free at the top of the heap, so the arrays of every training step (a GELU
+# input of 1 MB, its temporaries) come back as fresh pages, each a page fault: thousands a step, half of a char
+# GPT's backward time. Keeping freed blocks below 32 MB for reuse, and 64 MB free before trimming, removes them.
+MALLOC_KEEP = (-3, 32 << 20), (-1, 64 << 20)  # (M_MMAP_THRESHOLD, bytes), (M_TRIM_THRESHOLD, bytes)
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's malloc thresholds ``MALLOC_KEEP`` for this process (done once at import; a process-wide setting,
+    like ``set_flush_denormal``): True when set, False off glibc or with ``TINYGRAD_ADAM_MALLOC=0`` (or when the
+    user set glibc's own ``MALLOC_*_`` variables, which then rule)."""
+    if os.environ.get("TINYGRAD_ADAM_MALLOC", "1") == "0" or platform.system() != "Linux" \
+            or any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc's (musl has none)
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(option, value) == 1 for option, value in MALLOC_KEEP)
+
+
 @functools.cache
 def _libm() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("m")
@@ -553,4 +574,7 @@ def info() -> dict[str, Any]:
             blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
     ok, why = gpu_status()
     return {"numpy": numpy.__version__, "blas": blas, "default_device": default_device(),
-            "gpu_usable": ok, "gpu": why}
+            "gpu_usable": ok, "gpu": why, "malloc_tuned": _malloc_tuned}
+
+
+_malloc_tuned = keep_freed_memory()

@@ -74,6 +74,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"blas          {facts['blas']}")
     print(f"device        {facts['default_device']} (default)")
     print(f"gpu           {'usable' if facts['gpu_usable'] else 'not usable'}: {facts['gpu']}")
+    print(f"malloc        {'freed blocks kept for reuse' if facts['malloc_tuned'] else 'as the system set it'} "
+          "(TINYGRAD_ADAM_MALLOC=0 leaves it)")
     print("optional components:")
     for module, package, what in OPTIONAL:
         version = installed_version(module)
