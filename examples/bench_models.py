@@ -12,8 +12,11 @@ use; ``imdb-logreg-dense`` feeds ours the dense array too, to show what the spar
 Blocks of ours and torch alternate in one process with pauses between them (bench_common.compare).
 ``makemore-mlp`` is a small character model (Bengio et al. 2003, as in Karpathy's makemore): a 27x10 embedding
 looked up by indexing, 3 characters of context, a 200-unit tanh layer, batch 32; its step is mostly per-op
-overhead, not arithmetic. Each row's floor is the step's GEMM work (forward and the gradients it needs) at the
-machine's GEMM rate plus the pooling and Adam memory traffic (28 bytes per parameter) at copy bandwidth.
+overhead, not arithmetic. ``char-gpt`` is one training step of ``char_gpt.py --quick``'s model (2 layers, 4 heads,
+64 channels, batch 16 x 64 characters; AdamW with two parameter groups and gradient clipping), torch's being the
+same file with its three torch imports swapped. Each row's floor is the step's GEMM work (forward and the gradients
+it needs) at the machine's GEMM rate plus the pooling and Adam memory traffic (28 bytes per parameter) at copy
+bandwidth.
 Peak memory (max RSS) is measured on the CPU only, in a fresh subprocess per library, training the MLP on
 real MNIST; without the dataset the row says it was skipped and why.
 """
@@ -27,6 +30,7 @@ import resource
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,39 @@ BATCH = 128
 IMDB_DENSITY = 0.013  # about 130 of the 10,000 words appear in an average review
 COLUMNS = ["model", "ms ours", "ms torch", "ours/torch", "floor ms", "ours/floor", "floor from"]
 CONTEXT, VOCAB, EMBED, HIDDEN, SMALL_BATCH = 3, 27, 10, 200, 32  # makemore-mlp
+GPT_VOCAB, GPT_CONTEXT, GPT_BATCH = 65, 64, 16  # char-gpt, as char_gpt.py --quick
+TORCH_IMPORTS = [("import tinygrad_adam as torch\n", "import torch\n"),  # char_gpt.py's swap
+                 ("import tinygrad_adam.nn as nn\n", "import torch.nn as nn\n"),
+                 ("from tinygrad_adam.nn import functional as F\n", "from torch.nn import functional as F\n")]
+
+
+def char_gpt(library: str) -> dict[str, Any]:
+    """The namespace of ``char_gpt.py`` run on ``library`` ("ours", or "torch": its three imports swapped)."""
+    source = (Path(__file__).resolve().parent / "char_gpt.py").read_text()
+    if library == "torch":
+        for line, swapped in TORCH_IMPORTS:
+            assert line in source, f"char_gpt.py no longer has {line!r}"
+            source = source.replace(line, swapped)
+    module = sys.modules.setdefault(f"char_gpt_{library}", types.ModuleType(f"char_gpt_{library}"))  # (dataclasses
+    exec(compile(source, "char_gpt.py", "exec"), module.__dict__)  # look it up) our own example file, not user input
+    return module.__dict__
+
+
+def gpt_step(library: str, x: Any, y: Any) -> tuple[Callable[[], None], Callable[[], Any], Any]:
+    """(one char_gpt.py --quick training step on ``library``'s tensors x, y (B, T), its loss, the model)."""
+    ns = char_gpt(library)
+    torch = ns["torch"]
+    model = ns["GPT"](ns["GPTConfig"](block_size=GPT_CONTEXT, n_layer=2, n_head=4, n_embd=64, dropout=0.0))
+    model.to(x.device)
+    opt = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-3, betas=(0.9, 0.99))
+
+    def step() -> None:
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return step, lambda: model(x, y)[1], model
 
 
 def batch_for(name: str, rng: np.random.Generator, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +95,9 @@ def batch_for(name: str, rng: np.random.Generator, batch: int = BATCH) -> tuple[
         return (rng.random((batch, 10_000)) < IMDB_DENSITY).astype(np.float32), rng.integers(0, 2, batch)
     if name == "makemore-mlp":
         return rng.integers(0, VOCAB, (SMALL_BATCH, CONTEXT)), rng.integers(0, VOCAB, SMALL_BATCH)
+    if name == "char-gpt":
+        rows = GPT_BATCH if batch == BATCH else batch  # (a smaller batch only in the tiny smoke test)
+        return tuple(rng.integers(0, GPT_VOCAB, (rows, GPT_CONTEXT)) for _ in range(2))  # characters, next ones
     return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
 
 
@@ -146,6 +186,10 @@ def theirs(name: str) -> Any:
 def our_step(name: str, x: np.ndarray, y: np.ndarray,
              device: str = "cpu") -> tuple[Callable[[], None], tuple[float, float]]:
     """(one training step, its least work: GEMM FLOPs and bytes of memory traffic)."""
+    if name == "char-gpt":
+        step, loss, model = gpt_step("ours", tg.tensor(x, device=device), tg.tensor(y, device=device))
+        flops, nbytes = bench_common.graph_work(loss())
+        return step, (flops, nbytes + 28 * sum(p.size for p in model.parameters()))
     model = ours(name).to(device)
     opt = optim.Adam(model.parameters(), lr=1e-4)
     # the IMDB batch stays sparse: only its stored entries reach the first layer (nn.functional.linear)
@@ -168,6 +212,8 @@ def our_step(name: str, x: np.ndarray, y: np.ndarray,
 def torch_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Callable[[], None]:
     import torch
 
+    if name == "char-gpt":
+        return gpt_step("torch", torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))[0]
     model = theirs(name).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
@@ -180,8 +226,8 @@ def torch_step(name: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> 
     return step
 
 
-MODELS = ["makemore-mlp", "logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "cnn-64-64-128-cifar", "vae", "imdb-logreg",
-          "imdb-logreg-dense"]
+MODELS = ["makemore-mlp", "char-gpt", "logreg", "mlp", "cnn-32-32-64", "cnn-64-64-128", "cnn-64-64-128-cifar", "vae",
+          "imdb-logreg", "imdb-logreg-dense"]
 
 
 def peak_rss_mb(library: str, steps: int) -> float:

@@ -37,7 +37,7 @@ COLUMNS = {"machine": (["value"], []),
 def few(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fewer models and optimizers than the full tables (each kind of path still covered), and torch on one
     thread (its pool fights numpy's on a busy 2-core machine): a fast test."""
-    monkeypatch.setattr(bench_models, "MODELS", ["makemore-mlp", "logreg", "vae", "imdb-logreg"])
+    monkeypatch.setattr(bench_models, "MODELS", ["makemore-mlp", "char-gpt", "logreg", "vae", "imdb-logreg"])
     monkeypatch.setattr(bench_optim, "OPTIMIZERS", [o for o in bench_optim.OPTIMIZERS if o[0] in ("Adam", "AdaMax")])
     torch = bench_common.torch_on("cpu")
     threads = torch.get_num_threads() if torch is not None else 0
