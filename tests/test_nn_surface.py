@@ -75,6 +75,21 @@ def test_gelu_float32_within_3_ulp_of_the_exact_value() -> None:
     assert err.mean() <= theirs.mean()
 
 
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+def test_gelu_cdf_compiled_loop_equals_the_numpy_passes_bit_for_bit() -> None:
+    """The numba loop of the float32 normal CDF (used when the fast extra is installed) and the numpy passes (used
+    without it) give the same bits, special values included."""
+    from tinygrad_adam import backend
+    from tinygrad_adam.ops import activation
+
+    x = np.concatenate([rng.normal(0, 3, 100_000), 10 ** rng.uniform(-45, 38, 10_000) * rng.choice([-1, 1], 10_000),
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 5.656854, -5.656854]]).astype(np.float32)
+    passes, loop = np.empty_like(x), np.empty_like(x)
+    activation.cdf_passes(x, passes)
+    backend.compiled(activation.cdf_loop)(x, loop, *activation.CDF_ARGS)
+    np.testing.assert_array_equal(passes.view(np.int32), loop.view(np.int32))
+
+
 @settings(max_examples=40, deadline=None)
 @given(x=hnp.arrays(np.float32, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=40),
                     elements=st.floats(-1e3, 1e3, width=32) | st.sampled_from([0.0, -0.0, 5.66, -5.66, 40.0, -40.0])),

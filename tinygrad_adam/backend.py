@@ -354,6 +354,28 @@ def _set_thread_flush(mode: bool) -> bool:
     return False
 
 
+@functools.cache
+def numba_available() -> bool:
+    """True when numba imports (the optional ``fast`` extra); ``TINYGRAD_ADAM_NUMBA=0`` turns it off."""
+    if os.environ.get("TINYGRAD_ADAM_NUMBA", "1") == "0":
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def compiled(loop: Callable[..., None]) -> Callable[..., None]:
+    """``loop`` (a plain per-element Python loop over CPU arrays) compiled by numba, once per process: without the
+    GIL, so pool threads run it at once, and with numpy's error model (no division checks, so the loop vectorises).
+    Only call when ``numba_available()``."""
+    import numba
+
+    return numba.njit(nogil=True, error_model="numpy")(loop)
+
+
 # glibc's malloc serves blocks of 128 kB and up (raised as big blocks are freed) straight from the kernel and gives
 # freed memory back once 2x that much is free at the top of the heap, so the arrays of every training step (a GELU
 # input of 1 MB, its temporaries) come back as fresh pages, each a page fault: thousands a step, half of a char

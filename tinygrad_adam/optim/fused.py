@@ -30,8 +30,6 @@ Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda
 from __future__ import annotations
 
 import ast
-import functools
-import os
 import textwrap
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
@@ -39,6 +37,7 @@ from typing import Any
 import numpy
 
 from .. import backend
+from ..backend import numba_available
 
 Array = Any  # numpy or cupy ndarray
 
@@ -51,18 +50,6 @@ IMPLS = ("auto", "reference", "numpy", "numba")
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
 _BINOPS = {ast.Add: ("numpy.add", "+"), ast.Sub: ("numpy.subtract", "-"),
            ast.Mult: ("numpy.multiply", "*"), ast.Div: ("numpy.divide", "/")}
-
-
-@functools.cache
-def numba_available() -> bool:
-    """True when numba imports (the optional ``fast`` extra); ``TINYGRAD_ADAM_NUMBA=0`` turns it off."""
-    if os.environ.get("TINYGRAD_ADAM_NUMBA", "1") == "0":
-        return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def check_impl(impl: str) -> str:
