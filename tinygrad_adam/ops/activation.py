@@ -94,8 +94,8 @@ def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
     if backend.device_of(x) != "cpu":
         return g * (cdf + x * xp.exp(x * x * t(-0.5)) * t(INV_SQRT_2PI))
     flat, cdf = numpy.ascontiguousarray(x).reshape(-1), numpy.ascontiguousarray(cdf).reshape(-1)
+    gflat = numpy.broadcast_to(g, x.shape).reshape(-1)  # a view when g is whole or a broadcast scalar (a loss's sum)
     out = numpy.empty_like(flat)
-    gflat = g.reshape(-1) if g.flags.c_contiguous and g.shape == x.shape else None  # else g multiplies after
 
     def work(part: slice) -> None:
         xs = flat[part]
@@ -104,14 +104,10 @@ def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
         numpy.exp(d, out=d)
         d *= t(INV_SQRT_2PI)
         d *= xs
-        numpy.add(d, cdf[part], out=out[part] if gflat is None else d)
-        if gflat is not None:
-            numpy.multiply(d, gflat[part], out=out[part])
+        d += cdf[part]
+        numpy.multiply(d, gflat[part], out=out[part])
     backend.split_work(work, flat.size, flat.nbytes, piece=backend.PIECE)
-    out = out.reshape(x.shape)
-    if gflat is None:
-        out *= g
-    return out
+    return out.reshape(x.shape)
 
 
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:

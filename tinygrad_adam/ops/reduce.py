@@ -241,7 +241,7 @@ def short_rows_softmax_gradient(out: Array, g: Array) -> Array:
     the output gradient g (out's shape, or broadcast to it)."""
     n = out.shape[-1]
     flat = out.reshape(-1, n)
-    gflat = numpy.ascontiguousarray(numpy.broadcast_to(g, out.shape)).reshape(-1, n)
+    gflat = numpy.broadcast_to(g, out.shape).reshape(-1, n)  # a view when g is whole or a broadcast scalar
     grad = numpy.empty_like(flat)
 
     def work(rows: slice) -> None:

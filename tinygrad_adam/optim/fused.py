@@ -222,10 +222,8 @@ def _runs(sizes: list[int], workers: int) -> list[list[tuple[int, int, int]]]:
 
 
 def _njit(source: str) -> Callable[..., None]:
-    """Compile a generated numba kernel (it releases the GIL, so pool threads run it at once)."""
-    import numba
-
-    return numba.njit(nogil=True, error_model="numpy")(_compile(source, {"numpy": numpy}))
+    """Compile a generated numba kernel (``backend.compiled``: it releases the GIL, so pool threads run it at once)."""
+    return backend.compiled(_compile(source, {"numpy": numpy}))
 
 
 def _apart(tensors: list[list[Array]], outputs: int) -> bool:
