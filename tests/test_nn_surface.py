@@ -194,6 +194,48 @@ def test_layer_norm_float32_rows_match_torch(x: np.ndarray, transposed: bool) ->
     assert (ours[(x == x[..., :1]).all(axis=-1)] == 0).all()
 
 
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 80)),
+                    elements=st.floats(-1e6, 1e6, width=32) | st.sampled_from([0.0, -0.0, 1.0, np.inf, np.nan])),
+       affine=st.sampled_from(["none", "weight", "both"]), broadcast_grad=st.booleans())
+def test_layer_norm_compiled_loops_match_the_numpy_path(x: np.ndarray, affine: str, broadcast_grad: bool) -> None:
+    """float32 layer norm with the fast extra (compiled loops, float64 statistics) against the readable numpy path:
+    nan in the same places, outputs within float32 rounding of x - mean against the row's spread, gradients of x,
+    weight and bias within 1e-4 of their scale, and a constant row normalised to exactly 0 (the bias) in both."""
+    from tinygrad_adam import backend
+
+    n = x.shape[1]
+    wb = [rng.standard_normal(n).astype(np.float32) for _ in range({"none": 0, "weight": 1, "both": 2}[affine])]
+    g = np.float32(1.5) if broadcast_grad else rng.standard_normal(x.shape).astype(np.float32)
+
+    def run() -> list[np.ndarray]:
+        ts = [tg.Tensor(a, requires_grad=True) for a in (x, *wb)]
+        with np.errstate(invalid="ignore"):
+            out = F.layer_norm(ts[0], (n,), *ts[1:])
+            (out * tg.Tensor(g)).sum().backward()
+        return [out.numpy(), *(t.grad.numpy() for t in ts)]
+    compiled = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "numba_available", lambda: False)
+        readable = run()
+    for ours, theirs in zip(compiled, readable):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    rows = np.isfinite(x).all(axis=-1)
+    xs = x[rows].astype(np.float64)
+    spread = np.abs(xs - xs.mean(axis=-1, keepdims=True)).max(axis=-1, keepdims=True, initial=0)
+    scale = np.abs(wb[0]) if wb else 1.0
+    tol = 1e-4 * scale * (1 + spread / np.sqrt(xs.var(axis=-1, keepdims=True) + 1e-5)) + 1e-6
+    assert (np.abs(compiled[0][rows] - readable[0][rows]) <= tol).all()
+    constant = (x == x[:, :1]).all(axis=-1) & rows
+    assert (compiled[0][constant] == (wb[1] if len(wb) == 2 else 0)).all()
+    if rows.all():  # the scale of a gradient: |g| |w| / sigma, summed over a row for the weight and bias
+        sigma = np.sqrt(xs.var(axis=-1) + 1e-5).min()
+        scale = np.abs(g).max() * max(np.abs(wb[0]).max() if wb else 1.0, 1.0) / sigma * np.array([1, len(x), len(x)])
+        for ours, theirs, s in zip(compiled[1:], readable[1:], scale):
+            assert np.abs(ours - theirs).max(initial=0) <= 1e-4 * (np.abs(theirs).max(initial=0) + s)
+
+
 def test_layer_norm_module_state_and_float32() -> None:
     ours, theirs = nn.LayerNorm(8), torch.nn.LayerNorm(8)
     assert list(ours.state_dict()) == list(theirs.state_dict())

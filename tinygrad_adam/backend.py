@@ -367,13 +367,14 @@ def numba_available() -> bool:
 
 
 @functools.cache
-def compiled(loop: Callable[..., None]) -> Callable[..., None]:
+def compiled(loop: Callable[..., None], reassociate: bool = False) -> Callable[..., None]:
     """``loop`` (a plain per-element Python loop over CPU arrays) compiled by numba, once per process: without the
     GIL, so pool threads run it at once, and with numpy's error model (no division checks, so the loop vectorises).
-    Only call when ``numba_available()``."""
+    ``reassociate`` lets the compiler reorder sums and products (only that: nan and inf keep their meaning), so
+    that a sum over a row vectorises. Only call when ``numba_available()``."""
     import numba
 
-    return numba.njit(nogil=True, error_model="numpy")(loop)
+    return numba.njit(nogil=True, error_model="numpy", fastmath={"reassoc"} if reassociate else False)(loop)
 
 
 # glibc's malloc serves blocks of 128 kB and up (raised as big blocks are freed) straight from the kernel and gives
