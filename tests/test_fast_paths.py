@@ -6,6 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_adam as tg
 import tinygrad_adam.nn.functional as F
@@ -196,3 +199,34 @@ def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch
     ref.backward(torch.tensor(g))
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), rows=st.integers(1, 9), row_shape=st.sampled_from([(1,), (5,), (3, 4)]),
+       index_shape=st.sampled_from([(1,), (7,), (4, 6)]), dtype=st.sampled_from([np.float32, np.float64]))
+def test_scatter_add_of_whole_rows_equals_numpy_add_at_bit_for_bit(data: st.DataObject, rows: int,
+                                                                   row_shape: tuple[int, ...],
+                                                                   index_shape: tuple[int, ...], dtype: type) -> None:
+    """backend.scatter_add's compiled loop for whole rows (an embedding's gradient) adds in add.at's order: the same
+    bits, with repeated and negative indices, nan, inf and -0 among the values, on a target already holding values."""
+    from tinygrad_adam import backend
+
+    index = data.draw(hnp.arrays(np.int64, index_shape, elements=st.integers(-rows, rows - 1)))
+    values = (rng.standard_normal(index_shape + row_shape) * 10.0 ** rng.uniform(-3, 3)).astype(dtype)
+    spots = data.draw(hnp.arrays(np.int8, values.shape, elements=st.integers(-6, 6)))  # a few special values
+    for k, special in enumerate([np.nan, np.inf, -np.inf, -0.0, 1e30, 1e-30]):
+        values[spots == k - 6] = special
+    start = rng.standard_normal((rows, *row_shape)).astype(dtype)
+    ours, theirs = start.copy(), start.copy()
+    with np.errstate(invalid="ignore"):  # (inf - inf)
+        backend.scatter_add(ours, index, values)
+        np.add.at(theirs, index, values)
+    np.testing.assert_array_equal(ours.view(np.uint8), theirs.view(np.uint8))
+
+
+def test_scatter_add_out_of_range_still_raises() -> None:
+    from tinygrad_adam import backend
+
+    with pytest.raises(IndexError):
+        backend.scatter_add(np.zeros((3, 2)), np.array([0, 3]), np.ones((2, 2)))

@@ -200,13 +200,39 @@ def synchronize(device: str = "cuda") -> None:
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:
-    """``target[index] += values`` in place, accumulating repeated indices (numpy ``add.at``)."""
+    """``target[index] += values`` in place, accumulating repeated indices (numpy ``add.at``). Whole rows picked by
+    one integer array (an embedding's gradient) go through a compiled loop with the ``fast`` extra: the same adds
+    in the same order as ``add.at``, which spends ~0.2 us a row (0.5 ms on a char GPT's 1024 x 64 gradient)."""
     if isinstance(target, numpy.ndarray):
-        numpy.add.at(target, index, values)
+        if _whole_rows(target, index, values) and numba_available():
+            compiled(scatter_rows_loop)(target.reshape(len(target), -1), index.reshape(-1),
+                                        values.reshape(index.size, -1))
+        else:
+            numpy.add.at(target, index, values)
     else:
         import cupyx  # type: ignore[import-not-found]
 
         cupyx.scatter_add(target, index, values)
+
+
+def _whole_rows(target: numpy.ndarray, index: Any, values: Any) -> bool:
+    """True when ``target[index] += values`` adds whole rows of a C-contiguous float target (n, ...) at an integer
+    array ``index`` of values in range, from ``values`` of exactly ``index.shape + target.shape[1:]`` and its dtype."""
+    if not (isinstance(index, numpy.ndarray) and index.dtype.kind in "iu" and index.size
+            and isinstance(values, numpy.ndarray) and target.ndim > 1 and target.size and target.flags.c_contiguous
+            and target.dtype in (numpy.float32, numpy.float64) and values.dtype == target.dtype
+            and values.shape == index.shape + target.shape[1:]):
+        return False
+    return -len(target) <= int(index.min()) and int(index.max()) < len(target)  # (add.at raises otherwise)
+
+
+def scatter_rows_loop(target: Any, index: Any, values: Any) -> None:
+    """target[index[i]] += values[i] for each i in turn (rows of target (n, k) and values (m, k); index (m,))."""
+    n, k = target.shape
+    for i in range(index.shape[0]):
+        row = index[i] + n if index[i] < 0 else index[i]
+        for j in range(k):
+            target[row, j] += values[i, j]
 
 
 def diagonal(array: Any, offset: int, axis1: int, axis2: int) -> Any:
