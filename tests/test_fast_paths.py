@@ -230,3 +230,39 @@ def test_scatter_add_out_of_range_still_raises() -> None:
 
     with pytest.raises(IndexError):
         backend.scatter_add(np.zeros((3, 2)), np.array([0, 3]), np.ones((2, 2)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int8, np.int64, np.uint16,
+                                              np.bool_, np.complex128]),
+       shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=5))
+def test_select_equals_numpy_where_bit_for_bit(data: st.DataObject, dtype: type,
+                                               shapes: hnp.BroadcastableShapes) -> None:
+    """elementwise.select (where's bit operations, used from SELECT_SIZE elements; here from any size) gives numpy's
+    where bit for bit: any dtype, broadcast, 0-d, empty and strided operands, special floats; a dtype it has no
+    unsigned view for (complex128) goes to numpy's where."""
+    c_shape, a_shape, b_shape = shapes.input_shapes
+    c = data.draw(hnp.arrays(np.bool_, c_shape))
+    a, b = (data.draw(hnp.arrays(dtype, s)) for s in (a_shape, b_shape))
+    if data.draw(st.booleans()):  # strided operands
+        c, a, b = (x[..., ::-1] if x.ndim else x for x in (c, a, b))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(elementwise, "SELECT_SIZE", 0)
+        ours = elementwise.select(c, a, b)
+    theirs = np.where(c, a, b)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours.reshape(-1).view(np.uint8), theirs.reshape(-1).view(np.uint8))
+
+
+def test_select_on_a_big_random_mask_and_where_gradients() -> None:
+    """Above SELECT_SIZE: a random mask and an attention-like broadcast one give where's bits, and the where op's
+    gradients still go to the chosen side (nan and inf where they were picked, 0 elsewhere)."""
+    x = rng.standard_normal((8, 64, 64)).astype(np.float32)
+    x[0, 0, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    for c in (rng.random(x.shape) < 0.5, np.tril(np.ones((64, 64), bool))[None]):
+        np.testing.assert_array_equal(elementwise.select(c, np.float32(-np.inf), x).view(np.uint32),
+                                      np.where(c, np.float32(-np.inf), x).view(np.uint32))
+        xt, yt = tg.Tensor(x, requires_grad=True), tg.Tensor(-x, requires_grad=True)
+        tg.where(tg.Tensor(c), xt, yt).backward(tg.Tensor(x))
+        np.testing.assert_array_equal(xt.grad.numpy(), np.where(c, x, 0))
+        np.testing.assert_array_equal(yt.grad.numpy(), np.where(c, 0, x))
