@@ -136,6 +136,39 @@ def test_softmax_over_a_short_last_axis_in_pieces_matches_torch(n: int, monkeypa
              atol=4e-6)
 
 
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 70)),
+                    elements=st.floats(width=32, allow_nan=False) | st.floats(-30, 30, width=32)
+                    | st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
+       strided=st.booleans())
+def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: bool) -> None:
+    """float32 softmax over short rows with the fast extra (an integer max of the values' bits, numpy's exp, float64
+    sums) against the numpy passes: nan in the same places, values and gradients within 4 eps of their scale."""
+    from tinygrad_adam import backend
+
+    x = x[:, ::-1] if strided else x
+    g = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run() -> list[np.ndarray]:
+        t = tg.Tensor(x, requires_grad=True)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = F.softmax(t, -1)
+            out.backward(tg.Tensor(g))
+        return [out.numpy(), t.grad.numpy()]
+    compiled = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "numba_available", lambda: False)
+        readable = run()
+    out = readable[0].astype(np.float64)
+    eps = np.finfo(np.float32).eps
+    tols = [4 * eps * out.max(axis=-1, keepdims=True, initial=0),  # the sum's rounding, relative to the largest
+            4 * eps * out * (np.abs(g) + np.abs(g * out).sum(axis=-1, keepdims=True))]  # g - sum(g out) cancels
+    for ours, theirs, tol in zip(compiled, readable, tols):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        assert (np.abs(ours - theirs) <= tol + 1e-44)[~np.isnan(theirs)].all()
+
+
 def test_softmax_dim_and_dtype() -> None:
     x = rng.standard_normal((3, 4))
     both(lambda t: F.softmax(t, dim=0), lambda t: torch.softmax(t, dim=0), [x])

@@ -222,18 +222,59 @@ def over_rows(work: Any, x: Array) -> None:
 
 
 def short_rows_softmax(x: Array) -> Array:
-    """softmax of x (..., n) over its last axis, n <= SHORT_ROW, on the CPU -> an array of x's shape."""
+    """softmax of x (..., n) over its last axis, n <= SHORT_ROW, on the CPU -> an array of x's shape. float32 with
+    the ``fast`` extra: compiled loops around numpy's exp (numba's exp is scalar code), see ``shift_by_max_loop``."""
     n = x.shape[-1]
     flat = numpy.ascontiguousarray(x).reshape(-1, n)
     out = numpy.empty_like(flat)
+    if flat.dtype == numpy.float32 and backend.numba_available():
+        shift, normalize = backend.compiled(shift_by_max_loop), backend.compiled(divide_by_sum_loop, reassociate=True)
+        bits = flat.view(numpy.int32)
 
-    def work(rows: slice) -> None:
-        with quiet(numpy):
-            e = flat[rows] - numpy.ascontiguousarray(flat[rows].T).max(axis=0)[:, None]  # max: see above
-            numpy.exp(e, out=e)
-            numpy.divide(e, row_sums(e)[:, None], out=out[rows])
+        def work(rows: slice) -> None:
+            m = numpy.empty(1, numpy.float32)  # (the max's bits turn into a float through this one-element view)
+            shift(flat[rows], bits[rows], out[rows], m.view(numpy.int32), m)
+            with quiet(numpy):
+                numpy.exp(out[rows], out=out[rows])
+            normalize(out[rows])
+    else:
+        def work(rows: slice) -> None:
+            with quiet(numpy):
+                e = flat[rows] - numpy.ascontiguousarray(flat[rows].T).max(axis=0)[:, None]  # max: see above
+                numpy.exp(e, out=e)
+                numpy.divide(e, row_sums(e)[:, None], out=out[rows])
     over_rows(work, flat)
     return out.reshape(x.shape)
+
+
+# A float32's bits as an int32 b, with the low 31 bits flipped when b < 0, order as the floats do (nan beyond the
+# infinities), and an integer max vectorises where a float one (with nan's rules) does not.
+def shift_by_max_loop(x: Array, bits: Array, out: Array, m_bits: Array, m: Array) -> None:
+    """out = x - max(x) for the rows of float32 x (r, n), ``bits`` x viewed as int32; ``m_bits`` and ``m`` are
+    one-element int32 / float32 views of one buffer. A row holding nan has a nan max or a nan sum: nan throughout."""
+    rows, n = x.shape
+    for r in range(rows):
+        key = -(1 << 31)
+        for j in range(n):
+            b = bits[r, j]
+            k = b ^ ((b >> 31) & 0x7FFFFFFF)
+            key = k if k > key else key  # (this module's max is the op, not the builtin)
+        m_bits[0] = key ^ ((key >> 31) & 0x7FFFFFFF)
+        top = m[0]
+        for j in range(n):
+            out[r, j] = x[r, j] - top
+
+
+def divide_by_sum_loop(e: Array) -> None:
+    """Each row of float32 e (r, n) divided by its sum (summed in float64), in place."""
+    rows, n = e.shape
+    for r in range(rows):
+        s = 0.0
+        for j in range(n):
+            s += e[r, j]
+        total = numpy.float32(s)  # (a float32 division is four times as fast)
+        for j in range(n):
+            e[r, j] = e[r, j] / total
 
 
 def short_rows_softmax_gradient(out: Array, g: Array) -> Array:
@@ -243,6 +284,10 @@ def short_rows_softmax_gradient(out: Array, g: Array) -> Array:
     flat = out.reshape(-1, n)
     gflat = numpy.broadcast_to(g, out.shape).reshape(-1, n)  # a view when g is whole or a broadcast scalar
     grad = numpy.empty_like(flat)
+    if flat.dtype == numpy.float32 and backend.numba_available():
+        loop = backend.compiled(softmax_gradient_loop, reassociate=True)
+        over_rows(lambda rows: loop(flat[rows], gflat[rows], grad[rows]), flat)
+        return grad.reshape(out.shape)
 
     def work(rows: slice) -> None:
         with quiet(numpy):
@@ -250,3 +295,14 @@ def short_rows_softmax_gradient(out: Array, g: Array) -> Array:
             numpy.multiply(flat[rows], d, out=grad[rows])
     over_rows(work, flat)
     return grad.reshape(out.shape)
+
+
+def softmax_gradient_loop(out: Array, g: Array, grad: Array) -> None:
+    """grad = out * (g - sum(g * out)) for the rows of out, g, grad (r, n), the sums in float64."""
+    rows, n = out.shape
+    for r in range(rows):
+        s = 0.0
+        for j in range(n):
+            s += g[r, j] * out[r, j]
+        for j in range(n):
+            grad[r, j] = out[r, j] * (g[r, j] - s)
