@@ -90,6 +90,26 @@ def test_gelu_cdf_compiled_loop_equals_the_numpy_passes_bit_for_bit() -> None:
     np.testing.assert_array_equal(passes.view(np.int32), loop.view(np.int32))
 
 
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@pytest.mark.parametrize("broadcast_grad", [False, True])
+def test_gelu_gradient_compiled_loops_equal_the_numpy_passes_bit_for_bit(broadcast_grad: bool) -> None:
+    """float32 GELU's gradient with the fast extra (two compiled loops around numpy's exp) and without it (numpy
+    passes) give the same bits, special values and a broadcast output gradient (a loss's sum) included."""
+    from tinygrad_adam import backend
+    from tinygrad_adam.ops import activation
+
+    x = np.concatenate([rng.normal(0, 3, 300_000), 10 ** rng.uniform(-45, 38, 10_000) * rng.choice([-1, 1], 10_000),
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 13.0, -13.0]]).astype(np.float32)
+    g = np.broadcast_to(np.float32(0.7), x.shape) if broadcast_grad else rng.standard_normal(x.size).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cdf = activation.normal_cdf(x)
+        compiled = activation.gelu_gradient(x, cdf, g)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(backend, "numba_available", lambda: False)
+            passes = activation.gelu_gradient(x, cdf, g)
+    np.testing.assert_array_equal(compiled.view(np.int32), passes.view(np.int32))
+
+
 @settings(max_examples=40, deadline=None)
 @given(x=hnp.arrays(np.float32, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=40),
                     elements=st.floats(-1e3, 1e3, width=32) | st.sampled_from([0.0, -0.0, 5.66, -5.66, 40.0, -40.0])),

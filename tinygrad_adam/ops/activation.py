@@ -96,18 +96,38 @@ def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
     flat, cdf = numpy.ascontiguousarray(x).reshape(-1), numpy.ascontiguousarray(cdf).reshape(-1)
     gflat = numpy.broadcast_to(g, x.shape).reshape(-1)  # a view when g is whole or a broadcast scalar (a loss's sum)
     out = numpy.empty_like(flat)
+    if flat.dtype == numpy.float32 and backend.numba_available():  # the same operations around numpy's exp
+        exponent, finish = backend.compiled(gaussian_exponent_loop), backend.compiled(gelu_gradient_loop)
 
-    def work(part: slice) -> None:
-        xs = flat[part]
-        d = xs * xs  # phi(x) = exp(-x^2 / 2) / sqrt(2 pi), in one buffer
-        d *= t(-0.5)
-        numpy.exp(d, out=d)
-        d *= t(INV_SQRT_2PI)
-        d *= xs
-        d += cdf[part]
-        numpy.multiply(d, gflat[part], out=out[part])
+        def work(part: slice) -> None:
+            exponent(flat[part], out[part], t(-0.5))
+            numpy.exp(out[part], out=out[part])
+            finish(flat[part], cdf[part], gflat[part], out[part], t(INV_SQRT_2PI))
+    else:
+        def work(part: slice) -> None:
+            xs = flat[part]
+            d = xs * xs  # phi(x) = exp(-x^2 / 2) / sqrt(2 pi), in one buffer
+            d *= t(-0.5)
+            numpy.exp(d, out=d)
+            d *= t(INV_SQRT_2PI)
+            d *= xs
+            d += cdf[part]
+            numpy.multiply(d, gflat[part], out=out[part])
     backend.split_work(work, flat.size, flat.nbytes, piece=backend.PIECE)
     return out.reshape(x.shape)
+
+
+def gaussian_exponent_loop(x: Array, out: Array, minus_half: float) -> None:
+    """out = x * x * minus_half elementwise (1-D arrays), as ``gelu_gradient``'s first two passes."""
+    for i in range(x.shape[0]):
+        out[i] = x[i] * x[i] * minus_half
+
+
+def gelu_gradient_loop(x: Array, cdf: Array, g: Array, out: Array, inv_sqrt_2pi: float) -> None:
+    """out = (out * inv_sqrt_2pi * x + cdf) * g elementwise, out holding exp(-x^2 / 2): ``gelu_gradient``'s last
+    four passes, in their order."""
+    for i in range(x.shape[0]):
+        out[i] = (out[i] * inv_sqrt_2pi * x[i] + cdf[i]) * g[i]
 
 
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:
