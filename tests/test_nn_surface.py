@@ -189,6 +189,43 @@ def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: boo
         assert (np.abs(ours - theirs) <= tol + 1e-44)[~np.isnan(theirs)].all()
 
 
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 70)),
+                    elements=st.floats(width=32, allow_nan=False) | st.floats(-30, 30, width=32)
+                    | st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
+       data=st.data())
+def test_shifted_exp_compiled_path_matches_the_numpy_path(x: np.ndarray, data: st.DataObject) -> None:
+    """log_softmax, logsumexp (which shifts an infinite max by 0) and cross_entropy over short float32 rows with the
+    fast extra (the compiled max and shift) against the numpy passes: the same inf and nan, values within 4 eps
+    (1 + |value|), gradients within 4 eps of their scale."""
+    from tinygrad_adam import backend
+
+    targets = data.draw(hnp.arrays(np.int64, (x.shape[0],), elements=st.integers(0, x.shape[1] - 1)))
+    ops = [lambda t: F.log_softmax(t, -1), lambda t: t.logsumexp(-1),
+           lambda t: F.cross_entropy(t, tg.Tensor(targets), reduction="none")]
+
+    def run() -> list[np.ndarray]:
+        results = []
+        for op in ops:
+            t = tg.Tensor(x, requires_grad=True)
+            with np.errstate(invalid="ignore", over="ignore"):
+                out = op(t)
+                out.backward(tg.Tensor(np.linspace(-1, 2, out.size, dtype=np.float32).reshape(out.shape)))
+            results += [out.numpy(), t.grad.numpy()]
+        return results
+    compiled = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "numba_available", lambda: False)
+        readable = run()
+    eps = np.finfo(np.float32).eps
+    for ours, theirs in zip(compiled, readable):
+        np.testing.assert_array_equal(ours[~np.isfinite(theirs)], theirs[~np.isfinite(theirs)])
+        finite = np.isfinite(theirs)
+        scale = 1 + np.abs(theirs[finite]).max(initial=0) * x.shape[1]
+        assert (np.abs(ours[finite] - theirs[finite]) <= 4 * eps * scale).all()
+
+
 def test_softmax_dim_and_dtype() -> None:
     x = rng.standard_normal((3, 4))
     both(lambda t: F.softmax(t, dim=0), lambda t: torch.softmax(t, dim=0), [x])

@@ -121,6 +121,8 @@ def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array,
     """
     xp = backend.get_array_module(x)
     axes = _axes(axis, x.ndim)
+    if axes == (x.ndim - 1,) and x.dtype == numpy.float32 and short_rows(x) and backend.numba_available():
+        return short_rows_shifted_exp(x, finite_shift)
     if any(x.shape[i] == 0 for i in axes):
         m = xp.zeros(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), dtype=x.dtype)
     else:
@@ -131,6 +133,22 @@ def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array,
         d = x - m
     e = xp.exp(d)
     return m, d, e, e.sum(axis=axes, keepdims=True)
+
+
+def short_rows_shifted_exp(x: Array, finite_shift: bool) -> tuple[Array, Array, Array, Array]:
+    """``shifted_exp`` over the short last axis of float32 ``x`` with the ``fast`` extra: the max and x - max by
+    ``shift_by_max_loop``, numpy's exp, the sums as ``row_sums``."""
+    n = x.shape[-1]
+    flat = numpy.ascontiguousarray(x).reshape(-1, n)
+    d, m = numpy.empty_like(flat), numpy.empty(len(flat), numpy.float32)
+    backend.compiled(shift_by_max_loop)(flat, flat.view(numpy.int32), d, m.view(numpy.int32), m)
+    if finite_shift and not bool(numpy.isfinite(m).all()):
+        shifted = ~numpy.isfinite(m)
+        m[shifted], d[shifted] = 0, flat[shifted]
+    with quiet(numpy):
+        e = numpy.exp(d)
+    kept = x.shape[:-1] + (1,)
+    return m.reshape(kept), d.reshape(x.shape), e.reshape(x.shape), row_sums(e).reshape(kept)
 
 
 def quiet(xp: Any) -> Any:
@@ -232,7 +250,7 @@ def short_rows_softmax(x: Array) -> Array:
         bits = flat.view(numpy.int32)
 
         def work(rows: slice) -> None:
-            m = numpy.empty(1, numpy.float32)  # (the max's bits turn into a float through this one-element view)
+            m = numpy.empty(rows.stop - rows.start, numpy.float32)  # (the maxes, as bits and as floats)
             shift(flat[rows], bits[rows], out[rows], m.view(numpy.int32), m)
             with quiet(numpy):
                 numpy.exp(out[rows], out=out[rows])
@@ -250,8 +268,8 @@ def short_rows_softmax(x: Array) -> Array:
 # A float32's bits as an int32 b, with the low 31 bits flipped when b < 0, order as the floats do (nan beyond the
 # infinities), and an integer max vectorises where a float one (with nan's rules) does not.
 def shift_by_max_loop(x: Array, bits: Array, out: Array, m_bits: Array, m: Array) -> None:
-    """out = x - max(x) for the rows of float32 x (r, n), ``bits`` x viewed as int32; ``m_bits`` and ``m`` are
-    one-element int32 / float32 views of one buffer. A row holding nan has a nan max or a nan sum: nan throughout."""
+    """out = x - max(x) for the rows of float32 x (r, n), ``bits`` x viewed as int32; the maxes go to ``m`` (r,),
+    written as bits through its int32 view ``m_bits``. A row holding nan has a nan max, or a nan sum after exp."""
     rows, n = x.shape
     for r in range(rows):
         key = -(1 << 31)
@@ -259,8 +277,8 @@ def shift_by_max_loop(x: Array, bits: Array, out: Array, m_bits: Array, m: Array
             b = bits[r, j]
             k = b ^ ((b >> 31) & 0x7FFFFFFF)
             key = k if k > key else key  # (this module's max is the op, not the builtin)
-        m_bits[0] = key ^ ((key >> 31) & 0x7FFFFFFF)
-        top = m[0]
+        m_bits[r] = key ^ ((key >> 31) & 0x7FFFFFFF)
+        top = m[r]
         for j in range(n):
             out[r, j] = x[r, j] - top
 
