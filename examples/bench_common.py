@@ -165,6 +165,10 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         info["thread pools"] = ", ".join(f"{p.get('internal_api')} x{p.get('num_threads')}" for p in threadpool_info())
     except ImportError:
         info["thread pools"] = "unknown (pip install threadpoolctl)"
+    # numpy's GEMM rate depends on them: OpenBLAS's AVX2 ("Haswell") kernels run at about half its AVX-512 ones'
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    info["blas kernels"] = (backend.openblas_kernels() or "not OpenBLAS") + (
+        f" (OPENBLAS_CORETYPE={forced} in the environment)" if forced else "")
     try:
         import numba
 

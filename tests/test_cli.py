@@ -401,6 +401,18 @@ def test_info_lists_optional_components_and_the_auto_path() -> None:
     assert 'impl="auto" runs the numpy path on the CPU' in off.stdout
 
 
+def test_info_names_the_kernels_numpy_s_openblas_runs() -> None:
+    """``info`` says which kernels numpy's OpenBLAS chose, and that OPENBLAS_CORETYPE forced them when it did (this
+    workplace's machines set it to Haswell: AVX2 kernels on an AVX-512 CPU, half the GEMM speed)."""
+    from tinygrad_adam import backend
+
+    if backend.openblas_kernels() is None:
+        pytest.skip("numpy's BLAS here is not an OpenBLAS that names its kernels")
+    for core in ("Haswell", "Sandybridge"):
+        out = cli("info", env={"OPENBLAS_CORETYPE": core})
+        assert f"{core} kernels (OPENBLAS_CORETYPE={core} in the environment)" in out.stdout, out.stdout
+
+
 def test_readme_is_not_stale() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     words = {9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}

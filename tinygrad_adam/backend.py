@@ -607,6 +607,27 @@ def elementwise_kernel(in_params: str, out_params: str, operation: str, name: st
     return _cupy.ElementwiseKernel(in_params, out_params, operation, name)
 
 
+def openblas_kernels() -> str | None:
+    """The kernels numpy's OpenBLAS chose for this CPU when it was loaded ("Haswell": AVX2, "SkylakeX": AVX-512;
+    ``OPENBLAS_CORETYPE`` in the environment overrides its choice), from its own ``get_corename``; None without an
+    OpenBLAS or off Linux (the loaded libraries are read from /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+    except OSError:
+        return None
+    names = []
+    for path in paths:
+        lib = ctypes.CDLL(path)  # loaded already: this only looks it up
+        for symbol in ("openblas_get_corename", "openblas_get_corename64_", "scipy_openblas_get_corename64_"):
+            get = getattr(lib, symbol, None)
+            if get is not None:
+                get.restype = ctypes.c_char_p
+                names.append(get().decode())
+                break
+    return ", ".join(dict.fromkeys(names)) or None
+
+
 def info() -> dict[str, Any]:
     """Versions, BLAS and GPU availability, for ``tinygrad-adam info``."""
     blas = "unknown"
@@ -622,6 +643,10 @@ def info() -> dict[str, Any]:
             b = cfg.get("Build Dependencies", {}).get("blas", {})
             blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
     ok, why = gpu_status()
+    kernels = openblas_kernels()
+    if kernels:
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        blas += f"; {kernels} kernels" + (f" (OPENBLAS_CORETYPE={forced} in the environment)" if forced else "")
     return {"numpy": numpy.__version__, "blas": blas, "default_device": default_device(),
             "gpu_usable": ok, "gpu": why, "malloc_tuned": _malloc_tuned}
 
