@@ -107,7 +107,7 @@ def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None
 # instead of ~10 numpy passes (a row of 64 is too short for numpy's reductions to be quick). The statistics are
 # summed in float64, where a float32 row's sums are exact enough that the plain two-pass variance needs no
 # correction (a constant row sums exactly, so it normalises to exactly 0); numba may reorder those sums (it
-# vectorises them), which changes only their last float64 bits.
+# vectorises them), which changes only their last float64 bits. The elementwise arithmetic is float32.
 def layer_norm_loop(x: Array, w: Array, b: Array, has_w: bool, has_b: bool, eps: float, out: Array, mean: Array,
                     rstd: Array) -> None:
     """Rows of x (R, n) float32: out = (x - mean) * rstd [* w] [+ b], and each row's mean and rstd (R,) float64."""
@@ -123,6 +123,7 @@ def layer_norm_loop(x: Array, w: Array, b: Array, has_w: bool, has_b: bool, eps:
             q += d * d
         rs = 1.0 / math.sqrt(q / n + eps)
         mean[r], rstd[r] = m, rs
+        m, rs = numpy.float32(m), numpy.float32(rs)  # the elementwise part in float32, as the numpy passes
         for j in range(n):
             y = (x[r, j] - m) * rs
             if has_w:
@@ -138,20 +139,19 @@ def layer_norm_gradient_loop(x: Array, mean: Array, rstd: Array, w: Array, has_w
     sum(g) over the rows into gw and gb (n,) float64."""
     rows, n = x.shape
     for r in range(rows):
-        m, rs = mean[r], rstd[r]
+        m, rs = numpy.float32(mean[r]), numpy.float32(rstd[r])  # float32 elementwise, float64 sums
         mean_d, mean_dx = 0.0, 0.0
         for j in range(n):
             x_hat = (x[r, j] - m) * rs
-            d = g[r, j] * (w[j] if has_w else 1.0)
+            d = g[r, j] * w[j] if has_w else g[r, j]
             mean_d += d
             mean_dx += d * x_hat
             gw[j] += g[r, j] * x_hat
             gb[j] += g[r, j]
-        mean_d /= n
-        mean_dx /= n
+        mean_d, mean_dx = numpy.float32(mean_d / n), numpy.float32(mean_dx / n)
         for j in range(n):
             x_hat = (x[r, j] - m) * rs
-            d = g[r, j] * (w[j] if has_w else 1.0)
+            d = g[r, j] * w[j] if has_w else g[r, j]
             gx[r, j] = (d - mean_d - x_hat * mean_dx) * rs
 
 
