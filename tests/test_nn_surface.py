@@ -4,6 +4,7 @@ containers, buffers, nn.utils and nn.init, each against PyTorch (values, gradien
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -17,6 +18,22 @@ from tinygrad_adam import nn
 
 torch = pytest.importorskip("torch")
 rng = np.random.default_rng(11)
+needs_numba = pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+# short float32 rows over the whole range, with the special values (the compiled softmax-family paths)
+SHORT_ROWS = hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 70)),
+                        elements=st.floats(width=32, allow_nan=False) | st.floats(-30, 30, width=32)
+                        | st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan]))
+T = TypeVar("T")
+
+
+def with_and_without_numba(run: Callable[[], T]) -> tuple[T, T]:
+    """``run()`` on the fast extra's compiled loops, then on the numpy passes (numba_available() made false)."""
+    from tinygrad_adam import backend
+
+    compiled = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "numba_available", lambda: False)
+        return compiled, run()
 
 
 def same(ours: tg.Tensor, theirs: torch.Tensor, rtol: float = 1e-10, atol: float = 1e-12) -> None:
@@ -75,7 +92,7 @@ def test_gelu_float32_within_3_ulp_of_the_exact_value() -> None:
     assert err.mean() <= theirs.mean()
 
 
-@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@needs_numba
 def test_gelu_cdf_compiled_loop_equals_the_numpy_passes_bit_for_bit() -> None:
     """The numba loop of the float32 normal CDF (used when the fast extra is installed) and the numpy passes (used
     without it) give the same bits, special values included."""
@@ -90,12 +107,11 @@ def test_gelu_cdf_compiled_loop_equals_the_numpy_passes_bit_for_bit() -> None:
     np.testing.assert_array_equal(passes.view(np.int32), loop.view(np.int32))
 
 
-@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@needs_numba
 @pytest.mark.parametrize("broadcast_grad", [False, True])
 def test_gelu_gradient_compiled_loops_equal_the_numpy_passes_bit_for_bit(broadcast_grad: bool) -> None:
     """float32 GELU's gradient with the fast extra (two compiled loops around numpy's exp) and without it (numpy
     passes) give the same bits, special values and a broadcast output gradient (a loss's sum) included."""
-    from tinygrad_adam import backend
     from tinygrad_adam.ops import activation
 
     x = np.concatenate([rng.normal(0, 3, 300_000), 10 ** rng.uniform(-45, 38, 10_000) * rng.choice([-1, 1], 10_000),
@@ -103,10 +119,7 @@ def test_gelu_gradient_compiled_loops_equal_the_numpy_passes_bit_for_bit(broadca
     g = np.broadcast_to(np.float32(0.7), x.shape) if broadcast_grad else rng.standard_normal(x.size).astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
         cdf = activation.normal_cdf(x)
-        compiled = activation.gelu_gradient(x, cdf, g)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(backend, "numba_available", lambda: False)
-            passes = activation.gelu_gradient(x, cdf, g)
+        compiled, passes = with_and_without_numba(lambda: activation.gelu_gradient(x, cdf, g))
     np.testing.assert_array_equal(compiled.view(np.int32), passes.view(np.int32))
 
 
@@ -156,17 +169,13 @@ def test_softmax_over_a_short_last_axis_in_pieces_matches_torch(n: int, monkeypa
              atol=4e-6)
 
 
-@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@needs_numba
 @settings(max_examples=40, deadline=None)
-@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 70)),
-                    elements=st.floats(width=32, allow_nan=False) | st.floats(-30, 30, width=32)
-                    | st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
+@given(x=SHORT_ROWS,
        strided=st.booleans())
 def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: bool) -> None:
     """float32 softmax over short rows with the fast extra (an integer max of the values' bits, numpy's exp, float64
     sums) against the numpy passes: nan in the same places, values and gradients within 4 eps of their scale."""
-    from tinygrad_adam import backend
-
     x = x[:, ::-1] if strided else x
     g = rng.standard_normal(x.shape).astype(np.float32)
 
@@ -176,10 +185,7 @@ def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: boo
             out = F.softmax(t, -1)
             out.backward(tg.Tensor(g))
         return [out.numpy(), t.grad.numpy()]
-    compiled = run()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(backend, "numba_available", lambda: False)
-        readable = run()
+    compiled, readable = with_and_without_numba(run)
     out = readable[0].astype(np.float64)
     eps = np.finfo(np.float32).eps
     tols = [4 * eps * out.max(axis=-1, keepdims=True, initial=0),  # the sum's rounding, relative to the largest
@@ -189,18 +195,14 @@ def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: boo
         assert (np.abs(ours - theirs) <= tol + 1e-44)[~np.isnan(theirs)].all()
 
 
-@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@needs_numba
 @settings(max_examples=40, deadline=None)
-@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 70)),
-                    elements=st.floats(width=32, allow_nan=False) | st.floats(-30, 30, width=32)
-                    | st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
+@given(x=SHORT_ROWS,
        data=st.data())
 def test_shifted_exp_compiled_path_matches_the_numpy_path(x: np.ndarray, data: st.DataObject) -> None:
     """log_softmax, logsumexp (which shifts an infinite max by 0) and cross_entropy over short float32 rows with the
     fast extra (the compiled max and shift) against the numpy passes: the same inf and nan, values within 4 eps
     (1 + |value|), gradients within 4 eps of their scale."""
-    from tinygrad_adam import backend
-
     targets = data.draw(hnp.arrays(np.int64, (x.shape[0],), elements=st.integers(0, x.shape[1] - 1)))
     ops = [lambda t: F.log_softmax(t, -1), lambda t: t.logsumexp(-1),
            lambda t: F.cross_entropy(t, tg.Tensor(targets), reduction="none")]
@@ -214,10 +216,7 @@ def test_shifted_exp_compiled_path_matches_the_numpy_path(x: np.ndarray, data: s
                 out.backward(tg.Tensor(np.linspace(-1, 2, out.size, dtype=np.float32).reshape(out.shape)))
             results += [out.numpy(), t.grad.numpy()]
         return results
-    compiled = run()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(backend, "numba_available", lambda: False)
-        readable = run()
+    compiled, readable = with_and_without_numba(run)
     eps = np.finfo(np.float32).eps
     for ours, theirs in zip(compiled, readable):
         np.testing.assert_array_equal(ours[~np.isfinite(theirs)], theirs[~np.isfinite(theirs)])
@@ -284,7 +283,7 @@ def test_layer_norm_float32_rows_match_torch(x: np.ndarray, transposed: bool) ->
     assert (ours[(x == x[..., :1]).all(axis=-1)] == 0).all()
 
 
-@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+@needs_numba
 @settings(max_examples=40, deadline=None)
 @given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 80)),
                     elements=st.floats(-1e6, 1e6, width=32) | st.sampled_from([0.0, -0.0, 1.0, np.inf, np.nan])),
@@ -293,8 +292,6 @@ def test_layer_norm_compiled_loops_match_the_numpy_path(x: np.ndarray, affine: s
     """float32 layer norm with the fast extra (compiled loops, float64 statistics) against the readable numpy path:
     nan in the same places, outputs within float32 rounding of x - mean against the row's spread, gradients of x,
     weight and bias within 1e-4 of their scale, and a constant row normalised to exactly 0 (the bias) in both."""
-    from tinygrad_adam import backend
-
     n = x.shape[1]
     wb = [rng.standard_normal(n).astype(np.float32) for _ in range({"none": 0, "weight": 1, "both": 2}[affine])]
     g = np.float32(1.5) if broadcast_grad else rng.standard_normal(x.shape).astype(np.float32)
@@ -305,10 +302,7 @@ def test_layer_norm_compiled_loops_match_the_numpy_path(x: np.ndarray, affine: s
             out = F.layer_norm(ts[0], (n,), *ts[1:])
             (out * tg.Tensor(g)).sum().backward()
         return [out.numpy(), *(t.grad.numpy() for t in ts)]
-    compiled = run()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(backend, "numba_available", lambda: False)
-        readable = run()
+    compiled, readable = with_and_without_numba(run)
     for ours, theirs in zip(compiled, readable):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
     rows = np.isfinite(x).all(axis=-1)
