@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +270,28 @@ def test_select_on_a_big_random_mask_and_where_gradients() -> None:
         tg.where(tg.Tensor(c), xt, yt).backward(tg.Tensor(x))
         np.testing.assert_array_equal(xt.grad.numpy(), np.where(c, x, 0))
         np.testing.assert_array_equal(yt.grad.numpy(), np.where(c, 0, x))
+
+
+CACHED_CALL = """
+import numpy as np
+from tinygrad_adam import backend
+from tinygrad_adam.ops import activation
+loop = backend.compiled(activation.cdf_loop)
+x = np.linspace(-3, 3, 10, dtype=np.float32)
+loop(x, np.empty_like(x), *activation.CDF_ARGS)
+print(sum(loop.stats.cache_hits.values()), sum(loop.stats.cache_misses.values()))
+"""
+
+
+@pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
+def test_compiled_loops_are_kept_in_numba_s_disk_cache(tmp_path: Path) -> None:
+    """A compiled loop defined in a file is compiled by the first process and loaded from numba's disk cache by the
+    next (a second of compiling saved per loop); an optimizer's generated kernel, which has no file, still runs."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first, second = (subprocess.run([sys.executable, "-c", CACHED_CALL], env=env, capture_output=True, text=True,
+                                    check=True).stdout.split() for _ in range(2))
+    assert first == ["0", "1"] and second == ["1", "0"], (first, second)
+    p = tg.Tensor(np.ones(5, np.float32), requires_grad=True)
+    p.grad = tg.Tensor(np.ones(5, np.float32))
+    tg.optim.Adam([p], lr=0.5, impl="numba").step()
+    assert (p.numpy() < 1).all()

@@ -397,10 +397,17 @@ def compiled(loop: Callable[..., None], reassociate: bool = False) -> Callable[.
     """``loop`` (a plain per-element Python loop over CPU arrays) compiled by numba, once per process: without the
     GIL, so pool threads run it at once, and with numpy's error model (no division checks, so the loop vectorises).
     ``reassociate`` lets the compiler reorder sums and products (only that: nan and inf keep their meaning), so
-    that a sum over a row vectorises. Only call when ``numba_available()``."""
+    that a sum over a row vectorises; a loop is always compiled with the same choice. The machine code of a loop
+    defined in a file is kept in numba's on-disk cache (``__pycache__`` beside the file, or the user's cache), so
+    later processes skip the compile (a second each); without a writable place, or for a loop made from generated
+    source, it is compiled in each process. Only call when ``numba_available()``."""
     import numba
 
-    return numba.njit(nogil=True, error_model="numpy", fastmath={"reassoc"} if reassociate else False)(loop)
+    options = {"nogil": True, "error_model": "numpy", "fastmath": {"reassoc"} if reassociate else False}
+    try:
+        return numba.njit(cache=True, **options)(loop)
+    except RuntimeError:  # numba found no file or no writable directory to cache it in
+        return numba.njit(**options)(loop)
 
 
 # glibc's malloc serves blocks of 128 kB and up (raised as big blocks are freed) straight from the kernel and gives
