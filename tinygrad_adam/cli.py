@@ -38,7 +38,7 @@ TRAIN_EPILOG = ("Run directories: without --out every run gets a fresh runs/<mod
                 "A directory that holds a run is written only with --resume (continue it) or --overwrite (delete "
                 "its files and start again).")
 
-OPTIONAL = (("numba", "numba", "fused multi-core CPU optimizer loops (the fast extra)"),
+OPTIONAL = (("numba", "numba", "compiled CPU loops: optimizer updates, layer norm, softmax (the fast extra)"),
             ("tqdm", "tqdm", "progress bars on a terminal (the examples extra)"),
             ("matplotlib", "matplotlib", "plots (the examples extra)"),
             ("torch", "torch", "the tests' reference oracle only; the library never imports it"),
