@@ -145,3 +145,28 @@ def test_grad_results_have_input_dtype_and_do_not_alias() -> None:
     assert ga.dtype == np.float32 and ga.data is not gb.data and ga.data.flags.writeable
     ga.data += 1
     np.testing.assert_array_equal(gb.numpy(), [1, 1, 1])
+
+
+def test_grad_mode_is_per_thread() -> None:
+    """no_grad in one thread leaves another thread recording, and a new thread starts with gradients on (torch's
+    grad mode is thread-local too)."""
+    import threading
+
+    seen: list[bool] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        seen.append(tg.is_grad_enabled())
+        inside.set()
+        release.wait(5)
+        x = tg.Tensor([1.0, 2.0], requires_grad=True)
+        seen.append((x * 2).requires_grad)
+
+    with tg.no_grad():
+        t = threading.Thread(target=other)
+        t.start()
+        inside.wait(5)
+        assert not tg.is_grad_enabled()
+        release.set()
+        t.join(5)
+    assert seen == [True, True] and tg.is_grad_enabled()

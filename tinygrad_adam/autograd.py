@@ -18,12 +18,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .tensor import Tensor
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # each thread starts with gradients on (a class default: read without a getattr fallback)
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()``."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class _GradMode(contextlib.ContextDecorator):

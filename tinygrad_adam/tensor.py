@@ -354,9 +354,9 @@ def check_versions(node: Tensor) -> None:
 
 def check_devices(op: str, *tensors: Tensor) -> str:
     """The common device of ``tensors``; a DeviceError naming both devices when they differ."""
-    dev = tensors[0].device
+    dev = backend.device_of(tensors[0]._data)  # (the arrays' devices: cheaper than the Tensor property)
     for t in tensors[1:]:
-        d = t.device
+        d = backend.device_of(t._data)
         if d is not dev and d != dev:  # device objects are made once each: identity is the common answer
             raise backend.DeviceError(f"{op}: tensors are on different devices, {dev} and {d}; "
                                       f"move one with .to(device)")
