@@ -320,6 +320,24 @@ def test_layer_norm_compiled_loops_match_the_numpy_path(x: np.ndarray, affine: s
             assert np.abs(ours - theirs).max(initial=0) <= 1e-4 * (np.abs(theirs).max(initial=0) + s)
 
 
+@needs_numba
+@pytest.mark.parametrize("normalized", [(5,), (4, 5), (2, 4, 5)])
+def test_layer_norm_compiled_over_several_trailing_dims(normalized: tuple[int, ...]) -> None:
+    """The compiled float32 layer norm over one or more trailing dims of a strided input, with weight and bias of
+    normalized_shape, against the numpy path: outputs and the three gradients."""
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32).transpose(1, 0, 2, 3)[..., ::-1]  # strided
+    wb = [rng.standard_normal(normalized).astype(np.float32) for _ in range(2)]
+    g = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run() -> list[np.ndarray]:
+        ts = [tg.Tensor(a, requires_grad=True) for a in (x, *wb)]
+        out = F.layer_norm(ts[0], normalized, *ts[1:])
+        out.backward(tg.Tensor(g))
+        return [out.numpy(), *(t.grad.numpy() for t in ts)]
+    for ours, theirs in zip(*with_and_without_numba(run)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
 def test_layer_norm_module_state_and_float32() -> None:
     ours, theirs = nn.LayerNorm(8), torch.nn.LayerNorm(8)
     assert list(ours.state_dict()) == list(theirs.state_dict())
