@@ -208,15 +208,19 @@ def test_conv2d_gradients_with_padding_beyond_the_kernel_and_strides_match_torch
 @pytest.mark.skipif(not tg.optim.numba_available(), reason="numba (the fast extra) is not installed")
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), rows=st.integers(1, 9), row_shape=st.sampled_from([(1,), (5,), (3, 4)]),
-       index_shape=st.sampled_from([(1,), (7,), (4, 6)]), dtype=st.sampled_from([np.float32, np.float64]))
+       index_shape=st.sampled_from([(1,), (7,), (4, 6)]), dtype=st.sampled_from([np.float32, np.float64]),
+       index_dtype=st.sampled_from([np.int64, np.int32, np.uint8, np.uint64]))
 def test_scatter_add_of_whole_rows_equals_numpy_add_at_bit_for_bit(data: st.DataObject, rows: int,
                                                                    row_shape: tuple[int, ...],
-                                                                   index_shape: tuple[int, ...], dtype: type) -> None:
+                                                                   index_shape: tuple[int, ...], dtype: type,
+                                                                   index_dtype: type) -> None:
     """backend.scatter_add's compiled loop for whole rows (an embedding's gradient) adds in add.at's order: the same
-    bits, with repeated and negative indices, nan, inf and -0 among the values, on a target already holding values."""
+    bits, with repeated and negative indices of any integer dtype, nan, inf and -0 among the values, on a target
+    already holding values."""
     from tinygrad_adam import backend
 
-    index = data.draw(hnp.arrays(np.int64, index_shape, elements=st.integers(-rows, rows - 1)))
+    low = 0 if np.dtype(index_dtype).kind == "u" else -rows
+    index = data.draw(hnp.arrays(index_dtype, index_shape, elements=st.integers(low, rows - 1)))
     values = (rng.standard_normal(index_shape + row_shape) * 10.0 ** rng.uniform(-3, 3)).astype(dtype)
     spots = data.draw(hnp.arrays(np.int8, values.shape, elements=st.integers(-6, 6)))  # a few special values
     for k, special in enumerate([np.nan, np.inf, -np.inf, -0.0, 1e30, 1e-30]):
