@@ -140,8 +140,8 @@ def short_rows_shifted_exp(x: Array, finite_shift: bool) -> tuple[Array, Array, 
     ``shift_by_max_loop``, numpy's exp, the sums as ``row_sums``."""
     n = x.shape[-1]
     flat = numpy.ascontiguousarray(x).reshape(-1, n)
-    d, m = numpy.empty_like(flat), numpy.empty(len(flat), numpy.float32)
-    backend.compiled(shift_by_max_loop)(flat, flat.view(numpy.int32), d, m.view(numpy.int32), m)
+    d = numpy.empty_like(flat)
+    m = shift_by_max(flat, d)
     if finite_shift and not bool(numpy.isfinite(m).all()):
         shifted = ~numpy.isfinite(m)
         m[shifted], d[shifted] = 0, flat[shifted]
@@ -246,12 +246,10 @@ def short_rows_softmax(x: Array) -> Array:
     flat = numpy.ascontiguousarray(x).reshape(-1, n)
     out = numpy.empty_like(flat)
     if flat.dtype == numpy.float32 and backend.numba_available():
-        shift, normalize = backend.compiled(shift_by_max_loop), backend.compiled(divide_by_sum_loop, reassociate=True)
-        bits = flat.view(numpy.int32)
+        normalize = backend.compiled(divide_by_sum_loop, reassociate=True)
 
         def work(rows: slice) -> None:
-            m = numpy.empty(rows.stop - rows.start, numpy.float32)  # (the maxes, as bits and as floats)
-            shift(flat[rows], bits[rows], out[rows], m.view(numpy.int32), m)
+            shift_by_max(flat[rows], out[rows])
             with quiet(numpy):
                 numpy.exp(out[rows], out=out[rows])
             normalize(out[rows])
@@ -263,6 +261,13 @@ def short_rows_softmax(x: Array) -> Array:
                 numpy.divide(e, row_sums(e)[:, None], out=out[rows])
     over_rows(work, flat)
     return out.reshape(x.shape)
+
+
+def shift_by_max(x: Array, out: Array) -> Array:
+    """out = x - max(x) for the rows of a float32 CPU array x (r, n) (numba, the ``fast`` extra) -> the maxes (r,)."""
+    m = numpy.empty(len(x), numpy.float32)  # (the loop writes the maxes' bits through an int32 view)
+    backend.compiled(shift_by_max_loop)(x, x.view(numpy.int32), out, m.view(numpy.int32), m)
+    return m
 
 
 # A float32's bits as an int32 b, with the low 31 bits flipped when b < 0, order as the floats do (nan beyond the
