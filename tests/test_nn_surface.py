@@ -175,9 +175,10 @@ def test_softmax_over_a_short_last_axis_in_pieces_matches_torch(n: int, monkeypa
        strided=st.booleans())
 def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: bool) -> None:
     """float32 softmax over short rows with the fast extra (an integer max of the values' bits, numpy's exp, float64
-    sums) against the numpy passes: nan in the same places, values and gradients within 4 eps of their scale."""
+    sums) against the numpy passes: nan in the same places, values within 4 eps of the row's largest, gradients
+    within the float32 row sum's rounding (n eps) of g - sum(g out)."""
     x = x[:, ::-1] if strided else x
-    g = rng.standard_normal(x.shape).astype(np.float32)
+    g = np.random.default_rng(x.size).standard_normal(x.shape).astype(np.float32)  # the same g when hypothesis replays
 
     def run() -> list[np.ndarray]:
         t = tg.Tensor(x, requires_grad=True)
@@ -189,7 +190,7 @@ def test_softmax_compiled_loops_match_the_numpy_path(x: np.ndarray, strided: boo
     out = readable[0].astype(np.float64)
     eps = np.finfo(np.float32).eps
     tols = [4 * eps * out.max(axis=-1, keepdims=True, initial=0),  # the sum's rounding, relative to the largest
-            4 * eps * out * (np.abs(g) + np.abs(g * out).sum(axis=-1, keepdims=True))]  # g - sum(g out) cancels
+            eps * out * (4 * np.abs(g) + (4 + x.shape[1]) * np.abs(g * out).sum(axis=-1, keepdims=True))]
     for ours, theirs, tol in zip(compiled, readable, tols):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
         assert (np.abs(ours - theirs) <= tol + 1e-44)[~np.isnan(theirs)].all()
