@@ -18,8 +18,15 @@ from tinygrad_adam import optim
 from tinygrad_adam.optim import fused
 
 FAST = ["numpy"] + (["numba"] if optim.numba_available() else [])
+CHUNK = 4096  # the chunk size these tests run under: the same chunk logic as the library's size, in less time
 # sizes that cover: empty, tiny, one ragged chunk, several chunks and blocks, a 2-D shape
-SHAPES = [(0,), (1,), (7,), (fused.CHUNK + 3,), (3, fused.CHUNK // 2 + 5), (2 * fused.CHUNK + 1,)]
+SHAPES = [(0,), (1,), (7,), (CHUNK + 3,), (3, CHUNK // 2 + 5), (2 * CHUNK + 1,)]
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fused, "CHUNK", CHUNK)
+    monkeypatch.setattr(fused, "THREAD_MIN", CHUNK // 2)
 
 
 @pytest.fixture
@@ -113,9 +120,9 @@ def test_overlapping_parameters_are_updated_one_after_the_other(impl: str, paral
                         lambda self, flats, *a: (joint_calls.append(len(flats)), run_numba(self, flats, *a)))
 
     def run(impl: str, overlap: bool = True) -> np.ndarray:
-        base = np.linspace(-1, 1, 3 * fused.CHUNK, dtype=np.float32)
-        second = base[fused.CHUNK:] if overlap else base[fused.CHUNK:].copy()
-        two_adam_steps(impl, base[:2 * fused.CHUNK], second)
+        base = np.linspace(-1, 1, 3 * CHUNK, dtype=np.float32)
+        second = base[CHUNK:] if overlap else base[CHUNK:].copy()
+        two_adam_steps(impl, base[:2 * CHUNK], second)
         return base
     np.testing.assert_allclose(run(impl), run("reference"), rtol=1e-6, atol=1e-6)
     assert joint_calls == [1, 1, 1, 1]
