@@ -1,7 +1,8 @@
-"""L-BFGS as ``torch.optim.LBFGS`` with its default fixed step (no line search): each ``step(closure)`` runs up to
-``max_iter`` iterations of the limited-memory BFGS direction (Nocedal & Wright, Numerical Optimization, Algorithm
-7.4: the two-loop recursion over the last ``history_size`` pairs s = x' - x, y = g' - g, with the initial Hessian
-gamma I, gamma = s'y / y'y, eq. 7.20), stepping lr along it (the very first step lr * min(1, 1 / |g|_1)).
+"""L-BFGS as ``torch.optim.LBFGS``: each ``step(closure)`` runs up to ``max_iter`` iterations of the limited-memory
+BFGS direction (Nocedal & Wright, Numerical Optimization, Algorithm 7.4: the two-loop recursion over the last
+``history_size`` pairs s = x' - x, y = g' - g, with the initial Hessian gamma I, gamma = s'y / y'y, eq. 7.20),
+stepping lr along it (the very first step lr * min(1, 1 / |g|_1)), or, with ``line_search_fn="strong_wolfe"``,
+as far along it as a line search that starts from that step and stops at the strong Wolfe conditions (eq. 3.7).
 
 All parameters are one vector (one group only, as torch); the closure re-evaluates the loss and its gradients.
 """
@@ -9,7 +10,9 @@ All parameters are one vector (one group only, as torch); the closure re-evaluat
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .. import backend
@@ -26,18 +29,19 @@ class LBFGS(Optimizer):
 
     Stops a step after ``max_iter`` iterations or ``max_eval`` closure calls (default max_iter * 5 // 4), or when
     the largest gradient entry is at most ``tolerance_grad``, or when the step, or the change of the loss, is
-    below ``tolerance_change``. ``line_search_fn="strong_wolfe"`` is not implemented (it raises).
+    below ``tolerance_change``. ``line_search_fn="strong_wolfe"`` searches each step's length (:func:`strong_wolfe`;
+    every trial point costs one closure call, counted in ``max_eval``).
     """
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1.0, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  history_size: int = 100, line_search_fn: str | None = None) -> None:
-        if line_search_fn is not None:
-            raise NotImplementedError(f"LBFGS: line_search_fn={line_search_fn!r} is not implemented; use the default "
-                                      f"None (a fixed step of lr)")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn={line_search_fn!r} is not known; use None (a fixed step of lr) "
+                             f"or 'strong_wolfe'")
         defaults = {"lr": lr, "max_iter": max_iter, "max_eval": max_iter * 5 // 4 if max_eval is None else max_eval,
                     "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
-                    "history_size": history_size, "line_search_fn": None}
+                    "history_size": history_size, "line_search_fn": line_search_fn}
         super().__init__(params, defaults, "reference")
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups), as torch")
@@ -64,6 +68,27 @@ class LBFGS(Optimizer):
             bump_version(p)
             offset += p.numel()
 
+    def _evaluate(self, closure: Callable[[], Any]) -> tuple[Any, float, Array]:
+        """The closure's loss (as it returned it, and as a float) and the flat gradient it left."""
+        with enable_grad():
+            loss = closure()
+        return loss, float(loss), self._flat_grad()
+
+    def _probe(self, closure: Callable[[], Any], d: Array) -> Callable[[Any], Probe]:
+        """The line search's trial point at x + t d, for the parameters x as they are now: evaluated there, then
+        the parameters are put back."""
+        params = self.param_groups[0]["params"]
+        x = [p.data.copy() for p in params]
+
+        def probe(t: Any) -> Probe:
+            self._add(t, d)
+            _, f, g = self._evaluate(closure)
+            for p, x_p in zip(params, x):
+                p.data[...] = x_p
+                bump_version(p)
+            return Probe(t, f, g, g @ d)
+        return probe
+
     # ------------------------------------------------------------------ stepping
     def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]  # the closure is required
         """Up to ``max_iter`` L-BFGS iterations; ``closure`` zeroes the gradients, computes the loss, calls
@@ -71,11 +96,9 @@ class LBFGS(Optimizer):
         group = self.param_groups[0]
         lr, history_size, tol_change = group["lr"], group["history_size"], group["tolerance_change"]
         state = self.state.setdefault(group["params"][0], {"func_evals": 0, "n_iter": 0})
-        with enable_grad():
-            first_loss = closure()
-        loss, evals = float(first_loss), 1
+        first_loss, loss, g = self._evaluate(closure)
+        evals = 1
         state["func_evals"] += 1
-        g = self._flat_grad()
         if abs(g).max() <= group["tolerance_grad"]:  # already optimal
             return first_loss
         d, t, g_prev, loss_prev = state.get("d"), state.get("t"), state.get("prev_flat_grad"), state.get("prev_loss")
@@ -97,17 +120,23 @@ class LBFGS(Optimizer):
                 d = two_loop(g, ss_, ys_, rho, gamma)
             g_prev, loss_prev = g.copy(), loss
             t = min(1.0, 1.0 / abs(g).sum()) * lr if state["n_iter"] == 1 else lr
-            if g @ d > -tol_change:  # not a descent direction
+            gtd = g @ d
+            if gtd > -tol_change:  # not a descent direction
                 break
-            self._add(t, d)
-            at_optimum = False
-            if n_iter != group["max_iter"]:  # the last iteration's loss is the next step's first
-                with enable_grad():
-                    loss = float(closure())
-                g = self._flat_grad()
+            at_optimum, probes = False, 0
+            if group["line_search_fn"] == "strong_wolfe":
+                found, probes = strong_wolfe(self._probe(closure, d), d, Probe(0.0, loss, g, gtd), t,
+                                             max_ls=group["max_eval"] - evals)  # (torch's search: tolerance 1e-9)
+                loss, g, t = found.f, found.g, found.t
+                self._add(t, d)
                 at_optimum = bool(abs(g).max() <= group["tolerance_grad"])
-                evals += 1
-                state["func_evals"] += 1
+            else:
+                self._add(t, d)
+                if n_iter != group["max_iter"]:  # the last iteration's loss is the next step's first
+                    _, loss, g = self._evaluate(closure)
+                    at_optimum, probes = bool(abs(g).max() <= group["tolerance_grad"]), 1
+            evals += probes
+            state["func_evals"] += probes
             if n_iter == group["max_iter"] or evals >= group["max_eval"] or at_optimum:
                 break
             if abs(d * t).max() <= tol_change or abs(loss - loss_prev) < tol_change:  # no more progress
@@ -137,6 +166,96 @@ class LBFGS(Optimizer):
             raise ValueError(f"the state_dict's state is not an LBFGS state (unknown entries {sorted(unknown)})")
         self.state = {self.param_groups[0]["params"][0]: copy.deepcopy(states[0])} if states else {}
         self.param_groups[0].update({k: v for k, v in saved[0].items() if k != "params"})
+
+
+@dataclass
+class Probe:
+    """A point of the line search: the step length t, the loss f at x + t d, its gradient g and slope g'd."""
+    t: Any
+    f: float
+    g: Array
+    gtd: Any
+
+
+def strong_wolfe(probe: Callable[[Any], Probe], d: Array, start: Probe, t: Any, tolerance_change: float = 1e-9,
+                 c1: float = 1e-4, c2: float = 0.9, max_ls: int = 25) -> tuple[Probe, int]:
+    """The first point found along d from ``start`` (t = 0) that meets the strong Wolfe conditions, f <= f0 + c1 t
+    f0' and |f'| <= c2 |f0'| (Nocedal & Wright eq. 3.7), and the number of ``probe`` calls spent. Algorithms 3.5
+    and 3.6 with torch's choices: trial steps grow by cubic interpolation within [t + (t - t_prev) / 100, 10 t]
+    until a bracket holds a good point; the bracket then shrinks around its lower end by cubic interpolation, a
+    trial within a tenth of the bracket of an end moved a tenth inside at the second time in a row. After
+    ``max_ls`` probes, or once the bracket is shorter than ``tolerance_change`` along d, the bracket's lower end (if
+    the probes ran out while stepping out: the lower of t = 0 and the last trial). A nan
+    loss counts as too high, so the search backs off to where the loss is defined (torch's accepts such a point, or
+    fails with an IndexError)."""
+    def too_high(p: Probe) -> bool:  # not the sufficient decrease (Armijo) condition; a nan loss is too high
+        return not p.f <= start.f + c1 * p.t * start.gtd
+
+    def curvature(p: Probe) -> bool:
+        return abs(p.gtd) <= -c2 * start.gtd
+
+    prev, new, tries = start, probe(t), 0  # tries: probes after the first
+    while tries < max_ls:  # Algorithm 3.5: step out until [prev, new] brackets a good point
+        if too_high(new) or (tries > 1 and new.f >= prev.f):  # (a rise counts from the third probe on, as torch's)
+            break
+        if curvature(new):
+            return new, tries + 1
+        if new.gtd >= 0:
+            break
+        t = cubic_minimum(prev, new, (new.t + 0.01 * (new.t - prev.t), new.t * 10))
+        prev, new, tries = new, probe(t), tries + 1
+    bracket = [prev, new] if tries < max_ls else [start, new]
+    low, high = ends(bracket)
+    too_close = False  # the last trial was too close to an end of the bracket
+    d_norm = abs(d).max()
+    while tries < max_ls:  # Algorithm 3.6 ("zoom"): shrink the bracket around its lower end
+        if abs(bracket[1].t - bracket[0].t) * d_norm < tolerance_change:
+            break
+        t = cubic_minimum(bracket[0], bracket[1])
+        lo, hi = min(bracket[0].t, bracket[1].t), max(bracket[0].t, bracket[1].t)
+        margin = 0.1 * (hi - lo)
+        near_end = min(hi - t, t - lo) < margin
+        if near_end and (too_close or t >= hi or t <= lo):  # twice in a row, or outside: a tenth inside
+            t = hi - margin if abs(t - hi) < abs(t - lo) else lo + margin
+            too_close = False
+        else:
+            too_close = near_end
+        new, tries = probe(t), tries + 1
+        if too_high(new) or new.f >= bracket[low].f:
+            bracket[high] = new
+            low, high = ends(bracket)
+            continue
+        if curvature(new):
+            return new, tries + 1
+        if new.gtd * (bracket[high].t - bracket[low].t) >= 0:
+            bracket[high] = bracket[low]
+        bracket[low] = new
+    return bracket[low], tries + 1
+
+
+def ends(bracket: list[Probe]) -> tuple[int, int]:
+    """(low, high): the positions of the bracket's lower and higher loss (the first on a tie; a nan loss high)."""
+    return (1, 0) if bracket[1].f < bracket[0].f or math.isnan(bracket[0].f) else (0, 1)
+
+
+def cubic_minimum(a: Probe, b: Probe, bounds: tuple[Any, Any] | None = None) -> Any:
+    """The minimiser of the cubic through (a.t, a.f) and (b.t, b.f) with slopes a.gtd and b.gtd (Nocedal & Wright
+    eq. 3.59), clamped to ``bounds`` (default: between a.t and b.t); their middle when the cubic has none."""
+    lo, hi = bounds if bounds is not None else (min(a.t, b.t), max(a.t, b.t))
+    if a.t == b.t:  # a bracket of no width (tolerance_change=0 lets the search get there)
+        return a.t
+    d1 = a.gtd + b.gtd - 3 * (a.f - b.f) / (a.t - b.t)
+    d2_square = d1 ** 2 - a.gtd * b.gtd
+    if not d2_square >= 0:  # (nan too)
+        return (lo + hi) / 2
+    d2 = backend.get_array_module(d2_square).sqrt(d2_square)  # (correctly rounded, as torch's; ** 0.5 is not)
+    if a.t > b.t:
+        a, b = b, a
+    num, den = b.gtd + d2 - d1, b.gtd - a.gtd + 2 * d2
+    if num == 0 and den == 0:  # torch's form is 0/0 here (its step nan); the same minimiser, written from a's end
+        den = d1 + a.gtd - d2
+        return min(max(a.t + (b.t - a.t) * (a.gtd / den), lo), hi) if den != 0 else (lo + hi) / 2
+    return min(max(b.t - (b.t - a.t) * (num / den), lo), hi)
 
 
 def two_loop(g: Array, s: list[Array], y: list[Array], rho: list[Any], gamma: Any) -> Array:
