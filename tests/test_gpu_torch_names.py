@@ -32,6 +32,8 @@ def program(device: str) -> list[Any]:
         # the eleventh stop's
         tg.nansum(x, 1), tg.nanmean(x, 2), x.diff(dim=2, prepend=x[..., :1]), tg.logit(x.sigmoid(), 0.1),
         x.aminmax(dim=1).max, x.deg2rad(), tg.float_power(x, 2).float(), x.H if x.ndim == 2 else x[0].H,
+        # the fourteenth stop's
+        tg.copysign(x, -x), x.frexp().mantissa, x.renorm(2, 1, 1.5), x.nanmedian(2).values, x.nanmedian(),
     ]
     y, z = x * 1, x * 1
     y.exp_()
@@ -46,7 +48,8 @@ def program(device: str) -> list[Any]:
     samples = [tg.normal(tg.zeros(5, device=device), 1.0), tg.bernoulli(tg.full((5,), 0.5, device=device)),
                tg.poisson(tg.full((5,), 2.0, device=device)), x.detach().clone().exponential_(),
                tg.unique(tg.tensor([3, 1, 3], device=device)), tg.bincount(tg.tensor([0, 2, 2], device=device))]
-    ints = [tg.gcd(tg.tensor([4, 6], device=device), tg.tensor([6, 9], device=device)), x.signbit()]
+    ints = [tg.gcd(tg.tensor([4, 6], device=device), tg.tensor([6, 9], device=device)), x.signbit(),
+            x.frexp().exponent, x.histc(5, -1.0, 1.0), x.histc(3)]
     return [*parts, *ints, total, x.grad, *samples]
 
 

@@ -1,4 +1,5 @@
-"""torch's elementwise math, comparison and logical names (round ... fmod, lerp, logical_*, isclose, nan_to_num),
+"""torch's elementwise math, comparison and logical names (round ... fmod, copysign, frexp, lerp, logical_*, isclose,
+nan_to_num),
 each against PyTorch on generated inputs: values, gradients, dtypes, nan / inf / -0, empty and 0-d tensors."""
 
 from __future__ import annotations
@@ -188,8 +189,8 @@ def finite_quotients(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
-@pytest.mark.parametrize("name", ["atan2", "arctan2", "logaddexp", "hypot", "fmod", "logical_and", "logical_or",
-                                  "logical_xor"])
+@pytest.mark.parametrize("name", ["atan2", "arctan2", "logaddexp", "hypot", "fmod", "copysign", "logical_and",
+                                  "logical_or", "logical_xor"])
 def test_binary_matches_torch(name: str, data: st.DataObject) -> None:
     """Broadcasting, torch's type promotion (int with float, float32 with float64, 0-d with dims), the integer
     and bool refusals, both gradients."""
@@ -206,7 +207,7 @@ def test_binary_matches_torch(name: str, data: st.DataObject) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), number=st.sampled_from([2, -3, 2.5, -0.5, 0.0, True]))
-@pytest.mark.parametrize("name", ["atan2", "logaddexp", "hypot", "fmod", "logical_and", "heaviside"])
+@pytest.mark.parametrize("name", ["atan2", "logaddexp", "hypot", "fmod", "copysign", "logical_and", "heaviside"])
 def test_python_number_operand_promotes_as_torch(name: str, data: st.DataObject, number: Any) -> None:
     """A Python number as the second operand gives torch's dtype for a Python scalar (torch itself takes one only
     in fmod; for the others it is compared with torch on the number as a 0-d tensor of its default dtype)."""
@@ -223,6 +224,33 @@ def test_python_number_operand_promotes_as_torch(name: str, data: st.DataObject,
     # torch's backward cannot subtract or negate the bool tensor that True becomes here
     check(lambda t: getattr(tg, name)(t, number), lambda t: getattr(torch, name)(t, wrapped), [x],
           grads=not isinstance(number, bool))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_frexp_matches_torch(data: st.DataObject) -> None:
+    """Mantissa and int32 exponent (0, -0, inf, nan and denormals included), integer input refused; the mantissa's
+    gradient g 2^-exponent, torch's where its float32 power of two is exact (|exponent| <= 126), exact elsewhere
+    (torch's is 0 or inf there, a difference README lists)."""
+    x = data.draw(arrays(data.draw(st.sampled_from([np.float16, *FLOATS, np.int64]))))
+    if x.dtype.kind != "f":
+        with pytest.raises(TypeError, match="frexp: only floating-point"):
+            tg.frexp(tg.Tensor(x))
+        with pytest.raises(RuntimeError):
+            torch.frexp(torch.tensor(x))
+        return
+    ours, theirs = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (m, e), (tm, te) = ours.frexp(), torch.frexp(theirs)
+    same(m, tm, 0)
+    same(e, te, 0)
+    w = np.random.default_rng(x.size).standard_normal(x.shape).astype(x.dtype)
+    (m * tg.Tensor(w)).sum().backward()
+    (tm * torch.tensor(w)).sum().backward()
+    exponent = e.numpy()
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(ours.grad.numpy(), w * np.ldexp(np.ones((), x.dtype), -exponent))
+    torch_exact = np.abs(exponent) <= 126
+    np.testing.assert_array_equal(ours.grad.numpy()[torch_exact], theirs.grad.numpy()[torch_exact])
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])

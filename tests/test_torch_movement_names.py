@@ -1,6 +1,7 @@
 """torch's movement, indexing, order-statistic and small linalg names against torch 2.13: repeat, repeat_interleave,
 index_select, flip, roll, unbind, narrow, movedim, broadcast_to, outer, addmm, diag, diagonal, cumprod, nonzero,
-where(cond), kthvalue, median, unique, bincount (values, gradients, dtypes, empty and 0-d tensors, errors).
+where(cond), kthvalue, median, nanmedian, unique, bincount, histc, renorm (values, gradients, dtypes, empty and 0-d
+tensors, errors).
 
 ``agree(f, *arrays)`` calls ``f(lib, *tensors)`` in both libraries (float leaves require grad), backpropagates a fixed
 upstream gradient through every differentiable output, and compares outputs, dtypes, shapes and input gradients.
@@ -316,6 +317,100 @@ def test_order_statistics_refuse_what_torch_refuses() -> None:
     raises(lambda lib: lib.tensor([1.0, 2.0]).kthvalue(1, 1))
     raises(lambda lib: lib.ones(2, 0).median(1))
     raises(lambda lib: lib.tensor([True]).median())
+
+
+def with_nans(shape: tuple[int, ...], rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """Distinct values with about ``fraction`` of them NaN (whole slices all-NaN now and then)."""
+    x = np.array(distinct(shape, rng))
+    x[rng.random(shape) < fraction] = np.nan
+    return x
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5), data=st.data(),
+       keepdim=st.booleans(), fraction=st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+def test_nanmedian_along_a_dim_and_over_all(shape: tuple[int, ...], data: st.DataObject, keepdim: bool,
+                                            fraction: float) -> None:
+    """The lower median of the non-NaN values, indices and gradients as torch's (an all-NaN slice gives NaN, at
+    an index torch leaves unspecified: ours is its first); over all elements a 0-d tensor (NaN when empty or all
+    NaN); integers as median."""
+    x = with_nans(shape, np.random.default_rng(len(shape) + int(10 * fraction)), fraction)
+    d = dim_of(data, x.ndim)
+    all_nan = np.isnan(x).all(axis=d % max(x.ndim, 1), keepdims=keepdim) if x.ndim and x.shape[d] else False
+    if not np.any(all_nan):
+        agree(lambda lib, t: t.nanmedian(d, keepdim), x)
+        agree(lambda lib, t: lib.nanmedian(t, dim=d), x)
+    elif x.ndim:
+        ours, theirs = tg.tensor(x).nanmedian(d, keepdim), torch.tensor(x).nanmedian(d, keepdim)
+        np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+        np.testing.assert_array_equal(ours.indices.numpy()[~all_nan], theirs.indices.numpy()[~all_nan])
+        first = np.argmax(np.isnan(x), axis=d % x.ndim)
+        np.testing.assert_array_equal(ours.indices.numpy()[all_nan], (first if not keepdim else
+                                                                      np.expand_dims(first, d))[all_nan])
+    agree(lambda lib, t: t.nanmedian(), x)
+    agree(lambda lib, t: lib.nanmedian(t), x.astype(np.float32))
+    if x.size:  # (distinct integers: which of equal values' indices is unspecified)
+        agree(lambda lib, t: t.nanmedian(d), (np.array(distinct(shape, np.random.default_rng(0))) * 2).astype(np.int64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=arrays(elements=st.sampled_from([1.0, 2.0, -1.0, 3.5, np.nan])))
+def test_nanmedian_of_all_elements_with_ties(x: np.ndarray) -> None:
+    """The gradient split among the elements equal to the median (among the NaNs when all are NaN)."""
+    agree(lambda lib, t: t.nanmedian(), x)
+
+
+def test_nanmedian_refuses_what_torch_refuses() -> None:
+    raises(lambda lib: lib.ones(2, 0).nanmedian(1))
+    raises(lambda lib: lib.tensor([True]).nanmedian())
+    raises(lambda lib: lib.ones(2, 3).nanmedian(2))
+
+
+# ---------------------------------------------------------------- histc and renorm
+EDGES = st.sampled_from([0.0, 1.0, -1.0, 0.5, 0.1, 0.2, 0.3, 0.7, 2.0, 3.0, 1e-3, np.nan, np.inf, -np.inf])
+
+
+@settings(max_examples=80, deadline=None)
+@given(x=arrays(elements=FINITE | EDGES | st.integers(-6, 6).map(float)), bins=st.integers(1, 12),
+       lo=st.sampled_from([0.0, -1.0, 1.0, -3.0, 0.1]), width=st.sampled_from([0.0, 1.0, 2.0, 6.0, 0.7, -1.0]),
+       dtype=st.sampled_from([np.float64, np.float32, np.int64]))
+def test_histc(x: np.ndarray, bins: int, lo: float, width: float, dtype: type) -> None:
+    """Counts as torch's, bin edges and float32 rounding included (values drawn on and near the edges); min == max
+    takes the data's range (torch refuses a nan or inf there), an empty range widens, integers refused."""
+    if dtype == np.int64:
+        x = np.nan_to_num(x, posinf=7, neginf=-7)
+    x = x.astype(dtype)
+    agree(lambda lib, t: lib.histc(t, bins=bins, min=lo, max=lo + width), x, grads=False)
+    agree(lambda lib, t: t.histc(bins, lo, lo + width), x, grads=False)
+    agree(lambda lib, t: t.histc(bins), x, grads=False)
+
+
+def test_histc_refuses_what_torch_refuses() -> None:
+    raises(lambda lib: lib.histc(lib.tensor([1.0]), bins=0))
+    raises(lambda lib: lib.histc(lib.tensor([1.0]), bins=2, min=np.nan, max=1.0))
+    raises(lambda lib: lib.histc(lib.tensor([1.0]), bins=2, min=0.0, max=np.inf))
+    raises(lambda lib: lib.histc(lib.tensor([1.0, 2.0]), bins=2, min=3.0, max=1.0))
+    raises(lambda lib: lib.histc(lib.tensor([1, 2]), bins=2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=arrays(min_dims=2, elements=FINITE | st.sampled_from([0.0, -0.0, 1.0, -2.0, 1e-3])), data=st.data(),
+       p=st.sampled_from([1.0, 2.0, 3.0, 0.5, np.inf]), maxnorm=st.sampled_from([0.0, 0.5, 1.0, 5.0, 1e3]))
+def test_renorm(x: np.ndarray, data: st.DataObject, p: float, maxnorm: float) -> None:
+    """Slices along dim with p-norm above maxnorm scaled to it (torch's 1e-7 included); the gradient through the
+    norm as torch's; float32 too."""
+    d = dim_of(data, x.ndim)
+    agree(lambda lib, t: t.renorm(p, d, maxnorm), x, rtol=1e-9)
+    agree(lambda lib, t: lib.renorm(t, p, d, maxnorm), x.astype(np.float32), rtol=2e-5)
+
+
+def test_renorm_refuses_what_torch_refuses() -> None:
+    raises(lambda lib: lib.ones(3).renorm(2, 0, 1.0))
+    raises(lambda lib: lib.ones(2, 3).renorm(0, 0, 1.0))
+    raises(lambda lib: lib.ones(2, 3).renorm(-1, 0, 1.0))
+    raises(lambda lib: lib.ones(2, 3).renorm(2, 0, -1.0))
+    raises(lambda lib: lib.ones(2, 3).renorm(2, 2, 1.0))
+    raises(lambda lib: lib.ones(2, 3, dtype=lib.int64).renorm(2, 0, 1.0))
 
 
 # ---------------------------------------------------------------- unique

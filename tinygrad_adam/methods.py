@@ -1324,6 +1324,27 @@ FUNCTIONS.update({name: _function(name) for name in (
 FUNCTIONS.update(real=lambda input: input.real, imag=lambda input: input.imag)  # noqa: A006
 
 
+# ---------------------------------------------------------------------------------------------- fourteenth stop
+class Frexp(NamedTuple):
+    """``(mantissa, exponent)``, what ``frexp`` returns (torch.return_types.frexp)."""
+
+    mantissa: Tensor
+    exponent: Tensor
+
+
+def nanmedian(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """The lower median of the non-NaN elements: of all as a 0-d tensor, or with ``dim`` (values, indices)."""
+    out = sort.nanmedian(self, dim, keepdim)
+    return out if dim is None else ValuesIndices(*out)
+
+
+METHODS.update({
+    "copysign": binary.copysign, "frexp": lambda self: Frexp(*unary.frexp(self)), "renorm": statistics.renorm,
+    "histc": statistics.histc, "nanmedian": nanmedian,
+})
+METHODS.update({f"{name}_": _in_place(name) for name in ("copysign", "renorm")})
+FUNCTIONS.update({name: _function(name) for name in ("copysign", "frexp", "renorm", "histc", "nanmedian")})
+
 def attach() -> None:
     """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""
     for name, fn in METHODS.items():

@@ -1,5 +1,5 @@
-"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, xlogy, lerp, heaviside and
-isclose.
+"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, xlogy, copysign, lerp, heaviside
+and isclose.
 
 Each broadcasts its operands and promotes their dtypes as torch does (``elementwise.operands``), and records its
 derivative where torch has one (fmod sits with remainder in ``elementwise``).
@@ -87,6 +87,20 @@ def xlogy(a: TensorLike, b: TensorLike) -> Tensor:
 def _xlogy(x: Array, y: Array) -> Array:
     xp = backend.get_array_module(x)
     return xp.where((x == 0) & ~xp.isnan(y), x.dtype.type(0), x * xp.log(y))
+
+
+def copysign(a: TensorLike, b: TensorLike) -> Tensor:
+    """|a| with b's sign bit (so -0 and negative nans count as negative); float32 for integers, as torch. The
+    derivative is out / a for a (0 where a is 0, nan where a is infinite, as torch's) and 0 for b."""
+    a, b = operands("copysign", a, b, floating=True)
+    x, xp = a.data, a.xp
+    out = xp.copysign(x, b.data)
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        with ignore_fp_errors(xp):
+            ratio = xp.where(x == 0, x.dtype.type(0), out / x)
+        return _grads(a, b, lambda: g * ratio, lambda: xp.zeros(out.shape, out.dtype))
+    return record("copysign", out, (a, b), backward)
 
 
 def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:

@@ -1,5 +1,5 @@
-"""Sorting along a dim: argsort, sort, topk, kthvalue, median, mode (values are gathered, so the gradient goes to
-the chosen entries), unique, and the binary searches searchsorted and bucketize.
+"""Sorting along a dim: argsort, sort, topk, kthvalue, median, nanmedian, mode (values are gathered, so the gradient
+goes to the chosen entries), unique, and the binary searches searchsorted and bucketize.
 
 NaN sorts as the largest value, as in torch: last in ascending order, first in descending. Sorts are stable (ties
 keep their input order in both directions).
@@ -104,6 +104,37 @@ def median(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor |
             value = xp.asarray(xp.nan, dtype=a.dtype)
     value = xp.asarray(value).reshape(())
     return record("median", value, (a,), lambda g: (evenly_distribute(g, a.data, value),))
+
+
+def nanmedian(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """torch's nanmedian: the lower median of the elements that are not NaN (NaN where all are). Without ``dim`` a
+    0-d tensor whose gradient is split among the elements equal to it (among the NaNs when all are NaN); with
+    ``dim``, (values, int64 indices) along it, an all-NaN slice giving its first NaN, the gradient going to the
+    index."""
+    if a.dtype.kind != "f":
+        return median(a, dim, keepdim)  # no NaN to leave out
+    xp = a.xp
+    if dim is None:
+        flat = a.data.reshape(-1)
+        kept = flat[~xp.isnan(flat)]
+        value = xp.partition(kept, (kept.size - 1) // 2)[(kept.size - 1) // 2] if kept.size else xp.nan
+        value = xp.asarray(value, dtype=a.dtype).reshape(())
+        return record("nanmedian", value, (a,), lambda g: (evenly_distribute(g, a.data, value),))
+    d = wrap_dim("nanmedian", dim, a.ndim)
+    if a.ndim == 0:
+        first = Tensor(xp.zeros((), dtype="int64"), device=a.device)
+        return gather(a, 0, first), first
+    if a.shape[d] == 0:
+        raise IndexError(f"nanmedian: dim {dim} has size 0; there is nothing to pick")
+    order = xp.argsort(a.data, axis=d, kind="stable")  # NaNs last, in input order
+    count = (~xp.isnan(a.data)).sum(axis=d, keepdims=True)
+    k = xp.maximum(count - 1, 0) // 2  # the lower median of the non-NaN values; 0 (the first NaN) when none
+    indices = Tensor(xp.take_along_axis(order, k, axis=d).astype("int64", copy=False), device=a.device)
+    values = gather(a, d, indices)
+    if keepdim:
+        return values, indices
+    shape = values.shape[:d] + values.shape[d + 1:]
+    return reshape(values, shape), Tensor(indices.data.reshape(shape), device=a.device)
 
 
 def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name

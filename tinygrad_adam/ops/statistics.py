@@ -1,5 +1,5 @@
 """More reductions and scans, as torch names them: cumsum, cumprod, cummax, cummin, logcumsumexp, prod, var, std,
-norm, quantile and nanquantile.
+norm, renorm, quantile and nanquantile, and the histogram histc.
 
 Each has an exact backward: ``prod``'s uses products of the other elements (right where an input is 0), ``norm``'s
 is 0 at the zero vector (the subgradient torch picks).
@@ -229,7 +229,6 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     x / norm."""
     axes = _axes(axis, a.ndim)
     xp, x = a.xp, a.data
-    one, zero = x.dtype.type(1), x.dtype.type(0)
     with ignore_fp_errors(xp):
         if all(a.shape[i] == 1 for i in axes):  # one element: |x| exactly, as torch (no under- or overflow of x^p)
             out = xp.abs(x)
@@ -238,15 +237,83 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
                 (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p))
 
     def backward(g: Array) -> tuple[Array]:
-        g = _expand_back(g, a.shape, axes, keepdims)
-        with ignore_fp_errors(xp):
-            if p == 2:
-                scaled = x / xp.where(out == 0, one, out)
-            else:
-                grows = xp.sign(x) * xp.abs(x) ** (p - 1)
-                if p < 1:
-                    grows = xp.where(x == 0, zero, grows)
-                scaled = grows / xp.where(out == 0, one, out ** (p - 1))
-        return (g * xp.where(out == 0, zero, scaled),)
+        return (_expand_back(g, a.shape, axes, keepdims) * norm_derivative(x, out, p, axes),)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
+
+
+def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Array:
+    """d out / d x for out = the p-norm of x over ``axes`` (kept dims), as torch's norm backward: sgn(x) |x|^(p-1) /
+    out^(p-1) (x / out for p = 2; 0 at x = 0 for p < 1), 0 where out is 0; for p = inf sgn(x) split evenly among the
+    elements of largest |x|."""
+    xp = backend.get_array_module(x)
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    with ignore_fp_errors(xp):
+        if p == numpy.inf:
+            hit = xp.abs(x) == out
+            scaled = xp.sign(x) * hit / hit.sum(axis=axes, keepdims=True)
+        elif p == 2:
+            scaled = x / xp.where(out == 0, one, out)
+        else:
+            grows = xp.sign(x) * xp.abs(x) ** (p - 1)
+            if p < 1:
+                grows = xp.where(x == 0, zero, grows)
+            scaled = grows / xp.where(out == 0, one, out ** (p - 1))
+        return xp.where(out == 0, zero, scaled)
+
+
+def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
+    """``a`` (at least 2-D, floating) with each slice along ``dim`` whose p-norm (over the other dims) exceeds
+    ``maxnorm`` scaled by maxnorm / (norm + 1e-7), torch's factor, eps included; other slices unchanged. The
+    gradient is torch's: through the factor and the norm in the scaled slices, g itself in the others."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"renorm: only floating-point input is supported (as torch), got {a.dtype}")
+    if not p > 0:
+        raise ValueError(f"renorm: p must be positive (torch does not support p = {p})")
+    if not maxnorm >= 0:
+        raise ValueError(f"renorm: maxnorm must be >= 0, got {maxnorm}")
+    if a.ndim < 2:
+        raise ValueError(f"renorm: the input needs at least 2 dims (slices along dim), got shape {a.shape}")
+    d = wrap_dim("renorm", dim, a.ndim)
+    others = tuple(i for i in range(a.ndim) if i != d)
+    xp, x = a.xp, a.data
+    with ignore_fp_errors(xp):
+        size = xp.abs(x).max(axis=others, keepdims=True) if p == numpy.inf else norm(a, p, others, True).data
+        inverse = 1 / (size + x.dtype.type(1e-7))
+        factor = inverse * x.dtype.type(maxnorm)
+        scaled = size > maxnorm
+        out = x * xp.where(scaled, factor, x.dtype.type(1))
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):
+            through_norm = (x * g).sum(axis=others, keepdims=True) * norm_derivative(x, size, p, others)
+            return (xp.where(scaled, factor * g - factor * inverse * through_norm, g),)
+    return record("renorm", out, (a,), backward)
+
+def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Tensor:  # noqa: A002 - torch's names
+    """Counts of ``a``'s elements in ``bins`` equal bins over [min, max] (as a tensor of a's floating dtype, no
+    gradient), as torch: min == max takes the data's range, a range of no width is widened by 1 each way, elements
+    outside the range and nans are left out, max itself counts in the last bin. Bin i holds x with floor((x - min)
+    bins / (max - min)) = i, computed in a's dtype as torch computes it."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"histc: only floating-point input is supported (as torch), got {a.dtype}; convert with "
+                        f".float() first")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins <= 0:
+        raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
+    xp, x = a.xp, a.data.reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())  # (nan when a nan is present: refused below)
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if not (numpy.isfinite(lo) and numpy.isfinite(hi)):
+        raise ValueError(f"histc: the range [{lo}, {hi}] is not finite; pass finite min and max (a nan or inf in "
+                         f"the data makes its own range so)")
+    if lo > hi:
+        raise ValueError(f"histc: max ({hi}) must be larger than min ({lo})")
+    left, right = x.dtype.type(lo), x.dtype.type(hi)
+    inside = x[(x >= left) & (x <= right)]
+    with ignore_fp_errors(xp):
+        where_ = ((inside - left) * x.dtype.type(bins) / (right - left)).astype("int64")
+    counts = xp.bincount(xp.minimum(where_, bins - 1), minlength=bins)
+    return Tensor(counts.astype(a.dtype), device=a.device)

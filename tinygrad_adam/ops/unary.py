@@ -1,6 +1,6 @@
 """More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign, the rounding functions (round,
-floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal, logit, nan_to_num, and the gamma family lgamma, digamma,
-polygamma and i0 (each with its derivative)."""
+floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal, logit, nan_to_num, frexp, and the gamma family lgamma,
+digamma, polygamma and i0 (each with its derivative)."""
 
 from __future__ import annotations
 
@@ -142,6 +142,21 @@ def nan_to_num(a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf:
     with ignore_overflow(xp):
         out = xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
     return record("nan_to_num", out, (a,), lambda g: (g * xp.isfinite(x),))
+
+
+def frexp(a: Tensor) -> tuple[Tensor, Tensor]:
+    """(mantissa, int32 exponent) with a = mantissa 2^exponent and 0.5 <= |mantissa| < 1 (0, inf and nan: themselves,
+    exponent 0); floating input only, as torch. The mantissa's derivative is 2^-exponent (exact: torch's float32
+    power of two is 0 or inf beyond float32's exponents); the exponent has none."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"frexp: only floating-point input is supported (as torch), got {a.dtype}; convert with "
+                        f".float() first")
+    xp = a.xp
+    mantissa, exponent = xp.frexp(a.data)
+    exponent = exponent.astype("int32", copy=False)
+    with ignore_fp_errors(xp):  # 2^-exponent exactly; it overflows only for denormals (as torch's does)
+        scale = xp.ldexp(xp.ones((), a.dtype), -exponent)
+    return record("frexp", mantissa, (a,), lambda g: (g * scale,)), Tensor(exponent, device=a.device)
 
 
 def lgamma(a: Tensor) -> Tensor:
