@@ -33,7 +33,8 @@ def program(device: str) -> list[Any]:
         tg.nansum(x, 1), tg.nanmean(x, 2), x.diff(dim=2, prepend=x[..., :1]), tg.logit(x.sigmoid(), 0.1),
         x.aminmax(dim=1).max, x.deg2rad(), tg.float_power(x, 2).float(), x.H if x.ndim == 2 else x[0].H,
         # the fourteenth stop's
-        tg.copysign(x, -x), x.frexp().mantissa, x.renorm(2, 1, 1.5), x.nanmedian(2).values, x.nanmedian(),
+        tg.copysign(x, -x), tg.ldexp(x, tg.tensor([3, -2, 0, 1], device=device)), tg.ldexp(x, x),
+        x.frexp().mantissa, x.renorm(2, 1, 1.5), x.nanmedian(2).values, x.nanmedian(),
     ]
     y, z = x * 1, x * 1
     y.exp_()

@@ -1,5 +1,5 @@
-"""torch's elementwise math, comparison and logical names (round ... fmod, copysign, frexp, lerp, logical_*, isclose,
-nan_to_num),
+"""torch's elementwise math, comparison and logical names (round ... fmod, copysign, ldexp, frexp, lerp, logical_*,
+isclose, nan_to_num),
 each against PyTorch on generated inputs: values, gradients, dtypes, nan / inf / -0, empty and 0-d tensors."""
 
 from __future__ import annotations
@@ -251,6 +251,59 @@ def test_frexp_matches_torch(data: st.DataObject) -> None:
         np.testing.assert_array_equal(ours.grad.numpy(), w * np.ldexp(np.ones((), x.dtype), -exponent))
     torch_exact = np.abs(exponent) <= 126
     np.testing.assert_array_equal(ours.grad.numpy()[torch_exact], theirs.grad.numpy()[torch_exact])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), exponent_dtype=st.sampled_from([np.int64, np.int32, np.uint8, np.float32, np.float64]))
+def test_ldexp_matches_torch_and_is_exact(data: st.DataObject, exponent_dtype: type) -> None:
+    """Values and dtypes as torch's, broadcast (integer exponents exact, floating ones as x 2^e), and against the
+    exact float64 value. Gradients (on operands of one shape): 2^e for x and x 2^e ln 2 for a floating e, exactly;
+    torch's agree where they are right: for x where an integer exponent is in [0, 62] (torch's 2^e is an integer
+    power of e's dtype: 0 below 0, wrapping past its bits), and where 2^e is exact in float32 for a floating one."""
+    (sa, sb), _ = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
+    x = data.draw(arrays(data.draw(st.sampled_from(FLOATS + [np.int64])), sa))
+    kind = np.dtype(exponent_dtype).kind
+    elements = st.integers(-140, 140) if kind == "i" else st.integers(0, 140) if kind == "u" else \
+        st.integers(-120, 120).map(float) | st.floats(-20, 20)
+    e = data.draw(hnp.arrays(exponent_dtype, sb, elements=elements))
+    if kind == "f" and np.float64 in (x.dtype, e.dtype):
+        e = np.round(e)  # torch computes 2^e in float32 even for a float64 result: alike only where that is exact
+    out, ref = tg.ldexp(tg.Tensor(x), tg.Tensor(e)), torch.ldexp(torch.tensor(x), torch.tensor(e))
+    same(out, ref, tol(out.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):
+        exact = x.astype(np.float64) * np.exp2(e.astype(np.float64))
+        np.testing.assert_allclose(out.numpy(), exact.astype(out.dtype), rtol=tol(out.dtype))
+    if x.dtype.kind != "f":
+        return
+    x, e = (np.ascontiguousarray(np.broadcast_to(a, out.shape)) for a in (x, e))
+    xs, es = tg.Tensor(x, requires_grad=True), tg.Tensor(e, requires_grad=kind == "f")
+    xt, et = torch.tensor(x, requires_grad=True), torch.tensor(e, requires_grad=kind == "f")
+    w = np.random.default_rng(out.size).standard_normal(out.shape)
+    (tg.ldexp(xs, es) * tg.Tensor(w.astype(out.dtype))).sum().backward()
+    (torch.ldexp(xt, et) * torch.tensor(w.astype(out.dtype))).sum().backward()
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.exp2(e.astype(np.float64)).astype(out.dtype)  # 2^e in the result's dtype (inf past its range)
+        np.testing.assert_allclose(xs.grad.numpy(), (w.astype(out.dtype) * scale).astype(x.dtype),
+                                   rtol=tol(out.dtype), equal_nan=True)
+        if kind == "f":
+            np.testing.assert_allclose(es.grad.numpy(), (w * exact * np.log(2)).astype(e.dtype),
+                                       rtol=tol(out.dtype), equal_nan=True)
+    right = (e >= 0) & (e < 8 * e.itemsize - 1) if kind in "iu" else np.abs(e) <= 120  # (torch's integer 2^e wraps)
+    np.testing.assert_allclose(xs.grad.numpy()[right], xt.grad.numpy()[right], rtol=tol(out.dtype), equal_nan=True)
+    if kind == "f":
+        same(es.grad, et.grad, tol(out.dtype), atol=1e-30)
+
+
+def test_ldexp_refuses_what_torch_refuses() -> None:
+    for other in (3, 2.5):
+        with pytest.raises(TypeError, match="the exponent must be a tensor"):
+            tg.ldexp(tg.tensor([1.0]), other)
+        with pytest.raises(TypeError):
+            torch.ldexp(torch.tensor([1.0]), other)
+    with pytest.raises(TypeError, match="not supported"):
+        tg.ldexp(tg.tensor([1.0]), tg.tensor([True]))
+    with pytest.raises(NotImplementedError):
+        torch.ldexp(torch.tensor([1.0]), torch.tensor([True]))
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])

@@ -1339,11 +1339,12 @@ def nanmedian(self: Tensor, dim: int | None = None, keepdim: bool = False) -> An
 
 
 METHODS.update({
-    "copysign": binary.copysign, "frexp": lambda self: Frexp(*unary.frexp(self)), "renorm": statistics.renorm,
+    "copysign": binary.copysign, "ldexp": binary.ldexp, "frexp": lambda self: Frexp(*unary.frexp(self)),
+    "renorm": statistics.renorm,
     "histc": statistics.histc, "nanmedian": nanmedian,
 })
-METHODS.update({f"{name}_": _in_place(name) for name in ("copysign", "renorm")})
-FUNCTIONS.update({name: _function(name) for name in ("copysign", "frexp", "renorm", "histc", "nanmedian")})
+METHODS.update({f"{name}_": _in_place(name) for name in ("copysign", "ldexp", "renorm")})
+FUNCTIONS.update({name: _function(name) for name in ("copysign", "ldexp", "frexp", "renorm", "histc", "nanmedian")})
 
 def attach() -> None:
     """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""

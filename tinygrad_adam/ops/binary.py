@@ -1,5 +1,5 @@
-"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, xlogy, copysign, lerp, heaviside
-and isclose.
+"""More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, xlogy, copysign, ldexp, lerp,
+heaviside and isclose.
 
 Each broadcasts its operands and promotes their dtypes as torch does (``elementwise.operands``), and records its
 derivative where torch has one (fmod sits with remainder in ``elementwise``).
@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
-from .elementwise import broadcast_shape, cast, ignore_fp_errors, operands, result_type, unbroadcast
+from .elementwise import broadcast_shape, cast, floating, ignore_fp_errors, operands, result_type, unbroadcast
 
 
 def _grads(a: Tensor, b: Tensor, ga: Any, gb: Any) -> tuple[Array | None, Array | None]:
@@ -101,6 +101,34 @@ def copysign(a: TensorLike, b: TensorLike) -> Tensor:
             ratio = xp.where(x == 0, x.dtype.type(0), out / x)
         return _grads(a, b, lambda: g * ratio, lambda: xp.zeros(out.shape, out.dtype))
     return record("copysign", out, (a, b), backward)
+
+
+def ldexp(a: Tensor, b: Tensor) -> Tensor:
+    """a 2^b, broadcast: float32 for an integer a, else a's dtype, or torch's promotion with a floating b. An integer
+    b scales exactly, as C's ldexp (1e-30 2^130 is 1.4e9 in float32); a floating b multiplies by 2^b computed in the
+    result's dtype. Gradients 2^b for a and a 2^b ln 2 for a floating b (exact where torch's are not: README)."""
+    if not isinstance(b, Tensor):
+        raise TypeError(f"ldexp: the exponent must be a tensor (as torch), got {type(b).__name__}; wrap it: "
+                        f"tensor({b!r})")
+    if b.dtype.kind not in "iuf":
+        raise TypeError(f"ldexp: exponents of dtype {b.dtype} are not supported (as torch); use an integer dtype")
+    x = floating(a)
+    check_devices("ldexp", x, b)
+    broadcast_shape("ldexp", x.shape, b.shape)
+    dtype = result_type(x, b) if b.dtype.kind == "f" else x.dtype
+    xp, xs = x.xp, x.data.astype(dtype, copy=False)
+    with ignore_fp_errors(xp):
+        if b.dtype.kind == "f":
+            scale = xp.exp2(b.data.astype(dtype, copy=False))
+            out = xs * scale
+        else:
+            scale = xp.ldexp(xp.ones((), dtype), b.data.astype("int64", copy=False))
+            out = xp.ldexp(xs, b.data.astype("int64", copy=False))
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        ln2 = dtype.type(0.6931471805599453)
+        return _grads(x, b, lambda: g * scale, lambda: g * xs * scale * ln2)
+    return record("ldexp", out, (x, b), backward)
 
 
 def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
