@@ -173,11 +173,13 @@ def test_errors_where_torch_raises(ours: Callable, theirs: Callable) -> None:
 @given(st.data(), dtypes, st.booleans(), st.booleans(), st.booleans())
 def test_max_pool2d_ceil_mode_and_indices_match_torch(d: st.DataObject, dtype: type, ceil_mode: bool,
                                                       unbatched: bool, special: bool) -> None:
-    """Values, indices and gradients, with ties, -inf windows and NaN, of every window layout ceil_mode makes."""
+    """Values, indices and gradients, with ties, -inf windows and NaN, of every window layout ceil_mode and
+    dilation make."""
     k = (d.draw(st.integers(1, 4)), d.draw(st.integers(1, 4)))
     s = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
     p = (d.draw(st.integers(0, k[0] // 2)), d.draw(st.integers(0, k[1] // 2)))
-    size = tuple(d.draw(st.integers(max(1, k[i] - 2 * p[i]), 8)) for i in range(2))
+    dil = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    size = tuple(d.draw(st.integers(max(1, dil[i] * (k[i] - 1) + 1 - 2 * p[i]), 10)) for i in range(2))
     rng = np.random.default_rng(d.draw(st.integers(0, 2**31)))
     x = rng.integers(-2, 3, (2, 3, *size)).astype(dtype)  # small integers: ties
     if special:
@@ -185,8 +187,13 @@ def test_max_pool2d_ceil_mode_and_indices_match_torch(d: st.DataObject, dtype: t
         x[rng.random(x.shape) < 0.05] = np.nan
     x = x[0] if unbatched else x
     ours, theirs = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    kw = {"stride": s, "padding": p, "ceil_mode": ceil_mode, "return_indices": True}
-    (out, idx), (ref, ref_idx) = F.max_pool2d(ours, k, **kw), TF.max_pool2d(theirs, k, **kw)
+    kw = {"stride": s, "padding": p, "dilation": dil, "ceil_mode": ceil_mode, "return_indices": True}
+    try:
+        out, idx = F.max_pool2d(ours, k, **kw)
+    except ValueError as e:  # a dilated window of padding alone: tested below (torch's backward may abort there)
+        assert "holds only padding" in str(e)
+        return
+    ref, ref_idx = TF.max_pool2d(theirs, k, **kw)
     np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
     np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
     assert idx.dtype == np.int64
@@ -194,6 +201,21 @@ def test_max_pool2d_ceil_mode_and_indices_match_torch(d: st.DataObject, dtype: t
     out.backward(tg.Tensor(g))
     ref.backward(torch.tensor(g))
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_dilated_window_of_padding_alone_is_minus_inf_passes_no_gradient_and_has_no_index() -> None:
+    """Width 1, kernel 2 dilated by 2, padding 1: each window's two columns are the padding on either side. torch
+    gives -inf too, but indexes another element (and its backward may abort the process): ours refuses the index."""
+    x = tg.Tensor(np.arange(7.0).reshape(1, 1, 7, 1), requires_grad=True)
+    out = F.max_pool2d(x, (3, 2), 2, 1, dilation=2, ceil_mode=True)
+    ref = TF.max_pool2d(torch.arange(7.0, dtype=torch.float64).reshape(1, 1, 7, 1), (3, 2), 2, 1, dilation=2,
+                        ceil_mode=True)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    assert (out.numpy() == -np.inf).all()
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 0)
+    with pytest.raises(ValueError, match="holds only padding, so it has no maximum to index"):
+        F.max_pool2d(x, (3, 2), 2, 1, dilation=2, ceil_mode=True, return_indices=True)
 
 
 @settings(max_examples=80, deadline=None)
@@ -244,9 +266,13 @@ def test_max_pool_layers_take_torchs_signature() -> None:
     ref, ref_idx = TF.max_pool1d(torch.tensor(x), 2, 2, ceil_mode=True, return_indices=True)
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
     np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
-    with pytest.raises(NotImplementedError, match="dilation"):
-        nn.MaxPool2d(3, dilation=2)
-    with pytest.raises(NotImplementedError, match="dilation"):
-        F.max_pool2d(tg.Tensor(x), 3, dilation=(1, 2))
+    ours2, theirs2 = nn.MaxPool2d(2, 1, 1, dilation=(2, 3)), torch.nn.MaxPool2d(2, 1, 1, dilation=(2, 3))
+    assert ours2.extra_repr() == theirs2.extra_repr()
+    np.testing.assert_array_equal(ours2(tg.Tensor(x)).numpy(), theirs2(torch.tensor(x)).numpy())
+    ours1 = nn.MaxPool1d(2, 1, 1, dilation=3, ceil_mode=True)
+    np.testing.assert_array_equal(ours1(tg.Tensor(x)).numpy(),
+                                  torch.nn.MaxPool1d(2, 1, 1, dilation=3, ceil_mode=True)(torch.tensor(x)).numpy())
+    with pytest.raises(ValueError, match="dilation"):
+        F.max_pool2d(tg.Tensor(x), 3, dilation=(0, 2))
     with pytest.raises(ValueError, match=r"expected 3-D \(unbatched\) or 4-D \(batched\) input"):
         F.max_pool2d(tg.zeros(4, 4), 2)

@@ -35,6 +35,7 @@ def program(device: str) -> list[Any]:
         # the fourteenth stop's
         tg.copysign(x, -x), tg.ldexp(x, tg.tensor([3, -2, 0, 1], device=device)), tg.ldexp(x, x),
         x.frexp().mantissa, x.renorm(2, 1, 1.5), x.nanmedian(2).values, x.nanmedian(),
+        F.max_pool2d(x[None], 2, 1, 1, dilation=(2, 1)),
     ]
     y, z = x * 1, x * 1
     y.exp_()

@@ -844,21 +844,14 @@ def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Any]) -> 
     return fn(input)
 
 
-def no_pool_dilation(op: str, dilation: IntPair) -> None:
-    """NotImplementedError for a max pool's dilation other than torch's default 1."""
-    if any(d != 1 for d in (dilation if isinstance(dilation, (tuple, list)) else (dilation,))):
-        raise NotImplementedError(f"{op}: dilation={dilation!r} is not implemented (only 1)")
-
-
 def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002
                padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Any:
     """Max over windows of (N, C, H, W) or (C, H, W) input -> (N, C, Ho, Wo) (and, with ``return_indices``, each
     maximum's flat index in its input plane); ``stride`` defaults to the kernel, padding at most half the kernel,
-    ``ceil_mode`` as torch's. Only dilation=1."""
-    no_pool_dilation("max_pool2d", dilation)
+    ``ceil_mode`` and ``dilation`` as torch's."""
     return _batched("max_pool2d", input, 4,
-                    lambda x: max_pool2d_op(x, kernel_size, stride, padding, ceil_mode, return_indices))
+                    lambda x: max_pool2d_op(x, kernel_size, stride, padding, ceil_mode, return_indices, dilation))
 
 
 def conv_padding(op: str, x: Tensor, kernel: tuple[int, int], padding: IntPair | str, stride: tuple[int, int],
@@ -948,11 +941,11 @@ def max_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
                padding: int | tuple[int] = 0, dilation: int | tuple[int] = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """Max over windows of (N, C, L) or (C, L) input -> (N, C, Lo) (and the maxima's indices): max_pool2d on the
-    (N, C, 1, L) view; padding at most half the kernel. Only dilation=1."""
-    no_pool_dilation("max_pool1d", dilation)
+    (N, C, 1, L) view; padding at most half the kernel, ``dilation`` as torch's."""
     k, s, p = _window_1d("max_pool1d", kernel_size, stride, padding)
+    d = (1, single(dilation, "max_pool1d dilation", 1))
     return _batched("max_pool1d", input, 3, lambda x: _each(
-        max_pool2d_op(x.unsqueeze(2), k, s, p, ceil_mode, return_indices), lambda t: t.squeeze(2)))
+        max_pool2d_op(x.unsqueeze(2), k, s, p, ceil_mode, return_indices, d), lambda t: t.squeeze(2)))
 
 
 def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,  # noqa: A002

@@ -135,11 +135,10 @@ class Conv1d(_ConvNd):
 
 class MaxPool2d(Module):
     """Max over kernel windows of NCHW (or unbatched CHW) input; ``stride`` defaults to ``kernel_size``. torch's
-    arguments (``F.max_pool2d``); only dilation=1."""
+    arguments (``F.max_pool2d``)."""
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                  dilation: IntPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
-        F.no_pool_dilation("MaxPool2d", dilation)
         stride = kernel_size if stride is None else stride
         for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
             pair(value, f"MaxPool2d {name}", least)  # checked here, kept as given, as torch (3 stays 3)
@@ -147,7 +146,8 @@ class MaxPool2d(Module):
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x: Tensor) -> Any:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, 1, self.ceil_mode, self.return_indices)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -723,14 +723,14 @@ class MaxPool1d(Module):
     def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
                  padding: int | tuple[int] = 0, dilation: int | tuple[int] = 1, return_indices: bool = False,
                  ceil_mode: bool = False) -> None:
-        F.no_pool_dilation("MaxPool1d", dilation)
         F._window_1d("MaxPool1d", kernel_size, stride, padding)  # checked here, kept as given, as torch
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = kernel_size if stride is None else stride
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x: Tensor) -> Any:
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, 1, self.ceil_mode, self.return_indices)
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     extra_repr = MaxPool2d.extra_repr  # torch's: kernel_size, stride, padding, dilation, ceil_mode
 

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Array, Tensor, record
-from .conv import IntPair, add_windows, output_size, pad_spatial, pair, windows
+from .conv import IntPair, add_windows, output_size, pad_spatial, pair, span, windows
 
 Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
-                ceil_mode: bool = False) -> Window:
+                ceil_mode: bool = False, dilation: tuple[int, int] = (1, 1)) -> Window:
     """Checked (kernel, stride, padding, output size, extra) of a 2-D pool of x (N, C, H, W); ``stride`` defaults
-    to the kernel size, and the padding may be at most half the kernel, as in PyTorch. ``ceil_mode``: torch's
-    rounding up, which keeps a last window that starts inside the input or its left / top padding; ``extra`` is
-    how far the last windows reach past the padded input (0 without ceil_mode)."""
+    to the kernel size, and the padding may be at most half the kernel, as in PyTorch. A ``dilation`` d spaces the
+    kernel's elements, so a window spans d (k - 1) + 1. ``ceil_mode``: torch's rounding up, which keeps a last
+    window that starts inside the input or its left / top padding; ``extra`` is how far the last windows reach past
+    the padded input (0 without ceil_mode)."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
     k = pair(kernel_size, f"{op} kernel_size", 1)
@@ -35,23 +36,27 @@ def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None
     if 0 in x.shape[1:]:  # as torch, which accepts only an empty batch
         raise ValueError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
                          f"empty)")
-    out = output_size(op, x.shape[2:], k, st, pd)
+    spans = span(k, dilation)
+    out = output_size(op, x.shape[2:], spans, st, pd)
     if ceil_mode:
         out = tuple(o + 1 if (n + 2 * p - q) % s and o * s < n + p else o  # one more, partial, window
-                    for o, n, p, q, s in zip(out, x.shape[2:], pd, k, st))
-    extra = tuple(max(0, (o - 1) * s + q - (n + 2 * p)) for o, s, q, n, p in zip(out, st, k, x.shape[2:], pd))
+                    for o, n, p, q, s in zip(out, x.shape[2:], pd, spans, st))
+    extra = tuple(max(0, (o - 1) * s + q - (n + 2 * p)) for o, s, q, n, p in zip(out, st, spans, x.shape[2:], pd))
     return k, st, pd, out, extra
 
 
 def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Max over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo); ``stride`` defaults to the kernel size.
+               ceil_mode: bool = False, return_indices: bool = False,
+               dilation: IntPair = 1) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo); ``stride`` defaults to the kernel size, and a
+    ``dilation`` d takes every d-th element (a window spans d (k - 1) + 1).
 
     Padding is with -inf and may be at most half the kernel, as in PyTorch; with ``ceil_mode`` the last, partial
     windows run into more of it. ``return_indices`` also returns, as torch, each maximum's flat index h * W + w in
     its input plane (int64, (N, C, Ho, Wo)).
     """
-    k, st, pd, (ho, wo), extra = pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
+    dl = pair(dilation, "max_pool2d dilation", 1)
+    k, st, pd, (ho, wo), extra = pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode, dl)
     n, c, h, w = x.shape
     xp = x.xp
     hp, wp = h + 2 * pd[0] + extra[0], w + 2 * pd[1] + extra[1]
@@ -61,11 +66,11 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
 
     def forward(b: slice) -> None:  # one batch slice (all of it, or one per core for large inputs)
         xpad = pad_spatial(x.data[b], pd, -xp.inf, extra)
-        out[b], first[b] = window_max(xpad, k, st, (ho, wo), pd, (h, w), extra)
+        out[b], first[b] = window_max(xpad, k, st, (ho, wo), pd, (h, w), extra, dl)
     backend.split_work(forward, n, x.data.nbytes * k[0] * k[1] // (st[0] * st[1]), on_cpu)
 
     def backward(g: Array) -> tuple[Array]:
-        offsets = (xp.arange(k[0] * k[1]) // k[1]) * wp + xp.arange(k[0] * k[1]) % k[1]
+        offsets = (xp.arange(k[0] * k[1]) // k[1]) * (dl[0] * wp) + xp.arange(k[0] * k[1]) % k[1] * dl[1]
         gpad = xp.zeros((n, c, hp, wp), dtype=g.dtype)
 
         def scatter(b: slice) -> None:  # each batch slice adds into its own rows of gpad
@@ -78,25 +83,30 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     result = record("max_pool2d", out, (x,), backward)
     if not return_indices:
         return result
-    row = (xp.arange(ho) * st[0] - pd[0])[:, None] + first // k[1]  # the picked element's place in the input
-    col = xp.arange(wo) * st[1] - pd[1] + first % k[1]
+    row = (xp.arange(ho) * st[0] - pd[0])[:, None] + first // k[1] * dl[0]  # the picked element's place
+    col = xp.arange(wo) * st[1] - pd[1] + first % k[1] * dl[1]
+    if bool(((row < 0) | (row >= h) | (col < 0) | (col >= w)).any()):  # (torch's index there is another element's)
+        raise ValueError(f"max_pool2d: with dilation {dl} and padding {pd}, some window of the input {x.shape[2:]} "
+                         f"holds only padding, so it has no maximum to index; use less padding or dilation, or "
+                         f"return_indices=False (such a window's max is -inf and passes no gradient)")
     return result, Tensor(row.astype(xp.int64) * w + col)
 
 
 def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple[int, int], pd: tuple[int, int],
-               inner: tuple[int, int], extra: tuple[int, int] = (0, 0)) -> tuple[Array, Array]:
+               inner: tuple[int, int], extra: tuple[int, int] = (0, 0),
+               dilation: tuple[int, int] = (1, 1)) -> tuple[Array, Array]:
     """The max of every window of padded input (m, C, Hp, Wp) -> (m, C, Ho, Wo), and the offset i*kw + j in its
     window of the element torch picks (the first maximal one; the last NaN; for an all -inf window, the first
     element inside the ``inner`` unpadded image, padded by ``pd`` on each side and ``extra`` at the end)."""
     xp = backend.get_array_module(xpad)
-    cand = windows(xpad, k, st, size).reshape(k[0] * k[1], *xpad.shape[:2], *size)  # one strided copy
+    cand = windows(xpad, k, st, size, dilation).reshape(k[0] * k[1], *xpad.shape[:2], *size)  # one strided copy
     out = cand.max(axis=0)
     # the offset i*kw + j of the first maximal element = how many leading window elements are not it
     below = cand[0] != out
     outside = None  # an all -inf window must pick its first element inside the input, not the padding
     if (pd[0] or pd[1] or extra[0] or extra[1]) and bool((out == -xp.inf).any()):
         inside = pad_spatial(xp.ones((1, 1, *inner), dtype=bool), pd, False, extra)
-        outside = ~windows(inside, k, st, size).reshape(k[0] * k[1], 1, 1, *size)
+        outside = ~windows(inside, k, st, size, dilation).reshape(k[0] * k[1], 1, 1, *size)
         below |= outside[0]
     first = below.astype(offset_dtype(len(cand)))
     for offset in range(1, len(cand) - 1):
