@@ -201,19 +201,9 @@ def _modulo(op: str, a: Tensor, b: Tensor, out: Array, quotient: Any) -> Tensor:
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
-    rsqrt = type(b) is float and b == -0.5  # torch takes x ** -0.5 (a Python number) as rsqrt(x): -0 gives -inf
-    number = isinstance(b, (int, float))
+    exponent = float(b) if isinstance(b, (int, float)) else None  # a Python number: torch's scalar pow (see power)
     a, b = operands("pow", a, b)
-    if rsqrt:
-        out = 1 / a.xp.sqrt(a.data)
-    elif not number and bool((b.data == 0.5).any()):
-        # numpy takes a broadcast (or 0-d) exponent of 0.5 as sqrt, so -inf gives nan and -0 gives -0; torch's pow
-        # of two tensors is C's pow (inf, +0), as numpy's is on full 1-D operands (FUZZ_SEED=467370)
-        shape = broadcast_shape("pow", a.shape, b.shape)
-        flat = [a.xp.ascontiguousarray(a.xp.broadcast_to(x, shape)).reshape(-1) for x in (a.data, b.data)]
-        out = a.xp.power(*flat).reshape(shape)
-    else:
-        out = a.data ** b.data
+    out = power(a.data, b.data, exponent)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         xp, zero = a.xp, out.dtype.type(0)
@@ -221,14 +211,32 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
         with xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
             if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a = 0), as PyTorch does,
                 # and grouped as PyTorch's g * (b a^(b-1)), so a huge g and b meeting a^(b-1) = 0 give 0, not inf * 0;
-                # for a number b = 0.5, a^(b-1) is torch's rsqrt, as in the forward pass (-0 gives -inf, -inf nan)
-                power = 1 / xp.sqrt(a.data) if number and float(b.data) == 0.5 else a.data ** (b.data - 1)
-                ga = unbroadcast(xp.where(b.data == 0, zero, g * (b.data * power)), a.shape)
+                # a^(b-1) is torch's pow with the exponent b - 1 (a number b = 1.5: sqrt, so -inf gives nan)
+                lower = power(a.data, b.data - 1, None if exponent is None else exponent - 1)
+                ga = unbroadcast(xp.where(b.data == 0, zero, g * (b.data * lower)), a.shape)
             if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (nan for a < 0);
                 # multiplied by g (an inf g there gives nan), as PyTorch does
                 gb = unbroadcast(g * xp.where((a.data == 0) & (b.data >= 0), zero, out * xp.log(a.data)), b.shape)
         return ga, gb
     return record("pow", out, (a, b), backward)
+
+
+def power(x: Array, e: Array, number: float | None = None) -> Array:
+    """x ** e as torch's pow. With a Python number exponent (``number``, e its 0-d array) torch takes 0.5 as sqrt and
+    -0.5 as rsqrt, which differ from C's pow at -0 and -inf (sqrt(-inf) is nan, rsqrt(-0) -inf); a tensor exponent
+    is C's pow throughout (0.5 included: pow(-inf, 0.5) is inf). numpy's ``**`` takes a 0-d or broadcast 0.5 as sqrt
+    when x is an array but not when it is a numpy scalar (a 0-d result: FUZZ_SEED=7414977), so neither is left to it
+    (FUZZ_SEED=467370)."""
+    xp = backend.get_array_module(x)
+    if number == 0.5:
+        return xp.sqrt(x)
+    if number == -0.5:
+        return 1 / xp.sqrt(x)
+    if number is None and bool((e == 0.5).any()):  # C's pow on full operands (no sqrt shortcut there)
+        shape = numpy.broadcast_shapes(xp.shape(x), xp.shape(e))
+        flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
+        return xp.power(*flat).reshape(shape)
+    return x ** e
 
 
 def neg(a: Tensor) -> Tensor:
