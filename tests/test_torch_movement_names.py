@@ -385,6 +385,19 @@ def test_histc(x: np.ndarray, bins: int, lo: float, width: float, dtype: type) -
     agree(lambda lib, t: t.histc(bins), x, grads=False)
 
 
+def test_histc_over_a_range_wider_than_the_dtype_counts_every_element() -> None:
+    """(max - min) bins overflows float32 here, and torch's float32 formula then counts nothing; ours counts in
+    float64 then, as numpy.histogram does."""
+    x = np.array([0.0, 1e38, 2.9e38, -1e38, 3e38], np.float32)
+    for bins in (2, 10):
+        edges = (float(np.float32(-1e38)), float(np.float32(3e38)))  # the range in x's dtype, as torch's
+        want = np.histogram(x.astype(np.float64), bins=bins, range=edges)[0]
+        np.testing.assert_array_equal(tg.histc(tg.tensor(x), bins, -1e38, 3e38).numpy(), want)
+    assert torch.histc(torch.tensor(x), 2, -1e38, 3e38).sum() == 0  # (torch's, for the record)
+    x = np.array([0.0, 1e308, -1.7e308, 1.7e308])
+    np.testing.assert_array_equal(tg.histc(tg.tensor(x), 4, -1.7e308, 1.7e308).numpy(), [1, 0, 1, 2])
+
+
 def test_histc_refuses_what_torch_refuses() -> None:
     raises(lambda lib: lib.histc(lib.tensor([1.0]), bins=0))
     raises(lambda lib: lib.histc(lib.tensor([1.0]), bins=2, min=np.nan, max=1.0))

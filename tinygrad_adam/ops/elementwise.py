@@ -233,7 +233,7 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
     if number == -0.5:
         return 1 / xp.sqrt(x)
     if number is None and bool((e == 0.5).any()):  # C's pow on full operands (no sqrt shortcut there)
-        shape = numpy.broadcast_shapes(xp.shape(x), xp.shape(e))
+        shape = numpy.broadcast_shapes(numpy.shape(x), numpy.shape(e))
         flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
         return xp.power(*flat).reshape(shape)
     return x ** e

@@ -314,6 +314,9 @@ def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Ten
     left, right = x.dtype.type(lo), x.dtype.type(hi)
     inside = x[(x >= left) & (x <= right)]
     with ignore_fp_errors(xp):
-        where_ = ((inside - left) * x.dtype.type(bins) / (right - left)).astype("int64")
-    counts = xp.bincount(xp.minimum(where_, bins - 1), minlength=bins)
+        if numpy.isfinite((right - left) * x.dtype.type(bins)):
+            position = (inside - left) * x.dtype.type(bins) / (right - left)
+        else:  # the range (times bins) overflows the dtype (torch then counts nothing): halves, in float64
+            position = (inside.astype("float64") / 2 - lo / 2) / (hi / 2 - lo / 2) * bins
+    counts = xp.bincount(xp.minimum(position.astype("int64"), bins - 1), minlength=bins)
     return Tensor(counts.astype(a.dtype), device=a.device)
