@@ -424,6 +424,9 @@ def test_renorm_refuses_what_torch_refuses() -> None:
     raises(lambda lib: lib.ones(2, 3).renorm(2, 0, -1.0))
     raises(lambda lib: lib.ones(2, 3).renorm(2, 2, 1.0))
     raises(lambda lib: lib.ones(2, 3, dtype=lib.int64).renorm(2, 0, 1.0))
+    raises(lambda lib: lib.ones(2, 0).renorm(np.inf, 0, 1.0))
+    with pytest.raises(ValueError, match="inf norm of an empty slice"):
+        tg.ones(2, 0).renorm(np.inf, 0, 1.0)
 
 
 # ---------------------------------------------------------------- unique

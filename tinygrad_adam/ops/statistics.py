@@ -276,6 +276,9 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
         raise ValueError(f"renorm: the input needs at least 2 dims (slices along dim), got shape {a.shape}")
     d = wrap_dim("renorm", dim, a.ndim)
     others = tuple(i for i in range(a.ndim) if i != d)
+    if p == numpy.inf and a.size == 0 and a.shape[d]:
+        raise ValueError(f"renorm: the inf norm of an empty slice is not defined (input {a.shape}, dim {dim}), as "
+                         f"in torch")
     xp, x = a.xp, a.data
     with ignore_fp_errors(xp):
         size = xp.abs(x).max(axis=others, keepdims=True) if p == numpy.inf else norm(a, p, others, True).data
