@@ -293,6 +293,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
             return (xp.where(scaled, factor * g - factor * inverse * through_norm, g),)
     return record("renorm", out, (a,), backward)
 
+
 def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Tensor:  # noqa: A002 - torch's names
     """Counts of ``a``'s elements in ``bins`` equal bins over [min, max] (as a tensor of a's floating dtype, no
     gradient), as torch: min == max takes the data's range, a range of no width is widened by 1 each way, elements

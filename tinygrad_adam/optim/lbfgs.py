@@ -185,9 +185,8 @@ def strong_wolfe(probe: Callable[[Any], Probe], d: Array, start: Probe, t: Any, 
     until a bracket holds a good point; the bracket then shrinks around its lower end by cubic interpolation, a
     trial within a tenth of the bracket of an end moved a tenth inside at the second time in a row. After
     ``max_ls`` probes, or once the bracket is shorter than ``tolerance_change`` along d, the bracket's lower end (if
-    the probes ran out while stepping out: the lower of t = 0 and the last trial). A nan
-    loss counts as too high, so the search backs off to where the loss is defined (torch's accepts such a point, or
-    fails with an IndexError)."""
+    the probes ran out while stepping out: the lower of t = 0 and the last trial). A nan loss counts as too high, so
+    the search backs off to where the loss is defined (torch's accepts such a point, or fails with an IndexError)."""
     def too_high(p: Probe) -> bool:  # not the sufficient decrease (Armijo) condition; a nan loss is too high
         return not p.f <= start.f + c1 * p.t * start.gtd
 
