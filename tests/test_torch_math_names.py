@@ -512,3 +512,13 @@ def test_on_cuda_as_on_the_cpu() -> None:
             np.testing.assert_allclose(gpu, cpu, rtol=1e-6, atol=1e-30)
     ours = tg.Tensor(x, device="cuda")
     assert tg.allclose(ours, ours, equal_nan=True) and not tg.equal(ours, ours)
+
+
+def test_pinned_memory_is_refused_in_one_line_as_torch_without_a_gpu() -> None:
+    x = tg.ones(2)
+    assert x.is_pinned() is False and torch.ones(2).is_pinned() is False
+    with pytest.raises(RuntimeError, match=r"^pin_memory: page-locked host memory is not supported here; move"):
+        x.pin_memory()
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError):  # torch without a GPU, too
+            torch.ones(2).pin_memory()

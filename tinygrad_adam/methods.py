@@ -1338,7 +1338,15 @@ def nanmedian(self: Tensor, dim: int | None = None, keepdim: bool = False) -> An
     return out if dim is None else ValuesIndices(*out)
 
 
+def pin_memory(self: Tensor, device: Any = None) -> Tensor:
+    """Refused: tensors here are never in page-locked memory (``is_pinned()`` is False). torch pins for faster
+    copies to a GPU (and raises without one, as here); ``.to("cuda")`` copies without it."""
+    raise RuntimeError("pin_memory: page-locked host memory is not supported here; move tensors with .to('cuda') "
+                       "(a DataLoader's pin_memory=True is accepted and has no effect)")
+
+
 METHODS.update({
+    "is_pinned": lambda self, device=None: False, "pin_memory": pin_memory,
     "copysign": binary.copysign, "ldexp": binary.ldexp, "frexp": lambda self: Frexp(*unary.frexp(self)),
     "renorm": statistics.renorm,
     "histc": statistics.histc, "nanmedian": nanmedian,
