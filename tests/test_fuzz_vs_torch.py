@@ -211,7 +211,7 @@ def signs_differ(prog: Program, n: Node, scale: float) -> bool:
 def branches_apart(prog: Program, ours: np.ndarray, theirs: np.ndarray, bound: float) -> None:
     """Marks ``prog.branches_differ`` where ours and torch's values lie on different sides of ``bound``: a clip's or a
     maximum's choice, and so where its gradient goes, then follows rounding (a conv2d output that cancels terms of
-    1e30 lands at -1.3 in one and 0.9 in the other, around a clip at 0.5: FUZZ_SEED=7761613), and gradients are then
+    1e30 is 0 in one and 4 in the other, around a clip at 0.5: FUZZ_SEED=7761613), and gradients are then
     compared only in presence, dtype and shape. (Values that differ beyond rounding fail their own comparison.)"""
     if ours.shape == theirs.shape:
         with np.errstate(invalid="ignore"):
