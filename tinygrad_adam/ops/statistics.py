@@ -7,6 +7,8 @@ is 0 at the zero vector (the subgradient torch picks).
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy
 
 from .. import backend
@@ -302,8 +304,9 @@ def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Ten
     if a.dtype.kind != "f":
         raise TypeError(f"histc: only floating-point input is supported (as torch), got {a.dtype}; convert with "
                         f".float() first")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins <= 0:
+    if isinstance(bins, bool) or not isinstance(bins, Integral) or bins <= 0:
         raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
+    bins = int(bins)
     xp, x = a.xp, a.data.reshape(-1)
     lo, hi = float(min), float(max)
     if lo == hi and x.size:
