@@ -404,6 +404,9 @@ def test_histc_refuses_what_torch_refuses() -> None:
     raises(lambda lib: lib.histc(lib.tensor([1.0]), bins=2, min=0.0, max=np.inf))
     raises(lambda lib: lib.histc(lib.tensor([1.0, 2.0]), bins=2, min=3.0, max=1.0))
     raises(lambda lib: lib.histc(lib.tensor([1, 2]), bins=2))
+    np.testing.assert_array_equal(tg.histc(tg.tensor([1.0, 2.0, 3.0]), np.int64(3)).numpy(), [1, 1, 1])
+    with pytest.raises(ValueError, match="bins must be a positive int"):
+        tg.histc(tg.tensor([1.0]), 2.5)
 
 
 @settings(max_examples=60, deadline=None)
