@@ -241,10 +241,11 @@ def test_the_cubic_step_where_torchs_formula_is_0_over_0() -> None:
                        torch.tensor(2.0, dtype=torch.float64)).isnan()
 
 
-def test_state_dict_round_trip_continues_exactly() -> None:
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_state_dict_round_trip_continues_exactly(line_search_fn: str | None) -> None:
     rng = np.random.default_rng(2)
     a, b, w0 = rng.standard_normal((6, 4)), rng.uniform(-0.9, 0.9, 6), rng.standard_normal(4)
-    kw = {"lr": 0.5, "max_iter": 4, "history_size": 3}
+    kw = {"lr": 0.5, "max_iter": 4, "history_size": 3, "line_search_fn": line_search_fn}
     params, opt, closure = least_squares(tg, a, b, w0, kw)
     opt.step(closure)
     saved = opt.state_dict()
