@@ -9,18 +9,18 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``linear``: x @ W.T + b as one op (the Linear layer)
 - ``sparse``: dropout and linear on CSR minibatches (bag-of-words inputs), touching only stored entries
 - ``conv``: conv2d (im2col through strided views + GEMM)
-- ``pool``: max_pool2d (argmax kept for backward), avg_pool2d
+- ``pool``: max_pool2d (argmax kept for backward; dilation), avg_pool2d
 - ``loss``: fused softmax cross-entropy, NLL, stable BCE-with-logits, BCE on probabilities, smooth L1 / Huber,
   KL divergence
 - ``activation``: gelu (exact and tanh), silu, mish, leaky_relu / prelu, elu / selu / celu, hardtanh,
   hardsigmoid, hardswish, logsigmoid, threshold
 - ``norm``: layer_norm, batch_norm (running statistics updated in place)
 - ``unary``: sin, cos, tan, log2, log10, exp2, sign, round / floor / ceil / trunc, frac, log1p, expm1, erf,
-  reciprocal, nan_to_num
-- ``binary``: atan2, hypot, logaddexp, lerp, heaviside, isclose
-- ``statistics``: cumsum, cumprod, prod, var, std, norm
+  reciprocal, nan_to_num, frexp
+- ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose
+- ``statistics``: cumsum, cumprod, prod, var, std, norm, renorm, histc
 - ``index``: gather, scatter, scatter_add, index_put (``x[i] = v``), one_hot, index_select, nonzero, bincount
-- ``sort``: argsort, sort, topk, kthvalue, median, unique
+- ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique
 - ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check
 
 ``movement`` also has clone, tril, triu, repeat, repeat_interleave, flip, roll, narrow, movedim, unbind and
