@@ -417,7 +417,10 @@ def test_renorm(x: np.ndarray, data: st.DataObject, p: float, maxnorm: float) ->
     norm as torch's; float32 too."""
     d = dim_of(data, x.ndim)
     agree(lambda lib, t: t.renorm(p, d, maxnorm), x, rtol=1e-9)
-    agree(lambda lib, t: lib.renorm(t, p, d, maxnorm), x.astype(np.float32), rtol=2e-5)
+    # (float32 values whose squares underflow are left out: torch's forward finds their norm 0 and leaves the slice,
+    # its backward scales it, so its gradient there is 0 where its own forward says 1; ours follows its forward)
+    small = np.where(np.abs(x) < 1e-18, 0.0, x).astype(np.float32)
+    agree(lambda lib, t: lib.renorm(t, p, d, maxnorm), small, rtol=2e-5)
 
 
 def test_renorm_refuses_what_torch_refuses() -> None:

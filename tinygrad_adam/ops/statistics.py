@@ -230,18 +230,27 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     sgn(x) |x|^(p-1) / norm^(p-1), taken as 0 where the norm is 0 (and, for p < 1, where x is 0); for p = 2 that is
     x / norm."""
     axes = _axes(axis, a.ndim)
-    xp, x = a.xp, a.data
-    with ignore_fp_errors(xp):
-        if all(a.shape[i] == 1 for i in axes):  # one element: |x| exactly, as torch (no under- or overflow of x^p)
-            out = xp.abs(x)
-        else:
-            out = xp.sqrt((x * x).sum(axis=axes, keepdims=True)) if p == 2 else (
-                (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p))
+    x = a.data
+    out = norm_of(x, p, axes)
 
     def backward(g: Array) -> tuple[Array]:
         return (_expand_back(g, a.shape, axes, keepdims) * norm_derivative(x, out, p, axes),)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
+
+
+def norm_of(x: Array, p: float, axes: tuple[int, ...]) -> Array:
+    """The p-norm of x over ``axes`` (kept dims): (sum |x|^p)^(1/p), max |x| for p = inf, |x| over one element
+    (exactly, as torch: no under- or overflow of x^p)."""
+    xp = backend.get_array_module(x)
+    with ignore_fp_errors(xp):
+        if all(x.shape[i] == 1 for i in axes):
+            return xp.abs(x)
+        if p == numpy.inf:
+            return xp.abs(x).max(axis=axes, keepdims=True)
+        if p == 2:
+            return xp.sqrt((x * x).sum(axis=axes, keepdims=True))
+        return (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
 
 
 def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Array:
@@ -283,7 +292,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
                          f"in torch")
     xp, x = a.xp, a.data
     with ignore_fp_errors(xp):
-        size = xp.abs(x).max(axis=others, keepdims=True) if p == numpy.inf else norm(a, p, others, True).data
+        size = norm_of(x, p, others)
         inverse = 1 / (size + x.dtype.type(1e-7))
         factor = inverse * x.dtype.type(maxnorm)
         scaled = size > maxnorm
