@@ -44,8 +44,12 @@ Array = Any  # numpy or cupy ndarray
 CHUNK = 262144  # elements per CPU chunk (1 MiB of float32): a chunk's arrays stay in the last-level cache across
 #                its ufunc calls, and each call does enough work that two threads seldom wait on each other for
 #                the GIL between calls (64K-element chunks: 9.3-15 ms per 10M Adam step here, against 8.7-9.2)
-PARALLEL_MIN = 1 << 18  # numba's loop runs on all cores from this many elements on (below, launching costs more)
-THREAD_MIN = 1 << 17  # the numpy chunks go to the thread pool from this many elements on (several tensors)
+# Handing work to the thread pool and waiting for it costs 50-80 us on the 2-core VM these were measured on (a
+# no-op backend.in_parallel), so splitting pays only from about 1M elements for numba's loop (0.2 ns an element
+# in cache: 1M in 148 us on one thread, 145 on two; 256K in 44 against 79) and from two numpy chunks (256K: 295
+# us on one thread, 230 on two; 128K as four tensors: 152 against 190).
+PARALLEL_MIN = 1 << 20  # numba's loop runs on all cores from this many elements on
+THREAD_MIN = 1 << 18  # the numpy chunks go to the thread pool from this many elements on (several tensors)
 IMPLS = ("auto", "reference", "numpy", "numba")
 
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
