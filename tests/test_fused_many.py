@@ -217,6 +217,20 @@ def test_a_grad_of_the_wrong_dtype_raises_before_any_parameter_moves() -> None:
     assert opt.state == {}
 
 
+@pytest.mark.parametrize("impl", FAST)
+def test_arrays_of_another_shape_or_dtype_are_named(impl: str) -> None:
+    """The kernel refuses a tensor whose arrays disagree, naming the first that differs from ``p``."""
+    kernel = optim.adam.adam_kernel(False, False, False)
+    scalars = dict.fromkeys(kernel.scalars, 0.5)
+
+    def arrays(**changed: np.ndarray) -> dict[str, np.ndarray]:
+        return {**{n: np.ones(4, np.float32) for n in kernel.arrays}, **changed}
+    with pytest.raises(TypeError, match=r"array 'v' has shape \(5,\) and dtype float32, but 'p' has shape \(4,\)"):
+        kernel.run_many(impl, [arrays(), arrays(v=np.ones(5, np.float32), g=np.ones(3))], scalars, {})
+    with pytest.raises(TypeError, match=r"array 'g' has shape \(4,\) and dtype float64, but 'p' has shape"):
+        kernel.run(impl, arrays(g=np.ones(4)), scalars, {})
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_steps_with_its_own_thread_pool(parallel_everywhere: None) -> None:
     """A pool inherited through fork has no threads: a child that steps after its parent did must not hang."""

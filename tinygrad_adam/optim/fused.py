@@ -122,8 +122,10 @@ class FusedKernel:
         if impl not in ("numpy", "numba"):
             raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
         run = self._run_numba if impl == "numba" else self._run_numpy
-        for dtype in dict.fromkeys(arrs[0].dtype for arrs in checked):
-            same = [arrs for arrs in checked if arrs[0].dtype == dtype]
+        by_dtype: dict[numpy.dtype, list[list[Array]]] = {}
+        for arrs in checked:
+            by_dtype.setdefault(arrs[0].dtype, []).append(arrs)
+        for dtype, same in by_dtype.items():
             values = [dtype.type(scalars[n]) for n in self.scalars]
             if len(same) == 1 or _apart(same, len(self.outputs)):
                 self._run_cpu(run, same, values, scratch)
@@ -153,15 +155,19 @@ class FusedKernel:
     def _arrays(self, arrays: Mapping[str, Array]) -> list[Array]:
         """One parameter's arrays in kernel order, checked to share a shape and a dtype."""
         arrs = [arrays[n] for n in self.arrays]
+        shape, dtype = arrs[0].shape, arrs[0].dtype
+        for a in arrs:  # (a plain loop over locals: it runs for every tensor of every step)
+            if a.shape != shape or (a.dtype is not dtype and a.dtype != dtype):
+                self._mismatch(arrs)
+        return arrs
+
+    def _mismatch(self, arrs: list[Array]) -> None:
+        """Raise a TypeError naming the first of ``arrs`` whose shape or dtype differs from the first's."""
         first = arrs[0]
-        shape, dtype = first.shape, first.dtype
-        if all(a.shape == shape and (a.dtype is dtype or a.dtype == dtype) for a in arrs):
-            return arrs
         for name, a in zip(self.arrays, arrs):
             if a.shape != first.shape or a.dtype != first.dtype:
                 raise TypeError(f"{self.name}: array {name!r} has shape {a.shape} and dtype {a.dtype}, but "
                                 f"{self.arrays[0]!r} has shape {first.shape} and dtype {first.dtype}")
-        return arrs
 
     def _run_numpy(self, flats: list[list[numpy.ndarray]], values: list[Any],
                    scratch: MutableMapping[Any, Any]) -> None:

@@ -140,20 +140,21 @@ class Optimizer:
             # CPU fast paths: the parameters of a group that share a kernel and its scalars (the same step
             # count, as a rule all of them) are updated by one call (FusedKernel.run_many)
             together: dict[tuple[Any, ...], list[dict[str, Array]]] = {}
-            kernels: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+            kernels: dict[tuple[Any, ...], tuple[FusedKernel, dict[str, float]]] = {}
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, group, together, kernels)
                     bump_version(p)  # a graph that saved p and is differentiated after this step raises, as in torch
-            for (impl, kernel, scalars), tensors in together.items():
-                kernel.run_many(impl, tensors, dict(scalars), self._scratch)
+            for (impl, host), tensors in together.items():
+                kernel, scalars = kernels[host]
+                kernel.run_many(impl, tensors, scalars, self._scratch)
         return loss
 
     def _update(self, p: Tensor, group: Group, together: dict[tuple[Any, ...], list[dict[str, Array]]],
-                kernels: dict[tuple[Any, ...], tuple[Any, ...]]) -> None:
-        """Advance ``p``'s state and update it, or (CPU fast paths) add it to ``together`` for one joint call.
-        ``kernels`` keeps this step's :meth:`fused` answers by the state's host numbers (its step count, as a
-        rule), which with the group are all that :meth:`fused` may read."""
+                kernels: dict[tuple[Any, ...], tuple[FusedKernel, dict[str, float]]]) -> None:
+        """Advance ``p``'s state and update it, or (CPU fast paths) add it to ``together`` (by impl and the state's
+        host numbers) for one joint call. ``kernels`` keeps this step's :meth:`fused` answers by those host numbers
+        (its step count, as a rule), which with the group are all that :meth:`fused` may read."""
         state = self.state.get(p)
         if state is None:
             with backend.device_context(p.device):
@@ -167,16 +168,14 @@ class Optimizer:
         if impl == "reference":
             self.reference(p.data, g, state, group)
             return
-        host = tuple(v for v in state.values() if not backend.is_array(v))
-        known = kernels.get(host)
-        if known is None:
-            kernel, scalars = self.fused(state, group)
-            known = kernels[host] = (kernel, tuple(scalars.items()))
+        host = tuple([v for v in state.values() if not backend.is_array(v)])
+        if host not in kernels:
+            kernels[host] = self.fused(state, group)
         arrays = {**state, "p": p.data, "g": g}
         if impl == "cuda":
-            known[0].run(impl, arrays, dict(known[1]), self._scratch)
+            kernels[host][0].run(impl, arrays, kernels[host][1], self._scratch)
         else:
-            together.setdefault((impl, *known), []).append(arrays)
+            together.setdefault((impl, host), []).append(arrays)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
