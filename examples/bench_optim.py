@@ -17,6 +17,7 @@ its destination (write-allocate) that an in-place update does not, so fused step
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,40 +44,41 @@ OPTIMIZERS: list[tuple[str, str, dict[str, Any], int, bool]] = [
 COLUMNS = ["optimizer", "layout", "impl", "ms/step", "GB/s", "% copy bw", "x best torch"]
 
 
-def layouts(quick: bool, tiny: bool = False) -> list[tuple[str, list[int]]]:
-    """(label, tensor sizes): all parameters in one tensor, in 50 equal tensors, and a real model's list: the
-    character GPT of ``char_gpt.py`` (4 layers of 128 channels: 52 tensors of 64 to 65k elements, 0.81M in all;
-    with ``tiny`` its 2 x 64 quick size)."""
+def layouts(quick: bool, tiny: bool = False) -> list[tuple[str, list[tuple[int, ...]]]]:
+    """(label, tensor shapes): all parameters in one tensor, in 50 equal tensors, and a real model's list: the
+    character GPT of ``char_gpt.py`` with its parameters' own shapes (4 layers of 128 channels: 52 tensors of 64 to
+    65k elements, 0.81M in all, the matrices 2-D; with ``tiny`` its 2 x 64 quick size)."""
     def count(n: int) -> str:
         return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
     total = 100_000 if tiny else 1_000_000 if quick else 10_000_000
     config = GPTConfig(vocab_size=65, **({"n_layer": 2, "n_embd": 64} if tiny else {}))
-    gpt = [p.numel() for p in GPT(config).parameters()]
-    return [(f"1 x {count(total)}", [total]), (f"50 x {count(total // 50)}", [total // 50] * 50),
-            (f"char GPT ({len(gpt)} tensors, {sum(gpt) / 1e6:.2f}M)", gpt)]
+    gpt = [p.shape for p in GPT(config).parameters()]
+    return [(f"1 x {count(total)}", [(total,)]), (f"50 x {count(total // 50)}", [(total // 50,)] * 50),
+            (f"char GPT ({len(gpt)} tensors, {sum(math.prod(s) for s in gpt) / 1e6:.2f}M)", gpt)]
 
 
-def arrays(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def arrays(shapes: list[tuple[int, ...]], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal(n, dtype=np.float32), rng.standard_normal(n, dtype=np.float32)) for n in sizes]
+    return [(rng.standard_normal(s, dtype=np.float32), rng.standard_normal(s, dtype=np.float32)) for s in shapes]
 
 
-def our_step(name: str, options: dict[str, Any], sizes: list[int], impl: str, device: str) -> Callable[[], object]:
+def our_step(name: str, options: dict[str, Any], shapes: list[tuple[int, ...]], impl: str,
+             device: str) -> Callable[[], object]:
     params = []
-    for p, g in arrays(sizes):
+    for p, g in arrays(shapes):
         t = tg.Tensor(p, requires_grad=True, device=device)
         t.grad = tg.Tensor(g, device=device)
         params.append(t)
     return getattr(optim, name)(params, **options, impl=impl).step
 
 
-def torch_step(name: str, options: dict[str, Any], sizes: list[int], device: str,
+def torch_step(name: str, options: dict[str, Any], shapes: list[tuple[int, ...]], device: str,
                **flags: bool) -> Callable[[], object]:
     """torch.optim's step on ``device``. It steps once here: torch checks some fused kernels' device support
     only at the first step, so a RuntimeError for an unsupported combination comes from this call."""
     torch = torch_on(device)
     params = []
-    for p, g in arrays(sizes):
+    for p, g in arrays(shapes):
         t = torch.from_numpy(p).to(device).requires_grad_()
         t.grad = torch.from_numpy(g).to(device)
         params.append(t)
@@ -92,17 +94,17 @@ def our_impls(device: str) -> dict[str, str]:
     return {"numpy": "numpy", **({"numba": "numba"} if optim.numba_available() else {})}
 
 
-def torch_blocks(name: str, options: dict[str, Any], sizes: list[int], device: str,
+def torch_blocks(name: str, options: dict[str, Any], shapes: list[tuple[int, ...]], device: str,
                  fused: bool) -> dict[str, Callable[[], object]]:
     """torch's for-loop and foreach steps of ``torch.optim.<name>``, and its fused step when ``fused`` and
     torch runs it on ``device``."""
-    blocks = {"torch for-loop": torch_step(name, options, sizes, device, foreach=False),
-              "torch foreach": torch_step(name, options, sizes, device, foreach=True)}
+    blocks = {"torch for-loop": torch_step(name, options, shapes, device, foreach=False),
+              "torch foreach": torch_step(name, options, shapes, device, foreach=True)}
     if fused:
         try:
-            blocks["torch fused"] = torch_step(name, options, sizes, device, fused=True)
+            blocks["torch fused"] = torch_step(name, options, shapes, device, fused=True)
         except RuntimeError as e:  # e.g. a torch version without this fused kernel on CUDA
-            print(f"torch.optim.{name}(fused=True) on {device}, {len(sizes)} tensors: left out ({e})")
+            print(f"torch.optim.{name}(fused=True) on {device}, {len(shapes)} tensors: left out ({e})")
     return blocks
 
 
@@ -114,15 +116,15 @@ def run(quick: bool = False, device: str = "cpu", tiny: bool = False) -> list[di
     repeats, rounds = (3, 2) if quick else (5, 3)
     rows = []
     for label, name, options, bytes_per_param, torch_fused in OPTIMIZERS:
-        for layout, sizes in layouts(quick, tiny):
-            blocks = {f"ours {row}": our_step(name, options, sizes, impl, device)
+        for layout, shapes in layouts(quick, tiny):
+            blocks = {f"ours {row}": our_step(name, options, shapes, impl, device)
                       for row, impl in our_impls(device).items()}
             if have_torch:
-                blocks |= torch_blocks(name, options, sizes, device, torch_fused)
+                blocks |= torch_blocks(name, options, shapes, device, torch_fused)
             times = compare(blocks, **timing(tiny, repeats, rounds), device=device)
             best_torch = min((ms for k, ms in times.items() if k.startswith("torch")), default=None)
             for impl, ms in times.items():
-                gbs = bytes_per_param * sum(sizes) / (ms * 1e6)
+                gbs = bytes_per_param * sum(math.prod(s) for s in shapes) / (ms * 1e6)
                 rows.append({"optimizer": label, "layout": layout, "impl": impl, "ms/step": ms, "GB/s": gbs,
                              "% copy bw": 100 * gbs / bandwidth})
                 if best_torch is not None:
