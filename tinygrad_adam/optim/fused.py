@@ -197,6 +197,10 @@ class FusedKernel:
             kernel = self._numba_fn = _njit(self.numba_source)
         sizes = [flat[0].size for flat in flats]
         workers = _workers("numba", sizes)
+        if workers == 1:
+            for row in flats:
+                kernel(*row, *values)
+            return
         runs = _runs(sizes, workers)
 
         def work(worker: int) -> None:
