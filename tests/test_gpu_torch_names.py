@@ -45,8 +45,12 @@ def program(device: str) -> list[Any]:
     parts.append(rnn(x)[0])
     mha = nn.MultiheadAttention(4, 2, batch_first=True).to(device)
     parts.append(mha(x, x, x)[0])
+    # the fifteenth stop's: Embedding's options (the table is renormed in place, its gradient scaled by frequency)
+    emb = nn.Embedding(5, 4, padding_idx=1, max_norm=1.5, norm_type=3.0, scale_grad_by_freq=True).to(device)
+    parts.append(emb(tg.tensor([[2, 1, 2], [0, 4, 2]], device=device)) * x[:, :3].detach())
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
+    parts += [emb.weight.detach(), emb.weight.grad]
     samples = [tg.normal(tg.zeros(5, device=device), 1.0), tg.bernoulli(tg.full((5,), 0.5, device=device)),
                tg.poisson(tg.full((5,), 2.0, device=device)), x.detach().clone().exponential_(),
                tg.unique(tg.tensor([3, 1, 3], device=device)), tg.bincount(tg.tensor([0, 2, 2], device=device))]

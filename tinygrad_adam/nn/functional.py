@@ -16,6 +16,7 @@ from .. import backend
 from ..autograd import is_grad_enabled, no_grad
 from ..creation import full_like, rand, randn
 from ..ops import activation, elementwise, movement, norm, pool, sparse
+from ..ops import index as index_op
 from ..ops import inplace as inplace_op
 from ..ops import linear as dense
 from ..ops import loss as fused
@@ -31,7 +32,7 @@ from ..ops.pool import max_pool2d as max_pool2d_op
 from ..ops.resize import interpolate as interpolate
 from ..ops.sparse import CSRBatch as CSRBatch
 from ..ops.sparse import is_csr as is_csr
-from ..tensor import Tensor, TensorLike, as_tensor, check_devices
+from ..tensor import Tensor, TensorLike, as_tensor, bump_version, check_devices
 
 Input = Any  # a Tensor, or a CSR batch (an object with indptr, indices, data and shape; see ops/sparse.py)
 
@@ -211,23 +212,36 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     return input / (window / size * alpha + k) ** beta
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002 - torch's name
-    """Rows of ``weight`` (num_embeddings, dim) picked by the integer ``input`` (any shape) -> (*input.shape, dim).
-
-    The row ``padding_idx`` gets no gradient.
-    """
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # noqa: A002 - torch's name
+              max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by the integer ``input`` (any shape, values in
+    [0, num_embeddings)) -> (*input.shape, dim), with torch's options: the row ``padding_idx`` gets no gradient;
+    ``max_norm`` first scales each picked row whose ``norm_type``-norm exceeds it down to that norm, in place in
+    ``weight`` (as torch; no gradient flows through the scaling); ``scale_grad_by_freq`` divides each row's gradient
+    by how often the row is picked in ``input``. ``sparse=True`` (sparse gradients) is not supported."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported; use sparse=False, "
+                                  "which gives the same dense gradient values")
     idx = input.data if isinstance(input, Tensor) else weight.xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     n = weight.shape[0]
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
         raise IndexError(f"embedding: index out of range for {n} embeddings (got indices from {int(idx.min())} "
-                         f"to {int(idx.max())})")
-    out = weight[idx]
-    if padding_idx is None:
-        return out
-    keep = Tensor((idx != padding_idx % n)[..., None], device=weight.device)
-    return where(keep, out, weight.detach()[idx])
+                         f"to {int(idx.max())}; as in torch, negative indices are not allowed)")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({n})")
+        padding_idx %= n
+    if max_norm is not None:
+        if not max_norm >= 0:
+            raise ValueError(f"embedding: max_norm must be >= 0, got {max_norm} (torch would flip the rows' signs)")
+        index_op.embedding_renorm_(weight.data, idx, float(max_norm), float(norm_type))
+        bump_version(weight)  # a graph that saved the weight before and is differentiated after raises, as in torch
+    return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq)
 
 
 def check_dropout_p(p: float) -> float:

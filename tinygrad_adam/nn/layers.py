@@ -289,9 +289,13 @@ class Bilinear(Module):
 
 class Embedding(Module):
     """A lookup table: integer indices (any shape) -> rows of ``weight`` (num_embeddings, embedding_dim), N(0, 1)
-    initialised as in torch; the row ``padding_idx`` starts at zero and gets no gradient."""
+    initialised as in torch; the row ``padding_idx`` starts at zero and gets no gradient. ``max_norm``,
+    ``norm_type`` and ``scale_grad_by_freq`` are ``F.embedding``'s; ``_weight`` (the table itself, shared, not
+    copied) and ``_freeze`` (no gradient) are what ``from_pretrained`` passes."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False,
                  device: str | None = None, dtype: Any = None) -> None:
         self.num_embeddings = _positive("num_embeddings", num_embeddings)
         self.embedding_dim = _positive("embedding_dim", embedding_dim)
@@ -299,18 +303,43 @@ class Embedding(Module):
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings")
             padding_idx %= num_embeddings
-        self.padding_idx = padding_idx
-        self.weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device))
-        init.normal_(self.weight)
-        if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+        if sparse:
+            raise NotImplementedError("Embedding: sparse=True (sparse gradients) is not supported; use sparse=False, "
+                                      "which gives the same dense gradient values")
+        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        if _weight is None:
+            self.weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device),
+                                    requires_grad=not _freeze)
+            init.normal_(self.weight)
+            if padding_idx is not None:
+                self.weight.data[padding_idx] = 0
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
+                                 f"({num_embeddings}, {embedding_dim}) (num_embeddings, embedding_dim)")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """An Embedding whose weight is ``embeddings`` (num_embeddings, embedding_dim), shared as in torch (its row
+        ``padding_idx`` is kept as it is); ``freeze`` (default) gives it no gradient."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (num_embeddings, embedding_dim), "
+                             f"got shape {tuple(embeddings.shape)}")
+        return cls(*embeddings.shape, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                   scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings, _freeze=freeze)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.embedding(x, self.weight, self.padding_idx)
+        return F.embedding(x, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq)
 
     def extra_repr(self) -> str:
-        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+        extras = [("padding_idx", self.padding_idx, None), ("max_norm", self.max_norm, None),
+                  ("norm_type", self.norm_type, 2.0), ("scale_grad_by_freq", self.scale_grad_by_freq, False)]
+        return ", ".join([f"{self.num_embeddings}, {self.embedding_dim}",
+                          *(f"{name}={value}" for name, value, default in extras if value != default)])
 
 
 class LayerNorm(Module):

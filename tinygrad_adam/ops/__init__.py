@@ -19,7 +19,8 @@ array module and records a small ``backward(g)`` closure beside it.
   reciprocal, nan_to_num, frexp
 - ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose
 - ``statistics``: cumsum, cumprod, prod, var, std, norm, renorm, histc
-- ``index``: gather, scatter, scatter_add, index_put (``x[i] = v``), one_hot, index_select, nonzero, bincount
+- ``index``: gather, scatter, scatter_add, index_put (``x[i] = v``), one_hot, index_select, nonzero, bincount,
+  embedding (with embedding_renorm_)
 - ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique
 - ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check
 

@@ -1,4 +1,5 @@
-"""Indexing along a dim with index tensors, as torch does it: gather, scatter, scatter_add, index_put, one_hot.
+"""Indexing along a dim with index tensors, as torch does it: gather, scatter, scatter_add, index_put, one_hot,
+embedding.
 
 ``gather(a, dim, index)[i][j][k] = a[i][index[i][j][k]][k]`` (for dim 1); ``scatter`` is its inverse. Indices are
 checked (torch raises on an index out of range, including a negative one, and so do we).
@@ -158,6 +159,47 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
             raise ValueError(f"index_select: a 0-d tensor takes one index, got {idx.size}")
         return clone(a)
     return getitem(a, (slice(None),) * d + (constant(idx),))
+
+
+def embedding(weight: Tensor, idx: Array, padding_idx: int | None = None, scale_grad_by_freq: bool = False) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by the integer array ``idx`` (any shape, values checked to lie
+    in range) -> (*idx.shape, dim). Backward adds each output row's gradient onto the row it came from, as torch's
+    embedding: nothing onto row ``padding_idx`` (a non-negative index), and with ``scale_grad_by_freq`` each one
+    divided by how many times its row is picked in ``idx``."""
+    from .. import backend
+
+    xp = weight.xp
+    flat = idx.reshape(-1)
+    if weight.requires_grad and is_grad_enabled():
+        flat = xp.array(flat)  # private: a later write into the caller's index array cannot reach the backward
+
+    def backward(g: Array) -> tuple[Array]:
+        rows = g.reshape(flat.size, weight.shape[1])
+        if scale_grad_by_freq:
+            counts = xp.bincount(flat, minlength=weight.shape[0]).astype(g.dtype)
+            rows = rows * (g.dtype.type(1) / counts[flat])[:, None]  # 1 / count in the gradient's dtype, as torch
+        if padding_idx is not None:
+            rows = xp.where((flat != padding_idx)[:, None], rows, g.dtype.type(0))  # (not a product: 0 * inf is nan)
+        full = xp.zeros(weight.shape, dtype=g.dtype)
+        backend.scatter_add(full, flat, rows)
+        return (full,)
+    return record("embedding", weight.data[idx], (weight,), backward)
+
+
+def embedding_renorm_(weight: Array, idx: Array, max_norm: float, norm_type: float) -> None:
+    """torch's ``embedding_renorm_``: each distinct row of ``weight`` (num_embeddings, dim) picked by ``idx`` whose
+    ``norm_type``-norm exceeds ``max_norm`` is scaled in place by max_norm / (norm + 1e-7) (the scale rounded to the
+    weight's dtype); a row of norm nan is left alone."""
+    from .. import backend
+    from .statistics import norm_of
+
+    rows = backend.get_array_module(weight).unique(idx.reshape(-1))
+    if rows.size == 0 or weight.shape[1] == 0:  # nothing picked, or rows of norm 0
+        return
+    norms = norm_of(weight[rows], norm_type, (1,))[:, 0].astype("float64")
+    big = norms > max_norm
+    scale = (max_norm / (norms[big] + 1e-7)).astype(weight.dtype)
+    weight[rows[big]] *= scale[:, None]
 
 
 def nonzero(a: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
