@@ -4,6 +4,7 @@ _freeze, against torch on generated tables and indices (nan, inf, huge and tiny 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,3 +134,133 @@ def test_from_pretrained_shares_the_table_as_torch_does() -> None:
     assert not frozen.weight.requires_grad and np.shares_memory(frozen.weight.numpy(), table)
     assert repr(nn.Embedding(5, 3, padding_idx=1, max_norm=2.0, scale_grad_by_freq=True)).startswith(
         repr(torch.nn.Embedding(5, 3, padding_idx=1, max_norm=2.0, scale_grad_by_freq=True)))
+
+
+# ---------------------------------------------------------------- embedding_bag
+def torch_bag_reference(idx: Any, w: Any, offsets: Any, mode: str, psw: Any, padding_idx: int | None) -> Any:
+    """torch's bags through torch's embedding (whose scale_grad_by_freq divides by the true frequency) and index_add:
+    torch 2.13's own embedding_bag backward on the CPU divides some rows by another row's count (pytorch#190063)."""
+    flat = idx.reshape(-1)
+    if idx.ndim == 2:
+        bag = torch.arange(idx.shape[0]).repeat_interleave(idx.shape[1])
+        bags = idx.shape[0]
+    else:
+        bag, bags = torch.searchsorted(offsets, torch.arange(len(flat)), right=True) - 1, len(offsets)
+    keep = flat != padding_idx if padding_idx is not None else torch.ones(len(flat), dtype=torch.bool)
+    rows = torch.nn.functional.embedding(flat[keep], w, scale_grad_by_freq=True)
+    if psw is not None:
+        rows = rows * psw.reshape(-1)[keep, None]
+    total = torch.zeros(bags, w.shape[1], dtype=w.dtype).index_add(0, bag[keep], rows)
+    counts = torch.bincount(bag[keep], minlength=bags).clamp(min=1).to(w.dtype)[:, None]
+    return total if mode == "sum" else total / counts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(1, 6), st.integers(1, 3), st.sampled_from([np.float32, np.float64]),
+       st.sampled_from(["sum", "mean", "max"]), st.booleans())
+def test_embedding_bag_matches_torch(data: st.DataObject, n: int, dim: int, dtype: type, mode: str,
+                                     two_d: bool) -> None:
+    weight = data.draw(hnp.arrays(dtype, (n, dim), elements=st.integers(-3, 3).map(float) | st.floats(-10, 10)
+                                  | st.sampled_from([np.inf, -np.inf, 1e30])))
+    if two_d:
+        idx = data.draw(hnp.arrays(np.int64, st.tuples(st.integers(0, 4), st.integers(0, 4)),
+                                   elements=st.integers(0, n - 1)))
+        offsets = None
+    else:
+        idx = data.draw(hnp.arrays(np.int64, st.integers(0, 8), elements=st.integers(0, n - 1)))
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(idx)), max_size=4)))
+        offsets = np.array([0, *cuts] if cuts or data.draw(st.booleans()) else [], dtype=np.int64)
+    include_last = offsets is not None and data.draw(st.booleans())
+    padding_idx = data.draw(st.none() | st.integers(-n, n - 1))
+    psw = data.draw(st.none() | hnp.arrays(dtype, idx.shape, elements=st.floats(-2, 2))) if mode == "sum" else None
+    scale = mode != "max" and data.draw(st.booleans())
+    last = None if offsets is None else np.append(offsets, len(idx)) if include_last else offsets
+
+    w_ours, w_torch = tg.Tensor(weight.copy(), requires_grad=True), torch.tensor(weight.copy(), requires_grad=True)
+    p_ours, p_torch = (None, None) if psw is None else (tg.Tensor(psw.copy(), requires_grad=True),
+                                                        torch.tensor(psw.copy(), requires_grad=True))
+    options = {"mode": mode, "padding_idx": padding_idx, "include_last_offset": include_last}
+    out = F.embedding_bag(tg.Tensor(idx), w_ours, None if last is None else tg.Tensor(last),
+                          per_sample_weights=p_ours, scale_grad_by_freq=scale, **options)
+    if (two_d and idx.shape[1] == 0) or (not two_d and len(offsets) == 0):
+        # torch raises "step must be nonzero" for bags of no entries, and with no bags its backward crashes (a
+        # segmentation fault: mean and max) or raises (include_last_offset): README
+        np.testing.assert_array_equal(out.numpy(), np.zeros((idx.shape[0] if two_d else 0, dim)))
+        return
+    ref = torch.nn.functional.embedding_bag(torch.tensor(idx), w_torch, None if last is None else torch.tensor(last),
+                                            per_sample_weights=p_torch, **options)
+    if scale:  # the gradient from torch's correct per-row path (its values are the same)
+        w_torch = torch.tensor(weight.copy(), requires_grad=True)
+        p_torch = None if psw is None else torch.tensor(psw.copy(), requires_grad=True)
+        pad = None if padding_idx is None else padding_idx % n
+        ref = torch_bag_reference(torch.tensor(idx), w_torch, None if offsets is None else torch.tensor(offsets),
+                                  mode, p_torch, pad)
+    rtol = 1e-5 if dtype is np.float32 else 1e-12
+    assert out.shape == tuple(ref.shape) and out.dtype == dtype
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=1e-6 if dtype is np.float32 else 0)
+    g = np.cos(np.arange(out.numel())).reshape(out.shape).astype(dtype)
+    (out * tg.Tensor(g)).sum().backward()
+    (ref * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(w_ours.grad.numpy(), w_torch.grad.numpy(), rtol=rtol, atol=1e-6)
+    if psw is not None:
+        np.testing.assert_allclose(p_ours.grad.numpy(), p_torch.grad.numpy(), rtol=rtol, atol=1e-6)
+
+
+def test_embedding_bag_by_hand() -> None:
+    """Bags [1, 2], [] and [0, 3, 3, 1] of rows 0..3 (row r = 3r, 3r+1, 3r+2), padding 3 left out of the mean."""
+    w = tg.Tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    idx, offsets = tg.Tensor(np.array([1, 2, 0, 3, 3, 1])), tg.Tensor(np.array([0, 2, 2]))
+    out = F.embedding_bag(idx, w, offsets, mode="mean", padding_idx=3)
+    np.testing.assert_allclose(out.numpy(), [[4.5, 5.5, 6.5], [0, 0, 0], [1.5, 2.5, 3.5]])
+    out.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy()[:, 0], [0.5, 1.0, 0.5, 0.0])
+    top = F.embedding_bag(tg.Tensor(np.array([[0, 2], [1, 1]])), tg.Tensor(np.array([[1.0, 5.0], [4.0, 2.0],
+                                                                                    [3.0, 3.0]])), mode="max")
+    np.testing.assert_array_equal(top.numpy(), [[3, 5], [4, 2]])
+    # a NaN anywhere in a bag makes its max NaN, as torch.max (torch's embedding_bag keeps a running max by `>`,
+    # so there a NaN counts only as a bag's first entry: README); the gradient goes to the NaN
+    table = tg.Tensor(np.array([[1.0, np.nan], [np.nan, 2.0], [3.0, -np.inf]]), requires_grad=True)
+    top = F.embedding_bag(tg.Tensor(np.array([[0, 1, 2], [2, 0, 0]])), table, mode="max")
+    np.testing.assert_array_equal(top.numpy(), [[np.nan, np.nan], [3.0, np.nan]])
+    top.sum().backward()
+    np.testing.assert_array_equal(table.grad.numpy(), [[0, 2], [1, 0], [1, 0]])
+
+
+def test_embedding_bag_refusals() -> None:
+    w = tg.Tensor(np.ones((5, 2)), requires_grad=True)
+    idx = tg.Tensor(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="needs offsets"):
+        F.embedding_bag(idx, w)
+    with pytest.raises(ValueError, match="offsets must be None"):
+        F.embedding_bag(tg.Tensor(np.array([[0, 1]])), w, tg.Tensor(np.array([0])))
+    with pytest.raises(ValueError, match="must start at 0 and not decrease"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([1, 2])))
+    with pytest.raises(ValueError, match="must start at 0 and not decrease"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([0, 2, 1])))
+    with pytest.raises(ValueError, match="must start at 0 and not decrease"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([0, 4])))
+    with pytest.raises(ValueError, match="the last offset must be the input's length 3, got 2"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([0, 2])), include_last_offset=True)
+    with pytest.raises(NotImplementedError, match="per_sample_weights is only supported for mode='sum'"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([0])), per_sample_weights=tg.ones(3, dtype="float64"))
+    with pytest.raises(ValueError, match="does not support scale_grad_by_freq"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([0])), mode="max", scale_grad_by_freq=True)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        nn.EmbeddingBag(5, 2, mode="median")
+    with pytest.raises(ValueError, match="per_sample_weights must have the input's shape"):
+        F.embedding_bag(idx, w, tg.Tensor(np.array([0])), mode="sum", per_sample_weights=tg.ones(2, dtype="float64"))
+
+
+def test_embedding_bag_module_as_torch() -> None:
+    tg.manual_seed(0)
+    ours = nn.EmbeddingBag(6, 3, mode="sum", padding_idx=2)
+    assert ours.weight.requires_grad and np.all(ours.weight.numpy()[2] == 0)
+    theirs = torch.nn.EmbeddingBag(6, 3, mode="sum", padding_idx=2)
+    theirs.load_state_dict({"weight": torch.tensor(ours.weight.numpy())})
+    idx, offsets = np.array([0, 2, 5, 5, 1]), np.array([0, 3])
+    np.testing.assert_allclose(ours(tg.Tensor(idx), tg.Tensor(offsets)).numpy(),
+                               theirs(torch.tensor(idx), torch.tensor(offsets)).detach().numpy(), rtol=1e-6)
+    table = tg.Tensor(np.arange(6.0).reshape(3, 2))
+    frozen = nn.EmbeddingBag.from_pretrained(table, mode="max")
+    assert not frozen.weight.requires_grad and frozen.weight.data is table.data
+    assert repr(frozen).startswith(repr(torch.nn.EmbeddingBag.from_pretrained(torch.zeros(3, 2), mode="max")))

@@ -48,6 +48,9 @@ def program(device: str) -> list[Any]:
     # the fifteenth stop's: Embedding's options (the table is renormed in place, its gradient scaled by frequency)
     emb = nn.Embedding(5, 4, padding_idx=1, max_norm=1.5, norm_type=3.0, scale_grad_by_freq=True).to(device)
     parts.append(emb(tg.tensor([[2, 1, 2], [0, 4, 2]], device=device)) * x[:, :3].detach())
+    bag_idx, bag_offsets = tg.tensor([2, 0, 2, 1, 0, 0], device=device), tg.tensor([0, 2, 2, 5], device=device)
+    parts += [F.embedding_bag(bag_idx, x[0], bag_offsets, mode=mode, padding_idx=1) for mode in ("sum", "mean", "max")]
+    parts.append(F.embedding_bag(bag_idx.reshape(2, 3), x[1], mode="sum", per_sample_weights=x[0, :2, :3]))
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
     parts += [emb.weight.detach(), emb.weight.grad]

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd import is_grad_enabled, no_grad
-from ..creation import full_like, rand, randn
+from ..creation import full, full_like, rand, randn, zeros
 from ..ops import activation, elementwise, movement, norm, pool, sparse
 from ..ops import index as index_op
 from ..ops import inplace as inplace_op
@@ -220,28 +220,129 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     ``max_norm`` first scales each picked row whose ``norm_type``-norm exceeds it down to that norm, in place in
     ``weight`` (as torch; no gradient flows through the scaling); ``scale_grad_by_freq`` divides each row's gradient
     by how often the row is picked in ``input``. ``sparse=True`` (sparse gradients) is not supported."""
+    idx = _embedding_indices("embedding", input, weight, sparse)
+    padding_idx = _padding_index("embedding", padding_idx, weight.shape[0])
+    _renorm("embedding", weight, idx, max_norm, norm_type)
+    return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq)
+
+
+def _embedding_indices(op: str, input: TensorLike, weight: Tensor, sparse: bool) -> Any:  # noqa: A002
+    """The index array of ``input``, checked as torch: integers in [0, num_embeddings) of a 2-D weight."""
     if sparse:
-        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported; use sparse=False, "
-                                  "which gives the same dense gradient values")
+        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported; use sparse=False, which "
+                                  f"gives the same dense gradient values")
     idx = input.data if isinstance(input, Tensor) else weight.xp.asarray(input)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
+        raise TypeError(f"{op}: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
     if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     n = weight.shape[0]
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise IndexError(f"embedding: index out of range for {n} embeddings (got indices from {int(idx.min())} "
+        raise IndexError(f"{op}: index out of range for {n} embeddings (got indices from {int(idx.min())} "
                          f"to {int(idx.max())}; as in torch, negative indices are not allowed)")
-    if padding_idx is not None:
-        if not -n <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({n})")
-        padding_idx %= n
-    if max_norm is not None:
-        if not max_norm >= 0:
-            raise ValueError(f"embedding: max_norm must be >= 0, got {max_norm} (torch would flip the rows' signs)")
-        index_op.embedding_renorm_(weight.data, idx, float(max_norm), float(norm_type))
-        bump_version(weight)  # a graph that saved the weight before and is differentiated after raises, as in torch
-    return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq)
+    return idx
+
+
+def _padding_index(op: str, padding_idx: int | None, n: int) -> int | None:
+    if padding_idx is not None and not -n <= padding_idx < n:
+        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({n})")
+    return None if padding_idx is None else padding_idx % n
+
+
+def _renorm(op: str, weight: Tensor, idx: Any, max_norm: float | None, norm_type: float) -> None:
+    """``max_norm``: the rows ``idx`` picks scaled down in place to that norm, as torch's embedding_renorm_."""
+    if max_norm is None:
+        return
+    if not max_norm >= 0:
+        raise ValueError(f"{op}: max_norm must be >= 0, got {max_norm} (torch would flip the rows' signs)")
+    index_op.embedding_renorm_(weight.data, idx, float(max_norm), float(norm_type))
+    bump_version(weight)  # a graph that saved the weight before and is differentiated after raises, as in torch
+
+
+BAG_MODES = ("sum", "mean", "max")
+
+
+def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None = None,  # noqa: A002
+                  max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                  mode: str = "mean", sparse: bool = False, per_sample_weights: Tensor | None = None,
+                  include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
+    """The sum, mean or max of each bag of rows of ``weight`` (num_embeddings, dim) -> (B, dim), as torch: the bags
+    are the rows of a 2-D ``input`` (B, N), or of a 1-D one the runs input[offsets[i]:offsets[i + 1]], the last to
+    the end (``include_last_offset``: offsets has B + 1 entries and the last bag ends at offsets[B]). An entry equal to
+    ``padding_idx`` is left out of its bag; an empty bag gives zeros. ``per_sample_weights`` (input's shape; mode
+    "sum" only) scales each entry's row. ``max_norm``, ``norm_type`` and ``scale_grad_by_freq`` are ``embedding``'s
+    (the last not with "max"); the gradient of "max" goes to the first of tied entries."""
+    if mode not in BAG_MODES:
+        raise ValueError(f"embedding_bag: mode must be one of {BAG_MODES}, got {mode!r}")
+    idx = _embedding_indices("embedding_bag", input, weight, sparse)
+    padding_idx = _padding_index("embedding_bag", padding_idx, weight.shape[0])
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights is only supported for mode='sum' (as in "
+                                  f"torch), got mode={mode!r}")
+    if mode == "max" and scale_grad_by_freq:
+        raise ValueError("embedding_bag: mode='max' does not support scale_grad_by_freq (as in torch)")
+    xp = weight.xp
+    bag, bags, inside = _bag_numbers(idx, offsets, include_last_offset, xp)
+    if per_sample_weights is not None and (per_sample_weights.shape != idx.shape
+                                           or per_sample_weights.dtype != weight.dtype):
+        raise ValueError(f"embedding_bag: per_sample_weights must have the input's shape {idx.shape} and the "
+                         f"weight's dtype {weight.dtype}, got {per_sample_weights.shape} {per_sample_weights.dtype}")
+    idx = idx.reshape(-1)
+    _renorm("embedding_bag", weight, idx, max_norm, norm_type)
+    keep = xp.nonzero(inside & (idx != padding_idx) if padding_idx is not None else inside)[0]
+    rows = index_op.embedding(weight, idx[keep], None, scale_grad_by_freq)  # (K, dim): the entries in bags
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1)[Tensor(keep, device=weight.device)].reshape(-1, 1)
+    bag = bag[keep]
+    counts = xp.bincount(bag, minlength=bags)
+    if mode == "max":
+        return _bag_max(rows, bag, counts, bags)
+    total = index_op.index_add(zeros(bags, weight.shape[1], dtype=weight.dtype, device=weight.device), 0,
+                               Tensor(bag, device=weight.device), rows)
+    if mode == "sum":
+        return total
+    return total / Tensor(xp.maximum(counts, 1).astype(weight.dtype)[:, None], device=weight.device)
+
+
+def _bag_numbers(idx: Any, offsets: TensorLike | None, include_last_offset: bool, xp: Any) -> tuple[Any, int, Any]:
+    """(the bag of each entry of the flattened input, the number of bags, which entries lie in a bag: all of them when
+    there is one), with torch's checks of ``offsets``."""
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: a 2-D input is a batch of equal bags, one per row; offsets must be None")
+        return xp.repeat(xp.arange(idx.shape[0]), idx.shape[1]), idx.shape[0], xp.ones(idx.size, dtype=bool)
+    if idx.ndim != 1:
+        raise ValueError(f"embedding_bag: input must be 1-D (with offsets) or 2-D (bags as rows), got {idx.shape}")
+    if offsets is None:
+        raise ValueError("embedding_bag: a 1-D input needs offsets, a 1-D tensor of where each bag starts")
+    starts = offsets.data if isinstance(offsets, Tensor) else xp.asarray(offsets)
+    if starts.ndim != 1 or starts.dtype.kind not in "iu":
+        raise ValueError(f"embedding_bag: offsets must be a 1-D integer tensor, got shape {starts.shape} and dtype "
+                         f"{starts.dtype}")
+    if include_last_offset and len(starts):
+        if int(starts[-1]) != len(idx):  # torch 2.13 on the CPU folds what follows into the last bag
+            raise ValueError(f"embedding_bag: with include_last_offset the last offset must be the input's length "
+                             f"{len(idx)}, got {int(starts[-1])}")
+        starts = starts[:-1]
+    if len(starts) and (int(starts[0]) != 0 or bool((xp.diff(starts) < 0).any()) or int(starts[-1]) > len(idx)):
+        raise ValueError(f"embedding_bag: offsets must start at 0 and not decrease, up to the input's length "
+                         f"{len(idx)}, got {starts.tolist()}")
+    positions = xp.arange(len(idx))
+    return xp.searchsorted(starts, positions, side="right") - 1, len(starts), xp.full(len(idx), len(starts) > 0)
+
+
+def _bag_max(rows: Tensor, bag: Any, counts: Any, bags: int) -> Tensor:
+    """The elementwise max of each bag's rows (K, dim) -> (bags, dim), 0 for an empty bag: the rows laid out as
+    (bags, longest bag, dim), the gaps -inf, and the max along the bag with the gradient to the first maximum."""
+    xp = backend.get_array_module(bag)
+    longest = max(int(counts.max()) if bags else 0, 1)
+    first = xp.cumsum(counts) - counts  # where each bag's entries start among the rows
+    layout = xp.full((bags, longest), len(bag))  # the gaps point at an extra row of -inf
+    layout[bag, xp.arange(len(bag)) - first[bag]] = xp.arange(len(bag))
+    padded = movement.concatenate([rows, full((1, rows.shape[1]), -float("inf"), dtype=rows.dtype,
+                                                    device=rows.device)], 0)
+    values = padded[Tensor(layout, device=rows.device)].max(dim=1).values
+    return where(Tensor(counts[:, None] > 0, device=rows.device), values, 0.0)
 
 
 def check_dropout_p(p: float) -> float:

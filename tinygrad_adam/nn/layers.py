@@ -287,6 +287,48 @@ class Bilinear(Module):
                 f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
+def _embedding_table(op: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None,
+                     _weight: Tensor | None, requires_grad: bool, device: str | None, dtype: Any) -> Parameter:
+    """An embedding layer's weight (num_embeddings, embedding_dim), as torch makes it: ``_weight`` itself (shared, not
+    copied), or N(0, 1) values with the row ``padding_idx`` zeroed."""
+    if _weight is None:
+        weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device),
+                           requires_grad=requires_grad)
+        init.normal_(weight)
+        if padding_idx is not None:
+            weight.data[padding_idx] = 0
+        return weight
+    if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+        raise ValueError(f"{op}: _weight has shape {tuple(_weight.shape)}, expected ({num_embeddings}, "
+                         f"{embedding_dim}) (num_embeddings, embedding_dim)")
+    return Parameter(_weight, requires_grad=requires_grad)
+
+
+def _embedding_options(op: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None,
+                       sparse: bool) -> tuple[int, int, int | None]:
+    """(num_embeddings, embedding_dim, padding_idx as a non-negative index or None), checked."""
+    num, dim = _positive("num_embeddings", num_embeddings), _positive("embedding_dim", embedding_dim)
+    if sparse:
+        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported; use sparse=False, which "
+                                  f"gives the same dense gradient values")
+    if padding_idx is not None and not -num <= padding_idx < num:
+        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings")
+    return num, dim, None if padding_idx is None else padding_idx % num
+
+
+def _pretrained(op: str, embeddings: Tensor) -> tuple[int, int]:
+    if embeddings.ndim != 2:
+        raise ValueError(f"{op}.from_pretrained: embeddings must be 2-D (num_embeddings, embedding_dim), got shape "
+                         f"{tuple(embeddings.shape)}")
+    return embeddings.shape[0], embeddings.shape[1]
+
+
+def _options_repr(m: Module, *extras: tuple[str, Any]) -> str:
+    """``num, dim`` and the options that differ from their defaults, in torch's order."""
+    shown = [f"{name}={getattr(m, name)!r}" for name, default in extras if getattr(m, name) != default]
+    return ", ".join([f"{m.num_embeddings}, {m.embedding_dim}", *shown])
+
+
 class Embedding(Module):
     """A lookup table: integer indices (any shape) -> rows of ``weight`` (num_embeddings, embedding_dim), N(0, 1)
     initialised as in torch; the row ``padding_idx`` starts at zero and gets no gradient. ``max_norm``,
@@ -297,28 +339,12 @@ class Embedding(Module):
                  max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
                  sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False,
                  device: str | None = None, dtype: Any = None) -> None:
-        self.num_embeddings = _positive("num_embeddings", num_embeddings)
-        self.embedding_dim = _positive("embedding_dim", embedding_dim)
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings")
-            padding_idx %= num_embeddings
-        if sparse:
-            raise NotImplementedError("Embedding: sparse=True (sparse gradients) is not supported; use sparse=False, "
-                                      "which gives the same dense gradient values")
-        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
-        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        if _weight is None:
-            self.weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device),
-                                    requires_grad=not _freeze)
-            init.normal_(self.weight)
-            if padding_idx is not None:
-                self.weight.data[padding_idx] = 0
-        else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
-                                 f"({num_embeddings}, {embedding_dim}) (num_embeddings, embedding_dim)")
-            self.weight = Parameter(_weight, requires_grad=not _freeze)
+        self.num_embeddings, self.embedding_dim, self.padding_idx = _embedding_options(
+            "Embedding", num_embeddings, embedding_dim, padding_idx, sparse)
+        self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
+        self.sparse = sparse
+        self.weight = _embedding_table("Embedding", self.num_embeddings, self.embedding_dim, self.padding_idx, _weight,
+                                       not _freeze, device, dtype)
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
@@ -326,20 +352,58 @@ class Embedding(Module):
                         sparse: bool = False) -> Embedding:
         """An Embedding whose weight is ``embeddings`` (num_embeddings, embedding_dim), shared as in torch (its row
         ``padding_idx`` is kept as it is); ``freeze`` (default) gives it no gradient."""
-        if embeddings.ndim != 2:
-            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (num_embeddings, embedding_dim), "
-                             f"got shape {tuple(embeddings.shape)}")
-        return cls(*embeddings.shape, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
-                   scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings, _freeze=freeze)
+        return cls(*_pretrained("Embedding", embeddings), padding_idx=padding_idx, max_norm=max_norm,
+                   norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings,
+                   _freeze=freeze)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.embedding(x, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq)
 
     def extra_repr(self) -> str:
-        extras = [("padding_idx", self.padding_idx, None), ("max_norm", self.max_norm, None),
-                  ("norm_type", self.norm_type, 2.0), ("scale_grad_by_freq", self.scale_grad_by_freq, False)]
-        return ", ".join([f"{self.num_embeddings}, {self.embedding_dim}",
-                          *(f"{name}={value}" for name, value, default in extras if value != default)])
+        return _options_repr(self, ("padding_idx", None), ("max_norm", None), ("norm_type", 2.0),
+                             ("scale_grad_by_freq", False))
+
+
+class EmbeddingBag(Module):
+    """Bags of embeddings reduced to one row each (``F.embedding_bag``): ``forward(input, offsets=None,
+    per_sample_weights=None)`` -> (B, embedding_dim) by ``mode`` "mean" (default), "sum" or "max"; ``weight``
+    (num_embeddings, embedding_dim) is N(0, 1) initialised with the row ``padding_idx`` zeroed, as in torch."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                 _weight: Tensor | None = None, include_last_offset: bool = False, padding_idx: int | None = None,
+                 device: str | None = None, dtype: Any = None) -> None:
+        self.num_embeddings, self.embedding_dim, self.padding_idx = _embedding_options(
+            "EmbeddingBag", num_embeddings, embedding_dim, padding_idx, sparse)
+        if mode not in F.BAG_MODES:
+            raise ValueError(f"EmbeddingBag: mode must be one of {F.BAG_MODES}, got {mode!r}")
+        self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
+        self.sparse = sparse
+        self.mode, self.include_last_offset = mode, include_last_offset
+        self.weight = _embedding_table("EmbeddingBag", self.num_embeddings, self.embedding_dim, self.padding_idx,
+                                       _weight, True, device, dtype)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+                        sparse: bool = False, include_last_offset: bool = False,
+                        padding_idx: int | None = None) -> EmbeddingBag:
+        """An EmbeddingBag whose weight is ``embeddings`` (num_embeddings, embedding_dim), shared as in torch;
+        ``freeze`` (default) gives it no gradient."""
+        bag = cls(*_pretrained("EmbeddingBag", embeddings), max_norm=max_norm, norm_type=norm_type,
+                  scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse, _weight=embeddings,
+                  include_last_offset=include_last_offset, padding_idx=padding_idx)
+        bag.weight.requires_grad = not freeze
+        return bag
+
+    def forward(self, input: Tensor, offsets: Tensor | None = None,  # noqa: A002 - torch's name
+                per_sample_weights: Tensor | None = None) -> Tensor:
+        return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                               self.mode, False, per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        return _options_repr(self, ("max_norm", None), ("norm_type", 2.0), ("scale_grad_by_freq", False),
+                             ("mode", None), ("padding_idx", None))
 
 
 class LayerNorm(Module):
