@@ -423,9 +423,9 @@ def op_binary(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
         else:
             # (c / a as torch.div, not torch's `c / a`: that is reciprocal(a) * c, whose gradient is nan or inf where
             # 1 / a^2 overflows, even for c = 0; ours differentiates the division: README, Differences from PyTorch)
-            number = torch.tensor(c, dtype=torch.float64 if isinstance(c, float) else None)
             reflected = {"add": lambda a: c + a, "sub": lambda a: c - a, "mul": lambda a: c * a,
-                         "div": lambda a: torch.div(number, a), "pow": lambda a: c ** a}[name]
+                         "div": lambda a: torch.div(torch.full_like(a, c, dtype=torch.result_type(a, c)), a),
+                         "pow": lambda a: c ** a}[name]
             apply(prog, f"{name}({c!r}, {{}})", lambda a: f(c, a), reflected, [i])
         return
     if apply(prog, f"{name}({{}}, {{}})", f, t, [i, j]) is not None and name in ("maximum", "minimum"):
