@@ -51,6 +51,7 @@ def program(device: str) -> list[Any]:
     bag_idx, bag_offsets = tg.tensor([2, 0, 2, 1, 0, 0], device=device), tg.tensor([0, 2, 2, 5], device=device)
     parts += [F.embedding_bag(bag_idx, x[0], bag_offsets, mode=mode, padding_idx=1) for mode in ("sum", "mean", "max")]
     parts.append(F.embedding_bag(bag_idx.reshape(2, 3), x[1], mode="sum", per_sample_weights=x[0, :2, :3]))
+    parts += [nn.RMSNorm(4).to(device)(x), F.rms_norm(x, (3, 4), x[0] + 2, eps=1e-5)]
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
     parts += [emb.weight.detach(), emb.weight.grad]

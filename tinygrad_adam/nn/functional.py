@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy
+
 from .. import backend
 from ..autograd import is_grad_enabled, no_grad
 from ..creation import full, full_like, rand, randn, zeros
@@ -172,6 +174,24 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
     """Normalise over the trailing dims ``normalized_shape`` of x (..., *normalized_shape), then scale and shift."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     return norm.layer_norm(x, shape, weight, bias, eps)
+
+
+def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing dims ``normalized_shape`` of x (..., *normalized_shape), times
+    ``weight`` (normalized_shape); ``eps=None`` is the dtype's machine epsilon (torch's default). The same operations
+    in the same order as torch's CPU composite: x * rsqrt(mean(x^2) + eps), then * weight."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if len(shape) > input.ndim or tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ValueError(f"rms_norm: normalized_shape {shape} must be the trailing dims of input shape {input.shape}")
+    if weight is not None and tuple(weight.shape) != shape:
+        raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected normalized_shape {shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"rms_norm: needs a floating-point input, got dtype {input.dtype}")
+    eps = float(numpy.finfo(input.dtype).eps) if eps is None else eps
+    mean_square = (input * input).mean(tuple(range(input.ndim - len(shape), input.ndim)), keepdim=True)
+    out = input * (mean_square + eps).rsqrt()
+    return out if weight is None else out * weight
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,

@@ -425,6 +425,24 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing dims ``normalized_shape`` (``F.rms_norm``), with a learnable
+    ``weight`` (ones, no bias); ``eps=None`` is the input dtype's machine epsilon, as in torch."""
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float | None = None,
+                 elementwise_affine: bool = True, device: str | None = None, dtype: Any = None) -> None:
+        shape = (normalized_shape,) if isinstance(normalized_shape, Integral) else tuple(normalized_shape)
+        self.normalized_shape = tuple(_positive("normalized_shape", n) for n in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.weight = Parameter(ones(shape, dtype=dtype, device=device)) if elementwise_affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
 class _BatchNorm(Module):
     """Per-channel normalisation with running statistics (buffers ``running_mean``, ``running_var`` and
     ``num_batches_tracked``, all in the state dict): batch statistics while training, running ones after ``eval()``.
