@@ -402,6 +402,9 @@ def op_unary(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
     else:
         f, t = UNARY[name]
         apply(prog, f"{name}({{}})", f, t, [i])
+        if name in ("relu", "abs"):  # their gradient turns at 0 (an input 0 in one and 2.5e-31 in the other by the
+            x = prog.nodes[i]        # order of a sum: FUZZ_SEED=8319495)
+            branches_apart(prog, to_np(x.ours), to_np(x.same), 0.0)
 
 
 def op_binary(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
@@ -413,6 +416,7 @@ def op_binary(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
         apply(prog, "where({0} > 0, {0}, {1})",
               lambda a, b: elementwise.where(elementwise.compare(a, 0, "greater"), a, b),
               lambda a, b: torch.where(a > 0, a, b), [i, j])
+        branches_apart(prog, to_np(prog.nodes[i].ours), to_np(prog.nodes[i].same), 0.0)
         return
     f, t = BINARY[name]
     if isinstance(j, Num):  # a Python number, on either side
