@@ -218,7 +218,7 @@ def test_repr_prints_the_tree_with_shapes_and_parameter_counts() -> None:
     assert text.endswith(")  # 29 parameters in total")
     assert repr(nn.Conv2d(1, 2, 3, stride=2)) == ("Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2))  # weight "
                                                   "(2, 1, 3, 3), bias (2,): 20 params")
-    assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
+    assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25, inplace=False)"  # as torch prints it
 
 
 # ---------------------------------------------------------------- layers vs torch

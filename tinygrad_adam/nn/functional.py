@@ -39,8 +39,8 @@ from ..tensor import Tensor, TensorLike, as_tensor, bump_version, check_devices
 Input = Any  # a Tensor, or a CSR batch (an object with indptr, indices, data and shape; see ops/sparse.py)
 
 
-def relu(x: Tensor) -> Tensor:
-    return x.relu()
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(x, inplace, "relu", lambda a: a.relu())
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -62,9 +62,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return activation.gelu(x, approximate)
 
 
-def silu(x: Tensor) -> Tensor:
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
     """x sigmoid(x)."""
-    return activation.silu(x)
+    return _maybe_inplace(x, inplace, "silu", activation.silu)
 
 
 def _maybe_inplace(x: Tensor, inplace: bool, op: str, fn: Callable[[Tensor], Tensor]) -> Tensor:
@@ -407,7 +407,7 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
     The mask comes from the device's seeded generator (``manual_seed`` makes it repeatable);
     in evaluation (``training=False``) or with p = 0 this is the identity. A sparse CSR batch stays
     sparse: each stored entry is dropped with probability ``p`` (a :class:`CSRBatch` of the rest comes back).
-    ``inplace`` is accepted for torch's signature; the result is always a new tensor.
+    ``inplace`` writes the result into ``x`` (a dense tensor), with torch's in-place rules.
     """
     p = check_dropout_p(p)
     if not training or p == 0.0:
@@ -416,7 +416,8 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
         device = backend.device_of(x.data)
         keep = rand(len(x.indices), device=device).data >= p
         return sparse.dropout(x, keep, p)
-    return x * _keep_mask(x, x.shape, p)
+    mask = _keep_mask(x, x.shape, p)
+    return _maybe_inplace(x, inplace, "dropout", lambda a: a * mask)
 
 
 def _keep_mask(x: Tensor, shape: tuple[int, ...], p: float) -> Tensor:

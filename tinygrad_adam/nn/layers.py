@@ -160,19 +160,14 @@ class Dropout(Module):
     A sparse CSR batch stays sparse: its stored entries are dropped (``F.dropout``).
     """
 
-    def __init__(self, p: float = 0.5) -> None:
-        self.p = F.check_dropout_p(p)
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        self.p, self.inplace = F.check_dropout_p(p), inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class ReLU(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Softplus(Module):
@@ -229,11 +224,6 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
-
-
-class SiLU(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.silu(x)
 
 
 class Softmax(Module):
@@ -451,11 +441,13 @@ class _BatchNorm(Module):
     dims: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: str | None = None, dtype: Any = None) -> None:
+                 track_running_stats: bool = True, device: str | None = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         self.num_features = _positive("num_features", num_features)
         self.eps, self.momentum, self.affine, self.track_running_stats = eps, momentum, affine, track_running_stats
         self.weight = Parameter(ones(num_features, dtype=dtype, device=device)) if affine else None
-        self.bias = Parameter(zeros(num_features, dtype=dtype, device=device)) if affine else None
+        self.bias = Parameter(zeros(num_features, dtype=dtype, device=device)) if affine and bias else None
+        self._bias = bias  # (torch's ``bias=False``: an affine scale without the shift)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
             self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
@@ -485,7 +477,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self._bias}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -659,6 +651,18 @@ class Mish(_InplaceActivation):
     function = staticmethod(F.mish)
 
 
+class ReLU(_InplaceActivation):
+    """max(x, 0)."""
+
+    function = staticmethod(F.relu)
+
+
+class SiLU(_InplaceActivation):
+    """x sigmoid(x)."""
+
+    function = staticmethod(F.silu)
+
+
 class Hardtanh(_Activation):
     """x clamped to [min_val, max_val]."""
 
@@ -748,7 +752,7 @@ class Dropout2d(Dropout):
     rest scaled by 1/(1-p)); the identity after ``eval()``."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout2d(x, self.p, self.training)
+        return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
 class AvgPool2d(Module):
