@@ -1,6 +1,8 @@
 """Recurrent layers as torch's: ``RNN``, ``LSTM``, ``GRU``, with torch's argument names, weight names and layouts
 (``weight_ih_l0`` (gates * hidden, input), ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``..._reverse`` for
-the backward direction), so a torch checkpoint loads as it is.
+the backward direction), so a torch checkpoint loads as it is; and their one-step cells ``RNNCell``, ``LSTMCell``,
+``GRUCell`` (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``). Layers and cells share the step functions
+``rnn_step``, ``lstm_step``, ``gru_step``.
 
 Each layer and direction is one loop over time: the input's contribution to every step is one GEMM before the
 loop, the hidden state's one small GEMM per step; backward runs through the recorded graph (backpropagation
@@ -10,6 +12,7 @@ through time). Gates, in torch's order: LSTM i, f, g, o; GRU r, z, n.
 from __future__ import annotations
 
 import math
+from numbers import Integral
 from typing import Any
 
 from .. import backend
@@ -70,9 +73,7 @@ class RNNBase(Module):
 
     def cell(self, xw: Tensor, h: Tensor, state: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
         """One step: ``xw`` the input's part of the gates (N, gates*H), ``h`` (N, H); returns (h', state')."""
-        hw = F.linear(h, w_hh, b_hh)
-        h = (F.relu if self.mode == "RNN_RELU" else F.tanh)(xw + hw)
-        return h, None
+        return rnn_step(xw, h, w_hh, b_hh, "relu" if self.mode == "RNN_RELU" else "tanh"), None
 
     def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 - torch's
         """input (L, N, input_size), (N, L, input_size) with ``batch_first``, unbatched (L, input_size), or a
@@ -200,9 +201,7 @@ class LSTM(RNNBase):
     mode = "LSTM"
 
     def cell(self, xw: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
-        i, f, g, o = _chunks(xw + F.linear(h, w_hh, b_hh), 4)
-        c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-        return F.sigmoid(o) * F.tanh(c), c
+        return lstm_step(xw, h, c, w_hh, b_hh)
 
 
 class GRU(RNNBase):
@@ -212,11 +211,130 @@ class GRU(RNNBase):
     mode = "GRU"
 
     def cell(self, xw: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
-        x_r, x_z, x_n = _chunks(xw, 3)
-        h_r, h_z, h_n = _chunks(F.linear(h, w_hh, b_hh), 3)
-        r, z = F.sigmoid(x_r + h_r), F.sigmoid(x_z + h_z)
-        n = F.tanh(x_n + r * h_n)
-        return (1 - z) * n + z * h, None
+        return gru_step(xw, h, w_hh, b_hh), None
+
+
+# ---------------------------------------------------------------- one step, shared by the layers and the cells
+# xw: the input's part of the gates, x W_ih^T + b_ih (..., gates*H); h, c: (..., H) (any leading dims, none too).
+
+
+def rnn_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str = "tanh") -> Tensor:
+    """Elman step: h' = tanh (or relu) of xw + h W_hh^T + b_hh, (..., H)."""
+    hw = F.linear(h, w_hh, b_hh)
+    return (F.relu if nonlinearity == "relu" else F.tanh)(xw + hw)
+
+
+def lstm_step(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    """LSTM step, gates i, f, g, o of xw + h W_hh^T + b_hh (..., 4H): (h', c') = (o tanh(c'), f c + i g), each
+    (..., H), with sigma on i, f, o and tanh on g."""
+    i, f, g, o = _chunks(xw + F.linear(h, w_hh, b_hh), 4)
+    c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+    return F.sigmoid(o) * F.tanh(c), c
+
+
+def gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
+    """GRU step, gates r, z, n (..., 3H) in xw and in h W_hh^T + b_hh: h' = (1 - z) n + z h, (..., H)."""
+    x_r, x_z, x_n = _chunks(xw, 3)
+    h_r, h_z, h_n = _chunks(F.linear(h, w_hh, b_hh), 3)
+    r, z = F.sigmoid(x_r + h_r), F.sigmoid(x_z + h_z)
+    n = F.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+# ---------------------------------------------------------------- the cells: one step of one layer
+class RNNCellBase(Module):
+    """The cells' shared part: parameters ``weight_ih`` (gates*H, input_size), ``weight_hh`` (gates*H, H) and,
+    with ``bias``, ``bias_ih``, ``bias_hh`` (gates*H,) (None without), all U(-1/sqrt(H), 1/sqrt(H)); the checks
+    of the input and of the state."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: str | None = None,
+                 dtype: Any = None) -> None:
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
+        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
+        rows = self.gates * self.hidden_size
+        self.weight_ih = Parameter(zeros(rows, self.input_size, dtype=dtype, device=device))
+        self.weight_hh = Parameter(zeros(rows, self.hidden_size, dtype=dtype, device=device))
+        self.bias_ih = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
+        self.bias_hh = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _start(self, input: Tensor, hx: Any, n_states: int) -> tuple[Tensor, list[Tensor]]:  # noqa: A002
+        """Check input (N, input_size) or (input_size,) and the ``n_states`` states of hx, each (N, H) or (H,) as
+        the input (zeros when hx is None): (the input's part of the gates, the states)."""
+        name = type(self).__name__
+        if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or unbatched "
+                             f"({self.input_size},), got {input.shape}")
+        shape = (*input.shape[:-1], self.hidden_size)
+        if hx is None:
+            states = [zeros(*shape, dtype=input.dtype, device=input.device)] * n_states
+        elif n_states == 1:
+            states = [hx]
+        elif isinstance(hx, (tuple, list)) and len(hx) == n_states:
+            states = list(hx)
+        else:
+            got = f"a {type(hx).__name__}" + (f" of {len(hx)}" if isinstance(hx, (tuple, list)) else "")
+            raise ValueError(f"{name}: hx must be a pair (h, c), got {got}")
+        for i, s in enumerate(states):
+            if not isinstance(s, Tensor) or s.shape != shape:
+                raise ValueError(f"{name}: expected {'hx' if n_states == 1 else f'hx[{i}]'} of shape {shape} (the "
+                                 f"input's batch, hidden_size), got {getattr(s, 'shape', type(s).__name__)}")
+        return F.linear(input, self.weight_ih, self.bias_ih), states
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + (f", bias={self.bias}" if self.bias is not True else "")
+
+
+class RNNCell(RNNCellBase):
+    """One Elman step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (``nonlinearity="relu"`` for relu)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: str | None = None, dtype: Any = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002 - torch's name
+        """input (N, input_size) or unbatched (input_size,), hx (N, H) or (H,) (None: zeros) -> h' (N, H) or
+        (H,)."""
+        xw, (h,) = self._start(input, hx, 1)
+        return rnn_step(xw, h, self.weight_hh, self.bias_hh, self.nonlinearity)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step, gates i, f, g, o (the rows of ``weight_ih`` (4H, input_size) in that order):
+    c' = f c + i g, h' = o tanh(c')."""
+
+    gates = 4
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+        """input (N, input_size) or unbatched (input_size,), hx a pair (h, c), each (N, H) or (H,) (None: zeros)
+        -> (h', c') of the same shapes."""
+        xw, (h, c) = self._start(input, hx, 2)
+        return lstm_step(xw, h, c, self.weight_hh, self.bias_hh)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step, gates r, z, n (the rows of ``weight_ih`` (3H, input_size) in that order):
+    n = tanh(x_n + r * h_n), h' = (1 - z) n + z h."""
+
+    gates = 3
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002 - torch's name
+        """input (N, input_size) or unbatched (input_size,), hx (N, H) or (H,) (None: zeros) -> h' (N, H) or
+        (H,)."""
+        xw, (h,) = self._start(input, hx, 1)
+        return gru_step(xw, h, self.weight_hh, self.bias_hh)
 
 
 def _chunks(t: Tensor, k: int) -> list[Tensor]:
