@@ -51,7 +51,13 @@ def program(device: str) -> list[Any]:
     bag_idx, bag_offsets = tg.tensor([2, 0, 2, 1, 0, 0], device=device), tg.tensor([0, 2, 2, 5], device=device)
     parts += [F.embedding_bag(bag_idx, x[0], bag_offsets, mode=mode, padding_idx=1) for mode in ("sum", "mean", "max")]
     parts.append(F.embedding_bag(bag_idx.reshape(2, 3), x[1], mode="sum", per_sample_weights=x[0, :2, :3]))
-    parts += [nn.RMSNorm(4).to(device)(x), F.rms_norm(x, (3, 4), x[0] + 2, eps=1e-5)]
+    parts += [nn.RMSNorm(4).to(device)(x), F.rms_norm(x, (3, 4), x[0] + 2, eps=1e-5), F.softshrink(x),
+              F.hardshrink(x, 0.3), F.tanhshrink(x), F.softmin(x, 1), F.pixel_shuffle(x.reshape(1, 4, 3, 2), 2),
+              F.pixel_unshuffle(x.reshape(2, 1, 4, 3)[..., :2], 2), nn.ReflectionPad1d(1)(x),
+              nn.ReplicationPad2d(1)(x[None]), nn.CircularPad1d(2)(x), nn.ZeroPad2d((1, 0, 2, 1))(x),
+              nn.UpsamplingBilinear2d(scale_factor=2)(x[None])]
+    parts += [nn.RNNCell(4, 3, nonlinearity="relu").to(device)(x[0]), nn.GRUCell(4, 3).to(device)(x[1], x[0, :, :3])]
+    parts += nn.LSTMCell(4, 3, bias=False).to(device)(x[0, 0], (x[1, 0, :3], x[1, 1, 1:]))
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
     parts += [emb.weight.detach(), emb.weight.grad]

@@ -149,6 +149,21 @@ def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) 
     return _maybe_inplace(x, inplace, "threshold", lambda a: activation.threshold(a, threshold, value))
 
 
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (``lambd`` >= 0)."""
+    return activation.softshrink(x, lambd)
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    return activation.hardshrink(x, lambd)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return x - x.tanh()
+
+
 def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None) -> int:
     """The dim a softmax runs along: ``dim`` (or numpy's ``axis``); when neither is given, torch's legacy implicit
     choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's deprecation warning."""
@@ -167,6 +182,12 @@ def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: i
 def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
     return (x if dtype is None else x.astype(dtype)).softmax(softmax_dim(x, dim, axis))
+
+
+def softmin(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    """softmax(-x) along ``dim``, computed in ``dtype`` when given."""
+    x = x if dtype is None else x.astype(dtype)
+    return (-x).softmax(softmax_dim(x, dim, axis))
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
@@ -748,6 +769,36 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: TensorLike, ma
     _check_reduction("cosine_embedding_loss", reduction)
     input2, target = _loss_inputs("cosine_embedding_loss", input1, input2, target)
     return reduce_loss(fused.cosine_embedding_loss(input1, input2, target, margin), reduction)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002 - torch's name
+    """(*, C r^2, H, W) -> (*, C, H r, W r): each r x r block of the output gathers r^2 channels of one pixel."""
+    r = _positive_factor("pixel_shuffle", upscale_factor)
+    if input.ndim < 3 or input.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle: expected input (*, C * {r * r}, H, W) (channels divisible by "
+                         f"upscale_factor^2 = {r * r}), got shape {input.shape}")
+    *batch, c, h, w = input.shape
+    n = len(batch)
+    blocks = input.reshape(*batch, c // (r * r), r, r, h, w).permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return blocks.reshape(*batch, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A002 - torch's name
+    """The inverse of ``pixel_shuffle``: (*, C, H r, W r) -> (*, C r^2, H, W)."""
+    r = _positive_factor("pixel_unshuffle", downscale_factor)
+    if input.ndim < 3 or input.shape[-2] % r or input.shape[-1] % r:
+        raise ValueError(f"pixel_unshuffle: expected input (*, C, H, W) with H and W divisible by downscale_factor "
+                         f"{r}, got shape {input.shape}")
+    *batch, c, h, w = input.shape
+    n = len(batch)
+    blocks = input.reshape(*batch, c, h // r, r, w // r, r).permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return blocks.reshape(*batch, c * r * r, h // r, w // r)
+
+
+def _positive_factor(op: str, factor: int) -> int:
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"{op}: the factor must be a positive int, got {factor!r}")
+    return factor
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:

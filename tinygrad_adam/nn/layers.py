@@ -239,6 +239,13 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
 
+class Softmin(Softmax):
+    """softmax(-x) along ``dim``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmin(x, self.dim)
+
+
 class LogSoftmax(Softmax):
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
@@ -651,6 +658,30 @@ class Mish(_InplaceActivation):
     function = staticmethod(F.mish)
 
 
+class Softshrink(_Activation):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+
+    function = staticmethod(F.softshrink)
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__(lambd=lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class Hardshrink(Softshrink):
+    """x where |x| > lambd, else 0."""
+
+    function = staticmethod(F.hardshrink)
+
+
+class Tanhshrink(_Activation):
+    """x - tanh(x)."""
+
+    function = staticmethod(F.tanhshrink)
+
+
 class ReLU(_InplaceActivation):
     """max(x, 0)."""
 
@@ -922,4 +953,133 @@ class Upsample(Module):
                              self.recompute_scale_factor)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"
+        if self.scale_factor is None:
+            return f"size={self.size!r}, mode={self.mode!r}"
+        scale = self.scale_factor
+        scale = tuple(float(f) for f in scale) if isinstance(scale, (tuple, list)) else float(scale)
+        return f"scale_factor={scale!r}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """Nearest-neighbour resizing of (N, C, H, W) input (``Upsample(mode="nearest")``)."""
+
+    def __init__(self, size: int | tuple[int, int] | None = None,
+                 scale_factor: float | tuple[float, float] | None = None) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear resizing of (N, C, H, W) input with the corners aligned (``Upsample(mode="bilinear",
+    align_corners=True)``), as torch's."""
+
+    def __init__(self, size: int | tuple[int, int] | None = None,
+                 scale_factor: float | tuple[float, float] | None = None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r) (``F.pixel_shuffle``), r = ``upscale_factor``."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W) (``F.pixel_unshuffle``), r = ``downscale_factor``."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class PairwiseDistance(Module):
+    """||x1 - x2 + eps||_p along the last dim (``F.pairwise_distance``)."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class _Pad(Module):
+    """Padding as a module (``F.pad`` in ``mode``): ``padding`` is an int (every side of the last ``dims`` dims) or
+    torch's tuple (left, right, top, bottom, front, back)."""
+
+    dims, mode = 1, "constant"
+
+    def __init__(self, padding: int | tuple[int, ...]) -> None:
+        self.padding = (padding,) * (2 * self.dims) if isinstance(padding, int) else tuple(padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x, self.padding, self.mode)
+
+    def extra_repr(self) -> str:
+        return str(self.padding)
+
+
+class ConstantPad1d(_Pad):
+    """Pads the last dim with ``value``."""
+
+    def __init__(self, padding: int | tuple[int, ...], value: float) -> None:
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x, self.padding, "constant", self.value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad1d(ConstantPad1d):
+    """Pads the last dim with zeros."""
+
+    def __init__(self, padding: int | tuple[int, ...]) -> None:
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return str(self.padding)
+
+
+class ReflectionPad1d(_Pad):
+    """Mirrors the last dim about its edges."""
+
+    mode = "reflect"
+
+
+class ReplicationPad1d(_Pad):
+    """Repeats the edge values of the last dim."""
+
+    mode = "replicate"
+
+
+class CircularPad1d(_Pad):
+    """Wraps the last dim around."""
+
+    mode = "circular"
+
+
+def _padding_over(base: type[_Pad], dims: int) -> type[_Pad]:
+    """``base`` over the last ``dims`` dims: torch's 2d and 3d padding modules."""
+    name = f"{base.__name__[:-2]}{dims}d"
+    return type(name, (base,), {"dims": dims, "__module__": __name__, "__qualname__": name,
+                                "__doc__": f"{base.__doc__} (the last {dims} dims)"})
+
+
+ConstantPad2d, ConstantPad3d = _padding_over(ConstantPad1d, 2), _padding_over(ConstantPad1d, 3)
+ZeroPad2d, ZeroPad3d = _padding_over(ZeroPad1d, 2), _padding_over(ZeroPad1d, 3)
+ReflectionPad2d, ReflectionPad3d = _padding_over(ReflectionPad1d, 2), _padding_over(ReflectionPad1d, 3)
+ReplicationPad2d, ReplicationPad3d = _padding_over(ReplicationPad1d, 2), _padding_over(ReplicationPad1d, 3)
+CircularPad2d, CircularPad3d = _padding_over(CircularPad1d, 2), _padding_over(CircularPad1d, 3)

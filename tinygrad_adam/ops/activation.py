@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy
 
@@ -253,6 +254,33 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     out = xp.where(x < lo, lo, xp.where(x > hi, hi, x))
     inside = (x > lo) & (x < hi)
     return record("hardtanh", out, (a,), lambda g: (xp.where(inside, g, g.dtype.type(0)),))
+
+
+def _shrink_lambda(op: str, x: Array, lambd: float) -> Any:
+    """``lambd`` in x's dtype, refused below 0 or past the dtype's range (torch's check)."""
+    if not 0 <= lambd <= float(numpy.finfo(x.dtype).max):
+        raise ValueError(f"{op}: lambd must be in [0, {float(numpy.finfo(x.dtype).max):g}] for {x.dtype}, got {lambd}")
+    return x.dtype.type(lambd)
+
+
+def softshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd where x > lambd, x + lambd where x < -lambd, else +0 (torch's vector loop; its scalar loop, which
+    tensors of under 16 elements take, gives -0 for negative x); a nan stays nan. The gradient is 1 outside
+    [-lambd, lambd] (and for nan), 0 inside, as torch's."""
+    x, xp = float_input("softshrink", a), a.xp
+    lam = _shrink_lambda("softshrink", x, lambd)
+    outside = ~(xp.abs(x) <= lam)
+    with quiet(xp):
+        out = xp.where(outside, x - xp.sign(x) * lam, x.dtype.type(0))
+    return record("softshrink", out, (a,), lambda g: (xp.where(outside, g, g.dtype.type(0)),))
+
+
+def hardshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd (and for nan), else 0; the gradient passes where the value does, as torch's."""
+    x, xp = float_input("hardshrink", a), a.xp
+    keep = ~((x >= -x.dtype.type(lambd)) & (x <= x.dtype.type(lambd)))
+    return record("hardshrink", xp.where(keep, x, x.dtype.type(0)), (a,),
+                  lambda g: (xp.where(keep, g, g.dtype.type(0)),))
 
 
 def hardsigmoid(a: Tensor) -> Tensor:

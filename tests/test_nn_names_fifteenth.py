@@ -1,0 +1,140 @@
+"""The fifteenth stop's torch modules and functions against torch: Softmin, Softshrink, Hardshrink, Tanhshrink, the
+padding modules (constant, zero, reflection, replication, circular; 1-3 dims), PixelShuffle / PixelUnshuffle,
+PairwiseDistance, UpsamplingNearest2d / UpsamplingBilinear2d: values, gradients, reprs and refusals on generated
+inputs (nan, inf, -0, values at the shrink bounds, empty batches)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinygrad_adam as tg
+import tinygrad_adam.nn.functional as F
+from tinygrad_adam import nn
+
+torch = pytest.importorskip("torch")
+
+VALUES = st.floats(-3, 3) | st.sampled_from([0.0, -0.0, 0.5, -0.5, 0.25, -0.25, np.nan, np.inf, -np.inf, 1e30])
+
+
+def compare(ours: nn.Module, theirs: Any, x: np.ndarray, *more: np.ndarray, rtol: float = 1e-12,
+            atol: float = 0.0, signs: bool = True, nan_grads: bool = True) -> None:
+    """Same inputs through both: values (nan where nan, -0 kept), dtype and the gradients of sum(out * w)."""
+    xs = [tg.Tensor(a, requires_grad=True) for a in (x, *more)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, *more)]
+    out, ref = ours(*xs), theirs(*ts)
+    assert out.shape == tuple(ref.shape) and out.dtype == x.dtype
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol)
+    if signs:
+        np.testing.assert_array_equal(np.signbit(out.numpy()), np.signbit(ref.detach().numpy()))
+    w = np.cos(np.arange(out.numel())).reshape(out.shape).astype(x.dtype)
+    (out * tg.Tensor(w)).sum().backward()
+    (ref * torch.tensor(w)).sum().backward()
+    for a, b, raw in zip(xs, ts, (x, *more)):
+        where = np.ones(raw.shape, bool) if nan_grads else ~np.isnan(raw)
+        np.testing.assert_allclose(np.asarray(a.grad.numpy())[where], b.grad.numpy()[where], rtol=rtol,
+                                   atol=max(atol, 1e-300))
+
+
+@settings(max_examples=80, deadline=None)
+@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+                  elements=VALUES), st.sampled_from([0.0, 0.25, 0.5, 2.0]))
+def test_shrinks_match_torch(x: np.ndarray, lambd: float) -> None:
+    for name in ("Softshrink", "Hardshrink"):
+        ours, theirs = getattr(nn, name)(lambd), getattr(torch.nn, name)(lambd)
+        assert repr(ours).startswith(repr(theirs))
+        compare(ours, theirs, x, signs=name == "Hardshrink", nan_grads=False)  # (zeros' signs, nan: README)
+    # (x - tanh(x) cancels near 0: an ulp of tanh(x) apart in the two libraries is what is left)
+    compare(nn.Tanhshrink(), torch.nn.Tanhshrink(), x, rtol=1e-5 if x.dtype == np.float32 else 1e-12,
+            atol=4 * float(np.finfo(x.dtype).eps), signs=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4),
+                  elements=st.floats(-50, 50) | st.sampled_from([np.inf, -np.inf])), st.data())
+def test_softmin_matches_torch(x: np.ndarray, data: st.DataObject) -> None:
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    assert repr(nn.Softmin(dim)).startswith(repr(torch.nn.Softmin(dim)))
+    compare(nn.Softmin(dim), torch.nn.Softmin(dim), x, rtol=1e-10, atol=1e-14)  # (a saturated row: noise)
+    np.testing.assert_allclose(F.softmin(tg.Tensor(x.astype(np.float32)), dim, dtype="float64").numpy(),
+                               torch.nn.functional.softmin(torch.tensor(x.astype(np.float32)), dim,
+                                                           dtype=torch.float64).numpy(), rtol=1e-12)
+
+
+PADS = [f"{kind}Pad{d}d" for kind in ("Constant", "Zero", "Reflection", "Replication", "Circular") for d in (1, 2, 3)]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(PADS), st.data())
+def test_padding_modules_match_torch(name: str, data: st.DataObject) -> None:
+    dims = int(name[-2])
+    batch = data.draw(st.sampled_from([(), (2,), (0,)])) if "Constant" in name or "Zero" in name else \
+        data.draw(st.sampled_from([(), (2,)]))
+    shape = (*batch, 2, *data.draw(st.tuples(*[st.integers(3, 5)] * dims)))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=VALUES))
+    padding = data.draw(st.integers(0, 2) | st.tuples(*[st.integers(0, 2)] * (2 * dims)))
+    args: tuple[Any, ...] = (padding, 3.5) if "Constant" in name else (padding,)
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours).startswith(repr(theirs))
+    compare(ours, theirs, x, atol=1e-14)  # (an edge's gradient sums several terms of size 1, in its own order)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([(), (2,), (2, 1)]), st.integers(1, 2), st.integers(1, 3),
+       st.integers(1, 3))
+def test_pixel_shuffle_round_trip_matches_torch(r: int, batch: tuple[int, ...], c: int, h: int, w: int) -> None:
+    x = np.random.default_rng(r * 100 + h * 10 + w).standard_normal((*batch, c * r * r, h, w))
+    compare(nn.PixelShuffle(r), torch.nn.PixelShuffle(r), x)
+    y = np.random.default_rng(0).standard_normal((*batch, c, h * r, w * r))
+    compare(nn.PixelUnshuffle(r), torch.nn.PixelUnshuffle(r), y)
+    np.testing.assert_array_equal(F.pixel_unshuffle(F.pixel_shuffle(tg.Tensor(x), r), r).numpy(), x)
+    empty = F.pixel_shuffle(tg.ones(0, c * r * r, h, w, requires_grad=True), r)  # (torch's backward fails here)
+    assert empty.shape == (0, c, h * r, w * r)
+
+
+def test_pairwise_distance_and_upsampling_modules_match_torch() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    for kw in ({}, {"p": 1.0, "keepdim": True}, {"p": np.inf, "eps": 0.0}):
+        compare(nn.PairwiseDistance(**kw), torch.nn.PairwiseDistance(**kw), a, b)
+    img = rng.standard_normal((2, 3, 4, 5))
+    for ours, theirs in [(nn.UpsamplingNearest2d(scale_factor=2), torch.nn.UpsamplingNearest2d(scale_factor=2)),
+                         (nn.UpsamplingNearest2d(size=(7, 3)), torch.nn.UpsamplingNearest2d(size=(7, 3))),
+                         (nn.UpsamplingBilinear2d(scale_factor=2), torch.nn.UpsamplingBilinear2d(scale_factor=2)),
+                         (nn.UpsamplingBilinear2d(size=(3, 9)), torch.nn.UpsamplingBilinear2d(size=(3, 9)))]:
+        assert repr(ours).startswith(repr(theirs))
+        compare(ours, theirs, img)
+    assert repr(nn.Upsample(scale_factor=(2, 3))).startswith(repr(torch.nn.Upsample(scale_factor=(2, 3))))
+    assert repr(nn.Upsample(size=4, mode="bilinear")).startswith(repr(torch.nn.Upsample(size=4, mode="bilinear")))
+
+
+def test_shrinks_at_any_length_as_torch_s_short_or_long_loop() -> None:
+    """torch's shrinks differ between its vector loop and its scalar loop (tensors of under 16 elements): softshrink's
+    zeros are +0 in the first and -0 for negative x in the second, and a nan's gradient is 0 in the first and 1 in
+    the second. Ours are the same at every length: +0, and 1 (a nan passes through as the outside branch's x)."""
+    for n in (3, 16):
+        x = np.full(n, -0.25)
+        assert not np.signbit(F.softshrink(tg.Tensor(x)).numpy()).any()
+        for fn in (F.softshrink, F.hardshrink):
+            nan = tg.Tensor(np.full(n, np.nan), requires_grad=True)
+            fn(nan).sum().backward()
+            assert np.isnan(fn(nan).numpy()).all() and (nan.grad.numpy() == 1).all()
+    assert not np.signbit(torch.nn.functional.softshrink(torch.tensor(np.full(16, -0.25)))).any()
+
+
+def test_refusals() -> None:
+    with pytest.raises(ValueError, match="lambd must be in"):
+        F.softshrink(tg.ones(2), -1.0)
+    with pytest.raises(TypeError, match="not implemented for dtype int64"):
+        F.hardshrink(tg.Tensor(np.array([1, 2])))
+    with pytest.raises(ValueError, match="divisible by upscale_factor"):
+        F.pixel_shuffle(tg.ones(1, 3, 2, 2), 2)
+    with pytest.raises(ValueError, match="divisible by downscale_factor"):
+        F.pixel_unshuffle(tg.ones(1, 1, 3, 4), 2)
+    with pytest.raises(ValueError, match="positive int"):
+        nn.PixelShuffle(0)(tg.ones(1, 4, 2, 2))
