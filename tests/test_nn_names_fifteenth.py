@@ -97,6 +97,30 @@ def test_pixel_shuffle_round_trip_matches_torch(r: int, batch: tuple[int, ...], 
     assert empty.shape == (0, c, h * r, w * r)
 
 
+@settings(max_examples=120, deadline=None)
+@given(st.data(), st.sampled_from([1, 2]), st.sampled_from([(2,), (3, 2)]))
+def test_adaptive_max_pools_match_torch(data: st.DataObject, dims: int, batch: tuple[int, ...]) -> None:
+    """Values, indices and gradients on uneven (overlapping) windows, with ties, nan and infinities."""
+    spatial = data.draw(st.tuples(*[st.integers(1, 6)] * dims))
+    x = data.draw(hnp.arrays(np.float64, (*batch, *spatial), elements=st.integers(-2, 2).map(float)
+                             | st.sampled_from([np.nan, np.inf, -np.inf])))
+    size = data.draw(st.tuples(*[st.integers(1, 7)] * dims)) if dims == 2 else data.draw(st.integers(1, 7))
+    if dims == 2 and data.draw(st.booleans()):
+        size = (None, size[1])
+    name = f"AdaptiveMaxPool{dims}d"
+    ours, theirs = getattr(nn, name)(size, return_indices=True), getattr(torch.nn, name)(size, return_indices=True)
+    assert repr(ours).startswith(repr(theirs))
+    xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (out, idx), (ref, ref_idx) = ours(xo), theirs(xt)
+    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    assert idx.dtype == np.int64
+    g = np.cos(np.arange(out.numel())).reshape(out.shape)
+    (out * tg.Tensor(g)).sum().backward()
+    (ref * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
 def test_pairwise_distance_and_upsampling_modules_match_torch() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))

@@ -1016,6 +1016,49 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     return movement.stack([rows[..., j * w // ow:-(-(j + 1) * w // ow)].mean(-1) for j in range(ow)], -1)
 
 
+def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None],  # noqa: A002
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling of (N, C, H, W) or (C, H, W) input to spatial ``output_size`` over torch's adaptive windows (those
+    of ``adaptive_avg_pool2d``; uneven ones may overlap). With ``return_indices`` also the int64 index of each max in
+    its H * W plane. As torch's kernel, the first of tied maxima wins and a nan beats every number, the window's last
+    nan; the gradient goes to that element."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"adaptive_max_pool2d: expected 3-d or 4-d input, got shape {input.shape}")
+    h, w = input.shape[-2:]
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"adaptive_max_pool2d: output_size must be a positive int or pair, got {output_size!r}")
+    oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
+    if oh < 1 or ow < 1 or h == 0 or w == 0:
+        raise ValueError(f"adaptive_max_pool2d: output_size must be a positive int or pair and the input's H and W "
+                         f"non-zero, got {output_size!r} for input {input.shape}")
+    xp, x = input.xp, input.data
+    index = xp.empty((*x.shape[:-2], oh, ow), dtype="int64")
+    for i in range(oh):
+        hs, he = i * h // oh, -(-(i + 1) * h // oh)
+        for j in range(ow):
+            ws, we = j * w // ow, -(-(j + 1) * w // ow)
+            window = x[..., hs:he, ws:we].reshape(*x.shape[:-2], -1)
+            nan = xp.isnan(window)
+            last_nan = window.shape[-1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
+            at = xp.where(nan.any(axis=-1), last_nan, xp.argmax(window, axis=-1))  # (argmax: the first maximum)
+            index[..., i, j] = (hs + at // (we - ws)) * w + ws + at % (we - ws)
+    flat = input.reshape(*x.shape[:-2], h * w)
+    picks = Tensor(index.reshape(*x.shape[:-2], oh * ow), device=input.device)
+    out = index_op.gather(flat, -1, picks).reshape(*x.shape[:-2], oh, ow)
+    return (out, Tensor(index, device=input.device)) if return_indices else out
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: int | tuple[int],  # noqa: A002
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling of (N, C, L) or (C, L) input to length ``output_size`` (``adaptive_max_pool2d`` on the (N, C, 1, L)
+    view; indices into L)."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"adaptive_max_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
+    size = single(output_size, "adaptive_max_pool1d output_size", 1)
+    return _each(adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices), lambda t: t.squeeze(-2))
+
+
 def _each(out: Any, fn: Callable[[Tensor], Tensor]) -> Any:
     """``fn`` of a result, or of each result of a tuple (max pooling's values and indices)."""
     return tuple(fn(t) for t in out) if isinstance(out, tuple) else fn(out)

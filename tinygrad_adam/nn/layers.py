@@ -818,6 +818,26 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to spatial size ``output_size`` over torch's adaptive windows (``F.adaptive_max_pool2d``)."""
+
+    def __init__(self, output_size: int | tuple[int | None, int | None], return_indices: bool = False) -> None:
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x: Tensor) -> Any:
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max pooling to length ``output_size`` (``F.adaptive_max_pool1d``)."""
+
+    def forward(self, x: Tensor) -> Any:
+        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
 class ConvTranspose2d(Module):
     """The transpose of Conv2d: x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo), Ho = (H - 1) * stride -
     2 * padding + dilation * (kh - 1) + output_padding + 1; weight (in, out / groups, kh, kw)
