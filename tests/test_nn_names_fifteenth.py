@@ -162,3 +162,42 @@ def test_refusals() -> None:
         F.pixel_unshuffle(tg.ones(1, 1, 3, 4), 2)
     with pytest.raises(ValueError, match="positive int"):
         nn.PixelShuffle(0)(tg.ones(1, 4, 2, 2))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("feature", [False, True])
+def test_alpha_dropouts_follow_torch_s_formula(p: float, feature: bool) -> None:
+    """Every output is a x + alpha a p (kept) or alpha a (p - 1) (dropped), alpha = 1.7581, as every torch output is;
+    about p of the draws are dropped; whole channels with ``feature``; the gradient is a where kept, else 0."""
+    x = np.random.default_rng(1).standard_normal((40, 50, 3))
+    name = "feature_alpha_dropout" if feature else "alpha_dropout"
+    alpha = 1.7580993408473766
+    a = 1 / np.sqrt((alpha**2 * p + 1) * (1 - p))
+    kept_value, dropped_value = a * x + alpha * a * p, np.full(x.shape, alpha * a * (p - 1))
+    theirs = getattr(torch.nn.functional, name)(torch.tensor(x), p, True).numpy()
+    xo = tg.Tensor(x, requires_grad=True)
+    out = getattr(F, name)(xo, p, True)
+    out.sum().backward()
+    for result in (theirs, out.numpy()):
+        kept = np.isclose(result, kept_value, rtol=1e-12, atol=1e-12)
+        assert (kept | np.isclose(result, dropped_value, rtol=1e-12)).all()
+    kept = np.isclose(out.numpy(), kept_value, rtol=1e-12, atol=1e-12)
+    draws = kept[:, :, 0] if feature else kept
+    assert abs((1 - draws.mean()) - p) < 5 * np.sqrt(p * (1 - p) / draws.size)
+    if feature:
+        assert (kept == kept[:, :, :1]).all()  # a channel is kept or dropped as a whole
+    np.testing.assert_allclose(xo.grad.numpy(), np.where(kept, a, 0.0), rtol=1e-12)
+    assert getattr(F, name)(xo, p) is xo  # torch's default training=False for these two functions
+    assert getattr(nn, "FeatureAlphaDropout" if feature else "AlphaDropout")(p).eval()(xo) is xo
+    assert (getattr(F, name)(tg.Tensor(x), 1.0, True).numpy() == 0).all()
+
+
+def test_dropout1d_drops_whole_channel_rows() -> None:
+    assert repr(nn.Dropout1d(0.1)).startswith(repr(torch.nn.Dropout1d(0.1)))
+    for shape in ((30, 40, 6), (40, 6)):
+        out = F.dropout1d(tg.Tensor(np.ones(shape)), 0.5).numpy()
+        assert set(np.unique(out)) == {0.0, 2.0} and (out == out[..., :1]).all()
+    with pytest.raises(ValueError, match=r"2-d .* or 3-d"):
+        F.dropout1d(tg.ones(2, 3, 4, 5), 0.5)
+    x = tg.ones(3, 4)
+    assert nn.Dropout1d(0.5).eval()(x) is x

@@ -8,6 +8,7 @@ for a Bernoulli decoder given its logits.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -443,10 +444,58 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
 
 def _keep_mask(x: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
     """A dropout mask of ``shape`` (broadcast against x): 0 with probability p, else 1 / (1 - p)."""
-    mask = (rand(shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
+    mask = _kept(x, shape, p)
     if p < 1.0:  # p = 1 keeps nothing: x * 0, as torch (a nan or inf element gives nan)
         mask *= 1.0 / (1.0 - p)
     return Tensor(mask, device=x.device)
+
+
+def _kept(x: Tensor, shape: tuple[int, ...], p: float) -> Any:
+    """An array of ``shape`` in x's dtype: 0 with probability p, else 1, from the device's seeded generator."""
+    return (rand(shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout of x (N, C, L) or unbatched (C, L): each channel's whole row is zeroed with probability ``p``,
+    the rest scaled by 1/(1-p). The identity when not ``training``."""
+    p = check_dropout_p(p)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape {x.shape}")
+    if not training or p == 0.0:
+        return x
+    mask = _keep_mask(x, x.shape[:-1] + (1,), p)
+    return _maybe_inplace(x, inplace, "dropout1d", lambda a: a * mask)
+
+
+SELU_SATURATION = 1.7580993408473766  # -(SELU's scale * alpha): the value alpha dropout sets dropped inputs to
+
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks (Klambauer et al. 2017): each element is set with probability ``p`` to SELU's
+    saturation value -1.7581, then the whole affinely rescaled so that zero mean and unit variance are kept:
+    a (x kept or -1.7581) + b with a = 1 / sqrt((1.7581^2 p + 1) (1 - p)), as torch. Note torch's default
+    ``training=False`` for this function (the module passes its own mode)."""
+    return _alpha_dropout("alpha_dropout", x, p, training, inplace, x.shape)
+
+
+def feature_alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """``alpha_dropout`` of whole channels of x (N, C, ...): one draw per (sample, channel)."""
+    if x.ndim < 2:
+        raise ValueError(f"feature_alpha_dropout: expected an input with a channel dim (N, C, ...), got {x.shape}")
+    return _alpha_dropout("feature_alpha_dropout", x, p, training, inplace, x.shape[:2] + (1,) * (x.ndim - 2))
+
+
+def _alpha_dropout(op: str, x: Tensor, p: float, training: bool, inplace: bool, shape: tuple[int, ...]) -> Tensor:
+    p = check_dropout_p(p)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:  # as torch: everything dropped gives zeros
+        return _maybe_inplace(x, inplace, op, lambda t: t * 0.0)
+    keep = _kept(x, shape, p)
+    a = 1.0 / math.sqrt((SELU_SATURATION ** 2 * p + 1.0) * (1.0 - p))
+    scale = Tensor((keep * a).astype(x.dtype), device=x.device)
+    shift = Tensor(((keep - 1) * (SELU_SATURATION * a) + SELU_SATURATION * a * p).astype(x.dtype), device=x.device)
+    return _maybe_inplace(x, inplace, op, lambda t: t * scale + shift)
 
 
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

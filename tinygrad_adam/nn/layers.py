@@ -786,6 +786,28 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
+class Dropout1d(Dropout):
+    """Channel dropout while training: each channel row of (N, C, L) or (C, L) input is zeroed with probability ``p``
+    (the rest scaled by 1/(1-p)); the identity after ``eval()``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps a SELU network's zero mean and unit variance (``F.alpha_dropout``), while training."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(Dropout):
+    """``AlphaDropout`` of whole channels (``F.feature_alpha_dropout``), while training."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training, self.inplace)
+
+
 class AvgPool2d(Module):
     """Mean over kernel windows of NCHW input; ``stride`` defaults to ``kernel_size`` (``F.avg_pool2d``)."""
 
