@@ -201,3 +201,73 @@ def test_dropout1d_drops_whole_channel_rows() -> None:
         F.dropout1d(tg.ones(2, 3, 4, 5), 0.5)
     x = tg.ones(3, 4)
     assert nn.Dropout1d(0.5).eval()(x) is x
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), st.sampled_from([1, 2]), st.sampled_from([1.0, 2.0, 3.0, 1.5]), st.booleans())
+def test_lp_pools_match_torch(data: st.DataObject, dims: int, norm_type: float, ceil_mode: bool) -> None:
+    spatial = data.draw(st.tuples(*[st.integers(2, 6)] * dims))
+    x = data.draw(hnp.arrays(np.float64, (2, 2, *spatial), elements=st.floats(-3, 3) | st.sampled_from([0.0, 1.0])))
+    kernel = data.draw(st.integers(1, min(spatial)))
+    stride = data.draw(st.none() | st.integers(1, 3))
+    name = f"LPPool{dims}d"
+    ours, theirs = getattr(nn, name)(norm_type, kernel, stride, ceil_mode), \
+        getattr(torch.nn, name)(norm_type, kernel, stride, ceil_mode)
+    assert repr(ours).startswith(repr(theirs))
+    xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, ref = ours(xo), theirs(xt)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-14)  # (nan where nan)
+    g = np.cos(np.arange(out.numel())).reshape(out.shape)
+    (out * tg.Tensor(g)).sum().backward()
+    (ref * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(0, 5), st.integers(1, 4)),
+                  elements=st.integers(-2, 2).map(float) | st.floats(-3, 3)),
+       st.sampled_from([2.0, 1.0, 0.0, 3.0, 0.5, np.inf]))
+def test_pdist_matches_torch(x: np.ndarray, p: float) -> None:
+    """Including identical rows (a zero distance, whose gradient torch defines as 0)."""
+    xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, ref = F.pdist(xo, p), torch.nn.functional.pdist(xt, p)
+    assert out.shape == tuple(ref.shape)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12)
+    if out.numel():
+        g = np.cos(np.arange(out.numel()))
+        (out * tg.Tensor(g)).sum().backward()
+        (ref * torch.tensor(g)).sum().backward()
+        np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_channel_shuffle_matches_torch() -> None:
+    x = np.arange(2 * 6 * 3.0).reshape(2, 6, 3)
+    for groups in (1, 2, 3, 6):
+        assert repr(nn.ChannelShuffle(groups)).startswith(repr(torch.nn.ChannelShuffle(groups)))
+        compare(nn.ChannelShuffle(groups), torch.nn.ChannelShuffle(groups), x)
+    with pytest.raises(ValueError, match="divisible by groups"):
+        F.channel_shuffle(tg.ones(1, 5, 2), 2)
+
+
+def test_gumbel_softmax_samples_the_softmax() -> None:
+    """The Gumbel-max trick: the argmax of a sample is category k with probability softmax(logits)[k]; soft
+    samples sum to 1; ``hard`` gives one-hots whose gradient is the soft sample's (straight through)."""
+    tg.manual_seed(0)
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    draws = F.gumbel_softmax(tg.Tensor(np.tile(logits, (20000, 1))), tau=0.5).numpy()
+    np.testing.assert_allclose(draws.sum(-1), 1.0, rtol=1e-12)
+    freq = np.bincount(draws.argmax(-1), minlength=4) / len(draws)
+    np.testing.assert_allclose(freq, [0.5, 0.3, 0.15, 0.05], atol=0.015)
+    samples, grads = [], []
+    for hard in (False, True):  # the same noise (the same seed): the hard sample's gradient is the soft one's
+        x = tg.Tensor(np.tile(logits, (3, 2, 1)).transpose(0, 2, 1), requires_grad=True)  # categories along dim 1
+        tg.manual_seed(5)
+        sample = F.gumbel_softmax(x, tau=0.7, hard=hard, dim=1)
+        (sample * tg.Tensor(np.arange(24.0).reshape(3, 4, 2))).sum().backward()
+        samples.append(sample.numpy())
+        grads.append(x.grad.numpy())
+    soft, hard = samples
+    assert set(np.unique(hard)) == {0.0, 1.0} and (hard.sum(1) == 1).all()
+    np.testing.assert_array_equal(hard.argmax(1), soft.argmax(1))
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+    assert np.abs(grads[0]).sum() > 0

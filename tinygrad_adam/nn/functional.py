@@ -21,6 +21,7 @@ from ..creation import full, full_like, rand, randn, zeros
 from ..ops import activation, elementwise, movement, norm, pool, sparse
 from ..ops import index as index_op
 from ..ops import inplace as inplace_op
+from ..ops import linalg as linalg_op
 from ..ops import linear as dense
 from ..ops import loss as fused
 from ..ops.conv import IntPair, pair, single
@@ -1244,6 +1245,57 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:
         raise ValueError(f"adaptive_avg_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
     size = single(output_size, "adaptive_avg_pool1d output_size", 1)
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """The ``norm_type``-norm of each window of (N, C, H, W) or (C, H, W) input, (sum x^p)^(1/p), as torch computes
+    it: the mean of x^p over the window (``avg_pool2d``), its sign times relu of its magnitude, times kh * kw, to the
+    power 1/p (so a negative x with a fractional p gives nan, as in torch)."""
+    kh, kw = pair(kernel_size, "lp_pool2d kernel_size", 1)
+    out = avg_pool2d(input ** norm_type, (kh, kw), stride, 0, ceil_mode)
+    return ((out.sign() * relu(out.abs())) * (kh * kw)) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: int | None = None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """``lp_pool2d`` over windows of the last dim of (N, C, L) or (C, L) input."""
+    k = single(kernel_size, "lp_pool1d kernel_size", 1)
+    out = avg_pool1d(input ** norm_type, k, stride, 0, ceil_mode)
+    return ((out.sign() * relu(out.abs())) * k) ** (1.0 / norm_type)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002 - torch's name
+    """(N, C, *) with C = groups * k: the channels regrouped from (groups, k) to (k, groups) order (ShuffleNet)."""
+    if input.ndim < 3 or not isinstance(groups, int) or groups < 1 or input.shape[1] % groups:
+        raise ValueError(f"channel_shuffle: expected (N, C, *) input with C divisible by groups, got shape "
+                         f"{input.shape} and groups={groups!r}")
+    n, c, *rest = input.shape
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002 - torch's name
+    """The p-norm distances between the rows of (N, M) input, pairs i < j in row-major order -> (N (N - 1) / 2,)
+    (``cdist`` of the input with itself, its upper triangle)."""
+    if input.ndim != 2:
+        raise ValueError(f"pdist: expected 2-D input (N, M), got shape {input.shape}")
+    rows = index_op.triangle_indices("pdist", input.shape[0], input.shape[0], 1, device=input.device)
+    return linalg_op.cdist(input, input, p)[rows[0], rows[1]]
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """A sample of softmax((logits + g) / tau) along ``dim``, g Gumbel(0, 1) noise from the seeded generator
+    (-log of Exponential(1) draws); ``hard``: the one-hot of its argmax forward, the soft sample's gradient
+    (straight through). ``eps`` is accepted for torch's signature and unused, as in torch."""
+    gumbels = -logits.detach().clone().exponential_().log()
+    soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return soft
+    xp, axis = soft.xp, dim % soft.ndim
+    positions = xp.arange(soft.shape[axis]).reshape([-1 if a == axis else 1 for a in range(soft.ndim)])
+    one_hot = (positions == xp.expand_dims(soft.data.argmax(axis=axis), axis)).astype(soft.dtype)
+    return Tensor(one_hot, device=logits.device) - soft.detach() + soft
 
 
 def unfold(input: Tensor, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,  # noqa: A002

@@ -840,6 +840,41 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
+class LPPool2d(Module):
+    """The ``norm_type``-norm of each window (``F.lp_pool2d``); ``stride`` defaults to ``kernel_size``."""
+
+    def __init__(self, norm_type: float, kernel_size: IntPair, stride: IntPair | None = None,
+                 ceil_mode: bool = False) -> None:
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(LPPool2d):
+    """The ``norm_type``-norm of each window of the last dim (``F.lp_pool1d``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class ChannelShuffle(Module):
+    """Regroups the channels of (N, C, *) input from (groups, C / groups) to (C / groups, groups) order."""
+
+    def __init__(self, groups: int) -> None:
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.channel_shuffle(x, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
 class AdaptiveMaxPool2d(Module):
     """Max pooling to spatial size ``output_size`` over torch's adaptive windows (``F.adaptive_max_pool2d``)."""
 
