@@ -271,3 +271,76 @@ def test_gumbel_softmax_samples_the_softmax() -> None:
     np.testing.assert_array_equal(hard.argmax(1), soft.argmax(1))
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
     assert np.abs(grads[0]).sum() > 0
+
+
+@pytest.mark.parametrize("name, args", [("relu_", ()), ("elu_", (0.5,)), ("celu_", (2.0,)), ("selu_", ()),
+                                        ("leaky_relu_", (0.2,)), ("hardtanh_", (-0.5, 0.5)),
+                                        ("threshold_", (0.1, -3.0)), ("rrelu_", (0.1, 0.3))])
+def test_inplace_function_names_match_torch(name: str, args: tuple[float, ...]) -> None:
+    x = np.array([[-2.0, -0.0, 0.05], [0.3, -0.7, 4.0]])
+    ours, theirs = tg.Tensor(x.copy()), torch.tensor(x.copy())
+    assert getattr(F, name)(ours, *args) is ours
+    getattr(torch.nn.functional, name)(theirs, *args)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)  # (rrelu_: not training, the mean slope)
+    assert getattr(F, name).__name__ == name
+
+
+def test_with_indices_and_upsample_names_match_torch() -> None:
+    x = np.random.default_rng(4).standard_normal((2, 3, 5, 6))
+    for name, args in [("max_pool2d_with_indices", (2,)), ("adaptive_max_pool2d_with_indices", ((2, 4),))]:
+        (v, i), (tv, ti) = getattr(F, name)(tg.Tensor(x), *args), getattr(torch.nn.functional, name)(torch.tensor(x),
+                                                                                                   *args)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    for name, args in [("max_pool1d_with_indices", (2, 1)), ("adaptive_max_pool1d_with_indices", (4,))]:
+        (v, i), (tv, ti) = getattr(F, name)(tg.Tensor(x[0]), *args), getattr(torch.nn.functional, name)(
+            torch.tensor(x[0]), *args)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    for name, kw in [("upsample", {"scale_factor": 2, "mode": "bilinear"}), ("upsample_nearest", {"size": (7, 3)}),
+                     ("upsample_bilinear", {"scale_factor": 2})]:
+        with pytest.warns(UserWarning, match="deprecated"):
+            ours = getattr(F, name)(tg.Tensor(x), **kw)
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(x), **kw)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+def test_rrelu_draws_a_slope_per_negative_element() -> None:
+    x = np.linspace(-3, 3, 2000)
+    assert repr(nn.RReLU(0.1, 0.3, inplace=True)) == repr(torch.nn.RReLU(0.1, 0.3, inplace=True))
+    xo = tg.Tensor(x, requires_grad=True)
+    out = nn.RReLU(0.1, 0.3)(xo)  # training
+    out.sum().backward()
+    slopes = out.numpy()[x < 0] / x[x < 0]
+    assert (slopes >= 0.1).all() and (slopes <= 0.3).all() and slopes.std() > 0.03
+    np.testing.assert_array_equal(out.numpy()[x > 0], x[x > 0])
+    np.testing.assert_allclose(xo.grad.numpy(), np.where(x > 0, 1.0, out.numpy() / np.where(x == 0, 1, x)),
+                               rtol=1e-12)
+    compare(nn.RReLU(0.1, 0.3).eval(), torch.nn.RReLU(0.1, 0.3).eval(), x)
+    with pytest.raises(ValueError, match="lower <= upper"):
+        F.rrelu(tg.Tensor(x), 0.5, 0.1, training=True)
+
+
+def test_dropout3d_drops_whole_volumes() -> None:
+    assert repr(nn.Dropout3d(0.2)) == repr(torch.nn.Dropout3d(0.2))
+    for shape in ((4, 5, 2, 3, 2), (5, 2, 3, 2)):
+        out = F.dropout3d(tg.Tensor(np.ones(shape)), 0.5).numpy()
+        assert set(np.unique(out)) == {0.0, 2.0}
+        assert (out.reshape(*shape[:-3], -1) == out.reshape(*shape[:-3], -1)[..., :1]).all()
+    with pytest.raises(ValueError, match="4-d"):
+        F.dropout3d(tg.ones(2, 3, 4), 0.5)
+
+
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_triplet_margin_with_distance_loss_matches_torch(swap: bool, reduction: str) -> None:
+    rng = np.random.default_rng(7)
+    a, p, n = (rng.standard_normal((6, 4)) for _ in range(3))
+    assert repr(nn.TripletMarginWithDistanceLoss()).startswith(repr(torch.nn.TripletMarginWithDistanceLoss()))
+    for ours_d, theirs_d in [(None, None), (lambda u, v: (u - v).abs().sum(-1), lambda u, v: (u - v).abs().sum(-1))]:
+        ours = nn.TripletMarginWithDistanceLoss(distance_function=ours_d, margin=0.7, swap=swap, reduction=reduction)
+        theirs = torch.nn.TripletMarginWithDistanceLoss(distance_function=theirs_d, margin=0.7, swap=swap,
+                                                        reduction=reduction)
+        compare(ours, theirs, a, p, n)
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        F.triplet_margin_with_distance_loss(tg.Tensor(a), tg.Tensor(p), tg.Tensor(n), margin=0.0)

@@ -40,6 +40,7 @@ from .layers import (
     Dropout,
     Dropout1d,
     Dropout2d,
+    Dropout3d,
     Embedding,
     EmbeddingBag,
     FeatureAlphaDropout,
@@ -77,6 +78,7 @@ from .layers import (
     ReplicationPad2d,
     ReplicationPad3d,
     RMSNorm,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
@@ -117,6 +119,7 @@ from .loss import (
     SmoothL1Loss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
@@ -166,6 +169,7 @@ __all__ = [
     "Dropout",
     "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "Embedding",
     "EmbeddingBag",
     "FeatureAlphaDropout",
@@ -217,6 +221,7 @@ __all__ = [
     "PoissonNLLLoss",
     "RMSNorm",
     "RNNCell",
+    "RReLU",
     "ReLU",
     "ReLU6",
     "ReflectionPad1d",
@@ -245,6 +250,7 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
     "Upsample",

@@ -151,6 +151,20 @@ def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) 
     return _maybe_inplace(x, inplace, "threshold", lambda a: activation.threshold(a, threshold, value))
 
 
+def rrelu(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomized leaky relu (Xu et al. 2015): x where x > 0, else x times a slope drawn from U(lower, upper) per
+    element while ``training`` (torch's default for this function is False), the fixed slope (lower + upper) / 2
+    otherwise."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2, inplace)
+    slopes = Tensor((rand(x.shape, dtype=x.dtype, device=x.device).data * (upper - lower) + lower).astype(x.dtype),
+                    device=x.device)
+    return _maybe_inplace(x, inplace, "rrelu", lambda a: activation.leaky("rrelu", a, slopes))
+
+
 def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between (``lambd`` >= 0)."""
     return activation.softshrink(x, lambd)
@@ -466,6 +480,18 @@ def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
         return x
     mask = _keep_mask(x, x.shape[:-1] + (1,), p)
     return _maybe_inplace(x, inplace, "dropout1d", lambda a: a * mask)
+
+
+def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout of x (N, C, D, H, W) or unbatched (C, D, H, W): each whole channel volume is zeroed with
+    probability ``p``, the rest scaled by 1/(1-p). The identity when not ``training``."""
+    p = check_dropout_p(p)
+    if x.ndim not in (4, 5):
+        raise ValueError(f"dropout3d: expected a 4-d (C, D, H, W) or 5-d (N, C, D, H, W) input, got shape {x.shape}")
+    if not training or p == 0.0:
+        return x
+    mask = _keep_mask(x, x.shape[:-3] + (1, 1, 1), p)
+    return _maybe_inplace(x, inplace, "dropout3d", lambda a: a * mask)
 
 
 SELU_SATURATION = 1.7580993408473766  # -(SELU's scale * alpha): the value alpha dropout sets dropped inputs to
@@ -867,6 +893,21 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     _check_reduction("triplet_margin_loss", reduction)
     positive, negative = _loss_inputs("triplet_margin_loss", anchor, positive, negative)
     return reduce_loss(fused.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function: Callable[[Tensor, Tensor], Tensor] | None = None,
+                                      margin: float = 1.0, swap: bool = False, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with any distance ``d`` (default ``pairwise_distance``); ``swap`` uses
+    min(d(a, n), d(p, n)) for the negative distance."""
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
+    _check_reduction("triplet_margin_with_distance_loss", reduction)
+    distance = pairwise_distance if distance_function is None else distance_function
+    to_positive, to_negative = distance(anchor, positive), distance(anchor, negative)
+    if swap:
+        to_negative = elementwise.minimum(to_negative, distance(positive, negative))
+    return reduce_loss(relu(margin + to_positive - to_negative), reduction)
 
 
 def _class_scores(op: str, input: Tensor) -> Tensor:  # noqa: A002
@@ -1368,17 +1409,72 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     return weights @ value
 
 
+
+# ---------------------------------------------------------------- torch's other names for the functions above
+def _inplace_version(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """torch's ``relu_`` for ``relu``: the function with ``inplace=True``."""
+    def inplace_fn(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return fn(x, *args, inplace=True, **kwargs)
+    inplace_fn.__name__ = inplace_fn.__qualname__ = f"{fn.__name__}_"
+    inplace_fn.__doc__ = f"``{fn.__name__}(x, ..., inplace=True)``: the result written into x."
+    return inplace_fn
+
+
+relu_, elu_, celu_, selu_, leaky_relu_, hardtanh_, threshold_, rrelu_ = (
+    _inplace_version(fn) for fn in (relu, elu, celu, selu, leaky_relu, hardtanh, threshold, rrelu))
+
+
+def _with_indices(fn: Callable[..., Any]) -> Callable[..., tuple[Tensor, Tensor]]:
+    """torch's ``max_pool2d_with_indices`` for ``max_pool2d``: the function with ``return_indices=True``."""
+    def with_indices(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+        return fn(*args, **{**kwargs, "return_indices": True})
+    with_indices.__name__ = with_indices.__qualname__ = f"{fn.__name__}_with_indices"
+    with_indices.__doc__ = f"``{fn.__name__}(..., return_indices=True)``: (values, int64 indices)."
+    return with_indices
+
+
+max_pool1d_with_indices, max_pool2d_with_indices, adaptive_max_pool1d_with_indices, \
+    adaptive_max_pool2d_with_indices = (_with_indices(fn) for fn in (max_pool1d, max_pool2d, adaptive_max_pool1d,
+                                                                    adaptive_max_pool2d))
+
+
+def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",  # noqa: A002
+             align_corners: bool | None = None) -> Tensor:
+    """torch's deprecated name for ``interpolate`` (with its warning)."""
+    warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:  # noqa: A002
+    """torch's deprecated ``interpolate(mode="nearest")`` (with its warning)."""
+    warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:  # noqa: A002
+    """torch's deprecated ``interpolate(mode="bilinear", align_corners=True)`` (with its warning)."""
+    warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
 __all__ = [
-    "CSRBatch", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
-    "bernoulli_log_likelihood", "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu",
-    "conv1d", "conv2d",
-    "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout",
-    "dropout2d", "elu", "embedding", "fold", "gaussian_kl", "gaussian_nll_loss", "gelu", "glu", "group_norm",
-    "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate",
-    "is_csr", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax",
-    "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",
+    "CSRBatch", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices", "alpha_dropout",
+    "avg_pool1d", "avg_pool2d", "batch_norm", "bernoulli_log_likelihood", "bilinear", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "celu", "celu_", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d",
+    "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout", "dropout1d",
+    "dropout2d", "dropout3d", "elu", "elu_", "embedding", "embedding_bag", "feature_alpha_dropout", "fold",
+    "gaussian_kl", "gaussian_nll_loss", "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink", "hardsigmoid",
+    "hardswish", "hardtanh", "hardtanh_", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate",
+    "is_csr", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "leaky_relu_", "linear", "local_response_norm",
+    "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "margin_ranking_loss", "max_pool1d",
+    "max_pool1d_with_indices", "max_pool2d", "max_pool2d_with_indices", "mish", "mse_loss", "multi_margin_loss",
     "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "normalize", "one_hot", "pad",
-    "pairwise_distance", "poisson_nll_loss", "prelu", "reduce_loss", "relu", "relu6", "reparameterize",
-    "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax",
-    "softplus", "softsign", "tanh", "threshold", "triplet_margin_loss", "unfold",
+    "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "reduce_loss",
+    "relu", "relu6", "relu_", "reparameterize", "rms_norm", "rrelu", "rrelu_", "scaled_dot_product_attention", "selu",
+    "selu_", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
+    "softsign", "tanh", "tanhshrink", "threshold", "threshold_", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss", "unfold", "upsample", "upsample_bilinear", "upsample_nearest",
 ]

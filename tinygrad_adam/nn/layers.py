@@ -676,6 +676,20 @@ class Hardshrink(Softshrink):
     function = staticmethod(F.hardshrink)
 
 
+class RReLU(Module):
+    """Randomized leaky relu (``F.rrelu``): a slope from U(lower, upper) per negative element while training, their
+    mean after ``eval()``."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rrelu(x, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")
+
+
 class Tanhshrink(_Activation):
     """x - tanh(x)."""
 
@@ -784,6 +798,14 @@ class Dropout2d(Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout2d(x, self.p, self.training, self.inplace)
+
+
+class Dropout3d(Dropout):
+    """Channel dropout while training: each channel volume of (N, C, D, H, W) or (C, D, H, W) input is zeroed with
+    probability ``p`` (the rest scaled by 1/(1-p)); the identity after ``eval()``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout3d(x, self.p, self.training, self.inplace)
 
 
 class Dropout1d(Dropout):
