@@ -162,6 +162,11 @@ def test_refusals() -> None:
         F.pixel_unshuffle(tg.ones(1, 1, 3, 4), 2)
     with pytest.raises(ValueError, match="positive int"):
         nn.PixelShuffle(0)(tg.ones(1, 4, 2, 2))
+    values, indices = F.max_pool2d(tg.ones(1, 1, 4, 4), 2, return_indices=True)
+    with pytest.raises(ValueError, match="strictly within one stride"):
+        F.max_unpool2d(values, indices, 2, output_size=(6, 4))
+    with pytest.raises(ValueError, match="integer indices of its shape"):
+        F.max_unpool2d(values, indices.float(), 2)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -344,3 +349,32 @@ def test_triplet_margin_with_distance_loss_matches_torch(swap: bool, reduction: 
         compare(ours, theirs, a, p, n)
     with pytest.raises(ValueError, match="margin must be greater than 0"):
         F.triplet_margin_with_distance_loss(tg.Tensor(a), tg.Tensor(p), tg.Tensor(n), margin=0.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.sampled_from([1, 2]), st.integers(1, 3), st.integers(1, 3), st.booleans())
+def test_max_unpool_matches_torch(data: st.DataObject, dims: int, kernel: int, stride: int, overlap: bool) -> None:
+    """Unpooling torch's own pooling indices, overlapping windows (repeated indices) included, to the input's size
+    and to the default size."""
+    spatial = data.draw(st.tuples(*[st.integers(kernel, 7)] * dims))
+    x = data.draw(hnp.arrays(np.float64, (2, 2, *spatial), elements=st.integers(-3, 3).map(float)))
+    step = 1 if overlap else stride
+    pool = getattr(torch.nn.functional, f"max_pool{dims}d")
+    values, indices = pool(torch.tensor(x), kernel, step, return_indices=True)
+    name = f"MaxUnpool{dims}d"
+    ours_m, theirs_m = getattr(nn, name)(kernel, step), getattr(torch.nn, name)(kernel, step)
+    assert repr(ours_m) == repr(theirs_m)
+    for size in (None, spatial):
+        try:
+            ref = theirs_m(values.clone().requires_grad_(), indices, size)
+        except (RuntimeError, ValueError):  # an index past the default plane: ours refuses it too
+            with pytest.raises((IndexError, ValueError)):
+                ours_m(tg.Tensor(values.numpy()), tg.Tensor(indices.numpy()), size)
+            continue
+        vo, vt = tg.Tensor(values.numpy(), requires_grad=True), values.clone().requires_grad_()
+        out, ref = ours_m(vo, tg.Tensor(indices.numpy()), size), theirs_m(vt, indices, size)
+        np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+        g = np.cos(np.arange(out.numel())).reshape(out.shape)
+        (out * tg.Tensor(g)).sum().backward()
+        (ref * torch.tensor(g)).sum().backward()
+        np.testing.assert_allclose(vo.grad.numpy(), vt.grad.numpy(), rtol=1e-12)

@@ -1288,6 +1288,45 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002
+                 padding: IntPair = 0, output_size: Sequence[int] | None = None) -> Tensor:
+    """The partial inverse of ``max_pool2d``: each value of (N, C, H, W) or (C, H, W) input placed at its index
+    (``max_pool2d``'s ``return_indices``) in a zero (Ho * Wo) plane, Ho = (H - 1) stride - 2 padding + kernel (or the
+    last two of ``output_size``, within one stride of that); of indices that repeat, the last value stays, and each
+    input gets the gradient at its index, as torch's."""
+    k, p = pair(kernel_size, "max_unpool2d kernel_size", 1), pair(padding, "max_unpool2d padding", 0)
+    s = k if stride is None else pair(stride, "max_unpool2d stride", 1)
+    if input.ndim not in (3, 4) or tuple(indices.shape) != tuple(input.shape) or indices.dtype.kind not in "iu":
+        raise ValueError(f"max_unpool2d: expected (N, C, H, W) or (C, H, W) input and integer indices of its shape, "
+                         f"got {input.shape} and {indices.shape} {indices.dtype}")
+    h, w = input.shape[-2:]
+    default = ((h - 1) * s[0] - 2 * p[0] + k[0], (w - 1) * s[1] - 2 * p[1] + k[1])
+    size = default if output_size is None else tuple(int(n) for n in output_size)[-2:]
+    for d in range(2):
+        if not default[d] - s[d] < size[d] < default[d] + s[d]:
+            raise ValueError(f"max_unpool2d: output_size {tuple(size)} must lie strictly within one stride {s} of "
+                             f"the default {default}")
+    plane = size[0] * size[1]
+    if indices.numel() and (int(indices.data.min()) < 0 or int(indices.data.max()) >= plane):
+        raise IndexError(f"max_unpool2d: an index is outside the {size[0]} x {size[1]} output plane (indices from "
+                         f"{int(indices.data.min())} to {int(indices.data.max())})")
+    batch = tuple(input.shape[:-2])
+    out = zeros(*batch, plane, dtype=input.dtype, device=input.device)
+    out = index_op.scatter(out, -1, indices.reshape(*batch, h * w), input.reshape(*batch, h * w))
+    return out.reshape(*batch, *size)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: int | tuple[int],  # noqa: A002
+                 stride: int | tuple[int] | None = None, padding: int | tuple[int] = 0,
+                 output_size: Sequence[int] | None = None) -> Tensor:
+    """``max_unpool2d`` along the last dim of (N, C, L) or (C, L) input (``max_pool1d``'s indices)."""
+    k = single(kernel_size, "max_unpool1d kernel_size", 1)
+    s = k if stride is None else single(stride, "max_unpool1d stride", 1)
+    size = None if output_size is None else (1, int(tuple(output_size)[-1]))
+    return max_unpool2d(input.unsqueeze(-2), indices.unsqueeze(-2), (1, k), (1, s),
+                        (0, single(padding, "max_unpool1d padding", 0)), size).squeeze(-2)
+
+
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002
               ceil_mode: bool = False) -> Tensor:
     """The ``norm_type``-norm of each window of (N, C, H, W) or (C, H, W) input, (sum x^p)^(1/p), as torch computes
@@ -1470,11 +1509,12 @@ __all__ = [
     "hardswish", "hardtanh", "hardtanh_", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate",
     "is_csr", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "leaky_relu_", "linear", "local_response_norm",
     "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "margin_ranking_loss", "max_pool1d",
-    "max_pool1d_with_indices", "max_pool2d", "max_pool2d_with_indices", "mish", "mse_loss", "multi_margin_loss",
-    "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "normalize", "one_hot", "pad",
-    "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "reduce_loss",
-    "relu", "relu6", "relu_", "reparameterize", "rms_norm", "rrelu", "rrelu_", "scaled_dot_product_attention", "selu",
-    "selu_", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
-    "softsign", "tanh", "tanhshrink", "threshold", "threshold_", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss", "unfold", "upsample", "upsample_bilinear", "upsample_nearest",
+    "max_pool1d_with_indices", "max_pool2d", "max_pool2d_with_indices", "max_unpool1d", "max_unpool2d", "mish",
+    "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "normalize",
+    "one_hot", "pad", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu",
+    "reduce_loss", "relu", "relu6", "relu_", "reparameterize", "rms_norm", "rrelu", "rrelu_",
+    "scaled_dot_product_attention", "selu", "selu_", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss",
+    "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "threshold", "threshold_",
+    "triplet_margin_loss", "triplet_margin_with_distance_loss", "unfold", "upsample", "upsample_bilinear",
+    "upsample_nearest",
 ]

@@ -862,6 +862,34 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
+class MaxUnpool2d(Module):
+    """The partial inverse of ``MaxPool2d`` (``F.max_unpool2d``): ``forward(input, indices, output_size=None)``."""
+
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
+        self.kernel_size = pair(kernel_size, "MaxUnpool2d kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "MaxUnpool2d stride", 1)
+        self.padding = pair(padding, "MaxUnpool2d padding", 0)
+
+    def forward(self, x: Tensor, indices: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """The partial inverse of ``MaxPool1d`` (``F.max_unpool1d``)."""
+
+    def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
+                 padding: int | tuple[int] = 0) -> None:
+        self.kernel_size = (single(kernel_size, "MaxUnpool1d kernel_size", 1),)
+        self.stride = self.kernel_size if stride is None else (single(stride, "MaxUnpool1d stride", 1),)
+        self.padding = (single(padding, "MaxUnpool1d padding", 0),)
+
+    def forward(self, x: Tensor, indices: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:
+        return F.max_unpool1d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
 class LPPool2d(Module):
     """The ``norm_type``-norm of each window (``F.lp_pool2d``); ``stride`` defaults to ``kernel_size``."""
 
