@@ -24,8 +24,12 @@ VALUES = st.floats(-10, 10) | st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.na
 def picked_norms(weight: np.ndarray, idx: np.ndarray, p: float) -> np.ndarray:
     """The float64 p-norms of the rows ``idx`` picks (what decides whether a row is scaled)."""
     rows = weight[np.unique(idx)].astype(np.float64)
+    if p == 0:
+        return (rows != 0).sum(axis=1).astype(np.float64)
+    if math.isinf(p):
+        return np.abs(rows).max(axis=1) if p > 0 else np.abs(rows).min(axis=1)
     with np.errstate(all="ignore"):
-        return np.abs(rows).max(axis=1) if p == math.inf else (np.abs(rows) ** p).sum(axis=1) ** (1 / p)
+        return (np.abs(rows) ** p).sum(axis=1) ** (1 / p)
 
 
 @settings(max_examples=200, deadline=None)
@@ -37,7 +41,7 @@ def test_embedding_options_match_torch(data: st.DataObject, n: int, dim: int, dt
     idx = data.draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, n - 1)))
     padding_idx = data.draw(st.none() | st.integers(-n, n - 1))
     max_norm = data.draw(st.none() | st.sampled_from([0.0, 0.5, 1.0, 3.0]) | st.floats(0, 20))
-    norm_type = data.draw(st.sampled_from([2.0, 1.0, 3.0, 0.5, math.inf]))
+    norm_type = data.draw(st.sampled_from([2.0, 1.0, 3.0, 0.5, math.inf, 0.0, -math.inf, -1.0]))
     if idx.size and data.draw(st.booleans()):  # max_norm just above or below a picked row's norm
         norm = picked_norms(weight, idx, norm_type)[0]
         if math.isfinite(norm):
@@ -264,3 +268,18 @@ def test_embedding_bag_module_as_torch() -> None:
     frozen = nn.EmbeddingBag.from_pretrained(table, mode="max")
     assert not frozen.weight.requires_grad and frozen.weight.data is table.data
     assert repr(frozen).startswith(repr(torch.nn.EmbeddingBag.from_pretrained(torch.zeros(3, 2), mode="max")))
+
+
+@pytest.mark.gpu
+def test_embedding_refuses_indices_offsets_and_weights_on_another_device() -> None:
+    from tinygrad_adam.backend import DeviceError
+
+    table = tg.ones(5, 2, device="cuda")
+    with pytest.raises(DeviceError, match="different devices"):
+        F.embedding(tg.tensor([0, 1]), table)
+    idx = tg.tensor([0, 1, 2], device="cuda")
+    with pytest.raises(DeviceError, match="different devices"):
+        F.embedding_bag(idx, table, tg.tensor([0, 1]))
+    with pytest.raises(DeviceError, match="different devices"):
+        F.embedding_bag(idx, table, tg.tensor([0], device="cuda"), mode="sum", per_sample_weights=tg.ones(3))
+    assert F.embedding_bag(idx, table, tg.tensor([0, 1], device="cuda")).device.startswith("cuda")

@@ -167,6 +167,21 @@ def test_refusals() -> None:
         F.max_unpool2d(values, indices, 2, output_size=(6, 4))
     with pytest.raises(ValueError, match="integer indices of its shape"):
         F.max_unpool2d(values, indices.float(), 2)
+    with pytest.raises(ValueError, match="same number of dims"):
+        F.triplet_margin_with_distance_loss(tg.ones(4, 3), tg.ones(3), tg.ones(4, 3))
+
+
+def test_review_fixes_edge_cases() -> None:
+    """An empty batch through adaptive max pooling, a 0-d hard Gumbel sample, numpy ints as shuffle factors, a
+    negative rrelu bound (torch only asks lower <= upper)."""
+    out, idx = F.adaptive_max_pool2d(tg.ones(0, 3, 4, 4), (2, 2), return_indices=True)
+    ref, ref_idx = torch.nn.functional.adaptive_max_pool2d(torch.ones(0, 3, 4, 4), (2, 2), return_indices=True)
+    assert out.shape == tuple(ref.shape) and idx.shape == tuple(ref_idx.shape)
+    assert F.gumbel_softmax(tg.Tensor(np.array(1.5)), hard=True).numpy() == 1.0
+    assert F.pixel_shuffle(tg.ones(1, 4, 2, 2), np.int64(2)).shape == (1, 1, 4, 4)
+    x = np.array([-2.0, 3.0])
+    np.testing.assert_allclose(F.rrelu(tg.Tensor(x), -0.5, -0.1).numpy(),
+                               torch.nn.functional.rrelu(torch.tensor(x), -0.5, -0.1).numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -209,7 +224,7 @@ def test_dropout1d_drops_whole_channel_rows() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.data(), st.sampled_from([1, 2]), st.sampled_from([1.0, 2.0, 3.0, 1.5]), st.booleans())
+@given(st.data(), st.sampled_from([1, 2]), st.sampled_from([1.0, 2.0, 3.0, 1.5, np.inf, -np.inf]), st.booleans())
 def test_lp_pools_match_torch(data: st.DataObject, dims: int, norm_type: float, ceil_mode: bool) -> None:
     spatial = data.draw(st.tuples(*[st.integers(2, 6)] * dims))
     x = data.draw(hnp.arrays(np.float64, (2, 2, *spatial), elements=st.floats(-3, 3) | st.sampled_from([0.0, 1.0])))

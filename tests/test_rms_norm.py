@@ -64,6 +64,19 @@ def test_rms_norm_by_hand_and_default_eps() -> None:
                                1e-9 / np.sqrt(np.float32(1e-18) + np.finfo(np.float32).eps), rtol=1e-6)
 
 
+def test_rms_norm_float16_and_mixed_dtypes_as_torch() -> None:
+    """float16 is computed in float32 with float32's epsilon; the result has the input's dtype whatever the
+    weight's."""
+    for x in (np.array([[1e-3, 1e-3], [300.0, 200.0]], np.float16), np.array([[1.0, -2.0]], np.float32)):
+        for w in (None, np.array([1.0, 2.0], np.float64), np.array([0.5, 3.0], np.float16)):
+            out = F.rms_norm(tg.Tensor(x), 2, None if w is None else tg.Tensor(w))
+            ref = torch.nn.functional.rms_norm(torch.tensor(x), (2,), None if w is None else torch.tensor(w))
+            assert out.dtype == x.dtype
+            np.testing.assert_allclose(out.numpy().astype(np.float64), ref.numpy().astype(np.float64), rtol=2e-3)
+    with pytest.raises(ValueError, match="at least one"):
+        F.rms_norm(tg.ones(3), ())
+
+
 def test_rms_norm_module_and_refusals() -> None:
     ours, theirs = nn.RMSNorm((2, 3), eps=1e-5), torch.nn.RMSNorm((2, 3), eps=1e-5)
     assert repr(ours).startswith(repr(theirs)) and list(ours.state_dict()) == list(theirs.state_dict())

@@ -118,8 +118,10 @@ def test_lstm_state_must_be_a_pair() -> None:
     for hx, got in ((h, "a Tensor"), ((h,), "a tuple of 1"), ([h, h, h], "a list of 3")):
         with pytest.raises(ValueError, match=rf"LSTMCell: hx must be a pair \(h, c\), got {got}$"):
             lstm(x, hx)
-    with pytest.raises(ValueError, match=r"LSTMCell: expected hx\[1\] of shape \(2, 4\) .*got NoneType"):
+    with pytest.raises(TypeError, match=r"LSTMCell: hx must hold Tensors, got a NoneType"):
         lstm(x, (h, None))
+    with pytest.raises(TypeError, match=r"GRUCell: hx must hold Tensors, got a ndarray"):
+        GRUCell(3, 4)(x, np.zeros((2, 4)))
     h1, c1 = lstm(x, [h, h])  # a list as torch
     assert h1.shape == c1.shape == (2, 4)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy
@@ -156,8 +157,8 @@ def rrelu(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: b
     """Randomized leaky relu (Xu et al. 2015): x where x > 0, else x times a slope drawn from U(lower, upper) per
     element while ``training`` (torch's default for this function is False), the fixed slope (lower + upper) / 2
     otherwise."""
-    if not 0 <= lower <= upper:
-        raise ValueError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if not lower <= upper:
+        raise ValueError(f"rrelu: expected lower <= upper, got lower={lower}, upper={upper}")
     if not training:
         return leaky_relu(x, (lower + upper) / 2, inplace)
     slopes = Tensor((rand(x.shape, dtype=x.dtype, device=x.device).data * (upper - lower) + lower).astype(x.dtype),
@@ -216,19 +217,22 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
 def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002
              eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x^2) + eps) over the trailing dims ``normalized_shape`` of x (..., *normalized_shape), times
-    ``weight`` (normalized_shape); ``eps=None`` is the dtype's machine epsilon (torch's default). The same operations
-    in the same order as torch's CPU composite: x * rsqrt(mean(x^2) + eps), then * weight."""
+    ``weight`` (normalized_shape), in x's dtype; ``eps=None`` is the machine epsilon of the dtype computed in
+    (float16 is computed in float32, as torch). The same operations in the same order as torch's CPU composite:
+    x * rsqrt(mean(x^2) + eps), then * weight."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if len(shape) > input.ndim or tuple(input.shape[input.ndim - len(shape):]) != shape:
-        raise ValueError(f"rms_norm: normalized_shape {shape} must be the trailing dims of input shape {input.shape}")
+    if not shape or len(shape) > input.ndim or tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ValueError(f"rms_norm: normalized_shape {shape} must be the trailing dims of input shape {input.shape} "
+                         f"(at least one)")
     if weight is not None and tuple(weight.shape) != shape:
         raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected normalized_shape {shape}")
     if input.dtype.kind != "f":
         raise TypeError(f"rms_norm: needs a floating-point input, got dtype {input.dtype}")
-    eps = float(numpy.finfo(input.dtype).eps) if eps is None else eps
-    mean_square = (input * input).mean(tuple(range(input.ndim - len(shape), input.ndim)), keepdim=True)
-    out = input * (mean_square + eps).rsqrt()
-    return out if weight is None else out * weight
+    x = input.astype("float32") if input.dtype.itemsize < 4 else input  # float16 in float32, as torch's opmath
+    eps = float(numpy.finfo(x.dtype).eps) if eps is None else eps
+    mean_square = (x * x).mean(tuple(range(x.ndim - len(shape), x.ndim)), keepdim=True)
+    out = (x * (mean_square + eps).rsqrt()).astype(input.dtype)
+    return out if weight is None else (out * weight).astype(input.dtype)  # torch: the input's dtype
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -278,16 +282,16 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     ``weight`` (as torch; no gradient flows through the scaling); ``scale_grad_by_freq`` divides each row's gradient
     by how often the row is picked in ``input``. ``sparse=True`` (sparse gradients) is not supported."""
     idx = _embedding_indices("embedding", input, weight, sparse)
-    padding_idx = _padding_index("embedding", padding_idx, weight.shape[0])
+    padding_idx = check_embedding_options("embedding", weight.shape[0], padding_idx, sparse)
     _renorm("embedding", weight, idx, max_norm, norm_type)
     return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq)
 
 
 def _embedding_indices(op: str, input: TensorLike, weight: Tensor, sparse: bool) -> Any:  # noqa: A002
     """The index array of ``input``, checked as torch: integers in [0, num_embeddings) of a 2-D weight."""
-    if sparse:
-        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported; use sparse=False, which "
-                                  f"gives the same dense gradient values")
+    check_embedding_options(op, weight.shape[0] if weight.ndim else 0, None, sparse)
+    if isinstance(input, Tensor):
+        check_devices(op, weight, input)
     idx = input.data if isinstance(input, Tensor) else weight.xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
@@ -300,10 +304,15 @@ def _embedding_indices(op: str, input: TensorLike, weight: Tensor, sparse: bool)
     return idx
 
 
-def _padding_index(op: str, padding_idx: int | None, n: int) -> int | None:
-    if padding_idx is not None and not -n <= padding_idx < n:
-        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({n})")
-    return None if padding_idx is None else padding_idx % n
+def check_embedding_options(op: str, num_embeddings: int, padding_idx: int | None, sparse: bool) -> int | None:
+    """``padding_idx`` as a non-negative row (or None), checked to lie within ``num_embeddings``; ``sparse=True``
+    refused (embedding layers and functions share these checks)."""
+    if sparse:
+        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported; use sparse=False, which "
+                                  f"gives the same dense gradient values")
+    if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({num_embeddings})")
+    return None if padding_idx is None else padding_idx % num_embeddings
 
 
 def _renorm(op: str, weight: Tensor, idx: Any, max_norm: float | None, norm_type: float) -> None:
@@ -332,12 +341,13 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
     if mode not in BAG_MODES:
         raise ValueError(f"embedding_bag: mode must be one of {BAG_MODES}, got {mode!r}")
     idx = _embedding_indices("embedding_bag", input, weight, sparse)
-    padding_idx = _padding_index("embedding_bag", padding_idx, weight.shape[0])
+    padding_idx = check_embedding_options("embedding_bag", weight.shape[0], padding_idx, sparse)
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights is only supported for mode='sum' (as in "
                                   f"torch), got mode={mode!r}")
     if mode == "max" and scale_grad_by_freq:
         raise ValueError("embedding_bag: mode='max' does not support scale_grad_by_freq (as in torch)")
+    check_devices("embedding_bag", weight, *(t for t in (offsets, per_sample_weights) if isinstance(t, Tensor)))
     xp = weight.xp
     bag, bags, inside = _bag_numbers(idx, offsets, include_last_offset, xp)
     if per_sample_weights is not None and (per_sample_weights.shape != idx.shape
@@ -473,25 +483,27 @@ def _kept(x: Tensor, shape: tuple[int, ...], p: float) -> Any:
 def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel dropout of x (N, C, L) or unbatched (C, L): each channel's whole row is zeroed with probability ``p``,
     the rest scaled by 1/(1-p). The identity when not ``training``."""
-    p = check_dropout_p(p)
     if x.ndim not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape {x.shape}")
-    if not training or p == 0.0:
-        return x
-    mask = _keep_mask(x, x.shape[:-1] + (1,), p)
-    return _maybe_inplace(x, inplace, "dropout1d", lambda a: a * mask)
+    return _channel_dropout("dropout1d", x, 1, p, training, inplace)
 
 
 def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel dropout of x (N, C, D, H, W) or unbatched (C, D, H, W): each whole channel volume is zeroed with
     probability ``p``, the rest scaled by 1/(1-p). The identity when not ``training``."""
-    p = check_dropout_p(p)
     if x.ndim not in (4, 5):
         raise ValueError(f"dropout3d: expected a 4-d (C, D, H, W) or 5-d (N, C, D, H, W) input, got shape {x.shape}")
+    return _channel_dropout("dropout3d", x, 3, p, training, inplace)
+
+
+def _channel_dropout(op: str, x: Tensor, spatial: int, p: float, training: bool, inplace: bool) -> Tensor:
+    """Zero each channel of x (its last ``spatial`` dims are one channel's values) with probability ``p``, scale
+    the rest by 1/(1-p); the identity when not ``training``."""
+    p = check_dropout_p(p)
     if not training or p == 0.0:
         return x
-    mask = _keep_mask(x, x.shape[:-3] + (1, 1, 1), p)
-    return _maybe_inplace(x, inplace, "dropout3d", lambda a: a * mask)
+    mask = _keep_mask(x, x.shape[:x.ndim - spatial] + (1,) * spatial, p)
+    return _maybe_inplace(x, inplace, op, lambda a: a * mask)
 
 
 SELU_SATURATION = 1.7580993408473766  # -(SELU's scale * alpha): the value alpha dropout sets dropped inputs to
@@ -528,7 +540,6 @@ def _alpha_dropout(op: str, x: Tensor, p: float, training: bool, inplace: bool, 
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel dropout of x (N, C, H, W): each whole channel map is zeroed with probability ``p``, the rest scaled by
     1/(1-p). A 3-d input is taken as (N, C, L), with torch's warning. The identity when not ``training``."""
-    p = check_dropout_p(p)
     if x.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 4-d (N, C, H, W) input (or 3-d (N, C, L)), got shape {x.shape}")
     if x.ndim == 3:
@@ -537,10 +548,7 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
                       "will change in a future release to interpret the input as one without a batch dimension, i.e. "
                       "shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using "
                       "dropout1d instead.", UserWarning, stacklevel=2)
-    if not training or p == 0.0:
-        return x
-    mask = _keep_mask(x, x.shape[:2] + (1,) * (x.ndim - 2), p)
-    return _maybe_inplace(x, inplace, "dropout2d", lambda a: a * mask)
+    return _channel_dropout("dropout2d", x, x.ndim - 2, p, training, inplace)
 
 
 def reduce_loss(losses: Tensor, reduction: str) -> Tensor:
@@ -872,9 +880,9 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
 
 
 def _positive_factor(op: str, factor: int) -> int:
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+    if isinstance(factor, bool) or not isinstance(factor, Integral) or factor < 1:
         raise ValueError(f"{op}: the factor must be a positive int, got {factor!r}")
-    return factor
+    return int(factor)
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
@@ -903,6 +911,9 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
     if margin <= 0:
         raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
     _check_reduction("triplet_margin_with_distance_loss", reduction)
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise ValueError(f"triplet_margin_with_distance_loss: anchor, positive and negative must have the same number "
+                         f"of dims (as torch), got shapes {anchor.shape}, {positive.shape} and {negative.shape}")
     distance = pairwise_distance if distance_function is None else distance_function
     to_positive, to_negative = distance(anchor, positive), distance(anchor, negative)
     if swap:
@@ -1129,7 +1140,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None], 
         hs, he = i * h // oh, -(-(i + 1) * h // oh)
         for j in range(ow):
             ws, we = j * w // ow, -(-(j + 1) * w // ow)
-            window = x[..., hs:he, ws:we].reshape(*x.shape[:-2], -1)
+            window = x[..., hs:he, ws:we].reshape(*x.shape[:-2], (he - hs) * (we - ws))
             nan = xp.isnan(window)
             last_nan = window.shape[-1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
             at = xp.where(nan.any(axis=-1), last_nan, xp.argmax(window, axis=-1))  # (argmax: the first maximum)
@@ -1331,18 +1342,31 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size: IntPair, stride: Int
               ceil_mode: bool = False) -> Tensor:
     """The ``norm_type``-norm of each window of (N, C, H, W) or (C, H, W) input, (sum x^p)^(1/p), as torch computes
     it: the mean of x^p over the window (``avg_pool2d``), its sign times relu of its magnitude, times kh * kw, to the
-    power 1/p (so a negative x with a fractional p gives nan, as in torch)."""
+    power 1/p (so a negative x with a fractional p gives nan, as in torch); p = inf is the window's largest |x|,
+    p = -inf its smallest."""
     kh, kw = pair(kernel_size, "lp_pool2d kernel_size", 1)
-    out = avg_pool2d(input ** norm_type, (kh, kw), stride, 0, ceil_mode)
-    return ((out.sign() * relu(out.abs())) * (kh * kw)) ** (1.0 / norm_type)
+    if math.isinf(norm_type):
+        return _extreme_magnitude(lambda t: max_pool2d(t, (kh, kw), stride, 0, ceil_mode=ceil_mode), input, norm_type)
+    return _lp_tail(avg_pool2d(input ** norm_type, (kh, kw), stride, 0, ceil_mode), kh * kw, norm_type)
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: int | None = None,  # noqa: A002
               ceil_mode: bool = False) -> Tensor:
     """``lp_pool2d`` over windows of the last dim of (N, C, L) or (C, L) input."""
     k = single(kernel_size, "lp_pool1d kernel_size", 1)
-    out = avg_pool1d(input ** norm_type, k, stride, 0, ceil_mode)
-    return ((out.sign() * relu(out.abs())) * k) ** (1.0 / norm_type)
+    if math.isinf(norm_type):
+        return _extreme_magnitude(lambda t: max_pool1d(t, k, stride, 0, ceil_mode=ceil_mode), input, norm_type)
+    return _lp_tail(avg_pool1d(input ** norm_type, k, stride, 0, ceil_mode), k, norm_type)
+
+
+def _lp_tail(mean: Tensor, size: int, p: float) -> Tensor:
+    """torch's last step of an LP pool from the windows' mean of x^p: (sign * relu(|mean|) * size)^(1/p)."""
+    return ((mean.sign() * relu(mean.abs())) * size) ** (1.0 / p)
+
+
+def _extreme_magnitude(max_pool: Callable[[Tensor], Tensor], input: Tensor, p: float) -> Tensor:  # noqa: A002
+    """torch's LP pool for p = inf (the max pool of |x|) and p = -inf (minus the max pool of -|x|)."""
+    return max_pool(input.abs()) if p > 0 else -max_pool(-input.abs())
 
 
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002 - torch's name
@@ -1372,6 +1396,8 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     soft = ((logits + gumbels) / tau).softmax(dim)
     if not hard:
         return soft
+    if soft.ndim == 0:  # one category: its one-hot is 1
+        return Tensor(soft.xp.ones((), dtype=soft.dtype), device=logits.device) - soft.detach() + soft
     xp, axis = soft.xp, dim % soft.ndim
     positions = xp.arange(soft.shape[axis]).reshape([-1 if a == axis else 1 for a in range(soft.ndim)])
     one_hot = (positions == xp.expand_dims(soft.data.argmax(axis=axis), axis)).astype(soft.dtype)

@@ -305,12 +305,7 @@ def _embedding_options(op: str, num_embeddings: int, embedding_dim: int, padding
                        sparse: bool) -> tuple[int, int, int | None]:
     """(num_embeddings, embedding_dim, padding_idx as a non-negative index or None), checked."""
     num, dim = _positive("num_embeddings", num_embeddings), _positive("embedding_dim", embedding_dim)
-    if sparse:
-        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported; use sparse=False, which "
-                                  f"gives the same dense gradient values")
-    if padding_idx is not None and not -num <= padding_idx < num:
-        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings")
-    return num, dim, None if padding_idx is None else padding_idx % num
+    return num, dim, F.check_embedding_options(op, num, padding_idx, sparse)
 
 
 def _pretrained(op: str, embeddings: Tensor) -> tuple[int, int]:
@@ -1157,7 +1152,7 @@ class _Pad(Module):
 
 
 class ConstantPad1d(_Pad):
-    """Pads the last dim with ``value``."""
+    """Pads with ``value``."""
 
     def __init__(self, padding: int | tuple[int, ...], value: float) -> None:
         super().__init__(padding)
@@ -1171,7 +1166,7 @@ class ConstantPad1d(_Pad):
 
 
 class ZeroPad1d(ConstantPad1d):
-    """Pads the last dim with zeros."""
+    """Pads with zeros."""
 
     def __init__(self, padding: int | tuple[int, ...]) -> None:
         super().__init__(padding, 0.0)
@@ -1181,19 +1176,19 @@ class ZeroPad1d(ConstantPad1d):
 
 
 class ReflectionPad1d(_Pad):
-    """Mirrors the last dim about its edges."""
+    """Pads by mirroring about the edges."""
 
     mode = "reflect"
 
 
 class ReplicationPad1d(_Pad):
-    """Repeats the edge values of the last dim."""
+    """Pads by repeating the edge values."""
 
     mode = "replicate"
 
 
 class CircularPad1d(_Pad):
-    """Wraps the last dim around."""
+    """Pads by wrapping around."""
 
     mode = "circular"
 
@@ -1202,7 +1197,7 @@ def _padding_over(base: type[_Pad], dims: int) -> type[_Pad]:
     """``base`` over the last ``dims`` dims: torch's 2d and 3d padding modules."""
     name = f"{base.__name__[:-2]}{dims}d"
     return type(name, (base,), {"dims": dims, "__module__": __name__, "__qualname__": name,
-                                "__doc__": f"{base.__doc__} (the last {dims} dims)"})
+                                "__doc__": f"{base.__doc__[:-1]} over the last {dims} dims."})
 
 
 ConstantPad2d, ConstantPad3d = _padding_over(ConstantPad1d, 2), _padding_over(ConstantPad1d, 3)

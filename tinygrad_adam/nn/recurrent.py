@@ -282,7 +282,9 @@ class RNNCellBase(Module):
             got = f"a {type(hx).__name__}" + (f" of {len(hx)}" if isinstance(hx, (tuple, list)) else "")
             raise ValueError(f"{name}: hx must be a pair (h, c), got {got}")
         for i, s in enumerate(states):
-            if not isinstance(s, Tensor) or s.shape != shape:
+            if not isinstance(s, Tensor):
+                raise TypeError(f"{name}: hx must hold Tensors, got a {type(s).__name__}")
+            if s.shape != shape:
                 raise ValueError(f"{name}: expected {'hx' if n_states == 1 else f'hx[{i}]'} of shape {shape} (the "
                                  f"input's batch, hidden_size), got {getattr(s, 'shape', type(s).__name__)}")
         return F.linear(input, self.weight_ih, self.bias_ih), states

@@ -240,14 +240,16 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
 
 
 def norm_of(x: Array, p: float, axes: tuple[int, ...]) -> Array:
-    """The p-norm of x over ``axes`` (kept dims): (sum |x|^p)^(1/p), max |x| for p = inf, |x| over one element
-    (exactly, as torch: no under- or overflow of x^p)."""
+    """The p-norm of x over ``axes`` (kept dims): (sum |x|^p)^(1/p), max |x| for p = inf (min |x| for -inf), the
+    count of non-zeros for p = 0, |x| over one element (exactly, as torch: no under- or overflow of x^p)."""
     xp = backend.get_array_module(x)
     with ignore_fp_errors(xp):
+        if p == 0:
+            return (x != 0).sum(axis=axes, keepdims=True).astype(x.dtype)
         if all(x.shape[i] == 1 for i in axes):
             return xp.abs(x)
-        if p == numpy.inf:
-            return xp.abs(x).max(axis=axes, keepdims=True)
+        if numpy.isinf(p):
+            return xp.abs(x).max(axis=axes, keepdims=True) if p > 0 else xp.abs(x).min(axis=axes, keepdims=True)
         if p == 2:
             return xp.sqrt((x * x).sum(axis=axes, keepdims=True))
         return (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
