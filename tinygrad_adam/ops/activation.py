@@ -99,11 +99,12 @@ def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
     out = numpy.empty_like(flat)
     if flat.dtype == numpy.float32 and backend.numba_available():  # the same operations around numpy's exp
         exponent, finish = backend.compiled(gaussian_exponent_loop), backend.compiled(gelu_gradient_loop)
+        whole = numpy.ascontiguousarray(gflat)  # (a broadcast g would make the loop strided, several times slower)
 
         def work(part: slice) -> None:
             exponent(flat[part], out[part], t(-0.5))
             numpy.exp(out[part], out=out[part])
-            finish(flat[part], cdf[part], gflat[part], out[part], t(INV_SQRT_2PI))
+            finish(flat[part], cdf[part], whole[part], out[part], t(INV_SQRT_2PI))
     else:
         def work(part: slice) -> None:
             xs = flat[part]

@@ -169,7 +169,7 @@ def _layer_norm_rows(a: Tensor, n: int, weight: Tensor | None, bias: Tensor | No
                                          rstd[p]), rows, x.nbytes)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        gflat = numpy.broadcast_to(g, a.shape).reshape(rows, n)  # a view when g is whole or a broadcast scalar
+        gflat = numpy.ascontiguousarray(numpy.broadcast_to(g, a.shape)).reshape(rows, n)  # (broadcast: strided, slow)
         gx = numpy.empty_like(x)
         parts: dict[int, tuple[Array, Array]] = {}  # each slice's sums, added in slice order
 
