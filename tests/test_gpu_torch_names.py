@@ -59,7 +59,10 @@ def program(device: str) -> list[Any]:
               F.adaptive_max_pool1d(x, 3), F.lp_pool2d(x.abs(), 2, 2), F.lp_pool1d(x, 3, 2, 1),
               F.channel_shuffle(x.reshape(2, 4, 3), 2), F.pdist(x[0]), F.rrelu(x, 0.1, 0.3),
               F.triplet_margin_with_distance_loss(x[0], x[1], x[0].flip(1), swap=True),
-              F.max_unpool2d(*F.max_pool2d(x[None], 2, return_indices=True), 2, output_size=(3, 4))]
+              F.max_unpool2d(*F.max_pool2d(x[None], 2, return_indices=True), 2, output_size=(3, 4)),
+              (x / 2.5).asin(), (x / 2.5).acos(), x.atan(), x.sinh(), x.cosh(), x.asinh(), (x.abs() + 1.5).acosh(),
+              (x / 2.5).atanh(), x.sinc(), x.tile(2, 1, 1), x.ravel(), x.fliplr(), x[0].trace(),
+              tg.mv(x[0], x[0, 0]), tg.dot(x[0, 0], x[1, 0]), x.unflatten(2, (2, 2))]
     parts += [nn.RNNCell(4, 3, nonlinearity="relu").to(device)(x[0]), nn.GRUCell(4, 3).to(device)(x[1], x[0, :, :3])]
     parts += nn.LSTMCell(4, 3, bias=False).to(device)(x[0, 0], (x[1, 0, :3], x[1, 1, 1:]))
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))

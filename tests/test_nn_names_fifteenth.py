@@ -393,3 +393,86 @@ def test_max_unpool_matches_torch(data: st.DataObject, dims: int, kernel: int, s
         (out * tg.Tensor(g)).sum().backward()
         (ref * torch.tensor(g)).sum().backward()
         np.testing.assert_allclose(vo.grad.numpy(), vt.grad.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- torch functions and methods of this stop
+MATH = ["asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sinc", "arcsin", "arccos", "arctan",
+        "arcsinh", "arccosh", "arctanh"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(min_dims=0, max_dims=2, max_side=5),
+                  elements=st.floats(-3, 3) | st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, np.nan, np.inf, -np.inf,
+                                                               1e30, 90.0, -90.0, 1e-30])))
+def test_inverse_and_hyperbolic_trig_match_torch(x: np.ndarray) -> None:
+    """Values and gradients (domain edges: inf at +-1, nan outside), as functions, methods and in place."""
+    for name in MATH:
+        xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, ref = getattr(tg, name)(xo), getattr(torch, name)(xt)
+        rtol = 4e-6 if x.dtype == np.float32 else 1e-12
+        assert out.dtype == x.dtype and out.shape == tuple(ref.shape)
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=1e-30, err_msg=name)
+        np.testing.assert_allclose(getattr(tg.Tensor(x), name)().numpy(), ref.detach().numpy(), rtol=rtol,
+                                   atol=1e-30)
+        if out.numel():
+            g = np.cos(np.arange(out.numel())).reshape(out.shape).astype(x.dtype)
+            (out * tg.Tensor(g)).sum().backward()
+            (ref * torch.tensor(g)).sum().backward()
+            atol = 1e-30
+            if name == "sinc":  # (cos(pi x) - sinc x) / x cancels near 0: an ulp of each, over x, in either library;
+                with np.errstate(all="ignore"):  # and cos(pi x) of a huge x is any number in [-1, 1]: |grad| <= 2 / x
+                    huge = np.abs(x) > (1e4 if x.dtype == np.float32 else 1e12)
+                    atol = np.nan_to_num(np.where(huge, 2.0, 8 * float(np.finfo(x.dtype).eps)) * np.abs(g) / np.abs(x),
+                                         posinf=0.0)
+            ours_g, ref_g = xo.grad.numpy(), xt.grad.numpy()
+            assert np.array_equal(np.isnan(ours_g), np.isnan(ref_g)), name
+            with np.errstate(invalid="ignore"):
+                close = (ours_g == ref_g) | (np.abs(ours_g - ref_g) <= rtol * 4 * np.abs(ref_g) + atol)
+            assert (close | np.isnan(ref_g)).all(), (name, ours_g, ref_g)
+        inplace = tg.Tensor(x.copy())
+        getattr(inplace, f"{name}_")()
+        np.testing.assert_allclose(inplace.numpy(), ref.detach().numpy(), rtol=rtol, atol=1e-30)
+    ints = np.array([0, 1, 2])
+    np.testing.assert_allclose(tg.asin(tg.Tensor(ints)).numpy(), torch.asin(torch.tensor(ints)).numpy(), rtol=1e-6)
+
+
+def test_shape_and_product_functions_match_torch() -> None:
+    rng = np.random.default_rng(9)
+    x, m, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    for ours, theirs in [
+        (lambda t: t.tile(2), lambda t: t.tile(2)), (lambda t: t.tile((2, 1, 1, 3)), lambda t: t.tile((2, 1, 1, 3))),
+        (lambda t: t.ravel(), lambda t: t.ravel()), (lambda t: t.fliplr(), lambda t: t.fliplr()),
+        (lambda t: t.flipud(), lambda t: t.flipud()), (lambda t: t.unflatten(2, (2, -1)),
+                                                       lambda t: t.unflatten(2, (2, -1))),
+        (lambda t: tg.trace(t[0]), lambda t: torch.trace(t[0])),
+    ]:
+        compare(ours, theirs, x)
+    compare(lambda a, b: tg.mv(a, b), lambda a, b: torch.mv(a, b), m, v)
+    compare(lambda a, b: tg.dot(a, b), lambda a, b: torch.dot(a, b), v, v[::-1].copy())
+    assert tg.trace(tg.Tensor(np.arange(9).reshape(3, 3))).dtype == np.int64
+    with pytest.raises(ValueError, match="fliplr: needs a tensor of at least 2 dims"):
+        tg.ones(3).fliplr()
+    with pytest.raises(ValueError, match="dot: needs two 1-D tensors"):
+        tg.dot(tg.ones(3), tg.ones(4))
+    with pytest.raises(ValueError, match="mv: needs a matrix"):
+        tg.mv(tg.ones(3, 2), tg.ones(3))
+
+
+def test_module_cpu_and_cuda() -> None:
+    from tinygrad_adam.backend import DeviceError
+
+    m = nn.Linear(2, 3)
+    assert m.cpu() is m and m.weight.device == "cpu"
+    try:
+        moved = nn.Linear(2, 3).cuda()
+    except DeviceError as e:  # no GPU: the same one-line refusal as .to("cuda")
+        assert "cuda" in str(e)
+    else:
+        assert moved.weight.device.startswith("cuda")
+
+
+@pytest.mark.gpu
+def test_module_cuda_moves_to_the_gpu() -> None:
+    m = nn.Linear(2, 3).cuda()
+    assert m.weight.device.startswith("cuda") and m.cuda(0).bias.device.startswith("cuda")
+    assert m.cpu().weight.device == "cpu"

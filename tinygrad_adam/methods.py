@@ -1354,6 +1354,68 @@ METHODS.update({
 METHODS.update({f"{name}_": _in_place(name) for name in ("copysign", "ldexp", "renorm")})
 FUNCTIONS.update({name: _function(name) for name in ("copysign", "ldexp", "frexp", "renorm", "histc", "nanmedian")})
 
+# ---------------------------------------------------------------------------------------------- fifteenth stop
+def tile(self: Tensor, *dims: Any) -> Tensor:
+    """The tensor repeated ``dims`` times along its dims, as torch: missing leading dims of ``dims`` count 1, and
+    extra ones add leading dims (``repeat`` with ``dims`` padded to the tensor's dims)."""
+    reps = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    return self.repeat(*((1,) * (self.ndim - len(reps)) + tuple(reps)))
+
+
+def _flip_dim(name: str, dim: int, least: int) -> Callable[[Tensor], Tensor]:
+    def flipped(self: Tensor) -> Tensor:
+        if self.ndim < least:
+            raise ValueError(f"{name}: needs a tensor of at least {least} dims, got shape {self.shape}")
+        return self.flip(dim)
+    flipped.__name__ = name
+    flipped.__doc__ = f"The tensor reversed along dim {dim} (at least {least}-d)."
+    return flipped
+
+
+def dot(self: Tensor, other: Tensor) -> Tensor:
+    """The inner product of two 1-D tensors of one length and dtype, a 0-d tensor."""
+    if self.ndim != 1 or other.ndim != 1 or self.shape != other.shape or self.dtype != other.dtype:
+        raise ValueError(f"dot: needs two 1-D tensors of one length and dtype, got {self.shape} {self.dtype} and "
+                         f"{other.shape} {other.dtype}")
+    return linalg.matmul(self, other)
+
+
+def mv(self: Tensor, vec: Tensor) -> Tensor:
+    """Matrix (n, m) times vector (m,) -> (n,)."""
+    if self.ndim != 2 or vec.ndim != 1 or self.shape[1] != vec.shape[0]:
+        raise ValueError(f"mv: needs a matrix (n, m) and a vector (m,), got {self.shape} and {vec.shape}")
+    return linalg.matmul(self, vec)
+
+
+def trace(self: Tensor) -> Tensor:
+    """The sum of the main diagonal of a 2-D tensor (integers summed as int64, as torch)."""
+    if self.ndim != 2:
+        raise ValueError(f"trace: needs a 2-D tensor, got shape {self.shape}")
+    return reduce.sum(self.diagonal(), None, False) if self.dtype.kind == "f" else \
+        reduce.sum(elementwise.astype(self.diagonal(), numpy.int64), None, False)
+
+
+def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Dim ``dim`` split into ``sizes`` (one of them may be -1), the other dims kept."""
+    d = movement.wrap_dim("unflatten", dim, self.ndim)
+    return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
+
+
+UNARY_15 = {"asin": unary.asin, "acos": unary.acos, "atan": unary.atan, "sinh": unary.sinh, "cosh": unary.cosh,
+            "asinh": unary.asinh, "acosh": unary.acosh, "atanh": unary.atanh, "sinc": unary.sinc}
+ARC_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
+             "arctanh": "atanh"}
+METHODS.update({name: _float_unary(op) for name, op in UNARY_15.items()})
+METHODS.update({alias: METHODS[name] for alias, name in ARC_NAMES.items()})
+METHODS.update({
+    "tile": tile, "ravel": lambda self: self.reshape(-1), "fliplr": _flip_dim("fliplr", 1, 2),
+    "flipud": _flip_dim("flipud", 0, 1), "dot": dot, "mv": mv, "trace": trace, "unflatten": unflatten,
+})
+METHODS.update({f"{name}_": _in_place(name) for name in (*UNARY_15, *ARC_NAMES)})
+FUNCTIONS.update({name: _function(name) for name in (*UNARY_15, *ARC_NAMES, "tile", "ravel", "fliplr", "flipud",
+                                                       "dot", "mv", "trace", "unflatten")})
+
+
 def attach() -> None:
     """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""
     for name, fn in METHODS.items():

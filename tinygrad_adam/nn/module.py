@@ -238,6 +238,14 @@ class Module:
                     t.data = t.data.astype(dtype, copy=False)
         return self
 
+    def cpu(self) -> Module:
+        """``to("cpu")``."""
+        return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None) -> Module:
+        """``to("cuda")``, or to GPU ``device`` (an index or a "cuda:N" name), as torch."""
+        return self.to("cuda" if device is None else device if isinstance(device, str) else f"cuda:{int(device)}")
+
     def float(self) -> Module:
         """Cast the floating-point parameters (and gradients) to float32, in place; returns the module."""
         return self.to(dtype="float32")

@@ -1,10 +1,12 @@
-"""More elementwise math, as torch names it: sin, cos, tan, log2, log10, exp2, sign, the rounding functions (round,
-floor, ceil, trunc, frac), log1p, expm1, erf, reciprocal, logit, nan_to_num, frexp, and the gamma family lgamma,
-digamma, polygamma and i0 (each with its derivative)."""
+"""More elementwise math, as torch names it: sin, cos, tan and their inverses asin, acos, atan, the hyperbolic sinh,
+cosh and inverses asinh, acosh, atanh, sinc, log2, log10, exp2, sign, the rounding functions (round, floor, ceil,
+trunc, frac), log1p, expm1, erf, reciprocal, logit, nan_to_num, frexp, and the gamma family lgamma, digamma,
+polygamma and i0 (each with its derivative, in torch's formula)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy
 
@@ -27,6 +29,73 @@ def tan(a: Tensor) -> Tensor:
         c = a.xp.cos(a.data)
         return (g / (c * c),)
     return record("tan", a.xp.tan(a.data), (a,), backward)
+
+
+def _quietly(a: Tensor, op: str, f: Callable[[Array], Array], d: Callable[[Array], Array]) -> Tensor:
+    """``op`` = f(x) with the backward g * d(x), both without floating-point warnings (nan and inf are values)."""
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(a.xp):
+            return (g * d(a.data),)
+    with ignore_fp_errors(a.xp):
+        return record(op, f(a.data), (a,), backward)
+
+
+def _rsqrt(x: Array) -> Array:
+    """1 / sqrt(x), as torch's rsqrt: inf at 0, nan below."""
+    return x.dtype.type(1) / backend.get_array_module(x).sqrt(x)
+
+
+def asin(a: Tensor) -> Tensor:
+    """arcsin x (nan outside [-1, 1]); derivative 1 / sqrt(1 - x^2) (inf at +-1)."""
+    return _quietly(a, "asin", a.xp.arcsin, lambda x: _rsqrt(-x * x + x.dtype.type(1)))
+
+
+def acos(a: Tensor) -> Tensor:
+    """arccos x (nan outside [-1, 1]); derivative -1 / sqrt(1 - x^2)."""
+    return _quietly(a, "acos", a.xp.arccos, lambda x: -_rsqrt(-x * x + x.dtype.type(1)))
+
+
+def atan(a: Tensor) -> Tensor:
+    """arctan x; derivative 1 / (1 + x^2)."""
+    return _quietly(a, "atan", a.xp.arctan, lambda x: x.dtype.type(1) / (x * x + x.dtype.type(1)))
+
+
+def sinh(a: Tensor) -> Tensor:
+    """sinh x; derivative cosh x."""
+    return _quietly(a, "sinh", a.xp.sinh, a.xp.cosh)
+
+
+def cosh(a: Tensor) -> Tensor:
+    """cosh x; derivative sinh x."""
+    return _quietly(a, "cosh", a.xp.cosh, a.xp.sinh)
+
+
+def asinh(a: Tensor) -> Tensor:
+    """arsinh x; derivative 1 / sqrt(x^2 + 1)."""
+    return _quietly(a, "asinh", a.xp.arcsinh, lambda x: _rsqrt(x * x + x.dtype.type(1)))
+
+
+def acosh(a: Tensor) -> Tensor:
+    """arcosh x (nan below 1); derivative 1 / sqrt(x^2 - 1) (inf at 1)."""
+    return _quietly(a, "acosh", a.xp.arccosh, lambda x: _rsqrt(x * x - x.dtype.type(1)))
+
+
+def atanh(a: Tensor) -> Tensor:
+    """artanh x (+-inf at +-1, nan beyond); derivative 1 / (1 - x^2)."""
+    return _quietly(a, "atanh", a.xp.arctanh, lambda x: x.dtype.type(1) / (x.dtype.type(1) - x * x))
+
+
+def sinc(a: Tensor) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0; derivative (cos(pi x) - sinc x) / x, 0 at 0 (torch's form: 0 for every tiny x)."""
+    xp, x, t = a.xp, a.data, a.data.dtype.type
+    with ignore_fp_errors(xp):
+        px = t(math.pi) * x
+        out = xp.where(x == 0, t(1), xp.sin(px) / px)
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):
+            return (g * xp.where(x == 0, t(0), (xp.cos(px) - out) / x),)
+    return record("sinc", out, (a,), backward)
 
 
 def log2(a: Tensor) -> Tensor:
