@@ -115,7 +115,7 @@ def ldexp(a: Tensor, b: Tensor) -> Tensor:
     x = floating(a)
     check_devices("ldexp", x, b)
     broadcast_shape("ldexp", x.shape, b.shape)
-    dtype = result_type(x, b) if b.dtype.kind == "f" else x.dtype
+    dtype = result_type(a, b) if b.dtype.kind == "f" else x.dtype  # (a's own dtype: an integer a takes a 0-d b's)
     xp, xs = x.xp, x.data.astype(dtype, copy=False)
     with ignore_fp_errors(xp):
         if b.dtype.kind == "f":
