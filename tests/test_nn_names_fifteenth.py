@@ -476,3 +476,43 @@ def test_module_cuda_moves_to_the_gpu() -> None:
     m = nn.Linear(2, 3).cuda()
     assert m.weight.device.startswith("cuda") and m.cuda(0).bias.device.startswith("cuda")
     assert m.cpu().weight.device == "cpu"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.sampled_from([np.float32, np.float64]))
+def test_fmax_fmin_logaddexp2_and_inf_tests_match_torch(data: st.DataObject, dtype: type) -> None:
+    """Broadcast pairs with nan on either side, ties and infinities; values and gradients."""
+    (sa, sb), _ = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
+    elems = st.integers(-2, 2).map(float) | st.sampled_from([np.nan, np.inf, -np.inf, 0.5, -0.0, 1e30])
+    a, b = (data.draw(hnp.arrays(dtype, s, elements=elems)) for s in (sa, sb))
+    finite = np.abs(np.concatenate([a.ravel(), b.ravel()]))
+    finite = finite[np.isfinite(finite)]
+    scale = 4 * float(np.finfo(dtype).eps) * (1 + (finite.max() if finite.size else 0))  # (a sum of logs: rounding)
+    for name in ("fmax", "fmin", "logaddexp2"):
+        compare(lambda x, y, n=name: getattr(tg, n)(x, y), lambda x, y, n=name: getattr(torch, n)(x, y), a, b,
+                rtol=1e-5 if dtype == np.float32 else 1e-12, signs=name != "logaddexp2",
+                atol=scale if name == "logaddexp2" else 0.0)
+    for name in ("isposinf", "isneginf"):
+        np.testing.assert_array_equal(getattr(tg, name)(tg.Tensor(a)).numpy(), getattr(torch, name)(torch.tensor(a)))
+
+
+def test_rot90_splits_inner_vdot_diagflat_match_torch() -> None:
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 5))
+    for k in (-1, 0, 1, 2, 3, 5):
+        for dims in ((0, 1), (2, 0), (-1, 1)):
+            compare(lambda t, k=k, d=dims: t.rot90(k, d), lambda t, k=k, d=dims: t.rot90(k, d), x)
+    for how, dim in ((2, 1), (3, 2), ([1, 3], 1), ([-2, 7, 1], 2), (4, 0)):
+        ours, theirs = tg.Tensor(x).tensor_split(how, dim), torch.tensor(x).tensor_split(how, dim)
+        assert len(ours) == len(theirs)
+        for o, t in zip(ours, theirs):
+            np.testing.assert_array_equal(o.numpy(), t.numpy())
+    for name, how in (("hsplit", 2), ("vsplit", 3), ("dsplit", [1, 4]), ("hsplit", [1])):
+        for o, t in zip(getattr(tg, name)(tg.Tensor(x), how), getattr(torch, name)(torch.tensor(x), how)):
+            np.testing.assert_array_equal(o.numpy(), t.numpy())
+    with pytest.raises(ValueError, match="must divide dim 1"):
+        tg.hsplit(tg.Tensor(x), 3)
+    compare(lambda a, b: tg.inner(a, b), lambda a, b: torch.inner(a, b), x, rng.standard_normal((2, 5)))
+    compare(lambda a, b: tg.vdot(a, b), lambda a, b: torch.vdot(a, b), x[0, 0], x[1, 1])
+    for offset in (0, 2, -1):
+        compare(lambda t, o=offset: tg.diagflat(t, o), lambda t, o=offset: torch.diagflat(t, o), x[0, :2])

@@ -1401,6 +1401,77 @@ def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
 
+def _nan_ignoring(name: str, wins: str) -> Callable[[Tensor, TensorLike], Tensor]:
+    """torch's fmax / fmin: the larger (smaller) of a and b, the other where one is nan; a wins ties and a nan b, and
+    takes the gradient where it wins (torch's masks)."""
+    def fn(self: Tensor, other: TensorLike) -> Tensor:
+        b = as_tensor(other, self)
+        won = elementwise.compare(self, b, wins)
+        return elementwise.where(elementwise.compare(won, elementwise.compare(b, b, "not_equal"), "logical_or"),
+                                 self, b)
+    fn.__name__ = name
+    fn.__doc__ = f"The {'larger' if wins == 'greater_equal' else 'smaller'} of the two, ignoring a nan (as torch)."
+    return fn
+
+
+def logaddexp2(self: Tensor, other: TensorLike) -> Tensor:
+    """log2(2^a + 2^b) without overflow: logaddexp of a ln 2 and b ln 2, over ln 2."""
+    ln2 = math.log(2)
+    a = _floating(self)
+    return elementwise.div(binary.logaddexp(elementwise.mul(a, ln2), elementwise.mul(as_tensor(other, a), ln2)), ln2)
+
+
+def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """The tensor rotated by k quarter turns in the plane of ``dims``, from the first dim towards the second."""
+    d0, d1 = (movement.wrap_dim("rot90", d, self.ndim) for d in dims)
+    if len(dims) != 2 or d0 == d1:
+        raise ValueError(f"rot90: dims must be two different dims, got {tuple(dims)}")
+    k %= 4
+    if k == 0:
+        return self.clone()
+    if k == 2:
+        return self.flip((d0, d1))
+    return self.flip(d1 if k == 1 else d0).transpose(d0, d1)
+
+
+def tensor_split(self: Tensor, indices_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Views of the tensor cut along ``dim``: into n nearly equal parts (the first size % n one longer), or at the
+    given indices."""
+    d = movement.wrap_dim("tensor_split", dim, self.ndim)
+    size = self.shape[d]
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        if n < 1:
+            raise ValueError(f"tensor_split: the number of sections must be at least 1, got {n}")
+        cuts = [i * (size // n) + min(i, size % n) for i in range(1, n)]
+    else:
+        cuts = [int(i) for i in indices_or_sections]
+    bounds = [0, *(min(max(c if c >= 0 else c + size, 0), size) for c in cuts), size]
+    return tuple(self.narrow(d, lo, max(hi, lo) - lo) for lo, hi in zip(bounds, bounds[1:]))
+
+
+def _split_along(name: str, dim: int, least: int) -> Callable[..., tuple[Tensor, ...]]:
+    """torch's hsplit / vsplit / dsplit: ``tensor_split`` along ``dim`` (of a tensor of at least ``least`` dims),
+    a number of sections only when it divides that dim."""
+    def fn(self: Tensor, indices_or_sections: int | Sequence[int]) -> tuple[Tensor, ...]:
+        if self.ndim < least:
+            raise ValueError(f"{name}: needs a tensor of at least {least} dims, got shape {self.shape}")
+        d = 0 if name == "hsplit" and self.ndim == 1 else dim
+        if isinstance(indices_or_sections, int) and (indices_or_sections < 1
+                                                     or self.shape[d] % indices_or_sections):
+            raise ValueError(f"{name}: {indices_or_sections} sections must divide dim {d} of size {self.shape[d]}")
+        return tensor_split(self, indices_or_sections, d)
+    fn.__name__ = name
+    return fn
+
+
+def inner(self: Tensor, other: Tensor) -> Tensor:
+    """Sums of products over the last dims of both: (..., n) and (..., n) -> self's leading dims then other's."""
+    if self.ndim == 0 or other.ndim == 0:
+        return elementwise.mul(self, other)
+    return linalg.tensordot(self, other, ([-1], [-1]))
+
+
 UNARY_15 = {"asin": unary.asin, "acos": unary.acos, "atan": unary.atan, "sinh": unary.sinh, "cosh": unary.cosh,
             "asinh": unary.asinh, "acosh": unary.acosh, "atanh": unary.atanh, "sinc": unary.sinc}
 ARC_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
@@ -1410,10 +1481,18 @@ METHODS.update({alias: METHODS[name] for alias, name in ARC_NAMES.items()})
 METHODS.update({
     "tile": tile, "ravel": lambda self: self.reshape(-1), "fliplr": _flip_dim("fliplr", 1, 2),
     "flipud": _flip_dim("flipud", 0, 1), "dot": dot, "mv": mv, "trace": trace, "unflatten": unflatten,
+    "fmax": _nan_ignoring("fmax", "greater_equal"), "fmin": _nan_ignoring("fmin", "less_equal"),
+    "logaddexp2": logaddexp2, "isposinf": lambda self: elementwise.compare(self, math.inf, "equal"),
+    "isneginf": lambda self: elementwise.compare(self, -math.inf, "equal"), "rot90": rot90,
+    "tensor_split": tensor_split, "hsplit": _split_along("hsplit", 1, 1), "vsplit": _split_along("vsplit", 0, 2),
+    "dsplit": _split_along("dsplit", 2, 3), "inner": inner, "vdot": dot,
+    "diagflat": lambda self, offset=0: linalg.diag(self.reshape(-1), offset),
 })
 METHODS.update({f"{name}_": _in_place(name) for name in (*UNARY_15, *ARC_NAMES)})
 FUNCTIONS.update({name: _function(name) for name in (*UNARY_15, *ARC_NAMES, "tile", "ravel", "fliplr", "flipud",
-                                                       "dot", "mv", "trace", "unflatten")})
+                                                       "dot", "mv", "trace", "unflatten", "fmax", "fmin", "logaddexp2",
+                                                       "isposinf", "isneginf", "rot90", "tensor_split", "hsplit",
+                                                       "vsplit", "dsplit", "inner", "vdot", "diagflat")})
 
 
 def attach() -> None:
