@@ -64,7 +64,10 @@ def program(device: str) -> list[Any]:
               (x / 2.5).atanh(), x.sinc(), x.tile(2, 1, 1), x.ravel(), x.fliplr(), x[0].trace(),
               tg.mv(x[0], x[0, 0]), tg.dot(x[0, 0], x[1, 0]), x.unflatten(2, (2, 2)), tg.fmax(x, x.flip(2)),
               tg.fmin(x, 0.5), tg.logaddexp2(x, x.flip(1)), x.rot90(1, (1, 2)), *x.tensor_split(3, 2),
-              tg.inner(x, x[0]), tg.diagflat(x[0, 0], 1)]
+              tg.inner(x, x[0]), tg.diagflat(x[0, 0], 1), tg.addmv(x[0, :, 0], x[0], x[1, 0], beta=0.5),
+              tg.addr(x[0], x[1, :, 0], x[1, 0], alpha=2), tg.baddbmm(x[:, :, :3], x, x.transpose(1, 2)[:, :, :3]),
+              tg.addbmm(x[0, :, :3], x, x.transpose(1, 2)[:, :, :3]), tg.cross(x[..., :3], x[..., 1:], dim=2),
+              x[:, :3, :3].matrix_power(3), x[:, :3, :3].matrix_power(0)]
     parts += [nn.RNNCell(4, 3, nonlinearity="relu").to(device)(x[0]), nn.GRUCell(4, 3).to(device)(x[1], x[0, :, :3])]
     parts += nn.LSTMCell(4, 3, bias=False).to(device)(x[0, 0], (x[1, 0, :3], x[1, 1, 1:]))
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))

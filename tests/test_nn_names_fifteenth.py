@@ -516,3 +516,42 @@ def test_rot90_splits_inner_vdot_diagflat_match_torch() -> None:
     compare(lambda a, b: tg.vdot(a, b), lambda a, b: torch.vdot(a, b), x[0, 0], x[1, 1])
     for offset in (0, 2, -1):
         compare(lambda t, o=offset: tg.diagflat(t, o), lambda t, o=offset: torch.diagflat(t, o), x[0, :2])
+
+
+@pytest.mark.parametrize("beta, alpha", [(1, 1), (0.5, -2.0), (0, 1), (1, 0)])
+def test_add_products_match_torch(beta: float, alpha: float) -> None:
+    """addmv, addr, baddbmm, addbmm: values and gradients; a zero beta or alpha leaves its term out, nan and inf
+    included (as torch)."""
+    rng = np.random.default_rng(12)
+    with_nan = rng.standard_normal((2, 3))
+    with_nan[0, 0], with_nan[1, 2] = np.nan, np.inf
+    cases = {"addmv": (with_nan[:, 0], rng.standard_normal((2, 4)), rng.standard_normal(4)),
+             "addr": (with_nan, rng.standard_normal(2), rng.standard_normal(3)),
+             "baddbmm": (np.broadcast_to(with_nan, (5, 2, 3)).copy(), rng.standard_normal((5, 2, 4)),
+                         rng.standard_normal((5, 4, 3))),
+             "addbmm": (with_nan, rng.standard_normal((5, 2, 4)), rng.standard_normal((5, 4, 3)))}
+    for name, args in cases.items():
+        if beta != 0:  # (with beta = 0 torch's gradient for the input is nan where it holds nan: the term is dropped)
+            args = (np.nan_to_num(args[0], nan=0.5, posinf=2.0), *args[1:])
+        compare(lambda *t, n=name: getattr(tg, n)(*t, beta=beta, alpha=alpha),
+                lambda *t, n=name: getattr(torch, n)(*t, beta=beta, alpha=alpha), *args, rtol=1e-10)
+    with pytest.raises(ValueError, match="addmv: expected a matrix"):
+        tg.addmv(tg.ones(2), tg.ones(2, 3), tg.ones(4))
+
+
+def test_cross_and_matrix_power_match_torch() -> None:
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal((4, 3)), rng.standard_normal((1, 3))
+    compare(lambda x, y: tg.cross(x, y, dim=-1), lambda x, y: torch.cross(x, y, dim=-1), a, b)
+    with pytest.raises(ValueError, match="same number of dims"):
+        tg.cross(tg.ones(4, 3), tg.ones(3), dim=-1)
+    compare(lambda x, y: x.cross(y, 0), lambda x, y: x.cross(y, 0), a.T.copy(), a[::-1].T.copy())
+    with pytest.warns(UserWarning, match="without specifying the dim"):
+        np.testing.assert_allclose(tg.cross(tg.Tensor(a.T.copy()), tg.Tensor(a.T.copy() * 2)).numpy(), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="must have size 3"):
+        tg.cross(tg.ones(4, 3), tg.ones(4, 3), dim=0)
+    m = rng.standard_normal((2, 3, 3))
+    for n in (0, 1, 2, 3, 5, -1, -2):
+        compare(lambda t, n=n: t.matrix_power(n), lambda t, n=n: t.matrix_power(n), m, rtol=1e-9)
+    with pytest.raises(ValueError, match="square matrices"):
+        tg.ones(2, 3).matrix_power(2)

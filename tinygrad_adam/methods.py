@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -1472,6 +1473,74 @@ def inner(self: Tensor, other: Tensor) -> Tensor:
     return linalg.tensordot(self, other, ([-1], [-1]))
 
 
+def _add_product(op: str, product: Callable[[Tensor, Tensor], Tensor], shapes: Callable[[Tensor, Tensor], bool],
+                 expected: str) -> Callable[..., Tensor]:
+    """torch's addmv / addr / baddbmm / addbmm: ``beta * self + alpha * product(x, y)`` (``linalg.add_product``)."""
+    def fn(self: Tensor, x: Tensor, y: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        if not shapes(x, y):
+            raise ValueError(f"{op}: expected {expected}, got shapes {x.shape} and {y.shape}")
+        return linalg.add_product(op, self, x, y, product, beta, alpha)
+    fn.__name__ = op
+    fn.__doc__ = f"``beta * self + alpha * {op[3:]}`` of {expected} (a zero beta leaves self out, nan and all)."
+    return fn
+
+
+def _bmm_sum(b1: Tensor, b2: Tensor) -> Tensor:
+    return reduce.sum(linalg.matmul(b1, b2), 0, False)
+
+
+ADD_PRODUCTS = {
+    "addmv": _add_product("addmv", linalg.matmul, lambda m, v: m.ndim == 2 and v.ndim == 1 and m.shape[1] == v.shape[0],
+                          "a matrix (n, m) and a vector (m,)"),
+    "addr": _add_product("addr", linalg.outer, lambda u, v: u.ndim == 1 and v.ndim == 1, "two vectors (n,) and (m,)"),
+    "baddbmm": _add_product("baddbmm", linalg.matmul, lambda a, b: a.ndim == 3 and b.ndim == 3 and a.shape[0] ==
+                            b.shape[0] and a.shape[2] == b.shape[1], "batches of matrices (b, n, k) and (b, k, m)"),
+    "addbmm": _add_product("addbmm", _bmm_sum, lambda a, b: a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
+                           and a.shape[2] == b.shape[1], "batches of matrices (b, n, k) and (b, k, m)"),
+}
+
+
+def cross(self: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (two tensors of one ndim, broadcast); without ``dim`` the first dim
+    of size 3, with torch's deprecation warning (``linalg.cross`` takes the last)."""
+    if self.ndim != other.ndim:
+        raise ValueError(f"cross: the inputs must have the same number of dims (as torch), got shapes {self.shape} and "
+                         f"{other.shape}")
+    shape = elementwise.broadcast_shape("cross", self.shape, other.shape)
+    a, b = self.broadcast_to(shape), other.broadcast_to(shape)
+    if dim is None:
+        sizes = [d for d, n in enumerate(shape) if n == 3]
+        if not sizes:
+            raise ValueError(f"cross: no dim of size 3 in shape {shape}; pass dim")
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated. Please either pass the dim "
+                      "explicitly or simply use torch.linalg.cross.", UserWarning, stacklevel=2)
+        d = sizes[0]
+    else:
+        d = movement.wrap_dim("cross", dim, len(shape))
+        if shape[d] != 3:
+            raise ValueError(f"cross: dim {dim} must have size 3, got shape {shape}")
+    (a0, a1, a2), (b0, b1, b2) = ([t.narrow(d, i, 1) for i in range(3)] for t in (a, b))
+    return movement.concatenate([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+
+
+def matrix_power(self: Tensor, n: int) -> Tensor:
+    """The square matrices (..., m, m) to the integer power n: repeated products by squaring; n = 0 the identity,
+    n < 0 powers of the inverse."""
+    if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+        raise ValueError(f"matrix_power: needs square matrices (..., m, m), got shape {self.shape}")
+    if n == 0:
+        return linalg.identity_like(self)
+    base, n = (linalg.inv(self), -n) if n < 0 else (self, n)
+    result, square = None, base
+    while n:
+        if n & 1:
+            result = square if result is None else linalg.matmul(result, square)
+        n >>= 1
+        if n:
+            square = linalg.matmul(square, square)
+    return result.clone() if result is base else result
+
+
 UNARY_15 = {"asin": unary.asin, "acos": unary.acos, "atan": unary.atan, "sinh": unary.sinh, "cosh": unary.cosh,
             "asinh": unary.asinh, "acosh": unary.acosh, "atanh": unary.atanh, "sinc": unary.sinc}
 ARC_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
@@ -1487,12 +1556,14 @@ METHODS.update({
     "tensor_split": tensor_split, "hsplit": _split_along("hsplit", 1, 1), "vsplit": _split_along("vsplit", 0, 2),
     "dsplit": _split_along("dsplit", 2, 3), "inner": inner, "vdot": dot,
     "diagflat": lambda self, offset=0: linalg.diag(self.reshape(-1), offset),
+    **ADD_PRODUCTS, "cross": cross, "matrix_power": matrix_power,
 })
 METHODS.update({f"{name}_": _in_place(name) for name in (*UNARY_15, *ARC_NAMES)})
 FUNCTIONS.update({name: _function(name) for name in (*UNARY_15, *ARC_NAMES, "tile", "ravel", "fliplr", "flipud",
                                                        "dot", "mv", "trace", "unflatten", "fmax", "fmin", "logaddexp2",
                                                        "isposinf", "isneginf", "rot90", "tensor_split", "hsplit",
-                                                       "vsplit", "dsplit", "inner", "vdot", "diagflat")})
+                                                       "vsplit", "dsplit", "inner", "vdot", "diagflat",
+                                                       *ADD_PRODUCTS, "cross", "matrix_power")})
 
 
 def attach() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
@@ -137,13 +137,29 @@ def addmm(input: Tensor, m1: Tensor, m2: Tensor, beta: float = 1, alpha: float =
     (alpha = 0) that term is left out, NaN and inf in it too, as in torch. All three share one dtype."""
     if m1.ndim != 2 or m2.ndim != 2:
         raise ValueError(f"addmm: m1 and m2 must be matrices, got shapes {m1.shape} and {m2.shape}")
-    check_dtypes("addmm", input, m1, m2)
+    return add_product("addmm", input, m1, m2, matmul, beta, alpha)
+
+
+def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[[Tensor, Tensor], Tensor],  # noqa: A002
+                beta: float, alpha: float) -> Tensor:
+    """``beta * input + alpha * product(x, y)``, input broadcastable to the product's shape; with beta = 0 (alpha = 0)
+    that term is left out, NaN and inf in it too, as in torch (addmm, addmv, addr, baddbmm, addbmm). All three share
+    one dtype; integer ones need integer beta and alpha."""
+    check_dtypes(op, input, x, y)
     if input.dtype.kind != "f" and not (float(beta).is_integer() and float(alpha).is_integer()):
-        raise TypeError(f"addmm: {input.dtype} tensors need integer beta and alpha, got {beta} and {alpha}")
-    shape = (m1.shape[0], m2.shape[1])
-    if broadcast_shape("addmm", input.shape, shape) != shape:
-        raise ValueError(f"addmm: input of shape {input.shape} does not broadcast to the product's shape {shape}")
-    return elementwise.add(_scaled(input, beta), _scaled(matmul(m1, m2), alpha))
+        raise TypeError(f"{op}: {input.dtype} tensors need integer beta and alpha, got {beta} and {alpha}")
+    out = product(x, y)
+    if broadcast_shape(op, input.shape, out.shape) != out.shape:
+        raise ValueError(f"{op}: input of shape {input.shape} does not broadcast to the product's shape {out.shape}")
+    return elementwise.add(_scaled(input, beta), _scaled(out, alpha))
+
+
+def identity_like(a: Tensor) -> Tensor:
+    """Identity matrices of square ``a``'s shape (..., m, m) and dtype, with a zero gradient to ``a`` (a matrix to the
+    power 0, as torch differentiates it)."""
+    xp = a.xp
+    eye = xp.array(xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+    return record("identity_like", eye, (a,), lambda g: (xp.zeros_like(g),))
 
 
 def diag(a: Tensor, diagonal: int = 0) -> Tensor:
