@@ -1392,8 +1392,7 @@ def trace(self: Tensor) -> Tensor:
     """The sum of the main diagonal of a 2-D tensor (integers summed as int64, as torch)."""
     if self.ndim != 2:
         raise ValueError(f"trace: needs a 2-D tensor, got shape {self.shape}")
-    return reduce.sum(self.diagonal(), None, False) if self.dtype.kind == "f" else \
-        reduce.sum(elementwise.astype(self.diagonal(), numpy.int64), None, False)
+    return self.diagonal().sum()  # (sum's dtype rules: integers as int64)
 
 
 def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
@@ -1424,8 +1423,10 @@ def logaddexp2(self: Tensor, other: TensorLike) -> Tensor:
 
 def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
     """The tensor rotated by k quarter turns in the plane of ``dims``, from the first dim towards the second."""
+    if len(dims) != 2:
+        raise ValueError(f"rot90: dims must be two different dims, got {tuple(dims)}")
     d0, d1 = (movement.wrap_dim("rot90", d, self.ndim) for d in dims)
-    if len(dims) != 2 or d0 == d1:
+    if d0 == d1:
         raise ValueError(f"rot90: dims must be two different dims, got {tuple(dims)}")
     k %= 4
     if k == 0:

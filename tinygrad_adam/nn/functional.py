@@ -281,15 +281,14 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     ``max_norm`` first scales each picked row whose ``norm_type``-norm exceeds it down to that norm, in place in
     ``weight`` (as torch; no gradient flows through the scaling); ``scale_grad_by_freq`` divides each row's gradient
     by how often the row is picked in ``input``. ``sparse=True`` (sparse gradients) is not supported."""
-    idx = _embedding_indices("embedding", input, weight, sparse)
+    idx = _embedding_indices("embedding", input, weight)  # (first: it checks that the weight is 2-D)
     padding_idx = check_embedding_options("embedding", weight.shape[0], padding_idx, sparse)
     _renorm("embedding", weight, idx, max_norm, norm_type)
     return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq)
 
 
-def _embedding_indices(op: str, input: TensorLike, weight: Tensor, sparse: bool) -> Any:  # noqa: A002
+def _embedding_indices(op: str, input: TensorLike, weight: Tensor) -> Any:  # noqa: A002
     """The index array of ``input``, checked as torch: integers in [0, num_embeddings) of a 2-D weight."""
-    check_embedding_options(op, weight.shape[0] if weight.ndim else 0, None, sparse)
     if isinstance(input, Tensor):
         check_devices(op, weight, input)
     idx = input.data if isinstance(input, Tensor) else weight.xp.asarray(input)
@@ -340,7 +339,7 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
     (the last not with "max"); the gradient of "max" goes to the first of tied entries."""
     if mode not in BAG_MODES:
         raise ValueError(f"embedding_bag: mode must be one of {BAG_MODES}, got {mode!r}")
-    idx = _embedding_indices("embedding_bag", input, weight, sparse)
+    idx = _embedding_indices("embedding_bag", input, weight)  # (first: it checks that the weight is 2-D)
     padding_idx = check_embedding_options("embedding_bag", weight.shape[0], padding_idx, sparse)
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights is only supported for mode='sum' (as in "
@@ -1103,19 +1102,33 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     """Mean pooling of (N, C, H, W) or (C, H, W) input to spatial ``output_size`` (an int, or a pair whose None
     keeps that size): output row i averages input rows floor(i H / oh) to ceil((i + 1) H / oh) - 1, as torch's
     (even windows when oh divides H: one avg_pool2d), and so for columns."""
-    if input.ndim not in (3, 4):
-        raise ValueError(f"adaptive_avg_pool2d: expected 3-d or 4-d input, got shape {input.shape}")
-    h, w = input.shape[-2:]
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
-    if len(size) != 2 or oh < 1 or ow < 1:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be a positive int or pair, got {output_size!r}")
+    h, w, oh, ow = _adaptive_sizes("adaptive_avg_pool2d", input, output_size)
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(input, (h // oh, w // ow))
     # uneven windows: the mean over each window's rows, then over its columns (the mean of the window, and only
     # its own elements meet: an inf or nan stays in its windows)
-    rows = movement.stack([input[..., i * h // oh:-(-(i + 1) * h // oh), :].mean(-2) for i in range(oh)], -2)
-    return movement.stack([rows[..., j * w // ow:-(-(j + 1) * w // ow)].mean(-1) for j in range(ow)], -1)
+    rows = movement.stack([input[..., _window(i, h, oh), :].mean(-2) for i in range(oh)], -2)
+    return movement.stack([rows[..., _window(j, w, ow)].mean(-1) for j in range(ow)], -1)
+
+
+def _adaptive_sizes(op: str, input: Tensor, output_size: int | Sequence[int | None]) -> tuple[int, int, int, int]:  # noqa: A002
+    """(H, W, oh, ow) of (N, C, H, W) or (C, H, W) input pooled to ``output_size``: an int, or a pair whose None
+    keeps that size."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected 3-d or 4-d input, got shape {input.shape}")
+    h, w = input.shape[-2:]
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"{op}: output_size must be a positive int or pair, got {output_size!r}")
+    oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: output_size must be a positive int or pair, got {output_size!r}")
+    return h, w, oh, ow
+
+
+def _window(i: int, n: int, out: int) -> slice:
+    """torch's adaptive window i of ``out`` over a length n: floor(i n / out) to ceil((i + 1) n / out) - 1."""
+    return slice(i * n // out, -(-(i + 1) * n // out))
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None],  # noqa: A002
@@ -1124,29 +1137,23 @@ def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None], 
     of ``adaptive_avg_pool2d``; uneven ones may overlap). With ``return_indices`` also the int64 index of each max in
     its H * W plane. As torch's kernel, the first of tied maxima wins and a nan beats every number, the window's last
     nan; the gradient goes to that element."""
-    if input.ndim not in (3, 4):
-        raise ValueError(f"adaptive_max_pool2d: expected 3-d or 4-d input, got shape {input.shape}")
-    h, w = input.shape[-2:]
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    if len(size) != 2:
-        raise ValueError(f"adaptive_max_pool2d: output_size must be a positive int or pair, got {output_size!r}")
-    oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
-    if oh < 1 or ow < 1 or h == 0 or w == 0:
-        raise ValueError(f"adaptive_max_pool2d: output_size must be a positive int or pair and the input's H and W "
-                         f"non-zero, got {output_size!r} for input {input.shape}")
-    if h % oh == 0 and w % ow == 0 and input.shape[0] and input.dtype.kind == "f":  # even windows: one max pool
+    h, w, oh, ow = _adaptive_sizes("adaptive_max_pool2d", input, output_size)
+    if h == 0 or w == 0:
+        raise ValueError(f"adaptive_max_pool2d: the input's H and W must be non-zero, got shape {input.shape}")
+    if h % oh == 0 and w % ow == 0 and input.numel() and input.dtype.kind == "f":  # even windows: one max pool
         return max_pool2d(input, (h // oh, w // ow), return_indices=return_indices)
     xp, x = input.xp, input.data
     index = xp.empty((*x.shape[:-2], oh, ow), dtype="int64")
     for i in range(oh):
-        hs, he = i * h // oh, -(-(i + 1) * h // oh)
+        rows = _window(i, h, oh)
         for j in range(ow):
-            ws, we = j * w // ow, -(-(j + 1) * w // ow)
-            window = x[..., hs:he, ws:we].reshape(*x.shape[:-2], (he - hs) * (we - ws))
+            cols = _window(j, w, ow)
+            width = cols.stop - cols.start
+            window = x[..., rows, cols].reshape(*x.shape[:-2], (rows.stop - rows.start) * width)
             nan = xp.isnan(window)
             last_nan = window.shape[-1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
             at = xp.where(nan.any(axis=-1), last_nan, xp.argmax(window, axis=-1))  # (argmax: the first maximum)
-            index[..., i, j] = (hs + at // (we - ws)) * w + ws + at % (we - ws)
+            index[..., i, j] = (rows.start + at // width) * w + cols.start + at % width
     flat = input.reshape(*x.shape[:-2], h * w)
     picks = Tensor(index.reshape(*x.shape[:-2], oh * ow), device=input.device)
     out = index_op.gather(flat, -1, picks).reshape(*x.shape[:-2], oh, ow)
