@@ -358,3 +358,39 @@ def test_init_errors() -> None:
         nn.init.kaiming_uniform_(tg.zeros(2, 2), nonlinearity="gelu")
     with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out', got 'fan_avg'"):
         nn.init.kaiming_normal_(tg.zeros(2, 2), mode="fan_avg")
+
+
+def test_register_module_get_buffer_and_state_dict_options_as_torch() -> None:
+    """torch's register_module, get_buffer, state_dict(prefix=, keep_vars=, destination=) and load_state_dict's
+    named result, on the same layout in both libraries."""
+    torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+
+    def build(lib):
+        m = lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.BatchNorm1d(2))
+        m.register_module("head", lib.nn.Linear(2, 1))
+        return m
+    ours, theirs = build(tg), build(torch)
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()] == ["0", "1", "head"]
+    with pytest.raises(TypeError):
+        ours.register_module("bad", 3)
+    assert ours.get_buffer("1.running_var") is ours[1].running_var
+    for missing in ("1.weight", "1.nothing", "head.running_mean"):
+        with pytest.raises(AttributeError):
+            ours.get_buffer(missing)
+        with pytest.raises(AttributeError):
+            theirs.get_buffer(missing)
+    sd = ours.state_dict(prefix="model.")
+    assert list(sd) == list(theirs.state_dict(prefix="model."))
+    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    kept = ours.state_dict(keep_vars=True)
+    assert kept["0.weight"] is ours[0].weight and kept["1.running_mean"] is ours[1].running_mean
+    into: dict = {"other": 1}
+    assert ours.state_dict(destination=into) is into and "other" in into and "head.bias" in into
+    partial = {k: v for k, v in ours.state_dict().items() if not k.startswith("head")}
+    partial["extra"] = np.zeros(1)
+    result = ours.load_state_dict(partial, strict=False)
+    want = theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in partial.items()}, strict=False)
+    assert result.missing_keys == want.missing_keys == ["head.weight", "head.bias"]
+    assert result.unexpected_keys == want.unexpected_keys == ["extra"]
+    missing, unexpected = result
+    assert (missing, unexpected) == (want.missing_keys, want.unexpected_keys)

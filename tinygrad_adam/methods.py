@@ -1571,3 +1571,9 @@ def attach() -> None:
     """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""
     for name, fn in METHODS.items():
         setattr(Tensor, name, fn)
+
+
+# ---------------------------------------------------------------------------------------------- sixteenth stop
+METHODS.update(erfc=_float_unary(unary.erfc), erfinv=_float_unary(unary.erfinv))
+METHODS.update({f"{name}_": _in_place(name) for name in ("erfc", "erfinv")})
+FUNCTIONS.update({name: _function(name) for name in ("erfc", "erfinv")})

@@ -9,7 +9,7 @@ module needs no registration calls. Names are dotted paths like PyTorch's (``"0.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy
 
@@ -17,6 +17,13 @@ from .. import backend
 from ..autograd import RemovableHandle
 from ..tensor import Tensor
 from .hooks import ModuleHooks
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns (torch's ``_IncompatibleKeys``): the keys it did not fill and did not use."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Parameter(Tensor):
@@ -126,6 +133,8 @@ class Module:
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         setattr(self, name, module)
 
+    register_module = add_module
+
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """The direct submodules with their attribute names."""
         return ((n, m) for n, m in self._members() if isinstance(m, Module))
@@ -163,6 +172,14 @@ class Module:
         found = dict(self.get_submodule(path).named_parameters(recurse=False)).get(name)
         if found is None:
             raise AttributeError(f"no parameter {name!r} in the module at {path or 'the root'!r}")
+        return found
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target`` (``"0.running_mean"``)."""
+        path, _, name = target.rpartition(".")
+        found = dict(self.get_submodule(path)._own_buffers()).get(name)
+        if found is None:
+            raise AttributeError(f"no buffer {name!r} in the module at {path or 'the root'!r}")
         return found
 
     def modules(self) -> Iterator[Module]:
@@ -266,15 +283,19 @@ class Module:
             yield from mod.named_parameters(prefix, recurse=False, remove_duplicate=False)
             yield from ((f"{prefix}.{n}" if prefix else n, b) for n, b in mod._own_buffers(persistent_only=True))
 
-    def state_dict(self) -> dict[str, Any]:
-        """{dotted name: raw array} of every parameter and persistent buffer; the arrays are their own (no copy)."""
-        return {name: t.data for name, t in self._state_tensors()}
+    def state_dict(self, *, destination: dict[str, Any] | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> dict[str, Any]:
+        """{``prefix`` + dotted name: raw array} of every parameter and persistent buffer; the arrays are their own
+        (no copy). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and returned."""
+        out = {} if destination is None else destination
+        out.update((prefix + name, t if keep_vars else t.data) for name, t in self._state_tensors())
+        return out
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype.
 
         Raises ValueError listing every shape mismatch, and, when ``strict``, every missing and
-        unexpected key. Returns (missing keys, unexpected keys).
+        unexpected key. Returns (missing_keys, unexpected_keys), a named tuple.
         """
         own = dict(self._state_tensors())
         values = {k: v.data if isinstance(v, Tensor) else v if hasattr(v, "shape") else backend.to_numpy(v)
@@ -293,7 +314,7 @@ class Module:
         for k, p in own.items():
             if k in values:
                 p.data[...] = backend.to_device(values[k], p.device)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:

@@ -15,8 +15,8 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``activation``: gelu (exact and tanh), silu, mish, leaky_relu / prelu, elu / selu / celu, hardtanh,
   hardsigmoid, hardswish, logsigmoid, threshold
 - ``norm``: layer_norm, batch_norm (running statistics updated in place)
-- ``unary``: sin, cos, tan, log2, log10, exp2, sign, round / floor / ceil / trunc, frac, log1p, expm1, erf,
-  reciprocal, nan_to_num, frexp
+- ``unary``: sin, cos, tan, log2, log10, exp2, sign, round / floor / ceil / trunc, frac, log1p, expm1, erf, erfc,
+  erfinv, ndtr, ndtri, log_ndtr, entr, reciprocal, nan_to_num, frexp
 - ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose
 - ``statistics``: cumsum, cumprod, prod, var, std, norm, renorm, histc
 - ``index``: gather, scatter, scatter_add, index_put (``x[i] = v``), one_hot, index_select, nonzero, bincount,

@@ -1,7 +1,8 @@
 """More elementwise math, as torch names it: sin, cos, tan and their inverses asin, acos, atan, the hyperbolic sinh,
 cosh and inverses asinh, acosh, atanh, sinc, log2, log10, exp2, sign, the rounding functions (round, floor, ceil,
-trunc, frac), log1p, expm1, erf, reciprocal, logit, nan_to_num, frexp, and the gamma family lgamma, digamma,
-polygamma and i0 (each with its derivative, in torch's formula)."""
+trunc, frac), log1p, expm1, erf, erfc, erfinv, the normal distribution's ndtr, ndtri and log_ndtr, entr, reciprocal,
+logit, nan_to_num, frexp, and the gamma family lgamma, digamma, polygamma and i0 (each with its derivative, in
+torch's formula)."""
 
 from __future__ import annotations
 
@@ -175,6 +176,81 @@ def erf(a: Tensor) -> Tensor:
         d *= x.dtype.type(2 / math.sqrt(math.pi))
         return (d * g,)
     return record("erf", backend.erf(x), (a,), backward)
+
+
+def erfc(a: Tensor) -> Tensor:
+    """1 - erf(x), without the cancellation for large x (scipy's erfc); derivative -2 / sqrt(pi) exp(-x^2)."""
+    x = a.data
+
+    def backward(g: Array) -> tuple[Array]:
+        d = a.xp.exp(-(x * x))
+        d *= x.dtype.type(-2 / math.sqrt(math.pi))
+        return (d * g,)
+    return record("erfc", backend.special("erfc", x).astype(x.dtype, copy=False), (a,), backward)
+
+
+def erfinv(a: Tensor) -> Tensor:
+    """The inverse of erf on [-1, 1] (+-inf at +-1, nan outside); derivative sqrt(pi) / 2 exp(erfinv(x)^2)."""
+    x = a.data
+    out = backend.special("erfinv", x).astype(x.dtype, copy=False)
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(a.xp):
+            d = a.xp.exp(out * out)
+            d *= x.dtype.type(math.sqrt(math.pi) / 2)
+            return (d * g,)
+    return record("erfinv", out, (a,), backward)
+
+
+def _normal_density(x: Array, scale: float = 1 / math.sqrt(2 * math.pi), sign: float = -0.5) -> Array:
+    """scale exp(sign x^2): the standard normal density by default, exp(x^2 / 2) sqrt(2 pi) (its reciprocal) with
+    sign 0.5 and scale sqrt(2 pi)."""
+    xp = backend.get_array_module(x)
+    with ignore_fp_errors(xp):
+        return xp.exp(x * x * x.dtype.type(sign)) * x.dtype.type(scale)
+
+
+def ndtr(a: Tensor) -> Tensor:
+    """The standard normal CDF, (1 + erf(x / sqrt 2)) / 2 (scipy's ndtr: no cancellation in the lower tail);
+    derivative the density exp(-x^2 / 2) / sqrt(2 pi)."""
+    x = a.data
+    out = backend.special("ndtr", x).astype(x.dtype, copy=False)
+    return record("ndtr", out, (a,), lambda g: (g * _normal_density(x),))
+
+
+def log_ndtr(a: Tensor) -> Tensor:
+    """log ndtr(x), finite far into the lower tail (scipy's); derivative density / ndtr = exp(-x^2 / 2 - out) /
+    sqrt(2 pi), formed in float64 (in the tail the two terms nearly cancel, and float32's rounding of each is
+    several percent of the difference at x = -1000)."""
+    x = a.data
+    out = backend.special("log_ndtr", x).astype(x.dtype, copy=False)
+
+    def backward(g: Array) -> tuple[Array]:
+        xp, x64 = a.xp, x.astype("float64")
+        with ignore_fp_errors(xp):
+            d = xp.exp(x64 * x64 * -0.5 - backend.special("log_ndtr", x64)) * (1 / math.sqrt(2 * math.pi))
+        return (g * d.astype(x.dtype, copy=False),)
+    return record("log_ndtr", out, (a,), backward)
+
+
+def ndtri(a: Tensor) -> Tensor:
+    """The inverse of ndtr on [0, 1] (+-inf at 1 and 0, nan outside; scipy's, accurate in both tails, where
+    sqrt 2 erfinv(2p - 1) is not); derivative sqrt(2 pi) exp(out^2 / 2)."""
+    out = backend.special("ndtri", a.data).astype(a.dtype, copy=False)
+    return record("ndtri", out, (a,), lambda g: (g * _normal_density(out, math.sqrt(2 * math.pi), 0.5),))
+
+
+def entr(a: Tensor) -> Tensor:
+    """-x ln x elementwise: 0 at 0, -inf below 0, nan at nan (as torch); derivative -(1 + ln x)."""
+    xp, x = a.xp, a.data
+    with ignore_fp_errors(xp):
+        out = xp.where(x > 0, -x * xp.log(x), xp.where(x == 0, x.dtype.type(0), x.dtype.type(-math.inf)))
+    out = xp.where(xp.isnan(x), x, out)
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):
+            return (g * -(xp.log(x) + x.dtype.type(1)),)
+    return record("entr", out, (a,), backward)
 
 
 def reciprocal(a: Tensor) -> Tensor:
