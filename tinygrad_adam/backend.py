@@ -17,6 +17,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -378,6 +379,13 @@ def _set_thread_flush(mode: bool) -> bool:
     struct.pack_into("I", env, offset, word)  # it did not take: leave the thread as it was
     libm.fesetenv(env)
     return False
+
+
+def user_cache() -> Path:
+    """The user's cache directory: ``$TINYGRAD_ADAM_CACHE``, else ``~/.cache/tinygrad_adam`` (processed datasets,
+    the optimizers' generated kernels)."""
+    env = os.environ.get("TINYGRAD_ADAM_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tinygrad_adam"
 
 
 @functools.cache

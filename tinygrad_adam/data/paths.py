@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backend import user_cache
+
 DATA_ENV = "TINYGRAD_ADAM_DATA"
-CACHE_ENV = "TINYGRAD_ADAM_CACHE"
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -63,8 +64,7 @@ def data_dirs(root: str | os.PathLike[str] | None = None) -> list[tuple[Path, st
 
 def cache_dir() -> Path:
     """Where processed arrays are cached: ``$TINYGRAD_ADAM_CACHE``, else ``~/.cache/tinygrad_adam``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else default_dir()
+    return user_cache()
 
 
 def locate(spec: DatasetFiles, root: str | os.PathLike[str] | None = None, download: bool = False) -> Path:

@@ -30,6 +30,10 @@ Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda
 from __future__ import annotations
 
 import ast
+import hashlib
+import importlib.util
+import os
+import sys
 import textwrap
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
@@ -237,8 +241,29 @@ def _runs(sizes: list[int], workers: int) -> list[list[tuple[int, int, int]]]:
 
 
 def _njit(source: str) -> Callable[..., None]:
-    """Compile a generated numba kernel (``backend.compiled``: it releases the GIL, so pool threads run it at once)."""
-    return backend.compiled(_compile(source, {"numpy": numpy}))
+    """Compile a generated numba kernel (``backend.compiled``: it releases the GIL, so pool threads run it at once).
+
+    The source is kept as a file in the user's cache (``kernels/<hash of the source>.py``), so that numba's disk
+    cache keeps the machine code beside it and a later process loads it instead of compiling again. Where no such
+    file can be written, or one there holds anything else, the kernel is compiled from the string, as before."""
+    text = f"import numpy\n\n\n{source}"
+    try:
+        path = backend.user_cache() / "kernels" / f"k{hashlib.sha256(text.encode()).hexdigest()[:20]}.py"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f"{path.stem}.{os.getpid()}.part")
+            part.write_text(text)
+            os.replace(part, path)  # whole or not at all, whichever process gets there first
+        if path.read_text() != text:
+            raise OSError(f"{path} does not hold the kernel's source")
+        spec = importlib.util.spec_from_file_location(f"tinygrad_adam_kernel_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # numba's cache finds it by name
+        spec.loader.exec_module(module)
+        loop = module.kernel
+    except (OSError, RuntimeError):  # no writable cache (RuntimeError: no home directory): this process only
+        loop = _compile(source, {"numpy": numpy})
+    return backend.compiled(loop)
 
 
 def _apart(tensors: list[list[Array]], outputs: int) -> bool:
