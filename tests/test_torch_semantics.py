@@ -600,3 +600,25 @@ def test_float_remainder_and_floor_division_as_torch(a: list[float], b: list[flo
 def test_integer_division_by_zero_raises_as_in_torch(op: Callable[..., Any]) -> None:
     # numpy's answer was 0, silently
     both_raise(lambda torch: op(torch, torch.tensor([7, -7]), torch.tensor([2, 0])), (RuntimeError, ZeroDivisionError))
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), data=st.data())
+def test_an_element_picked_by_ints_is_a_view_as_in_torch(shape: list[int], data: st.DataObject) -> None:
+    """x[i] (or x[i, j], x[..., j]) that picks one element is a 0-d view: writing into it writes into x, as in
+    torch (numpy hands out a copied scalar there)."""
+    index = tuple(data.draw(st.integers(-n, n - 1)) for n in shape)
+    if data.draw(st.booleans()):
+        cut = data.draw(st.integers(0, len(index)))
+        index = (*index[:cut], Ellipsis, *index[cut:])
+    values = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    results = []
+    for lib in (tg, real_torch):
+        x = lib.tensor(values.copy())
+        element = x[index]
+        element.add_(100)
+        x[index].mul_(-1)
+        results.append((x.numpy(), element.numpy(), tuple(element.shape)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2] == ()

@@ -101,6 +101,8 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         return getitem(basic, tuple(i if hasattr(i, "dtype") and i.ndim else slice(None) for i in parts
                                     if not _is_int(i)))
     out = a.data[index]
+    if not gather and not isinstance(out, a.xp.ndarray):  # numpy gives a copied scalar when ints pick one element;
+        out = a.data[(*(i for i in parts if i is not Ellipsis), Ellipsis)]  # x[0, ...] is the 0-d view torch gives
 
     def backward(g: Array) -> tuple[Array]:
         full = a.xp.zeros(a.shape, dtype=g.dtype)
