@@ -31,7 +31,7 @@ from .creation import (
     tensor,
     uniform64,
 )
-from .ops import binary, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
+from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
 
 Dim = int | Sequence[int] | None
@@ -924,23 +924,6 @@ def _index(self: Tensor) -> int:
     return int(self.item())
 
 
-def _bitwise(name: str, reflected: bool = False) -> Callable[[Tensor, TensorLike], Tensor]:
-    """``& | ^`` on bool or integer tensors (masks); no gradient."""
-    def op(self: Tensor, other: TensorLike) -> Tensor:
-        a, b = elementwise.operands(name, self, other)
-        if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
-            raise TypeError(f"{name} needs bool or integer tensors, got {a.dtype} and {b.dtype}")
-        x, y = (b, a) if reflected else (a, b)
-        return Tensor(getattr(a.xp, name)(x.data, y.data), device=a.device)
-    return op
-
-
-def _invert(self: Tensor) -> Tensor:
-    if self.dtype.kind not in "biu":
-        raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
-    return Tensor(self.xp.invert(self.data), device=self.device)
-
-
 # ---------------------------------------------------------------------------------------------- binding
 def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
                  generator: Generator | None = None) -> Tensor:
@@ -1019,9 +1002,7 @@ METHODS: dict[str, Any] = {
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
     "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
     "uniform_": uniform_, "__setitem__": setitem,
-    "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index, "__invert__": _invert,
-    "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"), "__xor__": _bitwise("bitwise_xor"),
-    "__rand__": _bitwise("bitwise_and", True), "__ror__": _bitwise("bitwise_or", True),
+    "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index,  # & | ^ ~ << >>: see bitwise
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
     "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),
     "__rfloordiv__": lambda self, other: div(other, self, rounding_mode="floor"),
@@ -1577,3 +1558,29 @@ def attach() -> None:
 METHODS.update(erfc=_float_unary(unary.erfc), erfinv=_float_unary(unary.erfinv))
 METHODS.update({f"{name}_": _in_place(name) for name in ("erfc", "erfinv")})
 FUNCTIONS.update({name: _function(name) for name in ("erfc", "erfinv")})
+
+
+# bitwise: & | ^ ~ << >> on bool and integer tensors (ops/bitwise.py), their names, in-place and reflected forms
+def _logic(op: str) -> Callable[[TensorLike, TensorLike], Tensor]:
+    def function(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
+        return bitwise.logic(op, input, other)
+    function.__name__ = function.__qualname__ = op
+    function.__doc__ = bitwise.logic.__doc__
+    return function
+
+
+def _reflected(op: Callable[[TensorLike, TensorLike], Tensor]) -> Callable[[Tensor, TensorLike], Tensor]:
+    return lambda self, other: op(other, self)
+
+
+BITWISE: dict[str, Callable[..., Tensor]] = {
+    **{op: _logic(op) for op in ("bitwise_and", "bitwise_or", "bitwise_xor")}, "bitwise_not": bitwise.bitwise_not,
+    "bitwise_left_shift": bitwise.left_shift, "bitwise_right_shift": bitwise.right_shift}
+METHODS.update(BITWISE)
+FUNCTIONS.update(BITWISE)
+METHODS.update({f"{name}_": _in_place(name) for name in BITWISE})
+_OPERATORS = {"and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "bitwise_left_shift",
+              "rshift": "bitwise_right_shift"}  # x & y, y & x (__rand__), x &= y (__iand__, in place) ...
+METHODS.update({f"__{op}__": BITWISE[name] for op, name in _OPERATORS.items()}, __invert__=bitwise.bitwise_not)
+METHODS.update({f"__r{op}__": _reflected(BITWISE[name]) for op, name in _OPERATORS.items()})
+METHODS.update({f"__i{op}__": METHODS[f"{name}_"] for op, name in _OPERATORS.items()})

@@ -22,6 +22,7 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``index``: gather, scatter, scatter_add, index_put (``x[i] = v``), one_hot, index_select, nonzero, bincount,
   embedding (with embedding_renorm_)
 - ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique
+- ``bitwise``: & | ^ ~ << >> on bool and integer tensors, torch's promotion and shift rules (no gradient)
 - ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check
 
 ``movement`` also has clone, tril, triu, repeat, repeat_interleave, flip, roll, narrow, movedim, unbind and

@@ -60,7 +60,8 @@ def _check_write(a: Tensor, op: str, out: Tensor) -> None:
     if out.shape != a.shape:
         raise RuntimeError(f"{op}: the result has shape {out.shape}, which cannot be written into a tensor of "
                            f"shape {a.shape} in place")
-    if out.dtype != a.dtype and not numpy.can_cast(out.dtype, a.dtype, "same_kind"):
+    signed_to_unsigned = out.dtype.kind == "i" and a.dtype.kind == "u"  # allowed in torch (one category)
+    if out.dtype != a.dtype and not numpy.can_cast(out.dtype, a.dtype, "same_kind") and not signed_to_unsigned:
         raise RuntimeError(f"{op}: result type {out.dtype} cannot be cast to the tensor's dtype {a.dtype} in place; "
                            f"convert first (e.g. x = x.float())")
     if out.requires_grad and a._base is not None:
