@@ -622,3 +622,33 @@ def test_an_element_picked_by_ints_is_a_view_as_in_torch(shape: list[int], data:
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
     assert results[0][2] == results[1][2] == ()
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from(["int8", "uint8", "int16", "int32", "int64"]), op=st.sampled_from(["add", "sub", "mul",
+       "rsub"]), number=st.integers(-(2 ** 63), 2 ** 64 - 1) | st.sampled_from([300, -1, 255, 256, -129, 2 ** 63]),
+       values=st.lists(st.integers(0, 127), min_size=0, max_size=4))
+def test_python_ints_wrap_into_the_tensor_dtype_in_arithmetic(dtype: str, op: str, number: int,
+                                                              values: list[int]) -> None:
+    """int8 + 300 is int8 + 44 and uint8 * -1 is uint8 * 255, as torch's arithmetic casts a Python int; clamp and fill
+    refuse a value out of range in both."""
+    def run(lib: Any) -> Any:
+        x = lib.tensor(values, dtype=getattr(lib, dtype))
+        out = {"add": lambda: x + number, "sub": lambda: x - number, "mul": lambda: x * number,
+               "rsub": lambda: number - x}[op]()
+        return out.numpy(), str(out.dtype).split(".")[-1]
+    try:
+        want = run(real_torch)
+    except (RuntimeError, OverflowError, TypeError):
+        with pytest.raises((RuntimeError, OverflowError, TypeError, ValueError)):
+            run(tg)
+        return
+    got = run(tg)
+    assert got[1] == want[1]
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_clamp_refuses_an_int_out_of_the_dtype_as_torch() -> None:
+    for lib in (tg, real_torch):
+        with pytest.raises((RuntimeError, OverflowError)):
+            lib.tensor([1, 2], dtype=lib.int8).clamp(max=300)

@@ -37,11 +37,7 @@ def _number(x: Any) -> Any:
 
 def _wrap(x: Any, dtype: numpy.dtype) -> int | bool:
     """An integer as the ``dtype`` value it casts to (two's complement wrap-around), a bool as itself."""
-    if isinstance(x, bool) or dtype.kind == "b":
-        return x
-    bits = 8 * dtype.itemsize
-    x = int(x) & ((1 << bits) - 1)
-    return x - (1 << bits) if dtype.kind == "i" and x >> (bits - 1) else x
+    return x if isinstance(x, bool) or dtype.kind == "b" else elementwise.wrap_int(int(x), dtype)
 
 
 def operands(op: str, a: TensorLike, b: TensorLike, shift: bool = False) -> tuple[Tensor, Tensor]:

@@ -98,6 +98,8 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
         dtype = result_type(a, b)
         if floating and dtype.kind not in "fc":  # straight to float32, as torch: a number need not fit the int type
             dtype = numpy.dtype(DEFAULT_FLOAT)
+        if dtype.kind in "iu":  # a Python int wraps into the dtype, as torch's arithmetic casts it
+            a, b = (wrap_int(x, dtype) if type(x) is int else x for x in (a, b))
         a, b = cast(a, dtype, like), cast(b, dtype, like)
     if floating and a._data.dtype.kind not in "fc":
         a, b = astype(a, DEFAULT_FLOAT), astype(b, DEFAULT_FLOAT)
@@ -105,6 +107,17 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
     if a._data.shape != b._data.shape:
         broadcast_shape(op, a._data.shape, b._data.shape)
     return a, b
+
+
+def wrap_int(x: int, dtype: numpy.dtype) -> int:
+    """``x`` as the ``dtype`` integer torch's arithmetic casts it to: two's complement wrap-around (``int8 + 300`` is
+    ``int8 + 44``, ``uint8 * -1`` is ``uint8 * 255``); outside [-2**63, 2**64), where torch refuses it, unchanged
+    (numpy refuses it too)."""
+    if not -(2 ** 63) <= x < 2 ** 64:
+        return x
+    bits = 8 * dtype.itemsize
+    x &= (1 << bits) - 1
+    return x - (1 << bits) if dtype.kind == "i" and x >> (bits - 1) else x
 
 
 def cast(x: TensorLike, dtype: numpy.dtype, like: Tensor) -> Tensor:
