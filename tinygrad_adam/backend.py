@@ -236,6 +236,39 @@ def scatter_rows_loop(target: Any, index: Any, values: Any) -> None:
             target[row, j] += values[i, j]
 
 
+def scatter_at(name: str, target: Any, index: tuple[Any, ...], values: Any) -> None:
+    """numpy's ``<name>.at(target, index, values)`` for the ufunc ``name`` (add, multiply, maximum or minimum):
+    ``target[index] = <name>(target[index], values)`` in place, a place named several times updated each time, in
+    the row-major order of ``index`` (a tuple of in-range integer arrays that broadcast with ``values``); on a GPU
+    float adds are cupyx's atomic ones, in no set order."""
+    if isinstance(target, numpy.ndarray):
+        if name == "add":
+            scatter_add(target, index, values)
+        else:
+            getattr(numpy, name).at(target, index, values)
+    elif name == "add" and target.dtype in (numpy.float32, numpy.float64):
+        scatter_add(target, index, values)
+    else:
+        _at_in_rounds(name, target, index, values)
+
+
+def _at_in_rounds(name: str, target: Any, index: tuple[Any, ...], values: Any) -> None:
+    """``scatter_at`` where the array module has no ``ufunc.at`` (cupy has none for multiply, nor atomic adds of
+    int64 or bool): round k applies the k-th update of every place, so each round writes distinct places. One round
+    per update of the most-updated place."""
+    xp = get_array_module(target)
+    *index, values = (x.reshape(-1) for x in xp.broadcast_arrays(*index, values))
+    places = xp.ravel_multi_index(tuple(index), target.shape)
+    order = xp.argsort(places, kind="stable")
+    places, index, values = places[order], [i[order] for i in index], values[order]
+    rank = xp.arange(places.size) - xp.searchsorted(places, places)  # which update of its place each one is
+    fn = getattr(xp, name)
+    for k in range(int(rank.max()) + 1 if rank.size else 0):
+        pick = rank == k
+        at = tuple(i[pick] for i in index)
+        target[at] = fn(target[at], values[pick])
+
+
 def diagonal(array: Any, offset: int, axis1: int, axis2: int) -> Any:
     """The diagonal of ``axis1`` and ``axis2`` as a last axis: a view that is writable when ``array`` is (numpy
     hands out a read-only one; cupy's is writable already)."""

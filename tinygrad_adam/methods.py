@@ -1584,3 +1584,26 @@ _OPERATORS = {"and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor", "l
 METHODS.update({f"__{op}__": BITWISE[name] for op, name in _OPERATORS.items()}, __invert__=bitwise.bitwise_not)
 METHODS.update({f"__r{op}__": _reflected(BITWISE[name]) for op, name in _OPERATORS.items()})
 METHODS.update({f"__i{op}__": METHODS[f"{name}_"] for op, name in _OPERATORS.items()})
+
+
+# scatter_reduce (and in place) and unique_consecutive, methods and functions
+_scatter_reduce = index.scatter_reduce  # (the method's argument is torch's ``index``, which hides the module)
+
+
+def scatter_reduce(self: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                   include_self: bool = True) -> Tensor:
+    """A copy with ``src`` reduced into the places ``index`` names along ``dim`` ("sum", "prod", "mean", "amax",
+    "amin"; see ``ops.index.scatter_reduce``)."""
+    return _scatter_reduce(self, dim, index, src, reduce, include_self)
+
+
+def unique_consecutive(self: Tensor, return_inverse: bool = False, return_counts: bool = False,
+                       dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
+    """Runs of equal neighbours (of equal slices along ``dim``) collapsed, with the inverse and the run lengths on
+    request."""
+    return sort.unique_consecutive(self, return_inverse, return_counts, dim)
+
+
+METHODS.update(scatter_reduce=scatter_reduce, unique_consecutive=unique_consecutive)
+METHODS["scatter_reduce_"] = _in_place("scatter_reduce")
+FUNCTIONS.update({name: _function(name) for name in ("scatter_reduce", "unique_consecutive")})

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy
 
+from .. import backend
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
-from .elementwise import broadcast_shape, unbroadcast
+from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
 from .movement import broadcast_to, clone, getitem, reshape, wrap_dim
 
 
@@ -106,6 +107,113 @@ def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Te
             gs[tuple(slice(0, n) for n in index.shape)] = g[mesh]
         return ga, gs
     return record(op, out, (a, s), backward)
+
+
+# torch's scatter_reduce reductions -> the ufunc applied once per index (mean: a sum, divided by the counts)
+REDUCTIONS = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def _identity(reduce: str, dtype: numpy.dtype) -> Any:
+    """What a place reduced into starts from with ``include_self=False`` (torch's: -inf / the lowest integer for
+    amax, so a place ends up reducing its ``src`` values only)."""
+    if reduce in ("sum", "mean", "prod"):
+        return int(reduce == "prod")
+    low, high = ((False, True) if dtype.kind == "b" else (-numpy.inf, numpy.inf) if dtype.kind == "f"
+                 else (numpy.iinfo(dtype).min, numpy.iinfo(dtype).max))
+    return low if reduce == "amax" else high
+
+
+def _reduced_into(a: Array, mesh: tuple[Array, ...], values: Array, reduce: str, include_self: bool) -> Array:
+    """A copy of ``a`` with ``values`` reduced into it at ``mesh`` in index order (mean's sums, not yet divided)."""
+    out = a.copy()
+    if not include_self:
+        out[mesh] = _identity(reduce, a.dtype)
+    backend.scatter_at(REDUCTIONS[reduce], out, mesh, values)
+    return out
+
+
+def scatter_reduce(a: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
+    """torch's scatter_reduce: a copy of ``a`` with each element of ``src`` reduced into the place ``index`` names
+    along ``dim``, ``out[i][index[i][j]] = op(out[i][index[i][j]], src[i][j])`` for dim 1, in index order; ``reduce``
+    is "sum", "prod", "mean", "amax" or "amin" (NaN wins both), mean dividing by the count (flooring for integers).
+    With ``include_self=False`` a place reduced into leaves ``a``'s value out. ``a``, ``index`` (int64 or int32) and
+    ``src`` (``a``'s dtype) have one number of dims (0-d counts as 1-d); ``index`` is no larger than ``src`` in any
+    dim, nor than ``a`` but along ``dim``, and only ``src``'s part of ``index``'s shape is read. Output: ``a``'s shape.
+
+    Gradients are torch's: mean's divided by the counts; prod's the product of the others, worked out exactly
+    where one zero was reduced into a place; amax's and amin's shared evenly among the elements equal to the result
+    (``a``'s among them even when ``include_self=False``, when it is equal: torch's rule)."""
+    op = "scatter_reduce"
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"{op}: reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
+    if not isinstance(index, Tensor) or not isinstance(src, Tensor):
+        raise TypeError(f"{op}: index and src must be tensors, got {type(index).__name__} and {type(src).__name__}")
+    check_devices(op, a, index, src)
+    if src.dtype != a.dtype:
+        raise TypeError(f"{op}: src dtype {src.dtype} differs from the input dtype {a.dtype}; convert one")
+    if reduce == "mean" and a.dtype.kind == "b":
+        raise TypeError(f"{op}: reduce='mean' is not defined for bool tensors; convert with .long() or .float()")
+    dim, xp = wrap_dim(op, dim, a.ndim), a.xp
+    a1, i1, s1 = _at_least_1d(a.data), _at_least_1d(index.data), _at_least_1d(src.data)
+    if i1.size == 0:  # nothing is scattered (torch checks an empty index no further); the gradients' rules still hold
+        taken = (slice(0, 0),) * s1.ndim
+        mesh = tuple(xp.zeros((0,) * s1.ndim, dtype="int64") for _ in a1.shape)
+    else:
+        if index.dtype not in ("int64", "int32"):
+            raise TypeError(f"{op}: index must be an int64 or int32 tensor, got dtype {index.dtype}")
+        if s1.ndim != i1.ndim or any(i > n for i, n in zip(i1.shape, s1.shape)):
+            raise ValueError(f"{op}: src shape {src.shape} must have the dims of index {index.shape}, each as large")
+        private = (a.requires_grad or src.requires_grad) and is_grad_enabled()
+        mesh, taken = _mesh(op, constant(a1), dim, constant(i1), private)[1], tuple(slice(0, n) for n in i1.shape)
+    values = s1[taken]
+    with ignore_fp_errors(xp):
+        out = _reduced_into(a1, mesh, values, reduce, include_self)
+        if reduce == "mean":  # torch's counts: in the input's dtype, a's own value counting once with include_self
+            count = xp.full(a1.shape, int(include_self), dtype=a.dtype)
+            backend.scatter_at("add", count, mesh, xp.ones(values.shape, dtype=a.dtype))
+            count[count == 0] = 1
+            out = out / count if a.dtype.kind == "f" else out // count
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        g = _at_least_1d(g)
+        with ignore_fp_errors(xp):
+            if reduce in ("sum", "mean"):
+                ga = g / count if reduce == "mean" else g
+                gv = ga[mesh]
+            elif reduce == "prod":
+                ga, gv = _prod_grads(a1, mesh, values, out, g, include_self)
+            else:  # amax, amin: shared among the elements equal to the result
+                on_a, on_src = a1 == out, values == out[mesh]
+                ties = on_a.astype(g.dtype)
+                backend.scatter_at("add", ties, mesh, on_src.astype(g.dtype))
+                ga, gv = on_a * (g / ties), on_src * (g / ties)[mesh]  # (0 * inf: nan where the result is nan)
+        if not include_self:
+            ga = ga.copy()
+            ga[mesh] = 0
+        gs = None
+        if src.requires_grad:
+            gs = xp.zeros(s1.shape, dtype=g.dtype)
+            gs[taken] = gv
+            gs = gs.reshape(src.shape)
+        return ga.reshape(a.shape) if a.requires_grad else None, gs
+    return record(op, out.reshape(a.shape), (a, src), backward)
+
+
+def _prod_grads(a: Array, mesh: tuple[Array, ...], values: Array, out: Array, g: Array,
+                include_self: bool) -> tuple[Array, Array]:
+    """scatter_reduce(prod)'s gradients for ``a`` and the ``values`` reduced, torch's way: each one's is the
+    product of the others, g * out / itself, except that a zero in ``a``, or the only zero reduced into a place,
+    gets the product of the others computed again with it taken as 1."""
+    xp, one = backend.get_array_module(a), a.dtype.type(1)
+    a_ones = xp.where(a == 0, one, a)
+    ga = g * _reduced_into(a_ones, mesh, values, "prod", include_self) / a_ones
+    zero = values == 0
+    zeros_at = xp.zeros(a.shape, dtype=g.dtype)
+    backend.scatter_at("add", zeros_at, mesh, zero.astype(g.dtype))
+    alone = zero & (zeros_at[mesh] == 1)
+    others = _reduced_into(a, mesh, xp.where(alone, one, values), "prod", include_self)
+    gv = xp.where(alone, (g * others)[mesh], (g * out)[mesh] / xp.where(zero, one, values))
+    return ga, gv
 
 
 def index_put(a: Tensor, index: Any, value: TensorLike) -> Tensor:

@@ -1,5 +1,5 @@
 """Sorting along a dim: argsort, sort, topk, kthvalue, median, nanmedian, mode (values are gathered, so the gradient
-goes to the chosen entries), unique, and the binary searches searchsorted and bucketize.
+goes to the chosen entries), unique, unique_consecutive, and the binary searches searchsorted and bucketize.
 
 NaN sorts as the largest value, as in torch: last in ascending order, first in descending. Sorts are stable (ties
 keep their input order in both directions).
@@ -7,8 +7,10 @@ keep their input order in both directions).
 
 from __future__ import annotations
 
+import math
+
 from .. import backend
-from ..tensor import Tensor, TensorLike, as_tensor, check_devices, record
+from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import promote_types
 from .index import gather
 from .movement import reshape, wrap_dim
@@ -152,8 +154,44 @@ def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa
         inverse[order] = xp.cumsum(starts) - 1
         out.append(Tensor(inverse.reshape(a.shape), device=a.device))
     if return_counts:
-        bounds = xp.concatenate([xp.nonzero(starts)[0], xp.asarray([flat.size])])
-        out.append(Tensor(xp.diff(bounds).astype("int64", copy=False), device=a.device))
+        out.append(_run_lengths(a, starts))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _run_lengths(a: Tensor, starts: Array) -> Tensor:
+    """The int64 length of each run, from the bool vector ``starts`` marking where one begins."""
+    xp = a.xp
+    bounds = xp.concatenate([xp.flatnonzero(starts), xp.asarray([starts.size])])
+    return Tensor(xp.diff(bounds).astype("int64", copy=False), device=a.device)
+
+
+def unique_consecutive(a: Tensor, return_inverse: bool = False, return_counts: bool = False,
+                       dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
+    """Each run of equal neighbours collapsed to its first: without ``dim`` over the flattened ``a`` (a 1-D
+    result), with ``dim`` runs of equal slices along it (``a``'s shape with the number of runs along ``dim``). NaN
+    never equals NaN, so each NaN is a run of its own, as torch. On request the int64 inverse (the run of each
+    element, ``a``'s shape; with ``dim``, of each slice, (a.shape[dim],)) and the int64 length of each run. No
+    gradient."""
+    xp = a.xp
+    if dim is None:
+        rows, inverse_shape = a.data.reshape(-1, 1), a.shape  # each element a slice of its own
+    else:
+        if a.ndim == 0:
+            raise IndexError(f"unique_consecutive: dim {dim} given for a 0-d tensor, which has no dims; pass dim=None")
+        d = wrap_dim("unique_consecutive", dim, a.ndim)
+        if any(n == 0 for i, n in enumerate(a.shape) if i != d):
+            raise ValueError(f"unique_consecutive: shape {a.shape} has a size-0 dim besides dim {d}, so there are no "
+                             f"slices to compare (as torch); pass that dim, or dim=None")
+        moved = xp.moveaxis(a.data, d, 0)
+        rows, inverse_shape = moved.reshape(len(moved), math.prod(moved.shape[1:])), (a.shape[d],)
+    starts = xp.ones(rows.shape[0], dtype=bool)
+    starts[1:] = (rows[1:] != rows[:-1]).any(axis=1)  # NaN != NaN: every NaN starts a run
+    first = xp.flatnonzero(starts)
+    out = [Tensor(rows[first, 0] if dim is None else xp.take(a.data, first, axis=d), device=a.device)]
+    if return_inverse:
+        out.append(Tensor((xp.cumsum(starts) - 1).astype("int64", copy=False).reshape(inverse_shape), device=a.device))
+    if return_counts:
+        out.append(_run_lengths(a, starts))
     return out[0] if len(out) == 1 else tuple(out)
 
 
