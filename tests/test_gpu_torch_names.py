@@ -70,14 +70,32 @@ def program(device: str) -> list[Any]:
               x[:, :3, :3].matrix_power(3), x[:, :3, :3].matrix_power(0)]
     parts += [nn.RNNCell(4, 3, nonlinearity="relu").to(device)(x[0]), nn.GRUCell(4, 3).to(device)(x[1], x[0, :, :3])]
     parts += nn.LSTMCell(4, 3, bias=False).to(device)(x[0, 0], (x[1, 0, :3], x[1, 1, 1:]))
+    # the sixteenth stop's
+    at = {k: tg.tensor([[v] * 3] * 2, device=device) for k, v in (("p", [0, 0, 3]), ("m", [1, 1, 2]), ("n", [0, 2, 2]))}
+    parts += [x.scatter_reduce(2, at["p"], x[..., :3] * 2, "prod", include_self=False),
+              x.scatter_reduce(2, at["m"], x[..., :3], "amax"), x.scatter_reduce(2, at["m"], x[..., 1:], "mean"),
+              (x * 1).scatter_reduce_(2, at["n"], x[..., :3], "amin")]
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
     parts += [emb.weight.detach(), emb.weight.grad]
     samples = [tg.normal(tg.zeros(5, device=device), 1.0), tg.bernoulli(tg.full((5,), 0.5, device=device)),
                tg.poisson(tg.full((5,), 2.0, device=device)), x.detach().clone().exponential_(),
                tg.unique(tg.tensor([3, 1, 3], device=device)), tg.bincount(tg.tensor([0, 2, 2], device=device))]
+    i, u, s = (tg.tensor(v, device=device) for v in ([[5, -7, 2**40], [0, 1, -1]], [3, 200, 255], [-1, 0, 3, 70]))
+    j, k, m = i.clone(), u.clone(), x > 0
+    j <<= 2
+    k.bitwise_or_(tg.tensor(6, device=device))
+    m &= x < 1
     ints = [tg.gcd(tg.tensor([4, 6], device=device), tg.tensor([6, 9], device=device)), x.signbit(),
-            x.frexp().exponent, x.histc(5, -1.0, 1.0), x.histc(3)]
+            x.frexp().exponent, x.histc(5, -1.0, 1.0), x.histc(3),
+            (x > 0) & (x < 1), ~(x > 0) ^ (x < 0.5), (x > 0) | True, i & 5, 3 | i, i ^ i.flip(1), ~i, ~u,
+            tg.bitwise_and(300, u), i.bitwise_xor(2 ** 63), i[0, 0] << s, i[1, 2] >> s, u << 3,
+            u >> tg.tensor(9, device=device), tg.bitwise_left_shift(i, 63), j, k, m, u + 300, u * -1,
+            tg.tensor([[3, 1, 4]], device=device).scatter_reduce(1, tg.tensor([[0, 0, 2]], device=device),
+                                                                 tg.tensor([[2, 5, 7]], device=device), "prod"),
+            *tg.unique_consecutive(tg.tensor([1.0, 1.0, float("nan"), float("nan"), 2.0], device=device),
+                                   return_inverse=True, return_counts=True),
+            *tg.unique_consecutive(x.detach().round(), dim=1, return_counts=True)]
     return [*parts, *ints, total, x.grad, *samples]
 
 
