@@ -75,6 +75,12 @@ def program(device: str) -> list[Any]:
     parts += [x.scatter_reduce(2, at["p"], x[..., :3] * 2, "prod", include_self=False),
               x.scatter_reduce(2, at["m"], x[..., :3], "amax"), x.scatter_reduce(2, at["m"], x[..., 1:], "mean"),
               (x * 1).scatter_reduce_(2, at["n"], x[..., :3], "amin")]
+    m3 = x[0, :, :3] + tg.eye(3, device=device) * 3
+    parts += [tg.diag_embed(x, 1, 0, 2), x.diag_embed(-1), x[1].cov(correction=0), tg.corrcoef(x[0] * x[0]),
+              tg.cov(x[0], fweights=tg.tensor([1, 2, 0, 3], device=device),
+                     aweights=tg.tensor([0.5, 1.0, 2.0, 0.25], device=device)),
+              m3.logdet(), tg.logdet(-m3), tg.linalg.slogdet(m3)[1], tg.block_diag(x[0], m3, x[1, 0], x[1, 1, 1]),
+              tg.diag(x[0, 0], 1)]
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
     parts += [emb.weight.detach(), emb.weight.grad]

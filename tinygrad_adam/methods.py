@@ -1607,3 +1607,15 @@ def unique_consecutive(self: Tensor, return_inverse: bool = False, return_counts
 METHODS.update(scatter_reduce=scatter_reduce, unique_consecutive=unique_consecutive)
 METHODS["scatter_reduce_"] = _in_place("scatter_reduce")
 FUNCTIONS.update({name: _function(name) for name in ("scatter_reduce", "unique_consecutive")})
+
+
+# diag_embed, cov, corrcoef, logdet (methods and functions) and the function block_diag
+def cov(self: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
+        aweights: Tensor | None = None) -> Tensor:
+    """The covariance matrix of the rows of ``self`` (variables, observations); see ``statistics.cov``."""
+    return statistics.cov(self, correction, fweights, aweights)
+
+
+METHODS.update({"diag_embed": linalg.diag_embed, "cov": cov, "corrcoef": statistics.corrcoef, "logdet": linalg.logdet})
+FUNCTIONS.update({name: _function(name) for name in ("diag_embed", "cov", "corrcoef", "logdet")})
+FUNCTIONS.update(block_diag=linalg.block_diag)

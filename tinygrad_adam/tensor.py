@@ -320,7 +320,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "astype", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "concatenate", "pad", "to",
     "conv2d", "max_pool2d", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "tril", "triu",
     "gather", "scatter", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
-    "flip", "roll", "diagonal", "diag", "clone",
+    "flip", "roll", "diagonal", "diag", "diag_embed", "clone",
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
     "heaviside",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",

@@ -5,7 +5,7 @@ array module and records a small ``backward(g)`` closure beside it.
   minimum, where
 - ``reduce``: sum, mean, max, min, logsumexp, log_softmax, softmax
 - ``movement``: reshape, transpose, broadcast_to, squeeze, unsqueeze, getitem, concatenate, stack, pad, to(device)
-- ``linalg``: matmul, einsum, outer, addmm, diag
+- ``linalg``: matmul, einsum, outer, addmm, diag, diag_embed, block_diag; inv, det, slogdet, logdet, solve
 - ``linear``: x @ W.T + b as one op (the Linear layer)
 - ``sparse``: dropout and linear on CSR minibatches (bag-of-words inputs), touching only stored entries
 - ``conv``: conv2d (im2col through strided views + GEMM)
@@ -18,7 +18,7 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``unary``: sin, cos, tan, log2, log10, exp2, sign, round / floor / ceil / trunc, frac, log1p, expm1, erf, erfc,
   erfinv, ndtr, ndtri, log_ndtr, entr, reciprocal, nan_to_num, frexp
 - ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose
-- ``statistics``: cumsum, cumprod, prod, var, std, norm, renorm, histc
+- ``statistics``: cumsum, cumprod, prod, var, std, cov, corrcoef, norm, renorm, histc
 - ``index``: gather, scatter, scatter_add, scatter_reduce, index_put (``x[i] = v``), one_hot, index_select, nonzero,
   bincount, embedding (with embedding_renorm_)
 - ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique, unique_consecutive

@@ -1,5 +1,6 @@
-"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum, tensordot, kron; outer, addmm,
-diag; cdist; and the square-matrix functions inv, det, slogdet and solve (batched over leading dims)."""
+"""Matrix product: 1-D, 2-D and batched N-D, with numpy's matmul semantics; einsum, tensordot, kron, block_diag;
+outer, addmm, diag, diag_embed; cdist; and the square-matrix functions inv, det, slogdet, logdet and solve (batched
+over leading dims)."""
 
 from __future__ import annotations
 
@@ -169,10 +170,23 @@ def diag(a: Tensor, diagonal: int = 0) -> Tensor:
         return movement.clone(movement.diagonal(a, diagonal))
     if a.ndim != 1:
         raise ValueError(f"diag: needs a 1-D or 2-D tensor, got shape {a.shape}")
-    n = a.shape[0] + abs(int(diagonal))
-    out = a.xp.zeros((n, n), dtype=a.dtype)
-    backend.diagonal(out, int(diagonal), 0, 1)[...] = a.data
-    return record("diag", out, (a,), lambda g: (backend.diagonal(g, int(diagonal), 0, 1),))
+    return diag_embed(a, diagonal, 0, 1)
+
+
+def diag_embed(a: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """torch.diag_embed: each vector of ``a``'s last dim (..., n) laid on the ``offset`` diagonal (above the main one
+    for offset > 0) of the matrices in dims ``dim1``, ``dim2`` of the output, zeros elsewhere. The output has
+    a.ndim + 1 dims (the dims are counted in it): n + |offset| in dim1 and dim2, ``a``'s leading dims in the others,
+    in order. Backward: that diagonal of the gradient."""
+    ndim = a.ndim + 1
+    d1, d2 = (movement.wrap_dim("diag_embed", int(d), ndim) for d in (dim1, dim2))
+    if d1 == d2:
+        raise ValueError(f"diag_embed: dim1 and dim2 must name two different dims, got {dim1} and {dim2}")
+    offset, lead = int(offset), iter(a.shape[:-1])
+    n = a.shape[-1] + abs(offset)
+    out = a.xp.zeros(tuple(n if i in (d1, d2) else next(lead) for i in range(ndim)), dtype=a.dtype)
+    backend.diagonal(out, offset, d1, d2)[...] = a.data
+    return record("diag_embed", out, (a,), lambda g: (backend.diagonal(g, offset, d1, d2),))
 
 
 def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> Tensor:
@@ -209,6 +223,29 @@ def kron(a: Tensor, b: Tensor) -> Tensor:
     product = elementwise.mul(movement.reshape(a, tuple(x for n in sa for x in (n, 1))),
                               movement.reshape(b, tuple(x for n in sb for x in (1, n))))
     return movement.reshape(product, tuple(m * n for m, n in zip(sa, sb)))
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """torch.block_diag: the tensors as blocks along the diagonal of one matrix, zeros elsewhere; a 2-D (r, c) block
+    as it is, a 1-D (c,) one as a row (1, c), a 0-d one as (1, 1). Shape (sum of r, sum of c), in the dtype torch
+    promotes them all to; no tensors give an empty (1, 0) float32 matrix, as torch."""
+    if not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError("block_diag: takes tensors as separate arguments, block_diag(a, b, ...); unpack a list "
+                        "with block_diag(*tensors)")
+    if not tensors:
+        return Tensor([[]])  # (1, 0) float32, on the default device
+    check_devices("block_diag", *tensors)
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise ValueError(f"block_diag: blocks must have 2 or fewer dims, tensor {i} has shape {t.shape}")
+    dtype = elementwise.result_type(*tensors)
+    blocks = [elementwise.cast(t if t.ndim == 2 else movement.reshape(t, (1, -1)), dtype, t) for t in tensors]
+    width, left = sum(b.shape[1] for b in blocks), 0
+    rows = []
+    for b in blocks:
+        rows.append(movement.pad(b, ((0, 0), (left, width - left - b.shape[1]))))
+        left += b.shape[1]
+    return movement.concatenate(rows, axis=0)
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
@@ -315,11 +352,29 @@ def det(a: Tensor) -> Tensor:
 
 
 def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
-    """(sign, log |det|) of each square matrix (..., n, n); the gradient of log |det| is A^-T (the sign has none)."""
+    """(sign, log |det|) of each square matrix (..., n, n); a matrix holding a NaN gives (0, nan), as torch's. The
+    gradient of log |det| is g A^-T (the sign has none), nan throughout for a singular matrix (sign 0), where log |det|
+    is -inf and torch's LU solve gives infs and nans."""
     _square("slogdet", a)
-    sign, logabs = a.xp.linalg.slogdet(a.data)
-    return Tensor(sign, device=a.device), record("slogdet", logabs, (a,),
-                                                 lambda g: (g[..., None, None] * _mT(a.xp.linalg.pinv(a.data)),))
+    xp = a.xp
+    sign, logabs = xp.linalg.slogdet(a.data)
+    nan = xp.isnan(logabs) | xp.isnan(a.data).any(axis=(-2, -1))  # numpy's LU may call a NaN matrix singular
+    sign, logabs = xp.where(nan, sign.dtype.type(0), sign), xp.where(nan, logabs.dtype.type(math.nan), logabs)
+
+    def backward(g: Array) -> tuple[Array]:
+        regular = (sign != 0)[..., None, None]
+        with ignore_fp_errors(xp):  # (infinite entries)
+            inverse = xp.linalg.inv(xp.where(regular, a.data, xp.eye(a.shape[-1], dtype=a.dtype)))
+            return (xp.where(regular, g[..., None, None] * _mT(inverse), g.dtype.type(math.nan)),)
+    return Tensor(sign, device=a.device), record("slogdet", logabs, (a,), backward)
+
+
+def logdet(a: Tensor) -> Tensor:
+    """log det of each square matrix (..., n, n) -> (...): log |det| where det > 0, nan where det < 0, -inf where
+    it is 0, as torch; the gradient is slogdet's, g A^-T, and 0 where the result is that nan."""
+    _square("logdet", a)
+    sign, logabs = slogdet(a)
+    return elementwise.where(elementwise.compare(sign, -1, "equal"), math.nan, logabs)
 
 
 def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:

@@ -1,5 +1,5 @@
 """More reductions and scans, as torch names them: cumsum, cumprod, cummax, cummin, logcumsumexp, prod, var, std,
-norm, renorm, quantile and nanquantile, and the histogram histc.
+cov, corrcoef, norm, renorm, quantile and nanquantile, and the histogram histc.
 
 Each has an exact backward: ``prod``'s uses products of the other elements (right where an input is 0), ``norm``'s
 is 0 at the zero vector (the subgradient torch picks).
@@ -7,17 +7,22 @@ is 0 at the zero vector (the subgradient torch picks).
 
 from __future__ import annotations
 
+import math
+import warnings
 from numbers import Integral
 
 import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
+from . import elementwise
 from .binary import lerp
 from .elementwise import ignore_fp_errors
 from .index import gather
-from .movement import broadcast_to, movedim, reshape, wrap_dim
+from .linalg import _scaled, matmul
+from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
 from .reduce import Axis, _axes, _expand_back
+from .reduce import sum as rsum
 from .sort import sort
 
 
@@ -223,6 +228,96 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
                 scale = xp.where(s == 0, s.dtype.type(0), scale / (2 * s))
             return (scale * d,)
     return record(op, out, (a,), backward)
+
+
+def cov(a: Tensor, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None) -> Tensor:
+    """torch.cov: the covariance of the variables in the rows of ``a`` (variables, observations), or of the one
+    variable of a 1-D ``a``: (variables, variables), with size-1 dims squeezed (0-d for one variable), as torch.
+    ``fweights`` (integer counts) and ``aweights`` (floating importances), one per observation, weight the mean and
+    the sums; the divisor is sum(w) - correction (with aweights, sum(w) - correction sum(w aweights) / sum(w)), taken
+    as 0 with a warning where it is not positive, so the entries are inf or nan, as torch's. One observation with one
+    kind of weights gives zeros over that divisor (torch 2.13's corner case, less its zeroing of the input). Composed
+    of differentiable ops in torch's order, so the gradients (to ``a`` and to aweights) are torch's."""
+    if a.ndim > 2:
+        raise ValueError(f"cov: expects a 0-, 1- or 2-D input (variables, observations), got shape {a.shape}")
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"cov: needs a numeric input (as torch), got {a.dtype}; convert with .float()")
+    if isinstance(correction, bool) or not isinstance(correction, Integral):
+        raise TypeError(f"cov: correction must be an int (as torch), got {correction!r}")
+    x = a if a.ndim == 2 else reshape(a, (1, -1))
+    n, w = x.shape[1], None
+    for name, weights, kinds in (("fweights", fweights, "iu"), ("aweights", aweights, "f")):
+        if weights is None:
+            continue
+        if not isinstance(weights, Tensor):
+            raise TypeError(f"cov: {name} must be a Tensor, got {type(weights).__name__}")
+        check_devices("cov", a, weights)
+        if weights.ndim > 1 or math.prod(weights.shape) != n:
+            raise ValueError(f"cov: {name} must be 0-D or 1-D with one weight per observation ({n}), got shape "
+                             f"{weights.shape}")
+        if weights.dtype.kind not in kinds:
+            raise TypeError(f"cov: {name} must have {'an integer' if kinds == 'iu' else 'a floating'} dtype (as "
+                            f"torch), got {weights.dtype}")
+        if n and not bool(weights.data.min() >= 0):
+            raise ValueError(f"cov: {name} cannot be negative (nor nan)")
+        w = weights if w is None else elementwise.mul(w, weights)
+    w_sum = elementwise.number(n, numpy.dtype(numpy.int64), x) if w is None else _total(w)
+    if w is not None and not bool(w_sum.data != 0):
+        raise ValueError("cov: the weights sum to zero, so the mean is undefined; give some observation a weight")
+    with ignore_fp_errors(x.xp):  # as torch, no warnings for 0 / 0 and the like
+        avg = elementwise.div(_total(x if w is None else elementwise.mul(x, w), 1), w_sum)
+        divisor = _divisor(x, correction, w, w_sum, fweights, aweights)
+        if bool(divisor.data <= 0):
+            warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
+                          "observations.", UserWarning, stacklevel=3)
+            divisor = elementwise.number(0, divisor.dtype, divisor)
+        if n == 1 and (fweights is None) != (aweights is None):
+            # torch 2.13's corner case: one observation and one kind of weights centre to zeros (x - avg could round
+            # to a little more); torch zeroes the input itself, in place, where we make new zeros (gradient 0)
+            x = _scaled(x, 0) if x.dtype.kind == "f" else elementwise.astype(_scaled(x, 0), numpy.float32)
+            if elementwise.result_type(x, w) != x.dtype:
+                raise TypeError(f"cov: torch 2.13 refuses one observation of a {a.dtype} input with {w.dtype} "
+                                f"weights (its matrix product meets two dtypes); cast the input to {w.dtype}")
+        else:
+            x = elementwise.sub(x, unsqueeze(avg, 1))
+        c = matmul(x, transpose(x if w is None else elementwise.mul(x, w), (1, 0)))
+        return squeeze(elementwise.div(c, divisor))
+
+
+def _divisor(x: Tensor, correction: int, w: Tensor | None, w_sum: Tensor, fweights: Tensor | None,
+             aweights: Tensor | None) -> Tensor:
+    """cov's normalisation, torch 2.13's branches: n - correction, sum(w) - correction, or with aweights
+    sum(w) - correction sum(w aweights) / sum(w) (0 for one observation with aweights alone and correction 1)."""
+    if w is None:
+        return elementwise.number(x.shape[1] - correction, numpy.dtype(numpy.int64), x)
+    if correction == 0:
+        return w_sum
+    if aweights is None:
+        return elementwise.sub(w_sum, correction)
+    if fweights is None and x.shape[1] == 1 and correction == 1:
+        return elementwise.number(0, numpy.dtype(numpy.int64), x)
+    return elementwise.sub(w_sum, elementwise.div(elementwise.mul(correction, _total(elementwise.mul(w, aweights))),
+                                                  w_sum))
+
+
+def _total(t: Tensor, axis: int | None = None) -> Tensor:
+    """torch's sum: integers (and bools) summed as int64."""
+    return rsum(elementwise.astype(t, numpy.int64) if t.dtype.kind in "biu" else t, axis)
+
+
+def corrcoef(a: Tensor) -> Tensor:
+    """torch.corrcoef: Pearson's correlation coefficients of the rows of ``a`` (variables, observations), cov
+    scaled by the standard deviations and clipped to [-1, 1] (shape as cov's); for a single variable c / c (1, or nan
+    where the variance is 0, inf or nan), as torch."""
+    if a.ndim > 2:
+        raise ValueError(f"corrcoef: expects a 0-, 1- or 2-D input (variables, observations), got shape {a.shape}")
+    c = cov(a)
+    with ignore_fp_errors(c.xp):
+        if c.ndim == 0:
+            return elementwise.div(c, c)
+        std = elementwise.sqrt(diagonal(c, 0, 0, 1))
+        c = elementwise.div(elementwise.div(c, reshape(std, (-1, 1))), reshape(std, (1, -1)))
+        return elementwise.clip(c, -1, 1)
 
 
 def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -> Tensor:
