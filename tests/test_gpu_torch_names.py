@@ -81,9 +81,19 @@ def program(device: str) -> list[Any]:
                      aweights=tg.tensor([0.5, 1.0, 2.0, 0.25], device=device)),
               m3.logdet(), tg.logdet(-m3), tg.linalg.slogdet(m3)[1], tg.block_diag(x[0], m3, x[1, 0], x[1, 1, 1]),
               tg.diag(x[0, 0], 1)]
+    v = tg.tensor(np.cos(np.arange(480, dtype=np.float32)).reshape(2, 4, 3, 4, 5), device=device, requires_grad=True)
+    w3 = tg.tensor(np.sin(np.arange(144, dtype=np.float32)).reshape(6, 2, 2, 3, 2), device=device)
+    bn3, in3 = nn.BatchNorm3d(4).to(device), nn.InstanceNorm3d(4, affine=True, track_running_stats=True).to(device)
+    parts += [F.conv3d(v, w3, stride=(1, 2, 1), padding=(1, 0, 1), dilation=(2, 1, 1), groups=2),
+              F.conv3d(v, w3, padding="same", groups=2),
+              nn.Conv3d(4, 2, (2, 1, 3), padding=1, padding_mode="replicate").to(device)(v),
+              F.max_pool3d(v, 2, 1, 1, dilation=(1, 2, 1), ceil_mode=True),
+              F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[0],
+              F.avg_pool3d(v, 2, 1, 1, ceil_mode=True, count_include_pad=False), F.avg_pool3d(v, 2, divisor_override=3),
+              F.adaptive_avg_pool3d(v, (2, 3, None)), bn3(v), in3(v), nn.MaxPool3d(2)(v[0])]
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
-    parts += [emb.weight.detach(), emb.weight.grad]
+    parts += [emb.weight.detach(), emb.weight.grad, v.grad, bn3.running_mean, bn3.running_var, in3.running_var]
     samples = [tg.normal(tg.zeros(5, device=device), 1.0), tg.bernoulli(tg.full((5,), 0.5, device=device)),
                tg.poisson(tg.full((5,), 2.0, device=device)), x.detach().clone().exponential_(),
                tg.unique(tg.tensor([3, 1, 3], device=device)), tg.bincount(tg.tensor([0, 2, 2], device=device))]
@@ -101,7 +111,8 @@ def program(device: str) -> list[Any]:
                                                                  tg.tensor([[2, 5, 7]], device=device), "prod"),
             *tg.unique_consecutive(tg.tensor([1.0, 1.0, float("nan"), float("nan"), 2.0], device=device),
                                    return_inverse=True, return_counts=True),
-            *tg.unique_consecutive(x.detach().round(), dim=1, return_counts=True)]
+            *tg.unique_consecutive(x.detach().round(), dim=1, return_counts=True),
+            F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[1]]
     return [*parts, *ints, total, x.grad, *samples]
 
 

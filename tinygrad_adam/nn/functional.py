@@ -25,10 +25,11 @@ from ..ops import inplace as inplace_op
 from ..ops import linalg as linalg_op
 from ..ops import linear as dense
 from ..ops import loss as fused
-from ..ops.conv import IntPair, pair, single
+from ..ops.conv import IntPair, check_conv, ints, pair, single, span
 from ..ops.conv import conv2d as conv2d_op
 from ..ops.conv import conv_transpose2d as conv_transpose2d_op
 from ..ops.conv import fold as fold_op
+from ..ops.conv import output_size as conv_output_size
 from ..ops.conv import unfold as unfold_op
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
@@ -1111,19 +1112,21 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     return movement.stack([rows[..., _window(j, w, ow)].mean(-1) for j in range(ow)], -1)
 
 
-def _adaptive_sizes(op: str, input: Tensor, output_size: int | Sequence[int | None]) -> tuple[int, int, int, int]:  # noqa: A002
+def _adaptive_sizes(op: str, input: Tensor, output_size: int | Sequence[int | None],  # noqa: A002
+                    dims: int = 2) -> tuple[int, ...]:
     """(H, W, oh, ow) of (N, C, H, W) or (C, H, W) input pooled to ``output_size``: an int, or a pair whose None
-    keeps that size."""
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected 3-d or 4-d input, got shape {input.shape}")
-    h, w = input.shape[-2:]
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    if len(size) != 2:
-        raise ValueError(f"{op}: output_size must be a positive int or pair, got {output_size!r}")
-    oh, ow = (n if o is None else int(o) for o, n in zip(size, (h, w)))
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: output_size must be a positive int or pair, got {output_size!r}")
-    return h, w, oh, ow
+    keeps that size ((D, H, W, od, oh, ow) and a triple with ``dims=3``)."""
+    if input.ndim not in (dims + 1, dims + 2):
+        raise ValueError(f"{op}: expected {dims + 1}-d or {dims + 2}-d input, got shape {input.shape}")
+    sizes = input.shape[-dims:]
+    size = (output_size,) * dims if isinstance(output_size, int) else tuple(output_size)
+    kind = "pair" if dims == 2 else "triple"
+    if len(size) != dims:
+        raise ValueError(f"{op}: output_size must be a positive int or {kind}, got {output_size!r}")
+    outs = tuple(n if o is None else int(o) for o, n in zip(size, sizes))
+    if min(outs) < 1:
+        raise ValueError(f"{op}: output_size must be a positive int or {kind}, got {output_size!r}")
+    return (*sizes, *outs)
 
 
 def _window(i: int, n: int, out: int) -> slice:
@@ -1195,24 +1198,26 @@ def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = Non
                     lambda x: max_pool2d_op(x, kernel_size, stride, padding, ceil_mode, return_indices, dilation))
 
 
-def conv_padding(op: str, x: Tensor, kernel: tuple[int, int], padding: IntPair | str, stride: tuple[int, int],
-                 dilation: tuple[int, int]) -> tuple[Tensor, tuple[int, int]]:
-    """A convolution's ``padding`` (an int, a pair, 'valid' or 'same') as (x, symmetric padding pair): 'same'
-    (stride 1 only, as torch) pads d (k - 1) in all, half on each side and the odd one at the bottom / right,
-    which is added to x here."""
+def conv_padding(op: str, x: Tensor, kernel: tuple[int, ...], padding: IntPair | str, stride: tuple[int, ...],
+                 dilation: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
+    """A convolution's ``padding`` (an int, one per spatial dim (a pair, a triple), 'valid' or 'same') as
+    (x, symmetric padding per dim): 'same' (stride 1 only, as torch) pads d (k - 1) in all, half on each side and
+    the odd one at the end (bottom / right / back), which is added to x here."""
+    dims = len(kernel)
     if padding == "valid":
-        return x, (0, 0)
+        return x, (0,) * dims
     if padding == "same":
-        if stride != (1, 1):
+        if any(s != 1 for s in stride):
             raise ValueError(f"{op}: padding='same' needs stride 1 (as torch), got stride {stride}; give the padding "
                              f"as numbers")
         total = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        if total[0] % 2 or total[1] % 2:
-            x = pad(x, (0, total[1] % 2, 0, total[0] % 2))
-        return x, (total[0] // 2, total[1] // 2)
+        if any(t % 2 for t in total):
+            x = pad(x, tuple(v for t in reversed(total) for v in (0, t % 2)))
+        return x, tuple(t // 2 for t in total)
     if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
-    return x, pair(padding, f"{op} padding", 0)
+        raise ValueError(f"{op}: padding must be an int, {'a pair' if dims == 2 else 'a triple'} of ints, 'valid' or "
+                         f"'same', got {padding!r}")
+    return x, ints(padding, f"{op} padding", 0, dims)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,  # noqa: A002
@@ -1306,6 +1311,123 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:
         raise ValueError(f"adaptive_avg_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
     size = single(output_size, "adaptive_avg_pool1d output_size", 1)
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+# 3-D (N, C, D, H, W) layers, built on the 2-D ops (whose backward they reuse)
+IntTriple = int | Sequence[int]
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntTriple = 1,  # noqa: A002
+           padding: IntTriple | str = 0, dilation: IntTriple = 1, groups: int = 1) -> Tensor:
+    """Cross-correlation of (N, C, D, H, W) or (C, D, H, W) input with weight (O, C / groups, kd, kh, kw) plus bias
+    (O,) -> (N, O, Do, Ho, Wo); ``padding`` an int, a triple, 'valid' or 'same' (see ``conv_padding``).
+
+    One conv2d over the N * Do output depths: the kd (zero padded) input depths output depth z reads,
+    z * sd + i * dd, are stacked as kd * C channels, which the weight meets as (O, kd * C / groups, kh, kw)."""
+    st, dl = ints(stride, "conv3d stride", 1, 3), ints(dilation, "conv3d dilation", 1, 3)
+
+    def run(x: Tensor) -> Tensor:
+        check_conv("conv3d", x, weight, bias, transposed=False, groups=groups, dims=3)
+        x, pd = conv_padding("conv3d", x, weight.shape[2:], padding, st, dl)
+        (n, c, _, h, w), (o, cg, kd, kh, kw) = x.shape, weight.shape
+        do = conv_output_size("conv3d", x.shape[2:], span(weight.shape[2:], dl), st, pd)[0]
+        x = pad(x, (0, 0, 0, 0, pd[0], pd[0])) if pd[0] else x
+
+        def depths(i: int) -> Tensor:  # the input depths of kernel offset i, as (N, Do, groups, C / groups, H, W)
+            taken = x[:, :, i * dl[0]:i * dl[0] + (do - 1) * st[0] + 1:st[0]]
+            return taken.transpose(1, 2).reshape(n, do, groups, cg, h, w)
+        taps = movement.stack([depths(i) for i in range(kd)], 3).reshape(n * do, kd * c, h, w)
+        kernel = weight.transpose(1, 2).reshape(o, kd * cg, kh, kw)  # channels (kd, C / groups), as the taps
+        planes = conv2d_op(taps, kernel, bias, st[1:], pd[1:], dl[1:], groups)  # (N * Do, O, Ho, Wo)
+        return planes.reshape(n, do, o, *planes.shape[2:]).transpose(1, 2)
+    return _batched("conv3d", input, 5, run)
+
+
+def _padding_only(size: tuple[int, ...], k: tuple[int, ...], st: tuple[int, ...], pd: tuple[int, ...],
+                  dl: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """Whether some pooling window holds only padding (a dilation can step over the whole input)."""
+    return any(all(not 0 <= o * s - p + i * q < n for i in range(kk))
+               for n, kk, s, p, q, m in zip(size, k, st, pd, dl, out) for o in range(m))
+
+
+def max_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None = None,  # noqa: A002
+               padding: IntTriple = 0, dilation: IntTriple = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """Max over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input -> (N, C, Do, Ho, Wo) (and, with
+    ``return_indices``, each maximum's flat index d * H * W + h * W + w in its input volume, int64); ``stride``
+    defaults to the kernel, padding (-inf) at most half the kernel, ``dilation`` and ``ceil_mode`` as torch's.
+
+    Two 2-D max pools: over (H, W) of each depth slice, then over depth of those maxima (a (kd, 1) pool of the
+    (N, C, D, Ho * Wo) view). Each picks what torch's 3-D kernel picks in (d, h, w) order: the first maximum, the
+    last NaN, the first element inside the input of an all -inf window; so the gradient goes where torch's does."""
+    dl = ints(dilation, "max_pool3d dilation", 1, 3)
+
+    def run(x: Tensor) -> Any:
+        k, st, pd, out, _ = pool.pool_window("max_pool3d", x, kernel_size, stride, padding, ceil_mode, dl, dims=3)
+        if return_indices and _padding_only(x.shape[2:], k, st, pd, dl, out):
+            raise ValueError(f"max_pool3d: with dilation {dl} and padding {pd}, some window of the input "
+                             f"{x.shape[2:]} holds only padding, so it has no maximum to index; use less padding or "
+                             f"dilation, or return_indices=False (such a window's max is -inf and passes no gradient)")
+        (n, c, d, h, w), (do, ho, wo) = x.shape, out
+        planes = max_pool2d_op(x.reshape(n, c * d, h, w), k[1:], st[1:], pd[1:], ceil_mode, return_indices, dl[1:])
+        planes, plane_index = planes if return_indices else (planes, None)
+        depth = max_pool2d_op(planes.reshape(n, c, d, ho * wo), (k[0], 1), (st[0], 1), (pd[0], 0), ceil_mode,
+                              return_indices, (dl[0], 1))
+        if not return_indices:
+            return depth.reshape(n, c, do, ho, wo)
+        values, at = depth[0], depth[1].data // (ho * wo)  # the input depth of each maximum
+        index = x.xp.take_along_axis(plane_index.data.reshape(n, c, d, ho * wo), at, axis=2) + at * (h * w)
+        return values.reshape(n, c, do, ho, wo), Tensor(index.reshape(n, c, do, ho, wo))
+    return _batched("max_pool3d", input, 5, run)
+
+
+def avg_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None = None,  # noqa: A002
+               padding: IntTriple = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """Mean over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input -> (N, C, Do, Ho, Wo), zero padded
+    (at most half the kernel); ``stride`` defaults to the kernel; ``ceil_mode``, ``count_include_pad`` and
+    ``divisor_override`` as torch's.
+
+    Two 2-D average pools: over (H, W) of each depth slice, then over depth (a (kd, 1) pool of the
+    (N, C, D, Ho * Wo) view). torch divides each window's sum by the product of its counts along the three dims,
+    so this mean of means is its mean; with ``divisor_override`` the first pool only sums."""
+    def run(x: Tensor) -> Tensor:
+        k, st, pd, out, _ = pool.pool_window("avg_pool3d", x, kernel_size, stride, padding, ceil_mode, dims=3)
+        if x.dtype.kind != "f":  # torch's integer means round toward zero: not supported here
+            raise TypeError(f"avg_pool3d: needs a floating input, got dtype {x.dtype}; convert first, e.g. "
+                            f"x.float()")
+        pool.check_divisor("avg_pool3d", divisor_override)
+        if any(size < q for size, q in zip(x.shape[2:], k)):  # torch's check, which leaves out the padding
+            raise ValueError(f"avg_pool3d: the input {x.shape[2:]} is smaller than the kernel {k} (as torch, padding "
+                             f"does not count); use a smaller kernel")
+        (n, c, d, h, w), (do, ho, wo) = x.shape, out
+        planes = pool.avg_pool2d(x.reshape(n, c * d, h, w), k[1:], st[1:], pd[1:], count_include_pad,
+                                 None if divisor_override is None else 1, ceil_mode)
+        depth = pool.avg_pool2d(planes.reshape(n, c, d, ho * wo), (k[0], 1), (st[0], 1), (pd[0], 0),
+                                count_include_pad, divisor_override, ceil_mode)
+        return depth.reshape(n, c, do, ho, wo)
+    return _batched("avg_pool3d", input, 5, run)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:  # noqa: A002
+    """Mean pooling of (N, C, D, H, W) or (C, D, H, W) input to spatial ``output_size`` (an int, or a triple whose
+    None keeps that size) over torch's adaptive windows (those of ``adaptive_avg_pool2d`` along each dim):
+    adaptive_avg_pool2d over (H, W) of each depth slice, then adaptive_avg_pool1d over depth (the windows are boxes,
+    so the mean of the means is the mean)."""
+    d, h, w, od, oh, ow = _adaptive_sizes("adaptive_avg_pool3d", input, output_size, 3)
+    if input.dtype.kind != "f":
+        raise TypeError(f"adaptive_avg_pool3d: not implemented for dtype {input.dtype} (as in torch); convert "
+                        f"first, e.g. x.float()")
+    if 0 in input.shape[-4:]:
+        raise ValueError(f"adaptive_avg_pool3d: input {input.shape} has an empty channel or spatial dim (only the "
+                         f"batch may be empty, as in torch)")
+
+    def run(x: Tensor) -> Tensor:
+        n, c = x.shape[:2]
+        planes = adaptive_avg_pool2d(x.reshape(n, c * d, h, w), (oh, ow)).reshape(n, c, d, oh * ow)
+        depths = adaptive_avg_pool1d(planes.transpose(2, 3).reshape(n, c * oh * ow, d), od)  # (N, C * oh * ow, od)
+        return depths.reshape(n, c, oh * ow, od).transpose(2, 3).reshape(n, c, od, oh, ow)
+    return _batched("adaptive_avg_pool3d", input, 5, run)
 
 
 def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: IntPair, stride: IntPair | None = None,  # noqa: A002

@@ -8,7 +8,7 @@ from numbers import Integral
 from typing import Any
 
 from ..creation import full, ones, zeros
-from ..ops.conv import IntPair, pair, single
+from ..ops.conv import IntPair, ints, pair, single
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -47,8 +47,8 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _sizes(dims: int) -> Callable[[Any, str, int], tuple[int, ...]]:
-    """``pair`` for 2-D layers, a checked 1-tuple for 1-D ones."""
-    return pair if dims == 2 else lambda v, name, least: (single(v, name, least),)
+    """A checked 1-tuple of sizes for 1-D layers, a pair for 2-D ones, a triple for 3-D ones (``ints``)."""
+    return lambda v, name, least: ints(v, name, least, dims)
 
 
 def conv_repr(m: Module) -> str:
@@ -99,7 +99,7 @@ class _ConvNd(Module):
         default_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        conv = F.conv2d if self.dims == 2 else F.conv1d
+        conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self.dims]
         if self.padding_mode == "zeros":
             return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         return conv(F.pad(x, self._pads(), mode=self.padding_mode), self.weight, self.bias, self.stride, 0,
@@ -133,25 +133,42 @@ class Conv1d(_ConvNd):
     dims = 1
 
 
+class Conv3d(_ConvNd):
+    """3-D cross-correlation of x (N, in_channels, D, H, W) or (in_channels, D, H, W) -> (N, out_channels, Do, Ho,
+    Wo); weight (out, in / groups, kd, kh, kw) (``F.conv3d``); the arguments of Conv2d, with triples for pairs."""
+
+    dims = 3
+
+
 class MaxPool2d(Module):
     """Max over kernel windows of NCHW (or unbatched CHW) input; ``stride`` defaults to ``kernel_size``. torch's
     arguments (``F.max_pool2d``)."""
+
+    dims = 2
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                  dilation: IntPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         stride = kernel_size if stride is None else stride
         for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
-            pair(value, f"MaxPool2d {name}", least)  # checked here, kept as given, as torch (3 stays 3)
+            _sizes(self.dims)(value, f"{type(self).__name__} {name}", least)  # checked, kept as given, as torch
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x: Tensor) -> Any:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                            self.return_indices)
+        pool = F.max_pool2d if self.dims == 2 else F.max_pool3d
+        return pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                    self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool3d(MaxPool2d):
+    """Max over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input (``F.max_pool3d``); the arguments of
+    MaxPool2d, with triples for pairs."""
+
+    dims = 3
 
 
 class Dropout(Module):
@@ -479,7 +496,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self._bias}, track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -492,6 +509,12 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm of (N, C, H, W) input over N, H and W."""
 
     dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm of (N, C, D, H, W) input over N, D, H and W."""
+
+    dims = (5,)
 
 
 class GroupNorm(Module):
@@ -559,6 +582,12 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance norm of (N, C, H, W) or unbatched (C, H, W) input over H and W."""
 
     dims = (3, 4)
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm of (N, C, D, H, W) or unbatched (C, D, H, W) input over D, H and W."""
+
+    dims = (4, 5)
 
 
 class LocalResponseNorm(Module):
@@ -828,20 +857,30 @@ class FeatureAlphaDropout(Dropout):
 class AvgPool2d(Module):
     """Mean over kernel windows of NCHW input; ``stride`` defaults to ``kernel_size`` (``F.avg_pool2d``)."""
 
+    dims = 2
+
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         stride = kernel_size if stride is None else stride
         for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
-            pair(value, f"AvgPool2d {name}", least)
+            _sizes(self.dims)(value, f"{type(self).__name__} {name}", least)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
-                            self.divisor_override)
+        pool = F.avg_pool2d if self.dims == 2 else F.avg_pool3d
+        return pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                    self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input (``F.avg_pool3d``); the arguments of
+    AvgPool2d, with triples for pairs."""
+
+    dims = 3
 
 
 class AdaptiveAvgPool2d(Module):
@@ -855,6 +894,14 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Mean pooling of (N, C, D, H, W) or (C, D, H, W) input to spatial size ``output_size`` (an int, or a triple
+    whose None keeps that size) with torch's windows (``F.adaptive_avg_pool3d``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool3d(x, self.output_size)
 
 
 class MaxUnpool2d(Module):

@@ -14,6 +14,7 @@ patch view; ``groups`` runs the same on each group's slice of channels, one GEMM
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral
 
 from .. import backend
@@ -23,12 +24,20 @@ from .linear import check_dtypes
 IntPair = int | tuple[int, int]
 
 
+def ints(value: int | Sequence[int], name: str, minimum: int, count: int = 2) -> tuple[int, ...]:
+    """An int or ``count`` ints as a ``count``-tuple (one size per spatial dim), each at least ``minimum``; a
+    ValueError naming ``name`` otherwise."""
+    p = (value,) * count if isinstance(value, Integral) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(p) != count or not all(isinstance(v, Integral) and v >= minimum for v in p):
+        kind = {1: "a 1-tuple", 2: "a pair", 3: "a triple"}.get(count, f"a {count}-tuple")
+        raise ValueError(f"{name} must be an int or {kind} of ints >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in p)
+
+
 def pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints as a pair, each at least ``minimum``; a ValueError naming ``name`` otherwise."""
-    p = (value, value) if isinstance(value, Integral) else tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(p) != 2 or not all(isinstance(v, Integral) and v >= minimum for v in p):
-        raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
-    return int(p[0]), int(p[1])
+    h, w = ints(value, name, minimum, 2)
+    return h, w
 
 
 def single(value: int | tuple[int], name: str, minimum: int) -> int:
@@ -39,14 +48,15 @@ def single(value: int | tuple[int], name: str, minimum: int) -> int:
     return int(v)
 
 
-def output_size(op: str, size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-                padding: tuple[int, int]) -> tuple[int, int]:
-    """(Ho, Wo) = floor((H + 2p - k) / s) + 1; a ValueError when the kernel is larger than the padded input."""
-    padded = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
-    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+def output_size(op: str, size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+                padding: tuple[int, ...]) -> tuple[int, ...]:
+    """Per spatial dim (e.g. (Ho, Wo)), floor((H + 2p - k) / s) + 1; a ValueError when the kernel is larger than
+    the padded input."""
+    padded = tuple(n + 2 * p for n, p in zip(size, padding))
+    if any(k > n for k, n in zip(kernel, padded)):
         raise ValueError(f"{op}: kernel size {kernel} is larger than the padded input {padded} "
                          f"(input {size}, padding {padding})")
-    return (padded[0] - kernel[0]) // stride[0] + 1, (padded[1] - kernel[1]) // stride[1] + 1
+    return tuple((n - k) // s + 1 for n, k, s in zip(padded, kernel, stride))
 
 
 def pad_spatial(x: Array, padding: tuple[int, int], value: float = 0.0, extra: tuple[int, int] = (0, 0)) -> Array:
@@ -139,9 +149,9 @@ def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: 
     return view.reshape(len(view) * out[0] * out[1], k)  # not -1: k or the batch may be 0
 
 
-def span(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
-    """The rows and columns a dilated kernel covers: d * (k - 1) + 1."""
-    return dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1
+def span(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """The rows and columns (per spatial dim) a dilated kernel covers: d * (k - 1) + 1."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
 
 
 def group_slices(channels: int, groups: int) -> list[slice]:
@@ -232,30 +242,33 @@ def group_input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride
     return gx
 
 
-def check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool, groups: int = 1) -> None:
+def check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool, groups: int = 1,
+               dims: int = 2) -> None:
     """A clear error unless x (N, C, H, W), weight ((O, C / groups, kh, kw), or (C, O / groups, kh, kw) when
     ``transposed``) and bias (O,) fit together, share a device and a dtype, and have channels (only the batch may
-    be empty), and both C and O split into ``groups``."""
+    be empty), and both C and O split into ``groups``; with ``dims=3``, x (N, C, D, H, W) and a kd x kh x kw
+    kernel."""
     parents = (x, weight) if bias is None else (x, weight, bias)
     check_devices(op, *parents)
     layout = "in_channels, out_channels / groups" if transposed else "out_channels, in_channels / groups"
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
-    if weight.ndim != 4:
-        raise ValueError(f"{op}: expected 4-D weight ({layout}, kh, kw), got shape {weight.shape}")
+    layout = f"({layout}, {', '.join(f'k{a}' for a in 'dhw'[-dims:])})"
+    if x.ndim != dims + 2:
+        raise ValueError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape {x.shape}")
+    if weight.ndim != dims + 2:
+        raise ValueError(f"{op}: expected {dims + 2}-D weight {layout}, got shape {weight.shape}")
     if not isinstance(groups, Integral) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     wc, o = (weight.shape[0], weight.shape[1] * groups) if transposed else (weight.shape[1] * groups, weight.shape[0])
-    if (x.shape[2] == 0 or x.shape[3] == 0) and x.shape[0] > 0:  # as torch: only an empty batch may have one
+    if 0 in x.shape[2:] and x.shape[0] > 0:  # as torch: only an empty batch may have one
         raise ValueError(f"{op}: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
     if x.shape[1] == 0 or o == 0:  # torch raises for 0 output channels
         raise ValueError(f"{op}: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
                          f"least one input and one output channel")
     if (o if not transposed else wc) % groups:
-        raise ValueError(f"{op}: weight {weight.shape} ({layout}, kh, kw): its {'in' if transposed else 'out'}_channels"
+        raise ValueError(f"{op}: weight {weight.shape} {layout}: its {'in' if transposed else 'out'}_channels"
                          f" ({weight.shape[0]}) must be divisible by groups={groups}")
     if wc != x.shape[1]:
-        raise ValueError(f"{op}: weight {weight.shape} ({layout}, kh, kw) with groups={groups} expects {wc} input "
+        raise ValueError(f"{op}: weight {weight.shape} {layout} with groups={groups} expects {wc} input "
                          f"channels, got {x.shape[1]} (input shape {x.shape})")
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")

@@ -14,29 +14,29 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Array, Tensor, record
-from .conv import IntPair, add_windows, output_size, pad_spatial, pair, span, windows
+from .conv import IntPair, add_windows, ints, output_size, pad_spatial, pair, span, windows
 
-Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]
+Window = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
 def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
-                ceil_mode: bool = False, dilation: tuple[int, int] = (1, 1)) -> Window:
-    """Checked (kernel, stride, padding, output size, extra) of a 2-D pool of x (N, C, H, W); ``stride`` defaults
-    to the kernel size, and the padding may be at most half the kernel, as in PyTorch. A ``dilation`` d spaces the
-    kernel's elements, so a window spans d (k - 1) + 1. ``ceil_mode``: torch's rounding up, which keeps a last
-    window that starts inside the input or its left / top padding; ``extra`` is how far the last windows reach past
-    the padded input (0 without ceil_mode)."""
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
-    k = pair(kernel_size, f"{op} kernel_size", 1)
-    st = k if stride is None else pair(stride, f"{op} stride", 1)
-    pd = pair(padding, f"{op} padding", 0)
-    if pd[0] > k[0] // 2 or pd[1] > k[1] // 2:
+                ceil_mode: bool = False, dilation: tuple[int, ...] | None = None, dims: int = 2) -> Window:
+    """Checked (kernel, stride, padding, output size, extra) of a 2-D pool of x (N, C, H, W) (of a 3-D one of
+    x (N, C, D, H, W) with ``dims=3``: triples); ``stride`` defaults to the kernel size, and the padding may be at
+    most half the kernel, as in PyTorch. A ``dilation`` d spaces the kernel's elements, so a window spans
+    d (k - 1) + 1. ``ceil_mode``: torch's rounding up, which keeps a last window that starts inside the input or its
+    left / top padding; ``extra`` is how far the last windows reach past the padded input (0 without ceil_mode)."""
+    if x.ndim != dims + 2:
+        raise ValueError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape {x.shape}")
+    k = ints(kernel_size, f"{op} kernel_size", 1, dims)
+    st = k if stride is None else ints(stride, f"{op} stride", 1, dims)
+    pd = ints(padding, f"{op} padding", 0, dims)
+    if any(p > q // 2 for p, q in zip(pd, k)):
         raise ValueError(f"{op}: padding {pd} must be at most half the kernel size {k}")
     if 0 in x.shape[1:]:  # as torch, which accepts only an empty batch
         raise ValueError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
                          f"empty)")
-    spans = span(k, dilation)
+    spans = span(k, dilation or (1,) * dims)
     out = output_size(op, x.shape[2:], spans, st, pd)
     if ceil_mode:
         out = tuple(o + 1 if (n + 2 * p - q) % s and o * s < n + p else o  # one more, partial, window
@@ -128,6 +128,13 @@ def offset_dtype(window: int) -> str:
     return "uint8" if window < 256 else "int32"
 
 
+def check_divisor(op: str, divisor_override: int | None) -> None:
+    """A ValueError unless an average pool's ``divisor_override`` is None or a non-zero int (a negative one is
+    torch's too)."""
+    if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+
+
 def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                count_include_pad: bool = True, divisor_override: int | None = None, ceil_mode: bool = False) -> Tensor:
     """Mean over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo), zero padded; ``stride`` defaults to the
@@ -136,8 +143,7 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     or inside the image. Backward spreads g / divisor over each window (``add_windows``)."""
     if x.dtype.kind != "f":
         raise TypeError(f"avg_pool2d: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
-    if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override < 1):
-        raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
+    check_divisor("avg_pool2d", divisor_override)
     k, st, pd, (ho, wo), extra = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
     h, w = x.shape[2:]
     xp, t = x.xp, x.dtype.type
