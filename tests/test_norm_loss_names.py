@@ -452,3 +452,15 @@ def test_reductions_of_an_empty_batch(reduction: str) -> None:
          lambda a, b: TF.soft_margin_loss(a, b, reduction=reduction), [e, e])
     both(lambda a, b, c: F.triplet_margin_loss(a, b, c, reduction=reduction),
          lambda a, b, c: TF.triplet_margin_loss(a, b, c, reduction=reduction), [e, e, e], grad_of=(0, 1, 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float64, st.tuples(st.integers(2, 4), st.integers(1, 3)),
+                    elements=st.floats(-3, 3) | st.sampled_from([np.inf, -np.inf, np.nan])))
+def test_batch_norm_running_statistics_with_infinities_as_torch(x: np.ndarray) -> None:
+    """A channel holding +-inf has an infinite mean (torch's), not the nan of a rounding correction inf - inf."""
+    got, want = (lib.nn.BatchNorm1d(x.shape[1], momentum=0.5).double() for lib in (tg, torch))
+    y, z = got(tg.tensor(x)), want(torch.tensor(x))
+    np.testing.assert_allclose(got.running_mean.numpy(), want.running_mean.numpy(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(got.running_var.numpy(), want.running_var.numpy(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(y.numpy(), z.detach().numpy(), rtol=1e-10, atol=1e-12, equal_nan=True)

@@ -68,7 +68,9 @@ def _stats(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
     mean = keepdims_mean(x, axes)
     d = x - mean
     c = keepdims_mean(d, axes)
-    return mean + c, (keepdims_mean(d * d, axes) - c * c).clip(0)  # (the difference may round below 0)
+    xp = backend.get_array_module(x)
+    corrected = xp.where(xp.isinf(mean), mean, mean + c)  # an infinite mean has no rounding to correct (inf - inf)
+    return corrected, (keepdims_mean(d * d, axes) - c * c).clip(0)  # (the difference may round below 0)
 
 
 def _update_running(running_mean: Tensor | None, running_var: Tensor | None, mean: Array, var: Array,
