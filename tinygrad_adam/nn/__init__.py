@@ -7,7 +7,7 @@ and ``utils``.
     loss = F.cross_entropy(model(x), y)
 """
 
-from . import functional, init, utils
+from . import functional, init, parameter, utils
 from .attention import MultiheadAttention
 from .layers import (
     CELU,
@@ -107,6 +107,20 @@ from .layers import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from .lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+)
 from .loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -129,7 +143,17 @@ from .loss import (
     TripletMarginLoss,
     TripletMarginWithDistanceLoss,
 )
-from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
+from .module import (
+    Module,
+    ModuleDict,
+    ModuleList,
+    Parameter,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .transformer import (
     Transformer,
@@ -206,6 +230,18 @@ __all__ = [
     "LPPool2d",
     "LSTMCell",
     "LayerNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyLinear",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",
@@ -269,6 +305,8 @@ __all__ = [
     "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
+    "UninitializedBuffer",
+    "UninitializedParameter",
     "Upsample",
     "UpsamplingBilinear2d",
     "UpsamplingNearest2d",
@@ -277,5 +315,6 @@ __all__ = [
     "ZeroPad3d",
     "functional",
     "init",
+    "parameter",
     "utils",
 ]

@@ -15,6 +15,7 @@ import numpy
 
 from .. import backend
 from ..autograd import RemovableHandle
+from ..creation import zeros
 from ..tensor import Tensor
 from .hooks import ModuleHooks
 
@@ -34,6 +35,90 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class UninitializedTensorMixin:
+    """What UninitializedParameter and UninitializedBuffer share (torch's): a tensor whose shape is not known yet.
+
+    It holds only a (0,)-shaped placeholder array that keeps the dtype and device it will be made with, so that
+    ``Module.to``, ``cuda()``, ``half()`` work before the first forward. Its array cannot be read: every op, and
+    ``shape``, ``numel``, ``numpy`` and the like, raise. ``materialize(shape)`` turns it, in place (the same object,
+    so an optimizer built before keeps working), into a zero-filled ``cls_to_become`` of that shape.
+    """
+
+    __slots__ = ()
+    cls_to_become: type[Tensor]
+
+    def _unreadable(self) -> Any:
+        raise ValueError(f"Attempted to use an uninitialized parameter ({type(self).__name__}): its shape is only "
+                         f"known after the first forward of its lazy module; run a forward pass with a sample batch "
+                         f"first")
+
+    def _keep(self, value: Any) -> None:  # Tensor.__init__ and Module.to store the placeholder array through here
+        self.__dict__["placeholder"] = value._data if isinstance(value, Tensor) else value
+
+    _data = property(_unreadable, _keep)
+    data = property(_unreadable, _keep)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise RuntimeError("Can't access the shape of an uninitialized parameter or buffer: run a forward pass of "
+                           "its lazy module (or load_state_dict into it) first")
+
+    @property
+    def dtype(self) -> Any:
+        return self.__dict__["placeholder"].dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.__dict__["placeholder"])
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = requires_grad  # type: ignore[attr-defined]
+        return self  # type: ignore[return-value]
+
+    def materialize(self, shape: tuple[int, ...], device: str | None = None, dtype: Any = None) -> None:
+        """Become a ``cls_to_become`` of ``shape`` filled with zeros, in place, on this tensor's device and dtype
+        unless told otherwise."""
+        self._become(zeros(shape, dtype=self.dtype if dtype is None else dtype,
+                           device=self.device if device is None else device).data)
+
+    def _become(self, array: Any) -> None:
+        """Become a ``cls_to_become`` holding ``array``, in place."""
+        del self.__dict__["placeholder"]
+        self.__class__ = self.cls_to_become
+        self._data = array
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # copy.deepcopy and pickle: a new one, still uninitialized
+        return type(self), (self.requires_grad, self.device, self.dtype)  # type: ignore[attr-defined]
+
+
+class UninitializedParameter(UninitializedTensorMixin, Parameter):
+    """A Parameter of a lazy module (``nn.LazyLinear``...) before its first forward: see UninitializedTensorMixin."""
+
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad: bool = True, device: str | None = None, dtype: Any = None) -> None:
+        super().__init__(zeros(0, dtype=dtype, device=device), requires_grad)
+
+
+class UninitializedBuffer(UninitializedTensorMixin, Tensor):
+    """A buffer of a lazy module (``running_mean`` of ``nn.LazyBatchNorm1d``...) before its first forward."""
+
+    cls_to_become = Tensor
+
+    def __init__(self, requires_grad: bool = False, device: str | None = None, dtype: Any = None) -> None:
+        super().__init__(zeros(0, dtype=dtype, device=device), requires_grad)
+
+
+def is_lazy(value: Any) -> bool:
+    """Whether ``value`` is an UninitializedParameter or UninitializedBuffer (torch.nn.parameter.is_lazy)."""
+    return isinstance(value, UninitializedTensorMixin)
 
 
 class Module:
@@ -249,10 +334,12 @@ class Module:
             raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")
         for p in [*self.parameters(), *self.buffers()]:
             for t in (p, p.grad) if p.grad is not None else (p,):
+                array = t.placeholder if is_lazy(t) else t.data  # an uninitialized one keeps its dtype and device
                 if dev is not None:
-                    t.data = backend.to_device(t.data, dev)
+                    array = backend.to_device(array, dev)
                 if dtype is not None and t.dtype.kind == "f":
-                    t.data = t.data.astype(dtype, copy=False)
+                    array = array.astype(dtype, copy=False)
+                t.data = array
         return self
 
     def cpu(self) -> Module:
@@ -288,23 +375,28 @@ class Module:
         """{``prefix`` + dotted name: raw array} of every parameter and persistent buffer; the arrays are their own
         (no copy). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and returned."""
         out = {} if destination is None else destination
-        out.update((prefix + name, t if keep_vars else t.data) for name, t in self._state_tensors())
+        out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype.
 
         Raises ValueError listing every shape mismatch, and, when ``strict``, every missing and
-        unexpected key. Returns (missing_keys, unexpected_keys), a named tuple.
+        unexpected key. Returns (missing_keys, unexpected_keys), a named tuple. As in torch, an uninitialized
+        parameter or buffer (of a lazy module) takes the loaded shape, and an uninitialized value loads nothing
+        into an uninitialized one but cannot be loaded into an initialized one.
         """
         own = dict(self._state_tensors())
-        values = {k: v.data if isinstance(v, Tensor) else v if hasattr(v, "shape") else backend.to_numpy(v)
-                  for k, v in state_dict.items()}
+        values = {k: v if is_lazy(v) else v.data if isinstance(v, Tensor) else v if hasattr(v, "shape")
+                  else backend.to_numpy(v) for k, v in state_dict.items()}
         missing = [k for k in own if k not in values]
         unexpected = [k for k in values if k not in own]
-        mismatched = [f"{k}: model has {own[k].shape}, state_dict has {tuple(v.shape)}"
-                      for k, v in values.items() if k in own and tuple(v.shape) != own[k].shape]
+        both = [k for k in values if k in own and not is_lazy(own[k])]
+        mismatched = [f"{k}: model has {own[k].shape}, state_dict has {tuple(values[k].shape)}"
+                      for k in both if not is_lazy(values[k]) and tuple(values[k].shape) != own[k].shape]
         problems = [f"shape mismatch for {m}" for m in mismatched]
+        problems += [f"{k} is uninitialized in the state_dict (run a forward pass of the lazy module it came from "
+                     f"first)" for k in both if is_lazy(values[k])]
         if strict and missing:
             problems.append(f"missing keys {missing}")
         if strict and unexpected:
@@ -312,7 +404,9 @@ class Module:
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for k, p in own.items():
-            if k in values:
+            if k in values and not is_lazy(values[k]):
+                if is_lazy(p):
+                    p.materialize(values[k].shape)
                 p.data[...] = backend.to_device(values[k], p.device)
         return IncompatibleKeys(missing, unexpected)
 
@@ -324,7 +418,9 @@ class Module:
     def _describe(self) -> list[str]:
         own = [(n, p) for n, p in self._members() if isinstance(p, Parameter)]
         note = ""
-        if own:
+        if any(is_lazy(p) for _, p in own):
+            note = f"  # {', '.join(n for n, p in own if is_lazy(p))}: uninitialized until the first forward"
+        elif own:
             shapes = ", ".join(f"{n} {p.shape}" for n, p in own)
             note = f"  # {shapes}: {sum(p.size for _, p in own):,} params"
         kids = list(self.named_children())
@@ -340,7 +436,7 @@ class Module:
 
     def __repr__(self) -> str:
         lines = self._describe()
-        if len(lines) > 1:
+        if len(lines) > 1 and not any(is_lazy(p) for p in self.parameters()):
             lines[-1] += f"  # {self.num_parameters():,} parameters in total"
         return "\n".join(lines)
 
