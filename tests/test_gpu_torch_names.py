@@ -91,9 +91,17 @@ def program(device: str) -> list[Any]:
               F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[0],
               F.avg_pool3d(v, 2, 1, 1, ceil_mode=True, count_include_pad=False), F.avg_pool3d(v, 2, divisor_override=3),
               F.adaptive_avg_pool3d(v, (2, 3, None)), bn3(v), in3(v), nn.MaxPool3d(2)(v[0])]
+    theta = tg.tensor(np.array([[[0.9, -0.2, 0.1], [0.3, 1.1, -0.2]], [[1.2, 0.1, 0.0], [0.0, 0.8, 0.3]]],
+                               dtype=np.float32), device=device, requires_grad=True)
+    image = x.reshape(2, 3, 4, 1).expand(2, 3, 4, 5).contiguous()[:, :, :, :4].reshape(2, 3, 4, 4)
+    for align in (False, True):
+        grid = F.affine_grid(theta, (2, 3, 6, 7), align_corners=align)
+        parts += [grid] + [F.grid_sample(image, grid * 1.3, mode=mode, padding_mode=pad, align_corners=align)
+                           for mode in ("bilinear", "nearest", "bicubic") for pad in ("zeros", "border", "reflection")]
     total = sum((p.sum() for p in parts), tg.zeros((), device=device))
     total.backward()
-    parts += [emb.weight.detach(), emb.weight.grad, v.grad, bn3.running_mean, bn3.running_var, in3.running_var]
+    parts += [emb.weight.detach(), emb.weight.grad, v.grad, theta.grad, bn3.running_mean, bn3.running_var,
+              in3.running_var]
     samples = [tg.normal(tg.zeros(5, device=device), 1.0), tg.bernoulli(tg.full((5,), 0.5, device=device)),
                tg.poisson(tg.full((5,), 2.0, device=device)), x.detach().clone().exponential_(),
                tg.unique(tg.tensor([3, 1, 3], device=device)), tg.bincount(tg.tensor([0, 2, 2], device=device))]

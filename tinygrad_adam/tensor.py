@@ -322,7 +322,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "gather", "scatter", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
     "flip", "roll", "diagonal", "diag", "diag_embed", "clone",
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
-    "heaviside",
+    "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",
 })
 

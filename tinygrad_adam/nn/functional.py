@@ -36,6 +36,8 @@ from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS
 from ..ops.pool import max_pool2d as max_pool2d_op
 from ..ops.resize import interpolate as interpolate
+from ..ops.sample import affine_grid as affine_grid
+from ..ops.sample import grid_sample as grid_sample
 from ..ops.sparse import CSRBatch as CSRBatch
 from ..ops.sparse import is_csr as is_csr
 from ..tensor import Tensor, TensorLike, as_tensor, bump_version, check_devices
@@ -1657,12 +1659,14 @@ def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None)
 
 __all__ = [
     "CSRBatch", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
-    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices", "alpha_dropout",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
+    "affine_grid", "alpha_dropout",
     "avg_pool1d", "avg_pool2d", "batch_norm", "bernoulli_log_likelihood", "bilinear", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "celu", "celu_", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d",
     "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout", "dropout1d",
     "dropout2d", "dropout3d", "elu", "elu_", "embedding", "embedding_bag", "feature_alpha_dropout", "fold",
-    "gaussian_kl", "gaussian_nll_loss", "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink", "hardsigmoid",
+    "gaussian_kl", "gaussian_nll_loss", "gelu", "glu", "grid_sample", "group_norm", "gumbel_softmax", "hardshrink",
+    "hardsigmoid",
     "hardswish", "hardtanh", "hardtanh_", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate",
     "is_csr", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "leaky_relu_", "linear", "local_response_norm",
     "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "margin_ranking_loss", "max_pool1d",

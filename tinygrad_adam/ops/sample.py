@@ -1,0 +1,385 @@
+"""Sampling an image at given points: torch's ``F.grid_sample`` (4-D input; modes 'bilinear', 'nearest' and
+'bicubic'; padding 'zeros', 'border' and 'reflection') and ``F.affine_grid`` (the points of a batch of 2-D affine
+maps), as in the Spatial Transformer Network.
+
+A grid point (x, y) in [-1, 1] is unnormalised to an input position, moved into the input by the padding mode and
+read from its neighbours. The arithmetic follows torch's vectorised CPU kernel step by step, in the input's dtype:
+coordinates out of the input (also NaN ones, and those too large for an integer) read zeros under 'zeros' padding,
+while their weights still multiply (so a NaN or inf coordinate gives NaN for 'bilinear' and 'bicubic', 0 for
+'nearest'); 'border' and 'reflection' clamp a NaN coordinate to 0. Forward gathers the corner values of each point
+(channels last, so a point reads whole rows); backward scatter-adds the weighted output gradient onto the input and
+gives the grid the derivative of the weights (zero for 'nearest'), times the derivative of the padding's map.
+
+torch's kernel is compiled with fused multiply-adds where a product meets a sum; the two that decide which pixel a
+point reads (unnormalising, and reflection's folding) are computed here with one rounding too, so points exactly on
+a pixel boundary (nearest-mode downsampling) and far reflected points read the pixels torch reads; elsewhere the
+values agree to an ulp or so. Where torch's bilinear backward reads and writes out of bounds (a NaN coordinate under
+'border', a NaN or infinite one under 'reflection'), ours gives the input the gradient of the value it read (at
+position 0) and the grid NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from numbers import Integral
+
+from .. import backend
+from ..tensor import Array, Tensor, check_devices, constant, record
+from .elementwise import ignore_fp_errors
+from .linalg import matmul
+from .movement import reshape, transpose
+
+MODES = ("bilinear", "nearest", "bicubic")
+PADDINGS = ("zeros", "border", "reflection")
+CUBIC_A = -0.75  # the cubic convolution constant, as torch's bicubic interpolate
+ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
+                 "Please specify align_corners=True if the old behavior is desired. See the documentation of "
+                 "grid_sample for details.")
+
+
+def fused_multiply_add(a: Array, b: object, c: Array | object) -> Array:
+    """a * b + c rounded once, as the fused multiply-add that torch's compiled kernels use for this pattern (its
+    results differ from a rounded product plus c by an ulp, which moves a point across a pixel boundary when it
+    lies on one, e.g. in nearest-mode downsampling). float32: the product is exact in float64. float64: the exact
+    product p + e (Dekker's split) and the exact sum of p and c (Knuth's two-sum), then one rounding; a*b beyond
+    1e290 (or inf, nan) is computed plainly."""
+    xp = backend.get_array_module(a)
+    if a.dtype == xp.float32:
+        c = c.astype(xp.float64) if hasattr(c, "astype") else xp.float64(c)
+        return (a.astype(xp.float64) * xp.float64(b) + c).astype(xp.float32)
+    p = a * b
+
+    def halves(v: Array) -> tuple[Array, Array]:
+        big = v * 134217729.0  # 2**27 + 1
+        hi = big - (big - v)
+        return hi, v - hi
+    (ah, al), (bh, bl) = halves(a), halves(xp.float64(b) + xp.zeros_like(a))
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl  # a * b - p, exactly
+    s = p + c
+    bv = s - p
+    t = (p - (s - bv)) + (c - bv)  # p + c - s, exactly
+    return xp.where(xp.abs(p) < 1e290, s + (t + e), s)
+
+
+class Axis:
+    """One spatial axis of the input (``size`` positions) in precision ``t``: torch's ``ComputeLocation``."""
+
+    def __init__(self, xp: object, size: int, padding: str, align_corners: bool, t: type) -> None:
+        self.xp, self.size, self.padding, self.t = xp, size, padding, t
+        self.top = t(size - 1)  # the last position, where coordinates are clipped
+        if align_corners:  # -1 and 1 are the centres of the corner pixels; reflect over [0, size - 1]
+            self.scale, self.shift, self.low, self.twice_span = t(size - 1) / t(2), None, t(0), t(size - 1) * t(2)
+            self.empty = size <= 1
+        else:  # -1 and 1 are the outer edges of the corner pixels; reflect over [-0.5, size - 0.5]
+            self.scale, self.shift, self.low, self.twice_span = t(size) / t(2), t(0.5), t(-0.5), t(size) * t(2)
+            self.empty = False
+
+    def unnormalize(self, g: Array) -> Array:
+        """Grid values in [-1, 1] as input positions in [0, size - 1] (align_corners) or [-0.5, size - 0.5]."""
+        if self.shift is None:
+            return (g + self.t(1)) * self.scale
+        return fused_multiply_add(g + self.t(1), self.scale, -self.shift)
+
+    def clip(self, c: Array) -> Array:
+        """c clamped to [0, size - 1], NaN to 0 (torch's clamp with the operands in that order)."""
+        return self.xp.minimum(self.xp.fmax(c, self.t(0)), self.top)
+
+    def clip_grad(self, c: Array) -> Array:
+        """d clip(c) / dc: 1 strictly inside (0, size - 1), 0 on and past the borders; NaN where c is NaN."""
+        xp = self.xp
+        return xp.where(xp.isnan(c), self.t("nan"), ((c > 0) & (c < self.top)).astype(self.t))
+
+    def reflect(self, c: Array) -> tuple[Array, Array]:
+        """c folded into the reflection span (twice the span taken off, then the far half mirrored), and the sign
+        of d reflect / dc. Far points lose precision as in torch (the same float operations)."""
+        xp = self.xp
+        if self.empty:
+            return xp.zeros_like(c), xp.zeros_like(c)
+        d = c - self.low
+        a = xp.abs(d)
+        extra = fused_multiply_add(xp.trunc(a / self.twice_span), -self.twice_span, a)
+        mirrored = self.twice_span - extra
+        flip = extra > mirrored
+        return xp.minimum(extra, mirrored) + self.low, xp.where(flip ^ (d < 0), self.t(-1), self.t(1))
+
+    def fold(self, c: Array) -> Array:
+        """A position after the padding map (torch's ``compute_coordinates``), without the gradient."""
+        if self.padding == "border":
+            return self.clip(c)
+        if self.padding == "reflection":
+            return self.clip(self.reflect(c)[0])
+        return c
+
+    def locate(self, g: Array) -> tuple[Array, Array]:
+        """Grid values -> input positions after padding, and d position / d grid (torch's ``apply_get_grad``)."""
+        u = self.unnormalize(g)
+        scale = self.t(self.scale)
+        if self.padding == "border":
+            return self.clip(u), self.clip_grad(u) * scale
+        if self.padding == "reflection":
+            r, sign = self.reflect(u)
+            return self.clip(r), self.clip_grad(r) * (sign * scale)
+        return u, self.xp.full_like(u, scale)
+
+    def inside(self, i: Array) -> Array:
+        """Whether integer-valued positions i (floats: NaN and huge ones are outside) lie in the input."""
+        return (i > -1) & (i < self.size)
+
+
+class Reader:
+    """Reads input (N, C, H, W) at integer positions of L points per batch entry, channels last."""
+
+    def __init__(self, data: Array, ax_y: Axis, ax_x: Axis) -> None:
+        self.xp = backend.get_array_module(data)
+        n, c, h, w = data.shape
+        self.shape, self.rows = data.shape, self.xp.moveaxis(data.reshape(n, c, h * w), 1, 2).reshape(n * h * w, c)
+        self.ax_y, self.ax_x = ax_y, ax_x
+        self.base = (self.xp.arange(n) * (h * w)).reshape(n, 1)
+
+    def where(self, iy: Array, ix: Array) -> tuple[Array, Array]:
+        """(rows (N, L) into the (N*H*W, C) table, mask (N, L)) for float positions; masked points read row 0."""
+        xp, w = self.xp, self.shape[3]
+        mask = self.ax_y.inside(iy) & self.ax_x.inside(ix)
+        flat = xp.where(mask, iy, 0).astype(xp.int64) * w + xp.where(mask, ix, 0).astype(xp.int64)
+        return self.base + flat, mask
+
+    def read(self, iy: Array, ix: Array) -> Array:
+        """The input's values (N, L, C) at (iy, ix), zero outside."""
+        rows, mask = self.where(iy, ix)
+        return self.xp.where(mask[..., None], self.rows[rows], 0)
+
+    def add(self, grad: Array, iy: Array, ix: Array, values: Array) -> None:
+        """grad (N*H*W, C) += values (N, L, C) at the positions (iy, ix) inside the input."""
+        rows, mask = self.where(iy, ix)
+        values = self.xp.where(mask[..., None], values, 0)
+        backend.scatter_add(grad, rows.reshape(-1), values.reshape(rows.size, grad.shape[1]))
+
+    def unrows(self, grad: Array) -> Array:
+        """A (N*H*W, C) gradient table back as (N, C, H, W)."""
+        n, c, h, w = self.shape
+        return self.xp.ascontiguousarray(self.xp.moveaxis(grad.reshape(n, h * w, c), 2, 1)).reshape(n, c, h, w)
+
+
+def cubic_weights(t: type, s: Array) -> list[Array]:
+    """The four cubic convolution weights of the taps at -1, 0, 1, 2 for a fraction s in [0, 1)."""
+    a = t(CUBIC_A)
+
+    def far(x: Array) -> Array:  # 1 < x < 2
+        return ((a * x - t(5) * a) * x + t(8) * a) * x - t(4) * a
+
+    def near(x: Array) -> Array:  # x <= 1
+        return ((a + t(2)) * x - (a + t(3))) * x * x + t(1)
+    return [far(s + t(1)), near(s), near(t(1) - s), far(t(2) - s)]
+
+
+def cubic_slopes(t: type, s: Array) -> list[Array]:
+    """torch's derivatives of the four cubic weights, with its sign convention (the grid gradient subtracts)."""
+    a = t(CUBIC_A)
+    x0, x1, x2, x3 = t(-1) - s, t(0) - s, t(1) - s, t(2) - s
+    return [(t(-3) * a * x0 - t(10) * a) * x0 - t(8) * a,
+            (t(-3) * (a + t(2)) * x1 - t(2) * (a + t(3))) * x1,
+            (t(3) * (a + t(2)) * x2 - t(2) * (a + t(3))) * x2,
+            (t(3) * a * x3 - t(10) * a) * x3 + t(8) * a]
+
+
+def bilinear(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Array, object]:
+    """Output (N, L, C) and its backward for points (gx, gy) (N, L)."""
+    xp, t = ax_x.xp, ax_x.t
+    reader = Reader(x.data, ax_y, ax_x)
+    (px, mx), (py, my) = ax_x.locate(gx), ax_y.locate(gy)
+    x0, y0 = xp.floor(px), xp.floor(py)
+    w = px - x0
+    e = t(1) - w
+    n = py - y0
+    s = t(1) - n
+    corners = [(y0, x0, s * e), (y0, x0 + t(1), s * w), (y0 + t(1), x0, n * e), (y0 + t(1), x0 + t(1), n * w)]
+    vals = [reader.read(iy, ix) for iy, ix, _ in corners]
+    out = sum(v * wt[..., None] for v, (_, _, wt) in zip(vals, corners))
+
+    def backward(g: Array, grid_too: bool) -> tuple[Array | None, Array | None]:
+        gin = None
+        if x.requires_grad:
+            gin = xp.zeros(reader.rows.shape, dtype=g.dtype)
+            for iy, ix, wt in corners:
+                reader.add(gin, iy, ix, wt[..., None] * g)
+            gin = reader.unrows(gin)
+        if not grid_too:
+            return gin, None
+        nw, ne, sw, se = vals
+        dx = (((ne - nw) * s[..., None] + (se - sw) * n[..., None]) * g).sum(axis=2)
+        dy = (((sw - nw) * e[..., None] + (se - ne) * w[..., None]) * g).sum(axis=2)
+        return gin, xp.stack([dx * mx, dy * my], axis=-1)
+    return out, backward
+
+
+def nearest(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Array, object]:
+    """Output (N, L, C) and its backward: the input at the nearest position (halves round to even)."""
+    xp = ax_x.xp
+    reader = Reader(x.data, ax_y, ax_x)
+    ix, iy = xp.rint(ax_x.locate(gx)[0]), xp.rint(ax_y.locate(gy)[0])
+    out = reader.read(iy, ix)
+
+    def backward(g: Array, grid_too: bool) -> tuple[Array | None, Array | None]:
+        gin = None
+        if x.requires_grad:
+            gin = xp.zeros(reader.rows.shape, dtype=g.dtype)
+            reader.add(gin, iy, ix, g)
+            gin = reader.unrows(gin)
+        return gin, xp.zeros(gx.shape + (2,), dtype=g.dtype) if grid_too else None
+    return out, backward
+
+
+def bicubic(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Array, object]:
+    """Output (N, L, C) and its backward: 4 x 4 taps around the point, each tap moved in by the padding."""
+    xp, t = ax_x.xp, ax_x.t
+    reader = Reader(x.data, ax_y, ax_x)
+    px, py = ax_x.unnormalize(gx), ax_y.unnormalize(gy)
+    x0, y0 = xp.floor(px), xp.floor(py)
+    wx, wy = cubic_weights(t, px - x0), cubic_weights(t, py - y0)
+    tx = [ax_x.fold(x0 + t(i - 1)) for i in range(4)]
+    ty = [ax_y.fold(y0 + t(j - 1)) for j in range(4)]
+    vals = [[reader.read(ty[j], tx[i]) for i in range(4)] for j in range(4)]  # vals[j][i]: row j, column i
+    rows = [sum(wx[i][..., None] * vals[j][i] for i in range(4)) for j in range(4)]
+    out = sum(wy[j][..., None] * rows[j] for j in range(4))
+
+    def backward(g: Array, grid_too: bool) -> tuple[Array | None, Array | None]:
+        gin = xp.zeros(reader.rows.shape, dtype=g.dtype) if x.requires_grad else None
+        sx, sy = cubic_slopes(t, px - x0), cubic_slopes(t, py - y0)
+        dx, dy = xp.zeros(gx.shape, dtype=g.dtype), xp.zeros(gx.shape, dtype=g.dtype)
+        for i in range(4):
+            for j in range(4):
+                if gin is not None:
+                    reader.add(gin, ty[j], tx[i], g * wx[i][..., None] * wy[j][..., None])
+                if not grid_too:
+                    continue
+                vg = vals[j][i] * g
+                dx = dx - (vg * sx[i][..., None] * wy[j][..., None]).sum(axis=2)
+                dy = dy - (vg * sy[j][..., None] * wx[i][..., None]).sum(axis=2)
+        gin = None if gin is None else reader.unrows(gin)
+        return gin, xp.stack([dx * ax_x.scale, dy * ax_y.scale], axis=-1) if grid_too else None
+    return out, backward
+
+
+SAMPLERS = {"bilinear": bilinear, "nearest": nearest, "bicubic": bicubic}
+
+
+def check_align(op: str, align_corners: bool | None) -> bool:
+    """align_corners as a bool: None warns (as torch) and means False; anything but a bool raises."""
+    if align_corners is None:
+        warnings.warn(ALIGN_WARNING, stacklevel=3)
+        return False
+    if not isinstance(align_corners, bool):
+        raise TypeError(f"{op}: align_corners must be a bool (or None), got {type(align_corners).__name__}")
+    return align_corners
+
+
+def check_float(op: str, name: str, a: Tensor) -> None:
+    """Only float32 and float64 are computed (torch's CPU kernels also take float16; we raise)."""
+    if a.dtype not in ("float32", "float64"):
+        raise TypeError(f"{op}: {name} of dtype {a.dtype} is not supported; convert it to float32 or float64 "
+                        f"first (e.g. {name}.float())")
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A002 - torch's name
+                padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:
+    """torch's ``F.grid_sample`` for 4-D input: input (N, C, H_in, W_in) read at the points of grid
+    (N, H_out, W_out, 2) -> (N, C, H_out, W_out). grid[..., 0] is x (along W), grid[..., 1] is y (along H), both
+    in [-1, 1] across the input (``align_corners``: -1 and 1 are the centres of the corner pixels, else their outer
+    edges). ``mode`` 'bilinear' | 'nearest' | 'bicubic'; ``padding_mode`` says what points outside read: 'zeros',
+    the nearest 'border' value, or the input mirrored at its edges ('reflection'). Differentiable in both input and
+    grid. 5-D (volumetric) input raises NotImplementedError."""
+    if mode not in MODES:
+        raise ValueError(f"grid_sample: expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: {mode!r}")
+    if padding_mode not in PADDINGS:
+        raise ValueError(f"grid_sample: expected padding_mode to be 'zeros', 'border' or 'reflection', but got: "
+                         f"{padding_mode!r}")
+    align = check_align("grid_sample", align_corners)
+    if not isinstance(input, Tensor) or not isinstance(grid, Tensor):
+        raise TypeError(f"grid_sample: input and grid must be Tensors, got {type(input).__name__} and "
+                        f"{type(grid).__name__}")
+    check_devices("grid_sample", input, grid)
+    if input.ndim == 5 and grid.ndim == 5:
+        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not implemented; sample each depth slice "
+                                  "as 4-D input instead")
+    if input.ndim != 4 or grid.ndim != 4:
+        raise ValueError(f"grid_sample: expected 4-D input (N, C, H, W) and 4-D grid (N, H_out, W_out, 2), got "
+                         f"input {input.shape} and grid {grid.shape}")
+    if input.dtype != grid.dtype:
+        raise TypeError(f"grid_sample: input ({input.dtype}) and grid ({grid.dtype}) must have the same dtype; "
+                        f"convert one with .to(dtype)")
+    check_float("grid_sample", "input", input)
+    n, _, h, w = input.shape
+    if grid.shape[0] != n:
+        raise ValueError(f"grid_sample: grid {grid.shape} and input {input.shape} must have the same batch size")
+    if grid.shape[3] != 2:
+        raise ValueError(f"grid_sample: grid {grid.shape} must have size 2 (x, y) in its last dimension")
+    if h == 0 or w == 0:
+        raise ValueError(f"grid_sample: input {input.shape} must have non-empty spatial dimensions")
+    xp = input.xp
+    t = xp.float64 if input.dtype == xp.float64 else xp.float32
+    _, ho, wo, _ = grid.shape
+    points = grid.data.reshape(n, ho * wo, 2)
+    ax_x, ax_y = Axis(xp, w, padding_mode, align, t), Axis(xp, h, padding_mode, align, t)
+    with ignore_fp_errors(xp):  # nan and inf points are expected
+        out, grads = SAMPLERS[mode](input, points[..., 0], points[..., 1], ax_x, ax_y)  # out (N, L, C)
+    c = input.shape[1]
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        with ignore_fp_errors(xp):
+            gin, ggrid = grads(xp.moveaxis(g.reshape(n, c, ho * wo), 1, 2), grid.requires_grad)
+        return gin, None if ggrid is None else ggrid.reshape(grid.shape)
+    return record(f"grid_sample_{mode}", xp.ascontiguousarray(xp.moveaxis(out, 2, 1)).reshape(n, c, ho, wo),
+                  (input, grid), backward)
+
+
+def base_line(xp: object, steps: int, align_corners: bool, dtype: object) -> Array:
+    """affine_grid's points along one axis: torch's linspace(-1, 1, steps) (the second half counted from 1),
+    times (steps - 1) / steps without align_corners; one step is at 0."""
+    if steps <= 1:
+        return xp.zeros(max(steps, 0), dtype=dtype)
+    i = xp.arange(steps)
+    step = dtype.type(2) / dtype.type(steps - 1)
+    line = xp.where(i < steps // 2, fused_multiply_add(i.astype(dtype), step, -1),
+                    fused_multiply_add((steps - 1 - i).astype(dtype), -step, 1))
+    return line if align_corners else line * dtype.type(steps - 1) / dtype.type(steps)
+
+
+def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
+    """torch's ``F.affine_grid`` for 2-D maps: theta (N, 2, 3), size (N, C, H, W) -> grid (N, H, W, 2), the image
+    under theta of the normalised (x, y, 1) at each output pixel (``align_corners`` as in ``grid_sample``), for
+    ``grid_sample``. Differentiable in theta. A 5-D size (3-D maps) raises NotImplementedError."""
+    align = check_align("affine_grid", align_corners)
+    if not isinstance(theta, Tensor):
+        raise TypeError(f"affine_grid: theta must be a Tensor, got {type(theta).__name__}")
+    if theta.dtype.kind != "f":
+        raise ValueError(f"affine_grid: expected theta to have a floating point dtype, got {theta.dtype}")
+    size = tuple(size)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in size):
+        raise TypeError(f"affine_grid: size must be a sequence of ints, got {size!r}")
+    if len(size) == 5:
+        raise NotImplementedError("affine_grid: 5-D sizes (3-D affine maps for volumetric grid_sample) are not "
+                                  "implemented; use a 4-D size (N, C, H, W) and theta (N, 2, 3)")
+    if len(size) != 4:
+        raise NotImplementedError(f"affine_grid: only 4-D sizes (N, C, H, W) are supported, got size {size}")
+    if theta.ndim != 3 or theta.shape[1:] != (2, 3):
+        raise ValueError(f"affine_grid: expected a batch of 2-D affine matrices of shape (N, 2, 3) for size {size}, "
+                         f"got {theta.shape}")
+    if align and min(size[2:]) == 1:
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+                      "align_corners=True. This is not an intended use case of affine_grid. See the documentation "
+                      "of affine_grid for details.", stacklevel=2)
+    elif min(size) <= 0:
+        raise ValueError(f"affine_grid: expected a non-zero, positive output size, got {size}")
+    check_float("affine_grid", "theta", theta)
+    n, _, h, w = (int(s) for s in size)
+    if n != theta.shape[0]:
+        raise ValueError(f"affine_grid: size {size} asks for a batch of {n}, but theta {theta.shape} has "
+                         f"{theta.shape[0]} matrices")
+    xp, dtype = theta.xp, theta.dtype
+    base = xp.empty((h, w, 3), dtype=dtype)
+    base[..., 0] = base_line(xp, w, align, dtype)
+    base[..., 1] = base_line(xp, h, align, dtype)[:, None]
+    base[..., 2] = 1
+    grid = matmul(constant(base.reshape(1, h * w, 3)), transpose(theta, (0, 2, 1)))  # (N, H*W, 2)
+    return reshape(grid, (n, h, w, 2))
