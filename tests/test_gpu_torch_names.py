@@ -120,6 +120,7 @@ def program(device: str) -> list[Any]:
             *tg.unique_consecutive(tg.tensor([1.0, 1.0, float("nan"), float("nan"), 2.0], device=device),
                                    return_inverse=True, return_counts=True),
             *tg.unique_consecutive(x.detach().round(), dim=1, return_counts=True),
+            *tg.unique(x.detach().round().clamp(-1, 1), dim=2, return_inverse=True, return_counts=True),
             F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[1]]
     return [*parts, *ints, total, x.grad, *samples]
 

@@ -479,3 +479,27 @@ def test_movement_refuses_what_torch_refuses() -> None:
     raises(lambda lib: lib.diag(lib.ones(2, 2, 2)))
     raises(lambda lib: lib.ones(2, 2).diagonal(0, 1, 1))
     raises(lambda lib: lib.where(lib.ones(2) > 0, lib.ones(2)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+                    elements=st.sampled_from([0.0, -0.0, 1.0, 2.0, -np.inf, np.inf])), data=st.data(),
+       flags=st.tuples(st.booleans(), st.booleans()))
+def test_unique_along_a_dim(x: np.ndarray, data: st.DataObject, flags: tuple[bool, bool]) -> None:
+    """unique(dim=): the distinct slices in lexicographic order, the inverse (a.shape[dim],) and the counts, as
+    torch; torch's errors for a 0-d input or an empty dim besides ``dim``."""
+    dim = dim_of(data, x.ndim)
+    inverse, counts = flags
+    agree(lambda lib, t: lib.unique(t, return_inverse=inverse, return_counts=counts, dim=dim), x, grads=False)
+    agree(lambda lib, t: t.long().unique(sorted=False, dim=dim), x.clip(-5, 5), grads=False)
+    raises(lambda lib: lib.unique(lib.tensor(3.0), dim=0))
+
+
+def test_unique_along_a_dim_puts_nan_slices_last_each_distinct() -> None:
+    """torch orders slices holding NaN by comparisons that NaN makes false (here first); ours sorts NaN last, as
+    1-D unique does, and like torch never merges two slices holding NaN."""
+    x = tg.tensor([[np.nan, 1.0], [np.nan, 1.0], [0.0, 2.0], [-0.0, 2.0]])
+    values, inverse, counts = tg.unique(x, dim=0, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(values.numpy(), [[0.0, 2.0], [np.nan, 1.0], [np.nan, 1.0]])
+    np.testing.assert_array_equal(inverse.numpy(), [1, 2, 0, 0])
+    np.testing.assert_array_equal(counts.numpy(), [2, 1, 1])

@@ -747,14 +747,6 @@ def median(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     return out if dim is None else ValuesIndices(*out)
 
 
-def unique(self: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
-           return_counts: bool = False, dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
-    """The sorted distinct values (each NaN distinct), with the inverse and the counts on request."""
-    if dim is not None:
-        raise ValueError("unique: dim= is not supported; call unique on the flattened tensor (dim=None)")
-    return sort.unique(self, sorted, return_inverse, return_counts)
-
-
 # ---------------------------------------------------------------------------------------------- movement
 def repeat(self: Tensor, *sizes: Any) -> Tensor:
     """Tile: ``x.repeat(2, 3)`` (torch's repeat; numpy's repeat is ``repeat_interleave``)."""
@@ -993,7 +985,7 @@ METHODS: dict[str, Any] = {
     "scatter_add": lambda self, dim, index_, src: index.scatter_add(self, dim, index_, src),
     "sort": sort_values, "argsort": argsort, "topk": topk, "tril": tril, "triu": triu, "multinomial": _multinomial,
     "index_select": index_select, "nonzero": nonzero, "argwhere": index.nonzero, "bincount": bincount,
-    "kthvalue": kthvalue, "median": median, "unique": unique, "cumprod": _scan(statistics.cumprod),
+    "kthvalue": kthvalue, "median": median, "unique": sort.unique, "cumprod": _scan(statistics.cumprod),
     # movement and small linalg
     "repeat": repeat, "repeat_interleave": repeat_interleave, "flip": flip, "roll": roll, "movedim": movedim,
     "moveaxis": movedim, "unbind": movement.unbind, "narrow": movement.narrow, "diagonal": movement.diagonal,

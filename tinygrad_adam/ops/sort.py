@@ -140,22 +140,42 @@ def nanmedian(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tenso
 
 
 def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
-           return_counts: bool = False) -> Tensor | tuple[Tensor, ...]:
+           return_counts: bool = False, dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
     """The distinct values of ``a`` in ascending order (1-D; each NaN distinct, as torch), and on request the int64
-    inverse (``a``'s shape: where each element went) and the int64 count of each value. No gradient."""
-    xp, flat = a.xp, a.data.reshape(-1)
-    order = xp.argsort(flat, kind="stable")
-    ordered = flat[order]
-    starts = xp.ones(flat.shape, dtype=bool)
-    starts[1:] = ordered[1:] != ordered[:-1]  # NaN != NaN: every NaN starts a value of its own
-    out: list[Tensor] = [Tensor(ordered[starts], device=a.device)]
+    inverse (``a``'s shape: where each element went) and the int64 count of each value. With ``dim``, the distinct
+    slices along it, in lexicographic order (NaN last), ``a``'s shape with their number along ``dim``; the inverse
+    then has shape (a.shape[dim],). No gradient."""
+    xp = a.xp
+    if dim is None:
+        d, rows = None, a.data.reshape(-1, 1)
+        order = xp.argsort(rows[:, 0], kind="stable")
+    else:
+        d, rows = _slices("unique", a, dim)
+        order = xp.lexsort(rows.T[::-1]) if rows.shape[1] else xp.arange(len(rows))  # the first column decides first
+    ordered = rows[order]
+    starts = xp.ones(len(rows), dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)  # NaN != NaN: every NaN starts a value of its own
+    first = order[starts]
+    out: list[Tensor] = [Tensor(rows[first, 0] if d is None else xp.take(a.data, first, axis=d), device=a.device)]
     if return_inverse:
-        inverse = xp.empty(flat.shape, dtype="int64")
+        inverse = xp.empty(len(rows), dtype="int64")
         inverse[order] = xp.cumsum(starts) - 1
-        out.append(Tensor(inverse.reshape(a.shape), device=a.device))
+        out.append(Tensor(inverse.reshape(a.shape if d is None else (-1,)), device=a.device))
     if return_counts:
         out.append(_run_lengths(a, starts))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _slices(op: str, a: Tensor, dim: int) -> tuple[int, Array]:
+    """(dim, the slices of ``a`` along it as rows (a.shape[dim], the rest)), with torch's checks."""
+    if a.ndim == 0:
+        raise IndexError(f"{op}: dim {dim} given for a 0-d tensor, which has no dims; pass dim=None")
+    d = wrap_dim(op, dim, a.ndim)
+    if any(n == 0 for i, n in enumerate(a.shape) if i != d):
+        raise ValueError(f"{op}: shape {a.shape} has a size-0 dim besides dim {d}, so there are no slices to compare "
+                         f"(as torch); pass that dim, or dim=None")
+    moved = a.xp.moveaxis(a.data, d, 0)
+    return d, moved.reshape(len(moved), math.prod(moved.shape[1:]))
 
 
 def _run_lengths(a: Tensor, starts: Array) -> Tensor:
@@ -176,14 +196,8 @@ def unique_consecutive(a: Tensor, return_inverse: bool = False, return_counts: b
     if dim is None:
         rows, inverse_shape = a.data.reshape(-1, 1), a.shape  # each element a slice of its own
     else:
-        if a.ndim == 0:
-            raise IndexError(f"unique_consecutive: dim {dim} given for a 0-d tensor, which has no dims; pass dim=None")
-        d = wrap_dim("unique_consecutive", dim, a.ndim)
-        if any(n == 0 for i, n in enumerate(a.shape) if i != d):
-            raise ValueError(f"unique_consecutive: shape {a.shape} has a size-0 dim besides dim {d}, so there are no "
-                             f"slices to compare (as torch); pass that dim, or dim=None")
-        moved = xp.moveaxis(a.data, d, 0)
-        rows, inverse_shape = moved.reshape(len(moved), math.prod(moved.shape[1:])), (a.shape[d],)
+        d, rows = _slices("unique_consecutive", a, dim)
+        inverse_shape = (a.shape[d],)
     starts = xp.ones(rows.shape[0], dtype=bool)
     starts[1:] = (rows[1:] != rows[:-1]).any(axis=1)  # NaN != NaN: every NaN starts a run
     first = xp.flatnonzero(starts)
