@@ -120,8 +120,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
     if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends", "linalg", "random",
-                "special"):
+                "special", "amp"):
         return import_module(f".{name}", __name__)
+    if name == "autocast":  # torch.autocast is torch.amp.autocast
+        return import_module(".amp", __name__).autocast
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run
     raise AttributeError(f"module 'tinygrad_adam' has no attribute {name!r}")
