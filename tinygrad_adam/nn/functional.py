@@ -31,6 +31,7 @@ from ..ops.conv import conv_transpose2d as conv_transpose2d_op
 from ..ops.conv import fold as fold_op
 from ..ops.conv import output_size as conv_output_size
 from ..ops.conv import unfold as unfold_op
+from ..ops.ctc import ctc_loss as ctc_loss
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS
@@ -1663,8 +1664,8 @@ __all__ = [
     "affine_grid", "alpha_dropout",
     "avg_pool1d", "avg_pool2d", "batch_norm", "bernoulli_log_likelihood", "bilinear", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "celu", "celu_", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d",
-    "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout", "dropout1d",
-    "dropout2d", "dropout3d", "elu", "elu_", "embedding", "embedding_bag", "feature_alpha_dropout", "fold",
+    "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "ctc_loss", "dropout",
+    "dropout1d", "dropout2d", "dropout3d", "elu", "elu_", "embedding", "embedding_bag", "feature_alpha_dropout", "fold",
     "gaussian_kl", "gaussian_nll_loss", "gelu", "glu", "grid_sample", "group_norm", "gumbel_softmax", "hardshrink",
     "hardsigmoid",
     "hardswish", "hardtanh", "hardtanh_", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate",

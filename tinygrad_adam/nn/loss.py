@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..ops.ctc import Lengths
 from ..tensor import Tensor, TensorLike
 from . import functional as F
 from .layers import PairwiseDistance
@@ -244,6 +245,20 @@ class MultiLabelMarginLoss(SoftMarginLoss):
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss of log-probabilities (T, N, C) against label sequences
+    (``F.ctc_loss``), with the ``blank`` class index and ``zero_infinity``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: TensorLike, input_lengths: Lengths,
+                target_lengths: Lengths) -> Tensor:
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                          self.zero_infinity)
 
 
 class GaussianNLLLoss(_Loss):

@@ -13,6 +13,7 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``sample``: grid_sample (bilinear, nearest, bicubic; zeros / border / reflection padding) and affine_grid
 - ``loss``: fused softmax cross-entropy, NLL, stable BCE-with-logits, BCE on probabilities, smooth L1 / Huber,
   KL divergence
+- ``ctc``: the CTC loss (alpha recursion forward, torch's beta-recursion gradient)
 - ``activation``: gelu (exact and tanh), silu, mish, leaky_relu / prelu, elu / selu / celu, hardtanh,
   hardsigmoid, hardswish, logsigmoid, threshold
 - ``norm``: layer_norm, batch_norm (running statistics updated in place)
