@@ -91,6 +91,10 @@ def program(device: str) -> list[Any]:
               F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[0],
               F.avg_pool3d(v, 2, 1, 1, ceil_mode=True, count_include_pad=False), F.avg_pool3d(v, 2, divisor_override=3),
               F.adaptive_avg_pool3d(v, (2, 3, None)), bn3(v), in3(v), nn.MaxPool3d(2)(v[0])]
+    put_i, put_j = tg.tensor([1, 1, -1], device=device), tg.tensor([0, 2, 2], device=device)
+    parts += [x[0].index_put((put_i, put_j), x[1, 0, :1] * 2), x[0].index_put((put_i, put_j), x[1, 1, :3],
+                                                                                accumulate=True),
+              (x[0] * 1).index_put_((x[0, :, 0] > 0,), x[1, 2], accumulate=True)]
     theta = tg.tensor(np.array([[[0.9, -0.2, 0.1], [0.3, 1.1, -0.2]], [[1.2, 0.1, 0.0], [0.0, 0.8, 0.3]]],
                                dtype=np.float32), device=device, requires_grad=True)
     image = x.reshape(2, 3, 4, 1).expand(2, 3, 4, 5).contiguous()[:, :, :, :4].reshape(2, 3, 4, 4)
@@ -121,7 +125,9 @@ def program(device: str) -> list[Any]:
                                    return_inverse=True, return_counts=True),
             *tg.unique_consecutive(x.detach().round(), dim=1, return_counts=True),
             *tg.unique(x.detach().round().clamp(-1, 1), dim=2, return_inverse=True, return_counts=True),
-            F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[1]]
+            F.max_pool3d(v, (2, 2, 3), (1, 2, 2), return_indices=True)[1],
+            tg.index_put(tg.zeros(4, dtype=tg.int64, device=device), (tg.tensor([3, 3], device=device),),
+                         tg.tensor(5, device=device), True)]
     return [*parts, *ints, total, x.grad, *samples]
 
 

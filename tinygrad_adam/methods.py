@@ -1611,3 +1611,15 @@ def cov(self: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
 METHODS.update({"diag_embed": linalg.diag_embed, "cov": cov, "corrcoef": statistics.corrcoef, "logdet": linalg.logdet})
 FUNCTIONS.update({name: _function(name) for name in ("diag_embed", "cov", "corrcoef", "logdet")})
 FUNCTIONS.update(block_diag=linalg.block_diag)
+
+
+# index_put and index_put_ with a tuple of index tensors and accumulate (methods and functions)
+def index_put(self: Tensor, indices: Sequence[Tensor], values: Tensor, accumulate: bool = False) -> Tensor:
+    """A copy with ``self[indices] = values`` (``+=`` with ``accumulate``, repeated places summed); see
+    ``ops.index.index_put_tensors``."""
+    return index.index_put_tensors(self, indices, values, accumulate)
+
+
+METHODS["index_put"] = index_put
+METHODS["index_put_"] = _in_place("index_put")
+FUNCTIONS.update({name: _function(name) for name in ("index_put", "index_put_")})

@@ -1,5 +1,5 @@
-"""Indexing along a dim with index tensors, as torch does it: gather, scatter, scatter_add, index_put, one_hot,
-embedding.
+"""Indexing along a dim with index tensors, as torch does it: gather, scatter, scatter_add, index_put (and torch's
+``index_put`` with a tuple of index tensors and ``accumulate``), one_hot, embedding.
 
 ``gather(a, dim, index)[i][j][k] = a[i][index[i][j][k]][k]`` (for dim 1); ``scatter`` is its inverse. Indices are
 checked (torch raises on an index out of range, including a negative one, and so do we).
@@ -216,25 +216,86 @@ def _prod_grads(a: Array, mesh: tuple[Array, ...], values: Array, out: Array, g:
     return ga, gv
 
 
-def index_put(a: Tensor, index: Any, value: TensorLike) -> Tensor:
-    """A copy of ``a`` with ``a[index] = value`` (what ``a[index] = value`` computes in place)."""
+def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False) -> Tensor:
+    """A copy of ``a`` with ``a[index] = value`` (what ``a[index] = value`` computes in place); with ``accumulate``,
+    ``a[index] += value`` where a place named several times gets every value added (numpy's ``add.at``)."""
     from .movement import _raw_index
 
     v = as_tensor(value, like=a)
     idx = _raw_index(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled())
     check_devices("index_put", a, v)
     out = a.data.copy()
-    out[idx] = v.data
-    target_shape = out[idx].shape
+    if accumulate:  # flat positions of the indexed places (any index form), then one scatter-add into them
+        places = a.xp.arange(out.size).reshape(out.shape)[idx]
+        backend.scatter_at("add", out.reshape(-1), (places.reshape(-1),),
+                           a.xp.broadcast_to(v.data, places.shape).reshape(-1))
+        target_shape = places.shape
+    else:
+        out[idx] = v.data
+        target_shape = out[idx].shape
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = None
         if a.requires_grad:
             ga = g.copy()
-            ga[idx] = 0
+            if not accumulate:
+                ga[idx] = 0
         gv = unbroadcast(g[idx].reshape(target_shape), v.shape) if v.requires_grad else None
         return ga, gv
     return record("index_put", out, (a, v), backward)
+
+
+def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
+    """torch's ``index_put``: a copy of ``a`` with ``a[indices] = values`` (``+=`` with ``accumulate``: a place named
+    several times gets every value added).
+
+    ``indices`` is a tuple (or list) of index tensors for dims 0, 1, ...: int64 / int32 ones (negative counts from
+    the end) take one dim each, a bool mask as many dims as it has. They broadcast together to a shape B, and
+    ``values`` (a Tensor of ``a``'s dtype) broadcasts to the indexed shape ``B + a.shape[k:]`` (a 0-d bool mask
+    raises: torch 2.13 fails on it by internal asserts or with a shape it does not write). Without
+    ``accumulate``, which of several writes to one place wins is unspecified in torch; here the last one.
+    Gradients: ``a``'s is the upstream one (zero at the written places unless ``accumulate``), ``values``' the
+    upstream one at the indexed places, summed over the broadcast."""
+    if not isinstance(indices, tuple | list):
+        raise TypeError(f"index_put: indices must be a tuple of index Tensors, got {type(indices).__name__}")
+    if not isinstance(values, Tensor):
+        raise TypeError(f"index_put: values must be a Tensor, got {type(values).__name__}; wrap it in tensor()")
+    if not indices:
+        raise ValueError("index_put: indices is empty; pass a tuple of at least one index Tensor")
+    for k, i in enumerate(indices):
+        if not isinstance(i, Tensor):
+            raise TypeError(f"index_put: indices[{k}] must be a Tensor, got {type(i).__name__}")
+        if i.dtype not in (numpy.int64, numpy.int32, numpy.bool_):
+            raise IndexError(f"index_put: index tensors must be int64, int32 or bool, got {i.dtype} at indices[{k}]")
+        if i.dtype == numpy.bool_ and i.ndim == 0:  # torch 2.13 fails inconsistently (internal asserts) on these
+            raise IndexError(f"index_put: indices[{k}] is a 0-d bool mask, which is not supported; use a mask with "
+                             "the shape of the leading dims")
+    if values.dtype != a.dtype:
+        raise TypeError(f"index_put: values have dtype {values.dtype} but the tensor {a.dtype}; convert them with "
+                        f".to({a.dtype})")
+    indices = tuple(i if i.device == a.device else i.to(a.device) for i in indices)
+    dims = [i.ndim if i.dtype == numpy.bool_ else 1 for i in indices]
+    if a.ndim == 0 or sum(dims) > a.ndim:
+        raise IndexError(f"index_put: too many indices for a tensor of dimension {a.ndim} (got {sum(dims)})")
+    shapes, d = [], 0
+    for i, n in zip(indices, dims):
+        size = a.shape[d:d + n]
+        if i.dtype == numpy.bool_:
+            if i.shape != size:
+                raise IndexError(f"index_put: the mask's shape {i.shape} does not match the tensor's {size} at dim {d}")
+            shapes.append((int(i.data.sum()),))
+        else:
+            if i.data.size and bool(((i.data < -size[0]) | (i.data >= size[0])).any()):
+                raise IndexError(f"index_put: an index is out of range for dim {d} of size {size[0]}")
+            shapes.append(i.shape)
+        d += n
+    index_shape = shapes[0]
+    for shape in shapes[1:]:
+        index_shape = broadcast_shape("index_put: the index tensors", index_shape, shape)
+    target = index_shape + a.shape[d:]
+    if values.ndim > len(target) or broadcast_shape("index_put", values.shape, target) != target:
+        raise ValueError(f"index_put: values of shape {values.shape} cannot be broadcast to the indexed shape {target}")
+    return index_put(a, indices, values, bool(accumulate))
 
 
 def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:

@@ -1,5 +1,6 @@
-"""torch's import path for data loading: ``tinygrad_adam.utils.data`` is ``torch.utils.data`` (see ``data``)."""
+"""torch's import paths for utilities: ``tinygrad_adam.utils.data`` is ``torch.utils.data`` (see ``data``) and
+``tinygrad_adam.utils.checkpoint`` is ``torch.utils.checkpoint`` (which here saves no memory; see ``checkpoint``)."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

@@ -1,6 +1,52 @@
 """``torch.utils.data``'s names at torch's path, so ``from torch.utils.data import DataLoader`` and
-``torch.utils.data.DataLoader`` work after ``import tinygrad_adam as torch``; they live in ``tinygrad_adam.data``."""
+``torch.utils.data.DataLoader`` work after ``import tinygrad_adam as torch``; they live in ``tinygrad_adam.data``,
+except ``WeightedRandomSampler``, defined here (it draws with ``multinomial``, which the data layer may not import)."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..creation import multinomial
 from ..data import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
+from ..tensor import Tensor
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate", "random_split"]
+__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "WeightedRandomSampler", "default_collate",
+           "random_split"]
+
+
+class WeightedRandomSampler:
+    """``num_samples`` indices into ``range(len(weights))`` drawn with probabilities proportional to ``weights``
+    (a 1-D sequence or Tensor, kept as the float64 Tensor ``self.weights``), as torch's: with ``replacement`` an
+    index can come again; without, each comes at most once. Each pass (``iter``) draws afresh from ``generator``
+    (a CPU ``tinygrad_adam.Generator``) or the global CPU stream that ``manual_seed`` seeds, and yields Python ints;
+    ``len`` is ``num_samples``. Pass it to ``DataLoader(..., sampler=...)``.
+
+    The weights are checked here, not at the first pass as in torch: finite, non-negative, with a positive sum, and
+    without replacement at least ``num_samples`` of them non-zero (a ValueError otherwise: torch 2.13 would go on
+    to draw zero-weight indices once the others are used up)."""
+
+    def __init__(self, weights: Any, num_samples: int, replacement: bool = True, generator: Any = None) -> None:
+        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples!r}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement!r}")
+        w = backend.to_numpy(weights.data if isinstance(weights, Tensor) else np.asarray(weights)).astype(np.float64)
+        if w.ndim != 1:
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite and non-negative, with a positive sum")
+        if not replacement and np.count_nonzero(w) < num_samples:
+            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
+                             f"{np.count_nonzero(w)} non-zero weights; lower num_samples or pass replacement=True")
+        self.weights, self.num_samples, self.replacement = Tensor(w), num_samples, replacement
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        yield from multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator).tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
