@@ -264,7 +264,7 @@ def test_tinyshakespeare_download_is_verified_and_corruption_raises(tmp_path: Pa
     monkeypatch.setattr(shakespeare_module, "URL", source.as_uri())
     monkeypatch.setattr(shakespeare_module, "CHECKSUM", shakespeare_module.Checksum(
         len(good), "sha256", hashlib.sha256(good).hexdigest()))
-    monkeypatch.delenv("TINYGRAD_ADAM_DATA")
+    monkeypatch.delenv("TINYGRAD_ADAM_DATA", raising=False)
     root = tmp_path / "data"
     with pytest.raises(data.DataNotFoundError, match=r"load_tinyshakespeare\(download=True\)"):
         data.load_tinyshakespeare(root)
