@@ -68,6 +68,13 @@ def program(device: str) -> list[Any]:
               tg.addr(x[0], x[1, :, 0], x[1, 0], alpha=2), tg.baddbmm(x[:, :, :3], x, x.transpose(1, 2)[:, :, :3]),
               tg.addbmm(x[0, :, :3], x, x.transpose(1, 2)[:, :, :3]), tg.cross(x[..., :3], x[..., 1:], dim=2),
               x[:, :3, :3].matrix_power(3), x[:, :3, :3].matrix_power(0)]
+    wn = nn.utils.parametrizations.weight_norm(nn.Linear(4, 3).to(device))
+    sn = nn.utils.parametrizations.spectral_norm(nn.Conv2d(2, 3, 2).to(device))
+    tg.manual_seed(0)  # spectral_norm drew its u, v from the device's own stream: the CPU's must not have moved
+    sn.parametrizations.weight[0]._u.data[...] = tg.tensor(np.linspace(-1, 1, 3, dtype=np.float32), device=device).data
+    sn.parametrizations.weight[0]._v.data[...] = tg.tensor(np.linspace(1, 2, 8, dtype=np.float32), device=device).data
+    parts += [wn(x), sn(x.reshape(2, 2, 3, 2)), sn.eval()(x.reshape(2, 2, 3, 2)),
+              nn.utils.weight_norm(nn.Linear(4, 2).to(device))(x)]
     parts += [nn.RNNCell(4, 3, nonlinearity="relu").to(device)(x[0]), nn.GRUCell(4, 3).to(device)(x[1], x[0, :, :3])]
     parts += nn.LSTMCell(4, 3, bias=False).to(device)(x[0, 0], (x[1, 0, :3], x[1, 1, 1:]))
     # the sixteenth stop's

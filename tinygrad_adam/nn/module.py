@@ -389,6 +389,9 @@ class Module:
         own = dict(self._state_tensors())
         values = {k: v if is_lazy(v) else v.data if isinstance(v, Tensor) else v if hasattr(v, "shape")
                   else backend.to_numpy(v) for k, v in state_dict.items()}
+        for prefix, mod in self.named_modules():  # hooks that rename keys (weight_norm reads torch's old keys)
+            for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):
+                hook(values, f"{prefix}." if prefix else "")
         missing = [k for k in own if k not in values]
         unexpected = [k for k in values if k not in own]
         both = [k for k in values if k in own and not is_lazy(own[k])]

@@ -1,0 +1,168 @@
+"""``nn.utils.parametrizations``, as torch's: ``weight_norm`` and ``spectral_norm`` as parametrizations (see
+``parametrize.py``): the weight is recomputed from its originals on every access.
+
+- ``weight_norm(m)``: ``m.weight = g v / ||v||``, ``g`` = ``parametrizations.weight.original0`` (the norms, one per
+  slice along ``dim``), ``v`` = ``original1`` (the direction), torch's names and formula (``_weight_norm``).
+- ``spectral_norm(m)``: ``m.weight = W / sigma(W)``, ``W`` = ``parametrizations.weight.original``, the largest
+  singular value ``sigma`` estimated by power iteration with the buffers ``parametrizations.weight.0._u`` / ``_v``,
+  which advance ``n_power_iterations`` steps on every access in training mode only (15 steps when registered).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import no_grad
+from ..creation import randn
+from ..ops.movement import wrap_dim
+from ..tensor import Tensor
+from . import functional as F
+from . import parametrize
+from .layers import ConvTranspose2d
+from .module import Module
+
+
+def _floating(op: str, t: Tensor) -> None:
+    if t.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating-point tensor, got {t.dtype}; convert it first (e.g. .float())")
+
+
+def _other_dims(op: str, v: Tensor, dim: int) -> tuple[int, ...]:
+    """Every dim of ``v`` but ``dim`` (torch's IndexError when ``dim`` is out of range or ``v`` is 0-d)."""
+    if v.ndim == 0:
+        raise IndexError(f"{op}: dim {dim} given but the tensor is 0-d; use dim=-1 (or None) for the whole tensor")
+    d = wrap_dim(op, dim, v.ndim)
+    return tuple(i for i in range(v.ndim) if i != d)
+
+
+def norm_except_dim(v: Tensor, pow: float = 2, dim: int = 0) -> Tensor:  # noqa: A002 - torch's name
+    """torch.norm_except_dim: the ``pow``-norm of each slice of ``v`` along ``dim``, over all the other dims, kept as
+    size-1 dims (shape (1, .., v.shape[dim], .., 1)); ``dim=-1``: the norm of the whole tensor (0-d)."""
+    _floating("norm_except_dim", v)
+    if dim == -1:
+        return v.norm(pow)
+    others = _other_dims("norm_except_dim", v, dim)
+    if v.shape[dim] == 0:  # torch's reshape to (0, -1) fails here, so its weight_norm does too
+        raise ValueError(f"norm_except_dim: dim {dim} of the tensor {v.shape} is empty; there are no slices to norm")
+    return v.norm(pow, others, keepdim=True)
+
+
+def _weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Tensor:
+    """torch._weight_norm: v * (g / norm_except_dim(v, 2, dim)). For dim 0 and the last dim torch runs a fused
+    kernel whose norm is sqrt(sum v^2) even over one element (so 1e-200 squares to 0), and which reads g as one
+    value per slice whatever its shape: the same here."""
+    if dim not in (0, v.ndim - 1):
+        return v * (g / norm_except_dim(v, 2, dim))
+    _floating("weight_norm", v)
+    norm = (v * v).sum(_other_dims("weight_norm", v, dim), keepdim=True).sqrt()
+    if v.dtype != g.dtype or g.numel() != norm.numel():
+        raise ValueError(f"weight_norm: g must hold one {v.dtype} value per slice of v {v.shape} along dim {dim}, "
+                         f"got {g.dtype} {g.shape}")
+    return v * (g.reshape(norm.shape) / norm)
+
+
+class _WeightNorm(Module):
+    """weight = g v / ||v||, from (g, v) = (original0, original1); ``dim`` None or -1: one norm for all of v."""
+
+    def __init__(self, dim: int | None = 0) -> None:
+        self.dim = -1 if dim is None else dim
+
+    def forward(self, weight_g: Tensor, weight_v: Tensor) -> Tensor:
+        return _weight_norm(weight_v, weight_g, self.dim)
+
+    def right_inverse(self, weight: Tensor) -> tuple[Tensor, Tensor]:
+        return norm_except_dim(weight, 2, self.dim), weight
+
+
+def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
+    """Weight normalisation (Salimans & Kingma, 2016) of ``module.<name>`` as a parametrization: ``g`` (the norms of
+    its slices along ``dim``, shape (n, 1, ...) for dim 0; one 0-d norm for dim None) and ``v`` (the tensor itself)
+    become ``parametrizations.<name>.original0`` / ``original1``; returns ``module``. As in torch,
+    ``load_state_dict`` also takes the hook-based weight_norm's keys ``<name>_g`` / ``<name>_v`` for them."""
+    parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def legacy_keys(state_dict: dict[str, Any], prefix: str) -> None:
+        g, v = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g in state_dict and v in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v)
+    vars(module).setdefault("_load_state_dict_pre_hooks", []).append(legacy_keys)  # (see Module.load_state_dict)
+    return module
+
+
+class _SpectralNorm(Module):
+    """weight / sigma, sigma = u . (W v) for W the weight as a matrix (dim ``dim`` first, the rest flattened); a 1-D
+    weight is just normalised. ``_u`` (h,) and ``_v`` (w,) are buffers, moved on by the power method."""
+
+    def __init__(self, weight: Tensor, n_power_iterations: int = 1, dim: int = 0, eps: float = 1e-12) -> None:
+        ndim = weight.ndim
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"spectral_norm: dim {dim} is out of range for a {ndim}-d weight (expected "
+                             f"{-ndim}..{ndim - 1})")
+        if n_power_iterations <= 0:
+            raise ValueError(f"spectral_norm: n_power_iterations must be positive, got {n_power_iterations}")
+        self.dim = dim % ndim
+        self.eps = eps
+        if ndim > 1:
+            self.n_power_iterations = n_power_iterations
+            weight_mat = self._reshape_weight_to_matrix(weight)
+            h, w = weight_mat.shape
+            u = randn(h, dtype=weight.dtype, device=weight.device)
+            v = randn(w, dtype=weight.dtype, device=weight.device)
+            self.register_buffer("_u", F.normalize(u, dim=0, eps=eps))
+            self.register_buffer("_v", F.normalize(v, dim=0, eps=eps))
+            self._power_method(weight_mat, 15)
+
+    def _reshape_weight_to_matrix(self, weight: Tensor) -> Tensor:
+        if self.dim:
+            weight = weight.permute(self.dim, *(d for d in range(weight.ndim) if d != self.dim))
+        return weight.flatten(1)
+
+    def _power_method(self, weight_mat: Tensor, n_power_iterations: int) -> None:
+        """u <- W v / |W v|, then v <- W^T u / |W^T u|, ``n_power_iterations`` times, in place, without a graph."""
+        with no_grad():
+            for _ in range(n_power_iterations):
+                self._u.copy_(F.normalize(weight_mat.mv(self._v), dim=0, eps=self.eps))
+                self._v.copy_(F.normalize(weight_mat.T.mv(self._u), dim=0, eps=self.eps))
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if weight.ndim == 1:
+            return F.normalize(weight, dim=0, eps=self.eps)
+        weight_mat = self._reshape_weight_to_matrix(weight)
+        if self.training:
+            self._power_method(weight_mat, self.n_power_iterations)
+        u, v = self._u.clone(), self._v.clone()  # copies: a later step's in-place update leaves this graph valid
+        return weight / u.dot(weight_mat.mv(v))
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        return value
+
+
+def default_dim(module: Module) -> int:
+    """The dim of the outputs in ``module``'s weight: 1 for a transposed convolution, else 0 (torch's rule)."""
+    return 1 if isinstance(module, ConvTranspose2d) else 0  # (ConvTranspose1d is a ConvTranspose2d)
+
+
+def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12,
+                  dim: int | None = None) -> Module:
+    """Spectral normalisation (Miyato et al., 2018) of ``module.<name>`` as a parametrization: the tensor, as a
+    matrix with ``dim`` (default: the outputs' dim) first, is divided by its largest singular value, estimated by
+    ``n_power_iterations`` steps of the power method on each access in training mode (the vectors are the buffers
+    ``parametrizations.<name>.0._u`` / ``_v``; in eval mode they stay as they are). Returns ``module``."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter or buffer named {name!r}")
+    _floating("spectral_norm", weight)
+    dim = default_dim(module) if dim is None else dim
+    parametrize.register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
+    return module
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *,
+               use_trivialization: bool = True) -> Any:
+    """Not implemented: torch's orthogonal parametrization needs matrix_exp, householder_product and QR."""
+    raise NotImplementedError("parametrizations.orthogonal is not implemented (it needs matrix_exp, "
+                              "householder_product and a QR decomposition, which tinygrad_adam lacks)")
+
+
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
