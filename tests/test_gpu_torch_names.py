@@ -73,6 +73,14 @@ def program(device: str) -> list[Any]:
     tg.manual_seed(0)  # spectral_norm drew its u, v from the device's own stream: the CPU's must not have moved
     sn.parametrizations.weight[0]._u.data[...] = tg.tensor(np.linspace(-1, 1, 3, dtype=np.float32), device=device).data
     sn.parametrizations.weight[0]._v.data[...] = tg.tensor(np.linspace(1, 2, 8, dtype=np.float32), device=device).data
+    from tinygrad_adam.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+    averaged = [AveragedModel(wn, use_buffers=True), AveragedModel(wn, multi_avg_fn=get_ema_multi_avg_fn(0.9))]
+    for avg in averaged:
+        for _ in range(2):
+            avg.update_parameters(wn)
+    bn_model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)).to(device)
+    update_bn([x.detach().reshape(6, 4)], bn_model)
+    parts += [averaged[0](x), averaged[1](x), bn_model[1].running_mean, bn_model[1].running_var]
     parts += [wn(x), sn(x.reshape(2, 2, 3, 2)), sn.eval()(x.reshape(2, 2, 3, 2)),
               nn.utils.weight_norm(nn.Linear(4, 2).to(device))(x)]
     parts += [nn.RNNCell(4, 3, nonlinearity="relu").to(device)(x[0]), nn.GRUCell(4, 3).to(device)(x[1], x[0, :, :3])]

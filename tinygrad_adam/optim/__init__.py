@@ -5,8 +5,12 @@ schedules.
     loss.backward(); opt.step(); opt.zero_grad()
 
 Every optimizer has a readable reference update and fused fast paths (numpy, numba, cupy); ``impl=``
-chooses (default "auto": the fastest available), see :class:`Optimizer`.
+chooses (default "auto": the fastest available), see :class:`Optimizer`. ``optim.swa_utils`` (torch's SWA / EMA
+of a whole model) loads on first use: it imports nn, which the rest of optim never does.
 """
+
+from importlib import import_module
+from typing import Any
 
 from ..gradclip import clip_grad_norm_
 from . import lr_scheduler
@@ -30,3 +34,10 @@ __all__ = [
     "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
     "nadam_reference", "numba_available", "radam_reference", "rmsprop_reference", "sgd_reference",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``optim.swa_utils`` on first use (``from tinygrad_adam.optim.swa_utils import ...`` works as well)."""
+    if name == "swa_utils":
+        return import_module(".swa_utils", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
