@@ -162,6 +162,15 @@ def reparametrize(lib: Any, m: Any, flavour: str, **kw: Any) -> Any:
     return lib_nn.utils.spectral_norm(m, **kw)
 
 
+def reparametrized_pair(kind: str, dtype: Any, flavour: str, **kw: Any) -> tuple[nn.Module, Any]:
+    """``layer_pair`` with ``flavour`` applied in both libraries and torch's random vectors copied into ours."""
+    ours, theirs = layer_pair(kind, dtype)
+    reparametrize(torch, theirs, flavour, **kw)
+    reparametrize(tg, ours, flavour, **kw)
+    copy_buffers(ours, theirs)
+    return ours, theirs
+
+
 # ---------------------------------------------------------------- weight_norm / spectral_norm on any parameter
 @settings(max_examples=80, deadline=None)
 @given(w=arrays(0, 3), dim=st.sampled_from([0, 1, 2, -1, -2, -3, None]), dtype=DTYPES, legacy=st.booleans())
@@ -212,13 +221,10 @@ def test_training_steps_match_torch(kind: str, flavour: str, dtype: Any, dim: in
     """SGD with momentum on (output^2).mean() for four steps: outputs, originals, buffers and gradients follow
     torch's; then in eval mode the outputs agree and spectral norm's vectors stay."""
     torch.manual_seed(seed)
-    ours, theirs = layer_pair(kind, dtype)
     kw: dict[str, Any] = {"dim": dim}
     if "spectral" in flavour:
         kw["n_power_iterations"] = n
-    reparametrize(torch, theirs, flavour, **kw)
-    reparametrize(tg, ours, flavour, **kw)
-    copy_buffers(ours, theirs)
+    ours, theirs = reparametrized_pair(kind, dtype, flavour, **kw)
     same_state(ours, theirs, tol(dtype))
     x = np.random.default_rng(seed).standard_normal(LAYERS[kind][1]).astype(dtype)
     opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
@@ -299,10 +305,7 @@ def test_spectral_norm_backward_through_two_forwards(flavour: str) -> None:
     """A GAN's D(real) + D(fake): the second forward's power step writes u, v in place before the backward that
     the first forward's graph needs; u, v are copied into each graph, so both backpropagate, as in torch."""
     torch.manual_seed(10)
-    ours, theirs = layer_pair("linear", np.float64)
-    reparametrize(torch, theirs, flavour)
-    reparametrize(tg, ours, flavour)
-    copy_buffers(ours, theirs)
+    ours, theirs = reparametrized_pair("linear", np.float64, flavour)
     x = np.random.default_rng(10).standard_normal((2, 3))
     backward(ours(tg.tensor(x)) + ours(tg.tensor(-2 * x)))
     backward(theirs(torch.tensor(x)) + theirs(torch.tensor(-2 * x)))
@@ -331,10 +334,7 @@ def test_spectral_norm_starts_from_converged_vectors() -> None:
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_to_double_and_deepcopy(flavour: str) -> None:
     torch.manual_seed(2)
-    ours, theirs = layer_pair("linear", np.float32)
-    reparametrize(torch, theirs, flavour)
-    reparametrize(tg, ours, flavour)
-    copy_buffers(ours, theirs)
+    ours, theirs = reparametrized_pair("linear", np.float32, flavour)
     ours, theirs = ours.double(), theirs.double()
     same_state(ours, theirs, 1e-6)
     if flavour == "legacy_weight_norm":  # torch cannot copy its non-leaf weight attribute; ours can
@@ -448,10 +448,7 @@ def test_weight_norm_and_spectral_norm_assignment() -> None:
     w = np.random.default_rng(4).standard_normal((4, 3))
     torch.manual_seed(4)
     for flavour in ("weight_norm", "spectral_norm"):
-        ours, theirs = layer_pair("linear", np.float64)
-        reparametrize(torch, theirs, flavour)
-        reparametrize(tg, ours, flavour)
-        copy_buffers(ours, theirs)
+        ours, theirs = reparametrized_pair("linear", np.float64, flavour)
         theirs.weight = torch.tensor(w)
         ours.weight = tg.tensor(w)
         same_state(ours, theirs, 1e-12)
@@ -578,10 +575,7 @@ def test_removing_one_of_two_parametrized_tensors_keeps_the_class() -> None:
 @pytest.mark.parametrize("flavour", ["legacy_weight_norm", "legacy_spectral_norm"])
 def test_remove_legacy_hooks(flavour: str) -> None:
     torch.manual_seed(6)
-    ours, theirs = layer_pair("conv2d", np.float64)
-    reparametrize(torch, theirs, flavour)
-    reparametrize(tg, ours, flavour)
-    copy_buffers(ours, theirs)
+    ours, theirs = reparametrized_pair("conv2d", np.float64, flavour)
     x = np.random.default_rng(6).standard_normal((1, 2, 4, 4))
     close(ours(tg.tensor(x)), theirs(torch.tensor(x)), 1e-12)
     name = flavour.removeprefix("legacy_")
