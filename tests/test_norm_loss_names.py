@@ -464,3 +464,20 @@ def test_batch_norm_running_statistics_with_infinities_as_torch(x: np.ndarray) -
     np.testing.assert_allclose(got.running_mean.numpy(), want.running_mean.numpy(), rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(got.running_var.numpy(), want.running_var.numpy(), rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(y.numpy(), z.detach().numpy(), rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(z=hnp.arrays(np.float64, st.integers(1, 6), elements=st.floats(-50, 50)),
+       y=hnp.arrays(np.float32, st.integers(1, 6), elements=st.floats(0, 1, width=32)))
+def test_bce_with_logits_float64_logits_get_a_float64_gradient(z: np.ndarray, y: np.ndarray) -> None:
+    """float64 logits with float32 targets: the loss is float32 (torch's), the logits' gradient torch's float64 one
+    (it was formed from the logits rounded to float32)."""
+    y = np.resize(y, z.shape)
+    got, want = ((lib.tensor(z, requires_grad=True), lib.tensor(y)) for lib in (tg, torch))
+    losses = [lib.nn.functional.binary_cross_entropy_with_logits(*pair, reduction="sum")
+              for lib, pair in ((tg, got), (torch, want))]
+    for loss in losses:
+        loss.backward()
+    assert str(losses[0].dtype) == "float32" and losses[1].dtype == torch.float32
+    assert got[0].grad.dtype == np.float64
+    np.testing.assert_allclose(got[0].grad.numpy(), want[0].grad.numpy(), rtol=1e-14, atol=1e-300)

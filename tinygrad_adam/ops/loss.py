@@ -123,10 +123,11 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     if y.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: targets shape {y.shape} must equal input shape "
                          f"{logits.shape}")
-    # the loss has the targets' dtype when they are floating, as in PyTorch (its in-place arithmetic on 1 - y)
+    # the loss has the targets' dtype when they are floating, as in PyTorch (its in-place arithmetic on 1 - y); the
+    # logits' gradient is formed from the logits as given, in the wider dtype (torch's derivative formula)
     dtype = y.dtype if y.dtype.kind == "f" else logits.dtype
-    logits, y = cast(logits, dtype, logits), cast(y, dtype, logits)
-    xp, z, yd = logits.xp, logits.data, y.data
+    given, y = logits, cast(y, dtype, logits)
+    xp, z, yd = logits.xp, cast(logits, dtype, logits).data, y.data
     with quiet(xp):  # (1 - y) z - log sigmoid(z), as PyTorch (so also its inf/nan: inf at z = inf, y = 0)
         losses = (1 - yd) * z  # the large parts first, so the small log1p term is not rounded away
         losses -= xp.minimum(z, 0)
@@ -134,13 +135,12 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
         gz = None
-        if logits.requires_grad:
-            gz = sigmoid_array(z)
-            gz -= yd
+        if given.requires_grad:
+            gz = sigmoid_array(given.data) - yd
             gz *= gl
         gy = -z * gl if y.requires_grad else None
         return gz, gy
-    return record_loss("binary_cross_entropy_with_logits", losses, (logits, y), reduction, grads)
+    return record_loss("binary_cross_entropy_with_logits", losses, (given, y), reduction, grads)
 
 
 def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
