@@ -26,6 +26,7 @@ FORBIDDEN = {
     # data hands out Tensors (DataLoader, ToTensor), so it may import tensor and backend, nothing further down
     "data": {"autograd", "ops", "nn", "optim", "train", "cli", "experiments", "plots", "models"},
     "models": {"optim", "data", "train", "cli", "experiments", "plots"},
+    "distributions": {"optim", "data", "train", "cli", "experiments", "plots", "models"},  # over nn, like a loss
     "progress": {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments",
                  "plots", "models", "viz"},  # a leaf every layer may use
 }

@@ -1,0 +1,107 @@
+"""``Bernoulli(probs=None, logits=None)``: 0/1 values, 1 with probability ``probs`` (or sigmoid(``logits``))."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy
+
+from ..creation import arange, bernoulli
+from ..nn.functional import binary_cross_entropy_with_logits
+from ..tensor import Tensor
+from . import constraints
+from .distribution import Distribution, follows_value
+from .utils import NUMBERS, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+
+
+class Bernoulli(Distribution):
+    """Bernoulli distributions, from ``probs`` in [0, 1] or ``logits`` (log-odds), not both; a tensor or a number,
+    whose shape is ``batch_shape``. The other parameterisation is computed on first use (``probs_to_logits``
+    clamps to [eps, 1 - eps], so probs 0 gives finite logits and log_prob, as torch)."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}  # noqa: RUF012 - torch's
+    support = constraints.boolean
+    has_enumerate_support = True
+
+    def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
+                 validate_args: bool | None = None) -> None:
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+        else:
+            (self.logits,) = broadcast_all(logits)
+        self._param = self.probs if probs is not None else self.logits
+        scalar = isinstance(logits if probs is None else probs, NUMBERS)
+        self._numbers = scalar
+        super().__init__(() if scalar else self._param.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Bernoulli:
+        new = self._get_checked_instance(Bernoulli, _instance)
+        shape = tuple(batch_shape)
+        for name in ("probs", "logits"):
+            if name in self.__dict__:
+                setattr(new, name, self.__dict__[name].expand(shape))
+                new._param = getattr(new, name)
+        Distribution.__init__(new, new._param.shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._param.shape
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        """1 where probs > 0.5, 0 where below, nan at exactly 0.5 (no gradient)."""
+        p = self.probs.detach()
+        return (p >= 0.5).to(p.dtype).masked_fill(p == 0.5, float("nan"))
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        """0/1 draws of shape ``sample_shape + batch_shape`` in the parameter's dtype, outside the graph."""
+        probs = self.probs.detach()
+        return bernoulli(probs.expand(self._extended_shape(sample_shape)))
+
+    @follows_value
+    def log_prob(self, value: Tensor) -> Tensor:
+        """-BCE-with-logits(logits, value), stable for any logit, shape broadcast(value's, batch_shape), in the
+        value's dtype; ``value`` must be floating (as torch)."""
+        if self._validate_args:
+            self._validate_sample(value)
+        logits = self.logits
+        if isinstance(value, Tensor):
+            if value.dtype.kind != "f":
+                raise TypeError(f"Bernoulli.log_prob: value must be floating point, got {value.dtype}; pass "
+                                f"value.float()")
+            wide = numpy.promote_types(logits.dtype, value.dtype)  # computed in the wider dtype, rounded once
+            logits, value, dtype = logits.to(wide), value.to(wide), value.dtype  # to the value's (torch's dtype)
+        else:
+            dtype = logits.dtype  # a number (unvalidated) takes the logits' dtype
+        logits, value = broadcast_all(logits, value)
+        return -binary_cross_entropy_with_logits(logits, value, reduction="none").to(dtype)
+
+    def entropy(self) -> Tensor:
+        return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """[0, 1] in the parameter's dtype, shaped (2, 1, ...) or, with ``expand``, (2, *batch_shape)."""
+        values = arange(2, dtype=self._param.dtype, device=self._param.device)
+        values = values.reshape((-1,) + (1,) * len(self._batch_shape))
+        return values.expand((-1, *self._batch_shape)) if expand else values

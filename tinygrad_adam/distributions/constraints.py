@@ -1,0 +1,113 @@
+"""The constraints the distributions here check their parameters and values against, under torch's names
+(``torch.distributions.constraints``). ``check(value)`` returns a bool Tensor (of the value's shape, less
+``event_dim`` trailing dims)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import Tensor
+from .utils import sum_rightmost
+
+__all__ = ["Constraint", "boolean", "greater_than", "independent", "integer_interval", "interval", "less_than",
+           "positive", "real", "real_vector", "simplex", "unit_interval"]
+
+
+class Constraint:
+    """A region of values; ``is_discrete`` and ``event_dim`` (the trailing dims that make one event) as torch's."""
+
+    is_discrete = False
+    event_dim = 0
+
+    def check(self, value: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        bounds = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__.lstrip('_')}({bounds})"
+
+
+class _Real(Constraint):
+    def check(self, value: Tensor) -> Tensor:
+        return value == value  # False for nan
+
+
+class _Boolean(Constraint):
+    is_discrete = True
+
+    def check(self, value: Tensor) -> Tensor:
+        return (value == 0) | (value == 1)
+
+
+class _GreaterThan(Constraint):
+    def __init__(self, lower_bound: Any) -> None:
+        self.lower_bound = lower_bound
+
+    def check(self, value: Tensor) -> Tensor:
+        return value > self.lower_bound
+
+
+class _LessThan(Constraint):
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, value: Tensor) -> Tensor:
+        return value < self.upper_bound
+
+
+class _Interval(Constraint):
+    """The closed interval [lower_bound, upper_bound]."""
+
+    def __init__(self, lower_bound: Any, upper_bound: Any) -> None:
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+
+    def check(self, value: Tensor) -> Tensor:
+        return (value >= self.lower_bound) & (value <= self.upper_bound)
+
+
+class _IntegerInterval(_Interval):
+    is_discrete = True
+
+    def check(self, value: Tensor) -> Tensor:
+        whole = value % 1 == 0 if value.dtype.kind == "f" else value == value
+        return whole & super().check(value)
+
+
+class _Simplex(Constraint):
+    """Non-negative vectors along the last dim that sum to 1 (within 1e-6)."""
+
+    event_dim = 1
+
+    def check(self, value: Tensor) -> Tensor:
+        return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
+
+
+class _Independent(Constraint):
+    """``base`` holding for every element of the last ``reinterpreted_batch_ndims`` dims together."""
+
+    def __init__(self, base: Constraint, reinterpreted_batch_ndims: int) -> None:
+        self.base_constraint, self.reinterpreted_batch_ndims = base, reinterpreted_batch_ndims
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return self.base_constraint.event_dim + self.reinterpreted_batch_ndims
+
+    def check(self, value: Tensor) -> Tensor:
+        result, n = self.base_constraint.check(value), self.reinterpreted_batch_ndims
+        if result.ndim < n:
+            raise ValueError(f"Expected value.dim() >= {n + self.base_constraint.event_dim} but got {value.ndim}")
+        return sum_rightmost(result, n, reduce="all")
+
+
+real = _Real()
+real_vector = _Independent(real, 1)
+boolean = _Boolean()
+positive = _GreaterThan(0.0)
+unit_interval = _Interval(0.0, 1.0)
+simplex = _Simplex()
+greater_than, less_than, interval, integer_interval = _GreaterThan, _LessThan, _Interval, _IntegerInterval
+independent = _Independent

@@ -1,0 +1,202 @@
+"""``Distribution``, the base class: batch / event shapes, sampling, and torch's argument validation."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..autograd import no_grad
+from ..methods import Size
+from ..tensor import Tensor
+from . import constraints
+from .utils import lazy_property, sizes
+
+
+def follows_value(method: Callable[[Any, Any], Tensor]) -> Callable[[Any, Any], Tensor]:
+    """``log_prob`` / ``cdf`` / ``icdf`` of a distribution made from Python numbers, called with a value on another
+    device, computed with the parameters moved there (torch's 0-d CPU tensors meet CUDA tensors as scalars, so
+    ``Normal(0, 1).log_prob(z_cuda)`` works)."""
+    @functools.wraps(method)
+    def wrapper(self: Distribution, value: Any) -> Tensor:
+        return method(self._on(value.device if isinstance(value, Tensor) else None), value)
+    return wrapper
+
+
+def _all_true(valid: Tensor) -> bool:
+    with no_grad():
+        return bool(valid.all().item())
+
+
+class Distribution:
+    """A batch of probability distributions, as ``torch.distributions.Distribution``.
+
+    ``batch_shape`` is the shape over which parameters are batched, ``event_shape`` the shape of one sample;
+    ``sample(sample_shape)`` has shape ``sample_shape + batch_shape + event_shape``. With ``validate_args`` (the
+    default, as in torch, unless Python runs with ``-O``), invalid parameters and values outside the support
+    raise ValueError.
+    """
+
+    has_rsample = False
+    has_enumerate_support = False
+    _validate_args = __debug__
+    _numbers = False  # made from Python numbers only: its 0-d parameters follow the device they meet (``_on``)
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Turn argument validation on or off for every distribution made afterwards without ``validate_args``."""
+        if value not in (True, False):
+            raise ValueError(f"set_default_validate_args: expected True or False, got {value!r}")
+        Distribution._validate_args = value
+
+    def __init__(self, batch_shape: Sequence[int] = (), event_shape: Sequence[int] = (),
+                 validate_args: bool | None = None) -> None:
+        self._batch_shape, self._event_shape = Size(batch_shape), Size(event_shape)
+        if validate_args is not None:
+            self._validate_args = validate_args
+        if self._validate_args:
+            self._check_parameters()
+
+    def _check_parameters(self) -> None:
+        try:
+            arg_constraints = self.arg_constraints
+        except NotImplementedError:
+            warnings.warn(f"{type(self).__name__} does not define `arg_constraints`: set `arg_constraints = {{}}` "
+                          f"or pass validate_args=False", stacklevel=3)
+            return
+        for name, constraint in arg_constraints.items():
+            if name not in self.__dict__ and isinstance(getattr(type(self), name, None), lazy_property):
+                continue  # not computed yet (the other parameterisation was given)
+            value = getattr(self, name)
+            if not _all_true(constraint.check(value)):
+                raise ValueError(f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) "
+                                 f"of distribution {self!r} to satisfy the constraint {constraint!r}, but found "
+                                 f"invalid values; fix them, or pass validate_args=False to skip the check")
+
+    def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Distribution:
+        """A distribution with parameters expanded (broadcast, not copied) to ``batch_shape``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement expand")
+
+    def _get_checked_instance(self, cls: type, _instance: Any = None) -> Any:
+        if _instance is None and type(self).__init__ is not cls.__init__:
+            raise NotImplementedError(f"Subclass {type(self).__name__} of {cls.__name__} that defines a custom "
+                                      f"__init__ method must also define a custom .expand() method.")
+        return type(self).__new__(type(self)) if _instance is None else _instance
+
+    @property
+    def _device(self) -> str | None:
+        return next((v.device for v in vars(self).values() if isinstance(v, Tensor)), None)
+
+    def _on(self, device: str | None) -> Distribution:
+        """Itself, or, when made from Python numbers and met on another ``device``, a copy with its parameters
+        there (as torch's 0-d CPU parameters act as scalars)."""
+        if not self._numbers or device is None or self._device == device:
+            return self
+        moved = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                setattr(moved, name, value.to(device))
+        return moved
+
+    @property
+    def batch_shape(self) -> Size:
+        return self._batch_shape
+
+    @property
+    def event_shape(self) -> Size:
+        return self._event_shape
+
+    @property
+    def arg_constraints(self) -> dict[str, constraints.Constraint]:
+        """The constraint each parameter must satisfy (checked at construction when validating)."""
+        raise NotImplementedError
+
+    @property
+    def support(self) -> constraints.Constraint:
+        """The values this distribution gives (``log_prob`` checks its argument against it when validating)."""
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError(f"{type(self)} does not implement mode")
+
+    @property
+    def variance(self) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.variance.sqrt()
+
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        """A sample of shape ``sample_shape + batch_shape + event_shape``, outside the graph."""
+        with no_grad():
+            return self.rsample(sample_shape)
+
+    def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        """A reparameterised sample (gradients flow to the parameters), shaped as ``sample``'s."""
+        raise NotImplementedError(f"{type(self).__name__} has no reparameterised sampler (has_rsample is False); "
+                                  f"use sample()")
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """The log density / mass at ``value``: shape broadcast(value's, batch_shape + event_shape) less the event
+        dims."""
+        raise NotImplementedError
+
+    def cdf(self, value: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def icdf(self, value: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise NotImplementedError
+
+    def entropy(self) -> Tensor:
+        """The entropy of each distribution in the batch: shape ``batch_shape``."""
+        raise NotImplementedError
+
+    def perplexity(self) -> Tensor:
+        return self.entropy().exp()
+
+    def _extended_shape(self, sample_shape: Sequence[int] = ()) -> Size:
+        return Size(sizes(sample_shape) + self._batch_shape + self._event_shape)
+
+    def _validate_sample(self, value: Any) -> None:
+        """Raise ValueError unless ``value`` is a Tensor whose shape fits the event and batch shapes and whose
+        entries lie in the support."""
+        if not isinstance(value, Tensor):
+            raise ValueError(f"The value argument to log_prob must be a Tensor, got {type(value).__name__}; wrap it "
+                             f"with tinygrad_adam.tensor(...)")
+        event, expected = self._event_shape, self._batch_shape + self._event_shape
+        if tuple(value.shape[value.ndim - len(event):]) != event:
+            raise ValueError(f"The right-most size of value must match event_shape: {value.shape} vs {event}.")
+        for i, j in zip(reversed(value.shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {value.shape} vs "
+                                 f"{expected}.")
+        try:
+            support = self.support
+        except NotImplementedError:
+            warnings.warn(f"{type(self).__name__} does not define `support` to enable sample validation: pass "
+                          f"validate_args=False", stacklevel=3)
+            return
+        if not _all_true(support.check(value)):
+            raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
+                             f"within the support ({support!r}) of the distribution {self!r}, but found invalid "
+                             f"values; pass values in the support, or validate_args=False")
+
+    def __repr__(self) -> str:
+        try:
+            names = [k for k in self.arg_constraints if k in self.__dict__]
+        except NotImplementedError:
+            names = []
+        args = ", ".join(f"{k}: {v.item() if v.numel() == 1 else v.size()}" for k, v in
+                         ((k, self.__dict__[k]) for k in names))
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,97 @@
+"""Helpers the distributions share, as ``torch.distributions.utils``: ``broadcast_all``, ``lazy_property`` and the
+probs <-> logits conversions (with torch's clamping, so probabilities of 0 and 1 give the same finite logits)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy
+
+from ..autograd import enable_grad
+from ..creation import tensor
+from ..methods import Size
+from ..tensor import DEFAULT_FLOAT, Tensor
+
+NUMBERS = (int, float, bool)  # torch's _Number: numpy.float64 passes (a float subclass), numpy.float32 does not
+
+
+def broadcast_all(*values: Tensor | float) -> tuple[Tensor, ...]:
+    """Tensors and Python numbers -> tensors of one broadcast shape. Numbers take the dtype and device of the first
+    tensor (float32 when all are numbers); the tensors keep their own dtypes, as ``torch.broadcast_tensors``."""
+    if not all(isinstance(v, (Tensor, *NUMBERS)) for v in values):
+        kinds = ", ".join(sorted({type(v).__name__ for v in values if not isinstance(v, (Tensor, *NUMBERS))}))
+        raise ValueError(f"Input arguments must all be instances of Number or Tensor, got {kinds}; convert them "
+                         f"with tinygrad_adam.tensor(...)")
+    first = next((v for v in values if isinstance(v, Tensor)), None)
+    dtype, device = (DEFAULT_FLOAT, None) if first is None else (first.dtype, first.device)
+    tensors = [v if isinstance(v, Tensor) else tensor(v, dtype=dtype, device=device) for v in values]
+    shape = broadcast_shape(*(t.shape for t in tensors))
+    return tuple(t if t.shape == shape else t.broadcast_to(shape) for t in tensors)
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy's broadcast of ``shapes``; a ValueError naming them when they do not broadcast."""
+    try:
+        return tuple(numpy.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast together; make each dim equal or 1"
+                         ) from None
+
+
+def sizes(shape: Iterable[int]) -> Size:
+    """A sample shape as a ``Size``; a float or a bare int raises TypeError as in torch (``sample((5,))``)."""
+    return Size(operator.index(s) for s in shape)
+
+
+def sum_rightmost(value: Tensor, dims: int, reduce: str = "sum") -> Tensor:
+    """``value`` summed (or reduced by ``all``) over its last ``dims`` dims (none for 0)."""
+    if dims == 0:
+        return value
+    kept = value.shape[:-dims]  # the size reduced over is given, not -1: torch's -1 fails for an empty batch
+    return getattr(value.reshape(*kept, math.prod(value.shape[len(kept):])), reduce)(-1)
+
+
+def draw(fill: Callable[..., Tensor], shape: tuple[int, ...], like: Tensor, who: str) -> Tensor:
+    """``fill(shape)`` (``randn`` / ``rand``, the device's seeded stream) in ``like``'s floating dtype and device."""
+    if like.dtype.kind != "f":
+        raise TypeError(f"{who}: sampling needs floating-point parameters, got {like.dtype}; pass e.g. "
+                        f"tensor.float()")
+    return fill(shape, dtype=like.dtype, device=like.device)
+
+
+class lazy_property:  # noqa: N801 - torch's name
+    """A property computed on first use (always with gradients recorded, as torch's) and then kept on the instance,
+    so ``Bernoulli(logits=z).probs`` is ``sigmoid(z)`` computed once, with a graph back to ``z``."""
+
+    def __init__(self, wrapped: Callable[[Any], Any]) -> None:
+        self.wrapped = wrapped
+        functools.update_wrapper(self, wrapped)  # type: ignore[arg-type]
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        with enable_grad():
+            value = self.wrapped(instance)
+        setattr(instance, self.wrapped.__name__, value)
+        return value
+
+
+def clamp_probs(probs: Tensor) -> Tensor:
+    """``probs`` clamped to [eps, 1 - eps] of its dtype (float32: 1.19e-7)."""
+    eps = float(numpy.finfo(probs.dtype).eps)
+    return probs.clamp(min=eps, max=1 - eps)
+
+
+def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
+    """Log-odds log p - log(1 - p) (``is_binary``) or log p, of the clamped probabilities."""
+    p = clamp_probs(probs)
+    return p.log() - (-p).log1p() if is_binary else p.log()
+
+
+def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
+    """sigmoid(logits) (``is_binary``) or softmax over the last dim."""
+    return logits.sigmoid() if is_binary else logits.softmax(-1)
