@@ -652,3 +652,25 @@ def test_clamp_refuses_an_int_out_of_the_dtype_as_torch() -> None:
     for lib in (tg, real_torch):
         with pytest.raises((RuntimeError, OverflowError)):
             lib.tensor([1, 2], dtype=lib.int8).clamp(max=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from(["int8", "uint8", "int16", "int32", "int64"]),
+       number=st.integers(-(2 ** 63), 2 ** 63 - 1) | st.integers(-3, 300), reflected=st.booleans())
+def test_pow_refuses_an_int_exponent_the_dtype_cannot_hold_and_wraps_an_int_base(dtype: str, number: int,
+                                                                                  reflected: bool) -> None:
+    """x ** 300 of an int8 tensor raises in torch (its exponent is not wrapped, unlike + - *), and so here; 300 ** x
+    wraps the base, as torch; negative exponents of integer tensors raise in both."""
+    def run(lib: Any) -> Any:
+        x = lib.tensor([2, 3, 0, 1], dtype=getattr(lib, dtype))
+        out = number ** x if reflected else x ** number
+        return out.numpy(), str(out.dtype).split(".")[-1]
+    try:
+        want = run(real_torch)
+    except (RuntimeError, OverflowError, ZeroDivisionError):
+        with pytest.raises((ValueError, OverflowError, RuntimeError, ZeroDivisionError)):
+            run(tg)
+        return
+    got = run(tg)
+    assert got[1] == want[1]
+    np.testing.assert_array_equal(got[0], want[0])

@@ -215,6 +215,11 @@ def _modulo(op: str, a: Tensor, b: Tensor, out: Array, quotient: Any) -> Tensor:
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
     exponent = float(b) if isinstance(b, (int, float)) else None  # a Python number: torch's scalar pow (see power)
+    if type(b) is int and isinstance(a, Tensor) and a.dtype.kind in "iu":  # an int exponent the dtype cannot hold:
+        info = numpy.iinfo(a.dtype)  # torch refuses it (a number base wraps around, as in + - *)
+        if not info.min <= b <= info.max:
+            raise ValueError(f"pow: the exponent {b} does not fit the tensor's dtype {a.dtype} (as torch); convert "
+                             f"the tensor first, e.g. x.long() or x.double()")
     a, b = operands("pow", a, b)
     out = power(a.data, b.data, exponent)
 
