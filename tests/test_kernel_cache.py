@@ -67,3 +67,15 @@ def test_a_foreign_file_in_the_cache_is_never_run(tmp_path: Path, monkeypatch: p
     kernel = fused._njit(source)
     assert not marker.exists()
     assert callable(kernel)
+
+
+def test_a_damaged_cache_means_compiling_again_not_failing(tmp_path: Path) -> None:
+    """numba raises on reading a damaged cache file; the step still runs, with the same bits, and a binary file at
+    the kernel's path is not read as its source."""
+    first = _step(tmp_path)
+    for cached in (tmp_path / "kernels" / "__pycache__").iterdir():
+        cached.write_bytes(b"\x80\x04 not a pickle")
+    assert _step(tmp_path)[2] == first[2]
+    (source,) = (tmp_path / "kernels").glob("k*.py")
+    source.write_bytes(b"\xff\xfe\x00 binary")
+    assert _step(tmp_path)[2] == first[2]

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 import os
 import sys
 import textwrap
+import types
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -197,8 +197,8 @@ class FusedKernel:
         to end are cut into one equal run per core, each run's pieces on a pool thread (the loop releases the
         GIL). A call per piece keeps each loop the contiguous, vectorised one that numba compiles for an array."""
         kernel = self._numba_fn
-        if kernel is None:
-            kernel = self._numba_fn = _njit(self.numba_source)
+        if kernel is None and flats:
+            kernel = self._numba_fn = _ready(self.numba_source, (*flats[0], *values))
         sizes = [flat[0].size for flat in flats]
         workers = _workers("numba", sizes)
         if workers == 1:
@@ -244,8 +244,9 @@ def _njit(source: str) -> Callable[..., None]:
     """Compile a generated numba kernel (``backend.compiled``: it releases the GIL, so pool threads run it at once).
 
     The source is kept as a file in the user's cache (``kernels/<hash of the source>.py``), so that numba's disk
-    cache keeps the machine code beside it and a later process loads it instead of compiling again. Where no such
-    file can be written, or one there holds anything else, the kernel is compiled from the string, as before."""
+    cache keeps the machine code beside it and a later process loads it instead of compiling again. The code that
+    runs is always compiled from ``source`` itself (the file only names it for numba); where the file cannot be
+    written, or holds anything else, the kernel is compiled without it, in this process only, as before."""
     text = f"import numpy\n\n\n{source}"
     try:
         path = backend.user_cache() / "kernels" / f"k{hashlib.sha256(text.encode()).hexdigest()[:20]}.py"
@@ -254,16 +255,31 @@ def _njit(source: str) -> Callable[..., None]:
             part = path.with_name(f"{path.stem}.{os.getpid()}.part")
             part.write_text(text)
             os.replace(part, path)  # whole or not at all, whichever process gets there first
-        if path.read_text() != text:
+        if path.read_bytes() != text.encode():
             raise OSError(f"{path} does not hold the kernel's source")
-        spec = importlib.util.spec_from_file_location(f"tinygrad_adam_kernel_{path.stem}", path)
-        assert spec is not None and spec.loader is not None
-        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # numba's cache finds it by name
-        spec.loader.exec_module(module)
+        module = types.ModuleType(f"tinygrad_adam_kernel_{path.stem}")
+        module.__file__ = str(path)
+        sys.modules[module.__name__] = module  # numba's cache finds the kernel's globals by the module's name
+        exec(compile(text, str(path), "exec"), module.__dict__)  # the checked text, never a stale .pyc
         loop = module.kernel
-    except (OSError, RuntimeError):  # no writable cache (RuntimeError: no home directory): this process only
+    except Exception:  # no usable cache (or no home directory): this process only
         loop = _compile(source, {"numpy": numpy})
     return backend.compiled(loop)
+
+
+def _ready(source: str, args: tuple[Any, ...]) -> Callable[..., None]:
+    """``_njit(source)`` compiled now for the types of ``args`` (the first call's): numba loads the machine code
+    from its disk cache here, and a damaged cache (numba raises on reading it) means compiling from the source in
+    this process instead of failing the step."""
+    import numba
+
+    signature = tuple(numba.typeof(a) for a in args)
+    kernel = _njit(source)
+    try:
+        kernel.compile(signature)  # type: ignore[attr-defined]
+    except Exception:  # a damaged disk cache
+        kernel = backend.compiled(_compile(source, {"numpy": numpy}))
+    return kernel
 
 
 def _apart(tensors: list[list[Array]], outputs: int) -> bool:
