@@ -38,14 +38,8 @@ class Bernoulli(Distribution):
         super().__init__(() if scalar else self._param.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Bernoulli:
-        new = self._get_checked_instance(Bernoulli, _instance)
-        shape = tuple(batch_shape)
-        for name in ("probs", "logits"):
-            if name in self.__dict__:
-                setattr(new, name, self.__dict__[name].expand(shape))
-                new._param = getattr(new, name)
-        Distribution.__init__(new, new._param.shape, validate_args=False)
-        new._validate_args = self._validate_args
+        new = self._expanded(Bernoulli, ("probs", "logits"), batch_shape, batch_shape, _instance=_instance)
+        new._param = new.__dict__["logits" if "logits" in new.__dict__ else "probs"]
         return new
 
     @lazy_property

@@ -41,15 +41,10 @@ class Categorical(Distribution):
         super().__init__(self._param.shape[:-1], validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Categorical:
-        new = self._get_checked_instance(Categorical, _instance)
-        shape = (*batch_shape, self._num_events)
-        for name in ("probs", "logits"):
-            if name in self.__dict__:
-                setattr(new, name, self.__dict__[name].expand(shape))
-                new._param = getattr(new, name)
+        new = self._expanded(Categorical, ("probs", "logits"), (*batch_shape, self._num_events), batch_shape,
+                             _instance=_instance)
+        new._param = new.__dict__["logits" if "logits" in new.__dict__ else "probs"]
         new._num_events = self._num_events
-        Distribution.__init__(new, new._param.shape[:-1], validate_args=False)
-        new._validate_args = self._validate_args
         return new
 
     @property

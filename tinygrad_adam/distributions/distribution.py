@@ -60,13 +60,8 @@ class Distribution:
             self._check_parameters()
 
     def _check_parameters(self) -> None:
-        try:
-            arg_constraints = self.arg_constraints
-        except NotImplementedError:
-            warnings.warn(f"{type(self).__name__} does not define `arg_constraints`: set `arg_constraints = {{}}` "
-                          f"or pass validate_args=False", stacklevel=3)
-            return
-        for name, constraint in arg_constraints.items():
+        arg_constraints = self._declared("arg_constraints", "set `arg_constraints = {}` or pass validate_args=False")
+        for name, constraint in (arg_constraints or {}).items():
             if name not in self.__dict__ and isinstance(getattr(type(self), name, None), lazy_property):
                 continue  # not computed yet (the other parameterisation was given)
             value = getattr(self, name)
@@ -84,6 +79,26 @@ class Distribution:
             raise NotImplementedError(f"Subclass {type(self).__name__} of {cls.__name__} that defines a custom "
                                       f"__init__ method must also define a custom .expand() method.")
         return type(self).__new__(type(self)) if _instance is None else _instance
+
+    def _expanded(self, cls: type, names: Sequence[str], shape: Sequence[int], batch_shape: Sequence[int],
+                  event_shape: Sequence[int] = (), _instance: Any = None) -> Any:
+        """What every ``expand`` does: a new ``cls`` with each parameter of ``names`` that this one holds expanded
+        to ``shape``, the given batch and event shapes, and this one's validation setting."""
+        new = self._get_checked_instance(cls, _instance)
+        for name in names:
+            if name in self.__dict__:
+                setattr(new, name, self.__dict__[name].expand(tuple(shape)))
+        Distribution.__init__(new, batch_shape, event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _declared(self, name: str, hint: str) -> Any:
+        """``arg_constraints`` or ``support``; None, with a warning naming ``hint``, where the class leaves it out."""
+        try:
+            return getattr(self, name)
+        except NotImplementedError:
+            warnings.warn(f"{type(self).__name__} does not define `{name}`: {hint}", stacklevel=4)
+            return None
 
     @property
     def _device(self) -> str | None:
@@ -181,13 +196,8 @@ class Distribution:
             if i != 1 and j != 1 and i != j:
                 raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {value.shape} vs "
                                  f"{expected}.")
-        try:
-            support = self.support
-        except NotImplementedError:
-            warnings.warn(f"{type(self).__name__} does not define `support` to enable sample validation: pass "
-                          f"validate_args=False", stacklevel=3)
-            return
-        if not _all_true(support.check(value)):
+        support = self._declared("support", "it enables sample validation; pass validate_args=False")
+        if support is not None and not _all_true(support.check(value)):
             raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
                              f"within the support ({support!r}) of the distribution {self!r}, but found invalid "
                              f"values; pass values in the support, or validate_args=False")

@@ -30,13 +30,10 @@ class Independent(Distribution):
         super().__init__(shape[:len(shape) - event_dim], shape[len(shape) - event_dim:], validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Independent:
-        new = self._get_checked_instance(Independent, _instance)
         n = self.reinterpreted_batch_ndims
+        new = self._expanded(Independent, (), (), batch_shape, self.event_shape, _instance=_instance)
         new.base_dist = self.base_dist.expand((*batch_shape, *self.event_shape[:n]))
         new.reinterpreted_batch_ndims = n
-        Distribution.__init__(new, new.base_dist.batch_shape[:len(new.base_dist.batch_shape) - n], self.event_shape,
-                              validate_args=False)
-        new._validate_args = self._validate_args
         return new
 
     @property

@@ -31,12 +31,7 @@ class Normal(Distribution):
         super().__init__(() if both_numbers else self.loc.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Normal:
-        new = self._get_checked_instance(Normal, _instance)
-        shape = tuple(batch_shape)
-        new.loc, new.scale = self.loc.expand(shape), self.scale.expand(shape)
-        Distribution.__init__(new, new.loc.shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expanded(Normal, ("loc", "scale"), batch_shape, batch_shape, _instance=_instance)
 
     @property
     def mean(self) -> Tensor:

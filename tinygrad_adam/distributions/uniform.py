@@ -26,12 +26,7 @@ class Uniform(Distribution):
         super().__init__(() if both_numbers else self.low.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Uniform:
-        new = self._get_checked_instance(Uniform, _instance)
-        shape = tuple(batch_shape)
-        new.low, new.high = self.low.expand(shape), self.high.expand(shape)
-        Distribution.__init__(new, new.low.shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expanded(Uniform, ("low", "high"), batch_shape, batch_shape, _instance=_instance)
 
     @property
     def arg_constraints(self) -> dict[str, constraints.Constraint]:
