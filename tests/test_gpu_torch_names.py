@@ -207,3 +207,31 @@ def test_tenth_stop_names_on_the_gpu_match_the_cpu() -> None:
     for i, (a, b) in enumerate(zip(program_tenth_stop("cpu"), program_tenth_stop("cuda"), strict=True)):
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=str(i))
+
+
+def optimizers_seventeenth_stop(device: str) -> list[Any]:
+    """The seventeenth stop's optimizers: four steps each on parameters of several shapes, one gradient with a nan."""
+    out = []
+    for make in (lambda ps: tg.optim.Rprop(ps, step_sizes=(1e-3, 1.0)),
+                 lambda ps: tg.optim.ASGD(ps, t0=2, weight_decay=0.01),
+                 lambda ps: tg.optim.Adafactor(ps, weight_decay=0.01)):
+        ps = [tg.tensor(np.sin(np.arange(int(np.prod(s)), dtype=np.float32) + 1).reshape(s), device=device,
+                        requires_grad=True) for s in ((3, 4), (5,), (), (2, 3, 2))]
+        opt = make(ps)
+        for step in range(4):
+            for i, p in enumerate(ps):
+                g = np.cos(np.arange(p.numel(), dtype=np.float32) * (step + 1) + i).reshape(p.shape)
+                if i == 1 and step == 2:
+                    g[0] = np.nan
+                p.grad = tg.tensor(g, device=device)
+            opt.step()
+        out += ps
+    return out
+
+
+@pytest.mark.gpu
+def test_seventeenth_stop_optimizers_on_the_gpu_match_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(optimizers_seventeenth_stop("cpu"), optimizers_seventeenth_stop("cuda"),
+                                   strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=str(i))

@@ -1,11 +1,12 @@
-"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), NAdam, RAdam, the paper's baselines, L-BFGS, temporal averaging,
-schedules.
+"""Optimizers: Adam and AdaMax (Kingma & Ba 2015), NAdam, RAdam, the paper's baselines, Rprop, ASGD, Adafactor,
+L-BFGS, temporal averaging, schedules.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss.backward(); opt.step(); opt.zero_grad()
 
 Every optimizer has a readable reference update and fused fast paths (numpy, numba, cupy); ``impl=``
-chooses (default "auto": the fastest available), see :class:`Optimizer`. ``optim.swa_utils`` (torch's SWA / EMA
+chooses (default "auto": the fastest available), see :class:`Optimizer` (Adafactor, whose step needs whole-tensor
+reductions, runs its readable update on every path). ``optim.swa_utils`` (torch's SWA / EMA
 of a whole model) loads on first use: it imports nn, which the rest of optim never does.
 """
 
@@ -15,9 +16,11 @@ from typing import Any
 from ..gradclip import clip_grad_norm_
 from . import lr_scheduler
 from .adadelta import Adadelta, adadelta_reference
+from .adafactor import Adafactor, adafactor_reference
 from .adagrad import Adagrad, adagrad_reference
 from .adam import Adam, AdamW, adam_reference
 from .adamax import Adamax, adamax_reference
+from .asgd import ASGD, asgd_reference
 from .averaging import TemporalAverage
 from .fused import FusedKernel, numba_available
 from .inspector import Inspector
@@ -26,13 +29,16 @@ from .nadam import NAdam, nadam_reference
 from .optimizer import Optimizer
 from .radam import RAdam, radam_reference
 from .rmsprop import RMSprop, rmsprop_reference
+from .rprop import Rprop, rprop_reference
 from .sgd import SGD, sgd_reference
 
 __all__ = [
-    "LBFGS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector", "NAdam", "Optimizer",
-    "RAdam", "RMSprop", "TemporalAverage",
-    "adadelta_reference", "adagrad_reference", "adam_reference", "adamax_reference", "clip_grad_norm_", "lr_scheduler",
-    "nadam_reference", "numba_available", "radam_reference", "rmsprop_reference", "sgd_reference",
+    "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector",
+    "NAdam", "Optimizer",
+    "RAdam", "RMSprop", "Rprop", "TemporalAverage",
+    "adadelta_reference", "adafactor_reference", "adagrad_reference", "adam_reference", "adamax_reference",
+    "asgd_reference", "clip_grad_norm_", "lr_scheduler", "nadam_reference", "numba_available", "radam_reference",
+    "rmsprop_reference", "rprop_reference", "sgd_reference",
 ]
 
 

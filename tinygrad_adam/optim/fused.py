@@ -7,8 +7,10 @@ An optimizer's fast path is a short straight-line program over ONE element, for 
     p = p - m / (sqrt(v) * inv_sqrt_bc2 + eps) * step_size
 
 The program may use the arrays (``outputs`` are updated in place, ``inputs`` are read-only), the scalars,
-new local names, ``+ - * /``, unary minus and ``sqrt``, ``abs``, ``max``. It has no literals: every constant
-is a scalar computed in float64 on the host, so float32 parameters are updated in float32 throughout.
+new local names, ``+ - * /``, unary minus, ``sqrt``, ``abs``, ``max`` and a select on one comparison,
+``a if x < y else b`` (``<``, ``>``, ``<=``, ``>=``, ``==``, ``!=``; false where x or y is nan, as in C and numpy).
+It has no literals: every constant is a scalar computed in float64 on the host, so float32 parameters are updated
+in float32 throughout.
 :class:`FusedKernel` compiles the program for
 
 - the GPU: one ``cupy.ElementwiseKernel`` (Chainer's pattern: scalars are kernel arguments, the parameter
@@ -59,6 +61,9 @@ IMPLS = ("auto", "reference", "numpy", "numba")
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
 _BINOPS = {ast.Add: ("numpy.add", "+"), ast.Sub: ("numpy.subtract", "-"),
            ast.Mult: ("numpy.multiply", "*"), ast.Div: ("numpy.divide", "/")}
+_COMPARES = {ast.Lt: ("numpy.less", "<"), ast.Gt: ("numpy.greater", ">"), ast.LtE: ("numpy.less_equal", "<="),
+             ast.GtE: ("numpy.greater_equal", ">="), ast.Eq: ("numpy.equal", "=="),
+             ast.NotEq: ("numpy.not_equal", "!=")}
 
 
 def check_impl(impl: str) -> str:
@@ -339,8 +344,13 @@ def _parse(name: str, body: str, outputs: list[str], inputs: list[str], scalars:
     for stmt in ast.parse(body).body:
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
             raise SyntaxError(f"kernel {name}: only `name = expression` statements, got {ast.unparse(stmt)!r}")
+        tests = [n.test for n in ast.walk(stmt.value) if isinstance(n, ast.IfExp)]
         for node in ast.walk(stmt.value):
-            ok = isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.USub, *_BINOPS))
+            ok = (isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.USub, *_BINOPS,
+                                    *_COMPARES))
+                  # a select tests one comparison, and a comparison is only a select's test
+                  or (isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare))
+                  or (isinstance(node, ast.Compare) and len(node.ops) == 1 and any(node is t for t in tests)))
             if not ok or (isinstance(node, ast.Call) and getattr(node.func, "id", None) not in _FUNCS):
                 raise SyntaxError(f"kernel {name}: {ast.unparse(node)!r} is not allowed (no literals: use scalars)")
             if isinstance(node, ast.Name) and node.id not in _FUNCS and node.id not in defined:
@@ -374,7 +384,11 @@ def _numpy_source(k: FusedKernel) -> tuple[str, int]:
     def emit(node: ast.expr, out: str | None = None) -> str:
         if isinstance(node, ast.Name):
             return homes.get(node.id, node.id)
-        if isinstance(node, ast.UnaryOp):
+        if isinstance(node, ast.IfExp):  # a select: numpy.where's answer (a new array) is copied into the output
+            assert isinstance(node.test, ast.Compare)
+            func = _COMPARES[type(node.test.ops[0])][0]
+            args = [emit(node.test.left), emit(node.test.comparators[0]), emit(node.body), emit(node.orelse)]
+        elif isinstance(node, ast.UnaryOp):
             func, args = "numpy.negative", [emit(node.operand)]
         elif isinstance(node, ast.Call):
             func, args = _FUNCS[node.func.id][0], [emit(a) for a in node.args]
@@ -386,7 +400,11 @@ def _numpy_source(k: FusedKernel) -> tuple[str, int]:
         for a in temps:
             if a != target:
                 release(a)
-        lines.append(f"    {func}({', '.join(args)}, out={target})")
+        if isinstance(node, ast.IfExp):
+            x, y, a, b = args
+            lines.append(f"    numpy.copyto({target}, numpy.where({func}({x}, {y}), {a}, {b}))")
+        else:
+            lines.append(f"    {func}({', '.join(args)}, out={target})")
         return target
 
     for stmt in k.statements:
@@ -425,6 +443,10 @@ def _cuda_source(k: FusedKernel) -> str:
             return node.id
         if isinstance(node, ast.UnaryOp):
             return f"(-{c(node.operand)})"
+        if isinstance(node, ast.IfExp):
+            assert isinstance(node.test, ast.Compare)
+            op = _COMPARES[type(node.test.ops[0])][1]
+            return f"(({c(node.test.left)} {op} {c(node.test.comparators[0])}) ? {c(node.body)} : {c(node.orelse)})"
         if isinstance(node, ast.Call):
             return f"{_FUNCS[node.func.id][1]}({', '.join(c(a) for a in node.args)})"
         assert isinstance(node, ast.BinOp)

@@ -20,6 +20,8 @@ Figures (only those the optimizer has):
 - RMSprop: ``v_mean`` and the effective step lr / (sqrt(v) + eps); AdaDelta: its effective step
   sqrt(v_delta + eps) / sqrt(v + eps).
 - SGD with momentum: ``momentum_norm``.
+- Rprop: its per-coordinate step sizes as the effective step; ASGD: ``eta`` and ``mu``, the next step's step size
+  and averaging weight. Adafactor: only ``t`` and ``lr``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ class Inspector:
     def inspect(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> dict[str, float]:
         """The figures for one parameter from its optimizer ``state`` and ``group``."""
         xp = backend.get_array_module(p.data)
-        t, lr, eps = int(state["t"]), float(group["lr"]), float(group.get("eps", 0.0))
+        eps = group.get("eps", 0.0)
+        t, lr, eps = int(state["t"]), float(group["lr"]), 0.0 if isinstance(eps, (tuple, list)) else float(eps)
         fig: dict[str, float] = {"t": t, "lr": lr}
         if "mu_product" in state:                                             # NAdam: m_bar also needs g_t
             bc2 = 1 - group["betas"][1] ** t
@@ -101,6 +104,10 @@ class Inspector:
             v = state["v"] - state["g_avg"] ** 2 if "g_avg" in state else state["v"]
             fig["v_mean"] = float(state["v"].mean())
             fig.update(_stats("effective_step", lr / (xp.sqrt(v) + eps), quantiles=True))
+        elif "step_size" in state:                                            # Rprop: each coordinate's own
+            fig.update(_stats("effective_step", state["step_size"], quantiles=True))
+        elif "eta" in state:                                                  # ASGD
+            fig.update({"eta": float(state["eta"]), "mu": float(state["mu"])})
         if "buf" in state:                                                    # SGD / RMSprop momentum
             fig["momentum_norm"] = float(xp.linalg.norm(state["buf"].ravel()))
         return fig

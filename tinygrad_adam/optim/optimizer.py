@@ -214,11 +214,16 @@ class Optimizer:
             p = index[int(j)]
             if isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral) or s["t"] < 0:
                 raise ValueError(f"invalid step count t={s.get('t')!r} for parameter {j}: must be an integer >= 0")
-            state[p] = {k: int(v) if k == "t" else _to_param(v, p, k) if hasattr(v, "shape") else v
-                        for k, v in s.items()}
+            state[p] = {k: int(v) if k == "t" else _to_param(v, p, k, self.state_shape(p, k)) if hasattr(v, "shape")
+                        else v for k, v in s.items()}
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
             group.update({k: v for k, v in theirs.items() if k != "params"})
+
+    def state_shape(self, p: Tensor, name: str) -> tuple[int, ...]:
+        """The shape of ``p``'s state array ``name`` (for loading a state_dict): ``p``'s own, unless an optimizer
+        keeps smaller ones (Adafactor's row and column factors)."""
+        return p.shape
 
     def check_saved_group(self, i: int, saved: Group) -> None:
         """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
@@ -237,10 +242,11 @@ class Optimizer:
         return f"{type(self).__name__}(impl={self.impl!r}){groups}"
 
 
-def _to_param(array: Any, p: Tensor, name: str) -> Array:
-    """A saved state array as a fresh contiguous array on p's device, in p's dtype."""
-    if tuple(array.shape) != p.shape:
-        raise ValueError(f"state {name!r} has shape {tuple(array.shape)}, but its parameter has shape {p.shape}")
+def _to_param(array: Any, p: Tensor, name: str, shape: tuple[int, ...]) -> Array:
+    """A saved state array (of ``shape``) as a fresh contiguous array on p's device, in p's dtype."""
+    if tuple(array.shape) != shape:
+        need = "" if shape == p.shape else f", so it must have shape {shape}"
+        raise ValueError(f"state {name!r} has shape {tuple(array.shape)}, but its parameter has shape {p.shape}{need}")
     with backend.device_context(p.device):
         out = backend.xp_of(p.device).array(backend.to_device(array, p.device), dtype=p.dtype, order="C")
     return out
