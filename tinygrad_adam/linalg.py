@@ -2,6 +2,10 @@
 
 The norms are built from the differentiable ops (``statistics.norm`` for p-norms, amax / amin, sums), so their
 gradients are those ops'; inv, det, slogdet and solve are ``ops.linalg``'s.
+
+Factorizations and matrix functions (``ops.factor``, torch's gradients): cholesky, cholesky_ex, solve_triangular,
+matrix_exp; inv_ex and solve_ex (LAPACK's ``info``); LinAlgError, what a failed factorization raises; built from
+other ops: matrix_power, multi_dot, vecdot, diagonal, cross, vander.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from .ops import elementwise, movement, reduce, statistics
-from .ops.linalg import det, inv, solve
+from .ops import elementwise, factor, movement, reduce, statistics
+from .ops.factor import LinAlgError
+from .ops.linalg import det, inv, matmul, solve
 from .ops.linalg import slogdet as _slogdet
 from .tensor import Tensor
 
 __all__ = ["det", "inv", "matrix_norm", "norm", "slogdet", "solve", "vector_norm"]
+__all__ += ["LinAlgError", "cholesky", "cholesky_ex", "cross", "diagonal", "inv_ex", "matrix_exp", "matrix_power",
+            "multi_dot", "solve_ex", "solve_triangular", "vander", "vecdot"]
 
 
 class SignLogAbsDet(NamedTuple):
@@ -99,3 +106,176 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # 
         raise ValueError(f"linalg.norm: ord={ord!r} needs a matrix (two dims)")
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
+
+# ---------------------------------------------------------------------------------------------- factorizations
+# cholesky, cholesky_ex, solve_triangular, matrix_exp, matrix_power, multi_dot, vecdot, diagonal, cross, vander,
+# inv_ex, solve_ex (the ops, with torch's gradients, are ``ops.factor``'s; LinAlgError is torch.linalg's)
+class CholeskyEx(NamedTuple):
+    """What ``cholesky_ex`` returns (torch.return_types.linalg_cholesky_ex)."""
+
+    L: Tensor
+    info: Tensor
+
+
+class InvEx(NamedTuple):
+    """What ``inv_ex`` returns (torch.return_types.linalg_inv_ex)."""
+
+    inverse: Tensor
+    info: Tensor
+
+
+class SolveEx(NamedTuple):
+    """What ``solve_ex`` returns (torch.return_types.linalg_solve_ex)."""
+
+    result: Tensor
+    info: Tensor
+
+
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
+    """The Cholesky factor of each symmetric positive-definite matrix (..., n, n): L lower triangular with
+    A = L L^T (``upper``: U = L^T), read from A's lower (upper) triangle only; a matrix that is not
+    positive-definite raises LinAlgError naming it and its leading minor, as torch's."""
+    out, info = factor.cholesky(A, upper)
+    factor.check_info("linalg.cholesky", info, factor.not_positive_definite)
+    return out
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:
+    """(L, info) as ``cholesky``, without raising unless ``check_errors``: info (..., int32) is the order of the first
+    leading minor that is not positive-definite, 0 for a factored matrix; a failed matrix's L is all nan."""
+    out, info = factor.cholesky(A, upper, "linalg.cholesky_ex")
+    if check_errors:
+        factor.check_info("linalg.cholesky_ex", info, factor.not_positive_definite)
+    return CholeskyEx(out, Tensor(info, device=A.device))
+
+
+def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,
+                     unitriangular: bool = False) -> Tensor:
+    """X with A X = B (``left=False``: X A = B), A (..., n, n) triangular (only its ``upper`` / lower triangle read,
+    a unit diagonal assumed with ``unitriangular``), B (..., n, k), batch dims broadcast; see
+    ``ops.factor.solve_triangular``."""
+    return factor.solve_triangular(A, B, upper, left, unitriangular)
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:
+    """(inverse, info) of each square matrix (..., n, n): info (..., int32) is LAPACK's, the index of the first zero
+    pivot of A's LU factorization (A is singular), 0 otherwise; a singular matrix's inverse, and that of a matrix
+    holding a nan or inf, is all nan (torch's holds LAPACK's infs and nans). ``check_errors`` raises LinAlgError for
+    a singular one, as torch's. The gradient is inv's; see ``ops.factor.inv_ex``."""
+    inverse, info = factor.inv_ex(A)
+    if check_errors:
+        factor.check_info("linalg.inv_ex", info, lambda i: f"The diagonal element {i} is zero, the inversion could "
+                          f"not be completed because the input matrix is singular.")
+    return InvEx(inverse, Tensor(info, device=A.device))
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> SolveEx:
+    """(result, info): ``solve(A, B, left=left)`` with info (A's batch shape, int32) as ``inv_ex``'s; the result for
+    a singular A (or one holding a nan or inf) is all nan. ``check_errors`` raises LinAlgError for a singular one, as
+    torch's. The gradients are solve's; see ``ops.factor.solve_ex``."""
+    result, info = factor.solve_ex(A, B, left)
+    if check_errors:
+        factor.check_info("torch.linalg.solve_ex", info,
+                          lambda i: "The solver failed because the input matrix is singular.")
+    return SolveEx(result, Tensor(info, device=A.device))
+
+
+def matrix_exp(A: Tensor) -> Tensor:
+    """The matrix exponential of each square matrix (..., n, n); see ``ops.factor.matrix_exp``."""
+    return factor.matrix_exp(A)
+
+
+def matrix_power(A: Tensor, n: int) -> Tensor:
+    """Each square matrix (..., m, m) to the integer power n (n < 0: powers of the inverse); torch.matrix_power."""
+    from .methods import matrix_power as power
+
+    return power(A, n)
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A002 - torch's name
+    """The cross product of 3-vectors along ``dim`` (the last by default): two tensors of one ndim, each of size 3
+    there, the other dims broadcast."""
+    from .methods import cross as cross_product
+
+    if input.ndim != other.ndim:
+        raise ValueError(f"linalg.cross: inputs must have the same number of dims, got shapes {input.shape} and "
+                         f"{other.shape}")
+    d = movement.wrap_dim("linalg.cross", dim, input.ndim)
+    if input.shape[d] != 3 or other.shape[d] != 3:
+        raise ValueError(f"linalg.cross: inputs dim {dim} must have length 3, got {input.shape[d]} and "
+                         f"{other.shape[d]}")
+    if input.dtype != other.dtype:
+        raise TypeError(f"linalg.cross: both inputs must have one dtype (as in torch), got {input.dtype} and "
+                        f"{other.dtype}")
+    return cross_product(input, other, d)
+
+
+def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """torch.diagonal with the last two dims by default: the diagonal as a last dim, a view."""
+    return movement.diagonal(A, offset, dim1, dim2)
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    """sum(x * y) along ``dim`` of the broadcast shape (two vectors: their dot product, whatever ``dim``, as torch's):
+    floating tensors of one dtype."""
+    if x.dtype.kind != "f" or y.dtype.kind != "f":
+        raise TypeError(f"linalg.vecdot: expects floating tensors (as torch), got {x.dtype} and {y.dtype}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"linalg.vecdot: x and y must have one dtype (as torch), got {x.dtype} and {y.dtype}")
+    if x.ndim == 1 and y.ndim == 1:  # torch's vdot: dim is not looked at, and the lengths must match
+        if x.shape != y.shape:
+            raise ValueError(f"linalg.vecdot: two vectors of different lengths, {x.shape[0]} and {y.shape[0]}")
+        return reduce.sum(elementwise.mul(x, y), 0, False)
+    shape = elementwise.broadcast_shape("linalg.vecdot", x.shape, y.shape)
+    return reduce.sum(elementwise.mul(x, y), movement.wrap_dim("linalg.vecdot", dim, len(shape)), False)
+
+
+def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
+    """The product of a chain of matrices, in the cheapest order (dynamic programming over the shapes, as torch);
+    the first may be a vector (n,) taken as a row, the last a vector taken as a column (dropped from the result)."""
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise ValueError(f"linalg.multi_dot: expected at least 2 tensors, got {len(tensors)}")
+    if len({t.dtype for t in tensors}) > 1:
+        raise TypeError(f"linalg.multi_dot: all tensors must have one dtype, got {[str(t.dtype) for t in tensors]}")
+    if tensors[0].dtype == numpy.bool_:
+        raise TypeError("linalg.multi_dot: bool tensors are not supported (as in torch); convert them first")
+    for i, t in enumerate(tensors):
+        allowed = (1, 2) if i in (0, len(tensors) - 1) else (2,)
+        if t.ndim not in allowed:
+            raise ValueError(f"linalg.multi_dot: tensor {i} must be {' or '.join(f'{k}-D' for k in allowed)}, got "
+                             f"shape {t.shape}")
+    rows = [tensors[0].shape[0] if tensors[0].ndim == 2 else 1] + [t.shape[-1] if t.ndim == 2 else 1
+                                                                    for t in tensors]
+    for i, (a, b) in enumerate(zip(tensors, tensors[1:])):
+        if a.shape[-1] != b.shape[0]:
+            raise ValueError(f"linalg.multi_dot: tensors {i} and {i + 1} with shapes {a.shape} and {b.shape} cannot "
+                             f"be multiplied")
+    count = len(tensors)
+    cost = [[0] * count for _ in range(count)]
+    split = [[0] * count for _ in range(count)]
+    for length in range(1, count):
+        for i in range(count - length):
+            j = i + length
+            cost[i][j], split[i][j] = min((cost[i][k] + cost[k + 1][j] + rows[i] * rows[k + 1] * rows[j + 1], k)
+                                          for k in range(i, j))
+
+    def chain(i: int, j: int) -> Tensor:
+        return tensors[i] if i == j else matmul(chain(i, split[i][j]), chain(split[i][j] + 1, j))
+    return chain(0, count - 1)
+
+
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:
+    """The Vandermonde matrix of x (..., n): (..., n, N), column j holding x^j (N = n by default, at least 2), as
+    running products (cumprod), so the gradient is cumprod's; integer dtypes stay integer."""
+    if x.ndim == 0:
+        raise ValueError("linalg.vander: x must have at least 1 dim (..., n), got a 0-d tensor")
+    if x.dtype == numpy.bool_:
+        raise TypeError("linalg.vander: supports floating and integer tensors (as torch), got bool")
+    n = x.shape[-1] if N is None else int(N)
+    if n <= 1:
+        raise ValueError(f"linalg.vander: N must be greater than 1, got {n}")
+    column = movement.unsqueeze(x, -1)
+    powers = statistics.cumprod(movement.broadcast_to(column, x.shape + (n - 1,)), -1)
+    ones = Tensor(x.xp.ones(x.shape + (1,), dtype=x.dtype), device=x.device)
+    return movement.concatenate([ones, powers], -1)

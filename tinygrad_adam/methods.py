@@ -1623,3 +1623,43 @@ def index_put(self: Tensor, indices: Sequence[Tensor], values: Tensor, accumulat
 METHODS["index_put"] = index_put
 METHODS["index_put_"] = _in_place("index_put")
 FUNCTIONS.update({name: _function(name) for name in ("index_put", "index_put_")})
+
+# cholesky (torch's old API, deprecated), cholesky_solve, cholesky_inverse, matrix_exp (methods and functions)
+def cholesky(self: Tensor, upper: bool = False) -> Tensor:
+    """torch.cholesky, deprecated in favour of ``linalg.cholesky`` (whose factor it returns, U = L^T with ``upper``),
+    with torch's warning."""
+    from .ops import factor
+
+    warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a future "
+                  "PyTorch release.", UserWarning, stacklevel=2)
+    out, info = factor.cholesky(self, upper, "cholesky")
+    factor.check_info("cholesky", info, factor.not_positive_definite)
+    return out
+
+
+def cholesky_solve(self: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
+    """X with (L L^T) X = self, given the Cholesky factor ``input2`` = L (U with ``upper``); see
+    ``ops.factor.cholesky_solve``."""
+    from .ops import factor
+
+    return factor.cholesky_solve(self, input2, upper)
+
+
+def cholesky_inverse(self: Tensor, upper: bool = False) -> Tensor:
+    """(L L^T)^-1 from the Cholesky factor ``self`` = L (U with ``upper``); see ``ops.factor.cholesky_inverse``."""
+    from .ops import factor
+
+    return factor.cholesky_inverse(self, upper)
+
+
+def matrix_exp(self: Tensor) -> Tensor:
+    """The matrix exponential of each square matrix (..., n, n); see ``ops.factor.matrix_exp``."""
+    from .ops import factor
+
+    return factor.matrix_exp(self)
+
+
+METHODS.update(cholesky=cholesky, cholesky_solve=cholesky_solve, cholesky_inverse=cholesky_inverse,
+               matrix_exp=matrix_exp)
+FUNCTIONS.update({name: _function(name) for name in ("cholesky", "cholesky_solve", "cholesky_inverse",
+                                                      "matrix_exp")})

@@ -385,10 +385,14 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
     check_devices("solve", a, b)
     if b.dtype != a.dtype:
         raise TypeError(f"solve: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
-    if not left:
-        return movement.transpose(solve(movement.transpose(a, _swap_last(a.ndim)),
-                                        movement.transpose(b, _swap_last(b.ndim))), _swap_last(b.ndim))
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if not left:
+        if vector or b.shape[-1] != a.shape[-1]:
+            raise ValueError(f"solve: with left=False, B must be a (batch of) matrices (..., k, n) for X A = B (a "
+                             f"vector B is refused, as torch: use B / A.squeeze(-1)), got shapes {a.shape} and "
+                             f"{b.shape}")
+        x = solve(movement.transpose(a, _swap_last(a.ndim)), movement.transpose(b, _swap_last(b.ndim)))
+        return movement.transpose(x, _swap_last(x.ndim))  # (x has the broadcast batch dims)
     bm = b.data[..., None] if vector else b.data
     if bm.ndim < 2 or bm.shape[-2] != a.shape[-1]:
         raise ValueError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
