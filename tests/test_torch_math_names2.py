@@ -380,7 +380,12 @@ def test_matrix_norm_and_norm(a: np.ndarray, order: Any, keepdim: bool, dim: tup
 def test_inv_det_slogdet_solve(a: np.ndarray, data: st.DataObject) -> None:
     n = a.shape[-1]
     well = a + 4 * n * np.eye(n)  # diagonally dominant: invertible, so every gradient is defined
-    agree(lambda L, x: L.linalg.det(x), a, rtol=1e-8)  # singular ones too: the adjugate
+    # singular ones too: the gradient is the adjugate, by its definition from minors; torch's is 0 where its LU
+    # finds the matrix exactly singular (README, Differences), so only the values are compared with torch's here
+    agree(lambda L, x: L.linalg.det(x), a, grads=False, rtol=1e-8)
+    x = tg.tensor(a, requires_grad=True)
+    tg.linalg.det(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), adjugate_t(a), rtol=1e-8, atol=1e-8)
     agree(lambda L, x: L.det(x), well, rtol=1e-9)
     agree(lambda L, x: L.linalg.inv(x), well, rtol=1e-9)
     agree(lambda L, x: x.inverse(), well, rtol=1e-9)
@@ -394,6 +399,31 @@ def test_inv_det_slogdet_solve(a: np.ndarray, data: st.DataObject) -> None:
     agree(lambda L, x, y: L.linalg.solve(x, y, left=False), well, bt, rtol=1e-9)
     vec = data.draw(hnp.arrays(np.float64, (n,), elements=FINITE))
     agree(lambda L, x, y: L.linalg.solve(x, y), well, vec, rtol=1e-9)
+
+
+def adjugate_t(a: np.ndarray) -> np.ndarray:
+    """d det / dA of each matrix (..., n, n): the cofactors (-1)^(i+j) det(A without row i and column j)."""
+    n = a.shape[-1]
+    if n == 1:
+        return np.ones_like(a)
+    out = np.empty_like(a)
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(a, i, axis=-2), j, axis=-1)
+            out[..., i, j] = (-1) ** (i + j) * np.linalg.det(minor)
+    return out
+
+
+def test_det_gradient_is_the_adjugate_at_singular_matrices_and_nan_for_non_finite_ones() -> None:
+    a = np.array([[[1.0, 2.0], [2.0, 4.0]], [[0.0, 0.0], [0.0, 0.0]], [[np.nan, 1.0], [2.0, 3.0]],
+                  [[np.inf, 1.0], [2.0, 3.0]]])
+    x = tg.tensor(a, requires_grad=True)
+    tg.linalg.det(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy()[:2], [[[4.0, -2.0], [-2.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]], atol=1e-14)
+    assert np.isnan(x.grad.numpy()[2:]).all()  # (torch: nan, and a mix of nan and inf)
+    x = tg.tensor([[[0.0]], [[np.inf]]], requires_grad=True)
+    tg.linalg.det(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[[1.0]], [[1.0]]])  # 1 x 1: d det / dA = 1 always, as torch
 
 
 def test_linalg_refuses_what_torch_refuses() -> None:

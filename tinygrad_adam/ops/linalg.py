@@ -340,14 +340,15 @@ def _adjugate_t(x: Array) -> Array:
 
 def det(a: Tensor) -> Tensor:
     """The determinant of each square matrix (..., n, n) -> (...); gradient g adj(A)^T, taken from the SVD (accurate
-    near singular matrices), and 0 for an exactly singular one (n > 1), as torch gives."""
+    near singular matrices and right at them, where torch's is 0), nan for a matrix holding a nan or inf (n > 1)."""
     _square("det", a)
     xp = a.xp
     out = xp.linalg.det(a.data)
 
     def backward(g: Array) -> tuple[Array]:
-        keep = (out != 0)[..., None, None] | (a.shape[-1] == 1)  # torch's 1 x 1 case is the identity even at 0
-        return (xp.where(keep, g[..., None, None] * _adjugate_t(xp.where(keep, a.data, 1)), 0),)
+        finite = xp.isfinite(a.data).all(axis=(-2, -1))[..., None, None] | (a.shape[-1] == 1)  # 1 x 1: d det = 1
+        adjugate = _adjugate_t(xp.where(finite, a.data, 0))
+        return (xp.where(finite, g[..., None, None] * adjugate, a.dtype.type("nan")),)
     return record("det", out, (a,), backward)
 
 
