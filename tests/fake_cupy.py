@@ -118,6 +118,8 @@ def _wrap(r: Any, seen: dict[int, ndarray]) -> Any:
         return ndarray._of(numpy.asarray(r))
     if type(r) in (list, tuple):
         return type(r)(_wrap(i, seen) for i in r)
+    if isinstance(r, tuple):  # numpy's named results (SVDResult, QRResult, EighResult): cupy returns plain tuples
+        return tuple(_wrap(i, seen) for i in r)
     return r
 
 

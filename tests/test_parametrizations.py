@@ -625,8 +625,8 @@ def test_error_messages() -> None:
         parametrize.register_parametrization(nn.Linear(2, 2), "foo", custom(tg, "double"))
     with pytest.raises(TypeError, match=r"must be an nn\.Module"):
         parametrize.register_parametrization(nn.Linear(2, 2), "weight", lambda x: x)  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError, match="orthogonal"):
-        parametrizations.orthogonal(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="orthogonal_map"):  # (implemented: tests/test_torch_linalg_spectral.py)
+        parametrizations.orthogonal(nn.Linear(2, 2), orthogonal_map="qr")
 
 
 def test_non_floating_tensors_cannot_be_normalised() -> None:

@@ -3,6 +3,9 @@
 The norms are built from the differentiable ops (``statistics.norm`` for p-norms, amax / amin, sums), so their
 gradients are those ops'; inv, det, slogdet and solve are ``ops.linalg``'s.
 
+Spectral / orthogonal family (``ops.spectral``, torch's gradients): qr, eigh, eigvalsh, svd, svdvals, pinv, lstsq,
+householder_product; built on them: matrix_rank, cond, and matrix_norm's ord 2 / -2 / "nuc".
+
 Factorizations and matrix functions (``ops.factor``, torch's gradients): cholesky, cholesky_ex, solve_triangular,
 matrix_exp; inv_ex and solve_ex (LAPACK's ``info``); LinAlgError, what a failed factorization raises; built from
 other ops: matrix_power, multi_dot, vecdot, diagonal, cross, vander.
@@ -16,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from .ops import elementwise, factor, movement, reduce, statistics
+from .ops import elementwise, factor, movement, reduce, spectral, statistics, unary
 from .ops.factor import LinAlgError
 from .ops.linalg import det, inv, matmul, solve
 from .ops.linalg import slogdet as _slogdet
@@ -25,6 +28,7 @@ from .tensor import Tensor
 __all__ = ["det", "inv", "matrix_norm", "norm", "slogdet", "solve", "vector_norm"]
 __all__ += ["LinAlgError", "cholesky", "cholesky_ex", "cross", "diagonal", "inv_ex", "matrix_exp", "matrix_power",
             "multi_dot", "solve_ex", "solve_triangular", "vander", "vecdot"]
+__all__ += ["cond", "eigh", "eigvalsh", "householder_product", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals"]
 
 
 class SignLogAbsDet(NamedTuple):
@@ -71,8 +75,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
 def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),  # noqa: A002
                 keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The norm of each matrix held in dims ``dim``: "fro" (the 2-norm of the entries), 1 / -1 (the largest /
-    smallest column sum of |A|), inf / -inf (the largest / smallest row sum). "nuc" and 2 / -2 (singular values) are
-    not supported."""
+    smallest column sum of |A|), inf / -inf (the largest / smallest row sum), 2 / -2 (the largest / smallest singular
+    value; the gradient split among ties), "nuc" (their sum)."""
     A = _floating_input("matrix_norm", A, dtype)
     if A.ndim < 2:
         raise ValueError(f"linalg.matrix_norm: needs a tensor with at least 2 dims, got shape {A.shape}")
@@ -87,7 +91,10 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),  #
         pick = reduce.min if ord < 0 else reduce.sum if A.shape[other] == 0 else reduce.max  # an empty max is 0
         out = pick(sums, other, keepdims=True)
         return out if keepdim else movement.squeeze(out, (d0, d1))
-    raise ValueError(f"linalg.matrix_norm: ord={ord!r} is not supported here (use 'fro', 1, -1, inf or -inf)")
+    if ord in (2, -2, "nuc"):
+        return _singular_value_norm(A, ord, (d0, d1), keepdim)
+    raise ValueError(f"linalg.matrix_norm: ord={ord!r} is not supported (use 'fro', 'nuc', 1, -1, 2, -2, inf or "
+                     f"-inf)")
 
 
 def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # noqa: A002
@@ -105,6 +112,177 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # 
     if isinstance(ord, str):
         raise ValueError(f"linalg.norm: ord={ord!r} needs a matrix (two dims)")
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+# ------------------------------------------------------------------------- spectral / orthogonal (ops.spectral)
+class QR(NamedTuple):
+    """What ``qr`` returns (torch.return_types.linalg_qr)."""
+
+    Q: Tensor
+    R: Tensor
+
+
+class Eigh(NamedTuple):
+    """What ``eigh`` returns (torch.return_types.linalg_eigh)."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+class SVD(NamedTuple):
+    """What ``svd`` returns (torch.return_types.linalg_svd)."""
+
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+class Lstsq(NamedTuple):
+    """What ``lstsq`` returns (torch.return_types.linalg_lstsq)."""
+
+    solution: Tensor
+    residuals: Tensor
+    rank: Tensor
+    singular_values: Tensor
+
+
+def qr(A: Tensor, mode: str = "reduced") -> QR:
+    """A = QR for A (..., m, n), k = min(m, n): ``"reduced"`` Q (..., m, k), R (..., k, n); ``"complete"`` Q
+    (..., m, m), R (..., m, n); ``"r"`` R only, Q empty. LAPACK's signs (R's diagonal may be negative), as torch."""
+    return QR(*spectral.qr(A, mode))
+
+
+def eigh(A: Tensor, UPLO: str = "L") -> Eigh:
+    """(eigenvalues (..., n) ascending, eigenvectors (..., n, n) as columns) of the symmetric matrices A (..., n, n),
+    reading only the lower (``UPLO="L"``) or upper triangle. Eigenvectors are unique up to sign only."""
+    return Eigh(*spectral.eigh(A, UPLO))
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
+    """The eigenvalues (..., n), ascending, of the symmetric matrices A (..., n, n) (one triangle read)."""
+    return spectral.eigvalsh(A, UPLO)
+
+
+def svd(A: Tensor, full_matrices: bool = True, *, driver: str | None = None) -> SVD:
+    """A = U diag(S) Vh for A (..., m, n), k = min(m, n): U (..., m, m), S (..., k) descending, Vh (..., n, n); with
+    ``full_matrices=False`` U (..., m, k), Vh (..., k, n). Singular vectors are unique up to sign only."""
+    _cpu_driver("svd", driver)
+    return SVD(*spectral.svd(A, full_matrices))
+
+
+def svdvals(A: Tensor, *, driver: str | None = None) -> Tensor:
+    """The singular values (..., min(m, n)) of A (..., m, n), descending."""
+    _cpu_driver("svdvals", driver)
+    return spectral.svdvals(A)
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:
+    """The first n columns of the product of the Householder reflectors I - tau_i v_i v_i^T stored below the
+    diagonal of A (..., m, n) (LAPACK's orgqr, torch.orgqr), tau (..., k), m >= n >= k: an (..., m, n) matrix with
+    orthonormal columns when tau_i = 2 / |v_i|^2."""
+    return spectral.householder_product(A, tau)
+
+
+def _cpu_driver(op: str, driver: str | None) -> None:
+    if driver is not None:
+        raise ValueError(f"linalg.{op}: driver= chooses a cuSOLVER routine, which this library does not use; "
+                         f"leave it None")
+
+
+def pinv(A: Tensor, rcond: Any = None, hermitian: bool = False, *, atol: Any = None,
+         rtol: Any = None) -> Tensor:
+    """The pseudoinverse (..., n, m) of A (..., m, n): singular values at or below max(atol, rtol * largest) count
+    as zero; rtol defaults to eps * max(m, n) (0 when an atol > 0 is given). ``rcond`` is torch's older name for
+    rtol. ``hermitian``: A is symmetric (its lower triangle is read) and |eigenvalues| replace singular values."""
+    if rcond is not None:
+        if rtol is not None:
+            raise ValueError("linalg.pinv: pass rtol or rcond (its older name), not both")
+        rtol = rcond
+    return spectral.pinv(A, atol, rtol, hermitian)
+
+
+def matrix_rank(A: Tensor, tol: Any = None, hermitian: bool = False, *, atol: Any = None,
+                rtol: Any = None) -> Tensor:
+    """The number (int64, shape (...)) of singular values (|eigenvalues| when ``hermitian``) of A (..., m, n) above
+    max(atol, rtol * largest), tolerances as ``pinv``'s; ``tol`` is torch's older name for atol (with rtol 0)."""
+    if tol is not None:
+        if atol is not None or rtol is not None:
+            raise ValueError("linalg.matrix_rank: pass tol (the older name) or atol / rtol, not both")
+        atol, rtol = tol, 0.0
+    factor.matrices("linalg.matrix_rank", A, square=hermitian)
+    s = elementwise.abs(eigvalsh(A.detach())) if hermitian else svdvals(A.detach())
+    m, n = A.shape[-2:]
+    s_max = s.data.max(axis=-1) if s.shape[-1] else A.xp.zeros(s.shape[:-1], dtype=s.dtype)
+    over = s.data > spectral.tolerance("linalg.matrix_rank", s_max, m, n, atol, rtol)
+    return Tensor(over.sum(axis=-1).astype(numpy.int64), device=A.device)
+
+
+def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | None = None) -> Lstsq:
+    """The least-squares solution X (..., n, k) of A X = B, A (..., m, n), B (..., m, k) or (..., m) (batch dims
+    broadcast), as torch's CPU drivers ("gelsy" by default, "gels", "gelsd", "gelss") fill the fields: residuals
+    (..., k), the squared residuals sum |AX - B|^2, only for m > n, driver other than "gelsy" and (for "gelsd" /
+    "gelss") every A of full rank, else empty; rank (...) int64, empty for "gels"; singular_values (..., min(m, n))
+    for "gelsd" / "gelss", else empty. Singular values at or below rcond * largest (rcond: eps * max(m, n) when None)
+    are dropped ("gels" assumes full rank)."""
+    return Lstsq(*spectral.lstsq(A, B, rcond, driver))
+
+
+def cond(A: Tensor, p: Any = None) -> Tensor:
+    """The condition number of A (..., m, n) in the norm ``p``, as torch computes it: None / 2 the largest singular
+    value over the smallest, -2 the reverse (any m, n); "nuc" sum(S) * sum(1 / S); "fro", 1, -1, inf, -inf
+    ``matrix_norm(A, p) * matrix_norm(inv(A), p)`` for square A, inf for a matrix LAPACK's LU finds exactly singular,
+    and a NaN result made inf. Empty matrices give 0 (not part of the graph, as torch)."""
+    if p not in (None, 2, -2, "fro", "nuc", 1, -1, math.inf, -math.inf):
+        raise ValueError(f"linalg.cond: p={p!r} is not a supported norm (use None, 2, -2, 'fro', 'nuc', 1, -1, inf "
+                         f"or -inf)")
+    factor.matrices(f"linalg.cond(p={p})", A, square=p in ("fro", "nuc") or (p not in (None, 2, -2) and
+                                                                                        A.data.size > 0))
+    if not A.data.size:
+        return Tensor(A.xp.zeros(A.shape[:-2], dtype=A.dtype), device=A.device)
+    if p in (None, 2, -2, "nuc"):
+        s = svdvals(A)
+        if p == "nuc":
+            return reduce.sum(s, -1) * reduce.sum(1 / s, -1)
+        big, small = s[..., 0], s[..., -1]
+        return big / small if p != -2 else small / big
+    singular = Tensor(_exactly_singular(A), device=A.device)
+    regular = elementwise.where(movement.reshape(singular, singular.shape + (1, 1)),
+                                Tensor(A.xp.eye(A.shape[-1], dtype=A.dtype), device=A.device), A)
+    value = elementwise.where(singular, math.inf, matrix_norm(A, p) * matrix_norm(inv(regular), p))
+    return unary.nan_to_num(value, math.inf, math.inf, -math.inf)
+
+
+def _exactly_singular(A: Tensor) -> Any:
+    """Which matrices of the batch (...) LAPACK's LU finds exactly singular (a zero pivot: torch's inv_ex info > 0)."""
+    xp, flat = A.xp, A.data.reshape((-1,) + A.shape[-2:])
+    out = xp.zeros(flat.shape[0], dtype=bool)
+    try:
+        with elementwise.ignore_fp_errors(xp):
+            xp.linalg.inv(flat)
+    except numpy.linalg.LinAlgError:  # (cupy's too): find which ones
+        for i in range(flat.shape[0]):
+            try:
+                with elementwise.ignore_fp_errors(xp):
+                    xp.linalg.inv(flat[i])
+            except numpy.linalg.LinAlgError:
+                out[i] = True
+    return out.reshape(A.shape[:-2])
+
+
+def _singular_value_norm(A: Tensor, ord: Any, dims: tuple[int, int], keepdim: bool) -> Tensor:  # noqa: A002
+    """matrix_norm's ord 2 / -2 / "nuc": the largest / smallest singular value / their sum over the matrices in
+    ``dims``."""
+    s = svdvals(movement.movedim(A, dims, (-2, -1)))
+    if ord == -2 and not s.shape[-1]:
+        raise IndexError("linalg.matrix_norm: ord=-2 of an empty matrix: the smallest of no singular values does not "
+                         "exist")
+    if ord == 2 and not s.shape[-1]:  # torch: zeros, outside the graph
+        out = Tensor(A.xp.zeros(s.shape[:-1], dtype=s.dtype), device=A.device)
+    else:
+        out = (reduce.sum if ord == "nuc" else reduce.max if ord == 2 else reduce.min)(s, -1)
+    for d in sorted(dims) if keepdim else ():
+        out = movement.unsqueeze(out, d)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- factorizations

@@ -1663,3 +1663,68 @@ METHODS.update(cholesky=cholesky, cholesky_solve=cholesky_solve, cholesky_invers
                matrix_exp=matrix_exp)
 FUNCTIONS.update({name: _function(name) for name in ("cholesky", "cholesky_solve", "cholesky_inverse",
                                                       "matrix_exp")})
+
+# torch.svd / torch.qr (the older APIs), pinverse, nuclear_norm (tinygrad_adam.linalg's spectral family)
+class SvdOld(NamedTuple):
+    """What ``torch.svd`` returns (torch.return_types.svd): V, not Vh."""
+
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+class QrOld(NamedTuple):
+    """What ``torch.qr`` returns (torch.return_types.qr)."""
+
+    Q: Tensor
+    R: Tensor
+
+
+def svd(self: Tensor, some: bool = True, compute_uv: bool = True) -> SvdOld:
+    """torch.svd: A = U diag(S) V^T, U (..., m, k) and V (..., n, k) with ``some`` (else square); without
+    ``compute_uv``, U and V are zero-filled (..., m, m) / (..., n, n), as torch."""
+    from . import linalg as la
+
+    if not compute_uv:
+        s = la.svdvals(self)
+        zeros = [Tensor(self.xp.zeros(self.shape[:-2] + (k, k), dtype=self.dtype), device=self.device)
+                 for k in self.shape[-2:]]
+        return SvdOld(zeros[0], s, zeros[1])
+    u, s, vh = la.svd(self, full_matrices=not some)
+    return SvdOld(u, s, movement.transpose(vh, (*range(vh.ndim - 2), vh.ndim - 1, vh.ndim - 2)))
+
+
+def qr(self: Tensor, some: bool = True) -> QrOld:
+    """torch.qr (deprecated there, with its warning): ``linalg.qr`` with mode "reduced" (``some``) or "complete"."""
+    from . import linalg as la
+
+    warnings.warn("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a future PyTorch "
+                  "release.", UserWarning, stacklevel=2)
+    return QrOld(*la.qr(self, "reduced" if some else "complete"))
+
+
+def pinverse(self: Tensor, rcond: float = 1e-15) -> Tensor:
+    """torch.pinverse: ``linalg.pinv`` with rtol = rcond."""
+    from . import linalg as la
+
+    return la.pinv(self, rtol=rcond)
+
+
+def nuclear_norm(self: Tensor, dim: Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """torch.nuclear_norm: the sum of the singular values of the matrices in dims ``dim`` (the last two when
+    None), ``linalg.matrix_norm(A, "nuc", dim, keepdim)``."""
+    from . import linalg as la
+
+    return la.matrix_norm(self, "nuc", (-2, -1) if dim is None else tuple(dim), keepdim)
+
+
+def orgqr(self: Tensor, tau: Tensor) -> Tensor:
+    """torch.orgqr: ``linalg.householder_product(self, tau)``."""
+    from . import linalg as la
+
+    return la.householder_product(self, tau)
+
+
+METHODS.update(svd=svd, qr=qr, pinverse=pinverse, orgqr=orgqr)
+FUNCTIONS.update({name: _function(name) for name in ("svd", "qr", "pinverse", "orgqr")})
+FUNCTIONS.update(nuclear_norm=nuclear_norm)

@@ -6,15 +6,21 @@
 - ``spectral_norm(m)``: ``m.weight = W / sigma(W)``, ``W`` = ``parametrizations.weight.original``, the largest
   singular value ``sigma`` estimated by power iteration with the buffers ``parametrizations.weight.0._u`` / ``_v``,
   which advance ``n_power_iterations`` steps on every access in training mode only (15 steps when registered).
+- ``orthogonal(m)``: ``m.weight`` with orthonormal columns (rows), from ``original`` through the matrix exponential,
+  the Cayley map or Householder reflectors of a skew / lower-triangular part, times the buffer
+  ``parametrizations.weight.0.base`` (torch's trivialization).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
+from .. import backend, linalg
 from ..autograd import no_grad
 from ..creation import randn
-from ..ops.movement import wrap_dim
+from ..ops.movement import concatenate, wrap_dim
 from ..tensor import Tensor
 from . import functional as F
 from . import parametrize
@@ -158,11 +164,118 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     return module
 
 
+ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _mT(x: Tensor) -> Tensor:  # noqa: N802 - torch's name
+    return x.transpose(-2, -1)
+
+
+def _make_orthogonal(a: Tensor) -> Tensor:
+    """The Q of the QR factorization of the tall matrices A (..., n, k), its columns' signs set so that R's diagonal
+    is >= 0 (a column with a zero there becomes zero, torch's sgn), as torch's _make_orthogonal (geqrf, orgqr)."""
+    q, r = linalg.qr(a)
+    return q * r.diagonal(0, -2, -1).sign().unsqueeze(-2)
+
+
+def _is_orthogonal(q: Tensor) -> bool:
+    n, k = q.shape[-2:]
+    eye = Tensor(q.xp.eye(k, dtype=q.dtype), device=q.device)
+    return bool((_mT(q) @ q).allclose(eye, atol=10.0 * n * float(numpy.finfo(q.dtype).eps)))
+
+
+class _Orthogonal(Module):
+    """torch's orthogonal parametrization: X (..., n, k) -> a matrix with orthonormal columns (rows, when n < k),
+    through ``orthogonal_map``; with ``use_trivialization`` the result is ``base @ Q(X)``, ``base`` a buffer set by
+    ``right_inverse`` (which then stores -I in the original)."""
+
+    def __init__(self, weight: Tensor, orthogonal_map: str, *, use_trivialization: bool = True) -> None:
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, k = x.shape[-2:]
+        transposed = n < k
+        if transposed:
+            x, n, k = _mT(x), k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            x = x.tril()
+            if n != k:  # embed into a square matrix
+                x = concatenate([x, Tensor(x.xp.zeros(x.shape[:-1] + (n - k,), dtype=x.dtype), device=x.device)], -1)
+            a = x - _mT(x)  # skew-symmetric
+            if self.orthogonal_map == "matrix_exp":
+                q = linalg.matrix_exp(a)
+            else:  # the Cayley retraction (I + A/2)(I - A/2)^-1
+                eye = Tensor(a.xp.eye(n, dtype=a.dtype), device=a.device)
+                q = linalg.solve(eye - 0.5 * a, eye + 0.5 * a)
+            q = q[..., :k] if n != k else q
+        else:
+            a = x.tril(-1)
+            q = linalg.householder_product(a, 2.0 / (1.0 + (a * a).sum(-2)))
+            # the diagonal of X holds 1s and -1s, neither differentiated nor updated (torch's .int())
+            q = q * x.diagonal(0, -2, -1).detach().astype(numpy.int32).unsqueeze(-2)
+        if getattr(self, "base", None) is not None:
+            q = self.base @ q
+        return _mT(q) if transposed else q
+
+    def right_inverse(self, q: Tensor) -> Tensor:
+        """The original that gives ``q``: with the trivialization, ``q`` orthogonalized (completed with random
+        columns when not square) becomes ``base`` and the original is -I; without it (householder only), Q's
+        compact QR (geqrf) with R's diagonal replaced by its signs."""
+        if q.shape != self.shape:
+            raise ValueError(f"orthogonal: expected a matrix or batch of matrices of shape {self.shape}, got a "
+                             f"tensor of shape {q.shape}")
+        with no_grad():
+            q_init = q
+            n, k = q.shape[-2:]
+            transpose = n < k
+            if transpose:
+                q, n, k = _mT(q), k, n
+            if not hasattr(self, "base"):
+                if self.orthogonal_map != "householder":
+                    raise NotImplementedError("orthogonal: assigning to the matrix exponential or the Cayley "
+                                              "parametrization needs use_trivialization=True")
+                h, tau = q.xp.linalg.qr(q.data, mode="raw")  # LAPACK's geqrf, transposed
+                a = h.swapaxes(-1, -2).copy()
+                diag = backend.diagonal(a, 0, -2, -1)
+                diag[...] = q.xp.where(tau == 0, -q.xp.sign(diag), q.xp.sign(diag))
+                a = Tensor(a, device=q.device)
+                return _mT(a) if transpose else a
+            if n == k:
+                q = q.clone() if _is_orthogonal(q) else _make_orthogonal(q)
+            else:  # complete Q into an n x n orthogonal matrix
+                extra = randn(*(q.shape[:-1] + (n - k,)), dtype=q.dtype, device=q.device)
+                q = _make_orthogonal(concatenate([q, extra], -1))
+            self.base = q
+            neg_eye = q_init.xp.zeros(q_init.shape, dtype=q_init.dtype)
+            backend.diagonal(neg_eye, 0, -2, -1)[...] = -1
+            return Tensor(neg_eye, device=q_init.device)
+
+
 def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *,
-               use_trivialization: bool = True) -> Any:
-    """Not implemented: torch's orthogonal parametrization needs matrix_exp, householder_product and QR."""
-    raise NotImplementedError("parametrizations.orthogonal is not implemented (it needs matrix_exp, "
-                              "householder_product and a QR decomposition, which tinygrad_adam lacks)")
+               use_trivialization: bool = True) -> Module:
+    """torch's orthogonal parametrization of ``module.<name>`` (a matrix or batch of matrices (..., n, k)): the
+    tensor always has orthonormal columns (rows when n < k), through ``orthogonal_map`` "matrix_exp" (the default
+    for square matrices), "cayley" or "householder" (the default otherwise). With ``use_trivialization`` (the
+    default) the tensor is ``base @ map(original)``, ``base`` a buffer of the parametrization set when a value is
+    assigned; a non-square one is completed with ``randn`` columns (our generator: the same seed gives torch's base
+    only for square matrices). Returns ``module``."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"orthogonal: module {type(module).__name__} has no parameter or buffer named {name!r}")
+    if weight.ndim < 2:
+        raise ValueError(f"orthogonal: expected a matrix or batch of matrices, got a tensor of {weight.ndim} dims")
+    _floating("orthogonal", weight)
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if orthogonal_map not in ORTHOGONAL_MAPS:
+        raise ValueError(f'orthogonal: orthogonal_map has to be one of "matrix_exp", "cayley", "householder", got '
+                         f"{orthogonal_map!r}")
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
+    return module
 
 
 __all__ = ["orthogonal", "spectral_norm", "weight_norm"]

@@ -8,6 +8,8 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``linalg``: matmul, einsum, outer, addmm, diag, diag_embed, block_diag; inv, det, slogdet, logdet, solve
 - ``factor``: cholesky (with LAPACK's info), solve_triangular, cholesky_solve, cholesky_inverse, matrix_exp;
   the LU pivots behind inv_ex / solve_ex's info; LinAlgError
+- ``spectral``: qr, eigh / eigvalsh, svd / svdvals, pinv, lstsq (LAPACK forward, torch's backward per output),
+  householder_product (compact WY form)
 - ``linear``: x @ W.T + b as one op (the Linear layer)
 - ``sparse``: dropout and linear on CSR minibatches (bag-of-words inputs), touching only stored entries
 - ``conv``: conv2d (im2col through strided views + GEMM)
