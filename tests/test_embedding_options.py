@@ -111,10 +111,7 @@ def test_embedding_refusals() -> None:
         F.embedding(tg.Tensor(np.array([0])), w, max_norm=-1.0)
     with pytest.raises(ValueError, match="padding_idx 5 must be within"):
         F.embedding(tg.Tensor(np.array([0])), w, padding_idx=5)
-    with pytest.raises(NotImplementedError, match="sparse=True"):
-        F.embedding(tg.Tensor(np.array([0])), w, sparse=True)
-    with pytest.raises(NotImplementedError, match="sparse=True"):
-        nn.Embedding(5, 2, sparse=True)
+    # (sparse=True is supported since SparseAdam: tests/test_sparse_adam.py)
     with pytest.raises(ValueError, match=r"_weight has shape \(5, 2\), expected \(4, 2\)"):
         nn.Embedding(4, 2, _weight=w)
     with pytest.raises(ValueError, match="must be 2-D"):

@@ -166,10 +166,10 @@ def grad_fn(t: Tensor) -> GradFn | None:
 
 def _run_hooks(node: Tensor, g: Any) -> Any:
     """``g`` through ``node``'s hooks in the order they were registered."""
-    from .tensor import Tensor  # here: tensor.py imports this module
+    from .tensor import grad_tensor  # here: tensor.py imports this module
 
     for hook in node._hooks:
-        out = hook(Tensor(g, device=node.device))
+        out = hook(grad_tensor(g, node.device))  # (a Tensor, or a leaf's sparse gradient as it is)
         if out is not None:
             if tuple(out.shape) != node.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
@@ -277,7 +277,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     output). The graph is freed unless ``retain_graph``. An input no gradient reaches is an error, or None with
     ``allow_unused=True``.
     """
-    from .tensor import Tensor  # here, not at the top: tensor.py imports this module
+    from .tensor import Tensor, grad_tensor  # here, not at the top: tensor.py imports this module
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -310,7 +310,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         elif g.base is not None or id(g) in handed_out or any(t is o for o in outputs):
             g = g.copy()  # a view, the caller's own grad_output, or handed out already: results never alias
         handed_out.add(id(g))
-        result.append(Tensor(g, device=t.device))
+        result.append(grad_tensor(g, t.device))
     return tuple(result)
 
 

@@ -30,6 +30,7 @@ def clip_grad_norm_(params: Tensor | Iterable[Tensor], max_norm: float, norm_typ
         raise ValueError(f"invalid max_norm={max_norm!r}: must be >= 0")
     if not (norm_type >= 1):
         raise ValueError(f"invalid norm_type={norm_type!r}: must be >= 1 or inf")
+    _refuse_sparse("clip_grad_norm_", params)
     grads = [p.grad.data for p in params if p.grad is not None]
     if not grads:
         return 0.0
@@ -52,6 +53,14 @@ def clip_grad_norm_(params: Tensor | Iterable[Tensor], max_norm: float, norm_typ
 def clip_grad_value_(params: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient elementwise to [-clip_value, clip_value], in place."""
     params = [params] if isinstance(params, Tensor) else list(params)
+    _refuse_sparse("clip_grad_value_", params)
     for p in params:
         if p.grad is not None:
             p.grad.xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+
+
+def _refuse_sparse(name: str, params: list[Tensor]) -> None:
+    """torch's clipping has no kernel for sparse gradients (embedding(sparse=True)): NotImplementedError, as there."""
+    if any(p.grad is not None and p.grad.is_sparse for p in params):
+        raise NotImplementedError(f"{name}: sparse gradients (from sparse=True embeddings) are not supported, as in "
+                                  f"torch; use sparse=False to clip them")

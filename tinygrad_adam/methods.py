@@ -1728,3 +1728,6 @@ def orgqr(self: Tensor, tau: Tensor) -> Tensor:
 METHODS.update(svd=svd, qr=qr, pinverse=pinverse, orgqr=orgqr)
 FUNCTIONS.update({name: _function(name) for name in ("svd", "qr", "pinverse", "orgqr")})
 FUNCTIONS.update(nuclear_norm=nuclear_norm)
+
+# a dense Tensor's answer to what code written for sparse gradients (embedding(sparse=True), sparse_grad.py) asks
+METHODS["is_sparse"] = property(lambda self: False)

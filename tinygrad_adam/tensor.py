@@ -129,17 +129,18 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        """The accumulated gradient (a Tensor of the same shape), or None."""
+        """The accumulated gradient (a Tensor of the same shape; a ``SparseGrad`` from ``embedding(sparse=True)``),
+        or None."""
         return self._grad
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
-            if not isinstance(value, Tensor):
+            if not isinstance(value, (Tensor, SparseGrad)):
                 value = Tensor(value, device=self.device)
             if value.shape != self.shape:
                 raise ValueError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
-            check_devices("grad assignment", self, value)
+            check_devices("grad assignment", self, value if isinstance(value, Tensor) else value._values())
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -208,9 +209,9 @@ class Tensor:
             if g.base is not None or id(g) in handed_out:
                 g = g.copy()
             handed_out.add(id(g))
-            self._grad = Tensor(g, device=self.device)
-        else:
-            self._grad = Tensor(self._grad.data + g, device=self.device)
+            self._grad = grad_tensor(g, self.device)
+        else:  # (a sparse gradient, sparse_grad.py, adds up as torch's: sparse + sparse stays sparse)
+            self._grad = grad_tensor(self._grad.data + g, self.device)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other: TensorLike) -> Tensor:
@@ -384,3 +385,4 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
 
 # The ops modules import this one, so they are bound here, after Tensor exists.
 from .ops import elementwise, linalg, movement  # noqa: E402
+from .sparse_grad import SparseGrad, grad_tensor  # noqa: E402

@@ -284,11 +284,13 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     [0, num_embeddings)) -> (*input.shape, dim), with torch's options: the row ``padding_idx`` gets no gradient;
     ``max_norm`` first scales each picked row whose ``norm_type``-norm exceeds it down to that norm, in place in
     ``weight`` (as torch; no gradient flows through the scaling); ``scale_grad_by_freq`` divides each row's gradient
-    by how often the row is picked in ``input``. ``sparse=True`` (sparse gradients) is not supported."""
+    by how often the row is picked in ``input``. ``sparse=True``: the weight's ``.grad`` is a sparse gradient of
+    the picked rows (``SparseGrad``, for ``optim.SparseAdam``; ``scale_grad_by_freq`` then raises in backward, as
+    torch)."""
     idx = _embedding_indices("embedding", input, weight)  # (first: it checks that the weight is 2-D)
     padding_idx = check_embedding_options("embedding", weight.shape[0], padding_idx, sparse)
     _renorm("embedding", weight, idx, max_norm, norm_type)
-    return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq)
+    return index_op.embedding(weight, idx, padding_idx, scale_grad_by_freq, bool(sparse))
 
 
 def _embedding_indices(op: str, input: TensorLike, weight: Tensor) -> Any:  # noqa: A002
@@ -308,11 +310,8 @@ def _embedding_indices(op: str, input: TensorLike, weight: Tensor) -> Any:  # no
 
 
 def check_embedding_options(op: str, num_embeddings: int, padding_idx: int | None, sparse: bool) -> int | None:
-    """``padding_idx`` as a non-negative row (or None), checked to lie within ``num_embeddings``; ``sparse=True``
-    refused (embedding layers and functions share these checks)."""
-    if sparse:
-        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported; use sparse=False, which "
-                                  f"gives the same dense gradient values")
+    """``padding_idx`` as a non-negative row (or None), checked to lie within ``num_embeddings`` (embedding layers
+    and functions share these checks; ``sparse``, any value, only picks the gradient's layout)."""
     if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
         raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({num_embeddings})")
     return None if padding_idx is None else padding_idx % num_embeddings
@@ -345,6 +344,8 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
         raise ValueError(f"embedding_bag: mode must be one of {BAG_MODES}, got {mode!r}")
     idx = _embedding_indices("embedding_bag", input, weight)  # (first: it checks that the weight is 2-D)
     padding_idx = check_embedding_options("embedding_bag", weight.shape[0], padding_idx, sparse)
+    if mode == "max" and sparse:
+        raise ValueError("embedding_bag: max mode does not support sparse weights (as in torch)")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights is only supported for mode='sum' (as in "
                                   f"torch), got mode={mode!r}")
@@ -360,7 +361,7 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
     idx = idx.reshape(-1)
     _renorm("embedding_bag", weight, idx, max_norm, norm_type)
     keep = xp.nonzero(inside & (idx != padding_idx) if padding_idx is not None else inside)[0]
-    rows = index_op.embedding(weight, idx[keep], None, scale_grad_by_freq)  # (K, dim): the entries in bags
+    rows = index_op.embedding(weight, idx[keep], None, scale_grad_by_freq, sparse)  # (K, dim): the entries in bags
     if per_sample_weights is not None:
         rows = rows * per_sample_weights.reshape(-1)[Tensor(keep, device=weight.device)].reshape(-1, 1)
     bag = bag[keep]

@@ -366,11 +366,12 @@ class Embedding(Module):
                    _freeze=freeze)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.embedding(x, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq)
+        return F.embedding(x, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                           self.sparse)
 
     def extra_repr(self) -> str:
         return _options_repr(self, ("padding_idx", None), ("max_norm", None), ("norm_type", 2.0),
-                             ("scale_grad_by_freq", False))
+                             ("scale_grad_by_freq", False), ("sparse", False))
 
 
 class EmbeddingBag(Module):
@@ -408,7 +409,7 @@ class EmbeddingBag(Module):
     def forward(self, input: Tensor, offsets: Tensor | None = None,  # noqa: A002 - torch's name
                 per_sample_weights: Tensor | None = None) -> Tensor:
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
-                               self.mode, False, per_sample_weights, self.include_last_offset, self.padding_idx)
+                               self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
 
     def extra_repr(self) -> str:
         return _options_repr(self, ("max_norm", None), ("norm_type", 2.0), ("scale_grad_by_freq", False),

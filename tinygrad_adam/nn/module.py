@@ -318,6 +318,8 @@ class Module:
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
+            elif p.grad.is_sparse:
+                p.grad.zero_()  # torch's: a sparse gradient with no entries
             else:
                 p.grad.data[...] = 0
 
@@ -334,6 +336,9 @@ class Module:
             raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")
         for p in [*self.parameters(), *self.buffers()]:
             for t in (p, p.grad) if p.grad is not None else (p,):
+                if t.is_sparse:  # a sparse gradient (embedding(sparse=True)): moved and cast whole, as torch's
+                    p._grad = t.moved(dev, dtype)
+                    continue
                 array = t.placeholder if is_lazy(t) else t.data  # an uninitialized one keeps its dtype and device
                 if dev is not None:
                     array = backend.to_device(array, dev)

@@ -26,7 +26,8 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose
 - ``statistics``: cumsum, cumprod, prod, var, std, cov, corrcoef, norm, renorm, histc
 - ``index``: gather, scatter, scatter_add, scatter_reduce, index_put (``x[i] = v``; torch's index_put with
-  accumulate), one_hot, index_select, nonzero, bincount, embedding (with embedding_renorm_)
+  accumulate), one_hot, index_select, nonzero, bincount, embedding (with embedding_renorm_; ``sparse=True``: the
+  weight's gradient a ``SparseGrad``, see ``sparse_grad.py``)
 - ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique, unique_consecutive
 - ``bitwise``: & | ^ ~ << >> on bool and integer tensors, torch's promotion and shift rules (no gradient)
 - ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check

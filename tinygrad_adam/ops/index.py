@@ -14,6 +14,7 @@ import numpy
 
 from .. import backend
 from ..autograd import is_grad_enabled
+from ..sparse_grad import sparse_rows
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
 from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
 from .movement import broadcast_to, clone, getitem, reshape, wrap_dim
@@ -330,20 +331,29 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
     return getitem(a, (slice(None),) * d + (constant(idx),))
 
 
-def embedding(weight: Tensor, idx: Array, padding_idx: int | None = None, scale_grad_by_freq: bool = False) -> Tensor:
+def embedding(weight: Tensor, idx: Array, padding_idx: int | None = None, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by the integer array ``idx`` (any shape, values checked to lie
     in range) -> (*idx.shape, dim). Backward adds each output row's gradient onto the row it came from, as torch's
     embedding: nothing onto row ``padding_idx`` (a non-negative index), and with ``scale_grad_by_freq`` each one
-    divided by how many times its row is picked in ``idx``."""
+    divided by how many times its row is picked in ``idx``. ``sparse``: the weight's gradient is those rows as a
+    ``SparseGrad`` (sparse_grad.py; the padding row's left out), as torch's, when the weight is a leaf (a weight
+    made by ops passes a dense gradient on to them)."""
     from .. import backend
 
     xp = weight.xp
     flat = idx.reshape(-1)
     if weight.requires_grad and is_grad_enabled():
         flat = xp.array(flat)  # private: a later write into the caller's index array cannot reach the backward
+    sparse = sparse and weight.is_leaf
 
     def backward(g: Array) -> tuple[Array]:
         rows = g.reshape(flat.size, weight.shape[1])
+        if sparse:
+            if scale_grad_by_freq:  # torch's error, raised by its backward too
+                raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
+            kept = flat != padding_idx if padding_idx is not None else slice(None)
+            return (sparse_rows(flat[kept], rows[kept], weight.shape),)
         if scale_grad_by_freq:
             counts = xp.bincount(flat, minlength=weight.shape[0]).astype(g.dtype)
             rows = rows * (g.dtype.type(1) / counts[flat])[:, None]  # 1 / count in the gradient's dtype, as torch

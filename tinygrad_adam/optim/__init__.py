@@ -31,14 +31,15 @@ from .radam import RAdam, radam_reference
 from .rmsprop import RMSprop, rmsprop_reference
 from .rprop import Rprop, rprop_reference
 from .sgd import SGD, sgd_reference
+from .sparse_adam import SparseAdam, sparse_adam_reference
 
 __all__ = [
     "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector",
     "NAdam", "Optimizer",
-    "RAdam", "RMSprop", "Rprop", "TemporalAverage",
+    "RAdam", "RMSprop", "Rprop", "SparseAdam", "TemporalAverage",
     "adadelta_reference", "adafactor_reference", "adagrad_reference", "adam_reference", "adamax_reference",
     "asgd_reference", "clip_grad_norm_", "lr_scheduler", "nadam_reference", "numba_available", "radam_reference",
-    "rmsprop_reference", "rprop_reference", "sgd_reference",
+    "rmsprop_reference", "rprop_reference", "sgd_reference", "sparse_adam_reference",
 ]
 
 

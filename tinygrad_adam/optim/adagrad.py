@@ -47,6 +47,12 @@ class Adagrad(Optimizer):
                     "initial_accumulator_value": initial_accumulator_value, "eps": eps}
         super().__init__(params, defaults, impl, maximize, **flags)
 
+    sparse_grads = "rows"  # torch's sparse Adagrad: only the gradient's rows (and their sum_sq) change
+
+    def check_grad(self, grad: Any, group: Group) -> None:
+        if grad.is_sparse and group["weight_decay"]:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 

@@ -58,7 +58,7 @@ class LBFGS(Optimizer):
         params = self.param_groups[0]["params"]
         xp = backend.get_array_module(params[0].data)
         return xp.concatenate([xp.zeros(p.numel(), p.dtype) if p.grad is None else p.grad.data.reshape(-1)
-                               for p in params])
+                               if not p.grad.is_sparse else p.grad.to_dense().data.reshape(-1) for p in params])
 
     def _add(self, t: float, d: Array) -> None:
         """x += t d, in place, parameter by parameter."""

@@ -62,6 +62,17 @@ class Optimizer:
             self.add_param_group(group)
 
     # ------------------------------------------------------------------ what each optimizer defines
+    # A sparse gradient (embedding(sparse=True), sparse_grad.py), as torch's optimizer takes it: "dense" updates with
+    # its dense values (SGD), "rows" runs ``reference`` on the rows the coalesced gradient holds and leaves the others
+    # (and their state) alone (Adagrad, SparseAdam); "" refuses it (check_grad), as torch's Adam and most others do.
+    sparse_grads = ""
+    sparse_refusal = "{name} does not support sparse gradients"
+
+    def check_grad(self, grad: Any, group: Group) -> None:
+        """Raise, as torch's optimizer does, for a gradient it cannot use (here: a sparse one, RuntimeError)."""
+        if grad.is_sparse and not self.sparse_grads:
+            raise RuntimeError(self.sparse_refusal.format(name=type(self).__name__))
+
     def check_group(self, group: Group) -> None:
         """Raise ValueError for a bad hyperparameter of ``group``."""
 
@@ -87,6 +98,9 @@ class Optimizer:
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"a parameter group must be a dict with a 'params' entry, got {group!r}")
         params = group["params"]
+        if isinstance(params, (set, frozenset)):  # torch's refusal: a set's order changes between runs
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
+                            "tensors in sets will change between runs. Please use a list instead.")
         params = [params] if isinstance(params, Tensor) else list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
@@ -119,6 +133,8 @@ class Optimizer:
             if p.grad is not None:
                 if set_to_none:
                     p.grad = None
+                elif p.grad.is_sparse:
+                    p.grad.zero_()  # torch's: a sparse gradient with no entries
                 else:
                     p.grad.data[...] = 0
 
@@ -136,6 +152,8 @@ class Optimizer:
                 if p.grad is not None and p.grad.dtype != p.dtype:
                     raise TypeError(f"a parameter of shape {p.shape} has dtype {p.dtype} but its grad has dtype "
                                     f"{p.grad.dtype}")
+                if p.grad is not None:
+                    self.check_grad(p.grad, group)
         for group in self.param_groups:
             # CPU fast paths: the parameters of a group that share a kernel and its scalars (the same step
             # count, as a rule all of them) are updated by one call (FusedKernel.run_many)
@@ -161,8 +179,13 @@ class Optimizer:
                 state = self.state[p] = {"t": 0, **self.init_state(p.data, group)}
         state["t"] += 1
         self.advance(state, group)
+        grad = p.grad
+        assert grad is not None
+        if grad.is_sparse and self.sparse_grads == "rows":
+            self._update_rows(p, grad.coalesce(), state, group)
+            return
         impl = resolve_impl(self.impl, p.device)
-        g = p.grad.data  # type: ignore[union-attr]
+        g = grad.to_dense().data if grad.is_sparse else grad.data
         if group["maximize"]:
             g = -g  # ascend: the update of -grad, as torch (p.grad keeps its values)
         if impl == "reference":
@@ -176,6 +199,20 @@ class Optimizer:
             kernels[host][0].run(impl, arrays, kernels[host][1], self._scratch)
         else:
             together.setdefault((impl, host), []).append(arrays)
+
+    def _update_rows(self, p: Tensor, grad: Any, state: State, group: Group) -> None:
+        """``reference`` on the rows a coalesced sparse gradient holds: those rows of ``p`` and of its state arrays
+        are taken out, updated with the gradient's values and written back (no fused kernel: the rows are few)."""
+        rows, g = grad._indices().data[0], grad._values().data
+        if group["maximize"]:
+            g = -g
+        picked = {k: v[rows] if backend.is_array(v) else v for k, v in state.items()}
+        p_rows = p.data[rows]
+        self.reference(p_rows, g, picked, group)
+        p.data[rows] = p_rows
+        for k, v in picked.items():
+            if backend.is_array(v):
+                state[k][rows] = v
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

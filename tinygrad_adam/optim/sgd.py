@@ -51,6 +51,13 @@ class SGD(Optimizer):
                     "nesterov": nesterov}
         super().__init__(params, defaults, impl, maximize, **flags)
 
+    sparse_grads = "dense"  # torch's SGD takes a sparse gradient; its update has the dense one's values
+
+    def check_grad(self, grad: Any, group: Group) -> None:
+        if grad.is_sparse and group["weight_decay"]:  # torch's grad.add(param) of a sparse grad raises so
+            raise RuntimeError("SGD: weight_decay is not supported with sparse gradients (torch: add(sparse, dense) is "
+                               "not supported); use weight_decay=0 or sparse=False")
+
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "momentum", "dampening", "weight_decay")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
