@@ -235,3 +235,43 @@ def test_seventeenth_stop_optimizers_on_the_gpu_match_the_cpu() -> None:
                                    strict=True)):
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=str(i))
+
+
+def linalg_seventeenth_stop(device: str) -> list[Any]:
+    """The seventeenth stop's linalg (factorizations, spectral family) and sparse embedding gradients."""
+    tg.manual_seed(0)
+    b = np.cos(np.arange(18.0)).reshape(2, 3, 3)
+    s = tg.tensor(b @ b.transpose(0, 2, 1) + 3 * np.eye(3), device=device, requires_grad=True)
+    r = tg.tensor(np.sin(np.arange(12.0)).reshape(2, 3, 2), device=device, requires_grad=True)
+    x = tg.tensor(np.sin(np.arange(24.0) * 0.7).reshape(2, 3, 4), device=device, requires_grad=True)
+    L = tg.linalg.cholesky(s)
+    parts = [
+        L, tg.linalg.cholesky(s, upper=True), tg.linalg.solve_triangular(s, r, upper=True),
+        tg.linalg.solve_triangular(s, r.mT, upper=False, left=False), tg.cholesky_solve(r, L), tg.cholesky_inverse(L),
+        tg.linalg.matrix_exp(s * 0.3), tg.linalg.matrix_power(s, -2), tg.linalg.multi_dot([s[0], s[1], r[0]]),
+        tg.linalg.vander(r[0, :, 0]), tg.linalg.inv_ex(s).inverse, tg.linalg.solve_ex(s, r).result,
+        tg.linalg.svdvals(x), tg.linalg.pinv(x), tg.linalg.matrix_norm(x, "nuc"), tg.linalg.cond(x),
+        (lambda u, sv, vh: (u * sv[..., None, :]) @ vh)(*tg.linalg.svd(x, full_matrices=False)),
+        tg.linalg.qr(x.transpose(1, 2)).R, tg.linalg.qr(x).Q.abs(),
+        (lambda w, v: (v * w[..., None, :]) @ v.transpose(1, 2))(*tg.linalg.eigh(x @ x.transpose(1, 2))),
+        tg.linalg.lstsq(x.transpose(1, 2), x.transpose(1, 2)[..., :2] + 1).solution,
+        tg.linalg.householder_product(x.transpose(1, 2), x[:, 0, :3])]
+    total = sum(((p * tg.tensor(np.cos(np.arange(p.numel())).reshape(p.shape), device=device)).sum()
+                 for p in parts), tg.zeros((), dtype=tg.float64, device=device))
+    total.backward()
+    ints = [tg.linalg.cholesky_ex(s - 10).info, tg.linalg.inv_ex(s * 0).info]
+    w = tg.tensor(np.arange(10.0, dtype=np.float32).reshape(5, 2), device=device, requires_grad=True)
+    idx = tg.tensor([[1, 3, 1], [4, 3, 0]], device=device)
+    (F.embedding(idx, w, padding_idx=3, sparse=True) * 2).sum().backward()
+    grad = w.grad.coalesce()
+    dense = w.grad.to_dense()
+    opt = tg.optim.SparseAdam([w], lr=0.1)
+    opt.step()
+    return [*parts, total, s.grad, r.grad, x.grad, *ints, dense, grad.values(), grad.indices(), w]
+
+
+@pytest.mark.gpu
+def test_seventeenth_stop_linalg_on_the_gpu_matches_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(linalg_seventeenth_stop("cpu"), linalg_seventeenth_stop("cuda"), strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-8, err_msg=str(i))
