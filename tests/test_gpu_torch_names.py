@@ -275,3 +275,48 @@ def test_seventeenth_stop_linalg_on_the_gpu_matches_the_cpu() -> None:
     for i, (a, b) in enumerate(zip(linalg_seventeenth_stop("cpu"), linalg_seventeenth_stop("cuda"), strict=True)):
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-8, err_msg=str(i))
+
+
+def volumetric_seventeenth_stop(device: str) -> list[Any]:
+    """The seventeenth stop's 3-D / fractional pools, transposed 3-D convolution and 5-D sampling."""
+    tg.manual_seed(0)
+    v = tg.tensor(np.sin(np.arange(480.0) * 0.37).reshape(2, 4, 3, 4, 5).astype(np.float32), device=device,
+                  requires_grad=True)
+    wt = tg.tensor(np.cos(np.arange(96.0)).reshape(4, 2, 2, 3, 2).astype(np.float32), device=device,
+                   requires_grad=True)
+    b = tg.tensor([0.5, -0.25, 0.125, 1.0], dtype=tg.float32, device=device)
+    u2 = tg.tensor(np.linspace(0.05, 0.95, 16).reshape(2, 4, 2), dtype=tg.float32, device=device)
+    u3 = tg.tensor(np.linspace(0.1, 0.9, 24).reshape(2, 4, 3), dtype=tg.float32, device=device)
+    p, i = F.max_pool3d_with_indices(v, 2, 1)
+    theta = tg.tensor(np.array([[[1.0, 0.1, 0.0, 0.2], [0.0, 0.9, 0.1, 0.0], [0.1, 0.0, 1.1, -0.1]]] * 2),
+                      dtype=tg.float32, device=device)
+    layer = nn.ConvTranspose3d(4, 2, 2, stride=2).to(device)
+    tg.manual_seed(0)
+    parts = [F.conv_transpose3d(v, wt, b, stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 0), groups=2,
+                                dilation=(1, 2, 1)),
+             layer(v, output_size=(6, 8, 11)), F.adaptive_max_pool3d(v, (2, 3, None)), nn.AdaptiveMaxPool3d(2)(v),
+             p, F.max_unpool3d(p, i, 2, 1), nn.MaxUnpool3d(2, 1)(p, i, (3, 4, 5)), F.lp_pool3d(v, 2, 2, 1),
+             F.fractional_max_pool2d(v[:, :, 0], 2, (3, 3), _random_samples=u2),
+             F.fractional_max_pool3d(v, (1, 2, 2), output_ratio=0.6, _random_samples=u3),
+             F.interpolate(v, scale_factor=1.7, mode="trilinear"),
+             F.interpolate(v, size=(2, 5, 3), mode="trilinear", align_corners=True),
+             F.interpolate(v, scale_factor=(0.6, 1.5, 2.0), mode="nearest-exact"),
+             tg.conv_transpose3d(v, wt, stride=2), tg.max_pool3d(v, 2, ()), tg.channel_shuffle(v, 2)]
+    for align in (False, True):
+        grid = F.affine_grid(theta, (2, 4, 2, 3, 4), align)
+        parts += [F.grid_sample(v, grid * 1.3, mode, pad, align) for mode in ("bilinear", "nearest")
+                  for pad in ("zeros", "border", "reflection")]
+    total = sum(((q * tg.tensor(np.cos(np.arange(q.numel())).reshape(q.shape).astype(np.float32),
+                                device=device)).sum() for q in parts), tg.zeros((), device=device))
+    total.backward()
+    ints = [i, F.adaptive_max_pool3d(v, 2, return_indices=True)[1],
+            F.fractional_max_pool3d(v, (1, 2, 2), output_ratio=0.6, return_indices=True, _random_samples=u3)[1]]
+    return [*parts, *ints, total, v.grad, wt.grad]
+
+
+@pytest.mark.gpu
+def test_seventeenth_stop_volumetric_on_the_gpu_matches_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(volumetric_seventeenth_stop("cpu"), volumetric_seventeenth_stop("cuda"),
+                                   strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))

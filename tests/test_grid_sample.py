@@ -364,11 +364,8 @@ def test_unit_size_with_align_corners_skips_the_size_check_as_torch() -> None:
 
 
 def test_what_we_refuse() -> None:
-    """Volumetric (5-D) sampling is not implemented, nor float16 (torch's CPU takes it)."""
-    with pytest.raises(NotImplementedError, match="5-D"):
-        F.grid_sample(tg.zeros(1, 1, 2, 2, 2), tg.zeros(1, 1, 1, 1, 3), align_corners=False)
-    with pytest.raises(NotImplementedError, match="5-D"):
-        F.affine_grid(tg.zeros(1, 3, 4), (1, 1, 2, 2, 2), align_corners=False)
+    """float16 is not implemented (torch's CPU takes it); volumetric (5-D) sampling is tested in
+    test_torch_3d_pool_more.py."""
     with pytest.raises(TypeError, match="float16"):
         F.grid_sample(tg.zeros(1, 1, 2, 2, dtype="float16"), tg.zeros(1, 1, 1, 2, dtype="float16"),
                       align_corners=False)

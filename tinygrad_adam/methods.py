@@ -1731,3 +1731,27 @@ FUNCTIONS.update(nuclear_norm=nuclear_norm)
 
 # a dense Tensor's answer to what code written for sparse gradients (embedding(sparse=True), sparse_grad.py) asks
 METHODS["is_sparse"] = property(lambda self: False)
+
+# torch.* names of nn.functional's convolutions and pools (torch.conv2d, torch.max_pool1d, ...)
+def _functional(name: str, indices: bool = False) -> Callable[..., Any]:
+    """torch's ``torch.<name>``: ``nn.functional.<name>`` (imported at the call: nn is built over this module), with
+    torch's ``stride=()`` (the kernel size) as None; ``indices``: always (values, indices), as
+    ``torch.adaptive_max_pool1d``."""
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        from .nn import functional
+
+        if kwargs.get("stride") in ((), []):
+            kwargs["stride"] = None
+        if name.startswith(("max_pool", "avg_pool")) and len(args) > 2 and args[2] in ((), []):
+            args = (*args[:2], None, *args[3:])
+        return getattr(functional, name)(*args, **({**kwargs, "return_indices": True} if indices else kwargs))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}: ``nn.functional.{name}``" + (" with return_indices=True." if indices else ".")
+    return fn
+
+
+FUNCTIONS.update({name: _functional(name) for name in (
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "max_pool1d",
+    "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d", "pixel_shuffle",
+    "pixel_unshuffle", "channel_shuffle")})
+FUNCTIONS["adaptive_max_pool1d"] = _functional("adaptive_max_pool1d", indices=True)

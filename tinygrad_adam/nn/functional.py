@@ -41,7 +41,7 @@ from ..ops.sample import affine_grid as affine_grid
 from ..ops.sample import grid_sample as grid_sample
 from ..ops.sparse import CSRBatch as CSRBatch
 from ..ops.sparse import is_csr as is_csr
-from ..tensor import Tensor, TensorLike, as_tensor, bump_version, check_devices
+from ..tensor import Array, Tensor, TensorLike, as_tensor, bump_version, check_devices
 
 Input = Any  # a Tensor, or a CSR batch (an object with indptr, indices, data and shape; see ops/sparse.py)
 
@@ -1156,15 +1156,21 @@ def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None], 
         for j in range(ow):
             cols = _window(j, w, ow)
             width = cols.stop - cols.start
-            window = x[..., rows, cols].reshape(*x.shape[:-2], (rows.stop - rows.start) * width)
-            nan = xp.isnan(window)
-            last_nan = window.shape[-1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
-            at = xp.where(nan.any(axis=-1), last_nan, xp.argmax(window, axis=-1))  # (argmax: the first maximum)
+            at = _torch_argmax(x[..., rows, cols].reshape(*x.shape[:-2], (rows.stop - rows.start) * width))
             index[..., i, j] = (rows.start + at // width) * w + cols.start + at % width
     flat = input.reshape(*x.shape[:-2], h * w)
     picks = Tensor(index.reshape(*x.shape[:-2], oh * ow), device=input.device)
     out = index_op.gather(flat, -1, picks).reshape(*x.shape[:-2], oh, ow)
     return (out, Tensor(index, device=input.device)) if return_indices else out
+
+
+def _torch_argmax(window: Array) -> Array:
+    """The element torch's max-pool kernels pick along the last axis of ``window``: the first maximum (``>`` keeps
+    the earlier of equals), or the last NaN (a NaN always replaces the running max)."""
+    xp = backend.get_array_module(window)
+    nan = xp.isnan(window)
+    last_nan = window.shape[-1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
+    return xp.where(nan.any(axis=-1), last_nan, xp.argmax(window, axis=-1))
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: int | tuple[int],  # noqa: A002
@@ -1442,23 +1448,37 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: IntPair, stride: I
     input gets the gradient at its index, as torch's."""
     k, p = pair(kernel_size, "max_unpool2d kernel_size", 1), pair(padding, "max_unpool2d padding", 0)
     s = k if stride is None else pair(stride, "max_unpool2d stride", 1)
-    if input.ndim not in (3, 4) or tuple(indices.shape) != tuple(input.shape) or indices.dtype.kind not in "iu":
-        raise ValueError(f"max_unpool2d: expected (N, C, H, W) or (C, H, W) input and integer indices of its shape, "
-                         f"got {input.shape} and {indices.shape} {indices.dtype}")
-    h, w = input.shape[-2:]
-    default = ((h - 1) * s[0] - 2 * p[0] + k[0], (w - 1) * s[1] - 2 * p[1] + k[1])
-    size = default if output_size is None else tuple(int(n) for n in output_size)[-2:]
-    for d in range(2):
-        if not default[d] - s[d] < size[d] < default[d] + s[d]:
-            raise ValueError(f"max_unpool2d: output_size {tuple(size)} must lie strictly within one stride {s} of "
-                             f"the default {default}")
-    plane = size[0] * size[1]
+    return _max_unpool("max_unpool2d", input, indices, k, s, p, output_size)
+
+
+def _max_unpool(op: str, input: Tensor, indices: Tensor, k: tuple[int, ...], s: tuple[int, ...],  # noqa: A002
+                p: tuple[int, ...], output_size: Sequence[int] | None) -> Tensor:
+    """max_unpool2d / 3d over the last ``len(k)`` dims of batched or unbatched input: torch's default output size
+    (in - 1) s - 2 p + k, or ``output_size`` (``len(k)`` sizes, or ``len(k) + 2`` with (N, C) first) within one
+    stride of it; the values scattered to their indices in each zero output plane / volume."""
+    dims = len(k)
+    layout = "(N, C, H, W) or (C, H, W)" if dims == 2 else "(N, C, D, H, W) or (C, D, H, W)"
+    if input.ndim not in (dims + 1, dims + 2) or tuple(indices.shape) != tuple(input.shape) or \
+            indices.dtype.kind not in "iu":
+        raise ValueError(f"{op}: expected {layout} input and integer indices of its shape, got {input.shape} and "
+                         f"{indices.shape} {indices.dtype}")
+    spatial = input.shape[-dims:]
+    default = tuple((n - 1) * st - 2 * pd + q for n, st, pd, q in zip(spatial, s, p, k))
+    size = default if output_size is None else tuple(int(n) for n in output_size)
+    if len(size) == dims + 2:
+        size = size[2:]
+    if len(size) != dims:
+        raise ValueError(f"{op}: output_size should have {dims} or {dims + 2} elements, got {output_size!r}")
+    if not all(d - st < n < d + st for n, d, st in zip(size, default, s)):
+        raise ValueError(f"{op}: output_size {tuple(size)} must lie strictly within one stride {s} of the default "
+                         f"{default}")
+    plane = math.prod(size)
     if indices.numel() and (int(indices.data.min()) < 0 or int(indices.data.max()) >= plane):
-        raise IndexError(f"max_unpool2d: an index is outside the {size[0]} x {size[1]} output plane (indices from "
+        raise IndexError(f"{op}: an index is outside the {' x '.join(map(str, size))} output (indices from "
                          f"{int(indices.data.min())} to {int(indices.data.max())})")
-    batch = tuple(input.shape[:-2])
+    batch, inner = tuple(input.shape[:-dims]), math.prod(spatial)
     out = zeros(*batch, plane, dtype=input.dtype, device=input.device)
-    out = index_op.scatter(out, -1, indices.reshape(*batch, h * w), input.reshape(*batch, h * w))
+    out = index_op.scatter(out, -1, indices.reshape(*batch, inner), input.reshape(*batch, inner))
     return out.reshape(*batch, *size)
 
 
@@ -1638,6 +1658,21 @@ max_pool1d_with_indices, max_pool2d_with_indices, adaptive_max_pool1d_with_indic
                                                                     adaptive_max_pool2d))
 
 
+# the 3-D and fractional pools and conv_transpose3d, built on the functions above
+from .volumetric import (  # noqa: E402
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
+    conv_transpose3d,
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+    lp_pool3d,
+    max_pool3d_with_indices,
+    max_unpool3d,
+)
+
+
 def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",  # noqa: A002
              align_corners: bool | None = None) -> Tensor:
     """torch's deprecated name for ``interpolate`` (with its warning)."""
@@ -1681,3 +1716,6 @@ __all__ = [
     "triplet_margin_loss", "triplet_margin_with_distance_loss", "unfold", "upsample", "upsample_bilinear",
     "upsample_nearest",
 ]
+__all__ += ["adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "conv_transpose3d", "fractional_max_pool2d",
+            "fractional_max_pool2d_with_indices", "fractional_max_pool3d", "fractional_max_pool3d_with_indices",
+            "lp_pool3d", "max_pool3d_with_indices", "max_unpool3d"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from numbers import Integral
 from typing import Any
 
@@ -933,6 +933,19 @@ class MaxUnpool1d(MaxUnpool2d):
         return F.max_unpool1d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
+class MaxUnpool3d(MaxUnpool2d):
+    """The partial inverse of ``MaxPool3d`` (``F.max_unpool3d``): ``forward(input, indices, output_size=None)``."""
+
+    def __init__(self, kernel_size: int | tuple[int, int, int], stride: int | tuple[int, int, int] | None = None,
+                 padding: int | tuple[int, int, int] = 0) -> None:
+        self.kernel_size = ints(kernel_size, "MaxUnpool3d kernel_size", 1, 3)
+        self.stride = self.kernel_size if stride is None else ints(stride, "MaxUnpool3d stride", 1, 3)
+        self.padding = ints(padding, "MaxUnpool3d padding", 0, 3)
+
+    def forward(self, x: Tensor, indices: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:
+        return F.max_unpool3d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
 class LPPool2d(Module):
     """The ``norm_type``-norm of each window (``F.lp_pool2d``); ``stride`` defaults to ``kernel_size``."""
 
@@ -953,6 +966,49 @@ class LPPool1d(LPPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool3d(LPPool2d):
+    """The ``norm_type``-norm of each kd x kh x kw window (``F.lp_pool3d``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.lp_pool3d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class FractionalMaxPool2d(Module):
+    """Max over kernel windows at pseudo-random starts (``F.fractional_max_pool2d``): exactly one of
+    ``output_size`` and ``output_ratio`` (each ratio in (0, 1)); ``_random_samples`` (N, C, 2), kept as a buffer,
+    fixes the starts, else each call draws new ones."""
+
+    dims = 2
+
+    def __init__(self, kernel_size: int | Sequence[int], output_size: int | Sequence[int] | None = None,
+                 output_ratio: float | Sequence[float] | None = None, return_indices: bool = False,
+                 _random_samples: Tensor | None = None) -> None:
+        name, dims = type(self).__name__, self.dims
+        self.kernel_size = ints(kernel_size, f"{name} kernel_size", 1, dims)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        if (output_size is None) == (output_ratio is None):
+            raise ValueError(f"{name}: give exactly one of output_size and output_ratio, got output_size="
+                             f"{output_size!r} and output_ratio={output_ratio!r}")
+        self.output_size = None if output_size is None else ints(output_size, f"{name} output_size", 0, dims)
+        ratio = (output_ratio,) * dims if isinstance(output_ratio, (int, float)) else output_ratio
+        if ratio is not None and (len(ratio) != dims or not all(0 < r < 1 for r in ratio)):
+            raise ValueError(f"{name}: output_ratio must be between 0 and 1 (got {output_ratio!r})")
+        self.output_ratio = None if ratio is None else tuple(ratio)
+
+    def forward(self, x: Tensor) -> Any:
+        fn = F.fractional_max_pool2d if self.dims == 2 else F.fractional_max_pool3d
+        return fn(x, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,
+                  _random_samples=self._random_samples)
+
+
+class FractionalMaxPool3d(FractionalMaxPool2d):
+    """``FractionalMaxPool2d`` over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input
+    (``F.fractional_max_pool3d``); ``_random_samples`` (N, C, 3)."""
+
+    dims = 3
 
 
 class ChannelShuffle(Module):
@@ -979,6 +1035,13 @@ class AdaptiveMaxPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) input to ``output_size`` (``F.adaptive_max_pool3d``)."""
+
+    def forward(self, x: Tensor) -> Any:
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
 
 
 class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
@@ -1018,10 +1081,32 @@ class ConvTranspose2d(Module):
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
         default_init_(self.weight, self.bias)  # torch's fan_in is the weight's dim 1 here too: out_channels * k
 
-    def forward(self, x: Tensor) -> Tensor:
-        fn = F.conv_transpose2d if self.dims == 2 else F.conv_transpose1d
-        return fn(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups,
-                  self.dilation)
+    def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
+        """The transposed convolution of x; ``output_size`` (the spatial sizes, or all of x's dims') picks the
+        output_padding that gives it, as torch's."""
+        fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self.dims]
+        return fn(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                  self.groups, self.dilation)
+
+    def _output_padding(self, x: Tensor, output_size: Sequence[int] | None) -> tuple[int, ...]:
+        """``output_padding``, or torch's for an ``output_size``: its offset from the smallest output, which must be
+        less than one stride away."""
+        if output_size is None:
+            return self.output_padding
+        dims, name = self.dims, type(self).__name__
+        size = tuple(output_size)
+        if len(size) == x.ndim:  # (N, C, *spatial) or (C, *spatial), as torch
+            size = size[x.ndim - dims:]
+        if len(size) != dims or not all(isinstance(n, Integral) for n in size):
+            raise ValueError(f"{name}: for {x.ndim}-D input, output_size must have {dims} or {x.ndim} ints, got "
+                             f"{output_size!r}")
+        smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                    zip(x.shape[x.ndim - dims:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        largest = [m + s - 1 for m, s in zip(smallest, self.stride)]
+        if not all(lo <= n <= hi for n, lo, hi in zip(size, smallest, largest)):
+            raise ValueError(f"{name}: requested an output size of {list(size)}, but valid sizes range from "
+                             f"{smallest} to {largest} (for an input of {tuple(x.shape[x.ndim - dims:])})")
+        return tuple(int(n) - m for n, m in zip(size, smallest))
 
     def extra_repr(self) -> str:
         return conv_repr(self)
@@ -1031,6 +1116,13 @@ class ConvTranspose1d(ConvTranspose2d):
     """The transpose of Conv1d: x (N, in_channels, L) -> (N, out_channels, Lo); weight (in, out, k)."""
 
     dims = 1
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """The transpose of Conv3d: x (N, in_channels, D, H, W) or (in_channels, D, H, W) -> (N, out_channels, Do, Ho,
+    Wo); weight (in, out / groups, kd, kh, kw) (``F.conv_transpose3d``); ConvTranspose2d's arguments, with triples."""
+
+    dims = 3
 
 
 class MaxPool1d(Module):

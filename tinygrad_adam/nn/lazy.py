@@ -1,5 +1,5 @@
 """torch's lazy modules: ``LazyLinear``, ``LazyConv1d/2d/3d``, ``LazyConvTranspose1d/2d``, ``LazyBatchNorm1d/2d/3d``,
-``LazyInstanceNorm1d/2d/3d`` infer their input size from the first forward (there is no ConvTranspose3d to be).
+``LazyInstanceNorm1d/2d/3d`` and ``LazyConvTranspose3d`` infer their input size from the first forward.
 
 A lazy layer is its eager class (``LazyLinear`` is a ``Linear``) built with torch's arguments less the first
 (``in_features``, ``in_channels`` or ``num_features``), which reads 0, and with ``UninitializedParameter`` /
@@ -31,6 +31,7 @@ from .layers import (
     Conv3d,
     ConvTranspose1d,
     ConvTranspose2d,
+    ConvTranspose3d,
     InstanceNorm1d,
     InstanceNorm2d,
     InstanceNorm3d,
@@ -172,6 +173,13 @@ class LazyConvTranspose2d(LazyModuleMixin, ConvTranspose2d):
     """A ConvTranspose2d whose ``in_channels`` is the channel dim of its first input, (N, C, H, W) or (C, H, W)."""
 
     cls_to_become, in_ranks, unbatched_rank = ConvTranspose2d, (3, 4), 3
+
+
+class LazyConvTranspose3d(LazyModuleMixin, ConvTranspose3d):
+    """A ConvTranspose3d whose ``in_channels`` is the channel dim of its first input, (N, C, D, H, W) or
+    (C, D, H, W)."""
+
+    cls_to_become, in_ranks, unbatched_rank = ConvTranspose3d, (4, 5), 4
 
 
 class LazyBatchNorm1d(LazyModuleMixin, BatchNorm1d):

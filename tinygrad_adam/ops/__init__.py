@@ -14,7 +14,8 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``sparse``: dropout and linear on CSR minibatches (bag-of-words inputs), touching only stored entries
 - ``conv``: conv2d (im2col through strided views + GEMM)
 - ``pool``: max_pool2d (argmax kept for backward; dilation), avg_pool2d
-- ``sample``: grid_sample (bilinear, nearest, bicubic; zeros / border / reflection padding) and affine_grid
+- ``sample``: grid_sample (bilinear, nearest, bicubic; zeros / border / reflection padding; 5-D input: trilinear and
+  nearest) and affine_grid (2-D and 3-D maps)
 - ``loss``: fused softmax cross-entropy, NLL, stable BCE-with-logits, BCE on probabilities, smooth L1 / Huber,
   KL divergence
 - ``ctc``: the CTC loss (alpha recursion forward, torch's beta-recursion gradient)

@@ -1,4 +1,5 @@
-"""Resizing by interpolation, torch's ``F.interpolate`` for modes 'nearest', 'linear' and 'bilinear'.
+"""Resizing by interpolation, torch's ``F.interpolate`` for modes 'nearest', 'nearest-exact', 'linear', 'bilinear'
+and 'trilinear'.
 
 Each spatial axis is resampled on its own: output position i along an axis reads input positions
 ``index[i]`` with weights ``weight[i]`` (one tap for nearest, two for linear), computed with torch's CPU rules
@@ -14,7 +15,8 @@ from .. import backend
 from ..tensor import Array, Tensor, record
 
 Taps = list[tuple[Array, Array | None]]  # (input index, weight or None) per tap, each (out_size,)
-MODES = {"nearest": None, "linear": 3, "bilinear": 4}  # the input rank a mode needs (None: 3-D to 5-D)
+MODES = {"nearest": None, "nearest-exact": None, "linear": 3, "bilinear": 4, "trilinear": 5}  # the input rank a mode
+# needs (None: 3-D to 5-D)
 
 
 def source_scale(in_size: int, out_size: int, scale: float | None, align_corners: bool, t: type) -> object:
@@ -25,13 +27,15 @@ def source_scale(in_size: int, out_size: int, scale: float | None, align_corners
     return t(1.0 / scale) if scale is not None and scale > 0 else t(in_size) / t(out_size)
 
 
-def nearest_taps(xp: object, in_size: int, out_size: int, scale: float | None, t: type, shortcuts: bool) -> Taps:
-    """torch's 'nearest' source of each output position: min(floor(dst * s), in - 1), s = 1/scale or in/out. With
-    ``shortcuts`` (torch's 2-D kernel, ``nearest_idx``) an output of the input's size or twice it copies or halves
-    the index whatever the scale factor."""
+def nearest_taps(xp: object, in_size: int, out_size: int, scale: float | None, t: type, shortcuts: bool,
+                 exact: bool = False) -> Taps:
+    """torch's 'nearest' source of each output position: min(floor(dst * s), in - 1), s = 1/scale or in/out
+    ('nearest-exact', ``exact``: the pixel centres', min(floor((dst + 0.5) * s), in - 1)). With ``shortcuts``
+    (torch's 2-D kernel, ``nearest_idx``) an output of the input's size or twice it copies or halves the index
+    whatever the scale factor."""
     if shortcuts and out_size in (in_size, 2 * in_size):
         return [(xp.arange(out_size) // (out_size // in_size), None)]
-    src = xp.arange(out_size, dtype=t) * source_scale(in_size, out_size, scale, False, t)
+    src = (xp.arange(out_size, dtype=t) + t(0.5 if exact else 0)) * source_scale(in_size, out_size, scale, False, t)
     return [(xp.minimum(xp.floor(src.astype(xp.float32)).astype(xp.int64), in_size - 1), None)]  # floorf, as torch
 
 
@@ -103,15 +107,17 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
                 antialias: bool = False) -> Tensor:
     """Resize (N, C, *spatial) input to spatial ``size``, or to floor(in * ``scale_factor``) per axis, as torch:
     'nearest' (3-D to 5-D input: source index floor(dst * s), s = 1/scale_factor unless it is recomputed, else
-    in/out), 'linear' (3-D) and 'bilinear' (4-D), which read the two nearest inputs (``align_corners``: the corner
-    pixels' centres line up). Other modes and ``antialias`` raise NotImplementedError."""
+    in/out), 'nearest-exact' (floor((dst + 0.5) * s)), 'linear' (3-D), 'bilinear' (4-D) and 'trilinear' (5-D),
+    which read the two nearest inputs along each axis (``align_corners``: the corner pixels' centres line up).
+    Other modes and ``antialias`` raise NotImplementedError."""
     if mode not in MODES:
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not implemented; use 'nearest', 'linear' (3-D input) "
-                                  f"or 'bilinear' (4-D input)")
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not implemented; use 'nearest', 'nearest-exact', "
+                                  f"'linear' (3-D input), 'bilinear' (4-D) or 'trilinear' (5-D)")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not implemented; leave it False")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError("interpolate: align_corners only applies to modes 'linear' and 'bilinear'; leave it None")
+    if mode.startswith("nearest") and align_corners is not None:
+        raise ValueError("interpolate: align_corners only applies to modes 'linear', 'bilinear' and 'trilinear'; "
+                         "leave it None")
     rank = MODES[mode]
     if input.ndim not in (3, 4, 5) or (rank is not None and input.ndim != rank):
         need = "3-D to 5-D" if rank is None else f"{rank}-D"
@@ -134,14 +140,16 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
     if input.shape[1] == 0 or 0 in spatial or min(out_sizes) < 1:
         raise ValueError(f"interpolate: input {input.shape} and output size {tuple(out_sizes)} must be non-empty "
                          f"(only the batch may be empty)")
-    if input.dtype.kind != "f" and not (mode == "nearest" and input.dtype == "uint8"):
+    if input.dtype.kind != "f" and not (mode.startswith("nearest") and input.dtype == "uint8"):
         raise TypeError(f"interpolate: mode {mode!r} is not implemented for dtype {input.dtype} (as in torch); convert "
                         f"first, e.g. x.float()")
     xp = input.xp
     t = xp.float64 if input.dtype == xp.float64 else xp.float32
-    if mode == "nearest":
-        taps = [nearest_taps(xp, n, m, s, t, dim == 2) for n, m, s in zip(spatial, out_sizes, scales)]
+    if mode.startswith("nearest"):
+        exact = mode == "nearest-exact"
+        taps = [nearest_taps(xp, n, m, s, t, dim == 2 and not exact, exact)
+                for n, m, s in zip(spatial, out_sizes, scales)]
     else:
         taps = [linear_taps(xp, n, m, s, bool(align_corners), t, input.dtype)
                 for n, m, s in zip(spatial, out_sizes, scales)]
-    return resample(input, taps, f"interpolate_{mode}")
+    return resample(input, taps, f"interpolate_{mode.replace('-', '_')}")

@@ -1,6 +1,6 @@
-"""Sampling an image at given points: torch's ``F.grid_sample`` (4-D input; modes 'bilinear', 'nearest' and
-'bicubic'; padding 'zeros', 'border' and 'reflection') and ``F.affine_grid`` (the points of a batch of 2-D affine
-maps), as in the Spatial Transformer Network.
+"""Sampling an image at given points: torch's ``F.grid_sample`` (4-D input: modes 'bilinear', 'nearest' and
+'bicubic'; 5-D input: 'bilinear' (trilinear) and 'nearest'; padding 'zeros', 'border' and 'reflection') and
+``F.affine_grid`` (the points of a batch of 2-D or 3-D affine maps), as in the Spatial Transformer Network.
 
 A grid point (x, y) in [-1, 1] is unnormalised to an input position, moved into the input by the padding mode and
 read from its neighbours. The arithmetic follows torch's vectorised CPU kernel step by step, in the input's dtype:
@@ -16,10 +16,17 @@ a pixel boundary (nearest-mode downsampling) and far reflected points read the p
 values agree to an ulp or so. Where torch's bilinear backward reads and writes out of bounds (a NaN coordinate under
 'border', a NaN or infinite one under 'reflection'), ours gives the input the gradient of the value it read (at
 position 0) and the grid NaN.
+
+5-D input follows torch's scalar 3-D kernel instead (``VolumeAxis``): no fused multiply-adds, and a coordinate that is
+not finite (or beyond int32) after the padding's map reads zeros with finite weights, so NaN and inf points give 0
+under 'zeros' padding; under 'border' and 'reflection' a NaN position reads the last pixel forward and passes no
+gradient backward, as torch's.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from collections.abc import Sequence
 from numbers import Integral
@@ -128,37 +135,43 @@ class Axis:
 
 
 class Reader:
-    """Reads input (N, C, H, W) at integer positions of L points per batch entry, channels last."""
+    """Reads input (N, C, *spatial) at integer positions of L points per batch entry, channels last; ``axes`` (one
+    per spatial dim, e.g. (ax_y, ax_x)) say which positions lie inside."""
 
-    def __init__(self, data: Array, ax_y: Axis, ax_x: Axis) -> None:
+    def __init__(self, data: Array, *axes: Axis | VolumeAxis) -> None:
         self.xp = backend.get_array_module(data)
-        n, c, h, w = data.shape
-        self.shape, self.rows = data.shape, self.xp.moveaxis(data.reshape(n, c, h * w), 1, 2).reshape(n * h * w, c)
-        self.ax_y, self.ax_x = ax_y, ax_x
-        self.base = (self.xp.arange(n) * (h * w)).reshape(n, 1)
+        n, c, *spatial = data.shape
+        size = math.prod(spatial)
+        self.shape, self.rows = data.shape, self.xp.moveaxis(data.reshape(n, c, size), 1, 2).reshape(n * size, c)
+        self.axes = axes
+        self.base = (self.xp.arange(n) * size).reshape(n, 1)
 
-    def where(self, iy: Array, ix: Array) -> tuple[Array, Array]:
-        """(rows (N, L) into the (N*H*W, C) table, mask (N, L)) for float positions; masked points read row 0."""
-        xp, w = self.xp, self.shape[3]
-        mask = self.ax_y.inside(iy) & self.ax_x.inside(ix)
-        flat = xp.where(mask, iy, 0).astype(xp.int64) * w + xp.where(mask, ix, 0).astype(xp.int64)
+    def where(self, *idx: Array) -> tuple[Array, Array]:
+        """(rows (N, L) into the (N*H*W, C) table, mask (N, L)) for float positions (one array per spatial dim);
+        masked points read row 0."""
+        xp = self.xp
+        mask = functools.reduce(lambda a, b: a & b, (ax.inside(i) for ax, i in zip(self.axes, idx)))
+        flat = 0
+        for i, n in zip(idx, self.shape[2:]):
+            flat = flat * n + xp.where(mask, i, 0).astype(xp.int64)
         return self.base + flat, mask
 
-    def read(self, iy: Array, ix: Array) -> Array:
-        """The input's values (N, L, C) at (iy, ix), zero outside."""
-        rows, mask = self.where(iy, ix)
+    def read(self, *idx: Array) -> Array:
+        """The input's values (N, L, C) at the positions ``idx`` ((iy, ix) or (iz, iy, ix)), zero outside."""
+        rows, mask = self.where(*idx)
         return self.xp.where(mask[..., None], self.rows[rows], 0)
 
-    def add(self, grad: Array, iy: Array, ix: Array, values: Array) -> None:
-        """grad (N*H*W, C) += values (N, L, C) at the positions (iy, ix) inside the input."""
-        rows, mask = self.where(iy, ix)
+    def add(self, grad: Array, values: Array, *idx: Array) -> None:
+        """grad (N*H*W, C) += values (N, L, C) at the positions ``idx`` inside the input."""
+        rows, mask = self.where(*idx)
         values = self.xp.where(mask[..., None], values, 0)
         backend.scatter_add(grad, rows.reshape(-1), values.reshape(rows.size, grad.shape[1]))
 
     def unrows(self, grad: Array) -> Array:
-        """A (N*H*W, C) gradient table back as (N, C, H, W)."""
-        n, c, h, w = self.shape
-        return self.xp.ascontiguousarray(self.xp.moveaxis(grad.reshape(n, h * w, c), 2, 1)).reshape(n, c, h, w)
+        """A (N*H*W, C) gradient table back as (N, C, *spatial)."""
+        n, c, *spatial = self.shape
+        xp = self.xp
+        return xp.ascontiguousarray(xp.moveaxis(grad.reshape(n, math.prod(spatial), c), 2, 1)).reshape(self.shape)
 
 
 def cubic_weights(t: type, s: Array) -> list[Array]:
@@ -202,7 +215,7 @@ def bilinear(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[A
         if x.requires_grad:
             gin = xp.zeros(reader.rows.shape, dtype=g.dtype)
             for iy, ix, wt in corners:
-                reader.add(gin, iy, ix, wt[..., None] * g)
+                reader.add(gin, wt[..., None] * g, iy, ix)
             gin = reader.unrows(gin)
         if not grid_too:
             return gin, None
@@ -224,7 +237,7 @@ def nearest(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Ar
         gin = None
         if x.requires_grad:
             gin = xp.zeros(reader.rows.shape, dtype=g.dtype)
-            reader.add(gin, iy, ix, g)
+            reader.add(gin, g, iy, ix)
             gin = reader.unrows(gin)
         return gin, xp.zeros(gx.shape + (2,), dtype=g.dtype) if grid_too else None
     return out, backward
@@ -250,7 +263,7 @@ def bicubic(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Ar
         for i in range(4):
             for j in range(4):
                 if gin is not None:
-                    reader.add(gin, ty[j], tx[i], g * wx[i][..., None] * wy[j][..., None])
+                    reader.add(gin, g * wx[i][..., None] * wy[j][..., None], ty[j], tx[i])
                 if not grid_too:
                     continue
                 vg = vals[j][i] * g
@@ -262,6 +275,115 @@ def bicubic(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Ar
 
 
 SAMPLERS = {"bilinear": bilinear, "nearest": nearest, "bicubic": bicubic}
+
+
+class VolumeAxis:
+    """One spatial axis of 5-D input in precision ``t``, as torch's scalar 3-D kernel computes it (not the vectorised
+    2-D one): unnormalised by ((g + 1) / 2) (size - 1) or ((g + 1) size - 1) / 2, mirrored with fmod, and a position
+    that is not finite or not an int32 moved to -100 (outside, so it reads zeros and passes no gradient). Forward
+    and backward differ where the padded position is NaN: forward clips it to the last position (std::min of NaN),
+    backward moves it outside."""
+
+    def __init__(self, xp: object, size: int, padding: str, align_corners: bool, t: type) -> None:
+        self.xp, self.size, self.padding, self.align, self.t = xp, size, padding, align_corners, t
+        self.top, self.scale = t(size - 1), t(size - 1) / t(2) if align_corners else t(size) / t(2)
+        self.twice = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)  # reflect over [low, high] / 2
+
+    def unnormalize(self, g: Array) -> Array:
+        t = self.t
+        if self.align:
+            return (g + t(1)) / t(2) * self.top
+        return ((g + t(1)) * t(self.size) - t(1)) / t(2)
+
+    def reflect(self, c: Array) -> tuple[Array, Array]:
+        """torch's reflect_coordinates and the sign of its derivative: |c - low| folded by fmod; an odd number of
+        folds mirrors it (as torch's int cast, a fold count beyond int32 counts as even)."""
+        xp, t = self.xp, self.t
+        lo, hi = self.twice
+        if lo == hi:
+            return xp.zeros_like(c), xp.zeros_like(c)
+        low, span = t(lo) / t(2), t(hi - lo) / t(2)
+        d = c - low
+        a = xp.abs(d)
+        extra = xp.fmod(a, span)
+        flips = xp.floor(a / span)
+        odd = (flips < 2.0 ** 31) & (xp.fmod(flips, 2) == 1)
+        return xp.where(odd, span - extra + low, extra + low), xp.where(odd ^ (d < 0), t(-1), t(1))
+
+    def locate(self, g: Array) -> tuple[Array, Array, Array]:
+        """Grid values -> (forward positions, backward positions, d position / d grid)."""
+        xp, t = self.xp, self.t
+        u = self.unnormalize(g)
+        if self.padding == "zeros":
+            forward, backward, slope = u, u, xp.full_like(u, self.scale)
+        else:
+            r, sign = (u, t(1)) if self.padding == "border" else self.reflect(u)
+            backward = xp.clip(r, t(0), self.top)  # NaN stays NaN: moved outside below
+            forward = xp.where(xp.isnan(r), self.top, backward)
+            slope = ((r > 0) & (r < self.top)).astype(self.t) * sign * self.scale
+        return self.outside_if_not_int(forward), self.outside_if_not_int(backward), slope
+
+    def outside_if_not_int(self, c: Array) -> Array:
+        """torch's safe_downgrade_to_int_range: a position that is not finite or beyond int32 becomes -100."""
+        xp = self.xp
+        return xp.where(xp.isfinite(c) & (xp.abs(c) < 2.0 ** 31), c, self.t(-100))
+
+    def inside(self, i: Array) -> Array:
+        return (i > -1) & (i < self.size)
+
+
+def trilinear(x: Tensor, points: Array, axes: tuple[VolumeAxis, ...]) -> tuple[Array, object]:
+    """5-D 'bilinear': output (N, L, C) and its backward for points (N, L, 3) (x, y, z) and axes (z, y, x): the 8
+    corners around each point, weighted by the products of the distances to the far corner, as torch's 3-D kernel."""
+    xp, t = axes[0].xp, axes[0].t
+    reader = Reader(x.data, *axes)
+    located = [ax.locate(points[..., 2 - j]) for j, ax in enumerate(axes)]  # z, y, x
+
+    def corners(pos: list[Array]) -> tuple[list[tuple[tuple[Array, ...], tuple[int, ...]]], list[tuple[Array, Array]]]:
+        low = [xp.floor(p) for p in pos]
+        far = [(lo + t(1) - p, p - lo) for lo, p in zip(low, pos)]  # (weight of the low corner, of the high one)
+        spots = [((low[0] + c, low[1] + b, low[2] + a), (c, b, a)) for c in (0, 1) for b in (0, 1) for a in (0, 1)]
+        return spots, far
+    spots, far = corners([f for f, _, _ in located])
+    fz, fy, fx = far
+    out = sum(reader.read(*idx) * (fx[a] * fy[b] * fz[c])[..., None] for idx, (c, b, a) in spots)
+
+    def backward(g: Array, grid_too: bool) -> tuple[Array | None, Array | None]:
+        spots, (fz, fy, fx) = corners([b for _, b, _ in located])
+        gin = xp.zeros(reader.rows.shape, dtype=g.dtype) if x.requires_grad else None
+        dx, dy, dz = (xp.zeros(g.shape[:2], dtype=g.dtype) for _ in range(3))
+        for idx, (c, b, a) in spots:
+            if gin is not None:
+                reader.add(gin, (fx[a] * fy[b] * fz[c])[..., None] * g, *idx)
+            if grid_too:
+                vg = (reader.read(*idx) * g).sum(axis=2)
+                dx = dx + (2 * a - 1) * vg * fy[b] * fz[c]
+                dy = dy + (2 * b - 1) * vg * fx[a] * fz[c]
+                dz = dz + (2 * c - 1) * vg * fx[a] * fy[b]
+        gin = None if gin is None else reader.unrows(gin)
+        slopes = [s for _, _, s in located]
+        return gin, xp.stack([dx * slopes[2], dy * slopes[1], dz * slopes[0]], axis=-1) if grid_too else None
+    return out, backward
+
+
+def nearest3d(x: Tensor, points: Array, axes: tuple[VolumeAxis, ...]) -> tuple[Array, object]:
+    """5-D 'nearest': output (N, L, C) and its backward, the input at the nearest position (halves to even)."""
+    xp = axes[0].xp
+    reader = Reader(x.data, *axes)
+    located = [ax.locate(points[..., 2 - j]) for j, ax in enumerate(axes)]
+    out = reader.read(*(xp.rint(f) for f, _, _ in located))
+
+    def backward(g: Array, grid_too: bool) -> tuple[Array | None, Array | None]:
+        gin = None
+        if x.requires_grad:
+            gin = xp.zeros(reader.rows.shape, dtype=g.dtype)
+            reader.add(gin, g, *(xp.rint(b) for _, b, _ in located))
+            gin = reader.unrows(gin)
+        return gin, xp.zeros(points.shape, dtype=g.dtype) if grid_too else None
+    return out, backward
+
+
+VOLUME_SAMPLERS = {"bilinear": trilinear, "nearest": nearest3d}
 
 
 def check_align(op: str, align_corners: bool | None) -> bool:
@@ -283,12 +405,13 @@ def check_float(op: str, name: str, a: Tensor) -> None:
 
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A002 - torch's name
                 padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:
-    """torch's ``F.grid_sample`` for 4-D input: input (N, C, H_in, W_in) read at the points of grid
-    (N, H_out, W_out, 2) -> (N, C, H_out, W_out). grid[..., 0] is x (along W), grid[..., 1] is y (along H), both
-    in [-1, 1] across the input (``align_corners``: -1 and 1 are the centres of the corner pixels, else their outer
-    edges). ``mode`` 'bilinear' | 'nearest' | 'bicubic'; ``padding_mode`` says what points outside read: 'zeros',
-    the nearest 'border' value, or the input mirrored at its edges ('reflection'). Differentiable in both input and
-    grid. 5-D (volumetric) input raises NotImplementedError."""
+    """torch's ``F.grid_sample``: input (N, C, H_in, W_in) read at the points of grid (N, H_out, W_out, 2) ->
+    (N, C, H_out, W_out), or 5-D input (N, C, D_in, H_in, W_in) at the points of grid (N, D_out, H_out, W_out, 3) ->
+    (N, C, D_out, H_out, W_out). grid[..., 0] is x (along W), grid[..., 1] is y (along H), grid[..., 2] z (along
+    D), each in [-1, 1] across the input (``align_corners``: -1 and 1 are the centres of the corner pixels, else
+    their outer edges). ``mode`` 'bilinear' (trilinear for 5-D) | 'nearest' | 'bicubic' (4-D only, as torch);
+    ``padding_mode`` says what points outside read: 'zeros', the nearest 'border' value, or the input mirrored at
+    its edges ('reflection'). Differentiable in both input and grid."""
     if mode not in MODES:
         raise ValueError(f"grid_sample: expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: {mode!r}")
     if padding_mode not in PADDINGS:
@@ -299,37 +422,44 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
         raise TypeError(f"grid_sample: input and grid must be Tensors, got {type(input).__name__} and "
                         f"{type(grid).__name__}")
     check_devices("grid_sample", input, grid)
-    if input.ndim == 5 and grid.ndim == 5:
-        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not implemented; sample each depth slice "
-                                  "as 4-D input instead")
-    if input.ndim != 4 or grid.ndim != 4:
-        raise ValueError(f"grid_sample: expected 4-D input (N, C, H, W) and 4-D grid (N, H_out, W_out, 2), got "
-                         f"input {input.shape} and grid {grid.shape}")
+    if input.ndim not in (4, 5) or grid.ndim != input.ndim:
+        raise ValueError(f"grid_sample: expected 4-D input (N, C, H, W) with a 4-D grid (N, H_out, W_out, 2), or 5-D "
+                         f"input (N, C, D, H, W) with a 5-D grid (N, D_out, H_out, W_out, 3), got input "
+                         f"{input.shape} and grid {grid.shape}")
+    dims = input.ndim - 2
+    if dims == 3 and mode == "bicubic":
+        raise ValueError("grid_sample: bicubic interpolation only supports 4-D input (as torch); use 'bilinear' or "
+                         "'nearest' for 5-D input")
     if input.dtype != grid.dtype:
         raise TypeError(f"grid_sample: input ({input.dtype}) and grid ({grid.dtype}) must have the same dtype; "
                         f"convert one with .to(dtype)")
     check_float("grid_sample", "input", input)
-    n, _, h, w = input.shape
+    n, c = input.shape[:2]
     if grid.shape[0] != n:
         raise ValueError(f"grid_sample: grid {grid.shape} and input {input.shape} must have the same batch size")
-    if grid.shape[3] != 2:
-        raise ValueError(f"grid_sample: grid {grid.shape} must have size 2 (x, y) in its last dimension")
-    if h == 0 or w == 0:
+    if grid.shape[-1] != dims:
+        raise ValueError(f"grid_sample: grid {grid.shape} must have size {dims} ({'x, y, z'[:3 * dims - 2]}) in its "
+                         f"last dimension")
+    if 0 in input.shape[2:]:
         raise ValueError(f"grid_sample: input {input.shape} must have non-empty spatial dimensions")
     xp = input.xp
     t = xp.float64 if input.dtype == xp.float64 else xp.float32
-    _, ho, wo, _ = grid.shape
-    points = grid.data.reshape(n, ho * wo, 2)
-    ax_x, ax_y = Axis(xp, w, padding_mode, align, t), Axis(xp, h, padding_mode, align, t)
+    sizes = grid.shape[1:-1]
+    points = grid.data.reshape(n, math.prod(sizes), dims)
     with ignore_fp_errors(xp):  # nan and inf points are expected
-        out, grads = SAMPLERS[mode](input, points[..., 0], points[..., 1], ax_x, ax_y)  # out (N, L, C)
-    c = input.shape[1]
+        if dims == 2:
+            ax_x, ax_y = Axis(xp, input.shape[3], padding_mode, align, t), Axis(xp, input.shape[2], padding_mode,
+                                                                                align, t)
+            out, grads = SAMPLERS[mode](input, points[..., 0], points[..., 1], ax_x, ax_y)  # out (N, L, C)
+        else:
+            axes = tuple(VolumeAxis(xp, size, padding_mode, align, t) for size in input.shape[2:])  # (z, y, x)
+            out, grads = VOLUME_SAMPLERS[mode](input, points, axes)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         with ignore_fp_errors(xp):
-            gin, ggrid = grads(xp.moveaxis(g.reshape(n, c, ho * wo), 1, 2), grid.requires_grad)
+            gin, ggrid = grads(xp.moveaxis(g.reshape(n, c, points.shape[1]), 1, 2), grid.requires_grad)
         return gin, None if ggrid is None else ggrid.reshape(grid.shape)
-    return record(f"grid_sample_{mode}", xp.ascontiguousarray(xp.moveaxis(out, 2, 1)).reshape(n, c, ho, wo),
+    return record(f"grid_sample_{mode}", xp.ascontiguousarray(xp.moveaxis(out, 2, 1)).reshape(n, c, *sizes),
                   (input, grid), backward)
 
 
@@ -346,9 +476,10 @@ def base_line(xp: object, steps: int, align_corners: bool, dtype: object) -> Arr
 
 
 def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
-    """torch's ``F.affine_grid`` for 2-D maps: theta (N, 2, 3), size (N, C, H, W) -> grid (N, H, W, 2), the image
-    under theta of the normalised (x, y, 1) at each output pixel (``align_corners`` as in ``grid_sample``), for
-    ``grid_sample``. Differentiable in theta. A 5-D size (3-D maps) raises NotImplementedError."""
+    """torch's ``F.affine_grid``: theta (N, 2, 3), size (N, C, H, W) -> grid (N, H, W, 2), the image under theta of
+    the normalised (x, y, 1) at each output pixel (``align_corners`` as in ``grid_sample``), for ``grid_sample``;
+    3-D maps: theta (N, 3, 4), size (N, C, D, H, W) -> grid (N, D, H, W, 3) of (x, y, z, 1). Differentiable in
+    theta."""
     align = check_align("affine_grid", align_corners)
     if not isinstance(theta, Tensor):
         raise TypeError(f"affine_grid: theta must be a Tensor, got {type(theta).__name__}")
@@ -357,14 +488,13 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None =
     size = tuple(size)
     if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in size):
         raise TypeError(f"affine_grid: size must be a sequence of ints, got {size!r}")
-    if len(size) == 5:
-        raise NotImplementedError("affine_grid: 5-D sizes (3-D affine maps for volumetric grid_sample) are not "
-                                  "implemented; use a 4-D size (N, C, H, W) and theta (N, 2, 3)")
-    if len(size) != 4:
-        raise NotImplementedError(f"affine_grid: only 4-D sizes (N, C, H, W) are supported, got size {size}")
-    if theta.ndim != 3 or theta.shape[1:] != (2, 3):
-        raise ValueError(f"affine_grid: expected a batch of 2-D affine matrices of shape (N, 2, 3) for size {size}, "
-                         f"got {theta.shape}")
+    dims = len(size) - 2
+    if dims not in (2, 3):
+        raise NotImplementedError(f"affine_grid: only 4-D sizes (N, C, H, W) and 5-D sizes (N, C, D, H, W) are "
+                                  f"supported, got size {size}")
+    if theta.ndim != 3 or theta.shape[1:] != (dims, dims + 1):
+        raise ValueError(f"affine_grid: expected a batch of {dims}-D affine matrices of shape (N, {dims}, {dims + 1}) "
+                         f"for size {size}, got {theta.shape}")
     if align and min(size[2:]) == 1:
         warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
                       "align_corners=True. This is not an intended use case of affine_grid. See the documentation "
@@ -372,14 +502,14 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None =
     elif min(size) <= 0:
         raise ValueError(f"affine_grid: expected a non-zero, positive output size, got {size}")
     check_float("affine_grid", "theta", theta)
-    n, _, h, w = (int(s) for s in size)
+    n, spatial = int(size[0]), tuple(int(s) for s in size[2:])
     if n != theta.shape[0]:
         raise ValueError(f"affine_grid: size {size} asks for a batch of {n}, but theta {theta.shape} has "
                          f"{theta.shape[0]} matrices")
     xp, dtype = theta.xp, theta.dtype
-    base = xp.empty((h, w, 3), dtype=dtype)
-    base[..., 0] = base_line(xp, w, align, dtype)
-    base[..., 1] = base_line(xp, h, align, dtype)[:, None]
-    base[..., 2] = 1
-    grid = matmul(constant(base.reshape(1, h * w, 3)), transpose(theta, (0, 2, 1)))  # (N, H*W, 2)
-    return reshape(grid, (n, h, w, 2))
+    base = xp.empty((*spatial, dims + 1), dtype=dtype)
+    for j, steps in enumerate(reversed(spatial)):  # x along W, y along H, z along D
+        base[..., j] = base_line(xp, steps, align, dtype).reshape((-1,) + (1,) * j)
+    base[..., dims] = 1
+    grid = matmul(constant(base.reshape(1, math.prod(spatial), dims + 1)), transpose(theta, (0, 2, 1)))  # (N, L, dims)
+    return reshape(grid, (n, *spatial, dims))
