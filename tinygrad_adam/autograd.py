@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 class _GradState(threading.local):
     enabled = True  # each thread starts with gradients on (a class default: read without a getattr fallback)
+    inference = False  # inside inference_mode() (is_inference_mode_enabled)
 
 
 _state = _GradState()
@@ -61,16 +62,29 @@ class enable_grad(_GradMode):  # noqa: N801
 
 class inference_mode(_GradMode):  # noqa: N801
     """``torch.inference_mode(mode=True)``: no graph inside, as ``no_grad`` (tensors made inside stay ordinary
-    tensors, so unlike torch's they may enter a graph later); ``mode=False`` changes nothing."""
+    tensors, so unlike torch's they may enter a graph later); ``mode=False`` leaves grad mode as it is. Either sets
+    what ``is_inference_mode_enabled()`` answers inside."""
 
     def __init__(self, mode: bool = True) -> None:
         super().__init__(False)
         self.mode = mode
+        self._prev_inference: list[bool] = []
 
     def __enter__(self) -> None:
         self._prev.append(is_grad_enabled())
+        self._prev_inference.append(_state.inference)
+        _state.inference = bool(self.mode)
         if self.mode:
             _state.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        _state.inference = self._prev_inference.pop()
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()`` (and not inside an ``inference_mode(False)`` within it)."""
+    return _state.inference
 
 
 @contextlib.contextmanager
@@ -118,6 +132,26 @@ def register_hook(t: Tensor, hook: Callable[[Tensor], Tensor | None]) -> Removab
     def remove() -> None:
         t._hooks = tuple(h for h in t._hooks if h is not hook)
     return RemovableHandle(remove)
+
+
+def register_post_accumulate_grad_hook(t: Tensor, hook: Callable[[Tensor], None]) -> RemovableHandle:
+    """Call ``hook(t)`` each time backward has added a gradient into the leaf ``t``'s ``.grad`` (after its
+    ``register_hook`` hooks), as torch's: the hook reads or changes ``t.grad`` (and ``t``) and returns None."""
+    if not t.requires_grad:
+        raise RuntimeError(f"cannot register a hook on a tensor that doesn't require gradient (shape {t.shape})")
+    if t._backward is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    t._post_accumulate_hooks = (*t._post_accumulate_hooks, hook)
+
+    def remove() -> None:
+        t._post_accumulate_hooks = tuple(h for h in t._post_accumulate_hooks if h is not hook)
+    return RemovableHandle(remove)
+
+
+def _post_accumulate(hook: Callable[[Tensor], Any], leaf: Tensor) -> None:
+    if hook(leaf) is not None:
+        raise RuntimeError(f"post accumulate grad hook {getattr(hook, '__name__', hook)!r} returned a value; it "
+                           f"must return None (change leaf.grad in place instead)")
 
 
 def retain_grad(t: Tensor) -> None:
@@ -249,6 +283,8 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
         elif node._backward is None:
             if g is not None:
                 node._accumulate(g, handed_out)
+                for hook in node._post_accumulate_hooks:
+                    _post_accumulate(hook, node)
             continue
         if g is not None:
             if node._retains_grad and wanted is None:

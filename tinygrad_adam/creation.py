@@ -1,5 +1,6 @@
 """Tensor constructors: tensor, zeros, ones, full, empty, *_like, randn, rand, randint, randperm, multinomial,
-arange, linspace, eye, and ``Generator`` objects for the random ones.
+arange, linspace, logspace, eye, the window functions (hann, hamming, blackman, bartlett, kaiser), and
+``Generator`` objects for the random ones.
 
 Dtypes follow torch: float32 unless told, except where torch infers another (``tensor`` of Python ints is int64,
 of bools bool; ``arange`` of ints and ``randint`` / ``randperm`` give int64; ``full`` takes its value's kind).
@@ -339,3 +340,98 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = No
     with backend.device_context(dev):
         data = backend.xp_of(dev).eye(n, m, dtype=DEFAULT_FLOAT if dtype is None else dtype)
     return Tensor(data, device=dev)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype: Any = None,
+             device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """``steps`` values base ** e, e evenly spaced from start to end inclusive (float32 unless told), computed as
+    torch's CPU kernel: start and end in the dtype, the powers in float64 from whichever end is nearer (an integer
+    dtype takes a float32 base and truncates the powers)."""
+    if steps < 0:
+        raise ValueError(f"logspace: number of steps must be non-negative, got {steps}")
+    dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)
+    if dt.kind not in "iuf":
+        raise TypeError(f"logspace: dtype {dt} is not supported (a floating or integer dtype)")
+    if dt.kind == "f":
+        lo, hi, b = float(dt.type(start)), float(dt.type(end)), float(base)
+        span = float(dt.type(hi) - dt.type(lo))  # the subtraction in the dtype, as torch's
+    else:
+        lo, hi, b = int(start), int(end), float(numpy.float32(base))
+        span = float(hi - lo)
+    i = numpy.arange(steps, dtype=numpy.float64)
+    if steps == 1:  # torch fills base ** start, both as given (float64)
+        b, exponents = float(base), i + float(start)
+    else:
+        step = span / (steps - 1)
+        exponents = numpy.where(i < steps // 2, lo + step * i, hi - step * (steps - i - 1))
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        values = numpy.power(b, exponents).astype(dt)
+    return Tensor(values, device=device, requires_grad=requires_grad)
+
+
+def _window(op: str, length: int, periodic: bool, dtype: Any, device: str | None, requires_grad: bool,
+            fill: Any) -> Tensor:
+    """A window function of ``length`` points (``periodic``: of length + 1 points, the last dropped, as torch); lengths
+    0 and 1 give [] and [1]. ``fill(n, arange(n))`` computes the n points in the dtype (floating only, as torch)."""
+    if length < 0:
+        raise ValueError(f"{op}: requires a non-negative window length, got window_length={length}")
+    dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{op}: expects a floating point dtype, got {dt}")
+    dev = backend.parse_device(device)
+    xp = backend.xp_of(dev)
+    with backend.device_context(dev):
+        if length <= 1:
+            data = xp.ones(length, dtype=dt)
+        else:
+            n = length + 1 if periodic else length
+            data = fill(n, xp.arange(n, dtype=dt), xp)[:length]
+    return Tensor(data, device=dev, requires_grad=requires_grad)
+
+
+def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54, beta: float = 0.46, *,
+                   dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """alpha - beta cos(2 pi k / (n - 1)), shape (window_length,)."""
+    def fill(n: int, k: Any, xp: Any) -> Any:
+        t = k.dtype.type
+        return xp.cos(k * t(2 * numpy.pi / (n - 1))) * t(-beta) + t(alpha)
+    return _window("hamming_window", window_length, periodic, dtype, device, requires_grad, fill)
+
+
+def hann_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: str | None = None,
+                requires_grad: bool = False) -> Tensor:
+    """0.5 - 0.5 cos(2 pi k / (n - 1)) (torch's hamming_window with alpha = beta = 0.5), shape (window_length,)."""
+    return hamming_window(window_length, periodic, 0.5, 0.5, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def blackman_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: str | None = None,
+                    requires_grad: bool = False) -> Tensor:
+    """0.42 - 0.5 cos(2 pi k / (n - 1)) + 0.08 cos(4 pi k / (n - 1)), shape (window_length,)."""
+    def fill(n: int, k: Any, xp: Any) -> Any:
+        t = k.dtype.type
+        x = k * t(numpy.pi / (n - 1))
+        return xp.cos(x * t(4)) * t(0.08) - xp.cos(x * t(2)) * t(0.5) + t(0.42)
+    return _window("blackman_window", window_length, periodic, dtype, device, requires_grad, fill)
+
+
+def bartlett_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: str | None = None,
+                    requires_grad: bool = False) -> Tensor:
+    """The triangle 1 - |2k / (n - 1) - 1|, shape (window_length,)."""
+    def fill(n: int, k: Any, xp: Any) -> Any:
+        t = k.dtype.type
+        x = k * t(2 / (n - 1))
+        half = ((n - 1) >> 1) + 1
+        x[half:] = -x[half:] + t(2)
+        return x
+    return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad, fill)
+
+
+def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *, dtype: Any = None,
+                  device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """I0(beta sqrt(1 - ((k - a) / a)^2)) / I0(beta), a = (n - 1) / 2, shape (window_length,)."""
+    def fill(n: int, k: Any, xp: Any) -> Any:
+        t = k.dtype.type
+        a = t((n - 1) / 2.0)
+        arg = t(beta) * xp.sqrt(xp.abs(t(1) - ((k - a) / a) ** t(2)))
+        return (backend.special("i0", arg) / backend.special("i0", t(beta))).astype(k.dtype)
+    return _window("kaiser_window", window_length, periodic, dtype, device, requires_grad, fill)

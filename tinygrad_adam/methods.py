@@ -22,9 +22,15 @@ from .autograd import is_grad_enabled
 from .creation import (
     Generator,
     _rng,
+    bartlett_window,
     bernoulli,
     bernoulli_draws,
+    blackman_window,
     empty,
+    hamming_window,
+    hann_window,
+    kaiser_window,
+    logspace,
     multinomial,
     normal,
     poisson,
@@ -32,7 +38,7 @@ from .creation import (
     uniform64,
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
-from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor
+from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor, bump_version, record
 
 Dim = int | Sequence[int] | None
 
@@ -187,6 +193,11 @@ def split(self: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 
 
 
 def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Up to ``chunks`` pieces of ceil(n / chunks) along ``dim`` (an empty dim: ``chunks`` empty pieces, as torch)."""
+    if chunks < 1:
+        raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
+    if self.shape[dim] == 0:
+        return split(self, [0] * chunks, dim)
     return split(self, max(1, -(-self.shape[dim] // chunks)), dim)
 
 
@@ -324,11 +335,20 @@ def element_size(self: Tensor) -> int:
 
 # ---------------------------------------------------------------------------------------------- arithmetic
 def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
-    return elementwise.add(self, other if alpha == 1 else elementwise.mul(other, alpha))
+    return elementwise.add(self, _times_alpha(other, alpha))
 
 
 def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
-    return elementwise.sub(self, other if alpha == 1 else elementwise.mul(other, alpha))
+    return elementwise.sub(self, _times_alpha(other, alpha))
+
+
+def _times_alpha(other: TensorLike, alpha: float) -> TensorLike:
+    """add's and sub's ``alpha * other``; a Python number stays one (so it takes the tensor's dtype, as torch)."""
+    if alpha == 1:
+        return other
+    if isinstance(other, (int, float)) and not isinstance(other, bool):
+        return other * alpha
+    return elementwise.mul(other, alpha)
 
 
 def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
@@ -690,12 +710,32 @@ def any_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 # ---------------------------------------------------------------------------------------------- index and sort
 def scatter(self: Tensor, dim: int, index_: Tensor, src: Any = None, *, value: Any = None,
             reduce: str | None = None) -> Tensor:
-    """A copy with ``src`` (a tensor, or a number ``value``) written at ``index_`` along ``dim``; ``reduce="add"``
-    adds instead."""
+    """A copy with ``src`` (a tensor, or a number ``value``) written at ``index_`` along ``dim``; ``reduce="add"`` or
+    ``"multiply"`` adds or multiplies it in instead (torch's deprecated form: no derivative, backward raises)."""
     source = value if src is None else src
-    if reduce not in (None, "add"):
-        raise ValueError(f"scatter: reduce={reduce!r} is not supported (None or 'add')")
-    return (index.scatter_add if reduce == "add" else index.scatter)(self, dim, index_, source)
+    if reduce is None:
+        return index.scatter(self, dim, index_, source)
+    if reduce not in ("add", "multiply"):
+        raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r} (scatter_reduce has more)")
+    if isinstance(source, Tensor):
+        warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and will be removed in a "
+                      "future PyTorch release. Use torch.scatter_reduce instead for more reduction options.",
+                      UserWarning, stacklevel=2)
+    if reduce == "add":
+        out = index.scatter_add(self, dim, index_, source)
+    else:
+        factors = source if isinstance(source, Tensor) else Tensor(self.xp.full(index_.shape, source, self.dtype),
+                                                                   device=self.device)
+        out = index.scatter_reduce(self, dim, index_, factors, "prod", True)
+    return no_derivative(f"scatter with reduce={reduce!r}", out, self, source)
+
+
+def no_derivative(op: str, out: Tensor, *inputs: Any) -> Tensor:
+    """``out``'s values, recorded as an op of ``inputs`` whose backward raises, as torch's where it has no
+    derivative (so a gradient never silently skips it)."""
+    def backward(g: Any) -> tuple[Any, ...]:
+        raise RuntimeError(f"the derivative for {op} is not implemented (as in torch); detach its inputs")
+    return record(op.split()[0], out.data, tuple(t for t in inputs if isinstance(t, Tensor)), backward)
 
 
 def sort_values(self: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
@@ -793,8 +833,8 @@ def mul_(self: Tensor, other: TensorLike) -> Tensor:
     return inplace.inplace(self, "mul_", lambda a: elementwise.mul(a, other), other)
 
 
-def div_(self: Tensor, other: TensorLike) -> Tensor:
-    return inplace.inplace(self, "div_", lambda a: elementwise.div(a, other), other)
+def div_(self: Tensor, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+    return inplace.inplace(self, "div_", lambda a: div(a, other, rounding_mode=rounding_mode), other)
 
 
 def pow_(self: Tensor, other: TensorLike) -> Tensor:
@@ -1728,6 +1768,582 @@ def orgqr(self: Tensor, tau: Tensor) -> Tensor:
 METHODS.update(svd=svd, qr=qr, pinverse=pinverse, orgqr=orgqr)
 FUNCTIONS.update({name: _function(name) for name in ("svd", "qr", "pinverse", "orgqr")})
 FUNCTIONS.update(nuclear_norm=nuclear_norm)
+
+# HELPER-ALIASES: more of torch's names (tests/test_torch_aliases_more.py) -------------------------------------------
+_index_ops = index  # (the methods' argument is torch's ``index``, which hides the module)
+
+# comparisons' long names; in-place forms of comparisons, logical ops, triangles, products and long names (scans below)
+COMPARISON_NAMES = {"greater": "gt", "greater_equal": "ge", "less": "lt", "less_equal": "le", "not_equal": "ne"}
+METHODS.update({long: METHODS[short] for long, short in COMPARISON_NAMES.items()})
+IN_PLACE_MORE = ("eq", "ne", "lt", "le", "gt", "ge", *COMPARISON_NAMES, "logical_and", "logical_or", "logical_xor",
+                 "logical_not", "tril", "triu", "addmm", *ADD_PRODUCTS, "arctan2", "divide", "multiply", "subtract",
+                 "true_divide", "floor_divide", "gcd", "lcm", "scatter", "scatter_add")
+METHODS.update({f"{name}_": _in_place(name) for name in IN_PLACE_MORE})
+
+
+def _scan_in_place(name: str) -> Callable[..., Tensor]:
+    """cumsum_ / cumprod_: a ``dtype`` other than the tensor's raises, as torch (the result must fit in place)."""
+    write = _in_place(name)
+
+    def op(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+        if dtype is not None and numpy.dtype(dtype) != self.dtype:
+            raise TypeError(f"{name}_: dtype={numpy.dtype(dtype)} differs from the tensor's {self.dtype}; in place the "
+                            f"result keeps the tensor's dtype")
+        return write(self, dim)
+    op.__name__ = f"{name}_"
+    return op
+
+
+METHODS.update({f"{name}_": _scan_in_place(name) for name in ("cumsum", "cumprod")})
+
+
+def put(self: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """A copy with ``source``'s values written (added, with ``accumulate``) at the flat positions ``index`` (int64,
+    any shape; negative counts from the end) of the tensor taken as 1-D; ``source`` has this dtype and as many
+    elements as ``index``. torch's ``index_put`` of the flattened tensor, gradients and all; output: self's shape."""
+    if not isinstance(index, Tensor) or not isinstance(source, Tensor):
+        raise TypeError(f"put: index and source must be tensors, got {type(index).__name__} and "
+                        f"{type(source).__name__}")
+    if index.dtype != numpy.int64:
+        raise TypeError(f"put: index must be an int64 tensor (as torch), got {index.dtype}; convert with .long()")
+    if source.dtype != self.dtype:
+        raise TypeError(f"put: source dtype {source.dtype} differs from the tensor's {self.dtype}; convert one")
+    if index.numel() != source.numel():
+        raise IndexError(f"put: index and source must have as many elements, got {index.numel()} and "
+                         f"{source.numel()}")
+    flat = _index_ops.index_put_tensors(movement.reshape(self, (-1,)), (movement.reshape(index, (-1,)),),
+                                        movement.reshape(source, (-1,)), accumulate)
+    return movement.reshape(flat, self.shape)
+
+
+def index_reduce(self: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *,
+                 include_self: bool = True) -> Tensor:
+    """A copy with ``source``'s slices along ``dim`` reduced into the slices ``index`` names; see
+    ``ops.index.index_reduce``."""
+    return _index_ops.index_reduce(self, dim, index, source, reduce, include_self)
+
+
+def fill_diagonal_(self: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
+    """Write ``fill_value`` on the main diagonal in place (a matrix, or a tensor of equal dims: its [i, i, ..., i]);
+    with ``wrap``, a matrix taller than wide by more than one restarts the diagonal below it every (cols + 1)
+    rows, as torch (positions counted in row-major order). The gradient is zero on the diagonal."""
+    if self.ndim < 2:
+        raise ValueError(f"fill_diagonal_: needs a tensor of at least 2 dims, got shape {self.shape}")
+    if self.ndim > 2 and len(set(self.shape)) > 1:
+        raise ValueError(f"fill_diagonal_: all dims of a tensor of more than 2 dims must be equal, got {self.shape}")
+    xp, size = self.xp, self.data.size
+    count = min(self.shape)
+    if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
+        count = -(-size // (self.shape[1] + 1))
+    step = builtins.sum(math.prod(self.shape[d + 1:]) for d in range(self.ndim))
+    mask = xp.zeros(size, dtype=bool)
+    mask[xp.arange(count) * step] = True
+    on = Tensor(mask.reshape(self.shape), device=self.device)
+    return inplace.inplace(self, "fill_diagonal_", lambda a: masked_fill(a, on, fill_value), fill_value)
+
+
+def _view_scatter(op: str, self: Tensor, src: Tensor, view: Tensor, key: Any) -> Tensor:
+    """A copy of ``self`` with ``src`` (exactly ``view``'s shape; cast to self's dtype, as torch) written where
+    ``self[key]`` (that view) lies; gradients for both (self's zero there)."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"{op}: src must be a Tensor, got {type(src).__name__}")
+    if src.shape != view.shape:
+        raise ValueError(f"{op}: src must have the shape of the slice it replaces: src {src.shape}, slice "
+                         f"{view.shape}")
+    return _index_ops.index_put(self, key, src if src.dtype == self.dtype else elementwise.astype(src, self.dtype))
+
+
+def select_scatter(self: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """A copy with ``src`` written into ``self.select(dim, index)``."""
+    return _view_scatter("select_scatter", self, src, select(self, dim, index),
+                         (slice(None),) * movement.wrap_dim("select_scatter", dim, self.ndim) + (int(index),))
+
+
+def slice_scatter(self: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None,
+                  step: int = 1) -> Tensor:
+    """A copy with ``src`` written into the slice ``start:end:step`` (step >= 1) of dim ``dim``."""
+    if step < 1:
+        raise ValueError(f"slice_scatter: step must be positive, got {step}")
+    key = (slice(None),) * movement.wrap_dim("slice_scatter", dim, self.ndim) + (slice(start, end, step),)
+    return _view_scatter("slice_scatter", self, src, movement.getitem(self, key), key)
+
+
+def diagonal_scatter(self: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """A copy with ``src`` written into ``self.diagonal(offset, dim1, dim2)`` (its diagonal last, as there)."""
+    view = movement.diagonal(self, offset, dim1, dim2)
+    d1, d2 = (movement.wrap_dim("diagonal_scatter", d, self.ndim) for d in (dim1, dim2))
+    rest = [d for d in range(self.ndim) if d not in (d1, d2)]
+    order = (*rest, d1, d2)
+    xp, k = self.xp, view.shape[-1]
+    key = (Ellipsis, xp.arange(k) + builtins.max(-offset, 0), xp.arange(k) + builtins.max(offset, 0))
+    moved = movement.transpose(self, order)
+    if not isinstance(src, Tensor) or src.shape != view.shape:
+        return _view_scatter("diagonal_scatter", self, src, view, key)  # (raises)
+    out = _view_scatter("diagonal_scatter", moved, src, view, key)
+    return movement.transpose(out, tuple(numpy.argsort(order)))
+
+
+# Tensor methods
+def select(self: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, that dim removed (a view)."""
+    if self.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor")
+    d = movement.wrap_dim("select", dim, self.ndim)
+    n = self.shape[d]
+    if not -n <= int(index) < n:
+        raise IndexError(f"select(): index {int(index)} out of range for tensor of size {self.shape} at dim {d}")
+    return movement.getitem(self, (slice(None),) * d + (int(index),))
+
+
+def split_with_sizes(self: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Views of pieces of the given sizes along ``dim`` (they must add up to its length)."""
+    return split(self, [int(n) for n in split_sizes], dim)
+
+
+def sum_to_size(self: Tensor, *size: Any) -> Tensor:
+    """Summed down to ``size`` (a shape the tensor broadcasts from): over the leading dims and where ``size`` has 1;
+    the tensor itself when it has that shape."""
+    if not size:
+        raise TypeError("sum_to_size() needs the size: x.sum_to_size(2, 3) or x.sum_to_size((2, 3))")
+    shape = tuple(int(n) for n in _sizes(size))
+    lead = self.ndim - len(shape)
+    if lead < 0 or builtins.any(n not in (m, 1) for n, m in zip(shape, self.shape[lead:])):
+        raise ValueError(f"sum_to_size: size {shape} is not expandable to the tensor's size {self.shape}")
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and self.shape[lead + i] != 1)
+    return movement.reshape(sum_(self, axes, True), shape) if axes else self
+
+
+def is_signed(self: Tensor) -> bool:
+    return self.dtype.kind in "if"
+
+
+def get_device(self: Tensor) -> int:
+    """The GPU's index, -1 on the CPU (as torch)."""
+    index = getattr(self.device, "index", None)
+    return -1 if self.device == "cpu" or index is None else int(index)
+
+
+def is_same_size(self: Tensor, other: Tensor) -> bool:
+    return self.shape == other.shape
+
+
+def is_nonzero(self: Tensor) -> bool:
+    """Whether the one element is not zero (nan counts); other sizes raise, as torch."""
+    if self.data.size != 1:
+        raise ValueError(f"is_nonzero: the truth value of a tensor with {self.data.size} elements is ambiguous "
+                         f"(it needs one element), shape {self.shape}")
+    return bool(self.data.reshape(()) != 0)
+
+
+def msort(self: Tensor) -> Tensor:
+    """Sorted along dim 0 (the values of ``sort(dim=0)``)."""
+    return sort.sort(self, 0)[0]
+
+
+def dist(self: Tensor, other: TensorLike, p: float = 2) -> Tensor:
+    """The p-norm of ``self - other`` (broadcast, promoted; floating only): ``linalg.vector_norm``'s ord p (p = 0:
+    backward raises, as torch's)."""
+    from .linalg import vector_norm
+
+    a, b = elementwise.operands("dist", self, other)
+    if a.dtype.kind != "f":
+        raise TypeError(f"dist: expects floating tensors (as torch), got {a.dtype}; convert with .float()")
+    out = vector_norm(elementwise.sub(a, b), float(p))
+    return no_derivative("dist with p=0", out, a, b) if p == 0 else out  # (torch's backward fails there)
+
+
+def new(self: Tensor, *args: Any, device: Any = None) -> Tensor:
+    """torch's legacy ``x.new(...)``: ``x.new(2, 3)`` (uninitialised, zero here), ``x.new(data)``, ``x.new()``, in
+    x's dtype and on x's device (see ``LegacyTensorType``)."""
+    kind = LegacyTensorType(_TYPE_NAMES.get(self.dtype.name, self.dtype.name), self.dtype)
+    return kind(*args, device=self.device if device is None else device)
+
+
+def resize_(self: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
+    """Take the shape ``sizes`` in place: the elements in row-major order, the first ones when shrinking, zeros added
+    when growing (torch leaves them uninitialised); the version counter moves unless the shape stays. As torch, a
+    tensor that requires grad raises. A tensor that is
+    not contiguous raises (torch reinterprets its storage), as does growing one that shares its memory (a view, or
+    one written in place or viewed, whose views torch would move along to the new memory)."""
+    if not sizes:
+        raise TypeError("resize_() needs the size: x.resize_(2, 3) or x.resize_((2, 3))")
+    shape = tuple(int(n) for n in _sizes(sizes))
+    if builtins.any(n < 0 for n in shape):
+        raise ValueError(f"resize_: negative dimension in size {shape}")
+    if self.requires_grad:
+        raise RuntimeError("resize_: cannot resize a tensor that requires grad (as torch); resize a detached copy")
+    if shape == self.shape:  # nothing changes (torch's version counter stays too)
+        return self
+    data = self.xp.asarray(self.data)
+    if not data.flags.c_contiguous:
+        raise ValueError(f"resize_: the tensor (shape {self.shape}) is not contiguous; resize a .clone() of it")
+    n, flat = math.prod(shape), data.reshape(-1)
+    if n <= flat.size:
+        self._data = flat[:n].reshape(shape)
+    elif self._vbox is not None or data.base is not None:
+        raise ValueError(f"resize_: cannot grow a tensor that may share its memory (a view, or one with views); "
+                         f"resize a .clone() of it (shape {self.shape} to {shape})")
+    else:
+        grown = self.xp.zeros(n, dtype=self.dtype)
+        grown[:flat.size] = flat
+        self._data = grown.reshape(shape)
+    bump_version(self)
+    return self
+
+
+def resize_as_(self: Tensor, other: Tensor, memory_format: Any = None) -> Tensor:
+    return resize_(self, other.shape)
+
+
+def adjoint(self: Tensor) -> Tensor:
+    """The last two dims swapped (the conjugate transpose: tensors here are real), of a matrix or a batch of them (a
+    0-d tensor is itself, with torch's deprecation warning)."""
+    if self.ndim == 0:
+        warnings.warn("adjoint() is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        return movement.reshape(self, ())
+    if self.ndim < 2:
+        raise ValueError(f"adjoint() is only supported on matrices or batches of matrices, got shape {self.shape}")
+    return transpose(self, -2, -1)
+
+
+def detach_(self: Tensor) -> Tensor:
+    """Cut this tensor from its graph in place (no longer requiring grad); a view raises, as torch (detach() it)."""
+    if self._base is not None:
+        raise RuntimeError("detach_: can't detach a view in place (as torch); use detach() instead")
+    self._parents, self._backward, self._op, self.requires_grad = (), None, "", False
+    return self
+
+
+def _nn_function(name: str) -> Callable[..., Any]:
+    """``nn.functional.<name>`` (imported on first use: nn imports the package)."""
+    from .nn import functional
+
+    return getattr(functional, name)
+
+
+def mvlgamma(self: Tensor, p: int) -> Tensor:
+    """The log of the multivariate gamma function of dimension p: sum_j lgamma(x - j / 2) over j < p, plus
+    p (p - 1) / 4 log(pi), as torch computes it (float32 for integers; no domain check, as torch 2.13)."""
+    if isinstance(p, bool) or int(p) != p or p < 1:
+        raise ValueError(f"mvlgamma: p has to be an integer >= 1, got {p!r}")
+    x = _floating(self)
+    shifts = Tensor(x.xp.arange(-p / 2 + 0.5, 0.5, 0.5, dtype=x.dtype), device=x.device)
+    terms = unary.lgamma(elementwise.add(shifts, movement.unsqueeze(x, -1)))
+    return elementwise.add(reduce.sum(terms, -1, False), p * (p - 1) * math.log(math.pi) / 4)
+
+
+METHODS.update({
+    "put": put, "index_reduce": index_reduce, "fill_diagonal_": fill_diagonal_, "select_scatter": select_scatter,
+    "slice_scatter": slice_scatter, "diagonal_scatter": diagonal_scatter, "select": select,
+    "split_with_sizes": split_with_sizes, "sum_to_size": sum_to_size, "short": _cast(numpy.int16),
+    "byte": _cast(numpy.uint8), "char": _cast(numpy.int8), "is_signed": is_signed,
+    "is_cpu": property(lambda self: self.device == "cpu"), "get_device": get_device, "is_same_size": is_same_size,
+    "is_nonzero": is_nonzero, "msort": msort, "dist": dist, "new": new,
+    "hardshrink": lambda self, lambd=0.5: _nn_function("hardshrink")(self, lambd),
+    "prelu": lambda self, weight: _nn_function("prelu")(self, weight),
+    "register_post_accumulate_grad_hook": autograd.register_post_accumulate_grad_hook,
+    "resize_": resize_, "resize_as_": resize_as_, "isreal": lambda self: Tensor(
+        self.xp.ones(self.shape, dtype=bool), device=self.device),
+    "nextafter": binary.nextafter, "igamma": binary.igamma,
+    "igammac": lambda self, other: binary.igamma(self, other, upper=True), "mvlgamma": mvlgamma,
+    "adjoint": adjoint, "detach_": detach_, "narrow_copy": lambda self, dim, start, length: movement.clone(
+        movement.narrow(self, dim, start, length)), "unsafe_chunk": chunk, "unsafe_split": split,
+    "unsafe_split_with_sizes": split_with_sizes,
+})
+METHODS.update({f"{name}_": _in_place(name) for name in ("put", "index_reduce", "nextafter", "igamma", "igammac",
+                                                          "mvlgamma")})
+
+
+# torch.* functions
+def _atleast(n: int) -> Callable[..., Any]:
+    """torch's atleast_1d / 2d / 3d: each tensor with leading (and for 3-d, trailing) dims of 1 added up to n dims
+    (views); one tensor gives a tensor, several (or a list) a tuple."""
+    def fn(*tensors: Any) -> Any:
+        many = tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+        out = []
+        for t in many:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"atleast_{n}d: expected tensors, got {type(t).__name__}")
+            shape = t.shape if t.ndim >= n else ((1,) * (n - t.ndim) + t.shape if n < 3 or t.ndim == 0 else
+                                                 (1, *t.shape, 1) if t.ndim == 1 else (*t.shape, 1))
+            out.append(t if shape == t.shape else movement.reshape(t, shape))
+        return out[0] if len(tensors) == 1 and isinstance(tensors[0], Tensor) else tuple(out)
+    fn.__name__ = fn.__qualname__ = f"atleast_{n}d"
+    return fn
+
+
+atleast_1d, atleast_2d, atleast_3d = _atleast(1), _atleast(2), _atleast(3)
+
+
+def _stacked(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
+        raise TypeError(f"{op}: expects a non-empty list or tuple of tensors")
+    return list(tensors)
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Joined along dim 1 (dim 0 for 1-D tensors), after ``atleast_1d``."""
+    ts = atleast_1d(_stacked("hstack", tensors))
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Joined along dim 0, after ``atleast_2d`` (a 1-D tensor is a row)."""
+    return cat(atleast_2d(_stacked("vstack", tensors)), 0)
+
+
+def dstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Joined along dim 2, after ``atleast_3d``."""
+    return cat(atleast_3d(_stacked("dstack", tensors)), 2)
+
+
+def column_stack(tensors: Sequence[Tensor]) -> Tensor:
+    """Joined along dim 1, 0-d and 1-D tensors taken as columns (n, 1)."""
+    ts = _stacked("column_stack", tensors)
+    return cat([movement.reshape(t, (t.numel(), 1)) if t.ndim <= 1 else t for t in ts], 1)
+
+
+def broadcast_shapes(*shapes: Any) -> Size:
+    """The shape all ``shapes`` (ints or sequences) broadcast to."""
+    out: tuple[int, ...] = ()
+    for s in shapes:
+        s = (int(s),) if isinstance(s, numbers.Integral) else tuple(int(n) for n in s)
+        if builtins.any(n < 0 for n in s):
+            raise ValueError(f"broadcast_shapes: negative dimension in shape {s}")
+        out = elementwise.broadcast_shape("broadcast_shapes", out, s)
+    return Size(out)
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """The tensors broadcast to their common shape (views)."""
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(movement.broadcast_to(t, tuple(shape)) for t in tensors)
+
+
+def isin(elements: TensorLike, test_elements: TensorLike, *, assume_unique: bool = False,
+         invert: bool = False) -> Tensor:
+    """Whether each of ``elements`` (a tensor or a number) is among ``test_elements``, compared in their promoted
+    dtype (as torch); a bool tensor of elements' shape (``invert``: is not)."""
+    like = elements if isinstance(elements, Tensor) else test_elements
+    if not isinstance(like, Tensor):
+        raise TypeError("isin: elements or test_elements must be a Tensor")
+    dt = elementwise.result_type(elements, test_elements)
+    e, t = (elementwise.cast(x if isinstance(x, (Tensor, int, float, bool)) else as_tensor(x, like), dt, like)
+            for x in (elements, test_elements))
+    return Tensor(like.xp.isin(e.data, t.data, invert=invert), device=like.device)
+
+
+def can_cast(from_: Any, to: Any) -> bool:
+    """torch's casting rule: anything but floating to integer or bool, and other to bool."""
+    a, b = numpy.dtype(from_), numpy.dtype(to)
+    return not ((a.kind == "f" and b.kind in "iub") or (a.kind != "b" and b.kind == "b"))
+
+
+def promote_types(type1: Any, type2: Any) -> numpy.dtype:
+    """The dtype torch promotes two dtypes to (int64 with float32 is float32; uint8 with int8 is int16)."""
+    return elementwise.promote_types(numpy.dtype(type1), numpy.dtype(type2))
+
+
+def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """The running trapezoid-rule integral of ``y`` along ``dim`` (one element shorter there), at spacing ``dx``
+    (default 1) or at the sample points ``x`` (1-D along ``dim``, or broadcasting with ``y``), as torch computes it."""
+    if x is not None and dx is not None:
+        raise TypeError("cumulative_trapezoid: pass x or dx, not both")
+    if y.ndim == 0:
+        raise IndexError("cumulative_trapezoid: y must have at least one dim")
+    if y.dtype == bool or (isinstance(x, Tensor) and x.dtype == bool) or isinstance(dx, bool):
+        raise TypeError("cumulative_trapezoid: bool inputs are not supported (as torch)")
+    d = movement.wrap_dim("cumulative_trapezoid", dim, y.ndim)
+    left, right = ((slice(None),) * d + (s,) for s in (slice(None, -1), slice(1, None)))
+    total = elementwise.add(y[left], y[right])
+    if x is None:
+        return METHODS["cumsum"](elementwise.mul(total, (1.0 if dx is None else float(dx)) / 2.0), d)
+    if x.ndim == 1:
+        if x.shape[0] != y.shape[d]:
+            raise ValueError(f"cumulative_trapezoid: x must have one value per sample point ({y.shape[d]}), got "
+                             f"{x.shape[0]}")
+        x = movement.reshape(x, (1,) * d + (-1,) + (1,) * (y.ndim - d - 1))
+    elif x.ndim < y.ndim:
+        x = movement.reshape(x, (1,) * (y.ndim - x.ndim) + x.shape)
+    return elementwise.div(METHODS["cumsum"](elementwise.mul(total, x[right] - x[left]), d), 2.0)
+
+
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """The product of 2-D tensors, left to right (deprecated in torch, with its warning)."""
+    warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch release. Use "
+                  "torch.linalg.multi_dot instead, which accepts a list of two or more tensors rather than multiple "
+                  "parameters.", UserWarning, stacklevel=2)
+    if not matrices or builtins.any(not isinstance(m, Tensor) or m.ndim != 2 for m in matrices):
+        raise ValueError(f"chain_matmul: expects one or more 2-D tensors, got shapes "
+                         f"{[getattr(m, 'shape', None) for m in matrices]}")
+    out = matrices[0]
+    for m in matrices[1:]:
+        out = linalg.matmul(out, m)
+    return movement.clone(out) if len(matrices) == 1 else out
+
+
+def frobenius_norm(input: Tensor, dim: Sequence[int], keepdim: bool = False) -> Tensor:  # noqa: A002
+    """sqrt(sum x^2) over at most 2 dims (all when empty), floating only (deprecated in torch, with its warning)."""
+    from .linalg import vector_norm
+
+    dims = (int(dim),) if isinstance(dim, numbers.Integral) else tuple(int(d) for d in dim)
+    if len(dims) > 2:
+        raise ValueError(f"frobenius_norm: expects at most 2 dims, got {dims}")
+    warnings.warn("at::frobenius_norm is deprecated and it is just left for JIT compatibility. It will be removed in a "
+                  "future PyTorch release. Please use `linalg.vector_norm(A, 2., dim, keepdim)` instead",
+                  UserWarning, stacklevel=2)
+    if input.dtype.kind != "f":
+        raise TypeError(f"frobenius_norm: expects a floating tensor (as torch), got {input.dtype}")
+    return vector_norm(input, 2, dims or None, keepdim)
+
+
+_REDUCTION_NAMES = ("none", "mean", "sum")
+
+
+def _reduction(op: str, reduction: Any) -> str:
+    """torch.<loss>'s ``reduction``, an int (0 none, 1 mean, 2 sum), as its name (F.<loss> takes the names)."""
+    if isinstance(reduction, bool) or not isinstance(reduction, numbers.Integral) or not 0 <= reduction <= 2:
+        raise TypeError(f"torch.{op}: reduction must be an int, 0 (none), 1 (mean) or 2 (sum), as torch's, got "
+                        f"{reduction!r}; nn.functional.{op} takes the names")
+    return _REDUCTION_NAMES[reduction]
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: int = 1, log_target: bool = False) -> Tensor:  # noqa: A002
+    return _nn_function("kl_div")(input, target, reduction=_reduction("kl_div", reduction), log_target=log_target)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                                     pos_weight: Tensor | None = None, reduction: int = 1) -> Tensor:
+    return _nn_function("binary_cross_entropy_with_logits")(
+        input, target, weight, reduction=_reduction("binary_cross_entropy_with_logits", reduction),
+        pos_weight=pos_weight)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                          reduction: int = 1) -> Tensor:
+    return _nn_function("cosine_embedding_loss")(input1, input2, target, margin,
+                                                reduction=_reduction("cosine_embedding_loss", reduction))
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, reduction: int = 1) -> Tensor:  # noqa: A002
+    return _nn_function("hinge_embedding_loss")(input, target, margin,
+                                               reduction=_reduction("hinge_embedding_loss", reduction))
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                        reduction: int = 1) -> Tensor:
+    return _nn_function("margin_ranking_loss")(input1, input2, target, margin,
+                                              reduction=_reduction("margin_ranking_loss", reduction))
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool, full: bool, eps: float,  # noqa: A002
+                     reduction: int) -> Tensor:
+    return _nn_function("poisson_nll_loss")(input, target, log_input, full, eps=eps,
+                                           reduction=_reduction("poisson_nll_loss", reduction))
+
+
+def _dropout(name: str, inplace: bool = False) -> Callable[..., Tensor]:
+    """torch.dropout / alpha_dropout / feature_alpha_dropout (and ``_`` in place): (input, p, train), positional."""
+    def fn(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002 - torch's name
+        return _nn_function(name)(input, p, train, inplace)
+    fn.__name__ = fn.__qualname__ = name + "_" * inplace
+    return fn
+
+
+def feature_dropout(input: Tensor, p: float, train: bool, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Dropout of whole channels of x (N, C, ...): one draw per (sample, channel), the rest scaled by 1 / (1 - p)."""
+    if input.ndim < 2:
+        raise ValueError(f"feature_dropout: needs at least 2 dims (N, C, ...), got shape {input.shape}")
+    return _nn_function("_channel_dropout")("feature_dropout", input, input.ndim - 2, p, train, inplace)
+
+
+def feature_dropout_(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    return feature_dropout(input, p, train, inplace=True)
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5, cudnn_enable: bool = True) -> Tensor:
+    return _nn_function("layer_norm")(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,  # noqa: A002
+               eps: float = 1e-5, cudnn_enabled: bool = True) -> Tensor:
+    return _nn_function("group_norm")(input, num_groups, weight, bias, eps)
+
+
+def batch_norm(input: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,  # noqa: A002
+               running_var: Tensor | None, training: bool, momentum: float, eps: float,
+               cudnn_enabled: bool) -> Tensor:
+    """torch.batch_norm's argument order (weight and bias first; F.batch_norm takes the running statistics first)."""
+    return _nn_function("batch_norm")(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,  # noqa: A002
+                  running_var: Tensor | None, use_input_stats: bool, momentum: float, eps: float,
+                  cudnn_enabled: bool) -> Tensor:
+    """torch.instance_norm's argument order (see ``batch_norm``)."""
+    return _nn_function("instance_norm")(input, running_mean, running_var, weight, bias, use_input_stats, momentum,
+                                        eps)
+
+
+def embedding(weight: Tensor, indices: Tensor, padding_idx: int = -1, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """torch.embedding: the weight first; a negative ``padding_idx`` means none (F.embedding has wrapped it)."""
+    return _nn_function("embedding")(indices, weight, None if padding_idx < 0 else padding_idx,
+                                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def _same_as_nn_function(name: str) -> Callable[..., Tensor]:
+    """torch.<name>, which takes F.<name>'s arguments."""
+    def fn(*args: Any, **kwargs: Any) -> Tensor:
+        return _nn_function(name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+def _inplace_nn_function(name: str) -> Callable[..., Tensor]:
+    """torch.celu_ / selu_ / threshold_ / rrelu_: ``F.<name>(..., inplace=True)``."""
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:  # noqa: A002 - torch's name
+        return _nn_function(name)(input, *args, inplace=True, **kwargs)
+    fn.__name__ = fn.__qualname__ = f"{name}_"
+    return fn
+
+
+FUNCTIONAL_NAMES = ("pdist", "pairwise_distance", "cosine_similarity", "prelu", "hardshrink", "celu", "selu",
+                    "threshold", "bilinear", "rrelu")
+FUNCTIONS.update({name: _function(name) for name in (
+    *COMPARISON_NAMES, "absolute", "divide", "multiply", "negative", "subtract", "true_divide", "swapaxes", "swapdims",
+    "put", "index_reduce", "select_scatter", "slice_scatter", "diagonal_scatter", "select", "split_with_sizes",
+    "is_signed", "is_same_size", "is_nonzero", "msort", "dist", "isreal", "nextafter", "igamma", "igammac",
+    "mvlgamma", "get_device", "adjoint", "detach_", "narrow_copy", "unsafe_chunk", "unsafe_split",
+    "unsafe_split_with_sizes")})
+IN_PLACE_FUNCTIONS = (  # torch.<name>_(input, ...) where Tensor.<name>_ exists
+    "abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_", "arctanh_",
+    "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_",
+    "deg2rad_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "i0_", "ldexp_",
+    "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_", "reciprocal_",
+    "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_", "tan_", "tanh_",
+    "trunc_", "xlogy_", "zero_", "addmv_", "gcd_", "lcm_", "resize_as_")
+FUNCTIONS.update({name: _function(name) for name in IN_PLACE_FUNCTIONS if name in METHODS})
+FUNCTIONS.update({name: _same_as_nn_function(name) for name in FUNCTIONAL_NAMES})
+FUNCTIONS.update({f"{name}_": _inplace_nn_function(name) for name in ("celu", "selu", "threshold", "rrelu")})
+DROPOUTS = ("dropout", "alpha_dropout", "feature_alpha_dropout")
+FUNCTIONS.update({name: _dropout(name) for name in DROPOUTS})
+FUNCTIONS.update({f"{name}_": _dropout(name, True) for name in DROPOUTS})
+FUNCTIONS.update(
+    feature_dropout=feature_dropout, feature_dropout_=feature_dropout_,
+    atleast_1d=atleast_1d, atleast_2d=atleast_2d, atleast_3d=atleast_3d, hstack=hstack, vstack=vstack,
+    row_stack=vstack, dstack=dstack, column_stack=column_stack, broadcast_shapes=broadcast_shapes,
+    broadcast_tensors=broadcast_tensors, isin=isin, can_cast=can_cast, promote_types=promote_types,
+    cumulative_trapezoid=cumulative_trapezoid, chain_matmul=chain_matmul, frobenius_norm=frobenius_norm,
+    kl_div=kl_div, binary_cross_entropy_with_logits=binary_cross_entropy_with_logits,
+    cosine_embedding_loss=cosine_embedding_loss, hinge_embedding_loss=hinge_embedding_loss,
+    margin_ranking_loss=margin_ranking_loss, poisson_nll_loss=poisson_nll_loss, layer_norm=layer_norm,
+    group_norm=group_norm, batch_norm=batch_norm, instance_norm=instance_norm, embedding=embedding,
+    get_default_device=backend.default_device,
+    is_inference_mode_enabled=autograd.is_inference_mode_enabled,
+    logspace=logspace, hann_window=hann_window, hamming_window=hamming_window, blackman_window=blackman_window,
+    bartlett_window=bartlett_window, kaiser_window=kaiser_window)
 
 # a dense Tensor's answer to what code written for sparse gradients (embedding(sparse=True), sparse_grad.py) asks
 METHODS["is_sparse"] = property(lambda self: False)

@@ -46,6 +46,7 @@ class Tensor:
     _base: Tensor | None = None
     # Gradient hooks (``register_hook``) and ``retain_grad``: see autograd.py; class defaults here too.
     _hooks: tuple[Any, ...] = ()
+    _post_accumulate_hooks: tuple[Any, ...] = ()  # register_post_accumulate_grad_hook (leaves only)
     _retains_grad = False
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -320,7 +321,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "add", "sub", "mul", "div", "neg", "log", "matmul", "linear", "relu", "abs", "where", "maximum", "minimum",
     "astype", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "concatenate", "pad", "to",
     "conv2d", "max_pool2d", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "tril", "triu",
-    "gather", "scatter", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
+    "gather", "scatter", "scatter_add", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
     "flip", "roll", "diagonal", "diag", "diag_embed", "clone",
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
     "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",

@@ -24,11 +24,11 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``norm``: layer_norm, batch_norm (running statistics updated in place)
 - ``unary``: sin, cos, tan, log2, log10, exp2, sign, round / floor / ceil / trunc, frac, log1p, expm1, erf, erfc,
   erfinv, ndtr, ndtri, log_ndtr, entr, reciprocal, nan_to_num, frexp
-- ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose
+- ``binary``: atan2, hypot, logaddexp, copysign, ldexp, lerp, heaviside, isclose, nextafter, igamma / igammac
 - ``statistics``: cumsum, cumprod, prod, var, std, cov, corrcoef, norm, renorm, histc
-- ``index``: gather, scatter, scatter_add, scatter_reduce, index_put (``x[i] = v``; torch's index_put with
-  accumulate), one_hot, index_select, nonzero, bincount, embedding (with embedding_renorm_; ``sparse=True``: the
-  weight's gradient a ``SparseGrad``, see ``sparse_grad.py``)
+- ``index``: gather, scatter, scatter_add, scatter_reduce, index_reduce, index_put (``x[i] = v``; torch's index_put
+  with accumulate), one_hot, index_select, nonzero, bincount, embedding (with embedding_renorm_; ``sparse=True``:
+  the weight's gradient a ``SparseGrad``, see ``sparse_grad.py``)
 - ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique, unique_consecutive
 - ``bitwise``: & | ^ ~ << >> on bool and integer tensors, torch's promotion and shift rules (no gradient)
 - ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check

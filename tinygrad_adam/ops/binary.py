@@ -1,5 +1,5 @@
 """More two-argument elementwise math, as torch names it: atan2, hypot, logaddexp, xlogy, copysign, ldexp, lerp,
-heaviside and isclose.
+heaviside, isclose, nextafter and igamma / igammac.
 
 Each broadcasts its operands and promotes their dtypes as torch does (``elementwise.operands``), and records its
 derivative where torch has one (fmod sits with remainder in ``elementwise``).
@@ -214,3 +214,43 @@ def isclose(a: TensorLike, b: TensorLike, rtol: float = 1e-05, atol: float = 1e-
             actual = xp.abs(x - y)
             close |= xp.isfinite(actual) & (actual <= allowed)
     return Tensor(close, device=a.device)
+
+
+def nextafter(a: TensorLike, b: TensorLike) -> Tensor:
+    """The next floating-point value after a in the direction of b (floating only, broadcast, as torch). Its
+    gradients are torch 2.13's: g for a where a != b (0 where they are equal), 0 for b."""
+    a, b = _floating_operands("nextafter", a, b)
+    x, y = a.data, b.data
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        return _grads(a, b, lambda: g * (x != y), lambda: a.xp.zeros_like(g))
+    return record("nextafter", a.xp.nextafter(x, y), (a, b), backward)
+
+
+def igamma(a: TensorLike, x: TensorLike, upper: bool = False) -> Tensor:
+    """The regularized lower incomplete gamma function P(a, x) (``upper``: Q(a, x) = 1 - P), scipy's gammainc /
+    gammaincc with torch's values at the boundaries (nan for a < 0 or x < 0, a = 0 counts as P = 1 for x > 0, inf
+    limits), floating only, broadcast. Only x has a derivative, +-exp((a - 1) log x - x - lgamma(a)) (torch's
+    formula); backward for a raises, as in torch."""
+    op = "igammac" if upper else "igamma"
+    a, x = _floating_operands(op, a, x)
+    s, t, xp = a.data, x.data, a.xp
+    one, zero, nan = s.dtype.type(1), s.dtype.type(0), s.dtype.type("nan")
+    lower, higher = (zero, one) if upper else (one, zero)  # the values at x = inf and at a = inf (x finite)
+    with ignore_fp_errors(xp):
+        out = backend.special("gammaincc" if upper else "gammainc", s, t).astype(s.dtype, copy=False)
+        # torch's cases, the first that holds deciding (applied here last to first): a nan passes the comparisons
+        out = xp.where(xp.isinf(t), lower, out)
+        out = xp.where(xp.isinf(s), xp.where(xp.isinf(t), nan, higher), out)
+        out = xp.where(t == 0, higher, out)
+        out = xp.where(s == 0, xp.where(t > 0, lower, nan), out)
+        out = xp.where((s < 0) | (t < 0), nan, out)
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        if a.requires_grad:
+            raise RuntimeError(f"the derivative for {op} with respect to its first argument (input) is not "
+                               f"implemented (as in torch); detach it")
+        with ignore_fp_errors(xp):
+            density = xp.exp((s - one) * xp.log(t) - t - backend.special("gammaln", s).astype(s.dtype, copy=False))
+        return None, unbroadcast(g * (-density if upper else density), x.shape)
+    return record(op, out, (a, x), backward)

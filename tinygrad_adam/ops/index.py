@@ -516,6 +516,26 @@ def index_copy(a: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     return record("index_copy", out, (a, source), backward)
 
 
+def index_reduce(a: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, include_self: bool = True) -> Tensor:
+    """torch's index_reduce: a copy of ``a`` with ``source``'s slices along ``dim`` reduced ("prod", "mean", "amax" or
+    "amin") into the slices of ``a`` that ``index`` (1-D or 0-d int64 / int32, no negative entries) names, in index
+    order; ``source`` is ``a``'s shape and dtype with ``len(index)`` along ``dim``. ``scatter_reduce`` with ``index``
+    spread over the slices: its values and gradients (``include_self=False`` leaves ``a``'s value out of a place
+    reduced into)."""
+    op = "index_reduce"
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise ValueError(f"{op}: reduce must be 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
+    if not isinstance(index, Tensor) or not isinstance(source, Tensor):
+        raise TypeError(f"{op}: index and source must be tensors, got {type(index).__name__} and "
+                        f"{type(source).__name__}")
+    d, key = _slots(op, a, dim, index, ("int64", "int32"), negative=False)
+    if a.ndim != source.ndim:
+        raise ValueError(f"{op}: source shape {source.shape} must have the dims of the input {a.shape}")
+    s = _slices_source(op, a, d, key, source)
+    spread = key[-1].reshape((1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
+    places = constant(a.xp.ascontiguousarray(a.xp.broadcast_to(spread, s.shape)))
+    return scatter_reduce(a, d, places, reshape(source, s.shape), reduce, include_self)
+
 def _bool_mask(op: str, a: Tensor, mask: TensorLike) -> Tensor:
     m = mask if isinstance(mask, Tensor) else as_tensor(mask, like=a)
     check_devices(op, a, m)

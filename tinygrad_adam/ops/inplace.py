@@ -36,6 +36,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
                            f"recorded; do the update inside `with no_grad():`")
     tracked = grad and (a.requires_grad or any(isinstance(x, Tensor) and x.requires_grad for x in operands))
     previous = _previous_value(a) if tracked else a
+    stale = previous._vbox if tracked else None  # (taken now: a view of ``previous`` made by ``compute`` gets its own)
     out = compute(previous)
     if reshape:
         a._data = (compute(constant(a._data)) if tracked else out)._data
@@ -48,8 +49,8 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
         a._parents, a._backward, a.requires_grad = out._parents, out._backward, True
         a._op, a._epoch = out._op if twin or reshape else op, inplace_writes[0]
-        if previous._vbox is not None:  # its maker's backward reads the array just overwritten: stale
-            previous._vbox[0] = inplace_writes[0]
+        if stale is not None:  # its maker's backward reads the array just overwritten: stale
+            stale[0] = inplace_writes[0]
     elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
         a._parents, a._backward, a.requires_grad = (), None, False
     return a

@@ -115,24 +115,30 @@ def getitem(a: Tensor, index: Any) -> Tensor:
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis, in the dtype torch promotes them to (int64 with float32 is float32)."""
+    """Join tensors along an existing axis, in the dtype torch promotes them to (int64 with float32 is float32).
+    As torch, 1-D empty tensors (shape (0,)) are left out (they only take part in the dtype)."""
     tensors = list(tensors)
     check_devices("concatenate", *tensors)
     dtype = result_type(*tensors)
     tensors = [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
-    ref = tensors[0].shape
-    ax = axis % len(ref)
-    for t in tensors[1:]:
+    joined = [t for t in tensors if t.shape != (0,)] or tensors[:1]
+    ref = joined[0].shape
+    ax = wrap_dim("cat", axis, len(ref))
+    for t in joined[1:]:
         if len(t.shape) != len(ref) or any(x != y for i, (x, y) in enumerate(zip(ref, t.shape)) if i != ax):
             raise ValueError(f"concatenate: shapes {ref} and {t.shape} differ outside axis {axis}")
     xp = tensors[0].xp
-    bounds = [0]
+    spans, start, kept = [], 0, {id(t) for t in joined}  # each input's slice of the output along ax (None: left out)
     for t in tensors:
-        bounds.append(bounds[-1] + t.shape[ax])
-    out = xp.concatenate([t.data for t in tensors], axis=ax)
+        if id(t) in kept:
+            spans.append(slice(start, start + t.shape[ax]))
+            start += t.shape[ax]
+        else:
+            spans.append(None)
+    out = xp.concatenate([t.data for t in joined], axis=ax)
 
     def backward(g: Array) -> list[Array]:
-        return [g[(slice(None),) * ax + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:])]
+        return [xp.zeros((0,), g.dtype) if s is None else g[(slice(None),) * ax + (s,)] for s in spans]
     return record("concatenate", out, tuple(tensors), backward)
 
 
