@@ -320,3 +320,49 @@ def test_seventeenth_stop_volumetric_on_the_gpu_matches_the_cpu() -> None:
                                    strict=True)):
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
+
+
+def aliases_seventeenth_stop(device: str) -> list[Any]:
+    """The seventeenth stop's torch names: in-place forms, scatters, stacks, windows and top-level functional names."""
+    tg.manual_seed(0)
+    x = tg.tensor(np.linspace(-2, 2, 24, dtype=np.float32).reshape(2, 3, 4), device=device, requires_grad=True)
+    idx = tg.tensor([2, 0, 0], device=device)
+    h = x * 1
+    h.tril_(1)
+    h.cumsum_(2)
+    h.subtract_(x, alpha=2)
+    h.divide_(x + 5)
+    h.arctan2_(x + 1)
+    h.scatter_(2, tg.tensor([[[0, 1, 2, 3]]], device=device).expand(2, 3, 4), x * 2)
+    h.scatter_add_(2, tg.tensor([[[0, 0, 1, 1]]], device=device).expand(2, 3, 4), x)
+    h.put_(tg.tensor([0, 5, -1], device=device), tg.tensor([1.0, 2.0, 3.0], device=device), accumulate=True)
+    h.index_reduce_(2, idx, x[..., :3] + 3, "prod")
+    m = x[0] * 1
+    m.fill_diagonal_(0.5, wrap=True)
+    m.addmm_(x[0, :, :3], x[1, :3], beta=0.5)
+    c = x.detach() * 1
+    c.gt_(0.1)
+    c.logical_or_(x.detach() < -1)
+    parts = [
+        h, m, c, x.index_reduce(2, idx, x[..., :3], "amax", include_self=False),
+        x.put(tg.tensor([3, 1], device=device), tg.tensor([7.0, 8.0], device=device)),
+        tg.select_scatter(x, x[:, 0] * 3, 1, 0), tg.slice_scatter(x, x[..., 1:3] * 2, 2, 1, 3),
+        tg.diagonal_scatter(x, x.diagonal(0, 1, 2) * 5, 0, 1, 2), x.select(2, -1), x.sum_to_size(3, 1),
+        tg.nextafter(x, x + 1), tg.hstack([x, x]), tg.vstack([x[0], x[1]]), tg.dstack([x[0], x[1]]),
+        tg.column_stack([x[0, 0], x[1, 0]]), *tg.atleast_3d(x[0, 0], x[0]), *tg.broadcast_tensors(x, x[0, 0]),
+        tg.dist(x, x.flip(0), 3), tg.msort(x), tg.cumulative_trapezoid(x, dx=0.5), tg.frobenius_norm(x, (1, 2)),
+        x.hardshrink(0.3), x.prelu(tg.tensor([0.2], device=device)), tg.kl_div(x, x.detach().exp(), 2),
+        tg.poisson_nll_loss(x, x.detach().abs(), True, False, 1e-8, 1), tg.layer_norm(x, (4,)), tg.celu(x),
+        x.adjoint(), x.narrow_copy(2, 1, 2), tg.isin(x.detach(), x.detach()[0]).float(), x.short().float(),
+        tg.logspace(0, 2, 5, device=device), tg.hann_window(5, device=device), tg.bartlett_window(5, device=device)]
+    total = sum(((p * tg.tensor(np.cos(np.arange(p.numel())).reshape(p.shape).astype(np.float32),
+                                device=device)).sum() for p in parts), tg.zeros((), device=device))
+    total.backward()
+    return [*parts, total, x.grad]
+
+
+@pytest.mark.gpu
+def test_seventeenth_stop_aliases_on_the_gpu_match_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(aliases_seventeenth_stop("cpu"), aliases_seventeenth_stop("cuda"), strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
