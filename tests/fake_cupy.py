@@ -413,6 +413,12 @@ class RandomState:
     def poisson(self, lam: Any = 1.0, size: Any = None, dtype: Any = int) -> ndarray:
         return ndarray._of(self._rng.poisson(_unwrap(lam, {}), size=size).astype(dtype))
 
+    def standard_gamma(self, shape: Any, size: Any = None, dtype: Any = float) -> ndarray:
+        return self._draw(lambda size, dtype: self._rng.standard_gamma(_unwrap(shape, {}), size=size), size, dtype)
+
+    def binomial(self, n: Any, p: Any, size: Any = None, dtype: Any = int) -> ndarray:
+        return ndarray._of(self._rng.binomial(_unwrap(n, {}), _unwrap(p, {}), size=size).astype(dtype))
+
     def randint(self, low: int, high: int | None = None, size: Any = None, dtype: Any = int) -> ndarray:
         return ndarray._of(self._rng.integers(low, high, size=size, dtype=dtype))
 

@@ -613,6 +613,19 @@ def poisson(device: str, rates: Any, rng: Any = None) -> Any:
         return (generator(device) if rng is None else rng).poisson(rates, rates.shape).astype(numpy.int64)
 
 
+def standard_gamma(device: str, alpha: Any, rng: Any = None) -> Any:
+    """float64 Gamma(alpha, 1) samples on ``device``, one per element of the float64 array ``alpha`` (> 0)."""
+    with device_context(device):
+        return (generator(device) if rng is None else rng).standard_gamma(alpha, alpha.shape)
+
+
+def binomial(device: str, counts: Any, probs: Any, rng: Any = None) -> Any:
+    """int64 Binomial(counts, probs) samples on ``device`` from the int64 array ``counts`` and float64 ``probs``
+    (one shape)."""
+    with device_context(device):
+        return (generator(device) if rng is None else rng).binomial(counts, probs, counts.shape).astype(numpy.int64)
+
+
 def reseed_gpu_streams(key: int) -> None:
     """Restart every GPU generator from (seed, device, ``key``); the CPU stream goes on untouched.
 

@@ -1,5 +1,7 @@
 """``tinygrad_adam.distributions``, a core of ``torch.distributions``: ``Normal``, ``Bernoulli``, ``Categorical``,
-``Uniform``, ``Independent`` on the ``Distribution`` base, and ``kl_divergence`` / ``register_kl``.
+``Uniform``, ``Independent``, ``Exponential``, ``Laplace``, ``Poisson``, ``Geometric``, ``Binomial``,
+``OneHotCategorical``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``, ``TransformedDistribution`` (with
+``transforms``) and ``LogNormal`` on the ``Distribution`` base, and ``kl_divergence`` / ``register_kl``.
 
 Parameters broadcast as torch's (Python numbers accepted); everything is built from the library's differentiable
 ops, so ``Normal(mu, std).rsample()`` and ``kl_divergence(q, Normal(0, 1))`` carry gradients back to ``mu`` and
@@ -9,14 +11,29 @@ values outside the support raise ValueError (``validate_args=False`` or
 ``Distribution.set_default_validate_args(False)`` turns it off).
 """
 
-from . import constraints
+from . import constraints, transforms
 from .bernoulli import Bernoulli
+from .beta import Beta
+from .binomial import Binomial
 from .categorical import Categorical
+from .dirichlet import Dirichlet
 from .distribution import Distribution
+from .exponential import Exponential
+from .gamma import Chi2, Gamma
+from .geometric import Geometric
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .laplace import Laplace
 from .normal import Normal
+from .one_hot_categorical import OneHotCategorical
+from .poisson import Poisson
+from .student_t import StudentT
+from .transformed_distribution import LogNormal, TransformedDistribution
+from .transforms import AffineTransform, ComposeTransform, ExpTransform, SigmoidTransform, TanhTransform, Transform
 from .uniform import Uniform
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Independent", "Normal", "Uniform", "constraints",
-           "kl_divergence", "register_kl"]
+__all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Chi2", "ComposeTransform",
+           "Dirichlet", "Distribution", "ExpTransform", "Exponential", "Gamma", "Geometric", "Independent",
+           "Laplace", "LogNormal", "Normal", "OneHotCategorical", "Poisson", "SigmoidTransform", "StudentT",
+           "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "constraints", "kl_divergence",
+           "register_kl", "transforms"]

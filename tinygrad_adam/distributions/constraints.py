@@ -9,8 +9,9 @@ from typing import Any
 from ..tensor import Tensor
 from .utils import sum_rightmost
 
-__all__ = ["Constraint", "boolean", "greater_than", "independent", "integer_interval", "interval", "less_than",
-           "positive", "real", "real_vector", "simplex", "unit_interval"]
+__all__ = ["Constraint", "boolean", "greater_than", "greater_than_eq", "independent", "integer_interval", "interval",
+           "less_than", "nonnegative", "nonnegative_integer", "one_hot", "positive", "real", "real_vector", "simplex",
+           "unit_interval"]
 
 
 class Constraint:
@@ -45,6 +46,21 @@ class _GreaterThan(Constraint):
 
     def check(self, value: Tensor) -> Tensor:
         return value > self.lower_bound
+
+
+class _GreaterThanEq(_GreaterThan):
+    def check(self, value: Tensor) -> Tensor:
+        return value >= self.lower_bound
+
+
+class _IntegerGreaterThan(_GreaterThan):
+    """Whole numbers >= ``lower_bound``."""
+
+    is_discrete = True
+
+    def check(self, value: Tensor) -> Tensor:
+        whole = value % 1 == 0 if value.dtype.kind == "f" else value == value
+        return whole & (value >= self.lower_bound)
 
 
 class _LessThan(Constraint):
@@ -82,6 +98,16 @@ class _Simplex(Constraint):
         return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
 
 
+class _OneHot(Constraint):
+    """0/1 vectors along the last dim with exactly one 1."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value: Tensor) -> Tensor:
+        return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+
+
 class _Independent(Constraint):
     """``base`` holding for every element of the last ``reinterpreted_batch_ndims`` dims together."""
 
@@ -107,7 +133,11 @@ real = _Real()
 real_vector = _Independent(real, 1)
 boolean = _Boolean()
 positive = _GreaterThan(0.0)
+nonnegative = _GreaterThanEq(0.0)
+nonnegative_integer = _IntegerGreaterThan(0)
+one_hot = _OneHot()
 unit_interval = _Interval(0.0, 1.0)
 simplex = _Simplex()
 greater_than, less_than, interval, integer_interval = _GreaterThan, _LessThan, _Interval, _IntegerInterval
+greater_than_eq = _GreaterThanEq
 independent = _Independent
