@@ -1119,9 +1119,15 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
 def _adaptive_sizes(op: str, input: Tensor, output_size: int | Sequence[int | None],  # noqa: A002
                     dims: int = 2) -> tuple[int, ...]:
     """(H, W, oh, ow) of (N, C, H, W) or (C, H, W) input pooled to ``output_size``: an int, or a pair whose None
-    keeps that size ((D, H, W, od, oh, ow) and a triple with ``dims=3``)."""
+    keeps that size ((D, H, W, od, oh, ow) and a triple with ``dims=3``, for floating input with no empty dim but
+    the batch)."""
     if input.ndim not in (dims + 1, dims + 2):
         raise ValueError(f"{op}: expected {dims + 1}-d or {dims + 2}-d input, got shape {input.shape}")
+    if dims == 3 and input.dtype.kind != "f":
+        raise TypeError(f"{op}: not implemented for dtype {input.dtype} (as in torch); convert first, e.g. x.float()")
+    if dims == 3 and 0 in input.shape[-4:]:
+        raise ValueError(f"{op}: input {input.shape} has an empty channel or spatial dim (only the batch may be "
+                         f"empty, as in torch)")
     sizes = input.shape[-dims:]
     size = (output_size,) * dims if isinstance(output_size, int) else tuple(output_size)
     kind = "pair" if dims == 2 else "triple"
@@ -1425,12 +1431,6 @@ def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) 
     adaptive_avg_pool2d over (H, W) of each depth slice, then adaptive_avg_pool1d over depth (the windows are boxes,
     so the mean of the means is the mean)."""
     d, h, w, od, oh, ow = _adaptive_sizes("adaptive_avg_pool3d", input, output_size, 3)
-    if input.dtype.kind != "f":
-        raise TypeError(f"adaptive_avg_pool3d: not implemented for dtype {input.dtype} (as in torch); convert "
-                        f"first, e.g. x.float()")
-    if 0 in input.shape[-4:]:
-        raise ValueError(f"adaptive_avg_pool3d: input {input.shape} has an empty channel or spatial dim (only the "
-                         f"batch may be empty, as in torch)")
 
     def run(x: Tensor) -> Tensor:
         n, c = x.shape[:2]

@@ -87,12 +87,6 @@ def adaptive_max_pool3d(input: Tensor, output_size: int | Sequence[int | None], 
     each picks as torch's 3-D kernel does in (d, h, w) order (the first maximum, the last NaN), so values, indices
     and gradients are torch's."""
     d, h, w, od, oh, ow = _adaptive_sizes("adaptive_max_pool3d", input, output_size, 3)
-    if input.dtype.kind != "f":
-        raise TypeError(f"adaptive_max_pool3d: not implemented for dtype {input.dtype} (as in torch); convert first, "
-                        f"e.g. x.float()")
-    if 0 in input.shape[-4:]:
-        raise ValueError(f"adaptive_max_pool3d: input {input.shape} has an empty channel or spatial dim (only the "
-                         f"batch may be empty, as in torch)")
 
     def run(x: Tensor) -> Any:
         n, c = x.shape[:2]
