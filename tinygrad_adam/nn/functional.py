@@ -778,6 +778,42 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
     return out.reshape(shape) if reduction == "none" else out
 
 
+def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLike, *,  # noqa: A002 - torch's
+                         linear_bias: Tensor | None = None, weight: TensorLike | None = None, reduction: str = "mean",
+                         ignore_index: int | None = None, label_smoothing: float = 0.0, options: None = None) -> Tensor:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``, torch's reference path: input
+    (in,) or (N, in); linear_weight (C, in), or (C, d1, ..., dK, in) for a K-dimensional loss (batched input
+    only) with linear_bias (C, d1, ..., dK); target class indices or probabilities as ``cross_entropy``'s for
+    logits (N, C, d1, ..., dK). ``ignore_index=None`` is -100 for class indices and may not be set with
+    probabilities. torch's chunked path (``options`` a ``LinearCrossEntropyOptions``) is not implemented."""
+    if options is not None:
+        raise NotImplementedError("linear_cross_entropy: the chunked path (options=LinearCrossEntropyOptions(...)) is "
+                                  "not implemented; options=None computes the same loss")
+    if input.ndim not in (1, 2):
+        raise ValueError(f"linear_cross_entropy: expected input with dimensionality 1 or 2, got {input.ndim}")
+    if linear_weight.ndim < 2:
+        raise ValueError(f"linear_cross_entropy: expected linear_weight with dimensionality at least 2, got "
+                         f"{linear_weight.ndim}")
+    in_features, num_classes, out_features = input.shape[-1], linear_weight.shape[0], linear_weight.shape[1:-1]
+    if linear_weight.shape[-1] != in_features:
+        raise ValueError(f"linear_cross_entropy: expected equal input and linear_weight last dimensions "
+                         f"(in_features), got {in_features} and {linear_weight.shape[-1]}")
+    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
+        raise ValueError(f"linear_cross_entropy: expected linear_bias shape {(num_classes, *out_features)}, got "
+                         f"{tuple(linear_bias.shape)}")
+    if out_features and input.ndim == 1:
+        raise ValueError(f"linear_cross_entropy: a K-dimensional loss (linear_weight {linear_weight.shape}) needs "
+                         f"batched input (N, {in_features}), got {input.shape}")
+    logits_shape = (*input.shape[:-1], num_classes, *out_features)
+    if tuple(getattr(target, "shape", ())) == logits_shape and ignore_index is not None:
+        raise ValueError("linear_cross_entropy: ignore_index cannot be specified when target contains probabilities")
+    rows = math.prod(out_features, start=num_classes)
+    logits = linear(input, linear_weight.reshape(rows, in_features),
+                    None if linear_bias is None else linear_bias.reshape(rows))
+    return cross_entropy(logits.reshape(logits_shape), target, weight, reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index, label_smoothing=label_smoothing)
+
+
 def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
              size_average: None = None, ignore_index: int = -100, reduce: None = None,
              reduction: str = "mean") -> Tensor:

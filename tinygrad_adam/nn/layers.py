@@ -9,6 +9,7 @@ from typing import Any
 
 from ..creation import full, ones, zeros
 from ..ops.conv import IntPair, ints, pair, single
+from ..ops.norm import cross_map_lrn2d
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -518,6 +519,42 @@ class BatchNorm3d(_BatchNorm):
     dims = (5,)
 
 
+class SyncBatchNorm(_BatchNorm):
+    """torch's ``SyncBatchNorm`` in one process (no ``torch.distributed`` here): batch norm of (N, C, ...) input of
+    any rank >= 2, as torch's falls back to when it has nothing to synchronise; ``process_group`` is only kept."""
+
+    dims = range(2, 65)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group: Any = None, device: str | None = None,
+                 dtype: Any = None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2:
+            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {x.ndim}D input)")
+        if x.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+        return super().forward(x)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every BatchNorm layer in it replaced by a SyncBatchNorm that shares its parameters and
+        buffers (a new module if ``module`` is one; instance norms are left alone), as torch's."""
+        out = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, _InstanceNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group)
+            if module.affine:
+                out.weight, out.bias = module.weight, module.bias
+            out.running_mean, out.running_var = module.running_mean, module.running_var
+            out.num_batches_tracked, out.training = module.num_batches_tracked, module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
+
+
 class GroupNorm(Module):
     """Group norm of (N, C, ...) input: ``num_groups`` groups of channels, each normalised per sample
     (``F.group_norm``); learnable per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine``."""
@@ -599,6 +636,20 @@ class LocalResponseNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class CrossMapLRN2d(Module):
+    """torch's legacy cross-channel LRN of (N, C, H, W) input (``ops.norm.cross_map_lrn2d``: its window and its
+    gradient are not ``LocalResponseNorm``'s)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        self.size, self.alpha, self.beta, self.k = _positive("size", size), alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return cross_map_lrn2d(x, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

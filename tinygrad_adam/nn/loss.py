@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 from ..ops.ctc import Lengths
 from ..tensor import Tensor, TensorLike
 from . import functional as F
-from .layers import PairwiseDistance
-from .module import Module
+from .layers import Linear, PairwiseDistance
+from .module import Module, deprecated_class
 
 
 class _Loss(Module):
@@ -58,6 +60,49 @@ class NLLLoss(_WeightedLoss):
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """``F.linear_cross_entropy`` with its own ``linear`` (a Linear in_features -> C * prod(out_features), stored
+    flat as torch's and reshaped to (C, *out_features, in_features) in forward): input (in,) or (N, in), target as
+    ``cross_entropy``'s for logits (N, C, *out_features). ``options`` must be None (torch's chunked path is not
+    implemented)."""
+
+    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (), bias: bool = False,
+                 device: str | None = None, dtype: Any = None, reduction: str = "mean", weight: Tensor | None = None,
+                 ignore_index: int | None = None, label_smoothing: float = 0.0, options: None = None) -> None:
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise ValueError(f"LinearCrossEntropyLoss: expected weight shape to be {(num_classes,)}, got "
+                             f"{tuple(weight.shape)}")
+        if not 0 <= label_smoothing <= 1.0:
+            raise ValueError(f"LinearCrossEntropyLoss: expected label_smoothing to be in range [0, 1], got "
+                             f"{label_smoothing}")
+        if options is not None:
+            raise NotImplementedError("LinearCrossEntropyLoss: the chunked path (options=LinearCrossEntropyOptions"
+                                      "(...)) is not implemented; options=None computes the same loss")
+        super().__init__(weight, reduction)
+        self.num_classes, self.out_features = num_classes, out_features
+        self.ignore_index, self.label_smoothing, self.options = ignore_index, label_smoothing, options
+        self.linear = Linear(in_features, math.prod(out_features, start=num_classes), bias=bias, device=device,
+                             dtype=dtype)
+
+    def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002 - torch's name
+        shape = (self.num_classes, *self.out_features)
+        return F.linear_cross_entropy(
+            input, self.linear.weight.reshape(*shape, self.linear.in_features), target,
+            linear_bias=None if self.linear.bias is None else self.linear.bias.reshape(shape), weight=self.weight,
+            reduction=self.reduction, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, reduction={self.reduction}, "
+                f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, options={self.options}")
+
+
+@deprecated_class("`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in replacement and see "
+                  "https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details.")
+class NLLLoss2d(NLLLoss):
+    """torch's deprecated alias of ``NLLLoss`` (a FutureWarning when made)."""
 
 
 class MSELoss(_Loss):

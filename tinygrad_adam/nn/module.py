@@ -8,6 +8,7 @@ module needs no registration calls. Names are dotted paths like PyTorch's (``"0.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -35,6 +36,32 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class _BufferMeta(type):
+    """``isinstance(t, Buffer)``: whether Tensor t was made by ``Buffer(...)`` (torch's flag ``_is_buffer``)."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        if cls is Buffer and isinstance(instance, Tensor) and instance.__dict__.get("_is_buffer", False):
+            return True
+        return super().__instancecheck__(instance)
+
+
+class Buffer(Tensor, metaclass=_BufferMeta):
+    """torch's ``nn.Buffer(data, persistent=True)``: ``data`` detached (same array, same ``requires_grad``) and
+    marked, so that ``module.name = nn.Buffer(t)`` registers it as a buffer (``register_buffer(name, t,
+    persistent)``). As torch's, the result is a plain Tensor with attributes ``persistent`` and ``_is_buffer``;
+    ``isinstance(t, nn.Buffer)`` tells it apart. ``data=None``: an empty float32 tensor."""
+
+    def __new__(cls, data: Tensor | None = None, *, persistent: bool = True) -> Tensor:  # type: ignore[misc]
+        if data is None:
+            data = zeros(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f"nn.Buffer: data must be a Tensor, got {type(data).__name__}; wrap it with "
+                            f"tensor(...) first")
+        t = data.detach().requires_grad_(data.requires_grad)
+        t.persistent, t._is_buffer = persistent, True  # type: ignore[attr-defined]
+        return t
 
 
 class UninitializedTensorMixin:
@@ -130,6 +157,23 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Tensor) and value.__dict__.get("_is_buffer", False):  # an nn.Buffer registers itself
+            self._assign_buffer(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _assign_buffer(self, name: str, value: Tensor) -> None:
+        """``self.name = nn.Buffer(t)``, torch's checks: not over a Parameter, a Module or another attribute."""
+        old = vars(self).get(name)
+        for kind in (Parameter, Module):
+            if isinstance(old, kind):
+                raise TypeError(f"cannot assign an nn.Buffer as {kind.__name__.lower()} {name!r} ({kind.__name__} or "
+                                f"None expected); delete the attribute first")
+        if name not in self._buffer_flags() and (name in vars(self) or hasattr(type(self), name)):
+            raise KeyError(f"attribute {name!r} already exists; assign the Buffer under another name")
+        self.register_buffer(name, value, value.persistent)  # type: ignore[attr-defined]
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         hooks = self._module_hooks
         if hooks is None:
@@ -185,7 +229,7 @@ class Module:
         if name in vars(self) and name not in self._buffer_flags():
             raise KeyError(f"register_buffer: attribute {name!r} already exists")
         self._buffer_flags()[name] = persistent
-        setattr(self, name, tensor)
+        object.__setattr__(self, name, tensor)  # not self.__setattr__: an nn.Buffer would register itself again
 
     def _buffer_flags(self) -> dict[str, bool]:
         """{buffer name: persistent} of this module's own buffers (kept in a plain dict attribute)."""
@@ -447,6 +491,34 @@ class Module:
         if len(lines) > 1 and not any(is_lazy(p) for p in self.parameters()):
             lines[-1] += f"  # {self.num_parameters():,} parameters in total"
         return "\n".join(lines)
+
+
+def deprecated_class(message: str) -> Callable[[type], type]:
+    """torch's ``@typing_extensions.deprecated(message, category=FutureWarning)`` on a class: a FutureWarning each
+    time the class itself (not a subclass) is instantiated, and each time it is subclassed."""
+    def wrap(cls: type) -> type:
+        def new(kind: type, *args: Any, **kwargs: Any) -> Any:
+            if kind is cls:
+                warnings.warn(message, FutureWarning, stacklevel=2)
+            return super(cls, kind).__new__(kind)  # type: ignore[misc]
+
+        def init_subclass(kind: type, **kwargs: Any) -> None:
+            warnings.warn(message, FutureWarning, stacklevel=2)
+            super(cls, kind).__init_subclass__(**kwargs)  # type: ignore[misc]
+        cls.__new__ = staticmethod(new)  # type: ignore[assignment]
+        cls.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
+        return cls
+    return wrap
+
+
+@deprecated_class("`nn.Container` is deprecated. All of its functionality is now implemented in `nn.Module`. "
+                  "Subclass that instead.")
+class Container(Module):
+    """torch's deprecated ``nn.Container(**modules)``: a Module with the given children (``add_module`` each)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            self.add_module(key, value)
 
 
 class _ModuleSequence(Module):

@@ -1,5 +1,7 @@
-"""``torch.nn.parameter`` as a namespace: ``Parameter``, and the uninitialized tensors of lazy modules."""
+"""``torch.nn.parameter`` as a namespace: ``Parameter``, ``Buffer``, and the uninitialized tensors of lazy
+modules."""
 
-from .module import Parameter, UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin, is_lazy
+from .module import Buffer, Parameter, UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin, is_lazy
 
-__all__ = ["Parameter", "UninitializedBuffer", "UninitializedParameter", "UninitializedTensorMixin", "is_lazy"]
+__all__ = ["Buffer", "Parameter", "UninitializedBuffer", "UninitializedParameter", "UninitializedTensorMixin",
+           "is_lazy"]

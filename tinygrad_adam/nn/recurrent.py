@@ -28,13 +28,17 @@ GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 class RNNBase(Module):
-    """The layers' shared part: parameters, input layouts, the layer/direction loop and inter-layer dropout."""
+    """The layers' shared part: parameters, input layouts, the layer/direction loop and inter-layer dropout.
+    As torch's ``nn.RNNBase(mode, input_size, hidden_size, ...)`` (``mode`` "RNN_TANH", "RNN_RELU", "LSTM" or
+    "GRU") it makes the parameters of that mode; like torch's, it has no ``forward`` of its own (RNN, LSTM and GRU
+    run ``_run``)."""
 
-    mode = "RNN_TANH"
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
                  device: str | None = None, dtype: Any = None) -> None:
+        if mode not in GATES:
+            raise ValueError(f"{type(self).__name__}: unrecognized RNN mode {mode!r}; use one of {list(GATES)}")
+        self.mode = mode
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
@@ -75,12 +79,12 @@ class RNNBase(Module):
         """One step: ``xw`` the input's part of the gates (N, gates*H), ``h`` (N, H); returns (h', state')."""
         return rnn_step(xw, h, w_hh, b_hh, "relu" if self.mode == "RNN_RELU" else "tanh"), None
 
-    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 - torch's
-        """input (L, N, input_size), (N, L, input_size) with ``batch_first``, unbatched (L, input_size), or a
-        ``PackedSequence`` -> (output (L, N, D*H) in the input's layout (packed like the input), h_n (D*num_layers,
-        N, H)); LSTM's state is (h, c) both ways (with ``proj_size`` P, h and the output have P features, c H). A
-        packed batch's outputs stop at each sequence's length and its h_n is taken at each sequence's last step (for
-        the reverse direction: its first)."""
+    def _run(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 - torch's
+        """RNN / LSTM / GRU's forward: input (L, N, input_size), (N, L, input_size) with ``batch_first``, unbatched
+        (L, input_size), or a ``PackedSequence`` -> (output (L, N, D*H) in the input's layout (packed like the
+        input), h_n (D*num_layers, N, H)); LSTM's state is (h, c) both ways (with ``proj_size`` P, h and the output
+        have P features, c H). A packed batch's outputs stop at each sequence's length and its h_n is taken at each
+        sequence's last step (for the reverse direction: its first)."""
         if isinstance(input, PackedSequence):
             padded, lengths = pad_packed_sequence(input)  # (L, N, input_size), the batch's original order
             self._check_input(padded)
@@ -188,9 +192,10 @@ class RNN(RNNBase):
                  device: str | None = None, dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
-        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype)
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
+
+    forward = RNNBase._run
 
 
 class LSTM(RNNBase):
@@ -198,7 +203,13 @@ class LSTM(RNNBase):
     c' = f c + i g; h' = o tanh(c'), then (``proj_size`` P > 0) h' W_hr^T with ``weight_hr_l*`` (P, H). The state
     is the pair (h, c)."""
 
-    mode = "LSTM"
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device: str | None = None, dtype: Any = None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, device, dtype)
+
+    forward = RNNBase._run
 
     def cell(self, xw: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
         return lstm_step(xw, h, c, w_hh, b_hh)
@@ -208,7 +219,13 @@ class GRU(RNNBase):
     """GRU: r = sigma(x_r + h_r), z = sigma(x_z + h_z), n = tanh(x_n + r * h_n), h' = (1 - z) n + z h, where
     x_* and h_* are the gate's parts of x W_ih^T + b_ih and h W_hh^T + b_hh."""
 
-    mode = "GRU"
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device: str | None = None, dtype: Any = None) -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, device, dtype)
+
+    forward = RNNBase._run
 
     def cell(self, xw: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Any]:
         return gru_step(xw, h, w_hh, b_hh), None
@@ -243,19 +260,18 @@ def gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor
 
 # ---------------------------------------------------------------- the cells: one step of one layer
 class RNNCellBase(Module):
-    """The cells' shared part: parameters ``weight_ih`` (gates*H, input_size), ``weight_hh`` (gates*H, H) and,
-    with ``bias``, ``bias_ih``, ``bias_hh`` (gates*H,) (None without), all U(-1/sqrt(H), 1/sqrt(H)); the checks
+    """The cells' shared part (torch's ``nn.RNNCellBase(input_size, hidden_size, bias, num_chunks)``, no forward):
+    parameters ``weight_ih`` (num_chunks*H, input_size), ``weight_hh`` (num_chunks*H, H) and, with ``bias``,
+    ``bias_ih``, ``bias_hh`` (num_chunks*H,) (None without), all U(-1/sqrt(H), 1/sqrt(H)); the checks
     of the input and of the state."""
 
-    gates = 1
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: str | None = None,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, device: str | None = None,
                  dtype: Any = None) -> None:
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
-        rows = self.gates * self.hidden_size
+        rows = num_chunks * self.hidden_size
         self.weight_ih = Parameter(zeros(rows, self.input_size, dtype=dtype, device=device))
         self.weight_hh = Parameter(zeros(rows, self.hidden_size, dtype=dtype, device=device))
         self.bias_ih = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
@@ -300,7 +316,7 @@ class RNNCell(RNNCellBase):
                  device: str | None = None, dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
-        super().__init__(input_size, hidden_size, bias, device, dtype)
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002 - torch's name
@@ -317,7 +333,9 @@ class LSTMCell(RNNCellBase):
     """One LSTM step, gates i, f, g, o (the rows of ``weight_ih`` (4H, input_size) in that order):
     c' = f c + i g, h' = o tanh(c')."""
 
-    gates = 4
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: str | None = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
         """input (N, input_size) or unbatched (input_size,), hx a pair (h, c), each (N, H) or (H,) (None: zeros)
@@ -330,7 +348,9 @@ class GRUCell(RNNCellBase):
     """One GRU step, gates r, z, n (the rows of ``weight_ih`` (3H, input_size) in that order):
     n = tanh(x_n + r * h_n), h' = (1 - z) n + z h."""
 
-    gates = 3
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: str | None = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002 - torch's name
         """input (N, input_size) or unbatched (input_size,), hx (N, H) or (H,) (None: zeros) -> h' (N, H) or

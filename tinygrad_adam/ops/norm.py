@@ -263,3 +263,46 @@ def instance_norm(a: Tensor, running_mean: Tensor | None = None, running_var: Te
                             (var * (spatial / (spatial - 1))).mean(axis=0).reshape(c), momentum)
     feature_shape = (c,) + (1,) * (a.ndim - 2)
     return _normalize(a, axes, mean, var, eps, weight, bias, feature_shape, True, "instance_norm")
+
+
+def cross_map_lrn2d(a: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """torch's legacy ``nn.CrossMapLRN2d`` (Lua torch's SpatialCrossMapLRN) of x (N, C, H, W): x * scale^-beta,
+    scale = k + alpha / size * s, s the running sum of x^2 over channels that torch computes. That sum starts with
+    channels [0, p) (p = int((size - 1) / 2 + 1)), then at channel c adds channel c + p - 1 and, only for c > p,
+    drops channel c - p: channel c's window is channel 0 and channels max(1, c - p + 1) .. c + p - 1 (so this is not
+    ``local_response_norm``), and the running sum's rounding (inf - inf = nan) is torch's too. The gradient is the
+    exact one of this forward, the running sum's adjoint (torch's hand-written backward is one channel off, and fails
+    for size 1)."""
+    if a.ndim != 4:
+        raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {a.ndim}D instead.")
+    if a.dtype.kind != "f":
+        raise TypeError(f"CrossMapLRN2d: expected a floating-point input, got {a.dtype}")
+    x, channels = a.data, a.shape[1]
+    sq, scale = x * x, a.xp.zeros_like(x)
+    pre_pad = int((size - 1) / 2 + 1)
+    for c in range(min(pre_pad, channels)):
+        scale[:, 0] += sq[:, c]
+    for c in range(1, channels):
+        scale[:, c] = scale[:, c - 1]
+        if c < channels - pre_pad + 1:
+            scale[:, c] += sq[:, c + pre_pad - 1]
+        if c > pre_pad:
+            scale[:, c] -= sq[:, c - pre_pad]
+    scale *= x.dtype.type(alpha / size)
+    scale += x.dtype.type(k)
+    out = a.xp.power(scale, x.dtype.type(-beta)) * x
+
+    def backward(g: Array) -> tuple[Array]:
+        # t_c = g_c d out_c / d s_c; the running sum's adjoint is t's suffix sums (s_c feeds every later s), which
+        # reach the channels where the forward added or dropped them (so a nan anywhere spreads as the sum's does)
+        xp = a.xp
+        t = g * x * xp.power(scale, x.dtype.type(-beta - 1)) * x.dtype.type(-beta * alpha / size)
+        suffix = xp.flip(xp.cumsum(xp.flip(t, axis=1), axis=1), axis=1)
+        dsq = xp.zeros_like(x)
+        dsq[:, :pre_pad] += suffix[:, :1]  # the first sum's channels
+        if channels > pre_pad:  # channel c + p - 1 added at step c = 1 .. C - p
+            dsq[:, pre_pad:] += suffix[:, 1:channels - pre_pad + 1]
+        if channels - pre_pad >= 2:  # channel c - p dropped at step c = p + 1 .. C - 1
+            dsq[:, 1:channels - pre_pad] -= suffix[:, pre_pad + 1:]
+        return (xp.power(scale, x.dtype.type(-beta)) * g + 2 * x * dsq,)
+    return record("cross_map_lrn2d", out, (a,), backward)
