@@ -1,13 +1,13 @@
 """Optimizers: Adam and AdaMax (Kingma & Ba 2015), NAdam, RAdam, the paper's baselines, Rprop, ASGD, Adafactor,
-L-BFGS, temporal averaging, schedules.
+Muon, L-BFGS, temporal averaging, schedules.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss.backward(); opt.step(); opt.zero_grad()
 
 Every optimizer has a readable reference update and fused fast paths (numpy, numba, cupy); ``impl=``
 chooses (default "auto": the fastest available), see :class:`Optimizer` (Adafactor, whose step needs whole-tensor
-reductions, runs its readable update on every path). ``optim.swa_utils`` (torch's SWA / EMA
-of a whole model) loads on first use: it imports nn, which the rest of optim never does.
+reductions, and Muon, whose step is matrix products, run their readable updates on every path). ``optim.swa_utils``
+(torch's SWA / EMA of a whole model) loads on first use: it imports nn, which the rest of optim never does.
 """
 
 from importlib import import_module
@@ -25,6 +25,7 @@ from .averaging import TemporalAverage
 from .fused import FusedKernel, numba_available
 from .inspector import Inspector
 from .lbfgs import LBFGS
+from .muon import Muon, muon_reference
 from .nadam import NAdam, nadam_reference
 from .optimizer import Optimizer
 from .radam import RAdam, radam_reference
@@ -35,11 +36,11 @@ from .sparse_adam import SparseAdam, sparse_adam_reference
 
 __all__ = [
     "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector",
-    "NAdam", "Optimizer",
+    "Muon", "NAdam", "Optimizer",
     "RAdam", "RMSprop", "Rprop", "SparseAdam", "TemporalAverage",
     "adadelta_reference", "adafactor_reference", "adagrad_reference", "adam_reference", "adamax_reference",
-    "asgd_reference", "clip_grad_norm_", "lr_scheduler", "nadam_reference", "numba_available", "radam_reference",
-    "rmsprop_reference", "rprop_reference", "sgd_reference", "sparse_adam_reference",
+    "asgd_reference", "clip_grad_norm_", "lr_scheduler", "muon_reference", "nadam_reference", "numba_available",
+    "radam_reference", "rmsprop_reference", "rprop_reference", "sgd_reference", "sparse_adam_reference",
 ]
 
 

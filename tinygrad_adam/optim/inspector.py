@@ -19,7 +19,7 @@ Figures (only those the optimizer has):
 - AdaGrad: ``accumulator_mean`` / ``_max`` and the effective step lr_t / (sqrt(sum g^2) + eps).
 - RMSprop: ``v_mean`` and the effective step lr / (sqrt(v) + eps); AdaDelta: its effective step
   sqrt(v_delta + eps) / sqrt(v + eps).
-- SGD with momentum: ``momentum_norm``.
+- SGD with momentum, Muon: ``momentum_norm``.
 - Rprop: its per-coordinate step sizes as the effective step; ASGD: ``eta`` and ``mu``, the next step's step size
   and averaging weight. Adafactor: only ``t`` and ``lr``.
 """
@@ -108,6 +108,7 @@ class Inspector:
             fig.update(_stats("effective_step", state["step_size"], quantiles=True))
         elif "eta" in state:                                                  # ASGD
             fig.update({"eta": float(state["eta"]), "mu": float(state["mu"])})
-        if "buf" in state:                                                    # SGD / RMSprop momentum
-            fig["momentum_norm"] = float(xp.linalg.norm(state["buf"].ravel()))
+        buf = state.get("buf", state.get("momentum_buffer"))                 # SGD / RMSprop / Muon momentum
+        if buf is not None:
+            fig["momentum_norm"] = float(xp.linalg.norm(buf.ravel()))
         return fig
