@@ -29,6 +29,8 @@ FORBIDDEN = {
     "data": {"autograd", "ops", "nn", "optim", "train", "cli", "experiments", "plots", "models"},
     "models": {"optim", "data", "train", "cli", "experiments", "plots"},
     "distributions": {"optim", "data", "train", "cli", "experiments", "plots", "models"},  # over nn, like a loss
+    # the recorded backward of create_graph=True: differentiable backwards over the ops (tensor's level, like ops)
+    "higher_order": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "progress": {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments",
                  "plots", "models", "viz"},  # a leaf every layer may use
 }

@@ -202,13 +202,17 @@ def _run_hooks(node: Tensor, g: Any) -> Any:
     """``g`` through ``node``'s hooks in the order they were registered."""
     from .tensor import grad_tensor  # here: tensor.py imports this module
 
+    graph = hasattr(g, "requires_grad")  # create_graph=True: g is a Tensor with history, and stays one
     for hook in node._hooks:
-        out = hook(grad_tensor(g, node.device))  # (a Tensor, or a leaf's sparse gradient as it is)
+        out = hook(g if graph else grad_tensor(g, node.device))  # (a Tensor, or a leaf's sparse gradient as it is)
         if out is not None:
             if tuple(out.shape) != node.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{tuple(out.shape)} for a tensor of shape {node.shape}")
-            g = out.data if out.dtype == node.dtype else out.data.astype(node.dtype)
+            if graph:
+                g = out if out.dtype == node.dtype else out.astype(node.dtype)
+            else:
+                g = out.data if out.dtype == node.dtype else out.data.astype(node.dtype)
     return g
 
 
@@ -248,14 +252,28 @@ def root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> list[A
     return grads
 
 
+def needed_nodes(order: Sequence[Tensor], inputs: Sequence[Tensor]) -> set[int]:
+    """The ids of the nodes of ``order`` (parents first) that lead to one of ``inputs`` (or may: a freed node)."""
+    wanted, needed = {id(t) for t in inputs}, set()
+    for node in order:  # parents come first: a node is needed if an input is (or may be) at or above it
+        if id(node) in wanted or node._backward is freed_backward or any(id(p) in needed for p in node._parents):
+            needed.add(id(node))
+    return needed
+
+
 def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,
-                 inputs: Sequence[Tensor] | None = None) -> dict[int, Any]:
+                 inputs: Sequence[Tensor] | None = None, create_graph: bool = False) -> dict[int, Any]:
     """Propagate ``grads`` (arrays, one per output) back through the graph.
 
     Without ``inputs``: accumulate into every reachable leaf's ``.grad``; returns {}. With ``inputs``: only the
     part of the graph that leads to them runs, nothing is accumulated, and the result maps id(input) to its
-    gradient array (inputs that no gradient reached are absent).
+    gradient array (inputs that no gradient reached are absent). ``create_graph``: ``grads`` are Tensors and the
+    backward pass is recorded (higher_order.py), the gradients Tensors with history; the graph is kept.
     """
+    if create_graph:
+        from .higher_order import run_backward_graph
+
+        return run_backward_graph(outputs, grads, inputs)
     order = topological_order(outputs)
     pending: dict[int, Any] = {}
     for out, g in zip(outputs, grads):
@@ -263,10 +281,7 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
         pending[key] = g if key not in pending else pending[key] + g
     wanted = needed = None
     if inputs is not None:
-        wanted, needed = {id(t) for t in inputs}, set()
-        for node in order:  # parents come first: a node is needed if an input is (or may be) at or above it
-            if id(node) in wanted or node._backward is freed_backward or any(id(p) in needed for p in node._parents):
-                needed.add(id(node))
+        wanted, needed = {id(t) for t in inputs}, needed_nodes(order, inputs)
     from .tensor import check_versions, inplace_writes  # here: tensor.py imports this module
 
     captured: dict[int, Any] = {}
@@ -304,14 +319,16 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
-         grad_outputs: Any = None, retain_graph: bool | None = None,
-         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         only_inputs: bool = True, allow_unused: bool | None = None) -> tuple[Tensor | None, ...]:
     """d(outputs)/d(inputs) as a tuple of Tensors, one per input (shapes and dtypes of the inputs), without
-    touching any ``.grad`` (torch.autograd.grad, first order).
+    touching any ``.grad`` (torch.autograd.grad).
 
     ``grad_outputs``: one gradient per output (a Tensor, an array or None; None means ones for a one-element
-    output). The graph is freed unless ``retain_graph``. An input no gradient reaches is an error, or None with
-    ``allow_unused=True``.
+    output). ``create_graph``: the backward pass is recorded, so the gradients (Tensors with history) can be
+    differentiated again (higher_order.py lists the ops it covers; the others raise). The graph is freed unless
+    ``retain_graph`` (by default ``create_graph``; with ``create_graph`` it is always kept). An input no gradient
+    reaches is an error, or None with ``allow_unused=True``. ``only_inputs`` is torch's deprecated no-op.
     """
     from .tensor import Tensor, grad_tensor  # here, not at the top: tensor.py imports this module
 
@@ -330,7 +347,13 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if not t.requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (index {i}, shape {t.shape}) does not require "
                                f"grad")
-    captured = run_backward(outputs, root_grads(outputs, grad_outputs), bool(retain_graph), inputs)
+    grads = root_grads(outputs, grad_outputs)
+    if create_graph:
+        from .higher_order import root_tensors
+
+        grads = root_tensors(outputs, grad_outputs, grads)
+    retain = create_graph if retain_graph is None else retain_graph
+    captured = run_backward(outputs, grads, bool(retain), inputs, create_graph)
     result: list[Tensor | None] = []
     handed_out: set[int] = set()
     for i, t in enumerate(inputs):
@@ -340,6 +363,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                 raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have been used in the "
                                    f"graph. Set allow_unused=True if this is the desired behavior.")
             result.append(None)
+            continue
+        if create_graph:  # a Tensor with history (the engine cast it to t's dtype)
+            result.append(g)
             continue
         if g.dtype != t.dtype:
             g = g.astype(t.dtype)
