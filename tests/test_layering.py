@@ -29,6 +29,10 @@ FORBIDDEN = {
     "data": {"autograd", "ops", "nn", "optim", "train", "cli", "experiments", "plots", "models"},
     "models": {"optim", "data", "train", "cli", "experiments", "plots"},
     "distributions": {"optim", "data", "train", "cli", "experiments", "plots", "models"},  # over nn, like a loss
+    # torch.func and torch.autograd.functional (in _autograd/, the submodules of the autograd module): transforms
+    # over functions of Tensors; functional_call and stack_module_state use a Module's methods, never import nn
+    "func": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "_autograd": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # the recorded backward of create_graph=True: differentiable backwards over the ops (tensor's level, like ops)
     "higher_order": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "progress": {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments",

@@ -120,7 +120,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
     if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends", "linalg", "random",
-                "special", "distributions", "amp"):
+                "special", "distributions", "amp", "func"):
         return import_module(f".{name}", __name__)
     if name == "autocast":  # torch.autocast is torch.amp.autocast
         return import_module(".amp", __name__).autocast

@@ -376,9 +376,18 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     return tuple(result)
 
 
+# Submodules, as torch's package has (``import tinygrad_adam.autograd.functional``): this is a module, so its
+# ``__path__`` names the folder that holds them, ``_autograd/`` beside it (see its __init__).
+__path__ = [__file__.rpartition("autograd.py")[0] + "_autograd"]
+
+
 def __getattr__(name: str) -> Any:
-    """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class."""
+    """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class; so does
+    ``autograd.functional`` (torch.autograd.functional, in _autograd/functional.py)."""
     if name == "Function":
         from .function import Function
         return Function
+    if name == "functional":
+        from importlib import import_module
+        return import_module(".functional", __name__)
     raise AttributeError(f"module 'tinygrad_adam.autograd' has no attribute {name!r}")

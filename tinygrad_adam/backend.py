@@ -525,6 +525,9 @@ def split_work(work: Callable[[slice], None], length: int, nbytes: int, on_cpu: 
 
 
 _generators: dict[str, Any] = {}
+# How often a GPU's generator was handed out to draw from (their state cannot be read cheaply, as the CPU's can):
+# func.vmap(randomness="error") compares it around each call of its function.
+gpu_generator_uses = [0]
 
 
 def manual_seed(seed: int) -> None:
@@ -553,6 +556,8 @@ def generator(device: str = "cpu") -> Any:
     Each device has its own stream, seeded from ``manual_seed`` (plus the device index); without it, from a seed
     drawn once from the operating system's entropy (``initial_seed`` tells it).
     """
+    if device != "cpu":
+        gpu_generator_uses[0] += 1
     g = _generators.get(device)
     if g is None:
         start = initial_seed()

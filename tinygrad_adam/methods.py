@@ -2371,3 +2371,16 @@ FUNCTIONS.update({name: _functional(name) for name in (
     "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d", "pixel_shuffle",
     "pixel_unshuffle", "channel_shuffle")})
 FUNCTIONS["adaptive_max_pool1d"] = _functional("adaptive_max_pool1d", indices=True)
+
+
+# torch.func / autograd.functional -------------------------------------------------------------------------------------
+def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0, randomness: str = "error", *,
+         chunk_size: int | None = None) -> Callable[..., Any]:
+    """``torch.vmap``: ``tinygrad_adam.func.vmap`` (imported at the call: func.py is built over this module), a loop
+    over the batch with torch's semantics."""
+    from .func import vmap as loop
+
+    return loop(func, in_dims, out_dims, randomness, chunk_size=chunk_size)
+
+
+FUNCTIONS["vmap"] = vmap

@@ -1,0 +1,10 @@
+"""Submodules of ``tinygrad_adam.autograd``: that is a module (``autograd.py``), not a package, so it points its
+``__path__`` here and ``import tinygrad_adam.autograd.functional`` loads ``functional.py`` of this folder under
+that name (torch's ``torch.autograd.functional``). Import them through ``tinygrad_adam.autograd``; an import through
+this package gets the same module objects (registered below), never a second copy."""
+
+import sys
+
+from ..autograd import functional
+
+sys.modules[f"{__name__}.functional"] = functional
