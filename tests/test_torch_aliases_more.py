@@ -820,3 +820,24 @@ def test_every_added_name_exists_in_both() -> None:
         warnings.simplefilter("error")
         with pytest.raises(UserWarning):
             tg.chain_matmul(tg.ones(2, 2))
+
+
+# ---------------------------------------------------------------- an empty dim list: torch's "every dim"
+EMPTY_DIM_REDUCTIONS: list[Callable[[Any, Any, bool], Any]] = [
+    lambda x, d, k: x.sum(dim=d, keepdim=k), lambda x, d, k: x.mean(dim=d, keepdim=k),
+    lambda x, d, k: x.nansum(dim=d, keepdim=k), lambda x, d, k: x.nanmean(dim=d, keepdim=k),
+    lambda x, d, k: x.std(dim=d, keepdim=k), lambda x, d, k: x.var(dim=d, keepdim=k),
+    lambda x, d, k: x.norm(dim=d, keepdim=k), lambda x, d, k: x.amax(dim=d, keepdim=k),
+    lambda x, d, k: x.amin(dim=d, keepdim=k), lambda x, d, k: x.prod(dim=d),
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=arrays(), which=st.integers(0, len(EMPTY_DIM_REDUCTIONS) - 1), empty=st.sampled_from([[], ()]),
+       keepdim=st.booleans())
+def test_an_empty_dim_list_reduces_every_dim_as_torch(x: np.ndarray, which: int, empty: Any, keepdim: bool) -> None:
+    """sum(dim=[]) is the sum of everything in torch (it reduced nothing here before: a silent wrong answer);
+    prod refuses a list, as torch."""
+    f = EMPTY_DIM_REDUCTIONS[which]
+    agree(lambda L, t: f(t, empty, keepdim), x, rtol=1e-9)
+    agree(lambda L, t: f(t.float(), list(empty), keepdim), x.astype(np.float32), rtol=2e-5)

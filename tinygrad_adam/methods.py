@@ -69,6 +69,21 @@ def _dim(dim: Any, axis: Any, default: Any = None) -> Any:
     return tuple(int(d) for d in dim) if isinstance(dim, (list, tuple)) else int(dim)
 
 
+def _reduce_dims(dim: Any, axis: Any) -> Any:
+    """A reduction's ``dim`` / ``axis`` as ``_dim`` gives it, but an empty list or tuple is every dim (None), as
+    torch's sum / mean / var / std / norm / amax / amin / nansum read it (numpy's ``axis=()`` reduces nothing;
+    torch's ``axis=`` is its alias of ``dim``)."""
+    d = _dim(dim, axis)
+    return None if d == () else d
+
+
+def _one_dim(op: str, dim: Any) -> Any:
+    """``dim`` of a reduction over one dim or all (None), as torch's prod: a list or tuple raises."""
+    if isinstance(dim, (list, tuple)):
+        raise TypeError(f"{op}(): dim must be an int or None (as in torch), got {dim!r}")
+    return dim
+
+
 def _sizes(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """Accept both ``f(2, 3)`` and ``f((2, 3))`` (or a Size)."""
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
@@ -539,7 +554,7 @@ def sum_(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = N
     x = self if dtype is None else to(self, dtype=dtype)
     if x.dtype.kind == "b":
         x = elementwise.astype(x, numpy.int64)
-    return reduce.sum(x, _dim(dim, axis), keepdim or keepdims)
+    return reduce.sum(x, _reduce_dims(dim, axis), keepdim or keepdims)
 
 
 def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
@@ -547,7 +562,7 @@ def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = N
     x = self if dtype is None else to(self, dtype=dtype)
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; convert with .float()")
-    return reduce.mean(x, _dim(dim, axis), keepdim or keepdims)
+    return reduce.mean(x, _reduce_dims(dim, axis), keepdim or keepdims)
 
 
 def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdims: bool) -> Any:
@@ -581,7 +596,8 @@ def min_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = No
 def _amax_axes(self: Tensor, dim: Dim) -> Any:
     """amax / amin's ``dim``, every axis when empty: named, so that a NaN result gets torch's amax gradient (NaN),
     not ``max()``'s (to the NaN element)."""
-    return tuple(range(self.ndim)) if dim == () else _dim(dim, None)
+    d = _reduce_dims(dim, None)
+    return tuple(range(self.ndim)) if d is None else d
 
 
 def amax(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
@@ -624,7 +640,11 @@ def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False, *, axis:
 
 def logsumexp(self: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None,
               keepdims: bool = False) -> Tensor:
-    return reduce.logsumexp(self, _dim(dim, axis), keepdim or keepdims)
+    d = _dim(dim, axis)
+    if d == ():
+        raise ValueError("logsumexp: dim must name at least one dim (as in torch); pass dim=tuple(range(x.ndim)) "
+                         "for all of them")
+    return reduce.logsumexp(self, d, keepdim or keepdims)
 
 
 def softmax(self: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
@@ -647,20 +667,20 @@ def var(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bo
         correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
     """Variance with Bessel's correction by default (``correction=0`` or ``unbiased=False`` for the population)."""
     dim, corr = _correction(dim, unbiased, correction)
-    return statistics.var(_floating(self), _dim(dim, axis), corr, keepdim or keepdims)
+    return statistics.var(_floating(self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
 
 
 def std(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
     """Standard deviation, the square root of ``var`` (same arguments)."""
     dim, corr = _correction(dim, unbiased, correction)
-    return statistics.std(_floating(self), _dim(dim, axis), corr, keepdim or keepdims)
+    return statistics.std(_floating(self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
 
 
 def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -> Tensor:
     """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number."""
     x = _floating(self)
-    d = _dim(dim, None)
+    d = _reduce_dims(dim, None)
     if p == "fro":
         p = 2
     if p == 1:
@@ -676,7 +696,7 @@ def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: 
     x = self if dtype is None else to(self, dtype=dtype)
     if x.dtype.kind == "b":
         x = elementwise.astype(x, numpy.int64)
-    return statistics.prod(x, dim, keepdim)
+    return statistics.prod(x, _one_dim("prod", dim), keepdim)
 
 
 def _scan(op: Callable[[Tensor, int], Tensor]) -> Callable[..., Tensor]:
@@ -1267,7 +1287,9 @@ def diff(self: Tensor, n: int = 1, dim: int = -1, prepend: TensorLike | None = N
 def nansum(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The sum treating NaN as 0 (``reduce.nansum``)."""
     x = self if dtype is None else to(self, dtype=dtype)
-    return reduce.nansum(x, _dim(dim, None), keepdim) if x.dtype.kind in "fc" else sum_(x, dim, keepdim)
+    if x.dtype.kind not in "fc":
+        return sum_(x, dim, keepdim)
+    return reduce.nansum(x, _reduce_dims(dim, None), keepdim)
 
 
 def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
