@@ -366,3 +366,35 @@ def test_seventeenth_stop_aliases_on_the_gpu_match_the_cpu() -> None:
     for i, (a, b) in enumerate(zip(aliases_seventeenth_stop("cpu"), aliases_seventeenth_stop("cuda"), strict=True)):
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
+
+
+def higher_order_seventeenth_stop(device: str) -> list[Any]:
+    """The seventeenth stop's create_graph=True and torch.func transforms."""
+    tg.manual_seed(0)
+    x = tg.tensor([[0.5, -1.0, 2.0], [0.1, 0.2, -0.3]], dtype=tg.float64, device=device, requires_grad=True)
+    t = tg.tensor([2, 0], device=device)
+    (g,) = tg.autograd.grad((x.tanh() ** 3).sum(), x, create_graph=True)
+    (h,) = tg.autograd.grad(g.sum(), x)
+    (ce,) = tg.autograd.grad(F.cross_entropy(x * x, t), x, create_graph=True)
+    (ce2,) = tg.autograd.grad(ce.sum(), x)
+    mixed = (x[:, :1] * F.gelu(x) + x.relu().abs() + tg.maximum(x, x * 0.5)).sum()
+    (gm,) = tg.autograd.grad(mixed, x, create_graph=True)
+    (hm,) = tg.autograd.grad((gm * gm).sum(), x)
+    import tinygrad_adam.autograd.functional as AF
+    lin = nn.Linear(3, 2).double().to(device)
+    params = {k: v.detach() for k, v in lin.named_parameters()}
+    grads = tg.func.grad(lambda p, u: tg.func.functional_call(lin, p, (u,)).tanh().sum())(params, x.detach())
+    return [g, h, ce, ce2, gm, hm, tg.func.grad(lambda u: (u.sin() * u).sum())(x.detach()),
+            tg.func.jacrev(lambda u: u.tanh())(x.detach()),
+            tg.func.vmap(lambda a, b: a @ b, in_dims=(0, None))(x.detach(), x.detach()[0]),
+            grads["weight"], grads["bias"], AF.jacobian(lambda u: u.exp(), x.detach()[0]),
+            AF.hessian(lambda u: (u.sin() * u).sum(), x.detach()[0]),
+            AF.jvp(lambda u: u.exp(), x.detach()[0], x.detach()[1])[1]]
+
+
+@pytest.mark.gpu
+def test_seventeenth_stop_higher_order_on_the_gpu_matches_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(higher_order_seventeenth_stop("cpu"), higher_order_seventeenth_stop("cuda"),
+                                   strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=str(i))
