@@ -443,3 +443,22 @@ def test_signatures_and_errors() -> None:
     z.backward(create_graph=False)
     with pytest.raises(RuntimeError, match="second time"):
         z.backward()
+
+
+@settings(max_examples=25, deadline=None)
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=2, max_side=3),
+                    elements=st.floats(-3, 3)), inputs=st.booleans(), create=st.booleans())
+def test_autograd_backward_of_several_tensors_as_torch(x: np.ndarray, inputs: bool, create: bool) -> None:
+    """torch.autograd.backward(tensors, grad_tensors, inputs=...), which Tensor.backward calls."""
+    results = []
+    for lib in (torch, tg):
+        a = lib.tensor(x, requires_grad=True)
+        b = lib.tensor(x * 2 + 1, requires_grad=True)
+        outs = [(a * b).sum(), a.tanh() * b]
+        seed = lib.tensor(np.cos(np.arange(x.size)).reshape(x.shape))
+        lib.autograd.backward(outs, [None, seed], create_graph=create, inputs=[a] if inputs else None)
+        results.append([None if t.grad is None else t.grad.detach().numpy() for t in (a, b)])
+    for ours, theirs in zip(results[1], results[0], strict=True):
+        assert (ours is None) == (theirs is None)
+        if ours is not None:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

@@ -318,6 +318,53 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
     return captured
 
 
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs: Tensor | Sequence[Tensor] | None = None) -> None:
+    """torch.autograd.backward (``Tensor.backward`` calls it): add d(tensors)/d(leaf) into every leaf's ``.grad``,
+    or only into ``inputs``' (tensors of the graph, leaves or not; a non-leaf one keeps its ``.grad`` from then on,
+    as torch's). ``grad_tensors``: one gradient per tensor (None: ones for a one-element tensor). The graph is
+    freed unless ``retain_graph``; ``create_graph`` records the backward (higher_order.py) and keeps the graph."""
+    from .tensor import Tensor  # here, not at the top: tensor.py imports this module
+
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    for t in tensors:
+        if not t.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                               "ops that made it has requires_grad=True (or it was made under no_grad)")
+    gradients = [None] * len(tensors) if grad_tensors is None else (
+        [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors))
+    grads = root_grads(tensors, gradients)
+    if create_graph:
+        from .higher_order import accumulate, root_tensors
+
+        grads = root_tensors(tensors, gradients, grads)
+    retain = bool(create_graph if retain_graph is None else retain_graph)
+    if inputs is None:
+        run_backward(tensors, grads, retain, None, create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty; leave it out to accumulate into "
+                           "every leaf")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"backward(inputs=...): input {i} is not a Tensor that requires grad")
+        t._retains_grad = t._backward is not None  # as torch: a non-leaf input keeps its .grad from now on
+    captured = run_backward(tensors, grads, retain, inputs, create_graph)
+    handed_out = {id(g) for g in grads}  # the caller's own gradient is copied, never aliased into a .grad
+    for t in inputs:
+        g = captured.get(id(t))
+        if g is None:
+            continue
+        if create_graph:
+            accumulate(t, g)
+            continue
+        t._accumulate(g, handed_out)
+        if t._backward is None:
+            for hook in t._post_accumulate_hooks:
+                _post_accumulate(hook, t)
+
+
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
          only_inputs: bool = True, allow_unused: bool | None = None) -> tuple[Tensor | None, ...]:

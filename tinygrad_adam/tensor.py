@@ -15,7 +15,7 @@ from typing import Any, Union
 import numpy
 
 from . import backend
-from .autograd import _post_accumulate, is_grad_enabled, root_grads, run_backward
+from .autograd import backward, is_grad_enabled
 
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 Backward = Callable[[Array], Sequence[Union[Array, None]]]
@@ -197,43 +197,11 @@ class Tensor:
 
         ``gradient`` is the gradient of some scalar with respect to ``self`` (it may be omitted
         for a one-element tensor). The graph is freed afterwards unless ``retain_graph``: a
-        second backward through it raises, as in PyTorch (see ``autograd.run_backward``).
+        second backward through it raises, as in PyTorch (see ``autograd.backward``).
         ``create_graph``: the backward pass is recorded, so each ``.grad`` is a Tensor with history that can be
         differentiated again (higher_order.py lists the ops it covers; the others raise); the graph is kept.
         """
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
-                               "ops that made it has requires_grad=True (or it was made under no_grad)")
-        grads = root_grads([self], [gradient])
-        if create_graph:
-            from .higher_order import accumulate, root_tensors
-
-            grads = root_tensors([self], [gradient], grads)
-        retain = bool(create_graph if retain_graph is None else retain_graph)
-        if inputs is None:
-            run_backward([self], grads, retain, None, create_graph)
-            return
-        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        if not inputs:
-            raise RuntimeError("'inputs' argument to backward() cannot be empty; leave it out to accumulate into "
-                               "every leaf")
-        for i, t in enumerate(inputs):
-            if not isinstance(t, Tensor) or not t.requires_grad:
-                raise RuntimeError(f"backward(inputs=...): input {i} is not a Tensor that requires grad")
-            t._retains_grad = t._backward is not None  # as torch: a non-leaf input keeps its .grad from now on
-        captured = run_backward([self], grads, retain, inputs, create_graph)
-        handed_out = {id(g) for g in grads}  # the caller's own gradient is copied, never aliased into a .grad
-        for t in inputs:
-            g = captured.get(id(t))
-            if g is None:
-                continue
-            if create_graph:
-                accumulate(t, g)
-                continue
-            t._accumulate(g, handed_out)
-            if t._backward is None:
-                for hook in t._post_accumulate_hooks:
-                    _post_accumulate(hook, t)
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     def _accumulate(self, g: Array, handed_out: set[int]) -> None:
         """Add ``g`` into ``.grad``; copies when ``g`` may be shared, so grads never alias."""
