@@ -20,6 +20,7 @@ import numpy
 from .. import backend, linalg
 from ..autograd import no_grad
 from ..creation import randn
+from ..ops import reduce, statistics
 from ..ops.movement import concatenate, wrap_dim
 from ..tensor import Tensor
 from . import functional as F
@@ -50,7 +51,7 @@ def norm_except_dim(v: Tensor, pow: float = 2, dim: int = 0) -> Tensor:  # noqa:
     others = _other_dims("norm_except_dim", v, dim)
     if v.shape[dim] == 0:  # torch's reshape to (0, -1) fails here, so its weight_norm does too
         raise ValueError(f"norm_except_dim: dim {dim} of the tensor {v.shape} is empty; there are no slices to norm")
-    return v.norm(pow, others, keepdim=True)
+    return statistics.norm(v, float(pow), others, keepdims=True)  # (ops-level: no dims left is no reduction)
 
 
 def _weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Tensor:
@@ -60,7 +61,7 @@ def _weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Tensor:
     if dim not in (0, v.ndim - 1):
         return v * (g / norm_except_dim(v, 2, dim))
     _floating("weight_norm", v)
-    norm = (v * v).sum(_other_dims("weight_norm", v, dim), keepdim=True).sqrt()
+    norm = reduce.sum(v * v, _other_dims("weight_norm", v, dim), keepdims=True).sqrt()  # (none left: no reduction)
     if v.dtype != g.dtype or g.numel() != norm.numel():
         raise ValueError(f"weight_norm: g must hold one {v.dtype} value per slice of v {v.shape} along dim {dim}, "
                          f"got {g.dtype} {g.shape}")
