@@ -1,7 +1,10 @@
 """``tinygrad_adam.distributions``, a core of ``torch.distributions``: ``Normal``, ``Bernoulli``, ``Categorical``,
 ``Uniform``, ``Independent``, ``Exponential``, ``Laplace``, ``Poisson``, ``Geometric``, ``Binomial``,
 ``OneHotCategorical``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``, ``TransformedDistribution`` (with
-``transforms``) and ``LogNormal`` on the ``Distribution`` base, and ``kl_divergence`` / ``register_kl``.
+``transforms``), ``LogNormal``, ``MultivariateNormal``, ``Cauchy``, ``HalfNormal``, ``HalfCauchy``, ``Gumbel``,
+``Weibull``, ``Pareto``, ``NegativeBinomial``, ``Multinomial``, ``MixtureSameFamily``, ``RelaxedBernoulli`` and
+``RelaxedOneHotCategorical`` (their logit / log bases in ``relaxed``), ``LogisticNormal`` on the ``Distribution``
+base, and ``kl_divergence`` / ``register_kl``.
 
 Parameters broadcast as torch's (Python numbers accepted); everything is built from the library's differentiable
 ops, so ``Normal(mu, std).rsample()`` and ``kl_divergence(q, Normal(0, 1))`` carry gradients back to ``mu`` and
@@ -16,24 +19,45 @@ from .bernoulli import Bernoulli
 from .beta import Beta
 from .binomial import Binomial
 from .categorical import Categorical
+from .cauchy import Cauchy
 from .dirichlet import Dirichlet
 from .distribution import Distribution
 from .exponential import Exponential
 from .gamma import Chi2, Gamma
 from .geometric import Geometric
+from .gumbel import Gumbel, Pareto, Weibull
+from .half_normal import HalfCauchy, HalfNormal, LogisticNormal
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .laplace import Laplace
+from .mixture_same_family import MixtureSameFamily
+from .multinomial import Multinomial
+from .multivariate_normal import MultivariateNormal
+from .negative_binomial import NegativeBinomial
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
 from .poisson import Poisson
+from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .student_t import StudentT
 from .transformed_distribution import LogNormal, TransformedDistribution
-from .transforms import AffineTransform, ComposeTransform, ExpTransform, SigmoidTransform, TanhTransform, Transform
+from .transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    PowerTransform,
+    SigmoidTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+)
 from .uniform import Uniform
 
-__all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Chi2", "ComposeTransform",
-           "Dirichlet", "Distribution", "ExpTransform", "Exponential", "Gamma", "Geometric", "Independent",
-           "Laplace", "LogNormal", "Normal", "OneHotCategorical", "Poisson", "SigmoidTransform", "StudentT",
-           "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "constraints", "kl_divergence",
-           "register_kl", "transforms"]
+__all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
+           "ComposeTransform", "Dirichlet", "Distribution", "ExpTransform", "Exponential", "Gamma", "Geometric",
+           "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "Laplace", "LogNormal", "LogisticNormal",
+           "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+           "OneHotCategorical", "Pareto", "Poisson", "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical",
+           "SigmoidTransform", "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
+           "TransformedDistribution", "Uniform", "Weibull", "constraints", "kl_divergence", "register_kl",
+           "transforms"]

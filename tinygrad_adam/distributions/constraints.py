@@ -6,12 +6,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..creation import full
+from ..linalg import cholesky_ex
 from ..tensor import Tensor
 from .utils import sum_rightmost
 
-__all__ = ["Constraint", "boolean", "greater_than", "greater_than_eq", "independent", "integer_interval", "interval",
-           "less_than", "nonnegative", "nonnegative_integer", "one_hot", "positive", "real", "real_vector", "simplex",
-           "unit_interval"]
+__all__ = [
+    "Constraint",
+    "MixtureSameFamilyConstraint",
+    "boolean",
+    "greater_than",
+    "greater_than_eq",
+    "half_open_interval",
+    "independent",
+    "integer_interval",
+    "interval",
+    "less_than",
+    "lower_cholesky",
+    "nonnegative",
+    "nonnegative_integer",
+    "one_hot",
+    "positive",
+    "positive_definite",
+    "real",
+    "real_vector",
+    "simplex",
+    "unit_interval",
+]
 
 
 class Constraint:
@@ -81,6 +102,35 @@ class _Interval(Constraint):
         return (value >= self.lower_bound) & (value <= self.upper_bound)
 
 
+class _HalfOpenInterval(_Interval):
+    """The half-open interval [lower_bound, upper_bound)."""
+
+    def check(self, value: Tensor) -> Tensor:
+        return (value >= self.lower_bound) & (value < self.upper_bound)
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """A mixture's support: ``base_constraint`` (its components') checked on the value as one component's."""
+
+    def __init__(self, base_constraint: Constraint) -> None:
+        if not isinstance(base_constraint, Constraint):
+            raise TypeError(f"base_constraint must be a Constraint, got {type(base_constraint).__name__}")
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value: Tensor) -> Tensor:
+        if value.ndim < self.event_dim:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.ndim}")
+        return self.base_constraint.check(value.unsqueeze(-1 - self.event_dim)).squeeze(-1)
+
+
 class _IntegerInterval(_Interval):
     is_discrete = True
 
@@ -98,6 +148,19 @@ class _Simplex(Constraint):
         return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
 
 
+class _Multinomial(Constraint):
+    """Non-negative count vectors along the last dim summing to at most ``upper_bound``."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound: int) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, value: Tensor) -> Tensor:
+        return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
+
+
 class _OneHot(Constraint):
     """0/1 vectors along the last dim with exactly one 1."""
 
@@ -106,6 +169,32 @@ class _OneHot(Constraint):
 
     def check(self, value: Tensor) -> Tensor:
         return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+
+
+class _LowerCholesky(Constraint):
+    """Lower-triangular square matrices (..., n, n) with a positive diagonal."""
+
+    event_dim = 2
+
+    def check(self, value: Tensor) -> Tensor:
+        lower = (value.tril() == value).all(-1).all(-1)
+        return lower & (value.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
+
+
+class _PositiveDefinite(Constraint):
+    """Symmetric (within atol 1e-6, as torch's isclose) positive-definite matrices (..., n, n): Cholesky succeeds."""
+
+    event_dim = 2
+
+    def check(self, value: Tensor) -> Tensor:
+        if value.ndim < 2:
+            raise ValueError(f"positive_definite: expected matrices (..., n, n), got shape {tuple(value.shape)}")
+        if value.shape[-1] != value.shape[-2]:  # False for each non-square matrix, as torch's
+            return full(value.shape[:-2], False, dtype=bool, device=value.device)
+        symmetric = value.isclose(value.mT, atol=1e-6).all(-1).all(-1)
+        if not bool(symmetric.all().item()):
+            return symmetric
+        return cholesky_ex(value.detach()).info == 0
 
 
 class _Independent(Constraint):
@@ -137,7 +226,11 @@ nonnegative = _GreaterThanEq(0.0)
 nonnegative_integer = _IntegerGreaterThan(0)
 one_hot = _OneHot()
 unit_interval = _Interval(0.0, 1.0)
+lower_cholesky = _LowerCholesky()
+positive_definite = _PositiveDefinite()
 simplex = _Simplex()
 greater_than, less_than, interval, integer_interval = _GreaterThan, _LessThan, _Interval, _IntegerInterval
 greater_than_eq = _GreaterThanEq
+half_open_interval = _HalfOpenInterval
+multinomial = _Multinomial
 independent = _Independent

@@ -1,5 +1,6 @@
 """Invertible transforms for ``TransformedDistribution`` (``torch.distributions.transforms``): ``ExpTransform``,
-``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``ComposeTransform``, each with ``inv``, ``sign``,
+``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``AbsTransform``, ``PowerTransform``,
+``StickBreakingTransform``, ``ComposeTransform``, each with ``inv``, ``sign``,
 ``domain`` / ``codomain`` and ``log_abs_det_jacobian(x, y)`` (log |dy/dx|, summed over ``event_dim`` dims)."""
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from typing import Any
 
 import numpy
 
-from ..creation import full_like, zeros_like
-from ..nn.functional import softplus
+from ..creation import arange, full_like, zeros_like
+from ..nn.functional import logsigmoid, pad, softplus
 from ..tensor import Tensor
 from . import constraints
-from .utils import NUMBERS, broadcast_shape, sum_rightmost
+from .utils import NUMBERS, broadcast_all, broadcast_shape, sum_rightmost
 
-__all__ = ["AffineTransform", "ComposeTransform", "ExpTransform", "SigmoidTransform", "TanhTransform", "Transform",
-           "identity_transform"]
+__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform", "PowerTransform", "SigmoidTransform",
+           "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
 
 
 class Transform:
@@ -392,3 +393,104 @@ class TanhTransform(Transform):
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return 2.0 * (math.log(2.0) - x - softplus(-2.0 * x))
+
+
+class AbsTransform(Transform):
+    """y = |x| (not bijective: ``inv`` returns y itself, the non-negative preimage; no log |det J|, as torch)."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AbsTransform)
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.abs()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y
+
+
+class PowerTransform(Transform):
+    """y = x^exponent on (0, inf) (``exponent`` a tensor or number, broadcast against x); log |dy/dx| =
+    log |exponent y / x|."""
+
+    domain = constraints.positive
+    codomain = constraints.positive
+    bijective = True
+
+    def __init__(self, exponent: Tensor | float, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        (self.exponent,) = broadcast_all(exponent)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        return self if self._cache_size == cache_size else PowerTransform(self.exponent, cache_size=cache_size)
+
+    @property
+    def sign(self) -> int | Tensor:
+        return self.exponent.sign()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PowerTransform) and bool((self.exponent == other.exponent).all().item())
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.pow(self.exponent)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.pow(1 / self.exponent)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return (self.exponent * y / x).abs().log()
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return broadcast_shape(tuple(shape), tuple(self.exponent.shape))
+
+    inverse_shape = forward_shape
+
+
+class StickBreakingTransform(Transform):
+    """R^(K-1) -> the K-simplex by stick breaking: z_i = sigmoid(x_i - log(K - i)) of what is left, the last entry
+    the remainder (``forward_shape`` adds one to the last dim). Bijective onto the simplex."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+    bijective = True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StickBreakingTransform)
+
+    __hash__ = Transform.__hash__
+
+    @staticmethod
+    def _offset(x: Tensor, k: int) -> Tensor:
+        """log(k - i) for i = 0 .. n-1 (n the last dim of x), in x's dtype."""
+        return (k - arange(x.shape[-1], dtype=x.dtype, device=x.device)).log()
+
+    def _call(self, x: Tensor) -> Tensor:
+        finfo = numpy.finfo(x.dtype)
+        z = (x - self._offset(x, x.shape[-1])).sigmoid().clamp(min=float(finfo.tiny), max=1.0 - float(finfo.eps))
+        left = (1 - z).cumprod(-1)
+        return pad(z, (0, 1), value=1.0) * pad(left, (1, 0), value=1.0)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        crop = y[..., :-1]
+        rest = (1 - crop.cumsum(-1)).clamp(min=float(numpy.finfo(y.dtype).tiny))
+        return crop.log() - rest.log() + self._offset(crop, crop.shape[-1])
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        x = x - self._offset(x, x.shape[-1])
+        return (-x + logsigmoid(x) + y[..., :-1].log()).sum(-1)
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return (*shape[:-1], shape[-1] + 1)
+
+    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return (*shape[:-1], shape[-1] - 1)
