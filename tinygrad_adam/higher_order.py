@@ -7,6 +7,7 @@ op's closure computes, from what the op saved: its parents, its output (the node
 as torch's saved outputs do) and attributes its closure captured (:func:`saved`). The gradients it returns are
 Tensors with history (they require grad when anything they were computed from does), so they can be
 differentiated again. An op without a differentiable backward raises NotImplementedError: never a missing term.
+The nn ops' (activations, reductions, norms, convolutions, pools, losses) are in :mod:`higher_order_nn`.
 """
 
 from __future__ import annotations
@@ -435,3 +436,6 @@ def getitem(node: Tensor, g: Tensor) -> tuple[Tensor]:
 @differentiable("_getitem_backward")
 def getitem_backward(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (movement.getitem(g, saved(node, "index")),)
+
+
+from . import higher_order_nn  # noqa: E402,F401  (registers the nn ops' differentiable backwards)

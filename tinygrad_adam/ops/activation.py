@@ -230,7 +230,11 @@ def elu(a: Tensor, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 
     z = xp.where(pos, t(0), x * t(input_scale))  # 0 where x > 0: no overflow in exp there
     out = xp.where(pos, x * t(scale), xp.expm1(z) * t(alpha * scale))
     coef = t(input_scale * alpha * scale)
-    return record(op, out, (a,), lambda g: (xp.where(pos, g * t(scale), g * coef * xp.exp(z)),))
+
+    def backward(g: Array) -> tuple[Array]:
+        return (xp.where(pos, g * t(scale), g * coef * xp.exp(z)),)
+    backward.input_scale = input_scale  # type: ignore[attr-defined]  # for higher_order_nn's double backward
+    return record(op, out, (a,), backward)
 
 
 def selu(a: Tensor) -> Tensor:

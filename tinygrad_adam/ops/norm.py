@@ -52,6 +52,7 @@ def _normalize(a: Tensor, axes: tuple[int, ...], mean: Array, var: Array, eps: f
             gx = d * rstd
         gw, gb = _affine_grads(g, x_hat, _broadcast_axes(a.ndim, feature_shape), weight, bias)
         return (gx, *([gw] if weight is not None else []), *([gb] if bias is not None else []))
+    backward.eps = eps  # type: ignore[attr-defined]  # for higher_order_nn's double backward
     return record(op, out.astype(a.dtype, copy=False), (a, *parents), backward)
 
 
@@ -184,6 +185,7 @@ def _layer_norm_rows(a: Tensor, n: int, weight: Tensor | None, bias: Tensor | No
                   and t.requires_grad else None for i, t in enumerate((weight, bias)))
         return (gx.reshape(a.shape) if a.requires_grad else None, *([gw] if weight is not None else []),
                 *([gb] if bias is not None else []))
+    backward.eps = eps  # type: ignore[attr-defined]  # for higher_order_nn's double backward
     return record("layer_norm", out.reshape(a.shape), (a, *parents), backward)
 
 

@@ -1,0 +1,509 @@
+"""Differentiable backwards (see :mod:`higher_order`) of the elementwise math, activations, reductions,
+normalisations and convolutions a conv-net critic, a physics-informed MLP and the common losses reach.
+
+Each is torch's derivative formula written with Tensor ops of the op's parents, its output (the node) and what its
+first-order closure captured, so its result can be differentiated again. A kink's mask (x > 0, a clamp's bounds) is
+a constant; where torch's backward is a separate op whose input derivative is zero (leaky_relu_backward,
+hardtanh_backward), the gradient still depends on x (``depends``), so it requires grad as torch's does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from . import backend
+from .higher_order import depends, differentiable, masked, saved, sum_to
+from .ops import conv, movement, reduce, unary
+from .ops import elementwise as ew
+from .ops.conv import pad_spatial, windows
+from .ops.statistics import cumsum as running
+from .tensor import Array, Tensor, constant, record
+
+
+def factor(g: Tensor, x: Tensor, d: Array) -> tuple[Tensor]:
+    """g times the constant derivative array ``d`` of x (a piecewise-linear op), depending on x with derivative 0."""
+    return (g * depends(d.astype(g.dtype, copy=False), x),)
+
+
+def times_zero(value: Array, on: Tensor) -> Tensor:
+    """``value`` (``on``'s shape) as a Tensor whose derivative in ``on`` is 0 times the incoming gradient (nan for an
+    inf one), as a formula that multiplies by a 0/1 mask (torch's smooth_l1_loss_double_backward)."""
+    return record("_times_zero", value, (on,), lambda h: (h * h.dtype.type(0),))
+
+
+@differentiable("_times_zero")
+def _times_zero(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g * 0,)
+
+
+def only(mask: Array, x: Tensor) -> Tensor:
+    """x where ``mask``, else 0: a branch whose other side may overflow (exp of a large x) without a nan gradient."""
+    return ew.where(constant(mask), x, 0)
+
+
+# ------------------------------------------------------------------------------------------------ unary math
+@differentiable("log1p")
+def log1p(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g / (node._parents[0] + 1),)
+
+
+@differentiable("expm1")
+def expm1(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g (result + 1)
+    return (g * (node + 1),)
+
+
+@differentiable("exp2")
+def exp2(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g * node * math.log(2),)
+
+
+@differentiable("log2", "log10")
+def log_base(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g / (node._parents[0] * math.log(2 if node._op == "log2" else 10)),)
+
+
+@differentiable("reciprocal")
+def reciprocal(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: -g result^2
+    return (-g * (node * node),)
+
+
+@differentiable("erf")
+def erf(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    x = node._parents[0]
+    return (g * (2 / math.sqrt(math.pi) * ew.exp(-(x * x))),)
+
+
+@differentiable("tan")
+def tan(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g (1 + result^2)
+    return (g * (1 + node * node),)
+
+
+@differentiable("atan")
+def atan(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    x = node._parents[0]
+    return (g / (x * x + 1),)
+
+
+@differentiable("sinh")
+def sinh(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g * unary.cosh(node._parents[0]),)
+
+
+@differentiable("cosh")
+def cosh(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g * unary.sinh(node._parents[0]),)
+
+
+@differentiable("asinh")
+def asinh(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    x = node._parents[0]
+    return (g / ew.sqrt(x * x + 1),)
+
+
+# -------------------------------------------------------------------------------------------------- activations
+@differentiable("leaky_relu")
+def leaky_relu(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g where x > 0, else g slope (torch's leaky_relu_backward, whose derivative in x is zero)."""
+    x = node._parents[0]
+    return factor(g, x, x.xp.where(x.data > 0, 1, saved(node, "w")))
+
+
+@differentiable("hardtanh")
+def hardtanh(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g strictly inside the bounds, else 0 (also for an inf or nan g); a zero derivative in x."""
+    x = node._parents[0]
+    return (ew.where(constant(saved(node, "inside")), g, depends(x.xp.zeros((), g.dtype), x)),)
+
+
+@differentiable("elu", "selu", "celu")
+def elu(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's elu_backward: g scale where x > 0, g scale alpha input_scale exp(input_scale x) where x <= 0; its
+    x-derivative (elu_double_backward) is 0 where x > 0 and for nan."""
+    x, pos = node._parents[0], saved(node, "pos")
+    scale, coef, t = saved(node, "scale"), saved(node, "coef"), x.data.dtype.type
+    neg, input_scale = x.data <= 0, node._backward.input_scale
+    at_neg = g * coef * ew.exp(only(x.data < 0, x) * t(input_scale))  # (torch: no second derivative at 0)
+    rest = factor(g, x, x.xp.where(pos, t(scale), x.xp.where(neg, t(0), t("nan"))))[0]  # nan x: nan, as 1st order
+    return (ew.where(constant(neg), at_neg, rest),)
+
+
+@differentiable("logsigmoid")
+def logsigmoid(node: Tensor, g: Tensor) -> tuple[Tensor]:  # d/dx log sigmoid(x) = sigmoid(-x)
+    return (g * ew.sigmoid(-node._parents[0]),)
+
+
+@differentiable("mish")
+def mish(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's infinitely_differentiable_mish_backward: g (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))."""
+    x = node._parents[0]
+    t = ew.tanh(ew.softplus(x, 1.0, 20.0))
+    return (g * (t + x * ew.sigmoid(x) * (1 - t * t)),)
+
+
+@differentiable("hardswish")
+def hardswish(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g (x / 3 + 1/2) strictly inside (-3, 3) (so g g' / 3 in x), g where x >= 3, 0 where x <= -3, nan for nan;
+    the x-derivative outside (-3, 3) is 0, as torch's hardswish_backward derivative."""
+    x = node._parents[0]
+    xs, t = x.data, x.data.dtype.type
+    inside = (xs > -3) & (xs < 3)
+    outside = x.xp.where(xs >= 3, t(1), x.xp.where(xs == xs, t(0), t("nan")))  # 0 at or below -3 (and inside)
+    return (ew.where(constant(inside), g * (only(inside, x) / 3 + 0.5), factor(g, x, outside)[0]),)
+
+
+@differentiable("clip")
+def clip(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """torch's clamp_backward (and clamp_backward_min_max): g where lo <= x <= hi, to lo below, to hi above; masks
+    of where, so no derivative in x (the result depends on g only, as torch's)."""
+    a = node._parents[0]
+    x, lo_t, hi_t = saved(node, "x"), saved(node, "lo_t"), saved(node, "hi_t")
+    lo, hi = (None if b is None else b.data for b in (lo_t, hi_t))
+    inside = x <= hi if lo is None else x >= lo if hi is None else (x >= lo) & (x <= hi)
+    grads = [sum_to(masked(g, inside), a.shape) if a.requires_grad else None]
+    if lo_t is not None:
+        below = x < lo if hi is None else (x < lo) & (lo < hi)
+        grads.append(sum_to(masked(g, below), lo_t.shape) if lo_t.requires_grad else None)
+    if hi_t is not None:
+        above = x > hi if lo is None else (x > hi) | (hi < lo)
+        grads.append(sum_to(masked(g, above), hi_t.shape) if hi_t.requires_grad else None)
+    return tuple(grads)
+
+
+# ---------------------------------------------------------------------------------------------------- reductions
+def expand_back(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """``reduce._expand_back`` as Tensor ops: a reduced ``g`` reshaped (when not keepdims) and broadcast to
+    ``shape``."""
+    if not keepdims:
+        g = movement.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return movement.broadcast_to(g, shape)
+
+
+@differentiable("logsumexp")
+def logsumexp(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's logsumexp_backward: g exp(x - result) (nan at a +inf input, 0 beside it)."""
+    x, axes, keep = node._parents[0], saved(node, "axes"), saved(node, "keepdims")
+    return (expand_back(g, x.shape, axes, keep) * ew.exp(x - expand_back(node, x.shape, axes, keep)),)
+
+
+@differentiable("max", "min")
+def extreme(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """Over all elements (torch's max()): g / count at the ties (at the nans when the result is nan), 0 elsewhere
+    even for an inf g; over axes (amax): (g / count) hit, torch's scale_grad_by_count. Masks: no x-derivative."""
+    a, axes, keep, kept = node._parents[0], saved(node, "axes"), saved(node, "keepdims"), saved(node, "kept")
+    xp = a.xp
+    if saved(node, "axis") is None:
+        hit = xp.isnan(a.data) if bool(xp.isnan(kept).any()) else a.data == kept
+        return (masked(movement.broadcast_to(movement.reshape(g / int(hit.sum()), (1,) * a.ndim), a.shape), hit),)
+    hit = a.data == kept
+    count = constant(hit.sum(axis=axes, keepdims=True).astype(g.dtype))
+    return (expand_back(g, a.shape, axes, keep) / count * constant(hit.astype(g.dtype)),)
+
+
+@differentiable("var", "std")
+def spread(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's var_backward: g (2 / (n - correction)) (x - mean x); std_backward: var's of g / (2 result), 0 where
+    the result is 0."""
+    x, axes, keep = node._parents[0], saved(node, "axes"), saved(node, "keepdims")
+    denom = saved(node, "denom")
+    if node._op == "std":
+        g = ew.where(constant(node.data == 0), 0, g / (node * 2))
+    centered = x - reduce.mean(x, axes, keepdims=True)
+    return (expand_back(g, x.shape, axes, keep) * (2 / denom if denom else math.inf) * centered,)
+
+
+@differentiable("cumsum")
+def cumsum(node: Tensor, g: Tensor) -> tuple[Tensor]:  # the reversed running sum, as flips and a cumsum
+    dim = saved(node, "dim", None)
+    if dim is None:  # a 0-d input
+        return (g,)
+    return (movement.flip(running(movement.flip(g, dim), dim), dim),)
+
+
+@differentiable("flip")
+def flip(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (movement.flip(g, saved(node, "axes")),)
+
+
+@differentiable("roll")
+def roll(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (movement.roll(g, saved(node, "back"), saved(node, "axes")),)
+
+
+# ---------------------------------------------------------------------------------------------- normalisations
+@differentiable("layer_norm", "batch_norm", "group_norm", "instance_norm")
+def normalize(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """(x - mean) rstd [* w] [+ b] differentiated as torch's infinitely differentiable norm backwards: the
+    statistics recomputed from x with Tensor ops (training), or constants (batch norm in eval mode)."""
+    x, *params = node._parents
+    weight, bias = saved(node, "weight"), saved(node, "bias")
+    eps = getattr(node._backward, "eps", None)
+    if eps is None:
+        raise NotImplementedError(f"double backward through {node._op} is not supported here: its backward keeps "
+                                  f"no eps")
+    feature_shape = saved(node, "feature_shape", None)
+    if feature_shape is None:  # the compiled float32 layer_norm rows: normalised over trailing dims of n elements
+        n = saved(node, "n")
+        k = next(k for k in range(1, x.ndim + 1) if math.prod(x.shape[x.ndim - k:]) == n)
+        feature_shape, axes, stats = x.shape[x.ndim - k:], tuple(range(x.ndim - k, x.ndim)), True
+    else:
+        axes, stats = saved(node, "axes"), saved(node, "stats_have_grad")
+    if stats:  # the corrected two passes of norm._stats: a constant row centres to exactly 0, as torch's
+        centered = x - reduce.mean(x, axes, keepdims=True)
+        centered = centered - reduce.mean(centered, axes, keepdims=True)
+        rstd = 1 / ew.sqrt(reduce.mean(centered * centered, axes, keepdims=True) + eps)
+        x_hat = centered * rstd
+    else:  # eval batch norm: x_hat = (x - mean) rstd with constant statistics
+        rstd = constant(saved(node, "rstd"))
+        x_hat = constant(saved(node, "x_hat")) + (x - constant(x.data)) * rstd
+    w = None if weight is None else movement.reshape(weight, feature_shape)
+    d = g if w is None else g * w
+    if stats:
+        d = d - reduce.mean(d, axes, keepdims=True) - x_hat * reduce.mean(d * x_hat, axes, keepdims=True)
+    grads: list[Tensor | None] = [d * rstd if x.requires_grad else None]
+    # torch's norm backward is one op of x too: the bias gradient requires grad even when g does not
+    for t, grad in ((weight, lambda: g * x_hat), (bias, lambda: g + depends(x.xp.zeros((), g.dtype), x))):
+        if t is not None:
+            grads.append(movement.reshape(sum_to(grad(), feature_shape), t.shape) if t.requires_grad else None)
+    assert len(grads) == 1 + len(params)
+    return tuple(grads)
+
+
+# -------------------------------------------------------------------------------------------------- convolution
+def fit_padding(size: tuple[int, ...], out: tuple[int, ...], kernel: tuple[int, ...], st: tuple[int, int],
+                pd: tuple[int, int], dl: tuple[int, int]) -> tuple[int, int]:
+    """The output_padding that makes conv_transpose2d of an (.., *out) map come back to ``size`` (H, W)."""
+    return tuple(n - ((o - 1) * s - 2 * p + d * (k - 1) + 1)  # type: ignore[return-value]
+                 for n, o, k, s, p, d in zip(size, out, kernel, st, pd, dl))
+
+
+def weight_of(x: Tensor, g: Tensor, kernel: tuple[int, int], st: tuple[int, int], pd: tuple[int, int],
+              dl: tuple[int, int], groups: int) -> Tensor:
+    """conv2d's weight gradient (O, C / groups, kh, kw) of input x (N, C, H, W) and output gradient g (N, O, Ho, Wo),
+    recorded as ``_conv2d_weight`` of (x, g): bilinear, its gradients are a conv_transpose2d and a conv2d."""
+    h, w = x.shape[2:]
+    xpad = conv.channels_last(x.data, (h + 2 * pd[0], w + 2 * pd[1]), pd)
+
+    def backward(k: Array) -> tuple[Array, Array]:  # (x may have a row more than g reaches: conv_transpose2d's)
+        return (conv.input_gradient(g.data, k, x.shape, st, pd, dl, groups),
+                conv.correlate(x.data, k, None, st, pd, dl, groups)[0][:, :, :g.shape[2], :g.shape[3]])
+    return record("_conv2d_weight", conv.weight_gradient(xpad, g.data, kernel, st, dl, groups), (x, g), backward)
+
+
+@differentiable("_conv2d_weight")
+def conv2d_weight(node: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+    x, g = node._parents
+    st, pd, dl, groups = (saved(node, n) for n in ("st", "pd", "dl", "groups"))
+    out_pad = fit_padding(x.shape[2:], g.shape[2:], k.shape[2:], st, pd, dl)
+    return (conv.conv_transpose2d(g, k, None, st, pd, out_pad, groups, dl),
+            crop(conv.conv2d(x, k, None, st, pd, dl, groups), g.shape))
+
+
+def crop(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``t`` (N, C, H, W) cut to the spatial size of ``shape`` (a conv2d of a conv_transpose2d's output may reach
+    one row or column further than its input had, when an output_padding added it)."""
+    if t.shape == shape:
+        return t
+    return movement.getitem(t, (slice(None), slice(None), slice(0, shape[2]), slice(0, shape[3])))
+
+
+@differentiable("conv2d")
+def conv2d(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """dx = conv_transpose2d(g, W) (its output_padding fitted to x), dW = ``weight_of(x, g)``, db = sum g."""
+    x, weight, *bias = node._parents
+    st, pd, dl, groups = (saved(node, n) for n in ("st", "pd", "dl", "groups"))
+    out_pad = fit_padding(x.shape[2:], g.shape[2:], weight.shape[2:], st, pd, dl)
+    grads = [conv.conv_transpose2d(g, weight, None, st, pd, out_pad, groups, dl) if x.requires_grad else None,
+             weight_of(x, g, weight.shape[2:], st, pd, dl, groups) if weight.requires_grad else None]
+    if bias:
+        grads.append(reduce.sum(g, (0, 2, 3)) if bias[0].requires_grad else None)
+    return tuple(grads)
+
+
+@differentiable("conv_transpose2d")
+def conv_transpose2d(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """dx = conv2d(g, W) (cropped to x: an output_padding may leave one more row), dW = ``weight_of(g, x)``."""
+    x, weight, *bias = node._parents
+    st, pd, dl, groups = (saved(node, n) for n in ("st", "pd", "dl", "groups"))
+    gx = None
+    if x.requires_grad:
+        gx = crop(conv.conv2d(g, weight, None, st, pd, dl, groups), x.shape)
+    grads = [gx, weight_of(g, x, weight.shape[2:], st, pd, dl, groups) if weight.requires_grad else None]
+    if bias:
+        grads.append(reduce.sum(g, (0, 2, 3)) if bias[0].requires_grad else None)
+    return tuple(grads)
+
+
+# ------------------------------------------------------------------------------ linear maps: index, pool, embed
+def linear_map(t: Tensor, f: Callable[[Array], Array], adjoint: Callable[[Array], Array]) -> Tensor:
+    """``f(t)`` for a linear map ``f`` of arrays whose adjoint (transpose) is ``adjoint``, recorded as
+    ``_linear_map``: its backward is the adjoint, its differentiable backward the adjoint recorded the same way (so
+    derivatives of any order work)."""
+    return record("_linear_map", f(t.data), (t,), lambda h: (adjoint(h),))
+
+
+@differentiable("_linear_map")
+def _linear_map(node: Tensor, h: Tensor) -> tuple[Tensor]:
+    return (linear_map(h, saved(node, "adjoint"), saved(node, "f")),)
+
+
+def first_order(node: Tensor) -> Callable[[Array], Array]:
+    """The op's own first-order backward of its one parent, as a map of arrays."""
+    backward = node._backward
+    return lambda g: backward(g)[0]  # type: ignore[misc]
+
+
+@differentiable("pad")
+def pad(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (movement.getitem(g, saved(node, "inner")),)
+
+
+@differentiable("gather")
+def gather(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's gather_backward: g scatter-added at the index (a composite of g only); its adjoint is the gather."""
+    mesh = saved(node, "mesh")
+    return (linear_map(g, first_order(node), lambda h: h[mesh] if mesh else h.copy()),)
+
+
+@differentiable("embedding")
+def embedding(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """The dense embedding gradient (rows of g added at their indices, the padding row left out); its adjoint is
+    the lookup again (torch's embedding_dense_double_backward). Sparse and scale_grad_by_freq ones raise."""
+    if saved(node, "sparse") or saved(node, "scale_grad_by_freq"):
+        raise NotImplementedError("double backward through embedding is not supported with sparse=True or "
+                                  "scale_grad_by_freq=True; compute that part without create_graph=True")
+    flat, pad_idx, shape = saved(node, "flat"), saved(node, "padding_idx"), g.shape
+
+    def lookup(h: Array) -> Array:
+        rows = h[flat]
+        if pad_idx is not None:
+            rows = backend.get_array_module(h).where((flat != pad_idx)[:, None], rows, h.dtype.type(0))
+        return rows.reshape(shape)
+    return (linear_map(g, first_order(node), lookup),)
+
+
+@differentiable("avg_pool2d")
+def avg_pool2d(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g / divisor spread over each window; its adjoint is the window sum / divisor (avg_pool2d again). As torch's
+    avg_pool2d_backward, the result also depends on x with a zero derivative."""
+    x = node._parents[0]
+    k, st, pd, extra, divisor = (saved(node, n) for n in ("k", "st", "pd", "extra", "divisor"))
+
+    def pool(h: Array) -> Array:
+        return windows(pad_spatial(h, pd, 0.0, extra), k, st, g.shape[2:]).sum(axis=(0, 1)) / divisor
+    return (linear_map(g, first_order(node), pool) + depends(x.xp.zeros((), g.dtype), x),)
+
+
+@differentiable("max_pool2d")
+def max_pool2d(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g added at each window's (first) maximum; its adjoint reads h at those maxima (torch's
+    max_pool_double_backward); a zero derivative in x."""
+    x = node._parents[0]
+    first, k, st, pd, dl = (saved(node, n) for n in ("first", "k", "st", "pd", "dl"))
+    hp, wp, extra = saved(node, "hp"), saved(node, "wp"), (saved(node, "hp") - x.shape[2] - 2 * pd[0],
+                                                          saved(node, "wp") - x.shape[3] - 2 * pd[1])
+    n, c, ho, wo = g.shape
+    xp = x.xp
+    offsets = (xp.arange(k[0] * k[1]) // k[1]) * (dl[0] * wp) + xp.arange(k[0] * k[1]) % k[1] * dl[1]
+    corner = (xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp) + (xp.arange(ho) * (st[0] * wp))[:, None]
+              + xp.arange(wo) * st[1])
+    at = corner + offsets[first]  # each maximum's flat position in the padded input
+
+    def read(h: Array) -> Array:
+        return pad_spatial(h, pd, 0.0, extra).reshape(-1)[at]
+    return (linear_map(g, first_order(node), read) + depends(xp.zeros((), g.dtype), x),)
+
+
+# -------------------------------------------------------------------------------------------- products, norms
+@differentiable("prod")
+def prod(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's prod_backward without zeros: g (result / x); a zero input takes torch's cumprod path, not here."""
+    a = node._parents[0]
+    ax = saved(node, "ax", None)
+    if ax is None:  # a 0-d input
+        return (g,)
+    if bool((a.data == 0).any()):
+        raise NotImplementedError("double backward through prod of a tensor holding zeros is not supported; compute "
+                                  "that part without create_graph=True")
+    keep = saved(node, "keepdims") and not saved(node, "flat")
+    if saved(node, "flat"):
+        g, node = (movement.reshape(t, (1,) * a.ndim) for t in (g, node))
+        keep = True
+    return (expand_back(g, a.shape, (ax,), keep) * (expand_back(node, a.shape, (ax,), keep) / a),)
+
+
+@differentiable("norm")
+def norm(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's norm_backward: p = 2: g x / norm; p >= 1: g sgn(x) |x|^(p-1) / norm^(p-1) (x |x|^(p-2) for p > 2);
+    both 0 where the norm is 0. Other p (inf, below 1) raise."""
+    a, p, axes, keep = node._parents[0], saved(node, "p"), saved(node, "axes"), saved(node, "keepdims")
+    if not 1 <= p < math.inf:
+        raise NotImplementedError(f"double backward through norm with p={p} is not supported (p >= 1 finite is); "
+                                  f"compute that part without create_graph=True")
+    out = expand_back(node, a.shape, axes, keep)
+    gs = expand_back(g, a.shape, axes, keep)
+    zero = constant(out.data == 0)
+    if p == 1:
+        return (depends(unary_sign(a.data, g.dtype), a) * gs,)
+    if p == 2:
+        return (gs * ew.where(zero, 0, a / out),)
+    scale = ew.where(zero, 0, gs / ew.pow(out, p - 1))
+    if p < 2:
+        return (depends(unary_sign(a.data, g.dtype), a) * ew.pow(ew.abs(a), p - 1) * scale,)
+    return (a * ew.pow(ew.abs(a), p - 2) * scale,)
+
+
+def unary_sign(x: Array, dtype: object) -> Array:
+    """torch's sgn of a real array in ``dtype``: -1, 0 or 1, 0 for nan."""
+    sign = (x > 0).astype(dtype)
+    sign -= x < 0
+    return sign
+
+
+# -------------------------------------------------------------------------------------------------------- losses
+def element_grad(node: Tensor, g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """The gradient of each element loss (``shape``) from the loss's g: g itself, or g / n broadcast (reduced)."""
+    n = saved(node, "n", None)
+    return g if n is None else movement.broadcast_to(g / n, shape)
+
+
+def loss_part(node: Tensor, name: str) -> object:
+    """A value the loss's per-element ``grads`` closure captured (record_loss wraps it when reducing)."""
+    return saved(node, name, fn=saved(node, "grads", node._backward))
+
+
+@differentiable("nll_loss")
+def nll_loss(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """-g at each row's target, 0 elsewhere; a zero derivative in the log-probabilities (nll_loss_backward's)."""
+    lp, t, rows = node._parents[0], loss_part(node, "t"), loss_part(node, "rows")
+    onehot = lp.xp.zeros(lp.shape, bool)
+    onehot[rows, t] = True
+    gl = movement.reshape(element_grad(node, g, (lp.shape[0],)), (-1, 1))
+    return (ew.where(constant(onehot), -gl, 0) + depends(lp.xp.zeros((), g.dtype), lp),)  # torch: self's is 0
+
+
+@differentiable("binary_cross_entropy_with_logits")
+def bce_with_logits(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """torch's (sigmoid(z) - y) g for the logits and -z g for the targets."""
+    z, y = node._parents
+    gl = element_grad(node, g, z.shape)
+    return ((ew.sigmoid(z) - y) * gl if z.requires_grad else None, -z * gl if y.requires_grad else None)
+
+
+@differentiable("smooth_l1_loss", "huber_loss")
+def smooth_l1(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """g d / beta (huber: g d) where |d| < beta, else g sgn(d) (huber: g delta sgn(d)), d = a - b; the second
+    derivative is 1 / beta (1) strictly inside, 0 outside (torch's smooth_l1_loss_double_backward)."""
+    a, b = node._parents
+    beta, huber = loss_part(node, "beta"), node._op == "huber_loss"
+    d = loss_part(node, "d")
+    t = d.dtype.type
+    inside = a.xp.abs(d) < beta
+    with ew.ignore_fp_errors(a.xp):
+        outside = a.xp.where(d < -beta, t(-beta if huber else -1), a.xp.where(d > beta, t(beta if huber else 1),
+                                                                           d if huber else d / t(beta)))
+    diff = a - b
+    linear = only(inside, diff)
+    slope = ew.where(constant(inside), linear if huber else linear / t(beta), times_zero(outside, diff))
+    gd = element_grad(node, g, d.shape) * slope
+    return (gd if a.requires_grad else None, -gd if b.requires_grad else None)
