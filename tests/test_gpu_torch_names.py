@@ -398,3 +398,30 @@ def test_seventeenth_stop_higher_order_on_the_gpu_matches_the_cpu() -> None:
                                    strict=True)):
         assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=str(i))
+
+
+def double_backward_nn_seventeenth_stop(device: str) -> list[Any]:
+    """The seventeenth stop's double backwards of the nn ops: a conv WGAN-GP critic's penalty, pools, reductions."""
+    tg.manual_seed(0)
+    x = tg.tensor(np.sin(np.arange(96.0) * 0.3).reshape(2, 3, 4, 4), device=device, requires_grad=True)
+    w = tg.tensor(np.cos(np.arange(54.0)).reshape(2, 3, 3, 3) * 0.3, device=device, requires_grad=True)
+    ids = tg.tensor([[0, 2, 1], [3, 3, 0]], device=device)
+    table = tg.tensor(np.sin(np.arange(12.0)).reshape(4, 3), device=device, requires_grad=True)
+    h = F.leaky_relu(F.conv2d(x, w, stride=2, padding=1), 0.2)
+    h = F.layer_norm(h, h.shape[1:])
+    critic = (h.sum((1, 2, 3)) + F.max_pool2d(x, 2).sum((1, 2, 3)) + F.avg_pool2d(x, 2).sum((1, 2, 3))
+              + x.logsumexp(1).sum((1, 2)) + x.amax(1).sum((1, 2)))
+    (gx,) = tg.autograd.grad(critic.sum(), x, create_graph=True)
+    penalty = ((gx.reshape(2, -1).norm(2, 1) - 1) ** 2).mean()
+    emb = (F.embedding(ids, table, padding_idx=3) ** 2).sum()
+    (gt,) = tg.autograd.grad(emb, table, create_graph=True)
+    (penalty + (gt * gt).sum()).backward()
+    return [gx, penalty, gt, x.grad, w.grad, table.grad]
+
+
+@pytest.mark.gpu
+def test_seventeenth_stop_nn_double_backward_on_the_gpu_matches_the_cpu() -> None:
+    for i, (a, b) in enumerate(zip(double_backward_nn_seventeenth_stop("cpu"),
+                                   double_backward_nn_seventeenth_stop("cuda"), strict=True)):
+        assert b.device.startswith("cuda") and a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-11, err_msg=str(i))
