@@ -12,10 +12,10 @@ from ..nn.functional import binary_cross_entropy_with_logits
 from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution, follows_value
-from .utils import NUMBERS, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import NUMBERS, BinaryProbs, broadcast_all
 
 
-class Bernoulli(Distribution):
+class Bernoulli(BinaryProbs, Distribution):
     """Bernoulli distributions, from ``probs`` in [0, 1] or ``logits`` (log-odds), not both; a tensor or a number,
     whose shape is ``batch_shape``. The other parameterisation is computed on first use (``probs_to_logits``
     clamps to [eps, 1 - eps], so probs 0 gives finite logits and log_prob, as torch)."""
@@ -39,20 +39,7 @@ class Bernoulli(Distribution):
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Bernoulli:
         new = self._expanded(Bernoulli, ("probs", "logits"), batch_shape, batch_shape, _instance=_instance)
-        new._param = new.__dict__["logits" if "logits" in new.__dict__ else "probs"]
-        return new
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._param.shape
+        return self._given(new)
 
     @property
     def mean(self) -> Tensor:

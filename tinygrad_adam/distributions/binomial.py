@@ -12,7 +12,7 @@ from ..creation import arange
 from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import BinaryProbs, broadcast_all
 
 
 def _clamp_by_zero(x: Tensor) -> Tensor:
@@ -20,7 +20,7 @@ def _clamp_by_zero(x: Tensor) -> Tensor:
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(Distribution):
+class Binomial(BinaryProbs, Distribution):
     """Binomial distributions with whole ``total_count`` (>= 0; a tensor or an int, converted to the probabilities'
     dtype) and success ``probs`` in [0, 1] or ``logits``, not both, all broadcast together: ``batch_shape`` is
     their shape."""
@@ -43,26 +43,12 @@ class Binomial(Distribution):
         super().__init__(self._param.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Binomial:
-        new = self._expanded(Binomial, ("total_count", "probs", "logits"), batch_shape, batch_shape,
-                             _instance=_instance)
-        new._param = new.__dict__["logits" if "logits" in new.__dict__ else "probs"]
-        return new
+        names = ("total_count", "probs", "logits")
+        return self._given(self._expanded(Binomial, names, batch_shape, batch_shape, _instance=_instance))
 
     @property
     def support(self) -> constraints.Constraint:
         return constraints.integer_interval(0, self.total_count)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._param.shape
 
     @property
     def mean(self) -> Tensor:

@@ -14,12 +14,12 @@ from ..nn.functional import logsigmoid
 from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution, _all_true, follows_value
-from .utils import NUMBERS, broadcast_all, draw, lazy_property, logits_to_probs, probs_to_logits
+from .utils import NUMBERS, BinaryProbs, broadcast_all, draw
 
 _where = FUNCTIONS["where"]
 
 
-class Geometric(Distribution):
+class Geometric(BinaryProbs, Distribution):
     """Geometric distributions from success ``probs`` in (0, 1] or ``logits``, not both; a tensor or a number,
     whose shape is ``batch_shape``."""
 
@@ -45,14 +45,6 @@ class Geometric(Distribution):
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Geometric:
         return self._expanded(Geometric, ("probs", "logits"), batch_shape, batch_shape, _instance=_instance)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self) -> Tensor:

@@ -14,12 +14,12 @@ from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
 from .gamma import Gamma
-from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import BinaryProbs, broadcast_all
 
 _lgamma = FUNCTIONS["lgamma"]
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(BinaryProbs, Distribution):
     """Negative binomial distributions with ``total_count`` (> 0; real values allowed, as torch) and success
     ``probs`` in [0, 1) or ``logits``, not both, all broadcast together: ``batch_shape`` is their shape."""
 
@@ -39,22 +39,8 @@ class NegativeBinomial(Distribution):
         super().__init__(param.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> NegativeBinomial:
-        new = self._expanded(NegativeBinomial, ("total_count", "probs", "logits"), batch_shape, batch_shape,
-                             _instance=_instance)
-        new._param = new.__dict__["logits" if "logits" in new.__dict__ else "probs"]
-        return new
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._param.shape
+        names = ("total_count", "probs", "logits")
+        return self._given(self._expanded(NegativeBinomial, names, batch_shape, batch_shape, _instance=_instance))
 
     @property
     def mean(self) -> Tensor:

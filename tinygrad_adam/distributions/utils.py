@@ -95,3 +95,28 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
 def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
     """sigmoid(logits) (``is_binary``) or softmax over the last dim."""
     return logits.sigmoid() if is_binary else logits.softmax(-1)
+
+
+class BinaryProbs:
+    """One success probability, given as ``probs`` or as ``logits`` (the other is derived on first use), as torch's
+    Bernoulli, Binomial, Geometric and NegativeBinomial hold it; ``_param`` is the one given."""
+
+    _param: Tensor
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._param.shape
+
+    @staticmethod
+    def _given(new: Any) -> Any:
+        """``new`` (a copy from ``Distribution._expanded``) with ``_param`` set to its given parameter."""
+        new._param = new.__dict__["logits" if "logits" in new.__dict__ else "probs"]
+        return new
