@@ -36,6 +36,7 @@ FORBIDDEN = {
     # the recorded backward of create_graph=True: differentiable backwards over the ops (tensor's level, like ops)
     "higher_order": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "higher_order_nn": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "higher_order_more": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "progress": {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments",
                  "plots", "models", "viz"},  # a leaf every layer may use
 }

@@ -191,13 +191,18 @@ def extreme(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """Over all elements (torch's max()): g / count at the ties (at the nans when the result is nan), 0 elsewhere
     even for an inf g; over axes (amax): (g / count) hit, torch's scale_grad_by_count. Masks: no x-derivative."""
     a, axes, keep, kept = node._parents[0], saved(node, "axes"), saved(node, "keepdims"), saved(node, "kept")
-    xp = a.xp
     if saved(node, "axis") is None:
-        hit = xp.isnan(a.data) if bool(xp.isnan(kept).any()) else a.data == kept
-        return (masked(movement.broadcast_to(movement.reshape(g / int(hit.sum()), (1,) * a.ndim), a.shape), hit),)
+        return (split_evenly(g, a, kept),)
     hit = a.data == kept
     count = constant(hit.sum(axis=axes, keepdims=True).astype(g.dtype))
     return (expand_back(g, a.shape, axes, keep) / count * constant(hit.astype(g.dtype)),)
+
+
+def split_evenly(g: Tensor, a: Tensor, value: Array) -> Tensor:
+    """torch's evenly_distribute_backward (max(), min(), median()): g / count at the elements equal to ``value``
+    (at the nans when it is nan), 0 elsewhere even for an inf g; masks, so no x-derivative."""
+    hit = a.xp.isnan(a.data) if bool(a.xp.isnan(value).any()) else a.data == value
+    return masked(movement.broadcast_to(movement.reshape(g / int(hit.sum()), (1,) * a.ndim), a.shape), hit)
 
 
 @differentiable("var", "std")
@@ -412,52 +417,6 @@ def max_pool2d(node: Tensor, g: Tensor) -> tuple[Tensor]:
     def read(h: Array) -> Array:
         return pad_spatial(h, pd, 0.0, extra).reshape(-1)[at]
     return (linear_map(g, first_order(node), read) + depends(xp.zeros((), g.dtype), x),)
-
-
-# -------------------------------------------------------------------------------------------- products, norms
-@differentiable("prod")
-def prod(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """torch's prod_backward without zeros: g (result / x); a zero input takes torch's cumprod path, not here."""
-    a = node._parents[0]
-    ax = saved(node, "ax", None)
-    if ax is None:  # a 0-d input
-        return (g,)
-    if bool((a.data == 0).any()):
-        raise NotImplementedError("double backward through prod of a tensor holding zeros is not supported; compute "
-                                  "that part without create_graph=True")
-    keep = saved(node, "keepdims") and not saved(node, "flat")
-    if saved(node, "flat"):
-        g, node = (movement.reshape(t, (1,) * a.ndim) for t in (g, node))
-        keep = True
-    return (expand_back(g, a.shape, (ax,), keep) * (expand_back(node, a.shape, (ax,), keep) / a),)
-
-
-@differentiable("norm")
-def norm(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """torch's norm_backward: p = 2: g x / norm; p >= 1: g sgn(x) |x|^(p-1) / norm^(p-1) (x |x|^(p-2) for p > 2);
-    both 0 where the norm is 0. Other p (inf, below 1) raise."""
-    a, p, axes, keep = node._parents[0], saved(node, "p"), saved(node, "axes"), saved(node, "keepdims")
-    if not 1 <= p < math.inf:
-        raise NotImplementedError(f"double backward through norm with p={p} is not supported (p >= 1 finite is); "
-                                  f"compute that part without create_graph=True")
-    out = expand_back(node, a.shape, axes, keep)
-    gs = expand_back(g, a.shape, axes, keep)
-    zero = constant(out.data == 0)
-    if p == 1:
-        return (depends(unary_sign(a.data, g.dtype), a) * gs,)
-    if p == 2:
-        return (gs * ew.where(zero, 0, a / out),)
-    scale = ew.where(zero, 0, gs / ew.pow(out, p - 1))
-    if p < 2:
-        return (depends(unary_sign(a.data, g.dtype), a) * ew.pow(ew.abs(a), p - 1) * scale,)
-    return (a * ew.pow(ew.abs(a), p - 2) * scale,)
-
-
-def unary_sign(x: Array, dtype: object) -> Array:
-    """torch's sgn of a real array in ``dtype``: -1, 0 or 1, 0 for nan."""
-    sign = (x > 0).astype(dtype)
-    sign -= x < 0
-    return sign
 
 
 # -------------------------------------------------------------------------------------------------------- losses

@@ -157,7 +157,8 @@ def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean"
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
         gp = gl * (p - y) / xp.maximum(p * (1 - p), BCE_EPS) if probs.requires_grad else None
-        gy = (gl * (log_q - log_p)).astype(targets.dtype, copy=False) if targets.requires_grad else None
+        with quiet(xp):  # -logit(p) unclamped, as torch's: +-inf at p = 0 or 1
+            gy = (gl * (xp.log1p(-p) - xp.log(p))).astype(targets.dtype, copy=False) if targets.requires_grad else None
         return gp, gy
     return record_loss("binary_cross_entropy", losses.astype(p.dtype, copy=False), (probs, targets), reduction, grads)
 

@@ -329,7 +329,10 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     out = norm_of(x, p, axes)
 
     def backward(g: Array) -> tuple[Array]:
-        return (_expand_back(g, a.shape, axes, keepdims) * norm_derivative(x, out, p, axes),)
+        gx = _expand_back(g, a.shape, axes, keepdims) * norm_derivative(x, out, p, axes)
+        if p > 1 and p != 2:  # torch masks g / norm^(p-1) itself where the norm is 0: 0 there even for a nan g
+            gx = a.xp.where(out == 0, gx.dtype.type(0), gx)
+        return (gx,)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
 
