@@ -293,6 +293,8 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
         if wanted is not None:
             if g is not None and id(node) in wanted:
                 captured[id(node)] = g
+            if g is not None and node._retains_grad and id(node) in needed:  # as torch's retain_grad hook: filled
+                node._accumulate(g, handed_out | {id(g)})  # wherever computed (a copy: g may be returned too)
             if node._backward is not freed_backward and not any(id(p) in needed for p in node._parents):
                 continue
         elif node._backward is None:
@@ -354,7 +356,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
     handed_out = {id(g) for g in grads}  # the caller's own gradient is copied, never aliased into a .grad
     for t in inputs:
         g = captured.get(id(t))
-        if g is None:
+        if g is None or t._backward is not None:  # a non-leaf input retains its grad: the engine filled it
             continue
         if create_graph:
             accumulate(t, g)

@@ -81,6 +81,8 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
             if wanted is not None:
                 if id(node) in wanted:
                     captured[id(node)] = g
+                if node._retains_grad and id(node) in needed:  # as torch's retain_grad hook
+                    accumulate(node, g)
                 if node._backward is not freed_backward and not any(id(p) in needed for p in node._parents):
                     continue
             elif node._backward is None:

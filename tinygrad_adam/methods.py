@@ -140,8 +140,14 @@ def transpose(self: Tensor, *dims: int) -> Tensor:
 
 
 def permute(self: Tensor, *dims: Any) -> Tensor:
-    """Reorder all dims: ``x.permute(2, 0, 1)`` (numpy's ``transpose(axes)``)."""
-    return movement.transpose(self, _sizes(dims))
+    """Reorder all dims: ``x.permute(2, 0, 1)``, one entry per dim (``x.permute(())`` for a 0-d tensor)."""
+    if not dims:
+        raise TypeError("permute() missing its dims: name every dim in its new order (x.permute(()) for a 0-d "
+                        "tensor; x.T reverses them)")
+    dims = _sizes(dims)
+    if len(dims) != self.ndim:
+        raise ValueError(f"permute: {len(dims)} dims {tuple(dims)} given for a tensor of {self.ndim} dims")
+    return movement.transpose(self, dims)
 
 
 def _T(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
@@ -369,6 +375,8 @@ def _times_alpha(other: TensorLike, alpha: float) -> TensorLike:
 def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
     """Division; ``rounding_mode`` "floor" or "trunc" rounds the quotient (no gradient flows through rounding).
     Integers stay integers there, and an integer division by zero raises ZeroDivisionError, as in torch."""
+    if isinstance(self, Tensor) and (wide := elementwise.half_opmath(self, other)) is not None:
+        return elementwise.astype(div(*wide, rounding_mode=rounding_mode), numpy.float16)  # float32, rounded once
     out = elementwise.div(self, other)
     if rounding_mode is None:
         return out
@@ -552,9 +560,15 @@ def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
 def sum_(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
         axis: Dim = None, keepdims: bool = False) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype.kind == "b":
+    if x.dtype.kind in "bu":  # torch sums bool and uint8 as int64 (numpy: uint64)
         x = elementwise.astype(x, numpy.int64)
-    return reduce.sum(x, _reduce_dims(dim, axis), keepdim or keepdims)
+    return _in_dtype(reduce.sum(x, _reduce_dims(dim, axis), keepdim or keepdims), dtype)
+
+
+def _in_dtype(out: Tensor, dtype: Any) -> Tensor:
+    """A sum's or product's result in the ``dtype=`` asked for: torch accumulates an integer one in it (wrapping
+    around), which the int64 result cast to it equals."""
+    return out if dtype is None or out.dtype == numpy.dtype(dtype) else elementwise.astype(out, dtype)
 
 
 def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
@@ -694,9 +708,9 @@ def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -
 
 def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype.kind == "b":
+    if x.dtype.kind in "bu":
         x = elementwise.astype(x, numpy.int64)
-    return statistics.prod(x, _one_dim("prod", dim), keepdim)
+    return _in_dtype(statistics.prod(x, _one_dim("prod", dim), keepdim), dtype)
 
 
 def _scan(op: Callable[[Tensor, int], Tensor]) -> Callable[..., Tensor]:
@@ -705,7 +719,7 @@ def _scan(op: Callable[[Tensor, int], Tensor]) -> Callable[..., Tensor]:
         x = self if dtype is None else to(self, dtype=dtype)
         if x.dtype.kind in "biu":
             x = elementwise.astype(x, numpy.int64)
-        return op(x, dim)
+        return _in_dtype(op(x, dim), dtype)
     scan.__name__ = op.__name__
     scan.__doc__ = op.__doc__
     return scan
@@ -720,11 +734,16 @@ def count_nonzero(self: Tensor, dim: Dim = None) -> Tensor:
 
 
 def all_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return Tensor(self.xp.all(self.data, axis=dim, keepdims=keepdim), device=self.device)
+    return _truth(self, self.xp.all(self.data, axis=dim, keepdims=keepdim))
 
 
 def any_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return Tensor(self.xp.any(self.data, axis=dim, keepdims=keepdim), device=self.device)
+    return _truth(self, self.xp.any(self.data, axis=dim, keepdims=keepdim))
+
+
+def _truth(self: Tensor, out: Any) -> Tensor:
+    """all / any's answer: bool, but uint8 (0 or 1) for a uint8 tensor, as torch."""
+    return Tensor(out.astype(numpy.uint8) if self.dtype == numpy.uint8 else out, device=self.device)
 
 
 # ---------------------------------------------------------------------------------------------- index and sort
@@ -1288,7 +1307,7 @@ def nansum(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any =
     """The sum treating NaN as 0 (``reduce.nansum``)."""
     x = self if dtype is None else to(self, dtype=dtype)
     if x.dtype.kind not in "fc":
-        return sum_(x, dim, keepdim)
+        return sum_(x, dim, keepdim, dtype=dtype)
     return reduce.nansum(x, _reduce_dims(dim, None), keepdim)
 
 
@@ -1334,7 +1353,8 @@ def _integers(name: str) -> Callable[[Tensor, TensorLike], Tensor]:
         other = as_tensor(other, self)
         if self.dtype.kind not in "iu" or other.dtype.kind not in "iu":
             raise TypeError(f"{name}: expected integer tensors, got {self.dtype} and {other.dtype} (as torch)")
-        return Tensor(getattr(self.xp, name)(self.data, other.data), device=self.device)
+        a, b = elementwise.operands(name, self, other)  # torch's promotion (a 0-d int64 keeps int32 int32)
+        return Tensor(getattr(self.xp, name)(a.data, b.data), device=self.device)
     return op
 
 

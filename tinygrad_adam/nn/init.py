@@ -8,6 +8,7 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch does.
 from __future__ import annotations
 
 import math
+import warnings
 
 from ..creation import rand, randn
 from ..tensor import Tensor
@@ -94,6 +95,8 @@ def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix (rows x prod(rest)) from the QR of a Gaussian one (Saxe et al., 2013), times gain."""
     if t.ndim < 2:
         raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
+    if t.data.size == 0:  # nothing to fill (torch: a no-op)
+        return t
     rows, cols = t.shape[0], t.data.size // t.shape[0]
     flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device).data
     q, r = t.xp.linalg.qr(flat)
@@ -118,13 +121,25 @@ def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
 
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is the leaky_relu slope used by the gain."""
+    if _empty(t):
+        return t
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
     return uniform_(t, -bound, bound)
 
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
+    if _empty(t):
+        return t
     return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+
+
+def _empty(t: Tensor) -> bool:
+    """A tensor with a zero dim: kaiming's fan may be 0, and there is nothing to fill (torch warns, a no-op)."""
+    if 0 in t.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
 
 
 def default_init_(weight: Tensor, bias: Tensor | None) -> None:

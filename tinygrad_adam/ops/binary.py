@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
 from .elementwise import broadcast_shape, cast, floating, ignore_fp_errors, operands, result_type, unbroadcast
@@ -144,7 +146,6 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
             raise TypeError(f"lerp: {name} must have the input's dtype {start.dtype} (as in torch), got {x.dtype}; "
                             f"convert it with .to(dtype)")
     s, e = operands("lerp", start, end)
-    xp = s.xp
     if isinstance(weight, Tensor):
         dtype = result_type(s, e, weight)  # start's, unless all three are 0-d (then a float64 weight widens)
         s, e, t = (cast(x, dtype, s) for x in (s, e, weight))
@@ -152,15 +153,10 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
         diff = e.data - s.data
         broadcast_shape("lerp", diff.shape, t.shape)
         parents, w = (s, e, t), t.data
-        d = _wide(diff)
-        out = xp.where(xp.abs(w) < 0.5, _wide(s.data) + _wide(w) * d, _wide(e.data) - d * _wide(1 - w))
-        out = out.astype(s.dtype, copy=False)
+        out = _lerp(s.data, e.data, w)
     else:
-        diff = e.data - s.data
-        parents, w = (s, e), s.dtype.type(weight)  # in start's dtype, as torch's kernel
-        d = _wide(diff)
-        out = (_wide(s.data) + _wide(w) * d if abs(w) < 0.5 else _wide(e.data) - d * _wide(1 - w))
-        out = out.astype(s.dtype, copy=False)
+        parents = (s, e)
+        out = _lerp(s.data, e.data, _opmath(s.dtype).type(weight))  # the number in torch's compute dtype
         w = float(weight)  # torch's backward takes a number weight as a double
 
     def backward(g: Array) -> tuple[Array | None, ...]:
@@ -171,10 +167,76 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
     return record("lerp", out, parents, backward)
 
 
+def _opmath(dtype: Any) -> Any:
+    """The dtype torch's CPU kernels compute a dtype in: float32 for float16, else the dtype itself."""
+    return numpy.dtype(numpy.float32) if dtype == numpy.float16 else numpy.dtype(dtype)
+
+
+def _lerp(s: Array, e: Array, w: Any) -> Array:
+    """torch's lerp kernel, in s's dtype: one fused multiply-add from the nearer end, s + w (e - s) where |w| < 0.5,
+    else e + (w - 1)(e - s); a float16 one computes in float32 and rounds to float32 first (as torch)."""
+    xp, op, dtype = backend.get_array_module(s), _opmath(s.dtype), s.dtype
+    s, e, w = s.astype(op, copy=False), e.astype(op, copy=False), w.astype(op, copy=False)
+    small = xp.abs(w) < 0.5
+    out = fma(xp.where(small, w, w - 1), e - s, xp.where(small, s, e))
+    return out.astype(dtype, copy=False)
+
+
+def fma(a: Array, b: Array, c: Array) -> Array:
+    """a b + c with one rounding, as C's fma. float16/32: the product is exact in float64, the sum rounded to odd
+    there, then to the dtype (which rounds as once). float64: Boldo and Melquiond's emulation, Dekker's exact
+    product plus c, its error terms summed rounded to odd (factors beyond 2^995 scaled by 2^-30, and c with them;
+    again where the product overflows); a b + c where a or b is 0 or anything is not finite. A float64 result
+    below about 1e-292 may be off in its last bit (the error terms underflow)."""
+    xp = backend.get_array_module(a)
+    with ignore_fp_errors(xp):
+        if a.dtype.itemsize < 8:
+            p = a.astype(numpy.float64) * b
+            return _odd(*_two_sum(p, c.astype(numpy.float64))).astype(a.dtype)
+        finite = xp.isfinite(a) & xp.isfinite(b) & xp.isfinite(c) & (a != 0) & (b != 0)
+        ka, kb = (xp.where(xp.abs(x) > 2.0 ** 995, 2.0 ** -30, 1.0) for x in (a, b))  # so 2^27 x cannot overflow
+        k = ka * kb
+        out = _fma64(a * ka, b * kb, c * k) / k  # (c k is exact where it matters: a b is not tiny there)
+        redo = finite & ~xp.isfinite(out)
+        if redo.any():  # a b overflowed (a b + c may not): again with a 2^-30 more (c is huge where it matters)
+            k = k * 2.0 ** -30
+            out = xp.where(redo, _fma64(a * ka * 2.0 ** -30, b * kb, c * k) / k, out)
+        return xp.where(finite & ~xp.isnan(out), out, a * b + c)  # (a or b 0: a b + c is exact)
+
+
+def _fma64(a: Array, b: Array, c: Array) -> Array:
+    p = a * b
+    (ah, al), (bh, bl) = _split(a), _split(b)
+    p_err = ((ah * bh - p) + ah * bl + al * bh) + al * bl  # a b - p, exactly
+    s, s_err = _two_sum(p, c)
+    v = _odd(*_two_sum(s_err, p_err))
+    return backend.get_array_module(a).where(v == 0, s, s + v)  # (v == 0: s keeps the sign of a zero)
+
+
+def _two_sum(x: Array, y: Array) -> tuple[Array, Array]:
+    """x + y rounded, and its rounding error (exact)."""
+    s = x + y
+    t = s - x
+    return s, (x - (s - t)) + (y - t)
+
+
+def _odd(s: Array, err: Array) -> Array:
+    """s + err (s the rounded sum, err its error) rounded to odd: s, or where inexact and s's last bit is even, the
+    float64 next to it on err's side."""
+    xp = backend.get_array_module(s)
+    even = (xp.asarray(s).view(numpy.int64) & 1) == 0
+    return xp.where((err != 0) & even, xp.nextafter(s, xp.where(err > 0, numpy.inf, -numpy.inf)), s)
+
+
+def _split(x: Array) -> tuple[Array, Array]:
+    """x as hi + lo with 26-bit halves (Veltkamp): products of halves are exact in float64."""
+    t = 134217729.0 * x  # 2^27 + 1
+    hi = t - (t - x)
+    return hi, x - hi
+
+
 def _wide(x: Any) -> Any:
-    """float16/32 values as float64: torch's kernel fuses the multiply-add of (end - start) and the weight (no
-    rounding, no overflow between them), which float64 reproduces for these dtypes (a product of two float32
-    numbers is exact there)."""
+    """float16/32 values as float64 (where a product of two of them is exact)."""
     return x.astype("float64") if getattr(x, "dtype", None) is not None and x.dtype.itemsize < 8 else x
 
 

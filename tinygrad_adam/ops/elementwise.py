@@ -162,7 +162,24 @@ def sub(a: TensorLike, b: TensorLike) -> Tensor:
     return record("sub", a.data - b.data, (a, b), backward)
 
 
+def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] | None:
+    """torch's float16 ``a * b``, ``a / b``, ``a // b`` by a scalar ``b`` (a number, or a 0-d tensor of another
+    dtype; a number ``a`` comes from ``__rmul__``) compute in float32 with the scalar's own value as a float32, then
+    round once ("opmath": ``float16 [1.1] * 0.1`` is 0.10999, not 1.1 times float16(0.1)). Returns (a, b) with the
+    float16 tensor as float32 for that case, else None."""
+    x, s = (a, b) if isinstance(a, Tensor) else (b, a)
+    if not isinstance(x, Tensor) or x._data.dtype.char != "e" or isinstance(s, bool):  # (the hot path: not float16)
+        return None
+    if not (isinstance(s, (int, float)) or (isinstance(s, Tensor) and s.ndim == 0 and s.dtype != numpy.float16)):
+        return None
+    if result_type(a, b) != numpy.float16:
+        return None
+    return (astype(x, numpy.float32), s) if x is a else (s, astype(x, numpy.float32))
+
+
 def mul(a: TensorLike, b: TensorLike) -> Tensor:
+    if (wide := half_opmath(a, b)) is not None:
+        return astype(mul(*wide), numpy.float16)
     a, b = operands("mul", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -172,6 +189,8 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
+    if isinstance(a, Tensor) and (wide := half_opmath(a, b)) is not None:  # (number / x: torch's reciprocal * number)
+        return astype(div(*wide), numpy.float16)
     a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
 
     out = a.data / b.data

@@ -319,11 +319,18 @@ def inv(a: Tensor) -> Tensor:
     """The inverse of each square matrix (..., n, n); a singular one raises, as in torch. Backward -A^-T g A^-T."""
     _square("inv", a)
     try:
-        out = a.xp.linalg.inv(a.data)
+        out = _nan_where_nan(a.data, a.xp.linalg.inv(a.data))
     except Exception as e:  # numpy's LinAlgError
         raise ValueError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
                          f"system") from None
     return record("inv", out, (a,), lambda g: (-(_mT(out) @ g @ _mT(out)),))
+
+
+def _nan_where_nan(a: Array, out: Array) -> Array:
+    """``out`` (..., n, k), all nan for each matrix of ``a`` (..., n, n; broadcast) that holds a nan, as torch's
+    inverse and solve give; LAPACK's pivoting steps around a nan and leaves some entries finite."""
+    xp = backend.get_array_module(a)
+    return xp.where(xp.isnan(a).any(axis=(-2, -1))[..., None, None], out.dtype.type(math.nan), out)
 
 
 def _adjugate_t(x: Array) -> Array:
@@ -401,6 +408,7 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
     xp = a.xp
     try:
         x = xp.linalg.solve(xp.broadcast_to(a.data, batch + a.shape[-2:]), xp.broadcast_to(bm, batch + bm.shape[-2:]))
+        x = _nan_where_nan(a.data, x)
     except Exception as e:  # numpy's LinAlgError
         raise ValueError(f"solve: a matrix A is singular ({e}); the system has no unique solution") from None
 

@@ -31,14 +31,25 @@ def cumsum(a: Tensor, dim: int) -> Tensor:
     dim = wrap_dim("cumsum", dim, a.ndim)
     if a.ndim == 0:
         return record("cumsum", a.data.copy(), (a,), lambda g: (g,))
-    out = a.xp.cumsum(a.data, axis=dim)
+    out = _running_sum(a.data, dim)
     return record("cumsum", out, (a,), lambda g: (_reversed_cumsum(g, dim),))
+
+
+def _running_sum(x: Array, dim: int) -> Array:
+    """cumsum along ``dim`` as torch's: from a +0 accumulator (a run of -0s sums to +0), float16 accumulated in
+    float32 and each sum rounded once (in float16 a running sum of 0.1s sticks at 256)."""
+    xp = backend.get_array_module(x)
+    if x.dtype.kind != "f":
+        return xp.cumsum(x, axis=dim)
+    out = xp.cumsum(x, axis=dim, dtype="float32" if x.dtype == "float16" else None)
+    out += 0.0  # -0 + 0 = +0, nothing else changes
+    return out.astype(x.dtype, copy=False)
 
 
 def _reversed_cumsum(g: Array, dim: int) -> Array:
     """Sums of ``g`` from each position to the end of ``dim``."""
     xp = backend.get_array_module(g)
-    return xp.flip(xp.cumsum(xp.flip(g, axis=dim), axis=dim), axis=dim)
+    return xp.flip(_running_sum(xp.flip(g, axis=dim), dim), axis=dim)
 
 
 def cumprod(a: Tensor, dim: int) -> Tensor:
