@@ -2411,8 +2411,23 @@ def _functional(name: str, indices: bool = False) -> Callable[..., Any]:
 FUNCTIONS.update({name: _functional(name) for name in (
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "max_pool1d",
     "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d", "pixel_shuffle",
-    "pixel_unshuffle", "channel_shuffle")})
+    "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "conv_tbc")})
 FUNCTIONS["adaptive_max_pool1d"] = _functional("adaptive_max_pool1d", indices=True)
+
+
+def _recurrent(name: str) -> Callable[..., Any]:
+    """torch's ``torch.<name>`` (lstm_cell, gru, ...): ``nn.rnn_functional.<name>``, imported at the call."""
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        from .nn import rnn_functional
+
+        return getattr(rnn_functional, name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}: ``nn.rnn_functional.{name}``."
+    return fn
+
+
+FUNCTIONS.update({name: _recurrent(name) for name in (
+    "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "rnn_tanh", "rnn_relu")})
 
 
 # torch.func / autograd.functional -------------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ and ``utils``.
     loss = F.cross_entropy(model(x), y)
 """
 
-from . import functional, init, parameter, utils
+from . import functional, init, parallel, parameter, utils
 from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .attention import MultiheadAttention
+from .chunked_loss import LinearCrossEntropyOptions
 from .layers import (
     CELU,
     ELU,
@@ -169,6 +170,7 @@ from .module import (
     UninitializedBuffer,
     UninitializedParameter,
 )
+from .parallel import DataParallel
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .transformer import (
     Transformer,
@@ -224,6 +226,7 @@ __all__ = [
     "CosineSimilarity",
     "CrossEntropyLoss",
     "CrossMapLRN2d",
+    "DataParallel",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
@@ -271,6 +274,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
     "LocalResponseNorm",
     "LogSigmoid",
     "LogSoftmax",
@@ -347,6 +351,7 @@ __all__ = [
     "ZeroPad3d",
     "functional",
     "init",
+    "parallel",
     "parameter",
     "utils",
 ]

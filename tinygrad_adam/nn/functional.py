@@ -780,15 +780,14 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
 
 def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLike, *,  # noqa: A002 - torch's
                          linear_bias: Tensor | None = None, weight: TensorLike | None = None, reduction: str = "mean",
-                         ignore_index: int | None = None, label_smoothing: float = 0.0, options: None = None) -> Tensor:
+                         ignore_index: int | None = None, label_smoothing: float = 0.0, options: Any = None) -> Tensor:
     """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``, torch's reference path: input
     (in,) or (N, in); linear_weight (C, in), or (C, d1, ..., dK, in) for a K-dimensional loss (batched input
     only) with linear_bias (C, d1, ..., dK); target class indices or probabilities as ``cross_entropy``'s for
     logits (N, C, d1, ..., dK). ``ignore_index=None`` is -100 for class indices and may not be set with
-    probabilities. torch's chunked path (``options`` a ``LinearCrossEntropyOptions``) is not implemented."""
-    if options is not None:
-        raise NotImplementedError("linear_cross_entropy: the chunked path (options=LinearCrossEntropyOptions(...)) is "
-                                  "not implemented; options=None computes the same loss")
+    probabilities. ``options`` a ``LinearCrossEntropyOptions``: torch's chunked path, the same loss computed a
+    chunk of rows at a time (never the whole (N, C) logits) for 2-D input and class indices (the rest: the
+    reference path, as torch)."""
     if input.ndim not in (1, 2):
         raise ValueError(f"linear_cross_entropy: expected input with dimensionality 1 or 2, got {input.ndim}")
     if linear_weight.ndim < 2:
@@ -807,6 +806,12 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLik
     logits_shape = (*input.shape[:-1], num_classes, *out_features)
     if tuple(getattr(target, "shape", ())) == logits_shape and ignore_index is not None:
         raise ValueError("linear_cross_entropy: ignore_index cannot be specified when target contains probabilities")
+    if options is not None:
+        chunked = linear_cross_entropy_chunked(input, linear_weight, linear_bias, target, weight, reduction,
+                                               -100 if ignore_index is None else ignore_index, label_smoothing,
+                                               options)
+        if chunked is not None:
+            return chunked
     rows = math.prod(out_features, start=num_classes)
     logits = linear(input, linear_weight.reshape(rows, in_features),
                     None if linear_bias is None else linear_bias.reshape(rows))
@@ -1304,6 +1309,21 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
                                                          groups).squeeze(2))
 
 
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:  # noqa: A002 - torch's name
+    """torch's time-first 1-D convolution: input (T, N, C_in), weight (k, C_in, C_out), bias (C_out,), ``pad``
+    steps of zeros at both ends of time (negative: cropped) -> (T + 2 pad - k + 1, N, C_out); ``conv1d``."""
+    if input.ndim != 3 or weight.ndim != 3 or bias.shape != weight.shape[2:] or input.shape[2] != weight.shape[1]:
+        raise ValueError(f"conv_tbc: expected input (T, N, C_in), weight (k, C_in, C_out) and bias (C_out,), got "
+                         f"{input.shape}, {weight.shape} and {bias.shape}")
+    if input.shape[0] + 2 * pad < weight.shape[0]:  # torch: an error below k - 1, an empty result at k - 1
+        raise ValueError(f"conv_tbc: {input.shape[0]} steps padded by {pad} at each end are fewer than the kernel's "
+                         f"{weight.shape[0]}: no output step")
+    x = input.permute(1, 2, 0)  # (N, C_in, T)
+    if pad < 0:
+        x = x[..., -pad:x.shape[2] + pad]
+    return conv1d(x, weight.permute(2, 1, 0), bias, padding=max(pad, 0)).permute(2, 0, 1)
+
+
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,  # noqa: A002
                      padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
                      dilation: IntPair = 1) -> Tensor:
@@ -1569,6 +1589,9 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002 - torch
     return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
 
 
+native_channel_shuffle = channel_shuffle  # torch's kernel-level name for the same function
+
+
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002 - torch's name
     """The p-norm distances between the rows of (N, M) input, pairs i < j in row-major order -> (N (N - 1) / 2,)
     (``cdist`` of the input with itself, its upper triangle)."""
@@ -1695,6 +1718,9 @@ max_pool1d_with_indices, max_pool2d_with_indices, adaptive_max_pool1d_with_indic
 
 
 # the 3-D and fractional pools and conv_transpose3d, built on the functions above
+# (and torch's functional attention, nn.MultiheadAttention's computation)
+from .attention import multi_head_attention_forward as multi_head_attention_forward  # noqa: E402
+from .chunked_loss import linear_cross_entropy_chunked  # noqa: E402
 from .volumetric import (  # noqa: E402
     adaptive_max_pool3d,
     adaptive_max_pool3d_with_indices,
@@ -1755,3 +1781,4 @@ __all__ = [
 __all__ += ["adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "conv_transpose3d", "fractional_max_pool2d",
             "fractional_max_pool2d_with_indices", "fractional_max_pool3d", "fractional_max_pool3d_with_indices",
             "lp_pool3d", "max_pool3d_with_indices", "max_unpool3d"]
+__all__ += ["conv_tbc", "multi_head_attention_forward", "native_channel_shuffle"]

@@ -65,21 +65,18 @@ class NLLLoss(_WeightedLoss):
 class LinearCrossEntropyLoss(_WeightedLoss):
     """``F.linear_cross_entropy`` with its own ``linear`` (a Linear in_features -> C * prod(out_features), stored
     flat as torch's and reshaped to (C, *out_features, in_features) in forward): input (in,) or (N, in), target as
-    ``cross_entropy``'s for logits (N, C, *out_features). ``options`` must be None (torch's chunked path is not
-    implemented)."""
+    ``cross_entropy``'s for logits (N, C, *out_features). ``options`` (a ``LinearCrossEntropyOptions``): torch's
+    chunked path, the same loss a chunk of rows at a time."""
 
     def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (), bias: bool = False,
                  device: str | None = None, dtype: Any = None, reduction: str = "mean", weight: Tensor | None = None,
-                 ignore_index: int | None = None, label_smoothing: float = 0.0, options: None = None) -> None:
+                 ignore_index: int | None = None, label_smoothing: float = 0.0, options: Any = None) -> None:
         if weight is not None and tuple(weight.shape) != (num_classes,):
             raise ValueError(f"LinearCrossEntropyLoss: expected weight shape to be {(num_classes,)}, got "
                              f"{tuple(weight.shape)}")
         if not 0 <= label_smoothing <= 1.0:
             raise ValueError(f"LinearCrossEntropyLoss: expected label_smoothing to be in range [0, 1], got "
                              f"{label_smoothing}")
-        if options is not None:
-            raise NotImplementedError("LinearCrossEntropyLoss: the chunked path (options=LinearCrossEntropyOptions"
-                                      "(...)) is not implemented; options=None computes the same loss")
         super().__init__(weight, reduction)
         self.num_classes, self.out_features = num_classes, out_features
         self.ignore_index, self.label_smoothing, self.options = ignore_index, label_smoothing, options
@@ -91,7 +88,8 @@ class LinearCrossEntropyLoss(_WeightedLoss):
         return F.linear_cross_entropy(
             input, self.linear.weight.reshape(*shape, self.linear.in_features), target,
             linear_bias=None if self.linear.bias is None else self.linear.bias.reshape(shape), weight=self.weight,
-            reduction=self.reduction, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+            reduction=self.reduction, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+            options=self.options)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
