@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy
 
+from . import math_names as _math_names  # noqa: F401 - adds var_mean, histogram, the *_copy names... to methods
 from . import methods as _methods
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (

@@ -9,6 +9,9 @@ householder_product; built on them: matrix_rank, cond, and matrix_norm's ord 2 /
 Factorizations and matrix functions (``ops.factor``, torch's gradients): cholesky, cholesky_ex, solve_triangular,
 matrix_exp; inv_ex and solve_ex (LAPACK's ``info``); LinAlgError, what a failed factorization raises; built from
 other ops: matrix_power, multi_dot, vecdot, diagonal, cross, vander.
+
+LU (``ops.factor.lu``, torch's gradient, rectangular too): lu_factor, lu_factor_ex, lu; lu_solve, built from
+solve_triangular.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from .ops import elementwise, factor, movement, reduce, spectral, statistics, unary
+from . import backend
+from .ops import elementwise, factor, index, movement, reduce, spectral, statistics, unary
 from .ops.factor import LinAlgError
 from .ops.linalg import det, inv, matmul, solve
 from .ops.linalg import slogdet as _slogdet
@@ -28,6 +32,7 @@ from .tensor import Tensor
 __all__ = ["det", "inv", "matrix_norm", "norm", "slogdet", "solve", "vector_norm"]
 __all__ += ["LinAlgError", "cholesky", "cholesky_ex", "cross", "diagonal", "inv_ex", "matrix_exp", "matrix_power",
             "multi_dot", "solve_ex", "solve_triangular", "vander", "vecdot"]
+__all__ += ["lu", "lu_factor", "lu_factor_ex", "lu_solve"]
 __all__ += ["cond", "eigh", "eigvalsh", "householder_product", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals"]
 
 
@@ -457,3 +462,155 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:
     powers = statistics.cumprod(movement.broadcast_to(column, x.shape + (n - 1,)), -1)
     ones = Tensor(x.xp.ones(x.shape + (1,), dtype=x.dtype), device=x.device)
     return movement.concatenate([ones, powers], -1)
+
+
+# ---------------------------------------------------------------------------------------------- LU
+# lu_factor, lu_factor_ex, lu, lu_solve (the factorization and its gradient are ``ops.factor.lu``'s; lu_solve is
+# built from solve_triangular, so its gradients are those)
+class LUFactor(NamedTuple):
+    """What ``lu_factor`` returns (torch.return_types.linalg_lu_factor)."""
+
+    LU: Tensor
+    pivots: Tensor
+
+
+class LUFactorEx(NamedTuple):
+    """What ``lu_factor_ex`` returns (torch.return_types.linalg_lu_factor_ex)."""
+
+    LU: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+class PLU(NamedTuple):
+    """What ``lu`` returns (torch.return_types.linalg_lu)."""
+
+    P: Tensor
+    L: Tensor
+    U: Tensor
+
+
+def _rows_swapped(order: Any, j: int, p: Any) -> None:
+    """Swap entries j and p (one per matrix of the flat batch) of ``order`` (B, m), in place."""
+    rows = backend.get_array_module(order).arange(order.shape[0])
+    held = order[rows, p].copy()
+    order[rows, p] = order[:, j]
+    order[:, j] = held
+
+
+def pivots_of(perm: Any, k: int) -> Any:
+    """LAPACK's pivots (..., k), int32 and 1-based (row j swapped with row pivots[j] at step j), of the row order
+    ``perm`` (..., m) that A[perm] = L U gives."""
+    xp, m = backend.get_array_module(perm), perm.shape[-1]
+    flat = perm.reshape(math.prod(perm.shape[:-1]), m)
+    current = xp.array(xp.broadcast_to(xp.arange(m), flat.shape))
+    out = xp.zeros((flat.shape[0], k), dtype=numpy.int32)
+    for j in range(k):
+        p = xp.argmax(current == flat[:, j:j + 1], axis=-1)
+        out[:, j] = p + 1
+        _rows_swapped(current, j, p)
+    return out.reshape(perm.shape[:-1] + (k,))
+
+
+def permutation_of(op: str, pivots: Tensor, m: int) -> Any:
+    """The row order perm (..., m) that LAPACK's ``pivots`` (..., k; 1-based, each in [1, m]) make."""
+    if pivots.dtype.kind not in "iu" or pivots.ndim < 1 or pivots.shape[-1] > m:
+        raise TypeError(f"{op}: pivots must be an integer tensor (..., k), k <= {m}, got {pivots.dtype} of shape "
+                        f"{pivots.shape}")
+    xp, piv = pivots.xp, pivots.data.astype(numpy.int64)
+    if piv.size and (int(piv.min()) < 1 or int(piv.max()) > m):
+        raise ValueError(f"{op}: pivots must lie in [1, {m}] (LAPACK's, 1-based), got values in "
+                         f"[{int(piv.min())}, {int(piv.max())}]")
+    flat = piv.reshape(math.prod(piv.shape[:-1]), piv.shape[-1])
+    perm = xp.array(xp.broadcast_to(xp.arange(m), (flat.shape[0], m)))
+    for j in range(flat.shape[1]):
+        _rows_swapped(perm, j, flat[:, j] - 1)
+    return perm.reshape(piv.shape[:-1] + (m,))
+
+
+def _no_pivot(op: str, pivot: bool) -> None:
+    if not pivot:
+        raise NotImplementedError(f"{op}: LU without pivoting is not implemented (torch has it on CUDA only)")
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False) -> LUFactorEx:
+    """(LU, pivots, info) of each float matrix A (..., m, n), k = min(m, n): A = P L U (partial pivoting) with the
+    unit lower L's multipliers and U packed in LU (..., m, n), LAPACK's pivots (..., k) int32, 1-based, and info
+    (..., int32) the index of the first zero pivot (0 for none). Differentiable in A (``ops.factor.lu``)."""
+    _no_pivot("linalg.lu_factor_ex", pivot)
+    packed, perm, info = factor.lu(A)
+    if check_errors:
+        factor.check_info("torch.linalg.lu_factor_ex", info, _zero_pivot)
+    return LUFactorEx(packed, Tensor(pivots_of(perm, min(A.shape[-2:])), device=A.device),
+                      Tensor(info, device=A.device))
+
+
+def _zero_pivot(i: int) -> str:
+    return (f"U[{i},{i}] is zero and using it on lu_solve would result in a division by zero. If you still want to "
+            f"perform the factorization, consider calling linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactor:
+    """(LU, pivots) as ``lu_factor_ex``; a matrix with a zero pivot (singular) raises LinAlgError, as torch's."""
+    packed, pivots, info = lu_factor_ex(A, pivot=pivot)
+    factor.check_info("torch.linalg.lu_factor", info.data, _zero_pivot)
+    return LUFactor(packed, pivots)
+
+
+def unpack(op: str, LU: Tensor, perm: Any, data: bool = True, pivots: bool = True) -> PLU:
+    """(P (..., m, m), L (..., m, k) unit lower, U (..., k, n)) from the packed ``LU`` and its row order; L and U are
+    differentiable in LU. ``data`` / ``pivots`` False: empty tensors in their place (as torch's lu_unpack)."""
+    m, n = LU.shape[-2:]
+    k = min(m, n)
+    empty = Tensor(LU.xp.zeros(0, dtype=LU.dtype), device=LU.device)
+    if not pivots:
+        P = empty
+    else:
+        eye = LU.xp.broadcast_to(LU.xp.eye(m, dtype=LU.dtype), perm.shape[:-1] + (m, m))
+        P = Tensor(LU.xp.take_along_axis(eye, perm[..., None, :], axis=-1), device=LU.device)
+    if not data:
+        return PLU(P, empty, empty)
+    eye = Tensor(LU.xp.eye(m, k, dtype=LU.dtype), device=LU.device)
+    return PLU(P, elementwise.add(LU[..., :k].tril(-1), eye), LU[..., :k, :].triu())
+
+
+def lu(A: Tensor, *, pivot: bool = True) -> PLU:
+    """(P, L, U) with A = P L U for each float matrix A (..., m, n): P (..., m, m) a permutation, L (..., m, k) unit
+    lower, U (..., k, n) upper, k = min(m, n); singular matrices factor without error. Gradients as torch's."""
+    _no_pivot("linalg.lu", pivot)
+    packed, perm, _ = factor.lu(A)
+    return unpack("linalg.lu", packed, perm)
+
+
+def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:
+    """X with A X = B (``adjoint``: A^T X = B; ``left=False``: X A = B, X A^T = B) from A's ``lu_factor`` (LU, pivots),
+    A (..., n, n), B (..., n, k) ((..., k, n) with left=False), batch dims broadcast. Built from ``solve_triangular``
+    and row / column gathers, so differentiable in LU and B as torch's."""
+    op = "linalg.lu_solve"
+    factor.matrices(op, LU)
+    if B.dtype != LU.dtype:
+        raise TypeError(f"{op}: LU and B must have one dtype (as torch), got {LU.dtype} and {B.dtype}")
+    n = LU.shape[-1]
+    if B.ndim < 2 or (B.shape[-2] if left else B.shape[-1]) != n:
+        raise ValueError(f"{op}: incompatible shapes of LU {LU.shape} and B {B.shape} for the equation "
+                         f"{'AX' if left else 'XA'} = B")
+    if pivots.shape[:-1] != LU.shape[:-2] or pivots.shape[-1] != n:
+        raise ValueError(f"{op}: pivots must have shape {LU.shape[:-2] + (n,)}, got {pivots.shape}")
+    perm = permutation_of(op, pivots, n)
+    xp = LU.xp
+    inverse = xp.argsort(perm, axis=-1)
+    batch = numpy.broadcast_shapes(LU.shape[:-2], B.shape[:-2])
+
+    def gather(t: Tensor, order: Any) -> Tensor:  # rows (left) or columns of t in ``order``
+        t = movement.broadcast_to(t, batch + t.shape[-2:])
+        picks = xp.broadcast_to(order[..., :, None] if left else order[..., None, :], t.shape).astype(numpy.int64)
+        return index.take_along_dim(t, Tensor(picks, device=t.device), -2 if left else -1)
+    tri = factor.solve_triangular
+    mt = movement.transpose(LU, tuple(range(LU.ndim - 2)) + (LU.ndim - 1, LU.ndim - 2))
+    if left and not adjoint:  # P L U X = B: X = U^-1 L^-1 (P^T B)
+        return tri(LU, tri(LU, gather(B, perm), False, True, True), True)
+    if left:  # U^T L^T P^T X = B: X = P L^-T U^-T B
+        return gather(tri(mt, tri(mt, B, False), True, True, True), inverse)
+    if not adjoint:  # X P L U = B: X = B U^-1 L^-1 P^T
+        return gather(tri(LU, tri(LU, B, True, False), False, False, True), inverse)
+    return tri(mt, tri(mt, gather(B, perm), True, False, True), False, False)  # X U^T L^T P^T = B

@@ -133,9 +133,10 @@ def transpose(self: Tensor, *dims: int) -> Tensor:
     if len(dims) != 2:
         raise TypeError(f"transpose(dim0, dim1) swaps two dims, as in torch; got {dims}. For numpy's transpose(axes) "
                         f"use permute(*axes), for the reversed dims .T")
-    dim0, dim1 = dims
+    dim0, dim1 = (movement.wrap_dim("transpose", int(d), self.ndim) for d in dims)  # (0-d: 0 and -1, as torch)
     perm = list(range(self.ndim))
-    perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+    if self.ndim:
+        perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
     return movement.transpose(self, perm)
 
 

@@ -266,19 +266,20 @@ def matrix_exp(a: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------- LU: inv_ex, solve_ex
 def lu_factor(a: Array) -> tuple[Array, Array, Array]:
-    """LAPACK getf2's LU factorization with partial pivoting of each square matrix (..., n, n): (lu, perm, info),
-    A[perm] = L U with U and the unit lower L's multipliers packed in lu (..., n, n), the row order perm (..., n),
-    and info (..., int32) the 1-based index of the first exactly-zero pivot (A is singular), 0 where there is none."""
+    """LAPACK getf2's LU factorization with partial pivoting of each matrix (..., m, n): (lu, perm, info),
+    A[perm] = L U with U (k, n) and the unit lower L's (m, k) multipliers packed in lu (..., m, n), k = min(m, n),
+    the row order perm (..., m), and info (..., int32) the 1-based index of the first exactly-zero pivot (a square
+    A is singular), 0 where there is none."""
     xp = backend.get_array_module(a)
-    batch, n = a.shape[:-2], a.shape[-1]
+    batch, (m, n) = a.shape[:-2], a.shape[-2:]
     if a.size == 0:
-        return a.copy(), xp.zeros(batch + (n,), dtype=numpy.int64), xp.zeros(batch, dtype=numpy.int32)
-    u = a.reshape((-1, n, n)).copy()
+        return a.copy(), xp.broadcast_to(xp.arange(m), batch + (m,)).copy(), xp.zeros(batch, dtype=numpy.int32)
+    u = a.reshape((-1, m, n)).copy()
     rows = xp.arange(u.shape[0])
-    perm = xp.array(xp.broadcast_to(xp.arange(n), (u.shape[0], n)))
+    perm = xp.array(xp.broadcast_to(xp.arange(m), (u.shape[0], m)))
     info = xp.zeros(u.shape[0], dtype=numpy.int32)
     with ignore_fp_errors(xp):
-        for j in range(n):
+        for j in range(min(m, n)):
             p = xp.argmax(xp.abs(u[:, j:, j]), axis=1) + j
             for x in (u, perm):  # swap rows j and p
                 pivot_row = x[rows, p].copy()
@@ -292,7 +293,34 @@ def lu_factor(a: Array) -> tuple[Array, Array, Array]:
             column = u[:, j + 1:, j]
             u[:, j + 1:, j] = xp.where(xp.abs(safe) < numpy.finfo(u.dtype).tiny, column / safe, column * (1 / safe))
             u[:, j + 1:, j + 1:] -= u[:, j + 1:, j, None] * u[:, j, None, j + 1:]
-    return u.reshape(a.shape), perm.reshape(batch + (n,)), info.reshape(batch)
+    return u.reshape(a.shape), perm.reshape(batch + (m,)), info.reshape(batch)
+
+
+def lu(a: Tensor) -> tuple[Tensor, Array, Array]:
+    """(LU, perm, info): ``lu_factor`` of each float matrix (..., m, n) as a differentiable op. With k = min(m, n),
+    L = [L1; L2] (L1 k x k), U = [U1, U2] (U1 k x k) and gL, gU the gradient's strictly lower and upper parts,
+    torch's gradient: P [L1^-T G U1^-T, L1^-T gU2; gL2 U1^-T] with G = tril(L1^T gL1 - gU2 U2^T, -1)
+    + triu(gU1 U1^T - L2^T gL2) (exact where A's leading k x k block is invertible)."""
+    matrices("linalg.lu_factor", a, square=False)
+    xp = a.xp
+    packed, perm, info = lu_factor(a.data)
+    k = min(a.shape[-2:])
+
+    def backward(g: Array) -> tuple[Array]:
+        lower = xp.tril(packed[..., :k], -1) + xp.eye(a.shape[-2], k, dtype=a.dtype)
+        upper = xp.triu(packed[..., :k, :])
+        gl, gu = xp.tril(g[..., :k], -1), xp.triu(g[..., :k, :])
+        l1, l2, u1, u2 = lower[..., :k, :], lower[..., k:, :], upper[..., :k], upper[..., k:]
+        gl1, gl2, gu1, gu2 = gl[..., :k, :], gl[..., k:, :], gu[..., :k], gu[..., k:]
+        inner = xp.tril(_mT(l1) @ gl1 - gu2 @ _mT(u2), -1) + xp.triu(gu1 @ _mT(u1) - _mT(l2) @ gl2)
+        with ignore_fp_errors(xp):
+            top = trsolve(_mT(l1), xp.concatenate([_mT(trsolve(u1, _mT(inner), lower=False)), gu2], axis=-1),
+                          lower=False, unit=True)  # L1^-T [G U1^-T, gU2]
+            bottom = _mT(trsolve(u1, _mT(gl2), lower=False))  # gL2 U1^-T (tall A; wide: no rows)
+        bottom = xp.concatenate([bottom, xp.zeros(bottom.shape[:-1] + gu2.shape[-1:], dtype=g.dtype)], axis=-1)
+        block = xp.concatenate([top, bottom], axis=-2)
+        return (xp.take_along_axis(block, xp.argsort(perm, axis=-1)[..., None], axis=-2),)  # P block
+    return record("lu_factor", packed, (a,), backward), perm, info
 
 
 def _lu_solve(lu: Array, perm: Array, b: Array, transposed: bool = False) -> Array:
