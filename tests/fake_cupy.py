@@ -158,6 +158,13 @@ def _names(module: str, source: Any, functions: Collection[str], same: Collectio
     return getattr_
 
 
+class MemoryPointer:
+    """``ndarray.data``: cupy's pointer object; only ``ptr`` (the address, here a host one) is emulated."""
+
+    def __init__(self, ptr: int) -> None:
+        self.ptr = ptr
+
+
 class Flags:
     """``ndarray.flags``: cupy keeps only these three."""
 
@@ -200,6 +207,7 @@ class ndarray:  # noqa: N801 - cupy's name
     base = property(lambda self: None if self._a.base is None else ndarray._of(numpy.asarray(self._a.base)))
     flags = property(lambda self: Flags(self._a.flags.c_contiguous, self._a.flags.f_contiguous, self.base is None))
     device = property(lambda self: Device(0))
+    data = property(lambda self: MemoryPointer(self._a.__array_interface__["data"][0]))  # .data.ptr: an address
 
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> ndarray:
         """A view, writable as every cupy view (numpy hands out a read-only one)."""

@@ -13,6 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tinygrad_adam"
 
+# a leaf module every layer may use: it imports none of them
+LEAF = {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments", "plots", "models",
+        "viz"}
 # module group -> the groups of tinygrad_adam (and "models") it must never import
 FORBIDDEN = {
     "backend": {"tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments", "plots", "models"},
@@ -39,8 +42,17 @@ FORBIDDEN = {
     "higher_order_more": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's top-level names over the ops (methods' level; the loss names call nn.functional at the call)
     "math_names": {"optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
-    "progress": {"backend", "tensor", "autograd", "ops", "nn", "optim", "data", "train", "cli", "experiments",
-                 "plots", "models", "viz"},  # a leaf every layer may use
+    # torch's infrastructure names: storage / strides / memory formats at tensor's level, torch.testing over them
+    "infrastructure": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "storage": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "layouts": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "testing": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "progress": LEAF,
+    "dtypes": LEAF,
+    "printing": LEAF,
+    "anomaly": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},  # autograd's check
+    "jit": LEAF,
+    "compiler": LEAF,
 }
 # files allowed one named exception, with the reason: torch's optim.swa_utils wraps a model (AveragedModel is an
 # nn.Module, update_bn finds BatchNorm layers); optim/__init__ loads it lazily, so importing optim never loads nn

@@ -8,11 +8,13 @@
 from __future__ import annotations
 
 import builtins
+import math
 from importlib import import_module
 from typing import Any
 
 import numpy
 
+from . import infrastructure as _infrastructure  # noqa: F401 - adds as_strided, storage_offset... to methods
 from . import math_names as _math_names  # noqa: F401 - adds var_mean, histogram, the *_copy names... to methods
 from . import methods as _methods
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -53,7 +55,17 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .dtypes import dtype
 from .gradcheck import GradcheckError, gradcheck
+from .layouts import (
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    layout,
+    memory_format,
+    preserve_format,
+    strided,
+)
 from .methods import Size
 from .serialization import load, save
 from .tensor import Tensor
@@ -73,6 +85,8 @@ uint8 = numpy.uint8
 bool = numpy.bool_  # noqa: A001
 
 __version__ = "0.1.0"
+
+inf, nan, pi, e, newaxis = math.inf, math.nan, math.pi, math.e, None  # torch's constants
 
 iinfo = numpy.iinfo  # torch.iinfo(torch.int64).max, .min, .bits: numpy's answer is the same (Python ints)
 
@@ -114,6 +128,8 @@ __all__ = [
     "set_default_device", "set_flush_denormal", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8",
     "zeros", "zeros_like", "finfo", "iinfo", "get_default_dtype", "set_default_dtype", "compile", "get_rng_state",
     "set_rng_state", "backends", "seed", "initial_seed", "random",
+    "dtype", "channels_last", "channels_last_3d", "contiguous_format", "layout", "memory_format", "preserve_format",
+    "strided", "inf", "nan", "pi", "e", "newaxis", "testing", "jit", "compiler", "GradScaler",
     *sorted(_methods.FUNCTIONS),
 ]
 
@@ -121,10 +137,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
     if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends", "linalg", "random",
-                "special", "distributions", "amp", "func"):
+                "special", "distributions", "amp", "func", "testing", "jit", "compiler"):
         return import_module(f".{name}", __name__)
-    if name == "autocast":  # torch.autocast is torch.amp.autocast
-        return import_module(".amp", __name__).autocast
+    if name in ("autocast", "GradScaler"):  # torch.autocast is torch.amp.autocast; so for GradScaler
+        return getattr(import_module(".amp", __name__), name)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run
     raise AttributeError(f"module 'tinygrad_adam' has no attribute {name!r}")

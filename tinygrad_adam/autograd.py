@@ -15,6 +15,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import anomaly
+from .anomaly import detect_anomaly, set_detect_anomaly  # noqa: F401 - torch.autograd's names
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -308,7 +311,10 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
                 node._accumulate(g, handed_out)
             if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
                 check_versions(node)
-            for parent, pg in zip(node._parents, node._backward(g)):
+            grads = node._backward(g)
+            if anomaly.checking:  # (detect_anomaly: a NaN gradient raises, naming the op)
+                anomaly.check(node, grads)
+            for parent, pg in zip(node._parents, grads):
                 if pg is None or not parent.requires_grad:
                     continue
                 if pg.dtype != parent.dtype:  # the gradient has its input's dtype, whatever the op computed in

@@ -14,6 +14,7 @@ from typing import Any
 import numpy
 
 from . import backend
+from .layouts import check_layout, like
 from .tensor import DEFAULT_FLOAT, Tensor, check_devices, record
 
 
@@ -114,7 +115,8 @@ def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, requires_grad: bool,
-          value: float = 0.0) -> Tensor:
+          value: float = 0.0, layout: Any = None) -> Tensor:
+    check_layout(fill, layout)
     dev = backend.parse_device(device)
     xp = backend.xp_of(dev)
     dtype = DEFAULT_FLOAT if dtype is None else dtype
@@ -123,40 +125,53 @@ def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, req
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
-def zeros(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    return _make("zeros", shape, dtype, device, requires_grad)
+def zeros(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
+          layout: Any = None) -> Tensor:
+    return _make("zeros", shape, dtype, device, requires_grad, layout=layout)
 
 
-def ones(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    return _make("ones", shape, dtype, device, requires_grad)
+def ones(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
+         layout: Any = None) -> Tensor:
+    return _make("ones", shape, dtype, device, requires_grad, layout=layout)
 
 
-def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ``shape`` (zero-filled here: never uninitialised memory)."""
-    return _make("zeros", shape, dtype, device, requires_grad)
+def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
+          layout: Any = None, memory_format: Any = None) -> Tensor:
+    """A tensor of ``shape`` (zero-filled here: never uninitialised memory), laid out in ``memory_format``."""
+    out = _make("zeros", shape, dtype, device, requires_grad, layout=layout)
+    return out if memory_format is None else like("empty", out, out, memory_format)
 
 
 def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: str | None = None,
-         requires_grad: bool = False) -> Tensor:
+         requires_grad: bool = False, layout: Any = None) -> Tensor:
     """``shape`` filled with ``value``; without ``dtype``, the value's kind as torch infers it (7 -> int64)."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return _make("full", (shape,), infer_dtype(value) if dtype is None else dtype, device, requires_grad, value)
+    return _make("full", (shape,), infer_dtype(value) if dtype is None else dtype, device, requires_grad, value,
+                 layout)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+               layout: Any = None) -> Tensor:
+    """Zeros of t's shape, dtype and device; laid out as t when dense (``memory_format``: see layouts.like)."""
+    out = zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+    return like("zeros_like", t, out, memory_format, layout)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+              layout: Any = None) -> Tensor:
+    out = ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+    return like("ones_like", t, out, memory_format, layout)
 
 
-def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False, *,
+              memory_format: Any = None, layout: Any = None) -> Tensor:
+    out = full(t.shape, value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+    return like("full_like", t, out, memory_format, layout)
 
 
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+               layout: Any = None) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout)
 
 
 def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
@@ -175,12 +190,16 @@ def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+               layout: Any = None) -> Tensor:
+    out = randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+    return like("randn_like", t, out, memory_format, layout)
 
 
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+              layout: Any = None) -> Tensor:
+    out = rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+    return like("rand_like", t, out, memory_format, layout)
 
 
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), *, generator: Generator | None = None,

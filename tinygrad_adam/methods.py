@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from . import autograd, backend
+from . import autograd, backend, layouts
 from .autograd import is_grad_enabled
 from .creation import (
     Generator,
@@ -223,14 +223,6 @@ def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     return split(self, max(1, -(-self.shape[dim] // chunks)), dim)
 
 
-def contiguous(self: Tensor) -> Tensor:
-    return self
-
-
-def clone(self: Tensor) -> Tensor:
-    return movement.clone(self)
-
-
 # ---------------------------------------------------------------------------------------------- dtype and device
 def _device_of(x: Any) -> str:
     return backend.parse_device(str(x))
@@ -255,8 +247,9 @@ def _convert(self: Tensor, dtype: Any) -> Tensor:
 
 
 def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
-       copy: bool = False) -> Tensor:
-    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)`` (its device and dtype); differentiable."""
+       copy: bool = False, memory_format: Any = None) -> Tensor:
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)`` (its device and dtype); differentiable.
+    ``memory_format`` (channels_last, ...): the result in that layout (layouts.to_format)."""
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
@@ -267,6 +260,8 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_bloc
     out = self if device is None else movement.to(self, _device_of(device))
     if dtype is not None and out.dtype != numpy.dtype(dtype):
         out = _convert(out, dtype)
+    if memory_format is not None:
+        out = layouts.to_format(out, memory_format)
     return movement.clone(out) if copy and out is self else out
 
 
@@ -1011,7 +1006,7 @@ METHODS: dict[str, Any] = {
     "broadcast_to": lambda self, shape: movement.broadcast_to(self, tuple(shape)),
     "squeeze": squeeze, "unsqueeze": unsqueeze, "flatten": flatten, "split": split, "chunk": chunk,
     "pad": lambda self, pad_width, value=0.0: movement.pad(self, pad_width, value),
-    "contiguous": contiguous, "clone": clone,
+    "contiguous": layouts.contiguous, "clone": layouts.clone,  # (memory_format=: see layouts.py)
     # dtype and device
     "to": to, "cpu": cpu, "cuda": cuda, "is_cuda": property(_is_cuda), "type": type_, "type_as": type_as,
     "float": _cast(numpy.float32), "double": _cast(numpy.float64), "half": _cast(numpy.float16),
@@ -1021,7 +1016,7 @@ METHODS: dict[str, Any] = {
     "register_hook": autograd.register_hook, "retain_grad": autograd.retain_grad,
     "retains_grad": property(lambda self: self._retains_grad), "grad_fn": property(autograd.grad_fn),
     # memory layout (strides in elements, as torch counts them)
-    "stride": stride, "is_contiguous": lambda self: bool(self.data.flags.c_contiguous),
+    "stride": stride, "is_contiguous": layouts.is_contiguous,
     "nbytes": property(lambda self: int(self.data.nbytes)), "itemsize": property(lambda self: self.dtype.itemsize),
     "data_ptr": lambda self: backend.data_ptr(self.data),
     # arithmetic and math

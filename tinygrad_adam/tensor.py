@@ -14,7 +14,8 @@ from typing import Any, Union
 
 import numpy
 
-from . import backend
+from . import backend, printing
+from .autograd import _state as grad_state
 from .autograd import backward, is_grad_enabled
 
 Array = Any  # a numpy.ndarray or a cupy.ndarray
@@ -48,6 +49,7 @@ class Tensor:
     _hooks: tuple[Any, ...] = ()
     _post_accumulate_hooks: tuple[Any, ...] = ()  # register_post_accumulate_grad_hook (leaves only)
     _retains_grad = False
+    _inference = False  # made inside inference_mode() (Tensor.is_inference)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None) -> None:
@@ -84,6 +86,8 @@ class Tensor:
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
+        if grad_state.inference:  # made inside inference_mode(): is_inference()
+            self._inference = True
 
     # ------------------------------------------------------------------ attributes
     def _set_data(self, value: Any) -> None:
@@ -158,7 +162,7 @@ class Tensor:
         extra = f", device='{self.device}'" if self.device != "cpu" else ""
         grad = f", grad_fn={self._op}" if self._backward is not None else (
             ", requires_grad=True" if self.requires_grad else "")
-        body = numpy.array2string(self.numpy(), separator=", ", precision=4, prefix="Tensor(")
+        body = printing.array_string(self.numpy(), prefix="Tensor(")  # (set_printoptions)
         return f"Tensor({body}, dtype={self.dtype}{extra}{grad})"
 
     __hash__ = object.__hash__  # by identity, as in PyTorch (== is elementwise)
@@ -298,6 +302,8 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
                 if p._vbox is None:
                     p._vbox = [0]
                 out._vbox, out._base = p._vbox, p
+                if p._inference:  # a view of an inference tensor is one, as in torch
+                    out._inference = True
                 break
     return out
 
@@ -308,6 +314,8 @@ def constant(data: Array) -> Tensor:
     out = Tensor.__new__(Tensor)
     out._data, out._grad, out._epoch = data, None, inplace_writes[0]
     out.requires_grad, out._parents, out._backward, out._op = False, (), None, ""
+    if grad_state.inference:
+        out._inference = True
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from .. import backend
+from .. import backend, layouts
 from ..autograd import RemovableHandle
 from ..creation import zeros
 from ..tensor import Tensor
@@ -367,11 +367,13 @@ class Module:
             else:
                 p.grad.data[...] = 0
 
-    def to(self, device: str | None = None, dtype: Any = None) -> Module:
+    def to(self, device: str | None = None, dtype: Any = None, non_blocking: bool = False, *,
+           memory_format: Any = None) -> Module:
         """Move every parameter (and its gradient) and buffer to ``device`` and/or cast it to ``dtype``, in place.
 
         As in torch, ``dtype`` must be a floating-point type and only floating-point parameters and buffers are
         cast: integer ones keep their dtype. ``model.to(torch.float64)`` (a dtype in first place) works too.
+        ``memory_format`` (e.g. channels_last) lays out the 4-D and 5-D ones so (``Tensor.to``'s; same values).
         """
         if device is not None and not isinstance(device, str) and dtype is None:
             device, dtype = None, device  # to(dtype)
@@ -388,7 +390,16 @@ class Module:
                     array = backend.to_device(array, dev)
                 if dtype is not None and t.dtype.kind == "f":
                     array = array.astype(dtype, copy=False)
+                if memory_format is not None and array.ndim in (4, 5) and not is_lazy(t):
+                    array = layouts.to_format(Tensor(array), memory_format).data
                 t.data = array
+        return self
+
+    def share_memory(self) -> Module:
+        """Every parameter and buffer into shared memory (``Tensor.share_memory_``: seen by processes forked
+        later, e.g. Hogwild training); returns the module."""
+        for t in [*self.parameters(), *self.buffers()]:
+            t.share_memory_()
         return self
 
     def cpu(self) -> Module:
