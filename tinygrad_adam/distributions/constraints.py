@@ -4,17 +4,26 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from ..creation import full
-from ..linalg import cholesky_ex
+from ..linalg import cholesky_ex, eigvalsh, vector_norm
+from ..methods import FUNCTIONS
 from ..tensor import Tensor
 from .utils import sum_rightmost
+
+_cat, _stack = FUNCTIONS["cat"], FUNCTIONS["stack"]
 
 __all__ = [
     "Constraint",
     "MixtureSameFamilyConstraint",
     "boolean",
+    "cat",
+    "corr_cholesky",
     "greater_than",
     "greater_than_eq",
     "half_open_interval",
@@ -28,9 +37,12 @@ __all__ = [
     "one_hot",
     "positive",
     "positive_definite",
+    "positive_semidefinite",
     "real",
     "real_vector",
     "simplex",
+    "stack",
+    "symmetric",
     "unit_interval",
 ]
 
@@ -181,20 +193,104 @@ class _LowerCholesky(Constraint):
         return lower & (value.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
 
 
-class _PositiveDefinite(Constraint):
-    """Symmetric (within atol 1e-6, as torch's isclose) positive-definite matrices (..., n, n): Cholesky succeeds."""
+class _Symmetric(Constraint):
+    """Square matrices (..., n, n) equal to their transpose within atol 1e-6 (torch's isclose); False for each
+    non-square one."""
 
     event_dim = 2
 
     def check(self, value: Tensor) -> Tensor:
         if value.ndim < 2:
-            raise ValueError(f"positive_definite: expected matrices (..., n, n), got shape {tuple(value.shape)}")
-        if value.shape[-1] != value.shape[-2]:  # False for each non-square matrix, as torch's
+            raise ValueError(f"{type(self).__name__.lstrip('_')}: expected matrices (..., n, n), got shape "
+                             f"{tuple(value.shape)}")
+        if value.shape[-1] != value.shape[-2]:
             return full(value.shape[:-2], False, dtype=bool, device=value.device)
-        symmetric = value.isclose(value.mT, atol=1e-6).all(-1).all(-1)
+        return value.isclose(value.mT, atol=1e-6).all(-1).all(-1)
+
+
+class _PositiveDefinite(_Symmetric):
+    """Symmetric positive-definite matrices (..., n, n): Cholesky succeeds."""
+
+    def check(self, value: Tensor) -> Tensor:
+        symmetric = super().check(value)
         if not bool(symmetric.all().item()):
             return symmetric
         return cholesky_ex(value.detach()).info == 0
+
+
+class _PositiveSemidefinite(_Symmetric):
+    """Symmetric matrices (..., n, n) whose eigenvalues are all >= 0."""
+
+    def check(self, value: Tensor) -> Tensor:
+        symmetric = super().check(value)
+        if not bool(symmetric.all().item()):
+            return symmetric
+        return (eigvalsh(value.detach()) >= 0).all(-1)
+
+
+class _CorrCholesky(_LowerCholesky):
+    """Cholesky factors of correlation matrices: lower Cholesky with each row of unit Euclidean norm (within
+    10 n eps of the dtype, as torch)."""
+
+    def check(self, value: Tensor) -> Tensor:
+        tol = float(numpy.finfo(value.dtype).eps) * value.shape[-1] * 10
+        unit_rows = ((vector_norm(value.detach(), dim=-1) - 1.0).abs() <= tol).all(-1)
+        return super().check(value) & unit_rows
+
+
+def _check_dim(dim: int, value: Tensor) -> None:
+    if not -value.ndim <= dim < value.ndim:
+        raise AssertionError(f"dim {dim} out of range for value with {value.ndim} dimensions")
+
+
+class _Cat(Constraint):
+    """``cseq[i]`` on the i-th slice of length ``lengths[i]`` (default 1 each) along ``dim``, as ``torch.cat``
+    joins them; the checks are joined along ``dim`` too."""
+
+    def __init__(self, cseq: Sequence[Constraint], dim: int = 0, lengths: Sequence[int] | None = None) -> None:
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise AssertionError("All elements of cseq must be Constraint instances")
+        self.cseq, self.dim = list(cseq), dim
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})")
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return max(c.event_dim for c in self.cseq)
+
+    def check(self, value: Tensor) -> Tensor:
+        _check_dim(self.dim, value)
+        starts = itertools.accumulate(self.lengths, initial=0)
+        return _cat([c.check(value.narrow(self.dim, start, length))
+                     for c, start, length in zip(self.cseq, starts, self.lengths)], self.dim)
+
+
+class _Stack(Constraint):
+    """``cseq[i]`` on ``value.select(dim, i)``; the checks stacked along ``dim``."""
+
+    def __init__(self, cseq: Sequence[Constraint], dim: int = 0) -> None:
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise AssertionError("All elements of cseq must be Constraint instances")
+        self.cseq, self.dim = list(cseq), dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim
+
+    def check(self, value: Tensor) -> Tensor:
+        _check_dim(self.dim, value)
+        return _stack([c.check(value.select(self.dim, i))
+                       for i, c in zip(range(value.shape[self.dim]), self.cseq)], self.dim)
 
 
 class _Independent(Constraint):
@@ -228,9 +324,14 @@ one_hot = _OneHot()
 unit_interval = _Interval(0.0, 1.0)
 lower_cholesky = _LowerCholesky()
 positive_definite = _PositiveDefinite()
+positive_semidefinite = _PositiveSemidefinite()
+symmetric = _Symmetric()
+corr_cholesky = _CorrCholesky()
 simplex = _Simplex()
 greater_than, less_than, interval, integer_interval = _GreaterThan, _LessThan, _Interval, _IntegerInterval
 greater_than_eq = _GreaterThanEq
 half_open_interval = _HalfOpenInterval
 multinomial = _Multinomial
 independent = _Independent
+cat = _Cat
+stack = _Stack

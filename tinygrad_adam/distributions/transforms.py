@@ -1,25 +1,51 @@
 """Invertible transforms for ``TransformedDistribution`` (``torch.distributions.transforms``): ``ExpTransform``,
 ``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``AbsTransform``, ``PowerTransform``,
-``StickBreakingTransform``, ``ComposeTransform``, each with ``inv``, ``sign``,
-``domain`` / ``codomain`` and ``log_abs_det_jacobian(x, y)`` (log |dy/dx|, summed over ``event_dim`` dims)."""
+``SoftplusTransform``, ``SoftmaxTransform``, ``StickBreakingTransform``, ``LowerCholeskyTransform``,
+``PositiveDefiniteTransform``, ``CorrCholeskyTransform``, ``CumulativeDistributionTransform`` and the functors
+``ComposeTransform``, ``IndependentTransform``, ``ReshapeTransform``, ``CatTransform``, ``StackTransform``, each
+with ``inv``, ``sign``, ``domain`` / ``codomain`` and ``log_abs_det_jacobian(x, y)`` (log |dy/dx|, summed over
+``event_dim`` dims)."""
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy
 
-from ..creation import arange, full_like, zeros_like
+from ..creation import arange, eye, full_like, zeros, zeros_like
+from ..linalg import cholesky
+from ..methods import FUNCTIONS, Size
 from ..nn.functional import logsigmoid, pad, softplus
 from ..tensor import Tensor
 from . import constraints
-from .utils import NUMBERS, broadcast_all, broadcast_shape, sum_rightmost
+from .utils import NUMBERS, broadcast_all, broadcast_shape, sum_rightmost, tril_matrix_to_vec, vec_to_tril_matrix
 
-__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform", "PowerTransform", "SigmoidTransform",
-           "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
+__all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform", "CorrCholeskyTransform",
+           "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform", "LowerCholeskyTransform",
+           "PositiveDefiniteTransform", "PowerTransform", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
+           "SoftplusTransform", "StackTransform", "StickBreakingTransform", "TanhTransform", "Transform",
+           "identity_transform"]
+
+_cat, _stack = FUNCTIONS["cat"], FUNCTIONS["stack"]
+
+
+def _need_dims(shape: tuple[int, ...], n: int) -> None:
+    if len(shape) < n:
+        raise ValueError("Too few dimensions on input")
+
+
+def _check_slices(dim: int, size: int, *tensors: Tensor) -> None:
+    """AssertionError (as torch) unless ``dim`` indexes each tensor and each has ``size`` entries along it."""
+    for t in tensors:
+        if not -t.ndim <= dim < t.ndim:
+            raise AssertionError(f"dim {dim} out of range for tensor with {t.ndim} dimensions")
+        if t.shape[dim] != size:
+            raise AssertionError(f"size {t.shape[dim]} along dim {dim} must equal {size}")
 
 
 class Transform:
@@ -486,11 +512,385 @@ class StickBreakingTransform(Transform):
         return (-x + logsigmoid(x) + y[..., :-1].log()).sum(-1)
 
     def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(shape) < 1:
-            raise ValueError("Too few dimensions on input")
+        _need_dims(shape, 1)
         return (*shape[:-1], shape[-1] + 1)
 
     def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(shape) < 1:
-            raise ValueError("Too few dimensions on input")
+        _need_dims(shape, 1)
         return (*shape[:-1], shape[-1] - 1)
+
+
+class SoftplusTransform(Transform):
+    """y = softplus(x) (x itself above 20, as torch's); x = y + log(-expm1(-y)); log |dy/dx| = -softplus(-x)."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+    bijective = True
+    sign = +1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftplusTransform)
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return softplus(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return (-y).expm1().neg().log() + y
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -softplus(-x)
+
+
+class SoftmaxTransform(Transform):
+    """(..., n) -> the n-simplex: exp(x - max x) normalised over the last dim. Not bijective (adding a constant
+    to x gives the same y): ``inv`` is log y, one preimage, and there is no log |det J| (as torch)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftmaxTransform)
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        probs = (x - x.max(-1, True)[0]).exp()
+        return probs / probs.sum(-1, True)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.log()
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _need_dims(shape, 1)
+        return shape
+
+    inverse_shape = forward_shape
+
+
+def _map_diagonal(m: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+    """(..., n, n) -> its strictly lower triangle plus fn(its diagonal) on the diagonal."""
+    return m.tril(-1) + fn(m.diagonal(dim1=-2, dim2=-1)).diag_embed()
+
+
+class LowerCholeskyTransform(Transform):
+    """Square matrices (..., n, n) -> lower triangular ones with a positive diagonal: the strict lower triangle
+    kept, the diagonal exponentiated (the upper triangle is dropped, so not bijective; no log |det J|, as torch)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.lower_cholesky
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LowerCholeskyTransform)
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _map_diagonal(x, Tensor.exp)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return _map_diagonal(y, Tensor.log)
+
+
+class PositiveDefiniteTransform(Transform):
+    """Square matrices (..., n, n) -> positive-definite ones L L^T, L = LowerCholeskyTransform()(x); ``inv`` is
+    that of the Cholesky factor (not bijective; no log |det J|, as torch)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PositiveDefiniteTransform)
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        lower = _map_diagonal(x, Tensor.exp)
+        return lower @ lower.mT
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return _map_diagonal(cholesky(y), Tensor.log)
+
+
+class CorrCholeskyTransform(Transform):
+    """(..., D(D-1)/2) -> (..., D, D) Cholesky factors of correlation matrices (lower triangular, positive
+    diagonal, unit rows): the vector fills the strict lower triangle row by row through tanh (clamped to
+    +-(1 - eps)), and each row is scaled by a signed stick-breaking so its norm is 1. Bijective; log |det J| is
+    that onto the flattened strict lower triangle of y (shape (...))."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def _call(self, x: Tensor) -> Tensor:
+        eps = float(numpy.finfo(x.dtype).eps)
+        r = vec_to_tril_matrix(x.tanh().clamp(min=-1 + eps, max=1 - eps), diag=-1)
+        left = (1 - r * r).sqrt().cumprod(-1)  # what each row's earlier entries leave of the unit norm
+        r = r + eye(r.shape[-1], dtype=r.dtype, device=r.device)
+        return r * pad(left[..., :-1], (1, 0), value=1.0)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        left = 1 - (y * y).cumsum(-1)
+        left = pad(left[..., :-1], (1, 0), value=1.0)
+        t = tril_matrix_to_vec(y, diag=-1) / tril_matrix_to_vec(left, diag=-1).sqrt()
+        return (t.log1p() - t.neg().log1p()) / 2
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        left = tril_matrix_to_vec(1 - (y * y).cumsum(-1), diag=-2)  # diag -2: already shifted one column right
+        stick_breaking = 0.5 * left.log().sum(-1)
+        tanh = -2 * (x + softplus(-2 * x) - math.log(2.0)).sum(-1)
+        return stick_breaking + tanh
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _need_dims(shape, 1)
+        n = shape[-1]
+        d = round((0.25 + 2 * n) ** 0.5 + 0.5)
+        if d * (d - 1) // 2 != n:
+            raise ValueError("Input is not a flattened lower-diagonal number")
+        return (*shape[:-1], d, d)
+
+    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _need_dims(shape, 2)
+        if shape[-2] != shape[-1]:
+            raise ValueError("Input is not square")
+        d = shape[-1]
+        return (*shape[:-2], d * (d - 1) // 2)
+
+
+class IndependentTransform(Transform):
+    """``base_transform`` with its last ``reinterpreted_batch_ndims`` batch dims made event dims: the same values,
+    log |det J| summed over those dims."""
+
+    def __init__(self, base_transform: Transform, reinterpreted_batch_ndims: int, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.base_transform = base_transform.with_cache(cache_size)
+        self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return IndependentTransform(self.base_transform, self.reinterpreted_batch_ndims, cache_size=cache_size)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(self.base_transform.domain, self.reinterpreted_batch_ndims)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(self.base_transform.codomain, self.reinterpreted_batch_ndims)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return self.base_transform.bijective
+
+    @property
+    def sign(self) -> int | Tensor:
+        return self.base_transform.sign
+
+    def _call(self, x: Tensor) -> Tensor:
+        _need_dims(x.shape, self.domain.event_dim)
+        return self.base_transform(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        _need_dims(y.shape, self.codomain.event_dim)
+        return self.base_transform.inv(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return sum_rightmost(self.base_transform.log_abs_det_jacobian(x, y), self.reinterpreted_batch_ndims)
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self.base_transform.forward_shape(shape)
+
+    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self.base_transform.inverse_shape(shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_transform!r}, {self.reinterpreted_batch_ndims})"
+
+
+class ReshapeTransform(Transform):
+    """Reshapes the trailing ``in_shape`` of x to ``out_shape`` (same number of elements); log |det J| = 0, of
+    shape x's batch shape."""
+
+    bijective = True
+
+    def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], cache_size: int = 0) -> None:
+        self.in_shape, self.out_shape = Size(in_shape), Size(out_shape)
+        if math.prod(self.in_shape) != math.prod(self.out_shape):
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.reshape(*x.shape[:x.ndim - len(self.in_shape)], *self.out_shape)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.reshape(*y.shape[:y.ndim - len(self.out_shape)], *self.in_shape)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return zeros(*x.shape[:x.ndim - len(self.in_shape)], dtype=x.dtype, device=x.device)
+
+    @staticmethod
+    def _swap(shape: tuple[int, ...], old: Size, new: Size) -> tuple[int, ...]:
+        _need_dims(shape, len(old))
+        cut = len(shape) - len(old)
+        if tuple(shape[cut:]) != tuple(old):
+            raise ValueError(f"Shape mismatch: expected {tuple(old)} but got {tuple(shape[cut:])}")
+        return (*shape[:cut], *new)
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self._swap(shape, self.in_shape, self.out_shape)
+
+    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self._swap(shape, self.out_shape, self.in_shape)
+
+
+class CatTransform(Transform):
+    """``tseq[i]`` applied to the i-th slice (of length ``lengths[i]``, default 1 each) along ``dim``, the results
+    joined as ``torch.cat`` joins them. ``event_dim`` is the largest of the parts'; log |det J| is joined along
+    ``dim`` when ``dim`` is a batch dim, else summed."""
+
+    def __init__(self, tseq: Sequence[Transform], dim: int = 0, lengths: Sequence[int] | None = None,
+                 cache_size: int = 0) -> None:
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise AssertionError("All elements of tseq must be Transform instances")
+        super().__init__(cache_size=cache_size)
+        self.transforms = [t.with_cache(cache_size) for t in tseq] if cache_size else list(tseq)
+        self.lengths = [1] * len(self.transforms) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.transforms):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match transforms ({len(self.transforms)})")
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _slices(self, *tensors: Tensor) -> list[tuple[Tensor, ...]]:
+        """For each part, the tensors' slices along ``dim`` that part acts on (after checking their sizes)."""
+        _check_slices(self.dim, self.length, *tensors)
+        starts = itertools.accumulate(self.lengths, initial=0)
+        return [tuple(t.narrow(self.dim, start, length) for t in tensors)
+                for start, length in zip(starts, self.lengths)]
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _cat([t(xs) for t, (xs,) in zip(self.transforms, self._slices(x))], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return _cat([t.inv(ys) for t, (ys,) in zip(self.transforms, self._slices(y))], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        event_dim = self.event_dim
+        terms = [sum_rightmost(t.log_abs_det_jacobian(xs, ys), event_dim - t.event_dim)
+                 for t, (xs, ys) in zip(self.transforms, self._slices(x, y))]
+        dim = (self.dim - x.ndim if self.dim >= 0 else self.dim) + event_dim
+        return _cat(terms, dim) if dim < 0 else functools.reduce(operator.add, terms)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+
+class StackTransform(Transform):
+    """``tseq[i]`` applied to ``x.select(dim, i)``, the results (and the log |det J| terms) stacked along ``dim``
+    as ``torch.stack`` stacks them."""
+
+    def __init__(self, tseq: Sequence[Transform], dim: int = 0, cache_size: int = 0) -> None:
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise AssertionError("All elements of tseq must be Transform instances")
+        super().__init__(cache_size=cache_size)
+        self.transforms = [t.with_cache(cache_size) for t in tseq] if cache_size else list(tseq)
+        self.dim = dim
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slices(self, *tensors: Tensor) -> list[tuple[Tensor, ...]]:
+        """For each part, the tensors' entries along ``dim`` it acts on (after checking their sizes)."""
+        _check_slices(self.dim, len(self.transforms), *tensors)
+        return [tuple(t.select(self.dim, i) for t in tensors) for i in range(len(self.transforms))]
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _stack([t(xs) for t, (xs,) in zip(self.transforms, self._slices(x))], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return _stack([t.inv(ys) for t, (ys,) in zip(self.transforms, self._slices(y))], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return _stack([t.log_abs_det_jacobian(xs, ys) for t, (xs, ys) in zip(self.transforms, self._slices(x, y))],
+                      self.dim)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
+
+class CumulativeDistributionTransform(Transform):
+    """y = ``distribution.cdf(x)`` from its support onto [0, 1]; ``inv`` its ``icdf``; log |dy/dx| is its
+    ``log_prob(x)`` (e.g. a Gaussian copula: ``TransformedDistribution(mvn, [CumulativeDistributionTransform(
+    Normal(0, 1))])``)."""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = +1
+
+    def __init__(self, distribution: Any, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self.distribution.support
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.distribution.log_prob(x)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)

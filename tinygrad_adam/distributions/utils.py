@@ -12,7 +12,7 @@ from typing import Any
 import numpy
 
 from ..autograd import enable_grad
-from ..creation import tensor
+from ..creation import arange, tensor, zeros
 from ..methods import Size
 from ..tensor import DEFAULT_FLOAT, Tensor
 
@@ -53,6 +53,35 @@ def sum_rightmost(value: Tensor, dims: int, reduce: str = "sum") -> Tensor:
         return value
     kept = value.shape[:-dims]  # the size reduced over is given, not -1: torch's -1 fails for an empty batch
     return getattr(value.reshape(*kept, math.prod(value.shape[len(kept):])), reduce)(-1)
+
+
+def _tril_mask(n: int, diag: int, like: Tensor) -> Tensor:
+    """(n, n) bool: True on and below the ``diag``-th diagonal (row order picks the lower triangle row by row)."""
+    i = arange(n, device=like.device)
+    return i < i.reshape(-1, 1) + (diag + 1)
+
+
+def tril_matrix_to_vec(mat: Tensor, diag: int = 0) -> Tensor:
+    """(..., n, n) -> (..., m): the entries on and below the ``diag``-th diagonal, row by row (``diag`` in
+    [-n, n - 1], else ValueError, as torch)."""
+    n = mat.shape[-1]
+    if not -n <= diag < n:
+        raise ValueError(f"diag ({diag}) provided is outside [{-n}, {n - 1}].")
+    return mat[..., _tril_mask(n, diag, mat)]
+
+
+def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
+    """(..., m) -> (..., n, n) lower triangular (zeros above the ``diag``-th diagonal) filled row by row from
+    ``vec``; ValueError when m is no such triangle's size."""
+    m, b = vec.shape[-1], 1 + 2 * diag
+    n = round((-b + math.sqrt(b * b + 8 * m + 4 * abs(diag) * (diag + 1))) / 2)
+    mask = _tril_mask(n, diag, vec)
+    if int(mask.sum().item()) != m:
+        raise ValueError(f"The size of last dimension is {m} which cannot be expressed as the lower triangular "
+                         f"part of a square D x D matrix.")
+    mat = zeros(*vec.shape[:-1], n, n, dtype=vec.dtype, device=vec.device)
+    mat[..., mask] = vec
+    return mat
 
 
 def draw(fill: Callable[..., Tensor], shape: tuple[int, ...], like: Tensor, who: str) -> Tensor:

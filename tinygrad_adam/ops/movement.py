@@ -123,7 +123,7 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     tensors = [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
     joined = [t for t in tensors if t.shape != (0,)] or tensors[:1]
     ref = joined[0].shape
-    ax = wrap_dim("cat", axis, len(ref))
+    ax = 0 if ref == (0,) else wrap_dim("cat", axis, len(ref))  # only 1-D empties: torch checks no dim either
     for t in joined[1:]:
         if len(t.shape) != len(ref) or any(x != y for i, (x, y) in enumerate(zip(ref, t.shape)) if i != ax):
             raise ValueError(f"concatenate: shapes {ref} and {t.shape} differ outside axis {axis}")
@@ -148,7 +148,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: shapes {tensors[0].shape} and {t.shape} differ")
-    ax = axis % (tensors[0].ndim + 1)
+    ax = wrap_dim("stack", axis, tensors[0].ndim + 1)
     return concatenate([unsqueeze(t, ax) for t in tensors], axis=ax)
 
 

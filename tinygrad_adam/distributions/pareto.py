@@ -1,0 +1,5 @@
+"""``torch.distributions.pareto``'s import path: ``Pareto`` (defined in ``gumbel``)."""
+
+from .gumbel import Pareto
+
+__all__ = ["Pareto"]
