@@ -224,7 +224,8 @@ def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -
         n *= a.shape[i]
     with ignore_fp_errors(xp):  # the corrected two-pass algorithm (as norm.py's statistics): the mean of d corrects
         d = a.data - a.data.mean(axis=axes, keepdims=True)  # the rounding of the first mean, so a constant
-        d -= d.mean(axis=axes, keepdims=True)  # float32 row has variance 0 (as torch's), not about 1e-10
+        shift = d.mean(axis=axes, keepdims=True)  # float32 row has variance 0 (as torch's), not about 1e-10; none
+        d -= xp.where(xp.isfinite(shift), shift, shift.dtype.type(0))  # next to an inf (x - mean: torch's gradient)
     denom = d.dtype.type(max(n - correction, 0))
     with ignore_fp_errors(xp):
         out = (d * d).sum(axis=axes, keepdims=keepdims) / denom
