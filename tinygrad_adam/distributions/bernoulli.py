@@ -11,11 +11,12 @@ from ..creation import arange, bernoulli
 from ..nn.functional import binary_cross_entropy_with_logits
 from ..tensor import Tensor
 from . import constraints
-from .distribution import Distribution, follows_value
+from .distribution import follows_value
+from .exp_family import ExponentialFamily
 from .utils import NUMBERS, BinaryProbs, broadcast_all
 
 
-class Bernoulli(BinaryProbs, Distribution):
+class Bernoulli(BinaryProbs, ExponentialFamily):
     """Bernoulli distributions, from ``probs`` in [0, 1] or ``logits`` (log-odds), not both; a tensor or a number,
     whose shape is ``batch_shape``. The other parameterisation is computed on first use (``probs_to_logits``
     clamps to [eps, 1 - eps], so probs 0 gives finite logits and log_prob, as torch)."""
@@ -77,6 +78,15 @@ class Bernoulli(BinaryProbs, Distribution):
             dtype = logits.dtype  # a number (unvalidated) takes the logits' dtype
         logits, value = broadcast_all(logits, value)
         return -binary_cross_entropy_with_logits(logits, value, reduction="none").to(dtype)
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.probs.logit(),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return x.exp().log1p()
 
     def entropy(self) -> Tensor:
         return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")

@@ -11,13 +11,13 @@ from ..methods import FUNCTIONS
 from ..tensor import Tensor
 from . import constraints
 from .dirichlet import Dirichlet
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import NUMBERS, broadcast_all
 
 _stack = FUNCTIONS["stack"]
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     """Beta distributions with ``concentration1`` (alpha) and ``concentration0`` (beta), both > 0, tensors or
     numbers broadcast together; density x^(alpha-1) (1-x)^(beta-1) / B(alpha, beta) on [0, 1]."""
 
@@ -69,6 +69,13 @@ class Beta(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return self._dirichlet.log_prob(_stack([value, 1.0 - value], -1))
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return x.lgamma() + y.lgamma() - (x + y).lgamma()
 
     def entropy(self) -> Tensor:
         return self._dirichlet.entropy()

@@ -11,14 +11,14 @@ import numpy
 from ..methods import FUNCTIONS
 from ..tensor import Tensor
 from . import constraints
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .gamma import standard_gamma
 
 _xlogy, _lgamma, _digamma, _one_hot, _where = (FUNCTIONS[k] for k in ("xlogy", "lgamma", "digamma", "one_hot",
                                                                       "where"))
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """Dirichlet distributions with ``concentration`` (..., K) (> 0): ``batch_shape`` is its shape less the last
     dim, ``event_shape`` (K,)."""
 
@@ -73,6 +73,13 @@ class Dirichlet(Distribution):
         c = self.concentration
         total = c.sum(-1, True)
         return c * (total - c) / (total.pow(2) * (total + 1))
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return x.lgamma().sum(-1) - x.sum(-1).lgamma()
 
     def entropy(self) -> Tensor:
         c = self.concentration

@@ -8,11 +8,12 @@ from typing import Any
 from ..creation import rand, zeros_like
 from ..tensor import Tensor
 from . import constraints
-from .distribution import Distribution, follows_value
+from .distribution import follows_value
+from .exp_family import ExponentialFamily
 from .utils import NUMBERS, broadcast_all, draw
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """Exponential distributions with ``rate`` (> 0), a tensor or a number, whose shape is ``batch_shape``."""
 
     arg_constraints = {"rate": constraints.positive}  # noqa: RUF012 - torch's
@@ -63,6 +64,15 @@ class Exponential(Distribution):
     @follows_value
     def icdf(self, value: Tensor) -> Tensor:
         return -(-value).log1p() / self.rate
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return -(-x).log()
 
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()

@@ -17,7 +17,8 @@ from ..methods import FUNCTIONS
 from ..ops.elementwise import ignore_fp_errors, operands
 from ..tensor import Tensor, record
 from . import constraints
-from .distribution import Distribution, follows_value
+from .distribution import follows_value
+from .exp_family import ExponentialFamily
 from .utils import NUMBERS, broadcast_all
 
 _xlogy, _lgamma, _digamma = FUNCTIONS["xlogy"], FUNCTIONS["lgamma"], FUNCTIONS["digamma"]
@@ -148,7 +149,7 @@ def gammainc(a: Tensor, x: Tensor) -> Tensor:
     return record("gammainc", out, (a, x), backward)
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """Gamma distributions with shape ``concentration`` (> 0) and ``rate`` (> 0), tensors or numbers broadcast
     together; density x^(a-1) e^(-rate x) rate^a / Gamma(a) on [0, inf)."""
 
@@ -201,6 +202,15 @@ class Gamma(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return gammainc(self.concentration, self.rate * value)
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return (x + 1).lgamma() + (x + 1) * (-y.reciprocal()).log()
 
     def entropy(self) -> Tensor:
         a = self.concentration

@@ -18,8 +18,10 @@ from .beta import Beta
 from .binomial import Binomial
 from .categorical import Categorical
 from .cauchy import Cauchy
+from .continuous_bernoulli import ContinuousBernoulli
 from .dirichlet import Dirichlet
 from .distribution import Distribution
+from .exp_family import ExponentialFamily, kl_expfamily_expfamily
 from .exponential import Exponential
 from .gamma import Gamma
 from .geometric import Geometric
@@ -27,13 +29,14 @@ from .gumbel import Gumbel, Pareto
 from .half_normal import HalfNormal
 from .independent import Independent
 from .laplace import Laplace
+from .lowrank_multivariate_normal import LowRankMultivariateNormal, lowrank_logdet, lowrank_mahalanobis, trace_xxt
 from .multivariate_normal import MultivariateNormal, batch_mahalanobis, half_log_det
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
 from .poisson import Poisson
 from .transformed_distribution import TransformedDistribution
 from .uniform import Uniform
-from .utils import sum_rightmost
+from .utils import broadcast_shape, sum_rightmost
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -257,6 +260,7 @@ def _kl_beta_uniform(p: Beta, q: Uniform) -> Tensor:
     return _where((q.low > 0.0) | (q.high < 1.0), math.inf, result)
 
 
+@register_kl(Exponential, ContinuousBernoulli)
 @register_kl(Exponential, Beta)
 @register_kl(Exponential, Uniform)
 @register_kl(Exponential, Pareto)
@@ -278,6 +282,7 @@ def _kl_exponential_normal(p: Exponential, q: Normal) -> Tensor:
     return t1 - 1 + (rate_sqr.reciprocal() - q.loc / p.rate + q.loc.pow(2) * 0.5) / var_normal
 
 
+@register_kl(Gamma, ContinuousBernoulli)
 @register_kl(Gamma, Beta)
 @register_kl(Gamma, Uniform)
 @register_kl(Gamma, Pareto)
@@ -299,6 +304,7 @@ def _kl_gamma_normal(p: Gamma, q: Normal) -> Tensor:
     return t1 + (a - 1) * a.digamma() + (t2 - t3 + 0.5 * q.loc.pow(2)) / var_normal
 
 
+@register_kl(Laplace, ContinuousBernoulli)
 @register_kl(Laplace, Beta)
 @register_kl(Laplace, Exponential)
 @register_kl(Laplace, Gamma)
@@ -317,6 +323,7 @@ def _kl_laplace_normal(p: Laplace, q: Normal) -> Tensor:
     return -t1 + scale_sqr_var_ratio + t2 / var_normal - 1
 
 
+@register_kl(Normal, ContinuousBernoulli)
 @register_kl(Normal, Beta)
 @register_kl(Normal, Exponential)
 @register_kl(Normal, Gamma)
@@ -439,6 +446,7 @@ def _kl_gumbel_normal(p: Gumbel, q: Normal) -> Tensor:
     return -t1 + t2 + t3 - (_EULER_GAMMA + 1)
 
 
+@register_kl(Gumbel, ContinuousBernoulli)
 @register_kl(Gumbel, Beta)
 @register_kl(Gumbel, Exponential)
 @register_kl(Gumbel, Gamma)
@@ -448,6 +456,7 @@ def _kl_gumbel_infinity(p: Gumbel, q: Distribution) -> Tensor:
     return _infinite_like(p.loc)
 
 
+@register_kl(Pareto, ContinuousBernoulli)
 @register_kl(Pareto, Beta)
 @register_kl(Pareto, Uniform)
 def _kl_pareto_infinity(p: Pareto, q: Distribution) -> Tensor:
@@ -486,3 +495,109 @@ def _kl_pareto_normal(p: Pareto, q: Normal) -> Tensor:
     t3 = p.alpha * common.pow(2) / (p.alpha - 2)
     t4 = (p.alpha * common - q.loc).pow(2)
     return _where(p.alpha <= 2, math.inf, t1 - p.alpha.reciprocal() + (t3 + t4) / var_normal - 1)
+
+
+# ---------------------------------------------------------------------------------------------- the fourth batch
+register_kl(ExponentialFamily, ExponentialFamily)(kl_expfamily_expfamily)
+_diag_embed = FUNCTIONS["diag_embed"]
+
+
+def _check_events(p: Distribution, q: Distribution) -> None:
+    if p.event_shape != q.event_shape:
+        raise ValueError(f"KL-divergence between two (Low Rank) Multivariate Normals with different event shapes "
+                         f"({tuple(p.event_shape)} and {tuple(q.event_shape)}) cannot be computed")
+
+
+def _woodbury_factor(q: LowRankMultivariateNormal) -> Tensor:
+    """A = L_C^-1 W^T D^-1 of q, so that q's precision is D^-1 - A^T A."""
+    W, D = q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag
+    return solve_triangular(q._capacitance_tril, W.mT / D.unsqueeze(-2), upper=False)
+
+
+def _lowrank_parts(q: LowRankMultivariateNormal, p_loc: Tensor) -> tuple[Tensor, Tensor]:
+    """log det of q's covariance, and q's Mahalanobis distance of q.loc - p_loc."""
+    W, D, cap = q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag, q._capacitance_tril
+    return lowrank_logdet(W, D, cap), lowrank_mahalanobis(W, D, q.loc - p_loc, cap)
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_lowrank(p: LowRankMultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    """(log det S_q - log det S_p + tr(S_q^-1 S_p) + Mahalanobis_q - n) / 2 with tr(S_q^-1 S_p) expanded through
+    q's Woodbury factor: nothing n x n is inverted."""
+    _check_events(p, q)
+    logdet_q, mahalanobis = _lowrank_parts(q, p.loc)
+    pw, pd, qd = p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag, q._unbroadcasted_cov_diag
+    A = _woodbury_factor(q)
+    trace = ((pd / qd).sum(-1) + trace_xxt(pw * qd.rsqrt().unsqueeze(-1)) - trace_xxt(A * pd.sqrt().unsqueeze(-2))
+             - trace_xxt(A @ pw))
+    return 0.5 * (logdet_q - p._log_det() + trace + mahalanobis - p.event_shape[0])
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    logdet_q, mahalanobis = _lowrank_parts(q, p.loc)
+    lp = p._unbroadcasted_scale_tril
+    trace = trace_xxt(lp * q._unbroadcasted_cov_diag.rsqrt().unsqueeze(-1)) - trace_xxt(_woodbury_factor(q) @ lp)
+    return 0.5 * (logdet_q - 2 * half_log_det(lp) + trace + mahalanobis - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    lq, n = q._unbroadcasted_scale_tril, p.event_shape[0]
+    pw = p._unbroadcasted_cov_factor
+    batch = broadcast_shape(tuple(lq.shape[:-2]), tuple(pw.shape[:-2]))
+    lq = lq.expand((*batch, n, n))
+    trace = (trace_xxt(solve_triangular(lq, pw.expand((*batch, n, pw.shape[-1])), upper=False))
+             + trace_xxt(solve_triangular(lq, _diag_embed(p._unbroadcasted_cov_diag.sqrt()).expand((*batch, n, n)),
+                                          upper=False)))
+    return 0.5 * (2 * half_log_det(lq) - p._log_det() + trace + batch_mahalanobis(lq, q.loc - p.loc) - n)
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_cb_cb(p: ContinuousBernoulli, q: ContinuousBernoulli) -> Tensor:
+    return (p.mean * (p.logits - q.logits) + p._cont_bern_log_norm() + (-p.probs).log1p() - q._cont_bern_log_norm()
+            - (-q.probs).log1p())
+
+
+def _cross_entropy_to_cb(p: Distribution, q: ContinuousBernoulli) -> Tensor:
+    """-E_p[log q] - H(p) for any p on [0, 1] (log q is linear in x)."""
+    return -p.entropy() - p.mean * q.logits - (-q.probs).log1p() - q._cont_bern_log_norm()
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_cb(p: Beta, q: ContinuousBernoulli) -> Tensor:
+    return _cross_entropy_to_cb(p, q)
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_cb(p: Uniform, q: ContinuousBernoulli) -> Tensor:
+    """inf where p reaches 1 or 0 (torch's test: ``high >= 1 or low <= 0``)."""
+    return _where((p.high >= 1) | (p.low <= 0), math.inf, _cross_entropy_to_cb(p, q))
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_cb_exponential(p: ContinuousBernoulli, q: Exponential) -> Tensor:
+    return -p.entropy() - q.rate.log() + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_cb_normal(p: ContinuousBernoulli, q: Normal) -> Tensor:
+    t2 = 0.5 * (math.log(2.0 * math.pi) + (q.loc / q.scale).square()) + q.scale.log()
+    t3 = (p.variance + p.mean.square() - 2.0 * q.loc * p.mean) / (2.0 * q.scale.square())
+    return -p.entropy() + t2 + t3
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_cb_uniform(p: ContinuousBernoulli, q: Uniform) -> Tensor:
+    """inf where q's support starts at or above 0 or ends at or below 1 (torch's test, which also gives inf for a
+    Uniform strictly containing [0, 1] from above 0)."""
+    result = -p.entropy() + (q.high - q.low).log()
+    return _where((q.low >= 0.0) | (q.high <= 1.0), math.inf, result)
+
+
+@register_kl(ContinuousBernoulli, Pareto)
+def _kl_cb_infinity(p: ContinuousBernoulli, q: Distribution) -> Tensor:
+    return _infinite_like(p.probs)
+

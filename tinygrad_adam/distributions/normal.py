@@ -10,13 +10,14 @@ from ..creation import randn
 from ..methods import FUNCTIONS
 from ..tensor import Tensor
 from . import constraints
-from .distribution import Distribution, follows_value
+from .distribution import follows_value
+from .exp_family import ExponentialFamily
 from .utils import NUMBERS, broadcast_all, draw
 
 _erf, _erfinv = FUNCTIONS["erf"], FUNCTIONS["erfinv"]
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     """Normal distributions with means ``loc`` and standard deviations ``scale`` (> 0): tensors or numbers,
     broadcast together; ``batch_shape`` is their broadcast shape (() for two numbers)."""
 
@@ -71,6 +72,15 @@ class Normal(Distribution):
     def icdf(self, value: Tensor) -> Tensor:
         """The quantile at probabilities ``value`` (not validated: outside [0, 1] gives nan, as torch)."""
         return self.loc + self.scale * _erfinv(2 * value - 1) * math.sqrt(2)
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()
 
     def entropy(self) -> Tensor:
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()

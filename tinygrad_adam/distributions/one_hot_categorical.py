@@ -83,3 +83,15 @@ class OneHotCategorical(Distribution):
         values = eye(n, dtype=self._param.dtype, device=self._param.device)
         values = values.reshape((n,) + (1,) * len(self.batch_shape) + (n,))
         return values.expand((n, *self.batch_shape, n)) if expand else values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """``OneHotCategorical`` with the straight-through ``rsample``: a one-hot sample whose gradient is that of
+    ``probs`` (sample + probs - probs.detach())."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        """One-hot draws of shape ``sample_shape + batch_shape + (K,)``; d rsample / d probs = identity."""
+        probs = self._categorical.probs
+        return self.sample(sample_shape) + (probs - probs.detach())

@@ -10,13 +10,14 @@ from ..creation import poisson
 from ..methods import FUNCTIONS
 from ..tensor import Tensor
 from . import constraints
-from .distribution import Distribution, follows_value
+from .distribution import follows_value
+from .exp_family import ExponentialFamily
 from .utils import NUMBERS, broadcast_all
 
 _xlogy = FUNCTIONS["xlogy"]
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """Poisson distributions with ``rate`` (>= 0), a tensor or a number, whose shape is ``batch_shape``."""
 
     arg_constraints = {"rate": constraints.nonnegative}  # noqa: RUF012 - torch's
@@ -53,3 +54,10 @@ class Poisson(Distribution):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return _xlogy(value, rate) - rate - (value + 1).lgamma()
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return x.exp()
