@@ -12,6 +12,8 @@ fail here as they would on a GPU, so it rejects what cupy rejects:
   and numpy scalars are fine. As in cupy, numpy arrays and lists as indices are copied to the device, basic
   assignment ``a[...] = numpy_array`` raises cupy's ValueError, and numpy functions called on a fake array run
   the fake's function (``__array_function__``/``__array_ufunc__``), which again rejects numpy arrays.
+- One fake array object per numpy array (a weak registry), so a view's ``.base`` is the very object it was made
+  from (or that one's base), as in cupy: tinygrad_adam's view and in-place version checks see views here too.
 - Results are arrays: reductions and integer indexing give 0-d arrays, never numpy scalars; there is no
   ``__index__``. Host data is copied on the way in and out, so host and device arrays never share memory.
   Floating-point overflow, invalid values and division by zero never warn (numpy's errstate is not cupy's).
@@ -35,6 +37,7 @@ from __future__ import annotations
 import functools
 import sys
 import types
+import weakref
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -87,6 +90,7 @@ unique_inverse unique_values unpackbits unravel_index unwrap vander var vdot vsp
 """)
 LINALG = _words("""cholesky cond cross det eig eigh eigvals eigvalsh inv lstsq matmul matrix_power matrix_rank
 matrix_transpose norm pinv qr slogdet solve svd tensorinv tensorsolve""")
+WRAPPERS: weakref.WeakValueDictionary[int, ndarray] = weakref.WeakValueDictionary()  # id(numpy array): its fake
 HOST_TO_DEVICE = {"array", "asarray", "asanyarray"}  # the functions that take host (numpy) data, copying it
 METHODS = _words("""all any argmax argmin argpartition argsort astype byteswap choose clip compress conj conjugate copy
 cumprod cumsum diagonal dot dump dumps fill flatten item max mean min nonzero partition prod put ravel repeat
@@ -178,7 +182,7 @@ class Flags:
 class ndarray:  # noqa: N801 - cupy's name
     """``cupy.ndarray``: a numpy array in host memory that never turns into one implicitly."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("__weakref__", "_a")
     __array_priority__ = 100
 
     def __init__(self, shape: Any, dtype: Any = float, memptr: Any = None, strides: Any = None,
@@ -186,11 +190,16 @@ class ndarray:  # noqa: N801 - cupy's name
         if memptr is not None or strides is not None:
             raise NotImplementedError("fake cupy: ndarray(memptr=, strides=) is not emulated")
         self._a = numpy.empty(shape, dtype, order=order)
+        WRAPPERS[id(self._a)] = self
 
     @classmethod
     def _of(cls, a: numpy.ndarray) -> ndarray:
-        out = object.__new__(cls)
-        out._a = a
+        """The one fake array around ``a``, as cupy has one ndarray object per array (``.base`` returns it)."""
+        out = WRAPPERS.get(id(a))
+        if out is None or out._a is not a:
+            out = object.__new__(cls)
+            out._a = a
+            WRAPPERS[id(a)] = out  # weak: the entry goes with the wrapper, which keeps ``a`` (and its id) alive
         return out
 
     shape = property(lambda self: self._a.shape)

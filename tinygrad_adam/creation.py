@@ -69,11 +69,13 @@ def infer_dtype(data: Any) -> Any:
     return {"b": numpy.bool_, "i": numpy.int64, "u": numpy.int64, "c": numpy.complex64}.get(kind, DEFAULT_FLOAT)
 
 
-def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False, *,
+           pin_memory: bool | None = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor), as ``torch.tensor``.
 
     Without ``dtype``: arrays and tensors keep theirs; Python data is inferred as torch does (see ``infer_dtype``).
     """
+    check_layout("tensor", None, pin_memory)
     if isinstance(data, Tensor):
         data = data.data
     elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
@@ -115,8 +117,8 @@ def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, requires_grad: bool,
-          value: float = 0.0, layout: Any = None) -> Tensor:
-    check_layout(fill, layout)
+          value: float = 0.0, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+    check_layout(fill, layout, pin_memory)
     dev = backend.parse_device(device)
     xp = backend.xp_of(dev)
     dtype = DEFAULT_FLOAT if dtype is None else dtype
@@ -126,85 +128,90 @@ def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, req
 
 
 def zeros(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-          layout: Any = None) -> Tensor:
-    return _make("zeros", shape, dtype, device, requires_grad, layout=layout)
+          layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+    return _make("zeros", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory)
 
 
 def ones(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-         layout: Any = None) -> Tensor:
-    return _make("ones", shape, dtype, device, requires_grad, layout=layout)
+         layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+    return _make("ones", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory)
 
 
 def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-          layout: Any = None, memory_format: Any = None) -> Tensor:
+          layout: Any = None, memory_format: Any = None, pin_memory: bool | None = False) -> Tensor:
     """A tensor of ``shape`` (zero-filled here: never uninitialised memory), laid out in ``memory_format``."""
-    out = _make("zeros", shape, dtype, device, requires_grad, layout=layout)
+    out = _make("zeros", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory)
     return out if memory_format is None else like("empty", out, out, memory_format)
 
 
 def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: str | None = None,
-         requires_grad: bool = False, layout: Any = None) -> Tensor:
+         requires_grad: bool = False, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """``shape`` filled with ``value``; without ``dtype``, the value's kind as torch infers it (7 -> int64)."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return _make("full", (shape,), infer_dtype(value) if dtype is None else dtype, device, requires_grad, value,
-                 layout)
+                 layout, pin_memory)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-               layout: Any = None) -> Tensor:
+               layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """Zeros of t's shape, dtype and device; laid out as t when dense (``memory_format``: see layouts.like)."""
     out = zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
-    return like("zeros_like", t, out, memory_format, layout)
+    return like("zeros_like", t, out, memory_format, layout, pin_memory)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-              layout: Any = None) -> Tensor:
+              layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     out = ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
-    return like("ones_like", t, out, memory_format, layout)
+    return like("ones_like", t, out, memory_format, layout, pin_memory)
 
 
 def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False, *,
-              memory_format: Any = None, layout: Any = None) -> Tensor:
+              memory_format: Any = None, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     out = full(t.shape, value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
-    return like("full_like", t, out, memory_format, layout)
+    return like("full_like", t, out, memory_format, layout, pin_memory)
 
 
 def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-               layout: Any = None) -> Tensor:
-    return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout)
+               layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout,
+                      pin_memory=pin_memory)
 
 
 def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-          generator: Generator | None = None) -> Tensor:
+          generator: Generator | None = None, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """Standard normal samples from ``generator`` or the device's seeded stream (see ``manual_seed``)."""
+    check_layout("randn", layout, pin_memory)
     dev = backend.parse_device(device)
     data = backend.standard_normal(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype, _rng(generator, dev))
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-         generator: Generator | None = None) -> Tensor:
+         generator: Generator | None = None, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """Uniform samples in [0, 1) from ``generator`` or the device's seeded stream."""
+    check_layout("rand", layout, pin_memory)
     dev = backend.parse_device(device)
     data = backend.uniform(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype, _rng(generator, dev))
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-               layout: Any = None) -> Tensor:
+               layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     out = randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
-    return like("randn_like", t, out, memory_format, layout)
+    return like("randn_like", t, out, memory_format, layout, pin_memory)
 
 
 def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-              layout: Any = None) -> Tensor:
+              layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     out = rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
-    return like("rand_like", t, out, memory_format, layout)
+    return like("rand_like", t, out, memory_format, layout, pin_memory)
 
 
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), *, generator: Generator | None = None,
-            dtype: Any = None, device: str | None = None) -> Tensor:
+            dtype: Any = None, device: str | None = None, layout: Any = None,
+            pin_memory: bool | None = False) -> Tensor:
     """Integers uniform in [low, high) (``randint(high, size)`` means low = 0); int64 unless told."""
+    check_layout("randint", layout, pin_memory)
     if high is None or (not isinstance(high, int) and isinstance(high, Sequence)):
         low, high, size = 0, low, size if high is None else high
     if high <= low:
@@ -214,8 +221,10 @@ def randint(low: int, high: int | None = None, size: Sequence[int] = (), *, gene
     return Tensor(data if dtype is None else data.astype(dtype), device=dev)
 
 
-def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: str | None = None) -> Tensor:
+def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: str | None = None,
+             layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 unless told)."""
+    check_layout("randperm", layout, pin_memory)
     dev = backend.parse_device(device)
     data = backend.permutation(dev, int(n), _rng(generator, dev))
     return Tensor(data if dtype is None else data.astype(dtype), device=dev)
@@ -333,8 +342,10 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:  # noq
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
-           device: str | None = None, requires_grad: bool = False) -> Tensor:
+           device: str | None = None, requires_grad: bool = False, *, layout: Any = None,
+           pin_memory: bool | None = False) -> Tensor:
     """Evenly spaced values in [start, end); int64 when start, end and step are all ints, else float32."""
+    check_layout("arange", layout, pin_memory)
     dev = backend.parse_device(device)
     if end is None:
         start, end = 0, start
@@ -346,26 +357,32 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: str | None = None,
-             requires_grad: bool = False) -> Tensor:
+             requires_grad: bool = False, *, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """``steps`` evenly spaced values from start to end inclusive (float32 unless told)."""
+    check_layout("linspace", layout, pin_memory)
     dev = backend.parse_device(device)
     with backend.device_context(dev):
         data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=DEFAULT_FLOAT if dtype is None else dtype)
     return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None, *, requires_grad: bool = False,
+        layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+    """The (n, m) identity (m = n unless given; float32 unless told)."""
+    check_layout("eye", layout, pin_memory)
     dev = backend.parse_device(device)
     with backend.device_context(dev):
         data = backend.xp_of(dev).eye(n, m, dtype=DEFAULT_FLOAT if dtype is None else dtype)
-    return Tensor(data, device=dev)
+    return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
 def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype: Any = None,
-             device: str | None = None, requires_grad: bool = False) -> Tensor:
+             device: str | None = None, requires_grad: bool = False, layout: Any = None,
+             pin_memory: bool | None = False) -> Tensor:
     """``steps`` values base ** e, e evenly spaced from start to end inclusive (float32 unless told), computed as
     torch's CPU kernel: start and end in the dtype, the powers in float64 from whichever end is nearer (an integer
     dtype takes a float32 base and truncates the powers)."""
+    check_layout("logspace", layout, pin_memory)
     if steps < 0:
         raise ValueError(f"logspace: number of steps must be non-negative, got {steps}")
     dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)

@@ -47,10 +47,13 @@ channels_last_3d = memory_format("channels_last_3d", (0, 2, 3, 4, 1), 5)
 strided = layout("strided")
 
 
-def check_layout(op: str, value: Any) -> None:
-    """``layout=`` as torch accepts it: None or ``strided`` (sparse layouts raise)."""
+def check_layout(op: str, value: Any, pin_memory: bool | None = False) -> None:
+    """``layout=`` as torch accepts it: None or ``strided`` (sparse layouts raise); ``pin_memory=`` None or False
+    (True raises, as torch without an accelerator does)."""
     if value is not None and value is not strided:
         raise NotImplementedError(f"{op}: layout={value!r}: only tinygrad_adam.strided (dense tensors) exists here")
+    if pin_memory:
+        raise NotImplementedError(f"{op}: pin_memory=True: page-locked host memory is not available here; drop it")
 
 
 def _format(op: str, value: Any) -> memory_format:
@@ -210,7 +213,8 @@ def to_format(out: Tensor, memory_format: Any) -> Tensor:
     return _relaid(out, strides_for("to", out, fmt))
 
 
-def like(op: str, t: Tensor, out: Tensor, memory_format: Any, layout: Any = None) -> Tensor:
+def like(op: str, t: Tensor, out: Tensor, memory_format: Any, layout: Any = None,
+         pin_memory: bool | None = False) -> Tensor:
     """``zeros_like`` and friends: ``out`` (new, of t's shape, no graph) laid out in ``memory_format`` of ``t``."""
-    check_layout(op, layout)
+    check_layout(op, layout, pin_memory)
     return _set_strides(out, strides_for(op, t, preserve_format if memory_format is None else memory_format))

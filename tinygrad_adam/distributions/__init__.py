@@ -73,6 +73,7 @@ from .transforms import (
 )
 from .uniform import Uniform
 from .von_mises import VonMises
+from .wishart import Wishart
 
 __all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
            "ComposeTransform", "Dirichlet", "Distribution", "ExpTransform", "Exponential", "Gamma", "Geometric",
@@ -88,3 +89,4 @@ __all__ += ["CatTransform", "CorrCholeskyTransform", "CumulativeDistributionTran
             "transform_to"]
 __all__ += ["ContinuousBernoulli", "ExponentialFamily", "FisherSnedecor", "GeneralizedPareto", "InverseGamma",
             "Kumaraswamy", "LKJCholesky", "LowRankMultivariateNormal", "OneHotCategoricalStraightThrough", "VonMises"]
+__all__ += ["Wishart"]

@@ -24,23 +24,29 @@ __all__ = [
     "boolean",
     "cat",
     "corr_cholesky",
+    "dependent",
+    "dependent_property",
     "greater_than",
     "greater_than_eq",
     "half_open_interval",
     "independent",
     "integer_interval",
     "interval",
+    "is_dependent",
     "less_than",
     "lower_cholesky",
+    "lower_triangular",
     "nonnegative",
     "nonnegative_integer",
     "one_hot",
     "positive",
     "positive_definite",
+    "positive_integer",
     "positive_semidefinite",
     "real",
     "real_vector",
     "simplex",
+    "square",
     "stack",
     "symmetric",
     "unit_interval",
@@ -59,6 +65,56 @@ class Constraint:
     def __repr__(self) -> str:
         bounds = ", ".join(f"{k}={v}" for k, v in vars(self).items())
         return f"{type(self).__name__.lstrip('_')}({bounds})"
+
+
+class _Dependent(Constraint):
+    """A support that depends on a distribution's parameters (a placeholder, as torch's): it cannot be checked,
+    and ``is_discrete``/``event_dim`` are known only where given; calling it gives one with those set."""
+
+    def __init__(self, *, is_discrete: Any = NotImplemented, event_dim: Any = NotImplemented) -> None:
+        self._is_discrete, self._event_dim = is_discrete, event_dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        if self._is_discrete is NotImplemented:
+            raise NotImplementedError(".is_discrete cannot be determined statically")
+        return self._is_discrete
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        if self._event_dim is NotImplemented:
+            raise NotImplementedError(".event_dim cannot be determined statically")
+        return self._event_dim
+
+    def __call__(self, *, is_discrete: Any = NotImplemented, event_dim: Any = NotImplemented) -> _Dependent:
+        return _Dependent(is_discrete=self._is_discrete if is_discrete is NotImplemented else is_discrete,
+                          event_dim=self._event_dim if event_dim is NotImplemented else event_dim)
+
+    def check(self, value: Tensor) -> Tensor:
+        raise ValueError("Cannot determine validity of dependent constraint")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__.lstrip('_')}()"
+
+
+class _DependentProperty(property, _Dependent):
+    """A property that is also a dependent constraint, for a ``support`` computed from parameters::
+
+        @constraints.dependent_property(is_discrete=False, event_dim=0)
+        def support(self): return constraints.interval(self.low, self.high)
+    """
+
+    def __init__(self, fn: Any = None, *, is_discrete: Any = NotImplemented, event_dim: Any = NotImplemented) -> None:
+        property.__init__(self, fn)
+        _Dependent.__init__(self, is_discrete=is_discrete, event_dim=event_dim)
+
+    def __call__(self, fn: Any) -> _DependentProperty:  # type: ignore[override]
+        return _DependentProperty(fn, is_discrete=self._is_discrete, event_dim=self._event_dim)
+
+
+def is_dependent(constraint: Any) -> bool:
+    """Whether ``constraint`` is a ``dependent`` placeholder (or a ``dependent_property``)."""
+    return isinstance(constraint, _Dependent)
 
 
 class _Real(Constraint):
@@ -181,6 +237,31 @@ class _OneHot(Constraint):
 
     def check(self, value: Tensor) -> Tensor:
         return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+
+
+def _matrices(name: str, value: Tensor) -> None:
+    if value.ndim < 2:
+        raise ValueError(f"{name}: expected matrices (..., n, m), got shape {tuple(value.shape)}")
+
+
+class _Square(Constraint):
+    """Square matrices (..., n, n): True or False for the whole batch at once, from the shape alone."""
+
+    event_dim = 2
+
+    def check(self, value: Tensor) -> Tensor:
+        _matrices("square", value)
+        return full(value.shape[:-2], value.shape[-1] == value.shape[-2], dtype=bool, device=value.device)
+
+
+class _LowerTriangular(Constraint):
+    """Matrices (..., n, m) with zeros above the diagonal (nan anywhere fails)."""
+
+    event_dim = 2
+
+    def check(self, value: Tensor) -> Tensor:
+        _matrices("lower_triangular", value)
+        return (value.tril() == value).all(-1).all(-1)
 
 
 class _LowerCholesky(Constraint):
@@ -320,6 +401,11 @@ boolean = _Boolean()
 positive = _GreaterThan(0.0)
 nonnegative = _GreaterThanEq(0.0)
 nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+dependent = _Dependent()
+dependent_property = _DependentProperty
+square = _Square()
+lower_triangular = _LowerTriangular()
 one_hot = _OneHot()
 unit_interval = _Interval(0.0, 1.0)
 lower_cholesky = _LowerCholesky()
