@@ -15,7 +15,7 @@ import numpy
 
 from . import backend
 from .layouts import check_layout, like
-from .tensor import DEFAULT_FLOAT, Tensor, check_devices, record
+from .tensor import DEFAULT_FLOAT, Tensor, check_devices, check_fits, record
 
 
 class Generator:
@@ -122,6 +122,8 @@ def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, req
     dev = backend.parse_device(device)
     xp = backend.xp_of(dev)
     dtype = DEFAULT_FLOAT if dtype is None else dtype
+    if fill == "full":
+        check_fits("full", value, dtype)
     with backend.device_context(dev):
         data = xp.full(_shape(shape), value, dtype=dtype) if fill == "full" else getattr(xp, fill)(_shape(shape), dtype)
     return Tensor(data, requires_grad=requires_grad, device=dev)

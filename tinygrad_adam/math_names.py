@@ -44,8 +44,6 @@ def rsub(input: Tensor, other: TensorLike, *, alpha: float = 1) -> Tensor:  # no
     ``alpha`` for an integer result)."""
     if input.dtype == numpy.bool_ or isinstance(other, bool) or getattr(other, "dtype", None) == numpy.bool_:
         raise TypeError("rsub: subtraction with a bool tensor or number is not supported (as torch)")
-    if isinstance(alpha, float) and elementwise.result_type(input, other).kind in "iu":
-        raise TypeError(f"rsub: alpha={alpha} must not be a floating point number for integer tensors (as torch)")
     return METHODS["sub"](other if isinstance(other, Tensor) else _number_like(other, input), input, alpha=alpha)
 
 
@@ -136,7 +134,7 @@ def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, di
         running = FUNCTIONS["cumulative_trapezoid"](y, x, dim=d)
         return METHODS["sum"](running.narrow(d, running.shape[d] - 1, 1) if running.shape[d] else running, d)
     ends = elementwise.add(METHODS["select"](y, d, 0), METHODS["select"](y, d, -1))
-    return elementwise.mul(METHODS["sub"](METHODS["sum"](y, d), ends, alpha=0.5), 1 if dx is None else dx)
+    return elementwise.mul(elementwise.sub(METHODS["sum"](y, d), elementwise.mul(ends, 0.5)), 1 if dx is None else dx)
 
 
 def _slice(a: Tensor, dim: int, start: int | None, stop: int | None = None) -> Tensor:

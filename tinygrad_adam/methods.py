@@ -38,7 +38,7 @@ from .creation import (
     uniform64,
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
-from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor, bump_version, record
+from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
 
 Dim = int | Sequence[int] | None
 
@@ -182,9 +182,9 @@ def expand_as(self: Tensor, other: Tensor) -> Tensor:
 def squeeze(self: Tensor, dim: Dim = None, *, axis: Dim = None) -> Tensor:
     """Drop dims of size 1 (only among ``dim`` when given; a dim of another size is left, as torch does)."""
     d = _dim(dim, axis)
-    if d is None or self.ndim == 0:
+    dims = None if d is None else movement._dims("squeeze", d, self.ndim)
+    if dims is None or self.ndim == 0:
         return movement.squeeze(self, None)
-    dims = tuple(x % self.ndim for x in ((d,) if isinstance(d, int) else d))
     return movement.squeeze(self, tuple(x for x in dims if self.shape[x] == 1))
 
 
@@ -352,18 +352,37 @@ def element_size(self: Tensor) -> int:
 
 # ---------------------------------------------------------------------------------------------- arithmetic
 def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
-    return elementwise.add(self, _times_alpha(other, alpha))
+    check_alpha("add", self, other, alpha)
+    return elementwise.add(self, _times_alpha(self, other, alpha))
 
 
 def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
-    return elementwise.sub(self, _times_alpha(other, alpha))
+    check_alpha("sub", self, other, alpha)
+    elementwise.check_sub_operands(self, other)  # before alpha scales a bool
+    return elementwise.sub(self, _times_alpha(self, other, alpha))
 
 
-def _times_alpha(other: TensorLike, alpha: float) -> TensorLike:
-    """add's and sub's ``alpha * other``; a Python number stays one (so it takes the tensor's dtype, as torch)."""
+def check_alpha(op: str, a: TensorLike, b: TensorLike, alpha: Any) -> None:
+    """torch's rules for add's / sub's ``alpha``: a bool one only for a bool result, a float one not for an integer
+    or bool result, a complex one only for a complex result (a TypeError, as torch raises)."""
+    if type(alpha) is int and -128 < alpha < 128:  # (the hot path: such an int fits every dtype)
+        return
+    dtype = elementwise.result_type(a, b)
+    if (isinstance(alpha, bool) and dtype.kind != "b") or (isinstance(alpha, float) and dtype.kind in "iub") \
+            or (isinstance(alpha, complex) and dtype.kind != "c"):
+        raise TypeError(f"{op}: alpha={alpha!r} ({type(alpha).__name__}) is not allowed for a result of dtype "
+                        f"{dtype} (as torch)")
+    check_fits(op, alpha, dtype)
+
+
+def _times_alpha(self: TensorLike, other: TensorLike, alpha: float) -> TensorLike:
+    """add's and sub's ``alpha * other``; a Python number stays one (so it takes the tensor's dtype, as torch; a
+    bool one stays a bool for a bool result)."""
     if alpha == 1:
         return other
-    if isinstance(other, (int, float)) and not isinstance(other, bool):
+    if elementwise.result_type(self, other).kind == "b":  # a bool result: alpha counts as a bool
+        return other if alpha else elementwise.mul(other, False) if isinstance(other, Tensor) else False
+    if isinstance(other, (int, float)):
         return other * alpha
     return elementwise.mul(other, alpha)
 
@@ -502,7 +521,8 @@ def _new(fill: str) -> Callable[..., Tensor]:
         xp = backend.xp_of(dev)
         with backend.device_context(dev):
             dt = self.dtype if dtype is None else dtype
-            data = xp.full(shape, size[1], dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
+            data = xp.full(shape, check_fits("new_full", size[1], dt), dtype=dt) if fill == "full" \
+                else getattr(xp, fill)(shape, dtype=dt)
         return Tensor(data, requires_grad=requires_grad, device=dev)
     return new
 
@@ -540,7 +560,7 @@ def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
     m = mask if isinstance(mask, Tensor) else Tensor(numpy.asarray(mask), device=self.device)
     if m.dtype != numpy.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
-    value = value.astype(self.dtype) if isinstance(value, Tensor) else value
+    value = value.astype(self.dtype) if isinstance(value, Tensor) else check_fits("masked_fill", value, self.dtype)
     out = elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
     if out.shape != self.shape:
         raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to {self.shape}")
@@ -893,7 +913,7 @@ def zero_(self: Tensor) -> Tensor:
 
 
 def fill_(self: Tensor, value: Any) -> Tensor:
-    v = value.item() if isinstance(value, Tensor) else value
+    v = value.item() if isinstance(value, Tensor) else check_fits("fill_", value, self.dtype)
     return inplace.inplace(self, "fill_", lambda a: _constant(a, a.xp.full_like(a.data, v)))
 
 
@@ -1865,6 +1885,7 @@ def fill_diagonal_(self: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
     """Write ``fill_value`` on the main diagonal in place (a matrix, or a tensor of equal dims: its [i, i, ..., i]);
     with ``wrap``, a matrix taller than wide by more than one restarts the diagonal below it every (cols + 1)
     rows, as torch (positions counted in row-major order). The gradient is zero on the diagonal."""
+    check_fits("fill_diagonal_", fill_value, self.dtype)
     if self.ndim < 2:
         raise ValueError(f"fill_diagonal_: needs a tensor of at least 2 dims, got shape {self.shape}")
     if self.ndim > 2 and len(set(self.shape)) > 1:

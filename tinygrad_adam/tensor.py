@@ -8,6 +8,7 @@ array that a backward closure reads was written in place after the op was record
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Union
@@ -391,6 +392,25 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
     if out._data is x:
         out._data = x.copy()
     return out
+
+
+def check_fits(op: str, value: Any, dtype: Any) -> Any:
+    """``value`` itself where a Python number fits ``dtype`` as torch checks it for a fill, a bound or a factor
+    converted to the tensor's dtype; else an OverflowError (torch's RuntimeError). inf and nan fit a floating dtype
+    (the finite limit is the largest finite value, not the rounding threshold: float16 65519.0 overflows, as in
+    torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8)."""
+    dtype = numpy.dtype(dtype)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or dtype.kind not in "fiu":
+        return value
+    if dtype.kind == "f":
+        bad = value == value and abs(value) != math.inf and abs(value) > float(numpy.finfo(dtype).max)
+    else:
+        info = numpy.iinfo(dtype)
+        low = -info.max if dtype.kind == "u" and isinstance(value, int) else info.min
+        bad = value != value or not low <= value <= info.max
+    if bad:
+        raise OverflowError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow (as torch)")
+    return value
 
 
 # The ops modules import this one, so they are bound here, after Tensor exists.

@@ -85,7 +85,8 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
-    """x where x > 0, else weight x; ``weight`` (1,) or (C,), one slope per channel (dim 1) of x (N, C, ...)."""
+    """x where x > 0, else weight x; ``weight`` (1,) or (C,), one slope per channel (dim 1) of x (N, C, ...); a
+    0-d or 1-D x has one channel."""
     return activation.prelu(x, weight)
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import Array, Tensor, record
-from .elementwise import exp_neg_abs, ignore_overflow, log1p_small, sigmoid_array, unbroadcast
+from ..tensor import Array, Tensor, check_fits, record
+from .elementwise import astype, exp_neg_abs, half_opmath, ignore_overflow, log1p_small, sigmoid_array, unbroadcast
 from .reduce import quiet
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -181,7 +181,10 @@ def float_input(op: str, a: Tensor) -> Array:
 def leaky(op: str, a: Tensor, slope: Tensor | float) -> Tensor:
     """x where x > 0, else slope x: ``leaky_relu`` (a number) and ``prelu`` (a learnable Tensor that broadcasts
     against ``a``). The gradient is 1 where x > 0, else the slope (so the slope at 0 and for nan, as torch); the
-    slope's gradient is x g where x <= 0, summed over the broadcast dims."""
+    slope's gradient is x g where x <= 0, summed over the broadcast dims. float16 with a number slope computes in
+    float32 and rounds once (torch's opmath, see ``half_opmath``), as do the other activations with a number."""
+    if not isinstance(slope, Tensor) and (wide := half_opmath(a, slope)) is not None:
+        return astype(leaky(op, wide[0], slope), numpy.float16)
     x, xp = float_input(op, a), a.xp
     w = slope.data if isinstance(slope, Tensor) else x.dtype.type(slope)
     pos = x > 0
@@ -203,13 +206,13 @@ def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 def prelu(a: Tensor, weight: Tensor) -> Tensor:
     """x where x > 0, else w x, with ``weight`` (1,) for all channels or (C,) per channel (dim 1 of a (N, C, ...)
-    input; a 1-D input is one channel vector)."""
+    input; a 0-d or 1-D input has one channel, as in torch)."""
     if weight.dtype != a.dtype:
         raise TypeError(f"prelu: input {a.dtype} and weight {weight.dtype} must have one dtype (torch does not "
                         f"promote here); cast one, e.g. model.to(dtype)")
     if weight.ndim != 1:
         raise ValueError(f"prelu: weight must be 1-D (num_parameters,), got shape {weight.shape}")
-    channels = 1 if a.ndim == 0 else a.shape[0] if a.ndim == 1 else a.shape[1]
+    channels = a.shape[1] if a.ndim >= 2 else 1
     if weight.size != 1 and weight.size != channels:
         raise ValueError(f"prelu: weight has {weight.size} entries but the input {a.shape} has {channels} channels; "
                          f"use num_parameters=1 or the channel count")
@@ -224,6 +227,8 @@ def elu(a: Tensor, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 
     """scale x where x > 0, else scale alpha (exp(input_scale x) - 1): torch's one kernel behind elu, selu and
     celu. The gradient where x > 0 is scale, else scale alpha input_scale exp(input_scale x) (so at 0 too, and nan
     for nan, as torch's vectorised loop, which all but tiny tensors take)."""
+    if (wide := half_opmath(a, alpha)) is not None:
+        return astype(elu(wide[0], alpha, scale, input_scale, op), numpy.float16)
     x, xp = float_input(op, a), a.xp
     t = x.dtype.type
     pos = x > 0
@@ -255,7 +260,7 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
     x, xp = a.data, a.xp
-    lo, hi = (x.dtype.type(v) for v in (min_val, max_val))
+    lo, hi = (x.dtype.type(check_fits("hardtanh", v, x.dtype)) for v in (min_val, max_val))
     out = xp.where(x < lo, lo, xp.where(x > hi, hi, x))
     inside = (x > lo) & (x < hi)
     return record("hardtanh", out, (a,), lambda g: (xp.where(inside, g, g.dtype.type(0)),))
@@ -272,6 +277,9 @@ def softshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd where x > lambd, x + lambd where x < -lambd, else +0 (torch's vector loop; its scalar loop, which
     tensors of under 16 elements take, gives -0 for negative x); a nan stays nan. The gradient is 1 outside
     [-lambd, lambd] (and for nan), 0 inside, as torch's."""
+    if (wide := half_opmath(a, lambd)) is not None:
+        _shrink_lambda("softshrink", a.data, lambd)  # (the range check is float16's)
+        return astype(softshrink(wide[0], lambd), numpy.float16)
     x, xp = float_input("softshrink", a), a.xp
     lam = _shrink_lambda("softshrink", x, lambd)
     outside = ~(xp.abs(x) <= lam)
@@ -283,6 +291,7 @@ def softshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
 def hardshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd (and for nan), else 0; the gradient passes where the value does, as torch's."""
     x, xp = float_input("hardshrink", a), a.xp
+    check_fits("hardshrink", lambd, x.dtype)  # (torch compares float16 with lambd as a float16, no opmath here)
     keep = ~((x >= -x.dtype.type(lambd)) & (x <= x.dtype.type(lambd)))
     return record("hardshrink", xp.where(keep, x, x.dtype.type(0)), (a,),
                   lambda g: (xp.where(keep, g, g.dtype.type(0)),))
@@ -342,6 +351,6 @@ def mish(a: Tensor) -> Tensor:
 def threshold(a: Tensor, threshold: float, value: float) -> Tensor:
     """x where x > threshold, else ``value`` (nan stays nan); the gradient is 0 where x <= threshold, else g."""
     x, xp = a.data, a.xp
-    below = x <= threshold
-    out = xp.where(below, x.dtype.type(value), x)
+    below = x <= check_fits("threshold", threshold, x.dtype)
+    out = xp.where(below, x.dtype.type(check_fits("threshold", value, x.dtype)), x)
     return record("threshold", out, (a,), lambda g: (xp.where(below, g.dtype.type(0), g),))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
 
 
 def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -150,10 +150,15 @@ def add(a: TensorLike, b: TensorLike) -> Tensor:
     return record("add", a.data + b.data, (a, b), backward)
 
 
-def sub(a: TensorLike, b: TensorLike) -> Tensor:
+def check_sub_operands(a: TensorLike, b: TensorLike) -> None:
+    """torch refuses to subtract with a bool tensor or number (a TypeError)."""
     if any(isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype.kind == "b") for x in (a, b)):
         raise TypeError("sub: subtracting a bool tensor or value is not supported (as in PyTorch); to invert a mask "
                         "use logical_not, or convert with .astype() first")
+
+
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    check_sub_operands(a, b)
     a, b = operands("sub", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -239,6 +244,8 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
         if not info.min <= b <= info.max:
             raise ValueError(f"pow: the exponent {b} does not fit the tensor's dtype {a.dtype} (as torch); convert "
                              f"the tensor first, e.g. x.long() or x.double()")
+    if isinstance(a, Tensor) and a.dtype == numpy.float16:  # (torch converts a float32 one's in float64)
+        check_fits("pow", b, a.dtype)
     a, b = operands("pow", a, b)
     out = power(a.data, b.data, exponent)
 
@@ -389,7 +396,9 @@ def softplus_array(x: Array, beta: float = 1.0) -> Array:
 
 def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Tensor:
     """log(1 + exp(beta x)) / beta, exact everywhere; with a ``threshold`` (torch's, 20 by default there), x itself
-    and gradient 1 where beta x > threshold, as torch.nn.functional.softplus."""
+    and gradient 1 where beta x > threshold, as torch.nn.functional.softplus. float16 computes in float32 (opmath)."""
+    if (wide := half_opmath(a, beta)) is not None:
+        return astype(softplus(wide[0], beta, threshold), numpy.float16)
     a = floating(a)
     out = softplus_array(a.data, beta)
     linear = None if threshold is None else a.data * beta > threshold
@@ -419,6 +428,7 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
     The gradient reaches a where lo <= a <= hi, lo where a < lo < hi, hi where a > hi or hi < lo (torch's rule: a
     tie with a bound is inside, not split as in maximum)."""
     dtype = result_type(a, *(b for b in (lo, hi) if b is not None))
+    lo, hi = (check_fits("clamp", b, dtype) for b in (lo, hi))
     a = cast(a, dtype, a)
     lo_t, hi_t = (None if b is None else cast(b, dtype, a) for b in (lo, hi))
     x, xp = a.data, a.xp

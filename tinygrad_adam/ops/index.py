@@ -15,7 +15,7 @@ import numpy
 from .. import backend
 from ..autograd import is_grad_enabled
 from ..sparse_grad import sparse_rows
-from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, constant, record
+from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
 from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
 from .movement import broadcast_to, clone, getitem, reshape, wrap_dim
 
@@ -76,7 +76,7 @@ def _source(op: str, a: Tensor, src: TensorLike, index: Tensor) -> Tensor:
 def scatter(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
     """A copy of ``a`` with ``src`` written at ``index`` along ``dim`` (which of several writes to one place wins is
     unspecified, as in torch)."""
-    return _scatter("scatter", a, dim, index, src)
+    return _scatter("scatter", a, dim, index, check_fits("scatter", src, a.dtype))
 
 
 def scatter_add(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
@@ -462,7 +462,7 @@ def index_fill(a: Tensor, dim: int, index: Tensor, value: TensorLike) -> Tensor:
     """A copy of ``a`` (any shape) with ``value`` (a number or a 0-d tensor) in its slices at ``index`` (1-D or 0-d
     int64; negative entries count from the end) along ``dim``. Gradients: ``a``'s is zero in those slices, ``value``'s
     the sum of theirs (each slice once, however often ``index`` names it), as torch."""
-    v = as_tensor(value, like=a)
+    v = as_tensor(check_fits("index_fill", value, a.dtype), like=a)
     if v.ndim:
         raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape {v.shape}")
     check_devices("index_fill", a, v)

@@ -41,9 +41,11 @@ def transpose(a: Tensor, axes: Sequence[int]) -> Tensor:
 
 def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one (torch.flatten)."""
+    s, e = wrap_dim("flatten", start_dim, a.ndim), wrap_dim("flatten", end_dim, a.ndim)
     if a.ndim == 0:
         return reshape(a, (1,))
-    s, e = start_dim % a.ndim, end_dim % a.ndim
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {a.shape})")
     return reshape(a, a.shape[:s] + (math.prod(a.shape[s:e + 1]),) + a.shape[e + 1:])  # not -1: empty tensors
 
 
@@ -60,7 +62,7 @@ def squeeze(a: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
     if axis is None:
         shape = tuple(n for n in a.shape if n != 1)
     else:
-        axes = {x % a.ndim for x in ((axis,) if isinstance(axis, int) else axis)}
+        axes = set(_dims("squeeze", axis, a.ndim))
         bad = [x for x in axes if a.shape[x] != 1]
         if bad:
             raise ValueError(f"squeeze: axis {bad[0]} of shape {a.shape} has size {a.shape[bad[0]]}, not 1")
@@ -69,7 +71,7 @@ def squeeze(a: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
 
 
 def unsqueeze(a: Tensor, axis: int) -> Tensor:
-    axis = axis % (a.ndim + 1)
+    axis = wrap_dim("unsqueeze", axis, a.ndim + 1)  # a new dim goes before any of the ndim + 1 positions
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
 
