@@ -207,7 +207,9 @@ def test_corr_cholesky_transform_matches_torch(data: st.DataObject, dtype: Any) 
     # the inverse divides by 1 - (a row's sum of squares so far), near 0 for entries near +-1 (tanh(4) in a row
     # of 4): float32 cancellation decides it (nan, or torch's 3.87 for 4)
     _check(lambda lib, x: (lambda t: t.inv(t(x)))(make(lib)), np.clip(x, -2, 2), rtol=rtol)
-    _check(lambda lib, x: (lambda t: t.log_abs_det_jacobian(x, t(x)))(make(lib)), x, rtol=rtol)
+    # log |det J| sums log(1 - a row's running sum of squares): for saturated entries (tanh(30) rounds to 1) that is
+    # the log of a cancellation's rounding error in both libraries (-329.19 here, -329.05 in torch, for a row of 30s)
+    _check(lambda lib, x: (lambda t: t.log_abs_det_jacobian(x, t(x)))(make(lib)), np.clip(x, -4, 4), rtol=rtol)
     _check(lambda lib, x: (lambda t: t.codomain.check(t(x)))(make(lib)), x, rtol=0)
     d = data.draw(st.integers(0, 4))
     _same_static(make(tg), make(torch), [(*batch, size), (*batch, d, d), (*batch, d, d + 1), ()])

@@ -390,8 +390,9 @@ def _times_alpha(self: TensorLike, other: TensorLike, alpha: float) -> TensorLik
 def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
     """Division; ``rounding_mode`` "floor" or "trunc" rounds the quotient (no gradient flows through rounding).
     Integers stay integers there, and an integer division by zero raises ZeroDivisionError, as in torch."""
-    if isinstance(self, Tensor) and (wide := elementwise.half_opmath(self, other)) is not None:
+    if rounding_mode is not None and isinstance(self, Tensor) and (wide := elementwise.half_opmath(self, other)):
         return elementwise.astype(div(*wide, rounding_mode=rounding_mode), numpy.float16)  # float32, rounded once
+    #    (without rounding_mode, elementwise.div makes the same check)
     out = elementwise.div(self, other)
     if rounding_mode is None:
         return out

@@ -39,7 +39,29 @@ def half_log_det(L: Tensor) -> Tensor:
     return L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
 
 
-class MultivariateNormal(Distribution):
+class TrilMatrices:
+    """``scale_tril``, ``covariance_matrix`` (L L^T) and ``precision_matrix`` of a distribution that keeps its
+    lower Cholesky factor L as ``_unbroadcasted_scale_tril``, each expanded to its ``_matrix_shape()``
+    (MultivariateNormal's covariance; Wishart's scale)."""
+
+    _unbroadcasted_scale_tril: Tensor
+    _matrix_shape: Any  # () -> the (*batch, n, n) shape, defined by each class
+
+    @lazy_property
+    def scale_tril(self) -> Tensor:
+        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
+
+    @lazy_property
+    def covariance_matrix(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril
+        return (L @ L.mT).expand(self._matrix_shape())
+
+    @lazy_property
+    def precision_matrix(self) -> Tensor:
+        return _cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
+
+
+class MultivariateNormal(TrilMatrices, Distribution):
     """Multivariate normal distributions with mean ``loc`` (..., n) and exactly one of ``covariance_matrix`` /
     ``precision_matrix`` (..., n, n) (symmetric positive-definite) or ``scale_tril`` (..., n, n) (lower-triangular,
     positive diagonal): ``batch_shape`` is the broadcast of their batch dims, ``event_shape`` (n,)."""
@@ -92,19 +114,6 @@ class MultivariateNormal(Distribution):
 
     def _matrix_shape(self) -> Size:
         return self._batch_shape + self._event_shape + self._event_shape
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return (L @ L.mT).expand(self._matrix_shape())
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        return _cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
 
     @property
     def mean(self) -> Tensor:

@@ -279,18 +279,24 @@ class ComposeTransform(Transform):
 identity_transform = ComposeTransform([])
 
 
-class ExpTransform(Transform):
+class _Parameterless(Transform):
+    """A transform with no parameters: equal to every instance of its class (the class right below this one, so a
+    user's subclass of ExpTransform equals ExpTransform both ways, as torch's per-class ``__eq__``)."""
+
+    def __eq__(self, other: object) -> bool:
+        own = next(c for c in type(self).__mro__ if _Parameterless in c.__bases__)
+        return isinstance(other, own)
+
+    __hash__ = Transform.__hash__
+
+
+class ExpTransform(_Parameterless):
     """y = exp(x); log |dy/dx| = x."""
 
     domain = constraints.real
     codomain = constraints.positive
     bijective = True
     sign = +1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ExpTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return x.exp()
@@ -372,18 +378,13 @@ class AffineTransform(Transform):
     inverse_shape = forward_shape
 
 
-class SigmoidTransform(Transform):
+class SigmoidTransform(_Parameterless):
     """y = sigmoid(x) clamped to [tiny, 1 - eps]; log |dy/dx| = -softplus(-x) - softplus(x)."""
 
     domain = constraints.real
     codomain = constraints.unit_interval
     bijective = True
     sign = +1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SigmoidTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         finfo = numpy.finfo(x.dtype)
@@ -398,18 +399,13 @@ class SigmoidTransform(Transform):
         return -softplus(-x) - softplus(x)
 
 
-class TanhTransform(Transform):
+class TanhTransform(_Parameterless):
     """y = tanh(x); log |dy/dx| = 2 (log 2 - x - softplus(-2x)) (stable for large |x|)."""
 
     domain = constraints.real
     codomain = constraints.interval(-1.0, 1.0)
     bijective = True
     sign = +1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TanhTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return x.tanh()
@@ -421,16 +417,11 @@ class TanhTransform(Transform):
         return 2.0 * (math.log(2.0) - x - softplus(-2.0 * x))
 
 
-class AbsTransform(Transform):
+class AbsTransform(_Parameterless):
     """y = |x| (not bijective: ``inv`` returns y itself, the non-negative preimage; no log |det J|, as torch)."""
 
     domain = constraints.real
     codomain = constraints.positive
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AbsTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return x.abs()
@@ -478,18 +469,13 @@ class PowerTransform(Transform):
     inverse_shape = forward_shape
 
 
-class StickBreakingTransform(Transform):
+class StickBreakingTransform(_Parameterless):
     """R^(K-1) -> the K-simplex by stick breaking: z_i = sigmoid(x_i - log(K - i)) of what is left, the last entry
     the remainder (``forward_shape`` adds one to the last dim). Bijective onto the simplex."""
 
     domain = constraints.real_vector
     codomain = constraints.simplex
     bijective = True
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StickBreakingTransform)
-
-    __hash__ = Transform.__hash__
 
     @staticmethod
     def _offset(x: Tensor, k: int) -> Tensor:
@@ -520,18 +506,13 @@ class StickBreakingTransform(Transform):
         return (*shape[:-1], shape[-1] - 1)
 
 
-class SoftplusTransform(Transform):
+class SoftplusTransform(_Parameterless):
     """y = softplus(x) (x itself above 20, as torch's); x = y + log(-expm1(-y)); log |dy/dx| = -softplus(-x)."""
 
     domain = constraints.real
     codomain = constraints.positive
     bijective = True
     sign = +1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SoftplusTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return softplus(x)
@@ -543,17 +524,12 @@ class SoftplusTransform(Transform):
         return -softplus(-x)
 
 
-class SoftmaxTransform(Transform):
+class SoftmaxTransform(_Parameterless):
     """(..., n) -> the n-simplex: exp(x - max x) normalised over the last dim. Not bijective (adding a constant
     to x gives the same y): ``inv`` is log y, one preimage, and there is no log |det J| (as torch)."""
 
     domain = constraints.real_vector
     codomain = constraints.simplex
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SoftmaxTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         probs = (x - x.max(-1, True)[0]).exp()
@@ -574,17 +550,12 @@ def _map_diagonal(m: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
     return m.tril(-1) + fn(m.diagonal(dim1=-2, dim2=-1)).diag_embed()
 
 
-class LowerCholeskyTransform(Transform):
+class LowerCholeskyTransform(_Parameterless):
     """Square matrices (..., n, n) -> lower triangular ones with a positive diagonal: the strict lower triangle
     kept, the diagonal exponentiated (the upper triangle is dropped, so not bijective; no log |det J|, as torch)."""
 
     domain = constraints.independent(constraints.real, 2)
     codomain = constraints.lower_cholesky
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LowerCholeskyTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return _map_diagonal(x, Tensor.exp)
@@ -593,17 +564,12 @@ class LowerCholeskyTransform(Transform):
         return _map_diagonal(y, Tensor.log)
 
 
-class PositiveDefiniteTransform(Transform):
+class PositiveDefiniteTransform(_Parameterless):
     """Square matrices (..., n, n) -> positive-definite ones L L^T, L = LowerCholeskyTransform()(x); ``inv`` is
     that of the Cholesky factor (not bijective; no log |det J|, as torch)."""
 
     domain = constraints.independent(constraints.real, 2)
     codomain = constraints.positive_definite
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PositiveDefiniteTransform)
-
-    __hash__ = Transform.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         lower = _map_diagonal(x, Tensor.exp)

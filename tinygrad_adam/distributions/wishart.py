@@ -20,11 +20,10 @@ from ..tensor import Tensor
 from . import constraints
 from .exp_family import ExponentialFamily
 from .gamma import Chi2
-from .multivariate_normal import half_log_det, precision_to_scale_tril
-from .utils import NUMBERS, broadcast_shape, lazy_property
+from .multivariate_normal import TrilMatrices, half_log_det, precision_to_scale_tril
+from .utils import NUMBERS, broadcast_shape
 
-_cholesky_inverse, _cholesky_solve, _mvlgamma = (FUNCTIONS[n] for n in ("cholesky_inverse", "cholesky_solve",
-                                                                         "mvlgamma"))
+_cholesky_solve, _mvlgamma = (FUNCTIONS[n] for n in ("cholesky_solve", "mvlgamma"))
 _where, _tril_indices = FUNCTIONS["where"], FUNCTIONS["tril_indices"]
 
 
@@ -34,7 +33,7 @@ def mvdigamma(x: Tensor, p: int) -> Tensor:
     return (x.unsqueeze(-1) - offsets).digamma().sum(-1)
 
 
-class Wishart(ExponentialFamily):
+class Wishart(TrilMatrices, ExponentialFamily):
     """Wishart distributions with degrees of freedom ``df`` (a number or a tensor, > p - 1) and exactly one of
     ``covariance_matrix`` / ``precision_matrix`` (..., p, p) (symmetric positive-definite) or ``scale_tril``
     (lower-triangular, positive diagonal): ``batch_shape`` the broadcast of df's shape and the matrix's batch,
@@ -91,19 +90,6 @@ class Wishart(ExponentialFamily):
 
     def _matrix_shape(self) -> tuple[int, ...]:
         return (*self._batch_shape, *self._event_shape)
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return (L @ L.mT).expand(self._matrix_shape())
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        return _cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
 
     def _df(self) -> Tensor:
         """df as (*batch_shape, 1, 1), to scale matrices."""
