@@ -49,9 +49,10 @@ def _torch_isclose_any_dtype() -> Any:
 
 
 def _off_band(x: np.ndarray, logits: bool) -> np.ndarray:
-    """Probabilities (or logits) moved out of the bands 0.45 < p < 0.499 and 0.501 < p < 0.55 to their edge 0.45
-    or 0.55: there the closed forms of ContinuousBernoulli cancel ~1/(1 - 2p)^3 float32 rounding errors."""
-    edge, lim = (0.2007, 0.004) if logits else (0.05, 0.001)  # (logit(0.55) = 0.2007, logit(0.501) = 0.004)
+    """Probabilities (or logits) moved out of the bands 0.4 < p < 0.499 and 0.501 < p < 0.6 to their edge 0.4
+    or 0.6 (0.45 was still too close: 0.46875 failed): there the closed forms of ContinuousBernoulli cancel
+    ~1/(1 - 2p)^3 float32 rounding errors."""
+    edge, lim = (0.4055, 0.004) if logits else (0.1, 0.001)  # (logit(0.6) = 0.4055, logit(0.501) = 0.004)
     centre = 0.0 if logits else 0.5
     with np.errstate(invalid="ignore"):
         band = (np.abs(x - centre) > lim * 0.9) & (np.abs(x - centre) < edge)
