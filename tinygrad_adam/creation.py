@@ -15,7 +15,7 @@ import numpy
 
 from . import backend
 from .layouts import check_layout, like
-from .tensor import DEFAULT_FLOAT, Tensor, check_devices, check_fits, record
+from .tensor import DEFAULT_FLOAT, Tensor, check_devices, check_fits, record, refuse_complex
 
 
 class Generator:
@@ -362,9 +362,10 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: st
              requires_grad: bool = False, *, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """``steps`` evenly spaced values from start to end inclusive (float32 unless told)."""
     check_layout("linspace", layout, pin_memory)
-    dev = backend.parse_device(device)
+    dev, dt = backend.parse_device(device), DEFAULT_FLOAT if dtype is None else dtype
+    start, end = (check_fits("linspace", v, dt) for v in (start, end))
     with backend.device_context(dev):
-        data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=DEFAULT_FLOAT if dtype is None else dtype)
+        data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=dt)
     return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
@@ -387,6 +388,8 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype:
     check_layout("logspace", layout, pin_memory)
     if steps < 0:
         raise ValueError(f"logspace: number of steps must be non-negative, got {steps}")
+    if isinstance(start, complex) or isinstance(end, complex):
+        refuse_complex(numpy.dtype(complex))
     dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)
     if dt.kind not in "iuf":
         raise TypeError(f"logspace: dtype {dt} is not supported (a floating or integer dtype)")

@@ -62,12 +62,14 @@ class Tensor:
             data = numpy.asarray(data)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
             raw = numpy.asarray(data)
-            if raw.dtype.kind not in "biufc":  # None, strings, objects: never a silent nan
+            if raw.dtype.kind not in "biuf":  # None, strings, objects: never a silent nan (complex: refused below)
+                refuse_complex(raw.dtype)
                 raise TypeError(f"Tensor(): data must be a number or a (nested) sequence of numbers, got "
                                 f"{type(data).__name__} {data!r:.60}")
             data = raw.astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
+        refuse_complex(data.dtype)
         here = backend.device_of(data)
         if device is not None:
             dev = backend.parse_device(device)
@@ -104,6 +106,7 @@ class Tensor:
                 return
         if not (hasattr(value, "dtype") and hasattr(value, "shape")) or isinstance(value, numpy.generic):
             raise TypeError(f".data must be assigned a Tensor or an array, got {type(value).__name__}")
+        refuse_complex(value.dtype)
         self._data = value
 
     data = property(attrgetter("_data"), _set_data, doc="The raw array (numpy or cupy) this tensor holds.")
@@ -364,6 +367,15 @@ def check_versions(node: Tensor) -> None:
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
 
 
+def refuse_complex(dtype: numpy.dtype) -> None:
+    """A NotImplementedError for a complex ``dtype``: tensors here are bool, integer or floating, and the ops, their
+    gradients and ``.real`` / ``.imag`` are written for real numbers, so complex data would give wrong answers."""
+    if dtype.kind == "c":
+        raise NotImplementedError(f"complex tensors are not supported (dtype {dtype}); keep the real and imaginary "
+                                  f"parts as two real tensors (or one with a last dimension of 2, the layout of "
+                                  f"torch.view_as_real)")
+
+
 def check_devices(op: str, *tensors: Tensor) -> str:
     """The common device of ``tensors``; a DeviceError naming both devices when they differ."""
     dev = backend.device_of(tensors[0]._data)  # (the arrays' devices: cheaper than the Tensor property)
@@ -400,6 +412,8 @@ def check_fits(op: str, value: Any, dtype: Any) -> Any:
     (the finite limit is the largest finite value, not the rounding threshold: float16 65519.0 overflows, as in
     torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8)."""
     dtype = numpy.dtype(dtype)
+    if isinstance(value, complex):  # (numpy would keep the real part and only warn)
+        refuse_complex(numpy.dtype(complex))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or dtype.kind not in "fiu":
         return value
     if dtype.kind == "f":

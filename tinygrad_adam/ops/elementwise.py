@@ -13,7 +13,18 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
+from ..tensor import (
+    DEFAULT_FLOAT,
+    Array,
+    Tensor,
+    TensorLike,
+    as_tensor,
+    check_devices,
+    check_fits,
+    constant,
+    record,
+    refuse_complex,
+)
 
 
 def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -539,5 +550,6 @@ def compare(a: TensorLike, b: TensorLike, name: str) -> Tensor:
 
 def astype(a: Tensor, dtype: Any) -> Tensor:
     """Cast; the gradient is cast back to the input's dtype."""
-    src = a.dtype
-    return record("astype", a.data.astype(dtype), (a,), lambda g: (g.astype(src),))
+    src, out = a.dtype, a.data.astype(dtype)
+    refuse_complex(out.dtype)
+    return record("astype", out, (a,), lambda g: (g.astype(src),))

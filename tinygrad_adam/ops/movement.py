@@ -10,7 +10,7 @@ import numpy
 
 from .. import backend
 from ..autograd import is_grad_enabled
-from ..tensor import Array, Tensor, check_devices, record
+from ..tensor import Array, Tensor, check_devices, check_fits, record
 from .elementwise import astype, result_type
 
 
@@ -161,7 +161,7 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
               for p in ((pad_width,) * a.ndim if isinstance(pad_width, int) else pad_width)]
     if len(widths) != a.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
         raise ValueError(f"pad: pad_width {pad_width} must give non-negative (before, after) for each of {a.ndim} axes")
-    out = xp.pad(a.data, widths, mode="constant", constant_values=value)
+    out = xp.pad(a.data, widths, mode="constant", constant_values=check_fits("pad", value, a.dtype))
     inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
     return record("pad", out, (a,), lambda g: (g[inner],))
 
