@@ -294,14 +294,15 @@ def prelu_grad_weight(node: Tensor, h: Tensor) -> tuple[Tensor | None, ...]:
 
 # -------------------------------------------------------------------------------------------------- interpolate
 @differentiable("interpolate_nearest", "interpolate_nearest_exact", "interpolate_linear", "interpolate_bilinear",
-                "interpolate_trilinear")
+                "interpolate_trilinear", "interpolate_bicubic", "interpolate_area", "interpolate_bilinear_antialias",
+                "interpolate_bicubic_antialias")
 def interpolate(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """The taps' adjoint spread of g; its adjoint is the resampling again (torch's upsample double backward)."""
-    axes, taps = saved(node, "axes"), saved(node, "taps")
+    axes, taps, padded = saved(node, "axes"), saved(node, "taps"), saved(node, "padded", False)
 
     def resample(h: Array) -> Array:
         for axis, tap in zip(axes, taps):
-            h = along(h, axis, tap)
+            h = along(h, axis, tap, padded)
         return h
     return (linear_map(g, first_order(node), resample),)
 

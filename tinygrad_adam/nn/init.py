@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from ..creation import rand, randn
+from ..creation import Generator, rand, randn
 from ..tensor import Tensor
 
 GAINS = {"linear": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
@@ -74,6 +74,39 @@ def eye_(t: Tensor) -> Tensor:
     if t.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {t.shape}")
     t.data[...] = t.xp.eye(*t.shape, dtype=t.dtype)
+    return t
+
+
+def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+    """The identity of a convolution: weight (out, in, *kernel) (3-D to 5-D) zero but for a one at the kernel's
+    centre (k // 2 along each kernel axis) of [g * out / groups + i, i] for each of the ``groups`` groups and
+    i < min(out / groups, in), so each group passes its first channels through unchanged."""
+    if t.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_ needs a 3-D, 4-D or 5-D tensor (out, in, *kernel), got shape {t.shape}")
+    if groups < 1 or t.shape[0] % groups:
+        raise ValueError(f"dirac_: the output channels {t.shape[0]} must be divisible by groups, got groups={groups}")
+    xp, per = t.xp, t.shape[0] // groups
+    channel = xp.arange(min(per, t.shape[1]))
+    t.data[...] = 0
+    if channel.size:
+        rows = (xp.arange(groups)[:, None] * per + channel).reshape(-1)
+        t.data[(rows, xp.tile(channel, groups), *(k // 2 for k in t.shape[2:]))] = 1
+    return t
+
+
+def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
+    """A sparse 2-D (rows, cols) matrix (Martens, 2010): N(0, std^2) samples with ceil(sparsity * rows) of each
+    column's rows, chosen at random, set to zero (all of them from sparsity 1 on)."""
+    if t.ndim != 2:
+        raise ValueError(f"sparse_ needs a 2-D tensor, got shape {t.shape}")
+    if t.dtype.kind != "f":
+        raise TypeError(f"sparse_ needs a floating tensor, got dtype {t.dtype}")
+    rows, cols = t.shape
+    zeros = len(range(rows)[:math.ceil(sparsity * rows)])  # (a negative count keeps that many, as torch's slice)
+    values = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator).data * std
+    order = rand(t.shape, dtype="float64", device=t.device, generator=generator).data.argsort(axis=0)
+    values[order[:zeros], t.xp.arange(cols)] = 0  # each column's first ``zeros`` rows of a random order
+    t.data[...] = values
     return t
 
 

@@ -1253,7 +1253,8 @@ class Fold(Unfold):
 
 
 class Upsample(Module):
-    """Resizing as a module (``F.interpolate``): modes 'nearest', 'linear' (3-D input) and 'bilinear' (4-D)."""
+    """Resizing as a module (``F.interpolate``): modes 'nearest', 'nearest-exact', 'area', 'linear' (3-D input),
+    'bilinear' and 'bicubic' (4-D) and 'trilinear' (5-D)."""
 
     def __init__(self, size: int | tuple[int, ...] | None = None, scale_factor: float | tuple[float, ...] | None = None,
                  mode: str = "nearest", align_corners: bool | None = None,

@@ -1,22 +1,26 @@
-"""Resizing by interpolation, torch's ``F.interpolate`` for modes 'nearest', 'nearest-exact', 'linear', 'bilinear'
-and 'trilinear'.
+"""Resizing by interpolation, torch's ``F.interpolate`` for modes 'nearest', 'nearest-exact', 'linear', 'bilinear',
+'trilinear', 'bicubic' and 'area' (and torch's ``antialias`` for 'bilinear' and 'bicubic').
 
 Each spatial axis is resampled on its own: output position i along an axis reads input positions
-``index[i]`` with weights ``weight[i]`` (one tap for nearest, two for linear), computed with torch's CPU rules
-(``area_pixel_compute_scale``, float32 index arithmetic for float32 input). Forward is a gather and a weighted
-sum per axis; backward scatter-adds the weighted gradient back, axis by axis in reverse.
+``index[i]`` with weights ``weight[i]`` (one tap for nearest, two for linear, four for cubic, a window for area and
+antialias), computed with torch's CPU rules (``area_pixel_compute_scale``, float32 index arithmetic for float32
+input). Forward is a gather and a weighted sum per axis; backward scatter-adds the weighted gradient back, axis by
+axis in reverse. Windows shorter than the longest read an appended zero (index ``in_size``), so an inf outside a
+window never meets a zero weight.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .. import backend
 from ..tensor import Array, Tensor, record
+from .sample import cubic_weights, fused_multiply_add
 
 Taps = list[tuple[Array, Array | None]]  # (input index, weight or None) per tap, each (out_size,)
-MODES = {"nearest": None, "nearest-exact": None, "linear": 3, "bilinear": 4, "trilinear": 5}  # the input rank a mode
-# needs (None: 3-D to 5-D)
+MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 3, "bilinear": 4, "trilinear": 5,
+         "bicubic": 4}  # the input rank a mode needs (None: 3-D to 5-D)
 
 
 def source_scale(in_size: int, out_size: int, scale: float | None, align_corners: bool, t: type) -> object:
@@ -41,7 +45,8 @@ def nearest_taps(xp: object, in_size: int, out_size: int, scale: float | None, t
 
 def linear_taps(xp: object, in_size: int, out_size: int, scale: float | None, align_corners: bool, t: type,
                 dtype: object) -> Taps:
-    """torch's linear taps: source position src = dst * s (align_corners) or max((dst + 0.5) * s - 0.5, 0), then
+    """torch's linear taps: source position src = dst * s (align_corners) or max((dst + 0.5) * s - 0.5, 0) (one
+    rounding, as torch's kernel: at a pixel boundary an inf there meets a weight 0 or not), then
     index i0 = min(floor(src), in - 1), i1 = i0 + 1 (i0 at the last input), weights 1 - l and l = src - i0 (in
     ``dtype``, the input's)."""
     dst = xp.arange(out_size, dtype=t)
@@ -49,14 +54,83 @@ def linear_taps(xp: object, in_size: int, out_size: int, scale: float | None, al
         index = dst.astype(xp.int64)
         return [(index, xp.ones(out_size, dtype=dtype)), (index, xp.zeros(out_size, dtype=dtype))]
     s = source_scale(in_size, out_size, scale, align_corners, t)
-    src = dst * s if align_corners else xp.maximum((dst + t(0.5)) * s - t(0.5), t(0))
+    src = dst * s if align_corners else xp.maximum(fused_multiply_add(dst + t(0.5), s, t(-0.5)), t(0))
     i0 = xp.minimum(xp.floor(src.astype(xp.float32)).astype(xp.int64), in_size - 1)
     lam = xp.clip(src - i0, 0, 1).astype(t)
     return [(i0, (1 - lam).astype(dtype)), (i0 + (i0 < in_size - 1), lam.astype(dtype))]
 
 
-def along(a: Array, axis: int, taps: Taps) -> Array:
-    """``a`` resampled along ``axis``: the sum over taps of a gathered at the tap's indices, times its weight."""
+def cubic_taps(xp: object, in_size: int, out_size: int, scale: float | None, align_corners: bool, t: type,
+               dtype: object) -> Taps:
+    """torch's bicubic taps (cubic convolution, A = -0.75): source position src = dst * s (align_corners) or
+    (dst + 0.5) * s - 0.5 (one rounding, not clamped at 0, unlike linear), i0 = min(floor(src), in - 1),
+    l = clip(src - i0, 0, 1); the taps i0 - 1 .. i0 + 2, each clamped into [0, in - 1] (the border pixel repeats),
+    weigh l + 1, l, 1 - l and 2 - l away."""
+    dst = xp.arange(out_size, dtype=t)
+    s = source_scale(in_size, out_size, scale, align_corners, t)
+    src = dst * s if align_corners else fused_multiply_add(dst + t(0.5), s, t(-0.5))  # (as torch's kernel)
+    i0 = xp.minimum(xp.floor(src.astype(xp.float32)).astype(xp.int64), in_size - 1)
+    lam = xp.clip(src - i0, 0, 1).astype(t)
+    return [(xp.clip(i0 + k - 1, 0, in_size - 1), w.astype(dtype)) for k, w in enumerate(cubic_weights(t, lam))]
+
+
+def window(xp: object, start: Array, weights: list[Array], in_size: int, dtype: object) -> Taps:
+    """Taps for windows of input positions start + k (k < len(weights)) whose weight list is ``weights`` (each
+    (out_size,), NaN past a window's end): those past the end read the appended zero at index ``in_size``."""
+    return [(xp.where(xp.isnan(w), in_size, start + k), xp.nan_to_num(w, nan=0.0).astype(dtype))
+            for k, w in enumerate(weights)]
+
+
+def area_taps(xp: object, in_size: int, out_size: int, t: type, dtype: object) -> Taps:
+    """torch's adaptive average pooling windows (mode 'area'): output i averages inputs floor(i in / out) up to
+    ceil((i + 1) in / out) - 1, each weighted 1 / (its window's length)."""
+    i = xp.arange(out_size)
+    start, end = i * in_size // out_size, -(-(i + 1) * in_size // out_size)
+    length = end - start
+    w = t(1) / length.astype(t)
+    return window(xp, start, [xp.where(k < length, w, t("nan")) for k in range(int(length.max()))], in_size, dtype)
+
+
+def antialias_taps(xp: object, in_size: int, out_size: int, scale: float | None, align_corners: bool, t: type,
+                   dtype: object, cubic: bool) -> Taps:
+    """torch's antialiased windows (PIL's resampling filters): output i is centred at c = s (i + 0.5) (any
+    ``align_corners`` only changes s); inputs j from trunc(c - r + 0.5) to trunc(c + r + 0.5) - 1 (clipped to
+    the input) weigh f((j - c + 0.5) / max(s, 1)), normalised to sum 1. r = max(s, 1) for the triangle filter f
+    (bilinear), 2 max(s, 1) for Keys' cubic with a = -0.5 (bicubic). An axis that keeps its size is copied."""
+    if in_size == out_size:
+        return [(xp.arange(out_size), None)]
+    s = source_scale(in_size, out_size, scale, align_corners, t)
+    stretch = s if s >= 1 else t(1)
+    support = t(2 if cubic else 1) * stretch
+    centre = (s * (xp.arange(out_size) + 0.5)).astype(t)  # (torch: the product in float64, stored in t)
+    first = xp.maximum(((centre - support).astype(xp.float64) + 0.5).astype(xp.int64), 0)
+    count = xp.minimum(((centre + support).astype(xp.float64) + 0.5).astype(xp.int64), in_size) - first
+    count = xp.clip(count, 0, 2 * math.ceil(support) + 1)
+    inverse = t(1.0 / float(stretch))
+    weights, total = [], xp.zeros(out_size, dtype=t)
+    for k in range(int(count.max())):  # (total summed in order, as torch)
+        x = xp.abs(((((first + k).astype(t) - centre).astype(xp.float64) + 0.5) * inverse).astype(t))
+        w = xp.where(k < count, keys(x, t(-0.5)) if cubic else xp.maximum(t(1) - x, t(0)), t(0))
+        weights.append(w)
+        total = total + w
+    total = xp.where(total == 0, t(1), total)  # (torch leaves all-zero weights as they are)
+    return window(xp, first, [xp.where(k < count, w / total, t("nan")) for k, w in enumerate(weights)], in_size,
+                  dtype)
+
+
+def keys(x: Array, a: object) -> Array:
+    """Keys' cubic convolution kernel with constant ``a`` at distances x >= 0 (zero from 2 on)."""
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return near * (x < 1) + far * ((x >= 1) & (x < 2))
+
+
+def along(a: Array, axis: int, taps: Taps, padded: bool = False) -> Array:
+    """``a`` resampled along ``axis``: the sum over taps of a gathered at the tap's indices, times its weight
+    (``padded``: a zero appended along ``axis`` first, for windows)."""
+    if padded:
+        xp = backend.get_array_module(a)
+        a = xp.concatenate([a, xp.zeros((*a.shape[:axis], 1, *a.shape[axis + 1:]), dtype=a.dtype)], axis=axis)
     shape = (-1,) + (1,) * (a.ndim - 1 - axis)
     out = None
     for index, weight in taps:
@@ -67,26 +141,27 @@ def along(a: Array, axis: int, taps: Taps) -> Array:
     return out
 
 
-def along_adjoint(g: Array, axis: int, taps: Taps, in_size: int) -> Array:
+def along_adjoint(g: Array, axis: int, taps: Taps, in_size: int, padded: bool = False) -> Array:
     """The gradient of ``along``: each tap's weighted output gradient added back onto its input positions."""
     xp = backend.get_array_module(g)
     gm = xp.moveaxis(g, axis, 0)
-    out = xp.zeros((in_size, *gm.shape[1:]), dtype=g.dtype)
+    out = xp.zeros((in_size + padded, *gm.shape[1:]), dtype=g.dtype)
     for index, weight in taps:
         backend.scatter_add(out, index, gm if weight is None else gm * weight.reshape((-1,) + (1,) * (gm.ndim - 1)))
-    return xp.moveaxis(out, 0, axis)
+    return xp.moveaxis(out[:in_size], 0, axis)
 
 
-def resample(x: Tensor, taps: list[Taps], op: str) -> Tensor:
-    """x (N, C, *spatial) with its last ``len(taps)`` axes resampled by ``taps``, one axis after another."""
+def resample(x: Tensor, taps: list[Taps], op: str, padded: bool = False) -> Tensor:
+    """x (N, C, *spatial) with its last ``len(taps)`` axes resampled by ``taps``, one axis after another
+    (``padded``: taps may read index in_size, an appended zero)."""
     axes = list(range(x.ndim - len(taps), x.ndim))
     out = x.data
     for axis, tap in zip(axes, taps):
-        out = along(out, axis, tap)
+        out = along(out, axis, tap, padded)
 
     def backward(g: Array) -> tuple[Array]:
         for axis, tap in reversed(list(zip(axes, taps))):
-            g = along_adjoint(g, axis, tap, x.shape[axis])
+            g = along_adjoint(g, axis, tap, x.shape[axis], padded)
         return (g,)
     return record(op, out, (x,), backward)
 
@@ -108,16 +183,20 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
     """Resize (N, C, *spatial) input to spatial ``size``, or to floor(in * ``scale_factor``) per axis, as torch:
     'nearest' (3-D to 5-D input: source index floor(dst * s), s = 1/scale_factor unless it is recomputed, else
     in/out), 'nearest-exact' (floor((dst + 0.5) * s)), 'linear' (3-D), 'bilinear' (4-D) and 'trilinear' (5-D),
-    which read the two nearest inputs along each axis (``align_corners``: the corner pixels' centres line up).
-    Other modes and ``antialias`` raise NotImplementedError."""
+    which read the two nearest inputs along each axis (``align_corners``: the corner pixels' centres line up),
+    'bicubic' (4-D, the four nearest along each axis) and 'area' (3-D to 5-D: adaptive average pooling to the
+    output size). ``antialias`` (bilinear and bicubic): each output averages a window as wide as its share of the
+    input, as torch (and PIL). Floating input only, but uint8 for the nearest modes; 'lanczos' raises
+    NotImplementedError."""
     if mode not in MODES:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not implemented; use 'nearest', 'nearest-exact', "
-                                  f"'linear' (3-D input), 'bilinear' (4-D) or 'trilinear' (5-D)")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not implemented; leave it False")
-    if mode.startswith("nearest") and align_corners is not None:
-        raise ValueError("interpolate: align_corners only applies to modes 'linear', 'bilinear' and 'trilinear'; "
-                         "leave it None")
+                                  f"'area', 'linear' (3-D input), 'bilinear' or 'bicubic' (4-D) or 'trilinear' (5-D)")
+    if antialias and (mode not in ("bilinear", "bicubic") or input.ndim != 4):
+        raise ValueError(f"interpolate: antialias=True needs mode 'bilinear' or 'bicubic' and 4-D input, got mode "
+                         f"{mode!r} and shape {input.shape} (as torch)")
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("interpolate: align_corners only applies to modes 'linear', 'bilinear', 'bicubic' and "
+                         "'trilinear'; leave it None")
     rank = MODES[mode]
     if input.ndim not in (3, 4, 5) or (rank is not None and input.ndim != rank):
         need = "3-D to 5-D" if rank is None else f"{rank}-D"
@@ -141,15 +220,21 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
         raise ValueError(f"interpolate: input {input.shape} and output size {tuple(out_sizes)} must be non-empty "
                          f"(only the batch may be empty)")
     if input.dtype.kind != "f" and not (mode.startswith("nearest") and input.dtype == "uint8"):
-        raise TypeError(f"interpolate: mode {mode!r} is not implemented for dtype {input.dtype} (as in torch); convert "
-                        f"first, e.g. x.float()")
+        raise TypeError(f"interpolate: mode {mode!r} is not implemented for dtype {input.dtype}; convert first, e.g. "
+                        f"x.float()")
     xp = input.xp
     t = xp.float64 if input.dtype == xp.float64 else xp.float32
     if mode.startswith("nearest"):
         exact = mode == "nearest-exact"
         taps = [nearest_taps(xp, n, m, s, t, dim == 2 and not exact, exact)
                 for n, m, s in zip(spatial, out_sizes, scales)]
-    else:
-        taps = [linear_taps(xp, n, m, s, bool(align_corners), t, input.dtype)
+    elif mode == "area":
+        taps = [area_taps(xp, n, m, t, input.dtype) for n, m in zip(spatial, out_sizes)]
+    elif antialias:
+        taps = [antialias_taps(xp, n, m, s, bool(align_corners), t, input.dtype, mode == "bicubic")
                 for n, m, s in zip(spatial, out_sizes, scales)]
-    return resample(input, taps, f"interpolate_{mode.replace('-', '_')}")
+    else:
+        make = cubic_taps if mode == "bicubic" else linear_taps
+        taps = [make(xp, n, m, s, bool(align_corners), t, input.dtype) for n, m, s in zip(spatial, out_sizes, scales)]
+    op = f"interpolate_{mode.replace('-', '_')}{'_antialias' if antialias else ''}"
+    return resample(input, taps, op, mode == "area" or antialias)
