@@ -244,10 +244,6 @@ def test_composites(name: str, data: st.DataObject, dtype: Any, ties: bool) -> N
 @pytest.mark.parametrize("what, f", [
     ("cdist", lambda x: tg.cdist(x.reshape(3, 1), x.reshape(3, 1) * 2)),  # (torch: not implemented either)
     ("hardsigmoid", lambda x: F[tg].hardsigmoid(x) * x),  # (torch: not implemented either)
-    ("grid_sample", lambda x: F[tg].grid_sample(x.reshape(1, 1, 1, 1, 3), x.reshape(1, 1, 1, 1, 3).tanh(),
-                                                align_corners=False)),  # (5-D)
-    ("grid_sample_bicubic", lambda x: F[tg].grid_sample(x.reshape(1, 1, 1, 3), x[:2].reshape(1, 1, 1, 2).tanh(),
-                                                        mode="bicubic", align_corners=False)),
 ])
 def test_still_unsupported_raise(what: str, f: Callable[[Any], Any]) -> None:
     x = tg.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)

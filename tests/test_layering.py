@@ -40,6 +40,7 @@ FORBIDDEN = {
     "higher_order": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "higher_order_nn": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "higher_order_more": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "higher_order_tail": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's top-level names over the ops (methods' level; the loss names call nn.functional at the call)
     "math_names": {"optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's infrastructure names: storage / strides / memory formats at tensor's level, torch.testing over them

@@ -440,4 +440,5 @@ def getitem_backward(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (movement.getitem(g, saved(node, "index")),)
 
 
-from . import higher_order_more, higher_order_nn  # noqa: E402,F401  (register the other ops' differentiable backwards)
+# register the other ops' differentiable backwards
+from . import higher_order_more, higher_order_nn, higher_order_tail  # noqa: E402,F401

@@ -1,11 +1,11 @@
 """Differentiable backwards (see :mod:`higher_order`) of the special functions, the two-argument math, median,
-prod and cumprod (zeros included), p-norms (p < 1 too), the probability losses, prelu, interpolate and 4-D
-grid_sample.
+prod and cumprod (zeros included), p-norms (p < 1 too), the probability losses, prelu, interpolate and
+grid_sample (4-D and 5-D, every mode).
 
 Each is torch's derivative formula in Tensor ops (so it can be differentiated again), with torch's own handling of
 the awkward points: a product holding zeros takes its cumprod formula, a median's gradient is split among its ties,
 and where torch's double backward is a rule of its own (bce's eps form, prelu's x >= 0) the gradient is a recorded
-op (``custom``) whose backward is that rule. hardsigmoid, cdist and grid_sample's bicubic mode raise, as torch.
+op (``custom``) whose backward is that rule. hardsigmoid and cdist raise, as torch.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .ops import binary, movement, reduce, statistics, unary
 from .ops import elementwise as ew
 from .ops.loss import BCE_EPS
 from .ops.resize import along
-from .ops.sample import Reader
+from .ops.sample import CUBIC_A, Reader
 from .tensor import Array, Tensor, constant, record
 
 SQRT_PI = math.sqrt(math.pi)
@@ -308,23 +308,34 @@ def interpolate(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 
 # ------------------------------------------------------------------------------------------------- grid_sample
-@differentiable("grid_sample_bilinear")
-def grid_sample_bilinear(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    """4-D input: the gradients of the op rebuilt from Tensor ops (the four corners read by index, their weights
-    from the grid through ``_grid_position``, whose derivative is the padding map's slope, constant as torch's),
-    taken by the create_graph engine. 5-D input and a grid holding nan or inf raise."""
+@differentiable("grid_sample_bilinear", "grid_sample_bicubic")
+def grid_sample_taps(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """The gradients of the op rebuilt from Tensor ops (the 4 corners, 8 for 5-D input, 16 taps for bicubic, read
+    by index, their weights from the grid through ``_grid_position``, whose derivative is the padding map's slope,
+    constant as torch's), taken by the create_graph engine. A grid holding nan or inf raises."""
     x, grid = node._parents
     grads = saved(node, "grads")
-    check_grid(x, grid)
-    corners, reader = saved(node, "corners", fn=grads), saved(node, "reader", fn=grads)
-    n, c = x.shape[:2]
-    points = movement.reshape(grid, (n, -1, 2))
-    w = position(movement.getitem(points, (..., 0)), saved(node, "w", fn=grads), saved(node, "mx", fn=grads))
-    v = position(movement.getitem(points, (..., 1)), saved(node, "n", fn=grads), saved(node, "my", fn=grads))
-    table = movement.reshape(movement.transpose(movement.reshape(x, (n, c, -1)), (0, 2, 1)), (-1, c))
+    reader, corners = saved(node, "reader", fn=grads), saved(node, "corners", None, fn=grads)
+    points = movement.reshape(grid, (x.shape[0], -1, x.ndim - 2))
+    check_grid(grid, saved(node, "located", None, fn=grads))
+    if node._op == "grid_sample_bicubic":
+        taps = bicubic_taps(node, grads, points)
+    elif x.ndim == 4:
+        w = position(movement.getitem(points, (..., 0)), saved(node, "w", fn=grads), saved(node, "mx", fn=grads))
+        v = position(movement.getitem(points, (..., 1)), saved(node, "n", fn=grads), saved(node, "my", fn=grads))
+        taps = [((iy, ix), weight) for (iy, ix, _), weight in zip(corners, ((1 - v) * (1 - w), (1 - v) * w,
+                                                                          v * (1 - w), v * w))]
+    else:  # 5-D: (z, y, x) positions from the backward's (torch's) locations
+        located = saved(node, "located", fn=grads)
+        spots, far = corners([b for _, b, _ in located])
+        high = [position(movement.getitem(points, (..., 2 - j)), f[1], slope)
+                for j, (f, (_, _, slope)) in enumerate(zip(far, located))]
+        taps = [(idx, (high[0] if c else 1 - high[0]) * (high[1] if b else 1 - high[1]) * (
+            high[2] if a else 1 - high[2])) for idx, (c, b, a) in spots]
+    table = movement.reshape(movement.transpose(movement.reshape(x, (*x.shape[:2], -1)), (0, 2, 1)), (-1, x.shape[1]))
     out = None
-    for (iy, ix, _), weight in zip(corners, ((1 - v) * (1 - w), (1 - v) * w, v * (1 - w), v * w)):
-        rows, mask = reader.where(iy, ix)
+    for idx, weight in taps:
+        rows, mask = reader.where(*idx)
         part = ew.where(constant(mask[..., None]), movement.getitem(table, rows), 0) * movement.reshape(
             weight, (*weight.shape, 1))
         out = part if out is None else out + part
@@ -336,26 +347,56 @@ def grid_sample_bilinear(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor
 
 @differentiable("grid_sample_nearest")
 def grid_sample_nearest(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    """4-D input: g added at each point's nearest input position, whose adjoint reads there (the sampling again);
-    the grid's gradient is 0. 5-D input and a grid holding nan or inf raise."""
+    """g added at each point's nearest input position, whose adjoint reads there (the sampling again); the grid's
+    gradient is 0. A grid holding nan or inf raises."""
     x, grid = node._parents
     grads = saved(node, "grads")
-    check_grid(x, grid)
-    reader, ix, iy = (saved(node, name, fn=grads) for name in ("reader", "ix", "iy"))
+    reader = saved(node, "reader", fn=grads)
+    check_grid(grid, saved(node, "located", None, fn=grads))
+    if x.ndim == 4:
+        idx = saved(node, "iy", fn=grads), saved(node, "ix", fn=grads)
+    else:
+        idx = tuple(x.xp.rint(b) for _, b, _ in saved(node, "located", fn=grads))
 
     def read(h: Array) -> Array:
-        return reader.xp.moveaxis(Reader(h, *reader.axes).read(iy, ix), 2, 1).reshape(node.shape)
+        return reader.xp.moveaxis(Reader(h, *reader.axes).read(*idx), 2, 1).reshape(node.shape)
     zero = depends(x.xp.zeros((), g.dtype), x) + depends(x.xp.zeros((), g.dtype), grid)  # (one op of all, as torch's)
     gx = linear_map(g, first_order(node), read) + zero if x.requires_grad else None
     return gx, movement.broadcast_to(zero, grid.shape) if grid.requires_grad else None
 
 
-def check_grid(x: Tensor, grid: Tensor) -> None:
-    """grid_sample's double backward covers 4-D input at finite points (torch's puts nan at some inputs where a
-    point is nan or inf)."""
-    if x.ndim != 4 or not bool(x.xp.isfinite(grid.data).all()):
-        raise NotImplementedError("double backward through grid_sample is not supported for 5-D input or a grid "
-                                  "holding nan or inf; compute that part without create_graph=True")
+def bicubic_taps(node: Tensor, grads: Callable, points: Tensor) -> list[tuple[tuple[Array, Array], Tensor]]:
+    """The 16 taps of bicubic sampling: ((row, column) positions after the padding, weight), the weight the product
+    of the cubic convolution weights of the point's fractional positions, Tensors of the grid whose slope is the
+    unnormalising scale."""
+    def fraction(k: int, axis: str, p: str, low: str) -> Tensor:
+        frac = saved(node, p, fn=grads) - saved(node, low, fn=grads)
+        return position(movement.getitem(points, (..., k)), frac,
+                        points.xp.full_like(frac, saved(node, axis, fn=grads).scale))
+    wx, wy = cubic(fraction(0, "ax_x", "px", "x0")), cubic(fraction(1, "ax_y", "py", "y0"))
+    tx, ty = saved(node, "tx", fn=grads), saved(node, "ty", fn=grads)
+    return [((ty[j], tx[i]), wx[i] * wy[j]) for j in range(4) for i in range(4)]
+
+
+def cubic(s: Tensor) -> list[Tensor]:
+    """The cubic convolution weights of the taps at -1, 0, 1, 2 for fractions s in [0, 1), as Tensor ops."""
+    a = CUBIC_A
+
+    def far(d: Tensor) -> Tensor:  # 1 < d < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    def near(d: Tensor) -> Tensor:  # d <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+    return [far(s + 1), near(s), near(1 - s), far(2 - s)]
+
+
+def check_grid(grid: Tensor, located: list | None = None) -> None:
+    """grid_sample's double backward covers finite points (torch's puts nan at some inputs where a point is nan or
+    inf) whose 5-D forward and backward positions agree (an unnormalised point that overflows is read at the border
+    but passes no gradient)."""
+    if not bool(grid.xp.isfinite(grid.data).all()) or any(not bool((f == b).all()) for f, b, _ in located or ()):
+        raise NotImplementedError("double backward through grid_sample is not supported for a grid holding nan or "
+                                  "inf; compute that part without create_graph=True")
 
 
 def position(coordinate: Tensor, frac: Array, slope: Array) -> Tensor:
