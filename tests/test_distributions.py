@@ -70,6 +70,9 @@ def _close(ours: Any, theirs: Any, exact: Any, rtol: float) -> None:
     same = (ours == theirs) | (np.isnan(ours) & np.isnan(theirs))
     with np.errstate(invalid="ignore"):  # infinities and nans must agree exactly
         near = np.isfinite(theirs) & (np.abs(ours - theirs) <= rtol * (1 + np.abs(theirs)) + slack)
+        if exact is not None:  # unless torch's float32 lost a finite float64 value that ours keeps (Kumaraswamy's
+            kept = ~np.isfinite(theirs) & np.isfinite(exact)  # variance at a = b = 1000: nan in torch)
+            near |= kept & (np.abs(ours - exact) <= rtol * (1 + np.abs(exact)))
     assert np.all(same | near), (ours, theirs, exact)
 
 

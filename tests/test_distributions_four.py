@@ -240,12 +240,14 @@ def test_continuous_bernoulli_kl_pairs(data: st.DataObject, dtype: Any, pair: tu
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
     (kp, make_p), (kq, make_q) = KL_WITH_CB[pair[0]], KL_WITH_CB[pair[1]]
     ps, qs = _pair(data, shape, dtype, kp), _pair(data, shape, dtype, kq)
+    rtol = RTOL[dtype] * 200
     if "unit" in (kp, kq) and data.draw(st.booleans()):  # probabilities in the Taylor region
         target = ps if kp == "unit" else qs
         target[0] = _array(data, shape, NEAR_HALF, dtype)
+        rtol = max(rtol, 1e-6)  # at its edge p = 0.499 the closed forms cancel ~eps / (1 - 2p)^3: 3e-8 in float64
     n = len(ps)
     check(lambda lib, *a: lib.distributions.kl_divergence(make_p(lib, *a[:n]), make_q(lib, *a[n:])), *ps, *qs,
-          rtol=RTOL[dtype] * 200)
+          rtol=rtol)
 
 
 # ---------------------------------------------------------------------------------------------- ExponentialFamily

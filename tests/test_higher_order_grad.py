@@ -126,6 +126,8 @@ UNARY: dict[str, Callable[..., Any]] = {
 @settings(max_examples=25, deadline=None)
 @given(x=small_arrays(), dtype=DTYPES)
 def test_unary(name: str, x: np.ndarray, dtype: Any) -> None:
+    if name == "softplus_beta":  # at x beta == threshold exactly, torch's double backward is 0 (its first-order
+        x = np.where(x * 2.0 == 3.0, 1.25, x)  # branch is the softplus one): ours is softplus's (README)
     second_order(UNARY[name], typed(x, dtype))
 
 
@@ -413,19 +415,18 @@ class Cube(tg.autograd.Function):
 
 
 @pytest.mark.parametrize("op, f", [
-    ("nansum", lambda x: x.nansum(0)), ("atanh", lambda x: x.atanh()), ("i0", lambda x: x.i0()),
-    ("CubeBackward", lambda x: Cube.apply(x)),
+    ("ldexp", lambda lib, x: x.ldexp(lib.tensor([1, 2, 3]))), ("log_ndtr", lambda lib, x: lib.special.log_ndtr(x)),
+    ("CubeBackward", lambda lib, x: Cube.apply(x) if lib is tg else x ** 3),
 ])
-def test_unsupported_ops_raise(op: str, f: Callable[[tg.Tensor], tg.Tensor]) -> None:
+def test_unsupported_ops_raise(op: str, f: Callable[[Any, Any], Any]) -> None:
     x = tg.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
     with pytest.raises(NotImplementedError, match=f"double backward through {op} is not supported"):
-        tga.grad(f(x).sum(), x, create_graph=True)
+        tga.grad(f(tg, x).sum(), x, create_graph=True)
     with pytest.raises(NotImplementedError, match=f"double backward through {op}"):
-        f(x).sum().backward(create_graph=True)
-    (g,) = tga.grad(f(x).sum(), x)  # first order: unchanged
+        f(tg, x).sum().backward(create_graph=True)
+    (g,) = tga.grad(f(tg, x).sum(), x)  # first order: unchanged
     xt = torch.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
-    ft = {"CubeBackward": lambda t: t ** 3}.get(op, lambda t: getattr(t, op)(*((0,) if op == "nansum" else ())))
-    np.testing.assert_allclose(g.numpy(), torch.autograd.grad(ft(xt).sum(), xt)[0].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(g.numpy(), torch.autograd.grad(f(torch, xt).sum(), xt)[0].numpy(), rtol=1e-12)
 
 
 def test_signatures_and_errors() -> None:

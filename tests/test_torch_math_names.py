@@ -251,8 +251,9 @@ def test_frexp_matches_torch(data: st.DataObject) -> None:
     (m * tg.Tensor(w)).sum().backward()
     (tm * torch.tensor(w)).sum().backward()
     exponent = e.numpy()
+    wide = np.float32 if x.dtype == np.float16 else x.dtype  # float16's in float32, rounded once (as torch)
     with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(ours.grad.numpy(), w * np.ldexp(np.ones((), x.dtype), -exponent))
+        np.testing.assert_array_equal(ours.grad.numpy(), (w * np.ldexp(np.ones((), wide), -exponent)).astype(x.dtype))
     torch_exact = np.abs(exponent) <= 126
     np.testing.assert_array_equal(ours.grad.numpy()[torch_exact], theirs.grad.numpy()[torch_exact])
 
@@ -278,7 +279,8 @@ def test_ldexp_matches_torch_and_is_exact(data: st.DataObject, exponent_dtype: t
         ref = torch.where(torch.tensor(zero_by_inf), torch.zeros_like(ref), ref)
     same(out, ref, tol(out.dtype))
     with np.errstate(over="ignore", invalid="ignore"):
-        exact = x.astype(np.float64) * np.exp2(e.astype(np.float64))
+        xr = x.astype(out.dtype) if x.dtype.kind == "f" else x  # (a 0-d float64 x with a float32 e: float32 first)
+        exact = xr.astype(np.float64) * np.exp2(e.astype(np.float64))
         np.testing.assert_allclose(out.numpy(), exact.astype(out.dtype), rtol=tol(out.dtype))
     if x.dtype.kind != "f":
         return
@@ -345,8 +347,10 @@ def test_lerp_matches_torch(data: st.DataObject, weight_kind: str, number: float
         weight = np.array(number, np.float64 if dtype == np.float32 else np.float32)
     # torch's kernel fuses the multiply-add: allow a rounding of |end - start| |weight|
     atol = 2 * tol(dtype) * magnitude(start, end) * magnitude(np.asarray(weight, dtype))
-    check(tg.lerp, torch.lerp, [start, end, weight], atol=atol)
-    check(lambda s, e, w: s.lerp(e, w), lambda s, e, w: s.lerp(e, w), [start, end, weight], atol=atol)
+    # the sign of a zero result is torch's vectorised kernel's, not its short tensors' (README; test_numerics_edges)
+    check(tg.lerp, torch.lerp, [start, end, weight], atol=atol, zero_signs=False)
+    check(lambda s, e, w: s.lerp(e, w), lambda s, e, w: s.lerp(e, w), [start, end, weight], atol=atol,
+          zero_signs=False)
 
 
 def test_lerp_refuses_what_torch_refuses() -> None:

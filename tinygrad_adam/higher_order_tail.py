@@ -1,23 +1,26 @@
-"""Differentiable backwards (see :mod:`higher_order`) of the long tail: asin, acos, copysign, fmod, remainder,
-nan_to_num and logcumsumexp.
+"""Differentiable backwards (see :mod:`higher_order`) of the long tail: asin, acos, atanh, acosh, i0 (through i1),
+copysign, fmod, remainder, nan_to_num, logcumsumexp, nansum, diagonal / diag_embed, frexp's mantissa, frac, and the
+piecewise-constant sign, angle, round, floor, ceil and trunc.
 
 Each is torch's derivative formula in Tensor ops, so its second derivative is the one torch's autograd takes of
 that formula, edge values included: asin's and acos's rsqrt(1 - x^2) is inf at +-1 and nan beyond; copysign's
 result / x is masked to 0 at x = 0; the rounded quotient of fmod and remainder has a zero derivative (torch's
 rounding division); nan_to_num's mask isfinite(x) is a constant; logcumsumexp's gradient is its log-domain sum of
 the positive and negative parts of g, built of logcumsumexp itself (so it can be differentiated any number of
-times).
+times). The piecewise-constant ops' gradient is zeros without history (torch's zeros_like(grad)); diagonal's
+is g laid on the diagonal of zeros, a linear op of g whose own backward is diagonal again.
 """
 
 from __future__ import annotations
 
 import numpy
 
-from .higher_order import depends, differentiable, saved
-from .higher_order_more import pair
+from . import backend
+from .higher_order import depends, differentiable, saved, sum_mean
+from .higher_order_more import custom, pair
 from .ops import elementwise as ew
-from .ops import movement, statistics
-from .tensor import Tensor, constant
+from .ops import movement, statistics, unary
+from .tensor import Tensor, constant, record
 
 
 def rsqrt(t: Tensor) -> Tensor:
@@ -35,6 +38,80 @@ def asin(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g rsqrt(1 - x^2)
 def acos(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g -rsqrt(1 - x^2)
     x = node._parents[0]
     return (g * -rsqrt(1 - x * x),)
+
+
+@differentiable("atanh")
+def atanh(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g / (1 - x^2)
+    x = node._parents[0]
+    return (g / (1 - x * x),)
+
+
+@differentiable("acosh")
+def acosh(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g rsqrt(x^2 - 1)
+    x = node._parents[0]
+    return (g * rsqrt(x * x - 1),)
+
+
+@differentiable("i0")
+def i0(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g i1(x), i1 an op of its own (differentiable again)."""
+    x = node._parents[0]
+    return (g * custom("i1", backend.special("i1", x.data).astype(x.dtype, copy=False), (x,)),)
+
+
+@differentiable("i1")
+def i1(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's i1_backward: g (i0(x) - i1(x) / x), and g / 2 where |x| <= eps (x there replaced by the constant
+    eps, so that part has no derivative in x)."""
+    x = node._parents[0]
+    eps = float(numpy.finfo(x.dtype).eps)
+    not_tiny = constant(x.xp.abs(x.data) > eps)
+    safe = ew.where(not_tiny, x, eps)
+    return (g * ew.where(not_tiny, unary.i0(safe) - node * (1 / safe), 0.5),)
+
+
+@differentiable("sign", "angle", "round", "floor", "ceil", "trunc")
+def piecewise_constant(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """Zeros without history, as torch's zeros_like(grad)."""
+    return (constant(g.xp.zeros(g.shape, g.dtype)),)
+
+
+@differentiable("frac")
+def frac(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (g,)
+
+
+@differentiable("frexp")
+def frexp(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """The mantissa's g 2^-exponent (a constant: the exponent has no derivative)."""
+    with ew.ignore_fp_errors(g.xp):
+        return (g * constant(g.xp.ldexp(g.xp.ones((), g.dtype), -saved(node, "exponent"))),)
+
+
+@differentiable("nansum")
+def nansum(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g broadcast back, times the constant mask "x is not nan" (a product: an inf g gives nan at a nan, as torch)."""
+    x = node._parents[0]
+    return (sum_mean(node, g)[0] * constant((~x.xp.isnan(x.data)).astype(g.dtype)),)
+
+
+@differentiable("diag_embed")
+def diag_embed(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (movement.diagonal(g, saved(node, "offset"), saved(node, "d1"), saved(node, "d2")),)
+
+
+@differentiable("diagonal")
+def diagonal(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g (..., n) laid on the diagonal of zeros shaped as x, recorded with the backward diagonal(h)."""
+    shape, offset, d1, d2 = node._parents[0].shape, saved(node, "offset"), saved(node, "d1"), saved(node, "d2")
+    full = g.xp.zeros(shape, g.dtype)
+    backend.diagonal(full, offset, d1, d2)[...] = g.data
+    return (record("_onto_diagonal", full, (g,), lambda h: (backend.diagonal(h, offset, d1, d2),)),)
+
+
+@differentiable("_onto_diagonal")
+def onto_diagonal(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    return (movement.diagonal(g, saved(node, "offset"), saved(node, "d1"), saved(node, "d2")),)
 
 
 @differentiable("copysign")

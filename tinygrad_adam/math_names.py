@@ -18,8 +18,8 @@ import numpy
 
 from . import backend, creation
 from .creation import _rng, uniform64
-from .methods import FUNCTIONS, METHODS, _function, _reduction, _same_as_nn_function, _sizes
-from .ops import elementwise, inplace, movement
+from .methods import FUNCTIONS, METHODS, _correction, _function, _reduce_dims, _reduction, _same_as_nn_function, _sizes
+from .ops import elementwise, inplace, movement, statistics
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, record
 
 
@@ -30,10 +30,8 @@ def _with_mean(name: str) -> Callable[..., tuple[Tensor, Tensor]]:
            correction: float | None = None) -> tuple[Tensor, Tensor]:
         if input.dtype.kind != "f":
             raise TypeError(f"{name}_mean only supports floating-point tensors (as torch), got {input.dtype}")
-        spread = METHODS[name](input, dim, unbiased, keepdim, correction=correction)
-        if isinstance(dim, bool):  # torch's old var_mean(x, unbiased)
-            dim = None
-        return spread, METHODS["mean"](input, dim, keepdim)
+        dim, corr = _correction(dim, unbiased, correction)  # torch's old var_mean(x, unbiased) too
+        return statistics.spread_mean(name, input, _reduce_dims(dim, None), corr, keepdim)
     fn.__name__ = fn.__qualname__ = f"{name}_mean"
     fn.__doc__ = f"(``{name}``, ``mean``) of ``input`` over ``dim`` (all dims when None), each as ``{name}`` shapes it."
     return fn

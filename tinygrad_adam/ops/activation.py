@@ -322,15 +322,19 @@ def hardswish(a: Tensor) -> Tensor:
 
 def logsigmoid(a: Tensor) -> Tensor:
     """log sigmoid(x) = min(x, 0) - log(1 + exp(-|x|)), finite for any finite x; backward as torch's kernel,
-    g (1 - s) for x < 0 and g s otherwise, s = e / (1 + e), e = exp(-|x|)."""
+    g (1 - s) for x < 0 and g s otherwise, s = e / (1 + e), e = exp(-|x|). float16 computes in float32 and rounds
+    once, its backward from e rounded to float16 (torch keeps e in the input's dtype): torch's, bit for bit."""
     x, xp = float_input("logsigmoid", a), a.xp
-    e = exp_neg_abs(x)
-    out = xp.minimum(x, 0)
+    w = x.astype(numpy.float32) if x.dtype == numpy.float16 else x
+    e = exp_neg_abs(w)
+    out = xp.minimum(w, 0)
     out -= log1p_small(e)
+    if w is not x:
+        out, e = out.astype(x.dtype), e.astype(x.dtype).astype(w.dtype)
 
     def backward(g: Array) -> tuple[Array]:
         s = e / (1 + e)
-        return (g * xp.where(x < 0, 1 - s, s),)
+        return ((g.astype(w.dtype, copy=False) * xp.where(x < 0, 1 - s, s)).astype(g.dtype, copy=False),)
     return record("logsigmoid", out, (a,), backward)
 
 

@@ -128,9 +128,15 @@ def ldexp(a: Tensor, b: Tensor) -> Tensor:
             out = xp.ldexp(xs, b.data.astype("int64", copy=False))
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        ln2 = dtype.type(0.6931471805599453)
-        return _grads(x, b, lambda: g * scale, lambda: g * xs * scale * ln2)
+        return _grads(x, b, lambda: g * scale, lambda: _exponent_grad(g, xs, scale))
     return record("ldexp", out, (x, b), backward)
+
+
+def _exponent_grad(g: Array, x: Array, scale: Array) -> Array:
+    """g x 2^e ln 2, ldexp's gradient for a floating e. float32 / float16 compute in float64 and round once: a
+    denormal g x rounded first would be off (1e-45 g ln 2 is -0 for g = -0.6, not the -1e-45 of (g x) ln 2)."""
+    wide = numpy.float64 if g.dtype.itemsize < 8 else g.dtype
+    return (g.astype(wide) * x.astype(wide) * scale.astype(wide) * 0.6931471805599453).astype(g.dtype, copy=False)
 
 
 def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:

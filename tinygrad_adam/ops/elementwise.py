@@ -224,8 +224,9 @@ def remainder(a: TensorLike, b: TensorLike) -> Tensor:
     -floor(a / b) for b, with torch's floor division (-5 // inf is -1)."""
     a, b = operands("remainder", a, b, floating=True)
     xp = a.xp
-    out = xp.fmod(a.data, b.data)
-    out = xp.where((out != 0) & ((b.data < 0) != (out < 0)), out + b.data, out)
+    with ignore_fp_errors(xp):  # (a zero divisor: nan)
+        out = xp.fmod(a.data, b.data)
+        out = xp.where((out != 0) & ((b.data < 0) != (out < 0)), out + b.data, out)
     return _modulo("remainder", a, b, out, xp.floor_divide)
 
 
@@ -324,7 +325,10 @@ def tanh(a: Tensor) -> Tensor:
 
 def sigmoid_array(x: Array) -> Array:
     """1 / (1 + exp(-x)): accurate for all x (exp(-x) overflows to inf below about -88 in float32, which gives
-    the right limit 0); four passes over ``x``, one new array."""
+    the right limit 0); four passes over ``x``, one new array. float16 computes in float32 and rounds once, as
+    torch (in float16 exp(-x) overflows below -11.1, which would lose the subnormal results)."""
+    if x.dtype == numpy.float16:
+        return sigmoid_array(x.astype(numpy.float32)).astype(numpy.float16)
     xp = backend.get_array_module(x)
     d = xp.negative(x, out=xp.empty_like(x))  # out=: a 0-d input would otherwise give a scalar
     with ignore_overflow(xp):
@@ -370,9 +374,10 @@ def exp_neg_abs(x: Array) -> Array:
 
 
 def sigmoid(a: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)); backward g (1 - s) s, in torch's order (so float16's is torch's, bit for bit)."""
     a = floating(a)
     out = sigmoid_array(a.data)
-    return record("sigmoid", out, (a,), lambda g: (g * out * (1 - out),))
+    return record("sigmoid", out, (a,), lambda g: (g * (1 - out) * out,))
 
 
 def masked(g: Array, factor: Array) -> Array:

@@ -65,8 +65,11 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     n = 1
     for i in axes:
         n *= a.shape[i]
-    out = a.data.mean(axis=axes, keepdims=keepdims)
+    return record_mean(a, a.data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
 
+
+def record_mean(a: Tensor, out: Array, axes: tuple[int, ...], keepdims: bool, n: int) -> Tensor:
+    """Record ``out``, the mean of ``a`` over ``axes`` (``n`` elements each) however computed, with its backward."""
     def backward(g: Array) -> tuple[Array]:
         with quiet(a.xp):  # n = 0: an empty gradient
             return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims) / n, a.shape),)

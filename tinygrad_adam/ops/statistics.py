@@ -21,7 +21,7 @@ from .elementwise import ignore_fp_errors
 from .index import gather
 from .linalg import _scaled, matmul
 from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
-from .reduce import Axis, _axes, _expand_back
+from .reduce import Axis, _axes, _expand_back, record_mean
 from .reduce import sum as rsum
 from .sort import sort
 
@@ -208,38 +208,45 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
 
 def var(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
     """Variance, sum((x - mean)^2) / (N - correction); backward 2 (x - mean) / (N - correction)."""
-    return _spread("var", a, axis, correction, keepdims)
+    return spread_mean("var", a, axis, correction, keepdims)[0]
 
 
 def std(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
     """sqrt(var); backward var's / (2 std), taken as 0 where std is 0 (as torch)."""
-    return _spread("std", a, axis, correction, keepdims)
+    return spread_mean("std", a, axis, correction, keepdims)[0]
 
 
-def _spread(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> Tensor:
+def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> tuple[Tensor, Tensor]:
+    """(``op``, "var" or "std", and the mean) of ``a`` over ``axis``, both of the reduced shape. A float32 / float16
+    input is accumulated in float64 (as torch's Welford kernel): squares of tiny or huge values neither underflow
+    nor overflow, and each result is the float64 value rounded once (torch's var_mean / std_mean, bit for bit)."""
     axes = _axes(axis, a.ndim)
     xp = a.xp
-    n = 1
-    for i in axes:
-        n *= a.shape[i]
-    with ignore_fp_errors(xp):  # the corrected two-pass algorithm (as norm.py's statistics): the mean of d corrects
-        d = a.data - a.data.mean(axis=axes, keepdims=True)  # the rounding of the first mean, so a constant
-        shift = d.mean(axis=axes, keepdims=True)  # float32 row has variance 0 (as torch's), not about 1e-10; none
-        d -= xp.where(xp.isfinite(shift), shift, shift.dtype.type(0))  # next to an inf (x - mean: torch's gradient)
-    denom = d.dtype.type(max(n - correction, 0))
+    n = math.prod(a.shape[i] for i in axes)
+    denom, wide = float(max(n - correction, 0)), a.dtype.kind == "f" and a.dtype.itemsize < 8
     with ignore_fp_errors(xp):
-        out = (d * d).sum(axis=axes, keepdims=keepdims) / denom
-        if op == "std":
-            out = xp.sqrt(out)
+        mean = a.data.mean(axis=axes, keepdims=True, dtype=xp.float64 if wide else None)
+        d = xp.subtract(a.data, mean, out=xp.empty(a.shape, mean.dtype))  # (out=: a 0-d one stays an array)
+        if not wide:  # the corrected two-pass algorithm (as norm.py's statistics): the mean of d corrects the first
+            shift = d.mean(axis=axes, keepdims=True)  # mean's rounding, so a constant float64 row has variance 0
+            shift = xp.where(xp.isfinite(shift), shift, shift.dtype.type(0))  # (as torch's), not about 1e-26; none
+            d -= shift  # next to an inf (x - mean: torch's gradient). A float64 mean of float32 values needs none.
+            mean += shift
+        out = xp.square(d, out=d).sum(axis=axes, keepdims=keepdims) / denom
+        out = (xp.sqrt(out) if op == "std" else out).astype(a.dtype)
 
-    def backward(g: Array) -> tuple[Array]:
-        with ignore_fp_errors(xp):
-            scale = _expand_back(g, a.shape, axes, keepdims) * (d.dtype.type(2) / denom)
+    def backward(g: Array) -> tuple[Array]:  # var: 2 g (x - mean) / denom; std: g (x - mean) / (denom std), 0
+        with ignore_fp_errors(xp):  # where std is 0, with (x - mean) / std first (1 / std may overflow or be tiny)
+            d = a.data - mean  # (float64 for a float32 / float16 input)
             if op == "std":
                 s = _expand_back(out, a.shape, axes, keepdims)
-                scale = xp.where(s == 0, s.dtype.type(0), scale / (2 * s))
-            return (scale * d,)
-    return record(op, out, (a,), backward)
+                d /= s
+            d *= _expand_back(g, a.shape, axes, keepdims) * ((2 if op == "var" else 1) / denom if denom else math.inf)
+            if op == "std" and bool((s == 0).any()):
+                d = xp.where(s == 0, d.dtype.type(0), d)
+            return (d.astype(a.dtype, copy=False),)
+    reduced = mean if keepdims else mean.reshape(out.shape)
+    return record(op, out, (a,), backward), record_mean(a, reduced.astype(a.dtype), axes, keepdims, n)
 
 
 def cov(a: Tensor, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None) -> Tensor:

@@ -291,7 +291,7 @@ def nan_to_num(a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf:
 
 def frexp(a: Tensor) -> tuple[Tensor, Tensor]:
     """(mantissa, int32 exponent) with a = mantissa 2^exponent and 0.5 <= |mantissa| < 1 (0, inf and nan: themselves,
-    exponent 0); floating input only, as torch. The mantissa's derivative is 2^-exponent (exact: torch's float32
+    exponent 0); floating input only, as torch. The mantissa's gradient is g 2^-exponent rounded once (torch's float32
     power of two is 0 or inf beyond float32's exponents); the exponent has none."""
     if a.dtype.kind != "f":
         raise TypeError(f"frexp: only floating-point input is supported (as torch), got {a.dtype}; convert with "
@@ -299,9 +299,11 @@ def frexp(a: Tensor) -> tuple[Tensor, Tensor]:
     xp = a.xp
     mantissa, exponent = xp.frexp(a.data)
     exponent = exponent.astype("int32", copy=False)
-    with ignore_fp_errors(xp):  # 2^-exponent exactly; it overflows only for denormals (as torch's does)
-        scale = xp.ldexp(xp.ones((), a.dtype), -exponent)
-    return record("frexp", mantissa, (a,), lambda g: (g * scale,)), Tensor(exponent, device=a.device)
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):  # g 2^-exponent rounded once (float32 denormals: 2^-exponent alone overflows)
+            return (xp.ldexp(g, -exponent),)
+    return record("frexp", mantissa, (a,), backward), Tensor(exponent, device=a.device)
 
 
 def lgamma(a: Tensor) -> Tensor:
