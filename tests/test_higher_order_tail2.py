@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_higher_order_grad import DTYPES, GRAD, NO_HUGE, TOL, _close, _np, _scale, typed
-from test_higher_order_tail import SEEDS, grad_of_grad
+from test_higher_order_grad import DTYPES, GRAD, NO_HUGE, typed
+from test_higher_order_tail import SEEDS, grad_of_grad, third_derivatives_agree
 from test_torch_movement_names import arrays, dim_of
 
 import tinygrad_adam as tg
@@ -125,17 +125,7 @@ THIRD: dict[str, Callable[..., Any]] = {
 @settings(max_examples=15, deadline=None)
 @given(x=st.lists(st.floats(-2, 2) | st.sampled_from([0.0, 0.5, 1e-17]), min_size=1, max_size=4), dtype=DTYPES)
 def test_third_derivative(name: str, x: list[float], dtype: Any) -> None:
-    x = typed(np.array(x), dtype)
-    results = []
-    for lib in (torch, tg):
-        t = lib.tensor(x, requires_grad=True)
-        (g1,) = GRAD[lib](THIRD[name](lib, t).sum(), t, create_graph=True)
-        (g2,) = GRAD[lib]((g1 * g1).sum(), t, create_graph=True)
-        (g3,) = GRAD[lib](g2.sum(), t, allow_unused=True)
-        results.append([_np(g) for g in (g1, g2, g3)])
-    for a, b in zip(*results, strict=True):
-        rtol = TOL[x.dtype.type] * 10
-        _close(b, a, rtol, rtol * _scale([a]))
+    third_derivatives_agree(THIRD[name], typed(np.array(x), dtype))
 
 
 @pytest.mark.gpu
