@@ -1,6 +1,8 @@
 """Differentiable backwards (see :mod:`higher_order`) of the long tail: asin, acos, atanh, acosh, i0 (through i1),
 copysign, fmod, remainder, nan_to_num, logcumsumexp, nansum, diagonal / diag_embed, frexp's mantissa, frac, and the
-piecewise-constant sign, angle, round, floor, ceil and trunc.
+piecewise-constant sign, angle, round, floor, ceil and trunc; tril / triu, ldexp, inv, det, special.ndtr / log_ndtr /
+ndtri / entr, and det / slogdet / logdet away from singular matrices (heaviside has none: torch has no derivative
+for it).
 
 Each is torch's derivative formula in Tensor ops, so its second derivative is the one torch's autograd takes of
 that formula, edge values included: asin's and acos's rsqrt(1 - x^2) is inf at +-1 and nan beyond; copysign's
@@ -13,14 +15,19 @@ is g laid on the diagonal of zeros, a linear op of g whose own backward is diago
 
 from __future__ import annotations
 
+import math
+
 import numpy
 
 from . import backend
-from .higher_order import depends, differentiable, saved, sum_mean
+from .higher_order import depends, differentiable, saved, sum_mean, swap_last
 from .higher_order_more import custom, pair
 from .ops import elementwise as ew
-from .ops import movement, statistics, unary
+from .ops import linalg, movement, statistics, unary
+from .ops.activation import INV_SQRT_2PI
 from .tensor import Tensor, constant, record
+
+SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 def rsqrt(t: Tensor) -> Tensor:
@@ -154,3 +161,84 @@ def logcumsumexp(node: Tensor, g: Tensor) -> tuple[Tensor]:
         t = movement.flip(ew.where(constant(sign), log_g, float(numpy.finfo(g.dtype).min)) - node, (d,))
         return ew.exp(movement.flip(statistics.logcumsumexp(t, d), (d,)) + x)
     return (part(g.data > 0) - part(g.data < 0),)
+
+
+@differentiable("tril", "triu")
+def triangle(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g's triangle (the forward's mask ``keep`` of the last two dims): a linear op of g, differentiable again."""
+    return (ew.where(constant(saved(node, "keep")), g, 0),)
+
+
+@differentiable("ldexp")
+def ldexp(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """torch's: g 2^b for a (2^b an exp2 of b, a constant for an integer b, which has no gradient) and (g result)
+    ln 2 for a floating b."""
+    x, b = node._parents
+    if b.dtype.kind == "f":
+        scale = unary.exp2(b if b.dtype == node.dtype else ew.astype(b, node.dtype))
+    else:
+        scale = constant(saved(node, "scale"))
+    return pair(x, b, lambda: g * scale, lambda: (g * node) * math.log(2))
+
+
+@differentiable("ndtr")
+def ndtr(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g exp(-x^2 / 2) / sqrt(2 pi)
+    x = node._parents[0]
+    return (g * (ew.exp(x * x * -0.5) * INV_SQRT_2PI),)
+
+
+@differentiable("log_ndtr")
+def log_ndtr(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's g exp(-(result + x^2 / 2)) / sqrt(2 pi), in the input's dtype (the first-order backward forms it in
+    float64)."""
+    x = node._parents[0]
+    return (g * INV_SQRT_2PI * ew.exp(-(node + x * x * 0.5)),)
+
+
+@differentiable("ndtri")
+def ndtri(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g sqrt(2 pi) exp(result^2 / 2)
+    return (g * SQRT_2PI * ew.exp(node * node * 0.5),)
+
+
+@differentiable("entr")
+def entr(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g -(1 + log x)
+    return (g * -(1 + ew.log(node._parents[0])),)
+
+
+@differentiable("inv")
+def inv(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: -A^-T (g A^-T)
+    inverse_t = swap_last(node)
+    return (-(inverse_t @ (g @ inverse_t)),)
+
+
+def _conditioned_inverse_t(op: str, a: Tensor) -> Tensor:
+    """A^-T (a Tensor with history) of a batch of well-conditioned matrices; NotImplementedError for one that is
+    singular, near it (condition number above eps^-1/3, where A^-T loses the digits torch's SVD rule keeps and its
+    LU solve fails or loses too) or holds a nan or inf."""
+    xp = a.xp
+    if a.size == 0:
+        return swap_last(linalg.inv(a))
+    s = xp.linalg.svd(a.data, compute_uv=False) if bool(xp.isfinite(a.data).all()) else None
+    if s is None or bool((s[..., -1] <= s[..., 0] * float(numpy.finfo(a.dtype).eps) ** (1 / 3)).any()):
+        raise NotImplementedError(f"double backward through {op} is not supported at a singular or near-singular "
+                                  f"matrix, or one holding nan or inf; compute this part without create_graph=True")
+    return swap_last(linalg.inv(a))
+
+
+@differentiable("det")
+def det(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g det(A) A^-T (torch's formula for an invertible A), g itself for 1 x 1 matrices; raises where A is singular
+    or near it (see _conditioned_inverse_t)."""
+    a = node._parents[0]
+    if a.size == 0:  # (torch's zeros, without history)
+        return (constant(a.xp.zeros(a.shape, g.dtype)),)
+    column = movement.reshape(g, g.shape + (1, 1))
+    if a.shape[-1] == 1:  # d det = 1
+        return (column,)
+    return ((column * movement.reshape(node, node.shape + (1, 1))) * _conditioned_inverse_t("det", a),)
+
+
+@differentiable("slogdet")
+def slogdet(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's g A^-T (logdet's too); raises where A is singular or near it (see _conditioned_inverse_t)."""
+    return (movement.reshape(g, g.shape + (1, 1)) * _conditioned_inverse_t("slogdet", node._parents[0]),)

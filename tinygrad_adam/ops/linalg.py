@@ -353,9 +353,9 @@ def det(a: Tensor) -> Tensor:
     out = xp.linalg.det(a.data)
 
     def backward(g: Array) -> tuple[Array]:
-        finite = xp.isfinite(a.data).all(axis=(-2, -1))[..., None, None] | (a.shape[-1] == 1)  # 1 x 1: d det = 1
+        finite = xp.isfinite(a.data).all(axis=(-2, -1))[..., None, None]
         adjugate = _adjugate_t(xp.where(finite, a.data, 0))
-        return (xp.where(finite, g[..., None, None] * adjugate, a.dtype.type("nan")),)
+        return (xp.where(finite | (a.shape[-1] == 1), g[..., None, None] * adjugate, a.dtype.type("nan")),)  # 1 x 1: 1
     return record("det", out, (a,), backward)
 
 
