@@ -47,6 +47,16 @@ class TrilMatrices:
     _unbroadcasted_scale_tril: Tensor
     _matrix_shape: Any  # () -> the (*batch, n, n) shape, defined by each class
 
+    def _set_scale_tril(self, name: str, matrix: Tensor) -> None:
+        """L from the one matrix the distribution was given, named ``name`` (scale_tril, covariance_matrix or
+        precision_matrix)."""
+        if name == "scale_tril":
+            self._unbroadcasted_scale_tril = matrix
+        elif name == "covariance_matrix":
+            self._unbroadcasted_scale_tril = cholesky(matrix)
+        else:
+            self._unbroadcasted_scale_tril = precision_to_scale_tril(matrix)
+
     @lazy_property
     def scale_tril(self) -> Tensor:
         return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
@@ -95,12 +105,7 @@ class MultivariateNormal(TrilMatrices, Distribution):
         setattr(self, name, matrix.expand((*batch_shape, n, n)))
         self.loc = loc.expand((*batch_shape, n))
         super().__init__(batch_shape, (n,), validate_args=validate_args)
-        if name == "scale_tril":
-            self._unbroadcasted_scale_tril = matrix
-        elif name == "covariance_matrix":
-            self._unbroadcasted_scale_tril = cholesky(matrix)
-        else:
-            self._unbroadcasted_scale_tril = precision_to_scale_tril(matrix)
+        self._set_scale_tril(name, matrix)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> MultivariateNormal:
         event = self.event_shape

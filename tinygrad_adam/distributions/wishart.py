@@ -14,13 +14,13 @@ from typing import Any
 import numpy
 
 from ..creation import arange, eye, randn, tensor
-from ..linalg import cholesky, cholesky_ex, slogdet
+from ..linalg import cholesky_ex, slogdet
 from ..methods import FUNCTIONS
 from ..tensor import Tensor
 from . import constraints
 from .exp_family import ExponentialFamily
 from .gamma import Chi2
-from .multivariate_normal import TrilMatrices, half_log_det, precision_to_scale_tril
+from .multivariate_normal import TrilMatrices, half_log_det
 from .utils import NUMBERS, broadcast_shape
 
 _cholesky_solve, _mvlgamma = (FUNCTIONS[n] for n in ("cholesky_solve", "mvlgamma"))
@@ -72,12 +72,7 @@ class Wishart(TrilMatrices, ExponentialFamily):
             warnings.warn("Low df values detected. Singular samples are highly likely to occur for ndim - 1 < df < "
                           "ndim.", UserWarning, stacklevel=2)
         super().__init__(batch_shape, (p, p), validate_args=validate_args)
-        if name == "scale_tril":
-            self._unbroadcasted_scale_tril = matrix
-        elif name == "covariance_matrix":
-            self._unbroadcasted_scale_tril = cholesky(matrix)
-        else:
-            self._unbroadcasted_scale_tril = precision_to_scale_tril(matrix)
+        self._set_scale_tril(name, matrix)
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Wishart:
         p = self._event_shape[-1]
