@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -280,6 +280,39 @@ def test_inverse_and_solve_of_a_matrix_holding_nan_are_all_nan(data: Any, n: int
         assert got.dtype == expected.detach().numpy().dtype
         np.testing.assert_array_equal(np.isnan(got.numpy()), np.isnan(expected.numpy()))
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def inverse_or_error(f: Any, lib: Any) -> Any:
+    try:
+        return f(lib).detach().numpy()
+    except Exception:  # torch: RuntimeError (LinAlgError); ours: ValueError
+        return "singular"
+
+
+@settings(max_examples=150, deadline=None)
+@given(a=hnp.arrays(np.float64, st.tuples(st.sampled_from([1, 2]), st.integers(1, 3), st.integers(1, 3)).map(
+    lambda s: (s[0], s[1], s[1])), elements=st.sampled_from([0.0, 1.0, -1.0, 2.0, 3.0, np.nan])),
+    dtype=st.sampled_from([np.float64, np.float32]))
+@example(a=np.array([[[np.nan, 1.0], [1.0, 1.0]]]), dtype=np.float32)
+@example(a=np.array([[[0.0, 0.0], [np.nan, 1.0]]]), dtype=np.float64)
+@example(a=np.array([[[np.nan, 0.0], [0.0, 0.0]]]), dtype=np.float32)
+def test_inverse_solve_and_pivots_of_matrices_holding_nan_and_zeros_as_torch(a: np.ndarray, dtype: type) -> None:
+    """Where a nan meets zero pivots, whether the matrix is singular depends on the pivot order: torch's (BLAS's
+    i?amax) passes a nan over unless it is the column's first element; numpy's LAPACK took other pivots and raised
+    "singular" for [[nan, 1], [1, 1]] (torch: all nan) and gave nan for [[0, 0], [nan, 1]] (torch raises)."""
+    a = a.astype(dtype)
+    b = np.arange(a.shape[-1] * 2, dtype=dtype).reshape(a.shape[-1], 2)
+    for f in (lambda lib: lib.linalg.inv(lib.tensor(a)), lambda lib: lib.linalg.solve(lib.tensor(a), lib.tensor(b))):
+        got, expected = inverse_or_error(f, tg), inverse_or_error(f, torch)
+        if isinstance(expected, str) or isinstance(got, str):
+            assert isinstance(got, str) and isinstance(expected, str), (a, got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    ours, theirs = tg.linalg.lu_factor_ex(tg.tensor(a)), torch.linalg.lu_factor_ex(torch.from_numpy(a))
+    np.testing.assert_array_equal(ours.pivots.numpy(), theirs.pivots.numpy())
+    np.testing.assert_array_equal(ours.info.numpy(), theirs.info.numpy())
+    np.testing.assert_array_equal(tg.linalg.inv_ex(tg.tensor(a)).info.numpy(),
+                                  torch.linalg.inv_ex(torch.from_numpy(a)).info.numpy())
 
 
 # ------------------------------------------------------------------------------ nn.init on zero-element tensors

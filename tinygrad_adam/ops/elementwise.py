@@ -52,6 +52,11 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
     return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
+def mT(x: Array) -> Array:  # noqa: N802
+    """The matrices of a batch (..., m, n) transposed -> (..., n, m), a view."""
+    return x.swapaxes(-1, -2)
+
+
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # bool < integer < floating < complex
 
 

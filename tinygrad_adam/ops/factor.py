@@ -17,8 +17,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
-from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
-from .linalg import _mT
+from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast
 
 
 class LinAlgError(RuntimeError):
@@ -77,7 +76,7 @@ def _triangular(a: Array, b: Array, upper: bool, left: bool, unit: bool) -> Arra
     """torch's solve_triangular on arrays: A X = B (``left``) or X A = B."""
     if left:
         return trsolve(a, b, not upper, unit)
-    return _mT(trsolve(_mT(a), _mT(b), upper, unit))  # X A = B is A^T X^T = B^T, the other triangle
+    return mT(trsolve(mT(a), mT(b), upper, unit))  # X A = B is A^T X^T = B^T, the other triangle
 
 
 def _triangle(x: Array, upper: bool, unit: bool) -> Array:
@@ -102,10 +101,10 @@ def solve_triangular(a: Tensor, b: Tensor, upper: bool, left: bool = True, unitr
     x = _triangular(a.data, b.data, upper, left, unitriangular)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        gb = _triangular(_mT(a.data), g, not upper, left, unitriangular)
+        gb = _triangular(mT(a.data), g, not upper, left, unitriangular)
         ga = None
         if a.requires_grad:
-            ga = unbroadcast(_triangle(-(gb @ _mT(x) if left else _mT(x) @ gb), upper, unitriangular), a.shape)
+            ga = unbroadcast(_triangle(-(gb @ mT(x) if left else mT(x) @ gb), upper, unitriangular), a.shape)
         return ga, unbroadcast(gb, b.shape) if b.requires_grad else None
     return record("solve_triangular", x, (a, b), backward)
 
@@ -135,8 +134,8 @@ def cholesky(a: Tensor, upper: bool = False, op: str = "linalg.cholesky") -> tup
     P = tril(L^T gL), its diagonal halved and mirrored to be symmetric, gA = L^-T P L^-1."""
     matrices(op, a)
     xp = a.xp
-    low = _mT(a.data) if upper else a.data  # the triangle read, as a lower one
-    s = xp.tril(low) + _mT(xp.tril(low, -1))
+    low = mT(a.data) if upper else a.data  # the triangle read, as a lower one
+    s = xp.tril(low) + mT(xp.tril(low, -1))
     try:
         fac = xp.linalg.cholesky(s)
         diag = backend.diagonal(fac, 0, -2, -1)
@@ -148,18 +147,18 @@ def cholesky(a: Tensor, upper: bool = False, op: str = "linalg.cholesky") -> tup
     else:
         fac, info = _cholesky_columns(s)
         fac = xp.where((info != 0)[..., None, None], a.dtype.type(math.nan), fac)
-    out = _mT(fac) if upper else fac
+    out = mT(fac) if upper else fac
 
     def backward(g: Array) -> tuple[Array]:
-        p = xp.tril(_mT(fac) @ (_mT(g) if upper else g))
-        p = (p + _mT(xp.tril(p, -1))) * g.dtype.type(0.5)
-        return (_mT(trsolve(_mT(fac), _mT(trsolve(_mT(fac), p, lower=False)), lower=False)),)
+        p = xp.tril(mT(fac) @ (mT(g) if upper else g))
+        p = (p + mT(xp.tril(p, -1))) * g.dtype.type(0.5)
+        return (mT(trsolve(mT(fac), mT(trsolve(mT(fac), p, lower=False)), lower=False)),)
     return record("cholesky", out, (a,), backward), info
 
 
 def _lower_factor(l: Tensor, upper: bool) -> Array:
     """The factor's triangle as a lower one, L with A = L L^T (from U with A = U^T U when ``upper``)."""
-    return _mT(l.data) if upper else l.data
+    return mT(l.data) if upper else l.data
 
 
 def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
@@ -177,15 +176,15 @@ def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
     low = _lower_factor(l, upper)
 
     def solve(rhs: Array) -> Array:
-        return trsolve(_mT(low), trsolve(low, rhs, lower=True), lower=False)
+        return trsolve(mT(low), trsolve(low, rhs, lower=True), lower=False)
     x = solve(b.data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gb = solve(g)
         gl = None
         if l.requires_grad:
-            c = gb @ _mT(x)
-            c = c + _mT(c)
+            c = gb @ mT(x)
+            c = c + mT(c)
             gl = unbroadcast(-(l.data @ c) if upper else -(c @ l.data), l.shape)
         return unbroadcast(gb, b.shape) if b.requires_grad else None, gl
     return record("cholesky_solve", x, (b, l), backward)
@@ -205,10 +204,10 @@ def cholesky_inverse(l: Tensor, upper: bool = False) -> Tensor:
     check_info(op, first, lambda i: f"The diagonal element {i} is zero, the inversion could not be completed "
                                     f"because the input matrix is singular.")
     inv_low = trsolve(low, xp.broadcast_to(xp.eye(n, dtype=l.dtype), low.shape), lower=True)
-    out = _mT(inv_low) @ inv_low
+    out = mT(inv_low) @ inv_low
 
     def backward(g: Array) -> tuple[Array]:
-        c = out @ (g + _mT(g)) @ out
+        c = out @ (g + mT(g)) @ out
         return (-(l.data @ c) if upper else -(c @ l.data),)
     return record("cholesky_inverse", out, (l,), backward)
 
@@ -257,7 +256,7 @@ def matrix_exp(a: Tensor) -> Tensor:
 
     def backward(g: Array) -> tuple[Array]:
         n, xp = a.shape[-1], a.xp
-        at = _mT(a.data)
+        at = mT(a.data)
         block = xp.concatenate([xp.concatenate([at, g], axis=-1),
                                 xp.concatenate([xp.zeros_like(at), at], axis=-1)], axis=-2)
         return (expm(block)[..., :n, n:],)
@@ -280,7 +279,11 @@ def lu_factor(a: Array) -> tuple[Array, Array, Array]:
     info = xp.zeros(u.shape[0], dtype=numpy.int32)
     with ignore_fp_errors(xp):
         for j in range(min(m, n)):
-            p = xp.argmax(xp.abs(u[:, j:, j]), axis=1) + j
+            # BLAS's i?amax, as torch's LAPACK: the first largest |x|, where a nan is passed over unless it comes
+            # first (its scan starts from the first element and takes only a strictly larger one)
+            col = xp.abs(u[:, j:, j])
+            largest = xp.argmax(xp.where(xp.isnan(col), col.dtype.type(-1), col), axis=1)
+            p = xp.where(xp.isnan(col[:, 0]), 0, largest) + j
             for x in (u, perm):  # swap rows j and p
                 pivot_row = x[rows, p].copy()
                 x[rows, p] = x[:, j]
@@ -312,11 +315,11 @@ def lu(a: Tensor) -> tuple[Tensor, Array, Array]:
         gl, gu = xp.tril(g[..., :k], -1), xp.triu(g[..., :k, :])
         l1, l2, u1, u2 = lower[..., :k, :], lower[..., k:, :], upper[..., :k], upper[..., k:]
         gl1, gl2, gu1, gu2 = gl[..., :k, :], gl[..., k:, :], gu[..., :k], gu[..., k:]
-        inner = xp.tril(_mT(l1) @ gl1 - gu2 @ _mT(u2), -1) + xp.triu(gu1 @ _mT(u1) - _mT(l2) @ gl2)
+        inner = xp.tril(mT(l1) @ gl1 - gu2 @ mT(u2), -1) + xp.triu(gu1 @ mT(u1) - mT(l2) @ gl2)
         with ignore_fp_errors(xp):
-            top = trsolve(_mT(l1), xp.concatenate([_mT(trsolve(u1, _mT(inner), lower=False)), gu2], axis=-1),
+            top = trsolve(mT(l1), xp.concatenate([mT(trsolve(u1, mT(inner), lower=False)), gu2], axis=-1),
                           lower=False, unit=True)  # L1^-T [G U1^-T, gU2]
-            bottom = _mT(trsolve(u1, _mT(gl2), lower=False))  # gL2 U1^-T (tall A; wide: no rows)
+            bottom = mT(trsolve(u1, mT(gl2), lower=False))  # gL2 U1^-T (tall A; wide: no rows)
         bottom = xp.concatenate([bottom, xp.zeros(bottom.shape[:-1] + gu2.shape[-1:], dtype=g.dtype)], axis=-1)
         block = xp.concatenate([top, bottom], axis=-2)
         return (xp.take_along_axis(block, xp.argsort(perm, axis=-1)[..., None], axis=-2),)  # P block
@@ -331,7 +334,7 @@ def _lu_solve(lu: Array, perm: Array, b: Array, transposed: bool = False) -> Arr
     perm = xp.broadcast_to(perm, batch + perm.shape[-1:])[..., None]
     if not transposed:  # L U X = B[perm]
         return trsolve(lu, trsolve(lu, xp.take_along_axis(b, perm, axis=-2), lower=True, unit=True), lower=False)
-    w = trsolve(_mT(lu), trsolve(_mT(lu), b, lower=True), lower=False, unit=True)  # U^T L^T X[perm] = B
+    w = trsolve(mT(lu), trsolve(mT(lu), b, lower=True), lower=False, unit=True)  # U^T L^T X[perm] = B
     return xp.take_along_axis(w, xp.argsort(perm, axis=-2), axis=-2)
 
 
@@ -350,7 +353,7 @@ def inv_ex(a: Tensor) -> tuple[Tensor, Array]:
     lu, perm, info = lu_factor(a.data)
     out = _lu_solve(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
     out = xp.where(_failed(a.data, info), a.dtype.type(math.nan), out)
-    return record("inv_ex", out, (a,), lambda g: (-(_mT(out) @ g @ _mT(out)),)), info
+    return record("inv_ex", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),)), info
 
 
 def solve_ex(a: Tensor, b: Tensor, left: bool = True) -> tuple[Tensor, Array]:
@@ -376,12 +379,12 @@ def solve_ex(a: Tensor, b: Tensor, left: bool = True) -> tuple[Tensor, Array]:
     def solve(rhs: Array, transposed: bool) -> Array:  # A X = rhs (A^T X = rhs), or X A = rhs (X A^T = rhs)
         if left:
             return _lu_solve(lu, perm, rhs, transposed)
-        return _mT(_lu_solve(lu, perm, _mT(rhs), not transposed))
+        return mT(_lu_solve(lu, perm, mT(rhs), not transposed))
     x = xp.where(failed, a.dtype.type(math.nan), solve(bm, False))
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gm = g[..., None] if vector else g
         gb = solve(gm, True)
-        ga = unbroadcast(-(gb @ _mT(x) if left else _mT(x) @ gb), a.shape) if a.requires_grad else None
+        ga = unbroadcast(-(gb @ mT(x) if left else mT(x) @ gb), a.shape) if a.requires_grad else None
         return ga, unbroadcast(gb[..., 0] if vector else gb, b.shape) if b.requires_grad else None
     return record("solve_ex", x[..., 0] if vector else x, (a, b), backward), info

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
-from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
+from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast
+from .factor import lu_factor
 from .linear import check_dtypes
 
 
@@ -311,26 +312,33 @@ def _square(op: str, a: Tensor) -> None:
         raise ValueError(f"{op}: needs a batch of square matrices (..., n, n), got shape {a.shape}")
 
 
-def _mT(x: Array) -> Array:  # noqa: N802
-    return x.swapaxes(-1, -2)
-
-
 def inv(a: Tensor) -> Tensor:
-    """The inverse of each square matrix (..., n, n); a singular one raises, as in torch. Backward -A^-T g A^-T."""
+    """The inverse of each square matrix (..., n, n); a singular one raises, as in torch, and one holding a nan gives
+    all nan (``_without_nan``). Backward -A^-T g A^-T."""
     _square("inv", a)
+    data, nan = _without_nan("inv", a.data)
     try:
-        out = _nan_where_nan(a.data, a.xp.linalg.inv(a.data))
+        out = a.xp.linalg.inv(data)
     except Exception as e:  # numpy's LinAlgError
         raise ValueError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
                          f"system") from None
-    return record("inv", out, (a,), lambda g: (-(_mT(out) @ g @ _mT(out)),))
+    out = a.xp.where(nan[..., None, None], a.dtype.type(math.nan), out)
+    return record("inv", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),))
 
 
-def _nan_where_nan(a: Array, out: Array) -> Array:
-    """``out`` (..., n, k), all nan for each matrix of ``a`` (..., n, n; broadcast) that holds a nan, as torch's
-    inverse and solve give; LAPACK's pivoting steps around a nan and leaves some entries finite."""
+def _without_nan(op: str, a: Array) -> tuple[Array, Array]:
+    """(a with each matrix (..., n, n) that holds a nan replaced by the identity, which of them did): torch's inverse
+    and solve are all nan for such a matrix, unless its LU factorization meets an exact zero pivot before the nan
+    spreads (then it is singular: this raises as torch). LAPACK as numpy has it pivots past a nan and can call such a
+    matrix singular, or not, the other way round, so the decision is ``lu_factor``'s, whose pivoting is torch's."""
     xp = backend.get_array_module(a)
-    return xp.where(xp.isnan(a).any(axis=(-2, -1))[..., None, None], out.dtype.type(math.nan), out)
+    nan = xp.isnan(a).any(axis=(-2, -1))
+    if not bool(nan.any()):
+        return a, nan
+    if bool((lu_factor(a[nan])[2] != 0).any()):
+        raise ValueError(f"{op}: a matrix holding a nan is singular (a zero pivot comes before the nan, as torch "
+                         f"finds it); check the input for nan")
+    return xp.where(nan[..., None, None], xp.eye(a.shape[-1], dtype=a.dtype), a), nan
 
 
 def _adjugate_t(x: Array) -> Array:
@@ -373,7 +381,7 @@ def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
         regular = (sign != 0)[..., None, None]
         with ignore_fp_errors(xp):  # (infinite entries)
             inverse = xp.linalg.inv(xp.where(regular, a.data, xp.eye(a.shape[-1], dtype=a.dtype)))
-            return (xp.where(regular, g[..., None, None] * _mT(inverse), g.dtype.type(math.nan)),)
+            return (xp.where(regular, g[..., None, None] * mT(inverse), g.dtype.type(math.nan)),)
     return Tensor(sign, device=a.device), record("slogdet", logabs, (a,), backward)
 
 
@@ -406,16 +414,18 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
         raise ValueError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
     batch = broadcast_shape("solve", a.shape[:-2], bm.shape[:-2])
     xp = a.xp
+    data, nan = _without_nan("solve", a.data)
     try:
-        x = xp.linalg.solve(xp.broadcast_to(a.data, batch + a.shape[-2:]), xp.broadcast_to(bm, batch + bm.shape[-2:]))
-        x = _nan_where_nan(a.data, x)
+        x = xp.linalg.solve(xp.broadcast_to(data, batch + a.shape[-2:]), xp.broadcast_to(bm, batch + bm.shape[-2:]))
     except Exception as e:  # numpy's LinAlgError
         raise ValueError(f"solve: a matrix A is singular ({e}); the system has no unique solution") from None
+    x = xp.where(nan[..., None, None], a.dtype.type(math.nan), x)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gm = g[..., None] if vector else g
-        gb = xp.linalg.solve(_mT(xp.broadcast_to(a.data, batch + a.shape[-2:])), gm)
-        ga = unbroadcast(-(gb @ _mT(x)), a.shape) if a.requires_grad else None
+        gb = xp.linalg.solve(mT(xp.broadcast_to(data, batch + a.shape[-2:])), gm)
+        gb = xp.where(nan[..., None, None], g.dtype.type(math.nan), gb)
+        ga = unbroadcast(-(gb @ mT(x)), a.shape) if a.requires_grad else None
         gb = unbroadcast(gb[..., 0] if vector else gb, b.shape) if b.requires_grad else None
         return ga, gb
     return record("solve", x[..., 0] if vector else x, (a, b), backward)

@@ -19,9 +19,8 @@ from numpy.linalg import LinAlgError as LapackError  # what numpy's and cupy's l
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, constant, record
 from . import elementwise, linalg, movement
-from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
+from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast
 from .factor import LinAlgError, matrices
-from .linalg import _mT
 
 
 def _lapack(op: str, f: Callable[..., Any], x: Array, *args: Any) -> Any:
@@ -41,7 +40,7 @@ def _gaps(w: Array) -> Array:
 
 
 def _skew(x: Array) -> Array:
-    return x - _mT(x)
+    return x - mT(x)
 
 
 # ---------------------------------------------------------------------------------------------------------- svd
@@ -72,19 +71,19 @@ def svd(a: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     def back_u(g: Array) -> tuple[Array]:
         g = g[..., :k]
         with ignore_fp_errors(a.xp):
-            inner = (_skew(_mT(uk) @ g) / _gaps(s2)) * s[..., None, :]
+            inner = (_skew(mT(uk) @ g) / _gaps(s2)) * s[..., None, :]
             if m > n:
                 gs = g / s[..., None, :]
-                return ((uk @ inner + gs - uk @ (_mT(uk) @ gs)) @ vhk,)
+                return ((uk @ inner + gs - uk @ (mT(uk) @ gs)) @ vhk,)
             return (uk @ inner @ vhk,)
 
     def back_vh(g: Array) -> tuple[Array]:
         g = g[..., :k, :]
         with ignore_fp_errors(a.xp):
-            inner = s[..., :, None] * (_skew(vhk @ _mT(g)) / _gaps(s2))
+            inner = s[..., :, None] * (_skew(vhk @ mT(g)) / _gaps(s2))
             if m < n:
                 gs = g / s[..., :, None]
-                return (uk @ (inner @ vhk + gs - (gs @ _mT(vhk)) @ vhk),)
+                return (uk @ (inner @ vhk + gs - (gs @ mT(vhk)) @ vhk),)
             return (uk @ inner @ vhk,)
     return (record("linalg_svd", u, (a,), back_u), record("linalg_svd", s, (a,), _svd_backward_s(uk, vhk)),
             record("linalg_svd", vh, (a,), back_vh))
@@ -107,7 +106,7 @@ def _uplo(uplo: str) -> str:
 
 
 def _eigh_backward_w(v: Array) -> Callable[[Array], tuple[Array]]:
-    return lambda g: ((v * g[..., None, :]) @ _mT(v),)  # V diag(gL) V^T
+    return lambda g: ((v * g[..., None, :]) @ mT(v),)  # V diag(gL) V^T
 
 
 def eigh(a: Tensor, uplo: str = "L") -> tuple[Tensor, Tensor]:
@@ -119,10 +118,10 @@ def eigh(a: Tensor, uplo: str = "L") -> tuple[Tensor, Tensor]:
 
     def back_v(g: Array) -> tuple[Array]:
         with ignore_fp_errors(a.xp):
-            inner = (0.5 * _skew(_mT(v) @ g)) / _gaps(w)
+            inner = (0.5 * _skew(mT(v) @ g)) / _gaps(w)
             backend.diagonal(inner, 0, -2, -1)[...] = 0  # zero already, but nan for an infinite g (torch's gL
             # replaces it)
-            return (v @ inner @ _mT(v),)
+            return (v @ inner @ mT(v),)
     return record("linalg_eigh", w, (a,), _eigh_backward_w(v)), record("linalg_eigh", v, (a,), back_v)
 
 
@@ -151,15 +150,15 @@ def solve_upper(r: Array, b: Array) -> Array:
 def _copyltu(x: Array) -> Array:
     """triu(X) + triu(X, 1)^T: the symmetric matrix with X's upper triangle."""
     xp = backend.get_array_module(x)
-    return xp.triu(x) + _mT(xp.triu(x, 1))
+    return xp.triu(x) + mT(xp.triu(x, 1))
 
 
 def _qr_square_backward(q: Array, r: Array, gq: Array | None, gr: Array | None) -> Array:
     """A = QR with Q (..., m, n), R (..., n, n), m >= n: (gQ + Q copyltu(M)) R^-T, M^T = gR R^T - Q^T gQ."""
     with ignore_fp_errors(backend.get_array_module(q)):
-        x = (gr @ _mT(r) if gr is not None else 0) - (_mT(q) @ gq if gq is not None else 0)
+        x = (gr @ mT(r) if gr is not None else 0) - (mT(q) @ gq if gq is not None else 0)
         top = q @ _copyltu(x) + (gq if gq is not None else 0)
-        return _mT(solve_upper(r, _mT(top)))
+        return mT(solve_upper(r, mT(top)))
 
 
 def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
@@ -190,7 +189,7 @@ def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
         # A = [X | Y], X = Q U (U square): gY = Q gV, X's gradient with gQ + Y gV^T for Q's
         gv = gr[..., m:] if gr is not None else None
         y = a.data[..., m:]
-        gq_total = gq if gv is None else (y @ _mT(gv) + (gq if gq is not None else 0))
+        gq_total = gq if gv is None else (y @ mT(gv) + (gq if gq is not None else 0))
         gx = _qr_square_backward(q, r[..., :m], gq_total, gr[..., :m] if gr is not None else None)
         gy = q @ gv if gv is not None else xp.zeros(y.shape, dtype=a.dtype)
         return xp.concatenate([gx, gy], axis=-1)
@@ -218,14 +217,14 @@ def tolerance(op: str, s_max: Array, m: int, n: int, atol: Any, rtol: Any) -> Ar
 
 def pinv_backward(g: Array, p: Array, a: Array) -> Array:
     """torch's gradient of the pseudoinverse P = pinv(A) (Golub and Pereyra), for A (..., m, n), P (..., n, m)."""
-    gh, ph = _mT(g), _mT(p)
+    gh, ph = mT(g), mT(p)
     if a.shape[-2] <= a.shape[-1]:
         k = gh @ p
         kph = k @ ph
-        return -_mT(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
+        return -mT(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
     k = p @ gh
     phk = ph @ k
-    return -_mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
+    return -mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
 
 
 def pinv(a: Tensor, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:
@@ -241,12 +240,12 @@ def pinv(a: Tensor, atol: Any = None, rtol: Any = None, hermitian: bool = False)
             s = xp.abs(w)
             s_max = s.max(axis=-1) if n else xp.zeros(s.shape[:-1], dtype=s.dtype)
             keep = s > tolerance("linalg.pinv", s_max, m, n, atol, rtol)
-            out = (v * xp.where(keep, 1 / xp.where(keep, w, 1), 0)[..., None, :]) @ _mT(v)
+            out = (v * xp.where(keep, 1 / xp.where(keep, w, 1), 0)[..., None, :]) @ mT(v)
         else:
             u, s, vh = svd_arrays("linalg.pinv", a.data)
             s_max = s[..., 0] if min(m, n) else xp.zeros(s.shape[:-1], dtype=s.dtype)
             keep = s > tolerance("linalg.pinv", s_max, m, n, atol, rtol)
-            out = (_mT(vh) * xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None, :]) @ _mT(u)
+            out = (mT(vh) * xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None, :]) @ mT(u)
     out = out.astype(a.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
@@ -296,7 +295,7 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
     rcond = float(numpy.finfo(a.dtype).eps) * max(m, n) if rcond is None else float(rcond)
     with ignore_fp_errors(xp):
         keep = s > rcond * s[..., :1] if driver != "gels" else xp.ones(s.shape, dtype=bool)
-        x = _mT(vh) @ (xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None] * (_mT(u) @ bb))
+        x = mT(vh) @ (xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None] * (mT(u) @ bb))
         resid = ab @ x - bb
     rank = keep.sum(axis=-1).astype(numpy.int64)
     empty = xp.zeros((0,), dtype=a.dtype)
@@ -304,13 +303,13 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
     def back_x(g: Array) -> tuple[Array | None, Array | None]:
         g = g[..., None] if vector else g
         p = pinv(Tensor(a.data)).data
-        ga = unbroadcast(pinv_backward(g @ _mT(bb), p, a.data), a.shape) if a.requires_grad else None
-        gb = _unvector(unbroadcast(_mT(p) @ g, bm.shape), vector) if b.requires_grad else None
+        ga = unbroadcast(pinv_backward(g @ mT(bb), p, a.data), a.shape) if a.requires_grad else None
+        gb = _unvector(unbroadcast(mT(p) @ g, bm.shape), vector) if b.requires_grad else None
         return ga, gb
 
     def back_residuals(g: Array) -> tuple[Array | None, Array | None]:
         gr = g[..., None, :] * resid
-        ga = unbroadcast(2 * gr @ _mT(x), a.shape) if a.requires_grad else None
+        ga = unbroadcast(2 * gr @ mT(x), a.shape) if a.requires_grad else None
         gb = _unvector(unbroadcast(-2 * gr, bm.shape), vector) if b.requires_grad else None
         return ga, gb
 
