@@ -282,32 +282,39 @@ def test_inverse_and_solve_of_a_matrix_holding_nan_are_all_nan(data: Any, n: int
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def inverse_or_error(f: Any, lib: Any) -> Any:
+def inverse_and_gradients(lib: Any, a: np.ndarray, b: np.ndarray | None) -> Any:
+    """inv(A) (b None) or solve(A, B) and the gradients of their sum, as arrays; "singular" where it raises."""
+    ta = lib.tensor(a, requires_grad=True)
+    tb = None if b is None else lib.tensor(b, requires_grad=True)
     try:
-        return f(lib).detach().numpy()
+        x = lib.linalg.inv(ta) if tb is None else lib.linalg.solve(ta, tb)
     except Exception:  # torch: RuntimeError (LinAlgError); ours: ValueError
         return "singular"
+    x.sum().backward()
+    return [x.detach().numpy(), ta.grad.numpy()] + ([] if tb is None else [tb.grad.numpy()])
 
 
 @settings(max_examples=150, deadline=None)
 @given(a=hnp.arrays(np.float64, st.tuples(st.sampled_from([1, 2]), st.integers(1, 3), st.integers(1, 3)).map(
-    lambda s: (s[0], s[1], s[1])), elements=st.sampled_from([0.0, 1.0, -1.0, 2.0, 3.0, np.nan])),
+    lambda s: (s[0], s[1], s[1])), elements=st.sampled_from([0.0, 1.0, -1.0, 2.0, 3.0, np.nan, np.inf, -np.inf])),
     dtype=st.sampled_from([np.float64, np.float32]))
 @example(a=np.array([[[np.nan, 1.0], [1.0, 1.0]]]), dtype=np.float32)
 @example(a=np.array([[[0.0, 0.0], [np.nan, 1.0]]]), dtype=np.float64)
 @example(a=np.array([[[np.nan, 0.0], [0.0, 0.0]]]), dtype=np.float32)
-def test_inverse_solve_and_pivots_of_matrices_holding_nan_and_zeros_as_torch(a: np.ndarray, dtype: type) -> None:
-    """Where a nan meets zero pivots, whether the matrix is singular depends on the pivot order: torch's (BLAS's
-    i?amax) passes a nan over unless it is the column's first element; numpy's LAPACK took other pivots and raised
-    "singular" for [[nan, 1], [1, 1]] (torch: all nan) and gave nan for [[0, 0], [nan, 1]] (torch raises)."""
+@example(a=np.array([[[np.inf, 0.0], [np.inf, 2.0]]]), dtype=np.float64)
+def test_inverse_solve_and_pivots_of_matrices_holding_nan_inf_and_zeros_as_torch(a: np.ndarray, dtype: type) -> None:
+    """Where a nan or inf meets zero pivots, what comes out depends on the pivot order and the operations: torch's
+    (BLAS's i?amax) passes a nan over unless it is the column's first element; numpy's LAPACK raised "singular" for
+    [[nan, 1], [1, 1]] (torch: all nan), gave nan for [[0, 0], [nan, 1]] (torch raises) and a finite inverse of
+    [[inf, 0], [inf, 2]] (torch: nan). Values, nan positions, gradients, pivots and info as torch's."""
     a = a.astype(dtype)
     b = np.arange(a.shape[-1] * 2, dtype=dtype).reshape(a.shape[-1], 2)
-    for f in (lambda lib: lib.linalg.inv(lib.tensor(a)), lambda lib: lib.linalg.solve(lib.tensor(a), lib.tensor(b))):
-        got, expected = inverse_or_error(f, tg), inverse_or_error(f, torch)
-        if isinstance(expected, str) or isinstance(got, str):
-            assert isinstance(got, str) and isinstance(expected, str), (a, got, expected)
-        else:
-            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    for rhs in (None, b):
+        got, expected = inverse_and_gradients(tg, a, rhs), inverse_and_gradients(torch, a, rhs)
+        assert isinstance(got, str) == isinstance(expected, str), (a, got, expected)
+        for ours, theirs in zip(got, expected) if isinstance(got, list) else ():
+            np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     ours, theirs = tg.linalg.lu_factor_ex(tg.tensor(a)), torch.linalg.lu_factor_ex(torch.from_numpy(a))
     np.testing.assert_array_equal(ours.pivots.numpy(), theirs.pivots.numpy())
     np.testing.assert_array_equal(ours.info.numpy(), theirs.info.numpy())

@@ -342,8 +342,8 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,
 
 def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:
     """(inverse, info) of each square matrix (..., n, n): info (..., int32) is LAPACK's, the index of the first zero
-    pivot of A's LU factorization (A is singular), 0 otherwise; a singular matrix's inverse, and that of a matrix
-    holding a nan or inf, is all nan (torch's holds LAPACK's infs and nans). ``check_errors`` raises LinAlgError for
+    pivot of A's LU factorization (A is singular), 0 otherwise; a singular matrix's inverse is all nan (torch's holds
+    what LAPACK left), one holding a nan or inf has torch's infs and nans. ``check_errors`` raises LinAlgError for
     a singular one, as torch's. The gradient is inv's; see ``ops.factor.inv_ex``."""
     inverse, info = factor.inv_ex(A)
     if check_errors:
@@ -354,8 +354,8 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:
 
 def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> SolveEx:
     """(result, info): ``solve(A, B, left=left)`` with info (A's batch shape, int32) as ``inv_ex``'s; the result for
-    a singular A (or one holding a nan or inf) is all nan. ``check_errors`` raises LinAlgError for a singular one, as
-    torch's. The gradients are solve's; see ``ops.factor.solve_ex``."""
+    a singular A is all nan (one holding a nan or inf: torch's infs and nans). ``check_errors`` raises LinAlgError
+    for a singular one, as torch's. The gradients are solve's; see ``ops.factor.solve_ex``."""
     result, info = factor.solve_ex(A, B, left)
     if check_errors:
         factor.check_info("torch.linalg.solve_ex", info,

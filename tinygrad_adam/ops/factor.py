@@ -326,7 +326,7 @@ def lu(a: Tensor) -> tuple[Tensor, Array, Array]:
     return record("lu_factor", packed, (a,), backward), perm, info
 
 
-def _lu_solve(lu: Array, perm: Array, b: Array, transposed: bool = False) -> Array:
+def lu_substitute(lu: Array, perm: Array, b: Array, transposed: bool = False) -> Array:
     """X with A X = B (``transposed``: A^T X = B) from A's ``lu_factor``; B (..., n, k), batch dims broadcast."""
     xp = backend.get_array_module(b)
     batch = broadcast_shape("solve", lu.shape[:-2], b.shape[:-2])
@@ -338,29 +338,29 @@ def _lu_solve(lu: Array, perm: Array, b: Array, transposed: bool = False) -> Arr
     return xp.take_along_axis(w, xp.argsort(perm, axis=-2), axis=-2)
 
 
-def _failed(a: Array, info: Array) -> Array:
-    """(..., 1, 1): where the result is all nan: a singular matrix (info != 0), or one holding a nan or inf (LAPACK's
-    answer for it is infs and nans in no fixed pattern)."""
-    xp = backend.get_array_module(a)
-    return ((info != 0) | ~xp.isfinite(a).all(axis=(-2, -1)))[..., None, None]
+def _failed(info: Array) -> Array:
+    """(..., 1, 1): where the result is all nan: a singular matrix (info != 0; torch's holds what LAPACK left). A
+    matrix holding a nan or inf gets the substitutions' infs and nans, torch's pattern (its LU pivots and divides
+    as this one)."""
+    return (info != 0)[..., None, None]
 
 
 def inv_ex(a: Tensor) -> tuple[Tensor, Array]:
     """(inverse, info) of each square matrix (..., n, n), from its LU factorization: info as ``lu_factor``'s, and a
-    singular matrix's inverse (or that of one holding a nan or inf) all nan. Backward -A^-T g A^-T, as inv's."""
+    singular matrix's inverse all nan (one holding a nan or inf: torch's infs and nans). Backward -A^-T g A^-T."""
     matrices("linalg.inv_ex", a)
     xp = a.xp
     lu, perm, info = lu_factor(a.data)
-    out = _lu_solve(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
-    out = xp.where(_failed(a.data, info), a.dtype.type(math.nan), out)
+    out = lu_substitute(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+    out = xp.where(_failed(info), a.dtype.type(math.nan), out)
     return record("inv_ex", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),)), info
 
 
 def solve_ex(a: Tensor, b: Tensor, left: bool = True) -> tuple[Tensor, Array]:
     """(X, info): X with A X = B (``left=False``: X A = B) from A's LU factorization, A (..., n, n), B (..., n, k) or
     a vector batch (..., n) when B is 1-D or has A's batch shape without a last dim (left only, as torch), batch dims
-    broadcast; info (A's batch shape) as ``lu_factor``'s, and X all nan for a singular A (or one holding a nan or
-    inf). Gradients as torch's: gB = A^-T g, gA = -gB X^T (left=False: gB = g A^-T, gA = -X^T gB)."""
+    broadcast; info (A's batch shape) as ``lu_factor``'s, and X all nan for a singular A (one holding a nan or inf:
+    torch's infs and nans). Gradients as torch's: gB = A^-T g, gA = -gB X^T (left=False: gB = g A^-T, gA = -X^T gB)."""
     op = "linalg.solve_ex"
     matrices(op, a)
     _same_dtype(op, a, b)
@@ -374,12 +374,12 @@ def solve_ex(a: Tensor, b: Tensor, left: bool = True) -> tuple[Tensor, Array]:
                          f"{'AX' if left else 'XA'} = B")
     xp = a.xp
     lu, perm, info = lu_factor(a.data)
-    failed = _failed(a.data, info)
+    failed = _failed(info)
 
     def solve(rhs: Array, transposed: bool) -> Array:  # A X = rhs (A^T X = rhs), or X A = rhs (X A^T = rhs)
         if left:
-            return _lu_solve(lu, perm, rhs, transposed)
-        return mT(_lu_solve(lu, perm, mT(rhs), not transposed))
+            return lu_substitute(lu, perm, rhs, transposed)
+        return mT(lu_substitute(lu, perm, mT(rhs), not transposed))
     x = xp.where(failed, a.dtype.type(math.nan), solve(bm, False))
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:

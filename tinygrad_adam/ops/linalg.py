@@ -8,11 +8,13 @@ import math
 import string
 from collections.abc import Callable, Sequence
 
+from numpy.linalg import LinAlgError  # (cupy.linalg raises it too)
+
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
 from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast
-from .factor import lu_factor
+from .factor import lu_factor, lu_substitute
 from .linear import check_dtypes
 
 
@@ -313,32 +315,37 @@ def _square(op: str, a: Tensor) -> None:
 
 
 def inv(a: Tensor) -> Tensor:
-    """The inverse of each square matrix (..., n, n); a singular one raises, as in torch, and one holding a nan gives
-    all nan (``_without_nan``). Backward -A^-T g A^-T."""
+    """The inverse of each square matrix (..., n, n); a singular one raises, as in torch (``_solve_arrays``).
+    Backward -A^-T g A^-T."""
     _square("inv", a)
-    data, nan = _without_nan("inv", a.data)
     try:
-        out = a.xp.linalg.inv(data)
-    except Exception as e:  # numpy's LinAlgError
+        out = _solve_arrays(a.data, a.xp.broadcast_to(a.xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+    except LinAlgError as e:
         raise ValueError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
                          f"system") from None
-    out = a.xp.where(nan[..., None, None], a.dtype.type(math.nan), out)
     return record("inv", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),))
 
 
-def _without_nan(op: str, a: Array) -> tuple[Array, Array]:
-    """(a with each matrix (..., n, n) that holds a nan replaced by the identity, which of them did): torch's inverse
-    and solve are all nan for such a matrix, unless its LU factorization meets an exact zero pivot before the nan
-    spreads (then it is singular: this raises as torch). LAPACK as numpy has it pivots past a nan and can call such a
-    matrix singular, or not, the other way round, so the decision is ``lu_factor``'s, whose pivoting is torch's."""
+def _solve_arrays(a: Array, b: Array, transposed: bool = False) -> Array:
+    """X with A X = B (``transposed``: A^T X = B) for A (..., n, n) and B (..., n, k) of one batch shape; LinAlgError
+    for a singular A. LAPACK
+    (numpy's or cupy's) solves the finite matrices; one holding a nan or inf goes through ``lu_factor`` and its
+    triangular solves, which give torch's answer there (its pattern of infs and nans, and "singular" where its LU
+    meets an exact zero pivot first): LAPACK as numpy has it pivots otherwise around a nan and divides otherwise
+    by an inf (it raised for [[nan, 1], [1, 1]], where torch's inverse is all nan, and inverted [[inf, 0], [inf, 2]],
+    where torch's is nan)."""
     xp = backend.get_array_module(a)
-    nan = xp.isnan(a).any(axis=(-2, -1))
-    if not bool(nan.any()):
-        return a, nan
-    if bool((lu_factor(a[nan])[2] != 0).any()):
-        raise ValueError(f"{op}: a matrix holding a nan is singular (a zero pivot comes before the nan, as torch "
-                         f"finds it); check the input for nan")
-    return xp.where(nan[..., None, None], xp.eye(a.shape[-1], dtype=a.dtype), a), nan
+    odd = ~xp.isfinite(a).all(axis=(-2, -1))
+    if not bool(odd.any()):
+        return xp.linalg.solve(mT(a) if transposed else a, b)
+    lu, perm, info = lu_factor(a[odd])
+    if bool((info != 0).any()):
+        raise LinAlgError("Singular matrix")
+    x = xp.empty(b.shape, dtype=b.dtype)
+    with ignore_fp_errors(xp):
+        x[odd] = lu_substitute(lu, perm, b[odd], transposed)
+    x[~odd] = xp.linalg.solve(mT(a[~odd]) if transposed else a[~odd], b[~odd])
+    return x
 
 
 def _adjugate_t(x: Array) -> Array:
@@ -414,17 +421,15 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
         raise ValueError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
     batch = broadcast_shape("solve", a.shape[:-2], bm.shape[:-2])
     xp = a.xp
-    data, nan = _without_nan("solve", a.data)
+    ab = xp.broadcast_to(a.data, batch + a.shape[-2:])
     try:
-        x = xp.linalg.solve(xp.broadcast_to(data, batch + a.shape[-2:]), xp.broadcast_to(bm, batch + bm.shape[-2:]))
-    except Exception as e:  # numpy's LinAlgError
+        x = _solve_arrays(ab, xp.broadcast_to(bm, batch + bm.shape[-2:]))
+    except LinAlgError as e:
         raise ValueError(f"solve: a matrix A is singular ({e}); the system has no unique solution") from None
-    x = xp.where(nan[..., None, None], a.dtype.type(math.nan), x)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gm = g[..., None] if vector else g
-        gb = xp.linalg.solve(mT(xp.broadcast_to(data, batch + a.shape[-2:])), gm)
-        gb = xp.where(nan[..., None, None], g.dtype.type(math.nan), gb)
+        gb = _solve_arrays(ab, xp.broadcast_to(gm, batch + gm.shape[-2:]), transposed=True)
         ga = unbroadcast(-(gb @ mT(x)), a.shape) if a.requires_grad else None
         gb = unbroadcast(gb[..., 0] if vector else gb, b.shape) if b.requires_grad else None
         return ga, gb
