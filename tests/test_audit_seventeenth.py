@@ -322,6 +322,30 @@ def test_inverse_solve_and_pivots_of_matrices_holding_nan_inf_and_zeros_as_torch
                                   torch.linalg.inv_ex(torch.from_numpy(a)).info.numpy())
 
 
+@settings(max_examples=150, deadline=None)
+@given(a=hnp.arrays(np.float64, st.tuples(st.sampled_from([1, 2]), st.integers(1, 4)).map(lambda s: (s[0], s[1], s[1])),
+                    elements=st.sampled_from([0.0, 1.0, -1.0, 2.0, -3.0, np.nan, np.inf, -np.inf])),
+       dtype=st.sampled_from([np.float64, np.float32]))
+@example(a=np.array([[[0.0, np.inf], [np.nan, 1.0]]]), dtype=np.float64)
+@example(a=np.array([[[1.0, 1.0], [-np.inf, np.inf]]]), dtype=np.float32)
+def test_det_and_slogdet_of_matrices_holding_inf_or_nan_as_torch(a: np.ndarray, dtype: type) -> None:
+    """torch factors A^T for det / slogdet, and where an inf or nan is in the matrix that decides the answer: numpy's
+    LAPACK gave det 0 for [[0, inf], [nan, 1]] (torch nan) and nan for [[1, 1], [-inf, inf]] (torch inf). det, sign,
+    log |det| and (where the sign is not 0) log |det|'s gradient as torch's; finite matrices to rounding."""
+    a = a.astype(dtype)
+    got, expected = [], []
+    for lib, out in ((tg, got), (torch, expected)):
+        x = lib.tensor(a, requires_grad=True)
+        sign, logabs = lib.linalg.slogdet(x)
+        logabs.sum().backward()
+        sign = sign.detach().numpy()
+        out += [lib.linalg.det(lib.tensor(a)).numpy(), sign, logabs.detach().numpy(),
+                np.where((sign != 0)[..., None, None], x.grad.numpy(), 0)]
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        np.testing.assert_allclose(ours, theirs, rtol=2e-6 if dtype == np.float64 else 2e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------ nn.init on zero-element tensors
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (2, 0, 3, 3)])
 @pytest.mark.parametrize("init", ["kaiming_uniform_", "kaiming_normal_", "orthogonal_"])

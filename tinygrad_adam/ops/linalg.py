@@ -360,35 +360,65 @@ def _adjugate_t(x: Array) -> Array:
     return (u * (before * after)[..., None, :]) @ vh * sign[..., None, None]
 
 
+def _lu_of_transpose(a: Array) -> tuple[Array, Array, Array, Array]:
+    """(diagonal of U (k, n), sign of the row permutation (k,), lu, perm) of the LU factorization of each matrix
+    A^T of ``a`` (k, n, n): torch's det and slogdet factor A^T (LAPACK reads the row-major A as its transpose), which
+    for a matrix holding an inf or nan decides where the infs and nans go."""
+    xp = backend.get_array_module(a)
+    with ignore_fp_errors(xp):
+        lu, perm, _ = lu_factor(mT(a))
+    later = xp.triu(xp.ones((a.shape[-1],) * 2, dtype=bool), 1)
+    inversions = ((perm[..., :, None] > perm[..., None, :]) & later).sum(axis=(-2, -1))  # its parity is perm's sign
+    return xp.diagonal(lu, axis1=-2, axis2=-1), (1 - 2 * (inversions % 2)).astype(a.dtype), lu, perm
+
+
 def det(a: Tensor) -> Tensor:
     """The determinant of each square matrix (..., n, n) -> (...); gradient g adj(A)^T, taken from the SVD (accurate
-    near singular matrices and right at them, where torch's is 0), nan for a matrix holding a nan or inf (n > 1)."""
+    near singular matrices and right at them, where torch's is 0), nan for a matrix holding a nan or inf (n > 1).
+    LAPACK computes it, except for a matrix holding an inf or nan, which goes through ``_lu_of_transpose`` as
+    torch's (numpy's LAPACK gave 0 for det([[0, inf], [nan, 1]]), torch nan, and nan for [[1, 1], [-inf, inf]],
+    torch inf)."""
     _square("det", a)
     xp = a.xp
-    out = xp.linalg.det(a.data)
+    with ignore_fp_errors(xp):  # (an inf or nan: replaced below)
+        out = xp.asarray(xp.linalg.det(a.data))
+    odd = ~xp.isfinite(a.data).all(axis=(-2, -1))
+    if bool(odd.any()):
+        diagonal, sign, _, _ = _lu_of_transpose(a.data[odd])
+        with ignore_fp_errors(xp):
+            out[odd] = sign * xp.prod(diagonal, axis=-1)
 
     def backward(g: Array) -> tuple[Array]:
-        finite = xp.isfinite(a.data).all(axis=(-2, -1))[..., None, None]
-        adjugate = _adjugate_t(xp.where(finite, a.data, 0))
-        return (xp.where(finite | (a.shape[-1] == 1), g[..., None, None] * adjugate, a.dtype.type("nan")),)  # 1 x 1: 1
+        adjugate = _adjugate_t(xp.where(odd[..., None, None], 0, a.data))
+        return (xp.where(~odd[..., None, None] | (a.shape[-1] == 1), g[..., None, None] * adjugate,
+                         a.dtype.type("nan")),)  # 1 x 1: 1
     return record("det", out, (a,), backward)
 
 
 def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
-    """(sign, log |det|) of each square matrix (..., n, n); a matrix holding a NaN gives (0, nan), as torch's. The
-    gradient of log |det| is g A^-T (the sign has none), nan throughout for a singular matrix (sign 0), where log |det|
-    is -inf and torch's LU solve gives infs and nans."""
+    """(sign, log |det|) of each square matrix (..., n, n); a matrix holding an inf or nan goes through
+    ``_lu_of_transpose`` as torch's (sign 0 where a nan reaches U's diagonal: torch's sign(nan) is 0). The gradient
+    of log |det| is g A^-T (the sign has none), nan throughout for a singular matrix (sign 0), where log |det| is -inf
+    and torch's LU solve gives infs and nans."""
     _square("slogdet", a)
     xp = a.xp
-    sign, logabs = xp.linalg.slogdet(a.data)
-    nan = xp.isnan(logabs) | xp.isnan(a.data).any(axis=(-2, -1))  # numpy's LU may call a NaN matrix singular
-    sign, logabs = xp.where(nan, sign.dtype.type(0), sign), xp.where(nan, logabs.dtype.type(math.nan), logabs)
+    with ignore_fp_errors(xp):  # (an inf or nan: replaced below)
+        sign, logabs = (xp.asarray(x) for x in xp.linalg.slogdet(a.data))
+    odd = ~xp.isfinite(a.data).all(axis=(-2, -1))
+    if bool(odd.any()):
+        diagonal, parity, lu, perm = _lu_of_transpose(a.data[odd])
+        with ignore_fp_errors(xp):
+            sign[odd] = parity * xp.prod((diagonal > 0).astype(a.dtype) - (diagonal < 0), axis=-1)
+            logabs[odd] = xp.sum(xp.log(xp.abs(diagonal)), axis=-1)
 
     def backward(g: Array) -> tuple[Array]:
         regular = (sign != 0)[..., None, None]
         with ignore_fp_errors(xp):  # (infinite entries)
-            inverse = xp.linalg.inv(xp.where(regular, a.data, xp.eye(a.shape[-1], dtype=a.dtype)))
-            return (xp.where(regular, g[..., None, None] * mT(inverse), g.dtype.type(math.nan)),)
+            inverse_t = mT(xp.linalg.inv(xp.where(regular & ~odd[..., None, None], a.data,
+                                                  xp.eye(a.shape[-1], dtype=a.dtype))))
+            if bool(odd.any()):  # A^-T from the LU of A^T, as torch's
+                inverse_t[odd] = lu_substitute(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), lu.shape))
+            return (xp.where(regular, g[..., None, None] * inverse_t, g.dtype.type(math.nan)),)
     return Tensor(sign, device=a.device), record("slogdet", logabs, (a,), backward)
 
 
