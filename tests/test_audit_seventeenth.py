@@ -346,6 +346,27 @@ def test_det_and_slogdet_of_matrices_holding_inf_or_nan_as_torch(a: np.ndarray, 
         np.testing.assert_allclose(ours, theirs, rtol=2e-6 if dtype == np.float64 else 2e-5, atol=1e-6)
 
 
+@settings(max_examples=60, deadline=None)
+@given(x=hnp.arrays(np.float64, st.tuples(st.integers(0, 3), st.just(1), st.just(1)),
+                    elements=st.floats(min_value=-800, max_value=800)
+                    | st.sampled_from([np.inf, -np.inf, np.nan, 88.8, -104.0])),
+       dtype=st.sampled_from([np.float64, np.float32]))
+def test_matrix_exp_of_a_1x1_matrix_is_exp_as_torch(x: np.ndarray, dtype: type) -> None:
+    """A 1 x 1 matrix's exponential is exp of its entry, inf and -inf included (0 and inf as torch; ours gave nan
+    through the Pade approximant's all-nan rule for non-finite matrices). The gradient stays the block formula's,
+    nan at +-inf in both."""
+    x = x.astype(dtype)
+    got, expected = [], []
+    for lib, out in ((tg, got), (torch, expected)):
+        t = lib.tensor(x, requires_grad=True)
+        y = lib.linalg.matrix_exp(t)
+        y.sum().backward()
+        out += [y.detach().numpy(), t.grad.numpy()]
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        np.testing.assert_allclose(ours, theirs, rtol=3e-7 if dtype == np.float64 else 3e-4, atol=1e-300)
+
+
 # ------------------------------------------------------------------------------ nn.init on zero-element tensors
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (2, 0, 3, 3)])
 @pytest.mark.parametrize("init", ["kaiming_uniform_", "kaiming_normal_", "orthogonal_"])

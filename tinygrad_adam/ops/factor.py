@@ -222,11 +222,15 @@ _THETA13 = 5.371920351148152
 
 def expm(a: Array) -> Array:
     """exp of each square matrix (..., n, n): scaled by 2^-s to 1-norm <= theta_13, the [13/13] Pade approximant,
-    squared back s times (s per matrix); a matrix holding a nan or inf gives all nan, as torch's."""
+    squared back s times (s per matrix); a matrix holding a nan or inf gives all nan, as torch's, except a 1 x 1
+    one, whose exponential is exp's (exp(inf) = inf, exp(-inf) = 0), also as torch's."""
     xp = backend.get_array_module(a)
     n = a.shape[-1]
     if a.size == 0:
         return a.copy()
+    if n == 1:
+        with ignore_fp_errors(xp):
+            return xp.exp(a)
     finite = xp.isfinite(a).all(axis=(-2, -1))
     a = xp.where(finite[..., None, None], a, a.dtype.type(0))
     norm = xp.abs(a).sum(axis=-2).max(axis=-1)
