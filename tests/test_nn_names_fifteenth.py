@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -243,21 +243,30 @@ def test_lp_pools_match_torch(data: st.DataObject, dims: int, norm_type: float, 
     np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(hnp.arrays(np.float64, st.tuples(st.integers(0, 5), st.integers(1, 4)),
-                  elements=st.integers(-2, 2).map(float) | st.floats(-3, 3)),
+                  elements=st.integers(-2, 2).map(float) | st.floats(-3, 3)
+                  | st.sampled_from([np.inf, -np.inf, np.nan])),
        st.sampled_from([2.0, 1.0, 0.0, 3.0, 0.5, np.inf]))
+@example(np.array([[np.inf, 0.0, 1.0]]), 2.0)  # one row: no pairs, a zero gradient (it was nan: inf - inf)
+@example(np.array([[np.inf, 0.0], [1.0, 2.0]]), 1.0)
 def test_pdist_matches_torch(x: np.ndarray, p: float) -> None:
-    """Including identical rows (a zero distance, whose gradient torch defines as 0)."""
+    """Including identical rows (a zero distance, whose gradient torch defines as 0), and infs and nans: a row's
+    gradient comes only from its pairs (ours took the whole cdist, whose diagonal inf - inf spread nan)."""
     xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     out, ref = F.pdist(xo, p), torch.nn.functional.pdist(xt, p)
     assert out.shape == tuple(ref.shape)
     np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12)
-    if out.numel():
-        g = np.cos(np.arange(out.numel()))
-        (out * tg.Tensor(g)).sum().backward()
-        (ref * torch.tensor(g)).sum().backward()
-        np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    g = np.cos(np.arange(out.numel()))
+    (out * tg.Tensor(g)).sum().backward()
+    if not ref.numel():  # no pairs (torch 2.13's backward can crash the process here)
+        np.testing.assert_array_equal(xo.grad.numpy(), np.zeros_like(x))
+        return
+    (ref * torch.tensor(g)).sum().backward()
+    if p == np.inf and not np.isfinite(x).all():
+        return  # torch's p = inf backward gives nan at an infinite difference, ours -+1 (the sign)
+    np.testing.assert_array_equal(np.isnan(xo.grad.numpy()), np.isnan(xt.grad.numpy()))
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_channel_shuffle_matches_torch() -> None:

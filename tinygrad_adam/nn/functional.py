@@ -1595,11 +1595,12 @@ native_channel_shuffle = channel_shuffle  # torch's kernel-level name for the sa
 
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002 - torch's name
     """The p-norm distances between the rows of (N, M) input, pairs i < j in row-major order -> (N (N - 1) / 2,)
-    (``cdist`` of the input with itself, its upper triangle)."""
+    (``cdist`` of each pair, as a batch of 1 x 1 distances: the gradient reaches a row only through its pairs, so an
+    inf in a row is not spread by the distance of the row to itself, inf - inf)."""
     if input.ndim != 2:
         raise ValueError(f"pdist: expected 2-D input (N, M), got shape {input.shape}")
     rows = index_op.triangle_indices("pdist", input.shape[0], input.shape[0], 1, device=input.device)
-    return linalg_op.cdist(input, input, p)[rows[0], rows[1]]
+    return linalg_op.cdist(input[rows[0]].unsqueeze(1), input[rows[1]].unsqueeze(1), p).reshape(-1)
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,

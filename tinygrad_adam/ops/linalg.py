@@ -256,7 +256,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
     dims broadcast. p = 0 counts the differing coordinates, p = inf takes the largest difference. Computed from
     the differences, as torch does for up to 25 rows (for more, torch's default switches to a less exact matrix
     product for p = 2). Gradients as torch's: 0 where a distance is 0; for p = inf each coordinate reaching the
-    maximum gets the whole gradient; none (zeros) for p = 0."""
+    maximum gets the whole gradient; none (zeros) for p = 0. A nan coordinate makes the distance nan for every p
+    (torch's cdist passes it over for p = inf, its pdist does not)."""
     check_devices("cdist", x1, x2)
     if x1.dtype.kind != "f" or x2.dtype != x1.dtype:
         raise TypeError(f"cdist: needs two floating tensors of one dtype (as in torch), got {x1.dtype} and "
@@ -267,12 +268,13 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
         raise ValueError(f"cdist: p must be >= 0, got {p}")
     batch = broadcast_shape("cdist", x1.shape[:-2], x2.shape[:-2])
     xp, p = x1.xp, float(p)
-    diff = x1.data[..., :, None, :] - x2.data[..., None, :, :]  # (..., P, R, M)
+    with ignore_fp_errors(xp):  # (inf - inf)
+        diff = x1.data[..., :, None, :] - x2.data[..., None, :, :]  # (..., P, R, M)
     ad = xp.abs(diff)
     dtype = diff.dtype.type
     with ignore_fp_errors(xp):
-        if p == 0:
-            out = (diff != 0).sum(axis=-1).astype(diff.dtype)
+        if p == 0:  # (a nan coordinate makes the count nan, as torch's)
+            out = xp.minimum(xp.ceil(ad), dtype(1)).sum(axis=-1)
         elif p == math.inf:
             out = ad.max(axis=-1) if ad.shape[-1] else xp.zeros(ad.shape[:-1], dtype=diff.dtype)
         elif p == 1:
