@@ -9,6 +9,7 @@ module needs no registration calls. Names are dotted paths like PyTorch's (``"0.
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -257,9 +258,17 @@ class Module:
         setattr(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """Set ``module`` as attribute ``name`` (torch's explicit form of ``self.name = module``)."""
+        """Set ``module`` as attribute ``name`` (torch's explicit form of ``self.name = module``). As torch, the name
+        must be a non-empty string without ``"."`` that names no other attribute (a child may be replaced)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        if not isinstance(name, str):
+            raise TypeError(f"add_module: the name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"add_module: the name must be non-empty and without '.', got {name!r}")
+        current = vars(self).get(name)
+        if hasattr(self, name) and not (name in vars(self) and (current is None or isinstance(current, Module))):
+            raise KeyError(f"add_module: attribute {name!r} already exists")
         setattr(self, name, module)
 
     register_module = add_module
@@ -569,12 +578,12 @@ class _ModuleSequence(Module):
             setattr(self, str(i), m)
 
     def __setitem__(self, index: int, module: Module) -> None:
-        items = self._sequence()
+        items = list(self._sequence())  # a copy: Sequential caches its list
         items[index] = module
         self._reset(items)
 
     def __delitem__(self, index: int | slice) -> None:
-        items = self._sequence()
+        items = list(self._sequence())  # a copy: Sequential caches its list
         del items[index]
         self._reset(items)
 
@@ -587,7 +596,7 @@ class _ModuleSequence(Module):
         return self
 
     def insert(self, index: int, module: Module) -> None:
-        items = self._sequence()
+        items = list(self._sequence())  # a copy: Sequential caches its list
         items.insert(index, module)
         self._reset(items)
 
@@ -595,19 +604,28 @@ class _ModuleSequence(Module):
 class Sequential(_ModuleSequence):
     """Modules applied in order; indexable (``seq[0]``, ``seq[1:]``), iterable, with ``len``.
 
-    The layers are the children in attribute order: ``"0"``, ``"1"``, ... (``setattr(seq, "1", layer)``
-    replaces one; a module set under any other name runs last). ``forward`` walks a list of them that is
+    The layers are the children in attribute order: ``"0"``, ``"1"``, ..., or the keys of the one
+    ``OrderedDict`` given (``Sequential(OrderedDict([("conv", ...), ("relu", ...)]))``, as torch).
+    ``setattr(seq, "1", layer)`` replaces one; a module set under any other name runs last. As torch's, a slice
+    and ``seq[i] = layer`` keep the names; ``del seq[i]`` renumbers. ``forward`` walks a list of the layers that is
     made on first use and made again after any attribute assignment.
     """
 
     __slots__ = ("_layers",)  # a slot lives outside vars(self), so the tree walk never sees this list
 
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         self._layers: list[Module] | None = None
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            named = [(f"layer {k!r}", k, m) for k, m in modules[0].items()]
+        else:
+            named = [(f"argument {i}", str(i), m) for i, m in enumerate(modules)]
+        for what, name, m in named:
+            self._add_layer(what, name, m)
+
+    def _add_layer(self, what: str, name: str, module: Any) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential: {what} is a {type(module).__name__}, not a Module")
+        self.add_module(name, module)
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -623,8 +641,43 @@ class Sequential(_ModuleSequence):
             self._layers = list(self.children())
         return self._layers
 
-    def _of(self, modules: list[Module]) -> Module:
-        return Sequential(*modules)
+    def _names(self) -> list[str]:
+        return [n for n, _ in self.named_children()]
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self.named_children())[index]))
+        return super().__getitem__(index)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        super().__getitem__(index)  # raises IndexError out of range
+        self._add_layer(f"item {index}", self._names()[index], module)
+
+    def append(self, module: Module) -> Sequential:
+        """``module`` as layer ``str(len(self))``, as torch (where a layer already of that name is replaced:
+        ours raises)."""
+        name = str(len(self))
+        if name in self._names():
+            raise KeyError(f"Sequential.append: a layer is already named {name!r} (torch would replace it)")
+        self._add_layer("the appended module", name, module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """As torch: the layers from ``index`` on move up one number, so they must be named "0", "1", ..."""
+        names = self._names()
+        if not -len(names) <= index <= len(names):
+            raise IndexError(f"Sequential.insert: index {index} is out of range for {len(names)} modules")
+        if index == len(names):
+            return self.append(module)
+        if names != [str(i) for i in range(len(names))]:
+            raise KeyError(f"Sequential.insert: the layers are named {names}; only numbered layers can move up")
+        super().insert(index, module)
+        return self
 
     def forward(self, x: Any) -> Any:
         for m in self._sequence():
