@@ -211,8 +211,9 @@ def unique_consecutive(a: Tensor, return_inverse: bool = False, return_counts: b
 
 def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
     """(values, int64 indices) of the most frequent value along ``dim``, the smallest of those equally frequent (as
-    torch), with the index of its last occurrence; each NaN counts as a value of its own. Gathered, so the gradient
-    goes to that index."""
+    torch), with the index of its last occurrence; the NaNs of a row count as one value, larger than all others
+    (torch's sort has no order for NaN, so its answer there is arbitrary: [nan, nan, 1] gives nan in both, but
+    [nan, 1, 2] nan in torch, 1 here). Gathered, so the gradient goes to that index."""
     if a.dtype.kind == "b":
         raise TypeError("mode: not defined for bool tensors; convert with .long() first")
     d = wrap_dim("mode", dim, a.ndim)
@@ -227,8 +228,9 @@ def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tenso
     ordered = xp.take_along_axis(x, order, axis=-1)
     n = x.shape[-1]
     pos = xp.arange(n)
-    ends = xp.ones(x.shape, dtype=bool)  # the last position of each run of equal values (each NaN its own run)
-    ends[..., :-1] = ordered[..., 1:] != ordered[..., :-1]
+    ends = xp.ones(x.shape, dtype=bool)  # the last position of each run of equal values (the NaNs, sorted last, one)
+    nan = xp.isnan(ordered)
+    ends[..., :-1] = (ordered[..., 1:] != ordered[..., :-1]) & ~(nan[..., 1:] & nan[..., :-1])
     starts = xp.zeros(x.shape, dtype="int64")
     starts[..., 1:] = xp.where(ends[..., :-1], pos[1:], 0)
     counts = xp.where(ends, pos - backend.accumulate("maximum", starts, -1) + 1, 0)
