@@ -519,8 +519,15 @@ def test_binary_cross_entropy_weight_module_and_range_check() -> None:
     p, y, w = rng.uniform(0.01, 0.99, (4, 3)), rng.integers(0, 2, (4, 3)).astype(float), rng.uniform(0, 2, 3)
     both(lambda a: nn.BCELoss(tg.Tensor(w))(a, tg.Tensor(y)),
          lambda a: torch.nn.BCELoss(torch.tensor(w))(a, torch.tensor(y)), [p])
-    with pytest.raises(ValueError, match="probabilities"):
-        F.binary_cross_entropy(tg.Tensor([1.5]), tg.Tensor([1.0]))
+    for bad in (1.5, -0.5, np.nan):  # torch raises for each, in the input and in the target
+        with pytest.raises(ValueError, match="probabilities"):
+            F.binary_cross_entropy(tg.Tensor([0.5, bad]), tg.Tensor([1.0, 1.0]))
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.binary_cross_entropy(torch.tensor([0.5, bad]), torch.tensor([1.0, 1.0]))
+        with pytest.raises(ValueError, match="target"):
+            F.binary_cross_entropy(tg.Tensor([0.5, 0.5]), tg.Tensor([1.0, bad]))
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.binary_cross_entropy(torch.tensor([0.5, 0.5]), torch.tensor([1.0, bad]))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
