@@ -914,7 +914,13 @@ def zero_(self: Tensor) -> Tensor:
 
 
 def fill_(self: Tensor, value: Any) -> Tensor:
-    v = value.item() if isinstance(value, Tensor) else check_fits("fill_", value, self.dtype)
+    """Every element set to ``value``, a number or a 0-d Tensor (differentiable: its gradient is g's sum)."""
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"fill_: the value must be a number or a 0-d tensor, got one of shape {value.shape}")
+        return inplace.inplace(self, "fill_", lambda a: movement.broadcast_to(
+            movement.to(value, a.device).to(a.dtype), a.shape), value)
+    v = check_fits("fill_", value, self.dtype)
     return inplace.inplace(self, "fill_", lambda a: _constant(a, a.xp.full_like(a.data, v)))
 
 
@@ -990,7 +996,8 @@ def random_(self: Tensor, *bounds: int | None, generator: Generator | None = Non
 
 def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
     """``x[key] = value``: an in-place write (differentiable with respect to both when recorded)."""
-    inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
+    if not inplace.stores_itself(self, key, value):  # (``x[key] += v`` has updated the view x[key] already)
+        inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
 
 
 def _iop(method: Callable[..., Tensor]) -> Callable[[Tensor, TensorLike], Tensor]:

@@ -4,7 +4,9 @@ An in-place op runs its out-of-place twin and writes the result into the tensor'
 that array sees it. Then:
 
 - a leaf that requires grad may only be updated under ``no_grad`` (as in torch: ``with no_grad(): w -= lr * g``);
-- when a graph is recorded, the tensor becomes the output of that op, whose input is its previous value;
+- when a graph is recorded, the tensor becomes the output of that op, whose input is its previous value; when
+  it is a view, the tensor it views (following views to the one owning the memory) becomes, as in torch, a copy of
+  its previous value with the view's new values scattered in, so ``x = x.clone(); x[:, 0] += 1`` differentiates;
 - the tensor's version counter (shared with its views) goes up by one, and ``backward`` raises when an op
   recorded earlier needs an array that has changed since (``tensor.check_versions``): never a wrong gradient.
 """
@@ -17,7 +19,11 @@ from typing import Any
 import numpy
 
 from ..autograd import is_grad_enabled
+from ..backend import data_ptr
+from ..layouts import element_strides
+from ..storage import _positions, _root, _span, offset_of
 from ..tensor import Tensor, bump_version, constant, inplace_writes, saves_output
+from . import index, movement
 
 
 def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: Any, twin: bool = False,
@@ -35,29 +41,113 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
                            f"recorded; do the update inside `with no_grad():`")
     tracked = grad and (a.requires_grad or any(isinstance(x, Tensor) and x.requires_grad for x in operands))
-    previous = _previous_value(a) if tracked else a
-    stale = previous._vbox if tracked else None  # (taken now: a view of ``previous`` made by ``compute`` gets its own)
+    root = _root(a) if tracked and a._base is not None and not reshape else None  # a view of a tensor in a graph
+    if root is not None:  # a's values are read from (and written back into) a copy of the tensor it views
+        places, old = _writable(a, root, op), _previous_value(root)
+        stale = old._vbox  # (taken now: views of ``old`` made below get a version counter of their own)
+        previous = index.take(old, constant(places))
+        _reroute_copies(operands, root, old)
+    else:
+        previous = _previous_value(a) if tracked else a
+        stale = previous._vbox if tracked else None  # (taken now: a view of it made by ``compute`` gets its own)
+        if tracked:
+            _reroute_copies(operands, a, previous)
     out = compute(previous)
     if reshape:
         a._data = (compute(constant(a._data)) if tracked else out)._data
     else:
         _check_write(a, op, out)
-        if isinstance(a._data, numpy.generic):  # a 0-d result numpy handed out as a scalar (immutable, unshared)
-            a._data = numpy.array(a._data)
-        a._data[...] = out._data
+        if root is not None:
+            new = movement.reshape(index.index_put(movement.reshape(old, (-1,)), constant(places.reshape(-1)),
+                                                   movement.reshape(out, (-1,))), root.shape)
+            root._data[...] = new._data  # (a's elements among them)
+        else:
+            if isinstance(a._data, numpy.generic):  # a 0-d result numpy handed out as a scalar (immutable, unshared)
+                a._data = numpy.array(a._data)
+            a._data[...] = out._data
     bump_version(a)
+    if root is not None and new.requires_grad:  # the viewed tensor is now its old value with a's new one inside
+        _become(root, new, op)
+        _retake_views(a._base, root)
+    if stale is not None and (out.requires_grad or root is not None):  # its maker's backward reads the array
+        stale[0] = inplace_writes[0]  # just overwritten: stale
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
-        a._parents, a._backward, a.requires_grad = out._parents, out._backward, True
-        a._op, a._epoch = out._op if twin or reshape else op, inplace_writes[0]
-        if stale is not None:  # its maker's backward reads the array just overwritten: stale
-            stale[0] = inplace_writes[0]
+        _become(a, out, out._op if twin or reshape else op)
     elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
         a._parents, a._backward, a.requires_grad = (), None, False
     return a
 
 
+def _become(t: Tensor, out: Tensor, op: str) -> None:
+    """``t`` takes ``out``'s place in the graph, as the output of ``op`` recorded at the latest write."""
+    t._parents, t._backward, t.requires_grad, t._op, t._epoch = out._parents, out._backward, True, op, inplace_writes[0]
+
+
+def _reroute_copies(operands: tuple[Any, ...], a: Tensor, previous: Tensor, visits: int = 16) -> None:
+    """Copies indexed out of ``a``'s present value (advanced indexing: ``a[idx] += v`` stores back such a copy,
+    updated in place) among the last ``visits`` nodes behind ``operands`` take ``previous``, a's value before the
+    write, as their input: their backward reads only a's shape, so the write need not make them stale (torch lets
+    them pass). Other nodes that read ``a`` still raise at backward."""
+    todo = [x for x in operands if isinstance(x, Tensor) and x.requires_grad]
+    seen: set[int] = set()
+    while todo and len(seen) < visits:
+        node = todo.pop()
+        if id(node) in seen or node is a:
+            continue
+        seen.add(id(node))
+        if node._op == "getitem" and node._base is None and len(node._parents) == 1 and node._parents[0] is a and (
+                a._vbox is None or a._vbox[0] <= node._epoch):  # (copied from a's present value: not stale)
+            node._parents = (previous,)
+        else:
+            todo.extend(node._parents)
+
+
+def _retake_views(view: Tensor, root: Tensor) -> None:
+    """The views from ``view`` up to ``root`` (which has just been rewritten), read again from ``root`` so their
+    gradients reach its new graph (torch regenerates them too); other views of ``root`` keep their graphs, so a
+    backward through them raises."""
+    while view is not root:
+        places = _places(view, root) if view.dtype == root.dtype else None
+        if places is not None and (not places.size or int(places.min()) >= 0):
+            _become(view, index.take(root, constant(places)), "take")
+        view = view._base
+
+
+def _places(a: Tensor, root: Tensor) -> Any:
+    """Where each element of the view ``a`` sits in ``root``, the tensor owning its memory (of the same dtype):
+    indices into ``root`` taken flat in row-major order, an int64 array of ``a``'s shape (-1 for memory between
+    ``root``'s elements)."""
+    xp = a.xp
+    mine = _positions(xp, a.shape, element_strides(a), offset_of(a))  # places in the storage
+    if root._data.flags.c_contiguous:  # (the storage is root's elements in row-major order)
+        return mine
+    owner = xp.full(_span(root._data)[1] // root.dtype.itemsize, -1, dtype=numpy.int64)  # storage place -> index
+    owner[_positions(xp, root.shape, element_strides(root), offset_of(root))] = xp.arange(root._data.size).reshape(
+        root.shape)
+    return owner[mine]
+
+
+def _writable(a: Tensor, root: Tensor, op: str) -> Any:
+    """``_places(a, root)`` for a view ``a`` that may be written in place while a graph is recorded. As torch, a
+    view of a leaf that requires grad may not, nor one whose elements share memory (an ``expand``)."""
+    if root.requires_grad and root._backward is None:
+        raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad cannot be modified in place while "
+                           f"gradients are recorded; do the update inside `with no_grad():`, or on a clone")
+    if a.dtype != root.dtype:
+        raise NotImplementedError(f"{op}: in-place update of a {a.dtype} view of a {root.dtype} tensor while "
+                                  f"gradients are recorded; update a converted copy (x.to(dtype)) instead")
+    places = _places(a, root)
+    if a.xp.unique(places).size != places.size:
+        raise RuntimeError(f"{op}: more than one element of the tensor written in place (shape {a.shape}) refers to "
+                           f"a single memory location; clone it first")
+    if places.size and int(places.min()) < 0:  # (an as_strided view reaching between the elements of its base)
+        raise NotImplementedError(f"{op}: in-place update, while gradients are recorded, of a view reaching memory "
+                                  f"outside the elements of the tensor it views; clone that tensor first")
+    return places
+
+
 def _check_write(a: Tensor, op: str, out: Tensor) -> None:
-    """``out`` can be written into ``a``: its shape, a dtype that casts, and no view recorded in a graph."""
+    """``out`` can be written into ``a``: its shape and a dtype that casts."""
     if out.shape != a.shape:
         raise RuntimeError(f"{op}: the result has shape {out.shape}, which cannot be written into a tensor of "
                            f"shape {a.shape} in place")
@@ -65,9 +155,6 @@ def _check_write(a: Tensor, op: str, out: Tensor) -> None:
     if out.dtype != a.dtype and not numpy.can_cast(out.dtype, a.dtype, "same_kind") and not signed_to_unsigned:
         raise RuntimeError(f"{op}: result type {out.dtype} cannot be cast to the tensor's dtype {a.dtype} in place; "
                            f"convert first (e.g. x = x.float())")
-    if out.requires_grad and a._base is not None:
-        raise RuntimeError(f"{op}: in-place update of a view of another tensor while gradients are recorded is not "
-                           f"supported; update the tensor it views, or use an out-of-place op")
 
 
 def _previous_value(a: Tensor) -> Tensor:
@@ -83,3 +170,14 @@ def _previous_value(a: Tensor) -> Tensor:
     if a._backward is not None and saves_output(a._op):
         old._vbox = [0]  # marked stale after the write (see inplace)
     return old
+
+
+def stores_itself(a: Tensor, key: Any, value: Any) -> bool:
+    """Whether ``a[key] = value`` would write ``value`` onto its own memory: ``value`` is the view ``a[key]``, as
+    when Python's ``a[key] += v`` stores back the view it has just updated in place. Nothing is left to do then
+    (recording it would make ``value`` an input of ``a``, so the next write into ``a`` would mark it stale)."""
+    if not isinstance(value, Tensor) or value._base is None or _root(value) is not _root(a):
+        return False
+    target = movement.getitem(constant(a._data), key)
+    return target._base is not None and target.shape == value.shape and \
+        target._data.strides == value._data.strides and data_ptr(target._data) == data_ptr(value._data)
