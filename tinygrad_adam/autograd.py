@@ -11,8 +11,10 @@ Kept apart from ``tensor.py`` so ops can ask "is grad on?" without importing the
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import anomaly
@@ -35,7 +37,8 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode(contextlib.ContextDecorator):
-    """Context manager and decorator that sets whether ops record a graph (reentrant: a stack)."""
+    """Context manager and decorator that sets whether ops record a graph (reentrant: a stack). A decorated
+    generator function runs each of its steps in the mode, not the code that consumes what it yields."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -48,15 +51,46 @@ class _GradMode(contextlib.ContextDecorator):
     def __exit__(self, *exc: object) -> None:
         _state.enabled = self._prev.pop()
 
+    def __call__(self, func: Callable) -> Callable:  # type: ignore[override]
+        if inspect.isgeneratorfunction(func):
+            return functools.wraps(func)(lambda *args, **kwargs: _each_step_in(self, func(*args, **kwargs)))
+        return super().__call__(func)
 
-class no_grad(_GradMode):  # noqa: N801 - named like torch.no_grad
-    """``with no_grad():`` or ``@no_grad()``: ops inside build no graph."""
+
+def _each_step_in(mode: _GradMode, gen: Generator) -> Generator:
+    """``gen``, each resumption of it (send, throw, close) inside ``mode``."""
+    resume, arg = gen.send, None
+    while True:
+        try:
+            with mode:
+                out = resume(arg)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            resume, arg = gen.send, (yield out)
+        except GeneratorExit:
+            with mode:
+                gen.close()
+            raise
+        except BaseException as exc:  # thrown in by the consumer: passed on to gen
+            resume, arg = gen.throw, exc
+
+
+class _ArgumentFreeMode(_GradMode):
+    """A mode taking no arguments, so that it decorates bare as well (``@no_grad`` as ``@no_grad()``)."""
+
+    def __new__(cls, orig_func: Callable | None = None) -> Any:  # torch's keyword
+        return super().__new__(cls) if orig_func is None else cls()(orig_func)
+
+
+class no_grad(_ArgumentFreeMode):  # noqa: N801 - named like torch.no_grad
+    """``with no_grad():``, ``@no_grad()`` or ``@no_grad``: ops inside build no graph."""
 
     def __init__(self) -> None:
         super().__init__(False)
 
 
-class enable_grad(_GradMode):  # noqa: N801
+class enable_grad(_ArgumentFreeMode):  # noqa: N801
     """Turn graph recording back on inside a ``no_grad`` block."""
 
     def __init__(self) -> None:
@@ -65,20 +99,21 @@ class enable_grad(_GradMode):  # noqa: N801
 
 class inference_mode(_GradMode):  # noqa: N801
     """``torch.inference_mode(mode=True)``: no graph inside, as ``no_grad`` (tensors made inside stay ordinary
-    tensors, so unlike torch's they may enter a graph later); ``mode=False`` leaves grad mode as it is. Either sets
-    what ``is_inference_mode_enabled()`` answers inside."""
+    tensors, so unlike torch's they may enter a graph later); ``mode=False`` turns graph recording on, as torch's
+    (even inside ``no_grad``). Either sets what ``is_inference_mode_enabled()`` answers inside."""
+
+    def __new__(cls, mode: bool | Callable = True) -> Any:
+        return super().__new__(cls) if isinstance(mode, bool) else cls()(mode)  # bare ``@inference_mode``
 
     def __init__(self, mode: bool = True) -> None:
-        super().__init__(False)
+        super().__init__(not mode)
         self.mode = mode
         self._prev_inference: list[bool] = []
 
     def __enter__(self) -> None:
-        self._prev.append(is_grad_enabled())
+        super().__enter__()
         self._prev_inference.append(_state.inference)
         _state.inference = bool(self.mode)
-        if self.mode:
-            _state.enabled = False
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
@@ -90,11 +125,26 @@ def is_inference_mode_enabled() -> bool:
     return _state.inference
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode: bool) -> Iterator[None]:
-    """Record a graph or not, as ``mode`` says."""
-    with _GradMode(mode):
-        yield
+class set_grad_enabled(_GradMode):  # noqa: N801 - named like torch.set_grad_enabled
+    """Record a graph or not, as ``mode`` says. As torch's, it sets the mode when called, so a bare
+    ``set_grad_enabled(False)`` switches it until switched back; ``with`` restores the mode from before the call;
+    as a decorator (``@set_grad_enabled(False)``) it sets the mode inside the function only."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(bool(mode))
+        super().__enter__()
+        self._set_when_built = True  # the first ``with`` finds the mode set already
+
+    def __enter__(self) -> None:
+        if not self._set_when_built:
+            super().__enter__()
+        self._set_when_built = False
+
+    def __call__(self, func: Callable) -> Callable:  # type: ignore[override]
+        if self._set_when_built:  # the decorator line itself changes nothing
+            self.__exit__()
+            self._set_when_built = False
+        return super().__call__(func)
 
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "

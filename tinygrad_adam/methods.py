@@ -557,15 +557,16 @@ def _condition(cond: TensorLike, *operands: Any) -> TensorLike:
 
 
 def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
-    """``value`` where the bool ``mask`` (broadcast to this shape) holds, else this tensor."""
+    """``value`` (a number or 0-d tensor) where the bool ``mask`` holds, else this tensor, both broadcast to one
+    shape (``masked_fill_`` keeps this tensor's)."""
     m = mask if isinstance(mask, Tensor) else Tensor(numpy.asarray(mask), device=self.device)
     if m.dtype != numpy.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape} (use "
+                         f"where(mask, value, x) to fill from a tensor)")
     value = value.astype(self.dtype) if isinstance(value, Tensor) else check_fits("masked_fill", value, self.dtype)
-    out = elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
-    if out.shape != self.shape:
-        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to {self.shape}")
-    return out
+    return elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
 
 
 def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
@@ -642,6 +643,8 @@ def amin(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
 
 def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") -> Tensor:
     """int64 indices of the largest (``name`` "max") or smallest values; ``op`` names the caller in errors."""
+    if not op and self.dtype == numpy.bool_:  # torch's argmax / argmin refuse bool (its max(dim) takes it)
+        raise TypeError(f"arg{name}(): does not support bool input (as in torch); cast it first, e.g. x.int()")
     if dim is not None:
         reduce._axes(dim, self.ndim)  # range check (a 0-d tensor takes 0 and -1)
     if self.data.size == 0 and (dim is None or self.shape[dim] == 0):  # an empty dim kept gives an empty result
@@ -1019,6 +1022,21 @@ def _index(self: Tensor) -> int:
     return int(self.item())
 
 
+def mm(self: Tensor, mat2: Tensor) -> Tensor:
+    """Matrix (n, k) times matrix (k, m) -> (n, m); no broadcasting (``matmul`` broadcasts)."""
+    if self.ndim != 2 or mat2.ndim != 2 or self.shape[1] != mat2.shape[0]:
+        raise ValueError(f"mm: needs matrices (n, k) and (k, m), got {self.shape} and {mat2.shape}")
+    return linalg.matmul(self, mat2)
+
+
+def bmm(self: Tensor, mat2: Tensor) -> Tensor:
+    """Batches of matrices (b, n, k) times (b, k, m) -> (b, n, m), one batch size (no broadcasting)."""
+    if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0] or self.shape[2] != mat2.shape[1]:
+        raise ValueError(f"bmm: needs batches of matrices (b, n, k) and (b, k, m), got {self.shape} and "
+                         f"{mat2.shape}")
+    return linalg.matmul(self, mat2)
+
+
 # ---------------------------------------------------------------------------------------------- binding
 def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
                  generator: Generator | None = None) -> Tensor:
@@ -1050,7 +1068,7 @@ METHODS: dict[str, Any] = {
     # arithmetic and math
     "add": add, "sub": sub, "subtract": sub, "mul": elementwise.mul, "multiply": elementwise.mul, "div": div,
     "divide": div, "true_divide": elementwise.div, "pow": elementwise.pow, "neg": elementwise.neg,
-    "negative": elementwise.neg, "matmul": linalg.matmul, "mm": linalg.matmul, "bmm": linalg.matmul,
+    "negative": elementwise.neg, "matmul": linalg.matmul, "mm": mm, "bmm": bmm,
     "eq": lambda self, other: elementwise.compare(self, other, "equal"),
     "ne": lambda self, other: elementwise.compare(self, other, "not_equal"),
     "lt": lambda self, other: elementwise.compare(self, other, "less"),

@@ -85,10 +85,15 @@ def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = 
 
 
 def permutation(n: int, generator: Any = None) -> np.ndarray:
-    """A random permutation of 0..n-1 (int64) from ``generator`` (a CPU ``tinygrad_adam.Generator`` or a numpy
-    Generator), or from the global CPU stream that ``manual_seed`` seeds."""
+    """A random permutation of 0..n-1 (int64) from ``generator`` (see ``draw_from``)."""
+    return backend.to_numpy(backend.permutation("cpu", n, draw_from(generator)))
+
+
+def draw_from(generator: Any) -> Any:
+    """The numpy generator that ``generator`` (a CPU ``tinygrad_adam.Generator`` or a numpy Generator) draws from,
+    or None: the global CPU stream that ``manual_seed`` seeds."""
     rng = getattr(generator, "rng", generator)  # a Generator object draws from its own numpy generator
     if rng is not None and not hasattr(rng, "permutation"):
         raise TypeError(f"generator must be a tinygrad_adam.Generator or a numpy Generator, got "
                         f"{type(generator).__name__}")
-    return backend.to_numpy(backend.permutation("cpu", n, rng))
+    return rng

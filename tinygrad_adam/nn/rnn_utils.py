@@ -70,7 +70,10 @@ def unpad_sequence(padded_sequences: Tensor, lengths: TensorLike, batch_first: b
     """The inverse of ``pad_sequence`` (right padding): the list of sequences (L_i, *)."""
     x = padded_sequences if batch_first else movement.transpose(
         padded_sequences, (1, 0, *range(2, padded_sequences.ndim)))
-    return [x[i, :int(n)] for i, n in enumerate(_host_lengths(lengths))]
+    n = _host_lengths(lengths)
+    if n.shape != (x.shape[0],):
+        raise ValueError(f"unpad_sequence: expected {x.shape[0]} lengths (one per sequence), got shape {n.shape}")
+    return [x[i, :int(k)] for i, k in enumerate(n)]
 
 
 def pack_padded_sequence(input: Tensor, lengths: TensorLike, batch_first: bool = False,  # noqa: A002 - torch's

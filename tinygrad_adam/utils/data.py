@@ -12,13 +12,14 @@ import numpy as np
 from .. import backend
 from ..creation import multinomial
 from ..data import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
+from ..data.samplers import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
 from ..tensor import Tensor
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "WeightedRandomSampler", "default_collate",
-           "random_split"]
+__all__ = ["BatchSampler", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+           "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate", "random_split"]
 
 
-class WeightedRandomSampler:
+class WeightedRandomSampler(Sampler):
     """``num_samples`` indices into ``range(len(weights))`` drawn with probabilities proportional to ``weights``
     (a 1-D sequence or Tensor, kept as the float64 Tensor ``self.weights``), as torch's: with ``replacement`` an
     index can come again; without, each comes at most once. Each pass (``iter``) draws afresh from ``generator``
