@@ -7,6 +7,7 @@ file runs no code. A path is written atomically; ``f`` may also be an open binar
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any, BinaryIO
 
 from . import checkpoint
@@ -23,5 +24,25 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
 
 def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights_only: bool = True,
          **_: Any) -> Any:
-    """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device."""
+    """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. A file written
+    by ``torch.save`` (a pickle in a zip) raises CheckpointError saying how to convert it."""
+    if _torch_pickle(f):
+        raise checkpoint.CheckpointError(
+            f"{f} was written by torch.save: a pickle, which this library never loads (unpickling runs code); "
+            f"convert it once where torch is installed: tinygrad_adam.save(torch.load(path), new_path) (CPU "
+            f"tensors are stored as arrays)")
     return checkpoint.load(f, None if map_location is None else str(map_location), require_dict=False)
+
+
+def _torch_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
+    """Whether ``f`` is torch.save's zip, whose ``<name>/data.pkl`` holds the pickled tree (the stream's position
+    is kept)."""
+    where = f.tell() if hasattr(f, "read") else None
+    try:
+        with zipfile.ZipFile(f) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    finally:
+        if where is not None:
+            f.seek(where)

@@ -339,6 +339,10 @@ OUTPUT_NOT_SAVED = frozenset({
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
     "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",
+    "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d", "avg_pool2d", "leaky_relu",
+    "hardtanh", "elu", "selu", "celu", "silu", "gelu", "interpolate_nearest", "interpolate_nearest_exact",
+    "interpolate_linear", "interpolate_bilinear", "interpolate_trilinear", "interpolate_bicubic", "interpolate_area",
+    "interpolate_bilinear_antialias", "interpolate_bicubic_antialias",
 })
 
 
