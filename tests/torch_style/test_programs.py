@@ -9,6 +9,10 @@ harness hands both the same initial weights and minibatches from numpy.
   hook, AdamW, CosineAnnealingWarmRestarts and clip_grad_norm_
 - ``seq_classifier.py``: Conv1d, GroupNorm, max_pool1d + interpolate, a TransformerEncoder with a padding mask, a GRU
   over a packed batch, Bilinear, RAdam and LinearLR
+- (``test_program_seq2seq.py`` runs ``seq2seq.py``: a bidirectional LSTM encoder over a packed batch, an LSTMCell
+  decoder with attention, teacher forcing, ReduceLROnPlateau and greedy decoding)
+- (``test_program_numerics.py`` runs ``numerics.py``: k-means, Gaussian-process regression fitted by LBFGS and Adam,
+  a ranking loss written with in-place updates through views, and a conditional VAE with torch.distributions)
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ IMPORTS = [
     ("import torch.nn as nn\n", "import tinygrad_adam.nn as nn\n"),
     ("import torch.nn.functional as F\n", "import tinygrad_adam.nn.functional as F\n"),
     ("from torch.nn import functional as F\n", "from tinygrad_adam.nn import functional as F\n"),
+    ("import torch.optim as optim\n", "import tinygrad_adam.optim as optim\n"),
     ("from torch.utils.data import DataLoader, Dataset\n",
      "from tinygrad_adam.utils.data import DataLoader, Dataset\n"),
+    ("from torch import optim\n", "from tinygrad_adam import optim\n"),
+    ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
+    ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
 ]
 
 
@@ -52,6 +60,7 @@ def program(path: Path, lib: str) -> Iterator[types.ModuleType]:
         source = source.replace(*((ours, theirs) if lib == "torch" else (theirs, ours)))
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert any("tinygrad_adam as torch" in line for line in imports) == (lib == "ours"), imports
+    assert lib == "torch" or not any(line.split()[1].split(".")[0] == "torch" for line in imports), imports
     name = f"torch_style_{path.stem}_{lib}"
     module = types.ModuleType(name)
     module.__file__ = str(path)
