@@ -13,6 +13,7 @@ import pytest
 from test_programs import program
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest.py)
 
 HERE = Path(__file__).resolve().parent
 CLASSES = 4
@@ -32,15 +33,6 @@ def synthetic(rng: np.random.Generator, batches: int, size: int) -> list[tuple[n
         images = 0.6 * tint + 0.3 * blob[:, None] * tint + 0.1 * rng.standard_normal((size, 3, 32, 32))
         out.append((np.clip(images, 0, 1).astype(np.float32), labels.astype(np.int64)))
     return out
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """torch on one thread: on a shared 2-core machine its second thread makes these runs several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def check_init(model: Any) -> None:

@@ -27,15 +27,6 @@ def reversal_data(seed: int, steps: int, batch: int) -> tuple[list, list, list]:
     return batches, pairs(batch), teacher
 
 
-@pytest.fixture
-def one_torch_thread():
-    """torch on one thread: on a shared 2-core machine its second thread makes this test 5-10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize(("attention", "steps"), [("additive", 24), ("dot", 12)])
 def test_seq2seq_with_attention_matches_torch(attention: str, steps: int) -> None:
