@@ -13,6 +13,9 @@ harness hands both the same initial weights and minibatches from numpy.
   decoder with attention, teacher forcing, ReduceLROnPlateau and greedy decoding)
 - (``test_program_numerics.py`` runs ``numerics.py``: k-means, Gaussian-process regression fitted by LBFGS and Adam,
   a ranking loss written with in-place updates through views, and a conditional VAE with torch.distributions)
+- (``test_program_finetune.py`` runs ``finetune.py``: a pretrained backbone loaded with strict=False into a model
+  with a new head, freezing and unfreezing with add_param_group, warmup schedules, early stopping, an exact resume,
+  and ConcatDataset / random_split / Subset / a padding collate_fn)
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ IMPORTS = [
     ("import torch.optim as optim\n", "import tinygrad_adam.optim as optim\n"),
     ("from torch.utils.data import DataLoader, Dataset\n",
      "from tinygrad_adam.utils.data import DataLoader, Dataset\n"),
+    ("from torch.utils.data import ", "from tinygrad_adam.utils.data import "),
     ("from torch import optim\n", "from tinygrad_adam import optim\n"),
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
+    ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
 ]
 
 

@@ -1,14 +1,17 @@
 """Datasets as torch's ``torch.utils.data``: a ``Dataset`` is anything with ``__getitem__(i)`` and ``__len__``.
 
-``TensorDataset(x, y)`` pairs tensors (or arrays) along their first dim; ``Subset`` and ``random_split`` cut one.
+``TensorDataset(x, y)`` pairs tensors (or arrays) along their first dim; ``Subset`` and ``random_split`` cut one,
+``ConcatDataset`` (or ``a + b``) joins several.
 Array-backed datasets also offer ``rows(indices)``, the whole batch's arrays at once, which ``DataLoader`` uses
 instead of collating one example at a time (same result, without a Python loop over the examples).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,9 @@ class Dataset:
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+    def __add__(self, other: Any) -> ConcatDataset:
+        return ConcatDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -62,6 +68,29 @@ class Subset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class ConcatDataset(Dataset):
+    """The examples of ``datasets`` one after the other; ``cumulative_sizes[i]`` is the length of the first i + 1."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
+
+    def __getitem__(self, index: int) -> Any:
+        if index < 0:
+            if -index > len(self):
+                raise ValueError("absolute value of index should not exceed dataset length")
+            index += len(self)
+        i = bisect.bisect_right(self.cumulative_sizes, index)
+        if i == len(self.datasets):
+            raise IndexError(f"ConcatDataset: index {index} is out of range for {len(self)} examples")
+        return self.datasets[i][index - (self.cumulative_sizes[i - 1] if i else 0)]
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
 
 
 def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = None) -> list[Subset]:

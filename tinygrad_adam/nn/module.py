@@ -29,6 +29,11 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+class StateDictError(ValueError, RuntimeError):
+    """``load_state_dict``'s refusal (shape mismatches, missing or unexpected keys): a ValueError, and the
+    RuntimeError torch raises there, so ``except RuntimeError`` written for torch catches it."""
+
+
 class Parameter(Tensor):
     """A Tensor a Module learns: it requires grad unless told otherwise."""
 
@@ -450,10 +455,10 @@ class Module:
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype.
 
-        Raises ValueError listing every shape mismatch, and, when ``strict``, every missing and
-        unexpected key. Returns (missing_keys, unexpected_keys), a named tuple. As in torch, an uninitialized
-        parameter or buffer (of a lazy module) takes the loaded shape, and an uninitialized value loads nothing
-        into an uninitialized one but cannot be loaded into an initialized one.
+        Raises StateDictError (a ValueError and torch's RuntimeError) listing every shape mismatch, and, when
+        ``strict``, every missing and unexpected key. Returns (missing_keys, unexpected_keys), a named tuple. As in
+        torch, an uninitialized parameter or buffer (of a lazy module) takes the loaded shape, and an uninitialized
+        value loads nothing into an uninitialized one but cannot be loaded into an initialized one.
         """
         own = dict(self._state_tensors())
         values = {k: v if is_lazy(v) else v.data if isinstance(v, Tensor) else v if hasattr(v, "shape")
@@ -474,7 +479,7 @@ class Module:
         if strict and unexpected:
             problems.append(f"unexpected keys {unexpected}")
         if problems:
-            raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for k, p in own.items():
             if k in values and not is_lazy(values[k]):
                 if is_lazy(p):

@@ -4,6 +4,7 @@ except ``WeightedRandomSampler``, defined here (it draws with ``multinomial``, w
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,11 +12,17 @@ import numpy as np
 
 from .. import backend
 from ..creation import multinomial
-from ..data import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
+from ..data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
 from ..data.samplers import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
 from ..tensor import Tensor
 
-__all__ = ["BatchSampler", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+# torch's submodule paths, ``from torch.utils.data.dataset import random_split`` (the text classification tutorial's
+# line) and ``from torch.utils.data.dataloader import default_collate``: the modules that define those names
+dataset, dataloader = sys.modules[Dataset.__module__], sys.modules[DataLoader.__module__]
+sys.modules[f"{__name__}.dataset"], sys.modules[f"{__name__}.dataloader"] = dataset, dataloader
+
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler",
+           "Subset",
            "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate", "random_split"]
 
 
