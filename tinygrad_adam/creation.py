@@ -8,6 +8,7 @@ of bools bool; ``arange`` of ints and ``randint`` / ``randperm`` give int64; ``f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy
 
 from . import backend
 from .layouts import check_layout, like
+from .ops.elementwise import promote_types
 from .tensor import DEFAULT_FLOAT, Tensor, check_devices, check_fits, record, refuse_complex
 
 
@@ -64,27 +66,48 @@ def _rng(generator: Generator | None, device: str) -> Any:
 
 
 def infer_dtype(data: Any) -> Any:
-    """torch's dtype for Python data: bools -> bool, ints -> int64, floats -> float32, complex -> complex64."""
-    kind = numpy.asarray(data).dtype.kind
+    """torch's dtype for Python data: bools -> bool, ints -> int64, floats -> float32, complex -> complex64 (a
+    Tensor or array counts as the Python number of its kind, as torch's Scalar: full((2,), tensor(3)) is int64)."""
+    kind = (data.data if isinstance(data, Tensor) else numpy.asarray(data)).dtype.kind
     return {"b": numpy.bool_, "i": numpy.int64, "u": numpy.int64, "c": numpy.complex64}.get(kind, DEFAULT_FLOAT)
+
+
+_PYTHON_DTYPES = {bool: numpy.dtype(bool), int: numpy.dtype(numpy.int64), float: numpy.dtype(DEFAULT_FLOAT)}
+
+
+def nested_dtype(data: Any) -> numpy.dtype | None:
+    """torch.tensor's dtype for ``data`` (a number or nested lists): a Tensor or numpy element keeps its dtype, a
+    Python bool / int / float is bool / int64 / float32, and they are promoted across the nest as
+    ``torch.promote_types`` does (a float64 0-d tensor among Python floats gives float64; Python ints give int64
+    however large, so one beyond int64 overflows, as in torch). None for an empty nest."""
+    if isinstance(data, (list, tuple)):
+        kinds = {type(x) for x in data}
+        leaves = [_PYTHON_DTYPES[k] for k in kinds] if kinds <= _PYTHON_DTYPES.keys() else map(nested_dtype, data)
+        return functools.reduce(promote_types, leaves, None)
+    if hasattr(data, "dtype"):
+        return numpy.dtype(data.dtype)
+    return _PYTHON_DTYPES[type(data)] if type(data) in _PYTHON_DTYPES else numpy.dtype(infer_dtype(data))
 
 
 def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False, *,
            pin_memory: bool | None = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor), as ``torch.tensor``.
 
-    Without ``dtype``: arrays and tensors keep theirs; Python data is inferred as torch does (see ``infer_dtype``).
+    Without ``dtype``: arrays and tensors keep theirs; Python data takes torch's (see ``nested_dtype``).
     """
     check_layout("tensor", None, pin_memory)
     if isinstance(data, Tensor):
         data = data.data
-    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+    elif dtype is None and not hasattr(data, "dtype"):
+        inferred = nested_dtype(data)
+        dtype = DEFAULT_FLOAT if inferred is None else inferred
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x.item() if isinstance(x, Tensor) else x for x in data]
     if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
         array = numpy.asarray(array) if isinstance(array, numpy.generic) else array
     else:
-        array = numpy.array(data, dtype=dtype if dtype is not None else infer_dtype(data))
+        array = numpy.array(data, dtype=dtype)
     if device is None and backend.device_of(array) != "cpu":
         device = backend.device_of(array)
     return Tensor(array, requires_grad=requires_grad, device=device)

@@ -16,6 +16,8 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_finetune.py`` runs ``finetune.py``: a pretrained backbone loaded with strict=False into a model
   with a new head, freezing and unfreezing with add_param_group, warmup schedules, early stopping, an exact resume,
   and ConcatDataset / random_split / Subset / a padding collate_fn)
+- (``test_program_actor_critic.py`` runs ``actor_critic.py``: REINFORCE, the one-step actor-critic and A2C with GAE
+  on a numpy CartPole, with Categorical(probs / logits=), smooth_l1_loss, Adam and clip_grad_norm_)
 """
 
 from __future__ import annotations
