@@ -14,6 +14,7 @@ import contextlib
 import functools
 import inspect
 import threading
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -297,6 +298,9 @@ def root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> list[A
                                    f"{out.shape}; pass a gradient of that shape")
             g = out.xp.ones_like(out.data)
         else:
+            if hasattr(g, "requires_grad") and g.device != out.device:
+                raise RuntimeError(f"invalid gradient at index {i}: expected device {out.device} but got "
+                                   f"{g.device}; move the gradient with .to({str(out.device)!r})")
             g = g.data if hasattr(g, "requires_grad") else out.xp.asarray(g, dtype=out.dtype)
             if tuple(g.shape) != out.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
@@ -479,6 +483,31 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         handed_out.add(id(g))
         result.append(grad_tensor(g, t.device))
     return tuple(result)
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, other: Any) -> bool:
+        from .tensor import Tensor
+        return isinstance(other, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """torch's legacy ``Variable(data, requires_grad=False, volatile=None)``: every Tensor is one (``isinstance``),
+    and calling it returns ``data`` detached (a Tensor sharing its array, out of any graph) with ``requires_grad``
+    set; no data gives an empty float32 tensor. ``volatile`` does nothing but warn (use ``no_grad``)."""
+
+    def __new__(cls, data: Any = None, requires_grad: bool = False, volatile: bool | None = None) -> Any:
+        from .creation import tensor
+        from .tensor import Tensor
+
+        if volatile is not None:
+            warnings.warn("Variable's volatile argument has no effect; use `with no_grad():`", UserWarning,
+                          stacklevel=2)
+        if data is None:
+            data = tensor([], dtype="float32")
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        return data.detach().requires_grad_(requires_grad)
 
 
 # Submodules, as torch's package has (``import tinygrad_adam.autograd.functional``): this is a module, so its

@@ -7,6 +7,9 @@ op's closure computes, from what the op saved: its parents, its output (the node
 as torch's saved outputs do) and attributes its closure captured (:func:`saved`). The gradients it returns are
 Tensors with history (they require grad when anything they were computed from does), so they can be
 differentiated again. An op without a differentiable backward raises NotImplementedError: never a missing term.
+An in-place op that is not a twin (``F.leaky_relu(x, inplace=True)``, ``x.mul_(y)``: node ``leaky_relu_``, the op's
+parents and closure) shares its op's formula only where that reads no output: the array was overwritten (``div_``
+takes the quotient again from its inputs).
 The nn ops' (activations, reductions, norms, convolutions, pools, losses) are in :mod:`higher_order_nn`.
 """
 
@@ -159,19 +162,19 @@ def _zero_derivative(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 
 # --------------------------------------------------------------------------------------------------- arithmetic
-@differentiable("add")
+@differentiable("add", "add_")
 def add(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     a, b = node._parents
     return sum_to(g, a.shape) if a.requires_grad else None, sum_to(g, b.shape) if b.requires_grad else None
 
 
-@differentiable("sub")
+@differentiable("sub", "sub_")
 def sub(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     a, b = node._parents
     return sum_to(g, a.shape) if a.requires_grad else None, sum_to(-g, b.shape) if b.requires_grad else None
 
 
-@differentiable("mul")
+@differentiable("mul", "mul_")
 def mul(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     a, b = node._parents
     return (sum_to(g * b, a.shape) if a.requires_grad else None,
@@ -183,6 +186,15 @@ def div(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:  # g / 
     a, b = node._parents
     return (sum_to(g / b, a.shape) if a.requires_grad else None,
             sum_to(-g * (node / b), b.shape) if b.requires_grad else None)
+
+
+@differentiable("div_")
+def div_(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``x.div_(y)`` (``x /= y``): div's formula with the quotient taken again from the inputs (x's array, the
+    output, was overwritten)."""
+    a, b = node._parents
+    return (sum_to(g / b, a.shape) if a.requires_grad else None,
+            sum_to(-g * (a / b / b), b.shape) if b.requires_grad else None)
 
 
 @differentiable("neg")
@@ -256,7 +268,7 @@ def cos(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (-g * unary.sin(node._parents[0]),)
 
 
-@differentiable("relu")
+@differentiable("relu", "relu_")
 def relu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's threshold_backward(g, result, 0): g where x > 0 (or x is nan), else 0; a zero derivative in x."""
     x = node._parents[0]
@@ -301,7 +313,7 @@ def softplus(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (g * (s if linear is None else ew.where(constant(linear), 1, s)),)
 
 
-@differentiable("silu")
+@differentiable("silu", "silu_")
 def silu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     x = node._parents[0]
     s = ew.sigmoid(x)

@@ -102,21 +102,21 @@ def asinh(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 
 # -------------------------------------------------------------------------------------------------- activations
-@differentiable("leaky_relu")
+@differentiable("leaky_relu", "leaky_relu_")
 def leaky_relu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g where x > 0, else g slope (torch's leaky_relu_backward, whose derivative in x is zero)."""
     x = node._parents[0]
     return factor(g, x, x.xp.where(x.data > 0, 1, saved(node, "w")))
 
 
-@differentiable("hardtanh")
+@differentiable("hardtanh", "hardtanh_")
 def hardtanh(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g strictly inside the bounds, else 0 (also for an inf or nan g); a zero derivative in x."""
     x = node._parents[0]
     return (ew.where(constant(saved(node, "inside")), g, depends(x.xp.zeros((), g.dtype), x)),)
 
 
-@differentiable("elu", "selu", "celu")
+@differentiable("elu", "selu", "celu", "elu_", "selu_", "celu_")
 def elu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's elu_backward: g scale where x > 0, g scale alpha input_scale exp(input_scale x) where x <= 0; its
     x-derivative (elu_double_backward) is 0 where x > 0 and for nan."""
@@ -133,7 +133,7 @@ def logsigmoid(node: Tensor, g: Tensor) -> tuple[Tensor]:  # d/dx log sigmoid(x)
     return (g * ew.sigmoid(-node._parents[0]),)
 
 
-@differentiable("mish")
+@differentiable("mish", "mish_")
 def mish(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's infinitely_differentiable_mish_backward: g (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))."""
     x = node._parents[0]
@@ -141,7 +141,7 @@ def mish(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (g * (t + x * ew.sigmoid(x) * (1 - t * t)),)
 
 
-@differentiable("hardswish")
+@differentiable("hardswish", "hardswish_")
 def hardswish(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g (x / 3 + 1/2) strictly inside (-3, 3) (so g g' / 3 in x), g where x >= 3, 0 where x <= -3, nan for nan;
     the x-derivative outside (-3, 3) is 0, as torch's hardswish_backward derivative."""
@@ -152,7 +152,7 @@ def hardswish(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (ew.where(constant(inside), g * (only(inside, x) / 3 + 0.5), factor(g, x, outside)[0]),)
 
 
-@differentiable("clip")
+@differentiable("clip", "clamp_")
 def clip(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
     """torch's clamp_backward (and clamp_backward_min_max): g where lo <= x <= hi, to lo below, to hi above; masks
     of where, so no derivative in x (the result depends on g only, as torch's)."""

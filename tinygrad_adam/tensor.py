@@ -153,9 +153,12 @@ class Tensor:
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Mark this tensor as a leaf whose gradient is wanted (in place)."""
+        """Mark this tensor as a leaf whose gradient is wanted (in place); only a leaf can be unmarked."""
         if requires_grad and self.data.dtype.kind not in "fc":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
+        if not requires_grad and self._backward is not None:
+            raise RuntimeError("requires_grad_(False) works on leaf tensors only; this one was computed by an op "
+                               "that records its gradient: use x.detach() for a copy outside the graph")
         self.requires_grad = requires_grad
         return self
 
