@@ -165,16 +165,21 @@ def evaluate(model, loader):
     return total_loss / count, correct / count, torch.cat(outputs)
 
 
+def train_step(model, x, n, y, optimizer, history):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x, n), y)
+    loss.backward()
+    history["norm"].append(grad_norm(model))
+    optimizer.step()
+    return loss
+
+
 def train_epoch(model, loader, optimizer, scheduler, frozen, history):
     model.train()
     if frozen:
         model.backbone.apply(set_bn_eval)  # a frozen backbone keeps its running statistics
     for x, n, y in loader:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x, n), y)
-        loss.backward()
-        history["norm"].append(grad_norm(model))
-        optimizer.step()
+        loss = train_step(model, x, n, y, optimizer, history)
         history["lr"].append(scheduler.get_last_lr())
         scheduler.step()
         history["loss"].append(loss.item())
@@ -262,12 +267,7 @@ def finetune_discriminative(model, pretrained_path, dataset, train_indices, val_
         history["epoch_lr"].append(scheduler.get_last_lr())
         model.train()
         for x, n, y in train_loader:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x, n), y)
-            loss.backward()
-            history["norm"].append(grad_norm(model))
-            optimizer.step()
-            history["loss"].append(loss.item())
+            history["loss"].append(train_step(model, x, n, y, optimizer, history).item())
         scheduler.step()
         val_loss, val_acc, _ = evaluate(model, val_loader)
         history["val_loss"].append(val_loss)
