@@ -109,6 +109,23 @@ def test_requires_grad_false_on_a_computed_tensor_raises_as_torch() -> None:
         assert not z.requires_grad_(False).requires_grad
 
 
+@pytest.mark.parametrize("order", ["computed first", "computed second"])
+def test_requires_grad_assigned_false_on_a_computed_tensor_is_refused(order: str) -> None:
+    """``y = x * 2; y.requires_grad = False; (y * x).sum().backward()`` gave x.grad = 2x where the product's
+    derivative is 4x: the gradient stopped at y without a word. torch raises at the assignment; ours at the first op
+    that takes y (the attribute is a plain slot), in either operand position; detach() is the way."""
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.requires_grad = False
+    with pytest.raises(RuntimeError, match="detach"):
+        y * x if order == "computed first" else x * y
+    with pytest.raises(RuntimeError, match="leaf"):
+        t = torch.ones(2, requires_grad=True) * 2
+        t.requires_grad = False
+    (x * (x * 2).detach()).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
 def test_legacy_variable_as_torch() -> None:
     """``autograd.Variable`` (old WGAN-GP code: ``Variable(Tensor(...), requires_grad=False)``): a detached Tensor
     sharing the array, with requires_grad as asked; every Tensor is an instance; volatile only warns."""

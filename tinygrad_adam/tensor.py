@@ -301,7 +301,10 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
         for p in parents:  # a plain loop: any() over a generator costs more than the check itself
             if p.requires_grad:
                 out.requires_grad, out._parents, out._backward = True, parents, backward
-                break
+            elif p._backward is not None:  # computed, then told ``requires_grad = False``: torch refuses that
+                raise RuntimeError(f"{op}: an input was computed by an op that records its gradient, and then had "
+                                   f"requires_grad set to False, which only a leaf tensor allows (as in torch); "
+                                   f"use x.detach() for a copy outside the graph")
     base = data.base  # every op records an array (numpy scalars have .base too)
     if base is not None:
         for p in parents:  # a view of a parent's array (reshape, transpose, slicing...) shares its version counter
