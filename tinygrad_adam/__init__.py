@@ -136,7 +136,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
-    if name in ("nn", "optim", "data", "viz", "cuda", "utils", "models", "backends", "linalg", "random",
+    if name in ("nn", "optim", "data", "viz", "cuda", "accelerator", "utils", "models", "backends", "linalg", "random",
                 "special", "distributions", "amp", "func", "testing", "jit", "compiler"):
         return import_module(f".{name}", __name__)
     if name in ("autocast", "GradScaler"):  # torch.autocast is torch.amp.autocast; so for GradScaler
