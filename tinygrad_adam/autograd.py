@@ -429,9 +429,10 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
-         only_inputs: bool = True, allow_unused: bool | None = None) -> tuple[Tensor | None, ...]:
+         only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False) -> tuple[Tensor | None, ...]:
     """d(outputs)/d(inputs) as a tuple of Tensors, one per input (shapes and dtypes of the inputs), without
-    touching any ``.grad`` (torch.autograd.grad).
+    touching any ``.grad`` (torch.autograd.grad). ``is_grads_batched``: see :func:`_batched_grad`.
 
     ``grad_outputs``: one gradient per output (a Tensor, an array or None; None means ones for a one-element
     output). ``create_graph``: the backward pass is recorded, so the gradients (Tensors with history) can be
@@ -449,6 +450,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     if len(grad_outputs) != len(outputs):
         raise RuntimeError(f"grad_outputs must have one entry per output: got {len(grad_outputs)} for "
                            f"{len(outputs)} outputs")
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
     for i, out in enumerate(outputs):
         if not out.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
@@ -483,6 +486,26 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         handed_out.add(id(g))
         result.append(grad_tensor(g, t.device))
     return tuple(result)
+
+
+def _batched_grad(outputs: list[Tensor], inputs: list[Tensor], grad_outputs: list[Any], retain_graph: bool | None,
+                  create_graph: bool, allow_unused: bool | None) -> tuple[Tensor | None, ...]:
+    """``grad(..., is_grads_batched=True)``: each grad_output is a batch (B, *output.shape) of cotangents; one
+    backward pass per batch entry (a loop, where torch vmaps), each input's B gradients stacked: (B, *input.shape)."""
+    from .ops.movement import stack
+    from .tensor import Tensor
+
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(g, Tensor) or g.ndim == 0 or tuple(g.shape[1:]) != tuple(out.shape):
+            raise RuntimeError(f"is_grads_batched: grad_outputs[{i}] must be a Tensor of shape (B, "
+                               f"*{tuple(out.shape)}), got {getattr(g, 'shape', type(g).__name__)}")
+    batch = {g.shape[0] for g in grad_outputs}
+    if len(batch) != 1 or 0 in batch:
+        raise RuntimeError(f"is_grads_batched: grad_outputs need one non-zero batch size, got {sorted(batch)}")
+    n = batch.pop()
+    rows = [grad(outputs, inputs, [g[b] for g in grad_outputs], True if b < n - 1 else retain_graph, create_graph,
+                 allow_unused=allow_unused) for b in range(n)]
+    return tuple(None if col[0] is None else stack(list(col), 0) for col in zip(*rows))
 
 
 class _VariableMeta(type):

@@ -383,13 +383,32 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: str | None = None,
              requires_grad: bool = False, *, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    """``steps`` evenly spaced values from start to end inclusive (float32 unless told)."""
+    """``steps`` evenly spaced values from start to end inclusive (float32 unless told); float32 / float64 as
+    torch's CPU kernel computes them (:func:`_fused_linspace`)."""
     check_layout("linspace", layout, pin_memory)
     dev, dt = backend.parse_device(device), DEFAULT_FLOAT if dtype is None else dtype
     start, end = (check_fits("linspace", v, dt) for v in (start, end))
+    if numpy.dtype(dt) in (numpy.float32, numpy.float64) and int(steps) > 0:
+        return Tensor(_fused_linspace(start, end, int(steps), numpy.dtype(dt)), device=dev, requires_grad=requires_grad)
     with backend.device_context(dev):
         data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=dt)
     return Tensor(data, device=dev, requires_grad=requires_grad)
+
+
+def _fused_linspace(start: float, end: float, steps: int, dt: numpy.dtype) -> numpy.ndarray:
+    """(steps,) torch's CPU linspace: step = (end - start) / (steps - 1) in ``dt``, then start + step * i for the
+    first steps // 2 points and end - step * (steps - 1 - i) for the rest, each a fused multiply-add (one
+    rounding; numpy's plain linspace is an ulp off at some points). The multiply-add runs in numpy's longdouble
+    (80-bit on x86), then rounds to ``dt``. An ulp off at rare points: for float64 the longdouble rounds twice,
+    and torch's vectorized loop (long float32 ranges) rounds step * j on its own where that is a tie."""
+    lo, hi = dt.type(start), dt.type(end)
+    if steps == 1:  # start itself, whatever end is (numpy's gives nan for an infinite end)
+        return numpy.array([lo])
+    i = numpy.arange(steps)
+    with numpy.errstate(invalid="ignore", over="ignore"):  # (inf - inf, inf * 0: nan, as torch's)
+        step = numpy.longdouble((hi - lo) / dt.type(steps - 1))
+        values = numpy.where(i < steps // 2, lo + step * i, hi - step * (steps - 1 - i))
+    return values.astype(dt)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None, *, requires_grad: bool = False,
