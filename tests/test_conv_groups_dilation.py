@@ -276,3 +276,30 @@ def test_max_pool_layers_take_torchs_signature() -> None:
         F.max_pool2d(tg.Tensor(x), 3, dilation=(0, 2))
     with pytest.raises(ValueError, match=r"expected 3-D \(unbatched\) or 4-D \(batched\) input"):
         F.max_pool2d(tg.zeros(4, 4), 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), dtypes, st.integers(0, 2), st.booleans())
+def test_few_channels_against_many_match_torch(d: st.DataObject, dtype: type, n: int, transposed: bool) -> None:
+    """A conv2d from few input channels to many (a first layer on an image) and a conv_transpose2d from many to few
+    (a generator's last layer): their input gradient, and the transposed forward, add column gradients back by
+    kernel offset (col2im) instead of the im2col route; one input channel also takes the transposed GEMM."""
+    g = d.draw(st.integers(1, 2))
+    few, many = d.draw(st.integers(1, 2)), d.draw(st.integers(12, 16))
+    k = (d.draw(st.integers(2, 4)), d.draw(st.integers(2, 4)))
+    assert many + 3 * k[0] * k[1] * few < k[0] * k[1] * many  # the rule in ops/conv.py that picks col2im
+    s = (d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3)))
+    dil = (d.draw(st.integers(1, 2)), d.draw(st.integers(1, 2)))
+    size = (d.draw(st.integers(4, 9)), d.draw(st.integers(4, 9)))
+    if transposed:
+        op = tuple(d.draw(st.integers(0, max(s[i], dil[i]) - 1)) for i in range(2))
+        arrays = [data(d.draw, (n, g * many, *size), dtype), data(d.draw, (g * many, few, *k), dtype),
+                  data(d.draw, (g * few,), dtype)]
+        kw = {"stride": s, "padding": (1, 0), "output_padding": op, "groups": g, "dilation": dil}
+        both(lambda *a: F.conv_transpose2d(*a, **kw), lambda *a: TF.conv_transpose2d(*a, **kw), arrays)
+        return
+    size = tuple(max(size[i], dil[i] * (k[i] - 1) + 1) for i in range(2))
+    arrays = [data(d.draw, (n, g * few, *size), dtype), data(d.draw, (g * many, few, *k), dtype),
+              data(d.draw, (g * many,), dtype)]
+    kw = {"stride": s, "padding": d.draw(st.sampled_from([0, 1, (2, 1)])), "dilation": dil, "groups": g}
+    both(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw), arrays)

@@ -4,9 +4,12 @@ Forward: the input is copied once into a zero-padded NHWC array, viewed (no copy
 (N, Ho, Wo, kh, kw, C), and each batch chunk's patches are copied into the column matrix
 (m*Ho*Wo, kh*kw*C) and multiplied by the weight matrix (kh*kw*C, O). Channels-last makes each
 patch row a few long contiguous runs (kw*C values), so the copy runs near memory speed.
+With one input channel the columns are copied transposed and the GEMM writes (O, N*Ho*Wo), whose
+move into NCHW is runs of Ho*Wo rather than a transposition element by element.
 Backward: ``dW = cols.T @ g``; ``dx`` is itself a convolution, of the output gradient (dilated by
 the stride, padded by k-1) with the flipped kernel, so it is one more im2col + GEMM rather than a
-scatter of column gradients. The batch is cut into chunks whose columns fit in ``CHUNK_BYTES``
+scatter of column gradients, except when the input has few channels against the output's: then the
+scatter (col2im) moves fewer bytes. The batch is cut into chunks whose columns fit in ``CHUNK_BYTES``
 (one chunk for small batches), so the columns stay in cache between the copy and the GEMM;
 backward rebuilds them instead of keeping them. Dilation only spaces the kernel offsets of the
 patch view; ``groups`` runs the same on each group's slice of channels, one GEMM per group.
@@ -116,17 +119,6 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
         = x.transpose(0, 2, 3, 1)
     return out
 
-def scatter_columns(gcols: Array, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
-                    padding: tuple[int, int], out: tuple[int, int], dilation: tuple[int, int]) -> Array:
-    """col2im: add column gradients (m*Ho*Wo, kh*kw*C) back onto the input positions they were copied from,
-    -> (m, C, H, W) for the first ``m = len(gcols) // (Ho*Wo)`` samples of ``shape``. Only real output
-    positions contribute, as in PyTorch."""
-    _, c, h, w = shape
-    cols = gcols.reshape(len(gcols) // (out[0] * out[1]), out[0], out[1], kernel[0], kernel[1], c)
-    gpad = add_windows(cols.transpose(3, 4, 0, 5, 1, 2), (h + 2 * padding[0], w + 2 * padding[1]), stride, dilation)
-    return gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
-
-
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
 # BLAS reads them and the temporaries are reused from the heap rather than freshly mapped each call.
 CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 512 << 20}
@@ -174,10 +166,17 @@ def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, in
         wk = weight[os].transpose(2, 3, 1, 0).reshape(kh * kw * cg, os.stop - os.start)  # rows in patch order
         xg = xpad if groups == 1 else xpad[..., cs]
         for b in batch_chunks(n, ho * wo * kh * kw * cg * x.dtype.itemsize, backend.device_of(x)):
-            y = columns(xg[b], (kh, kw), stride, (ho, wo), dilation) @ wk  # (m*Ho*Wo, O / groups)
+            cols, m = columns(xg[b], (kh, kw), stride, (ho, wo), dilation), b.stop - b.start
+            if cols.T.flags.c_contiguous:  # one channel: (O, m*Ho*Wo), runs of Ho*Wo into out
+                y = wk.T @ cols.T
+                if bias is not None:
+                    y += bias[os, None]
+                out[b, os] = y.reshape(os.stop - os.start, m, ho, wo).transpose(1, 0, 2, 3)
+                continue
+            y = cols @ wk  # (m*Ho*Wo, O / groups)
             if bias is not None:
                 y += bias[os]
-            out[b, os] = y.reshape(b.stop - b.start, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
+            out[b, os] = y.reshape(m, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
     return out, xpad
 
 
@@ -195,8 +194,12 @@ def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tupl
     for cs, os in zip(group_slices(xpad.shape[3], groups), group_slices(o, groups)):
         xg = xpad if groups == 1 else xpad[..., cs]
         for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
-            gw[:, os] += columns(xg[b], kernel, stride, (ho, wo), dilation).T @ \
-                g_nhwc[b, ..., os].reshape((b.stop - b.start) * ho * wo, os.stop - os.start)
+            cols, rows = columns(xg[b], kernel, stride, (ho, wo), dilation), (b.stop - b.start) * ho * wo
+            if cols.T.flags.c_contiguous:  # one channel: g copied as (O, m*Ho*Wo), in runs of Ho*Wo
+                gb = g[b, os].transpose(1, 0, 2, 3).reshape(os.stop - os.start, rows).T
+            else:
+                gb = g_nhwc[b, ..., os].reshape(rows, os.stop - os.start)
+            gw[:, os] += cols.T @ gb
     return xp.ascontiguousarray(gw.reshape(*kernel, cg, o).transpose(3, 2, 0, 1))
 
 
@@ -215,27 +218,32 @@ def input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tupl
 
 def group_input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tuple[int, int],
                          padding: tuple[int, int], dilation: tuple[int, int]) -> Array:
-    """``input_gradient`` of one group. It is the correlation of g, dilated by the stride and padded by the kernel's
-    span - 1, with the flipped kernel: gfull[d(kh-1) + oh*sh, d(kw-1) + ow*sw] = g[oh, ow], cropped to the rows and
-    columns that reach the unpadded input, so one im2col + GEMM per batch chunk gives exactly dx. A nan/inf
-    weight would be spread by the zeros of gfull (0 * inf), so then the columns g @ W are scattered (col2im)."""
+    """``input_gradient`` of one group, by whichever of two routes moves fewer bytes. (1) The correlation of g,
+    dilated by the stride and padded by the kernel's span - 1, with the flipped kernel: gfull[d(kh-1) + oh*sh,
+    d(kw-1) + ow*sw] = g[oh, ow], cropped to the rows and columns that reach the unpadded input, so one im2col +
+    GEMM per batch chunk gives exactly dx; its columns are kh*kw*O wide per input pixel. (2) col2im: the column
+    gradients W^T g (kh*kw*C per output pixel) added back onto the input by kernel offset, cheaper when C is small
+    against O (a first layer's one or three channels). A nan/inf weight would be spread by the zeros of gfull
+    (0 * inf), so then it is always (2)."""
     n, c, h, w = shape
     o, _, kh, kw = weight.shape
     ho, wo = g.shape[2:]
     sh, sw = span((kh, kw), dilation)
     xp = backend.get_array_module(g)
     gx = xp.empty(shape, dtype=g.dtype)
-    chunks = batch_chunks(n, h * w * kh * kw * o * g.dtype.itemsize, backend.device_of(g))
-    if not bool(xp.isfinite(weight).all()):
-        g_nhwc, wk = g.transpose(0, 2, 3, 1), weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
-        for b in chunks:
-            g2 = g_nhwc[b].reshape((b.stop - b.start) * ho * wo, o)
-            gx[b] = scatter_columns(g2 @ wk.T, shape, (kh, kw), stride, padding, (ho, wo), dilation)
+    if o + 3 * kh * kw * c < kh * kw * o or not bool(xp.isfinite(weight).all()):
+        wk = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+        for b in batch_chunks(n, ho * wo * kh * kw * c * g.dtype.itemsize, backend.device_of(g)):
+            m = b.stop - b.start
+            cols = wk @ g[b].transpose(1, 0, 2, 3).reshape(o, m * ho * wo)  # (kh*kw*C, m*Ho*Wo)
+            gpad = add_windows(cols.reshape(kh, kw, c, m, ho, wo).transpose(0, 1, 3, 2, 4, 5),
+                               (h + 2 * padding[0], w + 2 * padding[1]), stride, dilation)
+            gx[b] = gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
         return gx
     gfull = channels_last(g, (h + 2 * padding[0] + sh - 1, w + 2 * padding[1] + sw - 1), (sh - 1, sw - 1), stride)
     gfull = gfull[:, padding[0]:padding[0] + h + sh - 1, padding[1]:padding[1] + w + sw - 1]
     wflip = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
-    for b in chunks:
+    for b in batch_chunks(n, h * w * kh * kw * o * g.dtype.itemsize, backend.device_of(g)):
         m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
         gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w), dilation).reshape(m * h * w, kh * kw * o)
         gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
