@@ -4,15 +4,17 @@ Forward: the input is copied once into a zero-padded NHWC array, viewed (no copy
 (N, Ho, Wo, kh, kw, C), and each batch chunk's patches are copied into the column matrix
 (m*Ho*Wo, kh*kw*C) and multiplied by the weight matrix (kh*kw*C, O). Channels-last makes each
 patch row a few long contiguous runs (kw*C values), so the copy runs near memory speed.
-With one input channel the columns are copied transposed and the GEMM writes (O, N*Ho*Wo), whose
-move into NCHW is runs of Ho*Wo rather than a transposition element by element.
-Backward: ``dW = cols.T @ g``; ``dx`` is itself a convolution, of the output gradient (dilated by
-the stride, padded by k-1) with the flipped kernel, so it is one more im2col + GEMM rather than a
-scatter of column gradients, except when the input has few channels against the output's: then the
-scatter (col2im) moves fewer bytes. The batch is cut into chunks whose columns fit in ``CHUNK_BYTES``
-(one chunk for small batches), so the columns stay in cache between the copy and the GEMM;
-backward rebuilds them instead of keeping them. Dilation only spaces the kernel offsets of the
-patch view; ``groups`` runs the same on each group's slice of channels, one GEMM per group.
+With one input channel the columns are copied transposed (a patch row would be kw values), and
+with short patches (few channels) the GEMM writes (O, N*Ho*Wo), whose move into NCHW is runs of
+Ho*Wo rather than a transposition element by element.
+Backward: ``dW = g @ cols`` with g read as (O, N*Ho*Wo), in runs again; ``dx`` is itself a
+convolution, of the output gradient (dilated by the stride, padded by k-1) with the flipped
+kernel, so it is one more im2col + GEMM rather than a scatter of column gradients, except when
+the input has few channels against the output's: then the scatter (col2im) moves fewer bytes.
+The batch is cut into chunks whose columns fit in ``CHUNK_BYTES`` (one chunk for small batches),
+so the columns stay in cache between the copy and the GEMM; backward rebuilds them instead of
+keeping them. Dilation only spaces the kernel offsets of the patch view; ``groups`` runs the
+same on each group's slice of channels, one GEMM per group.
 """
 
 from __future__ import annotations
@@ -122,6 +124,9 @@ def channels_last(x: Array, size: tuple[int, int], offset: tuple[int, int], step
 # Bytes of column matrix per GEMM: on the CPU about a cache's worth, so the columns are still cached when
 # BLAS reads them and the temporaries are reused from the heap rather than freshly mapped each call.
 CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 512 << 20}
+# Patch length (kh*kw*C) up to which the forward GEMM writes (O, N*Ho*Wo) rather than (N*Ho*Wo, O): short patches
+# make a cheap GEMM, and moving its output into NCHW in runs of Ho*Wo then saves more than BLAS loses (measured).
+SHORT_PATCH = 128
 
 
 def batch_chunks(n: int, sample_bytes: int, device: str) -> list[slice]:
@@ -167,40 +172,32 @@ def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, in
         xg = xpad if groups == 1 else xpad[..., cs]
         for b in batch_chunks(n, ho * wo * kh * kw * cg * x.dtype.itemsize, backend.device_of(x)):
             cols, m = columns(xg[b], (kh, kw), stride, (ho, wo), dilation), b.stop - b.start
-            if cols.T.flags.c_contiguous:  # one channel: (O, m*Ho*Wo), runs of Ho*Wo into out
-                y = wk.T @ cols.T
-                if bias is not None:
-                    y += bias[os, None]
-                out[b, os] = y.reshape(os.stop - os.start, m, ho, wo).transpose(1, 0, 2, 3)
-                continue
-            y = cols @ wk  # (m*Ho*Wo, O / groups)
+            if kh * kw * cg <= SHORT_PATCH:  # (O, m*Ho*Wo): moved into out in runs of Ho*Wo
+                y = (wk.T @ cols.T).reshape(os.stop - os.start, m, ho, wo).transpose(1, 0, 2, 3)
+            else:  # (m*Ho*Wo, O): BLAS is faster this way round for long patches
+                y = (cols @ wk).reshape(m, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
             if bias is not None:
-                y += bias[os]
-            out[b, os] = y.reshape(m, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
+                y += bias[os, None, None]
+            out[b, os] = y
     return out, xpad
 
 
 def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tuple[int, int],
                     dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
-    -> (O, C / groups, kh, kw): ``columns.T @ g`` per group, summed over batch chunks, the columns rebuilt rather
-    than kept."""
+    -> (O, C / groups, kh, kw): ``g @ columns`` per group, g as (O, m*Ho*Wo) (copied in runs of Ho*Wo), summed over
+    batch chunks, the columns rebuilt rather than kept."""
     n, o, ho, wo = g.shape
     cg = xpad.shape[3] // groups
     k = kernel[0] * kernel[1] * cg
     xp = backend.get_array_module(g)
-    g_nhwc = g.transpose(0, 2, 3, 1)
-    gw = xp.zeros((k, o), dtype=g.dtype)
+    gw = xp.zeros((o, k), dtype=g.dtype)  # columns in patch order
     for cs, os in zip(group_slices(xpad.shape[3], groups), group_slices(o, groups)):
         xg = xpad if groups == 1 else xpad[..., cs]
         for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
-            cols, rows = columns(xg[b], kernel, stride, (ho, wo), dilation), (b.stop - b.start) * ho * wo
-            if cols.T.flags.c_contiguous:  # one channel: g copied as (O, m*Ho*Wo), in runs of Ho*Wo
-                gb = g[b, os].transpose(1, 0, 2, 3).reshape(os.stop - os.start, rows).T
-            else:
-                gb = g_nhwc[b, ..., os].reshape(rows, os.stop - os.start)
-            gw[:, os] += cols.T @ gb
-    return xp.ascontiguousarray(gw.reshape(*kernel, cg, o).transpose(3, 2, 0, 1))
+            gb = g[b, os].transpose(1, 0, 2, 3).reshape(os.stop - os.start, (b.stop - b.start) * ho * wo)
+            gw[os] += gb @ columns(xg[b], kernel, stride, (ho, wo), dilation)
+    return xp.ascontiguousarray(gw.reshape(o, *kernel, cg).transpose(0, 3, 1, 2))
 
 
 def input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tuple[int, int],
