@@ -88,6 +88,22 @@ def test_max_pool2d_on_batch_slices_per_core_equals_the_loops(case: tuple) -> No
         check_against_loops(x, k, s, p)
 
 
+
+@settings(max_examples=60, deadline=None)
+@given(pools(), st.booleans())
+def test_max_pool2d_in_pieces_equals_the_loops(case: tuple, split: bool) -> None:
+    """Large inputs pool in pieces of about PIECE_BYTES of window copies (within each core's slice): forced here to
+    one sample a piece, with and without the split over cores."""
+    from tinygrad_adam.ops import pool
+    x, k, s, p = case
+    x = np.concatenate([x, x[:, ::-1], -x])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pool, "PIECE_BYTES", 1)
+        if split:
+            mp.setattr(tg.backend, "SPLIT_BYTES", 1)
+            mp.setenv("TINYGRAD_ADAM_THREADS", "2")
+        check_against_loops(x, k, s, p)
+
 def test_max_pool2d_float32_at_the_benchmark_size_equals_the_loops() -> None:
     """The CNN's pool (3x3, stride 2, padding 1) after a ReLU, float32: many all-zero windows."""
     x = np.maximum(np.random.default_rng(3).standard_normal((2, 3, 14, 14)).astype(np.float32) - 0.5, 0)
