@@ -306,15 +306,19 @@ def test_few_channels_against_many_match_torch(d: st.DataObject, dtype: type, n:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.data(), dtypes, st.integers(1, 2), st.sampled_from([5, 6]))
-def test_short_and_long_patches_match_torch(d: st.DataObject, dtype: type, n: int, cg: int) -> None:
+@given(st.data(), dtypes, st.integers(1, 3), st.sampled_from([5, 6]), st.booleans())
+def test_short_and_long_patches_match_torch(d: st.DataObject, dtype: type, n: int, cg: int, chunked: bool) -> None:
     """5x5 kernels on 5 or 6 channels a group: patches of 125 values take the forward GEMM that writes (O, N*Ho*Wo),
-    150 the one that writes (N*Ho*Wo, O); both, and the weight gradient read as (O, N*Ho*Wo), match torch."""
-    from tinygrad_adam.ops.conv import SHORT_PATCH
-    assert (25 * cg <= SHORT_PATCH) == (cg == 5)
+    150 the one that writes (N*Ho*Wo, O); both, and the weight gradient read as (O, N*Ho*Wo), match torch, also
+    with one sample a GEMM (``chunked``: the batch chunks' sums and slices)."""
+    from tinygrad_adam.ops import conv
+    assert (25 * cg <= conv.SHORT_PATCH) == (cg == 5)
     g, o = d.draw(st.integers(1, 2)), d.draw(st.integers(1, 3))
     size = (d.draw(st.integers(5, 9)), d.draw(st.integers(5, 9)))
     arrays = [data(d.draw, (n, g * cg, *size), dtype), data(d.draw, (g * o, cg, 5, 5), dtype),
               data(d.draw, (g * o,), dtype)]
     kw = {"stride": d.draw(st.integers(1, 2)), "padding": d.draw(st.integers(0, 2)), "groups": g}
-    both(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw), arrays)
+    with pytest.MonkeyPatch.context() as mp:
+        if chunked:
+            mp.setitem(conv.CHUNK_BYTES, "cpu", 1)
+        both(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw), arrays)
