@@ -88,7 +88,6 @@ def test_max_pool2d_on_batch_slices_per_core_equals_the_loops(case: tuple) -> No
         check_against_loops(x, k, s, p)
 
 
-
 @settings(max_examples=60, deadline=None)
 @given(pools(), st.booleans())
 def test_max_pool2d_in_pieces_equals_the_loops(case: tuple, split: bool) -> None:
@@ -103,6 +102,7 @@ def test_max_pool2d_in_pieces_equals_the_loops(case: tuple, split: bool) -> None
             mp.setattr(tg.backend, "SPLIT_BYTES", 1)
             mp.setenv("TINYGRAD_ADAM_THREADS", "2")
         check_against_loops(x, k, s, p)
+
 
 def test_max_pool2d_float32_at_the_benchmark_size_equals_the_loops() -> None:
     """The CNN's pool (3x3, stride 2, padding 1) after a ReLU, float32: many all-zero windows."""

@@ -146,6 +146,13 @@ def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: 
     return view.reshape(len(view) * out[0] * out[1], k)  # not -1: k or the batch may be 0
 
 
+def channel_rows(a: Array) -> Array:
+    """(m, C, H, W) -> (C, m*H*W): each channel's values in one row, copied in runs of H*W (the layout the GEMMs of
+    the weight gradient and of col2im read an output gradient in)."""
+    m, c, h, w = a.shape
+    return a.transpose(1, 0, 2, 3).reshape(c, m * h * w)
+
+
 def span(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
     """The rows and columns (per spatial dim) a dilated kernel covers: d * (k - 1) + 1."""
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
@@ -185,8 +192,8 @@ def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, in
 def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tuple[int, int],
                     dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
-    -> (O, C / groups, kh, kw): ``g @ columns`` per group, g as (O, m*Ho*Wo) (copied in runs of Ho*Wo), summed over
-    batch chunks, the columns rebuilt rather than kept."""
+    -> (O, C / groups, kh, kw): ``g @ columns`` per group, g as (O, m*Ho*Wo) (``channel_rows``), summed over batch
+    chunks, the columns rebuilt rather than kept."""
     n, o, ho, wo = g.shape
     cg = xpad.shape[3] // groups
     k = kernel[0] * kernel[1] * cg
@@ -195,8 +202,7 @@ def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tupl
     for cs, os in zip(group_slices(xpad.shape[3], groups), group_slices(o, groups)):
         xg = xpad if groups == 1 else xpad[..., cs]
         for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
-            gb = g[b, os].transpose(1, 0, 2, 3).reshape(os.stop - os.start, (b.stop - b.start) * ho * wo)
-            gw[os] += gb @ columns(xg[b], kernel, stride, (ho, wo), dilation)
+            gw[os] += channel_rows(g[b, os]) @ columns(xg[b], kernel, stride, (ho, wo), dilation)
     return xp.ascontiguousarray(gw.reshape(o, *kernel, cg).transpose(0, 3, 1, 2))
 
 
@@ -232,7 +238,7 @@ def group_input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride
         wk = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
         for b in batch_chunks(n, ho * wo * kh * kw * c * g.dtype.itemsize, backend.device_of(g)):
             m = b.stop - b.start
-            cols = wk @ g[b].transpose(1, 0, 2, 3).reshape(o, m * ho * wo)  # (kh*kw*C, m*Ho*Wo)
+            cols = wk @ channel_rows(g[b])  # (kh*kw*C, m*Ho*Wo)
             gpad = add_windows(cols.reshape(kh, kw, c, m, ho, wo).transpose(0, 1, 3, 2, 4, 5),
                                (h + 2 * padding[0], w + 2 * padding[1]), stride, dilation)
             gx[b] = gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]

@@ -68,7 +68,8 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     first = xp.empty((n, c, ho, wo), dtype=offset_dtype(k[0] * k[1]))
     on_cpu = x.device == "cpu"
-    piece = max(1, PIECE_BYTES // (c * ho * wo * k[0] * k[1] * x.data.itemsize))  # samples a piece
+    # samples a piece on the CPU (a GPU takes the batch whole: pieces there would only add kernel launches)
+    piece = max(1, PIECE_BYTES // (c * ho * wo * k[0] * k[1] * x.data.itemsize)) if on_cpu else None
 
     def forward(b: slice) -> None:  # one piece of a batch slice (one slice per core for large inputs)
         xpad = pad_spatial(x.data[b], pd, -xp.inf, extra)
