@@ -367,8 +367,14 @@ def test_logistic_normal_and_stick_breaking_match_torch(data: st.DataObject, dty
               scale, value, rtol=rtol)
         check(lambda lib, m, s, v: lib.distributions.LogisticNormal(m[..., 0], s[..., 0]).log_prob(v[..., :2]),
               loc, scale, value, rtol=rtol)
-        check(lambda lib, x: (lambda t: (t(x), t.log_abs_det_jacobian(x, t(x)), t.inv(t(x))))(
+        check(lambda lib, x: (lambda t: (t(x), t.log_abs_det_jacobian(x, t(x))))(
             lib.distributions.transforms.StickBreakingTransform()), x, rtol=rtol)
+        # the round trip's gradient in float32 is cancellation: at x = [0, 0, inf] the last stick is 6e-8, its
+        # 1 / (1 - cumsum) terms are ~1e7, and the float32 sums of the reversed cumsum land their rounding on a
+        # different element in each library (torch: x[1] -0.22 for float64's -0.67; ours: x[0] 0.47 for 0.56),
+        # so it is compared in float64, where both are exact
+        check(lambda lib, x: lib.distributions.transforms.StickBreakingTransform().inv(
+            lib.distributions.transforms.StickBreakingTransform()(x)), x.astype(np.float64), rtol=RTOL[np.float64] * 50)
     t, tt = D.transforms.StickBreakingTransform(), torch.distributions.transforms.StickBreakingTransform()
     assert t.forward_shape((2, k)) == tuple(tt.forward_shape((2, k))) and t.inverse_shape((k + 1,)) == (k,)
     assert t.domain.event_dim == tt.domain.event_dim == 1 and t.bijective and t == D.transforms.StickBreakingTransform()

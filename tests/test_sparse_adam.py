@@ -347,8 +347,11 @@ def test_sparse_adam_steps_as_torch(data: st.DataObject, num: int, dim: int, dty
     run(tg)
     run(torch)
     for ours, theirs in zip(results["tg"], results["torch"], strict=True):
-        for a, b in zip(ours[:3], theirs[:3]):  # the parameter, m and v after each step
-            close(a, b, exact=max_norm is None)  # (max_norm's in-place rescaling agrees to an ulp)
+        # the parameter, m and v after each step: exact, except after max_norm's in-place rescaling (an ulp) and
+        # for a float32 parameter, whose step divides by torch's float32 sqrt, not always correctly rounded on this
+        # AVX-512 CPU (sqrt(0.045562502f): torch one ulp above the correctly rounded value, which numpy gives)
+        for k, (a, b) in enumerate(zip(ours[:3], theirs[:3])):
+            close(a, b, exact=max_norm is None and (k > 0 or dtype == np.float64))
         assert ours[3] == theirs[3] and ours[5] == theirs[5]  # the step counts, which grads there were
         for a, b in zip(ours[4], theirs[4], strict=True):
             close(a, b)
