@@ -243,7 +243,7 @@ def test_sparse_gradient_api_and_refusals() -> None:
     w = tg.Tensor(np.ones((5, 3), np.float32), requires_grad=True)
     F.embedding(tg.Tensor(np.array([3, 0, 3])), w, sparse=True).sum().backward()
     g = w.grad
-    assert g.is_sparse and not w.is_sparse and g.layout == "sparse_coo" and g.size() == (5, 3) and g.size(1) == 3
+    assert g.is_sparse and not w.is_sparse and g.layout == tg.sparse_coo and g.size() == (5, 3) and g.size(1) == 3
     assert g.dim() == g.ndim == 2 and g.numel() == 15 and g.sparse_dim() == 1 and g.dense_dim() == 1
     assert g.data is g and not g.requires_grad and g.is_leaf and g.grad_fn is None
     for name in ("indices", "values"):  # torch's: only on a coalesced gradient

@@ -64,6 +64,7 @@ from .layouts import (
     layout,
     memory_format,
     preserve_format,
+    sparse_coo,
     strided,
 )
 from .methods import Size
@@ -130,6 +131,7 @@ __all__ = [
     "set_rng_state", "backends", "seed", "initial_seed", "random",
     "dtype", "channels_last", "channels_last_3d", "contiguous_format", "layout", "memory_format", "preserve_format",
     "strided", "inf", "nan", "pi", "e", "newaxis", "testing", "jit", "compiler", "GradScaler",
+    "sparse", "sparse_coo", "sparse_coo_tensor", "spmm",
     *sorted(_methods.FUNCTIONS),
 ]
 
@@ -139,6 +141,9 @@ def __getattr__(name: str) -> Any:
     if name in ("nn", "optim", "data", "viz", "cuda", "accelerator", "utils", "models", "backends", "linalg", "random",
                 "special", "distributions", "amp", "func", "testing", "jit", "compiler"):
         return import_module(f".{name}", __name__)
+    if name in ("sparse", "sparse_coo_tensor", "spmm"):  # torch.sparse's COO matrices (tinygrad_adam.sparse)
+        module = import_module(".sparse", __name__)
+        return module if name == "sparse" else getattr(module, name)
     if name in ("autocast", "GradScaler"):  # torch.autocast is torch.amp.autocast; so for GradScaler
         return getattr(import_module(".amp", __name__), name)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)

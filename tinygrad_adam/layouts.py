@@ -28,7 +28,7 @@ class memory_format:  # noqa: N801 - torch's name
 
 
 class layout:  # noqa: N801
-    """``torch.layout``: the type of ``strided`` (dense tensors; the only layout here)."""
+    """``torch.layout``: the type of ``strided`` (dense tensors) and ``sparse_coo`` (sparse.py's matrices)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -45,6 +45,7 @@ preserve_format = memory_format("preserve_format")
 channels_last = memory_format("channels_last", (0, 2, 3, 1), 4)
 channels_last_3d = memory_format("channels_last_3d", (0, 2, 3, 4, 1), 5)
 strided = layout("strided")
+sparse_coo = layout("sparse_coo")  # torch.sparse_coo: sparse_coo_tensor's (sparse.py)
 
 
 def check_layout(op: str, value: Any, pin_memory: bool | None = False) -> None:

@@ -1023,7 +1023,10 @@ def _index(self: Tensor) -> int:
 
 
 def mm(self: Tensor, mat2: Tensor) -> Tensor:
-    """Matrix (n, k) times matrix (k, m) -> (n, m); no broadcasting (``matmul`` broadcasts)."""
+    """Matrix (n, k) times matrix (k, m) -> (n, m); no broadcasting (``matmul`` broadcasts). A sparse COO ``self``
+    (sparse.py): ``sparse.mm``."""
+    if self.is_sparse:
+        return self @ mat2
     if self.ndim != 2 or mat2.ndim != 2 or self.shape[1] != mat2.shape[0]:
         raise ValueError(f"mm: needs matrices (n, k) and (k, m), got {self.shape} and {mat2.shape}")
     return linalg.matmul(self, mat2)
@@ -1159,7 +1162,9 @@ def _function(name: str) -> Callable[..., Any]:
     method = METHODS[name] if name in METHODS else getattr(Tensor, name)
 
     def function(input: TensorLike, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - torch's name
-        return method(input if isinstance(input, Tensor) else Tensor(input), *args, **kwargs)
+        if not isinstance(input, Tensor) and not getattr(input, "is_sparse", False):  # (sparse: its own methods)
+            input = Tensor(input)  # noqa: A001
+        return method(input, *args, **kwargs)
     function.__name__ = function.__qualname__ = name
     function.__doc__ = method.__doc__
     return function
@@ -2432,6 +2437,15 @@ FUNCTIONS.update(
 
 # a dense Tensor's answer to what code written for sparse gradients (embedding(sparse=True), sparse_grad.py) asks
 METHODS["is_sparse"] = property(lambda self: False)
+
+
+def to_sparse(self: Tensor, sparse_dim: int | None = None) -> Any:
+    """A 2-D tensor as a sparse COO matrix of its nonzeros (``sparse.to_sparse``; sparse.py loads on first use)."""
+    from .sparse import to_sparse
+    return to_sparse(self, sparse_dim)
+
+
+METHODS["to_sparse"] = to_sparse
 
 # torch.* names of nn.functional's convolutions and pools (torch.conv2d, torch.max_pool1d, ...)
 def _functional(name: str, indices: bool = False) -> Callable[..., Any]:

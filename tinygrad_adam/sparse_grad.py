@@ -20,15 +20,12 @@ from typing import Any, NoReturn
 from . import backend
 from .tensor import Array, Tensor
 
-sparse_coo = "sparse_coo"  # ``grad.layout`` (torch.sparse_coo there)
-
 
 class SparseGrad:
     """A sparse gradient of shape (num_rows, *row_shape): ``rows`` (nnz,) int64 row numbers, ``values``
     (nnz, *row_shape); a row listed twice adds up. ``coalesced``: the rows are sorted and distinct."""
 
     is_sparse = True
-    layout = sparse_coo
     requires_grad = False
     is_leaf = True
     grad_fn = None
@@ -43,6 +40,13 @@ class SparseGrad:
     dtype = property(lambda self: self._vals.dtype)
     device = property(lambda self: backend.device_of(self._vals))
     ndim = property(lambda self: len(self._shape))
+
+    @property
+    def layout(self) -> Any:
+        """``tinygrad_adam.sparse_coo``, as torch's (layouts.py imports tensor, which imports this module)."""
+        from .layouts import sparse_coo
+        return sparse_coo
+
     data = property(lambda self: self, doc="The gradient itself (torch's ``grad.data`` of a sparse grad).")
 
     @data.setter

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_programs import HERE, program
+from test_programs import HERE, assert_params_close, program
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -48,9 +48,7 @@ def agree(theirs: dict, ours: dict) -> None:
         elif key in EXACT:
             assert ours[key] == theirs[key], key
         elif key == "params":
-            assert ours[key].keys() == theirs[key].keys()
-            for name in theirs[key]:
-                np.testing.assert_allclose(ours[key][name], theirs[key][name], err_msg=name, **TOL)
+            assert_params_close(ours[key], theirs[key], **TOL)
         else:
             assert [np.shape(v) for v in ours[key]] == [np.shape(v) for v in theirs[key]], key
             flat = [np.concatenate([np.ravel(v) for v in r[key]]).astype(float) for r in (ours, theirs)]

@@ -55,6 +55,13 @@ IMPORTS = [
 ]
 
 
+def assert_params_close(ours: dict, theirs: dict, **tol: float) -> None:
+    """Two {name: array} dicts (a program's final parameters) with the same names, each pair within ``tol``."""
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        np.testing.assert_allclose(ours[name], theirs[name], err_msg=name, **tol)
+
+
 def needs(folder: str) -> pytest.MarkDecorator:
     return pytest.mark.data(folder)
 

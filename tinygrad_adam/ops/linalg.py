@@ -19,7 +19,10 @@ from .linear import check_dtypes
 
 
 def matmul(a: TensorLike, b: TensorLike) -> Tensor:
-    """``a @ b``. Shapes (..., n, k) @ (..., k, m) -> (..., m); 1-D operands act as row/column vectors."""
+    """``a @ b``. Shapes (..., n, k) @ (..., k, m) -> (..., m); 1-D operands act as row/column vectors. A sparse COO
+    ``a`` (sparse.py): its product with the dense ``b``."""
+    if not isinstance(a, Tensor) and getattr(a, "is_sparse", False):
+        return a @ b
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
     check_devices("matmul", a, b)
