@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy
 
+from . import deprecated_overloads as _deprecated_overloads  # noqa: F401 - x.add_(-lr, grad), addmm_(1, -2, ...)
 from . import infrastructure as _infrastructure  # noqa: F401 - adds as_strided, storage_offset... to methods
 from . import math_names as _math_names  # noqa: F401 - adds var_mean, histogram, the *_copy names... to methods
 from . import methods as _methods

@@ -5,6 +5,7 @@ over leading dims)."""
 from __future__ import annotations
 
 import math
+import numbers
 import string
 from collections.abc import Callable, Sequence
 
@@ -150,15 +151,25 @@ def addmm(input: Tensor, m1: Tensor, m2: Tensor, beta: float = 1, alpha: float =
 def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[[Tensor, Tensor], Tensor],  # noqa: A002
                 beta: float, alpha: float) -> Tensor:
     """``beta * input + alpha * product(x, y)``, input broadcastable to the product's shape; with beta = 0 (alpha = 0)
-    that term is left out, NaN and inf in it too, as in torch (addmm, addmv, addr, baddbmm, addbmm). All three share
-    one dtype; integer ones need integer beta and alpha."""
+    that term is left out, NaN and inf in it too, as in torch (addmm, addmv, addr, baddbmm, addbmm), except that
+    torch's addr multiplies its outer product by an alpha of 0 (a NaN or inf in it gives NaN). All three share one
+    dtype; integer ones need integer beta and alpha (a float one of an integer value is one, except in addr, as in
+    torch; torch truncates a fractional one where ours raises); bool ones raise."""
     check_dtypes(op, input, x, y)
-    if input.dtype.kind != "f" and not (float(beta).is_integer() and float(alpha).is_integer()):
-        raise TypeError(f"{op}: {input.dtype} tensors need integer beta and alpha, got {beta} and {alpha}")
+    if input.dtype.kind == "b":  # (torch's addr takes them, as logical and / or: not here)
+        raise TypeError(f"{op}: bool tensors are not supported; convert them to an integer or float dtype first")
+    if input.dtype.kind in "iu" and not all(isinstance(s, numbers.Integral) for s in (beta, alpha)):
+        if op == "addr" or not all(float(s).is_integer() for s in (beta, alpha)):  # (torch's others truncate)
+            raise TypeError(f"{op}: for {input.dtype} tensors beta and alpha must be integers, not floating point "
+                            f"numbers, got {beta!r} and {alpha!r}")
+        beta, alpha = int(beta), int(alpha)
+    if op == "addr" and any(isinstance(s, bool) for s in (beta, alpha)):
+        raise TypeError(f"addr: a bool beta or alpha needs bool tensors (as in torch), got {beta!r} and {alpha!r}")
     out = product(x, y)
     if broadcast_shape(op, input.shape, out.shape) != out.shape:
         raise ValueError(f"{op}: input of shape {input.shape} does not broadcast to the product's shape {out.shape}")
-    return elementwise.add(_scaled(input, beta), _scaled(out, alpha))
+    term = elementwise.mul(out, alpha) if op == "addr" and alpha == 0 else _scaled(out, alpha)
+    return elementwise.add(_scaled(input, beta), term)
 
 
 def identity_like(a: Tensor) -> Tensor:
