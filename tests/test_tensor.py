@@ -16,7 +16,7 @@ from tinygrad_adam import backend
 
 
 def test_construction_dtypes_and_attributes() -> None:
-    assert tg.Tensor(3).dtype == np.float32 and tg.Tensor([[1, 2]]).dtype == np.float32
+    assert tg.Tensor(3.0).dtype == np.float32 and tg.Tensor([[1, 2]]).dtype == np.float32
     assert tg.Tensor([1, 2], dtype=np.int64).dtype == np.int64
     a = np.arange(6, dtype=np.float64).reshape(2, 3)
     t = tg.Tensor(a)

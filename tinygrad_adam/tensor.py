@@ -61,6 +61,10 @@ class Tensor:
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
+            if type(data) is int:  # torch.Tensor(5) is 5 uninitialised values, torch.Tensor(3, 2) a 3x2: sizes there
+                raise TypeError(f"Tensor({data}, ...): torch reads an int here as a size, which this constructor does "
+                                f"not; use torch.empty({data}) (or torch.FloatTensor({data})) for a size, "
+                                f"torch.tensor({data}.0) for the value")
             raw = numpy.asarray(data)
             if raw.dtype.kind not in "biuf":  # None, strings, objects: never a silent nan (complex: refused below)
                 refuse_complex(raw.dtype)

@@ -142,8 +142,9 @@ class MultivariateNormal(TrilMatrices, Distribution):
         the last dim."""
         if self._validate_args:
             self._validate_sample(value)
-        m = batch_mahalanobis(self._unbroadcasted_scale_tril, value - self.loc)
-        return -0.5 * (self._event_shape[0] * math.log(2 * math.pi) + m) - half_log_det(self._unbroadcasted_scale_tril)
+        L = self._unbroadcasted_scale_tril  # a value of another dtype is cast to L's: torch's solve does that
+        m = batch_mahalanobis(L, (value - self.loc).to(L.dtype))
+        return -0.5 * (self._event_shape[0] * math.log(2 * math.pi) + m) - half_log_det(L)
 
     def entropy(self) -> Tensor:
         h = 0.5 * self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + half_log_det(self._unbroadcasted_scale_tril)

@@ -154,6 +154,31 @@ def is_lazy(value: Any) -> bool:
     return isinstance(value, UninitializedTensorMixin)
 
 
+class MemberView(dict):
+    """``module._modules`` / ``_parameters`` / ``_buffers`` as torch code reads them: {name: member} of the module's
+    own, in order (``.values()``, ``reversed``, ``len``, ``[name]``). The members live in the module's attributes,
+    so this is a fresh dict at each read whose ``[name] = v`` (through ``add``) and ``del [name]`` write through to
+    the module; other mutators raise rather than be lost."""
+
+    def __init__(self, owner: Module, items: Iterable[tuple[str, Any]], add: Callable[[str, Any], None]) -> None:
+        super().__init__(items)
+        self.owner, self.add = owner, add
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.add(name, value)
+        super().__setitem__(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        delattr(self.owner, name)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("module._modules / _parameters / _buffers are views of the module's attributes: "
+                                  "change them with [name] = value, del [name], or the register_* methods")
+
+    pop = popitem = clear = update = setdefault = __ior__ = _refuse
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes and define ``forward``."""
 
@@ -168,6 +193,13 @@ class Module:
             self._assign_buffer(name, value)
         else:
             object.__setattr__(self, name, value)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (and deepcopy): a module pickled before ``_buffers`` became torch's view kept its buffers'
+        persistence flags under that name, which the view would now hide; they move to ``_buffer_persistence``."""
+        if isinstance(state.get("_buffers"), dict):
+            state.setdefault("_buffer_persistence", state.pop("_buffers"))
+        self.__dict__.update(state)
 
     def _assign_buffer(self, name: str, value: Tensor) -> None:
         """``self.name = nn.Buffer(t)``, torch's checks: not over a Parameter, a Module or another attribute."""
@@ -239,10 +271,10 @@ class Module:
 
     def _buffer_flags(self) -> dict[str, bool]:
         """{buffer name: persistent} of this module's own buffers (kept in a plain dict attribute)."""
-        return self.__dict__.setdefault("_buffers", {})
+        return self.__dict__.setdefault("_buffer_persistence", {})
 
     def _own_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, Tensor]]:
-        for name, persistent in vars(self).get("_buffers", {}).items():
+        for name, persistent in vars(self).get("_buffer_persistence", {}).items():
             value = vars(self).get(name)
             if isinstance(value, Tensor) and (persistent or not persistent_only):
                 yield name, value
@@ -284,6 +316,23 @@ class Module:
 
     def children(self) -> Iterator[Module]:
         return (m for _, m in self.named_children())
+
+    @property
+    def _modules(self) -> MemberView:
+        """torch's {name: direct submodule} (see ``MemberView``)."""
+        return MemberView(self, self.named_children(), self.add_module)
+
+    @property
+    def _parameters(self) -> MemberView:
+        """torch's {name: own Parameter} (see ``MemberView``)."""
+        own = ((n, p) for n, p in self._members() if isinstance(p, Parameter) and "." not in n)
+        return MemberView(self, own, self.register_parameter)
+
+    @property
+    def _buffers(self) -> MemberView:
+        """torch's {name: own buffer} (see ``MemberView``); a buffer set through it keeps its persistence."""
+        flags = self._buffer_flags()
+        return MemberView(self, self._own_buffers(), lambda n, t: self.register_buffer(n, t, flags.get(n, True)))
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module (named ``prefix``) and every submodule below it, each once, parents first."""

@@ -176,7 +176,8 @@ def _parametrized_property(name: str) -> property:
 def _own_tensor(module: Module, name: str) -> Tensor | None:
     """The parameter or buffer ``name`` of ``module`` itself, or None."""
     value = vars(module).get(name)
-    if isinstance(value, Parameter) or (isinstance(value, Tensor) and name in vars(module).get("_buffers", {})):
+    buffers = vars(module).get("_buffer_persistence", {})
+    if isinstance(value, Parameter) or (isinstance(value, Tensor) and name in buffers):
         return value
     return None
 

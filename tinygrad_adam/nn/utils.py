@@ -23,13 +23,37 @@ sys.modules[f"{__name__}.parametrizations"] = parametrizations
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale the gradients so that their joint ``norm_type``-norm is at most ``max_norm``; returns the norm before
     clipping as a 0-d Tensor (in the gradients' dtype), as torch does. See ``gradclip.clip_grad_norm_``."""
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     total = gradclip.clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
     dtype = next((p.grad.dtype for p in parameters if p.grad is not None), "float32")
     return Tensor(total, dtype=dtype)
+
+
+def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
+    """The ``norm_type``-norm of the tensors (usually the gradients) laid end to end, a 0-d Tensor in the first
+    one's dtype (float32 0 for none), outside the graph; clip_grad_norm_'s first half, as torch's."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if any(t.dtype.kind != "f" for t in tensors):
+        raise TypeError(f"get_total_norm needs floating tensors (as in torch), got {[str(t.dtype) for t in tensors]}")
+    total = gradclip.total_norm([t.data for t in tensors], float(norm_type), error_if_nonfinite)
+    return Tensor(total, dtype=tensors[0].dtype if tensors else "float32")
+
+
+def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm: Tensor,
+                          foreach: bool | None = None) -> None:
+    """Multiply every gradient in place by min(1, max_norm / (total_norm + 1e-6)): clip_grad_norm_'s second half,
+    with the norm from ``get_total_norm`` (a Tensor: a plain number raises TypeError, as in torch)."""
+    if not isinstance(total_norm, Tensor):
+        raise TypeError(f"clip_grads_with_norm_: total_norm must be a Tensor (get_total_norm's), got "
+                        f"{type(total_norm).__name__}")
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    gradclip.refuse_sparse("clip_grads_with_norm_", parameters)
+    gradclip.scale_to_norm_([p.grad.data for p in parameters if p.grad is not None], float(max_norm),
+                            float(total_norm))
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -56,6 +80,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         start += n
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "parametrizations", "parametrize",
-           "remove_spectral_norm", "remove_weight_norm", "rnn", "spectral_norm", "vector_to_parameters",
-           "weight_norm"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm", "parameters_to_vector",
+           "parametrizations", "parametrize", "remove_spectral_norm", "remove_weight_norm", "rnn", "spectral_norm",
+           "vector_to_parameters", "weight_norm"]
