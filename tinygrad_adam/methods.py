@@ -401,7 +401,7 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
     a, b = elementwise.operands("div", self, other)
     xp = a.xp
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integer division stays integer, as in torch
-        _nonzero_divisor("div", b)
+        _nonzero_divisor("div", a, b)
         q = xp.floor_divide(a.data, b.data)
         if rounding_mode == "trunc":  # round toward zero: floor, plus one where the signs differ and it is inexact
             q = q + ((q < 0) & (q * b.data != a.data))
@@ -411,9 +411,9 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
     return Tensor(xp.trunc(out.data), device=a.device)
 
 
-def _nonzero_divisor(op: str, b: Tensor) -> None:
-    """An integer divisor with a zero raises, as in torch (numpy's answer is 0)."""
-    if bool((b.data == 0).any()):
+def _nonzero_divisor(op: str, a: Tensor, b: Tensor) -> None:
+    """An integer divisor with a zero raises, as in torch (numpy's answer is 0); an empty result divides nothing."""
+    if math.prod(numpy.broadcast_shapes(a.shape, b.shape)) and bool((b.data == 0).any()):
         raise ZeroDivisionError(f"{op}: integer division by zero")
 
 
@@ -436,7 +436,7 @@ def _modulo(op: str, self: TensorLike, other: TensorLike) -> Tensor:
     if a.dtype.kind == "b":
         raise TypeError(f"{op}: not implemented for bool tensors (as in torch); convert with .long() first")
     if a.dtype.kind in "iu":
-        _nonzero_divisor(op, b)
+        _nonzero_divisor(op, a, b)
         return Tensor(getattr(a.xp, op)(a.data, b.data), device=a.device)
     return getattr(elementwise, op)(a, b)
 
@@ -1016,6 +1016,26 @@ def _scalar(kind: Callable[[Any], Any]) -> Callable[[Tensor], Any]:
     return convert
 
 
+def _format(self: Tensor, spec: str) -> str:
+    """``f"{loss:.4f}"``: a plain 0-d Tensor formats its ``item()``, as torch's; anything else (a Parameter, more
+    dims) formats as ``object`` does: ``str()`` for an empty spec, TypeError for any other."""
+    if self.ndim == 0 and type(self) is Tensor:
+        return format(self.item(), spec)
+    return object.__format__(self, spec)
+
+
+def _array(self: Tensor, dtype: Any = None, copy: bool | None = None) -> numpy.ndarray:
+    """numpy's protocol (``np.asarray(t)``, ``np.array([loss0, loss1])``, ``plt.plot(t)``): the host array, as
+    ``numpy()`` gives it (the tensor's own on the CPU, a copy from the GPU); ``dtype`` converts, ``copy=True``
+    copies, and ``copy=False`` raises ValueError where a copy cannot be avoided (numpy's rule)."""
+    array = self.numpy()
+    convert = dtype is not None and array.dtype != numpy.dtype(dtype)
+    if copy is False and (convert or self.device != "cpu"):
+        raise ValueError(f"__array__(copy=False): a {self.dtype} tensor on {self.device} cannot become a "
+                         f"{numpy.dtype(dtype) if convert else self.dtype} numpy array without a copy")
+    return array.astype(dtype) if convert else array.copy() if copy else array
+
+
 def _index(self: Tensor) -> int:
     if self.dtype.kind not in "iu":
         raise TypeError(f"only integer tensors of one element can be used as an index, got dtype {self.dtype}")
@@ -1117,7 +1137,7 @@ METHODS: dict[str, Any] = {
     # in place
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
     "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
-    "uniform_": uniform_, "__setitem__": setitem,
+    "uniform_": uniform_, "__setitem__": setitem, "__format__": _format,
     "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index,  # & | ^ ~ << >>: see bitwise
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
     "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),
@@ -1884,6 +1904,11 @@ def _scan_in_place(name: str) -> Callable[..., Tensor]:
 
 
 METHODS.update({f"{name}_": _scan_in_place(name) for name in ("cumsum", "cumprod")})
+
+# Python's and numpy's protocols as torch's Tensor has them: abs(x), +x, np.asarray(x), and x **= y, x //= y, x %= y
+# in place (without them Python would bind x to a new tensor: other names of the old one would not see the change)
+METHODS.update(__abs__=METHODS["abs"], __pos__=positive, __array__=_array, __ipow__=METHODS["pow_"],
+               __ifloordiv__=METHODS["floor_divide_"], __imod__=METHODS["remainder_"])
 
 
 def put(self: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:

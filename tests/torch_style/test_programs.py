@@ -18,6 +18,16 @@ harness hands both the same initial weights and minibatches from numpy.
   and ConcatDataset / random_split / Subset / a padding collate_fn)
 - (``test_program_actor_critic.py`` runs ``actor_critic.py``: REINFORCE, the one-step actor-critic and A2C with GAE
   on a numpy CartPole, with Categorical(probs / logits=), smooth_l1_loss, Adam and clip_grad_norm_)
+- (``test_program_realnvp.py`` runs ``realnvp.py``: a RealNVP flow with ActNorm on two moons, MultivariateNormal /
+  Independent(Normal) priors, Adamax / Adam + ExponentialLR, clip_grad_value_, weight_norm, log-dets against
+  autograd.functional.jacobian + slogdet)
+- (``test_program_gnn.py`` runs ``gnn.py``: GCN and GAT node classification on a stochastic-block-model graph with
+  scatter_add_ / index_add_ / index_put_ / torch.sparse.mm message passing, a scatter_reduce segment softmax, masked
+  nll_loss, Adam with weight decay and early stopping)
+- (``test_program_unet.py`` runs ``unet.py``: a U-Net with BatchNorm, ConvTranspose2d and bilinear up blocks, BCE +
+  Dice, AdamW under OneCycleLR with accumulation, and a checkpoint resume)
+- (``test_program_metric_learning.py`` runs ``metric_learning.py``: batch-hard triplet mining, the metric-learning
+  losses, recall@k, and knowledge distillation with KLDivLoss and label smoothing)
 """
 
 from __future__ import annotations
