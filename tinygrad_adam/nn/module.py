@@ -194,12 +194,17 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickling (and deepcopy): a module pickled before ``_buffers`` became torch's view kept its buffers'
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling (and deepcopy), as Python's default: the ``__dict__`` state, then any slot state of a
+        ``(dict, slots)`` pair. A module pickled before ``_buffers`` became torch's view kept its buffers'
         persistence flags under that name, which the view would now hide; they move to ``_buffer_persistence``."""
-        if isinstance(state.get("_buffers"), dict):
-            state.setdefault("_buffer_persistence", state.pop("_buffers"))
-        self.__dict__.update(state)
+        state, slots = state if isinstance(state, tuple) else (state, None)
+        if state:
+            if isinstance(state.get("_buffers"), dict):
+                state.setdefault("_buffer_persistence", state.pop("_buffers"))
+            self.__dict__.update(state)
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
 
     def _assign_buffer(self, name: str, value: Tensor) -> None:
         """``self.name = nn.Buffer(t)``, torch's checks: not over a Parameter, a Module or another attribute."""
