@@ -36,6 +36,7 @@ from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS
 from ..ops.pool import max_pool2d as max_pool2d_op
+from ..ops.reduce import float_input
 from ..ops.resize import interpolate as interpolate
 from ..ops.sample import affine_grid as affine_grid
 from ..ops.sample import grid_sample as grid_sample
@@ -826,6 +827,7 @@ def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None
     """-input[target] for log-probabilities (N, C) or (N, C, d1, ...) and class indices, with torch's ``weight``
     and ``ignore_index`` (the mean is over the weight of the targets that count)."""
     reject_legacy_args("nll_loss", size_average, reduce)
+    float_input("nll_loss", input)  # (torch has no integer nll_loss, weighted or not)
     rows, t, shape = _class_last("nll_loss", input, _int_targets("nll_loss", input, target))
     if t.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: targets must be integer class indices, got dtype {t.dtype}")

@@ -17,7 +17,7 @@ import numpy
 from .. import backend
 from ..tensor import Array, Tensor, check_fits, record
 from .elementwise import astype, exp_neg_abs, half_opmath, ignore_overflow, log1p_small, sigmoid_array, unbroadcast
-from .reduce import quiet
+from .reduce import float_input, quiet
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -134,7 +134,7 @@ def gelu_gradient_loop(x: Array, cdf: Array, g: Array, out: Array, inv_sqrt_2pi:
 
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     """GELU of ``a`` (any shape); ``approximate`` is ``"none"`` (exact, with erf) or ``"tanh"``."""
-    x, xp = a.data, a.xp
+    x, xp = float_input("gelu", a), a.xp
     if approximate == "none":
         cdf = normal_cdf(x)
 
@@ -169,13 +169,6 @@ def silu(a: Tensor) -> Tensor:
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 ONE_SIXTH = float(numpy.float32(1.0 / 6.0))  # torch's hardsigmoid backward uses the float32 1/6, also for float64
-
-
-def float_input(op: str, a: Tensor) -> Array:
-    """``a``'s array, which must be floating (torch's kernels of these activations have no integer version)."""
-    if a.dtype.kind != "f":
-        raise TypeError(f"{op}: not implemented for dtype {a.dtype} (as in torch); convert first, e.g. x.float()")
-    return a.data
 
 
 def leaky(op: str, a: Tensor, slope: Tensor | float) -> Tensor:

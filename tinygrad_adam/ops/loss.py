@@ -34,7 +34,7 @@ from .elementwise import (
     unbroadcast,
     where,
 )
-from .reduce import quiet, shifted_exp
+from .reduce import float_input, quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
 BCE_EPS = float(numpy.float32(1e-12))  # torch's EPSILON: the BCE gradient clamp, cosine_embedding_loss's norm term
@@ -85,6 +85,7 @@ def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
 
 def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
     """-log softmax(logits)[target] for logits (N, C) and integer targets (N,)."""
+    float_input("cross_entropy", logits)  # (torch has no integer log-softmax)
     t = class_targets("cross_entropy", logits, targets)
     xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
     _, d, e, s = shifted_exp(logits.data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
@@ -106,6 +107,7 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
 
 def nll_loss(log_probs: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
     """-log_probs[target] for log-probabilities (N, C) and integer targets (N,)."""
+    float_input("nll_loss", log_probs)
     t = class_targets("nll_loss", log_probs, targets)
     xp, rows = log_probs.xp, log_probs.xp.arange(log_probs.shape[0])
 
@@ -118,6 +120,7 @@ def nll_loss(log_probs: Tensor, targets: TensorLike, reduction: str = "mean") ->
 
 def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
     """-[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))] elementwise, for logits z and targets y of one shape."""
+    float_input("binary_cross_entropy_with_logits", logits)  # (integer targets are taken, as binary_cross_entropy)
     y = targets if isinstance(targets, Tensor) else Tensor(backend.to_device(targets, logits.device))
     check_devices("binary_cross_entropy_with_logits", logits, y)
     if y.shape != logits.shape:
@@ -148,6 +151,7 @@ def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean"
     gives a finite loss); backward (p - y) / max(p (1 - p), eps), torch's formula and eps (1e-12 in float32). p and
     y outside [0, 1], or nan, raise ValueError, as torch."""
     check_devices("binary_cross_entropy", probs, targets)
+    float_input("binary_cross_entropy", probs)
     xp, p, y = probs.xp, probs.data, targets.data.astype(probs.dtype, copy=False)
     if not bool(((p >= 0) & (p <= 1)).all()):  # (a nan is refused too, as torch)
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] (apply sigmoid, or use "
@@ -175,6 +179,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, beta: float, reduction: str = 
     op = "huber_loss" if huber else "smooth_l1_loss"
     # torch's huber keeps the input's dtype; smooth L1 promotes the two
     a, b = (input, cast(target, input.dtype, input)) if huber else operands(op, input, target)
+    float_input(op, a)  # (two integer operands, or huber's integer input: torch has no integer kernel)
     xp, t = a.xp, a.dtype.type
     d = a.data - b.data
     z = xp.abs(d)
@@ -195,6 +200,9 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     """Pointwise KL divergence of log-probabilities ``input`` from ``target`` (broadcast together):
     xlogy(t, t) - t x (0 where t = 0), or exp(t) (t - x) for a ``log_target``. The gradients are those of torch's
     composite form, so the target's gradient at t = 0 is nan (t / t) as in torch."""
+    for x in (input, target):  # torch refuses an integer or bool operand, even beside a floating one
+        if isinstance(x, Tensor):
+            float_input("kl_div", x)
     a, y = operands("kl_div", input, target, floating=True)
     xp = a.xp
     shape = broadcast_shape("kl_div", a.shape, y.shape)
@@ -240,6 +248,7 @@ def margin_ranking_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float) -
 
 def hinge_embedding_loss(x: Tensor, target: Tensor, margin: float) -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1 (both terms for any other y, as torch), broadcast."""
+    float_input("hinge_embedding_loss", x)
     hinge = (margin - x).clamp(min=0)
     return where(target != 1, hinge, 0) + where(target != -1, x, 0)
 
@@ -314,6 +323,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
 def multi_margin_loss(x: Tensor, target: Array, p: int, margin: float, weight: Tensor | None) -> Tensor:
     """sum over classes j != y of max(0, margin - x[y] + x[j])^p / C (times weight[y]) for scores (N, C) and
     class indices (N,) -> (N,). A nan margin term counts as 0, as in torch's kernel."""
+    float_input("multi_margin_loss", x)
     xp, c = x.xp, x.shape[1]
     z = margin - x.gather(1, Tensor(target[:, None], device=x.device)) + x
     keep = (z.data > 0) & (xp.arange(c) != target[:, None])
@@ -329,6 +339,7 @@ def multilabel_margin_loss(x: Tensor, target: Array) -> Tensor:
     """sum over target classes j and non-target classes i of max(0, 1 - (x[j] - x[i])) / C for scores (N, C) and
     targets (N, C): the class indices before the first -1 in each row (a repeated one counts again, as in torch's
     kernel) -> (N,). A nan term counts as 0."""
+    float_input("multilabel_margin_loss", x)
     xp, c = x.xp, x.shape[1]
     listed = xp.cumprod(target >= 0, axis=1).astype(bool)  # the entries before the first -1
     counts = ((target[:, :, None] == xp.arange(c)) & listed[:, :, None]).sum(1).astype(x.dtype)  # (N, C)

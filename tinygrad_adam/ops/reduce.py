@@ -8,10 +8,18 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import Array, Tensor, record
-from .elementwise import masked
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
+from .elementwise import astype, masked
 
 Axis = int | tuple[int, ...] | None
+
+
+def float_input(op: str, a: Tensor) -> Array:
+    """``a``'s array, which must be floating (torch's kernels of softmax, the losses and these activations have no
+    integer or bool version)."""
+    if a.dtype.kind != "f":
+        raise TypeError(f"{op}: not implemented for dtype {a.dtype} (as in torch); convert first, e.g. x.float()")
+    return a.data
 
 
 def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -160,6 +168,9 @@ def quiet(xp: Any) -> Any:
 
 
 def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, shifted by the max; integer and bool input in float32, as torch's."""
+    if a.dtype.kind != "f":
+        a = astype(a, DEFAULT_FLOAT)
     axes = _axes(axis, a.ndim)
     m, _, e, s = shifted_exp(a.data, axes, finite_shift=True)
     with quiet(a.xp):
@@ -178,6 +189,7 @@ def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """(x - m) - log(sum(exp(x - m))) along ``axis``; backward g - softmax * sum(g)."""
+    float_input("log_softmax", a)
     axes = _axes(axis, a.ndim)
     _, d, e, s = shifted_exp(a.data, axes, finite_shift=False)
     with quiet(a.xp):
@@ -191,6 +203,7 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s))."""
+    float_input("softmax", a)
     axes = _axes(axis, a.ndim)
     if axes == (a.ndim - 1,) and short_rows(a.data):
         out = short_rows_softmax(a.data)
