@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_distributions import ANY, FLOATS, RTOL, UNIT, _array, _moments, _shapes, check
@@ -102,6 +102,9 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
     params = [_array(data, s, strategy, dtype, bad=bad) for s, (strategy, bad) in zip(shapes, specs)]
     value = _array(data, shapes[-1], values, dtype, bad=[np.nan])
     q = _array(data, shapes[-1], UNIT, dtype, bad=[-0.5, 1.5])
+    if name == "Kumaraswamy":  # torch's float64 log_prob is -inf where b x^a is below rounding of 1 (a = 46,
+        with np.errstate(all="ignore"):  # b = 0.5, x = 0.453125: -32.49 exactly and in ours): not compared there
+            assume(not np.any((np.abs(value) ** params[0]) * params[1] < 1e-12))
     rtol = RTOL[dtype] * (200 if name in ("Kumaraswamy", "FisherSnedecor", "InverseGamma") else 20)
     if name.startswith("ContinuousBernoulli"):  # just outside lims the closed forms cancel terms ~ 1/(1 - 2p)^3:
         rtol = max(rtol, 1e-7)  # rounding noise of 1e8 ulps in float64 (in torch's as in ours);
