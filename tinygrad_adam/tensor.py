@@ -60,6 +60,8 @@ class Tensor:
             data = source._data
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
+        elif hasattr(data, "dtype") and not backend.is_array(data) and not getattr(data, "is_sparse", False):
+            data = foreign_array(data)  # (sparse gradients and matrices: their own paths, sparse_grad.py, sparse.py)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
             if type(data) is int:  # torch.Tensor(5) is 5 uninitialised values, torch.Tensor(3, 2) a 3x2: sizes there
                 raise TypeError(f"Tensor({data}, ...): torch reads an int here as a size, which this constructor does "
@@ -379,6 +381,18 @@ def check_versions(node: Tensor) -> None:
     if node._vbox is not None and node._vbox[0] > node._epoch and saves_output(node._op):
         raise RuntimeError(f"backward through {node._op}: its output (shape {node.shape}) was modified by an in-place "
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
+
+
+def foreign_array(data: Any) -> numpy.ndarray:
+    """Another library's array (anything with a ``dtype`` that is neither an ndarray nor a numpy scalar: torch's,
+    jax's) as a numpy array of its own dtype, through numpy's protocol; a TypeError for what is not numbers (an
+    object that only has a ``dtype``) instead of storing the object itself."""
+    raw = numpy.asarray(data)
+    refuse_complex(raw.dtype)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"a tensor's data must be numbers: {type(data).__name__} does not convert to an array of "
+                        f"numbers (numpy makes dtype {raw.dtype} of it); convert it first, e.g. to a numpy array")
+    return raw
 
 
 def refuse_complex(dtype: numpy.dtype) -> None:
