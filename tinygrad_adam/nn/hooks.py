@@ -1,10 +1,11 @@
 """A Module's hooks, as torch's: forward pre-hooks, forward hooks and full backward hooks.
 
 ``Module.__call__`` runs ``forward`` directly until a hook is registered; then ``ModuleHooks.call`` runs the
-pre-hooks (which may replace the positional arguments), ``forward``, the forward hooks (which may replace the
-output) and, for backward hooks, routes the inputs that require grad and the outputs through identity
-``autograd.Function``s, so that each hook gets ``(module, grad_input, grad_output)`` once per backward and may
-return a replacement for ``grad_input``.
+pre-hooks (which may replace the positional arguments; registered ``with_kwargs=True`` they get
+``(module, args, kwargs)`` and may return new ``(args, kwargs)``), ``forward``, the forward hooks (which may replace
+the output; ``with_kwargs=True`` ones get ``(module, args, kwargs, output)``) and, for backward hooks, routes the
+inputs that require grad and the outputs through identity ``autograd.Function``s, so that each hook gets
+``(module, grad_input, grad_output)`` once per backward and may return a replacement for ``grad_input``.
 """
 
 from __future__ import annotations
@@ -27,17 +28,23 @@ class ModuleHooks:
         self.pre: dict[int, Callable[..., Any]] = {}
         self.post: dict[int, Callable[..., Any]] = {}
         self.backward: dict[int, Callable[..., Any]] = {}
+        self.with_kwargs: set[int] = set()  # the keys of hooks that also get (and a pre-hook may replace) kwargs
 
-    def add(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+    def add(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool = False) -> RemovableHandle:
         table: dict[int, Callable[..., Any]] = getattr(self, kind)
         key = next(_ids)
         items = [(key, hook), *table.items()] if prepend else [*table.items(), (key, hook)]
         table.clear()
         table.update(items)
-        return RemovableHandle(lambda: table.pop(key, None))
+        if with_kwargs:
+            self.with_kwargs.add(key)
+        return RemovableHandle(lambda: (table.pop(key, None), self.with_kwargs.discard(key)))
 
     def call(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        for hook in list(self.pre.values()):
+        for key, hook in list(self.pre.items()):
+            if key in self.with_kwargs:
+                args, kwargs = _args_kwargs(hook(module, args, kwargs), args, kwargs)
+                continue
             new = hook(module, args)
             if new is not None:
                 args = new if isinstance(new, tuple) else (new,)
@@ -45,13 +52,22 @@ class ModuleHooks:
         if state["hooks"]:
             args = _route_inputs(args, state)
         output = module.forward(*args, **kwargs)
-        for hook in list(self.post.values()):
-            new = hook(module, args, output)
+        for key, hook in list(self.post.items()):
+            new = hook(module, args, kwargs, output) if key in self.with_kwargs else hook(module, args, output)
             if new is not None:
                 output = new
         if state["hooks"]:
             output = _route_outputs(output, state)
         return output
+
+
+def _args_kwargs(new: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict]:
+    """What a ``with_kwargs`` pre-hook returned: None keeps (args, kwargs), else it must be a new (args, kwargs)."""
+    if new is None:
+        return args, kwargs
+    if not (isinstance(new, tuple) and len(new) == 2):
+        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got {new}.")
+    return new
 
 
 def _route_inputs(args: tuple[Any, ...], state: dict[str, Any]) -> tuple[Any, ...]:

@@ -224,23 +224,25 @@ class Module:
         return hooks.call(self, args, kwargs)
 
     # ------------------------------------------------------------------ hooks (torch's)
-    def _hooks(self, kind: str, hook: Callable[..., Any], prepend: bool, **unsupported: bool) -> RemovableHandle:
-        for name, value in unsupported.items():
-            if value:
-                raise NotImplementedError(f"register_{kind}_hook({name}=True) is not supported; hooks get the "
-                                          f"positional arguments only")
+    def _hooks(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool = False,
+               always_call: bool = False) -> RemovableHandle:
+        if always_call:
+            raise NotImplementedError("register_forward_hook(always_call=True) is not supported: the hook does not "
+                                      "run when forward raises; catch the error around the call instead")
         if self._module_hooks is None:
             self._module_hooks = ModuleHooks()
-        return self._module_hooks.add(kind, hook, prepend)
+        return self._module_hooks.add(kind, hook, prepend, with_kwargs)
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
-        """``hook(module, args)`` before each forward; a returned value (a tuple, or one argument) replaces args."""
+        """``hook(module, args)`` before each forward; a returned value (a tuple, or one argument) replaces args.
+        With ``with_kwargs=True``: ``hook(module, args, kwargs)``, returning None or a new ``(args, kwargs)``."""
         return self._hooks("pre", hook, prepend, with_kwargs=with_kwargs)
 
     def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
-        """``hook(module, args, output)`` after each forward; a returned value replaces the output."""
+        """``hook(module, args, output)`` after each forward; a returned value replaces the output.
+        With ``with_kwargs=True``: ``hook(module, args, kwargs, output)``."""
         return self._hooks("post", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
 
     def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
