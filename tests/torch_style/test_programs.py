@@ -28,6 +28,12 @@ harness hands both the same initial weights and minibatches from numpy.
   Dice, AdamW under OneCycleLR with accumulation, and a checkpoint resume)
 - (``test_program_metric_learning.py`` runs ``metric_learning.py``: batch-hard triplet mining, the metric-learning
   losses, recall@k, and knowledge distillation with KLDivLoss and label smoothing)
+- (``test_program_forecaster.py`` runs ``forecaster.py``: a seq2seq nn.Transformer with teacher forcing and an
+  autoregressive forecast, and a two-layer LSTM encoder, on sliding windows; L1 / MSE, AdamW + LambdaLR warmup,
+  clip_grad_norm_, MAE / RMSE and a torch.save / torch.load round trip)
+- (``test_program_style_transfer.py`` runs ``style_transfer.py``: the neural style transfer tutorial, its loss
+  modules inserted into a copy of a feature net, an LBFGS closure clamping the image in place, and a forward-hook +
+  Adam variant)
 """
 
 from __future__ import annotations
