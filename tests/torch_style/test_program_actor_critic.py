@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_programs import HERE, assert_params_close, program
+from test_programs import HERE, assert_params_close, from_torch_weights
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -26,17 +26,8 @@ EXACT = ("ep_reward", "running_reward", "episodes")
 
 def both(run: str, net: str, *args: int, **kwargs: float) -> tuple[dict, dict]:
     """``run(net(), ...)`` on the program with torch's imports, then ours from torch's initial weights."""
-    results, weights = [], None
-    for lib in ("torch", "ours"):
-        with program(HERE / "actor_critic.py", lib) as m:
-            torch.manual_seed(0)
-            model = getattr(m, net)()
-            if weights is None:
-                weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-            else:
-                model.load_state_dict(weights)
-            results.append(getattr(m, run)(model, *args, **kwargs))
-    return results[0], results[1]
+    return from_torch_weights(HERE / "actor_critic.py", lambda m: getattr(m, net)(),
+                              lambda m, model, lib: getattr(m, run)(model, *args, **kwargs))
 
 
 def agree(theirs: dict, ours: dict) -> None:

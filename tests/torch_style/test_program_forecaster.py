@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_programs import HERE, assert_params_close, program
+from test_programs import HERE, assert_params_close, from_torch_weights, program
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -31,21 +31,12 @@ D_MODEL, LR, STEPS = 16, 1e-2, 21
 
 def both(net: str, loss: str, tmp_path) -> tuple[dict, dict]:
     """``run(net(), series)`` on the program with torch's imports, then ours from torch's initial weights."""
-    results, weights = [], None
-    for lib in ("torch", "ours"):
-        with program(HERE / "forecaster.py", lib) as m:
-            torch.manual_seed(0)
-            model = getattr(m, net)()
-            if weights is None:
-                weights = {k: v.numpy().copy() for k, v in model.state_dict().items()}
-            else:
-                assert list(model.state_dict()) == list(weights)
-                model.load_state_dict(weights)
-            out = m.run(model, m.make_series(96), loss=loss, path=tmp_path / f"{lib}.pt")
-            out["params"] = {k: v.detach().numpy().copy() for k, v in model.named_parameters()}
-            out["training"] = model.training
-            results.append(out)
-    return results[0], results[1]
+    def run(m, model, lib: str) -> dict:
+        out = m.run(model, m.make_series(96), loss=loss, path=tmp_path / f"{lib}.pt")
+        out["params"] = {k: v.detach().numpy().copy() for k, v in model.named_parameters()}
+        out["training"] = model.training
+        return out
+    return from_torch_weights(HERE / "forecaster.py", lambda m: getattr(m, net)(), run)
 
 
 def split_key_biases(params: dict) -> tuple[dict, dict]:

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,6 +77,24 @@ def assert_params_close(ours: dict, theirs: dict, **tol: float) -> None:
     assert ours.keys() == theirs.keys()
     for name in theirs:
         np.testing.assert_allclose(ours[name], theirs[name], err_msg=name, **tol)
+
+
+def from_torch_weights(path: Path, make: Callable[[types.ModuleType], Any],
+                       run: Callable[[types.ModuleType, Any, str], dict]) -> tuple[dict, dict]:
+    """``run(module, model, lib)`` on the program at ``path`` with torch's imports, then with ours, each model made by
+    ``make(module)`` after ``torch.manual_seed(0)``; ours loads torch's initial weights (same names, same order)."""
+    results, weights = [], None
+    for lib in ("torch", "ours"):
+        with program(path, lib) as m:
+            torch.manual_seed(0)
+            model = make(m)
+            if weights is None:
+                weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+            else:
+                assert list(model.state_dict()) == list(weights)
+                model.load_state_dict(weights)
+            results.append(run(m, model, lib))
+    return results[0], results[1]
 
 
 def needs(folder: str) -> pytest.MarkDecorator:
