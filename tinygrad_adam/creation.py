@@ -17,7 +17,16 @@ import numpy
 from . import backend
 from .layouts import check_layout, like
 from .ops.elementwise import promote_types
-from .tensor import DEFAULT_FLOAT, Tensor, check_devices, check_fits, foreign_array, record, refuse_complex
+from .tensor import (
+    DEFAULT_FLOAT,
+    Tensor,
+    check_devices,
+    check_fits,
+    is_foreign_array,
+    numeric_array,
+    record,
+    refuse_complex,
+)
 
 
 class Generator:
@@ -98,9 +107,8 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     check_layout("tensor", None, pin_memory)
     if isinstance(data, Tensor):
         data = data.data
-    elif (hasattr(data, "dtype") and not backend.is_array(data) and not isinstance(data, numpy.generic)
-          and not getattr(data, "is_sparse", False)):
-        data = foreign_array(data)  # another library's array (torch's), with its dtype
+    elif is_foreign_array(data):
+        data = numeric_array(data)  # another library's array (torch's), with its dtype
     elif dtype is None and not hasattr(data, "dtype"):
         inferred = nested_dtype(data)
         dtype = DEFAULT_FLOAT if inferred is None else inferred

@@ -60,19 +60,14 @@ class Tensor:
             data = source._data
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
-        elif hasattr(data, "dtype") and not backend.is_array(data) and not getattr(data, "is_sparse", False):
-            data = foreign_array(data)  # (sparse gradients and matrices: their own paths, sparse_grad.py, sparse.py)
+        elif type(data) is not numpy.ndarray and is_foreign_array(data):
+            data = numeric_array(data)  # (keeping its dtype)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
             if type(data) is int:  # torch.Tensor(5) is 5 uninitialised values, torch.Tensor(3, 2) a 3x2: sizes there
                 raise TypeError(f"Tensor({data}, ...): torch reads an int here as a size, which this constructor does "
                                 f"not; use torch.empty({data}) (or torch.FloatTensor({data})) for a size, "
                                 f"torch.tensor({data}.0) for the value")
-            raw = numpy.asarray(data)
-            if raw.dtype.kind not in "biuf":  # None, strings, objects: never a silent nan (complex: refused below)
-                refuse_complex(raw.dtype)
-                raise TypeError(f"Tensor(): data must be a number or a (nested) sequence of numbers, got "
-                                f"{type(data).__name__} {data!r:.60}")
-            data = raw.astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
+            data = numeric_array(data).astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
         refuse_complex(data.dtype)
@@ -383,15 +378,22 @@ def check_versions(node: Tensor) -> None:
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
 
 
-def foreign_array(data: Any) -> numpy.ndarray:
-    """Another library's array (anything with a ``dtype`` that is neither an ndarray nor a numpy scalar: torch's,
-    jax's) as a numpy array of its own dtype, through numpy's protocol; a TypeError for what is not numbers (an
-    object that only has a ``dtype``) instead of storing the object itself."""
+def is_foreign_array(data: Any) -> bool:
+    """Another library's array (torch's, jax's): it has a ``dtype`` but is no ndarray (numpy's or cupy's), numpy
+    scalar or sparse gradient / matrix (those keep their own paths: sparse_grad.py, sparse.py)."""
+    return (hasattr(data, "dtype") and not backend.is_array(data) and not isinstance(data, numpy.generic)
+            and not getattr(data, "is_sparse", False))
+
+
+def numeric_array(data: Any) -> numpy.ndarray:
+    """Python numbers, (nested) sequences of them or another library's array as a numpy array (of numpy's dtype for
+    it), through ``numpy.asarray``; a TypeError for anything else (None, strings, an object that only has a
+    ``dtype``: never a silent nan, nor the object stored as the array), NotImplementedError for complex."""
     raw = numpy.asarray(data)
-    refuse_complex(raw.dtype)
     if raw.dtype.kind not in "biuf":
-        raise TypeError(f"a tensor's data must be numbers: {type(data).__name__} does not convert to an array of "
-                        f"numbers (numpy makes dtype {raw.dtype} of it); convert it first, e.g. to a numpy array")
+        refuse_complex(raw.dtype)
+        raise TypeError(f"Tensor(): data must be numbers (a number, a nested sequence of them or an array), got "
+                        f"{type(data).__name__} {data!r:.60}")
     return raw
 
 

@@ -39,7 +39,7 @@ def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, e
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if any(t.dtype.kind != "f" for t in tensors):
         raise TypeError(f"get_total_norm needs floating tensors (as in torch), got {[str(t.dtype) for t in tensors]}")
-    total = gradclip.total_norm([t.data for t in tensors], float(norm_type), error_if_nonfinite)
+    total = gradclip.total_norm([t.data for t in tensors], norm_type, error_if_nonfinite)
     return Tensor(total, dtype=tensors[0].dtype if tensors else "float32")
 
 

@@ -107,7 +107,6 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
 
 def nll_loss(log_probs: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
     """-log_probs[target] for log-probabilities (N, C) and integer targets (N,)."""
-    float_input("nll_loss", log_probs)
     t = class_targets("nll_loss", log_probs, targets)
     xp, rows = log_probs.xp, log_probs.xp.arange(log_probs.shape[0])
 
