@@ -142,7 +142,7 @@ def test_grad_results_have_input_dtype_and_do_not_alias() -> None:
     a = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
     b = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
     ga, gb = autograd.grad((a + b).sum(), [a, b])
-    assert ga.dtype == np.float32 and ga.data is not gb.data and ga.data.flags.writeable
+    assert ga.dtype == np.float32 and ga._data is not gb._data and ga._data.flags.writeable
     ga.data += 1
     np.testing.assert_array_equal(gb.numpy(), [1, 1, 1])
 

@@ -1,5 +1,5 @@
 """What the DCGAN program (tests/torch_style/dcgan.py) turned up, against torch: ``nn.init`` fills given
-``m.weight.data`` (our raw array) raised a memoryview TypeError, and an in-place op on the output of a norm layer
+``m.weight.data`` (then our raw array) raised a memoryview TypeError, and an in-place op on the output of a norm layer
 (``BatchNorm2d`` then ``LeakyReLU(0.2, inplace=True)``), a transposed convolution, an average pool, an interpolation
 or an activation whose gradient reads only its input raised "its output was modified by an in-place operation",
 where torch runs (their backwards read the input, never the output); and ``load`` of a ``torch.save`` file said it
@@ -31,17 +31,17 @@ DETERMINISTIC = {"constant_", "zeros_", "ones_", "eye_", "dirac_"}
 @pytest.mark.parametrize(("name", "args", "shape"), FILLS, ids=[f[0] for f in FILLS])
 @given(seed=st.integers(0, 2**31 - 1), dtype=st.sampled_from(["float32", "float64"]))
 @settings(deadline=None, max_examples=10)
-def test_init_fills_the_raw_data_array_in_place(name: str, args: tuple, shape: tuple, seed: int, dtype: str) -> None:
-    """``init(p.data, ...)`` (the DCGAN tutorial's weights_init) writes into the parameter and returns the array it
-    was given; it draws the very numbers ``init(p, ...)`` draws; the deterministic fills equal torch's."""
+def test_init_fills_through_data_in_place(name: str, args: tuple, shape: tuple, seed: int, dtype: str) -> None:
+    """``init(p.data, ...)`` (the DCGAN tutorial's weights_init) writes into the parameter and returns the ``.data``
+    tensor it was given; it draws the very numbers ``init(p, ...)`` draws; the deterministic fills equal torch's."""
     fill = getattr(tg.nn.init, name)
     by_tensor = tg.nn.Parameter(tg.zeros(shape, dtype=dtype))
     tg.manual_seed(seed)
     assert fill(by_tensor, *args) is by_tensor
     p = tg.nn.Parameter(tg.zeros(shape, dtype=dtype))
-    array = p.data
+    array, data = p._data, p.data
     tg.manual_seed(seed)
-    assert fill(p.data, *args) is array and p.data is array and p.requires_grad and p.grad is None
+    assert fill(data, *args) is data and p._data is array and p.requires_grad and p.grad is None
     np.testing.assert_array_equal(p.numpy(), by_tensor.numpy())
     assert p.dtype == np.dtype(dtype)
     if name in DETERMINISTIC:
@@ -141,13 +141,13 @@ def test_ops_that_need_their_output_still_raise(layer: str) -> None:
 
 
 @pytest.mark.gpu
-def test_on_the_gpu_init_fills_the_raw_array_and_batch_norm_takes_an_in_place_op() -> None:
+def test_on_the_gpu_init_fills_through_data_and_batch_norm_takes_an_in_place_op() -> None:
     """The same on cupy arrays: ``normal_(p.data)`` writes into the parameter's device array; BatchNorm2d then an
     in-place LeakyReLU gives the CPU's gradient."""
     p = tg.nn.Parameter(tg.zeros((4, 3), device="cuda"))
-    array = p.data
+    array, data = p._data, p.data
     tg.manual_seed(3)
-    assert tg.nn.init.normal_(p.data, 1.0, 0.5) is array and p.device == "cuda:0"
+    assert tg.nn.init.normal_(data, 1.0, 0.5) is data and p._data is array and p.device == "cuda:0"
     tg.manual_seed(3)
     again = tg.nn.init.normal_(tg.zeros((4, 3), device="cuda"), 1.0, 0.5)
     np.testing.assert_array_equal(p.cpu().numpy(), again.cpu().numpy())

@@ -24,7 +24,7 @@ DTYPES = st.sampled_from([np.float32, np.float64, np.int64, np.int32, np.uint8, 
 def test_a_torch_tensor_becomes_ours_with_its_dtype(x: np.ndarray, make: str) -> None:
     theirs = torch.tensor(x)
     ours = getattr(tg, make)(theirs)
-    assert isinstance(ours.data, np.ndarray) and ours.dtype == x.dtype and ours.shape == x.shape
+    assert isinstance(ours._data, np.ndarray) and ours.dtype == x.dtype and ours.shape == x.shape
     np.testing.assert_array_equal(ours.numpy(), x)
     if make == "tensor" and x.size:  # a copy, as torch.tensor of an array
         theirs.view(-1)[0] = 1 - theirs.view(-1)[0] if x.dtype != np.bool_ else ~theirs.view(-1)[0]

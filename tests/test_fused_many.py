@@ -189,7 +189,7 @@ def test_replaced_state_and_parameter_arrays_are_updated(impl: str, parallel_eve
         if step == 1:
             opt.load_state_dict(opt.state_dict())  # fresh m and v arrays
             for p in params:  # and fresh parameter arrays
-                p.data = p.data.copy()
+                p.data = p._data.copy()
     for p, want in zip(params, expected):
         np.testing.assert_allclose(p.numpy(), want, rtol=1e-5, atol=1e-7)
 

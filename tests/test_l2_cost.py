@@ -22,7 +22,7 @@ def test_l2_penalty_is_half_the_decay_times_the_squared_norm_per_group() -> None
     assert l2_penalty(opt) == pytest.approx(0.05 * (1 + 4 + 9 + 0.25))
     # its gradient is what the optimizer adds: one SGD step on a zero loss moves a by lr * weight_decay * a
     a.grad, b.grad = np.zeros((2, 2), np.float32), np.zeros(1, np.float32)
-    before = a.data.copy()
+    before = a._data.copy()
     opt.step()
     np.testing.assert_allclose(a.data, before * (1 - 0.1 * 0.1), rtol=1e-6)
     assert training_cost({"train_loss": 0.25, "train_l2": 0.5}) == 0.75

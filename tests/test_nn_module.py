@@ -124,11 +124,11 @@ def test_state_dict_round_trip_copies_values_in_place() -> None:
     assert list(sd) == [n for n, _ in a.named_parameters()]
     assert all(isinstance(v, np.ndarray) for v in sd.values())
     params_before = [id(p) for p in b.parameters()]
-    arrays_before = [id(p.data) for p in b.parameters()]
+    arrays_before = [id(p._data) for p in b.parameters()]
     assert b.load_state_dict(sd) == ([], [])
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
     assert [id(p) for p in b.parameters()] == params_before  # optimizers keep valid references
-    assert [id(p.data) for p in b.parameters()] == arrays_before  # copied into the same arrays
+    assert [id(p._data) for p in b.parameters()] == arrays_before  # copied into the same arrays
     a.body[0].weight.data += 1  # b owns its copy
     assert not np.allclose(a(x).numpy(), b(x).numpy())
 

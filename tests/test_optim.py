@@ -168,11 +168,11 @@ def test_state_dict_resumes_bit_for_bit() -> None:
 
     params, opt = make(p0, b0)
     train(params, opt, grads)
-    straight = [p.data.copy() for p in params]
+    straight = [p._data.copy() for p in params]
 
     params, opt = make(p0, b0)
     train(params, opt, grads[:8])
-    blob, weights = pickle.dumps(opt.state_dict()), [p.data.copy() for p in params]
+    blob, weights = pickle.dumps(opt.state_dict()), [p._data.copy() for p in params]
     train(params, opt, grads[8:9])  # the saved copy must not see later steps
     assert set(pickle.loads(blob)["state"][0]) == {"t", "m", "v", "v_max"}
 
@@ -201,14 +201,14 @@ def test_nadam_state_dict_resumes_bit_for_bit_through_a_checkpoint(impl: str, tm
 
     p, opt = make(p0)
     train(p, opt, grads)
-    straight = p.data.copy()
+    straight = p._data.copy()
 
     p, opt = make(p0)
     train(p, opt, grads[:5])
     checkpoint.save(tmp_path / "opt.npz", opt.state_dict())
     mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 0.05)) for t in range(1, 6)]  # mu_t = beta1 (1 - 0.5 * 0.96^(t psi))
     assert opt.state[p]["mu_product"] == np.prod(mu)
-    resumed, opt = make(p.data)
+    resumed, opt = make(p._data)
     opt.load_state_dict(checkpoint.load(tmp_path / "opt.npz"))
     assert opt.state[resumed]["t"] == 5 and opt.state[resumed]["mu_product"] == np.prod(mu)
     train(resumed, opt, grads[5:])

@@ -21,7 +21,7 @@ def steps(opt_factory: Callable[[list[tg.Tensor]], optim.Optimizer], grads: list
     opt = opt_factory([p])
     deltas = []
     for g in grads:
-        before = p.data.copy()
+        before = p._data.copy()
         p.grad = tg.Tensor(g)
         opt.step()
         deltas.append(p.data - before)
@@ -157,5 +157,5 @@ def test_reddi_counterexample(amsgrad: bool, end: float) -> None:
     for t in range(1, 3001):
         x.grad = tg.Tensor(np.array([3.0 if t % 3 == 1 else -1.0]))
         opt.step()
-        np.clip(x.data, -1.0, 1.0, out=x.data)  # projection onto the feasible set
+        np.clip(x._data, -1.0, 1.0, out=x._data)  # projection onto the feasible set
     assert abs(x.item() - end) < 0.15

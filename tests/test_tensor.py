@@ -21,7 +21,7 @@ def test_construction_dtypes_and_attributes() -> None:
     a = np.arange(6, dtype=np.float64).reshape(2, 3)
     t = tg.Tensor(a)
     assert t.dtype == np.float64 and t.shape == (2, 3) and t.ndim == 2 and t.device == "cpu"
-    assert t.data is a  # wraps without a copy, like Chainer's Variable
+    assert t._data is a  # wraps without a copy, like Chainer's Variable
     assert tg.Tensor(np.arange(3)).dtype == np.int64  # integer arrays keep their dtype (labels)
     assert tg.Tensor(a, dtype=np.float32).dtype == np.float32
     assert tg.Tensor([[2.5]]).item() == 2.5
@@ -238,7 +238,7 @@ def test_gradcheck_reports_worst_element() -> None:
     from tinygrad_adam.tensor import record
 
     def wrong_square(x: tg.Tensor) -> tg.Tensor:  # deliberately wrong backward: 3x instead of 2x
-        return record("bad", x.data ** 2, (x,), lambda g: (3 * x.data * g,))
+        return record("bad", x._data ** 2, (x,), lambda g: (3 * x._data * g,))
 
     x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
     with pytest.raises(tg.GradcheckError, match=r"input 0 .* index \(1,\)"):
@@ -303,7 +303,7 @@ def test_device_mix_error_names_both_devices(monkeypatch: pytest.MonkeyPatch) ->
     """Without a GPU, pretend one array lives on cuda:0 to exercise the check itself."""
     a, b = tg.ones(2), tg.ones(2)
     real = backend.device_of
-    monkeypatch.setattr(backend, "device_of", lambda arr: "cuda:0" if arr is b.data else real(arr))
+    monkeypatch.setattr(backend, "device_of", lambda arr: "cuda:0" if arr is b._data else real(arr))
     with pytest.raises(tg.DeviceError, match=r"mul: tensors are on different devices, cpu and cuda:0"):
         a * b
     with pytest.raises(tg.DeviceError, match="matmul"):

@@ -121,24 +121,82 @@ def test_manual_sgd_inside_no_grad_matches_torch() -> None:
     same(program, rtol=1e-5)
 
 
-def test_data_update_is_in_place_and_stays_an_array() -> None:
+def test_data_is_a_detached_tensor_on_the_same_array_as_torch() -> None:
+    """``.data`` as torch's: a Tensor sharing the array, cut from the graph, so the old tutorials' idioms compute
+    what torch computes (until the twenty-third stop it was the raw array: ``_, pred = out.data.max(1)`` took the
+    max values, ``.data.std()`` was numpy's biased std and ``.data.repeat(2, 1)`` repeated elements)."""
     def program(torch: Any) -> Any:
-        p = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        out = torch.tensor([[1.0, 3.0, 2.0], [4.0, 2.0, -1.0]], requires_grad=True)
+        _, pred = out.data.max(1)
+        _, predicted = torch.max(out.data, 1)
+        d = out.data
+        return (pred, predicted, out.data.max(1)[1], d.std(), d.var(), d.std(1), d.repeat(2, 1), d.sum(dim=1),
+                d.view(-1), d.t(), d.abs(), d.norm(2), d.size(0), d.cpu().numpy(), (out * 2).data,
+                out.sum().data.item(), d.requires_grad, d.is_leaf, d.grad_fn is None,
+                type(d) is torch.Tensor, out.requires_grad)
+    same(program)
+
+
+def test_writes_through_data_reach_the_tensor_as_torch() -> None:
+    """The in-place idioms of old training loops, DQN's soft update and WGAN's clipping, written through
+    ``.data``: values, gradients and the parameter's flags equal torch's, and views of the array follow."""
+    def program(torch: Any) -> Any:
+        torch.manual_seed(0)
+        p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+        target = torch.nn.Parameter(torch.zeros(3))
         alias = p.detach()  # shares the storage
         (p * p).sum().backward()
+        p.data.add_(p.grad, alpha=-0.1)
         p.data += -0.1 * p.grad
-        p.data.mul_(2) if torch is real_torch else None
-        return p if torch is real_torch else p * 1, alias
-    # ours: .data is the array itself (see README), so the torch-only mul_ line is skipped on both sides' results
-    ours, theirs = program(tg), program(real_torch)
-    np.testing.assert_allclose(ours[0].numpy() * 2, theirs[0].detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(ours[1].numpy() * 2, theirs[1].numpy(), rtol=1e-6)
+        p.data.mul_(2)
+        p.grad.data.zero_()
+        target.data.copy_(0.1 * p.data + 0.9 * target.data)
+        p.data.clamp_(-1.5, 1.5)
+        clone = p.data.clone()
+        clone.fill_(7.0)  # a copy: p keeps its values
+        w = torch.nn.Linear(2, 2)
+        w.weight.data.fill_(0.5)
+        w.bias.data.zero_()
+        return (p.detach(), alias, target.detach(), p.grad, clone, p.requires_grad, p.is_leaf, w(torch.ones(1, 2)),
+                type(p.data) is torch.Tensor)
+    same(program)
+
+
+def test_writes_through_data_are_invisible_to_autograd_as_torch() -> None:
+    """torch's ``.data`` does not share the version counter: a write through it between forward and backward does
+    not raise, and the backward reads the new values (``detach()`` shares it, so the same write raises)."""
+    def program(torch: Any) -> Any:
+        p = torch.tensor([1.0, 2.0], requires_grad=True)
+        y = (p * p).sum()
+        p.data.mul_(3)
+        y.backward()
+        return p.grad, p.detach()
+    same(program)
+
+    def detached(torch: Any) -> Any:
+        p = torch.tensor([1.0, 2.0], requires_grad=True)
+        y = (p * p).sum()
+        p.detach().mul_(3)
+        y.backward()
+    both_raise(detached)
+
+
+def test_data_assignment_copies_into_the_array() -> None:
+    """``p.data = t`` of the same shape copies t in (the array, and the views on it, stay); another shape replaces
+    the array; anything but a Tensor or an array raises. Growing ``p.data`` by ``resize_`` raises (torch would grow
+    the shared storage, which here would leave p behind)."""
     p = tg.tensor([1.0, 2.0], requires_grad=True)
-    array = p.data
-    p.data = tg.tensor([5.0, 6.0])  # same shape: copied in, the array stays
-    assert p.data is array and p.tolist() == [5.0, 6.0] and isinstance(p.data, np.ndarray)
-    p.data = tg.zeros(3)  # another shape: the tensor now holds that array
-    assert p.shape == (3,) and isinstance(p.data, np.ndarray)
+    array = p._data
+    p.data = tg.tensor([5.0, 6.0])
+    assert p._data is array and p.tolist() == [5.0, 6.0] and p.requires_grad
+    p.data = tg.zeros(3)
+    assert p.shape == (3,) and isinstance(p._data, np.ndarray)
+    p.data = np.ones(2, np.float32)
+    assert p.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="resize_"):
+        p.data.resize_(5)
+    p.data.resize_(1).fill_(4.0)  # shrinking is a view of the same array
+    assert p.tolist() == [4.0, 1.0]
     with pytest.raises(TypeError):
         p.data = [1.0, 2.0]
 

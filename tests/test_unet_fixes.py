@@ -185,7 +185,7 @@ def test_numpy_array_protocol_shares_memory_and_follows_numpys_copy_rules() -> N
     view = np.asarray(t)
     view[0] = 5.0  # the tensor's own array, as torch's numpy()
     assert t.tolist() == [5.0, 2.0, 3.0]
-    assert np.asarray(t, copy=False) is t.data and np.array(t, copy=True) is not t.data
+    assert np.asarray(t, copy=False) is t._data and np.array(t, copy=True) is not t._data
     with pytest.raises(ValueError, match="without a copy"):
         np.asarray(t, dtype=np.float64, copy=False)
     losses = [tg.tensor(0.5), tg.tensor(0.25)]

@@ -125,7 +125,7 @@ class GradScaler:
                     continue
                 if p.grad.is_sparse and p.grad.dtype == numpy.float16:  # as torch: summed first, so that the check
                     p.grad = p.grad.coalesce()                          # sees the sums that will be used
-                g = p.grad._values().data if p.grad.is_sparse else p.grad.data  # (a sparse grad's values, shared)
+                g = p.grad._values()._data if p.grad.is_sparse else p.grad._data  # (a sparse grad's values, shared)
                 found = found or not bool(backend.get_array_module(g).isfinite(g).all())  # before, as torch
                 g *= g.dtype.type(inverse)
         self._stages[id(optimizer)] = ("unscaled", found)

@@ -266,7 +266,7 @@ def _run_hooks(node: Tensor, g: Any) -> Any:
             if graph:
                 g = out if out.dtype == node.dtype else out.astype(node.dtype)
             else:
-                g = out.data if out.dtype == node.dtype else out.data.astype(node.dtype)
+                g = out._data if out.dtype == node.dtype else out._data.astype(node.dtype)
     return g
 
 
@@ -296,12 +296,12 @@ def root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> list[A
             if out.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs: output {i} has shape "
                                    f"{out.shape}; pass a gradient of that shape")
-            g = out.xp.ones_like(out.data)
+            g = out.xp.ones_like(out._data)
         else:
             if hasattr(g, "requires_grad") and g.device != out.device:
                 raise RuntimeError(f"invalid gradient at index {i}: expected device {out.device} but got "
                                    f"{g.device}; move the gradient with .to({str(out.device)!r})")
-            g = g.data if hasattr(g, "requires_grad") else out.xp.asarray(g, dtype=out.dtype)
+            g = g._data if hasattr(g, "requires_grad") else out.xp.asarray(g, dtype=out.dtype)
             if tuple(g.shape) != out.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
                                    f"output[{i}] has a shape of {out.shape}")

@@ -77,7 +77,7 @@ def _rng(generator: Generator | None, device: str) -> Any:
 def infer_dtype(data: Any) -> Any:
     """torch's dtype for Python data: bools -> bool, ints -> int64, floats -> float32, complex -> complex64 (a
     Tensor or array counts as the Python number of its kind, as torch's Scalar: full((2,), tensor(3)) is int64)."""
-    kind = (data.data if isinstance(data, Tensor) else numpy.asarray(data)).dtype.kind
+    kind = (data._data if isinstance(data, Tensor) else numpy.asarray(data)).dtype.kind
     return {"b": numpy.bool_, "i": numpy.int64, "u": numpy.int64, "c": numpy.complex64}.get(kind, DEFAULT_FLOAT)
 
 
@@ -106,7 +106,7 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     """
     check_layout("tensor", None, pin_memory)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     elif is_foreign_array(data):
         data = numeric_array(data)  # another library's array (torch's), with its dtype
     elif dtype is None and not hasattr(data, "dtype"):
@@ -276,7 +276,7 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *,
     if probs.ndim not in (1, 2):
         raise ValueError(f"multinomial: probs must be 1-D or 2-D, got shape {probs.shape}")
     xp, dev = probs.xp, probs.device
-    p = probs.data.astype(numpy.float64).reshape(-1, probs.shape[-1])
+    p = probs._data.astype(numpy.float64).reshape(-1, probs.shape[-1])
     if not bool(xp.isfinite(p).all()) or bool((p < 0).any()) or bool((p.sum(axis=1) <= 0).any()):
         raise ValueError("multinomial: probs must be finite, non-negative, with a positive sum in every row")
     rows = p.shape[0]
@@ -335,13 +335,13 @@ def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: Sequence[int] 
     if any(t.dtype.kind != "f" for t in params):
         raise TypeError(f"normal: mean and std must be floating point, got {[t.dtype.name for t in params]}")
     dev = check_devices("normal", *params)
-    s = std.data if isinstance(std, Tensor) else std
+    s = std._data if isinstance(std, Tensor) else std
     if not bool(backend.xp_of(dev).all(s >= 0)):
         raise ValueError("normal: std must be >= 0 everywhere (and not nan)")
     dt = numpy.result_type(*(t.dtype for t in params))  # floating dtypes promote as in torch
     shape = numpy.broadcast_shapes(*(t.shape for t in params))
     z = backend.standard_normal(dev, shape, numpy.float64, _rng(generator, dev))
-    m = mean.data if isinstance(mean, Tensor) else mean
+    m = mean._data if isinstance(mean, Tensor) else mean
     return _sampled("normal", (z * s + m).astype(dt), params)
 
 
@@ -360,7 +360,7 @@ def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | N
     when given, as ``torch.bernoulli``. The gradient to ``input`` is zero."""
     if input.dtype.kind != "f":
         raise TypeError(f"bernoulli: probabilities must be floating point, got dtype {input.dtype}")
-    out = bernoulli_draws("bernoulli", input.data if p is None else p, input.shape, input.dtype, input.device,
+    out = bernoulli_draws("bernoulli", input._data if p is None else p, input.shape, input.dtype, input.device,
                           generator)
     return _sampled("bernoulli", out, (input,))
 
@@ -370,7 +370,7 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:  # noq
     gradient to ``input`` is zero."""
     if input.dtype.kind != "f":
         raise TypeError(f"poisson: rates must be floating point, got dtype {input.dtype}")
-    rates = input.data.astype(numpy.float64)
+    rates = input._data.astype(numpy.float64)
     if not bool(input.xp.all(rates >= 0)):
         raise ValueError("poisson: rates must be >= 0 (and not nan)")
     out = backend.poisson(input.device, rates, _rng(generator, input.device)).astype(input.dtype)

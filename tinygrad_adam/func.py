@@ -440,7 +440,7 @@ def _same(a: Any, b: Any) -> bool:
     """Whether two per-element outputs are equal (NaN equal to NaN), so an unbatched out_dim=None can hold them."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a is b or (a.shape == b.shape and a.dtype == b.dtype and bool(a.xp.array_equal(
-            a.data, b.data, equal_nan=a.dtype.kind in "fc")))
+            a._data, b._data, equal_nan=a.dtype.kind in "fc")))
     return not isinstance(a, Tensor) and not isinstance(b, Tensor) and a == b
 
 

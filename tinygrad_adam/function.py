@@ -101,18 +101,18 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
     name = f"{cls.__name__}Backward"
     slots = [i for i, o in enumerate(outputs)
              if isinstance(o, Tensor) and o.dtype.kind in "fc" and id(o) not in ctx.non_differentiable]
-    wrapped = [constant(o.data) if isinstance(o, Tensor) else o for o in outputs]
+    wrapped = [constant(o._data) if isinstance(o, Tensor) else o for o in outputs]
     if not slots:
         return tuple(wrapped)
     if len(outputs) == 1:
-        wrapped[0] = record(name, outputs[0].data, parents, lambda g: _input_grads(cls, ctx, args, name, [Tensor(g)]))
+        wrapped[0] = record(name, outputs[0]._data, parents, lambda g: _input_grads(cls, ctx, args, name, [Tensor(g)]))
         return tuple(wrapped)
     xp = outputs[slots[0]].xp
-    joint = xp.concatenate([outputs[i].data.ravel().astype(xp.result_type(*(outputs[j].dtype for j in slots)))
+    joint = xp.concatenate([outputs[i]._data.ravel().astype(xp.result_type(*(outputs[j].dtype for j in slots)))
                             for i in slots])
     ends = [0]
     for i in slots:
-        ends.append(ends[-1] + outputs[i].data.size)
+        ends.append(ends[-1] + outputs[i]._data.size)
     received = set()
 
     def backward(g: Array) -> tuple[Array | None, ...]:
@@ -124,7 +124,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
 
     hidden = record(name, joint, parents, backward)
     for k, i in enumerate(slots):
-        wrapped[i] = record(name, outputs[i].data, (hidden,), _piece(i, ends[k], ends[k + 1], joint, received))
+        wrapped[i] = record(name, outputs[i]._data, (hidden,), _piece(i, ends[k], ends[k + 1], joint, received))
     return tuple(wrapped)
 
 
@@ -165,8 +165,8 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
             if not _expands_to(a.shape, r.shape):
                 raise RuntimeError(f"function {name} returned an invalid gradient at index {i} - got shape "
                                    f"{r.shape} but expected shape compatible with {a.shape}")
-            r = Tensor(unbroadcast(r.data, a.shape))
-        out.append(r.data)
+            r = Tensor(unbroadcast(r._data, a.shape))
+        out.append(r._data)
     return tuple(out)
 
 

@@ -22,13 +22,13 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
     random ``w`` so every output element counts. Inputs are copied to float64 on the CPU. Returns True,
     or raises :class:`GradcheckError` (or returns False when ``raise_exception=False``).
     """
-    xs = [Tensor(numpy.array(backend.to_numpy(t.data), dtype=numpy.float64), requires_grad=t.requires_grad,
+    xs = [Tensor(numpy.array(backend.to_numpy(t._data), dtype=numpy.float64), requires_grad=t.requires_grad,
                  device="cpu") if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs]
     out = fn(*xs)
     w = numpy.random.default_rng(0).standard_normal(out.shape)
 
     def scalar() -> float:
-        return float((backend.to_numpy(fn(*xs).data).astype(numpy.float64) * w).sum())
+        return float((backend.to_numpy(fn(*xs)._data).astype(numpy.float64) * w).sum())
 
     (out * Tensor(w, device="cpu")).sum().backward()
     for i, x in enumerate(xs):
@@ -36,7 +36,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
             continue
         analytic = numpy.zeros(x.shape) if x.grad is None else x.grad.numpy()
         numeric = numpy.zeros(x.shape)
-        flat = x.data.reshape(-1)
+        flat = x._data.reshape(-1)
         for j in range(flat.size):
             orig = flat[j]
             flat[j] = orig + eps

@@ -32,7 +32,7 @@ def clip_grad_norm_(params: Tensor | Iterable[Tensor], max_norm: float, norm_typ
     if not max_norm >= 0:
         raise ValueError(f"invalid max_norm={max_norm!r}: must be >= 0")
     refuse_sparse("clip_grad_norm_", params)
-    grads = [p.grad.data for p in params if p.grad is not None]
+    grads = [p.grad._data for p in params if p.grad is not None]
     if not grads:
         return 0.0
     total = total_norm(grads, norm_type, error_if_nonfinite)
@@ -84,7 +84,7 @@ def clip_grad_value_(params: Tensor | Iterable[Tensor], clip_value: float, forea
     refuse_sparse("clip_grad_value_", params)
     for p in params:
         if p.grad is not None:
-            p.grad.xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            p.grad.xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
 
 
 def refuse_sparse(name: str, params: list[Tensor]) -> None:

@@ -211,14 +211,14 @@ def pow(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:  # noqa
     ga = gb = None
     if a.requires_grad:
         if exponent is None:
-            ga = ew.where(constant(b.data == 0), 0, g * (b * ew.pow(a, b - 1)))
+            ga = ew.where(constant(b._data == 0), 0, g * (b * ew.pow(a, b - 1)))
         elif exponent == 0:
             ga = constant(a.xp.zeros(a.shape, g.dtype))
         else:
             ga = g * (exponent * ew.pow(a, exponent - 1))
         ga = sum_to(ga, a.shape)
     if b.requires_grad:
-        gb = sum_to(g * ew.where(constant((a.data == 0) & (b.data >= 0)), 0, node * ew.log(a)), b.shape)
+        gb = sum_to(g * ew.where(constant((a._data == 0) & (b._data >= 0)), 0, node * ew.log(a)), b.shape)
     return ga, gb
 
 
@@ -272,15 +272,15 @@ def cos(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def relu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's threshold_backward(g, result, 0): g where x > 0 (or x is nan), else 0; a zero derivative in x."""
     x = node._parents[0]
-    return (ew.where(constant(~(x.data <= 0)), g, depends(x.xp.zeros((), g.dtype), node)),)
+    return (ew.where(constant(~(x._data <= 0)), g, depends(x.xp.zeros((), g.dtype), node)),)
 
 
 @differentiable("abs")
 def abs(node: Tensor, g: Tensor) -> tuple[Tensor]:  # noqa: A001
     """g * sgn(x), sgn(nan) = 0, as torch; sgn has a zero derivative."""
     x = node._parents[0]
-    sign = (x.data > 0).astype(g.dtype)
-    sign -= x.data < 0
+    sign = (x._data > 0).astype(g.dtype)
+    sign -= x._data < 0
     return (g * depends(sign, x),)
 
 
@@ -289,11 +289,11 @@ def select(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """g to the winner, g/2 to each on a tie, g to both where one is nan (elementwise._select's rule)."""
     a, b = node._parents
     a_loses = saved(node, "a_loses")
-    half = (a.data == b.data).astype(g.dtype)
+    half = (a._data == b._data).astype(g.dtype)
     half *= -0.5
     half += 1
-    return (sum_to(masked(g, half * ~a_loses(a.data, b.data)), a.shape) if a.requires_grad else None,
-            sum_to(masked(g, half * ~a_loses(b.data, a.data)), b.shape) if b.requires_grad else None)
+    return (sum_to(masked(g, half * ~a_loses(a._data, b._data)), a.shape) if a.requires_grad else None,
+            sum_to(masked(g, half * ~a_loses(b._data, a._data)), b.shape) if b.requires_grad else None)
 
 
 @differentiable("where")
@@ -329,8 +329,8 @@ def gelu(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
     def backward(h: Array) -> tuple[Array, Array]:  # d/dg: gelu's gradient again; d/dx: h g gelu''(x)
         with ew.ignore_fp_errors(x.xp):
-            return first_order(h)[0], h * g.data * gelu_second_derivative(x.data, tanh_form)  # type: ignore[misc]
-    return (record("_gelu_backward", first_order(g.data)[0], (g, x), backward),)  # type: ignore[misc]
+            return first_order(h)[0], h * g._data * gelu_second_derivative(x._data, tanh_form)  # type: ignore[misc]
+    return (record("_gelu_backward", first_order(g._data)[0], (g, x), backward),)  # type: ignore[misc]
 
 
 def gelu_second_derivative(x: Array, tanh_form: bool) -> Array:
@@ -443,8 +443,8 @@ def getitem(node: Tensor, g: Tensor) -> tuple[Tensor]:
     op ``_getitem_backward``, whose own backward is the indexing again."""
     first_order = node._backward
     index = saved(node, "index")
-    return (record("_getitem_backward", first_order(g.data)[0], (g,),  # type: ignore[misc]
-                   lambda h: (movement.getitem(constant(h), index).data,)),)
+    return (record("_getitem_backward", first_order(g._data)[0], (g,),  # type: ignore[misc]
+                   lambda h: (movement.getitem(constant(h), index)._data,)),)
 
 
 @differentiable("_getitem_backward")

@@ -37,7 +37,7 @@ def custom(op: str, value: Array, parents: tuple[Tensor, ...]) -> Tensor:
     for ``op`` (a gradient formula whose own derivative torch gives by a separate rule, at a kink or an eps)."""
     def backward(h: Array) -> tuple[Array | None, ...]:
         with no_grad():
-            return tuple(None if t is None else t.data for t in DIFFERENTIABLE[op](out, constant(h)))
+            return tuple(None if t is None else t._data for t in DIFFERENTIABLE[op](out, constant(h)))
     out = record(op, value, parents, backward)
     return out
 
@@ -69,7 +69,7 @@ def sinc(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's sinc_backward: g (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 where pi x^2 is 0."""
     x = node._parents[0]
     px, pxx = x * math.pi, x * x * math.pi
-    return (ew.where(constant(pxx.data == 0), 0, g * (px * unary.cos(px) - unary.sin(px)) / pxx),)
+    return (ew.where(constant(pxx._data == 0), 0, g * (px * unary.cos(px) - unary.sin(px)) / pxx),)
 
 
 @differentiable("logit")
@@ -78,7 +78,7 @@ def logit(node: Tensor, g: Tensor) -> tuple[Tensor]:
     an eps), else nan (0 with an eps)."""
     x, eps = node._parents[0], saved(node, "eps")
     lo = 0.0 if eps is None else eps
-    inside = (x.data >= x.dtype.type(lo)) & (x.data <= x.dtype.type(1 - lo))
+    inside = (x._data >= x.dtype.type(lo)) & (x._data <= x.dtype.type(1 - lo))
     return (ew.where(constant(inside), g / (x * (1 - x)), math.nan if eps is None else 0.0),)
 
 
@@ -88,7 +88,7 @@ def atan2(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """g b / (a^2 + b^2) and -g a / (a^2 + b^2), the reciprocal taken as 0 at the origin (as torch)."""
     a, b = node._parents
     denom = a * a + b * b
-    recip = ew.where(constant(denom.data == 0), 0, 1 / denom)
+    recip = ew.where(constant(denom._data == 0), 0, 1 / denom)
     return pair(a, b, lambda: g * b * recip, lambda: g * -a * recip)
 
 
@@ -108,7 +108,7 @@ def logaddexp(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
 def xlogy(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """torch's: xlogy(g, b) for a (0 where a == 0 and b <= 0) and g a / b for b."""
     a, b = node._parents
-    zero = constant((a.data == 0) & (b.data <= 0))
+    zero = constant((a._data == 0) & (b._data <= 0))
     return pair(a, b, lambda: ew.where(zero, 0, binary.xlogy(g, b)), lambda: g * a / b)
 
 
@@ -127,7 +127,7 @@ def lerp(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
 @differentiable("median", "nanmedian")
 def median(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """Over all elements: g split evenly among the elements equal to the result (among the nans when it is nan)."""
-    return (split_evenly(g, node._parents[0], node.data),)
+    return (split_evenly(g, node._parents[0], node._data),)
 
 
 @differentiable("prod")
@@ -139,7 +139,7 @@ def prod(node: Tensor, g: Tensor) -> tuple[Tensor]:
     if ax is None:  # a 0-d input
         return (g,)
     flat, keep = saved(node, "flat"), saved(node, "keepdims")
-    if bool((a.data == 0).any()):
+    if bool((a._data == 0).any()):
         if flat:
             x = movement.reshape(a, (-1,))
             return (movement.reshape(movement.reshape(g, ()) * others_product(x, 0), a.shape),)
@@ -168,7 +168,7 @@ def cumprod(node: Tensor, g: Tensor) -> tuple[Tensor]:
     a, dim = node._parents[0], saved(node, "dim", None)
     if dim is None or a.shape[dim] <= 1:
         return (g,)
-    if not bool((a.data == 0).any()):
+    if not bool((a._data == 0).any()):
         return (movement.flip(statistics.cumsum(movement.flip(node * g, (dim,)), dim), (dim,)) / a,)
     n = a.shape[dim]
     ones = constant(a.xp.ones(a.shape[:dim] + (1,) + a.shape[dim + 1:], a.dtype))
@@ -191,15 +191,15 @@ def norm(node: Tensor, g: Tensor) -> tuple[Tensor]:
     a, p, axes, keep = node._parents[0], saved(node, "p"), saved(node, "axes"), saved(node, "keepdims")
     out = expand_back(node, a.shape, axes, keep)
     gs = expand_back(g, a.shape, axes, keep)
-    sign = depends(sign_of(a.data, g.dtype), a)
+    sign = depends(sign_of(a._data, g.dtype), a)
     if p == 1:
         return (sign * gs,)
     if p == 2:
-        return (gs * ew.where(constant(out.data == 0), 0, a / out),)
+        return (gs * ew.where(constant(out._data == 0), 0, a / out),)
     if p < 1:
-        grows = ew.where(constant(a.data == 0), 0, sign * ew.pow(ew.abs(a), p - 1))
+        grows = ew.where(constant(a._data == 0), 0, sign * ew.pow(ew.abs(a), p - 1))
         return (grows * gs * ew.pow(out, 1 - p),)
-    scale = ew.where(constant(out.data == 0), 0, gs / ew.pow(out, p - 1))
+    scale = ew.where(constant(out._data == 0), 0, gs / ew.pow(out, p - 1))
     if p < 2:
         return (sign * ew.pow(ew.abs(a), p - 1) * scale,)
     return (a * ew.pow(ew.abs(a), p - 2) * scale,)
@@ -221,9 +221,9 @@ def binary_cross_entropy(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor
     gl = element_grad(node, g, p.shape)
     gp = None
     if p.requires_grad:
-        x, t = p.data, loss_part(node, "y")
+        x, t = p._data, loss_part(node, "y")
         with ew.ignore_fp_errors(p.xp):
-            gp = custom("_bce_grad", gl.data * (x - t) / p.xp.maximum(x * (1 - x), x.dtype.type(BCE_EPS)), (gl, p, y))
+            gp = custom("_bce_grad", gl._data * (x - t) / p.xp.maximum(x * (1 - x), x.dtype.type(BCE_EPS)), (gl, p, y))
     return gp, -unary.logit(p) * gl if y.requires_grad else None
 
 
@@ -236,7 +236,7 @@ def bce_grad(node: Tensor, h: Tensor) -> tuple[Tensor | None, ...]:
     eps = 1e-12
     low, high = p + eps, 1 - p + eps
     denom = (1 - p) * p
-    clamped = denom + constant(p.xp.maximum(denom.data, denom.dtype.type(eps)) - denom.data)
+    clamped = denom + constant(p.xp.maximum(denom._data, denom.dtype.type(eps)) - denom._data)
     return ((h * (p - y) / (low * high)) if gl.requires_grad else None,
             h * gl * (p * p - 2 * p * y + y) / (low * low * high * high) if p.requires_grad else None,
             -h * gl / clamped if y.requires_grad else None)
@@ -251,7 +251,7 @@ def kl_div(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     if loss_part(node, "log_target"):
         e = ew.exp(y)
         return pair(x, y, lambda: -gl * e, lambda: gl * (y - x) * e + gl * e)
-    zero = constant(y.data == 0)
+    zero = constant(y._data == 0)
     return pair(x, y, lambda: -gl * y, lambda: ew.where(zero, 0, binary.xlogy(gl, y)) + gl * y / y - gl * x)
 
 
@@ -270,10 +270,10 @@ def prelu(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """g where x > 0 else g w, and the sum of g x where x <= 0 for w: two recorded ops whose derivatives are torch's
     _prelu_kernel_backward's (which tests x >= 0)."""
     x, w = node._parents
-    pos = x.data > 0
+    pos = x._data > 0
     with ew.ignore_fp_errors(x.xp):
-        gx = custom("_prelu_grad_input", x.xp.where(pos, g.data, g.data * w.data), (g, x, w))
-        gw = custom("_prelu_grad_weight", sum_to(constant(x.xp.where(pos, 0, x.data * g.data)), w.shape).data,
+        gx = custom("_prelu_grad_input", x.xp.where(pos, g._data, g._data * w._data), (g, x, w))
+        gw = custom("_prelu_grad_weight", sum_to(constant(x.xp.where(pos, 0, x._data * g._data)), w.shape)._data,
                     (g, x, w))
     return gx if x.requires_grad else None, gw if w.requires_grad else None
 
@@ -281,14 +281,14 @@ def prelu(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
 @differentiable("_prelu_grad_input")
 def prelu_grad_input(node: Tensor, h: Tensor) -> tuple[Tensor | None, ...]:
     g, x, w = node._parents
-    nonneg = constant(x.data >= 0)
+    nonneg = constant(x._data >= 0)
     return ew.where(nonneg, h, h * w), None, sum_to(ew.where(nonneg, 0, g * h), w.shape)
 
 
 @differentiable("_prelu_grad_weight")
 def prelu_grad_weight(node: Tensor, h: Tensor) -> tuple[Tensor | None, ...]:
     g, x, _ = node._parents
-    nonneg, hb = constant(x.data >= 0), movement.broadcast_to(h, x.shape)
+    nonneg, hb = constant(x._data >= 0), movement.broadcast_to(h, x.shape)
     return ew.where(nonneg, 0, hb * x), ew.where(nonneg, 0, g * hb), None
 
 
@@ -394,7 +394,7 @@ def check_grid(grid: Tensor, located: list | None = None) -> None:
     """grid_sample's double backward covers finite points (torch's puts nan at some inputs where a point is nan or
     inf) whose 5-D forward and backward positions agree (an unnormalised point that overflows is read at the border
     but passes no gradient)."""
-    if not bool(grid.xp.isfinite(grid.data).all()) or any(not bool((f == b).all()) for f, b, _ in located or ()):
+    if not bool(grid.xp.isfinite(grid._data).all()) or any(not bool((f == b).all()) for f, b, _ in located or ()):
         raise NotImplementedError("double backward through grid_sample is not supported for a grid holding nan or "
                                   "inf; compute that part without create_graph=True")
 

@@ -106,7 +106,7 @@ def asinh(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def leaky_relu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g where x > 0, else g slope (torch's leaky_relu_backward, whose derivative in x is zero)."""
     x = node._parents[0]
-    return factor(g, x, x.xp.where(x.data > 0, 1, saved(node, "w")))
+    return factor(g, x, x.xp.where(x._data > 0, 1, saved(node, "w")))
 
 
 @differentiable("hardtanh", "hardtanh_")
@@ -121,9 +121,9 @@ def elu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's elu_backward: g scale where x > 0, g scale alpha input_scale exp(input_scale x) where x <= 0; its
     x-derivative (elu_double_backward) is 0 where x > 0 and for nan."""
     x, pos = node._parents[0], saved(node, "pos")
-    scale, coef, t = saved(node, "scale"), saved(node, "coef"), x.data.dtype.type
-    neg, input_scale = x.data <= 0, node._backward.input_scale
-    at_neg = g * coef * ew.exp(only(x.data < 0, x) * t(input_scale))  # (torch: no second derivative at 0)
+    scale, coef, t = saved(node, "scale"), saved(node, "coef"), x._data.dtype.type
+    neg, input_scale = x._data <= 0, node._backward.input_scale
+    at_neg = g * coef * ew.exp(only(x._data < 0, x) * t(input_scale))  # (torch: no second derivative at 0)
     rest = factor(g, x, x.xp.where(pos, t(scale), x.xp.where(neg, t(0), t("nan"))))[0]  # nan x: nan, as 1st order
     return (ew.where(constant(neg), at_neg, rest),)
 
@@ -146,7 +146,7 @@ def hardswish(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g (x / 3 + 1/2) strictly inside (-3, 3) (so g g' / 3 in x), g where x >= 3, 0 where x <= -3, nan for nan;
     the x-derivative outside (-3, 3) is 0, as torch's hardswish_backward derivative."""
     x = node._parents[0]
-    xs, t = x.data, x.data.dtype.type
+    xs, t = x._data, x._data.dtype.type
     inside = (xs > -3) & (xs < 3)
     outside = x.xp.where(xs >= 3, t(1), x.xp.where(xs == xs, t(0), t("nan")))  # 0 at or below -3 (and inside)
     return (ew.where(constant(inside), g * (only(inside, x) / 3 + 0.5), factor(g, x, outside)[0]),)
@@ -158,7 +158,7 @@ def clip(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
     of where, so no derivative in x (the result depends on g only, as torch's)."""
     a = node._parents[0]
     x, lo_t, hi_t = saved(node, "x"), saved(node, "lo_t"), saved(node, "hi_t")
-    lo, hi = (None if b is None else b.data for b in (lo_t, hi_t))
+    lo, hi = (None if b is None else b._data for b in (lo_t, hi_t))
     inside = x <= hi if lo is None else x >= lo if hi is None else (x >= lo) & (x <= hi)
     grads = [sum_to(masked(g, inside), a.shape) if a.requires_grad else None]
     if lo_t is not None:
@@ -193,7 +193,7 @@ def extreme(node: Tensor, g: Tensor) -> tuple[Tensor]:
     a, axes, keep, kept = node._parents[0], saved(node, "axes"), saved(node, "keepdims"), saved(node, "kept")
     if saved(node, "axis") is None:
         return (split_evenly(g, a, kept),)
-    hit = a.data == kept
+    hit = a._data == kept
     count = constant(hit.sum(axis=axes, keepdims=True).astype(g.dtype))
     return (expand_back(g, a.shape, axes, keep) / count * constant(hit.astype(g.dtype)),)
 
@@ -201,7 +201,7 @@ def extreme(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def split_evenly(g: Tensor, a: Tensor, value: Array) -> Tensor:
     """torch's evenly_distribute_backward (max(), min(), median()): g / count at the elements equal to ``value``
     (at the nans when it is nan), 0 elsewhere even for an inf g; masks, so no x-derivative."""
-    hit = a.xp.isnan(a.data) if bool(a.xp.isnan(value).any()) else a.data == value
+    hit = a.xp.isnan(a._data) if bool(a.xp.isnan(value).any()) else a._data == value
     return masked(movement.broadcast_to(movement.reshape(g / int(hit.sum()), (1,) * a.ndim), a.shape), hit)
 
 
@@ -212,7 +212,7 @@ def spread(node: Tensor, g: Tensor) -> tuple[Tensor]:
     x, axes, keep = node._parents[0], saved(node, "axes"), saved(node, "keepdims")
     denom = saved(node, "denom")
     if node._op == "std":
-        g = ew.where(constant(node.data == 0), 0, g / (node * 2))
+        g = ew.where(constant(node._data == 0), 0, g / (node * 2))
     centered = x - reduce.mean(x, axes, keepdims=True)
     return (expand_back(g, x.shape, axes, keep) * (2 / denom if denom else math.inf) * centered,)
 
@@ -260,7 +260,7 @@ def normalize(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
         x_hat = centered * rstd
     else:  # eval batch norm: x_hat = (x - mean) rstd with constant statistics
         rstd = constant(saved(node, "rstd"))
-        x_hat = constant(saved(node, "x_hat")) + (x - constant(x.data)) * rstd
+        x_hat = constant(saved(node, "x_hat")) + (x - constant(x._data)) * rstd
     w = None if weight is None else movement.reshape(weight, feature_shape)
     d = g if w is None else g * w
     if stats:
@@ -287,12 +287,12 @@ def weight_of(x: Tensor, g: Tensor, kernel: tuple[int, int], st: tuple[int, int]
     """conv2d's weight gradient (O, C / groups, kh, kw) of input x (N, C, H, W) and output gradient g (N, O, Ho, Wo),
     recorded as ``_conv2d_weight`` of (x, g): bilinear, its gradients are a conv_transpose2d and a conv2d."""
     h, w = x.shape[2:]
-    xpad = conv.channels_last(x.data, (h + 2 * pd[0], w + 2 * pd[1]), pd)
+    xpad = conv.channels_last(x._data, (h + 2 * pd[0], w + 2 * pd[1]), pd)
 
     def backward(k: Array) -> tuple[Array, Array]:  # (x may have a row more than g reaches: conv_transpose2d's)
-        return (conv.input_gradient(g.data, k, x.shape, st, pd, dl, groups),
-                conv.correlate(x.data, k, None, st, pd, dl, groups)[0][:, :, :g.shape[2], :g.shape[3]])
-    return record("_conv2d_weight", conv.weight_gradient(xpad, g.data, kernel, st, dl, groups), (x, g), backward)
+        return (conv.input_gradient(g._data, k, x.shape, st, pd, dl, groups),
+                conv.correlate(x._data, k, None, st, pd, dl, groups)[0][:, :, :g.shape[2], :g.shape[3]])
+    return record("_conv2d_weight", conv.weight_gradient(xpad, g._data, kernel, st, dl, groups), (x, g), backward)
 
 
 @differentiable("_conv2d_weight")
@@ -344,7 +344,7 @@ def linear_map(t: Tensor, f: Callable[[Array], Array], adjoint: Callable[[Array]
     """``f(t)`` for a linear map ``f`` of arrays whose adjoint (transpose) is ``adjoint``, recorded as
     ``_linear_map``: its backward is the adjoint, its differentiable backward the adjoint recorded the same way (so
     derivatives of any order work)."""
-    return record("_linear_map", f(t.data), (t,), lambda h: (adjoint(h),))
+    return record("_linear_map", f(t._data), (t,), lambda h: (adjoint(h),))
 
 
 @differentiable("_linear_map")

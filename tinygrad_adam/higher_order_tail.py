@@ -63,7 +63,7 @@ def acosh(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g rsqrt(x^2 - 1
 def i0(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g i1(x), i1 an op of its own (differentiable again)."""
     x = node._parents[0]
-    return (g * custom("i1", backend.special("i1", x.data).astype(x.dtype, copy=False), (x,)),)
+    return (g * custom("i1", backend.special("i1", x._data).astype(x.dtype, copy=False), (x,)),)
 
 
 @differentiable("i1")
@@ -72,7 +72,7 @@ def i1(node: Tensor, g: Tensor) -> tuple[Tensor]:
     eps, so that part has no derivative in x)."""
     x = node._parents[0]
     eps = float(numpy.finfo(x.dtype).eps)
-    not_tiny = constant(x.xp.abs(x.data) > eps)
+    not_tiny = constant(x.xp.abs(x._data) > eps)
     safe = ew.where(not_tiny, x, eps)
     return (g * ew.where(not_tiny, unary.i0(safe) - node * (1 / safe), 0.5),)
 
@@ -99,7 +99,7 @@ def frexp(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def nansum(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g broadcast back, times the constant mask "x is not nan" (a product: an inf g gives nan at a nan, as torch)."""
     x = node._parents[0]
-    return (sum_mean(node, g)[0] * constant((~x.xp.isnan(x.data)).astype(g.dtype)),)
+    return (sum_mean(node, g)[0] * constant((~x.xp.isnan(x._data)).astype(g.dtype)),)
 
 
 @differentiable("diag_embed")
@@ -112,7 +112,7 @@ def diagonal(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g (..., n) laid on the diagonal of zeros shaped as x, recorded with the backward diagonal(h)."""
     shape, offset, d1, d2 = node._parents[0].shape, saved(node, "offset"), saved(node, "d1"), saved(node, "d2")
     full = g.xp.zeros(shape, g.dtype)
-    backend.diagonal(full, offset, d1, d2)[...] = g.data
+    backend.diagonal(full, offset, d1, d2)[...] = g._data
     return (record("_onto_diagonal", full, (g,), lambda h: (backend.diagonal(h, offset, d1, d2),)),)
 
 
@@ -126,7 +126,7 @@ def copysign(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """g (result / a), 0 where a is 0 (torch's copysign_tensor_self_backward: the result keeps its history), and
     zeros for b (torch's zeros_like: no history)."""
     a, b = node._parents
-    ratio = ew.where(constant(a.data == 0), 0, node / a)
+    ratio = ew.where(constant(a._data == 0), 0, node / a)
     return pair(a, b, lambda: g * ratio, lambda: constant(a.xp.zeros(node.shape, g.dtype)))
 
 
@@ -136,7 +136,7 @@ def modulo(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     is 0 (torch's div with a rounding mode)."""
     a, b = node._parents
     with ew.ignore_fp_errors(a.xp):
-        q = saved(node, "quotient")(a.data, b.data)
+        q = saved(node, "quotient")(a._data, b._data)
     return pair(a, b, lambda: g, lambda: -g * depends(q.astype(g.dtype, copy=False), b))
 
 
@@ -144,7 +144,7 @@ def modulo(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
 def nan_to_num(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """g isfinite(x): a constant mask (nan where g is nan or inf at a non-finite x, as torch)."""
     x = node._parents[0]
-    return (g * constant(x.xp.isfinite(x.data).astype(g.dtype)),)
+    return (g * constant(x.xp.isfinite(x._data).astype(g.dtype)),)
 
 
 @differentiable("logcumsumexp")
@@ -160,7 +160,7 @@ def logcumsumexp(node: Tensor, g: Tensor) -> tuple[Tensor]:
     def part(sign: object) -> Tensor:
         t = movement.flip(ew.where(constant(sign), log_g, float(numpy.finfo(g.dtype).min)) - node, (d,))
         return ew.exp(movement.flip(statistics.logcumsumexp(t, d), (d,)) + x)
-    return (part(g.data > 0) - part(g.data < 0),)
+    return (part(g._data > 0) - part(g._data < 0),)
 
 
 @differentiable("tril", "triu")
@@ -218,7 +218,7 @@ def _conditioned_inverse_t(op: str, a: Tensor) -> Tensor:
     xp = a.xp
     if a.size == 0:
         return swap_last(linalg.inv(a))
-    s = xp.linalg.svd(a.data, compute_uv=False) if bool(xp.isfinite(a.data).all()) else None
+    s = xp.linalg.svd(a._data, compute_uv=False) if bool(xp.isfinite(a._data).all()) else None
     if s is None or bool((s[..., -1] <= s[..., 0] * float(numpy.finfo(a.dtype).eps) ** (1 / 3)).any()):
         raise NotImplementedError(f"double backward through {op} is not supported at a singular or near-singular "
                                   f"matrix, or one holding nan or inf; compute this part without create_graph=True")

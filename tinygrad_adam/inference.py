@@ -68,7 +68,7 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "cpu", averaged: boo
         average = optim.TemporalAverage(model.parameters(), beta=state["average"]["beta"])
         average.load_state_dict(state["average"])
         for p, avg in zip(model.parameters(), average.averages()):
-            p.data[...] = avg.data
+            p._data[...] = avg._data
     return model.eval()
 
 

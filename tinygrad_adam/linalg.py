@@ -217,8 +217,8 @@ def matrix_rank(A: Tensor, tol: Any = None, hermitian: bool = False, *, atol: An
     factor.matrices("linalg.matrix_rank", A, square=hermitian)
     s = elementwise.abs(eigvalsh(A.detach())) if hermitian else svdvals(A.detach())
     m, n = A.shape[-2:]
-    s_max = s.data.max(axis=-1) if s.shape[-1] else A.xp.zeros(s.shape[:-1], dtype=s.dtype)
-    over = s.data > spectral.tolerance("linalg.matrix_rank", s_max, m, n, atol, rtol)
+    s_max = s._data.max(axis=-1) if s.shape[-1] else A.xp.zeros(s.shape[:-1], dtype=s.dtype)
+    over = s._data > spectral.tolerance("linalg.matrix_rank", s_max, m, n, atol, rtol)
     return Tensor(over.sum(axis=-1).astype(numpy.int64), device=A.device)
 
 
@@ -241,8 +241,8 @@ def cond(A: Tensor, p: Any = None) -> Tensor:
         raise ValueError(f"linalg.cond: p={p!r} is not a supported norm (use None, 2, -2, 'fro', 'nuc', 1, -1, inf "
                          f"or -inf)")
     factor.matrices(f"linalg.cond(p={p})", A, square=p in ("fro", "nuc") or (p not in (None, 2, -2) and
-                                                                                        A.data.size > 0))
-    if not A.data.size:
+                                                                                        A._data.size > 0))
+    if not A._data.size:
         return Tensor(A.xp.zeros(A.shape[:-2], dtype=A.dtype), device=A.device)
     if p in (None, 2, -2, "nuc"):
         s = svdvals(A)
@@ -259,7 +259,7 @@ def cond(A: Tensor, p: Any = None) -> Tensor:
 
 def _exactly_singular(A: Tensor) -> Any:
     """Which matrices of the batch (...) LAPACK's LU finds exactly singular (a zero pivot: torch's inv_ex info > 0)."""
-    xp, flat = A.xp, A.data.reshape((-1,) + A.shape[-2:])
+    xp, flat = A.xp, A._data.reshape((-1,) + A.shape[-2:])
     out = xp.zeros(flat.shape[0], dtype=bool)
     try:
         with elementwise.ignore_fp_errors(xp):
@@ -517,7 +517,7 @@ def permutation_of(op: str, pivots: Tensor, m: int) -> Any:
     if pivots.dtype.kind not in "iu" or pivots.ndim < 1 or pivots.shape[-1] > m:
         raise TypeError(f"{op}: pivots must be an integer tensor (..., k), k <= {m}, got {pivots.dtype} of shape "
                         f"{pivots.shape}")
-    xp, piv = pivots.xp, pivots.data.astype(numpy.int64)
+    xp, piv = pivots.xp, pivots._data.astype(numpy.int64)
     if piv.size and (int(piv.min()) < 1 or int(piv.max()) > m):
         raise ValueError(f"{op}: pivots must lie in [1, {m}] (LAPACK's, 1-based), got values in "
                          f"[{int(piv.min())}, {int(piv.max())}]")
@@ -553,7 +553,7 @@ def _zero_pivot(i: int) -> str:
 def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactor:
     """(LU, pivots) as ``lu_factor_ex``; a matrix with a zero pivot (singular) raises LinAlgError, as torch's."""
     packed, pivots, info = lu_factor_ex(A, pivot=pivot)
-    factor.check_info("torch.linalg.lu_factor", info.data, _zero_pivot)
+    factor.check_info("torch.linalg.lu_factor", info._data, _zero_pivot)
     return LUFactor(packed, pivots)
 
 

@@ -86,7 +86,7 @@ def unravel_index(indices: TensorLike, shape: int | Sequence[int]) -> tuple[Tens
     dims = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
     if builtins.any(n < 0 for n in dims):
         raise ValueError(f"unravel_index: shape must hold no negative sizes, got {dims}")
-    total, flat = math.prod(dims), indices.data.astype(numpy.int64)
+    total, flat = math.prod(dims), indices._data.astype(numpy.int64)
     if flat.size and (int(flat.min()) < -total or int(flat.max()) >= total):
         raise IndexError(f"unravel_index: indices must lie in [{-total}, {total}) for shape {dims}")
     flat = flat % builtins.max(total, 1)
@@ -251,7 +251,7 @@ def _edges(op: str, column: Any, bins: Any, span: Any, d: int, dtype: numpy.dtyp
         if bins.ndim != 1 or bins.shape[0] < 2 or bins.dtype != dtype:
             raise ValueError(f"{op}: bin edges of dimension {d} must be a 1-D tensor of at least 2 values of the "
                              f"input's dtype {dtype}, got shape {bins.shape}, dtype {bins.dtype}")
-        edges = backend.to_numpy(bins.data)
+        edges = backend.to_numpy(bins._data)
         if (numpy.diff(edges) < 0).any():
             raise ValueError(f"{op}: bin edges of dimension {d} must be increasing, got {edges}")
         return edges
@@ -294,7 +294,7 @@ def _histogramdd(op: str, input: Tensor, bins: Any, span: Any, weight: Tensor | 
     if weight is not None and (weight.dtype != input.dtype or weight.shape != input.shape[:-1]):
         raise ValueError(f"{op}: weight must have the input's dtype {input.dtype} and shape {input.shape[:-1]}, "
                          f"got {weight.dtype}, {weight.shape}")
-    points = backend.to_numpy(input.data).reshape(-1, input.shape[-1])
+    points = backend.to_numpy(input._data).reshape(-1, input.shape[-1])
     dims = points.shape[1]
     per_dim = list(bins) if isinstance(bins, (list, tuple)) else [bins] * dims
     if len(per_dim) != dims:
@@ -311,7 +311,7 @@ def _histogramdd(op: str, input: Tensor, bins: Any, span: Any, weight: Tensor | 
         keep &= inside
         where.append(_bin_of(numpy.where(inside, x, e[0]), e, not isinstance(b, Tensor)))
     counts = numpy.zeros([len(e) - 1 for e in edges], dtype=input.dtype)
-    w = None if weight is None else backend.to_numpy(weight.data).reshape(-1)[keep]
+    w = None if weight is None else backend.to_numpy(weight._data).reshape(-1)[keep]
     if counts.size:
         numpy.add.at(counts, tuple(i[keep] for i in where), 1 if w is None else w)
     if density:
@@ -349,8 +349,8 @@ def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: bool | Non
     a Tensor converted keeps its graph), a copy with ``copy=True`` (a Tensor's is ``clone``'s); ``copy=False`` where
     a copy is needed raises (as torch); ``requires_grad=True`` sets it on the result (in place on a Tensor)."""
     out = creation.as_tensor(obj, dtype=dtype, device=device)
-    shared = out is obj or (isinstance(obj, numpy.ndarray) and isinstance(out.data, numpy.ndarray)
-                            and numpy.shares_memory(out.data, obj))
+    shared = out is obj or (isinstance(obj, numpy.ndarray) and isinstance(out._data, numpy.ndarray)
+                            and numpy.shares_memory(out._data, obj))
     if copy is False and not shared:
         raise ValueError("asarray: copy=False, but the data must be copied (its dtype, device or kind differs)")
     if copy and shared:
@@ -464,7 +464,7 @@ def angle(self: Tensor) -> Tensor:
     """The argument of each (real) value: pi for negatives, 0 otherwise, nan for nan; integers give float32; the
     gradient is zero (as torch's for real tensors)."""
     x = self if self.dtype.kind == "f" else elementwise.astype(self, DEFAULT_FLOAT)
-    xp, a = x.xp, x.data
+    xp, a = x.xp, x._data
     out = xp.where(a < 0, a.dtype.type(math.pi), a.dtype.type(0))
     out = xp.where(xp.isnan(a), a, out)
     return record("angle", out, (x,), lambda g: (xp.zeros_like(g),))
@@ -500,7 +500,7 @@ def _python_map(op: str, self: Tensor, fn: Callable[..., Any], *others: Tensor) 
             raise TypeError(f"{op}: expected tensors, got {type(t).__name__}")
         if t.device != "cpu":
             raise RuntimeError(f"{op} is only implemented on CPU tensors (as torch)")
-    columns = [numpy.broadcast_to(t.data, self.shape).reshape(-1).tolist() for t in (self, *others)]
+    columns = [numpy.broadcast_to(t._data, self.shape).reshape(-1).tolist() for t in (self, *others)]
     values = numpy.array([fn(*args) for args in zip(*columns)], dtype=object).reshape(self.shape)
     return inplace.inplace(self, op, lambda a: Tensor(values.astype(a.dtype), device=a.device))
 

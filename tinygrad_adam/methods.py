@@ -113,11 +113,11 @@ def _size(self: Tensor) -> SizeMethod:
 
 
 def numel(self: Tensor) -> int:
-    return int(self.data.size)
+    return int(self._data.size)
 
 
 def dim(self: Tensor) -> int:
-    return self.data.ndim
+    return self._data.ndim
 
 
 def reshape(self: Tensor, *shape: Any) -> Tensor:
@@ -243,7 +243,7 @@ def _convert(self: Tensor, dtype: Any) -> Tensor:
     flows through rounding)."""
     if numpy.dtype(dtype).kind in "fc":
         return elementwise.astype(self, dtype)
-    return Tensor(self.data.astype(dtype), device=self.device)
+    return Tensor(self._data.astype(dtype), device=self.device)
 
 
 def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
@@ -338,7 +338,7 @@ class LegacyTensorType:
 
 def stride(self: Tensor, dim: int | None = None) -> Any:
     """Steps between neighbours along each dim, in elements (numpy counts bytes); one dim's with ``dim``."""
-    steps = tuple(s // self.dtype.itemsize for s in self.data.strides)
+    steps = tuple(s // self.dtype.itemsize for s in self._data.strides)
     return steps if dim is None else steps[dim]
 
 
@@ -402,18 +402,18 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
     xp = a.xp
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integer division stays integer, as in torch
         _nonzero_divisor("div", a, b)
-        q = xp.floor_divide(a.data, b.data)
+        q = xp.floor_divide(a._data, b._data)
         if rounding_mode == "trunc":  # round toward zero: floor, plus one where the signs differ and it is inexact
-            q = q + ((q < 0) & (q * b.data != a.data))
+            q = q + ((q < 0) & (q * b._data != a._data))
         return Tensor(q, device=a.device)
     if rounding_mode == "floor":  # torch's floor division, (a - fmod(a, b)) / b rounded (-5 // inf is -1)
-        return Tensor(xp.floor_divide(a.data, b.data), device=a.device)
-    return Tensor(xp.trunc(out.data), device=a.device)
+        return Tensor(xp.floor_divide(a._data, b._data), device=a.device)
+    return Tensor(xp.trunc(out._data), device=a.device)
 
 
 def _nonzero_divisor(op: str, a: Tensor, b: Tensor) -> None:
     """An integer divisor with a zero raises, as in torch (numpy's answer is 0); an empty result divides nothing."""
-    if math.prod(numpy.broadcast_shapes(a.shape, b.shape)) and bool((b.data == 0).any()):
+    if math.prod(numpy.broadcast_shapes(a.shape, b.shape)) and bool((b._data == 0).any()):
         raise ZeroDivisionError(f"{op}: integer division by zero")
 
 
@@ -437,7 +437,7 @@ def _modulo(op: str, self: TensorLike, other: TensorLike) -> Tensor:
         raise TypeError(f"{op}: not implemented for bool tensors (as in torch); convert with .long() first")
     if a.dtype.kind in "iu":
         _nonzero_divisor(op, a, b)
-        return Tensor(getattr(a.xp, op)(a.data, b.data), device=a.device)
+        return Tensor(getattr(a.xp, op)(a._data, b._data), device=a.device)
     return getattr(elementwise, op)(a, b)
 
 
@@ -486,7 +486,7 @@ def round_(self: Tensor, *, decimals: int | None = None) -> Tensor:
 def allclose(self: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
              equal_nan: bool = False) -> bool:
     """Whether ``isclose`` holds everywhere (a Python bool; True for empty tensors)."""
-    return bool(binary.isclose(self, other, rtol, atol, equal_nan).data.all())
+    return bool(binary.isclose(self, other, rtol, atol, equal_nan)._data.all())
 
 
 def equal(self: Tensor, other: Tensor) -> bool:
@@ -494,7 +494,7 @@ def equal(self: Tensor, other: Tensor) -> bool:
     a float32 1.0; nan equals nothing), a Python bool, as ``torch.equal``."""
     if not isinstance(other, Tensor):
         raise TypeError(f"equal: other must be a Tensor (as in torch), got {type(other).__name__}")
-    return self.shape == other.shape and bool(elementwise.compare(self, other, "equal").data.all())
+    return self.shape == other.shape and bool(elementwise.compare(self, other, "equal")._data.all())
 
 
 def _rounding(how: str) -> Callable[[Tensor], Tensor]:
@@ -509,7 +509,7 @@ def _rounding(how: str) -> Callable[[Tensor], Tensor]:
 def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
     """isnan / isinf / isfinite / logical_not: a bool tensor, never part of a graph."""
     def test(self: Tensor) -> Tensor:
-        return Tensor(getattr(self.xp, name)(self.data), device=self.device)
+        return Tensor(getattr(self.xp, name)(self._data), device=self.device)
     test.__name__ = name
     return test
 
@@ -552,7 +552,7 @@ def _condition(cond: TensorLike, *operands: Any) -> TensorLike:
     place before backward cannot change the gradient (the condition is not an input the version check sees)."""
     if isinstance(cond, Tensor) and is_grad_enabled() and builtins.any(
             isinstance(x, Tensor) and x.requires_grad for x in operands):
-        return Tensor(cond.data.copy(), device=cond.device)
+        return Tensor(cond._data.copy(), device=cond.device)
     return cond
 
 
@@ -647,17 +647,17 @@ def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") 
         raise TypeError(f"arg{name}(): does not support bool input (as in torch); cast it first, e.g. x.int()")
     if dim is not None:
         reduce._axes(dim, self.ndim)  # range check (a 0-d tensor takes 0 and -1)
-    if self.data.size == 0 and (dim is None or self.shape[dim] == 0):  # an empty dim kept gives an empty result
+    if self._data.size == 0 and (dim is None or self.shape[dim] == 0):  # an empty dim kept gives an empty result
         raise ValueError(f"{op or 'arg' + name}() of an empty tensor with shape {self.shape}"
                          + ("" if dim is None else f" over its empty dim {dim}"))
     xp = self.xp
     fn = xp.argmax if name == "max" else xp.argmin
     if dim is None:
-        out = fn(self.data)
+        out = fn(self._data)
         if keepdim:
             out = out.reshape((1,) * self.ndim)
     else:
-        out = fn(self.data, axis=dim)
+        out = fn(self._data, axis=dim)
         if keepdim:
             out = xp.expand_dims(out, dim % max(self.ndim, 1)) if self.ndim else out
     return Tensor(xp.asarray(out).astype(numpy.int64, copy=False), device=self.device)
@@ -750,15 +750,15 @@ def count_nonzero(self: Tensor, dim: Dim = None) -> Tensor:
     None or empty); the shape is the input's without those dims."""
     d = _dim(dim, None)
     axes = reduce._axes(None if d == () else d, self.ndim)
-    return Tensor(self.xp.asarray((self.data != 0).sum(axis=axes), dtype=numpy.int64), device=self.device)
+    return Tensor(self.xp.asarray((self._data != 0).sum(axis=axes), dtype=numpy.int64), device=self.device)
 
 
 def all_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return _truth(self, self.xp.all(self.data, axis=dim, keepdims=keepdim))
+    return _truth(self, self.xp.all(self._data, axis=dim, keepdims=keepdim))
 
 
 def any_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return _truth(self, self.xp.any(self.data, axis=dim, keepdims=keepdim))
+    return _truth(self, self.xp.any(self._data, axis=dim, keepdims=keepdim))
 
 
 def _truth(self: Tensor, out: Any) -> Tensor:
@@ -794,7 +794,7 @@ def no_derivative(op: str, out: Tensor, *inputs: Any) -> Tensor:
     derivative (so a gradient never silently skips it)."""
     def backward(g: Any) -> tuple[Any, ...]:
         raise RuntimeError(f"the derivative for {op} is not implemented (as in torch); detach its inputs")
-    return record(op.split()[0], out.data, tuple(t for t in inputs if isinstance(t, Tensor)), backward)
+    return record(op.split()[0], out._data, tuple(t for t in inputs if isinstance(t, Tensor)), backward)
 
 
 def sort_values(self: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
@@ -913,7 +913,7 @@ def _constant(self: Tensor, data: Any) -> Tensor:
 
 
 def zero_(self: Tensor) -> Tensor:
-    return inplace.inplace(self, "zero_", lambda a: _constant(a, a.xp.zeros_like(a.data)))
+    return inplace.inplace(self, "zero_", lambda a: _constant(a, a.xp.zeros_like(a._data)))
 
 
 def fill_(self: Tensor, value: Any) -> Tensor:
@@ -924,7 +924,7 @@ def fill_(self: Tensor, value: Any) -> Tensor:
         return inplace.inplace(self, "fill_", lambda a: movement.broadcast_to(
             movement.to(value, a.device).to(a.dtype), a.shape), value)
     v = check_fits("fill_", value, self.dtype)
-    return inplace.inplace(self, "fill_", lambda a: _constant(a, a.xp.full_like(a.data, v)))
+    return inplace.inplace(self, "fill_", lambda a: _constant(a, a.xp.full_like(a._data, v)))
 
 
 def copy_(self: Tensor, src: TensorLike) -> Tensor:
@@ -954,7 +954,7 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generat
 
 def bernoulli_(self: Tensor, p: TensorLike = 0.5, *, generator: Generator | None = None) -> Tensor:
     """Fill with 1 at probability ``p`` (a number, or a tensor broadcasting to this shape; each in [0, 1]), else 0."""
-    probs = p.data if isinstance(p, Tensor) else p
+    probs = p._data if isinstance(p, Tensor) else p
     if isinstance(p, Tensor) and numpy.broadcast_shapes(p.shape, self.shape) != self.shape:
         raise ValueError(f"bernoulli_: p of shape {p.shape} does not broadcast to the tensor's shape {self.shape}")
     return inplace.inplace(self, "bernoulli_", lambda a: _constant(
@@ -1086,8 +1086,8 @@ METHODS: dict[str, Any] = {
     "retains_grad": property(lambda self: self._retains_grad), "grad_fn": property(autograd.grad_fn),
     # memory layout (strides in elements, as torch counts them)
     "stride": stride, "is_contiguous": layouts.is_contiguous,
-    "nbytes": property(lambda self: int(self.data.nbytes)), "itemsize": property(lambda self: self.dtype.itemsize),
-    "data_ptr": lambda self: backend.data_ptr(self.data),
+    "nbytes": property(lambda self: int(self._data.nbytes)), "itemsize": property(lambda self: self.dtype.itemsize),
+    "data_ptr": lambda self: backend.data_ptr(self._data),
     # arithmetic and math
     "add": add, "sub": sub, "subtract": sub, "mul": elementwise.mul, "multiply": elementwise.mul, "div": div,
     "divide": div, "true_divide": elementwise.div, "pow": elementwise.pow, "neg": elementwise.neg,
@@ -1421,14 +1421,14 @@ def _integers(name: str) -> Callable[[Tensor, TensorLike], Tensor]:
         if self.dtype.kind not in "iu" or other.dtype.kind not in "iu":
             raise TypeError(f"{name}: expected integer tensors, got {self.dtype} and {other.dtype} (as torch)")
         a, b = elementwise.operands(name, self, other)  # torch's promotion (a 0-d int64 keeps int32 int32)
-        return Tensor(getattr(self.xp, name)(a.data, b.data), device=self.device)
+        return Tensor(getattr(self.xp, name)(a._data, b._data), device=self.device)
     return op
 
 
 METHODS.update({
     "aminmax": aminmax, "diff": diff, "nansum": nansum, "nanmean": nanmean, "positive": positive,
     "logit": lambda self, eps=None: unary.logit(_floating(self), eps),
-    "signbit": lambda self: Tensor(self.xp.signbit(self.data), device=self.device),
+    "signbit": lambda self: Tensor(self.xp.signbit(self._data), device=self.device),
     "deg2rad": _degrees(math.pi / 180), "rad2deg": _degrees(180 / math.pi), "float_power": _float_power,
     "gcd": _integers("gcd"), "lcm": _integers("lcm"),
     "new_empty": lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
@@ -1946,7 +1946,7 @@ def fill_diagonal_(self: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
         raise ValueError(f"fill_diagonal_: needs a tensor of at least 2 dims, got shape {self.shape}")
     if self.ndim > 2 and len(set(self.shape)) > 1:
         raise ValueError(f"fill_diagonal_: all dims of a tensor of more than 2 dims must be equal, got {self.shape}")
-    xp, size = self.xp, self.data.size
+    xp, size = self.xp, self._data.size
     count = min(self.shape)
     if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
         count = -(-size // (self.shape[1] + 1))
@@ -2044,10 +2044,10 @@ def is_same_size(self: Tensor, other: Tensor) -> bool:
 
 def is_nonzero(self: Tensor) -> bool:
     """Whether the one element is not zero (nan counts); other sizes raise, as torch."""
-    if self.data.size != 1:
-        raise ValueError(f"is_nonzero: the truth value of a tensor with {self.data.size} elements is ambiguous "
+    if self._data.size != 1:
+        raise ValueError(f"is_nonzero: the truth value of a tensor with {self._data.size} elements is ambiguous "
                          f"(it needs one element), shape {self.shape}")
-    return bool(self.data.reshape(()) != 0)
+    return bool(self._data.reshape(()) != 0)
 
 
 def msort(self: Tensor) -> Tensor:
@@ -2089,15 +2089,15 @@ def resize_(self: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
         raise RuntimeError("resize_: cannot resize a tensor that requires grad (as torch); resize a detached copy")
     if shape == self.shape:  # nothing changes (torch's version counter stays too)
         return self
-    data = self.xp.asarray(self.data)
+    data = self.xp.asarray(self._data)
     if not data.flags.c_contiguous:
         raise ValueError(f"resize_: the tensor (shape {self.shape}) is not contiguous; resize a .clone() of it")
     n, flat = math.prod(shape), data.reshape(-1)
     if n <= flat.size:
         self._data = flat[:n].reshape(shape)
-    elif self._vbox is not None or data.base is not None:
-        raise ValueError(f"resize_: cannot grow a tensor that may share its memory (a view, or one with views); "
-                         f"resize a .clone() of it (shape {self.shape} to {shape})")
+    elif self._vbox is not None or data.base is not None or self._data_alias:
+        raise ValueError(f"resize_: cannot grow a tensor that may share its memory (a view, one with views, or a "
+                         f"`.data`); resize a .clone() of it (shape {self.shape} to {shape})")
     else:
         grown = self.xp.zeros(n, dtype=self.dtype)
         grown[:flat.size] = flat
@@ -2245,7 +2245,7 @@ def isin(elements: TensorLike, test_elements: TensorLike, *, assume_unique: bool
     dt = elementwise.result_type(elements, test_elements)
     e, t = (elementwise.cast(x if isinstance(x, (Tensor, int, float, bool)) else as_tensor(x, like), dt, like)
             for x in (elements, test_elements))
-    return Tensor(like.xp.isin(e.data, t.data, invert=invert), device=like.device)
+    return Tensor(like.xp.isin(e._data, t._data, invert=invert), device=like.device)
 
 
 def can_cast(from_: Any, to: Any) -> bool:

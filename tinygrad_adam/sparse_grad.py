@@ -54,6 +54,8 @@ class SparseGrad:
         raise NotImplementedError("a sparse gradient cannot be moved or cast in place; set the gradients to None "
                                   "first (zero_grad())")
 
+    _data = property(lambda self: self, doc="What the library reads as a gradient's array: the gradient itself.")
+
     def size(self, dim: int | None = None) -> Any:
         from .methods import Size
         return Size(self._shape) if dim is None else self._shape[dim]

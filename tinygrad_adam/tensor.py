@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 from typing import Any, Union
 
 import numpy
@@ -51,6 +50,7 @@ class Tensor:
     _post_accumulate_hooks: tuple[Any, ...] = ()  # register_post_accumulate_grad_hook (leaves only)
     _retains_grad = False
     _inference = False  # made inside inference_mode() (Tensor.is_inference)
+    _data_alias = False  # made by ``.data`` (so resize_ cannot grow it away from its owner's array)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None) -> None:
@@ -100,6 +100,8 @@ class Tensor:
         ...``) updates in place and views of the array follow; anything else replaces the array."""
         if isinstance(value, Tensor):
             value, mine = value._data, self._data
+            if value is mine:  # ``t.data += x``: the alias ``t.data`` was already written in place
+                return
             if (value.shape == mine.shape and value.dtype == mine.dtype and type(value) is type(mine)
                     and getattr(getattr(mine, "flags", None), "writeable", True)
                     and backend.device_of(value) == backend.device_of(mine)):
@@ -110,7 +112,17 @@ class Tensor:
         refuse_complex(value.dtype)
         self._data = value
 
-    data = property(attrgetter("_data"), _set_data, doc="The raw array (numpy or cupy) this tensor holds.")
+    def _get_data(self) -> Tensor:
+        """``t.data``: a new Tensor on the same array, cut from the graph, as torch's. Unlike ``detach()`` it does
+        not share the version counter: writes through it (``p.data.add_(u)``) are invisible to autograd, as in
+        torch. The raw numpy / cupy array is ``t.numpy()`` on the CPU (and ``t._data`` inside the library)."""
+        if isinstance(self._data, numpy.generic):  # (a 0-d result numpy handed out as a scalar: unshared)
+            self._data = numpy.asarray(self._data)
+        alias = Tensor(self._data, device=backend.device_of(self._data))
+        alias._data_alias = True
+        return alias
+
+    data = property(_get_data, _set_data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -122,16 +134,16 @@ class Tensor:
 
     @property
     def dtype(self) -> numpy.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def device(self) -> str:
-        return backend.device_of(self.data)
+        return backend.device_of(self._data)
 
     @property
     def xp(self) -> Any:
         """The array module (numpy or cupy) this tensor's data lives in."""
-        return backend.get_array_module(self.data)
+        return backend.get_array_module(self._data)
 
     @property
     def is_leaf(self) -> bool:
@@ -155,8 +167,8 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this tensor as a leaf whose gradient is wanted (in place); only a leaf can be unmarked."""
-        if requires_grad and self.data.dtype.kind not in "fc":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self._data.dtype}")
         if not requires_grad and self._backward is not None:
             raise RuntimeError("requires_grad_(False) works on leaf tensors only; this one was computed by an op "
                                "that records its gradient: use x.detach() for a copy outside the graph")
@@ -164,7 +176,7 @@ class Tensor:
         return self
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __repr__(self) -> str:
         extra = f", device='{self.device}'" if self.device != "cpu" else ""
@@ -178,18 +190,18 @@ class Tensor:
     def __bool__(self) -> bool:
         if self._data.size != 1:
             raise ValueError(f"the truth value of a Tensor with shape {self.shape} is ambiguous")
-        return bool(self.data)
+        return bool(self._data)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> numpy.ndarray:
         """A host numpy array (a copy from the GPU; the array itself on the CPU)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self._data)
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self) -> Any:
         return self.numpy().tolist()
@@ -225,7 +237,7 @@ class Tensor:
             handed_out.add(id(g))
             self._grad = grad_tensor(g, self.device)
         else:  # (a sparse gradient, sparse_grad.py, adds up as torch's: sparse + sparse stays sparse)
-            self._grad = grad_tensor(self._grad.data + g, self.device)
+            self._grad = grad_tensor(self._grad._data + g, self.device)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other: TensorLike) -> Tensor:

@@ -75,7 +75,7 @@ def _compare_arrays(actual: Any, expected: Any, where: str, options: dict[str, A
                          if options["check_stride"] else ())):
         if a != e:
             _fail(f"The values for attribute '{name}' do not match: {a} != {e}.", msg, where)
-    a, e = (backend.to_numpy(x.data) for x in (actual, expected))
+    a, e = (backend.to_numpy(x._data) for x in (actual, expected))
     common = numpy.promote_types(a.dtype, e.dtype)
     rtol, atol = options["tolerances"] or _tolerances(a.dtype, e.dtype)
     report = _mismatch(a.astype(common), e.astype(common), rtol, atol, options["equal_nan"], a.ndim == 0)
@@ -166,7 +166,7 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
         warnings.warn("make_tensor: low == high for a floating dtype gives a constant tensor (torch deprecates "
                       "this); use full()", FutureWarning, stacklevel=2)
     u = rand(*shape, dtype=numpy.float64, device=device)
-    values = (u * (high - low) + low).data
+    values = (u * (high - low) + low)._data
     if dt.kind in "iub":
         values = backend.get_array_module(values).floor(values)
     values = values.astype(dt)

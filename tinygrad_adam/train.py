@@ -309,7 +309,7 @@ def l2_penalty(opt: optim.Optimizer) -> float:
     total = 0.0
     for group in opt.param_groups:
         if group.get("weight_decay"):
-            total += group["weight_decay"] / 2 * sum(float(p.xp.vdot(p.data.ravel(), p.data.ravel()))
+            total += group["weight_decay"] / 2 * sum(float(p.xp.vdot(p._data.ravel(), p._data.ravel()))
                                                      for p in group["params"])
     return total
 
@@ -353,7 +353,7 @@ def evaluate(model: nn.Module, split: data.Split, device: str, batch_size: int =
         else:
             logits = model(xt)
             total += F.cross_entropy(logits, yt, reduction="sum").item()
-            correct += int((backend.to_numpy(logits.data).argmax(axis=1) == y).sum())
+            correct += int((backend.to_numpy(logits._data).argmax(axis=1) == y).sum())
     model.train(was_training)
     n = len(split.y)
     out = {"test_loss": total / n}
@@ -447,7 +447,7 @@ class Run:
                 raise TrainingDiverged(f"loss became {value} at epoch {self.epoch + 1}, iteration "
                                        f"{self.iteration + 1}; {self.last_good()} (try a smaller --lr)")
             if logits is not None:
-                correct += int((backend.to_numpy(logits.data.argmax(axis=1)) == y).sum())
+                correct += int((backend.to_numpy(logits._data.argmax(axis=1)) == y).sum())
             seen += len(y)
             if has_l2_term(cfg.optimizer, cfg.weight_decay):
                 penalties.append(l2_penalty(self.optimizer))  # of the weights that gave this loss
@@ -540,7 +540,7 @@ class Run:
             if not math.isfinite(test["test_loss"]):
                 raise TrainingDiverged(f"test loss became {test['test_loss']} after epoch {self.epoch} (iteration "
                                        f"{self.iteration}); {self.last_good()} (try a smaller --lr)")
-            if not all(bool(p.xp.isfinite(p.data).all()) for p in self.model.parameters()):
+            if not all(bool(p.xp.isfinite(p._data).all()) for p in self.model.parameters()):
                 raise TrainingDiverged(f"a parameter became non-finite in epoch {self.epoch} (iteration "
                                        f"{self.iteration}); {self.last_good()} (try a smaller --lr)")
             now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -73,12 +73,12 @@ def render(root: Tensor, path: str | Path, params: Mapping[str, Tensor] | None =
 
 
 def _saved_arrays(t: Tensor) -> Iterator[Any]:
-    """The arrays an op's backward closure keeps alive (directly, or through a Tensor's ``.data``)."""
+    """The arrays an op's backward closure keeps alive (directly, or through a Tensor's array)."""
     for cell in getattr(t._backward, "__closure__", None) or ():
         v = cell.cell_contents
         for item in (v if isinstance(v, (tuple, list)) else (v,)):
             if isinstance(item, Tensor):
-                yield item.data
+                yield item._data
             elif hasattr(item, "nbytes") and hasattr(item, "dtype"):
                 yield item
 

@@ -4,7 +4,7 @@ in ``nn.Tanh`` and a translation net (``nn.Sequential`` of ``nn.Linear`` + ``nn.
 last translation Linear under ``nn.utils.parametrizations.weight_norm``), ``forward`` x -> z returning z and the
 log-determinant of the Jacobian (``s.sum(dim=1)``), ``inverse`` z -> x for sampling; the couplings in an
 ``nn.ModuleList`` with alternating masks (``1 - mask``), each after an ``ActNorm`` with data-dependent
-initialisation (the first batch's mean and std under ``torch.no_grad()``, written by ``copy_``, by assigning
+initialisation (the first batch's mean and std under ``torch.no_grad()``, written by ``.data.copy_``, by assigning
 ``.data`` or by new ``nn.Parameter``s, remembered in an ``initialized`` buffer; log-det
 ``torch.log(torch.abs(scale)).sum()``).
 
@@ -69,9 +69,9 @@ class ActNorm(nn.Module):
             elif self.init == "data":
                 self.loc.data = -mean
                 self.scale.data = 1 / (std + 1e-6)
-            else:  # the usual self.loc.data.copy_(-mean): on ours .data is the raw array (README "Differences")
-                self.loc.copy_(-mean)
-                self.scale.copy_(1 / (std + 1e-6))
+            else:
+                self.loc.data.copy_(-mean)
+                self.scale.data.copy_(1 / (std + 1e-6))
             self.initialized.fill_(1)
 
     def forward(self, x):

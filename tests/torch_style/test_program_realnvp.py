@@ -162,16 +162,6 @@ def test_notebook_realnvp_matches_torch() -> None:
     assert np.mean(got["loss"][-5:]) < np.mean(got["loss"][:5])
 
 
-def test_the_usual_data_copy_raises_on_ours() -> None:
-    """Glow-style ActNorm writes ``self.loc.data.copy_(-mean)``; ours's ``.data`` is the raw array (README
-    "Differences"), so that raises AttributeError, and the program writes ``self.loc.copy_`` under no_grad."""
-    import tinygrad_adam
-
-    loc = tinygrad_adam.nn.Parameter(tinygrad_adam.zeros(1, 2))
-    with pytest.raises(AttributeError, match="copy_"):
-        loc.data.copy_(-tinygrad_adam.ones(1, 2))
-
-
 @pytest.mark.usefixtures("one_torch_thread")
 def test_flow_sequential_with_batch_norm_flow_matches_torch() -> None:
     """An nn.Sequential subclass walking ``self._modules.values()`` (reversed to sample), BatchNormFlow's running

@@ -65,7 +65,7 @@ def imdb_text(n_train: int, n_valid: int, n_test: int) -> tuple[list, list, list
 
 
 def run_both(data: tuple[list, list, list], mode: str, num_class: int, embed_dim: int,
-             monkeypatch: pytest.MonkeyPatch, **options) -> tuple[dict, dict, object, object]:
+             **options) -> tuple[dict, dict, object, object]:
     """The program on both from torch's initial weights; (ours, torch's) histories and models."""
     train_data, valid_data, test_data = data
     histories, models = {}, {}
@@ -75,11 +75,6 @@ def run_both(data: tuple[list, list, list], mode: str, num_class: int, embed_dim
         idf = t.inverse_document_frequency(train_data, vocab) if mode == "sum" else None
         torch.manual_seed(0)
         models["torch"] = t.TextClassificationModel(len(vocab), embed_dim, num_class, mode)
-        # the tutorial's init_weights writes through ``.data.uniform_``: ours's .data is the raw array (README's
-        # "Differences"), so it fails there; should .data gain the in-place fills, drop this and the monkeypatch
-        with pytest.raises(AttributeError, match="uniform_"):
-            o.TextClassificationModel(len(vocab), embed_dim, num_class, mode)
-        monkeypatch.setattr(o.TextClassificationModel, "init_weights", lambda self: None)
         models["ours"] = o.TextClassificationModel(len(vocab), embed_dim, num_class, mode)
         assert list(models["ours"].state_dict()) == list(models["torch"].state_dict())
         models["ours"].load_state_dict({k: v.numpy() for k, v in models["torch"].state_dict().items()})
@@ -112,17 +107,17 @@ def assert_same(got: dict, want: dict, ours, theirs, rtol: float, atol: float) -
 # lr * max_norm = 0.5 in one step, far beyond these tolerances.
 @pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("mode", ["mean", "max", "sum"])
-def test_text_classification_on_synthetic_text_matches_torch(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_classification_on_synthetic_text_matches_torch(mode: str) -> None:
     data = synthetic_text(0, 320), synthetic_text(1, 64), synthetic_text(2, 64, noise=0.0, empty=False)
-    got, want, ours, theirs = run_both(data, mode, 4, 16, monkeypatch, epochs=6)
+    got, want, ours, theirs = run_both(data, mode, 4, 16, epochs=6)
     assert_same(got, want, ours, theirs, rtol=1e-5, atol=2e-6)
     assert got["test_acc"] > 0.9
 
 
 @needs("imdb")
 @pytest.mark.usefixtures("one_torch_thread")
-def test_text_classification_on_imdb_matches_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    got, want, ours, theirs = run_both(imdb_text(768, 96, 96), "mean", 2, 64, monkeypatch, epochs=5)
+def test_text_classification_on_imdb_matches_torch() -> None:
+    got, want, ours, theirs = run_both(imdb_text(768, 96, 96), "mean", 2, 64, epochs=5)
     assert_same(got, want, ours, theirs, rtol=3e-4, atol=3e-5)
     assert got["valid_acc"][-1] > 0.6 and got["test_acc"] > 0.6
 
@@ -137,7 +132,6 @@ def test_text_classification_on_the_gpu_gives_the_cpu_numbers(mode: str, monkeyp
     data = synthetic_text(0, 96), synthetic_text(1, 32), synthetic_text(2, 16, noise=0.0, empty=False)
     runs = {}
     with program(FILE, "ours") as o:
-        monkeypatch.setattr(o.TextClassificationModel, "init_weights", lambda self: None)
         vocab = o.build_vocab(data[0])
         pipeline = o.Pipeline(vocab, o.inverse_document_frequency(data[0], vocab) if mode == "sum" else None)
         state = o.TextClassificationModel(len(vocab), 8, 4, mode).state_dict()  # raw numpy arrays (README)

@@ -80,17 +80,6 @@ def test_batchify_and_get_batch_match_torch() -> None:
             np.testing.assert_array_equal(target.numpy(), source.numpy()[4:5].reshape(-1))
 
 
-def test_the_examples_data_add_fails_on_ours_as_readme_says() -> None:
-    """The example's ``p.data.add_(p.grad, alpha=-lr)``: ours's .data is the raw array (README "Differences"), so it
-    raises there; the program writes the same step under no_grad."""
-    import tinygrad_adam
-
-    p = tinygrad_adam.ones(3, requires_grad=True)
-    (p * p).sum().backward()
-    with pytest.raises(AttributeError, match="add_"):
-        p.data.add_(p.grad, alpha=-0.5)
-
-
 def test_the_examples_whole_model_save_raises_on_ours(tmp_path: Path) -> None:
     """The example keeps its best model by ``torch.save(model, f)``; ours saves no pickles (README), so that raises
     and the program saves the state_dict instead."""

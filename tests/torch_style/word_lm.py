@@ -187,10 +187,9 @@ class TransformerModel(nn.Module):
 
 
 def sgd_step(model, lr):
-    """The example writes ``p.data.add_(p.grad, alpha=-lr)``; the same update under no_grad."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(p.grad, alpha=-lr)
+    """The example's update, through ``.data``."""
+    for p in model.parameters():
+        p.data.add_(p.grad, alpha=-lr)
 
 
 def evaluate(model, data_source, ntokens, bptt, eval_batch_size):

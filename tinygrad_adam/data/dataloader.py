@@ -32,7 +32,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     elem = batch[0]
     if isinstance(elem, Tensor):
         xp = elem.xp
-        return Tensor(xp.stack([t.data for t in batch]))
+        return Tensor(xp.stack([t._data for t in batch]))
     if isinstance(elem, np.ndarray | np.generic) and elem.dtype.kind not in "USO":
         return Tensor(np.stack([np.asarray(b) for b in batch]))
     if isinstance(elem, bool):

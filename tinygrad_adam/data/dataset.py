@@ -47,14 +47,14 @@ class TensorDataset(Dataset):
                 raise ValueError(f"TensorDataset: tensor 0 has {n} rows but tensor {i} has shape {t.shape}")
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
-        return tuple(Tensor(t.data[index]) for t in self.tensors)
+        return tuple(Tensor(t._data[index]) for t in self.tensors)
 
     def __len__(self) -> int:
         return len(self.tensors[0])
 
     def rows(self, indices: np.ndarray) -> tuple[Any, ...]:
         """The arrays of examples ``indices``, one per tensor (a batch, as default collation would build it)."""
-        return tuple(t.data[backend.to_device(indices, t.device)] for t in self.tensors)
+        return tuple(t._data[backend.to_device(indices, t.device)] for t in self.tensors)
 
 
 class Subset(Dataset):

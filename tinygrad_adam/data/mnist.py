@@ -108,7 +108,7 @@ class MNIST(Dataset):
         self.targets = Tensor(arrays[f"y_{part}"].astype(np.int64), device="cpu")
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        image, label = self.data.data[index], int(self.targets.data[index])
+        image, label = self.data._data[index], int(self.targets._data[index])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:

@@ -59,7 +59,7 @@ class Normalize:
         mean = x.xp.asarray(np.asarray(self.mean, dtype=x.dtype).reshape(-1, 1, 1))
         std = x.xp.asarray(np.asarray(self.std, dtype=x.dtype).reshape(-1, 1, 1))
         if not x.requires_grad:  # the usual case, per image in a data pipeline: no graph, no op overhead
-            return Tensor((x.data - mean) / std)
+            return Tensor((x._data - mean) / std)
         return (x - Tensor(mean)) / Tensor(std)
 
     def __repr__(self) -> str:

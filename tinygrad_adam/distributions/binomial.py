@@ -69,8 +69,8 @@ class Binomial(BinaryProbs, Distribution):
         if probs.dtype.kind != "f":
             raise TypeError(f"Binomial.sample: needs floating-point parameters, got {probs.dtype}")
         xp = probs.xp
-        n = xp.broadcast_to(self.total_count.data, shape).astype(numpy.float64)
-        p = xp.broadcast_to(probs.data, shape).astype(numpy.float64)
+        n = xp.broadcast_to(self.total_count._data, shape).astype(numpy.float64)
+        p = xp.broadcast_to(probs._data, shape).astype(numpy.float64)
         if not bool(((n >= 0) & (n % 1 == 0) & (p >= 0) & (p <= 1)).all()):
             raise ValueError("Binomial.sample: total_count must be whole and >= 0 and probs in [0, 1]")
         drawn = backend.binomial(probs.device, n.astype(numpy.int64), p)

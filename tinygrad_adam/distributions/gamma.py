@@ -107,7 +107,7 @@ def sample_grad(a: Any, x: Any) -> Any:
 def standard_gamma(concentration: Tensor) -> Tensor:
     """x ~ Gamma(concentration, 1) elementwise (clamped to the dtype's tiny), with the implicit reparameterisation
     gradient dx/da; same shape and floating dtype."""
-    a = concentration.data
+    a = concentration._data
     dtype = a.dtype
     a64 = a.astype(numpy.float64)
     if not bool((a64 > 0).all()):
@@ -124,7 +124,7 @@ def gammainc(a: Tensor, x: Tensor) -> Tensor:
     derivatives f(x; a) = x^(a-1) e^-x / Gamma(a) for x and -f dx/da (``sample_grad``) for a, which torch
     leaves unimplemented."""
     a, x = broadcast_all(*operands("gammainc", a, x, floating=True))  # torch's promotion: a 0-d float64 a meets
-    av, xv, xp = a.data, x.data, a.xp  # a float32 x as float32
+    av, xv, xp = a._data, x._data, a.xp  # a float32 x as float32
     with ignore_fp_errors(xp):
         out = backend.special("gammainc", av, xv).astype(xv.dtype)  # (scipy computes float32 in float64)
         nan, one, zero = (xv.dtype.type(v) for v in (math.nan, 1, 0))  # torch's special cases, in its order

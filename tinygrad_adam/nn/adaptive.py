@@ -99,7 +99,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                              f"supported), got shape {target_.shape}")
         batched = target_.ndim > 0
         x = input_ if batched else movement.unsqueeze(input_, 0)
-        t = target_.data.reshape(-1)
+        t = target_._data.reshape(-1)
         xp, n = x.xp, t.shape[0]
         if n and not ((t >= 0) & (t < self.n_classes)).all():
             raise ValueError(f"AdaptiveLogSoftmaxWithLoss: target values should be in [0, {self.n_classes - 1}], but "
@@ -152,9 +152,9 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         in_features) -> (N,) int64. Rows whose best head entry is in the shortlist need no tail."""
         self._check_batch(input)
         head_output = self.head(input)
-        best = head_output.data.argmax(axis=1)
+        best = head_output._data.argmax(axis=1)
         outside = best >= self.shortlist_size
         if outside.any():
             rows = input.xp.nonzero(outside)[0]
-            best[rows] = self._full_log_prob(input[rows], head_output[rows]).data.argmax(axis=1)
+            best[rows] = self._full_log_prob(input[rows], head_output[rows])._data.argmax(axis=1)
         return Tensor(best.astype("int64"), device=input.device)

@@ -59,9 +59,9 @@ def linear_cross_entropy_chunked(input: Tensor, linear_weight: Tensor, linear_bi
             not input.shape[0]:
         return None
     n_classes = linear_weight.shape[0]
-    bad = ((t.data < 0) | (t.data >= n_classes)) & (t.data != ignore_index)
+    bad = ((t._data < 0) | (t._data >= n_classes)) & (t._data != ignore_index)
     if bool(bad.any()):
-        raise IndexError(f"linear_cross_entropy: target {int(t.data[bad][0])} is out of bounds for {n_classes} "
+        raise IndexError(f"linear_cross_entropy: target {int(t._data[bad][0])} is out of bounds for {n_classes} "
                          f"classes")
     w = F._class_weights("linear_cross_entropy", weight, input.new_zeros(1, n_classes))
     size = options.batch_chunk_size or max(1, 2 * input.shape[1])

@@ -167,7 +167,7 @@ def rrelu(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: b
         raise ValueError(f"rrelu: expected lower <= upper, got lower={lower}, upper={upper}")
     if not training:
         return leaky_relu(x, (lower + upper) / 2, inplace)
-    slopes = Tensor((rand(x.shape, dtype=x.dtype, device=x.device).data * (upper - lower) + lower).astype(x.dtype),
+    slopes = Tensor((rand(x.shape, dtype=x.dtype, device=x.device)._data * (upper - lower) + lower).astype(x.dtype),
                     device=x.device)
     return _maybe_inplace(x, inplace, "rrelu", lambda a: activation.leaky("rrelu", a, slopes))
 
@@ -299,7 +299,7 @@ def _embedding_indices(op: str, input: TensorLike, weight: Tensor) -> Any:  # no
     """The index array of ``input``, checked as torch: integers in [0, num_embeddings) of a 2-D weight."""
     if isinstance(input, Tensor):
         check_devices(op, weight, input)
-    idx = input.data if isinstance(input, Tensor) else weight.xp.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else weight.xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
     if weight.ndim != 2:
@@ -325,7 +325,7 @@ def _renorm(op: str, weight: Tensor, idx: Any, max_norm: float | None, norm_type
         return
     if not max_norm >= 0:
         raise ValueError(f"{op}: max_norm must be >= 0, got {max_norm} (torch would flip the rows' signs)")
-    index_op.embedding_renorm_(weight.data, idx, float(max_norm), float(norm_type))
+    index_op.embedding_renorm_(weight._data, idx, float(max_norm), float(norm_type))
     bump_version(weight)  # a graph that saved the weight before and is differentiated after raises, as in torch
 
 
@@ -388,7 +388,7 @@ def _bag_numbers(idx: Any, offsets: TensorLike | None, include_last_offset: bool
         raise ValueError(f"embedding_bag: input must be 1-D (with offsets) or 2-D (bags as rows), got {idx.shape}")
     if offsets is None:
         raise ValueError("embedding_bag: a 1-D input needs offsets, a 1-D tensor of where each bag starts")
-    starts = offsets.data if isinstance(offsets, Tensor) else xp.asarray(offsets)
+    starts = offsets._data if isinstance(offsets, Tensor) else xp.asarray(offsets)
     if starts.ndim != 1 or starts.dtype.kind not in "iu":
         raise ValueError(f"embedding_bag: offsets must be a 1-D integer tensor, got shape {starts.shape} and dtype "
                          f"{starts.dtype}")
@@ -467,7 +467,7 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
         return x
     if is_csr(x):
         device = backend.device_of(x.data)
-        keep = rand(len(x.indices), device=device).data >= p
+        keep = rand(len(x.indices), device=device)._data >= p
         return sparse.dropout(x, keep, p)
     mask = _keep_mask(x, x.shape, p)
     return _maybe_inplace(x, inplace, "dropout", lambda a: a * mask)
@@ -483,7 +483,7 @@ def _keep_mask(x: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
 
 def _kept(x: Tensor, shape: tuple[int, ...], p: float) -> Any:
     """An array of ``shape`` in x's dtype: 0 with probability p, else 1, from the device's seeded generator."""
-    return (rand(shape, dtype=x.dtype, device=x.device).data >= p).astype(x.dtype)
+    return (rand(shape, dtype=x.dtype, device=x.device)._data >= p).astype(x.dtype)
 
 
 def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -571,8 +571,8 @@ def _target(input: Tensor, target: TensorLike, raw: bool = False) -> Tensor:  # 
     if isinstance(target, Tensor):
         return target
     t = Tensor(backend.to_device(target, input.device)) if raw else as_tensor(target, like=input)
-    if is_grad_enabled() and input.requires_grad and (t.data is target or t.data.base is target):
-        return Tensor(t.data.copy(), device=t.device)
+    if is_grad_enabled() and input.requires_grad and (t._data is target or t._data.base is target):
+        return Tensor(t._data.copy(), device=t.device)
     return t
 
 
@@ -710,7 +710,7 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     """NLL (and torch's label-smoothing term) of log-probabilities (M, C), class targets (M,), class weights and
     ignored targets: both means divide by the total weight of the targets that count (their number when
     unweighted), as torch does."""
-    xp, t = log_probs.xp, target.data
+    xp, t = log_probs.xp, target._data
     m, c = log_probs.shape
     keep = t != ignore_index
     bad = keep & ((t < 0) | (t >= c))
@@ -718,7 +718,7 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
         raise ValueError(f"{op}: class targets must lie in [0, {c}) (or equal ignore_index={ignore_index}), got "
                          f"{backend.to_numpy(t[bad])[:5].tolist()}")
     safe = xp.where(keep, t, 0)
-    w_t = keep.astype(log_probs.dtype) if weight is None else weight.data[safe] * keep
+    w_t = keep.astype(log_probs.dtype) if weight is None else weight._data[safe] * keep
     picked = log_probs[xp.arange(m), safe]
     counts = Tensor(keep, device=log_probs.device)  # where, not * 0: an ignored row's -inf must not make a NaN
     zero = Tensor(xp.zeros((), dtype=log_probs.dtype), device=log_probs.device)
@@ -773,7 +773,7 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
         return reduce_loss(losses, reduction).reshape(shape) if reduction == "none" else reduce_loss(losses, reduction)
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class indices or float probabilities, got {t.dtype}")
-    if weight is None and not label_smoothing and not bool((t.data == ignore_index).any()):
+    if weight is None and not label_smoothing and not bool((t._data == ignore_index).any()):
         out = fused.cross_entropy(rows, t, reduction)  # the fused kernel: one pass, softmax - onehot backward
     else:
         out = _weighted_nll("cross_entropy", rows.log_softmax(1), t, weight, ignore_index, reduction, label_smoothing)
@@ -832,7 +832,7 @@ def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None
     if t.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: targets must be integer class indices, got dtype {t.dtype}")
     weight = _class_weights("nll_loss", weight, rows)
-    if weight is None and not bool((t.data == ignore_index).any()):
+    if weight is None and not bool((t._data == ignore_index).any()):
         out = fused.nll_loss(rows, t, reduction)
     else:
         out = _weighted_nll("nll_loss", rows, t, weight, ignore_index, reduction)
@@ -1016,7 +1016,7 @@ def multilabel_margin_loss(input: Tensor, target: TensorLike, size_average: None
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: targets must be integer class indices, got dtype {t.dtype}")
     c = rows.shape[1]
-    indices = t.data.reshape(-1, c)
+    indices = t._data.reshape(-1, c)
     if bool(((indices < -1) | (indices >= c)).any()):
         raise ValueError(f"{op}: target entries must be class indices in [0, {c}) or -1 (the end of the list)")
     losses = fused.multilabel_margin_loss(rows, indices)
@@ -1033,7 +1033,7 @@ def gaussian_nll_loss(input: Tensor, target: TensorLike, var: TensorLike, full: 
             raise ValueError(f"{op}: var has negative entry/entries, got {var}")
         var = full_like(input, float(var))
     target, var = _loss_inputs(op, input, target, var)
-    if bool((var.data < 0).any()):
+    if bool((var._data < 0).any()):
         raise ValueError(f"{op}: var has negative entry/entries")
     if var.shape != input.shape:
         if input.shape[:-1] == var.shape:
@@ -1199,7 +1199,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None], 
         raise ValueError(f"adaptive_max_pool2d: the input's H and W must be non-zero, got shape {input.shape}")
     if h % oh == 0 and w % ow == 0 and input.numel() and input.dtype.kind == "f":  # even windows: one max pool
         return max_pool2d(input, (h // oh, w // ow), return_indices=return_indices)
-    xp, x = input.xp, input.data
+    xp, x = input.xp, input._data
     index = xp.empty((*x.shape[:-2], oh, ow), dtype="int64")
     for i in range(oh):
         rows = _window(i, h, oh)
@@ -1450,8 +1450,8 @@ def max_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None =
                               return_indices, (dl[0], 1))
         if not return_indices:
             return depth.reshape(n, c, do, ho, wo)
-        values, at = depth[0], depth[1].data // (ho * wo)  # the input depth of each maximum
-        index = x.xp.take_along_axis(plane_index.data.reshape(n, c, d, ho * wo), at, axis=2) + at * (h * w)
+        values, at = depth[0], depth[1]._data // (ho * wo)  # the input depth of each maximum
+        index = x.xp.take_along_axis(plane_index._data.reshape(n, c, d, ho * wo), at, axis=2) + at * (h * w)
         return values.reshape(n, c, do, ho, wo), Tensor(index.reshape(n, c, do, ho, wo))
     return _batched("max_pool3d", input, 5, run)
 
@@ -1532,9 +1532,9 @@ def _max_unpool(op: str, input: Tensor, indices: Tensor, k: tuple[int, ...], s: 
         raise ValueError(f"{op}: output_size {tuple(size)} must lie strictly within one stride {s} of the default "
                          f"{default}")
     plane = math.prod(size)
-    if indices.numel() and (int(indices.data.min()) < 0 or int(indices.data.max()) >= plane):
+    if indices.numel() and (int(indices._data.min()) < 0 or int(indices._data.max()) >= plane):
         raise IndexError(f"{op}: an index is outside the {' x '.join(map(str, size))} output (indices from "
-                         f"{int(indices.data.min())} to {int(indices.data.max())})")
+                         f"{int(indices._data.min())} to {int(indices._data.max())})")
     batch, inner = tuple(input.shape[:-dims]), math.prod(spatial)
     out = zeros(*batch, plane, dtype=input.dtype, device=input.device)
     out = index_op.scatter(out, -1, indices.reshape(*batch, inner), input.reshape(*batch, inner))
@@ -1618,7 +1618,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
         return Tensor(soft.xp.ones((), dtype=soft.dtype), device=logits.device) - soft.detach() + soft
     xp, axis = soft.xp, dim % soft.ndim
     positions = xp.arange(soft.shape[axis]).reshape([-1 if a == axis else 1 for a in range(soft.ndim)])
-    one_hot = (positions == xp.expand_dims(soft.data.argmax(axis=axis), axis)).astype(soft.dtype)
+    one_hot = (positions == xp.expand_dims(soft._data.argmax(axis=axis), axis)).astype(soft.dtype)
     return Tensor(one_hot, device=logits.device) - soft.detach() + soft
 
 
@@ -1681,7 +1681,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     if attn_mask is not None:
         mask = as_tensor(attn_mask, query)
         scores = where(mask, scores, -float("inf")) if mask.dtype == bool else scores + mask
-        rows = xp.all(scores.data == -xp.inf, axis=-1, keepdims=True)  # queries no key may attend to
+        rows = xp.all(scores._data == -xp.inf, axis=-1, keepdims=True)  # queries no key may attend to
         blocked = Tensor(rows, device=query.device) if bool(rows.any()) else None
     if blocked is None:
         weights = softmax(scores, dim=-1)

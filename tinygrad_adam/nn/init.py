@@ -7,14 +7,10 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch does.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
-from collections.abc import Callable
-from typing import Any
 
-from .. import backend
-from ..creation import Generator, as_tensor, rand, randn
+from ..creation import Generator, rand, randn
 from ..tensor import Tensor
 
 GAINS = {"linear": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
@@ -48,58 +44,39 @@ def _fan(t: Tensor, mode: str) -> int:
     return calculate_fan_in_and_fan_out(t)[0 if mode == "fan_in" else 1]
 
 
-def fills(init: Callable[..., Tensor]) -> Callable[..., Any]:
-    """``init`` that also fills a raw array in place and returns it: ``nn.init.normal_(m.weight.data, 0, 0.02)``
-    (torch's ``.data`` is a Tensor; ours is the array itself)."""
-    @functools.wraps(init)
-    def fill(t: Any, *args: Any, **kwargs: Any) -> Any:
-        if backend.is_array(t):
-            init(as_tensor(t), *args, **kwargs)
-            return t
-        return init(t, *args, **kwargs)
-    return fill
-
-
-@fills
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
-    t.data[...] = rand(t.shape, dtype=t.dtype, device=t.device).data * (b - a) + a
+    t._data[...] = rand(t.shape, dtype=t.dtype, device=t.device)._data * (b - a) + a
     return t
 
 
-@fills
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
-    t.data[...] = randn(t.shape, dtype=t.dtype, device=t.device).data * std + mean
+    t._data[...] = randn(t.shape, dtype=t.dtype, device=t.device)._data * std + mean
     return t
 
 
-@fills
 def constant_(t: Tensor, val: float) -> Tensor:
-    t.data[...] = val
+    t._data[...] = val
     return t
 
 
-@fills
 def zeros_(t: Tensor) -> Tensor:
     return constant_(t, 0)
 
 
-@fills
 def ones_(t: Tensor) -> Tensor:
     return constant_(t, 1)
 
 
-@fills
 def eye_(t: Tensor) -> Tensor:
     """The identity matrix in a 2-D tensor (ones on the diagonal)."""
     if t.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {t.shape}")
-    t.data[...] = t.xp.eye(*t.shape, dtype=t.dtype)
+    t._data[...] = t.xp.eye(*t.shape, dtype=t.dtype)
     return t
 
 
-@fills
 def dirac_(t: Tensor, groups: int = 1) -> Tensor:
     """The identity of a convolution: weight (out, in, *kernel) (3-D to 5-D) zero but for a one at the kernel's
     centre (k // 2 along each kernel axis) of [g * out / groups + i, i] for each of the ``groups`` groups and
@@ -110,14 +87,13 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
         raise ValueError(f"dirac_: the output channels {t.shape[0]} must be divisible by groups, got groups={groups}")
     xp, per = t.xp, t.shape[0] // groups
     channel = xp.arange(min(per, t.shape[1]))
-    t.data[...] = 0
+    t._data[...] = 0
     if channel.size:
         rows = (xp.arange(groups)[:, None] * per + channel).reshape(-1)
-        t.data[(rows, xp.tile(channel, groups), *(k // 2 for k in t.shape[2:]))] = 1
+        t._data[(rows, xp.tile(channel, groups), *(k // 2 for k in t.shape[2:]))] = 1
     return t
 
 
-@fills
 def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
     """A sparse 2-D (rows, cols) matrix (Martens, 2010): N(0, std^2) samples with ceil(sparsity * rows) of each
     column's rows, chosen at random, set to zero (all of them from sparsity 1 on)."""
@@ -127,14 +103,13 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator 
         raise TypeError(f"sparse_ needs a floating tensor, got dtype {t.dtype}")
     rows, cols = t.shape
     zeros = len(range(rows)[:math.ceil(sparsity * rows)])  # (a negative count keeps that many, as torch's slice)
-    values = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator).data * std
-    order = rand(t.shape, dtype="float64", device=t.device, generator=generator).data.argsort(axis=0)
+    values = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std
+    order = rand(t.shape, dtype="float64", device=t.device, generator=generator)._data.argsort(axis=0)
     values[order[:zeros], t.xp.arange(cols)] = 0  # each column's first ``zeros`` rows of a random order
-    t.data[...] = values
+    t._data[...] = values
     return t
 
 
-@fills
 def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
     """N(mean, std^2) restricted to [a, b] (absolute bounds, as torch), by redrawing the samples outside."""
     if not a < b:
@@ -142,30 +117,28 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     values = t.xp.empty(t.shape, dtype=t.dtype)
     todo = t.xp.ones(t.shape, dtype=bool)
     while bool(todo.any()):
-        draw = randn(t.shape, dtype=t.dtype, device=t.device).data * std + mean
+        draw = randn(t.shape, dtype=t.dtype, device=t.device)._data * std + mean
         values[todo] = draw[todo]
         todo &= (values < a) | (values > b)
-    t.data[...] = values
+    t._data[...] = values
     return t
 
 
-@fills
 def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix (rows x prod(rest)) from the QR of a Gaussian one (Saxe et al., 2013), times gain."""
     if t.ndim < 2:
         raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
-    if t.data.size == 0:  # nothing to fill (torch: a no-op)
+    if t._data.size == 0:  # nothing to fill (torch: a no-op)
         return t
-    rows, cols = t.shape[0], t.data.size // t.shape[0]
-    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device).data
+    rows, cols = t.shape[0], t._data.size // t.shape[0]
+    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device)._data
     q, r = t.xp.linalg.qr(flat)
     q *= t.xp.sign(t.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal
     q = q.T if rows < cols else q
-    t.data[...] = (gain * q).reshape(t.shape).astype(t.dtype)
+    t._data[...] = (gain * q).reshape(t.shape).astype(t.dtype)
     return t
 
 
-@fills
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
@@ -173,14 +146,12 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     return uniform_(t, -bound, bound)
 
 
-@fills
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
-@fills
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is the leaky_relu slope used by the gain."""
     if _empty(t):
@@ -189,7 +160,6 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlineari
     return uniform_(t, -bound, bound)
 
 
-@fills
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
     if _empty(t):

@@ -311,7 +311,7 @@ def _embedding_table(op: str, num_embeddings: int, embedding_dim: int, padding_i
                            requires_grad=requires_grad)
         init.normal_(weight)
         if padding_idx is not None:
-            weight.data[padding_idx] = 0
+            weight._data[padding_idx] = 0
         return weight
     if tuple(_weight.shape) != (num_embeddings, embedding_dim):
         raise ValueError(f"{op}: _weight has shape {tuple(_weight.shape)}, expected ({num_embeddings}, "
@@ -478,9 +478,9 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self.dims:
@@ -488,7 +488,7 @@ class _BatchNorm(Module):
                              f"got shape {x.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         use_batch = self.training or self.running_mean is None

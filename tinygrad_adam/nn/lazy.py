@@ -117,7 +117,7 @@ class LazyModuleMixin:
         if pending:  # the eager layer's own draws, then what to(), cuda(), half() did before this forward
             fresh = eager(**call)
             for n, t in tensors.items():
-                t._become(backend.to_device(getattr(fresh, n).data, t.device).astype(t.dtype, copy=False))
+                t._become(backend.to_device(getattr(fresh, n)._data, t.device).astype(t.dtype, copy=False))
         elif tensors:  # all loaded: their shapes must be those of the eager layer for this input
             with _cpu_draws_undone():
                 fresh = eager(**{**call, "device": "cpu"})

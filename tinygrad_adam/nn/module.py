@@ -116,7 +116,7 @@ class UninitializedTensorMixin:
         """Become a ``cls_to_become`` of ``shape`` filled with zeros, in place, on this tensor's device and dtype
         unless told otherwise."""
         self._become(zeros(shape, dtype=self.dtype if dtype is None else dtype,
-                           device=self.device if device is None else device).data)
+                           device=self.device if device is None else device)._data)
 
     def _become(self, array: Any) -> None:
         """Become a ``cls_to_become`` holding ``array``, in place."""
@@ -435,7 +435,7 @@ class Module:
             elif p.grad.is_sparse:
                 p.grad.zero_()  # torch's: a sparse gradient with no entries
             else:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     def to(self, device: str | None = None, dtype: Any = None, non_blocking: bool = False, *,
            memory_format: Any = None) -> Module:
@@ -455,14 +455,14 @@ class Module:
                 if t.is_sparse:  # a sparse gradient (embedding(sparse=True)): moved and cast whole, as torch's
                     p._grad = t.moved(dev, dtype)
                     continue
-                array = t.placeholder if is_lazy(t) else t.data  # an uninitialized one keeps its dtype and device
+                array = t.placeholder if is_lazy(t) else t._data  # an uninitialized one keeps its dtype and device
                 if dev is not None:
                     array = backend.to_device(array, dev)
                 if dtype is not None and t.dtype.kind == "f":
                     array = array.astype(dtype, copy=False)
                 if memory_format is not None and array.ndim in (4, 5) and not is_lazy(t):
-                    array = layouts.to_format(Tensor(array), memory_format).data
-                t.data = array
+                    array = layouts.to_format(Tensor(array), memory_format)._data
+                t._data = array
         return self
 
     def share_memory(self) -> Module:
@@ -505,7 +505,7 @@ class Module:
         """{``prefix`` + dotted name: raw array} of every parameter and persistent buffer; the arrays are their own
         (no copy). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and returned."""
         out = {} if destination is None else destination
-        out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
+        out.update((prefix + name, t if keep_vars or is_lazy(t) else t._data) for name, t in self._state_tensors())
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
@@ -517,7 +517,7 @@ class Module:
         value loads nothing into an uninitialized one but cannot be loaded into an initialized one.
         """
         own = dict(self._state_tensors())
-        values = {k: v if is_lazy(v) else v.data if isinstance(v, Tensor) else v if hasattr(v, "shape")
+        values = {k: v if is_lazy(v) else v._data if isinstance(v, Tensor) else v if hasattr(v, "shape")
                   else backend.to_numpy(v) for k, v in state_dict.items()}
         for prefix, mod in self.named_modules():  # hooks that rename keys (weight_norm reads torch's old keys)
             for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):
@@ -540,7 +540,7 @@ class Module:
             if k in values and not is_lazy(values[k]):
                 if is_lazy(p):
                     p.materialize(values[k].shape)
-                p.data[...] = backend.to_device(values[k], p.device)
+                p._data[...] = backend.to_device(values[k], p.device)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
@@ -823,7 +823,7 @@ class ModuleDict(Module):
 
 def as_parameter(value: Any) -> Any:
     """A Tensor that is not yet a Parameter as one (sharing its array), as torch's parameter containers do."""
-    return Parameter(value.data) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
+    return Parameter(value._data) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
 
 
 class ParameterList(_ModuleSequence):

@@ -62,7 +62,7 @@ class WeightNorm:
         weight = self.compute_weight(module)
         for suffix in ("", "_g", "_v"):
             delattr(module, self.name + suffix)
-        setattr(module, self.name, Parameter(weight.data))
+        setattr(module, self.name, Parameter(weight._data))
 
     def __call__(self, module: Module, inputs: Any) -> None:
         setattr(module, self.name, self.compute_weight(module))
@@ -78,8 +78,8 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     fn = WeightNorm(name, dim)
     g = norm_except_dim(weight, 2, fn.dim)
     delattr(module, name)
-    module.register_parameter(name + "_g", Parameter(g.data))
-    module.register_parameter(name + "_v", Parameter(weight.data))
+    module.register_parameter(name + "_g", Parameter(g._data))
+    module.register_parameter(name + "_v", Parameter(weight._data))
     setattr(module, name, fn.compute_weight(module))
     module.register_forward_pre_hook(fn)
     return module
@@ -123,7 +123,7 @@ class SpectralNorm:
             delattr(module, self.name + suffix)
         for suffix in ("_u", "_v"):
             module._buffer_flags().pop(self.name + suffix)
-        module.register_parameter(self.name, Parameter(weight.data))
+        module.register_parameter(self.name, Parameter(weight._data))
 
     def __call__(self, module: Module, inputs: Any) -> None:
         setattr(module, self.name, self.compute_weight(module, do_power_iteration=module.training))

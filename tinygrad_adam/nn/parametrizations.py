@@ -238,7 +238,7 @@ class _Orthogonal(Module):
                 if self.orthogonal_map != "householder":
                     raise NotImplementedError("orthogonal: assigning to the matrix exponential or the Cayley "
                                               "parametrization needs use_trivialization=True")
-                h, tau = q.xp.linalg.qr(q.data, mode="raw")  # LAPACK's geqrf, transposed
+                h, tau = q.xp.linalg.qr(q._data, mode="raw")  # LAPACK's geqrf, transposed
                 a = h.swapaxes(-1, -2).copy()
                 diag = backend.diagonal(a, 0, -2, -1)
                 diag[...] = q.xp.where(tau == 0, -q.xp.sign(diag), q.xp.sign(diag))

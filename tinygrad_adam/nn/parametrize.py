@@ -48,7 +48,7 @@ def _register(module: Module, name: str, tensor: Tensor) -> None:
 
 def _set(dest: Tensor, src: Tensor) -> None:
     """torch's ``dest.set_(src)``: ``dest`` (the same object) now holds ``src``'s array, whatever its shape."""
-    dest.data = src.data
+    dest._data = src._data
 
 
 class ParametrizationList(ModuleList):

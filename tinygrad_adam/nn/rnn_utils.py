@@ -161,7 +161,7 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
 
 def _host_lengths(lengths: TensorLike) -> numpy.ndarray:
     """Lengths (a list, an array or a tensor on any device) as a host int64 array."""
-    raw = lengths.data if isinstance(lengths, Tensor) else lengths
+    raw = lengths._data if isinstance(lengths, Tensor) else lengths
     return numpy.asarray(backend.to_device(raw, "cpu") if hasattr(raw, "shape") else raw).astype(numpy.int64)
 
 

@@ -39,7 +39,7 @@ def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, e
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if any(t.dtype.kind != "f" for t in tensors):
         raise TypeError(f"get_total_norm needs floating tensors (as in torch), got {[str(t.dtype) for t in tensors]}")
-    total = gradclip.total_norm([t.data for t in tensors], norm_type, error_if_nonfinite)
+    total = gradclip.total_norm([t._data for t in tensors], norm_type, error_if_nonfinite)
     return Tensor(total, dtype=tensors[0].dtype if tensors else "float32")
 
 
@@ -52,7 +52,7 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
                         f"{type(total_norm).__name__}")
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     gradclip.refuse_sparse("clip_grads_with_norm_", parameters)
-    gradclip.scale_to_norm_([p.grad.data for p in parameters if p.grad is not None], float(max_norm),
+    gradclip.scale_to_norm_([p.grad._data for p in parameters if p.grad is not None], float(max_norm),
                             float(total_norm))
 
 
@@ -70,13 +70,13 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     if not isinstance(vec, Tensor) or vec.ndim != 1:
         raise TypeError(f"vector_to_parameters expects a 1-D Tensor, got {type(vec).__name__} "
                         f"{getattr(vec, 'shape', '')}")
-    total = sum(p.data.size for p in params)
+    total = sum(p._data.size for p in params)
     if vec.shape[0] != total:
         raise ValueError(f"vector_to_parameters: the vector has {vec.shape[0]} elements, the parameters {total}")
     start = 0
     for p in params:
-        n = p.data.size
-        p.data[...] = vec.data[start:start + n].reshape(p.shape)
+        n = p._data.size
+        p._data[...] = vec._data[start:start + n].reshape(p.shape)
         start += n
 
 

@@ -97,8 +97,8 @@ def adaptive_max_pool3d(input: Tensor, output_size: int | Sequence[int | None], 
         if not return_indices:
             return values
         xp = x.xp
-        at = depth_index.data.reshape(n, c, oh * ow, od).transpose(0, 1, 3, 2)  # (N, C, od, oh * ow)
-        index = xp.take_along_axis(plane_index.data.reshape(n, c, d, oh * ow), at, axis=2) + at * (h * w)
+        at = depth_index._data.reshape(n, c, oh * ow, od).transpose(0, 1, 3, 2)  # (N, C, od, oh * ow)
+        index = xp.take_along_axis(plane_index._data.reshape(n, c, d, oh * ow), at, axis=2) + at * (h * w)
         return values, Tensor(index.reshape(n, c, od, oh, ow), device=x.device)
     return _batched("adaptive_max_pool3d", input, 5, run)
 
@@ -171,7 +171,7 @@ def _fractional_max_pool(op: str, input: Tensor, kernel_size: Any, output_size: 
     check_devices(op, input, samples)
     if samples.dtype != input.dtype:
         raise TypeError(f"{op}: _random_samples ({samples.dtype}) must have the input's dtype ({input.dtype})")
-    u = samples.data[:batch]
+    u = samples._data[:batch]
     order = (1, 0) if dims == 2 else (0, 1, 2)  # the sample of each spatial axis, as torch reads them
     starts = [fractional_starts(u[..., j], n, o, q) for j, n, o, q in zip(order, spatial, out, k)]
     if any(bool((s < 0).any()) or bool((s > n - q).any()) for s, n, q in zip(starts, spatial, k)):
@@ -189,7 +189,7 @@ def _fractional_max_pool(op: str, input: Tensor, kernel_size: Any, output_size: 
             position = position + along.reshape(shape)
         position = xp.broadcast_to(position, (n, c, *out, *k)).reshape(n, c, math.prod(out), math.prod(k))
         flat = x.reshape(n, c, math.prod(spatial))
-        window = xp.take_along_axis(flat.data[:, :, None, :], position, axis=3)  # (N, C, outputs, window)
+        window = xp.take_along_axis(flat._data[:, :, None, :], position, axis=3)  # (N, C, outputs, window)
         index = xp.take_along_axis(position, _torch_argmax(window)[..., None], axis=3)[..., 0]
         values = index_op.gather(flat, -1, Tensor(index, device=x.device)).reshape(n, c, *out)
         return (values, Tensor(index.reshape(n, c, *out), device=x.device)) if return_indices else values

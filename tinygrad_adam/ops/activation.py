@@ -159,8 +159,8 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(a: Tensor) -> Tensor:
     """x sigmoid(x); backward s (1 + x (1 - s))."""
-    s = sigmoid_array(a.data)
-    return record("silu", a.data * s, (a,), lambda g: (g * s * (1 + a.data * (1 - s)),))
+    s = sigmoid_array(a._data)
+    return record("silu", a._data * s, (a,), lambda g: (g * s * (1 + a._data * (1 - s)),))
 
 
 # ---------------------------------------------------------------------------------------------- torch's kinked ones
@@ -179,7 +179,7 @@ def leaky(op: str, a: Tensor, slope: Tensor | float) -> Tensor:
     if not isinstance(slope, Tensor) and (wide := half_opmath(a, slope)) is not None:
         return astype(leaky(op, wide[0], slope), numpy.float16)
     x, xp = float_input(op, a), a.xp
-    w = slope.data if isinstance(slope, Tensor) else x.dtype.type(slope)
+    w = slope._data if isinstance(slope, Tensor) else x.dtype.type(slope)
     pos = x > 0
 
     def backward(g: Array) -> tuple[Array | None, ...]:
@@ -252,7 +252,7 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     passes only strictly inside (0 at both bounds and for nan), as torch's."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    x, xp = a.data, a.xp
+    x, xp = a._data, a.xp
     lo, hi = (x.dtype.type(check_fits("hardtanh", v, x.dtype)) for v in (min_val, max_val))
     out = xp.where(x < lo, lo, xp.where(x > hi, hi, x))
     inside = (x > lo) & (x < hi)
@@ -271,7 +271,7 @@ def softshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
     tensors of under 16 elements take, gives -0 for negative x); a nan stays nan. The gradient is 1 outside
     [-lambd, lambd] (and for nan), 0 inside, as torch's."""
     if (wide := half_opmath(a, lambd)) is not None:
-        _shrink_lambda("softshrink", a.data, lambd)  # (the range check is float16's)
+        _shrink_lambda("softshrink", a._data, lambd)  # (the range check is float16's)
         return astype(softshrink(wide[0], lambd), numpy.float16)
     x, xp = float_input("softshrink", a), a.xp
     lam = _shrink_lambda("softshrink", x, lambd)
@@ -347,7 +347,7 @@ def mish(a: Tensor) -> Tensor:
 
 def threshold(a: Tensor, threshold: float, value: float) -> Tensor:
     """x where x > threshold, else ``value`` (nan stays nan); the gradient is 0 where x <= threshold, else g."""
-    x, xp = a.data, a.xp
+    x, xp = a._data, a.xp
     below = x <= check_fits("threshold", threshold, x.dtype)
     out = xp.where(below, x.dtype.type(check_fits("threshold", value, x.dtype)), x)
     return record("threshold", out, (a,), lambda g: (xp.where(below, g.dtype.type(0), g),))

@@ -42,7 +42,7 @@ def atan2(a: TensorLike, b: TensorLike) -> Tensor:
     """The angle of the point (b, a), atan(a / b) in (-pi, pi] (float32 for integers); derivatives b / (a^2 + b^2)
     for a and -a / (a^2 + b^2) for b, as torch computes them (both 0 at the origin)."""
     a, b = operands("atan2", a, b, floating=True)
-    x, y, xp = a.data, b.data, a.xp
+    x, y, xp = a._data, b._data, a.xp
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         denom = x * x + y * y
@@ -55,10 +55,10 @@ def atan2(a: TensorLike, b: TensorLike) -> Tensor:
 def hypot(a: TensorLike, b: TensorLike) -> Tensor:
     """sqrt(a^2 + b^2) without overflow (floating only, as torch); derivatives a / out and b / out."""
     a, b = _floating_operands("hypot", a, b)
-    out = a.xp.hypot(a.data, b.data)
+    out = a.xp.hypot(a._data, b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return _grads(a, b, lambda: g * a.data / out, lambda: g * b.data / out)
+        return _grads(a, b, lambda: g * a._data / out, lambda: g * b._data / out)
     return record("hypot", out, (a, b), backward)
 
 
@@ -66,7 +66,7 @@ def logaddexp(a: TensorLike, b: TensorLike) -> Tensor:
     """log(exp(a) + exp(b)) without overflow (floating only, as torch); derivatives 1 / (1 + exp(b - a)) and
     1 / (1 + exp(a - b))."""
     a, b = _floating_operands("logaddexp", a, b)
-    x, y, xp = a.data, b.data, a.xp
+    x, y, xp = a._data, b._data, a.xp
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return _grads(a, b, lambda: g / (1 + xp.exp(y - x)), lambda: g / (1 + xp.exp(x - y)))
@@ -77,7 +77,7 @@ def xlogy(a: TensorLike, b: TensorLike) -> Tensor:
     """a log(b), 0 where a == 0 unless b is nan (float32 for integers, as torch); derivatives as torch's:
     xlogy(g, b) for a (0 where a == 0 and b <= 0) and g a / b for b."""
     a, b = operands("xlogy", a, b, floating=True)
-    x, y, xp = a.data, b.data, a.xp
+    x, y, xp = a._data, b._data, a.xp
     with ignore_fp_errors(xp):
         out = _xlogy(x, y)
 
@@ -95,8 +95,8 @@ def copysign(a: TensorLike, b: TensorLike) -> Tensor:
     """|a| with b's sign bit (so -0 and negative nans count as negative); float32 for integers, as torch. The
     derivative is out / a for a (0 where a is 0, nan where a is infinite, as torch's) and 0 for b."""
     a, b = operands("copysign", a, b, floating=True)
-    x, xp = a.data, a.xp
-    out = xp.copysign(x, b.data)
+    x, xp = a._data, a.xp
+    out = xp.copysign(x, b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         with ignore_fp_errors(xp):
@@ -118,14 +118,14 @@ def ldexp(a: Tensor, b: Tensor) -> Tensor:
     check_devices("ldexp", x, b)
     broadcast_shape("ldexp", x.shape, b.shape)
     dtype = result_type(a, b) if b.dtype.kind == "f" else x.dtype  # (a's own dtype: an integer a takes a 0-d b's)
-    xp, xs = x.xp, x.data.astype(dtype, copy=False)
+    xp, xs = x.xp, x._data.astype(dtype, copy=False)
     with ignore_fp_errors(xp):
         if b.dtype.kind == "f":
-            scale = xp.exp2(b.data.astype(dtype, copy=False))
+            scale = xp.exp2(b._data.astype(dtype, copy=False))
             out = xs * scale
         else:
-            scale = xp.ldexp(xp.ones((), dtype), b.data.astype("int64", copy=False))
-            out = xp.ldexp(xs, b.data.astype("int64", copy=False))
+            scale = xp.ldexp(xp.ones((), dtype), b._data.astype("int64", copy=False))
+            out = xp.ldexp(xs, b._data.astype("int64", copy=False))
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return _grads(x, b, lambda: g * scale, lambda: _exponent_grad(g, xs, scale))
@@ -156,13 +156,13 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
         dtype = result_type(s, e, weight)  # start's, unless all three are 0-d (then a float64 weight widens)
         s, e, t = (cast(x, dtype, s) for x in (s, e, weight))
         check_devices("lerp", s, t)
-        diff = e.data - s.data
+        diff = e._data - s._data
         broadcast_shape("lerp", diff.shape, t.shape)
-        parents, w = (s, e, t), t.data
-        out = _lerp(s.data, e.data, w)
+        parents, w = (s, e, t), t._data
+        out = _lerp(s._data, e._data, w)
     else:
         parents = (s, e)
-        out = _lerp(s.data, e.data, _opmath(s.dtype).type(weight))  # the number in torch's compute dtype
+        out = _lerp(s._data, e._data, _opmath(s.dtype).type(weight))  # the number in torch's compute dtype
         w = float(weight)  # torch's backward takes a number weight as a double
 
     def backward(g: Array) -> tuple[Array | None, ...]:
@@ -253,8 +253,8 @@ def heaviside(a: Tensor, values: TensorLike) -> Tensor:
     values = cast(values, a.dtype, a) if not isinstance(values, Tensor) else values
     _same_dtype("heaviside", a, values)
     a, v = operands("heaviside", a, values)
-    x = a.data
-    out = a.xp.where(x == 0, v.data, x > 0).astype(a.dtype, copy=False)
+    x = a._data
+    out = a.xp.where(x == 0, v._data, x > 0).astype(a.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         raise RuntimeError("heaviside has no derivative (as in torch); detach its input, or use a smooth step such "
@@ -270,7 +270,7 @@ def isclose(a: TensorLike, b: TensorLike, rtol: float = 1e-05, atol: float = 1e-
     if rtol < 0 or atol < 0:
         raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol} and atol={atol}")
     a, b = operands("isclose", a, b)
-    x, y, xp = a.data, b.data, a.xp
+    x, y, xp = a._data, b._data, a.xp
     close = x == y
     if equal_nan and x.dtype.kind == "f":
         close |= xp.isnan(x) & xp.isnan(y)
@@ -288,7 +288,7 @@ def nextafter(a: TensorLike, b: TensorLike) -> Tensor:
     """The next floating-point value after a in the direction of b (floating only, broadcast, as torch). Its
     gradients are torch 2.13's: g for a where a != b (0 where they are equal), 0 for b."""
     a, b = _floating_operands("nextafter", a, b)
-    x, y = a.data, b.data
+    x, y = a._data, b._data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return _grads(a, b, lambda: g * (x != y), lambda: a.xp.zeros_like(g))
@@ -302,7 +302,7 @@ def igamma(a: TensorLike, x: TensorLike, upper: bool = False) -> Tensor:
     formula); backward for a raises, as in torch."""
     op = "igammac" if upper else "igamma"
     a, x = _floating_operands(op, a, x)
-    s, t, xp = a.data, x.data, a.xp
+    s, t, xp = a._data, x._data, a.xp
     one, zero, nan = s.dtype.type(1), s.dtype.type(0), s.dtype.type("nan")
     lower, higher = (zero, one) if upper else (one, zero)  # the values at x = inf and at a = inf (x finite)
     with ignore_fp_errors(xp):

@@ -74,14 +74,14 @@ def logic(op: str, input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A00
     """``bitwise_and`` / ``bitwise_or`` / ``bitwise_xor`` (``op``) of two broadcast operands: the broadcast shape,
     torch's result dtype."""
     a, b = operands(op, input, other)
-    return _constant(getattr(a.xp, op)(a.data, b.data), a)
+    return _constant(getattr(a.xp, op)(a._data, b._data), a)
 
 
 def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
     """``~x``: every bit flipped (``not`` for bool); x's shape and dtype."""
     if not isinstance(input, Tensor) or input.dtype.kind not in "biu" or input.dtype in WIDE_UNSIGNED:
         raise TypeError(f"bitwise_not (~): needs a bool or integer Tensor, got {_name(input)}")
-    return _constant(input.xp.invert(input.data), input)
+    return _constant(input.xp.invert(input._data), input)
 
 
 def left_shift(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
@@ -89,8 +89,8 @@ def left_shift(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
     least that width. The broadcast shape, torch's result dtype."""
     a, b = operands("bitwise_left_shift", input, other, shift=True)
     xp, bits, unsigned = a.xp, 8 * a.dtype.itemsize, elementwise.UNSIGNED[a.dtype.itemsize]
-    inside = (b.data >= 0) & (b.data < bits)
-    shifted = xp.left_shift(a.data.astype(unsigned), xp.where(inside, b.data, 0).astype(unsigned)).astype(a.dtype)
+    inside = (b._data >= 0) & (b._data < bits)
+    shifted = xp.left_shift(a._data.astype(unsigned), xp.where(inside, b._data, 0).astype(unsigned)).astype(a.dtype)
     return _constant(xp.where(inside, shifted, a.dtype.type(0)), a)
 
 
@@ -99,6 +99,6 @@ def right_shift(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
     the width: -1 or 0 for signed dtypes, 0 for unsigned. The broadcast shape, torch's result dtype."""
     a, b = operands("bitwise_right_shift", input, other, shift=True)
     xp, bits = a.xp, 8 * a.dtype.itemsize
-    inside = (b.data >= 0) & (b.data < bits)
-    shifted = xp.right_shift(a.data, xp.where(inside, b.data, a.dtype.type(bits - 1)))  # by bits - 1: all sign bits
+    inside = (b._data >= 0) & (b._data < bits)
+    shifted = xp.right_shift(a._data, xp.where(inside, b._data, a.dtype.type(bits - 1)))  # by bits - 1: all sign bits
     return _constant(shifted if a.dtype.kind == "i" else xp.where(inside, shifted, a.dtype.type(0)), a)

@@ -294,10 +294,10 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     check_conv("conv2d", x, weight, bias, transposed=False, groups=groups)
     st, pd = pair(stride, "conv2d stride", 1), pair(padding, "conv2d padding", 0)
     dl = pair(dilation, "conv2d dilation", 1)
-    out, xpad = correlate(x.data, weight.data, None if bias is None else bias.data, st, pd, dl, groups)
+    out, xpad = correlate(x._data, weight._data, None if bias is None else bias._data, st, pd, dl, groups)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        gx = input_gradient(g, weight.data, x.shape, st, pd, dl, groups) if x.requires_grad else None
+        gx = input_gradient(g, weight._data, x.shape, st, pd, dl, groups) if x.requires_grad else None
         gw = weight_gradient(xpad, g, weight.shape[2:], st, dl, groups) if weight.requires_grad else None
         if bias is None:
             return gx, gw
@@ -324,18 +324,18 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     if size[0] < 1 or size[1] < 1:
         raise ValueError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
                          f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
-    out = input_gradient(x.data, weight.data, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
+    out = input_gradient(x._data, weight._data, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
     if bias is not None:
-        out += bias.data[:, None, None]
+        out += bias._data[:, None, None]
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         # conv2d of g with the same weight: its output is dx (cropped: an output_padding of the dilation's may
         # give one more row or column), and with x as its output gradient, dW
-        gx, gpad = (correlate(g, weight.data, None, st, pd, dl, groups) if x.requires_grad
+        gx, gpad = (correlate(g, weight._data, None, st, pd, dl, groups) if x.requires_grad
                     else (None, channels_last(g, (size[0] + 2 * pd[0], size[1] + 2 * pd[1]), pd)))
         if gx is not None and gx.shape != x.shape:
             gx = gx[:, :, :h, :w]
-        gw = weight_gradient(gpad, x.data, (kh, kw), st, dl, groups) if weight.requires_grad else None
+        gw = weight_gradient(gpad, x._data, (kh, kw), st, dl, groups) if weight.requires_grad else None
         if bias is None:
             return gx, gw
         return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
@@ -388,7 +388,7 @@ def unfold(x: Tensor, kernel_size: IntPair, dilation: IntPair = 1, padding: IntP
     check_blocks_input("unfold", x, 4, "(N, C, H, W)")
     size = x.shape[2:]
     blocks = sliding_blocks("unfold", size, kernel_size, dilation, padding, stride)
-    return record("unfold", im2col(x.data, blocks), (x,), lambda g: (col2im(g, size, blocks),))
+    return record("unfold", im2col(x._data, blocks), (x,), lambda g: (col2im(g, size, blocks),))
 
 
 def fold(x: Tensor, output_size: IntPair, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,
@@ -405,4 +405,4 @@ def fold(x: Tensor, output_size: IntPair, kernel_size: IntPair, dilation: IntPai
     if x.shape[2] != out[0] * out[1]:
         raise ValueError(f"fold: input's dimension 2 must be the number of sliding blocks, {out[0]} * {out[1]} = "
                          f"{out[0] * out[1]}, for output_size {size}, got {x.shape[2]} (input shape {x.shape})")
-    return record("fold", col2im(x.data, size, blocks), (x,), lambda g: (im2col(g, blocks),))
+    return record("fold", col2im(x._data, size, blocks), (x,), lambda g: (im2col(g, blocks),))

@@ -56,7 +56,7 @@ def _lengths(name: str, lengths: Lengths) -> numpy.ndarray:
     if isinstance(lengths, Tensor):
         if lengths.dtype.kind not in "iu":
             raise TypeError(f"{OP}: {name} must be integral, got dtype {lengths.dtype}; convert with .long()")
-        return backend.to_numpy(lengths.data).astype(numpy.int64).reshape(-1)
+        return backend.to_numpy(lengths._data).astype(numpy.int64).reshape(-1)
     if isinstance(lengths, (tuple, list)) and all(isinstance(v, Integral) and not isinstance(v, bool)
                                                    for v in lengths):
         return numpy.array(lengths, dtype=numpy.int64).reshape(-1)
@@ -147,13 +147,13 @@ def _logsumexp3(a: Array, b: Array, c: Array) -> Array:
 def _ctc_nll(log_probs: Tensor, targets: TensorLike, input_lengths: Lengths, target_lengths: Lengths, blank: int,
              zero_infinity: bool) -> Tensor:
     """The per-sample losses (N,) (() unbatched), recorded with torch's gradient."""
-    t_data = targets.data if isinstance(targets, Tensor) else targets
+    t_data = targets._data if isinstance(targets, Tensor) else targets
     t_data = backend.to_device(t_data, log_probs.device) if isinstance(log_probs, Tensor) else t_data
     il, tl = _check(log_probs, t_data, input_lengths, target_lengths, blank)
     xp, dtype, inf = log_probs.xp, log_probs.dtype, log_probs.dtype.type(numpy.inf)
     t_max, c = log_probs.shape[0], log_probs.shape[-1]
     n = tl.size
-    lp = log_probs.data.reshape(t_max, n, c)
+    lp = log_probs._data.reshape(t_max, n, c)
     ext = _extended_targets(t_data, tl, blank, c)
     s_len = ext.shape[1]
     rows, il_d, tl_d = xp.arange(n), xp.asarray(il), xp.asarray(tl)

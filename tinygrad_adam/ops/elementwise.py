@@ -163,7 +163,7 @@ def add(a: TensorLike, b: TensorLike) -> Tensor:
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(g, b.shape) if b.requires_grad else None)
-    return record("add", a.data + b.data, (a, b), backward)
+    return record("add", a._data + b._data, (a, b), backward)
 
 
 def check_sub_operands(a: TensorLike, b: TensorLike) -> None:
@@ -181,7 +181,7 @@ def sub(a: TensorLike, b: TensorLike) -> Tensor:
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(-g, b.shape) if b.requires_grad else None)
-    return record("sub", a.data - b.data, (a, b), backward)
+    return record("sub", a._data - b._data, (a, b), backward)
 
 
 def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] | None:
@@ -205,9 +205,9 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("mul", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
-                unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
-    return record("mul", a.data * b.data, (a, b), backward)
+        return (unbroadcast(g * b._data, a.shape) if a.requires_grad else None,
+                unbroadcast(g * a._data, b.shape) if b.requires_grad else None)
+    return record("mul", a._data * b._data, (a, b), backward)
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
@@ -215,11 +215,11 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
         return astype(div(*wide), numpy.float16)
     a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
 
-    out = a.data / b.data
+    out = a._data / b._data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:  # as PyTorch: g / b and -g (a / b) / b
-        return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * (out / b.data), b.shape) if b.requires_grad else None)
+        return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * (out / b._data), b.shape) if b.requires_grad else None)
     return record("div", out, (a, b), backward)
 
 
@@ -230,8 +230,8 @@ def remainder(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("remainder", a, b, floating=True)
     xp = a.xp
     with ignore_fp_errors(xp):  # (a zero divisor: nan)
-        out = xp.fmod(a.data, b.data)
-        out = xp.where((out != 0) & ((b.data < 0) != (out < 0)), out + b.data, out)
+        out = xp.fmod(a._data, b._data)
+        out = xp.where((out != 0) & ((b._data < 0) != (out < 0)), out + b._data, out)
     return _modulo("remainder", a, b, out, xp.floor_divide)
 
 
@@ -241,7 +241,7 @@ def fmod(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("fmod", a, b, floating=True)
     xp = a.xp
     with ignore_fp_errors(xp):
-        out = xp.fmod(a.data, b.data)
+        out = xp.fmod(a._data, b._data)
     return _modulo("fmod", a, b, out, lambda x, y: xp.trunc(x / y))
 
 
@@ -251,7 +251,7 @@ def _modulo(op: str, a: Tensor, b: Tensor, out: Array, quotient: Any) -> Tensor:
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         with ignore_fp_errors(a.xp):
             return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * quotient(a.data, b.data), b.shape) if b.requires_grad else None)
+                    unbroadcast(-g * quotient(a._data, b._data), b.shape) if b.requires_grad else None)
     return record(op, out, (a, b), backward)
 
 
@@ -265,7 +265,7 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
     if isinstance(a, Tensor) and a.dtype == numpy.float16:  # (torch converts a float32 one's in float64)
         check_fits("pow", b, a.dtype)
     a, b = operands("pow", a, b)
-    out = power(a.data, b.data, exponent)
+    out = power(a._data, b._data, exponent)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         xp, zero = a.xp, out.dtype.type(0)
@@ -274,11 +274,11 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
             if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a = 0), as PyTorch does,
                 # and grouped as PyTorch's g * (b a^(b-1)), so a huge g and b meeting a^(b-1) = 0 give 0, not inf * 0;
                 # a^(b-1) is torch's pow with the exponent b - 1 (a number b = 1.5: sqrt, so -inf gives nan)
-                lower = power(a.data, b.data - 1, None if exponent is None else exponent - 1)
-                ga = unbroadcast(xp.where(b.data == 0, zero, g * (b.data * lower)), a.shape)
+                lower = power(a._data, b._data - 1, None if exponent is None else exponent - 1)
+                ga = unbroadcast(xp.where(b._data == 0, zero, g * (b._data * lower)), a.shape)
             if b.requires_grad:  # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (nan for a < 0);
                 # multiplied by g (an inf g there gives nan), as PyTorch does
-                gb = unbroadcast(g * xp.where((a.data == 0) & (b.data >= 0), zero, out * xp.log(a.data)), b.shape)
+                gb = unbroadcast(g * xp.where((a._data == 0) & (b._data >= 0), zero, out * xp.log(a._data)), b.shape)
         return ga, gb
     return record("pow", out, (a, b), backward)
 
@@ -302,29 +302,29 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
 
 
 def neg(a: Tensor) -> Tensor:
-    return record("neg", -a.data, (a,), lambda g: (-g,))
+    return record("neg", -a._data, (a,), lambda g: (-g,))
 
 
 def exp(a: Tensor) -> Tensor:
     a = floating(a)
-    out = a.xp.exp(a.data)
+    out = a.xp.exp(a._data)
     return record("exp", out, (a,), lambda g: (g * out,))
 
 
 def log(a: Tensor) -> Tensor:
     a = floating(a)
-    return record("log", a.xp.log(a.data), (a,), lambda g: (g / a.data,))
+    return record("log", a.xp.log(a._data), (a,), lambda g: (g / a._data,))
 
 
 def sqrt(a: Tensor) -> Tensor:
     a = floating(a)
-    out = a.xp.sqrt(a.data)
+    out = a.xp.sqrt(a._data)
     return record("sqrt", out, (a,), lambda g: (g / (2 * out),))
 
 
 def tanh(a: Tensor) -> Tensor:
     a = floating(a)
-    out = a.xp.tanh(a.data)
+    out = a.xp.tanh(a._data)
     return record("tanh", out, (a,), lambda g: (g * (1 - out * out),))
 
 
@@ -381,7 +381,7 @@ def exp_neg_abs(x: Array) -> Array:
 def sigmoid(a: Tensor) -> Tensor:
     """1 / (1 + exp(-x)); backward g (1 - s) s, in torch's order (so float16's is torch's, bit for bit)."""
     a = floating(a)
-    out = sigmoid_array(a.data)
+    out = sigmoid_array(a._data)
     return record("sigmoid", out, (a,), lambda g: (g * (1 - out) * out,))
 
 
@@ -400,8 +400,8 @@ def masked(g: Array, factor: Array) -> Array:
 def relu(a: Tensor) -> Tensor:
     """x unless x < 0, as torch (so -0 stays -0 and nan passes; numpy's maximum(-0, 0) may give +0: the fuzzer's
     FUZZ_SEED=763008); the gradient passes where x > 0 or x is nan."""
-    mask = ~(a.data <= 0)
-    return record("relu", backend.relu(a.data), (a,), lambda g: (masked(g, mask),))
+    mask = ~(a._data <= 0)
+    return record("relu", backend.relu(a._data), (a,), lambda g: (masked(g, mask),))
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
@@ -422,13 +422,13 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Te
     if (wide := half_opmath(a, beta)) is not None:
         return astype(softplus(wide[0], beta, threshold), numpy.float16)
     a = floating(a)
-    out = softplus_array(a.data, beta)
-    linear = None if threshold is None else a.data * beta > threshold
+    out = softplus_array(a._data, beta)
+    linear = None if threshold is None else a._data * beta > threshold
     if linear is not None:
-        out = a.xp.where(linear, a.data, out)
+        out = a.xp.where(linear, a._data, out)
 
     def backward(g: Array) -> tuple[Array]:
-        s = sigmoid_array(a.data * beta if beta != 1 else a.data)
+        s = sigmoid_array(a._data * beta if beta != 1 else a._data)
         if linear is not None:
             s[linear] = 1
         s *= g
@@ -438,10 +438,10 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Te
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001
     def backward(g: Array) -> tuple[Array]:  # g * sign(a), with sign(nan) = 0 as in PyTorch (numpy's is nan)
-        sign = (a.data > 0).astype(g.dtype)
-        sign -= a.data < 0
+        sign = (a._data > 0).astype(g.dtype)
+        sign -= a._data < 0
         return (g * sign,)
-    return record("abs", a.xp.abs(a.data), (a,), backward)
+    return record("abs", a.xp.abs(a._data), (a,), backward)
 
 
 def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) -> Tensor:
@@ -453,22 +453,22 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
     lo, hi = (check_fits("clamp", b, dtype) for b in (lo, hi))
     a = cast(a, dtype, a)
     lo_t, hi_t = (None if b is None else cast(b, dtype, a) for b in (lo, hi))
-    x, xp = a.data, a.xp
+    x, xp = a._data, a.xp
     out = x  # x unless it is outside, as torch, so -0 stays -0 at a bound of 0 (FUZZ_SEED=495316)
     for b, outside in ((lo_t, xp.less), (hi_t, xp.greater)):
         if b is not None:
             check_devices("clamp", a, b)
-            take = outside(out, b.data)
-            if b.dtype.kind == "f" and (b.ndim or bool(b.data != b.data)):  # a nan bound gives nan
-                take = take | (b.data != b.data)
-            out = xp.where(take, b.data, out)
+            take = outside(out, b._data)
+            if b.dtype.kind == "f" and (b.ndim or bool(b._data != b._data)):  # a nan bound gives nan
+                take = take | (b._data != b._data)
+            out = xp.where(take, b._data, out)
     if out is x:  # no bound: still an array of its own
         out = x.copy()
     if out.shape != x.shape:
         broadcast_shape("clamp", x.shape, out.shape)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        lo_d, hi_d = (None if b is None else b.data for b in (lo_t, hi_t))
+        lo_d, hi_d = (None if b is None else b._data for b in (lo_t, hi_t))
         if lo_d is None:
             inside = x <= hi_d
         elif hi_d is None:
@@ -500,14 +500,14 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
     """PyTorch's rule: each side gets g where it wins, g/2 on a tie, and g where the other is nan (both do)."""
     a, b = operands(op, a, b)
     xp = a.xp
-    out = getattr(xp, op)(a.data, b.data)
+    out = getattr(xp, op)(a._data, b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        half = (a.data == b.data).astype(g.dtype)
+        half = (a._data == b._data).astype(g.dtype)
         half *= -0.5
         half += 1  # 0.5 on ties, 1 elsewhere
-        return (unbroadcast(masked(g, half * ~a_loses(a.data, b.data)), a.shape) if a.requires_grad else None,
-                unbroadcast(masked(g, half * ~a_loses(b.data, a.data)), b.shape) if b.requires_grad else None)
+        return (unbroadcast(masked(g, half * ~a_loses(a._data, b._data)), a.shape) if a.requires_grad else None,
+                unbroadcast(masked(g, half * ~a_loses(b._data, a._data)), b.shape) if b.requires_grad else None)
     return record(op, out, (a, b), backward)
 
 
@@ -518,10 +518,10 @@ def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
         like = cond if isinstance(cond, Tensor) else None
         a = as_tensor(numpy.asarray(a, dtype=result_type(a, b)), like=like)
     a, b = operands("where", a, b)
-    c = cond.data if isinstance(cond, Tensor) else a.xp.asarray(cond)
+    c = cond._data if isinstance(cond, Tensor) else a.xp.asarray(cond)
     if isinstance(cond, Tensor):
         check_devices("where", cond, a)
-    out = select(c, a.data, b.data)
+    out = select(c, a._data, b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         zero = a.xp.zeros((), g.dtype)
@@ -556,11 +556,11 @@ def select(c: Array, a: Array, b: Array) -> Array:
 def compare(a: TensorLike, b: TensorLike, name: str) -> Tensor:
     """``a <name> b`` (less, equal, ...) as a bool Tensor; never part of a graph."""
     a, b = operands(name, a, b)
-    return Tensor(getattr(a.xp, name)(a.data, b.data), device=a.device)
+    return Tensor(getattr(a.xp, name)(a._data, b._data), device=a.device)
 
 
 def astype(a: Tensor, dtype: Any) -> Tensor:
     """Cast; the gradient is cast back to the input's dtype."""
-    src, out = a.dtype, a.data.astype(dtype)
+    src, out = a.dtype, a._data.astype(dtype)
     refuse_complex(out.dtype)
     return record("astype", out, (a,), lambda g: (g.astype(src),))

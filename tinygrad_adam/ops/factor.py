@@ -98,10 +98,10 @@ def solve_triangular(a: Tensor, b: Tensor, upper: bool, left: bool = True, unitr
     if (b.shape[-2] if left else b.shape[-1]) != n:
         raise ValueError(f"{op}: incompatible shapes of A and B for the equation {'AX' if left else 'XA'} = B "
                          f"({n}x{n} and {b.shape[-2]}x{b.shape[-1]})")
-    x = _triangular(a.data, b.data, upper, left, unitriangular)
+    x = _triangular(a._data, b._data, upper, left, unitriangular)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        gb = _triangular(mT(a.data), g, not upper, left, unitriangular)
+        gb = _triangular(mT(a._data), g, not upper, left, unitriangular)
         ga = None
         if a.requires_grad:
             ga = unbroadcast(_triangle(-(gb @ mT(x) if left else mT(x) @ gb), upper, unitriangular), a.shape)
@@ -134,7 +134,7 @@ def cholesky(a: Tensor, upper: bool = False, op: str = "linalg.cholesky") -> tup
     P = tril(L^T gL), its diagonal halved and mirrored to be symmetric, gA = L^-T P L^-1."""
     matrices(op, a)
     xp = a.xp
-    low = mT(a.data) if upper else a.data  # the triangle read, as a lower one
+    low = mT(a._data) if upper else a._data  # the triangle read, as a lower one
     s = xp.tril(low) + mT(xp.tril(low, -1))
     try:
         fac = xp.linalg.cholesky(s)
@@ -158,7 +158,7 @@ def cholesky(a: Tensor, upper: bool = False, op: str = "linalg.cholesky") -> tup
 
 def _lower_factor(l: Tensor, upper: bool) -> Array:
     """The factor's triangle as a lower one, L with A = L L^T (from U with A = U^T U when ``upper``)."""
-    return mT(l.data) if upper else l.data
+    return mT(l._data) if upper else l._data
 
 
 def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
@@ -177,7 +177,7 @@ def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
 
     def solve(rhs: Array) -> Array:
         return trsolve(mT(low), trsolve(low, rhs, lower=True), lower=False)
-    x = solve(b.data)
+    x = solve(b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gb = solve(g)
@@ -185,7 +185,7 @@ def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
         if l.requires_grad:
             c = gb @ mT(x)
             c = c + mT(c)
-            gl = unbroadcast(-(l.data @ c) if upper else -(c @ l.data), l.shape)
+            gl = unbroadcast(-(l._data @ c) if upper else -(c @ l._data), l.shape)
         return unbroadcast(gb, b.shape) if b.requires_grad else None, gl
     return record("cholesky_solve", x, (b, l), backward)
 
@@ -208,7 +208,7 @@ def cholesky_inverse(l: Tensor, upper: bool = False) -> Tensor:
 
     def backward(g: Array) -> tuple[Array]:
         c = out @ (g + mT(g)) @ out
-        return (-(l.data @ c) if upper else -(c @ l.data),)
+        return (-(l._data @ c) if upper else -(c @ l._data),)
     return record("cholesky_inverse", out, (l,), backward)
 
 
@@ -256,11 +256,11 @@ def matrix_exp(a: Tensor) -> Tensor:
     """The matrix exponential of each square matrix (..., n, n). The gradient is torch's: the upper right block of
     exp([[A^T, g], [0, A^T]])."""
     matrices("linalg.matrix_exp", a)
-    out = expm(a.data)
+    out = expm(a._data)
 
     def backward(g: Array) -> tuple[Array]:
         n, xp = a.shape[-1], a.xp
-        at = mT(a.data)
+        at = mT(a._data)
         block = xp.concatenate([xp.concatenate([at, g], axis=-1),
                                 xp.concatenate([xp.zeros_like(at), at], axis=-1)], axis=-2)
         return (expm(block)[..., :n, n:],)
@@ -310,7 +310,7 @@ def lu(a: Tensor) -> tuple[Tensor, Array, Array]:
     + triu(gU1 U1^T - L2^T gL2) (exact where A's leading k x k block is invertible)."""
     matrices("linalg.lu_factor", a, square=False)
     xp = a.xp
-    packed, perm, info = lu_factor(a.data)
+    packed, perm, info = lu_factor(a._data)
     k = min(a.shape[-2:])
 
     def backward(g: Array) -> tuple[Array]:
@@ -354,7 +354,7 @@ def inv_ex(a: Tensor) -> tuple[Tensor, Array]:
     singular matrix's inverse all nan (one holding a nan or inf: torch's infs and nans). Backward -A^-T g A^-T."""
     matrices("linalg.inv_ex", a)
     xp = a.xp
-    lu, perm, info = lu_factor(a.data)
+    lu, perm, info = lu_factor(a._data)
     out = lu_substitute(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
     out = xp.where(_failed(info), a.dtype.type(math.nan), out)
     return record("inv_ex", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),)), info
@@ -372,12 +372,12 @@ def solve_ex(a: Tensor, b: Tensor, left: bool = True) -> tuple[Tensor, Array]:
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
     if not left and vector:
         raise ValueError(f"{op}: a vector B is not supported with left=False (as torch); use B / A.squeeze(-1)")
-    bm = b.data[..., None] if vector else b.data
+    bm = b._data[..., None] if vector else b._data
     if bm.ndim < 2 or (bm.shape[-2] if left else bm.shape[-1]) != n:
         raise ValueError(f"{op}: incompatible shapes of A {a.shape} and B {b.shape} for the equation "
                          f"{'AX' if left else 'XA'} = B")
     xp = a.xp
-    lu, perm, info = lu_factor(a.data)
+    lu, perm, info = lu_factor(a._data)
     failed = _failed(info)
 
     def solve(rhs: Array, transposed: bool) -> Array:  # A X = rhs (A^T X = rhs), or X A = rhs (X A^T = rhs)

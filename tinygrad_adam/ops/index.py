@@ -33,7 +33,7 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[i
     if index.ndim != a.ndim or any(i > n for d, (i, n) in enumerate(zip(index.shape, a.shape)) if d != dim):
         raise ValueError(f"{op}: index shape {index.shape} must have the dims of the input {a.shape}, each no larger "
                          f"except along dim {dim}")
-    xp, idx = a.xp, index.data
+    xp, idx = a.xp, index._data
     if private:
         idx = idx.copy()
     if idx.size and bool(((idx < 0) | (idx >= (a.shape[dim] if a.ndim else 1))).any()):
@@ -50,7 +50,7 @@ def gather(a: Tensor, dim: int, index: Tensor) -> Tensor:
     from .. import backend
 
     dim, mesh = _mesh("gather", a, dim, index, a.requires_grad and is_grad_enabled())
-    out = a.data[mesh] if mesh else a.data.copy()
+    out = a._data[mesh] if mesh else a._data.copy()
 
     def backward(g: Array) -> tuple[Array]:
         full = a.xp.zeros(a.shape, dtype=g.dtype)
@@ -89,8 +89,8 @@ def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Te
 
     s = _source(op, a, src, index)
     dim, mesh = _mesh(op, a, dim, index, (a.requires_grad or s.requires_grad) and is_grad_enabled())
-    values = s.data[tuple(slice(0, n) for n in index.shape)] if s.ndim else s.data
-    out = a.data.copy()
+    values = s._data[tuple(slice(0, n) for n in index.shape)] if s.ndim else s._data
+    out = a._data.copy()
     if op == "scatter_add":
         backend.scatter_add(out, mesh, a.xp.broadcast_to(values, index.shape))
     else:
@@ -155,7 +155,7 @@ def scatter_reduce(a: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
     if reduce == "mean" and a.dtype.kind == "b":
         raise TypeError(f"{op}: reduce='mean' is not defined for bool tensors; convert with .long() or .float()")
     dim, xp = wrap_dim(op, dim, a.ndim), a.xp
-    a1, i1, s1 = _at_least_1d(a.data), _at_least_1d(index.data), _at_least_1d(src.data)
+    a1, i1, s1 = _at_least_1d(a._data), _at_least_1d(index._data), _at_least_1d(src._data)
     if i1.size == 0:  # nothing is scattered (torch checks an empty index no further); the gradients' rules still hold
         taken = (slice(0, 0),) * s1.ndim
         mesh = tuple(xp.zeros((0,) * s1.ndim, dtype="int64") for _ in a1.shape)
@@ -225,14 +225,14 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
     v = as_tensor(value, like=a)
     idx = _raw_index(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled())
     check_devices("index_put", a, v)
-    out = a.data.copy()
+    out = a._data.copy()
     if accumulate:  # flat positions of the indexed places (any index form), then one scatter-add into them
         places = a.xp.arange(out.size).reshape(out.shape)[idx]
         backend.scatter_at("add", out.reshape(-1), (places.reshape(-1),),
-                           a.xp.broadcast_to(v.data, places.shape).reshape(-1))
+                           a.xp.broadcast_to(v._data, places.shape).reshape(-1))
         target_shape = places.shape
     else:
-        out[idx] = v.data
+        out[idx] = v._data
         target_shape = out[idx].shape
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -284,9 +284,9 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
         if i.dtype == numpy.bool_:
             if i.shape != size:
                 raise IndexError(f"index_put: the mask's shape {i.shape} does not match the tensor's {size} at dim {d}")
-            shapes.append((int(i.data.sum()),))
+            shapes.append((int(i._data.sum()),))
         else:
-            if i.data.size and bool(((i.data < -size[0]) | (i.data >= size[0])).any()):
+            if i._data.size and bool(((i._data < -size[0]) | (i._data >= size[0])).any()):
                 raise IndexError(f"index_put: an index is out of range for dim {d} of size {size[0]}")
             shapes.append(i.shape)
         d += n
@@ -303,7 +303,7 @@ def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices of any shape -> int64 one-hot of shape (*t.shape, num_classes); no gradient."""
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: needs an integer (int64) tensor of class indices, got dtype {t.dtype}")
-    xp, idx = t.xp, t.data
+    xp, idx = t.xp, t._data
     if num_classes < 0:
         num_classes = int(idx.max()) + 1 if idx.size else 0
     if idx.size and bool(((idx < 0) | (idx >= num_classes)).any()):
@@ -321,7 +321,7 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
         raise ValueError(f"index_select: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim("index_select", dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
-    idx = index.data.reshape(-1)
+    idx = index._data.reshape(-1)
     if idx.size and bool(((idx < 0) | (idx >= n)).any()):
         raise IndexError(f"index_select: an index is out of range for dim {dim} of size {n} (expected 0..{n - 1})")
     if a.ndim == 0:
@@ -362,7 +362,7 @@ def embedding(weight: Tensor, idx: Array, padding_idx: int | None = None, scale_
         full = xp.zeros(weight.shape, dtype=g.dtype)
         backend.scatter_add(full, flat, rows)
         return (full,)
-    return record("embedding", weight.data[idx], (weight,), backward)
+    return record("embedding", weight._data[idx], (weight,), backward)
 
 
 def embedding_renorm_(weight: Array, idx: Array, max_norm: float, norm_type: float) -> None:
@@ -386,9 +386,9 @@ def nonzero(a: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     ``as_tuple`` one (N,) tensor per dim (one for a 0-d tensor). No gradient."""
     xp = a.xp
     if a.ndim == 0:
-        coords: tuple[Array, ...] = (xp.zeros(int(bool(a.data != 0)), dtype="int64"),)
+        coords: tuple[Array, ...] = (xp.zeros(int(bool(a._data != 0)), dtype="int64"),)
     else:
-        coords = tuple(c.astype("int64", copy=False) for c in xp.nonzero(a.data))
+        coords = tuple(c.astype("int64", copy=False) for c in xp.nonzero(a._data))
     if as_tuple:
         return tuple(Tensor(c, device=a.device) for c in coords)
     if a.ndim == 0:
@@ -400,7 +400,7 @@ def bincount(a: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Te
     """Counts (``weights`` summed, with ``weights``) of each value of a 1-D non-negative integer tensor: length
     max(a) + 1, at least ``minlength``. int64 without weights; with them float32 for float32 weights, float64
     otherwise (an empty input gives int64 zeros, as in torch). No gradient (torch has none)."""
-    if a.ndim != 1 or a.dtype.kind not in "iu" or (a.data.size and bool((a.data < 0).any())):
+    if a.ndim != 1 or a.dtype.kind not in "iu" or (a._data.size and bool((a._data < 0).any())):
         raise ValueError(f"bincount: needs a 1-D tensor of non-negative integers, got shape {a.shape} and dtype "
                          f"{a.dtype}")
     if minlength < 0:
@@ -410,9 +410,9 @@ def bincount(a: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Te
         if weights.shape != a.shape:
             raise ValueError(f"bincount: weights must be 1-D with the input's length {a.shape}, got {weights.shape}")
     xp = a.xp
-    if weights is None or a.data.size == 0:
-        return Tensor(xp.bincount(a.data, minlength=minlength).astype("int64", copy=False), device=a.device)
-    out = xp.bincount(a.data, weights.data.astype("float64", copy=False), minlength=minlength)
+    if weights is None or a._data.size == 0:
+        return Tensor(xp.bincount(a._data, minlength=minlength).astype("int64", copy=False), device=a.device)
+    out = xp.bincount(a._data, weights._data.astype("float64", copy=False), minlength=minlength)
     return Tensor(out.astype("float32" if weights.dtype == "float32" else "float64", copy=False), device=a.device)
 
 
@@ -429,7 +429,7 @@ def _slots(op: str, a: Tensor, dim: int, index: Tensor, dtypes: tuple[str, ...],
         raise ValueError(f"{op}: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim(op, dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
-    idx = index.data.reshape(-1).astype("int64")
+    idx = index._data.reshape(-1).astype("int64")
     if negative:
         idx = a.xp.where(idx < 0, idx + n, idx)
     if idx.size and bool(((idx < 0) | (idx >= n)).any()):
@@ -449,9 +449,9 @@ def _slices_source(op: str, a: Tensor, d: int, key: tuple[Any, ...], source: Ten
     check_devices(op, a, source)
     if source.dtype != a.dtype:
         raise TypeError(f"{op}: source dtype {source.dtype} differs from the input dtype {a.dtype}; convert one")
-    want = _at_least_1d(a.data).shape[:d] + (key[-1].size,) + _at_least_1d(a.data).shape[d + 1:]
-    loose = op == "index_copy" and 0 in (a.ndim, source.ndim) and source.data.size == key[-1].size
-    s = source.data.reshape(want) if loose else _at_least_1d(source.data)
+    want = _at_least_1d(a._data).shape[:d] + (key[-1].size,) + _at_least_1d(a._data).shape[d + 1:]
+    loose = op == "index_copy" and 0 in (a.ndim, source.ndim) and source._data.size == key[-1].size
+    s = source._data.reshape(want) if loose else _at_least_1d(source._data)
     if s.shape != want or (source.ndim != a.ndim and not loose):
         raise ValueError(f"{op}: source shape {source.shape} must be the input's shape {a.shape} with "
                          f"{key[-1].size} (the number of indices) along dim {d}")
@@ -467,8 +467,8 @@ def index_fill(a: Tensor, dim: int, index: Tensor, value: TensorLike) -> Tensor:
         raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape {v.shape}")
     check_devices("index_fill", a, v)
     d, key = _slots("index_fill", a, dim, index, ("int64",), negative=True)
-    out = a.xp.array(a.data)  # a copy, an array even of a numpy scalar
-    _at_least_1d(out)[key] = v.data
+    out = a.xp.array(a._data)  # a copy, an array even of a numpy scalar
+    _at_least_1d(out)[key] = v._data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = gv = None
@@ -489,7 +489,7 @@ def index_add(a: Tensor, dim: int, index: Tensor, source: Tensor, alpha: float =
     d, key = _slots("index_add", a, dim, index, ("int64", "int32"), negative=False)
     s = _slices_source("index_add", a, d, key, source)
     scale = a.dtype.type(alpha)
-    out = a.xp.array(a.data)
+    out = a.xp.array(a._data)
     backend.scatter_add(_at_least_1d(out), key, s if alpha == 1 else s * scale)
 
     def backward(g: Array) -> tuple[Array, Array | None]:
@@ -503,7 +503,7 @@ def index_copy(a: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     ``a``'s shape and dtype with ``len(index)`` along ``dim``. Of repeated indices the last write wins."""
     d, key = _slots("index_copy", a, dim, index, ("int64",), negative=False)
     s = _slices_source("index_copy", a, d, key, source)
-    out = a.xp.array(a.data)  # a copy, an array even of a numpy scalar
+    out = a.xp.array(a._data)  # a copy, an array even of a numpy scalar
     _at_least_1d(out)[key] = s
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -549,8 +549,8 @@ def masked_select(a: Tensor, mask: TensorLike) -> Tensor:
     row-major order."""
     m = _bool_mask("masked_select", a, mask)
     shape = broadcast_shape("masked_select", a.shape, m.shape)
-    where = a.xp.broadcast_to(m.data, shape).copy()  # a private copy: backward reads it
-    out = a.xp.broadcast_to(a.data, shape)[where]
+    where = a.xp.broadcast_to(m._data, shape).copy()  # a private copy: backward reads it
+    out = a.xp.broadcast_to(a._data, shape)[where]
 
     def backward(g: Array) -> tuple[Array]:
         full = a.xp.zeros(shape, dtype=g.dtype)
@@ -568,19 +568,19 @@ def masked_scatter(a: Tensor, mask: TensorLike, source: Tensor) -> Tensor:
     if source.dtype != a.dtype:
         raise TypeError(f"masked_scatter: source dtype {source.dtype} differs from the input dtype {a.dtype}")
     shape = broadcast_shape("masked_scatter", a.shape, m.shape)
-    where = a.xp.broadcast_to(m.data, shape).copy()
+    where = a.xp.broadcast_to(m._data, shape).copy()
     count = int(where.sum())
-    if source.data.size < count:
-        raise ValueError(f"masked_scatter: source has {source.data.size} elements, fewer than the {count} places "
+    if source._data.size < count:
+        raise ValueError(f"masked_scatter: source has {source._data.size} elements, fewer than the {count} places "
                          f"where mask holds")
-    out = a.xp.broadcast_to(a.data, shape).copy()
-    out[where] = source.data.reshape(-1)[:count]
+    out = a.xp.broadcast_to(a._data, shape).copy()
+    out[where] = source._data.reshape(-1)[:count]
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = unbroadcast(a.xp.where(where, 0, g), a.shape) if a.requires_grad else None
         gs = None
         if source.requires_grad:
-            gs = a.xp.zeros(source.data.size, dtype=g.dtype)
+            gs = a.xp.zeros(source._data.size, dtype=g.dtype)
             gs[:count] = g[where]
             gs = gs.reshape(source.shape)
         return ga, gs
@@ -591,7 +591,7 @@ def _wrapped(op: str, index: Tensor, n: int) -> Tensor:
     """An int64 index tensor with negative entries counted from the end of a length-``n`` dim, range-checked."""
     if index.dtype != "int64":
         raise TypeError(f"{op}: index must be an int64 tensor, got dtype {index.dtype}")
-    idx = index.data
+    idx = index._data
     if idx.size and bool(((idx < -n) | (idx >= n)).any()):
         raise IndexError(f"{op}: an index is out of range for {n} elements (expected {-n}..{n - 1})")
     return constant(index.xp.where(idx < 0, idx + n, idx))
@@ -601,7 +601,7 @@ def take(a: Tensor, index: Tensor) -> Tensor:
     """``a``'s elements (taken as a flat row-major list) at ``index`` (int64, any shape; negative entries count
     from the end): a tensor of ``index``'s shape. Gradients add up at repeated indices."""
     check_devices("take", a, index)
-    flat = _wrapped("take", index, a.data.size).data.reshape(-1)
+    flat = _wrapped("take", index, a._data.size)._data.reshape(-1)
     return reshape(gather(reshape(a, (-1,)), 0, constant(flat)), index.shape)
 
 
@@ -611,7 +611,7 @@ def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor
     negative entries raise)."""
     check_devices("take_along_dim", a, indices)
     if dim is None:
-        if indices.data.size and bool((indices.data < 0).any()):
+        if indices._data.size and bool((indices._data < 0).any()):
             raise IndexError("take_along_dim: without dim, indices must be >= 0 (as in torch)")
         return take(a, reshape(indices, (-1,)))
     if indices.ndim != a.ndim or a.ndim == 0:
@@ -622,7 +622,7 @@ def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor
     rest = broadcast_shape("take_along_dim", a.shape[:d] + (1,) + a.shape[d + 1:],
                            idx.shape[:d] + (1,) + idx.shape[d + 1:])
     src = broadcast_to(a, rest[:d] + (a.shape[d],) + rest[d + 1:])
-    return gather(src, d, constant(a.xp.broadcast_to(idx.data, rest[:d] + (idx.shape[d],) + rest[d + 1:])))
+    return gather(src, d, constant(a.xp.broadcast_to(idx._data, rest[:d] + (idx.shape[d],) + rest[d + 1:])))
 
 
 # ------------------------------------------------------------------------------- index generators

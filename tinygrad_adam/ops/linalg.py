@@ -27,7 +27,7 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
     check_devices("matmul", a, b)
-    ad, bd = a.data, b.data
+    ad, bd = a._data, b._data
     sa, sb = ad.shape, bd.shape  # the arrays' own attributes: cheaper than the Tensor properties on a hot path
     if not sa or not sb:
         raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
@@ -44,8 +44,8 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         # 1-D operands become a row / a column so one formula covers every case
-        a2 = a.data if a.ndim > 1 else a.data[None, :]  # (..., n, k)
-        b2 = b.data if b.ndim > 1 else b.data[:, None]  # (..., k, m)
+        a2 = a._data if a.ndim > 1 else a._data[None, :]  # (..., n, k)
+        b2 = b._data if b.ndim > 1 else b._data[:, None]  # (..., k, m)
         g2 = g.reshape(broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
         ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape) if a.requires_grad else None  # g b^T
         gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape) if b.requires_grad else None  # a^T g
@@ -93,7 +93,7 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     if len({t.dtype for t in tensors}) > 1:
         raise TypeError(f"einsum: operands must share a dtype, got {sorted({str(t.dtype) for t in tensors})}")
     subs, out_sub = _einsum_subscripts("einsum", equation, [t.shape for t in tensors])
-    xp, arrays = tensors[0].xp, [t.data for t in tensors]
+    xp, arrays = tensors[0].xp, [t._data for t in tensors]
     try:
         out = xp.asarray(xp.einsum(f"{','.join(subs)}->{out_sub}", *arrays, optimize=len(arrays) > 1))
     except ValueError as e:
@@ -202,7 +202,7 @@ def diag_embed(a: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Te
     offset, lead = int(offset), iter(a.shape[:-1])
     n = a.shape[-1] + abs(offset)
     out = a.xp.zeros(tuple(n if i in (d1, d2) else next(lead) for i in range(ndim)), dtype=a.dtype)
-    backend.diagonal(out, offset, d1, d2)[...] = a.data
+    backend.diagonal(out, offset, d1, d2)[...] = a._data
     return record("diag_embed", out, (a,), lambda g: (backend.diagonal(g, offset, d1, d2),))
 
 
@@ -283,7 +283,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
     batch = broadcast_shape("cdist", x1.shape[:-2], x2.shape[:-2])
     xp, p = x1.xp, float(p)
     with ignore_fp_errors(xp):  # (inf - inf)
-        diff = x1.data[..., :, None, :] - x2.data[..., None, :, :]  # (..., P, R, M)
+        diff = x1._data[..., :, None, :] - x2._data[..., None, :, :]  # (..., P, R, M)
     ad = xp.abs(diff)
     dtype = diff.dtype.type
     with ignore_fp_errors(xp):
@@ -335,7 +335,7 @@ def inv(a: Tensor) -> Tensor:
     Backward -A^-T g A^-T."""
     _square("inv", a)
     try:
-        out = _solve_arrays(a.data, a.xp.broadcast_to(a.xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+        out = _solve_arrays(a._data, a.xp.broadcast_to(a.xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
     except LinAlgError as e:
         raise ValueError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
                          f"system") from None
@@ -397,15 +397,15 @@ def det(a: Tensor) -> Tensor:
     _square("det", a)
     xp = a.xp
     with ignore_fp_errors(xp):  # (an inf or nan: replaced below)
-        out = xp.asarray(xp.linalg.det(a.data))
-    odd = ~xp.isfinite(a.data).all(axis=(-2, -1))
+        out = xp.asarray(xp.linalg.det(a._data))
+    odd = ~xp.isfinite(a._data).all(axis=(-2, -1))
     if bool(odd.any()):
-        diagonal, sign, _, _ = _lu_of_transpose(a.data[odd])
+        diagonal, sign, _, _ = _lu_of_transpose(a._data[odd])
         with ignore_fp_errors(xp):
             out[odd] = sign * xp.prod(diagonal, axis=-1)
 
     def backward(g: Array) -> tuple[Array]:
-        adjugate = _adjugate_t(xp.where(odd[..., None, None], 0, a.data))
+        adjugate = _adjugate_t(xp.where(odd[..., None, None], 0, a._data))
         return (xp.where(~odd[..., None, None] | (a.shape[-1] == 1), g[..., None, None] * adjugate,
                          a.dtype.type("nan")),)  # 1 x 1: 1
     return record("det", out, (a,), backward)
@@ -419,10 +419,10 @@ def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
     _square("slogdet", a)
     xp = a.xp
     with ignore_fp_errors(xp):  # (an inf or nan: replaced below)
-        sign, logabs = (xp.asarray(x) for x in xp.linalg.slogdet(a.data))
-    odd = ~xp.isfinite(a.data).all(axis=(-2, -1))
+        sign, logabs = (xp.asarray(x) for x in xp.linalg.slogdet(a._data))
+    odd = ~xp.isfinite(a._data).all(axis=(-2, -1))
     if bool(odd.any()):
-        diagonal, parity, lu, perm = _lu_of_transpose(a.data[odd])
+        diagonal, parity, lu, perm = _lu_of_transpose(a._data[odd])
         with ignore_fp_errors(xp):
             sign[odd] = parity * xp.prod((diagonal > 0).astype(a.dtype) - (diagonal < 0), axis=-1)
             logabs[odd] = xp.sum(xp.log(xp.abs(diagonal)), axis=-1)
@@ -430,7 +430,7 @@ def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
     def backward(g: Array) -> tuple[Array]:
         regular = (sign != 0)[..., None, None]
         with ignore_fp_errors(xp):  # (infinite entries)
-            inverse_t = mT(xp.linalg.inv(xp.where(regular & ~odd[..., None, None], a.data,
+            inverse_t = mT(xp.linalg.inv(xp.where(regular & ~odd[..., None, None], a._data,
                                                   xp.eye(a.shape[-1], dtype=a.dtype))))
             if bool(odd.any()):  # A^-T from the LU of A^T, as torch's
                 inverse_t[odd] = lu_substitute(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), lu.shape))
@@ -462,12 +462,12 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
                              f"{b.shape}")
         x = solve(movement.transpose(a, _swap_last(a.ndim)), movement.transpose(b, _swap_last(b.ndim)))
         return movement.transpose(x, _swap_last(x.ndim))  # (x has the broadcast batch dims)
-    bm = b.data[..., None] if vector else b.data
+    bm = b._data[..., None] if vector else b._data
     if bm.ndim < 2 or bm.shape[-2] != a.shape[-1]:
         raise ValueError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
     batch = broadcast_shape("solve", a.shape[:-2], bm.shape[:-2])
     xp = a.xp
-    ab = xp.broadcast_to(a.data, batch + a.shape[-2:])
+    ab = xp.broadcast_to(a._data, batch + a.shape[-2:])
     try:
         x = _solve_arrays(ab, xp.broadcast_to(bm, batch + bm.shape[-2:]))
     except LinAlgError as e:

@@ -33,16 +33,16 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
     check_dtypes("linear", *parents)
     xp = x.xp
-    x2 = x.data.reshape(math.prod(x.shape[:-1]), in_f)  # not -1: that is ambiguous for empty inputs
-    out = x2 @ weight.data.T
+    x2 = x._data.reshape(math.prod(x.shape[:-1]), in_f)  # not -1: that is ambiguous for empty inputs
+    out = x2 @ weight._data.T
     if bias is not None and in_f == 0:  # no products: torch's addmm gives the bias as it is (0 + -0 would be +0)
-        out[...] = bias.data
+        out[...] = bias._data
     elif bias is not None:
-        out += bias.data
+        out += bias._data
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         g2 = xp.ascontiguousarray(g.reshape(x2.shape[0], out_f))  # BLAS needs real strides (a broadcast g has 0)
-        gx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
+        gx = (g2 @ weight._data).reshape(x.shape) if x.requires_grad else None
         gw = g2.T @ x2 if weight.requires_grad else None
         if bias is None:
             return gx, gw

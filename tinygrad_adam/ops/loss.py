@@ -69,7 +69,7 @@ def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
         raise ValueError(f"{op}: expected input of shape (N, C), got shape {scores.shape}")
     if isinstance(targets, Tensor):
         check_devices(op, scores, targets)
-        t = targets.data
+        t = targets._data
     else:
         t = backend.to_device(targets, scores.device)
     if t.dtype.kind not in "iu":
@@ -88,7 +88,7 @@ def cross_entropy(logits: Tensor, targets: TensorLike, reduction: str = "mean") 
     float_input("cross_entropy", logits)  # (torch has no integer log-softmax)
     t = class_targets("cross_entropy", logits, targets)
     xp, rows = logits.xp, logits.xp.arange(logits.shape[0])
-    _, d, e, s = shifted_exp(logits.data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
+    _, d, e, s = shifted_exp(logits._data, 1, finite_shift=False)  # d = x - max, e = exp(d), s = sum(e): (N, 1)
     with quiet(xp):
         losses = -(d[rows, t] - xp.log(s[:, 0]))  # -log_softmax[t], its two parts kept apart (-(0) = -0 as torch)
 
@@ -114,7 +114,7 @@ def nll_loss(log_probs: Tensor, targets: TensorLike, reduction: str = "mean") ->
         full = xp.zeros(log_probs.shape, dtype=gl.dtype)
         full[rows, t] = -gl
         return (full,)
-    return record_loss("nll_loss", -log_probs.data[rows, t], (log_probs,), reduction, grads)
+    return record_loss("nll_loss", -log_probs._data[rows, t], (log_probs,), reduction, grads)
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduction: str = "mean") -> Tensor:
@@ -129,7 +129,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     # logits' gradient is formed from the logits as given, in the wider dtype (torch's derivative formula)
     dtype = y.dtype if y.dtype.kind == "f" else logits.dtype
     given, y = logits, cast(y, dtype, logits)
-    xp, z, yd = logits.xp, cast(logits, dtype, logits).data, y.data
+    xp, z, yd = logits.xp, cast(logits, dtype, logits)._data, y._data
     with quiet(xp):  # (1 - y) z - log sigmoid(z), as PyTorch (so also its inf/nan: inf at z = inf, y = 0)
         losses = (1 - yd) * z  # the large parts first, so the small log1p term is not rounded away
         losses -= xp.minimum(z, 0)
@@ -138,7 +138,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
         gz = None
         if given.requires_grad:
-            gz = sigmoid_array(given.data) - yd
+            gz = sigmoid_array(given._data) - yd
             gz *= gl
         gy = -z * gl if y.requires_grad else None
         return gz, gy
@@ -151,7 +151,7 @@ def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean"
     y outside [0, 1], or nan, raise ValueError, as torch."""
     check_devices("binary_cross_entropy", probs, targets)
     float_input("binary_cross_entropy", probs)
-    xp, p, y = probs.xp, probs.data, targets.data.astype(probs.dtype, copy=False)
+    xp, p, y = probs.xp, probs._data, targets._data.astype(probs.dtype, copy=False)
     if not bool(((p >= 0) & (p <= 1)).all()):  # (a nan is refused too, as torch)
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] (apply sigmoid, or use "
                          "binary_cross_entropy_with_logits on the raw scores)")
@@ -180,7 +180,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, beta: float, reduction: str = 
     a, b = (input, cast(target, input.dtype, input)) if huber else operands(op, input, target)
     float_input(op, a)  # (two integer operands, or huber's integer input: torch has no integer kernel)
     xp, t = a.xp, a.dtype.type
-    d = a.data - b.data
+    d = a._data - b._data
     z = xp.abs(d)
     if huber:
         quadratic, linear, slope = z * z * t(0.5), (z - t(0.5 * beta)) * t(beta), t(beta)
@@ -205,7 +205,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     a, y = operands("kl_div", input, target, floating=True)
     xp = a.xp
     shape = broadcast_shape("kl_div", a.shape, y.shape)
-    x, t = xp.broadcast_to(a.data, shape), xp.broadcast_to(y.data, shape)
+    x, t = xp.broadcast_to(a._data, shape), xp.broadcast_to(y._data, shape)
     with quiet(xp):
         if log_target:
             e = xp.exp(t)
@@ -264,9 +264,9 @@ def soft_margin_loss(x: Tensor, target: Tensor, reduction: str) -> Tensor:
     if broadcast_shape(op, x.shape, target.shape) != x.shape:
         raise ValueError(f"{op}: target shape {target.shape} must broadcast to input shape {x.shape}")
     xp = x.xp
-    y = xp.broadcast_to(target.data.astype(x.dtype, copy=False), x.shape)
+    y = xp.broadcast_to(target._data.astype(x.dtype, copy=False), x.shape)
     with ignore_fp_errors(xp):
-        z = xp.exp(-y * x.data)
+        z = xp.exp(-y * x._data)
         losses = xp.log1p(z)
 
     def grads(gl: Array) -> tuple[Array]:
@@ -325,12 +325,12 @@ def multi_margin_loss(x: Tensor, target: Array, p: int, margin: float, weight: T
     float_input("multi_margin_loss", x)
     xp, c = x.xp, x.shape[1]
     z = margin - x.gather(1, Tensor(target[:, None], device=x.device)) + x
-    keep = (z.data > 0) & (xp.arange(c) != target[:, None])
+    keep = (z._data > 0) & (xp.arange(c) != target[:, None])
     h = where(Tensor(keep, device=x.device), z, 0)
     if p == 2:
         h = h * h
     if weight is not None:
-        h = h * Tensor(weight.data[target][:, None], device=x.device)
+        h = h * Tensor(weight._data[target][:, None], device=x.device)
     return h.sum(1) / c
 
 
@@ -344,7 +344,7 @@ def multilabel_margin_loss(x: Tensor, target: Array) -> Tensor:
     counts = ((target[:, :, None] == xp.arange(c)) & listed[:, :, None]).sum(1).astype(x.dtype)  # (N, C)
     is_target = counts > 0
     z = 1 - x.unsqueeze(2) + x.unsqueeze(1)  # (N, j, i)
-    keep = (z.data > 0) & is_target[:, :, None] & ~is_target[:, None, :]
+    keep = (z._data > 0) & is_target[:, :, None] & ~is_target[:, None, :]
     h = where(Tensor(keep, device=x.device), z, 0) * Tensor(counts[:, :, None], device=x.device)
     return h.sum((1, 2)) / c
 

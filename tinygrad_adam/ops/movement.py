@@ -22,7 +22,7 @@ def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
         checked = False
     if not checked:
         shape = tuple(int(n) for n in shape)
-        known, n = math.prod(d for d in shape if d != -1), a.data.size
+        known, n = math.prod(d for d in shape if d != -1), a._data.size
         if shape.count(-1) > 1 or (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)) \
                 or min(shape, default=0) < -1:
             raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
@@ -36,7 +36,7 @@ def transpose(a: Tensor, axes: Sequence[int]) -> Tensor:
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of shape {a.shape}")
     inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i] % a.ndim))
-    return record("transpose", a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
+    return record("transpose", a._data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
 
 
 def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -55,7 +55,7 @@ def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
     shape = tuple(shape)
     if broadcast_shape("broadcast_to", a.shape, shape) != shape:
         raise ValueError(f"broadcast_to: shape {a.shape} cannot be broadcast to {shape}")
-    return record("broadcast_to", a.xp.broadcast_to(a.data, shape), (a,), lambda g: (unbroadcast(g, a.shape),))
+    return record("broadcast_to", a.xp.broadcast_to(a._data, shape), (a,), lambda g: (unbroadcast(g, a.shape),))
 
 
 def squeeze(a: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
@@ -81,7 +81,7 @@ def _raw_index(index: Any, private: bool = False) -> Any:
     if isinstance(index, tuple):
         return tuple(_raw_index(i, private) for i in index)
     if isinstance(index, Tensor):
-        return index.data.copy() if private else index.data
+        return index._data.copy() if private else index._data
     if isinstance(index, list):
         return backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
     return index
@@ -102,9 +102,9 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         basic = getitem(a, tuple(slice(None) if hasattr(i, "dtype") and i.ndim else i for i in parts))
         return getitem(basic, tuple(i if hasattr(i, "dtype") and i.ndim else slice(None) for i in parts
                                     if not _is_int(i)))
-    out = a.data[index]
+    out = a._data[index]
     if not gather and not isinstance(out, a.xp.ndarray):  # numpy gives a copied scalar when ints pick one element;
-        out = a.data[(*(i for i in parts if i is not Ellipsis), Ellipsis)]  # x[0, ...] is the 0-d view torch gives
+        out = a._data[(*(i for i in parts if i is not Ellipsis), Ellipsis)]  # x[0, ...] is the 0-d view torch gives
 
     def backward(g: Array) -> tuple[Array]:
         full = a.xp.zeros(a.shape, dtype=g.dtype)
@@ -137,7 +137,7 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
             start += t.shape[ax]
         else:
             spans.append(None)
-    out = xp.concatenate([t.data for t in joined], axis=ax)
+    out = xp.concatenate([t._data for t in joined], axis=ax)
 
     def backward(g: Array) -> list[Array]:
         return [xp.zeros((0,), g.dtype) if s is None else g[(slice(None),) * ax + (s,)] for s in spans]
@@ -161,7 +161,7 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
               for p in ((pad_width,) * a.ndim if isinstance(pad_width, int) else pad_width)]
     if len(widths) != a.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
         raise ValueError(f"pad: pad_width {pad_width} must give non-negative (before, after) for each of {a.ndim} axes")
-    out = xp.pad(a.data, widths, mode="constant", constant_values=check_fits("pad", value, a.dtype))
+    out = xp.pad(a._data, widths, mode="constant", constant_values=check_fits("pad", value, a.dtype))
     inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
     return record("pad", out, (a,), lambda g: (g[inner],))
 
@@ -171,12 +171,12 @@ def to(a: Tensor, device: str) -> Tensor:
     if a.device == device:
         return a
     src = a.device
-    return record("to", backend.to_device(a.data, device), (a,), lambda g: (backend.to_device(g, src),))
+    return record("to", backend.to_device(a._data, device), (a,), lambda g: (backend.to_device(g, src),))
 
 
 def clone(a: Tensor) -> Tensor:
     """A copy of ``a`` with its own array; the gradient passes through unchanged."""
-    return record("clone", a.data.copy(), (a,), lambda g: (g,))
+    return record("clone", a._data.copy(), (a,), lambda g: (g,))
 
 
 def tril(a: Tensor, diagonal: int = 0) -> Tensor:
@@ -193,7 +193,7 @@ def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
     if a.ndim < 2:
         raise ValueError(f"{op}: needs a tensor with at least 2 dims, got shape {a.shape}")
     keep = getattr(a.xp, op)(a.xp.ones(a.shape[-2:], dtype=bool), int(diagonal))  # numpy's tril is 2-D only
-    out = a.xp.where(keep, a.data, a.data.dtype.type(0))
+    out = a.xp.where(keep, a._data, a._data.dtype.type(0))
     return record(op, out, (a,), lambda g: (a.xp.where(keep, g, g.dtype.type(0)),))
 
 
@@ -242,7 +242,7 @@ def repeat_interleave(a: Tensor, repeats: int | Tensor, dim: int | None = None) 
         if repeats.dtype.kind not in "iu" or repeats.ndim != 1 or repeats.shape[0] not in (1, a.shape[d]):
             raise ValueError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor of length 1 or "
                              f"{a.shape[d]}, got dtype {repeats.dtype} and shape {repeats.shape}")
-        counts = repeats.data
+        counts = repeats._data
         if bool((counts < 0).any()):
             raise ValueError("repeat_interleave: repeats must be non-negative")
         xp = a.xp
@@ -262,7 +262,7 @@ def flip(a: Tensor, dims: int | Sequence[int]) -> Tensor:
     axes = _dims("flip", dims, a.ndim)
     if not axes or a.ndim == 0:
         return clone(a)
-    return record("flip", a.xp.flip(a.data, axes).copy(), (a,), lambda g: (a.xp.flip(g, axes),))
+    return record("flip", a.xp.flip(a._data, axes).copy(), (a,), lambda g: (a.xp.flip(g, axes),))
 
 
 def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
@@ -280,7 +280,7 @@ def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | Non
         raise ValueError(f"roll: shifts {shifts} and dims {axes} must have the same (non-zero) length")
     xp = a.xp
     back = tuple(-s for s in shifts)
-    return record("roll", xp.roll(a.data, shifts, axes), (a,), lambda g: (xp.roll(g, back, axes),))
+    return record("roll", xp.roll(a._data, shifts, axes), (a,), lambda g: (xp.roll(g, back, axes),))
 
 
 def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -326,7 +326,7 @@ def diagonal(a: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
     d1, d2 = wrap_dim("diagonal", dim1, a.ndim), wrap_dim("diagonal", dim2, a.ndim)
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
-    out = backend.diagonal(a.data, int(offset), d1, d2)
+    out = backend.diagonal(a._data, int(offset), d1, d2)
 
     def backward(g: Array) -> tuple[Array]:
         full = a.xp.zeros(a.shape, dtype=g.dtype)
@@ -374,7 +374,7 @@ def unfold(a: Tensor, dim: int, size: int, step: int) -> Tensor:
     taken as one element). The gradient adds up over overlapping windows."""
     d = wrap_dim("unfold", dim, a.ndim)
     size, step = int(size), int(step)
-    x = a.data.reshape(a.shape or (1,))
+    x = a._data.reshape(a.shape or (1,))
     n = x.shape[d]
     if not 0 <= size <= n:
         raise ValueError(f"unfold: size {size} must lie in 0..{n}, the length of dim {dim}")
@@ -402,7 +402,7 @@ def view_dtype(a: Tensor, dtype: Any) -> Tensor:
     shrinks or grows by the ratio, as torch (a 0-d tensor needs the same size). Not differentiable: the result is
     cut from the graph, as in torch for a non-float ``dtype``."""
     dt = numpy.dtype(dtype)
-    x = a.data
+    x = a._data
     if dt.itemsize != x.dtype.itemsize:
         what = f"view {x.dtype} as {dt} (different element sizes)"
         if x.ndim == 0:

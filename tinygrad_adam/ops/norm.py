@@ -38,15 +38,15 @@ def _normalize(a: Tensor, axes: tuple[int, ...], mean: Array, var: Array, eps: f
     parents = tuple(t for t in (weight, bias) if t is not None)
     check_devices(op, a, *parents)
     rstd = 1.0 / a.xp.sqrt(var + eps)
-    x_hat = (a.data - mean) * rstd
-    out = x_hat * weight.data.reshape(feature_shape) if weight is not None else x_hat.copy()
+    x_hat = (a._data - mean) * rstd
+    out = x_hat * weight._data.reshape(feature_shape) if weight is not None else x_hat.copy()
     if bias is not None:
-        out += bias.data.reshape(feature_shape)
+        out += bias._data.reshape(feature_shape)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         gx = None
         if a.requires_grad:
-            d = g * weight.data.reshape(feature_shape) if weight is not None else g
+            d = g * weight._data.reshape(feature_shape) if weight is not None else g
             if stats_have_grad:
                 d = d - keepdims_mean(d, axes) - x_hat * keepdims_mean(d * x_hat, axes)
             gx = d * rstd
@@ -79,8 +79,8 @@ def _update_running(running_mean: Tensor | None, running_var: Tensor | None, mea
     """r <- (1 - momentum) r + momentum s in place, for per-channel ``mean`` and unbiased ``var`` (C,)."""
     for r, s in ((running_mean, mean), (running_var, var)):
         if r is not None:
-            r.data *= 1 - momentum
-            r.data += momentum * s.astype(r.dtype, copy=False)
+            r._data *= 1 - momentum
+            r._data += momentum * s.astype(r.dtype, copy=False)
 
 
 def _check_channels(op: str, c: int, shape: tuple[int, ...], **tensors: Tensor | None) -> None:
@@ -99,10 +99,10 @@ def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None
         if t is not None and t.shape != shape:
             raise ValueError(f"layer_norm: {name} has shape {t.shape}, expected {shape}")
     if a.dtype == numpy.float32 and a.size and all(t is None or t.dtype == a.dtype for t in (weight, bias)) \
-            and backend.device_of(a.data) == "cpu" and backend.numba_available():
+            and backend.device_of(a._data) == "cpu" and backend.numba_available():
         return _layer_norm_rows(a, math.prod(shape), weight, bias, eps)
     axes = tuple(range(a.ndim - len(shape), a.ndim))
-    mean, var = _stats(a.data, axes)
+    mean, var = _stats(a._data, axes)
     return _normalize(a, axes, mean, var, eps, weight, bias, shape, True, "layer_norm")
 
 
@@ -162,10 +162,10 @@ def _layer_norm_rows(a: Tensor, n: int, weight: Tensor | None, bias: Tensor | No
     """``layer_norm`` of float32 ``a`` (..., normalized) over its last n elements by the compiled loops."""
     parents = tuple(t for t in (weight, bias) if t is not None)
     check_devices("layer_norm", a, *parents)
-    x = numpy.ascontiguousarray(a.data).reshape(-1, n)
+    x = numpy.ascontiguousarray(a._data).reshape(-1, n)
     rows = x.shape[0]
-    w = weight.data.reshape(n) if weight is not None else x[:0, 0]  # (an unread placeholder of the right type)
-    b = bias.data.reshape(n) if bias is not None else x[:0, 0]
+    w = weight._data.reshape(n) if weight is not None else x[:0, 0]  # (an unread placeholder of the right type)
+    b = bias._data.reshape(n) if bias is not None else x[:0, 0]
     out, mean, rstd = numpy.empty_like(x), numpy.empty(rows), numpy.empty(rows)
     forward = backend.compiled(layer_norm_loop, reassociate=True)
     backend.split_work(lambda p: forward(x[p], w, b, weight is not None, bias is not None, eps, out[p], mean[p],
@@ -206,17 +206,17 @@ def batch_norm(a: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     _check_channels("batch_norm", c, a.shape, weight=weight, bias=bias, running_mean=running_mean,
                     running_var=running_var)
     if training:
-        n = a.data.size // max(c, 1)
+        n = a._data.size // max(c, 1)
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {a.shape}")
-        mean, var = _stats(a.data, axes)
+        mean, var = _stats(a._data, axes)
         _update_running(running_mean, running_var, mean.reshape(c), var.reshape(c) * (n / (n - 1)),
                         momentum)
         return _normalize(a, axes, mean, var, eps, weight, bias, feature_shape, True, "batch_norm")
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
     check_devices("batch_norm", a, running_mean, running_var)
-    mean, var = running_mean.data.reshape(feature_shape), running_var.data.reshape(feature_shape)
+    mean, var = running_mean._data.reshape(feature_shape), running_var._data.reshape(feature_shape)
     return _normalize(a, axes, mean, var, eps, weight, bias, feature_shape, False, "batch_norm")
 
 
@@ -236,7 +236,7 @@ def group_norm(a: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
                          f"groups")
     grouped = a.reshape(n, num_groups, c // num_groups, *a.shape[2:])
     axes = tuple(range(2, grouped.ndim))
-    mean, var = _stats(grouped.data, axes)
+    mean, var = _stats(grouped._data, axes)
     feature_shape = (num_groups, c // num_groups) + (1,) * (a.ndim - 2)
     return _normalize(grouped, axes, mean, var, eps, weight, bias, feature_shape, True, "group_norm").reshape(a.shape)
 
@@ -259,7 +259,7 @@ def instance_norm(a: Tensor, running_mean: Tensor | None = None, running_var: Te
                     running_var=running_var)
     axes = tuple(range(2, a.ndim))
     with quiet(a.xp):  # no spatial positions: nan statistics (an empty output)
-        mean, var = _stats(a.data, axes)
+        mean, var = _stats(a._data, axes)
         if a.shape[0]:
             _update_running(running_mean, running_var, mean.mean(axis=0).reshape(c),
                             (var * (spatial / (spatial - 1))).mean(axis=0).reshape(c), momentum)
@@ -279,7 +279,7 @@ def cross_map_lrn2d(a: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.7
         raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {a.ndim}D instead.")
     if a.dtype.kind != "f":
         raise TypeError(f"CrossMapLRN2d: expected a floating-point input, got {a.dtype}")
-    x, channels = a.data, a.shape[1]
+    x, channels = a._data, a.shape[1]
     sq, scale = x * x, a.xp.zeros_like(x)
     pre_pad = int((size - 1) / 2 + 1)
     for c in range(min(pre_pad, channels)):

@@ -69,12 +69,12 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     first = xp.empty((n, c, ho, wo), dtype=offset_dtype(k[0] * k[1]))
     on_cpu = x.device == "cpu"
     # samples a piece on the CPU (a GPU takes the batch whole: pieces there would only add kernel launches)
-    piece = max(1, PIECE_BYTES // (c * ho * wo * k[0] * k[1] * x.data.itemsize)) if on_cpu else None
+    piece = max(1, PIECE_BYTES // (c * ho * wo * k[0] * k[1] * x._data.itemsize)) if on_cpu else None
 
     def forward(b: slice) -> None:  # one piece of a batch slice (one slice per core for large inputs)
-        xpad = pad_spatial(x.data[b], pd, -xp.inf, extra)
+        xpad = pad_spatial(x._data[b], pd, -xp.inf, extra)
         out[b], first[b] = window_max(xpad, k, st, (ho, wo), pd, (h, w), extra, dl)
-    backend.split_work(forward, n, x.data.nbytes * k[0] * k[1] // (st[0] * st[1]), on_cpu, piece)
+    backend.split_work(forward, n, x._data.nbytes * k[0] * k[1] // (st[0] * st[1]), on_cpu, piece)
 
     def backward(g: Array) -> tuple[Array]:
         offsets = (xp.arange(k[0] * k[1]) // k[1]) * (dl[0] * wp) + xp.arange(k[0] * k[1]) % k[1] * dl[1]
@@ -154,7 +154,7 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     k, st, pd, (ho, wo), extra = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
     h, w = x.shape[2:]
     xp, t = x.xp, x.dtype.type
-    out = windows(pad_spatial(x.data, pd, 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))
+    out = windows(pad_spatial(x._data, pd, 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))
     if divisor_override is not None or (extra == (0, 0) and (count_include_pad or pd == (0, 0))):
         divisor = t(divisor_override or k[0] * k[1])
     else:  # the window's elements inside the image (padding included when counted), (Ho, Wo)

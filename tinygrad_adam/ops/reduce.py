@@ -19,7 +19,7 @@ def float_input(op: str, a: Tensor) -> Array:
     integer or bool version)."""
     if a.dtype.kind != "f":
         raise TypeError(f"{op}: not implemented for dtype {a.dtype} (as in torch); convert first, e.g. x.float()")
-    return a.data
+    return a._data
 
 
 def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -49,7 +49,7 @@ def _expand_back(g: Array, shape: tuple[int, ...], axes: tuple[int, ...], keepdi
 
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     axes = _axes(axis, a.ndim)
-    out = a.data.sum(axis=axes, keepdims=keepdims)
+    out = a._data.sum(axis=axes, keepdims=keepdims)
 
     def backward(g: Array) -> tuple[Array]:
         return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims), a.shape),)
@@ -60,11 +60,11 @@ def nansum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """The sum with NaN taken as 0; backward g * (x is not NaN), a product, as torch's (an inf g gives NaN at a
     NaN)."""
     axes = _axes(axis, a.ndim)
-    out = a.xp.nansum(a.data, axis=axes, keepdims=keepdims)
+    out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims)
 
     def backward(g: Array) -> tuple[Array]:
         with quiet(a.xp):
-            return (_expand_back(g, a.shape, axes, keepdims) * ~a.xp.isnan(a.data),)
+            return (_expand_back(g, a.shape, axes, keepdims) * ~a.xp.isnan(a._data),)
     return record("nansum", out, (a,), backward)
 
 
@@ -73,7 +73,7 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     n = 1
     for i in axes:
         n *= a.shape[i]
-    return record_mean(a, a.data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
+    return record_mean(a, a._data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
 
 
 def record_mean(a: Tensor, out: Array, axes: tuple[int, ...], keepdims: bool, n: int) -> Tensor:
@@ -100,12 +100,12 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     axes = _axes(axis, a.ndim)
     if a.size == 0 and (axis is None or any(a.shape[i] == 0 for i in axes)):
         raise ValueError(f"{op}() over an empty dimension: tensor shape {a.shape}, axis {axis}")
-    kept = getattr(a.data, op)(axis=axes, keepdims=True)
+    kept = getattr(a._data, op)(axis=axes, keepdims=True)
 
     def backward(g: Array) -> tuple[Array]:
         if axis is None:
-            return (evenly_distribute(g, a.data, kept),)
-        hit = a.data == kept
+            return (evenly_distribute(g, a._data, kept),)
+        hit = a._data == kept
         with quiet(a.xp):  # torch.amax: (g / count) * hit
             return (hit * (_expand_back(g, a.shape, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),)
     out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))
@@ -172,7 +172,7 @@ def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     if a.dtype.kind != "f":
         a = astype(a, DEFAULT_FLOAT)
     axes = _axes(axis, a.ndim)
-    m, _, e, s = shifted_exp(a.data, axes, finite_shift=True)
+    m, _, e, s = shifted_exp(a._data, axes, finite_shift=True)
     with quiet(a.xp):
         lse = a.xp.log(s)
     lse += m
@@ -182,7 +182,7 @@ def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
         with quiet(xp):
             p = e / s
             if not bool(xp.isfinite(s).all()):  # a row holding +inf: exp(x - inf) is 0, and nan at the inf itself
-                p = xp.where(xp.isinf(s), xp.where(a.data == xp.inf, xp.nan, 0).astype(p.dtype), p)
+                p = xp.where(xp.isinf(s), xp.where(a._data == xp.inf, xp.nan, 0).astype(p.dtype), p)
             return (_expand_back(g, a.shape, axes, keepdims) * p,)
     return record("logsumexp", lse if keepdims else lse.reshape(_reduced_shape(a.shape, axes)), (a,), backward)
 
@@ -191,7 +191,7 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """(x - m) - log(sum(exp(x - m))) along ``axis``; backward g - softmax * sum(g)."""
     float_input("log_softmax", a)
     axes = _axes(axis, a.ndim)
-    _, d, e, s = shifted_exp(a.data, axes, finite_shift=False)
+    _, d, e, s = shifted_exp(a._data, axes, finite_shift=False)
     with quiet(a.xp):
         out = d - a.xp.log(s)
 
@@ -205,10 +205,10 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s))."""
     float_input("softmax", a)
     axes = _axes(axis, a.ndim)
-    if axes == (a.ndim - 1,) and short_rows(a.data):
-        out = short_rows_softmax(a.data)
+    if axes == (a.ndim - 1,) and short_rows(a._data):
+        out = short_rows_softmax(a._data)
         return record("softmax", out, (a,), lambda g: (short_rows_softmax_gradient(out, g),))
-    _, _, e, s = shifted_exp(a.data, axes, finite_shift=False)
+    _, _, e, s = shifted_exp(a._data, axes, finite_shift=False)
     with quiet(a.xp):
         out = e / s
 

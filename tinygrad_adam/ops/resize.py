@@ -155,7 +155,7 @@ def resample(x: Tensor, taps: list[Taps], op: str, padded: bool = False) -> Tens
     """x (N, C, *spatial) with its last ``len(taps)`` axes resampled by ``taps``, one axis after another
     (``padded``: taps may read index in_size, an appended zero)."""
     axes = list(range(x.ndim - len(taps), x.ndim))
-    out = x.data
+    out = x._data
     for axis, tap in zip(axes, taps):
         out = along(out, axis, tap, padded)
 

@@ -199,7 +199,7 @@ def cubic_slopes(t: type, s: Array) -> list[Array]:
 def bilinear(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Array, object]:
     """Output (N, L, C) and its backward for points (gx, gy) (N, L)."""
     xp, t = ax_x.xp, ax_x.t
-    reader = Reader(x.data, ax_y, ax_x)
+    reader = Reader(x._data, ax_y, ax_x)
     (px, mx), (py, my) = ax_x.locate(gx), ax_y.locate(gy)
     x0, y0 = xp.floor(px), xp.floor(py)
     w = px - x0
@@ -229,7 +229,7 @@ def bilinear(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[A
 def nearest(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Array, object]:
     """Output (N, L, C) and its backward: the input at the nearest position (halves round to even)."""
     xp = ax_x.xp
-    reader = Reader(x.data, ax_y, ax_x)
+    reader = Reader(x._data, ax_y, ax_x)
     ix, iy = xp.rint(ax_x.locate(gx)[0]), xp.rint(ax_y.locate(gy)[0])
     out = reader.read(iy, ix)
 
@@ -246,7 +246,7 @@ def nearest(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Ar
 def bicubic(x: Tensor, gx: Array, gy: Array, ax_x: Axis, ax_y: Axis) -> tuple[Array, object]:
     """Output (N, L, C) and its backward: 4 x 4 taps around the point, each tap moved in by the padding."""
     xp, t = ax_x.xp, ax_x.t
-    reader = Reader(x.data, ax_y, ax_x)
+    reader = Reader(x._data, ax_y, ax_x)
     px, py = ax_x.unnormalize(gx), ax_y.unnormalize(gy)
     x0, y0 = xp.floor(px), xp.floor(py)
     wx, wy = cubic_weights(t, px - x0), cubic_weights(t, py - y0)
@@ -336,7 +336,7 @@ def trilinear(x: Tensor, points: Array, axes: tuple[VolumeAxis, ...]) -> tuple[A
     """5-D 'bilinear': output (N, L, C) and its backward for points (N, L, 3) (x, y, z) and axes (z, y, x): the 8
     corners around each point, weighted by the products of the distances to the far corner, as torch's 3-D kernel."""
     xp, t = axes[0].xp, axes[0].t
-    reader = Reader(x.data, *axes)
+    reader = Reader(x._data, *axes)
     located = [ax.locate(points[..., 2 - j]) for j, ax in enumerate(axes)]  # z, y, x
 
     def corners(pos: list[Array]) -> tuple[list[tuple[tuple[Array, ...], tuple[int, ...]]], list[tuple[Array, Array]]]:
@@ -369,7 +369,7 @@ def trilinear(x: Tensor, points: Array, axes: tuple[VolumeAxis, ...]) -> tuple[A
 def nearest3d(x: Tensor, points: Array, axes: tuple[VolumeAxis, ...]) -> tuple[Array, object]:
     """5-D 'nearest': output (N, L, C) and its backward, the input at the nearest position (halves to even)."""
     xp = axes[0].xp
-    reader = Reader(x.data, *axes)
+    reader = Reader(x._data, *axes)
     located = [ax.locate(points[..., 2 - j]) for j, ax in enumerate(axes)]
     out = reader.read(*(xp.rint(f) for f, _, _ in located))
 
@@ -445,7 +445,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
     xp = input.xp
     t = xp.float64 if input.dtype == xp.float64 else xp.float32
     sizes = grid.shape[1:-1]
-    points = grid.data.reshape(n, math.prod(sizes), dims)
+    points = grid._data.reshape(n, math.prod(sizes), dims)
     with ignore_fp_errors(xp):  # nan and inf points are expected
         if dims == 2:
             ax_x, ax_y = Axis(xp, input.shape[3], padding_mode, align, t), Axis(xp, input.shape[2], padding_mode,

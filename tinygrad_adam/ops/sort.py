@@ -27,10 +27,10 @@ def argsort(a: Tensor, dim: int = -1, descending: bool = False) -> Tensor:
         return Tensor(xp.zeros((), dtype="int64"), device=a.device)
     dim %= a.ndim
     if not descending:
-        idx = xp.argsort(a.data, axis=dim, kind="stable")
+        idx = xp.argsort(a._data, axis=dim, kind="stable")
     else:  # sort the reversed array ascending, then read it backwards: descending, ties still in input order
         n = a.shape[dim]
-        rev = xp.flip(a.data, axis=dim)
+        rev = xp.flip(a._data, axis=dim)
         idx = (n - 1) - xp.flip(xp.argsort(rev, axis=dim, kind="stable"), axis=dim)
     return Tensor(idx.astype("int64", copy=False), device=a.device)
 
@@ -49,7 +49,7 @@ def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True) -> tuple[Tensor
     idx = argsort(a, dim, descending=largest)
     if a.ndim:
         d = dim % a.ndim
-        idx = Tensor(idx.data[(slice(None),) * d + (slice(0, k),)], device=a.device)
+        idx = Tensor(idx._data[(slice(None),) * d + (slice(0, k),)], device=a.device)
     return gather(a, dim, idx), idx
 
 
@@ -68,16 +68,16 @@ def _order_statistic(op: str, a: Tensor, k: int, dim: int, keepdim: bool) -> tup
     if a.ndim == 0:
         first = Tensor(xp.zeros((), dtype="int64"), device=a.device)
         return gather(a, 0, first), first
-    idx = xp.argpartition(a.data, k, axis=d)[(slice(None),) * d + (slice(k, k + 1),)]
+    idx = xp.argpartition(a._data, k, axis=d)[(slice(None),) * d + (slice(k, k + 1),)]
     if op == "median" and a.dtype.kind == "f":  # torch's median is NaN where the slice holds one: the first NaN
-        nan = xp.isnan(a.data)
+        nan = xp.isnan(a._data)
         idx = xp.where(nan.any(axis=d, keepdims=True), xp.argmax(nan, axis=d, keepdims=True), idx)
     indices = Tensor(idx.astype("int64", copy=False), device=a.device)
     values = gather(a, d, indices)
     if keepdim:
         return values, indices
     shape = values.shape[:d] + values.shape[d + 1:]
-    return reshape(values, shape), Tensor(indices.data.reshape(shape), device=a.device)
+    return reshape(values, shape), Tensor(indices._data.reshape(shape), device=a.device)
 
 
 def kthvalue(a: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
@@ -95,7 +95,7 @@ def median(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor |
         return _order_statistic("median", a, (n - 1) // 2, dim, keepdim)
     if a.dtype.kind not in "fiu":
         raise TypeError(f"median: not defined for dtype {a.dtype}; convert with .long() or .float()")
-    xp, flat = a.xp, a.data.reshape(-1)
+    xp, flat = a.xp, a._data.reshape(-1)
     if flat.size == 0:
         if a.dtype.kind != "f":
             raise ValueError("median: an empty integer tensor has no median (torch returns garbage)")
@@ -105,7 +105,7 @@ def median(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor |
         if a.dtype.kind == "f" and bool(xp.isnan(flat).any()):
             value = xp.asarray(xp.nan, dtype=a.dtype)
     value = xp.asarray(value).reshape(())
-    return record("median", value, (a,), lambda g: (evenly_distribute(g, a.data, value),))
+    return record("median", value, (a,), lambda g: (evenly_distribute(g, a._data, value),))
 
 
 def nanmedian(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -117,26 +117,26 @@ def nanmedian(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tenso
         return median(a, dim, keepdim)  # no NaN to leave out
     xp = a.xp
     if dim is None:
-        flat = a.data.reshape(-1)
+        flat = a._data.reshape(-1)
         kept = flat[~xp.isnan(flat)]
         value = xp.partition(kept, (kept.size - 1) // 2)[(kept.size - 1) // 2] if kept.size else xp.nan
         value = xp.asarray(value, dtype=a.dtype).reshape(())
-        return record("nanmedian", value, (a,), lambda g: (evenly_distribute(g, a.data, value),))
+        return record("nanmedian", value, (a,), lambda g: (evenly_distribute(g, a._data, value),))
     d = wrap_dim("nanmedian", dim, a.ndim)
     if a.ndim == 0:
         first = Tensor(xp.zeros((), dtype="int64"), device=a.device)
         return gather(a, 0, first), first
     if a.shape[d] == 0:
         raise IndexError(f"nanmedian: dim {dim} has size 0; there is nothing to pick")
-    order = xp.argsort(a.data, axis=d, kind="stable")  # NaNs last, in input order
-    count = (~xp.isnan(a.data)).sum(axis=d, keepdims=True)
+    order = xp.argsort(a._data, axis=d, kind="stable")  # NaNs last, in input order
+    count = (~xp.isnan(a._data)).sum(axis=d, keepdims=True)
     k = xp.maximum(count - 1, 0) // 2  # the lower median of the non-NaN values; 0 (the first NaN) when none
     indices = Tensor(xp.take_along_axis(order, k, axis=d).astype("int64", copy=False), device=a.device)
     values = gather(a, d, indices)
     if keepdim:
         return values, indices
     shape = values.shape[:d] + values.shape[d + 1:]
-    return reshape(values, shape), Tensor(indices.data.reshape(shape), device=a.device)
+    return reshape(values, shape), Tensor(indices._data.reshape(shape), device=a.device)
 
 
 def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
@@ -147,7 +147,7 @@ def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa
     then has shape (a.shape[dim],). No gradient."""
     xp = a.xp
     if dim is None:
-        d, rows = None, a.data.reshape(-1, 1)
+        d, rows = None, a._data.reshape(-1, 1)
         order = xp.argsort(rows[:, 0], kind="stable")
     else:
         d, rows = _slices("unique", a, dim)
@@ -156,7 +156,7 @@ def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa
     starts = xp.ones(len(rows), dtype=bool)
     starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)  # NaN != NaN: every NaN starts a value of its own
     first = order[starts]
-    out: list[Tensor] = [Tensor(rows[first, 0] if d is None else xp.take(a.data, first, axis=d), device=a.device)]
+    out: list[Tensor] = [Tensor(rows[first, 0] if d is None else xp.take(a._data, first, axis=d), device=a.device)]
     if return_inverse:
         inverse = xp.empty(len(rows), dtype="int64")
         inverse[order] = xp.cumsum(starts) - 1
@@ -174,7 +174,7 @@ def _slices(op: str, a: Tensor, dim: int) -> tuple[int, Array]:
     if any(n == 0 for i, n in enumerate(a.shape) if i != d):
         raise ValueError(f"{op}: shape {a.shape} has a size-0 dim besides dim {d}, so there are no slices to compare "
                          f"(as torch); pass that dim, or dim=None")
-    moved = a.xp.moveaxis(a.data, d, 0)
+    moved = a.xp.moveaxis(a._data, d, 0)
     return d, moved.reshape(len(moved), math.prod(moved.shape[1:]))
 
 
@@ -194,14 +194,14 @@ def unique_consecutive(a: Tensor, return_inverse: bool = False, return_counts: b
     gradient."""
     xp = a.xp
     if dim is None:
-        rows, inverse_shape = a.data.reshape(-1, 1), a.shape  # each element a slice of its own
+        rows, inverse_shape = a._data.reshape(-1, 1), a.shape  # each element a slice of its own
     else:
         d, rows = _slices("unique_consecutive", a, dim)
         inverse_shape = (a.shape[d],)
     starts = xp.ones(rows.shape[0], dtype=bool)
     starts[1:] = (rows[1:] != rows[:-1]).any(axis=1)  # NaN != NaN: every NaN starts a run
     first = xp.flatnonzero(starts)
-    out = [Tensor(rows[first, 0] if dim is None else xp.take(a.data, first, axis=d), device=a.device)]
+    out = [Tensor(rows[first, 0] if dim is None else xp.take(a._data, first, axis=d), device=a.device)]
     if return_inverse:
         out.append(Tensor((xp.cumsum(starts) - 1).astype("int64", copy=False).reshape(inverse_shape), device=a.device))
     if return_counts:
@@ -223,7 +223,7 @@ def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tenso
         first = Tensor(a.xp.zeros((), dtype="int64"), device=a.device)
         return gather(a, 0, first), first
     xp = a.xp
-    x = xp.moveaxis(a.data, d, -1)
+    x = xp.moveaxis(a._data, d, -1)
     order = xp.argsort(x, axis=-1, kind="stable")
     ordered = xp.take_along_axis(x, order, axis=-1)
     n = x.shape[-1]
@@ -259,7 +259,7 @@ def searchsorted(sorted_sequence: Tensor, values: TensorLike, out_int32: bool = 
         right = side == "right"
     v = values if isinstance(values, Tensor) else as_tensor(values, like=sorted_sequence)
     check_devices("searchsorted", sorted_sequence, v)
-    seq, xp = sorted_sequence.data, sorted_sequence.xp
+    seq, xp = sorted_sequence._data, sorted_sequence.xp
     if seq.ndim == 0 or (seq.ndim > 1 and (v.ndim != seq.ndim or v.shape[:-1] != seq.shape[:-1])):
         raise ValueError(f"searchsorted: the sequence must be 1-D, or share all but the last dim with the values; got "
                          f"shapes {seq.shape} and {v.shape}")
@@ -267,9 +267,9 @@ def searchsorted(sorted_sequence: Tensor, values: TensorLike, out_int32: bool = 
         check_devices("searchsorted", sorted_sequence, sorter)
         if sorter.shape != seq.shape or sorter.dtype != "int64":
             raise ValueError(f"searchsorted: sorter must be int64 of the sequence's shape {seq.shape}")
-        seq = xp.take_along_axis(seq, sorter.data, axis=-1)
+        seq = xp.take_along_axis(seq, sorter._data, axis=-1)
     dt = promote_types(seq.dtype, v.dtype)
-    seq, x = seq.astype(dt, copy=False), v.data.astype(dt, copy=False)
+    seq, x = seq.astype(dt, copy=False), v._data.astype(dt, copy=False)
     n = seq.shape[-1]
     low, high = xp.zeros(x.shape, dtype="int64"), xp.full(x.shape, n, dtype="int64")
     for _ in range(n.bit_length()):  # each step halves every interval [low, high)

@@ -96,11 +96,11 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     xp, n, dtype = weight.xp, x.shape[0], weight.dtype
     rows = row_ids(x)
     slots = xp.arange(out_f)[:, None]  # output j of row i (or of column c) goes to bin j * size + i
-    contrib = weight.data[:, x.indices] * x.data  # (out, nnz): W[j, column] * value
+    contrib = weight._data[:, x.indices] * x.data  # (out, nnz): W[j, column] * value
     out = xp.bincount((slots * n + rows).ravel(), contrib.ravel(), minlength=out_f * n)
     out = xp.ascontiguousarray(out.reshape(out_f, n).T, dtype=dtype)
     if bias is not None:
-        out += bias.data
+        out += bias._data
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         gw = None

@@ -62,7 +62,7 @@ def svd(a: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """A = U diag(S) Vh for A (..., m, n): U (..., m, m or k), S (..., k) descending, Vh (..., n or k, n), k = min(m,
     n). Gradients as torch's (for full_matrices the extra columns of U / rows of Vh get none)."""
     matrices("linalg.svd", a, square=False)
-    u, s, vh = svd_arrays("linalg.svd", a.data, full_matrices)
+    u, s, vh = svd_arrays("linalg.svd", a._data, full_matrices)
     m, n = a.shape[-2:]
     k = min(m, n)
     uk, vhk = u[..., :k], vh[..., :k, :]
@@ -93,8 +93,8 @@ def svdvals(a: Tensor) -> Tensor:
     """The singular values (..., min(m, n)) of A (..., m, n), descending; gradient U diag(g) Vh, as torch's."""
     matrices("linalg.svdvals", a, square=False)
     if not a.requires_grad:
-        return constant(svd_arrays("linalg.svdvals", a.data, compute_uv=False))
-    u, s, vh = svd_arrays("linalg.svdvals", a.data)
+        return constant(svd_arrays("linalg.svdvals", a._data, compute_uv=False))
+    u, s, vh = svd_arrays("linalg.svdvals", a._data)
     return record("linalg_svdvals", s, (a,), _svd_backward_s(u, vh))
 
 
@@ -114,7 +114,7 @@ def eigh(a: Tensor, uplo: str = "L") -> tuple[Tensor, Tensor]:
     matrices A (..., n, n), read from the lower (``uplo="L"``) or upper triangle only, as torch. The eigenvector
     gradient divides by the gaps lambda_j - lambda_i: inf / nan for repeated eigenvalues, as torch's."""
     matrices("linalg.eigh", a)
-    w, v = _lapack("linalg.eigh", a.xp.linalg.eigh, a.data, _uplo(uplo))
+    w, v = _lapack("linalg.eigh", a.xp.linalg.eigh, a._data, _uplo(uplo))
 
     def back_v(g: Array) -> tuple[Array]:
         with ignore_fp_errors(a.xp):
@@ -130,8 +130,8 @@ def eigvalsh(a: Tensor, uplo: str = "L") -> Tensor:
     gradient V diag(g) V^T."""
     matrices("linalg.eigvalsh", a)
     if not a.requires_grad:
-        return constant(_lapack("linalg.eigvalsh", a.xp.linalg.eigvalsh, a.data, _uplo(uplo)))
-    w, v = _lapack("linalg.eigvalsh", a.xp.linalg.eigh, a.data, _uplo(uplo))
+        return constant(_lapack("linalg.eigvalsh", a.xp.linalg.eigvalsh, a._data, _uplo(uplo)))
+    w, v = _lapack("linalg.eigvalsh", a.xp.linalg.eigh, a._data, _uplo(uplo))
     return record("linalg_eigvalsh", w, (a,), _eigh_backward_w(v))
 
 
@@ -171,10 +171,10 @@ def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     xp = a.xp
     m, n = a.shape[-2:]
     if mode == "r":
-        r = _lapack("linalg.qr", xp.linalg.qr, a.data, "r")
+        r = _lapack("linalg.qr", xp.linalg.qr, a._data, "r")
         q = xp.zeros((0,), dtype=a.dtype)
     else:
-        q, r = _lapack("linalg.qr", xp.linalg.qr, a.data, mode)
+        q, r = _lapack("linalg.qr", xp.linalg.qr, a._data, mode)
 
     def refuse(g: Array) -> tuple[Array]:
         if mode == "r":
@@ -188,7 +188,7 @@ def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
             return _qr_square_backward(q, r, gq, gr)
         # A = [X | Y], X = Q U (U square): gY = Q gV, X's gradient with gQ + Y gV^T for Q's
         gv = gr[..., m:] if gr is not None else None
-        y = a.data[..., m:]
+        y = a._data[..., m:]
         gq_total = gq if gv is None else (y @ mT(gv) + (gq if gq is not None else 0))
         gx = _qr_square_backward(q, r[..., :m], gq_total, gr[..., :m] if gr is not None else None)
         gy = q @ gv if gv is not None else xp.zeros(y.shape, dtype=a.dtype)
@@ -207,7 +207,7 @@ def tolerance(op: str, s_max: Array, m: int, n: int, atol: Any, rtol: Any) -> Ar
     dtype = s_max.dtype
 
     def arr(t: Any) -> Array:
-        return xp.asarray(t.data if isinstance(t, Tensor) else t, dtype=dtype)
+        return xp.asarray(t._data if isinstance(t, Tensor) else t, dtype=dtype)
     if rtol is None:
         given = atol is not None and bool((arr(atol) > 0).any())  # torch: "atol larger than zero"
         rtol = 0.0 if given else float(numpy.finfo(dtype).eps) * max(m, n)
@@ -236,13 +236,13 @@ def pinv(a: Tensor, atol: Any = None, rtol: Any = None, hermitian: bool = False)
     m, n = a.shape[-2:]
     with ignore_fp_errors(xp):
         if hermitian:
-            w, v = _lapack("linalg.pinv", xp.linalg.eigh, a.data)
+            w, v = _lapack("linalg.pinv", xp.linalg.eigh, a._data)
             s = xp.abs(w)
             s_max = s.max(axis=-1) if n else xp.zeros(s.shape[:-1], dtype=s.dtype)
             keep = s > tolerance("linalg.pinv", s_max, m, n, atol, rtol)
             out = (v * xp.where(keep, 1 / xp.where(keep, w, 1), 0)[..., None, :]) @ mT(v)
         else:
-            u, s, vh = svd_arrays("linalg.pinv", a.data)
+            u, s, vh = svd_arrays("linalg.pinv", a._data)
             s_max = s[..., 0] if min(m, n) else xp.zeros(s.shape[:-1], dtype=s.dtype)
             keep = s > tolerance("linalg.pinv", s_max, m, n, atol, rtol)
             out = (mT(vh) * xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None, :]) @ mT(u)
@@ -250,7 +250,7 @@ def pinv(a: Tensor, atol: Any = None, rtol: Any = None, hermitian: bool = False)
 
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(xp):
-            return (unbroadcast(pinv_backward(g, out, a.data), a.shape),)
+            return (unbroadcast(pinv_backward(g, out, a._data), a.shape),)
     return record("linalg_pinv", out, (a,), backward)
 
 
@@ -278,12 +278,12 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
     if driver not in DRIVERS:
         raise ValueError(f"linalg.lstsq: driver must be one of {DRIVERS} on the CPU, got {driver!r}")
     xp = a.xp
-    bm = b.data[..., None] if vector else b.data
+    bm = b._data[..., None] if vector else b._data
     m, n = a.shape[-2:]
     if bm.shape[-2] != m:
         raise ValueError(f"linalg.lstsq: B of shape {b.shape} does not have A's {m} rows (A is {a.shape})")
     batch = broadcast_shape("linalg.lstsq", a.shape[:-2], bm.shape[:-2])
-    ab, bb = xp.broadcast_to(a.data, batch + (m, n)), xp.broadcast_to(bm, batch + bm.shape[-2:])
+    ab, bb = xp.broadcast_to(a._data, batch + (m, n)), xp.broadcast_to(bm, batch + bm.shape[-2:])
     if xp.isnan(bb).any():
         raise ValueError("linalg.lstsq: B holds NaN (torch's LAPACK call rejects it); remove the NaNs first")
     if not ab.size or not bb.size:
@@ -302,8 +302,8 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
 
     def back_x(g: Array) -> tuple[Array | None, Array | None]:
         g = g[..., None] if vector else g
-        p = pinv(Tensor(a.data)).data
-        ga = unbroadcast(pinv_backward(g @ mT(bb), p, a.data), a.shape) if a.requires_grad else None
+        p = pinv(Tensor(a._data))._data
+        ga = unbroadcast(pinv_backward(g @ mT(bb), p, a._data), a.shape) if a.requires_grad else None
         gb = _unvector(unbroadcast(mT(p) @ g, bm.shape), vector) if b.requires_grad else None
         return ga, gb
 
@@ -364,7 +364,7 @@ def householder_product(a: Tensor, tau: Tensor) -> Tensor:
         raise ValueError(f"linalg.householder_product: needs A (..., m, n) and tau (..., k) with m >= n >= k and the "
                          f"same batch dims, got {a.shape} and {tau.shape}")
     k, xp = tau.shape[-1], a.xp
-    if not k or not a.data.size:  # no reflector (or no matrix): the identity's columns, no gradient (as torch)
+    if not k or not a._data.size:  # no reflector (or no matrix): the identity's columns, no gradient (as torch)
         eye = xp.array(xp.broadcast_to(xp.eye(m, n, dtype=a.dtype), a.shape))
         return record("linalg_householder_product", eye, (a, tau), lambda g: (None, None))
     eye = Tensor(xp.eye(m, k, dtype=a.dtype), device=a.device)

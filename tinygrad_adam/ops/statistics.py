@@ -30,8 +30,8 @@ def cumsum(a: Tensor, dim: int) -> Tensor:
     """Running sums along ``dim``; backward is the reversed running sum of the gradient."""
     dim = wrap_dim("cumsum", dim, a.ndim)
     if a.ndim == 0:
-        return record("cumsum", a.data.copy(), (a,), lambda g: (g,))
-    out = _running_sum(a.data, dim)
+        return record("cumsum", a._data.copy(), (a,), lambda g: (g,))
+    out = _running_sum(a._data, dim)
     return record("cumsum", out, (a,), lambda g: (_reversed_cumsum(g, dim),))
 
 
@@ -58,8 +58,8 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
     sum_{z<=i<z2} g_i prod_{z<j<=i} x_j (z2 the second zero), and 0 after z."""
     dim = wrap_dim("cumprod", dim, a.ndim)
     if a.ndim == 0:
-        return record("cumprod", a.data.copy(), (a,), lambda g: (g,))
-    xp, x = a.xp, a.data
+        return record("cumprod", a._data.copy(), (a,), lambda g: (g,))
+    xp, x = a.xp, a._data
     out = xp.cumprod(x, axis=dim)
 
     def backward(g: Array) -> tuple[Array]:
@@ -90,7 +90,7 @@ def cumulative_extreme(op: str, a: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     if a.ndim == 0:
         idx = xp.zeros((), dtype="int64")
     else:
-        x = a.data
+        x = a._data
         running = backend.accumulate("maximum" if op == "cummax" else "minimum", x, d)
         hit = x == running
         if x.dtype.kind == "f":
@@ -107,7 +107,7 @@ def logcumsumexp(a: Tensor, dim: int) -> Tensor:
     d = wrap_dim("logcumsumexp", dim, a.ndim)
     if a.dtype.kind != "f":
         raise TypeError(f"logcumsumexp: not implemented for {a.dtype} tensors (as in torch); convert with .float()")
-    xp, x = a.xp, a.data
+    xp, x = a.xp, a._data
     with ignore_fp_errors(xp):
         out = backend.accumulate("logaddexp", x, d) if a.ndim else x.copy()
 
@@ -139,7 +139,7 @@ def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool
     op = "nanquantile" if ignore_nan else "quantile"
     if a.dtype not in (numpy.float32, numpy.float64):
         raise TypeError(f"{op}: input must be float32 or float64 (as in torch), got {a.dtype}; convert with .float()")
-    if a.data.size == 0:
+    if a._data.size == 0:
         raise ValueError(f"{op}: the input tensor must be non-empty")
     if interpolation not in QUANTILE_MODES:
         raise ValueError(f"{op}: interpolation must be one of {QUANTILE_MODES}, got {interpolation!r}")
@@ -149,7 +149,7 @@ def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool
         if q.ndim > 1 or q.dtype != a.dtype:
             raise ValueError(f"{op}: q must be a number or a 0-d / 1-D tensor of the input's dtype {a.dtype}, got "
                              f"shape {q.shape} and dtype {q.dtype}")
-        qs = q.data
+        qs = q._data
     else:
         qs = xp.asarray(q, dtype=a.dtype)
     if qs.ndim > 1 or not bool(((qs >= 0) & (qs <= 1)).all()):
@@ -162,7 +162,7 @@ def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool
         kept = a.shape[:d] + (1,) + a.shape[d + 1:] if a.ndim else ()
     ordered = sort(x, -1)[0]  # NaN last
     n = ordered.shape[-1]
-    nan = xp.isnan(ordered.data)
+    nan = xp.isnan(ordered._data)
     qb = qs.reshape((-1,) + (1,) * ordered.ndim)  # (Q, 1, ..., 1)
     with ignore_fp_errors(xp):
         if ignore_nan:
@@ -185,10 +185,10 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Product over one axis (all elements when None); d/dx_i is the product of the other elements."""
     xp = a.xp
     flat = axis is None
-    x = a.data.reshape(-1) if flat else a.data
+    x = a._data.reshape(-1) if flat else a._data
     ax = 0 if flat else (*_axes(axis, a.ndim), None)[0]  # checks the axis; None for a 0-d tensor
     if ax is None:  # a 0-d tensor
-        return record("prod", a.data.copy(), (a,), lambda g: (g,))
+        return record("prod", a._data.copy(), (a,), lambda g: (g,))
     out = x.prod(axis=ax, keepdims=keepdims and not flat)
     if flat and keepdims:
         out = out.reshape((1,) * a.ndim)
@@ -225,8 +225,8 @@ def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: boo
     n = math.prod(a.shape[i] for i in axes)
     denom, wide = float(max(n - correction, 0)), a.dtype.kind == "f" and a.dtype.itemsize < 8
     with ignore_fp_errors(xp):
-        mean = a.data.mean(axis=axes, keepdims=True, dtype=xp.float64 if wide else None)
-        d = xp.subtract(a.data, mean, out=xp.empty(a.shape, mean.dtype))  # (out=: a 0-d one stays an array)
+        mean = a._data.mean(axis=axes, keepdims=True, dtype=xp.float64 if wide else None)
+        d = xp.subtract(a._data, mean, out=xp.empty(a.shape, mean.dtype))  # (out=: a 0-d one stays an array)
         if not wide:  # the corrected two-pass algorithm (as norm.py's statistics): the mean of d corrects the first
             shift = d.mean(axis=axes, keepdims=True)  # mean's rounding, so a constant float64 row has variance 0
             shift = xp.where(xp.isfinite(shift), shift, shift.dtype.type(0))  # (as torch's), not about 1e-26; none
@@ -237,7 +237,7 @@ def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: boo
 
     def backward(g: Array) -> tuple[Array]:  # var: 2 g (x - mean) / denom; std: g (x - mean) / (denom std), 0
         with ignore_fp_errors(xp):  # where std is 0, with (x - mean) / std first (1 / std may overflow or be tiny)
-            d = a.data - mean  # (float64 for a float32 / float16 input)
+            d = a._data - mean  # (float64 for a float32 / float16 input)
             if op == "std":
                 s = _expand_back(out, a.shape, axes, keepdims)
                 d /= s
@@ -277,16 +277,16 @@ def cov(a: Tensor, correction: int = 1, fweights: Tensor | None = None, aweights
         if weights.dtype.kind not in kinds:
             raise TypeError(f"cov: {name} must have {'an integer' if kinds == 'iu' else 'a floating'} dtype (as "
                             f"torch), got {weights.dtype}")
-        if n and not bool(weights.data.min() >= 0):
+        if n and not bool(weights._data.min() >= 0):
             raise ValueError(f"cov: {name} cannot be negative (nor nan)")
         w = weights if w is None else elementwise.mul(w, weights)
     w_sum = elementwise.number(n, numpy.dtype(numpy.int64), x) if w is None else _total(w)
-    if w is not None and not bool(w_sum.data != 0):
+    if w is not None and not bool(w_sum._data != 0):
         raise ValueError("cov: the weights sum to zero, so the mean is undefined; give some observation a weight")
     with ignore_fp_errors(x.xp):  # as torch, no warnings for 0 / 0 and the like
         avg = elementwise.div(_total(x if w is None else elementwise.mul(x, w), 1), w_sum)
         divisor = _divisor(x, correction, w, w_sum, fweights, aweights)
-        if bool(divisor.data <= 0):
+        if bool(divisor._data <= 0):
             warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
                           "observations.", UserWarning, stacklevel=3)
             divisor = elementwise.number(0, divisor.dtype, divisor)
@@ -344,7 +344,7 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     sgn(x) |x|^(p-1) / norm^(p-1), taken as 0 where the norm is 0 (and, for p < 1, where x is 0); for p = 2 that is
     x / norm."""
     axes = _axes(axis, a.ndim)
-    x = a.data
+    x = a._data
     out = norm_of(x, p, axes)
 
     def backward(g: Array) -> tuple[Array]:
@@ -409,7 +409,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     if p == numpy.inf and a.size == 0 and a.shape[d]:
         raise ValueError(f"renorm: the inf norm of an empty slice is not defined (input {a.shape}, dim {dim}), as "
                          f"in torch")
-    xp, x = a.xp, a.data
+    xp, x = a.xp, a._data
     with ignore_fp_errors(xp):
         size = norm_of(x, p, others)
         inverse = 1 / (size + x.dtype.type(1e-7))
@@ -435,7 +435,7 @@ def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Ten
     if isinstance(bins, bool) or not isinstance(bins, Integral) or bins <= 0:
         raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
     bins = int(bins)
-    xp, x = a.xp, a.data.reshape(-1)
+    xp, x = a.xp, a._data.reshape(-1)
     lo, hi = float(min), float(max)
     if lo == hi and x.size:
         lo, hi = float(x.min()), float(x.max())  # (nan when a nan is present: refused below)

@@ -17,28 +17,28 @@ from .elementwise import ignore_fp_errors, ignore_overflow
 
 
 def sin(a: Tensor) -> Tensor:
-    return record("sin", a.xp.sin(a.data), (a,), lambda g: (g * a.xp.cos(a.data),))
+    return record("sin", a.xp.sin(a._data), (a,), lambda g: (g * a.xp.cos(a._data),))
 
 
 def cos(a: Tensor) -> Tensor:
-    return record("cos", a.xp.cos(a.data), (a,), lambda g: (-g * a.xp.sin(a.data),))
+    return record("cos", a.xp.cos(a._data), (a,), lambda g: (-g * a.xp.sin(a._data),))
 
 
 def tan(a: Tensor) -> Tensor:
     """tan x; derivative 1 / cos^2 x."""
     def backward(g: Array) -> tuple[Array]:
-        c = a.xp.cos(a.data)
+        c = a.xp.cos(a._data)
         return (g / (c * c),)
-    return record("tan", a.xp.tan(a.data), (a,), backward)
+    return record("tan", a.xp.tan(a._data), (a,), backward)
 
 
 def _quietly(a: Tensor, op: str, f: Callable[[Array], Array], d: Callable[[Array], Array]) -> Tensor:
     """``op`` = f(x) with the backward g * d(x), both without floating-point warnings (nan and inf are values)."""
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(a.xp):
-            return (g * d(a.data),)
+            return (g * d(a._data),)
     with ignore_fp_errors(a.xp):
-        return record(op, f(a.data), (a,), backward)
+        return record(op, f(a._data), (a,), backward)
 
 
 def _rsqrt(x: Array) -> Array:
@@ -88,7 +88,7 @@ def atanh(a: Tensor) -> Tensor:
 
 def sinc(a: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0; derivative (cos(pi x) - sinc x) / x, 0 at 0 (torch's form: 0 for every tiny x)."""
-    xp, x, t = a.xp, a.data, a.data.dtype.type
+    xp, x, t = a.xp, a._data, a._data.dtype.type
     with ignore_fp_errors(xp):
         px = t(math.pi) * x
         out = xp.where(x == 0, t(1), xp.sin(px) / px)
@@ -100,22 +100,22 @@ def sinc(a: Tensor) -> Tensor:
 
 
 def log2(a: Tensor) -> Tensor:
-    return record("log2", a.xp.log2(a.data), (a,), lambda g: (g / (a.data * a.data.dtype.type(math.log(2))),))
+    return record("log2", a.xp.log2(a._data), (a,), lambda g: (g / (a._data * a._data.dtype.type(math.log(2))),))
 
 
 def log10(a: Tensor) -> Tensor:
-    return record("log10", a.xp.log10(a.data), (a,), lambda g: (g / (a.data * a.data.dtype.type(math.log(10))),))
+    return record("log10", a.xp.log10(a._data), (a,), lambda g: (g / (a._data * a._data.dtype.type(math.log(10))),))
 
 
 def exp2(a: Tensor) -> Tensor:
-    out = a.xp.exp2(a.data)
+    out = a.xp.exp2(a._data)
     return record("exp2", out, (a,), lambda g: (g * out * out.dtype.type(math.log(2)),))
 
 
 def sign(a: Tensor) -> Tensor:
     """-1, 0 or 1 in a's dtype, with torch's 0 for nan and +0 for -0 (numpy's sign of nan is nan); a bool tensor
     comes back as it is. The gradient is zero."""
-    x = a.data
+    x = a._data
     if x.dtype.kind == "f":
         out = (x > 0).astype(x.dtype)
         out -= x < 0
@@ -129,7 +129,7 @@ def rounded(a: Tensor, how: str = "round", decimals: int | None = None) -> Tenso
     and shape. ``decimals`` (round only) rounds to that many decimal places as torch does: x * 10^d rounded, then
     / 10^d (for d < 0: x / 10^-d rounded, then * 10^-d), in float32 for float16. Integer tensors come back as they
     are (a copy); bool tensors, and integers given ``decimals`` (even 0), raise as in torch. The gradient is zero."""
-    x, xp = a.data, a.xp
+    x, xp = a._data, a.xp
     if x.dtype.kind == "b" or (decimals is not None and x.dtype.kind != "f"):
         given = "" if decimals is None else " given decimals"
         raise TypeError(f"{how}: not implemented for {x.dtype} tensors{given} (as in torch); convert with .float() "
@@ -152,24 +152,24 @@ def frac(a: Tensor) -> Tensor:
     if a.dtype.kind != "f":
         raise TypeError(f"frac: not implemented for {a.dtype} tensors (as in torch); convert with .float() first")
     with ignore_fp_errors(a.xp):
-        out = a.data - a.xp.trunc(a.data)
+        out = a._data - a.xp.trunc(a._data)
     return record("frac", out, (a,), lambda g: (g,))
 
 
 def log1p(a: Tensor) -> Tensor:
     """log(1 + x), exact for tiny x; derivative 1 / (1 + x)."""
-    return record("log1p", a.xp.log1p(a.data), (a,), lambda g: (g / (a.data + 1),))
+    return record("log1p", a.xp.log1p(a._data), (a,), lambda g: (g / (a._data + 1),))
 
 
 def expm1(a: Tensor) -> Tensor:
     """exp(x) - 1, exact for tiny x; derivative exp(x), taken as out + 1 (as torch)."""
-    out = a.xp.expm1(a.data)
+    out = a.xp.expm1(a._data)
     return record("expm1", out, (a,), lambda g: (g * (out + 1),))
 
 
 def erf(a: Tensor) -> Tensor:
     """The error function; derivative 2 / sqrt(pi) exp(-x^2)."""
-    x = a.data
+    x = a._data
 
     def backward(g: Array) -> tuple[Array]:
         d = a.xp.exp(-(x * x))
@@ -180,7 +180,7 @@ def erf(a: Tensor) -> Tensor:
 
 def erfc(a: Tensor) -> Tensor:
     """1 - erf(x), without the cancellation for large x (scipy's erfc); derivative -2 / sqrt(pi) exp(-x^2)."""
-    x = a.data
+    x = a._data
 
     def backward(g: Array) -> tuple[Array]:
         d = a.xp.exp(-(x * x))
@@ -191,7 +191,7 @@ def erfc(a: Tensor) -> Tensor:
 
 def erfinv(a: Tensor) -> Tensor:
     """The inverse of erf on [-1, 1] (+-inf at +-1, nan outside); derivative sqrt(pi) / 2 exp(erfinv(x)^2)."""
-    x = a.data
+    x = a._data
     out = backend.special("erfinv", x).astype(x.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
@@ -213,7 +213,7 @@ def _normal_density(x: Array, scale: float = 1 / math.sqrt(2 * math.pi), sign: f
 def ndtr(a: Tensor) -> Tensor:
     """The standard normal CDF, (1 + erf(x / sqrt 2)) / 2 (scipy's ndtr: no cancellation in the lower tail);
     derivative the density exp(-x^2 / 2) / sqrt(2 pi)."""
-    x = a.data
+    x = a._data
     out = backend.special("ndtr", x).astype(x.dtype, copy=False)
     return record("ndtr", out, (a,), lambda g: (g * _normal_density(x),))
 
@@ -222,7 +222,7 @@ def log_ndtr(a: Tensor) -> Tensor:
     """log ndtr(x), finite far into the lower tail (scipy's); derivative density / ndtr = exp(-x^2 / 2 - out) /
     sqrt(2 pi), formed in float64 (in the tail the two terms nearly cancel, and float32's rounding of each is
     several percent of the difference at x = -1000)."""
-    x = a.data
+    x = a._data
     out = backend.special("log_ndtr", x).astype(x.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
@@ -236,13 +236,13 @@ def log_ndtr(a: Tensor) -> Tensor:
 def ndtri(a: Tensor) -> Tensor:
     """The inverse of ndtr on [0, 1] (+-inf at 1 and 0, nan outside; scipy's, accurate in both tails, where
     sqrt 2 erfinv(2p - 1) is not); derivative sqrt(2 pi) exp(out^2 / 2)."""
-    out = backend.special("ndtri", a.data).astype(a.dtype, copy=False)
+    out = backend.special("ndtri", a._data).astype(a.dtype, copy=False)
     return record("ndtri", out, (a,), lambda g: (g * _normal_density(out, math.sqrt(2 * math.pi), 0.5),))
 
 
 def entr(a: Tensor) -> Tensor:
     """-x ln x elementwise: 0 at 0, -inf below 0, nan at nan (as torch); derivative -(1 + ln x)."""
-    xp, x = a.xp, a.data
+    xp, x = a.xp, a._data
     with ignore_fp_errors(xp):
         out = xp.where(x > 0, -x * xp.log(x), xp.where(x == 0, x.dtype.type(0), x.dtype.type(-math.inf)))
     out = xp.where(xp.isnan(x), x, out)
@@ -255,7 +255,7 @@ def entr(a: Tensor) -> Tensor:
 
 def reciprocal(a: Tensor) -> Tensor:
     """1 / x; derivative -1 / x^2, taken as -out^2 (as torch)."""
-    out = a.xp.reciprocal(a.data)
+    out = a.xp.reciprocal(a._data)
     return record("reciprocal", out, (a,), lambda g: (-g * (out * out),))
 
 
@@ -263,7 +263,7 @@ def logit(a: Tensor, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)) of a floating tensor, p = a clamped to [eps, 1 - eps] when ``eps`` is given; derivative
     1 / (p (1 - p)), as torch's: NaN where a is outside [0, 1] without eps, 0 outside [eps, 1 - eps] (and at a NaN)
     with it."""
-    xp, x, t = a.xp, a.data, a.dtype.type
+    xp, x, t = a.xp, a._data, a.dtype.type
     p = x if eps is None else xp.clip(x, t(eps), t(1 - eps))
     with ignore_fp_errors(xp):
         out = xp.log(p / (1 - p))
@@ -281,7 +281,7 @@ def nan_to_num(a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf:
     smallest finite values; a value out of the dtype's range becomes inf, as torch casts it). Integer and bool
     tensors come back as they are (a copy). The gradient is g where x is finite and 0 elsewhere (nan where g is
     not finite there: g * isfinite(x), as torch)."""
-    x, xp = a.data, a.xp
+    x, xp = a._data, a.xp
     if x.dtype.kind != "f":
         return Tensor(x.copy(), device=a.device)
     with ignore_overflow(xp):
@@ -297,7 +297,7 @@ def frexp(a: Tensor) -> tuple[Tensor, Tensor]:
         raise TypeError(f"frexp: only floating-point input is supported (as torch), got {a.dtype}; convert with "
                         f".float() first")
     xp = a.xp
-    mantissa, exponent = xp.frexp(a.data)
+    mantissa, exponent = xp.frexp(a._data)
     exponent = exponent.astype("int32", copy=False)
 
     def backward(g: Array) -> tuple[Array]:
@@ -308,7 +308,7 @@ def frexp(a: Tensor) -> tuple[Tensor, Tensor]:
 
 def lgamma(a: Tensor) -> Tensor:
     """log |Gamma(x)| (inf at the poles 0, -1, -2, ... and at -inf, as torch); derivative digamma(x)."""
-    x = a.data
+    x = a._data
     out = backend.special("gammaln", x).astype(x.dtype, copy=False)
     out = a.xp.where(x == -math.inf, x.dtype.type(math.inf), out)  # scipy answers -inf there, torch inf
     tiny = (x != 0) & (a.xp.abs(x) < numpy.finfo(x.dtype).tiny)
@@ -329,7 +329,7 @@ def polygamma(n: int, a: Tensor) -> Tensor:
     (with its reflection for x < 1/2), n >= 2 as (-1)^(n+1) n! zeta(n + 1, x); derivative polygamma(n + 1, x)."""
     if isinstance(n, bool) or int(n) != n or n < 0:
         raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
-    x = a.data
+    x = a._data
     return record("polygamma", _polygamma_array(int(n), x), (a,), lambda g: (g * _polygamma_array(int(n) + 1, x),))
 
 
@@ -359,6 +359,6 @@ def _polygamma_array(n: int, x: Array) -> Array:
 
 def i0(a: Tensor) -> Tensor:
     """The modified Bessel function of the first kind, order 0; derivative i1(x)."""
-    x = a.data
+    x = a._data
     out = backend.special("i0", x).astype(x.dtype, copy=False)
     return record("i0", out, (a,), lambda g: (g * backend.special("i1", x).astype(x.dtype, copy=False),))

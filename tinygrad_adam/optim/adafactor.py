@@ -49,7 +49,7 @@ def adafactor_reference(p: Array, g: Array, state: State, t: int, *, lr: float, 
 def _lerp(start: Array, end: Array, weight: float) -> Array:
     """torch's lerp (from the nearer end), on arrays."""
     device = backend.device_of(start)
-    return lerp(Tensor(start, device=device), Tensor(end, device=device), weight).data
+    return lerp(Tensor(start, device=device), Tensor(end, device=device), weight)._data
 
 
 def _mean_square(g: Array, axis: int) -> Array:

@@ -36,7 +36,7 @@ class TemporalAverage:
         self.beta = float(beta)
         self.impl = check_impl(impl)
         self.t = 0
-        self.theta_bar = [p.xp.zeros_like(p.data) for p in self.params]
+        self.theta_bar = [p.xp.zeros_like(p._data) for p in self.params]
         self._scratch: dict[Any, list[numpy.ndarray]] = {}
 
     def update(self) -> None:
@@ -45,9 +45,9 @@ class TemporalAverage:
         for p, bar in zip(self.params, self.theta_bar):
             impl = resolve_impl(self.impl, p.device)
             if impl == "reference":
-                bar[...] = self.beta * bar + (1 - self.beta) * p.data  # theta_bar_t = beta theta_bar + (1-beta) theta
+                bar[...] = self.beta * bar + (1 - self.beta) * p._data  # theta_bar_t = beta theta_bar + (1-beta) theta
             else:
-                EMA_KERNEL.run(impl, {"theta_bar": bar, "theta": p.data},
+                EMA_KERNEL.run(impl, {"theta_bar": bar, "theta": p._data},
                                {"beta": self.beta, "one_minus_beta": 1 - self.beta}, self._scratch)
 
     def averages(self) -> list[Tensor]:
@@ -60,14 +60,14 @@ class TemporalAverage:
     @contextlib.contextmanager
     def swapped(self) -> Iterator[None]:
         """Put the averages into the parameters for the duration of the block, then restore them."""
-        saved = [p.data.copy() for p in self.params]
+        saved = [p._data.copy() for p in self.params]
         for p, avg in zip(self.params, self.averages()):
-            p.data[...] = avg.data
+            p._data[...] = avg._data
         try:
             yield
         finally:
             for p, old in zip(self.params, saved):
-                p.data[...] = old
+                p._data[...] = old
 
     def state_dict(self) -> dict[str, Any]:
         """A copy of the average: ``{"beta": float, "t": int, "theta_bar": [arrays in parameter order]}``."""

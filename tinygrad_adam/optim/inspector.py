@@ -63,7 +63,7 @@ class Inspector:
 
     def inspect(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> dict[str, float]:
         """The figures for one parameter from its optimizer ``state`` and ``group``."""
-        xp = backend.get_array_module(p.data)
+        xp = backend.get_array_module(p._data)
         eps = group.get("eps", 0.0)
         t, lr, eps = int(state["t"]), float(group["lr"]), 0.0 if isinstance(eps, (tuple, list)) else float(eps)
         fig: dict[str, float] = {"t": t, "lr": lr}

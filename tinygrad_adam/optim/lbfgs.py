@@ -56,15 +56,15 @@ class LBFGS(Optimizer):
     def _flat_grad(self) -> Array:
         """Every parameter's gradient, flattened and joined (zeros for a parameter without one)."""
         params = self.param_groups[0]["params"]
-        xp = backend.get_array_module(params[0].data)
-        return xp.concatenate([xp.zeros(p.numel(), p.dtype) if p.grad is None else p.grad.data.reshape(-1)
-                               if not p.grad.is_sparse else p.grad.to_dense().data.reshape(-1) for p in params])
+        xp = backend.get_array_module(params[0]._data)
+        return xp.concatenate([xp.zeros(p.numel(), p.dtype) if p.grad is None else p.grad._data.reshape(-1)
+                               if not p.grad.is_sparse else p.grad.to_dense()._data.reshape(-1) for p in params])
 
     def _add(self, t: float, d: Array) -> None:
         """x += t d, in place, parameter by parameter."""
         offset = 0
         for p in self.param_groups[0]["params"]:
-            p.data += t * d[offset:offset + p.numel()].reshape(p.shape)
+            p._data += t * d[offset:offset + p.numel()].reshape(p.shape)
             bump_version(p)
             offset += p.numel()
 
@@ -78,13 +78,13 @@ class LBFGS(Optimizer):
         """The line search's trial point at x + t d, for the parameters x as they are now: evaluated there, then
         the parameters are put back."""
         params = self.param_groups[0]["params"]
-        x = [p.data.copy() for p in params]
+        x = [p._data.copy() for p in params]
 
         def probe(t: Any) -> Probe:
             self._add(t, d)
             _, f, g = self._evaluate(closure)
             for p, x_p in zip(params, x):
-                p.data[...] = x_p
+                p._data[...] = x_p
                 bump_version(p)
             return Probe(t, f, g, g @ d)
         return probe

@@ -136,7 +136,7 @@ class Optimizer:
                 elif p.grad.is_sparse:
                     p.grad.zero_()  # torch's: a sparse gradient with no entries
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (those whose ``.grad`` is None are skipped).
@@ -176,7 +176,7 @@ class Optimizer:
         state = self.state.get(p)
         if state is None:
             with backend.device_context(p.device):
-                state = self.state[p] = {"t": 0, **self.init_state(p.data, group)}
+                state = self.state[p] = {"t": 0, **self.init_state(p._data, group)}
         state["t"] += 1
         self.advance(state, group)
         grad = p.grad
@@ -185,16 +185,16 @@ class Optimizer:
             self._update_rows(p, grad.coalesce(), state, group)
             return
         impl = resolve_impl(self.impl, p.device)
-        g = grad.to_dense().data if grad.is_sparse else grad.data
+        g = grad.to_dense()._data if grad.is_sparse else grad._data
         if group["maximize"]:
             g = -g  # ascend: the update of -grad, as torch (p.grad keeps its values)
         if impl == "reference":
-            self.reference(p.data, g, state, group)
+            self.reference(p._data, g, state, group)
             return
         host = tuple([v for v in state.values() if not backend.is_array(v)])
         if host not in kernels:
             kernels[host] = self.fused(state, group)
-        arrays = {**state, "p": p.data, "g": g}
+        arrays = {**state, "p": p._data, "g": g}
         if impl == "cuda":
             kernels[host][0].run(impl, arrays, kernels[host][1], self._scratch)
         else:
@@ -203,13 +203,13 @@ class Optimizer:
     def _update_rows(self, p: Tensor, grad: Any, state: State, group: Group) -> None:
         """``reference`` on the rows a coalesced sparse gradient holds: those rows of ``p`` and of its state arrays
         are taken out, updated with the gradient's values and written back (no fused kernel: the rows are few)."""
-        rows, g = grad._indices().data[0], grad._values().data
+        rows, g = grad._indices()._data[0], grad._values()._data
         if group["maximize"]:
             g = -g
         picked = {k: v[rows] if backend.is_array(v) else v for k, v in state.items()}
-        p_rows = p.data[rows]
+        p_rows = p._data[rows]
         self.reference(p_rows, g, picked, group)
-        p.data[rows] = p_rows
+        p._data[rows] = p_rows
         for k, v in picked.items():
             if backend.is_array(v):
                 state[k][rows] = v

@@ -30,7 +30,7 @@ def rprop_reference(p: Array, g: Array, prev: Array, step_size: Array, *, etamin
 
 def _sign(x: Array) -> Array:
     """torch's sign of a float array: -1, 0 or 1, with 0 for nan."""
-    return unary.sign(Tensor(x, device=backend.device_of(x))).data
+    return unary.sign(Tensor(x, device=backend.device_of(x)))._data
 
 
 # Rprop per element (the clamp as torch's: min(max(eta, eta_min), eta_max), a nan eta stays nan)

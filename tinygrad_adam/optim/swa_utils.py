@@ -149,7 +149,7 @@ class AveragedModel(Module):
             if not self.use_buffers:  # keep the buffers in sync with the model's
                 for b, src in zip(self.module.buffers(), model.buffers()):
                     b.copy_(src.detach().to(b.device))
-            n.data[...] += 1
+            n._data[...] += 1
 
 
 def update_bn(loader: Iterable[Any], model: Module, device: str | None = None) -> None:

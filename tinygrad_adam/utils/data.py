@@ -42,7 +42,7 @@ class WeightedRandomSampler(Sampler):
             raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples!r}")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement!r}")
-        w = backend.to_numpy(weights.data if isinstance(weights, Tensor) else np.asarray(weights)).astype(np.float64)
+        w = backend.to_numpy(weights._data if isinstance(weights, Tensor) else np.asarray(weights)).astype(np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
