@@ -177,7 +177,7 @@ def test_building_or_loading_a_lazy_layer_draws_no_random_numbers() -> None:
     tg.manual_seed(3)
     nn.LazyConv2d(4, 3)
     np.testing.assert_array_equal(tg.rand(4).numpy(), expected)
-    state = {k: v.copy() for k, v in nn.Conv2d(2, 4, 3).state_dict().items()}
+    state = {k: v.clone() for k, v in nn.Conv2d(2, 4, 3).state_dict().items()}
     tg.manual_seed(3)
     m = nn.LazyConv2d(4, 3)
     m.load_state_dict(state)

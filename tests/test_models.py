@@ -97,7 +97,7 @@ def test_cnn_matches_an_equivalent_torch_network() -> None:
                             tnn.Conv2d(4, 5, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2, 1),
                             tnn.Flatten(), tnn.Linear(5 * 4 * 4, 6), tnn.ReLU(), tnn.Dropout(0.5),
                             tnn.Linear(6, 4)).double()
-    theirs.load_state_dict({k.removeprefix("net."): torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k.removeprefix("net."): torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     ours.eval()
     theirs.eval()
     x = rng.standard_normal((2, 3, 32, 32))

@@ -122,7 +122,9 @@ def test_state_dict_round_trip_copies_values_in_place() -> None:
     assert not np.allclose(a(x).numpy(), b(x).numpy())
     sd = a.state_dict()
     assert list(sd) == [n for n, _ in a.named_parameters()]
-    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    # detached Tensors on the parameters' own arrays, as torch's
+    assert all(type(v) is tg.Tensor and not v.requires_grad for v in sd.values())
+    assert all(v._data is p._data for v, p in zip(sd.values(), a.parameters()))
     params_before = [id(p) for p in b.parameters()]
     arrays_before = [id(p._data) for p in b.parameters()]
     assert b.load_state_dict(sd) == ([], [])
@@ -247,7 +249,7 @@ def test_every_layer_matches_torch_forward_and_backward_in_float64() -> None:
     torch = pytest.importorskip("torch")
     for ours, theirs, shape in layer_pairs(torch):
         ours.to(dtype=np.float64)
-        theirs.double().load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+        theirs.double().load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
         x = rng.permutation(np.linspace(-2, 2, math.prod(shape))).reshape(shape)  # distinct: no pooling ties
         tx, px = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         out, ref = ours(tx), theirs(px)
@@ -269,7 +271,7 @@ def test_conv2d_split_into_many_batch_chunks_matches_torch(monkeypatch: pytest.M
     monkeypatch.setitem(conv_op.CHUNK_BYTES, "cpu", 1)
     layer = nn.Conv2d(2, 3, 3, stride=2, padding=1).to(dtype=np.float64)
     theirs = torch.nn.Conv2d(2, 3, 3, 2, 1).double()
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in layer.state_dict().items()})
     x = rng.standard_normal((5, 2, 7, 8))
     tx, px = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     out, ref = layer(tx), theirs(px)
@@ -381,7 +383,8 @@ def test_register_module_get_buffer_and_state_dict_options_as_torch() -> None:
             theirs.get_buffer(missing)
     sd = ours.state_dict(prefix="model.")
     assert list(sd) == list(theirs.state_dict(prefix="model."))
-    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    assert all(type(v) is tg.Tensor and not v.requires_grad for v in sd.values())
+    assert all(type(v) is torch.Tensor and not v.requires_grad for v in theirs.state_dict().values())
     kept = ours.state_dict(keep_vars=True)
     assert kept["0.weight"] is ours[0].weight and kept["1.running_mean"] is ours[1].running_mean
     into: dict = {"other": 1}

@@ -181,6 +181,24 @@ def test_writes_through_data_are_invisible_to_autograd_as_torch() -> None:
     both_raise(detached)
 
 
+def test_state_dict_values_are_tensors_on_the_parameters_arrays_as_torch() -> None:
+    """Early stopping's ``{k: v.cpu().clone() ...}`` snapshot, ``v.size()`` / ``numel()`` / ``std()`` on the values,
+    and the live (uncloned) state_dict that follows the parameters, as torch's."""
+    def program(torch: Any) -> Any:
+        model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+        model[0].weight.data.copy_(torch.tensor([[0.5, -1.0, 2.0], [0.25, 3.0, -0.75]]))
+        live = model.state_dict()
+        best = {k: v.cpu().clone() for k, v in model.state_dict().items()}
+        sizes = [(k, tuple(v.size()), v.numel(), v.requires_grad) for k, v in live.items()]
+        spread = live["0.weight"].std()
+        with torch.no_grad():
+            model[0].weight.add_(1.0)
+        moved = live["0.weight"].clone()  # the live dict sees the change
+        model.load_state_dict(best)
+        return sizes, spread, moved, model[0].weight.detach(), live["0.weight"]
+    same(program)
+
+
 def test_data_assignment_copies_into_the_array() -> None:
     """``p.data = t`` of the same shape copies t in (the array, and the views on it, stay); another shape replaces
     the array; anything but a Tensor or an array raises. Growing ``p.data`` by ``resize_`` raises (torch would grow

@@ -93,7 +93,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     tg.manual_seed(0)
     ours = tg.nn.Sequential(tg.nn.Linear(3, 2), tg.nn.Linear(2, 1))
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     v_ours = tg.nn.utils.parameters_to_vector(ours.parameters())
     v_theirs = torch.nn.utils.parameters_to_vector(theirs.parameters())
     np.testing.assert_array_equal(v_ours.detach().numpy(), v_theirs.detach().numpy())

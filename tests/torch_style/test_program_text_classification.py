@@ -134,7 +134,7 @@ def test_text_classification_on_the_gpu_gives_the_cpu_numbers(mode: str, monkeyp
     with program(FILE, "ours") as o:
         vocab = o.build_vocab(data[0])
         pipeline = o.Pipeline(vocab, o.inverse_document_frequency(data[0], vocab) if mode == "sum" else None)
-        state = o.TextClassificationModel(len(vocab), 8, 4, mode).state_dict()  # raw numpy arrays (README)
+        state = o.TextClassificationModel(len(vocab), 8, 4, mode).state_dict()  # CPU tensors
         for device in ("cpu", "cuda"):
             monkeypatch.setattr(o, "device", tg.device(device))
             assert pipeline.collate_batch(data[0][:2])[1].device.type == device

@@ -502,10 +502,11 @@ class Module:
 
     def state_dict(self, *, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:
-        """{``prefix`` + dotted name: raw array} of every parameter and persistent buffer; the arrays are their own
-        (no copy). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and returned."""
+        """{``prefix`` + dotted name: Tensor} of every parameter and persistent buffer, cut from the graph and on
+        their own arrays (no copy: ``.data``), as torch's. ``keep_vars`` gives the Tensors themselves;
+        ``destination`` is filled and returned."""
         out = {} if destination is None else destination
-        out.update((prefix + name, t if keep_vars or is_lazy(t) else t._data) for name, t in self._state_tensors())
+        out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
