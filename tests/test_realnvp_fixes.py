@@ -5,7 +5,7 @@ has torch's two halves of ``clip_grad_norm_``: ``get_total_norm`` (a 0-d Tensor)
 empty gradient now raises as torch's, and a one-element gradient's norm is its |g| as torch's, with no overflow).
 ``module._modules`` reads as torch's dict of children (``FlowSequential`` walks ``self._modules.values()``) and
 writes through, as do ``_parameters`` and ``_buffers`` (which held persistence flags); ``Tensor(3, 2)`` and
-``Tensor(5)``, torch's legacy sizes form, raise instead of making a scalar 3 (or 5)."""
+``Tensor(5)``, torch's legacy sizes form, no longer make a scalar 3 (or 5)."""
 
 from __future__ import annotations
 
@@ -245,19 +245,66 @@ def test_parameters_and_buffers_dicts_read_and_write_as_torch(persistent: bool) 
     assert "extras.0" in dict(ours.named_parameters()) and "extras.0" not in ours._parameters
 
 
-def test_legacy_sizes_form_of_tensor_raises() -> None:
-    """torch.Tensor(3, 2) is an uninitialised 3 x 2 tensor and torch.Tensor(5) five values
-    (``nn.Parameter(torch.Tensor(out_features))``); ours's Tensor(data, requires_grad) made a scalar 3 or 5 (that
-    required grad): now a TypeError pointing to empty / FloatTensor (which take sizes, as torch's)."""
-    for sizes in ((3, 2), (2, 3, 4), (0, 5), (5,), (0,)):
-        with pytest.raises(TypeError, match="reads an int here as a size"):
-            tg.Tensor(*sizes)
-        assert tuple(tg.FloatTensor(*sizes).shape) == tuple(torch.Tensor(*sizes).shape)
-        assert tg.empty(*sizes).shape == tuple(torch.empty(*sizes).shape)
-    with pytest.raises(TypeError, match="reads an int here as a size"):
-        tg.nn.Parameter(tg.Tensor(4))
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 3), max_size=5), as_size=st.booleans())
+def test_legacy_sizes_form_of_tensor_as_torch(sizes: list[int], as_size: bool) -> None:
+    """torch.Tensor(3, 2) is a 3 x 2 float32 tensor, torch.Tensor(x.size()) one of x's shape and torch.Tensor() the
+    empty (0,) (``nn.Parameter(torch.Tensor(out_features, in_features))`` then an init). Ours's Tensor(data,
+    requires_grad) made a scalar 3 (requiring grad) until the twenty-second stop, then raised; Tensor(x.size()) made
+    the values [3., 2.] until the twenty-third. Ours are zeros where torch's memory is uninitialised."""
+    args = (tg.Size(sizes),) if as_size else tuple(sizes)
+    theirs = torch.Tensor(torch.Size(sizes)) if as_size else torch.Tensor(*sizes)
+    ours = tg.Tensor(*args)
+    assert ours.shape == tuple(theirs.shape) and ours.dtype == np.float32 and not ours.requires_grad
+    assert not ours.numpy().any()
+
+
+def test_legacy_sizes_form_takes_only_device_and_ints() -> None:
+    """What torch's legacy form refuses raises here too (bar a positional device); ours's (data, requires_grad) form
+    for non-ints stays."""
+    for bad in (lambda t: t.Tensor(2, 3.0), lambda t: t.Tensor(2, dtype=t.float64), lambda t: t.Tensor(-1),
+                lambda t: t.Tensor(t.Size([2]), 3), lambda t: t.Tensor(2, 3, 4, 5, "a"),
+                lambda t: t.Tensor(2, requires_grad=True)):
+        with pytest.raises((TypeError, RuntimeError)):
+            bad(torch)
+        with pytest.raises((TypeError, ValueError)):
+            bad(tg)
+    assert tg.Tensor(2, 3, device="cpu").shape == (2, 3) and tg.nn.Parameter(tg.Tensor(4)).shape == (4,)
     assert tg.Tensor(3.0, True).requires_grad and tg.Tensor(3.0).shape == ()  # ours's (data, requires_grad) form
     assert tg.Tensor(2.0, 1).requires_grad and tg.Tensor(True).shape == ()  # a float or a bool is data
+    for sizes in ((3, 2), (2, 3, 4), (0, 5), (5,), (0,)):
+        assert tuple(tg.FloatTensor(*sizes).shape) == tuple(torch.Tensor(*sizes).shape)
+
+
+def test_a_custom_layer_built_on_legacy_tensor_sizes_matches_torch() -> None:
+    """The pre-1.0 custom-layer pattern: ``Parameter(torch.Tensor(out, in))`` filled by ``reset_parameters`` (here a
+    deterministic fill so both sides agree), and noise made as ``torch.Tensor(x.size()).fill_(...)``."""
+    def run(lib: Any) -> Any:
+        class MyLinear(lib.nn.Module):
+            def __init__(self, in_features, out_features):
+                super().__init__()
+                self.weight = lib.nn.Parameter(lib.Tensor(out_features, in_features))
+                self.bias = lib.nn.Parameter(lib.Tensor(out_features))
+                self.reset_parameters()
+
+            def reset_parameters(self):
+                with lib.no_grad():
+                    self.weight.copy_(lib.arange(self.weight.numel(), dtype=lib.float32).view(self.weight.size()) / 10)
+                    self.bias.fill_(0.5)
+
+            def forward(self, x):
+                return x @ self.weight.t() + self.bias + lib.Tensor(x.size()[0], self.bias.size(0)).fill_(0.25)
+        layer = MyLinear(3, 2)
+        x = lib.tensor([[1.0, -2.0, 0.5]])
+        y = layer(x)
+        y.sum().backward()
+        made = lib.Tensor(x.size()).shape, lib.Tensor(y.shape).shape, lib.Tensor(tuple(y.shape)).tolist()
+        return [t.detach().numpy() for t in (y, layer.weight.grad, layer.bias.grad)] + [made]
+    ours, theirs = run(tg), run(torch)
+    assert ours.pop() == theirs.pop()  # (shapes only: torch's values are uninitialised memory)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert a.shape == b.shape and a.dtype == b.dtype
 
 
 @settings(max_examples=40, deadline=None)

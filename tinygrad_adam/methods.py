@@ -38,16 +38,9 @@ from .creation import (
     uniform64,
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
-from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
+from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
 
 Dim = int | Sequence[int] | None
-
-
-class Size(tuple):
-    """A shape, as ``torch.Size``: a tuple of ints with ``numel()``."""
-
-    def numel(self) -> int:
-        return math.prod(self)
 
 
 class ValuesIndices(NamedTuple):

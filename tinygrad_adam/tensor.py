@@ -26,6 +26,33 @@ TensorLike = Union["Tensor", Scalar, Array]
 DEFAULT_FLOAT = numpy.float32
 
 
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple of ints with ``numel()``."""
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+
+def legacy_sizes(first: int | Size, requires_grad: Any, dtype: Any, device: Any,
+                 more: tuple[Any, ...]) -> tuple[Array, Any]:
+    """torch's legacy ``Tensor(*sizes)`` / ``Tensor(Size)``, from ``Tensor.__init__``'s arguments: the leading ints
+    are the sizes, and only ``device`` may follow (as in torch). Returns (float32 zeros of that shape, device)."""
+    args, k = (requires_grad, dtype, device), 0
+    sizes = list(first) if type(first) is Size else [first]
+    while type(first) is int and k < 3 and type(args[k]) is int:  # (True is not a size here)
+        k += 1
+    sizes += args[:k]
+    if more and (k < 3 or not all(type(n) is int for n in more)):
+        raise TypeError(f"Tensor(*sizes): sizes must be ints, got {(*sizes, *args[k:], *more)}")
+    if (k < 1 and requires_grad is not False) or (k < 2 and dtype is not None):
+        raise TypeError("Tensor(*sizes) / Tensor(Size) take only device= (as torch's legacy form); use "
+                        "torch.zeros(*sizes, dtype=..., requires_grad=...)")
+    sizes += more
+    if any(n < 0 for n in sizes):
+        raise ValueError(f"Tensor: negative dimension in size {tuple(sizes)}")
+    return numpy.zeros(sizes, DEFAULT_FLOAT), device if k < 3 else None
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it and differentiate them.
 
@@ -33,7 +60,8 @@ class Tensor:
     become float32 (ints too, unless ``dtype`` says otherwise); an ndarray keeps its dtype
     and is used without a copy when it is already on ``device``. Without ``device``, host data
     (scalars, lists, numpy arrays) goes to the default device, while a GPU array or a Tensor stays
-    where it is.
+    where it is. torch's legacy forms: ``Tensor(2, 3)`` and ``Tensor(x.size())`` are float32 zeros of
+    that shape (torch's memory is uninitialised), ``Tensor()`` the empty (0,).
     """
 
     __slots__ = ("__dict__", "__weakref__", "_backward", "_data", "_epoch", "_grad", "_op", "_parents",
@@ -52,8 +80,8 @@ class Tensor:
     _inference = False  # made inside inference_mode() (Tensor.is_inference)
     _data_alias = False  # made by ``.data`` (so resize_ cannot grow it away from its owner's array)
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 device: str | None = None) -> None:
+    def __init__(self, data: Any = (), requires_grad: bool = False, dtype: Any = None,
+                 device: str | None = None, *more_sizes: int) -> None:
         source = data if isinstance(data, Tensor) else None
         stay = source is not None
         if source is not None:
@@ -63,10 +91,11 @@ class Tensor:
         elif type(data) is not numpy.ndarray and is_foreign_array(data):
             data = numeric_array(data)  # (keeping its dtype)
         if not hasattr(data, "dtype"):  # Python scalar or (nested) list: float32 unless told
-            if type(data) is int:  # torch.Tensor(5) is 5 uninitialised values, torch.Tensor(3, 2) a 3x2: sizes there
-                raise TypeError(f"Tensor({data}, ...): torch reads an int here as a size, which this constructor does "
-                                f"not; use torch.empty({data}) (or torch.FloatTensor({data})) for a size, "
-                                f"torch.tensor({data}.0) for the value")
+            if type(data) is int or type(data) is Size:  # torch.Tensor(3, 2), torch.Tensor(x.size())
+                data, device = legacy_sizes(data, requires_grad, dtype, device, more_sizes)
+                requires_grad, dtype = False, None
+            elif more_sizes:
+                raise TypeError(f"Tensor: too many arguments for Tensor({type(data).__name__}, ...)")
             data = numeric_array(data).astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
@@ -125,8 +154,8 @@ class Tensor:
     data = property(_get_data, _set_data)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self._data.shape)
+    def shape(self) -> Size:
+        return Size(self._data.shape)
 
     @property
     def ndim(self) -> int:
