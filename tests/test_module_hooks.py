@@ -83,8 +83,6 @@ def test_remove_prepend_and_unsupported_options() -> None:
     order.clear()
     layer(tg.ones(1, 2))
     assert order == ["prepended"]
-    with pytest.raises(NotImplementedError, match="always_call"):
-        layer.register_forward_hook(lambda m, a, o: None, always_call=True)
     with pytest.raises(NotImplementedError, match="register_full_backward_hook"):
         layer.register_backward_hook(lambda m, gi, go: None)
 

@@ -2,9 +2,12 @@
 forward hooks registered ``with_kwargs=True`` (which raised NotImplementedError) get the keyword arguments, as
 torch's: a pre-hook ``(module, args, kwargs)`` may return a new ``(args, kwargs)``, a forward hook
 ``(module, args, kwargs, output)`` may replace the output; compared with torch on the values, the gradients and
-what each hook saw. ``always_call=True`` still raises, naming itself."""
+what each hook saw. Forward hooks registered ``always_call=True`` (which raised NotImplementedError until the
+twenty-third stop) also run when the call raises, as torch's."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -94,6 +97,59 @@ def test_kwargs_pre_hook_must_return_args_and_kwargs(bad) -> None:
             module(lib.ones(2))
 
 
-def test_always_call_raises_naming_itself() -> None:
-    with pytest.raises(NotImplementedError, match=r"register_forward_hook\(always_call=True\)"):
-        Scale().register_forward_hook(lambda m, a, o: None, always_call=True)
+class Boom(tg.nn.Module):
+    def forward(self, x, fail=True):
+        if fail:
+            raise ValueError("boom")
+        return x + 1
+
+
+class TorchBoom(torch.nn.Module):
+    def forward(self, x, fail=True):
+        if fail:
+            raise ValueError("boom")
+        return x + 1
+
+
+@pytest.mark.parametrize("where", ["forward", "pre-hook", "hook", "none"])
+def test_always_call_hooks_run_when_the_call_raises_as_torch(where: str) -> None:
+    """Which hooks run, in which order, with which (pre-hook-replaced) args, kwargs and output (None when forward
+    raised; the output so far when a hook raised), a returned value replacing the output for the hooks after it,
+    the error that goes on, and the warning for an always_call hook's own error; then removal."""
+    def run(lib, module):
+        seen = []
+        def pre(m, args):
+            if where == "pre-hook":
+                raise KeyError("pre")
+            return (args[0] * 2,)
+        def plain(m, args, out):
+            seen.append(("plain", args[0].tolist(), None if out is None else out.tolist()))
+            if where == "hook":
+                raise ZeroDivisionError("hook")
+        def always(m, args, out):
+            seen.append(("always", None if out is None else out.tolist()))
+            return None if out is None else out * 10
+        def always_kw(m, args, kwargs, out):
+            seen.append(("always_kw", sorted(kwargs), None if out is None else out.tolist()))
+        def always_bad(m, args, out):
+            raise KeyError("hookfail")
+        module.register_forward_pre_hook(pre)
+        handles = [module.register_forward_hook(always, always_call=True),
+                   module.register_forward_hook(plain),
+                   module.register_forward_hook(always_kw, always_call=True, with_kwargs=True)]
+        if where != "none":
+            handles.append(module.register_forward_hook(always_bad, always_call=True))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = module(lib.ones(2), fail=where == "forward")
+                result = ("ok", out.tolist())
+            except Exception as e:
+                result = (type(e).__name__, str(e))
+        for h in handles:
+            h.remove()
+        seen_after = len(seen)
+        if where == "none":
+            module(lib.ones(2), fail=False)
+        return result, seen, [str(w.message) for w in caught], len(seen) == seen_after
+    assert run(tg, Boom()) == run(torch, TorchBoom())

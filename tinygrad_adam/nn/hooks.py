@@ -5,12 +5,15 @@ pre-hooks (which may replace the positional arguments; registered ``with_kwargs=
 ``(module, args, kwargs)`` and may return new ``(args, kwargs)``), ``forward``, the forward hooks (which may replace
 the output; ``with_kwargs=True`` ones get ``(module, args, kwargs, output)``) and, for backward hooks, routes the
 inputs that require grad and the outputs through identity ``autograd.Function``s, so that each hook gets
-``(module, grad_input, grad_output)`` once per backward and may return a replacement for ``grad_input``.
+``(module, grad_input, grad_output)`` once per backward and may return a replacement for ``grad_input``. When
+anything in that raises, the forward hooks registered ``always_call=True`` that have not run yet still run (with
+the output so far, None if ``forward`` raised), and the error goes on.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -29,8 +32,10 @@ class ModuleHooks:
         self.post: dict[int, Callable[..., Any]] = {}
         self.backward: dict[int, Callable[..., Any]] = {}
         self.with_kwargs: set[int] = set()  # the keys of hooks that also get (and a pre-hook may replace) kwargs
+        self.always_call: set[int] = set()  # the keys of forward hooks that run even when the call raises
 
-    def add(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool = False) -> RemovableHandle:
+    def add(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool = False,
+            always_call: bool = False) -> RemovableHandle:
         table: dict[int, Callable[..., Any]] = getattr(self, kind)
         key = next(_ids)
         items = [(key, hook), *table.items()] if prepend else [*table.items(), (key, hook)]
@@ -38,27 +43,46 @@ class ModuleHooks:
         table.update(items)
         if with_kwargs:
             self.with_kwargs.add(key)
-        return RemovableHandle(lambda: (table.pop(key, None), self.with_kwargs.discard(key)))
+        if always_call:
+            self.always_call.add(key)
+        return RemovableHandle(lambda: (table.pop(key, None), self.with_kwargs.discard(key),
+                                        self.always_call.discard(key)))
 
     def call(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        for key, hook in list(self.pre.items()):
-            if key in self.with_kwargs:
-                args, kwargs = _args_kwargs(hook(module, args, kwargs), args, kwargs)
-                continue
-            new = hook(module, args)
-            if new is not None:
-                args = new if isinstance(new, tuple) else (new,)
-        state: dict[str, Any] = {"module": module, "hooks": list(self.backward.values()), "n_in": 0}
-        if state["hooks"]:
-            args = _route_inputs(args, state)
-        output = module.forward(*args, **kwargs)
-        for key, hook in list(self.post.items()):
-            new = hook(module, args, kwargs, output) if key in self.with_kwargs else hook(module, args, output)
-            if new is not None:
-                output = new
-        if state["hooks"]:
-            output = _route_outputs(output, state)
-        return output
+        output, called = None, set()
+        try:
+            for key, hook in list(self.pre.items()):
+                if key in self.with_kwargs:
+                    args, kwargs = _args_kwargs(hook(module, args, kwargs), args, kwargs)
+                    continue
+                new = hook(module, args)
+                if new is not None:
+                    args = new if isinstance(new, tuple) else (new,)
+            state: dict[str, Any] = {"module": module, "hooks": list(self.backward.values()), "n_in": 0}
+            if state["hooks"]:
+                args = _route_inputs(args, state)
+            output = module.forward(*args, **kwargs)
+            for key, hook in list(self.post.items()):
+                called.add(key)
+                output = self._post(key, hook, module, args, kwargs, output)
+            if state["hooks"]:
+                output = _route_outputs(output, state)
+            return output
+        except Exception:
+            for key, hook in list(self.post.items()):
+                if key in self.always_call and key not in called:
+                    try:
+                        output = self._post(key, hook, module, args, kwargs, output)
+                    except Exception as e:  # the first error is the one that goes on, as in torch
+                        warnings.warn(f"module forward hook with ``always_call=True`` raised an exception that was "
+                                      f"silenced as another error was raised in forward: {e}", stacklevel=2)
+            raise
+
+    def _post(self, key: int, hook: Callable[..., Any], module: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+              output: Any) -> Any:
+        """The output after forward hook ``key``: the hook's return value, or ``output`` when it returns None."""
+        new = hook(module, args, kwargs, output) if key in self.with_kwargs else hook(module, args, output)
+        return output if new is None else new
 
 
 def _args_kwargs(new: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict]:

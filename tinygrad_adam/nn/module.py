@@ -226,12 +226,9 @@ class Module:
     # ------------------------------------------------------------------ hooks (torch's)
     def _hooks(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool = False,
                always_call: bool = False) -> RemovableHandle:
-        if always_call:
-            raise NotImplementedError("register_forward_hook(always_call=True) is not supported: the hook does not "
-                                      "run when forward raises; catch the error around the call instead")
         if self._module_hooks is None:
             self._module_hooks = ModuleHooks()
-        return self._module_hooks.add(kind, hook, prepend, with_kwargs)
+        return self._module_hooks.add(kind, hook, prepend, with_kwargs, always_call)
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
@@ -242,7 +239,8 @@ class Module:
     def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
         """``hook(module, args, output)`` after each forward; a returned value replaces the output.
-        With ``with_kwargs=True``: ``hook(module, args, kwargs, output)``."""
+        With ``with_kwargs=True``: ``hook(module, args, kwargs, output)``; with ``always_call=True`` it also runs
+        when the call raises (output None if forward raised; its own error is then a warning)."""
         return self._hooks("post", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
 
     def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
