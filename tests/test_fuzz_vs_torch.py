@@ -673,7 +673,7 @@ def op_loss(ch: Chooser, prog: Program, i: int, gen: Any) -> None:
               lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction=red), [i, y])
     else:
         y = add_leaf(prog, gen(x.shape))
-        apply(prog, f"mse_loss({{}}, {{}}, {red!r})", lambda a, b: tg.nn.functional.mse_loss(a, b, red),
+        apply(prog, f"mse_loss({{}}, {{}}, {red!r})", lambda a, b: tg.nn.functional.mse_loss(a, b, reduction=red),
               lambda a, b: TF.mse_loss(a, b, reduction=red), [i, y])
 
 

@@ -204,8 +204,8 @@ def test_binary_cross_entropy_with_logits(reduction: str) -> None:
 def test_mse_loss(reduction: str) -> None:
     torch = pytest.importorskip("torch")
     arrays = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))]
-    gradcheck(lambda a, b: F.mse_loss(a, b, reduction), arrays, (0, 1))
-    compare_with_torch(lambda a, b: F.mse_loss(a, b, reduction),
+    gradcheck(lambda a, b: F.mse_loss(a, b, reduction=reduction), arrays, (0, 1))
+    compare_with_torch(lambda a, b: F.mse_loss(a, b, reduction=reduction),
                        lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction), arrays, (0, 1))
 
 

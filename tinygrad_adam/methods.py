@@ -760,13 +760,13 @@ def _truth(self: Tensor, out: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- index and sort
-def scatter(self: Tensor, dim: int, index_: Tensor, src: Any = None, *, value: Any = None,
+def scatter(self: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
             reduce: str | None = None) -> Tensor:
-    """A copy with ``src`` (a tensor, or a number ``value``) written at ``index_`` along ``dim``; ``reduce="add"`` or
+    """A copy with ``src`` (a tensor, or a number ``value``) written at ``index`` along ``dim``; ``reduce="add"`` or
     ``"multiply"`` adds or multiplies it in instead (torch's deprecated form: no derivative, backward raises)."""
     source = value if src is None else src
     if reduce is None:
-        return index.scatter(self, dim, index_, source)
+        return _index_ops.scatter(self, dim, index, source)
     if reduce not in ("add", "multiply"):
         raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r} (scatter_reduce has more)")
     if isinstance(source, Tensor):
@@ -774,11 +774,11 @@ def scatter(self: Tensor, dim: int, index_: Tensor, src: Any = None, *, value: A
                       "future PyTorch release. Use torch.scatter_reduce instead for more reduction options.",
                       UserWarning, stacklevel=2)
     if reduce == "add":
-        out = index.scatter_add(self, dim, index_, source)
+        out = _index_ops.scatter_add(self, dim, index, source)
     else:
-        factors = source if isinstance(source, Tensor) else Tensor(self.xp.full(index_.shape, source, self.dtype),
+        factors = source if isinstance(source, Tensor) else Tensor(self.xp.full(index.shape, source, self.dtype),
                                                                    device=self.device)
-        out = index.scatter_reduce(self, dim, index_, factors, "prod", True)
+        out = _index_ops.scatter_reduce(self, dim, index, factors, "prod", True)
     return no_derivative(f"scatter with reduce={reduce!r}", out, self, source)
 
 
@@ -812,12 +812,12 @@ def triu(self: Tensor, diagonal: int = 0) -> Tensor:
     return movement.triu(self, diagonal)
 
 
-def gather(self: Tensor, dim: int, index_: Tensor) -> Tensor:
-    return index.gather(self, dim, index_)
+def gather(self: Tensor, dim: int, index: Tensor) -> Tensor:
+    return _index_ops.gather(self, dim, index)
 
 
-def index_select(self: Tensor, dim: int, index_: Tensor) -> Tensor:
-    return index.index_select(self, dim, index_)
+def index_select(self: Tensor, dim: int, index: Tensor) -> Tensor:
+    return _index_ops.index_select(self, dim, index)
 
 
 def nonzero(self: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
@@ -1119,7 +1119,7 @@ METHODS: dict[str, Any] = {
     "std": std, "norm": norm, "prod": prod, "cumsum": _scan(statistics.cumsum), "all": all_, "any": any_,
     # index and sort
     "gather": gather, "scatter": scatter,
-    "scatter_add": lambda self, dim, index_, src: index.scatter_add(self, dim, index_, src),
+    "scatter_add": lambda self, dim, index, src: _index_ops.scatter_add(self, dim, index, src),
     "sort": sort_values, "argsort": argsort, "topk": topk, "tril": tril, "triu": triu, "multinomial": _multinomial,
     "index_select": index_select, "nonzero": nonzero, "argwhere": index.nonzero, "bincount": bincount,
     "kthvalue": kthvalue, "median": median, "unique": sort.unique, "cumprod": _scan(statistics.cumprod),

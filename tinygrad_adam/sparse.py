@@ -13,6 +13,7 @@ naming ``.to_dense()``. (The sparse *gradients* of ``embedding(sparse=True)`` ar
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NoReturn
 
 from . import creation
@@ -179,3 +180,11 @@ def mm(sparse: SparseCOOTensor, dense: Tensor) -> Tensor:
 
 
 spmm = mm  # torch.spmm
+
+
+def __getattr__(name: str) -> Any:
+    """``torch.sparse.torch``: torch's sparse module imports torch, and old code reaches ``torch.sparse.torch.eye``
+    through it (CapsNet ports build their one-hot masks so)."""
+    if name == "torch":
+        return sys.modules[__package__]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

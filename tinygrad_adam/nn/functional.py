@@ -586,26 +586,30 @@ def _same_shape(op: str, input: Tensor, target: TensorLike) -> Tensor:  # noqa: 
     return target
 
 
-def mse_loss(input: Tensor, target: TensorLike, reduction: str = "mean") -> Tensor:  # noqa: A002 - torch's name
+def mse_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,  # noqa: A002 - torch's name
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """(input - target)^2, reduced; the shapes must match."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     d = input - _same_shape("mse_loss", input, target)
     return reduce_loss(d * d, reduction)
 
 
-def l1_loss(input: Tensor, target: TensorLike, reduction: str = "mean") -> Tensor:  # noqa: A002
+def l1_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,  # noqa: A002
+            reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """|input - target|, reduced; the shapes must match."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return reduce_loss((input - _same_shape("l1_loss", input, target)).abs(), reduction)
 
 
-def smooth_l1_loss(input: Tensor, target: TensorLike, size_average: None = None, reduce: None = None,  # noqa: A002
+def smooth_l1_loss(input: Tensor, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, d = input - target (equal shapes); beta = 0 is L1."""
-    reject_legacy_args("smooth_l1_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     target = _same_shape("smooth_l1_loss", input, target)
     if beta == 0:  # as torch, which takes L1 itself then (so the gradient at d = 0 or nan is 0)
-        return l1_loss(input, target, reduction)
+        return l1_loss(input, target, reduction=reduction)
     return fused.smooth_l1_loss(input, target, beta, reduction)
 
 
@@ -625,16 +629,16 @@ def huber_loss(input: Tensor, target: TensorLike, reduction: str = "mean", delta
 KL_REDUCTIONS = (*REDUCTIONS, "batchmean")
 
 
-def kl_div(input: Tensor, target: TensorLike, size_average: None = None, reduce: None = None,  # noqa: A002
+def kl_div(input: Tensor, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """KL(target || exp(input)) pointwise for log-probabilities ``input`` and probabilities ``target`` (or
     log-probabilities with ``log_target``), broadcast together as torch does, then reduced. ``"batchmean"`` divides
     the sum by the batch size input.shape[0] (the KL divergence); ``"mean"`` divides by the element count (torch's
     value, with torch's warning)."""
-    reject_legacy_args("kl_div", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in KL_REDUCTIONS:
         raise ValueError(f"kl_div: reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
-    if reduction == "mean":
+    if reduction == "mean" and size_average is None and reduce is None:  # (torch's legacy path skips the warning)
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
                       "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
                       "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
@@ -648,9 +652,11 @@ def kl_div(input: Tensor, target: TensorLike, size_average: None = None, reduce:
 
 
 def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
+                         size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
     """-[y log p + (1 - y) log(1 - p)] for probabilities p = ``input`` in [0, 1]; each log is clamped at -100
     as in torch. ``weight`` rescales each element's loss (broadcast to the input's shape)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     target = _same_shape("binary_cross_entropy", input, target)
     if weight is None:
         return fused.binary_cross_entropy(input, target, reduction)
@@ -658,9 +664,11 @@ def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike |
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
+                                     size_average: bool | None = None, reduce: bool | None = None,
                                      reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
     """BCE of sigmoid(input) against ``target``, stable for any logit. ``weight`` rescales each element's loss;
     ``pos_weight`` (broadcast along the last dim) weighs the positive term: -[w_pos y log s + (1 - y) log(1 - s)]."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     target = _target(input, target, raw=True)
     if weight is None and pos_weight is None:
         return fused.binary_cross_entropy_with_logits(input, target, reduction)
@@ -747,16 +755,16 @@ def _int_targets(op: str, input: Tensor, target: TensorLike) -> Tensor:  # noqa:
 
 
 def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
-                  size_average: None = None, ignore_index: int = -100, reduce: None = None, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of scores (N, C) or (N, C, d1, ...) against class indices (N,) / (N, d1, ...) or class
     probabilities (input's shape), as ``torch.nn.functional.cross_entropy``.
 
     ``weight`` (C,) weighs each class; targets equal to ``ignore_index`` count for nothing (the mean is over the
     weight of the others); ``label_smoothing`` eps mixes the target with the uniform distribution: (1 - eps) y + eps/C.
-    (``size_average``/``reduce`` are torch's deprecated arguments and must stay None.)
+    (torch's deprecated ``size_average`` / ``reduce`` override ``reduction``, see ``legacy_reduction``.)
     """
-    reject_legacy_args("cross_entropy", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     rows, t, shape = _class_last("cross_entropy", input, _int_targets("cross_entropy", input, target))
@@ -822,11 +830,11 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLik
 
 
 def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
-             size_average: None = None, ignore_index: int = -100, reduce: None = None,
+             size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
              reduction: str = "mean") -> Tensor:
     """-input[target] for log-probabilities (N, C) or (N, C, d1, ...) and class indices, with torch's ``weight``
     and ``ignore_index`` (the mean is over the weight of the targets that count)."""
-    reject_legacy_args("nll_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     float_input("nll_loss", input)  # (torch has no integer nll_loss, weighted or not)
     rows, t, shape = _class_last("nll_loss", input, _int_targets("nll_loss", input, target))
     if t.dtype.kind not in "iu":
@@ -839,9 +847,16 @@ def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None
     return out.reshape(shape) if reduction == "none" else out
 
 
-def reject_legacy_args(op: str, size_average: None, reduce: None) -> None:
-    if size_average is not None or reduce is not None:
-        raise ValueError(f"{op}: size_average and reduce are deprecated in torch and not supported; use reduction=")
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """The ``reduction`` torch's deprecated ``size_average`` / ``reduce`` mean (either given: they override it, with
+    torch's warning): reduce=False keeps each loss ("none"), else size_average=False sums, else the mean."""
+    if size_average is None and reduce is None:
+        return reduction
+    keep_all, summed = reduce is not None and not reduce, size_average is not None and not size_average
+    legacy = "none" if keep_all else "sum" if summed else "mean"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
+                  UserWarning, stacklevel=3)
+    return legacy
 
 
 def _check_reduction(op: str, reduction: str) -> None:
@@ -857,36 +872,38 @@ def _loss_inputs(op: str, input: Tensor, *others: TensorLike) -> list[Tensor]:  
 
 
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: TensorLike, margin: float = 0.0,
-                        size_average: None = None, reduce: None = None, reduction: str = "mean") -> Tensor:
+                        size_average: bool | None = None, reduce: bool | None = None,
+                        reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin) for y = 1 (x1 should rank higher) or -1; inputs of one ndim, broadcast."""
-    reject_legacy_args("margin_ranking_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction("margin_ranking_loss", reduction)
     input2, target = _loss_inputs("margin_ranking_loss", input1, input2, target)
     return reduce_loss(fused.margin_ranking_loss(input1, input2, target, margin), reduction)
 
 
-def hinge_embedding_loss(input: Tensor, target: TensorLike, margin: float = 1.0, size_average: None = None,  # noqa: A002
-                         reduce: None = None, reduction: str = "mean") -> Tensor:
+def hinge_embedding_loss(input: Tensor, target: TensorLike, margin: float = 1.0, size_average: bool | None = None,  # noqa: A002
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1, for distances x and labels y (broadcast)."""
-    reject_legacy_args("hinge_embedding_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction("hinge_embedding_loss", reduction)
     (target,) = _loss_inputs("hinge_embedding_loss", input, target)
     return reduce_loss(fused.hinge_embedding_loss(input, target, margin), reduction)
 
 
-def soft_margin_loss(input: Tensor, target: TensorLike, size_average: None = None, reduce: None = None,  # noqa: A002
+def soft_margin_loss(input: Tensor, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
                      reduction: str = "mean") -> Tensor:
     """log(1 + exp(-y x)) for labels y = +-1 (broadcast to the input's shape), in the input's dtype."""
-    reject_legacy_args("soft_margin_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     (target,) = _loss_inputs("soft_margin_loss", input, target)
     return fused.soft_margin_loss(input, target, reduction)
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
-                                size_average: None = None, reduce: None = None, reduction: str = "mean") -> Tensor:
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> Tensor:
     """Per-sample mean over the C classes (last dim) of the logistic loss of scores x against 0/1 targets y,
     -[y log sigmoid(x) + (1 - y) log sigmoid(-x)] (times ``weight`` (C,)): (N, C) -> (N,) before reduction."""
-    reject_legacy_args("multilabel_soft_margin_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction("multilabel_soft_margin_loss", reduction)
     (target,) = _loss_inputs("multilabel_soft_margin_loss", input, target)
     w = None if weight is None else as_tensor(weight, like=input)
@@ -894,10 +911,11 @@ def multilabel_soft_margin_loss(input: Tensor, target: TensorLike, weight: Tenso
 
 
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: TensorLike, margin: float = 0.0,
-                          size_average: None = None, reduce: None = None, reduction: str = "mean") -> Tensor:
+                          size_average: bool | None = None, reduce: bool | None = None,
+                          reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1; x1, x2 (N, D) with y (N,), or
     (D,) with a 0-d y."""
-    reject_legacy_args("cosine_embedding_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction("cosine_embedding_loss", reduction)
     input2, target = _loss_inputs("cosine_embedding_loss", input1, input2, target)
     return reduce_loss(fused.cosine_embedding_loss(input1, input2, target, margin), reduction)
@@ -939,11 +957,11 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2.0,
-                        eps: float = 1e-6, swap: bool = False, size_average: None = None, reduce: None = None,
-                        reduction: str = "mean") -> Tensor:
+                        eps: float = 1e-6, swap: bool = False, size_average: bool | None = None,
+                        reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)) with d = ``pairwise_distance`` (p-norm of the difference + eps) over the
     last dim of (N, D) or (D,) inputs; ``swap`` uses min(d(a, n), d(p, n)) for the negative distance."""
-    reject_legacy_args("triplet_margin_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if margin <= 0:
         raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
     _check_reduction("triplet_margin_loss", reduction)
@@ -977,12 +995,12 @@ def _class_scores(op: str, input: Tensor) -> Tensor:  # noqa: A002
 
 
 def multi_margin_loss(input: Tensor, target: TensorLike, p: int = 1, margin: float = 1.0,  # noqa: A002
-                      weight: TensorLike | None = None, size_average: None = None, reduce: None = None,
+                      weight: TensorLike | None = None, size_average: bool | None = None, reduce: bool | None = None,
                       reduction: str = "mean") -> Tensor:
     """Multi-class hinge loss of scores (N, C), (C,) or 0-d against class indices (N,) (or one): sum over j != y of
     max(0, margin - x[y] + x[j])^p / C, times weight[y] (``weight`` (C,), not differentiable, as torch)."""
     op = "multi_margin_loss"
-    reject_legacy_args(op, size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if p not in (1, 2):
         raise ValueError(f"{op}: only p = 1 and p = 2 are supported, got p={p}")
     _check_reduction(op, reduction)
@@ -1002,12 +1020,12 @@ def multi_margin_loss(input: Tensor, target: TensorLike, p: int = 1, margin: flo
     return reduce_loss(fused.multi_margin_loss(rows, indices, p, margin, w).reshape(t.shape), reduction)
 
 
-def multilabel_margin_loss(input: Tensor, target: TensorLike, size_average: None = None,  # noqa: A002
-                           reduce: None = None, reduction: str = "mean") -> Tensor:
+def multilabel_margin_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,  # noqa: A002
+                           reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Multi-label hinge loss of scores (N, C), (C,) or 0-d against targets of the same shape holding the target
     class indices, ended by the first -1: sum over target j, non-target i of max(0, 1 - (x[j] - x[i])) / C."""
     op = "multilabel_margin_loss"
-    reject_legacy_args(op, size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(op, reduction)
     rows = _class_scores(op, input)
     (t,) = _loss_inputs(op, input, target)
@@ -1046,11 +1064,11 @@ def gaussian_nll_loss(input: Tensor, target: TensorLike, var: TensorLike, full: 
 
 
 def poisson_nll_loss(input: Tensor, target: TensorLike, log_input: bool = True, full: bool = False,  # noqa: A002
-                     size_average: None = None, eps: float = 1e-8, reduce: None = None,
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
                      reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of Poisson targets y with rate exp(x) (``log_input``) or x: exp(x) - y x, or
     x - y log(x + eps); ``full`` adds Stirling's y log y - y + log(2 pi y) / 2 where y > 1 (broadcast)."""
-    reject_legacy_args("poisson_nll_loss", size_average, reduce)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction("poisson_nll_loss", reduction)
     (target,) = _loss_inputs("poisson_nll_loss", input, target)
     return reduce_loss(fused.poisson_nll_loss(input, target, log_input, full, eps), reduction)

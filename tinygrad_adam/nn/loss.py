@@ -38,9 +38,9 @@ class _WeightedLoss(_Loss):
 class CrossEntropyLoss(_WeightedLoss):
     """Softmax cross-entropy (``F.cross_entropy``) with ``weight``, ``ignore_index`` and ``label_smoothing``."""
 
-    def __init__(self, weight: Tensor | None = None, size_average: None = None, ignore_index: int = -100,
-                 reduce: None = None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
-        F.reject_legacy_args("CrossEntropyLoss", size_average, reduce)
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(weight, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
@@ -52,9 +52,9 @@ class CrossEntropyLoss(_WeightedLoss):
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities (``F.nll_loss``) with ``weight`` and ``ignore_index``."""
 
-    def __init__(self, weight: Tensor | None = None, size_average: None = None, ignore_index: int = -100,
-                 reduce: None = None, reduction: str = "mean") -> None:
-        F.reject_legacy_args("NLLLoss", size_average, reduce)
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
 
@@ -103,18 +103,29 @@ class NLLLoss2d(NLLLoss):
     """torch's deprecated alias of ``NLLLoss`` (a FutureWarning when made)."""
 
 
-class MSELoss(_Loss):
+class _LegacyLoss(_Loss):
+    """A loss whose constructor is torch's (size_average, reduce, reduction)."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(F.legacy_reduction(size_average, reduce, reduction))
+
+
+class MSELoss(_LegacyLoss):
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
-class L1Loss(_Loss):
+class L1Loss(_LegacyLoss):
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (``F.binary_cross_entropy``)."""
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, F.legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
@@ -123,9 +134,9 @@ class BCELoss(_WeightedLoss):
 class BCEWithLogitsLoss(_WeightedLoss):
     """Binary cross-entropy of logits (``F.binary_cross_entropy_with_logits``), with ``pos_weight``."""
 
-    def __init__(self, weight: Tensor | None = None, size_average: None = None, reduce: None = None,
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
-        F.reject_legacy_args("BCEWithLogitsLoss", size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(weight, reduction)
         self.register_buffer("pos_weight", pos_weight)
 
@@ -137,9 +148,9 @@ class BCEWithLogitsLoss(_WeightedLoss):
 class SmoothL1Loss(_Loss):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (``F.smooth_l1_loss``; beta = 0 is L1)."""
 
-    def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean",
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
                  beta: float = 1.0) -> None:
-        F.reject_legacy_args("SmoothL1Loss", size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(reduction)
         self.beta = beta
 
@@ -164,9 +175,9 @@ class KLDivLoss(_Loss):
 
     reductions = F.KL_REDUCTIONS
 
-    def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean",
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
                  log_target: bool = False) -> None:
-        F.reject_legacy_args("KLDivLoss", size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(reduction)
         self.log_target = log_target
 
@@ -177,9 +188,9 @@ class KLDivLoss(_Loss):
 class MarginRankingLoss(_Loss):
     """max(0, -y (x1 - x2) + margin) (``F.margin_ranking_loss``)."""
 
-    def __init__(self, margin: float = 0.0, size_average: None = None, reduce: None = None,
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean") -> None:
-        F.reject_legacy_args("MarginRankingLoss", size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(reduction)
         self.margin = margin
 
@@ -190,9 +201,9 @@ class MarginRankingLoss(_Loss):
 class HingeEmbeddingLoss(_Loss):
     """x where y = 1, max(0, margin - x) where y = -1 (``F.hinge_embedding_loss``)."""
 
-    def __init__(self, margin: float = 1.0, size_average: None = None, reduce: None = None,
+    def __init__(self, margin: float = 1.0, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean") -> None:
-        F.reject_legacy_args("HingeEmbeddingLoss", size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(reduction)
         self.margin = margin
 
@@ -203,8 +214,8 @@ class HingeEmbeddingLoss(_Loss):
 class SoftMarginLoss(_Loss):
     """log(1 + exp(-y x)) (``F.soft_margin_loss``)."""
 
-    def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean") -> None:
-        F.reject_legacy_args("SoftMarginLoss", size_average, reduce)
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(reduction)
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
@@ -214,9 +225,9 @@ class SoftMarginLoss(_Loss):
 class MultiLabelSoftMarginLoss(_WeightedLoss):
     """Per-sample mean over classes of the logistic loss (``F.multilabel_soft_margin_loss``), class ``weight``."""
 
-    def __init__(self, weight: Tensor | None = None, size_average: None = None, reduce: None = None,
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean") -> None:
-        F.reject_legacy_args("MultiLabelSoftMarginLoss", size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(weight, reduction)
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
@@ -234,8 +245,8 @@ class TripletMarginLoss(_Loss):
     """max(0, margin + d(a, p) - d(a, n)) with p-norm distances (``F.triplet_margin_loss``)."""
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
-                 size_average: None = None, reduce: None = None, reduction: str = "mean") -> None:
-        F.reject_legacy_args("TripletMarginLoss", size_average, reduce)
+                 size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         if margin <= 0:
             raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
         super().__init__(reduction)
@@ -269,9 +280,9 @@ class TripletMarginWithDistanceLoss(_Loss):
 class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss (``F.multi_margin_loss``), p = 1 or 2, with ``margin`` and class ``weight``."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None, size_average: None = None,
-                 reduce: None = None, reduction: str = "mean") -> None:
-        F.reject_legacy_args("MultiMarginLoss", size_average, reduce)
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         if p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: only p = 1 and p = 2 are supported, got p={p}")
         if weight is not None and weight.ndim != 1:
@@ -318,9 +329,9 @@ class GaussianNLLLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     """Poisson negative log-likelihood of targets given (log-)rates (``F.poisson_nll_loss``)."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, size_average: None = None, eps: float = 1e-8,
-                 reduce: None = None, reduction: str = "mean") -> None:
-        F.reject_legacy_args("PoissonNLLLoss", size_average, reduce)
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: bool | None = None, eps: float = 1e-8,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         super().__init__(reduction)
         self.log_input, self.full, self.eps = log_input, full, eps
 
