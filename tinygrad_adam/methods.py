@@ -283,10 +283,19 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
                "bool": "BoolTensor"}
 
 
-def type_(self: Tensor, dtype: Any = None) -> Any:
-    """Without an argument, the type name ('tinygrad_adam.FloatTensor'); with a dtype, the converted tensor."""
+def type_(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> Any:
+    """Without an argument, the type name ('tinygrad_adam.FloatTensor'); with a dtype, the converted tensor; with a
+    type name ('torch.FloatTensor', 'torch.cuda.LongTensor', ours as ``type()`` gives it), converted and moved to
+    the device the name says, as torch's."""
     if dtype is None:
         return f"tinygrad_adam.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+    if isinstance(dtype, str):
+        name = dtype.removeprefix("torch.").removeprefix("tinygrad_adam.")
+        device = "cuda" if name.startswith("cuda.") else "cpu"
+        dtypes = {legacy: numpy.dtype(d) for d, legacy in _TYPE_NAMES.items()}
+        if name.removeprefix("cuda.") not in dtypes or name == dtype:
+            raise ValueError(f"invalid type: {dtype!r} (a tensor type name such as 'torch.FloatTensor')")
+        return to(self, device, dtypes[name.removeprefix("cuda.")])
     return to(self, dtype=dtype)
 
 
@@ -317,7 +326,8 @@ class LegacyTensorType:
             if any(n < 0 for n in sizes):
                 raise ValueError(f"{name}: negative dimension in size {tuple(sizes)}")
             return empty(*(sizes or (0,)), dtype=self.dtype, device=device)
-        if len(args) != 1 or not (isinstance(args[0], (list, tuple)) or hasattr(args[0], "shape")):
+        if len(args) != 1 or not (isinstance(args[0], (list, tuple)) or hasattr(args[0], "shape")) or isinstance(
+                args[0], numpy.generic):  # a numpy scalar is data, not a sequence: torch refuses it too
             raise TypeError(f"{name}(): give sizes (ints) or one sequence of data, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
         return tensor(args[0], dtype=self.dtype, device=device)

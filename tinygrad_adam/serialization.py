@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from . import checkpoint
+from .tensor import Tensor
 
 
 def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
@@ -24,14 +26,36 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
 
 def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights_only: bool = True,
          **_: Any) -> Any:
-    """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. A file written
-    by ``torch.save`` (a pickle in a zip) raises CheckpointError saying how to convert it."""
+    """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. As torch's,
+    ``map_location`` may also be a dict {location: device} (a tensor loaded where a key names goes to its value) or
+    a function ``(storage, location) -> storage`` called with each tensor and the device it loaded on (None keeps
+    it). A file written by ``torch.save`` (a pickle in a zip) raises CheckpointError saying how to convert it."""
     if _torch_pickle(f):
         raise checkpoint.CheckpointError(
             f"{f} was written by torch.save: a pickle, which this library never loads (unpickling runs code); "
             f"convert it once where torch is installed: tinygrad_adam.save(torch.load(path), new_path) (CPU "
             f"tensors are stored as arrays)")
-    return checkpoint.load(f, None if map_location is None else str(map_location), require_dict=False)
+    if not (isinstance(map_location, dict) or callable(map_location)):
+        return checkpoint.load(f, None if map_location is None else str(map_location), require_dict=False)
+    if isinstance(map_location, dict):
+        table = {str(k): str(v) for k, v in map_location.items()}
+        return _map_tensors(checkpoint.load(f, require_dict=False),
+                            lambda t, where: t.to(table[where]) if where in table else t)
+    return _map_tensors(checkpoint.load(f, require_dict=False), map_location)
+
+
+def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
+    """``tree`` with each Tensor ``t`` replaced by ``fn(t, str(t.device))`` (kept where that returns None)."""
+    if isinstance(tree, Tensor):
+        moved = fn(tree, str(tree.device))
+        if moved is not None and not isinstance(moved, Tensor):
+            raise TypeError(f"load: map_location returned a {type(moved).__name__}, expected a tensor or None")
+        return tree if moved is None else moved
+    if isinstance(tree, dict):
+        return {k: _map_tensors(v, fn) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_map_tensors(v, fn) for v in tree)
+    return tree
 
 
 def _torch_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:

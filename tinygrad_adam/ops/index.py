@@ -223,9 +223,11 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
     from .movement import _raw_index
 
     v = as_tensor(value, like=a)
+    if not accumulate:
+        _refuse_byte_fill(index, v)
     idx = _raw_index(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled())
     check_devices("index_put", a, v)
-    out = a._data.copy()
+    out = a.xp.array(a._data)  # a copy, an array even of a numpy scalar
     if accumulate:  # flat positions of the indexed places (any index form), then one scatter-add into them
         places = a.xp.arange(out.size).reshape(out.shape)[idx]
         backend.scatter_at("add", out.reshape(-1), (places.reshape(-1),),
@@ -238,12 +240,22 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = None
         if a.requires_grad:
-            ga = g.copy()
+            ga = a.xp.array(g)  # a copy, an array even of a numpy scalar
             if not accumulate:
                 ga[idx] = 0
         gv = unbroadcast(g[idx].reshape(target_shape), v.shape) if v.requires_grad else None
         return ga, gv
     return record("index_put", out, (a, v), backward)
+
+
+def _refuse_byte_fill(index: Any, value: Tensor) -> None:
+    """torch writes one value through a lone uint8 mask (``x[m] = 5.``, other parts slices or ints; not a 0-d one)
+    with ``masked_fill_``, which refuses a uint8 mask; so do we (a uint8 mask otherwise indexes as a bool one)."""
+    arrays = [i for i in (index if isinstance(index, tuple) else (index,)) if isinstance(i, list) or hasattr(i, "ndim")]
+    mask = arrays[0] if len(arrays) == 1 else None
+    if value.numel() == 1 and isinstance(mask, Tensor) and mask.dtype == numpy.uint8 and mask.ndim:
+        raise TypeError("x[mask] = value: a uint8 mask with a single value is refused, as torch's masked_fill_ "
+                        "refuses it; use a bool mask (mask.bool())")
 
 
 def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:

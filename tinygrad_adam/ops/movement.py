@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,9 +78,14 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
 
 def _raw_index(index: Any, private: bool = False) -> Any:
     """Replace Tensors and lists in an index by raw arrays (copies of the Tensors' arrays when ``private``: a
-    backward that reads them then cannot see a later in-place write into the index tensor)."""
+    backward that reads them then cannot see a later in-place write into the index tensor); a uint8 Tensor is a
+    bool mask, as torch still reads it (with its deprecation warning)."""
     if isinstance(index, tuple):
         return tuple(_raw_index(i, private) for i in index)
+    if isinstance(index, Tensor) and index.dtype == numpy.uint8:  # torch's old mask dtype: still a mask there
+        warnings.warn("indexing with dtype uint8 is deprecated (as in torch), use a bool mask", UserWarning,
+                      stacklevel=4)
+        return index._data.astype(bool)
     if isinstance(index, Tensor):
         return index._data.copy() if private else index._data
     if isinstance(index, list):
