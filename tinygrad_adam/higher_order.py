@@ -430,6 +430,16 @@ def broadcast_to(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (sum_to(g, node._parents[0].shape),)
 
 
+@differentiable("repeat")
+def repeat(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """The tiles of g summed: g seen as (r0, n0, r1, n1, ...), summed over the r axes."""
+    tiles = saved(node, "tiles")
+    if 0 in tiles[::2]:  # a repeat size 0: zeros outside the graph, as torch's
+        return (constant(g.xp.zeros(node._parents[0].shape, g.dtype)),)
+    summed = reduce.sum(movement.reshape(g, tiles), tuple(range(0, len(tiles), 2)))
+    return (movement.reshape(summed, node._parents[0].shape),)
+
+
 @differentiable("concatenate")
 def concatenate(node: Tensor, g: Tensor) -> list[Tensor | None]:
     ax, spans = saved(node, "ax"), saved(node, "spans")

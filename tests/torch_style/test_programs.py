@@ -34,6 +34,9 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_style_transfer.py`` runs ``style_transfer.py``: the neural style transfer tutorial, its loss
   modules inserted into a copy of a feature net, an LBFGS closure clamping the image in place, and a forward-hook +
   Adam variant)
+- (``test_program_pointnet.py`` runs ``pointnet.py``: PointNet classification and part segmentation as
+  fxia22/pointnet.pytorch writes them, STN3d / STNkd T-nets with the feature-transform regularizer, on synthetic
+  point clouds augmented with torch ops; Adam + StepLR, BatchNorm momentum decay, checkpoint dicts and a resume)
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from numbers import Integral
 from typing import Any
 
@@ -454,10 +455,19 @@ class RMSNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
+def _keep_num_batches_tracked(module: _BatchNorm, state_dict: dict[str, Any], prefix: str) -> None:
+    """A load_state_dict pre-hook: a state dict without ``num_batches_tracked`` (saved before torch 0.4.1 had it)
+    leaves the module's count as it is instead of missing it, as torch does for a plain dict."""
+    key = f"{prefix}num_batches_tracked"
+    if key not in state_dict and module.num_batches_tracked is not None:
+        state_dict[key] = module.num_batches_tracked._data
+
+
 class _BatchNorm(Module):
     """Per-channel normalisation with running statistics (buffers ``running_mean``, ``running_var`` and
     ``num_batches_tracked``, all in the state dict): batch statistics while training, running ones after ``eval()``.
-    ``momentum=None`` makes the running statistics a cumulative average."""
+    ``momentum=None`` makes the running statistics a cumulative average. ``load_state_dict`` of a dict without
+    ``num_batches_tracked`` keeps the present count, as torch's."""
 
     dims: tuple[int, ...] = ()
 
@@ -473,6 +483,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
             self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
             self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device))
+            vars(self).setdefault("_load_state_dict_pre_hooks", []).append(partial(_keep_num_batches_tracked, self))
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
 

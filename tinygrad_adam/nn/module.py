@@ -28,6 +28,12 @@ class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
 
+    def __repr__(self) -> str:
+        """torch's text, as ``print(model.load_state_dict(...))`` shows it."""
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
 
 class StateDictError(ValueError, RuntimeError):
     """``load_state_dict``'s refusal (shape mismatches, missing or unexpected keys): a ValueError, and the

@@ -221,17 +221,20 @@ def _dims(op: str, dims: int | Sequence[int], ndim: int) -> tuple[int, ...]:
 
 
 def repeat(a: Tensor, sizes: Sequence[int]) -> Tensor:
-    """torch's ``repeat``: tile ``a`` ``sizes[i]`` times along dim i (leading extra sizes add dims), a broadcast of
-    ``a`` with a new axis before each dim, then a reshape: (r0, n0, r1, n1, ...) -> (r0 n0, r1 n1, ...)."""
+    """torch's ``repeat``: tile ``a`` ``sizes[i]`` times along dim i (leading extra sizes add dims) into new memory,
+    as torch (never a view of ``a``: a later write into either leaves the other alone). The gradient sums the tiles:
+    (r0 n0, r1 n1, ...) seen as (r0, n0, r1, n1, ...), summed over the r axes."""
     sizes = tuple(int(r) for r in sizes)
     if len(sizes) < a.ndim:
         raise ValueError(f"repeat: {len(sizes)} sizes for a tensor with {a.ndim} dims; give at least one per dim")
     if any(r < 0 for r in sizes):
         raise ValueError(f"repeat: repeat sizes must be non-negative, got {sizes}")
     shape = (1,) * (len(sizes) - a.ndim) + a.shape
-    interleaved = tuple(x for n in shape for x in (1, n))
-    tiled = broadcast_to(reshape(a, interleaved), tuple(x for r, n in zip(sizes, shape) for x in (r, n)))
-    return reshape(tiled, tuple(r * n for r, n in zip(sizes, shape)))
+    tiles = tuple(x for r, n in zip(sizes, shape) for x in (r, n))
+    out = a.xp.empty(tuple(r * n for r, n in zip(sizes, shape)), a._data.dtype)  # (its own base: not a view)
+    out.reshape(tiles)[...] = a._data.reshape(tuple(x for n in shape for x in (1, n)))
+    return record("repeat", out, (a,), lambda g: (g.reshape(tiles).sum(axis=tuple(range(0, len(tiles), 2)))
+                                                  .reshape(a.shape),))
 
 
 def repeat_interleave(a: Tensor, repeats: int | Tensor, dim: int | None = None) -> Tensor:
