@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .methods import ADD_PRODUCTS, FUNCTIONS, METHODS, _function
+from .sparse_grad import SparseGrad
 from .tensor import Tensor
 
 # name: (the scalars' keywords in the order the old overload takes them, how many tensors follow them)
@@ -33,7 +34,7 @@ def _leading_scalars(name: str, method: Callable[..., Tensor]) -> Callable[..., 
     def op(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         lead = len(args) - n_tensors
         if (0 < lead <= len(keywords) and all(_is_scalar(a) for a in args[:lead])
-                and all(isinstance(a, Tensor) for a in args[lead:])):
+                and all(isinstance(a, (Tensor, SparseGrad)) for a in args[lead:])):
             warnings.warn(f"This overload of {name} is deprecated: {name}({', '.join(keywords[:lead])}, tensor...); "
                           f"pass {' and '.join(keywords[:lead])} by keyword after the tensors", UserWarning,
                           stacklevel=2)

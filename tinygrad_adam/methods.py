@@ -355,14 +355,40 @@ def element_size(self: Tensor) -> int:
 
 # ---------------------------------------------------------------------------------------------- arithmetic
 def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
+    if _is_sparse(other) and isinstance(self, Tensor):
+        return _add_sparse("add", self, other, alpha)
     check_alpha("add", self, other, alpha)
     return elementwise.add(self, _times_alpha(self, other, alpha))
 
 
 def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
+    if _is_sparse(other) and isinstance(self, Tensor):
+        return _add_sparse("sub", self, other, -alpha)
     check_alpha("sub", self, other, alpha)
     elementwise.check_sub_operands(self, other)  # before alpha scales a bool
     return elementwise.sub(self, _times_alpha(self, other, alpha))
+
+
+def _is_sparse(x: Any) -> bool:
+    """A sparse gradient (sparse_grad.py) or sparse COO matrix (sparse.py): not a Tensor here."""
+    return getattr(x, "is_sparse", False) and not isinstance(x, Tensor)
+
+
+def _add_sparse(op: str, dense: Tensor, sparse: Any, alpha: float) -> Tensor:
+    """torch's dense + alpha * sparse (``p.data.add_(p.grad, alpha=-lr)`` after ``embedding(sparse=True)``), a
+    dense tensor: alpha * each listed value added into its entry, repeated entries one after another; the entries
+    not listed stay as they are (-0.0, with an inf or nan alpha too)."""
+    if dense.shape != tuple(sparse.shape):
+        raise RuntimeError(f"{op}: a sparse tensor of size {tuple(sparse.shape)} adds only into a dense tensor of "
+                           f"that size, got {tuple(dense.shape)}")
+    values = sparse._values()
+    check_alpha(op, dense, values, alpha)
+    dtype = elementwise.result_type(dense, values)
+    k, place = sparse.sparse_dim(), sparse._indices()._data  # (k, nnz) positions in dense's first k dims
+    flat = sum(place[i] * math.prod(dense.shape[i + 1:k]) for i in range(k))  # as one row-major number
+    out = index.index_add(dense.to(dtype).reshape(math.prod(dense.shape[:k]), *dense.shape[k:]), 0,
+                          Tensor(flat, device=dense.device), values.to(dtype), alpha)
+    return out.reshape(dense.shape)
 
 
 def check_alpha(op: str, a: TensorLike, b: TensorLike, alpha: Any) -> None:

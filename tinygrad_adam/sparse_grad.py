@@ -7,14 +7,17 @@ picked, repeats kept, torch's "uncoalesced" form) and ``values`` (N, dim), the o
 in ``.grad`` as it is (``tensor.grad_tensor``). Optimizers read it through ``is_sparse`` (``optim/optimizer.py``).
 
 Only what torch code around ``SparseAdam`` uses is here: ``to_dense coalesce is_coalesced _indices indices _values
-values _nnz zero_ clone detach`` and the shape / dtype / device attributes. Anything else (arithmetic, reductions,
-indexing) raises a one-line error naming ``.to_dense()``, rather than computing on a half-supported layout. It is
-not a Tensor: ``isinstance(grad, Tensor)`` is False (torch's sparse gradients are Tensors).
+values _nnz zero_ clone detach``, scaling by a Python number (``lr * grad``, ``grad / n``, ``-grad``, ``mul_ div_
+*= /=``; a dense Tensor's ``add sub add_ sub_ += -=`` take a sparse gradient, as its dense form) and the shape /
+dtype / device attributes. Anything else (other arithmetic, reductions, indexing) raises a one-line error naming
+``.to_dense()``, rather than computing on a half-supported layout. It is not a Tensor: ``isinstance(grad, Tensor)``
+is False (torch's sparse gradients are Tensors).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, NoReturn
 
 from . import backend
@@ -47,7 +50,8 @@ class SparseGrad:
         from .layouts import sparse_coo
         return sparse_coo
 
-    data = property(lambda self: self, doc="The gradient itself (torch's ``grad.data`` of a sparse grad).")
+    data = property(lambda self: self.detach(), doc="torch's ``grad.data`` of a sparse gradient: a new one on the "
+                    "same arrays (``grad.data.zero_()`` or ``.mul_(s)`` leave ``grad`` as it was, ``.div_(s)`` not).")
 
     @data.setter
     def data(self, value: Any) -> NoReturn:
@@ -165,6 +169,39 @@ class SparseGrad:
 
     __radd__ = __add__  # (dense + sparse is the same dense sum; sparse + sparse only comes through __add__)
 
+    # ------------------------------------------------------------------ scaling by a number
+    def _factor(self, other: Any, what: str) -> Any:
+        """``other`` when it is a real Python number (what torch's sparse ``* / *= /=`` take here), else refuse."""
+        if not isinstance(other, numbers.Real):
+            self._refuse(f"{what} by a {type(other).__name__}")
+        return other
+
+    def __mul__(self, other: Any) -> SparseGrad:
+        """The same rows, values times a number (``lr * p.grad``; a hook's ``g * 2``)."""
+        return SparseGrad(self._rows, self._vals * self._factor(other, "*"), self._shape, self._coalesced)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> SparseGrad:
+        return SparseGrad(self._rows, self._vals / self._factor(other, "/"), self._shape, self._coalesced)
+
+    def __neg__(self) -> SparseGrad:
+        return SparseGrad(self._rows, -self._vals, self._shape, self._coalesced)
+
+    def mul_(self, other: Any) -> SparseGrad:
+        """Values times a number, in new arrays (as torch's: ``_values()`` taken before keep the old values)."""
+        self._vals = self._vals * self._factor(other, "mul_")
+        return self
+
+    def div_(self, other: Any) -> SparseGrad:
+        """Values divided by a number, in their own arrays (as torch's, unlike its ``mul_``: ``_values()`` taken
+        before, and ``grad.data``, share the change)."""
+        xp = backend.get_array_module(self._vals)
+        xp.divide(self._vals, self._factor(other, "div_"), out=self._vals)
+        return self
+
+    __imul__, __itruediv__ = mul_, div_
+
     def _refuse(self, what: str) -> NoReturn:
         raise TypeError(f"sparse gradient (embedding(sparse=True)): {what} is not supported here; call .to_dense() "
                         f"first for a dense Tensor")
@@ -189,11 +226,10 @@ def _refusing(symbol: str) -> Any:
     return refuse
 
 
-for _name, _symbol in [("sub", "-"), ("rsub", "-"), ("mul", "*"), ("rmul", "*"), ("truediv", "/"),
-                       ("rtruediv", "/"), ("floordiv", "//"), ("rfloordiv", "//"), ("mod", "%"), ("rmod", "%"),
-                       ("pow", "**"), ("rpow", "**"), ("matmul", "@"), ("rmatmul", "@"), ("neg", "unary -"),
-                       ("pos", "unary +"), ("abs", "abs()"), ("iadd", "+="), ("isub", "-="), ("imul", "*="),
-                       ("itruediv", "/="), ("getitem", "indexing"), ("setitem", "item assignment"),
+for _name, _symbol in [("sub", "-"), ("rsub", "-"), ("rtruediv", "/"), ("floordiv", "//"), ("rfloordiv", "//"),
+                       ("mod", "%"), ("rmod", "%"), ("pow", "**"), ("rpow", "**"), ("matmul", "@"),
+                       ("rmatmul", "@"), ("pos", "unary +"), ("abs", "abs()"), ("iadd", "+="), ("isub", "-="),
+                       ("getitem", "indexing"), ("setitem", "item assignment"),
                        ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("bool", "bool()"),
                        ("float", "float()"), ("int", "int()"), ("len", "len()"), ("iter", "iteration")]:
     setattr(SparseGrad, f"__{_name}__", _refusing(_symbol))
