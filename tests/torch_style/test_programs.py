@@ -72,6 +72,7 @@ IMPORTS = [
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
+    ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
 ]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from ..creation import Generator, rand, randn
 from ..tensor import Tensor
@@ -182,3 +184,21 @@ def default_init_(weight: Tensor, bias: Tensor | None) -> None:
         fan_in = calculate_fan_in_and_fan_out(weight)[0]
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         uniform_(bias, -bound, bound)
+
+
+def _deprecated(new: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """torch's old spelling without the trailing underscore (``nn.init.xavier_uniform(w)``, as 2018 code writes it):
+    a FutureWarning, then ``new``."""
+    old = new.__name__[:-1]
+
+    def init(*args: Any, **kwargs: Any) -> Tensor:
+        warnings.warn(f"nn.init.{old} is deprecated in favor of nn.init.{new.__name__} (as in torch)", FutureWarning,
+                      stacklevel=2)
+        return new(*args, **kwargs)
+    init.__name__ = init.__qualname__ = old
+    return init
+
+
+uniform, normal, constant, eye, dirac, sparse, orthogonal, xavier_uniform, xavier_normal, kaiming_uniform, \
+    kaiming_normal = map(_deprecated, (uniform_, normal_, constant_, eye_, dirac_, sparse_, orthogonal_,
+                                       xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_))

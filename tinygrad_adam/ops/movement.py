@@ -101,6 +101,8 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     """Basic and integer-array (gather) indexing; repeated indices accumulate in backward."""
     index = _raw_index(index, private=a.requires_grad and is_grad_enabled())
     parts = index if isinstance(index, tuple) else (index,)
+    if a.ndim == 0 and any(_is_int(i) and not isinstance(i, bool) for i in parts):  # the old loss.data[0]
+        raise IndexError("invalid index of a 0-dim tensor: use tensor.item() for its number (as torch says)")
     gather = any(hasattr(i, "dtype") and i.ndim for i in parts)
     if gather and any(_is_int(i) for i in parts) and not any(i is None or i is Ellipsis for i in parts):
         # PyTorch applies ints and slices first, then the integer arrays; numpy would broadcast the ints with the
