@@ -7,6 +7,7 @@ imports as ``tinygrad_adam.nn.utils.rnn`` too). ``nn.utils.parametrize`` and ``n
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterable
 
 from .. import gradclip
@@ -30,6 +31,15 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     total = gradclip.clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
     dtype = next((p.grad.dtype for p in parameters if p.grad is not None), "float32")
     return Tensor(total, dtype=dtype)
+
+
+def clip_grad_norm(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
+    """torch's old spelling without the trailing underscore (as 2017 code writes it): a FutureWarning, then
+    :func:`clip_grad_norm_`."""
+    warnings.warn("nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_ (as in torch)",
+                  FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
 def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False,
@@ -80,6 +90,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         start += n
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm", "parameters_to_vector",
-           "parametrizations", "parametrize", "remove_spectral_norm", "remove_weight_norm", "rnn", "spectral_norm",
-           "vector_to_parameters", "weight_norm"]
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+           "parameters_to_vector", "parametrizations", "parametrize", "remove_spectral_norm", "remove_weight_norm",
+           "rnn", "spectral_norm", "vector_to_parameters", "weight_norm"]
