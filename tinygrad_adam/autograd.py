@@ -514,6 +514,18 @@ class _VariableMeta(type):
         return isinstance(other, Tensor)
 
 
+def volatile(t: Tensor) -> bool:
+    """torch's legacy ``x.volatile``: always False, with torch's warning (use ``no_grad``)."""
+    warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning, stacklevel=2)
+    return False
+
+
+def set_volatile(t: Tensor, value: bool) -> None:
+    """``x.volatile = ...`` of the 0.3 API: nothing but torch's warning."""
+    warnings.warn("volatile was removed and now has no effect; use `with no_grad():` instead", UserWarning,
+                  stacklevel=2)
+
+
 class Variable(metaclass=_VariableMeta):
     """torch's legacy ``Variable(data, requires_grad=False, volatile=None)``: every Tensor is one (``isinstance``),
     and calling it returns ``data`` detached (a Tensor sharing its array, out of any graph) with ``requires_grad``

@@ -2491,6 +2491,7 @@ FUNCTIONS.update(
 
 # a dense Tensor's answer to what code written for sparse gradients (embedding(sparse=True), sparse_grad.py) asks
 METHODS["is_sparse"] = property(lambda self: False)
+METHODS["volatile"] = property(autograd.volatile, autograd.set_volatile)  # the 0.3 flag: always False, a warning
 
 
 def to_sparse(self: Tensor, sparse_dim: int | None = None) -> Any:

@@ -390,7 +390,8 @@ OUTPUT_NOT_SAVED = frozenset({
     "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d", "avg_pool2d", "leaky_relu",
     "hardtanh", "elu", "selu", "celu", "silu", "gelu", "interpolate_nearest", "interpolate_nearest_exact",
     "interpolate_linear", "interpolate_bilinear", "interpolate_trilinear", "interpolate_bicubic", "interpolate_area",
-    "interpolate_bilinear_antialias", "interpolate_bicubic_antialias",
+    "interpolate_bilinear_antialias", "interpolate_bicubic_antialias", "softplus", "logsigmoid", "clip", "remainder",
+    "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold",
 })
 
 
@@ -402,9 +403,12 @@ def bump_version(t: Tensor) -> None:
     t._vbox[0] = inplace_writes[0]
 
 
-def saves_output(op: str) -> bool:
-    """Whether ``op``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy)."""
-    return op not in OUTPUT_NOT_SAVED and not op.endswith("_")
+def saves_output(node: Tensor) -> bool:
+    """Whether ``node``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy); pow reads
+    it only for its exponent's gradient (as torch, whose pow(Tensor, number) saves its input only)."""
+    if node._op == "pow":
+        return node._parents[1].requires_grad
+    return node._op not in OUTPUT_NOT_SAVED and not node._op.endswith("_")
 
 
 def check_versions(node: Tensor) -> None:
@@ -414,7 +418,7 @@ def check_versions(node: Tensor) -> None:
             raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "
                                f"in-place operation after {node._op} used it; compute the update out of place "
                                f"(x = x + y) or do it after backward()")
-    if node._vbox is not None and node._vbox[0] > node._epoch and saves_output(node._op):
+    if node._vbox is not None and node._vbox[0] > node._epoch and saves_output(node):
         raise RuntimeError(f"backward through {node._op}: its output (shape {node.shape}) was modified by an in-place "
                            f"operation, but {node._op}'s gradient needs it; use an out-of-place op instead")
 

@@ -217,9 +217,9 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
 
     out = a._data / b._data
 
-    def backward(g: Array) -> tuple[Array | None, Array | None]:  # as PyTorch: g / b and -g (a / b) / b
-        return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * (out / b._data), b.shape) if b.requires_grad else None)
+    def backward(g: Array) -> tuple[Array | None, Array | None]:  # as PyTorch: g / b and -g (a / b) / b, a / b
+        return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,  # recomputed (out may be written)
+                unbroadcast(-g * (a._data / b._data / b._data), b.shape) if b.requires_grad else None)
     return record("div", out, (a, b), backward)
 
 
