@@ -26,6 +26,7 @@ from .tensor import (
     numeric_array,
     record,
     refuse_complex,
+    tensors_as_numbers,
 )
 
 
@@ -112,8 +113,7 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     elif dtype is None and not hasattr(data, "dtype"):
         inferred = nested_dtype(data)
         dtype = DEFAULT_FLOAT if inferred is None else inferred
-    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
-        data = [x.item() if isinstance(x, Tensor) else x for x in data]
+    data = tensors_as_numbers(data)
     if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
         array = numpy.asarray(array) if isinstance(array, numpy.generic) else array

@@ -96,7 +96,8 @@ class Tensor:
                 requires_grad, dtype = False, None
             elif more_sizes:
                 raise TypeError(f"Tensor: too many arguments for Tensor({type(data).__name__}, ...)")
-            data = numeric_array(data).astype(DEFAULT_FLOAT if dtype is None else dtype, copy=False)
+            data = numeric_array(tensors_as_numbers(data)).astype(DEFAULT_FLOAT if dtype is None else dtype,
+                                                                 copy=False)
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
         refuse_complex(data.dtype)
@@ -440,6 +441,21 @@ def numeric_array(data: Any) -> numpy.ndarray:
         raise TypeError(f"Tensor(): data must be numbers (a number, a nested sequence of them or an array), got "
                         f"{type(data).__name__} {data!r:.60}")
     return raw
+
+
+_NUMBERS = frozenset({float, int, bool})
+
+
+def tensors_as_numbers(data: Any) -> Any:
+    """``data`` (a number or nested lists / tuples) with each Tensor in the nest read as its Python number, as torch
+    reads one there at any depth: ``[[t]]`` with ``t`` of shape (1,) is shape (1, 1); a tensor of more than one
+    element raises. ``data`` itself when it holds no Tensor."""
+    if isinstance(data, Tensor):
+        return data.item()
+    if not isinstance(data, (list, tuple)) or set(map(type, data)) <= _NUMBERS:  # (the common case, at C speed)
+        return data
+    out = [tensors_as_numbers(x) for x in data]
+    return out if any(a is not b for a, b in zip(out, data)) else data
 
 
 def refuse_complex(dtype: numpy.dtype) -> None:

@@ -187,19 +187,19 @@ def tanhshrink(x: Tensor) -> Tensor:
     return x - x.tanh()
 
 
-def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None) -> int:
+def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None, name: str = "softmax") -> int:
     """The dim a softmax runs along: ``dim`` (or numpy's ``axis``); when neither is given, torch's legacy implicit
-    choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's deprecation warning."""
+    choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's deprecation warning naming ``name``."""
     if dim is not None or axis is not None:
         return dim if axis is None else axis
-    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X "
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
                   "as an argument.", UserWarning, stacklevel=3)
     return 0 if x.ndim in (0, 1, 3) else 1
 
 
 def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """log softmax along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).log_softmax(softmax_dim(x, dim, axis))
+    return (x if dtype is None else x.astype(dtype)).log_softmax(softmax_dim(x, dim, axis, "log_softmax"))
 
 
 def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
@@ -210,7 +210,7 @@ def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int |
 def softmin(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """softmax(-x) along ``dim``, computed in ``dtype`` when given."""
     x = x if dtype is None else x.astype(dtype)
-    return (-x).softmax(softmax_dim(x, dim, axis))
+    return (-x).softmax(softmax_dim(x, dim, axis, "softmin"))
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
