@@ -27,10 +27,26 @@ DEFAULT_FLOAT = numpy.float32
 
 
 class Size(tuple):
-    """A shape, as ``torch.Size``: a tuple of ints with ``numel()``."""
+    """A shape, as ``torch.Size``: a tuple of ints with ``numel()``. Its slices, sums with tuples (either side) and
+    repeats stay Sizes, as torch's (so ``Tensor(x.size()[1:])`` is the legacy sizes form there as here)."""
 
     def numel(self) -> int:
         return math.prod(self)
+
+    def __getitem__(self, index: Any) -> Any:
+        item = tuple.__getitem__(self, index)
+        return Size(item) if type(index) is slice else item
+
+    def __add__(self, other: Any) -> Size:
+        return Size(super().__add__(other)) if isinstance(other, tuple) else NotImplemented  # (an array's + runs)
+
+    def __radd__(self, other: Any) -> Size:
+        return Size(other + tuple(self))
+
+    def __mul__(self, n: Any) -> Size:
+        return Size(super().__mul__(n))
+
+    __rmul__ = __mul__
 
 
 def legacy_sizes(first: int | Size, requires_grad: Any, dtype: Any, device: Any,

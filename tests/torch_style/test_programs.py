@@ -37,6 +37,13 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_pointnet.py`` runs ``pointnet.py``: PointNet classification and part segmentation as
   fxia22/pointnet.pytorch writes them, STN3d / STNkd T-nets with the feature-transform regularizer, on synthetic
   point clouds augmented with torch ops; Adam + StepLR, BatchNorm momentum decay, checkpoint dicts and a resume)
+- (``test_program_old_vae.py`` runs ``old_vae.py``: the pytorch/examples VAE and a CVAE in the 2017-2018 spelling,
+  ``Variable`` / ``.data.new`` / in-place reparameterisation, ``size_average=False`` and ``nn.BCELoss`` with the
+  in-place KLD, ``scatter_`` one-hot labels, Adam and a state_dict round trip)
+- (``test_program_spatial_transformer.py`` runs ``spatial_transformer.py``: the Spatial Transformer Networks
+  tutorial on synthetic shapes, affine_grid + grid_sample (default, align_corners=True, nearest / border), the
+  identity-initialised ``fc_loc`` through ``.data``, nll_loss with ``size_average=False``, visualize_stn and a
+  state_dict round trip)
 """
 
 from __future__ import annotations
