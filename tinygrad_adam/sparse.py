@@ -18,9 +18,8 @@ from typing import Any, NoReturn
 
 from . import creation
 from .layouts import sparse_coo
-from .methods import Size
 from .ops.movement import stack
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 
 class SparseCOOTensor:

@@ -21,7 +21,7 @@ import numbers
 from typing import Any, NoReturn
 
 from . import backend
-from .tensor import Array, Tensor
+from .tensor import Array, Size, Tensor
 
 
 class SparseGrad:
@@ -61,7 +61,6 @@ class SparseGrad:
     _data = property(lambda self: self, doc="What the library reads as a gradient's array: the gradient itself.")
 
     def size(self, dim: int | None = None) -> Any:
-        from .methods import Size
         return Size(self._shape) if dim is None else self._shape[dim]
 
     def dim(self) -> int:
