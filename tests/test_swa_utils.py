@@ -122,7 +122,8 @@ def test_state_dict_keys_gradients_and_device() -> None:
     (avg_ours(tg.tensor(x)) ** 2).sum().backward()
     (avg_theirs(torch.tensor(x)) ** 2).sum().backward()
     for (name, p), q in zip(avg_ours.named_parameters(), avg_theirs.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        # (a bias gradient that cancels to ~0: 1.2e-6 of float32 rounding seen on an AVX-512 machine)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=5e-6, err_msg=name)
     # a round trip through the state_dict, n_averaged included
     avg_ours.update_parameters(ours)
     fresh = swa_utils.AveragedModel(ours)

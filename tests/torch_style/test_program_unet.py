@@ -13,8 +13,9 @@ Tolerances: float32 throughout. The two libraries sum convolutions and batch sta
 differences stay near that level. Measured over 6 AdamW steps: losses within 1.6e-7 relative, gradient norms
 2.2e-7, validation losses 4e-8, running statistics 1.9e-7, eval logits on the odd sizes 1.7e-7 absolute (3e-4
 relative on a logit of 5e-4); parameters 1.1e-6 absolute on a weight of 0.056 (2e-5 relative, where Adam's
-m / sqrt(v) divides two small numbers), within 1e-6 + 1e-6 relative elsewhere. We allow rtol 1e-5 and atol 1e-6
-(parameters rtol 1e-4). Thresholded metrics (IoU, Dice, pixel accuracy) and the predicted masks count pixels whose
+m / sqrt(v) divides two small numbers), within 1e-6 + 1e-6 relative elsewhere; on an AVX-512 machine, whose BLAS
+kernels round otherwise, one weight of 1.3e-4 differed by 1.35e-6. We allow rtol 1e-5 and atol 1e-6 (parameters
+rtol 1e-4 and atol 3e-6). Thresholded metrics (IoU, Dice, pixel accuracy) and the predicted masks count pixels whose
 sigmoid crosses 0.5: equal exactly in these runs (the odd-size logits nearest 0 are 2e-4 away, 1000 times the
 difference), and so are the learning rates, the betas (pure Python in both) and ``num_batches_tracked``."""
 
@@ -36,7 +37,7 @@ import tinygrad_adam  # noqa: E402
 PROGRAM = HERE / "unet.py"
 LIBS = {"torch": torch, "ours": tinygrad_adam}
 TOL = {"rtol": 1e-5, "atol": 1e-6}
-PARAM_TOL = {"rtol": 1e-4, "atol": 1e-6}
+PARAM_TOL = {"rtol": 1e-4, "atol": 3e-6}
 TOL64 = {"rtol": 1e-12, "atol": 1e-13}  # float64: seen 1.3e-14 on the parameters, 2e-15 elsewhere
 EPOCHS = 3
 
