@@ -9,6 +9,7 @@ of bools bool; ``arange`` of ints and ``randint`` / ``randperm`` give int64; ``f
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -385,10 +386,30 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     dev = backend.parse_device(device)
     if end is None:
         start, end = 0, start
+    start, end, step = (v.item() if hasattr(v, "item") else v for v in (start, end, step))  # (0-d tensors, numpy)
     if dtype is None:
-        dtype = numpy.int64 if all(isinstance(v, (int, numpy.integer)) for v in (start, end, step)) else DEFAULT_FLOAT
+        dtype = numpy.int64 if all(isinstance(v, int) for v in (start, end, step)) else DEFAULT_FLOAT
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise ValueError(f"arange: start, end and step must be finite, got {start}, {end}, {step}")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise ValueError(f"arange: end {end} lies on the wrong side of start {start} for step {step} (as torch)")
+    # As torch's kernel: the count ceil((end - start) / step) in double; the values start + i * step, in double for
+    # a float dtype, and for an integer one with start and step truncated to integers (wrapping into the dtype).
+    # For int64 torch counts with the truncated bounds too, so a step truncated to 0 raises there.
+    n = math.ceil((end - start) / step)
+    if numpy.dtype(dtype) == numpy.int64:
+        first, last, stride = int(start), int(end), int(step)
+        if stride == 0:
+            raise ValueError(f"arange: an int64 step must be at least 1 in size, got {step}")
+        n = (last - first + stride - (1 if stride > 0 else -1)) // stride
+    xp = backend.xp_of(dev)
     with backend.device_context(dev):
-        data = backend.xp_of(dev).arange(start, end, step, dtype=dtype)
+        if numpy.dtype(dtype).kind in "iu":
+            data = (xp.arange(n, dtype=numpy.int64) * int(step) + int(start)).astype(dtype)
+        else:
+            data = (xp.arange(n, dtype=numpy.float64) * step + start).astype(dtype)
     return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
