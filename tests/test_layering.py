@@ -45,6 +45,8 @@ FORBIDDEN = {
     "higher_order_tail": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's top-level names over the ops (methods' level; the loss names call nn.functional at the call)
     "math_names": {"optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    # torch's out= on the top-level functions: writes a result into a given tensor (tensor's level)
+    "out_arg": {"ops", "nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's deprecated scalar-first overloads (add_(alpha, other), addmm_(beta, alpha, ...)) over the methods
     "deprecated_overloads": {"optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's infrastructure names: storage / strides / memory formats at tensor's level, torch.testing over them

@@ -18,6 +18,7 @@ from . import deprecated_overloads as _deprecated_overloads  # noqa: F401 - x.ad
 from . import infrastructure as _infrastructure  # noqa: F401 - adds as_strided, storage_offset... to methods
 from . import math_names as _math_names  # noqa: F401 - adds var_mean, histogram, the *_copy names... to methods
 from . import methods as _methods
+from . import out_arg as _out_arg
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     DeviceError,
@@ -74,6 +75,7 @@ from .tensor import Tensor
 
 _methods.attach()
 globals().update(_methods.FUNCTIONS)  # cat, stack, where, exp, sum, max, topk, ... (see methods.FUNCTIONS)
+globals().update(_out_arg.with_out_keyword(globals()))  # torch.add(a, b, out=c), torch.arange(5, out=t), ...
 
 # dtypes, as torch names them (numpy's dtypes: ``x.dtype == tinygrad_adam.float32`` holds)
 float32 = float = numpy.float32  # noqa: A001 - torch's names

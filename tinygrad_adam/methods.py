@@ -620,10 +620,15 @@ def _in_dtype(out: Tensor, dtype: Any) -> Tensor:
 
 def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None,
          axis: Dim = None, keepdims: bool = False) -> Tensor:
-    x = self if dtype is None else to(self, dtype=dtype)
+    """The mean over ``dim`` (all dims when None). With a ``dtype`` narrower than a float input's (float16 of a
+    float32), the mean is taken in the input's dtype and then cast, as torch's; otherwise the input is cast first."""
+    narrower = dtype is not None and self.dtype.kind == "f" and numpy.dtype(dtype).kind == "f" \
+        and numpy.dtype(dtype).itemsize < self.dtype.itemsize
+    x = self if dtype is None or narrower else to(self, dtype=dtype)
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; convert with .float()")
-    return reduce.mean(x, _reduce_dims(dim, axis), keepdim or keepdims)
+    result = reduce.mean(x, _reduce_dims(dim, axis), keepdim or keepdims)
+    return to(result, dtype=dtype) if narrower else result
 
 
 def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdims: bool) -> Any:
@@ -765,6 +770,8 @@ def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: 
 def _scan(op: Callable[[Tensor, int], Tensor]) -> Callable[..., Tensor]:
     """cumsum / cumprod with torch's ``dtype=`` and its promotion of bool and integer tensors to int64."""
     def scan(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+        if dtype is not None and numpy.dtype(dtype) == numpy.bool_:
+            raise NotImplementedError(f"{op.__name__} in dtype bool is not implemented (as torch); use int64")
         x = self if dtype is None else to(self, dtype=dtype)
         if x.dtype.kind in "biu":
             x = elementwise.astype(x, numpy.int64)
