@@ -552,8 +552,8 @@ def _swap(module: Any, name: str, value: Any) -> Any:
         old = getattr(mod, attr)
     if old is not _MISSING and old is not None and not isinstance(old, Tensor):
         raise TypeError(f"attribute `{attr}`: {old} is not an instance of torch.Tensor")
-    if value is not _MISSING:
-        setattr(mod, attr, value)
+    if value is not _MISSING:  # a plain Tensor may stand in for a Parameter here, which Module.__setattr__ refuses
+        object.__setattr__(mod, attr, value)
     elif attr in vars(mod):
         delattr(mod, attr)
     return old

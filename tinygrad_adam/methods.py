@@ -819,8 +819,8 @@ def scatter(self: Tensor, dim: int, index: Tensor, src: Any = None, *, value: An
     if reduce == "add":
         out = _index_ops.scatter_add(self, dim, index, source)
     else:
-        factors = source if isinstance(source, Tensor) else Tensor(self.xp.full(index.shape, source, self.dtype),
-                                                                   device=self.device)
+        factors = source if isinstance(source, Tensor) else Tensor(self.xp.broadcast_to(
+            _index_ops.number_as("scatter", source, self), index.shape).copy(), device=self.device)
         out = _index_ops.scatter_reduce(self, dim, index, factors, "prod", True)
     return no_derivative(f"scatter with reduce={reduce!r}", out, self, source)
 

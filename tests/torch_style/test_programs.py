@@ -44,6 +44,10 @@ harness hands both the same initial weights and minibatches from numpy.
   tutorial on synthetic shapes, affine_grid + grid_sample (default, align_corners=True, nearest / border), the
   identity-initialised ``fc_loc`` through ``.data``, nll_loss with ``size_average=False``, visualize_stn and a
   state_dict round trip)
+- (``test_program_vqvae.py`` runs ``vqvae.py``: zalando's VQ-VAE with its plain and EMA quantizers (``scatter_``
+  one-hot, straight-through, perplexity, a buffer and Parameters reassigned each step), rosinality's EMA ``Quantize``
+  (``register_buffer``, ``.data.mul_().add_(alpha=)``, ``F.one_hot``, ``F.embedding``) and VQ-VAE-2, Adam, and a
+  checkpoint resume)
 """
 
 from __future__ import annotations

@@ -197,8 +197,21 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Tensor) and value.__dict__.get("_is_buffer", False):  # an nn.Buffer registers itself
             self._assign_buffer(name, value)
-        else:
-            object.__setattr__(self, name, value)
+            return
+        old, flags = vars(self).get(name), vars(self).get("_buffer_persistence", {})
+        for kind, what, takes in ((Parameter, "parameter", (Parameter,)),
+                                  (Module, "child module", (Parameter, Module))):
+            if isinstance(old, kind) and not isinstance(value, takes) and value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as {what} '{name}' (torch.nn.{kind.__name__} "
+                                f"or None expected)")
+        if name in flags and not isinstance(value, (Tensor, Module)) and value is not None:
+            raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.nn.Buffer, "
+                            f"torch.Tensor or None expected)")
+        kind_of = next((k for k in (Parameter, Module) if isinstance(value, k)), None)
+        if kind_of and not isinstance(old, kind_of) and (old is not None or name in flags):
+            del self.__dict__[name]  # as torch: a new Parameter / child is listed after the others of its kind
+            flags.pop(name, None)  # and a buffer of that name is one no longer
+        object.__setattr__(self, name, value)
 
     def __setstate__(self, state: Any) -> None:
         """Unpickling (and deepcopy), as Python's default: the ``__dict__`` state, then any slot state of a

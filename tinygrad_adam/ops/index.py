@@ -62,9 +62,16 @@ def gather(a: Tensor, dim: int, index: Tensor) -> Tensor:
     return record("gather", out, (a,), backward)
 
 
+def number_as(op: str, value: int | float, a: Tensor) -> Array:
+    """A Python number as a 0-d array of ``a``'s dtype, converted as torch does for a scatter's value (2.7 -> 2 in
+    int64, -1 -> 255 in uint8); an OverflowError where it does not fit that dtype."""
+    return a.xp.asarray(check_fits(op, value, a.dtype)).astype(a.dtype)
+
+
 def _source(op: str, a: Tensor, src: TensorLike, index: Tensor) -> Tensor:
-    """``src`` as a tensor of ``a``'s dtype covering ``index`` (a scalar value broadcasts)."""
-    s = as_tensor(src, like=a)
+    """``src`` as a tensor of ``a``'s dtype covering ``index`` (a scalar value broadcasts; a number is converted by
+    ``number_as``)."""
+    s = as_tensor(number_as(op, src, a) if isinstance(src, (int, float)) else src, like=a)
     check_devices(op, a, s)
     if s.ndim and (s.ndim != index.ndim or any(i > n for i, n in zip(index.shape, s.shape))):
         raise ValueError(f"{op}: src shape {s.shape} must be at least the index shape {index.shape} in every dim")
@@ -76,7 +83,7 @@ def _source(op: str, a: Tensor, src: TensorLike, index: Tensor) -> Tensor:
 def scatter(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
     """A copy of ``a`` with ``src`` written at ``index`` along ``dim`` (which of several writes to one place wins is
     unspecified, as in torch)."""
-    return _scatter("scatter", a, dim, index, check_fits("scatter", src, a.dtype))
+    return _scatter("scatter", a, dim, index, src)
 
 
 def scatter_add(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
@@ -317,7 +324,9 @@ def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot: needs an integer (int64) tensor of class indices, got dtype {t.dtype}")
     xp, idx = t.xp, t._data
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1 if idx.size else 0
+        if not idx.size:
+            raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes")
+        num_classes = int(idx.max()) + 1
     if idx.size and bool(((idx < 0) | (idx >= num_classes)).any()):
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes})")
     return Tensor((idx[..., None] == xp.arange(num_classes)).astype("int64"), device=t.device)
