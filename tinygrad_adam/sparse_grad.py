@@ -8,7 +8,7 @@ in ``.grad`` as it is (``tensor.grad_tensor``). Optimizers read it through ``is_
 
 Only what torch code around ``SparseAdam`` uses is here: ``to_dense coalesce is_coalesced _indices indices _values
 values _nnz zero_ clone detach``, scaling by a Python number (``lr * grad``, ``grad / n``, ``-grad``, ``mul_ div_
-*= /=``; a dense Tensor's ``add sub add_ sub_ += -=`` take a sparse gradient, as its dense form) and the shape /
+*= /=``; a dense Tensor's ``add sub add_ sub_ + - += -=`` take a sparse gradient, as its dense form) and the shape /
 dtype / device attributes. Anything else (other arithmetic, reductions, indexing) raises a one-line error naming
 ``.to_dense()``, rather than computing on a half-supported layout. It is not a Tensor: ``isinstance(grad, Tensor)``
 is False (torch's sparse gradients are Tensors).
@@ -168,6 +168,13 @@ class SparseGrad:
 
     __radd__ = __add__  # (dense + sparse is the same dense sum; sparse + sparse only comes through __add__)
 
+    def __rsub__(self, other: Any) -> Any:
+        """A dense array minus this gradient (a Tensor's ``w - g``): the dense difference, an array, as torch's
+        ``w.sub(g)``; anything else refuses."""
+        if backend.is_array(other):
+            return (-self).__add__(other)
+        return self._refuse("-")
+
     # ------------------------------------------------------------------ scaling by a number
     def _factor(self, other: Any, what: str) -> Any:
         """``other`` when it is a real Python number (what torch's sparse ``* / *= /=`` take here), else refuse."""
@@ -225,7 +232,7 @@ def _refusing(symbol: str) -> Any:
     return refuse
 
 
-for _name, _symbol in [("sub", "-"), ("rsub", "-"), ("rtruediv", "/"), ("floordiv", "//"), ("rfloordiv", "//"),
+for _name, _symbol in [("sub", "-"), ("rtruediv", "/"), ("floordiv", "//"), ("rfloordiv", "//"),
                        ("mod", "%"), ("rmod", "%"), ("pow", "**"), ("rpow", "**"), ("matmul", "@"),
                        ("rmatmul", "@"), ("pos", "unary +"), ("abs", "abs()"), ("iadd", "+="), ("isub", "-="),
                        ("getitem", "indexing"), ("setitem", "item assignment"),

@@ -44,6 +44,10 @@ harness hands both the same initial weights and minibatches from numpy.
   tutorial on synthetic shapes, affine_grid + grid_sample (default, align_corners=True, nearest / border), the
   identity-initialised ``fc_loc`` through ``.data``, nll_loss with ``size_average=False``, visualize_stn and a
   state_dict round trip)
+- (``test_program_recsys_mdn.py`` runs ``recsys_mdn.py``: matrix factorization on ``sparse=True`` embeddings under
+  SparseAdam (alone, or beside Adam over split parameter lists) with a checkpoint resume, guoyang9's NCF / NeuMF /
+  BPR with numpy negative sampling and HR@10 / NDCG@10 by topk + take, and the hardmaru / sagelywizard MDNs with the
+  prod and logsumexp losses, clip_grad_norm_ and gathered draws)
 - (``test_program_vqvae.py`` runs ``vqvae.py``: zalando's VQ-VAE with its plain and EMA quantizers (``scatter_``
   one-hot, straight-through, perplexity, a buffer and Parameters reassigned each step), rosinality's EMA ``Quantize``
   (``register_buffer``, ``.data.mul_().add_(alpha=)``, ``F.one_hot``, ``F.embedding``) and VQ-VAE-2, Adam, and a

@@ -36,6 +36,11 @@ class Linear(Module):
         self.out_features = _positive("out_features", out_features)
         self.weight = Parameter(zeros(out_features, in_features, dtype=dtype, device=device))
         self.bias = Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's default draws: Kaiming-uniform weight, bias uniform in +-1/sqrt(fan_in). ``__init__`` calls it, so
+        a subclass's own ``reset_parameters`` makes the first weights, as in torch."""
         default_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -98,7 +103,9 @@ class _ConvNd(Module):
         self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype,
                                       device=device))
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
-        default_init_(self.weight, self.bias)
+        self.reset_parameters()
+
+    reset_parameters = Linear.reset_parameters
 
     def forward(self, x: Tensor) -> Tensor:
         conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self.dims]
@@ -288,9 +295,13 @@ class Bilinear(Module):
         self.in1_features = _positive("in1_features", in1_features)
         self.in2_features = _positive("in2_features", in2_features)
         self.out_features = _positive("out_features", out_features)
-        bound = 1 / in1_features ** 0.5
         self.weight = Parameter(zeros(out_features, in1_features, in2_features, dtype=dtype, device=device))
         self.bias = Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight and bias uniform in +-1/sqrt(in1_features), as torch's (``__init__`` calls it)."""
+        bound = 1 / self.weight.shape[1] ** 0.5
         for p in (self.weight, self.bias):
             if p is not None:
                 init.uniform_(p, -bound, bound)
@@ -303,17 +314,13 @@ class Bilinear(Module):
                 f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
-def _embedding_table(op: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None,
-                     _weight: Tensor | None, requires_grad: bool, device: str | None, dtype: Any) -> Parameter:
+def _embedding_table(op: str, num_embeddings: int, embedding_dim: int, _weight: Tensor | None, requires_grad: bool,
+                     device: str | None, dtype: Any) -> Parameter:
     """An embedding layer's weight (num_embeddings, embedding_dim), as torch makes it: ``_weight`` itself (shared, not
-    copied), or N(0, 1) values with the row ``padding_idx`` zeroed."""
+    copied), or zeros that the layer's ``reset_parameters`` then fills."""
     if _weight is None:
-        weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device),
-                           requires_grad=requires_grad)
-        init.normal_(weight)
-        if padding_idx is not None:
-            weight._data[padding_idx] = 0
-        return weight
+        return Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device),
+                         requires_grad=requires_grad)
     if tuple(_weight.shape) != (num_embeddings, embedding_dim):
         raise ValueError(f"{op}: _weight has shape {tuple(_weight.shape)}, expected ({num_embeddings}, "
                          f"{embedding_dim}) (num_embeddings, embedding_dim)")
@@ -334,13 +341,26 @@ def _pretrained(op: str, embeddings: Tensor) -> tuple[int, int]:
     return embeddings.shape[0], embeddings.shape[1]
 
 
+class _Table:
+    """What Embedding and EmbeddingBag share: torch's ``reset_parameters`` (N(0, 1), the row ``padding_idx``
+    zeroed), which their ``__init__`` calls unless given the table (``_weight``), so a subclass's own one runs."""
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self) -> None:
+        if self.padding_idx is not None:
+            self.weight._data[self.padding_idx] = 0
+
+
 def _options_repr(m: Module, *extras: tuple[str, Any]) -> str:
     """``num, dim`` and the options that differ from their defaults, in torch's order."""
     shown = [f"{name}={getattr(m, name)!r}" for name, default in extras if getattr(m, name) != default]
     return ", ".join([f"{m.num_embeddings}, {m.embedding_dim}", *shown])
 
 
-class Embedding(Module):
+class Embedding(_Table, Module):
     """A lookup table: integer indices (any shape) -> rows of ``weight`` (num_embeddings, embedding_dim), N(0, 1)
     initialised as in torch; the row ``padding_idx`` starts at zero and gets no gradient. ``max_norm``,
     ``norm_type`` and ``scale_grad_by_freq`` are ``F.embedding``'s; ``_weight`` (the table itself, shared, not
@@ -354,8 +374,10 @@ class Embedding(Module):
             "Embedding", num_embeddings, embedding_dim, padding_idx, sparse)
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
         self.sparse = sparse
-        self.weight = _embedding_table("Embedding", self.num_embeddings, self.embedding_dim, self.padding_idx, _weight,
-                                       not _freeze, device, dtype)
+        self.weight = _embedding_table("Embedding", self.num_embeddings, self.embedding_dim, _weight, not _freeze,
+                                       device, dtype)
+        if _weight is None:
+            self.reset_parameters()
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
@@ -376,7 +398,7 @@ class Embedding(Module):
                              ("scale_grad_by_freq", False), ("sparse", False))
 
 
-class EmbeddingBag(Module):
+class EmbeddingBag(_Table, Module):
     """Bags of embeddings reduced to one row each (``F.embedding_bag``): ``forward(input, offsets=None,
     per_sample_weights=None)`` -> (B, embedding_dim) by ``mode`` "mean" (default), "sum" or "max"; ``weight``
     (num_embeddings, embedding_dim) is N(0, 1) initialised with the row ``padding_idx`` zeroed, as in torch."""
@@ -392,8 +414,10 @@ class EmbeddingBag(Module):
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
         self.sparse = sparse
         self.mode, self.include_last_offset = mode, include_last_offset
-        self.weight = _embedding_table("EmbeddingBag", self.num_embeddings, self.embedding_dim, self.padding_idx,
-                                       _weight, True, device, dtype)
+        self.weight = _embedding_table("EmbeddingBag", self.num_embeddings, self.embedding_dim, _weight, True, device,
+                                       dtype)
+        if _weight is None:
+            self.reset_parameters()
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, max_norm: float | None = None,
@@ -429,6 +453,11 @@ class LayerNorm(Module):
         affine = elementwise_affine
         self.weight = Parameter(ones(shape, dtype=dtype, device=device)) if affine else None
         self.bias = Parameter(zeros(shape, dtype=dtype, device=device)) if affine and bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight ones, bias zeros (torch's; ``__init__`` calls it, so a subclass's own one runs)."""
+        _ones_zeros(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -447,12 +476,25 @@ class RMSNorm(Module):
         self.normalized_shape = tuple(_positive("normalized_shape", n) for n in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.weight = Parameter(ones(shape, dtype=dtype, device=device)) if elementwise_affine else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight ones (torch's; ``__init__`` calls it, so a subclass's own one runs)."""
+        _ones_zeros(self.weight, None)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+def _ones_zeros(weight: Tensor | None, bias: Tensor | None) -> None:
+    """A norm layer's affine parameters back to weight 1, bias 0 (either may be None)."""
+    if weight is not None:
+        init.ones_(weight)
+    if bias is not None:
+        init.zeros_(bias)
 
 
 def _keep_num_batches_tracked(module: _BatchNorm, state_dict: dict[str, Any], prefix: str) -> None:
@@ -486,12 +528,18 @@ class _BatchNorm(Module):
             vars(self).setdefault("_load_state_dict_pre_hooks", []).append(partial(_keep_num_batches_tracked, self))
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
+        self.reset_parameters()
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
             self.running_mean._data[...] = 0
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
+
+    def reset_parameters(self) -> None:
+        """The running statistics reset, weight ones, bias zeros (torch's; ``__init__`` calls it)."""
+        self.reset_running_stats()
+        _ones_zeros(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self.dims:
@@ -579,6 +627,9 @@ class GroupNorm(Module):
         self.eps, self.affine = eps, affine
         self.weight = Parameter(ones(num_channels, dtype=dtype, device=device)) if affine else None
         self.bias = Parameter(zeros(num_channels, dtype=dtype, device=device)) if affine and bias else None
+        self.reset_parameters()
+
+    reset_parameters = LayerNorm.reset_parameters
 
     def forward(self, x: Tensor) -> Tensor:
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -856,7 +907,13 @@ class PReLU(Module):
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: str | None = None,
                  dtype: Any = None) -> None:
         self.num_parameters = _positive("num_parameters", num_parameters)
+        self.init = init
         self.weight = Parameter(full((num_parameters,), float(init), dtype=dtype, device=device))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every slope back to ``init`` (torch's; ``__init__`` calls it, so a subclass's own one runs)."""
+        init.constant_(self.weight, self.init)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)
@@ -1141,7 +1198,9 @@ class ConvTranspose2d(Module):
         self.weight = Parameter(zeros(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype,
                                       device=device))
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
-        default_init_(self.weight, self.bias)  # torch's fan_in is the weight's dim 1 here too: out_channels * k
+        self.reset_parameters()  # torch's fan_in is the weight's dim 1 here too: out_channels * k
+
+    reset_parameters = Linear.reset_parameters
 
     def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         """The transposed convolution of x; ``output_size`` (the spatial sizes, or all of x's dims') picks the

@@ -63,7 +63,12 @@ class RNNBase(Module):
                     shapes.update(weight_hr=(proj_size, hidden_size))
                 for name, shape in shapes.items():
                     setattr(self, f"{name}_l{layer}{suffix}", Parameter(zeros(*shape, dtype=dtype, device=device)))
-        bound = 1.0 / math.sqrt(hidden_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias uniform in +-1/sqrt(hidden_size), as torch's (``__init__`` calls it, so a
+        subclass's own ``reset_parameters`` makes the first weights)."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
@@ -276,9 +281,9 @@ class RNNCellBase(Module):
         self.weight_hh = Parameter(zeros(rows, self.hidden_size, dtype=dtype, device=device))
         self.bias_ih = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
         self.bias_hh = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        self.reset_parameters()
+
+    reset_parameters = RNNBase.reset_parameters
 
     def _start(self, input: Tensor, hx: Any, n_states: int) -> tuple[Tensor, list[Tensor]]:  # noqa: A002
         """Check input (N, input_size) or (input_size,) and the ``n_states`` states of hx, each (N, H) or (H,) as
