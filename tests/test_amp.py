@@ -112,8 +112,10 @@ def test_autocast_runs_the_block_in_full_precision_and_says_so() -> None:
     np.testing.assert_array_equal(y.numpy(), (x @ w).numpy())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once only, and never when disabled
-        with tg.amp.autocast("cpu"), tg.cuda.amp.autocast(enabled=False):
+        with tg.amp.autocast("cpu"), tg.amp.autocast("cuda", enabled=False):
             pass
+    with pytest.warns(FutureWarning, match=r"torch\.cuda\.amp\.autocast\(args\.\.\.\)` is deprecated"):
+        tg.cuda.amp.autocast(enabled=False)  # torch.cuda.amp's names are deprecated, as in torch
 
     @tg.autocast("cpu", enabled=False)
     def f(a: tg.Tensor) -> tg.Tensor:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 import math
+import types
 import warnings
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import numpy
@@ -28,7 +28,8 @@ __all__ = ["GradScaler", "autocast"]
 
 class autocast:  # noqa: N801 - torch's name
     """``with autocast(device_type, dtype=None, enabled=True, cache_enabled=None):`` (also a decorator): accepted,
-    and the block runs in the tensors' own dtypes (see the module's docstring); warns once when enabled."""
+    and the block runs in the tensors' own dtypes (see the module's docstring); warns once when enabled. A "cuda"
+    one on a machine without a GPU disables itself with torch's warning."""
 
     _warned = False
 
@@ -37,6 +38,10 @@ class autocast:  # noqa: N801 - torch's name
         if not isinstance(device_type, str):
             raise ValueError(f"autocast: device_type must be a string such as 'cpu' or 'cuda', got {device_type!r}")
         self.device_type, self.dtype, self.enabled = device_type, dtype, bool(enabled)
+        if self.enabled and device_type == "cuda" and not backend.cupy_available():  # torch disables it so
+            warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", UserWarning,
+                          stacklevel=2)
+            self.enabled = False
 
     def __enter__(self) -> autocast:
         if self.enabled and not autocast._warned:
@@ -188,10 +193,29 @@ class GradScaler:
         self._growth_tracker = int(state_dict["_growth_tracker"])
 
 
-def _cuda_autocast(enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> autocast:
-    """``torch.cuda.amp.autocast(enabled=True, dtype=torch.float16, cache_enabled=True)``."""
-    return autocast("cuda", dtype, enabled, cache_enabled)
+def _deprecated(name: str) -> None:
+    warnings.warn(f"`torch.cuda.amp.{name}(args...)` is deprecated. Please use `torch.amp.{name}('cuda', args...)` "
+                  "instead.", FutureWarning, stacklevel=3)
 
 
-cuda_amp = SimpleNamespace(  # torch.cuda.amp's deprecated names: the "cuda" device fixed
-    autocast=_cuda_autocast, GradScaler=functools.partial(GradScaler, "cuda"))
+class _CudaAutocast(autocast):
+    """``torch.cuda.amp.autocast(enabled=True, dtype=torch.float16, cache_enabled=True)``: deprecated, as torch's."""
+
+    def __init__(self, enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> None:
+        _deprecated("autocast")
+        super().__init__("cuda", dtype, enabled, cache_enabled)
+
+
+class _CudaGradScaler(GradScaler):
+    """``torch.cuda.amp.GradScaler(init_scale, growth_factor, backoff_factor, growth_interval, enabled)``:
+    deprecated, as torch's."""
+
+    def __init__(self, init_scale: float = 2.0 ** 16, growth_factor: float = 2.0, backoff_factor: float = 0.5,
+                 growth_interval: int = 2000, enabled: bool = True) -> None:
+        _deprecated("GradScaler")
+        super().__init__("cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+
+
+# torch.cuda.amp's deprecated names, the "cuda" device fixed: a module, so `from torch.cuda.amp import ...` works
+cuda_amp = types.ModuleType("tinygrad_adam.cuda.amp", "torch.cuda.amp's deprecated names for tinygrad_adam.amp.")
+cuda_amp.autocast, cuda_amp.GradScaler = _CudaAutocast, _CudaGradScaler

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from . import backend
+from .amp import cuda_amp as amp
+
+sys.modules[amp.__name__] = amp  # `from tinygrad_adam.cuda.amp import GradScaler` as torch's submodule
 
 
 def is_available() -> bool:
@@ -31,11 +36,3 @@ manual_seed_all = manual_seed
 def synchronize(device: str | None = None) -> None:
     backend.synchronize("cuda" if device is None else str(device))
 
-
-def __getattr__(name: str) -> object:
-    """``tinygrad_adam.cuda.amp``: torch.cuda.amp's old names for ``tinygrad_adam.amp`` (loaded on first use)."""
-    if name == "amp":
-        from .amp import cuda_amp
-
-        return cuda_amp
-    raise AttributeError(f"module 'tinygrad_adam.cuda' has no attribute {name!r}")

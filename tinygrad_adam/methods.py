@@ -1052,6 +1052,18 @@ def _scalar(kind: Callable[[Any], Any]) -> Callable[[Tensor], Any]:
     return convert
 
 
+_float_warned = [False]  # torch warns once per process
+
+
+def _float(self: Tensor) -> float:
+    """``float(loss)``; the first of a tensor that requires grad (grad mode on) warns, once, as torch's."""
+    if self.requires_grad and is_grad_enabled() and not _float_warned[0]:
+        _float_warned[0] = True
+        warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+                      "Consider using tensor.detach() first.", UserWarning, stacklevel=2)
+    return float(self.item())
+
+
 def _format(self: Tensor, spec: str) -> str:
     """``f"{loss:.4f}"``: a plain 0-d Tensor formats its ``item()``, as torch's; anything else (a Parameter, more
     dims) formats as ``object`` does: ``str()`` for an empty spec, TypeError for any other."""
@@ -1174,7 +1186,7 @@ METHODS: dict[str, Any] = {
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
     "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
     "uniform_": uniform_, "__setitem__": setitem, "__format__": _format,
-    "__float__": _scalar(float), "__int__": _scalar(int), "__index__": _index,  # & | ^ ~ << >>: see bitwise
+    "__float__": _float, "__int__": _scalar(int), "__index__": _index,  # & | ^ ~ << >>: see bitwise
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
     "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),
     "__rfloordiv__": lambda self, other: div(other, self, rounding_mode="floor"),

@@ -52,6 +52,10 @@ harness hands both the same initial weights and minibatches from numpy.
   one-hot, straight-through, perplexity, a buffer and Parameters reassigned each step), rosinality's EMA ``Quantize``
   (``register_buffer``, ``.data.mul_().add_(alpha=)``, ``F.one_hot``, ``F.embedding``) and VQ-VAE-2, Adam, and a
   checkpoint resume)
+- (``test_program_simclr.py`` runs ``simclr.py``: sthalles/SimCLR's contrastive pretraining with batch augmentations
+  written in tensor ops, ``info_nce_loss``, imagenet/main.py's ``accuracy`` and meters, ``torch.cuda.amp``'s disabled
+  GradScaler / autocast, Adam + CosineAnnealingLR logged through ``get_lr()``, a checkpoint resume, and the
+  frozen-backbone linear evaluation)
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ IMPORTS = [
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
+    ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
 ]
 
 

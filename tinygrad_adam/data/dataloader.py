@@ -7,16 +7,18 @@
 Defaults are torch's (batch_size=1, shuffle=False, drop_last=False). Shuffling draws a new permutation each
 epoch from ``generator`` (a ``tinygrad_adam.Generator``) or else from the global CPU stream, so ``manual_seed``
 makes the order repeatable. Loading runs in the calling process: ``num_workers`` and ``pin_memory`` are
-accepted and ignored.
+accepted and ignored (``pin_memory=True`` warns without a GPU, as torch's).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor
 from .dataset import permutation
 from .sparse import CSRMatrix
@@ -86,7 +88,7 @@ class DataLoader:
                              "sampler, and drop_last")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, bool(shuffle), drop_last
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
-        self.collate_fn, self.num_workers = collate_fn, num_workers
+        self.collate_fn, self.num_workers, self.pin_memory = collate_fn, num_workers, pin_memory
 
     def _indices(self) -> Iterable[int]:
         if self.sampler is not None:
@@ -105,6 +107,13 @@ class DataLoader:
             yield indices[start:start + size]
 
     def __iter__(self) -> Iterator[Any]:
+        """The batches; with ``pin_memory`` and no GPU, warns at each iteration's start as torch's does."""
+        if self.pin_memory and not backend.cupy_available():
+            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned "
+                          "memory won't be used.", UserWarning, stacklevel=2)
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
         fast = self.collate_fn is None and self.batch_size is not None and hasattr(self.dataset, "rows")
         for idx in self._batches():
             if fast:  # array-backed: one fancy index per array instead of collating example by example

@@ -13,13 +13,15 @@ continues identically whether or not the optimizer's state was loaded too.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import numbers
 import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .optimizer import Optimizer, check_nonnegative
@@ -56,6 +58,17 @@ def _as_list(x: Any) -> list[Any]:
     return x if isinstance(x, list) else [x]
 
 
+def _warn_outside_step(get_lr: Callable[[Any], list[float]]) -> Callable[[Any], list[float]]:
+    """``get_lr`` that warns (torch's words) when called other than by the scheduler's own step."""
+    @functools.wraps(get_lr)
+    def checked(self: Any) -> list[float]:
+        if not self._get_lr_called_within_step:
+            warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+                          UserWarning, stacklevel=2)
+        return get_lr(self)
+    return checked
+
+
 def _check_positive(name: str, value: Any) -> None:
     """ValueError naming ``value`` unless it is a number > 0 (a period that torch would divide by)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
@@ -76,6 +89,7 @@ class LRScheduler:
     ``step(epoch)``."""
 
     _is_initial = False  # True during the constructor's own step (most chainable schedules keep the lr then)
+    _get_lr_called_within_step = False  # True while a step computes the lrs (torch's name): else get_lr() warns
     _functions: tuple[str, ...] = ()  # attributes holding user functions: state_dict keeps only their __dict__
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
@@ -92,7 +106,23 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self._initial_step()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A library schedule's ``get_lr()`` called outside ``step()`` warns, as torch's: it computes the next step's
+        lrs from the current ones (not the lrs in use, which ``get_last_lr()`` gives). A user's own does not."""
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("tinygrad_adam.") and "get_lr" in cls.__dict__:
+            cls.get_lr = _warn_outside_step(cls.__dict__["get_lr"])
+
+    @contextlib.contextmanager
+    def _within_step(self) -> Iterator[None]:
+        self._get_lr_called_within_step = True
+        try:
+            yield
+        finally:
+            self._get_lr_called_within_step = False
+
     def _initial_step(self) -> None:
+        self._step_count = 0  # calls to step(), this one included, as torch counts them
         self._is_initial = True
         try:
             self.step()
@@ -111,17 +141,19 @@ class LRScheduler:
 
     def step(self, epoch: float | None = None) -> None:
         """Advance one step (or jump to step ``epoch``, torch's deprecated form) and set every group's lr."""
+        self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self._update_lr(epoch)
 
     def _update_lr(self, epoch: float | None = None) -> None:
-        if epoch is None:
-            self.last_epoch += 1
-            self._set_lrs(self.get_lr())
-        else:
-            self.last_epoch = epoch
-            self._set_lrs(self._closed_form_lr())
+        with self._within_step():
+            if epoch is None:
+                self.last_epoch += 1
+                self._set_lrs(self.get_lr())
+            else:
+                self.last_epoch = epoch
+                self._set_lrs(self._closed_form_lr())
 
     def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
@@ -346,6 +378,8 @@ class CosineAnnealingLR(LRScheduler):
         t, groups = self.last_epoch, self.optimizer.param_groups
         if self._is_initial:
             return self._current_lrs()
+        if self._step_count == 1 and t > 0:  # get_lr() called right after a resume (last_epoch=): torch's closed form
+            return self._closed_form_lr()
         if (t - 1 - self.T_max) % (2 * self.T_max) == 0:  # leaving the trough, where the ratio below is 0/0
             return [group["lr"] + (base - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
                     for base, group in zip(self.base_lrs, groups)]
@@ -402,7 +436,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         else:
             self.T_i, self.T_cur = self.T_0, epoch
         self.last_epoch = math.floor(epoch)
-        self._set_lrs(self.get_lr())
+        with self._within_step():
+            self._set_lrs(self.get_lr())
 
 
 class InverseSqrtLR(LRScheduler):

@@ -189,7 +189,6 @@ class SWALR(LRScheduler):
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
         self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
         self.anneal_epochs = anneal_epochs
-        self._step_count = 0
         super().__init__(optimizer, last_epoch)
 
     @staticmethod
@@ -203,10 +202,6 @@ class SWALR(LRScheduler):
     @staticmethod
     def _get_initial_lr(lr: float, swa_lr: float, alpha: float) -> float:
         return swa_lr if alpha == 1 else (lr - alpha * swa_lr) / (1 - alpha)
-
-    def _update_lr(self, epoch: float | None = None) -> None:
-        self._step_count += 1
-        super()._update_lr(epoch)
 
     def get_lr(self) -> list[float]:
         step = self._step_count - 1
