@@ -52,6 +52,10 @@ harness hands both the same initial weights and minibatches from numpy.
   one-hot, straight-through, perplexity, a buffer and Parameters reassigned each step), rosinality's EMA ``Quantize``
   (``register_buffer``, ``.data.mul_().add_(alpha=)``, ``F.one_hot``, ``F.embedding``) and VQ-VAE-2, Adam, and a
   checkpoint resume)
+- (``test_program_pytorch_examples_small.py`` runs ``pytorch_examples_small.py``: pytorch/examples'
+  time_sequence_prediction (two LSTMCells in float64 under LBFGS, ``chunk`` / ``stack`` and ``future``), regression
+  (a polynomial fitted by hand through ``param.data.add_``, ``poly_desc``'s ``format`` of 0-d tensors) and
+  super_resolution (PixelShuffle, ``init.orthogonal_``, Adam, PSNR, a checkpoint resume and ``super_resolve``))
 - (``test_program_simclr.py`` runs ``simclr.py``: sthalles/SimCLR's contrastive pretraining with batch augmentations
   written in tensor ops, ``info_nce_loss``, imagenet/main.py's ``accuracy`` and meters, ``torch.cuda.amp``'s disabled
   GradScaler / autocast, Adam + CosineAnnealingLR logged through ``get_lr()``, a checkpoint resume, and the
@@ -82,6 +86,7 @@ IMPORTS = [
     ("from torch import nn\n", "from tinygrad_adam import nn\n"),
     ("import torch.nn as nn\n", "import tinygrad_adam.nn as nn\n"),
     ("import torch.nn.functional as F\n", "import tinygrad_adam.nn.functional as F\n"),
+    ("import torch.nn.init as init\n", "import tinygrad_adam.nn.init as init\n"),
     ("from torch.nn import functional as F\n", "from tinygrad_adam.nn import functional as F\n"),
     ("import torch.optim as optim\n", "import tinygrad_adam.optim as optim\n"),
     ("from torch.utils.data import DataLoader, Dataset\n",

@@ -15,12 +15,19 @@ from typing import Any
 from ..creation import Generator, rand, randn
 from ..tensor import Tensor
 
-GAINS = {"linear": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+# torch's table: the linear layers and sigmoid give the int 1
+GAINS = {**dict.fromkeys(("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                          "conv_transpose3d", "sigmoid"), 1),
+         "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended std gain for a nonlinearity; ``param`` is leaky_relu's negative slope (default 0.01)."""
+    """The recommended std gain for a nonlinearity; ``param`` is leaky_relu's negative slope (default 0.01): as
+    torch's, an int or a float (a bool, a tensor or a numpy number other than float64 raises ValueError)."""
     if nonlinearity == "leaky_relu":
+        number = isinstance(param, float) or (isinstance(param, int) and not isinstance(param, bool))
+        if param is not None and not number:
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number (an int or a float)")
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope * slope))
     if nonlinearity not in GAINS:
@@ -46,15 +53,15 @@ def _fan(t: Tensor, mode: str) -> int:
     return calculate_fan_in_and_fan_out(t)[0 if mode == "fan_in" else 1]
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """Fill with U(a, b)."""
-    t._data[...] = rand(t.shape, dtype=t.dtype, device=t.device)._data * (b - a) + a
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """Fill with U(a, b), drawn from ``generator`` (as in every initialiser here that draws), else the default one."""
+    t._data[...] = rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a
     return t
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with N(mean, std^2)."""
-    t._data[...] = randn(t.shape, dtype=t.dtype, device=t.device)._data * std + mean
+    t._data[...] = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
     return t
 
 
@@ -112,28 +119,29 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator 
     return t
 
 
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator: Generator | None = None) -> Tensor:
     """N(mean, std^2) restricted to [a, b] (absolute bounds, as torch), by redrawing the samples outside."""
     if not a < b:
         raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
     values = t.xp.empty(t.shape, dtype=t.dtype)
     todo = t.xp.ones(t.shape, dtype=bool)
     while bool(todo.any()):
-        draw = randn(t.shape, dtype=t.dtype, device=t.device)._data * std + mean
+        draw = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
         values[todo] = draw[todo]
         todo &= (values < a) | (values > b)
     t._data[...] = values
     return t
 
 
-def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
+def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """A (semi-)orthogonal matrix (rows x prod(rest)) from the QR of a Gaussian one (Saxe et al., 2013), times gain."""
     if t.ndim < 2:
         raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
     if t._data.size == 0:  # nothing to fill (torch: a no-op)
         return t
     rows, cols = t.shape[0], t._data.size // t.shape[0]
-    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device)._data
+    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device, generator=generator)._data
     q, r = t.xp.linalg.qr(flat)
     q *= t.xp.sign(t.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal
     q = q.T if rows < cols else q
@@ -141,32 +149,34 @@ def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     return t
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound)
+    return uniform_(t, -bound, bound, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: Generator | None = None) -> Tensor:
     """U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is the leaky_relu slope used by the gain."""
     if _empty(t):
         return t
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
-    return uniform_(t, -bound, bound)
+    return uniform_(t, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: Generator | None = None) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
     if _empty(t):
         return t
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)), generator)
 
 
 def _empty(t: Tensor) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import backend
-from ..autograd import enable_grad
+from ..autograd import enable_grad, no_grad
 from ..tensor import Array, Tensor, bump_version
 from .optimizer import Group, Optimizer, State, check_nonnegative
 
@@ -69,10 +69,14 @@ class LBFGS(Optimizer):
             offset += p.numel()
 
     def _evaluate(self, closure: Callable[[], Any]) -> tuple[Any, float, Array]:
-        """The closure's loss (as it returned it, and as a float) and the flat gradient it left."""
+        """The closure's loss (as it returned it, and as a float) and the flat gradient it left. The float is read
+        with grad mode off, as in torch's step (a no_grad function): the once-per-process warning about converting a
+        tensor that requires grad is left for the program's own ``float(loss)``."""
         with enable_grad():
             loss = closure()
-        return loss, float(loss), self._flat_grad()
+        with no_grad():
+            value = float(loss)
+        return loss, value, self._flat_grad()
 
     def _probe(self, closure: Callable[[], Any], d: Array) -> Callable[[Any], Probe]:
         """The line search's trial point at x + t d, for the parameters x as they are now: evaluated there, then
