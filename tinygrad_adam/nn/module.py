@@ -526,8 +526,12 @@ class Module:
         out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
         return out
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype.
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
+        """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype; with
+        ``assign``, each parameter and buffer takes the loaded array itself instead (its dtype and device, its memory
+        shared with the state_dict, as torch's ``assign=True``; the Parameter objects, and so an optimizer's
+        references to them, stay).
 
         Raises StateDictError (a ValueError and torch's RuntimeError) listing every shape mismatch, and, when
         ``strict``, every missing and unexpected key. Returns (missing_keys, unexpected_keys), a named tuple. As in
@@ -558,7 +562,10 @@ class Module:
             if k in values and not is_lazy(values[k]):
                 if is_lazy(p):
                     p.materialize(values[k].shape)
-                p._data[...] = backend.to_device(values[k], p.device)
+                if assign:
+                    p._data = values[k]
+                else:
+                    p._data[...] = backend.to_device(values[k], p.device)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
