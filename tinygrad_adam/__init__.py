@@ -26,7 +26,6 @@ from .backend import (
     get_num_threads,
     get_rng_state,
     initial_seed,
-    manual_seed,
     seed,
     set_default_device,
     set_flush_denormal,
@@ -37,6 +36,7 @@ from .creation import (
     Generator,
     arange,
     as_tensor,
+    default_generator,
     empty,
     empty_like,
     eye,
@@ -44,6 +44,7 @@ from .creation import (
     full,
     full_like,
     linspace,
+    manual_seed,
     multinomial,
     ones,
     ones_like,
@@ -124,7 +125,8 @@ def compile(model: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A001 - torch
     return model
 
 __all__ = [
-    "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "device", "double",
+    "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "default_generator",
+    "device", "double",
     "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "from_numpy", "full",
     "full_like", "get_num_threads", "gradcheck", "half", "inference_mode", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "linspace", "load", "load_run", "long", "manual_seed", "multinomial", "nn", "no_grad", "ones",

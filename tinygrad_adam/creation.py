@@ -67,6 +67,37 @@ class Generator:
         return self
 
 
+class _DefaultGenerator(Generator):
+    """``torch.default_generator``: the global CPU stream (the one ``manual_seed`` seeds and the random functions
+    draw from without ``generator=``) as a Generator."""
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+
+    @property
+    def rng(self) -> Any:  # type: ignore[override]
+        return backend.generator("cpu")
+
+    def manual_seed(self, seed: int) -> Generator:
+        backend.manual_seed(seed)
+        return self
+
+    def seed(self) -> int:
+        return backend.seed()
+
+    def initial_seed(self) -> int:
+        return backend.initial_seed()
+
+
+default_generator = _DefaultGenerator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the random stream of every device (the same seed gives the same numbers); returns
+    ``default_generator``, as torch's."""
+    return default_generator.manual_seed(seed)
+
+
 def _rng(generator: Generator | None, device: str) -> Any:
     """The raw generator to draw from: ``generator``'s (on its own device) or None for the device's stream."""
     if generator is None:

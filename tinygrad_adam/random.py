@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from .backend import get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .backend import get_rng_state, initial_seed, seed, set_rng_state
+from .creation import default_generator, manual_seed
 
 
 @contextlib.contextmanager
@@ -23,4 +24,4 @@ def fork_rng(devices: Any = None, enabled: bool = True, **_: Any) -> Iterator[No
         set_rng_state(state)
 
 
-__all__ = ["fork_rng", "get_rng_state", "initial_seed", "manual_seed", "seed", "set_rng_state"]
+__all__ = ["default_generator", "fork_rng", "get_rng_state", "initial_seed", "manual_seed", "seed", "set_rng_state"]
