@@ -576,21 +576,30 @@ def _target(input: Tensor, target: TensorLike, raw: bool = False) -> Tensor:  # 
     return t
 
 
-def _same_shape(op: str, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
+def _same_shape(op: str, input: Tensor, target: TensorLike, broadcast: bool = False) -> Tensor:  # noqa: A002
+    """``target`` as a tensor of ``input``'s shape. With ``broadcast`` (the regression losses), a target that
+    broadcasts to that shape without growing it ((1, 1) against (1,), (3, 4) against (4,)) is expanded, with torch's
+    warning; one that would grow it ((N, 1) against (N,), an (N, N) loss in torch) raises, as does any other."""
     target = _target(input, target)
     check_devices(op, input, target)
-    if target.shape != input.shape:
-        raise ValueError(f"{op}: target shape {target.shape} must equal input shape {input.shape}; torch would "
-                         f"broadcast them (with a warning), rarely what is meant (e.g. (N, 1) against (N,) gives an "
-                         f"(N, N) loss): make them equal, e.g. target.reshape(input.shape)")
-    return target
+    if target.shape == input.shape:
+        return target
+    if broadcast and target.ndim <= input.ndim and all(t in (1, n) for t, n in zip(target.shape[::-1],
+                                                                                    input.shape[::-1])):
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) "
+                      f"in {op}: it is broadcast (as torch does), which is rarely what is meant", UserWarning,
+                      stacklevel=3)
+        return movement.broadcast_to(target, input.shape)
+    raise ValueError(f"{op}: target shape {target.shape} must equal input shape {input.shape}; torch would "
+                     f"broadcast them (with a warning), rarely what is meant (e.g. (N, 1) against (N,) gives an "
+                     f"(N, N) loss): make them equal, e.g. target.reshape(input.shape)")
 
 
 def mse_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,  # noqa: A002 - torch's name
              reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """(input - target)^2, reduced; the shapes must match."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    d = input - _same_shape("mse_loss", input, target)
+    d = input - _same_shape("mse_loss", input, target, broadcast=True)
     return reduce_loss(d * d, reduction)
 
 
@@ -598,7 +607,7 @@ def l1_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,
             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """|input - target|, reduced; the shapes must match."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return reduce_loss((input - _same_shape("l1_loss", input, target)).abs(), reduction)
+    return reduce_loss((input - _same_shape("l1_loss", input, target, broadcast=True)).abs(), reduction)
 
 
 def smooth_l1_loss(input: Tensor, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
@@ -607,7 +616,7 @@ def smooth_l1_loss(input: Tensor, target: TensorLike, size_average: bool | None 
     reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
-    target = _same_shape("smooth_l1_loss", input, target)
+    target = _same_shape("smooth_l1_loss", input, target, broadcast=True)
     if beta == 0:  # as torch, which takes L1 itself then (so the gradient at d = 0 or nan is 0)
         return l1_loss(input, target, reduction=reduction)
     return fused.smooth_l1_loss(input, target, beta, reduction)
@@ -619,7 +628,7 @@ def huber_loss(input: Tensor, target: TensorLike, reduction: str = "mean", delta
     dtype as torch; ``weight`` rescales each element's loss (broadcast to the input's shape)."""
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    target = _same_shape("huber_loss", input, target)
+    target = _same_shape("huber_loss", input, target, broadcast=True)
     if weight is None:
         return fused.smooth_l1_loss(input, target, delta, reduction, huber=True)
     return reduce_loss(fused.smooth_l1_loss(input, target, delta, "none", huber=True) * as_tensor(weight, like=input),
