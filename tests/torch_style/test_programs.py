@@ -60,6 +60,11 @@ harness hands both the same initial weights and minibatches from numpy.
   written in tensor ops, ``info_nce_loss``, imagenet/main.py's ``accuracy`` and meters, ``torch.cuda.amp``'s disabled
   GradScaler / autocast, Adam + CosineAnnealingLR logged through ``get_lr()``, a checkpoint resume, and the
   frozen-backbone linear evaluation)
+- (``test_program_cyclegan.py`` runs ``cyclegan.py``: junyanz's CycleGAN and pix2pix (ResnetGenerator with
+  reflect / replicate / zero padding, UnetGenerator, PatchGAN, ``functools.partial`` norm layers, ``init_weights``,
+  GANLoss lsgan / vanilla / wgangp with a gradient penalty, ImagePool on Python's ``random``, LambdaLR linear decay,
+  ``tensor2im``, save / load_networks with the InstanceNorm state_dict patch and a resume) and aitorzip's 2017
+  spelling (``Variable``, ``torch.Tensor(n)``, ``init.normal``, ReplayBuffer, a LambdaLR class))
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ IMPORTS = [
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
+    ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
 ]
 
 
