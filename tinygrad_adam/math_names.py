@@ -31,7 +31,7 @@ def _with_mean(name: str) -> Callable[..., tuple[Tensor, Tensor]]:
         if input.dtype.kind != "f":
             raise TypeError(f"{name}_mean only supports floating-point tensors (as torch), got {input.dtype}")
         dim, corr = _correction(dim, unbiased, correction)  # torch's old var_mean(x, unbiased) too
-        return statistics.spread_mean(name, input, _reduce_dims(dim, None), corr, keepdim)
+        return statistics.spread_mean(name, input, _reduce_dims(dim, None), corr, keepdim, f"{name}_mean")
     fn.__name__ = fn.__qualname__ = f"{name}_mean"
     fn.__doc__ = f"(``{name}``, ``mean``) of ``input`` over ``dim`` (all dims when None), each as ``{name}`` shapes it."
     return fn

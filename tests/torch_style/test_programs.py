@@ -65,6 +65,10 @@ harness hands both the same initial weights and minibatches from numpy.
   GANLoss lsgan / vanilla / wgangp with a gradient penalty, ImagePool on Python's ``random``, LambdaLR linear decay,
   ``tensor2im``, save / load_networks with the InstanceNorm state_dict patch and a resume) and aitorzip's 2017
   spelling (``Variable``, ``torch.Tensor(n)``, ``init.normal``, ReplayBuffer, a LambdaLR class))
+- (``test_program_moe_ff.py`` runs ``moe_ff.py``: davidmrau's sparsely-gated Mixture-of-Experts (noisy top-k
+  gating, ``_prob_in_top_k`` through ``Normal.cdf``, ``cv_squared``, the SparseDispatcher's ``nonzero().sort(0)`` /
+  ``split`` / ``index_add`` and its log-space combine), a Switch top-1 layer with a capacity (``one_hot``, ``cumsum``
+  positions, dropped tokens, the load-balancing loss), a checkpoint resume, and pytorch/examples' Forward-Forward)
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ IMPORTS = [
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
+    ("from torch.optim import ", "from tinygrad_adam.optim import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),

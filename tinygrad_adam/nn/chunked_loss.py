@@ -119,7 +119,7 @@ class _Chunked(Function):
         for rows, logits in _chunks(x, w, b, ctx.size):
             p = (logits - lse[rows].unsqueeze(1)).exp()
             safe, counts, w_y = _row_terms(target[rows], weight, ctx.ignore_index, x)
-            d = (1 - smoothing) * w_y.unsqueeze(1) * (p - index.one_hot(safe, n_classes).to(p.dtype))
+            d = (1 - smoothing) * w_y.unsqueeze(1) * (p - index.one_hot(safe.long(), n_classes).to(p.dtype))
             if smoothing:
                 d = d + smoothing / n_classes * counts.unsqueeze(1) * (total * p - (1.0 if weight is None else weight))
             d = d * F.where(counts != 0, grad[rows], 0.0).unsqueeze(1)  # an ignored row: 0, even where the mean is nan

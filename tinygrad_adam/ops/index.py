@@ -319,9 +319,10 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
 
 
 def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
-    """Integer class indices of any shape -> int64 one-hot of shape (*t.shape, num_classes); no gradient."""
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: needs an integer (int64) tensor of class indices, got dtype {t.dtype}")
+    """int64 class indices of any shape -> int64 one-hot of shape (*t.shape, num_classes); no gradient. Other
+    dtypes raise, int32 and uint8 too (as torch: "only applicable to index tensor of type LongTensor")."""
+    if t.dtype != "int64":
+        raise TypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {t.dtype}")
     xp, idx = t.xp, t._data
     if num_classes < 0:
         if not idx.size:

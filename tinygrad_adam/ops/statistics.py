@@ -216,19 +216,27 @@ def std(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = Fa
     return spread_mean("std", a, axis, correction, keepdims)[0]
 
 
-def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool) -> tuple[Tensor, Tensor]:
+def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: bool,
+                caller: str = "") -> tuple[Tensor, Tensor]:
     """(``op``, "var" or "std", and the mean) of ``a`` over ``axis``, both of the reduced shape. A float32 / float16
     input is accumulated in float64 (as torch's Welford kernel): squares of tiny or huge values neither underflow
-    nor overflow, and each result is the float64 value rounded once (torch's var_mean / std_mean, bit for bit)."""
+    nor overflow, and each result is the float64 value rounded once (torch's var_mean / std_mean, bit for bit).
+    Where N - correction <= 0 (N taken as 0 for an empty ``a``) it warns as torch, naming ``caller`` (or ``op``)."""
     axes = _axes(axis, a.ndim)
     xp = a.xp
     n = math.prod(a.shape[i] for i in axes)
-    denom, wide = float(max(n - correction, 0)), a.dtype.kind == "f" and a.dtype.itemsize < 8
+    if (n if a._data.size else 0) - correction <= 0:  # torch's factor numel / out numel: 0 for an empty input
+        warnings.warn(f"{caller or op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      "reduction factor (input numel divided by output numel).", UserWarning,
+                      stacklevel=3 if caller else 4)  # the user's line: via var_mean, or via methods.var and var
+    denom = float(max(n - correction, 0)) if n else 0.0  # no elements: nan whatever the correction (as torch)
+    wide = a.dtype.kind == "f" and a.dtype.itemsize < 8
     with ignore_fp_errors(xp):
-        mean = a._data.mean(axis=axes, keepdims=True, dtype=xp.float64 if wide else None)
+        # sum / n is numpy's mean, bit for bit, without its "Mean of empty slice" warning where n = 0 (torch: none)
+        mean = a._data.sum(axis=axes, keepdims=True, dtype=xp.float64 if wide else None) / n
         d = xp.subtract(a._data, mean, out=xp.empty(a.shape, mean.dtype))  # (out=: a 0-d one stays an array)
         if not wide:  # the corrected two-pass algorithm (as norm.py's statistics): the mean of d corrects the first
-            shift = d.mean(axis=axes, keepdims=True)  # mean's rounding, so a constant float64 row has variance 0
+            shift = d.sum(axis=axes, keepdims=True) / n  # mean's rounding, so a constant float64 row has variance 0
             shift = xp.where(xp.isfinite(shift), shift, shift.dtype.type(0))  # (as torch's), not about 1e-26; none
             d -= shift  # next to an inf (x - mean: torch's gradient). A float64 mean of float32 values needs none.
             mean += shift
