@@ -73,8 +73,9 @@ def scale_to_norm_(arrays: list[Array], max_norm: float, total: float) -> None:
     """Multiply the arrays in place by min(1, max_norm / (total + 1e-6)), torch's clipping coefficient."""
     coef = max_norm / (total + 1e-6)  # 0 for an infinite norm, NaN for a NaN one
     if not coef >= 1:  # clamped at 1 (no change); a NaN coefficient goes through, as in torch
-        for g in arrays:
-            g *= coef
+        with numpy.errstate(invalid="ignore"):  # inf * 0 is nan without numpy's RuntimeWarning, as torch's silence
+            for g in arrays:
+                g *= coef
 
 
 

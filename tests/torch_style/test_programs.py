@@ -65,6 +65,11 @@ harness hands both the same initial weights and minibatches from numpy.
   GANLoss lsgan / vanilla / wgangp with a gradient penalty, ImagePool on Python's ``random``, LambdaLR linear decay,
   ``tensor2im``, save / load_networks with the InstanceNorm state_dict patch and a resume) and aitorzip's 2017
   spelling (``Variable``, ``torch.Tensor(n)``, ``init.normal``, ReplayBuffer, a LambdaLR class))
+- (``test_program_vit_mixer.py`` runs ``vit_mixer.py``: a ViT and an MLP-Mixer without einops (conv and
+  ``unfold`` patch embeddings, class token and positions, hand-written / ``nn.MultiheadAttention`` /
+  ``F.scaled_dot_product_attention`` / einsum attention, ``_init_weights``), AdamW with a no-decay group, warmup +
+  cosine LambdaLR, label smoothing, a disabled GradScaler, attention maps by forward hooks and their rollout, and a
+  checkpoint resume)
 - (``test_program_moe_ff.py`` runs ``moe_ff.py``: davidmrau's sparsely-gated Mixture-of-Experts (noisy top-k
   gating, ``_prob_in_top_k`` through ``Normal.cdf``, ``cv_squared``, the SparseDispatcher's ``nonzero().sort(0)`` /
   ``split`` / ``index_add`` and its log-space combine), a Switch top-1 layer with a capacity (``one_hot``, ``cumsum``

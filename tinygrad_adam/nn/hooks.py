@@ -1,10 +1,11 @@
-"""A Module's hooks, as torch's: forward pre-hooks, forward hooks and full backward hooks.
+"""A Module's hooks, as torch's: forward pre-hooks, forward hooks, full backward hooks and backward pre-hooks.
 
 ``Module.__call__`` runs ``forward`` directly until a hook is registered; then ``ModuleHooks.call`` runs the
 pre-hooks (which may replace the positional arguments; registered ``with_kwargs=True`` they get
 ``(module, args, kwargs)`` and may return new ``(args, kwargs)``), ``forward``, the forward hooks (which may replace
 the output; ``with_kwargs=True`` ones get ``(module, args, kwargs, output)``) and, for backward hooks, routes the
-inputs that require grad and the outputs through identity ``autograd.Function``s, so that each hook gets
+inputs that require grad and the outputs through identity ``autograd.Function``s, so that each backward pre-hook
+gets ``(module, grad_output)`` and may return a replacement for it, then each backward hook gets
 ``(module, grad_input, grad_output)`` once per backward and may return a replacement for ``grad_input``. When
 anything in that raises, the forward hooks registered ``always_call=True`` that have not run yet still run (with
 the output so far, None if ``forward`` raised), and the error goes on.
@@ -31,6 +32,7 @@ class ModuleHooks:
         self.pre: dict[int, Callable[..., Any]] = {}
         self.post: dict[int, Callable[..., Any]] = {}
         self.backward: dict[int, Callable[..., Any]] = {}
+        self.backward_pre: dict[int, Callable[..., Any]] = {}
         self.with_kwargs: set[int] = set()  # the keys of hooks that also get (and a pre-hook may replace) kwargs
         self.always_call: set[int] = set()  # the keys of forward hooks that run even when the call raises
 
@@ -58,14 +60,16 @@ class ModuleHooks:
                 new = hook(module, args)
                 if new is not None:
                     args = new if isinstance(new, tuple) else (new,)
-            state: dict[str, Any] = {"module": module, "hooks": list(self.backward.values()), "n_in": 0}
-            if state["hooks"]:
+            state: dict[str, Any] = {"module": module, "hooks": list(self.backward.values()),
+                                     "pre_hooks": list(self.backward_pre.values()), "n_in": 0}
+            routed = bool(state["hooks"] or state["pre_hooks"])
+            if routed:
                 args = _route_inputs(args, state)
             output = module.forward(*args, **kwargs)
             for key, hook in list(self.post.items()):
                 called.add(key)
                 output = self._post(key, hook, module, args, kwargs, output)
-            if state["hooks"]:
+            if routed:
                 output = _route_outputs(output, state)
             return output
         except Exception:
@@ -154,7 +158,18 @@ class _Outputs(_Identity):
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
         state = ctx.state
+        for hook in state["pre_hooks"]:
+            new = hook(state["module"], grads)
+            if new is not None:
+                if len(new) != len(grads):
+                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got {len(new)}, "
+                                       f"but expected {len(grads)}")
+                grads = tuple(new)
         state["grad_output"] = grads
-        if not state["slots"]:
+        if not state["slots"]:  # no input wants a gradient: torch warns, then runs the hooks here
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients. See https://docs.pytorch.org/docs/main/generated/"
+                          "torch.nn.Module.html#torch.nn.Module.register_full_backward_hook for more details.",
+                          UserWarning, stacklevel=2)
             _run_hooks(state, (None,) * state["n_in"])
         return (None, *grads)

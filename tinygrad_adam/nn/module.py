@@ -268,6 +268,11 @@ class Module:
         grad_input."""
         return self._hooks("backward", hook, prepend)
 
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` once per backward through this module, when its outputs' gradients are
+        known and before the backward hooks; a returned tuple (of the same length) replaces grad_output."""
+        return self._hooks("backward_pre", hook, prepend)
+
     def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         raise NotImplementedError("register_backward_hook is deprecated in torch (its gradients depend on the "
                                   "module's last op); use register_full_backward_hook")

@@ -11,6 +11,7 @@ Attention is ``nn.MultiheadAttention``; masks are its own (bool: True may NOT at
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..tensor import Tensor, TensorLike
 from . import functional as F
 from . import init
 from .attention import MultiheadAttention
-from .layers import Dropout, LayerNorm, Linear
+from .layers import GELU, Dropout, LayerNorm, Linear, ReLU
 from .module import Module, ModuleList
 
 Activation = str | Callable[[Tensor], Tensor]
@@ -121,14 +122,39 @@ def _clones(layer: Module, num_layers: int) -> ModuleList:
     return ModuleList([copy.deepcopy(layer) for _ in range(num_layers)])
 
 
+def _why_no_fast_path(layer: Module) -> str:
+    """The first reason torch gives why ``layer`` keeps a TransformerEncoder off its nested-tensor path ('' if none)."""
+    name = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{name} was not TransformerEncoderLayer"
+    attn, activation = layer.self_attn, layer.activation
+    reasons = ((layer.norm_first, f"{name}.norm_first was True"),
+               (not attn.batch_first,
+                f"{name}.self_attn.batch_first was not True(use batch_first for better inference performance)"),
+               (attn.in_proj_weight is None, f"{name}.self_attn._qkv_same_embed_dim was not True"),
+               (attn.in_proj_bias is None, f"{name}.self_attn was passed bias=False"),
+               (not (activation in (F.relu, F.gelu) or isinstance(activation, ReLU | GELU)),
+                f"{name}.activation_relu_or_gelu was not True"),
+               (layer.norm1.eps != layer.norm2.eps, f"{name}.norm1.eps was not equal to {name}.norm2.eps"),
+               (attn.num_heads % 2 == 1, f"{name}.self_attn.num_heads is odd"))
+    return next((reason for failed, reason in reasons if failed), "")
+
+
 class TransformerEncoder(Module):
     """``num_layers`` copies of ``encoder_layer`` applied in turn, then ``norm`` if given: src -> src's shape.
     ``enable_nested_tensor`` and ``mask_check`` are accepted and change nothing: there is no nested-tensor fast path
     here, so positions masked by ``src_key_padding_mask`` hold their computed values, as in torch's training path
-    (torch's inference fast path returns zeros there)."""
+    (torch's inference fast path returns zeros there). As torch, ``enable_nested_tensor`` warns when the layer could
+    not take that path (``use_nested_tensor`` then False)."""
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
                  enable_nested_tensor: bool = True, mask_check: bool = True) -> None:
+        why_not = _why_no_fast_path(encoder_layer)
+        self.enable_nested_tensor = self.use_nested_tensor = enable_nested_tensor
+        if enable_nested_tensor and why_not:
+            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}",
+                          stacklevel=2)
+            self.use_nested_tensor = False
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
 
