@@ -9,6 +9,8 @@ them: ``dim=`` / ``keepdim=`` (``axis=`` / ``keepdims=`` still work), ``transpos
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import math
 import numbers
 import warnings
@@ -1210,6 +1212,7 @@ def _in_place(name: str, reshape: bool = False) -> Callable[..., Tensor]:
         return inplace.inplace(self, f"{name}_", lambda a: method(a, *args, **kwargs), *args, *kwargs.values(),
                                twin=True, reshape=reshape)
     op.__name__ = f"{name}_"
+    op.__wrapped__ = method  # its signature, for ``_axis_alias``
     op.__doc__ = (f"In-place ``{name}``: this tensor takes the shape of its ``{name}`` (the values stay)." if reshape
                   else f"In-place ``{name}``: this tensor, overwritten with ``{name}``'s result (of its shape and "
                   f"dtype).")
@@ -1235,6 +1238,7 @@ def _function(name: str) -> Callable[..., Any]:
         return method(input, *args, **kwargs)
     function.__name__ = function.__qualname__ = name
     function.__doc__ = method.__doc__
+    function.__wrapped__ = method  # its signature, for ``_axis_alias``
     return function
 
 
@@ -1300,6 +1304,7 @@ def _values_indices(op: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., V
         return ValuesIndices(*op(self, *args, **kwargs))
     method.__name__ = op.__name__
     method.__doc__ = op.__doc__
+    method.__wrapped__ = op  # its signature, for ``_axis_alias``
     return method
 
 
@@ -1737,10 +1742,41 @@ FUNCTIONS.update({name: _function(name) for name in (*UNARY_15, *ARC_NAMES, "til
                                                        *ADD_PRODUCTS, "cross", "matrix_power")})
 
 
+def _axis_alias(fn: Any) -> Any:
+    """``fn`` taking ``axis=`` for its ``dim``, as torch's argument parser does for every native op with a ``dim``
+    (``torch.cumprod(x, axis=0)``, ``x.gather(axis=1, index=i)``); ``fn`` itself where it has no ``dim`` parameter
+    (its own or, through ``__wrapped__``, the method it forwards to), already an ``axis``, or torch's op is written
+    in Python and refuses ``axis`` (``split``, ``unique``, ``norm``, ...)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    if isinstance(fn, type) or "dim" not in params or "axis" in params or getattr(fn, "__name__", "") in _NO_AXIS_ALIAS:
+        return fn
+
+    @functools.wraps(fn)
+    def aliased(*args: Any, **kwargs: Any) -> Any:
+        if "axis" in kwargs:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}() got both dim= and axis=; pass one")
+            kwargs["dim"] = kwargs.pop("axis")
+        return fn(*args, **kwargs)
+    return aliased
+
+
+# torch's ops written in Python (no argument parser, so no ``axis`` alias); ``Tensor.unflatten`` too (its function
+# is native)
+_NO_AXIS_ALIAS = frozenset({"split", "unique", "unique_consecutive", "norm", "stft", "istft", "lu", "tensordot"})
+_NO_AXIS_ALIAS_METHODS = frozenset({"unflatten"})
+
+
 def attach() -> None:
-    """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported)."""
+    """Bind ``METHODS`` to ``Tensor`` (once, when the package is imported), each taking ``axis=`` for its ``dim``
+    as torch's (``FUNCTIONS`` too)."""
     for name, fn in METHODS.items():
-        setattr(Tensor, name, fn)
+        METHODS[name] = fn if name in _NO_AXIS_ALIAS_METHODS else _axis_alias(fn)
+        setattr(Tensor, name, METHODS[name])
+    FUNCTIONS.update({name: _axis_alias(fn) for name, fn in FUNCTIONS.items()})
 
 
 # ---------------------------------------------------------------------------------------------- sixteenth stop

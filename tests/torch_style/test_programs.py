@@ -70,6 +70,11 @@ harness hands both the same initial weights and minibatches from numpy.
   ``F.scaled_dot_product_attention`` / einsum attention, ``_init_weights``), AdamW with a no-decay group, warmup +
   cosine LambdaLR, label smoothing, a disabled GradScaler, attention maps by forward hooks and their rollout, and a
   checkpoint resume)
+- (``test_program_ddpm.py`` runs ``ddpm.py``: a minimal DDPM as lucidrains / the annotated-diffusion blog / dome272
+  write it: linear, quadratic, sigmoid and cosine schedules as float32 buffers, ``extract``, sinusoidal embeddings,
+  a GroupNorm / SiLU U-Net (plain, or weight-standardized with scale-shift and einsum attention) and a 2-D point
+  MLP, l1 / l2 / huber / min-SNR losses, Adam with clip_grad_norm_, EMA by ``mul_().add_()`` / ``lerp_`` / dome272's
+  helper, a checkpoint resume, and four reverse samplers (DDPM, clipped, DDIM, dome272's) to uint8 images)
 - (``test_program_moe_ff.py`` runs ``moe_ff.py``: davidmrau's sparsely-gated Mixture-of-Experts (noisy top-k
   gating, ``_prob_in_top_k`` through ``Normal.cdf``, ``cv_squared``, the SparseDispatcher's ``nonzero().sort(0)`` /
   ``split`` / ``index_add`` and its log-space combine), a Switch top-1 layer with a capacity (``one_hot``, ``cumsum``

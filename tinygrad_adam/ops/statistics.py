@@ -35,15 +35,21 @@ def cumsum(a: Tensor, dim: int) -> Tensor:
     return record("cumsum", out, (a,), lambda g: (_reversed_cumsum(g, dim),))
 
 
+# torch's CPU scans carry the running value one precision up and round each output once
+_SCAN_ACCUMULATOR = {"float16": "float32", "float32": "float64"}
+
+
 def _running_sum(x: Array, dim: int) -> Array:
     """cumsum along ``dim`` as torch's: from a +0 accumulator (a run of -0s sums to +0), float16 accumulated in
-    float32 and each sum rounded once (in float16 a running sum of 0.1s sticks at 256)."""
+    float32 and float32 in float64, each sum rounded once (in float16 a running sum of 0.1s sticks at 256, in
+    float32 a million 0.1s summed one by one come to 100958)."""
     xp = backend.get_array_module(x)
     if x.dtype.kind != "f":
         return xp.cumsum(x, axis=dim)
-    out = xp.cumsum(x, axis=dim, dtype="float32" if x.dtype == "float16" else None)
-    out += 0.0  # -0 + 0 = +0, nothing else changes
-    return out.astype(x.dtype, copy=False)
+    with ignore_fp_errors(xp):  # inf - inf is nan and a sum past float16's range inf, as torch, silently
+        out = xp.cumsum(x, axis=dim, dtype=_SCAN_ACCUMULATOR.get(x.dtype.name))
+        out += 0.0  # -0 + 0 = +0, nothing else changes
+        return out.astype(x.dtype, copy=False)
 
 
 def _reversed_cumsum(g: Array, dim: int) -> Array:
@@ -60,7 +66,8 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
     if a.ndim == 0:
         return record("cumprod", a._data.copy(), (a,), lambda g: (g,))
     xp, x = a.xp, a._data
-    out = xp.cumprod(x, axis=dim)
+    with ignore_fp_errors(xp):
+        out = xp.cumprod(x, axis=dim, dtype=_SCAN_ACCUMULATOR.get(x.dtype.name)).astype(x.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
         if a.shape[dim] <= 1:
