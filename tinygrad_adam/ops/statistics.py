@@ -66,8 +66,10 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
     if a.ndim == 0:
         return record("cumprod", a._data.copy(), (a,), lambda g: (g,))
     xp, x = a.xp, a._data
+    wide = _SCAN_ACCUMULATOR.get(x.dtype.name)  # (integers keep numpy's promotion: int32 -> int64, as before)
     with ignore_fp_errors(xp):
-        out = xp.cumprod(x, axis=dim, dtype=_SCAN_ACCUMULATOR.get(x.dtype.name)).astype(x.dtype, copy=False)
+        out = xp.cumprod(x, axis=dim, dtype=wide)
+        out = out if wide is None else out.astype(x.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
         if a.shape[dim] <= 1:
