@@ -56,7 +56,10 @@ def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
     shape = tuple(shape)
     if broadcast_shape("broadcast_to", a.shape, shape) != shape:
         raise ValueError(f"broadcast_to: shape {a.shape} cannot be broadcast to {shape}")
-    return record("broadcast_to", a.xp.broadcast_to(a._data, shape), (a,), lambda g: (unbroadcast(g, a.shape),))
+    out = a.xp.broadcast_to(a._data, shape)
+    if isinstance(out, numpy.ndarray) and out.size == a._data.size and a._data.flags.writeable:
+        out.flags.writeable = True  # no element repeated (only dims of 1 added): as torch's, a view one can write
+    return record("broadcast_to", out, (a,), lambda g: (unbroadcast(g, a.shape),))
 
 
 def squeeze(a: Tensor, axis: int | tuple[int, ...] | None = None) -> Tensor:
