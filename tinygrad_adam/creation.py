@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,6 +132,13 @@ def nested_dtype(data: Any) -> numpy.dtype | None:
     return _PYTHON_DTYPES[type(data)] if type(data) in _PYTHON_DTYPES else numpy.dtype(infer_dtype(data))
 
 
+def warn_copy_construct(spelling: str) -> None:
+    """torch's UserWarning for a tensor copied by ``spelling`` (``torch.tensor`` / ``new_tensor`` of a Tensor), shown
+    at the caller of the public function."""
+    warnings.warn(f"copy construct from a tensor with sourceTensor.detach().clone() (and .requires_grad_(True) "
+                  f"where needed) rather than {spelling}", UserWarning, stacklevel=3)
+
+
 def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False, *,
            pin_memory: bool | None = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor), as ``torch.tensor``.
@@ -139,6 +147,7 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     """
     check_layout("tensor", None, pin_memory)
     if isinstance(data, Tensor):
+        warn_copy_construct("torch.tensor(sourceTensor)")
         data = data._data
     elif is_foreign_array(data):
         data = numeric_array(data)  # another library's array (torch's), with its dtype

@@ -38,6 +38,7 @@ from .creation import (
     poisson,
     tensor,
     uniform64,
+    warn_copy_construct,
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
@@ -562,6 +563,9 @@ def _new(fill: str) -> Callable[..., Tensor]:
 def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
     """A copy of ``data`` in x's dtype and on x's device unless told (torch's rule: not inferred from the data)."""
+    if isinstance(data, Tensor):
+        warn_copy_construct("tensor.new_tensor(sourceTensor)")
+        data = data._data
     return tensor(data, dtype=self.dtype if dtype is None else dtype, device=self.device if device is None else device,
                   requires_grad=requires_grad)
 

@@ -79,6 +79,11 @@ harness hands both the same initial weights and minibatches from numpy.
   gating, ``_prob_in_top_k`` through ``Normal.cdf``, ``cv_squared``, the SparseDispatcher's ``nonzero().sort(0)`` /
   ``split`` / ``index_add`` and its log-space combine), a Switch top-1 layer with a capacity (``one_hot``, ``cumsum``
   positions, dropped tokens, the load-balancing loss), a checkpoint resume, and pytorch/examples' Forward-Forward)
+- (``test_program_fast_neural_style.py`` runs ``fast_neural_style.py``: pytorch/examples' fast neural style, a
+  TransformerNet of ReflectionPad2d convs, InstanceNorm2d(affine=True), residual blocks and nearest-``interpolate``
+  upsampling trained by Adam against a frozen VGG-like net's namedtuple of relu features (gram matrices by ``bmm``,
+  ``normalize_batch`` with ``new_tensor`` / ``div_``), its log lines, ``eval().cpu()`` checkpoints and a resume, and
+  ``stylize`` deleting the old InstanceNorm ``running_*`` keys before ``load_state_dict``)
 - (``test_program_bert_mlm.py`` runs ``bert_mlm.py``: a BERT-mini masked-LM pretraining as HF-imitating tutorials
   write it (``position_ids`` buffer, ``transpose_for_scores``, ``finfo.min`` / ``-10000.0`` extended masks, three
   GELUs, a decoder tied to the word embeddings, DataCollatorForLanguageModeling's 80-10-10 masking, AdamW with the
