@@ -79,6 +79,11 @@ harness hands both the same initial weights and minibatches from numpy.
   gating, ``_prob_in_top_k`` through ``Normal.cdf``, ``cv_squared``, the SparseDispatcher's ``nonzero().sort(0)`` /
   ``split`` / ``index_add`` and its log-space combine), a Switch top-1 layer with a capacity (``one_hot``, ``cumsum``
   positions, dropped tokens, the load-balancing loss), a checkpoint resume, and pytorch/examples' Forward-Forward)
+- (``test_program_tabular_lrfind.py`` runs ``tabular_lrfind.py``: a fast.ai-v1-style TabularModel (embeddings by
+  the ``1.6 * n ** 0.56`` rule, BatchNorm1d on the continuous columns, a y_range sigmoid) on synthetic tables, MSE
+  on log1p targets with RMSLE / RMSE or class-weighted cross-entropy with accuracy, the hand-written LR finder
+  (smoothed loss, stop at 4x the best, deep-copied state restored), OneCycleLR with SGD + Nesterov or AdamW,
+  early stopping on cloned state, a generator-shuffled DataLoader and a checkpoint resume)
 - (``test_program_fast_neural_style.py`` runs ``fast_neural_style.py``: pytorch/examples' fast neural style, a
   TransformerNet of ReflectionPad2d convs, InstanceNorm2d(affine=True), residual blocks and nearest-``interpolate``
   upsampling trained by Adam against a frozen VGG-like net's namedtuple of relu features (gram matrices by ``bmm``,

@@ -218,6 +218,11 @@ class LRScheduler:
             _set_momentum(group, "betas" in self.optimizer.defaults, momentum)
 
 
+class _LRScheduler(LRScheduler):
+    """torch's pre-2.0 name of :class:`LRScheduler`, which it keeps: schedules written then (torch-lr-finder's
+    ``ExponentialLR`` / ``LinearLR``, many notebooks') subclass it."""
+
+
 class LambdaLR(LRScheduler):
     """lr_t = base_lr * lr_lambda(t); ``lr_lambda`` is one function or one per parameter group."""
 

@@ -255,6 +255,8 @@ class Optimizer:
                         else v for k, v in s.items()}
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
+            for key in set(SCHEDULER_KEYS) - set(theirs):  # a scheduler's made since: gone, as torch's whole group
+                group.pop(key, None)
             group.update({k: v for k, v in theirs.items() if k != "params"})
 
     def state_shape(self, p: Tensor, name: str) -> tuple[int, ...]:
@@ -269,7 +271,9 @@ class Optimizer:
         if unknown:
             raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
                             f"{sorted(unknown)} for {type(self).__name__}")
-        self.check_group({**self.param_groups[i], **saved})
+        lr = saved.get("lr")  # OneCycleLR's linear anneal leaves an lr below 0 after its last step; torch loads it
+        scheduled = "min_lr" in saved and isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr < 0
+        self.check_group({**self.param_groups[i], **saved, **({"lr": 0.0} if scheduled else {})})
         check_nonnegative(saved, *(k for k in SCHEDULER_KEYS if k in saved))
 
     def __repr__(self) -> str:
