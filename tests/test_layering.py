@@ -55,6 +55,7 @@ FORBIDDEN = {
     "layouts": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "testing": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "progress": LEAF,
+    "distributed": LEAF,  # torch.distributed for one process: imports nothing of the package
     "dtypes": LEAF,
     "printing": LEAF,
     "anomaly": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},  # autograd's check
