@@ -94,6 +94,11 @@ harness hands both the same initial weights and minibatches from numpy.
   GELUs, a decoder tied to the word embeddings, DataCollatorForLanguageModeling's 80-10-10 masking, AdamW with the
   ``no_decay`` groups, a linear-warmup LambdaLR, attention maps by forward hooks, a checkpoint resume and a top-5
   fill-mask), and codertimo/BERT-pytorch's model with NLLLoss(ignore_index=0) under a Noam ScheduledOptim)
+- (``test_program_made_maf.py`` runs ``made_maf.py``: karpathy's MADE (a float ``mask`` buffer set from numpy bool
+  masks, seeded ``RandomState`` degrees cycled over ``num_masks``, BCE-with-logits ``size_average=False``, sigmoid
+  sampling) and ikostrikov's MAF (``get_mask``, MADE blocks with an inverse loop, BatchNormFlow's running stats and
+  its ``momentum = 0`` pass, Reverse, ``log_probs`` / ``sample`` from fed noise, Adam, ``copy.deepcopy`` best model
+  and a checkpoint resume))
 """
 
 from __future__ import annotations

@@ -116,8 +116,8 @@ class DataLoader:
     def _iterate(self) -> Iterator[Any]:
         fast = self.collate_fn is None and self.batch_size is not None and hasattr(self.dataset, "rows")
         for idx in self._batches():
-            if fast:  # array-backed: one fancy index per array instead of collating example by example
-                yield tuple(Tensor(a) for a in self.dataset.rows(np.asarray(idx, dtype=np.int64)))
+            if fast:  # array-backed: one fancy index per array; a list, as default collation of tuples gives
+                yield [Tensor(a) for a in self.dataset.rows(np.asarray(idx, dtype=np.int64))]
             elif self.batch_size is None and self.batch_sampler is None:
                 yield self.dataset[int(idx[0])]
             else:
