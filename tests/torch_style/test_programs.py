@@ -99,6 +99,10 @@ harness hands both the same initial weights and minibatches from numpy.
   sampling) and ikostrikov's MAF (``get_mask``, MADE blocks with an inverse loop, BatchNormFlow's running stats and
   its ``momentum = 0`` pass, Reverse, ``log_probs`` / ``sample`` from fed noise, Adam, ``copy.deepcopy`` best model
   and a checkpoint resume))
+- (``test_program_tcn.py`` runs ``tcn.py``: locuslab/TCN's Chomp1d, TemporalBlock (weight-normed dilated causal
+  Conv1d by the hook-based or the parametrization ``weight_norm``, held as ``conv1`` and in ``net``), the adding
+  problem (mse_loss, Adam, clip_grad_norm_) and the sequential-MNIST classifier (log_softmax + nll_loss, lr decay
+  through ``param_group['lr']``), with a checkpoint resume)
 """
 
 from __future__ import annotations
@@ -139,6 +143,7 @@ IMPORTS = [
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
+    ("from torch.nn.utils import ", "from tinygrad_adam.nn.utils import "),
 ]
 
 

@@ -363,17 +363,21 @@ class Module:
         flags = self._buffer_flags()
         return MemberView(self, self._own_buffers(), lambda n, t: self.register_buffer(n, t, flags.get(n, True)))
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module (named ``prefix``) and every submodule below it, each once, parents first."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """This module (named ``prefix``) and every submodule below it, parents first; a module held under two
+        names is listed once unless ``remove_duplicate=False``, where a module inside itself raises RecursionError
+        (torch's recursion never ends either)."""
         seen: set[int] = set()
-        stack = [(prefix, self)]
+        stack: list[tuple[str, Module, frozenset[int]]] = [(prefix, self, frozenset())]
         while stack:
-            name, mod = stack.pop()
-            if id(mod) in seen:
+            name, mod, above = stack.pop()
+            if id(mod) in seen and remove_duplicate:
                 continue
+            if id(mod) in above:
+                raise RecursionError(f"named_modules: the module at {name!r} contains itself")
             seen.add(id(mod))
             yield name, mod
-            kids = [(f"{name}.{n}" if name else n, m) for n, m in mod.named_children()]
+            kids = [(f"{name}.{n}" if name else n, m, above | {id(mod)}) for n, m in mod.named_children()]
             stack.extend(reversed(kids))
 
     def get_submodule(self, target: str) -> Module:
@@ -517,8 +521,9 @@ class Module:
     # ------------------------------------------------------------------ checkpoints
     def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
         """What ``state_dict`` holds, in torch's order: module by module, its parameters then its persistent
-        buffers; a parameter shared by two modules (tied weights) appears under both names, as in torch."""
-        for prefix, mod in self.named_modules():
+        buffers; a parameter shared by two modules (tied weights), or a module held under two names (TCN's
+        ``conv1`` also in ``net``), appears under both names, as in torch."""
+        for prefix, mod in self.named_modules(remove_duplicate=False):
             yield from mod.named_parameters(prefix, recurse=False, remove_duplicate=False)
             yield from ((f"{prefix}.{n}" if prefix else n, b) for n, b in mod._own_buffers(persistent_only=True))
 
@@ -546,7 +551,7 @@ class Module:
         own = dict(self._state_tensors())
         values = {k: v if is_lazy(v) else v._data if isinstance(v, Tensor) else v if hasattr(v, "shape")
                   else backend.to_numpy(v) for k, v in state_dict.items()}
-        for prefix, mod in self.named_modules():  # hooks that rename keys (weight_norm reads torch's old keys)
+        for prefix, mod in self.named_modules(remove_duplicate=False):  # hooks that rename keys (weight_norm's)
             for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):
                 hook(values, f"{prefix}." if prefix else "")
         missing = [k for k in own if k not in values]
