@@ -424,8 +424,8 @@ def test_dropout2d_drops_whole_channels() -> None:
     assert layer.eval()(x) is x
     with pytest.warns(UserWarning, match="3D input"):
         assert F.dropout2d(tg.Tensor(np.ones((2, 3, 4))), 0.5).shape == (2, 3, 4)
-    with pytest.raises(ValueError, match="4-d"):
-        F.dropout2d(tg.Tensor(np.ones((2, 3))))
+    with pytest.warns(UserWarning, match="2-D input"):  # deprecated in torch, and element-wise there
+        assert F.dropout2d(tg.Tensor(np.ones((2, 3))), 0.5).shape == (2, 3)
     assert list(layer.state_dict()) == list(torch.nn.Dropout2d(0.25).state_dict()) == []
 
 

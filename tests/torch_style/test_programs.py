@@ -103,6 +103,11 @@ harness hands both the same initial weights and minibatches from numpy.
   Conv1d by the hook-based or the parametrization ``weight_norm``, held as ``conv1`` and in ``net``), the adding
   problem (mse_loss, Adam, clip_grad_norm_) and the sequential-MNIST classifier (log_softmax + nll_loss, lr decay
   through ``param_group['lr']``), with a checkpoint resume)
+- (``test_program_pytorch_examples_pairs.py`` runs ``pytorch_examples_pairs.py``: pytorch/examples' siamese_network
+  (a ResNet-like backbone with its ``conv1`` replaced and ``fc`` dropped through ``children()``, ``xavier_uniform_``
+  init by ``apply``, a pair Dataset on Python's ``random``, BCELoss, ``torch.where`` accuracy) and mnist_rnn (an
+  LSTM over image rows, BatchNorm1d, ``Dropout2d`` on 2-D features, nll_loss, the ``dry_run`` break and a saved
+  state_dict reloaded and re-evaluated), both under Adadelta + StepLR with the examples' log lines)
 """
 
 from __future__ import annotations

@@ -545,16 +545,25 @@ def _alpha_dropout(op: str, x: Tensor, p: float, training: bool, inplace: bool, 
 
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel dropout of x (N, C, H, W): each whole channel map is zeroed with probability ``p``, the rest scaled by
-    1/(1-p). A 3-d input is taken as (N, C, L), with torch's warning. The identity when not ``training``."""
+    1/(1-p). A 3-d input is taken as (N, C, L), with torch's warning; any other rank warns as torch (deprecated) and,
+    as torch, drops per (N, C) entry: a 2-d (N, C) input element-wise, a 5-d one per (N, C) volume; a non-empty 1-d
+    or 0-d input raises when an element would be drawn. The identity when not ``training``."""
+    p = check_dropout_p(p)
     if x.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 4-d (N, C, H, W) input (or 3-d (N, C, L)), got shape {x.shape}")
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will result in "
+                      "an error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
+                      "inputs).", UserWarning, stacklevel=2)
+        if x.ndim < 2 and x.numel() and training and 0.0 < p < 1.0:
+            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
     if x.ndim == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
                       "is desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior "
                       "will change in a future release to interpret the input as one without a batch dimension, i.e. "
                       "shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using "
                       "dropout1d instead.", UserWarning, stacklevel=2)
-    return _channel_dropout("dropout2d", x, x.ndim - 2, p, training, inplace)
+    return _channel_dropout("dropout2d", x, max(x.ndim - 2, 0), p, training, inplace)
 
 
 def reduce_loss(losses: Tensor, reduction: str) -> Tensor:
