@@ -438,18 +438,16 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     # As torch's kernel: the count ceil((end - start) / step) in double; the values start + i * step, in double for
     # a float dtype, and for an integer one with start and step truncated to integers (wrapping into the dtype).
     # For int64 torch counts with the truncated bounds too, so a step truncated to 0 raises there.
-    n = math.ceil((end - start) / step)
+    n, integer = math.ceil((end - start) / step), numpy.dtype(dtype).kind in "iu"
+    if integer:
+        start, step = int(start), int(step)
     if numpy.dtype(dtype) == numpy.int64:
-        first, last, stride = int(start), int(end), int(step)
-        if stride == 0:
-            raise ValueError(f"arange: an int64 step must be at least 1 in size, got {step}")
-        n = (last - first + stride - (1 if stride > 0 else -1)) // stride
-    xp = backend.xp_of(dev)
+        if step == 0:
+            raise ValueError("arange: an int64 step must be at least 1 in size")
+        n = (int(end) - start + step - (1 if step > 0 else -1)) // step
     with backend.device_context(dev):
-        if numpy.dtype(dtype).kind in "iu":
-            data = (xp.arange(n, dtype=numpy.int64) * int(step) + int(start)).astype(dtype)
-        else:
-            data = (xp.arange(n, dtype=numpy.float64) * step + start).astype(dtype)
+        steps = backend.xp_of(dev).arange(n, dtype=numpy.int64 if integer else numpy.float64)
+        data = (steps * step + start).astype(dtype)
     return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
