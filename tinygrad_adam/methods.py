@@ -1861,7 +1861,8 @@ METHODS["index_put"] = index_put
 METHODS["index_put_"] = _in_place("index_put")
 FUNCTIONS.update({name: _function(name) for name in ("index_put", "index_put_")})
 
-# cholesky (torch's old API, deprecated), cholesky_solve, cholesky_inverse, matrix_exp (methods and functions)
+# cholesky and triangular_solve (torch's old API, deprecated), cholesky_solve, cholesky_inverse, matrix_exp (methods
+# and functions)
 def cholesky(self: Tensor, upper: bool = False) -> Tensor:
     """torch.cholesky, deprecated in favour of ``linalg.cholesky`` (whose factor it returns, U = L^T with ``upper``),
     with torch's warning."""
@@ -1896,10 +1897,33 @@ def matrix_exp(self: Tensor) -> Tensor:
     return factor.matrix_exp(self)
 
 
+class TriangularSolve(NamedTuple):
+    """What ``torch.triangular_solve`` returns (torch.return_types.triangular_solve)."""
+
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+def triangular_solve(self: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,
+                     unitriangular: bool = False) -> TriangularSolve:
+    """torch.triangular_solve, deprecated in favour of ``linalg.solve_triangular`` (arguments reversed), with torch's
+    warning: X with A X = self (A^T X = self with ``transpose``) for A (..., n, n) upper (lower) triangular, only that
+    triangle read, and self (..., n, k), batch dims broadcast; returned with a copy of A broadcast to the batch."""
+    from .ops import factor
+
+    warnings.warn("torch.triangular_solve is deprecated in favor of torch.linalg.solve_triangularand will be removed "
+                  "in a future PyTorch release.\ntorch.linalg.solve_triangular has its arguments reversed and does not "
+                  "return a copy of one of the inputs.\nX = torch.triangular_solve(B, A).solution\nshould be replaced "
+                  "with\nX = torch.linalg.solve_triangular(A, B).", UserWarning, stacklevel=2)
+    factor.matrices("triangular_solve", A)
+    x = factor.solve_triangular(A.mT if transpose else A, self, upper != transpose, True, unitriangular)
+    return TriangularSolve(x, A.expand(*x.shape[:-2], *A.shape[-2:]).clone())
+
+
 METHODS.update(cholesky=cholesky, cholesky_solve=cholesky_solve, cholesky_inverse=cholesky_inverse,
-               matrix_exp=matrix_exp)
+               matrix_exp=matrix_exp, triangular_solve=triangular_solve)
 FUNCTIONS.update({name: _function(name) for name in ("cholesky", "cholesky_solve", "cholesky_inverse",
-                                                      "matrix_exp")})
+                                                      "matrix_exp", "triangular_solve")})
 
 # torch.svd / torch.qr (the older APIs), pinverse, nuclear_norm (tinygrad_adam.linalg's spectral family)
 class SvdOld(NamedTuple):

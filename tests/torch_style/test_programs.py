@@ -108,6 +108,11 @@ harness hands both the same initial weights and minibatches from numpy.
   init by ``apply``, a pair Dataset on Python's ``random``, BCELoss, ``torch.where`` accuracy) and mnist_rnn (an
   LSTM over image rows, BatchNorm1d, ``Dropout2d`` on 2-D features, nll_loss, the ``dry_run`` break and a saved
   state_dict reloaded and re-evaluated), both under Adadelta + StepLR with the examples' log lines)
+- (``test_program_exact_gp.py`` runs ``exact_gp.py``: exact GP regression written by hand as blog posts re-derive
+  GPyTorch's tutorial: softplus-constrained raw hyperparameters, an RBF kernel by ``cdist`` or the clamped expanded
+  square, cholesky / cholesky_solve / solve_triangular (and the 2019 ``torch.cholesky`` / ``triangular_solve``), the
+  marginal likelihood by hand or by MultivariateNormal under Adam, float64 and float32, 3 batched outputs, predictive
+  log_probs and draws, and a jittered ``cholesky_ex`` on near-singular kernels)
 """
 
 from __future__ import annotations
