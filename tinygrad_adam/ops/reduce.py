@@ -73,6 +73,9 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     n = 1
     for i in axes:
         n *= a.shape[i]
+    if n == 0:  # nan, silently as torch (numpy's mean warns "Mean of empty slice")
+        with quiet(a.xp):
+            return record_mean(a, a._data.sum(axis=axes, keepdims=keepdims) / n, axes, keepdims, n)
     return record_mean(a, a._data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
 
 
