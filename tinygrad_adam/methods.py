@@ -431,6 +431,9 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
     if rounding_mode not in ("floor", "trunc"):
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
     a, b = elementwise.operands("div", self, other)
+    if a.dtype.kind == "b":  # (numpy's floor division of bools is int8)
+        raise TypeError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool operands (as torch); "
+                        f"convert with .long() first")
     xp = a.xp
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integer division stays integer, as in torch
         _nonzero_divisor("div", a, b)
@@ -938,8 +941,13 @@ def div_(self: Tensor, other: TensorLike, *, rounding_mode: str | None = None) -
     return inplace.inplace(self, "div_", lambda a: div(a, other, rounding_mode=rounding_mode), other)
 
 
-def pow_(self: Tensor, other: TensorLike) -> Tensor:
-    return inplace.inplace(self, "pow_", lambda a: elementwise.pow(a, other), other)
+def pow(self: TensorLike, exponent: TensorLike) -> Tensor:  # noqa: A001 - torch's name
+    """``self ** exponent`` under torch's argument names (``x.pow(exponent=2)``, ``torch.pow(2, exponent=t)``)."""
+    return elementwise.pow(self, exponent)
+
+
+def pow_(self: Tensor, exponent: TensorLike) -> Tensor:
+    return inplace.inplace(self, "pow_", lambda a: elementwise.pow(a, exponent), exponent)
 
 
 def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
@@ -1144,7 +1152,7 @@ METHODS: dict[str, Any] = {
     "data_ptr": lambda self: backend.data_ptr(self._data),
     # arithmetic and math
     "add": add, "sub": sub, "subtract": sub, "mul": elementwise.mul, "multiply": elementwise.mul, "div": div,
-    "divide": div, "true_divide": elementwise.div, "pow": elementwise.pow, "neg": elementwise.neg,
+    "divide": div, "true_divide": elementwise.div, "pow": pow, "neg": elementwise.neg,
     "negative": elementwise.neg, "matmul": linalg.matmul, "mm": mm, "bmm": bmm,
     "eq": lambda self, other: elementwise.compare(self, other, "equal"),
     "ne": lambda self, other: elementwise.compare(self, other, "not_equal"),
@@ -1233,10 +1241,26 @@ METHODS.update({f"{name}_": _in_place(name, reshape=True) for name in (
     "squeeze", "unsqueeze", "t", "transpose", "swapaxes", "swapdims")})
 
 
+# torch's functions with a ``(Number self, Tensor other)`` overload: ``torch.pow(10000, t)`` is 10000 ** t
+NUMBER_FIRST = frozenset(("add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+                          "floor_divide", "remainder", "pow", "float_power"))
+# and those of them that take two numbers, the first made a 0-d tensor: ``torch.add(2, 3)`` is tensor(5)
+NUMBERS_BOTH = NUMBER_FIRST - {"remainder", "pow", "float_power"}
+
+
 def _function(name: str) -> Callable[..., Any]:
     method = METHODS[name] if name in METHODS else getattr(Tensor, name)
 
     def function(input: TensorLike, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - torch's name
+        if isinstance(input, numbers.Number):  # never the legacy sizes: Tensor(3) would be zeros(3)
+            other = args[0] if args else kwargs.get("other", kwargs.get("exponent"))
+            input = elementwise.python_number(input)  # noqa: A001 (a numpy scalar: the number torch reads)
+            if name in NUMBERS_BOTH and isinstance(other, numbers.Number):
+                return method(tensor(input), *args, **kwargs)
+            if name not in NUMBER_FIRST or not isinstance(other, Tensor):
+                raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                                f"{type(input).__name__} (as torch)")
+            return method(input, *args, **kwargs)
         if not isinstance(input, Tensor) and not getattr(input, "is_sparse", False):  # (sparse: its own methods)
             input = Tensor(input)  # noqa: A001
         return method(input, *args, **kwargs)
@@ -1462,9 +1486,10 @@ def _imag(self: Tensor) -> Tensor:
                     f"tensors here are real")
 
 
-def _float_power(self: Tensor, exponent: TensorLike) -> Tensor:
-    """``self ** exponent`` in float64, as torch."""
-    return self.double() ** (exponent.double() if isinstance(exponent, Tensor) else float(exponent))
+def _float_power(self: TensorLike, exponent: TensorLike) -> Tensor:
+    """``self ** exponent`` in float64, as torch (``self`` a number where ``exponent`` is a Tensor)."""
+    base = self.double() if isinstance(self, Tensor) else float(self)
+    return base ** (exponent.double() if isinstance(exponent, Tensor) else float(exponent))
 
 
 def _degrees(factor: float) -> Callable[[Tensor], Tensor]:

@@ -117,6 +117,11 @@ harness hands both the same initial weights and minibatches from numpy.
   float64 LSTMCells over ``chunk``ed sine waves (``torch.zeros(..., dtype=torch.double)`` or the 2017 ``Variable``
   states, ``future`` fed back), LBFGS with a fixed step or ``strong_wolfe`` compared per closure call and per step
   (``func_evals``, ``n_iter``, t, H_diag, the direction), and a ``torch.save``d model + LBFGS resume)
+- (``test_program_d2l_attention.py`` runs ``d2l_attention.py``: Dive into Deep Learning's attention chapter
+  (Nadaraya-Watson kernel regression, ``sequence_mask`` / ``masked_softmax``, additive, dot-product and multi-head
+  attention on ``nn.LazyLinear`` layers, positional encoding, a GRU encoder and the Bahdanau decoder trained with
+  MaskedSoftmaxCELoss, the hand-written ``grad_clipping``, ``xavier_uniform_`` over ``_flat_weights_names`` and
+  Adam, greedy ``predict_seq2seq`` and BLEU) on a synthetic reversal "translation" corpus)
 """
 
 from __future__ import annotations
@@ -158,6 +163,7 @@ IMPORTS = [
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
     ("from torch.nn.utils import ", "from tinygrad_adam.nn.utils import "),
+    ("from torch.utils import data\n", "from tinygrad_adam.utils import data\n"),
 ]
 
 

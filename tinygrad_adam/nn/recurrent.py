@@ -12,6 +12,7 @@ through time). Gates, in torch's order: LSTM i, f, g, o; GRU r, z, n.
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral
 from typing import Any
 
@@ -44,6 +45,10 @@ class RNNBase(Module):
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                          UserWarning, stacklevel=3)
         if proj_size and self.mode != "LSTM":
             raise ValueError(f"{type(self).__name__}: proj_size is only supported for LSTM (as torch)")
         if not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
@@ -53,6 +58,7 @@ class RNNBase(Module):
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
         self.proj_size = proj_size
         gates, out = GATES[self.mode] * hidden_size, proj_size or hidden_size  # out: the size of h
+        self._flat_weights_names: list[str] = []  # torch's: every parameter's name, layer by layer, as made
         for layer in range(num_layers):
             for suffix in ("", "_reverse") if bidirectional else ("",):
                 width = input_size if layer == 0 else out * (2 if bidirectional else 1)
@@ -63,7 +69,13 @@ class RNNBase(Module):
                     shapes.update(weight_hr=(proj_size, hidden_size))
                 for name, shape in shapes.items():
                     setattr(self, f"{name}_l{layer}{suffix}", Parameter(zeros(*shape, dtype=dtype, device=device)))
+                    self._flat_weights_names.append(f"{name}_l{layer}{suffix}")
         self.reset_parameters()
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        """The parameters named by ``_flat_weights_names``, in that order (as torch's)."""
+        return [getattr(self, name) for name in self._flat_weights_names]
 
     def reset_parameters(self) -> None:
         """Every weight and bias uniform in +-1/sqrt(hidden_size), as torch's (``__init__`` calls it, so a

@@ -109,7 +109,9 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
         like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
         if like is None:  # two non-tensors: the first becomes one (float32 for lists and numbers)
             a = like = as_tensor(a)
-        # arrays and lists become tensors of their own dtype; Python numbers stay numbers until the dtype is known
+        # arrays and lists become tensors of their own dtype; numbers (numpy's scalars among them) stay numbers
+        # until the dtype is known
+        a, b = (python_number(x) for x in (a, b))
         a, b = (x if isinstance(x, (Tensor, int, float)) else as_tensor(x, like=like) for x in (a, b))
         dtype = result_type(a, b)
         if floating and dtype.kind not in "fc":  # straight to float32, as torch: a number need not fit the int type
@@ -123,6 +125,14 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
     if a._data.shape != b._data.shape:
         broadcast_shape(op, a._data.shape, b._data.shape)
     return a, b
+
+
+def python_number(x: Any) -> Any:
+    """A real numpy scalar as the Python number torch reads it as (int32 + float16(0.5) is float32, as for 0.5; a
+    numpy bool reads as a float there: int64 + bool_(True) is float32); anything else unchanged."""
+    if not isinstance(x, numpy.generic) or x.dtype.kind not in "biuf":
+        return x
+    return float(x) if x.dtype.kind == "b" else x.item()
 
 
 def wrap_int(x: int, dtype: numpy.dtype) -> int:
@@ -298,6 +308,10 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
         shape = numpy.broadcast_shapes(numpy.shape(x), numpy.shape(e))
         flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
         return xp.power(*flat).reshape(shape)
+    if number is None and e.dtype.kind == "i" and bool((e < 0).any()):  # integers to negative tensor exponents:
+        negative = e < 0  # torch's integer rule, 1 ** e = 1, (-1) ** e = +-1 by e's parity, 0 for any other base
+        ones = (x == 1) | (x == -1)  # (numpy refuses them; a number exponent < 0 is refused by torch too)
+        return xp.where(negative, xp.where(ones, x ** (e & 1), 0), x ** xp.where(negative, 0, e)).astype(x.dtype)
     return x ** e
 
 
