@@ -122,6 +122,11 @@ harness hands both the same initial weights and minibatches from numpy.
   attention on ``nn.LazyLinear`` layers, positional encoding, a GRU encoder and the Bahdanau decoder trained with
   MaskedSoftmaxCELoss, the hand-written ``grad_clipping``, ``xavier_uniform_`` over ``_flat_weights_names`` and
   Adam, greedy ``predict_seq2seq`` and BLEU) on a synthetic reversal "translation" corpus)
+- (``test_program_sngan_ema.py`` runs ``sngan_ema.py``: an SN-GAN as pytorch-spectral-normalization-gan / mimicry
+  write it, a DCGAN-like generator and a discriminator under the hook ``nn.utils.spectral_norm`` or the
+  parametrization, LeakyReLU(0.1), hinge / Wasserstein / BCEWithLogits losses, Adam(0, 0.9) with ``n_dis`` D steps
+  under ExponentialLR, an EMA generator by ``AveragedModel`` + ``get_ema_multi_avg_fn`` and ``update_bn``, sigma
+  estimates from the u / v buffers, and a checkpoint resume)
 """
 
 from __future__ import annotations
@@ -158,6 +163,7 @@ IMPORTS = [
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
+    ("from torch.optim.swa_utils import ", "from tinygrad_adam.optim.swa_utils import "),
     ("from torch.optim import ", "from tinygrad_adam.optim import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),

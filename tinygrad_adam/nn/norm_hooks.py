@@ -123,10 +123,25 @@ class SpectralNorm:
             delattr(module, self.name + suffix)
         for suffix in ("_u", "_v"):
             module._buffer_flags().pop(self.name + suffix)
+        vars(module)["_load_state_dict_pre_hooks"].remove(self.legacy_keys)
         module.register_parameter(self.name, Parameter(weight._data))
 
     def __call__(self, module: Module, inputs: Any) -> None:
         setattr(module, self.name, self.compute_weight(module, do_power_iteration=module.training))
+
+    def legacy_keys(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """Load a state dict of torch before 1.0 (``<name>`` = W / sigma beside ``<name>_orig`` and ``<name>_u``)
+        as torch does: ``<name>`` is dropped and ``<name>_v`` solved so that u . W v = sigma = mean(W / <name>),
+        v = pinv(W^T W) W^T u rescaled (W = ``<name>_orig`` as a matrix)."""
+        key = prefix + self.name
+        if not all(k in state_dict for k in (key, key + "_orig", key + "_u")):
+            return
+        with no_grad():
+            weight, orig, u = (Tensor(state_dict[k]) for k in (key, key + "_orig", key + "_u"))
+            del state_dict[key]
+            mat = self.reshape_weight_to_matrix(orig)
+            v = (mat.T @ mat).pinverse() @ (mat.T @ u)
+            state_dict[key + "_v"] = (v * ((orig / weight).mean() / u.dot(mat.mv(v))))._data
 
 
 def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12,
@@ -147,6 +162,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     module.register_buffer(name + "_u", u)
     module.register_buffer(name + "_v", v)
     module.register_forward_pre_hook(fn)
+    vars(module).setdefault("_load_state_dict_pre_hooks", []).append(fn.legacy_keys)  # (see Module.load_state_dict)
     return module
 
 
