@@ -1,5 +1,6 @@
-"""What the time_sequence_prediction program (``tests/torch_style/time_sequence.py``) met, against torch 2.13.
-Its test loss is ``criterion(pred[:, :-future], test_target)``: a ``future`` of 0 makes that slice empty, and the
+"""What pytorch/examples' time_sequence_prediction program (ported twice; the second port, a twin of
+``tests/torch_style/pytorch_examples_small.py``'s, was dropped) met with ``future=0``, against torch 2.13. Its
+test loss is ``criterion(pred[:, :-future], test_target)``: a ``future`` of 0 makes that slice empty, and the
 mean of no elements is nan in torch, silently. Ours gave the nan with numpy's RuntimeWarnings ("Mean of empty
 slice", "invalid value encountered in divide"), which a run under ``-W error`` (or a test comparing warnings) turns
 into a failure; ``Tensor.mean`` and the mean-reduced losses (``mse_loss``, ``l1_loss``, ...) all went there.

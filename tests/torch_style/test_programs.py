@@ -113,10 +113,6 @@ harness hands both the same initial weights and minibatches from numpy.
   square, cholesky / cholesky_solve / solve_triangular (and the 2019 ``torch.cholesky`` / ``triangular_solve``), the
   marginal likelihood by hand or by MultivariateNormal under Adam, float64 and float32, 3 batched outputs, predictive
   log_probs and draws, and a jittered ``cholesky_ex`` on near-singular kernels)
-- (``test_program_time_sequence.py`` runs ``time_sequence.py``: pytorch/examples' time_sequence_prediction, two
-  float64 LSTMCells over ``chunk``ed sine waves (``torch.zeros(..., dtype=torch.double)`` or the 2017 ``Variable``
-  states, ``future`` fed back), LBFGS with a fixed step or ``strong_wolfe`` compared per closure call and per step
-  (``func_evals``, ``n_iter``, t, H_diag, the direction), and a ``torch.save``d model + LBFGS resume)
 - (``test_program_d2l_attention.py`` runs ``d2l_attention.py``: Dive into Deep Learning's attention chapter
   (Nadaraya-Watson kernel regression, ``sequence_mask`` / ``masked_softmax``, additive, dot-product and multi-head
   attention on ``nn.LazyLinear`` layers, positional encoding, a GRU encoder and the Bahdanau decoder trained with
