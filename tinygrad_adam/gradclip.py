@@ -29,6 +29,7 @@ def clip_grad_norm_(params: Tensor | Iterable[Tensor], max_norm: float, norm_typ
     there and a finite one here.) ``foreach`` (torch's multi-tensor kernels) changes nothing here.
     """
     params = [params] if isinstance(params, Tensor) else list(params)
+    max_norm = float(max_norm)  # as torch: a one-element Tensor (or numpy number) is its value
     if not max_norm >= 0:
         raise ValueError(f"invalid max_norm={max_norm!r}: must be >= 0")
     refuse_sparse("clip_grad_norm_", params)

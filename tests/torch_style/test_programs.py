@@ -123,6 +123,12 @@ harness hands both the same initial weights and minibatches from numpy.
   parametrization, LeakyReLU(0.1), hinge / Wasserstein / BCEWithLogits losses, Adam(0, 0.9) with ``n_dis`` D steps
   under ExponentialLR, an EMA generator by ``AveragedModel`` + ``get_ema_multi_avg_fn`` and ``update_bn``, sigma
   estimates from the u / v buffers, and a checkpoint resume)
+- (``test_program_ppo.py`` runs ``ppo.py``: CleanRL's PPO on a numpy point mass, an ``Agent`` of ``layer_init``
+  (``orthogonal_`` + ``constant_``) Tanh MLPs with ``Categorical(logits=)`` or ``Normal`` and a learnable
+  ``actor_logstd``, preallocated rollout storage, GAE, shuffled minibatches, the clipped surrogate and value losses,
+  approx_kl / clip fractions, ``clip_grad_norm_``, annealed Adam and ``target_kl``; and nikhilbarhate99's
+  PPO-PyTorch (Softmax / ``MultivariateNormal`` actors, Monte-Carlo returns, two param groups, ``policy_old``,
+  action-std decay, save / load)
 """
 
 from __future__ import annotations
@@ -158,6 +164,7 @@ IMPORTS = [
     ("from torch import optim\n", "from tinygrad_adam import optim\n"),
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
+    ("from torch.distributions.", "from tinygrad_adam.distributions."),
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
     ("from torch.optim.swa_utils import ", "from tinygrad_adam.optim.swa_utils import "),
     ("from torch.optim import ", "from tinygrad_adam.optim import "),

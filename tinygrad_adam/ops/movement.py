@@ -81,19 +81,25 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
 
 def _raw_index(index: Any, private: bool = False) -> Any:
     """Replace Tensors and lists in an index by raw arrays (copies of the Tensors' arrays when ``private``: a
-    backward that reads them then cannot see a later in-place write into the index tensor); a uint8 Tensor is a
-    bool mask, as torch still reads it (with its deprecation warning)."""
+    backward that reads them then cannot see a later in-place write into the index tensor); a uint8 Tensor or
+    array (a list of numpy uint8 numbers too) is a bool mask, as torch still reads it (with its deprecation warning);
+    a numpy uint8 number is an int there."""
     if isinstance(index, tuple):
         return tuple(_raw_index(i, private) for i in index)
-    if isinstance(index, Tensor) and index.dtype == numpy.uint8:  # torch's old mask dtype: still a mask there
+    if isinstance(index, list):
+        index = backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
+    if _is_byte_mask(index):  # torch's old mask dtype: still a mask there
         warnings.warn("indexing with dtype uint8 is deprecated (as in torch), use a bool mask", UserWarning,
                       stacklevel=4)
-        return index._data.astype(bool)
+        return (index._data if isinstance(index, Tensor) else index).astype(bool)
     if isinstance(index, Tensor):
         return index._data.copy() if private else index._data
-    if isinstance(index, list):
-        return backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
     return index
+
+
+def _is_byte_mask(index: Any) -> bool:
+    """A uint8 Tensor or array (not a numpy uint8 number): torch reads it as a bool mask."""
+    return getattr(index, "dtype", None) == numpy.uint8 and not isinstance(index, numpy.generic)
 
 
 def _is_int(i: Any) -> bool:
