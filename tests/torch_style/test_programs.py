@@ -129,6 +129,11 @@ harness hands both the same initial weights and minibatches from numpy.
   approx_kl / clip fractions, ``clip_grad_norm_``, annealed Adam and ``target_kl``; and nikhilbarhate99's
   PPO-PyTorch (Softmax / ``MultivariateNormal`` actors, Monte-Carlo returns, two param groups, ``policy_old``,
   action-std decay, save / load)
+- (``test_program_captioning.py`` runs ``captioning.py``: yunjey's image_captioning (an EncoderCNN over a tiny
+  backbone's ``children()[:-1]`` under no_grad with Linear + BatchNorm1d(momentum=0.01), the DecoderRNN over a
+  ``pack_padded_sequence``d batch with its greedy ``sample``, the Vocabulary, the length-sorting collate_fn, Adam
+  over the decoder and the encoder's head, the perplexity log line, checkpoints and sample.py), and a variant over
+  an unsorted batch (``enforce_sorted=False``, ``pad_packed_sequence``, ``ignore_index``))
 """
 
 from __future__ import annotations

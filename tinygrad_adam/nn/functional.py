@@ -750,11 +750,14 @@ def _weighted_nll(op: str, log_probs: Tensor, target: Tensor, weight: Tensor | N
     zero = Tensor(xp.zeros((), dtype=log_probs.dtype), device=log_probs.device)
     losses = where(counts, -picked * Tensor(w_t, device=log_probs.device), zero)
     total = float(w_t.sum())
+    weightless = not total and not bool(w_t.any())  # every target ignored, or weighs 0: the mean is 0 / 0
 
     def reduced(values: Tensor) -> Tensor:
         if reduction == "none":
             return values
-        return values.sum() if reduction == "sum" else values.sum() / total
+        if reduction == "sum":
+            return values.sum()
+        return values.sum() * math.nan if weightless else values.sum() / total  # nan, without numpy's warning
 
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
