@@ -21,7 +21,7 @@ import re
 
 import numpy as np
 import pytest
-from test_programs import HERE, assert_params_close, from_torch_weights, program
+from test_programs import HERE, assert_params_close, assert_same_run, from_torch_weights, program
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -100,11 +100,4 @@ def test_checkpoint_resume_is_exact(one_torch_thread: None, lib: str, task: str,
         for resume_at in (None, 1):
             m.torch.manual_seed(0)
             runs.append(train(m, make(m, task, parametrized), task, parametrized, resume_at=resume_at))
-    whole, resumed = runs
-    assert whole.keys() == resumed.keys()
-    for key in whole:
-        if key == "params":
-            for name in whole[key]:
-                assert np.array_equal(whole[key][name], resumed[key][name]), name
-        else:
-            assert whole[key] == resumed[key], key
+    assert_same_run(*runs)

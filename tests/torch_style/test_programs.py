@@ -134,6 +134,11 @@ harness hands both the same initial weights and minibatches from numpy.
   ``pack_padded_sequence``d batch with its greedy ``sample``, the Vocabulary, the length-sorting collate_fn, Adam
   over the decoder and the encoder's head, the perplexity log line, checkpoints and sample.py), and a variant over
   an unsorted batch (``enforce_sorted=False``, ``pad_packed_sequence``, ``ignore_index``))
+- (``test_program_distill_mixup.py`` runs ``distill_mixup.py``: a conv teacher trained with mixup-cifar10's mixup
+  or CutMix-PyTorch's ``rand_bbox`` box pasting under ``CrossEntropyLoss(label_smoothing=0.1)``, SGD + Nesterov +
+  weight decay under OneCycleLR or CosineAnnealingWarmRestarts stepped by fractional epochs, an MLP student
+  distilled by Hinton's loss (``KLDivLoss`` batchmean / ``size_average=False`` / ``log_target=True``) with and
+  without mixup, mnist-style test accuracy, imagenet's topk ``accuracy`` and a checkpoint resume)
 """
 
 from __future__ import annotations
@@ -186,6 +191,17 @@ def assert_params_close(ours: dict, theirs: dict, **tol: float) -> None:
     assert ours.keys() == theirs.keys()
     for name in theirs:
         np.testing.assert_allclose(ours[name], theirs[name], err_msg=name, **tol)
+
+
+def assert_same_run(whole: dict, resumed: dict) -> None:
+    """A resumed run's log (lists, and a ``"params"`` dict of arrays) equals the uninterrupted one's exactly."""
+    assert whole.keys() == resumed.keys()
+    for key in whole:
+        if key == "params":
+            for name in whole[key]:
+                assert np.array_equal(whole[key][name], resumed[key][name]), name
+        else:
+            assert whole[key] == resumed[key], key
 
 
 def from_torch_weights(path: Path, make: Callable[[types.ModuleType], Any],

@@ -2,9 +2,9 @@
 ``cross_entropy(linear(input, W, b), target)`` computed a chunk of rows at a time, so the full (N, C) logits never
 exist at once. Forward keeps one log-sum-exp per row; backward recomputes each chunk's logits from it.
 
-For a row with target y, class weights w (1 without), smoothing e and C classes, with log-probabilities lp:
-loss = (1 - e) w_y (-lp_y) + e / C sum_c w_c (-lp_c) (0 for an ignored row), whose gradient in the logits is
-(1 - e) w_y (p - onehot_y) + e / C ((sum_c w_c) p - w).
+For a row with target y and class weights w (1 without), with log-probabilities lp: loss = w_y (-lp_y) (0 for an
+ignored row), whose gradient in the logits is w_y (p - onehot_y). As in torch, only label_smoothing == 0 is chunked
+(``linear_cross_entropy`` computes the rest by the reference path).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class LinearCrossEntropyOptions:
 
 def linear_cross_entropy_chunked(input: Tensor, linear_weight: Tensor, linear_bias: Tensor | None,  # noqa: A002
                                  target: TensorLike, weight: TensorLike | None, reduction: str, ignore_index: int,
-                                 label_smoothing: float, options: LinearCrossEntropyOptions) -> Tensor | None:
+                                 options: LinearCrossEntropyOptions) -> Tensor | None:
     """``linear_cross_entropy``'s loss a chunk of rows at a time, for input (N, in), linear_weight (C, in),
     linear_bias (C,) or None and class-index targets (N,); None for what the chunks do not cover (1-D input, a
     K-dimensional loss, probabilities, no rows), which the reference path computes (torch falls back there too)."""
@@ -65,7 +65,7 @@ def linear_cross_entropy_chunked(input: Tensor, linear_weight: Tensor, linear_bi
                          f"classes")
     w = F._class_weights("linear_cross_entropy", weight, input.new_zeros(1, n_classes))
     size = options.batch_chunk_size or max(1, 2 * input.shape[1])
-    losses = _Chunked.apply(input, linear_weight, linear_bias, t, w, ignore_index, float(label_smoothing), size)
+    losses = _Chunked.apply(input, linear_weight, linear_bias, t, w, ignore_index, size)
     if reduction == "none":
         return losses
     if reduction == "sum":
@@ -93,37 +93,30 @@ def _row_terms(t: Tensor, weight: Tensor | None, ignore_index: int, like: Tensor
 class _Chunked(Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, w: Tensor, b: Tensor | None, target: Tensor, weight: Tensor | None,
-                ignore_index: int, smoothing: float, size: int) -> Tensor:
+                ignore_index: int, size: int) -> Tensor:
         losses, lses = [], []
         for rows, logits in _chunks(x, w, b, size):
             lse = logits.logsumexp(1)
             lp = logits - lse.unsqueeze(1)
-            safe, counts, w_y = _row_terms(target[rows], weight, ignore_index, x)
-            loss = -(1 - smoothing) * w_y * lp.gather(1, safe.unsqueeze(1)).squeeze(1)
-            if smoothing:
-                spread = lp.sum(1) if weight is None else (lp * weight).sum(1)
-                loss = loss - smoothing / w.shape[0] * counts * spread
-            losses.append(loss)
+            safe, _, w_y = _row_terms(target[rows], weight, ignore_index, x)
+            losses.append(-w_y * lp.gather(1, safe.unsqueeze(1)).squeeze(1))
             lses.append(lse)
         ctx.save_for_backward(x, w, b, target, weight, movement.concatenate(lses, 0))
-        ctx.ignore_index, ctx.smoothing, ctx.size = ignore_index, smoothing, size
+        ctx.ignore_index, ctx.size = ignore_index, size
         return movement.concatenate(losses, 0)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Any, ...]:
         x, w, b, target, weight, lse = ctx.saved_tensors
-        n_classes, smoothing = w.shape[0], ctx.smoothing
+        n_classes = w.shape[0]
         dx, dw, db = [], zeros(*w.shape, dtype=w.dtype, device=w.device), zeros(n_classes, dtype=w.dtype,
                                                                                 device=w.device)
-        total = n_classes if weight is None else weight.sum()
         for rows, logits in _chunks(x, w, b, ctx.size):
             p = (logits - lse[rows].unsqueeze(1)).exp()
             safe, counts, w_y = _row_terms(target[rows], weight, ctx.ignore_index, x)
-            d = (1 - smoothing) * w_y.unsqueeze(1) * (p - index.one_hot(safe.long(), n_classes).to(p.dtype))
-            if smoothing:
-                d = d + smoothing / n_classes * counts.unsqueeze(1) * (total * p - (1.0 if weight is None else weight))
+            d = w_y.unsqueeze(1) * (p - index.one_hot(safe.long(), n_classes).to(p.dtype))
             d = d * F.where(counts != 0, grad[rows], 0.0).unsqueeze(1)  # an ignored row: 0, even where the mean is nan
             dx.append(d @ w)
             dw = dw + movement.transpose(d, (1, 0)) @ x[rows]
             db = db + d.sum(0)
-        return movement.concatenate(dx, 0), dw, None if b is None else db, None, None, None, None, None
+        return movement.concatenate(dx, 0), dw, None if b is None else db, None, None, None, None

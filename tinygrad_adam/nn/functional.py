@@ -786,8 +786,10 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
     (torch's deprecated ``size_average`` / ``reduce`` override ``reduction``, see ``legacy_reduction``.)
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if label_smoothing > 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    if not label_smoothing > 0.0:  # torch: a negative or nan label_smoothing smooths nothing
+        label_smoothing = 0.0
     rows, t, shape = _class_last("cross_entropy", input, _int_targets("cross_entropy", input, target))
     weight = _class_weights("cross_entropy", weight, rows)
     if t.dtype.kind == "f":  # class probabilities
@@ -837,10 +839,17 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLik
     logits_shape = (*input.shape[:-1], num_classes, *out_features)
     if tuple(getattr(target, "shape", ())) == logits_shape and ignore_index is not None:
         raise ValueError("linear_cross_entropy: ignore_index cannot be specified when target contains probabilities")
+    target_dtype = getattr(target, "dtype", None)
+    if options is not None and (out_features or reduction not in REDUCTIONS or label_smoothing != 0.0
+                                or target_dtype != numpy.int64):
+        warnings.warn(f"linear_cross_entropy: ``options`` ignored, as torch's: its chunked path needs reduction in "
+                      f"{REDUCTIONS}, label_smoothing == 0, int64 targets and out_features == (); got "
+                      f"reduction={reduction!r}, label_smoothing={label_smoothing}, target dtype {target_dtype}, "
+                      f"out_features={tuple(out_features)}", UserWarning, stacklevel=2)
+        options = None
     if options is not None:
         chunked = linear_cross_entropy_chunked(input, linear_weight, linear_bias, target, weight, reduction,
-                                               -100 if ignore_index is None else ignore_index, label_smoothing,
-                                               options)
+                                               -100 if ignore_index is None else ignore_index, options)
         if chunked is not None:
             return chunked
     rows = math.prod(out_features, start=num_classes)

@@ -58,6 +58,36 @@ def _as_list(x: Any) -> list[Any]:
     return x if isinstance(x, list) else [x]
 
 
+def _track_optimizer_steps(optimizer: Optimizer) -> None:
+    """Wrap ``optimizer.step`` (once), as torch does, so that it notes in ``optimizer._opt_called`` that it ran. The
+    wrapper is a method bound to the optimizer (torch's holds a weak reference), so a deep copy's step steps the
+    copy."""
+    func = getattr(optimizer.step, "__func__", None)
+    if func is None or hasattr(func, "_wrapped_by_lr_sched"):
+        return
+
+    @functools.wraps(func)
+    def step(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        self._opt_called = True
+        return func(self, *args, **kwargs)
+
+    step._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+    optimizer.step = types.MethodType(step, optimizer)  # type: ignore[method-assign]
+
+
+def _check_step_order(optimizer: Optimizer) -> None:
+    """torch's UserWarnings at a scheduler's first ``step()``: the optimizer's step was replaced after the scheduler
+    wrapped it, or has not run yet (so the schedule's first lr is skipped)."""
+    if not hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        warnings.warn("Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+                      "initialization. Please, make sure to call `optimizer.step()` before `lr_scheduler.step()`.",
+                      UserWarning, stacklevel=3)
+    elif not getattr(optimizer, "_opt_called", False):
+        warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. Call `optimizer.step()` "
+                      "first, as in torch since 1.1.0: else the first value of the learning rate schedule is "
+                      "skipped.", UserWarning, stacklevel=3)
+
+
 def _warn_outside_step(get_lr: Callable[[Any], list[float]]) -> Callable[[Any], list[float]]:
     """``get_lr`` that warns (torch's words) when called other than by the scheduler's own step."""
     @functools.wraps(get_lr)
@@ -104,6 +134,7 @@ class LRScheduler:
                                f"the optimizer state of the run that made it")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        _track_optimizer_steps(optimizer)
         self._initial_step()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -141,6 +172,8 @@ class LRScheduler:
 
     def step(self, epoch: float | None = None) -> None:
         """Advance one step (or jump to step ``epoch``, torch's deprecated form) and set every group's lr."""
+        if self._step_count == 1:
+            _check_step_order(self.optimizer)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=2)
