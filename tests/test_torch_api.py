@@ -247,10 +247,30 @@ def test_spread_of_a_constant_float32_row_is_zero_as_torch(value: float, n: int)
 def test_axis_and_keepdims_still_work() -> None:
     t = tg.tensor(normal(2, 3))
     assert t.sum(axis=1, keepdims=True).shape == (2, 1) and t.mean(axis=(0, 1)).shape == ()
-    assert t.max(axis=1).shape == (2,) and t.softmax(axis=0).shape == (2, 3)
+    assert t.max(axis=(1,)).shape == (2,) and t.softmax(axis=0).shape == (2, 3)  # axes as a tuple: numpy's call
     assert tg.cat([t, t], axis=1).shape == (2, 6) and tg.stack([t, t], axis=2).shape == (2, 3, 2)
     with pytest.raises(TypeError, match="both"):
         t.sum(dim=0, axis=1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(a=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+                    elements=st.sampled_from([0.0, -0.0, 1.0, -2.5, 3e38, -np.inf, np.inf, np.nan])),
+       name=st.sampled_from(["max", "min"]), data=st.data(), keep=st.sampled_from([{}, {"keepdim": True},
+                                                                                   {"keepdims": True}]))
+def test_max_min_with_axis_are_torchs_dim(a: np.ndarray, name: str, data: st.DataObject, keep: dict) -> None:
+    """``x.max(axis=d)`` is torch's alias of ``max(dim=d)``: (values, indices) and the gradient to the index, with
+    ties, nan, infinities and keepdims= (it returned the values only, so ``v, i = x.max(axis=0)`` unpacked rows)."""
+    axis = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    results = []
+    for lib in (tg, torch):
+        x = lib.tensor(a, requires_grad=True)
+        values, indices = getattr(x, name)(axis=axis, **keep)
+        values.sum().backward()
+        function = getattr(lib, name)(lib.tensor(a), axis=axis, **keep)
+        results.append([values.detach().numpy(), indices.numpy(), x.grad.numpy(), function.values.numpy()])
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_reductions_at_edges_as_torch() -> None:

@@ -643,8 +643,13 @@ def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = N
 def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdims: bool) -> Any:
     if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise maximum
         return (elementwise.maximum if name == "max" else elementwise.minimum)(self, dim)
-    if axis is not None:  # numpy's call: values only
-        return getattr(reduce, name)(self, _dim(None, axis), keepdim or keepdims)
+    keepdim = keepdim or keepdims  # (torch's argument parser takes numpy's keepdims= and axis= too)
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}() got both dim={dim} and axis={axis}; pass one")
+        if isinstance(axis, (list, tuple)):  # numpy's call over several axes (torch refuses it): values only
+            return getattr(reduce, name)(self, _dim(None, axis), keepdim)
+        dim = axis
     if dim is None:
         return getattr(reduce, name)(self, None, False)
     indices = _arg(name, self, int(dim), True, name)
@@ -657,8 +662,9 @@ def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdi
 def max_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = None,
         keepdims: bool = False) -> Any:
     """The largest value (a 0-d tensor); with ``dim``, ``(values, indices)`` along it (the gradient goes to the
-    index returned, the first of ties); with another tensor, the elementwise maximum. ``axis=`` (numpy's call)
-    gives the values only, with the gradient split among ties."""
+    index returned, the first of ties); with another tensor, the elementwise maximum. ``axis=`` is ``dim=`` (as
+    torch reads it); a tuple of axes (numpy's call, which torch refuses) gives the values only, with the gradient
+    split among ties."""
     return _extreme("max", self, dim, keepdim, axis, keepdims)
 
 
