@@ -47,9 +47,11 @@ from ..backend import numba_available
 
 Array = Any  # numpy or cupy ndarray
 
-CHUNK = 262144  # elements per CPU chunk (1 MiB of float32): a chunk's arrays stay in the last-level cache across
-#                its ufunc calls, and each call does enough work that two threads seldom wait on each other for
-#                the GIL between calls (64K-element chunks: 9.3-15 ms per 10M Adam step here, against 8.7-9.2)
+CHUNK = 131072  # elements per CPU chunk (512 KiB of float32): a chunk's arrays stay in cache across its ufunc
+#                calls, and each call does enough work that two threads seldom wait on each other for the GIL
+#                between calls. A 10M Adam step: 15.6-16.0 ms here against 18.3-19.1 for 64K-element chunks and
+#                19.5-20.3 for 256K (a 2 MB-L2 Xeon; on one thread 29 ms, 27 and 40); on the EPYC of the earlier
+#                stops 256K took 8.7-9.2 ms and 64K 9.3-15
 # Handing work to the thread pool and waiting for it costs 50-80 us on the 2-core VM these were measured on (a
 # no-op backend.in_parallel), so splitting pays only from about 1M elements for numba's loop (0.2 ns an element
 # in cache: 1M in 148 us on one thread, 145 on two; 256K in 44 against 79) and from two numpy chunks (256K: 295
