@@ -551,11 +551,15 @@ __path__ = [__file__.rpartition("autograd.py")[0] + "_autograd"]
 
 
 def __getattr__(name: str) -> Any:
-    """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class; so does
-    ``autograd.functional`` (torch.autograd.functional, in _autograd/functional.py)."""
+    """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class; so do
+    ``autograd.functional`` (torch.autograd.functional, in _autograd/functional.py) and ``autograd.gradcheck`` /
+    ``gradgradcheck``."""
     if name == "Function":
         from .function import Function
         return Function
+    if name in ("gradcheck", "gradgradcheck"):
+        from .gradcheck import autograd_gradcheck, autograd_gradgradcheck
+        return autograd_gradcheck if name == "gradcheck" else autograd_gradgradcheck
     if name == "functional":
         from importlib import import_module
         return import_module(".functional", __name__)

@@ -139,6 +139,11 @@ harness hands both the same initial weights and minibatches from numpy.
   weight decay under OneCycleLR or CosineAnnealingWarmRestarts stepped by fractional epochs, an MLP student
   distilled by Hinton's loss (``KLDivLoss`` batchmean / ``size_average=False`` / ``log_target=True``) with and
   without mixup, mnist-style test accuracy, imagenet's topk ``accuracy`` and a checkpoint resume)
+- (``test_program_neural_ode.py`` runs ``neural_ode.py``: a neural ODE written without torchdiffeq (an nn.Tanh
+  ``ODEFunc(t, y)`` with t joined as a feature, Euler / RK4 loops over ``linspace`` points, ``torch.stack``ed
+  trajectories fitted to the spiral by ``F.mse_loss``, Adam + ExponentialLR) and a CNF with the exact trace and
+  Hutchinson's estimator by ``autograd.grad(create_graph=True)``, a MultivariateNormal base, ``no_grad`` +
+  ``enable_grad`` evaluation with detached steps, and float64 ``autograd.gradcheck`` / ``gradgradcheck``)
 """
 
 from __future__ import annotations
