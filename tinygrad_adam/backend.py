@@ -66,7 +66,9 @@ class device(str):  # noqa: N801 - torch's name
     as in torch. Making one does not check that the device is usable (moving a tensor there does).
     """
 
-    def __new__(cls, type: str, index: int | None = None) -> device:  # noqa: A002 - torch's name
+    def __new__(cls, type: str | int, index: int | None = None) -> device:  # noqa: A002 - torch's name
+        if isinstance(type, int) and not isinstance(type, bool) and index is None:
+            type, index = "cuda", type  # noqa: A001 - torch's device(0): the accelerator's index
         name = str(type).strip().lower() if index is None else f"{str(type).strip().lower()}:{int(index)}"
         kind, _, number = name.partition(":")
         if kind not in ("cpu", "cuda") or (number and not number.isdigit()) or (kind == "cpu" and number):
@@ -86,10 +88,13 @@ class device(str):  # noqa: N801 - torch's name
         return f"device(type='{self.type}'" + (f", index={self.index})" if self.index is not None else ")")
 
 
-def parse_device(device: str | None) -> str:
-    """Normalise a device name: ``None`` -> default, ``"cuda"`` -> ``"cuda:0"``."""
+def parse_device(device: str | int | None) -> str:
+    """Normalise a device name: ``None`` -> default, ``"cuda"`` -> ``"cuda:0"``, an index N -> ``"cuda:N"`` (torch's
+    accelerator index: ``x.to(0)``, ``best_acc1.to(args.gpu)``)."""
     if device is None:
         return default_device()
+    if isinstance(device, int) and not isinstance(device, bool):
+        device = f"cuda:{device}"
     if not isinstance(device, str):
         device = str(device)
     name = device.strip().lower()

@@ -7,9 +7,12 @@ runs; they change nothing here (no cuDNN, no TF32: GPU matmuls are float32). ``m
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 cudnn = SimpleNamespace(enabled=True, benchmark=False, deterministic=False, allow_tf32=False,
                         is_available=lambda: False)
 cuda = SimpleNamespace(matmul=SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=False))
 mps = SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
+# torch's are submodules: `import torch.backends.cudnn as cudnn` (imagenet/main.py's line) finds them here
+sys.modules.update({f"{__name__}.{name}": flags for name, flags in (("cudnn", cudnn), ("cuda", cuda), ("mps", mps))})

@@ -25,6 +25,16 @@ def current_device() -> int:
     return 0
 
 
+def set_device(device: str | int) -> None:
+    """torch's ``cuda.set_device`` (imagenet/main.py's ``--gpu N``): here one GPU serves the process, so it takes
+    that one (``0``, ``"cuda"``, ``"cuda:0"``; it raises without a usable GPU, as torch) and refuses another."""
+    name = backend.parse_device(device)
+    if name == "cpu":
+        raise ValueError(f"Expected a cuda device, but got: {device}")
+    if name != "cuda:0":
+        raise NotImplementedError(f"cuda.set_device({device!r}): one GPU per process here, cuda:0")
+
+
 def manual_seed(seed: int) -> None:
     """Seed every device's stream (one seed for all devices here)."""
     backend.manual_seed(seed)

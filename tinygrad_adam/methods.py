@@ -221,7 +221,7 @@ def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 # ---------------------------------------------------------------------------------------------- dtype and device
 def _device_of(x: Any) -> str:
-    return backend.parse_device(str(x))
+    return backend.parse_device(x)
 
 
 def _is_dtype(x: Any) -> bool:
@@ -266,8 +266,7 @@ def cpu(self: Tensor) -> Tensor:
 
 
 def cuda(self: Tensor, device: Any = None) -> Tensor:
-    return movement.to(self, _device_of("cuda" if device is None else device if not isinstance(device, int)
-                                        else f"cuda:{device}"))
+    return movement.to(self, _device_of("cuda" if device is None else device))
 
 
 def _is_cuda(self: Tensor) -> bool:

@@ -144,6 +144,11 @@ harness hands both the same initial weights and minibatches from numpy.
   trajectories fitted to the spiral by ``F.mse_loss``, Adam + ExponentialLR) and a CNF with the exact trace and
   Hutchinson's estimator by ``autograd.grad(create_graph=True)``, a MultivariateNormal base, ``no_grad`` +
   ``enable_grad`` evaluation with detached steps, and float64 ``autograd.gradcheck`` / ``gradgradcheck``)
+- (``test_program_imagenet_loop.py`` runs ``imagenet_loop.py``: pytorch/examples' imagenet/main.py harness around a
+  tiny CNN on synthetic images: argparse flags, ``--seed`` with its warning, the CUDA / MPS / CPU device choice,
+  ``nn.DataParallel`` around the model or its ``features``, SGD + StepLR, ``AverageMeter`` / ``ProgressMeter`` /
+  ``Summary``, top-1 / top-5 ``accuracy``, ``train`` / ``validate``, ``save_checkpoint`` with ``model_best.pth.tar``,
+  ``--resume`` and ``--evaluate``)
 """
 
 from __future__ import annotations
@@ -188,6 +193,11 @@ IMPORTS = [
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
     ("from torch.nn.utils import ", "from tinygrad_adam.nn.utils import "),
     ("from torch.utils import data\n", "from tinygrad_adam.utils import data\n"),
+    ("import torch.backends.cudnn as cudnn\n", "import tinygrad_adam.backends.cudnn as cudnn\n"),
+    ("import torch.distributed as dist\n", "import tinygrad_adam.distributed as dist\n"),
+    ("import torch.nn.parallel\n", "import tinygrad_adam.nn.parallel\n"),
+    ("import torch.optim\n", "import tinygrad_adam.optim\n"),
+    ("import torch.utils.data\n", "import tinygrad_adam.utils.data\n"),
 ]
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from .dataset import permutation
+from .samplers import RandomSampler, SequentialSampler
 from .sparse import CSRMatrix
 
 
@@ -60,8 +61,9 @@ def default_collate(batch: Sequence[Any]) -> Any:
 class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` examples, collated by ``collate_fn``.
 
-    ``sampler`` (an iterable of indices) replaces the sequential/shuffled order; ``batch_sampler`` (an iterable of
-    index lists) replaces batching too. ``batch_size=None`` yields single examples, uncollated batches of one.
+    ``sampler`` (an iterable of indices) replaces the sequential/shuffled order (without one, ``loader.sampler`` is
+    a SequentialSampler or a RandomSampler of ``generator``, as torch's); ``batch_sampler`` (an iterable of index
+    lists) replaces batching too. ``batch_size=None`` yields single examples, uncollated batches of one.
     ``len(loader)`` is the number of batches. The dataset stays reachable as ``loader.dataset``.
     """
 
@@ -87,11 +89,14 @@ class DataLoader:
             raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, "
                              "sampler, and drop_last")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, bool(shuffle), drop_last
+        self._default_order = sampler is None  # drawn here, as the samplers torch would make draw them
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
         self.collate_fn, self.num_workers, self.pin_memory = collate_fn, num_workers, pin_memory
 
     def _indices(self) -> Iterable[int]:
-        if self.sampler is not None:
+        if not self._default_order:
             return self.sampler
         n = len(self.dataset)
         return permutation(n, self.generator) if self.shuffle else np.arange(n)
@@ -126,6 +131,6 @@ class DataLoader:
     def __len__(self) -> int:
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
-        n = len(self.sampler) if self.sampler is not None else len(self.dataset)  # type: ignore[arg-type]
+        n = len(self.sampler)  # type: ignore[arg-type]
         size = self.batch_size or 1
         return n // size if self.drop_last else -(-n // size)

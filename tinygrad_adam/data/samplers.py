@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from .dataset import draw_from, permutation
 
@@ -108,3 +110,43 @@ class BatchSampler(Sampler):
     def __len__(self) -> int:
         n = len(self.sampler)  # type: ignore[arg-type]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class DistributedSampler(Sampler):
+    """torch's ``utils.data.distributed.DistributedSampler(dataset, num_replicas, rank, shuffle=True, seed=0,
+    drop_last=False)``: replica ``rank``'s share of the indices, ``indices[rank::num_replicas]`` of an order padded
+    by repeating its start (or, with ``drop_last``, cut) to a multiple of ``num_replicas``; ``len`` is that share's
+    size. Shuffled, the order is a permutation fixed by ``seed + epoch`` (``set_epoch``), the same for every replica,
+    drawn from our generator (not torch's order). There are no process groups here, so ``num_replicas`` and ``rank``
+    must be given (torch reads them from the group, and raises without one)."""
+
+    def __init__(self, dataset: Sized, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
+                 seed: int = 0, drop_last: bool = False) -> None:
+        if num_replicas is None or rank is None:
+            raise ValueError("DistributedSampler: no process group to read num_replicas and rank from (tinygrad_adam "
+                             "runs in one process); pass them, e.g. num_replicas=1, rank=0")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
+        self.dataset, self.num_replicas, self.rank, self.shuffle, self.seed = dataset, num_replicas, rank, shuffle, seed
+        self.drop_last, self.epoch = drop_last, 0
+        n = len(dataset)
+        uneven = drop_last and n % num_replicas != 0
+        self.num_samples = -(-(n - num_replicas) // num_replicas) if uneven else -(-n // num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose permutation the next pass takes (call it before each epoch's loop, as torch's)."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)
+        order = (permutation(n, np.random.default_rng(self.seed + self.epoch)).tolist() if self.shuffle
+                 else list(range(n)))
+        if self.drop_last:
+            order = order[:self.total_size]
+        elif order:
+            order = (order * -(-self.total_size // n))[:self.total_size]  # padded with the order's start, as torch
+        return iter(order[self.rank::self.num_replicas])
+
+    def __len__(self) -> int:
+        return self.num_samples

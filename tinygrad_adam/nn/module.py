@@ -471,8 +471,8 @@ class Module:
         cast: integer ones keep their dtype. ``model.to(torch.float64)`` (a dtype in first place) works too.
         ``memory_format`` (e.g. channels_last) lays out the 4-D and 5-D ones so (``Tensor.to``'s; same values).
         """
-        if device is not None and not isinstance(device, str) and dtype is None:
-            device, dtype = None, device  # to(dtype)
+        if device is not None and not isinstance(device, (str, int)) and dtype is None:
+            device, dtype = None, device  # to(dtype); an int is a GPU index, as torch's
         dev = None if device is None else backend.parse_device(device)
         if dtype is not None and numpy.dtype(dtype).kind != "f":
             raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")

@@ -13,17 +13,26 @@ import numpy as np
 from .. import backend
 from ..creation import multinomial
 from ..data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
-from ..data.samplers import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
+from ..data.samplers import (
+    BatchSampler,
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+)
 from ..tensor import Tensor
 
 # torch's submodule paths, ``from torch.utils.data.dataset import random_split`` (the text classification tutorial's
-# line) and ``from torch.utils.data.dataloader import default_collate``: the modules that define those names
+# line), ``from torch.utils.data.dataloader import default_collate`` and ``import torch.utils.data.distributed``
+# (imagenet/main.py's): the modules that define those names
 dataset, dataloader = sys.modules[Dataset.__module__], sys.modules[DataLoader.__module__]
 sys.modules[f"{__name__}.dataset"], sys.modules[f"{__name__}.dataloader"] = dataset, dataloader
+distributed = sys.modules[f"{__name__}.distributed"] = sys.modules[DistributedSampler.__module__]
 
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler",
-           "Subset",
-           "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate", "random_split"]
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler", "RandomSampler", "Sampler",
+           "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler",
+           "default_collate", "random_split"]
 
 
 class WeightedRandomSampler(Sampler):
