@@ -139,6 +139,11 @@ harness hands both the same initial weights and minibatches from numpy.
   weight decay under OneCycleLR or CosineAnnealingWarmRestarts stepped by fractional epochs, an MLP student
   distilled by Hinton's loss (``KLDivLoss`` batchmean / ``size_average=False`` / ``log_target=True``) with and
   without mixup, mnist-style test accuracy, imagenet's topk ``accuracy`` and a checkpoint resume)
+- (``test_program_einsum_transformer.py`` runs ``einsum_transformer.py``: Aladdin Persson's Transformer from scratch
+  (list-form einsum attention, ``masked_fill(mask == 0, float("-1e20"))``, ``arange(...).expand`` positions, the
+  ``tril`` target mask) on a copy / reverse task with Adam, ``CrossEntropyLoss(ignore_index=pad)``,
+  clip_grad_norm_ and greedy decoding, and the einsum spellings such code uses (implicit, ellipsis, ``ii``, batch
+  outer products, three operands) with their gradients)
 - (``test_program_neural_ode.py`` runs ``neural_ode.py``: a neural ODE written without torchdiffeq (an nn.Tanh
   ``ODEFunc(t, y)`` with t joined as a feature, Euler / RK4 loops over ``linspace`` points, ``torch.stack``ed
   trajectories fitted to the spiral by ``F.mse_loss``, Adam + ExponentialLR) and a CNF with the exact trace and

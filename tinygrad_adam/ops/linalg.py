@@ -77,25 +77,91 @@ def _einsum_subscripts(op: str, equation: str, shapes: list[tuple[int, ...]]) ->
     else:  # implicit: the broadcast dims, then the letters seen once, sorted
         letters = "".join(named)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(set(out)) != len(out) or not set(out) <= set("".join(full)):
+        raise ValueError(f"{op}: the output subscripts of {equation!r} must be distinct letters of the inputs")
     return full, out
 
 
+def _refuse_integer_sums(equation: str, subs: list[str], shapes: list[tuple[int, ...]], summed: str,
+                         dtype: object) -> None:
+    """Raise where torch's einsum of several bool or integer (not int64) operands gives no ``dtype`` sum: a summed
+    letter that only one operand holds (other than size 1) torch sums first with ``sum``, in int64, then mixes that
+    with the other operands' dtype (an int64 result, or an error), and its bmm has no bool version. (A letter all
+    operands hold with size 1 it squeezes.)"""
+    for c in summed:
+        holders = sum(any(k == c and n != 1 for k, n in zip(s, shape)) for s, shape in zip(subs, shapes))
+        if dtype == "bool" and holders:
+            raise TypeError(f"einsum: {equation!r} sums over bool operands, which torch does not implement; convert "
+                            "them to an integer or float dtype first")
+        if holders == 1:
+            raise TypeError(f"einsum: {equation!r} sums letter {c!r} of one {dtype} operand alone, which torch "
+                            "does in int64 and then mixes with the others' dtype; convert the operands to int64 first")
+
+
+def _sublist_equation(args: tuple) -> tuple[str, list]:
+    """torch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` (operands each followed by its subscripts as
+    integers in [0, 52) or ``...``, then the output's, optional) as an equation and its operands."""
+    def letters(sub: Sequence) -> str:
+        if not all(s is Ellipsis or (isinstance(s, int) and 0 <= s < 52) for s in sub):
+            raise ValueError(f"einsum: a sublist holds integers in [0, 52) and ..., got {sub!r}")
+        return "".join("..." if s is Ellipsis else string.ascii_uppercase[s] if s < 26 else
+                       string.ascii_lowercase[s - 26] for s in sub)
+    pairs, output = (args, None) if len(args) % 2 == 0 else (args[:-1], args[-1])
+    equation = ",".join(letters(sub) for sub in pairs[1::2]) + ("" if output is None else "->" + letters(output))
+    return equation, list(pairs[::2])
+
+
+def _in_torch_order(subs: list[str], tensors: list[Tensor], out_sub: str) -> Tensor | None:
+    """The operands (subscripts ``subs``) contracted onto ``out_sub`` in torch's order, as einsums of one or two
+    operands, so that inf, NaN, overflow and underflow meet as there in the forward pass: a summed letter that only
+    this operand holds other than size 1 is summed within it first, then the operands are contracted left to
+    right, each pair summing the letters that neither a later operand nor the output holds (other than size 1).
+    None where that is a single einsum of two operands."""
+    held = [{c for c, n in zip(s, t.shape) if n != 1} for s, t in zip(subs, tensors)]
+    alone = ["".join(c for c in dict.fromkeys(s) if c in held[i] and c not in out_sub
+                     and not any(c in h for j, h in enumerate(held) if j != i)) for i, s in enumerate(subs)]
+    if len(tensors) == 2 and not any(alone):
+        return None
+    names = ["".join(c for c in dict.fromkeys(s) if c not in a) if a else s for s, a in zip(subs, alone)]
+    parts = [einsum(f"{s}->{n}", t) if a else t for s, n, a, t in zip(subs, names, alone, tensors)]
+    sub, out = names[0], parts[0]
+    for k in range(1, len(parts)):
+        later = set(out_sub).union(*held[k + 1:])
+        keep = "".join(c for c in dict.fromkeys(sub + names[k]) if c in later)
+        out, sub = einsum(f"{sub},{names[k]}->{keep}", out, parts[k]), keep
+    return out if sub == out_sub else einsum(f"{sub}->{out_sub}", out)
+
+
 def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
-    """Einstein summation, as ``torch.einsum("bij,bjk->bik", a, b)`` (operands may also come as one list).
+    """Einstein summation, as ``torch.einsum("bij,bjk->bik", a, b)`` (operands may also come as one list, or in
+    torch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``).
 
     Backward: the gradient of operand i is another einsum, of the output gradient with the other operands, onto
-    operand i's subscripts; a letter repeated in them (a diagonal, ``"ii->"``) is reached through an identity
-    matrix, a letter only they hold (summed away) through a ones vector, and broadcast size-1 dims are summed."""
-    tensors = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
+    operand i's subscripts; a letter repeated in them (a diagonal, ``"ii->"``) gets it on that diagonal and zeros
+    elsewhere, a letter only they hold (summed away) is reached through a ones vector, and broadcast size-1 dims are
+    summed."""
+    if not isinstance(equation, str):
+        equation, tensors = _sublist_equation((equation, *operands))
+    else:
+        tensors = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise TypeError("einsum: operands must be one or more Tensors")
     check_devices("einsum", *tensors)
     if len({t.dtype for t in tensors}) > 1:
         raise TypeError(f"einsum: operands must share a dtype, got {sorted({str(t.dtype) for t in tensors})}")
     subs, out_sub = _einsum_subscripts("einsum", equation, [t.shape for t in tensors])
+    summed = "".join(dict.fromkeys(c for c in "".join(subs) if c not in out_sub))
+    if len(tensors) == 1 and summed:  # torch's sum: integers and bool to int64, float16 accumulated in float32
+        kept = einsum(f"{subs[0]}->{out_sub}{summed}", tensors[0])
+        return kept.sum(dim=tuple(range(len(out_sub), kept.ndim)))
+    if summed and tensors[0].dtype.kind in "biu" and tensors[0].dtype != "int64":
+        _refuse_integer_sums(equation, subs, [t.shape for t in tensors], summed, tensors[0].dtype)
+    if len(tensors) > 1 and (ordered := _in_torch_order(subs, tensors, out_sub)) is not None:
+        return ordered
     xp, arrays = tensors[0].xp, [t._data for t in tensors]
     try:
-        out = xp.asarray(xp.einsum(f"{','.join(subs)}->{out_sub}", *arrays, optimize=len(arrays) > 1))
+        with ignore_fp_errors(xp):  # (inf * 0, overflow: torch does not warn)
+            out = xp.asarray(xp.einsum(f"{','.join(subs)}->{out_sub}", *arrays, optimize=len(arrays) > 1))
     except ValueError as e:
         raise ValueError(f"einsum: {equation!r} with shapes {[t.shape for t in tensors]}: {e}") from None
     sizes: dict[str, int] = {}
@@ -105,22 +171,20 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
 
     def gradient(i: int, g: Array) -> Array:
         terms = [(out_sub, g)] + [(s, a) for j, (s, a) in enumerate(zip(subs, arrays)) if j != i]
-        target, spare = "", [c for c in string.ascii_letters if c not in sizes]
-        for c in subs[i]:
-            if c in target:  # a repeated letter: a fresh one, tied to it by an identity matrix
-                fresh = spare.pop()
-                terms.append((c + fresh, xp.eye(sizes[c], dtype=g.dtype)))
-                c = fresh
-            target += c
-        held = "".join(s for s, _ in terms)
-        terms += [(c, xp.ones(sizes[c], dtype=g.dtype)) for c in dict.fromkeys(subs[i]) if c not in held]
-        grad = xp.einsum(f"{','.join(s for s, _ in terms)}->{target}", *(a for _, a in terms),
+        letters, held = "".join(dict.fromkeys(subs[i])), "".join(s for s, _ in terms)
+        terms += [(c, xp.ones(sizes[c], dtype=g.dtype)) for c in letters if c not in held]
+        grad = xp.einsum(f"{','.join(s for s, _ in terms)}->{letters}", *(a for _, a in terms),
                          optimize=len(terms) > 1)
+        if len(letters) < len(subs[i]):  # a repeated letter: laid on that diagonal, zeros elsewhere (not times eye)
+            full = xp.zeros(tuple(sizes[c] for c in subs[i]), dtype=grad.dtype)
+            full[tuple(xp.arange(sizes[c]).reshape([-1 if d == c else 1 for d in letters]) for c in subs[i])] = grad
+            grad = full
         kept = tuple(k for k, n in enumerate(arrays[i].shape) if n != grad.shape[k])  # broadcast size-1 dims
         return xp.asarray(grad.sum(axis=kept, keepdims=True) if kept else grad)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
-        return tuple(gradient(i, g) if t.requires_grad else None for i, t in enumerate(tensors))
+        with ignore_fp_errors(xp):
+            return tuple(gradient(i, g) if t.requires_grad else None for i, t in enumerate(tensors))
     return record("einsum", out, tuple(tensors), backward)
 
 
