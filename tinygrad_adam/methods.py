@@ -1368,9 +1368,16 @@ def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002 - torch's name
     return unary.polygamma(n, _floating(as_tensor(input)))
 
 
+_meshgrid_warned = [False]  # torch warns once per process
+
+
 def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     """Coordinate grids of 0-d / 1-D tensors (or one list of them); ``indexing`` "ij" (the default, as torch's) or
-    "xy"."""
+    "xy". The first call without ``indexing`` warns (UserWarning, once), as torch's."""
+    if indexing is None and not _meshgrid_warned[0]:
+        _meshgrid_warned[0] = True
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
     return movement.meshgrid(_sizes(tensors), "ij" if indexing is None else indexing)
 
 

@@ -154,6 +154,11 @@ harness hands both the same initial weights and minibatches from numpy.
   ``nn.DataParallel`` around the model or its ``features``, SGD + StepLR, ``AverageMeter`` / ``ProgressMeter`` /
   ``Summary``, top-1 / top-5 ``accuracy``, ``train`` / ``validate``, ``save_checkpoint`` with ``model_best.pth.tar``,
   ``--resume`` and ``--evaluate``)
+- (``test_program_nerf_lite.py`` runs ``nerf_lite.py``: nerf-pytorch's core on 8x8 views of a numpy sphere:
+  ``get_rays`` by ``meshgrid`` (with and without ``indexing``) and ``.t()``, the sin / cos ``Embedder``, the skip
+  MLP with view directions, ``raw2outputs`` (alpha compositing by ``cumprod``, depth / disparity maps),
+  stratified and hierarchical ``sample_pdf`` (``searchsorted`` + ``gather``) samples from numpy, coarse and fine
+  networks, ``mse2psnr`` and Adam with its lr decay written into ``param_group['lr']``)
 """
 
 from __future__ import annotations
