@@ -307,10 +307,15 @@ def where(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
 # -------------------------------------------------------------------------------------------------- activations
 @differentiable("softplus")
 def softplus(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """g sigmoid(beta x), and g where beta x > threshold (torch's softplus_backward)."""
+    """g exp(beta x) / (exp(beta x) + 1), and g where beta x > threshold or exp(beta x) overflows (torch's
+    softplus_backward, as the first-order ``elementwise.exp_ratio``)."""
     x, beta, linear = node._parents[0], saved(node, "beta"), saved(node, "linear")
-    s = ew.sigmoid(x * beta if beta != 1 else x)
-    return (g * (s if linear is None else ew.where(constant(linear), 1, s)),)
+    bx = x * beta if beta != 1 else x
+    with ew.ignore_overflow(bx.xp):
+        one = bx.xp.exp(bx._data) == bx.xp.inf
+    mask = constant(one if linear is None else one | linear)
+    z = ew.exp(ew.where(mask, 0, bx))  # finite everywhere: no inf * 0 in the second derivative
+    return (g * ew.where(mask, 1, z / (z + 1)),)
 
 
 @differentiable("silu", "silu_")

@@ -159,6 +159,11 @@ harness hands both the same initial weights and minibatches from numpy.
   MLP with view directions, ``raw2outputs`` (alpha compositing by ``cumprod``, depth / disparity maps),
   stratified and hierarchical ``sample_pdf`` (``searchsorted`` + ``gather``) samples from numpy, coarse and fine
   networks, ``mse2psnr`` and Adam with its lr decay written into ``param_group['lr']``)
+- (``test_program_bayes_backprop.py`` runs ``bayes_backprop.py``: Bayes by Backprop as the blog notebooks write it
+  (``Gaussian`` posteriors with ``sigma = log1p(exp(rho))`` and ``Normal(0, 1).sample`` epsilons, a scale-mixture
+  prior, ``BayesianLinear`` keeping ``log_prior`` / ``log_variational_posterior`` in forward, ``sample_elbo`` over
+  preallocated ``torch.zeros`` samples with ``size_average=False``, Adam, the ensemble test, a closed-form
+  ``kl_divergence(Normal, Normal)`` variant and a checkpoint resume)
 """
 
 from __future__ import annotations

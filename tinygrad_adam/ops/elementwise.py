@@ -426,8 +426,21 @@ def softplus_array(x: Array, beta: float = 1.0) -> Array:
         out = log1p_small(exp_neg_abs(x * beta if beta != 1 else x))
     if beta != 1:
         out /= beta
-    out += xp.maximum(x, 0) if beta > 0 else xp.minimum(x, 0)
-    return out
+    return xp.where((x > 0) if beta > 0 else (x < 0), out + x, out)  # not out + 0 there: it would turn -0 into +0
+
+
+def exp_ratio(x: Array) -> Array:
+    """exp(x) / (exp(x) + 1), torch's softplus gradient (sigmoid(x), x of any shape): unlike sigmoid's
+    1 / (1 + exp(-x)), it keeps the subnormal results below x = -87 in float32 (so inf * it is inf, not nan); 1 where
+    exp(x) overflows (torch: nan)."""
+    xp = backend.get_array_module(x)
+    with ignore_overflow(xp):
+        z = xp.exp(x, out=xp.empty_like(x))  # out=: a 0-d input would otherwise give a scalar
+    big = z == xp.inf
+    z[big] = 0  # not inf / inf, which warns
+    z /= z + 1
+    z[big] = 1
+    return z
 
 
 def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Tensor:
@@ -442,7 +455,7 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Te
         out = a.xp.where(linear, a._data, out)
 
     def backward(g: Array) -> tuple[Array]:
-        s = sigmoid_array(a._data * beta if beta != 1 else a._data)
+        s = exp_ratio(a._data * beta if beta != 1 else a._data)
         if linear is not None:
             s[linear] = 1
         s *= g
