@@ -164,6 +164,11 @@ harness hands both the same initial weights and minibatches from numpy.
   prior, ``BayesianLinear`` keeping ``log_prior`` / ``log_variational_posterior`` in forward, ``sample_elbo`` over
   preallocated ``torch.zeros`` samples with ``size_average=False``, Adam, the ensemble test, a closed-form
   ``kl_divergence(Normal, Normal)`` variant and a checkpoint resume)
+- (``test_program_bilstm_crf.py`` runs ``bilstm_crf.py``: PyTorch's Bi-LSTM CRF tutorial as written (``argmax`` by
+  ``torch.max(vec, 1)`` + ``.item()``, ``log_sum_exp`` through ``view(1, -1).expand``, the per-tag forward algorithm
+  and Viterbi loops over ``torch.cat`` of 1-element pieces, transitions set through ``.data`` and indexed by 0-d long
+  tensors, ``init_hidden``'s ``randn`` states, SGD with weight decay, the ``no_grad`` checks) on the tutorial's
+  sentences and a synthetic 7-tag set)
 """
 
 from __future__ import annotations
