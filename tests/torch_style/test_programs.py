@@ -169,6 +169,11 @@ harness hands both the same initial weights and minibatches from numpy.
   and Viterbi loops over ``torch.cat`` of 1-element pieces, transitions set through ``.data`` and indexed by 0-d long
   tensors, ``init_hidden``'s ``randn`` states, SGD with weight decay, the ``no_grad`` checks) on the tutorial's
   sentences and a synthetic 7-tag set)
+- (``test_program_sac_spinup.py`` runs ``sac_spinup.py``: OpenAI Spinning Up's PyTorch SAC on a numpy point-reaching
+  task: ``mlp`` into ``nn.Sequential``, the SquashedGaussianMLPActor (clamped log-std, ``Normal.rsample`` with
+  numpy noise, ``log_prob(...).sum(axis=-1)`` and the softplus tanh correction), twin Q networks, the numpy
+  ReplayBuffer of ``as_tensor`` batches, a ``deepcopy`` target under Polyak ``.data.mul_`` / ``add_``, Adam over an
+  ``itertools.chain`` (the original's unfrozen Q step, and a list that freezes it) and the logger-free loop)
 """
 
 from __future__ import annotations

@@ -49,6 +49,13 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Parameter:
+        """torch's: a new Parameter of this class on a copy of the data, with the same ``requires_grad``; its
+        ``.grad`` and any attributes set on it are not copied (so ``deepcopy(model)`` mid-training has no grads)."""
+        if id(self) not in memo:
+            memo[id(self)] = type(self)(self.detach().clone(), self.requires_grad)
+        return memo[id(self)]
+
 
 class _BufferMeta(type):
     """``isinstance(t, Buffer)``: whether Tensor t was made by ``Buffer(...)`` (torch's flag ``_is_buffer``)."""
@@ -87,6 +94,7 @@ class UninitializedTensorMixin:
 
     __slots__ = ()
     cls_to_become: type[Tensor]
+    __deepcopy__ = None  # copy.deepcopy goes through __reduce_ex__ below (there is no data to copy)
 
     def _unreadable(self) -> Any:
         raise ValueError(f"Attempted to use an uninitialized parameter ({type(self).__name__}): its shape is only "
