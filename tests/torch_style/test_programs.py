@@ -174,6 +174,11 @@ harness hands both the same initial weights and minibatches from numpy.
   numpy noise, ``log_prob(...).sum(axis=-1)`` and the softplus tanh correction), twin Q networks, the numpy
   ReplayBuffer of ``as_tensor`` batches, a ``deepcopy`` target under Polyak ``.data.mul_`` / ``add_``, Adam over an
   ``itertools.chain`` (the original's unfrozen Q step, and a list that freezes it) and the logger-free loop)
+- (``test_program_func_tutorials.py`` runs ``func_tutorials.py``: PyTorch's torch.func tutorials as written:
+  per-sample gradients (a loop of ``autograd.grad`` against ``vmap(grad(compute_loss), in_dims=(None, None, 0, 0))``
+  over ``functional_call``), model ensembling (``stack_module_state``, ``vmap(fmodel)`` with ``in_dims=(0, 0, None)``),
+  and Jacobians / Hessians / hvp (``jacrev`` / ``jacfwd`` / ``hessian`` / ``vjp`` / ``jvp``, ``argnums``, batched by
+  ``vmap``, ``autograd.functional.jacobian``, an NTK and parameter Hessians through ``torch.func.functional_call``))
 """
 
 from __future__ import annotations
@@ -214,6 +219,7 @@ IMPORTS = [
     ("from torch.optim.swa_utils import ", "from tinygrad_adam.optim.swa_utils import "),
     ("from torch.optim import ", "from tinygrad_adam.optim import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
+    ("from torch.func import ", "from tinygrad_adam.func import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
     ("from torch.nn.utils import ", "from tinygrad_adam.nn.utils import "),
