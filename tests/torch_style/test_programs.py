@@ -179,6 +179,11 @@ harness hands both the same initial weights and minibatches from numpy.
   over ``functional_call``), model ensembling (``stack_module_state``, ``vmap(fmodel)`` with ``in_dims=(0, 0, None)``),
   and Jacobians / Hessians / hvp (``jacrev`` / ``jacfwd`` / ``hessian`` / ``vjp`` / ``jvp``, ``argnums``, batched by
   ``vmap``, ``autograd.functional.jacobian``, an NTK and parameter Hessians through ``torch.func.functional_call``))
+- (``test_program_hooks_telemetry.py`` runs ``hooks_telemetry.py``: fast.ai's 2019 course notebooks 06 / 07a as
+  written: Hook / Hooks (``__del__``, a context manager) with append_stats' means, stds and ``histc`` histograms,
+  get_hist / get_min, GeneralRelu's in-place ``sub_`` / ``clamp_max_``, init_cnn, ``Lambda(flatten)``, SGD under a
+  hand-written combine_scheds / sched_cos one-cycle, LSUV through a bias property, a forward pre-hook, full backward
+  hooks and the global ``nn.modules.module.register_module_forward_hook``)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ and ``utils``.
     loss = F.cross_entropy(model(x), y)
 """
 
-from . import functional, init, parallel, parameter, utils
+from . import functional, init, modules, parallel, parameter, utils
 from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .attention import MultiheadAttention
 from .chunked_loss import LinearCrossEntropyOptions
@@ -351,6 +351,7 @@ __all__ = [
     "ZeroPad3d",
     "functional",
     "init",
+    "modules",
     "parallel",
     "parameter",
     "utils",

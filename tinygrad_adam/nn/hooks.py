@@ -89,6 +89,43 @@ class ModuleHooks:
         return output if new is None else new
 
 
+GLOBAL = ModuleHooks()  # the hooks of every module (torch.nn.modules.module's), run before each module's own
+
+
+def register_module_forward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, args)`` before every module's forward, ahead of the module's own pre-hooks (as torch's)."""
+    return GLOBAL.add("pre", hook, prepend=False)
+
+
+def register_module_forward_hook(hook: Callable[..., Any], *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """``hook(module, args, output)`` after every module's forward, ahead of the module's own forward hooks."""
+    return GLOBAL.add("post", hook, prepend=False, with_kwargs=with_kwargs, always_call=always_call)
+
+
+def register_module_full_backward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, grad_output)`` in every module's backward, ahead of the module's own backward pre-hooks."""
+    return GLOBAL.add("backward_pre", hook, prepend=False)
+
+
+def register_module_full_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, grad_input, grad_output)`` in every module's backward, ahead of the module's own."""
+    return GLOBAL.add("backward", hook, prepend=False)
+
+
+def with_global(own: ModuleHooks | None) -> ModuleHooks | None:
+    """``own`` (a module's hooks, or None) with the global hooks put first; ``own`` when there are none."""
+    if not (GLOBAL.pre or GLOBAL.post or GLOBAL.backward or GLOBAL.backward_pre):
+        return own
+    if own is None:
+        return GLOBAL
+    merged = ModuleHooks()
+    for kind in ("pre", "post", "backward", "backward_pre"):
+        setattr(merged, kind, {**getattr(GLOBAL, kind), **getattr(own, kind)})
+    merged.with_kwargs, merged.always_call = GLOBAL.with_kwargs | own.with_kwargs, GLOBAL.always_call | own.always_call
+    return merged
+
+
 def _args_kwargs(new: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict]:
     """What a ``with_kwargs`` pre-hook returned: None keeps (args, kwargs), else it must be a new (args, kwargs)."""
     if new is None:

@@ -19,7 +19,7 @@ from .. import backend, layouts
 from ..autograd import RemovableHandle
 from ..creation import zeros
 from ..tensor import Tensor
-from .hooks import ModuleHooks
+from .hooks import ModuleHooks, with_global
 
 
 class IncompatibleKeys(NamedTuple):
@@ -245,7 +245,7 @@ class Module:
         self.register_buffer(name, value, value.persistent)  # type: ignore[attr-defined]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        hooks = self._module_hooks
+        hooks = with_global(self._module_hooks)
         if hooks is None:
             return self.forward(*args, **kwargs)
         return hooks.call(self, args, kwargs)
