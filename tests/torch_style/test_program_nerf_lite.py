@@ -10,7 +10,9 @@ by an ulp or two for ~40% of inputs, torch's for ~1%). Measured over 8 Adam step
 first layer of the coarse network, whose high-frequency inputs get tiny gradients that Adam scales up), the view's
 maps within 5.4e-7; over 30 steps without noise losses within 2.4e-7, PSNRs within 1.4e-5, gradient norms within
 3.3e-7, parameters within 1.4e-5, maps within 1.1e-5 (disparity relatively within 1.5e-5). We allow rtol 1e-5 and
-atol 2e-6 for the series, rtol 3e-5 for the maps, atol 3e-5 for parameters; learning rates are equal.
+atol 2e-6 for the series, rtol 5e-5 for the maps, atol 3e-5 for parameters; learning rates are equal. (Since float32
+sums over a strided axis, as ``rgb_map``'s over the samples, accumulate in float64, the 30 steps' depth map is within
+4.5e-5 relatively: the rounding moved, the trajectory with it.)
 
 The view's fine samples are rounding-decided in two ways. The deterministic ``sample_pdf`` draws ``u = 1`` exactly,
 and the cdf's last entry is 1 or one ulp either side of it (``torch.sum``'s order): the last sample lands on the last
@@ -33,7 +35,7 @@ from test_programs import HERE, assert_params_close, from_torch_weights, program
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
 TOL = {"rtol": 1e-5, "atol": 2e-6}
-MAPS = {"rtol": 3e-5, "atol": 2e-6}
+MAPS = {"rtol": 5e-5, "atol": 2e-6}
 
 
 def run(m, models, nerf: dict, lindisp: bool, **options: object) -> dict:

@@ -174,6 +174,10 @@ harness hands both the same initial weights and minibatches from numpy.
   numpy noise, ``log_prob(...).sum(axis=-1)`` and the softplus tanh correction), twin Q networks, the numpy
   ReplayBuffer of ``as_tensor`` batches, a ``deepcopy`` target under Polyak ``.data.mul_`` / ``add_``, Adam over an
   ``itertools.chain`` (the original's unfrozen Q step, and a list that freezes it) and the logger-free loop)
+- (``test_program_backprop_ninja.py`` runs ``backprop_ninja.py``: Karpathy's makemore part 4 on synthetic names: the
+  hand-written BatchNorm MLP chunked into steps kept by ``retain_grad``, every step's gradient by hand against
+  autograd's through ``cmp`` (exact / approximate / maxdiff), the fused cross-entropy and batchnorm backwards, the
+  training loop on manual gradients under ``no_grad`` through ``p.data``, batchnorm calibration, split losses, samples)
 - (``test_program_func_tutorials.py`` runs ``func_tutorials.py``: PyTorch's torch.func tutorials as written:
   per-sample gradients (a loop of ``autograd.grad`` against ``vmap(grad(compute_loss), in_dims=(None, None, 0, 0))``
   over ``functional_call``), model ensembling (``stack_module_state``, ``vmap(fmodel)`` with ``in_dims=(0, 0, None)``),

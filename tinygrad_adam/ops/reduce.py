@@ -9,7 +9,7 @@ import numpy
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
-from .elementwise import astype, masked
+from .elementwise import astype, ignore_fp_errors, masked, sums_in_order, wide_sum
 
 Axis = int | tuple[int, ...] | None
 
@@ -49,7 +49,7 @@ def _expand_back(g: Array, shape: tuple[int, ...], axes: tuple[int, ...], keepdi
 
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     axes = _axes(axis, a.ndim)
-    out = a._data.sum(axis=axes, keepdims=keepdims)
+    out = wide_sum(a._data, axes, keepdims)
 
     def backward(g: Array) -> tuple[Array]:
         return (a.xp.broadcast_to(_expand_back(g, a.shape, axes, keepdims), a.shape),)
@@ -73,10 +73,11 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     n = 1
     for i in axes:
         n *= a.shape[i]
-    if n == 0:  # nan, silently as torch (numpy's mean warns "Mean of empty slice")
-        with quiet(a.xp):
-            return record_mean(a, a._data.sum(axis=axes, keepdims=keepdims) / n, axes, keepdims, n)
-    return record_mean(a, a._data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
+    with ignore_fp_errors(a.xp):  # inf - inf, and n = 0 (nan): silent, as torch (numpy warns "Mean of empty slice")
+        if a.dtype.kind != "f" or (n and not sums_in_order(a._data, axes)):
+            return record_mean(a, a._data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
+        total = a._data.sum(axis=axes, keepdims=keepdims, dtype=a.xp.float64)  # rounded once, as wide_sum
+        return record_mean(a, (total / n).astype(a.dtype, copy=False), axes, keepdims, n)
 
 
 def record_mean(a: Tensor, out: Array, axes: tuple[int, ...], keepdims: bool, n: int) -> Tensor:
