@@ -17,9 +17,9 @@ Mutations run (each made a test here fail, then was restored):
 - ``_function`` / ``_values_indices`` / ``_in_place`` without ``__wrapped__``: it fails for ``torch.gather`` (and
   more), ``mode``, and ``index_add_`` / ``scatter_`` respectively.
 - ``_NO_AXIS_ALIAS_METHODS`` empty: test_python_level_ops_refuse_axis_as_torch fails.
-- ``_SCAN_ACCUMULATOR`` without its "float32" entry: test_cumsum_and_cumprod_are_torchs_bits,
+- ``elementwise.WIDER`` without its float32 entry (the scans use it): test_cumsum_and_cumprod_are_torchs_bits,
   test_running_op_gradients_match_torch and test_a_long_float32_running_sum fail.
-- ``cumprod`` without ``dtype=_SCAN_ACCUMULATOR...``: the same three fail.
+- ``cumprod`` without ``dtype=WIDER...``: the same three fail.
 - ``_running_sum`` without ``ignore_fp_errors``: test_cumsum_and_cumprod_are_torchs_bits fails under
   ``-W error::RuntimeWarning``."""
 

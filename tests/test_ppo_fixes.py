@@ -10,7 +10,7 @@
 
 Mutations run (each made the tests below fail, then was restored):
 - gradclip.clip_grad_norm_ without ``max_norm = float(max_norm)``: the gradients stay unclipped.
-- movement._is_byte_mask true only for Tensors (the old rule): numpy uint8 arrays index as positions again.
+- movement.is_byte_mask true only for Tensors (the old rule): numpy uint8 arrays index as positions again.
 - index._refuse_byte_fill back to its Tensor-only check: ``x[np_uint8_mask] = 5.`` writes instead of raising."""
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
 # loop: over the trailing axes of a C-contiguous array. Elsewhere (axis 0, a transposed view) it adds one term at a
 # time in the input's dtype: float32 0.1s over 3e6 rows summed to 2.9e6, 3% off, and float16 ones stopped at 2048,
 # where torch sums float32 in a cascade and float16 in float32. Those sums accumulate wider here and round once.
-# Up to 4 terms both libraries add in order (the same bits), so numpy's loop stays.
+# Up to 4 terms both libraries add in order (the same bits), so numpy's loop stays. (torch's CPU scans, cumsum and
+# cumprod, carry their running value in the same wider type: statistics.py.)
 WIDER = {numpy.dtype(numpy.float16): numpy.float32, numpy.dtype(numpy.float32): numpy.float64}
 SHORT_SUM = 4
 

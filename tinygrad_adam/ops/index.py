@@ -17,7 +17,7 @@ from ..autograd import is_grad_enabled
 from ..sparse_grad import sparse_rows
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
 from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
-from .movement import broadcast_to, clone, getitem, reshape, wrap_dim
+from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
 
 
 def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[int, tuple[Array, ...]]:
@@ -258,11 +258,9 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
 def _refuse_byte_fill(index: Any, value: Tensor) -> None:
     """torch writes one value through a lone uint8 mask (``x[m] = 5.``, other parts slices or ints; not a 0-d one)
     with ``masked_fill_``, which refuses a uint8 mask; so do we (a uint8 mask otherwise indexes as a bool one)."""
-    from .movement import _is_byte_mask
-
     arrays = [i for i in (index if isinstance(index, tuple) else (index,)) if isinstance(i, list) or hasattr(i, "ndim")]
     mask = arrays[0] if len(arrays) == 1 else None
-    if value.numel() == 1 and _is_byte_mask(mask) and mask.ndim:
+    if value.numel() == 1 and is_byte_mask(mask) and mask.ndim:
         raise TypeError("x[mask] = value: a uint8 mask with a single value is refused, as torch's masked_fill_ "
                         "refuses it; use a bool mask (mask.bool())")
 

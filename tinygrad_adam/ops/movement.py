@@ -88,7 +88,7 @@ def _raw_index(index: Any, private: bool = False) -> Any:
         return tuple(_raw_index(i, private) for i in index)
     if isinstance(index, list):
         index = backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
-    if _is_byte_mask(index):  # torch's old mask dtype: still a mask there
+    if is_byte_mask(index):  # torch's old mask dtype: still a mask there
         warnings.warn("indexing with dtype uint8 is deprecated (as in torch), use a bool mask", UserWarning,
                       stacklevel=4)
         return (index._data if isinstance(index, Tensor) else index).astype(bool)
@@ -97,7 +97,7 @@ def _raw_index(index: Any, private: bool = False) -> Any:
     return index
 
 
-def _is_byte_mask(index: Any) -> bool:
+def is_byte_mask(index: Any) -> bool:
     """A uint8 Tensor or array (not a numpy uint8 number): torch reads it as a bool mask."""
     return getattr(index, "dtype", None) == numpy.uint8 and not isinstance(index, numpy.generic)
 

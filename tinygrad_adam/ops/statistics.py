@@ -17,7 +17,7 @@ from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
 from . import elementwise
 from .binary import lerp
-from .elementwise import ignore_fp_errors
+from .elementwise import WIDER, ignore_fp_errors
 from .index import gather
 from .linalg import _scaled, matmul
 from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
@@ -35,10 +35,6 @@ def cumsum(a: Tensor, dim: int) -> Tensor:
     return record("cumsum", out, (a,), lambda g: (_reversed_cumsum(g, dim),))
 
 
-# torch's CPU scans carry the running value one precision up and round each output once
-_SCAN_ACCUMULATOR = {"float16": "float32", "float32": "float64"}
-
-
 def _running_sum(x: Array, dim: int) -> Array:
     """cumsum along ``dim`` as torch's: from a +0 accumulator (a run of -0s sums to +0), float16 accumulated in
     float32 and float32 in float64, each sum rounded once (in float16 a running sum of 0.1s sticks at 256, in
@@ -47,7 +43,7 @@ def _running_sum(x: Array, dim: int) -> Array:
     if x.dtype.kind != "f":
         return xp.cumsum(x, axis=dim)
     with ignore_fp_errors(xp):  # inf - inf is nan and a sum past float16's range inf, as torch, silently
-        out = xp.cumsum(x, axis=dim, dtype=_SCAN_ACCUMULATOR.get(x.dtype.name))
+        out = xp.cumsum(x, axis=dim, dtype=WIDER.get(x.dtype))  # one precision up, as torch
         out += 0.0  # -0 + 0 = +0, nothing else changes
         return out.astype(x.dtype, copy=False)
 
@@ -66,7 +62,7 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
     if a.ndim == 0:
         return record("cumprod", a._data.copy(), (a,), lambda g: (g,))
     xp, x = a.xp, a._data
-    wide = _SCAN_ACCUMULATOR.get(x.dtype.name)  # (integers keep numpy's promotion: int32 -> int64, as before)
+    wide = WIDER.get(x.dtype)  # (integers keep numpy's promotion: int32 -> int64, as before)
     with ignore_fp_errors(xp):
         out = xp.cumprod(x, axis=dim, dtype=wide)
         out = out if wide is None else out.astype(x.dtype, copy=False)
