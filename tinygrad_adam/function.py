@@ -15,21 +15,34 @@
 
     y = Exp.apply(x)
 
-``forward`` runs without recording a graph; ``apply`` records one node whose backward calls ``backward`` (also
-without a graph: these functions are differentiable once). Several outputs share one hidden node, so
-``backward`` is called once with a gradient for each output (zeros for an output that got none, unless
-``ctx.set_materialize_grads(False)``, which passes None). torch's newer form, a ``forward`` without ``ctx`` and a
-``setup_context(ctx, inputs, output)``, works too.
+``forward`` runs without recording a graph; ``apply`` records one node whose backward calls ``backward``. Several
+outputs share one hidden node, so ``backward`` is called once with a gradient for each output (zeros for an output
+that got none, unless ``ctx.set_materialize_grads(False)``, which passes None). torch's newer form, a ``forward``
+without ``ctx`` and a ``setup_context(ctx, inputs, output)``, works too.
+
+Under ``create_graph=True`` (double backward, as torch): ``backward`` runs in grad mode on gradients that have a
+history, and ``ctx.saved_tensors`` gives a saved output as the recorded output (a saved input is the input itself),
+so what ``backward`` computes with Tensor ops is differentiated again; a tensor forward made and saved is a
+constant there, as in torch. A ``backward`` marked ``@once_differentiable`` runs without a graph, and
+differentiating its result again raises.
 """
 
 from __future__ import annotations
 
+import functools
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from . import backend
-from .autograd import is_grad_enabled, no_grad
-from .ops.elementwise import broadcast_shape, unbroadcast
+from .autograd import enable_grad, is_grad_enabled, no_grad
+from .higher_order import sum_to
+from .ops import elementwise as ew
+from .ops import movement
+from .ops.elementwise import broadcast_shape
 from .tensor import Array, Tensor, constant, record
+
+ONCE = "trying to differentiate twice a function that was marked with @once_differentiable"
 
 
 class FunctionCtx:
@@ -41,6 +54,8 @@ class FunctionCtx:
         self.to_save: tuple[Any, ...] = ()
         self.non_differentiable: set[int] = set()
         self.materialize_grads = True
+        self.recorded: dict[int, Callable[[], Tensor | None]] = {}  # id(forward's output) -> its recorded node
+        self.in_graph = False  # True while backward runs under create_graph=True
 
     def save_for_backward(self, *tensors: Tensor | None) -> None:
         for i, t in enumerate(tensors):
@@ -51,7 +66,10 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
-        return self.to_save
+        if not self.in_graph:
+            return self.to_save
+        return tuple(t if t is None or id(t) not in self.recorded else _alive(self.recorded[id(t)]())
+                     for t in self.to_save)
 
     def mark_non_differentiable(self, *outputs: Tensor) -> None:
         self.non_differentiable.update(id(t) for t in outputs)
@@ -97,7 +115,8 @@ class Function:
 def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parents: tuple[Tensor, ...],
             outputs: tuple[Any, ...]) -> tuple[Any, ...]:
     """The outputs as graph nodes. One output is one node; several are pieces of one hidden node (their data laid
-    end to end), so that ``cls.backward`` runs once, with every output's gradient."""
+    end to end), so that ``cls.backward`` runs once, with every output's gradient. Each node's backward carries a
+    ``graph`` twin for ``create_graph=True`` (see ``higher_order.run_backward_graph``)."""
     name = f"{cls.__name__}Backward"
     slots = [i for i, o in enumerate(outputs)
              if isinstance(o, Tensor) and o.dtype.kind in "fc" and id(o) not in ctx.non_differentiable]
@@ -105,7 +124,11 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
     if not slots:
         return tuple(wrapped)
     if len(outputs) == 1:
-        wrapped[0] = record(name, outputs[0]._data, parents, lambda g: _input_grads(cls, ctx, args, name, [Tensor(g)]))
+        def backward(g: Array) -> tuple[Array | None, ...]:
+            return _arrays(_input_grads(cls, ctx, args, name, [Tensor(g)]))
+        backward.graph = lambda node, g: _input_grads(cls, ctx, args, name, [g], graph=True)  # type: ignore[attr-defined]
+        wrapped[0] = record(name, outputs[0]._data, parents, backward)
+        _remember(ctx, args, outputs[0], wrapped[0])
         return tuple(wrapped)
     xp = outputs[slots[0]].xp
     joint = xp.concatenate([outputs[i]._data.ravel().astype(xp.result_type(*(outputs[j].dtype for j in slots)))
@@ -113,42 +136,69 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
     ends = [0]
     for i in slots:
         ends.append(ends[-1] + outputs[i]._data.size)
-    received = set()
+    received: set[int] = set()
 
-    def backward(g: Array) -> tuple[Array | None, ...]:
+    def split(g: Tensor, graph: bool = False) -> tuple[Any, ...]:
+        """The hidden node's gradient cut into the outputs' (None for one that got none, unless materialized)."""
         grads: list[Tensor | None] = [None] * len(outputs)
         for k, i in enumerate(slots):
             if i in received or ctx.materialize_grads:
-                grads[i] = Tensor(g[ends[k]:ends[k + 1]].reshape(outputs[i].shape).astype(outputs[i].dtype))
-        return _input_grads(cls, ctx, args, name, grads)
+                grads[i] = ew.astype(movement.reshape(g[ends[k]:ends[k + 1]], outputs[i].shape), outputs[i].dtype)
+        return _input_grads(cls, ctx, args, name, grads, graph)
 
-    hidden = record(name, joint, parents, backward)
+    hidden = record(name, joint, parents, lambda g: _arrays(split(constant(g))))
+    hidden._backward.graph = lambda node, g: split(g, graph=True)  # type: ignore[union-attr]
     for k, i in enumerate(slots):
         wrapped[i] = record(name, outputs[i]._data, (hidden,), _piece(i, ends[k], ends[k + 1], joint, received))
+        _remember(ctx, args, outputs[i], wrapped[i])
     return tuple(wrapped)
 
 
+def _remember(ctx: FunctionCtx, args: tuple[Any, ...], output: Tensor, node: Tensor) -> None:
+    """Let ``ctx.saved_tensors`` give ``output`` as its recorded ``node`` under ``create_graph=True`` (an input that
+    forward returned as it is stays a saved input; a weak reference: the node holds ctx through its backward)."""
+    if all(output is not a for a in args):
+        ctx.recorded[id(output)] = weakref.ref(node)
+
+
 def _piece(i: int, start: int, stop: int, joint: Array, received: set[int]) -> Any:
-    """The backward of output ``i``: its gradient placed in the hidden node's (zeros elsewhere)."""
+    """The backward of output ``i``: its gradient placed in the hidden node's (zeros elsewhere); its ``graph`` twin
+    pads the recorded gradient instead."""
     def backward(g: Array) -> tuple[Array]:
         received.add(i)
         out = backend.get_array_module(joint).zeros_like(joint)
         out[start:stop] = g.ravel()
         return (out,)
+
+    def graph(node: Tensor, g: Tensor) -> tuple[Tensor]:
+        received.add(i)
+        flat = ew.astype(movement.reshape(g, (-1,)), joint.dtype)
+        return (movement.pad(flat, [(start, joint.size - stop)]),)
+    backward.graph = graph  # type: ignore[attr-defined]
     return backward
 
 
 def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], name: str,
-                 grads: list[Tensor | None]) -> tuple[Array | None, ...]:
+                 grads: list[Tensor | None], graph: bool = False) -> tuple[Tensor | None, ...]:
     """``cls.backward`` on the output gradients, checked as torch checks it: one result per argument of forward,
-    None for the non-Tensor ones, each of its input's shape (or broadcastable to it: then summed down)."""
-    with no_grad():
-        result = cls.backward(ctx, *grads)
+    None for the non-Tensor ones, each of its input's shape (or broadcastable to it: then summed down). One result
+    per Tensor argument. ``graph``: in grad mode, saved outputs recorded (``create_graph=True``)."""
+    once = getattr(cls.backward, "once_differentiable", False)
+    if not graph or once:
+        with no_grad():
+            result = cls.backward(ctx, *(None if g is None else constant(g._data) for g in grads))
+    else:
+        ctx.in_graph = True
+        try:
+            with enable_grad():
+                result = cls.backward(ctx, *grads)
+        finally:
+            ctx.in_graph = False
     result = result if isinstance(result, tuple) else (result,)
     if len(result) != len(args):
         raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {len(args)}, "
                            f"got {len(result)})")
-    out: list[Array | None] = []
+    out: list[Tensor | None] = []
     for i, (a, r) in enumerate(zip(args, result)):
         if not isinstance(a, Tensor):
             if r is not None:
@@ -165,9 +215,42 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
             if not _expands_to(a.shape, r.shape):
                 raise RuntimeError(f"function {name} returned an invalid gradient at index {i} - got shape "
                                    f"{r.shape} but expected shape compatible with {a.shape}")
-            r = Tensor(unbroadcast(r._data, a.shape))
-        out.append(r._data)
+            with enable_grad() if graph else no_grad():
+                r = sum_to(r, a.shape)
+        out.append(_delayed_error(r, grads) if graph and once else r)
     return tuple(out)
+
+
+def _arrays(grads: tuple[Tensor | None, ...]) -> tuple[Array | None, ...]:
+    return tuple(None if g is None else g._data for g in grads)
+
+
+def _delayed_error(r: Tensor, grads: list[Tensor | None]) -> Tensor:
+    """A once-differentiable backward's result under ``create_graph=True``: its value, recorded on the incoming
+    gradients that have a history (as torch's DelayedError node), so that differentiating it again raises."""
+    def fail(*_: Any) -> Any:
+        raise RuntimeError(ONCE)
+    fail.graph = fail  # type: ignore[attr-defined]
+    return record("DelayedError", r._data, tuple(g for g in grads if g is not None), fail)
+
+
+def _alive(node: Tensor | None) -> Tensor:
+    """A saved output's recorded node; it is gone when nothing kept that output of a several-output Function."""
+    if node is None:
+        raise RuntimeError("a custom Function's backward read a saved output that was freed (the output was "
+                           "dropped before backward); keep every output it saves to differentiate it twice")
+    return node
+
+
+def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.autograd.function.once_differentiable``: the decorated ``backward`` always computes without a graph;
+    under ``create_graph=True`` its results carry a node that raises when they are differentiated again."""
+    @functools.wraps(fn)
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        with no_grad():
+            return fn(ctx, *grads)
+    backward.once_differentiable = True  # type: ignore[attr-defined]
+    return backward
 
 
 def _expands_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:

@@ -97,7 +97,7 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
                 raise RuntimeError(FREED)
             if node._epoch != inplace_writes[0]:
                 check_versions(node)
-            backward = DIFFERENTIABLE.get(node._op)
+            backward = getattr(node._backward, "graph", None) or DIFFERENTIABLE.get(node._op)  # graph: custom Functions
             if backward is None:
                 raise NotImplementedError(
                     f"double backward through {node._op} is not supported; create_graph=True differentiates "

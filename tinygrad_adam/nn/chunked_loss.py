@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..autograd import is_grad_enabled
 from ..creation import zeros
 from ..function import Function, FunctionCtx
 from ..ops import index, movement
@@ -111,8 +112,9 @@ class _Chunked(Function):
         n_classes = w.shape[0]
         dx, dw, db = [], zeros(*w.shape, dtype=w.dtype, device=w.device), zeros(n_classes, dtype=w.dtype,
                                                                                 device=w.device)
+        again = is_grad_enabled()  # create_graph=True: the logsumexp taken again, so that it is differentiated too
         for rows, logits in _chunks(x, w, b, ctx.size):
-            p = (logits - lse[rows].unsqueeze(1)).exp()
+            p = (logits - (logits.logsumexp(1) if again else lse[rows]).unsqueeze(1)).exp()
             safe, counts, w_y = _row_terms(target[rows], weight, ctx.ignore_index, x)
             d = w_y.unsqueeze(1) * (p - index.one_hot(safe.long(), n_classes).to(p.dtype))
             d = d * F.where(counts != 0, grad[rows], 0.0).unsqueeze(1)  # an ignored row: 0, even where the mean is nan
