@@ -24,6 +24,7 @@ from numbers import Integral
 
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
+from .elementwise import wide_sum
 from .linear import check_dtypes
 
 IntPair = int | tuple[int, int]
@@ -301,7 +302,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         gw = weight_gradient(xpad, g, weight.shape[2:], st, dl, groups) if weight.requires_grad else None
         if bias is None:
             return gx, gw
-        return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+        return gx, gw, wide_sum(g, (0, 2, 3)) if bias.requires_grad else None
     return record("conv2d", out, (x, weight) if bias is None else (x, weight, bias), backward)
 
 
@@ -338,7 +339,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         gw = weight_gradient(gpad, x._data, (kh, kw), st, dl, groups) if weight.requires_grad else None
         if bias is None:
             return gx, gw
-        return gx, gw, g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+        return gx, gw, wide_sum(g, (0, 2, 3)) if bias.requires_grad else None
     return record("conv_transpose2d", out, (x, weight) if bias is None else (x, weight, bias), backward)
 
 

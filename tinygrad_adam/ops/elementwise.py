@@ -62,15 +62,19 @@ WIDER = {numpy.dtype(numpy.float16): numpy.float32, numpy.dtype(numpy.float32): 
 SHORT_SUM = 4
 
 
-def sums_in_order(x: Array, axes: tuple[int, ...] | None) -> bool:
+def sums_in_order(x: Array, axes: int | tuple[int, ...] | None) -> bool:
     """Whether numpy sums ``x`` over ``axes`` (None: all) one term at a time in x's float16 / float32 dtype, over more
-    than SHORT_SUM terms: the sums ``wide_sum`` and ``reduce.mean`` accumulate wider."""
-    axes = tuple(range(x.ndim)) if axes is None else axes
+    than SHORT_SUM terms: the sums ``wide_sum`` and ``reduce.mean`` accumulate wider. ``axes`` may be one int and
+    may count from the end."""
+    if axes is None:
+        axes = tuple(range(x.ndim))
+    elif isinstance(axes, int) or min(axes, default=0) < 0:
+        axes = tuple(sorted(i % x.ndim for i in ((axes,) if isinstance(axes, int) else axes)))
     trailing = axes == tuple(range(x.ndim - len(axes), x.ndim)) and x.flags.c_contiguous
     return x.dtype in WIDER and not trailing and math.prod(x.shape[i] for i in axes) > SHORT_SUM
 
 
-def wide_sum(x: Array, axes: tuple[int, ...] | None, keepdims: bool = False) -> Array:
+def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = False) -> Array:
     """``x.sum(axis=axes, keepdims=keepdims)`` in x's dtype; where numpy would add the terms one at a time in
     float16 / float32 (``sums_in_order``), accumulated in float32 / float64."""
     wide = WIDER[x.dtype] if sums_in_order(x, axes) else None

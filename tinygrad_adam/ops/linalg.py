@@ -14,7 +14,7 @@ from numpy.linalg import LinAlgError  # (cupy.linalg raises it too)
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
-from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast
+from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast, wide_sum
 from .factor import lu_factor, lu_substitute
 from .linear import check_dtypes
 
@@ -180,7 +180,7 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
             full[tuple(xp.arange(sizes[c]).reshape([-1 if d == c else 1 for d in letters]) for c in subs[i])] = grad
             grad = full
         kept = tuple(k for k, n in enumerate(arrays[i].shape) if n != grad.shape[k])  # broadcast size-1 dims
-        return xp.asarray(grad.sum(axis=kept, keepdims=True) if kept else grad)
+        return xp.asarray(wide_sum(grad, kept, keepdims=True) if kept else grad)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         with ignore_fp_errors(xp):
@@ -380,8 +380,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
                                xp.sign(diff) * ad ** dtype(p - 1) * gd / dist ** dtype(p - 1))
             else:
                 per = xp.where(dist == 0, zero, diff * ad ** dtype(p - 2) * gd / dist ** dtype(p - 1))
-        g1 = unbroadcast(per.sum(axis=-2), x1.shape) if x1.requires_grad else None
-        g2 = unbroadcast(-per.sum(axis=-3), x2.shape) if x2.requires_grad else None
+        g1 = unbroadcast(wide_sum(per, -2), x1.shape) if x1.requires_grad else None
+        g2 = unbroadcast(-wide_sum(per, -3), x2.shape) if x2.requires_grad else None
         return g1, g2
     return record("cdist", out, (x1, x2), backward)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ..tensor import Array, Tensor, check_devices, record
+from .elementwise import wide_sum
 
 
 def check_dtypes(op: str, *tensors: Tensor) -> None:
@@ -46,5 +47,5 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         gw = g2.T @ x2 if weight.requires_grad else None
         if bias is None:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
+        return gx, gw, (wide_sum(g2, 0) if bias.requires_grad else None)
     return record("linear", out.reshape(x.shape[:-1] + (out_f,)), parents, backward)

@@ -12,7 +12,7 @@ import numpy
 from .. import backend
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, check_devices, check_fits, record
-from .elementwise import astype, result_type
+from .elementwise import astype, result_type, wide_sum
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
@@ -244,7 +244,7 @@ def repeat(a: Tensor, sizes: Sequence[int]) -> Tensor:
     tiles = tuple(x for r, n in zip(sizes, shape) for x in (r, n))
     out = a.xp.empty(tuple(r * n for r, n in zip(sizes, shape)), a._data.dtype)  # (its own base: not a view)
     out.reshape(tiles)[...] = a._data.reshape(tuple(x for n in shape for x in (1, n)))
-    return record("repeat", out, (a,), lambda g: (g.reshape(tiles).sum(axis=tuple(range(0, len(tiles), 2)))
+    return record("repeat", out, (a,), lambda g: (wide_sum(g.reshape(tiles), tuple(range(0, len(tiles), 2)))
                                                   .reshape(a.shape),))
 
 

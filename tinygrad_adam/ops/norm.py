@@ -16,6 +16,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
+from .elementwise import wide_sum
 from .reduce import keepdims_mean, quiet
 
 
@@ -23,8 +24,8 @@ def _affine_grads(g: Array, x_hat: Array, axes: tuple[int, ...], weight: Tensor 
                   bias: Tensor | None) -> tuple[Array | None, Array | None]:
     """Gradients of weight and bias, summed over ``axes`` (the axes they are broadcast along)."""
     shape = weight.shape if weight is not None else bias.shape if bias is not None else None
-    gw = (g * x_hat).sum(axis=axes).reshape(shape) if weight is not None and weight.requires_grad else None
-    gb = g.sum(axis=axes).reshape(shape) if bias is not None and bias.requires_grad else None
+    gw = wide_sum(g * x_hat, axes).reshape(shape) if weight is not None and weight.requires_grad else None
+    gb = wide_sum(g, axes).reshape(shape) if bias is not None and bias.requires_grad else None
     return gw, gb
 
 

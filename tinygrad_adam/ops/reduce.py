@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 import numpy
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
-from .elementwise import astype, ignore_fp_errors, masked, sums_in_order, wide_sum
+from .elementwise import WIDER, astype, ignore_fp_errors, masked, sums_in_order, wide_sum
 
 Axis = int | tuple[int, ...] | None
 
@@ -60,7 +61,8 @@ def nansum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """The sum with NaN taken as 0; backward g * (x is not NaN), a product, as torch's (an inf g gives NaN at a
     NaN)."""
     axes = _axes(axis, a.ndim)
-    out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims)
+    wide = WIDER[a.dtype] if sums_in_order(a._data, axes) else None  # (as ``wide_sum``)
+    out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims, dtype=wide).astype(a.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
         with quiet(a.xp):
@@ -147,7 +149,7 @@ def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array,
     with quiet(xp):
         d = x - m
     e = xp.exp(d)
-    return m, d, e, e.sum(axis=axes, keepdims=True)
+    return m, d, e, wide_sum(e, axes, keepdims=True)
 
 
 def short_rows_shifted_exp(x: Array, finite_shift: bool) -> tuple[Array, Array, Array, Array]:
@@ -201,7 +203,7 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 
     def backward(g: Array) -> tuple[Array]:
         with quiet(a.xp):
-            return (g - (e / s) * g.sum(axis=axes, keepdims=True),)
+            return (g - (e / s) * wide_sum(g, axes, keepdims=True),)
     return record("log_softmax", out, (a,), backward)
 
 
@@ -217,7 +219,7 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
         out = e / s
 
     def backward(g: Array) -> tuple[Array]:
-        return (out * (g - (g * out).sum(axis=axes, keepdims=True)),)
+        return (out * (g - wide_sum(g * out, axes, keepdims=True)),)
     return record("softmax", out, (a,), backward)
 
 
@@ -245,6 +247,9 @@ def keepdims_mean(x: Array, axes: tuple[int, ...]) -> Array:
     """``x.mean(axis=axes, keepdims=True)``; over a short last axis of a float32 / float64 array on the CPU, through
     ``row_sums``."""
     if axes != (x.ndim - 1,) or not short_rows(x):
+        if sums_in_order(x, axes):  # (as ``mean``)
+            return (x.sum(axis=axes, keepdims=True, dtype=WIDER[x.dtype]) / math.prod(x.shape[i] for i in axes)
+                    ).astype(x.dtype, copy=False)
         return x.mean(axis=axes, keepdims=True)
     n = x.shape[-1]
     sums = row_sums(numpy.ascontiguousarray(x).reshape(-1, n))

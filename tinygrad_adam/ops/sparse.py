@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
+from .elementwise import wide_sum
 from .linear import check_dtypes
 
 
@@ -110,5 +111,5 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             gw = gw.reshape(out_f, in_f).astype(dtype)
         if bias is None:
             return (gw,)
-        return gw, (g.sum(axis=0) if bias.requires_grad else None)
+        return gw, (wide_sum(g, 0) if bias.requires_grad else None)
     return record("sparse_linear", out, parents, backward)

@@ -17,7 +17,7 @@ from .. import backend
 from ..tensor import Array, Tensor, check_devices, record
 from . import elementwise
 from .binary import lerp
-from .elementwise import WIDER, ignore_fp_errors
+from .elementwise import WIDER, ignore_fp_errors, wide_sum
 from .index import gather
 from .linalg import _scaled, matmul
 from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
@@ -380,9 +380,11 @@ def norm_of(x: Array, p: float, axes: tuple[int, ...]) -> Array:
             return xp.abs(x)
         if numpy.isinf(p):
             return xp.abs(x).max(axis=axes, keepdims=True) if p > 0 else xp.abs(x).min(axis=axes, keepdims=True)
+        if x.dtype == numpy.float16:  # in float32, as torch (300^2 overflows float16)
+            return norm_of(x.astype(numpy.float32), p, axes).astype(x.dtype)
         if p == 2:
-            return xp.sqrt((x * x).sum(axis=axes, keepdims=True))
-        return (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+            return xp.sqrt(wide_sum(x * x, axes, keepdims=True))
+        return wide_sum(xp.abs(x) ** p, axes, keepdims=True) ** (1.0 / p)
 
 
 def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Array:
@@ -432,7 +434,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
 
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(xp):
-            through_norm = (x * g).sum(axis=others, keepdims=True) * norm_derivative(x, size, p, others)
+            through_norm = wide_sum(x * g, others, keepdims=True) * norm_derivative(x, size, p, others)
             return (xp.where(scaled, factor * g - factor * inverse * through_norm, g),)
     return record("renorm", out, (a,), backward)
 
