@@ -192,15 +192,15 @@ def flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return movement.flatten(self, start_dim, end_dim)
 
 
-def split(self: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
-    """Pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of the given sizes."""
+def split(self: Tensor, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of the given sizes (a list)."""
     n = self.shape[dim]
     d = dim % self.ndim
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
+    if isinstance(split_size, int):
+        step = split_size
         sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
     else:
-        sizes = list(split_size_or_sections)
+        sizes = list(split_size)
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of dim {dim}")
     out, start = [], 0
@@ -208,6 +208,11 @@ def split(self: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 
         out.append(movement.getitem(self, (slice(None),) * d + (slice(start, start + s),)))
         start += s
     return tuple(out)
+
+
+def split_function(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """``torch.split``: ``tensor.split`` under the function's argument names (the method's is ``split_size``)."""
+    return split(tensor, split_size_or_sections, dim)
 
 
 def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -1307,7 +1312,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "eq", "ne", "lt", "le", "gt", "ge", "sin", "cos", "tan", "log2", "log10", "exp2", "rsqrt", "square", "sign",
         "std", "var", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "masked_fill", "tril",
         "triu", "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "multinomial", "permute",
-        "transpose", "reshape", "squeeze", "unsqueeze", "split", "chunk", "clone", "numel", "all", "any",
+        "transpose", "reshape", "squeeze", "unsqueeze", "chunk", "clone", "numel", "all", "any",
         "maximum", "minimum", "t", "isnan", "isinf", "isfinite", "detach", "remainder", "floor_divide", "round",
         "floor", "ceil", "trunc", "fix", "frac", "log1p", "expm1", "erf", "reciprocal", "sgn", "atan2", "arctan2",
         "logaddexp", "hypot", "fmod", "lerp", "clamp_min", "clamp_max", "heaviside", "nan_to_num", "logical_not",
@@ -1317,7 +1322,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "ger", "addmm", "broadcast_to", "is_floating_point")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
-                 is_tensor=is_tensor, einsum=linalg.einsum)
+                 is_tensor=is_tensor, einsum=linalg.einsum, split=split_function)
 FUNCTIONS.update({name: _function(name) for name in (
     "addcmul", "addcdiv", "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "take",
     "take_along_dim")}, normal=normal, bernoulli=bernoulli, poisson=poisson)
@@ -1807,7 +1812,8 @@ def _axis_alias(fn: Any) -> Any:
 
 # torch's ops written in Python (no argument parser, so no ``axis`` alias); ``Tensor.unflatten`` too (its function
 # is native)
-_NO_AXIS_ALIAS = frozenset({"split", "unique", "unique_consecutive", "norm", "stft", "istft", "lu", "tensordot"})
+_NO_AXIS_ALIAS = frozenset({"split", "split_function", "unique", "unique_consecutive", "norm", "stft", "istft", "lu",
+                            "tensordot"})
 _NO_AXIS_ALIAS_METHODS = frozenset({"unflatten"})
 
 

@@ -188,6 +188,11 @@ harness hands both the same initial weights and minibatches from numpy.
   get_hist / get_min, GeneralRelu's in-place ``sub_`` / ``clamp_max_``, init_cnn, ``Lambda(flatten)``, SGD under a
   hand-written combine_scheds / sched_cos one-cycle, LSUV through a bias property, a forward pre-hook, full backward
   hooks and the global ``nn.modules.module.register_module_forward_hook``)
+- (``test_program_mamba_minimal.py`` runs ``mamba_minimal.py``: johnma2006's mamba-minimal (the ``ModelArgs``
+  dataclass's ``__post_init__``, an lm_head tied to the embedding, RMSNorm, ``split(split_size=...)``, a depthwise
+  causal Conv1d cut to length l, softplus delta, the selective scan by ``torch.einsum`` and a Python loop stacked
+  with ``torch.stack``), next-token cross_entropy under AdamW's decay / no-decay groups, clip_grad_norm_ and a
+  warmup-cosine LambdaLR, a checkpoint resume, greedy generation by argmax + ``torch.cat``, a state_dict round trip)
 """
 
 from __future__ import annotations

@@ -618,7 +618,14 @@ def compare(a: TensorLike, b: TensorLike, name: str) -> Tensor:
 
 
 def astype(a: Tensor, dtype: Any) -> Tensor:
-    """Cast; the gradient is cast back to the input's dtype."""
-    src, out = a.dtype, a._data.astype(dtype)
+    """Cast; the gradient is cast back to the input's dtype. Values beyond the target's range become inf without
+    numpy's overflow warning (torch casts silently)."""
+    src, xp = a.dtype, a.xp
+    with ignore_fp_errors(xp):
+        out = a._data.astype(dtype)
     refuse_complex(out.dtype)
-    return record("astype", out, (a,), lambda g: (g.astype(src),))
+
+    def backward(g: Array) -> tuple[Array]:
+        with ignore_fp_errors(xp):
+            return (g.astype(src),)
+    return record("astype", out, (a,), backward)

@@ -111,6 +111,19 @@ def _sublist_equation(args: tuple) -> tuple[str, list]:
     return equation, list(pairs[::2])
 
 
+def _promoted_product(equation: str, subs: list[str], tensors: list[Tensor], out_sub: str) -> list[Tensor]:
+    """Two floating operands of two dtypes, cast (differentiably) to their promoted dtype where torch takes them:
+    a pair that sums no letter both hold (other than size 1) is an elementwise product there (``*``, which
+    promotes: mamba's ``einsum('bld,dn->bldn', delta, A.float())`` in a half or double model); a contraction goes
+    through bmm, which refuses two dtypes."""
+    held = [{c for c, n in zip(s, t.shape) if n != 1} for s, t in zip(subs, tensors)]
+    if any(c not in out_sub for c in held[0] & held[1]):
+        raise TypeError(f"einsum: operands must share a dtype where {equation!r} contracts them (torch's bmm), got "
+                        f"{sorted({str(t.dtype) for t in tensors})}")
+    dtype = elementwise.result_type(*tensors)
+    return [elementwise.cast(t, dtype, t) for t in tensors]
+
+
 def _in_torch_order(subs: list[str], tensors: list[Tensor], out_sub: str) -> Tensor | None:
     """The operands (subscripts ``subs``) contracted onto ``out_sub`` in torch's order, as einsums of one or two
     operands, so that inf, NaN, overflow and underflow meet as there in the forward pass: a summed letter that only
@@ -147,7 +160,8 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise TypeError("einsum: operands must be one or more Tensors")
     check_devices("einsum", *tensors)
-    if len({t.dtype for t in tensors}) > 1:
+    mixed = len({t.dtype for t in tensors}) > 1
+    if mixed and not all(t.dtype.kind == "f" for t in tensors):
         raise TypeError(f"einsum: operands must share a dtype, got {sorted({str(t.dtype) for t in tensors})}")
     subs, out_sub = _einsum_subscripts("einsum", equation, [t.shape for t in tensors])
     summed = "".join(dict.fromkeys(c for c in "".join(subs) if c not in out_sub))
@@ -158,6 +172,8 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
         _refuse_integer_sums(equation, subs, [t.shape for t in tensors], summed, tensors[0].dtype)
     if len(tensors) > 1 and (ordered := _in_torch_order(subs, tensors, out_sub)) is not None:
         return ordered
+    if mixed:
+        tensors = _promoted_product(equation, subs, tensors, out_sub)
     xp, arrays = tensors[0].xp, [t._data for t in tensors]
     try:
         with ignore_fp_errors(xp):  # (inf * 0, overflow: torch does not warn)
