@@ -180,9 +180,10 @@ def _piece(i: int, start: int, stop: int, joint: Array, received: set[int]) -> A
 
 def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], name: str,
                  grads: list[Tensor | None], graph: bool = False) -> tuple[Tensor | None, ...]:
-    """``cls.backward`` on the output gradients, checked as torch checks it: one result per argument of forward,
-    None for the non-Tensor ones, each of its input's shape (or broadcastable to it: then summed down). One result
-    per Tensor argument. ``graph``: in grad mode, saved outputs recorded (``create_graph=True``)."""
+    """``cls.backward`` on the output gradients, checked as torch checks it: one result per argument of forward
+    (extra trailing Nones dropped), None for the non-Tensor ones, each of its input's shape (or broadcastable to it:
+    then summed down). One result per Tensor argument. ``graph``: in grad mode, saved outputs recorded
+    (``create_graph=True``)."""
     once = getattr(cls.backward, "once_differentiable", False)
     if not graph or once:
         with no_grad():
@@ -195,6 +196,8 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
         finally:
             ctx.in_graph = False
     result = result if isinstance(result, tuple) else (result,)
+    if len(result) > len(args) and all(r is None for r in result[len(args):]):
+        result = result[:len(args)]  # extra trailing Nones pass, as torch's (a backward for an omitted default)
     if len(result) != len(args):
         raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {len(args)}, "
                            f"got {len(result)})")

@@ -193,6 +193,13 @@ harness hands both the same initial weights and minibatches from numpy.
   causal Conv1d cut to length l, softplus delta, the selective scan by ``torch.einsum`` and a Python loop stacked
   with ``torch.stack``), next-token cross_entropy under AdamW's decay / no-decay groups, clip_grad_norm_ and a
   warmup-cosine LambdaLR, a checkpoint resume, greedy generation by argmax + ``torch.cat``, a state_dict round trip)
+- (``test_program_tabnet.py`` runs ``tabnet.py``: dreamquark-ai's pytorch-tabnet (the Sparsemax / Entmax15 /
+  Entmoid15 autograd Functions with their in-place ``input -= max_val`` and hand-written backwards, ghost batch norm
+  by ``chunk``, GLU blocks over shared layers, attentive transformers with priors, the encoder's ``M_loss``, the
+  EmbeddingGenerator, explain masks reduced by a scipy csc matrix), its classifier loop (cross-entropy minus
+  ``lambda_sparse * M_loss``, Adam, StepLR, clip_grad_norm_, softmax predictions, feature importances), the
+  self-supervised pretraining (decoder, obfuscator, UnsupervisedLoss, ``load_weights_from_unsupervised``) and a
+  checkpoint resume)
 """
 
 from __future__ import annotations
@@ -236,6 +243,7 @@ IMPORTS = [
     ("from torch.func import ", "from tinygrad_adam.func import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
+    ("from torch.nn import Linear, BatchNorm1d, ReLU\n", "from tinygrad_adam.nn import Linear, BatchNorm1d, ReLU\n"),
     ("from torch.nn.utils import ", "from tinygrad_adam.nn.utils import "),
     ("from torch.utils import data\n", "from tinygrad_adam.utils import data\n"),
     ("import torch.backends.cudnn as cudnn\n", "import tinygrad_adam.backends.cudnn as cudnn\n"),

@@ -538,9 +538,10 @@ class Module:
     def state_dict(self, *, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:
         """{``prefix`` + dotted name: Tensor} of every parameter and persistent buffer, cut from the graph and on
-        their own arrays (no copy: ``.data``), as torch's. ``keep_vars`` gives the Tensors themselves;
-        ``destination`` is filled and returned."""
-        out = {} if destination is None else destination
+        their own arrays (no copy: ``.data``), as torch's: an OrderedDict, as there (``move_to_end``,
+        ``popitem(last=False)``). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and
+        returned."""
+        out = OrderedDict() if destination is None else destination
         out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
         return out
 
