@@ -454,10 +454,18 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: str | None = None,
              requires_grad: bool = False, *, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """``steps`` evenly spaced values from start to end inclusive (float32 unless told); float32 / float64 as
-    torch's CPU kernel computes them (:func:`_fused_linspace`)."""
+    torch's CPU kernel computes them (:func:`_fused_linspace`), integer dtypes too: the bounds cast to the dtype
+    (floats truncated), the points computed so in float64 and truncated toward zero. bool raises, as in torch."""
     check_layout("linspace", layout, pin_memory)
     dev, dt = backend.parse_device(device), DEFAULT_FLOAT if dtype is None else dtype
     start, end = (check_fits("linspace", v, dt) for v in (start, end))
+    kind = numpy.dtype(dt).kind
+    if kind == "b":
+        raise TypeError("linspace: dtype bool is not supported (torch's kernel refuses it)")
+    if kind in "iu" and int(steps) > 0:  # the bounds cast to the dtype (truncated), the values truncated from double
+        lo, hi = (float(numpy.array(int(v)).astype(dt)) for v in (start, end))
+        data = numpy.trunc(_fused_linspace(lo, hi, int(steps), numpy.dtype(numpy.float64))).astype(dt)
+        return Tensor(data, device=dev, requires_grad=requires_grad)
     if numpy.dtype(dt) in (numpy.float32, numpy.float64) and int(steps) > 0:
         return Tensor(_fused_linspace(start, end, int(steps), numpy.dtype(dt)), device=dev, requires_grad=requires_grad)
     with backend.device_context(dev):

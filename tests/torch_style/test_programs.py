@@ -193,6 +193,11 @@ harness hands both the same initial weights and minibatches from numpy.
   causal Conv1d cut to length l, softplus delta, the selective scan by ``torch.einsum`` and a Python loop stacked
   with ``torch.stack``), next-token cross_entropy under AdamW's decay / no-decay groups, clip_grad_norm_ and a
   warmup-cosine LambdaLR, a checkpoint resume, greedy generation by argmax + ``torch.cat``, a state_dict round trip)
+- (``test_program_efficient_kan.py`` runs ``efficient_kan.py``: Blealtan's efficient-kan (KANLinear's ``grid``
+  buffer, Cox-de Boor ``b_splines`` on boolean masks, ``curve2coeff`` by a batched ``linalg.lstsq``, ``update_grid``
+  under ``@torch.no_grad()`` with its sorted-input quantiles by an int64 ``linspace``, the l1 / entropy
+  regularization, the KAN container), the mnist example's AdamW + ExponentialLR classifier with periodic grid
+  updates and a checkpoint resume, and test_simple_math's fit by LBFGS (strong Wolfe, float64) and by AdamW)
 - (``test_program_tabnet.py`` runs ``tabnet.py``: dreamquark-ai's pytorch-tabnet (the Sparsemax / Entmax15 /
   Entmoid15 autograd Functions with their in-place ``input -= max_val`` and hand-written backwards, ghost batch norm
   by ``chunk``, GLU blocks over shared layers, attentive transformers with priors, the encoder's ``M_loss``, the
