@@ -6,18 +6,29 @@ sum stops growing at 2048 (1 + 2048 rounds back to 2048), and a float32 one drif
 `mean` and broadcast gradients were already widened; these were not: softmax / log_softmax / logsumexp over dim 0
 (float16 softmax of 5000 ones gave 4.9e-4 where torch gives 2.0e-4), vector_norm / normalize / cosine_similarity
 (float16 cosine of a vector with itself: 2.44), nansum / nanmean, the batch / layer norm statistics and their weight
-and bias gradients, the bias gradients of linear and conv2d, repeat's and cdist's gradients. A float16 norm also
-squared in float16, so 300 overflowed to inf (normalize gave 0, torch 0.707): it is computed in float32 as torch's.
+and bias gradients, the bias gradients of linear and conv2d, repeat's and cdist's gradients. (A BLAS
+matrix-vector product per block of 128 rows, the blocks added in float64, ran linear's bias gradient 2-6x faster at
+1024 rows, but its float32 roundings inside a block, where terms cancel, moved nerf_lite's Adam run 1e-2 from
+torch's in 30 steps, against 2e-5 with float64 sums; so float64 it is, at about 3% of the char GPT step.) A float16
+norm also squared in float16, so 300 overflowed to inf (normalize gave 0, torch 0.707): it is computed in float32
+as torch's, and so are float16 logcumsumexp (a running log-sum), embedding_bag's sums, and the adds of index_add /
+scatter_add / scatter_reduce into one place (as torch's); avg_pool's window sums are widened (adaptive_avg_pool1d of
+5000 float16 ones gave 0.41).
 
 Mutations run (each made a test here fail):
 - shifted_exp's sum back to ``e.sum`` (float16 one at a time): test_softmax_family.
 - norm_of without the float16 -> float32 step: test_norms (300s overflow); its sums unwidened: test_norms.
 - nansum without ``dtype=wide``: test_nan_reductions.
 - keepdims_mean back to ``x.mean``: test_batch_norm_statistics.
-- linear's bias gradient back to ``g2.sum(axis=0)``: test_bias_gradients[linear]; conv2d's: [conv2d];
+- linear's bias gradient back to ``g2.sum(axis=0)``: test_bias_gradients[linear], test_linear_bias_gradient_over_
+  many_rows; conv2d's: test_bias_gradients[conv2d];
   norm's _affine_grads: [layer_norm].
 - repeat's backward unwidened: test_repeat_and_cdist_gradients; cdist's: the same test.
 - log_softmax's backward ``g.sum``: test_softmax_family (gradient).
+- logcumsumexp without its float16 -> float32 step: test_float16_logcumsumexp.
+- backend.scatter_add without its float16 branch: test_float16_scatter_accumulation (all four) and
+  test_float16_embedding_bag (whose bags are index_add's); avg_pool2d's window sum unwidened:
+  test_float16_average_pooling.
 """
 
 from __future__ import annotations
@@ -94,6 +105,61 @@ def test_nan_reductions(x: np.ndarray, holes: list[int]) -> None:
     close(*both(lambda lib, t: lib.nanmean(t, 0), x), rtol=2e-3)
 
 
+@settings(max_examples=10, deadline=None)
+@given(long_columns(np.float16, -2.0, 2.0))
+def test_float16_logcumsumexp(x: np.ndarray) -> None:
+    """A float16 running log-sum in float32, as torch's (3000 terms of 0.1 stalled at 6.34; torch: 8.11)."""
+    close(*both(lambda lib, t: lib.logcumsumexp(t, 0), x, grad=True), rtol=4e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+def test_float16_embedding_bag(mode: str) -> None:
+    """A float16 bag of 3000 rows summed in float32, as torch's (it stopped at 2048); against torch in float64, as
+    torch's own float16 backward of mode "mean" drifts (0.320 for 0.340: it adds 1/3000 a thousand times in float16)
+    where ours adds in float32."""
+    rng = np.random.default_rng(5)
+    weight = rng.uniform(0.5, 1.5, (6, 3)).astype(np.float16)
+    bags = rng.integers(0, 6, (2, 3000))
+    results = []
+    for lib in LIBS:
+        w = lib.tensor(weight if lib is tg else weight.astype(np.float64), requires_grad=True)
+        out = lib.nn.functional.embedding_bag(lib.tensor(bags), w, mode=mode)
+        (g,) = lib.autograd.grad(out.sum(), w)
+        results.append([out.detach().double().numpy(), g.double().numpy()])
+    close(*results, rtol=2e-3)
+
+
+@pytest.mark.parametrize("op", ["index_add", "scatter_add", "scatter_reduce_sum", "scatter_reduce_mean"])
+def test_float16_scatter_accumulation(op: str) -> None:
+    """5000 float16 values added into one place: in float32, rounded once, as torch's (they stopped at 2048)."""
+    rng = np.random.default_rng(6)
+    src = rng.uniform(0.5, 1.5, (5000, 2)).astype(np.float16)
+    places = rng.integers(0, 2, 5000)
+    results = []
+    for lib in LIBS:
+        s = lib.tensor(src, requires_grad=True)
+        base = lib.zeros(2, 2, dtype=lib.float16)
+        if op == "index_add":
+            out = base.index_add(0, lib.tensor(places), s)
+        else:
+            index = lib.tensor(np.stack([places, places], 1))
+            out = (base.scatter_add(0, index, s) if op == "scatter_add"
+                   else base.scatter_reduce(0, index, s, op.rpartition("_")[2]))
+        (g,) = lib.autograd.grad(out.sum(), s)
+        results.append([out.detach().double().numpy(), g.double().numpy()])
+    close(*results, rtol=2e-3)
+
+
+@pytest.mark.parametrize("length", [5000, 4999])
+def test_float16_average_pooling(length: int) -> None:
+    """A float16 average over 5000 positions of a transposed view (avg_pool's window sum; adaptive pooling's even
+    and uneven windows)."""
+    x = np.random.default_rng(7).uniform(0.5, 1.5, (length, 2)).astype(np.float16)
+    for fn in (lambda lib, t: lib.nn.functional.adaptive_avg_pool1d(t.T.unsqueeze(0), 1),
+               lambda lib, t: lib.nn.functional.avg_pool1d(t.T.unsqueeze(0), length)):
+        close(*both(fn, x, grad=True), rtol=2e-3)
+
+
 def test_float32_long_axis_accuracy() -> None:
     """3e6 rows of 0.1 in float32: within float32 rounding of the exact answers (numpy's one-at-a-time sum was 3%
     off, softmax's denominator likewise)."""
@@ -103,6 +169,15 @@ def test_float32_long_axis_accuracy() -> None:
     np.testing.assert_allclose(tg.linalg.vector_norm(x, 1, dim=0).numpy(), exact, rtol=1e-6)
     np.testing.assert_allclose(tg.softmax(x, 0)[0].numpy(), 1 / 3e6, rtol=1e-6)
     np.testing.assert_allclose(tg.logsumexp(x, 0).numpy(), np.log(3e6) + 0.1, rtol=1e-6)
+
+
+def test_linear_bias_gradient_over_many_rows() -> None:
+    """3e6 rows of 0.1 as linear's output gradient: the bias gradient within float32 rounding (numpy's loop: 3%)."""
+    x = tg.zeros(3_000_000, 2)
+    w = tg.zeros(2, 2)
+    b = tg.zeros(2, requires_grad=True)
+    (tg.nn.functional.linear(x, w, b) * 0.1).sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), float(np.float32(0.1)) * 3e6, rtol=1e-6)
 
 
 def test_batch_norm_statistics() -> None:

@@ -371,7 +371,7 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
     if mode == "max":
         return _bag_max(rows, bag, counts, bags)
     total = index_op.index_add(zeros(bags, weight.shape[1], dtype=weight.dtype, device=weight.device), 0,
-                               Tensor(bag, device=weight.device), rows)
+                               Tensor(bag, device=weight.device), rows)  # (float16 bags add in float32, as torch's)
     if mode == "sum":
         return total
     return total / Tensor(xp.maximum(counts, 1).astype(weight.dtype)[:, None], device=weight.device)

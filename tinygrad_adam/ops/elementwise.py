@@ -49,7 +49,10 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
         return g
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
-    return wide_sum(g, axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+    if not axes:
+        return g.reshape(shape)
+    with ignore_fp_errors(numpy):  # inf - inf: nan without numpy's warning, as torch
+        return wide_sum(g, axes, keepdims=True).reshape(shape)
 
 
 # The accumulator of a float sum. numpy sums pairwise (O(log n) rounding, as torch's cascade) only along its inner
@@ -66,21 +69,24 @@ def sums_in_order(x: Array, axes: int | tuple[int, ...] | None) -> bool:
     """Whether numpy sums ``x`` over ``axes`` (None: all) one term at a time in x's float16 / float32 dtype, over more
     than SHORT_SUM terms: the sums ``wide_sum`` and ``reduce.mean`` accumulate wider. ``axes`` may be one int and
     may count from the end."""
+    if x.dtype not in WIDER:
+        return False
     if axes is None:
         axes = tuple(range(x.ndim))
     elif isinstance(axes, int) or min(axes, default=0) < 0:
         axes = tuple(sorted(i % x.ndim for i in ((axes,) if isinstance(axes, int) else axes)))
     trailing = axes == tuple(range(x.ndim - len(axes), x.ndim)) and x.flags.c_contiguous
-    return x.dtype in WIDER and not trailing and math.prod(x.shape[i] for i in axes) > SHORT_SUM
+    return not trailing and math.prod(x.shape[i] for i in axes) > SHORT_SUM
 
 
 def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = False) -> Array:
     """``x.sum(axis=axes, keepdims=keepdims)`` in x's dtype; where numpy would add the terms one at a time in
-    float16 / float32 (``sums_in_order``), accumulated in float32 / float64."""
-    wide = WIDER[x.dtype] if sums_in_order(x, axes) else None
-    with ignore_fp_errors(numpy):  # inf - inf and a sum past x's range (inf) without numpy's warnings, as torch
-        out = x.sum(axis=axes, keepdims=keepdims, dtype=wide)
-        return out.astype(x.dtype, copy=False) if wide else out
+    float16 / float32 (``sums_in_order``), accumulated in float32 / float64 (a result past x's range is inf, as
+    torch's, without numpy's warning on the cast; elsewhere numpy's warnings are the caller's)."""
+    if not sums_in_order(x, axes):
+        return x.sum(axis=axes, keepdims=keepdims)
+    with ignore_fp_errors(numpy):
+        return x.sum(axis=axes, keepdims=keepdims, dtype=WIDER[x.dtype]).astype(x.dtype, copy=False)
 
 
 def mT(x: Array) -> Array:  # noqa: N802

@@ -16,6 +16,7 @@ from __future__ import annotations
 from .. import backend
 from ..tensor import Array, Tensor, record
 from .conv import IntPair, add_windows, ints, output_size, pad_spatial, pair, span, windows
+from .elementwise import wide_sum
 
 Window = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 # Bytes of window copies per piece of the batch in max_pool2d: a large input goes through in pieces, so the copies,
@@ -154,7 +155,7 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     k, st, pd, (ho, wo), extra = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
     h, w = x.shape[2:]
     xp, t = x.xp, x.dtype.type
-    out = windows(pad_spatial(x._data, pd, 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))
+    out = wide_sum(windows(pad_spatial(x._data, pd, 0.0, extra), k, st, (ho, wo)), (0, 1))
     if divisor_override is not None or (extra == (0, 0) and (count_include_pad or pd == (0, 0))):
         divisor = t(divisor_override or k[0] * k[1])
     else:  # the window's elements inside the image (padding included when counted), (Ho, Wo)
