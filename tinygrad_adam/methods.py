@@ -734,12 +734,14 @@ def logsumexp(self: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim
     return reduce.logsumexp(self, d, keepdim or keepdims)
 
 
-def softmax(self: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
-    return reduce.softmax(self, _dim(dim, axis, -1))
+def softmax(self: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    """softmax along ``dim``, computed in ``dtype`` when given (the input cast first, as torch's)."""
+    return reduce.softmax(self if dtype is None else to(self, dtype=dtype), _dim(dim, axis, -1))
 
 
-def log_softmax(self: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
-    return reduce.log_softmax(self, _dim(dim, axis, -1))
+def log_softmax(self: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    """log softmax along ``dim``, computed in ``dtype`` when given (the input cast first, as torch's)."""
+    return reduce.log_softmax(self if dtype is None else to(self, dtype=dtype), _dim(dim, axis, -1))
 
 
 def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:

@@ -205,6 +205,12 @@ harness hands both the same initial weights and minibatches from numpy.
   ``lambda_sparse * M_loss``, Adam, StepLR, clip_grad_norm_, softmax predictions, feature importances), the
   self-supervised pretraining (decoder, obfuscator, UnsupervisedLoss, ``load_weights_from_unsupervised``) and a
   checkpoint resume)
+- (``test_program_set_transformer.py`` runs ``set_transformer.py``: juho-lee's set_transformer (MAB with its heads
+  split along the features and stacked along the batch, optional LayerNorms, SAB, ISAB's xavier inducing points and
+  PMA's seeds repeated over the batch, DeepSet, SetTransformer) and its amortized-clustering demo (MixtureOfMVNs /
+  MultivariateNormalDiag by ``gather`` of repeated labels, ``logsumexp`` log-likelihoods, softmax / softplus
+  ``parse``, ``stats`` through ``eye()[(None,)*k]``, Adam with the halfway lr cut, a ``torch.save``d benchmark, a
+  ``no_grad`` test, argmax labels, and a ``model.tar`` resume))
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array,
             m = xp.where(xp.isfinite(m), m, m.dtype.type(0))
     with quiet(xp):
         d = x - m
-    e = xp.exp(d)
+        e = xp.exp(d)  # (overflows only where finite_shift left an inf row unshifted: inf, as torch)
     return m, d, e, wide_sum(e, axes, keepdims=True)
 
 
@@ -170,8 +170,10 @@ def short_rows_shifted_exp(x: Array, finite_shift: bool) -> tuple[Array, Array, 
 
 
 def quiet(xp: Any) -> Any:
-    """numpy's errstate for inf - inf (cupy never warns)."""
-    return xp.errstate(invalid="ignore", divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+    """numpy's errstate for inf - inf, a float16 x - max past its range (-inf: exp gives 0) and exp's overflow to
+    inf, all silent in torch (cupy never warns)."""
+    return xp.errstate(invalid="ignore", divide="ignore", over="ignore") if hasattr(xp, "errstate") \
+        else contextlib.nullcontext()
 
 
 def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
