@@ -15,6 +15,12 @@ def is_available() -> bool:
     return backend.cupy_available()
 
 
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False: there is no bfloat16 dtype here, so a program choosing its dtype by this (nanoGPT's train.py) picks
+    float16 (torch answers False on its CPU build and True on a GPU of compute capability 8 or more)."""
+    return False
+
+
 def device_count() -> int:
     if not is_available():
         return 0

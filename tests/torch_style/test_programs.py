@@ -211,6 +211,13 @@ harness hands both the same initial weights and minibatches from numpy.
   MultivariateNormalDiag by ``gather`` of repeated labels, ``logsumexp`` log-likelihoods, softmax / softplus
   ``parse``, ``stats`` through ``eye()[(None,)*k]``, Adam with the halfway lr cut, a ``torch.save``d benchmark, a
   ``no_grad`` test, argmax labels, and a ``model.tar`` resume))
+- (``test_program_nanogpt.py`` runs ``nanogpt.py``: Karpathy's nanoGPT (model.py's LayerNorm with an optional
+  bias, CausalSelfAttention by ``scaled_dot_product_attention(is_causal=True)`` or, without it, the manual
+  ``masked_fill`` over a ``tril`` buffer, tied ``wte`` / ``lm_head``, the scaled ``c_proj`` init, last-position
+  logits, ``crop_block_size``, ``from_pretrained``'s transposed Conv1D copies, ``configure_optimizers``' decay groups
+  and fused check, ``estimate_mfu``, ``generate``), prepare.py's ``.bin`` / ``meta.pkl``, train.py's loop (warmup +
+  cosine ``get_lr``, gradient accumulation, the GradScaler's ``scale`` / ``unscale_`` / ``step`` / ``update``,
+  clip_grad_norm_, ``estimate_loss``, its checkpoint dict and the ``_orig_mod.`` resume) and sample.py)
 """
 
 from __future__ import annotations
