@@ -218,6 +218,13 @@ harness hands both the same initial weights and minibatches from numpy.
   and fused check, ``estimate_mfu``, ``generate``), prepare.py's ``.bin`` / ``meta.pkl``, train.py's loop (warmup +
   cosine ``get_lr``, gradient accumulation, the GradScaler's ``scale`` / ``unscale_`` / ``step`` / ``update``,
   clip_grad_norm_, ``estimate_loss``, its checkpoint dict and the ``_orig_mod.`` resume) and sample.py)
+- (``test_program_byol.py`` runs ``byol.py``: lucidrains' byol-pytorch (``default`` / ``flatten`` / the
+  ``singleton`` decorator, ``loss_fn``, RandomApply, EMA and ``update_moving_average`` through ``.data``, MLP and
+  SimSiamMLP, NetWrapper's hidden layer by name or ``children()`` index with a forward hook, the projector built
+  lazily from the hidden's shape and ``.to(hidden)``, the deep-copied target encoder, the symmetric loss,
+  ``return_embedding`` / ``return_projection``, ``use_momentum=False``) with numpy-seeded batch augmentations
+  (jitter, grayscale, flip, blur by a grouped ``conv2d``, resized crops by slicing + ``interpolate``), and the
+  README's Adam loop saving the improved net)
 """
 
 from __future__ import annotations

@@ -207,19 +207,37 @@ class Module:
             self._assign_buffer(name, value)
             return
         old, flags = vars(self).get(name), vars(self).get("_buffer_persistence", {})
+        slots = vars(self).get("_none_slots", {})
         for kind, what, takes in ((Parameter, "parameter", (Parameter,)),
                                   (Module, "child module", (Parameter, Module))):
-            if isinstance(old, kind) and not isinstance(value, takes) and value is not None:
+            if (isinstance(old, kind) or slots.get(name) is kind) and not isinstance(value, takes) \
+                    and value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as {what} '{name}' (torch.nn.{kind.__name__} "
                                 f"or None expected)")
         if name in flags and not isinstance(value, (Tensor, Module)) and value is not None:
             raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.nn.Buffer, "
                             f"torch.Tensor or None expected)")
         kind_of = next((k for k in (Parameter, Module) if isinstance(value, k)), None)
-        if kind_of and not isinstance(old, kind_of) and (old is not None or name in flags):
+        if kind_of and not isinstance(old, kind_of) and name in vars(self) and slots.get(name) is not kind_of:
             del self.__dict__[name]  # as torch: a new Parameter / child is listed after the others of its kind
             flags.pop(name, None)  # and a buffer of that name is one no longer
+        if value is None and isinstance(old, (Parameter, Module)):
+            self._none_slot(name, Parameter if isinstance(old, Parameter) else Module)
+        elif value is not None:
+            slots.pop(name, None)
         object.__setattr__(self, name, value)
+
+    def _none_slot(self, name: str, kind: type) -> None:
+        """Remember that attribute ``name`` (None) holds the place of a Parameter or child (``kind``), as torch's
+        ``_parameters`` / ``_modules`` keep a None entry: one set there later keeps that place in the order, where one
+        set over a plain None attribute is listed after the others of its kind."""
+        self.__dict__.setdefault("_none_slots", {})[name] = kind
+
+    def __delattr__(self, name: str) -> None:
+        """As torch's: the name is no longer a parameter, buffer or child, nor holds such a place."""
+        object.__delattr__(self, name)
+        vars(self).get("_none_slots", {}).pop(name, None)
+        vars(self).get("_buffer_persistence", {}).pop(name, None)
 
     def __setstate__(self, state: Any) -> None:
         """Unpickling (and deepcopy), as Python's default: the ``__dict__`` state, then any slot state of a
@@ -326,10 +344,20 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Set ``param`` as attribute ``name`` (torch's explicit form of ``self.name = param``)."""
+        """Set ``param`` as attribute ``name`` (torch's explicit form of ``self.name = param``). As torch, the name
+        must be a non-empty string without ``"."`` that names no attribute but a parameter (None included)."""
+        if not isinstance(name, str):
+            raise TypeError(f"register_parameter: the name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"register_parameter: the name must be non-empty and without '.', got {name!r}")
+        if hasattr(self, name) and not isinstance(vars(self).get(name), Parameter) \
+                and vars(self).get("_none_slots", {}).get(name) is not Parameter:
+            raise KeyError(f"register_parameter: attribute {name!r} already exists")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
         setattr(self, name, param)
+        if param is None:
+            self._none_slot(name, Parameter)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Set ``module`` as attribute ``name`` (torch's explicit form of ``self.name = module``). As torch, the name
@@ -340,16 +368,28 @@ class Module:
             raise TypeError(f"add_module: the name must be a string, got {type(name).__name__}")
         if not name or "." in name:
             raise KeyError(f"add_module: the name must be non-empty and without '.', got {name!r}")
-        current = vars(self).get(name)
-        if hasattr(self, name) and not (name in vars(self) and (current is None or isinstance(current, Module))):
+        if hasattr(self, name) and not isinstance(vars(self).get(name), Module) \
+                and vars(self).get("_none_slots", {}).get(name) is not Module:
             raise KeyError(f"add_module: attribute {name!r} already exists")
         setattr(self, name, module)
+        if module is None:
+            self._none_slot(name, Module)
 
     register_module = add_module
 
-    def named_children(self) -> Iterator[tuple[str, Module]]:
-        """The direct submodules with their attribute names."""
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
+        """(name, child) of every direct submodule, one held under two names listed under each (torch's
+        ``_modules.items()``, which ``Sequential`` runs and ``named_modules(remove_duplicate=False)`` walks)."""
         return ((n, m) for n, m in self._members() if isinstance(m, Module))
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct submodules with their attribute names; one held under two names is listed once, under the
+        first (as torch: ``children()[-2]`` counts distinct modules)."""
+        seen: set[int] = set()
+        for name, child in self._child_items():
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
 
     def children(self) -> Iterator[Module]:
         return (m for _, m in self.named_children())
@@ -357,7 +397,7 @@ class Module:
     @property
     def _modules(self) -> MemberView:
         """torch's {name: direct submodule} (see ``MemberView``)."""
-        return MemberView(self, self.named_children(), self.add_module)
+        return MemberView(self, self._child_items(), self.add_module)
 
     @property
     def _parameters(self) -> MemberView:
@@ -385,14 +425,14 @@ class Module:
                 raise RecursionError(f"named_modules: the module at {name!r} contains itself")
             seen.add(id(mod))
             yield name, mod
-            kids = [(f"{name}.{n}" if name else n, m, above | {id(mod)}) for n, m in mod.named_children()]
+            kids = [(f"{name}.{n}" if name else n, m, above | {id(mod)}) for n, m in mod._child_items()]
             stack.extend(reversed(kids))
 
     def get_submodule(self, target: str) -> Module:
         """The module at dotted path ``target`` ("" is this one), as ``named_modules`` names it."""
         mod = self
         for i, name in enumerate(target.split(".") if target else []):
-            child = dict(mod.named_children()).get(name)
+            child = dict(mod._child_items()).get(name)
             if child is None:
                 raise AttributeError(f"{type(mod).__name__} has no submodule {name!r} (in {target!r}, after "
                                      f"{'.'.join(target.split('.')[:i]) or 'the root'})")
@@ -600,7 +640,7 @@ class Module:
         elif own:
             shapes = ", ".join(f"{n} {p.shape}" for n, p in own)
             note = f"  # {shapes}: {sum(p.size for _, p in own):,} params"
-        kids = list(self.named_children())
+        kids = list(self._child_items())
         if not kids:
             return [f"{type(self).__name__}({self.extra_repr()}){note}"]
         lines = [f"{type(self).__name__}({self.extra_repr()}{note}"]
@@ -743,15 +783,15 @@ class Sequential(_ModuleSequence):
 
     def _sequence(self) -> list[Module]:
         if self._layers is None:
-            self._layers = list(self.children())
+            self._layers = [m for _, m in self._child_items()]
         return self._layers
 
     def _names(self) -> list[str]:
-        return [n for n, _ in self.named_children()]
+        return [n for n, _ in self._child_items()]
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self.named_children())[index]))
+            return Sequential(OrderedDict(list(self._child_items())[index]))
         return super().__getitem__(index)
 
     def __setitem__(self, index: int, module: Module) -> None:
@@ -798,7 +838,7 @@ class ModuleList(_ModuleSequence):
         self.extend(modules or [])
 
     def _sequence(self) -> list[Module]:
-        return [m for n, m in self.named_children() if n.isdigit()]
+        return [m for n, m in self._child_items() if n.isdigit()]
 
     def _of(self, modules: list[Module]) -> Module:
         return type(self)(modules)

@@ -121,8 +121,6 @@ class SpectralNorm:
             weight = self.compute_weight(module, do_power_iteration=False)
         for suffix in ("", "_u", "_v", "_orig"):
             delattr(module, self.name + suffix)
-        for suffix in ("_u", "_v"):
-            module._buffer_flags().pop(self.name + suffix)
         vars(module)["_load_state_dict_pre_hooks"].remove(self.legacy_keys)
         module.register_parameter(self.name, Parameter(weight._data))
 

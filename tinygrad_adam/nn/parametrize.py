@@ -223,7 +223,6 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
                          f"{[n for n in vars(module) if _own_tensor(module, n) is not None]}")
     plist = ParametrizationList([parametrization], original, unsafe=unsafe)  # first: it may raise
     delattr(module, tensor_name)
-    module._buffer_flags().pop(tensor_name, None)
     if not is_parametrized(module):
         cls = type(module)
         members: dict[str, Any] = {"__getstate__": _refuse_pickle, "__module__": cls.__module__}
