@@ -1,19 +1,19 @@
 """Sums over a long strided axis inside ops accumulate wider, as torch's do (float16 in float32, float32 in a
 cascade; ours in float64 and rounded once).
 
-numpy adds the terms of an axis that is not the trailing, contiguous one one at a time in the input's dtype: a float16
-sum stops growing at 2048 (1 + 2048 rounds back to 2048), and a float32 one drifts (3e6 rows of 0.1: 3% off). `sum`,
-`mean` and broadcast gradients were already widened; these were not: softmax / log_softmax / logsumexp over dim 0
-(float16 softmax of 5000 ones gave 4.9e-4 where torch gives 2.0e-4), vector_norm / normalize / cosine_similarity
-(float16 cosine of a vector with itself: 2.44), nansum / nanmean, the batch / layer norm statistics and their weight
-and bias gradients, the bias gradients of linear and conv2d, repeat's and cdist's gradients. (A BLAS
-matrix-vector product per block of 128 rows, the blocks added in float64, ran linear's bias gradient 2-6x faster at
-1024 rows, but its float32 roundings inside a block, where terms cancel, moved nerf_lite's Adam run 1e-2 from
-torch's in 30 steps, against 2e-5 with float64 sums; so float64 it is, at about 3% of the char GPT step.) A float16
-norm also squared in float16, so 300 overflowed to inf (normalize gave 0, torch 0.707): it is computed in float32
-as torch's, and so are float16 logcumsumexp (a running log-sum), embedding_bag's sums, and the adds of index_add /
-scatter_add / scatter_reduce into one place (as torch's); avg_pool's window sums are widened (adaptive_avg_pool1d of
-5000 float16 ones gave 0.41).
+numpy adds the terms of an axis that is not the trailing, contiguous one one at a time in the input's dtype: a
+float16 sum stops growing at 2048 (1 + 2048 rounds back to 2048), and a float32 one drifts (3e6 rows of 0.1: 3%
+off). `sum`, `mean` and broadcast gradients were already widened; these were not: softmax / log_softmax / logsumexp
+over dim 0 (float16 softmax of 5000 ones gave 4.9e-4 where torch gives 2.0e-4), vector_norm / normalize /
+cosine_similarity (float16 cosine of a vector with itself: 2.44), nansum / nanmean, the batch / layer norm
+statistics and their weight and bias gradients, the bias gradients of linear and conv2d, repeat's and cdist's
+gradients. (A BLAS matrix-vector product per block of 128 rows, the blocks added in float64, ran linear's bias
+gradient 2-6x faster at 1024 rows, but its float32 roundings inside a block, where terms cancel, moved nerf_lite's
+Adam run 1e-2 from torch's in 30 steps, against 2e-5 with float64 sums; so float64 it is, at no measurable cost to
+the char GPT step.) A float16 norm also squared in float16, so 300 overflowed to inf (normalize gave 0, torch
+0.707): it is computed in float32 as torch's, and so are float16 logcumsumexp (a running log-sum), embedding_bag's
+sums, and the adds of index_add / scatter_add / scatter_reduce into one place (as torch's); avg_pool's window sums
+are widened (adaptive_avg_pool1d of 5000 float16 ones gave 0.41).
 
 Mutations run (each made a test here fail):
 - shifted_exp's sum back to ``e.sum`` (float16 one at a time): test_softmax_family.
