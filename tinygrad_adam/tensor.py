@@ -400,7 +400,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "astype", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "concatenate", "pad", "to",
     "conv2d", "max_pool2d", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "tril", "triu",
     "gather", "scatter", "scatter_add", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
-    "flip", "roll", "diagonal", "diag", "diag_embed", "clone", "repeat",
+    "flip", "roll", "diagonal", "diag", "diag_embed", "clone", "repeat", "embedding",
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
     "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",

@@ -225,6 +225,11 @@ harness hands both the same initial weights and minibatches from numpy.
   ``return_embedding`` / ``return_projection``, ``use_momentum=False``) with numpy-seeded batch augmentations
   (jitter, grayscale, flip, blur by a grouped ``conv2d``, resized crops by slicing + ``interpolate``), and the
   README's Adam loop saving the improved net)
+- (``test_program_poincare.py`` runs ``poincare.py``: facebookresearch's poincare-embeddings (hype's Euclidean and
+  Poincaré manifolds, the distance as an autograd Function with its hand-written backward and eps clamps, the
+  ``renorm_`` projection of the embedding's output under ``no_grad``, rgrad, RiemannianSGD on ``optimizer.required``,
+  the negative-sampling cross entropy, burn-in, mean rank / MAP, a checkpoint resume) on a tree's transitive
+  closure in float64 and float32, and points within 1e-5 of the ball's boundary)
 """
 
 from __future__ import annotations
@@ -263,6 +268,7 @@ IMPORTS = [
     ("from torch.distributions.", "from tinygrad_adam.distributions."),
     ("from torch.optim.lr_scheduler import ", "from tinygrad_adam.optim.lr_scheduler import "),
     ("from torch.optim.swa_utils import ", "from tinygrad_adam.optim.swa_utils import "),
+    ("from torch.optim.optimizer import ", "from tinygrad_adam.optim.optimizer import "),
     ("from torch.optim import ", "from tinygrad_adam.optim import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
     ("from torch.func import ", "from tinygrad_adam.func import "),

@@ -430,7 +430,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     with ignore_fp_errors(xp):
         size = norm_of(x, p, others)
         inverse = 1 / (size + x.dtype.type(1e-7))
-        factor = inverse * x.dtype.type(maxnorm)
+        factor = x.dtype.type(maxnorm) / (size + x.dtype.type(1e-7))  # one rounding, as torch's kernel
         scaled = size > maxnorm
         out = x * xp.where(scaled, factor, x.dtype.type(1))
 

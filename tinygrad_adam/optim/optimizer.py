@@ -37,6 +37,16 @@ SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_moment
 State = dict[str, Any]
 
 
+class _RequiredParameter:
+    """The default of a hyperparameter every group must give (torch's ``optim.optimizer.required``)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
 class Optimizer:
     """Base class: ``Optimizer(params, defaults)``.
 
@@ -118,6 +128,9 @@ class Optimizer:
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {type(self).__name__}; "
                             f"known: {sorted(self.defaults)}")
+        missing = [k for k, v in self.defaults.items() if v is required and k not in group]
+        if missing:
+            raise ValueError(f"parameter group didn't specify a value of required optimization parameter {missing[0]}")
         group = {**self.defaults, **group, "params": params}
         self.check_group(group)
         self.param_groups.append(group)
