@@ -184,40 +184,47 @@ def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor
     return tensor(data, dtype=dtype, device=device)
 
 
-def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    """Accept both ``zeros(2, 3)`` and ``zeros((2, 3))``."""
+def _shape(shape: tuple[Any, ...], size: Any = None, name: str = "") -> tuple[int, ...]:
+    """Accept ``zeros(2, 3)``, ``zeros((2, 3))`` and torch's keyword ``zeros(size=(2, 3))`` (a sequence only)."""
+    if size is not None:
+        if shape:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        if not isinstance(size, Sequence):
+            raise TypeError(f"{name}(): argument 'size' must be tuple of ints, not {type(size).__name__}")
+        shape = (size,)
     if len(shape) == 1 and isinstance(shape[0], Sequence):
         shape = tuple(shape[0])
     return tuple(int(n) for n in shape)
 
 
 def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, requires_grad: bool,
-          value: float = 0.0, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+          value: float = 0.0, layout: Any = None, pin_memory: bool | None = False, size: Any = None) -> Tensor:
     check_layout(fill, layout, pin_memory)
+    shape = _shape(shape, size, fill)
     dev = backend.parse_device(device)
     xp = backend.xp_of(dev)
     dtype = DEFAULT_FLOAT if dtype is None else dtype
     if fill == "full":
         check_fits("full", value, dtype)
     with backend.device_context(dev):
-        data = xp.full(_shape(shape), value, dtype=dtype) if fill == "full" else getattr(xp, fill)(_shape(shape), dtype)
+        data = xp.full(shape, value, dtype=dtype) if fill == "full" else getattr(xp, fill)(shape, dtype)
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def zeros(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-          layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    return _make("zeros", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory)
+          layout: Any = None, pin_memory: bool | None = False, size: Any = None) -> Tensor:
+    return _make("zeros", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory, size=size)
 
 
 def ones(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-         layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    return _make("ones", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory)
+         layout: Any = None, pin_memory: bool | None = False, size: Any = None) -> Tensor:
+    return _make("ones", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory, size=size)
 
 
 def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-          layout: Any = None, memory_format: Any = None, pin_memory: bool | None = False) -> Tensor:
+          layout: Any = None, memory_format: Any = None, pin_memory: bool | None = False, size: Any = None) -> Tensor:
     """A tensor of ``shape`` (zero-filled here: never uninitialised memory), laid out in ``memory_format``."""
-    out = _make("zeros", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory)
+    out = _make("zeros", shape, dtype, device, requires_grad, layout=layout, pin_memory=pin_memory, size=size)
     return out if memory_format is None else like("empty", out, out, memory_format)
 
 
@@ -255,20 +262,24 @@ def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, mem
 
 
 def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-          generator: Generator | None = None, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+          generator: Generator | None = None, layout: Any = None, pin_memory: bool | None = False,
+          size: Any = None) -> Tensor:
     """Standard normal samples from ``generator`` or the device's seeded stream (see ``manual_seed``)."""
     check_layout("randn", layout, pin_memory)
     dev = backend.parse_device(device)
-    data = backend.standard_normal(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype, _rng(generator, dev))
+    dtype = DEFAULT_FLOAT if dtype is None else dtype
+    data = backend.standard_normal(dev, _shape(shape, size, "randn"), dtype, _rng(generator, dev))
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
 def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
-         generator: Generator | None = None, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+         generator: Generator | None = None, layout: Any = None, pin_memory: bool | None = False,
+         size: Any = None) -> Tensor:
     """Uniform samples in [0, 1) from ``generator`` or the device's seeded stream."""
     check_layout("rand", layout, pin_memory)
     dev = backend.parse_device(device)
-    data = backend.uniform(dev, _shape(shape), DEFAULT_FLOAT if dtype is None else dtype, _rng(generator, dev))
+    dtype = DEFAULT_FLOAT if dtype is None else dtype
+    data = backend.uniform(dev, _shape(shape, size, "rand"), dtype, _rng(generator, dev))
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 

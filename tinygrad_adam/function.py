@@ -58,8 +58,11 @@ class FunctionCtx:
         self.in_graph = False  # True while backward runs under create_graph=True
 
     def save_for_backward(self, *tensors: Tensor | None) -> None:
+        """Keep Tensors (sparse COO matrices too, as torch) or None for ``backward``'s ``saved_tensors``."""
+        from .sparse import SparseCOOTensor
+
         for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, Tensor):
+            if t is not None and not isinstance(t, (Tensor, SparseCOOTensor)):
                 raise TypeError(f"save_for_backward can only save Tensors or None, got a {type(t).__name__} at "
                                 f"position {i}; keep other values as attributes of ctx")
         self.to_save = tensors

@@ -333,7 +333,7 @@ class LegacyTensorType:
             if any(n < 0 for n in sizes):
                 raise ValueError(f"{name}: negative dimension in size {tuple(sizes)}")
             return empty(*(sizes or (0,)), dtype=self.dtype, device=device)
-        if len(args) != 1 or not (isinstance(args[0], (list, tuple)) or hasattr(args[0], "shape")) or isinstance(
+        if len(args) != 1 or not (isinstance(args[0], (list, tuple, range)) or hasattr(args[0], "shape")) or isinstance(
                 args[0], numpy.generic):  # a numpy scalar is data, not a sequence: torch refuses it too
             raise TypeError(f"{name}(): give sizes (ints) or one sequence of data, got "
                             f"({', '.join(type(a).__name__ for a in args)})")

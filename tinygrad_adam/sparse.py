@@ -104,13 +104,16 @@ class SparseCOOTensor:
         return SparseCOOTensor(self._idx, self._vals.detach(), self._shape, self._coalesced)
 
     def __matmul__(self, other: Any) -> Tensor:
+        """``self @ dense``, also spelled ``self.matmul(dense)`` and ``self.mm(dense)``: see :func:`mm`."""
         return mm(self, other)
+
+    matmul = mm = __matmul__
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(f"sparse COO tensor has no {name!r} here (only torch.sparse.mm, @, to_dense, coalesce, "
-                             f"t); call .to_dense() first for a dense Tensor")
+        raise AttributeError(f"sparse COO tensor has no {name!r} here (only torch.sparse.mm, @, matmul, to_dense, "
+                             f"coalesce, t); call .to_dense() first for a dense Tensor")
 
     def __array__(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("a sparse COO tensor is not an array here: use torch.sparse.mm(sparse, dense) or "

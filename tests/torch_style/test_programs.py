@@ -230,6 +230,12 @@ harness hands both the same initial weights and minibatches from numpy.
   ``renorm_`` projection of the embedding's output under ``no_grad``, rgrad, RiemannianSGD on ``optimizer.required``,
   the negative-sampling cross entropy, burn-in, mean rank / MAP, a checkpoint resume) on a tree's transitive
   closure in float64 and float32, and points within 1e-5 of the ball's boundary)
+- (``test_program_pygat.py`` runs ``pygat.py``: Diego999's pyGAT (the dense GraphAttentionLayer's two-matmul
+  broadcast logits, ``-9e15`` ``where`` mask, softmax and dropout; SpGraphAttentionLayer over ``adj.nonzero()`` with
+  the SpecialSpmmFunction saving a ``sparse_coo_tensor`` and picking edge gradients out of the dense one, exp(-e)
+  weights normalised by an spmm with ones; GAT / SpGAT heads in a plain list registered by ``add_module``), utils'
+  scipy ``normalize_adj`` / ``normalize_features`` and ``accuracy``, and train.py's Adam loop with patience early
+  stopping through ``{epoch}.pkl`` files and the best reloaded, dense and sparse, and dropout statistics)
 """
 
 from __future__ import annotations

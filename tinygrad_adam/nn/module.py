@@ -305,11 +305,14 @@ class Module:
 
     # ------------------------------------------------------------------ the tree
     def _members(self) -> Iterator[tuple[str, Any]]:
-        """(name, value) of every attribute that is a Parameter or a Module, lists and tuples unpacked."""
+        """(name, value) of every attribute that is a Parameter or a Module, lists and tuples unpacked; an item of a
+        list that an attribute also holds (``add_module(f"att_{i}", att)`` over a plain list, as torch code
+        registers one) is named by that attribute only, as torch, which ignores the list."""
+        named = {id(v) for v in vars(self).values() if isinstance(v, (Parameter, Module))}
         for name, value in vars(self).items():
             items = enumerate(value) if isinstance(value, (list, tuple)) else [(None, value)]
             for i, item in items:
-                if isinstance(item, (Parameter, Module)):
+                if isinstance(item, (Parameter, Module)) and (i is None or id(item) not in named):
                     yield (name if i is None else f"{name}.{i}"), item
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
