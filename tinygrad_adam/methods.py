@@ -62,7 +62,8 @@ def _dim(dim: Any, axis: Any, default: Any = None) -> Any:
         dim = axis
     if dim is None:
         return default
-    return tuple(int(d) for d in dim) if isinstance(dim, (list, tuple)) else int(dim)
+    dims = movement.int_args("dim", "dim", dim)  # a float or bool dim raises TypeError, as torch's
+    return dims if isinstance(dim, (list, tuple)) else dims[0]
 
 
 def _reduce_dims(dim: Any, axis: Any) -> Any:

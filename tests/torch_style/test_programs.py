@@ -236,6 +236,12 @@ harness hands both the same initial weights and minibatches from numpy.
   weights normalised by an spmm with ones; GAT / SpGAT heads in a plain list registered by ``add_module``), utils'
   scipy ``normalize_adj`` / ``normalize_features`` and ``accuracy``, and train.py's Adam loop with patience early
   stopping through ``{epoch}.pkl`` files and the best reloaded, dense and sparse, and dropout statistics)
+- (``test_program_gradcam_deepdream.py`` runs ``gradcam_deepdream.py``: jacobgil's pytorch-grad-cam core
+  (ActivationsAndGradients' forward hooks with ``output.register_hook`` prepending gradients, ``handle.remove()``,
+  BaseCAM's ``zero_grad`` + ``backward(retain_graph=True)`` over ClassifierOutputTargets, GradCAM / GradCAM++ /
+  XGradCAM / EigenCAM's numpy weights and SVD, ``scale_cam_image`` by a bilinear ``F.interpolate``) and a tutorial
+  DeepDream (a leaf image ascended through ``.data`` by mean-normalised gradients of a hooked or truncated layer's
+  norm / mean, ``torch.roll`` jitter by numpy integers, clamping to the normalised range, bilinear octaves))
 """
 
 from __future__ import annotations

@@ -223,9 +223,22 @@ def wrap_dim(op: str, dim: int, ndim: int) -> int:
     return dim % n
 
 
+def int_args(op: str, name: str, value: Any) -> tuple[int, ...]:
+    """An int or a sequence of ints as a tuple (numpy integers and 0-d integer Tensors count, as in torch); a
+    TypeError for floats and bools, which torch refuses rather than truncating (``roll(x, (1.5, 1), (0, 1))``)."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    for item in items:
+        if type(item) is int:  # (the common case, checked first: this runs for every dim= argument)
+            continue
+        kind = numpy.asarray(item._data if isinstance(item, Tensor) else item).dtype.kind
+        if isinstance(item, bool) or kind not in "iu" or numpy.ndim(item) != 0:
+            raise TypeError(f"{op}(): argument '{name}' must be tuple of ints, found {type(item).__name__} {item!r}")
+    return tuple(int(item) for item in items)
+
+
 def _dims(op: str, dims: int | Sequence[int], ndim: int) -> tuple[int, ...]:
     """Several dims, each wrapped; a ValueError when one appears twice."""
-    out = tuple(wrap_dim(op, int(d), ndim) for d in ((dims,) if isinstance(dims, int) else dims))
+    out = tuple(wrap_dim(op, d, ndim) for d in int_args(op, "dims", dims))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dims {tuple(dims)} name the same dim more than once")
     return out
@@ -288,14 +301,14 @@ def flip(a: Tensor, dims: int | Sequence[int]) -> Tensor:
 def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
     """Shift elements cyclically by ``shifts`` along ``dims`` (over the flattened tensor, then reshaped back,
     without ``dims``); the gradient rolls back."""
-    shifts = (shifts,) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
+    shifts = int_args("roll", "shifts", shifts)
     if dims is None:
         if len(shifts) != 1:
             raise ValueError(f"roll: without dims, give one shift (got {shifts})")
         return reshape(roll(reshape(a, (-1,)), shifts, 0), a.shape)
     if a.ndim == 0:
         raise IndexError("roll: a 0-d tensor has no dims to roll along; call roll(shifts) without dims")
-    axes = tuple(wrap_dim("roll", int(d), a.ndim) for d in ((dims,) if isinstance(dims, int) else dims))
+    axes = tuple(wrap_dim("roll", d, a.ndim) for d in int_args("roll", "dims", dims))
     if len(shifts) != len(axes) or not axes:
         raise ValueError(f"roll: shifts {shifts} and dims {axes} must have the same (non-zero) length")
     xp = a.xp
