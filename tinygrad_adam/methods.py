@@ -148,9 +148,29 @@ def permute(self: Tensor, *dims: Any) -> Tensor:
     return movement.transpose(self, dims)
 
 
+_T_warned = {"0-d": False, "not 2-d": False}  # torch warns each once per process
+
+
 def _T(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
-    """All dims reversed (the matrix transpose for 2-D)."""
+    """All dims reversed (the matrix transpose for 2-D). Other than 2-D it warns (UserWarning, each once), as
+    torch's: a deprecation, and for 0-d a second one."""
+    if self.ndim != 2:
+        _warn_T(self.ndim)
     return movement.transpose(self, ())
+
+
+def _warn_T(ndim: int) -> None:  # noqa: N802
+    """torch's once-per-process warnings of ``x.T`` on a tensor of ``ndim`` dims other than 2."""
+    for kind, applies, message in (
+            ("0-d", ndim == 0, "Tensor.T is deprecated on 0-D tensors. This function is the identity in these "
+                               "cases."),
+            ("not 2-d", True, "The use of `x.T` on tensors of dimension other than 2 to reverse their shape "
+                              "is deprecated and it will throw an error in a future release. Consider "
+                              "`x.mT` to transpose batches of matrices or `x.permute(*torch.arange(x.ndim "
+                              "- 1, -1, -1))` to reverse the dimensions of a tensor.")):
+        if applies and not _T_warned[kind]:
+            _T_warned[kind] = True
+            warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _mT(self: Tensor) -> Tensor:  # noqa: N802 - torch's name

@@ -242,6 +242,13 @@ harness hands both the same initial weights and minibatches from numpy.
   XGradCAM / EigenCAM's numpy weights and SVD, ``scale_cam_image`` by a bilinear ``F.interpolate``) and a tutorial
   DeepDream (a leaf image ascended through ``.data`` by mean-normalised gradients of a hooked or truncated layer's
   norm / mean, ``torch.roll`` jitter by numpy integers, clamping to the normalised range, bilinear octaves))
+- (``test_program_growing_nca.py`` runs ``growing_nca.py``: the Growing Neural Cellular Automata as its PyTorch
+  ports write it (chenmingxiang110's CAModel: NHWC <-> NCHW ``transpose(1, 3)``, a depthwise ``F.conv2d`` of identity
+  / rotated Sobel filters repeated over channels, fc0 -> ReLU -> a zeroed fc1, ``torch.rand(...) > fire_rate``
+  updates fed numpy uniforms through a hook, ``max_pool2d`` alive masks; and the 1x1-conv NCHW spelling with a
+  stacked kernel buffer and ``permute``), the sample-pool loop (numpy indices, loss ranking, re-seeding, circle
+  damage, per-sample ``mse_loss``, per-parameter gradient normalisation through ``p.grad.data``, Adam under
+  ExponentialLR / MultiStepLR) and a ``torch.save`` checkpoint resume)
 """
 
 from __future__ import annotations
