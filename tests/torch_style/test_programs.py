@@ -198,6 +198,11 @@ harness hands both the same initial weights and minibatches from numpy.
   under ``@torch.no_grad()`` with its sorted-input quantiles by an int64 ``linspace``, the l1 / entropy
   regularization, the KAN container), the mnist example's AdamW + ExponentialLR classifier with periodic grid
   updates and a checkpoint resume, and test_simple_math's fit by LBFGS (strong Wolfe, float64) and by AdamW)
+- (``test_program_mean_teacher.py`` runs ``mean_teacher.py``: CuriousAI's mean-teacher in its torch 0.3 / 0.4
+  spelling (``Variable(volatile=True)``, ``add_(1 - alpha, tensor)``, ``CrossEntropyLoss(size_average=False,
+  ignore_index=NO_LABEL)``): a ``detach_``ed EMA teacher with the alpha warmup, softmax mse / kl consistency under a
+  sigmoid rampup, the two-head residual logit cost, TwoStreamBatchSampler over a relabelled dataset, SGD + Nesterov
+  with a linear lr warmup and per-step cosine rampdown, topk accuracy into AverageMeterSets and a checkpoint resume)
 - (``test_program_tabnet.py`` runs ``tabnet.py``: dreamquark-ai's pytorch-tabnet (the Sparsemax / Entmax15 /
   Entmoid15 autograd Functions with their in-place ``input -= max_val`` and hand-written backwards, ghost batch norm
   by ``chunk``, GLU blocks over shared layers, attentive transformers with priors, the encoder's ``M_loss``, the
