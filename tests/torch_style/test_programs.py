@@ -193,6 +193,11 @@ harness hands both the same initial weights and minibatches from numpy.
   causal Conv1d cut to length l, softplus delta, the selective scan by ``torch.einsum`` and a Python loop stacked
   with ``torch.stack``), next-token cross_entropy under AdamW's decay / no-decay groups, clip_grad_norm_ and a
   warmup-cosine LambdaLR, a checkpoint resume, greedy generation by argmax + ``torch.cat``, a state_dict round trip)
+- (``test_program_ntm.py`` runs ``ntm.py``: loudinthecloud/pytorch-ntm (NTMMemory's ``mem_bias`` buffer, cosine
+  content focus, interpolation, the circular shift by ``F.conv1d``, sharpening, erase / add writes by ``matmul``,
+  read and write heads of ``_split_cols``, the LSTM controller's learned initial states, heads grown by ``+=`` on a
+  ModuleList) on the copy task with BCELoss, RMSprop(momentum=0.9, alpha=0.95), ``grad.data.clamp_``, the cost in
+  bits by ``apply_``, a no_grad evaluation and a checkpoint resume)
 - (``test_program_efficient_kan.py`` runs ``efficient_kan.py``: Blealtan's efficient-kan (KANLinear's ``grid``
   buffer, Cox-de Boor ``b_splines`` on boolean masks, ``curve2coeff`` by a batched ``linalg.lstsq``, ``update_grid``
   under ``@torch.no_grad()`` with its sorted-input quantiles by an int64 ``linspace``, the l1 / entropy

@@ -743,10 +743,21 @@ class _ModuleSequence(Module):
         self._reset([*self._sequence(), *modules])
         return self
 
+    def __iadd__(self, modules: Iterable[Module]) -> _ModuleSequence:
+        """``heads += [read, write]`` extends in place, as torch (Sequential takes only a Sequential)."""
+        return self.extend(modules)
+
     def insert(self, index: int, module: Module) -> None:
         items = list(self._sequence())  # a copy: Sequential caches its list
         items.insert(index, module)
         self._reset(items)
+
+
+def _a_sequential(other: Any) -> Sequential:
+    """``other``, which torch's Sequential ``+`` / ``+=`` require to be a Sequential."""
+    if not isinstance(other, Sequential):
+        raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+    return other
 
 
 class Sequential(_ModuleSequence):
@@ -815,6 +826,13 @@ class Sequential(_ModuleSequence):
             self.append(m)
         return self
 
+    def __iadd__(self, other: Sequential) -> Sequential:
+        return self.extend(_a_sequential(other))
+
+    def __add__(self, other: Sequential) -> Sequential:
+        """A new Sequential of both's layers, renumbered ``"0"``, ``"1"``, ..."""
+        return Sequential(*self, *_a_sequential(other))
+
     def insert(self, index: int, module: Module) -> Sequential:
         """As torch: the layers from ``index`` on move up one number, so they must be named "0", "1", ..."""
         names = self._names()
@@ -845,6 +863,10 @@ class ModuleList(_ModuleSequence):
 
     def _of(self, modules: list[Module]) -> Module:
         return type(self)(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        """A new ModuleList of both lists' modules."""
+        return ModuleList([*self, *other])
 
 
 class ModuleDict(Module):
