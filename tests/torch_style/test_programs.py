@@ -259,6 +259,13 @@ harness hands both the same initial weights and minibatches from numpy.
   stacked kernel buffer and ``permute``), the sample-pool loop (numpy indices, loss ranking, re-seeding, circle
   damage, per-sample ``mse_loss``, per-parameter gradient normalisation through ``p.grad.data``, Adam under
   ExponentialLR / MultiStepLR) and a ``torch.save`` checkpoint resume)
+- (``test_program_moco.py`` runs ``moco.py``: facebookresearch/moco's builder (encoder_q / encoder_k with the ``mlp``
+  head hack, the key copy through ``.data.copy_`` frozen by ``requires_grad = False``, the normalised ``queue`` and
+  long ``queue_ptr`` buffers, the momentum update by ``param_k.data =``, ``_dequeue_and_enqueue``, the one-process
+  batch shuffle by a numpy permutation and ``argsort``, list-form einsum logits, ``logits /= self.T``), main_moco's
+  SGD loop (cosine / step ``adjust_learning_rate``, topk ``accuracy``, AverageMeter / ProgressMeter, checkpoints with
+  the queue and a resume) and main_lincls (renamed ``module.encoder_q.`` keys, ``strict=False``, the frozen net in
+  eval mode, the fc init and ``sanity_check``))
 """
 
 from __future__ import annotations
