@@ -6,11 +6,13 @@
 - ``self.attentions = [...]`` then ``add_module(f"attention_{i}", att)`` for each: torch names each head once,
   ``attention_i``; ours also registered the plain list, so ``state_dict`` had ``attentions.i.*`` keys too and a
   checkpoint saved by torch did not load (strict).
+- ``torch.full(size=..., fill_value=...)``: ours named the arguments ``shape`` / ``value`` (TypeError).
 - A custom ``autograd.Function`` saving a sparse COO matrix by ``ctx.save_for_backward(a, b)`` (torch allows it);
   ours raised TypeError, and the sparse matrix had no ``.matmul`` / ``.mm`` method for ``a.t().matmul(grad)``.
 
 Mutations run (each made its test fail, then was reverted):
 - ``_shape`` ignoring ``size`` (``shape = (size,)`` removed): test_size_keyword_makes_torch_shapes fails.
+- ``full``'s parameters named ``shape`` / ``value`` again: test_full_takes_torch_keyword_names fails.
 - ``(list, tuple, range)`` back to ``(list, tuple)`` in LegacyTensorType: test_legacy_constructors_take_a_range fails.
 - ``_members`` without the ``id(item) not in named`` condition: test_list_heads_added_by_add_module_are_named_once
   fails.
@@ -48,6 +50,15 @@ def test_size_keyword_makes_torch_shapes(name: str, shape: list[int], kind: str)
             getattr(lib, name)(2, size=size)
         with pytest.raises(TypeError, match="size"):
             getattr(lib, name)(size=3)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.integers(0, 4), max_size=3), VALUES | st.integers(-2**62, 2**62) | st.booleans())
+def test_full_takes_torch_keyword_names(shape: list[int], value: float) -> None:
+    """``torch.full(size=..., fill_value=...)``: ours named them ``shape`` / ``value`` (TypeError)."""
+    ours, theirs = tg.full(size=shape, fill_value=value), torch.full(size=shape, fill_value=value)
+    assert tuple(ours.shape) == tuple(theirs.shape) and str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 @settings(deadline=None, max_examples=40)

@@ -228,12 +228,13 @@ def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_gr
     return out if memory_format is None else like("empty", out, out, memory_format)
 
 
-def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: str | None = None,
+def full(size: Sequence[int] | int, fill_value: float, dtype: Any = None, device: str | None = None,
          requires_grad: bool = False, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    """``shape`` filled with ``value``; without ``dtype``, the value's kind as torch infers it (7 -> int64)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return _make("full", (shape,), infer_dtype(value) if dtype is None else dtype, device, requires_grad, value,
-                 layout, pin_memory)
+    """``size`` filled with ``fill_value`` (torch's argument names); without ``dtype``, the value's kind as torch
+    infers it (7 -> int64)."""
+    shape = (size,) if isinstance(size, int) else tuple(size)
+    return _make("full", (shape,), infer_dtype(fill_value) if dtype is None else dtype, device, requires_grad,
+                 fill_value, layout, pin_memory)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
