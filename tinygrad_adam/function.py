@@ -128,7 +128,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
         return tuple(wrapped)
     if len(outputs) == 1:
         def backward(g: Array) -> tuple[Array | None, ...]:
-            return _arrays(_input_grads(cls, ctx, args, name, [Tensor(g)]))
+            return _arrays(_input_grads(cls, ctx, args, name, [constant(g)]))
         backward.graph = lambda node, g: _input_grads(cls, ctx, args, name, [g], graph=True)  # type: ignore[attr-defined]
         wrapped[0] = record(name, outputs[0]._data, parents, backward)
         _remember(ctx, args, outputs[0], wrapped[0])
@@ -188,16 +188,17 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
     then summed down). One result per Tensor argument. ``graph``: in grad mode, saved outputs recorded
     (``create_graph=True``)."""
     once = getattr(cls.backward, "once_differentiable", False)
-    if not graph or once:
-        with no_grad():
-            result = cls.backward(ctx, *(None if g is None else constant(g._data) for g in grads))
-    else:
+    if graph and not once:
         ctx.in_graph = True
         try:
             with enable_grad():
                 result = cls.backward(ctx, *grads)
         finally:
             ctx.in_graph = False
+    else:
+        values = [None if g is None else constant(g._data) for g in grads] if graph else grads  # (once: no history)
+        with no_grad():
+            result = cls.backward(ctx, *values)
     result = result if isinstance(result, tuple) else (result,)
     if len(result) > len(args) and all(r is None for r in result[len(args):]):
         result = result[:len(args)]  # extra trailing Nones pass, as torch's (a backward for an omitted default)

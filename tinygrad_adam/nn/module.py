@@ -308,12 +308,16 @@ class Module:
         """(name, value) of every attribute that is a Parameter or a Module, lists and tuples unpacked; an item of a
         list that an attribute also holds (``add_module(f"att_{i}", att)`` over a plain list, as torch code
         registers one) is named by that attribute only, as torch, which ignores the list."""
-        named = {id(v) for v in vars(self).values() if isinstance(v, (Parameter, Module))}
-        for name, value in vars(self).items():
-            items = enumerate(value) if isinstance(value, (list, tuple)) else [(None, value)]
-            for i, item in items:
-                if isinstance(item, (Parameter, Module)) and (i is None or id(item) not in named):
-                    yield (name if i is None else f"{name}.{i}"), item
+        members, named = vars(self), None
+        for name, value in members.items():
+            if isinstance(value, (Parameter, Module)):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                if named is None:  # (only a module holding a list pays for this)
+                    named = {id(v) for v in members.values() if isinstance(v, (Parameter, Module))}
+                for i, item in enumerate(value):
+                    if isinstance(item, (Parameter, Module)) and id(item) not in named:
+                        yield f"{name}.{i}", item
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Keep ``tensor`` as state that is not learned (running statistics, a mask): set as attribute ``name``,

@@ -58,9 +58,10 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
 # The accumulator of a float sum. numpy sums pairwise (O(log n) rounding, as torch's cascade) only along its inner
 # loop: over the trailing axes of a C-contiguous array. Elsewhere (axis 0, a transposed view) it adds one term at a
 # time in the input's dtype: float32 0.1s over 3e6 rows summed to 2.9e6, 3% off, and float16 ones stopped at 2048,
-# where torch sums float32 in a cascade and float16 in float32. Those sums accumulate wider here and round once.
-# Up to 4 terms both libraries add in order (the same bits), so numpy's loop stays. (torch's CPU scans, cumsum and
-# cumprod, carry their running value in the same wider type: statistics.py.)
+# where torch sums float32 in a cascade and float16 in float32. Those sums accumulate in float64 here and round
+# once (float16 too: a float32 running sum drifts past float16's precision after some 1e4 terms). Up to 4 terms both
+# libraries add in order (the same bits), so numpy's loop stays. (torch's CPU scans, cumsum and cumprod, carry their
+# running value one precision up, WIDER: statistics.py.)
 WIDER = {numpy.dtype(numpy.float16): numpy.float32, numpy.dtype(numpy.float32): numpy.float64}
 SHORT_SUM = 4
 
@@ -81,12 +82,22 @@ def sums_in_order(x: Array, axes: int | tuple[int, ...] | None) -> bool:
 
 def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = False) -> Array:
     """``x.sum(axis=axes, keepdims=keepdims)`` in x's dtype; where numpy would add the terms one at a time in
-    float16 / float32 (``sums_in_order``), accumulated in float32 / float64 (a result past x's range is inf, as
-    torch's, without numpy's warning on the cast; elsewhere numpy's warnings are the caller's)."""
+    float16 / float32 (``sums_in_order``), accumulated in float64 (a result past x's range is inf, as torch's,
+    without numpy's warning on the cast; elsewhere numpy's warnings are the caller's)."""
     if not sums_in_order(x, axes):
         return x.sum(axis=axes, keepdims=keepdims)
     with ignore_fp_errors(numpy):
-        return x.sum(axis=axes, keepdims=keepdims, dtype=WIDER[x.dtype]).astype(x.dtype, copy=False)
+        return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64).astype(x.dtype, copy=False)
+
+
+def wide_mean(x: Array, axes: tuple[int, ...], keepdims: bool = False) -> Array:
+    """The mean of floating ``x`` over ``axes`` as ``wide_sum`` adds (in float64 where numpy would add one term at a
+    time), divided before the one rounding; nan over nothing, without numpy's warning (as torch)."""
+    n = math.prod(x.shape[i] for i in axes)
+    with ignore_fp_errors(numpy):
+        if n and not sums_in_order(x, axes):
+            return x.mean(axis=axes, keepdims=keepdims)
+        return (x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64) / n).astype(x.dtype, copy=False)
 
 
 def mT(x: Array) -> Array:  # noqa: N802

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import numpy
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
-from .elementwise import WIDER, astype, ignore_fp_errors, masked, sums_in_order, wide_sum
+from .elementwise import astype, ignore_fp_errors, masked, sums_in_order, wide_mean, wide_sum
 
 Axis = int | tuple[int, ...] | None
 
@@ -62,7 +61,7 @@ def nansum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """The sum with NaN taken as 0; backward g * (x is not NaN), a product, as torch's (an inf g gives NaN at a
     NaN)."""
     axes = _axes(axis, a.ndim)
-    wide = WIDER[a.dtype] if sums_in_order(a._data, axes) else None  # (as ``wide_sum``)
+    wide = numpy.float64 if sums_in_order(a._data, axes) else None  # (as ``wide_sum``)
     out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims, dtype=wide).astype(a.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
@@ -76,11 +75,10 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     n = 1
     for i in axes:
         n *= a.shape[i]
-    with ignore_fp_errors(a.xp):  # inf - inf, and n = 0 (nan): silent, as torch (numpy warns "Mean of empty slice")
-        if a.dtype.kind != "f" or (n and not sums_in_order(a._data, axes)):
+    if a.dtype.kind != "f":
+        with ignore_fp_errors(a.xp):
             return record_mean(a, a._data.mean(axis=axes, keepdims=keepdims), axes, keepdims, n)
-        total = a._data.sum(axis=axes, keepdims=keepdims, dtype=a.xp.float64)  # rounded once, as wide_sum
-        return record_mean(a, (total / n).astype(a.dtype, copy=False), axes, keepdims, n)
+    return record_mean(a, wide_mean(a._data, axes, keepdims), axes, keepdims, n)
 
 
 def record_mean(a: Tensor, out: Array, axes: tuple[int, ...], keepdims: bool, n: int) -> Tensor:
@@ -250,10 +248,7 @@ def keepdims_mean(x: Array, axes: tuple[int, ...]) -> Array:
     """``x.mean(axis=axes, keepdims=True)``; over a short last axis of a float32 / float64 array on the CPU, through
     ``row_sums``."""
     if axes != (x.ndim - 1,) or not short_rows(x):
-        if sums_in_order(x, axes):  # (as ``mean``)
-            return (x.sum(axis=axes, keepdims=True, dtype=WIDER[x.dtype]) / math.prod(x.shape[i] for i in axes)
-                    ).astype(x.dtype, copy=False)
-        return x.mean(axis=axes, keepdims=True)
+        return wide_mean(x, axes, keepdims=True)
     n = x.shape[-1]
     sums = row_sums(numpy.ascontiguousarray(x).reshape(-1, n))
     sums /= x.dtype.type(n)

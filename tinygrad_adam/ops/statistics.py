@@ -429,7 +429,6 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     xp, x = a.xp, a._data
     with ignore_fp_errors(xp):
         size = norm_of(x, p, others)
-        inverse = 1 / (size + x.dtype.type(1e-7))
         factor = x.dtype.type(maxnorm) / (size + x.dtype.type(1e-7))  # one rounding, as torch's kernel
         scaled = size > maxnorm
         out = x * xp.where(scaled, factor, x.dtype.type(1))
@@ -437,6 +436,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(xp):
             through_norm = wide_sum(x * g, others, keepdims=True) * norm_derivative(x, size, p, others)
+            inverse = 1 / (size + x.dtype.type(1e-7))
             return (xp.where(scaled, factor * g - factor * inverse * through_norm, g),)
     return record("renorm", out, (a,), backward)
 
