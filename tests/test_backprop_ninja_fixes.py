@@ -4,7 +4,7 @@ one term at a time in float32 (numpy's loop along a strided axis): the mean of 3
 290774.78 (torch: 299999.75), and a float16 column of 5000 ones summed to 2048 (torch accumulates float16 in float32:
 5000). The same sum gave the gradient of a bias broadcast over many rows. numpy sums pairwise (as accurate as
 torch's cascade) only over the trailing axes of a C-contiguous array; elsewhere float32 sums and means of more than
-``SHORT_SUM`` (4) terms now accumulate in float64 and float16 ones in float32, rounded once (``ops.elementwise.
+``SHORT_SUM`` (4) terms now accumulate in float64 (float16 ones too), rounded once (``ops.elementwise.
 sums_in_order`` / ``wide_sum``); up to 4 terms numpy's float32 loop has torch's bits (tests compare them exactly).
 
 Mutations run (each failed the tests named; the fix restored):
@@ -41,8 +41,9 @@ def columns(dtype: str) -> st.SearchStrategy[np.ndarray]:
 
 def within_rounding(ours: np.ndarray, x: np.ndarray, divide: int = 1) -> None:
     """``ours`` is x's column sums (over ``divide`` when a mean) to a rounding of the float64 ones, after the
-    accumulator's own rounding (float32 for float16, float64 for float32 past SHORT_SUM rows, else float32, each
-    within rows * eps of the terms' size); non-finite as torch's float64 (an overflow is inf in both)."""
+    accumulator's own rounding (bounded here by float32's for float16, float64's for float32 past SHORT_SUM rows,
+    else float32's, each within rows * eps of the terms' size); non-finite as torch's float64 (an overflow is inf
+    in both)."""
     exact = torch.tensor(x.astype(np.float64)).sum(0).numpy() / max(divide, 1)
     assert ours.dtype == x.dtype
     finite = np.isfinite(exact) & (np.abs(exact) <= np.finfo(x.dtype).max)
