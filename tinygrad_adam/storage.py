@@ -18,7 +18,7 @@ import numpy
 from . import backend
 from .autograd import is_grad_enabled
 from .layouts import check_layout, element_strides, preserved_strides, span, strided_array
-from .tensor import Tensor, bump_version, constant, record
+from .tensor import Tensor, bump_version, constant, record, version_box
 
 
 def _root(t: Tensor) -> Tensor:
@@ -113,9 +113,7 @@ def as_strided(t: Tensor, size: Sequence[int], stride: Sequence[int], storage_of
         return (into[mine] / shared if int(shared.max(initial=1)) > 1 else into[mine],)
 
     out = record("as_strided", _view(flat, size, stride, offset), (t,), backward)
-    if t._vbox is None:  # a view: it shares t's version counter and its storage (see tensor.record)
-        t._vbox = [0]
-    out._vbox, out._base = t._vbox, t
+    out._vbox, out._base = version_box(t), t  # a view: it shares t's version counter and storage (tensor.record)
     if not out._data.size:  # (no element to point at: torch allows any offset, even past the storage's end)
         out._offset = offset
     return out

@@ -84,9 +84,10 @@ class Tensor:
                  "requires_grad")
     __array_priority__ = 1000  # so numpy scalars on the left defer to our reflected operators
     # In-place bookkeeping (see ops/inplace.py). ``_epoch`` is the write clock (``inplace_writes``) when this
-    # tensor was made; ``_vbox`` a one-element list shared by a tensor and its views, holding the clock at the
-    # last in-place write into their array (None: never shared nor written); ``_base`` the tensor this one is a
-    # view of. Class-level defaults, so that ordinary tensors pay nothing for the last two.
+    # tensor was made; ``_vbox`` a list [clock, count] shared by a tensor and its views (made by version_box):
+    # the clock at the last in-place write into their array and the number of those writes (``_version``);
+    # None: never shared nor written; ``_base`` the tensor this one is a view of. Class-level defaults, so that
+    # ordinary tensors pay nothing for the last two.
     _vbox: list[int] | None = None
     _base: Tensor | None = None
     # Gradient hooks (``register_hook``) and ``retain_grad``: see autograd.py; class defaults here too.
@@ -125,9 +126,7 @@ class Tensor:
         if dev != here:
             data = backend.to_device(data, dev)
         if source is not None and data is source._data:  # the same array: the same version counter
-            if source._vbox is None:
-                source._vbox = [0]
-            self._vbox = source._vbox
+            self._vbox = version_box(source)
         self._data, self._epoch = data, inplace_writes[0]
         self._grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
@@ -194,6 +193,12 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self._backward is None
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's array has had, through it or a view sharing its counter (torch's
+        private ``_version``: ``detach()`` shares it, ``.data`` does not; an optimizer step counts one)."""
+        return 0 if self._vbox is None else self._vbox[1]
 
     @property
     def grad(self) -> Tensor | None:
@@ -368,9 +373,7 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
     if base is not None:
         for p in parents:  # a view of a parent's array (reshape, transpose, slicing...) shares its version counter
             if base is p._data or base is p._data.base:
-                if p._vbox is None:
-                    p._vbox = [0]
-                out._vbox, out._base = p._vbox, p
+                out._vbox, out._base = version_box(p), p
                 if p._inference:  # a view of an inference tensor is one, as in torch
                     out._inference = True
                 break
@@ -412,12 +415,20 @@ OUTPUT_NOT_SAVED = frozenset({
 })
 
 
+def version_box(t: Tensor) -> list[int]:
+    """``t``'s version counter, [clock at the last in-place write, number of writes], made on first use; a view
+    of ``t`` shares it."""
+    if t._vbox is None:
+        t._vbox = [0, 0]
+    return t._vbox
+
+
 def bump_version(t: Tensor) -> None:
     """Record that ``t``'s array was written in place (by an in-place op or an optimizer step)."""
     inplace_writes[0] += 1
-    if t._vbox is None:
-        t._vbox = [0]
-    t._vbox[0] = inplace_writes[0]
+    box = version_box(t)
+    box[0] = inplace_writes[0]
+    box[1] += 1
 
 
 def saves_output(node: Tensor) -> bool:

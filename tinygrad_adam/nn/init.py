@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..creation import Generator, rand, randn
-from ..tensor import Tensor
+from ..tensor import Tensor, bump_version
 
 # torch's table: the linear layers and sigmoid give the int 1
 GAINS = {**dict.fromkeys(("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -53,21 +53,26 @@ def _fan(t: Tensor, mode: str) -> int:
     return calculate_fan_in_and_fan_out(t)[0 if mode == "fan_in" else 1]
 
 
+def _fill(t: Tensor, values: Any) -> Tensor:
+    """Write ``values`` (an array or a number) into ``t``'s array as one in-place write: its version moves, so a graph
+    that saved ``t`` before raises at backward, as torch's does."""
+    t._data[...] = values
+    bump_version(t)
+    return t
+
+
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with U(a, b), drawn from ``generator`` (as in every initialiser here that draws), else the default one."""
-    t._data[...] = rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a
-    return t
+    return _fill(t, rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with N(mean, std^2)."""
-    t._data[...] = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
-    return t
+    return _fill(t, randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean)
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
-    t._data[...] = val
-    return t
+    return _fill(t, val)
 
 
 def zeros_(t: Tensor) -> Tensor:
@@ -82,8 +87,7 @@ def eye_(t: Tensor) -> Tensor:
     """The identity matrix in a 2-D tensor (ones on the diagonal)."""
     if t.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {t.shape}")
-    t._data[...] = t.xp.eye(*t.shape, dtype=t.dtype)
-    return t
+    return _fill(t, t.xp.eye(*t.shape, dtype=t.dtype))
 
 
 def dirac_(t: Tensor, groups: int = 1) -> Tensor:
@@ -96,11 +100,11 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
         raise ValueError(f"dirac_: the output channels {t.shape[0]} must be divisible by groups, got groups={groups}")
     xp, per = t.xp, t.shape[0] // groups
     channel = xp.arange(min(per, t.shape[1]))
-    t._data[...] = 0
+    values = xp.zeros(t.shape, dtype=t.dtype)
     if channel.size:
         rows = (xp.arange(groups)[:, None] * per + channel).reshape(-1)
-        t._data[(rows, xp.tile(channel, groups), *(k // 2 for k in t.shape[2:]))] = 1
-    return t
+        values[(rows, xp.tile(channel, groups), *(k // 2 for k in t.shape[2:]))] = 1
+    return _fill(t, values)
 
 
 def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
@@ -115,8 +119,7 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator 
     values = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std
     order = rand(t.shape, dtype="float64", device=t.device, generator=generator)._data.argsort(axis=0)
     values[order[:zeros], t.xp.arange(cols)] = 0  # each column's first ``zeros`` rows of a random order
-    t._data[...] = values
-    return t
+    return _fill(t, values)
 
 
 def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
@@ -130,8 +133,7 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
         draw = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
         values[todo] = draw[todo]
         todo &= (values < a) | (values > b)
-    t._data[...] = values
-    return t
+    return _fill(t, values)
 
 
 def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
@@ -145,8 +147,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None
     q, r = t.xp.linalg.qr(flat)
     q *= t.xp.sign(t.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal
     q = q.T if rows < cols else q
-    t._data[...] = (gain * q).reshape(t.shape).astype(t.dtype)
-    return t
+    return _fill(t, (gain * q).reshape(t.shape).astype(t.dtype))
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:

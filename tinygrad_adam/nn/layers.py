@@ -11,7 +11,7 @@ from typing import Any
 from ..creation import full, ones, zeros
 from ..ops.conv import IntPair, ints, pair, single
 from ..ops.norm import cross_map_lrn2d
-from ..tensor import Tensor
+from ..tensor import Tensor, bump_version
 from . import functional as F
 from . import init
 from .init import default_init_
@@ -352,6 +352,7 @@ class _Table:
     def _fill_padding_idx_with_zero(self) -> None:
         if self.padding_idx is not None:
             self.weight._data[self.padding_idx] = 0
+            bump_version(self.weight)
 
 
 def _options_repr(m: Module, *extras: tuple[str, Any]) -> str:
@@ -531,10 +532,10 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
-            self.num_batches_tracked._data[...] = 0
+        if self.track_running_stats:  # (written in place: a graph that saved them raises at backward, as torch's)
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
 
     def reset_parameters(self) -> None:
         """The running statistics reset, weight ones, bias zeros (torch's; ``__init__`` calls it)."""
@@ -548,6 +549,7 @@ class _BatchNorm(Module):
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._data += 1
+            bump_version(self.num_batches_tracked)  # (torch's add_; its kernel's running-stat writes do not count)
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         use_batch = self.training or self.running_mean is None

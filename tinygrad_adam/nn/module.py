@@ -18,7 +18,7 @@ import numpy
 from .. import backend, layouts
 from ..autograd import RemovableHandle
 from ..creation import zeros
-from ..tensor import Tensor
+from ..tensor import Tensor, bump_version
 from .hooks import ModuleHooks, with_global
 
 
@@ -632,6 +632,7 @@ class Module:
                     p._data = values[k]
                 else:
                     p._data[...] = backend.to_device(values[k], p.device)
+                bump_version(p)  # a graph that saved p before the load raises at backward (torch's copy_ does)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

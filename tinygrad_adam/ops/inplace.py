@@ -168,7 +168,7 @@ def _previous_value(a: Tensor) -> Tensor:
     old._data, old._grad, old.requires_grad, old._epoch = a._data.copy(), None, a.requires_grad, a._epoch
     old._parents, old._backward, old._op = a._parents, a._backward, a._op
     if a._backward is not None and saves_output(a):
-        old._vbox = [0]  # marked stale after the write (see inplace)
+        old._vbox = [0, 0]  # marked stale after the write (see inplace)
     return old
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, bump_version
 from .fused import FusedKernel, check_impl, resolve_impl
 
 EMA_KERNEL = FusedKernel("temporal_average", "theta_bar", "theta", "beta one_minus_beta",
@@ -63,11 +63,13 @@ class TemporalAverage:
         saved = [p._data.copy() for p in self.params]
         for p, avg in zip(self.params, self.averages()):
             p._data[...] = avg._data
+            bump_version(p)  # (graphs recorded before the swap, or inside it, raise at backward after it)
         try:
             yield
         finally:
             for p, old in zip(self.params, saved):
                 p._data[...] = old
+                bump_version(p)
 
     def state_dict(self) -> dict[str, Any]:
         """A copy of the average: ``{"beta": float, "t": int, "theta_bar": [arrays in parameter order]}``."""

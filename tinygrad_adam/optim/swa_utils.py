@@ -26,7 +26,7 @@ from ..autograd import no_grad
 from ..creation import zeros
 from ..nn.layers import _BatchNorm, _InstanceNorm
 from ..nn.module import Module
-from ..tensor import Tensor
+from ..tensor import Tensor, bump_version
 from .lr_scheduler import LRScheduler, _per_group
 from .optimizer import Optimizer
 
@@ -150,6 +150,7 @@ class AveragedModel(Module):
                 for b, src in zip(self.module.buffers(), model.buffers()):
                     b.copy_(src.detach().to(b.device))
             n._data[...] += 1
+            bump_version(n)
 
 
 def update_bn(loader: Iterable[Any], model: Module, device: str | None = None) -> None:
