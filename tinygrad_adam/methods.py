@@ -101,7 +101,19 @@ class SizeMethod(int):
         return out
 
     def __call__(self, dim: int | None = None) -> Any:
-        return Size(self.shape) if dim is None else self.shape[dim]
+        return Size(self.shape) if dim is None else self.shape[_own_dim("size", dim, len(self.shape))]
+
+
+def _own_dim(op: str, dim: int, ndim: int) -> int:
+    """``dim`` of a tensor's own dims (``size(d)``, ``stride(d)``: a 0-d tensor has none, as in torch); an IndexError
+    when out of range, a TypeError when not an int."""
+    if isinstance(dim, bool) or not hasattr(dim, "__index__"):
+        raise TypeError(f"{op}(): dim must be an int, got {type(dim).__name__}")
+    dim = dim.__index__()
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims"
+                         + (f" (expected {-ndim}..{ndim - 1})" if ndim else ""))
+    return dim
 
 
 # ---------------------------------------------------------------------------------------------- shape
@@ -370,7 +382,7 @@ class LegacyTensorType:
 def stride(self: Tensor, dim: int | None = None) -> Any:
     """Steps between neighbours along each dim, in elements (numpy counts bytes); one dim's with ``dim``."""
     steps = tuple(s // self.dtype.itemsize for s in self._data.strides)
-    return steps if dim is None else steps[dim]
+    return steps if dim is None else steps[_own_dim("stride", dim, len(steps))]
 
 
 def is_floating_point(self: Tensor) -> bool:
@@ -677,10 +689,11 @@ def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdi
         dim = axis
     if dim is None:
         return getattr(reduce, name)(self, None, False)
-    indices = _arg(name, self, int(dim), True, name)
-    values = index.gather(self, int(dim), indices)
+    dim = _dim(_one_dim(name, dim), None)  # an int (a float or bool dim raises TypeError, as torch's)
+    indices = _arg(name, self, dim, True, name)
+    values = index.gather(self, dim, indices)
     if not keepdim:
-        values, indices = squeeze(values, int(dim)), squeeze(indices, int(dim))
+        values, indices = squeeze(values, dim), squeeze(indices, dim)
     return ValuesIndices(values, indices)
 
 
@@ -722,8 +735,9 @@ def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") 
     if dim is not None:
         reduce._axes(dim, self.ndim)  # range check (a 0-d tensor takes 0 and -1)
     if self._data.size == 0 and (dim is None or self.shape[dim] == 0):  # an empty dim kept gives an empty result
-        raise ValueError(f"{op or 'arg' + name}() of an empty tensor with shape {self.shape}"
-                         + ("" if dim is None else f" over its empty dim {dim}"))
+        raise (ValueError if dim is None else reduce.DimError)(
+            f"{op or 'arg' + name}() of an empty tensor with shape {self.shape}"
+            + ("" if dim is None else f" over its empty dim {dim}"))
     xp = self.xp
     fn = xp.argmax if name == "max" else xp.argmin
     if dim is None:

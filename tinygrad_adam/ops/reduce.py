@@ -22,6 +22,10 @@ def float_input(op: str, a: Tensor) -> Array:
     return a._data
 
 
+class DimError(IndexError, ValueError):
+    """A dim out of range: torch raises IndexError; a ValueError too, as numpy's AxisError is both."""
+
+
 def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative axes (all axes for None)."""
     if axis is None:
@@ -30,7 +34,7 @@ def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     n = ndim or 1  # a 0-d tensor accepts axis 0 / -1, as torch does (and reduces over nothing)
     for a in axes:
         if not -n <= a < n:
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise DimError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
     if len({a % n for a in axes}) != len(axes):
         raise ValueError(f"axis {axis} names the same dimension more than once")
     return tuple(sorted(a % n for a in axes)) if ndim else ()
@@ -104,7 +108,8 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     elements; over given axes (torch's ``amax``) a slice whose result is NaN gets a NaN gradient."""
     axes = _axes(axis, a.ndim)
     if a.size == 0 and (axis is None or any(a.shape[i] == 0 for i in axes)):
-        raise ValueError(f"{op}() over an empty dimension: tensor shape {a.shape}, axis {axis}")
+        raise (ValueError if axis is None else DimError)(
+            f"{op}() over an empty dimension: tensor shape {a.shape}, axis {axis}")
     kept = getattr(a._data, op)(axis=axes, keepdims=True)
 
     def backward(g: Array) -> tuple[Array]:
