@@ -52,3 +52,10 @@ manual_seed_all = manual_seed
 def synchronize(device: str | None = None) -> None:
     backend.synchronize("cuda" if device is None else str(device))
 
+
+def empty_cache() -> None:
+    """torch's ``cuda.empty_cache`` (Swin's ``load_checkpoint`` calls it after a resume): cupy's default memory pool
+    hands its unused blocks back to the GPU; without a usable GPU nothing is cached and it does nothing, as torch's
+    does before CUDA is initialised."""
+    if is_available():
+        backend.xp_of("cuda:0").get_default_memory_pool().free_all_blocks()

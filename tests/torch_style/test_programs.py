@@ -266,6 +266,14 @@ harness hands both the same initial weights and minibatches from numpy.
   SGD loop (cosine / step ``adjust_learning_rate``, topk ``accuracy``, AverageMeter / ProgressMeter, checkpoints with
   the queue and a resume) and main_lincls (renamed ``module.encoder_q.`` keys, ``strict=False``, the frozen net in
   eval mode, the fc init and ``sanity_check``))
+- (``test_program_swin.py`` runs ``swin.py``: microsoft/Swin-Transformer (Mlp, window_partition / window_reverse,
+  WindowAttention's ``relative_position_bias_table`` gathered through the ``relative_position_index`` buffer built by
+  an ``indexing``-less ``meshgrid``, the shifted-window ``attn_mask`` buffer from a slice-filled ``img_mask`` and
+  ``masked_fill``, ``torch.roll`` cyclic shifts, the window clamp, timm's DropPath / ``trunc_normal_`` / ``to_2tuple``,
+  PatchMerging, BasicLayer under ``torch.utils.checkpoint``, PatchEmbed, the absolute position embedding,
+  ``_init_weights``, ``flops()``), ``set_weight_decay``'s skip list / keywords, AdamW, timm's per-update warmup +
+  cosine CosineLRScheduler, LabelSmoothingCrossEntropy, gradient accumulation, the CUDA-less GradScaler's
+  ``clip_grad_norm_`` wrapper, top-1 / top-5 validation and the checkpoint auto-resume)
 """
 
 from __future__ import annotations
@@ -318,6 +326,7 @@ IMPORTS = [
     ("import torch.nn.parallel\n", "import tinygrad_adam.nn.parallel\n"),
     ("import torch.optim\n", "import tinygrad_adam.optim\n"),
     ("import torch.utils.data\n", "import tinygrad_adam.utils.data\n"),
+    ("import torch.utils.checkpoint as checkpoint\n", "import tinygrad_adam.utils.checkpoint as checkpoint\n"),
 ]
 
 

@@ -649,9 +649,12 @@ class Module:
             shapes = ", ".join(f"{n} {p.shape}" for n, p in own)
             note = f"  # {shapes}: {sum(p.size for _, p in own):,} params"
         kids = list(self._child_items())
-        if not kids:
-            return [f"{type(self).__name__}({self.extra_repr()}){note}"]
-        lines = [f"{type(self).__name__}({self.extra_repr()}{note}"]
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        if not kids and len(extra_lines) <= 1:
+            return [f"{type(self).__name__}({extra}){note}"]
+        # torch's layout: the extra_repr on lines of its own, above the children
+        lines = [f"{type(self).__name__}({note}"] + ["  " + line for line in extra_lines]
         for name, mod in kids:
             sub = mod._describe()
             lines.append(f"  ({name}): {sub[0]}")
@@ -868,6 +871,26 @@ class ModuleList(_ModuleSequence):
 
     def _of(self, modules: list[Module]) -> Module:
         return type(self)(modules)
+
+    def _describe(self) -> list[str]:
+        """torch's ModuleList printing: a run of consecutive items that print alike is one entry, ``(0-1): 2 x
+        Block(...)``; an empty list is ``ModuleList()``."""
+        runs: list[tuple[int, int, list[str]]] = []  # (first index, last index, the item's lines)
+        for i, m in enumerate(self._sequence()):
+            sub = m._describe()
+            if runs and runs[-1][2] == sub:
+                runs[-1] = (runs[-1][0], i, sub)
+            else:
+                runs.append((i, i, sub))
+        if not runs:
+            return [f"{type(self).__name__}()"]
+        lines = [f"{type(self).__name__}("]
+        for first, last, sub in runs:
+            label = f"({first})" if first == last else f"({first}-{last}): {last - first + 1} x"
+            lines.append(f"  {label}: {sub[0]}" if first == last else f"  {label} {sub[0]}")
+            lines.extend("  " + line for line in sub[1:])
+        lines.append(")")
+        return lines
 
     def __add__(self, other: Iterable[Module]) -> ModuleList:
         """A new ModuleList of both lists' modules."""
