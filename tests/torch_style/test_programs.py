@@ -274,6 +274,15 @@ harness hands both the same initial weights and minibatches from numpy.
   ``_init_weights``, ``flops()``), ``set_weight_decay``'s skip list / keywords, AdamW, timm's per-update warmup +
   cosine CosineLRScheduler, LabelSmoothingCrossEntropy, gradient accumulation, the CUDA-less GradScaler's
   ``clip_grad_norm_`` wrapper, top-1 / top-5 validation and the checkpoint auto-resume)
+- (``test_program_dino.py`` runs ``dino.py``: facebookresearch/dino (a ViT with PatchEmbed's conv, ``trunc_normal_``
+  by ``erfinv_``, qkv attention, DropPath and ``interpolate_pos_encoding``'s bicubic resize with the ``+ 0.1`` scale
+  factors for the local crops, ``get_last_selfattention`` / ``get_intermediate_layers``; DINOHead's GELU MLP,
+  ``normalize`` and frozen-``weight_g`` ``weight_norm`` last layer; MultiCropWrapper's ``unique_consecutive`` /
+  ``cumsum`` resolution groups; DINOLoss's centre buffer, temperature warmup and crop-pair cross-entropies),
+  main_dino's loop (a frozen EMA teacher through ``.data.mul_().add_()``, ``get_params_groups``, per-iteration
+  cosine lr / wd / momentum schedules written into the groups, ``clip_gradients``, ``cancel_gradients_last_layer``,
+  AdamW or utils' LARS subclass, SyncBatchNorm heads, MetricLogger lines, checkpoints and
+  ``restart_from_checkpoint``) on numpy multi-crops)
 """
 
 from __future__ import annotations

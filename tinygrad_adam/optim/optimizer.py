@@ -20,6 +20,7 @@ autograd can differentiate) is not supported and raises rather than give gradien
 from __future__ import annotations
 
 import numbers
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,7 +64,9 @@ class Optimizer:
         self.defaults = {**defaults, "maximize": maximize}
         self.impl = check_impl(impl)
         self.param_groups: list[Group] = []
-        self.state: dict[Tensor, State] = {}  # keyed by the Tensor itself: Tensors hash by identity
+        # keyed by the Tensor itself (Tensors hash by identity); a defaultdict(dict), as torch's, so that a subclass's
+        # own step may write ``self.state[p]["name"]`` for a parameter it has not seen
+        self.state: defaultdict[Tensor, State] = defaultdict(dict)
         self._scratch: dict[Any, list[numpy.ndarray]] = {}  # CPU fast-path registers, one list per dtype
         groups = list(params)
         if not groups:
@@ -187,7 +190,7 @@ class Optimizer:
         host numbers) for one joint call. ``kernels`` keeps this step's :meth:`fused` answers by those host numbers
         (its step count, as a rule), which with the group are all that :meth:`fused` may read."""
         state = self.state.get(p)
-        if state is None:
+        if not state:  # (none yet, or the empty one that reading ``self.state[p]`` leaves, as torch's)
             with backend.device_context(p.device):
                 state = self.state[p] = {"t": 0, **self.init_state(p._data, group)}
         state["t"] += 1
@@ -236,8 +239,7 @@ class Optimizer:
         index = {id(p): i for i, p in enumerate(self.params())}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
-        state = {index[id(p)]: {k: v.copy() if hasattr(v, "shape") else v for k, v in s.items()}
-                 for p, s in self.state.items()}
+        state = {index[id(p)]: {k: _copy_state(v) for k, v in s.items()} for p, s in self.state.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -257,15 +259,19 @@ class Optimizer:
             self.check_saved_group(i, theirs)
         index = {j: p for group, theirs in zip(self.param_groups, saved) for j, p in zip(theirs["params"],
                                                                                          group["params"])}
-        state: dict[Tensor, State] = {}
+        state: defaultdict[Tensor, State] = defaultdict(dict)
+        counted = type(self).step is Optimizer.step  # else a subclass's own step, whose state need not count steps
         for j, s in state_dict["state"].items():
             if int(j) not in index:
                 raise ValueError(f"the state_dict has state for parameter {j}, this optimizer has {len(index)}")
             p = index[int(j)]
-            if isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral) or s["t"] < 0:
+            if not s:  # a parameter whose state was read (``opt.state[p]``) but never stepped
+                continue
+            if (counted or "t" in s) and (isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral)
+                                          or s["t"] < 0):
                 raise ValueError(f"invalid step count t={s.get('t')!r} for parameter {j}: must be an integer >= 0")
-            state[p] = {k: int(v) if k == "t" else _to_param(v, p, k, self.state_shape(p, k)) if hasattr(v, "shape")
-                        else v for k, v in s.items()}
+            state[p] = {k: int(v) if k == "t" and (counted or "t" in s) else
+                        _load_state(v, p, k, self.state_shape(p, k), not counted) for k, v in s.items()}
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
             for key in set(SCHEDULER_KEYS) - set(theirs):  # a scheduler's made since: gone, as torch's whole group
@@ -294,6 +300,25 @@ class Optimizer:
                          + ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
                          for i, g in enumerate(self.param_groups))
         return f"{type(self).__name__}(impl={self.impl!r}){groups}"
+
+
+def _copy_state(value: Any) -> Any:
+    """A state entry for state_dict: arrays copied, Tensors (a subclass's own state) cloned, the rest as it is."""
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    return value.copy() if hasattr(value, "shape") else value
+
+
+def _load_state(value: Any, p: Tensor, name: str, shape: tuple[int, ...], tensors: bool) -> Any:
+    """A saved state entry put back: with ``tensors`` (a subclass's own step, whose state holds Tensors) a Tensor as
+    a Tensor on p's device, a floating one in p's dtype (as torch casts them); an array (or, for our own steps, a
+    Tensor) as :func:`_to_param`'s array; anything else as it is."""
+    if tensors and isinstance(value, Tensor):
+        dtype = p.dtype if value.dtype.kind == "f" else value.dtype
+        with backend.device_context(p.device):
+            data = backend.xp_of(p.device).array(backend.to_device(value._data, p.device), dtype=dtype, order="C")
+        return Tensor(data)
+    return _to_param(value, p, name, shape) if hasattr(value, "shape") else value
 
 
 def _to_param(array: Any, p: Tensor, name: str, shape: tuple[int, ...]) -> Array:
