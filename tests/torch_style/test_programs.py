@@ -274,6 +274,14 @@ harness hands both the same initial weights and minibatches from numpy.
   ``_init_weights``, ``flops()``), ``set_weight_decay``'s skip list / keywords, AdamW, timm's per-update warmup +
   cosine CosineLRScheduler, LabelSmoothingCrossEntropy, gradient accumulation, the CUDA-less GradScaler's
   ``clip_grad_norm_`` wrapper, top-1 / top-5 validation and the checkpoint auto-resume)
+- (``test_program_llama2c.py`` runs ``llama2c.py``: Karpathy's llama2.c (model.py's ModelArgs, RMSNorm with the
+  float ``rsqrt`` and ``type_as``, real cos / sin RoPE by ``torch.outer`` with ``reshape_for_broadcast`` and the
+  ``unbind`` / ``stack(...).flatten(3)`` rotation, ``repeat_kv`` grouped-query attention by SDPA ``is_causal=True``
+  or the manual ``-inf`` ``triu`` mask buffer, SwiGLU sized by ``multiple_of``, tied embeddings, the scaled ``w3`` /
+  ``wo`` init, ``last_loss``, ``configure_optimizers``' fused check, ``estimate_mfu``, ``@torch.inference_mode()``
+  greedy / top-k ``generate``), export.py's version-0 ``model.bin``, tinystories.py's ``IterableDataset`` over uint16
+  shards, and train.py's loop (warmup + cosine ``get_lr``, accumulation, the GradScaler, clip_grad_norm_,
+  ``estimate_loss``, the checkpoint dict and an exact ``init_from='resume'``))
 - (``test_program_dino.py`` runs ``dino.py``: facebookresearch/dino (a ViT with PatchEmbed's conv, ``trunc_normal_``
   by ``erfinv_``, qkv attention, DropPath and ``interpolate_pos_encoding``'s bicubic resize with the ``+ 0.1`` scale
   factors for the local crops, ``get_last_selfattention`` / ``get_intermediate_layers``; DINOHead's GELU MLP,

@@ -19,8 +19,17 @@ Files are searched in ``root``, ``$TINYGRAD_ADAM_DATA``, then ``~/.cache/tinygra
 
 from . import transforms
 from .cifar10 import load_cifar10
-from .dataloader import DataLoader, default_collate
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .dataloader import DataLoader, default_collate, default_convert
+from .dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    get_worker_info,
+    random_split,
+)
 from .download import DownloadError
 from .fetch import DATASETS, fetch_dataset
 from .files import DataCorruptError
@@ -33,9 +42,9 @@ from .sparse import CSRMatrix
 from .split import Split
 
 __all__ = [
-    "DATASETS", "MNIST", "ArrayLoader", "CSRMatrix", "ConcatDataset", "DataCorruptError", "DataLoader",
-    "DataNotFoundError", "Dataset",
-    "DownloadError", "Split", "Subset", "TensorDataset", "cache_dir", "data_dirs", "default_collate", "fetch_dataset",
+    "DATASETS", "MNIST", "ArrayLoader", "CSRMatrix", "ChainDataset", "ConcatDataset", "DataCorruptError",
+    "DataLoader", "DataNotFoundError", "Dataset", "DownloadError", "IterableDataset", "Split", "Subset",
+    "TensorDataset", "cache_dir", "data_dirs", "default_collate", "default_convert", "fetch_dataset", "get_worker_info",
     "load_cifar10", "load_imdb", "load_imdb_vocabulary", "load_mnist", "load_tinyshakespeare", "random_split",
     "tokenize", "transforms",
 ]

@@ -7,11 +7,13 @@
 Defaults are torch's (batch_size=1, shuffle=False, drop_last=False). Shuffling draws a new permutation each
 epoch from ``generator`` (a ``tinygrad_adam.Generator``) or else from the global CPU stream, so ``manual_seed``
 makes the order repeatable. Loading runs in the calling process: ``num_workers`` and ``pin_memory`` are
-accepted and ignored (``pin_memory=True`` warns without a GPU, as torch's).
+accepted and ignored (``pin_memory=True`` warns without a GPU, as torch's; ``get_worker_info()`` is None). An
+``IterableDataset`` is batched in the order its ``__iter__`` yields, afresh each pass, with no sampler.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -20,9 +22,38 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .dataset import permutation
-from .samplers import RandomSampler, SequentialSampler
+from .dataset import IterableDataset, permutation
+from .samplers import RandomSampler, Sampler, SequentialSampler
 from .sparse import CSRMatrix
+
+
+def default_convert(data: Any) -> Any:
+    """One uncollated example as ``torch.utils.data.default_convert`` leaves it: numpy arrays (but of strings or
+    objects) and numpy scalars become Tensors of their dtype, tuples become lists (a namedtuple keeps its type),
+    dicts and lists are converted item by item, anything else is returned as it is."""
+    strings = isinstance(data, np.str_ | np.bytes_) or (isinstance(data, np.ndarray) and data.dtype.kind in "USO")
+    if isinstance(data, np.ndarray | np.generic) and not strings:
+        return Tensor(np.asarray(data))
+    if isinstance(data, Mapping):
+        return {key: default_convert(data[key]) for key in data}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        try:
+            return type(data)([default_convert(d) for d in data])
+        except TypeError:
+            return [default_convert(d) for d in data]
+    return data
+
+
+class _InfiniteConstantSampler(Sampler):
+    """An IterableDataset loader's ``sampler``: None forever (torch's; the dataset itself decides the order)."""
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
@@ -73,7 +104,13 @@ class DataLoader:
                  pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
                  worker_init_fn: Callable[[int], None] | None = None, generator: Any = None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
-        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:  # torch's checks: an iterable dataset decides its own order
+            for name, given in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
+                if given not in (None, False):
+                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, but "
+                                     f"got {name}={given}")
+        elif not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(f"DataLoader needs a map-style dataset (with __getitem__ and __len__), got "
                             f"{type(dataset).__name__}")
         if isinstance(dataset, tuple) and dataset and all(isinstance(a, np.ndarray | CSRMatrix) for a in dataset):
@@ -83,6 +120,8 @@ class DataLoader:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
                                        or batch_size <= 0):
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
+        if batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
@@ -90,7 +129,9 @@ class DataLoader:
                              "sampler, and drop_last")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, bool(shuffle), drop_last
         self._default_order = sampler is None  # drawn here, as the samplers torch would make draw them
-        if sampler is None:
+        if self._iterable:
+            sampler = _InfiniteConstantSampler()
+        elif sampler is None:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
         self.collate_fn, self.num_workers, self.pin_memory = collate_fn, num_workers, pin_memory
@@ -119,6 +160,9 @@ class DataLoader:
         return self._iterate()
 
     def _iterate(self) -> Iterator[Any]:
+        if self._iterable:
+            yield from self._iterate_iterable()
+            return
         fast = self.collate_fn is None and self.batch_size is not None and hasattr(self.dataset, "rows")
         for idx in self._batches():
             if fast:  # array-backed: one fancy index per array; a list, as default collation of tuples gives
@@ -128,7 +172,24 @@ class DataLoader:
             else:
                 yield (self.collate_fn or default_collate)([self.dataset[int(i)] for i in idx])
 
+    def _iterate_iterable(self) -> Iterator[Any]:
+        """An IterableDataset's examples in the order it yields them (a new ``iter`` each pass), ``batch_size`` at a
+        time and collated, the last batch short unless ``drop_last``; with ``batch_size=None``, one at a time
+        through ``collate_fn``, or else ``default_convert``."""
+        examples = iter(self.dataset)
+        if self.batch_size is None:
+            for example in examples:
+                yield (self.collate_fn or default_convert)(example)
+            return
+        while batch := list(itertools.islice(examples, self.batch_size)):
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            yield (self.collate_fn or default_collate)(batch)
+
     def __len__(self) -> int:
+        if self._iterable:  # the dataset's own length (a TypeError without one), in batches
+            n, size = len(self.dataset), self.batch_size or 1
+            return n // size if self.drop_last else -(-n // size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         n = len(self.sampler)  # type: ignore[arg-type]

@@ -348,19 +348,22 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
     when x is an array but not when it is a numpy scalar (a 0-d result: FUZZ_SEED=7414977), so neither is left to it
     (FUZZ_SEED=467370)."""
     xp = backend.get_array_module(x)
-    if number == 0.5:
-        return xp.sqrt(x)
-    if number == -0.5:
-        return 1 / xp.sqrt(x)
-    if number is None and bool((e == 0.5).any()):  # C's pow on full operands (no sqrt shortcut there)
-        shape = numpy.broadcast_shapes(numpy.shape(x), numpy.shape(e))
-        flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
-        return xp.power(*flat).reshape(shape)
-    if number is None and e.dtype.kind == "i" and bool((e < 0).any()):  # integers to negative tensor exponents:
-        negative = e < 0  # torch's integer rule, 1 ** e = 1, (-1) ** e = +-1 by e's parity, 0 for any other base
-        ones = (x == 1) | (x == -1)  # (numpy refuses them; a number exponent < 0 is refused by torch too)
-        return xp.where(negative, xp.where(ones, x ** (e & 1), 0), x ** xp.where(negative, 0, e)).astype(x.dtype)
-    return x ** e
+    with ignore_fp_errors(xp):  # overflow to inf, 0 ** -1 = inf, sqrt(-1) = nan: silent, as torch's
+        if number == 0.5:
+            return xp.sqrt(x)
+        if number == -0.5:
+            return 1 / xp.sqrt(x)
+        if number in (3, -2) and x.dtype in (numpy.float32, numpy.float64):  # torch's kernel multiplies out these
+            return x * x * x if number == 3 else 1 / (x * x)  # two (C's pow differs by an ulp in a quarter of them)
+        if number is None and bool((e == 0.5).any()):  # C's pow on full operands (no sqrt shortcut there)
+            shape = numpy.broadcast_shapes(numpy.shape(x), numpy.shape(e))
+            flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
+            return xp.power(*flat).reshape(shape)
+        if number is None and e.dtype.kind == "i" and bool((e < 0).any()):  # integers to negative tensor exponents:
+            negative = e < 0  # torch's integer rule, 1 ** e = 1, (-1) ** e = +-1 by e's parity, 0 for any other base
+            ones = (x == 1) | (x == -1)  # (numpy refuses them; a number exponent < 0 is refused by torch too)
+            return xp.where(negative, xp.where(ones, x ** (e & 1), 0), x ** xp.where(negative, 0, e)).astype(x.dtype)
+        return x ** e
 
 
 def neg(a: Tensor) -> Tensor:

@@ -79,11 +79,15 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False, bias_correction: bool = True, *, maximize: bool = False,
-                 impl: str = "auto", **flags: Any) -> None:
+                 amsgrad: bool = False, bias_correction: bool = True, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, impl: str = "auto", **flags: Any) -> None:
+        # torch's execution options are named in the signature, as torch's: nanoGPT / llama2.c detect ``fused`` by
+        # ``inspect.signature(torch.optim.AdamW).parameters``; they change nothing here (see check_torch_flags)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
                     "bias_correction": bias_correction}
-        super().__init__(params, defaults, impl, maximize, **flags)
+        super().__init__(params, defaults, impl, maximize, foreach=foreach, capturable=capturable,
+                         differentiable=differentiable, fused=fused, **flags)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay")
@@ -118,8 +122,10 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, bias_correction: bool = True, *, maximize: bool = False,
-                 impl: str = "auto", **flags: Any) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction, maximize=maximize, impl=impl,
-                         **flags)
+                 amsgrad: bool = False, bias_correction: bool = True, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, impl: str = "auto", **flags: Any) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable, fused=fused,
+                         impl=impl, **flags)
 

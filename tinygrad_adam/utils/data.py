@@ -12,7 +12,19 @@ import numpy as np
 
 from .. import backend
 from ..creation import multinomial
-from ..data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
+from ..data import (
+    ChainDataset,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    default_collate,
+    default_convert,
+    get_worker_info,
+    random_split,
+)
 from ..data.samplers import (
     BatchSampler,
     DistributedSampler,
@@ -30,9 +42,10 @@ dataset, dataloader = sys.modules[Dataset.__module__], sys.modules[DataLoader.__
 sys.modules[f"{__name__}.dataset"], sys.modules[f"{__name__}.dataloader"] = dataset, dataloader
 distributed = sys.modules[f"{__name__}.distributed"] = sys.modules[DistributedSampler.__module__]
 
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler", "RandomSampler", "Sampler",
-           "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler",
-           "default_collate", "random_split"]
+__all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
+           "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+           "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert", "get_worker_info",
+           "random_split"]
 
 
 class WeightedRandomSampler(Sampler):
