@@ -291,6 +291,15 @@ harness hands both the same initial weights and minibatches from numpy.
   cosine lr / wd / momentum schedules written into the groups, ``clip_gradients``, ``cancel_gradients_last_layer``,
   AdamW or utils' LARS subclass, SyncBatchNorm heads, MetricLogger lines, checkpoints and
   ``restart_from_checkpoint``) on numpy multi-crops)
+- (``test_program_convnext.py`` runs ``convnext.py``: facebookresearch/ConvNeXt (Block's depthwise 7x7 conv, the
+  channels-last permute, LayerNorm, Linear pointwise convs with GELU, the layer-scale ``gamma``, DropPath at
+  ``linspace`` rates; the ``channels_first`` LayerNorm by mean / pow / sqrt; the stem and downsample layers in a
+  ModuleList; ``_init_weights`` and ``head_init_scale``), optim_factory's layer-wise lr decay into ``lr_scale``
+  groups with no decay for 1-d / bias parameters, AdamW, the numpy ``cosine_scheduler`` written per iteration into
+  the groups' lr and weight decay, ``NativeScalerWithGradNormCount`` (a disabled GradScaler, ``clip_grad_norm_`` or
+  ``get_grad_norm_``), ``update_freq`` accumulation, label smoothing or a batch mixup into SoftTargetCrossEntropy,
+  timm's ModelEma over ``state_dict()`` values, MetricLogger lines, top-1 / top-5 ``evaluate``, ``save_model`` /
+  ``auto_load_model`` with the EMA and an exact resume)
 """
 
 from __future__ import annotations
@@ -324,6 +333,7 @@ IMPORTS = [
      "from tinygrad_adam.utils.data import DataLoader, Dataset\n"),
     ("from torch.utils.data import ", "from tinygrad_adam.utils.data import "),
     ("from torch import optim\n", "from tinygrad_adam import optim\n"),
+    ("from torch import optim as optim\n", "from tinygrad_adam import optim as optim\n"),
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
     ("from torch.distributions.", "from tinygrad_adam.distributions."),

@@ -26,7 +26,8 @@ class _Loss(Module):
         self.reduction = reduction
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        """Nothing, as torch's losses print (``CrossEntropyLoss()`` whatever the reduction)."""
+        return ""
 
 
 class _WeightedLoss(_Loss):

@@ -19,6 +19,7 @@ autograd can differentiate) is not supported and raises rather than give gradien
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -127,7 +128,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"parameter {i} (shape {p.shape}) appears in more than one parameter group")
             seen.add(id(p))
-        unknown = set(group) - set(self.defaults) - {"params", *SCHEDULER_KEYS}
+        unknown = self.foreign_keys(group)
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {type(self).__name__}; "
                             f"known: {sorted(self.defaults)}")
@@ -283,10 +284,15 @@ class Optimizer:
         keeps smaller ones (Adafactor's row and column factors)."""
         return p.shape
 
+    def foreign_keys(self, group: Group) -> set[str]:
+        """The keys of ``group`` that are another optimizer's hyperparameters but not this one's (a mistake, refused).
+        Any other extra key (``lr_scale``, ``name``: a program's own entries) stays in the group, as in torch."""
+        return (set(group) - set(self.defaults) - {"params", *SCHEDULER_KEYS}) & _hyperparameter_names()
+
     def check_saved_group(self, i: int, saved: Group) -> None:
         """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
         ``i``'s, pass the constructor's checks (unknown names included)."""
-        unknown = set(saved) - set(self.defaults) - {"params", *SCHEDULER_KEYS}
+        unknown = self.foreign_keys(saved)
         if unknown:
             raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
                             f"{sorted(unknown)} for {type(self).__name__}")
@@ -300,6 +306,18 @@ class Optimizer:
                          + ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
                          for i, g in enumerate(self.param_groups))
         return f"{type(self).__name__}(impl={self.impl!r}){groups}"
+
+
+def _hyperparameter_names() -> set[str]:
+    """Every keyword of every optimizer class's constructor (what a group entry of that name would mean)."""
+    names: set[str] = set()
+    todo = [Optimizer]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        names.update(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
+    return names - {"self", "params", "defaults"}
 
 
 def _copy_state(value: Any) -> Any:
