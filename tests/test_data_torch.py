@@ -169,7 +169,7 @@ def test_samplers_and_batch_size_none() -> None:
     batches = [b[1].tolist() for b in DataLoader(ds, batch_sampler=[[0, 1, 2], [3]])]
     assert batches == [[0, 1, 2], [0]]
     x, label = next(iter(DataLoader(ds, batch_size=None)))
-    assert isinstance(x, np.ndarray) and label == 0  # uncollated, as torch's batch_size=None
+    assert isinstance(x, tg.Tensor) and label == 0  # uncollated but converted, as torch's batch_size=None
     with pytest.raises(ValueError, match="mutually exclusive"):
         DataLoader(ds, sampler=[0], shuffle=True)
     with pytest.raises(ValueError, match="positive integer"):
@@ -277,3 +277,32 @@ def test_tinyshakespeare_download_is_verified_and_corruption_raises(tmp_path: Pa
     with pytest.raises(data.DownloadError):
         data.load_tinyshakespeare(root, download=True)
     assert not (root / "tinyshakespeare" / "input.txt").exists()
+
+
+@pytest.mark.parametrize("example", [
+    (np.arange(3, dtype=np.float32), 2), {"x": np.ones((2, 2)), "y": np.int64(4), "name": "a"},
+    [np.float32(1.5), np.array(["a", "b"])], np.arange(4, dtype=np.int16), "text", 7])
+def test_batch_size_none_converts_each_example_as_torch(example: object) -> None:
+    """``batch_size=None``: each example through default_convert (arrays and numpy scalars to tensors of their dtype,
+    tuples to lists), or through the given collate_fn; before, ours handed the example over untouched and ignored
+    collate_fn."""
+    class One(Dataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, i: int) -> object:
+            return example
+
+    def plain(v: object) -> object:
+        if hasattr(v, "numpy"):
+            return ("tensor", str(v.numpy().dtype), v.numpy().tolist())
+        if isinstance(v, dict):
+            return {k: plain(w) for k, w in v.items()}
+        if isinstance(v, (list, tuple)):
+            return (type(v).__name__, [plain(w) for w in v])
+        return (type(v).__name__, v.tolist() if isinstance(v, np.ndarray) else v)
+
+    ours = list(DataLoader(One(), batch_size=None))
+    theirs = list(torch.utils.data.DataLoader(One(), batch_size=None))
+    assert [plain(v) for v in ours] == [plain(v) for v in theirs]
+    assert next(iter(DataLoader(One(), batch_size=None, collate_fn=lambda e: ("seen", e))))[0] == "seen"

@@ -167,8 +167,8 @@ class DataLoader:
         for idx in self._batches():
             if fast:  # array-backed: one fancy index per array; a list, as default collation of tuples gives
                 yield [Tensor(a) for a in self.dataset.rows(np.asarray(idx, dtype=np.int64))]
-            elif self.batch_size is None and self.batch_sampler is None:
-                yield self.dataset[int(idx[0])]
+            elif self.batch_size is None and self.batch_sampler is None:  # one example, not collated: converted
+                yield (self.collate_fn or default_convert)(self.dataset[int(idx[0])])
             else:
                 yield (self.collate_fn or default_collate)([self.dataset[int(i)] for i in idx])
 
