@@ -72,12 +72,17 @@ def sums_in_order(x: Array, axes: int | tuple[int, ...] | None) -> bool:
     may count from the end."""
     if x.dtype not in WIDER:
         return False
+    ndim = x.ndim
     if axes is None:
-        axes = tuple(range(x.ndim))
-    elif isinstance(axes, int) or min(axes, default=0) < 0:
-        axes = tuple(sorted(i % x.ndim for i in ((axes,) if isinstance(axes, int) else axes)))
-    trailing = axes == tuple(range(x.ndim - len(axes), x.ndim)) and x.flags.c_contiguous
-    return not trailing and math.prod(x.shape[i] for i in axes) > SHORT_SUM
+        axes = tuple(range(ndim))
+    elif isinstance(axes, int) or (axes and min(axes) < 0):
+        axes = tuple(sorted(i % ndim for i in ((axes,) if isinstance(axes, int) else axes)))
+    terms = 1
+    for i in axes:  # (a plain loop: this runs on every sum, and math.prod over a generator costs more)
+        terms *= x.shape[i]
+    if terms <= SHORT_SUM:
+        return False
+    return not (x.flags.c_contiguous and axes == tuple(range(ndim - len(axes), ndim)))
 
 
 def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = False) -> Array:
