@@ -199,14 +199,15 @@ def test_state_dict_values_are_tensors_on_the_parameters_arrays_as_torch() -> No
     same(program)
 
 
-def test_data_assignment_copies_into_the_array() -> None:
-    """``p.data = t`` of the same shape copies t in (the array, and the views on it, stay); another shape replaces
-    the array; anything but a Tensor or an array raises. Growing ``p.data`` by ``resize_`` raises (torch would grow
-    the shared storage, which here would leave p behind)."""
+def test_data_assignment_shares_the_array_as_torch() -> None:
+    """``p.data = t`` makes p share t's array, as torch's shares t's storage (before, a Tensor of the same shape was
+    copied in, so ``dec.weight.data = enc.weight.data`` tied the weights once and they drifted apart in training:
+    silently); another shape or an array replaces it too; anything but a Tensor or an array raises. Growing
+    ``p.data`` by ``resize_`` raises (torch would grow the shared storage, which here would leave p behind)."""
     p = tg.tensor([1.0, 2.0], requires_grad=True)
-    array = p._data
-    p.data = tg.tensor([5.0, 6.0])
-    assert p._data is array and p.tolist() == [5.0, 6.0] and p.requires_grad
+    t = tg.tensor([5.0, 6.0])
+    p.data = t
+    assert p._data is t._data and p.tolist() == [5.0, 6.0] and p.requires_grad
     p.data = tg.zeros(3)
     assert p.shape == (3,) and isinstance(p._data, np.ndarray)
     p.data = np.ones(2, np.float32)
@@ -217,6 +218,49 @@ def test_data_assignment_copies_into_the_array() -> None:
     assert p.tolist() == [4.0, 1.0]
     with pytest.raises(TypeError):
         p.data = [1.0, 2.0]
+
+
+def test_data_assignment_ties_and_detaches_as_torch() -> None:
+    """Weights tied by ``.data`` train as one; a buffer assigned to ``.data`` and written afterwards shows through;
+    a view made before the assignment keeps the old memory, and an in-place write into it (recorded or not) leaves
+    the tensor's new values alone; ``p.data += x`` and ``p.data = p.data * 2`` update p."""
+    def run(lib: Any) -> list:
+        lib.manual_seed(0)
+        enc, dec = lib.nn.Linear(3, 3, bias=False), lib.nn.Linear(3, 3, bias=False)
+        with lib.no_grad():
+            enc.weight.copy_(lib.tensor(np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3)))
+        dec.weight.data = enc.weight.data
+        opt = lib.optim.SGD([*enc.parameters(), *dec.parameters()], lr=0.01, momentum=0.9)
+        for _ in range(3):
+            opt.zero_grad()
+            dec(enc(lib.ones(2, 3))).pow(2).sum().backward()
+            opt.step()
+        out = [enc.weight.tolist(), dec.weight.tolist()]
+        buf, t = lib.zeros(3), lib.ones(3)
+        t.data = buf
+        buf.add_(1)
+        out.append(t.tolist())
+        base = lib.zeros(4)
+        view = base[:2]
+        base.data = lib.full((4,), 3.0)
+        view.add_(1)
+        out += [base.tolist(), view.tolist()]
+        leaf = lib.zeros(4, requires_grad=True)
+        made = leaf * 1
+        part = made[:2]
+        part.data = lib.ones(2)
+        part.add_(1)
+        out += [made.tolist(), part.tolist()]
+        p = lib.ones(2)
+        p.data += 1
+        p.data = p.data * 2
+        out.append(p.tolist())
+        return out
+
+    ours, theirs = run(tg), run(real_torch)
+    assert ours[0] == ours[1] and theirs[0] == theirs[1]  # tied
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5, atol=1e-6)
+    assert ours[2:] == theirs[2:]
 
 
 def test_in_place_on_leaf_requiring_grad_raises_outside_no_grad() -> None:

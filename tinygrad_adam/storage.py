@@ -49,6 +49,15 @@ def _flat_storage(t: Tensor) -> Any:
     return flat[: nbytes // t.dtype.itemsize * t.dtype.itemsize // array.itemsize].view(t.dtype)  # (x.view(dtype))
 
 
+def _inside(view: Any, owner: Any) -> bool:
+    """Whether the array ``view``'s elements lie within the memory of ``owner``'s (false once the tensor a view was
+    made of has had its array replaced by ``.data = t``)."""
+    if backend.device_of(view) != backend.device_of(owner):
+        return False
+    (start, n), (low, m) = _span(view), _span(owner)
+    return low <= start and start + n <= low + m
+
+
 def offset_of(t: Tensor) -> int:
     """Where ``t``'s first element sits in its storage, in elements."""
     if t._data.size == 0 and getattr(t, "_offset", None) is not None:  # an empty as_strided view: anywhere

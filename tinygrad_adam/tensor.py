@@ -140,17 +140,14 @@ class Tensor:
 
     # ------------------------------------------------------------------ attributes
     def _set_data(self, value: Any) -> None:
-        """``t.data = x`` with an array (numpy or cupy) or a Tensor. A Tensor of this shape, dtype and device is
-        copied into the present array, so ``t.data += -lr * t.grad`` (which Python runs as ``t.data = t.data +
-        ...``) updates in place and views of the array follow; anything else replaces the array."""
+        """``t.data = x`` with a Tensor (or a numpy / cupy array): ``t`` takes x's array, shared, as torch's takes
+        x's storage, so ``dec.weight.data = enc.weight.data`` ties the two weights; views of ``t`` made before keep the
+        old array (as torch's keep the old storage). ``t.data += x`` writes in place through the alias ``t.data``."""
         if isinstance(value, Tensor):
-            value, mine = value._data, self._data
-            if value is mine:  # ``t.data += x``: the alias ``t.data`` was already written in place
-                return
-            if (value.shape == mine.shape and value.dtype == mine.dtype and type(value) is type(mine)
-                    and getattr(getattr(mine, "flags", None), "writeable", True)
-                    and backend.device_of(value) == backend.device_of(mine)):
-                mine[...] = value
+            if isinstance(value._data, numpy.generic):  # (a 0-d result numpy handed out as a scalar: unshared)
+                value._data = numpy.asarray(value._data)
+            value = value._data
+            if value is self._data:  # ``t.data += x``: the alias ``t.data`` was already written in place
                 return
         if not (hasattr(value, "dtype") and hasattr(value, "shape")) or isinstance(value, numpy.generic):
             raise TypeError(f".data must be assigned a Tensor or an array, got {type(value).__name__}")

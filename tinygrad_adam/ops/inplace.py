@@ -21,7 +21,7 @@ import numpy
 from ..autograd import is_grad_enabled
 from ..backend import data_ptr
 from ..layouts import element_strides
-from ..storage import _positions, _root, _span, offset_of
+from ..storage import _inside, _positions, _root, _span, offset_of
 from ..tensor import Tensor, bump_version, constant, inplace_writes, saves_output
 from . import index, movement
 
@@ -42,6 +42,8 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
                            f"recorded; do the update inside `with no_grad():`")
     tracked = grad and (a.requires_grad or any(isinstance(x, Tensor) and x.requires_grad for x in operands))
     root = _root(a) if tracked and a._base is not None and not reshape else None  # a view of a tensor in a graph
+    if root is not None and not _inside(a._data, root._data):  # its owner's array was replaced (``.data = t``):
+        root = None  # a's own memory only, as torch's writes a's storage alone
     if root is not None:  # a's values are read from (and written back into) a copy of the tensor it views
         places, old = _writable(a, root, op), _previous_value(root)
         stale = old._vbox  # (taken now: views of ``old`` made below get a version counter of their own)
