@@ -3,8 +3,9 @@ torch.distributions) run on torch and, imports swapped, on ours: every recorded 
 
 Tolerances: float32 series agree to rtol 2e-5 (measured: at most 1.4e-6 after a few optimizer steps, where sums of
 a few hundred float32 terms may round differently), near-zero gradients to an absolute 1e-6; the float64 GP fitted
-by LBFGS (strong Wolfe) agrees to rtol 1e-9 (measured 1e-14; gradients near 1e-5 to 1e-8 relative). Counts, hits,
-buckets, histograms and picked indices are exact."""
+by LBFGS (strong Wolfe) agrees to rtol 1e-9 (measured 1e-14; gradients near 1e-5 to 1e-8 relative) with an absolute
+1e-10 beside entries of about 3 (on an AMD EPYC with OpenBLAS's Haswell kernels an entry of 0.014 differed by 2e-11,
+1.4e-9 of itself). Counts, hits, buckets, histograms and picked indices are exact."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_gaussian_process_matches_torch(optimizer: str) -> None:
     if optimizer == "adam":  # float32 throughout
         x, y, xs = x.astype(np.float32), y.astype(np.float32), xs.astype(np.float32)
     theirs, ours = both(lambda m: m.gp_fit(x, y, xs, optimizer, steps=4 if optimizer == "lbfgs" else 6))
-    tol = {"rtol": 1e-9, "atol": 1e-12} if optimizer == "lbfgs" else F32
+    tol = {"rtol": 1e-9, "atol": 1e-10} if optimizer == "lbfgs" else F32
     agree(theirs, ours, **tol)
     assert ours["loss"][-1] < 0.9 * ours["loss"][0] and np.all(ours["var"] > 0)
 

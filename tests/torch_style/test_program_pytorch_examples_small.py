@@ -6,10 +6,11 @@
   the 2019 ``split`` / ``cat`` spelling gives the 2017 ``chunk`` / ``stack`` one's numbers.
 - regression (float32, manual updates through ``param.data``, the 2018 and 2017 spellings): ``W_target`` /
   ``b_target`` and every batch's draw handed in from numpy. The fit is chaotic (lr 0.1 on x^4 features: a 1e-7
-  nudge of torch's own initial weights grows to 1e-5 relative by batch 110 and to several percent by batch 130), so
-  the losses and gradient norms are compared over the first 80 batches; then both must converge (loss under 1e-3,
-  not always at the same batch: 742 and 744 here) to the same printed function and nearly the same parameters. The
-  ``torch.randn`` paths run on both for shapes and dtypes.
+  nudge of torch's own initial weights grows to 1e-5 relative by batch 110 and to several percent by batch 130; torch
+  with x^4 computed as (x^2)^2 is 1.3% off its own losses by batch 400 and 27% by 600), so the losses and gradient
+  norms are compared over the first 80 batches; then both must converge (loss under 1e-3, not at the same batch:
+  741 and 1169 on an AMD EPYC with OpenBLAS's Haswell kernels, 742 and 744 on a Xeon) close to the actual function.
+  The ``torch.randn`` paths run on both for shapes and dtypes.
 - super_resolution (float32, Adam): losses, gradient norms, both PSNRs, the printed lines, the final parameters and
   ``super_resolve``'s output; a run resumed from the epoch-1 checkpoint equals the uninterrupted one exactly in
   each library; ours's ``orthogonal_`` init is orthogonal with the ReLU gain.
@@ -17,12 +18,12 @@
 Tolerances, measured. time_sequence (float64; LBFGS overshoots twice, the loss rising from 0.07 to 1.6, which
 amplifies the rounding): losses within 8.8e-10 relative, test losses 2.9e-10, predictions 1.3e-10 and parameters
 1.3e-10 absolute; we allow rtol 5e-9 and atol 5e-10. regression: the first 80 losses within 1.6e-6 relative,
-gradient norms 8.4e-6 (we allow 2e-5); at the end parameters within 0.012 and the printed coefficients within 0.01
-of each other (we allow 0.05) and of the target (0.1). super_resolution: losses within 1.3e-7 relative, gradient
-norms 5e-7, PSNRs 6e-8, parameters 2.3e-7 and luminance 6.6e-7 absolute, the uint8 image equal; we allow rtol
-2e-6, atol 2e-6 on parameters and 5e-6 on the luminance, and 1 on the uint8 image (a value on an integer edge may
-truncate the other way). Runtime: about 4 s of test calls alone on this 2-core machine, 7 s while other test runs
-share it (ours's LBFGS and convolutions then wait on OpenBLAS's second thread)."""
+gradient norms 8.4e-6 (we allow 2e-5); at the end each run's parameters and printed coefficients within 0.14 of the
+target (we allow 0.2; on the Xeon the two runs were within 0.012 of each other). super_resolution: losses within
+1.3e-7 relative, gradient norms 5e-7, PSNRs 6e-8, parameters 2.3e-7 and luminance 6.6e-7 absolute, the uint8 image
+equal; we allow rtol 2e-6, atol 2e-6 on parameters and 5e-6 on the luminance, and 1 on the uint8 image (a value on an
+integer edge may truncate the other way). Runtime: about 4 s of test calls alone on this 2-core machine, 7 s while
+other test runs share it (ours's LBFGS and convolutions then wait on OpenBLAS's second thread)."""
 
 from __future__ import annotations
 
@@ -114,10 +115,11 @@ def test_regression_matches_torch(one_torch_thread: None, legacy: bool) -> None:
     first = ours["lines"][0]
     assert first.startswith("Loss: 0.000") and first.endswith(f"after {len(ours['loss'])} batches")
     assert ours["lines"][2] == theirs["lines"][2]  # the actual function
-    learned = coefficients(ours["lines"][1])
-    np.testing.assert_allclose(learned, coefficients(theirs["lines"][1]), rtol=0, atol=0.05)
-    np.testing.assert_allclose(learned, coefficients(ours["lines"][2]), rtol=0, atol=0.1)
-    assert_params_close(ours["params"], theirs["params"], rtol=0, atol=0.05)
+    target = coefficients(ours["lines"][2])
+    for out in (ours, theirs):  # each converged to it (where, along the flat valley, depends on the rounding)
+        np.testing.assert_allclose(coefficients(out["lines"][1]), target, rtol=0, atol=0.2)
+        found = np.concatenate([out["params"]["weight"].reshape(-1), out["params"]["bias"]])
+        np.testing.assert_allclose(found, target, rtol=0, atol=0.2)
 
 
 def test_regression_torch_randn_path(one_torch_thread: None) -> None:
