@@ -300,6 +300,15 @@ harness hands both the same initial weights and minibatches from numpy.
   ``get_grad_norm_``), ``update_freq`` accumulation, label smoothing or a batch mixup into SoftTargetCrossEntropy,
   timm's ModelEma over ``state_dict()`` values, MetricLogger lines, top-1 / top-5 ``evaluate``, ``save_model`` /
   ``auto_load_model`` with the EMA and an exact resume)
+- (``test_program_barlow_twins.py`` runs ``barlow_twins.py``: facebookresearch/barlowtwins (``off_diagonal`` by
+  ``flatten()[:-1].view(n - 1, n + 1)``, BarlowTwins over a torchvision-style ResNet with ``fc = nn.Identity()``, the
+  "a-b-c" projector of bias-free Linear / BatchNorm1d / ReLU, the affine-free ``bn`` cross-correlation ``div_`` by the
+  batch and the in-place ``add_`` / ``pow_`` on- and off-diagonal loss), main.py's LARS subclass (filters for 1-d
+  parameters, nested ``torch.where`` trust ratio, ``mu`` state), the weights / biases groups, warmup + cosine
+  ``adjust_learning_rate``, the CUDA-less GradScaler / autocast loop, JSON ``stats.txt`` lines, checkpoints with an
+  exact automatic resume and the saved backbone; hubconf's ``strict=False`` load and evaluate.py's linear evaluation
+  (``missing_keys`` asserted, fc init, ``--weights freeze`` / ``finetune``, SGD + CosineAnnealingLR, top-1 / top-5,
+  best accuracies, the frozen-weights check and a resume))
 """
 
 from __future__ import annotations
@@ -334,6 +343,7 @@ IMPORTS = [
     ("from torch.utils.data import ", "from tinygrad_adam.utils.data import "),
     ("from torch import optim\n", "from tinygrad_adam import optim\n"),
     ("from torch import optim as optim\n", "from tinygrad_adam import optim as optim\n"),
+    ("from torch import nn, optim\n", "from tinygrad_adam import nn, optim\n"),
     ("from torch.nn.utils.rnn import ", "from tinygrad_adam.nn.utils.rnn import "),
     ("from torch.distributions import ", "from tinygrad_adam.distributions import "),
     ("from torch.distributions.", "from tinygrad_adam.distributions."),

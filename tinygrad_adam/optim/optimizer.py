@@ -62,7 +62,10 @@ class Optimizer:
         check_torch_flags(type(self).__name__, flags)
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"params should be an iterable of Tensors or of dicts, but got a {type(params).__name__}")
-        self.defaults = {**defaults, "maximize": maximize}
+        # torch's built-in optimizers keep ``maximize`` in their groups; its base class adds nothing, so a subclass
+        # with its own ``step`` (LARS, LBFGS) has only the defaults it gives; ours are those updating by ``reference``
+        uses_maximize = maximize or type(self).reference is not Optimizer.reference
+        self.defaults = {**defaults, "maximize": maximize} if uses_maximize else dict(defaults)
         self.impl = check_impl(impl)
         self.param_groups: list[Group] = []
         # keyed by the Tensor itself (Tensors hash by identity); a defaultdict(dict), as torch's, so that a subclass's
@@ -292,7 +295,8 @@ class Optimizer:
     def check_saved_group(self, i: int, saved: Group) -> None:
         """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
         ``i``'s, pass the constructor's checks (unknown names included)."""
-        unknown = self.foreign_keys(saved)
+        # a ``"maximize": False`` that this library once added to every group (LBFGS's, a subclass's) still loads
+        unknown = self.foreign_keys({k: v for k, v in saved.items() if not (k == "maximize" and v is False)})
         if unknown:
             raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
                             f"{sorted(unknown)} for {type(self).__name__}")
