@@ -300,6 +300,13 @@ harness hands both the same initial weights and minibatches from numpy.
   ``get_grad_norm_``), ``update_freq`` accumulation, label smoothing or a batch mixup into SoftTargetCrossEntropy,
   timm's ModelEma over ``state_dict()`` values, MetricLogger lines, top-1 / top-5 ``evaluate``, ``save_model`` /
   ``auto_load_model`` with the EMA and an exact resume)
+- (``test_program_pixelcnn_pp.py`` runs ``pixelcnn_pp.py``: pclouds/pixel-cnn-pp (``concat_elu``, ``log_sum_exp`` /
+  ``log_prob_from_logits`` by hand, the 3-channel and 1-channel discretized mixture of logistics losses with their
+  float-mask branch selection at ±0.999 and the tiny-probability ``log_pdf_mid`` branch, ``to_one_hot`` by
+  ``scatter_``, the samplers on fed numpy uniforms, ``down_shift`` / ``right_shift`` by ``ZeroPad2d``, the hook
+  ``weight_norm``ed shifted convs and cropped deconvs, ``nin``'s permuted Linear, ``gated_resnet``, the up / down
+  streams with their u_list / ul_list pops and the ``init_padding`` channel), main.py's Adam + StepLR loop in bits
+  per dim with ``torch.save`` checkpoints, pixel-by-pixel sampling, and a resume through ``load_part_of_model``)
 - (``test_program_barlow_twins.py`` runs ``barlow_twins.py``: facebookresearch/barlowtwins (``off_diagonal`` by
   ``flatten()[:-1].view(n - 1, n + 1)``, BarlowTwins over a torchvision-style ResNet with ``fc = nn.Identity()``, the
   "a-b-c" projector of bias-free Linear / BatchNorm1d / ReLU, the affine-free ``bn`` cross-correlation ``div_`` by the
