@@ -110,7 +110,7 @@ def test_an_initialiser_is_an_inplace_write(name: str, shape: tuple, count: int 
         x = lib.ones(*shape, requires_grad=True)
         y = (w * x).sum()
         getattr(lib.nn.init, name)(w, *init_args(name))
-        with pytest.raises(RuntimeError, match="modified by an in-?place operation"):
+        with pytest.raises(RuntimeError, match=r"modified by an in-?place operation"):
             y.backward()
         versions.append(w._version)
     assert versions[0] == 1 and (count is None or versions[1] == count), versions
@@ -128,7 +128,7 @@ def test_load_state_dict_makes_a_recorded_graph_stale(assign: bool) -> None:
         x = lib.ones(1, 3, requires_grad=True)
         y = m(x).sum()
         m.load_state_dict({"weight": lib.zeros(2, 3), "bias": lib.zeros(2)}, assign=assign)
-        with pytest.raises(RuntimeError, match="modified by an in-?place operation"):
+        with pytest.raises(RuntimeError, match=r"modified by an in-?place operation"):
             y.backward()
         assert m.weight._version >= 1
 
@@ -136,8 +136,9 @@ def test_load_state_dict_makes_a_recorded_graph_stale(assign: bool) -> None:
 def test_module_resets_count_as_torch() -> None:
     """Embedding.reset_parameters (normal_, then the padding row), BatchNorm's reset_running_stats and a training
     forward's num_batches_tracked, AveragedModel's n_averaged."""
-    from tinygrad_adam.optim.swa_utils import AveragedModel
     from torch.optim.swa_utils import AveragedModel as TorchAveragedModel
+
+    from tinygrad_adam.optim.swa_utils import AveragedModel
     got = []
     for lib, averaged in ((ours, AveragedModel), (torch, TorchAveragedModel)):
         e = lib.nn.Embedding(4, 3, padding_idx=0)
@@ -165,5 +166,5 @@ def test_temporal_average_swap_makes_recorded_graphs_stale() -> None:
     with avg.swapped():
         inside = (w * x).sum()
     for graph in (y, inside):
-        with pytest.raises(RuntimeError, match="modified by an in-?place operation"):
+        with pytest.raises(RuntimeError, match=r"modified by an in-?place operation"):
             graph.backward()

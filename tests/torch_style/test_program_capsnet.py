@@ -11,7 +11,8 @@ matmul, the routing sums, the convolutions), ~1e-7 relative per op; after 24 Ada
 7e-7 absolute, the losses within 2.3e-7 relative, the coupling coefficients within 5.4e-7 and the gradient norms
 within 3.3e-7 relative (seen, both variants). We allow rtol 1e-5 and atol 1e-6 (2e-6 for the parameters: since
 float32 sums over a strided axis accumulate in float64, one weight of 81920 is 1.1e-6 off, Adam's step on a near-zero
-gradient whose rounding moved); the predicted classes and accuracies must be identical."""
+gradient whose rounding moved; 5e-6 since on an AMD EPYC with OpenBLAS's Haswell kernels 18 weights of 81920 are up
+to 2.5e-6 off); the predicted classes and accuracies must be identical."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_capsnet_matches_torch(use_eye_index: bool, summed_mse: bool) -> None:
     assert ours["evaluation"][0] == pytest.approx(theirs["evaluation"][0], rel=TOL["rtol"])
     assert ours["evaluation"][1] == theirs["evaluation"][1]
     assert ours["reloaded"] == ours["evaluation"]  # the round trip restores every parameter exactly
-    assert_params_close(ours["params"], theirs["params"], rtol=TOL["rtol"], atol=2e-6)
+    assert_params_close(ours["params"], theirs["params"], rtol=TOL["rtol"], atol=5e-6)
     coupling = np.array(ours["coupling"])  # (steps, routes, capsules, 1): softmax over the routes (dim=1)
     np.testing.assert_allclose(coupling.sum(axis=1), 1.0, rtol=1e-5)
     assert ours["loss"][-1] < 0.7 * ours["loss"][0]  # it trained (routing over dim=1, the ports' softmax: slowly)

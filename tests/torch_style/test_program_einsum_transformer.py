@@ -7,7 +7,9 @@ final parameters; the einsum forms such code uses, with gradients; the ``__main_
 Tolerances: float32; the runs differ by summation order. Measured over 20 Adam steps (lr 3e-3): losses within
 3.6e-7 (of ~2), gradient norms within 1.2e-7 relative, logits within 3.6e-7, parameters within 1.2e-7; over 120
 steps at lr 1e-2 (the learning check) losses within 7.9e-6 relative, norms within 3.4e-5 relative, logits within
-2.4e-5, parameters within 1.9e-6. We allow rtol 1e-4 for the series, atol 1e-4 for logits and 2e-5 for parameters.
+2.4e-5, parameters within 1.9e-6 (on an AMD EPYC with OpenBLAS's Haswell kernels norms within 1.3e-4 relative,
+logits 1.4e-4). We allow rtol 1e-4 for the series (3e-4 for the gradient norms), atol 3e-4 for logits and 2e-5 for
+parameters.
 The einsum forms agree within 4.8e-7 (outputs) and 9.6e-7 (gradients); we allow rtol 1e-5, atol 2e-6. The decodes
 are token lists and must be equal (their argmax margins are far above these differences)."""
 
@@ -28,7 +30,7 @@ def both(steps: int, lr: float) -> tuple[dict, dict]:
 
 def agree(theirs: dict, ours: dict, logits_atol: float) -> None:
     for key in ("loss", "norm", "clipped"):
-        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-4, err_msg=key)
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=3e-4 if key == "norm" else 1e-4, err_msg=key)
     assert ours["decoded"] == theirs["decoded"]
     np.testing.assert_allclose(ours["eval_logits"], theirs["eval_logits"], rtol=0, atol=logits_atol)
     assert_params_close(ours["params"], theirs["params"], rtol=0, atol=2e-5)
@@ -42,7 +44,7 @@ def test_einsum_transformer_matches_torch(one_torch_thread: None) -> None:
 
 def test_einsum_transformer_learns_like_torch(one_torch_thread: None) -> None:
     theirs, ours = both(120, 1e-2)
-    agree(theirs, ours, 1e-4)
+    agree(theirs, ours, 3e-4)
     assert ours["loss"][-1] < 0.4 * ours["loss"][0]
     assert ours["decoded"][0] == [3, 5, 6, 2] and ours["decoded"][2] == [3, 4, 2]  # copies (first token 3)
 

@@ -13,7 +13,8 @@ examples (torch's ``sort`` of the nonzero gates is not stable past a few dozen r
 within 1.2e-7, loads within 3.8e-6 (of ~19), importances within 1.9e-6, summed expert outputs within 3.8e-6 (of
 ~32), parameters within 1.8e-7; Switch losses, aux losses and norms within 2.4e-7, parameters within 1.9e-7;
 Forward-Forward (40 epochs a layer, Adam at lr 0.03) per-epoch series within 9.6e-7, goodness within 1.2e-6 (of
-~5.6), parameters within 8.3e-6. We allow rtol 1e-5 and atol 1e-5 (parameters atol 1e-5, Forward-Forward's 3e-5).
+~5.6), parameters within 8.3e-6 (4.5e-5 on an AMD EPYC with OpenBLAS's Haswell kernels). We allow rtol 1e-5 and
+atol 1e-5 (parameters atol 1e-5, Forward-Forward's 1e-4).
 Part sizes, positions, dropped counts, gradient counts, predictions and error rates are integers (or counts over a
 batch) and must be equal: they could differ only where two logits or two goodness values lie within rounding, which
 these seeds never meet (the closest goodness pair is 0.013 apart)."""
@@ -132,6 +133,6 @@ def test_forward_forward_matches_torch(one_torch_thread: None) -> None:
     assert ours["train_error"] == theirs["train_error"] and ours["test_error"] == theirs["test_error"]
     assert lines == their_lines and lines[:2] == ["training layer 0 ...", "training layer 1 ..."]
     for got, want in zip(ours["params"], theirs["params"], strict=True):
-        assert_params_close(got, want, rtol=0, atol=3e-5)
+        assert_params_close(got, want, rtol=0, atol=1e-4)
     assert ours["train_error"] < 0.3 and ours["test_error"] < 0.3  # it learned (chance: 0.9)
     assert ours["log"][0][-1][1] > ours["log"][0][-1][2]  # positive data has more goodness than negative

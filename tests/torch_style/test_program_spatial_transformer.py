@@ -8,9 +8,10 @@ align_corners=False), ``align_corners=True``, and ``mode='nearest'`` with ``padd
 
 Tolerances: float32; the runs differ by summation order in the convolutions and matmuls. Measured over 12 SGD steps
 (lr 0.01): losses within 2.4e-7, gradient norms within 2.4e-7 (of ~1), the fc_loc gradient sums within 6e-7 (of
-~2), thetas within 4e-9, transformed images within 8.4e-6 (of ~3: bilinear weights times a normalised image),
+~2), thetas within 4e-9, transformed images within 8.4e-6 (of ~3: bilinear weights times a normalised image; 2.4e-5
+on an AMD EPYC with OpenBLAS's Haswell kernels),
 parameters within 1.5e-8; over 60 steps at lr 0.05 (the learning check) losses within 1.8e-7, gradient norms within
-1.5e-6, thetas within 3.6e-7, parameters within 2.4e-7. We allow rtol 1e-5 and atol 2e-5 for the series and images,
+1.5e-6, thetas within 3.6e-7, parameters within 2.4e-7. We allow rtol 1e-5 and atol 5e-5 for the series and images,
 atol 1e-6 for parameters. Accuracies are counts and must be equal. A printed loss can round the other way in its
 sixth decimal (seen: 1.117384 / 1.117385), so the lines are compared as text up to that number, and it by value.
 With nearest sampling the grid gets no gradient (as torch), so ``fc_loc`` stays the identity in both."""
@@ -25,7 +26,7 @@ from test_programs import HERE, assert_params_close, from_torch_weights, program
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
-TOL = {"rtol": 1e-5, "atol": 2e-5}
+TOL = {"rtol": 1e-5, "atol": 5e-5}
 VARIANTS = {"tutorial": {}, "align_corners": {"align_corners": True},
             "nearest_border": {"align_corners": False, "mode": "nearest", "padding_mode": "border"}}
 
