@@ -288,7 +288,7 @@ def inverse_and_gradients(lib: Any, a: np.ndarray, b: np.ndarray | None) -> Any:
     tb = None if b is None else lib.tensor(b, requires_grad=True)
     try:
         x = lib.linalg.inv(ta) if tb is None else lib.linalg.solve(ta, tb)
-    except Exception:  # torch: RuntimeError (LinAlgError); ours: ValueError
+    except Exception:  # torch: LinAlgError (a RuntimeError); ours: the same, also a ValueError
         return "singular"
     x.sum().backward()
     return [x.detach().numpy(), ta.grad.numpy()] + ([] if tb is None else [tb.grad.numpy()])

@@ -316,6 +316,14 @@ harness hands both the same initial weights and minibatches from numpy.
   exact automatic resume and the saved backbone; hubconf's ``strict=False`` load and evaluate.py's linear evaluation
   (``missing_keys`` asserted, fc init, ``--weights freeze`` / ``finetune``, SGD + CosineAnnealingLR, top-1 / top-5,
   best accuracies, the frozen-weights check and a resume))
+- (``test_program_glow.py`` runs ``glow.py``: rosinality/glow-pytorch (ActNorm's data-dependent ``initialize`` under
+  the uint8 ``initialized`` buffer, InvConv2d by ``torch.qr`` with the float64 ``slogdet`` logdet and ``.inverse()``
+  reverse, InvConv2dLU from scipy's ``la.qr`` / ``la.lu`` with its mask / sign / eye buffers and ``calc_weight``,
+  ZeroConv2d's ``F.pad(value=1)``, affine (``sigmoid(log_s + 2)``) and additive coupling, the squeeze by ``view`` /
+  ``permute``, split priors, ``gaussian_log_p`` / ``gaussian_sample``, multi-scale ``forward`` / ``reverse`` with
+  ``reconstruct``) and train.py (``calc_z_shapes``, ``calc_loss`` in bits per dimension, n_bits dequantisation with
+  numpy noise, the ``no_grad`` first batch, Adam with the warmup lr in ``param_groups[0]["lr"]``, temperature
+  samples, DataParallel ``torch.save`` checkpoints and an exact resume))
 """
 
 from __future__ import annotations

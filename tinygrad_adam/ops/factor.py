@@ -24,6 +24,11 @@ class LinAlgError(RuntimeError):
     """torch.linalg.LinAlgError: a factorization failed (a matrix not positive-definite, or singular)."""
 
 
+class SingularError(LinAlgError, ValueError):
+    """What inv / solve raise for a singular matrix: torch.linalg.LinAlgError (a RuntimeError), as torch's; also a
+    ValueError, what they raised before, so callers catching that keep working."""
+
+
 def matrices(op: str, a: Tensor, square: bool = True) -> None:
     """The checks torch's factorizations make: a float32 / float64 batch of (square) matrices (..., n, n)."""
     if a.dtype not in (numpy.float32, numpy.float64):

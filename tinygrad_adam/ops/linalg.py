@@ -15,7 +15,7 @@ from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
 from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast, wide_sum
-from .factor import lu_factor, lu_substitute
+from .factor import SingularError, lu_factor, lu_substitute
 from .linear import check_dtypes
 
 
@@ -417,8 +417,8 @@ def inv(a: Tensor) -> Tensor:
     try:
         out = _solve_arrays(a._data, a.xp.broadcast_to(a.xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
     except LinAlgError as e:
-        raise ValueError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
-                         f"system") from None
+        raise SingularError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
+                            f"system") from None
     return record("inv", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),))
 
 
@@ -551,7 +551,7 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
     try:
         x = _solve_arrays(ab, xp.broadcast_to(bm, batch + bm.shape[-2:]))
     except LinAlgError as e:
-        raise ValueError(f"solve: a matrix A is singular ({e}); the system has no unique solution") from None
+        raise SingularError(f"solve: a matrix A is singular ({e}); the system has no unique solution") from None
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gm = g[..., None] if vector else g

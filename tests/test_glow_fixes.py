@@ -1,0 +1,66 @@
+"""Fixes found porting rosinality/glow-pytorch (``tests/torch_style/glow.py``), each against torch.
+
+- A singular matrix in ``inverse`` / ``torch.inverse`` / ``linalg.inv`` / ``linalg.solve`` (Glow's ``reverse`` of
+  an invertible 1x1 convolution that has become singular) raised a plain ``ValueError``: a program catching
+  ``torch.linalg.LinAlgError`` or ``RuntimeError``, as torch raises, did not catch it. It now raises
+  ``torch.linalg.LinAlgError`` (a RuntimeError), still a ValueError too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_adam
+
+torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+
+CALLS: dict[str, Callable[[Any, Any], Any]] = {
+    "Tensor.inverse": lambda lib, a: a.inverse(),
+    "torch.inverse": lambda lib, a: lib.inverse(a),
+    "linalg.inv": lambda lib, a: lib.linalg.inv(a),
+    "linalg.solve": lambda lib, a: lib.linalg.solve(a, lib.ones(*a.shape[:-1], 2, dtype=a.dtype)),
+}
+
+
+def outcome(lib: Any, call: str, a: np.ndarray) -> Any:
+    """The call's result as an array, or the exception it raised."""
+    try:
+        return CALLS[call](lib, lib.tensor(a)).numpy()
+    except Exception as e:  # compared below
+        return e
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=hnp.arrays(np.float64, st.tuples(st.integers(0, 2), st.integers(0, 3)).map(lambda s: (s[0], s[1], s[1])),
+                    elements=st.sampled_from([0.0, 1.0, -1.0, 2.0, 1e300, -1e-300])),
+       call=st.sampled_from(sorted(CALLS)), dtype=st.sampled_from([np.float64, np.float32]))
+def test_singular_raises_linalg_error_as_torch(a: np.ndarray, call: str, dtype: type) -> None:
+    """Where torch raises torch.linalg.LinAlgError ours raises tinygrad_adam.linalg.LinAlgError (a RuntimeError,
+    and a ValueError as before); elsewhere the same values (empty batches and 0 x 0 matrices included)."""
+    a = a.astype(dtype) if dtype is np.float64 else np.clip(a, -1e30, 1e30).astype(dtype)
+    want, got = outcome(torch, call, a), outcome(tinygrad_adam, call, a)
+    if isinstance(want, Exception):
+        assert isinstance(want, torch.linalg.LinAlgError)
+        assert isinstance(got, tinygrad_adam.linalg.LinAlgError), repr(got)
+        assert isinstance(got, RuntimeError) and isinstance(got, ValueError)
+        assert "singular" in str(got)
+    else:
+        assert not isinstance(got, Exception), repr(got)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_glow_reverse_of_a_singular_weight(call: str) -> None:
+    """The program's pattern, a 1x1 weight ``squeeze().inverse()`` for ``reverse``, caught as torch's error."""
+    for lib in (torch, tinygrad_adam):
+        weight = lib.zeros(3, 3, 1, 1)
+        with pytest.raises(lib.linalg.LinAlgError):
+            CALLS[call](lib, weight.squeeze())
+        with pytest.raises(RuntimeError):
+            CALLS[call](lib, weight.squeeze())
