@@ -324,6 +324,14 @@ harness hands both the same initial weights and minibatches from numpy.
   ``reconstruct``) and train.py (``calc_z_shapes``, ``calc_loss`` in bits per dimension, n_bits dequantisation with
   numpy noise, the ``no_grad`` first batch, Adam with the warmup lr in ``param_groups[0]["lr"]``, temperature
   samples, DataParallel ``torch.save`` checkpoints and an exact resume))
+- (``test_program_siren.py`` runs ``siren.py``: vsitzmann/siren's explore_siren notebook (SineLayer's
+  ``omega_0`` init under ``no_grad`` by ``uniform_``, ``forward_with_intermediate``, Siren with ``outermost_linear``,
+  ``forward``'s ``clone().detach().requires_grad_(True)`` coordinates, ``forward_with_activations`` with
+  ``retain_grad`` into an OrderedDict, ``get_mgrid`` with and without ``indexing``), diff_operators' ``gradient`` /
+  ``divergence`` / ``laplace`` / ``hessian`` / ``jacobian`` by ``autograd.grad(create_graph=True)``, the image,
+  Sobel-gradient, Laplacian (third derivatives in training) and audio (``first_omega_0=3000``) fits under Adam with
+  their summary prints and fields, scipy.ndimage ground truths, loss_functions' ``sdf``, modules.py's FCBlock /
+  SingleBVPNet with ``apply``-ed inits, training.py-style checkpoints and an exact resume)
 """
 
 from __future__ import annotations
