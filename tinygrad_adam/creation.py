@@ -238,28 +238,29 @@ def full(size: Sequence[int] | int, fill_value: float, dtype: Any = None, device
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-               layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
     """Zeros of t's shape, dtype and device; laid out as t when dense (``memory_format``: see layouts.like)."""
-    out = zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+    out = zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("zeros_like", t, out, memory_format, layout, pin_memory)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-              layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    out = ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+              layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    out = ones(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("ones_like", t, out, memory_format, layout, pin_memory)
 
 
 def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False, *,
-              memory_format: Any = None, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    out = full(t.shape, value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+              memory_format: Any = None, layout: Any = None, pin_memory: bool | None = False,
+              device: str | None = None) -> Tensor:
+    out = full(t.shape, value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("full_like", t, out, memory_format, layout, pin_memory)
 
 
 def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-               layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
     return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout,
-                      pin_memory=pin_memory)
+                      pin_memory=pin_memory, device=device)
 
 
 def randn(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False,
@@ -285,14 +286,14 @@ def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
 
 
 def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-               layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    out = randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    out = randn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("randn_like", t, out, memory_format, layout, pin_memory)
 
 
 def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
-              layout: Any = None, pin_memory: bool | None = False) -> Tensor:
-    out = rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+              layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    out = rand(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("rand_like", t, out, memory_format, layout, pin_memory)
 
 

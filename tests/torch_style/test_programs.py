@@ -332,6 +332,15 @@ harness hands both the same initial weights and minibatches from numpy.
   Sobel-gradient, Laplacian (third derivatives in training) and audio (``first_omega_0=3000``) fits under Adam with
   their summary prints and fields, scipy.ndimage ground truths, loss_functions' ``sdf``, modules.py's FCBlock /
   SingleBVPNet with ``apply``-ed inits, training.py-style checkpoints and an exact resume)
+- (``test_program_transformer_xl.py`` runs ``transformer_xl.py``: kimiyoung/transformer-xl's PyTorch code
+  (PositionalEmbedding by ``torch.ger``, PositionwiseFF with ``pre_lnorm``, RelPartialLearnableMultiHeadAttn with
+  ``_rel_shift``'s zero-pad / view trick, the ``ibnd,jbnd->ijbn`` / ``ibnd,jnd->ijbn`` einsums, shared ``r_w_bias`` /
+  ``r_r_bias`` and the ``-inf`` ``masked_fill`` of the causal or ``same_length`` mask; MemTransformerLM's empty
+  ``init_mems``, ``_update_mems`` under ``no_grad``, ``clamp_len`` and ``reset_length``; AdaptiveEmbedding with
+  ``div_val`` 2 (``nonzero().squeeze()``, ``index_select``, ``index_copy_``, in-place ``emb_scale``) and
+  ProjectedAdaptiveLogSoftmax's head / tail clusters with tied weights and projections), LMOrderedIterator over a
+  numpy corpus, and train.py's loop (Adam, manual warmup then CosineAnnealingLR stepped with ``train_step``,
+  clip_grad_norm_, memories carried across segments, evaluation, ppl log lines, a checkpoint restart))
 """
 
 from __future__ import annotations
