@@ -431,6 +431,27 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:  # noq
     return _sampled("poisson", out, (input,))
 
 
+def _sample_dirichlet(input: Tensor, generator: Generator | None = None) -> Tensor:  # noqa: A002
+    """Dirichlet samples with concentrations ``input`` (floating, > 0) along its last dim, of its shape and dtype:
+    Gamma(alpha, 1) draws (at least the dtype's tiny) divided by their sum, then clipped to [tiny, the float below
+    1] as ``torch._sample_dirichlet``
+    (torchvision's RandomMixup / RandomCutmix draw their lambda with it). Like torch's, it has no derivative:
+    backward through it raises (``Dirichlet.rsample`` is the reparameterised one)."""
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f'"dirichlet" not implemented for {input.dtype}')
+    alpha = input._data.astype(numpy.float64)
+    if not bool(input.xp.all(alpha > 0)):
+        raise ValueError("_sample_dirichlet: concentrations must be > 0 (and not nan)")
+    xp, tiny = input.xp, numpy.finfo(input.dtype).tiny
+    gammas = xp.maximum(backend.standard_gamma(input.device, alpha, _rng(generator, input.device)), tiny)
+    out = (gammas / gammas.sum(-1, keepdims=True) if alpha.ndim else gammas / gammas).astype(input.dtype)
+
+    def no_derivative(g: Any) -> tuple[Any]:
+        raise NotImplementedError('the derivative for "_sample_dirichlet" is not implemented.')
+    below_one = numpy.nextafter(input.dtype.type(1), input.dtype.type(0))  # torch's draws lie strictly inside (0, 1)
+    return record("_sample_dirichlet", xp.clip(out, input.dtype.type(tiny), below_one), (input,), no_derivative)
+
+
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
            device: str | None = None, requires_grad: bool = False, *, layout: Any = None,
            pin_memory: bool | None = False) -> Tensor:

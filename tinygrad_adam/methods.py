@@ -24,6 +24,7 @@ from .autograd import is_grad_enabled
 from .creation import (
     Generator,
     _rng,
+    _sample_dirichlet,
     bartlett_window,
     bernoulli,
     bernoulli_draws,
@@ -1362,7 +1363,8 @@ FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_
                  is_tensor=is_tensor, einsum=linalg.einsum, split=split_function)
 FUNCTIONS.update({name: _function(name) for name in (
     "addcmul", "addcdiv", "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "take",
-    "take_along_dim")}, normal=normal, bernoulli=bernoulli, poisson=poisson)
+    "take_along_dim")}, normal=normal, bernoulli=bernoulli, poisson=poisson,
+    _sample_dirichlet=_sample_dirichlet)
 FUNCTIONS.update({name: LegacyTensorType(name, dtype) for dtype, name in _TYPE_NAMES.items()})  # FloatTensor...
 
 

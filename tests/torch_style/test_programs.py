@@ -341,6 +341,14 @@ harness hands both the same initial weights and minibatches from numpy.
   ProjectedAdaptiveLogSoftmax's head / tail clusters with tied weights and projections), LMOrderedIterator over a
   numpy corpus, and train.py's loop (Adam, manual warmup then CosineAnnealingLR stepped with ``train_step``,
   clip_grad_norm_, memories carried across segments, evaluation, ppl log lines, a checkpoint restart))
+- (``test_program_tv_classification.py`` runs ``tv_classification.py``: torchvision's classification reference
+  training its MobileNetV2 (``_make_divisible``, Conv2dNormActivation with ReLU6 and depthwise ``groups``,
+  InvertedResidual's ``use_res_connect``, the init loop) and an EfficientNet-B0-style net (MBConv with
+  SqueezeExcitation and ``mode="row"`` StochasticDepth, the ``init_range`` classifier) by train.py: ``set_weight_decay``
+  no-decay norm / bias groups, SGD + Nesterov / RMSprop(eps=0.0316, alpha=0.9) / AdamW, a LinearLR / ConstantLR
+  warmup in SequentialLR before Cosine / Step / ExponentialLR, label smoothing on RandomMixup / RandomCutmix soft
+  targets, the ``ExponentialMovingAverage(AveragedModel)`` EMA with its warmup reset, clip_grad_norm_, a disabled
+  GradScaler, MetricLogger lines, top-1 / top-5 ``evaluate`` and a checkpoint resume)
 """
 
 from __future__ import annotations

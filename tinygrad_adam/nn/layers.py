@@ -500,7 +500,7 @@ def _ones_zeros(weight: Tensor | None, bias: Tensor | None) -> None:
         init.zeros_(bias)
 
 
-def _keep_num_batches_tracked(module: _BatchNorm, state_dict: dict[str, Any], prefix: str) -> None:
+def _keep_num_batches_tracked(module: _NormBase, state_dict: dict[str, Any], prefix: str) -> None:
     """A load_state_dict pre-hook: a state dict without ``num_batches_tracked`` (saved before torch 0.4.1 had it)
     leaves the module's count as it is instead of missing it, as torch does for a plain dict."""
     key = f"{prefix}num_batches_tracked"
@@ -508,11 +508,9 @@ def _keep_num_batches_tracked(module: _BatchNorm, state_dict: dict[str, Any], pr
         state_dict[key] = module.num_batches_tracked._data
 
 
-class _BatchNorm(Module):
-    """Per-channel normalisation with running statistics (buffers ``running_mean``, ``running_var`` and
-    ``num_batches_tracked``, all in the state dict): batch statistics while training, running ones after ``eval()``.
-    ``momentum=None`` makes the running statistics a cumulative average. ``load_state_dict`` of a dict without
-    ``num_batches_tracked`` keeps the present count, as torch's."""
+class _NormBase(Module):
+    """The parameters and running statistics that batch and instance norms share (torch's ``_NormBase``: neither
+    is the other's subclass, so ``isinstance(m, _BatchNorm)`` is False for an InstanceNorm, as in torch)."""
 
     dims: tuple[int, ...] = ()
 
@@ -543,6 +541,13 @@ class _BatchNorm(Module):
         """The running statistics reset, weight ones, bias zeros (torch's; ``__init__`` calls it)."""
         self.reset_running_stats()
         _ones_zeros(self.weight, self.bias)
+
+
+class _BatchNorm(_NormBase):
+    """Per-channel normalisation with running statistics (buffers ``running_mean``, ``running_var`` and
+    ``num_batches_tracked``, all in the state dict): batch statistics while training, running ones after ``eval()``.
+    ``momentum=None`` makes the running statistics a cumulative average. ``load_state_dict`` of a dict without
+    ``num_batches_tracked`` keeps the present count, as torch's."""
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self.dims:
@@ -606,7 +611,7 @@ class SyncBatchNorm(_BatchNorm):
         """``module`` with every BatchNorm layer in it replaced by a SyncBatchNorm that shares its parameters and
         buffers (a new module if ``module`` is one; instance norms are left alone), as torch's."""
         out = module
-        if isinstance(module, _BatchNorm) and not isinstance(module, _InstanceNorm):
+        if isinstance(module, _BatchNorm):  # (an InstanceNorm is none, as in torch)
             out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
                       process_group)
             if module.affine:
@@ -643,7 +648,7 @@ class GroupNorm(Module):
                 f"bias={self.bias is not None}")
 
 
-class _InstanceNorm(_BatchNorm):
+class _InstanceNorm(_NormBase):
     """Instance norm (``F.instance_norm``): each channel of each sample normalised over its positions; an
     unbatched input (one dim fewer) is one sample. ``track_running_stats`` keeps running statistics (updated while
     training, used after ``eval()``), as torch."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..autograd import no_grad
 from ..creation import zeros
-from ..nn.layers import _BatchNorm, _InstanceNorm
+from ..nn.layers import _BatchNorm
 from ..nn.module import Module
 from ..tensor import Tensor, bump_version
 from .lr_scheduler import LRScheduler, _per_group
@@ -157,7 +157,7 @@ def update_bn(loader: Iterable[Any], model: Module, device: str | None = None) -
     """Recompute every BatchNorm layer's running statistics over ``loader`` (batches, or tuples/lists whose first
     item is the input), with ``momentum=None`` (their plain average), in training mode; momenta and the training
     flag are restored afterwards. InstanceNorm layers are left alone, as in torch."""
-    momenta = {m: m.momentum for m in model.modules() if isinstance(m, _BatchNorm) and not isinstance(m, _InstanceNorm)}
+    momenta = {m: m.momentum for m in model.modules() if isinstance(m, _BatchNorm)}  # (InstanceNorm is none)
     if not momenta:
         return
     for m in momenta:
