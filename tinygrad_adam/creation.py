@@ -434,9 +434,8 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:  # noq
 def _sample_dirichlet(input: Tensor, generator: Generator | None = None) -> Tensor:  # noqa: A002
     """Dirichlet samples with concentrations ``input`` (floating, > 0) along its last dim, of its shape and dtype:
     Gamma(alpha, 1) draws (at least the dtype's tiny) divided by their sum, then clipped to [tiny, the float below
-    1] as ``torch._sample_dirichlet``
-    (torchvision's RandomMixup / RandomCutmix draw their lambda with it). Like torch's, it has no derivative:
-    backward through it raises (``Dirichlet.rsample`` is the reparameterised one)."""
+    1], as ``torch._sample_dirichlet`` (torchvision's RandomMixup / RandomCutmix draw their lambda with it). Like
+    torch's, it has no derivative: backward through it raises (``Dirichlet.rsample`` is the reparameterised one)."""
     if input.dtype.kind != "f":
         raise NotImplementedError(f'"dirichlet" not implemented for {input.dtype}')
     alpha = input._data.astype(numpy.float64)

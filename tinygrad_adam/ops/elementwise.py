@@ -328,12 +328,13 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
     if isinstance(a, Tensor) and a.dtype == numpy.float16:  # (torch converts a float32 one's in float64)
         check_fits("pow", b, a.dtype)
     a, b = operands("pow", a, b)
-    out = power(a._data, b._data, exponent)
+    with ignore_fp_errors(a.xp):  # overflow to inf, 0 ** -1 = inf, sqrt(-1) = nan: silent, as torch's
+        out = power(a._data, b._data, exponent)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         xp, zero = a.xp, out.dtype.type(0)
         ga = gb = None
-        with xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():
+        with ignore_fp_errors(xp):
             if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a = 0), as PyTorch does,
                 # and grouped as PyTorch's g * (b a^(b-1)), so a huge g and b meeting a^(b-1) = 0 give 0, not inf * 0;
                 # a^(b-1) is torch's pow with the exponent b - 1 (a number b = 1.5: sqrt, so -inf gives nan)
@@ -353,22 +354,21 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
     when x is an array but not when it is a numpy scalar (a 0-d result: FUZZ_SEED=7414977), so neither is left to it
     (FUZZ_SEED=467370)."""
     xp = backend.get_array_module(x)
-    with ignore_fp_errors(xp):  # overflow to inf, 0 ** -1 = inf, sqrt(-1) = nan: silent, as torch's
-        if number == 0.5:
-            return xp.sqrt(x)
-        if number == -0.5:
-            return 1 / xp.sqrt(x)
-        if number in (3, -2) and x.dtype in (numpy.float32, numpy.float64):  # torch's kernel multiplies out these
-            return x * x * x if number == 3 else 1 / (x * x)  # two (C's pow differs by an ulp in a quarter of them)
-        if number is None and bool((e == 0.5).any()):  # C's pow on full operands (no sqrt shortcut there)
-            shape = numpy.broadcast_shapes(numpy.shape(x), numpy.shape(e))
-            flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
-            return xp.power(*flat).reshape(shape)
-        if number is None and e.dtype.kind == "i" and bool((e < 0).any()):  # integers to negative tensor exponents:
-            negative = e < 0  # torch's integer rule, 1 ** e = 1, (-1) ** e = +-1 by e's parity, 0 for any other base
-            ones = (x == 1) | (x == -1)  # (numpy refuses them; a number exponent < 0 is refused by torch too)
-            return xp.where(negative, xp.where(ones, x ** (e & 1), 0), x ** xp.where(negative, 0, e)).astype(x.dtype)
-        return x ** e
+    if number == 0.5:
+        return xp.sqrt(x)
+    if number == -0.5:
+        return 1 / xp.sqrt(x)
+    if number in (3, -2) and x.dtype in (numpy.float32, numpy.float64):  # torch's kernel multiplies out these
+        return x * x * x if number == 3 else 1 / (x * x)  # two (C's pow differs by an ulp in a quarter of them)
+    if number is None and bool((e == 0.5).any()):  # C's pow on full operands (no sqrt shortcut there)
+        shape = numpy.broadcast_shapes(numpy.shape(x), numpy.shape(e))
+        flat = [xp.ascontiguousarray(xp.broadcast_to(v, shape)).reshape(-1) for v in (x, e)]
+        return xp.power(*flat).reshape(shape)
+    if number is None and e.dtype.kind == "i" and bool((e < 0).any()):  # integers to negative tensor exponents:
+        negative = e < 0  # torch's integer rule, 1 ** e = 1, (-1) ** e = +-1 by e's parity, 0 for any other base
+        ones = (x == 1) | (x == -1)  # (numpy refuses them; a number exponent < 0 is refused by torch too)
+        return xp.where(negative, xp.where(ones, x ** (e & 1), 0), x ** xp.where(negative, 0, e)).astype(x.dtype)
+    return x ** e
 
 
 def neg(a: Tensor) -> Tensor:

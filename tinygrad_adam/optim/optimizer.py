@@ -271,11 +271,11 @@ class Optimizer:
             p = index[int(j)]
             if not s:  # a parameter whose state was read (``opt.state[p]``) but never stepped
                 continue
-            if (counted or "t" in s) and (isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral)
-                                          or s["t"] < 0):
+            steps = counted or "t" in s
+            if steps and (isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral) or s["t"] < 0):
                 raise ValueError(f"invalid step count t={s.get('t')!r} for parameter {j}: must be an integer >= 0")
-            state[p] = {k: int(v) if k == "t" and (counted or "t" in s) else
-                        _load_state(v, p, k, self.state_shape(p, k), not counted) for k, v in s.items()}
+            state[p] = {k: int(v) if k == "t" and steps else _load_state(v, p, k, self.state_shape(p, k), not counted)
+                        for k, v in s.items()}
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
             for key in set(SCHEDULER_KEYS) - set(theirs):  # a scheduler's made since: gone, as torch's whole group
