@@ -8,6 +8,7 @@ array that a backward closure reads was written in place after the op was record
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Union
@@ -186,6 +187,21 @@ class Tensor:
     def xp(self) -> Any:
         """The array module (numpy or cupy) this tensor's data lives in."""
         return backend.get_array_module(self._data)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """``copy.deepcopy``: a leaf's copy has its own array, ``.grad`` and attributes, as torch's. A graph's result
+        raises, as torch: its copy would carry copies of the leaves, so a backward through it would fill no one's
+        ``.grad``."""
+        if self._backward is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol: deep-copy t.detach() instead")
+        if id(self) not in memo:
+            new = memo[id(self)] = object.__new__(type(self))
+            new._data, new._grad = copy.deepcopy(self._data, memo), copy.deepcopy(self._grad, memo)
+            new._epoch, new._op, new._parents, new._backward = self._epoch, self._op, (), None
+            new.requires_grad = self.requires_grad
+            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return memo[id(self)]
 
     @property
     def is_leaf(self) -> bool:

@@ -760,6 +760,12 @@ class _ModuleSequence(Module):
         items.insert(index, module)
         self._reset(items)
 
+    def pop(self, index: int | slice) -> Any:
+        """Remove and return item ``index`` (a slice gives a container), renumbering."""
+        item = self[index]
+        del self[index]
+        return item
+
 
 def _a_sequential(other: Any) -> Sequential:
     """``other``, which torch's Sequential ``+`` / ``+=`` require to be a Sequential."""
@@ -840,6 +846,23 @@ class Sequential(_ModuleSequence):
     def __add__(self, other: Sequential) -> Sequential:
         """A new Sequential of both's layers, renumbered ``"0"``, ``"1"``, ..."""
         return Sequential(*self, *_a_sequential(other))
+
+    def __mul__(self, times: int) -> Sequential:
+        """A new Sequential of the layers repeated ``times`` times: the same module objects, so they share
+        parameters (as torch)."""
+        return Sequential(*self._repeated(times, "*"))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times: int) -> Sequential:
+        return self.extend(self._repeated(times, "*=")[len(self):])
+
+    def _repeated(self, times: int, op: str) -> list[Module]:
+        if not isinstance(times, int):
+            raise TypeError(f"unsupported operand type(s) for {op}: 'Sequential' and '{type(times).__name__}'")
+        if times <= 0:
+            raise ValueError(f"Non-positive multiplication factor {times} for Sequential")
+        return list(self) * times
 
     def insert(self, index: int, module: Module) -> Sequential:
         """As torch: the layers from ``index`` on move up one number, so they must be named "0", "1", ..."""
