@@ -638,6 +638,8 @@ def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
     m = mask if isinstance(mask, Tensor) else Tensor(numpy.asarray(mask), device=self.device)
     if m.dtype != numpy.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    if m.shape != self.shape:
+        elementwise.broadcast_shape("masked_fill", self.shape, m.shape)
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape} (use "
                          f"where(mask, value, x) to fill from a tensor)")

@@ -541,14 +541,14 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
     for b, outside in ((lo_t, xp.less), (hi_t, xp.greater)):
         if b is not None:
             check_devices("clamp", a, b)
+            if b.shape != out.shape:
+                broadcast_shape("clamp", out.shape, b.shape)
             take = outside(out, b._data)
             if b.dtype.kind == "f" and (b.ndim or bool(b._data != b._data)):  # a nan bound gives nan
                 take = take | (b._data != b._data)
             out = xp.where(take, b._data, out)
     if out is x:  # no bound: still an array of its own
         out = x.copy()
-    if out.shape != x.shape:
-        broadcast_shape("clamp", x.shape, out.shape)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         lo_d, hi_d = (None if b is None else b._data for b in (lo_t, hi_t))
@@ -604,6 +604,9 @@ def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     c = cond._data if isinstance(cond, Tensor) else a.xp.asarray(cond)
     if isinstance(cond, Tensor):
         check_devices("where", cond, a)
+    shape = a.shape if a.shape == b.shape else broadcast_shape("where", a.shape, b.shape)
+    if c.shape != shape:
+        broadcast_shape("where", c.shape, shape)
     out = select(c, a._data, b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
