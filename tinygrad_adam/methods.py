@@ -526,6 +526,9 @@ def rsqrt(self: Tensor) -> Tensor:
 
 
 def square(self: Tensor) -> Tensor:
+    """``self * self``, as torch's ``pow(self, 2)``: a bool tensor's square is int64 (``square_`` on it raises)."""
+    if self.dtype.kind == "b":
+        self = elementwise.astype(self, numpy.int64)
     return elementwise.mul(self, self)
 
 

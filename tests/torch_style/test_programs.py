@@ -349,6 +349,15 @@ harness hands both the same initial weights and minibatches from numpy.
   warmup in SequentialLR before Cosine / Step / ExponentialLR, label smoothing on RandomMixup / RandomCutmix soft
   targets, the ``ExponentialMovingAverage(AveragedModel)`` EMA with its warmup reset, clip_grad_norm_, a disabled
   GradScaler, MetricLogger lines, top-1 / top-5 ``evaluate`` and a checkpoint resume)
+- (``test_program_rwkv.py`` runs ``rwkv.py``: BlinkDL/RWKV-LM's RWKV-4 (RWKV_TimeMix's layer-dependent
+  ``time_decay`` / ``time_first`` / ``time_mix`` init by ``torch.ones`` / ``torch.pow``, the ``ZeroPad2d((0, 0, 1,
+  -1))`` time shift, sigmoid receptance and the WKV as a Python loop over time with the ``torch.maximum`` /
+  ``torch.exp`` max trick; RWKV_ChannelMix's ``torch.square(torch.relu(k))``; ``ln0`` on block 0 and the
+  ``RWKV-ffnPre`` variant; RWKV_Init's ``orthogonal_`` gains, ``zeros_``, ``eye_`` and ``normal_`` branches; the
+  L2Wrap autograd Function's ``scatter_`` at ``torch.max(..., -1, keepdim=True)``), the neo layerwise-lr groups or
+  v4's one group under Adam(0.9, 0.99), trainer.py's token-counted warmup + exponential decay into
+  ``param_group['lr']``, a checkpoint resume, and model_run.py's RWKV_RNN (``SimpleNamespace`` weights from the
+  ``.pth``, the ``xx`` / ``aa`` / ``bb`` / ``pp`` state) giving the GPT-mode logits)
 """
 
 from __future__ import annotations
