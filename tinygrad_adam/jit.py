@@ -39,6 +39,12 @@ def export(fn: F) -> F:
     return fn
 
 
+def _overload_method(fn: F) -> F:
+    """``@torch.jit._overload_method`` (torchvision's DenseNet marks its typed ``forward`` stubs so): the stub
+    unchanged; the plain ``def`` that follows it in the class replaces it, as in eager torch."""
+    return fn
+
+
 def interface(obj: F) -> F:
     return obj
 

@@ -358,6 +358,12 @@ harness hands both the same initial weights and minibatches from numpy.
   v4's one group under Adam(0.9, 0.99), trainer.py's token-counted warmup + exponential decay into
   ``param_group['lr']``, a checkpoint resume, and model_run.py's RWKV_RNN (``SimpleNamespace`` weights from the
   ``.pth``, the ``xx`` / ``aa`` / ``bb`` / ``pp`` state) giving the GPT-mode logits)
+- (``test_program_densenet.py`` runs ``densenet.py``: torchvision's DenseNet (_DenseLayer's ``add_module`` layers,
+  ``bn_function``'s ``torch.cat``, the ``memory_efficient`` path through ``torch.utils.checkpoint.checkpoint(closure,
+  *prev_features, use_reentrant=False)`` behind ``any_requires_grad`` / ``torch.jit.is_scripting``, its recomputed
+  ``norm1`` updating the running statistics twice, ``F.dropout``, the ``nn.ModuleDict`` _DenseBlock over ``items()``,
+  the ``nn.Sequential`` _Transition, the ``OrderedDict`` features stem, the init loop, the old-checkpoint key regex)
+  trained by SGD + Nesterov + weight decay under CosineAnnealingLR, with eval logits and a checkpoint resume)
 """
 
 from __future__ import annotations
@@ -413,6 +419,8 @@ IMPORTS = [
     ("import torch.optim\n", "import tinygrad_adam.optim\n"),
     ("import torch.utils.data\n", "import tinygrad_adam.utils.data\n"),
     ("import torch.utils.checkpoint as checkpoint\n", "import tinygrad_adam.utils.checkpoint as checkpoint\n"),
+    ("import torch.utils.checkpoint as cp\n", "import tinygrad_adam.utils.checkpoint as cp\n"),
+    ("from torch import Tensor\n", "from tinygrad_adam import Tensor\n"),
 ]
 
 

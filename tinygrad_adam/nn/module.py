@@ -944,6 +944,20 @@ class ModuleDict(Module):
             self._keys.append(key)
         setattr(self, key, module)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """As torch's (whose ModuleDict is its ``_modules``): a Module set as an attribute, by ``add_module`` or
+        ``register_module``, is an item too, after the others (a ParameterDict's keys stay those put in by key)."""
+        super().__setattr__(name, value)
+        keys = vars(self).get("_keys")
+        if self._kind is Module and isinstance(value, Module) and keys is not None and name not in keys:
+            keys.append(name)
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        keys = vars(self).get("_keys")
+        if self._kind is Module and keys is not None and name in keys:
+            keys.remove(name)
+
     def __getitem__(self, key: str) -> Module:
         if key not in self._keys:
             raise KeyError(key)
