@@ -364,6 +364,16 @@ harness hands both the same initial weights and minibatches from numpy.
   ``norm1`` updating the running statistics twice, ``F.dropout``, the ``nn.ModuleDict`` _DenseBlock over ``items()``,
   the ``nn.Sequential`` _Transition, the ``OrderedDict`` features stem, the init loop, the old-checkpoint key regex)
   trained by SGD + Nesterov + weight decay under CosineAnnealingLR, with eval logits and a checkpoint resume)
+- (``test_program_detr.py`` runs ``detr.py``: facebookresearch/detr (NestedTensor padding masks from
+  ``nested_tensor_from_tensor_list``, FrozenBatchNorm2d's buffers and its ``_load_from_state_dict`` dropping
+  ``num_batches_tracked`` from a BatchNorm2d "pretrained" backbone, the interpolated mask, PositionEmbeddingSine's
+  cumsum / sin-cos ``stack(...).flatten(3)`` and the learned one, DETR's post- and pre-norm encoder / decoder layers
+  on ``nn.MultiheadAttention`` with ``key_padding_mask`` and ``query_pos``, the ``return_intermediate`` stack,
+  class_embed + the sigmoid MLP box head with aux outputs, box_ops' GIoU by ``torch.max`` / ``min`` broadcasting, the
+  HungarianMatcher's ``cdist(p=1)`` cost ``.cpu()``-split into scipy's ``linear_sum_assignment``, SetCriterion's
+  ``empty_weight`` cross-entropy, L1 / GIoU / cardinality losses and ``_get_src_permutation_idx``), engine's weighted
+  loss sum with MetricLogger lines and ``clip_grad_norm_(0.1)``, main's AdamW with a lower backbone lr, StepLR, the
+  checkpoint dict and an exact ``--resume``, and PostProcess detections)
 """
 
 from __future__ import annotations
@@ -388,6 +398,7 @@ EXAMPLES = HERE.parent.parent / "examples"
 IMPORTS = [
     ("import torch\n", "import tinygrad_adam as torch\n"),
     ("from torch import nn\n", "from tinygrad_adam import nn\n"),
+    ("from torch import Tensor, nn\n", "from tinygrad_adam import Tensor, nn\n"),
     ("import torch.nn as nn\n", "import tinygrad_adam.nn as nn\n"),
     ("import torch.nn.functional as F\n", "import tinygrad_adam.nn.functional as F\n"),
     ("import torch.nn.init as init\n", "import tinygrad_adam.nn.init as init\n"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy
@@ -592,6 +593,40 @@ class Module:
         out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
         return out
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
+        """torch's per-module step of ``load_state_dict``, which a subclass may override (DETR's FrozenBatchNorm2d
+        deletes ``num_batches_tracked`` here, then calls this): copy ``state_dict[prefix + name]`` into each own
+        parameter and persistent buffer, noting the missing ones and (with ``strict``) the keys under ``prefix``
+        that name nothing here or in a child in ``missing_keys`` / ``unexpected_keys``, shape mismatches in
+        ``error_msgs``. Inside ``load_state_dict`` the copies wait until every module has loaded without error."""
+        own = dict(self.named_parameters(recurse=False, remove_duplicate=False))
+        own.update(self._own_buffers(persistent_only=True))
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
+        pending = getattr(error_msgs, "pending", None)
+        for name, p in own.items():
+            key = prefix + name
+            if key not in state_dict:
+                missing_keys.append(key)
+                continue
+            value = _loadable(state_dict[key])
+            if is_lazy(p) and is_lazy(value):
+                continue
+            if is_lazy(value):
+                error_msgs.append(f"{key} is uninitialized in the state_dict (run a forward pass of the lazy module "
+                                  f"it came from first)")
+            elif not is_lazy(p) and tuple(value.shape) != p.shape:
+                error_msgs.append(f"shape mismatch for {key}: model has {p.shape}, state_dict has "
+                                  f"{tuple(value.shape)}")
+            else:
+                copy = partial(_copy_into, p, value, assign)
+                copy() if pending is None else pending.append(copy)
+        if strict:
+            children = [f"{n}." for n, _ in self._child_items()]
+            unexpected_keys.extend(k for k in state_dict if k.startswith(prefix) and k[len(prefix):] not in own
+                                   and not k[len(prefix):].startswith(tuple(children)))
+
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
                         assign: bool = False) -> IncompatibleKeys:
         """Copy arrays (or Tensors) into the parameters and buffers, in place, converting device and dtype; with
@@ -602,37 +637,38 @@ class Module:
         Raises StateDictError (a ValueError and torch's RuntimeError) listing every shape mismatch, and, when
         ``strict``, every missing and unexpected key. Returns (missing_keys, unexpected_keys), a named tuple. As in
         torch, an uninitialized parameter or buffer (of a lazy module) takes the loaded shape, and an uninitialized
-        value loads nothing into an uninitialized one but cannot be loaded into an initialized one.
+        value loads nothing into an uninitialized one but cannot be loaded into an initialized one. As torch's, each
+        module's ``_load_from_state_dict`` (which a subclass may override) is handed a copy of the keys under its
+        prefix, as Tensors, and the ``_metadata`` entry of its prefix.
         """
-        own = dict(self._state_tensors())
-        values = {k: v if is_lazy(v) else v._data if isinstance(v, Tensor) else v if hasattr(v, "shape")
-                  else backend.to_numpy(v) for k, v in state_dict.items()}
+        values = OrderedDict((k, _loadable(v)) for k, v in state_dict.items())
         for prefix, mod in self.named_modules(remove_duplicate=False):  # hooks that rename keys (weight_norm's)
             for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):
                 hook(values, f"{prefix}." if prefix else "")
-        missing = [k for k in own if k not in values]
-        unexpected = [k for k in values if k not in own]
-        both = [k for k in values if k in own and not is_lazy(own[k])]
-        mismatched = [f"{k}: model has {own[k].shape}, state_dict has {tuple(values[k].shape)}"
-                      for k in both if not is_lazy(values[k]) and tuple(values[k].shape) != own[k].shape]
-        problems = [f"shape mismatch for {m}" for m in mismatched]
-        problems += [f"{k} is uninitialized in the state_dict (run a forward pass of the lazy module it came from "
-                     f"first)" for k in both if is_lazy(values[k])]
+        metadata = getattr(state_dict, "_metadata", None)
+        missing: list[str] = []
+        unexpected: list[str] = []
+        problems = _LoadErrors()
+
+        def load(module: Module, local: dict[str, Any], prefix: str) -> None:
+            """torch's recursion: the module's own step (an override's too), then each child on its keys."""
+            local_metadata = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(local, prefix, local_metadata, True, missing, unexpected, problems)
+            for name, child in module._child_items():
+                child_prefix = f"{prefix}{name}."
+                load(child, {k: v for k, v in local.items() if k.startswith(child_prefix)}, child_prefix)
+
+        load(self, OrderedDict((k, _as_tensor(v)) for k, v in values.items()), "")  # overrides see Tensors
         if strict and missing:
             problems.append(f"missing keys {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys {unexpected}")
         if problems:
             raise StateDictError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
-        for k, p in own.items():
-            if k in values and not is_lazy(values[k]):
-                if is_lazy(p):
-                    p.materialize(values[k].shape)
-                if assign:
-                    p._data = values[k]
-                else:
-                    p._data[...] = backend.to_device(values[k], p.device)
-                bump_version(p)  # a graph that saved p before the load raises at backward (torch's copy_ does)
+        for copy in problems.pending:  # nothing is written unless everything loads
+            copy()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
@@ -667,6 +703,44 @@ class Module:
         if len(lines) > 1 and not any(is_lazy(p) for p in self.parameters()):
             lines[-1] += f"  # {self.num_parameters():,} parameters in total"
         return "\n".join(lines)
+
+
+class _LoadErrors(list):
+    """``load_state_dict``'s ``error_msgs``: the messages, and the copies held back until all of them load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[Callable[[], None]] = []
+
+
+def _loadable(value: Any) -> Any:
+    """A state_dict value as ``load_state_dict`` copies it: a Tensor's array, an array, or a lazy placeholder."""
+    if is_lazy(value):
+        return value
+    if isinstance(value, Tensor):
+        return value._data
+    return value if hasattr(value, "shape") else backend.to_numpy(value)
+
+
+def _as_tensor(value: Any) -> Any:
+    """An array as the Tensor (on the same memory) that torch's ``_load_from_state_dict`` overrides are handed."""
+    if is_lazy(value) or isinstance(value, Tensor):
+        return value
+    try:
+        return Tensor(value)
+    except (TypeError, ValueError, NotImplementedError):  # (a value no Tensor can hold: the base step reports it)
+        return value
+
+
+def _copy_into(p: Tensor, value: Any, assign: bool) -> None:
+    """One loaded value into parameter or buffer ``p``: its array taken (``assign``) or copied in, converted."""
+    if is_lazy(p):
+        p.materialize(value.shape)
+    if assign:
+        p._data = value
+    else:
+        p._data[...] = backend.to_device(value, p.device)
+    bump_version(p)  # a graph that saved p before the load raises at backward (torch's copy_ does)
 
 
 def deprecated_class(message: str) -> Callable[[type], type]:
