@@ -374,6 +374,15 @@ harness hands both the same initial weights and minibatches from numpy.
   ``empty_weight`` cross-entropy, L1 / GIoU / cardinality losses and ``_get_src_permutation_idx``), engine's weighted
   loss sum with MetricLogger lines and ``clip_grad_norm_(0.1)``, main's AdamW with a lower backbone lr, StepLR, the
   checkpoint dict and an exact ``--resume``, and PostProcess detections)
+- (``test_program_lora.py`` runs ``lora.py``: microsoft/LoRA's loralib (LoRALayer's r / lora_alpha / scaling /
+  dropout-or-identity / merged bookkeeping; lora.Linear with ``fan_in_fan_out``, its kaiming / zeros
+  ``reset_parameters`` and the ``train(mode)`` override merging into and out of ``weight.data``; lora.Embedding
+  through ``F.embedding`` with padding_idx / max_norm; MergedLinear's ``lora_ind`` mask, grouped ``F.conv1d`` B and
+  ``zero_pad``; ``mark_only_lora_as_trainable`` and ``lora_state_dict`` under each ``bias=``) in examples/NLG's GPT-2
+  (Conv1D by ``addmm``, the TF LayerNorm, c_attn as ``MergedLinear(enable_lora=[True, False, True],
+  fan_in_fan_out=True)``, tied head, masked / label-smoothed losses): Adam pretraining, a ``strict=False`` load,
+  AdamW + warmup LambdaLR fine-tuning with clip_grad_norm_, eval / train merge cycles and the LoRA-only checkpoint
+  restored into a fresh model)
 """
 
 from __future__ import annotations

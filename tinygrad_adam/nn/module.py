@@ -500,9 +500,13 @@ class Module:
 
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> Module:
-        """Set training mode (dropout active) on this module and every submodule."""
-        for m in self.modules():
-            m.training = mode
+        """Set training mode (dropout active) on this module, then ``child.train(mode)`` on each child (torch's
+        recursion: a submodule's own ``train`` override runs, as loralib's merge / unmerge relies on)."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self) -> Module:
