@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from .. import backend, layouts
-from ..autograd import RemovableHandle
+from ..autograd import RemovableHandle, no_grad
 from ..creation import zeros
 from ..tensor import Tensor, bump_version
 from .hooks import ModuleHooks, with_global
@@ -536,19 +536,37 @@ class Module:
         dev = None if device is None else backend.parse_device(device)
         if dtype is not None and numpy.dtype(dtype).kind != "f":
             raise TypeError(f"Module.to casts to floating-point dtypes only, got dtype={numpy.dtype(dtype)}")
-        for p in [*self.parameters(), *self.buffers()]:
-            for t in (p, p.grad) if p.grad is not None else (p,):
-                if t.is_sparse:  # a sparse gradient (embedding(sparse=True)): moved and cast whole, as torch's
-                    p._grad = t.moved(dev, dtype)
-                    continue
-                array = t.placeholder if is_lazy(t) else t._data  # an uninitialized one keeps its dtype and device
-                if dev is not None:
-                    array = backend.to_device(array, dev)
-                if dtype is not None and t.dtype.kind == "f":
-                    array = array.astype(dtype, copy=False)
-                if memory_format is not None and array.ndim in (4, 5) and not is_lazy(t):
-                    array = layouts.to_format(Tensor(array), memory_format)._data
-                t._data = array
+
+        def convert(t: Tensor) -> Tensor:
+            if t.is_sparse:  # a sparse gradient (embedding(sparse=True)): moved and cast whole, as torch's
+                return t.moved(dev, dtype)
+            array = t.placeholder if is_lazy(t) else t._data  # an uninitialized one keeps its dtype and device
+            if dev is not None:
+                array = backend.to_device(array, dev)
+            if dtype is not None and t.dtype.kind == "f":
+                array = array.astype(dtype, copy=False)
+            if memory_format is not None and array.ndim in (4, 5) and not is_lazy(t):
+                array = layouts.to_format(Tensor(array), memory_format)._data
+            return Tensor(array, device=backend.device_of(array))
+        return self._apply(convert)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Module:
+        """torch's step under ``to`` / ``float`` / ``cuda`` ...: ``child._apply(fn)`` on each child (so a subclass's
+        override, which moves a cached tensor of its own, runs), then ``fn`` on this module's own parameters, their
+        gradients and its buffers, whose arrays take the results in place (the same Tensor objects). Returns this
+        module."""
+        if recurse:
+            for child in self.children():
+                child._apply(fn)
+        for _, t in [*self.named_parameters(recurse=False), *self._own_buffers()]:
+            with no_grad():
+                t._data = fn(t)._data
+                if t.grad is not None:
+                    new = fn(t.grad)
+                    if new.is_sparse:
+                        t._grad = new
+                    else:
+                        t.grad._data = new._data
         return self
 
     def share_memory(self) -> Module:
@@ -579,22 +597,25 @@ class Module:
         return self.to(dtype="float64")
 
     # ------------------------------------------------------------------ checkpoints
-    def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
-        """What ``state_dict`` holds, in torch's order: module by module, its parameters then its persistent
-        buffers; a parameter shared by two modules (tied weights), or a module held under two names (TCN's
-        ``conv1`` also in ``net``), appears under both names, as in torch."""
-        for prefix, mod in self.named_modules(remove_duplicate=False):
-            yield from mod.named_parameters(prefix, recurse=False, remove_duplicate=False)
-            yield from ((f"{prefix}.{n}" if prefix else n, b) for n, b in mod._own_buffers(persistent_only=True))
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        """torch's per-module step of ``state_dict``, which a subclass may override: this module's own parameters,
+        then its persistent buffers, under ``prefix``."""
+        for name, t in [*self.named_parameters(recurse=False, remove_duplicate=False),
+                        *self._own_buffers(persistent_only=True)]:
+            destination[prefix + name] = t if keep_vars or is_lazy(t) else t.data
 
     def state_dict(self, *, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:
         """{``prefix`` + dotted name: Tensor} of every parameter and persistent buffer, cut from the graph and on
         their own arrays (no copy: ``.data``), as torch's: an OrderedDict, as there (``move_to_end``,
         ``popitem(last=False)``). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and
-        returned."""
+        returned. As torch's, it is this module's ``_save_to_state_dict``, then each child's ``state_dict`` (so a
+        subclass overriding either is heard); a parameter shared by two modules (tied weights), or a module held
+        under two names (TCN's ``conv1`` also in ``net``), appears under both names."""
         out = OrderedDict() if destination is None else destination
-        out.update((prefix + name, t if keep_vars or is_lazy(t) else t.data) for name, t in self._state_tensors())
+        self._save_to_state_dict(out, prefix, keep_vars)
+        for name, child in self._child_items():
+            child.state_dict(destination=out, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
         return out
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
