@@ -383,6 +383,16 @@ harness hands both the same initial weights and minibatches from numpy.
   fan_in_fan_out=True)``, tied head, masked / label-smoothed losses): Adam pretraining, a ``strict=False`` load,
   AdamW + warmup LambdaLR fine-tuning with clip_grad_norm_, eval / train merge cycles and the LoRA-only checkpoint
   restored into a fresh model)
+- (``test_program_deepspeech.py`` runs ``deepspeech.py``: SeanNaren/deepspeech.pytorch's DeepSpeech 2 (MaskConv's
+  Conv2d / BatchNorm2d / ``Hardtanh(0, 20, inplace=True)`` masked per module by ``torch.BoolTensor(x.size())``,
+  ``narrow(...).fill_(1)`` and ``masked_fill``; ``get_seq_lens`` through ``nn.modules.conv.Conv2d`` and
+  ``true_divide``; SequenceWise; BatchRNN's SequenceWise(BatchNorm1d), ``pack_padded_sequence(...,
+  enforce_sorted=False)``, bidirectional LSTM / GRU summed by ``view(T, N, 2, -1).sum(2)``; Lookahead's ``F.pad`` +
+  depthwise Conv1d; InferenceBatchSoftmax; the SequenceWise head), data_loader's normalised spectrograms, sorting
+  ``_collate_fn`` and numpy BucketingSampler, train.py (``CTCLoss(reduction='sum', zero_infinity=True)`` on
+  ``log_softmax().float()`` over concatenated IntTensor targets divided by the batch, ``check_loss`` skipping an inf
+  loss, ``clip_grad_norm_``, SGD + Nesterov or AdamW, lr annealed by dividing each group's lr, checkpoints and
+  ``--continue-from``) and the GreedyDecoder's WER / CER by a pure-Python Levenshtein, on sorted and unsorted batches)
 """
 
 from __future__ import annotations
