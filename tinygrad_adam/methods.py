@@ -2723,3 +2723,9 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0, randomne
 
 
 FUNCTIONS["vmap"] = vmap
+
+
+# torch._foreach_* list ops ------------------------------------------------------------------------------------------
+from .ops.foreach import FOREACH  # noqa: E402 - the list ops loop over the methods bound above
+
+FUNCTIONS.update(FOREACH)

@@ -383,6 +383,17 @@ harness hands both the same initial weights and minibatches from numpy.
   fan_in_fan_out=True)``, tied head, masked / label-smoothed losses): Adam pretraining, a ``strict=False`` load,
   AdamW + warmup LambdaLR fine-tuning with clip_grad_norm_, eval / train merge cycles and the LoRA-only checkpoint
   restored into a fresh model)
+- (``test_program_sparse_autoencoder.py`` runs ``sparse_autoencoder.py``: openai/sparse_autoencoder's TopK
+  autoencoder (model.py's Autoencoder with ``pre_bias`` / ``latent_bias``, bias-free encoder / decoder Linears,
+  ``encode_pre_act`` with ``latent_slice``, the LN ``normalize`` path, the ``stats_last_nonzero`` buffer updated by
+  ``*= (latents == 0).all(dim=0).long()`` / ``+= 1``, TopK's ``topk`` + ``scatter_`` of the ReLU'd values,
+  TiedTranspose, the ``state_dict(destination, prefix, keep_vars)`` overrides and ``from_state_dict``), loss.py's
+  normalized MSE / L1, the Triton ``mse`` / ``normalized_mse`` / ``triton_add_mul_`` written densely, and train.py's
+  transposed-encoder decoder init in column-major layout, ``unit_norm_decoder_``, the einsum
+  ``unit_norm_decoder_grad_adjustment_``, AuxK on dead latents (``x.data *= dead_mask``, ``topk``, the residual
+  target, ``nan_to_num``), ``init_from_data_`` from a batch mean, Adam(eps=6.25e-10, fused=True) under a disabled
+  GradScaler, clipping by ``_foreach_mul_``, the ``_foreach_lerp_`` EMA with its bias-corrected ``.data`` swap,
+  ``batch_tensors``, an exact resume, and ``topk`` with ties)
 - (``test_program_deepspeech.py`` runs ``deepspeech.py``: SeanNaren/deepspeech.pytorch's DeepSpeech 2 (MaskConv's
   Conv2d / BatchNorm2d / ``Hardtanh(0, 20, inplace=True)`` masked per module by ``torch.BoolTensor(x.size())``,
   ``narrow(...).fill_(1)`` and ``masked_fill``; ``get_seq_lens`` through ``nn.modules.conv.Conv2d`` and

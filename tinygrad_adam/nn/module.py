@@ -604,14 +604,27 @@ class Module:
                         *self._own_buffers(persistent_only=True)]:
             destination[prefix + name] = t if keep_vars or is_lazy(t) else t.data
 
-    def state_dict(self, *, destination: dict[str, Any] | None = None, prefix: str = "",
+    def state_dict(self, *args: Any, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:
         """{``prefix`` + dotted name: Tensor} of every parameter and persistent buffer, cut from the graph and on
         their own arrays (no copy: ``.data``), as torch's: an OrderedDict, as there (``move_to_end``,
         ``popitem(last=False)``). ``keep_vars`` gives the Tensors themselves; ``destination`` is filled and
         returned. As torch's, it is this module's ``_save_to_state_dict``, then each child's ``state_dict`` (so a
         subclass overriding either is heard); a parameter shared by two modules (tied weights), or a module held
-        under two names (TCN's ``conv1`` also in ``net``), appears under both names."""
+        under two names (TCN's ``conv1`` also in ``net``), appears under both names. The deprecated positional form
+        ``state_dict(destination, prefix, keep_vars)`` (what a subclass's ``super().state_dict(destination, prefix,
+        keep_vars)`` passes) warns and is read as torch reads it: each given only where its keyword was left at its
+        default."""
+        if args:
+            warnings.warn("Positional args are being deprecated, use kwargs instead. Refer to "
+                          "https://pytorch.org/docs/main/generated/torch.nn.Module.html#torch.nn.Module.state_dict"
+                          " for details.", FutureWarning, stacklevel=2)
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
         out = OrderedDict() if destination is None else destination
         self._save_to_state_dict(out, prefix, keep_vars)
         for name, child in self._child_items():

@@ -32,6 +32,7 @@ array module and records a small ``backward(g)`` closure beside it.
 - ``sort``: argsort, sort, topk, kthvalue, median, nanmedian, unique, unique_consecutive
 - ``bitwise``: & | ^ ~ << >> on bool and integer tensors, torch's promotion and shift rules (no gradient)
 - ``inplace``: the in-place write (``add_``, ``+=``, ``x[i] = v`` ...): torch's rules and the version check
+- ``foreach``: torch's ``_foreach_*`` list ops (add / sub / mul / div / lerp), loops of the tensor ops
 
 ``movement`` also has clone, tril, triu, repeat, repeat_interleave, flip, roll, narrow, movedim, unbind and
 diagonal. Torch's method names and call shapes are bound in ``methods.py``.
