@@ -404,6 +404,15 @@ harness hands both the same initial weights and minibatches from numpy.
   ``log_softmax().float()`` over concatenated IntTensor targets divided by the batch, ``check_loss`` skipping an inf
   loss, ``clip_grad_norm_``, SGD + Nesterov or AdamW, lr annealed by dividing each group's lr, checkpoints and
   ``--continue-from``) and the GreedyDecoder's WER / CER by a pure-Python Levenshtein, on sorted and unsorted batches)
+- (``test_program_neural_process.py`` runs ``neural_process.py``: EmilienDupont/neural-processes (Encoder's
+  ``torch.cat((x, y), dim=1)`` into a Linear / ``ReLU(inplace=True)`` Sequential, MuSigmaEncoder's
+  ``0.1 + 0.9 * sigmoid`` sigma, the Decoder's ``z.unsqueeze(1).repeat(1, num_points, 1)`` and ``view`` flattening
+  with a ``0.1 + 0.9 * softplus`` sigma, NeuralProcess's ``torch.mean(r_i, dim=1)`` aggregation, ``Normal`` latents,
+  ``rsample`` on fed noise and its train / eval paths, the trainer's ``-log_prob(...).mean(dim=0).sum()`` +
+  ``kl_divergence(q_target, q_context).mean(dim=0).sum()`` loss under Adam with ``randint`` context sizes,
+  ``context_target_split``'s ``np.random.choice``, SineData, prior and posterior ``loc`` / ``scale`` predictions, a
+  state_dict round trip and a checkpoint resume), and an Attentive NP's uniform / laplace / dot-product (einsum) /
+  ``nn.MultiheadAttention`` cross-attention path)
 """
 
 from __future__ import annotations
