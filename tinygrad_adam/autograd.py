@@ -272,6 +272,11 @@ def _run_hooks(node: Tensor, g: Any) -> Any:
 
 def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     """Nodes reachable from ``roots`` that need a gradient, each after all its parents."""
+    from .tensor import inplace_writes, refresh_view, reroute_stale_parents  # here: tensor.py imports this module
+
+    for r in roots:  # a view whose memory was written since its graph was set: regenerated, as in record
+        if r._base is not None and r._vbox[0] > r._epoch:
+            refresh_view(r)
     order: list[Tensor] = []
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
@@ -284,6 +289,8 @@ def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
             continue
         seen.add(id(node))
         stack.append((node, True))
+        if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
+            reroute_stale_parents(node)
         stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
     return order
 

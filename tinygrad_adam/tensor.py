@@ -91,6 +91,9 @@ class Tensor:
     # ordinary tensors pay nothing for the last two.
     _vbox: list[int] | None = None
     _base: Tensor | None = None
+    # A tensor whose graph an in-place write replaced keeps the one it had before in ``_prior`` (torch's old
+    # grad_fn, still the input of the ops recorded before the write; see ``reroute_stale_parents``).
+    _prior: Tensor | None = None
     # Gradient hooks (``register_hook``) and ``retain_grad``: see autograd.py; class defaults here too.
     _hooks: tuple[Any, ...] = ()
     _post_accumulate_hooks: tuple[Any, ...] = ()  # register_post_accumulate_grad_hook (leaves only)
@@ -376,6 +379,10 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
     out._op = op
     if is_grad_enabled():
         for p in parents:  # a plain loop: any() over a generator costs more than the check itself
+            # a view whose memory was written after its graph was set: regenerated from the tensor owning that
+            # memory, as torch's grad_fn (the epoch first: a slot, cheaper than the class default _base)
+            if p._epoch != out._epoch and p._base is not None and p._vbox[0] > p._epoch:
+                refresh_view(p)
             if p.requires_grad:
                 out.requires_grad, out._parents, out._backward = True, parents, backward
             elif p._backward is not None:  # computed, then told ``requires_grad = False``: torch refuses that
@@ -424,7 +431,8 @@ OUTPUT_NOT_SAVED = frozenset({
     "hardtanh", "elu", "selu", "celu", "silu", "gelu", "interpolate_nearest", "interpolate_nearest_exact",
     "interpolate_linear", "interpolate_bilinear", "interpolate_trilinear", "interpolate_bicubic", "interpolate_area",
     "interpolate_bilinear_antialias", "interpolate_bicubic_antialias", "softplus", "logsigmoid", "clip", "remainder",
-    "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold",
+    "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "view_of",
+    "_zero_derivative",
 })
 
 
@@ -452,10 +460,55 @@ def saves_output(node: Tensor) -> bool:
     return node._op not in OUTPUT_NOT_SAVED and not node._op.endswith("_")
 
 
+# Ops whose backward reads only their inputs' shapes, never their values (torch saves no input for them; exp and
+# clone read their output, or nothing): an in-place write into an input after the op was recorded leaves its
+# gradient right. (mul and div: see ``reads_input``.)
+INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
+                             "concatenate", "view_of", "clone", "exp", "_zero_derivative"})
+
+
+def reads_input(node: Tensor, i: int) -> bool:
+    """Whether ``node``'s backward reads the values of its ``i``-th input: not for INPUT_NOT_SAVED ops, nor for
+    ``a * b`` / ``a / b``'s ``a`` (``b``'s for mul) when the other operand is a constant (a leaf without grad, never
+    in a graph: torch's mul saves only the operand the other's gradient needs)."""
+    op = node._op
+    if op in INPUT_NOT_SAVED:
+        return False
+    if (op == "mul" or (op == "div" and i == 0)) and len(node._parents) == 2:
+        other = node._parents[1 - i]
+        return other.requires_grad or other._backward is not None or other._prior is not None
+    return True
+
+
+def reroute_stale_parents(node: Tensor) -> None:
+    """As torch's edges point at the grad_fn an input had when ``node`` was recorded: an input whose graph an
+    in-place write has replaced since (``_epoch`` later than ``node``'s) is swapped, in ``node._parents``, for the
+    tensor standing for its graph at that time (``_prior``), when ``node``'s backward reads no values of it."""
+    parents = node._parents
+    for i, p in enumerate(parents):
+        if p._epoch > node._epoch and p._prior is not None and not reads_input(node, i):
+            while p._epoch > node._epoch and p._prior is not None:
+                p = p._prior
+            parents = (*parents[:i], p, *parents[i + 1:])
+    node._parents = parents
+
+
+def refresh_view(view: Tensor) -> None:
+    """``ops.inplace.refresh_view`` (imported here when first needed: ops import this module)."""
+    from .ops.inplace import refresh_view as refresh
+    refresh(view)
+
+
 def check_versions(node: Tensor) -> None:
-    """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded."""
-    for p in node._parents:
-        if p._vbox is not None and p._vbox[0] > node._epoch:
+    """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded
+    (for an input whose values it does not read: when the input's graph was replaced and could not be rerouted)."""
+    for i, p in enumerate(node._parents):
+        if not reads_input(node, i):
+            if p._epoch > node._epoch and p.requires_grad:
+                raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by "
+                                   f"an in-place operation after {node._op} used it; compute the update out of place "
+                                   f"(x = x + y) or do it after backward()")
+        elif p._vbox is not None and p._vbox[0] > node._epoch:
             raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "
                                f"in-place operation after {node._op} used it; compute the update out of place "
                                f"(x = x + y) or do it after backward()")

@@ -224,9 +224,10 @@ def add(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("add", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(g, b.shape) if b.requires_grad else None)
-    return record("add", a._data + b._data, (a, b), backward)
+        return (unbroadcast(g, a.shape) if ra else None, unbroadcast(g, b.shape) if rb else None)
+    out = record("add", a._data + b._data, (a, b), backward)
+    ra, rb = a.requires_grad, b.requires_grad  # (after record, which may regenerate a stale view operand; kept:
+    return out  # a later in-place fill may turn them off, and the gradient still goes to the graph before it)
 
 
 def check_sub_operands(a: TensorLike, b: TensorLike) -> None:
@@ -242,9 +243,10 @@ def sub(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("sub", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(-g, b.shape) if b.requires_grad else None)
-    return record("sub", a._data - b._data, (a, b), backward)
+        return (unbroadcast(g, a.shape) if ra else None, unbroadcast(-g, b.shape) if rb else None)
+    out = record("sub", a._data - b._data, (a, b), backward)
+    ra, rb = a.requires_grad, b.requires_grad  # (after record, which may regenerate a stale view operand; kept:
+    return out  # a later in-place fill may turn them off, and the gradient still goes to the graph before it)
 
 
 def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] | None:
@@ -268,9 +270,10 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = operands("mul", a, b)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return (unbroadcast(g * b._data, a.shape) if a.requires_grad else None,
-                unbroadcast(g * a._data, b.shape) if b.requires_grad else None)
-    return record("mul", a._data * b._data, (a, b), backward)
+        return (unbroadcast(g * b._data, a.shape) if ra else None, unbroadcast(g * a._data, b.shape) if rb else None)
+    out = record("mul", a._data * b._data, (a, b), backward)
+    ra, rb = a.requires_grad, b.requires_grad  # (as add's: tensor.reads_input)
+    return out
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
@@ -281,9 +284,11 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
     out = a._data / b._data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:  # as PyTorch: g / b and -g (a / b) / b, a / b
-        return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,  # recomputed (out may be written)
-                unbroadcast(-g * (a._data / b._data / b._data), b.shape) if b.requires_grad else None)
-    return record("div", out, (a, b), backward)
+        return (unbroadcast(g / b._data, a.shape) if ra else None,  # recomputed (out may be written)
+                unbroadcast(-g * (a._data / b._data / b._data), b.shape) if rb else None)
+    out = record("div", out, (a, b), backward)
+    ra, rb = a.requires_grad, b.requires_grad  # (as add's: tensor.reads_input)
+    return out
 
 
 def remainder(a: TensorLike, b: TensorLike) -> Tensor:

@@ -13,6 +13,7 @@ that array sees it. Then:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..autograd import is_grad_enabled
 from ..backend import data_ptr
 from ..layouts import element_strides
 from ..storage import _inside, _positions, _root, _span, offset_of
-from ..tensor import Tensor, bump_version, constant, inplace_writes, saves_output
+from ..tensor import Tensor, bump_version, constant, inplace_writes, record, saves_output
 from . import index, movement
 
 
@@ -69,20 +70,115 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
             a._data[...] = out._data
     bump_version(a)
     if root is not None and new.requires_grad:  # the viewed tensor is now its old value with a's new one inside
-        _become(root, new, op)
+        _become(root, new, op, old)
         _retake_views(a._base, root)
     if stale is not None and (out.requires_grad or root is not None):  # its maker's backward reads the array
         stale[0] = inplace_writes[0]  # just overwritten: stale
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
-        _become(a, out, out._op if twin or reshape else op)
-    elif tracked:  # overwritten by a constant (fill_, zero_, normal_...): no gradient flows back
+        # (after a reshape, ops recorded before read a's old shape: no prior, so backward through them raises)
+        _become(a, out, out._op if twin or reshape else op,
+                None if reshape else previous if root is None else _snapshot(a))
+    elif root is not None and new.requires_grad:  # a view overwritten by a constant: still a view of its base's
+        _become(a, view_of(root, places), "view_of", _snapshot(a))  # graph (zero gradient), as torch's
+    elif tracked and root is None and a.requires_grad:  # overwritten by a constant (fill_, zero_...): as torch's
+        _become(a, _zero_derivative(previous, out), "_zero_derivative", previous)  # FillBackward, a zero gradient
+    elif tracked:  # a stale view of a constant: a constant
+        if a.requires_grad:
+            _set_prior(a, _snapshot(a))
+            a._epoch = inplace_writes[0]
         a._parents, a._backward, a.requires_grad = (), None, False
     return a
 
 
-def _become(t: Tensor, out: Tensor, op: str) -> None:
-    """``t`` takes ``out``'s place in the graph, as the output of ``op`` recorded at the latest write."""
+PRIORS = 8
+
+
+def _become(t: Tensor, out: Tensor, op: str, prior: Tensor | None) -> None:
+    """``t`` takes ``out``'s place in the graph, as the output of ``op`` recorded at the latest write; ``prior``
+    stands for its graph before (the input of the ops recorded earlier: ``tensor.reroute_stale_parents``)."""
+    _set_prior(t, prior)
     t._parents, t._backward, t.requires_grad, t._op, t._epoch = out._parents, out._backward, True, op, inplace_writes[0]
+
+
+def _set_prior(t: Tensor, prior: Tensor | None) -> None:
+    """``t._prior = prior``, the chain of earlier graphs cut after PRIORS of them (a long-lived tensor written in
+    place at every step would otherwise keep every step's graph; a node recorded before more graph changes of its
+    input than that raises at backward)."""
+    t._prior = prior
+    for _ in range(PRIORS):
+        if prior is None:
+            break
+        prior, last = prior._prior, prior
+    else:
+        last._prior = None
+
+
+def _snapshot(t: Tensor) -> Tensor:
+    """A tensor standing for ``t``'s graph as it is now (its array shared: the ops rerouted to it read no values)."""
+    old = Tensor.__new__(Tensor)
+    old._data, old._grad, old.requires_grad, old._epoch = t._data, None, t.requires_grad, t._epoch
+    old._parents, old._backward, old._op, old._prior = t._parents, t._backward, t._op, t._prior
+    old._vbox = t._vbox  # (so a backward reading t's output still raises after a write, as before)
+    return old
+
+
+def refresh_view(view: Tensor) -> None:
+    """A view whose memory was written in place (through another view, or its base) after its graph was set, read
+    again from the tensor owning that memory before an op uses it, as torch regenerates a view's grad_fn from its
+    base: its gradient then goes through the write; a constant when that owner has no graph. The graph it had stays
+    its ``_prior`` (the input of the ops recorded with it before)."""
+    root = _root(view)
+    if root is view:
+        return
+    if not root.requires_grad:  # its memory's owner is a constant: so is the view (its old graph is its prior)
+        if view.requires_grad:
+            _set_prior(view, _snapshot(view))
+            view._parents, view._backward, view.requires_grad, view._op = (), None, False, ""
+        view._epoch = inplace_writes[0]
+        return
+    prior = _snapshot(view)
+    if view.dtype != root.dtype or (view._data.size and not _inside(view._data, root._data)):  # (.data = t, a
+        _become(view, _unregenerable(view, prior), "stale_view", prior)  # view of another dtype)
+        return
+    places = _places(view, root)
+    if places.size and int(places.min()) < 0:
+        _become(view, _unregenerable(view, prior), "stale_view", prior)
+    else:
+        _become(view, view_of(root, places), "view_of", prior)
+
+
+def _zero_derivative(previous: Tensor, out: Tensor) -> Tensor:
+    """``out`` (a constant written over ``previous``) recorded as depending on ``previous`` with a zero gradient (the
+    op higher_order.depends records, whose derivative it knows)."""
+    shape, xp = previous.shape, previous.xp
+    return record("_zero_derivative", out._data, (previous,), lambda g: (xp.zeros(shape, g.dtype),))
+
+
+def view_of(root: Tensor, places: Any) -> Tensor:
+    """A copy of ``root``'s elements at ``places`` (flat row-major indices, as ``_places``), recorded so that its
+    backward reads no values (torch's AsStridedBackward of a regenerated view)."""
+    flat, shape, xp = places.reshape(-1), root.shape, root.xp
+    unique = xp.unique(flat).size == flat.size
+
+    def backward(g: Any) -> tuple[Any]:
+        full = xp.zeros(math.prod(shape), dtype=g.dtype)
+        if unique:
+            full[flat] = g.reshape(-1)
+        else:
+            numpy.add.at(full, flat, g.reshape(-1)) if xp is numpy else full.scatter_add(flat, g.reshape(-1))
+        return (full.reshape(shape),)
+    return record("view_of", xp.ascontiguousarray(root._data).reshape(-1)[flat].reshape(places.shape), (root,),
+                  backward)
+
+
+def _unregenerable(view: Tensor, prior: Tensor) -> Tensor:
+    """A node standing for a view that cannot be read again from its memory's owner: backward through it raises
+    (never the stale graph's gradient)."""
+    def backward(g: Any) -> tuple[Any]:
+        raise RuntimeError("backward through a view whose memory was modified by an in-place operation after it was "
+                           "made, and which cannot be regenerated from the tensor owning that memory; clone it first")
+    prior.requires_grad = True  # (its backward raises, whatever graph it had)
+    return record("stale_view", view._data.copy(), (prior,), backward)
 
 
 def _reroute_copies(operands: tuple[Any, ...], a: Tensor, previous: Tensor, visits: int = 16) -> None:
@@ -111,7 +207,7 @@ def _retake_views(view: Tensor, root: Tensor) -> None:
     while view is not root:
         places = _places(view, root) if view.dtype == root.dtype else None
         if places is not None and (not places.size or int(places.min()) >= 0):
-            _become(view, index.take(root, constant(places)), "take")
+            _become(view, view_of(root, places), "view_of", _snapshot(view))
         view = view._base
 
 
@@ -168,7 +264,7 @@ def _previous_value(a: Tensor) -> Tensor:
     """
     old = Tensor.__new__(Tensor)
     old._data, old._grad, old.requires_grad, old._epoch = a._data.copy(), None, a.requires_grad, a._epoch
-    old._parents, old._backward, old._op = a._parents, a._backward, a._op
+    old._parents, old._backward, old._op, old._prior = a._parents, a._backward, a._op, a._prior
     if a._backward is not None and saves_output(a):
         old._vbox = [0, 0]  # marked stale after the write (see inplace)
     return old
