@@ -374,6 +374,16 @@ harness hands both the same initial weights and minibatches from numpy.
   ``empty_weight`` cross-entropy, L1 / GIoU / cardinality losses and ``_get_src_permutation_idx``), engine's weighted
   loss sum with MetricLogger lines and ``clip_grad_norm_(0.1)``, main's AdamW with a lower backbone lr, StepLR, the
   checkpoint dict and an exact ``--resume``, and PostProcess detections)
+- (``test_program_nflows.py`` runs ``nflows.py``: bayesiains/nflows' neural spline flow (the rational-quadratic
+  spline with linear tails: ``F.pad``ded derivatives set in place to the identity-tail constant, masked tuple
+  assignment, softmax widths / heights, ``cumsum`` + ``F.pad((1, 0))`` knots, ``searchsorted`` bumping its last
+  location in place, ``gather(-1, bin_idx)[..., 0]``, the forward formula and the quadratic-root inverse;
+  PiecewiseRationalQuadraticCouplingTransform's ``num_bins * 3 - 1`` split divided in place by
+  ``np.sqrt(hidden_features)``, ``masked_select`` feature indices from ``.byte()`` or arange-parity masks, ResidualNet,
+  LULinear by ``np.tril_indices`` writes, ``F.softplus`` diagonal and ``linalg.solve_triangular`` inverse,
+  ReversePermutation, CompositeTransform, StandardNormal's float64 ``_log_z``, Flow), two-moons training under Adam,
+  clip_grad_norm_ and CosineAnnealingLR with a checkpoint resume, round trips, fed-noise samples, and the float64
+  spline at its knots, ±tail_bound and outside)
 - (``test_program_lora.py`` runs ``lora.py``: microsoft/LoRA's loralib (LoRALayer's r / lora_alpha / scaling /
   dropout-or-identity / merged bookkeeping; lora.Linear with ``fan_in_fan_out``, its kaiming / zeros
   ``reset_parameters`` and the ``train(mode)`` override merging into and out of ``weight.data``; lora.Embedding
