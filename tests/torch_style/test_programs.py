@@ -423,6 +423,16 @@ harness hands both the same initial weights and minibatches from numpy.
   ``context_target_split``'s ``np.random.choice``, SineData, prior and posterior ``loc`` / ``scale`` predictions, a
   state_dict round trip and a checkpoint resume), and an Attentive NP's uniform / laplace / dot-product (einsum) /
   ``nn.MultiheadAttention`` cross-attention path)
+- (``test_program_stylegan2.py`` runs ``stylegan2.py``: rosinality/stylegan2-pytorch at 8x8 (op/'s
+  ``upfirdn2d_native`` by ``F.pad`` zero insertion, negative-pad crops, a flipped-kernel ``conv2d`` and strided
+  slices, the CPU ``fused_leaky_relu``, conv2d_gradfix's ``could_use_op`` fallback; PixelNorm, ``make_kernel``,
+  Upsample / Blur, EqualConv2d / EqualLinear with ``lr_mul``, ModulatedConv2d's demodulation by ``rsqrt`` and its
+  fused grouped ``conv2d`` / grouped ``conv_transpose2d`` or unfused path, fed NoiseInjection, ConstantInput, ToRGB
+  skips, the mapping network, style mixing by Python's ``random``, truncation around ``mean_latent``; the
+  Discriminator's ResBlocks and minibatch stddev), train.py's logistic / non-saturating losses, R1 and path-length
+  penalties by ``autograd.grad(..., create_graph=True)`` under lazy regularisation, ``requires_grad`` toggling, Adam
+  with ``0 ** ratio`` betas, ``accumulate`` into g_ema and a checkpoint resume; and projector.py's noise_regularize /
+  noise_normalize_ loop)
 """
 
 from __future__ import annotations
@@ -481,6 +491,7 @@ IMPORTS = [
     ("import torch.utils.checkpoint as checkpoint\n", "import tinygrad_adam.utils.checkpoint as checkpoint\n"),
     ("import torch.utils.checkpoint as cp\n", "import tinygrad_adam.utils.checkpoint as cp\n"),
     ("from torch import Tensor\n", "from tinygrad_adam import Tensor\n"),
+    ("from torch import autograd, nn, optim\n", "from tinygrad_adam import autograd, nn, optim\n"),
 ]
 
 
