@@ -433,6 +433,15 @@ harness hands both the same initial weights and minibatches from numpy.
   penalties by ``autograd.grad(..., create_graph=True)`` under lazy regularisation, ``requires_grad`` toggling, Adam
   with ``0 ** ratio`` betas, ``accumulate`` into g_ema and a checkpoint resume; and projector.py's noise_regularize /
   noise_normalize_ loop)
+- (``test_program_yolov3.py`` runs ``yolov3.py``: eriklindernoren/PyTorch-YOLOv3 (parse_model_config over a cfg
+  string, create_modules' Conv2d + BatchNorm2d(momentum=0.1) + LeakyReLU(0.1), shortcut / route by ``torch.cat``, an
+  Upsample by nearest ``F.interpolate``, YOLOLayer's ``view`` / ``permute`` and eval-mode sigmoid / exp decoding over
+  an ``indexing="ij"`` ``meshgrid`` grid and ``anchor_grid`` buffer, Darknet with ``yolo_layers`` a plain list of
+  modules held in ``module_list``), utils/loss.py (build_targets' anchor matching by wh ratio and clamped grid
+  cells, the gathered predictions, CIoU ``bbox_iou`` with its ``no_grad`` alpha, BCEWithLogitsLoss(pos_weight) for
+  objectness on ``iou.detach().clamp(0)`` targets and one-hot classes, the lbox / lobj / lcls weights), train.py's
+  Adam with the burn-in and step lr written into the groups, checkpoints and a resume, and non_max_suppression
+  (xywh2xyxy by ``x.new``, multi-label ``nonzero``, a class-offset pure-torch NMS) on 32x32 numpy batches)
 """
 
 from __future__ import annotations

@@ -194,6 +194,25 @@ class MemberView(dict):
     pop = popitem = clear = update = setdefault = __ior__ = _refuse
 
 
+def _reachable(roots: Iterable[Module]) -> set[int]:
+    """ids of the Modules and Parameters under ``roots`` (themselves included), every list or tuple attribute
+    unpacked; an iterative walk, so a module held back by a child (``self.owner = [parent]``) ends it."""
+    seen: set[int] = set()
+    stack: list[Any] = list(roots)
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Module):
+            for member in vars(value).values():
+                if isinstance(member, (Parameter, Module)):
+                    stack.append(member)
+                elif isinstance(member, (list, tuple)):
+                    stack.extend(x for x in member if isinstance(x, (Parameter, Module)))
+    return seen
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes and define ``forward``."""
 
@@ -308,8 +327,9 @@ class Module:
     def _members(self) -> Iterator[tuple[str, Any]]:
         """(name, value) of every attribute that is a Parameter or a Module, lists and tuples unpacked; an item of a
         list that an attribute also holds (``add_module(f"att_{i}", att)`` over a plain list, as torch code
-        registers one) is named by that attribute only, as torch, which ignores the list."""
-        members, named = vars(self), None
+        registers one), directly or deeper in a child (Darknet's ``yolo_layers`` picked out of its
+        ``module_list``), is named by that attribute only, as torch, which ignores the list."""
+        members, named, deep = vars(self), None, None
         for name, value in members.items():
             if isinstance(value, (Parameter, Module)):
                 yield name, value
@@ -317,7 +337,11 @@ class Module:
                 if named is None:  # (only a module holding a list pays for this)
                     named = {id(v) for v in members.values() if isinstance(v, (Parameter, Module))}
                 for i, item in enumerate(value):
-                    if isinstance(item, (Parameter, Module)) and id(item) not in named:
+                    if not isinstance(item, (Parameter, Module)) or id(item) in named:
+                        continue
+                    if deep is None:  # (only a list holding a module or Parameter pays for the walk)
+                        deep = _reachable(v for v in members.values() if isinstance(v, Module))
+                    if id(item) not in deep:
                         yield f"{name}.{i}", item
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
