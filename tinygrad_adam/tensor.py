@@ -503,12 +503,8 @@ def check_versions(node: Tensor) -> None:
     """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded
     (for an input whose values it does not read: when the input's graph was replaced and could not be rerouted)."""
     for i, p in enumerate(node._parents):
-        if not reads_input(node, i):
-            if p._epoch > node._epoch and p.requires_grad:
-                raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by "
-                                   f"an in-place operation after {node._op} used it; compute the update out of place "
-                                   f"(x = x + y) or do it after backward()")
-        elif p._vbox is not None and p._vbox[0] > node._epoch:
+        if (p._epoch > node._epoch and p.requires_grad) if not reads_input(node, i) else \
+                (p._vbox is not None and p._vbox[0] > node._epoch):
             raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "
                                f"in-place operation after {node._op} used it; compute the update out of place "
                                f"(x = x + y) or do it after backward()")

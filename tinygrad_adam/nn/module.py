@@ -366,6 +366,12 @@ class Module:
             if isinstance(value, Tensor) and (persistent or not persistent_only):
                 yield name, value
 
+    def _own_tensors(self, persistent_only: bool = False) -> list[tuple[str, Tensor]]:
+        """This module's own parameters (under every name they have here), then its buffers: what torch's
+        ``_parameters`` and ``_buffers`` hold, which ``_apply``, ``_save_to_state_dict`` and
+        ``_load_from_state_dict`` walk (the last two the persistent buffers only)."""
+        return [*self.named_parameters(recurse=False, remove_duplicate=False), *self._own_buffers(persistent_only)]
+
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """Every buffer (see ``register_buffer``) with its dotted name."""
         for mod_prefix, mod in self.named_modules(prefix):
@@ -582,7 +588,7 @@ class Module:
         if recurse:
             for child in self.children():
                 child._apply(fn)
-        for _, t in [*self.named_parameters(recurse=False), *self._own_buffers()]:
+        for _, t in self._own_tensors():
             with no_grad():
                 t._data = fn(t)._data
                 if t.grad is not None:
@@ -624,8 +630,7 @@ class Module:
     def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
         """torch's per-module step of ``state_dict``, which a subclass may override: this module's own parameters,
         then its persistent buffers, under ``prefix``."""
-        for name, t in [*self.named_parameters(recurse=False, remove_duplicate=False),
-                        *self._own_buffers(persistent_only=True)]:
+        for name, t in self._own_tensors(persistent_only=True):
             destination[prefix + name] = t if keep_vars or is_lazy(t) else t.data
 
     def state_dict(self, *args: Any, destination: dict[str, Any] | None = None, prefix: str = "",
@@ -663,8 +668,7 @@ class Module:
         parameter and persistent buffer, noting the missing ones and (with ``strict``) the keys under ``prefix``
         that name nothing here or in a child in ``missing_keys`` / ``unexpected_keys``, shape mismatches in
         ``error_msgs``. Inside ``load_state_dict`` the copies wait until every module has loaded without error."""
-        own = dict(self.named_parameters(recurse=False, remove_duplicate=False))
-        own.update(self._own_buffers(persistent_only=True))
+        own = dict(self._own_tensors(persistent_only=True))
         assign = bool(local_metadata.get("assign_to_params_buffers", False))
         pending = getattr(error_msgs, "pending", None)
         for name, p in own.items():
