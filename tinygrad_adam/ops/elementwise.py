@@ -525,6 +525,9 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Te
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001
+    if a.dtype == bool:
+        raise TypeError("abs: not implemented for bool tensors (as in torch); convert with .int() first")
+
     def backward(g: Array) -> tuple[Array]:  # g * sign(a), with sign(nan) = 0 as in PyTorch (numpy's is nan)
         sign = (a._data > 0).astype(g.dtype)
         sign -= a._data < 0

@@ -1,8 +1,9 @@
-"""torch's ``torch._foreach_*`` list ops (``_foreach_mul_``, ``_foreach_lerp_``, ``_foreach_div``, ...): the same
-op on each tensor of a list, each a loop of the tensor's own op, so the numbers, dtype rules, in-place checks and
-autograd are those of the single op. The second operand is a Python number or a 0-d tensor (applied to every
-tensor), a list of numbers or a list of tensors (one each, the lengths equal). In-place forms return the list,
-out-of-place ones a tuple, as torch; an empty list raises, as torch."""
+"""torch's ``torch._foreach_*`` list ops (``_foreach_mul_``, ``_foreach_addcdiv_``, ``_foreach_sqrt``,
+``_foreach_norm``, ...), the building blocks of hand-written multi-tensor optimizers: the same op on each tensor of a
+list, each a loop of the tensor's own op, so the numbers, dtype rules, in-place checks and autograd are those of the
+single op. A second operand is a Python number or a 0-d tensor (applied to every tensor), a list of numbers or a
+list of tensors (one each, the lengths equal). In-place forms return the list, out-of-place ones a tuple, as torch;
+an empty list raises, as torch."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from typing import Any
 
 from ..tensor import Tensor
 
+# the ops of one tensor, each with an in-place twin: ``_foreach_<op>(self)`` / ``_foreach_<op>_(self)``
+UNARY = ("abs", "acos", "asin", "atan", "ceil", "cos", "cosh", "erf", "erfc", "exp", "expm1", "floor", "frac",
+         "lgamma", "log", "log10", "log1p", "log2", "neg", "reciprocal", "round", "rsqrt", "sigmoid", "sign", "sin",
+         "sinh", "sqrt", "tan", "tanh", "trunc")
+# ops with one more operand; maximum / minimum by a number are clamp_min / clamp_max (torch.maximum takes tensors)
+BINARY = ("add", "sub", "mul", "div", "pow", "clamp_min", "clamp_max", "maximum", "minimum")
+BY_NUMBER = {"maximum": "clamp_min", "minimum": "clamp_max"}
+
 
 def _check(self: Sequence[Tensor], name: str) -> list[Tensor]:
     tensors = list(self)
@@ -20,9 +29,24 @@ def _check(self: Sequence[Tensor], name: str) -> list[Tensor]:
     return tensors
 
 
+def _same_length(name: str, tensors: list[Tensor], *others: Sequence[Any]) -> list[list[Any]]:
+    """Each further tensor list as a list, its length that of ``tensors``."""
+    out = [list(o) for o in others]
+    for o in out:
+        if len(o) != len(tensors):
+            raise RuntimeError(f"{name}: Tensor lists must have the same number of tensors, got {len(tensors)} and "
+                               f"{len(o)}")
+    return out
+
+
 def _operands(other: Any, n: int) -> list[Any]:
-    """The second operand per tensor: a number / 0-d tensor repeated, a list taken as one per tensor."""
-    if isinstance(other, (numbers.Number, Tensor)):
+    """The operand per tensor: a number / 0-d tensor repeated, a list taken as one per tensor."""
+    if isinstance(other, numbers.Number):
+        return [other] * n
+    if isinstance(other, Tensor):
+        if other.ndim != 0:
+            raise RuntimeError(f"scalar tensor expected to be 0 dim but it has {other.ndim} dimensions and "
+                               f"{other.numel()} elements.")
         return [other] * n
     others = list(other)
     if len(others) != n:
@@ -30,19 +54,70 @@ def _operands(other: Any, n: int) -> list[Any]:
     return others
 
 
-def _binary(op: str, in_place: bool) -> Callable[..., Any]:
-    """``torch._foreach_<op>`` / ``_foreach_<op>_``: ``t.<op>(other[, alpha=])`` for each tensor ``t``."""
+def _done(tensors: list[Tensor], out: list[Any], in_place: bool) -> Any:
+    return tensors if in_place else tuple(out)
+
+
+def _unary(op: str, in_place: bool) -> Callable[..., Any]:
+    """``torch._foreach_<op>`` / ``_foreach_<op>_``: ``t.<op>()`` for each tensor ``t``."""
     method = f"{op}_" if in_place else op
     name = f"_foreach_{method}"
 
-    def fn(self: Sequence[Tensor], other: Any, *, alpha: Any = None) -> Any:
+    def fn(self: Sequence[Tensor]) -> Any:
         tensors = _check(self, name)
-        kwargs = {} if alpha is None else {"alpha": alpha}
-        out = [getattr(t, method)(o, **kwargs) for t, o in zip(tensors, _operands(other, len(tensors)))]
-        return tensors if in_place else tuple(out)
+        return _done(tensors, [getattr(t, method)() for t in tensors], in_place)
 
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"torch.{name}: ``t.{method}(other)`` for each tensor of the list."
+    fn.__doc__ = f"torch.{name}: ``t.{method}()`` for each tensor of the list."
+    return fn
+
+
+def _binary(op: str, in_place: bool) -> Callable[..., Any]:
+    """``torch._foreach_<op>`` / ``_foreach_<op>_``: ``t.<op>(other[, alpha=])`` for each tensor ``t``; ``pow``
+    also takes a number first (``_foreach_pow(2.0, exponents)``)."""
+    name = f"_foreach_{op}{'_' if in_place else ''}"
+
+    def method(o: Any) -> str:
+        base = BY_NUMBER.get(op, op) if in_place or not isinstance(o, Tensor) else op
+        return f"{base}_" if in_place else base
+
+    def fn(self: Any, other: Any, *, alpha: Any = None) -> Any:
+        if op == "pow" and not in_place and isinstance(self, numbers.Number):
+            exponents = _check(other, name)
+            return tuple(self ** e for e in exponents)
+        tensors = _check(self, name)
+        kwargs = {} if alpha is None else {"alpha": alpha}
+        out = [getattr(t, method(o))(o, **kwargs) for t, o in zip(tensors, _operands(other, len(tensors)))]
+        return _done(tensors, out, in_place)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}: ``t.{op}{'_' if in_place else ''}(other)`` for each tensor of the list."
+    return fn
+
+
+def _pointwise(op: str, in_place: bool) -> Callable[..., Any]:
+    """``torch._foreach_addcmul`` / ``addcdiv`` (and their in-place forms): ``t.<op>(t1, t2, value=s)``, the values a
+    number, a list of numbers or a 1-D tensor of them."""
+    method = f"{op}_" if in_place else op
+    name = f"_foreach_{method}"
+
+    def fn(self: Sequence[Tensor], tensor1: Sequence[Tensor], tensor2: Sequence[Tensor], scalars: Any = 1, *,
+           value: Any = None) -> Any:
+        tensors = _check(self, name)
+        first, second = _same_length(name, tensors, tensor1, tensor2)
+        if value is not None:
+            scalars = value
+        if isinstance(scalars, Tensor):
+            if scalars.ndim != 1 or scalars.numel() != len(tensors):
+                raise RuntimeError(f"Expected length of scalars to match input of length {len(tensors)} but got "
+                                   f"{scalars.numel()} instead.")
+            scalars = scalars.tolist()
+        values = _operands(scalars, len(tensors))
+        out = [getattr(t, method)(a, b, value=v) for t, a, b, v in zip(tensors, first, second, values)]
+        return _done(tensors, out, in_place)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}: ``t.{method}(tensor1, tensor2, value=s)`` for each tensor of the list."
     return fn
 
 
@@ -53,22 +128,78 @@ def _lerp(in_place: bool) -> Callable[..., Any]:
 
     def fn(self: Sequence[Tensor], tensors1: Sequence[Tensor], weight: Any) -> Any:
         tensors = _check(self, name)
-        ends = list(tensors1)
-        if len(ends) != len(tensors):
-            raise RuntimeError(f"Tensor lists must have the same number of tensors, got {len(tensors)} and "
-                               f"{len(ends)}")
+        (ends,) = _same_length(name, tensors, tensors1)
         weights = _operands(weight, len(tensors))
         out = [(t.lerp_ if in_place else t.lerp)(e, w) for t, e, w in zip(tensors, ends, weights)]
-        return tensors if in_place else tuple(out)
+        return _done(tensors, out, in_place)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.{name}: ``t.lerp{'_' if in_place else ''}(end, weight)`` for each tensor of the list."
     return fn
 
 
+def _foreach_zero_(self: Sequence[Tensor]) -> list[Tensor]:
+    """torch._foreach_zero_: ``t.zero_()`` for each tensor of the list."""
+    tensors = _check(self, "_foreach_zero_")
+    for t in tensors:
+        t.zero_()
+    return tensors
+
+
+def _foreach_copy_(self: Sequence[Tensor], src: Sequence[Tensor], non_blocking: bool = False) -> list[Tensor]:
+    """torch._foreach_copy_: ``t.copy_(s)`` for each pair (``non_blocking`` has nothing to wait for here)."""
+    tensors = _check(self, "_foreach_copy_")
+    (sources,) = _same_length("_foreach_copy_", tensors, src)
+    for t, s in zip(tensors, sources):
+        t.copy_(s)
+    return tensors
+
+
+def _foreach_clone(self: Sequence[Tensor], *, memory_format: Any = None) -> tuple[Tensor, ...]:
+    """torch._foreach_clone: a copy of each tensor."""
+    return tuple(t.clone() for t in _check(self, "_foreach_clone"))
+
+
+def _foreach_mm(self: Sequence[Tensor], mat2: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """torch._foreach_mm: ``a.mm(b)`` for each pair of matrices, (n, k) @ (k, m) -> (n, m)."""
+    tensors = _check(self, "_foreach_mm")
+    (others,) = _same_length("_foreach_mm", tensors, mat2)
+    return tuple(a.mm(b) for a, b in zip(tensors, others))
+
+
+def _foreach_max(self: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """torch._foreach_max: the largest element of each tensor, 0-d (nan where a tensor has one; an empty one
+    raises)."""
+    return tuple(t.max() for t in _check(self, "_foreach_max"))
+
+
+def _foreach_norm(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -> tuple[Tensor, ...]:  # noqa: A002
+    """torch._foreach_norm: ``linalg.vector_norm(t, ord, dtype=dtype)`` of each tensor, 0-d."""
+    from .. import linalg  # the norm family sits over ops; imported at the call as methods.py's torch.func names
+
+    return tuple(linalg.vector_norm(t, ord, dtype=dtype) for t in _check(self, "_foreach_norm"))
+
+
+def _foreach_powsum(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -> tuple[Tensor, ...]:  # noqa: A002
+    """torch._foreach_powsum: sum |t|^ord of each tensor (cast to ``dtype`` first), 0-d; ``ord`` 0 counts every
+    element, as |x|^0 = 1; integer tensors raise, as torch's kernel has none."""
+    tensors = _check(self, "_foreach_powsum")
+    for t in tensors:
+        if not t.is_floating_point():
+            raise NotImplementedError(f'"powsum_cpu" not implemented for {t.dtype}')
+    return tuple((t if dtype is None else t.to(dtype)).abs().pow(ord).sum() for t in tensors)
+
+
 FOREACH: dict[str, Callable[..., Any]] = {}
-for _op in ("add", "sub", "mul", "div"):
-    FOREACH[f"_foreach_{_op}"] = _binary(_op, in_place=False)
-    FOREACH[f"_foreach_{_op}_"] = _binary(_op, in_place=True)
-FOREACH["_foreach_lerp"] = _lerp(in_place=False)
-FOREACH["_foreach_lerp_"] = _lerp(in_place=True)
+for _in_place in (False, True):
+    _suffix = "_" if _in_place else ""
+    for _op in UNARY:
+        FOREACH[f"_foreach_{_op}{_suffix}"] = _unary(_op, _in_place)
+    for _op in BINARY:
+        FOREACH[f"_foreach_{_op}{_suffix}"] = _binary(_op, _in_place)
+    for _op in ("addcmul", "addcdiv"):
+        FOREACH[f"_foreach_{_op}{_suffix}"] = _pointwise(_op, _in_place)
+    FOREACH[f"_foreach_lerp{_suffix}"] = _lerp(_in_place)
+for _fn in (_foreach_zero_, _foreach_copy_, _foreach_clone, _foreach_mm, _foreach_max, _foreach_norm,
+            _foreach_powsum):
+    FOREACH[_fn.__name__] = _fn
