@@ -130,8 +130,22 @@ def dim(self: Tensor) -> int:
     return self._data.ndim
 
 
-def reshape(self: Tensor, *shape: Any) -> Tensor:
-    return movement.reshape(self, _sizes(shape))
+def _keyword_sizes(op: str, key: str, shape: tuple, kwargs: dict) -> tuple:
+    """The sizes of ``x.reshape(*shape)`` / ``x.view(*size)``, also given by keyword as torch allows
+    (``x.reshape(shape=(n, -1))``, ``x.view(size=(n, -1))``; not both)."""
+    if kwargs:
+        extra = set(kwargs) - {key}
+        if extra:
+            raise TypeError(f"{op}() got an unexpected keyword argument '{extra.pop()}'")
+        if shape:
+            raise TypeError(f"{op}() got multiple values for argument '{key}'")
+        shape = (kwargs[key],)
+    return shape
+
+
+def reshape(self: Tensor, *shape: Any, **kwargs: Any) -> Tensor:
+    """``x.reshape(*shape)``, or ``x.reshape(shape=...)``."""
+    return movement.reshape(self, _sizes(_keyword_sizes("reshape", "shape", shape, kwargs)))
 
 
 def view_as(self: Tensor, other: Tensor) -> Tensor:
@@ -264,7 +278,8 @@ def _device_of(x: Any) -> str:
 
 
 def _is_dtype(x: Any) -> bool:
-    if isinstance(x, (Tensor, str)) or x is None:
+    """Whether ``x`` names a dtype (a list or tuple never does: ``x.view([])`` is a shape, numpy's empty record)."""
+    if isinstance(x, (Tensor, str, list, tuple)) or x is None:
         return False
     try:
         numpy.dtype(x)
@@ -1184,7 +1199,8 @@ def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
 METHODS: dict[str, Any] = {
     # shape
     "size": property(_size), "numel": numel, "nelement": numel, "dim": dim, "ndimension": dim,
-    "reshape": reshape, "view": lambda self, *shape: view(self, *shape), "view_as": view_as, "reshape_as": view_as,
+    "reshape": reshape, "view": lambda self, *shape, **kwargs: view(self, *shape, **kwargs), "view_as": view_as,
+    "reshape_as": view_as,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
     "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
     "broadcast_to": lambda self, shape: movement.broadcast_to(self, tuple(shape)),
@@ -1374,8 +1390,10 @@ FUNCTIONS.update({name: LegacyTensorType(name, dtype) for dtype, name in _TYPE_N
 
 
 # ---------------------------------------------------------------------------------------------- more math names
-def view(self: Tensor, *shape: Any) -> Tensor:
-    """``x.view(*shape)``, a reshape, or ``x.view(dtype)``: the same bits read as ``dtype`` (no gradient)."""
+def view(self: Tensor, *shape: Any, **kwargs: Any) -> Tensor:
+    """``x.view(*shape)`` (or ``size=``), a reshape, or ``x.view(dtype)``: the same bits read as ``dtype`` (no
+    gradient)."""
+    shape = _keyword_sizes("view", "dtype" if "dtype" in kwargs else "size", shape, kwargs)
     if len(shape) == 1 and _is_dtype(shape[0]):
         return movement.view_dtype(self, shape[0])
     return movement.reshape(self, _sizes(shape))

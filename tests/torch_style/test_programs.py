@@ -134,6 +134,16 @@ harness hands both the same initial weights and minibatches from numpy.
   ``pack_padded_sequence``d batch with its greedy ``sample``, the Vocabulary, the length-sorting collate_fn, Adam
   over the decoder and the encoder's head, the perplexity log line, checkpoints and sample.py), and a variant over
   an unsorted batch (``enforce_sorted=False``, ``pad_packed_sequence``, ``ignore_index``))
+- (``test_program_mae.py`` runs ``mae.py``: facebookresearch/mae's MaskedAutoencoderViT (timm's PatchEmbed conv,
+  the cls / mask tokens, numpy 2-D sin-cos position tables copied through ``.data.copy_``, ``xavier_uniform_`` on
+  the conv weight's ``view``, ``_init_weights`` by ``apply``, Blocks with ``partial(nn.LayerNorm, eps=1e-6)``,
+  ``random_masking`` by two ``argsort``s and ``gather`` on fed numpy noise, ``patchify`` / ``unpatchify`` by
+  ``reshape(shape=...)`` + einsum, ``norm_pix_loss``), main_pretrain / engine_pretrain (timm's ``add_weight_decay``
+  groups, AdamW(0.9, 0.95), the per-iteration warmup + half-cycle cosine ``adjust_learning_rate``, ``accum_iter``,
+  NativeScalerWithGradNormCount over a disabled GradScaler, ``get_grad_norm_``, MetricLogger lines, ``save_model``
+  and an exact ``--resume``), and main_finetune (models_vit's global-pool VisionTransformer loaded ``strict=False``,
+  ``interpolate_pos_embed``'s bicubic resize, ``param_groups_lrd`` with ``lr_scale``, batch mixup in tensor ops into
+  SoftTargetCrossEntropy or LabelSmoothingCrossEntropy, ``clip_grad_norm_``, top-1 / top-5 ``evaluate``))
 - (``test_program_distill_mixup.py`` runs ``distill_mixup.py``: a conv teacher trained with mixup-cifar10's mixup
   or CutMix-PyTorch's ``rand_bbox`` box pasting under ``CrossEntropyLoss(label_smoothing=0.1)``, SGD + Nesterov +
   weight decay under OneCycleLR or CosineAnnealingWarmRestarts stepped by fractional epochs, an MLP student
