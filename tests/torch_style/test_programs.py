@@ -452,6 +452,14 @@ harness hands both the same initial weights and minibatches from numpy.
   objectness on ``iou.detach().clamp(0)`` targets and one-hot classes, the lbox / lobj / lcls weights), train.py's
   Adam with the burn-in and step lr written into the groups, checkpoints and a resume, and non_max_suppression
   (xywh2xyxy by ``x.new``, multi-label ``nonzero``, a class-offset pure-torch NMS) on 32x32 numpy batches)
+- (``test_program_maml.py`` runs ``maml.py``: dragen1860/MAML-Pytorch (the config-built ``Learner`` of an
+  ``nn.ParameterList`` with ``requires_grad=False`` running statistics in ``vars_bn``, its forward over a list of
+  fast weights by ``F.conv2d`` / ``F.linear`` / ``F.batch_norm(training=True)`` / ``F.relu(inplace=True)`` /
+  ``F.max_pool2d``; ``Meta``'s inner loop of ``autograd.grad`` with ``create_graph=True`` or detached first-order
+  grads and ``list(map(lambda p: p[1] - lr * p[0], ...))`` updates, query accuracies by ``argmax`` +
+  ``eq().sum().item()``, Adam on the averaged query loss, ``finetunning`` on a ``deepcopy``, omniglot_train.py's loop
+  and prints) on tiny random N-way K-shot tasks, and cbfinn's sinusoid regression as its PyTorch ports write it, the
+  second-order meta-gradients compared step by step and, in float64, against torch and finite differences)
 """
 
 from __future__ import annotations

@@ -760,7 +760,7 @@ class Module:
         for name, mod in kids:
             sub = mod._describe()
             lines.append(f"  ({name}): {sub[0]}")
-            lines.extend("  " + s for s in sub[1:])
+            lines.extend("  " + s if s.strip() else "" for s in sub[1:])  # torch's _addindent leaves blanks empty
         lines.append(")")
         return lines
 

@@ -43,10 +43,14 @@ def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None
         raise ValueError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
                          f"empty)")
     spans = span(k, dilation or (1,) * dims)
-    out = output_size(op, x.shape[2:], spans, st, pd)
-    if ceil_mode:
-        out = tuple(o + 1 if (n + 2 * p - q) % s and o * s < n + p else o  # one more, partial, window
-                    for o, n, p, q, s in zip(out, x.shape[2:], pd, spans, st))
+    if ceil_mode:  # torch's rounding up: windows may reach past the padded input if the last starts in it
+        out = tuple((n + 2 * p - q + s - 1) // s + 1 for n, p, q, s in zip(x.shape[2:], pd, spans, st))
+        out = tuple(o - 1 if (o - 1) * s >= n + p else o for o, n, p, s in zip(out, x.shape[2:], pd, st))
+        if any(o < 1 for o in out):
+            raise ValueError(f"{op}: kernel size {spans} is larger than the padded input {x.shape[2:]} with padding "
+                             f"{pd}, even with ceil_mode: the output would be {out}")
+    else:
+        out = output_size(op, x.shape[2:], spans, st, pd)
     extra = tuple(max(0, (o - 1) * s + q - (n + 2 * p)) for o, s, q, n, p in zip(out, st, spans, x.shape[2:], pd))
     return k, st, pd, out, extra
 
