@@ -452,6 +452,16 @@ harness hands both the same initial weights and minibatches from numpy.
   objectness on ``iou.detach().clamp(0)`` targets and one-hot classes, the lbox / lobj / lcls weights), train.py's
   Adam with the burn-in and step lr written into the groups, checkpoints and a resume, and non_max_suppression
   (xywh2xyxy by ``x.new``, multi-label ``nonzero``, a class-offset pure-torch NMS) on 32x32 numpy batches)
+- (``test_program_whisper_model.py`` runs ``whisper_model.py``: OpenAI whisper's model.py at a tiny
+  ModelDimensions (LayerNorm in float32 cast back, Linear / Conv1d casting weights to the input's dtype through
+  ``F.linear`` / an overridden ``_conv_forward``, ``sinusoids`` buffer, MultiHeadAttention's ``qkv_attention`` by
+  ``scaled_dot_product_attention(is_causal=...)`` or the scaled ``q @ k`` + ``mask[:n_ctx, :n_ctx]`` path under
+  ``disable_sdpa``, cross-attention blocks, the ``-inf`` ``triu_`` mask buffer, logits against the transposed token
+  embedding, the sparse bool ``alignment_heads`` buffer and ``set_alignment_heads``, ``install_kv_cache_hooks``),
+  decoding.py's PyTorchInference (last token only, offset from the kv cache) in a greedy loop checked against
+  uncached decoding, timing.py's cross-attention QKs by forward hooks, teacher-forced AdamW fine-tuning with
+  ``cross_entropy(ignore_index=-100)``, and float16 runs (half mels; ``model.half()``, refused by the CPU
+  ``layer_norm`` until the LayerNorms are float32 again))
 - (``test_program_maml.py`` runs ``maml.py``: dragen1860/MAML-Pytorch (the config-built ``Learner`` of an
   ``nn.ParameterList`` with ``requires_grad=False`` running statistics in ``vars_bn``, its forward over a list of
   fast weights by ``F.conv2d`` / ``F.linear`` / ``F.batch_norm(training=True)`` / ``F.relu(inplace=True)`` /
@@ -519,6 +529,7 @@ IMPORTS = [
     ("import torch.utils.checkpoint as cp\n", "import tinygrad_adam.utils.checkpoint as cp\n"),
     ("from torch import Tensor\n", "from tinygrad_adam import Tensor\n"),
     ("from torch import autograd, nn, optim\n", "from tinygrad_adam import autograd, nn, optim\n"),
+    ("from torch.nn.functional import ", "from tinygrad_adam.nn.functional import "),
 ]
 
 

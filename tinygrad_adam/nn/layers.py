@@ -108,10 +108,16 @@ class _ConvNd(Module):
     reset_parameters = Linear.reset_parameters
 
     def forward(self, x: Tensor) -> Tensor:
+        """``self._conv_forward(x, self.weight, self.bias)``, as torch's (a subclass overriding ``_conv_forward``,
+        as whisper's Conv1d casting the weight to the input's dtype, is heard)."""
+        return self._conv_forward(x, self.weight, self.bias)
+
+    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """The convolution of ``x`` with the given ``weight`` and ``bias`` under this layer's settings."""
         conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self.dims]
         if self.padding_mode == "zeros":
-            return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        return conv(F.pad(x, self._pads(), mode=self.padding_mode), self.weight, self.bias, self.stride, 0,
+            return conv(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return conv(F.pad(x, self._pads(), mode=self.padding_mode), weight, bias, self.stride, 0,
                     self.dilation, self.groups)
 
     def _pads(self) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ import numpy
 from .. import backend, layouts
 from ..autograd import RemovableHandle, no_grad
 from ..creation import zeros
+from ..sparse import SparseCOOTensor
 from ..tensor import Tensor, bump_version
 from .hooks import ModuleHooks, with_global
 
@@ -295,6 +296,26 @@ class Module:
             self._module_hooks = ModuleHooks()
         return self._module_hooks.add(kind, hook, prepend, with_kwargs, always_call)
 
+    def _hook_table(self, kind: str) -> dict[int, Callable[..., Any]]:
+        """This module's live {handle id: hook} dict of one kind, in calling order."""
+        if self._module_hooks is None:
+            self._module_hooks = ModuleHooks()
+        return getattr(self._module_hooks, kind)
+
+    def _set_hook_table(self, hooks: Mapping[int, Callable[..., Any]], *, kind: str) -> None:
+        """Replace the hooks of one kind by ``hooks`` (in place, so handles still reach the table)."""
+        table = self._hook_table(kind)
+        table.clear()
+        table.update(hooks)
+
+    # torch's ``_forward_hooks`` / ``_forward_pre_hooks`` / ``_backward_hooks`` / ``_backward_pre_hooks``: the live
+    # dicts (``if module._forward_hooks``, ``.clear()``, assigning a new dict, as code reaching into torch does)
+    _forward_hooks = property(partial(_hook_table, kind="post"), partial(_set_hook_table, kind="post"))
+    _forward_pre_hooks = property(partial(_hook_table, kind="pre"), partial(_set_hook_table, kind="pre"))
+    _backward_hooks = property(partial(_hook_table, kind="backward"), partial(_set_hook_table, kind="backward"))
+    _backward_pre_hooks = property(partial(_hook_table, kind="backward_pre"),
+                                   partial(_set_hook_table, kind="backward_pre"))
+
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
         """``hook(module, args)`` before each forward; a returned value (a tuple, or one argument) replaces args.
@@ -349,7 +370,7 @@ class Module:
         moved and cast by ``to()``, and in ``state_dict`` unless ``persistent=False``."""
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
-        if tensor is not None and not isinstance(tensor, Tensor):
+        if tensor is not None and not isinstance(tensor, (Tensor, SparseCOOTensor)):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         if name in vars(self) and name not in self._buffer_flags():
             raise KeyError(f"register_buffer: attribute {name!r} already exists")
@@ -363,7 +384,7 @@ class Module:
     def _own_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, Tensor]]:
         for name, persistent in vars(self).get("_buffer_persistence", {}).items():
             value = vars(self).get(name)
-            if isinstance(value, Tensor) and (persistent or not persistent_only):
+            if isinstance(value, (Tensor, SparseCOOTensor)) and (persistent or not persistent_only):
                 yield name, value
 
     def _own_tensors(self, persistent_only: bool = False) -> list[tuple[str, Tensor]]:
@@ -574,7 +595,8 @@ class Module:
             if dev is not None:
                 array = backend.to_device(array, dev)
             if dtype is not None and t.dtype.kind == "f":
-                array = array.astype(dtype, copy=False)
+                with numpy.errstate(over="ignore"):  # past float16's range: inf, silently, as torch
+                    array = array.astype(dtype, copy=False)
             if memory_format is not None and array.ndim in (4, 5) and not is_lazy(t):
                 array = layouts.to_format(Tensor(array), memory_format)._data
             return Tensor(array, device=backend.device_of(array))
@@ -588,7 +610,10 @@ class Module:
         if recurse:
             for child in self.children():
                 child._apply(fn)
-        for _, t in self._own_tensors():
+        for name, t in self._own_tensors():
+            if isinstance(t, SparseCOOTensor):  # a sparse buffer (whisper's alignment_heads): a new one, as torch's
+                object.__setattr__(self, name, SparseCOOTensor(fn(t._idx), fn(t._vals), t._shape, t._coalesced))
+                continue
             with no_grad():
                 t._data = fn(t)._data
                 if t.grad is not None:
@@ -631,7 +656,7 @@ class Module:
         """torch's per-module step of ``state_dict``, which a subclass may override: this module's own parameters,
         then its persistent buffers, under ``prefix``."""
         for name, t in self._own_tensors(persistent_only=True):
-            destination[prefix + name] = t if keep_vars or is_lazy(t) else t.data
+            destination[prefix + name] = t if keep_vars or is_lazy(t) else t.detach() if t.is_sparse else t.data
 
     def state_dict(self, *args: Any, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:

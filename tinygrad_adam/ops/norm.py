@@ -90,6 +90,20 @@ def _check_channels(op: str, c: int, shape: tuple[int, ...], **tensors: Tensor |
             raise ValueError(f"{op}: {name} has shape {t.shape}, expected ({c},) for input {shape}")
 
 
+def _check_mixed_dtypes(op: str, a: Tensor, weight: Tensor | None, bias: Tensor | None) -> None:
+    """torch's CPU rule for the affine parameters: the input's dtype, or float32 under a float16 input (the mixed
+    case, computed in float32); anything else raises RuntimeError there (a float16 LayerNorm under a float32
+    input, as ``model.half()`` with whisper's ``LayerNorm`` that normalises ``x.float()``)."""
+    params = [t for t in (weight, bias) if t is not None]
+    if all(t.dtype == a.dtype for t in params):
+        return
+    if a.dtype == numpy.float16 and all(t.dtype == numpy.float32 for t in params):
+        return
+    dtypes = ", ".join(f"{name} {t.dtype}" for name, t in (("weight", weight), ("bias", bias)) if t is not None)
+    raise RuntimeError(f"{op}: mixed dtype (CPU): expect parameter to have scalar type of Float (input {a.dtype}, "
+                       f"{dtypes}): the parameters must have the input's dtype, or float32 under a float16 input")
+
+
 def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes of ``a`` (..., *normalized_shape)."""
@@ -99,11 +113,13 @@ def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != shape:
             raise ValueError(f"layer_norm: {name} has shape {t.shape}, expected {shape}")
+    _check_mixed_dtypes("layer_norm", a, weight, bias)
     if a.dtype == numpy.float32 and a.size and all(t is None or t.dtype == a.dtype for t in (weight, bias)) \
             and backend.device_of(a._data) == "cpu" and backend.numba_available():
         return _layer_norm_rows(a, math.prod(shape), weight, bias, eps)
     axes = tuple(range(a.ndim - len(shape), a.ndim))
-    mean, var = _stats(a._data, axes)
+    # float16 statistics in float32, as torch's opmath (a float16 variance overflows past 255^2)
+    mean, var = _stats(a._data.astype(numpy.float32) if a.dtype == numpy.float16 else a._data, axes)
     return _normalize(a, axes, mean, var, eps, weight, bias, shape, True, "layer_norm")
 
 
