@@ -414,6 +414,8 @@ def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
     if _is_sparse(other) and isinstance(self, Tensor):
         return _add_sparse("add", self, other, alpha)
     check_alpha("add", self, other, alpha)
+    if alpha != 1 and elementwise.result_type(self, other).kind == "f":
+        return binary.add_scaled("add", self, other, alpha)
     return elementwise.add(self, _times_alpha(self, other, alpha))
 
 
@@ -422,6 +424,8 @@ def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
         return _add_sparse("sub", self, other, -alpha)
     check_alpha("sub", self, other, alpha)
     elementwise.check_sub_operands(self, other)  # before alpha scales a bool
+    if alpha != 1 and elementwise.result_type(self, other).kind == "f":
+        return binary.add_scaled("sub", self, other, -alpha)
     return elementwise.sub(self, _times_alpha(self, other, alpha))
 
 
@@ -558,10 +562,14 @@ def addcdiv(self: Tensor, tensor1: TensorLike, tensor2: TensorLike, *, value: fl
 
 
 def _addc(op: str, self: Tensor, tensor1: TensorLike, tensor2: TensorLike, value: float) -> Tensor:
-    """addcmul / addcdiv, computed as torch's kernel does: ``self + (value * tensor1) (*|/) tensor2``."""
+    """addcmul / addcdiv, computed as torch's kernel does: ``self + (value * tensor1) (*|/) tensor2`` (floating
+    dtypes: ``binary.addcmul`` / ``addcdiv``, with torch's fused multiply-add and compute dtype)."""
     dt = elementwise.result_type(self, tensor1, tensor2)
     if op == "addcdiv" and dt.kind in "biu":
         raise TypeError("addcdiv: integer division is not supported (as in torch); convert to a float dtype first")
+    if dt.kind == "f":
+        s, t1, t2 = (elementwise.cast(x, dt, self) for x in (self, tensor1, tensor2))
+        return (binary.addcmul if op == "addcmul" else binary.addcdiv)(s, t1, t2, value)
     scaled = elementwise.cast(tensor1, dt, self)
     if value != 1:
         scaled = elementwise.mul(scaled, elementwise.number(value, dt, self))

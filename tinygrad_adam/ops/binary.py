@@ -173,6 +173,100 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
     return record("lerp", out, parents, backward)
 
 
+def add_scaled(op: str, a: TensorLike, b: TensorLike, alpha: float) -> Tensor:
+    """torch's ``add(a, b, alpha=)`` (``op`` "add"; "sub" passes -alpha) for a floating result: a + alpha b rounded
+    once, as torch's CPU kernel is one fused multiply-add in the compute dtype (float32 for float16), with alpha first
+    rounded to the result's dtype. Gradients: g for a, torch's ``grad * alpha`` for b."""
+    a, b = operands(op, a, b)
+    dtype, wide = a.dtype, _opmath(a.dtype)
+    out = fma(b._data.astype(wide, copy=False), wide.type(dtype.type(alpha)), a._data.astype(wide, copy=False))
+    if dtype == numpy.float16:
+        out = _half_tails(out.astype(dtype), a._data, b._data, dtype.type(alpha))
+
+    def backward(g: Array) -> tuple[Array | None, Array | None]:
+        return (unbroadcast(g, a.shape) if ra else None, unbroadcast(_scaled(g, alpha), b.shape) if rb else None)
+    result = record(op, out.astype(dtype, copy=False), (a, b), backward)
+    ra, rb = a.requires_grad, b.requires_grad  # (after record, as elementwise.add: it may regenerate a stale view)
+    return result
+
+
+def _half_tails(out: Array, a: Array, b: Array, alpha: Any) -> Array:
+    """torch's float16 ``add(alpha=)`` on the CPU fuses in its vector loop, 32 elements at a time along the innermost
+    dimension (the whole tensor where no operand is broadcast along part of it), and rounds twice, a + (alpha b) in
+    float16, in its scalar loop over each row's last ``n mod 32`` elements; ``out`` (the fused result) gets those
+    elements so. Beyond 32768 elements torch splits the rows among its threads, each with its own tail: not followed
+    (those few elements stay fused)."""
+    if out.size >= 32768 or out.ndim == 0:
+        return out
+    whole = all(x.ndim == 0 or x.shape == out.shape for x in (a, b))
+    rows = out.reshape(1, -1) if whole else out.reshape(-1, out.shape[-1])
+    n = rows.shape[1] % 32
+    if n == 0 or rows.size == 0:
+        return out
+    xp = backend.get_array_module(out)
+    pair = [(xp.broadcast_to(x, out.shape).reshape(rows.shape))[:, -n:] for x in (a, b)]
+    with ignore_fp_errors(xp):
+        rows[:, -n:] = pair[0] + pair[1] * alpha
+    return out
+
+
+def _scaled(x: Array, value: float) -> Array:
+    """torch's ``x * value`` for a number ``value``: computed in x's compute dtype with value as that dtype, rounded
+    once to x's dtype."""
+    wide = _opmath(x.dtype)
+    with ignore_fp_errors(backend.get_array_module(x)):
+        return (x.astype(wide, copy=False) * wide.type(value)).astype(x.dtype, copy=False)
+
+
+def addcmul(s: Tensor, t1: Tensor, t2: Tensor, value: float) -> Tensor:
+    """torch's ``addcmul`` for floating tensors of one dtype, broadcast: s + (value t1) t2, its last multiply-add
+    fused, in the compute dtype (float32 for float16; value as that dtype), rounded once to the dtype. Gradients by
+    torch's formulas: g, g (t2 value), g (t1 value)."""
+    parents = _three("addcmul", s, t1, t2)
+    dtype, wide = s.dtype, _opmath(s.dtype)
+    x1, x2 = (t._data.astype(wide, copy=False) for t in (t1, t2))
+    with ignore_fp_errors(s.xp):
+        out = fma(x1 * wide.type(value), x2, s._data.astype(wide, copy=False)).astype(dtype, copy=False)
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        with ignore_fp_errors(s.xp):
+            return (unbroadcast(g, s.shape) if wanted[0] else None,
+                    unbroadcast(g * _scaled(t2._data, value), t1.shape) if wanted[1] else None,
+                    unbroadcast(g * _scaled(t1._data, value), t2.shape) if wanted[2] else None)
+    result = record("addcmul", out, parents, backward)
+    wanted = [t.requires_grad for t in parents]
+    return result
+
+
+def addcdiv(s: Tensor, t1: Tensor, t2: Tensor, value: float) -> Tensor:
+    """torch's ``addcdiv`` for floating tensors of one dtype, broadcast: s + (value t1) / t2, each step rounded in the
+    compute dtype (float32 for float16; value as that dtype), then once to the dtype. Gradients by torch's formulas:
+    g, g (value / t2), -g (value t1 / (t2 t2))."""
+    parents = _three("addcdiv", s, t1, t2)
+    dtype, wide = s.dtype, _opmath(s.dtype)
+    x1, x2 = (t._data.astype(wide, copy=False) for t in (t1, t2))
+    with ignore_fp_errors(s.xp):
+        out = (s._data.astype(wide, copy=False) + x1 * wide.type(value) / x2).astype(dtype, copy=False)
+
+    def backward(g: Array) -> tuple[Array | None, ...]:
+        with ignore_fp_errors(s.xp):
+            return (unbroadcast(g, s.shape) if wanted[0] else None,
+                    unbroadcast(g * (dtype.type(value) / t2._data), t1.shape) if wanted[1] else None,
+                    unbroadcast(-g * (_scaled(t1._data, value) / (t2._data * t2._data)), t2.shape)
+                    if wanted[2] else None)
+    result = record("addcdiv", out, parents, backward)
+    wanted = [t.requires_grad for t in parents]
+    return result
+
+
+def _three(op: str, s: Tensor, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """addcmul's / addcdiv's operands, of one dtype already: on one device, their shapes broadcasting together."""
+    check_devices(op, s, t1)
+    check_devices(op, s, t2)
+    broadcast_shape(op, broadcast_shape(op, s.shape, t1.shape), t2.shape)
+    return s, t1, t2
+
+
 def _opmath(dtype: Any) -> Any:
     """The dtype torch's CPU kernels compute a dtype in: float32 for float16, else the dtype itself."""
     return numpy.dtype(numpy.float32) if dtype == numpy.float16 else numpy.dtype(dtype)
@@ -189,16 +283,15 @@ def _lerp(s: Array, e: Array, w: Any) -> Array:
 
 
 def fma(a: Array, b: Array, c: Array) -> Array:
-    """a b + c with one rounding, as C's fma. float16/32: the product is exact in float64, the sum rounded to odd
-    there, then to the dtype (which rounds as once). float64: Boldo and Melquiond's emulation, Dekker's exact
-    product plus c, its error terms summed rounded to odd (factors beyond 2^995 scaled by 2^-30, and c with them;
-    again where the product overflows); a b + c where a or b is 0 or anything is not finite. A float64 result
-    below about 1e-292 may be off in its last bit (the error terms underflow)."""
+    """a b + c with one rounding, as C's fma (a's dtype; b and c arrays or scalars of it). float16/32: see ``_fma32``.
+    float64: Boldo and Melquiond's emulation, Dekker's exact product plus c, its error terms summed rounded to odd
+    (factors beyond 2^995 scaled by 2^-30, and c with them; again where the product overflows); a b + c where a or b
+    is 0 or anything is not finite. A float64 result below about 1e-292 may be off in its last bit (the error terms
+    underflow)."""
     xp = backend.get_array_module(a)
     with ignore_fp_errors(xp):
         if a.dtype.itemsize < 8:
-            p = a.astype(numpy.float64) * b
-            return _odd(*_two_sum(p, c.astype(numpy.float64))).astype(a.dtype)
+            return _fma32(xp, a, b, c)
         finite = xp.isfinite(a) & xp.isfinite(b) & xp.isfinite(c) & (a != 0) & (b != 0)
         ka, kb = (xp.where(xp.abs(x) > 2.0 ** 995, 2.0 ** -30, 1.0) for x in (a, b))  # so 2^27 x cannot overflow
         k = ka * kb
@@ -208,6 +301,23 @@ def fma(a: Array, b: Array, c: Array) -> Array:
             k = k * 2.0 ** -30
             out = xp.where(redo, _fma64(a * ka * 2.0 ** -30, b * kb, c * k) / k, out)
         return xp.where(finite & ~xp.isnan(out), out, a * b + c)  # (a or b 0: a b + c is exact)
+
+
+def _fma32(xp: Any, a: Array, b: Array, c: Array) -> Array:
+    """fma for float16 / float32: the product is exact in float64 and the sum s rounded there, so rounding s to the
+    dtype is a b + c's one rounding, except where s lies exactly halfway between two values of the dtype (or in its
+    subnormal range): those few elements are summed again exactly, rounded to odd, then to the dtype."""
+    dtype = a.dtype
+    p = a.astype(numpy.float64) * b
+    s = xp.asarray(p + c)  # (0-d operands give a numpy scalar)
+    out = s.astype(dtype)
+    low = 52 - numpy.finfo(dtype).nmant  # float64's bits below the dtype's last one; a halfway s ends in 10...0
+    halfway = (s.view(numpy.int64) & ((1 << low) - 1)) == 1 << (low - 1)
+    check = halfway | ((xp.abs(out) < numpy.finfo(dtype).tiny) & (s != 0))  # (an s of 0 is exact: p = -c)
+    if check.any():
+        p, c = xp.broadcast_to(p, s.shape)[check], xp.broadcast_to(xp.asarray(c, numpy.float64), s.shape)[check]
+        out[check] = _odd(*_two_sum(p, c)).astype(dtype)
+    return out
 
 
 def _fma64(a: Array, b: Array, c: Array) -> Array:

@@ -86,10 +86,13 @@ def sums_in_order(x: Array, axes: int | tuple[int, ...] | None) -> bool:
 
 
 def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = False) -> Array:
-    """``x.sum(axis=axes, keepdims=keepdims)`` in x's dtype; where numpy would add the terms one at a time in
-    float16 / float32 (``sums_in_order``), accumulated in float64 (a result past x's range is inf, as torch's,
-    without numpy's warning on the cast; elsewhere numpy's warnings are the caller's)."""
+    """``x.sum(axis=axes, keepdims=keepdims)`` in x's dtype (float16 accumulated in float32); where numpy would add
+    the terms one at a time in float16 / float32 (``sums_in_order``), accumulated in float64 (a result past x's
+    range is inf, as torch's, without numpy's warning on the cast; elsewhere numpy's warnings are the caller's)."""
     if not sums_in_order(x, axes):
+        if x.dtype == numpy.float16:  # torch's float16 sums run in float32, short ones across rows too (numpy's
+            with ignore_fp_errors(numpy):  # round each step to float16 there); one rounding at the end
+                return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float32).astype(x.dtype, copy=False)
         return x.sum(axis=axes, keepdims=keepdims)
     with ignore_fp_errors(numpy):
         return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64).astype(x.dtype, copy=False)
