@@ -470,6 +470,17 @@ harness hands both the same initial weights and minibatches from numpy.
   ``eq().sum().item()``, Adam on the averaged query loss, ``finetunning`` on a ``deepcopy``, omniglot_train.py's loop
   and prints) on tiny random N-way K-shot tasks, and cbfinn's sinusoid regression as its PyTorch ports write it, the
   second-order meta-gradients compared step by step and, in float64, against torch and finite differences)
+- (``test_program_custom_optimizers.py`` runs ``custom_optimizers.py``: hand-written ``Optimizer`` subclasses as
+  their repositories write them: lucidrains' Lion (``@torch.no_grad()`` ``step`` with an ``enable_grad`` closure,
+  ``filter(lambda p: exists(p.grad), ...)``, ``update_fn``'s ``mul_`` / ``sign_`` / ``add_``, decoupled weight
+  decay) and its ``_foreach_mul_`` / ``_foreach_lerp`` / ``_foreach_sign_`` / ``_foreach_add_`` / ``_foreach_lerp_``
+  variant; sail-sg's Adan (multi-tensor ``_foreach_sub`` / ``_add`` / ``_addcmul_`` / ``_sqrt`` / ``_div_`` and
+  single-tensor paths, ``pre_grad`` state, per-group steps with bias corrections, ``restart_opt``, the global-norm
+  clip by ``torch.sqrt`` / ``torch.clamp(max=1.0)``, ``no_prox``); cybertronai's Lamb (the deprecated ``add_(alpha,
+  tensor)`` / ``addcmul_(value, t1, t2)`` spellings, ``weight_norm`` clamped to 10, the Python trust-ratio branch and
+  its ``state`` entries) and Liu et al.'s SophiaG (``update_hessian``'s ``addcmul_`` from numpy-sampled labels, 0-d
+  tensor steps, the clipped ``ratio`` and ``addcmul_`` of signs), on a tiny MLP and a tiny causal transformer with a
+  LambdaLR warmup rebuilt when ``add_param_group`` unfreezes the head, and an exact checkpoint resume)
 """
 
 from __future__ import annotations

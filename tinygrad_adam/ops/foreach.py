@@ -3,13 +3,18 @@
 list, each a loop of the tensor's own op, so the numbers, dtype rules, in-place checks and autograd are those of the
 single op. A second operand is a Python number or a 0-d tensor (applied to every tensor), a list of numbers or a
 list of tensors (one each, the lengths equal). In-place forms return the list, out-of-place ones a tuple, as torch;
-an empty list raises, as torch."""
+an empty list raises, as torch. Two of torch's overload rules show in the numbers: add (without alpha), sub, pow,
+the clamps, maximum / minimum and lerp read a 0-d tensor without grad as the Number it holds, so a 0-d list element
+keeps its dtype; and the in-place ``_foreach_mul_`` by a number rounds it to float16 first for a float16 tensor
+(``mul_`` does not)."""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy
 
 from ..tensor import Tensor
 
@@ -20,6 +25,9 @@ UNARY = ("abs", "acos", "asin", "atan", "ceil", "cos", "cosh", "erf", "erfc", "e
 # ops with one more operand; maximum / minimum by a number are clamp_min / clamp_max (torch.maximum takes tensors)
 BINARY = ("add", "sub", "mul", "div", "pow", "clamp_min", "clamp_max", "maximum", "minimum")
 BY_NUMBER = {"maximum": "clamp_min", "minimum": "clamp_max"}
+# the ops with a 0-d Tensor overload (add's only with alpha, its Number one coming first); the others take a 0-d
+# tensor without grad as the Number it holds (a 0-d list element keeps its dtype), as torch's argument parser
+TENSOR_OVERLOAD = ("mul", "div")
 
 
 def _check(self: Sequence[Tensor], name: str) -> list[Tensor]:
@@ -86,13 +94,49 @@ def _binary(op: str, in_place: bool) -> Callable[..., Any]:
             exponents = _check(other, name)
             return tuple(self ** e for e in exponents)
         tensors = _check(self, name)
+        other = _other(op, name, other, alpha)
         kwargs = {} if alpha is None else {"alpha": alpha}
-        out = [getattr(t, method(o))(o, **kwargs) for t, o in zip(tensors, _operands(other, len(tensors)))]
+        operands = _operands(other, len(tensors))
+        if op == "mul" and in_place:
+            operands = [_as_half(t, o) for t, o in zip(tensors, operands)]
+        out = [getattr(t, method(o))(o, **kwargs) for t, o in zip(tensors, operands)]
         return _done(tensors, out, in_place)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.{name}: ``t.{op}{'_' if in_place else ''}(other)`` for each tensor of the list."
     return fn
+
+
+def _other(op: str, name: str, other: Any, alpha: Any) -> Any:
+    """The shared operand as torch's overload resolution reads it: ``alpha`` only where another tensor list (add,
+    sub) or a 0-d tensor (add) is given; a 0-d tensor without grad is a Number except for mul / div (and add with
+    alpha); one with grad raises where no Tensor overload takes it."""
+    if not isinstance(other, (Tensor, numbers.Number)):
+        other = list(other)
+    tensor_list = isinstance(other, list) and any(isinstance(o, Tensor) for o in other)
+    takes_alpha = (op in ("add", "sub") and tensor_list) or (op == "add" and isinstance(other, Tensor))
+    if alpha is not None and not takes_alpha:
+        raise TypeError(f"{name}() received an invalid combination of arguments - got an alpha with a "
+                        f"{type(other).__name__} operand")
+    if not isinstance(other, Tensor) or op in TENSOR_OVERLOAD or (op == "add" and alpha is not None):
+        return other
+    if other.ndim != 0:
+        return other  # (raises in _operands, as torch)
+    if other.requires_grad:
+        if op == "add":
+            return other
+        raise TypeError(f"{name}() received an invalid combination of arguments - got (list, Tensor) with a "
+                        "tensor that requires grad, expected a Number")
+    return other.item()
+
+
+def _as_half(t: Tensor, o: Any) -> Any:
+    """torch's in-place ``_foreach_mul_`` by a number (or a list of them) rounds the number to a float16 tensor's
+    dtype first (its out-of-place form and ``mul_`` do not): 1e5 becomes inf, 0.9999 becomes 1."""
+    if isinstance(o, Tensor) or not isinstance(o, numbers.Real) or t.dtype != numpy.float16:
+        return o
+    with numpy.errstate(over="ignore"):
+        return float(numpy.float16(o))
 
 
 def _pointwise(op: str, in_place: bool) -> Callable[..., Any]:
@@ -129,6 +173,11 @@ def _lerp(in_place: bool) -> Callable[..., Any]:
     def fn(self: Sequence[Tensor], tensors1: Sequence[Tensor], weight: Any) -> Any:
         tensors = _check(self, name)
         (ends,) = _same_length(name, tensors, tensors1)
+        if isinstance(weight, Tensor):  # no Tensor overload: torch reads a 0-d one without grad as its Number
+            if weight.ndim != 0 or weight.requires_grad:
+                raise TypeError(f"{name}() received an invalid combination of arguments - got (list, list, Tensor), "
+                                "expected a Number, a list of Numbers or a list of Tensors as the weight")
+            weight = weight.item()
         weights = _operands(weight, len(tensors))
         out = [(t.lerp_ if in_place else t.lerp)(e, w) for t, e, w in zip(tensors, ends, weights)]
         return _done(tensors, out, in_place)

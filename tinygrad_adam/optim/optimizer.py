@@ -282,6 +282,11 @@ class Optimizer:
                 group.pop(key, None)
             group.update({k: v for k, v in theirs.items() if k != "params"})
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling / ``copy.deepcopy``: the attributes back, as torch's; there for a subclass's own
+        ``__setstate__`` that calls ``super().__setstate__(state)`` first (Adan's, SophiaG's)."""
+        self.__dict__.update(state)
+
     def state_shape(self, p: Tensor, name: str) -> tuple[int, ...]:
         """The shape of ``p``'s state array ``name`` (for loading a state_dict): ``p``'s own, unless an optimizer
         keeps smaller ones (Adafactor's row and column factors)."""
