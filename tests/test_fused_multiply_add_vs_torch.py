@@ -159,3 +159,29 @@ def test_halfway_cases_are_halfway() -> None:
         assert 0 < k < 2**17 and Fraction(float(a)) * Fraction(float(b)) == Fraction(2**6) + Fraction(k, 2**40)
         twice = np.float32(np.float64(a) * np.float64(b) + np.float64(c))
         assert twice == c and fma(np.array([a]), np.array([b]), np.array([c]))[0] == np.nextafter(c, np.inf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), op=st.sampled_from(["add", "sub", "add_", "sub_", "addcmul", "addcdiv", "addcmul_",
+                                           "addcdiv_"]), scale=st.sampled_from([0.37, -2.0, 1.0]))
+def test_second_derivatives_like_torch(data: st.DataObject, op: str, scale: float) -> None:
+    """Gradients of gradients (``create_graph=True``) through the fused ops, in place or not, carry alpha / value
+    (the double backward of ``add`` once dropped alpha silently: WGAN-GP's penalty through ``add_(alpha=)``)."""
+    x, y, z = (data.draw(hnp.arrays(np.float64, (3,), elements=st.floats(0.5, 2))) for _ in range(3))
+    out = []
+    for lib in (torch, tg):
+        a, b, c = (lib.tensor(v, requires_grad=True) for v in (x, y, z))
+        base = a * b  # a non-leaf to write into
+        if op.startswith(("add_", "sub_")) and op.endswith("_") and "c" not in op[3:]:
+            r = getattr(base * 1, op)(b * c, alpha=scale)
+        elif op in ("add", "sub"):
+            r = getattr(lib, op)(base, b * c, alpha=scale)
+        elif op.endswith("_"):
+            r = getattr(base * 1, op)(b * c, c * a, value=scale)
+        else:
+            r = getattr(lib, op)(base, b * c, c * a, value=scale)
+        ga, gc1 = lib.autograd.grad((r * r).sum(), (a, c), create_graph=True)  # (c's is where alpha shows)
+        gb, gc = lib.autograd.grad((ga * ga.sin()).sum() + (gc1 * gc1.cos()).sum(), (b, c))
+        out.append([t.detach().numpy() for t in (r, ga, gc1, gb, gc)])
+    for got, want in zip(out[1], out[0], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * max(1.0, float(np.abs(want).max())))

@@ -162,16 +162,13 @@ def _zero_derivative(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 
 # --------------------------------------------------------------------------------------------------- arithmetic
-@differentiable("add", "add_")
+@differentiable("add", "add_", "sub", "sub_")
 def add(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """g for a; g, -g, or with ``alpha`` (``binary.add_scaled``, which sub calls with -alpha) g alpha for b."""
     a, b = node._parents
-    return sum_to(g, a.shape) if a.requires_grad else None, sum_to(g, b.shape) if b.requires_grad else None
-
-
-@differentiable("sub", "sub_")
-def sub(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    a, b = node._parents
-    return sum_to(g, a.shape) if a.requires_grad else None, sum_to(-g, b.shape) if b.requires_grad else None
+    alpha = saved(node, "alpha", None)
+    gb = (g if node._op.startswith("add") else -g) if alpha is None else g * alpha
+    return sum_to(g, a.shape) if a.requires_grad else None, sum_to(gb, b.shape) if b.requires_grad else None
 
 
 @differentiable("mul", "mul_")

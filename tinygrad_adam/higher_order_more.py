@@ -123,6 +123,25 @@ def lerp(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
     return grads
 
 
+@differentiable("addcmul", "addcmul_")
+def addcmul(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """torch's: g for self, g (t2 value) for t1, g (t1 value) for t2."""
+    s, t1, t2 = node._parents
+    value = saved(node, "value")
+    return (sum_to(g, s.shape) if s.requires_grad else None, sum_to(g * (t2 * value), t1.shape)
+            if t1.requires_grad else None, sum_to(g * (t1 * value), t2.shape) if t2.requires_grad else None)
+
+
+@differentiable("addcdiv", "addcdiv_")
+def addcdiv(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """torch's: g for self, g (value / t2) for t1, -g (value t1 / (t2 t2)) for t2."""
+    s, t1, t2 = node._parents
+    value = saved(node, "value")
+    return (sum_to(g, s.shape) if s.requires_grad else None, sum_to(g * (value / t2), t1.shape)
+            if t1.requires_grad else None, sum_to(-g * (t1 * value / (t2 * t2)), t2.shape)
+            if t2.requires_grad else None)
+
+
 # ------------------------------------------------------------------------------------ order statistics, products
 @differentiable("median", "nanmedian")
 def median(node: Tensor, g: Tensor) -> tuple[Tensor]:

@@ -425,6 +425,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "gather", "scatter", "scatter_add", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
     "flip", "roll", "diagonal", "diag", "diag_embed", "clone", "repeat", "embedding",
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
+    "addcmul", "addcdiv",
     "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",
     "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d", "avg_pool2d", "leaky_relu",
