@@ -370,6 +370,177 @@ def gather(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (linear_map(g, first_order(node), lambda h: h[mesh] if mesh else h.copy()),)
 
 
+@differentiable("scatter_add", "scatter")
+def scatter(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """torch's scatter / scatter_add backward (also ``scatter_add_``'s, recorded as its twin): the input's gradient
+    is g (scatter: g with the written places zeroed, its own adjoint), the source's g gathered at the index into its
+    leading block (adjoint: scatter-added back), so gradients of gradients through message passing (forces as
+    -dE/dx of a GNN's energy) work."""
+    a, s = node._parents
+    mesh, index_shape = saved(node, "mesh"), saved(node, "index").shape
+    lead = tuple(slice(0, n) for n in index_shape)
+    ga = gs = None
+    if a.requires_grad:
+        if saved(node, "op") == "scatter_add":
+            ga = g
+        else:
+            def unwritten(h: Array) -> Array:
+                out = h.copy()
+                out[mesh] = 0
+                return out
+            ga = linear_map(g, unwritten, unwritten)
+    if s.requires_grad:
+        def pick(h: Array) -> Array:
+            out = backend.get_array_module(h).zeros(s.shape, dtype=h.dtype)
+            out[lead] = h[mesh]
+            return out
+
+        def spread(k: Array) -> Array:
+            full = backend.get_array_module(k).zeros(g.shape, dtype=k.dtype)
+            backend.scatter_add(full, mesh, k[lead])
+            return full
+        gs = linear_map(g, pick, spread)
+    return ga, gs
+
+
+@differentiable("index_add", "index_copy")
+def index_slices(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """torch's index_add / index_copy backward (``index_add_`` / ``index_copy_`` too): the input's gradient is g
+    (index_copy: g with the written slices zeroed), the source's g's slices at the index (times ``alpha``), whose
+    adjoint adds them back at the index: the segment sums of message passing written with ``index_add_``."""
+    from .ops.index import _at_least_1d
+
+    a, source = node._parents
+    key, d = saved(node, "key"), saved(node, "d")
+    ga = gs = None
+    if a.requires_grad:
+        if node._op == "index_copy":
+            def unwritten(h: Array) -> Array:
+                out = backend.get_array_module(h).array(h)
+                _at_least_1d(out)[key] = 0
+                return out
+            ga = linear_map(g, unwritten, unwritten)
+        else:
+            ga = g
+    if source.requires_grad:
+        shape = source.shape
+
+        def pick(h: Array) -> Array:
+            return backend.get_array_module(h).take(_at_least_1d(h), key[-1], axis=d).reshape(shape)
+
+        def spread(k: Array) -> Array:
+            full = backend.get_array_module(k).zeros(g.shape, dtype=k.dtype)
+            wide = _at_least_1d(full)
+            backend.scatter_add(wide, key, k.reshape(wide.shape[:d] + (key[-1].size,) + wide.shape[d + 1:]))
+            return full
+        gs = linear_map(g, pick, spread)
+        if saved(node, "alpha", 1) != 1:
+            gs = gs * saved(node, "scale").item()
+    return ga, gs
+
+
+@differentiable("index_put", "__setitem__")
+def index_put(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``index_put`` / ``x[idx] = v`` / ``x.index_put_(..., accumulate=True)``: the input's gradient is g (zero at
+    the written places unless accumulating, its own adjoint), the value's g at the places, summed to its shape;
+    the adjoint of that pick adds back at the places (any index form, through their flat positions)."""
+    a, v = node._parents
+    idx, target_shape = saved(node, "idx"), saved(node, "target_shape")
+    ga = gv = None
+    if a.requires_grad:
+        if saved(node, "accumulate"):
+            ga = g
+        else:
+            def unwritten(h: Array) -> Array:
+                out = backend.get_array_module(h).array(h)
+                out[idx] = 0
+                return out
+            ga = linear_map(g, unwritten, unwritten)
+    if v.requires_grad:
+        def pick(h: Array) -> Array:
+            return h[idx].reshape(target_shape)
+
+        def spread(k: Array) -> Array:
+            xp = backend.get_array_module(k)
+            full = xp.zeros(g.shape, dtype=k.dtype)
+            places = xp.arange(full.size).reshape(full.shape)[idx]
+            backend.scatter_at("add", full.reshape(-1), (places.reshape(-1),), k.reshape(-1))
+            return full
+        gv = sum_to(linear_map(g, pick, spread), v.shape)
+    return ga, gv
+
+
+@differentiable("scatter_reduce")
+def scatter_reduce(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """scatter_reduce's backward for "sum", "mean", "amax" and "amin" (``scatter_reduce_`` too): linear in g, with
+    the counts (mean) and the tie masks (amax / amin) held constant, as torch's double backward holds them; each
+    gradient is the first-order map of g recorded with its adjoint. "prod" (whose gradient also moves with the
+    values) raises."""
+    reduce = saved(node, "reduce")
+    if reduce == "prod":
+        raise NotImplementedError("double backward through scatter_reduce(reduce='prod') is not supported; compute "
+                                  "that part without create_graph=True")
+    a, src = node._parents
+    first = node._backward
+    mesh, taken, a1, values, out = (saved(node, n) for n in ("mesh", "taken", "a1", "values", "out"))
+    xp = backend.get_array_module(a1)
+    with ew.ignore_fp_errors(xp):
+        scale = xp.ones(a1.shape, dtype=g.dtype)  # what g is multiplied by in a's shape before the gather
+        on_src = None
+        if reduce == "mean":
+            scale = scale / saved(node, "count")
+        elif reduce in ("amax", "amin"):
+            on_src = values == out[mesh]
+            ties = (a1 == out).astype(g.dtype)
+            backend.scatter_at("add", ties, mesh, on_src.astype(g.dtype))
+            scale = scale / ties
+    ga = gs = None
+    if a.requires_grad:  # an elementwise map of g: its own adjoint
+        ga = linear_map(g, lambda h: first(h)[0], lambda h: first(h)[0])
+    if src.requires_grad:
+        def spread(k: Array) -> Array:
+            picked = k.reshape(saved(node, "s1").shape)[taken]
+            if on_src is not None:
+                picked = on_src * picked
+            full = xp.zeros(a1.shape, dtype=k.dtype)
+            backend.scatter_at("add", full, mesh, picked)
+            return (full * scale).reshape(node.shape)
+        gs = linear_map(g, lambda h: first(h)[1], spread)
+    return ga, gs
+
+
+@differentiable("einsum")
+def einsum(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """einsum's backward as einsums of Tensors: operand i's gradient is g contracted with the other operands (and
+    ones for the letters only operand i holds) onto its letters, laid on the diagonal for a repeated letter, summed
+    over its broadcast size-1 dims, as the first-order closure computes it."""
+    from .ops.linalg import einsum as contract
+
+    gradient = saved(node, "gradient")
+    subs, out_sub, sizes = (saved(node, name, fn=gradient) for name in ("subs", "out_sub", "sizes"))
+    grads: list[Tensor | None] = []
+    for i, t in enumerate(node._parents):
+        if not t.requires_grad:
+            grads.append(None)
+            continue
+        terms = [(out_sub, g)] + [(s, p) for j, (s, p) in enumerate(zip(subs, node._parents)) if j != i]
+        letters, held = "".join(dict.fromkeys(subs[i])), "".join(s for s, _ in terms)
+        terms += [(c, constant(t.xp.ones(sizes[c], dtype=g.dtype))) for c in letters if c not in held]
+        grad = contract(f"{','.join(s for s, _ in terms)}->{letters}", *(p for _, p in terms))
+        if len(letters) < len(subs[i]):  # a repeated letter: on that diagonal, zeros elsewhere
+            xp = t.xp
+            diagonal = tuple(xp.arange(sizes[c]).reshape([-1 if d == c else 1 for d in letters]) for c in subs[i])
+            full_shape = tuple(sizes[c] for c in subs[i])
+
+            def place(h: Array, diagonal: tuple = diagonal, full_shape: tuple = full_shape) -> Array:
+                full = backend.get_array_module(h).zeros(full_shape, dtype=h.dtype)
+                full[diagonal] = h
+                return full
+            grad = linear_map(grad, place, lambda k, diagonal=diagonal: k[diagonal])
+        grads.append(sum_to(grad, t.shape))
+    return tuple(grads)
+
+
 @differentiable("embedding")
 def embedding(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """The dense embedding gradient (rows of g added at their indices, the padding row left out); its adjoint is

@@ -470,6 +470,18 @@ harness hands both the same initial weights and minibatches from numpy.
   ``eq().sum().item()``, Adam on the averaged query loss, ``finetunning`` on a ``deepcopy``, omniglot_train.py's loop
   and prints) on tiny random N-way K-shot tasks, and cbfinn's sinusoid regression as its PyTorch ports write it, the
   second-order meta-gradients compared step by step and, in float64, against torch and finite differences)
+- (``test_program_egnn.py`` runs ``egnn.py``: vgsatorras/egnn's E(n)-equivariant GNN (models/gcl.py's ``E_GCL``:
+  ``torch.cat([source, target, radial, edge_attr], dim=1)`` edge MLP with a Sigmoid attention, messages and
+  coordinate updates by ``unsorted_segment_sum`` / ``_mean`` over ``new_full(...).scatter_add_`` with an expanded
+  index, ``coord_diff * coord_mlp(edge_feat)`` clamped, ``norm_diff``, ``xavier_uniform_(gain=0.001)``, the
+  ``tanh`` ``coords_range`` attribute, ``coord +=`` in place on ``loc.detach()``), the n-body ``EGNN_vel``
+  (``add_module("gcl_%d")`` layers, the ``coord_mlp_vel`` term) and its GNN / RF_vel baselines trained with MSE on
+  numpy charged-particle trajectories read by NBodyDataset,
+  and the QM9 ``EGNN`` (``E_GCL_mask``, ``h * node_mask``, sum pooling, QM9's padding collate, ``preprocess_input``,
+  ``get_adj_matrix``, L1 on ``meann`` / ``mad``-normalised labels) under Adam + CosineAnnealingLR, both ``train``
+  loops with ``res['loss'] / res['counter']``, best-validation selection and ``losess.json``; per-step losses,
+  predictions, gradients and parameters, and E(n) equivariance errors, in float64 and float32; forces by
+  ``autograd.grad(create_graph=True)`` through ``scatter_add_`` and their second-order parameter gradients)
 - (``test_program_custom_optimizers.py`` runs ``custom_optimizers.py``: hand-written ``Optimizer`` subclasses as
   their repositories write them: lucidrains' Lion (``@torch.no_grad()`` ``step`` with an ``enable_grad`` closure,
   ``filter(lambda p: exists(p.grad), ...)``, ``update_fn``'s ``mul_`` / ``sign_`` / ``add_``, decoupled weight

@@ -97,7 +97,7 @@ def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Te
     s = _source(op, a, src, index)
     dim, mesh = _mesh(op, a, dim, index, (a.requires_grad or s.requires_grad) and is_grad_enabled())
     values = s._data[tuple(slice(0, n) for n in index.shape)] if s.ndim else s._data
-    out = a._data.copy()
+    out = a.xp.array(a._data, copy=True)  # (an array even where a 0-d result holds a numpy scalar)
     if op == "scatter_add":
         backend.scatter_add(out, mesh, a.xp.broadcast_to(values, index.shape))
     else:
