@@ -237,15 +237,25 @@ def full(size: Sequence[int] | int, fill_value: float, dtype: Any = None, device
                  fill_value, layout, pin_memory)
 
 
+def _need_tensor(name: str, t: Any) -> None:
+    """torch's TypeError for a ``*_like`` given a non-tensor (a float, a numpy scalar, a list)."""
+    if not isinstance(t, Tensor) and not getattr(t, "is_sparse", False) and not hasattr(t, "crow_indices"):
+        kind = type(t)
+        shown = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {shown}")
+
+
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
     """Zeros of t's shape, dtype and device; laid out as t when dense (``memory_format``: see layouts.like)."""
+    _need_tensor("zeros_like", t)
     out = zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("zeros_like", t, out, memory_format, layout, pin_memory)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    _need_tensor("ones_like", t)
     out = ones(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("ones_like", t, out, memory_format, layout, pin_memory)
 
@@ -253,12 +263,14 @@ def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memo
 def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False, *,
               memory_format: Any = None, layout: Any = None, pin_memory: bool | None = False,
               device: str | None = None) -> Tensor:
+    _need_tensor("full_like", t)
     out = full(t.shape, value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("full_like", t, out, memory_format, layout, pin_memory)
 
 
 def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    _need_tensor("empty_like", t)
     return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout,
                       pin_memory=pin_memory, device=device)
 
@@ -287,12 +299,14 @@ def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
 
 def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    _need_tensor("randn_like", t)
     out = randn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("randn_like", t, out, memory_format, layout, pin_memory)
 
 
 def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    _need_tensor("rand_like", t)
     out = rand(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("rand_like", t, out, memory_format, layout, pin_memory)
 

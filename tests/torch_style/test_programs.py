@@ -493,6 +493,17 @@ harness hands both the same initial weights and minibatches from numpy.
   its ``state`` entries) and Liu et al.'s SophiaG (``update_hessian``'s ``addcmul_`` from numpy-sampled labels, 0-d
   tensor steps, the clipped ``ratio`` and ``addcmul_`` of signs), on a tiny MLP and a tiny causal transformer with a
   LambdaLR warmup rebuilt when ``add_param_group`` unfreezes the head, and an exact checkpoint resume)
+- (``test_program_distributions_vi.py`` runs ``distributions_vi.py``: variational inference with torch.distributions
+  as tutorials and small repos write it: Bayesian logistic regression under a mean-field ``Normal(loc,
+  F.softplus(rho))`` guide (``Bernoulli(logits=)`` likelihood, ``kl_divergence(Normal, Normal)``), full-rank
+  ``MultivariateNormal(scale_tril=)`` and ``LowRankMultivariateNormal`` guides (entropy, log_prob, closed-form KLs),
+  YongfeiYan's Gumbel-Softmax VAE (``sample_gumbel`` on fed uniforms, the straight-through ``hard`` sample by
+  ``scatter_`` and ``(y_hard - y).detach() + y``, the KL to a uniform categorical, ``np.maximum`` temperature
+  annealing, ``RelaxedOneHotCategorical`` / ``OneHotCategorical`` log_probs, one-hot generation), a
+  ``MixtureSameFamily(Categorical, Independent(Normal))`` fitted by maximum likelihood under a ``Dirichlet`` prior,
+  ``TransformedDistribution`` (Affine + Sigmoid, Exp) and ``LogNormal`` guides for Beta-Bernoulli / Gamma-Poisson,
+  and a zoo of log_probs, moments, entropies, cdf / icdf, registered KLs and their gradients on extreme parameters,
+  supports and ``validate_args`` errors)
 """
 
 from __future__ import annotations

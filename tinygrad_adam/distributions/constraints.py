@@ -198,6 +198,10 @@ class MixtureSameFamilyConstraint(Constraint):
             raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.ndim}")
         return self.base_constraint.check(value.unsqueeze(-1 - self.event_dim)).squeeze(-1)
 
+    def __repr__(self) -> str:
+        """torch's ``MixtureSameFamilyConstraint(Real())``."""
+        return f"{type(self).__name__}({self.base_constraint!r})"
+
 
 class _IntegerInterval(_Interval):
     is_discrete = True
@@ -218,6 +222,8 @@ class _Simplex(Constraint):
 
 class _Multinomial(Constraint):
     """Non-negative count vectors along the last dim summing to at most ``upper_bound``."""
+
+    __repr__ = _Dependent.__repr__  # torch prints no fields: ``Multinomial()``
 
     is_discrete = True
     event_dim = 1
@@ -328,6 +334,8 @@ class _Cat(Constraint):
     """``cseq[i]`` on the i-th slice of length ``lengths[i]`` (default 1 each) along ``dim``, as ``torch.cat``
     joins them; the checks are joined along ``dim`` too."""
 
+    __repr__ = _Dependent.__repr__  # torch prints no fields: ``Cat()``
+
     def __init__(self, cseq: Sequence[Constraint], dim: int = 0, lengths: Sequence[int] | None = None) -> None:
         if not all(isinstance(c, Constraint) for c in cseq):
             raise AssertionError("All elements of cseq must be Constraint instances")
@@ -353,6 +361,8 @@ class _Cat(Constraint):
 
 class _Stack(Constraint):
     """``cseq[i]`` on ``value.select(dim, i)``; the checks stacked along ``dim``."""
+
+    __repr__ = _Dependent.__repr__  # torch prints no fields: ``Stack()``
 
     def __init__(self, cseq: Sequence[Constraint], dim: int = 0) -> None:
         if not all(isinstance(c, Constraint) for c in cseq):
@@ -393,6 +403,10 @@ class _Independent(Constraint):
         if result.ndim < n:
             raise ValueError(f"Expected value.dim() >= {n + self.base_constraint.event_dim} but got {value.ndim}")
         return sum_rightmost(result, n, reduce="all")
+
+    def __repr__(self) -> str:
+        """torch's ``IndependentConstraint(Real(), 1)``."""
+        return f"IndependentConstraint({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
 
 
 real = _Real()
