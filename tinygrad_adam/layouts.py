@@ -125,6 +125,23 @@ def suggest_memory_format(t: Tensor) -> memory_format:
     return contiguous_format
 
 
+def follow_format(out: Any, *inputs: Tensor) -> Any:
+    """``out`` (a new result array, of the inputs' rank) laid out in the channels-last format the first of ``inputs``
+    to suggest one suggests, as torch lays out the outputs of its convolutions (input or weight), pools and
+    upsampling; else ``out`` itself. The values do not change, only their order in memory (so ``stride()`` and
+    ``is_contiguous()`` answer as torch's)."""
+    for t in inputs:
+        fmt = suggest_memory_format(t)
+        if fmt is not contiguous_format and out.ndim == fmt.rank:
+            strides = dense_strides(out.shape, fmt.order)
+            if out.size and tuple(s // out.itemsize for s in out.strides) != strides:
+                array = strided_array(out, out.shape, strides, out.dtype)
+                array[...] = out
+                return array
+            return out
+    return out
+
+
 def _inner_first(shape: tuple[int, ...], strides: tuple[int, ...]) -> list[int]:
     """The dims ordered from the innermost by stride, as torch's ``infer_dense_strides`` sorts them (a stable
     insertion sort; a zero stride never moves a dim; equal strides put the smaller size inside)."""

@@ -493,6 +493,18 @@ harness hands both the same initial weights and minibatches from numpy.
   its ``state`` entries) and Liu et al.'s SophiaG (``update_hessian``'s ``addcmul_`` from numpy-sampled labels, 0-d
   tensor steps, the clipped ``ratio`` and ``addcmul_`` of signs), on a tiny MLP and a tiny causal transformer with a
   LambdaLR warmup rebuilt when ``add_param_group`` unfreezes the head, and an exact checkpoint resume)
+- (``test_program_world_models.py`` runs ``world_models.py``: ctallec/world-models (models/vae.py's conv Encoder with
+  ``fc_mu`` / ``fc_logsigma`` and transposed-conv Decoder ending in ``F.sigmoid``, the ``logsigma.exp()`` /
+  ``randn_like`` reparameterisation on fed numpy noise; models/mdrnn.py's ``gmm_loss`` by ``Normal.log_prob`` and a
+  hand-written logsumexp, ``_MDRNNBase``'s ``gmm_linear``, MDRNN over ``nn.LSTM`` and MDRNNCell over ``nn.LSTMCell``
+  with their ``gmm_outs`` slicing, ``torch.exp`` sigmas and ``log_softmax`` weights; the linear Controller on
+  ``torch.cat(inputs, dim=1)``), trainvae.py (summed ``mse_loss(size_average=False)`` + KLD, Adam,
+  ReduceLROnPlateau and utils/learning's EarlyStopping with their state_dicts, ``save_checkpoint`` to
+  ``checkpoint.tar`` / ``best.tar``, the ``best.tar`` reload, samples), trainmdrnn.py (``to_latent`` under
+  ``no_grad`` with ``f.upsample(mode='bilinear', align_corners=True)``, ``get_loss``'s GMM + BCE-with-logits + MSE
+  over ``scale`` with and without rewards, RMSprop(alpha=.9), ``data_pass``'s postfix lines), and utils/misc.py's
+  ``flatten_parameters`` / ``torch.Tensor(params)`` / ``load_parameters`` with the RolloutGenerator (an MDRNNCell
+  loaded by ``k.strip('_l0')``) evaluating a controller population on a numpy toy environment)
 - (``test_program_distributions_vi.py`` runs ``distributions_vi.py``: variational inference with torch.distributions
   as tutorials and small repos write it: Bayesian logistic regression under a mean-field ``Normal(loc,
   F.softplus(rho))`` guide (``Bernoulli(logits=)`` likelihood, ``kl_divergence(Normal, Normal)``), full-rank
@@ -564,6 +576,7 @@ IMPORTS = [
     ("from torch import Tensor\n", "from tinygrad_adam import Tensor\n"),
     ("from torch import autograd, nn, optim\n", "from tinygrad_adam import autograd, nn, optim\n"),
     ("from torch.nn.functional import ", "from tinygrad_adam.nn.functional import "),
+    ("import torch.nn.functional as f\n", "import tinygrad_adam.nn.functional as f\n"),
 ]
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from numbers import Integral
 
 from .. import backend
+from ..layouts import follow_format
 from ..tensor import Array, Tensor, check_devices, record
 from .elementwise import wide_sum
 from .linear import check_dtypes
@@ -296,6 +297,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     st, pd = pair(stride, "conv2d stride", 1), pair(padding, "conv2d padding", 0)
     dl = pair(dilation, "conv2d dilation", 1)
     out, xpad = correlate(x._data, weight._data, None if bias is None else bias._data, st, pd, dl, groups)
+    out = follow_format(out, x, weight)  # (channels-last in, channels-last out, as torch)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         gx = input_gradient(g, weight._data, x.shape, st, pd, dl, groups) if x.requires_grad else None
@@ -328,6 +330,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     out = input_gradient(x._data, weight._data, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
     if bias is not None:
         out += bias._data[:, None, None]
+    out = follow_format(out, x, weight)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         # conv2d of g with the same weight: its output is dx (cropped: an output_padding of the dilation's may

@@ -14,6 +14,7 @@ stride-2 views run 2-4x slower than the one gather and ``numpy.add.at``'s indexe
 from __future__ import annotations
 
 from .. import backend
+from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
 from .conv import IntPair, add_windows, ints, output_size, pad_spatial, pair, span, windows
 from .elementwise import wide_sum
@@ -92,7 +93,7 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
             backend.scatter_add(gpad[b].reshape(-1), (corner + offsets[first[b]]).ravel(), g[b].ravel())
         backend.split_work(scatter, n, g.nbytes * k[0] * k[1], on_cpu, piece)
         return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
-    result = record("max_pool2d", out, (x,), backward)
+    result = record("max_pool2d", follow_format(out, x), (x,), backward)
     if not return_indices:
         return result
     row = (xp.arange(ho) * st[0] - pd[0])[:, None] + first // k[1] * dl[0]  # the picked element's place
@@ -101,7 +102,7 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
         raise ValueError(f"max_pool2d: with dilation {dl} and padding {pd}, some window of the input {x.shape[2:]} "
                          f"holds only padding, so it has no maximum to index; use less padding or dilation, or "
                          f"return_indices=False (such a window's max is -inf and passes no gradient)")
-    return result, Tensor(row.astype(xp.int64) * w + col)
+    return result, Tensor(follow_format(row.astype(xp.int64) * w + col, x))
 
 
 def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple[int, int], pd: tuple[int, int],
@@ -171,4 +172,4 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
         padded = (h + 2 * pd[0] + extra[0], w + 2 * pd[1] + extra[1])
         gpad = add_windows(xp.broadcast_to(g / divisor, (*k, *g.shape)), padded, st)
         return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
-    return record("avg_pool2d", out, (x,), backward)
+    return record("avg_pool2d", follow_format(out, x), (x,), backward)

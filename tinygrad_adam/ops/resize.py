@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 
 from .. import backend
+from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
 from .sample import cubic_weights, fused_multiply_add
 
@@ -163,7 +164,7 @@ def resample(x: Tensor, taps: list[Taps], op: str, padded: bool = False) -> Tens
         for axis, tap in reversed(list(zip(axes, taps))):
             g = along_adjoint(g, axis, tap, x.shape[axis], padded)
         return (g,)
-    return record(op, out, (x,), backward)
+    return record(op, follow_format(out, x), (x,), backward)
 
 
 def spatial_list(name: str, value: object, dim: int, shape: tuple[int, ...]) -> list:
