@@ -493,6 +493,14 @@ harness hands both the same initial weights and minibatches from numpy.
   its ``state`` entries) and Liu et al.'s SophiaG (``update_hessian``'s ``addcmul_`` from numpy-sampled labels, 0-d
   tensor steps, the clipped ``ratio`` and ``addcmul_`` of signs), on a tiny MLP and a tiny causal transformer with a
   LambdaLR warmup rebuilt when ``add_param_group`` unfreezes the head, and an exact checkpoint resume)
+- (``test_program_data_pipelines.py`` runs ``data_pipelines.py``: the ``torch.utils.data`` patterns of training
+  scripts: map-style Datasets returning dicts / tuples / namedtuples / nested lists of numpy arrays, Python numbers,
+  strings and tensors through ``default_collate`` (also by ``torch.utils.data.dataloader``) and ``default_convert``
+  (``batch_size=None``), a ``pad_sequence`` collate_fn, ``drop_last``, Sequential / SubsetRandom / WeightedRandom
+  samplers and a BatchSampler on seeded generators, IterableDatasets sharded by ``get_worker_info()`` or a
+  ``worker_init_fn`` under ``num_workers=2`` (persistent, prefetch_factor, pin_memory), ConcatDataset / ChainDataset /
+  Subset / fractional ``random_split`` / TensorDataset / StackDataset, mismatched-shape errors, and a tiny model
+  trained by Adam on the map-style loader's batches and on two workers' shards of a stream)
 - (``test_program_world_models.py`` runs ``world_models.py``: ctallec/world-models (models/vae.py's conv Encoder with
   ``fc_mu`` / ``fc_logsigma`` and transposed-conv Decoder ending in ``F.sigmoid``, the ``logsigma.exp()`` /
   ``randn_like`` reparameterisation on fed numpy noise; models/mdrnn.py's ``gmm_loss`` by ``Normal.log_prob`` and a
@@ -549,6 +557,7 @@ IMPORTS = [
     ("from torch.utils.data import DataLoader, Dataset\n",
      "from tinygrad_adam.utils.data import DataLoader, Dataset\n"),
     ("from torch.utils.data import ", "from tinygrad_adam.utils.data import "),
+    ("from torch.utils.data.dataloader import ", "from tinygrad_adam.utils.data.dataloader import "),
     ("from torch import optim\n", "from tinygrad_adam import optim\n"),
     ("from torch import optim as optim\n", "from tinygrad_adam import optim as optim\n"),
     ("from torch import nn, optim\n", "from tinygrad_adam import nn, optim\n"),

@@ -25,6 +25,7 @@ from .dataset import (
     ConcatDataset,
     Dataset,
     IterableDataset,
+    StackDataset,
     Subset,
     TensorDataset,
     get_worker_info,
@@ -43,7 +44,7 @@ from .split import Split
 
 __all__ = [
     "DATASETS", "MNIST", "ArrayLoader", "CSRMatrix", "ChainDataset", "ConcatDataset", "DataCorruptError",
-    "DataLoader", "DataNotFoundError", "Dataset", "DownloadError", "IterableDataset", "Split", "Subset",
+    "DataLoader", "DataNotFoundError", "Dataset", "DownloadError", "IterableDataset", "Split", "StackDataset", "Subset",
     "TensorDataset", "cache_dir", "data_dirs", "default_collate", "default_convert", "fetch_dataset", "get_worker_info",
     "load_cifar10", "load_imdb", "load_imdb_vocabulary", "load_mnist", "load_tinyshakespeare", "random_split",
     "tokenize", "transforms",

@@ -6,14 +6,25 @@
 
 Defaults are torch's (batch_size=1, shuffle=False, drop_last=False). Shuffling draws a new permutation each
 epoch from ``generator`` (a ``tinygrad_adam.Generator``) or else from the global CPU stream, so ``manual_seed``
-makes the order repeatable. Loading runs in the calling process: ``num_workers`` and ``pin_memory`` are
-accepted and ignored (``pin_memory=True`` warns without a GPU, as torch's; ``get_worker_info()`` is None). An
-``IterableDataset`` is batched in the order its ``__iter__`` yields, afresh each pass, with no sampler.
+makes the order repeatable. An ``IterableDataset`` is batched in the order its ``__iter__`` yields, afresh each
+pass, with no sampler. ``pin_memory`` is accepted (``pin_memory=True`` warns without a GPU, as torch's).
+
+Loading runs in the calling process. With ``num_workers > 0`` the workers are emulated one after the other in it,
+so that the batches are torch's: each worker has its own (shallow) copy of the dataset, its ``WorkerInfo`` from
+``get_worker_info()`` while it runs (None otherwise), its own Python / numpy / tinygrad_adam random streams (seeded
+from a base seed drawn once per pass, or once with ``persistent_workers``, so its draws leave the main process's
+streams as they were), and ``worker_init_fn(worker_id)`` called first; batch k is the work of worker
+``k % num_workers``, and an ``IterableDataset``'s batches come round-robin from the workers' own ``__iter__``s
+(a worker that runs out drops out), so a dataset that shards itself by ``get_worker_info()`` is read once, one
+that does not is read once per worker, as in torch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import itertools
+import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -22,7 +33,8 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .dataset import IterableDataset, permutation
+from . import dataset as _dataset
+from .dataset import IterableDataset, WorkerInfo, draw_from, permutation
 from .samplers import RandomSampler, Sampler, SequentialSampler
 from .sparse import CSRMatrix
 
@@ -48,12 +60,62 @@ def default_convert(data: Any) -> Any:
     return data
 
 
+_END = object()  # a worker's (or the main process's) iterable dataset ran out
+
+
+class _Worker:
+    """One emulated DataLoader worker, as torch's process holds it: its own shallow copy of the dataset, its
+    ``WorkerInfo`` (what ``get_worker_info()`` answers while it runs) and its own Python / numpy / tinygrad_adam
+    random streams, seeded from ``seed`` at its first run and swapped in only while it runs."""
+
+    def __init__(self, dataset: Any, worker_id: int, num_workers: int, seed: int,
+                 init_fn: Callable[[int], None] | None) -> None:
+        self.dataset = copy.copy(dataset)
+        self.info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=self.dataset)
+        self.iterator: Iterator[Any] | None = None
+        self._states: tuple[Any, Any, Any] | None = None
+        if init_fn is not None:
+            with self.running():
+                init_fn(worker_id)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The block runs as this worker; the main process's streams and worker info are restored after it."""
+        main = (random.getstate(), np.random.get_state(), backend.get_rng_state())
+        previous = _dataset._worker_info[0]
+        if self._states is None:
+            random.seed(self.info.seed)
+            np.random.seed(self.info.seed % 2**32)
+            backend.manual_seed(self.info.seed)
+        else:
+            random.setstate(self._states[0])
+            np.random.set_state(self._states[1])
+            backend.set_rng_state(self._states[2])
+        _dataset._worker_info[0] = self.info
+        try:
+            yield
+        finally:
+            self._states = (random.getstate(), np.random.get_state(), backend.get_rng_state())
+            random.setstate(main[0])
+            np.random.set_state(main[1])
+            backend.set_rng_state(main[2])
+            _dataset._worker_info[0] = previous
+
+
 class _InfiniteConstantSampler(Sampler):
     """An IterableDataset loader's ``sampler``: None forever (torch's; the dataset itself decides the order)."""
 
     def __iter__(self) -> Iterator[None]:
         while True:
             yield None
+
+
+def _same_shapes(shapes: list[tuple[int, ...]]) -> None:
+    """torch.stack's RuntimeError (its message) when the examples' shapes differ."""
+    for i, shape in enumerate(shapes):
+        if tuple(shape) != tuple(shapes[0]):
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shapes[0])} at entry 0 "
+                               f"and {list(shape)} at entry {i}")
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
@@ -66,9 +128,12 @@ def default_collate(batch: Sequence[Any]) -> Any:
     elem = batch[0]
     if isinstance(elem, Tensor):
         xp = elem.xp
+        _same_shapes([t.shape for t in batch])
         return Tensor(xp.stack([t._data for t in batch]))
     if isinstance(elem, np.ndarray | np.generic) and elem.dtype.kind not in "USO":
-        return Tensor(np.stack([np.asarray(b) for b in batch]))
+        arrays = [np.asarray(b) for b in batch]
+        _same_shapes([a.shape for a in arrays])
+        return Tensor(np.stack(arrays))
     if isinstance(elem, bool):
         return Tensor(np.array(batch, dtype=bool))
     if isinstance(elem, int):
@@ -83,7 +148,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
         return type(elem)(*(default_collate(list(field)) for field in zip(*batch)))
     if isinstance(elem, Sequence):
         if any(len(b) != len(elem) for b in batch):
-            raise RuntimeError("default_collate: each element in list of batch should be of equal size")
+            raise RuntimeError("each element in list of batch should be of equal size")
         return [default_collate(list(field)) for field in zip(*batch)]
     raise TypeError(f"default_collate: batch must contain Tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(elem).__name__}")
@@ -104,6 +169,14 @@ class DataLoader:
                  pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
                  worker_init_fn: Callable[[int], None] | None = None, generator: Any = None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int | np.integer) or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
+                             "multiprocessing.")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 "
+                             "to enable multiprocessing, otherwise set prefetch_factor to None.")
+        if num_workers == 0 and persistent_workers:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:  # torch's checks: an iterable dataset decides its own order
             for name, given in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
@@ -134,7 +207,10 @@ class DataLoader:
         elif sampler is None:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
-        self.collate_fn, self.num_workers, self.pin_memory = collate_fn, num_workers, pin_memory
+        self.collate_fn, self.num_workers, self.pin_memory = collate_fn, int(num_workers), pin_memory
+        self.worker_init_fn, self.persistent_workers, self.timeout = worker_init_fn, persistent_workers, timeout
+        self.prefetch_factor = 2 if num_workers and prefetch_factor is None else prefetch_factor
+        self._workers: list[_Worker] | None = None  # kept between passes with persistent_workers
 
     def _indices(self) -> Iterable[int]:
         if not self._default_order:
@@ -159,32 +235,80 @@ class DataLoader:
                           "memory won't be used.", UserWarning, stacklevel=2)
         return self._iterate()
 
+    def _start_workers(self) -> list[_Worker]:
+        """This pass's emulated workers (the kept ones with ``persistent_workers``), seeded from a base seed drawn
+        from ``generator`` or the global stream, as torch's, and each initialised by ``worker_init_fn``."""
+        if self._workers is not None:
+            return self._workers
+        rng = draw_from(self.generator) or backend.generator("cpu")
+        draw = rng.integers if hasattr(rng, "integers") else rng.randint  # a numpy Generator, or a RandomState
+        base = int(draw(0, 2**62))
+        workers = [_Worker(self.dataset, w, self.num_workers, base + w, self.worker_init_fn)
+                   for w in range(self.num_workers)]
+        if self.persistent_workers:
+            self._workers = workers
+        return workers
+
+    def _fetch(self, dataset: Any, idx: Sequence[int]) -> Any:
+        """The batch of examples ``idx`` of ``dataset`` (a worker's copy, or the loader's own)."""
+        if self.collate_fn is None and self.batch_size is not None and hasattr(dataset, "rows"):
+            # array-backed: one fancy index per array; a list, as default collation of tuples gives
+            return [Tensor(a) for a in dataset.rows(np.asarray(idx, dtype=np.int64))]
+        if self.batch_size is None and self.batch_sampler is None:  # one example, not collated: converted
+            return (self.collate_fn or default_convert)(dataset[int(idx[0])])
+        getitems = getattr(dataset, "__getitems__", None)  # a dataset's batched read, as torch's fetcher uses it
+        examples = getitems([int(i) for i in idx]) if getitems else [dataset[int(i)] for i in idx]
+        return (self.collate_fn or default_collate)(examples)
+
     def _iterate(self) -> Iterator[Any]:
         if self._iterable:
             yield from self._iterate_iterable()
             return
-        fast = self.collate_fn is None and self.batch_size is not None and hasattr(self.dataset, "rows")
-        for idx in self._batches():
-            if fast:  # array-backed: one fancy index per array; a list, as default collation of tuples gives
-                yield [Tensor(a) for a in self.dataset.rows(np.asarray(idx, dtype=np.int64))]
-            elif self.batch_size is None and self.batch_sampler is None:  # one example, not collated: converted
-                yield (self.collate_fn or default_convert)(self.dataset[int(idx[0])])
-            else:
-                yield (self.collate_fn or default_collate)([self.dataset[int(i)] for i in idx])
+        workers = self._start_workers() if self.num_workers else None
+        for k, idx in enumerate(self._batches()):
+            if workers is None:
+                yield self._fetch(self.dataset, idx)
+                continue
+            worker = workers[k % len(workers)]  # torch hands batch k to worker k % num_workers
+            with worker.running():
+                batch = self._fetch(worker.dataset, idx)
+            yield batch
+
+    def _next_from(self, examples: Iterator[Any]) -> Any:
+        """The next batch of an IterableDataset's iterator, or ``_END``: ``batch_size`` examples collated (a short
+        last one unless ``drop_last``), or with ``batch_size=None`` one example through ``collate_fn``, or else
+        ``default_convert``."""
+        if self.batch_size is None:
+            example = next(examples, _END)
+            return example if example is _END else (self.collate_fn or default_convert)(example)
+        batch = list(itertools.islice(examples, self.batch_size))
+        if not batch or (self.drop_last and len(batch) < self.batch_size):
+            return _END
+        return (self.collate_fn or default_collate)(batch)
 
     def _iterate_iterable(self) -> Iterator[Any]:
-        """An IterableDataset's examples in the order it yields them (a new ``iter`` each pass), ``batch_size`` at a
-        time and collated, the last batch short unless ``drop_last``; with ``batch_size=None``, one at a time
-        through ``collate_fn``, or else ``default_convert``."""
-        examples = iter(self.dataset)
-        if self.batch_size is None:
-            for example in examples:
-                yield (self.collate_fn or default_convert)(example)
+        """An IterableDataset's examples in the order it yields them (a new ``iter`` each pass), batched by
+        ``_next_from``; with workers, each worker's own batches, round-robin, a worker that runs out dropping out."""
+        if not self.num_workers:
+            examples = iter(self.dataset)
+            while (batch := self._next_from(examples)) is not _END:
+                yield batch
             return
-        while batch := list(itertools.islice(examples, self.batch_size)):
-            if self.drop_last and len(batch) < self.batch_size:
-                return
-            yield (self.collate_fn or default_collate)(batch)
+        active = self._start_workers()
+        for worker in active:
+            with worker.running():
+                worker.iterator = iter(worker.dataset)
+        active, turn = list(active), 0
+        while active:
+            worker = active[turn]
+            with worker.running():
+                batch = self._next_from(worker.iterator)  # type: ignore[arg-type]
+            if batch is _END:
+                del active[turn]
+                turn = turn % len(active) if active else 0
+                continue
+            yield batch
+            turn = (turn + 1) % len(active)
 
     def __len__(self) -> int:
         if self._iterable:  # the dataset's own length (a TypeError without one), in batches

@@ -9,6 +9,7 @@ instead of collating one example at a time (same result, without a Python loop o
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -69,10 +70,27 @@ class ChainDataset(IterableDataset):
         return total
 
 
-def get_worker_info() -> None:
-    """None: loading runs in the calling process, as torch's answers outside a DataLoader worker (so
-    ``worker_info.id if worker_info else 0`` picks worker 0)."""
-    return None
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What ``get_worker_info()`` answers inside a DataLoader worker, as torch's (frozen): the worker's ``id`` (0 to
+    ``num_workers - 1``), ``num_workers``, its ``seed`` and ``dataset``, the worker's own copy of the dataset."""
+
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+    rng: Any = None
+    worker_method: str | None = "multiprocessing"
+
+
+_worker_info: list[WorkerInfo | None] = [None]  # set by DataLoader while one of its emulated workers runs
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """The current DataLoader worker's ``WorkerInfo``, or None in the main process, as torch's (so
+    ``worker_info.id if worker_info else 0`` picks worker 0). With ``num_workers > 0``, ``DataLoader`` runs its
+    workers one after the other in this process, and this answers for the one running."""
+    return _worker_info[0]
 
 
 class TensorDataset(Dataset):
@@ -135,6 +153,31 @@ class ConcatDataset(Dataset):
 
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
+
+
+class StackDataset(Dataset):
+    """Several datasets of one length side by side, as torch's: ``StackDataset(a, b)[i]`` is ``(a[i], b[i])``,
+    ``StackDataset(x=a, y=b)[i]`` is ``{"x": a[i], "y": b[i]}`` (positional or keyword datasets, not both)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like "
+                             "input/output, but both types are given.")
+        if not args and not kwargs:
+            raise ValueError("At least one dataset should be passed")
+        parts = list(args or kwargs.values())
+        self._length = len(parts[0])
+        if any(self._length != len(d) for d in parts):
+            raise ValueError("Size mismatch between datasets")
+        self.datasets: tuple | dict = args or kwargs
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
 
 
 def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = None) -> list[Subset]:
