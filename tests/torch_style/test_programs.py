@@ -637,7 +637,9 @@ def program(path: Path, lib: str) -> Iterator[types.ModuleType]:
         source = source.replace(*((ours, theirs) if lib == "torch" else (theirs, ours)))
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert any("tinygrad_adam as torch" in line for line in imports) == (lib == "ours"), imports
-    assert lib == "torch" or not any(line.split()[1].split(".")[0] == "torch" for line in imports), imports
+    nested = [line.strip() for line in source.splitlines() if line.strip().startswith(("import ", "from "))]
+    assert lib == "torch" or not any(line.split()[1].split(".")[0] == "torch" for line in nested), nested  # (indented
+    # ones too: whisper's ``try:``-guarded ``from torch.nn.functional import ...`` stayed torch's until a pair named it)
     name = f"torch_style_{path.stem}_{lib}"
     module = types.ModuleType(name)
     module.__file__ = str(path)

@@ -66,7 +66,10 @@ def _broadcast_axes(ndim: int, feature_shape: tuple[int, ...]) -> tuple[int, ...
 def _stats(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
     """Mean and biased variance of ``x`` over ``axes``, kept for broadcasting: the corrected two-pass algorithm (Chan,
     Golub & LeVeque), whose mean of d = x - mean corrects the rounding of the first mean (torch's statistics are
-    exact on a constant row, so that it normalises to 0, not to +-rounding / sqrt(eps))."""
+    exact on a constant row, so that it normalises to 0, not to +-rounding / sqrt(eps)). float16 computes in
+    float32, as torch's kernels (a float16 variance overflows past 255^2: a channel around 300 normalised to 0)."""
+    if x.dtype == numpy.float16:
+        x = x.astype(numpy.float32)
     mean = keepdims_mean(x, axes)
     d = x - mean
     c = keepdims_mean(d, axes)
@@ -77,11 +80,17 @@ def _stats(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
 
 def _update_running(running_mean: Tensor | None, running_var: Tensor | None, mean: Array, var: Array,
                     momentum: float) -> None:
-    """r <- (1 - momentum) r + momentum s in place, for per-channel ``mean`` and unbiased ``var`` (C,)."""
+    """r <- (1 - momentum) r + momentum s in place, for per-channel ``mean`` and unbiased ``var`` (C,); float16
+    running statistics blend in float32 and round once, as torch's (a float16 variance past 65504 would be inf)."""
     for r, s in ((running_mean, mean), (running_var, var)):
-        if r is not None:
-            r._data *= 1 - momentum
-            r._data += momentum * s.astype(r.dtype, copy=False)
+        if r is None:
+            continue
+        if r.dtype == numpy.float16:
+            with quiet(r.xp):
+                r._data[...] = momentum * s.astype(numpy.float32) + (1 - momentum) * r._data.astype(numpy.float32)
+            continue
+        r._data *= 1 - momentum
+        r._data += momentum * s.astype(r.dtype, copy=False)
 
 
 def _check_channels(op: str, c: int, shape: tuple[int, ...], **tensors: Tensor | None) -> None:
@@ -118,8 +127,7 @@ def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None
             and backend.device_of(a._data) == "cpu" and backend.numba_available():
         return _layer_norm_rows(a, math.prod(shape), weight, bias, eps)
     axes = tuple(range(a.ndim - len(shape), a.ndim))
-    # float16 statistics in float32, as torch's opmath (a float16 variance overflows past 255^2)
-    mean, var = _stats(a._data.astype(numpy.float32) if a.dtype == numpy.float16 else a._data, axes)
+    mean, var = _stats(a._data, axes)
     return _normalize(a, axes, mean, var, eps, weight, bias, shape, True, "layer_norm")
 
 
