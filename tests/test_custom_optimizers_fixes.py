@@ -87,6 +87,8 @@ def test_zero_dim_tensor_operand_is_torchs_number(arrays: list, op: str, in_plac
         other = lib.tensor(value, dtype=getattr(lib, dtype))
         fn = getattr(lib, f"_foreach_{op}{'_' if in_place else ''}")
         results.append(outcome(lambda fn=fn, ts=ts, other=other: call(fn, ts, other, in_place)))
+    if isinstance(results[0], type) and isinstance(results[1], type):  # both refuse; subtracting a bool is torch's
+        return  # RuntimeError and ours TypeError (README: dtype refusals are TypeErrors here)
     same(results[1], results[0])
 
 
