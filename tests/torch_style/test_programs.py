@@ -524,6 +524,11 @@ harness hands both the same initial weights and minibatches from numpy.
   ``TransformedDistribution`` (Affine + Sigmoid, Exp) and ``LogNormal`` guides for Beta-Bernoulli / Gamma-Poisson,
   and a zoo of log_probs, moments, entropies, cdf / icdf, registered KLs and their gradients on extreme parameters,
   supports and ``validate_args`` errors)
+- (``test_program_prune_parametrize.py`` runs ``prune_parametrize.py``: PyTorch's Pruning and Parametrizations
+  tutorials on a LeNet: random / l1 / ln_structured pruning, a PruningContainer, ``prune.remove``,
+  ``global_unstructured`` with the sparsity lines, a custom BasePruningMethod, a reloaded pruned state_dict and Adam
+  through the masks; Symmetric, Skew + matrix_exp, right_inverse, ``cached``, ``remove_parametrizations``, and
+  spectral_norm / orthogonal / weight_norm trained by SGD and Adam)
 """
 
 from __future__ import annotations
@@ -586,6 +591,8 @@ IMPORTS = [
     ("from torch import autograd, nn, optim\n", "from tinygrad_adam import autograd, nn, optim\n"),
     ("from torch.nn.functional import ", "from tinygrad_adam.nn.functional import "),
     ("import torch.nn.functional as f\n", "import tinygrad_adam.nn.functional as f\n"),
+    ("import torch.nn.utils.prune as prune\n", "import tinygrad_adam.nn.utils.prune as prune\n"),
+    ("import torch.nn.utils.parametrize as P\n", "import tinygrad_adam.nn.utils.parametrize as P\n"),
 ]
 
 

@@ -1,8 +1,8 @@
 """``nn.utils`` as torch's: gradient clipping (its implementation lives in ``tinygrad_adam.gradclip``), the
 parameters as one flat vector, and ``nn.utils.rnn`` (padding and packing sequences, see ``nn/rnn_utils.py``; it
 imports as ``tinygrad_adam.nn.utils.rnn`` too). ``nn.utils.parametrize`` and ``nn.utils.parametrizations``
-(``nn/parametrize.py``, ``nn/parametrizations.py``) import the same way; the hook-based ``weight_norm`` /
-``spectral_norm`` and their ``remove_*`` live in ``nn/norm_hooks.py``."""
+(``nn/parametrize.py``, ``nn/parametrizations.py``) and ``nn.utils.prune`` (``nn/prune.py``) import the same way;
+the hook-based ``weight_norm`` / ``spectral_norm`` and their ``remove_*`` live in ``nn/norm_hooks.py``."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from .. import gradclip
 from ..gradclip import clip_grad_value_ as clip_grad_value_
 from ..ops import movement
 from ..tensor import Tensor
-from . import parametrizations, parametrize
+from . import parametrizations, parametrize, prune
 from . import rnn_utils as rnn
 from .norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm
 
 sys.modules[f"{__name__}.rnn"] = rnn  # so that ``from tinygrad_adam.nn.utils.rnn import pad_sequence`` works
 sys.modules[f"{__name__}.parametrize"] = parametrize
 sys.modules[f"{__name__}.parametrizations"] = parametrizations
+sys.modules[f"{__name__}.prune"] = prune
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
@@ -91,5 +92,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
 
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
-           "parameters_to_vector", "parametrizations", "parametrize", "remove_spectral_norm", "remove_weight_norm",
-           "rnn", "spectral_norm", "vector_to_parameters", "weight_norm"]
+           "parameters_to_vector", "parametrizations", "parametrize", "prune", "remove_spectral_norm",
+           "remove_weight_norm", "rnn", "spectral_norm", "vector_to_parameters", "weight_norm"]
