@@ -529,6 +529,14 @@ harness hands both the same initial weights and minibatches from numpy.
   ``global_unstructured`` with the sparsity lines, a custom BasePruningMethod, a reloaded pruned state_dict and Adam
   through the masks; Symmetric, Skew + matrix_exp, right_inverse, ``cached``, ``remove_parametrizations``, and
   spectral_norm / orthogonal / weight_norm trained by SGD and Adam)
+- (``test_program_clip_model.py`` runs ``clip_model.py``: openai/CLIP's clip/model.py (Bottleneck's avgpool
+  anti-aliased strides and ``OrderedDict`` downsample, AttentionPool2d by ``F.multi_head_attention_forward`` with
+  separate q / k / v weights and a ``torch.cat`` bias, ModifiedResNet's 3-conv stem, the float32 LayerNorm subclass,
+  QuickGELU, ResidualAttentionBlock over ``nn.MultiheadAttention`` with the ``-inf`` ``triu_`` mask,
+  VisionTransformer's class embedding, ``initialize_parameters``, ``encode_text``'s end-of-text pick by ``argmax``,
+  normalised features and ``logit_scale.exp()``, ``convert_weights``' fp16 model and ``build_model`` from a state
+  dict), the symmetric contrastive loss under Adam with open_clip's ``logit_scale`` clamp, and prompt-averaged
+  zero-shot classification)
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ class MultiheadAttention(Module):
             self.in_proj_weight: Parameter | None = Parameter(zeros(3 * embed_dim, embed_dim, dtype=dtype,
                                                                     device=device))
             init.xavier_uniform_(self.in_proj_weight)
+            for name in "qkv":  # registered as None, as torch does
+                self.register_parameter(f"{name}_proj_weight", None)
         else:  # torch's separate projections
             self.in_proj_weight = None
             for name, dim in (("q", embed_dim), ("k", self.kdim), ("v", self.vdim)):

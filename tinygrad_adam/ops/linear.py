@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from ..tensor import Array, Tensor, check_devices, record
-from .elementwise import wide_sum
+from .elementwise import ignore_overflow, wide_sum
 
 
 def check_dtypes(op: str, *tensors: Tensor) -> None:
@@ -35,11 +35,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_dtypes("linear", *parents)
     xp = x.xp
     x2 = x._data.reshape(math.prod(x.shape[:-1]), in_f)  # not -1: that is ambiguous for empty inputs
-    out = x2 @ weight._data.T
-    if bias is not None and in_f == 0:  # no products: torch's addmm gives the bias as it is (0 + -0 would be +0)
-        out[...] = bias._data
-    elif bias is not None:
-        out += bias._data
+    if bias is not None and x2.dtype == xp.float16 and in_f:  # torch's addmm adds the bias to the float32 products
+        # and rounds once; rounding the products to float16 first would be a second rounding (an ulp off)
+        f32 = xp.float32
+        with ignore_overflow(xp):  # beyond float16's range: inf, silently (as torch)
+            out = (x2.astype(f32) @ weight._data.T.astype(f32) + bias._data.astype(f32)).astype(xp.float16)
+    else:
+        out = x2 @ weight._data.T
+        if bias is not None and in_f == 0:  # no products: torch's addmm gives the bias as it is (0 + -0 would be +0)
+            out[...] = bias._data
+        elif bias is not None:
+            out += bias._data
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         g2 = xp.ascontiguousarray(g.reshape(x2.shape[0], out_f))  # BLAS needs real strides (a broadcast g has 0)
