@@ -2467,6 +2467,11 @@ def isin(elements: TensorLike, test_elements: TensorLike, *, assume_unique: bool
     like = elements if isinstance(elements, Tensor) else test_elements
     if not isinstance(like, Tensor):
         raise TypeError("isin: elements or test_elements must be a Tensor")
+    for x in (elements, test_elements):  # torch takes a Tensor or a number, never a list / array, nor a bool
+        if not isinstance(x, (Tensor, int, float, numpy.integer, numpy.floating, numpy.bool_)):
+            raise TypeError(f"isin: elements and test_elements must be Tensors or numbers (got {type(x).__name__})")
+        if x is True or x is False or (isinstance(x, Tensor) and x.dtype == bool):
+            raise TypeError("isin: bool inputs are not supported (as torch, which raises RuntimeError)")
     dt = elementwise.result_type(elements, test_elements)
     e, t = (elementwise.cast(x if isinstance(x, (Tensor, int, float, bool)) else as_tensor(x, like), dt, like)
             for x in (elements, test_elements))

@@ -529,6 +529,15 @@ harness hands both the same initial weights and minibatches from numpy.
   ``global_unstructured`` with the sparsity lines, a custom BasePruningMethod, a reloaded pruned state_dict and Adam
   through the masks; Symmetric, Skew + matrix_exp, right_inverse, ``cached``, ``remove_parametrizations``, and
   spectral_norm / orthogonal / weight_norm trained by SGD and Adam)
+- (``test_program_hf_gpt2.py`` runs ``hf_gpt2.py``: Hugging Face's modeling_gpt2 in plain PyTorch (Conv1D by
+  ``addmm``, GPT2Attention's ``split`` / ``_split_heads`` / ``_merge_heads``, the non-persistent bool ``tril`` bias,
+  ``torch.where`` with a ``finfo.min`` tensor, the ``(1.0 - mask) * finfo.min`` padding mask, ``layer_past`` presents by
+  ``torch.cat``, ``_upcast_and_reordered_attn`` by ``baddbmm(beta=0)``, the sdpa class with its 4-D float mask,
+  ``get_head_mask``, NewGELUActivation, cumsum position ids for left padding, the tied ``lm_head``, the shifted loss
+  with -100 labels, ``_init_weights`` with the scaled ``c_proj``, GPT2ForSequenceClassification's last-non-pad pooling
+  and three losses), hand-written greedy / top-k top-p sampling on numpy uniforms / beam search with ``index_select``ed
+  pasts and length penalties and the repetition penalty, the TopP / Typical / Eta / MinLength processors, AdamW under a
+  linear-warmup LambdaLR with clip_grad_norm_, save / from_pretrained and resize_token_embeddings)
 - (``test_program_clip_model.py`` runs ``clip_model.py``: openai/CLIP's clip/model.py (Bottleneck's avgpool
   anti-aliased strides and ``OrderedDict`` downsample, AttentionPool2d by ``F.multi_head_attention_forward`` with
   separate q / k / v weights and a ``torch.cat`` bias, ModifiedResNet's 3-conv stem, the float32 LayerNorm subclass,
@@ -599,6 +608,8 @@ IMPORTS = [
     ("from torch import autograd, nn, optim\n", "from tinygrad_adam import autograd, nn, optim\n"),
     ("from torch.nn.functional import ", "from tinygrad_adam.nn.functional import "),
     ("import torch.nn.functional as f\n", "import tinygrad_adam.nn.functional as f\n"),
+    ("from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss\n",
+     "from tinygrad_adam.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss\n"),
     ("import torch.nn.utils.prune as prune\n", "import tinygrad_adam.nn.utils.prune as prune\n"),
     ("import torch.nn.utils.parametrize as P\n", "import tinygrad_adam.nn.utils.parametrize as P\n"),
 ]
