@@ -16,6 +16,7 @@ import platform
 import struct
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -731,3 +732,11 @@ def info() -> dict[str, Any]:
 
 
 _malloc_tuned = keep_freed_memory()
+
+# numpy's floating-point RuntimeWarnings ("overflow encountered in add", "invalid value encountered in sqrt", ...)
+# where a library op computes inf or nan, as torch does silently: ignored when the warning comes from a line of this
+# package (a filter costs nothing per op; numpy's errstate around each op cost about 1 us). A user's own numpy code
+# warns as before, and ``warnings.filterwarnings("default", category=RuntimeWarning)`` after the import brings the
+# library's back.
+warnings.filterwarnings("ignore", message=r".* encountered in ", category=RuntimeWarning,
+                        module=r"tinygrad_adam(\.|$)")
