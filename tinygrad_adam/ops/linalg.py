@@ -9,6 +9,7 @@ import numbers
 import string
 from collections.abc import Callable, Sequence
 
+import numpy
 from numpy.linalg import LinAlgError  # (cupy.linalg raises it too)
 
 from .. import backend
@@ -245,6 +246,11 @@ def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[
         beta, alpha = int(beta), int(alpha)
     if op == "addr" and any(isinstance(s, bool) for s in (beta, alpha)):
         raise TypeError(f"addr: a bool beta or alpha needs bool tensors (as in torch), got {beta!r} and {alpha!r}")
+    if input.dtype == numpy.float16 and op in ("addmm", "baddbmm", "addmv"):  # torch's float16 kernels keep the
+        # products and the sum in float32 and round once (here the product rounded to float16 before the add: a
+        # quarter of the elements an ulp off); torch's addr and addbmm round in float16 between their steps
+        wide = [elementwise.astype(t, numpy.float32) for t in (input, x, y)]
+        return elementwise.astype(add_product(op, *wide, product, beta, alpha), numpy.float16)
     out = product(x, y)
     if broadcast_shape(op, input.shape, out.shape) != out.shape:
         raise ValueError(f"{op}: input of shape {input.shape} does not broadcast to the product's shape {out.shape}")
