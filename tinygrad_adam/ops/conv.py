@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from numbers import Integral
 
+import numpy
+
 from .. import backend
 from ..layouts import follow_format
 from ..tensor import Array, Tensor, check_devices, record
@@ -170,7 +172,14 @@ def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, in
               dilation: tuple[int, int] = (1, 1), groups: int = 1) -> tuple[Array, Array]:
     """conv2d on arrays: x (N, C, H, W) correlated with weight (O, C / groups, kh, kw) plus bias (O,) ->
     (N, O, Ho, Wo), one GEMM per batch chunk and group (group i: input channels and outputs in its i-th slice);
-    also the padded NHWC copy of x (N, Hp, Wp, C) that the weight gradient reads."""
+    also the padded NHWC copy of x (N, Hp, Wp, C) that the weight gradient reads. float16 computes in float32 and
+    rounds once, the bias added before (as torch's; rounding the products first put a third of the outputs an ulp
+    off)."""
+    if x.dtype == numpy.float16:
+        f32 = numpy.float32
+        out, xpad = correlate(x.astype(f32), weight.astype(f32), None if bias is None else bias.astype(f32), stride,
+                              padding, dilation, groups)
+        return out.astype(x.dtype), xpad.astype(x.dtype)
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     ho, wo = output_size("conv2d", (h, w), span((kh, kw), dilation), stride, padding)
