@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_swin_fixes import with_extra
 
 import tinygrad_adam as tg
 
@@ -29,19 +30,6 @@ torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip 
 def plain(text: str) -> str:
     """Our repr without its parameter-count comments (``  # ...`` at line ends, and the total)."""
     return "\n".join(re.split(r"  # ", line)[0] for line in text.splitlines())
-
-
-def block(nn: object, extra: str, kids: int) -> object:
-    """A module whose extra_repr is ``extra``, with ``kids`` Linear children."""
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            for i in range(kids):
-                setattr(self, f"fc{i}", nn.Linear(2, 2))
-
-        def extra_repr(self) -> str:
-            return extra
-    return Block()
 
 
 def wrap(nn: object, inner: object, how: str) -> object:
@@ -66,7 +54,7 @@ def wrap(nn: object, inner: object, how: str) -> object:
 def test_blank_repr_lines_stay_blank_when_nested_as_torch(lines: list[str], kids: int, nesting: list[str]) -> None:
     """An extra_repr's blank (or all-space) lines, at any depth of nesting in any container, print as torch's."""
     extra = "\n".join(lines)
-    ours, theirs = block(tg.nn, extra, kids), block(torch.nn, extra, kids)
+    ours, theirs = with_extra(tg.nn, extra, kids), with_extra(torch.nn, extra, kids)
     for how in nesting:
         ours, theirs = wrap(tg.nn, ours, how), wrap(torch.nn, theirs, how)
     assert plain(repr(ours)) == repr(theirs)
@@ -75,8 +63,8 @@ def test_blank_repr_lines_stay_blank_when_nested_as_torch(lines: list[str], kids
 def test_maml_learner_style_trailing_newline() -> None:
     """MAML-Pytorch's Learner: each layer's line ends in '\\n', so its extra_repr ends in a blank line; inside Meta
     torch prints that line empty."""
-    ours = wrap(tg.nn, block(tg.nn, "linear:(in:16, out:3)\n", 1), "module")
-    theirs = wrap(torch.nn, block(torch.nn, "linear:(in:16, out:3)\n", 1), "module")
+    ours = wrap(tg.nn, with_extra(tg.nn, "linear:(in:16, out:3)\n", 1), "module")
+    theirs = wrap(torch.nn, with_extra(torch.nn, "linear:(in:16, out:3)\n", 1), "module")
     assert plain(repr(ours)) == repr(theirs)
     assert "\n\n" in repr(theirs) and "\n\n" in repr(ours)
 
