@@ -1061,6 +1061,7 @@ def copy_(self: Tensor, src: TensorLike) -> Tensor:
         if s.dtype != a.dtype:
             s = elementwise.astype(s, a.dtype)
         return movement.broadcast_to(s, a.shape) if s.shape != a.shape else movement.clone(s)
+    inplace.check_partial_overlap(self._data, src, "copy_")
     return inplace.inplace(self, "copy_", compute, src)
 
 
@@ -1126,6 +1127,7 @@ def random_(self: Tensor, *bounds: int | None, generator: Generator | None = Non
 def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
     """``x[key] = value``: an in-place write (differentiable with respect to both when recorded)."""
     if not inplace.stores_itself(self, key, value):  # (``x[key] += v`` has updated the view x[key] already)
+        inplace.check_setitem_overlap(self, key, value)
         inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
 
 

@@ -546,6 +546,13 @@ harness hands both the same initial weights and minibatches from numpy.
   normalised features and ``logit_scale.exp()``, ``convert_weights``' fp16 model and ``build_model`` from a state
   dict), the symmetric contrastive loss under Adam with open_clip's ``logit_scale`` clamp, and prompt-averaged
   zero-shot classification)
+- (``test_program_swav.py`` runs ``swav.py``: facebookresearch/swav's resnet50.py (the multi-crop forward grouping
+  crops by resolution through ``unique_consecutive(return_counts=True)`` + ``cumsum``, the projection head, the
+  l2-normalised features and ``prototypes`` as ``Linear(bias=False)``), main_swav.py's ``train`` (prototypes
+  renormalised under ``no_grad`` by ``.data.clone()`` / ``copy_``, ``distributed_sinkhorn`` with its guarded
+  ``all_reduce``, the ``torch.zeros`` queue filled, shifted and used once full, the swapped-prediction loss over
+  ``np.delete``d crop ids, prototypes frozen by ``p.grad = None``, SGD under the numpy warmup + cosine ``lr_schedule``)
+  and utils.py's ``AverageMeter`` and ``restart_from_checkpoint`` with the saved queue)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ that array sees it. Then:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -279,3 +280,49 @@ def stores_itself(a: Tensor, key: Any, value: Any) -> bool:
     target = movement.getitem(constant(a._data), key)
     return target._base is not None and target.shape == value.shape and \
         target._data.strides == value._data.strides and data_ptr(target._data) == data_ptr(value._data)
+
+
+def _dense(array: Any) -> bool:
+    """Whether ``array``'s elements fill its span without gaps or repeats (torch's is_non_overlapping_and_dense)."""
+    dims = sorted((abs(s), n) for s, n in zip(array.strides, array.shape, strict=True) if n != 1)
+    expected = array.itemsize
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def check_partial_overlap(target: Any, value: Any, op: str) -> None:
+    """Raise, as torch's copy does, when the array ``target`` is written from a tensor ``value`` whose memory
+    overlaps it in part (both dense, the ranges meeting but not the same elements in the same order): the result
+    would depend on the copy's order. Where memory is not dense both pass (torch's "too hard" case)."""
+    if not isinstance(value, Tensor) or type(value._data) is not type(target) or not target.size or \
+            not value._data.size or not _dense(target) or not _dense(value._data):
+        return
+    (low, high), (v_low, v_high) = _bounds(target), _bounds(value._data)
+    if (low, high) == (v_low, v_high) and target.strides == value._data.strides:
+        return
+    if low < v_high and v_low < high:
+        raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to "
+                           f"tensor refer to a single memory location. Please clone() the tensor before "
+                           f"performing the operation.")
+
+
+def _bounds(array: Any) -> tuple[int, int]:
+    """The lowest address of ``array``'s elements and one past its highest element's end."""
+    first = data_ptr(array)
+    low = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s < 0)
+    high = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s > 0)
+    return low, high + array.itemsize
+
+
+def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
+    """``a[key] = value`` where ``a[key]`` is a view: torch copies ``value`` into it, refusing a partial overlap."""
+    parts = key if isinstance(key, tuple) else (key,)
+    basic = all(k is None or k is Ellipsis or isinstance(k, slice) or (isinstance(k, numbers.Integral) and
+                                                                      not isinstance(k, bool)) for k in parts)
+    if isinstance(value, Tensor) and basic:  # (advanced keys, which torch's index_put_ checks too: not yet)
+        target = movement.getitem(constant(a._data), key)
+        if target._base is not None:
+            check_partial_overlap(target._data, value, "__setitem__")
