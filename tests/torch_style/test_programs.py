@@ -553,6 +553,17 @@ harness hands both the same initial weights and minibatches from numpy.
   ``all_reduce``, the ``torch.zeros`` queue filled, shifted and used once full, the swapped-prediction loss over
   ``np.delete``d crop ids, prototypes frozen by ``p.grad = None``, SGD under the numpy warmup + cosine ``lr_schedule``)
   and utils.py's ``AverageMeter`` and ``restart_from_checkpoint`` with the saved queue)
+- (``test_program_ft_transformer.py`` runs ``ft_transformer.py``: yandex-research/rtdl's FT-Transformer (the
+  'uniform' ``_TokenInitialization``, NumericalFeatureTokenizer's ``weight[None] * x[..., None]`` from
+  ``nn.Parameter(Tensor(n, d))``, CategoricalFeatureTokenizer's ``cumsum`` ``category_offsets`` buffer into one
+  ``nn.Embedding``, CLSToken's ``view`` / ``expand`` + ``torch.cat``, the hand-written MultiheadAttention with
+  ``_reshape`` and key / value compression over the token axis (headwise / key-value / layerwise sharing), ReGLU /
+  GEGLU by ``chunk``, pre- or post-norm blocks in ModuleDicts with ``last_layer_query_idx=[-1]``, the head built by
+  ``getattr(nn, name)`` (``nn.Identity(d_in)``), ``make_default``, ``optimization_param_groups`` and AdamW), the
+  bin/ft_transformer.py loop (MSE / cross-entropy / BCE-with-logits, ``no_grad`` RMSE / accuracy, ``best.pt`` and an
+  exact ``checkpoint.pt`` resume, patience, the best model's val / test scores), and MLPs on rtdl_num_embeddings'
+  PiecewiseLinearEncoding (``torch.quantile`` bins, ``clamp`` / ``torch.where``, a boolean-mask selection) or
+  PeriodicEmbeddings (``trunc_normal_`` frequencies, cos / sin, ``_NLinear`` by transposed batched matmul, or lite))
 """
 
 from __future__ import annotations

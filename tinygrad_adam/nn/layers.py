@@ -239,6 +239,11 @@ class Flatten(Module):
 
 
 class Identity(Module):
+    """Returns its input; like torch's, it takes and ignores any constructor arguments."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
     def forward(self, x: Tensor) -> Tensor:
         return x
 
