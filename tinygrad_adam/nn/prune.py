@@ -232,8 +232,8 @@ def _smallest(scores: numpy.ndarray, k: int) -> numpy.ndarray:
     return numpy.argsort(scores.reshape(-1), kind="stable")[:k]
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prune ``amount`` entries chosen at random."""
+class _Unstructured(BasePruningMethod):
+    """Prune ``amount`` single entries, those ``_chosen`` picks."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -241,38 +241,35 @@ class RandomUnstructured(BasePruningMethod):
         _validate_amount_init(amount)
         self.amount = amount
 
+    def _chosen(self, t: Tensor, k: int) -> numpy.ndarray:
+        raise NotImplementedError
+
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         size = int(numpy.prod(t.shape))
         k = _nparams_toprune(self.amount, size)
         _validate_amount(k, size)
         mask = default_mask._data.copy()
         if k:
-            prob = rand(*t.shape)._data.reshape(-1)
-            mask.reshape(-1)[numpy.argsort(-prob, kind="stable")[:k]] = 0
+            mask.reshape(-1)[self._chosen(t, k)] = 0
         return Tensor(mask)
+
+
+class RandomUnstructured(_Unstructured):
+    """Prune ``amount`` entries chosen at random."""
+
+    def _chosen(self, t: Tensor, k: int) -> numpy.ndarray:
+        return numpy.argsort(-rand(*t.shape)._data.reshape(-1), kind="stable")[:k]
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float) -> BasePruningMethod:  # type: ignore[override]
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prune the ``amount`` entries of smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount: int | float) -> None:
-        _validate_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        size = int(numpy.prod(t.shape))
-        k = _nparams_toprune(self.amount, size)
-        _validate_amount(k, size)
-        mask = default_mask._data.copy()
-        if k:
-            mask.reshape(-1)[_smallest(numpy.abs(t._data), k)] = 0
-        return Tensor(mask)
+    def _chosen(self, t: Tensor, k: int) -> numpy.ndarray:
+        return _smallest(numpy.abs(t._data), k)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float,  # type: ignore[override]
