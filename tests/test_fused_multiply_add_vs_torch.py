@@ -227,3 +227,14 @@ def test_float16_conv2d_rounds_once_like_torch(data: st.DataObject, groups: int,
         out.append(lib.nn.functional.conv2d(lib.tensor(x), lib.tensor(w), None if b is None else lib.tensor(b),
                                             padding=padding, groups=groups))
     same_bits(out[1], out[0])
+
+
+def test_float16_zero_dim_add_with_alpha_is_torchs_scalar_loop() -> None:
+    """A 0-d float16 ``add(alpha=)`` runs in torch's scalar loop, rounding twice: 1 + 3.5 * -0.1 is 0.6504 there, where
+    one rounding gives 0.65 (a hypothesis draw found it)."""
+    rng = np.random.default_rng(0)
+    pairs = [(np.float16(1.0), np.float16(3.5), -0.1)] + [
+        (*rng.standard_normal(2).astype(np.float16), float(rng.uniform(-3, 3))) for _ in range(200)]
+    for a, b, alpha in pairs:
+        want = torch.add(torch.tensor(a), torch.tensor(b), alpha=alpha)
+        same_bits(tg.add(tg.tensor(a), tg.tensor(b), alpha=alpha), want)

@@ -195,10 +195,10 @@ def _half_tails(out: Array, a: Array, b: Array, alpha: Any) -> Array:
     dimension (the whole tensor where no operand is broadcast along part of it), and rounds twice, a + (alpha b) in
     float16, in its scalar loop over each row's last ``n mod 32`` elements; ``out`` (the fused result) gets those
     elements so. Beyond 32768 elements torch splits the rows among its threads, each with its own tail: not followed
-    (those few elements stay fused)."""
-    if out.size >= 32768 or out.ndim == 0:
+    (those few elements stay fused). A 0-d result is one scalar-loop element."""
+    if out.size >= 32768:
         return out
-    whole = all(x.ndim == 0 or x.shape == out.shape for x in (a, b))
+    whole = out.ndim == 0 or all(x.ndim == 0 or x.shape == out.shape for x in (a, b))
     rows = out.reshape(1, -1) if whole else out.reshape(-1, out.shape[-1])
     n = rows.shape[1] % 32
     if n == 0 or rows.size == 0:
