@@ -319,10 +319,16 @@ def _bounds(array: Any) -> tuple[int, int]:
 
 def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
     """``a[key] = value`` where ``a[key]`` is a view: torch copies ``value`` into it, refusing a partial overlap."""
+    if not isinstance(value, Tensor) or type(value._data) is not type(a._data) or not a._data.size or \
+            not value._data.size:
+        return
+    (low, high), (v_low, v_high) = _bounds(a._data), _bounds(value._data)
+    if not (low < v_high and v_low < high):  # apart in memory (the usual case): no view of a to take
+        return
     parts = key if isinstance(key, tuple) else (key,)
     basic = all(k is None or k is Ellipsis or isinstance(k, slice) or (isinstance(k, numbers.Integral) and
                                                                       not isinstance(k, bool)) for k in parts)
-    if isinstance(value, Tensor) and basic:  # (advanced keys, which torch's index_put_ checks too: not yet)
-        target = movement.getitem(constant(a._data), key)
-        if target._base is not None:
-            check_partial_overlap(target._data, value, "__setitem__")
+    if basic:  # (advanced keys, which torch's index_put_ checks too: not yet)
+        target = a._data[key]
+        if isinstance(target, type(a._data)):  # (a single element, a numpy scalar, cannot overlap in part)
+            check_partial_overlap(target, value, "__setitem__")

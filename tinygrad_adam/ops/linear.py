@@ -35,11 +35,15 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_dtypes("linear", *parents)
     xp = x.xp
     x2 = x._data.reshape(math.prod(x.shape[:-1]), in_f)  # not -1: that is ambiguous for empty inputs
-    if bias is not None and x2.dtype == xp.float16 and in_f:  # torch's addmm adds the bias to the float32 products
-        # and rounds once; rounding the products to float16 first would be a second rounding (an ulp off)
+    if x2.dtype == xp.float16 and in_f:  # torch's float16 mm / addmm keep the products (and the bias) in float32 and
+        # round once (rounding the products first put a third of the biased outputs an ulp off; numpy's float16
+        # matmul is also 35x slower than float32 BLAS)
         f32 = xp.float32
+        out = x2.astype(f32) @ weight._data.T.astype(f32)
+        if bias is not None:
+            out += bias._data.astype(f32)
         with ignore_overflow(xp):  # beyond float16's range: inf, silently (as torch)
-            out = (x2.astype(f32) @ weight._data.T.astype(f32) + bias._data.astype(f32)).astype(xp.float16)
+            out = out.astype(xp.float16)
     else:
         out = x2 @ weight._data.T
         if bias is not None and in_f == 0:  # no products: torch's addmm gives the bias as it is (0 + -0 would be +0)
