@@ -105,3 +105,29 @@ def test_full_overlap_zero_dim_strided_and_disjoint_pass_or_raise_as_torch() -> 
     def empty_copy(x: object) -> None:
         x[0:0] = x[0:0]
     assert agree(empty_copy, empty) == "ok"
+
+
+CASES = {
+    "setitem broadcast 0-d": lambda x: x.__setitem__(slice(0, 3), x[1]),
+    "setitem broadcast one": lambda x: x.__setitem__(slice(0, 3), x[1:2]),
+    "copy_ 0-d": lambda x: x[0:3].copy_(x[1]),
+    "copy_ one": lambda x: x[0:3].copy_(x[1:2]),
+    "setitem shifted": lambda x: x.__setitem__(slice(2, 5), x[0:3]),
+    "setitem apart": lambda x: x.reshape(2, 3).__setitem__(slice(None), x[0:3]),
+    "setitem into a 0-d result": lambda x: (x.sum() * 1).__setitem__((), x[0]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_broadcast_and_scalar_values_like_torch(case: str) -> None:
+    """torch's indexing expands a value broadcast to more elements before its copy (no overlap check then), where
+    ``copy_`` checks the value as it is; a 0-d computed result holds a numpy scalar of its own memory here."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.arange(6.0)
+        try:
+            CASES[case](x)
+            results.append(x.tolist())
+        except RuntimeError:
+            results.append("raises")
+    assert results[1] == results[0]

@@ -320,7 +320,7 @@ def _bounds(array: Any) -> tuple[int, int]:
 def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
     """``a[key] = value`` where ``a[key]`` is a view: torch copies ``value`` into it, refusing a partial overlap."""
     if not isinstance(value, Tensor) or type(value._data) is not type(a._data) or not a._data.size or \
-            not value._data.size:
+            not value._data.size or isinstance(a._data, numpy.generic):  # (a numpy scalar owns its memory)
         return
     (low, high), (v_low, v_high) = _bounds(a._data), _bounds(value._data)
     if not (low < v_high and v_low < high):  # apart in memory (the usual case): no view of a to take
@@ -330,5 +330,7 @@ def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
                                                                       not isinstance(k, bool)) for k in parts)
     if basic:  # (advanced keys, which torch's index_put_ checks too: not yet)
         target = a._data[key]
-        if isinstance(target, type(a._data)):  # (a single element, a numpy scalar, cannot overlap in part)
+        # (a single element, a numpy scalar, cannot overlap in part; torch expands a value broadcast to more
+        # elements before its copy, and a stride of 0 is not dense: no check, where copy_ checks it as it is)
+        if isinstance(target, type(a._data)) and target.size == value._data.size:
             check_partial_overlap(target, value, "__setitem__")
