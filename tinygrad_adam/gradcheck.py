@@ -48,15 +48,14 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
         g = next(grads)
         analytic = numpy.zeros(x.shape) if g is None else g.numpy()
         numeric = numpy.zeros(x.shape)
-        flat = x._data.reshape(-1)
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
+        for j in numpy.ndindex(*x.shape):  # (each place of x's own array: it may be a view, not C-ordered)
+            orig = x._data[j]
+            x._data[j] = orig + eps
             hi = scalar()
-            flat[j] = orig - eps
+            x._data[j] = orig - eps
             lo = scalar()
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (hi - lo) / (2 * eps)
+            x._data[j] = orig
+            numeric[j] = (hi - lo) / (2 * eps)
         err = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
         if err.size and err.max() > 0:
             k = numpy.unravel_index(int(err.argmax()), x.shape)

@@ -237,8 +237,10 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
     out = a.xp.array(a._data)  # a copy, an array even of a numpy scalar
     if accumulate:  # flat positions of the indexed places (any index form), then one scatter-add into them
         places = a.xp.arange(out.size).reshape(out.shape)[idx]
-        backend.scatter_at("add", out.reshape(-1), (places.reshape(-1),),
-                           a.xp.broadcast_to(v._data, places.shape).reshape(-1))
+        flat = a.xp.ascontiguousarray(out).reshape(-1)  # (out itself when C-ordered, else a copy written back)
+        backend.scatter_at("add", flat, (places.reshape(-1),), a.xp.broadcast_to(v._data, places.shape).reshape(-1))
+        if not out.flags.c_contiguous:
+            out[...] = flat.reshape(out.shape)
         target_shape = places.shape
     else:
         out[idx] = v._data
