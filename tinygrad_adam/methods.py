@@ -1061,7 +1061,6 @@ def copy_(self: Tensor, src: TensorLike) -> Tensor:
         if s.dtype != a.dtype:
             s = elementwise.astype(s, a.dtype)
         return movement.broadcast_to(s, a.shape) if s.shape != a.shape else movement.clone(s)
-    inplace.check_partial_overlap(self._data, src, "copy_")
     return inplace.inplace(self, "copy_", compute, src)
 
 

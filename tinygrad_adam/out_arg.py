@@ -21,6 +21,7 @@ from typing import Any
 import numpy
 
 from .autograd import is_grad_enabled, no_grad
+from .ops.inplace import check_overlap
 from .tensor import Tensor
 
 # The top-level functions torch gives an ``out=`` (those this package has), ...
@@ -48,6 +49,18 @@ ACCUMULATING = frozenset(["sum", "prod", "cumsum", "cumprod", "mean", "nansum"])
 # ... and the creation functions, whose result takes ``out``'s dtype and device.
 CREATING = frozenset(["zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye", "rand", "randn",
                       "randint", "randperm"])
+# Writing ``out`` from an input whose memory overlaps it: torch refuses any overlap for these, ...
+WHOLE_OVERLAP = frozenset(["cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
+                           "cross", "gather", "index_select", "take_along_dim"])
+# ... does not look for these (reductions, products, sorting by index: they read what they have written) ...
+UNCHECKED = frozenset(["all", "amax", "amin", "any", "argsort", "bmm", "bucketize", "cummax", "cummin", "diag", "diff",
+                       "dot", "histc", "inner", "inverse", "log_softmax", "logsumexp", "matmul", "max", "mean",
+                       "median", "min", "mm", "multinomial", "mv", "nanmean", "nanmedian", "nanquantile", "nansum",
+                       "norm", "prod", "quantile", "searchsorted", "softmax", "std", "sum", "tensordot", "tril",
+                       "triu", "var", "vdot"])
+# ... nor at the factors of these (only at the tensor added) ...
+PRODUCTS = frozenset(["addmm", "addbmm", "baddbmm", "addmv"])
+# ... and refuses a partial overlap for the rest (its elementwise kernels' check).
 # These resize an out of another shape without torch's warning.
 QUIET_RESIZE = (CREATING - {"arange"}) | {"topk", "kthvalue"}
 
@@ -109,6 +122,11 @@ def _computing(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def function(*args: Any, out: Any = None, **kwargs: Any) -> Any:
         if out is None:
             return fn(*args, **kwargs)
+        if name not in UNCHECKED:
+            for o in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(o, Tensor):
+                    inputs = [*args[:1], kwargs.get("input")] if name in PRODUCTS else [*args, *kwargs.values()]
+                    check_overlap(o._data, inputs, name, name in WHOLE_OVERLAP)
         differentiable = False
         if name in ACCUMULATING and isinstance(out, Tensor) and kwargs.get("dtype") is None:
             kwargs["dtype"] = out.dtype

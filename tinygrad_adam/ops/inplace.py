@@ -38,6 +38,8 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     With ``reshape`` (``squeeze_``, ``unsqueeze_``, ``t_``), ``compute`` is a view op: ``a`` takes its shape as a
     view of its own array (no value changes; other views of the array keep their shapes); the version counter still
     moves, as in torch."""
+    if not reshape:
+        _check_operands(a, op, operands)
     grad = is_grad_enabled()
     if grad and a.requires_grad and a._backward is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
@@ -293,20 +295,46 @@ def _dense(array: Any) -> bool:
     return True
 
 
-def check_partial_overlap(target: Any, value: Any, op: str) -> None:
-    """Raise, as torch's copy does, when the array ``target`` is written from a tensor ``value`` whose memory
-    overlaps it in part (both dense, the ranges meeting but not the same elements in the same order): the result
-    would depend on the copy's order. Where memory is not dense both pass (torch's "too hard" case)."""
+# torch's kernels that refuse any overlap between the tensor they write and an operand (``at::assert_no_overlap``),
+# and the in-place ops that read a 0-d tensor operand as its number or do not look (``masked_scatter_``, the
+# products); the other in-place ops refuse a partial overlap, as torch's elementwise kernels do (TensorIterator's)
+WHOLE_OVERLAP = frozenset({"index_add_", "index_copy_", "index_reduce_", "scatter_", "scatter_add_",
+                           "scatter_reduce_", "index_put_", "put_"})
+UNCHECKED = frozenset({"__setitem__", "masked_fill_", "fill_", "index_fill_", "fill_diagonal_", "masked_scatter_",
+                       "addmm_", "addbmm_", "baddbmm_", "addmv_"})
+
+
+def check_overlap(target: Any, value: Any, op: str, whole: bool = False) -> None:
+    """Raise, as torch does, when the array ``target`` is written from a tensor ``value`` (or a list of them) whose
+    memory overlaps it in part (both dense, the ranges meeting but not the same elements in the same order; with
+    ``whole``, any overlap): the result would depend on the order of the writes. Where memory is not dense both
+    pass (torch's "too hard" case)."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_overlap(target, v, op, whole)
+        return
     if not isinstance(value, Tensor) or type(value._data) is not type(target) or not target.size or \
-            not value._data.size or not _dense(target) or not _dense(value._data):
+            not value._data.size:
         return
     (low, high), (v_low, v_high) = _bounds(target), _bounds(value._data)
-    if (low, high) == (v_low, v_high) and target.strides == value._data.strides:
+    if not (low < v_high and v_low < high) or not _dense(target) or not _dense(value._data):
         return
-    if low < v_high and v_low < high:
-        raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to "
-                           f"tensor refer to a single memory location. Please clone() the tensor before "
-                           f"performing the operation.")
+    if not whole and (low, high) == (v_low, v_high) and target.strides == value._data.strides:
+        return  # the same elements in the same order: each is read before it is written
+    raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to tensor "
+                       f"refer to a single memory location. Please clone() the tensor before performing the "
+                       f"operation.")
+
+
+def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> None:
+    """``a`` is about to be written in place from ``operands``: torch's memory checks (see ``check_overlap``), and
+    no element of ``a`` shared by several of its places (an ``expand``)."""
+    if a._data.size and any(s == 0 and n > 1 for s, n in zip(a._data.strides, a.shape, strict=True)):
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor refers to "
+                           f"a single memory location. Please clone() the tensor before performing the operation.")
+    if op not in UNCHECKED and not isinstance(a._data, numpy.generic):
+        for x in operands:
+            check_overlap(a._data, x, op, op in WHOLE_OVERLAP)
 
 
 def _bounds(array: Any) -> tuple[int, int]:
@@ -325,12 +353,32 @@ def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
     (low, high), (v_low, v_high) = _bounds(a._data), _bounds(value._data)
     if not (low < v_high and v_low < high):  # apart in memory (the usual case): no view of a to take
         return
-    parts = key if isinstance(key, tuple) else (key,)
-    basic = all(k is None or k is Ellipsis or isinstance(k, slice) or (isinstance(k, numbers.Integral) and
-                                                                      not isinstance(k, bool)) for k in parts)
-    if basic:  # (advanced keys, which torch's index_put_ checks too: not yet)
-        target = a._data[key]
-        # (a single element, a numpy scalar, cannot overlap in part; torch expands a value broadcast to more
-        # elements before its copy, and a stride of 0 is not dense: no check, where copy_ checks it as it is)
-        if isinstance(target, type(a._data)) and target.size == value._data.size:
-            check_partial_overlap(target, value, "__setitem__")
+    # (as torch: True adds a dim, False selects nothing, a 0-d integer tensor is an integer)
+    parts = tuple(None if k is True else int(k.item()) if isinstance(k, Tensor) and k.ndim == 0 and
+                  k.dtype.kind in "iu" else k for k in (key if isinstance(key, tuple) else (key,)))
+    if any(k is False for k in parts):
+        return
+    if not all(_basic(k) for k in parts):  # torch takes the view of the key's basic parts, then its index_put_
+        target = a._data[tuple(x for k in parts for x in _viewed(k))]  # refuses any overlap with that view
+        if isinstance(target, type(a._data)):
+            check_overlap(target, value, "__setitem__", whole=True)
+        return
+    target = a._data[parts]
+    # (a single element, a numpy scalar, cannot overlap in part; torch expands a value broadcast to more elements
+    # before its copy, and a stride of 0 is not dense: no check, where copy_ checks it as it is)
+    if isinstance(target, type(a._data)) and target.size == value._data.size:
+        check_overlap(target, value, "__setitem__")
+
+
+def _basic(k: Any) -> bool:
+    """Whether the index ``k`` takes a view (torch's basic indexing)."""
+    return k is None or k is Ellipsis or isinstance(k, slice) or (isinstance(k, numbers.Integral) and
+                                                                  not isinstance(k, bool))
+
+
+def _viewed(k: Any) -> tuple[Any, ...]:
+    """The index ``k`` as the view torch takes before its index_put_: an advanced index keeps the dims it spans."""
+    if _basic(k):
+        return (k,)
+    ndim = k.ndim if getattr(getattr(k, "dtype", None), "kind", None) == "b" else 1
+    return (slice(None),) * ndim if ndim else (None,)
