@@ -163,6 +163,11 @@ def device_of(array: Any) -> str:
     return found
 
 
+def may_share_memory(a: Any, b: Any) -> bool:
+    """Whether two arrays' address ranges meet (their bounds only: a strided pair may still miss each other)."""
+    return bool(get_array_module(a).may_share_memory(a, b))
+
+
 def data_ptr(array: Any) -> int:
     """The address of an array's first element (host or device memory)."""
     if isinstance(array, numpy.ndarray):

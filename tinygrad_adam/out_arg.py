@@ -21,7 +21,7 @@ from typing import Any
 import numpy
 
 from .autograd import is_grad_enabled, no_grad
-from .ops.inplace import check_overlap
+from .storage import check_overlap
 from .tensor import Tensor
 
 # The top-level functions torch gives an ``out=`` (those this package has), ...

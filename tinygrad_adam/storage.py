@@ -251,3 +251,42 @@ def share_memory_(t: Tensor) -> Tensor:
     array[...] = t._data
     t._data = array
     return t
+
+
+def _dense(array: Any) -> bool:
+    """Whether ``array``'s elements fill its span without gaps or repeats (torch's is_non_overlapping_and_dense)."""
+    dims = sorted((abs(s), n) for s, n in zip(array.strides, array.shape, strict=True) if n != 1)
+    expected = array.itemsize
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def check_overlap(target: Any, value: Any, op: str, whole: bool = False) -> None:
+    """Raise, as torch does, when the array ``target`` is written from a tensor ``value`` (or a list of them) whose
+    memory overlaps it in part (both dense, the ranges meeting but not the same elements in the same order; with
+    ``whole``, any overlap): the result would depend on the order of the writes. Where memory is not dense both
+    pass (torch's "too hard" case)."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_overlap(target, v, op, whole)
+        return
+    if not isinstance(value, Tensor) or type(value._data) is not type(target) or not target.size or \
+            not value._data.size or not backend.may_share_memory(target, value._data) or not _dense(target) or \
+            not _dense(value._data):
+        return
+    if not whole and _bounds(target) == _bounds(value._data) and target.strides == value._data.strides:
+        return  # the same elements in the same order: each is read before it is written
+    raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to tensor "
+                       f"refer to a single memory location. Please clone() the tensor before performing the "
+                       f"operation.")
+
+
+def _bounds(array: Any) -> tuple[int, int]:
+    """The lowest address of ``array``'s elements and one past its highest element's end."""
+    first = backend.data_ptr(array)
+    low = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s < 0)
+    high = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s > 0)
+    return low, high + array.itemsize

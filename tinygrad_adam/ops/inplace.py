@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy
 
+from .. import backend
 from ..autograd import is_grad_enabled
 from ..backend import data_ptr
 from ..layouts import element_strides
-from ..storage import _inside, _positions, _root, _span, offset_of
+from ..storage import _inside, _positions, _root, _span, check_overlap, offset_of
 from ..tensor import Tensor, bump_version, constant, inplace_writes, record, saves_output
 from . import index, movement
 
@@ -284,17 +285,6 @@ def stores_itself(a: Tensor, key: Any, value: Any) -> bool:
         target._data.strides == value._data.strides and data_ptr(target._data) == data_ptr(value._data)
 
 
-def _dense(array: Any) -> bool:
-    """Whether ``array``'s elements fill its span without gaps or repeats (torch's is_non_overlapping_and_dense)."""
-    dims = sorted((abs(s), n) for s, n in zip(array.strides, array.shape, strict=True) if n != 1)
-    expected = array.itemsize
-    for stride, size in dims:
-        if stride != expected:
-            return False
-        expected *= size
-    return True
-
-
 # torch's kernels that refuse any overlap between the tensor they write and an operand (``at::assert_no_overlap``),
 # and the in-place ops that read a 0-d tensor operand as its number or do not look (``masked_scatter_``, the
 # products); the other in-place ops refuse a partial overlap, as torch's elementwise kernels do (TensorIterator's)
@@ -302,28 +292,6 @@ WHOLE_OVERLAP = frozenset({"index_add_", "index_copy_", "index_reduce_", "scatte
                            "scatter_reduce_", "index_put_", "put_"})
 UNCHECKED = frozenset({"__setitem__", "masked_fill_", "fill_", "index_fill_", "fill_diagonal_", "masked_scatter_",
                        "addmm_", "addbmm_", "baddbmm_", "addmv_"})
-
-
-def check_overlap(target: Any, value: Any, op: str, whole: bool = False) -> None:
-    """Raise, as torch does, when the array ``target`` is written from a tensor ``value`` (or a list of them) whose
-    memory overlaps it in part (both dense, the ranges meeting but not the same elements in the same order; with
-    ``whole``, any overlap): the result would depend on the order of the writes. Where memory is not dense both
-    pass (torch's "too hard" case)."""
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            check_overlap(target, v, op, whole)
-        return
-    if not isinstance(value, Tensor) or type(value._data) is not type(target) or not target.size or \
-            not value._data.size:
-        return
-    (low, high), (v_low, v_high) = _bounds(target), _bounds(value._data)
-    if not (low < v_high and v_low < high) or not _dense(target) or not _dense(value._data):
-        return
-    if not whole and (low, high) == (v_low, v_high) and target.strides == value._data.strides:
-        return  # the same elements in the same order: each is read before it is written
-    raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to tensor "
-                       f"refer to a single memory location. Please clone() the tensor before performing the "
-                       f"operation.")
 
 
 def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> None:
@@ -337,21 +305,12 @@ def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> None:
             check_overlap(a._data, x, op, op in WHOLE_OVERLAP)
 
 
-def _bounds(array: Any) -> tuple[int, int]:
-    """The lowest address of ``array``'s elements and one past its highest element's end."""
-    first = data_ptr(array)
-    low = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s < 0)
-    high = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s > 0)
-    return low, high + array.itemsize
-
-
 def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
     """``a[key] = value`` where ``a[key]`` is a view: torch copies ``value`` into it, refusing a partial overlap."""
     if not isinstance(value, Tensor) or type(value._data) is not type(a._data) or not a._data.size or \
             not value._data.size or isinstance(a._data, numpy.generic):  # (a numpy scalar owns its memory)
         return
-    (low, high), (v_low, v_high) = _bounds(a._data), _bounds(value._data)
-    if not (low < v_high and v_low < high):  # apart in memory (the usual case): no view of a to take
+    if not backend.may_share_memory(a._data, value._data):  # apart in memory (the usual case): no view of a to take
         return
     # (as torch: True adds a dim, False selects nothing, a 0-d integer tensor is an integer)
     parts = tuple(None if k is True else int(k.item()) if isinstance(k, Tensor) and k.ndim == 0 and
