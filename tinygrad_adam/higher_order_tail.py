@@ -1,8 +1,8 @@
 """Differentiable backwards (see :mod:`higher_order`) of the long tail: asin, acos, atanh, acosh, i0 (through i1),
 copysign, fmod, remainder, nan_to_num, logcumsumexp, nansum, diagonal / diag_embed, frexp's mantissa, frac, and the
-piecewise-constant sign, angle, round, floor, ceil and trunc; tril / triu, ldexp, inv, det, special.ndtr / log_ndtr /
-ndtri / entr, and det / slogdet / logdet away from singular matrices (heaviside has none: torch has no derivative
-for it).
+piecewise-constant sign, angle, round, floor, ceil and trunc; tril / triu, ldexp, inv, linalg.pinv, linalg.solve,
+special.ndtr / log_ndtr / ndtri / entr, and det / slogdet / logdet away from singular matrices (heaviside has none:
+torch has no derivative for it).
 
 Each is torch's derivative formula in Tensor ops, so its second derivative is the one torch's autograd takes of
 that formula, edge values included: asin's and acos's rsqrt(1 - x^2) is inf at +-1 and nan beyond; copysign's
@@ -20,7 +20,7 @@ import math
 import numpy
 
 from . import backend
-from .higher_order import depends, differentiable, saved, sum_mean, swap_last
+from .higher_order import depends, differentiable, saved, sum_mean, sum_to, swap_last
 from .higher_order_more import custom, pair
 from .ops import elementwise as ew
 from .ops import linalg, movement, statistics, unary
@@ -209,6 +209,35 @@ def entr(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g -(1 + log x)
 def inv(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: -A^-T (g A^-T)
     inverse_t = swap_last(node)
     return (-(inverse_t @ (g @ inverse_t)),)
+
+
+@differentiable("linalg_pinv")
+def pinv(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's pinv_backward (Golub and Pereyra) in Tensor ops, on P = pinv(A) with its history, as
+    ``ops.spectral.pinv_backward`` writes it on arrays (the same formula for ``hermitian``)."""
+    a = node._parents[0]
+    p, ph, gh = node, swap_last(node), swap_last(g)
+    if a.shape[-2] <= a.shape[-1]:
+        k = gh @ p
+        kph = k @ ph
+        return (-swap_last(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a),)
+    k = p @ gh
+    phk = ph @ k
+    return (-swap_last(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a,)
+
+
+@differentiable("solve")
+def solve(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """torch's linalg_solve_backward under create_graph: gB = solve(A^T, g), gA = -gB X^T on X = the node with its
+    history (a vector B as a column), each summed back over broadcast batch dims."""
+    a, b = node._parents
+    vector = saved(node, "vector")
+    gm = movement.reshape(g, g.shape + (1,)) if vector else g
+    xm = movement.reshape(node, node.shape + (1,)) if vector else node
+    gb = linalg.solve(swap_last(a), gm)
+    ga = sum_to(-(gb @ swap_last(xm)), a.shape) if a.requires_grad else None
+    gb_out = sum_to(movement.reshape(gb, gb.shape[:-1]) if vector else gb, b.shape) if b.requires_grad else None
+    return ga, gb_out
 
 
 def _conditioned_inverse_t(op: str, a: Tensor) -> Tensor:

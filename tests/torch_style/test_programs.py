@@ -564,6 +564,16 @@ harness hands both the same initial weights and minibatches from numpy.
   exact ``checkpoint.pt`` resume, patience, the best model's val / test scores), and MLPs on rtdl_num_embeddings'
   PiecewiseLinearEncoding (``torch.quantile`` bins, ``clamp`` / ``torch.where``, a boolean-mask selection) or
   PeriodicEmbeddings (``trunc_normal_`` frequencies, cos / sin, ``_NLinear`` by transposed batched matmul, or lite))
+- (``test_program_hnn.py`` runs ``hnn.py``: greydanus/hamiltonian-nn (the MLP of ``orthogonal_`` Linears, the last
+  bias-free, with ``choose_nonlinearity``; HNN's ``y.split(1, 1)`` into F1 / F2, ``autograd.grad(F.sum(), x,
+  create_graph=True)`` conservative and solenoidal fields through ``torch.eye`` and the symplectic
+  ``permutation_tensor`` (``torch.cat`` of eye's rows, or the Levi-Civita one by in-place slice products),
+  ``dF @ M.t()``, the baseline MLP, utils' ``rk4`` and ``rk4_time_derivative``), numpy spring / pendulum datasets,
+  train.py's Adam(weight_decay=1e-4) on ``L2_loss`` with its log lines, the learned field integrated by the RK4 with
+  ``requires_grad_`` / ``detach`` states and energies along it; and a torch port of MilesCranmer/lagrangian_nns (a
+  softplus MLP L(q, q_t), q_tt by ``autograd.functional.hessian`` / ``jacobian`` + ``linalg.solve`` or by
+  ``torch.func`` ``hessian`` / ``grad`` / ``jacrev(jacrev)`` under ``vmap`` + ``linalg.pinv``, Adam, and a Jacobian
+  penalty on the learned dynamics through pinv's double backward))
 """
 
 from __future__ import annotations
