@@ -574,6 +574,15 @@ harness hands both the same initial weights and minibatches from numpy.
   softplus MLP L(q, q_t), q_tt by ``autograd.functional.hessian`` / ``jacobian`` + ``linalg.solve`` or by
   ``torch.func`` ``hessian`` / ``grad`` / ``jacrev(jacrev)`` under ``vmap`` + ``linalg.pinv``, Adam, and a Jacobian
   penalty on the learned dynamics through pinv's double backward))
+- (``test_program_ebm_score.py`` runs ``ebm_score.py``: wgrathwohl/JEM (``F`` / ``CCF`` with ``logits.logsumexp(1)``,
+  ``sample_p_0``'s replay buffer re-initialised where ``rand < reinit_freq``, ``sample_q``'s SGLD through
+  ``autograd.grad(retain_graph=True)`` and ``x_k.data +=`` with numpy noise, ``clamp_``, ``fp.mean() - fq.mean()`` +
+  cross-entropy + an L2 energy term, Adam under a warmup LambdaLR), rosinality/igebm-pytorch (hook
+  ``spectral_norm`` convs with class embeddings, the Langevin loop through ``neg_img.data.add_(-step, grad)`` /
+  ``grad.data.clamp_`` / ``grad.zero_()``, ``clip_grad`` by Adam's ``step`` / ``exp_avg_sq`` state), and
+  ermongroup's score matching on 2-D toy data (denoising, sliced and variance-reduced sliced with fed projections,
+  exact with a ``create_graph`` trace loop for score and energy nets, a noise-conditional net dividing by
+  ``sigmas[labels]``, anneal_dsm and annealed Langevin over geometric sigmas))
 """
 
 from __future__ import annotations
@@ -640,6 +649,7 @@ IMPORTS = [
      "from tinygrad_adam.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss\n"),
     ("import torch.nn.utils.prune as prune\n", "import tinygrad_adam.nn.utils.prune as prune\n"),
     ("import torch.nn.utils.parametrize as P\n", "import tinygrad_adam.nn.utils.parametrize as P\n"),
+    ("import torch.nn.functional as tnnF\n", "import tinygrad_adam.nn.functional as tnnF\n"),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -43,6 +43,7 @@ class Adadelta(Optimizer):
 
     State per parameter: ``v`` (mean of g^2) and ``v_delta`` (mean of the squared updates), ``p``'s shape.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "square_avg": "v", "acc_delta": "v_delta"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1.0, rho: float = 0.9,
                  eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False, impl: str = "auto",

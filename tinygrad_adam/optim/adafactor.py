@@ -9,7 +9,7 @@ means of G^2, the RMS of U_t between computing it and applying it), which a per-
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy
 
@@ -67,6 +67,7 @@ class Adafactor(Optimizer):
     State per parameter, named as torch's: ``row_var`` and ``col_var`` (parameters of 2 or more dims), or
     ``variance``; and the step count ``t``. Every ``impl`` runs the readable update (see the module docstring).
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,

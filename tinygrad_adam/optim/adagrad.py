@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -39,6 +39,7 @@ class Adagrad(Optimizer):
     """AdaGrad: ``Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
     impl="auto")``. State per parameter: ``sum_sq`` (starts at ``initial_accumulator_value``), step count ``t``.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "sum": "sum_sq"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,

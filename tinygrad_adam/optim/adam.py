@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -73,6 +73,8 @@ class Adam(Optimizer):
     (AMSGrad only), and the step count ``t``. ``weight_decay`` is an L2 term added to the gradient, as in
     torch.optim.Adam; see :class:`AdamW` for decoupled decay. ``impl``: see :class:`Optimizer`.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v",
+                                                     "max_exp_avg_sq": "v_max"}
 
     decoupled = False
     sparse_refusal = "Adam does not support sparse gradients, please consider SparseAdam instead"  # (AdamW's too)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -45,6 +45,7 @@ class Adamax(Optimizer):
 
     State per parameter: ``m`` (first moment), ``u`` (exponentially weighted infinity norm), step count ``t``.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_inf": "u"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -58,6 +58,7 @@ class ASGD(Optimizer):
     (starts at lr) and ``mu`` (starts at 1) for the next step, and the step count ``t``. ``impl``: see
     :class:`Optimizer`.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, lambd: float = 1e-4,
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0, foreach: bool | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -60,6 +60,7 @@ class NAdam(Optimizer):
     (mu_1 ... mu_t as a Python float, kept in float64; torch keeps a 0-d tensor of its default float dtype).
     ``impl``: see :class:`Optimizer`.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,

@@ -23,7 +23,7 @@ import inspect
 import numbers
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy
 
@@ -37,6 +37,63 @@ Group = dict[str, Any]
 # checkpoint of the optimizer holds them and loads back
 SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
 State = dict[str, Any]
+
+
+class TorchNamedState(dict):
+    """A parameter's state: its keys are this library's names (``t``, ``m``, ``v`` ...), and reading one of torch's
+    names for the same entry (``step``, ``exp_avg``, ``exp_avg_sq`` ...) answers it as torch's state holds it: an
+    array as a Tensor sharing it, the step count as torch's 0-d float32 ``step`` tensor. So a program reading
+    ``optimizer.state[p]["exp_avg_sq"]`` or testing ``"step" in state`` (igebm's ``clip_grad``) sees torch's values;
+    iteration, ``state_dict`` and ``len`` keep the library's names."""
+
+    def __init__(self, entries: State, aliases: dict[str, str]) -> None:
+        super().__init__(entries)
+        self.aliases = aliases
+
+    def _ours(self, key: Any) -> Any:
+        """The library's name that torch's ``key`` reads, or None."""
+        ours = self.aliases.get(key) if isinstance(key, str) else None
+        return ours if ours is not None and dict.__contains__(self, ours) else None
+
+    def __missing__(self, key: Any) -> Any:
+        ours = self._ours(key)
+        if ours is None:
+            raise KeyError(key)
+        value = dict.__getitem__(self, ours)
+        if ours == "t":
+            return Tensor(float(value))  # torch's ``step``: a float32 0-d tensor
+        return Tensor(value) if backend.is_array(value) else value
+
+    def __contains__(self, key: Any) -> bool:
+        return dict.__contains__(self, key) or self._ours(key) is not None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Writing one of torch's names writes the library's entry (an array in place, the step count as an int),
+        so ``state["exp_avg"] = torch.zeros_like(p)`` resets the moment the update reads, as in torch."""
+        ours = None if dict.__contains__(self, key) else self._ours(key)
+        if ours is None:
+            dict.__setitem__(self, key, value)
+        elif ours == "t":
+            dict.__setitem__(self, "t", int(value.item() if isinstance(value, Tensor) else value))
+        else:
+            entry = dict.__getitem__(self, ours)
+            if backend.is_array(entry) and isinstance(value, Tensor):
+                if tuple(value.shape) != entry.shape:
+                    raise ValueError(f"optimizer state {key!r}: shape {tuple(value.shape)} does not match the "
+                                     f"parameter's state of shape {entry.shape}")
+                entry[...] = value._data
+            else:
+                dict.__setitem__(self, ours, value)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """``state.get(name)``, torch's names included."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __reduce__(self) -> Any:
+        return (TorchNamedState, (dict(self), self.aliases))
 
 
 class _RequiredParameter:
@@ -83,6 +140,8 @@ class Optimizer:
     # its dense values (SGD), "rows" runs ``reference`` on the rows the coalesced gradient holds and leaves the others
     # (and their state) alone (Adagrad, SparseAdam); "" refuses it (check_grad), as torch's Adam and most others do.
     sparse_grads = ""
+    # torch's state names that read this library's entries (``{"exp_avg": "m", "step": "t"}``): see TorchNamedState
+    torch_state_names: ClassVar[dict[str, str]] = {}
     sparse_refusal = "{name} does not support sparse gradients"
 
     def check_grad(self, grad: Any, group: Group) -> None:
@@ -196,8 +255,9 @@ class Optimizer:
         state = self.state.get(p)
         if not state:  # (none yet, or the empty one that reading ``self.state[p]`` leaves, as torch's)
             with backend.device_context(p.device):
-                state = self.state[p] = {"t": 0, **self.init_state(p._data, group)}
-        state["t"] += 1
+                state = self.state[p] = TorchNamedState({"t": 0, **self.init_state(p._data, group)},
+                                                        self.torch_state_names)
+        dict.__setitem__(state, "t", state["t"] + 1)  # (t += 1, past TorchNamedState's Python __setitem__: 0.4 us)
         self.advance(state, group)
         grad = p.grad
         assert grad is not None
@@ -274,8 +334,9 @@ class Optimizer:
             steps = counted or "t" in s
             if steps and (isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral) or s["t"] < 0):
                 raise ValueError(f"invalid step count t={s.get('t')!r} for parameter {j}: must be an integer >= 0")
-            state[p] = {k: int(v) if k == "t" and steps else _load_state(v, p, k, self.state_shape(p, k), not counted)
-                        for k, v in s.items()}
+            state[p] = TorchNamedState({k: int(v) if k == "t" and steps
+                                        else _load_state(v, p, k, self.state_shape(p, k), not counted)
+                                        for k, v in s.items()}, self.torch_state_names)
         self.state = state
         for group, theirs in zip(self.param_groups, saved):
             for key in set(SCHEDULER_KEYS) - set(theirs):  # a scheduler's made since: gone, as torch's whole group

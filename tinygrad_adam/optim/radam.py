@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -70,6 +70,7 @@ class RAdam(Optimizer):
     State per parameter: ``m`` and ``v`` (the parameter's shape) and the step count ``t``. ``impl``: see
     :class:`Optimizer`.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,

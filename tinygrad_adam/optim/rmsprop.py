@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -56,6 +56,8 @@ class RMSprop(Optimizer):
     """RMSProp: ``RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
     impl="auto")``. State per parameter: ``v`` (mean of g^2), ``g_avg`` (centered only), ``buf`` (momentum only).
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "square_avg": "v", "grad_avg": "g_avg",
+                                                     "momentum_buffer": "buf"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..ops import unary
@@ -54,6 +54,7 @@ class Rprop(Optimizer):
     State per parameter (its shape), named as torch's: ``prev`` (the gradient of the last step, 0 where it flipped),
     ``step_size`` (starts at lr), and the step count ``t``. ``impl``: see :class:`Optimizer`.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2,
                  etas: tuple[float, float] = (0.5, 1.2), step_sizes: tuple[float, float] = (1e-6, 50), *,

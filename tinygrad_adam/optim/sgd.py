@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -43,6 +43,7 @@ class SGD(Optimizer):
 
     With momentum the state holds ``buf`` (the velocity, ``p``'s shape); b_1 = g_1, as in torch.optim.SGD.
     """
+    torch_state_names: ClassVar[dict[str, str]] = {"momentum_buffer": "buf"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import backend
 from ..tensor import Array, Tensor
@@ -39,6 +39,7 @@ class SparseAdam(Optimizer):
     gradients only (a dense gradient raises, as torch's). State per parameter: ``t``, ``m``, ``v`` (``p``'s shape).
     The update is the readable reference on the picked rows, whatever ``impl`` (no fused kernel: a batch touches few
     rows, and gathering them is the cost)."""
+    torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v"}
 
     sparse_grads = "rows"
 
