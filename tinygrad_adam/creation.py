@@ -139,6 +139,20 @@ def warn_copy_construct(spelling: str) -> None:
                   f"where needed) rather than {spelling}", UserWarning, stacklevel=3)
 
 
+def refuse_float_indices(data: list | tuple) -> None:
+    """torch reads a Tensor nested in the data of an integer or bool ``tensor`` as an index (``__index__``): a
+    floating one, or one of more than one element, raises its TypeError at any depth (a float one would otherwise
+    be truncated)."""
+    if set(map(type, data)) <= {float, int, bool}:  # (the common case, at C speed)
+        return
+    for x in data:
+        if isinstance(x, Tensor):
+            if x.dtype.kind not in "biu" or x.numel() != 1:
+                raise TypeError("only integer tensors of a single element can be converted to an index")
+        elif isinstance(x, (list, tuple)):
+            refuse_float_indices(x)
+
+
 def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False, *,
            pin_memory: bool | None = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor), as ``torch.tensor``.
@@ -146,6 +160,8 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     Without ``dtype``: arrays and tensors keep theirs; Python data takes torch's (see ``nested_dtype``).
     """
     check_layout("tensor", None, pin_memory)
+    if dtype is not None and isinstance(data, (list, tuple)) and numpy.dtype(dtype).kind in "biu":
+        refuse_float_indices(data)  # (a dtype given; an inferred integer one holds no float tensor)
     if isinstance(data, Tensor):
         warn_copy_construct("torch.tensor(sourceTensor)")
         data = data._data

@@ -583,6 +583,17 @@ harness hands both the same initial weights and minibatches from numpy.
   ermongroup's score matching on 2-D toy data (denoising, sliced and variance-reduced sliced with fed projections,
   exact with a ``create_graph`` trace loop for score and energy nets, a noise-conditional net dividing by
   ``sigmas[labels]``, anneal_dsm and annealed Langevin over geometric sigmas))
+- (``test_program_decision_transformer.py`` runs ``decision_transformer.py``: the Decision Transformer as
+  kzl/decision-transformer's gym code writes it over its own small GPT-2 (``discount_cumsum`` returns-to-go, state
+  mean / std, left-padded ``get_batch`` windows with float64 masks through ``torch.from_numpy(np.concatenate(...))``,
+  ``embed_timestep`` + Linear return / state / action embeddings stacked and ``permute``d into (R, s, a) tokens,
+  ``embed_ln``, the stacked attention mask into a ``tril``-buffer ``torch.where`` / ``-10000.0`` masked attention,
+  the Tanh action head, the masked action MSE, AdamW + the LambdaLR warmup + ``clip_grad_norm_(..., .25)``, and
+  ``evaluate_episode_rtg``'s ``get_action`` rollouts on the last K steps under ``no_grad`` / ``eval``), its atari
+  minGPT (conv state encoder, strided token writes, ``repeat_interleave`` + ``gather`` global positions,
+  configure_optimizers, token-counted lr decay, sampled rollouts), and nikhilbarhate99/min-decision-transformer
+  (``masked_fill(-inf)`` over a registered ``tril``, post-norm blocks, right-padded ``traj_mask`` batches,
+  ``evaluate_on_env`` and a saved / reloaded best model))
 """
 
 from __future__ import annotations
