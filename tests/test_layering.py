@@ -43,6 +43,7 @@ FORBIDDEN = {
     "higher_order_nn": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "higher_order_more": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "higher_order_tail": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
+    "higher_order_linalg": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's top-level names over the ops (methods' level; the loss names call nn.functional at the call)
     "math_names": {"optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     # torch's out= on the top-level functions: writes a result into a given tensor (tensor's level)

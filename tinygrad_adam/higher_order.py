@@ -465,4 +465,4 @@ def getitem_backward(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 
 # register the other ops' differentiable backwards
-from . import higher_order_more, higher_order_nn, higher_order_tail  # noqa: E402,F401
+from . import higher_order_linalg, higher_order_more, higher_order_nn, higher_order_tail  # noqa: E402,F401

@@ -215,15 +215,19 @@ def inv(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: -A^-T (g A^-T)
 def pinv(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's pinv_backward (Golub and Pereyra) in Tensor ops, on P = pinv(A) with its history, as
     ``ops.spectral.pinv_backward`` writes it on arrays (the same formula for ``hermitian``)."""
-    a = node._parents[0]
-    p, ph, gh = node, swap_last(node), swap_last(g)
+    return (pinv_backward(g, node, node._parents[0]),)
+
+
+def pinv_backward(g: Tensor, p: Tensor, a: Tensor) -> Tensor:
+    """torch's pinv_backward in Tensor ops: g the gradient of P = pinv(A), both with their history."""
+    ph, gh = swap_last(p), swap_last(g)
     if a.shape[-2] <= a.shape[-1]:
         k = gh @ p
         kph = k @ ph
-        return (-swap_last(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a),)
+        return -swap_last(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
     k = p @ gh
     phk = ph @ k
-    return (-swap_last(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a,)
+    return -swap_last(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
 
 
 @differentiable("solve")
