@@ -37,6 +37,17 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_pointnet.py`` runs ``pointnet.py``: PointNet classification and part segmentation as
   fxia22/pointnet.pytorch writes them, STN3d / STNkd T-nets with the feature-transform regularizer, on synthetic
   point clouds augmented with torch ops; Adam + StepLR, BatchNorm momentum decay, checkpoint dicts and a resume)
+- (``test_program_pointnet2.py`` runs ``pointnet2.py``: PointNet++ as yanx27/Pointnet_Pointnet2_pytorch writes it
+  (pointnet2_utils' ``square_distance`` by ``-2 * matmul`` + sums of squares, ``index_points`` by
+  ``arange(B).view(view_shape).repeat(repeat_shape)`` advanced indexing, ``farthest_point_sample`` with numpy-fed
+  starts, ``query_ball_point``'s ``group_idx[sqrdists > radius ** 2] = N`` / ``sort`` / ``group_first`` fill,
+  ``sample_and_group`` / ``_all``, PointNetSetAbstraction / ...Msg Conv2d + BatchNorm2d stacks max-pooled by
+  ``torch.max(x, 2)[0]``, PointNetFeaturePropagation's three-nearest inverse-distance interpolation), the SSG / MSG
+  classifiers and the SSG part segmenter (``to_categorical`` by ``eye()[labels.numpy(),]``, the one-hot
+  ``view(B, 16, 1).repeat``), provider's numpy point dropout / scale / shift, train_classification's Adam +
+  early-stepped StepLR (its warning) with instance / class accuracies and a ``best_model.pth`` resume, and
+  train_partseg's lr and BatchNorm-momentum decay by ``model.apply`` with accuracies and class / instance mIoUs;
+  dropout masks fed by hooks, and each step's gradients from torch's state against torch's float64 truth)
 - (``test_program_old_vae.py`` runs ``old_vae.py``: the pytorch/examples VAE and a CVAE in the 2017-2018 spelling,
   ``Variable`` / ``.data.new`` / in-place reparameterisation, ``size_average=False`` and ``nn.BCELoss`` with the
   in-place KLD, ``scatter_`` one-hot labels, Adam and a state_dict round trip)
