@@ -410,6 +410,16 @@ def test_cat_and_stack_promote_dtypes_as_torch(dtypes: list[str], join: str) -> 
         if a is not None:
             np.testing.assert_array_equal(a[1], b[1])
 
+
+@pytest.mark.parametrize("join", ["cat", "concat", "concatenate", "stack"])
+def test_cat_and_stack_refuse_a_tensor_as_torch(join: str) -> None:
+    """One tensor in place of the list: torch raises TypeError; numpy would join its rows (a (2, 3) tensor cat to
+    (6,)), a silently different result before."""
+    for lib in (torch, tg):
+        with pytest.raises(TypeError, match="must be tuple of Tensors"):
+            getattr(lib, join)(lib.ones(2, 3))
+    assert tuple(getattr(tg, join)([tg.ones(2, 3)]).shape) == tuple(getattr(torch, join)([torch.ones(2, 3)]).shape)
+
 # ------------------------------------------------------------------ save / load
 def test_save_load_state_dicts_and_nested_containers(tmp_path: Any) -> None:
     state = {"weight": tg.randn(3, 2), "bias": tg.zeros(3, dtype=tg.float64), "steps": tg.tensor(7),

@@ -1350,12 +1350,20 @@ def _function(name: str) -> Callable[..., Any]:
 
 def cat(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """Join tensors along an existing dim."""
-    return movement.concatenate(tensors, _dim(dim, axis, 0))
+    return movement.concatenate(_sequence("cat", tensors), _dim(dim, axis, 0))
 
 
 def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """Join same-shaped tensors along a new dim."""
-    return movement.stack(tensors, _dim(dim, axis, 0))
+    return movement.stack(_sequence("stack", tensors), _dim(dim, axis, 0))
+
+
+def _sequence(op: str, tensors: Sequence[Tensor]) -> Sequence[Tensor]:
+    """torch's cat and stack take a list or tuple of tensors, never one tensor (whose rows numpy would join)."""
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor; pass "
+                        f"list(t.unbind()) to join its rows, or [t] for the tensor itself")
+    return tensors
 
 
 def where_(condition: TensorLike, input: Any = None, other: Any = None) -> Any:  # noqa: A002
