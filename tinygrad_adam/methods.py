@@ -1535,10 +1535,12 @@ def aminmax(self: Tensor, *, dim: int | None = None, keepdim: bool = False) -> M
 def diff(self: Tensor, n: int = 1, dim: int = -1, prepend: TensorLike | None = None,
          append: TensorLike | None = None) -> Tensor:
     """The n-th forward difference along ``dim`` (bool: logical xor), after ``prepend`` / ``append`` are joined on
-    (for n = 0 the input itself, as torch)."""
+    (for n = 0 a copy of the input, as torch, which then ignores prepend / append)."""
+    if self.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
     d = movement.wrap_dim("diff", dim, self.ndim)
     if n == 0:
-        return self
+        return movement.clone(self)  # (a copy, as torch's: a write into it must not reach the input)
     parts = [as_tensor(t, self) for t in (prepend, self, append) if t is not None]
     x = movement.concatenate(parts, d) if len(parts) > 1 else self
     later, earlier = (slice(None),) * d + (slice(1, None),), (slice(None),) * d + (slice(None, -1),)
@@ -1849,7 +1851,7 @@ ARC_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "a
 METHODS.update({name: _float_unary(op) for name, op in UNARY_15.items()})
 METHODS.update({alias: METHODS[name] for alias, name in ARC_NAMES.items()})
 METHODS.update({
-    "tile": tile, "ravel": lambda self: self.reshape(-1), "fliplr": _flip_dim("fliplr", 1, 2),
+    "tile": tile, "ravel": lambda self: self.contiguous().reshape(-1), "fliplr": _flip_dim("fliplr", 1, 2),
     "flipud": _flip_dim("flipud", 0, 1), "dot": dot, "mv": mv, "trace": trace, "unflatten": unflatten,
     "fmax": _nan_ignoring("fmax", "greater_equal"), "fmin": _nan_ignoring("fmin", "less_equal"),
     "logaddexp2": logaddexp2, "isposinf": lambda self: elementwise.compare(self, math.inf, "equal"),

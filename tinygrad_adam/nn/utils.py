@@ -76,7 +76,10 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
-    """Copy consecutive pieces of the 1-D ``vec`` into the parameters' data, in place (no graph, as torch's)."""
+    """Consecutive pieces of the 1-D ``vec`` become the parameters' data (no graph), as torch's
+    ``param.data = vec[i:j].view_as(param).data``: each parameter then shares ``vec``'s memory and takes its dtype,
+    and a view a parameter was of (``Parameter(w.t())``) keeps its old values, as in torch. (They were copied in
+    place before: into the memory of such a view's base, and converted to the parameter's dtype.)"""
     params = list(parameters)
     if not isinstance(vec, Tensor) or vec.ndim != 1:
         raise TypeError(f"vector_to_parameters expects a 1-D Tensor, got {type(vec).__name__} "
@@ -87,7 +90,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     start = 0
     for p in params:
         n = p._data.size
-        p._data[...] = vec._data[start:start + n].reshape(p.shape)
+        p.data = vec._data[start:start + n].reshape(p.shape)
         start += n
 
 

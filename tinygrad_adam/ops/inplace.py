@@ -25,7 +25,7 @@ from ..autograd import is_grad_enabled
 from ..backend import data_ptr
 from ..layouts import element_strides
 from ..storage import _inside, _positions, _root, _span, check_overlap, offset_of
-from ..tensor import Tensor, bump_version, constant, inplace_writes, record, saves_output
+from ..tensor import Tensor, bump_version, constant, inplace_writes, reads_input, record, saves_output
 from . import index, movement
 
 
@@ -79,9 +79,12 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     if stale is not None and (out.requires_grad or root is not None):  # its maker's backward reads the array
         stale[0] = inplace_writes[0]  # just overwritten: stale
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
+        unread = root is None and not reshape and _unloop(out, a, previous)
         # (after a reshape, ops recorded before read a's old shape: no prior, so backward through them raises)
         _become(a, out, out._op if twin or reshape else op,
                 None if reshape else previous if root is None else _snapshot(a))
+        if unread:  # (the clock moves past a's epoch, so backward checks a's node: see ``_unloop``)
+            inplace_writes[0] += 1
     elif root is not None and new.requires_grad:  # a view overwritten by a constant: still a view of its base's
         _become(a, view_of(root, places), "view_of", _snapshot(a))  # graph (zero gradient), as torch's
     elif tracked and root is None and a.requires_grad:  # overwritten by a constant (fill_, zero_...): as torch's
@@ -102,6 +105,26 @@ def _become(t: Tensor, out: Tensor, op: str, prior: Tensor | None) -> None:
     stands for its graph before (the input of the ops recorded earlier: ``tensor.reroute_stale_parents``)."""
     _set_prior(t, prior)
     t._parents, t._backward, t.requires_grad, t._op, t._epoch = out._parents, out._backward, True, op, inplace_writes[0]
+
+
+def _unloop(out: Tensor, a: Tensor, previous: Tensor) -> bool:
+    """``a.add_(a)``: ``a`` is an operand of the op it is about to become, so ``out`` would be its own input (a loop,
+    whose backward dropped the operand's gradient: half of ``x += x``'s, none of ``x.copy_(x)``'s). The operand is
+    ``a`` before the write, ``previous``, as torch's edge points at a's old grad_fn; where the op's backward reads
+    its values (``x.mul_(x)``), they are gone, so that input is marked as written (backward raises, as torch's).
+    Returns whether it was."""
+    if not any(p is a for p in out._parents):
+        return False
+    parents, unread = list(out._parents), False
+    for i, p in enumerate(parents):
+        if p is a:
+            if reads_input(out, i):
+                parents[i] = _snapshot(previous)
+                parents[i]._vbox, unread = [math.inf, 1], True  # (written after any node: check_versions raises)
+            else:
+                parents[i] = previous
+    out._parents = tuple(parents)
+    return unread
 
 
 def _set_prior(t: Tensor, prior: Tensor | None) -> None:

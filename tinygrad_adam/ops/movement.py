@@ -287,7 +287,10 @@ def repeat_interleave(a: Tensor, repeats: int | Tensor, dim: int | None = None) 
         raise ValueError(f"repeat_interleave: repeats must be non-negative, got {r}")
     shape = a.shape[:d + 1] + (r,) + a.shape[d + 1:]
     spread = broadcast_to(unsqueeze(a, d + 1), shape)
-    return reshape(spread, a.shape[:d] + (a.shape[d] * r,) + a.shape[d + 1:])
+    out = reshape(spread, a.shape[:d] + (a.shape[d] * r,) + a.shape[d + 1:])
+    # (a new tensor, as torch's: where the reshape could stay a view (repeats=1, an expanded input), copy it, so a
+    # write into the result does not reach the input)
+    return clone(out) if backend.may_share_memory(out._data, a._data) else out
 
 
 def flip(a: Tensor, dims: int | Sequence[int]) -> Tensor:
