@@ -153,6 +153,20 @@ def refuse_float_indices(data: list | tuple) -> None:
             refuse_float_indices(x)
 
 
+def warn_nested_grad(data: list | tuple, stacklevel: int = 3) -> None:
+    """torch's once-per-process warning of ``float(t)`` when ``torch.tensor([0.0, t])`` reads a tensor that requires
+    grad as a float number (the new tensor is cut from its graph), at ``tensor``'s caller."""
+    if set(map(type, data)) <= {float, int, bool}:  # (the common case, at C speed)
+        return
+    for x in data:
+        if isinstance(x, Tensor) and x.requires_grad:
+            from .methods import warn_scalar_of_grad  # (methods imports this module)
+            warn_scalar_of_grad(x, stacklevel)
+            return
+        if isinstance(x, (list, tuple)):
+            warn_nested_grad(x, stacklevel + 1)
+
+
 def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False, *,
            pin_memory: bool | None = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor), as ``torch.tensor``.
@@ -170,6 +184,8 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     elif dtype is None and not hasattr(data, "dtype"):
         inferred = nested_dtype(data)
         dtype = DEFAULT_FLOAT if inferred is None else inferred
+    if isinstance(data, (list, tuple)) and (dtype is None or numpy.dtype(dtype).kind in "fc"):
+        warn_nested_grad(data)
     data = tensors_as_numbers(data)
     if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)

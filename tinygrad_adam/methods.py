@@ -1146,12 +1146,18 @@ def _scalar(kind: Callable[[Any], Any]) -> Callable[[Tensor], Any]:
 _float_warned = [False]  # torch warns once per process
 
 
-def _float(self: Tensor) -> float:
-    """``float(loss)``; the first of a tensor that requires grad (grad mode on) warns, once, as torch's."""
-    if self.requires_grad and is_grad_enabled() and not _float_warned[0]:
+def warn_scalar_of_grad(t: Tensor, stacklevel: int) -> None:
+    """torch's once-per-process UserWarning for ``t`` read as a Python float while it requires grad (grad mode on):
+    by ``float(t)`` or inside ``torch.tensor``'s nested data; ``stacklevel`` counts from the caller of this."""
+    if t.requires_grad and is_grad_enabled() and not _float_warned[0]:
         _float_warned[0] = True
         warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
-                      "Consider using tensor.detach() first.", UserWarning, stacklevel=2)
+                      "Consider using tensor.detach() first.", UserWarning, stacklevel=stacklevel + 1)
+
+
+def _float(self: Tensor) -> float:
+    """``float(loss)``; the first of a tensor that requires grad (grad mode on) warns, once, as torch's."""
+    warn_scalar_of_grad(self, 2)
     return float(self.item())
 
 

@@ -165,6 +165,16 @@ harness hands both the same initial weights and minibatches from numpy.
   ``tril`` target mask) on a copy / reverse task with Adam, ``CrossEntropyLoss(ignore_index=pad)``,
   clip_grad_norm_ and greedy decoding, and the einsum spellings such code uses (implicit, ellipsis, ``ii``, batch
   outer products, three operands) with their gradients)
+- (``test_program_ffjord.py`` runs ``ffjord.py``: rtqichen/ffjord's continuous normalizing flows on 2-D toy data
+  (ConcatSquashLinear's ``sigmoid(_hyper_gate(t.view(1, 1)))`` gate and ``_hyper_bias``, ConcatLinear, the ODEnet
+  with softplus / tanh / swish, ODEfunc's brute-force divergence by a loop of ``autograd.grad`` and Hutchinson's
+  ``autograd.grad(dy, y, e, create_graph=True)`` with numpy Rademacher / Gaussian e, the ``_num_evals`` buffer reset
+  by ``before_odeint``, ``torch.tensor(t).type_as(y)``, the residual ODEfunc, RegularizedODEfunc's kinetic energy,
+  e-based Jacobian norm, l2 / directional / Jacobian-Frobenius states, CNF over ``torch.tensor([0.0, T])`` and its
+  ``_flip``, SequentialFlow), torchdiffeq's fixed-step rk4 / euler ``odeint`` written in plain torch, and
+  train_toy.py (``standard_normal_logprob``, ``-mean(logpx)``, Adam with weight decay, RunningAverageMeters, NFE
+  log lines, the ``no_grad`` + ``eval()`` test loss and best checkpoint, densities on a grid and samples integrated
+  back from the prior))
 - (``test_program_neural_ode.py`` runs ``neural_ode.py``: a neural ODE written without torchdiffeq (an nn.Tanh
   ``ODEFunc(t, y)`` with t joined as a feature, Euler / RK4 loops over ``linspace`` points, ``torch.stack``ed
   trajectories fitted to the spiral by ``F.mse_loss``, Adam + ExponentialLR) and a CNF with the exact trace and
