@@ -34,5 +34,8 @@ def test_norm_matches_torch(p: object, dim: object, keepdim: bool, seed: int, ze
 
 
 def test_unsupported_p_raises() -> None:
+    """A negative p is torch's vector norm now (test_torch_api); a p that is not a number or 'fro' still raises."""
     with pytest.raises(ValueError, match="not supported"):
-        tg.ones(3).norm(-1)
+        tg.ones(3).norm("nuclear")
+    with pytest.raises(ValueError, match="not supported"):
+        tg.ones(3).norm(float("nan"))

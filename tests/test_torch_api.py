@@ -420,6 +420,27 @@ def test_cat_and_stack_refuse_a_tensor_as_torch(join: str) -> None:
             getattr(lib, join)(lib.ones(2, 3))
     assert tuple(getattr(tg, join)([tg.ones(2, 3)]).shape) == tuple(getattr(torch, join)([torch.ones(2, 3)]).shape)
 
+@settings(max_examples=60, deadline=None)
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+                    elements=st.sampled_from([0.0, -0.0, 1.0, -2.5, 1e-300, 1e300, 3.0])),
+       p=st.sampled_from([0, -1, -2, -0.5, 0.0]), keepdim=st.booleans(), data=st.data())
+def test_norm_of_zero_or_negative_p_as_torch(x: np.ndarray, p: float, keepdim: bool, data: Any) -> None:
+    """torch.norm with p = 0 (the count of non-zeros) or p < 0 is the vector norm over the dims; it raised here. The
+    gradient for p < 1 is torch's formula without a mask where the norm is 0 (nan where |x|^(p-1) overflows, as
+    torch's; it was 0)."""
+    dim = data.draw(st.sampled_from([None, 0, tuple(range(x.ndim))]))
+    results = []
+    for lib in (torch, tg):
+        t = lib.tensor(x, requires_grad=True)
+        y = lib.norm(t, p=p, dim=dim, keepdim=keepdim)
+        if p == 0:  # (no gradient: torch's result keeps requires_grad and gives x none; ours is outside the graph)
+            results.append((y.detach().numpy(),))
+            continue
+        y.sum().backward()
+        results.append((y.detach().numpy(), t.grad.numpy()))
+    for ours, theirs in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+
 # ------------------------------------------------------------------ save / load
 def test_save_load_state_dicts_and_nested_containers(tmp_path: Any) -> None:
     state = {"weight": tg.randn(3, 2), "bias": tg.zeros(3, dtype=tg.float64), "steps": tg.tensor(7),

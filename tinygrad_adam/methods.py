@@ -842,7 +842,10 @@ def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -
         return (reduce.max if p > 0 else reduce.min)(elementwise.abs(x), d, keepdim)
     if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < math.inf:
         return statistics.norm(x, float(p), d, keepdim)
-    raise ValueError(f"norm: p={p!r} is not supported (use 'fro', a positive number, inf or -inf)")
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and not math.isnan(p):  # 0 and p < 0, as torch's
+        from .linalg import vector_norm  # (the vector norm over the flattened dims: count of non-zeros, harmonic...)
+        return vector_norm(x, p, d, keepdim)
+    raise ValueError(f"norm: p={p!r} is not supported (use 'fro', a number, inf or -inf)")
 
 
 def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:

@@ -391,8 +391,8 @@ def norm_of(x: Array, p: float, axes: tuple[int, ...]) -> Array:
 
 def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Array:
     """d out / d x for out = the p-norm of x over ``axes`` (kept dims), as torch's norm backward: sgn(x) |x|^(p-1) /
-    out^(p-1) (x / out for p = 2; 0 at x = 0 for p < 1), 0 where out is 0; for p = inf sgn(x) split evenly among the
-    elements of largest |x|."""
+    out^(p-1) (x / out for p = 2), 0 where out is 0; for p < 1 sgn(x) |x|^(p-1) out^(1-p), 0 at x = 0; for p = inf
+    sgn(x) split evenly among the elements of largest |x|."""
     xp = backend.get_array_module(x)
     one, zero = x.dtype.type(1), x.dtype.type(0)
     with ignore_fp_errors(xp):
@@ -403,8 +403,8 @@ def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Ar
             scaled = x / xp.where(out == 0, one, out)
         else:
             grows = xp.sign(x) * xp.abs(x) ** (p - 1)
-            if p < 1:
-                grows = xp.where(x == 0, zero, grows)
+            if p < 1:  # torch's: no mask where the norm is 0 (so an overflowing |x|^(p-1) times a 0 norm is nan)
+                return xp.where(x == 0, zero, grows) * out ** (1 - p)
             scaled = grows / xp.where(out == 0, one, out ** (p - 1))
         return xp.where(out == 0, zero, scaled)
 
