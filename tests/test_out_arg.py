@@ -45,6 +45,7 @@ CASES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "matmul": (lambda L, x, y: (x, y.mT if y.ndim > 1 else y), ANY), "cat": (lambda L, x, y: ([x, y], -1), ANY),
     "stack": (lambda L, x, y: ([x, y],), ANY), "tril": (lambda L, x, y: (x,), ANY),
     "gather": (lambda L, x, y: (x, -1, L.zeros(x.shape, dtype=L.int64)), ANY),
+    "argmax": (lambda L, x, y: (x, -1), ANY), "argmin": (lambda L, x, y: (x, 0, True), ANY),
 }
 TUPLES: dict[str, Any] = {  # functions with two results (values, indices): out is a pair
     "max": lambda L, x: (x, -1), "min": lambda L, x: (x, -1), "sort": lambda L, x: (x, -1),
@@ -223,3 +224,15 @@ def test_scans_in_bool_raise_as_torch() -> None:
                 getattr(lib, name)(lib.tensor([1, -1, 0]), 0, dtype=lib.bool)
             with pytest.raises(NotImplementedError):
                 getattr(lib, name)(lib.tensor([1.5, 2.0]), 0, out=lib.empty(0, dtype=lib.bool))
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_arg_reductions_take_out_of_their_dtype(name: str) -> None:
+    """argmax / argmin take out= (they refused the keyword), of int64 only, as torch's (no cast into a float out)."""
+    for lib in (torch, tg):
+        x = lib.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 7.0]])
+        out = lib.empty(0, dtype=lib.int64)
+        assert getattr(lib, name)(x, 1, out=out) is out
+        assert out.tolist() == ([1, 0] if name == "argmax" else [0, 1])
+        with pytest.raises(RuntimeError, match=r"(?i)expected out tensor to have dtype"):
+            getattr(lib, name)(x, 1, out=lib.empty(2))

@@ -27,22 +27,22 @@ from .tensor import Tensor
 # The top-level functions torch gives an ``out=`` (those this package has), ...
 COMPUTING = frozenset([
     "abs", "absolute", "acos", "acosh", "add", "addbmm", "addcdiv", "addcmul", "addmm", "addmv", "addr", "all", "amax",
-    "amin", "angle", "any", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argsort", "asin",
-    "asinh", "atan", "atan2", "atanh", "baddbmm", "bitwise_and", "bitwise_left_shift", "bitwise_not", "bitwise_or",
-    "bitwise_right_shift", "bitwise_xor", "bmm", "bucketize", "cat", "ceil", "clamp", "clamp_max", "clamp_min", "clip",
-    "column_stack", "concat", "concatenate", "copysign", "cos", "cosh", "cross", "cummax", "cummin", "cumprod",
-    "cumsum", "deg2rad", "diag", "diff", "digamma", "div", "divide", "dot", "dstack", "eq", "erf", "erfc", "erfinv",
-    "exp", "exp2", "expm1", "fix", "float_power", "floor", "floor_divide", "fmax", "fmin", "fmod", "frac", "gather",
-    "gcd", "ge", "greater", "greater_equal", "gt", "heaviside", "histc", "hstack", "hypot", "i0", "index_select",
-    "inner", "inverse", "isin", "isneginf", "isposinf", "kron", "kthvalue", "lcm", "ldexp", "le", "lerp", "less",
-    "less_equal", "lgamma", "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logcumsumexp",
-    "logical_and", "logical_not", "logical_or", "logical_xor", "logit", "logsumexp", "lt", "masked_select", "matmul",
-    "max", "maximum", "mean", "median", "min", "minimum", "mm", "mode", "msort", "mul", "multinomial", "multiply", "mv",
-    "nan_to_num", "nanmean", "nanmedian", "nanquantile", "nansum", "ne", "neg", "negative", "nextafter", "norm",
-    "not_equal", "outer", "pow", "prod", "quantile", "rad2deg", "reciprocal", "remainder", "round", "rsqrt",
-    "searchsorted", "sgn", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh", "softmax", "sort", "sqrt", "square",
-    "stack", "std", "sub", "subtract", "sum", "take_along_dim", "tan", "tanh", "tensordot", "topk", "tril", "triu",
-    "true_divide", "trunc", "var", "vdot", "vstack", "where", "xlogy"
+    "amin", "angle", "any", "argmax", "argmin", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
+    "arctanh", "argsort", "asin", "asinh", "atan", "atan2", "atanh", "baddbmm", "bitwise_and", "bitwise_left_shift",
+    "bitwise_not", "bitwise_or", "bitwise_right_shift", "bitwise_xor", "bmm", "bucketize", "cat", "ceil", "clamp",
+    "clamp_max", "clamp_min", "clip", "column_stack", "concat", "concatenate", "copysign", "cos", "cosh", "cross",
+    "cummax", "cummin", "cumprod", "cumsum", "deg2rad", "diag", "diff", "digamma", "div", "divide", "dot", "dstack",
+    "eq", "erf", "erfc", "erfinv", "exp", "exp2", "expm1", "fix", "float_power", "floor", "floor_divide", "fmax",
+    "fmin", "fmod", "frac", "gather", "gcd", "ge", "greater", "greater_equal", "gt", "heaviside", "histc", "hstack",
+    "hypot", "i0", "index_select", "inner", "inverse", "isin", "isneginf", "isposinf", "kron", "kthvalue", "lcm",
+    "ldexp", "le", "lerp", "less", "less_equal", "lgamma", "log", "log10", "log1p", "log2", "log_softmax", "logaddexp",
+    "logaddexp2", "logcumsumexp", "logical_and", "logical_not", "logical_or", "logical_xor", "logit", "logsumexp", "lt",
+    "masked_select", "matmul", "max", "maximum", "mean", "median", "min", "minimum", "mm", "mode", "msort", "mul",
+    "multinomial", "multiply", "mv", "nan_to_num", "nanmean", "nanmedian", "nanquantile", "nansum", "ne", "neg",
+    "negative", "nextafter", "norm", "not_equal", "outer", "pow", "prod", "quantile", "rad2deg", "reciprocal",
+    "remainder", "round", "rsqrt", "searchsorted", "sgn", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh",
+    "softmax", "sort", "sqrt", "square", "stack", "std", "sub", "subtract", "sum", "take_along_dim", "tan", "tanh",
+    "tensordot", "topk", "tril", "triu", "true_divide", "trunc", "var", "vdot", "vstack", "where", "xlogy"
 ])
 # ... of which these accumulate in out's dtype (as with their ``dtype=``: ``sum(x, 1, out=longs)`` sums longs) ...
 ACCUMULATING = frozenset(["sum", "prod", "cumsum", "cumprod", "mean", "nansum"])
@@ -53,14 +53,16 @@ CREATING = frozenset(["zeros", "ones", "empty", "full", "arange", "linspace", "l
 WHOLE_OVERLAP = frozenset(["cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
                            "cross", "gather", "index_select", "take_along_dim"])
 # ... does not look for these (reductions, products, sorting by index: they read what they have written) ...
-UNCHECKED = frozenset(["all", "amax", "amin", "any", "argsort", "bmm", "bucketize", "cummax", "cummin", "diag", "diff",
-                       "dot", "histc", "inner", "inverse", "log_softmax", "logsumexp", "matmul", "max", "mean",
-                       "median", "min", "mm", "multinomial", "mv", "nanmean", "nanmedian", "nanquantile", "nansum",
-                       "norm", "prod", "quantile", "searchsorted", "softmax", "std", "sum", "tensordot", "tril",
-                       "triu", "var", "vdot"])
+UNCHECKED = frozenset(["all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "bucketize", "cummax",
+                       "cummin", "diag", "diff", "dot", "histc", "inner", "inverse", "log_softmax", "logsumexp",
+                       "matmul", "max", "mean", "median", "min", "mm", "multinomial", "mv", "nanmean", "nanmedian",
+                       "nanquantile", "nansum", "norm", "prod", "quantile", "searchsorted", "softmax", "std", "sum",
+                       "tensordot", "tril", "triu", "var", "vdot"])
 # ... nor at the factors of these (only at the tensor added) ...
 PRODUCTS = frozenset(["addmm", "addbmm", "baddbmm", "addmv"])
 # ... and refuses a partial overlap for the rest (its elementwise kernels' check).
+# These take an out of the result's dtype only (torch: "Expected out tensor to have dtype long int").
+EXACT = frozenset(["argmax", "argmin"])
 # These resize an out of another shape without torch's warning.
 QUIET_RESIZE = (CREATING - {"arange"}) | {"topk", "kthvalue"}
 
@@ -105,7 +107,7 @@ def write_out(name: str, result: Any, out: Any, differentiable: bool = False) ->
     or a tuple / list of as many); returns ``out`` (a tuple result: a tuple of the same type holding the outs).
     ``differentiable``: the call had an input requiring grad even if the result (cast to an integer dtype) does not."""
     if not isinstance(result, tuple):
-        _check(name, result, out, exact=False, differentiable=differentiable)
+        _check(name, result, out, exact=name in EXACT, differentiable=differentiable)
         _write(name, result, out)
         return out
     if not isinstance(out, (tuple, list)) or len(out) != len(result):
