@@ -233,8 +233,39 @@ class GradFn:
         return tuple((grad_fn(p) if p._backward is not None else AccumulateGrad(p) if p.requires_grad else None, 0)
                      for p in self._tensor._parents)
 
+    def register_hook(self, fn: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]) -> RemovableHandle:
+        """torch's ``Node.register_hook``: ``fn(grad_inputs, grad_outputs)`` each time backward runs this op, with
+        the gradients it computed for its inputs (None where an input wants none) and the one it got; a tuple it
+        returns (one entry per input) replaces ``grad_inputs``."""
+        t = self._tensor
+        t._node_hooks = (*t._node_hooks, fn)
+
+        def remove() -> None:
+            t._node_hooks = tuple(h for h in t._node_hooks if h is not fn)
+        return RemovableHandle(remove)
+
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+def _run_node_hooks(node: Tensor, grads: Sequence[Any], g: Any) -> list[Any]:
+    """``grads`` (one array or None per parent of ``node``; Tensors with history under create_graph) through the
+    hooks registered on ``node``'s grad_fn."""
+    from .tensor import grad_tensor  # here: tensor.py imports this module
+
+    graph = hasattr(g, "requires_grad")
+    grad_inputs = tuple(None if pg is None or not p.requires_grad else pg if graph else grad_tensor(pg, p.device)
+                        for p, pg in zip(node._parents, grads))
+    grad_outputs = (g if graph else grad_tensor(g, node.device),)
+    for hook in node._node_hooks:
+        new = hook(grad_inputs, grad_outputs)
+        if new is not None:
+            new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+            if len(new) != len(grad_inputs):
+                raise RuntimeError(f"hook '{getattr(hook, '__name__', hook)}' has returned an incorrect number of "
+                                   f"values (got {len(new)}, but expected {len(grad_inputs)})")
+            grad_inputs = new
+    return [None if t is None else t if graph else t._data for t in grad_inputs]
 
 
 class AccumulateGrad:
@@ -373,6 +404,8 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
             if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
                 check_versions(node)
             grads = node._backward(g)
+            if node._node_hooks:
+                grads = _run_node_hooks(node, grads, g)
             if anomaly.checking:  # (detect_anomaly: a NaN gradient raises, naming the op)
                 anomaly.check(node, grads)
             for parent, pg in zip(node._parents, grads):

@@ -20,7 +20,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import backend
-from .autograd import FREED, _post_accumulate, _run_hooks, enable_grad, freed_backward, needed_nodes, topological_order
+from .autograd import (
+    FREED,
+    _post_accumulate,
+    _run_hooks,
+    _run_node_hooks,
+    enable_grad,
+    freed_backward,
+    needed_nodes,
+    topological_order,
+)
 from .ops import elementwise as ew
 from .ops import movement, reduce, unary
 from .ops.activation import INV_SQRT_2PI, SQRT_2_OVER_PI
@@ -102,7 +111,10 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
                 raise NotImplementedError(
                     f"double backward through {node._op} is not supported; create_graph=True differentiates "
                     f"through {', '.join(supported_ops())}. Compute that part without create_graph=True")
-            for parent, pg in zip(node._parents, backward(node, g)):
+            parent_grads = backward(node, g)
+            if node._node_hooks:
+                parent_grads = _run_node_hooks(node, parent_grads, g)
+            for parent, pg in zip(node._parents, parent_grads):
                 if pg is None or not parent.requires_grad:
                     continue
                 if pg.dtype != parent.dtype:

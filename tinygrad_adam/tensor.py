@@ -97,6 +97,7 @@ class Tensor:
     # Gradient hooks (``register_hook``) and ``retain_grad``: see autograd.py; class defaults here too.
     _hooks: tuple[Any, ...] = ()
     _post_accumulate_hooks: tuple[Any, ...] = ()  # register_post_accumulate_grad_hook (leaves only)
+    _node_hooks: tuple[Any, ...] = ()  # ``grad_fn.register_hook`` (torch's Node hooks; non-leaves only)
     _retains_grad = False
     _inference = False  # made inside inference_mode() (Tensor.is_inference)
     _data_alias = False  # made by ``.data`` (so resize_ cannot grow it away from its owner's array)

@@ -615,6 +615,15 @@ harness hands both the same initial weights and minibatches from numpy.
   configure_optimizers, token-counted lr decay, sampled rollouts), and nikhilbarhate99/min-decision-transformer
   (``masked_fill(-inf)`` over a registered ``tril``, post-norm blocks, right-padded ``traj_mask`` batches,
   ``evaluate_on_env`` and a saved / reloaded best model))
+- (``test_program_wavenet.py`` runs ``wavenet.py``: r9y9/wavenet_vocoder's WaveNet (mu-law companding and
+  quantization on numpy or torch, pytorch-wavenet's ``np.digitize`` bins and ``scatter_`` one-hot inputs, the
+  incremental ``nn.Conv1d`` subclass with its shifted input buffer and a linearized weight cleared by
+  ``register_backward_hook``, weight-normed ``std_mul``-initialized convs, gated residual blocks with local and
+  speaker conditioning, ``F.interpolate`` + Conv2d and ConvTranspose2d upsampling, skips scaled by
+  ``sqrt(1 / len(layers))``, ``receptive_field_size``), trained with ``MaskedCrossEntropyLoss`` over 256 classes
+  or the discretized mixture-of-logistics loss under Adam, ``clip_grad_norm_``, a step lr decay and an
+  ``ExponentialMovingAverage`` averaged model, a checkpoint resume, and incremental generation from handed-in
+  uniforms checked against the full forward)
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ the output so far, None if ``forward`` raised), and the error goes on.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import warnings
 from collections.abc import Callable
@@ -33,6 +34,8 @@ class ModuleHooks:
         self.post: dict[int, Callable[..., Any]] = {}
         self.backward: dict[int, Callable[..., Any]] = {}
         self.backward_pre: dict[int, Callable[..., Any]] = {}
+        self.backward_old: dict[int, Callable[..., Any]] = {}  # register_backward_hook's (non-full) hooks
+        self.full: bool | None = None  # whether the module's backward hooks are full ones (None: it has none yet)
         self.with_kwargs: set[int] = set()  # the keys of hooks that also get (and a pre-hook may replace) kwargs
         self.always_call: set[int] = set()  # the keys of forward hooks that run even when the call raises
 
@@ -71,6 +74,8 @@ class ModuleHooks:
                 output = self._post(key, hook, module, args, kwargs, output)
             if routed:
                 output = _route_outputs(output, state)
+            if self.backward_old:
+                _hook_last_node(module, args, output, list(self.backward_old.values()))
             return output
         except Exception:
             for key, hook in list(self.post.items()):
@@ -120,7 +125,7 @@ def with_global(own: ModuleHooks | None) -> ModuleHooks | None:
     if own is None:
         return GLOBAL
     merged = ModuleHooks()
-    for kind in ("pre", "post", "backward", "backward_pre"):
+    for kind in ("pre", "post", "backward", "backward_pre", "backward_old"):
         setattr(merged, kind, {**getattr(GLOBAL, kind), **getattr(own, kind)})
     merged.with_kwargs, merged.always_call = GLOBAL.with_kwargs | own.with_kwargs, GLOBAL.always_call | own.always_call
     return merged
@@ -133,6 +138,62 @@ def _args_kwargs(new: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     if not (isinstance(new, tuple) and len(new) == 2):
         raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got {new}.")
     return new
+
+
+def _hook_last_node(module: Any, args: tuple[Any, ...], output: Any, hooks: list[Callable[..., Any]]) -> None:
+    """torch's non-full backward hooks: each registered on the grad_fn of the output's first Tensor (dict values
+    and first items searched, as torch does), called as ``hook(module, grad_input, grad_output)``; torch's
+    FutureWarnings where that node is not the whole module."""
+    var = output
+    while not isinstance(var, Tensor):
+        var = next(v for v in var.values() if isinstance(v, Tensor)) if isinstance(var, dict) else var[0]
+    node = var.grad_fn
+    if node is None:
+        return
+    for hook in hooks:
+        node.register_hook(functools.partial(_call_old, hook, module))
+    _warn_non_full(args, output, var)
+
+
+def _warn_non_full(args: tuple[Any, ...], output: Any, var: Tensor) -> None:
+    """torch's ``_maybe_warn_non_full_backward_hook``: the cases where the hooked node's gradients are not the
+    module's (outputs or inputs not Tensors, outputs from several nodes, inputs not the node's own inputs)."""
+    def edge(t: Tensor) -> Any:  # torch's next_functions entry: the parent's node, AccumulateGrad, or None
+        return ("node", id(t)) if t._backward is not None else ("leaf", id(t)) if t.requires_grad else None
+
+    outputs = (output,) if isinstance(output, Tensor) else output
+    if not (isinstance(outputs, tuple) and all(isinstance(r, Tensor) for r in outputs)):
+        warnings.warn("Using non-full backward hooks on a Module that does not return a single Tensor or a tuple of "
+                      "Tensors is deprecated and will be removed in future versions. This hook will be missing some "
+                      "of the grad_output. Please use register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)
+        return
+    if not all(isinstance(i, Tensor) for i in args):
+        warnings.warn("Using non-full backward hooks on a Module that does not take as input a single Tensor or a "
+                      "tuple of Tensors is deprecated and will be removed in future versions. This hook will be "
+                      "missing some of the grad_input. Please use register_full_backward_hook to get the documented "
+                      "behavior.", FutureWarning, stacklevel=3)
+        return
+    out_nodes = {id(r) for r in outputs if r._backward is not None}
+    if not out_nodes or (len(out_nodes) == 1 and id(var) not in out_nodes):
+        warnings.warn("Using a non-full backward hook when outputs are nested in python data structure is "
+                      "deprecated and will be removed in future versions. This hook will be missing some "
+                      "grad_output.", FutureWarning, stacklevel=3)
+    elif len(out_nodes) > 1:
+        warnings.warn("Using a non-full backward hook when outputs are generated by different autograd Nodes is "
+                      "deprecated and will be removed in future versions. This hook will be missing some "
+                      "grad_output. Please use register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)
+    elif {edge(i) for i in args if i._backward is not None} != {edge(p) for p in var._parents}:
+        warnings.warn("Using a non-full backward hook when the forward contains multiple autograd Nodes is "
+                      "deprecated and will be removed in future versions. This hook will be missing some "
+                      "grad_input. Please use register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)
+
+
+def _call_old(hook: Callable[..., Any], module: Any, grad_input: tuple[Any, ...],
+              grad_output: tuple[Any, ...]) -> Any:
+    return hook(module, grad_input, grad_output)
 
 
 def _route_inputs(args: tuple[Any, ...], state: dict[str, Any]) -> tuple[Any, ...]:

@@ -312,7 +312,8 @@ class Module:
     # dicts (``if module._forward_hooks``, ``.clear()``, assigning a new dict, as code reaching into torch does)
     _forward_hooks = property(partial(_hook_table, kind="post"), partial(_set_hook_table, kind="post"))
     _forward_pre_hooks = property(partial(_hook_table, kind="pre"), partial(_set_hook_table, kind="pre"))
-    _backward_hooks = property(partial(_hook_table, kind="backward"), partial(_set_hook_table, kind="backward"))
+    _backward_hooks = property(lambda self: self._hook_table(self._backward_kind()),
+                               lambda self, hooks: self._set_hook_table(hooks, kind=self._backward_kind()))
     _backward_pre_hooks = property(partial(_hook_table, kind="backward_pre"),
                                    partial(_set_hook_table, kind="backward_pre"))
 
@@ -333,6 +334,7 @@ class Module:
         """``hook(module, grad_input, grad_output)`` once per backward through this module: the gradients of its
         positional Tensor arguments (None where none is wanted) and of its outputs; a returned tuple replaces
         grad_input."""
+        self._backward_style(full=True)
         return self._hooks("backward", hook, prepend)
 
     def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
@@ -341,8 +343,25 @@ class Module:
         return self._hooks("backward_pre", hook, prepend)
 
     def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
-        raise NotImplementedError("register_backward_hook is deprecated in torch (its gradients depend on the "
-                                  "module's last op); use register_full_backward_hook")
+        """torch's deprecated non-full hook: ``hook(module, grad_input, grad_output)`` each time backward runs the
+        op that made the (first Tensor) output, registered on its ``grad_fn`` at each call. ``grad_input`` is what
+        that op computed for its inputs, so it depends on how the module's last op is written (ours need not split
+        a layer into the ops torch's does: ``Conv1d`` ends in a reshape here); a returned tuple replaces it."""
+        self._backward_style(full=False)
+        return self._hooks("backward_old", hook, False)
+
+    def _backward_style(self, full: bool) -> None:
+        """Record whether this module's backward hooks are full ones; torch refuses a mix on one module."""
+        if self._module_hooks is None:
+            self._module_hooks = ModuleHooks()
+        if self._module_hooks.full is (not full):
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        self._module_hooks.full = full
+
+    def _backward_kind(self) -> str:
+        """The hook table torch's ``_backward_hooks`` shows: the non-full hooks' on a module that has them."""
+        return "backward_old" if self._module_hooks is not None and self._module_hooks.full is False else "backward"
 
     # ------------------------------------------------------------------ the tree
     def _members(self) -> Iterator[tuple[str, Any]]:
