@@ -561,7 +561,7 @@ def _swap(module: Any, name: str, value: Any) -> Any:
 
 def _named_tensors(module: Any) -> dict[str, Tensor]:
     out = dict(module.named_parameters(remove_duplicate=False))
-    out.update(module.named_buffers())
+    out.update(module.named_buffers(remove_duplicate=False))
     return out
 
 

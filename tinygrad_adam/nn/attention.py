@@ -23,6 +23,11 @@ from .layers import Linear
 from .module import Module, Parameter
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """torch's class of ``MultiheadAttention.out_proj``: a Linear (``isinstance`` holds) whose type is not Linear, so
+    ``type(m) is nn.Linear`` loops (and reprs) treat it as torch's do."""
+
+
 class MultiheadAttention(Module):
     """Attention of query (L, N, E) to key (S, N, E) and value (S, N, E) (``batch_first``: (N, L, E) ...;
     unbatched: (L, E)) with ``num_heads`` heads of E / num_heads each -> (output (L, N, E), weights (N, L, S)
@@ -61,7 +66,7 @@ class MultiheadAttention(Module):
             self.bias_k, self.bias_v = (Parameter(zeros(1, 1, embed_dim, dtype=dtype, device=device)) for _ in "kv")
             init.xavier_normal_(self.bias_k)
             init.xavier_normal_(self.bias_v)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
         if bias:
             init.zeros_(self.out_proj.bias)
 

@@ -100,6 +100,7 @@ class _ConvNd(Module):
         else:
             self.padding = size(padding, f"{name} padding", 0)
         self.padding_mode = padding_mode
+        self.transposed, self.output_padding = False, (0,) * self.dims  # torch's _ConvNd attributes
         self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype,
                                       device=device))
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
@@ -155,7 +156,7 @@ class Conv3d(_ConvNd):
     dims = 3
 
 
-class MaxPool2d(Module):
+class _MaxPoolNd(Module):
     """Max over kernel windows of NCHW (or unbatched CHW) input; ``stride`` defaults to ``kernel_size``. torch's
     arguments (``F.max_pool2d``)."""
 
@@ -179,27 +180,36 @@ class MaxPool2d(Module):
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
-class MaxPool3d(MaxPool2d):
+class MaxPool2d(_MaxPoolNd):  # MaxPool3d: its siblings, not subclasses (as torch)
+    __doc__ = _MaxPoolNd.__doc__
+
+
+class MaxPool3d(_MaxPoolNd):
     """Max over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input (``F.max_pool3d``); the arguments of
     MaxPool2d, with triples for pairs."""
 
     dims = 3
 
 
-class Dropout(Module):
+class _DropoutNd(Module):
+    """torch's base of every dropout module (``p``, ``inplace``): as torch, Dropout2d or AlphaDropout is a
+    ``_DropoutNd`` but not a ``Dropout``, so ``isinstance(m, nn.Dropout)`` picks out plain dropout only."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        self.p, self.inplace = F.check_dropout_p(p), inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
     """Inverted dropout with probability ``p`` in [0, 1] while training; the identity after ``eval()``.
 
     A sparse CSR batch stays sparse: its stored entries are dropped (``F.dropout``).
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        self.p, self.inplace = F.check_dropout_p(p), inplace
-
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Softplus(Module):
@@ -276,14 +286,18 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
 
-class Softmin(Softmax):
+class Softmin(Module):  # not a Softmax subclass, as torch (isinstance(m, nn.Softmax) is False for it)
     """softmax(-x) along ``dim``."""
+
+    __init__, extra_repr = Softmax.__init__, Softmax.extra_repr
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softmin(x, self.dim)
 
 
-class LogSoftmax(Softmax):
+class LogSoftmax(Module):  # not a Softmax subclass, as torch
+    __init__, extra_repr = Softmax.__init__, Softmax.extra_repr
+
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
 
@@ -764,7 +778,7 @@ class LeakyReLU(_Activation):
         super().__init__(negative_slope=negative_slope, inplace=inplace)
 
 
-class ELU(_Activation):
+class _ELUBase(_Activation):
     """x where x > 0, else alpha (exp(x) - 1)."""
 
     function = staticmethod(F.elu)
@@ -773,7 +787,11 @@ class ELU(_Activation):
         super().__init__(alpha=alpha, inplace=inplace)
 
 
-class CELU(ELU):
+class ELU(_ELUBase):  # CELU: its siblings, not subclasses (as torch)
+    __doc__ = _ELUBase.__doc__
+
+
+class CELU(_ELUBase):
     """max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
 
     function = staticmethod(F.celu)
@@ -790,12 +808,6 @@ class SELU(_InplaceActivation):
     """scale elu(x, alpha), the self-normalising constants."""
 
     function = staticmethod(F.selu)
-
-
-class ReLU6(_InplaceActivation):
-    """min(max(x, 0), 6)."""
-
-    function = staticmethod(F.relu6)
 
 
 class Hardsigmoid(_InplaceActivation):
@@ -816,7 +828,7 @@ class Mish(_InplaceActivation):
     function = staticmethod(F.mish)
 
 
-class Softshrink(_Activation):
+class _ShrinkBase(_Activation):
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
 
     function = staticmethod(F.softshrink)
@@ -828,7 +840,11 @@ class Softshrink(_Activation):
         return str(self.lambd)
 
 
-class Hardshrink(Softshrink):
+class Softshrink(_ShrinkBase):  # Hardshrink: its siblings, not subclasses (as torch)
+    __doc__ = _ShrinkBase.__doc__
+
+
+class Hardshrink(_ShrinkBase):
     """x where |x| > lambd, else 0."""
 
     function = staticmethod(F.hardshrink)
@@ -875,6 +891,16 @@ class Hardtanh(_Activation):
         if min_val > max_val:
             raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
         super().__init__(min_val=min_val, max_val=max_val, inplace=inplace)
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6): torch's ReLU6 is a Hardtanh(0.0, 6.0) (``isinstance(m, nn.Hardtanh)`` holds)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Threshold(_Activation):
@@ -956,7 +982,7 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-class Dropout2d(Dropout):
+class Dropout2d(_DropoutNd):
     """Channel dropout while training: each channel map of (N, C, H, W) input is zeroed with probability ``p`` (the
     rest scaled by 1/(1-p)); the identity after ``eval()``."""
 
@@ -964,7 +990,7 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
-class Dropout3d(Dropout):
+class Dropout3d(_DropoutNd):
     """Channel dropout while training: each channel volume of (N, C, D, H, W) or (C, D, H, W) input is zeroed with
     probability ``p`` (the rest scaled by 1/(1-p)); the identity after ``eval()``."""
 
@@ -972,7 +998,7 @@ class Dropout3d(Dropout):
         return F.dropout3d(x, self.p, self.training, self.inplace)
 
 
-class Dropout1d(Dropout):
+class Dropout1d(_DropoutNd):
     """Channel dropout while training: each channel row of (N, C, L) or (C, L) input is zeroed with probability ``p``
     (the rest scaled by 1/(1-p)); the identity after ``eval()``."""
 
@@ -980,21 +1006,21 @@ class Dropout1d(Dropout):
         return F.dropout1d(x, self.p, self.training, self.inplace)
 
 
-class AlphaDropout(Dropout):
+class AlphaDropout(_DropoutNd):
     """Dropout that keeps a SELU network's zero mean and unit variance (``F.alpha_dropout``), while training."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.alpha_dropout(x, self.p, self.training, self.inplace)
 
 
-class FeatureAlphaDropout(Dropout):
+class FeatureAlphaDropout(_DropoutNd):
     """``AlphaDropout`` of whole channels (``F.feature_alpha_dropout``), while training."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.feature_alpha_dropout(x, self.p, self.training, self.inplace)
 
 
-class AvgPool2d(Module):
+class _AvgPoolNd(Module):
     """Mean over kernel windows of NCHW input; ``stride`` defaults to ``kernel_size`` (``F.avg_pool2d``)."""
 
     dims = 2
@@ -1016,14 +1042,18 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool3d(AvgPool2d):
+class AvgPool2d(_AvgPoolNd):  # AvgPool3d: its siblings, not subclasses (as torch)
+    __doc__ = _AvgPoolNd.__doc__
+
+
+class AvgPool3d(_AvgPoolNd):
     """Mean over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input (``F.avg_pool3d``); the arguments of
     AvgPool2d, with triples for pairs."""
 
     dims = 3
 
 
-class AdaptiveAvgPool2d(Module):
+class _AdaptiveAvgPoolNd(Module):
     """Mean pooling to spatial size ``output_size`` with torch's windows (``F.adaptive_avg_pool2d``)."""
 
     def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
@@ -1036,7 +1066,11 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):  # AdaptiveAvgPool3d: its siblings, not subclasses (as torch)
+    __doc__ = _AdaptiveAvgPoolNd.__doc__
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """Mean pooling of (N, C, D, H, W) or (C, D, H, W) input to spatial size ``output_size`` (an int, or a triple
     whose None keeps that size) with torch's windows (``F.adaptive_avg_pool3d``)."""
 
@@ -1044,7 +1078,7 @@ class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
         return F.adaptive_avg_pool3d(x, self.output_size)
 
 
-class MaxUnpool2d(Module):
+class _MaxUnpoolNd(Module):
     """The partial inverse of ``MaxPool2d`` (``F.max_unpool2d``): ``forward(input, indices, output_size=None)``."""
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
@@ -1059,7 +1093,11 @@ class MaxUnpool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class MaxUnpool1d(MaxUnpool2d):
+class MaxUnpool2d(_MaxUnpoolNd):  # MaxUnpool1d, MaxUnpool3d: its siblings, not subclasses (as torch)
+    __doc__ = _MaxUnpoolNd.__doc__
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
     """The partial inverse of ``MaxPool1d`` (``F.max_unpool1d``)."""
 
     def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
@@ -1072,7 +1110,7 @@ class MaxUnpool1d(MaxUnpool2d):
         return F.max_unpool1d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
-class MaxUnpool3d(MaxUnpool2d):
+class MaxUnpool3d(_MaxUnpoolNd):
     """The partial inverse of ``MaxPool3d`` (``F.max_unpool3d``): ``forward(input, indices, output_size=None)``."""
 
     def __init__(self, kernel_size: int | tuple[int, int, int], stride: int | tuple[int, int, int] | None = None,
@@ -1085,7 +1123,7 @@ class MaxUnpool3d(MaxUnpool2d):
         return F.max_unpool3d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
-class LPPool2d(Module):
+class _LPPoolNd(Module):
     """The ``norm_type``-norm of each window (``F.lp_pool2d``); ``stride`` defaults to ``kernel_size``."""
 
     def __init__(self, norm_type: float, kernel_size: IntPair, stride: IntPair | None = None,
@@ -1100,21 +1138,25 @@ class LPPool2d(Module):
                 f"ceil_mode={self.ceil_mode}")
 
 
-class LPPool1d(LPPool2d):
+class LPPool2d(_LPPoolNd):  # LPPool1d, LPPool3d: its siblings, not subclasses (as torch)
+    __doc__ = _LPPoolNd.__doc__
+
+
+class LPPool1d(_LPPoolNd):
     """The ``norm_type``-norm of each window of the last dim (``F.lp_pool1d``)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
-class LPPool3d(LPPool2d):
+class LPPool3d(_LPPoolNd):
     """The ``norm_type``-norm of each kd x kh x kw window (``F.lp_pool3d``)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.lp_pool3d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
-class FractionalMaxPool2d(Module):
+class _FractionalMaxPoolNd(Module):
     """Max over kernel windows at pseudo-random starts (``F.fractional_max_pool2d``): exactly one of
     ``output_size`` and ``output_ratio`` (each ratio in (0, 1)); ``_random_samples`` (N, C, 2), kept as a buffer,
     fixes the starts, else each call draws new ones."""
@@ -1143,7 +1185,11 @@ class FractionalMaxPool2d(Module):
                   _random_samples=self._random_samples)
 
 
-class FractionalMaxPool3d(FractionalMaxPool2d):
+class FractionalMaxPool2d(_FractionalMaxPoolNd):  # FractionalMaxPool3d: its siblings, not subclasses (as torch)
+    __doc__ = _FractionalMaxPoolNd.__doc__
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
     """``FractionalMaxPool2d`` over kd x kh x kw windows of (N, C, D, H, W) or (C, D, H, W) input
     (``F.fractional_max_pool3d``); ``_random_samples`` (N, C, 3)."""
 
@@ -1163,7 +1209,7 @@ class ChannelShuffle(Module):
         return f"groups={self.groups}"
 
 
-class AdaptiveMaxPool2d(Module):
+class _AdaptiveMaxPoolNd(Module):
     """Max pooling to spatial size ``output_size`` over torch's adaptive windows (``F.adaptive_max_pool2d``)."""
 
     def __init__(self, output_size: int | tuple[int | None, int | None], return_indices: bool = False) -> None:
@@ -1176,24 +1222,27 @@ class AdaptiveMaxPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):  # AdaptiveMaxPool1d / 3d are not subclasses of it, as torch
+    __doc__ = _AdaptiveMaxPoolNd.__doc__
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) input to ``output_size`` (``F.adaptive_max_pool3d``)."""
 
     def forward(self, x: Tensor) -> Any:
         return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
 
 
-class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Max pooling to length ``output_size`` (``F.adaptive_max_pool1d``)."""
 
     def forward(self, x: Tensor) -> Any:
         return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
 
 
-class ConvTranspose2d(Module):
-    """The transpose of Conv2d: x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo), Ho = (H - 1) * stride -
-    2 * padding + dilation * (kh - 1) + output_padding + 1; weight (in, out / groups, kh, kw)
-    (``F.conv_transpose2d``). Only padding_mode='zeros' (as torch)."""
+class _ConvTransposeNd(_ConvNd):
+    """What the transposed convolutions share (torch's ``_ConvTransposeNd``, a ``_ConvNd``; ConvTranspose1d and
+    ConvTranspose3d are not ConvTranspose2d subclasses, as torch)."""
 
     dims = 2
 
@@ -1215,12 +1264,11 @@ class ConvTranspose2d(Module):
         self.padding = size(padding, f"{name} padding", 0)
         self.output_padding = size(output_padding, f"{name} output_padding", 0)
         self.dilation = size(dilation, f"{name} dilation", 1)
+        self.transposed, self.padding_mode = True, padding_mode  # torch's _ConvNd attributes
         self.weight = Parameter(zeros(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype,
                                       device=device))
         self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
         self.reset_parameters()  # torch's fan_in is the weight's dim 1 here too: out_channels * k
-
-    reset_parameters = Linear.reset_parameters
 
     def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         """The transposed convolution of x; ``output_size`` (the spatial sizes, or all of x's dims') picks the
@@ -1253,13 +1301,21 @@ class ConvTranspose2d(Module):
         return conv_repr(self)
 
 
-class ConvTranspose1d(ConvTranspose2d):
+class ConvTranspose2d(_ConvTransposeNd):
+    """The transpose of Conv2d: x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo), Ho = (H - 1) * stride -
+    2 * padding + dilation * (kh - 1) + output_padding + 1; weight (in, out / groups, kh, kw)
+    (``F.conv_transpose2d``). Only padding_mode='zeros' (as torch)."""
+
+    dims = 2
+
+
+class ConvTranspose1d(_ConvTransposeNd):
     """The transpose of Conv1d: x (N, in_channels, L) -> (N, out_channels, Lo); weight (in, out, k)."""
 
     dims = 1
 
 
-class ConvTranspose3d(ConvTranspose2d):
+class ConvTranspose3d(_ConvTransposeNd):
     """The transpose of Conv3d: x (N, in_channels, D, H, W) or (in_channels, D, H, W) -> (N, out_channels, Do, Ho,
     Wo); weight (in, out / groups, kd, kh, kw) (``F.conv_transpose3d``); ConvTranspose2d's arguments, with triples."""
 
@@ -1289,9 +1345,10 @@ class AvgPool1d(Module):
 
     def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
                  padding: int | tuple[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> None:
-        F._window_1d("AvgPool1d", kernel_size, stride, padding)
-        self.kernel_size, self.padding, self.count_include_pad = kernel_size, padding, count_include_pad
-        self.stride, self.ceil_mode = kernel_size if stride is None else stride, ceil_mode
+        (_, k), (_, st), (_, pad) = F._window_1d("AvgPool1d", kernel_size, stride, padding)
+        # torch keeps them as 1-tuples (``_single``): ``kernel_size == (2,)``, ``kernel_size[0]``
+        self.kernel_size, self.padding, self.count_include_pad = (k,), (pad,), count_include_pad
+        self.stride, self.ceil_mode = (st,), ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
@@ -1313,7 +1370,7 @@ class AdaptiveAvgPool1d(Module):
         return f"output_size={self.output_size}"
 
 
-class Unfold(Module):
+class _FoldBase(Module):
     """torch's im2col as a module: (N, C, H, W) -> (N, C*kh*kw, L) (``F.unfold``)."""
 
     def __init__(self, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0, stride: IntPair = 1) -> None:
@@ -1327,7 +1384,11 @@ class Unfold(Module):
                 f"stride={self.stride}")
 
 
-class Fold(Unfold):
+class Unfold(_FoldBase):  # Fold: its siblings, not subclasses (as torch)
+    __doc__ = _FoldBase.__doc__
+
+
+class Fold(_FoldBase):
     """torch's col2im as a module: (N, C*kh*kw, L) -> (N, C, *output_size) (``F.fold``)."""
 
     def __init__(self, output_size: IntPair, kernel_size: IntPair, dilation: IntPair = 1, padding: IntPair = 0,
@@ -1349,7 +1410,11 @@ class Upsample(Module):
     def __init__(self, size: int | tuple[int, ...] | None = None, scale_factor: float | tuple[float, ...] | None = None,
                  mode: str = "nearest", align_corners: bool | None = None,
                  recompute_scale_factor: bool | None = None) -> None:
-        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        if isinstance(scale_factor, (tuple, list)):  # torch keeps floats: ``scale_factor == 2.0``
+            scale_factor = tuple(float(f) for f in scale_factor)
+        self.name, self.size, self.mode = type(self).__name__, size, mode
+        self.scale_factor = float(scale_factor) if scale_factor and not isinstance(scale_factor, tuple) \
+            else (scale_factor or None)
         self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, x: Tensor) -> Tensor:
@@ -1433,7 +1498,7 @@ class _Pad(Module):
         return str(self.padding)
 
 
-class ConstantPad1d(_Pad):
+class _ConstantPadNd(_Pad):
     """Pads with ``value``."""
 
     def __init__(self, padding: int | tuple[int, ...], value: float) -> None:
@@ -1447,43 +1512,50 @@ class ConstantPad1d(_Pad):
         return f"padding={self.padding}, value={self.value}"
 
 
-class ZeroPad1d(ConstantPad1d):
-    """Pads with zeros."""
+class _ZeroPad:
+    """What ZeroPad1d / 2d / 3d add to the ConstantPad of their dims: the value 0."""
 
     def __init__(self, padding: int | tuple[int, ...]) -> None:
-        super().__init__(padding, 0.0)
+        super().__init__(padding, 0.0)  # type: ignore[call-arg]
 
     def extra_repr(self) -> str:
-        return str(self.padding)
+        return str(self.padding)  # type: ignore[attr-defined]
 
 
-class ReflectionPad1d(_Pad):
+class _ReflectionPadNd(_Pad):
     """Pads by mirroring about the edges."""
 
     mode = "reflect"
 
 
-class ReplicationPad1d(_Pad):
+class _ReplicationPadNd(_Pad):
     """Pads by repeating the edge values."""
 
     mode = "replicate"
 
 
-class CircularPad1d(_Pad):
+class _CircularPadNd(_Pad):
     """Pads by wrapping around."""
 
     mode = "circular"
 
 
-def _padding_over(base: type[_Pad], dims: int) -> type[_Pad]:
-    """``base`` over the last ``dims`` dims: torch's 2d and 3d padding modules."""
-    name = f"{base.__name__[:-2]}{dims}d"
-    return type(name, (base,), {"dims": dims, "__module__": __name__, "__qualname__": name,
-                                "__doc__": f"{base.__doc__[:-1]} over the last {dims} dims."})
+def _padding_over(name: str, bases: tuple[type, ...], dims: int, doc: str) -> Any:
+    """torch's ``name`` padding module over the last ``dims`` dims. As torch, the 1d / 2d / 3d modules of a mode are
+    siblings (ReflectionPad2d is no ReflectionPad1d) and ZeroPad2d is a ConstantPad2d."""
+    return type(name, bases, {"dims": dims, "__module__": __name__, "__qualname__": name,
+                              "__doc__": doc if dims == 1 else f"{doc[:-1]} over the last {dims} dims."})
 
 
-ConstantPad2d, ConstantPad3d = _padding_over(ConstantPad1d, 2), _padding_over(ConstantPad1d, 3)
-ZeroPad2d, ZeroPad3d = _padding_over(ZeroPad1d, 2), _padding_over(ZeroPad1d, 3)
-ReflectionPad2d, ReflectionPad3d = _padding_over(ReflectionPad1d, 2), _padding_over(ReflectionPad1d, 3)
-ReplicationPad2d, ReplicationPad3d = _padding_over(ReplicationPad1d, 2), _padding_over(ReplicationPad1d, 3)
-CircularPad2d, CircularPad3d = _padding_over(CircularPad1d, 2), _padding_over(CircularPad1d, 3)
+ConstantPad1d, ConstantPad2d, ConstantPad3d = (
+    _padding_over(f"ConstantPad{d}d", (_ConstantPadNd,), d, "Pads with ``value``.") for d in (1, 2, 3))
+ZeroPad1d, ZeroPad2d, ZeroPad3d = (_padding_over(f"ZeroPad{d}d", (_ZeroPad, c), d, "Pads with zeros.")
+                                   for d, c in ((1, ConstantPad1d), (2, ConstantPad2d), (3, ConstantPad3d)))
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = (
+    _padding_over(f"ReflectionPad{d}d", (_ReflectionPadNd,), d, "Pads by mirroring about the edges.")
+    for d in (1, 2, 3))
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = (
+    _padding_over(f"ReplicationPad{d}d", (_ReplicationPadNd,), d, "Pads by repeating the edge values.")
+    for d in (1, 2, 3))
+CircularPad1d, CircularPad2d, CircularPad3d = (
+    _padding_over(f"CircularPad{d}d", (_CircularPadNd,), d, "Pads by wrapping around.") for d in (1, 2, 3))

@@ -235,8 +235,13 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
         return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
 
 
-class CosineEmbeddingLoss(MarginRankingLoss):
+class CosineEmbeddingLoss(_Loss):  # not a MarginRankingLoss, as torch
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (``F.cosine_embedding_loss``)."""
+
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(F.legacy_reduction(size_average, reduce, reduction))
+        self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: TensorLike) -> Tensor:
         return F.cosine_embedding_loss(input1, input2, target, self.margin, reduction=self.reduction)
@@ -295,8 +300,11 @@ class MultiMarginLoss(_WeightedLoss):
         return F.multi_margin_loss(input, target, self.p, self.margin, self.weight, reduction=self.reduction)
 
 
-class MultiLabelMarginLoss(SoftMarginLoss):
+class MultiLabelMarginLoss(_Loss):  # not a SoftMarginLoss, as torch
     """Multi-label hinge loss against -1-ended lists of target classes (``F.multilabel_margin_loss``)."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(F.legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input: Tensor, target: TensorLike) -> Tensor:  # noqa: A002
         return F.multilabel_margin_loss(input, target, reduction=self.reduction)

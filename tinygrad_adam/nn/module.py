@@ -412,14 +412,22 @@ class Module:
         ``_load_from_state_dict`` walk (the last two the persistent buffers only)."""
         return [*self.named_parameters(recurse=False, remove_duplicate=False), *self._own_buffers(persistent_only)]
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        """Every buffer (see ``register_buffer``) with its dotted name."""
-        for mod_prefix, mod in self.named_modules(prefix):
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """Every buffer (see ``register_buffer``) with its dotted name; torch's ``recurse=False`` (this module's
+        own only) and ``remove_duplicate`` (a buffer held twice given once)."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_prefix, mod in modules:
             for name, b in mod._own_buffers():
+                if remove_duplicate:
+                    if id(b) in seen:
+                        continue
+                    seen.add(id(b))
                 yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
 
-    def buffers(self) -> Iterator[Tensor]:
-        return (b for _, b in self.named_buffers())
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers(recurse=recurse))
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Set ``param`` as attribute ``name`` (torch's explicit form of ``self.name = param``). As torch, the name
@@ -676,6 +684,21 @@ class Module:
         then its persistent buffers, under ``prefix``."""
         for name, t in self._own_tensors(persistent_only=True):
             destination[prefix + name] = t if keep_vars or is_lazy(t) else t.detach() if t.is_sparse else t.data
+        if type(self).get_extra_state is not Module.get_extra_state:  # torch's: after the tensors
+            destination[prefix + EXTRA_STATE] = self.get_extra_state()
+
+    def get_extra_state(self) -> Any:
+        """torch's hook for state beyond tensors: a subclass that overrides it (and ``set_extra_state``) has its
+        value saved under ``prefix + "_extra_state"`` in ``state_dict`` and handed back by ``load_state_dict``."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. Please file "
+                           "an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to "
+                           "report this bug.")
+
+    def set_extra_state(self, state: Any) -> None:
+        """torch's counterpart of ``get_extra_state``: receives the saved ``_extra_state`` on load."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called. Please file "
+                           "an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to "
+                           "report this bug.")
 
     def state_dict(self, *args: Any, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:
@@ -732,9 +755,17 @@ class Module:
             else:
                 copy = partial(_copy_into, p, value, assign)
                 copy() if pending is None else pending.append(copy)
+        extra = type(self).set_extra_state is not Module.set_extra_state
+        if extra:  # torch's: handed the saved value, a missing key noted
+            if prefix + EXTRA_STATE in state_dict:
+                setter = partial(self.set_extra_state, state_dict[prefix + EXTRA_STATE])
+                setter() if pending is None else pending.append(setter)
+            elif strict:
+                missing_keys.append(prefix + EXTRA_STATE)
         if strict:
             children = [f"{n}." for n, _ in self._child_items()]
             unexpected_keys.extend(k for k in state_dict if k.startswith(prefix) and k[len(prefix):] not in own
+                                   and not (extra and k[len(prefix):] == EXTRA_STATE)
                                    and not k[len(prefix):].startswith(tuple(children)))
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
@@ -751,7 +782,7 @@ class Module:
         module's ``_load_from_state_dict`` (which a subclass may override) is handed a copy of the keys under its
         prefix, as Tensors, and the ``_metadata`` entry of its prefix.
         """
-        values = OrderedDict((k, _loadable(v)) for k, v in state_dict.items())
+        values = OrderedDict((k, v if _is_extra_state(k) else _loadable(v)) for k, v in state_dict.items())
         for prefix, mod in self.named_modules(remove_duplicate=False):  # hooks that rename keys (weight_norm's)
             for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):
                 hook(values, f"{prefix}." if prefix else "")
@@ -770,7 +801,8 @@ class Module:
                 child_prefix = f"{prefix}{name}."
                 load(child, {k: v for k, v in local.items() if k.startswith(child_prefix)}, child_prefix)
 
-        load(self, OrderedDict((k, _as_tensor(v)) for k, v in values.items()), "")  # overrides see Tensors
+        load(self, OrderedDict((k, v if _is_extra_state(k) else _as_tensor(v)) for k, v in values.items()),
+             "")  # overrides see Tensors; an ``_extra_state`` value stays as saved
         if strict and missing:
             problems.append(f"missing keys {missing}")
         if strict and unexpected:
@@ -821,6 +853,13 @@ class _LoadErrors(list):
     def __init__(self) -> None:
         super().__init__()
         self.pending: list[Callable[[], None]] = []
+
+
+EXTRA_STATE = "_extra_state"  # torch's state_dict key of ``get_extra_state``'s value
+
+
+def _is_extra_state(key: str) -> bool:
+    return key == EXTRA_STATE or key.endswith("." + EXTRA_STATE)
 
 
 def _loadable(value: Any) -> Any:
@@ -1175,7 +1214,15 @@ class ModuleDict(Module):
         return [(k, self[k]) for k in self._keys]
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
-        for key, module in (modules.items() if isinstance(modules, Mapping) else modules):
+        """As torch's: another ModuleDict / ParameterDict or an OrderedDict keeps its order; a plain dict keeps it
+        in a ModuleDict but goes in sorted by key in a ParameterDict (torch's ``ParameterDict.update``)."""
+        if isinstance(modules, (OrderedDict, ModuleDict)):
+            items: Iterable[tuple[str, Any]] = modules.items()
+        elif isinstance(modules, Mapping):
+            items = sorted(modules.items(), key=lambda kv: kv[0]) if self._kind is Parameter else modules.items()
+        else:
+            items = modules
+        for key, module in items:
             self[key] = module
 
 

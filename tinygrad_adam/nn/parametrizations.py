@@ -25,7 +25,7 @@ from ..ops.movement import concatenate, wrap_dim
 from ..tensor import Tensor
 from . import functional as F
 from . import parametrize
-from .layers import ConvTranspose2d
+from .layers import _ConvTransposeNd
 from .module import Module
 
 
@@ -147,7 +147,7 @@ class _SpectralNorm(Module):
 
 def default_dim(module: Module) -> int:
     """The dim of the outputs in ``module``'s weight: 1 for a transposed convolution, else 0 (torch's rule)."""
-    return 1 if isinstance(module, ConvTranspose2d) else 0  # (ConvTranspose1d is a ConvTranspose2d)
+    return 1 if isinstance(module, _ConvTransposeNd) else 0  # ConvTranspose1d / 2d / 3d, as torch
 
 
 def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12,

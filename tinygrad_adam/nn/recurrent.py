@@ -77,6 +77,19 @@ class RNNBase(Module):
         """The parameters named by ``_flat_weights_names``, in that order (as torch's)."""
         return [getattr(self, name) for name in self._flat_weights_names]
 
+    @property
+    def _all_weights(self) -> list[list[str]]:
+        """torch's: the parameter names grouped by layer and direction (``[["weight_ih_l0", ...], ...]``)."""
+        groups: dict[str, list[str]] = {}
+        for name in self._flat_weights_names:
+            groups.setdefault(name[name.rindex("_l"):], []).append(name)
+        return list(groups.values())
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """torch's: the parameters grouped by layer and direction, each group in ``_flat_weights_names`` order."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
     def reset_parameters(self) -> None:
         """Every weight and bias uniform in +-1/sqrt(hidden_size), as torch's (``__init__`` calls it, so a
         subclass's own ``reset_parameters`` makes the first weights)."""
@@ -194,10 +207,10 @@ class RNNBase(Module):
         return movement.stack(outs, 0), h, c
 
     def extra_repr(self) -> str:
-        extras = "".join(f", {k}={v!r}" for k, v, default in (
-            ("num_layers", self.num_layers, 1), ("bias", self.bias, True), ("batch_first", self.batch_first, False),
-            ("dropout", self.dropout, 0.0), ("bidirectional", self.bidirectional, False),
-            ("proj_size", self.proj_size, 0)) if v != default)
+        extras = "".join(f", {k}={v!r}" for k, v, default in (  # torch's order: proj_size first
+            ("proj_size", self.proj_size, 0), ("num_layers", self.num_layers, 1), ("bias", self.bias, True),
+            ("batch_first", self.batch_first, False), ("dropout", self.dropout, 0.0),
+            ("bidirectional", self.bidirectional, False)) if v != default)
         return f"{self.input_size}, {self.hidden_size}{extras}"
 
 
@@ -211,6 +224,7 @@ class RNN(RNNBase):
             raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
                          bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
 
     forward = RNNBase._run
 

@@ -87,6 +87,9 @@ class TransformerEncoderLayer(_Layer):
                  norm_first: bool = False, bias: bool = True, device: str | None = None, dtype: Any = None) -> None:
         super().__init__(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
                          norm_first, bias, device, dtype, n_norms=2)
+        act = self.activation  # torch's flag: 1 for relu, 2 for gelu, 0 for any other activation
+        self.activation_relu_or_gelu = 1 if act is F.relu or isinstance(act, ReLU) else \
+            2 if act is F.gelu or isinstance(act, GELU) else 0
 
     def forward(self, src: Tensor, src_mask: TensorLike | None = None, src_key_padding_mask: TensorLike | None = None,
                 is_causal: bool = False) -> Tensor:
