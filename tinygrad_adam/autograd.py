@@ -294,10 +294,10 @@ def _run_hooks(node: Tensor, g: Any) -> Any:
             if tuple(out.shape) != node.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{tuple(out.shape)} for a tensor of shape {node.shape}")
-            if graph:
-                g = out if out.dtype == node.dtype else out.astype(node.dtype)
-            else:
-                g = out._data if out.dtype == node.dtype else out._data.astype(node.dtype)
+            if out.dtype != node.dtype:  # as torch's check (the gradient was silently cast before)
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} has changed the type of value (was "
+                                   f"{node.dtype} got {out.dtype})")
+            g = out if graph else out._data
     return g
 
 
@@ -380,11 +380,13 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
     from .tensor import check_versions, inplace_writes  # here: tensor.py imports this module
 
     captured: dict[int, Any] = {}
-    handed_out: set[int] = set()
+    handed_out = {id(g) for g in grads}  # the caller's gradients: a leaf's .grad copies them, never aliases them
     for node in reversed(order):
         g = pending.pop(id(node), None)
-        if g is not None and node._hooks:
-            g = _run_hooks(node, g)
+        if g is not None and node._hooks and (needed is None or id(node) in needed):  # (as torch: only the nodes
+            g0, g = g, _run_hooks(node, g)  # that lead to ``inputs`` run, so a hook elsewhere is not called)
+            if g is not g0:  # a hook's own tensor (the user may hold it): a leaf's .grad copies it
+                handed_out.add(id(g))
         if wanted is not None:
             if g is not None and id(node) in wanted:
                 captured[id(node)] = g
@@ -470,7 +472,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
          only_inputs: bool = True, allow_unused: bool | None = None,
-         is_grads_batched: bool = False) -> tuple[Tensor | None, ...]:
+         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
     """d(outputs)/d(inputs) as a tuple of Tensors, one per input (shapes and dtypes of the inputs), without
     touching any ``.grad`` (torch.autograd.grad). ``is_grads_batched``: see :func:`_batched_grad`.
 
@@ -478,9 +480,18 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     output). ``create_graph``: the backward pass is recorded, so the gradients (Tensors with history) can be
     differentiated again (higher_order.py lists the ops it covers; the others raise). The graph is freed unless
     ``retain_graph`` (by default ``create_graph``; with ``create_graph`` it is always kept). An input no gradient
-    reaches is an error, or None with ``allow_unused=True``. ``only_inputs`` is torch's deprecated no-op.
+    reaches is an error, or None with ``allow_unused=True`` (zeros with ``materialize_grads=True``, which implies
+    it). ``only_inputs`` is torch's deprecated no-op.
     """
     from .tensor import Tensor, grad_tensor  # here, not at the top: tensor.py imports this module
+
+    if materialize_grads:
+        if allow_unused is False:
+            raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, but got: "
+                             "allow_unused=False.")
+        result = grad(outputs, inputs, grad_outputs, retain_graph, create_graph, only_inputs, True, is_grads_batched)
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        return tuple(_zeros_for(t, create_graph) if g is None else g for t, g in zip(inputs, result))
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -526,6 +537,14 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         handed_out.add(id(g))
         result.append(grad_tensor(g, t.device))
     return tuple(result)
+
+
+def _zeros_for(t: Tensor, create_graph: bool) -> Tensor:
+    """``materialize_grads``: zeros of the input's shape in place of its None, as torch's ``zeros_like(input)``
+    (also under ``is_grads_batched``), requiring grad under ``create_graph``."""
+    from .tensor import Tensor
+
+    return Tensor(t.xp.zeros(t.shape, dtype=t.dtype), requires_grad=create_graph, device=t.device)
 
 
 def _batched_grad(outputs: list[Tensor], inputs: list[Tensor], grad_outputs: list[Any], retain_graph: bool | None,

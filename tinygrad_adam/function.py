@@ -128,7 +128,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
         return tuple(wrapped)
     if len(outputs) == 1:
         def backward(g: Array) -> tuple[Array | None, ...]:
-            return _arrays(_input_grads(cls, ctx, args, name, [constant(g)]))
+            return _arrays(_input_grads(cls, ctx, args, name, [constant(g)]), ctx, args)
         backward.graph = lambda node, g: _input_grads(cls, ctx, args, name, [g], graph=True)  # type: ignore[attr-defined]
         wrapped[0] = record(name, outputs[0]._data, parents, backward)
         _remember(ctx, args, outputs[0], wrapped[0])
@@ -147,9 +147,13 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
         for k, i in enumerate(slots):
             if i in received or ctx.materialize_grads:
                 grads[i] = ew.astype(movement.reshape(g[ends[k]:ends[k + 1]], outputs[i].shape), outputs[i].dtype)
+        if ctx.materialize_grads:  # a non-differentiable output (an integer one, or marked) gets zeros, as torch
+            for i, o in enumerate(outputs):
+                if grads[i] is None and isinstance(o, Tensor):
+                    grads[i] = constant(o.xp.zeros_like(o._data))
         return _input_grads(cls, ctx, args, name, grads, graph)
 
-    hidden = record(name, joint, parents, lambda g: _arrays(split(constant(g))))
+    hidden = record(name, joint, parents, lambda g: _arrays(split(constant(g)), ctx, args))
     hidden._backward.graph = lambda node, g: split(g, graph=True)  # type: ignore[union-attr]
     for k, i in enumerate(slots):
         wrapped[i] = record(name, outputs[i]._data, (hidden,), _piece(i, ends[k], ends[k + 1], joint, received))
@@ -228,8 +232,11 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
     return tuple(out)
 
 
-def _arrays(grads: tuple[Tensor | None, ...]) -> tuple[Array | None, ...]:
-    return tuple(None if g is None else g._data for g in grads)
+def _arrays(grads: tuple[Tensor | None, ...], ctx: FunctionCtx, args: tuple[Any, ...]) -> tuple[Array | None, ...]:
+    """The gradients' arrays; one that a tensor kept by ``ctx`` or passed to ``apply`` holds is copied, so that a
+    leaf's ``.grad``, added into in place, never writes into it (torch's AccumulateGrad clones such a gradient)."""
+    kept = {id(t._data) for t in (*ctx.to_save, *vars(ctx).values(), *args) if isinstance(t, Tensor)}
+    return tuple(None if g is None else g._data.copy() if id(g._data) in kept else g._data for g in grads)
 
 
 def _delayed_error(r: Tensor, grads: list[Tensor | None]) -> Tensor:

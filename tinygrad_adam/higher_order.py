@@ -88,7 +88,7 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            if node._hooks:
+            if node._hooks and (needed is None or id(node) in needed):  # (only nodes leading to inputs run)
                 g = _run_hooks(node, g)
             if wanted is not None:
                 if id(node) in wanted:

@@ -2370,6 +2370,15 @@ def detach_(self: Tensor) -> Tensor:
     """Cut this tensor from its graph in place (no longer requiring grad); a view raises, as torch (detach() it)."""
     if self._base is not None:
         raise RuntimeError("detach_: can't detach a view in place (as torch); use detach() instead")
+    if self._backward is not None:  # ops recorded before keep its graph (torch's edges keep the old grad_fn)
+        from .ops.inplace import _set_prior, _snapshot
+        from .tensor import inplace_writes
+
+        prior = _snapshot(self)
+        prior._detached_into = True  # (an op that saved it raises at backward, as torch: tensor.check_versions)
+        _set_prior(self, prior)
+        inplace_writes[0] += 1
+        self._epoch = inplace_writes[0]
     self._parents, self._backward, self._op, self.requires_grad = (), None, "", False
     return self
 

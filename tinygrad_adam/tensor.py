@@ -304,6 +304,11 @@ class Tensor:
                 g = g.copy()
             handed_out.add(id(g))
             self._grad = grad_tensor(g, self.device)
+        elif (self._backward is None and isinstance(self._grad, Tensor) and not self._grad.requires_grad
+              and self._grad.dtype == self.dtype and not isinstance(g, SparseGrad)
+              and getattr(self._grad._data.flags, "writeable", True) and 0 not in self._grad._data.strides):
+            self._grad._data += g  # a leaf's .grad is added into in place, as torch's AccumulateGrad: the same
+            bump_version(self._grad)  # Tensor (a user's or a view), updated where others hold it
         else:  # (a sparse gradient, sparse_grad.py, adds up as torch's: sparse + sparse stays sparse)
             self._grad = grad_tensor(self._grad._data + g, self.device)
 
@@ -378,7 +383,7 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
     """
     out = constant(data)
     out._op = op
-    if is_grad_enabled():
+    if is_grad_enabled() and not grad_state.inference:  # (enable_grad() inside inference_mode() records nothing)
         for p in parents:  # a plain loop: any() over a generator costs more than the check itself
             # a view whose memory was written after its graph was set: regenerated from the tensor owning that
             # memory, as torch's grad_fn (the epoch first: a slot, cheaper than the class default _base)
@@ -495,6 +500,15 @@ def reroute_stale_parents(node: Tensor) -> None:
     node._parents = parents
 
 
+def detached_since(p: Tensor, node: Tensor) -> bool:
+    """Whether ``p`` was cut from its graph by ``detach_()`` after ``node`` was recorded."""
+    while p._epoch > node._epoch and p._prior is not None:
+        if p._prior.__dict__.get("_detached_into", False):
+            return True
+        p = p._prior
+    return False
+
+
 def refresh_view(view: Tensor) -> None:
     """``ops.inplace.refresh_view`` (imported here when first needed: ops import this module)."""
     from .ops.inplace import refresh_view as refresh
@@ -505,6 +519,9 @@ def check_versions(node: Tensor) -> None:
     """A RuntimeError when an array that ``node``'s backward reads was written in place after it was recorded
     (for an input whose values it does not read: when the input's graph was replaced and could not be rerouted)."""
     for i, p in enumerate(node._parents):
+        if reads_input(node, i) and p._epoch > node._epoch and detached_since(p, node):
+            raise RuntimeError(f"backward through {node._op}: trying to use a saved tensor (shape {p.shape}) that "
+                               f"has been detached in-place, i.e. with .detach_(); use out-of-place .detach()")
         if (p._epoch > node._epoch and p.requires_grad) if not reads_input(node, i) else \
                 (p._vbox is not None and p._vbox[0] > node._epoch):
             raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "
