@@ -604,6 +604,9 @@ def uniform(device: str, shape: tuple[int, ...], dtype: Any, rng: Any = None) ->
     """Samples in [0, 1) of ``shape`` on ``device`` from ``rng`` or the device's generator (numpy and cupy name
     the call apart)."""
     g = generator(device) if rng is None else rng
+    if numpy.dtype(dtype) == numpy.float16:  # numpy draws float32 / float64 only: float32, rounded down into [0, 1)
+        out = uniform(device, shape, numpy.float32, g).astype(numpy.float16)  # (torch makes float16 too)
+        return get_array_module(out).minimum(out, numpy.float16(1 - 2 ** -11))
     if device == "cpu":
         return g.random(shape, dtype=dtype)
     with device_context(device):
@@ -612,6 +615,8 @@ def uniform(device: str, shape: tuple[int, ...], dtype: Any, rng: Any = None) ->
 
 def standard_normal(device: str, shape: tuple[int, ...], dtype: Any, rng: Any = None) -> Any:
     """Standard normal samples of ``shape`` on ``device`` from ``rng`` or the device's generator."""
+    if numpy.dtype(dtype) == numpy.float16:  # (numpy draws float32 / float64 only; torch makes float16 too)
+        return standard_normal(device, shape, numpy.float32, rng).astype(numpy.float16)
     with device_context(device):
         return (generator(device) if rng is None else rng).standard_normal(shape, dtype=dtype)
 

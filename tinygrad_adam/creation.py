@@ -237,7 +237,7 @@ def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, req
     xp = backend.xp_of(dev)
     dtype = DEFAULT_FLOAT if dtype is None else dtype
     if fill == "full":
-        check_fits("full", value, dtype)
+        value = check_fits("full", value, dtype)
     with backend.device_context(dev):
         data = xp.full(shape, value, dtype=dtype) if fill == "full" else getattr(xp, fill)(shape, dtype)
     return Tensor(data, requires_grad=requires_grad, device=dev)

@@ -469,10 +469,13 @@ def _times_alpha(self: TensorLike, other: TensorLike, alpha: float) -> TensorLik
     bool one stays a bool for a bool result)."""
     if alpha == 1:
         return other
-    if elementwise.result_type(self, other).kind == "b":  # a bool result: alpha counts as a bool
+    dtype = elementwise.result_type(self, other)
+    if dtype.kind == "b":  # a bool result: alpha counts as a bool
         return other if alpha else elementwise.mul(other, False) if isinstance(other, Tensor) else False
     if isinstance(other, (int, float)):
         return other * alpha
+    if other.dtype != dtype:  # alpha * other in the result's dtype, as torch (not int8 * 2 wrapping in int8)
+        other = elementwise.astype(other, dtype)
     return elementwise.mul(other, alpha)
 
 
@@ -498,9 +501,25 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
         if rounding_mode == "trunc":  # round toward zero: floor, plus one where the signs differ and it is inexact
             q = q + ((q < 0) & (q * b._data != a._data))
         return Tensor(q, device=a.device)
+    if rounding_mode == "floor" and a.dtype == numpy.float16:  # torch's float16 kernel rounds each step to
+        return Tensor(_floor_divide_half(xp, a._data, b._data), device=a.device)  # float16 (numpy's: float32)
     if rounding_mode == "floor":  # torch's floor division, (a - fmod(a, b)) / b rounded (-5 // inf is -1)
         return Tensor(xp.floor_divide(a._data, b._data), device=a.device)
-    return Tensor(xp.trunc(out._data), device=a.device)
+    return Tensor(xp.trunc(a._data / b._data), device=a.device)  # (not out: a number / float16 x there is float32)
+
+
+def _floor_divide_half(xp: Any, a: Any, b: Any) -> Any:
+    """torch's div_floor_floating on float16 operands (a tensor beside a tensor, or a number before one), each
+    operation rounded to float16 as its Half arithmetic is: numpy's float16 floor_divide, in float32, differed
+    by one float16 unit in about 1% of quotients."""
+    with elementwise.ignore_fp_errors(xp):
+        mod = xp.fmod(a, b)
+        div = (a - mod) / b
+        div = xp.where((mod != 0) & ((b < 0) != (mod < 0)), div - a.dtype.type(1), div)
+        floor = xp.floor(div)
+        floor = xp.where(div - floor > a.dtype.type(0.5), floor + a.dtype.type(1), floor)
+        out = xp.where(div != 0, floor, xp.copysign(xp.zeros_like(div), a / b))
+        return xp.where(b == 0, a / b, out)
 
 
 def _nonzero_divisor(op: str, a: Tensor, b: Tensor) -> None:
@@ -669,6 +688,8 @@ def masked_fill(self: Tensor, mask: TensorLike, value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape} (use "
                          f"where(mask, value, x) to fill from a tensor)")
+    if isinstance(value, Tensor) and value.dtype != self.dtype:  # torch checks a 0-d value too (300 into uint8,
+        check_fits("masked_fill", value.item(), self.dtype)  # an int32 -2**31 into float16 raise)
     value = value.astype(self.dtype) if isinstance(value, Tensor) else check_fits("masked_fill", value, self.dtype)
     return elementwise.where(_condition(m, self, value), as_tensor(value, like=self).astype(self.dtype), self)
 
@@ -1607,10 +1628,17 @@ def _integers(name: str) -> Callable[[Tensor, TensorLike], Tensor]:
     """gcd / lcm of integer tensors (torch has them for integers only; no gradient)."""
     def op(self: Tensor, other: TensorLike) -> Tensor:
         other = as_tensor(other, self)
-        if self.dtype.kind not in "iu" or other.dtype.kind not in "iu":
+        if elementwise.result_type(self, other).kind not in "iu":  # (a bool beside an integer is promoted, as torch)
             raise TypeError(f"{name}: expected integer tensors, got {self.dtype} and {other.dtype} (as torch)")
         a, b = elementwise.operands(name, self, other)  # torch's promotion (a 0-d int64 keeps int32 int32)
-        return Tensor(getattr(self.xp, name)(a._data, b._data), device=self.device)
+        xp, x, y = self.xp, a._data, b._data
+        if name == "gcd":
+            return Tensor(xp.gcd(x, y), device=self.device)
+        g = xp.gcd(x, y)  # torch's lcm: |a / g * b| in C's int (int64 for int64), then the dtype: an overflowing
+        wide = numpy.int64 if x.dtype.itemsize == 8 else numpy.int32  # int32 result is |wrapped|, not wrapped |.|
+        with numpy.errstate(over="ignore"):
+            q = xp.abs(x.astype(wide) // xp.where(g == 0, 1, g).astype(wide) * y.astype(wide))
+        return Tensor(xp.where(g == 0, 0, q).astype(x.dtype), device=self.device)
     return op
 
 

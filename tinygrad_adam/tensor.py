@@ -623,6 +623,8 @@ def check_fits(op: str, value: Any, dtype: Any) -> Any:
         bad = value != value or not low <= value <= info.max
     if bad:
         raise OverflowError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow (as torch)")
+    if dtype.kind == "u" and isinstance(value, int) and value < 0:  # wrapped, as torch's (uint8 fill_(-1) is 255;
+        return value + int(info.max) + 1  # numpy refuses -1 for uint8)
     return value
 
 

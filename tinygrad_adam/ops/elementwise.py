@@ -280,8 +280,8 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
-    if isinstance(a, Tensor) and (wide := half_opmath(a, b)) is not None:  # (number / x: torch's reciprocal * number)
-        return astype(div(*wide), numpy.float16)
+    if (wide := half_opmath(a, b)) is not None:  # number / x too: the number as a float32, not rounded to
+        return astype(div(*wide), numpy.float16)  # float16 first (1e38 / inf is 0, not inf / inf = nan, as torch)
     a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
 
     out = a._data / b._data
@@ -327,6 +327,11 @@ def _modulo(op: str, a: Tensor, b: Tensor, out: Array, quotient: Any) -> Tensor:
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
+    if ((isinstance(a, Tensor) and a.dtype == numpy.bool_) or (isinstance(b, Tensor) and b.dtype == numpy.bool_)) \
+            and result_type(a, b) == numpy.bool_:  # torch: a bool tensor ** True is itself, ** False all True
+        if isinstance(a, Tensor) and isinstance(b, bool):  # (numpy's int8 was silently another dtype); the
+            return record("pow", a._data | numpy.bool_(not b), (a,), lambda g: (None,))  # others raise there
+        raise TypeError("pow: not implemented for bool tensors (as torch); convert with .long() first")
     exponent = float(b) if isinstance(b, (int, float)) else None  # a Python number: torch's scalar pow (see power)
     if type(b) is int and isinstance(a, Tensor) and a.dtype.kind in "iu":  # an int exponent the dtype cannot hold:
         info = numpy.iinfo(a.dtype)  # torch refuses it (a number base wraps around, as in + - *)
@@ -362,6 +367,10 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
     when x is an array but not when it is a numpy scalar (a 0-d result: FUZZ_SEED=7414977), so neither is left to it
     (FUZZ_SEED=467370)."""
     xp = backend.get_array_module(x)
+    if number in (0.5, -0.5) and x.dtype == numpy.float16:  # torch's float16 kernel is pow in float32, rounded
+        root = x.astype(numpy.float32)  # once: (-0) ** 0.5 is 0 and (-inf) ** 0.5 inf there, not sqrt's -0 and nan
+        root = xp.where(xp.isneginf(root), numpy.float32(numpy.inf), xp.abs(xp.sqrt(root)))
+        return (root if number == 0.5 else 1 / root).astype(numpy.float16)
     if number == 0.5:
         return xp.sqrt(x)
     if number == -0.5:
@@ -611,6 +620,9 @@ def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     if not isinstance(a, Tensor) and not isinstance(b, Tensor) and all(isinstance(x, (int, float)) for x in (a, b)):
         like = cond if isinstance(cond, Tensor) else None
         a = as_tensor(numpy.asarray(a, dtype=result_type(a, b)), like=like)
+    for x in (a, b):  # a number beside an integer tensor must fit its dtype, as torch checks (300 for uint8 raises)
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and (dtype := result_type(a, b)).kind in "iu":
+            check_fits("where", x, dtype)
     a, b = operands("where", a, b)
     c = cond._data if isinstance(cond, Tensor) else a.xp.asarray(cond)
     if isinstance(cond, Tensor):

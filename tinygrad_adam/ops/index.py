@@ -229,6 +229,8 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
     ``a[index] += value`` where a place named several times gets every value added (numpy's ``add.at``)."""
     from .movement import _raw_index
 
+    if a.dtype.kind in "iu" and not isinstance(value, (bool, Tensor)) and isinstance(value, (int, float)):
+        value = check_fits("index_put", value, a.dtype)  # torch's check: nan / 1e38 into ints raise, uint8 -1 is 255
     v = as_tensor(value, like=a)
     if not accumulate:
         _refuse_byte_fill(index, v)

@@ -178,6 +178,8 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
               for p in ((pad_width,) * a.ndim if isinstance(pad_width, int) else pad_width)]
     if len(widths) != a.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
         raise ValueError(f"pad: pad_width {pad_width} must give non-negative (before, after) for each of {a.ndim} axes")
+    if a.dtype.kind == "u" and isinstance(value, (int, float)) and value < 0:  # torch's pad refuses it (no wrap)
+        raise OverflowError(f"pad: value {value!r} cannot be converted to {a.dtype} without overflow (as torch)")
     out = xp.pad(a._data, widths, mode="constant", constant_values=check_fits("pad", value, a.dtype))
     inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
     return record("pad", out, (a,), lambda g: (g[inner],))
