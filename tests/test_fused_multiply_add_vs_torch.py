@@ -38,6 +38,10 @@ def values(dtype: type, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]
 def same_bits(got: Any, want: Any) -> None:
     got, want = np.asarray(got.detach().numpy()), np.asarray(want.detach().numpy())
     assert got.dtype == want.dtype and got.shape == want.shape
+    if got.dtype == np.float64:  # (README: the emulated float64 fma may be off in the last bit below about 1e-292,
+        tiny = np.isfinite(want) & (np.abs(want) < 1e-292)  # where its error terms underflow; a hypothesis draw
+        np.testing.assert_array_max_ulp(got[tiny], want[tiny], maxulp=1)  # met one)
+        got = np.where(tiny, want, got)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(np.signbit(got) & ~np.isnan(got), np.signbit(want) & ~np.isnan(want))  # (zeros)
 
