@@ -23,7 +23,7 @@ from . import backend
 from .higher_order import depends, differentiable, saved, sum_mean, sum_to, swap_last
 from .higher_order_more import custom, pair
 from .ops import elementwise as ew
-from .ops import linalg, movement, statistics, unary
+from .ops import linalg, movement, spectral, statistics, unary
 from .ops.activation import INV_SQRT_2PI
 from .tensor import Tensor, constant, record
 
@@ -213,21 +213,14 @@ def inv(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: -A^-T (g A^-T)
 
 @differentiable("linalg_pinv")
 def pinv(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """torch's pinv_backward (Golub and Pereyra) in Tensor ops, on P = pinv(A) with its history, as
-    ``ops.spectral.pinv_backward`` writes it on arrays (the same formula for ``hermitian``)."""
+    """torch's pinv_backward (Golub and Pereyra), ``ops.spectral.pinv_backward`` in Tensor ops on P = pinv(A) with
+    its history (the same formula for ``hermitian``)."""
     return (pinv_backward(g, node, node._parents[0]),)
 
 
 def pinv_backward(g: Tensor, p: Tensor, a: Tensor) -> Tensor:
-    """torch's pinv_backward in Tensor ops: g the gradient of P = pinv(A), both with their history."""
-    ph, gh = swap_last(p), swap_last(g)
-    if a.shape[-2] <= a.shape[-1]:
-        k = gh @ p
-        kph = k @ ph
-        return -swap_last(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
-    k = p @ gh
-    phk = ph @ k
-    return -swap_last(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
+    """torch's pinv_backward on Tensors with their history: g the gradient of P = pinv(A)."""
+    return spectral.pinv_backward(g, p, a, swap_last)
 
 
 @differentiable("solve")

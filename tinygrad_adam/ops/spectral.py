@@ -215,16 +215,17 @@ def tolerance(op: str, s_max: Array, m: int, n: int, atol: Any, rtol: Any) -> Ar
     return tol[..., None]
 
 
-def pinv_backward(g: Array, p: Array, a: Array) -> Array:
-    """torch's gradient of the pseudoinverse P = pinv(A) (Golub and Pereyra), for A (..., m, n), P (..., n, m)."""
-    gh, ph = mT(g), mT(p)
+def pinv_backward(g: Any, p: Any, a: Any, transpose: Callable[[Any], Any] = mT) -> Any:
+    """torch's gradient of the pseudoinverse P = pinv(A) (Golub and Pereyra), for A (..., m, n), P (..., n, m): on
+    arrays, or on Tensors with their history (double backward) given their ``transpose`` of the last two dims."""
+    gh, ph = transpose(g), transpose(p)
     if a.shape[-2] <= a.shape[-1]:
         k = gh @ p
         kph = k @ ph
-        return -mT(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
+        return -transpose(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
     k = p @ gh
     phk = ph @ k
-    return -mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
+    return -transpose(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
 
 
 def pinv(a: Tensor, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:
