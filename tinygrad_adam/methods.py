@@ -30,6 +30,7 @@ from .creation import (
     bernoulli_draws,
     blackman_window,
     empty,
+    from_numpy,
     hamming_window,
     hann_window,
     kaiser_window,
@@ -362,9 +363,10 @@ def type_as(self: Tensor, other: Tensor) -> Tensor:
 class LegacyTensorType:
     """``FloatTensor``, ``LongTensor``, ... as torch's legacy constructors: ``FloatTensor()`` (shape (0,)),
     ``FloatTensor(2, 3)`` or ``FloatTensor(Size)`` (uninitialised, as ``empty``), ``FloatTensor(data)`` (a list,
-    tuple or array, converted as ``tensor(data, dtype=...)``), ``FloatTensor(t)`` (a differentiable alias of a tensor
-    of this dtype). ``isinstance(t, FloatTensor)`` holds for a float32 tensor, and the object works as a dtype
-    (``x.type(FloatTensor)``, ``x.to(FloatTensor)``)."""
+    tuple or array, converted as ``tensor(data, dtype=...)``; a writeable CPU array of this dtype is shared, as torch
+    shares it), ``FloatTensor(t)`` (a differentiable alias of a tensor of this dtype). ``isinstance(t,
+    FloatTensor)`` holds for a float32 tensor, and the object works as a dtype (``x.type(FloatTensor)``,
+    ``x.to(FloatTensor)``)."""
 
     def __init__(self, name: str, dtype: Any) -> None:
         self.__name__ = self.__qualname__ = name
@@ -386,6 +388,10 @@ class LegacyTensorType:
                 args[0], numpy.generic):  # a numpy scalar is data, not a sequence: torch refuses it too
             raise TypeError(f"{name}(): give sizes (ints) or one sequence of data, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
+        if (isinstance(args[0], numpy.ndarray) and args[0].dtype == self.dtype and args[0].flags.writeable
+                and (device is None or backend.parse_device(device) == "cpu")):
+            return from_numpy(args[0])  # torch's legacy constructors share a same-dtype array's memory (a read-only
+            # one too, with a warning, writing into it: we copy that one)
         return tensor(args[0], dtype=self.dtype, device=device)
 
     def __instancecheck__(self, instance: Any) -> bool:

@@ -624,6 +624,15 @@ harness hands both the same initial weights and minibatches from numpy.
   or the discretized mixture-of-logistics loss under Adam, ``clip_grad_norm_``, a step lr decay and an
   ``ExponentialMovingAverage`` averaged model, a checkpoint resume, and incremental generation from handed-in
   uniforms checked against the full forward)
+- (``test_program_td3.py`` runs ``td3.py``: sfujim/TD3's TD3, DDPG and OurDDPG on a numpy Pendulum (the Actor's
+  ``max_action * torch.tanh``, the twin-Q Critic over ``torch.cat([state, action], 1)`` with ``Q1``, ``copy.deepcopy``
+  targets, utils' numpy ReplayBuffer of ``torch.FloatTensor(...).to(device)`` batches, target policy smoothing by
+  clamped ``randn_like`` noise fed from numpy, the ``torch.min`` backup under ``no_grad`` / ``.detach()``, two
+  ``F.mse_loss``es, delayed policy updates, the ``.data.copy_`` Polyak update, ``select_action`` by
+  ``.cpu().data.numpy().flatten()``, main.py's loop with numpy exploration noise, printed lines, evaluations and
+  ``save`` / ``load`` of the actor, critic and optimizer ``state_dict``s), and Spinning Up's TD3 (``mlp`` with a Tanh
+  output, ``p_targ.data.mul_`` / ``add_`` under ``no_grad``, ``requires_grad = False`` on the one-shot
+  ``itertools.chain`` or a list of Q parameters during the policy step, test episodes))
 """
 
 from __future__ import annotations
