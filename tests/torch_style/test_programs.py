@@ -624,6 +624,13 @@ harness hands both the same initial weights and minibatches from numpy.
   or the discretized mixture-of-logistics loss under Adam, ``clip_grad_norm_``, a step lr decay and an
   ``ExponentialMovingAverage`` averaged model, a checkpoint resume, and incremental generation from handed-in
   uniforms checked against the full forward)
+- (``test_program_dlrm.py`` runs ``dlrm.py``: facebookresearch/dlrm's ``dlrm_s_pytorch.py`` at tiny sizes:
+  ``create_mlp``'s Linear + ReLU / Sigmoid stacks with the numpy normal init copied in through ``.data =
+  torch.tensor(W, requires_grad=True)``, ``create_emb``'s ``EmbeddingBag(mode="sum", sparse=True)``, ``apply_emb`` in
+  the offsets form with fixed or learned ``per_sample_weights``, the "dot" (``bmm`` + ``Z[:, li, lj]``, with or
+  without the diagonal) and "cat" interactions, the ``loss_threshold`` clamp, BCE / MSE / the weighted BCE with its
+  float64 ``loss_ws``, ``LRPolicyScheduler``'s warmup and polynomial decay, the numpy random batches, SGD / Adagrad
+  on sparse and dense gradients or SparseAdam + Adam, ``np.round`` accuracies, the log lines and a checkpoint resume)
 - (``test_program_td3.py`` runs ``td3.py``: sfujim/TD3's TD3, DDPG and OurDDPG on a numpy Pendulum (the Actor's
   ``max_action * torch.tanh``, the twin-Q Critic over ``torch.cat([state, action], 1)`` with ``Q1``, ``copy.deepcopy``
   targets, utils' numpy ReplayBuffer of ``torch.FloatTensor(...).to(device)`` batches, target policy smoothing by
