@@ -320,12 +320,16 @@ UNCHECKED = frozenset({"__setitem__", "masked_fill_", "fill_", "index_fill_", "f
 def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> None:
     """``a`` is about to be written in place from ``operands``: torch's memory checks (see ``check_overlap``), and
     no element of ``a`` shared by several of its places (an ``expand``)."""
-    if a._data.size and any(s == 0 and n > 1 for s, n in zip(a._data.strides, a.shape, strict=True)):
+    data = a._data
+    if 0 in data.strides and data.size and any(s == 0 and n > 1 for s, n in zip(data.strides, a.shape, strict=True)):
         raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor refers to "
                            f"a single memory location. Please clone() the tensor before performing the operation.")
-    if op not in UNCHECKED and not isinstance(a._data, numpy.generic):
-        for x in operands:
-            check_overlap(a._data, x, op, op in WHOLE_OVERLAP)
+    if op in UNCHECKED or isinstance(data, numpy.generic):
+        return
+    for x in operands:  # (two arrays that each own their memory cannot overlap: the usual case, decided here)
+        if isinstance(x, (list, tuple)) or (isinstance(x, Tensor) and (
+                x._data is data or x._data.base is not None or data.base is not None)):
+            check_overlap(data, x, op, op in WHOLE_OVERLAP)
 
 
 def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
