@@ -640,6 +640,16 @@ harness hands both the same initial weights and minibatches from numpy.
   ``save`` / ``load`` of the actor, critic and optimizer ``state_dict``s), and Spinning Up's TD3 (``mlp`` with a Tanh
   output, ``p_targ.data.mul_`` / ``add_`` under ``no_grad``, ``requires_grad = False`` on the one-shot
   ``itertools.chain`` or a list of Q parameters during the policy step, test episodes))
+- (``test_program_dkt.py`` runs ``dkt.py``: Deep Knowledge Tracing as jarviszhb's / chsong513's ports write it on
+  synthetic students (the numpy (skill, correct) one-hot, ``nn.LSTM`` / ``GRU`` / ``RNN(tanh)`` with
+  ``batch_first=True`` from ``torch.zeros`` states, Linear + Sigmoid, ``lossFunc``'s per-student ``mm`` + ``gather(0,
+  index)`` pick, ``// 2`` answers, the backward ``p[i] > 0`` trim, summed ``nn.BCELoss`` and ``torch.cat`` from
+  ``torch.tensor([])``; and the padded spelling: ``torch.zeros`` + index assignment or ``F.one_hot``, ``pad_sequence``,
+  ``pack_padded_sequence(enforce_sorted=False)`` / ``pad_packed_sequence(total_length=)``, ``torch.gather(pred, 2,
+  next_skill.unsqueeze(-1))`` or a one-hot dot product, ``masked_select``, BCEWithLogitsLoss; and hcnoh's Embedding
+  of ``q + num_q * r`` with a ``-1e3``-padded float collate, ``y * one_hot(qshft.long())`` and
+  ``F.binary_cross_entropy``), Adam, ``clip_grad_norm_``, AUC by sorting in numpy, accuracy, log lines and a
+  state_dict round trip)
 """
 
 from __future__ import annotations
