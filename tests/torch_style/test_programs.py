@@ -59,6 +59,11 @@ harness hands both the same initial weights and minibatches from numpy.
   SparseAdam (alone, or beside Adam over split parameter lists) with a checkpoint resume, guoyang9's NCF / NeuMF /
   BPR with numpy negative sampling and HR@10 / NDCG@10 by topk + take, and the hardmaru / sagelywizard MDNs with the
   prod and logsumexp losses, clip_grad_norm_ and gathered draws)
+- (``test_program_ncf.py`` runs ``ncf.py``: guoyang9/NCF end to end (config, ``load_all``'s scipy ``dok_matrix``,
+  NCFData's numpy ``ng_sample``, ``DataLoader(shuffle=False)``, the GMF / MLP / NeuMF models with their
+  ``_init_weight_`` (normal / xavier / kaiming(a=1, sigmoid), zeroed biases) and the NeuMF-pre copy of pretrained
+  weights with the 0.5-weighted ``torch.cat`` predict layer, BCEWithLogitsLoss under Adam or SGD, HR@10 / NDCG@10
+  by ``topk`` + ``take``, the printed lines and best-epoch state dicts), with dropout masks fed by forward hooks)
 - (``test_program_vqvae.py`` runs ``vqvae.py``: zalando's VQ-VAE with its plain and EMA quantizers (``scatter_``
   one-hot, straight-through, perplexity, a buffer and Parameters reassigned each step), rosinality's EMA ``Quantize``
   (``register_buffer``, ``.data.mul_().add_(alpha=)``, ``F.one_hot``, ``F.embedding``) and VQ-VAE-2, Adam, and a
@@ -706,6 +711,7 @@ IMPORTS = [
     ("import torch.nn.parallel\n", "import tinygrad_adam.nn.parallel\n"),
     ("import torch.optim\n", "import tinygrad_adam.optim\n"),
     ("import torch.utils.data\n", "import tinygrad_adam.utils.data\n"),
+    ("import torch.utils.data as data\n", "import tinygrad_adam.utils.data as data\n"),
     ("import torch.utils.checkpoint as checkpoint\n", "import tinygrad_adam.utils.checkpoint as checkpoint\n"),
     ("import torch.utils.checkpoint as cp\n", "import tinygrad_adam.utils.checkpoint as cp\n"),
     ("from torch import Tensor\n", "from tinygrad_adam import Tensor\n"),
