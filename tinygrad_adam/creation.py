@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy
@@ -139,32 +139,33 @@ def warn_copy_construct(spelling: str) -> None:
                   f"where needed) rather than {spelling}", UserWarning, stacklevel=3)
 
 
-def refuse_float_indices(data: list | tuple) -> None:
-    """torch reads a Tensor nested in the data of an integer or bool ``tensor`` as an index (``__index__``): a
-    floating one, or one of more than one element, raises its TypeError at any depth (a float one would otherwise
-    be truncated)."""
+def _nested_tensors(data: list | tuple) -> Iterator[Tensor]:
+    """The Tensors nested in ``data`` (lists and tuples, any depth), in order."""
     if set(map(type, data)) <= {float, int, bool}:  # (the common case, at C speed)
         return
     for x in data:
         if isinstance(x, Tensor):
-            if x.dtype.kind not in "biu" or x.numel() != 1:
-                raise TypeError("only integer tensors of a single element can be converted to an index")
+            yield x
         elif isinstance(x, (list, tuple)):
-            refuse_float_indices(x)
+            yield from _nested_tensors(x)
 
 
-def warn_nested_grad(data: list | tuple, stacklevel: int = 3) -> None:
+def refuse_float_indices(data: list | tuple) -> None:
+    """torch reads a Tensor nested in the data of an integer or bool ``tensor`` as an index (``__index__``): a
+    floating one, or one of more than one element, raises its TypeError at any depth (a float one would otherwise
+    be truncated)."""
+    if any(x.dtype.kind not in "biu" or x.numel() != 1 for x in _nested_tensors(data)):
+        raise TypeError("only integer tensors of a single element can be converted to an index")
+
+
+def warn_nested_grad(data: list | tuple) -> None:
     """torch's once-per-process warning of ``float(t)`` when ``torch.tensor([0.0, t])`` reads a tensor that requires
     grad as a float number (the new tensor is cut from its graph), at ``tensor``'s caller."""
-    if set(map(type, data)) <= {float, int, bool}:  # (the common case, at C speed)
-        return
-    for x in data:
-        if isinstance(x, Tensor) and x.requires_grad:
+    for x in _nested_tensors(data):
+        if x.requires_grad:
             from .methods import warn_scalar_of_grad  # (methods imports this module)
-            warn_scalar_of_grad(x, stacklevel)
+            warn_scalar_of_grad(x, 3)
             return
-        if isinstance(x, (list, tuple)):
-            warn_nested_grad(x, stacklevel + 1)
 
 
 def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False, *,

@@ -1394,12 +1394,17 @@ def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None
     return movement.stack(_sequence("stack", tensors), _dim(dim, axis, 0))
 
 
-def _sequence(op: str, tensors: Sequence[Tensor]) -> Sequence[Tensor]:
-    """torch's cat and stack take a list or tuple of tensors, never one tensor (whose rows numpy would join)."""
-    if isinstance(tensors, Tensor):
-        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor; pass "
-                        f"list(t.unbind()) to join its rows, or [t] for the tensor itself")
-    return tensors
+def _sequence(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
+    """torch's joins (cat, stack, hstack, ...) take a non-empty list or tuple of tensors: never one tensor (whose rows
+    numpy would join), nor a generator."""
+    if not isinstance(tensors, (list, tuple)):
+        hint = "; pass list(t.unbind()) to join its rows, or [t] for the tensor itself" if isinstance(
+            tensors, Tensor) else ""
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
+                        f"{type(tensors).__name__}{hint}")
+    if not tensors:
+        raise ValueError(f"{op}(): expected a non-empty list of Tensors")
+    return list(tensors)
 
 
 def where_(condition: TensorLike, input: Any = None, other: Any = None) -> Any:  # noqa: A002
@@ -2478,31 +2483,25 @@ def _atleast(n: int) -> Callable[..., Any]:
 atleast_1d, atleast_2d, atleast_3d = _atleast(1), _atleast(2), _atleast(3)
 
 
-def _stacked(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
-    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
-        raise TypeError(f"{op}: expects a non-empty list or tuple of tensors")
-    return list(tensors)
-
-
 def hstack(tensors: Sequence[Tensor]) -> Tensor:
     """Joined along dim 1 (dim 0 for 1-D tensors), after ``atleast_1d``."""
-    ts = atleast_1d(_stacked("hstack", tensors))
+    ts = atleast_1d(_sequence("hstack", tensors))
     return cat(ts, 0 if ts[0].ndim == 1 else 1)
 
 
 def vstack(tensors: Sequence[Tensor]) -> Tensor:
     """Joined along dim 0, after ``atleast_2d`` (a 1-D tensor is a row)."""
-    return cat(atleast_2d(_stacked("vstack", tensors)), 0)
+    return cat(atleast_2d(_sequence("vstack", tensors)), 0)
 
 
 def dstack(tensors: Sequence[Tensor]) -> Tensor:
     """Joined along dim 2, after ``atleast_3d``."""
-    return cat(atleast_3d(_stacked("dstack", tensors)), 2)
+    return cat(atleast_3d(_sequence("dstack", tensors)), 2)
 
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     """Joined along dim 1, 0-d and 1-D tensors taken as columns (n, 1)."""
-    ts = _stacked("column_stack", tensors)
+    ts = _sequence("column_stack", tensors)
     return cat([movement.reshape(t, (t.numel(), 1)) if t.ndim <= 1 else t for t in ts], 1)
 
 

@@ -277,16 +277,9 @@ def check_overlap(target: Any, value: Any, op: str, whole: bool = False) -> None
             not value._data.size or not backend.may_share_memory(target, value._data) or not _dense(target) or \
             not _dense(value._data):
         return
-    if not whole and _bounds(target) == _bounds(value._data) and target.strides == value._data.strides:
+    if not whole and _span(target) == _span(value._data) and target.strides == value._data.strides:
         return  # the same elements in the same order: each is read before it is written
     raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to tensor "
                        f"refer to a single memory location. Please clone() the tensor before performing the "
                        f"operation.")
 
-
-def _bounds(array: Any) -> tuple[int, int]:
-    """The lowest address of ``array``'s elements and one past its highest element's end."""
-    first = backend.data_ptr(array)
-    low = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s < 0)
-    high = first + sum(s * (n - 1) for s, n in zip(array.strides, array.shape, strict=True) if s > 0)
-    return low, high + array.itemsize

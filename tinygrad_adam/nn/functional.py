@@ -960,7 +960,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002 -
     *batch, c, h, w = input.shape
     n = len(batch)
     blocks = input.reshape(*batch, c // (r * r), r, r, h, w).permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
-    return _fresh(blocks.reshape(*batch, c // (r * r), h * r, w * r), input)
+    return movement.fresh(blocks.reshape(*batch, c // (r * r), h * r, w * r), input)
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A002 - torch's name
@@ -972,13 +972,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     *batch, c, h, w = input.shape
     n = len(batch)
     blocks = input.reshape(*batch, c, h // r, r, w // r, r).permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
-    return _fresh(blocks.reshape(*batch, c * r * r, h // r, w // r), input)
-
-
-def _fresh(out: Tensor, input: Tensor) -> Tensor:  # noqa: A002 - torch's name
-    """``out`` as a new tensor, as torch's shuffles return: where the reshapes could stay a view of ``input`` (a
-    factor of 1, groups of 1, a 1 x 1 image), a copy, so a write into the result does not reach the input."""
-    return movement.clone(out) if backend.may_share_memory(out._data, input._data) else out
+    return movement.fresh(blocks.reshape(*batch, c * r * r, h // r, w // r), input)
 
 
 def _positive_factor(op: str, factor: int) -> int:
@@ -1643,7 +1637,7 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002 - torch
         raise ValueError(f"channel_shuffle: expected (N, C, *) input with C divisible by groups, got shape "
                          f"{input.shape} and groups={groups!r}")
     n, c, *rest = input.shape
-    return _fresh(input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest), input)
+    return movement.fresh(input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest), input)
 
 
 native_channel_shuffle = channel_shuffle  # torch's kernel-level name for the same function

@@ -289,9 +289,12 @@ def repeat_interleave(a: Tensor, repeats: int | Tensor, dim: int | None = None) 
         raise ValueError(f"repeat_interleave: repeats must be non-negative, got {r}")
     shape = a.shape[:d + 1] + (r,) + a.shape[d + 1:]
     spread = broadcast_to(unsqueeze(a, d + 1), shape)
-    out = reshape(spread, a.shape[:d] + (a.shape[d] * r,) + a.shape[d + 1:])
-    # (a new tensor, as torch's: where the reshape could stay a view (repeats=1, an expanded input), copy it, so a
-    # write into the result does not reach the input)
+    return fresh(reshape(spread, a.shape[:d] + (a.shape[d] * r,) + a.shape[d + 1:]), a)  # (repeats=1: a view)
+
+
+def fresh(out: Tensor, a: Tensor) -> Tensor:
+    """``out``, made of ``a`` by view ops, as a new tensor (as torch's op that copies returns): a copy where the
+    views could stay on ``a``'s memory (a factor or repeat of 1), so a write into the result does not reach ``a``."""
     return clone(out) if backend.may_share_memory(out._data, a._data) else out
 
 
