@@ -263,3 +263,27 @@ def test_hooks_off_the_path_to_inputs_are_not_called(how: str) -> None:
             lib.autograd.grad(out, x, create_graph=how == "grad_create_graph")
         res.append((calls, w.grad))
     assert res[1] == res[0]
+
+
+def assign_grad(lib: Any, dtype: str, shape: tuple[int, ...], value: str) -> str:
+    """Assign ``.grad`` a value of some kind; the exception type's name, or "ok"."""
+    p = lib.zeros(3, dtype=getattr(lib, dtype), requires_grad=True)
+    values = {"tensor": lambda: lib.ones(shape, dtype=getattr(lib, dtype)),
+              "float64": lambda: lib.ones(shape, dtype=lib.float64),
+              "float16": lambda: lib.ones(shape, dtype=lib.float16),
+              "int64": lambda: lib.ones(shape, dtype=lib.int64), "self": lambda: p,
+              "number": lambda: 1.0, "ndarray": lambda: np.ones(shape, dtype=dtype)}
+    try:
+        p.grad = values[value]()
+    except Exception as e:  # the exception's type is what is compared
+        return type(e).__name__
+    return "ok"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(3,), (2,), (1, 3), ()])
+@pytest.mark.parametrize("value", ["tensor", "float64", "float16", "int64", "self", "number", "ndarray"])
+def test_grad_assignment_is_checked_as_torch(dtype: str, shape: tuple[int, ...], value: str) -> None:
+    """``.grad`` of another dtype was accepted (a later backward or optimizer then worked in that dtype) and a
+    number or an array was wrapped: torch refuses each, as ours now does with the same exception type."""
+    assert assign_grad(tg, dtype, shape, value) == assign_grad(torch, dtype, shape, value)

@@ -210,7 +210,8 @@ def test_a_grad_of_the_wrong_dtype_raises_before_any_parameter_moves() -> None:
     a = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     b = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     opt = optim.Adam([a, b], impl="numpy")
-    a.grad, b.grad = tg.Tensor(np.ones(3, dtype=np.float32)), tg.Tensor(np.ones(3, dtype=np.float64))
+    a.grad, b.grad = tg.Tensor(np.ones(3, dtype=np.float32)), tg.Tensor(np.ones(3, dtype=np.float32))
+    b.grad.data = tg.Tensor(np.ones(3, dtype=np.float64))    # .data may change a grad's dtype, as torch's
     with pytest.raises(TypeError, match="grad has dtype float64"):
         opt.step()
     np.testing.assert_array_equal(a.numpy(), 1.0)

@@ -21,7 +21,7 @@ def test_l2_penalty_is_half_the_decay_times_the_squared_norm_per_group() -> None
     opt = optim.SGD([{"params": [a], "weight_decay": 0.1}, {"params": [b]}], lr=0.1)
     assert l2_penalty(opt) == pytest.approx(0.05 * (1 + 4 + 9 + 0.25))
     # its gradient is what the optimizer adds: one SGD step on a zero loss moves a by lr * weight_decay * a
-    a.grad, b.grad = np.zeros((2, 2), np.float32), np.zeros(1, np.float32)
+    a.grad, b.grad = tg.Tensor(np.zeros((2, 2), np.float32)), tg.Tensor(np.zeros(1, np.float32))
     before = a._data.copy()
     opt.step()
     np.testing.assert_allclose(a.data, before * (1 - 0.1 * 0.1), rtol=1e-6)

@@ -316,7 +316,10 @@ def test_bad_parameters() -> None:
     with pytest.raises(ValueError, match="invalid impl='fast'"):
         optim.Adam([p], impl="fast")
     opt = optim.Adam([p])
-    p.grad = tg.Tensor(np.zeros(2, dtype=np.float32))
+    with pytest.raises(RuntimeError, match="assigned grad has dtype float32, but the tensor has dtype float64"):
+        p.grad = tg.Tensor(np.zeros(2, dtype=np.float32))
+    p.grad = tg.Tensor(np.zeros(2))
+    p.grad.data = tg.Tensor(np.zeros(2, dtype=np.float32))          # .data may change a tensor's dtype, as torch's
     with pytest.raises(TypeError, match="has dtype float64 but its grad has dtype float32"):
         opt.step()
 

@@ -227,9 +227,15 @@ class Tensor:
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, (Tensor, SparseGrad)):
-                value = Tensor(value, device=self.device)
+                raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+            if value is self:
+                raise RuntimeError("a tensor cannot be its own grad: assign a copy (x.grad = x.detach().clone())")
             if value.shape != self.shape:
-                raise ValueError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
+                raise RuntimeError(f"assigned grad has shape {tuple(value.shape)}, but the tensor has shape "
+                                   f"{tuple(self.shape)}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"assigned grad has dtype {value.dtype}, but the tensor has dtype {self.dtype}: "
+                                   f"assign grad.to({self.dtype})")
             check_devices("grad assignment", self, value if isinstance(value, Tensor) else value._values())
         self._grad = value
 
