@@ -40,7 +40,8 @@ from .higher_order import sum_to
 from .ops import elementwise as ew
 from .ops import movement
 from .ops.elementwise import broadcast_shape
-from .tensor import Array, Tensor, constant, record
+from .ops.inplace import _become, _snapshot
+from .tensor import Array, Tensor, constant, record, version_box
 
 ONCE = "trying to differentiate twice a function that was marked with @once_differentiable"
 
@@ -52,6 +53,8 @@ class FunctionCtx:
     def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
         self.needs_input_grad = needs_input_grad
         self.to_save: tuple[Any, ...] = ()
+        self.saved_versions: list[tuple[list[int], int]] = []  # (version counter, count) of each saved tensor
+        self.dirty_tensors: tuple[Tensor, ...] = ()
         self.non_differentiable: set[int] = set()
         self.materialize_grads = True
         self.recorded: dict[int, Callable[[], Tensor | None]] = {}  # id(forward's output) -> its recorded node
@@ -69,6 +72,11 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
+        for box, count in self.saved_versions:
+            if box[1] != count:
+                raise RuntimeError("a tensor saved by save_for_backward was modified by an in-place operation after "
+                                   "the custom Function ran; compute the update out of place (x = x + y) or do it "
+                                   "after backward()")
         if not self.in_graph:
             return self.to_save
         return tuple(t if t is None or id(t) not in self.recorded else _alive(self.recorded[id(t)]())
@@ -81,8 +89,9 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors: Tensor) -> None:
-        raise NotImplementedError("mark_dirty: a custom Function that writes into its inputs is not supported; "
-                                  "return a new tensor from forward instead")
+        """Declare inputs that ``forward`` wrote into in place (and returns): each becomes that output, recorded
+        as the Function's, as torch's."""
+        self.dirty_tensors = tensors
 
 
 class Function:
@@ -107,12 +116,42 @@ class Function:
                 cls.setup_context(ctx, args, output)  # type: ignore[attr-defined]
             else:
                 output = cls.forward(ctx, *args, **kwargs)
-        parents = tuple(a for a in args if isinstance(a, Tensor))
         outputs = output if isinstance(output, tuple) else (output,)
         if not (is_grad_enabled() and any(ctx.needs_input_grad)):
             return output
-        wrapped = _record(cls, ctx, args, parents, outputs)
-        return wrapped if isinstance(output, tuple) else wrapped[0]
+        args, dirty = _rebase_dirty(ctx, args, outputs)
+        wrapped = list(_record(cls, ctx, args, tuple(a for a in args if isinstance(a, Tensor)), outputs))
+        for i, (t, prior) in dirty.items():  # the written input is the output, its history the Function's
+            if isinstance(wrapped[i], Tensor) and wrapped[i].requires_grad:
+                _become(t, wrapped[i], wrapped[i]._op, prior)
+            wrapped[i] = t
+            ctx.recorded[id(t)] = weakref.ref(t)
+        ctx.saved_versions = _saved_versions(ctx)
+        return tuple(wrapped) if isinstance(output, tuple) else wrapped[0]
+
+
+def _rebase_dirty(ctx: FunctionCtx, args: tuple[Any, ...],
+                  outputs: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[int, tuple[Tensor, Tensor]]]:
+    """The arguments with each input ``ctx.mark_dirty`` named replaced by a tensor standing for its graph before
+    forward wrote into it; {output position: (that input, its stand-in)}. Checked as torch: a dirty tensor must be
+    returned, and must not be a leaf that requires grad."""
+    if not ctx.dirty_tensors:
+        return args, {}
+    dirty: dict[int, tuple[Tensor, Tensor]] = {}
+    for t in ctx.dirty_tensors:
+        where = [i for i, o in enumerate(outputs) if o is t]
+        if not where:
+            raise RuntimeError("mark_dirty: a tensor marked dirty in forward was not returned as an output; return "
+                               "each input forward writes into")
+        if t.requires_grad and t.is_leaf:
+            raise RuntimeError("a leaf tensor that requires grad was written in place by a custom Function "
+                               "(mark_dirty); clone it first, or call it inside `with no_grad():`")
+        if t._base is not None and t._base.requires_grad:
+            raise NotImplementedError("mark_dirty on a view of a tensor in a graph is not supported; pass the "
+                                      "tensor it views, or a clone of the view")
+        dirty[where[0]] = (t, _snapshot(t))
+    stand_in = {id(t): prior for t, prior in dirty.values()}
+    return tuple(stand_in.get(id(a), a) for a in args), dirty
 
 
 def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parents: tuple[Tensor, ...],
@@ -130,7 +169,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
         def backward(g: Array) -> tuple[Array | None, ...]:
             return _arrays(_input_grads(cls, ctx, args, name, [constant(g)]), ctx, args)
         backward.graph = lambda node, g: _input_grads(cls, ctx, args, name, [g], graph=True)  # type: ignore[attr-defined]
-        wrapped[0] = record(name, outputs[0]._data, parents, backward)
+        wrapped[0] = record(name, outputs[0]._data, parents, _checks_saved(backward))
         _remember(ctx, args, outputs[0], wrapped[0])
         return tuple(wrapped)
     xp = outputs[slots[0]].xp
@@ -153,12 +192,34 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], parent
                     grads[i] = constant(o.xp.zeros_like(o._data))
         return _input_grads(cls, ctx, args, name, grads, graph)
 
-    hidden = record(name, joint, parents, lambda g: _arrays(split(constant(g)), ctx, args))
+    hidden = record(name, joint, parents, _checks_saved(lambda g: _arrays(split(constant(g)), ctx, args)))
     hidden._backward.graph = lambda node, g: split(g, graph=True)  # type: ignore[union-attr]
     for k, i in enumerate(slots):
-        wrapped[i] = record(name, outputs[i]._data, (hidden,), _piece(i, ends[k], ends[k + 1], joint, received))
+        piece = _checks_saved(_piece(i, ends[k], ends[k + 1], joint, received))
+        wrapped[i] = record(name, outputs[i]._data, (hidden,), piece)
         _remember(ctx, args, outputs[i], wrapped[i])
     return tuple(wrapped)
+
+
+def _checks_saved(backward: Any) -> Any:
+    """Mark a Function node's ``backward`` as reading no input or output array of its own (``tensor.reads_input``,
+    ``saves_output``): ``ctx.saved_tensors`` checks the tensors ``save_for_backward`` kept when backward unpacks
+    them, as torch's; a write into any other input or output leaves its gradient right. Returns ``backward``."""
+    backward.checks_saved = True
+    return backward
+
+
+def _saved_versions(ctx: FunctionCtx) -> list[tuple[list[int], int]]:
+    """The version counters of the tensors ``ctx`` saved, as the caller sees them (a saved output: its recorded
+    node), each with its count now, for ``saved_tensors`` to check."""
+    boxes = []
+    for t in ctx.to_save:
+        if isinstance(t, Tensor):
+            seen = ctx.recorded[id(t)]() if id(t) in ctx.recorded else t
+            if seen is not None:
+                box = version_box(seen)
+                boxes.append((box, box[1]))
+    return boxes
 
 
 def _remember(ctx: FunctionCtx, args: tuple[Any, ...], output: Tensor, node: Tensor) -> None:

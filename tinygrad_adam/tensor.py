@@ -467,7 +467,10 @@ def bump_version(t: Tensor) -> None:
 
 def saves_output(node: Tensor) -> bool:
     """Whether ``node``'s backward reads its output array (in-place ops, named ``*_``, keep a private copy); pow reads
-    it only for its exponent's gradient (as torch, whose pow(Tensor, number) saves its input only)."""
+    it only for its exponent's gradient (as torch, whose pow(Tensor, number) saves its input only); a custom
+    Function's node reads none (its ``saved_tensors`` checks what it saved: ``function._checks_saved``)."""
+    if getattr(node._backward, "checks_saved", False):
+        return False
     if node._op == "pow":
         return node._parents[1].requires_grad
     return node._op not in OUTPUT_NOT_SAVED and not node._op.endswith("_")
@@ -490,7 +493,7 @@ def reads_input(node: Tensor, i: int) -> bool:
     if (op == "mul" or (op == "div" and i == 0)) and len(node._parents) == 2:
         other = node._parents[1 - i]
         return other.requires_grad or other._backward is not None or other._prior is not None
-    return True
+    return not getattr(node._backward, "checks_saved", False)  # (a custom Function's: ``function._checks_saved``)
 
 
 def reroute_stale_parents(node: Tensor) -> None:
