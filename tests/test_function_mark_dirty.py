@@ -169,3 +169,33 @@ def test_mark_dirty_double_backward(lib: Any) -> None:
     (h,) = lib.autograd.grad((g * g).sum(), w)
     np.testing.assert_allclose(g.detach().numpy(), 18 * np.array([0.5, 1.5, 2.0]))
     np.testing.assert_allclose(h.detach().numpy(), 2 * 18 * 18 * np.array([0.5, 1.5, 2.0]))
+
+
+@pytest.mark.parametrize("write", [False, True])
+def test_saved_non_differentiable_output_is_checked(write: bool) -> None:
+    """A saved integer output (returned as a constant) written in place before backward unpacks it raises as
+    torch's; unwritten, the gradients agree."""
+    def run(lib: Any) -> Any:
+        class Gate(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                idx = (x > 0).long()
+                ctx.mark_non_differentiable(idx)
+                ctx.save_for_backward(idx)
+                return x * 2, idx
+
+            @staticmethod
+            def backward(ctx: Any, g: Any, gi: Any) -> Any:
+                (idx,) = ctx.saved_tensors
+                return g * idx
+
+        w = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        y, i = Gate.apply(w * 1)
+        if write:
+            i.add_(1)
+        try:
+            y.sum().backward()
+        except RuntimeError:
+            return "RuntimeError"
+        return w.grad.numpy().tolist()
+    assert run(tg) == run(torch)

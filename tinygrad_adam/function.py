@@ -126,7 +126,7 @@ class Function:
                 _become(t, wrapped[i], wrapped[i]._op, prior)
             wrapped[i] = t
             ctx.recorded[id(t)] = weakref.ref(t)
-        ctx.saved_versions = _saved_versions(ctx)
+        ctx.saved_versions = _saved_versions(ctx, {id(o): w for o, w in zip(outputs, wrapped) if isinstance(o, Tensor)})
         return tuple(wrapped) if isinstance(output, tuple) else wrapped[0]
 
 
@@ -209,16 +209,15 @@ def _checks_saved(backward: Any) -> Any:
     return backward
 
 
-def _saved_versions(ctx: FunctionCtx) -> list[tuple[list[int], int]]:
-    """The version counters of the tensors ``ctx`` saved, as the caller sees them (a saved output: its recorded
-    node), each with its count now, for ``saved_tensors`` to check."""
+def _saved_versions(ctx: FunctionCtx, returned: dict[int, Tensor]) -> list[tuple[list[int], int]]:
+    """The version counters of the tensors ``ctx`` saved, as the caller sees them (a saved output: the tensor
+    ``apply`` returned for it, in ``returned`` by the id of forward's), each with its count now, for
+    ``saved_tensors`` to check."""
     boxes = []
     for t in ctx.to_save:
         if isinstance(t, Tensor):
-            seen = ctx.recorded[id(t)]() if id(t) in ctx.recorded else t
-            if seen is not None:
-                box = version_box(seen)
-                boxes.append((box, box[1]))
+            box = version_box(returned.get(id(t), t))
+            boxes.append((box, box[1]))
     return boxes
 
 
