@@ -480,7 +480,8 @@ def saves_output(node: Tensor) -> bool:
 # clone read their output, or nothing): an in-place write into an input after the op was recorded leaves its
 # gradient right. (mul and div: see ``reads_input``.)
 INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
-                             "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put"})
+                             "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put", "flip", "roll",
+                             "repeat"})
 
 
 def reads_input(node: Tensor, i: int) -> bool:

@@ -113,15 +113,16 @@ def _unloop(out: Tensor, a: Tensor, previous: Tensor) -> bool:
     ``a`` before the write, ``previous``, as torch's edge points at a's old grad_fn; where the op's backward reads
     its values (``x.mul_(x)``), they are gone, so that input is marked as written (backward raises, as torch's).
     Returns whether it was."""
-    if not any(p is a for p in out._parents):
+    box = a._vbox
+    if not any(p is a or (box is not None and p._vbox is box) for p in out._parents):
         return False
     parents, unread = list(out._parents), False
     for i, p in enumerate(parents):
-        if p is a:
+        if p is a or (box is not None and p._vbox is box):  # a, or an alias: a view of it, its detach()
             if reads_input(out, i):
-                parents[i] = _snapshot(previous)
+                parents[i] = _snapshot(previous if p is a else p)
                 parents[i]._vbox, unread = [math.inf, 1], True  # (written after any node: check_versions raises)
-            else:
+            elif p is a:
                 parents[i] = previous
     out._parents = tuple(parents)
     return unread
