@@ -478,22 +478,32 @@ def saves_output(node: Tensor) -> bool:
 
 # Ops whose backward reads only their inputs' shapes, never their values (torch saves no input for them; exp and
 # clone read their output, or nothing): an in-place write into an input after the op was recorded leaves its
-# gradient right. (mul and div: see ``reads_input``.)
+# gradient right. (mul, div and their kin: READ_FOR.)
+# The in-place ops' nodes (``inplace``: ``add_`` is an add's node) read what their out-of-place op reads.
 INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
                              "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put", "flip", "roll",
-                             "repeat"})
+                             "repeat", "add_", "sub_", "neg_", "copy_", "fill_", "__setitem__", "index_put_",
+                             "masked_fill_", "masked_scatter_", "masked_scatter", "where", "astype"})
+# Ops whose backward reads an input's values only for other inputs' gradients: for each input, the inputs whose
+# gradients read it (torch's ops save only those): ``a * b`` reads ``a`` for ``b``'s gradient. (lerp's end - start
+# is kept at forward; torch keeps addcdiv's tensor2 for any gradient.)
+READ_FOR = {"mul": ((1,), (0,)), "div": ((1,), (0, 1)), "lerp": ((), (), (0, 1)), "addcmul": ((), (2,), (1,)),
+            "addcdiv": ((), (2,), (0, 1, 2))}
+READ_FOR.update({f"{op}_": reads for op, reads in READ_FOR.items()})
 
 
 def reads_input(node: Tensor, i: int) -> bool:
-    """Whether ``node``'s backward reads the values of its ``i``-th input: not for INPUT_NOT_SAVED ops, nor for
-    ``a * b`` / ``a / b``'s ``a`` (``b``'s for mul) when the other operand is a constant (a leaf without grad, never
-    in a graph: torch's mul saves only the operand the other's gradient needs)."""
+    """Whether ``node``'s backward reads the values of its ``i``-th input: not for INPUT_NOT_SAVED ops, nor for a
+    READ_FOR op's input when the inputs whose gradients would read it are constants (leaves without grad, never in a
+    graph)."""
     op = node._op
     if op in INPUT_NOT_SAVED:
         return False
-    if (op == "mul" or (op == "div" and i == 0)) and len(node._parents) == 2:
-        other = node._parents[1 - i]
-        return other.requires_grad or other._backward is not None or other._prior is not None
+    readers = READ_FOR.get(op)
+    if readers is not None:
+        parents = node._parents
+        return any(j < len(parents) and (parents[j].requires_grad or parents[j]._backward is not None or
+                                         parents[j]._prior is not None) for j in readers[i])
     return not getattr(node._backward, "checks_saved", False)  # (a custom Function's: ``function._checks_saved``)
 
 
