@@ -443,7 +443,10 @@ def index_slices(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]
 def index_put(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """``index_put`` / ``x[idx] = v`` / ``x.index_put_(..., accumulate=True)``: the input's gradient is g (zero at
     the written places unless accumulating, its own adjoint), the value's g at the places, summed to its shape;
-    the adjoint of that pick adds back at the places (any index form, through their flat positions)."""
+    the adjoint of that pick adds back at the places (any index form, through their flat positions; ``idx``: the
+    keys of ``movement.torch_keys``)."""
+    from .ops.movement import assign_with, index_with
+
     a, v = node._parents
     idx, target_shape = saved(node, "idx"), saved(node, "target_shape")
     ga = gv = None
@@ -453,17 +456,17 @@ def index_put(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
         else:
             def unwritten(h: Array) -> Array:
                 out = backend.get_array_module(h).array(h)
-                out[idx] = 0
+                assign_with(out, idx, 0)
                 return out
             ga = linear_map(g, unwritten, unwritten)
     if v.requires_grad:
         def pick(h: Array) -> Array:
-            return h[idx].reshape(target_shape)
+            return index_with(h, idx).reshape(target_shape)
 
         def spread(k: Array) -> Array:
             xp = backend.get_array_module(k)
             full = xp.zeros(g.shape, dtype=k.dtype)
-            places = xp.arange(full.size).reshape(full.shape)[idx]
+            places = index_with(xp.arange(full.size).reshape(full.shape), idx)
             backend.scatter_at("add", full.reshape(-1), (places.reshape(-1),), k.reshape(-1))
             return full
         gv = sum_to(linear_map(g, pick, spread), v.shape)

@@ -1154,7 +1154,10 @@ def random_(self: Tensor, *bounds: int | None, generator: Generator | None = Non
 
 
 def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
-    """``x[key] = value``: an in-place write (differentiable with respect to both when recorded)."""
+    """``x[key] = value``: an in-place write (differentiable with respect to both when recorded). ``x[False] = v``
+    does nothing, as in torch (no check of ``v``, nothing recorded: ``v`` gets no gradient from it)."""
+    if key is False:
+        return
     if not inplace.stores_itself(self, key, value):  # (``x[key] += v`` has updated the view x[key] already)
         inplace.check_setitem_overlap(self, key, value)
         inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)

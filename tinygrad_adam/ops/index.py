@@ -49,6 +49,8 @@ def gather(a: Tensor, dim: int, index: Tensor) -> Tensor:
     """Values of ``a`` at ``index`` along ``dim`` (output has index's shape); gradients add up at repeated indices."""
     from .. import backend
 
+    if a.ndim + index.ndim == 1 and isinstance(index, Tensor):  # one 0-d, one 1-d: torch reads the 0-d one as 1-d
+        return reshape(gather(reshape(a, (-1,)), dim, reshape(index, (-1,))), index.shape)
     dim, mesh = _mesh("gather", a, dim, index, a.requires_grad and is_grad_enabled())
     out = a._data[mesh] if mesh else a._data.copy()
 
@@ -94,6 +96,10 @@ def scatter_add(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
 def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
     from .. import backend
 
+    if a.ndim + index.ndim == 1 and isinstance(index, Tensor) and getattr(src, "ndim", 0) <= 1:
+        # one of a and index 0-d, the other 1-d: torch reads the 0-d one (and a 0-d src) as 1-d
+        src = reshape(src, (-1,)) if isinstance(src, Tensor) else src
+        return reshape(_scatter(op, reshape(a, (-1,)), dim, reshape(index, (-1,)), src), a.shape)
     s = _source(op, a, src, index)
     dim, mesh = _mesh(op, a, dim, index, (a.requires_grad or s.requires_grad) and is_grad_enabled())
     values = s._data[tuple(slice(0, n) for n in index.shape)] if s.ndim else s._data
@@ -227,34 +233,34 @@ def _prod_grads(a: Array, mesh: tuple[Array, ...], values: Array, out: Array, g:
 def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False) -> Tensor:
     """A copy of ``a`` with ``a[index] = value`` (what ``a[index] = value`` computes in place); with ``accumulate``,
     ``a[index] += value`` where a place named several times gets every value added (numpy's ``add.at``)."""
-    from .movement import _raw_index
+    from .movement import assign_with, index_with, torch_keys
 
     if a.dtype.kind in "iu" and not isinstance(value, (bool, Tensor)) and isinstance(value, (int, float)):
         value = check_fits("index_put", value, a.dtype)  # torch's check: nan / 1e38 into ints raise, uint8 -1 is 255
     v = as_tensor(value, like=a)
     if not accumulate:
         _refuse_byte_fill(index, v)
-    idx = _raw_index(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled())
+    idx = torch_keys(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled(), ndim=a.ndim)
     check_devices("index_put", a, v)
     out = a.xp.array(a._data)  # a copy, an array even of a numpy scalar
     if accumulate:  # flat positions of the indexed places (any index form), then one scatter-add into them
-        places = a.xp.arange(out.size).reshape(out.shape)[idx]
+        places = index_with(a.xp.arange(out.size).reshape(out.shape), idx)
         flat = a.xp.ascontiguousarray(out).reshape(-1)  # (out itself when C-ordered, else a copy written back)
         backend.scatter_at("add", flat, (places.reshape(-1),), a.xp.broadcast_to(v._data, places.shape).reshape(-1))
         if not out.flags.c_contiguous:
             out[...] = flat.reshape(out.shape)
         target_shape = places.shape
     else:
-        out[idx] = v._data
-        target_shape = out[idx].shape
+        assign_with(out, idx, v._data)
+        target_shape = index_with(out, idx).shape
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = None
         if a.requires_grad:
             ga = a.xp.array(g)  # a copy, an array even of a numpy scalar
             if not accumulate:
-                ga[idx] = 0
-        gv = unbroadcast(g[idx].reshape(target_shape), v.shape) if v.requires_grad else None
+                assign_with(ga, idx, 0)
+        gv = unbroadcast(index_with(g, idx).reshape(target_shape), v.shape) if v.requires_grad else None
         return ga, gv
     return record("index_put", out, (a, v), backward)
 
@@ -632,19 +638,24 @@ def take(a: Tensor, index: Tensor) -> Tensor:
 
 
 def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
-    """``gather`` along ``dim`` with ``a`` and ``indices`` (int64, negative entries from the end) broadcast against
-    each other in every other dim; without ``dim``, ``take`` of the flattened tensors (1-D out; there, as in torch,
-    negative entries raise)."""
+    """``gather`` along ``dim`` with ``a`` and ``indices`` (int64) broadcast against each other in every other dim,
+    the indices taken modulo the dim's length as torch 2.13 takes them (-1 is the last, 5 of 4 is 1; a length-0 dim
+    refuses any index); without ``dim``, ``gather`` of the flattened tensors (int64 or int32 indices; 1-D out;
+    there, as in torch, an index out of range, a negative one too, raises)."""
     check_devices("take_along_dim", a, indices)
     if dim is None:
-        if indices._data.size and bool((indices._data < 0).any()):
-            raise IndexError("take_along_dim: without dim, indices must be >= 0 (as in torch)")
-        return take(a, reshape(indices, (-1,)))
+        if indices.dtype not in ("int64", "int32"):
+            raise TypeError(f"take_along_dim: indices must be an int64 or int32 tensor, got dtype {indices.dtype}")
+        return gather(reshape(a, (-1,)), 0, reshape(indices, (-1,)))
     if indices.ndim != a.ndim or a.ndim == 0:
         raise ValueError(f"take_along_dim: with a dim, input and indices need the same number (>= 1) of dims, got "
                          f"shapes {a.shape} and {indices.shape}")
     d = wrap_dim("take_along_dim", dim, a.ndim)
-    idx = _wrapped("take_along_dim", indices, a.shape[d])
+    if indices.dtype != "int64":
+        raise TypeError(f"take_along_dim: indices must be an int64 tensor, got dtype {indices.dtype}")
+    if a.shape[d] == 0 and indices._data.size:
+        raise IndexError(f"take_along_dim: an index into dim {d} of length 0")
+    idx = constant(indices._data % a.shape[d] if indices._data.size else indices._data)
     rest = broadcast_shape("take_along_dim", a.shape[:d] + (1,) + a.shape[d + 1:],
                            idx.shape[:d] + (1,) + idx.shape[d + 1:])
     src = broadcast_to(a, rest[:d] + (a.shape[d],) + rest[d + 1:])

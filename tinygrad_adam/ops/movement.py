@@ -79,6 +79,100 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
 
+def _sequence_as_tuple(index: Any) -> Any:
+    """torch's (deprecated, numpy's old) reading of a list index: a list shorter than 32 holding a sequence, a
+    slice, a Tensor, None or Ellipsis is a tuple of indices (``x[[[0], [1]]]`` is ``x[[0], [1]]``)."""
+    if isinstance(index, list) and len(index) < 32 and any(
+            i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, numpy.ndarray)) for i in index):
+        return tuple(index)
+    return index
+
+
+def _spans(i: Any) -> int:
+    """How many of the indexed tensor's dims the raw index part ``i`` names (torch's count)."""
+    if i is None or i is Ellipsis or isinstance(i, (bool, numpy.bool_)):
+        return 0
+    return i.ndim if hasattr(i, "dtype") and i.dtype.kind == "b" else 1
+
+
+def _one_ellipsis(parts: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
+    """torch's reading of several Ellipses: each skips the dims no part names, so the ones after the first skip
+    past the end (dropped here), and a part after one of them (but ``:``, which torch skips) then indexes past the
+    end: IndexError (torch's, but for a None that torch places past the dims the parts after it name)."""
+    at = [k for k, i in enumerate(parts) if i is Ellipsis]
+    skipped = ndim - sum(_spans(i) for i in parts)
+    if skipped > 0 and any(i is not Ellipsis and not (isinstance(i, slice) and i == slice(None))
+                           for i in parts[at[1]:]):
+        raise IndexError("an index part after a second Ellipsis names a dim past the end of the tensor")
+    return tuple(i for k, i in enumerate(parts) if k <= at[0] or i is not Ellipsis)
+
+
+_PLAIN = frozenset({int, slice, type(None), type(Ellipsis)})  # index parts that need no torch reading (not bool)
+
+
+def _kind(i: Any) -> str:
+    """A raw index part's kind for ``torch_keys``: "i" an int (a 0-d integer array too), "b" a bool (a 0-d bool
+    array too), "a" an index array, "o" a slice, None or Ellipsis."""
+    t = type(i)
+    if t in _PLAIN:
+        return "i" if t is int else "o"
+    if t is bool or t is numpy.bool_:
+        return "b"
+    if hasattr(i, "ndim"):
+        return "a" if i.ndim else "b" if i.dtype.kind == "b" else "i" if i.dtype.kind in "iu" else "o"
+    return "i" if _is_int(i) else "o"
+
+
+def torch_keys(index: Any, private: bool = False, ndim: int = 0) -> tuple[Any, ...]:
+    """``index`` as one or two raw numpy keys, applied in turn, giving torch's result: torch applies the ints (and
+    0-d integer tensors) as selects and a bool (True / False, a 0-d bool tensor) as a new dim indexed by [0] / [],
+    and then the index arrays, with numpy's rules, on what is left (numpy would broadcast the ints and bools with
+    the arrays: ``x[0, ..., [1, 2]]`` is (5, 2) in torch, (2, 5) in numpy). ``ndim``: the indexed tensor's, read
+    where the key has several Ellipses (see ``_one_ellipsis``)."""
+    if type(index) in _PLAIN:  # the fast paths: numpy reads ints, slices, None and ... as torch (but several ...)
+        return (index,)
+    if type(index) is tuple and all(type(i) in _PLAIN for i in index):
+        return (_one_ellipsis(index, ndim) if index.count(Ellipsis) > 1 else index,)
+    index = _raw_index(_sequence_as_tuple(index), private)
+    parts = index if isinstance(index, tuple) else (index,)
+    if len(parts) > 1 and sum(i is Ellipsis for i in parts) > 1:
+        index = parts = _one_ellipsis(parts, ndim)
+    kinds = [_kind(i) for i in parts]
+    if "b" not in kinds and not ("a" in kinds and "i" in kinds):
+        if any(k == "i" and type(i) is not int for i, k in zip(parts, kinds)):  # a 0-d integer tensor selects: a
+            parts = tuple(int(i) if k == "i" else i for i, k in zip(parts, kinds))  # view, as torch's (numpy: a copy)
+            index = parts if isinstance(index, tuple) else parts[0]
+        return (index,)
+    first: list[Any] = []
+    second: list[Any] = []
+    for i, kind in zip(parts, kinds):
+        if kind == "i":
+            first.append(int(i))
+        elif kind == "b":
+            xp = backend.get_array_module(i) if hasattr(i, "ndim") else numpy
+            first.append(None)
+            second.append(xp.arange(1) if bool(i) else xp.zeros(0, dtype="int64"))
+        elif kind == "a":
+            first.extend([slice(None)] * (i.ndim if i.dtype.kind == "b" else 1))
+            second.append(i)
+        else:
+            first.append(i)
+            second.append(i if i is Ellipsis else slice(None))
+    return tuple(first), tuple(second)
+
+
+def index_with(x: Array, keys: tuple[Any, ...]) -> Array:
+    """``x`` indexed by each key of ``torch_keys`` in turn."""
+    for k in keys:
+        x = x[k]
+    return x
+
+
+def assign_with(x: Array, keys: tuple[Any, ...], value: Any) -> None:
+    """``x[index] = value`` in place, for the keys of ``torch_keys`` (all but the last are basic: views of x)."""
+    index_with(x, keys[:-1])[keys[-1]] = value
+
+
 def _raw_index(index: Any, private: bool = False) -> Any:
     """Replace Tensors and lists in an index by raw arrays (copies of the Tensors' arrays when ``private``: a
     backward that reads them then cannot see a later in-place write into the index tensor); a uint8 Tensor or
@@ -88,6 +182,8 @@ def _raw_index(index: Any, private: bool = False) -> Any:
         return tuple(_raw_index(i, private) for i in index)
     if isinstance(index, list):
         index = backend.get_array_module(*[i for i in index if hasattr(i, "dtype")]).asarray(index)
+        if index.dtype.kind == "f":  # torch reads a list as int64 (but bools): floats truncated, [] empty int64
+            index = index.astype("int64")
     if is_byte_mask(index):  # torch's old mask dtype: still a mask there
         warnings.warn("indexing with dtype uint8 is deprecated (as in torch), use a bool mask", UserWarning,
                       stacklevel=4)
@@ -108,17 +204,14 @@ def _is_int(i: Any) -> bool:
 
 def getitem(a: Tensor, index: Any) -> Tensor:
     """Basic and integer-array (gather) indexing; repeated indices accumulate in backward."""
-    index = _raw_index(index, private=a.requires_grad and is_grad_enabled())
-    parts = index if isinstance(index, tuple) else (index,)
-    if a.ndim == 0 and any(_is_int(i) and not isinstance(i, bool) for i in parts):  # the old loss.data[0]
+    keys = torch_keys(index, private=a.requires_grad and is_grad_enabled(), ndim=a.ndim)
+    parts = keys[0] if isinstance(keys[0], tuple) else (keys[0],)
+    if a.ndim == 0 and any(_is_int(i) and not isinstance(i, (bool, numpy.bool_)) for i in parts):  # loss.data[0]
         raise IndexError("invalid index of a 0-dim tensor: use tensor.item() for its number (as torch says)")
+    if len(keys) == 2:  # torch's selects (and new dims of bools) first, then the index arrays (see torch_keys)
+        return getitem(getitem(a, keys[0]), keys[1])
+    index = keys[0]
     gather = any(hasattr(i, "dtype") and i.ndim for i in parts)
-    if gather and any(_is_int(i) for i in parts) and not any(i is None or i is Ellipsis for i in parts):
-        # PyTorch applies ints and slices first, then the integer arrays; numpy would broadcast the ints with the
-        # arrays (x[0, :, [1]] has shape (1, 1) in PyTorch, (1, 1) moved to the front in numpy)
-        basic = getitem(a, tuple(slice(None) if hasattr(i, "dtype") and i.ndim else i for i in parts))
-        return getitem(basic, tuple(i if hasattr(i, "dtype") and i.ndim else slice(None) for i in parts
-                                    if not _is_int(i)))
     out = a._data[index]
     if not gather and not isinstance(out, a.xp.ndarray):  # numpy gives a copied scalar when ints pick one element;
         out = a._data[(*(i for i in parts if i is not Ellipsis), Ellipsis)]  # x[0, ...] is the 0-d view torch gives
