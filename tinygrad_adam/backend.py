@@ -337,6 +337,16 @@ def special(name: str, *args: Any) -> Any:
     return getattr(cupyx.scipy.special, name)(*args)
 
 
+def lapack(name: str, a: Any) -> Callable[..., Any] | None:
+    """LAPACK's ``?<name>`` (``sytrf``, ``sytrs``, ...) for the float32 / float64 array ``a``, scipy's; None when ``a``
+    is on a GPU (nothing here has those routines there)."""
+    if not isinstance(a, numpy.ndarray):
+        return None
+    import scipy.linalg.lapack  # imported on first use: most programs never need it
+
+    return getattr(scipy.linalg.lapack, ("d" if a.dtype == numpy.float64 else "s") + name)
+
+
 def accumulate(name: str, x: Any, axis: int) -> Any:
     """The running ``<name>`` (an associative ufunc: maximum, minimum, logaddexp) of ``x`` along ``axis``, as
     numpy's ``ufunc.accumulate``; on a GPU, whose ufuncs lack it, a scan of log2(n) shifted steps."""

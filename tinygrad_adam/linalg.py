@@ -16,6 +16,7 @@ solve_triangular.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -24,15 +25,17 @@ import numpy
 
 from . import backend
 from .ops import elementwise, factor, index, movement, reduce, spectral, statistics, unary
-from .ops.factor import LinAlgError
+from .ops.factor import ArgumentError, DtypeError, LinAlgError
 from .ops.linalg import det, inv, matmul, solve
 from .ops.linalg import slogdet as _slogdet
-from .tensor import Tensor
+from .out_arg import write_out
+from .tensor import Tensor, record
 
 __all__ = ["det", "inv", "matrix_norm", "norm", "slogdet", "solve", "vector_norm"]
 __all__ += ["LinAlgError", "cholesky", "cholesky_ex", "cross", "diagonal", "inv_ex", "matrix_exp", "matrix_power",
             "multi_dot", "solve_ex", "solve_triangular", "vander", "vecdot"]
 __all__ += ["lu", "lu_factor", "lu_factor_ex", "lu_solve"]
+__all__ += ["ldl_factor", "ldl_factor_ex", "ldl_solve", "tensorinv", "tensorsolve"]
 __all__ += ["cond", "eigh", "eigvalsh", "householder_product", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals"]
 
 
@@ -52,11 +55,11 @@ def _floating_input(op: str, x: Tensor, dtype: Any) -> Tensor:
     """``x`` cast to ``dtype`` (a widening only, as torch), checked to be floating."""
     if dtype is not None:
         if elementwise.promote_types(x.dtype, numpy.dtype(dtype)) != dtype:
-            raise TypeError(f"linalg.{op}: dtype={numpy.dtype(dtype)} would narrow the input's {x.dtype} (as torch, "
+            raise DtypeError(f"linalg.{op}: dtype={numpy.dtype(dtype)} would narrow the input's {x.dtype} (as torch, "
                             f"only a widening is allowed); cast the input first")
         x = elementwise.astype(x, dtype)
     if x.dtype.kind != "f":
-        raise TypeError(f"linalg.{op}: expects a floating tensor (as in torch), got {x.dtype}; convert with .float() "
+        raise DtypeError(f"linalg.{op}: expects a floating tensor (as in torch), got {x.dtype}; convert with .float() "
                         f"or pass dtype=")
     return x
 
@@ -69,11 +72,12 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
     x = _floating_input("vector_norm", x, dtype)
     d = None if dim is None else (int(dim) if isinstance(dim, int) else tuple(int(i) for i in dim))
     if (math.isinf(ord) or ord < 0) and any(x.shape[i] == 0 for i in reduce._axes(d, x.ndim)):
-        raise ValueError(f"linalg.vector_norm: cannot compute the {ord} norm over an empty dim (it has no identity)")
+        raise ArgumentError(f"linalg.vector_norm: cannot compute the {ord} norm over an empty dim (it has no identity)")
     if math.isinf(ord):
         return (reduce.max if ord > 0 else reduce.min)(elementwise.abs(x), d, keepdim)
-    if ord == 0:
-        return reduce.sum(elementwise.astype(elementwise.compare(x, 0, "not_equal"), x.dtype), d, keepdim)
+    if ord == 0:  # in the graph with no gradient (torch's: backward runs and leaves the input's grad None)
+        count = reduce.sum(elementwise.astype(elementwise.compare(x, 0, "not_equal"), x.dtype), d, keepdim)
+        return record("vector_norm", count._data, (x,), lambda g: (None,))
     return statistics.norm(x, float(ord), d, keepdim)
 
 
@@ -84,10 +88,10 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),  #
     value; the gradient split among ties), "nuc" (their sum)."""
     A = _floating_input("matrix_norm", A, dtype)
     if A.ndim < 2:
-        raise ValueError(f"linalg.matrix_norm: needs a tensor with at least 2 dims, got shape {A.shape}")
+        raise ArgumentError(f"linalg.matrix_norm: needs a tensor with at least 2 dims, got shape {A.shape}")
     d0, d1 = (movement.wrap_dim("matrix_norm", int(d), A.ndim) for d in dim)
     if d0 == d1:
-        raise ValueError(f"linalg.matrix_norm: dims {dim} must be two different dims")
+        raise ArgumentError(f"linalg.matrix_norm: dims {dim} must be two different dims")
     if ord == "fro":
         return statistics.norm(A, 2.0, (d0, d1), keepdim)
     if ord in (1, -1, math.inf, -math.inf):
@@ -98,8 +102,8 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),  #
         return out if keepdim else movement.squeeze(out, (d0, d1))
     if ord in (2, -2, "nuc"):
         return _singular_value_norm(A, ord, (d0, d1), keepdim)
-    raise ValueError(f"linalg.matrix_norm: ord={ord!r} is not supported (use 'fro', 'nuc', 1, -1, 2, -2, inf or "
-                     f"-inf)")
+    raise ArgumentError(f"linalg.matrix_norm: ord={ord!r} is not supported (use 'fro', 'nuc', 1, -1, 2, -2, inf or "
+                        f"-inf)")
 
 
 def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # noqa: A002
@@ -113,9 +117,9 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # 
         if A.ndim == 2:
             return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
         if A.ndim != 1:
-            raise ValueError(f"linalg.norm: with ord and no dim the input must be 1-D or 2-D, got shape {A.shape}")
+            raise ArgumentError(f"linalg.norm: with ord and no dim the input must be 1-D or 2-D, got shape {A.shape}")
     if isinstance(ord, str):
-        raise ValueError(f"linalg.norm: ord={ord!r} needs a matrix (two dims)")
+        raise ArgumentError(f"linalg.norm: ord={ord!r} needs a matrix (two dims)")
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 
@@ -190,8 +194,8 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:
 
 def _cpu_driver(op: str, driver: str | None) -> None:
     if driver is not None:
-        raise ValueError(f"linalg.{op}: driver= chooses a cuSOLVER routine, which this library does not use; "
-                         f"leave it None")
+        raise ArgumentError(f"linalg.{op}: driver= chooses a cuSOLVER routine, which this library does not use; "
+                            f"leave it None")
 
 
 def pinv(A: Tensor, rcond: Any = None, hermitian: bool = False, *, atol: Any = None,
@@ -201,7 +205,7 @@ def pinv(A: Tensor, rcond: Any = None, hermitian: bool = False, *, atol: Any = N
     rtol. ``hermitian``: A is symmetric (its lower triangle is read) and |eigenvalues| replace singular values."""
     if rcond is not None:
         if rtol is not None:
-            raise ValueError("linalg.pinv: pass rtol or rcond (its older name), not both")
+            raise ArgumentError("linalg.pinv: pass rtol or rcond (its older name), not both")
         rtol = rcond
     return spectral.pinv(A, atol, rtol, hermitian)
 
@@ -212,7 +216,7 @@ def matrix_rank(A: Tensor, tol: Any = None, hermitian: bool = False, *, atol: An
     max(atol, rtol * largest), tolerances as ``pinv``'s; ``tol`` is torch's older name for atol (with rtol 0)."""
     if tol is not None:
         if atol is not None or rtol is not None:
-            raise ValueError("linalg.matrix_rank: pass tol (the older name) or atol / rtol, not both")
+            raise ArgumentError("linalg.matrix_rank: pass tol (the older name) or atol / rtol, not both")
         atol, rtol = tol, 0.0
     factor.matrices("linalg.matrix_rank", A, square=hermitian)
     s = elementwise.abs(eigvalsh(A.detach())) if hermitian else svdvals(A.detach())
@@ -238,8 +242,8 @@ def cond(A: Tensor, p: Any = None) -> Tensor:
     ``matrix_norm(A, p) * matrix_norm(inv(A), p)`` for square A, inf for a matrix LAPACK's LU finds exactly singular,
     and a NaN result made inf. Empty matrices give 0 (not part of the graph, as torch)."""
     if p not in (None, 2, -2, "fro", "nuc", 1, -1, math.inf, -math.inf):
-        raise ValueError(f"linalg.cond: p={p!r} is not a supported norm (use None, 2, -2, 'fro', 'nuc', 1, -1, inf "
-                         f"or -inf)")
+        raise ArgumentError(f"linalg.cond: p={p!r} is not a supported norm (use None, 2, -2, 'fro', 'nuc', 1, -1, inf "
+                            f"or -inf)")
     factor.matrices(f"linalg.cond(p={p})", A, square=p in ("fro", "nuc") or (p not in (None, 2, -2) and
                                                                                         A._data.size > 0))
     if not A._data.size:
@@ -381,14 +385,14 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A0
     from .methods import cross as cross_product
 
     if input.ndim != other.ndim:
-        raise ValueError(f"linalg.cross: inputs must have the same number of dims, got shapes {input.shape} and "
-                         f"{other.shape}")
+        raise ArgumentError(f"linalg.cross: inputs must have the same number of dims, got shapes {input.shape} and "
+                            f"{other.shape}")
     d = movement.wrap_dim("linalg.cross", dim, input.ndim)
     if input.shape[d] != 3 or other.shape[d] != 3:
-        raise ValueError(f"linalg.cross: inputs dim {dim} must have length 3, got {input.shape[d]} and "
-                         f"{other.shape[d]}")
+        raise ArgumentError(f"linalg.cross: inputs dim {dim} must have length 3, got {input.shape[d]} and "
+                            f"{other.shape[d]}")
     if input.dtype != other.dtype:
-        raise TypeError(f"linalg.cross: both inputs must have one dtype (as in torch), got {input.dtype} and "
+        raise DtypeError(f"linalg.cross: both inputs must have one dtype (as in torch), got {input.dtype} and "
                         f"{other.dtype}")
     return cross_product(input, other, d)
 
@@ -402,12 +406,12 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """sum(x * y) along ``dim`` of the broadcast shape (two vectors: their dot product, whatever ``dim``, as torch's):
     floating tensors of one dtype."""
     if x.dtype.kind != "f" or y.dtype.kind != "f":
-        raise TypeError(f"linalg.vecdot: expects floating tensors (as torch), got {x.dtype} and {y.dtype}")
+        raise DtypeError(f"linalg.vecdot: expects floating tensors (as torch), got {x.dtype} and {y.dtype}")
     if x.dtype != y.dtype:
-        raise TypeError(f"linalg.vecdot: x and y must have one dtype (as torch), got {x.dtype} and {y.dtype}")
+        raise DtypeError(f"linalg.vecdot: x and y must have one dtype (as torch), got {x.dtype} and {y.dtype}")
     if x.ndim == 1 and y.ndim == 1:  # torch's vdot: dim is not looked at, and the lengths must match
         if x.shape != y.shape:
-            raise ValueError(f"linalg.vecdot: two vectors of different lengths, {x.shape[0]} and {y.shape[0]}")
+            raise ArgumentError(f"linalg.vecdot: two vectors of different lengths, {x.shape[0]} and {y.shape[0]}")
         return reduce.sum(elementwise.mul(x, y), 0, False)
     shape = elementwise.broadcast_shape("linalg.vecdot", x.shape, y.shape)
     return reduce.sum(elementwise.mul(x, y), movement.wrap_dim("linalg.vecdot", dim, len(shape)), False)
@@ -418,22 +422,22 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     the first may be a vector (n,) taken as a row, the last a vector taken as a column (dropped from the result)."""
     tensors = list(tensors)
     if len(tensors) < 2:
-        raise ValueError(f"linalg.multi_dot: expected at least 2 tensors, got {len(tensors)}")
+        raise ArgumentError(f"linalg.multi_dot: expected at least 2 tensors, got {len(tensors)}")
     if len({t.dtype for t in tensors}) > 1:
-        raise TypeError(f"linalg.multi_dot: all tensors must have one dtype, got {[str(t.dtype) for t in tensors]}")
+        raise DtypeError(f"linalg.multi_dot: all tensors must have one dtype, got {[str(t.dtype) for t in tensors]}")
     if tensors[0].dtype == numpy.bool_:
-        raise TypeError("linalg.multi_dot: bool tensors are not supported (as in torch); convert them first")
+        raise DtypeError("linalg.multi_dot: bool tensors are not supported (as in torch); convert them first")
     for i, t in enumerate(tensors):
         allowed = (1, 2) if i in (0, len(tensors) - 1) else (2,)
         if t.ndim not in allowed:
-            raise ValueError(f"linalg.multi_dot: tensor {i} must be {' or '.join(f'{k}-D' for k in allowed)}, got "
-                             f"shape {t.shape}")
+            raise ArgumentError(f"linalg.multi_dot: tensor {i} must be {' or '.join(f'{k}-D' for k in allowed)}, got "
+                                f"shape {t.shape}")
     rows = [tensors[0].shape[0] if tensors[0].ndim == 2 else 1] + [t.shape[-1] if t.ndim == 2 else 1
                                                                     for t in tensors]
     for i, (a, b) in enumerate(zip(tensors, tensors[1:])):
         if a.shape[-1] != b.shape[0]:
-            raise ValueError(f"linalg.multi_dot: tensors {i} and {i + 1} with shapes {a.shape} and {b.shape} cannot "
-                             f"be multiplied")
+            raise ArgumentError(f"linalg.multi_dot: tensors {i} and {i + 1} with shapes {a.shape} and {b.shape} cannot "
+                                f"be multiplied")
     count = len(tensors)
     cost = [[0] * count for _ in range(count)]
     split = [[0] * count for _ in range(count)]
@@ -452,12 +456,12 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:
     """The Vandermonde matrix of x (..., n): (..., n, N), column j holding x^j (N = n by default, at least 2), as
     running products (cumprod), so the gradient is cumprod's; integer dtypes stay integer."""
     if x.ndim == 0:
-        raise ValueError("linalg.vander: x must have at least 1 dim (..., n), got a 0-d tensor")
+        raise ArgumentError("linalg.vander: x must have at least 1 dim (..., n), got a 0-d tensor")
     if x.dtype == numpy.bool_:
-        raise TypeError("linalg.vander: supports floating and integer tensors (as torch), got bool")
+        raise DtypeError("linalg.vander: supports floating and integer tensors (as torch), got bool")
     n = x.shape[-1] if N is None else int(N)
     if n <= 1:
-        raise ValueError(f"linalg.vander: N must be greater than 1, got {n}")
+        raise ArgumentError(f"linalg.vander: N must be greater than 1, got {n}")
     column = movement.unsqueeze(x, -1)
     powers = statistics.cumprod(movement.broadcast_to(column, x.shape + (n - 1,)), -1)
     ones = Tensor(x.xp.ones(x.shape + (1,), dtype=x.dtype), device=x.device)
@@ -515,12 +519,12 @@ def pivots_of(perm: Any, k: int) -> Any:
 def permutation_of(op: str, pivots: Tensor, m: int) -> Any:
     """The row order perm (..., m) that LAPACK's ``pivots`` (..., k; 1-based, each in [1, m]) make."""
     if pivots.dtype.kind not in "iu" or pivots.ndim < 1 or pivots.shape[-1] > m:
-        raise TypeError(f"{op}: pivots must be an integer tensor (..., k), k <= {m}, got {pivots.dtype} of shape "
+        raise DtypeError(f"{op}: pivots must be an integer tensor (..., k), k <= {m}, got {pivots.dtype} of shape "
                         f"{pivots.shape}")
     xp, piv = pivots.xp, pivots._data.astype(numpy.int64)
     if piv.size and (int(piv.min()) < 1 or int(piv.max()) > m):
-        raise ValueError(f"{op}: pivots must lie in [1, {m}] (LAPACK's, 1-based), got values in "
-                         f"[{int(piv.min())}, {int(piv.max())}]")
+        raise ArgumentError(f"{op}: pivots must lie in [1, {m}] (LAPACK's, 1-based), got values in "
+                            f"[{int(piv.min())}, {int(piv.max())}]")
     flat = piv.reshape(math.prod(piv.shape[:-1]), piv.shape[-1])
     perm = xp.array(xp.broadcast_to(xp.arange(m), (flat.shape[0], m)))
     for j in range(flat.shape[1]):
@@ -589,13 +593,13 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
     op = "linalg.lu_solve"
     factor.matrices(op, LU)
     if B.dtype != LU.dtype:
-        raise TypeError(f"{op}: LU and B must have one dtype (as torch), got {LU.dtype} and {B.dtype}")
+        raise DtypeError(f"{op}: LU and B must have one dtype (as torch), got {LU.dtype} and {B.dtype}")
     n = LU.shape[-1]
     if B.ndim < 2 or (B.shape[-2] if left else B.shape[-1]) != n:
-        raise ValueError(f"{op}: incompatible shapes of LU {LU.shape} and B {B.shape} for the equation "
-                         f"{'AX' if left else 'XA'} = B")
+        raise ArgumentError(f"{op}: incompatible shapes of LU {LU.shape} and B {B.shape} for the equation "
+                            f"{'AX' if left else 'XA'} = B")
     if pivots.shape[:-1] != LU.shape[:-2] or pivots.shape[-1] != n:
-        raise ValueError(f"{op}: pivots must have shape {LU.shape[:-2] + (n,)}, got {pivots.shape}")
+        raise ArgumentError(f"{op}: pivots must have shape {LU.shape[:-2] + (n,)}, got {pivots.shape}")
     perm = permutation_of(op, pivots, n)
     xp = LU.xp
     inverse = xp.argsort(perm, axis=-1)
@@ -614,3 +618,142 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
     if not adjoint:  # X P L U = B: X = B U^-1 L^-1 P^T
         return gather(tri(LU, tri(LU, B, True, False), False, False, True), inverse)
     return tri(mt, tri(mt, gather(B, perm), True, False, True), False, False)  # X U^T L^T P^T = B
+
+
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
+    """The inverse of ``A`` read as a linear map from its last dims to its first ``ind`` dims (the product of each
+    group must be equal): inv of A as a (prod(A.shape[:ind]), prod(A.shape[ind:])) matrix, shaped
+    A.shape[ind:] + A.shape[:ind], as torch."""
+    if isinstance(ind, bool) or int(ind) != ind or ind <= 0:
+        raise ArgumentError(f"linalg.tensorinv: expected a strictly positive integer for 'ind', but got {ind!r}")
+    ind = int(ind)
+    rows, cols = math.prod(A.shape[:ind]), math.prod(A.shape[ind:])
+    if rows != cols:
+        raise ArgumentError(f"linalg.tensorinv: expected the product of the first {ind} dims {A.shape[:ind]} ({rows}) "
+                            f"to equal that of the rest {A.shape[ind:]} ({cols})")
+    return movement.reshape(inv(movement.reshape(A, (rows, cols))), A.shape[ind:] + A.shape[:ind])
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims: Sequence[int] | None = None) -> Tensor:
+    """X with tensordot(A, X, X.ndim) = B, as torch: ``dims`` of A are first moved to its end; A is then read as a
+    (prod(B.shape), prod(A.shape[B.ndim:])) matrix (the two products must be equal) and X has shape
+    A.shape[B.ndim:]."""
+    if dims is not None:
+        dims = [int(d) for d in dims]
+        A = movement.movedim(A, dims, list(range(A.ndim - len(dims), A.ndim)))
+    rows, cols = math.prod(A.shape[:B.ndim]), math.prod(A.shape[B.ndim:])
+    if rows != cols:
+        raise RuntimeError(f"linalg.tensorsolve: expected prod(A.shape[B.ndim:]) == prod(A.shape[:B.ndim]) (as torch), "
+                           f"but got {cols} != {rows}")
+    x = solve(movement.reshape(A, (rows, cols)), movement.reshape(B, (rows,)))
+    return movement.reshape(x, A.shape[B.ndim:])
+
+
+class LDLFactor(NamedTuple):
+    """What ``ldl_factor`` returns (torch.return_types.linalg_ldl_factor)."""
+
+    LD: Tensor
+    pivots: Tensor
+
+
+class LDLFactorEx(NamedTuple):
+    """What ``ldl_factor_ex`` returns (torch.return_types.linalg_ldl_factor_ex)."""
+
+    LD: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+def _lapack(op: str, name: str, t: Tensor) -> Any:
+    """LAPACK's ``?<name>`` for ``t``'s dtype (``backend.lapack``: on the CPU only)."""
+    routine = backend.lapack(name, t._data)
+    if routine is None:
+        raise RuntimeError(f"{op}: runs on the CPU only here (LAPACK's {name} through scipy); move the tensors there")
+    return routine
+
+
+def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = False) -> LDLFactorEx:
+    """(LD, pivots, info) of each symmetric matrix (..., n, n), LAPACK's Bunch-Kaufman ``sytrf`` of its lower
+    triangle as torch returns it: LD the compact L and block-diagonal D (upper triangle zeroed), pivots (..., n)
+    LAPACK's 1-based int32 (negative for 2x2 blocks), info its return (> 0: D is exactly singular). ``hermitian``
+    changes nothing for real matrices. No gradient, as torch. ``check_errors`` raises LinAlgError where info != 0."""
+    op = "linalg.ldl_factor_ex"
+    factor.matrices(op, A)
+    sytrf = _lapack(op, "sytrf", A)
+    n = A.shape[-1]
+    flat = numpy.ascontiguousarray(A._data).reshape(math.prod(A.shape[:-2]), n, n)
+    ld, pivots = numpy.zeros_like(flat), numpy.zeros(flat.shape[:-1], numpy.int32)
+    info = numpy.zeros(flat.shape[0], numpy.int32)
+    for i in range(flat.shape[0] if n else 0):
+        ld[i], pivots[i], info[i] = sytrf(flat[i], lower=1)
+    batch = A.shape[:-2]
+    info = info.reshape(batch)
+    if check_errors:
+        factor.check_info(op, info, lambda i: f"The factorization could not be completed because D({i}, {i}) is "
+                                              f"exactly zero (the matrix is singular).")
+    return LDLFactorEx(Tensor(numpy.tril(ld).reshape(A.shape)), Tensor(pivots.reshape(batch + (n,))),
+                       Tensor(info))
+
+
+def ldl_factor(A: Tensor, *, hermitian: bool = False) -> LDLFactor:
+    """(LD, pivots): ``ldl_factor_ex`` without info (as torch, a singular D is not checked for here)."""
+    LD, pivots, _ = ldl_factor_ex(A, hermitian=hermitian)
+    return LDLFactor(LD, pivots)
+
+
+def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False) -> Tensor:
+    """X with A X = B from ``ldl_factor``'s (LD, pivots) of A, by LAPACK's ``sytrs``; B (..., n, k), batch dims
+    broadcast. No gradient, as torch."""
+    op = "linalg.ldl_solve"
+    factor.matrices(op, LD)
+    if B.ndim < 2:
+        raise IndexError(f"{op}: B must have at least 2 dims (..., n, k), got shape {B.shape}")
+    if B.dtype != LD.dtype:
+        raise DtypeError(f"{op}: LD and B must have one dtype (as torch), got {LD.dtype} and {B.dtype}")
+    if pivots.dtype != numpy.int32:
+        raise DtypeError(f"{op}: pivots must be an int32 tensor (as torch's), got {pivots.dtype}")
+    n = LD.shape[-1]
+    if B.shape[-2] != n or pivots.shape[-1:] != (n,):
+        raise ArgumentError(f"{op}: incompatible shapes of LD {LD.shape}, pivots {pivots.shape} and B {B.shape}")
+    sytrs = _lapack(op, "sytrs", LD)
+    batch = numpy.broadcast_shapes(LD.shape[:-2], pivots.shape[:-1], B.shape[:-2])
+    k = math.prod(batch)
+    lds = numpy.broadcast_to(LD._data, batch + (n, n)).reshape(k, n, n)
+    pivs = numpy.broadcast_to(pivots._data, batch + (n,)).reshape(k, n)
+    bs = numpy.broadcast_to(B._data, batch + B.shape[-2:]).reshape((k,) + B.shape[-2:])
+    out = numpy.zeros(bs.shape, B.dtype)
+    for i in range(bs.shape[0] if n and B.shape[-1] else 0):
+        out[i] = sytrs(lds[i], pivs[i], bs[i], lower=1)[0]
+    return Tensor(out.reshape(batch + B.shape[-2:]))
+
+
+# ---- out=, as torch.linalg takes it on these (the result is computed, then written into out)
+_WITH_OUT = ["cholesky", "cholesky_ex", "cond", "cross", "det", "eigh", "eigvalsh", "householder_product", "inv",
+             "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
+             "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet",
+             "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vecdot",
+             "vector_norm"]
+
+
+# ... of which these, as torch, take an ``out`` of the result's dtype only (the rest cast into it, as write_out's rule)
+_EXACT_OUT = frozenset(["cholesky", "cross", "det", "eigvalsh", "inv", "matmul", "matrix_norm", "matrix_power",
+                        "multi_dot", "norm", "solve", "solve_triangular", "svdvals", "vecdot", "vector_norm"])
+
+
+def _with_out(name: str, fn: Any) -> Any:
+    """``fn`` taking torch's ``out=`` (a tensor, or a tuple of them for the named-tuple results)."""
+    @functools.wraps(fn)
+    def function(*args: Any, out: Any = None, **kwargs: Any) -> Any:
+        if out is None:
+            return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if name in _EXACT_OUT and isinstance(out, Tensor) and isinstance(result, Tensor) and out.dtype != result.dtype:
+            raise RuntimeError(f"linalg.{name}: expected out tensor to have dtype {result.dtype}, but got {out.dtype} "
+                               f"instead (as torch)")
+        return write_out(f"linalg.{name}", result, out)
+    return function
+
+
+for _name in _WITH_OUT:
+    globals()[_name] = _with_out(_name, globals()[_name])
+del _name

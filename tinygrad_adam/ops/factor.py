@@ -24,6 +24,16 @@ class LinAlgError(RuntimeError):
     """torch.linalg.LinAlgError: a factorization failed (a matrix not positive-definite, or singular)."""
 
 
+class ArgumentError(ValueError, RuntimeError):
+    """A shape or argument torch's linalg functions refuse: torch raises a RuntimeError; also a ValueError, what they
+    raised before, so callers catching that keep working."""
+
+
+class DtypeError(TypeError, RuntimeError):
+    """A dtype torch's linalg functions refuse (an integer, bool or float16 input, two inputs of different dtypes):
+    torch raises a RuntimeError; also a TypeError, what they raised before, so callers catching that keep working."""
+
+
 class SingularError(LinAlgError, ValueError):
     """What inv / solve raise for a singular matrix: torch.linalg.LinAlgError (a RuntimeError), as torch's; also a
     ValueError, what they raised before, so callers catching that keep working."""
@@ -32,18 +42,18 @@ class SingularError(LinAlgError, ValueError):
 def matrices(op: str, a: Tensor, square: bool = True) -> None:
     """The checks torch's factorizations make: a float32 / float64 batch of (square) matrices (..., n, n)."""
     if a.dtype not in (numpy.float32, numpy.float64):
-        raise TypeError(f"{op}: expects a float32 or float64 tensor (as torch's factorizations), got {a.dtype}; "
+        raise DtypeError(f"{op}: expects a float32 or float64 tensor (as torch's factorizations), got {a.dtype}; "
                         f"convert with .float() or .double()")
     if a.ndim < 2:
-        raise ValueError(f"{op}: the input must have at least 2 dims (..., n, n), got shape {a.shape}")
+        raise ArgumentError(f"{op}: the input must have at least 2 dims (..., n, n), got shape {a.shape}")
     if square and a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"{op}: needs batches of square matrices, got {a.shape[-2]} by {a.shape[-1]} matrices")
+        raise ArgumentError(f"{op}: needs batches of square matrices, got {a.shape[-2]} by {a.shape[-1]} matrices")
 
 
 def _same_dtype(op: str, a: Tensor, b: Tensor) -> None:
     check_devices(op, a, b)
     if a.dtype != b.dtype:
-        raise TypeError(f"{op}: both inputs must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
+        raise DtypeError(f"{op}: both inputs must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
 
 
 def check_info(op: str, info: Array, problem: Callable[[int], str]) -> None:
@@ -98,11 +108,11 @@ def solve_triangular(a: Tensor, b: Tensor, upper: bool, left: bool = True, unitr
     matrices(op, a)
     _same_dtype(op, a, b)
     if b.ndim < 2:
-        raise ValueError(f"{op}: B must have at least 2 dims (..., n, k), got shape {b.shape}")
+        raise ArgumentError(f"{op}: B must have at least 2 dims (..., n, k), got shape {b.shape}")
     n = a.shape[-1]
     if (b.shape[-2] if left else b.shape[-1]) != n:
-        raise ValueError(f"{op}: incompatible shapes of A and B for the equation {'AX' if left else 'XA'} = B "
-                         f"({n}x{n} and {b.shape[-2]}x{b.shape[-1]})")
+        raise ArgumentError(f"{op}: incompatible shapes of A and B for the equation {'AX' if left else 'XA'} = B "
+                            f"({n}x{n} and {b.shape[-2]}x{b.shape[-1]})")
     x = _triangular(a._data, b._data, upper, left, unitriangular)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -174,10 +184,10 @@ def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
     matrices(op, l)
     _same_dtype(op, b, l)
     if b.ndim < 2:
-        raise ValueError(f"{op}: B should have at least 2 dims (..., n, k), but has shape {b.shape}")
+        raise ArgumentError(f"{op}: B should have at least 2 dims (..., n, k), but has shape {b.shape}")
     if b.shape[-2] != l.shape[-1]:
-        raise ValueError(f"{op}: incompatible shapes of B {b.shape} and the factor {l.shape} (B needs "
-                         f"{l.shape[-1]} rows)")
+        raise ArgumentError(f"{op}: incompatible shapes of B {b.shape} and the factor {l.shape} (B needs "
+                            f"{l.shape[-1]} rows)")
     low = _lower_factor(l, upper)
 
     def solve(rhs: Array) -> Array:
@@ -376,11 +386,11 @@ def solve_ex(a: Tensor, b: Tensor, left: bool = True) -> tuple[Tensor, Array]:
     n = a.shape[-1]
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
     if not left and vector:
-        raise ValueError(f"{op}: a vector B is not supported with left=False (as torch); use B / A.squeeze(-1)")
+        raise ArgumentError(f"{op}: a vector B is not supported with left=False (as torch); use B / A.squeeze(-1)")
     bm = b._data[..., None] if vector else b._data
     if bm.ndim < 2 or (bm.shape[-2] if left else bm.shape[-1]) != n:
-        raise ValueError(f"{op}: incompatible shapes of A {a.shape} and B {b.shape} for the equation "
-                         f"{'AX' if left else 'XA'} = B")
+        raise ArgumentError(f"{op}: incompatible shapes of A {a.shape} and B {b.shape} for the equation "
+                            f"{'AX' if left else 'XA'} = B")
     xp = a.xp
     lu, perm, info = lu_factor(a._data)
     failed = _failed(info)

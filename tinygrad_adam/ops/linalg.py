@@ -16,7 +16,7 @@ from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
 from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast, wide_sum
-from .factor import SingularError, lu_factor, lu_substitute
+from .factor import ArgumentError, DtypeError, SingularError, lu_factor, lu_substitute
 from .linear import check_dtypes
 
 
@@ -31,14 +31,14 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     ad, bd = a._data, b._data
     sa, sb = ad.shape, bd.shape  # the arrays' own attributes: cheaper than the Tensor properties on a hot path
     if not sa or not sb:
-        raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+        raise ArgumentError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
     if sa[-1] != sb[-2 if len(sb) > 1 else 0]:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
-                         f"({sa[-1]} != {sb[-2 if len(sb) > 1 else 0]})")
+        raise ArgumentError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+                            f"({sa[-1]} != {sb[-2 if len(sb) > 1 else 0]})")
     batch_a, batch_b = sa[:-2], sb[:-2]
     if batch_a and batch_b and any(x != y and x != 1 and y != 1 for x, y in zip(batch_a[::-1], batch_b[::-1])):
-        raise ValueError(f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} cannot be broadcast "
-                         f"together ({batch_a} and {batch_b})")
+        raise ArgumentError(f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} cannot be broadcast "
+                            f"together ({batch_a} and {batch_b})")
     if ad.dtype != bd.dtype:
         check_dtypes("matmul", a, b)
     out = ad @ bd
@@ -60,10 +60,10 @@ def _einsum_subscripts(op: str, equation: str, shapes: list[tuple[int, ...]]) ->
     inputs, arrow, output = equation.replace(" ", "").partition("->")
     subs = inputs.split(",")
     if len(subs) != len(shapes):
-        raise ValueError(f"{op}: equation {equation!r} names {len(subs)} operands, got {len(shapes)}")
+        raise ArgumentError(f"{op}: equation {equation!r} names {len(subs)} operands, got {len(shapes)}")
     named = [s.replace("...", "") for s in subs]
     if not all(c.isalpha() for c in "".join(named) + output.replace("...", "")):
-        raise ValueError(f"{op}: subscripts must be letters (and '...'), got {equation!r}")
+        raise ArgumentError(f"{op}: subscripts must be letters (and '...'), got {equation!r}")
     free = [c for c in string.ascii_letters if c not in equation]
     n_ell = max((len(shape) - len(n) for s, n, shape in zip(subs, named, shapes) if "..." in s), default=0)
     ell = "".join(free[:n_ell])
@@ -71,7 +71,7 @@ def _einsum_subscripts(op: str, equation: str, shapes: list[tuple[int, ...]]) ->
     for s, n, shape in zip(subs, named, shapes):
         k = len(shape) - len(n)
         if ("..." not in s and k != 0) or k < 0:
-            raise ValueError(f"{op}: subscripts {s!r} do not match an operand of shape {shape}")
+            raise ArgumentError(f"{op}: subscripts {s!r} do not match an operand of shape {shape}")
         full.append(s.replace("...", ell[n_ell - k:]))
     if arrow:
         out = output.replace("...", ell)
@@ -79,7 +79,7 @@ def _einsum_subscripts(op: str, equation: str, shapes: list[tuple[int, ...]]) ->
         letters = "".join(named)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(set(out)) != len(out) or not set(out) <= set("".join(full)):
-        raise ValueError(f"{op}: the output subscripts of {equation!r} must be distinct letters of the inputs")
+        raise ArgumentError(f"{op}: the output subscripts of {equation!r} must be distinct letters of the inputs")
     return full, out
 
 
@@ -104,7 +104,7 @@ def _sublist_equation(args: tuple) -> tuple[str, list]:
     integers in [0, 52) or ``...``, then the output's, optional) as an equation and its operands."""
     def letters(sub: Sequence) -> str:
         if not all(s is Ellipsis or (isinstance(s, int) and 0 <= s < 52) for s in sub):
-            raise ValueError(f"einsum: a sublist holds integers in [0, 52) and ..., got {sub!r}")
+            raise ArgumentError(f"einsum: a sublist holds integers in [0, 52) and ..., got {sub!r}")
         return "".join("..." if s is Ellipsis else string.ascii_uppercase[s] if s < 26 else
                        string.ascii_lowercase[s - 26] for s in sub)
     pairs, output = (args, None) if len(args) % 2 == 0 else (args[:-1], args[-1])
@@ -180,7 +180,7 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
         with ignore_fp_errors(xp):  # (inf * 0, overflow: torch does not warn)
             out = xp.asarray(xp.einsum(f"{','.join(subs)}->{out_sub}", *arrays, optimize=len(arrays) > 1))
     except ValueError as e:
-        raise ValueError(f"einsum: {equation!r} with shapes {[t.shape for t in tensors]}: {e}") from None
+        raise ArgumentError(f"einsum: {equation!r} with shapes {[t.shape for t in tensors]}: {e}") from None
     sizes: dict[str, int] = {}
     for s, a in zip(subs, arrays):
         for c, n in zip(s, a.shape):
@@ -208,7 +208,7 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """The outer product of two 1-D tensors, (n,) and (m,) -> (n, m), ``a[i] * b[j]`` (dtypes promoted as ``*``)."""
     if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ArgumentError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
     return elementwise.mul(movement.reshape(a, (-1, 1)), movement.reshape(b, (1, -1)))
 
 
@@ -225,7 +225,7 @@ def addmm(input: Tensor, m1: Tensor, m2: Tensor, beta: float = 1, alpha: float =
     """``beta * input + alpha * (m1 @ m2)``: m1 (n, k), m2 (k, m), input broadcastable to (n, m); with beta = 0
     (alpha = 0) that term is left out, NaN and inf in it too, as in torch. All three share one dtype."""
     if m1.ndim != 2 or m2.ndim != 2:
-        raise ValueError(f"addmm: m1 and m2 must be matrices, got shapes {m1.shape} and {m2.shape}")
+        raise ArgumentError(f"addmm: m1 and m2 must be matrices, got shapes {m1.shape} and {m2.shape}")
     return add_product("addmm", input, m1, m2, matmul, beta, alpha)
 
 
@@ -253,7 +253,7 @@ def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[
         return elementwise.astype(add_product(op, *wide, product, beta, alpha), numpy.float16)
     out = product(x, y)
     if broadcast_shape(op, input.shape, out.shape) != out.shape:
-        raise ValueError(f"{op}: input of shape {input.shape} does not broadcast to the product's shape {out.shape}")
+        raise ArgumentError(f"{op}: input of shape {input.shape} does not broadcast to the product's shape {out.shape}")
     term = elementwise.mul(out, alpha) if op == "addr" and alpha == 0 else _scaled(out, alpha)
     return elementwise.add(_scaled(input, beta), term)
 
@@ -272,7 +272,7 @@ def diag(a: Tensor, diagonal: int = 0) -> Tensor:
     if a.ndim == 2:
         return movement.clone(movement.diagonal(a, diagonal))
     if a.ndim != 1:
-        raise ValueError(f"diag: needs a 1-D or 2-D tensor, got shape {a.shape}")
+        raise ArgumentError(f"diag: needs a 1-D or 2-D tensor, got shape {a.shape}")
     return diag_embed(a, diagonal, 0, 1)
 
 
@@ -284,7 +284,7 @@ def diag_embed(a: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Te
     ndim = a.ndim + 1
     d1, d2 = (movement.wrap_dim("diag_embed", int(d), ndim) for d in (dim1, dim2))
     if d1 == d2:
-        raise ValueError(f"diag_embed: dim1 and dim2 must name two different dims, got {dim1} and {dim2}")
+        raise ArgumentError(f"diag_embed: dim1 and dim2 must name two different dims, got {dim1} and {dim2}")
     offset, lead = int(offset), iter(a.shape[:-1])
     n = a.shape[-1] + abs(offset)
     out = a.xp.zeros(tuple(n if i in (d1, d2) else next(lead) for i in range(ndim)), dtype=a.dtype)
@@ -299,16 +299,16 @@ def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> 
         raise TypeError(f"tensordot: both inputs must have the same dtype (as in torch), got {a.dtype} and {b.dtype}")
     if isinstance(dims, int):
         if not 0 <= dims <= min(a.ndim, b.ndim):
-            raise ValueError(f"tensordot: dims={dims} must lie in 0..{min(a.ndim, b.ndim)} for shapes {a.shape} and "
-                             f"{b.shape}")
+            raise ArgumentError(f"tensordot: dims={dims} must lie in 0..{min(a.ndim, b.ndim)} for shapes {a.shape} and "
+                                f"{b.shape}")
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
         da = [movement.wrap_dim("tensordot", int(d), a.ndim) for d in dims[0]]
         db = [movement.wrap_dim("tensordot", int(d), b.ndim) for d in dims[1]]
         if len(da) != len(db) or len(set(da)) != len(da) or len(set(db)) != len(db):
-            raise ValueError(f"tensordot: dims {dims} must name as many distinct dims of each input")
+            raise ArgumentError(f"tensordot: dims {dims} must name as many distinct dims of each input")
     if any(a.shape[i] != b.shape[j] for i, j in zip(da, db)):
-        raise ValueError(f"tensordot: contracted dims {da} of {a.shape} and {db} of {b.shape} differ in size")
+        raise ArgumentError(f"tensordot: contracted dims {da} of {a.shape} and {db} of {b.shape} differ in size")
     letters = iter(string.ascii_letters)
     sa = [next(letters) for _ in range(a.ndim)]
     sb = [next(letters) for _ in range(b.ndim)]
@@ -340,7 +340,7 @@ def block_diag(*tensors: Tensor) -> Tensor:
     check_devices("block_diag", *tensors)
     for i, t in enumerate(tensors):
         if t.ndim > 2:
-            raise ValueError(f"block_diag: blocks must have 2 or fewer dims, tensor {i} has shape {t.shape}")
+            raise ArgumentError(f"block_diag: blocks must have 2 or fewer dims, tensor {i} has shape {t.shape}")
     dtype = elementwise.result_type(*tensors)
     blocks = [elementwise.cast(t if t.ndim == 2 else movement.reshape(t, (1, -1)), dtype, t) for t in tensors]
     width, left = sum(b.shape[1] for b in blocks), 0
@@ -363,9 +363,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
         raise TypeError(f"cdist: needs two floating tensors of one dtype (as in torch), got {x1.dtype} and "
                         f"{x2.dtype}")
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
-        raise ValueError(f"cdist: needs (..., P, M) and (..., R, M) with the same M, got {x1.shape} and {x2.shape}")
+        raise ArgumentError(f"cdist: needs (..., P, M) and (..., R, M) with the same M, got {x1.shape} and {x2.shape}")
     if not p >= 0:
-        raise ValueError(f"cdist: p must be >= 0, got {p}")
+        raise ArgumentError(f"cdist: p must be >= 0, got {p}")
     batch = broadcast_shape("cdist", x1.shape[:-2], x2.shape[:-2])
     xp, p = x1.xp, float(p)
     with ignore_fp_errors(xp):  # (inf - inf)
@@ -409,11 +409,11 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
 
 
 def _square(op: str, a: Tensor) -> None:
-    """The check torch makes of inv / det / slogdet / solve: a floating batch of square matrices."""
-    if a.dtype.kind != "f":
-        raise TypeError(f"{op}: needs a floating tensor (as in torch), got {a.dtype}; convert with .float()")
+    """The check torch makes of inv / det / slogdet / solve: a float32 / float64 batch of square matrices."""
+    if a.dtype not in (numpy.float32, numpy.float64):
+        raise DtypeError(f"{op}: needs a float32 or float64 tensor (as in torch), got {a.dtype}; convert with .float()")
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"{op}: needs a batch of square matrices (..., n, n), got shape {a.shape}")
+        raise ArgumentError(f"{op}: needs a batch of square matrices (..., n, n), got shape {a.shape}")
 
 
 def inv(a: Tensor) -> Tensor:
@@ -539,18 +539,18 @@ def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
     _square("solve", a)
     check_devices("solve", a, b)
     if b.dtype != a.dtype:
-        raise TypeError(f"solve: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
+        raise DtypeError(f"solve: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
     if not left:
         if vector or b.shape[-1] != a.shape[-1]:
-            raise ValueError(f"solve: with left=False, B must be a (batch of) matrices (..., k, n) for X A = B (a "
-                             f"vector B is refused, as torch: use B / A.squeeze(-1)), got shapes {a.shape} and "
-                             f"{b.shape}")
+            raise ArgumentError(f"solve: with left=False, B must be a (batch of) matrices (..., k, n) for X A = B (a "
+                                f"vector B is refused, as torch: use B / A.squeeze(-1)), got shapes {a.shape} and "
+                                f"{b.shape}")
         x = solve(movement.transpose(a, _swap_last(a.ndim)), movement.transpose(b, _swap_last(b.ndim)))
         return movement.transpose(x, _swap_last(x.ndim))  # (x has the broadcast batch dims)
     bm = b._data[..., None] if vector else b._data
     if bm.ndim < 2 or bm.shape[-2] != a.shape[-1]:
-        raise ValueError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
+        raise ArgumentError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
     batch = broadcast_shape("solve", a.shape[:-2], bm.shape[:-2])
     xp = a.xp
     ab = xp.broadcast_to(a._data, batch + a.shape[-2:])

@@ -20,7 +20,7 @@ from .. import backend
 from ..tensor import Array, Tensor, check_devices, constant, record
 from . import elementwise, linalg, movement
 from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast
-from .factor import LinAlgError, matrices
+from .factor import ArgumentError, DtypeError, LinAlgError, matrices
 
 
 def _lapack(op: str, f: Callable[..., Any], x: Array, *args: Any) -> Any:
@@ -101,7 +101,7 @@ def svdvals(a: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------------------- eigh
 def _uplo(uplo: str) -> str:
     if not isinstance(uplo, str) or uplo.upper() not in ("L", "U"):
-        raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {uplo!r}")
+        raise ArgumentError(f"linalg.eigh: UPLO must be 'L' or 'U', got {uplo!r}")
     return uplo.upper()
 
 
@@ -167,7 +167,7 @@ def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     torch's; torch's errors for mode "r" and for "complete" with m > n are raised at backward."""
     matrices("linalg.qr", a, square=False)
     if mode not in ("reduced", "complete", "r"):
-        raise ValueError(f"linalg.qr: mode must be 'reduced' (the default), 'complete' or 'r', got {mode!r}")
+        raise ArgumentError(f"linalg.qr: mode must be 'reduced' (the default), 'complete' or 'r', got {mode!r}")
     xp = a.xp
     m, n = a.shape[-2:]
     if mode == "r":
@@ -178,10 +178,10 @@ def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
 
     def refuse(g: Array) -> tuple[Array]:
         if mode == "r":
-            raise ValueError("linalg.qr: the derivative depends on Q, which mode='r' does not compute; use "
-                             "mode='reduced' to differentiate through linalg.qr")
-        raise ValueError("linalg.qr: the QR decomposition is not differentiable when mode='complete' and m > n "
-                         "(Q's extra columns are arbitrary); use mode='reduced'")
+            raise ArgumentError("linalg.qr: the derivative depends on Q, which mode='r' does not compute; use "
+                                "mode='reduced' to differentiate through linalg.qr")
+        raise ArgumentError("linalg.qr: the QR decomposition is not differentiable when mode='complete' and m > n "
+                            "(Q's extra columns are arbitrary); use mode='reduced'")
 
     def backward(gq: Array | None, gr: Array | None) -> Array:
         if m >= n:
@@ -267,30 +267,30 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
     matrices("linalg.lstsq", a, square=False)
     check_devices("linalg.lstsq", a, b)
     if b.dtype != a.dtype:
-        raise TypeError(f"linalg.lstsq: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
+        raise DtypeError(f"linalg.lstsq: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
     vector = b.ndim == 1 or b.shape == a.shape[:-1]
     if b.ndim != a.ndim and not vector:
-        raise ValueError(f"linalg.lstsq: B must be (..., m, k) with as many dims as A, or (..., m) with A's batch "
-                         f"shape, got shapes {a.shape} and {b.shape}")
+        raise ArgumentError(f"linalg.lstsq: B must be (..., m, k) with as many dims as A, or (..., m) with A's batch "
+                            f"shape, got shapes {a.shape} and {b.shape}")
     if not 0 <= a.ndim - b.ndim <= 1:
-        raise ValueError(f"linalg.lstsq: B must have as many dims as A or one fewer, got shapes {a.shape} and "
-                         f"{b.shape}")
+        raise ArgumentError(f"linalg.lstsq: B must have as many dims as A or one fewer, got shapes {a.shape} and "
+                            f"{b.shape}")
     driver = "gelsy" if driver is None else driver
     if driver not in DRIVERS:
-        raise ValueError(f"linalg.lstsq: driver must be one of {DRIVERS} on the CPU, got {driver!r}")
+        raise ArgumentError(f"linalg.lstsq: driver must be one of {DRIVERS} on the CPU, got {driver!r}")
     xp = a.xp
     bm = b._data[..., None] if vector else b._data
     m, n = a.shape[-2:]
     if bm.shape[-2] != m:
-        raise ValueError(f"linalg.lstsq: B of shape {b.shape} does not have A's {m} rows (A is {a.shape})")
+        raise ArgumentError(f"linalg.lstsq: B of shape {b.shape} does not have A's {m} rows (A is {a.shape})")
     batch = broadcast_shape("linalg.lstsq", a.shape[:-2], bm.shape[:-2])
     ab, bb = xp.broadcast_to(a._data, batch + (m, n)), xp.broadcast_to(bm, batch + bm.shape[-2:])
     if xp.isnan(bb).any():
-        raise ValueError("linalg.lstsq: B holds NaN (torch's LAPACK call rejects it); remove the NaNs first")
+        raise ArgumentError("linalg.lstsq: B holds NaN (torch's LAPACK call rejects it); remove the NaNs first")
     if not ab.size or not bb.size:
         if ab.size and driver in ("gelsd", "gelss"):
-            raise ValueError(f"linalg.lstsq: driver {driver!r} cannot take a B without columns (torch's LAPACK call "
-                             f"rejects it); use driver='gelsy'")
+            raise ArgumentError(f"linalg.lstsq: driver {driver!r} cannot take a B without columns (torch's LAPACK call "
+                                f"rejects it); use driver='gelsy'")
         return _lstsq_empty(a, b, ab, bb, driver, vector)
     u, s, vh = svd_arrays("linalg.lstsq", ab)
     rcond = float(numpy.finfo(a.dtype).eps) * max(m, n) if rcond is None else float(rcond)
@@ -360,10 +360,10 @@ def householder_product(a: Tensor, tau: Tensor) -> Tensor:
     check_devices("linalg.householder_product", a, tau)
     m, n = a.shape[-2:]
     if tau.dtype != a.dtype:
-        raise TypeError(f"linalg.householder_product: tau must have A's dtype {a.dtype}, got {tau.dtype}")
+        raise DtypeError(f"linalg.householder_product: tau must have A's dtype {a.dtype}, got {tau.dtype}")
     if tau.ndim != a.ndim - 1 or tau.shape[:-1] != a.shape[:-2] or not m >= n >= tau.shape[-1]:
-        raise ValueError(f"linalg.householder_product: needs A (..., m, n) and tau (..., k) with m >= n >= k and the "
-                         f"same batch dims, got {a.shape} and {tau.shape}")
+        raise ArgumentError(f"linalg.householder_product: needs A (..., m, n) and tau (..., k) with m >= n >= k and "
+                            f"the same batch dims, got {a.shape} and {tau.shape}")
     k, xp = tau.shape[-1], a.xp
     if not k or not a._data.size:  # no reflector (or no matrix): the identity's columns, no gradient (as torch)
         eye = xp.array(xp.broadcast_to(xp.eye(m, n, dtype=a.dtype), a.shape))
