@@ -116,6 +116,42 @@ def hardtanh(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (ew.where(constant(saved(node, "inside")), g, depends(x.xp.zeros((), g.dtype), x)),)
 
 
+def _pass_where(node: Tensor, g: Tensor, name: str, passes: bool) -> tuple[Tensor]:
+    """g where the first-order closure's mask ``name`` is ``passes``, else 0 (also for an inf or nan g); a zero
+    derivative in x: the backward of the piecewise-linear threshold / softshrink / hardshrink (torch's
+    threshold_backward and shrink backwards)."""
+    x = node._parents[0]
+    mask = saved(node, name)
+    zero = depends(x.xp.zeros((), g.dtype), x)
+    return (ew.where(constant(mask if passes else ~mask), g, zero),)
+
+
+@differentiable("threshold", "threshold_")
+def threshold(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g where x > threshold, else 0."""
+    return _pass_where(node, g, "below", passes=False)
+
+
+@differentiable("softshrink")
+def softshrink(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g outside [-lambd, lambd] (and for nan x), else 0."""
+    return _pass_where(node, g, "outside", passes=True)
+
+
+@differentiable("hardshrink")
+def hardshrink(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g where |x| > lambd (and for nan x), else 0."""
+    return _pass_where(node, g, "keep", passes=True)
+
+
+@differentiable("rrelu")
+def rrelu(node: Tensor, g: Tensor) -> tuple[Tensor, None]:
+    """Training-mode rrelu (a leaky relu with one drawn slope per element, the op's second parent): g where x > 0,
+    else g times the slope; a zero derivative in x (torch's rrelu_with_noise_backward)."""
+    x, slopes = node._parents
+    return (*factor(g, x, x.xp.where(x._data > 0, 1, slopes._data)), None)
+
+
 @differentiable("elu", "selu", "celu", "elu_", "selu_", "celu_")
 def elu(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's elu_backward: g scale where x > 0, g scale alpha input_scale exp(input_scale x) where x <= 0; its

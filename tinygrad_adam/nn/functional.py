@@ -42,37 +42,38 @@ from ..ops.sample import affine_grid as affine_grid
 from ..ops.sample import grid_sample as grid_sample
 from ..ops.sparse import CSRBatch as CSRBatch
 from ..ops.sparse import is_csr as is_csr
+from ..out_arg import write_out
 from ..tensor import Array, Tensor, TensorLike, as_tensor, bump_version, check_devices
 
 Input = Any  # a Tensor, or a CSR batch (an object with indptr, indices, data and shape; see ops/sparse.py)
 
 
-def relu(x: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(x, inplace, "relu", lambda a: a.relu())
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
+    return _maybe_inplace(input, inplace, "relu", lambda a: a.relu())
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002 - torch's name
     """log(1 + exp(beta x)) / beta, and x where beta x > threshold (torch's linear cut-off; the losses built on
     softplus inside the library use the exact form everywhere)."""
-    return elementwise.softplus(x, beta, threshold)
+    return elementwise.softplus(input, beta, threshold)
 
 
-def sigmoid(x: Tensor) -> Tensor:
-    return x.sigmoid()
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
+    return input.sigmoid()
 
 
-def tanh(x: Tensor) -> Tensor:
-    return x.tanh()
+def tanh(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
+    return input.tanh()
 
 
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002 - torch's name
     """x Phi(x) (exact, ``approximate="none"``) or its tanh approximation (``"tanh"``)."""
-    return activation.gelu(x, approximate)
+    return activation.gelu(input, approximate)
 
 
-def silu(x: Tensor, inplace: bool = False) -> Tensor:
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x sigmoid(x)."""
-    return _maybe_inplace(x, inplace, "silu", activation.silu)
+    return _maybe_inplace(input, inplace, "silu", activation.silu)
 
 
 def _maybe_inplace(x: Tensor, inplace: bool, op: str, fn: Callable[[Tensor], Tensor]) -> Tensor:
@@ -80,85 +81,88 @@ def _maybe_inplace(x: Tensor, inplace: bool, op: str, fn: Callable[[Tensor], Ten
     return inplace_op.inplace(x, f"{op}_", fn) if inplace else fn(x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x where x > 0, else negative_slope x (gradient: the slope at 0 and for nan, as torch)."""
-    return _maybe_inplace(x, inplace, "leaky_relu", lambda a: activation.leaky_relu(a, negative_slope))
+    return _maybe_inplace(input, inplace, "leaky_relu", lambda a: activation.leaky_relu(a, negative_slope))
 
 
-def prelu(x: Tensor, weight: Tensor) -> Tensor:
+def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002 - torch's name
     """x where x > 0, else weight x; ``weight`` (1,) or (C,), one slope per channel (dim 1) of x (N, C, ...); a
     0-d or 1-D x has one channel."""
-    return activation.prelu(x, weight)
+    return activation.prelu(input, weight)
 
 
-def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x where x > 0, else alpha (exp(x) - 1)."""
-    return _maybe_inplace(x, inplace, "elu", lambda a: activation.elu(a, alpha))
+    return _maybe_inplace(input, inplace, "elu", lambda a: activation.elu(a, alpha))
 
 
-def selu(x: Tensor, inplace: bool = False) -> Tensor:
+def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """scale elu(x, alpha) with torch's constants (alpha 1.6733, scale 1.0507)."""
-    return _maybe_inplace(x, inplace, "selu", activation.selu)
+    return _maybe_inplace(input, inplace, "selu", activation.selu)
 
 
-def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
-    return _maybe_inplace(x, inplace, "celu", lambda a: activation.celu(a, alpha))
+    return _maybe_inplace(input, inplace, "celu", lambda a: activation.celu(a, alpha))
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x clamped to [min_val, max_val]; the gradient is 0 at both bounds (torch's convention)."""
-    return _maybe_inplace(x, inplace, "hardtanh", lambda a: activation.hardtanh(a, min_val, max_val))
+    return _maybe_inplace(input, inplace, "hardtanh", lambda a: activation.hardtanh(a, min_val, max_val))
 
 
-def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """min(max(x, 0), 6) = hardtanh(x, 0, 6): gradient 0 at x = 0 and x = 6, as torch."""
-    return hardtanh(x, 0.0, 6.0, inplace)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
-def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """min(max(x + 3, 0), 6) / 6."""
-    return _maybe_inplace(x, inplace, "hardsigmoid", activation.hardsigmoid)
+    return _maybe_inplace(input, inplace, "hardsigmoid", activation.hardsigmoid)
 
 
-def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x min(max(x + 3, 0), 6) / 6."""
-    return _maybe_inplace(x, inplace, "hardswish", activation.hardswish)
+    return _maybe_inplace(input, inplace, "hardswish", activation.hardswish)
 
 
-def logsigmoid(x: Tensor) -> Tensor:
+def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
     """log(sigmoid(x)), finite for any finite x."""
-    return activation.logsigmoid(x)
+    return activation.logsigmoid(input)
 
 
-def softsign(x: Tensor) -> Tensor:
+def softsign(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
     """x / (1 + |x|), composed as torch composes it (so +-inf gives nan, as there)."""
-    return x / (x.abs() + 1)
+    return input / (input.abs() + 1)
 
 
-def mish(x: Tensor, inplace: bool = False) -> Tensor:
+def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x tanh(softplus(x))."""
-    return _maybe_inplace(x, inplace, "mish", activation.mish)
+    return _maybe_inplace(input, inplace, "mish", activation.mish)
 
 
-def glu(x: Tensor, dim: int = -1) -> Tensor:
+def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002 - torch's name
     """a sigmoid(b) for the two halves a, b of x along ``dim`` (whose size must be even): the size halves."""
-    if x.ndim == 0:
+    if input.ndim == 0:
         raise ValueError("glu: does not support 0-d tensors, the halved dim must have an even size")
-    d = dim % x.ndim
-    half = x.shape[d] // 2
-    if x.shape[d] % 2:
-        raise ValueError(f"glu: halving dimension must be even, but dim {dim} of shape {x.shape} has size {x.shape[d]}")
+    d = dim % input.ndim
+    half = input.shape[d] // 2
+    if input.shape[d] % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dim {dim} of shape {input.shape} has size "
+                         f"{input.shape[d]}")
+    if input.dtype == numpy.float16:  # torch's float16 roundings (its value in float32, rounded once)
+        return activation.glu_half(input, d)
     lead = (slice(None),) * d
-    return x[(*lead, slice(0, half))] * x[(*lead, slice(half, None))].sigmoid()
+    return input[(*lead, slice(0, half))] * input[(*lead, slice(half, None))].sigmoid()
 
 
-def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """x where x > threshold, else ``value``."""
-    return _maybe_inplace(x, inplace, "threshold", lambda a: activation.threshold(a, threshold, value))
+    return _maybe_inplace(input, inplace, "threshold", lambda a: activation.threshold(a, threshold, value))
 
 
-def rrelu(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002 - torch's name
           inplace: bool = False) -> Tensor:
     """Randomized leaky relu (Xu et al. 2015): x where x > 0, else x times a slope drawn from U(lower, upper) per
     element while ``training`` (torch's default for this function is False), the fixed slope (lower + upper) / 2
@@ -166,25 +170,25 @@ def rrelu(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: b
     if not lower <= upper:
         raise ValueError(f"rrelu: expected lower <= upper, got lower={lower}, upper={upper}")
     if not training:
-        return leaky_relu(x, (lower + upper) / 2, inplace)
-    slopes = Tensor((rand(x.shape, dtype=x.dtype, device=x.device)._data * (upper - lower) + lower).astype(x.dtype),
-                    device=x.device)
-    return _maybe_inplace(x, inplace, "rrelu", lambda a: activation.leaky("rrelu", a, slopes))
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    u = rand(input.shape, dtype=input.dtype, device=input.device)._data
+    slopes = Tensor((u * (upper - lower) + lower).astype(input.dtype), device=input.device)
+    return _maybe_inplace(input, inplace, "rrelu", lambda a: activation.leaky("rrelu", a, slopes))
 
 
-def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002 - torch's name
     """x - lambd above lambd, x + lambd below -lambd, 0 between (``lambd`` >= 0)."""
-    return activation.softshrink(x, lambd)
+    return activation.softshrink(input, lambd)
 
 
-def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002 - torch's name
     """x where |x| > lambd, else 0."""
-    return activation.hardshrink(x, lambd)
+    return activation.hardshrink(input, lambd)
 
 
-def tanhshrink(x: Tensor) -> Tensor:
+def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
     """x - tanh(x)."""
-    return x - x.tanh()
+    return input - input.tanh()
 
 
 def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None, name: str = "softmax") -> int:
@@ -197,19 +201,24 @@ def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None, name: str =
     return 0 if x.ndim in (0, 1, 3) else 1
 
 
-def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
-    """log softmax along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).log_softmax(softmax_dim(x, dim, axis, "log_softmax"))
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,  # noqa: A002
+                axis: int | None = None) -> Tensor:
+    """log softmax along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given
+    (``_stacklevel`` is torch's, for its implicit-dim warning; taken and unused)."""
+    return (input if dtype is None else input.astype(dtype)).log_softmax(softmax_dim(input, dim, axis, "log_softmax"))
 
 
-def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given."""
-    return (x if dtype is None else x.astype(dtype)).softmax(softmax_dim(x, dim, axis))
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,  # noqa: A002
+            axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (numpy's name ``axis`` works too), computed in ``dtype`` when given
+    (``_stacklevel`` is torch's, for its implicit-dim warning; taken and unused)."""
+    return (input if dtype is None else input.astype(dtype)).softmax(softmax_dim(input, dim, axis))
 
 
-def softmin(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
-    """softmax(-x) along ``dim``, computed in ``dtype`` when given."""
-    x = x if dtype is None else x.astype(dtype)
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,  # noqa: A002
+            axis: int | None = None) -> Tensor:
+    """softmax(-x) along ``dim``, computed in ``dtype`` when given (``_stacklevel``: as ``softmax``)."""
+    x = input if dtype is None else input.astype(dtype)
     return (-x).softmax(softmax_dim(x, dim, axis, "softmin"))
 
 
@@ -604,19 +613,34 @@ def _same_shape(op: str, input: Tensor, target: TensorLike, broadcast: bool = Fa
                      f"(N, N) loss): make them equal, e.g. target.reshape(input.shape)")
 
 
+def _sample_weighted(op: str, losses: Tensor, weight: TensorLike | None, input: Tensor,  # noqa: A002
+                     reduction: str) -> Tensor:
+    """``losses`` reduced; with ``weight`` (the input's shape, as torch checks) each loss is scaled by it and the
+    mean is the weighted mean, sum(w l) / sum(w): torch's ``mse_loss`` / ``l1_loss`` ``weight``."""
+    if weight is None:
+        return reduce_loss(losses, reduction)
+    w = _target(input, weight, raw=True)
+    check_devices(op, input, w)
+    if w.shape != input.shape:
+        raise ValueError(f"{op}: weight shape {w.shape} must equal input shape {input.shape} (as torch)")
+    weighted = losses * w
+    return weighted.sum() / w.sum() if reduction == "mean" else reduce_loss(weighted, reduction)
+
+
 def mse_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,  # noqa: A002 - torch's name
-             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
-    """(input - target)^2, reduced; the shapes must match."""
+             reduce: bool | None = None, reduction: str = "mean", weight: TensorLike | None = None) -> Tensor:
+    """(input - target)^2, reduced (``weight``: see ``_sample_weighted``); the shapes must match."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     d = input - _same_shape("mse_loss", input, target, broadcast=True)
-    return reduce_loss(d * d, reduction)
+    return _sample_weighted("mse_loss", d * d, weight, input, reduction)
 
 
 def l1_loss(input: Tensor, target: TensorLike, size_average: bool | None = None,  # noqa: A002
-            reduce: bool | None = None, reduction: str = "mean") -> Tensor:
-    """|input - target|, reduced; the shapes must match."""
+            reduce: bool | None = None, reduction: str = "mean", weight: TensorLike | None = None) -> Tensor:
+    """|input - target|, reduced (``weight``: see ``_sample_weighted``); the shapes must match."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return reduce_loss((input - _same_shape("l1_loss", input, target, broadcast=True)).abs(), reduction)
+    d = input - _same_shape("l1_loss", input, target, broadcast=True)
+    return _sample_weighted("l1_loss", d.abs(), weight, input, reduction)
 
 
 def smooth_l1_loss(input: Tensor, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
@@ -1121,11 +1145,14 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
-    """input / max(||input||_p, eps), the norm taken along ``dim`` (kept for broadcasting)."""
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,  # noqa: A002
+              out: Tensor | None = None) -> Tensor:
+    """input / max(||input||_p, eps), the norm taken along ``dim`` (kept for broadcasting); ``out``: written into
+    it, as torch's ``torch.div(..., out=out)`` (not differentiable)."""
     if input.dtype.kind != "f":
         raise TypeError(f"normalize: expected a floating input, got {input.dtype}; convert first, e.g. x.float()")
-    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+    result = input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+    return result if out is None else write_out("normalize", result, out)
 
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
@@ -1744,8 +1771,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
 # ---------------------------------------------------------------- torch's other names for the functions above
 def _inplace_version(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """torch's ``relu_`` for ``relu``: the function with ``inplace=True``."""
-    def inplace_fn(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        return fn(x, *args, inplace=True, **kwargs)
+    def inplace_fn(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:  # noqa: A002 - torch's name
+        return fn(input, *args, inplace=True, **kwargs)
     inplace_fn.__name__ = inplace_fn.__qualname__ = f"{fn.__name__}_"
     inplace_fn.__doc__ = f"``{fn.__name__}(x, ..., inplace=True)``: the result written into x."
     return inplace_fn

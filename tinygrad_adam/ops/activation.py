@@ -5,6 +5,7 @@
 - ``silu``: x sigmoid(x) (a.k.a. swish); ``mish``: x tanh(softplus(x)).
 - ``leaky_relu``, ``prelu`` (learnable slope), ``elu`` / ``selu`` / ``celu`` (one kernel), ``hardtanh`` (relu6 is
   hardtanh(0, 6)), ``hardsigmoid``, ``hardswish``, ``logsigmoid`` (stable for any x), ``threshold``.
+- ``glu_half``: float16 ``glu`` with torch's roundings (other dtypes compose it in ``nn.functional.glu``).
 """
 
 from __future__ import annotations
@@ -198,20 +199,20 @@ def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def prelu(a: Tensor, weight: Tensor) -> Tensor:
-    """x where x > 0, else w x, with ``weight`` (1,) for all channels or (C,) per channel (dim 1 of a (N, C, ...)
-    input; a 0-d or 1-D input has one channel, as in torch)."""
+    """x where x > 0, else w x, with ``weight`` 0-d or (1,) for all channels or (C,) per channel (dim 1 of a
+    (N, C, ...) input; a 0-d or 1-D input has one channel, as in torch)."""
     if weight.dtype != a.dtype:
         raise TypeError(f"prelu: input {a.dtype} and weight {weight.dtype} must have one dtype (torch does not "
                         f"promote here); cast one, e.g. model.to(dtype)")
-    if weight.ndim != 1:
-        raise ValueError(f"prelu: weight must be 1-D (num_parameters,), got shape {weight.shape}")
+    if weight.ndim > 1:
+        raise ValueError(f"prelu: weight must be 0-d or 1-D (num_parameters,), got shape {weight.shape}")
     channels = a.shape[1] if a.ndim >= 2 else 1
     if weight.size != 1 and weight.size != channels:
         raise ValueError(f"prelu: weight has {weight.size} entries but the input {a.shape} has {channels} channels; "
                          f"use num_parameters=1 or the channel count")
     if weight.size != 1 and a.ndim >= 2:
         weight = weight.reshape(-1, *(1,) * (a.ndim - 2))
-    elif a.ndim == 0:
+    elif a.ndim == 0 and weight.ndim:
         weight = weight.reshape(())
     return leaky("prelu", a, weight)
 
@@ -353,3 +354,24 @@ def threshold(a: Tensor, threshold: float, value: float) -> Tensor:
     below = x <= check_fits("threshold", threshold, x.dtype)
     out = xp.where(below, x.dtype.type(check_fits("threshold", value, x.dtype)), x)
     return record("threshold", out, (a,), lambda g: (xp.where(below, g.dtype.type(0), g),))
+
+
+def glu_half(a: Tensor, dim: int) -> Tensor:
+    """float16 a sigmoid(b) for the halves a, b of ``a`` along ``dim`` (even size, checked by the caller), as
+    torch's kernels round: the value in float32, rounded once; the backward from sigmoid(b) rounded to float16,
+    g s for a and g (1 - s) s a for b, each in float32 and rounded once."""
+    x, xp = a._data, a.xp
+    half = x.shape[dim] // 2
+    lead = (slice(None),) * dim
+    fa = x[(*lead, slice(0, half))].astype(numpy.float32)
+    s = sigmoid_array(x[(*lead, slice(half, None))].astype(numpy.float32))
+    with quiet(xp):
+        out = (fa * s).astype(numpy.float16)
+
+    def backward(g: Array) -> tuple[Array]:
+        sh = s.astype(numpy.float16).astype(numpy.float32)
+        gw = g.astype(numpy.float32)
+        with quiet(xp):
+            ga, gb = sh * gw, (1 - sh) * sh * fa * gw
+        return (xp.concatenate([ga.astype(g.dtype), gb.astype(g.dtype)], axis=dim),)
+    return record("glu", out, (a,), backward)
