@@ -71,23 +71,24 @@ class Adam(Optimizer):
 
     State per parameter (shape of the parameter): ``m`` (first moment), ``v`` (second raw moment), ``v_max``
     (AMSGrad only), and the step count ``t``. ``weight_decay`` is an L2 term added to the gradient, as in
-    torch.optim.Adam; see :class:`AdamW` for decoupled decay. ``impl``: see :class:`Optimizer`.
+    torch.optim.Adam; ``decoupled_weight_decay=True`` (torch 2.13's keyword) decays the weights directly, as
+    :class:`AdamW`. ``impl``: see :class:`Optimizer`.
     """
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v",
                                                      "max_exp_avg_sq": "v_max"}
 
-    decoupled = False
     sparse_refusal = "Adam does not support sparse gradients, please consider SparseAdam instead"  # (AdamW's too)
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  amsgrad: bool = False, bias_correction: bool = True, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
-                 fused: bool | None = None, impl: str = "auto", **flags: Any) -> None:
+                 fused: bool | None = None, decoupled_weight_decay: bool = False, impl: str = "auto",
+                 **flags: Any) -> None:
         # torch's execution options are named in the signature, as torch's: nanoGPT / llama2.c detect ``fused`` by
         # ``inspect.signature(torch.optim.AdamW).parameters``; they change nothing here (see check_torch_flags)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
-                    "bias_correction": bias_correction}
+                    "bias_correction": bias_correction, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults, impl, maximize, foreach=foreach, capturable=capturable,
                          differentiable=differentiable, fused=fused, **flags)
 
@@ -103,14 +104,15 @@ class Adam(Optimizer):
     def reference(self, p: Array, g: Array, state: State, group: Group) -> None:
         beta1, beta2 = group["betas"]
         adam_reference(p, g, state["m"], state["v"], state["t"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                       eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled,
+                       eps=group["eps"], weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
                        amsgrad=group["amsgrad"], v_max=state.get("v_max"), bias_correction=group["bias_correction"])
 
     def fused(self, state: State, group: Group) -> tuple[FusedKernel, dict[str, float]]:
         lr, (beta1, beta2), t = group["lr"], group["betas"], state["t"]
         bc1, bc2 = (1 - beta1**t, 1 - beta2**t) if group["bias_correction"] else (1.0, 1.0)
         wd = group["weight_decay"]
-        kernel = adam_kernel(bool(wd) and not self.decoupled, self.decoupled, group["amsgrad"])
+        decoupled = bool(group["decoupled_weight_decay"])
+        kernel = adam_kernel(bool(wd) and not decoupled, decoupled, group["amsgrad"])
         return kernel, {"decay": 1 - lr * wd, "weight_decay": wd, "beta1": beta1, "one_minus_beta1": 1 - beta1,
                         "beta2": beta2, "one_minus_beta2": 1 - beta2, "alpha_t": lr * math.sqrt(bc2) / bc1,
                         "eps_hat": group["eps"] * math.sqrt(bc2)}
@@ -120,8 +122,6 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr * weight_decay`` before each
     Adam step, instead of adding ``weight_decay * p`` to the gradient. Default ``weight_decay=1e-2``."""
 
-    decoupled = True
-
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
                  amsgrad: bool = False, bias_correction: bool = True, *, foreach: bool | None = None,
@@ -129,5 +129,5 @@ class AdamW(Adam):
                  fused: bool | None = None, impl: str = "auto", **flags: Any) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction, foreach=foreach,
                          maximize=maximize, capturable=capturable, differentiable=differentiable, fused=fused,
-                         impl=impl, **flags)
+                         decoupled_weight_decay=True, impl=impl, **flags)
 

@@ -88,6 +88,9 @@ def resolve_impl(impl: str, device: str) -> str:
     return impl
 
 
+_NUMBA_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+
 class FusedKernel:
     """A per-element update program compiled for cupy, chunked numpy and numba.
 
@@ -132,11 +135,12 @@ class FusedKernel:
             return
         if impl not in ("numpy", "numba"):
             raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
-        run = self._run_numba if impl == "numba" else self._run_numpy
         by_dtype: dict[numpy.dtype, list[list[Array]]] = {}
         for arrs in checked:
             by_dtype.setdefault(arrs[0].dtype, []).append(arrs)
         for dtype, same in by_dtype.items():
+            # numba compiles float32 / float64 loops only: a float16 parameter takes the numpy path
+            run = self._run_numba if impl == "numba" and dtype in _NUMBA_DTYPES else self._run_numpy
             values = [dtype.type(scalars[n]) for n in self.scalars]
             if len(same) == 1 or _apart(same, len(self.outputs)):
                 self._run_cpu(run, same, values, scratch)

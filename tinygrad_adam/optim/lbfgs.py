@@ -165,10 +165,12 @@ class LBFGS(Optimizer):
                              f"parameters")
         self.check_saved_group(0, saved[0])
         states: list[State] = list(state_dict["state"].values())
-        unknown = {k for s in states for k in s} - set(LBFGS_STATE)
+        unknown = {k for s in states for k in s} - {*LBFGS_STATE, "al"}
         if len(states) > 1 or unknown:
             raise ValueError(f"the state_dict's state is not an LBFGS state (unknown entries {sorted(unknown)})")
-        self.state = {self.param_groups[0]["params"][0]: copy.deepcopy(states[0])} if states else {}
+        # torch's state also keeps "al", the two-loop recursion's scratch list, which each step here recomputes
+        kept = {k: copy.deepcopy(v) for k, v in states[0].items() if k != "al"} if states else None
+        self.state = {self.param_groups[0]["params"][0]: kept} if kept is not None else {}
         self.param_groups[0].update({k: v for k, v in saved[0].items() if k != "params"})
 
 

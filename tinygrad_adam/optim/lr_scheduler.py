@@ -208,8 +208,9 @@ class LRScheduler:
         """Every attribute but the optimizer; of a user function only a callable object's ``__dict__`` (None for
         a plain function or lambda), as torch."""
         state = {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-        for name in self._functions:
-            state[name] = [_function_state(fn) for fn in _as_list(state[name])]
+        for name in self._functions:  # torch's layout: a list for LambdaLR's list, one entry for CyclicLR's scale_fn
+            value = state[name]
+            state[name] = [_function_state(fn) for fn in value] if isinstance(value, list) else _function_state(value)
         if self._cycles_momentum():  # what load_state_dict puts back (torch leaves it to the optimizer's state)
             beta1 = "betas" in self.optimizer.defaults
             state["_last_momentum"] = [g["betas"][0] if beta1 else g["momentum"] for g in self.optimizer.param_groups]
@@ -240,7 +241,7 @@ class LRScheduler:
         self._check_state(state)
         self.__dict__.update({k: v for k, v in state.items() if k not in (*self._functions, "_last_momentum")})
         for name in self._functions:
-            for fn, saved in zip(_as_list(getattr(self, name)), state.get(name, ())):
+            for fn, saved in zip(_as_list(getattr(self, name)), _as_list(state[name]) if name in state else []):
                 if saved is not None:
                     fn.__dict__.update(saved)
         if "_last_lr" in state:
@@ -575,6 +576,9 @@ class CyclicLR(_MomentumCycler):
         return [bottom + (top - bottom) * height * scale for bottom, top in zip(self.base_lrs, self.max_lrs)]
 
 
+_PHASE_KEYS = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")  # torch's _schedule_phases
+
+
 class OneCycleLR(_MomentumCycler):
     """Smith & Topin's 1cycle policy as torch's: the lr rises from max_lr/div_factor to max_lr over the first
     ``pct_start`` of ``total_steps`` and anneals to initial_lr/final_div_factor; with ``cycle_momentum`` the
@@ -602,14 +606,15 @@ class OneCycleLR(_MomentumCycler):
             raise ValueError(f"OneCycleLR: expected a float pct_start in [0, 1], but got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
-        self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
+        # torch's attribute names and layout, which its state_dict (and a converted torch checkpoint) holds
+        self.total_steps, self._anneal_func_type = total_steps, anneal_strategy
         up = float(pct_start * total_steps) - 1
-        self.phases = ([(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                        (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
-                         "max_momentum"),
-                        (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")] if three_phase else
-                       [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                        (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")])
+        phases = ([(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                   (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+                   (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")] if three_phase else
+                  [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                   (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")])
+        self._schedule_phases = [dict(zip(_PHASE_KEYS, phase, strict=True)) for phase in phases]
         max_lrs = _per_group("OneCycleLR", "max_lr", optimizer, max_lr)
         self._init_momentum(optimizer, cycle_momentum, base_momentum, max_momentum, last_epoch)
         if last_epoch == -1:
@@ -618,8 +623,18 @@ class OneCycleLR(_MomentumCycler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         super().__init__(optimizer, last_epoch)
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The base class's; a state saved under this library's former names (``anneal_strategy``, ``phases`` as
+        tuples) loads too."""
+        state = dict(state)
+        if "phases" in state:
+            state["_schedule_phases"] = [dict(zip(_PHASE_KEYS, phase, strict=True)) for phase in state.pop("phases")]
+        if "anneal_strategy" in state:
+            state["_anneal_func_type"] = state.pop("anneal_strategy")
+        super().load_state_dict(state)
+
     def _anneal(self, start: float, end: float, pct: float) -> float:
-        if self.anneal_strategy == "cos":
+        if self._anneal_func_type == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
@@ -631,12 +646,14 @@ class OneCycleLR(_MomentumCycler):
         lrs = []
         for group in self.optimizer.param_groups:
             start = 0.0
-            for i, (end, lr0, lr1, m0, m1) in enumerate(self.phases):
-                if t <= end or i == len(self.phases) - 1:
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
+                if t <= end or i == len(self._schedule_phases) - 1:
                     pct = (t - start) / (end - start)
-                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
                     if self.cycle_momentum:
-                        _set_momentum(group, self.use_beta1, self._anneal(group[m0], group[m1], pct))
+                        _set_momentum(group, self.use_beta1, self._anneal(group[phase["start_momentum"]],
+                                                                          group[phase["end_momentum"]], pct))
                     break
                 start = end
         return lrs

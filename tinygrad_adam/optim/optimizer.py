@@ -19,16 +19,18 @@ autograd can differentiate) is not supported and raises rather than give gradien
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import numbers
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import numpy
 
 from .. import backend
-from ..autograd import enable_grad
+from ..autograd import RemovableHandle, enable_grad
 from ..tensor import Array, Tensor, bump_version
 from .fused import FusedKernel, check_impl, resolve_impl
 
@@ -36,6 +38,9 @@ Group = dict[str, Any]
 # what lr schedulers keep in a group besides the hyperparameters (OneCycleLR and CyclicLR: their limits), so that a
 # checkpoint of the optimizer holds them and loads back
 SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
+# torch's execution options, which its groups keep and change nothing here (see check_torch_flags): a group or a
+# checkpoint of torch's that holds them loads
+TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
 State = dict[str, Any]
 
 
@@ -129,6 +134,13 @@ class Optimizer:
         # own step may write ``self.state[p]["name"]`` for a parameter it has not seen
         self.state: defaultdict[Tensor, State] = defaultdict(dict)
         self._scratch: dict[Any, list[numpy.ndarray]] = {}  # CPU fast-path registers, one list per dtype
+        self._optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        _patch_step(type(self))
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -178,6 +190,14 @@ class Optimizer:
             raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
                             "tensors in sets will change between runs. Please use a list instead.")
         params = [params] if isinstance(params, Tensor) else list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]  # torch 2.6's (name, parameter) pairs
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+        if self.param_groups and bool(names) != ("param_names" in self.param_groups[0]):
+            raise ValueError(f"all optimizer param groups should be with/without names. cannot add param group "
+                             f"{'with' if names else 'without'} names to the optimizer")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
@@ -197,13 +217,38 @@ class Optimizer:
         missing = [k for k, v in self.defaults.items() if v is required and k not in group]
         if missing:
             raise ValueError(f"parameter group didn't specify a value of required optimization parameter {missing[0]}")
-        group = {**self.defaults, **group, "params": params}
+        group = {**self.defaults, **group, "params": params, **({"param_names": names} if names else {})}
         self.check_group(group)
         self.param_groups.append(group)
 
     def params(self) -> list[Tensor]:
         """Every parameter, group by group (the order state_dict indices refer to)."""
         return [p for group in self.param_groups for p in group["params"]]
+
+    # ------------------------------------------------------------------ hooks (torch's)
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step``; it may return ``(new_args, new_kwargs)``."""
+        return _register(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` after each ``step``."""
+        return _register(self._optimizer_step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer)`` before :meth:`state_dict` builds its answer."""
+        return _register(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer, state_dict)`` on :meth:`state_dict`'s answer; a dict it returns replaces it."""
+        return _register(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer, state_dict)`` before :meth:`load_state_dict`; a dict it returns is loaded instead."""
+        return _register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer)`` after :meth:`load_state_dict`."""
+        return _register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -300,11 +345,18 @@ class Optimizer:
 
         ``{"state": {index: {"t": int, name: array, ...}}, "param_groups": [{..., "params": [indices]}]}``
         """
+        for pre_hook in getattr(self, "_optimizer_state_dict_pre_hooks", {}).values():
+            pre_hook(self)
         index = {id(p): i for i, p in enumerate(self.params())}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         state = {index[id(p)]: {k: _copy_state(v) for k, v in s.items()} for p, s in self.state.items()}
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for post_hook in getattr(self, "_optimizer_state_dict_post_hooks", {}).values():
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (arrays go to each parameter's device and dtype).
@@ -312,6 +364,11 @@ class Optimizer:
         The loaded hyperparameters pass the constructor's checks (ValueError / TypeError naming the value), and
         nothing changes unless all of them do.
         """
+        state_dict = dict(state_dict)  # (a shallow copy, as torch's: a pre hook may change it)
+        for pre_hook in getattr(self, "_optimizer_load_state_dict_pre_hooks", {}).values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError(f"the state_dict has {len(saved)} parameter groups, this optimizer has "
@@ -323,14 +380,18 @@ class Optimizer:
             self.check_saved_group(i, theirs)
         index = {j: p for group, theirs in zip(self.param_groups, saved) for j, p in zip(theirs["params"],
                                                                                          group["params"])}
+        groups = {j: {**group, **theirs} for group, theirs in zip(self.param_groups, saved) for j in theirs["params"]}
         state: defaultdict[Tensor, State] = defaultdict(dict)
-        counted = type(self).step is Optimizer.step  # else a subclass's own step, whose state need not count steps
+        # else a subclass's own step, whose state need not count steps
+        counted = _unhooked(type(self).step) is _unhooked(Optimizer.step)
         for j, s in state_dict["state"].items():
             if int(j) not in index:
                 raise ValueError(f"the state_dict has state for parameter {j}, this optimizer has {len(index)}")
             p = index[int(j)]
             if not s:  # a parameter whose state was read (``opt.state[p]``) but never stepped
                 continue
+            if counted and any(isinstance(k, str) and k in self.torch_state_names for k in s):
+                s = self._from_torch_names(s, p, groups[int(j)] if int(j) in groups else groups[j])
             steps = counted or "t" in s
             if steps and (isinstance(s.get("t"), bool) or not isinstance(s.get("t"), numbers.Integral) or s["t"] < 0):
                 raise ValueError(f"invalid step count t={s.get('t')!r} for parameter {j}: must be an integer >= 0")
@@ -342,6 +403,27 @@ class Optimizer:
             for key in set(SCHEDULER_KEYS) - set(theirs):  # a scheduler's made since: gone, as torch's whole group
                 group.pop(key, None)
             group.update({k: v for k, v in theirs.items() if k != "params"})
+        for post_hook in getattr(self, "_optimizer_load_state_dict_post_hooks", {}).values():
+            post_hook(self)
+
+    def _from_torch_names(self, saved: State, p: Tensor, group: Group) -> State:
+        """A parameter's saved state with torch's names and types (a checkpoint torch wrote, converted by
+        ``tinygrad_adam.save(torch.load(path), new_path)``) as this library's: ``step`` (a float tensor) as the int
+        ``t``, ``exp_avg`` as ``m`` ..., and a 0-d tensor where this library keeps a host number (NAdam's
+        ``mu_product``, ASGD's ``eta`` and ``mu``) as a float; no step count (torch's SGD) is a state past step 1."""
+        template = self.init_state(p._data, group)
+        out: State = {}
+        for k, v in saved.items():
+            ours = self.torch_state_names.get(k, k) if isinstance(k, str) and k not in template else k
+            if isinstance(v, Tensor):
+                v = v.detach()._data
+            if ours == "t" and hasattr(v, "shape"):
+                v = round(float(v))
+            elif ours in template and not backend.is_array(template[ours]) and hasattr(v, "shape") and v.size == 1:
+                v = float(v)
+            out[ours] = v
+        out.setdefault("t", 1)  # torch's SGD counts no steps: a saved momentum buffer is past the first
+        return out
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling / ``copy.deepcopy``: the attributes back, as torch's; there for a subclass's own
@@ -356,7 +438,7 @@ class Optimizer:
     def foreign_keys(self, group: Group) -> set[str]:
         """The keys of ``group`` that are another optimizer's hyperparameters but not this one's (a mistake, refused).
         Any other extra key (``lr_scale``, ``name``: a program's own entries) stays in the group, as in torch."""
-        return (set(group) - set(self.defaults) - {"params", *SCHEDULER_KEYS}) & _hyperparameter_names()
+        return (set(group) - set(self.defaults) - {"params", *SCHEDULER_KEYS, *TORCH_FLAGS}) & _hyperparameter_names()
 
     def check_saved_group(self, i: int, saved: Group) -> None:
         """Raise ValueError / TypeError unless the hyperparameters of a state_dict's group, put in place of group
@@ -376,6 +458,66 @@ class Optimizer:
                          + ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
                          for i, g in enumerate(self.param_groups))
         return f"{type(self).__name__}(impl={self.impl!r}){groups}"
+
+
+# torch.optim.optimizer's global step hooks (every optimizer's step runs them)
+_global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_hook_ids = itertools.count()
+
+
+def _register(hooks: OrderedDict[int, Callable[..., Any]], hook: Callable[..., Any],
+              prepend: bool = False) -> RemovableHandle:
+    """Add ``hook`` to ``hooks`` (first with ``prepend``); the handle's ``remove()`` takes it out."""
+    key = next(_hook_ids)
+    hooks[key] = hook
+    if prepend:
+        hooks.move_to_end(key, last=False)
+    return RemovableHandle(lambda: hooks.pop(key, None))
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """torch's global ``hook(optimizer, args, kwargs)`` before every optimizer's step (before its own hooks)."""
+    return _register(_global_optimizer_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """torch's global ``hook(optimizer, args, kwargs)`` after every optimizer's step (after its own hooks)."""
+    return _register(_global_optimizer_post_hooks, hook)
+
+
+def _unhooked(step: Callable[..., Any]) -> Callable[..., Any]:
+    """The step function that :func:`_patch_step` wrapped (or ``step`` itself)."""
+    return step.__wrapped__ if getattr(step, "hooked", False) else step  # type: ignore[attr-defined]
+
+
+def _patch_step(cls: type) -> None:
+    """Wrap ``cls.step`` (once per class, as torch's ``_patch_step_function``) so that it runs the step hooks."""
+    step = cls.step  # type: ignore[attr-defined]
+    if getattr(step, "hooked", False):
+        return
+
+    @functools.wraps(step)
+    def hooked_step(*args: Any, **kwargs: Any) -> Any:
+        self = args[0]
+        own_pre = getattr(self, "_optimizer_step_pre_hooks", None)
+        own_post = getattr(self, "_optimizer_step_post_hooks", None)
+        if not (own_pre or own_post or _global_optimizer_pre_hooks or _global_optimizer_post_hooks):
+            return step(*args, **kwargs)
+        for pre_hook in itertools.chain(_global_optimizer_pre_hooks.values(), (own_pre or {}).values()):
+            result = pre_hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{pre_hook} must return None or a tuple of (new_args, new_kwargs), but got "
+                                       f"{result}.")
+                args, kwargs = result
+        out = step(*args, **kwargs)
+        for post_hook in itertools.chain((own_post or {}).values(), _global_optimizer_post_hooks.values()):
+            post_hook(self, args, kwargs)
+        return out
+
+    hooked_step.hooked = True  # type: ignore[attr-defined]
+    cls.step = hooked_step  # type: ignore[attr-defined]
 
 
 def _hyperparameter_names() -> set[str]:
@@ -432,6 +574,12 @@ def check_torch_flags(name: str, flags: dict[str, Any]) -> None:
 
 
 def _number(name: str, value: Any) -> float:
+    """``value`` as a float: a real number, or (as torch takes ``lr=torch.tensor(0.01)``) a one-element real Tensor;
+    TypeError for anything else, ValueError for a Tensor of another size."""
+    if isinstance(value, Tensor) and value.dtype.kind in "fiu":
+        if value.numel() != 1:
+            raise ValueError(f"invalid {name}: a Tensor {name} must have one element, got shape {tuple(value.shape)}")
+        return float(value.item())
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"invalid {name}={value!r}: must be a real number")
     return float(value)

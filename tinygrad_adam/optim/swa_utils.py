@@ -188,9 +188,25 @@ class SWALR(LRScheduler):
             raise ValueError(f"anneal_strategy must by one of 'cos' or 'linear', instead got {anneal_strategy!r}")
         if not isinstance(anneal_epochs, numbers.Integral) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
-        self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
+        self._set_anneal_func(anneal_strategy)
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
+
+    def _set_anneal_func(self, anneal_strategy: str) -> None:
+        """Keep the strategy's name (what state_dict saves, as torch's ``_anneal_strategy``) and its function."""
+        self._anneal_strategy = anneal_strategy
+        self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base class's, without ``anneal_func`` (a function, which a checkpoint cannot hold), as torch's."""
+        state = super().state_dict()
+        state.pop("anneal_func", None)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The base class's, then ``anneal_func`` from the restored ``_anneal_strategy``."""
+        super().load_state_dict(state)
+        self._set_anneal_func(self._anneal_strategy)
 
     @staticmethod
     def _linear_anneal(t: float) -> float:
