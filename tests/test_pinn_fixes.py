@@ -1,6 +1,7 @@
 """Fixes found by the PINN program (tests/torch_style/pinn.py): ``linspace`` in float32 / float64 gives torch's
 values (numpy's linspace was an ulp off at many points, so collocation grids differed from torch's; now rare
-points, see creation._fused_linspace); ``autograd.grad(..., is_grads_batched=True)`` (it was a TypeError)."""
+points, see creation._fused_linspace), and float16 too (creation._half_linspace);
+``autograd.grad(..., is_grads_batched=True)`` (it was a TypeError)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,29 @@ def test_linspace_matches_torch_bit_for_bit(start: float, end: float, steps: int
     # an ulp off at rare points: a float64 product in 80-bit longdouble rounds twice (1 array in ~3000, seen), and
     # torch's vectorized loop rounds step * j alone where it ties (a 2.8e-45 start, 70 float32 steps, seen)
     np.testing.assert_array_max_ulp(got.numpy(), want, maxulp=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.one_of(st.floats(-6e4, 6e4, width=16), st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
+       end=st.one_of(st.floats(-6e4, 6e4, width=16), st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
+       steps=st.integers(0, 3000))
+def test_float16_linspace_matches_torch_bit_for_bit(start: float, end: float, steps: int) -> None:
+    """float16 went through numpy's linspace in float64 (1-2 float16 units off at a third of the points); torch's
+    kernel computes in float16 arithmetic, each operation rounded, as ours now does."""
+    got = tg.linspace(start, end, steps, dtype=tg.float16).numpy()
+    want = torch.linspace(start, end, steps, dtype=torch.float16).numpy()
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got.view(np.uint16)[~np.isnan(want)], want.view(np.uint16)[~np.isnan(want)])
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8", "uint8"])
+def test_linspace_ends_that_are_not_used_need_not_fit(dtype: str) -> None:
+    """With no point, neither end is converted, and with one point the end is not (torch's kernel): ours refused
+    an end beyond the dtype's range there."""
+    for start, end, steps in ((1e6, 0.9, 0), (1.0, 1e6, 1), (1e6, 1e6, 0)):
+        got = tg.linspace(start, end, steps, dtype=getattr(tg, dtype)).numpy()
+        np.testing.assert_array_equal(got, torch.linspace(start, end, steps, dtype=getattr(torch, dtype)).numpy())
 
 
 def test_linspace_grids_of_a_pinn_match_torch_exactly() -> None:

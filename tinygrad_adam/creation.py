@@ -538,7 +538,10 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: st
     (floats truncated), the points computed so in float64 and truncated toward zero. bool raises, as in torch."""
     check_layout("linspace", layout, pin_memory)
     dev, dt = backend.parse_device(device), DEFAULT_FLOAT if dtype is None else dtype
-    start, end = (check_fits("linspace", v, dt) for v in (start, end))
+    if int(steps) > 0:  # (torch converts start for a point, end for two: unused, neither must fit)
+        start = check_fits("linspace", start, dt)
+    if int(steps) > 1:
+        end = check_fits("linspace", end, dt)
     kind = numpy.dtype(dt).kind
     if kind == "b":
         raise TypeError("linspace: dtype bool is not supported (torch's kernel refuses it)")
@@ -548,6 +551,8 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: st
         return Tensor(data, device=dev, requires_grad=requires_grad)
     if numpy.dtype(dt) in (numpy.float32, numpy.float64) and int(steps) > 0:
         return Tensor(_fused_linspace(start, end, int(steps), numpy.dtype(dt)), device=dev, requires_grad=requires_grad)
+    if numpy.dtype(dt) == numpy.float16 and int(steps) > 1:
+        return Tensor(_half_linspace(start, end, int(steps)), device=dev, requires_grad=requires_grad)
     with backend.device_context(dev):
         data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=dt)
     return Tensor(data, device=dev, requires_grad=requires_grad)
@@ -567,6 +572,19 @@ def _fused_linspace(start: float, end: float, steps: int, dt: numpy.dtype) -> nu
         step = numpy.longdouble((hi - lo) / dt.type(steps - 1))
         values = numpy.where(i < steps // 2, lo + step * i, hi - step * (steps - 1 - i))
     return values.astype(dt)
+
+
+def _half_linspace(start: float, end: float, steps: int) -> numpy.ndarray:
+    """(steps,) torch's float16 CPU linspace: its step and points in float16 arithmetic (each operation rounded to
+    float16): step = (end - start) / (steps - 1), then start + step * i for the first steps // 2 points and
+    end - step * (steps - 1 - i) for the rest."""
+    h = numpy.float16
+    lo, hi, i = h(start), h(end), numpy.arange(steps)
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        step = h(h(hi - lo) / h(steps - 1))
+        up = lo + (step * i.astype(h))  # numpy's float16 ops compute in float32 and round each result
+        down = hi - (step * (steps - 1 - i).astype(h))
+    return numpy.where(i < steps // 2, up, down)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None, *, requires_grad: bool = False,
