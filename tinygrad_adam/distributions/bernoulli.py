@@ -9,6 +9,7 @@ import numpy
 
 from ..creation import arange, bernoulli
 from ..nn.functional import binary_cross_entropy_with_logits
+from ..ops.factor import DtypeError
 from ..tensor import Tensor
 from . import constraints
 from .distribution import follows_value
@@ -64,13 +65,13 @@ class Bernoulli(BinaryProbs, ExponentialFamily):
     @follows_value
     def log_prob(self, value: Tensor) -> Tensor:
         """-BCE-with-logits(logits, value), stable for any logit, shape broadcast(value's, batch_shape), in the
-        value's dtype; ``value`` must be floating (as torch)."""
+        value's dtype; ``value`` must be floating (as torch: an integer one raises a RuntimeError, also a TypeError)."""
         if self._validate_args:
             self._validate_sample(value)
         logits = self.logits
         if isinstance(value, Tensor):
             if value.dtype.kind != "f":
-                raise TypeError(f"Bernoulli.log_prob: value must be floating point, got {value.dtype}; pass "
+                raise DtypeError(f"Bernoulli.log_prob: value must be floating point, got {value.dtype}; pass "
                                 f"value.float()")
             wide = numpy.promote_types(logits.dtype, value.dtype)  # computed in the wider dtype, rounded once
             logits, value, dtype = logits.to(wide), value.to(wide), value.dtype  # to the value's (torch's dtype)

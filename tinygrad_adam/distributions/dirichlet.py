@@ -41,14 +41,15 @@ class Dirichlet(ExponentialFamily):
 
     def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """Gamma(concentration, 1) draws divided by their sum over the last dim: shape ``sample_shape +
-        batch_shape + (K,)``, each entry at least the dtype's tiny."""
+        batch_shape + (K,)``, each entry clamped to [the dtype's tiny, the float just below 1] as torch's
+        ``_sample_dirichlet`` (a Beta(0.01, 0.01) draw is never exactly 0 or 1, where log_prob is inf)."""
         c = self.concentration
         if c.dtype.kind != "f":
             raise TypeError(f"Dirichlet.rsample: sampling needs a floating-point concentration, got {c.dtype}")
         gammas = standard_gamma(c.expand(self._extended_shape(sample_shape)))
         x = gammas / gammas.sum(-1, keepdim=True)
-        tiny = float(numpy.finfo(x.dtype).tiny)
-        return x + (x.detach().clamp(min=tiny) - x.detach())
+        tiny, below_one = float(numpy.finfo(x.dtype).tiny), float(numpy.nextafter(x.dtype.type(1), x.dtype.type(0)))
+        return x + (x.detach().clamp(min=tiny, max=below_one) - x.detach())
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
