@@ -7,11 +7,17 @@ calls: queries, keys and values are projected with one weight cut in three, spli
 ``F.scaled_dot_product_attention`` (or, when the weights are asked for, the same computation written out, whose
 weights are returned: softmax(q k^T / sqrt(d) + mask), after dropout, averaged over heads unless told not to),
 joined and projected out.
+
+It is also torch's ``torch.nn.attention`` path: ``SDPBackend`` and the ``sdpa_kernel`` context manager, which here
+selects nothing (``F.scaled_dot_product_attention`` has one implementation, torch's math kernel's values).
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from ..creation import zeros
@@ -49,7 +55,8 @@ class MultiheadAttention(Module):
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
         self.dropout, self.batch_first, self.add_zero_attn = float(dropout), batch_first, add_zero_attn
-        if self.kdim == self.vdim == embed_dim:
+        self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim  # torch's flag: one in_proj_weight
+        if self._qkv_same_embed_dim:
             self.in_proj_weight: Parameter | None = Parameter(zeros(3 * embed_dim, embed_dim, dtype=dtype,
                                                                     device=device))
             init.xavier_uniform_(self.in_proj_weight)
@@ -264,3 +271,28 @@ def _float_mask(mask: TensorLike, like: Tensor, name: str) -> Tensor:
         raise TypeError(f"multi_head_attention_forward: a float {name} must have the query's dtype {like.dtype}, got "
                         f"{m.dtype}; cast it (mask.to(query.dtype)) or pass a bool mask")
     return m
+
+
+class SDPBackend(enum.IntEnum):
+    """torch's names (and values) of its attention kernels, for ``sdpa_kernel``."""
+
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+
+WARN_FOR_UNFUSED_KERNELS = False
+
+
+@contextlib.contextmanager
+def sdpa_kernel(backends: SDPBackend | list[SDPBackend], set_priority: bool = False) -> Iterator[dict[str, Any]]:
+    """torch's ``with sdpa_kernel(SDPBackend.FLASH_ATTENTION): ...``: checks its argument and runs the block; every
+    backend gives the same values here (one implementation), so the choice changes nothing. (torch may raise "No
+    available kernel" where the chosen kernels do not fit the inputs; this never does.)"""
+    chosen = backends if isinstance(backends, list) else [backends]
+    if not isinstance(backends, (list, SDPBackend)) or not all(isinstance(b, SDPBackend) for b in chosen):
+        raise TypeError(f"sdpa_kernel: backends must be an SDPBackend or a list of them, got {backends!r}")
+    yield {}

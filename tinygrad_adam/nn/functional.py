@@ -1755,6 +1755,12 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     blocked = None
     if attn_mask is not None:
         mask = as_tensor(attn_mask, query)
+        if mask.dtype != bool and mask.dtype.kind != "f" and mask.dtype != query.dtype:
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating (or the query's "
+                            f"dtype), got {mask.dtype}")
+        if mask.ndim > scores.ndim or any(m not in (1, n) for m, n in zip(mask.shape[::-1], scores.shape[::-1])):
+            raise RuntimeError(f"scaled_dot_product_attention: attn_mask {mask.shape} does not broadcast to the "
+                               f"scores' shape {scores.shape}")
         scores = where(mask, scores, -float("inf")) if mask.dtype == bool else scores + mask
         rows = xp.all(scores._data == -xp.inf, axis=-1, keepdims=True)  # queries no key may attend to
         blocked = Tensor(rows, device=query.device) if bool(rows.any()) else None

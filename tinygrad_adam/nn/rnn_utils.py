@@ -36,12 +36,46 @@ class PackedSequence(NamedTuple):
         return by_rank if self.unsorted_indices is None else by_rank[self.unsorted_indices.numpy()]
 
     def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
-        """``data`` moved / converted as ``Tensor.to``; the index tensors stay as they are."""
-        return self._replace(data=self.data.to(*args, **kwargs))
+        """``data`` moved / converted as ``Tensor.to`` (``self`` when nothing changes); the index tensors follow
+        data's device, ``batch_sizes`` stays on the CPU (as torch's)."""
+        data = self.data.to(*args, **kwargs)
+        if data is self.data:
+            return self
+        return type(self)(data, self.batch_sizes, *(None if t is None else t.to(data.device) for t in
+                                                    (self.sorted_indices, self.unsorted_indices)))
+
+    def cuda(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        """``data`` (and the index tensors) on the accelerator, as ``Tensor.cuda``."""
+        return self.to(self.data.cuda(*args, **kwargs))
+
+    def cpu(self) -> PackedSequence:
+        """``data`` (and the index tensors) on the CPU."""
+        return self.to("cpu")
+
+    def is_pinned(self) -> bool:
+        """Whether ``data`` is in pinned memory (as ``Tensor.is_pinned``)."""
+        return self.data.is_pinned()
+
+    def pin_memory(self) -> PackedSequence:
+        """``data`` pinned, as ``Tensor.pin_memory``."""
+        return self._replace(data=self.data.pin_memory())
 
     @property
     def is_cuda(self) -> bool:
         return self.data.device != "cpu"
+
+
+def _converter(method: str) -> Any:
+    """torch's ``PackedSequence.<method>()``: ``data`` converted as ``Tensor.<method>()``."""
+    def convert(self: PackedSequence) -> PackedSequence:
+        return self.to(getattr(self.data, method)())
+    convert.__name__ = convert.__qualname__ = method
+    convert.__doc__ = f"``data`` as ``Tensor.{method}()`` (``self`` when it already is)."
+    return convert
+
+
+for _method in ("double", "float", "half", "long", "int", "short", "char", "byte"):
+    setattr(PackedSequence, _method, _converter(_method))
 
 
 def pad_sequence(sequences: Sequence[Tensor] | Tensor, batch_first: bool = False, padding_value: float = 0.0,
@@ -159,6 +193,16 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
     return unpad_sequence(padded, lengths, batch_first=True)
 
 
+def invert_permutation(permutation: Tensor | None) -> Tensor | None:
+    """The inverse of a permutation (``out[permutation[i]] = i``), of its dtype and device; None for None."""
+    if permutation is None:
+        return None
+    order = _host_lengths(permutation)
+    inverse = numpy.empty_like(order)
+    inverse[order] = numpy.arange(order.size)
+    return tensor(inverse, dtype=permutation.dtype, device=permutation.device)
+
+
 def _host_lengths(lengths: TensorLike) -> numpy.ndarray:
     """Lengths (a list, an array or a tensor on any device) as a host int64 array."""
     raw = lengths._data if isinstance(lengths, Tensor) else lengths
@@ -170,5 +214,5 @@ def _on(indices: numpy.ndarray, like: Tensor) -> Any:
     return backend.to_device(indices.astype(numpy.int64), like.device)
 
 
-__all__ = ["PackedSequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence",
-           "unpack_sequence", "unpad_sequence"]
+__all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
+           "pad_sequence", "unpack_sequence", "unpad_sequence"]
