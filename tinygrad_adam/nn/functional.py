@@ -354,6 +354,8 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
     if mode not in BAG_MODES:
         raise ValueError(f"embedding_bag: mode must be one of {BAG_MODES}, got {mode!r}")
     idx = _embedding_indices("embedding_bag", input, weight)  # (first: it checks that the weight is 2-D)
+    if weight.dtype.kind != "f":  # (torch's kernel: floating weights only)
+        raise TypeError(f"embedding_bag: the weight must be floating (float16, float32, float64), got {weight.dtype}")
     padding_idx = check_embedding_options("embedding_bag", weight.shape[0], padding_idx, sparse)
     if mode == "max" and sparse:
         raise ValueError("embedding_bag: max mode does not support sparse weights (as in torch)")
@@ -1179,6 +1181,8 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         if bad:
             raise ValueError(f"pad: padding {pad} would give dim {bad[0]} of shape {input.shape} a negative size")
         cropped = input[crop] if any(lo < 0 or hi < 0 for lo, hi in pairs.values()) else input
+        if input.ndim == 0:  # nothing to pad (torch: a copy)
+            return input.clone()
         grow = [(max(lo, 0), max(hi, 0)) for lo, hi in (pairs.get(d, (0, 0)) for d in range(input.ndim))]
         return movement.pad(cropped, grow, 0 if value is None else value)
     if value:
@@ -1427,9 +1431,10 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
 def _window_1d(op: str, kernel_size: int | tuple[int], stride: int | tuple[int] | None,
                padding: int | tuple[int]) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """A 1-D pool's kernel, stride (default: the kernel) and padding as the (1, k) pairs of the 2-D pool."""
+    """A 1-D pool's kernel, stride (None or empty, torch's default: the kernel) and padding as the (1, k) pairs of the
+    2-D pool."""
     k = single(kernel_size, f"{op} kernel_size", 1)
-    s = k if stride is None else single(stride, f"{op} stride", 1)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else single(stride, f"{op} stride", 1)
     return (1, k), (1, s), (0, single(padding, f"{op} padding", 0))
 
 
@@ -1543,19 +1548,29 @@ def avg_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None =
     so this mean of means is its mean; with ``divisor_override`` the first pool only sums."""
     def run(x: Tensor) -> Tensor:
         k, st, pd, out, _ = pool.pool_window("avg_pool3d", x, kernel_size, stride, padding, ceil_mode, dims=3)
-        if x.dtype.kind != "f":  # torch's integer means round toward zero: not supported here
-            raise TypeError(f"avg_pool3d: needs a floating input, got dtype {x.dtype}; convert first, e.g. "
+        if x.dtype.kind != "f" and x.dtype != "int64":  # (torch's CPU kernel: floating and int64 only)
+            raise TypeError(f"avg_pool3d: needs a floating or int64 input, got dtype {x.dtype}; convert first, e.g. "
                             f"x.float()")
         pool.check_divisor("avg_pool3d", divisor_override)
+        integer = x.dtype.kind != "f"  # int64: each window's sum divided once, rounding toward zero (as torch)
+        divisor = 1 if integer else divisor_override
         if any(size < q for size, q in zip(x.shape[2:], k)):  # torch's check, which leaves out the padding
             raise ValueError(f"avg_pool3d: the input {x.shape[2:]} is smaller than the kernel {k} (as torch, padding "
                              f"does not count); use a smaller kernel")
         (n, c, d, h, w), (do, ho, wo) = x.shape, out
         planes = pool.avg_pool2d(x.reshape(n, c * d, h, w), k[1:], st[1:], pd[1:], count_include_pad,
-                                 None if divisor_override is None else 1, ceil_mode)
+                                 None if divisor is None else 1, ceil_mode)
         depth = pool.avg_pool2d(planes.reshape(n, c, d, ho * wo), (k[0], 1), (st[0], 1), (pd[0], 0),
-                                count_include_pad, divisor_override, ceil_mode)
-        return depth.reshape(n, c, do, ho, wo)
+                                count_include_pad, divisor, ceil_mode).reshape(n, c, do, ho, wo)
+        if not integer:
+            return depth
+        counts = divisor_override
+        if counts is None:  # each window's count: its sum of ones over its mean of ones
+            ones = Tensor(x.xp.ones((1, 1, d, h, w), dtype=x.xp.float64))
+            sums, means = (avg_pool3d(ones, kernel_size, stride, padding, ceil_mode, count_include_pad, one)
+                           for one in (1, None))
+            counts = x.xp.rint(sums._data / means._data).astype(x.xp.int64)
+        return Tensor(pool.truncating_divide(x.xp, depth._data, counts))
     return _batched("avg_pool3d", input, 5, run)
 
 

@@ -165,7 +165,8 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                  dilation: IntPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         stride = kernel_size if stride is None else stride
-        for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
+        checked = kernel_size if isinstance(stride, (tuple, list)) and not stride else stride  # ([]: the kernel's)
+        for name, value, least in (("kernel_size", kernel_size, 1), ("stride", checked, 1), ("padding", padding, 0)):
             _sizes(self.dims)(value, f"{type(self).__name__} {name}", least)  # checked, kept as given, as torch
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
@@ -1036,7 +1037,8 @@ class _AvgPoolNd(Module):
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         stride = kernel_size if stride is None else stride
-        for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
+        checked = kernel_size if isinstance(stride, (tuple, list)) and not stride else stride  # ([]: the kernel's)
+        for name, value, least in (("kernel_size", kernel_size, 1), ("stride", checked, 1), ("padding", padding, 0)):
             _sizes(self.dims)(value, f"{type(self).__name__} {name}", least)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override

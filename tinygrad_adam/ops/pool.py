@@ -29,14 +29,16 @@ PIECE_BYTES = 4 << 20
 def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
                 ceil_mode: bool = False, dilation: tuple[int, ...] | None = None, dims: int = 2) -> Window:
     """Checked (kernel, stride, padding, output size, extra) of a 2-D pool of x (N, C, H, W) (of a 3-D one of
-    x (N, C, D, H, W) with ``dims=3``: triples); ``stride`` defaults to the kernel size, and the padding may be at
-    most half the kernel, as in PyTorch. A ``dilation`` d spaces the kernel's elements, so a window spans
-    d (k - 1) + 1. ``ceil_mode``: torch's rounding up, which keeps a last window that starts inside the input or its
-    left / top padding; ``extra`` is how far the last windows reach past the padded input (0 without ceil_mode)."""
+    x (N, C, D, H, W) with ``dims=3``: triples); ``stride`` (None or empty) defaults to the kernel size, and the
+    padding may be at most half the kernel, as in PyTorch. A ``dilation`` d spaces the kernel's elements, so a window
+    spans d (k - 1) + 1. ``ceil_mode``: torch's rounding up, which keeps a last window that starts inside the input
+    or its left / top padding; ``extra`` is how far the last windows reach past the padded input (0 without
+    ceil_mode)."""
     if x.ndim != dims + 2:
         raise ValueError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape {x.shape}")
     k = ints(kernel_size, f"{op} kernel_size", 1, dims)
-    st = k if stride is None else ints(stride, f"{op} stride", 1, dims)
+    st = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else ints(  # ([]: torch's default)
+        stride, f"{op} stride", 1, dims)
     pd = ints(padding, f"{op} padding", 0, dims)
     if any(p > q // 2 for p, q in zip(pd, k)):
         raise ValueError(f"{op}: padding {pd} must be at most half the kernel size {k}")
@@ -153,8 +155,9 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     """Mean over kh x kw windows of x (N, C, H, W) -> (N, C, Ho, Wo), zero padded; ``stride`` defaults to the
     kernel size. Each window sum is divided by ``divisor_override`` when given, else by its elements inside the
     padded image (``count_include_pad``, torch's default: kh*kw but for the partial last windows of ``ceil_mode``)
-    or inside the image. Backward spreads g / divisor over each window (``add_windows``)."""
-    if x.dtype.kind != "f":
+    or inside the image. Backward spreads g / divisor over each window (``add_windows``). int64 input, as torch's
+    CPU kernel: integer sums divided rounding toward zero (no gradient); other non-floating dtypes raise."""
+    if x.dtype.kind != "f" and x.dtype != "int64":
         raise TypeError(f"avg_pool2d: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
     check_divisor("avg_pool2d", divisor_override)
     k, st, pd, (ho, wo), extra = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
@@ -166,6 +169,8 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     else:  # the window's elements inside the image (padding included when counted), (Ho, Wo)
         counted = pad_spatial(xp.ones((1, 1, h, w), dtype=x.dtype), pd, 1.0 if count_include_pad else 0.0)
         divisor = windows(pad_spatial(counted, (0, 0), 0.0, extra), k, st, (ho, wo)).sum(axis=(0, 1))[0, 0]
+    if x.dtype.kind != "f":
+        return Tensor(follow_format(truncating_divide(xp, out, divisor), x))
     out /= divisor
 
     def backward(g: Array) -> tuple[Array]:
@@ -173,3 +178,9 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
         gpad = add_windows(xp.broadcast_to(g / divisor, (*k, *g.shape)), padded, st)
         return (gpad[:, :, pd[0]:pd[0] + h, pd[1]:pd[1] + w],)
     return record("avg_pool2d", follow_format(out, x), (x,), backward)
+
+
+def truncating_divide(xp: object, a: Array, b: object) -> Array:
+    """Integer a / b rounded toward zero (C's integer division, torch's for integer means), in a's dtype."""
+    q = xp.abs(a) // xp.abs(b)
+    return xp.where((a < 0) != (xp.asarray(b) < 0), -q, q).astype(a.dtype, copy=False)

@@ -12,6 +12,7 @@ window never meets a zero weight.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 from .. import backend
@@ -177,6 +178,14 @@ def spatial_list(name: str, value: object, dim: int, shape: tuple[int, ...]) -> 
     return list(value)
 
 
+def size_entry(value: object) -> int:
+    """One output size as an int: an int, a numpy int or a one-element integer tensor (as torch); a TypeError for
+    a bool or a float."""
+    if isinstance(value, bool):
+        raise TypeError(f"a size must be an int, got {value!r}")
+    return operator.index(value)
+
+
 def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa: A002 - torch's name
                 scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
@@ -210,8 +219,10 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
     if size is not None:
         out_sizes, scales = spatial_list("size", size, dim, input.shape), [None] * dim
-        if not all(isinstance(s, int) for s in out_sizes):
-            raise TypeError(f"interpolate: size must be an int or a tuple of ints, got {size!r}")
+        try:  # numpy ints and one-element integer tensors too, as torch
+            out_sizes = [size_entry(s) for s in out_sizes]
+        except TypeError:
+            raise TypeError(f"interpolate: size must be an int or a tuple of ints, got {size!r}") from None
     else:
         scales = [float(s) for s in spatial_list("scale_factor", scale_factor, dim, input.shape)]
         out_sizes = [int(n * s) for n, s in zip(spatial, scales)]  # truncation, as torch
