@@ -204,13 +204,17 @@ def cumprod(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 @differentiable("norm")
 def norm(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """torch's norm_backward: p = 1: g sgn(x); p = 2: g x / norm; p < 1 (negative too): g sgn(x) |x|^(p-1)
+    """torch's norm_backward: p = inf / -inf: g sgn(x) split among |x| == norm (and the nans); p = 1: g sgn(x);
+    p = 2: g x / norm; p < 1 (negative too): g sgn(x) |x|^(p-1)
     norm^(1-p), 0 where x is 0; other p: g sgn(x) |x|^(p-1) / norm^(p-1) (x |x|^(p-2) for p > 2), 0 where the norm
     is 0."""
     a, p, axes, keep = node._parents[0], saved(node, "p"), saved(node, "axes"), saved(node, "keepdims")
     out = expand_back(node, a.shape, axes, keep)
     gs = expand_back(g, a.shape, axes, keep)
     sign = depends(sign_of(a._data, g.dtype), a)
+    if math.isinf(p):  # sgn(x) g / count over |x| == norm or x nan (sgn(nan) = 0), a constant mask
+        hit = (a.xp.abs(a._data) == out._data) | a.xp.isnan(a._data)
+        return (gs * depends(sign_of(a._data, g.dtype) * hit / hit.sum(axis=axes, keepdims=True), a),)
     if p == 1:
         return (sign * gs,)
     if p == 2:

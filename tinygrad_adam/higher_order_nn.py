@@ -243,14 +243,18 @@ def split_evenly(g: Tensor, a: Tensor, value: Array) -> Tensor:
 
 @differentiable("var", "std")
 def spread(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """torch's var_backward: g (2 / (n - correction)) (x - mean x); std_backward: var's of g / (2 result), 0 where
-    the result is 0."""
+    """torch's var_backward: g (2 / (n - correction)) (x - mean x), n - correction as it is (negative too); with
+    no dim (or a 0-d x) and n - correction <= 0, g times nan where x is its mean, inf elsewhere; std_backward: var's
+    of g / (2 result), 0 where the result is 0."""
     x, axes, keep = node._parents[0], saved(node, "axes"), saved(node, "keepdims")
-    denom = saved(node, "denom")
+    raw = saved(node, "n") - saved(node, "correction")
     if node._op == "std":
         g = ew.where(constant(node._data == 0), 0, g / (node * 2))
-    centered = x - reduce.mean(x, axes, keepdims=True)
-    return (expand_back(g, x.shape, axes, keep) * (2 / denom if denom else math.inf) * centered,)
+    mean = reduce.mean(x, axes, keepdims=True)
+    if raw <= 0 and (saved(node, "axis") is None or x.ndim == 0):
+        return (expand_back(g, x.shape, axes, keep) * constant(x.xp.where(x._data == mean._data, math.nan,
+                                                                           math.inf).astype(x.dtype)),)
+    return (expand_back(g, x.shape, axes, keep) * (2 / raw if raw else math.inf) * (x - mean),)
 
 
 @differentiable("cumsum")

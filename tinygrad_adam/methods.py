@@ -857,17 +857,21 @@ def std(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bo
     return statistics.std(_floating(self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
 
 
-def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False) -> Tensor:
-    """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number."""
-    x = _floating(self)
+def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number, or
+    "nuc" (the nuclear norm over two dims, as torch.linalg.matrix_norm); ``dtype`` casts the input first."""
+    x = _floating(self) if dtype is None else to(self, dtype=dtype)
     d = _reduce_dims(dim, None)
+    if p == "nuc":
+        if d is None and x.ndim != 2:
+            raise RuntimeError(f"norm: p='nuc' without dim needs a 2-D input (as torch), got {x.ndim}-D")
+        from .linalg import matrix_norm
+        return matrix_norm(x, "nuc", (0, 1) if d is None else d, keepdim)
     if p == "fro":
         p = 2
     if p == 1:
         return reduce.sum(elementwise.abs(x), d, keepdim)
-    if p in (math.inf, -math.inf):
-        return (reduce.max if p > 0 else reduce.min)(elementwise.abs(x), d, keepdim)
-    if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < math.inf:
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and (0 < p <= math.inf or p == -math.inf):
         return statistics.norm(x, float(p), d, keepdim)
     if isinstance(p, (int, float)) and not isinstance(p, bool) and not math.isnan(p):  # 0 and p < 0, as torch's
         from .linalg import vector_norm  # (the vector norm over the flattened dims: count of non-zeros, harmonic...)

@@ -403,7 +403,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
             else:
                 per = xp.where(dist == 0, zero, diff * ad ** dtype(p - 2) * gd / dist ** dtype(p - 1))
         g1 = unbroadcast(wide_sum(per, -2), x1.shape) if x1.requires_grad else None
-        g2 = unbroadcast(-wide_sum(per, -3), x2.shape) if x2.requires_grad else None
+        g2 = unbroadcast(wide_sum(-per if p else per, -3), x2.shape) if x2.requires_grad else None  # (torch's +0s)
         return g1, g2
     return record("cdist", out, (x1, x2), backward)
 

@@ -214,8 +214,6 @@ def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tenso
     torch), with the index of its last occurrence; the NaNs of a row count as one value, larger than all others
     (torch's sort has no order for NaN, so its answer there is arbitrary: [nan, nan, 1] gives nan in both, but
     [nan, 1, 2] nan in torch, 1 here). Gathered, so the gradient goes to that index."""
-    if a.dtype.kind == "b":
-        raise TypeError("mode: not defined for bool tensors; convert with .long() first")
     d = wrap_dim("mode", dim, a.ndim)
     if a.ndim and a.shape[d] == 0:
         raise IndexError(f"mode: dim {dim} has size 0; there is nothing to pick")
@@ -229,7 +227,7 @@ def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tenso
     n = x.shape[-1]
     pos = xp.arange(n)
     ends = xp.ones(x.shape, dtype=bool)  # the last position of each run of equal values (the NaNs, sorted last, one)
-    nan = xp.isnan(ordered)
+    nan = xp.isnan(ordered) if ordered.dtype.kind in "fc" else xp.zeros(ordered.shape, dtype=bool)  # (bool: torch's)
     ends[..., :-1] = (ordered[..., 1:] != ordered[..., :-1]) & ~(nan[..., 1:] & nan[..., :-1])
     starts = xp.zeros(x.shape, dtype="int64")
     starts[..., 1:] = xp.where(ends[..., :-1], pos[1:], 0)

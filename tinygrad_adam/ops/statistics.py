@@ -117,6 +117,8 @@ def logcumsumexp(a: Tensor, dim: int) -> Tensor:
         x = x.astype(numpy.float32)  # 6.34 where torch gives 8.11)
     with ignore_fp_errors(xp):
         out = backend.accumulate("logaddexp", x, d) if a.ndim else x.copy()
+        if a.ndim:  # torch's scan starts from logaddexp(-inf, x_0) = x_0 + log1p(0): -0.0 becomes 0.0
+            out += x.dtype.type(0)
 
     def backward(g: Array) -> tuple[Array]:
         if a.ndim == 0 or g.size == 0:
@@ -203,12 +205,19 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
     def backward(g: Array) -> tuple[Array]:
         if x.shape[ax] == 0:  # an empty product is 1, whatever the (no) elements
             return (xp.zeros(a.shape, dtype=g.dtype),)
+        zeros = int(xp.count_nonzero(x == 0))
+        gb = _expand_back(g.reshape(()) if flat else g, x.shape, (ax,), keepdims and not flat)
+        if zeros == 0:  # torch's branches: g out / x where no element is 0 (so inf / inf is nan, as torch)
+            with ignore_fp_errors(xp):
+                return ((gb * (out.reshape(()) if flat else out if keepdims else xp.expand_dims(out, ax)) / x)
+                        .reshape(a.shape),)
+        if flat and zeros > 1:  # a full product with two zeros: 0 gradients (torch's shortcut, nan or inf elsewhere)
+            return (xp.zeros(a.shape, dtype=g.dtype),)
         xm = xp.moveaxis(x, ax, -1)
         ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
         left = xp.concatenate([ones, xp.cumprod(xm[..., :-1], axis=-1)], axis=-1)  # product of elements before i
         right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(xm, axis=-1)[..., :-1], axis=-1)], axis=-1), axis=-1)
-        others = xp.moveaxis(left * right, -1, ax)
-        gx = _expand_back(g.reshape(()) if flat else g, x.shape, (ax,), keepdims and not flat) * others
+        gx = gb * xp.moveaxis(left * right, -1, ax)
         return (gx.reshape(a.shape),)
     return record("prod", out, (a,), backward)
 
@@ -256,9 +265,17 @@ def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: boo
             if op == "std":
                 s = _expand_back(out, a.shape, axes, keepdims)
                 d /= s
-            d *= _expand_back(g, a.shape, axes, keepdims) * ((2 if op == "var" else 1) / denom if denom else math.inf)
-            if op == "std" and bool((s == 0).any()):
-                d = xp.where(s == 0, d.dtype.type(0), d)
+            raw = n - correction  # torch's backward divides by N - correction itself (negative: a finite gradient)
+            ge = _expand_back(g, a.shape, axes, keepdims)
+            if raw <= 0 and (axis is None or a.ndim == 0):  # torch's no-dim branch: g' (nan where x is the mean,
+                ge = ge / (2 * s) if op == "std" else ge  # inf elsewhere), g' = g / (2 std) for std (0 where std
+                if op == "std":  # is 0): 0 * inf, nan wherever std is inf
+                    ge = xp.where(s == 0, ge.dtype.type(0), ge)
+                d = ge * xp.where(a._data == mean, math.nan, math.inf)
+            else:
+                d *= ge * ((2 if op == "var" else 1) / raw if raw else math.inf)
+                if op == "std" and bool((s == 0).any()):
+                    d = xp.where(s == 0, d.dtype.type(0), d)
             return (d.astype(a.dtype, copy=False),)
     reduced = mean if keepdims else mean.reshape(out.shape)
     return record(op, out, (a,), backward), record_mean(a, reduced.astype(a.dtype), axes, keepdims, n)
@@ -381,6 +398,8 @@ def norm_of(x: Array, p: float, axes: tuple[int, ...]) -> Array:
         if all(x.shape[i] == 1 for i in axes):
             return xp.abs(x)
         if numpy.isinf(p):
+            if any(x.shape[i] == 0 for i in axes):
+                raise RuntimeError(f"norm: the {p}-norm of an empty reduced dim has no identity (as torch)")
             return xp.abs(x).max(axis=axes, keepdims=True) if p > 0 else xp.abs(x).min(axis=axes, keepdims=True)
         if x.dtype == numpy.float16:  # in float32, as torch (300^2 overflows float16)
             return norm_of(x.astype(numpy.float32), p, axes).astype(x.dtype)
@@ -396,13 +415,13 @@ def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Ar
     xp = backend.get_array_module(x)
     one, zero = x.dtype.type(1), x.dtype.type(0)
     with ignore_fp_errors(xp):
-        if p == numpy.inf:
-            hit = xp.abs(x) == out
-            scaled = xp.sign(x) * hit / hit.sum(axis=axes, keepdims=True)
+        if numpy.isinf(p):  # torch's mask: |x| == norm or x is nan (sgn(nan) = 0: a nan norm gives 0 gradients)
+            hit = (xp.abs(x) == out) | xp.isnan(x)
+            return xp.sign(xp.where(hit & ~(x == x), zero, x)) * hit / hit.sum(axis=axes, keepdims=True)  # no mask
         elif p == 2:
             scaled = x / xp.where(out == 0, one, out)
         else:
-            grows = xp.sign(x) * xp.abs(x) ** (p - 1)
+            grows = x * xp.abs(x) ** (p - 2) if p >= 2 else xp.sign(x) * xp.abs(x) ** (p - 1)  # (torch's: -0 kept)
             if p < 1:  # torch's: no mask where the norm is 0 (so an overflowing |x|^(p-1) times a 0 norm is nan)
                 return xp.where(x == 0, zero, grows) * out ** (1 - p)
             scaled = grows / xp.where(out == 0, one, out ** (p - 1))
