@@ -133,6 +133,8 @@ def torch_keys(index: Any, private: bool = False, ndim: int = 0) -> tuple[Any, .
         return (index,)
     if type(index) is tuple and all(type(i) in _PLAIN for i in index):
         return (_one_ellipsis(index, ndim) if index.count(Ellipsis) > 1 else index,)
+    if type(index) is Tensor and index.ndim:  # one index tensor or mask (``C[X]``): numpy's reading is torch's
+        return (_raw_index(index, private),)
     index = _raw_index(_sequence_as_tuple(index), private)
     parts = index if isinstance(index, tuple) else (index,)
     if len(parts) > 1 and sum(i is Ellipsis for i in parts) > 1:
