@@ -26,7 +26,7 @@ import copy
 import itertools
 import random
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from .. import backend
 from ..tensor import Tensor
 from . import dataset as _dataset
 from .dataset import IterableDataset, WorkerInfo, draw_from, permutation
-from .samplers import RandomSampler, Sampler, SequentialSampler
+from .samplers import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from .sparse import CSRMatrix
 
 
@@ -47,7 +47,7 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, np.ndarray | np.generic) and not strings:
         return Tensor(np.asarray(data))
     if isinstance(data, Mapping):
-        return {key: default_convert(data[key]) for key in data}
+        return _same_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
@@ -110,6 +110,56 @@ class _InfiniteConstantSampler(Sampler):
             yield None
 
 
+def _same_mapping(elem: Mapping, items: dict) -> Any:
+    """``items`` in a mapping of ``elem``'s type, as torch's collation keeps it: a mutable mapping is copied and
+    updated (so a ``defaultdict`` keeps its factory), another is rebuilt from a dict, a plain dict where neither
+    works."""
+    if type(elem) is dict:
+        return items
+    try:
+        if isinstance(elem, MutableMapping):
+            clone = copy.copy(elem)
+            clone.update(items)
+            return clone
+        return type(elem)(items)
+    except TypeError:
+        return items
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # torch's promotion: a higher kind's dtype wins outright
+
+
+def _stack_dtype(dtypes: list[Any]) -> np.dtype:
+    """The dtype ``torch.stack`` gives examples of ``dtypes``: their promotion, in which a higher kind's dtype wins
+    (float32 with int64 is float32, not numpy's float64) and one kind's dtypes promote as numpy's."""
+    out = np.dtype(dtypes[0])
+    for dt in map(np.dtype, dtypes[1:]):
+        if dt != out:
+            a, b = _CATEGORY[out.kind], _CATEGORY[dt.kind]
+            out = dt if b > a else out if a > b else np.promote_types(out, dt)
+    return out
+
+
+def _number_dtype(x: Any) -> np.dtype:
+    """The dtype ``torch.tensor`` infers for one number: bool, int64 for an int, float32 (the default) for a float,
+    complex64 for a complex, a numpy scalar's own."""
+    if isinstance(x, np.generic):
+        return x.dtype
+    for kind, dtype in ((bool, np.bool_), (int, np.int64), (float, np.float32), (complex, np.complex64)):
+        if isinstance(x, kind):
+            return np.dtype(dtype)
+    return np.asarray(x).dtype
+
+
+def _python_numbers(batch: Sequence[Any]) -> Tensor:
+    """``torch.tensor(batch)`` of a batch whose first example is a Python int (or bool): the examples' own dtypes
+    (int64, bool, float32 for a Python float) promoted as torch does, so ``[1, 2.5]`` is float32, not truncated."""
+    kinds = {type(b) for b in batch}
+    if kinds == {int} or kinds == {bool}:  # the common batch, without a dtype per example
+        return Tensor(np.array(batch, dtype=np.int64 if int in kinds else bool))
+    return Tensor(np.array(batch, dtype=_stack_dtype([_number_dtype(b) for b in batch])))
+
+
 def _same_shapes(shapes: list[tuple[int, ...]]) -> None:
     """torch.stack's RuntimeError (its message) when the examples' shapes differ."""
     for i, shape in enumerate(shapes):
@@ -129,27 +179,29 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, Tensor):
         xp = elem.xp
         _same_shapes([t.shape for t in batch])
-        return Tensor(xp.stack([t._data for t in batch]))
+        stacked = xp.stack([t._data for t in batch])
+        dtypes = {t._data.dtype for t in batch}  # (one, the usual batch: numpy's stack is torch's)
+        return Tensor(stacked if len(dtypes) == 1 else stacked.astype(_stack_dtype(list(dtypes)), copy=False))
     if isinstance(elem, np.ndarray | np.generic) and elem.dtype.kind not in "USO":
         arrays = [np.asarray(b) for b in batch]
         _same_shapes([a.shape for a in arrays])
-        return Tensor(np.stack(arrays))
-    if isinstance(elem, bool):
-        return Tensor(np.array(batch, dtype=bool))
-    if isinstance(elem, int):
-        return Tensor(np.array(batch, dtype=np.int64))
+        stacked = np.stack(arrays)
+        dtypes = {a.dtype for a in arrays}
+        return Tensor(stacked if len(dtypes) == 1 else stacked.astype(_stack_dtype(list(dtypes)), copy=False))
+    if isinstance(elem, int):  # torch.tensor(batch): int64, bool if all are bools, float32 if a float is among them
+        return _python_numbers(batch)
     if isinstance(elem, float):
         return Tensor(np.array(batch, dtype=np.float64))
     if isinstance(elem, str | bytes):
-        return list(batch)
+        return batch  # as given: a tuple where a tuple's field was transposed, as torch's
     if isinstance(elem, Mapping):
-        return {key: default_collate([b[key] for b in batch]) for key in elem}
+        return _same_mapping(elem, {key: default_collate([b[key] for b in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(*(default_collate(list(field)) for field in zip(*batch)))
+        return type(elem)(*(default_collate(field) for field in zip(*batch)))
     if isinstance(elem, Sequence):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        return [default_collate(list(field)) for field in zip(*batch)]
+        return [default_collate(field) for field in zip(*batch)]
     raise TypeError(f"default_collate: batch must contain Tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(elem).__name__}")
 
@@ -206,6 +258,13 @@ class DataLoader:
             sampler = _InfiniteConstantSampler()
         elif sampler is None:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        # torch's attributes: a given batch_sampler sets batch_size None and drop_last False; otherwise batching makes
+        # one of sampler (iterated here by _batches, which draws the default order itself)
+        self._auto_batches = batch_sampler is None
+        if batch_sampler is not None:
+            self.batch_size, self.drop_last = None, False
+        elif batch_size is not None:
+            batch_sampler = BatchSampler(sampler, int(batch_size), bool(drop_last))
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
         self.collate_fn, self.num_workers, self.pin_memory = collate_fn, int(num_workers), pin_memory
         self.worker_init_fn, self.persistent_workers, self.timeout = worker_init_fn, persistent_workers, timeout
@@ -219,8 +278,8 @@ class DataLoader:
         return permutation(n, self.generator) if self.shuffle else np.arange(n)
 
     def _batches(self) -> Iterator[Sequence[int]]:
-        if self.batch_sampler is not None:
-            yield from self.batch_sampler
+        if not self._auto_batches:
+            yield from self.batch_sampler  # type: ignore[misc]
             return
         indices = np.fromiter((int(i) for i in self._indices()), dtype=np.int64)
         size = self.batch_size or 1
@@ -254,7 +313,7 @@ class DataLoader:
         if self.collate_fn is None and self.batch_size is not None and hasattr(dataset, "rows"):
             # array-backed: one fancy index per array; a list, as default collation of tuples gives
             return [Tensor(a) for a in dataset.rows(np.asarray(idx, dtype=np.int64))]
-        if self.batch_size is None and self.batch_sampler is None:  # one example, not collated: converted
+        if self.batch_size is None and self._auto_batches:  # one example, not collated: converted
             return (self.collate_fn or default_convert)(dataset[int(idx[0])])
         getitems = getattr(dataset, "__getitems__", None)  # a dataset's batched read, as torch's fetcher uses it
         examples = getitems([int(i) for i in idx]) if getitems else [dataset[int(i)] for i in idx]

@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 import itertools
 import math
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -93,18 +94,32 @@ def get_worker_info() -> WorkerInfo | None:
     return _worker_info[0]
 
 
+class _AssertionValueError(ValueError, AssertionError):
+    """A dataset's argument check that torch makes with ``assert``: caught as AssertionError (torch's) or
+    ValueError."""
+
+
+class _IndexValueError(ValueError, IndexError):
+    """A dataset's argument check where torch fails indexing: caught as IndexError (torch's) or ValueError."""
+
+
 class TensorDataset(Dataset):
     """Example i is ``(t[i] for t in tensors)``; every tensor must have the same first dimension."""
 
     def __init__(self, *tensors: Any) -> None:
         if not tensors:
-            raise ValueError("TensorDataset needs at least one tensor")
+            raise _IndexValueError("TensorDataset needs at least one tensor")
         self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(np.asarray(t), dtype=np.asarray(t).dtype)
                              for t in tensors)
+        for i, t in enumerate(self.tensors):
+            if t.ndim == 0:
+                raise _IndexValueError(f"TensorDataset: tensor {i} has no dimensions (Dimension specified as 0 "
+                                       f"but tensor has no dimensions)")
         n = len(self.tensors[0])
         for i, t in enumerate(self.tensors):
-            if t.ndim == 0 or len(t) != n:
-                raise ValueError(f"TensorDataset: tensor 0 has {n} rows but tensor {i} has shape {t.shape}")
+            if len(t) != n:
+                raise _AssertionValueError(f"Size mismatch between tensors: tensor 0 has {n} rows but tensor {i} "
+                                           f"has shape {t.shape}")
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         return tuple(Tensor(t._data[index]) for t in self.tensors)
@@ -126,6 +141,13 @@ class Subset(Dataset):
     def __getitem__(self, index: int) -> Any:
         return self.dataset[self.indices[index]]
 
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """Examples ``indices`` at once, through the dataset's own ``__getitems__`` where it has one (torch's)."""
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems([self.indices[i] for i in indices])
+        return [self.dataset[self.indices[i]] for i in indices]
+
     def __len__(self) -> int:
         return len(self.indices)
 
@@ -136,7 +158,7 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Iterable[Any]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+            raise _AssertionValueError("ConcatDataset: datasets should not be an empty iterable")
         if any(isinstance(d, IterableDataset) for d in self.datasets):
             raise AssertionError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
@@ -176,6 +198,21 @@ class StackDataset(Dataset):
             return {k: d[index] for k, d in self.datasets.items()}
         return tuple(d[index] for d in self.datasets)
 
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """Examples ``indices`` at once (tuples or dicts, as ``__getitem__``'s), each dataset read through its own
+        ``__getitems__`` where it has one, as torch's."""
+        parts = self.datasets if isinstance(self.datasets, dict) else dict(enumerate(self.datasets))
+        columns = {}
+        for key, d in parts.items():
+            getitems = getattr(d, "__getitems__", None)
+            columns[key] = getitems(indices) if callable(getitems) else [d[i] for i in indices]
+            if len(columns[key]) != len(indices):
+                raise ValueError(f"Nested dataset's output size mismatch. Expected {len(indices)}, got "
+                                 f"{len(columns[key])}")
+        if isinstance(self.datasets, dict):
+            return [{key: col[j] for key, col in columns.items()} for j in range(len(indices))]
+        return [tuple(col[j] for col in columns.values()) for j in range(len(indices))]
+
     def __len__(self) -> int:
         return self._length
 
@@ -184,14 +221,22 @@ def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = 
     """Split ``dataset`` into non-overlapping random subsets of the given lengths (or fractions summing to 1,
     the remainder dealt round-robin as torch does). The permutation comes from ``generator`` (see ``DataLoader``)."""
     n = len(dataset)
-    if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+    sizes = list(lengths)
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:  # fractions, as torch reads them (each in [0, 1])
+        for i, frac in enumerate(lengths):
+            if frac < 0 or frac > 1:
+                raise ValueError(f"Fraction at index {i} is not between 0 and 1")
         sizes = [math.floor(n * f) for f in lengths]
         for i in range(n - sum(sizes)):
             sizes[i % len(sizes)] += 1
-    else:
-        sizes = [int(k) for k in lengths]
-    if sum(sizes) != n:
-        raise ValueError(f"random_split: the lengths {list(lengths)} do not add up to the {n} examples")
+        for i, k in enumerate(sizes):
+            if k == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
+                              stacklevel=2)
+    if sum(sizes) != n:  # before any rounding: lengths 0.5 and 0.6 of an empty dataset are torch's error too
+        raise ValueError(f"Sum of input lengths does not equal the length of the input dataset! (random_split: the "
+                         f"lengths {list(lengths)} do not add up to the {n} examples)")
+    sizes = [int(k) for k in sizes]
     order = permutation(n, generator).tolist()
     out, start = [], 0
     for k in sizes:

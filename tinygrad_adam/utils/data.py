@@ -49,6 +49,11 @@ __all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Datas
            "get_worker_info", "random_split"]
 
 
+class _WeightsError(ValueError, RuntimeError):
+    """WeightedRandomSampler's weights check, raised at construction: a ValueError, and a RuntimeError as the error
+    torch's ``multinomial`` raises for them at the first pass."""
+
+
 class WeightedRandomSampler(Sampler):
     """``num_samples`` indices into ``range(len(weights))`` drawn with probabilities proportional to ``weights``
     (a 1-D sequence or Tensor, kept as the float64 Tensor ``self.weights``), as torch's: with ``replacement`` an
@@ -57,8 +62,9 @@ class WeightedRandomSampler(Sampler):
     ``len`` is ``num_samples``. Pass it to ``DataLoader(..., sampler=...)``.
 
     The weights are checked here, not at the first pass as in torch: finite, non-negative, with a positive sum, and
-    without replacement at least ``num_samples`` of them non-zero (a ValueError otherwise: torch 2.13 would go on
-    to draw zero-weight indices once the others are used up)."""
+    without replacement at least ``num_samples`` of them non-zero (torch 2.13 would go on to draw zero-weight
+    indices once the others are used up). The error is a ValueError and a RuntimeError, the family of the error
+    torch's ``multinomial`` raises at the first pass."""
 
     def __init__(self, weights: Any, num_samples: int, replacement: bool = True, generator: Any = None) -> None:
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
@@ -69,10 +75,12 @@ class WeightedRandomSampler(Sampler):
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise ValueError("WeightedRandomSampler: weights must be finite and non-negative, with a positive sum")
+            raise _WeightsError("WeightedRandomSampler: weights must be finite and non-negative, with a positive sum "
+                                "(torch: probability tensor contains either `inf`, `nan` or element < 0, or invalid "
+                                "multinomial distribution (sum of probabilities <= 0))")
         if not replacement and np.count_nonzero(w) < num_samples:
-            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
-                             f"{np.count_nonzero(w)} non-zero weights; lower num_samples or pass replacement=True")
+            raise _WeightsError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
+                                f"{np.count_nonzero(w)} non-zero weights; lower num_samples or pass replacement=True")
         self.weights, self.num_samples, self.replacement = Tensor(w), num_samples, replacement
         self.generator = generator
 
