@@ -508,10 +508,13 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
             q = q + ((q < 0) & (q * b._data != a._data))
         return Tensor(q, device=a.device)
     if rounding_mode == "floor" and a.dtype == numpy.float16:  # torch's float16 kernel rounds each step to
-        return Tensor(_floor_divide_half(xp, a._data, b._data), device=a.device)  # float16 (numpy's: float32)
-    if rounding_mode == "floor":  # torch's floor division, (a - fmod(a, b)) / b rounded (-5 // inf is -1)
-        return Tensor(xp.floor_divide(a._data, b._data), device=a.device)
-    return Tensor(xp.trunc(a._data / b._data), device=a.device)  # (not out: a number / float16 x there is float32)
+        q = _floor_divide_half(xp, a._data, b._data)  # float16 (numpy's: float32)
+    elif rounding_mode == "floor":  # torch's floor division, (a - fmod(a, b)) / b rounded (-5 // inf is -1)
+        q = xp.floor_divide(a._data, b._data)
+    else:
+        q = xp.trunc(a._data / b._data)  # (not out: a number / float16 x there is float32)
+    # a float quotient stays in the graph with a zero gradient, as torch's (backward() through it works)
+    return record("div", q, (a, b), lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in (a, b)))
 
 
 def _floor_divide_half(xp: Any, a: Any, b: Any) -> Any:
@@ -1772,10 +1775,14 @@ def _nan_ignoring(name: str, wins: str) -> Callable[[Tensor, TensorLike], Tensor
 
 
 def logaddexp2(self: Tensor, other: TensorLike) -> Tensor:
-    """log2(2^a + 2^b) without overflow: logaddexp of a ln 2 and b ln 2, over ln 2."""
+    """log2(2^a + 2^b) without overflow: logaddexp of a ln 2 and b ln 2, over ln 2, in torch's promoted dtype
+    (an integer tensor beside a float16 one is float16); float16 computes in float32 and rounds once, as torch."""
     ln2 = math.log(2)
-    a = _floating(self)
-    return elementwise.div(binary.logaddexp(elementwise.mul(a, ln2), elementwise.mul(as_tensor(other, a), ln2)), ln2)
+    a, b = elementwise.operands("logaddexp2", self, other, floating=True)
+    if a.dtype == numpy.float16:
+        a, b = elementwise.astype(a, numpy.float32), elementwise.astype(b, numpy.float32)
+        return elementwise.astype(logaddexp2(a, b), numpy.float16)
+    return elementwise.div(binary.logaddexp(elementwise.mul(a, ln2), elementwise.mul(b, ln2)), ln2)
 
 
 def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:

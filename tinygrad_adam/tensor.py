@@ -341,7 +341,7 @@ class Tensor:
         return elementwise.div(self, other)
 
     def __rtruediv__(self, other: TensorLike) -> Tensor:
-        return elementwise.div(other, self)
+        return elementwise.rdiv(self, other)
 
     def __pow__(self, other: TensorLike) -> Tensor:
         return elementwise.pow(self, other)

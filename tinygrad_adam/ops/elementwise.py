@@ -294,6 +294,26 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
     return out
 
 
+def rdiv(x: Tensor, other: TensorLike) -> Tensor:
+    """``other / x`` with ``x`` on the right (``Tensor.__rtruediv__``). A Python number divides as torch's does:
+    ``x.reciprocal() * other``, so the quotient is rounded twice (``3 / x`` can differ from ``div(3, x)`` by an ulp,
+    and ``0 / 1e-45`` is nan, not 0)."""
+    if type(other) not in (int, float):  # (bool, complex, arrays: true division)
+        return div(other, x)
+    xd = x._data
+    if xd.dtype.char in "fd" and other != 1:  # one op (float32 and float64: the number as x's dtype, as torch's mul)
+        t, xp = xd.dtype.type, x.xp
+        out = xp.divide(t(1), xd)  # (numpy's floating-point warnings are off, as for div)
+        out *= t(other)
+
+        def backward(g: Array) -> tuple[Array]:  # torch's: reciprocal's -r^2 after mul's g * other
+            r = xp.divide(t(1), x._data)  # recomputed (out may be written), as div's
+            return (-(g * t(other)) * (r * r),)
+        return record("div", out, (x,), backward)
+    r = div(1, x)  # 1 / x is the correctly rounded reciprocal (float16: in float32, rounded once)
+    return r if other == 1 else mul(r, other)
+
+
 def remainder(a: TensorLike, b: TensorLike) -> Tensor:
     """Floating ``a % b`` with the sign of ``b``, as torch: fmod(a, b), plus b where the two signs differ (exact
     even where a / b is huge; 5 % inf is 5, -5 % inf is inf, -0 % 3 is -0). The gradient is 1 for a and

@@ -205,6 +205,7 @@ def erfinv(a: Tensor) -> Tensor:
     """The inverse of erf on [-1, 1] (+-inf at +-1, nan outside); derivative sqrt(pi) / 2 exp(erfinv(x)^2)."""
     x = a._data
     out = backend.special("erfinv", x).astype(x.dtype, copy=False)
+    out = a.xp.where(x == 0, x, out)  # erfinv(-0.0) is -0.0, as torch's
 
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(a.xp):
