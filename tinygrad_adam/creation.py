@@ -18,7 +18,7 @@ import numpy
 
 from . import backend
 from .layouts import check_layout, like
-from .ops.elementwise import promote_types
+from .ops.elementwise import cast_array, promote_types
 from .tensor import (
     DEFAULT_FLOAT,
     Tensor,
@@ -129,6 +129,10 @@ def nested_dtype(data: Any) -> numpy.dtype | None:
         return functools.reduce(promote_types, leaves, None)
     if hasattr(data, "dtype"):
         return numpy.dtype(data.dtype)
+    if data is None:  # (numpy would make an object array: torch refuses)
+        raise RuntimeError("Could not infer dtype of NoneType")
+    if isinstance(data, str):
+        raise TypeError("new(): invalid data type 'str'")
     return _PYTHON_DTYPES[type(data)] if type(data) in _PYTHON_DTYPES else numpy.dtype(infer_dtype(data))
 
 
@@ -188,20 +192,44 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     if isinstance(data, (list, tuple)) and (dtype is None or numpy.dtype(dtype).kind in "fc"):
         warn_nested_grad(data)
     data = tensors_as_numbers(data)
-    if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype
-        array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
+    if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype (in native byte order: the copy's)
+        array = cast_array(data, dtype if dtype is not None else data.dtype.newbyteorder("="))
+        array = array.copy() if array is data else array
         array = numpy.asarray(array) if isinstance(array, numpy.generic) else array
     else:
-        array = numpy.array(data, dtype=dtype)
+        kind = numpy.dtype(dtype).kind
+        # Floats truncated into an integer dtype: torch checks each (-0.5 does not fit uint8; numpy would give 0).
+        if kind in "iu" and getattr(nested_dtype(data), "kind", "") == "f":
+            info, values = numpy.iinfo(dtype), numpy.array(data, dtype=numpy.float64)
+            if not ((values >= info.min) & (values <= info.max)).all():  # (nan too; then element by element, as
+                data = _checked_nest(data, dtype)  # an int may still wrap: [-1, 2.5] is [255, 2] for uint8)
+        try:  # (Python floats for float16 go through float32, as torch's, see cast_array)
+            array = numpy.array(data, dtype=dtype) if numpy.dtype(dtype) != numpy.float16 else \
+                cast_array(numpy.array(data, dtype=numpy.float64), dtype)
+        except OverflowError:  # (numpy refuses -1 for uint8; torch wraps ints in [-255, -1] and checks the rest)
+            if kind != "u":
+                raise
+            array = numpy.array(_checked_nest(data, dtype), dtype=dtype)
     if device is None and backend.device_of(array) != "cpu":
         device = backend.device_of(array)
     return Tensor(array, requires_grad=requires_grad, device=device)
+
+
+def _checked_nest(data: Any, dtype: Any) -> Any:
+    """``data`` (a number or nested lists) with each Python number passed through :func:`check_fits` for ``dtype``,
+    as torch converts each element of ``torch.tensor``'s data (a negative int wraps into an unsigned dtype)."""
+    if isinstance(data, (list, tuple)):
+        return [_checked_nest(x, dtype) for x in data]
+    return check_fits("tensor", data, dtype)
 
 
 def from_numpy(array: numpy.ndarray) -> Tensor:
     """A CPU tensor sharing ``array``'s memory and dtype, as ``torch.from_numpy`` (writes to either show in both)."""
     if not isinstance(array, numpy.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if not array.dtype.isnative:  # (a tensor's dtype is native: torch refuses to share a byte-swapped array)
+        raise ValueError("from_numpy: the array's byte order is not the native one; convert it with "
+                         "array.astype(array.dtype.newbyteorder('=')) first (as torch asks)")
     return Tensor(array, device="cpu")
 
 
@@ -212,7 +240,7 @@ def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor
         return data.to(device=device, dtype=dtype)  # itself when nothing changes; else differentiable, as torch
     if isinstance(data, numpy.ndarray) or backend.device_of(data) != "cpu":
         here, dev = backend.device_of(data), None if device is None else backend.parse_device(device)
-        if (dtype is None or data.dtype == numpy.dtype(dtype)) and dev in (None, here):
+        if (dtype is None or data.dtype == numpy.dtype(dtype)) and dev in (None, here) and data.dtype.isnative:
             return Tensor(data, device=here)
     return tensor(data, dtype=dtype, device=device)
 
@@ -513,6 +541,8 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         raise ValueError(f"arange: start, end and step must be finite, got {start}, {end}, {step}")
     if step == 0:
         raise ValueError("arange: step must be nonzero")
+    if numpy.dtype(dtype).kind == "b":
+        raise TypeError("arange: dtype bool is not supported (torch's kernel refuses it)")
     if (step > 0 and end < start) or (step < 0 and end > start):
         raise ValueError(f"arange: end {end} lies on the wrong side of start {start} for step {step} (as torch)")
     # As torch's kernel: the count ceil((end - start) / step) in double; the values start + i * step, in double for
@@ -528,6 +558,28 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     with backend.device_context(dev):
         steps = backend.xp_of(dev).arange(n, dtype=numpy.int64 if integer else numpy.float64)
         data = (steps * step + start).astype(dtype)
+    return Tensor(data, device=dev, requires_grad=requires_grad)
+
+
+def range_(start: float, end: float, step: float = 1, dtype: Any = None, device: str | None = None,
+           requires_grad: bool = False, *, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
+    """The deprecated ``torch.range``: ``floor((end - start) / step) + 1`` values from start, end included,
+    ``start + i * step`` computed in double; float32 (the default float) unless ``dtype`` says, whatever the bounds'
+    types, with torch's deprecation UserWarning."""
+    warnings.warn("torch.range is deprecated and will be removed in a future release because its behavior is "
+                  "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values in "
+                  "[start, end).", UserWarning, stacklevel=2)
+    check_layout("range", layout, pin_memory)
+    dev = backend.parse_device(device)
+    start, end, step = (v.item() if hasattr(v, "item") else v for v in (start, end, step))
+    dtype = DEFAULT_FLOAT if dtype is None else dtype
+    if step == 0 or not all(math.isfinite(v) for v in (start, end, step)):
+        raise ValueError(f"range: start, end and step must be finite and step nonzero, got {start}, {end}, {step}")
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise ValueError("range: upper bound and lower bound inconsistent with step sign")
+    n = math.floor((end - start) / step) + 1
+    with backend.device_context(dev):
+        data = (backend.xp_of(dev).arange(n, dtype=numpy.float64) * step + start).astype(dtype)
     return Tensor(data, device=dev, requires_grad=requires_grad)
 
 

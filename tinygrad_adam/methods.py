@@ -38,6 +38,7 @@ from .creation import (
     multinomial,
     normal,
     poisson,
+    range_,
     tensor,
     uniform64,
     warn_copy_construct,
@@ -313,7 +314,7 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_bloc
         out = _convert(out, dtype)
     if memory_format is not None:
         out = layouts.to_format(out, memory_format)
-    return movement.clone(out) if copy and out is self else out
+    return layouts.clone(out) if copy and out is self else out  # (copy=True keeps dense strides, as torch's)
 
 
 def cpu(self: Tensor) -> Tensor:
@@ -643,7 +644,12 @@ def _elementwise_test(name: str) -> Callable[[Tensor], Tensor]:
 
 def _new(fill: str) -> Callable[..., Tensor]:
     """``x.new_zeros(shape)`` and friends: a new tensor with x's dtype and device unless told."""
-    def new(self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    def new(self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+            **named: Any) -> Tensor:
+        if named:  # torch's keywords: new_zeros(size=(2, 3)), new_full(size=(2,), fill_value=7)
+            size = size + tuple(named.pop(k) for k in ("size", "fill_value")[len(size):] if k in named)
+            if named or len(size) != (2 if fill == "full" else 1):
+                raise TypeError(f"new_{fill}(): unexpected or missing arguments {sorted(named) or 'size'}")
         shape = _sizes(size[:1]) if fill == "full" else _sizes(size)
         dev = backend.parse_device(self.device if device is None else str(device))
         xp = backend.xp_of(dev)
@@ -1222,8 +1228,10 @@ def _array(self: Tensor, dtype: Any = None, copy: bool | None = None) -> numpy.n
 
 
 def _index(self: Tensor) -> int:
-    if self.dtype.kind not in "iu":
-        raise TypeError(f"only integer tensors of one element can be used as an index, got dtype {self.dtype}")
+    """``operator.index(t)`` (``lst[t]``, ``range(t)``): a one-element integer or bool tensor, as torch's."""
+    if self.dtype.kind not in "biu" or self.numel() != 1:
+        raise TypeError(f"only integer tensors of a single element can be converted to an index, got dtype "
+                        f"{self.dtype} and shape {tuple(self.shape)}")
     return int(self.item())
 
 
@@ -1669,8 +1677,8 @@ METHODS.update({
     "signbit": lambda self: Tensor(self.xp.signbit(self._data), device=self.device),
     "deg2rad": _degrees(math.pi / 180), "rad2deg": _degrees(180 / math.pi), "float_power": _float_power,
     "gcd": _integers("gcd"), "lcm": _integers("lcm"),
-    "new_empty": lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
-        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad),
+    "new_empty": lambda self, *size, dtype=None, device=None, requires_grad=False, **named: empty(  # (size=)
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad, **named),
     # tensors here are real: conjugation is the identity, as torch's on real tensors
     "conj": lambda self: self, "conj_physical": lambda self: self, "resolve_conj": lambda self: self,
     "resolve_neg": lambda self: self, "is_conj": lambda self: False, "is_neg": lambda self: False,
@@ -2763,8 +2771,8 @@ FUNCTIONS.update(
     group_norm=group_norm, batch_norm=batch_norm, instance_norm=instance_norm, embedding=embedding,
     get_default_device=backend.default_device,
     is_inference_mode_enabled=autograd.is_inference_mode_enabled,
-    logspace=logspace, hann_window=hann_window, hamming_window=hamming_window, blackman_window=blackman_window,
-    bartlett_window=bartlett_window, kaiser_window=kaiser_window)
+    logspace=logspace, range=range_, hann_window=hann_window, hamming_window=hamming_window,
+    blackman_window=blackman_window, bartlett_window=bartlett_window, kaiser_window=kaiser_window)
 
 # a dense Tensor's answer to what code written for sparse gradients (embedding(sparse=True), sparse_grad.py) asks
 METHODS["is_sparse"] = property(lambda self: False)

@@ -267,8 +267,9 @@ class Tensor:
         return bool(self._data)
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self) -> numpy.ndarray:
-        """A host numpy array (a copy from the GPU; the array itself on the CPU)."""
+    def numpy(self, *, force: bool = False) -> numpy.ndarray:
+        """A host numpy array (a copy from the GPU; the array itself on the CPU). ``force=True`` (torch's: detach,
+        conj and copy to the CPU) is the same array here."""
         return backend.to_numpy(self._data)
 
     def item(self) -> float | int | bool:
@@ -629,7 +630,8 @@ def check_fits(op: str, value: Any, dtype: Any) -> Any:
     """``value`` itself where a Python number fits ``dtype`` as torch checks it for a fill, a bound or a factor
     converted to the tensor's dtype; else an OverflowError (torch's RuntimeError). inf and nan fit a floating dtype
     (the finite limit is the largest finite value, not the rounding threshold: float16 65519.0 overflows, as in
-    torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8)."""
+    torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8). A value for float16 comes back
+    rounded to float32, as torch converts it."""
     dtype = numpy.dtype(dtype)
     if isinstance(value, complex):  # (numpy would keep the real part and only warn)
         refuse_complex(numpy.dtype(complex))
@@ -637,6 +639,9 @@ def check_fits(op: str, value: Any, dtype: Any) -> Any:
         return value
     if dtype.kind == "f":
         bad = value == value and abs(value) != math.inf and abs(value) > float(numpy.finfo(dtype).max)
+        if dtype == numpy.float16 and not bad:  # (torch makes a Half from a float: rounded to float32 first)
+            with numpy.errstate(over="ignore"):
+                value = float(numpy.float32(value))
     else:
         info = numpy.iinfo(dtype)
         low = -info.max if dtype.kind == "u" and isinstance(value, int) else info.min

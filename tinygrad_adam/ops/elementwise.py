@@ -688,15 +688,26 @@ def compare(a: TensorLike, b: TensorLike, name: str) -> Tensor:
     return Tensor(getattr(a.xp, name)(a._data, b._data), device=a.device)
 
 
+_HALF, _DOUBLE = numpy.dtype(numpy.float16), numpy.dtype(numpy.float64)
+
+
+def cast_array(x: Array, dtype: Any) -> Array:
+    """``x.astype(dtype)`` as torch converts: float64 to float16 through float32 (torch's Half is made from a float,
+    so it rounds twice: 1 + 2**-11 + 2**-40 is 1.0 there, 1.001 by numpy's direct rounding)."""
+    if x.dtype == _DOUBLE and numpy.dtype(dtype) == _HALF:
+        x = x.astype(numpy.float32)
+    return x.astype(dtype)
+
+
 def astype(a: Tensor, dtype: Any) -> Tensor:
-    """Cast; the gradient is cast back to the input's dtype. Values beyond the target's range become inf without
-    numpy's overflow warning (torch casts silently)."""
+    """Cast (:func:`cast_array`); the gradient is cast back to the input's dtype. Values beyond the target's range
+    become inf without numpy's overflow warning (torch casts silently)."""
     src, xp = a.dtype, a.xp
     with ignore_fp_errors(xp):
-        out = a._data.astype(dtype)
+        out = cast_array(a._data, dtype)
     refuse_complex(out.dtype)
 
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(xp):
-            return (g.astype(src),)
+            return (cast_array(g, src),)
     return record("astype", out, (a,), backward)
