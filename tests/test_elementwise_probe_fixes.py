@@ -93,3 +93,18 @@ def test_erfinv_keeps_the_sign_of_zero(x: np.ndarray, dtype: str) -> None:
     zero = x == 0
     np.testing.assert_array_equal(np.signbit(ours[zero]), np.signbit(ref[zero]))
     assert np.signbit(tg.erfinv(tg.tensor([-0.0])).numpy()[0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_number_divided_by_tensor_differentiates_twice(dtype: str) -> None:
+    """``number / x`` is recorded as torch's reciprocal and mul, so create_graph differentiates it again (the one
+    fused node first written for it had no second derivative: Normal's entropy through autograd.grad raised)."""
+    x0 = np.array([0.5, -1.25, 3.0], dtype=dtype)
+    out = []
+    for lib in (tg, torch):
+        x = lib.tensor(x0, requires_grad=True)
+        (g,) = lib.autograd.grad((2.5 / x).sum(), x, create_graph=True)
+        (h,) = lib.autograd.grad((g * g).sum(), x)
+        out.append((g.detach().numpy(), h.numpy()))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6)

@@ -337,7 +337,7 @@ LEGACY = ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor"
                                   np.array([[1, 2]], np.int32)])
 def test_legacy_constructors_take_data_as_torch(name: str, data: Any) -> None:
     if name == "ByteTensor" and isinstance(data, list) and data and np.min(data) < 0:
-        with pytest.raises(OverflowError, match="out of bounds for uint8"):  # torch wraps -2.7 to 254
+        with pytest.raises(OverflowError, match="uint8"):  # torch wraps -2.7 to 254
             tg.ByteTensor(data)
         return
     ours, theirs = getattr(tg, name)(data), getattr(torch, name)(data)

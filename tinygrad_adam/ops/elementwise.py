@@ -301,15 +301,9 @@ def rdiv(x: Tensor, other: TensorLike) -> Tensor:
     if type(other) not in (int, float):  # (bool, complex, arrays: true division)
         return div(other, x)
     xd = x._data
-    if xd.dtype.char in "fd" and other != 1:  # one op (float32 and float64: the number as x's dtype, as torch's mul)
-        t, xp = xd.dtype.type, x.xp
-        out = xp.divide(t(1), xd)  # (numpy's floating-point warnings are off, as for div)
-        out *= t(other)
-
-        def backward(g: Array) -> tuple[Array]:  # torch's: reciprocal's -r^2 after mul's g * other
-            r = xp.divide(t(1), x._data)  # recomputed (out may be written), as div's
-            return (-(g * t(other)) * (r * r),)
-        return record("div", out, (x,), backward)
+    if xd.dtype.char in "fd" and other != 1:  # float32 / float64: torch's two ops, reciprocal's gradient -g r^2
+        rd = x.xp.divide(xd.dtype.type(1), xd)  # (numpy's floating-point warnings are off, as for div)
+        return mul(record("reciprocal", rd, (x,), lambda g: (-g * (rd * rd),)), other)
     r = div(1, x)  # 1 / x is the correctly rounded reciprocal (float16: in float32, rounded once)
     return r if other == 1 else mul(r, other)
 
