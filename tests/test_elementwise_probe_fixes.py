@@ -108,3 +108,16 @@ def test_number_divided_by_tensor_differentiates_twice(dtype: str) -> None:
         out.append((g.detach().numpy(), h.numpy()))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("other", [None, "a", [1.0, 2.0], (1.0, 2.0), object()])
+def test_equality_with_what_is_not_a_tensor_or_number_is_pythons(other: object) -> None:
+    """``x == None`` / ``x != "a"`` / ``x == [1, 2]``: torch answers Python's False / True (ours raised, or
+    compared a list elementwise)."""
+    for op in ("__eq__", "__ne__"):
+        want = getattr(torch.tensor([1.0, 2.0]), op)(other)
+        want = want if want is not NotImplemented else (op == "__ne__")
+        got = getattr(tg.tensor([1.0, 2.0]), op)(other)
+        got = got if got is not NotImplemented else (op == "__ne__")
+        assert got is want
+    assert (tg.tensor([1.0, 2.0]) == None) is False  # noqa: E711 - the comparison under test

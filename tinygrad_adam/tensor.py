@@ -375,12 +375,22 @@ class Tensor:
         return elementwise.compare(self, other, "greater_equal")
 
     def __eq__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        if not _comparable(other):  # None, a string, a list...: Python's identity answer (False), as torch's
+            return NotImplemented
         return elementwise.compare(self, other, "equal")
 
     def __ne__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        if not _comparable(other):
+            return NotImplemented
         return elementwise.compare(self, other, "not_equal")
 
     # Named methods (sum, transpose, add_, ...) are attached by methods.py, torch's names in one place.
+
+
+def _comparable(other: Any) -> bool:
+    """Whether ``x == other`` compares elementwise: a Tensor, a number or an array (torch's ``==`` with anything else,
+    None, a string, a list, is Python's answer, False)."""
+    return isinstance(other, (Tensor, int, float, complex, numpy.generic)) or backend.is_array(other)
 
 
 def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
