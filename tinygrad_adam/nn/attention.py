@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from ..backends import sdp_switches
 from ..creation import zeros
 from ..ops import movement
 from ..tensor import Tensor, TensorLike, as_tensor
@@ -295,4 +296,7 @@ def sdpa_kernel(backends: SDPBackend | list[SDPBackend], set_priority: bool = Fa
     chosen = backends if isinstance(backends, list) else [backends]
     if not isinstance(backends, (list, SDPBackend)) or not all(isinstance(b, SDPBackend) for b in chosen):
         raise TypeError(f"sdpa_kernel: backends must be an SDPBackend or a list of them, got {backends!r}")
-    yield {}
+    kernels = {SDPBackend.FLASH_ATTENTION: "flash", SDPBackend.EFFICIENT_ATTENTION: "mem_efficient",
+               SDPBackend.MATH: "math", SDPBackend.CUDNN_ATTENTION: "cudnn"}
+    with sdp_switches(**{name: backend in chosen for backend, name in kernels.items()}):  # what torch.backends reads
+        yield {}
