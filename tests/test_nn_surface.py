@@ -635,7 +635,7 @@ def test_module_list_and_dict_behave_like_lists_and_dicts() -> None:
     assert list(d.state_dict()) == ["enc.weight", "enc.bias", "dec.weight", "dec.bias"]
     with pytest.raises(KeyError, match="already exists"):
         d["train"] = nn.ReLU()
-    assert isinstance(d.pop("enc"), nn.Linear) and d.keys() == ["dec"]
+    assert isinstance(d.pop("enc"), nn.Linear) and list(d.keys()) == ["dec"]
 
 
 def test_buffers_move_and_cast_with_to_and_tied_weights_appear_twice() -> None:

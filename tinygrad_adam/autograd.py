@@ -163,8 +163,12 @@ class RemovableHandle:
     """What ``register_hook`` (and a Module's ``register_*_hook``) returns: ``handle.remove()`` unregisters the
     hook; ``with handle:`` removes it on leaving the block."""
 
+    _next_id = 0
+
     def __init__(self, remove: Callable[[], None]) -> None:
         self._remove = remove
+        self.id = RemovableHandle._next_id  # torch's: a number of its own
+        RemovableHandle._next_id += 1
 
     def remove(self) -> None:
         self._remove()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd import RemovableHandle
+from ..creation import zeros
 from ..function import Function, FunctionCtx
 from ..tensor import Tensor
 
@@ -35,6 +36,11 @@ class ModuleHooks:
         self.backward: dict[int, Callable[..., Any]] = {}
         self.backward_pre: dict[int, Callable[..., Any]] = {}
         self.backward_old: dict[int, Callable[..., Any]] = {}  # register_backward_hook's (non-full) hooks
+        # state_dict / load_state_dict hooks (kept in a module's ``_state_hooks``, apart from its call hooks)
+        self.sd_pre: dict[int, Callable[..., Any]] = {}
+        self.sd_post: dict[int, Callable[..., Any]] = {}
+        self.load_pre: dict[int, Callable[..., Any]] = {}
+        self.load_post: dict[int, Callable[..., Any]] = {}
         self.full: bool | None = None  # whether the module's backward hooks are full ones (None: it has none yet)
         self.with_kwargs: set[int] = set()  # the keys of hooks that also get (and a pre-hook may replace) kwargs
         self.always_call: set[int] = set()  # the keys of forward hooks that run even when the call raises
@@ -198,10 +204,12 @@ def _call_old(hook: Callable[..., Any], module: Any, grad_input: tuple[Any, ...]
 
 def _route_inputs(args: tuple[Any, ...], state: dict[str, Any]) -> tuple[Any, ...]:
     """The positional Tensor arguments that require grad, through one identity node whose backward runs the
-    hooks on all of their gradients at once."""
-    tensors = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-    wanted = [i for i in tensors if args[i].requires_grad]
-    state["n_in"], state["slots"] = len(tensors), [tensors.index(i) for i in wanted]
+    hooks on all of their gradients at once. As torch's, ``grad_input`` has one entry per positional argument:
+    None for one that is not a Tensor, zeros for a Tensor that requires no grad or got none."""
+    wanted = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    state["n_in"], state["slots"] = len(args), wanted
+    # (shape, dtype, device) of each Tensor argument: the zeros of one that requires no grad or gets none
+    state["specs"] = {i: (a.shape, a.dtype, a.device) for i, a in enumerate(args) if isinstance(a, Tensor)}
     if not wanted:
         return args
     routed = _Inputs.apply(state, *(args[i] for i in wanted))
@@ -226,6 +234,9 @@ def _run_hooks(state: dict[str, Any], grad_input: tuple[Any, ...]) -> tuple[Any,
     for hook in state["hooks"]:
         new = hook(state["module"], grad_input, state.get("grad_output", ()))
         if new is not None:
+            if len(new) != len(grad_input):
+                raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(new)}, but "
+                                   f"expected {len(grad_input)}")
             grad_input = tuple(new)
     return grad_input
 
@@ -245,9 +256,10 @@ class _Inputs(_Identity):
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
         state = ctx.state
-        grad_input = [None] * state["n_in"]
-        for k, g in zip(state["slots"], grads):
-            grad_input[k] = g
+        grad_input: list[Any] = [None] * state["n_in"]
+        got = dict(zip(state["slots"], grads))
+        for k, (shape, dtype, device) in state["specs"].items():  # torch's zeros where a Tensor got no gradient
+            grad_input[k] = zeros(shape, dtype=dtype, device=device) if got.get(k) is None else got[k]
         grad_input = _run_hooks(state, tuple(grad_input))
         return (None, *(grad_input[k] for k in state["slots"]))
 

@@ -539,6 +539,7 @@ class _NormBase(Module):
     is the other's subclass, so ``isinstance(m, _BatchNorm)`` is False for an InstanceNorm, as in torch)."""
 
     dims: tuple[int, ...] = ()
+    _version = 2  # torch's state_dict version of batch and instance norms (the one with num_batches_tracked)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: str | None = None, dtype: Any = None, *,

@@ -195,6 +195,30 @@ class MemberView(dict):
     pop = popitem = clear = update = setdefault = __ior__ = _refuse
 
 
+class NonPersistentSet(set):
+    """``module._non_persistent_buffers_set`` as torch code uses it: the names of the non-persistent buffers, made
+    at each read from the module's {buffer name: persistent} flags, where ``add(name)`` / ``discard(name)`` /
+    ``remove(name)`` of a buffer's name write through (make it non-persistent / persistent)."""
+
+    def __init__(self, flags: dict[str, bool]) -> None:
+        super().__init__(n for n, persistent in flags.items() if not persistent)
+        self.flags = flags
+
+    def add(self, name: str) -> None:
+        super().add(name)
+        if name in self.flags:
+            self.flags[name] = False
+
+    def discard(self, name: str) -> None:
+        super().discard(name)
+        if name in self.flags:
+            self.flags[name] = True
+
+    def remove(self, name: str) -> None:
+        super().remove(name)
+        self.flags[name] = True
+
+
 def _reachable(roots: Iterable[Module]) -> set[int]:
     """ids of the Modules and Parameters under ``roots`` (themselves included), every list or tuple attribute
     unpacked; an iterative walk, so a module held back by a child (``self.owner = [parent]``) ends it."""
@@ -219,6 +243,9 @@ class Module:
 
     training: bool = True
     _module_hooks: ModuleHooks | None = None  # made by the first register_*_hook (see hooks.py)
+    _state_hooks: ModuleHooks | None = None  # the state_dict / load_state_dict hooks, made by the first of them
+    _version: int = 1  # torch's: the state_dict format's version, handed to state_dict hooks as local_metadata
+    call_super_init: bool = False  # torch's flag (Module.__init__ here takes no arguments to pass on)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -350,6 +377,49 @@ class Module:
         self._backward_style(full=False)
         return self._hooks("backward_old", hook, False)
 
+    def _state_hook(self, kind: str, hook: Callable[..., Any]) -> RemovableHandle:
+        if self._state_hooks is None:
+            self._state_hooks = ModuleHooks()
+        return self._state_hooks.add(kind, hook, False)
+
+    def _state_hook_list(self, kind: str) -> list[Callable[..., Any]]:
+        """This module's state_dict / load_state_dict hooks of one kind, in calling order."""
+        return [] if self._state_hooks is None else list(getattr(self._state_hooks, kind, {}).values())
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` at the start of this module's ``state_dict``."""
+        return self._state_hook("sd_pre", hook)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` once this module and its children are in
+        ``state_dict``; it may change that dict in place and must return None."""
+        def public(module: Module, state_dict: Any, prefix: str, local_metadata: dict[str, Any]) -> None:
+            if hook(module, state_dict, prefix, local_metadata) is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+        return self._state_hook("sd_post", public)
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """torch's older form of ``register_state_dict_post_hook``: a dict the hook returns replaces the one
+        ``state_dict`` returns."""
+        return self._state_hook("sd_post", hook)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable[..., Any], with_module: bool = False) \
+            -> RemovableHandle:
+        """``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)`` (the
+        module first with ``with_module``) at the start of this module's ``_load_from_state_dict``, on the keys
+        under its prefix; it may rename or change them in place."""
+        return self._state_hook("load_pre", partial(hook, self) if with_module else hook)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
+        before this module loads its keys (see ``_register_load_state_dict_pre_hook``)."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` once this module and its children have loaded, before a strict
+        load raises: clearing ``incompatible_keys.missing_keys`` / ``unexpected_keys`` in place lets it pass."""
+        return self._state_hook("load_post", hook)
+
     def _backward_style(self, full: bool) -> None:
         """Record whether this module's backward hooks are full ones; torch refuses a mix on one module."""
         if self._module_hooks is None:
@@ -387,11 +457,13 @@ class Module:
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Keep ``tensor`` as state that is not learned (running statistics, a mask): set as attribute ``name``,
         moved and cast by ``to()``, and in ``state_dict`` unless ``persistent=False``."""
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"register_buffer: the name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be non-empty and without '.', got {name!r}")
         if tensor is not None and not isinstance(tensor, (Tensor, SparseCOOTensor)):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
-        if name in vars(self) and name not in self._buffer_flags():
+        if (name in vars(self) or hasattr(type(self), name)) and name not in self._buffer_flags():
             raise KeyError(f"register_buffer: attribute {name!r} already exists")
         self._buffer_flags()[name] = persistent
         object.__setattr__(self, name, tensor)  # not self.__setattr__: an nn.Buffer would register itself again
@@ -416,15 +488,7 @@ class Module:
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         """Every buffer (see ``register_buffer``) with its dotted name; torch's ``recurse=False`` (this module's
         own only) and ``remove_duplicate`` (a buffer held twice given once)."""
-        seen: set[int] = set()
-        modules = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
-        for mod_prefix, mod in modules:
-            for name, b in mod._own_buffers():
-                if remove_duplicate:
-                    if id(b) in seen:
-                        continue
-                    seen.add(id(b))
-                yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+        return self._named_members(lambda m: m._own_buffers(), prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         return (b for _, b in self.named_buffers(recurse=recurse))
@@ -492,24 +556,36 @@ class Module:
         return MemberView(self, own, self.register_parameter)
 
     @property
+    def _non_persistent_buffers_set(self) -> NonPersistentSet:
+        """torch's set of the names of this module's non-persistent buffers (see ``NonPersistentSet``)."""
+        return NonPersistentSet(self._buffer_flags())
+
+    @property
     def _buffers(self) -> MemberView:
         """torch's {name: own buffer} (see ``MemberView``); a buffer set through it keeps its persistence."""
         flags = self._buffer_flags()
         return MemberView(self, self._own_buffers(), lambda n, t: self.register_buffer(n, t, flags.get(n, True)))
 
-    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """This module (named ``prefix``) and every submodule below it, parents first; a module held under two
         names is listed once unless ``remove_duplicate=False``, where a module inside itself raises RecursionError
-        (torch's recursion never ends either)."""
+        (torch's recursion never ends either). ``memo`` (torch's): a set of modules to skip, which the modules
+        listed are added to. A string in first place is read as ``prefix`` (this library's older order)."""
+        if isinstance(memo, str):
+            memo, prefix = None, memo
         seen: set[int] = set()
+        skip = set() if memo is None else {id(m) for m in memo}
         stack: list[tuple[str, Module, frozenset[int]]] = [(prefix, self, frozenset())]
         while stack:
             name, mod, above = stack.pop()
-            if id(mod) in seen and remove_duplicate:
+            if (id(mod) in seen and remove_duplicate) or id(mod) in skip:
                 continue
             if id(mod) in above:
                 raise RecursionError(f"named_modules: the module at {name!r} contains itself")
             seen.add(id(mod))
+            if memo is not None and remove_duplicate:
+                memo.add(mod)
             yield name, mod
             kids = [(f"{name}.{n}" if name else n, m, above | {id(mod)}) for n, m in mod._child_items()]
             stack.extend(reversed(kids))
@@ -536,10 +612,33 @@ class Module:
     def get_buffer(self, target: str) -> Tensor:
         """The buffer at dotted path ``target`` (``"0.running_mean"``)."""
         path, _, name = target.rpartition(".")
-        found = dict(self.get_submodule(path)._own_buffers()).get(name)
-        if found is None:
+        mod = self.get_submodule(path)
+        found = dict(mod._own_buffers()).get(name)
+        if found is None and not (name in mod._buffer_flags() and vars(mod).get(name, 0) is None):
             raise AttributeError(f"no buffer {name!r} in the module at {path or 'the root'!r}")
-        return found
+        return found  # (None for a buffer registered as None, as torch)
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """torch's: set ``module`` at dotted path ``target``, every module on the way there existing; the last
+        name may be new unless ``strict``, and may not name an attribute that is not a Module."""
+        if not target:
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        *path, name = target.split(".")
+        mod = self
+        for item in path:
+            if not hasattr(mod, item):
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        if strict and not hasattr(mod, name):
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        if hasattr(mod, name) and not isinstance(getattr(mod, name), Module) \
+                and vars(mod).get("_none_slots", {}).get(name) is not Module:
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(mod, name, module)
 
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
@@ -548,13 +647,8 @@ class Module:
                          remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """Every parameter with its dotted name (``"0.weight"``); a shared parameter is listed once unless
         ``remove_duplicate=False``. ``recurse=False``: this module's own parameters only."""
-        seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
-        for mod_prefix, mod in mods:
-            for name, p in mod._members():
-                if isinstance(p, Parameter) and (id(p) not in seen or not remove_duplicate):
-                    seen.add(id(p))
-                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
+        return self._named_members(lambda m: ((n, p) for n, p in m._members() if isinstance(p, Parameter)),
+                                   prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         return (p for _, p in self.named_parameters(recurse=recurse))
@@ -596,7 +690,12 @@ class Module:
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
-            elif p.grad.is_sparse:
+                continue
+            if p.grad.grad_fn is not None:  # torch's: cut from the graph first, in place (a held p.grad sees it)
+                p.grad.detach_()
+            elif p.grad.requires_grad:
+                p.grad.requires_grad_(False)
+            if p.grad.is_sparse:
                 p.grad.zero_()  # torch's: a sparse gradient with no entries
             else:
                 p.grad._data[...] = 0
@@ -650,6 +749,44 @@ class Module:
                     else:
                         t.grad._data = new._data
         return self
+
+    def type(self, dst_type: Any) -> Module:
+        """torch's: every parameter and buffer cast to ``dst_type``, integer ones too (unlike ``to``); returns
+        the module."""
+        def convert(t: Tensor) -> Tensor:
+            if t.is_sparse:
+                return t.moved(None, dst_type)
+            array = t.placeholder if is_lazy(t) else t._data
+            return Tensor(array.astype(numpy.dtype(dst_type), copy=False), device=backend.device_of(array))
+        return self._apply(convert)
+
+    def to_empty(self, *, device: str | None = None, recurse: bool = True) -> Module:
+        """torch's: parameters and buffers moved to ``device`` without keeping their values (here they keep
+        them: moving is as cheap); returns the module."""
+        if device is None:
+            return self
+        dev = backend.parse_device(device)
+        return self._apply(lambda t: t.moved(dev, None) if t.is_sparse
+                           else Tensor(backend.to_device(t._data, dev), device=dev), recurse=recurse)
+
+    def _get_name(self) -> str:
+        """The class name, as ``repr`` prints it (torch's)."""
+        return type(self).__name__
+
+    def _named_members(self, get_members_fn: Callable[[Module], Any], prefix: str = "", recurse: bool = True,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
+        """torch's helper under ``named_parameters`` / ``named_buffers``: (dotted name, member) of
+        ``get_members_fn(module)``'s (name, member) pairs over the modules, each member once unless
+        ``remove_duplicate=False``; None members are skipped."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        for mod_prefix, mod in modules:
+            for name, value in get_members_fn(mod):
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
 
     def share_memory(self) -> Module:
         """Every parameter and buffer into shared memory (``Tensor.share_memory_``: seen by processes forked
@@ -721,10 +858,23 @@ class Module:
                 prefix = args[1]
             if len(args) > 2 and keep_vars is False:
                 keep_vars = args[2]
-        out = OrderedDict() if destination is None else destination
+        if destination is None:
+            out: Any = OrderedDict()
+            out._metadata = OrderedDict()  # torch's: {module prefix: {"version": its _version}}
+        else:
+            out = destination
+        local_metadata = {"version": self._version}
+        if hasattr(out, "_metadata"):
+            out._metadata[prefix[:-1]] = local_metadata
+        for hook in self._state_hook_list("sd_pre"):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(out, prefix, keep_vars)
         for name, child in self._child_items():
             child.state_dict(destination=out, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
+        for hook in self._state_hook_list("sd_post"):
+            new = hook(self, out, prefix, local_metadata)
+            if new is not None:
+                out = new
         return out
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
@@ -735,6 +885,8 @@ class Module:
         parameter and persistent buffer, noting the missing ones and (with ``strict``) the keys under ``prefix``
         that name nothing here or in a child in ``missing_keys`` / ``unexpected_keys``, shape mismatches in
         ``error_msgs``. Inside ``load_state_dict`` the copies wait until every module has loaded without error."""
+        for hook in self._state_hook_list("load_pre"):
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         own = dict(self._own_tensors(persistent_only=True))
         assign = bool(local_metadata.get("assign_to_params_buffers", False))
         pending = getattr(error_msgs, "pending", None)
@@ -746,6 +898,8 @@ class Module:
             value = _loadable(state_dict[key])
             if is_lazy(p) and is_lazy(value):
                 continue
+            if not is_lazy(p) and not is_lazy(value) and p.ndim == 0 and tuple(value.shape) == (1,):
+                value = value.reshape(())  # torch's: a 0-d parameter takes a one-element 1-d value
             if is_lazy(value):
                 error_msgs.append(f"{key} is uninitialized in the state_dict (run a forward pass of the lazy module "
                                   f"it came from first)")
@@ -782,6 +936,8 @@ class Module:
         module's ``_load_from_state_dict`` (which a subclass may override) is handed a copy of the keys under its
         prefix, as Tensors, and the ``_metadata`` entry of its prefix.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         values = OrderedDict((k, v if _is_extra_state(k) else _loadable(v)) for k, v in state_dict.items())
         for prefix, mod in self.named_modules(remove_duplicate=False):  # hooks that rename keys (weight_norm's)
             for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):
@@ -790,6 +946,7 @@ class Module:
         missing: list[str] = []
         unexpected: list[str] = []
         problems = _LoadErrors()
+        post_hooks: list[tuple[Module, Callable[..., Any]]] = []  # (module, hook), children before parents
 
         def load(module: Module, local: dict[str, Any], prefix: str) -> None:
             """torch's recursion: the module's own step (an override's too), then each child on its keys."""
@@ -800,9 +957,17 @@ class Module:
             for name, child in module._child_items():
                 child_prefix = f"{prefix}{name}."
                 load(child, {k: v for k, v in local.items() if k.startswith(child_prefix)}, child_prefix)
+            post_hooks.extend((module, hook) for hook in module._state_hook_list("load_post"))
 
         load(self, OrderedDict((k, v if _is_extra_state(k) else _as_tensor(v)) for k, v in values.items()),
              "")  # overrides see Tensors; an ``_extra_state`` value stays as saved
+        if post_hooks:  # torch's: they run on the loaded module before a strict load raises for the keys they keep
+            if not problems:
+                for copy in problems.pending:
+                    copy()
+                problems.pending.clear()
+            for module, hook in post_hooks:
+                hook(module, IncompatibleKeys(missing, unexpected))
         if strict and missing:
             problems.append(f"missing keys {missing}")
         if strict and unexpected:
@@ -1204,14 +1369,23 @@ class ModuleDict(Module):
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
-    def keys(self) -> list[str]:
-        return list(self._keys)
+    def _snapshot(self) -> dict[str, Any]:
+        return {k: self[k] for k in self._keys}
 
-    def values(self) -> list[Module]:
-        return [self[k] for k in self._keys]
+    def keys(self) -> Any:
+        """The keys in order, as a dict's keys view (set operations work, as on torch's)."""
+        return self._snapshot().keys()
 
-    def items(self) -> list[tuple[str, Module]]:
-        return [(k, self[k]) for k in self._keys]
+    def values(self) -> Any:
+        return self._snapshot().values()
+
+    def items(self) -> Any:
+        return self._snapshot().items()
+
+    def clear(self) -> None:
+        """Remove every item."""
+        for key in list(self._keys):
+            del self[key]
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         """As torch's: another ModuleDict / ParameterDict or an OrderedDict keeps its order; a plain dict keeps it
@@ -1258,3 +1432,43 @@ class ParameterDict(ModuleDict):
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, as_parameter(value))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The parameter at ``key``, or ``default`` (as dict's)."""
+        return self[key] if key in self._keys else default
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """The parameter at ``key``, after setting it to ``default`` if absent (as dict's)."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last (key, parameter) pair."""
+        key = self._keys[-1]
+        return key, self.pop(key)
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects, in order."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def fromkeys(self, keys: Iterable[str], default: Any = None) -> ParameterDict:
+        """A new ParameterDict with each key set to ``default``."""
+        return ParameterDict(OrderedDict((k, default) for k in keys))
+
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        copy = self.copy()
+        copy.update(other)
+        return copy
+
+    def __ror__(self, other: ParameterDict) -> ParameterDict:
+        copy = other.copy()
+        copy.update(self)
+        return copy
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other)
+        return self
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._keys))
