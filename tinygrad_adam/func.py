@@ -337,14 +337,14 @@ def jacfwd(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False
     """torch.func.jacfwd: the same Jacobian as :func:`jacrev` (built here by reverse mode, so it needs
     autograd.grad(create_graph=True) only where jacrev does)."""
     _check_randomness(randomness)
-    return jacrev(func, argnums, has_aux=has_aux)
+    return jacrev(_no_draws(func) if randomness == "error" else func, argnums, has_aux=has_aux)
 
 
 def hessian(func: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     """A function returning the Hessian of ``func`` with respect to argument(s) ``argnums`` (torch's jacfwd of
     jacrev, here jacrev of jacrev: the same numbers): for output o and inputs i, j a Tensor of shape
     ``o.shape + i.shape + j.shape``, nested as jacrev's. Needs autograd.grad(create_graph=True)."""
-    inner = jacrev(func, argnums)
+    inner = jacrev(_no_draws(func), argnums)  # (torch's outer jacfwd vmaps f with randomness="error")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -364,6 +364,21 @@ _RANDOM_IN_ERROR_MODE = ("vmap: called random operation while in randomness erro
 def _draws() -> tuple[Any, int]:
     """What changes when the default generators are drawn from: the CPU stream's state, the GPU streams' uses."""
     return backend.get_rng_state()["cpu"], backend.gpu_generator_uses[0]
+
+
+def _no_draws(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func``, raising torch's RuntimeError when it draws from the default generators (as under torch's vmap
+    with randomness="error", which jacfwd and hessian use)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        before = _draws()
+        out = func(*args, **kwargs)
+        if _draws() != before:
+            raise RuntimeError(_RANDOM_IN_ERROR_MODE)
+        return out
+
+    return wrapper
 
 
 def _check_randomness(randomness: str) -> None:
@@ -601,18 +616,19 @@ def functional_call(module: Any, parameter_and_buffer_dicts: Mapping[str, Tensor
     else:
         raise ValueError(f"Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but got "
                          f"{type(parameter_and_buffer_dicts)}")
-    if strict:
+    swapped = _untie(module, values) if tie_weights else values
+    if strict:  # (a value given for one name of tied weights counts for all of them, with tie_weights)
         own = set(_named_tensors(module))
         problems = []
-        if set(values) - own:
-            problems.append(f"Unexpected key(s): {', '.join(map(repr, sorted(set(values) - own)))}.")
-        if own - set(values):
-            problems.append(f"Missing key(s): {', '.join(map(repr, sorted(own - set(values))))}.")
+        if set(swapped) - own:
+            problems.append(f"Unexpected key(s): {', '.join(map(repr, sorted(set(swapped) - own)))}.")
+        if own - set(swapped):
+            problems.append(f"Missing key(s): {', '.join(map(repr, sorted(own - set(swapped))))}.")
         if problems:
             raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}:\n\t" + "\n\t".join(problems))
-    swapped = _untie(module, values) if tie_weights else values
     args = () if args is None else args if isinstance(args, tuple) else (args,)
     originals: dict[str, Any] = {}
+    pinned = _pin_parameter_lists(module, swapped)
     try:
         for name, value in swapped.items():
             originals[name] = _swap(module, name, value)
@@ -622,6 +638,23 @@ def functional_call(module: Any, parameter_and_buffer_dicts: Mapping[str, Tensor
             now = _swap(module, name, originals[name])
             if name in values:  # torch writes back what forward assigned there (an updated buffer)
                 values[name] = now
+        for plist in pinned:
+            object.__delattr__(plist, "_sequence")
+
+
+def _pin_parameter_lists(module: Any, names: Mapping[str, Any]) -> list[Any]:
+    """The ParameterLists holding one of ``names`` (an item "0", "1", ... of a container that lists its items with
+    ``_sequence``), each made to read its items by their names until ``_sequence`` is deleted again: a plain
+    Tensor swapped in for a Parameter is no member, so indexing, ``len`` and iteration would skip it."""
+    pinned = []
+    for name in names:
+        owner, attr, index = _slot(module, name)
+        if (index is None and attr.isdigit() and callable(getattr(type(owner), "_sequence", None))
+                and "_sequence" not in vars(owner)):
+            order = [n for n, _ in owner._members() if n.isdigit()]
+            object.__setattr__(owner, "_sequence", lambda o=owner, order=order: [getattr(o, n) for n in order])
+            pinned.append(owner)
+    return pinned
 
 
 def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

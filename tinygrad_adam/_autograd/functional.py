@@ -42,7 +42,7 @@ def autograd_grad(outputs: Sequence[Tensor | None], inputs: Sequence[Tensor], gr
     no gradient reaches (all None when no output requires grad), as torch's private ``_autograd_grad``."""
     cotangents = [None] * len(outputs) if grad_outputs is None else list(grad_outputs)
     pairs = [(o, g) for o, g in zip(outputs, cotangents) if o is not None and o.requires_grad]
-    if not pairs:
+    if not pairs or not inputs:  # (autograd.grad refuses empty inputs, as torch's)
         return (None,) * len(inputs)
     extra = {}
     if create_graph:
