@@ -59,7 +59,7 @@ def test_unreadable_file_is_a_checkpoint_error_without_pickle_advice(tmp_path: P
     assert len(str(info.value).splitlines()) == 1 and str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("skeleton", ['{"__array__": "a0"}', '[1, 2]', '{"__dict__": [[1.5, 2]]}',
+@pytest.mark.parametrize("skeleton", ['{"__array__": "a0"}', '[1, 2]', '{"__dict__": [[[1], 2]]}',
                                       '{"__dict__": [["a", {"__list__": 3}]]}', '{"a": 1, "b": 2}'])
 def test_malformed_tree_is_a_checkpoint_error(tmp_path: Path, skeleton: str) -> None:
     path = tmp_path / "c.npz"

@@ -194,13 +194,14 @@ def test_clip_grad_norm_error_if_nonfinite(norm_type: float) -> None:
 
 
 def test_clip_grad_norm_sums_float32_gradients_in_float64() -> None:
-    """Squares of 1e20 overflow float32 (torch then reports inf and zeroes the gradients); float64 does not."""
+    """(Name kept; the behaviour is torch's since the serialization_utils probe.) Squares of 1e20 overflow float32:
+    torch then reports inf and zeroes the gradients, and so does this library now."""
     p = tg.Tensor(np.zeros(2, dtype=np.float32), requires_grad=True)
     p.grad = tg.Tensor(np.array([1e20, -3e20], dtype=np.float32))
     total = optim.clip_grad_norm_(p, 2.0)
-    np.testing.assert_allclose(total, np.sqrt(10) * 1e20, rtol=1e-6)
+    assert total == float("inf")
     assert p.grad.dtype == np.float32
-    np.testing.assert_allclose(p.grad.data, [2 / np.sqrt(10), -6 / np.sqrt(10)], rtol=1e-6)
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, -0.0])
 
 
 @pytest.mark.gpu
@@ -216,7 +217,7 @@ def test_clip_grad_norm_on_cuda_equals_cpu(norm_type: float) -> None:
         totals.append(optim.clip_grad_norm_(params, 0.5, norm_type))
         clipped.append([p.grad.numpy() for p in params])
     assert isinstance(totals[1], float)
-    np.testing.assert_allclose(totals[1], totals[0], rtol=1e-12)
+    np.testing.assert_allclose(totals[1], totals[0], rtol=1e-6)  # float32 sums, in different orders
     for a, b in zip(*clipped):
         np.testing.assert_allclose(b, a, rtol=1e-6)
 
@@ -224,7 +225,8 @@ def test_clip_grad_norm_on_cuda_equals_cpu(norm_type: float) -> None:
 def test_clip_grad_norm_errors() -> None:
     p = tg.Tensor(np.zeros(2), requires_grad=True)
     p.grad = tg.Tensor(np.array([1.0, 1.0]))
-    with pytest.raises(ValueError, match="invalid max_norm=-1"):
-        optim.clip_grad_norm_(p, -1)
-    with pytest.raises(ValueError, match=r"invalid norm_type=0\.5"):
-        optim.clip_grad_norm_(p, 1.0, 0.5)
+    for bad in (-1, float("nan")):  # torch checks nothing: -1 would flip the gradients' sign, NaN make them NaN
+        with pytest.raises(ValueError, match="invalid max_norm"):
+            optim.clip_grad_norm_(p, bad)
+    np.testing.assert_array_equal(p.grad.numpy(), np.ones(2))
+    assert optim.clip_grad_norm_(p, 100.0, 0.5) == pytest.approx(4.0)  # p = 0.5: a quasi-norm, (1 + 1)^2

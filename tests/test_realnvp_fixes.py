@@ -121,12 +121,13 @@ def test_get_total_norm_edges_match_torch() -> None:
         assert lib.nn.utils.get_total_norm([huge.grad]).item() == 1e300  # (beside another tensor: inf in both)
         assert lib.nn.utils.get_total_norm([lib.tensor([1e-160], dtype=lib.float64)], 3).item() == 1e-160
         assert lib.nn.utils.clip_grad_norm_(huge, 2.0).item() == 1e300 and huge.grad.item() == -2.0
-    with pytest.raises(TypeError, match="floating"):  # torch: RuntimeError
+    with pytest.raises(RuntimeError, match="floating"):  # as torch
         tg.nn.utils.get_total_norm([tg.tensor([1, 2])])
     with pytest.raises(RuntimeError):
         torch.nn.utils.get_total_norm([torch.tensor([1, 2])])
-    with pytest.raises(ValueError, match="norm_type"):  # as clip_grad_norm_ here (torch computes a quasi-norm)
-        tg.nn.utils.get_total_norm([tg.tensor([1.0, 2.0])], 0.5)
+    for p in (0.5, 0):  # torch computes the quasi-norm (p < 1) and the count of non-zeros (p = 0)
+        assert tg.nn.utils.get_total_norm([tg.tensor([1.0, 2.0])], p).item() == pytest.approx(
+            torch.nn.utils.get_total_norm([torch.tensor([1.0, 2.0])], p).item(), rel=1e-6)
 
 
 @settings(max_examples=60, deadline=None)

@@ -295,11 +295,10 @@ def assert_same_run(a: Path, b: Path) -> None:
     sa, sb = checkpoint.load(a / "checkpoint.npz"), checkpoint.load(b / "checkpoint.npz")
     assert sa["epoch"] == sb["epoch"] == 4 and sa["iteration"] == sb["iteration"]
     for part in ("model", "optimizer", "average", "rng"):
-        arrays_a: dict[str, np.ndarray] = {}
-        arrays_b: dict[str, np.ndarray] = {}
-        assert json.dumps(checkpoint._encode(sa[part], arrays_a)) == json.dumps(checkpoint._encode(sb[part], arrays_b))
-        for key in arrays_a:
-            np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=f"{part} {key}")
+        wa, wb = checkpoint._Writer(), checkpoint._Writer()
+        assert json.dumps(checkpoint._encode(sa[part], wa)) == json.dumps(checkpoint._encode(sb[part], wb))
+        for key in wa.arrays:
+            np.testing.assert_array_equal(wa.arrays[key], wb.arrays[key], err_msg=f"{part} {key}")
     assert sorted(p.name for p in b.iterdir()) == sorted(p.name for p in a.iterdir())  # no temporary files left
 
 
@@ -414,7 +413,7 @@ CKPT_CASES = {  # damage done to a copy of a finished run -> what the one line m
     "npy": (lambda p: np.save(p.open("wb"), np.zeros(3)), "not an .npz archive"),
     "tree-not-json": (lambda p: raw_npz(p, "{not json"), "malformed"),
     "tree-missing-array": (lambda p: raw_npz(p, '{"__dict__": [["epoch", {"__array__": "a9"}]]}'), "malformed"),
-    "tree-bad-tag": (lambda p: raw_npz(p, '{"__dict__": [["epoch", {"__set__": []}]]}'), "malformed"),
+    "tree-bad-tag": (lambda p: raw_npz(p, '{"__dict__": [["epoch", {"__bogus__": []}]]}'), "malformed"),
     "no-optimizer": (lambda p: edit_tree(p, lambda t: t.pop("optimizer")), "'optimizer'"),
     "epoch-a-string": (lambda p: edit_tree(p, lambda t: t.update(epoch="one")), "'epoch'"),
     "bad-log-sizes": (lambda p: edit_tree(p, lambda t: t["logs"].update({"metrics.jsonl": "big"})), "log sizes"),

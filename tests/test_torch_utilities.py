@@ -106,7 +106,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     torch.nn.utils.vector_to_parameters(torch.tensor(w), theirs.parameters())
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
-    with pytest.raises(ValueError, match="has 3 elements, the parameters 11"):
+    with pytest.raises(RuntimeError, match="invalid"):  # as torch's view_as of a too short piece
         tg.nn.utils.vector_to_parameters(tg.ones(3), ours.parameters())
 
 

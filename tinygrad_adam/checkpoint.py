@@ -14,13 +14,14 @@ import json
 import os
 import tempfile
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy
 
 from . import backend
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 REMEDY = "restore it from a copy, or start the run again with --overwrite"
 
@@ -29,59 +30,193 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read or does not hold what it should; the message names the file."""
 
 
-def _encode(node: Any, arrays: dict[str, numpy.ndarray]) -> Any:
-    """The JSON skeleton of ``node``; arrays go into ``arrays`` and leave a reference behind."""
+class _Writer:
+    """The state of one ``save``: the arrays written so far, each tensor's reference (a tensor met twice is one
+    tensor when loaded) and each storage's key (tensors that are views of one storage stay views of it when loaded,
+    the whole storage written once, as torch's)."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, numpy.ndarray] = {}
+        self.tensors: dict[int, tuple[Tensor, Any]] = {}  # id -> (the tensor, kept alive; its skeleton)
+        self.storages: dict[Any, tuple[Tensor, str]] = {}  # (owner's memory, dtype) -> (owner, key)
+
+    def add(self, array: numpy.ndarray) -> str:
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = array
+        return key
+
+    def tensor(self, t: Tensor) -> Any:
+        if id(t) in self.tensors:
+            return {"__same__": self.tensors[id(t)][1]["__id__"]}
+        node: dict[str, Any] = {"__tensor__": None, "requires_grad": t.requires_grad, "__id__": len(self.tensors)}
+        layout = _storage_layout(t)
+        if layout is None:
+            node["__tensor__"] = self.add(t.numpy())
+        else:
+            owner, flat, offset, strides = layout
+            where = (storage_span(owner._data), flat.dtype.str)  # (a tensor and its .detach(): one storage)
+            if where not in self.storages:
+                self.storages[where] = (owner, self.add(flat))  # (the owner kept alive: its id stays unique)
+            node["__tensor__"] = self.storages[where][1]
+            node["view"] = [offset, list(t.shape), list(strides)]
+        if _is_parameter(t):
+            node["parameter"] = True
+        self.tensors[id(t)] = (t, node)
+        return node
+
+
+def storage_span(array: numpy.ndarray) -> tuple[int, int]:
+    """(address, bytes) of the memory ``array``'s elements cover: tensors of the same span share a storage."""
+    from . import storage
+
+    return storage._span(array)
+
+
+def _is_parameter(t: Tensor) -> bool:
+    from .nn.parameter import Parameter
+
+    return isinstance(t, Parameter)
+
+
+def _storage_layout(t: Tensor) -> tuple[Tensor, numpy.ndarray, int, tuple[int, ...]] | None:
+    """(the tensor owning ``t``'s storage, that storage as a 1-D array of t's dtype, t's offset and strides in it, in
+    elements), or None where t is not a plain numpy tensor with non-negative strides (it is then written alone)."""
+    from . import storage
+
+    array = t._data
+    if type(array) is not numpy.ndarray or any(s < 0 or s % array.itemsize for s in array.strides):
+        return None
+    owner = storage._root(t)
+    if type(owner._data) is not numpy.ndarray or not storage._inside(array, owner._data):
+        return None
+    flat = storage._flat_storage(t)
+    return owner, flat, storage.offset_of(t), tuple(s // array.itemsize for s in array.strides)
+
+
+def _encode(node: Any, out: _Writer) -> Any:
+    """The JSON skeleton of ``node``; arrays go into ``out`` and leave a reference behind."""
     if isinstance(node, Tensor):
-        key = f"a{len(arrays)}"
-        arrays[key] = node.numpy()
-        return {"__tensor__": key, "requires_grad": node.requires_grad}
+        return out.tensor(node)
+    if isinstance(node, numpy.dtype) or (isinstance(node, type) and issubclass(node, numpy.generic)):
+        return {"__dtype__": [numpy.dtype(node).name, isinstance(node, numpy.dtype)]}
     if hasattr(node, "dtype") and hasattr(node, "shape") and not isinstance(node, numpy.generic):
-        key = f"a{len(arrays)}"
-        arrays[key] = backend.to_numpy(node)
-        return {"__array__": key}
+        return {"__array__": out.add(backend.to_numpy(node))}
     if isinstance(node, numpy.generic):
-        return node.item()
+        return _encode(node.item(), out)
     if isinstance(node, dict):
-        return {"__dict__": [[k, _encode(v, arrays)] for k, v in node.items()]}
+        tag = "__odict__" if isinstance(node, OrderedDict) else "__dict__"
+        return {tag: [[_encode_key(k), _encode(v, out)] for k, v in node.items()]}
+    if isinstance(node, Size):
+        return {"__size__": list(node)}
     if isinstance(node, (list, tuple)):
-        return {"__list__" if isinstance(node, list) else "__tuple__": [_encode(v, arrays) for v in node]}
+        return {"__list__" if isinstance(node, list) else "__tuple__": [_encode(v, out) for v in node]}
+    if isinstance(node, (set, frozenset)):
+        return {"__set__" if isinstance(node, set) else "__frozenset__": [_encode(v, out) for v in node]}
+    if isinstance(node, (bytes, bytearray)):
+        return {"__bytes__" if isinstance(node, bytes) else "__bytearray__": out.add(numpy.frombuffer(node, "uint8"))}
+    if isinstance(node, complex):
+        return {"__complex__": [node.real, node.imag]}
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     raise TypeError(f"cannot store a {type(node).__name__} in a checkpoint")
 
 
+def _encode_key(key: Any) -> Any:
+    """A dict key's skeleton: None, bool, int, float, str, or a tuple of them (TypeError for any other)."""
+    if key is None or isinstance(key, (bool, int, float, str)):
+        return key
+    if type(key) is tuple:
+        return {"__tuple__": [_encode_key(k) for k in key]}
+    raise TypeError(f"cannot store a dict key of type {type(key).__name__} in a checkpoint")
+
+
+class _Reader:
+    """The state of one ``load``: the arrays, the device, each tensor read so far (by ``__id__``) and each storage
+    array once on its device (views of it share its memory)."""
+
+    def __init__(self, arrays: Any, device: str | None) -> None:
+        self.arrays, self.device = arrays, device
+        self.tensors: dict[int, Tensor] = {}
+        self.storages: dict[str, Any] = {}
+
+    def tensor(self, node: dict[str, Any]) -> Tensor:
+        if set(node) - {"__tensor__", "requires_grad", "__id__", "view", "parameter"} or "requires_grad" not in node:
+            raise KeyError(sorted(node))
+        key = node["__tensor__"]
+        if "view" in node:
+            offset, shape, strides = node["view"]
+            if key not in self.storages:
+                self.storages[key] = Tensor(self.arrays[key], device=self.device)._data
+            flat = self.storages[key]
+            shape, strides, offset = tuple(map(int, shape)), tuple(map(int, strides)), int(offset)
+            needed = 0 if 0 in shape else offset + 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+            if flat.ndim != 1 or needed > flat.size or offset < 0 or min(strides, default=0) < 0:
+                raise ValueError(f"a view {node['view']} outside its storage of {flat.size} elements")
+            xp = backend.get_array_module(flat)
+            data = xp.lib.stride_tricks.as_strided(flat[offset:] if flat.size else flat, shape,
+                                                   tuple(s * flat.itemsize for s in strides))
+        else:
+            data = self.arrays[key]
+        if node.get("parameter"):
+            from .nn.parameter import Parameter
+
+            t = Parameter(Tensor(data, device=self.device), requires_grad=bool(node["requires_grad"]))
+        else:
+            t = Tensor(data, requires_grad=bool(node["requires_grad"]), device=self.device)
+        if "__id__" in node:
+            self.tensors[int(node["__id__"])] = t
+        return t
+
+
 def _decode(node: Any, arrays: Any, device: str | None = None) -> Any:
     """The tree ``_encode`` made, arrays put back (Tensors on ``device``: the default device when None);
     KeyError / TypeError / ValueError for a skeleton it cannot have made."""
+    reader = arrays if isinstance(arrays, _Reader) else _Reader(arrays, device)
     if isinstance(node, dict):
         if "__tensor__" in node:
-            if set(node) != {"__tensor__", "requires_grad"}:
-                raise KeyError(sorted(node))
-            return Tensor(arrays[node["__tensor__"]], requires_grad=bool(node["requires_grad"]), device=device)
+            return reader.tensor(node)
         (tag, value), = node.items()  # ValueError unless exactly one tag
+        if tag == "__same__":
+            return reader.tensors[value]
         if tag == "__array__":
-            return arrays[value]
-        if tag == "__dict__":
-            return {_key(k): _decode(v, arrays, device) for k, v in value}
-        if tag in ("__list__", "__tuple__") and isinstance(value, list):
-            items = [_decode(v, arrays, device) for v in value]
-            return items if tag == "__list__" else tuple(items)
+            return reader.arrays[value]
+        if tag in ("__dict__", "__odict__"):
+            pairs = [(_decode_key(k), _decode(v, reader)) for k, v in value]
+            return OrderedDict(pairs) if tag == "__odict__" else dict(pairs)
+        if tag in ("__list__", "__tuple__", "__set__", "__frozenset__", "__size__") and isinstance(value, list):
+            items = [_decode(v, reader) for v in value]
+            kind = {"__list__": list, "__tuple__": tuple, "__set__": set, "__frozenset__": frozenset, "__size__": Size}
+            return items if tag == "__list__" else kind[tag](items)
+        if tag in ("__bytes__", "__bytearray__"):
+            raw = reader.arrays[value].tobytes()
+            return raw if tag == "__bytes__" else bytearray(raw)
+        if tag == "__complex__":
+            return complex(*value)
+        if tag == "__dtype__":
+            name, as_dtype = value
+            return numpy.dtype(name) if as_dtype else numpy.dtype(name).type
         raise KeyError(tag)
     if isinstance(node, list):
         raise TypeError("a bare list")
     return node
 
 
-def _key(key: Any) -> int | str:
-    if isinstance(key, bool) or not isinstance(key, (int, str)):
+def _decode_key(key: Any) -> Any:
+    if isinstance(key, dict):
+        (tag, value), = key.items()
+        if tag != "__tuple__" or not isinstance(value, list):
+            raise KeyError(tag)
+        return tuple(_decode_key(k) for k in value)
+    if isinstance(key, list):
         raise TypeError(f"a dict key {key!r}")
     return key
 
 
 def save(path: str | os.PathLike[str] | BinaryIO, tree: Any) -> Path | None:
     """Write ``tree`` to ``path`` (.npz) atomically (returns the path), or into an open binary file."""
-    arrays: dict[str, numpy.ndarray] = {}
-    skeleton = json.dumps(_encode(tree, arrays))
+    writer = _Writer()
+    skeleton = json.dumps(_encode(tree, writer))
+    arrays = writer.arrays
     if hasattr(path, "write"):
         numpy.savez(path, __tree__=numpy.array(skeleton), **arrays)
         return None

@@ -15,8 +15,12 @@ from . import checkpoint
 from .tensor import Tensor
 
 
-def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
-    """Write ``obj`` (dicts, lists, tuples of Tensors, arrays, numbers, strings, None) to ``f``."""
+def save(obj: Any, f: str | os.PathLike[str] | BinaryIO, pickle_module: Any = None, pickle_protocol: int = 2,
+         _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False) -> None:
+    """Write ``obj`` to ``f``: Tensors (a Parameter stays one; a tensor met twice is one tensor when loaded, and views
+    of one storage stay views of it, the whole storage written, as torch's), arrays, numbers, strings, bytes, None,
+    dtypes, and dicts (OrderedDict kept; keys None / bool / int / float / str / tuples of them), lists, tuples,
+    ``Size``, sets of them. torch's pickle options are accepted and change nothing (there is no pickle)."""
     try:
         checkpoint.save(f, obj)
     except TypeError as e:
@@ -30,6 +34,8 @@ def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights
     ``map_location`` may also be a dict {location: device} (a tensor loaded where a key names goes to its value) or
     a function ``(storage, location) -> storage`` called with each tensor and the device it loaded on (None keeps
     it). A file written by ``torch.save`` (a pickle in a zip) raises CheckpointError saying how to convert it."""
+    if not hasattr(f, "read") and os.path.isdir(f):
+        raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
     if _torch_pickle(f):
         raise checkpoint.CheckpointError(
             f"{f} was written by torch.save: a pickle, which this library never loads (unpickling runs code); "
@@ -52,8 +58,8 @@ def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
             raise TypeError(f"load: map_location returned a {type(moved).__name__}, expected a tensor or None")
         return tree if moved is None else moved
     if isinstance(tree, dict):
-        return {k: _map_tensors(v, fn) for k, v in tree.items()}
-    if isinstance(tree, list | tuple):
+        return type(tree)((k, _map_tensors(v, fn)) for k, v in tree.items())
+    if isinstance(tree, list | tuple | set | frozenset):
         return type(tree)(_map_tensors(v, fn) for v in tree)
     return tree
 

@@ -27,8 +27,11 @@ def _pre_hooks(module: Module) -> dict[int, Any]:
 def _parameter(op: str, module: Module, name: str, hook_type: type) -> Parameter:
     """``module``'s parameter ``name``, checked: no hook of ``hook_type`` on it yet, initialised, floating."""
     if any(isinstance(h, hook_type) and h.name == name for h in _pre_hooks(module).values()):
-        raise ValueError(f"{op}: {name!r} of {type(module).__name__} already has a {op} hook; remove it first")
+        raise RuntimeError(f"{op}: {name!r} of {type(module).__name__} already has a {op} hook; remove it first")
     weight = vars(module).get(name)
+    if weight is None and not hasattr(module, name):  # torch's getattr / _parameters[name] failing
+        error = AttributeError if op == "weight_norm" else KeyError
+        raise error(f"{op}: {type(module).__name__} has no parameter named {name!r}")
     if not isinstance(weight, Parameter):
         raise ValueError(f"{op}: {type(module).__name__} has no parameter named {name!r}")
     if is_lazy(weight):

@@ -108,8 +108,8 @@ class ParametrizationList(ModuleList):
         with no_grad():
             for m in reversed(self):
                 if not hasattr(m, "right_inverse"):
-                    raise ValueError(f"cannot assign to a parametrized tensor: parametrization {type(m).__name__} "
-                                     f"has no right_inverse; define one, or assign to the original(s)")
+                    raise RuntimeError(f"cannot assign to a parametrized tensor: parametrization {type(m).__name__} "
+                                       f"has no right_inverse; define one, or assign to the original(s)")
                 value = m.right_inverse(value)
             if self.is_tensor:
                 if not isinstance(value, Tensor) or value.dtype != self.original.dtype:

@@ -345,7 +345,8 @@ class LnStructured(BasePruningMethod):
         else:
             norm = (flat ** float(n)).sum(1) ** (1.0 / float(n))
         keep = numpy.zeros(size, bool)
-        keep[numpy.argsort(-norm.astype(t._data.dtype), kind="stable")[:size - k]] = True
+        norm = norm.astype(t._data.dtype)  # (a NaN norm is the largest, as torch's topk ranks it: kept)
+        keep[numpy.argsort(numpy.where(numpy.isnan(norm), -numpy.inf, -norm), kind="stable")[:size - k]] = True
         return _channel_mask(t, dim, keep, default_mask)
 
     @classmethod

@@ -2,36 +2,56 @@
 parameters as one flat vector, and ``nn.utils.rnn`` (padding and packing sequences, see ``nn/rnn_utils.py``; it
 imports as ``tinygrad_adam.nn.utils.rnn`` too). ``nn.utils.parametrize`` and ``nn.utils.parametrizations``
 (``nn/parametrize.py``, ``nn/parametrizations.py``) and ``nn.utils.prune`` (``nn/prune.py``) import the same way;
-the hook-based ``weight_norm`` / ``spectral_norm`` and their ``remove_*`` live in ``nn/norm_hooks.py``."""
+the hook-based ``weight_norm`` / ``spectral_norm`` and their ``remove_*`` live in ``nn/norm_hooks.py``;
+``nn.utils.fusion`` (BatchNorm folding), ``skip_init`` and the conv weight memory formats in ``nn/fusion.py``."""
 
 from __future__ import annotations
 
 import sys
 import warnings
 from collections.abc import Iterable
+from typing import Any
+
+import numpy
 
 from .. import gradclip
 from ..gradclip import clip_grad_value_ as clip_grad_value_
 from ..ops import movement
 from ..tensor import Tensor
-from . import parametrizations, parametrize, prune
+from . import fusion, parametrizations, parametrize, prune
 from . import rnn_utils as rnn
+from .fusion import (
+    convert_conv2d_weight_memory_format,
+    convert_conv3d_weight_memory_format,
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+    skip_init,
+)
 from .norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm
 
 sys.modules[f"{__name__}.rnn"] = rnn  # so that ``from tinygrad_adam.nn.utils.rnn import pad_sequence`` works
 sys.modules[f"{__name__}.parametrize"] = parametrize
 sys.modules[f"{__name__}.parametrizations"] = parametrizations
 sys.modules[f"{__name__}.prune"] = prune
+sys.modules[f"{__name__}.fusion"] = fusion
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale the gradients so that their joint ``norm_type``-norm is at most ``max_norm``; returns the norm before
-    clipping as a 0-d Tensor (in the gradients' dtype), as torch does. See ``gradclip.clip_grad_norm_``."""
+    clipping as a 0-d Tensor (in the gradients' promoted dtype: torch stacks their norms), as torch does. See
+    ``gradclip.clip_grad_norm_``."""
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     total = gradclip.clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
-    dtype = next((p.grad.dtype for p in parameters if p.grad is not None), "float32")
-    return Tensor(total, dtype=dtype)
+    return Tensor(total, dtype=_norm_dtype([p.grad for p in parameters if p.grad is not None]))
+
+
+def _norm_dtype(tensors: list[Tensor]) -> Any:
+    """The dtype of torch's total norm of ``tensors``: their promoted dtype (the stack of their norms'), float32 for
+    none."""
+    return numpy.result_type(*(t.dtype for t in tensors)) if tensors else numpy.dtype("float32")
 
 
 def clip_grad_norm(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
@@ -45,13 +65,14 @@ def clip_grad_norm(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_
 
 def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False,
                    foreach: bool | None = None) -> Tensor:
-    """The ``norm_type``-norm of the tensors (usually the gradients) laid end to end, a 0-d Tensor in the first
-    one's dtype (float32 0 for none), outside the graph; clip_grad_norm_'s first half, as torch's."""
+    """The ``norm_type``-norm of the tensors (usually the gradients) laid end to end, a 0-d Tensor in the
+    tensors' promoted dtype (float32 0 for none), outside the graph; clip_grad_norm_'s first half, as torch's."""
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if any(t.dtype.kind != "f" for t in tensors):
-        raise TypeError(f"get_total_norm needs floating tensors (as in torch), got {[str(t.dtype) for t in tensors]}")
+        raise RuntimeError(f"get_total_norm needs floating tensors (as in torch), got "
+                           f"{[str(t.dtype) for t in tensors]}")
     total = gradclip.total_norm([t._data for t in tensors], norm_type, error_if_nonfinite)
-    return Tensor(total, dtype=tensors[0].dtype if tensors else "float32")
+    return Tensor(total, dtype=_norm_dtype(tensors))
 
 
 def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm: Tensor,
@@ -81,19 +102,21 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     and a view a parameter was of (``Parameter(w.t())``) keeps its old values, as in torch. (They were copied in
     place before: into the memory of such a view's base, and converted to the parameter's dtype.)"""
     params = list(parameters)
-    if not isinstance(vec, Tensor) or vec.ndim != 1:
-        raise TypeError(f"vector_to_parameters expects a 1-D Tensor, got {type(vec).__name__} "
-                        f"{getattr(vec, 'shape', '')}")
-    total = sum(p._data.size for p in params)
-    if vec.shape[0] != total:
-        raise ValueError(f"vector_to_parameters: the vector has {vec.shape[0]} elements, the parameters {total}")
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
     start = 0
-    for p in params:
+    for p in params:  # as torch's vec[start:start + n].view_as(p): elements past the parameters' are left unused
         n = p._data.size
-        p.data = vec._data[start:start + n].reshape(p.shape)
+        piece = vec._data[start:start + n]
+        if piece.size != n:
+            raise RuntimeError(f"vector_to_parameters: shape {list(p.shape)} is invalid for the {piece.size} "
+                               f"elements of the vector (shape {list(vec.shape)}) left from position {start}")
+        p.data = piece.reshape(p.shape)
         start += n
 
 
-__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
+           "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format", "fuse_conv_bn_eval",
+           "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights", "fusion", "get_total_norm",
            "parameters_to_vector", "parametrizations", "parametrize", "prune", "remove_spectral_norm",
-           "remove_weight_norm", "rnn", "spectral_norm", "vector_to_parameters", "weight_norm"]
+           "remove_weight_norm", "rnn", "skip_init", "spectral_norm", "vector_to_parameters", "weight_norm"]
