@@ -225,6 +225,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
         probe = build_optimizer(cfg, [Tensor(numpy.zeros(1, numpy.float32), requires_grad=True)])
         for group in opt["param_groups"]:
             probe.check_saved_group(0, group)
+            optim.optimizer.check_nonnegative(group, "lr")  # (our schedules never go below 0; torch's may)
     except (TypeError, ValueError) as e:
         raise checkpoint.CheckpointError(f"{path} stores invalid optimizer settings ({e}); "
                                          f"{checkpoint.REMEDY}") from None

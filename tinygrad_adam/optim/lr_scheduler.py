@@ -7,8 +7,11 @@ As in torch, most schedules are *chainable*: ``get_lr()`` computes each group's 
 ``base_lrs``: each group's lr when its first scheduler was made, kept in ``group["initial_lr"]``. ``last_epoch``
 counts the calls to ``step()`` (0 right after construction).
 
-``load_state_dict`` also sets every group's lr (and a cycled momentum) to the restored step's, so a resumed run
-continues identically whether or not the optimizer's state was loaded too.
+``load_state_dict`` also sets every group's lr (and a cycled momentum) to the restored step's when the optimizer's
+lrs are still the ones this scheduler set (a fresh optimizer, nothing loaded or stepped since), so a resumed run
+continues identically whether or not the optimizer's state was loaded too. Otherwise (the optimizer's state was
+loaded, or another scheduler of the optimizer, e.g. SWALR beside a warm-up schedule, set them) it leaves the lrs
+alone, as torch's always does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative
 
 EPOCH_DEPRECATION = ("passing an epoch to step() is deprecated, as in torch: it jumps to that step through the "
@@ -105,6 +109,28 @@ def _check_positive(name: str, value: Any) -> None:
         raise ValueError(f"invalid {name}={value!r}: must be a number > 0")
 
 
+def _copy(value: Any) -> Any:
+    """A Tensor hyperparameter cloned (so a kept lr never aliases the group's), anything else as it is."""
+    return value.clone() if isinstance(value, Tensor) else value
+
+
+def _set_group_lr(group: dict[str, Any], lr: Any) -> None:
+    """Set a group's lr as torch does: a Tensor lr is filled in place (keeping its object and dtype), else the
+    value replaces it."""
+    current = group["lr"]
+    if isinstance(current, Tensor):
+        current.fill_(lr.item() if isinstance(lr, Tensor) else lr)
+    else:
+        group["lr"] = lr
+
+
+def _same_lrs(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """Whether two lists of lrs (numbers or one-element Tensors) hold the same values."""
+    def value(x: Any) -> Any:
+        return x.item() if isinstance(x, Tensor) else x
+    return len(a) == len(b) and all(value(x) == value(y) for x, y in zip(a, b))
+
+
 def _set_momentum(group: dict[str, Any], beta1: bool, momentum: float) -> None:
     """Set a group's ``momentum``, or its beta1 (``betas[0]``) when ``beta1``."""
     if beta1:
@@ -115,8 +141,8 @@ def _set_momentum(group: dict[str, Any], beta1: bool, momentum: float) -> None:
 
 class LRScheduler:
     """Base class, as torch's: a subclass defines ``get_lr()`` (the lr of each group at step ``last_epoch``, usually
-    from the group's current lr) and, where torch has one, ``_closed_form_lr()`` (from ``base_lrs``) for
-    ``step(epoch)``."""
+    from the group's current lr) and, where torch has one, ``_get_closed_form_lr()`` (from ``base_lrs``) for
+    ``step(epoch)``, which otherwise uses ``get_lr()`` (a user's subclass may define either, as in torch)."""
 
     _is_initial = False  # True during the constructor's own step (most chainable schedules keep the lr then)
     _get_lr_called_within_step = False  # True while a step computes the lrs (torch's name): else get_lr() warns
@@ -128,11 +154,11 @@ class LRScheduler:
         self.optimizer = optimizer
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy(group["lr"]))
             elif "initial_lr" not in group:
                 raise KeyError(f"param group {i} has no 'initial_lr': resuming (last_epoch={last_epoch}) needs "
                                f"the optimizer state of the run that made it")
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.base_lrs = [_copy(group["initial_lr"]) for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         _track_optimizer_steps(optimizer)
         self._initial_step()
@@ -165,11 +191,6 @@ class LRScheduler:
         raise NotImplementedError(f"{type(self).__name__} defines no get_lr(): a subclass of LRScheduler must; a "
                                   f"ChainedScheduler or SequentialLR can only be first in a SequentialLR, as in torch")
 
-    def _closed_form_lr(self) -> list[float]:
-        """The lr of each group at step ``last_epoch`` from ``base_lrs`` alone; torch uses ``get_lr`` where a
-        schedule has no closed form."""
-        return self.get_lr()
-
     def step(self, epoch: float | None = None) -> None:
         """Advance one step (or jump to step ``epoch``, torch's deprecated form) and set every group's lr."""
         if self._step_count == 1:
@@ -186,14 +207,16 @@ class LRScheduler:
                 self._set_lrs(self.get_lr())
             else:
                 self.last_epoch = epoch
-                self._set_lrs(self._closed_form_lr())
+                closed_form = getattr(self, "_get_closed_form_lr", None)  # torch's name, looked up as torch does
+                self._set_lrs(self.get_lr() if closed_form is None else closed_form())
 
     def _current_lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+        """Each group's lr (a Tensor lr cloned, as torch's lists of lrs)."""
+        return [_copy(group["lr"]) for group in self.optimizer.param_groups]
 
     def _set_lrs(self, lrs: Iterable[float]) -> None:
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
+            _set_group_lr(group, lr)
         self._last_lr = self._current_lrs()
 
     def _cycles_momentum(self) -> bool:
@@ -231,24 +254,34 @@ class LRScheduler:
             for lr in bases:
                 check_nonnegative({"base_lr": lr}, "base_lr")
 
+    def _owns_lrs(self) -> bool:
+        """Whether the optimizer's lrs are still the ones this scheduler last set (so loading may move them)."""
+        restore = self.__dict__.get("_restore_on_load")  # a composite's decision for the schedulers it holds
+        if restore is not None:
+            return restore
+        last = self.__dict__.get("_last_lr")
+        return last is not None and _same_lrs(last, [g["lr"] for g in self.optimizer.param_groups])
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned, and set every group's lr (and a cycled momentum) to the
-        restored step's.
+        """Restore what :meth:`state_dict` returned; if the optimizer's lrs are still the ones this scheduler set
+        (nothing loaded or stepped since), also set every group's lr (and a cycled momentum) to the restored
+        step's, else leave them, as torch.
 
         ValueError / TypeError (and nothing restored) for keys this scheduler lacks, a step count that is not a
         number >= -1, or base lrs that are not one number >= 0 per parameter group.
         """
         self._check_state(state)
+        restore = self._owns_lrs()
         self.__dict__.update({k: v for k, v in state.items() if k not in (*self._functions, "_last_momentum")})
         for name in self._functions:
             for fn, saved in zip(_as_list(getattr(self, name)), _as_list(state[name]) if name in state else []):
                 if saved is not None:
                     fn.__dict__.update(saved)
-        if "_last_lr" in state:
-            self._set_lrs(self._last_lr)
-        else:  # a state saved before _last_lr was kept: the optimizer's own (restored) lrs stand
+        if "_last_lr" not in state:  # a state saved before _last_lr was kept: the optimizer's own lrs stand
             self._last_lr = self._current_lrs()
-        for group, momentum in zip(self.optimizer.param_groups, state.get("_last_momentum", ())):
+        elif restore:
+            self._set_lrs(self._last_lr)
+        for group, momentum in zip(self.optimizer.param_groups, state.get("_last_momentum", ()) if restore else ()):
             _set_momentum(group, "betas" in self.optimizer.defaults, momentum)
 
 
@@ -300,7 +333,7 @@ class StepLR(LRScheduler):
             return self._current_lrs()
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
 
 
@@ -317,7 +350,7 @@ class MultiStepLR(LRScheduler):
             return self._current_lrs()
         return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         passed = bisect_right(sorted(Counter(self.milestones).elements()), self.last_epoch)
         return [base * self.gamma ** passed for base in self.base_lrs]
 
@@ -339,7 +372,7 @@ class ConstantLR(LRScheduler):
             return self._current_lrs()
         return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
                 for base in self.base_lrs]
 
@@ -364,7 +397,7 @@ class LinearLR(LRScheduler):
         return [group["lr"] * (1.0 + change / (self.total_iters * self.start_factor + (t - 1) * change))
                 for group in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         return [base * (self.start_factor + (self.end_factor - self.start_factor)
                         * min(self.total_iters, self.last_epoch) / self.total_iters) for base in self.base_lrs]
 
@@ -381,7 +414,7 @@ class ExponentialLR(LRScheduler):
             return self._current_lrs()
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
@@ -399,7 +432,7 @@ class PolynomialLR(LRScheduler):
         decay = ((1.0 - t / self.total_iters) / (1.0 - (t - 1) / self.total_iters)) ** self.power
         return [group["lr"] * decay for group in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
                 for base in self.base_lrs]
 
@@ -418,14 +451,14 @@ class CosineAnnealingLR(LRScheduler):
         if self._is_initial:
             return self._current_lrs()
         if self._step_count == 1 and t > 0:  # get_lr() called right after a resume (last_epoch=): torch's closed form
-            return self._closed_form_lr()
+            return self._get_closed_form_lr()
         if (t - 1 - self.T_max) % (2 * self.T_max) == 0:  # leaving the trough, where the ratio below is 0/0
             return [group["lr"] + (base - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
                     for base, group in zip(self.base_lrs, groups)]
         return [(1 + math.cos(math.pi * t / self.T_max)) / (1 + math.cos(math.pi * (t - 1) / self.T_max))
                 * (group["lr"] - self.eta_min) + self.eta_min for group in groups]
 
-    def _closed_form_lr(self) -> list[float]:
+    def _get_closed_form_lr(self) -> list[float]:
         return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
                 for base in self.base_lrs]
 
@@ -542,11 +575,12 @@ class CyclicLR(_MomentumCycler):
                              f"got {mode!r}")
         if scale_fn is not None and scale_mode not in ("cycle", "iterations"):
             raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
-        self.base_momentums, self.max_momentums = self._init_momentum(optimizer, cycle_momentum, base_momentum,
-                                                                      max_momentum, last_epoch)
+        momenta = self._init_momentum(optimizer, cycle_momentum, base_momentum, max_momentum, last_epoch)
+        if cycle_momentum:  # (only then, as torch: its state_dict has these keys only then)
+            self.base_momentums, self.max_momentums = momenta
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                _set_group_lr(group, lr)
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
@@ -724,7 +758,7 @@ class ReduceLROnPlateau(LRScheduler):
             old = float(group["lr"])
             new = max(old * self.factor, floor)
             if old - new > self.eps:
-                group["lr"] = new
+                _set_group_lr(group, new)
 
 
 class _Composite(LRScheduler):
@@ -768,9 +802,18 @@ class _Composite(LRScheduler):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._check_state(state)
+        restore = self._owns_lrs()
         for s, sd in zip(self._schedulers, state.get("_schedulers", ())):
-            s.load_state_dict(sd)
-        super().load_state_dict({k: v for k, v in state.items() if k != "_schedulers"})
+            s._restore_on_load = False  # the lrs are this composite's to set (below), not each scheduler's
+            try:
+                s.load_state_dict(sd)
+            finally:
+                s.__dict__.pop("_restore_on_load", None)
+        self._restore_on_load = restore
+        try:
+            super().load_state_dict({k: v for k, v in state.items() if k != "_schedulers"})
+        finally:
+            self.__dict__.pop("_restore_on_load", None)
 
 
 class SequentialLR(_Composite):
@@ -786,7 +829,7 @@ class SequentialLR(_Composite):
         self._milestones = list(milestones)
         self.last_epoch = last_epoch + 1
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_group_lr(group, _copy(group["initial_lr"]))
         self.recursive_undo()  # undo the step each scheduler took when it was made ...
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()  # ... and take only the first one's

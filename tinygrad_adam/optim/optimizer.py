@@ -448,8 +448,12 @@ class Optimizer:
         if unknown:
             raise TypeError(f"parameter group {i} of the state_dict has unknown hyperparameter(s) "
                             f"{sorted(unknown)} for {type(self).__name__}")
-        lr = saved.get("lr")  # OneCycleLR's linear anneal leaves an lr below 0 after its last step; torch loads it
-        scheduled = "min_lr" in saved and isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr < 0
+        # a scheduled lr may end below 0 (OneCycleLR's linear anneal after its last step, a chain of schedules, a
+        # LinearLR to 0 by rounding): torch loads it, as it loads any group a scheduler (its initial_lr) has set
+        lr = saved.get("lr")
+        lr = lr.item() if isinstance(lr, Tensor) and lr.numel() == 1 else lr
+        scheduled = (("min_lr" in saved or "initial_lr" in saved) and isinstance(lr, numbers.Real)
+                     and not isinstance(lr, bool) and lr < 0)
         self.check_group({**self.param_groups[i], **saved, **({"lr": 0.0} if scheduled else {})})
         check_nonnegative(saved, *(k for k in SCHEDULER_KEYS if k in saved))
 

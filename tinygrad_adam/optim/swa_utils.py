@@ -57,11 +57,11 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> MultiAvgFn:
 
 def get_swa_multi_avg_fn() -> MultiAvgFn:
     """In-place running mean of lists of floating tensors of one dtype: averaged <- lerp(averaged, current,
-    1 / (n + 1)) (the weight is torch's float32 0-d tensor); TypeError for integer tensors, as torch."""
+    1 / (n + 1)) (the weight is torch's float32 0-d tensor); RuntimeError for integer tensors, as torch's."""
 
     def swa_update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
         if averaged[0].dtype.kind not in "fc":
-            raise TypeError(f"get_swa_multi_avg_fn: cannot average {averaged[0].dtype} tensors (torch refuses too); "
+            raise RuntimeError(f"get_swa_multi_avg_fn: cannot average {averaged[0].dtype} tensors (torch refuses too); "
                             f"with use_buffers=True use the default averaging or an EMA")
         with no_grad():
             for a, c in zip(averaged, current):
