@@ -20,6 +20,7 @@ from . import backend, creation
 from .creation import _rng, uniform64
 from .methods import FUNCTIONS, METHODS, _correction, _function, _reduce_dims, _reduction, _same_as_nn_function, _sizes
 from .ops import elementwise, inplace, movement, statistics
+from .ops.factor import DtypeError
 from .tensor import DEFAULT_FLOAT, Tensor, TensorLike, record
 
 
@@ -226,8 +227,13 @@ class HistogramDD(NamedTuple):
 
 def _linspace(lo: float, hi: float, steps: int, dtype: numpy.dtype) -> Any:
     """Evenly spaced edges as torch's linspace computes them (the first half from ``lo``, the second from ``hi``,
-    each a fused multiply-add, rounded once: exact fractions here), so that the bins hold the same elements."""
+    each a fused multiply-add, rounded once: exact fractions here), so that the bins hold the same elements. In
+    float16 (torch's Half arithmetic) the product and the sum are each rounded to float16."""
     lo_, hi_ = dtype.type(lo), dtype.type(hi)
+    if dtype == numpy.float16:
+        step16 = (hi_ - lo_) / dtype.type(builtins.max(steps - 1, 1))
+        i = numpy.arange(steps)
+        return numpy.where(i < steps // 2, lo_ + step16 * i.astype(dtype), hi_ - step16 * (steps - 1 - i).astype(dtype))
     step = Fraction(float((hi_ - lo_) / dtype.type(builtins.max(steps - 1, 1))))
     exact = [Fraction(float(lo_)) + step * i if i < steps // 2 else Fraction(float(hi_)) - step * (steps - 1 - i)
              for i in range(steps)]
@@ -289,8 +295,11 @@ def _bin_of(x: Any, edges: Any, linear: bool) -> Any:
 def _histogramdd(op: str, input: Tensor, bins: Any, span: Any, weight: Tensor | None,  # noqa: A002
                  density: bool) -> tuple[Any, list[Any]]:
     """The counts (numpy, input's dtype) and edges of the points ``input`` (..., D) in D dims."""
-    if input.dtype not in (numpy.float32, numpy.float64):
-        raise TypeError(f"{op}: only float32 and float64 input is supported (as torch), got {input.dtype}")
+    per = bins if isinstance(bins, (list, tuple)) else [bins]
+    given = span is not None or all(isinstance(b, Tensor) for b in per)  # (torch's float16 kernel needs no min / max)
+    if input.dtype not in (numpy.float32, numpy.float64) and not (input.dtype == numpy.float16 and given):
+        raise DtypeError(f"{op}: only float32 and float64 input is supported (as torch; float16 too where the range "
+                         f"or the edges are given), got {input.dtype}")
     if weight is not None and (weight.dtype != input.dtype or weight.shape != input.shape[:-1]):
         raise ValueError(f"{op}: weight must have the input's dtype {input.dtype} and shape {input.shape[:-1]}, "
                          f"got {weight.dtype}, {weight.shape}")
@@ -317,7 +326,8 @@ def _histogramdd(op: str, input: Tensor, bins: Any, span: Any, weight: Tensor | 
     if density:
         widths = [numpy.diff(e) for e in edges]
         volume = functools.reduce(numpy.multiply, numpy.ix_(*widths))  # (the product of each bin's widths)
-        counts = (counts / counts.sum() / volume).astype(input.dtype)
+        with numpy.errstate(invalid="ignore", divide="ignore"):  # (no values: nan, as torch, without a warning)
+            counts = (counts / counts.sum() / volume).astype(input.dtype)
     return counts, edges
 
 

@@ -44,6 +44,7 @@ from .creation import (
     warn_copy_construct,
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
+from .ops.factor import DtypeError
 from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
 
 Dim = int | Sequence[int] | None
@@ -796,11 +797,11 @@ def amin(self: Tensor, dim: Dim = (), keepdim: bool = False) -> Tensor:
 def _arg(name: str, self: Tensor, dim: int | None, keepdim: bool, op: str = "") -> Tensor:
     """int64 indices of the largest (``name`` "max") or smallest values; ``op`` names the caller in errors."""
     if not op and self.dtype == numpy.bool_:  # torch's argmax / argmin refuse bool (its max(dim) takes it)
-        raise TypeError(f"arg{name}(): does not support bool input (as in torch); cast it first, e.g. x.int()")
+        raise DtypeError(f"arg{name}(): does not support bool input (as in torch); cast it first, e.g. x.int()")
     if dim is not None:
         reduce._axes(dim, self.ndim)  # range check (a 0-d tensor takes 0 and -1)
     if self._data.size == 0 and (dim is None or self.shape[dim] == 0):  # an empty dim kept gives an empty result
-        raise (ValueError if dim is None else reduce.DimError)(
+        raise reduce.DimError(
             f"{op or 'arg' + name}() of an empty tensor with shape {self.shape}"
             + ("" if dim is None else f" over its empty dim {dim}"))
     xp = self.xp
@@ -2555,7 +2556,7 @@ def isin(elements: TensorLike, test_elements: TensorLike, *, assume_unique: bool
         if not isinstance(x, (Tensor, int, float, numpy.integer, numpy.floating, numpy.bool_)):
             raise TypeError(f"isin: elements and test_elements must be Tensors or numbers (got {type(x).__name__})")
         if x is True or x is False or (isinstance(x, Tensor) and x.dtype == bool):
-            raise TypeError("isin: bool inputs are not supported (as torch, which raises RuntimeError)")
+            raise DtypeError("isin: bool inputs are not supported (as torch, which raises RuntimeError)")
     dt = elementwise.result_type(elements, test_elements)
     e, t = (elementwise.cast(x if isinstance(x, (Tensor, int, float, bool)) else as_tensor(x, like), dt, like)
             for x in (elements, test_elements))

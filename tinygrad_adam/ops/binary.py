@@ -14,6 +14,7 @@ import numpy
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
 from .elementwise import broadcast_shape, cast, floating, ignore_fp_errors, operands, result_type, unbroadcast
+from .factor import DtypeError
 
 
 def _grads(a: Tensor, b: Tensor, ga: Any, gb: Any) -> tuple[Array | None, Array | None]:
@@ -34,8 +35,8 @@ def _floating_operands(op: str, a: TensorLike, b: TensorLike) -> tuple[Tensor, T
 def _same_dtype(op: str, a: TensorLike, b: TensorLike) -> None:
     """torch's check for heaviside and isclose: two tensors of different dtypes raise."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
-        raise TypeError(f"{op}: both tensors must have the same dtype (as in torch), got {a.dtype} and {b.dtype}; "
-                        f"convert one with .to(dtype)")
+        raise DtypeError(f"{op}: both tensors must have the same dtype (as in torch), got {a.dtype} and {b.dtype}; "
+                         f"convert one with .to(dtype)")
 
 
 def atan2(a: TensorLike, b: TensorLike) -> Tensor:
@@ -377,7 +378,7 @@ def isclose(a: TensorLike, b: TensorLike, rtol: float = 1e-05, atol: float = 1e-
     ``equal_nan``, as a bool tensor of the broadcast shape. Computed as torch does, in the tensors' dtype (float32
     for integer and bool tensors); the two tensors must share a dtype."""
     _same_dtype("isclose", a, b)
-    if rtol < 0 or atol < 0:
+    if not (rtol >= 0 and atol >= 0):  # (a nan tolerance too, as torch)
         raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol} and atol={atol}")
     a, b = operands("isclose", a, b)
     x, y, xp = a._data, b._data, a.xp

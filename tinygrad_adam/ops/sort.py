@@ -12,6 +12,7 @@ import math
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import promote_types
+from .factor import DtypeError
 from .index import gather
 from .movement import reshape, wrap_dim
 from .reduce import evenly_distribute
@@ -56,8 +57,8 @@ def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True) -> tuple[Tensor
 def _order_statistic(op: str, a: Tensor, k: int, dim: int, keepdim: bool) -> tuple[Tensor, Tensor]:
     """(values, int64 indices) of the ``k``-th smallest (0-based, NaN as the largest) along ``dim``, gathered, so
     the gradient goes to the index picked; a slice whose median is wanted (``op`` "median") gives its first NaN."""
-    if a.dtype.kind == "b":
-        raise TypeError(f"{op}: not defined for bool tensors; convert with .long() or .float()")
+    if a.dtype.kind == "b" and (op != "kthvalue" or a.ndim):  # (torch's kthvalue takes a 0-d bool tensor)
+        raise DtypeError(f"{op}: not defined for bool tensors; convert with .long() or .float()")
     d = wrap_dim(op, dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
     if n == 0:
@@ -94,7 +95,7 @@ def median(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor |
         n = a.shape[wrap_dim("median", dim, a.ndim)] if a.ndim else 1
         return _order_statistic("median", a, (n - 1) // 2, dim, keepdim)
     if a.dtype.kind not in "fiu":
-        raise TypeError(f"median: not defined for dtype {a.dtype}; convert with .long() or .float()")
+        raise DtypeError(f"median: not defined for dtype {a.dtype}; convert with .long() or .float()")
     xp, flat = a.xp, a._data.reshape(-1)
     if flat.size == 0:
         if a.dtype.kind != "f":
@@ -211,9 +212,11 @@ def unique_consecutive(a: Tensor, return_inverse: bool = False, return_counts: b
 
 def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
     """(values, int64 indices) of the most frequent value along ``dim``, the smallest of those equally frequent (as
-    torch), with the index of its last occurrence; the NaNs of a row count as one value, larger than all others
-    (torch's sort has no order for NaN, so its answer there is arbitrary: [nan, nan, 1] gives nan in both, but
-    [nan, 1, 2] nan in torch, 1 here). Gathered, so the gradient goes to that index."""
+    torch), with the index of its last occurrence. NaN never equals NaN, so each NaN counts once, as in torch
+    ([nan, nan, nan, 0, 0] gives 0); where every value of a row is counted once torch's pick among them follows its
+    sort, which has no order for NaN ([nan, nan, 1] gives nan in torch, 1 here), as does a NaN that splits a run of
+    equal values in torch's sort ([0, nan, 0, 1, 1] gives 1 in torch, 0 here). Gathered, so the gradient goes to
+    that index."""
     d = wrap_dim("mode", dim, a.ndim)
     if a.ndim and a.shape[d] == 0:
         raise IndexError(f"mode: dim {dim} has size 0; there is nothing to pick")
@@ -226,9 +229,8 @@ def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tenso
     ordered = xp.take_along_axis(x, order, axis=-1)
     n = x.shape[-1]
     pos = xp.arange(n)
-    ends = xp.ones(x.shape, dtype=bool)  # the last position of each run of equal values (the NaNs, sorted last, one)
-    nan = xp.isnan(ordered) if ordered.dtype.kind in "fc" else xp.zeros(ordered.shape, dtype=bool)  # (bool: torch's)
-    ends[..., :-1] = (ordered[..., 1:] != ordered[..., :-1]) & ~(nan[..., 1:] & nan[..., :-1])
+    ends = xp.ones(x.shape, dtype=bool)  # the last position of each run of equal values (each NaN a run of its own)
+    ends[..., :-1] = ordered[..., 1:] != ordered[..., :-1]
     starts = xp.zeros(x.shape, dtype="int64")
     starts[..., 1:] = xp.where(ends[..., :-1], pos[1:], 0)
     counts = xp.where(ends, pos - backend.accumulate("maximum", starts, -1) + 1, 0)

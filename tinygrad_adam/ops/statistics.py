@@ -18,6 +18,7 @@ from ..tensor import Array, Tensor, check_devices, record
 from . import elementwise
 from .binary import lerp
 from .elementwise import WIDER, ignore_fp_errors, wide_sum
+from .factor import DtypeError
 from .index import gather
 from .linalg import _scaled, matmul
 from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
@@ -466,8 +467,8 @@ def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Ten
     outside the range and nans are left out, max itself counts in the last bin. Bin i holds x with floor((x - min)
     bins / (max - min)) = i, computed in a's dtype as torch computes it."""
     if a.dtype.kind != "f":
-        raise TypeError(f"histc: only floating-point input is supported (as torch), got {a.dtype}; convert with "
-                        f".float() first")
+        raise DtypeError(f"histc: only floating-point input is supported (as torch), got {a.dtype}; convert with "
+                         f".float() first")
     if isinstance(bins, bool) or not isinstance(bins, Integral) or bins <= 0:
         raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
     bins = int(bins)
