@@ -294,8 +294,8 @@ def test_dropout_layer_statistics_and_eval_identity() -> None:
 
 
 def test_layer_construction_errors() -> None:
-    with pytest.raises(ValueError, match="in_features must be a positive int, got 0"):
-        nn.Linear(0, 3)
+    with pytest.raises(ValueError, match="in_features must be a non-negative int, got -1"):
+        nn.Linear(-1, 3)  # (0 features are torch's empty Linear: tests/test_norm_conv_probe_fixes.py)
     with pytest.raises(ValueError, match=r"Conv2d kernel_size must be an int or a pair of ints >= 1, got \(3, 0\)"):
         nn.Conv2d(1, 2, (3, 0))
     with pytest.raises(ValueError, match=r"out_channels must be a positive int, got 2\.5"):

@@ -24,6 +24,13 @@ def _positive(name: str, value: int) -> int:
     return int(value)
 
 
+def _nonnegative(name: str, value: int) -> int:
+    """``value`` as an int >= 0 (torch's Linear takes 0 features: an empty weight, the bias as the output)."""
+    if not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
 class Linear(Module):
     """y = x W^T + b for x (..., in_features) -> (..., out_features); weight (out, in), bias (out,).
 
@@ -32,8 +39,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device: str | None = None,
                  dtype: Any = None) -> None:
-        self.in_features = _positive("in_features", in_features)
-        self.out_features = _positive("out_features", out_features)
+        self.in_features = _nonnegative("in_features", in_features)
+        self.out_features = _nonnegative("out_features", out_features)
         self.weight = Parameter(zeros(out_features, in_features, dtype=dtype, device=device))
         self.bias = Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None
         self.reset_parameters()
@@ -581,15 +588,17 @@ class _BatchNorm(_NormBase):
             raise ValueError(f"{type(self).__name__}: expected {' or '.join(f'{d}-d' for d in self.dims)} input, "
                              f"got shape {x.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked._data += 1
             bump_version(self.num_batches_tracked)  # (torch's add_; its kernel's running-stat writes do not count)
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.item())
-        use_batch = self.training or self.running_mean is None
-        return F.batch_norm(x, self.running_mean if not use_batch or self.training else None,
-                            self.running_var if not use_batch or self.training else None, self.weight, self.bias,
-                            use_batch, momentum, self.eps)
+        # torch's rule: batch statistics while training (or without running ones); the running statistics are
+        # updated only while training with track_running_stats (flipping it off after __init__ leaves them alone)
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if keep else None, self.running_var if keep else None,
+                            self.weight, self.bias, use_batch, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -1294,7 +1303,8 @@ class _ConvTransposeNd(_ConvNd):
         if output_size is None:
             return self.output_padding
         dims, name = self.dims, type(self).__name__
-        size = tuple(output_size)
+        size = tuple(int(n) if isinstance(n, Tensor) and n.ndim == 0 and n.dtype.kind in "iu" else n
+                     for n in output_size)  # (0-d integer tensors count as ints, as torch's)
         if len(size) == x.ndim:  # (N, C, *spatial) or (C, *spatial), as torch
             size = size[x.ndim - dims:]
         if len(size) != dims or not all(isinstance(n, Integral) for n in size):

@@ -98,7 +98,10 @@ class LazyModuleMixin:
         if (len(shape) not in ranks) if ranks else not shape:
             wanted = " or ".join(f"{r}-d" for r in ranks) if ranks else "at least 1-d"
             raise ValueError(f"{name}: expected {wanted} input to infer {self._size_name()} from, got shape {shape}")
-        return shape[-1] if not ranks else shape[0 if len(shape) == self.unbatched_rank else 1]
+        size = shape[-1] if not ranks else shape[0 if len(shape) == self.unbatched_rank else 1]
+        if size == 0:  # (torch leaves such a layer's weights uninitialised garbage; the eager Linear takes 0)
+            raise ValueError(f"{name}: {self._size_name()} must be a positive int, got 0 (input shape {shape})")
+        return size
 
     def has_uninitialized_params(self) -> bool:
         """Whether a parameter or buffer is still uninitialized (torch's name)."""

@@ -24,6 +24,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (..., in) @ weight (out, in).T + bias (out,) -> (..., out)."""
     parents = (x, weight) if bias is None else (x, weight, bias)
     check_devices("linear", *parents)
+    if weight.ndim == 1 and bias is None:  # torch's matmul form: x @ weight
+        return x @ weight
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     out_f, in_f = weight.shape
@@ -31,6 +33,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: input shape {x.shape} does not end in in_features={in_f} "
                          f"(weight shape {weight.shape})")
     if bias is not None and bias.shape != (out_f,):
+        if bias.ndim <= 2:  # torch's addmm broadcasts a bias ((), (1,), (N, out)): added after the product
+            return linear(x, weight) + bias
         raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
     check_dtypes("linear", *parents)
     xp = x.xp

@@ -117,7 +117,7 @@ def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes of ``a`` (..., *normalized_shape)."""
     shape = tuple(int(n) for n in normalized_shape)
-    if a.shape[a.ndim - len(shape):] != shape or len(shape) > a.ndim:
+    if not shape or a.shape[a.ndim - len(shape):] != shape or len(shape) > a.ndim:
         raise ValueError(f"layer_norm: normalized_shape {shape} must be the trailing dims of input shape {a.shape}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != shape:
@@ -232,8 +232,11 @@ def batch_norm(a: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                     running_var=running_var)
     if training:
         n = a._data.size // max(c, 1)
-        if n <= 1:
+        if n == 1:  # (torch's check: exactly one; an empty batch normalises to an empty output)
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {a.shape}")
+        if a._data.size == 0:  # no statistics: the running ones stay as they are, as torch's
+            keep = a.xp.zeros(feature_shape, a.dtype if a.dtype.kind == "f" else numpy.float32)
+            return _normalize(a, axes, keep, keep + 1, eps, weight, bias, feature_shape, True, "batch_norm")
         mean, var = _stats(a._data, axes)
         _update_running(running_mean, running_var, mean.reshape(c), var.reshape(c) * (n / (n - 1)),
                         momentum)
