@@ -24,13 +24,11 @@ from .backend import (
     DeviceError,
     device,
     get_num_threads,
-    get_rng_state,
     initial_seed,
     seed,
     set_default_device,
     set_flush_denormal,
     set_num_threads,
-    set_rng_state,
 )
 from .creation import (
     Generator,
@@ -71,6 +69,7 @@ from .layouts import (
     strided,
 )
 from .methods import Size
+from .random import get_rng_state, set_rng_state
 from .serialization import load, save
 from .tensor import Tensor
 

@@ -9,7 +9,9 @@ of bools bool; ``arange`` of ints and ``randint`` / ``randperm`` give int64; ``f
 from __future__ import annotations
 
 import functools
+import json
 import math
+import operator
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -45,7 +47,11 @@ class Generator:
         self.rng = backend.new_generator(self.device, None)
 
     def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
+        """Restart the stream from ``seed`` (an integer in [-2**63, 2**64), a negative one read as unsigned 64-bit,
+        as torch's); returns the generator."""
+        if isinstance(seed, (bool, float, numpy.floating)):
+            raise TypeError(f"manual_seed expected a long, but got {type(seed).__name__}")
+        self._seed = seed_value(seed)
         self.rng = backend.new_generator(self.device, self._seed)
         return self
 
@@ -56,16 +62,37 @@ class Generator:
     def initial_seed(self) -> int | None:
         return self._seed
 
-    def get_state(self) -> dict[str, Any]:
+    def get_state(self) -> Tensor:
+        """The stream's state as a uint8 tensor (torch's type: it can be cloned, saved and given to
+        ``set_state``); its bytes are ours, not torch's."""
         if self.device != "cpu":
             raise NotImplementedError("get_state: a GPU generator has no state to save; reseed it instead")
-        return self.rng.bit_generator.state
+        return state_tensor(self.rng.bit_generator.state)
 
-    def set_state(self, state: dict[str, Any]) -> Generator:
+    def set_state(self, state: Tensor | dict[str, Any]) -> Generator:
+        """Restore what ``get_state`` returned (a dict, the earlier form, is taken too)."""
         if self.device != "cpu":
             raise NotImplementedError("set_state: a GPU generator has no state to restore; reseed it instead")
-        self.rng.bit_generator.state = state
+        self.rng.bit_generator.state = state_dict(state)
         return self
+
+
+def state_tensor(state: dict[str, Any]) -> Tensor:
+    """A generator state (a dict of numbers and names) as torch's kind of state: a 1-D uint8 tensor (JSON bytes)."""
+    text = json.dumps(state, default=lambda value: value.tolist())  # (an array in a state: a list)
+    return Tensor(numpy.frombuffer(text.encode(), dtype=numpy.uint8).copy())
+
+
+def state_dict(state: Tensor | dict[str, Any]) -> dict[str, Any]:
+    """The dict ``state_tensor`` encoded (a dict passes through); anything else raises TypeError."""
+    if isinstance(state, dict):
+        return state
+    if not isinstance(state, Tensor) or state.dtype != numpy.uint8 or state.ndim != 1:
+        raise TypeError(f"expected a 1-D uint8 tensor from get_state / get_rng_state, got {state!r}")
+    try:
+        return json.loads(bytes(backend.to_numpy(state._data)).decode())
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RuntimeError("this state was not made by this library's get_state / get_rng_state") from error
 
 
 class _DefaultGenerator(Generator):
@@ -80,7 +107,7 @@ class _DefaultGenerator(Generator):
         return backend.generator("cpu")
 
     def manual_seed(self, seed: int) -> Generator:
-        backend.manual_seed(seed)
+        backend.manual_seed(seed_value(seed))
         return self
 
     def seed(self) -> int:
@@ -91,6 +118,15 @@ class _DefaultGenerator(Generator):
 
 
 default_generator = _DefaultGenerator()
+
+
+def seed_value(seed: Any) -> int:
+    """torch's seed as an unsigned 64-bit integer: ``int(seed)`` in [-2**63, 2**64) (ValueError outside), a
+    negative one wrapped (-1 is 2**64 - 1, what ``initial_seed()`` then returns)."""
+    value = int(seed)
+    if not -2 ** 63 <= value < 2 ** 64:
+        raise ValueError(f"manual_seed: seed {value} is outside [-2**63, 2**64)")
+    return value % 2 ** 64
 
 
 def manual_seed(seed: int) -> Generator:
@@ -372,24 +408,49 @@ def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memo
     return like("rand_like", t, out, memory_format, layout, pin_memory)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), *, generator: Generator | None = None,
-            dtype: Any = None, device: str | None = None, layout: Any = None,
+def randint(low: int | None = None, high: int | None = None, size: Sequence[int] = (), *,
+            generator: Generator | None = None, dtype: Any = None, device: str | None = None, layout: Any = None,
             pin_memory: bool | None = False) -> Tensor:
-    """Integers uniform in [low, high) (``randint(high, size)`` means low = 0); int64 unless told."""
+    """Integers uniform in [low, high) (``randint(high, size)`` and ``randint(high=, size=)`` mean low = 0); int64
+    unless told."""
     check_layout("randint", layout, pin_memory)
+    if low is None:
+        if high is None:
+            raise TypeError("randint() missing required argument 'high'")
+        low = 0
     if high is None or (not isinstance(high, int) and isinstance(high, Sequence)):
         low, high, size = 0, low, size if high is None else high
+    low, high = operator.index(low), operator.index(high)  # a float bound raises TypeError, as torch's
     if high <= low:
         raise ValueError(f"randint: needs low < high, got low={low}, high={high}")
+    if dtype is not None:
+        _check_fits_dtype("randint", low, high, numpy.dtype(dtype))
     dev = backend.parse_device(device)
-    data = backend.integers(dev, int(low), int(high), _shape((size,)), _rng(generator, dev))
+    data = backend.integers(dev, low, high, _shape((size,)), _rng(generator, dev))
     return Tensor(data if dtype is None else data.astype(dtype), device=dev)
+
+
+def _check_fits_dtype(name: str, low: int, high: int, dt: numpy.dtype) -> None:
+    """torch's check that the integers of [low, high) fit ``dt`` (a bool, an integer type, or float16's exact
+    integers up to 2**11; wider floats are not checked): ValueError otherwise rather than wrapped values."""
+    if dt.kind == "b":
+        bottom, top = 0, 1
+    elif dt.kind in "iu":
+        bottom, top = int(numpy.iinfo(dt).min), int(numpy.iinfo(dt).max)
+    elif dt == numpy.float16:
+        bottom, top = -2 ** 11, 2 ** 11
+    else:
+        return
+    if low < bottom or high - 1 > top:
+        raise ValueError(f"{name}: [{low}, {high}) does not fit in dtype {dt} ([{bottom}, {top}])")
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: str | None = None,
              layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 unless told)."""
     check_layout("randperm", layout, pin_memory)
+    if n < 0:
+        raise ValueError(f"randperm: n must be non-negative, got {n}")
     dev = backend.parse_device(device)
     data = backend.permutation(dev, int(n), _rng(generator, dev))
     return Tensor(data if dtype is None else data.astype(dtype), device=dev)
@@ -399,19 +460,24 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *,
                 generator: Generator | None = None) -> Tensor:
     """int64 category indices drawn with weights ``probs`` (C,) or (N, C) -> (num_samples,) or (N, num_samples).
 
-    Weights need not sum to 1 but must be finite, non-negative and not all 0 (a ValueError otherwise).
-    Without replacement, each row needs at least ``num_samples`` non-zero weights.
+    Weights need not sum to 1 but must be finite, non-negative and not all 0 (a ValueError otherwise), and
+    floating. Without replacement, ``num_samples`` may not exceed the categories; once a row's non-zero weights
+    are drawn, its zero-weight categories follow in random order (as torch's).
     """
     if probs.ndim not in (1, 2):
         raise ValueError(f"multinomial: probs must be 1-D or 2-D, got shape {probs.shape}")
+    if probs.dtype.kind != "f":
+        raise TypeError(f"multinomial only supports floating-point dtypes for input, got {probs.dtype}")
+    if num_samples < 0:  # (0 gives an empty draw, where torch raises: Categorical.sample((0,)) relies on it)
+        raise ValueError(f"multinomial: cannot sample a negative number of samples, got {num_samples}")
     xp, dev = probs.xp, probs.device
     p = probs._data.astype(numpy.float64).reshape(-1, probs.shape[-1])
     if not bool(xp.isfinite(p).all()) or bool((p < 0).any()) or bool((p.sum(axis=1) <= 0).any()):
         raise ValueError("multinomial: probs must be finite, non-negative, with a positive sum in every row")
     rows = p.shape[0]
-    if not replacement and bool(((p > 0).sum(axis=1) < num_samples).any()):
-        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from rows with fewer "
-                         f"non-zero weights")
+    if not replacement and num_samples > p.shape[1]:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
+                         f"{p.shape[1]} categories")
     u = backend.uniform(dev, (rows, num_samples if replacement else p.shape[1]), numpy.float64, _rng(generator, dev))
     if replacement:  # invert the cumulative distribution; an empty interval (weight 0) is never hit
         cdf = xp.cumsum(p, axis=1)
@@ -421,7 +487,9 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *,
     else:  # Efraimidis-Spirakis: the k largest log(u) / p are a weighted sample without replacement
         with _quiet(xp):
             keys = xp.where(p > 0, xp.log(u) / p, -numpy.inf)
-        idx = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+        shuffle = xp.argsort(u, axis=1)  # zero weights (keys all -inf) come last, in this random order
+        order = xp.argsort(-xp.take_along_axis(keys, shuffle, axis=1), axis=1, kind="stable")[:, :num_samples]
+        idx = xp.take_along_axis(shuffle, order, axis=1)
     idx = idx.astype(numpy.int64)
     return Tensor(idx if probs.ndim == 2 else idx[0], device=dev)
 

@@ -1109,6 +1109,10 @@ def copy_(self: Tensor, src: TensorLike) -> Tensor:
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    """Fill with normal samples of ``mean`` and ``std`` (>= 0, as torch's: a negative one raises)."""
+    if not std >= 0:
+        raise ValueError(f"normal_ expects std >= 0.0, but found std {std}")
+
     def compute(a: Tensor) -> Tensor:
         z = backend.standard_normal(a.device, a.shape, a.dtype, _rng(generator, a.device))
         return _constant(a, z * a.dtype.type(std) + a.dtype.type(mean))
@@ -1116,6 +1120,10 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Gen
 
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    """Fill with uniform samples in [a, b) (``a > b`` raises, as torch's)."""
+    if a > b:
+        raise ValueError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+
     def compute(t: Tensor) -> Tensor:
         u = backend.uniform(t.device, t.shape, t.dtype, _rng(generator, t.device))
         return _constant(t, u * t.dtype.type(b - a) + t.dtype.type(a))
@@ -1145,6 +1153,8 @@ def geometric_(self: Tensor, p: float, *, generator: Generator | None = None) ->
     """Fill with the number of Bernoulli(``p``) trials up to the first success (1, 2, ...); ``p`` in (0, 1)."""
     if not 0 < p < 1:
         raise ValueError(f"geometric_: p must lie in (0, 1), got {p}")
+    if self.dtype.kind == "b":
+        raise TypeError("geometric_: not implemented for bool tensors (as in torch)")
     return inplace.inplace(self, "geometric_", lambda a: _constant(a, (a.xp.floor(
         a.xp.log1p(-uniform64(a.device, a.shape, generator)) / numpy.log1p(-p)) + 1).astype(a.dtype)))
 
@@ -1214,6 +1224,46 @@ def _format(self: Tensor, spec: str) -> str:
     if self.ndim == 0 and type(self) is Tensor:
         return format(self.item(), spec)
     return object.__format__(self, spec)
+
+
+def _iter(self: Tensor) -> Any:
+    """``for row in t``: the views ``t[0]``, ``t[1]``, ...; a 0-d tensor raises TypeError, as torch's."""
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (self[i] for i in builtins.range(self.shape[0]))
+
+
+def _reversed(self: Tensor) -> Tensor:
+    """``reversed(t)``: ``t.flip(0)`` (a 0-d tensor is itself), a Tensor as torch's."""
+    return self if self.ndim == 0 else flip(self, 0)
+
+
+def _contains(self: Tensor, element: Any) -> bool:
+    """``x in t``: whether any element of ``t == x`` (x a number or a tensor broadcasting against t), as torch's;
+    anything else raises RuntimeError."""
+    if not isinstance(element, (Tensor, numbers.Number, numpy.generic)):
+        raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+    return bool((self == element).any())
+
+
+def _array_wrap(self: Tensor, array: numpy.ndarray, context: Any = None, return_scalar: bool = False) -> Any:
+    """numpy's ufuncs on a tensor (``np.add(t, 1)``, ``np.exp(t)``) give a Tensor, as torch's: numpy's values and
+    dtype, a bool result as uint8 (torch's rule); an array of a dtype no tensor holds stays an array."""
+    array = numpy.asarray(array)
+    if array.dtype == numpy.bool_:
+        array = array.astype(numpy.uint8)
+    try:
+        return Tensor(array)
+    except (TypeError, ValueError, NotImplementedError):
+        return array
+
+
+def _getstate(self: Tensor) -> tuple[None, dict[str, Any]]:
+    """``pickle`` / ``copy.copy``: the values and ``requires_grad``, cut from the graph (a result pickles as a leaf)
+    and without ``.grad``, as torch's."""
+    state = {name: getattr(self, name) for name in ("_data", "_epoch", "requires_grad")}
+    state.update(_backward=None, _grad=None, _op="", _parents=())
+    return (self.__dict__ or None), state
 
 
 def _array(self: Tensor, dtype: Any = None, copy: bool | None = None) -> numpy.ndarray:
@@ -1332,7 +1382,8 @@ METHODS: dict[str, Any] = {
     # in place
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "clamp_": clamp_, "clip_": clamp_,
     "masked_fill_": masked_fill_, "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_,
-    "uniform_": uniform_, "__setitem__": setitem, "__format__": _format,
+    "uniform_": uniform_, "__setitem__": setitem, "__format__": _format, "__iter__": _iter,
+    "__reversed__": _reversed, "__contains__": _contains, "__getstate__": _getstate, "__array_wrap__": _array_wrap,
     "__float__": _float, "__int__": _scalar(int), "__index__": _index,  # & | ^ ~ << >>: see bitwise
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self), "remainder": remainder,
     "__floordiv__": lambda self, other: div(self, other, rounding_mode="floor"),

@@ -31,9 +31,32 @@ def array_string(array: numpy.ndarray, prefix: str) -> str:
     """``array`` as the body of a tensor's repr, under the current options."""
     precision, sci = options["precision"], options["sci_mode"]
     formatter = {"float_kind": lambda v: f"{v:.{precision}e}"} if sci else None
+    if sci is False and array.dtype.kind == "f":  # numpy's suppress_small still writes 3e9 as 3.e+09
+        spec = "{:.0f}." if _integral(array) else f"{{:.{precision}f}}"
+        formatter = {"float_kind": lambda v: spec.format(v) if math.isfinite(v) else str(v)}
     threshold = options["threshold"]
     return numpy.array2string(array, separator=", ", prefix=prefix, precision=precision, suppress_small=sci is False,
                               threshold=sys.maxsize if threshold == math.inf else int(threshold),
                               edgeitems=options["edgeitems"], max_line_width=options["linewidth"],
-                              formatter=formatter)
+                              formatter=formatter, floatmode=_float_mode(array, sci))
+
+
+def _float_mode(array: numpy.ndarray, sci: bool | None) -> str:
+    """numpy's ``floatmode`` that writes floats as torch does: ``precision`` digits always ("2.5000",
+    "1.0000e-05"), except integral values printed without scientific notation ("1., 2.")."""
+    if array.dtype.kind != "f" or sci:
+        return "maxprec"
+    if not _integral(array):
+        return "fixed"
+    finite = array[numpy.isfinite(array)]
+    nonzero = numpy.abs(finite[finite != 0])  # integral: numpy's (and torch's) choice of scientific notation
+    if sci is None and nonzero.size and (nonzero.max() >= 1e8 or nonzero.max() / nonzero.min() > 1000):
+        return "fixed"
+    return "maxprec"
+
+
+def _integral(array: numpy.ndarray) -> bool:
+    """Whether every finite value is a whole number (torch's "int mode": printed "1.", "2.")."""
+    finite = array[numpy.isfinite(array)]
+    return bool((finite == numpy.floor(finite)).all())
 

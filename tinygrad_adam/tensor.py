@@ -257,7 +257,8 @@ class Tensor:
         grad = f", grad_fn={self._op}" if self._backward is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         body = printing.array_string(self.numpy(), prefix="Tensor(")  # (set_printoptions)
-        return f"Tensor({body}, dtype={self.dtype}{extra}{grad})"
+        size = f", size={self.shape}" if self._data.size == 0 and self.ndim != 1 else ""  # torch's, for empties
+        return f"Tensor({body}{size}, dtype={self.dtype}{extra}{grad})"
 
     __hash__ = object.__hash__  # by identity, as in PyTorch (== is elementwise)
 
