@@ -13,6 +13,7 @@ import functools
 import inspect
 import math
 import numbers
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -155,8 +156,14 @@ def view_as(self: Tensor, other: Tensor) -> Tensor:
     return movement.reshape(self, other.shape)
 
 
-def transpose(self: Tensor, *dims: int) -> Tensor:
-    """``transpose(dim0, dim1)``: swap two dims, as torch (a permutation of all dims is ``permute``)."""
+def transpose(self: Tensor, *dims: int, **kwargs: int) -> Tensor:
+    """``transpose(dim0, dim1)``: swap two dims, as torch (a permutation of all dims is ``permute``); the dims also by
+    keyword (``dim0=`` / ``dim1=``, swapaxes' ``axis0=`` / ``axis1=``)."""
+    for key in ("dim0", "dim1", "axis0", "axis1"):
+        if key in kwargs:
+            dims = (*dims, kwargs.pop(key))
+    if kwargs:
+        raise TypeError(f"transpose() got an unexpected keyword argument '{next(iter(kwargs))}'")
     if len(dims) != 2:
         raise TypeError(f"transpose(dim0, dim1) swaps two dims, as in torch; got {dims}. For numpy's transpose(axes) "
                         f"use permute(*axes), for the reversed dims .T")
@@ -167,8 +174,10 @@ def transpose(self: Tensor, *dims: int) -> Tensor:
     return movement.transpose(self, perm)
 
 
-def permute(self: Tensor, *dims: Any) -> Tensor:
-    """Reorder all dims: ``x.permute(2, 0, 1)``, one entry per dim (``x.permute(())`` for a 0-d tensor)."""
+def permute(self: Tensor, *dims: Any, **kwargs: Any) -> Tensor:
+    """Reorder all dims: ``x.permute(2, 0, 1)``, one entry per dim (``x.permute(())`` for a 0-d tensor; or
+    ``dims=``)."""
+    dims = _keyword_sizes("permute", "dims", dims, kwargs)
     if not dims:
         raise TypeError("permute() missing its dims: name every dim in its new order (x.permute(()) for a 0-d "
                         "tensor; x.T reverses them)")
@@ -204,7 +213,14 @@ def _warn_T(ndim: int) -> None:  # noqa: N802
 
 
 def _mT(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
-    """The last two dims swapped (a batch of matrices transposed)."""
+    """The last two dims swapped (a batch of matrices transposed); a 0-d tensor is itself, with torch's
+    deprecation warning."""
+    if self.ndim == 0:
+        warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity in these cases.",
+                      UserWarning, stacklevel=2)
+        return movement.reshape(self, ())
+    if self.ndim == 1:
+        raise ValueError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
     return transpose(self, -2, -1)
 
 
@@ -214,9 +230,9 @@ def t(self: Tensor) -> Tensor:
     return movement.transpose(self, ())
 
 
-def expand(self: Tensor, *sizes: Any) -> Tensor:
-    """Broadcast to ``sizes``; -1 keeps that dim."""
-    sizes = _sizes(sizes)
+def expand(self: Tensor, *sizes: Any, **kwargs: Any) -> Tensor:
+    """Broadcast to ``sizes`` (or ``size=``); -1 keeps that dim."""
+    sizes = _sizes(_keyword_sizes("expand", "size", sizes, kwargs))
     lead = len(sizes) - self.ndim
     shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
     return movement.broadcast_to(self, shape)
@@ -249,9 +265,13 @@ def split(self: Tensor, split_size: int | Sequence[int], dim: int = 0) -> tuple[
     d = dim % self.ndim
     if isinstance(split_size, int):
         step = split_size
-        sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+        if step < 0 or (step == 0 and n):
+            raise ValueError(f"split: split_size must be positive (0 only for an empty dim), got {step}")
+        sizes = [min(step, n - i) for i in range(0, n, step or 1)] or [0]
     else:
         sizes = list(split_size)
+        if any(x < 0 for x in sizes):
+            raise ValueError(f"split: split sizes must be non-negative, got {sizes}")
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of dim {dim}")
     out, start = [], 0
@@ -268,6 +288,7 @@ def split_function(tensor: Tensor, split_size_or_sections: int | Sequence[int], 
 
 def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Up to ``chunks`` pieces of ceil(n / chunks) along ``dim`` (an empty dim: ``chunks`` empty pieces, as torch)."""
+    chunks = operator.index(chunks)  # (a numpy integer too; a float raises TypeError, as torch)
     if chunks < 1:
         raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
     if self.shape[dim] == 0:
@@ -984,7 +1005,8 @@ def triu(self: Tensor, diagonal: int = 0) -> Tensor:
     return movement.triu(self, diagonal)
 
 
-def gather(self: Tensor, dim: int, index: Tensor) -> Tensor:
+def gather(self: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+    """Values at ``index`` along ``dim``; ``sparse_grad`` (torch's sparse gradient) gives the same dense one here."""
     return _index_ops.gather(self, dim, index)
 
 
@@ -1012,8 +1034,10 @@ def median(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- movement
-def repeat(self: Tensor, *sizes: Any) -> Tensor:
-    """Tile: ``x.repeat(2, 3)`` (torch's repeat; numpy's repeat is ``repeat_interleave``)."""
+def repeat(self: Tensor, *sizes: Any, **kwargs: Any) -> Tensor:
+    """Tile: ``x.repeat(2, 3)`` or ``x.repeat(repeats=(2, 3))`` (torch's repeat; numpy's repeat is
+    ``repeat_interleave``)."""
+    sizes = _keyword_sizes("repeat", "repeats", sizes, kwargs)
     if not sizes:
         raise TypeError("repeat() needs the repeat sizes, one per dim at least: x.repeat(2, 3)")
     return movement.repeat(self, _sizes(sizes))
@@ -1025,6 +1049,19 @@ def repeat_interleave(self: Tensor, repeats: int | Tensor, dim: int | None = Non
     if output_size is not None and output_size != out.shape[0 if dim is None else dim]:
         raise ValueError(f"repeat_interleave: output_size={output_size} differs from the repeated length")
     return out
+
+
+def repeat_interleave_function(input: Tensor, repeats: int | Tensor | None = None, dim: int | None = None, *,  # noqa: A002
+                               output_size: int | None = None) -> Tensor:
+    """torch.repeat_interleave; with ``repeats`` left out, ``input`` is the repeats (a 1-D integer tensor) and the
+    result repeats each position i ``input[i]`` times (``[1, 0, 2]`` -> ``[0, 2, 2]``), in input's dtype."""
+    if repeats is None:
+        if not isinstance(input, Tensor) or input.ndim != 1 or input.dtype.kind not in "iu":
+            raise ValueError("repeat_interleave(repeats): repeats must be a 1-D integer tensor, got "
+                             f"{getattr(input, 'shape', input)}")
+        positions = Tensor(input.xp.arange(input.shape[0], dtype=input.dtype), device=input.device)
+        return repeat_interleave(positions, input, 0, output_size=output_size)
+    return _function("repeat_interleave")(input, repeats, dim, output_size=output_size)
 
 
 def flip(self: Tensor, *dims_: Any, dims: Any = None) -> Tensor:
@@ -1317,7 +1354,7 @@ METHODS: dict[str, Any] = {
     "reshape_as": view_as,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
     "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
-    "broadcast_to": lambda self, shape: movement.broadcast_to(self, tuple(shape)),
+    "broadcast_to": lambda self, size: expand(self, tuple(size)),  # (-1 keeps a dim, as torch's)
     "squeeze": squeeze, "unsqueeze": unsqueeze, "flatten": flatten, "split": split, "chunk": chunk,
     "pad": lambda self, pad_width, value=0.0: movement.pad(self, pad_width, value),
     "contiguous": layouts.contiguous, "clone": layouts.clone,  # (memory_format=: see layouts.py)
@@ -1373,7 +1410,9 @@ METHODS: dict[str, Any] = {
     "gather": gather, "scatter": scatter,
     "scatter_add": lambda self, dim, index, src: _index_ops.scatter_add(self, dim, index, src),
     "sort": sort_values, "argsort": argsort, "topk": topk, "tril": tril, "triu": triu, "multinomial": _multinomial,
-    "index_select": index_select, "nonzero": nonzero, "argwhere": index.nonzero, "bincount": bincount,
+    "index_select": index_select, "nonzero": nonzero, "argwhere": index.nonzero,
+    "nonzero_static": lambda self, *, size, fill_value=-1: index.nonzero_static(self, size, fill_value),
+    "bincount": bincount,
     "kthvalue": kthvalue, "median": median, "unique": sort.unique, "cumprod": _scan(statistics.cumprod),
     # movement and small linalg
     "repeat": repeat, "repeat_interleave": repeat_interleave, "flip": flip, "roll": roll, "movedim": movedim,
@@ -1504,11 +1543,12 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "floor", "ceil", "trunc", "fix", "frac", "log1p", "expm1", "erf", "reciprocal", "sgn", "atan2", "arctan2",
         "logaddexp", "hypot", "fmod", "lerp", "clamp_min", "clamp_max", "heaviside", "nan_to_num", "logical_not",
         "logical_and", "logical_or", "logical_xor", "isclose", "allclose", "equal", "count_nonzero",
-        "index_select", "nonzero", "argwhere", "bincount", "kthvalue", "median", "unique", "cumprod",
+        "index_select", "nonzero", "nonzero_static", "argwhere", "bincount", "kthvalue", "median", "unique", "cumprod",
         "repeat_interleave", "flip", "roll", "movedim", "moveaxis", "unbind", "narrow", "diagonal", "diag", "outer",
         "ger", "addmm", "broadcast_to", "is_floating_point")
 }
 FUNCTIONS.update(cat=cat, concat=cat, concatenate=cat, stack=stack, where=where_, one_hot=index.one_hot,
+                 repeat_interleave=repeat_interleave_function,
                  is_tensor=is_tensor, einsum=linalg.einsum, split=split_function)
 FUNCTIONS.update({name: _function(name) for name in (
     "addcmul", "addcdiv", "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "take",
@@ -1613,7 +1653,8 @@ def _slogdet(self: Tensor) -> Any:
 
 
 METHODS.update({
-    "unfold": movement.unfold, "cummax": cummax, "cummin": cummin, "logcumsumexp": statistics.logcumsumexp,
+    "unfold": lambda self, dimension, size, step: movement.unfold(self, dimension, size, step),
+    "cummax": cummax, "cummin": cummin, "logcumsumexp": statistics.logcumsumexp,
     "quantile": quantile, "nanquantile": nanquantile, "mode": _values_indices(sort.mode),
     "lgamma": _float_unary(unary.lgamma), "digamma": _float_unary(unary.digamma), "i0": _float_unary(unary.i0),
     "polygamma": lambda self, n: polygamma(n, self), "xlogy": binary.xlogy, "kron": linalg.kron,
@@ -1683,11 +1724,24 @@ def positive(self: Tensor) -> Tensor:
 
 
 def _conjugate_transpose(self: Tensor) -> Tensor:
-    """``x.H``: the conjugate transpose of a matrix (the transpose: tensors here are real)."""
+    """``x.H``: the conjugate transpose of a matrix (the transpose: tensors here are real); a 0-d tensor is
+    itself, with torch's deprecation warning."""
+    if self.ndim == 0:
+        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        return movement.reshape(self, ())
     if self.ndim != 2:
         raise ValueError(f"tensor.H is only supported on matrices (2-D tensors), got a {self.ndim}-D tensor; use "
                          f"mH for batches of matrices")
     return self.T
+
+
+def _mH(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
+    """``x.mH``: the conjugate transpose of a batch of matrices (``mT``: tensors here are real); a 0-d tensor is
+    itself, with torch's deprecation warning."""
+    if self.ndim == 0:
+        warnings.warn("Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        return movement.reshape(self, ())
+    return self.mT
 
 
 def _imag(self: Tensor) -> Tensor:
@@ -1735,7 +1789,7 @@ METHODS.update({
     "conj": lambda self: self, "conj_physical": lambda self: self, "resolve_conj": lambda self: self,
     "resolve_neg": lambda self: self, "is_conj": lambda self: False, "is_neg": lambda self: False,
     "is_complex": lambda self: False,
-    "H": property(_conjugate_transpose), "mH": property(lambda self: self.mT), "real": property(lambda self: self),
+    "H": property(_conjugate_transpose), "mH": property(_mH), "real": property(lambda self: self),
     "imag": property(_imag),
 })
 METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg", "float_power")})
@@ -1776,11 +1830,12 @@ METHODS.update({f"{name}_": _in_place(name) for name in ("copysign", "ldexp", "r
 FUNCTIONS.update({name: _function(name) for name in ("copysign", "ldexp", "frexp", "renorm", "histc", "nanmedian")})
 
 # ---------------------------------------------------------------------------------------------- fifteenth stop
-def tile(self: Tensor, *dims: Any) -> Tensor:
+def tile(self: Tensor, *dims: Any, **kwargs: Any) -> Tensor:
     """The tensor repeated ``dims`` times along its dims, as torch: missing leading dims of ``dims`` count 1, and
-    extra ones add leading dims (``repeat`` with ``dims`` padded to the tensor's dims)."""
+    extra ones add leading dims (``repeat`` with ``dims`` padded to the tensor's dims); or ``dims=``."""
+    dims = _keyword_sizes("tile", "dims", dims, kwargs)
     reps = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    return self.repeat(*((1,) * (self.ndim - len(reps)) + tuple(reps)))
+    return movement.repeat(self, _sizes((1,) * (self.ndim - len(reps)) + tuple(reps)))  # (0-d and (): a copy)
 
 
 def _flip_dim(name: str, dim: int, least: int) -> Callable[[Tensor], Tensor]:
@@ -1816,8 +1871,15 @@ def trace(self: Tensor) -> Tensor:
 
 
 def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
-    """Dim ``dim`` split into ``sizes`` (one of them may be -1), the other dims kept."""
+    """Dim ``dim`` split into ``sizes`` (one of them may be -1, read from that dim's size alone, as torch: (2, -1)
+    of a dim of 2 is (2, 1) even when another dim is 0), the other dims kept."""
+    if self.ndim == 0:
+        raise IndexError("unflatten: a 0-d tensor has no dim to unflatten")
     d = movement.wrap_dim("unflatten", dim, self.ndim)
+    sizes = _sizes(tuple(sizes))
+    known = math.prod(n for n in sizes if n != -1)
+    if sizes.count(-1) == 1 and known:
+        sizes = tuple(self.shape[d] // known if n == -1 else n for n in sizes)
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
 
@@ -1860,9 +1922,24 @@ def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
     return self.flip(d1 if k == 1 else d0).transpose(d0, d1)
 
 
-def tensor_split(self: Tensor, indices_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+def tensor_split(self: Tensor, indices_or_sections: Any = None, dim: int = 0, *, sections: Any = None,
+                 indices: Any = None, tensor_indices_or_sections: Any = None) -> tuple[Tensor, ...]:
     """Views of the tensor cut along ``dim``: into n nearly equal parts (the first size % n one longer), or at the
-    given indices."""
+    given indices; an int64 tensor is n when 0-d, the indices when 1-D (torch's keywords: ``sections``,
+    ``indices``, ``tensor_indices_or_sections``)."""
+    given = [v for v in (indices_or_sections, sections, indices, tensor_indices_or_sections) if v is not None]
+    if len(given) != 1:
+        raise TypeError("tensor_split() takes one of indices_or_sections, sections, indices and "
+                        "tensor_indices_or_sections")
+    indices_or_sections = given[0]
+    if isinstance(indices_or_sections, Tensor):
+        if indices_or_sections.dtype != numpy.int64 or indices_or_sections.ndim > 1:
+            raise ValueError(f"tensor_split expects a 0-d or 1-D int64 tensor of sections or indices, got dtype "
+                             f"{indices_or_sections.dtype} and {indices_or_sections.ndim} dims")
+        raw = indices_or_sections._data
+        indices_or_sections = int(raw) if raw.ndim == 0 else [int(i) for i in raw.tolist()]
+    elif not isinstance(indices_or_sections, (list, tuple)) and hasattr(indices_or_sections, "__index__"):
+        indices_or_sections = operator.index(indices_or_sections)  # (a numpy integer: a number of sections)
     d = movement.wrap_dim("tensor_split", dim, self.ndim)
     size = self.shape[d]
     if isinstance(indices_or_sections, int):
@@ -1879,7 +1956,12 @@ def tensor_split(self: Tensor, indices_or_sections: int | Sequence[int], dim: in
 def _split_along(name: str, dim: int, least: int) -> Callable[..., tuple[Tensor, ...]]:
     """torch's hsplit / vsplit / dsplit: ``tensor_split`` along ``dim`` (of a tensor of at least ``least`` dims),
     a number of sections only when it divides that dim."""
-    def fn(self: Tensor, indices_or_sections: int | Sequence[int]) -> tuple[Tensor, ...]:
+    def fn(self: Tensor, indices_or_sections: int | Sequence[int] | None = None, *, sections: int | None = None,
+           indices: Sequence[int] | None = None) -> tuple[Tensor, ...]:
+        given = [v for v in (indices_or_sections, sections, indices) if v is not None]
+        if len(given) != 1:
+            raise TypeError(f"{name}() takes one of sections and indices")
+        indices_or_sections = given[0]
         if self.ndim < least:
             raise ValueError(f"{name}: needs a tensor of at least {least} dims, got shape {self.shape}")
         d = 0 if name == "hsplit" and self.ndim == 1 else dim

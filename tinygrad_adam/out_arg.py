@@ -42,7 +42,8 @@ COMPUTING = frozenset([
     "negative", "nextafter", "norm", "not_equal", "outer", "pow", "prod", "quantile", "rad2deg", "reciprocal",
     "remainder", "round", "rsqrt", "searchsorted", "sgn", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh",
     "softmax", "sort", "sqrt", "square", "stack", "std", "sub", "subtract", "sum", "take_along_dim", "tan", "tanh",
-    "tensordot", "topk", "tril", "triu", "true_divide", "trunc", "var", "vdot", "vstack", "where", "xlogy"
+    "tensordot", "topk", "tril", "triu", "true_divide", "trunc", "var", "vdot", "vstack", "where", "xlogy",
+    "nonzero",
 ])
 # ... of which these accumulate in out's dtype (as with their ``dtype=``: ``sum(x, 1, out=longs)`` sums longs) ...
 ACCUMULATING = frozenset(["sum", "prod", "cumsum", "cumprod", "mean", "nansum"])
@@ -62,7 +63,7 @@ UNCHECKED = frozenset(["all", "amax", "amin", "any", "argmax", "argmin", "argsor
 PRODUCTS = frozenset(["addmm", "addbmm", "baddbmm", "addmv"])
 # ... and refuses a partial overlap for the rest (its elementwise kernels' check).
 # These take an out of the result's dtype only (torch: "Expected out tensor to have dtype long int").
-EXACT = frozenset(["argmax", "argmin"])
+EXACT = frozenset(["argmax", "argmin", "nonzero"])
 # These resize an out of another shape without torch's warning.
 QUIET_RESIZE = (CREATING - {"arange"}) | {"topk", "kthvalue"}
 

@@ -39,9 +39,12 @@ def _span(array: Any) -> tuple[int, int]:
 
 def _flat_storage(t: Tensor) -> Any:
     """The storage of ``t`` as a 1-D array of ``t``'s dtype (a view: writes reach ``t`` and its views)."""
-    array = _root(t)._data
+    from .ops.movement import own_array
+
+    array = own_array(_root(t))  # (a 0-d numpy scalar becomes an array first: the view then shares its memory)
     _, nbytes = _span(array)
-    lowest = array[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for s, n in zip(array.strides, array.shape))]
+    lowest = array[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for s, n in zip(array.strides, array.shape))
+                   if array.ndim else None]  # (0-d: x[None], a view; x[()] would be a copied scalar)
     xp = backend.get_array_module(array)
     flat = xp.lib.stride_tricks.as_strided(lowest, (nbytes // array.itemsize,), (array.itemsize,))
     if flat.dtype == t.dtype:

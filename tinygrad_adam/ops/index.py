@@ -112,7 +112,7 @@ def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Te
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         ga = None
         if a.requires_grad:
-            ga = g.copy()
+            ga = a.xp.array(g, copy=True)  # (an array: a 0-d g may come as a numpy scalar)
             if op == "scatter":
                 ga[mesh] = 0
         gs = None
@@ -426,6 +426,16 @@ def nonzero(a: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     if a.ndim == 0:
         return Tensor(xp.zeros((coords[0].size, 0), dtype="int64"), device=a.device)
     return Tensor(xp.stack(coords, axis=1), device=a.device)
+
+
+def nonzero_static(a: Tensor, size: int, fill_value: int = -1) -> Tensor:
+    """torch.nonzero_static: ``nonzero``'s (N, ndim) coordinates cut or padded with ``fill_value`` to ``size`` rows."""
+    found, size = nonzero(a)._data, int(size)
+    if size < 0:
+        raise ValueError(f"nonzero_static: size must be non-negative, got {size}")
+    out = a.xp.full((size, found.shape[1]), fill_value, dtype="int64")
+    out[:min(size, found.shape[0])] = found[:size]
+    return Tensor(out, device=a.device)
 
 
 def bincount(a: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:

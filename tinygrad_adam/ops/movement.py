@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -11,18 +12,31 @@ import numpy
 
 from .. import backend
 from ..autograd import is_grad_enabled
-from ..tensor import Array, Tensor, check_devices, check_fits, record
+from ..tensor import Array, Tensor, check_devices, check_fits, record, version_box
 from .elementwise import astype, result_type, wide_sum
 
 
+def own_array(a: Tensor) -> Array:
+    """``a``'s array, to make a view of: a numpy scalar (what numpy returns for a 0-d result) is first replaced by a
+    0-d array of the same value, so the view shares a's memory (a write through it reaches a and its graph, as
+    torch's; a view of the scalar would be a copy)."""
+    data = a._data
+    if isinstance(data, numpy.generic):
+        data = a._data = numpy.array(data)
+    return data
+
+
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    data = a._data
+    if isinstance(data, numpy.generic):  # (own_array, inlined: this is a hot path)
+        data = own_array(a)
     try:  # the fast path: numpy checks the sizes; its other negative sizes (-2 also means "infer") are refused here
-        data = a._data.reshape(shape)
+        data = data.reshape(shape)
         checked = not shape or min(shape) >= -1
     except (TypeError, ValueError):
         checked = False
     if not checked:
-        shape = tuple(int(n) for n in shape)
+        shape = tuple(operator.index(n) for n in shape)  # (a float size raises TypeError, as torch; no truncation)
         known, n = math.prod(d for d in shape if d != -1), a._data.size
         if shape.count(-1) > 1 or (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)) \
                 or min(shape, default=0) < -1:
@@ -37,7 +51,7 @@ def transpose(a: Tensor, axes: Sequence[int]) -> Tensor:
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of shape {a.shape}")
     inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i] % a.ndim))
-    return record("transpose", a._data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
+    return record("transpose", own_array(a).transpose(axes), (a,), lambda g: (g.transpose(inverse),))
 
 
 def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -56,7 +70,7 @@ def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
     shape = tuple(shape)
     if broadcast_shape("broadcast_to", a.shape, shape) != shape:
         raise ValueError(f"broadcast_to: shape {a.shape} cannot be broadcast to {shape}")
-    out = a.xp.broadcast_to(a._data, shape)
+    out = a.xp.broadcast_to(own_array(a), shape)
     if isinstance(out, numpy.ndarray) and out.size == a._data.size and a._data.flags.writeable:
         out.flags.writeable = True  # no element repeated (only dims of 1 added): as torch's, a view one can write
     return record("broadcast_to", out, (a,), lambda g: (unbroadcast(g, a.shape),))
@@ -214,7 +228,7 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         return getitem(getitem(a, keys[0]), keys[1])
     index = keys[0]
     gather = any(hasattr(i, "dtype") and i.ndim for i in parts)
-    out = a._data[index]
+    out = own_array(a)[index]
     if not gather and not isinstance(out, a.xp.ndarray):  # numpy gives a copied scalar when ints pick one element;
         out = a._data[(*(i for i in parts if i is not Ellipsis), Ellipsis)]  # x[0, ...] is the 0-d view torch gives
 
@@ -510,7 +524,7 @@ def unfold(a: Tensor, dim: int, size: int, step: int) -> Tensor:
     taken as one element). The gradient adds up over overlapping windows."""
     d = wrap_dim("unfold", dim, a.ndim)
     size, step = int(size), int(step)
-    x = a._data.reshape(a.shape or (1,))
+    x = own_array(a).reshape(a.shape or (1,))
     n = x.shape[d]
     if not 0 <= size <= n:
         raise ValueError(f"unfold: size {size} must lie in 0..{n}, the length of dim {dim}")
@@ -530,7 +544,10 @@ def unfold(a: Tensor, dim: int, size: int, step: int) -> Tensor:
         spread = a.xp.moveaxis(g.reshape(shape), -1, d + 1).reshape(x.shape[:d] + (count * size,) + x.shape[d + 1:])
         backend.scatter_add(full, (slice(None),) * d + (where,), spread)
         return (full.reshape(a.shape),)
-    return record("unfold", out, (a,), backward)
+    out = record("unfold", out, (a,), backward)
+    if out._base is None:  # (numpy's strided array hides its owner from record): a view of ``a``, so an in-place
+        out._vbox, out._base = version_box(a), a  # write through it reaches a's graph and version, as torch's
+    return out
 
 
 def view_dtype(a: Tensor, dtype: Any) -> Tensor:
@@ -538,7 +555,7 @@ def view_dtype(a: Tensor, dtype: Any) -> Tensor:
     shrinks or grows by the ratio, as torch (a 0-d tensor needs the same size). Not differentiable: the result is
     cut from the graph, as in torch for a non-float ``dtype``."""
     dt = numpy.dtype(dtype)
-    x = a._data
+    x = own_array(a)
     if dt.itemsize != x.dtype.itemsize:
         what = f"view {x.dtype} as {dt} (different element sizes)"
         if x.ndim == 0:
