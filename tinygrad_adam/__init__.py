@@ -92,19 +92,52 @@ __version__ = "0.1.0"
 
 inf, nan, pi, e, newaxis = math.inf, math.nan, math.pi, math.e, None  # torch's constants
 
-iinfo = numpy.iinfo  # torch.iinfo(torch.int64).max, .min, .bits: numpy's answer is the same (Python ints)
+class iinfo:  # noqa: N801 - torch's name
+    """``torch.iinfo(dtype)``: ``max``, ``min``, ``bits`` as Python ints and ``dtype`` as a name, for an integer
+    dtype (a float or bool dtype raises TypeError, as torch's)."""
+
+    def __init__(self, dtype: Any) -> None:
+        kind = numpy.dtype(dtype).kind
+        if kind not in "iu":
+            raise TypeError(f"iinfo() requires an integer dtype, got {numpy.dtype(dtype)}; use finfo for a float one")
+        info = numpy.iinfo(dtype)
+        self.bits, self.max, self.min = builtins.int(info.bits), builtins.int(info.max), builtins.int(info.min)
+        self.dtype = str(info.dtype)
+
+    def __eq__(self, other: object) -> builtins.bool:
+        return type(other) is iinfo and vars(self) == vars(other)
+
+    def __hash__(self) -> builtins.int:
+        return hash(self.dtype)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
 class finfo:  # noqa: N801 - torch's name
     """``torch.finfo(dtype)``: ``eps``, ``max``, ``min``, ``tiny``, ``smallest_normal``, ``resolution`` as Python
-    floats (numpy's finfo gives numbers of the dtype itself), ``bits``, and ``dtype`` as a name."""
+    floats (numpy's finfo gives numbers of the dtype itself), ``bits``, and ``dtype`` as a name, for a float dtype
+    (an integer or bool dtype raises TypeError, as torch's)."""
 
     def __init__(self, dtype: Any = None) -> None:
+        if dtype is not None and numpy.dtype(dtype).kind not in "fc":
+            raise TypeError(f"finfo() requires a floating-point dtype, got {numpy.dtype(dtype)}; use iinfo for an "
+                            f"integer one")
         info = numpy.finfo(numpy.float32 if dtype is None else dtype)
         self.bits, self.dtype = builtins.int(info.bits), str(info.dtype)
         for field in ("eps", "max", "min", "tiny", "smallest_normal"):
             setattr(self, field, builtins.float(getattr(info, field)))
         self.resolution = 10.0 ** -info.precision
+
+    def __eq__(self, other: object) -> builtins.bool:
+        return type(other) is finfo and vars(self) == vars(other)
+
+    def __hash__(self) -> builtins.int:
+        return hash(self.dtype)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
 
 
 def get_default_dtype() -> Any:
@@ -113,7 +146,11 @@ def get_default_dtype() -> Any:
 
 
 def set_default_dtype(dtype: Any) -> None:
-    """Only float32, the fixed default, is accepted; another dtype raises rather than be silently ignored."""
+    """Only float32, the fixed default, is accepted; another float dtype raises rather than be silently ignored (a
+    non-float one raises TypeError, as torch's)."""
+    if numpy.dtype(dtype).kind != "f":
+        raise TypeError(f"set_default_dtype({numpy.dtype(dtype)}): only floating-point types are supported as the "
+                        f"default type")
     if numpy.dtype(dtype) != numpy.float32:
         raise NotImplementedError(f"set_default_dtype({numpy.dtype(dtype)}): the default float dtype is fixed at "
                                   f"float32 here; pass dtype= when making tensors, or call .double() on a model")

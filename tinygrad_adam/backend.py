@@ -36,8 +36,10 @@ except Exception as e:  # pragma: no cover - depends on the machine
     _cupy, _cupy_error = None, f"{type(e).__name__}: {' '.join(str(e).split())}"  # one line
 
 
-class DeviceError(RuntimeError):
-    """A device that cannot be used, or two devices mixed in one op."""
+class DeviceError(RuntimeError, AssertionError):
+    """A device that cannot be used, or two devices mixed in one op. A RuntimeError, and an AssertionError too:
+    torch built without CUDA raises AssertionError for ``x.cuda()``, with CUDA but no GPU RuntimeError, so a
+    program's ``except`` for either catches ours."""
 
 
 def cupy_available() -> bool:
@@ -60,19 +62,29 @@ def gpu_status() -> tuple[bool, str]:
     return True, f"cupy {_cupy.__version__}, {n} CUDA device(s)"
 
 
+# torch's device types: a device of any of them can be named (``device("mps")``, ``device("meta")``), as a program
+# that only names one and checks its availability does; only cpu and cuda can hold tensors here.
+DEVICE_TYPES = ("cpu", "cuda", "mps", "meta", "xpu", "xla", "hip", "ipu", "mkldnn", "opengl", "opencl", "ideep",
+                "ve", "fpga", "maia", "lazy", "vulkan", "mtia", "hpu", "privateuseone")
+
+
 class device(str):  # noqa: N801 - torch's name
     """A device name as ``torch.device``: ``device("cuda")``, ``device("cuda", 1)``, ``device("cpu")``.
 
     It is a ``str`` ("cpu", "cuda", "cuda:1"), so it goes wherever a device name does; ``.type`` and ``.index``
-    as in torch. Making one does not check that the device is usable (moving a tensor there does).
+    as in torch. Making one does not check that the device is usable (moving a tensor there does). As a context
+    manager (``with device("cpu"):``) it is the default device of the factories inside, as torch's.
     """
 
     def __new__(cls, type: str | int, index: int | None = None) -> device:  # noqa: A002 - torch's name
         if isinstance(type, int) and not isinstance(type, bool) and index is None:
             type, index = "cuda", type  # noqa: A001 - torch's device(0): the accelerator's index
-        name = str(type).strip().lower() if index is None else f"{str(type).strip().lower()}:{int(index)}"
+        if not isinstance(type, str) or (index is not None and (not isinstance(index, int) or isinstance(index, bool))):
+            raise TypeError(f"device(): expected a device name (str) or an int index, and an int index, got "
+                            f"({_type_name(type)}, {_type_name(index)})")
+        name = type.strip().lower() if index is None else f"{type.strip().lower()}:{index}"
         kind, _, number = name.partition(":")
-        if kind not in ("cpu", "cuda") or (number and not number.isdigit()) or (kind == "cpu" and number):
+        if kind not in DEVICE_TYPES or (number and not number.isdigit()) or (number[:1] == "0" and number != "0"):
             raise DeviceError(f"unknown device {name!r}: use 'cpu', 'cuda' or 'cuda:N'")
         return super().__new__(cls, name)
 
@@ -88,6 +100,22 @@ class device(str):  # noqa: N801 - torch's name
     def __repr__(self) -> str:
         return f"device(type='{self.type}'" + (f", index={self.index})" if self.index is not None else ")")
 
+    def __enter__(self) -> device:
+        """Make this the default device until ``__exit__`` (it must be usable, as torch's)."""
+        global _default_device
+        previous = default_device()
+        _default_device = parse_device(self)
+        self.__dict__.setdefault("_previous", []).append(previous)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _default_device
+        _default_device = self.__dict__["_previous"].pop()
+
+
+def _type_name(x: Any) -> str:
+    return "None" if x is None else type(x).__name__
+
 
 def parse_device(device: str | int | None) -> str:
     """Normalise a device name: ``None`` -> default, ``"cuda"`` -> ``"cuda:0"``, an index N -> ``"cuda:N"`` (torch's
@@ -99,7 +127,7 @@ def parse_device(device: str | int | None) -> str:
     if not isinstance(device, str):
         device = str(device)
     name = device.strip().lower()
-    if name == "cpu":
+    if name == "cpu" or (name.startswith("cpu:") and name[4:].isdigit()):  # torch's cpu:N is the one CPU
         return "cpu"
     if name == "cuda" or name == "gpu":
         name = "cuda:0"

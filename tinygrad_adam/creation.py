@@ -263,9 +263,15 @@ def from_numpy(array: numpy.ndarray) -> Tensor:
     """A CPU tensor sharing ``array``'s memory and dtype, as ``torch.from_numpy`` (writes to either show in both)."""
     if not isinstance(array, numpy.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biufc" or (array.dtype.itemsize > 8 and array.dtype.kind == "f"):
+        raise TypeError(f"from_numpy: can't convert an array of dtype {array.dtype}; the supported dtypes are "
+                        f"float64, float32, float16, int64, int32, int16, int8, uint8 and bool")
     if not array.dtype.isnative:  # (a tensor's dtype is native: torch refuses to share a byte-swapped array)
         raise ValueError("from_numpy: the array's byte order is not the native one; convert it with "
                          "array.astype(array.dtype.newbyteorder('=')) first (as torch asks)")
+    if not array.flags.writeable:
+        warnings.warn("from_numpy: the array is not writable; the tensor shares its memory, so writing to the tensor "
+                      "raises (copy the array first to write)", UserWarning, stacklevel=2)
     return Tensor(array, device="cpu")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
 from . import backend
 from .amp import cuda_amp as amp
@@ -59,3 +60,80 @@ def empty_cache() -> None:
     does before CUDA is initialised."""
     if is_available():
         backend.xp_of("cuda:0").get_default_memory_pool().free_all_blocks()
+
+
+def is_initialized() -> bool:
+    """Whether the GPU backend is usable (torch: whether CUDA was initialised; False on a machine without one)."""
+    return is_available()
+
+
+def seed() -> None:
+    """torch's ``cuda.seed``: without a GPU a no-op, as torch's (the GPU shares the CPU's generator here)."""
+
+
+seed_all = seed
+
+
+def _pool_bytes(used: bool) -> int:
+    """Bytes cupy's default memory pool has handed out (``used``) or holds from the GPU; 0 without a GPU."""
+    if not is_available():
+        return 0
+    pool = backend.xp_of("cuda:0").get_default_memory_pool()
+    return int(pool.used_bytes() if used else pool.total_bytes())
+
+
+def memory_allocated(device: str | int | None = None) -> int:
+    """Bytes held by tensors on the GPU (cupy's pool, in use); 0 without a GPU, as torch's."""
+    return _pool_bytes(True)
+
+
+def memory_reserved(device: str | int | None = None) -> int:
+    """Bytes the caching pool holds from the GPU; 0 without a GPU, as torch's."""
+    return _pool_bytes(False)
+
+
+def max_memory_allocated(device: str | int | None = None) -> int:
+    """The peak of ``memory_allocated``, bounded by what the pool holds (cupy keeps no peak; the pool only grows
+    until ``empty_cache``); 0 without a GPU, as torch's."""
+    return _pool_bytes(False)
+
+
+max_memory_reserved = max_memory_allocated
+
+
+def _properties(device: str | int | None) -> dict:
+    """cupy's properties of the GPU ``device``; raises (RuntimeError / AssertionError) without a usable GPU."""
+    name = backend.parse_device("cuda" if device is None else device)
+    if name == "cpu":
+        raise ValueError(f"Expected a cuda device, but got: {device}")
+    return backend.xp_of(name).cuda.runtime.getDeviceProperties(int(name.split(":")[1]))
+
+
+def get_device_name(device: str | int | None = None) -> str:
+    """The GPU's name; raises without a usable GPU, as torch's."""
+    name = _properties(device)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def get_device_capability(device: str | int | None = None) -> tuple[int, int]:
+    """The GPU's compute capability (major, minor); raises without a usable GPU, as torch's."""
+    props = _properties(device)
+    return int(props["major"]), int(props["minor"])
+
+
+def get_device_properties(device: str | int | None = None) -> SimpleNamespace:
+    """The GPU's ``name``, ``major``, ``minor``, ``total_memory`` (bytes) and ``multi_processor_count``, as torch's
+    properties object; raises without a usable GPU, as torch's."""
+    props = _properties(device)
+    name = props["name"]
+    return SimpleNamespace(name=name.decode() if isinstance(name, bytes) else str(name), major=int(props["major"]),
+                           minor=int(props["minor"]), total_memory=int(props["totalGlobalMem"]),
+                           multi_processor_count=int(props["multiProcessorCount"]))
+
+
+def mem_get_info(device: str | int | None = None) -> tuple[int, int]:
+    """(free, total) bytes of the GPU; raises without a usable GPU, as torch's."""
+    name = backend.parse_device("cuda" if device is None else device)
+    with backend.device_context(name):
+        free, total = backend.xp_of(name).cuda.runtime.memGetInfo()
+    return int(free), int(total)

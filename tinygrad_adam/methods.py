@@ -306,10 +306,9 @@ def _is_dtype(x: Any) -> bool:
     if isinstance(x, (Tensor, str, list, tuple)) or x is None:
         return False
     try:
-        numpy.dtype(x)
+        return numpy.dtype(x).kind in "biufc"  # (numpy makes an object dtype of any class: Tensor, a module)
     except TypeError:
         return False
-    return True
 
 
 def _convert(self: Tensor, dtype: Any) -> Tensor:
@@ -323,14 +322,24 @@ def _convert(self: Tensor, dtype: Any) -> Tensor:
 def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
        copy: bool = False, memory_format: Any = None) -> Tensor:
     """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)`` (its device and dtype); differentiable.
-    ``memory_format`` (channels_last, ...): the result in that layout (layouts.to_format)."""
+    ``memory_format`` (channels_last, ...): the result in that layout (layouts.to_format). Booleans after those are
+    ``non_blocking`` then ``copy``, as torch's positional ``to(dtype, non_blocking, copy)``."""
+    first = next((i for i, a in enumerate(args) if i and isinstance(a, bool)), len(args))  # (a leading bool is no
+    args, flags = args[:first], args[first:]  # flag: torch makes it a bool dtype, we refuse it as a device)
+    if len(flags) > 2 or not all(isinstance(a, bool) for a in flags):
+        raise TypeError(f"to(): invalid combination of arguments {tuple(type(a).__name__ for a in args + flags)}; "
+                        f"expected (device, dtype, non_blocking, copy), (dtype, non_blocking, copy) or (tensor, ...)")
+    if len(flags) == 2:
+        copy = flags[1]
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
         elif _is_dtype(a):
             dtype = a
-        else:
+        elif isinstance(a, (str, int)) or a is None:
             device = a
+        else:
+            raise TypeError(f"to(): expected a device, a dtype or a tensor, got {type(a).__name__}")
     out = self if device is None else movement.to(self, _device_of(device))
     if dtype is not None and out.dtype != numpy.dtype(dtype):
         out = _convert(out, dtype)
@@ -339,12 +348,14 @@ def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, non_bloc
     return layouts.clone(out) if copy and out is self else out  # (copy=True keeps dense strides, as torch's)
 
 
-def cpu(self: Tensor) -> Tensor:
-    return movement.to(self, "cpu")
+def cpu(self: Tensor, memory_format: Any = None) -> Tensor:
+    """On the CPU (itself when it is there); ``memory_format`` as ``to``'s."""
+    return to(self, "cpu", memory_format=memory_format)
 
 
-def cuda(self: Tensor, device: Any = None) -> Tensor:
-    return movement.to(self, _device_of("cuda" if device is None else device))
+def cuda(self: Tensor, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+    """On the GPU ``device`` (the current one by default); ``non_blocking`` is accepted (copies are synchronous)."""
+    return to(self, _device_of("cuda" if device is None else device), memory_format=memory_format)
 
 
 def _is_cuda(self: Tensor) -> bool:
@@ -352,8 +363,9 @@ def _is_cuda(self: Tensor) -> bool:
 
 
 def _cast(dtype: Any) -> Callable[[Tensor], Tensor]:
-    def convert(self: Tensor) -> Tensor:
-        return self if self.dtype == dtype else _convert(self, dtype)
+    def convert(self: Tensor, memory_format: Any = None) -> Tensor:
+        out = self if self.dtype == dtype else _convert(self, dtype)
+        return out if memory_format is None else layouts.to_format(out, memory_format)
     convert.__doc__ = f"This tensor as {numpy.dtype(dtype).name} (itself when it already is)."
     return convert
 
@@ -369,6 +381,8 @@ def type_(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> Any:
     the device the name says, as torch's."""
     if dtype is None:
         return f"tinygrad_adam.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+    if dtype is Tensor or dtype in ("torch.Tensor", "tinygrad_adam.Tensor"):
+        dtype = numpy.float32  # torch's default tensor type, FloatTensor
     if isinstance(dtype, str):
         name = dtype.removeprefix("torch.").removeprefix("tinygrad_adam.")
         device = "cuda" if name.startswith("cuda.") else "cpu"
@@ -2485,7 +2499,7 @@ def is_same_size(self: Tensor, other: Tensor) -> bool:
 def is_nonzero(self: Tensor) -> bool:
     """Whether the one element is not zero (nan counts); other sizes raise, as torch."""
     if self._data.size != 1:
-        raise ValueError(f"is_nonzero: the truth value of a tensor with {self._data.size} elements is ambiguous "
+        raise RuntimeError(f"is_nonzero: the truth value of a tensor with {self._data.size} elements is ambiguous "
                          f"(it needs one element), shape {self.shape}")
     return bool(self._data.reshape(()) != 0)
 
@@ -2601,7 +2615,8 @@ METHODS.update({
     "slice_scatter": slice_scatter, "diagonal_scatter": diagonal_scatter, "select": select,
     "split_with_sizes": split_with_sizes, "sum_to_size": sum_to_size, "short": _cast(numpy.int16),
     "byte": _cast(numpy.uint8), "char": _cast(numpy.int8), "is_signed": is_signed,
-    "is_cpu": property(lambda self: self.device == "cpu"), "get_device": get_device, "is_same_size": is_same_size,
+    "is_cpu": property(lambda self: self.device == "cpu"), "is_meta": property(lambda self: False),
+    "get_device": get_device, "is_same_size": is_same_size,
     "is_nonzero": is_nonzero, "msort": msort, "dist": dist, "new": new,
     "hardshrink": lambda self, lambd=0.5: _nn_function("hardshrink")(self, lambd),
     "prelu": lambda self, weight: _nn_function("prelu")(self, weight),
@@ -2903,7 +2918,7 @@ FUNCTIONS.update(
     cosine_embedding_loss=cosine_embedding_loss, hinge_embedding_loss=hinge_embedding_loss,
     margin_ranking_loss=margin_ranking_loss, poisson_nll_loss=poisson_nll_loss, layer_norm=layer_norm,
     group_norm=group_norm, batch_norm=batch_norm, instance_norm=instance_norm, embedding=embedding,
-    get_default_device=backend.default_device,
+    get_default_device=lambda: backend.device(backend.default_device()),
     is_inference_mode_enabled=autograd.is_inference_mode_enabled,
     logspace=logspace, range=range_, hann_window=hann_window, hamming_window=hamming_window,
     blackman_window=blackman_window, bartlett_window=bartlett_window, kaiser_window=kaiser_window)
