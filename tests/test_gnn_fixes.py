@@ -142,14 +142,16 @@ def test_what_is_not_here_raises_a_one_line_error() -> None:
         tg.ones(2, 2, 2).to_sparse()
     with pytest.raises(TypeError, match="integers"):  # torch truncates float indices
         tg.sparse_coo_tensor([[0.0], [1.5]], [1.0], (2, 2))
-    for op in (lambda: s.sum(), lambda: tg.sum(s), lambda: tg.relu(s), lambda: tg.add(s, s), lambda: s.to("cpu")):
+    for op in (lambda: tg.sum(s), lambda: tg.relu(s), lambda: s.narrow_copy(0, 0, 1)):
         with pytest.raises(AttributeError, match="to_dense"):
             op()
-    for op in (lambda: tg.tensor(s), lambda: np.asarray(s), lambda: tg.ones(2, 2) @ s, lambda: s * 2):
-        with pytest.raises((TypeError, AttributeError)):
+    for op in (lambda: tg.tensor(s), lambda: np.asarray(s), lambda: tg.ones(2, 2) * s, lambda: s * s):
+        with pytest.raises((TypeError, AttributeError, RuntimeError, NotImplementedError)):
             op()
     with pytest.raises(TypeError, match="sparse COO"):
-        tg.sparse.mm(tg.ones(2, 2), tg.ones(2, 2))
+        tg.sparse.mm([[1.0]], tg.ones(1, 1))
+    # (s.sum(), torch.add(s, s), s.to("cpu"), dense @ s, s * 2, sparse.mm(dense, dense) work now, as torch's:
+    # tests/test_sparse_probe_fixes.py)
 
 
 @pytest.mark.gpu

@@ -167,6 +167,8 @@ def transpose(self: Tensor, *dims: int, **kwargs: int) -> Tensor:
     if len(dims) != 2:
         raise TypeError(f"transpose(dim0, dim1) swaps two dims, as in torch; got {dims}. For numpy's transpose(axes) "
                         f"use permute(*axes), for the reversed dims .T")
+    if not isinstance(self, Tensor) and self.is_sparse:  # torch.transpose(sparse COO matrix): sparse.py
+        return self.transpose(*dims)
     dim0, dim1 = (movement.wrap_dim("transpose", int(d), self.ndim) for d in dims)  # (0-d: 0 and -1, as torch)
     perm = list(range(self.ndim))
     if self.ndim:
@@ -225,6 +227,8 @@ def _mT(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
 
 
 def t(self: Tensor) -> Tensor:
+    if not isinstance(self, Tensor) and self.is_sparse:  # torch.t(sparse COO matrix): sparse.py
+        return self.t()
     if self.ndim > 2:
         raise ValueError(f"t() needs a tensor with at most 2 dims, got shape {self.shape}; use transpose(dim0, dim1)")
     return movement.transpose(self, ())
@@ -454,8 +458,11 @@ def element_size(self: Tensor) -> int:
 
 # ---------------------------------------------------------------------------------------------- arithmetic
 def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
-    if _is_sparse(other) and isinstance(self, Tensor):
-        return _add_sparse("add", self, other, alpha)
+    if _is_sparse(other):
+        if isinstance(self, Tensor):
+            return _add_sparse("add", self, other, alpha)
+        if hasattr(type(self), "dense_operand"):  # torch.add(sparse, sparse): sparse.py
+            return self.add(other, alpha=alpha)
     check_alpha("add", self, other, alpha)
     if alpha != 1 and elementwise.result_type(self, other).kind == "f":
         return binary.add_scaled("add", self, other, alpha)
@@ -463,8 +470,11 @@ def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
 
 
 def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
-    if _is_sparse(other) and isinstance(self, Tensor):
-        return _add_sparse("sub", self, other, -alpha)
+    if _is_sparse(other):
+        if isinstance(self, Tensor):
+            return _add_sparse("sub", self, other, -alpha)
+        if hasattr(type(self), "dense_operand"):  # torch.sub(sparse, sparse): sparse.py
+            return self.sub(other, alpha=alpha)
     check_alpha("sub", self, other, alpha)
     elementwise.check_sub_operands(self, other)  # before alpha scales a bool
     if alpha != 1 and elementwise.result_type(self, other).kind == "f":
@@ -484,8 +494,8 @@ def _add_sparse(op: str, dense: Tensor, sparse: Any, alpha: float) -> Tensor:
     if dense.shape != tuple(sparse.shape):
         raise RuntimeError(f"{op}: a sparse tensor of size {tuple(sparse.shape)} adds only into a dense tensor of "
                            f"that size, got {tuple(dense.shape)}")
-    values = sparse._values()
-    check_alpha(op, dense, values, alpha)
+    values = sparse._vals if hasattr(type(sparse), "dense_operand") else sparse._values()  # (a COO matrix's
+    check_alpha(op, dense, values, alpha)  # values with their graph: the gradient reaches them, as torch's)
     dtype = elementwise.result_type(dense, values)
     k, place = sparse.sparse_dim(), sparse._indices()._data  # (k, nnz) positions in dense's first k dims
     flat = sum(place[i] * math.prod(dense.shape[i + 1:k]) for i in range(k))  # as one row-major number
@@ -1025,6 +1035,8 @@ def gather(self: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) 
 
 
 def index_select(self: Tensor, dim: int, index: Tensor) -> Tensor:
+    if not isinstance(self, Tensor) and self.is_sparse:  # torch.index_select(sparse COO matrix): sparse.py
+        return self.index_select(dim, index)
     return _index_ops.index_select(self, dim, index)
 
 
@@ -1341,7 +1353,7 @@ def mm(self: Tensor, mat2: Tensor) -> Tensor:
     """Matrix (n, k) times matrix (k, m) -> (n, m); no broadcasting (``matmul`` broadcasts). A sparse COO ``self``
     (sparse.py): ``sparse.mm``."""
     if self.is_sparse:
-        return self @ mat2
+        return self.mm(mat2)
     if self.ndim != 2 or mat2.ndim != 2 or self.shape[1] != mat2.shape[0]:
         raise ValueError(f"mm: needs matrices (n, k) and (k, m), got {self.shape} and {mat2.shape}")
     return linalg.matmul(self, mat2)
@@ -2934,7 +2946,7 @@ def to_sparse(self: Tensor, sparse_dim: int | None = None) -> Any:
     return to_sparse(self, sparse_dim)
 
 
-METHODS["to_sparse"] = to_sparse
+METHODS["to_sparse"] = METHODS["to_sparse_coo"] = to_sparse
 
 # torch.* names of nn.functional's convolutions and pools (torch.conv2d, torch.max_pool1d, ...)
 def _functional(name: str, indices: bool = False) -> Callable[..., Any]:

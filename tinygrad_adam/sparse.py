@@ -1,14 +1,17 @@
 """torch.sparse's COO matrices as graph code uses them: ``sparse_coo_tensor(indices, values, size)`` for an
-adjacency matrix, then ``torch.sparse.mm(adj, x)`` (also ``torch.spmm``, ``torch.mm``, ``adj @ x``),
+adjacency matrix, then ``torch.sparse.mm(adj, x)`` (also ``torch.spmm``, ``torch.mm``, ``adj @ x``, a vector too),
 ``to_dense()`` and a dense matrix's ``to_sparse()``.
 
 A :class:`SparseCOOTensor` is a (M, N) matrix stored as ``indices`` (2, nnz) int64 (row, column) and ``values``
 (nnz,) Tensor; an entry listed twice adds up (torch's "uncoalesced" form; ``coalesce()`` sorts and sums them). The
 products are built from differentiable ops (a gather of x's rows, ``index_add`` into the output rows), so a
 gradient reaches both x and the values (when they require one, as attention weights do): O(nnz * K) work, no dense
-(M, N) array. Only 2-D matrices of scalar values exist here; out-of-range indices raise at creation (torch checks
-them only with ``check_invariants=True``). It is not a Tensor: anything not listed above raises a one-line error
-naming ``.to_dense()``. (The sparse *gradients* of ``embedding(sparse=True)`` are ``sparse_grad.SparseGrad``.)
+(M, N) array. Also as torch's (sparse results unless said): ``sparse + - sparse``, ``* /`` by a number or 0-d
+tensor, ``sparse * dense`` (broadcast to (M, N)), ``neg abs sqrt pow``, ``index_select``, ``torch.sparse.sum`` of
+all of it (dense 0-d), ``torch.sparse.softmax / log_softmax / addmm``, ``dense + - @ sparse`` (dense), ``to``,
+``clone``. Only 2-D matrices of scalar values exist here; out-of-range indices raise at creation (torch checks
+them only with ``check_invariants=True``). It is not a Tensor: anything else raises a one-line error naming
+``.to_dense()``. (The sparse *gradients* of ``embedding(sparse=True)`` are ``sparse_grad.SparseGrad``.)
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any, NoReturn
 
 from . import creation
 from .layouts import sparse_coo
-from .ops.movement import stack
+from .ops.elementwise import result_type
+from .ops.movement import concatenate, stack
 from .tensor import Size, Tensor
 
 
@@ -92,8 +96,9 @@ class SparseCOOTensor:
         return out.index_put((self._idx[0], self._idx[1]), self._vals, accumulate=True)
 
     def t(self) -> SparseCOOTensor:
-        """The transpose (N, M): rows and columns swapped (no longer sorted, so not coalesced)."""
-        return SparseCOOTensor(self._idx.flip(0), self._vals, (self._shape[1], self._shape[0]))
+        """The transpose (N, M): rows and columns swapped (no longer sorted, so not coalesced unless empty, as
+        torch's)."""
+        return SparseCOOTensor(self._idx.flip(0), self._vals, (self._shape[1], self._shape[0]), self._nnz() == 0)
 
     def transpose(self, dim0: int, dim1: int) -> SparseCOOTensor:
         if not -2 <= dim0 < 2 or not -2 <= dim1 < 2:
@@ -104,16 +109,187 @@ class SparseCOOTensor:
         return SparseCOOTensor(self._idx, self._vals.detach(), self._shape, self._coalesced)
 
     def __matmul__(self, other: Any) -> Tensor:
-        """``self @ dense``, also spelled ``self.matmul(dense)`` and ``self.mm(dense)``: see :func:`mm`."""
+        """``self @ dense``, also spelled ``self.matmul(dense)`` and ``self.mm(dense)``: see :func:`mm`; a vector
+        (N,) gives the (M,) product, as torch's ``matmul`` / ``mv``."""
+        if isinstance(other, Tensor) and other.ndim == 1:
+            return mm(self, other.unsqueeze(1)).squeeze(1)
         return mm(self, other)
 
-    matmul = mm = __matmul__
+    matmul = mv = __matmul__
+
+    def mm(self, other: Any) -> Tensor:
+        return mm(self, other)
+
+    # ------------------------------------------------------------------ arithmetic (torch's sparse results)
+    def _with_values(self, values: Tensor, coalesced: bool | None = None) -> SparseCOOTensor:
+        return SparseCOOTensor(self._idx, values, self._shape, self._coalesced if coalesced is None else coalesced)
+
+    def _scalar(self, other: Any, op: str) -> Any:
+        """``other`` when it is a Python number or a 0-d Tensor (what scales a sparse tensor), else refuse."""
+        if isinstance(other, (bool, int, float)) or (isinstance(other, Tensor) and other.ndim == 0):
+            return other
+        raise NotImplementedError(f"sparse COO tensor {op} {type(other).__name__}: only a number or a 0-d tensor "
+                                  f"here; call .to_dense() first for a dense Tensor")
+
+    def mul(self, other: Any) -> SparseCOOTensor:
+        """``self * number`` (values scaled) or ``self * dense`` of the same shape (each value times its entry):
+        sparse, the same indices, as torch's."""
+        if isinstance(other, Tensor) and other.ndim:
+            if other.ndim > 2:
+                raise NotImplementedError(f"sparse COO (2-D) * dense of shape {tuple(other.shape)}: only dense "
+                                          f"operands that broadcast to {self._shape} here")
+            other = other.expand(*self._shape)
+            return self._with_values(self._vals * other[self._idx[0], self._idx[1]])
+        if isinstance(other, SparseCOOTensor):
+            raise NotImplementedError("sparse * sparse is not supported here; call .to_dense() first")
+        return self._with_values(self._vals * self._scalar(other, "*"))
+
+    def div(self, other: Any) -> SparseCOOTensor:
+        return self._with_values(self._vals / self._scalar(other, "/"))
+
+    def neg(self) -> SparseCOOTensor:
+        return self._with_values(-self._vals)
+
+    __mul__ = mul
+    __truediv__ = div
+    __neg__ = neg
+
+    def __rmul__(self, other: Any) -> SparseCOOTensor:
+        return self._with_values(self._scalar(other, "*") * self._vals)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> SparseCOOTensor:
+        """``self + alpha * other`` of two sparse tensors of one shape: both lists of entries (uncoalesced), or,
+        when both are coalesced, merged into a coalesced one (as torch; torch's order of an uncoalesced sum is its
+        own: compare after ``coalesce()``). A dense ``other`` raises, as torch's add(sparse, dense)."""
+        if not isinstance(other, SparseCOOTensor):
+            raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+        if other._shape != self._shape:
+            raise RuntimeError(f"add: expected sizes of 'self' and 'other' to match, but {list(self._shape)} != "
+                               f"{list(other._shape)}")
+        dtype = result_type(self._vals, other._vals)
+        if isinstance(alpha, float) and dtype.kind in "iub":
+            raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+        values = other._vals if alpha == 1 else other._vals * alpha
+        both = SparseCOOTensor(concatenate([self._idx, other._idx], 1),
+                               concatenate([self._vals.to(dtype), values.to(dtype)]), self._shape)
+        return both.coalesce() if self._coalesced and other._coalesced else both
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> SparseCOOTensor:
+        return self.add(other, alpha=-alpha)
+
+    __add__ = add
+    __sub__ = sub
+
+    def dense_operand(self, op: str, other: Any) -> Tensor:
+        """What a dense Tensor ``other``'s ``+`` / ``-`` / ``@`` uses of this sparse operand: its dense form (the same
+        values and gradients as torch's dense result; for ``+`` unlisted entries are -0.0, the identity of addition,
+        so that ``other``'s -0.0 stays, as torch). ``+`` / ``-`` need ``other`` of this shape (as torch); other
+        dense-with-sparse elementwise ops refuse."""
+        if op in ("add", "sub") and tuple(getattr(other, "shape", ())) != self._shape:
+            raise RuntimeError(f"{op}: expected 'self' and 'other' to have same size, but self has size "
+                               f"{list(getattr(other, 'shape', ()))} while other has size {list(self._shape)}")
+        if op == "add" and self.dtype.kind == "f":
+            out = creation.full(self._shape, -0.0, dtype=self.dtype, device=self.device)
+            return out.index_put((self._idx[0], self._idx[1]), self._vals, accumulate=True)
+        if op in ("add", "sub", "matmul"):
+            return self.to_dense()
+        raise RuntimeError(f"{op}(dense, sparse) is not supported here; call .to_dense() first (sparse * dense "
+                           f"works)")
+
+    # ------------------------------------------------------------------ values-wise ops (f(0) = 0), reductions
+    def abs(self) -> SparseCOOTensor:
+        """|values| of the coalesced form (repeats summed first, as torch)."""
+        c = self.coalesce()
+        return c._with_values(c._vals.abs())
+
+    def sqrt(self) -> SparseCOOTensor:
+        c = self.coalesce()
+        return c._with_values(c._vals.sqrt())
+
+    def pow(self, exponent: Any) -> SparseCOOTensor:
+        """values ** a number, of the coalesced form, the dtype kept (torch's sparse rules: a zeroth power, a float
+        power of integers and a negative power of integers raise)."""
+        if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
+            raise NotImplementedError("sparse COO pow: only a Python number exponent (as torch)")
+        if exponent == 0:
+            raise RuntimeError("pow: cannot raise to zeroth power on sparse tensor; it would make the result tensor "
+                               "dense")
+        if self.dtype.kind in "iub" and (isinstance(exponent, float) or exponent < 0):
+            raise RuntimeError(f"sparse pow: an integer tensor to the power {exponent} is not allowed (torch: result "
+                               f"type can't be cast / integers to negative integer powers)")
+        c = self.coalesce()
+        return c._with_values(c._vals.pow(exponent))
+
+    __pow__ = pow  # noqa: A003
+    __abs__ = abs  # noqa: A003
+
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """The sum of all of it (a 0-d dense tensor; repeated entries each counted, as torch's ``sum()``)."""
+        if keepdim:
+            raise NotImplementedError("sparse COO sum(keepdim=True) is not available here; call .to_dense() first")
+        return sum(self, (0, 1) if dim is None else dim, dtype)
+
+    def zero_(self) -> SparseCOOTensor:
+        """No entries left, in place (as torch's)."""
+        self._idx, self._vals, self._coalesced = self._idx[:, :0], self._vals[:0].detach(), True
+        return self
+
+    def index_select(self, dim: int, index: Any) -> SparseCOOTensor:
+        """Rows (dim 0) or columns (dim 1) ``index`` (repeats allowed), renumbered 0.. len(index) - 1: sparse,
+        uncoalesced (torch's order is its own: compare after ``coalesce()``); differentiable in the values."""
+        if not -2 <= dim < 2:
+            raise IndexError(f"Dimension out of range (expected to be in range of [-2, 1], but got {dim})")
+        dim %= 2
+        index = creation.as_tensor(index, device=self.device)
+        if index.ndim > 1 or index.dtype.kind not in "iu":
+            raise IndexError("index_select(): Index is supposed to be a vector of integers")
+        index = index.reshape(-1).long()
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self._shape[dim]):
+            raise IndexError(f"index out of range in self (size {self._shape[dim]})")
+        hit = (self._idx[dim].unsqueeze(0) == index.unsqueeze(1)).nonzero()  # (position in index, entry), sorted
+        position, entry = hit[:, 0], hit[:, 1]
+        kept = self._idx[1 - dim][entry]
+        indices = stack([position, kept] if dim == 0 else [kept, position])
+        shape = (index.shape[0], self._shape[1]) if dim == 0 else (self._shape[0], index.shape[0])
+        return SparseCOOTensor(indices, self._vals[entry], shape, coalesced=len(entry) <= 1)
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    # ------------------------------------------------------------------ copies, casts, moves
+    def clone(self) -> SparseCOOTensor:
+        return SparseCOOTensor(self._idx.clone(), self._vals.clone(), self._shape, self._coalesced)
+
+    def to(self, *args: Any, **kwargs: Any) -> SparseCOOTensor:
+        """``to(dtype)`` / ``to(device)`` / both: the values (and indices) cast or moved, as a dense tensor's."""
+        return self._converted(self._vals.to(*args, **kwargs))
+
+    def _converted(self, values: Tensor) -> SparseCOOTensor:
+        """self when ``values`` are its own (as torch's ``to``), else a new one with them, indices alongside."""
+        if values is self._vals:
+            return self
+        return SparseCOOTensor(self._idx.to(values.device), values, self._shape, self._coalesced)
+
+    def float(self) -> SparseCOOTensor:
+        return self._converted(self._vals.float())
+
+    def double(self) -> SparseCOOTensor:
+        return self._converted(self._vals.double())
+
+    def cpu(self) -> SparseCOOTensor:
+        return self.to("cpu")
+
+    def numel(self) -> int:
+        return self._shape[0] * self._shape[1]
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(f"sparse COO tensor has no {name!r} here (only torch.sparse.mm, @, matmul, to_dense, "
-                             f"coalesce, t); call .to_dense() first for a dense Tensor")
+        raise AttributeError(f"sparse COO tensor has no {name!r} here (see tinygrad_adam/sparse.py for what it "
+                             f"has); call .to_dense() first for a dense Tensor")
 
     def __array__(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("a sparse COO tensor is not an array here: use torch.sparse.mm(sparse, dense) or "
@@ -168,9 +344,11 @@ def to_sparse(dense: Tensor, sparse_dim: int | None = None) -> SparseCOOTensor:
 def mm(sparse: SparseCOOTensor, dense: Tensor) -> Tensor:
     """The product of a sparse (M, N) matrix and a dense (N, K) one: (M, K) dense, ``out[i] = sum over entries
     (i, j, v) of v * dense[j]``. Differentiable in the dense matrix and the sparse one's values."""
+    if isinstance(sparse, Tensor):  # torch.sparse.mm also takes a dense (strided) first operand: torch.mm
+        return sparse.mm(dense)
     if not isinstance(sparse, SparseCOOTensor):
-        raise TypeError(f"torch.sparse.mm: the first operand must be a sparse COO tensor, got {type(sparse).__name__}"
-                        f"; a dense product is torch.mm")
+        raise TypeError(f"torch.sparse.mm: the first operand must be a sparse COO or dense tensor, got "
+                        f"{type(sparse).__name__}")
     if not isinstance(dense, Tensor) or dense.ndim != 2 or dense.shape[0] != sparse.shape[1]:
         raise RuntimeError(f"sparse.mm: needs a dense (N, K) matrix with N = {sparse.shape[1]}, got "
                            f"{getattr(dense, 'shape', type(dense).__name__)}")
@@ -182,6 +360,61 @@ def mm(sparse: SparseCOOTensor, dense: Tensor) -> Tensor:
 
 
 spmm = mm  # torch.spmm
+
+
+def sum(input: Any, dim: Any = None, dtype: Any = None) -> Tensor:  # noqa: A001, A002 (torch's names)
+    """``torch.sparse.sum`` over all of a sparse matrix (``dim`` None or both dims): a 0-d dense tensor, as torch's.
+    Summing one dim (a 1-D sparse tensor in torch) is not available here (use ``.to_dense().sum(dim)``)."""
+    if not getattr(input, "is_sparse", False):
+        raise TypeError(f"torch.sparse.sum: expected a sparse tensor, got {type(input).__name__}")
+    ndim = len(input.shape)
+    dims = list(range(ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    if any(not -ndim <= d < ndim for d in dims):
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dims})")
+    if sorted(d % ndim for d in dims) != list(range(ndim)):
+        raise NotImplementedError(f"torch.sparse.sum over dims {dims} (a sparse result) is not available here; use "
+                                  f".to_dense().sum({dim})")
+    c = input.coalesce() if dim is None else input  # (as torch: with no dim, a bool tensor's repeated True counts
+    values = c._values() if not isinstance(c, SparseCOOTensor) else c._vals  # once; with dims, each time)
+    return values.sum(dtype=dtype) if dtype is not None else values.sum()
+
+
+def addmm(mat: Tensor, mat1: SparseCOOTensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """``torch.sparse.addmm``: ``beta * mat + alpha * (mat1 @ mat2)`` with a sparse ``mat1``, dense result."""
+    product = mm(mat1, mat2)
+    return (mat if beta == 1 else mat * beta) + (product if alpha == 1 else product * alpha)
+
+
+def _softmax(input: SparseCOOTensor, dim: int, dtype: Any, log: bool) -> SparseCOOTensor:  # noqa: A002
+    """softmax over the specified entries of each row (dim 1) or column (dim 0); unspecified ones count as -inf
+    (they stay unspecified). Coalesced result, differentiable in the values."""
+    if not isinstance(input, SparseCOOTensor):
+        raise TypeError(f"torch.sparse softmax: expected a sparse COO tensor, got {type(input).__name__}")
+    if not -2 <= dim < 2:
+        raise IndexError(f"Dimension out of range (expected to be in range of [-2, 1], but got {dim})")
+    c = input.coalesce()
+    values = c._vals if dtype is None else c._vals.to(dtype)
+    if values.dtype.kind != "f":
+        raise RuntimeError(f"softmax: expected a floating point sparse tensor, got {values.dtype}")
+    group = c._idx[1 - dim % 2]  # the entries of one row (dim 1) share their row number
+    n = c._shape[1 - dim % 2]
+    top = creation.full((n,), float("-inf"), dtype=values.dtype, device=c.device).scatter_reduce(
+        0, group, values.detach(), "amax", include_self=True)
+    shifted = values - top[group]
+    exp = shifted.exp()
+    total = creation.zeros(n, dtype=values.dtype, device=c.device).index_add(0, group, exp)
+    out = shifted - total.log()[group] if log else exp / total[group]
+    return SparseCOOTensor(c._idx, out, c._shape, coalesced=True)
+
+
+def softmax(input: SparseCOOTensor, dim: int, dtype: Any = None) -> SparseCOOTensor:  # noqa: A002
+    """``torch.sparse.softmax``: see :func:`_softmax`."""
+    return _softmax(input, dim, dtype, log=False)
+
+
+def log_softmax(input: SparseCOOTensor, dim: int, dtype: Any = None) -> SparseCOOTensor:  # noqa: A002
+    """``torch.sparse.log_softmax``: see :func:`_softmax`."""
+    return _softmax(input, dim, dtype, log=True)
 
 
 def __getattr__(name: str) -> Any:

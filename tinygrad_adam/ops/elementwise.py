@@ -154,6 +154,16 @@ def result_type(*xs: TensorLike) -> numpy.dtype:
     return _combine(dims, _combine(zeros, numbers))
 
 
+def _operand(op: str, x: Any, other: Any, like: Tensor | None) -> Any:
+    """One operand of ``operands``' slow path: a Tensor or a Python number as it is, a sparse COO matrix's dense form
+    (sparse.py), anything else (an array, a list) a tensor of its own dtype."""
+    if isinstance(x, (Tensor, int, float)):
+        return x
+    if hasattr(type(x), "dense_operand"):
+        return x.dense_operand(op, other)
+    return as_tensor(x, like=like)
+
+
 def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one dtype (PyTorch's type promotion; float32 for integers when ``floating``) on
     one device with broadcastable shapes."""
@@ -168,7 +178,7 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
         # arrays and lists become tensors of their own dtype; numbers (numpy's scalars among them) stay numbers
         # until the dtype is known
         a, b = (python_number(x) for x in (a, b))
-        a, b = (x if isinstance(x, (Tensor, int, float)) else as_tensor(x, like=like) for x in (a, b))
+        a, b = (_operand(op, x, y, like) for x, y in ((a, b), (b, a)))
         dtype = result_type(a, b)
         if floating and dtype.kind not in "fc":  # straight to float32, as torch: a number need not fit the int type
             dtype = numpy.dtype(DEFAULT_FLOAT)

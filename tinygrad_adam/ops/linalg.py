@@ -25,6 +25,8 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     ``a`` (sparse.py): its product with the dense ``b``."""
     if not isinstance(a, Tensor) and getattr(a, "is_sparse", False):
         return a @ b
+    if not isinstance(b, Tensor) and hasattr(type(b), "dense_operand"):  # dense @ sparse COO: its dense form
+        b = b.dense_operand("matmul", a)
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
     check_devices("matmul", a, b)
