@@ -1202,6 +1202,8 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
                              f"allows {'less than' if mode == 'reflect' else 'at most'} the dim's size)")
         if mode == "circular":  # as torch: crop first, then wrap around what is left
             start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+            if n + lo + hi < 0:
+                raise ValueError(f"pad: negative padding ({lo}, {hi}) of dim {d} (size {n}) results in a negative size")
             if m < 1 and max(lo, hi) > 0:
                 raise ValueError(f"pad: negative padding ({lo}, {hi}) leaves nothing of dim {d} (size {n}) to wrap")
             idx = xp.arange(-max(lo, 0), m + max(hi, 0)) % max(m, 1) + start  # cropped to nothing: empty, as torch

@@ -62,12 +62,17 @@ def _fill(t: Tensor, values: Any) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
-    """Fill with U(a, b), drawn from ``generator`` (as in every initialiser here that draws), else the default one."""
+    """Fill with U(a, b), drawn from ``generator`` (as in every initialiser here that draws), else the default one;
+    a > b or an infinite bound raises, as torch's."""
+    if not (math.isfinite(a) and math.isfinite(b) and a <= b):
+        raise ValueError(f"uniform_: needs finite bounds a <= b (torch's [from, to) range), got a={a}, b={b}")
     return _fill(t, rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
-    """Fill with N(mean, std^2)."""
+    """Fill with N(mean, std^2); a negative or NaN ``std`` raises, as torch's."""
+    if not std >= 0:
+        raise ValueError(f"normal_: expects std >= 0.0, got {std}")
     return _fill(t, randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean)
 
 
@@ -124,16 +129,37 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator 
 
 def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator: Generator | None = None) -> Tensor:
-    """N(mean, std^2) restricted to [a, b] (absolute bounds, as torch), by redrawing the samples outside."""
-    if not a < b:
-        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
-    values = t.xp.empty(t.shape, dtype=t.dtype)
-    todo = t.xp.ones(t.shape, dtype=bool)
-    while bool(todo.any()):
-        draw = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
-        values[todo] = draw[todo]
-        todo &= (values < a) | (values > b)
-    return _fill(t, values)
+    """N(mean, std^2) restricted to [a, b] (absolute bounds, as torch), sampled exactly by rejection: from the normal
+    itself where it puts more than 0.3 of its mass in [a, b], else from U(a, b) accepted with probability
+    pdf(x) / max pdf on [a, b] (so a range far in a tail, or a mean far outside it, still ends). As torch's: a warning
+    when the mean lies more than 2 std outside [a, b], std == 0 raises ZeroDivisionError, a == b fills with a."""
+    if not a <= b:
+        raise ValueError(f"trunc_normal_: need a <= b, got a={a}, b={b}")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may "
+                      "be incorrect.", stacklevel=2)
+    mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
+    xp = t.xp
+    values = xp.empty(t._data.size, dtype=t.dtype)
+    todo = xp.arange(values.size)  # the entries still to draw
+    z_peak = (max(a, min(mean, b)) - mean) / std  # (uniform proposals) the pdf's highest point on [a, b]
+    while todo.size:
+        if mass > 0.3:
+            draw = randn(todo.size, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
+            reject = (draw < a) | (draw > b)
+        else:
+            draw = rand(todo.size, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a
+            log_ratio = -0.5 * ((draw.astype("float64") - mean) / std) ** 2 + 0.5 * z_peak ** 2  # log(pdf / peak)
+            u = rand(todo.size, dtype="float64", device=t.device, generator=generator)._data
+            reject = xp.log(u) > log_ratio
+        values[todo] = draw
+        todo = todo[reject]
+    return _fill(t, values.reshape(t.shape))
+
+
+def _norm_cdf(z: float) -> float:
+    """The standard normal's cumulative distribution at ``z``."""
+    return (1.0 + math.erf(z / math.sqrt(2.0))) / 2.0
 
 
 def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:

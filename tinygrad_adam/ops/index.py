@@ -334,9 +334,11 @@ def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
     if t.dtype != "int64":
         raise TypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {t.dtype}")
     xp, idx = t.xp, t._data
-    if num_classes < 0:
-        if not idx.size:
-            raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes")
+    if num_classes <= 0 and not idx.size:  # (torch: 0 classes for an empty tensor too)
+        raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes > 0")
+    if num_classes < -1:  # torch: every class value is then too large
+        raise ValueError(f"one_hot: class values must be smaller than num_classes, got {num_classes}")
+    if num_classes == -1:
         num_classes = int(idx.max()) + 1
     if idx.size and bool(((idx < 0) | (idx >= num_classes)).any()):
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes})")
