@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Any, NoReturn
 
-from . import creation
+from . import backend, creation
 from .layouts import sparse_coo
 from .ops.elementwise import result_type
 from .ops.movement import concatenate, stack
@@ -197,14 +197,16 @@ class SparseCOOTensor:
                            f"works)")
 
     # ------------------------------------------------------------------ values-wise ops (f(0) = 0), reductions
-    def abs(self) -> SparseCOOTensor:
-        """|values| of the coalesced form (repeats summed first, as torch)."""
+    def _map_values(self, fn: Any) -> SparseCOOTensor:
+        """``fn`` (with fn(0) = 0) of the values of the coalesced form (repeats summed first, as torch)."""
         c = self.coalesce()
-        return c._with_values(c._vals.abs())
+        return c._with_values(fn(c._vals))
+
+    def abs(self) -> SparseCOOTensor:
+        return self._map_values(Tensor.abs)
 
     def sqrt(self) -> SparseCOOTensor:
-        c = self.coalesce()
-        return c._with_values(c._vals.sqrt())
+        return self._map_values(Tensor.sqrt)
 
     def pow(self, exponent: Any) -> SparseCOOTensor:
         """values ** a number, of the coalesced form, the dtype kept (torch's sparse rules: a zeroth power, a float
@@ -217,8 +219,7 @@ class SparseCOOTensor:
         if self.dtype.kind in "iub" and (isinstance(exponent, float) or exponent < 0):
             raise RuntimeError(f"sparse pow: an integer tensor to the power {exponent} is not allowed (torch: result "
                                f"type can't be cast / integers to negative integer powers)")
-        c = self.coalesce()
-        return c._with_values(c._vals.pow(exponent))
+        return self._map_values(lambda values: values.pow(exponent))
 
     __pow__ = pow  # noqa: A003
     __abs__ = abs  # noqa: A003
@@ -246,8 +247,8 @@ class SparseCOOTensor:
         index = index.reshape(-1).long()
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self._shape[dim]):
             raise IndexError(f"index out of range in self (size {self._shape[dim]})")
-        hit = (self._idx[dim].unsqueeze(0) == index.unsqueeze(1)).nonzero()  # (position in index, entry), sorted
-        position, entry = hit[:, 0], hit[:, 1]
+        position, entry = _matches(index._data, self._idx[dim]._data)
+        position, entry = (Tensor(a, device=self.device) for a in (position, entry))
         kept = self._idx[1 - dim][entry]
         indices = stack([position, kept] if dim == 0 else [kept, position])
         shape = (index.shape[0], self._shape[1]) if dim == 0 else (self._shape[0], index.shape[0])
@@ -360,6 +361,21 @@ def mm(sparse: SparseCOOTensor, dense: Tensor) -> Tensor:
 
 
 spmm = mm  # torch.spmm
+
+
+def _matches(index: Any, rows: Any) -> tuple[Any, Any]:
+    """Every (position in ``index``, entry) pair whose ``rows[entry]`` equals ``index[position]``, sorted by position
+    then entry: through a sort of ``index`` (n log n, not a len(index) x nnz comparison)."""
+    xp = backend.get_array_module(rows)
+    order = xp.argsort(index, kind="stable")
+    ordered = index[order]
+    lo, hi = xp.searchsorted(ordered, rows, "left"), xp.searchsorted(ordered, rows, "right")
+    counts = hi - lo
+    entry = xp.repeat(xp.arange(rows.shape[0]), counts)
+    starts = xp.cumsum(counts) - counts
+    position = order[xp.repeat(lo, counts) + xp.arange(entry.shape[0]) - xp.repeat(starts, counts)]
+    sort = xp.lexsort((entry, position))
+    return position[sort].astype("int64"), entry[sort].astype("int64")
 
 
 def sum(input: Any, dim: Any = None, dtype: Any = None) -> Tensor:  # noqa: A001, A002 (torch's names)
