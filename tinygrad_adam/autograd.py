@@ -15,6 +15,7 @@ import functools
 import inspect
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -180,16 +181,44 @@ class RemovableHandle:
         self.remove()
 
 
+def _add_hook(t: Tensor, attr: str, hook: Callable[..., Any], before: type | None = None) -> RemovableHandle:
+    """Register ``hook`` in ``t``'s tuple ``attr`` (before the first entry of type ``before``, if any), as its own
+    entry: the handle removes this registration only, even when the same function is registered twice."""
+    hooks = getattr(t, attr)
+    entry = functools.partial(hook) if any(h is hook for h in hooks) else hook
+    at = next((i for i, h in enumerate(hooks) if before is not None and isinstance(h, before)), len(hooks))
+    setattr(t, attr, (*hooks[:at], entry, *hooks[at:]))
+
+    def remove() -> None:
+        setattr(t, attr, tuple(h for h in getattr(t, attr) if h is not entry))
+    return RemovableHandle(remove)
+
+
+class _NodePrehook:
+    """A ``Node.register_prehook`` function as a gradient hook of the node's tensor: it runs after the tensor's
+    own hooks (``Tensor.register_hook``), whenever those were registered, as torch's."""
+
+    def __init__(self, fn: Callable[[tuple[Any, ...]], Any]) -> None:
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", repr(fn))
+
+    def __call__(self, g: Tensor) -> Tensor | None:
+        new = self.fn((g,))
+        if new is None:
+            return None
+        new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+        if len(new) != 1:
+            raise RuntimeError(f"hook '{self.__name__}' has returned an incorrect number of values (got "
+                               f"{len(new)}, but expected 1)")
+        return new[0]
+
+
 def register_hook(t: Tensor, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
     """Call ``hook(grad)`` with the gradient of ``t`` (a Tensor of t's shape) each time backward computes it; a
     Tensor it returns replaces the gradient from there on (for a leaf, before it is added into ``.grad``)."""
     if not t.requires_grad:
         raise RuntimeError(f"cannot register a hook on a tensor that does not require grad (shape {t.shape})")
-    t._hooks = (*t._hooks, hook)
-
-    def remove() -> None:
-        t._hooks = tuple(h for h in t._hooks if h is not hook)
-    return RemovableHandle(remove)
+    return _add_hook(t, "_hooks", hook, before=_NodePrehook)
 
 
 def register_post_accumulate_grad_hook(t: Tensor, hook: Callable[[Tensor], None]) -> RemovableHandle:
@@ -199,16 +228,12 @@ def register_post_accumulate_grad_hook(t: Tensor, hook: Callable[[Tensor], None]
         raise RuntimeError(f"cannot register a hook on a tensor that doesn't require gradient (shape {t.shape})")
     if t._backward is not None:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
-    t._post_accumulate_hooks = (*t._post_accumulate_hooks, hook)
-
-    def remove() -> None:
-        t._post_accumulate_hooks = tuple(h for h in t._post_accumulate_hooks if h is not hook)
-    return RemovableHandle(remove)
+    return _add_hook(t, "_post_accumulate_hooks", hook)
 
 
 def _post_accumulate(hook: Callable[[Tensor], Any], leaf: Tensor) -> None:
     if hook(leaf) is not None:
-        raise RuntimeError(f"post accumulate grad hook {getattr(hook, '__name__', hook)!r} returned a value; it "
+        raise TypeError(f"post accumulate grad hook {getattr(hook, '__name__', hook)!r} returned a value; it "
                            f"must return None (change leaf.grad in place instead)")
 
 
@@ -221,35 +246,84 @@ def retain_grad(t: Tensor) -> None:
         t._retains_grad = True
 
 
-class GradFn:
+class Node:
+    """``torch.autograd.graph.Node``: what ``grad_fn`` and ``next_functions`` show (a GradFn, or a leaf's
+    AccumulateGrad); ``isinstance(t.grad_fn, Node)`` holds."""
+
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def register_prehook(self, fn: Callable[[tuple[Any, ...]], Any]) -> RemovableHandle:
+        """torch's ``Node.register_prehook``: ``fn(grad_outputs)`` before this node runs, with the gradient it got
+        (a 1-tuple), after the tensor's own hooks; a tuple it returns replaces it."""
+        t = self._node_tensor()
+        if not t.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        return _add_hook(t, "_hooks", _NodePrehook(fn))
+
+    def _node_tensor(self) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A dict of the user's, kept with the node (``t.grad_fn.metadata`` is the same dict each time)."""
+        return _node_entry(self._node_tensor())[2]
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+# id(tensor) -> [its op's backward when the entry was made, a weak reference to its node object, the node's
+# metadata]: kept here, not on the tensor (whose attributes pickle and deepcopy), dropped when the tensor goes.
+_nodes: dict[int, list[Any]] = {}
+
+
+def _node_entry(t: Tensor) -> list[Any]:
+    entry = _nodes.get(id(t))
+    if entry is None:
+        entry = _nodes[id(t)] = [t._backward, None, {}]
+        weakref.finalize(t, _nodes.pop, id(t), None)
+    elif entry[0] is not t._backward:  # an in-place op since: a new node
+        entry[:] = [t._backward, None, {}]
+    return entry
+
+
+def _cached_node(t: Tensor, make: Callable[[], Node]) -> Node:
+    """The node object for ``t``'s current op: the same object while the user holds it (as torch's grad_fn is
+    one object), held weakly, so that no reference cycle keeps ``t``'s arrays alive."""
+    entry = _node_entry(t)
+    node = entry[1]() if entry[1] is not None else None
+    if node is None:
+        node = make()
+        entry[1] = weakref.ref(node)
+    return node
+
+
+class GradFn(Node):
     """What ``tensor.grad_fn`` shows of a recorded op, as torch's node: ``name()`` ("MulBackward") and
     ``next_functions`` (the parents' nodes; ``AccumulateGrad`` for a leaf that requires grad, None otherwise)."""
 
     def __init__(self, tensor: Tensor) -> None:
         self._tensor = tensor
 
+    def _node_tensor(self) -> Tensor:
+        return self._tensor
+
     def name(self) -> str:
         op = self._tensor._op
+        op = op[:-1] if op.endswith("_") and not op.endswith("__") else op  # add_: AddBackward, as out of place
         return op if op.endswith("Backward") else f"{op[:1].upper()}{op[1:]}Backward"
 
     @property
-    def next_functions(self) -> tuple[tuple[GradFn | AccumulateGrad | None, int], ...]:
-        return tuple((grad_fn(p) if p._backward is not None else AccumulateGrad(p) if p.requires_grad else None, 0)
+    def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
+        return tuple((grad_fn(p) if p._backward is not None else accumulate_grad(p) if p.requires_grad else None, 0)
                      for p in self._tensor._parents)
 
     def register_hook(self, fn: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]) -> RemovableHandle:
         """torch's ``Node.register_hook``: ``fn(grad_inputs, grad_outputs)`` each time backward runs this op, with
         the gradients it computed for its inputs (None where an input wants none) and the one it got; a tuple it
         returns (one entry per input) replaces ``grad_inputs``."""
-        t = self._tensor
-        t._node_hooks = (*t._node_hooks, fn)
-
-        def remove() -> None:
-            t._node_hooks = tuple(h for h in t._node_hooks if h is not fn)
-        return RemovableHandle(remove)
-
-    def __repr__(self) -> str:
-        return f"<{self.name()}>"
+        return _add_hook(self._tensor, "_node_hooks", fn)
 
 
 def _run_node_hooks(node: Tensor, grads: Sequence[Any], g: Any) -> list[Any]:
@@ -272,19 +346,43 @@ def _run_node_hooks(node: Tensor, grads: Sequence[Any], g: Any) -> list[Any]:
     return [None if t is None else t if graph else t._data for t in grad_inputs]
 
 
-class AccumulateGrad:
+class AccumulateGrad(Node):
     """A leaf's place in ``next_functions``: ``.variable`` is the leaf."""
 
     def __init__(self, variable: Tensor) -> None:
         self.variable = variable
 
+    def _node_tensor(self) -> Tensor:
+        return self.variable
+
     def name(self) -> str:
-        return "AccumulateGrad"
+        return "torch::autograd::AccumulateGrad"
+
+    def register_hook(self, fn: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]) -> RemovableHandle:
+        """torch's hook on a leaf's AccumulateGrad: ``fn((), (grad,))`` after the gradient was added into
+        ``.grad`` (what it returns is ignored, as there is no input to pass it to)."""
+        seen: list[Any] = []
+        first = _add_hook(self.variable, "_hooks", _NodePrehook(lambda go: seen.append(go[0])))
+
+        def after(leaf: Tensor) -> None:
+            fn((), (seen.pop() if seen else None,))
+            seen.clear()
+        second = _add_hook(self.variable, "_post_accumulate_hooks", after)
+
+        def remove() -> None:
+            first.remove()
+            second.remove()
+        return RemovableHandle(remove)
+
+
+def accumulate_grad(t: Tensor) -> AccumulateGrad:
+    """The leaf ``t``'s AccumulateGrad node (the same object while it is held)."""
+    return _cached_node(t, lambda: AccumulateGrad(t))  # type: ignore[return-value]
 
 
 def grad_fn(t: Tensor) -> GradFn | None:
     """The recorded op that made ``t`` (None for a leaf)."""
-    return None if t._backward is None else GradFn(t)
+    return None if t._backward is None else _cached_node(t, lambda: GradFn(t))  # type: ignore[return-value]
 
 
 def _run_hooks(node: Tensor, g: Any) -> Any:
@@ -626,7 +724,7 @@ def __getattr__(name: str) -> Any:
     if name in ("gradcheck", "gradgradcheck"):
         from .gradcheck import autograd_gradcheck, autograd_gradgradcheck
         return autograd_gradcheck if name == "gradcheck" else autograd_gradgradcheck
-    if name in ("functional", "function"):
+    if name in ("functional", "function", "graph"):
         from importlib import import_module
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_adam.autograd' has no attribute {name!r}")

@@ -69,6 +69,11 @@ class FunctionCtx:
                 raise TypeError(f"save_for_backward can only save Tensors or None, got a {type(t).__name__} at "
                                 f"position {i}; keep other values as attributes of ctx")
         self.to_save = tensors
+        from .autograd import graph  # torch.autograd.graph.saved_tensors_hooks: packed now, unpacked when read
+
+        hooks = graph.current_hooks()
+        if hooks is not None:
+            self._packed = (hooks[1], tuple(None if t is None else hooks[0](t) for t in tensors))
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -78,7 +83,8 @@ class FunctionCtx:
                                    "the custom Function ran; compute the update out of place (x = x + y) or do it "
                                    "after backward()")
         if not self.in_graph:
-            return self.to_save
+            packed = getattr(self, "_packed", None)
+            return self.to_save if packed is None else tuple(None if p is None else packed[0](p) for p in packed[1])
         return tuple(t if t is None or id(t) not in self.recorded else _alive(self.recorded[id(t)]())
                      for t in self.to_save)
 

@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import backend
+from . import anomaly, backend
 from .autograd import (
     FREED,
     _post_accumulate,
@@ -114,6 +114,8 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
             parent_grads = backward(node, g)
             if node._node_hooks:
                 parent_grads = _run_node_hooks(node, parent_grads, g)
+            if anomaly.checking:  # detect_anomaly: a NaN gradient raises here too, as torch's
+                anomaly.check(node, [None if pg is None else pg._data for pg in parent_grads])
             for parent, pg in zip(node._parents, parent_grads):
                 if pg is None or not parent.requires_grad:
                     continue

@@ -5,6 +5,7 @@ this package gets the same module objects (registered below), never a second cop
 
 import sys
 
-from ..autograd import functional
+from ..autograd import functional, graph
 
 sys.modules[f"{__name__}.functional"] = functional
+sys.modules[f"{__name__}.graph"] = graph

@@ -179,20 +179,36 @@ def _link(copy: Tensor, original: Tensor) -> None:
     copy._parents, copy._backward, copy._op = (original,), backward, "CheckpointInputBackward"
 
 
+def _opaque(node: Any, mark: int) -> Any:
+    """What torch's reentrant checkpoint (one autograd Function) passes through unrecorded: only a Tensor output
+    or a tuple's Tensors come out of it with history; those inside anything else (a list, a dict, a nested
+    tuple) are as computed under no_grad: the ones the segment made (recorded after ``mark``) detached, the
+    others (an argument returned as it is) unchanged."""
+    return _map_tensors(node, lambda t: t.detach() if t._backward is not None and t._epoch >= mark else t)
+
+
 def _run_recorded(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], preserve: bool,
-                  context_fn: Callable[[], tuple[Any, Any]], check: bool = True) -> Any:
+                  context_fn: Callable[[], tuple[Any, Any]], check: bool = True, reentrant: bool = False) -> Any:
     """``function(*args, **kwargs)`` with its graph replaced by one CheckpointFunction node per differentiable
-    output, whose backward recomputes it."""
+    output, whose backward recomputes it. ``reentrant``: every floating-point Tensor output is one (torch's
+    reentrant checkpoint is one autograd Function, all of whose outputs require grad)."""
     rng = get_rng_state() if preserve else None
     inplace_writes[0] += 1  # a tick of the write clock (no write): what the segment makes is recorded after it
     mark = inplace_writes[0]
     forward_context, _ = context_fn()
     with forward_context:
         output = function(*args, **kwargs)
+    if reentrant:
+        if not isinstance(output, (Tensor, tuple)):
+            return _opaque(output, mark)
+        if not isinstance(output, Tensor):
+            items = [o if isinstance(o, Tensor) else _opaque(o, mark) for o in output]
+            output = type(output)(*items) if hasattr(output, "_fields") else tuple(items)
     if not is_grad_enabled():
         return output
     flat = _flat(output)
-    slots = [i for i, o in enumerate(flat) if isinstance(o, Tensor) and o.requires_grad]
+    slots = [i for i, o in enumerate(flat) if isinstance(o, Tensor)
+             and (o.requires_grad or (reentrant and o.dtype.kind in "fc"))]
     if not slots:
         return output
     given = [t for t in _tensors((args, kwargs)) if t.requires_grad]
@@ -236,7 +252,7 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | N
             warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
             with no_grad():
                 return function(*args)
-        return _run_recorded(function, args, {}, preserve, noop_context_fn)
+        return _run_recorded(function, args, {}, preserve, noop_context_fn, reentrant=True)
     if debug and context_fn is not noop_context_fn:
         raise ValueError("debug=True is incompatible with non-default context_fn")
     if determinism_check not in _DETERMINISM_CHECKS:
