@@ -1,8 +1,7 @@
 """``torch.distributed`` for single-process programs: the guards that such code writes (rosinality's ``dist_fn``:
 ``if not dist.is_available() or not dist.is_initialized(): return 0``) give the single-process answers in both
-libraries; the collectives raise ValueError without a process group in both; ours has no backend, so
-``is_available()`` is False and ``init_process_group`` raises. Before this stop, ``import torch.distributed as dist``
-failed on ours (found by the VQ-VAE helper).
+libraries; the collectives raise ValueError without a process group in both. Before this stop,
+``import torch.distributed as dist`` failed on ours (found by the VQ-VAE helper).
 
 Mutation run (failed here): ``is_initialized`` returning True."""
 
@@ -39,7 +38,10 @@ def test_single_process_guards_and_collectives(name: str) -> None:
     assert dist.ReduceOp.SUM is not None
 
 
-def test_ours_has_no_backend() -> None:
-    assert tg.distributed.is_available() is False and tg.distributed.is_nccl_available() is False
-    with pytest.raises(RuntimeError, match="no distributed backend"):
-        tg.distributed.init_process_group("gloo", rank=0, world_size=1)
+def test_ours_has_one_process_groups_only(tmp_path: object) -> None:
+    """(Since the distributed probe: ``is_available()`` is True and ``init_process_group`` makes a world of one
+    process, as torch's; tests/test_distributed_probe_fixes.py compares the rest with torch.)"""
+    assert tg.distributed.is_available() is True and tg.distributed.is_nccl_available() is False
+    with pytest.raises(RuntimeError, match="one process"):
+        tg.distributed.init_process_group("gloo", init_method=f"file://{tmp_path}/s", rank=0, world_size=2)
+    assert not tg.distributed.is_initialized()

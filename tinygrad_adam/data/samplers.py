@@ -117,14 +117,16 @@ class DistributedSampler(Sampler):
     drop_last=False)``: replica ``rank``'s share of the indices, ``indices[rank::num_replicas]`` of an order padded
     by repeating its start (or, with ``drop_last``, cut) to a multiple of ``num_replicas``; ``len`` is that share's
     size. Shuffled, the order is a permutation fixed by ``seed + epoch`` (``set_epoch``), the same for every replica,
-    drawn from our generator (not torch's order). There are no process groups here, so ``num_replicas`` and ``rank``
-    must be given (torch reads them from the group, and raises without one)."""
+    drawn from our generator (not torch's order). ``num_replicas`` and ``rank`` left out are read from
+    ``torch.distributed``'s default group (world size 1, rank 0), which raises ValueError before
+    ``init_process_group``, as torch's."""
 
     def __init__(self, dataset: Sized, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = False) -> None:
         if num_replicas is None or rank is None:
-            raise ValueError("DistributedSampler: no process group to read num_replicas and rank from (tinygrad_adam "
-                             "runs in one process); pass them, e.g. num_replicas=1, rank=0")
+            from .. import distributed  # (lazily: the data layer stays light)
+            num_replicas = distributed.get_world_size() if num_replicas is None else num_replicas
+            rank = distributed.get_rank() if rank is None else rank
         if not 0 <= rank < num_replicas:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
         self.dataset, self.num_replicas, self.rank, self.shuffle, self.seed = dataset, num_replicas, rank, shuffle, seed

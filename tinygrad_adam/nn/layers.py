@@ -624,8 +624,9 @@ class BatchNorm3d(_BatchNorm):
 
 
 class SyncBatchNorm(_BatchNorm):
-    """torch's ``SyncBatchNorm`` in one process (no ``torch.distributed`` here): batch norm of (N, C, ...) input of
-    any rank >= 2, as torch's falls back to when it has nothing to synchronise; ``process_group`` is only kept."""
+    """torch's ``SyncBatchNorm`` in one process: batch norm of (N, C, ...) input of any rank >= 2, as torch's falls
+    back to when no process group exists; once ``init_process_group`` ran, a training forward of a CPU tensor raises
+    ValueError, as torch's. ``process_group`` is only kept."""
 
     dims = range(2, 65)
 
@@ -640,6 +641,10 @@ class SyncBatchNorm(_BatchNorm):
             raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {x.ndim}D input)")
         if x.shape[1] == 0:
             raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+        from .. import distributed  # torch's syncs a training forward once a process group exists: not on CPU
+        if self.training and distributed.is_initialized() and x.device.type == "cpu":
+            raise ValueError("SyncBatchNorm: training over a process group needs the input on a GPU; on the CPU use "
+                             "BatchNorm1d / 2d / 3d")
         return super().forward(x)
 
     @classmethod
