@@ -208,8 +208,8 @@ class _NodePrehook:
             return None
         new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
         if len(new) != 1:
-            raise RuntimeError(f"hook '{self.__name__}' has returned an incorrect number of values (got "
-                               f"{len(new)}, but expected 1)")
+            raise RuntimeError(f"prehook {self.__name__!r} returned {len(new)} gradients; return a 1-tuple (or "
+                               "None to keep the gradient)")
         return new[0]
 
 
