@@ -55,7 +55,15 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 - torch'
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002 - torch's name
     """log(1 + exp(beta x)) / beta, and x where beta x > threshold (torch's linear cut-off; the losses built on
     softplus inside the library use the exact form everywhere)."""
+    _floating_input("softplus", input)
     return elementwise.softplus(input, beta, threshold)
+
+
+def _floating_input(op: str, x: Tensor) -> None:
+    """torch's activation kernels that have no integer or bool version (softplus, glu) raise NotImplementedError
+    (a RuntimeError) for such an input; ours computed it in float32."""
+    if isinstance(x, Tensor) and x.dtype.kind not in "fc":
+        raise NotImplementedError(f"{op}: not implemented for {x.dtype} tensors (as in torch); convert with .float()")
 
 
 def sigmoid(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
@@ -146,6 +154,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002 - torch's name
     """a sigmoid(b) for the two halves a, b of x along ``dim`` (whose size must be even): the size halves."""
     if input.ndim == 0:
         raise ValueError("glu: does not support 0-d tensors, the halved dim must have an even size")
+    _floating_input("glu", input)
     d = dim % input.ndim
     half = input.shape[d] // 2
     if input.shape[d] % 2:
@@ -246,8 +255,11 @@ def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tenso
     x = input.astype("float32") if input.dtype.itemsize < 4 else input  # float16 in float32, as torch's opmath
     eps = float(numpy.finfo(x.dtype).eps) if eps is None else eps
     mean_square = (x * x).mean(tuple(range(x.ndim - len(shape), x.ndim)), keepdim=True)
-    out = (x * (mean_square + eps).rsqrt()).astype(input.dtype)
-    return out if weight is None else (out * weight).astype(input.dtype)  # torch: the input's dtype
+    out = x * (mean_square + eps).rsqrt()
+    if weight is not None:  # times the weight before the one rounding to the input's dtype, as torch's (a float16
+        # input rounded twice put a quarter of the outputs an ulp off, and its weight gradient 1e-3 off)
+        out = out * weight
+    return out.astype(input.dtype)  # torch: the input's dtype
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -633,7 +645,10 @@ def mse_loss(input: Tensor, target: TensorLike, size_average: bool | None = None
              reduce: bool | None = None, reduction: str = "mean", weight: TensorLike | None = None) -> Tensor:
     """(input - target)^2, reduced (``weight``: see ``_sample_weighted``); the shapes must match."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    d = input - _same_shape("mse_loss", input, target, broadcast=True)
+    target = _same_shape("mse_loss", input, target, broadcast=True)
+    if target.dtype == bool:  # torch's mse_loss takes a bool target as 0 / 1 (its l1_loss refuses one)
+        target = target.astype(input.dtype)
+    d = input - target
     return _sample_weighted("mse_loss", d * d, weight, input, reduction)
 
 

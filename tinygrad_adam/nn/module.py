@@ -906,6 +906,10 @@ class Module:
             elif not is_lazy(p) and tuple(value.shape) != p.shape:
                 error_msgs.append(f"shape mismatch for {key}: model has {p.shape}, state_dict has "
                                   f"{tuple(value.shape)}")
+            elif assign and p.requires_grad and value.dtype.kind not in "fc":  # torch's: an int64 array taken as a
+                # parameter that requires grad
+                error_msgs.append(f"{key}: the state_dict holds {value.dtype} values, and an integer parameter "
+                                  "cannot require grad; load without assign=True (values are cast) or convert them")
             else:
                 copy = partial(_copy_into, p, value, assign)
                 copy() if pending is None else pending.append(copy)

@@ -28,6 +28,10 @@ from .rnn_utils import PackedSequence, pack_with_order, pad_packed_sequence
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+class RecurrentDtypeError(ValueError, TypeError):
+    """An input of another dtype than an RNN / LSTM / GRU's weights: torch's ValueError, and a TypeError."""
+
+
 class RNNBase(Module):
     """The layers' shared part: parameters, input layouts, the layer/direction loop and inter-layer dropout.
     As torch's ``nn.RNNBase(mode, input_size, hidden_size, ...)`` (``mode`` "RNN_TANH", "RNN_RELU", "LSTM" or
@@ -140,6 +144,11 @@ class RNNBase(Module):
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input (L, N, {self.input_size}) (or unbatched "
                              f"(L, {self.input_size})), got shape {input.shape}")
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype:  # torch's ValueError (a TypeError too, what the linear check raised before)
+            raise RecurrentDtypeError(f"{type(self).__name__} input dtype ({input.dtype}) does not match weight "
+                                      f"dtype ({weight.dtype}): convert the input with .to({weight.dtype}) or the "
+                                      f"model with .to({input.dtype})")
 
     def _layers(self, x: Tensor, hx: Any, unbatched: bool, lengths: Array | None) -> tuple[Tensor, Any]:
         """Every layer over the time-major x (L, N, input_size): (output (L, N, D*H), h_n or (h_n, c_n), each

@@ -254,6 +254,8 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
     x, xp = a._data, a.xp
+    if x.dtype == bool:  # torch's RuntimeError (ours clamped every value to True)
+        raise RuntimeError("hardtanh: Bool inputs not supported (as in torch); convert with .float() or .int()")
     if x.dtype.kind == "u" and (min_val < 0 or max_val < 0):  # (check_fits would wrap -1 to 255)
         raise ValueError("hardtanh: cannot do hardtanh on an unsigned type with negative limits (as torch)")
     lo, hi = (x.dtype.type(check_fits("hardtanh", v, x.dtype)) for v in (min_val, max_val))

@@ -10,14 +10,16 @@ import math
 
 from ..tensor import Array, Tensor, check_devices, record
 from .elementwise import ignore_overflow, wide_sum
+from .factor import DtypeError
 
 
 def check_dtypes(op: str, *tensors: Tensor) -> None:
-    """A TypeError naming the dtypes when ``tensors`` (input, weight, bias) do not share one: no silent upcast."""
+    """A DtypeError (TypeError and torch's RuntimeError) naming the dtypes when ``tensors`` (input, weight, bias)
+    do not share one: no silent upcast."""
     first = tensors[0].dtype
     if any(t.dtype != first for t in tensors[1:]):  # dtype objects compare fast; their names are built only here
         dtypes = sorted({str(t.dtype) for t in tensors})
-        raise TypeError(f"{op}: input, weight and bias must share a dtype, got {dtypes}; convert with .astype()")
+        raise DtypeError(f"{op}: input, weight and bias must share a dtype, got {dtypes}; convert with .astype()")
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

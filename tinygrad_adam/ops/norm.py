@@ -99,16 +99,22 @@ def _check_channels(op: str, c: int, shape: tuple[int, ...], **tensors: Tensor |
             raise ValueError(f"{op}: {name} has shape {t.shape}, expected ({c},) for input {shape}")
 
 
-def _check_mixed_dtypes(op: str, a: Tensor, weight: Tensor | None, bias: Tensor | None) -> None:
-    """torch's CPU rule for the affine parameters: the input's dtype, or float32 under a float16 input (the mixed
-    case, computed in float32); anything else raises RuntimeError there (a float16 LayerNorm under a float32
-    input, as ``model.half()`` with whisper's ``LayerNorm`` that normalises ``x.float()``)."""
-    params = [t for t in (weight, bias) if t is not None]
+def _check_mixed_dtypes(op: str, a: Tensor, weight: Tensor | None, bias: Tensor | None,
+                        *stats: Tensor | None) -> None:
+    """torch's CPU rule for the affine parameters (and batch norm's running statistics ``stats``): the input's
+    dtype, or all float32 under a float16 input (the mixed case, computed in float32); anything else raises
+    RuntimeError there (a float16 LayerNorm under a float32 input, as ``model.half()`` with whisper's ``LayerNorm``
+    that normalises ``x.float()``; a float32 BatchNorm under a float64 input). An integer or bool input raises
+    NotImplementedError (a RuntimeError), as torch's kernels have none for it."""
+    if a.dtype.kind != "f":
+        raise NotImplementedError(f"{op}: not implemented for {a.dtype} inputs (as in torch); convert with .float()")
+    params = [t for t in (weight, bias, *stats) if t is not None]
     if all(t.dtype == a.dtype for t in params):
         return
     if a.dtype == numpy.float16 and all(t.dtype == numpy.float32 for t in params):
         return
-    dtypes = ", ".join(f"{name} {t.dtype}" for name, t in (("weight", weight), ("bias", bias)) if t is not None)
+    named = (("weight", weight), ("bias", bias), *((f"running stat {i}", t) for i, t in enumerate(stats)))
+    dtypes = ", ".join(f"{name} {t.dtype}" for name, t in named if t is not None)
     raise RuntimeError(f"{op}: mixed dtype (CPU): expect parameter to have scalar type of Float (input {a.dtype}, "
                        f"{dtypes}): the parameters must have the input's dtype, or float32 under a float16 input")
 
@@ -230,6 +236,7 @@ def batch_norm(a: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     axes = (0, *range(2, a.ndim))
     _check_channels("batch_norm", c, a.shape, weight=weight, bias=bias, running_mean=running_mean,
                     running_var=running_var)
+    _check_mixed_dtypes("batch_norm", a, weight, bias, running_mean, running_var)
     if training:
         n = a._data.size // max(c, 1)
         if n == 1:  # (torch's check: exactly one; an empty batch normalises to an empty output)
@@ -259,6 +266,7 @@ def group_norm(a: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
         raise ValueError(f"group_norm: the {c} channels of input {a.shape} must split into num_groups={num_groups} "
                          f"equal groups (C divisible by num_groups)")
     _check_channels("group_norm", c, a.shape, weight=weight, bias=bias)
+    _check_mixed_dtypes("group_norm", a, weight, bias)
     if n * (c // num_groups) * math.prod(a.shape[2:]) == 1:  # torch's check
         raise ValueError(f"group_norm: expected more than 1 value per group, got input {a.shape} with {num_groups} "
                          f"groups")
@@ -285,6 +293,7 @@ def instance_norm(a: Tensor, running_mean: Tensor | None = None, running_var: Te
         raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {a.shape}")
     _check_channels("instance_norm", c, a.shape, weight=weight, bias=bias, running_mean=running_mean,
                     running_var=running_var)
+    _check_mixed_dtypes("instance_norm", a, weight, bias)  # (torch casts the running statistics here)
     axes = tuple(range(2, a.ndim))
     with quiet(a.xp):  # no spatial positions: nan statistics (an empty output)
         mean, var = _stats(a._data, axes)
