@@ -62,6 +62,9 @@ FORBIDDEN = {
     "anomaly": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},  # autograd's check
     "jit": LEAF,
     "compiler": LEAF,
+    "profiler": LEAF,  # torch.profiler, torch.multiprocessing, torch.version: import nothing of the package
+    "multiprocessing": LEAF,
+    "version": LEAF,
 }
 # files allowed one named exception, with the reason: torch's optim.swa_utils wraps a model (AveragedModel is an
 # nn.Module, update_bn finds BatchNorm layers); optim/__init__ loads it lazily, so importing optim never loads nn

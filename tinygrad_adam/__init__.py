@@ -180,12 +180,15 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
     if name in ("nn", "optim", "data", "viz", "cuda", "accelerator", "utils", "models", "backends", "linalg", "random",
-                "special", "distributions", "amp", "func", "testing", "jit", "compiler", "distributed", "cpu"):
+                "special", "distributions", "amp", "func", "testing", "jit", "compiler", "distributed", "cpu",
+                "version", "multiprocessing", "profiler", "return_types", "quasirandom", "signal"):
         return import_module(f".{name}", __name__)
     if name in ("sparse", "sparse_coo_tensor", "spmm"):  # torch.sparse's COO matrices (tinygrad_adam.sparse)
         module = import_module(".sparse", __name__)
         return module if name == "sparse" else getattr(module, name)
-    if name in ("autocast", "GradScaler", "is_autocast_enabled"):  # torch.autocast is torch.amp.autocast; so on
+    if name in ("autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype", "set_autocast_dtype",
+                "set_autocast_enabled", "is_autocast_cpu_enabled", "get_autocast_cpu_dtype", "get_autocast_gpu_dtype",
+                "set_autocast_cpu_enabled"):  # torch.autocast is torch.amp.autocast; so on
         return getattr(import_module(".amp", __name__), name)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run

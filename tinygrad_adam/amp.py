@@ -67,6 +67,62 @@ def is_autocast_enabled(device_type: str | None = None) -> bool:
     return _autocast_state.enabled.get("cuda" if device_type is None else _check_device_type(device_type), False)
 
 
+_DEFAULT_DTYPES = {"cpu": numpy.float16}  # torch's cpu default is bfloat16, which numpy lacks; cpu autocast here takes
+# float16 only (see autocast), so float16 is the answer; every other device type: float16, as torch's
+
+
+def get_autocast_dtype(device_type: str) -> Any:
+    """``torch.get_autocast_dtype(device_type)``: the dtype an autocast block for that type casts to (the one set by
+    ``set_autocast_dtype`` / an open block, else float16; torch's cpu default, bfloat16, does not exist here)."""
+    kind = _check_device_type(device_type)
+    return _autocast_state.dtype.get(kind) or _DEFAULT_DTYPES.get(kind, numpy.float16)
+
+
+def set_autocast_dtype(device_type: str, dtype: Any) -> None:
+    """``torch.set_autocast_dtype(device_type, dtype)``: the dtype ``get_autocast_dtype`` reports for that type."""
+    _autocast_state.dtype[_check_device_type(device_type)] = dtype
+
+
+def set_autocast_enabled(*args: Any) -> None:
+    """``torch.set_autocast_enabled(device_type, enabled)`` (or the old ``set_autocast_enabled(enabled)``, for
+    cuda): switch the autocast state of that device type, as ``is_autocast_enabled`` reports it."""
+    if len(args) == 1:
+        device_type, enabled = "cuda", args[0]
+    elif len(args) == 2:
+        device_type, enabled = args
+    else:
+        raise TypeError(f"set_autocast_enabled() takes (device_type, enabled) or (enabled), got {len(args)} arguments")
+    _autocast_state.enabled[_check_device_type(device_type)] = bool(enabled)
+
+
+def _deprecated_cpu_gpu(old: str, new: str) -> None:
+    warnings.warn(f"torch.{old}() is deprecated. Please use torch.{new} instead.", DeprecationWarning, stacklevel=3)
+
+
+def is_autocast_cpu_enabled() -> bool:
+    """Deprecated (as torch's): ``is_autocast_enabled('cpu')``."""
+    _deprecated_cpu_gpu("is_autocast_cpu_enabled", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def get_autocast_cpu_dtype() -> Any:
+    """Deprecated (as torch's): ``get_autocast_dtype('cpu')``."""
+    _deprecated_cpu_gpu("get_autocast_cpu_dtype", "get_autocast_dtype('cpu')")
+    return get_autocast_dtype("cpu")
+
+
+def get_autocast_gpu_dtype() -> Any:
+    """Deprecated (as torch's): ``get_autocast_dtype('cuda')``."""
+    _deprecated_cpu_gpu("get_autocast_gpu_dtype", "get_autocast_dtype('cuda')")
+    return get_autocast_dtype("cuda")
+
+
+def set_autocast_cpu_enabled(enabled: bool) -> None:
+    """Deprecated (as torch's): ``set_autocast_enabled('cpu', enabled)``."""
+    _deprecated_cpu_gpu("set_autocast_cpu_enabled", "set_autocast_enabled('cpu', enabled)")
+    set_autocast_enabled("cpu", enabled)
+
+
 class autocast:  # noqa: N801 - torch's name
     """``with autocast(device_type, dtype=None, enabled=True, cache_enabled=None):`` (also a decorator): accepted,
     and the block runs in the tensors' own dtypes (see the module's docstring); warns once when enabled. A "cuda"

@@ -580,6 +580,40 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:  # noq
     return _sampled("poisson", out, (input,))
 
 
+def binomial(count: Tensor, prob: Tensor, generator: Generator | None = None) -> Tensor:
+    """Binomial samples: successes in ``count`` trials of probability ``prob`` (floating tensors of one dtype,
+    broadcast together), as ``torch.binomial``: a count below 0 gives 0, a probability above 1 acts as 1, a nan
+    one gives nan. It has no derivative (backward through it raises, as torch's)."""
+    if count.dtype.kind != "f":
+        raise ValueError(f"binomial: count must be a floating-point tensor, got {count.dtype}; convert it with .float()")
+    if prob.dtype != count.dtype:
+        raise RuntimeError(f"binomial: prob has dtype {prob.dtype} but count has {count.dtype}; they must match")
+    xp = count.xp
+    n, p = xp.broadcast_arrays(count._data.astype(numpy.float64), prob._data.astype(numpy.float64))
+    nan = xp.isnan(n) | xp.isnan(p)
+    trials = xp.where(nan, 0, xp.floor(xp.clip(n, 0, None))).astype(numpy.int64)
+    draws = (backend.generator(count.device) if generator is None else _rng(generator, count.device)).binomial(
+        trials, xp.where(nan, 0.0, xp.clip(p, 0.0, 1.0)))
+    out = xp.where(nan, numpy.nan, draws).astype(count.dtype)
+
+    def no_derivative(g: Any) -> tuple[Any, Any]:
+        raise RuntimeError("binomial has no derivative: its samples are integers; detach count and prob first")
+    return record("binomial", out, (count, prob), no_derivative)
+
+
+def empty_permuted(size: Sequence[int], physical_layout: Sequence[int], *, dtype: Any = None, layout: Any = None,
+                   device: str | None = None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A tensor of ``size`` whose memory runs in the dim order ``physical_layout`` (outermost first): its strides
+    are torch's (``empty_permuted((2, 3, 4), (2, 0, 1)).stride() == (3, 1, 6)``). Zero-filled here."""
+    size, order = tuple(size), tuple(physical_layout)
+    if sorted(order) != list(range(len(size))):
+        raise RuntimeError(f"empty_permuted: physical_layout {order} must be a permutation of the dims of a "
+                           f"{len(size)}-d size (each dim once)")
+    stored = empty(*(size[d] for d in order), dtype=dtype, device=device, layout=layout, pin_memory=pin_memory)
+    out = stored.permute(tuple(numpy.argsort(order).tolist()))
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
 def _sample_dirichlet(input: Tensor, generator: Generator | None = None) -> Tensor:  # noqa: A002
     """Dirichlet samples with concentrations ``input`` (floating, > 0) along its last dim, of its shape and dtype:
     Gamma(alpha, 1) draws (at least the dtype's tiny) divided by their sum, then clipped to [tiny, the float below

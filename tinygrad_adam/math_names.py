@@ -582,6 +582,34 @@ def _diagonal_view(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1)
 
 COPIES = {"slice_copy": _slice_view, "expand_copy": _expand_view, "diagonal_copy": _diagonal_view,
           "view_copy": lambda input, size: input.view(size), "alias_copy": lambda input: input}  # noqa: A006
+
+
+def norm_except_dim(v: Tensor, pow: int = 2, dim: int = 0) -> Tensor:  # noqa: A002 - torch's name
+    """``torch.norm_except_dim(v, pow, dim)``: weight norm's (``nn.utils.parametrizations.norm_except_dim``), with
+    torch's integer ``pow`` (TypeError otherwise)."""
+    if isinstance(pow, bool) or not isinstance(pow, numbers.Integral):
+        raise TypeError(f"norm_except_dim: pow must be an int, got {type(pow).__name__}")
+    from .nn.parametrizations import norm_except_dim as weight_norms  # (lazily: nn sits above this module)
+
+    return weight_norms(v, pow, dim)
+
+
+def fill(input: Tensor, value: TensorLike) -> Tensor:  # noqa: A002 - torch's name
+    """``torch.fill(input, value)``: a new tensor of ``input``'s shape and dtype, every element ``value`` (a number
+    or a 0-d tensor); the gradient to ``input`` is zero, to a tensor ``value`` the sum of the upstream one."""
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"fill: value must be a number or a 0-d tensor, got a {value.ndim}-d tensor; use expand or "
+                           "copy_ for a tensor of values")
+    scalar = value._data if isinstance(value, Tensor) else value
+    out = input.xp.full(input.shape, scalar, dtype=input.dtype)
+    parents = (input, value) if isinstance(value, Tensor) else (input,)
+
+    def backward(g: Any) -> tuple[Any, ...]:
+        grads = (input.xp.zeros(input.shape, dtype=g.dtype),)
+        return grads + ((g.sum().astype(value.dtype),) if len(parents) == 2 else ())
+    return record("fill", out, parents, backward)
+
+
 VIEWS = ("permute", "transpose", "t", "select", "squeeze", "unsqueeze", "unfold", "unbind", "split",
          "split_with_sizes", "detach")
 
@@ -596,4 +624,5 @@ FUNCTIONS.update(
     asarray=asarray, frombuffer=frombuffer, triplet_margin_loss=triplet_margin_loss,
     ctc_loss=ctc_loss, constant_pad_nd=constant_pad_nd, rms_norm=_same_as_nn_function("rms_norm"),
     angle=_function("angle"), lu=lu, lu_unpack=lu_unpack, lu_solve=lu_solve, svd_lowrank=svd_lowrank,
-    pca_lowrank=pca_lowrank)
+    pca_lowrank=pca_lowrank, fill=fill, norm_except_dim=norm_except_dim, binomial=creation.binomial,
+    empty_permuted=creation.empty_permuted)

@@ -1,6 +1,6 @@
 """torch's import paths for utilities: ``tinygrad_adam.utils.data`` is ``torch.utils.data`` (see ``data``) and
 ``tinygrad_adam.utils.checkpoint`` is ``torch.utils.checkpoint`` (which here saves no memory; see ``checkpoint``)."""
 
-from . import checkpoint, data
+from . import checkpoint, data, hooks
 
-__all__ = ["checkpoint", "data"]
+__all__ = ["checkpoint", "data", "hooks"]

@@ -1,0 +1,5 @@
+"""``torch.signal``: its ``windows`` (hann, hamming, gaussian, kaiser, ...)."""
+
+from . import windows
+
+__all__ = ["windows"]
