@@ -235,6 +235,12 @@ def _shown(text: str) -> list[str]:
 @example(np.array([1.0, 2.5, -3.25], np.float32), {})
 @example(np.array([1e-5, 1.0], np.float32), {})
 @example(np.array([3e9, np.nan, -np.inf], np.float32), {"sci_mode": False})
+@example(np.array([1000.0, 2.0], np.float16), {})  # numpy writes float16 from 1e3 up as 1.e+03
+@example(np.array([1000.5], np.float16), {})
+@example(np.array([22102406.0, -6558.765625], np.float32), {})  # and float32 from about 1e6 up
+@example(np.array([1e8], np.float32), {})  # torch's scientific notation starts above 1e8, numpy's at it
+@example(np.array([1e8, 99999999.5], np.float64), {})
+@example(np.array([1e-4], np.float32), {})  # below 1e-4 as a double (torch), not in float32 (numpy)
 def test_repr_shows_torchs_digits(a: np.ndarray, options: dict) -> None:
     """The printed numbers are torch's digit for digit: ``precision`` decimals always ("2.5000", "1.0000e-05";
     integral values "1."), float16 / float32 through their double value (float16 sin(2) showed 0.909 for 0.9092;

@@ -30,29 +30,39 @@ def set_printoptions(precision: int | None = None, threshold: float | None = Non
 def array_string(array: numpy.ndarray, prefix: str) -> str:
     """``array`` as the body of a tensor's repr, under the current options."""
     precision, sci = options["precision"], options["sci_mode"]
+    if array.dtype.kind == "f" and array.dtype.itemsize < 8:  # written through their double values, as torch's
+        array = array.astype(numpy.float64)  # (numpy turns float16 scientific from 1e3 up, float32 from about 1e6)
+    mode, spec = _notation(array, sci, precision)
     formatter = {"float_kind": lambda v: f"{v:.{precision}e}"} if sci else None
-    if sci is False and array.dtype.kind == "f":  # numpy's suppress_small still writes 3e9 as 3.e+09
-        spec = "{:.0f}." if _integral(array) else f"{{:.{precision}f}}"
+    if spec is not None:
         formatter = {"float_kind": lambda v: spec.format(v) if math.isfinite(v) else str(v)}
     threshold = options["threshold"]
     return numpy.array2string(array, separator=", ", prefix=prefix, precision=precision, suppress_small=sci is False,
                               threshold=sys.maxsize if threshold == math.inf else int(threshold),
                               edgeitems=options["edgeitems"], max_line_width=options["linewidth"],
-                              formatter=formatter, floatmode=_float_mode(array, sci))
+                              formatter=formatter, floatmode=mode)
 
 
-def _float_mode(array: numpy.ndarray, sci: bool | None) -> str:
-    """numpy's ``floatmode`` that writes floats as torch does: ``precision`` digits always ("2.5000",
-    "1.0000e-05"), except integral values printed without scientific notation ("1., 2.")."""
+def _notation(array: numpy.ndarray, sci: bool | None, precision: int) -> tuple[str, str | None]:
+    """numpy's ``floatmode`` that writes floats as torch does (``precision`` digits always: "2.5000",
+    "1.0000e-05"; integral values "1., 2."), and a format for each finite value where numpy's choice of notation
+    is not torch's (None where it is)."""
     if array.dtype.kind != "f" or sci:
-        return "maxprec"
-    if not _integral(array):
-        return "fixed"
+        return "maxprec", None
+    integral = _integral(array)
+    if sci is False:  # numpy's suppress_small still writes 3e9 as 3.e+09
+        return ("maxprec", "{:.0f}.") if integral else ("fixed", f"{{:.{precision}f}}")
     finite = array[numpy.isfinite(array)]
-    nonzero = numpy.abs(finite[finite != 0])  # integral: numpy's (and torch's) choice of scientific notation
-    if sci is None and nonzero.size and (nonzero.max() >= 1e8 or nonzero.max() / nonzero.min() > 1000):
-        return "fixed"
-    return "maxprec"
+    nonzero = numpy.abs(finite[finite != 0])
+    if not nonzero.size:
+        return ("maxprec" if integral else "fixed"), None
+    big, small = float(nonzero.max()), float(nonzero.min())  # torch decides in double precision
+    if integral:  # torch: scientific past 1e8 or a ratio of 1000; numpy's turns scientific at 1e8 itself
+        if big > 1e8 or big / small > 1000:
+            return "fixed", None
+        return "maxprec", "{:.0f}." if big == 1e8 else None
+    torch_sci = big > 1e8 or small < 1e-4 or big / small > 1000  # (numpy's rule for doubles: the same, from 1e8)
+    return "fixed", f"{{:.{precision}f}}" if big == 1e8 and not torch_sci else None
 
 
 def _integral(array: numpy.ndarray) -> bool:
