@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cmath
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -17,19 +18,12 @@ from .tensor import Tensor
 # (rtol, atol) by dtype, as torch's defaults; integers and bool compare exactly
 TOLERANCES = {"float16": (1e-3, 1e-5), "float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7),
               "complex64": (1.3e-6, 1e-5), "complex128": (1e-7, 1e-7)}
-_SCALARS = (bool, int, float, complex, numpy.number, numpy.bool_)
+_NUMBERS = (int, float, complex, numpy.number)
 
 
 def _tolerances(*dtypes: numpy.dtype) -> tuple[float, float]:
     pairs = [TOLERANCES.get(d.name, (0.0, 0.0)) for d in dtypes]
     return max(p[0] for p in pairs), max(p[1] for p in pairs)
-
-
-def _scalar_dtype(x: Any) -> numpy.dtype:
-    """A Python number's dtype as torch reads it: bool, int64, float64 or complex128."""
-    if isinstance(x, (numpy.number, numpy.bool_)):
-        return x.dtype
-    return numpy.dtype({bool: numpy.bool_, int: numpy.int64, float: numpy.float64}.get(type(x), numpy.complex128))
 
 
 def _fail(message: str, msg: str | Callable[[str], str] | None, where: str) -> None:
@@ -78,27 +72,63 @@ def _compare_arrays(actual: Any, expected: Any, where: str, options: dict[str, A
     a, e = (backend.to_numpy(x._data) for x in (actual, expected))
     common = numpy.promote_types(a.dtype, e.dtype)
     rtol, atol = options["tolerances"] or _tolerances(a.dtype, e.dtype)
+    if not (rtol >= 0 and atol >= 0):  # (nan too) as torch: tensor comparisons reject them, scalar ones do not
+        raise RuntimeError(f"assert_close: rtol and atol must be non-negative numbers, got rtol={rtol}, atol={atol}")
     report = _mismatch(a.astype(common), e.astype(common), rtol, atol, options["equal_nan"], a.ndim == 0)
     if report is not None:
         _fail(report, msg, where)
 
 
-def _compare(actual: Any, expected: Any, where: str, options: dict[str, Any]) -> None:
+def _python_number(x: Any) -> Any:
+    """A numpy scalar as the Python number it holds (torch compares numpy scalars as Python numbers)."""
+    return x.item() if isinstance(x, numpy.number) else x
+
+
+def _compare_numbers(actual: Any, expected: Any, where: str, options: dict[str, Any]) -> None:
+    """Two Python numbers: exact for ints (any size), float64 / complex128 tolerances otherwise."""
     msg = options["msg"]
-    if isinstance(actual, Tensor) and isinstance(expected, Tensor):
-        _compare_arrays(actual, expected, where, options)
-    elif isinstance(actual, numpy.ndarray) and isinstance(expected, numpy.ndarray):
-        _compare_arrays(Tensor(actual), Tensor(expected), where, options)
-    elif isinstance(actual, _SCALARS) and isinstance(expected, _SCALARS):
-        if options["check_dtype"] and type(actual) is not type(expected):
-            _fail(f"The (d)types do not match: {type(actual)} != {type(expected)}.", msg, where)
-        da, de = _scalar_dtype(actual), _scalar_dtype(expected)
-        common = numpy.promote_types(da, de)
-        rtol, atol = options["tolerances"] or _tolerances(da, de)
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        raise RuntimeError(f"assert_close cannot compare a bool with a number ({actual!r} and {expected!r}); "
+                           "compare bools with bools, or convert with int() / float() first")
+    actual, expected = _python_number(actual), _python_number(expected)
+    if options["check_dtype"] and type(actual) is not type(expected):
+        _fail(f"The (d)types do not match: {type(actual)} != {type(expected)}.", msg, where)
+    kinds = {type(actual), type(expected)}
+    rtol, atol = options["tolerances"] or ((0.0, 0.0) if kinds == {int} else (1e-7, 1e-7))
+    if actual == expected:
+        return
+    nan = (cmath.isnan(actual) and cmath.isnan(expected)) if kinds & {float, complex} else False
+    if nan and options["equal_nan"]:
+        return
+    finite = kinds <= {int} or (cmath.isfinite(actual) and cmath.isfinite(expected))
+    if finite and abs(actual - expected) <= atol + rtol * abs(expected):
+        return
+    if kinds <= {int}:  # (Python ints of any size: no conversion to int64)
+        report = (f"Scalars are not {'equal' if rtol == atol == 0 else 'close'}!\n\nExpected {expected} but got "
+                  f"{actual}.\nAbsolute difference: {abs(actual - expected)}")
+    else:
+        common = numpy.complex128 if complex in kinds else numpy.float64
         report = _mismatch(numpy.asarray(actual, common), numpy.asarray(expected, common), rtol, atol,
                            options["equal_nan"], True)
-        if report is not None:
-            _fail(report, msg, where)
+    _fail(report or f"Scalars are not close: {actual} != {expected}", msg, where)
+
+
+def _compare(actual: Any, expected: Any, where: str, options: dict[str, Any]) -> None:
+    """Dispatch on the pair's types as torch: None, bools, numbers, tensors (or numpy arrays, never mixed),
+    mappings, sequences; anything else is a TypeError."""
+    msg = options["msg"]
+    if actual is None or expected is None:
+        if not (actual is None and expected is None):
+            _fail(f"One side is None and the other is not: {actual!r} vs {expected!r}.", msg, where)
+    elif isinstance(actual, (bool, numpy.bool_)) and isinstance(expected, (bool, numpy.bool_)):
+        if bool(actual) != bool(expected):  # (bools compare exactly, whatever the tolerances)
+            _fail(f"The booleans differ: {actual} vs {expected}.", msg, where)
+    elif isinstance(actual, _NUMBERS) and isinstance(expected, _NUMBERS):
+        _compare_numbers(actual, expected, where, options)
+    elif _tensor_pair(actual, expected, options["allow_subclasses"]):
+        if isinstance(actual, numpy.ndarray):
+            actual, expected = Tensor(actual), Tensor(expected)
+        _compare_arrays(actual, expected, where, options)
     elif isinstance(actual, Mapping) and isinstance(expected, Mapping):
         if set(actual) != set(expected):
             _fail(f"The keys of the mappings do not match:\nMissing keys in the actual mapping: "
@@ -113,7 +143,17 @@ def _compare(actual: Any, expected: Any, where: str, options: dict[str, Any]) ->
         for i, (a, e) in enumerate(zip(actual, expected)):
             _compare(a, e, f"{where}[{i}]", options)
     else:
-        raise TypeError(f"No comparison pair was able to handle inputs of type {type(actual)} and {type(expected)}.")
+        raise TypeError(f"assert_close cannot compare {type(actual).__name__} with {type(expected).__name__}: "
+                        "give two tensors, two numpy arrays, two numbers, or sequences / mappings of them")
+
+
+def _tensor_pair(actual: Any, expected: Any, allow_subclasses: bool) -> bool:
+    """Whether the pair is two tensors or two numeric numpy arrays (a tensor and an array do not pair, as in
+    torch; without ``allow_subclasses`` the two types must be the same, so a Parameter does not pair a Tensor)."""
+    if isinstance(actual, Tensor) and isinstance(expected, Tensor):
+        return allow_subclasses or type(actual) is type(expected)
+    return (isinstance(actual, numpy.ndarray) and isinstance(expected, numpy.ndarray)
+            and all(x.dtype.kind in "biufc" for x in (actual, expected)))
 
 
 def assert_close(actual: Any, expected: Any, *, allow_subclasses: bool = True, rtol: float | None = None,
@@ -130,12 +170,13 @@ def assert_close(actual: Any, expected: Any, *, allow_subclasses: bool = True, r
         raise ValueError(f"Both 'rtol' and 'atol' must be either specified or omitted, but got no "
                          f"{'atol' if atol is None else 'rtol'}.")
     options = {"tolerances": None if rtol is None else (rtol, atol), "equal_nan": equal_nan, "msg": msg,
+               "allow_subclasses": allow_subclasses,
                "check_device": check_device, "check_dtype": check_dtype, "check_stride": check_stride}
     _compare(actual, expected, "", options)
 
 
 # [low, high) by kind when not given, as torch's make_tensor
-DEFAULT_RANGES = {"b": (0, 2), "u": (0, 10), "i": (-9, 10), "f": (-9, 9), "c": (-9, 9)}
+DEFAULT_RANGES = {"b": (0, 2), "u": (-9, 10), "i": (-9, 10), "f": (-9, 9), "c": (-9, 9)}  # (u: clamped to 0)
 
 
 def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None = None, high: float | None = None,
@@ -148,6 +189,9 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     if noncontiguous and memory_format is not None:
         raise ValueError("make_tensor: noncontiguous and memory_format are mutually exclusive")
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    if dtype is None or not all(isinstance(n, (int, numpy.integer)) for n in shape):
+        raise TypeError(f"make_tensor: give the shape as ints (or one tuple / list of ints) and a dtype; got shape "
+                        f"{shape} and dtype {dtype}")
     dt = numpy.dtype(dtype)
     if requires_grad and dt.kind not in "fc":
         raise ValueError(f"`requires_grad=True` is not supported for boolean and integral dtypes, but got dtype={dt}")
@@ -155,13 +199,20 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     low, high = lo if low is None else low, hi if high is None else high
     if math.isnan(low) or math.isnan(high):
         raise ValueError(f"`low` and `high` cannot be NaN, but got low={low} and high={high}")
-    info = numpy.finfo(dt) if dt.kind in "fc" else numpy.iinfo(dt) if dt.kind in "iu" else None
-    if info is not None:
-        low, high = max(low, float(info.min)), min(high, float(info.max))
-    if dt.kind in "iu":
-        low, high = math.ceil(low), math.ceil(high)
     if low > high or (low == high and dt.kind not in "fc"):
         raise ValueError(f"`low` must be less than `high`, but got {low} >= {high}")
+    if dt.kind in "fc":
+        info = numpy.finfo(dt)
+        low, high = max(low, float(info.min)), min(high, float(info.max))
+    else:  # integers and bools (as the integers [0, 2)): clamped to the dtype, bounds rounded up, as torch
+        lowest, highest = (0, 1) if dt.kind == "b" else (int(numpy.iinfo(dt).min), int(numpy.iinfo(dt).max))
+        if high < lowest or low > highest:
+            raise ValueError(f"make_tensor: [low, high) = [{low}, {high}) is outside what {dt} can hold "
+                             f"([{lowest}, {highest}])")
+        low, high = math.ceil(max(low, lowest)), math.ceil(min(high, 2 if dt.kind == "b" else highest))
+        if low >= high:  # (a RuntimeError, as torch's randint)
+            raise RuntimeError(f"make_tensor: no integer in [low, high) = [{low}, {high}) after rounding the bounds "
+                               "up; widen the interval")
     if low == high:
         warnings.warn("make_tensor: low == high for a floating dtype gives a constant tensor (torch deprecates "
                       "this); use full()", FutureWarning, stacklevel=2)
@@ -169,7 +220,7 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     values = (u * (high - low) + low)._data
     if dt.kind in "iub":
         values = backend.get_array_module(values).floor(values)
-    values = values.astype(dt)
+    values = backend.get_array_module(values).asarray(values).astype(dt)  # (an array even for shape ())
     if exclude_zero:
         values[values == 0] = 1 if dt.kind in "iub" else numpy.finfo(dt).tiny
     out = Tensor(values)
@@ -179,3 +230,30 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     elif memory_format is not None:
         out = contiguous(out, memory_format)
     return out.requires_grad_() if requires_grad else out
+
+
+# assert_allclose's own (older, looser) defaults: (rtol, atol) by dtype
+ALLCLOSE_TOLERANCES = {"float16": (1e-3, 1e-3), "float32": (1e-4, 1e-5), "float64": (1e-5, 1e-8)}
+
+
+def assert_allclose(actual: Any, expected: Any, rtol: float | None = None, atol: float | None = None,
+                    equal_nan: bool = True, msg: str = "") -> None:
+    """The deprecated ``torch.testing.assert_allclose`` (FutureWarning; use :func:`assert_close`): numbers, lists
+    and arrays become tensors, ``expected`` in ``actual``'s dtype; shapes must match (no broadcasting); dtypes
+    need not; NaN equals NaN by default; default tolerances by dtype: float16 1e-3 / 1e-3, float32 1e-4 / 1e-5,
+    float64 1e-5 / 1e-8, exact otherwise."""
+    from .creation import as_tensor
+
+    warnings.warn("assert_allclose is deprecated (as in torch); use torch.testing.assert_close", FutureWarning,
+                  stacklevel=2)
+    if not isinstance(actual, Tensor):
+        actual = as_tensor(actual)
+    if not isinstance(expected, Tensor):
+        expected = as_tensor(expected, dtype=actual.dtype)
+    if (rtol is None) != (atol is None):
+        raise ValueError("assert_allclose: give both rtol and atol, or neither")
+    if rtol is None:
+        pairs = [ALLCLOSE_TOLERANCES.get(t.dtype.name, (0.0, 0.0)) for t in (actual, expected)]
+        rtol, atol = max(p[0] for p in pairs), max(p[1] for p in pairs)
+    assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_device=True,
+                 check_dtype=False, check_stride=False, msg=msg or None)
