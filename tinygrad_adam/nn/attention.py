@@ -30,6 +30,16 @@ from .layers import Linear
 from .module import Module, Parameter
 
 
+class AttentionError(ValueError, RuntimeError, AssertionError):
+    """A wrong argument to ``MultiheadAttention`` / ``multi_head_attention_forward``. torch raises RuntimeError for
+    some of these and AssertionError (its plain asserts) for most; this is all three, and a ValueError."""
+
+
+class AttentionMaskTypeError(TypeError, RuntimeError, AssertionError):
+    """A mask of a dtype attention cannot take (torch: AssertionError for integer masks, RuntimeError for a float
+    mask of another dtype than the query's); also a TypeError."""
+
+
 class NonDynamicallyQuantizableLinear(Linear):
     """torch's class of ``MultiheadAttention.out_proj``: a Linear (``isinstance`` holds) whose type is not Linear, so
     ``type(m) is nn.Linear`` loops (and reprs) treat it as torch's do."""
@@ -52,7 +62,8 @@ class MultiheadAttention(Module):
                  vdim: int | None = None, batch_first: bool = False, device: str | None = None,
                  dtype: Any = None) -> None:
         if embed_dim % num_heads:
-            raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
+            raise AttentionError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads "
+                                 f"{num_heads}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
         self.dropout, self.batch_first, self.add_zero_attn = float(dropout), batch_first, add_zero_attn
@@ -127,16 +138,16 @@ def multi_head_attention_forward(
         query, key, value = (movement.unsqueeze(t, 1) for t in (query, key, value))
     n_l, n, e = query.shape
     if e != embed_dim_to_check:
-        raise ValueError(f"multi_head_attention_forward: expected query (L, N, {embed_dim_to_check}), got {e} "
+        raise AttentionError(f"multi_head_attention_forward: expected query (L, N, {embed_dim_to_check}), got {e} "
                          f"features (embed_dim_to_check)")
     if e % num_heads:
-        raise ValueError(f"multi_head_attention_forward: embed_dim {e} must be divisible by num_heads {num_heads}")
+        raise AttentionError(f"multi_head_attention_forward: embed_dim {e} must be divisible by num_heads {num_heads}")
     head_dim = e // num_heads
     pad_mask = None if key_padding_mask is None else _float_mask(key_padding_mask, query, "key_padding_mask")
     if pad_mask is not None and unbatched:
         pad_mask = movement.unsqueeze(pad_mask, 0)
     if is_causal and attn_mask is None:
-        raise ValueError("multi_head_attention_forward: is_causal=True is a hint about attn_mask; pass the causal "
+        raise AttentionError("multi_head_attention_forward: is_causal=True is a hint about attn_mask; pass the causal "
                          "mask too (as torch requires)")
     causal = is_causal and pad_mask is None and not need_weights  # torch then drops attn_mask for the causal one
     mask = None if attn_mask is None or causal else _float_mask(attn_mask, query, "attn_mask")
@@ -145,14 +156,14 @@ def multi_head_attention_forward(
     n_s = k.shape[0]
     if mask is not None:  # -> (1 | N, 1 | heads, L, S)
         if mask.shape not in ((n_l, n_s), (n * num_heads, n_l, n_s)):
-            raise ValueError(f"multi_head_attention_forward: attn_mask must be ({n_l}, {n_s}) or "
+            raise AttentionError(f"multi_head_attention_forward: attn_mask must be ({n_l}, {n_s}) or "
                              f"({n * num_heads}, {n_l}, {n_s}), got {mask.shape}")
         mask = movement.reshape(mask, (1, 1, n_l, n_s) if mask.ndim == 2 else (n, num_heads, n_l, n_s))
     k, v = _keys_values(k, v, bias_k, bias_v, static_k, static_v, add_zero_attn, num_heads)  # (N, heads, S', d)
     q = _heads(q, None, n, num_heads, head_dim, "query")
     appended = (bias_k is not None) + add_zero_attn  # keys every query may attend
     if pad_mask is not None and pad_mask.shape != (n, k.shape[2] - appended):
-        raise ValueError(f"multi_head_attention_forward: key_padding_mask must be ({n}, {k.shape[2] - appended}), "
+        raise AttentionError(f"multi_head_attention_forward: key_padding_mask must be ({n}, {k.shape[2] - appended}), "
                          f"got {pad_mask.shape}")
     if appended:
         mask, pad_mask = (None if m is None else F.pad(m, (0, appended)) for m in (mask, pad_mask))
@@ -174,10 +185,10 @@ def _keys_values(k: Tensor, v: Tensor, bias_k: Tensor | None, bias_v: Tensor | N
     ``static_k`` / ``static_v`` in their place, then a zero key and value per head with ``add_zero_attn``."""
     n, e = k.shape[1], k.shape[2]
     if (bias_k is None) != (bias_v is None):
-        raise ValueError("multi_head_attention_forward: give both bias_k and bias_v, or neither")
+        raise AttentionError("multi_head_attention_forward: give both bias_k and bias_v, or neither")
     if bias_k is not None:  # one learnt key and value more for every sample
         if static_k is not None or static_v is not None:
-            raise ValueError("multi_head_attention_forward: bias_k / bias_v cannot be added to static_k / static_v")
+            raise AttentionError("multi_head_attention_forward: bias_k / bias_v cannot be added to static_k / static_v")
         k, v = (movement.concatenate([t, movement.broadcast_to(b, (1, n, e))], 0) for t, b in ((k, bias_k),
                                                                                              (v, bias_v)))
     k, v = (_heads(t, static, n, heads, e // heads, name) for t, static, name in (
@@ -205,20 +216,20 @@ def _check_shapes(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: T
                   attn_mask: TensorLike | None) -> bool:
     """Whether the inputs are unbatched; raises where their ranks disagree (torch's rules)."""
     if query.ndim not in (2, 3):
-        raise ValueError(f"multi_head_attention_forward: expected query (L, N, E) or unbatched (L, E), got shape "
+        raise AttentionError(f"multi_head_attention_forward: expected query (L, N, E) or unbatched (L, E), got shape "
                          f"{query.shape}")
     unbatched = query.ndim == 2
     for name, t in (("key", key), ("value", value)):
         if t.ndim != query.ndim:
-            raise ValueError(f"multi_head_attention_forward: expected {name} with {query.ndim} dims as query "
+            raise AttentionError(f"multi_head_attention_forward: expected {name} with {query.ndim} dims as query "
                              f"{query.shape}, got shape {t.shape}")
     pad_ndim = getattr(key_padding_mask, "ndim", None)
     if key_padding_mask is not None and pad_ndim != (1 if unbatched else 2):
-        raise ValueError(f"multi_head_attention_forward: key_padding_mask must be ({'S' if unbatched else 'N, S'}) "
+        raise AttentionError(f"multi_head_attention_forward: key_padding_mask must be ({'S' if unbatched else 'N, S'}) "
                          f"for {'unbatched' if unbatched else 'batched'} inputs, got {pad_ndim} dims")
     mask_ndim = getattr(attn_mask, "ndim", None)
     if attn_mask is not None and mask_ndim not in (2, 3):
-        raise ValueError(f"multi_head_attention_forward: attn_mask must have 2 or 3 dims, got {mask_ndim}")
+        raise AttentionError(f"multi_head_attention_forward: attn_mask must have 2 or 3 dims, got {mask_ndim}")
     return unbatched
 
 
@@ -229,24 +240,24 @@ def _in_projection(query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Te
     e = query.shape[-1]
     if separate:
         if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
-            raise ValueError("multi_head_attention_forward: use_separate_proj_weight=True needs q_proj_weight, "
+            raise AttentionError("multi_head_attention_forward: use_separate_proj_weight=True needs q_proj_weight, "
                              "k_proj_weight and v_proj_weight")
         if key.shape[:2] != value.shape[:2]:
-            raise ValueError(f"multi_head_attention_forward: key's sequence and batch dims {key.shape[:2]} do not "
+            raise AttentionError(f"multi_head_attention_forward: key's sequence and batch dims {key.shape[:2]} do not "
                              f"match value's {value.shape[:2]}")
         weights = (q_proj_weight, k_proj_weight, v_proj_weight)
     else:
         if in_proj_weight is None:
-            raise ValueError("multi_head_attention_forward: in_proj_weight is None; pass it, or "
+            raise AttentionError("multi_head_attention_forward: in_proj_weight is None; pass it, or "
                              "use_separate_proj_weight=True with q/k/v_proj_weight")
         if key.shape != value.shape:
-            raise ValueError(f"multi_head_attention_forward: key shape {key.shape} does not match value shape "
+            raise AttentionError(f"multi_head_attention_forward: key shape {key.shape} does not match value shape "
                              f"{value.shape}")
         weights = tuple(in_proj_weight[i * e:(i + 1) * e] for i in range(3))
     biases = (None,) * 3 if in_proj_bias is None else tuple(in_proj_bias[i * e:(i + 1) * e] for i in range(3))
     for t, w, name in ((query, weights[0], "query"), (key, weights[1], "key"), (value, weights[2], "value")):
         if t.shape[-1] != w.shape[-1]:
-            raise ValueError(f"multi_head_attention_forward: expected {name} (L, N, {w.shape[-1]}) (or unbatched "
+            raise AttentionError(f"multi_head_attention_forward: expected {name} (L, N, {w.shape[-1]}) (or unbatched "
                              f"(L, {w.shape[-1]})), got shape {t.shape}")
     return tuple(F.linear(t, w, b) for t, w, b in zip((query, key, value), weights, biases))  # type: ignore
 
@@ -255,7 +266,7 @@ def _heads(t: Tensor, static: Tensor | None, n: int, heads: int, head_dim: int, 
     """(T, N, E) (or ``static`` (N * heads, T, head_dim) in its place) -> (N, heads, T, head_dim)."""
     if static is not None:
         if static.ndim != 3 or static.shape[0] != n * heads or static.shape[2] != head_dim:
-            raise ValueError(f"multi_head_attention_forward: expected {name} ({n * heads}, S, {head_dim}), got "
+            raise AttentionError(f"multi_head_attention_forward: expected {name} ({n * heads}, S, {head_dim}), got "
                              f"shape {static.shape}")
         return movement.reshape(static, (n, heads, static.shape[1], head_dim))
     return movement.transpose(movement.reshape(t, (t.shape[0], n, heads, head_dim)), (1, 2, 0, 3))
@@ -267,10 +278,11 @@ def _float_mask(mask: TensorLike, like: Tensor, name: str) -> Tensor:
     if m.dtype == bool:
         return F.where(m, -float("inf"), zeros(*m.shape, dtype=like.dtype, device=like.device))
     if m.dtype.kind != "f":
-        raise TypeError(f"multi_head_attention_forward: only bool and floating {name} are supported, got {m.dtype}")
+        raise AttentionMaskTypeError(f"multi_head_attention_forward: only bool and floating {name} are supported, "
+                                     f"got {m.dtype}")
     if m.dtype != like.dtype:  # torch refuses it too
-        raise TypeError(f"multi_head_attention_forward: a float {name} must have the query's dtype {like.dtype}, got "
-                        f"{m.dtype}; cast it (mask.to(query.dtype)) or pass a bool mask")
+        raise AttentionMaskTypeError(f"multi_head_attention_forward: a float {name} must have the query's dtype "
+                                     f"{like.dtype}, got {m.dtype}; cast it (mask.to(query.dtype)) or pass a bool mask")
     return m
 
 

@@ -15,9 +15,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy
+
+from ..autograd import is_grad_enabled
 from ..creation import full
 from ..ops import movement
-from ..tensor import Tensor, TensorLike
+from ..tensor import Tensor, TensorLike, as_tensor
 from . import functional as F
 from . import init
 from .attention import MultiheadAttention
@@ -27,6 +30,10 @@ from .module import Module, ModuleList
 Activation = str | Callable[[Tensor], Tensor]
 
 
+class TransformerArgumentError(ValueError, RuntimeError):
+    """A wrong argument to a Transformer class (torch raises RuntimeError for these); also a ValueError."""
+
+
 def _activation(activation: Activation) -> Callable[[Tensor], Tensor]:
     if callable(activation):
         return activation
@@ -34,7 +41,8 @@ def _activation(activation: Activation) -> Callable[[Tensor], Tensor]:
         return F.relu
     if activation == "gelu":
         return F.gelu
-    raise ValueError(f"Transformer layer: activation should be 'relu', 'gelu' or a callable, not {activation!r}")
+    raise TransformerArgumentError(f"Transformer layer: activation should be 'relu', 'gelu' or a callable, not "
+                                   f"{activation!r}")
 
 
 class _Layer(Module):
@@ -145,10 +153,11 @@ def _why_no_fast_path(layer: Module) -> str:
 
 class TransformerEncoder(Module):
     """``num_layers`` copies of ``encoder_layer`` applied in turn, then ``norm`` if given: src -> src's shape.
-    ``enable_nested_tensor`` and ``mask_check`` are accepted and change nothing: there is no nested-tensor fast path
-    here, so positions masked by ``src_key_padding_mask`` hold their computed values, as in torch's training path
-    (torch's inference fast path returns zeros there). As torch, ``enable_nested_tensor`` warns when the layer could
-    not take that path (``use_nested_tensor`` then False)."""
+    As torch, ``enable_nested_tensor`` warns when the layer could not take torch's nested-tensor path
+    (``use_nested_tensor`` then False). Where torch takes that path (see ``_nested_lengths``), sample i keeps only
+    its first (number of unpadded positions) positions and the others come out as zeros (then ``norm``), as torch's;
+    elsewhere positions masked by ``src_key_padding_mask`` hold their computed values, as in torch's training path.
+    """
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
                  enable_nested_tensor: bool = True, mask_check: bool = True) -> None:
@@ -159,14 +168,44 @@ class TransformerEncoder(Module):
                           stacklevel=2)
             self.use_nested_tensor = False
         self.layers = _clones(encoder_layer, num_layers)
-        self.num_layers, self.norm = num_layers, norm
+        self.num_layers, self.norm, self.mask_check = num_layers, norm, mask_check
 
     def forward(self, src: Tensor, mask: TensorLike | None = None, src_key_padding_mask: TensorLike | None = None,
                 is_causal: bool | None = None) -> Tensor:
+        lengths = self._nested_lengths(src, mask, src_key_padding_mask)
+        if lengths is not None:  # torch's nested tensor: each sample's first `length` positions, zeros after them
+            kept = numpy.arange(src.shape[1])[None, :] < lengths[:, None]  # (N, S)
+            src_key_padding_mask = as_tensor(~kept)
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        if lengths is not None:
+            x = F.where(as_tensor(kept[:, :, None]), x, full((), 0.0, dtype=x.dtype, device=x.device))
         return x if self.norm is None else self.norm(x)
+
+    def _nested_lengths(self, src: Tensor, mask: TensorLike | None,
+                        src_key_padding_mask: TensorLike | None) -> numpy.ndarray | None:
+        """Each sample's length (N,) where torch would run the stack on a nested tensor, else None: a batched src
+        (``batch_first``, the only layout ``use_nested_tensor`` allows) with a key padding mask and no ``mask``, in
+        eval mode, with no gradient to record (grad disabled, or neither src nor the first layer's weights require
+        it), and, with ``mask_check``, a left-aligned mask (unpadded positions first). A length counts the positions
+        the mask does not pad (bool False, float 0), wherever they are, as torch's."""
+        first = self.layers[0] if len(self.layers) else None
+        if (not self.use_nested_tensor or first is None or first.training or src.ndim != 3
+                or src_key_padding_mask is None or mask is not None):
+            return None
+        kept = numpy.logical_not(as_tensor(src_key_padding_mask).numpy())  # (N, S)
+        if kept.ndim != 2:
+            return None
+        lengths = kept.sum(axis=1)
+        if self.mask_check and not numpy.array_equal(kept, numpy.arange(kept.shape[1])[None, :] < lengths[:, None]):
+            return None
+        attn = first.self_attn
+        weights = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias,
+                   *(p for m in (first.norm1, first.norm2, first.linear1, first.linear2) for p in (m.weight, m.bias)))
+        if is_grad_enabled() and any(t is not None and t.requires_grad for t in weights):
+            return None
+        return lengths
 
 
 class TransformerDecoder(Module):
@@ -220,10 +259,11 @@ class Transformer(Module):
                 tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
         batch = 0 if self.batch_first else 1
         if src.ndim == 3 and tgt.ndim == 3 and src.shape[batch] != tgt.shape[batch]:
-            raise ValueError(f"Transformer: src and tgt have different batch sizes ({src.shape} and {tgt.shape})")
+            raise TransformerArgumentError(f"Transformer: src and tgt have different batch sizes ({src.shape} and "
+                                           f"{tgt.shape})")
         if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
-            raise ValueError(f"Transformer: the feature size of src and tgt must be d_model={self.d_model}, got "
-                             f"{src.shape} and {tgt.shape}")
+            raise TransformerArgumentError(f"Transformer: the feature size of src and tgt must be "
+                                           f"d_model={self.d_model}, got {src.shape} and {tgt.shape}")
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                             tgt_key_padding_mask=tgt_key_padding_mask,
