@@ -348,31 +348,36 @@ def _need_tensor(name: str, t: Any) -> None:
         raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {shown}")
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
     """Zeros of t's shape, dtype and device; laid out as t when dense (``memory_format``: see layouts.like)."""
+    t = input  # torch's keyword name
     _need_tensor("zeros_like", t)
     out = zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("zeros_like", t, out, memory_format, layout, pin_memory)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    t = input  # torch's keyword name
     _need_tensor("ones_like", t)
     out = ones(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("ones_like", t, out, memory_format, layout, pin_memory)
 
 
-def full_like(t: Tensor, value: float, dtype: Any = None, requires_grad: bool = False, *,
+def full_like(input: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False, *,  # noqa: A002 - torch's name
               memory_format: Any = None, layout: Any = None, pin_memory: bool | None = False,
               device: str | None = None) -> Tensor:
+    value = fill_value  # torch's keyword name
+    t = input  # torch's keyword name
     _need_tensor("full_like", t)
     out = full(t.shape, value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("full_like", t, out, memory_format, layout, pin_memory)
 
 
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    t = input  # torch's keyword name
     _need_tensor("empty_like", t)
     return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout,
                       pin_memory=pin_memory, device=device)
@@ -400,15 +405,17 @@ def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
     return Tensor(data, requires_grad=requires_grad, device=dev)
 
 
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+def randn_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    t = input  # torch's keyword name
     _need_tensor("randn_like", t)
     out = randn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("randn_like", t, out, memory_format, layout, pin_memory)
 
 
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,
+def rand_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
+    t = input  # torch's keyword name
     _need_tensor("rand_like", t)
     out = rand(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
     return like("rand_like", t, out, memory_format, layout, pin_memory)
@@ -585,7 +592,8 @@ def binomial(count: Tensor, prob: Tensor, generator: Generator | None = None) ->
     broadcast together), as ``torch.binomial``: a count below 0 gives 0, a probability above 1 acts as 1, a nan
     one gives nan. It has no derivative (backward through it raises, as torch's)."""
     if count.dtype.kind != "f":
-        raise ValueError(f"binomial: count must be a floating-point tensor, got {count.dtype}; convert it with .float()")
+        raise ValueError(f"binomial: count must be a floating-point tensor, got {count.dtype}; convert it with "
+                         ".float()")
     if prob.dtype != count.dtype:
         raise RuntimeError(f"binomial: prob has dtype {prob.dtype} but count has {count.dtype}; they must match")
     xp = count.xp

@@ -756,4 +756,31 @@ def _with_out(name: str, fn: Any) -> Any:
 
 for _name in _WITH_OUT:
     globals()[_name] = _with_out(_name, globals()[_name])
+
+# ---- torch's keyword names where they are not the documented ones ours use: torch.linalg.cholesky(input=A),
+# lstsq(input=A, b=B), tensorsolve(input=A, other=B) (the Python binding's names; A= is refused there, kept here)
+_TORCH_KEYWORDS: dict[str, dict[str, str]] = {
+    **{name: {"input": "A"} for name in ("cholesky", "cholesky_ex", "cond", "eigh", "eigvalsh", "householder_product",
+                                         "ldl_factor", "ldl_factor_ex", "matrix_exp", "matrix_norm", "matrix_power",
+                                         "matrix_rank", "norm", "pinv", "solve_triangular", "tensorinv")},
+    "lstsq": {"input": "A", "b": "B"}, "tensorsolve": {"input": "A", "other": "B"}, "vector_norm": {"input": "x"}}
+
+
+def _torch_keywords(name: str, fn: Any) -> Any:
+    """``fn`` also taking torch's keyword spellings of its arguments (``_TORCH_KEYWORDS[name]``)."""
+    names = _TORCH_KEYWORDS[name]
+
+    @functools.wraps(fn)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        for theirs, ours in names.items():
+            if theirs in kwargs:
+                if ours in kwargs:
+                    raise TypeError(f"linalg.{name}(): got both {theirs}= and {ours}= (the same argument); give one")
+                kwargs[ours] = kwargs.pop(theirs)
+        return fn(*args, **kwargs)
+    return function
+
+
+for _name in _TORCH_KEYWORDS:
+    globals()[_name] = _torch_keywords(_name, globals()[_name])
 del _name

@@ -809,18 +809,29 @@ def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdi
 
 
 def max_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = None,
-        keepdims: bool = False) -> Any:
+        keepdims: bool = False, other: Tensor | None = None) -> Any:
     """The largest value (a 0-d tensor); with ``dim``, ``(values, indices)`` along it (the gradient goes to the
     index returned, the first of ties); with another tensor, the elementwise maximum. ``axis=`` is ``dim=`` (as
     torch reads it); a tuple of axes (numpy's call, which torch refuses) gives the values only, with the gradient
-    split among ties."""
-    return _extreme("max", self, dim, keepdim, axis, keepdims)
+    split among ties. ``other=`` is torch's keyword for the elementwise form."""
+    return _extreme("max", self, _other_as_dim("max", dim, other), keepdim, axis, keepdims)
 
 
 def min_(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Dim = None,
-        keepdims: bool = False) -> Any:
+        keepdims: bool = False, other: Tensor | None = None) -> Any:
     """The smallest value; see ``max``."""
-    return _extreme("min", self, dim, keepdim, axis, keepdims)
+    return _extreme("min", self, _other_as_dim("min", dim, other), keepdim, axis, keepdims)
+
+
+def _other_as_dim(op: str, dim: Any, other: Tensor | None) -> Any:
+    """max / min's ``other=`` keyword (torch's elementwise overload), which shares the ``dim`` position."""
+    if other is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{op}(): give either dim or other (the elementwise {op}imum), not both")
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}(): other must be a Tensor, got {type(other).__name__}; wrap it with tensor(...)")
+    return other
 
 
 def _amax_axes(self: Tensor, dim: Dim) -> Any:
@@ -1160,8 +1171,9 @@ def fill_(self: Tensor, value: Any) -> Tensor:
     return inplace.inplace(self, "fill_", lambda a: _constant(a, a.xp.full_like(a._data, v)))
 
 
-def copy_(self: Tensor, src: TensorLike) -> Tensor:
-    """Copy ``src``'s values in (broadcast to this shape, cast to this dtype, moved to this device)."""
+def copy_(self: Tensor, src: TensorLike, non_blocking: bool = False) -> Tensor:
+    """Copy ``src``'s values in (broadcast to this shape, cast to this dtype, moved to this device);
+    ``non_blocking`` is accepted as torch's and ignored (the copy is synchronous)."""
     def compute(a: Tensor) -> Tensor:
         s = as_tensor(src, like=a)
         s = movement.to(s, a.device)
@@ -1666,10 +1678,16 @@ def bucketize(input: TensorLike, boundaries: Tensor, *, out_int32: bool = False,
     return sort.bucketize(input, boundaries, out_int32, right)
 
 
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
-    """Pairwise p-norm distances; ``compute_mode`` is accepted and ignored (always computed from the
-    differences)."""
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """Pairwise p-norm distances; ``compute_mode`` (one of torch's three modes; None refused, as torch.cdist does)
+    is checked, then ignored (always computed from the differences)."""
+    if compute_mode not in CDIST_MODES:
+        raise ValueError(f"cdist: compute_mode must be one of {CDIST_MODES}, got {compute_mode!r}")
     return linalg.cdist(x1, x2, p)
+
+
+CDIST_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
 
 
 def _slogdet(self: Tensor) -> Any:
@@ -1874,12 +1892,18 @@ def _flip_dim(name: str, dim: int, least: int) -> Callable[[Tensor], Tensor]:
     return flipped
 
 
-def dot(self: Tensor, other: Tensor) -> Tensor:
+def dot(self: Tensor, tensor: Tensor) -> Tensor:
     """The inner product of two 1-D tensors of one length and dtype, a 0-d tensor."""
+    other = tensor  # torch's keyword name
     if self.ndim != 1 or other.ndim != 1 or self.shape != other.shape or self.dtype != other.dtype:
         raise ValueError(f"dot: needs two 1-D tensors of one length and dtype, got {self.shape} {self.dtype} and "
                          f"{other.shape} {other.dtype}")
     return linalg.matmul(self, other)
+
+
+def vdot(self: Tensor, other: Tensor) -> Tensor:
+    """torch.vdot: ``dot`` (real tensors: no conjugate), its second argument named ``other`` as torch's."""
+    return dot(self, other)
 
 
 def mv(self: Tensor, vec: Tensor) -> Tensor:
@@ -2007,9 +2031,19 @@ def inner(self: Tensor, other: Tensor) -> Tensor:
 
 
 def _add_product(op: str, product: Callable[[Tensor, Tensor], Tensor], shapes: Callable[[Tensor, Tensor], bool],
-                 expected: str) -> Callable[..., Tensor]:
-    """torch's addmv / addr / baddbmm / addbmm: ``beta * self + alpha * product(x, y)`` (``linalg.add_product``)."""
-    def fn(self: Tensor, x: Tensor, y: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+                 expected: str, names: tuple[str, str]) -> Callable[..., Tensor]:
+    """torch's addmv / addr / baddbmm / addbmm: ``beta * self + alpha * product(x, y)`` (``linalg.add_product``);
+    x and y also by torch's keywords ``names`` (addmv's mat= / vec=, addr's vec1= / vec2=, batch1= / batch2=)."""
+    def fn(self: Tensor, *args: Tensor, beta: float = 1, alpha: float = 1, **named: Tensor) -> Tensor:
+        operands = list(args)
+        for name in names[len(operands):]:
+            if name not in named:
+                raise TypeError(f"{op}() missing its argument {name}= (give {names[0]} and {names[1]})")
+            operands.append(named.pop(name))
+        if named or len(operands) != 2:
+            raise TypeError(f"{op}() takes self, {names[0]}, {names[1]} and the keywords beta= / alpha=; got "
+                            f"{len(args)} positional and the keywords {sorted(named)}")
+        x, y = operands
         if not shapes(x, y):
             raise ValueError(f"{op}: expected {expected}, got shapes {x.shape} and {y.shape}")
         return linalg.add_product(op, self, x, y, product, beta, alpha)
@@ -2024,12 +2058,15 @@ def _bmm_sum(b1: Tensor, b2: Tensor) -> Tensor:
 
 ADD_PRODUCTS = {
     "addmv": _add_product("addmv", linalg.matmul, lambda m, v: m.ndim == 2 and v.ndim == 1 and m.shape[1] == v.shape[0],
-                          "a matrix (n, m) and a vector (m,)"),
-    "addr": _add_product("addr", linalg.outer, lambda u, v: u.ndim == 1 and v.ndim == 1, "two vectors (n,) and (m,)"),
+                          "a matrix (n, m) and a vector (m,)", ("mat", "vec")),
+    "addr": _add_product("addr", linalg.outer, lambda u, v: u.ndim == 1 and v.ndim == 1, "two vectors (n,) and (m,)",
+                         ("vec1", "vec2")),
     "baddbmm": _add_product("baddbmm", linalg.matmul, lambda a, b: a.ndim == 3 and b.ndim == 3 and a.shape[0] ==
-                            b.shape[0] and a.shape[2] == b.shape[1], "batches of matrices (b, n, k) and (b, k, m)"),
+                            b.shape[0] and a.shape[2] == b.shape[1], "batches of matrices (b, n, k) and (b, k, m)",
+                            ("batch1", "batch2")),
     "addbmm": _add_product("addbmm", _bmm_sum, lambda a, b: a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
-                           and a.shape[2] == b.shape[1], "batches of matrices (b, n, k) and (b, k, m)"),
+                           and a.shape[2] == b.shape[1], "batches of matrices (b, n, k) and (b, k, m)",
+                            ("batch1", "batch2")),
 }
 
 
@@ -2087,7 +2124,7 @@ METHODS.update({
     "logaddexp2": logaddexp2, "isposinf": lambda self: elementwise.compare(self, math.inf, "equal"),
     "isneginf": lambda self: elementwise.compare(self, -math.inf, "equal"), "rot90": rot90,
     "tensor_split": tensor_split, "hsplit": _split_along("hsplit", 1, 1), "vsplit": _split_along("vsplit", 0, 2),
-    "dsplit": _split_along("dsplit", 2, 3), "inner": inner, "vdot": dot,
+    "dsplit": _split_along("dsplit", 2, 3), "inner": inner, "vdot": vdot,
     "diagflat": lambda self, offset=0: linalg.diag(self.reshape(-1), offset),
     **ADD_PRODUCTS, "cross": cross, "matrix_power": matrix_power,
 })
@@ -2325,9 +2362,10 @@ def pinverse(self: Tensor, rcond: float = 1e-15) -> Tensor:
     return la.pinv(self, rtol=rcond)
 
 
-def nuclear_norm(self: Tensor, dim: Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+def nuclear_norm(input: Tensor, dim: Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """torch.nuclear_norm: the sum of the singular values of the matrices in dims ``dim`` (the last two when
     None), ``linalg.matrix_norm(A, "nuc", dim, keepdim)``."""
+    self = input  # torch's keyword name
     from . import linalg as la
 
     return la.matrix_norm(self, "nuc", (-2, -1) if dim is None else tuple(dim), keepdim)
@@ -2481,9 +2519,10 @@ def split_with_sizes(self: Tensor, split_sizes: Sequence[int], dim: int = 0) -> 
     return split(self, [int(n) for n in split_sizes], dim)
 
 
-def sum_to_size(self: Tensor, *size: Any) -> Tensor:
+def sum_to_size(self: Tensor, *sizes: Any, size: Any = None) -> Tensor:
     """Summed down to ``size`` (a shape the tensor broadcasts from): over the leading dims and where ``size`` has 1;
-    the tensor itself when it has that shape."""
+    the tensor itself when it has that shape. ``size=`` as torch's keyword, or the sizes positionally."""
+    size = _size_keyword("sum_to_size", sizes, size)
     if not size:
         raise TypeError("sum_to_size() needs the size: x.sum_to_size(2, 3) or x.sum_to_size((2, 3))")
     shape = tuple(int(n) for n in _sizes(size))
@@ -2540,12 +2579,23 @@ def new(self: Tensor, *args: Any, device: Any = None) -> Tensor:
     return kind(*args, device=self.device if device is None else device)
 
 
-def resize_(self: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
+def _size_keyword(op: str, sizes: tuple[Any, ...], size: Any) -> tuple[Any, ...]:
+    """The sizes given positionally (``2, 3`` or ``(2, 3)``) or as torch's keyword ``size=``, not both."""
+    if size is None:
+        return sizes
+    if sizes:
+        raise TypeError(f"{op}() got the size both positionally and as size=; give it once")
+    return (size,)
+
+
+def resize_(self: Tensor, *sizes: Any, memory_format: Any = None, size: Any = None) -> Tensor:
     """Take the shape ``sizes`` in place: the elements in row-major order, the first ones when shrinking, zeros added
     when growing (torch leaves them uninitialised); the version counter moves unless the shape stays. As torch, a
     tensor that requires grad raises. A tensor that is
     not contiguous raises (torch reinterprets its storage), as does growing one that shares its memory (a view, or
-    one written in place or viewed, whose views torch would move along to the new memory)."""
+    one written in place or viewed, whose views torch would move along to the new memory). ``size=``: torch's
+    keyword for the sizes."""
+    sizes = _size_keyword("resize_", sizes, size)
     if not sizes:
         raise TypeError("resize_() needs the size: x.resize_(2, 3) or x.resize_((2, 3))")
     shape = tuple(int(n) for n in _sizes(sizes))

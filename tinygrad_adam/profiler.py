@@ -222,7 +222,8 @@ class profile:  # noqa: N801 - torch's name
                  post_processing_timeout_s: float | None = None) -> None:
         acts = set(ProfilerActivity) - {ProfilerActivity.CPU} if activities is None else set(activities)
         if use_cuda or (activities is not None and acts - {ProfilerActivity.CPU}):
-            warnings.warn("profile: CUDA is not available here, so only CPU time is recorded", UserWarning, stacklevel=2)
+            warnings.warn("profile: CUDA is not available here, so only CPU time is recorded", UserWarning,
+                          stacklevel=2)
         self.activities = {ProfilerActivity.CPU}
         self.schedule = schedule if schedule is not None else (lambda step: ProfilerAction.RECORD)
         self.on_trace_ready, self.step_num = on_trace_ready, 0

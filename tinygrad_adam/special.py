@@ -67,8 +67,12 @@ round = FUNCTIONS["round"]  # noqa: A001 - torch.special's name
 def _unary(name: str, scipy_name: str,
            derivative: Callable[[Array, Array], Array] | None = None) -> Callable[[Tensor], Tensor]:
     """torch.special.<name>: scipy.special.<scipy_name> in the input's dtype (float32 for integers and bools);
-    ``derivative(x, y)`` is dy/dx, None where torch has no derivative (the result is then outside the graph)."""
-    def function(input: TensorLike) -> Tensor:  # noqa: A002 - torch's name
+    ``derivative(x, y)`` is dy/dx, None where torch has no derivative (the result is then outside the graph).
+    The argument's keyword is ``input=`` or ``x=``, as torch takes both."""
+    def function(input: TensorLike = None, *, x: TensorLike = None) -> Tensor:  # noqa: A002 - torch's name
+        if (input is None) == (x is None):
+            raise TypeError(f"{name}(): give the tensor once, positionally or as input= (or x=)")
+        input = input if x is None else x  # noqa: A001
         a = _floating(input if isinstance(input, Tensor) else Tensor(input))
         x = a._data
         with ignore_fp_errors(a.xp):
@@ -124,9 +128,10 @@ scaled_modified_bessel_k0 = _unary("scaled_modified_bessel_k0", "k0e")
 scaled_modified_bessel_k1 = _unary("scaled_modified_bessel_k1", "k1e")
 
 
-def airy_ai(input: TensorLike) -> Tensor:  # noqa: A002 - torch's name
-    """The Airy function Ai(x), elementwise: 0 for finite x above 103.892, as torch (no derivative, as torch)."""
-    a = _floating(input if isinstance(input, Tensor) else Tensor(input))
+def airy_ai(x: TensorLike) -> Tensor:
+    """The Airy function Ai(x), elementwise: 0 for finite x above 103.892, as torch (no derivative, as torch).
+    The argument's keyword is ``x=``, as torch's (which refuses ``input=`` here)."""
+    a = _floating(x if isinstance(x, Tensor) else Tensor(x))
     with ignore_fp_errors(a.xp):
         y = backend.special("airy", a._data)[0].astype(a.dtype, copy=False)
         x = a._data
@@ -134,9 +139,9 @@ def airy_ai(input: TensorLike) -> Tensor:  # noqa: A002 - torch's name
     return Tensor(y, device=a.device)
 
 
-def spherical_bessel_j0(input: TensorLike) -> Tensor:  # noqa: A002 - torch's name
-    """sin(x) / x, 1 at 0, 0 at +-inf (no derivative, as torch)."""
-    a = _floating(input if isinstance(input, Tensor) else Tensor(input))
+def spherical_bessel_j0(x: TensorLike) -> Tensor:
+    """sin(x) / x, 1 at 0, 0 at +-inf (no derivative, as torch); keyword ``x=``, as torch's."""
+    a = _floating(x if isinstance(x, Tensor) else Tensor(x))
     x, xp = a._data, a.xp
     with ignore_fp_errors(xp):
         y = xp.where(x == 0, x.dtype.type(1), xp.sin(x) / x)
@@ -201,8 +206,8 @@ def _polynomial(name: str, edges: Callable[[Any, Array, Array, Array], Array], f
     """torch.special.<name>(input, n): 0 for n < 0; ``edges(xp, x, n, y)`` torch's special values (patching y);
     for n above ``trig[0]`` and |t| < 1, ``trig[1](xp, x, n)`` (torch's closed form); else the recurrence from
     P0 = 1, P1 = ``first(x)``, P(k) = ``step(k, x, P(k-2), P(k-1))``. n is truncated to an integer, as torch."""
-    def function(input: TensorLike, n: TensorLike) -> Tensor:  # noqa: A002 - torch's name
-        a, m = operands(name, input, n, floating=True)
+    def function(x: TensorLike, n: TensorLike) -> Tensor:  # (torch's keywords: x=, n=; it refuses input=)
+        a, m = operands(name, x, n, floating=True)
         xp = a.xp
         x, k = xp.broadcast_arrays(a._data, m._data)
         k = xp.trunc(k)
@@ -222,7 +227,7 @@ def _polynomial(name: str, edges: Callable[[Any, Array, Array, Array], Array], f
             out = xp.where(k < 0, x.dtype.type(0), out)
         return Tensor(out.astype(x.dtype, copy=False), device=a.device)
     function.__name__ = function.__qualname__ = name
-    function.__doc__ = f"torch.special.{name}(input, n), elementwise: torch's recurrence and special values."
+    function.__doc__ = f"torch.special.{name}(x, n), elementwise: torch's recurrence and special values."
     return function
 
 

@@ -147,9 +147,10 @@ def as_strided_(t: Tensor, size: Sequence[int], stride: Sequence[int], storage_o
     return t
 
 
-def as_strided_copy(t: Tensor, size: Sequence[int], stride: Sequence[int],
+def as_strided_copy(input: Tensor, size: Sequence[int], stride: Sequence[int],  # noqa: A002 - torch's name
                     storage_offset: int | None = None) -> Tensor:
     """``as_strided``'s values in a tensor of their own (contiguous)."""
+    t = input  # torch's keyword name
     from .ops import movement
 
     return movement.clone(as_strided(t, size, stride, storage_offset))

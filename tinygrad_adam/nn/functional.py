@@ -231,9 +231,10 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
     return (-x).softmax(softmax_dim(x, dim, axis, "softmin"))
 
 
-def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002 - torch's name
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing dims ``normalized_shape`` of x (..., *normalized_shape), then scale and shift."""
+    x = input  # torch's keyword name
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     return norm.layer_norm(x, shape, weight, bias, eps)
 
@@ -262,10 +263,11 @@ def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tenso
     return out.astype(input.dtype)  # torch: the input's dtype
 
 
-def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,  # noqa: A002 - torch's name
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
     """Per-channel normalisation of x (N, C, ...); ``training`` uses batch statistics and updates the running ones."""
+    x = input  # torch's keyword name
     return norm.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
@@ -448,13 +450,14 @@ def check_dropout_p(p: float) -> float:
     return float(p)
 
 
-def linear(x: Input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def linear(input: Input, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002 - torch's name
     """x (..., in) @ weight (out, in).T + bias (out,) -> (..., out).
 
     ``x`` may be a sparse CSR batch (N, in) (e.g. a ``CSRMatrix`` minibatch, on any device): then only its
     stored entries are read, the result is a dense (N, out) Tensor, and the weight gradient comes from the
     columns present in the batch.
     """
+    x = input  # torch's keyword name
     if is_csr(x):
         return sparse.linear(x, weight, bias)
     return dense.linear(x, weight, bias)
@@ -477,7 +480,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     return y if bias is None else y + bias
 
 
-def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Input:
+def dropout(input: Input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Input:  # noqa: A002 - torch's name
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by 1/(1-p).
 
     The mask comes from the device's seeded generator (``manual_seed`` makes it repeatable);
@@ -485,6 +488,7 @@ def dropout(x: Input, p: float = 0.5, training: bool = True, inplace: bool = Fal
     sparse: each stored entry is dropped with probability ``p`` (a :class:`CSRBatch` of the rest comes back).
     ``inplace`` writes the result into ``x`` (a dense tensor), with torch's in-place rules.
     """
+    x = input  # torch's keyword name
     p = check_dropout_p(p)
     if not training or p == 0.0:
         return x
@@ -509,17 +513,19 @@ def _kept(x: Tensor, shape: tuple[int, ...], p: float) -> Any:
     return (rand(shape, dtype=x.dtype, device=x.device)._data >= p).astype(x.dtype)
 
 
-def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """Channel dropout of x (N, C, L) or unbatched (C, L): each channel's whole row is zeroed with probability ``p``,
     the rest scaled by 1/(1-p). The identity when not ``training``."""
+    x = input  # torch's keyword name
     if x.ndim not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape {x.shape}")
     return _channel_dropout("dropout1d", x, 1, p, training, inplace)
 
 
-def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """Channel dropout of x (N, C, D, H, W) or unbatched (C, D, H, W): each whole channel volume is zeroed with
     probability ``p``, the rest scaled by 1/(1-p). The identity when not ``training``."""
+    x = input  # torch's keyword name
     if x.ndim not in (4, 5):
         raise ValueError(f"dropout3d: expected a 4-d (C, D, H, W) or 5-d (N, C, D, H, W) input, got shape {x.shape}")
     return _channel_dropout("dropout3d", x, 3, p, training, inplace)
@@ -538,16 +544,18 @@ def _channel_dropout(op: str, x: Tensor, spatial: int, p: float, training: bool,
 SELU_SATURATION = 1.7580993408473766  # -(SELU's scale * alpha): the value alpha dropout sets dropped inputs to
 
 
-def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """Dropout for SELU networks (Klambauer et al. 2017): each element is set with probability ``p`` to SELU's
     saturation value -1.7581, then the whole affinely rescaled so that zero mean and unit variance are kept:
     a (x kept or -1.7581) + b with a = 1 / sqrt((1.7581^2 p + 1) (1 - p)), as torch. Note torch's default
     ``training=False`` for this function (the module passes its own mode)."""
+    x = input  # torch's keyword name
     return _alpha_dropout("alpha_dropout", x, p, training, inplace, x.shape)
 
 
-def feature_alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """``alpha_dropout`` of whole channels of x (N, C, ...): one draw per (sample, channel)."""
+    x = input  # torch's keyword name
     if x.ndim < 2:
         raise ValueError(f"feature_alpha_dropout: expected an input with a channel dim (N, C, ...), got {x.shape}")
     return _alpha_dropout("feature_alpha_dropout", x, p, training, inplace, x.shape[:2] + (1,) * (x.ndim - 2))
@@ -566,11 +574,12 @@ def _alpha_dropout(op: str, x: Tensor, p: float, training: bool, inplace: bool, 
     return _maybe_inplace(x, inplace, op, lambda t: t * scale + shift)
 
 
-def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """Channel dropout of x (N, C, H, W): each whole channel map is zeroed with probability ``p``, the rest scaled by
     1/(1-p). A 3-d input is taken as (N, C, L), with torch's warning; any other rank warns as torch (deprecated) and,
     as torch, drops per (N, C) entry: a 2-d (N, C) input element-wise, a 5-d one per (N, C) volume; a non-empty 1-d
     or 0-d input raises when an element would be drawn. The identity when not ``training``."""
+    x = input  # torch's keyword name
     p = check_dropout_p(p)
     if x.ndim not in (3, 4):
         warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will result in "
@@ -676,6 +685,7 @@ def huber_loss(input: Tensor, target: TensorLike, reduction: str = "mean", delta
                weight: TensorLike | None = None) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target (equal shapes), in the input's
     dtype as torch; ``weight`` rescales each element's loss (broadcast to the input's shape)."""
+    reduction = deprecated_mean(reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     target = _same_shape("huber_loss", input, target, broadcast=True)
@@ -918,16 +928,27 @@ def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None
     return out.reshape(shape) if reduction == "none" else out
 
 
-def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str,
+                     elementwise_mean: bool = True) -> str:
     """The ``reduction`` torch's deprecated ``size_average`` / ``reduce`` mean (either given: they override it, with
-    torch's warning): reduce=False keeps each loss ("none"), else size_average=False sums, else the mean."""
+    torch's warning): reduce=False keeps each loss ("none"), else size_average=False sums, else the mean.
+    ``elementwise_mean``: the loss takes torch's deprecated ``reduction="elementwise_mean"`` as "mean" (warning)."""
     if size_average is None and reduce is None:
-        return reduction
+        return deprecated_mean(reduction) if elementwise_mean else reduction
     keep_all, summed = reduce is not None and not reduce, size_average is not None and not size_average
     legacy = "none" if keep_all else "sum" if summed else "mean"
     warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
                   UserWarning, stacklevel=3)
     return legacy
+
+
+def deprecated_mean(reduction: str) -> str:
+    """torch's old spelling ``reduction="elementwise_mean"`` read as "mean", with a deprecation warning."""
+    if isinstance(reduction, str) and reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated: pass reduction='mean' (same result).",
+                      UserWarning, stacklevel=3)
+        return "mean"
+    return reduction
 
 
 def _check_reduction(op: str, reduction: str) -> None:
@@ -974,7 +995,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: TensorLike, weight: Tenso
                                 reduction: str = "mean") -> Tensor:
     """Per-sample mean over the C classes (last dim) of the logistic loss of scores x against 0/1 targets y,
     -[y log sigmoid(x) + (1 - y) log sigmoid(-x)] (times ``weight`` (C,)): (N, C) -> (N,) before reduction."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction, elementwise_mean=False)  # (torch: not here)
     _check_reduction("multilabel_soft_margin_loss", reduction)
     (target,) = _loss_inputs("multilabel_soft_margin_loss", input, target)
     w = None if weight is None else as_tensor(weight, like=input)
@@ -1139,7 +1160,7 @@ def poisson_nll_loss(input: Tensor, target: TensorLike, log_input: bool = True, 
                      reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of Poisson targets y with rate exp(x) (``log_input``) or x: exp(x) - y x, or
     x - y log(x + eps); ``full`` adds Stirling's y log y - y + log(2 pi y) / 2 where y > 1 (broadcast)."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction, elementwise_mean=False)  # (torch: not here)
     _check_reduction("poisson_nll_loss", reduction)
     (target,) = _loss_inputs("poisson_nll_loss", input, target)
     return reduce_loss(fused.poisson_nll_loss(input, target, log_input, full, eps), reduction)

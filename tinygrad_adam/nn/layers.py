@@ -966,9 +966,6 @@ class CosineSimilarity(Module):
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}, eps={self.eps}"
-
 
 class PReLU(Module):
     """x where x > 0, else w x with a learnable slope ``weight`` (num_parameters,), all ``init`` at first: one for

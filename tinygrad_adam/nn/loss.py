@@ -21,7 +21,7 @@ class _Loss(Module):
     reductions: tuple[str, ...] = F.REDUCTIONS
 
     def __init__(self, reduction: str = "mean") -> None:
-        if reduction not in self.reductions:
+        if reduction not in self.reductions and reduction != "elementwise_mean":  # (old "mean": F warns / refuses)
             raise ValueError(f"{type(self).__name__}: reduction must be one of {self.reductions}, got {reduction!r}")
         self.reduction = reduction
 

@@ -39,9 +39,10 @@ def _same_dtype(op: str, a: TensorLike, b: TensorLike) -> None:
                          f"convert one with .to(dtype)")
 
 
-def atan2(a: TensorLike, b: TensorLike) -> Tensor:
+def atan2(a: TensorLike, other: TensorLike) -> Tensor:
     """The angle of the point (b, a), atan(a / b) in (-pi, pi] (float32 for integers); derivatives b / (a^2 + b^2)
     for a and -a / (a^2 + b^2) for b, as torch computes them (both 0 at the origin)."""
+    b = other  # torch's keyword name
     a, b = operands("atan2", a, b, floating=True)
     x, y, xp = a._data, b._data, a.xp
 
@@ -53,8 +54,9 @@ def atan2(a: TensorLike, b: TensorLike) -> Tensor:
     return record("atan2", a.xp.arctan2(x, y), (a, b), backward)
 
 
-def hypot(a: TensorLike, b: TensorLike) -> Tensor:
+def hypot(a: TensorLike, other: TensorLike) -> Tensor:
     """sqrt(a^2 + b^2) without overflow (floating only, as torch); derivatives a / out and b / out."""
+    b = other  # torch's keyword name
     a, b = _floating_operands("hypot", a, b)
     out = a.xp.hypot(a._data, b._data)
 
@@ -63,9 +65,10 @@ def hypot(a: TensorLike, b: TensorLike) -> Tensor:
     return record("hypot", out, (a, b), backward)
 
 
-def logaddexp(a: TensorLike, b: TensorLike) -> Tensor:
+def logaddexp(a: TensorLike, other: TensorLike) -> Tensor:
     """log(exp(a) + exp(b)) without overflow (floating only, as torch); derivatives 1 / (1 + exp(b - a)) and
     1 / (1 + exp(a - b))."""
+    b = other  # torch's keyword name
     a, b = _floating_operands("logaddexp", a, b)
     x, y, xp = a._data, b._data, a.xp
 
@@ -74,9 +77,11 @@ def logaddexp(a: TensorLike, b: TensorLike) -> Tensor:
     return record("logaddexp", xp.logaddexp(x, y), (a, b), backward)
 
 
-def xlogy(a: TensorLike, b: TensorLike) -> Tensor:
+def xlogy(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
     """a log(b), 0 where a == 0 unless b is nan (float32 for integers, as torch); derivatives as torch's:
     xlogy(g, b) for a (0 where a == 0 and b <= 0) and g a / b for b."""
+    a = input  # torch's keyword name
+    b = other  # torch's keyword name
     a, b = operands("xlogy", a, b, floating=True)
     x, y, xp = a._data, b._data, a.xp
     with ignore_fp_errors(xp):
@@ -92,9 +97,10 @@ def _xlogy(x: Array, y: Array) -> Array:
     return xp.where((x == 0) & ~xp.isnan(y), x.dtype.type(0), x * xp.log(y))
 
 
-def copysign(a: TensorLike, b: TensorLike) -> Tensor:
+def copysign(a: TensorLike, other: TensorLike) -> Tensor:
     """|a| with b's sign bit (so -0 and negative nans count as negative); float32 for integers, as torch. The
     derivative is out / a for a (0 where a is 0, nan where a is infinite, as torch's) and 0 for b."""
+    b = other  # torch's keyword name
     a, b = operands("copysign", a, b, floating=True)
     x, xp = a._data, a.xp
     out = xp.copysign(x, b._data)
@@ -106,10 +112,11 @@ def copysign(a: TensorLike, b: TensorLike) -> Tensor:
     return record("copysign", out, (a, b), backward)
 
 
-def ldexp(a: Tensor, b: Tensor) -> Tensor:
+def ldexp(a: Tensor, other: Tensor) -> Tensor:
     """a 2^b, broadcast: float32 for an integer a, else a's dtype, or torch's promotion with a floating b. An integer
     b scales exactly, as C's ldexp (1e-30 2^130 is 1.4e9 in float32); a floating b multiplies by 2^b computed in the
     result's dtype. Gradients 2^b for a and a 2^b ln 2 for a floating b (exact where torch's are not: README)."""
+    b = other  # torch's keyword name
     if not isinstance(b, Tensor):
         raise TypeError(f"ldexp: the exponent must be a tensor (as torch), got {type(b).__name__}; wrap it: "
                         f"tensor({b!r})")
@@ -373,10 +380,12 @@ def heaviside(a: Tensor, values: TensorLike) -> Tensor:
     return record("heaviside", out, (a, v), backward)
 
 
-def isclose(a: TensorLike, b: TensorLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+def isclose(a: TensorLike, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     """|a - b| <= atol + rtol |b| elementwise, or a == b (so inf matches inf of its sign), or both nan with
     ``equal_nan``, as a bool tensor of the broadcast shape. Computed as torch does, in the tensors' dtype (float32
     for integer and bool tensors); the two tensors must share a dtype."""
+    b = other  # torch's keyword name
     _same_dtype("isclose", a, b)
     if not (rtol >= 0 and atol >= 0):  # (a nan tolerance too, as torch)
         raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol} and atol={atol}")
@@ -395,9 +404,10 @@ def isclose(a: TensorLike, b: TensorLike, rtol: float = 1e-05, atol: float = 1e-
     return Tensor(close, device=a.device)
 
 
-def nextafter(a: TensorLike, b: TensorLike) -> Tensor:
+def nextafter(a: TensorLike, other: TensorLike) -> Tensor:
     """The next floating-point value after a in the direction of b (floating only, broadcast, as torch). Its
     gradients are torch 2.13's: g for a where a != b (0 where they are equal), 0 for b."""
+    b = other  # torch's keyword name
     a, b = _floating_operands("nextafter", a, b)
     x, y = a._data, b._data
 
@@ -406,11 +416,12 @@ def nextafter(a: TensorLike, b: TensorLike) -> Tensor:
     return record("nextafter", a.xp.nextafter(x, y), (a, b), backward)
 
 
-def igamma(a: TensorLike, x: TensorLike, upper: bool = False) -> Tensor:
+def igamma(a: TensorLike, other: TensorLike, upper: bool = False) -> Tensor:
     """The regularized lower incomplete gamma function P(a, x) (``upper``: Q(a, x) = 1 - P), scipy's gammainc /
     gammaincc with torch's values at the boundaries (nan for a < 0 or x < 0, a = 0 counts as P = 1 for x > 0, inf
     limits), floating only, broadcast. Only x has a derivative, +-exp((a - 1) log x - x - lgamma(a)) (torch's
     formula); backward for a raises, as in torch."""
+    x = other  # torch's keyword name
     op = "igammac" if upper else "igamma"
     a, x = _floating_operands(op, a, x)
     s, t, xp = a._data, x._data, a.xp

@@ -277,7 +277,8 @@ def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] |
     return (astype(x, numpy.float32), s) if x is a else (s, astype(x, numpy.float32))
 
 
-def mul(a: TensorLike, b: TensorLike) -> Tensor:
+def mul(a: TensorLike, other: TensorLike) -> Tensor:
+    b = other  # torch's keyword name
     if (wide := half_opmath(a, b)) is not None:
         return astype(mul(*wide), numpy.float16)
     a, b = operands("mul", a, b)
@@ -289,7 +290,8 @@ def mul(a: TensorLike, b: TensorLike) -> Tensor:
     return out
 
 
-def div(a: TensorLike, b: TensorLike) -> Tensor:
+def div(a: TensorLike, other: TensorLike) -> Tensor:
+    b = other  # torch's keyword name
     if (wide := half_opmath(a, b)) is not None:  # number / x too: the number as a float32, not rounded to
         return astype(div(*wide), numpy.float16)  # float16 first (1e38 / inf is 0, not inf / inf = nan, as torch)
     a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
@@ -613,13 +615,15 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
     return record("clip", out, tuple(t for t in (a, lo_t, hi_t) if t is not None), backward)
 
 
-def maximum(a: TensorLike, b: TensorLike) -> Tensor:
+def maximum(a: TensorLike, other: TensorLike) -> Tensor:
     """Elementwise max (nan if either is nan); on ties the gradient is split evenly between the two."""
+    b = other  # torch's keyword name
     return _select("maximum", a, b, lambda x, y: x < y)
 
 
-def minimum(a: TensorLike, b: TensorLike) -> Tensor:
+def minimum(a: TensorLike, other: TensorLike) -> Tensor:
     """Elementwise min (nan if either is nan); on ties the gradient is split evenly between the two."""
+    b = other  # torch's keyword name
     return _select("minimum", a, b, lambda x, y: x > y)
 
 

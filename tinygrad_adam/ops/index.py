@@ -328,9 +328,10 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
     return index_put(a, indices, values, bool(accumulate))
 
 
-def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
+def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002 - torch's name
     """int64 class indices of any shape -> int64 one-hot of shape (*t.shape, num_classes); no gradient. Other
     dtypes raise, int32 and uint8 too (as torch: "only applicable to index tensor of type LongTensor")."""
+    t = input  # torch's keyword name
     if t.dtype != "int64":
         raise TypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {t.dtype}")
     xp, idx = t.xp, t._data
@@ -692,10 +693,11 @@ def triangle_indices(op: str, row: int, col: int, offset: int = 0, dtype: Any = 
         return Tensor(xp.stack([rows, cols]).astype(dtype).reshape(2, -1), device=dev)
 
 
-def combinations(a: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """The length-``r`` combinations of a 1-D tensor's elements (by position, in lexicographic order; with
     ``with_replacement`` an element may repeat), as rows: (count, r); an empty 1-D tensor for r = 0, as torch.
     Gathered, so the gradient adds up over the rows an element appears in."""
+    a = input  # torch's keyword name
     if a.ndim != 1:
         raise ValueError(f"combinations: expects a 1-D tensor, got shape {a.shape}")
     if r < 0:

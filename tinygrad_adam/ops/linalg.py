@@ -20,9 +20,11 @@ from .factor import ArgumentError, DtypeError, SingularError, lu_factor, lu_subs
 from .linear import check_dtypes
 
 
-def matmul(a: TensorLike, b: TensorLike) -> Tensor:
+def matmul(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
     """``a @ b``. Shapes (..., n, k) @ (..., k, m) -> (..., m); 1-D operands act as row/column vectors. A sparse COO
     ``a`` (sparse.py): its product with the dense ``b``."""
+    a = input  # torch's keyword name
+    b = other  # torch's keyword name
     if not isinstance(a, Tensor) and getattr(a, "is_sparse", False):
         return a @ b
     if not isinstance(b, Tensor) and hasattr(type(b), "dense_operand"):  # dense @ sparse COO: its dense form
@@ -207,8 +209,9 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     return record("einsum", out, tuple(tensors), backward)
 
 
-def outer(a: Tensor, b: Tensor) -> Tensor:
+def outer(a: Tensor, vec2: Tensor) -> Tensor:
     """The outer product of two 1-D tensors, (n,) and (m,) -> (n, m), ``a[i] * b[j]`` (dtypes promoted as ``*``)."""
+    b = vec2  # torch's keyword name
     if a.ndim != 1 or b.ndim != 1:
         raise ArgumentError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
     return elementwise.mul(movement.reshape(a, (-1, 1)), movement.reshape(b, (1, -1)))
@@ -320,9 +323,10 @@ def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> 
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
-def kron(a: Tensor, b: Tensor) -> Tensor:
+def kron(a: Tensor, other: Tensor) -> Tensor:
     """The Kronecker product: ``a`` and ``b`` padded with leading 1s to k dims each, out[i * n_b + j] = a[i] b[j] in
     every dim, shape (a_d b_d per dim); dtypes promoted as ``*``."""
+    b = other  # torch's keyword name
     k = max(a.ndim, b.ndim)
     sa, sb = (1,) * (k - a.ndim) + a.shape, (1,) * (k - b.ndim) + b.shape
     product = elementwise.mul(movement.reshape(a, tuple(x for n in sa for x in (n, 1))),
@@ -418,9 +422,10 @@ def _square(op: str, a: Tensor) -> None:
         raise ArgumentError(f"{op}: needs a batch of square matrices (..., n, n), got shape {a.shape}")
 
 
-def inv(a: Tensor) -> Tensor:
+def inv(A: Tensor) -> Tensor:
     """The inverse of each square matrix (..., n, n); a singular one raises, as in torch (``_solve_arrays``).
     Backward -A^-T g A^-T."""
+    a = A  # torch's keyword name
     _square("inv", a)
     try:
         out = _solve_arrays(a._data, a.xp.broadcast_to(a.xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
@@ -476,12 +481,13 @@ def _lu_of_transpose(a: Array) -> tuple[Array, Array, Array, Array]:
     return xp.diagonal(lu, axis1=-2, axis2=-1), (1 - 2 * (inversions % 2)).astype(a.dtype), lu, perm
 
 
-def det(a: Tensor) -> Tensor:
+def det(A: Tensor) -> Tensor:
     """The determinant of each square matrix (..., n, n) -> (...); gradient g adj(A)^T, taken from the SVD (accurate
     near singular matrices and right at them, where torch's is 0), nan for a matrix holding a nan or inf (n > 1).
     LAPACK computes it, except for a matrix holding an inf or nan, which goes through ``_lu_of_transpose`` as
     torch's (numpy's LAPACK gave 0 for det([[0, inf], [nan, 1]]), torch nan, and nan for [[1, 1], [-inf, inf]],
     torch inf)."""
+    a = A  # torch's keyword name
     _square("det", a)
     xp = a.xp
     with ignore_fp_errors(xp):  # (an inf or nan: replaced below)
@@ -534,10 +540,12 @@ def logdet(a: Tensor) -> Tensor:
     return elementwise.where(elementwise.compare(sign, -1, "equal"), math.nan, logabs)
 
 
-def solve(a: Tensor, b: Tensor, left: bool = True) -> Tensor:
+def solve(A: Tensor, B: Tensor, left: bool = True) -> Tensor:
     """X with A X = B (``left=False``: X A = B), A (..., n, n), B (..., n, k) or a vector batch (..., n) when B is
     1-D or has A's batch shape without a last dim, as torch reads it; batch dims broadcast. Gradients as torch's:
     gB = A^-T g (solved), gA = -gB X^T."""
+    b = B  # torch's keyword name
+    a = A  # torch's keyword name
     _square("solve", a)
     check_devices("solve", a, b)
     if b.dtype != a.dtype:
