@@ -201,6 +201,8 @@ COLLECTIVES = {
     "scatter": lambda d, o, i: d.scatter(o, [i], src=0),
     "reduce_scatter": lambda d, o, i: d.reduce_scatter(o, [i]),
     "reduce_scatter_tensor": lambda d, o, i: d.reduce_scatter_tensor(o, i),
+    "reduce_scatter_tensor_avg": lambda d, o, i: d.reduce_scatter_tensor(o, i, op=d.ReduceOp.AVG),  # ints raise
+    "reduce_scatter_tensor_band": lambda d, o, i: d.reduce_scatter_tensor(o, i, op=d.ReduceOp.BAND),  # floats raise
     "all_to_all": lambda d, o, i: d.all_to_all([o], [i]),
     "broadcast": lambda d, o, i: d.broadcast(o, src=0),
 }
@@ -214,7 +216,7 @@ def test_copying_collectives_as_torch() -> None:
            st.sampled_from([None, (3,), (1, 3)]))
     def check(a: np.ndarray, name: str, out_dtype: str | None, out_shape: tuple[int, ...] | None) -> None:
         out = np.zeros(a.shape if out_shape is None else out_shape, a.dtype if out_dtype is None else out_dtype)
-        if name == "reduce_scatter_tensor" and 0 in (a.ndim, out.ndim):
+        if name.startswith("reduce_scatter_tensor") and 0 in (a.ndim, out.ndim):
             return  # torch 2.13's gloo aborts the process on a 0-d tensor here (ours raises RuntimeError)
         t, o = torch.tensor(out.copy()), tg.tensor(out.copy())
         rt = outcome(lambda: COLLECTIVES[name](tdist, t, torch.tensor(a)))
@@ -223,6 +225,12 @@ def test_copying_collectives_as_torch() -> None:
         same(o, t)
     with groups():
         check()
+        for name in ("reduce_scatter_tensor_avg", "reduce_scatter_tensor_band"):  # the op checked against the dtype
+            for a in (np.arange(3, dtype=np.int64), np.arange(3, dtype=np.float32)):
+                rt = outcome(lambda n=name, x=a: COLLECTIVES[n](tdist, torch.zeros(3, dtype=torch.tensor(x).dtype),
+                                                                torch.tensor(x)))
+                ro = outcome(lambda n=name, x=a: COLLECTIVES[n](odist, tg.zeros(3, dtype=x.dtype), tg.tensor(x)))
+                assert rt == ro, (name, a.dtype, rt, ro)
         for dist, lib in ((tdist, torch), (odist, tg)):  # dim 0 is what these split: a 0-d tensor raises
             with pytest.raises(RuntimeError):
                 dist.all_gather_into_tensor(lib.zeros(()), lib.ones(()))

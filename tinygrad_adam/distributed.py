@@ -389,12 +389,21 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
 def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: Any = None,
                            async_op: bool = False) -> Work | None:
     """``output_tensor`` (of ``input_tensor``'s shape) gets a copy of it."""
-    _tensor(output_tensor, "output_tensor")
-    _tensor(input_tensor, "input_tensor")
+    return _copy_tensor(output_tensor, input_tensor, ("output_tensor", "input_tensor"), group, async_op)
+
+
+def _copy_tensor(output: Tensor, input: Tensor, names: tuple[str, str], group: Any, async_op: bool,  # noqa: A002
+                 op: ReduceOp | None = None) -> Work | None:
+    """The ``*_tensor`` / ``*_single`` collectives over one rank: ``output`` gets a copy of ``input`` (of its dtype
+    and shape, not 0-d), after ``op``'s check against the dtype for the reducing ones."""
+    _tensor(output, names[0])
+    _tensor(input, names[1])
+    if op is not None:
+        _check_op(input, op)
     _group(group)
-    _same_size(output_tensor, input_tensor, RuntimeError)
-    output_tensor.copy_(input_tensor)
-    return _done(async_op, [output_tensor])
+    _same_size(output, input, RuntimeError)
+    output.copy_(input)
+    return _done(async_op, [output])
 
 
 def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -409,37 +418,35 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
 
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,  # noqa: A002 (torch's name)
                           group: Any = None, async_op: bool = False) -> Work | None:
-    _tensor(output, "output")
-    _check_op(_tensor(input, "input"), op)
-    _group(group)
-    _same_size(output, input, RuntimeError)
-    output.copy_(input)
-    return _done(async_op, [output])
+    return _copy_tensor(output, input, ("output", "input"), group, async_op, op)
 
 
 def gather(tensor: Tensor, gather_list: list[Tensor] | None = None, dst: int | None = None, group: Any = None,
            async_op: bool = False, group_dst: int | None = None) -> Work | None:
-    _tensor(tensor)
-    size = _group(group).size()
-    _check_rank(dst if group_dst is None else group_dst, "root")
-    if gather_list is None:
-        raise ValueError("gather: pass gather_list on the destination rank (a list of one tensor here)")
-    (out,) = _tensor_list(gather_list, "gather_list", size)
-    _same_size(out, tensor)
-    out.copy_(tensor)
-    return _done(async_op, [tensor])
+    """``gather_list`` (of length 1, on the destination rank, the only one) gets a copy of ``tensor``."""
+    return _root_copy("gather", tensor, gather_list, dst if group_dst is None else group_dst, True, group, async_op)
 
 
 def scatter(tensor: Tensor, scatter_list: list[Tensor] | None = None, src: int | None = None, group: Any = None,
             async_op: bool = False, group_src: int | None = None) -> Work | None:
+    """``tensor`` gets a copy of ``scatter_list``'s one tensor (given on the source rank, the only one)."""
+    return _root_copy("scatter", tensor, scatter_list, src if group_src is None else group_src, False, group, async_op)
+
+
+def _root_copy(op: str, tensor: Tensor, tensors: list[Tensor] | None, root: int | None, into_list: bool, group: Any,
+               async_op: bool) -> Work | None:
+    """gather (``into_list``: tensor -> tensors[0]) or scatter (tensors[0] -> tensor) over one rank."""
     _tensor(tensor)
     size = _group(group).size()
-    _check_rank(src if group_src is None else group_src, "root")
-    if scatter_list is None:
-        raise ValueError("scatter: pass scatter_list on the source rank (a list of one tensor here)")
-    (inp,) = _tensor_list(scatter_list, "scatter_list", size)
-    _same_size(tensor, inp)
-    tensor.copy_(inp)
+    _check_rank(root, "root")
+    name = f"{op}_list"
+    if tensors is None:
+        raise ValueError(f"{op}: pass {name} on the {'destination' if into_list else 'source'} rank (a list of one "
+                         "tensor here)")
+    (other,) = _tensor_list(tensors, name, size)
+    out, inp = (other, tensor) if into_list else (tensor, other)
+    _same_size(out, inp)
+    out.copy_(inp)
     return _done(async_op, [tensor])
 
 
@@ -455,12 +462,7 @@ def all_to_all(output_tensor_list: list[Tensor], input_tensor_list: list[Tensor]
 
 def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes: Any = None,  # noqa: A002 (torch's name)
                       input_split_sizes: Any = None, group: Any = None, async_op: bool = False) -> Work | None:
-    _tensor(output, "output")
-    _tensor(input, "input")
-    _group(group)
-    _same_size(output, input, RuntimeError)
-    output.copy_(input)
-    return _done(async_op, [output])
+    return _copy_tensor(output, input, ("output", "input"), group, async_op)
 
 
 def _point_to_point(name: str, peer: int | None, what: str) -> None:
