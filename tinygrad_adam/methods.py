@@ -1507,6 +1507,8 @@ NUMBER_FIRST = frozenset(("add", "sub", "subtract", "mul", "multiply", "div", "d
                           "floor_divide", "remainder", "pow", "float_power"))
 # and those of them that take two numbers, the first made a 0-d tensor: ``torch.add(2, 3)`` is tensor(5)
 NUMBERS_BOTH = NUMBER_FIRST - {"remainder", "pow", "float_power"}
+# torch functions whose input must be a Tensor (a list or array raises a TypeError, as torch's, not converted)
+TENSOR_INPUT = frozenset(("isclose", "allclose"))
 
 
 def _function(name: str) -> Callable[..., Any]:
@@ -1523,6 +1525,8 @@ def _function(name: str) -> Callable[..., Any]:
                                 f"{type(input).__name__} (as torch)")
             return method(input, *args, **kwargs)
         if not isinstance(input, Tensor) and not getattr(input, "is_sparse", False):  # (sparse: its own methods)
+            if name in TENSOR_INPUT:
+                raise TypeError(f"{name}(): argument 'input' must be a Tensor (as torch), not {type(input).__name__}")
             input = Tensor(input)  # noqa: A001
         return method(input, *args, **kwargs)
     function.__name__ = function.__qualname__ = name

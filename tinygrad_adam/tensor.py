@@ -637,12 +637,16 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
     return out
 
 
+class FitsError(OverflowError, RuntimeError):
+    """A number that does not fit a dtype: torch's RuntimeError, and the OverflowError ours raised before."""
+
+
 def check_fits(op: str, value: Any, dtype: Any) -> Any:
     """``value`` itself where a Python number fits ``dtype`` as torch checks it for a fill, a bound or a factor
-    converted to the tensor's dtype; else an OverflowError (torch's RuntimeError). inf and nan fit a floating dtype
-    (the finite limit is the largest finite value, not the rounding threshold: float16 65519.0 overflows, as in
-    torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8). A value for float16 comes back
-    rounded to float32, as torch converts it."""
+    converted to the tensor's dtype; else a ``FitsError`` (torch's RuntimeError, also an OverflowError). inf and
+    nan fit a floating dtype (the finite limit is the largest finite value, not the rounding threshold: float16
+    65519.0 overflows, as in torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8). A
+    value for float16 comes back rounded to float32, as torch converts it."""
     dtype = numpy.dtype(dtype)
     if isinstance(value, complex):  # (numpy would keep the real part and only warn)
         refuse_complex(numpy.dtype(complex))
@@ -658,7 +662,7 @@ def check_fits(op: str, value: Any, dtype: Any) -> Any:
         low = -info.max if dtype.kind == "u" and isinstance(value, int) else info.min
         bad = value != value or not low <= value <= info.max
     if bad:
-        raise OverflowError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow (as torch)")
+        raise FitsError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow (as torch)")
     if dtype.kind == "u" and isinstance(value, int) and value < 0:  # wrapped, as torch's (uint8 fill_(-1) is 255;
         return value + int(info.max) + 1  # numpy refuses -1 for uint8)
     return value

@@ -34,7 +34,7 @@ from ..ops.conv import unfold as unfold_op
 from ..ops.ctc import ctc_loss as ctc_loss
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
-from ..ops.loss import REDUCTIONS
+from ..ops.loss import REDUCTIONS, not_differentiable
 from ..ops.pool import max_pool2d as max_pool2d_op
 from ..ops.reduce import float_input
 from ..ops.resize import interpolate as interpolate
@@ -727,6 +727,7 @@ def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike |
     as in torch. ``weight`` rescales each element's loss (broadcast to the input's shape)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     target = _same_shape("binary_cross_entropy", input, target)
+    not_differentiable("binary_cross_entropy", "weight", weight)
     if weight is None:
         return fused.binary_cross_entropy(input, target, reduction)
     return reduce_loss(fused.binary_cross_entropy(input, target, "none") * as_tensor(weight, like=input), reduction)
@@ -739,6 +740,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: 
     ``pos_weight`` (broadcast along the last dim) weighs the positive term: -[w_pos y log s + (1 - y) log(1 - s)]."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     target = _target(input, target, raw=True)
+    not_differentiable("binary_cross_entropy_with_logits", "weight", weight)
+    not_differentiable("binary_cross_entropy_with_logits", "pos_weight", pos_weight)
     if weight is None and pos_weight is None:
         return fused.binary_cross_entropy_with_logits(input, target, reduction)
     if pos_weight is None:
@@ -772,10 +775,16 @@ def _class_last(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor,
     return rows, target, batch_shape
 
 
-def _class_weights(op: str, weight: TensorLike | None, input: Tensor) -> Tensor | None:  # noqa: A002
+def _class_weights(op: str, weight: TensorLike | None, input: Tensor,  # noqa: A002
+                   differentiable: bool = False) -> Tensor | None:
+    """``weight`` as a (C,) tensor of the scores' dtype. Only the class-probability cross-entropy has a derivative
+    for it (as torch): elsewhere one that requires grad raises (with grad mode on) and it is detached."""
     if weight is None:
         return None
-    w = as_tensor(weight, like=input).detach()
+    if not differentiable:
+        not_differentiable(op, "weight", weight)
+    w = as_tensor(weight, like=input)
+    w = w if differentiable else w.detach()
     w = w if w.dtype == input.dtype else w.astype(input.dtype)  # the loss keeps the scores' dtype
     if w.shape != (input.shape[1],):
         raise ValueError(f"{op}: weight must have one entry per class, shape ({input.shape[1]},), got {w.shape}")
@@ -842,7 +851,7 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
     if not label_smoothing > 0.0:  # torch: a negative or nan label_smoothing smooths nothing
         label_smoothing = 0.0
     rows, t, shape = _class_last("cross_entropy", input, _int_targets("cross_entropy", input, target))
-    weight = _class_weights("cross_entropy", weight, rows)
+    weight = _class_weights("cross_entropy", weight, rows, differentiable=t.dtype.kind == "f")
     if t.dtype.kind == "f":  # class probabilities
         if ignore_index >= 0:  # torch's check (a negative one, as the default -100, is let pass)
             raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for class-probability "
@@ -1106,8 +1115,7 @@ def multi_margin_loss(input: Tensor, target: TensorLike, p: int = 1, margin: flo
         w = as_tensor(weight, like=input)
         if w.ndim != 1 or w.shape[0] != rows.shape[1]:
             raise ValueError(f"{op}: weight must have one entry per class, shape ({rows.shape[1]},), got {w.shape}")
-        if w.requires_grad and is_grad_enabled():
-            raise ValueError(f"{op}: not differentiable with respect to weight (as torch); pass weight.detach()")
+        not_differentiable(op, "weight", w)
     indices = fused.class_targets(op, rows, t.reshape(-1))
     return reduce_loss(fused.multi_margin_loss(rows, indices, p, margin, w).reshape(t.shape), reduction)
 

@@ -14,7 +14,7 @@ import numpy
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
 from .elementwise import broadcast_shape, cast, floating, ignore_fp_errors, operands, result_type, unbroadcast
-from .factor import DtypeError
+from .factor import ArgumentError, DtypeError
 
 
 def _grads(a: Tensor, b: Tensor, ga: Any, gb: Any) -> tuple[Array | None, Array | None]:
@@ -384,12 +384,18 @@ def isclose(a: TensorLike, other: TensorLike, rtol: float = 1e-05, atol: float =
             equal_nan: bool = False) -> Tensor:
     """|a - b| <= atol + rtol |b| elementwise, or a == b (so inf matches inf of its sign), or both nan with
     ``equal_nan``, as a bool tensor of the broadcast shape. Computed as torch does, in the tensors' dtype (float32
-    for integer and bool tensors); the two tensors must share a dtype."""
+    for integer and bool tensors); both must be Tensors of one dtype, and a negative or nan tolerance raises."""
     b = other  # torch's keyword name
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):  # torch takes no number, list or array here
+        raise TypeError(f"isclose / allclose: both operands must be Tensors (as in torch), got {type(a).__name__} "
+                        f"and {type(b).__name__}; wrap a number or array with torch.tensor(...)")
     _same_dtype("isclose", a, b)
     if not (rtol >= 0 and atol >= 0):  # (a nan tolerance too, as torch)
-        raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol} and atol={atol}")
-    a, b = operands("isclose", a, b)
+        raise ArgumentError(f"isclose: rtol and atol must be >= 0, got rtol={rtol} and atol={atol}")
+    try:
+        a, b = operands("isclose", a, b)
+    except ValueError as e:  # shapes that do not broadcast: torch's RuntimeError (a ValueError too, as before)
+        raise ArgumentError(str(e)) from None
     x, y, xp = a._data, b._data, a.xp
     close = x == y
     if equal_nan and x.dtype.kind == "f":

@@ -37,6 +37,21 @@ from .elementwise import (
 from .reduce import float_input, quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+class NotDifferentiableError(ValueError, RuntimeError):
+    """An argument that a loss has no derivative for requires grad: torch's RuntimeError, also the ValueError ours
+    raised before."""
+
+
+def not_differentiable(op: str, name: str, t: object) -> None:
+    """Raise where ``t``, a tensor, requires grad while grad mode is on, as torch does for a loss argument it has
+    no derivative for (class weights, pos_weight, soft_margin_loss's target); under ``no_grad`` it is taken."""
+    if isinstance(t, Tensor) and t.requires_grad and is_grad_enabled():
+        raise NotDifferentiableError(f"{op}: not differentiable with respect to {name} (as in torch); pass "
+                                     f"{name}.detach(), or compute the loss under no_grad()")
+
+
 BCE_EPS = float(numpy.float32(1e-12))  # torch's EPSILON: the BCE gradient clamp, cosine_embedding_loss's norm term
 
 
@@ -258,8 +273,7 @@ def soft_margin_loss(x: Tensor, target: Tensor, reduction: str) -> Tensor:
     op = "soft_margin_loss"
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating input, got {x.dtype}; convert first, e.g. input.float()")
-    if target.requires_grad and is_grad_enabled():
-        raise ValueError(f"{op}: not differentiable with respect to the target (as torch); pass target.detach()")
+    not_differentiable(op, "target", target)
     check_devices(op, x, target)
     if broadcast_shape(op, x.shape, target.shape) != x.shape:
         raise ValueError(f"{op}: target shape {target.shape} must broadcast to input shape {x.shape}")

@@ -10,15 +10,21 @@ import numpy
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
 from .elementwise import astype, ignore_fp_errors, masked, sums_in_order, wide_mean, wide_sum
+from .factor import DtypeError
 
 Axis = int | tuple[int, ...] | None
 
 
+class FloatInputError(DtypeError, NotImplementedError):
+    """An integer or bool input to a kernel that is floating only: torch's NotImplementedError (kl_div's plain
+    RuntimeError, which that is too), and the TypeError ours raised before."""
+
+
 def float_input(op: str, a: Tensor) -> Array:
     """``a``'s array, which must be floating (torch's kernels of softmax, the losses and these activations have no
-    integer or bool version)."""
+    integer or bool version): else a ``FloatInputError``."""
     if a.dtype.kind != "f":
-        raise TypeError(f"{op}: not implemented for dtype {a.dtype} (as in torch); convert first, e.g. x.float()")
+        raise FloatInputError(f"{op}: not implemented for dtype {a.dtype} (as in torch); convert first, e.g. x.float()")
     return a._data
 
 
