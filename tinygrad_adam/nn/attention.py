@@ -139,7 +139,7 @@ def multi_head_attention_forward(
     n_l, n, e = query.shape
     if e != embed_dim_to_check:
         raise AttentionError(f"multi_head_attention_forward: expected query (L, N, {embed_dim_to_check}), got {e} "
-                         f"features (embed_dim_to_check)")
+                             f"features (embed_dim_to_check)")
     if e % num_heads:
         raise AttentionError(f"multi_head_attention_forward: embed_dim {e} must be divisible by num_heads {num_heads}")
     head_dim = e // num_heads
@@ -148,7 +148,7 @@ def multi_head_attention_forward(
         pad_mask = movement.unsqueeze(pad_mask, 0)
     if is_causal and attn_mask is None:
         raise AttentionError("multi_head_attention_forward: is_causal=True is a hint about attn_mask; pass the causal "
-                         "mask too (as torch requires)")
+                             "mask too (as torch requires)")
     causal = is_causal and pad_mask is None and not need_weights  # torch then drops attn_mask for the causal one
     mask = None if attn_mask is None or causal else _float_mask(attn_mask, query, "attn_mask")
     q, k, v = _in_projection(query, key, value, in_proj_weight, in_proj_bias, use_separate_proj_weight,
@@ -157,14 +157,14 @@ def multi_head_attention_forward(
     if mask is not None:  # -> (1 | N, 1 | heads, L, S)
         if mask.shape not in ((n_l, n_s), (n * num_heads, n_l, n_s)):
             raise AttentionError(f"multi_head_attention_forward: attn_mask must be ({n_l}, {n_s}) or "
-                             f"({n * num_heads}, {n_l}, {n_s}), got {mask.shape}")
+                                 f"({n * num_heads}, {n_l}, {n_s}), got {mask.shape}")
         mask = movement.reshape(mask, (1, 1, n_l, n_s) if mask.ndim == 2 else (n, num_heads, n_l, n_s))
     k, v = _keys_values(k, v, bias_k, bias_v, static_k, static_v, add_zero_attn, num_heads)  # (N, heads, S', d)
     q = _heads(q, None, n, num_heads, head_dim, "query")
     appended = (bias_k is not None) + add_zero_attn  # keys every query may attend
     if pad_mask is not None and pad_mask.shape != (n, k.shape[2] - appended):
         raise AttentionError(f"multi_head_attention_forward: key_padding_mask must be ({n}, {k.shape[2] - appended}), "
-                         f"got {pad_mask.shape}")
+                             f"got {pad_mask.shape}")
     if appended:
         mask, pad_mask = (None if m is None else F.pad(m, (0, appended)) for m in (mask, pad_mask))
     if pad_mask is not None:
@@ -217,16 +217,16 @@ def _check_shapes(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: T
     """Whether the inputs are unbatched; raises where their ranks disagree (torch's rules)."""
     if query.ndim not in (2, 3):
         raise AttentionError(f"multi_head_attention_forward: expected query (L, N, E) or unbatched (L, E), got shape "
-                         f"{query.shape}")
+                             f"{query.shape}")
     unbatched = query.ndim == 2
     for name, t in (("key", key), ("value", value)):
         if t.ndim != query.ndim:
             raise AttentionError(f"multi_head_attention_forward: expected {name} with {query.ndim} dims as query "
-                             f"{query.shape}, got shape {t.shape}")
+                                 f"{query.shape}, got shape {t.shape}")
     pad_ndim = getattr(key_padding_mask, "ndim", None)
     if key_padding_mask is not None and pad_ndim != (1 if unbatched else 2):
         raise AttentionError(f"multi_head_attention_forward: key_padding_mask must be ({'S' if unbatched else 'N, S'}) "
-                         f"for {'unbatched' if unbatched else 'batched'} inputs, got {pad_ndim} dims")
+                             f"for {'unbatched' if unbatched else 'batched'} inputs, got {pad_ndim} dims")
     mask_ndim = getattr(attn_mask, "ndim", None)
     if attn_mask is not None and mask_ndim not in (2, 3):
         raise AttentionError(f"multi_head_attention_forward: attn_mask must have 2 or 3 dims, got {mask_ndim}")
@@ -241,24 +241,24 @@ def _in_projection(query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Te
     if separate:
         if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
             raise AttentionError("multi_head_attention_forward: use_separate_proj_weight=True needs q_proj_weight, "
-                             "k_proj_weight and v_proj_weight")
+                                 "k_proj_weight and v_proj_weight")
         if key.shape[:2] != value.shape[:2]:
             raise AttentionError(f"multi_head_attention_forward: key's sequence and batch dims {key.shape[:2]} do not "
-                             f"match value's {value.shape[:2]}")
+                                 f"match value's {value.shape[:2]}")
         weights = (q_proj_weight, k_proj_weight, v_proj_weight)
     else:
         if in_proj_weight is None:
             raise AttentionError("multi_head_attention_forward: in_proj_weight is None; pass it, or "
-                             "use_separate_proj_weight=True with q/k/v_proj_weight")
+                                 "use_separate_proj_weight=True with q/k/v_proj_weight")
         if key.shape != value.shape:
             raise AttentionError(f"multi_head_attention_forward: key shape {key.shape} does not match value shape "
-                             f"{value.shape}")
+                                 f"{value.shape}")
         weights = tuple(in_proj_weight[i * e:(i + 1) * e] for i in range(3))
     biases = (None,) * 3 if in_proj_bias is None else tuple(in_proj_bias[i * e:(i + 1) * e] for i in range(3))
     for t, w, name in ((query, weights[0], "query"), (key, weights[1], "key"), (value, weights[2], "value")):
         if t.shape[-1] != w.shape[-1]:
             raise AttentionError(f"multi_head_attention_forward: expected {name} (L, N, {w.shape[-1]}) (or unbatched "
-                             f"(L, {w.shape[-1]})), got shape {t.shape}")
+                                 f"(L, {w.shape[-1]})), got shape {t.shape}")
     return tuple(F.linear(t, w, b) for t, w, b in zip((query, key, value), weights, biases))  # type: ignore
 
 
@@ -267,7 +267,7 @@ def _heads(t: Tensor, static: Tensor | None, n: int, heads: int, head_dim: int, 
     if static is not None:
         if static.ndim != 3 or static.shape[0] != n * heads or static.shape[2] != head_dim:
             raise AttentionError(f"multi_head_attention_forward: expected {name} ({n * heads}, S, {head_dim}), got "
-                             f"shape {static.shape}")
+                                 f"shape {static.shape}")
         return movement.reshape(static, (n, heads, static.shape[1], head_dim))
     return movement.transpose(movement.reshape(t, (t.shape[0], n, heads, head_dim)), (1, 2, 0, 3))
 

@@ -34,7 +34,7 @@ from ..ops.conv import unfold as unfold_op
 from ..ops.ctc import ctc_loss as ctc_loss
 from ..ops.elementwise import where
 from ..ops.index import one_hot as one_hot
-from ..ops.loss import REDUCTIONS, not_differentiable
+from ..ops.loss import REDUCTIONS, deprecated_mean, not_differentiable
 from ..ops.pool import max_pool2d as max_pool2d_op
 from ..ops.reduce import float_input
 from ..ops.resize import interpolate as interpolate
@@ -949,15 +949,6 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: 
     warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
                   UserWarning, stacklevel=3)
     return legacy
-
-
-def deprecated_mean(reduction: str) -> str:
-    """torch's old spelling ``reduction="elementwise_mean"`` read as "mean", with a deprecation warning."""
-    if isinstance(reduction, str) and reduction == "elementwise_mean":
-        warnings.warn("reduction='elementwise_mean' is deprecated: pass reduction='mean' (same result).",
-                      UserWarning, stacklevel=3)
-        return "mean"
-    return reduction
 
 
 def _check_reduction(op: str, reduction: str) -> None:

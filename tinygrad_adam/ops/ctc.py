@@ -17,7 +17,6 @@ The recursions run over all samples and label positions at once, with a Python l
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Union
@@ -26,7 +25,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, constant, record
-from .loss import REDUCTIONS
+from .loss import REDUCTIONS, deprecated_mean
 from .reduce import quiet
 
 OP = "ctc_loss"
@@ -41,10 +40,7 @@ def ctc_loss(log_probs: Tensor, targets: TensorLike, input_lengths: Lengths, tar
     and L_n. ``reduction``: ``"none"`` gives the N losses ((), unbatched), ``"sum"`` their sum, ``"mean"`` the
     mean over the batch of each loss divided by max(L_n, 1). ``zero_infinity`` sets infinite losses (targets that
     cannot fit their input) and their gradients to 0."""
-    if isinstance(reduction, str) and reduction == "elementwise_mean":  # torch's deprecated spelling of "mean"
-        warnings.warn("reduction='elementwise_mean' is deprecated: pass reduction='mean' (same result).",
-                      UserWarning, stacklevel=2)
-        reduction = "mean"
+    reduction = deprecated_mean(reduction)  # (torch's old "elementwise_mean")
     if reduction not in REDUCTIONS:
         raise ValueError(f"{OP}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     losses = _ctc_nll(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)

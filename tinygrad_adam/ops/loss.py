@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy
@@ -37,6 +38,15 @@ from .elementwise import (
 from .reduce import float_input, quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+def deprecated_mean(reduction: str) -> str:
+    """torch's old spelling ``reduction="elementwise_mean"`` read as "mean", with a deprecation warning."""
+    if isinstance(reduction, str) and reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated: pass reduction='mean' (same result).",
+                      UserWarning, stacklevel=3)
+        return "mean"
+    return reduction
 
 
 class NotDifferentiableError(ValueError, RuntimeError):
