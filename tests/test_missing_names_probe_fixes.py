@@ -483,3 +483,15 @@ def test_signal_windows_errors_match_torch(call) -> None:
         lambda: call(torch.signal.windows, torch.int64)) == {"ValueError"}
     np.testing.assert_allclose(tg.signal.windows.exponential(5, center=1.0, sym=False).numpy(),
                                torch.signal.windows.exponential(5, center=1.0, sym=False).numpy(), rtol=1e-6)
+
+
+def test_profiler_self_time_subtracts_only_the_blocks_directly_inside() -> None:
+    """key_averages' self time: a block's time less that of the blocks directly inside it on its thread (a block
+    inside those is not subtracted twice; another thread's block is not subtracted), in one sweep per thread."""
+    from tinygrad_adam.profiler import EventList, FunctionEvent
+
+    events = EventList([FunctionEvent("outer", 0, 10, 1), FunctionEvent("a", 1, 3, 1), FunctionEvent("b", 4, 6, 1),
+                        FunctionEvent("c", 4.5, 5, 1), FunctionEvent("other", 2, 9, 2),
+                        FunctionEvent("after", 11, 12, 1), FunctionEvent("across", 9, 11.5, 1)])
+    self_time = {e.key: e.self_cpu_time_total for e in events.key_averages()}
+    assert self_time == {"outer": 6.0, "a": 2.0, "b": 1.5, "c": 0.5, "other": 7.0, "after": 1.0, "across": 2.5}

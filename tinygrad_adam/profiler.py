@@ -121,13 +121,12 @@ class EventList(list):
     def key_averages(self, group_by_input_shape: bool = False, group_by_stack_n: int = 0) -> EventList:
         """One ``FunctionEventAvg`` per name, in order of first appearance."""
         groups: dict[str, FunctionEventAvg] = {}
+        children = _time_inside(self)
         for event in self:
             avg = groups.setdefault(event.key, FunctionEventAvg(event.key))
-            children = sum(other.cpu_time_total for other in self if other is not event and other.thread ==
-                           event.thread and _directly_inside(other, event, self))
             avg.count += event.count
             avg.cpu_time_total += event.cpu_time_total
-            avg.self_cpu_time_total += event.cpu_time_total - children
+            avg.self_cpu_time_total += event.cpu_time_total - children.get(id(event), 0.0)
         return EventList(groups.values())
 
     def table(self, sort_by: str | None = None, row_limit: int = 100, max_src_column_width: int = 75,
@@ -168,13 +167,23 @@ class EventList(list):
         return avg
 
 
-def _directly_inside(inner: FunctionEvent, outer: FunctionEvent, events: Iterable[FunctionEvent]) -> bool:
-    """Whether ``inner`` lies within ``outer`` with no other event of the list between them."""
-    def within(a: FunctionEvent, b: FunctionEvent) -> bool:
-        return b.time_range_start <= a.time_range_start and a.time_range_end <= b.time_range_end and a is not b
-    if not within(inner, outer):
-        return False
-    return not any(within(inner, mid) and within(mid, outer) for mid in events if mid.thread == outer.thread)
+def _time_inside(events: Iterable[FunctionEvent]) -> dict[int, float]:
+    """id(event) -> the total time of the events directly inside it (on its thread): one sweep per thread in order
+    of start (the longer of two that start together first), with a stack of the events still open."""
+    threads: dict[int, list[FunctionEvent]] = {}
+    for event in events:
+        threads.setdefault(event.thread, []).append(event)
+    inside: dict[int, float] = {}
+    for evs in threads.values():
+        open_events: list[FunctionEvent] = []
+        for event in sorted(evs, key=lambda e: (e.time_range_start, -e.time_range_end)):
+            while open_events and open_events[-1].time_range_end < event.time_range_end:
+                open_events.pop()  # ended before this one: not around it
+            if open_events:
+                parent = id(open_events[-1])
+                inside[parent] = inside.get(parent, 0.0) + event.cpu_time_total
+            open_events.append(event)
+    return inside
 
 
 _active: list[profile] = []  # the open profiles (innermost last)
