@@ -241,6 +241,8 @@ def _shown(text: str) -> list[str]:
 @example(np.array([1e8], np.float32), {})  # torch's scientific notation starts above 1e8, numpy's at it
 @example(np.array([1e8, 99999999.5], np.float64), {})
 @example(np.array([1e-4], np.float32), {})  # below 1e-4 as a double (torch), not in float32 (numpy)
+@example(np.array([39.0, 0.5, 0.25, 0.125, 0.1, 2.0], np.float32), {"threshold": 5, "edgeitems": 1})  # summarised:
+@example(np.array([[3.0, 0.5, 1.0]] * 3, np.float64), {"threshold": 5, "edgeitems": 1})  # the shown items decide
 def test_repr_shows_torchs_digits(a: np.ndarray, options: dict) -> None:
     """The printed numbers are torch's digit for digit: ``precision`` decimals always ("2.5000", "1.0000e-05";
     integral values "1."), float16 / float32 through their double value (float16 sin(2) showed 0.909 for 0.9092;

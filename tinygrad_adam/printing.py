@@ -29,18 +29,29 @@ def set_printoptions(precision: int | None = None, threshold: float | None = Non
 
 def array_string(array: numpy.ndarray, prefix: str) -> str:
     """``array`` as the body of a tensor's repr, under the current options."""
-    precision, sci = options["precision"], options["sci_mode"]
+    precision, sci, edgeitems = options["precision"], options["sci_mode"], options["edgeitems"]
+    threshold = sys.maxsize if options["threshold"] == math.inf else int(options["threshold"])
+    if array.size > threshold:  # summarised: only the items shown set the format, as torch's (and numpy's)
+        array, threshold = _shown_items(array, edgeitems), 0
     if array.dtype.kind == "f" and array.dtype.itemsize < 8:  # written through their double values, as torch's
         array = array.astype(numpy.float64)  # (numpy turns float16 scientific from 1e3 up, float32 from about 1e6)
     mode, spec = _notation(array, sci, precision)
     formatter = {"float_kind": lambda v: f"{v:.{precision}e}"} if sci else None
     if spec is not None:
         formatter = {"float_kind": lambda v: spec.format(v) if math.isfinite(v) else str(v)}
-    threshold = options["threshold"]
     return numpy.array2string(array, separator=", ", prefix=prefix, precision=precision, suppress_small=sci is False,
-                              threshold=sys.maxsize if threshold == math.inf else int(threshold),
-                              edgeitems=options["edgeitems"], max_line_width=options["linewidth"],
+                              threshold=threshold, edgeitems=edgeitems, max_line_width=options["linewidth"],
                               formatter=formatter, floatmode=mode)
+
+
+def _shown_items(array: numpy.ndarray, edgeitems: int) -> numpy.ndarray:
+    """What a summary of ``array`` shows, small: along each dim longer than 2 ``edgeitems`` its first and last
+    ``edgeitems``, with one of the first repeated between them for numpy to write as "..." (so it changes no
+    decision). numpy writes the result, summarised, exactly as it writes ``array``; nothing else is copied."""
+    for d, n in enumerate(array.shape):
+        if n > 2 * edgeitems:
+            array = numpy.take(array, [*range(edgeitems), max(edgeitems - 1, 0), *range(n - edgeitems, n)], axis=d)
+    return array
 
 
 def _notation(array: numpy.ndarray, sci: bool | None, precision: int) -> tuple[str, str | None]:
