@@ -422,9 +422,9 @@ def test_dropout2d_drops_whole_channels() -> None:
     out.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), out.numpy())
     assert layer.eval()(x) is x
-    with pytest.warns(UserWarning, match="3D input"):
+    with pytest.warns(UserWarning, match="a 3-d input is read as"):
         assert F.dropout2d(tg.Tensor(np.ones((2, 3, 4))), 0.5).shape == (2, 3, 4)
-    with pytest.warns(UserWarning, match="2-D input"):  # deprecated in torch, and element-wise there
+    with pytest.warns(UserWarning, match="a 2-d input is deprecated"):  # deprecated in torch, and element-wise there
         assert F.dropout2d(tg.Tensor(np.ones((2, 3))), 0.5).shape == (2, 3)
     assert list(layer.state_dict()) == list(torch.nn.Dropout2d(0.25).state_dict()) == []
 

@@ -350,36 +350,32 @@ def _need_tensor(name: str, t: Any) -> None:
 
 def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
-    """Zeros of t's shape, dtype and device; laid out as t when dense (``memory_format``: see layouts.like)."""
-    t = input  # torch's keyword name
-    _need_tensor("zeros_like", t)
-    out = zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
-    return like("zeros_like", t, out, memory_format, layout, pin_memory)
+    """Zeros of input's shape, dtype and device; laid out as input when dense (``memory_format``: see layouts.like)."""
+    _need_tensor("zeros_like", input)
+    out = zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return like("zeros_like", input, out, memory_format, layout, pin_memory)
 
 
 def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
-    t = input  # torch's keyword name
-    _need_tensor("ones_like", t)
-    out = ones(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
-    return like("ones_like", t, out, memory_format, layout, pin_memory)
+    _need_tensor("ones_like", input)
+    out = ones(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return like("ones_like", input, out, memory_format, layout, pin_memory)
 
 
 def full_like(input: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False, *,  # noqa: A002 - torch's name
               memory_format: Any = None, layout: Any = None, pin_memory: bool | None = False,
               device: str | None = None) -> Tensor:
-    value = fill_value  # torch's keyword name
-    t = input  # torch's keyword name
-    _need_tensor("full_like", t)
-    out = full(t.shape, value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
-    return like("full_like", t, out, memory_format, layout, pin_memory)
+    _need_tensor("full_like", input)
+    out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
+               requires_grad=requires_grad)
+    return like("full_like", input, out, memory_format, layout, pin_memory)
 
 
 def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
-    t = input  # torch's keyword name
-    _need_tensor("empty_like", t)
-    return zeros_like(t, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout,
+    _need_tensor("empty_like", input)
+    return zeros_like(input, dtype=dtype, requires_grad=requires_grad, memory_format=memory_format, layout=layout,
                       pin_memory=pin_memory, device=device)
 
 
@@ -407,18 +403,16 @@ def rand(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
 
 def randn_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
                layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
-    t = input  # torch's keyword name
-    _need_tensor("randn_like", t)
-    out = randn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
-    return like("randn_like", t, out, memory_format, layout, pin_memory)
+    _need_tensor("randn_like", input)
+    out = randn(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return like("randn_like", input, out, memory_format, layout, pin_memory)
 
 
 def rand_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *, memory_format: Any = None,  # noqa: A002 - torch's name
               layout: Any = None, pin_memory: bool | None = False, device: str | None = None) -> Tensor:
-    t = input  # torch's keyword name
-    _need_tensor("rand_like", t)
-    out = rand(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
-    return like("rand_like", t, out, memory_format, layout, pin_memory)
+    _need_tensor("rand_like", input)
+    out = rand(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return like("rand_like", input, out, memory_format, layout, pin_memory)
 
 
 def randint(low: int | None = None, high: int | None = None, size: Sequence[int] = (), *,

@@ -1898,11 +1898,10 @@ def _flip_dim(name: str, dim: int, least: int) -> Callable[[Tensor], Tensor]:
 
 def dot(self: Tensor, tensor: Tensor) -> Tensor:
     """The inner product of two 1-D tensors of one length and dtype, a 0-d tensor."""
-    other = tensor  # torch's keyword name
-    if self.ndim != 1 or other.ndim != 1 or self.shape != other.shape or self.dtype != other.dtype:
+    if self.ndim != 1 or tensor.ndim != 1 or self.shape != tensor.shape or self.dtype != tensor.dtype:
         raise ValueError(f"dot: needs two 1-D tensors of one length and dtype, got {self.shape} {self.dtype} and "
-                         f"{other.shape} {other.dtype}")
-    return linalg.matmul(self, other)
+                         f"{tensor.shape} {tensor.dtype}")
+    return linalg.matmul(self, tensor)
 
 
 def vdot(self: Tensor, other: Tensor) -> Tensor:
@@ -2369,10 +2368,9 @@ def pinverse(self: Tensor, rcond: float = 1e-15) -> Tensor:
 def nuclear_norm(input: Tensor, dim: Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """torch.nuclear_norm: the sum of the singular values of the matrices in dims ``dim`` (the last two when
     None), ``linalg.matrix_norm(A, "nuc", dim, keepdim)``."""
-    self = input  # torch's keyword name
     from . import linalg as la
 
-    return la.matrix_norm(self, "nuc", (-2, -1) if dim is None else tuple(dim), keepdim)
+    return la.matrix_norm(input, "nuc", (-2, -1) if dim is None else tuple(dim), keepdim)
 
 
 def orgqr(self: Tensor, tau: Tensor) -> Tensor:

@@ -150,10 +150,9 @@ def as_strided_(t: Tensor, size: Sequence[int], stride: Sequence[int], storage_o
 def as_strided_copy(input: Tensor, size: Sequence[int], stride: Sequence[int],  # noqa: A002 - torch's name
                     storage_offset: int | None = None) -> Tensor:
     """``as_strided``'s values in a tensor of their own (contiguous)."""
-    t = input  # torch's keyword name
     from .ops import movement
 
-    return movement.clone(as_strided(t, size, stride, storage_offset))
+    return movement.clone(as_strided(input, size, stride, storage_offset))
 
 
 def as_strided_scatter(t: Tensor, src: Tensor, size: Sequence[int], stride: Sequence[int],

@@ -234,9 +234,8 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002 - torch's name
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing dims ``normalized_shape`` of x (..., *normalized_shape), then scale and shift."""
-    x = input  # torch's keyword name
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    return norm.layer_norm(x, shape, weight, bias, eps)
+    return norm.layer_norm(input, shape, weight, bias, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002
@@ -267,8 +266,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
     """Per-channel normalisation of x (N, C, ...); ``training`` uses batch statistics and updates the running ones."""
-    x = input  # torch's keyword name
-    return norm.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    return norm.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,  # noqa: A002
@@ -457,10 +455,9 @@ def linear(input: Input, weight: Tensor, bias: Tensor | None = None) -> Tensor: 
     stored entries are read, the result is a dense (N, out) Tensor, and the weight gradient comes from the
     columns present in the batch.
     """
-    x = input  # torch's keyword name
-    if is_csr(x):
-        return sparse.linear(x, weight, bias)
-    return dense.linear(x, weight, bias)
+    if is_csr(input):
+        return sparse.linear(input, weight, bias)
+    return dense.linear(input, weight, bias)
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -488,16 +485,15 @@ def dropout(input: Input, p: float = 0.5, training: bool = True, inplace: bool =
     sparse: each stored entry is dropped with probability ``p`` (a :class:`CSRBatch` of the rest comes back).
     ``inplace`` writes the result into ``x`` (a dense tensor), with torch's in-place rules.
     """
-    x = input  # torch's keyword name
     p = check_dropout_p(p)
     if not training or p == 0.0:
-        return x
-    if is_csr(x):
-        device = backend.device_of(x.data)
-        keep = rand(len(x.indices), device=device)._data >= p
-        return sparse.dropout(x, keep, p)
-    mask = _keep_mask(x, x.shape, p)
-    return _maybe_inplace(x, inplace, "dropout", lambda a: a * mask)
+        return input
+    if is_csr(input):
+        device = backend.device_of(input.data)
+        keep = rand(len(input.indices), device=device)._data >= p
+        return sparse.dropout(input, keep, p)
+    mask = _keep_mask(input, input.shape, p)
+    return _maybe_inplace(input, inplace, "dropout", lambda a: a * mask)
 
 
 def _keep_mask(x: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
@@ -516,19 +512,18 @@ def _kept(x: Tensor, shape: tuple[int, ...], p: float) -> Any:
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """Channel dropout of x (N, C, L) or unbatched (C, L): each channel's whole row is zeroed with probability ``p``,
     the rest scaled by 1/(1-p). The identity when not ``training``."""
-    x = input  # torch's keyword name
-    if x.ndim not in (2, 3):
-        raise ValueError(f"dropout1d: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape {x.shape}")
-    return _channel_dropout("dropout1d", x, 1, p, training, inplace)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape {input.shape}")
+    return _channel_dropout("dropout1d", input, 1, p, training, inplace)
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """Channel dropout of x (N, C, D, H, W) or unbatched (C, D, H, W): each whole channel volume is zeroed with
     probability ``p``, the rest scaled by 1/(1-p). The identity when not ``training``."""
-    x = input  # torch's keyword name
-    if x.ndim not in (4, 5):
-        raise ValueError(f"dropout3d: expected a 4-d (C, D, H, W) or 5-d (N, C, D, H, W) input, got shape {x.shape}")
-    return _channel_dropout("dropout3d", x, 3, p, training, inplace)
+    if input.ndim not in (4, 5):
+        raise ValueError(f"dropout3d: expected a 4-d (C, D, H, W) or 5-d (N, C, D, H, W) input, got shape "
+                         f"{input.shape}")
+    return _channel_dropout("dropout3d", input, 3, p, training, inplace)
 
 
 def _channel_dropout(op: str, x: Tensor, spatial: int, p: float, training: bool, inplace: bool) -> Tensor:
@@ -549,16 +544,15 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     saturation value -1.7581, then the whole affinely rescaled so that zero mean and unit variance are kept:
     a (x kept or -1.7581) + b with a = 1 / sqrt((1.7581^2 p + 1) (1 - p)), as torch. Note torch's default
     ``training=False`` for this function (the module passes its own mode)."""
-    x = input  # torch's keyword name
-    return _alpha_dropout("alpha_dropout", x, p, training, inplace, x.shape)
+    return _alpha_dropout("alpha_dropout", input, p, training, inplace, input.shape)
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
     """``alpha_dropout`` of whole channels of x (N, C, ...): one draw per (sample, channel)."""
-    x = input  # torch's keyword name
-    if x.ndim < 2:
-        raise ValueError(f"feature_alpha_dropout: expected an input with a channel dim (N, C, ...), got {x.shape}")
-    return _alpha_dropout("feature_alpha_dropout", x, p, training, inplace, x.shape[:2] + (1,) * (x.ndim - 2))
+    if input.ndim < 2:
+        raise ValueError(f"feature_alpha_dropout: expected an input with a channel dim (N, C, ...), got {input.shape}")
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    return _alpha_dropout("feature_alpha_dropout", input, p, training, inplace, shape)
 
 
 def _alpha_dropout(op: str, x: Tensor, p: float, training: bool, inplace: bool, shape: tuple[int, ...]) -> Tensor:
@@ -579,23 +573,19 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     1/(1-p). A 3-d input is taken as (N, C, L), with torch's warning; any other rank warns as torch (deprecated) and,
     as torch, drops per (N, C) entry: a 2-d (N, C) input element-wise, a 5-d one per (N, C) volume; a non-empty 1-d
     or 0-d input raises when an element would be drawn. The identity when not ``training``."""
-    x = input  # torch's keyword name
     p = check_dropout_p(p)
-    if x.ndim not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will result in "
-                      "an error in a future release. To retain the behavior and silence this warning, please use "
-                      "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
-                      "inputs).", UserWarning, stacklevel=2)
-        if x.ndim < 2 and x.numel() and training and 0.0 < p < 1.0:
-            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
-    if x.ndim == 3:
-        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
-                      "is desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior "
-                      "will change in a future release to interpret the input as one without a batch dimension, i.e. "
-                      "shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using "
-                      "dropout1d instead.", UserWarning, stacklevel=2)
-    return _channel_dropout("dropout2d", x, max(x.ndim - 2, 0), p, training, inplace)
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: a {input.ndim}-d input is deprecated (torch warns the same and plans to refuse "
+                      "it); dropout2d drops whole channels of (C, H, W) or (N, C, H, W) inputs: use dropout for "
+                      "element-wise dropout", UserWarning, stacklevel=2)
+        if input.ndim < 2 and input.numel() and training and 0.0 < p < 1.0:
+            raise RuntimeError(f"dropout2d: channel dropout needs at least 2 dims (N, C, ...), got shape "
+                               f"{input.shape}; use dropout for a 1-d or 0-d input")
+    if input.ndim == 3:
+        warnings.warn("dropout2d: a 3-d input is read as (N, C, L) and each (N, C) row is dropped whole, as torch "
+                      "does today; torch plans to read it as unbatched (C, H, W) instead: use dropout1d for (N, C, L)",
+                      UserWarning, stacklevel=2)
+    return _channel_dropout("dropout2d", input, max(input.ndim - 2, 0), p, training, inplace)
 
 
 def reduce_loss(losses: Tensor, reduction: str) -> Tensor:

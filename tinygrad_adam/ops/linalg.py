@@ -210,11 +210,10 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
 
 
 def outer(a: Tensor, vec2: Tensor) -> Tensor:
-    """The outer product of two 1-D tensors, (n,) and (m,) -> (n, m), ``a[i] * b[j]`` (dtypes promoted as ``*``)."""
-    b = vec2  # torch's keyword name
-    if a.ndim != 1 or b.ndim != 1:
-        raise ArgumentError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
-    return elementwise.mul(movement.reshape(a, (-1, 1)), movement.reshape(b, (1, -1)))
+    """The outer product of two 1-D tensors, (n,) and (m,) -> (n, m), ``a[i] * vec2[j]`` (dtypes promoted as ``*``)."""
+    if a.ndim != 1 or vec2.ndim != 1:
+        raise ArgumentError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {vec2.shape}")
+    return elementwise.mul(movement.reshape(a, (-1, 1)), movement.reshape(vec2, (1, -1)))
 
 
 def _scaled(t: Tensor, factor: float) -> Tensor:
@@ -324,13 +323,12 @@ def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> 
 
 
 def kron(a: Tensor, other: Tensor) -> Tensor:
-    """The Kronecker product: ``a`` and ``b`` padded with leading 1s to k dims each, out[i * n_b + j] = a[i] b[j] in
-    every dim, shape (a_d b_d per dim); dtypes promoted as ``*``."""
-    b = other  # torch's keyword name
-    k = max(a.ndim, b.ndim)
-    sa, sb = (1,) * (k - a.ndim) + a.shape, (1,) * (k - b.ndim) + b.shape
+    """The Kronecker product: ``a`` and ``other`` (b) padded with leading 1s to k dims each,
+    out[i * n_b + j] = a[i] b[j] in every dim, shape (a_d b_d per dim); dtypes promoted as ``*``."""
+    k = max(a.ndim, other.ndim)
+    sa, sb = (1,) * (k - a.ndim) + a.shape, (1,) * (k - other.ndim) + other.shape
     product = elementwise.mul(movement.reshape(a, tuple(x for n in sa for x in (n, 1))),
-                              movement.reshape(b, tuple(x for n in sb for x in (1, n))))
+                              movement.reshape(other, tuple(x for n in sb for x in (1, n))))
     return movement.reshape(product, tuple(m * n for m, n in zip(sa, sb)))
 
 
@@ -425,14 +423,13 @@ def _square(op: str, a: Tensor) -> None:
 def inv(A: Tensor) -> Tensor:
     """The inverse of each square matrix (..., n, n); a singular one raises, as in torch (``_solve_arrays``).
     Backward -A^-T g A^-T."""
-    a = A  # torch's keyword name
-    _square("inv", a)
+    _square("inv", A)
     try:
-        out = _solve_arrays(a._data, a.xp.broadcast_to(a.xp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+        out = _solve_arrays(A._data, A.xp.broadcast_to(A.xp.eye(A.shape[-1], dtype=A.dtype), A.shape))
     except LinAlgError as e:
         raise SingularError(f"inv: a matrix is singular, it has no inverse ({e}); use pinv or solve a regularised "
                             f"system") from None
-    return record("inv", out, (a,), lambda g: (-(mT(out) @ g @ mT(out)),))
+    return record("inv", out, (A,), lambda g: (-(mT(out) @ g @ mT(out)),))
 
 
 def _solve_arrays(a: Array, b: Array, transposed: bool = False) -> Array:
@@ -487,22 +484,21 @@ def det(A: Tensor) -> Tensor:
     LAPACK computes it, except for a matrix holding an inf or nan, which goes through ``_lu_of_transpose`` as
     torch's (numpy's LAPACK gave 0 for det([[0, inf], [nan, 1]]), torch nan, and nan for [[1, 1], [-inf, inf]],
     torch inf)."""
-    a = A  # torch's keyword name
-    _square("det", a)
-    xp = a.xp
+    _square("det", A)
+    xp = A.xp
     with ignore_fp_errors(xp):  # (an inf or nan: replaced below)
-        out = xp.asarray(xp.linalg.det(a._data))
-    odd = ~xp.isfinite(a._data).all(axis=(-2, -1))
+        out = xp.asarray(xp.linalg.det(A._data))
+    odd = ~xp.isfinite(A._data).all(axis=(-2, -1))
     if bool(odd.any()):
-        diagonal, sign, _, _ = _lu_of_transpose(a._data[odd])
+        diagonal, sign, _, _ = _lu_of_transpose(A._data[odd])
         with ignore_fp_errors(xp):
             out[odd] = sign * xp.prod(diagonal, axis=-1)
 
     def backward(g: Array) -> tuple[Array]:
-        adjugate = _adjugate_t(xp.where(odd[..., None, None], 0, a._data))
-        return (xp.where(~odd[..., None, None] | (a.shape[-1] == 1), g[..., None, None] * adjugate,
-                         a.dtype.type("nan")),)  # 1 x 1: 1
-    return record("det", out, (a,), backward)
+        adjugate = _adjugate_t(xp.where(odd[..., None, None], 0, A._data))
+        return (xp.where(~odd[..., None, None] | (A.shape[-1] == 1), g[..., None, None] * adjugate,
+                         A.dtype.type("nan")),)  # 1 x 1: 1
+    return record("det", out, (A,), backward)
 
 
 def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
@@ -544,26 +540,24 @@ def solve(A: Tensor, B: Tensor, left: bool = True) -> Tensor:
     """X with A X = B (``left=False``: X A = B), A (..., n, n), B (..., n, k) or a vector batch (..., n) when B is
     1-D or has A's batch shape without a last dim, as torch reads it; batch dims broadcast. Gradients as torch's:
     gB = A^-T g (solved), gA = -gB X^T."""
-    b = B  # torch's keyword name
-    a = A  # torch's keyword name
-    _square("solve", a)
-    check_devices("solve", a, b)
-    if b.dtype != a.dtype:
-        raise DtypeError(f"solve: A and B must have one dtype (as in torch), got {a.dtype} and {b.dtype}")
-    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    _square("solve", A)
+    check_devices("solve", A, B)
+    if B.dtype != A.dtype:
+        raise DtypeError(f"solve: A and B must have one dtype (as in torch), got {A.dtype} and {B.dtype}")
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     if not left:
-        if vector or b.shape[-1] != a.shape[-1]:
+        if vector or B.shape[-1] != A.shape[-1]:
             raise ArgumentError(f"solve: with left=False, B must be a (batch of) matrices (..., k, n) for X A = B (a "
-                                f"vector B is refused, as torch: use B / A.squeeze(-1)), got shapes {a.shape} and "
-                                f"{b.shape}")
-        x = solve(movement.transpose(a, _swap_last(a.ndim)), movement.transpose(b, _swap_last(b.ndim)))
+                                f"vector B is refused, as torch: use B / A.squeeze(-1)), got shapes {A.shape} and "
+                                f"{B.shape}")
+        x = solve(movement.transpose(A, _swap_last(A.ndim)), movement.transpose(B, _swap_last(B.ndim)))
         return movement.transpose(x, _swap_last(x.ndim))  # (x has the broadcast batch dims)
-    bm = b._data[..., None] if vector else b._data
-    if bm.ndim < 2 or bm.shape[-2] != a.shape[-1]:
-        raise ArgumentError(f"solve: B of shape {b.shape} does not fit A of shape {a.shape}")
-    batch = broadcast_shape("solve", a.shape[:-2], bm.shape[:-2])
-    xp = a.xp
-    ab = xp.broadcast_to(a._data, batch + a.shape[-2:])
+    bm = B._data[..., None] if vector else B._data
+    if bm.ndim < 2 or bm.shape[-2] != A.shape[-1]:
+        raise ArgumentError(f"solve: B of shape {B.shape} does not fit A of shape {A.shape}")
+    batch = broadcast_shape("solve", A.shape[:-2], bm.shape[:-2])
+    xp = A.xp
+    ab = xp.broadcast_to(A._data, batch + A.shape[-2:])
     try:
         x = _solve_arrays(ab, xp.broadcast_to(bm, batch + bm.shape[-2:]))
     except LinAlgError as e:
@@ -572,10 +566,10 @@ def solve(A: Tensor, B: Tensor, left: bool = True) -> Tensor:
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         gm = g[..., None] if vector else g
         gb = _solve_arrays(ab, xp.broadcast_to(gm, batch + gm.shape[-2:]), transposed=True)
-        ga = unbroadcast(-(gb @ mT(x)), a.shape) if a.requires_grad else None
-        gb = unbroadcast(gb[..., 0] if vector else gb, b.shape) if b.requires_grad else None
+        ga = unbroadcast(-(gb @ mT(x)), A.shape) if A.requires_grad else None
+        gb = unbroadcast(gb[..., 0] if vector else gb, B.shape) if B.requires_grad else None
         return ga, gb
-    return record("solve", x[..., 0] if vector else x, (a, b), backward)
+    return record("solve", x[..., 0] if vector else x, (A, B), backward)
 
 
 def _swap_last(ndim: int) -> tuple[int, ...]:
