@@ -28,8 +28,14 @@ from .rnn_utils import PackedSequence, pack_with_order, pad_packed_sequence
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-class RecurrentDtypeError(ValueError, TypeError):
-    """An input of another dtype than an RNN / LSTM / GRU's weights: torch's ValueError, and a TypeError."""
+class RecurrentDtypeError(ValueError, TypeError, RuntimeError):
+    """An input of another dtype than an RNN / LSTM / GRU's weights: torch's ValueError (its LSTM on a packed batch:
+    a RuntimeError), and a TypeError."""
+
+
+class RecurrentShapeError(ValueError, RuntimeError):
+    """An input or hidden state of the wrong shape for a recurrent layer or cell (or an empty sequence): torch
+    raises a RuntimeError; a ValueError too, what this module raised before."""
 
 
 class RNNBase(Module):
@@ -123,13 +129,16 @@ class RNNBase(Module):
             padded, lengths = pad_packed_sequence(input)  # (L, N, input_size), the batch's original order
             self._check_input(padded)
             out, state = self._layers(padded, hx, False, backend.to_device(lengths.numpy(), padded.device))
-            return pack_with_order(out, lengths.numpy(), None if input.sorted_indices is None
-                                   else input.sorted_indices.numpy()), state
+            packed = pack_with_order(out, lengths.numpy(), None if input.sorted_indices is None
+                                     else input.sorted_indices.numpy())
+            # the input's own batch_sizes and index tensors, as torch's (the same objects, not copies)
+            return packed._replace(batch_sizes=input.batch_sizes, sorted_indices=input.sorted_indices,
+                                   unsorted_indices=input.unsorted_indices), state
         unbatched = input.ndim == 2
         self._check_input(input)
         if input.shape[1 if self.batch_first and not unbatched else 0] == 0:
-            raise ValueError(f"{type(self).__name__}: the sequence length is 0 (input shape {input.shape}); torch "
-                             f"refuses it too")
+            raise RecurrentShapeError(f"{type(self).__name__}: the sequence length is 0 (input shape "
+                                      f"{input.shape}); torch refuses it too")
         x = movement.unsqueeze(input, 1) if unbatched else (
             movement.transpose(input, (1, 0, 2)) if self.batch_first else input)
         x, state = self._layers(x, hx, unbatched, None)
@@ -142,8 +151,8 @@ class RNNBase(Module):
 
     def _check_input(self, input: Tensor) -> None:  # noqa: A002 - torch's name
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input (L, N, {self.input_size}) (or unbatched "
-                             f"(L, {self.input_size})), got shape {input.shape}")
+            raise RecurrentShapeError(f"{type(self).__name__}: expected input (L, N, {self.input_size}) (or "
+                                      f"unbatched (L, {self.input_size})), got shape {input.shape}")
         weight = self.weight_ih_l0
         if input.dtype != weight.dtype:  # torch's ValueError (a TypeError too, what the linear check raised before)
             raise RecurrentDtypeError(f"{type(self).__name__} input dtype ({input.dtype}) does not match weight "
@@ -188,8 +197,8 @@ class RNNBase(Module):
             if s is not None:
                 s = movement.unsqueeze(s, 1) if unbatched else s
                 if s.shape != shape:
-                    raise ValueError(f"{type(self).__name__}: expected hidden state of shape "
-                                     f"{shape[:1] + shape[2:] if unbatched else shape}, got {s.shape}")
+                    raise RecurrentShapeError(f"{type(self).__name__}: expected hidden state of shape "
+                                              f"{shape[:1] + shape[2:] if unbatched else shape}, got {s.shape}")
             fixed.append(s)
         return fixed[0], fixed[1]
 
@@ -325,8 +334,8 @@ class RNNCellBase(Module):
         the input (zeros when hx is None): (the input's part of the gates, the states)."""
         name = type(self).__name__
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or unbatched "
-                             f"({self.input_size},), got {input.shape}")
+            raise RecurrentShapeError(f"{name}: expected input of shape (N, {self.input_size}) or unbatched "
+                                      f"({self.input_size},), got {input.shape}")
         shape = (*input.shape[:-1], self.hidden_size)
         if hx is None:
             states = [zeros(*shape, dtype=input.dtype, device=input.device)] * n_states
@@ -341,8 +350,9 @@ class RNNCellBase(Module):
             if not isinstance(s, Tensor):
                 raise TypeError(f"{name}: hx must hold Tensors, got a {type(s).__name__}")
             if s.shape != shape:
-                raise ValueError(f"{name}: expected {'hx' if n_states == 1 else f'hx[{i}]'} of shape {shape} (the "
-                                 f"input's batch, hidden_size), got {getattr(s, 'shape', type(s).__name__)}")
+                raise RecurrentShapeError(f"{name}: expected {'hx' if n_states == 1 else f'hx[{i}]'} of shape "
+                                          f"{shape} (the input's batch, hidden_size), got "
+                                          f"{getattr(s, 'shape', type(s).__name__)}")
         return F.linear(input, self.weight_ih, self.bias_ih), states
 
     def extra_repr(self) -> str:

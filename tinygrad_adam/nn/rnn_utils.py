@@ -19,15 +19,39 @@ from ..ops import movement
 from ..tensor import Tensor, TensorLike
 
 
-class PackedSequence(NamedTuple):
-    """A packed batch (see the module): ``data`` (sum of lengths, *), ``batch_sizes`` (max length,) int64 on the
-    CPU, and the permutation that sorted the batch by length (``sorted_indices``) and its inverse
-    (``unsorted_indices``), both None when the batch came sorted (``enforce_sorted=True``)."""
+class PackingError(ValueError, RuntimeError):
+    """A batch that cannot be padded or packed (no sequences, lengths out of range or unsorted, ...): torch raises a
+    RuntimeError; a ValueError too, what this module raised before."""
 
+
+class _PackedFields(NamedTuple):
     data: Tensor
     batch_sizes: Tensor
-    sorted_indices: Tensor | None = None
-    unsorted_indices: Tensor | None = None
+    sorted_indices: Tensor | None
+    unsorted_indices: Tensor | None
+
+
+class PackedSequence(_PackedFields):
+    """A packed batch (see the module): ``data`` (sum of lengths, *), ``batch_sizes`` (max length,) int64 on the
+    CPU, and the permutation that sorted the batch by length (``sorted_indices``) and its inverse
+    (``unsorted_indices``), both None when the batch came sorted (``enforce_sorted=True``).
+
+    As torch's constructor: ``PackedSequence(data, batch_sizes, sorted_indices)`` fills ``unsorted_indices`` with
+    the inverse of ``sorted_indices``, and ``PackedSequence((data, batch_sizes))`` takes the pair as one argument.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: Any, batch_sizes: Tensor | None = None, sorted_indices: Tensor | None = None,
+                unsorted_indices: Tensor | None = None) -> PackedSequence:
+        if batch_sizes is None:
+            if not isinstance(data, (list, tuple)) or len(data) != 2:
+                raise TypeError("PackedSequence: without batch_sizes, the first argument must be the pair "
+                                "(data, batch_sizes)")
+            data, batch_sizes = data
+        if unsorted_indices is None:
+            unsorted_indices = invert_permutation(sorted_indices)
+        return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
     def lengths(self) -> numpy.ndarray:
         """Each sequence's length, in the batch's original order (a host int64 array)."""
@@ -81,18 +105,26 @@ for _method in ("double", "float", "half", "long", "int", "short", "char", "byte
 def pad_sequence(sequences: Sequence[Tensor] | Tensor, batch_first: bool = False, padding_value: float = 0.0,
                  padding_side: str = "right") -> Tensor:
     """Sequences (L_i, *) stacked as (max L, B, *) (``batch_first``: (B, max L, *)), each padded with
-    ``padding_value`` on the right (``padding_side="left"``: on the left), in the first sequence's dtype."""
+    ``padding_value`` on the right (``padding_side="left"``: on the left), in the first sequence's dtype; ``*`` is
+    the first sequence's trailing dims (the others must broadcast to them, as torch's)."""
     if padding_side not in ("left", "right"):
-        raise ValueError(f"pad_sequence: padding_side must be 'left' or 'right', got {padding_side!r}")
+        raise PackingError(f"pad_sequence: padding_side must be 'left' or 'right', got {padding_side!r}")
     sequences = list(sequences)
     if not sequences:
-        raise ValueError("pad_sequence: received an empty list of sequences")
+        raise PackingError("pad_sequence: received an empty list of sequences")
     if any(s.ndim == 0 for s in sequences):
-        raise ValueError("pad_sequence: every sequence needs a time dim (got a 0-d tensor)")
+        raise PackingError("pad_sequence: every sequence needs a time dim (got a 0-d tensor)")
     dtype, tail = sequences[0].dtype, sequences[0].shape[1:]
-    for s in sequences:
-        if s.shape[1:] != tail:
-            raise ValueError(f"pad_sequence: sequences differ in their trailing dims: {tail} and {s.shape[1:]}")
+    for i, s in enumerate(sequences):
+        if s.shape[1:] != tail:  # torch copies each into its slot, so one that broadcasts to it is taken
+            target = (s.shape[0], *tail)
+            try:
+                if numpy.broadcast_shapes(s.shape, target) != target:
+                    raise ValueError
+            except ValueError:
+                raise PackingError(f"pad_sequence: sequence {i} of shape {s.shape} does not fit the trailing dims "
+                                   f"{tail} of the first one (nor broadcast to them)") from None
+            sequences[i] = movement.broadcast_to(s, target)
     longest = max(s.shape[0] for s in sequences)
     padded = [movement.pad(s if s.dtype == dtype else s.to(dtype),
                            [(0, longest - s.shape[0]) if padding_side == "right" else (longest - s.shape[0], 0)]
@@ -115,19 +147,22 @@ def pack_padded_sequence(input: Tensor, lengths: TensorLike, batch_first: bool =
     """Pack a padded batch (T, B, *) (``batch_first``: (B, T, *)) whose sequence b has ``lengths[b]`` real steps.
 
     With ``enforce_sorted`` the lengths must be decreasing; otherwise the batch is sorted by length first (a stable
-    sort, as torch's) and the permutation is kept on the result.
+    sort: equal lengths keep their batch order, where torch's order of ties is unspecified past 16 sequences) and
+    the permutation is kept on the result.
     """
     n = _host_lengths(lengths)
     x = movement.transpose(input, (1, 0, *range(2, input.ndim))) if batch_first else input
     if n.ndim != 1 or n.shape[0] != x.shape[1]:
-        raise ValueError(f"pack_padded_sequence: expected {x.shape[1]} lengths (one per sequence), got {n.shape}")
-    if n.size and n.min() <= 0:
-        raise ValueError("pack_padded_sequence: every length must be > 0, but found one that is <= 0")
-    if n.size and n.max() > x.shape[0]:
-        raise ValueError(f"pack_padded_sequence: a length {n.max()} exceeds the padded length {x.shape[0]}")
+        raise PackingError(f"pack_padded_sequence: expected {x.shape[1]} lengths (one per sequence), got {n.shape}")
+    if not n.size:
+        raise PackingError("pack_padded_sequence: the batch is empty (no sequences to pack)")
+    if n.min() <= 0:
+        raise PackingError("pack_padded_sequence: every length must be > 0, but found one that is <= 0")
+    if n.max() > x.shape[0]:
+        raise PackingError(f"pack_padded_sequence: a length {n.max()} exceeds the padded length {x.shape[0]}")
     if enforce_sorted:
         if numpy.any(n[1:] > n[:-1]):
-            raise ValueError("pack_padded_sequence: `lengths` must be sorted in decreasing order when "
+            raise PackingError("pack_padded_sequence: `lengths` must be sorted in decreasing order when "
                              "`enforce_sorted` is True; pass enforce_sorted=False to sort the batch here")
         order = None
     else:
@@ -168,7 +203,8 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
         steps = total_length
     batch = lengths.size
     running = lengths[None, :] > numpy.arange(steps)[:, None]         # (T, B), original order
-    ranks = numpy.arange(batch) if sequence.sorted_indices is None else sequence.sorted_indices.numpy()
+    ranks = numpy.arange(batch) if sequence.unsorted_indices is None else numpy.argsort(
+        sequence.unsorted_indices.numpy(), kind="stable")  # the batch's order by length, as unsorted_indices says
     # where each packed row goes: packed order is time-major over the sequences in rank order
     t, r = numpy.nonzero(running[:, ranks])
     source = numpy.full(steps * batch, data.shape[0])                 # every slot reads the padding row ...
