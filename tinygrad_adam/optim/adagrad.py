@@ -58,7 +58,18 @@ class Adagrad(Optimizer):
         check_nonnegative(group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def init_state(self, p: Array, group: Group) -> State:
-        return {"sum_sq": backend.get_array_module(p).full_like(p, group["initial_accumulator_value"])}
+        # as torch's: the constructor's initial_accumulator_value (the defaults') for every parameter; a group's own
+        # value is kept in the group but starts no sum
+        return {"sum_sq": backend.get_array_module(p).full_like(p, self.defaults["initial_accumulator_value"])}
+
+    def share_memory(self) -> None:
+        """torch's ``Adagrad.share_memory()``: every parameter's ``sum`` in shared memory (Hogwild training: processes
+        forked afterwards update one accumulator). The state is made here (step 0), as torch's is at construction."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state_of(p, group)
+                shared = Tensor(state["sum_sq"], device=p.device).share_memory_()
+                dict.__setitem__(state, "sum_sq", shared._data)
 
     def reference(self, p: Array, g: Array, state: State, group: Group) -> None:
         adagrad_reference(p, g, state["sum_sq"], state["t"], lr=group["lr"], lr_decay=group["lr_decay"],

@@ -141,7 +141,10 @@ class FusedKernel:
         for dtype, same in by_dtype.items():
             # numba compiles float32 / float64 loops only: a float16 parameter takes the numpy path
             run = self._run_numba if impl == "numba" and dtype in _NUMBA_DTYPES else self._run_numpy
-            values = [dtype.type(scalars[n]) for n in self.scalars]
+            # a float16 parameter's scalars in float32, as torch's half ops take theirs (its opmath type): in float16
+            # AdamW's 1 - lr * weight_decay = 0.9997 would round to 0.99951
+            scalar_type = numpy.float32 if dtype == numpy.float16 else dtype.type
+            values = [scalar_type(scalars[n]) for n in self.scalars]
             if len(same) == 1 or _apart(same, len(self.outputs)):
                 self._run_cpu(run, same, values, scratch)
             else:  # tensors that share memory: one after the other, each seeing the last one's update

@@ -18,7 +18,7 @@ from typing import Any
 from .. import backend
 from ..autograd import enable_grad, no_grad
 from ..tensor import Array, Tensor, bump_version
-from .optimizer import Group, Optimizer, State, check_nonnegative
+from .optimizer import Group, Optimizer, State, _number, check_nonnegative
 
 LBFGS_STATE = ("func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
 
@@ -98,7 +98,8 @@ class LBFGS(Optimizer):
         """Up to ``max_iter`` L-BFGS iterations; ``closure`` zeroes the gradients, computes the loss, calls
         backward and returns the loss."""
         group = self.param_groups[0]
-        lr, history_size, tol_change = group["lr"], group["history_size"], group["tolerance_change"]
+        # (a Tensor lr, as torch takes, read as its number)
+        lr, history_size, tol_change = _number("lr", group["lr"]), group["history_size"], group["tolerance_change"]
         state = self.state.setdefault(group["params"][0], {"func_evals": 0, "n_iter": 0})
         first_loss, loss, g = self._evaluate(closure)
         evals = 1

@@ -279,6 +279,7 @@ class Optimizer:
                 if p.grad is not None:
                     self.check_grad(p.grad, group)
         for group in self.param_groups:
+            group = _with_numbers(group)
             # CPU fast paths: the parameters of a group that share a kernel and its scalars (the same step
             # count, as a rule all of them) are updated by one call (FusedKernel.run_many)
             together: dict[tuple[Any, ...], list[dict[str, Array]]] = {}
@@ -292,16 +293,22 @@ class Optimizer:
                 kernel.run_many(impl, tensors, scalars, self._scratch)
         return loss
 
+    def state_of(self, p: Tensor, group: Group) -> State:
+        """``p``'s state, made at step 0 (``init_state``) when it has none yet (or the empty one that reading
+        ``self.state[p]`` leaves, as torch's)."""
+        state = self.state.get(p)
+        if not state:
+            with backend.device_context(p.device):
+                state = self.state[p] = TorchNamedState({"t": 0, **self.init_state(p._data, group)},
+                                                        self.torch_state_names)
+        return state
+
     def _update(self, p: Tensor, group: Group, together: dict[tuple[Any, ...], list[dict[str, Array]]],
                 kernels: dict[tuple[Any, ...], tuple[FusedKernel, dict[str, float]]]) -> None:
         """Advance ``p``'s state and update it, or (CPU fast paths) add it to ``together`` (by impl and the state's
         host numbers) for one joint call. ``kernels`` keeps this step's :meth:`fused` answers by those host numbers
         (its step count, as a rule), which with the group are all that :meth:`fused` may read."""
-        state = self.state.get(p)
-        if not state:  # (none yet, or the empty one that reading ``self.state[p]`` leaves, as torch's)
-            with backend.device_context(p.device):
-                state = self.state[p] = TorchNamedState({"t": 0, **self.init_state(p._data, group)},
-                                                        self.torch_state_names)
+        state = self.state_of(p, group)
         dict.__setitem__(state, "t", state["t"] + 1)  # (t += 1, past TorchNamedState's Python __setitem__: 0.4 us)
         self.advance(state, group)
         grad = p.grad
@@ -314,7 +321,7 @@ class Optimizer:
         if group["maximize"]:
             g = -g  # ascend: the update of -grad, as torch (p.grad keeps its values)
         if impl == "reference":
-            self.reference(p._data, g, state, group)
+            self.reference(p._data, g, state, _float32_scalars(group) if p.dtype == numpy.float16 else group)
             return
         host = tuple([v for v in state.values() if not backend.is_array(v)])
         if host not in kernels:
@@ -534,6 +541,27 @@ def _hyperparameter_names() -> set[str]:
         names.update(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
                      if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
     return names - {"self", "params", "defaults"}
+
+
+def _with_numbers(group: Group) -> Group:
+    """``group`` for the update: a Tensor ``lr`` or beta of ``betas`` (torch takes them) read as a Python float, so
+    that every update (the readable one's in-place array arithmetic included) sees numbers; ``group`` itself when
+    it holds none (the usual case: no copy; this runs once per group and step)."""
+    lr, betas = group.get("lr"), group.get("betas")
+    tensor_betas = type(betas) in (tuple, list) and any(isinstance(b, Tensor) for b in betas)
+    if not isinstance(lr, Tensor) and not tensor_betas:
+        return group
+    return {**group, "lr": _number("lr", lr) if isinstance(lr, Tensor) else lr,
+            **({"betas": tuple(_number("betas", b) for b in betas)} if tensor_betas else {})}
+
+
+def _float32_scalars(group: Group) -> Group:
+    """``group`` for the readable update of a float16 parameter: its float hyperparameters as numpy float32, so that
+    ``p *= 1 - lr * weight_decay`` multiplies in float32 and rounds once, as torch's half ops do (a Python float
+    would be rounded to float16 first)."""
+    return {k: numpy.float32(v) if type(v) is float else
+            tuple(numpy.float32(x) if type(x) is float else x for x in v) if type(v) is tuple else v
+            for k, v in group.items()}
 
 
 def _copy_state(value: Any) -> Any:

@@ -68,6 +68,17 @@ class SGD(Optimizer):
     def init_state(self, p: Array, group: Group) -> State:
         return {"buf": backend.get_array_module(p).zeros_like(p)} if group["momentum"] else {}
 
+    def _update(self, p: Tensor, group: Group, together: dict[tuple[Any, ...], list[dict[str, Array]]],
+                kernels: dict[tuple[Any, ...], tuple[FusedKernel, dict[str, float]]]) -> None:
+        """As the base class's; a parameter stepped before its group's momentum was set (``param_groups[0]
+        ["momentum"] = 0.9`` mid-run) gets its buffer now, started from this step's gradient as torch's."""
+        state = self.state.get(p)
+        if state and group["momentum"] and "buf" not in state:
+            with backend.device_context(p.device):
+                dict.__setitem__(state, "buf", backend.get_array_module(p._data).zeros_like(p._data))
+            dict.__setitem__(state, "t", 0)  # (t counts the buffer's steps: step 1 sets b = g)
+        super()._update(p, group, together, kernels)
+
     def reference(self, p: Array, g: Array, state: State, group: Group) -> None:
         sgd_reference(p, g, state.get("buf"), state["t"], lr=group["lr"], momentum=group["momentum"],
                       dampening=group["dampening"], weight_decay=group["weight_decay"], nesterov=group["nesterov"])
