@@ -715,6 +715,18 @@ def get_rng_state() -> dict[str, Any]:
     return state
 
 
+def valid_rng_state(state: Any) -> bool:
+    """Whether ``state`` is what :func:`get_rng_state` returns: a seed, a GPU key and the CPU stream's state."""
+    if not isinstance(state, dict) or "cpu" not in state or set(state) - {"seed", "gpu_key", "cpu"} or \
+            type(state.get("seed", 0)) not in (int, type(None)) or type(state.get("gpu_key", 0)) is not int:
+        return False
+    try:
+        numpy.random.default_rng().bit_generator.state = state["cpu"]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return False
+    return True
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`get_rng_state` returned (the CPU stream exactly)."""
     global _seed, _gpu_key

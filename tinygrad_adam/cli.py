@@ -38,6 +38,13 @@ TRAIN_EPILOG = ("Run directories: without --out every run gets a fresh runs/<mod
                 "A directory that holds a run is written only with --resume (continue it) or --overwrite (delete "
                 "its files and start again).")
 
+# What Ctrl-C leaves and how to go on, per command that writes many runs (a run's files are whole at every moment).
+AFTER_INTERRUPT = {
+    "compare": "the finished epochs are kept: continue with the same command and --resume",
+    "bias-correction": "the finished epochs are kept: continue with the same command and --resume",
+    "tune": "the finished epochs are kept: run the same command again to continue the search",
+}
+
 OPTIONAL = (("numba", "numba", "compiled CPU loops: optimizer updates, layer norm, softmax (the fast extra)"),
             ("tqdm", "tqdm", "progress bars on a terminal (the examples extra)"),
             ("matplotlib", "matplotlib", "plots (the examples extra)"),
@@ -508,6 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlotUnavailableError as e:
         print(f"tinygrad-adam: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # (train says more itself: whether its run has a checkpoint)
+        print(f"tinygrad-adam {args.command}: interrupted; {AFTER_INTERRUPT.get(args.command, 'run it again')}",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

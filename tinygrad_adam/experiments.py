@@ -256,7 +256,6 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
     exp = get_experiment(experiment)
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
-    out = claim_out(out, resume, overwrite)
     tuned_path = Path(tuned_file) if tuned_file else tuned.path_of(experiment)
     chosen, source = {}, "none: default learning rates (run `tinygrad-adam tune` first)"
     if tuned_file or tuned_path.exists():
@@ -269,6 +268,7 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
     if chosen and base.lr is None and untuned:  # those curves would run at the default lr under a "tuned" caption
         raise ValueError(f"{tuned_path} has no tuned values for {', '.join(untuned)}: tune them into it, choose "
                          f"curves it has ({', '.join(chosen)}) with --optimizers, or give --lr")
+    out = claim_out(out, resume, overwrite)  # after the tuned file is read: a bad one leaves no directory behind
     results: dict[str, dict[str, Any]] = {}
     runs: list[tuple[dict[str, Any], Config, str]] = []  # (its curve's entry, config, label) per run, in order
     for curve in curves:
@@ -458,6 +458,8 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
     ``beta2s`` selects columns of the figure (the 100-epoch run: 0.9999 only). A diverged run is recorded with
     loss inf and ``"diverged": true``.
     """
+    for beta1, beta2 in itertools.product(BETA1S, beta2s):  # bad settings are refused before a directory is made
+        dataclasses.replace(base, model="vae", dataset="mnist", optimizer="adam", betas=(beta1, beta2)).resolved()
     out = claim_out(out, resume, overwrite)
     log10_lrs: tuple[int, ...] = (-5, -4, -3, -2, -1)
     if quick:

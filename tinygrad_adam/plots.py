@@ -163,10 +163,38 @@ def plot_dir(directory: str | Path) -> list[Path]:
         return plot_run(folder)
     if (folder / "sweep.json").exists():
         title = (folder / "title.txt").read_text().strip() if (folder / "title.txt").exists() else ""
-        return [bias_correction_grid(json.loads((folder / "sweep.json").read_text()), folder / "bias_correction.png",
-                                     title)]
+        return [bias_correction_grid(read_sweep(folder / "sweep.json"), folder / "bias_correction.png", title)]
     raise FileNotFoundError(f"{folder} is not a run directory: it has no metrics.jsonl (train writes one per epoch), "
                             f"no sweep.json (bias-correction) and no <curve>/seed<N>/result.json (compare)")
+
+
+def read_sweep(path: Path) -> list[dict[str, Any]]:
+    """The rows of a bias-correction ``sweep.json``; a RunDirError (one line) when it is not what the sweep
+    writes."""
+    try:
+        rows = json.loads(path.read_text(errors="replace"))
+    except ValueError:
+        rows = None
+    numbers = ("beta1", "beta2", "log10_lr", "train_loss")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("bias_correction"), bool) and
+                                             all(isinstance(r.get(k), (int, float)) for k in numbers) for r in rows):
+        raise RunDirError(f"{path} is damaged: it is not a list of the sweep's rows (beta1, beta2, log10_lr, "
+                          f"bias_correction, train_loss); run the same bias-correction with --resume to write it "
+                          f"again")
+    return rows
+
+
+def read_internals(path: Path) -> list[dict[str, Any]]:
+    """The records of ``internals.jsonl``; a RunDirError naming the line when one has no iteration number or
+    its "params" is not a mapping of layer names to mappings of numbers."""
+    rows = read_jsonl(path, ("iteration",))
+    for n, r in enumerate(rows, 1):
+        params = r.get("params")
+        if not (isinstance(params, dict) and all(isinstance(v, dict) and all(
+                isinstance(x, (int, float)) or x is None for x in v.values()) for v in params.values())):
+            raise RunDirError(f"{path} is damaged: record {n} has no \"params\" of per-layer numbers; restore it "
+                              f"from a copy")
+    return rows
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
@@ -180,10 +208,11 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     metrics = read_jsonl(metrics_file, ("epoch", "iteration", "train_loss", "test_loss"))
     if not metrics:
         raise ValueError(f"{metrics_file} is empty: no epoch has finished yet")
+    steps = read_jsonl(run / "steps.jsonl", ("iteration", "train_loss"))
+    inner = read_internals(run / "internals.jsonl")  # every log is checked before a PNG is written
     plt = pyplot()
     written = []
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    steps = read_jsonl(run / "steps.jsonl", ("iteration", "train_loss"))
     if steps:
         ax1.plot([r["iteration"] for r in steps], [r["train_loss"] for r in steps], lw=1, label="train (running)")
     ax1.plot([m["iteration"] for m in metrics], [m["train_loss"] for m in metrics], "o-", label="train (epoch)")
@@ -199,8 +228,8 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         ax2.set_ylabel("seconds per epoch")
     ax2.set_xlabel("epoch")
     written.append(_save(fig, run / "curves.png"))
-    if (run / "internals.jsonl").exists():
-        written.append(internals(read_jsonl(run / "internals.jsonl"), run / "internals.png"))
+    if inner:
+        written.append(internals(inner, run / "internals.png"))
     return written
 
 

@@ -152,8 +152,11 @@ def claim_tree(root: Path, overwrite: bool, resume: bool = False) -> None:
     if runs and not overwrite:
         raise RunDirError(f"{root} already holds {len(runs)} run(s) ({runs[0]}, ...): add --resume to continue "
                           f"them, --overwrite to replace them, or give another --out")
-    for d in runs:
-        clear(d)
+    with contextlib.ExitStack() as held:  # a run another process is training: refused before anything is deleted
+        for d in runs:
+            held.enter_context(locked(d))
+        for d in runs:
+            clear(d)
 
 
 def clear(path: Path) -> None:

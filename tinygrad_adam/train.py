@@ -130,6 +130,18 @@ class Config:
             defaults["dropout"] = 0.5  # section 6.1: 50% dropout on the bag-of-words inputs
         fills = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         cfg = dataclasses.replace(self, **fills)
+        # (a config read back from a checkpoint may hold anything: each field's type is checked before it is used)
+        for name in ("epochs", "batch_size", "seed", "log_every", "inspect_every"):
+            if not is_int(getattr(cfg, name)):
+                raise ValueError(f"{name} must be an integer, got {getattr(cfg, name)!r}")
+        if not (cfg.limit is None or is_int(cfg.limit)):
+            raise ValueError(f"limit must be an integer or None, got {cfg.limit!r}")
+        if not (isinstance(cfg.channels, (tuple, list)) and all(is_int(c) for c in cfg.channels)):
+            raise ValueError(f"channels must be three integers, got {cfg.channels!r}")
+        for name in ("lr", "weight_decay", "dropout", "input_dropout", "momentum", "temporal_average"):
+            value = getattr(cfg, name)
+            if not (value is None or is_number(value)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         best = tuned.lookup(cfg.model, cfg.dataset, cfg.optimizer)
         if cfg.lr is None:
             cfg.lr = best.get("lr", default_lr(cfg.model, cfg.dataset, cfg.optimizer, cfg.lr_schedule))
@@ -155,6 +167,15 @@ class Config:
             raise ValueError(f"unknown lr schedule {cfg.lr_schedule!r}; choose from {', '.join(SCHEDULES)}")
         if cfg.epochs < 1 or cfg.batch_size < 1:
             raise ValueError(f"epochs and batch size must be >= 1, got {cfg.epochs} and {cfg.batch_size}")
+        if cfg.log_every < 1 or cfg.inspect_every < 0 or (cfg.limit is not None and cfg.limit < 1):
+            raise ValueError(f"log_every must be >= 1, inspect_every >= 0 and limit >= 1 (or None), got "
+                             f"{cfg.log_every}, {cfg.inspect_every} and {cfg.limit}")
+        for name in ("bias_correction", "progress", "download", "flush_denormal"):
+            if not isinstance(getattr(cfg, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
+        if not (isinstance(cfg.betas, (tuple, list)) and len(cfg.betas) == 2 and
+                all(is_number(b) and 0 <= b < 1 for b in cfg.betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {cfg.betas!r}")
         if cfg.temporal_average is not None and not 0 < cfg.temporal_average < 1:
             raise ValueError(f"temporal average decay must be in (0, 1), got {cfg.temporal_average}")
         if cfg.flush_denormal and not backend.set_flush_denormal(backend.flush_denormal()):  # a no-op where it works
@@ -170,6 +191,16 @@ class Config:
     def from_json(cls, d: dict[str, Any]) -> Config:
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**d)
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (a bool is not one)."""
+    return isinstance(value, (int, numpy.integer)) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a real number (a bool is not one)."""
+    return isinstance(value, (int, float, numpy.number)) and not isinstance(value, bool)
 
 
 def default_lr(model: str, dataset: str, optimizer: str, lr_schedule: str) -> float:
@@ -207,8 +238,13 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
         if not isinstance(s.get(key), kind) or isinstance(s.get(key), bool) or \
                 (kind is int and s[key] < 0):
             raise checkpoint.CheckpointError(f"{path} is malformed: {key!r} is {s.get(key)!r:.60}; {checkpoint.REMEDY}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in s["logs"].values()):
+    if set(s["logs"]) != set(rundir.LOGS) or \
+            not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in s["logs"].values()):
+        # (a missing name would read as size 0: the resume would cut that log to nothing)
         raise checkpoint.CheckpointError(f"{path} is malformed: its log sizes are {s['logs']!r:.80}; "
+                                         f"{checkpoint.REMEDY}")
+    if not backend.valid_rng_state(s["rng"]):  # a bad one would reseed silently: not the run's continuation
+        raise checkpoint.CheckpointError(f"{path} is malformed: its random number generator state is damaged; "
                                          f"{checkpoint.REMEDY}")
     opt = s["optimizer"]
     if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list) or \

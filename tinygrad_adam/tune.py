@@ -103,6 +103,8 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
         raise ValueError("tune searches the learning rate and momentum: do not give --lr or --momentum")
     if seeds < 1 or max_widen < 0:
         raise ValueError(f"seeds must be >= 1 and max-widen >= 0, got {seeds} and {max_widen}")
+    if not all(0 <= m < 1 for m in momenta):  # checked before the first trial's directory is made
+        raise ValueError(f"--momenta must be in [0, 1), got {list(momenta)}")
     out = rundir.usable(out, create=False)  # trials are continued, so runs there are welcome; a file is not
     seed_list = list(range(base.seed, base.seed + seeds))
     curves = select_curves(exp, optimizers)
