@@ -230,7 +230,7 @@ def test_masked_fill_broadcasts_the_tensor_as_torch(x_shape: list[int], mask_sha
         results.append((y.detach().numpy(), leaf.grad.numpy()))
     theirs, ours = results
     if theirs is RuntimeError:
-        assert ours in (RuntimeError, ValueError)
+        assert issubclass(ours, RuntimeError)
         return
     assert not isinstance(ours, type), ours
     np.testing.assert_array_equal(ours[0], theirs[0])

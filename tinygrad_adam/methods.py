@@ -1392,7 +1392,8 @@ METHODS: dict[str, Any] = {
     "reshape_as": view_as,
     "transpose": transpose, "swapaxes": transpose, "swapdims": transpose, "permute": permute, "t": t,
     "T": property(_T), "mT": property(_mT), "expand": expand, "expand_as": expand_as,
-    "broadcast_to": lambda self, size: expand(self, tuple(size)),  # (-1 keeps a dim, as torch's)
+    "broadcast_to": lambda self, *size, **kwargs: expand(  # (-1 keeps a dim, as torch's)
+        self, _sizes(_keyword_sizes("broadcast_to", "size", size, kwargs))),
     "squeeze": squeeze, "unsqueeze": unsqueeze, "flatten": flatten, "split": split, "chunk": chunk,
     "pad": lambda self, pad_width, value=0.0: movement.pad(self, pad_width, value),
     "contiguous": layouts.contiguous, "clone": layouts.clone,  # (memory_format=: see layouts.py)
@@ -1606,7 +1607,20 @@ def view(self: Tensor, *shape: Any, **kwargs: Any) -> Tensor:
     shape = _keyword_sizes("view", "dtype" if "dtype" in kwargs else "size", shape, kwargs)
     if len(shape) == 1 and _is_dtype(shape[0]):
         return movement.view_dtype(self, shape[0])
-    return movement.reshape(self, _sizes(shape))
+    out = movement.reshape(self, _sizes(shape))
+    if out._base is None and out._data.size > 1 and out._data is not self._data and _strided_as_torch(self):
+        raise RuntimeError(f"view: shape {tuple(out.shape)} cannot be a view of this tensor's memory (shape "
+                           f"{tuple(self.shape)}, strides {self.stride()}); use .reshape(...) (copies when needed) "
+                           f"or call .contiguous() first")  # (numpy had to copy; torch's view refuses)
+    return out
+
+
+def _strided_as_torch(t: Tensor) -> bool:
+    """Whether ``t`` is a view (transpose, slice, permute...) of a row-major array: then its strides are torch's
+    too. A computed array may be laid out otherwise than torch's (numpy's einsum), so ``view`` copies it instead."""
+    while t._base is not None:
+        t = t._base
+    return bool(getattr(t._data, "flags", None) is not None and t._data.flags.c_contiguous)
 
 
 def _values_indices(op: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., ValuesIndices]:
@@ -2689,6 +2703,7 @@ METHODS.update({
         self.xp.ones(self.shape, dtype=bool), device=self.device),
     "nextafter": binary.nextafter, "igamma": binary.igamma,
     "igammac": lambda self, other: binary.igamma(self, other, upper=True), "mvlgamma": mvlgamma,
+    "_is_view": lambda self: self._base is not None,
     "adjoint": adjoint, "detach_": detach_, "narrow_copy": lambda self, dim, start, length: movement.clone(
         movement.narrow(self, dim, start, length)), "unsafe_chunk": chunk, "unsafe_split": split,
     "unsafe_split_with_sizes": split_with_sizes,

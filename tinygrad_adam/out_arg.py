@@ -99,6 +99,7 @@ def _write(name: str, result: Tensor, out: Tensor) -> None:
                           "deprecated (as in torch): pass an out of the result's shape, or one resized to zero "
                           "elements with t.resize_(0).", UserWarning, stacklevel=4)
         out.resize_(result.shape)
+        out._vbox[1] -= 1  # (torch counts the resize and the write into out as one change of its version)
     with no_grad():
         out.copy_(result)
 

@@ -157,6 +157,9 @@ class Tensor:
         if not (hasattr(value, "dtype") and hasattr(value, "shape")) or isinstance(value, numpy.generic):
             raise TypeError(f".data must be assigned a Tensor or an array, got {type(value).__name__}")
         refuse_complex(value.dtype)
+        if self.requires_grad and value.dtype.kind != "f":  # (as torch: it would be an integer tensor needing grad)
+            raise RuntimeError(f".data: a tensor that requires grad cannot take {value.dtype} data; assign floating "
+                               f"point data, or call requires_grad_(False) first")
         self._data = value
 
     def _get_data(self) -> Tensor:
@@ -242,7 +245,9 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this tensor as a leaf whose gradient is wanted (in place); only a leaf can be unmarked."""
         if requires_grad and self._data.dtype.kind not in "fc":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {self._data.dtype}")
+            from .ops.factor import DtypeError  # (a TypeError that is torch's RuntimeError too)
+            raise DtypeError(f"only floating-point tensors can require grad, got dtype {self._data.dtype}; "
+                             f"convert first, e.g. x.float()")
         if not requires_grad and self._backward is not None:
             raise RuntimeError("requires_grad_(False) works on leaf tensors only; this one was computed by an op "
                                "that records its gradient: use x.detach() for a copy outside the graph")
@@ -449,7 +454,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "gather", "scatter", "scatter_add", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
     "flip", "roll", "diagonal", "diag", "diag_embed", "clone", "repeat", "embedding",
     "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "fmod", "lerp",
-    "addcmul", "addcdiv",
+    "addcmul", "addcdiv", "prelu", "sign", "sinh", "cosh", "var",
     "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",
     "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d", "avg_pool2d", "leaky_relu",
@@ -495,12 +500,17 @@ def saves_output(node: Tensor) -> bool:
 INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
                              "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put", "flip", "roll",
                              "repeat", "add_", "sub_", "neg_", "copy_", "fill_", "__setitem__", "index_put_",
-                             "masked_fill_", "masked_scatter_", "masked_scatter", "where", "astype"})
+                             "masked_fill_", "masked_scatter_", "masked_scatter", "where", "astype",
+                             # (these read their output, a mask or their indices, kept at forward: as torch's)
+                             "sigmoid", "tanh", "reciprocal", "expm1", "relu", "softmax", "log_softmax", "inv",
+                             "cross_entropy", "gather", "cumsum", "mean", "diagonal", "tril", "triu", "floor", "round",
+                             "ceil", "trunc", "sign", "frac"})
 # Ops whose backward reads an input's values only for other inputs' gradients: for each input, the inputs whose
 # gradients read it (torch's ops save only those): ``a * b`` reads ``a`` for ``b``'s gradient. (lerp's end - start
 # is kept at forward; torch keeps addcdiv's tensor2 for any gradient.)
 READ_FOR = {"mul": ((1,), (0,)), "div": ((1,), (0, 1)), "lerp": ((), (), (0, 1)), "addcmul": ((), (2,), (1,)),
-            "addcdiv": ((), (2,), (0, 1, 2))}
+            "addcdiv": ((), (2,), (0, 1, 2)), "fmod": ((1,), (1,)), "remainder": ((1,), (1,)),
+            "matmul": ((1,), (0,)), "linear": ((1,), (0,), ())}
 READ_FOR.update({f"{op}_": reads for op, reads in READ_FOR.items()})
 
 

@@ -38,7 +38,8 @@ def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[in
         da = a[-i] if i <= len(a) else 1
         db = b[-i] if i <= len(b) else 1
         if da != db and da != 1 and db != 1:
-            raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together")
+            from .factor import ArgumentError  # (here: factor imports this module)
+            raise ArgumentError(f"{op}: shapes {a} and {b} cannot be broadcast together")  # torch: a RuntimeError
         out.append(max(da, db) if da and db else 0)
     return tuple(reversed(out))
 

@@ -75,20 +75,26 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     bump_version(a)
     if root is not None and new.requires_grad:  # the viewed tensor is now its old value with a's new one inside
         _become(root, new, op, old)
+        _hand_hooks(root, old)
         _retake_views(a._base, root)
     if stale is not None and (out.requires_grad or root is not None):  # its maker's backward reads the array
         stale[0] = inplace_writes[0]  # just overwritten: stale
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
         unread = root is None and not reshape and _unloop(out, a, previous)
+        if root is None and not reshape and previous.requires_grad and all(p is not previous for p in out._parents):
+            out = _keep_edge(out, previous)  # (``x.copy_(z)``: x's old value gets a zero gradient, as torch's)
         # (after a reshape, ops recorded before read a's old shape: no prior, so backward through them raises)
         _become(a, out, out._op if twin or reshape else op,
                 None if reshape else previous if root is None else _snapshot(a))
+        if root is None and not reshape:
+            _hand_hooks(a, previous)
         if unread:  # (the clock moves past a's epoch, so backward checks a's node: see ``_unloop``)
             inplace_writes[0] += 1
     elif root is not None and new.requires_grad:  # a view overwritten by a constant: still a view of its base's
         _become(a, view_of(root, places), "view_of", _snapshot(a))  # graph (zero gradient), as torch's
     elif tracked and root is None and a.requires_grad:  # overwritten by a constant (fill_, zero_...): as torch's
         _become(a, _zero_derivative(previous, out), "_zero_derivative", previous)  # FillBackward, a zero gradient
+        _hand_hooks(a, previous)
     elif tracked:  # a stale view of a constant: a constant
         if a.requires_grad:
             _set_prior(a, _snapshot(a))
@@ -105,6 +111,13 @@ def _become(t: Tensor, out: Tensor, op: str, prior: Tensor | None) -> None:
     stands for its graph before (the input of the ops recorded earlier: ``tensor.reroute_stale_parents``)."""
     _set_prior(t, prior)
     t._parents, t._backward, t.requires_grad, t._op, t._epoch = out._parents, out._backward, True, op, inplace_writes[0]
+
+
+def _hand_hooks(t: Tensor, prior: Tensor) -> None:
+    """The gradient hooks registered on ``t`` before an in-place write stay with its value before the write
+    (``prior``), as torch's stay on the old grad_fn: they see the gradient with respect to the old value."""
+    if t._hooks:
+        prior._hooks, t._hooks = t._hooks, ()
 
 
 def _unloop(out: Tensor, a: Tensor, previous: Tensor) -> bool:
@@ -180,6 +193,14 @@ def _zero_derivative(previous: Tensor, out: Tensor) -> Tensor:
     op higher_order.depends records, whose derivative it knows)."""
     shape, xp = previous.shape, previous.xp
     return record("_zero_derivative", out._data, (previous,), lambda g: (xp.zeros(shape, g.dtype),))
+
+
+def _keep_edge(out: Tensor, previous: Tensor) -> Tensor:
+    """``out`` (a value written over ``previous`` that does not depend on it, as ``copy_``'s) recorded as also
+    depending on ``previous`` with a zero gradient, as torch's CopyBackwards: the graph before the write still gets
+    its (zero) gradient, so a leaf there gets a zero ``.grad``, not None."""
+    shape, xp = previous.shape, previous.xp
+    return record("copy_", out._data, (out, previous), lambda g: (g, xp.zeros(shape, g.dtype)))
 
 
 def view_of(root: Tensor, places: Any) -> Tensor:

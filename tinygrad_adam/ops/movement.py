@@ -69,7 +69,8 @@ def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
 
     shape = tuple(shape)
     if broadcast_shape("broadcast_to", a.shape, shape) != shape:
-        raise ValueError(f"broadcast_to: shape {a.shape} cannot be broadcast to {shape}")
+        from .factor import ArgumentError  # (a ValueError that is torch's RuntimeError too)
+        raise ArgumentError(f"broadcast_to: shape {a.shape} cannot be broadcast to {shape}")
     out = a.xp.broadcast_to(own_array(a), shape)
     if isinstance(out, numpy.ndarray) and out.size == a._data.size and a._data.flags.writeable:
         out.flags.writeable = True  # no element repeated (only dims of 1 added): as torch's, a view one can write
