@@ -261,6 +261,9 @@ def sqrt(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 @differentiable("tanh")
 def tanh(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    if node.dtype == "float16":  # in float32, rounded once (the first-order backward's, as torch's kernel)
+        y = ew.astype(node, "float32")
+        return (ew.astype(ew.astype(g, "float32") * (1 - y * y), "float16"),)
     return (g * (1 - node * node),)
 
 

@@ -112,6 +112,16 @@ def xlogy(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     return pair(a, b, lambda: ew.where(zero, 0, binary.xlogy(g, b)), lambda: g * a / b)
 
 
+@differentiable("xlog1py")
+def xlog1py(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """torch's: xlog1py(g, b) for a (0 where a == 0 and b <= -1) and g a / (1 + b) for b."""
+    from .special import xlog1py as xlog1py_op  # (special imports the ops this module records through)
+
+    a, b = node._parents
+    zero = constant((a._data == 0) & (b._data <= -1))
+    return pair(a, b, lambda: ew.where(zero, 0, xlog1py_op(g, b)), lambda: g * a / (b + 1))
+
+
 @differentiable("lerp")
 def lerp(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
     """g (1 - w) for start, g w for end, g (end - start) for a tensor weight w."""

@@ -73,8 +73,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
     d = None if dim is None else (int(dim) if isinstance(dim, int) else tuple(int(i) for i in dim))
     if (math.isinf(ord) or ord < 0) and any(x.shape[i] == 0 for i in reduce._axes(d, x.ndim)):
         raise ArgumentError(f"linalg.vector_norm: cannot compute the {ord} norm over an empty dim (it has no identity)")
-    if math.isinf(ord):
-        return (reduce.max if ord > 0 else reduce.min)(elementwise.abs(x), d, keepdim)
+    if math.isinf(ord):  # (norm's backward: torch's mask, 0 at nan entries and along a nan norm)
+        return statistics.norm(x, float(ord), d, keepdim)
     if ord == 0:  # in the graph with no gradient (torch's: backward runs and leaves the input's grad None)
         count = reduce.sum(elementwise.astype(elementwise.compare(x, 0, "not_equal"), x.dtype), d, keepdim)
         return record("vector_norm", count._data, (x,), lambda g: (None,))

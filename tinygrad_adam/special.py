@@ -150,9 +150,8 @@ def spherical_bessel_j0(x: TensorLike) -> Tensor:
 
 
 def xlog1py(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
-    """input * log1p(other), 0 where input is 0 unless other is nan (float32 for integers); derivatives
-    log1p(other) for input (0 where input is 0 and other > -1... as torch: xlog1py(input != 0, other)) and
-    input / (1 + other) for other."""
+    """input * log1p(other), 0 where input is 0 unless other is nan (float32 for integers); derivatives as
+    torch's: xlog1py(g, other) for input (0 where input is 0 and other <= -1) and g input / (1 + other) for other."""
     a, b = operands("xlog1py", input, other, floating=True)
     x, y, xp = a._data, b._data, a.xp
 
@@ -162,7 +161,8 @@ def xlog1py(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - tor
         out = compute(x, y)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return _grads(a, b, lambda: g * compute((x != 0).astype(x.dtype), y), lambda: g * x / (y + 1))
+        return _grads(a, b, lambda: xp.where((x == 0) & (y <= -1), x.dtype.type(0), compute(g, y)),
+                      lambda: g * x / (y + 1))
     return record("xlog1py", out, (a, b), backward)
 
 

@@ -439,6 +439,9 @@ def sqrt(a: Tensor) -> Tensor:
 def tanh(a: Tensor) -> Tensor:
     a = floating(a)
     out = a.xp.tanh(a._data)
+    if out.dtype == numpy.float16:  # torch's backward: g (1 - y^2) in float32, rounded once (in float16 0.6% off)
+        y = out.astype(numpy.float32)
+        return record("tanh", out, (a,), lambda g: ((g.astype(numpy.float32) * (1 - y * y)).astype(numpy.float16),))
     return record("tanh", out, (a,), lambda g: (g * (1 - out * out),))
 
 

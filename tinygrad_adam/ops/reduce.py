@@ -198,6 +198,8 @@ def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     def backward(g: Array) -> tuple[Array]:  # softmax = e / s (not exp(x - lse): lse may have rounded away log s)
         xp = a.xp
         with quiet(xp):
+            if lse.dtype == numpy.float16:  # torch's: g exp(x - lse), each step rounded to float16
+                return (_expand_back(g, a.shape, axes, keepdims) * xp.exp(a._data - lse),)
             p = e / s
             if not bool(xp.isfinite(s).all()):  # a row holding +inf: exp(x - inf) is 0, and nan at the inf itself
                 p = xp.where(xp.isinf(s), xp.where(a._data == xp.inf, xp.nan, 0).astype(p.dtype), p)

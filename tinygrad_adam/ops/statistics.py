@@ -382,7 +382,7 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
 
     def backward(g: Array) -> tuple[Array]:
         gx = _expand_back(g, a.shape, axes, keepdims) * norm_derivative(x, out, p, axes)
-        if p > 1 and p != 2:  # torch masks g / norm^(p-1) itself where the norm is 0: 0 there even for a nan g
+        if 1 < p < numpy.inf and p != 2:  # torch masks g / norm^(p-1) where the norm is 0: 0 even for a nan g
             gx = a.xp.where(out == 0, gx.dtype.type(0), gx)
         return (gx,)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
@@ -422,6 +422,8 @@ def norm_derivative(x: Array, out: Array, p: float, axes: tuple[int, ...]) -> Ar
         elif p == 2:
             scaled = x / xp.where(out == 0, one, out)
         else:
+            if p == 1:  # torch's sgn(x): 0 at nan (so a nan entry gets 0, not nan); -0 kept
+                return xp.sign(xp.where(x == x, x, zero)) * xp.ones_like(out)
             grows = x * xp.abs(x) ** (p - 2) if p >= 2 else xp.sign(x) * xp.abs(x) ** (p - 1)  # (torch's: -0 kept)
             if p < 1:  # torch's: no mask where the norm is 0 (so an overflowing |x|^(p-1) times a 0 norm is nan)
                 return xp.where(x == 0, zero, grows) * out ** (1 - p)
