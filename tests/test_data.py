@@ -129,7 +129,7 @@ def test_mnist_cache_rebuilt_when_a_source_file_changes(tmp_path: Path, monkeypa
     real = mnist_module.read_gzip_verified
     monkeypatch.setattr(mnist_module, "read_gzip_verified", lambda p, e: reads.append(p.name) or real(p, e))
     load_mnist(root)
-    assert capsys.readouterr().err.count("first load of MNIST: verifying and decoding") == 1  # says what it does
+    assert capsys.readouterr().err.count("first load of MNIST: verified") == 1  # says what it does
     load_mnist(root)
     assert len(reads) == 4  # verified and decoded once, then read from the cache
     assert capsys.readouterr().err == ""
@@ -385,7 +385,7 @@ def test_imdb_download_rejects_wrong_archive(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(imdb_module, "URL", archive.as_uri())  # md5 differs from the real archive's
     with pytest.raises(DownloadError, match=r"md5 .* expected 7c2ac02c03563afcf9b574c7e56c153a"):
         load_imdb(tmp_path / "root", download=True)
-    assert list((tmp_path / "root" / "imdb").iterdir()) == []
+    assert not (tmp_path / "root").exists()  # the failed download removes the directories it made
 
 
 # ---------------------------------------------------------------- CSRMatrix

@@ -500,8 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.parser.error(str(e))
     try:
         return int(args.func(args) or 0)
-    except (rundir.RunDirError, CheckpointError, DataCorruptError, FileNotFoundError,
-            NotADirectoryError) as e:  # a file or directory
+    except (rundir.RunDirError, CheckpointError, DataCorruptError, FileNotFoundError, NotADirectoryError,
+            PermissionError) as e:  # a file or directory
         print(f"tinygrad-adam {args.command}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except (ValueError, DeviceError) as e:  # a bad option value: the subcommand's usage, as argparse's own errors

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import cache
 from .download import fetch
-from .files import Checksum, DataCorruptError, check_bytes, file_hexdigest
+from .files import Checksum, DataCorruptError, file_hexdigest, read_verified, refetch
 from .paths import DatasetFiles, locate
 from .split import Split
 
@@ -45,11 +45,11 @@ def check_archive(path: Path) -> None:
     """Raise DataCorruptError unless ``path`` is the official archive (size and MD5)."""
     size = path.stat().st_size
     if size != CHECKSUM.size:
-        raise DataCorruptError(f"{path}: {size:,} bytes, expected {CHECKSUM.size:,}. "
-                               f"Delete the file and fetch it again (download=True).")
+        raise DataCorruptError(f"{path}: {size:,} bytes, expected {CHECKSUM.size:,}. " +
+                               refetch(path))
     if (md5 := file_hexdigest(path, CHECKSUM.algorithm)) != CHECKSUM.hexdigest:
-        raise DataCorruptError(f"{path}: md5 {md5}, expected {CHECKSUM.hexdigest}. "
-                               f"Delete the file and fetch it again (download=True).")
+        raise DataCorruptError(f"{path}: md5 {md5}, expected {CHECKSUM.hexdigest}. " +
+                               refetch(path))
 
 
 def fetch_cifar10(folder: Path, mirrors: Sequence[str] = ()) -> None:
@@ -58,7 +58,8 @@ def fetch_cifar10(folder: Path, mirrors: Sequence[str] = ()) -> None:
     fetch([f"{m}/cifar10/{ARCHIVE}" for m in mirrors] + [URL], folder / ARCHIVE, check_archive)
 
 
-FILES = DatasetFiles("cifar10", (ARCHIVE,), "load_cifar10", URL, fetch_cifar10)
+FILES = DatasetFiles("cifar10", (ARCHIVE,), "load_cifar10", URL, fetch_cifar10,
+                     lambda folder: check_archive(folder / ARCHIVE))
 
 
 def parse_batches(content: bytes, path: Path) -> dict[str, np.ndarray]:
@@ -77,8 +78,8 @@ def parse_batches(content: bytes, path: Path) -> dict[str, np.ndarray]:
                 arrays[f"x_{split}"] = table[:, 1:].reshape(-1, 3, 32, 32)
                 arrays[f"y_{split}"] = table[:, 0].copy()
     except (tarfile.TarError, KeyError, OSError, EOFError) as e:
-        raise DataCorruptError(f"{path}: not the CIFAR-10 binary archive ({type(e).__name__}: {e}). "
-                               f"Delete the file and fetch it again (download=True).") from e
+        raise DataCorruptError(f"{path}: not the CIFAR-10 binary archive ({type(e).__name__}: {e}). " +
+                               refetch(path)) from e
     for split in ("train", "test"):
         if arrays[f"y_{split}"].size and arrays[f"y_{split}"].max() >= len(CLASSES):
             raise DataCorruptError(f"{path}: a {split} label is {arrays[f'y_{split}'].max()}, outside 0..9")
@@ -137,11 +138,10 @@ def load_cifar10(root: str | os.PathLike[str] | None = None, download: bool = Fa
     key = cache.source_key({"dataset": "cifar10", "zca_epsilon": float(zca_epsilon)}, [path])
     arrays = cache.load("cifar10", key)
     if arrays is None:
-        print(f"tinygrad_adam: first load of CIFAR-10: verifying {path} and fitting the ZCA whitening (a minute or "
-              f"so; cached in {cache.cache_dir()} for next time)", file=sys.stderr, flush=True)
-        content = path.read_bytes()
-        check_bytes(content, CHECKSUM, path)
+        content = read_verified(path, CHECKSUM)  # before saying anything: a bad file is one line
         arrays = parse_batches(content, path)
+        print(f"tinygrad_adam: first load of CIFAR-10: verified {path}; fitting the ZCA whitening (a minute or "
+              f"so; cached in {cache.cache_dir()} for next time)", file=sys.stderr, flush=True)
         flat = arrays["x_train"].reshape(len(arrays["x_train"]), -1)
         arrays["zca_mean"], arrays["zca_w"] = zca_fit(flat, zca_epsilon, scale=1 / 255)
         cache.save("cifar10", key, arrays)

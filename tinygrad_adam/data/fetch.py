@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import cifar10, imdb, mnist, shakespeare
+from .download import fetch_into
 from .download import mirrors as env_mirrors
 from .paths import DatasetFiles, data_dirs
 
@@ -18,19 +19,26 @@ def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
                   mirrors: Sequence[str] | None = None) -> tuple[Path, bool]:
     """Download dataset ``name`` (a key of DATASETS) into ``<root>/<name>``; files already there are kept.
 
+    When every file is already there, they are verified instead (DataCorruptError names a damaged one; nothing is
+    deleted or replaced).
+
     ``root`` defaults to the first data directory (``$TINYGRAD_ADAM_DATA``, else ``~/.cache/tinygrad_adam``),
     where the loaders look. ``mirrors`` (default ``$TINYGRAD_ADAM_MIRROR``) are tried before the public sources.
-    Returns the dataset directory and whether anything was downloaded. Raises DownloadError listing every
-    source tried when none served a verified copy.
+    Returns the dataset directory and whether anything was downloaded. Raises DownloadError (one line) listing every
+    source tried when none served a verified copy; the directories it created are then removed again.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     spec = DATASETS[name]
     folder = data_dirs(root)[0][0] / spec.name
-    if all((folder / f).is_file() for f in spec.files):
+    try:
+        complete = all((folder / f).is_file() for f in spec.files)
+    except PermissionError as e:
+        raise PermissionError(f"{folder}: cannot be read ({e.strerror}); give yourself read and search permission "
+                              f"on it and its parents, or give another data directory") from e
+    if complete:
+        if spec.verify is not None:  # "already there" only for the right files; a damaged one is named, kept
+            spec.verify(folder)
         return folder, False
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    if not existing.is_dir():  # no download could be stored there: say so once, not once per source
-        raise NotADirectoryError(f"{existing} is a file, not a directory: give a data directory that is one")
-    spec.fetch(folder, env_mirrors() if mirrors is None else [m.rstrip("/") for m in mirrors])
+    fetch_into(spec, folder, env_mirrors() if mirrors is None else [m.rstrip("/") for m in mirrors])
     return folder, True

@@ -21,6 +21,18 @@ class DataCorruptError(ValueError):
     """A data file exists but its content is not the expected one (truncated, damaged or a different file)."""
 
 
+def refetch(path: Path) -> str:
+    """The fix for a damaged data file ``path`` (in ``<data dir>/<dataset>/``): delete it and fetch it again."""
+    return (f"Delete the file and fetch it again (`tinygrad-adam download {path.parent.name}`, or download=True in "
+            f"Python).")
+
+
+def unreadable(path: Path, error: OSError) -> PermissionError:
+    """The one-line error for a data file that exists but that this user may not read (not a damaged file)."""
+    return PermissionError(f"{path}: cannot be read ({error.strerror or type(error).__name__}); give yourself read "
+                           f"permission on it (and its directory), or copy the data to a directory you can read")
+
+
 class Checksum(NamedTuple):
     """The expected content of a file: ``size`` bytes whose ``algorithm`` hash ("md5", "sha256") is ``hexdigest``."""
 
@@ -32,30 +44,47 @@ class Checksum(NamedTuple):
 def check_bytes(content: bytes, expected: Checksum, path: Path) -> None:
     """Raise DataCorruptError unless ``content`` (read from ``path``) has the expected size and hash."""
     if len(content) != expected.size:
-        raise DataCorruptError(f"{path}: content is {len(content):,} bytes, expected {expected.size:,}. "
-                               f"Delete the file and fetch it again (download=True).")
+        raise DataCorruptError(f"{path}: content is {len(content):,} bytes, expected {expected.size:,}. " +
+                               refetch(path))
     actual = hashlib.new(expected.algorithm, content).hexdigest()
     if actual != expected.hexdigest:
         raise DataCorruptError(f"{path}: {expected.algorithm} of the content is {actual}, expected "
-                               f"{expected.hexdigest}. Delete the file and fetch it again (download=True).")
+                               f"{expected.hexdigest}. {refetch(path)}")
 
 
 def read_gzip_verified(path: Path, expected: Checksum) -> bytes:
     """The decompressed content of the gzip file ``path``, checked against ``expected``.
 
-    Unreadable, truncated or non-gzip files raise DataCorruptError naming the file, never a bare gzip error. At
+    Truncated, damaged or non-gzip files raise DataCorruptError naming the file, never a bare gzip error; a file
+    this user may not read raises PermissionError saying so. At
     most ``expected.size + 1`` bytes are ever decompressed, so a small file that inflates to gigabytes costs no
     more memory than the real one.
     """
     try:
         with gzip.open(path, "rb") as f:  # decompressed as a stream: a gzip bomb stops one byte past the size
             content = f.read(expected.size + 1)
+    except PermissionError as e:
+        raise unreadable(path, e) from e
     except (OSError, EOFError, zlib.error) as e:
-        raise DataCorruptError(f"{path}: cannot be decompressed ({type(e).__name__}: {e}). "
-                               f"Delete the file and fetch it again (download=True).") from e
+        raise DataCorruptError(f"{path}: cannot be decompressed ({type(e).__name__}: {e}). " +
+                               refetch(path)) from e
     if len(content) > expected.size:
-        raise DataCorruptError(f"{path}: content is more than the expected {expected.size:,} bytes. "
-                               f"Delete the file and fetch it again (download=True).")
+        raise DataCorruptError(f"{path}: content is more than the expected {expected.size:,} bytes. " +
+                               refetch(path))
+    check_bytes(content, expected, path)
+    return content
+
+
+def read_verified(path: Path, expected: Checksum) -> bytes:
+    """The bytes of the (uncompressed) file ``path``, checked against ``expected``. The size is checked before
+    anything is read, so a wrong file of gigabytes costs no memory; an unreadable file raises PermissionError."""
+    try:
+        size = path.stat().st_size
+        if size != expected.size:
+            raise DataCorruptError(f"{path}: {size:,} bytes, expected {expected.size:,}. {refetch(path)}")
+        content = path.read_bytes()
+    except PermissionError as e:
+        raise unreadable(path, e) from e
     check_bytes(content, expected, path)
     return content
 

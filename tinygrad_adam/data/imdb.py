@@ -94,7 +94,8 @@ def fetch_imdb(folder: Path, mirrors: Sequence[str] = ()) -> None:
         tar_path.unlink()
 
 
-FILES = DatasetFiles("imdb", (REVIEWS,), "load_imdb", URL, fetch_imdb)
+FILES = DatasetFiles("imdb", (REVIEWS,), "load_imdb", URL, fetch_imdb,
+                     lambda folder: read_gzip_verified(folder / REVIEWS, CHECKSUM))
 
 
 def bag_of_words(train: list[str], test: list[str], num_words: int) -> dict[str, np.ndarray]:
@@ -135,10 +136,11 @@ def load_features(root: str | os.PathLike[str] | None, num_words: int, download:
                             "arrays": "presence+counts"}, [path])
     arrays = cache.load(f"imdb-bow{num_words}", key)
     if arrays is None:
+        content = read_gzip_verified(path, CHECKSUM)  # before saying anything: a bad file is one line
         print(f"tinygrad_adam: first load of IMDB: tokenising 50,000 reviews of {path} into {num_words:,}-word "
               f"bag-of-words features (about 30 s; cached in {cache.cache_dir()} for next time)",
               file=sys.stderr, flush=True)
-        records = [json.loads(line) for line in read_gzip_verified(path, CHECKSUM).decode("utf-8").split("\n")[:-1]]
+        records = [json.loads(line) for line in content.decode("utf-8").split("\n")[:-1]]
         texts = {s: [r["text"] for r in records if r["split"] == s] for s in ("train", "test")}
         arrays = bag_of_words(texts["train"], texts["test"], int(num_words))
         for s in ("train", "test"):

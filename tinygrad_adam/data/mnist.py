@@ -41,7 +41,13 @@ def fetch_mnist(folder: Path, mirrors: Sequence[str] = ()) -> None:
             fetch(urls, folder / name, lambda p, e=expected: read_gzip_verified(p, e))
 
 
-FILES = DatasetFiles("mnist", tuple(CHECKSUMS), "load_mnist", MIRRORS[0], fetch_mnist)
+def verify_mnist(folder: Path) -> None:
+    """Raise DataCorruptError (or PermissionError) unless every MNIST file in ``folder`` has the expected content."""
+    for name, expected in CHECKSUMS.items():
+        read_gzip_verified(folder / name, expected)
+
+
+FILES = DatasetFiles("mnist", tuple(CHECKSUMS), "load_mnist", MIRRORS[0], fetch_mnist, verify_mnist)
 
 
 def parse_idx(content: bytes) -> np.ndarray:
@@ -70,10 +76,10 @@ def mnist_arrays(root: str | os.PathLike[str] | None = None, download: bool = Fa
     key = cache.source_key({"dataset": "mnist"}, sources)
     arrays = cache.load("mnist", key)
     if arrays is None:
-        print(f"tinygrad_adam: first load of MNIST: verifying and decoding {folder} (cached in {cache.cache_dir()} "
+        contents = [read_gzip_verified(p, CHECKSUMS[p.name]) for p in sources]  # a bad file: one line, no more
+        print(f"tinygrad_adam: first load of MNIST: verified {folder}; decoding it (cached in {cache.cache_dir()} "
               f"for next time)", file=sys.stderr, flush=True)
-        images_tr, labels_tr, images_te, labels_te = (parse_idx(read_gzip_verified(p, CHECKSUMS[p.name]))
-                                                      for p in sources)
+        images_tr, labels_tr, images_te, labels_te = (parse_idx(c) for c in contents)
         arrays = {"x_train": images_tr, "y_train": labels_tr, "x_test": images_te, "y_test": labels_te}
         cache.save("mnist", key, arrays)
     return arrays

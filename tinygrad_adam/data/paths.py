@@ -33,7 +33,8 @@ class DatasetFiles:
     name: sub-directory under each data directory ("mnist"); files: the file names needed in it;
     loader: the public loader's name, for the hint; origin: where a download comes from, for the hint;
     fetch: puts every missing file, verified, into the directory it is given, trying the mirror base URLs it
-    is given first (network access).
+    is given first (network access); verify: raises DataCorruptError unless the files in the directory it is given
+    have the expected content (``tinygrad-adam download`` runs it on files already there).
     """
 
     name: str
@@ -41,6 +42,7 @@ class DatasetFiles:
     loader: str
     origin: str
     fetch: Callable[[Path, Sequence[str]], None]
+    verify: Callable[[Path], object] | None = None
 
 
 def default_dir() -> Path:
@@ -67,32 +69,56 @@ def cache_dir() -> Path:
     return user_cache()
 
 
+def holds(folder: Path, files: Sequence[str]) -> bool:
+    """Whether ``folder`` holds every one of ``files``; False (not an exception) for an unreadable folder."""
+    try:
+        return all((folder / f).is_file() for f in files)
+    except OSError:  # e.g. a parent directory without search permission: not usable, so keep looking
+        return False
+
+
 def locate(spec: DatasetFiles, root: str | os.PathLike[str] | None = None, download: bool = False) -> Path:
     """The dataset directory (``<data dir>/<spec.name>``) of the first data directory holding all ``spec.files``.
 
     With ``download=True`` and no complete copy anywhere, ``spec.fetch`` fills the first data directory.
-    Otherwise raises DataNotFoundError listing the files, every directory searched and what each lacks.
+    Otherwise raises DataNotFoundError, one line naming the files, every directory searched and what each lacks.
     """
     searched = [(path / spec.name, why) for path, why in data_dirs(root)]
     for folder, _ in searched:
-        if all((folder / f).is_file() for f in spec.files):
+        if holds(folder, spec.files):
             return folder
     if download:
-        from .download import mirrors
+        from .download import fetch_into, mirrors
 
         folder = searched[0][0]
-        spec.fetch(folder, mirrors())
+        fetch_into(spec, folder, mirrors())
         return folder
-    lines = [f"{spec.name} data not found. It needs these {len(spec.files)} files in one directory:"]
-    lines += [f"  {f}" for f in spec.files]
-    lines.append("Looked in (in this order):")
-    for folder, why in searched:
-        missing = [f for f in spec.files if not (folder / f).is_file()]
-        state = "does not exist" if not folder.is_dir() else f"missing {', '.join(missing)}"
-        lines.append(f"  {folder}  ({why}): {state}")
-    where = f" --data-dir {searched[0][0].parent}" if root is not None else ""
-    lines.append(f"To get them, run:  tinygrad-adam download {spec.name}{where}")
-    lines.append(f"(it fetches them from {spec.origin} into {searched[0][0]}, checksums verified; in Python: "
-                 f"{spec.loader}(download=True); or copy the files into one of the directories above, or point "
-                 f"${DATA_ENV} at a directory holding {spec.name}/)")
-    raise DataNotFoundError("\n".join(lines))
+    raise DataNotFoundError(not_found_message(spec, searched, root is not None))
+
+
+def lacks(folder: Path, files: Sequence[str]) -> str:
+    """What ``folder`` lacks of ``files``, briefly: "does not exist", "missing a.gz" or "missing 3 of 4 files"."""
+    try:
+        if not folder.exists():
+            above = next((p for p in folder.parents if p.exists()), None)
+            return f"does not exist ({above} is a file)" if above and not above.is_dir() else "does not exist"
+        if not folder.is_dir():
+            return "is not a directory"
+        missing = [f for f in files if not (folder / f).is_file()]
+    except OSError as e:  # an unreadable parent directory
+        return f"cannot be read ({e.strerror or type(e).__name__})"
+    if len(missing) == len(files):
+        return f"missing all {len(files)} files" if len(files) > 1 else f"missing {missing[0]}"
+    return f"missing {', '.join(missing)}" if len(missing) <= 2 else f"missing {len(missing)} of {len(files)} files"
+
+
+def not_found_message(spec: DatasetFiles, searched: Sequence[tuple[Path, str]], root_given: bool) -> str:
+    """The one-line DataNotFoundError text: the dataset and its files, each directory searched (with where it came
+    from and what it lacks), and the fixes (the download command, ``download=True``, copying, the variable)."""
+    files = spec.files[0] if len(spec.files) == 1 else f"{len(spec.files)} files {', '.join(spec.files)}"
+    looked = "; ".join(f"{folder} ({why}): {lacks(folder, spec.files)}" for folder, why in searched)
+    where = f" --data-dir {searched[0][0].parent}" if root_given else ""
+    return (f"{spec.name} data not found: it needs {files} in one directory; looked in {looked}. "
+            f"Fix: run `tinygrad-adam download {spec.name}{where}` (fetches them from {spec.origin} into "
+            f"{searched[0][0]}, checksums verified; in Python: {spec.loader}(download=True)), or copy the files into "
+            f"one of those directories, or point ${DATA_ENV} at a directory holding {spec.name}/")

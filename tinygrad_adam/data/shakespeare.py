@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .download import fetch
-from .files import Checksum, check_bytes
+from .files import Checksum, read_verified
 from .paths import DatasetFiles, locate
 
 URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -19,10 +19,11 @@ def fetch_tinyshakespeare(folder: Path, mirrors: Sequence[str] = ()) -> None:
     """Download ``input.txt`` into ``folder`` from ``mirrors`` (base URLs of data directories:
     ``<mirror>/tinyshakespeare/input.txt``), then the char-rnn repository; only a verified copy is kept."""
     urls = [f"{m}/tinyshakespeare/input.txt" for m in mirrors] + [URL]
-    fetch(urls, folder / "input.txt", lambda p: check_bytes(p.read_bytes(), CHECKSUM, p))
+    fetch(urls, folder / "input.txt", lambda p: read_verified(p, CHECKSUM))
 
 
-FILES = DatasetFiles("tinyshakespeare", ("input.txt",), "load_tinyshakespeare", URL, fetch_tinyshakespeare)
+FILES = DatasetFiles("tinyshakespeare", ("input.txt",), "load_tinyshakespeare", URL, fetch_tinyshakespeare,
+                     lambda folder: read_verified(folder / "input.txt", CHECKSUM))
 
 
 def load_tinyshakespeare(root: str | os.PathLike[str] | None = None, download: bool = False) -> str:
@@ -32,6 +33,4 @@ def load_tinyshakespeare(root: str | os.PathLike[str] | None = None, download: b
     ``~/.cache/tinygrad_adam``); ``download=True`` fetches it from the char-rnn repository if absent.
     """
     path = locate(FILES, root, download) / "input.txt"
-    content = path.read_bytes()
-    check_bytes(content, CHECKSUM, path)
-    return content.decode("utf-8")
+    return read_verified(path, CHECKSUM).decode("utf-8")
