@@ -42,7 +42,7 @@ def rsub(input: Tensor, other: TensorLike, *, alpha: float = 1) -> Tensor:  # no
     """``other - alpha * input`` (broadcast, promoted as torch's ``sub``; bool tensors raise, as does a float
     ``alpha`` for an integer result)."""
     if input.dtype == numpy.bool_ or isinstance(other, bool) or getattr(other, "dtype", None) == numpy.bool_:
-        raise TypeError("rsub: subtraction with a bool tensor or number is not supported (as torch)")
+        raise DtypeError("rsub: subtraction with a bool tensor or number is not supported (as torch)")
     return METHODS["sub"](other if isinstance(other, Tensor) else _number_like(other, input), input, alpha=alpha)
 
 

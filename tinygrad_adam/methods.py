@@ -45,7 +45,7 @@ from .creation import (
     warn_copy_construct,
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
-from .ops.factor import DtypeError
+from .ops.factor import ArgumentError, DivisionByZeroError, DtypeError, KernelDtypeError
 from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
 
 Dim = int | Sequence[int] | None
@@ -94,6 +94,13 @@ def _sizes(args: tuple[Any, ...]) -> tuple[Any, ...]:
 def _floating(t: Tensor) -> Tensor:
     """Integer and bool tensors as float32, as torch's float-valued functions (exp, sin, ...) treat them."""
     return t if t.dtype.kind in "fc" else elementwise.astype(t, DEFAULT_FLOAT)
+
+
+def _floating_only(op: str, t: Tensor) -> Tensor:
+    """``t``, which must be floating: torch's std / var / norm refuse integer and bool tensors (no float32 cast)."""
+    if t.dtype.kind not in "fc":
+        raise DtypeError(f"{op}: needs a floating-point tensor (as in torch), got {t.dtype}; convert with .float()")
+    return t
 
 
 class SizeMethod(int):
@@ -545,8 +552,8 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
     a, b = elementwise.operands("div", self, other)
     if a.dtype.kind == "b":  # (numpy's floor division of bools is int8)
-        raise TypeError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool operands (as torch); "
-                        f"convert with .long() first")
+        raise KernelDtypeError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool operands (as "
+                               f"torch); convert with .long() first")
     xp = a.xp
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integer division stays integer, as in torch
         _nonzero_divisor("div", a, b)
@@ -581,7 +588,7 @@ def _floor_divide_half(xp: Any, a: Any, b: Any) -> Any:
 def _nonzero_divisor(op: str, a: Tensor, b: Tensor) -> None:
     """An integer divisor with a zero raises, as in torch (numpy's answer is 0); an empty result divides nothing."""
     if math.prod(numpy.broadcast_shapes(a.shape, b.shape)) and bool((b._data == 0).any()):
-        raise ZeroDivisionError(f"{op}: integer division by zero")
+        raise DivisionByZeroError(f"{op}: integer division by zero (as in torch); divide floats to get inf / nan")
 
 
 def remainder(self: TensorLike, other: TensorLike) -> Tensor:
@@ -601,7 +608,7 @@ def _modulo(op: str, self: TensorLike, other: TensorLike) -> Tensor:
     stay integers (no gradient), bool raises."""
     a, b = elementwise.operands(op, self, other)
     if a.dtype.kind == "b":
-        raise TypeError(f"{op}: not implemented for bool tensors (as in torch); convert with .long() first")
+        raise KernelDtypeError(f"{op}: not implemented for bool tensors (as in torch); convert with .long() first")
     if a.dtype.kind in "iu":
         _nonzero_divisor(op, a, b)
         return Tensor(getattr(a.xp, op)(a._data, b._data), device=a.device)
@@ -641,7 +648,7 @@ def _addc(op: str, self: Tensor, tensor1: TensorLike, tensor2: TensorLike, value
     dtypes: ``binary.addcmul`` / ``addcdiv``, with torch's fused multiply-add and compute dtype)."""
     dt = elementwise.result_type(self, tensor1, tensor2)
     if op == "addcdiv" and dt.kind in "biu":
-        raise TypeError("addcdiv: integer division is not supported (as in torch); convert to a float dtype first")
+        raise DtypeError("addcdiv: integer division is not supported (as in torch); convert to a float dtype first")
     if dt.kind == "f":
         s, t1, t2 = (elementwise.cast(x, dt, self) for x in (self, tensor1, tensor2))
         return (binary.addcmul if op == "addcmul" else binary.addcdiv)(s, t1, t2, value)
@@ -783,7 +790,7 @@ def mean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = N
         and numpy.dtype(dtype).itemsize < self.dtype.itemsize
     x = self if dtype is None or narrower else to(self, dtype=dtype)
     if x.dtype.kind not in "fc":
-        raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; convert with .float()")
+        raise DtypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; convert with .float()")
     result = reduce.mean(x, _reduce_dims(dim, axis), keepdim or keepdims)
     return to(result, dtype=dtype) if narrower else result
 
@@ -913,20 +920,20 @@ def var(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bo
         correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
     """Variance with Bessel's correction by default (``correction=0`` or ``unbiased=False`` for the population)."""
     dim, corr = _correction(dim, unbiased, correction)
-    return statistics.var(_floating(self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
+    return statistics.var(_floating_only("var", self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
 
 
 def std(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: float | None = None, axis: Dim = None, keepdims: bool = False) -> Tensor:
     """Standard deviation, the square root of ``var`` (same arguments)."""
     dim, corr = _correction(dim, unbiased, correction)
-    return statistics.std(_floating(self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
+    return statistics.std(_floating_only("std", self), _reduce_dims(dim, axis), corr, keepdim or keepdims)
 
 
 def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number, or
     "nuc" (the nuclear norm over two dims, as torch.linalg.matrix_norm); ``dtype`` casts the input first."""
-    x = _floating(self) if dtype is None else to(self, dtype=dtype)
+    x = _floating_only("norm", self) if dtype is None else to(self, dtype=dtype)
     d = _reduce_dims(dim, None)
     if p == "nuc":
         if d is None and x.ndim != 2:
@@ -1367,7 +1374,7 @@ def mm(self: Tensor, mat2: Tensor) -> Tensor:
     if self.is_sparse:
         return self.mm(mat2)
     if self.ndim != 2 or mat2.ndim != 2 or self.shape[1] != mat2.shape[0]:
-        raise ValueError(f"mm: needs matrices (n, k) and (k, m), got {self.shape} and {mat2.shape}")
+        raise ArgumentError(f"mm: needs matrices (n, k) and (k, m), got {self.shape} and {mat2.shape}")
     return linalg.matmul(self, mat2)
 
 
@@ -1774,14 +1781,14 @@ def nansum(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any =
 def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The mean of the non-NaN elements (NaN where there are none); floating input only, as torch."""
     if self.dtype.kind not in "fc":
-        raise TypeError(f"nanmean(): expected a floating point input, got {self.dtype} (as torch)")
+        raise DtypeError(f"nanmean(): expected a floating point input, got {self.dtype} (as torch)")
     x = self if dtype is None else to(self, dtype=dtype)
     return nansum(x, dim, keepdim) / (~x.isnan()).sum(dim=dim, keepdim=keepdim)
 
 
 def positive(self: Tensor) -> Tensor:
     if self.dtype == bool:
-        raise TypeError("positive: the + operator on a bool tensor is not supported (as torch)")
+        raise DtypeError("positive: the + operator on a bool tensor is not supported (as torch)")
     return self
 
 
@@ -1826,7 +1833,7 @@ def _integers(name: str) -> Callable[[Tensor, TensorLike], Tensor]:
     def op(self: Tensor, other: TensorLike) -> Tensor:
         other = as_tensor(other, self)
         if elementwise.result_type(self, other).kind not in "iu":  # (a bool beside an integer is promoted, as torch)
-            raise TypeError(f"{name}: expected integer tensors, got {self.dtype} and {other.dtype} (as torch)")
+            raise KernelDtypeError(f"{name}: expected integer tensors, got {self.dtype} and {other.dtype} (as torch)")
         a, b = elementwise.operands(name, self, other)  # torch's promotion (a 0-d int64 keeps int32 int32)
         xp, x, y = self.xp, a._data, b._data
         if name == "gcd":
@@ -1855,6 +1862,19 @@ METHODS.update({
     "imag": property(_imag),
 })
 METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg", "float_power")})
+
+
+def _float_power_in_place(self: Tensor, exponent: TensorLike) -> Tensor:
+    """``x.float_power_(e)``: the float64 power written into x, which must be float64 (torch does not round it
+    into another dtype)."""
+    if self.dtype != numpy.float64:
+        raise DtypeError(f"float_power_: the result is float64 and cannot be written into a {self.dtype} tensor (as "
+                         f"in torch); use x = x.float_power(e) or convert x with .double() first")
+    return _float_power_into(self, exponent)
+
+
+_float_power_into = METHODS["float_power_"]
+METHODS["float_power_"] = _float_power_in_place
 FUNCTIONS.update({name: _function(name) for name in (
     "aminmax", "diff", "nansum", "nanmean", "logit", "positive", "signbit", "deg2rad", "rad2deg", "float_power",
     "gcd", "lcm", "conj", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg", "is_complex")})
@@ -1913,8 +1933,8 @@ def _flip_dim(name: str, dim: int, least: int) -> Callable[[Tensor], Tensor]:
 def dot(self: Tensor, tensor: Tensor) -> Tensor:
     """The inner product of two 1-D tensors of one length and dtype, a 0-d tensor."""
     if self.ndim != 1 or tensor.ndim != 1 or self.shape != tensor.shape or self.dtype != tensor.dtype:
-        raise ValueError(f"dot: needs two 1-D tensors of one length and dtype, got {self.shape} {self.dtype} and "
-                         f"{tensor.shape} {tensor.dtype}")
+        raise ArgumentError(f"dot: needs two 1-D tensors of one length and dtype, got {self.shape} {self.dtype} "
+                            f"and {tensor.shape} {tensor.dtype}")
     return linalg.matmul(self, tensor)
 
 
@@ -1926,7 +1946,7 @@ def vdot(self: Tensor, other: Tensor) -> Tensor:
 def mv(self: Tensor, vec: Tensor) -> Tensor:
     """Matrix (n, m) times vector (m,) -> (n,)."""
     if self.ndim != 2 or vec.ndim != 1 or self.shape[1] != vec.shape[0]:
-        raise ValueError(f"mv: needs a matrix (n, m) and a vector (m,), got {self.shape} and {vec.shape}")
+        raise ArgumentError(f"mv: needs a matrix (n, m) and a vector (m,), got {self.shape} and {vec.shape}")
     return linalg.matmul(self, vec)
 
 
@@ -1934,6 +1954,8 @@ def trace(self: Tensor) -> Tensor:
     """The sum of the main diagonal of a 2-D tensor (integers summed as int64, as torch)."""
     if self.ndim != 2:
         raise ValueError(f"trace: needs a 2-D tensor, got shape {self.shape}")
+    if self.dtype.kind == "b":
+        raise KernelDtypeError("trace: not implemented for bool tensors (as in torch); convert with .long() first")
     return self.diagonal().sum()  # (sum's dtype rules: integers as int64)
 
 
@@ -1967,6 +1989,10 @@ def logaddexp2(self: Tensor, other: TensorLike) -> Tensor:
     """log2(2^a + 2^b) without overflow: logaddexp of a ln 2 and b ln 2, over ln 2, in torch's promoted dtype
     (an integer tensor beside a float16 one is float16); float16 computes in float32 and rounds once, as torch."""
     ln2 = math.log(2)
+    if elementwise.result_type(self, other).kind != "f":  # (as torch's logaddexp: no integer or bool kernel)
+        raise KernelDtypeError(f"logaddexp2: not implemented for integer or bool operands (as in torch), got "
+                               f"{getattr(self, 'dtype', self)} and {getattr(other, 'dtype', other)}; convert with "
+                               f".float() first")
     a, b = elementwise.operands("logaddexp2", self, other, floating=True)
     if a.dtype == numpy.float16:
         a, b = elementwise.astype(a, numpy.float32), elementwise.astype(b, numpy.float32)
@@ -2091,21 +2117,21 @@ def cross(self: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (two tensors of one ndim, broadcast); without ``dim`` the first dim
     of size 3, with torch's deprecation warning (``linalg.cross`` takes the last)."""
     if self.ndim != other.ndim:
-        raise ValueError(f"cross: the inputs must have the same number of dims (as torch), got shapes {self.shape} and "
-                         f"{other.shape}")
+        raise ArgumentError(f"cross: the inputs must have the same number of dims (as torch), got shapes {self.shape} "
+                            f"and {other.shape}")
     shape = elementwise.broadcast_shape("cross", self.shape, other.shape)
     a, b = self.broadcast_to(shape), other.broadcast_to(shape)
     if dim is None:
         sizes = [d for d, n in enumerate(shape) if n == 3]
         if not sizes:
-            raise ValueError(f"cross: no dim of size 3 in shape {shape}; pass dim")
+            raise ArgumentError(f"cross: no dim of size 3 in shape {shape}; pass dim")
         warnings.warn("Using torch.cross without specifying the dim arg is deprecated. Please either pass the dim "
                       "explicitly or simply use torch.linalg.cross.", UserWarning, stacklevel=2)
         d = sizes[0]
     else:
         d = movement.wrap_dim("cross", dim, len(shape))
         if shape[d] != 3:
-            raise ValueError(f"cross: dim {dim} must have size 3, got shape {shape}")
+            raise ArgumentError(f"cross: dim {dim} must have size 3, got shape {shape}")
     (a0, a1, a2), (b0, b1, b2) = ([t.narrow(d, i, 1) for i in range(3)] for t in (a, b))
     return movement.concatenate([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
 
@@ -2581,9 +2607,10 @@ def dist(self: Tensor, other: TensorLike, p: float = 2) -> Tensor:
     backward raises, as torch's)."""
     from .linalg import vector_norm
 
+    elementwise.check_sub_operands(self, other)  # (a bool operand raises, as torch's subtraction)
     a, b = elementwise.operands("dist", self, other)
     if a.dtype.kind != "f":
-        raise TypeError(f"dist: expects floating tensors (as torch), got {a.dtype}; convert with .float()")
+        raise DtypeError(f"dist: expects floating tensors (as torch), got {a.dtype}; convert with .float()")
     out = vector_norm(elementwise.sub(a, b), float(p))
     return no_derivative("dist with p=0", out, a, b) if p == 0 else out  # (torch's backward fails there)
 

@@ -33,6 +33,7 @@ from ..ops.conv import output_size as conv_output_size
 from ..ops.conv import unfold as unfold_op
 from ..ops.ctc import ctc_loss as ctc_loss
 from ..ops.elementwise import where
+from ..ops.factor import DtypeError
 from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS, deprecated_mean, not_differentiable
 from ..ops.pool import max_pool2d as max_pool2d_op
@@ -321,8 +322,8 @@ def _embedding_indices(op: str, input: TensorLike, weight: Tensor) -> Any:  # no
     if isinstance(input, Tensor):
         check_devices(op, weight, input)
     idx = input._data if isinstance(input, Tensor) else weight.xp.asarray(input)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{op}: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
+    if idx.dtype.kind not in "iu":  # (int16 / uint8 indices are taken: README, Differences)
+        raise DtypeError(f"{op}: indices must be an integer tensor (e.g. int64), got dtype {idx.dtype}")
     if weight.ndim != 2:
         raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     n = weight.shape[0]
@@ -1161,7 +1162,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     through the clamp, so the gradient at a zero vector is torch's too)."""
     dtype = elementwise.result_type(x1, x2)
     if dtype.kind != "f":
-        raise TypeError(f"cosine_similarity: expected floating inputs, got {x1.dtype} and {x2.dtype}; convert first")
+        raise DtypeError(f"cosine_similarity: expected floating inputs, got {x1.dtype} and {x2.dtype}; convert first")
     x1, x2 = (x if x.dtype.kind == "f" else x.astype(dtype) for x in (x1, x2))
     shape = elementwise.broadcast_shape("cosine_similarity", x1.shape, x2.shape)
     x1, x2 = (x if x.shape == shape else x.broadcast_to(shape) for x in (x1, x2))
@@ -1177,7 +1178,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,  
     """input / max(||input||_p, eps), the norm taken along ``dim`` (kept for broadcasting); ``out``: written into
     it, as torch's ``torch.div(..., out=out)`` (not differentiable)."""
     if input.dtype.kind != "f":
-        raise TypeError(f"normalize: expected a floating input, got {input.dtype}; convert first, e.g. x.float()")
+        raise DtypeError(f"normalize: expected a floating input, got {input.dtype}; convert first, e.g. x.float()")
     result = input / input.norm(p, dim, keepdim=True).clamp(min=eps)
     return result if out is None else write_out("normalize", result, out)
 

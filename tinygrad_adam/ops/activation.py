@@ -18,6 +18,7 @@ import numpy
 from .. import backend
 from ..tensor import Array, Tensor, check_fits, record
 from .elementwise import astype, exp_neg_abs, half_opmath, ignore_overflow, log1p_small, sigmoid_array, unbroadcast
+from .factor import ArgumentError, DtypeError
 from .reduce import float_input, quiet
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -164,7 +165,7 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(a: Tensor) -> Tensor:
     """x sigmoid(x); backward s (1 + x (1 - s))."""
-    s = sigmoid_array(a._data)
+    s = sigmoid_array(float_input("silu", a))  # (torch has no integer or bool silu)
     return record("silu", a._data * s, (a,), lambda g: (g * s * (1 + a._data * (1 - s)),))
 
 
@@ -206,8 +207,8 @@ def prelu(a: Tensor, weight: Tensor) -> Tensor:
     """x where x > 0, else w x, with ``weight`` 0-d or (1,) for all channels or (C,) per channel (dim 1 of a
     (N, C, ...) input; a 0-d or 1-D input has one channel, as in torch)."""
     if weight.dtype != a.dtype:
-        raise TypeError(f"prelu: input {a.dtype} and weight {weight.dtype} must have one dtype (torch does not "
-                        f"promote here); cast one, e.g. model.to(dtype)")
+        raise DtypeError(f"prelu: input {a.dtype} and weight {weight.dtype} must have one dtype (torch does not "
+                         f"promote here); cast one, e.g. model.to(dtype)")
     if weight.ndim > 1:
         raise ValueError(f"prelu: weight must be 0-d or 1-D (num_parameters,), got shape {weight.shape}")
     channels = a.shape[1] if a.ndim >= 2 else 1
@@ -261,7 +262,7 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     if x.dtype == bool:  # torch's RuntimeError (ours clamped every value to True)
         raise RuntimeError("hardtanh: Bool inputs not supported (as in torch); convert with .float() or .int()")
     if x.dtype.kind == "u" and (min_val < 0 or max_val < 0):  # (check_fits would wrap -1 to 255)
-        raise ValueError("hardtanh: cannot do hardtanh on an unsigned type with negative limits (as torch)")
+        raise ArgumentError("hardtanh: cannot do hardtanh on an unsigned type with negative limits (as torch)")
     lo, hi = (x.dtype.type(check_fits("hardtanh", v, x.dtype)) for v in (min_val, max_val))
     out = xp.where(x < lo, lo, xp.where(x > hi, hi, x))
     inside = (x > lo) & (x < hi)

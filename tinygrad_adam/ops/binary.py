@@ -13,8 +13,9 @@ import numpy
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
+from .bitwise import operand_name
 from .elementwise import broadcast_shape, cast, floating, ignore_fp_errors, operands, result_type, unbroadcast
-from .factor import ArgumentError, DtypeError
+from .factor import ArgumentError, DtypeError, KernelDtypeError
 
 
 def _grads(a: Tensor, b: Tensor, ga: Any, gb: Any) -> tuple[Array | None, Array | None]:
@@ -28,7 +29,8 @@ def _floating_operands(op: str, a: TensorLike, b: TensorLike) -> tuple[Tensor, T
     """``operands``, refusing integer and bool results as torch does for hypot and logaddexp."""
     a, b = operands(op, a, b)
     if a.dtype.kind != "f":
-        raise TypeError(f"{op}: not implemented for {a.dtype} tensors (as in torch); convert with .float() first")
+        raise KernelDtypeError(f"{op}: not implemented for {a.dtype} tensors (as in torch); convert with .float() "
+                               f"first")
     return a, b
 
 
@@ -120,8 +122,11 @@ def ldexp(a: Tensor, other: Tensor) -> Tensor:
     if not isinstance(b, Tensor):
         raise TypeError(f"ldexp: the exponent must be a tensor (as torch), got {type(b).__name__}; wrap it: "
                         f"tensor({b!r})")
+    if b.dtype.kind == "b" and isinstance(a, Tensor) and a.dtype.kind in "biu":  # (torch scales by 2 or 1 here)
+        b = Tensor(b._data.astype(numpy.int8), device=b.device)
     if b.dtype.kind not in "iuf":
-        raise TypeError(f"ldexp: exponents of dtype {b.dtype} are not supported (as torch); use an integer dtype")
+        raise KernelDtypeError(f"ldexp: exponents of dtype {b.dtype} are not supported for a {operand_name(a)} "
+                               f"input (as torch); use an integer dtype")
     x = floating(a)
     check_devices("ldexp", x, b)
     broadcast_shape("ldexp", x.shape, b.shape)
@@ -154,11 +159,12 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
     promotion of the three where all are 0-d. Gradients (1 - weight) g for start, weight g
     for end, (end - start) g for weight."""
     if start.dtype.kind != "f":
-        raise TypeError(f"lerp: not implemented for {start.dtype} tensors (as in torch); convert with .float() first")
+        raise KernelDtypeError(f"lerp: not implemented for {start.dtype} tensors (as in torch); convert with "
+                               f".float() first")
     for name, x in (("end", end), ("weight", weight)):
         if isinstance(x, Tensor) and x.dtype != start.dtype and (name == "end" or x.ndim):
-            raise TypeError(f"lerp: {name} must have the input's dtype {start.dtype} (as in torch), got {x.dtype}; "
-                            f"convert it with .to(dtype)")
+            raise DtypeError(f"lerp: {name} must have the input's dtype {start.dtype} (as in torch), got {x.dtype}; "
+                             f"convert it with .to(dtype)")
     s, e = operands("lerp", start, end)
     if isinstance(weight, Tensor):
         dtype = result_type(s, e, weight)  # start's, unless all three are 0-d (then a float64 weight widens)

@@ -20,6 +20,7 @@ import numpy
 
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices
 from . import elementwise
+from .factor import KernelDtypeError
 
 NUMBERS = (int, float, complex)  # Python's (bool among the ints)
 WIDE_UNSIGNED = (numpy.dtype(numpy.uint16), numpy.dtype(numpy.uint32), numpy.dtype(numpy.uint64))
@@ -53,8 +54,8 @@ def operands(op: str, a: TensorLike, b: TensorLike, shift: bool = False) -> tupl
     if dtype.kind not in ("iu" if shift else "biu") or dtype in WIDE_UNSIGNED or any(
             isinstance(x, Tensor) and x.dtype in WIDE_UNSIGNED for x in (a, b)):
         kinds = "integer (int8 to int64, uint8)" if shift else "bool or integer (int8 to int64, uint8)"
-        raise TypeError(f"{op}: needs {kinds} operands, got {_name(a)} and {_name(b)} (result dtype {dtype}); "
-                        f"convert first, e.g. x.long()")
+        raise KernelDtypeError(f"{op}: needs {kinds} operands, got {operand_name(a)} and {operand_name(b)} (result "
+                               f"dtype {dtype}); convert first, e.g. x.long()")
     a, b = (elementwise.cast(x if isinstance(x, Tensor) else _wrap(x, dtype), dtype, like) for x in (a, b))
     check_devices(op, a, b)
     if a.shape != b.shape:
@@ -62,7 +63,8 @@ def operands(op: str, a: TensorLike, b: TensorLike, shift: bool = False) -> tupl
     return a, b
 
 
-def _name(x: Any) -> str:
+def operand_name(x: Any) -> str:
+    """x's dtype, or its Python type for a non-tensor (for messages)."""
     return str(x.dtype) if isinstance(x, Tensor) else type(x).__name__
 
 
@@ -80,7 +82,7 @@ def logic(op: str, input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A00
 def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
     """``~x``: every bit flipped (``not`` for bool); x's shape and dtype."""
     if not isinstance(input, Tensor) or input.dtype.kind not in "biu" or input.dtype in WIDE_UNSIGNED:
-        raise TypeError(f"bitwise_not (~): needs a bool or integer Tensor, got {_name(input)}")
+        raise KernelDtypeError(f"bitwise_not (~): needs a bool or integer Tensor, got {operand_name(input)}")
     return _constant(input.xp.invert(input._data), input)
 
 

@@ -248,7 +248,8 @@ def check_sub_operands(a: TensorLike, b: TensorLike) -> None:
     """torch refuses to subtract with a bool tensor or number (a TypeError)."""
     for x in (a, b):  # (a plain loop: on the path of every subtraction, any() of a generator costs 0.5 us more)
         if isinstance(x, bool) or (isinstance(x, Tensor) and x._data.dtype.kind == "b"):
-            raise TypeError("sub: subtracting a bool tensor or value is not supported (as in PyTorch); to invert a "
+            from .factor import DtypeError  # (here: factor imports this module)
+            raise DtypeError("sub: subtracting a bool tensor or value is not supported (as in PyTorch); to invert a "
                             "mask use logical_not, or convert with .astype() first")
 
 
@@ -358,13 +359,18 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the
             and result_type(a, b) == numpy.bool_:  # torch: a bool tensor ** True is itself, ** False all True
         if isinstance(a, Tensor) and isinstance(b, bool):  # (numpy's int8 was silently another dtype); the
             return record("pow", a._data | numpy.bool_(not b), (a,), lambda g: (None,))  # others raise there
-        raise TypeError("pow: not implemented for bool tensors (as torch); convert with .long() first")
+        from .factor import KernelDtypeError
+        raise KernelDtypeError("pow: not implemented for bool tensors (as torch); convert with .long() first")
     exponent = float(b) if isinstance(b, (int, float)) else None  # a Python number: torch's scalar pow (see power)
-    if type(b) is int and isinstance(a, Tensor) and a.dtype.kind in "iu":  # an int exponent the dtype cannot hold:
-        info = numpy.iinfo(a.dtype)  # torch refuses it (a number base wraps around, as in + - *)
+    if type(b) is int and isinstance(a, Tensor) and a.dtype.kind in "biu":  # an int exponent the dtype cannot hold
+        from .factor import ArgumentError  # or a negative one: torch refuses it (a number base wraps around, as
+        if b < 0:  # in + - *)
+            raise ArgumentError(f"pow: an integer tensor ({a.dtype}) to a negative integer power ({b}) is not "
+                                f"defined (as in torch); convert to a float first, e.g. x.double() ** {b}")
+        info = numpy.iinfo(a.dtype if a.dtype.kind != "b" else numpy.int64)
         if not info.min <= b <= info.max:
-            raise ValueError(f"pow: the exponent {b} does not fit the tensor's dtype {a.dtype} (as torch); convert "
-                             f"the tensor first, e.g. x.long() or x.double()")
+            raise ArgumentError(f"pow: the exponent {b} does not fit the tensor's dtype {a.dtype} (as torch); convert "
+                                f"the tensor first, e.g. x.long() or x.double()")
     if isinstance(a, Tensor) and a.dtype == numpy.float16:  # (torch converts a float32 one's in float64)
         check_fits("pow", b, a.dtype)
     a, b = operands("pow", a, b)
@@ -416,7 +422,13 @@ def power(x: Array, e: Array, number: float | None = None) -> Array:
 
 
 def neg(a: Tensor) -> Tensor:
-    return record("neg", -a._data, (a,), lambda g: (-g,))
+    try:
+        out = -a._data
+    except TypeError:  # numpy's for a bool array (no check on the path of every negation)
+        from .factor import DtypeError
+        raise DtypeError("neg: the - operator on a bool tensor is not supported (as in torch); use ~x or "
+                         "logical_not to invert a mask") from None
+    return record("neg", out, (a,), lambda g: (-g,))
 
 
 def exp(a: Tensor) -> Tensor:
@@ -517,6 +529,9 @@ def masked(g: Array, factor: Array) -> Array:
 def relu(a: Tensor) -> Tensor:
     """x unless x < 0, as torch (so -0 stays -0 and nan passes; numpy's maximum(-0, 0) may give +0: the fuzzer's
     FUZZ_SEED=763008); the gradient passes where x > 0 or x is nan."""
+    if a._data.dtype.kind == "b":
+        from .factor import DtypeError
+        raise DtypeError("relu: bool tensors are not supported (as in torch); convert with .float() first")
     mask = ~(a._data <= 0)
     return record("relu", backend.relu(a._data), (a,), lambda g: (masked(g, mask),))
 
@@ -568,7 +583,8 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Te
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001
     if a.dtype == bool:
-        raise TypeError("abs: not implemented for bool tensors (as in torch); convert with .int() first")
+        from .factor import KernelDtypeError
+        raise KernelDtypeError("abs: not implemented for bool tensors (as in torch); convert with .int() first")
 
     def backward(g: Array) -> tuple[Array]:  # g * sign(a), with sign(nan) = 0 as in PyTorch (numpy's is nan)
         sign = (a._data > 0).astype(g.dtype)

@@ -34,6 +34,17 @@ class DtypeError(TypeError, RuntimeError):
     torch raises a RuntimeError; also a TypeError, what they raised before, so callers catching that keep working."""
 
 
+class KernelDtypeError(DtypeError, NotImplementedError):
+    """A dtype an op has no kernel for (a bool or integer input to a floating-only op, a float to a bitwise one):
+    torch raises NotImplementedError, or a RuntimeError from its in-place / out= forms (NotImplementedError is
+    one); also a TypeError, what ours raised before."""
+
+
+class DivisionByZeroError(ZeroDivisionError, RuntimeError):
+    """An integer division (``//``, ``%``, fmod) by zero: torch raises RuntimeError; also a ZeroDivisionError, what
+    ours raised before."""
+
+
 class SingularError(LinAlgError, ValueError):
     """What inv / solve raise for a singular matrix: torch.linalg.LinAlgError (a RuntimeError), as torch's; also a
     ValueError, what they raised before, so callers catching that keep working."""

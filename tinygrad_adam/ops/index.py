@@ -17,6 +17,7 @@ from ..autograd import is_grad_enabled
 from ..sparse_grad import sparse_rows
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
 from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
+from .factor import DtypeError
 from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
 
 
@@ -24,8 +25,9 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[i
     """(dim as a non-negative int, the open-mesh advanced index that ``index`` stands for along ``dim``), built on a
     copy of the index when ``private`` (a backward will read it: no later write into the index can reach it)."""
     check_devices(op, a, index)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"{op}: index must be an integer tensor, got dtype {index.dtype}")
+    if index.dtype != numpy.int64 and index.dtype != numpy.int32:
+        raise DtypeError(f"{op}: index must be an int64 or int32 tensor (as in torch), got dtype {index.dtype}; "
+                         f"convert it with .long()")
     nd = max(a.ndim, 1)
     if not -nd <= dim < nd:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {a.ndim} dims")
@@ -78,7 +80,7 @@ def _source(op: str, a: Tensor, src: TensorLike, index: Tensor) -> Tensor:
     if s.ndim and (s.ndim != index.ndim or any(i > n for i, n in zip(index.shape, s.shape))):
         raise ValueError(f"{op}: src shape {s.shape} must be at least the index shape {index.shape} in every dim")
     if s.dtype != a.dtype:
-        raise TypeError(f"{op}: src dtype {s.dtype} differs from the input dtype {a.dtype}")
+        raise DtypeError(f"{op}: src dtype {s.dtype} differs from the input dtype {a.dtype}")
     return s
 
 
@@ -164,9 +166,9 @@ def scatter_reduce(a: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
         raise TypeError(f"{op}: index and src must be tensors, got {type(index).__name__} and {type(src).__name__}")
     check_devices(op, a, index, src)
     if src.dtype != a.dtype:
-        raise TypeError(f"{op}: src dtype {src.dtype} differs from the input dtype {a.dtype}; convert one")
+        raise DtypeError(f"{op}: src dtype {src.dtype} differs from the input dtype {a.dtype}; convert one")
     if reduce == "mean" and a.dtype.kind == "b":
-        raise TypeError(f"{op}: reduce='mean' is not defined for bool tensors; convert with .long() or .float()")
+        raise DtypeError(f"{op}: reduce='mean' is not defined for bool tensors; convert with .long() or .float()")
     dim, xp = wrap_dim(op, dim, a.ndim), a.xp
     a1, i1, s1 = _at_least_1d(a._data), _at_least_1d(index._data), _at_least_1d(src._data)
     if i1.size == 0:  # nothing is scattered (torch checks an empty index no further); the gradients' rules still hold
@@ -174,7 +176,7 @@ def scatter_reduce(a: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
         mesh = tuple(xp.zeros((0,) * s1.ndim, dtype="int64") for _ in a1.shape)
     else:
         if index.dtype not in ("int64", "int32"):
-            raise TypeError(f"{op}: index must be an int64 or int32 tensor, got dtype {index.dtype}")
+            raise DtypeError(f"{op}: index must be an int64 or int32 tensor, got dtype {index.dtype}")
         if s1.ndim != i1.ndim or any(i > n for i, n in zip(i1.shape, s1.shape)):
             raise ValueError(f"{op}: src shape {src.shape} must have the dims of index {index.shape}, each as large")
         private = (a.requires_grad or src.requires_grad) and is_grad_enabled()
@@ -301,8 +303,8 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
             raise IndexError(f"index_put: indices[{k}] is a 0-d bool mask, which is not supported; use a mask with "
                              "the shape of the leading dims")
     if values.dtype != a.dtype:
-        raise TypeError(f"index_put: values have dtype {values.dtype} but the tensor {a.dtype}; convert them with "
-                        f".to({a.dtype})")
+        raise DtypeError(f"index_put: values have dtype {values.dtype} but the tensor {a.dtype}; convert them with "
+                         f".to({a.dtype})")
     indices = tuple(i if i.device == a.device else i.to(a.device) for i in indices)
     dims = [i.ndim if i.dtype == numpy.bool_ else 1 for i in indices]
     if a.ndim == 0 or sum(dims) > a.ndim:
@@ -333,7 +335,7 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002 - tor
     dtypes raise, int32 and uint8 too (as torch: "only applicable to index tensor of type LongTensor")."""
     t = input  # torch's keyword name
     if t.dtype != "int64":
-        raise TypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {t.dtype}")
+        raise DtypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {t.dtype}")
     xp, idx = t.xp, t._data
     if num_classes <= 0 and not idx.size:  # (torch: 0 classes for an empty tensor too)
         raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes > 0")
@@ -351,7 +353,7 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
     of length ``index.numel()``. Built on getitem, so repeated indices add up their gradients."""
     check_devices("index_select", a, index)
     if index.dtype not in ("int64", "int32"):
-        raise TypeError(f"index_select: index must be an int64 or int32 tensor, got dtype {index.dtype}")
+        raise DtypeError(f"index_select: index must be an int64 or int32 tensor, got dtype {index.dtype}")
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim("index_select", dim, a.ndim)
@@ -469,7 +471,7 @@ def _slots(op: str, a: Tensor, dim: int, index: Tensor, dtypes: tuple[str, ...],
     (a backward reads the copy); negative entries count from the end when ``negative``, else they raise."""
     check_devices(op, a, index)
     if index.dtype.name not in dtypes:
-        raise TypeError(f"{op}: index must be an {' or '.join(dtypes)} tensor, got dtype {index.dtype}")
+        raise DtypeError(f"{op}: index must be an {' or '.join(dtypes)} tensor, got dtype {index.dtype}")
     if index.ndim > 1:
         raise ValueError(f"{op}: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim(op, dim, a.ndim)
@@ -493,7 +495,7 @@ def _slices_source(op: str, a: Tensor, d: int, key: tuple[Any, ...], source: Ten
     along d (index_copy, as torch, also takes any source of that many elements when it or ``a`` is 0-d)."""
     check_devices(op, a, source)
     if source.dtype != a.dtype:
-        raise TypeError(f"{op}: source dtype {source.dtype} differs from the input dtype {a.dtype}; convert one")
+        raise DtypeError(f"{op}: source dtype {source.dtype} differs from the input dtype {a.dtype}; convert one")
     want = _at_least_1d(a._data).shape[:d] + (key[-1].size,) + _at_least_1d(a._data).shape[d + 1:]
     loose = op == "index_copy" and 0 in (a.ndim, source.ndim) and source._data.size == key[-1].size
     s = source._data.reshape(want) if loose else _at_least_1d(source._data)
@@ -585,7 +587,7 @@ def _bool_mask(op: str, a: Tensor, mask: TensorLike) -> Tensor:
     m = mask if isinstance(mask, Tensor) else as_tensor(mask, like=a)
     check_devices(op, a, m)
     if m.dtype != "bool":
-        raise TypeError(f"{op}: mask must be a bool tensor, got dtype {m.dtype}; compare to make one (x > 0)")
+        raise DtypeError(f"{op}: mask must be a bool tensor, got dtype {m.dtype}; compare to make one (x > 0)")
     return m
 
 
@@ -611,7 +613,7 @@ def masked_scatter(a: Tensor, mask: TensorLike, source: Tensor) -> Tensor:
     m = _bool_mask("masked_scatter", a, mask)
     check_devices("masked_scatter", a, source)
     if source.dtype != a.dtype:
-        raise TypeError(f"masked_scatter: source dtype {source.dtype} differs from the input dtype {a.dtype}")
+        raise DtypeError(f"masked_scatter: source dtype {source.dtype} differs from the input dtype {a.dtype}")
     shape = broadcast_shape("masked_scatter", a.shape, m.shape)
     where = a.xp.broadcast_to(m._data, shape).copy()
     count = int(where.sum())
@@ -635,7 +637,7 @@ def masked_scatter(a: Tensor, mask: TensorLike, source: Tensor) -> Tensor:
 def _wrapped(op: str, index: Tensor, n: int) -> Tensor:
     """An int64 index tensor with negative entries counted from the end of a length-``n`` dim, range-checked."""
     if index.dtype != "int64":
-        raise TypeError(f"{op}: index must be an int64 tensor, got dtype {index.dtype}")
+        raise DtypeError(f"{op}: index must be an int64 tensor, got dtype {index.dtype}")
     idx = index._data
     if idx.size and bool(((idx < -n) | (idx >= n)).any()):
         raise IndexError(f"{op}: an index is out of range for {n} elements (expected {-n}..{n - 1})")
@@ -658,14 +660,14 @@ def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor
     check_devices("take_along_dim", a, indices)
     if dim is None:
         if indices.dtype not in ("int64", "int32"):
-            raise TypeError(f"take_along_dim: indices must be an int64 or int32 tensor, got dtype {indices.dtype}")
+            raise DtypeError(f"take_along_dim: indices must be an int64 or int32 tensor, got dtype {indices.dtype}")
         return gather(reshape(a, (-1,)), 0, reshape(indices, (-1,)))
     if indices.ndim != a.ndim or a.ndim == 0:
         raise ValueError(f"take_along_dim: with a dim, input and indices need the same number (>= 1) of dims, got "
                          f"shapes {a.shape} and {indices.shape}")
     d = wrap_dim("take_along_dim", dim, a.ndim)
     if indices.dtype != "int64":
-        raise TypeError(f"take_along_dim: indices must be an int64 tensor, got dtype {indices.dtype}")
+        raise DtypeError(f"take_along_dim: indices must be an int64 tensor, got dtype {indices.dtype}")
     if a.shape[d] == 0 and indices._data.size:
         raise IndexError(f"take_along_dim: an index into dim {d} of length 0")
     idx = constant(indices._data % a.shape[d] if indices._data.size else indices._data)

@@ -16,7 +16,7 @@ from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from . import elementwise, movement
 from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast, wide_sum
-from .factor import ArgumentError, DtypeError, SingularError, lu_factor, lu_substitute
+from .factor import ArgumentError, DtypeError, KernelDtypeError, SingularError, lu_factor, lu_substitute
 from .linear import check_dtypes
 
 
@@ -45,6 +45,9 @@ def matmul(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torc
                             f"together ({batch_a} and {batch_b})")
     if ad.dtype != bd.dtype:
         check_dtypes("matmul", a, b)
+    elif ad.dtype.kind == "b":
+        raise KernelDtypeError("matmul: not implemented for bool tensors (as in torch); convert them with .long() or "
+                               ".float() first")
     out = ad @ bd
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -96,11 +99,11 @@ def _refuse_integer_sums(equation: str, subs: list[str], shapes: list[tuple[int,
     for c in summed:
         holders = sum(any(k == c and n != 1 for k, n in zip(s, shape)) for s, shape in zip(subs, shapes))
         if dtype == "bool" and holders:
-            raise TypeError(f"einsum: {equation!r} sums over bool operands, which torch does not implement; convert "
-                            "them to an integer or float dtype first")
+            raise KernelDtypeError(f"einsum: {equation!r} sums over bool operands, which torch does not implement; "
+                                   "convert them to an integer or float dtype first")
         if holders == 1:
-            raise TypeError(f"einsum: {equation!r} sums letter {c!r} of one {dtype} operand alone, which torch "
-                            "does in int64 and then mixes with the others' dtype; convert the operands to int64 first")
+            raise DtypeError(f"einsum: {equation!r} sums letter {c!r} of one {dtype} operand alone, which torch "
+                             "does in int64 and then mixes with the others' dtype; convert the operands to int64 first")
 
 
 def _sublist_equation(args: tuple) -> tuple[str, list]:
@@ -123,8 +126,8 @@ def _promoted_product(equation: str, subs: list[str], tensors: list[Tensor], out
     through bmm, which refuses two dtypes."""
     held = [{c for c, n in zip(s, t.shape) if n != 1} for s, t in zip(subs, tensors)]
     if any(c not in out_sub for c in held[0] & held[1]):
-        raise TypeError(f"einsum: operands must share a dtype where {equation!r} contracts them (torch's bmm), got "
-                        f"{sorted({str(t.dtype) for t in tensors})}")
+        raise DtypeError(f"einsum: operands must share a dtype where {equation!r} contracts them (torch's bmm), got "
+                         f"{sorted({str(t.dtype) for t in tensors})}")
     dtype = elementwise.result_type(*tensors)
     return [elementwise.cast(t, dtype, t) for t in tensors]
 
@@ -167,7 +170,7 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     check_devices("einsum", *tensors)
     mixed = len({t.dtype for t in tensors}) > 1
     if mixed and not all(t.dtype.kind == "f" for t in tensors):
-        raise TypeError(f"einsum: operands must share a dtype, got {sorted({str(t.dtype) for t in tensors})}")
+        raise DtypeError(f"einsum: operands must share a dtype, got {sorted({str(t.dtype) for t in tensors})}")
     subs, out_sub = _einsum_subscripts("einsum", equation, [t.shape for t in tensors])
     summed = "".join(dict.fromkeys(c for c in "".join(subs) if c not in out_sub))
     if len(tensors) == 1 and summed:  # torch's sum: integers and bool to int64, float16 accumulated in float32
@@ -242,7 +245,7 @@ def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[
     torch; torch truncates a fractional one where ours raises); bool ones raise."""
     check_dtypes(op, input, x, y)
     if input.dtype.kind == "b":  # (torch's addr takes them, as logical and / or: not here)
-        raise TypeError(f"{op}: bool tensors are not supported; convert them to an integer or float dtype first")
+        raise KernelDtypeError(f"{op}: bool tensors are not supported; convert them to an integer or float dtype first")
     if input.dtype.kind in "iu" and not all(isinstance(s, numbers.Integral) for s in (beta, alpha)):
         if op == "addr" or not all(float(s).is_integer() for s in (beta, alpha)):  # (torch's others truncate)
             raise TypeError(f"{op}: for {input.dtype} tensors beta and alpha must be integers, not floating point "
@@ -300,7 +303,7 @@ def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> 
     """Sum over the last ``dims`` dims of ``a`` against the first ``dims`` of ``b`` (or over the dims named by the
     pair of lists ``dims``): shape a's other dims, then b's. One dtype for both, as torch; an einsum underneath."""
     if a.dtype != b.dtype:
-        raise TypeError(f"tensordot: both inputs must have the same dtype (as in torch), got {a.dtype} and {b.dtype}")
+        raise DtypeError(f"tensordot: both inputs must have the same dtype (as in torch), got {a.dtype} and {b.dtype}")
     if isinstance(dims, int):
         if not 0 <= dims <= min(a.ndim, b.ndim):
             raise ArgumentError(f"tensordot: dims={dims} must lie in 0..{min(a.ndim, b.ndim)} for shapes {a.shape} and "
@@ -363,9 +366,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
     maximum gets the whole gradient; none (zeros) for p = 0. A nan coordinate makes the distance nan for every p
     (torch's cdist passes it over for p = inf, its pdist does not)."""
     check_devices("cdist", x1, x2)
-    if x1.dtype.kind != "f" or x2.dtype != x1.dtype:
-        raise TypeError(f"cdist: needs two floating tensors of one dtype (as in torch), got {x1.dtype} and "
-                        f"{x2.dtype}")
+    if x1.dtype.kind != "f" or x2.dtype != x1.dtype:  # (float16 computes, as torch's CUDA cdist; its CPU one raises)
+        raise KernelDtypeError(f"cdist: needs two floating tensors of one dtype (as in torch), got "
+                               f"{x1.dtype} and {x2.dtype}")
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise ArgumentError(f"cdist: needs (..., P, M) and (..., R, M) with the same M, got {x1.shape} and {x2.shape}")
     if not p >= 0:

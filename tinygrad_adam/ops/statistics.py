@@ -18,7 +18,7 @@ from ..tensor import Array, Tensor, check_devices, record
 from . import elementwise
 from .binary import lerp
 from .elementwise import WIDER, ignore_fp_errors, wide_sum
-from .factor import DtypeError
+from .factor import DtypeError, KernelDtypeError
 from .index import gather
 from .linalg import _scaled, matmul
 from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
@@ -112,7 +112,8 @@ def logcumsumexp(a: Tensor, dim: int) -> Tensor:
     the positive and negative parts of g, each summed in the log domain."""
     d = wrap_dim("logcumsumexp", dim, a.ndim)
     if a.dtype.kind != "f":
-        raise TypeError(f"logcumsumexp: not implemented for {a.dtype} tensors (as in torch); convert with .float()")
+        raise KernelDtypeError(f"logcumsumexp: not implemented for {a.dtype} tensors (as in torch); convert with "
+                               f".float()")
     xp, x = a.xp, a._data
     if x.dtype == numpy.float16:  # in float32, as torch (a float16 running log-sum stalls: 3000 terms of 0.1 gave
         x = x.astype(numpy.float32)  # 6.34 where torch gives 8.11)

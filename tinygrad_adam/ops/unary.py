@@ -14,6 +14,7 @@ import numpy
 from .. import backend
 from ..tensor import Array, Tensor, record
 from .elementwise import ignore_fp_errors, ignore_overflow
+from .factor import KernelDtypeError
 
 
 def sin(a: Tensor) -> Tensor:
@@ -144,8 +145,8 @@ def rounded(a: Tensor, how: str = "round", decimals: int | None = None) -> Tenso
     x, xp = a._data, a.xp
     if x.dtype.kind == "b" or (decimals is not None and x.dtype.kind != "f"):
         given = "" if decimals is None else " given decimals"
-        raise TypeError(f"{how}: not implemented for {x.dtype} tensors{given} (as in torch); convert with .float() "
-                        f"first")
+        raise KernelDtypeError(f"{how}: not implemented for {x.dtype} tensors{given} (as in torch); convert with "
+                               f".float() first")
     if x.dtype.kind != "f":
         return Tensor(x.copy(), device=a.device)
     fn = xp.rint if how == "round" else getattr(xp, how)
@@ -162,7 +163,8 @@ def rounded(a: Tensor, how: str = "round", decimals: int | None = None) -> Tenso
 def frac(a: Tensor) -> Tensor:
     """x - trunc(x), with x's sign (nan for +-inf, as torch); floating tensors only. The gradient passes as it is."""
     if a.dtype.kind != "f":
-        raise TypeError(f"frac: not implemented for {a.dtype} tensors (as in torch); convert with .float() first")
+        raise KernelDtypeError(f"frac: not implemented for {a.dtype} tensors (as in torch); convert with .float() "
+                               f"first")
     with ignore_fp_errors(a.xp):
         out = a._data - a.xp.trunc(a._data)
     return record("frac", out, (a,), lambda g: (g,))
