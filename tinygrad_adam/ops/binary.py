@@ -44,8 +44,7 @@ def _same_dtype(op: str, a: TensorLike, b: TensorLike) -> None:
 def atan2(a: TensorLike, other: TensorLike) -> Tensor:
     """The angle of the point (b, a), atan(a / b) in (-pi, pi] (float32 for integers); derivatives b / (a^2 + b^2)
     for a and -a / (a^2 + b^2) for b, as torch computes them (both 0 at the origin)."""
-    b = other  # torch's keyword name
-    a, b = operands("atan2", a, b, floating=True)
+    a, b = operands("atan2", a, other, floating=True)
     x, y, xp = a._data, b._data, a.xp
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -58,8 +57,7 @@ def atan2(a: TensorLike, other: TensorLike) -> Tensor:
 
 def hypot(a: TensorLike, other: TensorLike) -> Tensor:
     """sqrt(a^2 + b^2) without overflow (floating only, as torch); derivatives a / out and b / out."""
-    b = other  # torch's keyword name
-    a, b = _floating_operands("hypot", a, b)
+    a, b = _floating_operands("hypot", a, other)
     out = a.xp.hypot(a._data, b._data)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -70,8 +68,7 @@ def hypot(a: TensorLike, other: TensorLike) -> Tensor:
 def logaddexp(a: TensorLike, other: TensorLike) -> Tensor:
     """log(exp(a) + exp(b)) without overflow (floating only, as torch); derivatives 1 / (1 + exp(b - a)) and
     1 / (1 + exp(a - b))."""
-    b = other  # torch's keyword name
-    a, b = _floating_operands("logaddexp", a, b)
+    a, b = _floating_operands("logaddexp", a, other)
     x, y, xp = a._data, b._data, a.xp
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -82,9 +79,7 @@ def logaddexp(a: TensorLike, other: TensorLike) -> Tensor:
 def xlogy(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
     """a log(b), 0 where a == 0 unless b is nan (float32 for integers, as torch); derivatives as torch's:
     xlogy(g, b) for a (0 where a == 0 and b <= 0) and g a / b for b."""
-    a = input  # torch's keyword name
-    b = other  # torch's keyword name
-    a, b = operands("xlogy", a, b, floating=True)
+    a, b = operands("xlogy", input, other, floating=True)
     x, y, xp = a._data, b._data, a.xp
     with ignore_fp_errors(xp):
         out = _xlogy(x, y)
@@ -102,8 +97,7 @@ def _xlogy(x: Array, y: Array) -> Array:
 def copysign(a: TensorLike, other: TensorLike) -> Tensor:
     """|a| with b's sign bit (so -0 and negative nans count as negative); float32 for integers, as torch. The
     derivative is out / a for a (0 where a is 0, nan where a is infinite, as torch's) and 0 for b."""
-    b = other  # torch's keyword name
-    a, b = operands("copysign", a, b, floating=True)
+    a, b = operands("copysign", a, other, floating=True)
     x, xp = a._data, a.xp
     out = xp.copysign(x, b._data)
 
@@ -419,8 +413,7 @@ def isclose(a: TensorLike, other: TensorLike, rtol: float = 1e-05, atol: float =
 def nextafter(a: TensorLike, other: TensorLike) -> Tensor:
     """The next floating-point value after a in the direction of b (floating only, broadcast, as torch). Its
     gradients are torch 2.13's: g for a where a != b (0 where they are equal), 0 for b."""
-    b = other  # torch's keyword name
-    a, b = _floating_operands("nextafter", a, b)
+    a, b = _floating_operands("nextafter", a, other)
     x, y = a._data, b._data
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -433,9 +426,8 @@ def igamma(a: TensorLike, other: TensorLike, upper: bool = False) -> Tensor:
     gammaincc with torch's values at the boundaries (nan for a < 0 or x < 0, a = 0 counts as P = 1 for x > 0, inf
     limits), floating only, broadcast. Only x has a derivative, +-exp((a - 1) log x - x - lgamma(a)) (torch's
     formula); backward for a raises, as in torch."""
-    x = other  # torch's keyword name
     op = "igammac" if upper else "igamma"
-    a, x = _floating_operands(op, a, x)
+    a, x = _floating_operands(op, a, other)
     s, t, xp = a._data, x._data, a.xp
     one, zero, nan = s.dtype.type(1), s.dtype.type(0), s.dtype.type("nan")
     lower, higher = (zero, one) if upper else (one, zero)  # the values at x = inf and at a = inf (x finite)

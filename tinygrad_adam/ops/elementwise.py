@@ -280,10 +280,9 @@ def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] |
 
 
 def mul(a: TensorLike, other: TensorLike) -> Tensor:
-    b = other  # torch's keyword name
-    if (wide := half_opmath(a, b)) is not None:
+    if (wide := half_opmath(a, other)) is not None:
         return astype(mul(*wide), numpy.float16)
-    a, b = operands("mul", a, b)
+    a, b = operands("mul", a, other)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
         return (unbroadcast(g * b._data, a.shape) if ra else None, unbroadcast(g * a._data, b.shape) if rb else None)
@@ -293,10 +292,9 @@ def mul(a: TensorLike, other: TensorLike) -> Tensor:
 
 
 def div(a: TensorLike, other: TensorLike) -> Tensor:
-    b = other  # torch's keyword name
-    if (wide := half_opmath(a, b)) is not None:  # number / x too: the number as a float32, not rounded to
+    if (wide := half_opmath(a, other)) is not None:  # number / x too: the number as a float32, not rounded to
         return astype(div(*wide), numpy.float16)  # float16 first (1e38 / inf is 0, not inf / inf = nan, as torch)
-    a, b = operands("div", a, b, floating=True)  # true division: integers give float32, as in PyTorch
+    a, b = operands("div", a, other, floating=True)  # true division: integers give float32, as in PyTorch
 
     out = a._data / b._data
 
@@ -637,14 +635,12 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
 
 def maximum(a: TensorLike, other: TensorLike) -> Tensor:
     """Elementwise max (nan if either is nan); on ties the gradient is split evenly between the two."""
-    b = other  # torch's keyword name
-    return _select("maximum", a, b, lambda x, y: x < y)
+    return _select("maximum", a, other, lambda x, y: x < y)
 
 
 def minimum(a: TensorLike, other: TensorLike) -> Tensor:
     """Elementwise min (nan if either is nan); on ties the gradient is split evenly between the two."""
-    b = other  # torch's keyword name
-    return _select("minimum", a, b, lambda x, y: x > y)
+    return _select("minimum", a, other, lambda x, y: x > y)
 
 
 def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:

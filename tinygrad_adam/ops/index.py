@@ -333,10 +333,9 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
 def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002 - torch's name
     """int64 class indices of any shape -> int64 one-hot of shape (*t.shape, num_classes); no gradient. Other
     dtypes raise, int32 and uint8 too (as torch: "only applicable to index tensor of type LongTensor")."""
-    t = input  # torch's keyword name
-    if t.dtype != "int64":
-        raise DtypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {t.dtype}")
-    xp, idx = t.xp, t._data
+    if input.dtype != "int64":
+        raise DtypeError(f"one_hot: needs an int64 tensor of class indices (as torch), got dtype {input.dtype}")
+    xp, idx = input.xp, input._data
     if num_classes <= 0 and not idx.size:  # (torch: 0 classes for an empty tensor too)
         raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes > 0")
     if num_classes < -1:  # torch: every class value is then too large
@@ -345,7 +344,7 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002 - tor
         num_classes = int(idx.max()) + 1
     if idx.size and bool(((idx < 0) | (idx >= num_classes)).any()):
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes})")
-    return Tensor((idx[..., None] == xp.arange(num_classes)).astype("int64"), device=t.device)
+    return Tensor((idx[..., None] == xp.arange(num_classes)).astype("int64"), device=input.device)
 
 
 def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -699,13 +698,12 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     """The length-``r`` combinations of a 1-D tensor's elements (by position, in lexicographic order; with
     ``with_replacement`` an element may repeat), as rows: (count, r); an empty 1-D tensor for r = 0, as torch.
     Gathered, so the gradient adds up over the rows an element appears in."""
-    a = input  # torch's keyword name
-    if a.ndim != 1:
-        raise ValueError(f"combinations: expects a 1-D tensor, got shape {a.shape}")
+    if input.ndim != 1:
+        raise ValueError(f"combinations: expects a 1-D tensor, got shape {input.shape}")
     if r < 0:
         raise ValueError(f"combinations: r must be non-negative, got {r}")
     if r == 0:
-        return Tensor(a.xp.empty((0,), dtype=a.dtype), device=a.device)
+        return Tensor(input.xp.empty((0,), dtype=input.dtype), device=input.device)
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
-    idx = numpy.asarray(list(pick(range(a.shape[0]), r)), dtype=numpy.int64).reshape(-1, r)
-    return getitem(a, constant(a.xp.asarray(idx)))
+    idx = numpy.asarray(list(pick(range(input.shape[0]), r)), dtype=numpy.int64).reshape(-1, r)
+    return getitem(input, constant(input.xp.asarray(idx)))
