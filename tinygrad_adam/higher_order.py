@@ -329,7 +329,13 @@ def softplus(node: Tensor, g: Tensor) -> tuple[Tensor]:
         one = bx.xp.exp(bx._data) == bx.xp.inf
     mask = constant(one if linear is None else one | linear)
     z = ew.exp(ew.where(mask, 0, bx))  # finite everywhere: no inf * 0 in the second derivative
-    return (g * ew.where(mask, 1, z / (z + 1)),)
+    slope = ew.where(mask, 1, z / (z + 1))
+    threshold = saved(node, "threshold", None)
+    if threshold is not None:  # torch's double backward is 0 where beta x == threshold (the slope there is not 1)
+        edge = bx._data == threshold
+        if edge.any():
+            slope = ew.where(constant(edge), slope.detach(), slope)
+    return (g * slope,)
 
 
 @differentiable("silu", "silu_")

@@ -680,3 +680,49 @@ def smooth_l1(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     slope = ew.where(constant(inside), linear if huber else linear / t(beta), times_zero(outside, diff))
     gd = element_grad(node, g, d.shape) * slope
     return (gd if a.requires_grad else None, -gd if b.requires_grad else None)
+
+
+@differentiable("unfold")
+def unfold(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """Tensor.unfold's and F.unfold's (im2col) backward: the windows added back into place, linear in g; its
+    adjoint is the unfold itself, taken again of the incoming array."""
+    blocks = saved(node, "blocks", None)
+    if blocks is not None:  # F.unfold: im2col, backward col2im
+        return (linear_map(g, first_order(node), lambda h: conv.im2col(h, blocks)),)
+    d, where, x_shape = saved(node, "d"), saved(node, "where"), saved(node, "x").shape
+    count, size, out_shape = saved(node, "count"), saved(node, "size"), tuple(node.shape)
+
+    def windows_of(h: Array) -> Array:
+        picked = h.reshape(x_shape)[(slice(None),) * d + (where,)]
+        split = picked.reshape(x_shape[:d] + (count, size) + x_shape[d + 1:])
+        return node.xp.moveaxis(split, d + 1, -1).reshape(out_shape)
+    return (linear_map(g, first_order(node), windows_of),)
+
+
+@differentiable("masked_select")
+def masked_select(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """masked_select's backward (g put at the mask's places of a zero tensor, summed to the input's shape) is
+    linear in g; its adjoint is the masked_select of the broadcast incoming array."""
+    where, shape = saved(node, "where"), saved(node, "shape")
+    return (linear_map(g, first_order(node), lambda h: node.xp.broadcast_to(h, shape)[where]),)
+
+
+@differentiable("masked_scatter")
+def masked_scatter(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """masked_scatter's backward: the input's gradient is g zeroed where the mask holds, the source's g at the
+    mask's places in its first elements; both linear in g, each recorded with its adjoint."""
+    a, source = node._parents
+    where, count = saved(node, "where"), saved(node, "count")
+    shape = where.shape
+    backward = node._backward
+    ga = gs = None
+    if a.requires_grad:
+        ga = linear_map(g, lambda h: backward(h)[0],  # type: ignore[misc]
+                        lambda h: node.xp.where(where, 0, node.xp.broadcast_to(h, shape)))
+    if source.requires_grad:
+        def spread(h: Array) -> Array:
+            full = node.xp.zeros(shape, dtype=h.dtype)
+            full[where] = h.reshape(-1)[:count]
+            return full
+        gs = linear_map(g, lambda h: backward(h)[1], spread)  # type: ignore[misc]
+    return ga, gs

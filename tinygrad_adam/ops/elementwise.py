@@ -572,7 +572,7 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float | None = None) -> Te
 
     def backward(g: Array) -> tuple[Array]:
         s = exp_ratio(a._data * beta if beta != 1 else a._data)
-        if linear is not None:
+        if threshold is not None:  # (linear is set too; the closure keeps threshold for the double backward)
             s[linear] = 1
         s *= g
         return (s,)
