@@ -57,6 +57,12 @@ def _gaps(w: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------- cholesky
+@differentiable("slogdet_sign")
+def slogdet_sign(node: Tensor, g: Tensor) -> tuple[None]:
+    """No gradient (None, as torch's undefined one): slogdet's sign is piecewise constant."""
+    return (None,)
+
+
 @differentiable("cholesky")
 def cholesky(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's cholesky_backward: P = tril(L^T gL), P = (P + tril(P, -1)^T) / 2, gA = L^-T P L^-1 as two triangular

@@ -71,6 +71,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
     other number the p-norm."""
     x = _floating_input("vector_norm", x, dtype)
     d = None if dim is None else (int(dim) if isinstance(dim, int) else tuple(int(i) for i in dim))
+    if d == ():  # no dims: all of them, as torch (not a reduction over none)
+        d = None
     if (math.isinf(ord) or ord < 0) and any(x.shape[i] == 0 for i in reduce._axes(d, x.ndim)):
         raise ArgumentError(f"linalg.vector_norm: cannot compute the {ord} norm over an empty dim (it has no identity)")
     if math.isinf(ord):  # (norm's backward: torch's mask, 0 at nan entries and along a nan norm)
@@ -111,6 +113,9 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # 
     """torch.linalg.norm: a vector norm over an int ``dim`` (or of the flattened tensor when ord and dim are None),
     a matrix norm over two dims (or of a 2-D tensor given an ord); ord None means 2 for vectors, "fro" for
     matrices."""
+    if dim is not None and not isinstance(dim, int) and len(dim) not in (1, 2):
+        raise ArgumentError(f"linalg.norm: dim must be an int or hold 1 or 2 dims, got {tuple(dim)}; use "
+                            f"vector_norm for other dims")
     if dim is not None and not isinstance(dim, int) and len(dim) == 2:
         return matrix_norm(A, "fro" if ord is None else ord, tuple(dim), keepdim, dtype=dtype)
     if dim is None and ord is not None:

@@ -2140,7 +2140,7 @@ def matrix_power(self: Tensor, n: int) -> Tensor:
     """The square matrices (..., m, m) to the integer power n: repeated products by squaring; n = 0 the identity,
     n < 0 powers of the inverse."""
     if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
-        raise ValueError(f"matrix_power: needs square matrices (..., m, m), got shape {self.shape}")
+        raise ArgumentError(f"matrix_power: needs square matrices (..., m, m), got shape {self.shape}")
     if n == 0:
         return linalg.identity_like(self)
     base, n = (linalg.inv(self), -n) if n < 0 else (self, n)

@@ -149,3 +149,14 @@ class Wishart(TrilMatrices, ExponentialFamily):
         h = ((p + 1) * (p * math.log(2) / 2 + half_log_det(L)) + _mvlgamma(nu / 2, p)
              - (nu - p - 1) / 2 * mvdigamma(nu / 2, p) + nu * p / 2)
         return h.expand(tuple(self._batch_shape))
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        """theta = (-precision / 2, df / 2): with them ``kl_divergence`` of two Wisharts is the Bregman divergence
+        of the exponential family (torch registers no closed form for the pair)."""
+        return -0.5 * self.precision_matrix, 0.5 * self.df
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        """F(theta) = y (p log 2 - log det(-2 x)) + mvlgamma(y, p), for theta = (x, y) as ``_natural_params``."""
+        p = self._event_shape[-1]
+        return y * (p * math.log(2) - slogdet(-2 * x).logabsdet) + _mvlgamma(y, p)

@@ -528,7 +528,9 @@ def slogdet(a: Tensor) -> tuple[Tensor, Tensor]:
             if bool(odd.any()):  # A^-T from the LU of A^T, as torch's
                 inverse_t[odd] = lu_substitute(lu, perm, xp.broadcast_to(xp.eye(a.shape[-1], dtype=a.dtype), lu.shape))
             return (xp.where(regular, g[..., None, None] * inverse_t, g.dtype.type(math.nan)),)
-    return Tensor(sign, device=a.device), record("slogdet", logabs, (a,), backward)
+    def sign_backward(g: Array) -> tuple[None]:  # the sign is piecewise constant: no gradient (None), as torch's
+        return (None,)
+    return record("slogdet_sign", sign, (a,), sign_backward), record("slogdet", logabs, (a,), backward)
 
 
 def logdet(a: Tensor) -> Tensor:

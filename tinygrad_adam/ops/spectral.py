@@ -315,6 +315,10 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
         return ga, gb
 
     full_rank = driver == "gels" or bool((rank == n).all())
+    extra = len(batch) - (a.ndim - 2)  # rank and singular values keep A's own batch shape, as torch's (not B's
+    own = (0,) * extra + tuple(slice(None) if d == e else slice(0, 1)  # broadcast batch dims)
+                               for d, e in zip(a.shape[:-2], batch[extra:]))
+    rank, s = rank[own], s[own]
     residuals = (record("linalg_lstsq", (resid * resid).sum(axis=-2), (a, b), back_residuals)
                  if m > n and driver != "gelsy" and full_rank else constant(empty))
     return (record("linalg_lstsq", _unvector(x, vector), (a, b), back_x), residuals,
@@ -345,8 +349,8 @@ def _lstsq_empty(a: Tensor, b: Tensor, ab: Array, bb: Array, driver: str,
             if b.requires_grad else None))
     else:
         residuals = constant(empty)
-    rank = xp.zeros((0,) if driver == "gels" else ab.shape[:-2], dtype=numpy.int64)  # (r = AX - B = -B)
-    s = xp.zeros(ab.shape[:-2] + (min(m, n),), dtype=a.dtype) if driver in ("gelsd", "gelss") else empty
+    rank = xp.zeros((0,) if driver == "gels" else a.shape[:-2], dtype=numpy.int64)  # (r = AX - B = -B; A's own
+    s = xp.zeros(a.shape[:-2] + (min(m, n),), dtype=a.dtype) if driver in ("gelsd", "gelss") else empty  # batch)
     return x, residuals, constant(rank), constant(s)
 
 
