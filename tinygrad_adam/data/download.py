@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..progress import Progress
-from .files import DataCorruptError, atomic_path
+from .files import DataCorruptError, atomic_path, unsearchable
 
 if TYPE_CHECKING:
     from .paths import DatasetFiles
@@ -92,8 +92,7 @@ def fetch_into(spec: DatasetFiles, folder: Path, mirrors: Sequence[str]) -> None
                 break
             created.append(path)
     except PermissionError as e:
-        raise PermissionError(f"{path}: cannot be read ({e.strerror}); give yourself read and search permission on "
-                              f"it, or give another data directory") from e
+        raise unsearchable(path, e) from e
     if not path.is_dir():  # no download could be stored there: say so once, not once per source
         raise NotADirectoryError(f"{path} is a file, not a directory: give a data directory that is one")
     try:

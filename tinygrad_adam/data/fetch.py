@@ -9,6 +9,7 @@ from pathlib import Path
 from . import cifar10, imdb, mnist, shakespeare
 from .download import fetch_into
 from .download import mirrors as env_mirrors
+from .files import unsearchable
 from .paths import DatasetFiles, data_dirs
 
 DATASETS: dict[str, DatasetFiles] = {"mnist": mnist.FILES, "imdb": imdb.FILES, "cifar10": cifar10.FILES,
@@ -34,8 +35,7 @@ def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
     try:
         complete = all((folder / f).is_file() for f in spec.files)
     except PermissionError as e:
-        raise PermissionError(f"{folder}: cannot be read ({e.strerror}); give yourself read and search permission "
-                              f"on it and its parents, or give another data directory") from e
+        raise unsearchable(folder, e) from e
     if complete:
         if spec.verify is not None:  # "already there" only for the right files; a damaged one is named, kept
             spec.verify(folder)

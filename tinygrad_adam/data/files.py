@@ -27,6 +27,12 @@ def refetch(path: Path) -> str:
             f"Python).")
 
 
+def unsearchable(path: Path, error: OSError) -> PermissionError:
+    """The one-line error for a data directory this user may not read or search."""
+    return PermissionError(f"{path}: cannot be read ({error.strerror or type(error).__name__}); give yourself read "
+                           f"and search permission on it and its parents, or give another data directory")
+
+
 def unreadable(path: Path, error: OSError) -> PermissionError:
     """The one-line error for a data file that exists but that this user may not read (not a damaged file)."""
     return PermissionError(f"{path}: cannot be read ({error.strerror or type(error).__name__}); give yourself read "
