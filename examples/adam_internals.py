@@ -9,7 +9,8 @@ prints what the numbers show, and writes four plots to runs/adam_internals/ (``-
 ``--update-figures`` replaces the committed ones in examples/figures/, which README shows):
 
 1. internals_first_steps.png: |Delta_t| / lr per layer. The first step moves every weight by lr, whatever the
-   gradient's scale (the same run with the loss multiplied by 1000 gives the same steps).
+   gradient's scale (the same run with the loss multiplied by 1000 gives the same steps), except the weights
+   whose gradient is exactly 0, such as those of the pixels blank in the whole minibatch.
 2. internals_snr.png: the signal-to-noise ratio |m_hat| / sqrt(v_hat) falls as training settles, and with it the
    step size, with no schedule.
 3. internals_bias_correction.png: 1 - beta1^t and 1 - beta2^t, and the step sizes without correction: early on

@@ -199,8 +199,8 @@ def test_resume_refuses_changed_settings_and_extends_with_epochs(tmp_path: Path,
     run = tmp_path / "run"
     assert cli("train", *SMALL, "--lr", 0.05, "--out", run, cwd=tmp_path, env=env).returncode == 0
     line = error_line(cli("train", "--resume", "--out", run, "--lr", 0.5, "--no-bias-correction", "--optimizer",
-                          "sgd", "--seed", 3, "--limit", 200, "--batch-size", 64, cwd=tmp_path, env=env))
-    for flag in ("--lr 0.5", "--no-bias-correction", "--optimizer 'sgd'", "--seed 3", "--limit 200",
+                          "amsgrad", "--seed", 3, "--limit", 200, "--batch-size", 64, cwd=tmp_path, env=env))
+    for flag in ("--lr 0.5", "--no-bias-correction", "--optimizer 'amsgrad'", "--seed 3", "--limit 200",
                  "--batch-size 64"):
         assert flag in line, line
     for extra in (["--optimizer", "nesterov"], ["--optimizer", "adamax"], ["--temporal-average", "0.9"],

@@ -257,7 +257,7 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     tuned_path = Path(tuned_file) if tuned_file else tuned.path_of(experiment)
-    chosen, source = {}, "none: default learning rates (run `tinygrad-adam tune` first)"
+    chosen, source, content = {}, "none: default learning rates (run `tinygrad-adam tune` first)", {}
     if tuned_file or tuned_path.exists():
         content = tuned.read(tuned_path)
         chosen, source = content["chosen"], f"{tuned_path.name} ({describe_budget(content.get('budget'))})"
@@ -268,11 +268,16 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
     if chosen and base.lr is None and untuned:  # those curves would run at the default lr under a "tuned" caption
         raise ValueError(f"{tuned_path} has no tuned values for {', '.join(untuned)}: tune them into it, choose "
                          f"curves it has ({', '.join(chosen)}) with --optimizers, or give --lr")
+    curve_cfgs = [(curve, curve_config(exp, curve, base, chosen)) for curve in curves]
+    if chosen and base.lr is None:
+        unlike = tuned_elsewhere(content, [(c.key, cfg.resolved()) for c, cfg in curve_cfgs])
+        if unlike:  # the rates were searched under other settings than these runs': said in the caption too
+            log(f"warning: {tuned_path} was tuned under other settings than these runs ({'; '.join(unlike)})")
+            source += f"; tuned under other settings: {'; '.join(unlike)}"
     out = claim_out(out, resume, overwrite)  # after the tuned file is read: a bad one leaves no directory behind
     results: dict[str, dict[str, Any]] = {}
     runs: list[tuple[dict[str, Any], Config, str]] = []  # (its curve's entry, config, label) per run, in order
-    for curve in curves:
-        cfg = curve_config(exp, curve, base, chosen)
+    for curve, cfg in curve_cfgs:
         resolved = cfg.resolved()
         entry = results[curve.key] = {"label": label(resolved), "config": resolved.to_json(), "dirs": [], "runs": []}
         for seed in range(base.seed, base.seed + seeds):
@@ -336,6 +341,23 @@ def plot_dir(directory: str | Path) -> list[Path]:
     if path is None:
         raise ValueError(f"no training-curve points to plot in {folder}: every run diverged before its first point")
     return [path]
+
+
+def tuned_elsewhere(content: dict[str, Any], curves: Sequence[tuple[str, Config]]) -> list[str]:
+    """The settings under which a tuned file's rates were searched that differ from the resolved configs of the
+    curves (key, config) that take them: batch size, IMDB features (its budget), each curve's lr schedule."""
+    budget = content.get("budget") if isinstance(content.get("budget"), dict) else {}
+    found = []
+    for key, cfg in curves:
+        was = content["chosen"].get(key, {}).get("lr_schedule")
+        if was is not None and was != cfg.lr_schedule:
+            found.append(f"{key} lr schedule {was}, here {cfg.lr_schedule}")
+    for field in ("batch_size", "imdb_features"):
+        here = {getattr(cfg, field) for _, cfg in curves if field != "imdb_features" or cfg.dataset == "imdb"}
+        was = budget.get(field)
+        if was is not None and here and here != {was}:
+            found.append(f"{field.replace('_', ' ')} {was}, here {', '.join(map(str, sorted(here)))}")
+    return found
 
 
 def describe_budget(budget: Any) -> str:

@@ -35,6 +35,8 @@ MODELS = ("logreg", "mlp", "cnn", "vae")
 DATASETS = ("mnist", "imdb", "cifar10")
 OPTIMIZERS = ("adam", "adamax", "amsgrad", "adamw", "nadam", "sgd", "nesterov", "adagrad", "rmsprop", "adadelta")
 SCHEDULES = ("constant", "inv-sqrt")
+# The optimizers whose update has the paper's two bias-correction lines that --no-bias-correction drops (section 6.4).
+BIAS_CORRECTED = ("adam", "amsgrad", "adamw")
 NUM_CLASSES = {"mnist": 10, "imdb": 2, "cifar10": 10}
 IMDB_FEATURES = ("binary", "counts")
 # Section 6.1 decays alpha by 1/sqrt(t) because section 4's analysis of Adam asks for it; AdaGrad anneals by itself
@@ -123,6 +125,9 @@ class Config:
             raise ValueError("--model vae needs pixels in [0, 1] (Bernoulli decoder); CIFAR-10 is whitened: use mnist")
         if self.imdb_features not in IMDB_FEATURES:
             raise ValueError(f"unknown IMDB features {self.imdb_features!r}; choose from {', '.join(IMDB_FEATURES)}")
+        if self.bias_correction is False and self.optimizer not in BIAS_CORRECTED:
+            raise ValueError(f"turning bias correction off is an option of {', '.join(BIAS_CORRECTED)} only; "
+                             f"{self.optimizer} has no such switch")
         defaults = dict(MODEL_DEFAULTS[self.model])
         if self.model == "logreg" and self.optimizer in SELF_ANNEALING:
             defaults["lr_schedule"] = "constant"  # section 6.1's reading: see SELF_ANNEALING
@@ -161,6 +166,8 @@ class Config:
         if cfg.input_dropout and cfg.model != "cnn":
             raise ValueError(f"--input-dropout is the CNN's (section 6.3); for {cfg.model} use --dropout "
                              f"(logistic regression applies it to the inputs)")
+        if cfg.dropout and cfg.model == "vae":  # (build_model has nowhere to put it)
+            raise ValueError("--dropout: the VAE of section 6.4 has no dropout layer; leave it at 0")
         if not 0 <= cfg.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {cfg.momentum}")
         if cfg.lr_schedule not in SCHEDULES:
@@ -318,7 +325,7 @@ def build_optimizer(cfg: Config, params: Iterable[Tensor]) -> optim.Optimizer:
         return optim.Adam(p, lr=lr, betas=cfg.betas, weight_decay=wd, amsgrad=name == "amsgrad",
                           bias_correction=cfg.bias_correction)
     if name == "adamw":
-        return optim.AdamW(p, lr=lr, betas=cfg.betas, weight_decay=wd)
+        return optim.AdamW(p, lr=lr, betas=cfg.betas, weight_decay=wd, bias_correction=cfg.bias_correction)
     if name == "adamax":
         return optim.Adamax(p, lr=lr, betas=cfg.betas, weight_decay=wd)
     if name == "nadam":

@@ -29,6 +29,36 @@ from .train import DEFAULT_LR, Config, training_cost
 
 MOMENTA = (0.5, 0.9, 0.99)
 MOMENTUM_METHODS = ("nesterov",)
+# The run settings that change a trial's score, and the option of ``tune`` that sets each: the tuned file's
+# "command" names every one that differs from Config's default, so that running it again gives the same file.
+SCORE_OPTIONS = {"batch_size": "--batch-size", "weight_decay": "--weight-decay", "dropout": "--dropout",
+                 "input_dropout": "--input-dropout", "lr_schedule": "--lr-schedule", "imdb_features": "--imdb-features",
+                 "channels": "--channels", "seed": "--seed", "flush_denormal": "--flush-denormal"}
+
+
+def command_line(experiment: str, base: Config, optimizers: Sequence[str] | None, lrs: Sequence[float] | None,
+                 momenta: Sequence[float], max_widen: int, seeds: int) -> str:
+    """The ``tinygrad-adam tune`` command that repeats this search: every option whose value is not the default."""
+    default = Config()
+    words = [f"tinygrad-adam tune --experiment {experiment} --epochs {base.epochs}"]
+    for field, flag in SCORE_OPTIONS.items():
+        value = getattr(base, field)
+        if value == getattr(default, field):
+            continue
+        if isinstance(value, bool):  # a switch: named when on
+            words.append(flag)
+        elif isinstance(value, (tuple, list)):
+            words.append(f"{flag} {','.join(map(str, value))}")
+        else:
+            words.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    for flag, value in (("--limit", base.limit), ("--seeds", seeds if seeds > 1 else None),
+                        ("--optimizers", ",".join(optimizers) if optimizers else None),
+                        ("--lrs", ",".join(f"{lr:g}" for lr in lrs) if lrs else None),
+                        ("--momenta", ",".join(f"{m:g}" for m in momenta) if tuple(momenta) != MOMENTA else None),
+                        ("--max-widen", max_widen if max_widen != 4 else None)):
+        if value is not None:
+            words.append(f"{flag} {value}")
+    return " ".join(words)
 
 
 def start_grid(optimizer: str) -> list[float]:
@@ -130,16 +160,9 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
                 f"widenings (raise --max-widen)")
         trials[curve.key] = [{k: v for k, v in r.items() if k != "bracketed"} for r in rows]
     resolved = dataclasses.replace(base, model=exp.model, dataset=exp.dataset).resolved()
-    command = [f"tinygrad-adam tune --experiment {experiment} --epochs {base.epochs}"]
-    for flag, value in (("--limit", base.limit), ("--seeds", seeds if seeds > 1 else None),
-                        ("--optimizers", ",".join(optimizers) if optimizers else None),
-                        ("--lrs", ",".join(f"{lr:g}" for lr in lrs) if lrs else None),
-                        ("--max-widen", max_widen if max_widen != 4 else None)):
-        if value is not None:
-            command.append(f"{flag} {value}")
     content = {
         "experiment": experiment, "figure": exp.figure, "model": exp.model, "dataset": exp.dataset,
-        "command": " ".join(command),
+        "command": command_line(experiment, base, optimizers, lrs, momenta, max_widen, seeds),
         "budget": {"epochs": base.epochs, "limit": base.limit, "seeds": seed_list,
                    "batch_size": resolved.batch_size, "imdb_features": resolved.imdb_features},
         "score": "training cost (mean minibatch loss, plus the L2 term with weight decay) of the last epoch, mean "
