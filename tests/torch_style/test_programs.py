@@ -655,6 +655,15 @@ harness hands both the same initial weights and minibatches from numpy.
   of ``q + num_q * r`` with a ``-1e3``-padded float collate, ``y * one_hot(qshft.long())`` and
   ``F.binary_cross_entropy``), Adam, ``clip_grad_norm_``, AUC by sorting in numpy, accuracy, log lines and a
   state_dict round trip)
+- (``test_program_m5_audio.py`` runs ``m5_audio.py``: torchaudio's speech-command M5 on synthetic tones (pad_sequence
+  collate, a windowed-sinc Resample by strided conv1d, Conv1d / BatchNorm1d / MaxPool1d with an avg_pool1d or
+  adaptive pooling head, log_softmax + ``nll_loss(output.squeeze(), target)`` on a last batch of one, Adam + StepLR)
+- (``test_program_transformer_translation.py`` runs ``transformer_translation.py``: the nn.Transformer translation
+  tutorial (float causal / bool padding masks, a PositionalEncoding buffer, label-smoothed CrossEntropyLoss with
+  ignore_index, greedy decoding under no_grad) and a batch-first spelling decoded under inference_mode)
+- (``test_program_ctr_embeddingbag.py`` runs ``ctr_embeddingbag.py``: a DeepFM on multi-hot click logs
+  (EmbeddingBag sum with per_sample_weights and include_last_offset, mean with padding_idx, max via
+  ``F.embedding_bag`` on 2-D input, ``from_pretrained``), Adagrad dense or sparse, SparseAdam beside Adam, AUC)
 """
 
 from __future__ import annotations
@@ -723,6 +732,7 @@ IMPORTS = [
     ("import torch.nn.utils.prune as prune\n", "import tinygrad_adam.nn.utils.prune as prune\n"),
     ("import torch.nn.utils.parametrize as P\n", "import tinygrad_adam.nn.utils.parametrize as P\n"),
     ("import torch.nn.functional as tnnF\n", "import tinygrad_adam.nn.functional as tnnF\n"),
+    ("from torch.nn import Transformer\n", "from tinygrad_adam.nn import Transformer\n"),
 ]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,6 +135,7 @@ def multi_head_attention_forward(
     ``key_padding_mask`` and no weights asked for, the causal mask (top left aligned over S') is used in its place.
     """
     unbatched = _check_shapes(query, key, value, key_padding_mask, attn_mask)
+    _warn_mixed_masks(key_padding_mask, attn_mask)
     if unbatched:
         query, key, value = (movement.unsqueeze(t, 1) for t in (query, key, value))
     n_l, n, e = query.shape
@@ -210,6 +212,16 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool, 
     if dropout_p > 0.0:
         weights = F.dropout(weights, dropout_p)
     return weights @ v, weights
+
+
+def _warn_mixed_masks(key_padding_mask: TensorLike | None, attn_mask: TensorLike | None) -> None:
+    """torch's deprecation warning for a bool mask beside a float one (or two float dtypes): both still work."""
+    if key_padding_mask is None or attn_mask is None:
+        return
+    pad_dtype, mask_dtype = getattr(key_padding_mask, "dtype", None), getattr(attn_mask, "dtype", None)
+    if pad_dtype != mask_dtype:
+        warnings.warn(f"key_padding_mask ({pad_dtype}) and attn_mask ({mask_dtype}) differ in dtype; mixing mask "
+                      "dtypes is deprecated: give both as bool or both as float", UserWarning, stacklevel=3)
 
 
 def _check_shapes(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: TensorLike | None,

@@ -750,6 +750,8 @@ def _class_last(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor,
         raise ValueError(f"{op}: expected input of shape (N, C) or (N, C, d1, ...), got a 0-d tensor")
     probabilities = target.dtype.kind == "f"
     if input.ndim == 1:
+        if not probabilities and target.shape == (1,):  # one sample's class as a 1-element target, as torch takes
+            target = target.reshape(())  # (an M5-style `output.squeeze()` on a last batch of one)
         return input.unsqueeze(0), target.unsqueeze(0), ()
     batch_shape = (input.shape[0], *input.shape[2:])
     expected = input.shape if probabilities else batch_shape
