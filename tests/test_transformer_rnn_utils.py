@@ -19,7 +19,8 @@ from tinygrad_adam.nn.utils import rnn
 torch = pytest.importorskip("torch")
 trnn = torch.nn.utils.rnn
 
-pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched", "ignore:enable_nested_tensor is True")
+pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched", "ignore:enable_nested_tensor is True",
+                                        "ignore:enable_nested_tensor=True has no effect")
 
 
 def twin(theirs: Any, ours: Any) -> tuple[Any, Any]:

@@ -44,15 +44,34 @@ def activation(lib: object, name: str) -> object:
     return name
 
 
+# each reason a layer stays off the nested-tensor path: (words in torch's warning, words in ours)
+REASONS = {"layer type": ("was not TransformerEncoderLayer", "is not a TransformerEncoderLayer"),
+           "norm_first": ("norm_first was True", "norm_first=True"),
+           "batch_first": ("batch_first was not True", "is not batch_first"),
+           "qkv sizes": ("_qkv_same_embed_dim was not True", "key / value sizes"),
+           "bias": ("was passed bias=False", "has bias=False"),
+           "activation": ("activation_relu_or_gelu was not True", "neither relu nor gelu"),
+           "eps": ("norm1.eps was not equal", "different eps"),
+           "odd heads": ("num_heads is odd", "odd number of heads")}
+
+
+def reason_of(message: str, lib: object) -> str:
+    """The REASONS key a nested-tensor warning of ``lib`` names (the message itself when it is not one)."""
+    side = 0 if lib is torch else 1
+    found = [key for key, words in REASONS.items() if words[side] in message and "nested_tensor" in message]
+    return found[0] if len(found) == 1 else message
+
+
 def encoder_warnings(lib: object, layer_kw: dict, nested: bool, custom: bool, eps2: float | None) -> tuple[list, bool]:
-    """The warnings (category, message, file) of building a 2-layer encoder, and its ``use_nested_tensor``."""
+    """The warnings (category, the reason named (REASONS), file) of building a 2-layer encoder, and its
+    ``use_nested_tensor``. The reasons are compared, not the sentences: ours are in our own words."""
     layer = lib.nn.Linear(4, 4) if custom else lib.nn.TransformerEncoderLayer(8, **layer_kw)
     if eps2 is not None and not custom:  # layer_norm_eps is shared; a program may change one norm's eps afterwards
         layer.norm2.eps = eps2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         encoder = lib.nn.TransformerEncoder(layer, 2, enable_nested_tensor=nested)
-    return [(w.category, str(w.message), w.filename) for w in caught], encoder.use_nested_tensor
+    return [(w.category, reason_of(str(w.message), lib), w.filename) for w in caught], encoder.use_nested_tensor
 
 
 @settings(deadline=None, max_examples=60)

@@ -23,6 +23,7 @@ FILE = HERE / "transformer_translation.py"
 # (torch says its nested tensors are a prototype); and both deprecate the tutorial's float causal mask beside bool
 # padding masks (tests/test_transformer_translation_fixes.py)
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning",
+                                        "ignore:enable_nested_tensor=True has no effect:UserWarning",
                                         "ignore:The PyTorch API of nested tensors:UserWarning",
                                         "ignore:Support for mismatched key_padding_mask:UserWarning",
                                         "ignore:key_padding_mask .* differ in dtype:UserWarning")

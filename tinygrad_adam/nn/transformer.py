@@ -134,20 +134,20 @@ def _clones(layer: Module, num_layers: int) -> ModuleList:
 
 
 def _why_no_fast_path(layer: Module) -> str:
-    """The first reason torch gives why ``layer`` keeps a TransformerEncoder off its nested-tensor path ('' if none)."""
-    name = "encoder_layer"
+    """The first reason (in torch's order of checks) why ``layer`` keeps a TransformerEncoder off torch's
+    nested-tensor path, in our words; '' if none."""
     if not isinstance(layer, TransformerEncoderLayer):
-        return f"{name} was not TransformerEncoderLayer"
+        return "encoder_layer is not a TransformerEncoderLayer"
     attn, activation = layer.self_attn, layer.activation
-    reasons = ((layer.norm_first, f"{name}.norm_first was True"),
-               (not attn.batch_first,
-                f"{name}.self_attn.batch_first was not True(use batch_first for better inference performance)"),
-               (attn.in_proj_weight is None, f"{name}.self_attn._qkv_same_embed_dim was not True"),
-               (attn.in_proj_bias is None, f"{name}.self_attn was passed bias=False"),
+    reasons = ((layer.norm_first, "encoder_layer has norm_first=True"),
+               (not attn.batch_first, "encoder_layer's self_attn is not batch_first (batch-first inputs also run "
+                                      "faster at inference)"),
+               (attn.in_proj_weight is None, "encoder_layer's self_attn has key / value sizes other than embed_dim"),
+               (attn.in_proj_bias is None, "encoder_layer's self_attn has bias=False"),
                (not (activation in (F.relu, F.gelu) or isinstance(activation, ReLU | GELU)),
-                f"{name}.activation_relu_or_gelu was not True"),
-               (layer.norm1.eps != layer.norm2.eps, f"{name}.norm1.eps was not equal to {name}.norm2.eps"),
-               (attn.num_heads % 2 == 1, f"{name}.self_attn.num_heads is odd"))
+                "encoder_layer's activation is neither relu nor gelu"),
+               (layer.norm1.eps != layer.norm2.eps, "encoder_layer's norm1 and norm2 have different eps"),
+               (attn.num_heads % 2 == 1, "encoder_layer's self_attn has an odd number of heads"))
     return next((reason for failed, reason in reasons if failed), "")
 
 
@@ -164,7 +164,7 @@ class TransformerEncoder(Module):
         why_not = _why_no_fast_path(encoder_layer)
         self.enable_nested_tensor = self.use_nested_tensor = enable_nested_tensor
         if enable_nested_tensor and why_not:
-            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}",
+            warnings.warn(f"enable_nested_tensor=True has no effect here (use_nested_tensor is False): {why_not}",
                           stacklevel=2)
             self.use_nested_tensor = False
         self.layers = _clones(encoder_layer, num_layers)
