@@ -518,11 +518,10 @@ def scatter_reduce(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | Non
     """scatter_reduce's backward for "sum", "mean", "amax" and "amin" (``scatter_reduce_`` too): linear in g, with
     the counts (mean) and the tie masks (amax / amin) held constant, as torch's double backward holds them; each
     gradient is the first-order map of g recorded with its adjoint. "prod" (whose gradient also moves with the
-    values) raises."""
+    values): see ``_scatter_prod``."""
     reduce = saved(node, "reduce")
     if reduce == "prod":
-        raise NotImplementedError("double backward through scatter_reduce(reduce='prod') is not supported; compute "
-                                  "that part without create_graph=True")
+        return _scatter_prod(node, g)
     a, src = node._parents
     first = node._backward
     mesh, taken, a1, values, out = (saved(node, n) for n in ("mesh", "taken", "a1", "values", "out"))
@@ -550,6 +549,66 @@ def scatter_reduce(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | Non
             return (full * scale).reshape(node.shape)
         gs = linear_map(g, lambda h: first(h)[1], spread)
     return ga, gs
+
+
+def _scatter_prod(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """scatter_reduce(prod)'s backward as Tensor ops (torch's formula, as ``ops.index._prod_grads``): a's gradient
+    g * (the product with a's zeros taken as 1) / a (zeros as 1); a value's g * out / itself, except the only zero
+    reduced into a place, whose gradient is g times the product with it taken as 1. The zero masks are constants;
+    the products are scatter_reduce(prod)s of the flattened tensors. Where several zeros meet in one place, the
+    values' gradient raises when differentiated again (as torch's)."""
+    from .ops.index import index_put as index_put_op
+    from .ops.index import scatter_reduce as reduced
+
+    a, src = node._parents
+    mesh, taken, a1, values, s1 = (saved(node, n) for n in ("mesh", "taken", "a1", "values", "s1"))
+    include_self, xp = saved(node, "include_self"), backend.get_array_module(a1)
+    steps = [int(math.prod(a1.shape[d + 1:])) for d in range(a1.ndim)]
+    flat = sum((m * st for m, st in zip(mesh, steps, strict=True)), xp.zeros(values.shape, dtype="int64"))
+    places = constant(flat.reshape(-1))  # each reduced value's place in the flattened a
+
+    def product(base: Tensor, vals: Tensor) -> Tensor:  # scatter_reduce(prod) of the flattened tensors, a1's shape
+        return movement.reshape(reduced(movement.reshape(base, (-1,)), 0, places, movement.reshape(vals, (-1,)),
+                                        "prod", include_self), a1.shape)
+
+    def at_places(x: Tensor) -> Tensor:  # x (a1's shape) at each value's place: values' shape
+        return movement.reshape(movement.getitem(movement.reshape(x, (-1,)), places), values.shape)
+
+    g1, a_t = movement.reshape(g, a1.shape), movement.reshape(a, a1.shape)
+    v_t = movement.getitem(movement.reshape(src, s1.shape), taken)
+    ga = gs = None
+    if a.requires_grad:
+        a_ones = ew.where(constant(a1 == 0), 1, a_t)
+        ga = g1 * product(a_ones, v_t) / a_ones
+        if not include_self:  # a place reduced into leaves a's value out
+            kept = xp.ones(a1.shape, dtype=g.dtype)
+            kept[mesh] = 0
+            ga = ga * constant(kept)
+        ga = movement.reshape(ga, a.shape)
+    if src.requires_grad:
+        zero = values == 0
+        zeros_at = xp.zeros(a1.shape, dtype="int64")
+        backend.scatter_at("add", zeros_at, mesh, zero.astype("int64"))
+        alone = constant(zero & (zeros_at[mesh] == 1))
+        others = product(a_t, ew.where(alone, 1, v_t))
+        gv = ew.where(alone, at_places(g1 * others), at_places(g1 * movement.reshape(node, a1.shape))
+                      / ew.where(constant(zero), 1, v_t))
+        if bool((zeros_at > 1).any()):
+            gv = refused_again(gv, "differentiating scatter_reduce(reduce='prod') twice where several zeros of src "
+                                   "meet in one place is not supported (as in torch)")
+        size = int(math.prod(s1.shape))  # gv goes to each value's position in the flattened src, 0 elsewhere
+        spots = constant(xp.arange(size).reshape(s1.shape)[taken].reshape(-1))
+        gs = index_put_op(constant(xp.zeros(size, dtype=g.dtype)), (spots,), movement.reshape(gv, (-1,)))
+        gs = movement.reshape(gs, src.shape)
+    return ga, gs
+
+
+def refused_again(x: Tensor, why: str) -> Tensor:
+    """``x`` recorded so that a backward through it raises RuntimeError ``why`` (torch's DelayedError: a gradient
+    that may be used, but not differentiated)."""
+    def backward(h: Array) -> tuple[Array]:
+        raise RuntimeError(why)
+    return record("_refused_again", x._data, (x,), backward)
 
 
 @differentiable("einsum")

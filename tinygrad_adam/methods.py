@@ -1172,6 +1172,7 @@ def fill_(self: Tensor, value: Any) -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f"fill_: the value must be a number or a 0-d tensor, got one of shape {value.shape}")
+        inplace.refuse_repeats(self, "fill_")  # (torch fills an expand with a number only)
         return inplace.inplace(self, "fill_", lambda a: movement.broadcast_to(
             movement.to(value, a.device).to(a.dtype), a.shape), value)
     v = check_fits("fill_", value, self.dtype)
@@ -1266,6 +1267,9 @@ def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
         return
     if not inplace.stores_itself(self, key, value):  # (``x[key] += v`` has updated the view x[key] already)
         inplace.check_setitem_overlap(self, key, value)
+        view = inplace.view_to_set(self, key)  # (an expand: torch writes the view its basic key takes)
+        if view is not None:
+            self, key = view, Ellipsis
         inplace.inplace(self, "__setitem__", lambda a: index.index_put(a, key, value), value)
 
 

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from ..autograd import no_grad
 from ..creation import Generator, rand, randn
 from ..tensor import Tensor, bump_version
 
@@ -77,7 +78,9 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
-    return _fill(t, val)
+    """``t.fill_(val)`` outside the graph, as torch's (so an expand, whose places share elements, takes it too)."""
+    with no_grad():
+        return t.fill_(val)
 
 
 def zeros_(t: Tensor) -> Tensor:

@@ -524,6 +524,21 @@ def masked(g: Array, factor: Array) -> Array:
     return out
 
 
+def passed(g: Array, factor: Array) -> Array:
+    """g * factor where ``factor`` (bool, or 0 / 0.5 / 1) is nonzero, else +0 (never -0, and 0 for an inf or nan g):
+    torch's gradients made by ``where`` / ``masked_fill`` (relu, clamp, maximum). On the CPU the zeros are written
+    by clearing the bits (g & -mask), which costs less than ``masked``'s multiply and finiteness check."""
+    if factor.dtype != numpy.bool_:  # (maximum's ties: the halves first)
+        g, factor = masked(g, factor), factor != 0
+    bits = UNSIGNED.get(g.dtype.itemsize)
+    if bits is None or not isinstance(g, numpy.ndarray) or not isinstance(factor, numpy.ndarray) or \
+            g.dtype.kind != "f":
+        return backend.get_array_module(g).where(factor, g, g.dtype.type(0))
+    keep = numpy.negative(factor, dtype=bits)  # True -> all ones, False -> 0
+    out = numpy.bitwise_and(g.view(bits), keep, out=keep if keep.shape == g.shape else None)
+    return out.view(g.dtype)
+
+
 def relu(a: Tensor) -> Tensor:
     """x unless x < 0, as torch (so -0 stays -0 and nan passes; numpy's maximum(-0, 0) may give +0: the fuzzer's
     FUZZ_SEED=763008); the gradient passes where x > 0 or x is nan."""
@@ -531,7 +546,7 @@ def relu(a: Tensor) -> Tensor:
         from .factor import DtypeError
         raise DtypeError("relu: bool tensors are not supported (as in torch); convert with .float() first")
     mask = ~(a._data <= 0)
-    return record("relu", backend.relu(a._data), (a,), lambda g: (masked(g, mask),))
+    return record("relu", backend.relu(a._data), (a,), lambda g: (passed(g, mask),))
 
 
 def softplus_array(x: Array, beta: float = 1.0) -> Array:
@@ -622,13 +637,13 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
             inside = x >= lo_d
         else:
             inside = (x >= lo_d) & (x <= hi_d)
-        grads = [unbroadcast(masked(g, inside), a.shape) if a.requires_grad else None]
+        grads = [unbroadcast(passed(g, inside), a.shape) if a.requires_grad else None]
         if lo_t is not None:
             below = x < lo_d if hi_d is None else (x < lo_d) & (lo_d < hi_d)
-            grads.append(unbroadcast(masked(g, below), lo_t.shape) if lo_t.requires_grad else None)
+            grads.append(unbroadcast(passed(g, below), lo_t.shape) if lo_t.requires_grad else None)
         if hi_t is not None:
             above = x > hi_d if lo_d is None else (x > hi_d) | (hi_d < lo_d)
-            grads.append(unbroadcast(masked(g, above), hi_t.shape) if hi_t.requires_grad else None)
+            grads.append(unbroadcast(passed(g, above), hi_t.shape) if hi_t.requires_grad else None)
         return tuple(grads)
     return record("clip", out, tuple(t for t in (a, lo_t, hi_t) if t is not None), backward)
 
@@ -653,8 +668,8 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
         half = (a._data == b._data).astype(g.dtype)
         half *= -0.5
         half += 1  # 0.5 on ties, 1 elsewhere
-        return (unbroadcast(masked(g, half * ~a_loses(a._data, b._data)), a.shape) if a.requires_grad else None,
-                unbroadcast(masked(g, half * ~a_loses(b._data, a._data)), b.shape) if b.requires_grad else None)
+        return (unbroadcast(passed(g, half * ~a_loses(a._data, b._data)), a.shape) if a.requires_grad else None,
+                unbroadcast(passed(g, half * ~a_loses(b._data, a._data)), b.shape) if b.requires_grad else None)
     return record(op, out, (a, b), backward)
 
 

@@ -13,15 +13,16 @@ that array sees it. Then:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy
 
 from .. import backend
-from ..autograd import is_grad_enabled
+from ..autograd import is_grad_enabled, no_grad
 from ..backend import data_ptr
 from ..layouts import element_strides
 from ..storage import _inside, _positions, _root, _span, check_overlap, offset_of
@@ -39,8 +40,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     With ``reshape`` (``squeeze_``, ``unsqueeze_``, ``t_``), ``compute`` is a view op: ``a`` takes its shape as a
     view of its own array (no value changes; other views of the array keep their shapes); the version counter still
     moves, as in torch."""
-    if not reshape:
-        _check_operands(a, op, operands)
+    aliased = not reshape and _check_operands(a, op, operands)
     grad = is_grad_enabled()
     if grad and a.requires_grad and a._backward is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
@@ -49,6 +49,15 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     root = _root(a) if tracked and a._base is not None and not reshape else None  # a view of a tensor in a graph
     if root is not None and not _inside(a._data, root._data):  # its owner's array was replaced (``.data = t``):
         root = None  # a's own memory only, as torch's writes a's storage alone
+    if root is not None and aliased:  # (fill_ ... into an expand of a tensor in a graph): as torch, the values are
+        _refuse_leaf_view(root, op)  # written, and a backward through the write raises
+        with no_grad():
+            inplace(a, op, compute, *operands)
+        prior = _snapshot(root)
+        _become(root, _unregenerable(root, prior, f"backward through {op} into a view whose places share memory (an "
+                                     f"expand): its gradient has a single memory location for several places; "
+                                     f"clone() the view before writing it"), "stale_view", prior)
+        return a
     if root is not None:  # a's values are read from (and written back into) a copy of the tensor it views
         places, old = _writable(a, root, op), _previous_value(root)
         stale = old._vbox  # (taken now: views of ``old`` made below get a version counter of their own)
@@ -71,7 +80,11 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         else:
             if isinstance(a._data, numpy.generic):  # a 0-d result numpy handed out as a scalar (immutable, unshared)
                 a._data = numpy.array(a._data)
-            a._data[...] = out._data
+            with _opened(a):
+                if aliased:  # (an expand written by fill_, masked_fill_, ...)
+                    _write_aliased(a._data, out._data)
+                else:
+                    a._data[...] = out._data
     bump_version(a)
     if root is not None and new.requires_grad:  # the viewed tensor is now its old value with a's new one inside
         _become(root, new, op, old)
@@ -220,12 +233,13 @@ def view_of(root: Tensor, places: Any) -> Tensor:
                   backward)
 
 
-def _unregenerable(view: Tensor, prior: Tensor) -> Tensor:
+def _unregenerable(view: Tensor, prior: Tensor, why: str = "backward through a view whose memory was modified by "
+                   "an in-place operation after it was made, and which cannot be regenerated from the tensor owning "
+                   "that memory; clone it first") -> Tensor:
     """A node standing for a view that cannot be read again from its memory's owner: backward through it raises
-    (never the stale graph's gradient)."""
+    ``why`` (never the stale graph's gradient)."""
     def backward(g: Any) -> tuple[Any]:
-        raise RuntimeError("backward through a view whose memory was modified by an in-place operation after it was "
-                           "made, and which cannot be regenerated from the tensor owning that memory; clone it first")
+        raise RuntimeError(why)
     prior.requires_grad = True  # (its backward raises, whatever graph it had)
     return record("stale_view", view._data.copy(), (prior,), backward)
 
@@ -277,9 +291,7 @@ def _places(a: Tensor, root: Tensor) -> Any:
 def _writable(a: Tensor, root: Tensor, op: str) -> Any:
     """``_places(a, root)`` for a view ``a`` that may be written in place while a graph is recorded. As torch, a
     view of a leaf that requires grad may not, nor one whose elements share memory (an ``expand``)."""
-    if root.requires_grad and root._backward is None:
-        raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad cannot be modified in place while "
-                           f"gradients are recorded; do the update inside `with no_grad():`, or on a clone")
+    _refuse_leaf_view(root, op)
     if a.dtype != root.dtype:
         raise NotImplementedError(f"{op}: in-place update of a {a.dtype} view of a {root.dtype} tensor while "
                                   f"gradients are recorded; update a converted copy (x.to(dtype)) instead")
@@ -291,6 +303,14 @@ def _writable(a: Tensor, root: Tensor, op: str) -> Any:
         raise NotImplementedError(f"{op}: in-place update, while gradients are recorded, of a view reaching memory "
                                   f"outside the elements of the tensor it views; clone that tensor first")
     return places
+
+
+def _refuse_leaf_view(root: Tensor, op: str) -> None:
+    """As torch, no in-place write into a view of ``root`` while a graph is recorded where it is a leaf that requires
+    grad."""
+    if root.requires_grad and root._backward is None:
+        raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad cannot be modified in place while "
+                           f"gradients are recorded; do the update inside `with no_grad():`, or on a clone")
 
 
 def _check_write(a: Tensor, op: str, out: Tensor) -> None:
@@ -339,19 +359,76 @@ UNCHECKED = frozenset({"__setitem__", "masked_fill_", "fill_", "index_fill_", "f
                        "addmm_", "addbmm_", "baddbmm_", "addmv_"})
 
 
-def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> None:
+# the ops torch lets write into a tensor whose places share elements (an ``expand``): each writes one number at the
+# places it picks, so every alias of a written element gets that number (with ``accumulate``, index_put_ refuses)
+ALIASED_WRITES = frozenset({"fill_", "zero_", "masked_fill_", "index_fill_", "index_put_", "tril_", "triu_",
+                            "fill_diagonal_", "__setitem__"})
+
+
+def repeats(data: Any) -> bool:
+    """Whether the array ``data`` holds some element at several places (a stride of 0 over a dim longer than 1)."""
+    return 0 in data.strides and data.size > 1 and any(
+        s == 0 and n > 1 for s, n in zip(data.strides, data.shape, strict=True))
+
+
+def refuse_repeats(a: Tensor, op: str) -> None:
+    """Raise where ``a`` holds an element at several places (an ``expand``), which ``op`` may not write."""
+    if repeats(a._data):
+        raise RuntimeError(f"{op}: several places of the tensor written in place share a single memory location (an "
+                           f"expand, or a view of one), so they cannot take different values; clone() it first")
+
+
+def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> bool:
     """``a`` is about to be written in place from ``operands``: torch's memory checks (see ``check_overlap``), and
-    no element of ``a`` shared by several of its places (an ``expand``)."""
+    no element of ``a`` shared by several of its places (an ``expand``) unless ``op`` is one torch lets write
+    there; returns whether it is such a write (see ``_write_aliased``)."""
     data = a._data
-    if 0 in data.strides and data.size and any(s == 0 and n > 1 for s, n in zip(data.strides, a.shape, strict=True)):
-        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor refers to "
-                           f"a single memory location. Please clone() the tensor before performing the operation.")
+    aliased = repeats(data)
+    if aliased and (op not in ALIASED_WRITES or (op == "index_put_" and len(operands) > 2 and bool(operands[2]))):
+        refuse_repeats(a, op)
     if op in UNCHECKED or isinstance(data, numpy.generic):
-        return
+        return aliased
     for x in operands:  # (two arrays that each own their memory cannot overlap: the usual case, decided here)
         if isinstance(x, (list, tuple)) or (isinstance(x, Tensor) and (
                 x._data is data or x._data.base is not None or data.base is not None)):
             check_overlap(data, x, op, op in WHOLE_OVERLAP)
+    return aliased
+
+
+@contextlib.contextmanager
+def _opened(a: Tensor) -> Iterator[None]:
+    """``a``'s array writable for this one write where it is read-only only because it is, or views, an expand: numpy
+    marks broadcasts read-only, which keeps writes that bypass these checks (an optimizer step, an init) out of
+    repeated elements, as torch refuses them; the writes torch allows there were let through by _check_operands."""
+    data = a._data
+    if not isinstance(data, numpy.ndarray) or data.flags.writeable or not _expanded(a):
+        yield
+        return
+    data.flags.writeable = True
+    try:
+        yield
+    finally:
+        data.flags.writeable = False
+
+
+def _expanded(a: Tensor) -> bool:
+    """Whether ``a``, or a tensor it is a view of, holds an element at several places (an expand)."""
+    t: Tensor | None = a
+    while t is not None:
+        if repeats(t._data):
+            return True
+        t = t._base
+    return False
+
+
+def _write_aliased(dst: Any, out: Any) -> None:
+    """Write ``out`` into ``dst``, whose places share elements, at the places where it changed ``dst``'s bits: the
+    places the op wrote (each with its one number, so no alias gets another value written after it)."""
+    xp, out = backend.get_array_module(dst), out.astype(dst.dtype, copy=False)
+    width = dst.dtype.itemsize
+    old, new = (xp.ascontiguousarray(x).view(numpy.uint8).reshape(x.shape + (width,)) for x in (dst, out))
+    changed = (old != new).any(axis=-1)
+    dst[changed] = out[changed]
 
 
 def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
@@ -376,6 +453,20 @@ def check_setitem_overlap(a: Tensor, key: Any, value: Any) -> None:
     # before its copy, and a stride of 0 is not dense: no check, where copy_ checks it as it is)
     if isinstance(target, type(a._data)) and target.size == value._data.size:
         check_overlap(target, value, "__setitem__")
+
+
+def view_to_set(a: Tensor, key: Any) -> Tensor | None:
+    """For ``a[key] = value`` into an ``a`` that repeats elements (an expand) with a key of basic parts: the view
+    ``a[key]`` to write instead, as torch, refused where it repeats elements too. None otherwise (an advanced key is
+    torch's index_put_, allowed on ``a`` itself)."""
+    if not repeats(a._data):
+        return None
+    parts = key if isinstance(key, tuple) else (key,)
+    if not all(_basic(k) for k in parts):
+        return None
+    view = movement.getitem(a, (*parts, Ellipsis) if Ellipsis not in parts else parts)  # (a 0-d view, not a copy)
+    refuse_repeats(view, "__setitem__")
+    return view
 
 
 def _basic(k: Any) -> bool:

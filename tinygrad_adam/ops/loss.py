@@ -35,6 +35,7 @@ from .elementwise import (
     unbroadcast,
     where,
 )
+from .factor import ArgumentError
 from .reduce import float_input, quiet, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -173,16 +174,16 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: TensorLike, reduct
 def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
     """-[y log p + (1 - y) log(1 - p)] for probabilities p, each log clamped at -100 as torch does (so p = 0 or 1
     gives a finite loss); backward (p - y) / max(p (1 - p), eps), torch's formula and eps (1e-12 in float32). p and
-    y outside [0, 1], or nan, raise ValueError, as torch."""
+    y outside [0, 1], or nan, raise ArgumentError (torch's RuntimeError, also a ValueError)."""
     check_devices("binary_cross_entropy", probs, targets)
     float_input("binary_cross_entropy", probs)
     xp, p, y = probs.xp, probs._data, targets._data.astype(probs.dtype, copy=False)
     if not bool(((p >= 0) & (p <= 1)).all()):  # (a nan is refused too, as torch)
-        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] (apply sigmoid, or use "
-                         "binary_cross_entropy_with_logits on the raw scores)")
+        raise ArgumentError("binary_cross_entropy: input values must be probabilities in [0, 1] (apply sigmoid, or "
+                            "use binary_cross_entropy_with_logits on the raw scores)")
     if not bool(((y >= 0) & (y <= 1)).all()):
-        raise ValueError("binary_cross_entropy: target values must lie in [0, 1] (as torch); use "
-                         "binary_cross_entropy_with_logits for other targets")
+        raise ArgumentError("binary_cross_entropy: target values must lie in [0, 1] (as torch); use "
+                            "binary_cross_entropy_with_logits for other targets")
     with xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext():  # log(0) = -inf
         log_p, log_q = xp.maximum(xp.log(p), -100), xp.maximum(xp.log1p(-p), -100)
     losses = -(y * log_p + (1 - y) * log_q)

@@ -9,7 +9,7 @@ import numpy
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
-from .elementwise import astype, ignore_fp_errors, masked, sums_in_order, wide_mean, wide_sum
+from .elementwise import astype, ignore_fp_errors, passed, sums_in_order, wide_mean, wide_sum
 from .factor import DtypeError
 
 Axis = int | tuple[int, ...] | None
@@ -133,8 +133,8 @@ def evenly_distribute(g: Array, x: Array, value: Array) -> Array:
     ``median()``): ``g`` split evenly among the elements equal to ``value``, or among the NaN ones when it is NaN."""
     xp = backend.get_array_module(x)
     hit = xp.isnan(x) if bool(xp.isnan(value).any()) else x == value
-    with quiet(xp):
-        return masked(g / hit.sum(), hit)
+    with quiet(xp):  # (torch's is a masked_fill: +0 off the hits, whatever g's sign)
+        return passed(g / hit.sum(), hit)
 
 
 def shifted_exp(x: Array, axis: Axis, finite_shift: bool) -> tuple[Array, Array, Array, Array]:

@@ -47,6 +47,11 @@ class Adagrad(Optimizer):
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value, "eps": eps}
         super().__init__(params, defaults, impl, maximize, **flags)
+        # torch's Adagrad makes every parameter's state (step 0, the accumulator) here, not at its first step, so a
+        # parameter that never gets a gradient is still in state_dict()["state"] and opt.state[p]["sum"] reads
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state_of(p, group)
 
     sparse_grads = "rows"  # torch's sparse Adagrad: only the gradient's rows (and their sum_sq) change
 
