@@ -10,7 +10,8 @@ by an ulp or two for ~40% of inputs, torch's for ~1%). Measured over 8 Adam step
 first layer of the coarse network, whose high-frequency inputs get tiny gradients that Adam scales up), the view's
 maps within 5.4e-7; over 30 steps without noise losses within 2.4e-7, PSNRs within 1.4e-5, gradient norms within
 3.3e-7, parameters within 1.4e-5, maps within 1.1e-5 (disparity relatively within 1.5e-5). We allow rtol 1e-5 and
-atol 2e-6 for the series, rtol 5e-5 for the maps, atol 3e-5 for parameters; learning rates are equal. (Since float32
+atol 2e-6 for the series, rtol 5e-5 for the maps, atol 1e-4 for parameters (an AVX-512 EPYC's float32 kernels: one
+fine-network weight of 1888 5.1e-5 apart after the 30 steps at lr 1e-2); learning rates are equal. (Since float32
 sums over a strided axis, as ``rgb_map``'s over the samples, accumulate in float64, the 30 steps' depth map is within
 4.5e-5 relatively: the rounding moved, the trajectory with it.)
 
@@ -81,7 +82,7 @@ def agree(theirs: dict, ours: dict) -> None:
         assert got.dtype == want.dtype == np.float32, key
         np.testing.assert_allclose(got[same], want[same], err_msg=key, **MAPS)  # (nans in the same places)
         np.testing.assert_allclose(got[~same], want[~same], err_msg=key, rtol=1e-3, atol=1e-3)
-    assert_params_close(ours["params"], theirs["params"], rtol=0, atol=3e-5)
+    assert_params_close(ours["params"], theirs["params"], rtol=0, atol=1e-4)
 
 
 def test_nerf_lite_matches_torch(one_torch_thread: None) -> None:

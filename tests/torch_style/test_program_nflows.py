@@ -12,10 +12,12 @@ Tolerances: float32 runs differ by summation order. Measured over 6 steps (lr 5e
 flow): losses within 7.2e-7 (relative 2.6e-7), norms 1.2e-5 (of about 4 to 13, relative 3.3e-6), parameters 2.4e-7;
 eval log-probs 2.9e-6, noise 3.3e-6, logabsdets 2.5e-6, samples 1.4e-6, their log-probs 2.6e-6, LULinear's W W^-1
 6e-8; the round trip is within 8.3e-7 of x in each library. We allow rtol 1e-5 with atol 1e-6 for the series and
-parameters, atol 2e-5 for the eval arrays, 2e-6 for the round trips. Float64: the spline's outputs and logabsdets
-within 1.7e-13 (values near 0 and up to 2), its gradients within 2.1e-12 (of values up to 3e3, relative 3e-13) (rtol
-1e-12 with atol 1e-13 allowed); the two libraries' softmax can differ in the last bit, so each library's knots are
-its own (they agree within 1e-15); the flow's log-probs within 3.6e-15 and gradients 8.9e-16 (rtol 1e-11, atol
+parameters, atol 2e-5 for the eval arrays, 2e-6 for the round trips (5e-6 for the logabsdets': ours seen 2.6e-6 on an
+AVX-512 EPYC, of logabsdets up to 1.3; each library's float32 logabsdets are 2e-6 (ours) and 5.2e-6 (torch's inverse)
+from its float64 ones on the same weights, whose round trip is within 8e-16). Float64: the spline's outputs and
+logabsdets within 1.7e-13 (values near 0 and up to 2), its gradients within 2.1e-12 (of values up to 3e3, relative
+3e-13) (rtol 1e-12 with atol 1e-13 allowed); the two libraries' softmax can differ in the last bit, so each library's
+knots are its own (they agree within 1e-15); the flow's log-probs within 3.6e-15 and gradients 8.9e-16 (rtol 1e-11, atol
 1e-12); learning rates within 1e-15."""
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def test_nflows_trains_resumes_and_samples_like_torch(one_torch_thread: None) ->
         np.testing.assert_allclose(ours[key], theirs[key], err_msg=key, **EVAL)
     for out in (ours, theirs):
         np.testing.assert_allclose(out["back"], x, rtol=0, atol=2e-6)
-        np.testing.assert_allclose(out["logabsdet"] + out["inv_logabsdet"], 0, atol=2e-6)
+        np.testing.assert_allclose(out["logabsdet"] + out["inv_logabsdet"], 0, atol=5e-6)
         np.testing.assert_allclose(out["eye"], np.eye(2), atol=1e-6)
         assert out["sampled"] == (5, 2) and out["log_prob_dtype"] == "float32"
     np.testing.assert_array_equal(ours["z"][12:][[0, 3], 0] != 0, True)  # the tails are the identity but for LULinear

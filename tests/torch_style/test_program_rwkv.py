@@ -6,7 +6,7 @@ norms (clip_grad_norm_, before clipping), every group's lr (warmup + exponential
 ``param_group['lr']``), the parameters after every step and the printed lines; in each library a run resumed from
 the mid-run checkpoint (model + Adam + the token count) equals the whole run bit for bit; the RNN mode, loaded from
 the saved ``.pth``, gives the GPT-mode logits token by token (and its ``save`` / ``load`` of the state reruns
-exactly), in both libraries and across them. RWKV_Init's time_* parameters are torch's exactly, its zero /
+exactly), in both libraries and across them. RWKV_Init's time_* parameters are torch's (2 ulps), its zero /
 orthogonal / eye / normal branches and printed table agree; RUN_WKV on float64 extremes (keys of +-800, exact ties in
 both ``torch.maximum`` calls, decays of 0 and -exp(6)) and L2Wrap's backward (tied maxima) agree with torch's.
 
@@ -16,7 +16,7 @@ the first step's 920 (the gradient through ln0 of the 1e-4-scale embedding; 6.6e
 2.5e-6 (ffn.key, of size 0.8; most within 5e-7), printed ppl / loss (six decimals) within 4e-6 (4e-7 relative),
 RNN against GPT logits within 2.4e-7 in each library, the RNN logits of the two libraries within 6.9e-7 (of 1.7); lrs
 are equal. We allow atol 1e-6 on losses, rtol 1e-6 + atol 2e-6 on norms and printed values, atol 5e-6 on
-parameters, 1e-6 for RNN against GPT and 2e-6 across libraries. float64 WKV outputs and gradients: within 1.1e-16
+parameters, 1e-6 for RNN against GPT and 4e-6 across libraries. float64 WKV outputs and gradients: within 1.1e-16
 (allowed rtol 1e-13, atol 1e-15); L2Wrap's float32 logit gradients within 3e-8 (allowed rtol 1e-6, atol 1e-7).
 The file takes about 4.5 s."""
 
@@ -134,7 +134,7 @@ def test_rwkv_trains_like_torch(one_torch_thread: None, tmp_path: Path, layerwis
         np.testing.assert_allclose(values, want_values, rtol=1e-6, atol=2e-6)
     for run in (ours, theirs):
         np.testing.assert_allclose(run["rnn_logits"], run["gpt_logits"], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(ours["rnn_logits"], theirs["rnn_logits"], rtol=0, atol=2e-6)
+    np.testing.assert_allclose(ours["rnn_logits"], theirs["rnn_logits"], rtol=0, atol=4e-6)  # EPYC: 2.06e-6
     assert ours["loss"][-1] < 0.8 * ours["loss"][0]
     out = capsys.readouterr().out
     assert out.count("DeepSpeed not found. Using torch optimizer instead (probably slower)") == 4
@@ -171,7 +171,8 @@ def test_rwkv_init_and_printed_table(one_torch_thread: None, capsys: pytest.Capt
         got = ours[name]
         assert got.shape == want.shape and got.dtype == want.dtype == np.float32, name
         if ".time_" in name or ".ln" in name or "ln_out" in name:
-            np.testing.assert_allclose(got, want, rtol=0, atol=0, err_msg=name)
+            # float32 pow kernels differ by CPU (an EPYC's numpy and torch: 1 ulp apart), so a few ulps
+            np.testing.assert_array_max_ulp(got, want, maxulp=2)
             continue
         gain = next((g for k, g in gains.items() if name.endswith(k)), 0.0)
         for w in (got, want):

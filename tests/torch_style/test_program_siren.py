@@ -362,7 +362,8 @@ def test_sdf_fit_matches_torch() -> None:
 
     The normal term's parameter gradient is ill-conditioned in float32 (torch's own float32 gradient norm is 5e-5
     from its float64 one; in float64 ours and torch's agree to 6e-14 of the largest entry): the first step's
-    gradient norms are seen 9.7e-6 apart relatively; allowed 3e-5. Terms and losses: seen 2e-6, allowed 1e-5."""
+    gradient norms are seen 9.7e-6 apart relatively; allowed 3e-5. Terms and losses: seen 2e-6, allowed 1e-5.
+    Parameters: seen 7.5e-6 of each array's largest entry (an AVX-512 EPYC's float32 kernels), allowed 2e-5."""
     def run(m, model, lib):
         coords, gt = m.circle_sdf_batch(16)
         return m.fit_sdf(model, coords, gt)
@@ -375,7 +376,7 @@ def test_sdf_fit_matches_torch() -> None:
         np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-5)
     for got, want in zip(ours["params"], theirs["params"], strict=True):
         for name in want:
-            np.testing.assert_allclose(got[name], want[name], rtol=0, atol=FIELD * np.abs(want[name]).max())
+            np.testing.assert_allclose(got[name], want[name], rtol=0, atol=2e-5 * np.abs(want[name]).max())
     assert ours["loss"][-1] < ours["loss"][0]
 
 

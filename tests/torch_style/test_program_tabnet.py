@@ -21,9 +21,9 @@ A printed loss may round the other way in its fifth decimal (seen: 1.94583 / 1.9
 pretraining (10 steps, gradient norms reaching 214): losses within 4.3e-5, gradient norms 7.4e-4 relative, the
 loaded classifier's explain 8.3e-5 (of 8); we allow rtol 5e-4 (norms 1.5e-3). Synced steps at lr 2e-2 (10 of 24
 rows): losses and M_loss within 1.4e-6, gradient norms 1.4e-4 relative (of up to 15), clipped gradients 1.2e-5 (of
-up to 0.24); we allow atol 1e-5, rtol 5e-4 and atol 5e-5. One multi-task / regressor step: losses within 1.4e-6,
-outputs 5.1e-5, gradients 4.6e-5 (of up to 2.4); we allow atol 1e-5, the series' tolerance and atol 1e-4. The
-Functions alone agree within 1.2e-7 (float32) and 2.3e-16 (float64)"""
+up to 0.24; 5.5e-5 on an AVX-512 EPYC); we allow atol 1e-5, rtol 5e-4 and atol 1e-4. One multi-task / regressor step:
+losses within 1.4e-6, outputs 5.1e-5, gradients 4.6e-5 (of up to 2.4); we allow atol 1e-5, the series' tolerance and
+atol 1e-4. The Functions alone agree within 1.2e-7 (float32) and 2.3e-16 (float64)"""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def test_library_learning_rate_steps_from_torch_state(one_torch_thread: None) ->
             assert got == pytest.approx(loss, abs=1e-5) and clf.log["m_loss"][-1] == pytest.approx(m_loss, abs=1e-5)
             assert clf.log["grad_norm"][-1] == pytest.approx(norm, rel=5e-4)
             ours = {k: p.grad.numpy() for k, p in clf.network.named_parameters() if p.grad is not None}
-            assert_params_close(ours, grads, rtol=0, atol=5e-5)
+            assert_params_close(ours, grads, rtol=0, atol=1e-4)
     assert max(s[2] for s in steps) > 10  # clipping was active
 
 
