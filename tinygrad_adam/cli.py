@@ -23,9 +23,19 @@ from . import __version__, backend, rundir
 from .backend import DeviceError
 from .checkpoint import CheckpointError
 from .data import DataCorruptError, DownloadError
-from .experiments import EXPERIMENTS, select_curves
+from .experiments import EXPERIMENTS, ignored_options, select_curves, train_lr_source
 from .plots import PlotUnavailableError
-from .train import DATASETS, IMDB_FEATURES, MODELS, OPTIMIZERS, SAFE_TO_CHANGE, Config, Run, TrainingDiverged
+from .train import (
+    DATASETS,
+    IMDB_FEATURES,
+    MODELS,
+    OPTIMIZERS,
+    SAFE_TO_CHANGE,
+    Config,
+    Run,
+    TrainingDiverged,
+    unused_options,
+)
 
 # Options whose Config field has another name.
 FLAG_FIELDS = {"no_bias_correction": "bias_correction", "no_progress": "progress"}
@@ -155,7 +165,7 @@ def add_run_options(p: argparse.ArgumentParser, epochs: int, only: Sequence[str]
         f"({per_model})")
     add("--input-dropout", type=float, default=None, help=f"the CNN's input dropout in [0, 1) ({per_model})")
     add("--momentum", type=float, default=None,
-        help="SGD-Nesterov's momentum (default: the tuned file's, else 0.9)")
+        help="SGD-Nesterov's momentum, --optimizer nesterov only (default: the tuned file's, else 0.9)")
     add("--imdb-features", choices=IMDB_FEATURES, default="binary",
         help="IMDB bag-of-words: word presence (binary) or counts")
     add("--lr-schedule", choices=SCHEDULES, default=None,
@@ -194,8 +204,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     Everything the user can get wrong about the run directory or its checkpoint is checked before the data loads.
     """
     cfg = config_from(args, bias_correction=not args.no_bias_correction)
-    if not args.resume:
-        cfg = cfg.resolved()  # bad settings are reported before a directory is made
+    lr_source = None
+    if not args.resume:  # bad settings are reported before a directory is made
+        refuse_unused(cfg, args)
+        lr_source, unlike = train_lr_source(cfg)
+        if unlike:
+            print(f"tinygrad-adam: warning: the tuned learning rate was searched under other settings than this "
+                  f"run's ({'; '.join(unlike)}); give --lr to choose one", file=sys.stderr)
+        cfg = cfg.resolved()
     created = args.out is None or not Path(args.out).exists()
     if args.out is None:
         if args.resume:
@@ -209,10 +225,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if resumed is None:
             return 0
         cfg = resumed
+        refuse_unused(cfg, args)  # (the run's model and optimizer, from its checkpoint)
     cfg = dataclasses.replace(cfg, out=str(out))
     print(f"run directory: {out}")
     try:
-        run = Run(cfg, command=args.command_line)  # loads the data
+        run = Run(cfg, command=args.command_line, lr_source=lr_source)  # loads the data
     except BaseException as e:
         if created and not any(out.iterdir()):
             out.rmdir()  # leave no empty directory behind a run that never started
@@ -237,12 +254,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def given_fields(args: argparse.Namespace) -> set[str]:
+    """The Config fields that the command line sets explicitly."""
+    return {FLAG_FIELDS.get(dest, dest) for dest in args.given} & set(Config.__dataclass_fields__)
+
+
+def refuse_unused(cfg: Config, args: argparse.Namespace) -> None:
+    """A ValueError (the usage and one line) naming each option given that a run of ``cfg`` would not read."""
+    unused = unused_options([cfg], given_fields(args))
+    if unused:
+        raise ValueError("; ".join(unused))
+
+
 def resumed_config(args: argparse.Namespace, cfg: Config, out: Path) -> Config | None:
     """The config stored in ``out``'s checkpoint with the safe flags given; None (after saying so) when the run is
     already finished. A flag that contradicts the stored config is a RunDirError naming each difference."""
     from .train import load_checkpoint, resume_config
 
-    given = {FLAG_FIELDS.get(dest, dest) for dest in args.given} & set(Config.__dataclass_fields__) - {"out"}
+    given = given_fields(args) - {"out"}
     state, saved = load_checkpoint(out / "checkpoint.npz")
     cfg, differences = resume_config(saved, {k: getattr(cfg, k) for k in given})
     if differences:
@@ -493,11 +522,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.command_line = shlex.join(["tinygrad-adam", *argv])  # for config.json
     args.given = given_options(args.parser, argv[argv.index(args.command) + 1:])
-    if getattr(args, "optimizers", None):
+    if getattr(args, "experiment", None):  # compare and tune: checked before any data loads
+        exp = EXPERIMENTS[args.experiment]
         try:
-            select_curves(EXPERIMENTS[args.experiment], args.optimizers)
-        except ValueError as e:  # before any data loads
+            curves = select_curves(exp, args.optimizers)
+        except ValueError as e:
             args.parser.error(str(e))
+        ignored = ignored_options(exp, curves, config_from(args), given_fields(args))
+        if ignored:
+            args.parser.error("; ".join(ignored))
     try:
         return int(args.func(args) or 0)
     except (rundir.RunDirError, CheckpointError, DataCorruptError, FileNotFoundError, NotADirectoryError,

@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy
 from . import plots, rundir, tuned
 from .data.files import atomic_path
 from .train import (
+    DEFAULT_LR,
     SAFE_TO_CHANGE,
     Config,
     Run,
@@ -31,6 +32,7 @@ from .train import (
     load_checkpoint,
     load_data,
     training_cost,
+    unused_options,
 )
 
 # The legend names of the paper's figures.
@@ -360,6 +362,35 @@ def tuned_elsewhere(content: dict[str, Any], curves: Sequence[tuple[str, Config]
     return found
 
 
+def train_lr_source(cfg: Config) -> tuple[str, list[str]]:
+    """Where ``train`` takes the learning rate of ``cfg`` (before ``resolved()``) from, as config.json records it,
+    and the settings (``tuned_elsewhere``) under which a tuned rate was searched that differ from this run's."""
+    if cfg.lr is not None:
+        return "given (--lr)", []
+    resolved = cfg.resolved()
+    found = tuned.find(cfg.model, cfg.dataset, cfg.optimizer)
+    if found is None:
+        where = "hand-searched fallback (train.FALLBACK_LR)" if resolved.lr != DEFAULT_LR[cfg.optimizer] else \
+            "default (train.DEFAULT_LR)"
+        return f"{where} for {cfg.optimizer}", []
+    path, key, content = found
+    unlike = tuned_elsewhere(content, [(key, resolved)])
+    source = f"tuned: {path.name}, curve {key} ({describe_budget(content.get('budget'))})"
+    return source + (f"; tuned under other settings: {'; '.join(unlike)}" if unlike else ""), unlike
+
+
+def ignored_options(exp: Experiment, curves: Sequence[Curve], base: Config, given: Iterable[str]) -> list[str]:
+    """One message per field in ``given`` that no selected curve of ``exp`` would use: one that no run reads
+    (``train.unused_options``), or one that every curve fixes itself (Figure 2b's dropout, a no-dropout curve's)."""
+    given = set(given)
+    found = unused_options([curve_config(exp, c, base) for c in curves], given)
+    for field in sorted(given & set(Config.__dataclass_fields__)):
+        if all(field in dict(exp.overrides + c.overrides) for c in curves):
+            found.append(f"--{field.replace('_', '-')} is fixed by every curve chosen of {exp.figure} "
+                         f"({', '.join(c.key for c in curves)}), so it would have no effect: drop it")
+    return found
+
+
 def describe_budget(budget: Any) -> str:
     """What a tuned file's ``budget`` was; "budget not recorded" when it has none (a hand-written file)."""
     if not isinstance(budget, dict) or not isinstance(budget.get("epochs"), int) or \
@@ -523,9 +554,9 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
 
 
 # ------------------------------------------------------------------ entry points of the example scripts
-def _example_parser(doc: str, full_epochs: int) -> argparse.ArgumentParser:
+def _example_parser(doc: str, epochs_help: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc)
-    p.add_argument("--epochs", type=int, default=None, help=f"passes over the data (the paper: {full_epochs})")
+    p.add_argument("--epochs", type=int, default=None, help=f"passes over the data ({epochs_help})")
     p.add_argument("--quick", action="store_true", help="a short run on a subset (README: how long)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per curve (mean and min-max band)")
     p.add_argument("--resume", action="store_true", help="read back finished runs, continue unfinished ones")
@@ -539,7 +570,7 @@ def main(experiment: str, full_epochs: int, quick_epochs: int, quick_limit: int 
          quick_channels: tuple[int, ...] | None = None, argv: Sequence[str] | None = None) -> None:
     """What ``examples/<experiment>.py`` runs: the comparison with its paper settings, or a quick preset."""
     doc = f"{experiment}: {EXPERIMENTS[experiment].figure} of Kingma & Ba"
-    args = _example_parser(doc, full_epochs).parse_args(argv)
+    args = _example_parser(doc, f"default and the paper: {full_epochs}; with --quick: {quick_epochs}").parse_args(argv)
     base = Config(epochs=args.epochs or (quick_epochs if args.quick else full_epochs), device=args.device)
     if args.quick:
         base.limit = quick_limit
@@ -557,7 +588,8 @@ def main(experiment: str, full_epochs: int, quick_epochs: int, quick_limit: int 
 
 def main_bias_correction(argv: Sequence[str] | None = None) -> None:
     """What ``examples/vae_bias_correction.py`` runs."""
-    args = _example_parser("Section 6.4: bias correction in Adam, on a VAE", 100).parse_args(argv)
+    args = _example_parser("Section 6.4: bias correction in Adam, on a VAE",
+                           "default: 1; the paper's Figure 4 shows the loss after 10 and after 100").parse_args(argv)
     out = args.out or "runs/bias-correction"
     try:
         rows = bias_correction_sweep(Config(epochs=args.epochs or 1, device=args.device), out, args.quick,

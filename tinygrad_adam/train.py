@@ -18,7 +18,7 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ FALLBACK_LR: dict[tuple[str, str], dict[str, float]] = {
                          "nesterov": 0.5, "sgd": 0.5, "adagrad": 0.1, "rmsprop": 0.01},
 }
 DEFAULT_MOMENTUM = 0.9
+# The optimizers whose update reads cfg.momentum (build_optimizer: plain SGD runs without momentum).
+USES_MOMENTUM = ("nesterov",)
 
 # The paper's settings per model (section 6), with PAPER.md's choices where the paper is silent.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -217,6 +219,26 @@ def default_lr(model: str, dataset: str, optimizer: str, lr_schedule: str) -> fl
     return fallback.get(optimizer, DEFAULT_LR[optimizer])
 
 
+# The settings that only some runs read: per field, whether a run of a config uses it, and what it sets.
+USED_BY: dict[str, tuple[Callable[[Config], bool], str]] = {
+    "momentum": (lambda c: c.optimizer in USES_MOMENTUM, "SGD-Nesterov's momentum (--optimizer nesterov; plain sgd "
+                 "has none)"),
+    "channels": (lambda c: c.model == "cnn", "the widths of the CNN's convolutions (--model cnn)"),
+    "imdb_features": (lambda c: c.dataset == "imdb", "how IMDB's reviews are encoded (--dataset imdb)"),
+    "flush_denormal": (lambda c: not str(c.device).startswith("cuda"), "how the CPU does arithmetic on subnormal "
+                       "numbers (the GPU's is its own)"),
+}
+
+
+def unused_options(cfgs: Sequence[Config], given: Iterable[str]) -> list[str]:
+    """One message per field in ``given`` (Config names) that no run of ``cfgs`` reads (judged by their model,
+    dataset, optimizer and device, which may be unresolved): such an option would be silently ignored."""
+    runs = ", ".join(dict.fromkeys(f"{c.model} on {c.dataset} with {c.optimizer}" +
+                                   (f" on {c.device}" if str(c.device).startswith("cuda") else "") for c in cfgs))
+    return [f"--{f.replace('_', '-')} sets {USED_BY[f][1]}, which no run here reads ({runs}): drop it"
+            for f in sorted(set(given) & set(USED_BY)) if not any(USED_BY[f][0](c) for c in cfgs)]
+
+
 def resume_config(saved: Config, given: dict[str, Any]) -> tuple[Config, list[tuple[str, Any, Any]]]:
     """The config a resumed run continues with: ``saved`` plus the ``given`` fields in SAFE_TO_CHANGE.
 
@@ -331,7 +353,7 @@ def build_optimizer(cfg: Config, params: Iterable[Tensor]) -> optim.Optimizer:
     if name == "nadam":
         return optim.NAdam(p, lr=lr, betas=cfg.betas, weight_decay=wd)
     if name in ("sgd", "nesterov"):
-        momentum = (DEFAULT_MOMENTUM if cfg.momentum is None else cfg.momentum) if name == "nesterov" else 0.0
+        momentum = (DEFAULT_MOMENTUM if cfg.momentum is None else cfg.momentum) if name in USES_MOMENTUM else 0.0
         return optim.SGD(p, lr=lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=wd)
     if name == "adagrad":
         return optim.Adagrad(p, lr=lr, weight_decay=wd)
@@ -410,10 +432,12 @@ def evaluate(model: nn.Module, split: data.Split, device: str, batch_size: int =
 class Run:
     """One training run: builds everything from a Config, trains epoch by epoch, resumes from its directory."""
 
-    def __init__(self, cfg: Config, log: Callable[[str], None] = print, command: str | None = None) -> None:
+    def __init__(self, cfg: Config, log: Callable[[str], None] = print, command: str | None = None,
+                 lr_source: str | None = None) -> None:
         self.cfg = cfg = cfg.resolved()
         self.log = log
         self.command = command or shlex.join(sys.argv)  # recorded in config.json
+        self.lr_source = lr_source  # where the lr came from, recorded in config.json when given
         self.dir = Path(cfg.out)
         backend.manual_seed(cfg.seed)
         self.train_split, self.test_split = load_data(cfg)
@@ -561,13 +585,17 @@ class Run:
         else:
             rundir.clear(self.dir)
         record = {**self.cfg.to_json(), "tinygrad_adam_version": __version__, "command": self.command}
-        if resume:  # the command that started the run stays; each resume is added
+        if self.lr_source:
+            record["lr_source"] = self.lr_source
+        if resume:  # the command that started the run stays (and where its lr came from); each resume is added
             try:
                 started = json.loads((self.dir / "config.json").read_text())
             except (OSError, ValueError):  # a missing or damaged config.json: the checkpoint has the settings
                 started = {}
             if isinstance(started, dict) and "command" in started:
                 record["command"] = started["command"]
+                if isinstance(started.get("lr_source"), str):
+                    record["lr_source"] = started["lr_source"]
                 record["resumed_with"] = [*started.get("resumed_with", []), self.command]
         rundir.write_text(self.dir / "config.json", json.dumps(record, indent=2) + "\n")
         metrics: dict[str, Any] = {}

@@ -25,10 +25,10 @@ from typing import Any
 from . import rundir, tuned
 from .data.files import atomic_path
 from .experiments import Curve, Experiment, curve_config, fit_or_resume, get_experiment, select_curves
-from .train import DEFAULT_LR, Config, training_cost
+from .train import DEFAULT_LR, USES_MOMENTUM, Config, training_cost
 
 MOMENTA = (0.5, 0.9, 0.99)
-MOMENTUM_METHODS = ("nesterov",)
+MOMENTUM_METHODS = USES_MOMENTUM  # (the optimizers whose momentum is searched)
 # The run settings that change a trial's score, and the option of ``tune`` that sets each: the tuned file's
 # "command" names every one that differs from Config's default, so that running it again gives the same file.
 SCORE_OPTIONS = {"batch_size": "--batch-size", "weight_decay": "--weight-decay", "dropout": "--dropout",
@@ -131,6 +131,8 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
                          f"directory") from None
     if base.lr is not None or base.momentum is not None:
         raise ValueError("tune searches the learning rate and momentum: do not give --lr or --momentum")
+    if base.temporal_average is not None:  # (it changes the test evaluation only)
+        raise ValueError("tune scores the training cost, which --temporal-average does not change: drop it")
     if seeds < 1 or max_widen < 0:
         raise ValueError(f"seeds must be >= 1 and max-widen >= 0, got {seeds} and {max_widen}")
     if not all(0 <= m < 1 for m in momenta):  # checked before the first trial's directory is made
@@ -138,6 +140,9 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
     out = rundir.usable(out, create=False)  # trials are continued, so runs there are welcome; a file is not
     seed_list = list(range(base.seed, base.seed + seeds))
     curves = select_curves(exp, optimizers)
+    if tuple(momenta) != MOMENTA and not any(c.optimizer in MOMENTUM_METHODS for c in curves):
+        raise ValueError(f"--momenta are tried for {', '.join(MOMENTUM_METHODS)} only, and no curve chosen "
+                         f"({', '.join(c.key for c in curves)}) is one: drop it")
     chosen: dict[str, dict[str, Any]] = {}
     trials: dict[str, list[dict[str, Any]]] = {}
     for curve in curves:

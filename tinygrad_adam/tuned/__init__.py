@@ -44,13 +44,23 @@ def read(path: str | Path) -> dict[str, Any]:
     return content
 
 
+def find(model: str, dataset: str, optimizer: str, folder: Path = FOLDER) -> tuple[Path, str, dict[str, Any]] | None:
+    """The committed file, curve key and content whose plain curve (no overrides) tunes ``optimizer`` on ``model``
+    and ``dataset``; None when no file has one."""
+    for path, content in [(path, read(path)) for path in sorted(folder.glob("*.json"))]:  # broken one: always an error
+        if (content.get("model"), content.get("dataset")) != (model, dataset):
+            continue
+        for key, entry in content["chosen"].items():
+            if entry.get("optimizer") == optimizer and not entry.get("overrides"):
+                return path, key, content
+    return None
+
+
 def lookup(model: str, dataset: str, optimizer: str, folder: Path = FOLDER) -> dict[str, Any]:
     """``{"lr": ..., "momentum": ...}`` tuned for ``optimizer`` on a plain curve of ``model`` on ``dataset``,
     or ``{}`` when no committed file has one."""
-    for content in [read(path) for path in sorted(folder.glob("*.json"))]:  # a broken file is an error, always
-        if (content.get("model"), content.get("dataset")) != (model, dataset):
-            continue
-        for entry in content["chosen"].values():
-            if entry.get("optimizer") == optimizer and not entry.get("overrides"):
-                return {k: entry[k] for k in ("lr", "momentum") if entry.get(k) is not None}
-    return {}
+    found = find(model, dataset, optimizer, folder)
+    if found is None:
+        return {}
+    entry = found[2]["chosen"][found[1]]
+    return {k: entry[k] for k in ("lr", "momentum") if entry.get(k) is not None}
