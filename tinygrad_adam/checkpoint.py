@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -220,9 +221,9 @@ def save(path: str | os.PathLike[str] | BinaryIO, tree: Any) -> Path | None:
     if hasattr(path, "write"):
         numpy.savez(path, __tree__=numpy.array(skeleton), **arrays)
         return None
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a symlink is written through to its target, as open(path, "wb") would
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             numpy.savez(f, __tree__=numpy.array(skeleton), **arrays)
@@ -233,6 +234,25 @@ def save(path: str | os.PathLike[str] | BinaryIO, tree: Any) -> Path | None:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file in ``path``'s directory, open for writing, with the permission bits ``path`` will have:
+    its own where it exists, else a new file's under the umask (the kernel applies it to 0o666, as for open(path,
+    "wb"); mkstemp's private 0o600 would otherwise replace them)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            os.chmod(tmp, mode)
+        return fd, tmp
 
 
 def load(path: str | os.PathLike[str] | BinaryIO, device: str | None = None, require_dict: bool = True) -> Any:

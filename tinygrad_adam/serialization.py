@@ -33,7 +33,8 @@ def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights
     """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. As torch's,
     ``map_location`` may also be a dict {location: device} (a tensor loaded where a key names goes to its value) or
     a function ``(storage, location) -> storage`` called with each tensor and the device it loaded on (None keeps
-    it). A file written by ``torch.save`` (a pickle in a zip) raises CheckpointError saying how to convert it."""
+    it). A file written by ``torch.save`` (a pickle, in a zip or bare) raises CheckpointError saying how to convert
+    it."""
     if not hasattr(f, "read") and os.path.isdir(f):
         raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
     if _torch_pickle(f):
@@ -65,10 +66,12 @@ def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
 
 
 def _torch_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
-    """Whether ``f`` is torch.save's zip, whose ``<name>/data.pkl`` holds the pickled tree (the stream's position
-    is kept)."""
+    """Whether ``f`` is torch.save's zip, whose ``<name>/data.pkl`` holds the pickled tree, or its legacy bare pickle
+    (the stream's position is kept)."""
     where = f.tell() if hasattr(f, "read") else None
     try:
+        if _starts_as_pickle(f):  # torch.save's legacy format (_use_new_zipfile_serialization=False)
+            return True
         with zipfile.ZipFile(f) as archive:
             return any(name.endswith("/data.pkl") for name in archive.namelist())
     except (OSError, zipfile.BadZipFile):
@@ -76,3 +79,13 @@ def _torch_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
     finally:
         if where is not None:
             f.seek(where)
+
+
+def _starts_as_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
+    """Whether ``f`` begins with a pickle's protocol header (0x80 then a protocol number 2..5); an .npz begins 'PK'."""
+    if hasattr(f, "read"):
+        head = f.read(2)
+    else:
+        with open(f, "rb") as stream:
+            head = stream.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
