@@ -59,3 +59,19 @@ def test_on_the_gpu_as_on_the_cpu() -> None:
     for a, b in zip(program("cpu"), program("cuda"), strict=True):
         assert b.device.startswith("cuda")
         np.testing.assert_array_equal(a.numpy(), b.detach().numpy())
+
+
+def test_a_warning_from_inside_a_fused_kernel_shows_one_line_of_it() -> None:
+    """float16 Adam whose v overflows: numpy warns from the generated kernel, whose file name was once the whole
+    kernel's source, so the warning printed every line of it."""
+    p = tg.nn.Parameter(tg.tensor([1.3], dtype=tg.float16))
+    opt = tg.optim.Adam([p], lr=0.01)
+    p.grad = tg.tensor([6e4], dtype=tg.float16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt.step()
+    kernel = [w for w in caught if "fused kernel" in w.filename]
+    assert kernel, [str(w.message) for w in caught]
+    for w in kernel:
+        shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno).strip().splitlines()
+        assert "\n" not in w.filename and len(shown) == 2 and "numpy." in shown[1], shown

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
+import linecache
 import os
 import sys
 import textwrap
@@ -337,8 +339,15 @@ def _registers(scratch: MutableMapping[Any, Any], dtype: numpy.dtype,
     return regs[:count]
 
 
+_KERNEL_NUMBERS = itertools.count()
+
+
 def _compile(source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
-    code = compile(source, f"<fused kernel>\n{source}", "exec")
+    """The function ``kernel`` that ``source`` defines. Its lines go into linecache under a short name of their own,
+    so a traceback or a numpy warning from inside a kernel (float16 overflow) shows the one line, not the source."""
+    name = f"<fused kernel {next(_KERNEL_NUMBERS)}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)  # (no mtime: never dropped)
+    code = compile(source, name, "exec")
     exec(code, namespace)  # the source is generated above from a checked program, never from user input
     return namespace["kernel"]
 
