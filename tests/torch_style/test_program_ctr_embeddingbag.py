@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_programs import HERE, assert_params_close, from_torch_weights
+from test_programs import HERE, EpochOrder, assert_params_close, from_torch_weights
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -35,17 +35,6 @@ def synthetic_log(seed: int, n: int) -> list:
             + 0.7 * sum(h > 10 for h in history)
         rows.append((fields, tags, weights, history, float(rng.random() < 1 / (1 + np.exp(-z)))))
     return rows
-
-
-class EpochOrder:
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.rng = n, np.random.default_rng(seed)
-
-    def __iter__(self):
-        return iter(self.rng.permutation(self.n).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def run_both(setup: str, pretrained: bool = False, epochs: int = 3, lr: float = 0.1) -> tuple[dict, dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_programs import HERE, assert_params_close, from_torch_weights
+from test_programs import HERE, EpochOrder, assert_params_close, from_torch_weights
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -38,19 +38,6 @@ def synthetic_clips(seed: int, n: int) -> list[tuple[np.ndarray, str, str]]:
         wave = wave * np.hanning(length) + 0.1 * rng.standard_normal(length)
         clips.append((wave.astype(np.float32), word, f"spk{i % 5}"))
     return clips
-
-
-class EpochOrder:
-    """A sampler as a plain iterable: a fresh numpy permutation each epoch, the same for both libraries."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.rng = n, np.random.default_rng(seed)
-
-    def __iter__(self):
-        return iter(self.rng.permutation(self.n).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def run_both(pool: str, tmp_path: Path | None, epochs: int = 3, **model_options: object) -> tuple[dict, dict]:

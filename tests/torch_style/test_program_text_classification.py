@@ -11,24 +11,11 @@ import json
 import numpy as np
 import pytest
 import realdata
-from test_programs import HERE, needs, program
+from test_programs import HERE, EpochOrder, needs, program
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
 FILE = HERE / "text_classification.py"
-
-
-class EpochOrder:
-    """A sampler as a plain iterable: a fresh numpy permutation each epoch, the same for both libraries."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.rng = n, np.random.default_rng(seed)
-
-    def __iter__(self):
-        return iter(self.rng.permutation(self.n).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def synthetic_text(seed: int, n: int, noise: float = 0.15, empty: bool = True) -> list[tuple[int, str]]:

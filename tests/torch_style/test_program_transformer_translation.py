@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_programs import HERE, assert_params_close, from_torch_weights
+from test_programs import HERE, EpochOrder, assert_params_close, from_torch_weights
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -38,17 +38,6 @@ def synthetic_pairs(seed: int, n: int) -> list[tuple[str, str]]:
         words = [SRC_WORDS[i] for i in rng.integers(0, len(SRC_WORDS), rng.integers(3, 8))]
         pairs.append((" ".join(words), " ".join("t" + w[1:] for w in reversed(words))))
     return pairs
-
-
-class EpochOrder:
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.rng = n, np.random.default_rng(seed)
-
-    def __iter__(self):
-        return iter(self.rng.permutation(self.n).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def run_both(batch_first: bool, epochs: int, **options: object) -> tuple[dict, dict]:

@@ -736,6 +736,19 @@ IMPORTS = [
 ]
 
 
+class EpochOrder:
+    """A sampler as a plain iterable: a fresh numpy permutation each epoch, the same for both libraries."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.rng = n, np.random.default_rng(seed)
+
+    def __iter__(self):
+        return iter(self.rng.permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def assert_params_close(ours: dict, theirs: dict, **tol: float) -> None:
     """Two {name: array} dicts (a program's final parameters) with the same names, each pair within ``tol``."""
     assert ours.keys() == theirs.keys()
