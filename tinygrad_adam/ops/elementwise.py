@@ -524,18 +524,16 @@ def masked(g: Array, factor: Array) -> Array:
     return out
 
 
-def passed(g: Array, factor: Array) -> Array:
-    """g * factor where ``factor`` (bool, or 0 / 0.5 / 1) is nonzero, else +0 (never -0, and 0 for an inf or nan g):
-    torch's gradients made by ``where`` / ``masked_fill`` (relu, clamp, maximum). On the CPU the zeros are written
-    by clearing the bits (g & -mask), which costs less than ``masked``'s multiply and finiteness check."""
-    if factor.dtype != numpy.bool_:  # (maximum's ties: the halves first)
-        g, factor = masked(g, factor), factor != 0
+def passed(g: Array, mask: Array) -> Array:
+    """g where the bool ``mask`` holds, else +0 (never -0, and 0 for an inf or nan g): torch's gradients made by
+    ``where`` / ``masked_fill`` (relu, clamp, maximum). On the CPU the zeros are written by clearing the bits
+    (g & -mask), which costs less than ``masked``'s multiply and finiteness check."""
     bits = UNSIGNED.get(g.dtype.itemsize)
-    if bits is None or not isinstance(g, numpy.ndarray) or not isinstance(factor, numpy.ndarray) or \
+    if bits is None or not isinstance(g, numpy.ndarray) or not isinstance(mask, numpy.ndarray) or \
             g.dtype.kind != "f":
-        return backend.get_array_module(g).where(factor, g, g.dtype.type(0))
-    keep = numpy.negative(factor, dtype=bits)  # True -> all ones, False -> 0
-    out = numpy.bitwise_and(g.view(bits), keep, out=keep if keep.shape == g.shape else None)
+        return backend.get_array_module(g).where(mask, g, g.dtype.type(0))
+    ones = numpy.negative(mask, dtype=bits)  # True -> all bits set, False -> 0
+    out = numpy.bitwise_and(g.view(bits), ones, out=ones if ones.shape == g.shape else None)
     return out.view(g.dtype)
 
 
@@ -668,8 +666,9 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
         half = (a._data == b._data).astype(g.dtype)
         half *= -0.5
         half += 1  # 0.5 on ties, 1 elsewhere
-        return (unbroadcast(passed(g, half * ~a_loses(a._data, b._data)), a.shape) if a.requires_grad else None,
-                unbroadcast(passed(g, half * ~a_loses(b._data, a._data)), b.shape) if b.requires_grad else None)
+        g = g * half  # (both sides' share; each keeps it where it does not lose)
+        return (unbroadcast(passed(g, ~a_loses(a._data, b._data)), a.shape) if a.requires_grad else None,
+                unbroadcast(passed(g, ~a_loses(b._data, a._data)), b.shape) if b.requires_grad else None)
     return record(op, out, (a, b), backward)
 
 
