@@ -21,13 +21,18 @@ from .factor import DtypeError
 from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
 
 
+def check_index_dtype(op: str, index: Tensor, dtypes: tuple[str, ...] = ("int64", "int32")) -> None:
+    """DtypeError unless ``index`` has one of ``dtypes`` (torch's index ops take int64, most also int32)."""
+    if index.dtype.name not in dtypes:
+        raise DtypeError(f"{op}: index must be an {' or '.join(dtypes)} tensor (as in torch), got dtype {index.dtype}; "
+                         f"convert it with .long()")
+
+
 def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[int, tuple[Array, ...]]:
     """(dim as a non-negative int, the open-mesh advanced index that ``index`` stands for along ``dim``), built on a
     copy of the index when ``private`` (a backward will read it: no later write into the index can reach it)."""
     check_devices(op, a, index)
-    if index.dtype != numpy.int64 and index.dtype != numpy.int32:
-        raise DtypeError(f"{op}: index must be an int64 or int32 tensor (as in torch), got dtype {index.dtype}; "
-                         f"convert it with .long()")
+    check_index_dtype(op, index)
     nd = max(a.ndim, 1)
     if not -nd <= dim < nd:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {a.ndim} dims")
@@ -175,8 +180,7 @@ def scatter_reduce(a: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
         taken = (slice(0, 0),) * s1.ndim
         mesh = tuple(xp.zeros((0,) * s1.ndim, dtype="int64") for _ in a1.shape)
     else:
-        if index.dtype not in ("int64", "int32"):
-            raise DtypeError(f"{op}: index must be an int64 or int32 tensor, got dtype {index.dtype}")
+        check_index_dtype(op, index)
         if s1.ndim != i1.ndim or any(i > n for i, n in zip(i1.shape, s1.shape)):
             raise ValueError(f"{op}: src shape {src.shape} must have the dims of index {index.shape}, each as large")
         private = (a.requires_grad or src.requires_grad) and is_grad_enabled()
@@ -351,8 +355,7 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices of ``a`` at ``index`` (a 1-D or 0-d int64/int32 tensor) along ``dim``: ``a``'s shape with that dim
     of length ``index.numel()``. Built on getitem, so repeated indices add up their gradients."""
     check_devices("index_select", a, index)
-    if index.dtype not in ("int64", "int32"):
-        raise DtypeError(f"index_select: index must be an int64 or int32 tensor, got dtype {index.dtype}")
+    check_index_dtype("index_select", index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim("index_select", dim, a.ndim)
@@ -469,8 +472,7 @@ def _slots(op: str, a: Tensor, dim: int, index: Tensor, dtypes: tuple[str, ...],
     index_fill / index_add / index_copy. ``index`` is a 1-D or 0-d tensor of one of ``dtypes``, checked and copied
     (a backward reads the copy); negative entries count from the end when ``negative``, else they raise."""
     check_devices(op, a, index)
-    if index.dtype.name not in dtypes:
-        raise DtypeError(f"{op}: index must be an {' or '.join(dtypes)} tensor, got dtype {index.dtype}")
+    check_index_dtype(op, index, dtypes)
     if index.ndim > 1:
         raise ValueError(f"{op}: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim(op, dim, a.ndim)
@@ -635,8 +637,7 @@ def masked_scatter(a: Tensor, mask: TensorLike, source: Tensor) -> Tensor:
 
 def _wrapped(op: str, index: Tensor, n: int) -> Tensor:
     """An int64 index tensor with negative entries counted from the end of a length-``n`` dim, range-checked."""
-    if index.dtype != "int64":
-        raise DtypeError(f"{op}: index must be an int64 tensor, got dtype {index.dtype}")
+    check_index_dtype(op, index, ("int64",))
     idx = index._data
     if idx.size and bool(((idx < -n) | (idx >= n)).any()):
         raise IndexError(f"{op}: an index is out of range for {n} elements (expected {-n}..{n - 1})")
