@@ -46,6 +46,7 @@ from .creation import (
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .ops.factor import ArgumentError, DivisionByZeroError, DtypeError, KernelDtypeError
+from .storage import _root
 from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
 
 Dim = int | Sequence[int] | None
@@ -1629,9 +1630,8 @@ def view(self: Tensor, *shape: Any, **kwargs: Any) -> Tensor:
 def _strided_as_torch(t: Tensor) -> bool:
     """Whether ``t`` is a view (transpose, slice, permute...) of a row-major array: then its strides are torch's
     too. A computed array may be laid out otherwise than torch's (numpy's einsum), so ``view`` copies it instead."""
-    while t._base is not None:
-        t = t._base
-    return bool(getattr(t._data, "flags", None) is not None and t._data.flags.c_contiguous)
+    data = _root(t)._data
+    return bool(getattr(data, "flags", None) is not None and data.flags.c_contiguous)
 
 
 def _values_indices(op: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., ValuesIndices]:
@@ -1865,7 +1865,8 @@ METHODS.update({
     "H": property(_conjugate_transpose), "mH": property(_mH), "real": property(lambda self: self),
     "imag": property(_imag),
 })
-METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg", "float_power")})
+METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg")})
+_float_power_into = _in_place("float_power")
 
 
 def _float_power_in_place(self: Tensor, exponent: TensorLike) -> Tensor:
@@ -1877,7 +1878,6 @@ def _float_power_in_place(self: Tensor, exponent: TensorLike) -> Tensor:
     return _float_power_into(self, exponent)
 
 
-_float_power_into = METHODS["float_power_"]
 METHODS["float_power_"] = _float_power_in_place
 FUNCTIONS.update({name: _function(name) for name in (
     "aminmax", "diff", "nansum", "nanmean", "logit", "positive", "signbit", "deg2rad", "rad2deg", "float_power",
