@@ -264,3 +264,19 @@ def test_view_of_a_computed_result_laid_out_otherwise_than_torchs() -> None:
         s = lib.tensor(np.arange(40, dtype=np.float32).reshape(2, 5, 4))
         got.append(arr(lib.einsum("bij,bkj->bik", s, s).view(2, 25)))
     same(*got)
+
+
+@pytest.mark.parametrize("write", ["y.copy_(z * z)", "y[...] = z * z"])
+def test_second_derivative_through_a_copy_over_a_non_leaf_as_torch(write: str) -> None:
+    """The zero-gradient edge a copy keeps to the value it overwrote (so that value's leaf gets a zero ``.grad``)
+    could not be differentiated again: create_graph through ``y.copy_(...)`` raised NotImplementedError."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        z = lib.tensor([3.0, -4.0], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        exec(write, {"y": y, "z": z})
+        gx, gz = lib.autograd.grad((y * y).sum(), (x, z), create_graph=True)
+        (hz,) = lib.autograd.grad(gz.sum(), z)
+        results.append((gx.tolist(), gz.tolist(), hz.tolist()))
+    assert results[1] == results[0]

@@ -175,6 +175,14 @@ def _zero_derivative(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (constant(on.xp.zeros(on.shape, g.dtype)),)
 
 
+@differentiable("copy_")
+def copy_(node: Tensor, g: Tensor) -> tuple[Tensor, Tensor]:
+    """A value written over a tensor it does not depend on (``ops.inplace._keep_edge``): g for the value, a zero
+    gradient for the tensor's previous value."""
+    _, previous = node._parents
+    return g, constant(previous.xp.zeros(previous.shape, g.dtype))
+
+
 # --------------------------------------------------------------------------------------------------- arithmetic
 @differentiable("add", "add_", "sub", "sub_")
 def add(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
