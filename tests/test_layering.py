@@ -57,6 +57,7 @@ FORBIDDEN = {
     "testing": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},
     "progress": LEAF,
     "distributed": LEAF,  # torch.distributed for one process: imports nothing of the package
+    "durable": LEAF,  # synced renames for checkpoints, run files and downloads: the standard library only
     "dtypes": LEAF,
     "printing": LEAF,
     "anomaly": {"nn", "optim", "data", "train", "cli", "experiments", "plots", "models", "viz"},  # autograd's check

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy
 
-from . import backend
+from . import backend, durable
 from .tensor import Size, Tensor
 
 REMEDY = "restore it from a copy, or start the run again with --overwrite"
@@ -229,7 +229,7 @@ def save(path: str | os.PathLike[str] | BinaryIO, tree: Any) -> Path | None:
             numpy.savez(f, __tree__=numpy.array(skeleton), **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        durable.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -29,6 +29,7 @@ try:
 except ImportError:  # Windows: no advisory locks, and so no guard against two processes in one directory
     fcntl = None  # type: ignore[assignment]
 
+from . import durable
 from .data.files import atomic_path
 
 # result.json: the config and last metrics of a finished run of compare, tune or bias-correction
@@ -175,8 +176,14 @@ def remove_temporaries(path: Path) -> None:
 
 
 def log_sizes(path: Path) -> dict[str, int]:
-    """The byte size of each log file (0 if absent): what a checkpoint written now covers."""
-    return {name: (path / name).stat().st_size if (path / name).exists() else 0 for name in LOGS}
+    """The byte size of each log file (0 if absent): what a checkpoint written now covers. Each log is synced to
+    disk first, so that after a crash of the machine the logs still hold what the checkpoint says they do."""
+    sizes = dict.fromkeys(LOGS, 0)
+    for name in LOGS:
+        if (path / name).exists():
+            durable.sync_file(path / name)
+            sizes[name] = (path / name).stat().st_size
+    return sizes
 
 
 def cut_logs(path: Path, sizes: dict[str, int]) -> list[str]:

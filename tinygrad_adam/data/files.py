@@ -16,6 +16,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NamedTuple
 
+from .. import durable
+
 
 class DataCorruptError(ValueError):
     """A data file exists but its content is not the expected one (truncated, damaged or a different file)."""
@@ -108,7 +110,8 @@ def file_hexdigest(path: Path, algorithm: str) -> str:
 def atomic_path(dest: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; on success it is renamed onto ``dest`` in one step.
 
-    Readers therefore see the old file or the complete new one, never a partial write. If the block raises
+    Readers therefore see the old file or the complete new one, never a partial write, and the new one is on disk
+    once the block ends (``durable.replace``), so a crash of the machine keeps it too. If the block raises
     (a failed download, a failed checksum, Ctrl-C) the temporary file is removed and ``dest`` is untouched.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +120,8 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        os.replace(tmp, dest)
+        durable.sync_file(tmp)
+        durable.replace(tmp, dest)
     except BaseException:
         with suppress(FileNotFoundError):
             tmp.unlink()
