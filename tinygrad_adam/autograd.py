@@ -483,6 +483,7 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
 
     captured: dict[int, Any] = {}
     handed_out = {id(g) for g in grads}  # the caller's gradients: a leaf's .grad copies them, never aliases them
+    pieces: dict[int, object] = {}  # id(tensor) -> the split whose pieces' gradients its pending buffer holds
     for node in reversed(order):
         g = pending.pop(id(node), None)
         if g is not None and node._hooks and (needed is None or id(node) in needed):  # (as torch: only the nodes
@@ -507,7 +508,12 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
                 node._accumulate(g, handed_out)
             if node._epoch != inplace_writes[0]:  # something was written in place since node was recorded
                 check_versions(node)
-            grads = node._backward(g)
+            piece = getattr(node._backward, "piece", None)  # a piece of split / unbind: see write_piece
+            if piece is not None and not node._node_hooks and not anomaly.checking:
+                write_piece(pending, pieces, node._parents[0], piece, g)
+                grads = ()
+            else:
+                grads = node._backward(g)
             if node._node_hooks:
                 grads = _run_node_hooks(node, grads, g)
             if anomaly.checking:  # (detect_anomaly: a NaN gradient raises, naming the op)
@@ -518,10 +524,38 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
                 if pg.dtype != parent.dtype:  # the gradient has its input's dtype, whatever the op computed in
                     pg = pg.astype(parent.dtype)
                 key = id(parent)
-                pending[key] = pg if key not in pending else pending[key] + pg
+                if key in pending:
+                    pending[key] = pending[key] + pg
+                    if pieces:  # (a fresh sum: later pieces must add to it, not overwrite)
+                        pieces.pop(key, None)
+                else:
+                    pending[key] = pg
         if not retain_graph:
             node._backward, node._parents = freed_backward, ()
     return captured
+
+
+def write_piece(pending: dict[int, Any], pieces: dict[int, object], parent: Tensor, piece: tuple[object, Any],
+                g: Any) -> None:
+    """The gradient ``g`` of one piece (``(split, index)``: ops.movement.split_pieces) of ``parent``, written at
+    ``index`` into one buffer of ``parent``'s shape that all pieces of that split share, instead of a zero array
+    per piece added up: the same sums (adding zeros changes no bit but a -0.0's sign, which torch's split keeps)."""
+    if not parent.requires_grad:
+        return
+    split, index = piece
+    key = id(parent)
+    buf = pending.get(key)
+    if buf is None:  # the first piece to arrive: the buffer is ours alone, zeros outside the pieces written
+        buf = pending[key] = parent.xp.zeros(parent.shape, dtype=parent.dtype)
+        pieces[key] = split
+        buf[index] = g
+    elif pieces.get(key) is split:  # pieces of one split never overlap: each writes its own zeros
+        buf[index] = g
+    else:  # a gradient from elsewhere (or another split) is pending: added as before, a zero array around g
+        full = parent.xp.zeros(parent.shape, dtype=parent.dtype)
+        full[index] = g
+        pending[key] = buf + full
+        pieces.pop(key, None)
 
 
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retain_graph: bool | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import itertools
 import math
 import numbers
 import operator
@@ -286,11 +287,8 @@ def split(self: Tensor, split_size: int | Sequence[int], dim: int = 0) -> tuple[
             raise ValueError(f"split: split sizes must be non-negative, got {sizes}")
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of dim {dim}")
-    out, start = [], 0
-    for s in sizes:
-        out.append(movement.getitem(self, (slice(None),) * d + (slice(start, start + s),)))
-        start += s
-    return tuple(out)
+    starts = list(itertools.accumulate(sizes, initial=0))
+    return movement.split_pieces(self, d, [slice(lo, hi) for lo, hi in zip(starts, starts[1:])])
 
 
 def split_function(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
@@ -2047,7 +2045,7 @@ def tensor_split(self: Tensor, indices_or_sections: Any = None, dim: int = 0, *,
     else:
         cuts = [int(i) for i in indices_or_sections]
     bounds = [0, *(min(max(c if c >= 0 else c + size, 0), size) for c in cuts), size]
-    return tuple(self.narrow(d, lo, max(hi, lo) - lo) for lo, hi in zip(bounds, bounds[1:]))
+    return movement.split_pieces(self, d, [slice(lo, max(hi, lo)) for lo, hi in zip(bounds, bounds[1:])])
 
 
 def _split_along(name: str, dim: int, least: int) -> Callable[..., tuple[Tensor, ...]]:

@@ -243,6 +243,22 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     return record("getitem", out, (a,), backward)
 
 
+def split_pieces(a: Tensor, dim: int, keys: Sequence[int | slice]) -> tuple[Tensor, ...]:
+    """Views ``a[..., key]`` along the non-negative ``dim``, one per key: disjoint slices or ints (split, chunk,
+    unbind, tensor_split). Each backward closure carries ``piece = (this split, its index)``, by which the engine
+    writes the pieces' gradients into one shared buffer of ``a``'s shape (autograd.write_piece) instead of adding
+    up a zero array per piece; the closure itself (higher-order gradients, hooks) is getitem's, unchanged."""
+    split = object()
+    out = []
+    for key in keys:
+        index = (slice(None),) * dim + (key,)
+        piece = getitem(a, index)
+        if piece._backward is not None:
+            piece._backward.piece = (split, index)  # type: ignore[attr-defined]
+        out.append(piece)
+    return tuple(out)
+
+
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis, in the dtype torch promotes them to (int64 with float32 is float32).
     As torch, 1-D empty tensors (shape (0,)) are left out (they only take part in the dtype)."""
@@ -466,7 +482,7 @@ def unbind(a: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     if a.ndim == 0:
         raise IndexError("unbind: a 0-d tensor has no dim to unbind")
     d = wrap_dim("unbind", dim, a.ndim)
-    return tuple(getitem(a, (slice(None),) * d + (i,)) for i in range(a.shape[d]))
+    return split_pieces(a, d, range(a.shape[d]))
 
 
 def diagonal(a: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
