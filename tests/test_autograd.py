@@ -170,3 +170,18 @@ def test_grad_mode_is_per_thread() -> None:
         release.set()
         t.join(5)
     assert seen == [True, True] and tg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+def test_integer_tensor_told_requires_grad_by_assignment_refuses_its_gradient(dtype: str) -> None:
+    """torch refuses ``x.requires_grad = True`` on an integer tensor; ours takes the assignment (a plain attribute)
+    but refuses the gradient, which would be the float gradient truncated ([2, 2] for d(2.5 x)/dx)."""
+    with pytest.raises(RuntimeError):
+        torch.ones(2, dtype=getattr(torch, dtype)).requires_grad = True
+    for take in (lambda x, y: y.backward(), lambda x, y: autograd.grad(y, x),
+                 lambda x, y: y.backward(inputs=[x])):
+        x = tg.ones(2, dtype=getattr(tg, dtype))
+        x.requires_grad = True
+        with pytest.raises(RuntimeError, match="only floating point"):
+            take(x, (x * 2.5).sum())
+        assert x.grad is None

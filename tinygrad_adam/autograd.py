@@ -492,6 +492,7 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
                 handed_out.add(id(g))
         if wanted is not None:
             if g is not None and id(node) in wanted:
+                check_float(node)
                 captured[id(node)] = g
             if g is not None and node._retains_grad and id(node) in needed:  # as torch's retain_grad hook: filled
                 node._accumulate(g, handed_out | {id(g)})  # wherever computed (a copy: g may be returned too)
@@ -499,6 +500,7 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
                 continue
         elif node._backward is None:
             if g is not None:
+                check_float(node)
                 node._accumulate(g, handed_out)
                 for hook in node._post_accumulate_hooks:
                     _post_accumulate(hook, node)
@@ -533,6 +535,15 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
         if not retain_graph:
             node._backward, node._parents = freed_backward, ()
     return captured
+
+
+def check_float(leaf: Tensor) -> None:
+    """Refuse a gradient for an integer or bool tensor: one can be told ``x.requires_grad = True`` by assignment
+    (torch refuses that; checking the attribute on every read would cost each op), and its gradient would be the
+    float gradient truncated to integers."""
+    if leaf._data.dtype.kind not in "fc":
+        raise RuntimeError(f"backward: a tensor of dtype {leaf.dtype} has requires_grad=True, but only floating point "
+                           f"tensors can have gradients; use a float tensor (x.float()) or requires_grad=False")
 
 
 def write_piece(pending: dict[int, Any], pieces: dict[int, object], parent: Tensor, piece: tuple[object, Any],
