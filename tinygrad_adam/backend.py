@@ -393,6 +393,7 @@ def accumulate(name: str, x: Any, axis: int) -> Any:
 # ---------------------------------------------------------------- random numbers
 _seed: int | None = None
 _gpu_key = 0  # which restart of the GPU streams is running (see reseed_gpu_streams)
+_gpu_seed: int | None = None  # cuda.manual_seed's seed for the GPU streams alone (None: they follow _seed)
 _num_threads: list[int] = []  # what set_num_threads recorded (nothing yet: the CPU count)
 
 
@@ -589,16 +590,21 @@ gpu_generator_uses = [0]
 
 def manual_seed(seed: int) -> None:
     """Seed the random generator of every device; the same seed gives the same numbers."""
-    global _seed, _gpu_key
-    _seed, _gpu_key = int(seed), 0
+    global _seed, _gpu_key, _gpu_seed
+    _seed, _gpu_key, _gpu_seed = int(seed), 0, None
     _generators.clear()
 
 
 def seed() -> int:
     """Seed every device's generator from the operating system's entropy, as ``torch.seed``; returns the seed."""
-    fresh = int(numpy.random.SeedSequence().generate_state(1, numpy.uint64)[0]) >> 1  # 63 bits, as torch's
+    fresh = entropy_seed()
     manual_seed(fresh)
     return fresh
+
+
+def entropy_seed() -> int:
+    """A fresh seed from the operating system's entropy, 63 bits as torch's."""
+    return int(numpy.random.SeedSequence().generate_state(1, numpy.uint64)[0]) >> 1
 
 
 def initial_seed() -> int:
@@ -610,14 +616,15 @@ def initial_seed() -> int:
 def generator(device: str = "cpu") -> Any:
     """The random generator of a device: a numpy ``Generator`` or a cupy ``RandomState``.
 
-    Each device has its own stream, seeded from ``manual_seed`` (plus the device index); without it, from a seed
-    drawn once from the operating system's entropy (``initial_seed`` tells it).
+    Each device has its own stream, seeded from ``manual_seed`` (plus the device index; the GPUs' from
+    ``cuda.manual_seed``'s seed after one); without it, from a seed drawn once from the operating system's entropy
+    (``initial_seed`` tells it).
     """
     if device != "cpu":
         gpu_generator_uses[0] += 1
     g = _generators.get(device)
     if g is None:
-        start = initial_seed()
+        start = initial_seed() if device == "cpu" or _gpu_seed is None else _gpu_seed
         if device == "cpu":
             g = numpy.random.default_rng(start)
         else:
@@ -701,13 +708,14 @@ def reseed_gpu_streams(key: int) -> None:
     """
     global _gpu_key
     _gpu_key = int(key)
-    for device in [d for d in _generators if d != "cpu"]:
-        del _generators[device]
+    _drop_gpu_generators()
 
 
 def get_rng_state() -> dict[str, Any]:
     """A picklable snapshot of every device generator (for checkpoints; GPU streams as their restart key)."""
     state: dict[str, Any] = {"seed": _seed, "gpu_key": _gpu_key}
+    if _gpu_seed is not None:
+        state["gpu_seed"] = _gpu_seed
     generator("cpu")  # made now if not yet, so that restoring replays the very next numbers
     for dev, g in _generators.items():
         if dev == "cpu":
@@ -717,8 +725,9 @@ def get_rng_state() -> dict[str, Any]:
 
 def valid_rng_state(state: Any) -> bool:
     """Whether ``state`` is what :func:`get_rng_state` returns: a seed, a GPU key and the CPU stream's state."""
-    if not isinstance(state, dict) or "cpu" not in state or set(state) - {"seed", "gpu_key", "cpu"} or \
-            type(state.get("seed", 0)) not in (int, type(None)) or type(state.get("gpu_key", 0)) is not int:
+    if not isinstance(state, dict) or "cpu" not in state or set(state) - {"seed", "gpu_key", "gpu_seed", "cpu"} or \
+            type(state.get("seed", 0)) not in (int, type(None)) or type(state.get("gpu_key", 0)) is not int or \
+            type(state.get("gpu_seed", 0)) is not int:
         return False
     try:
         numpy.random.default_rng().bit_generator.state = state["cpu"]
@@ -727,10 +736,37 @@ def valid_rng_state(state: Any) -> bool:
     return True
 
 
+def _drop_gpu_generators() -> None:
+    for device in [d for d in _generators if d != "cpu"]:
+        del _generators[device]
+
+
+def manual_seed_gpu(seed: int) -> None:
+    """Seed the GPU streams alone (``cuda.manual_seed``): the CPU stream goes on as it was."""
+    global _gpu_seed, _gpu_key
+    _gpu_seed, _gpu_key = int(seed), 0
+    _drop_gpu_generators()
+
+
+def get_gpu_rng_state() -> dict[str, Any]:
+    """What the GPU streams restart from (cupy's generators have no readable state): the seed and restart key."""
+    return {"seed": initial_seed() if _gpu_seed is None else _gpu_seed, "gpu_key": _gpu_key}
+
+
+def set_gpu_rng_state(state: dict[str, Any]) -> None:
+    """Restart the GPU streams from a :func:`get_gpu_rng_state` snapshot; the CPU stream goes on untouched."""
+    global _gpu_key
+    if not isinstance(state, dict) or set(state) != {"seed", "gpu_key"} or type(state["seed"]) is not int or \
+            type(state["gpu_key"]) is not int:
+        raise RuntimeError("not a GPU generator state from this library's cuda.get_rng_state")
+    manual_seed_gpu(state["seed"])
+    _gpu_key = state["gpu_key"]
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`get_rng_state` returned (the CPU stream exactly)."""
-    global _seed, _gpu_key
-    _seed, _gpu_key = state.get("seed"), int(state.get("gpu_key", 0))
+    global _seed, _gpu_key, _gpu_seed
+    _seed, _gpu_key, _gpu_seed = state.get("seed"), int(state.get("gpu_key", 0)), state.get("gpu_seed")
     _generators.clear()
     if "cpu" in state:
         generator("cpu").bit_generator.state = state["cpu"]

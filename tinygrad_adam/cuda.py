@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 from . import backend
 from .amp import cuda_amp as amp
+from .creation import state_dict, state_tensor
+from .tensor import Tensor
 
 sys.modules[amp.__name__] = amp  # `from tinygrad_adam.cuda.amp import GradScaler` as torch's submodule
 
@@ -43,11 +45,46 @@ def set_device(device: str | int) -> None:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every device's stream (one seed for all devices here)."""
-    backend.manual_seed(seed)
+    """Seed the GPU streams (every device from one seed here); the CPU stream goes on, as torch's."""
+    backend.manual_seed_gpu(seed)
 
 
 manual_seed_all = manual_seed
+
+
+def initial_seed() -> int:
+    """The seed the GPU streams start from (one seed for every device here); raises without a usable GPU, as
+    torch's."""
+    _properties("cuda")
+    return backend.get_gpu_rng_state()["seed"]
+
+
+def get_rng_state(device: str | int = "cuda") -> Tensor:
+    """A GPU's stream state as a uint8 tensor (our bytes). cupy's generators cannot be read, so it holds the seed and
+    the restart key: restoring it restarts the stream where it last started (``manual_seed`` or
+    ``backend.reseed_gpu_streams``), not mid-stream. Raises without a usable GPU, as torch's."""
+    _properties(device)  # raises without a usable GPU
+    return state_tensor(backend.get_gpu_rng_state())
+
+
+def set_rng_state(new_state: Tensor, device: str | int = "cuda") -> None:
+    """Restart the GPU streams from ``get_rng_state``'s tensor; the CPU stream is untouched. Without a usable GPU
+    nothing happens (torch defers the call until CUDA starts, which then never comes)."""
+    if not is_available():
+        return
+    _properties(device)
+    backend.set_gpu_rng_state(state_dict(new_state))
+
+
+def get_rng_state_all() -> list[Tensor]:
+    """One ``get_rng_state`` per GPU: an empty list without a usable GPU, as torch's."""
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states: list[Tensor]) -> None:
+    """Restore ``get_rng_state_all``'s list (an empty list: nothing to do)."""
+    for i, state in enumerate(new_states):
+        set_rng_state(state, i)
 
 
 def synchronize(device: str | None = None) -> None:
@@ -68,10 +105,18 @@ def is_initialized() -> bool:
 
 
 def seed() -> None:
-    """torch's ``cuda.seed``: without a GPU a no-op, as torch's (the GPU shares the CPU's generator here)."""
+    """torch's ``cuda.seed``: the GPU streams from a seed drawn from the operating system's entropy, the CPU stream
+    untouched; without a usable GPU a no-op, as torch's."""
+    if is_available():
+        backend.manual_seed_gpu(backend.entropy_seed())
 
 
 seed_all = seed
+
+# torch.cuda.random: the seeding and state functions under their submodule's name (HF / accelerate save them so)
+random = SimpleNamespace(get_rng_state=get_rng_state, set_rng_state=set_rng_state, get_rng_state_all=get_rng_state_all,
+                         set_rng_state_all=set_rng_state_all, manual_seed=manual_seed, manual_seed_all=manual_seed_all,
+                         seed=seed, seed_all=seed_all, initial_seed=initial_seed)
 
 
 def _pool_bytes(used: bool) -> int:

@@ -664,6 +664,28 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_ctr_embeddingbag.py`` runs ``ctr_embeddingbag.py``: a DeepFM on multi-hot click logs
   (EmbeddingBag sum with per_sample_weights and include_last_offset, mean with padding_idx, max via
   ``F.embedding_bag`` on 2-D input, ``from_pretrained``), Adagrad dense or sparse, SparseAdam beside Adam, AUC)
+- (``test_program_perceiver_io.py`` runs ``perceiver_io.py``: a Perceiver IO classifier / autoencoder (Fourier
+  features by linspace / meshgrid(indexing="ij") / sin / cos, ``nn.MultiheadAttention(batch_first=True, kdim=,
+  vdim=)`` cross- and self-attention, AdamW with a no-decay group, CosineAnnealingLR, clip_grad_norm_, an exact
+  checkpoint resume) and perceiver-pytorch's byte-level masked LM (einsum attention, a ``-finfo.max`` padding mask,
+  GEGLU, shared latent blocks, ``trunc_normal_``, ``ignore_index``))
+- (``test_program_alphazero_ttt.py`` runs ``alphazero_ttt.py``: AlphaZero on tic-tac-toe (a Conv2d / BatchNorm2d
+  residual policy-value net, PUCT search on ``no_grad`` eval-mode evaluations with ``masked_fill(-inf)`` priors and
+  numpy-drawn moves, rot90 / flip symmetries, soft-target ``cross_entropy``, SGD with momentum and weight decay, the
+  coach's deepcopy / pit / reject / ``torch.save`` loop) and alpha-zero-general's TicTacToeNNet / NNetWrapper)
+- (``test_program_reformer_lsh.py`` runs ``reformer_lsh.py``: a Reformer LM (angular LSH by argmax over fixed
+  rotations, ``sort(stable=True)`` / ``argsort`` / gather / batched index_select, chunked look-one-back attention
+  with self and causal masks and logsumexp-weighted hash rounds, reversible layers as an ``autograd.Function`` whose
+  backward recomputes, against plain and ``torch.utils.checkpoint`` runs), Adam, gradcheck)
+- (``test_program_resume_trainer.py`` runs ``resume_trainer.py``: a hand-written trainer with an exact resume
+  (random_split / Subset, a collate_fn drawing from Python's ``random``, drop_last, dropout, accumulation, AdamW +
+  OneCycleLR per step + ReduceLROnPlateau, checkpoints of every state and generator, epoch and mid-epoch resumes))
+- (``test_program_s4d_ssm.py`` runs ``s4d_ssm.py``: an S4D-real state-space model, kernel by powers and einsum,
+  causal convolution by unfold / matmul or a cumprod / cumsum scan, GLU, Dropout1d, ``_optim``-tagged parameter
+  groups)
+- (``test_program_graph_transformer.py`` runs ``graph_transformer.py``: GATv2 / TransformerConv-style layers on an
+  edge list, a scatter softmax by ``scatter_reduce(amax, include_self=False)`` + ``index_add_``, bincount mean
+  aggregation and pooling)
 """
 
 from __future__ import annotations
