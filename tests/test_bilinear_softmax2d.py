@@ -54,14 +54,14 @@ def test_bilinear_matches_torch(data):
         for a, ta in zip(ours[:3] + ([ours[3]] if bias else []), theirs):
             same(a.grad.data, ta.grad)
     elif finite:  # products beyond the dtype: where both stay finite they agree within rounding of the products
-        t = ty.detach().numpy()
-        ok = np.isfinite(y.data) & np.isfinite(t)
-        np.testing.assert_allclose(y.data[ok], t[ok], rtol=1e-5, atol=8 * eps * scale)
+        t, yd = ty.detach().numpy(), y.detach().numpy()  # (arrays: numpy on a Tensor gives torch's uint8 masks)
+        ok = np.isfinite(yd) & np.isfinite(t)
+        np.testing.assert_allclose(yd[ok], t[ok], rtol=1e-5, atol=8 * eps * scale)
     else:  # where torch's value is finite ours equals it, and where it is nan or inf ours is not finite either
-        t = ty.detach().numpy()
+        t, yd = ty.detach().numpy(), y.detach().numpy()
         ok = np.isfinite(t)
-        close(np.where(ok, y.data, 0), torch.tensor(np.where(ok, t, 0)), dtype)
-        assert not np.isfinite(y.data[~ok]).any()
+        close(np.where(ok, yd, 0), torch.tensor(np.where(ok, t, 0)), dtype)
+        assert not np.isfinite(yd[~ok]).any()
 
 
 def test_bilinear_module_layout_and_init():
