@@ -35,9 +35,10 @@ def grad(shape: tuple[int, ...], k: int) -> np.ndarray:
 
 
 def assert_close(a: Any, b: Any) -> None:
-    """``b`` (ours) equals torch's ``a`` to float32 rounding, dtype and shape included."""
+    """``b`` (ours) equals torch's ``a`` to float32 rounding, dtype and shape included. (State stored under torch's
+    own name, Rprop's ``prev``, ASGD's ``ax``, Adafactor's ``variance`` ..., reads as an array: README.)"""
     a = a.detach().numpy()
-    b = b.detach().numpy()
+    b = b.detach().numpy() if isinstance(b, tg.Tensor) else b
     assert a.dtype == b.dtype and a.shape == b.shape
     np.testing.assert_allclose(b.astype(np.float64), a.astype(np.float64), rtol=2e-5, atol=2e-5)
 
