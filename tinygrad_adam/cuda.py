@@ -39,7 +39,7 @@ def set_device(device: str | int) -> None:
     that one (``0``, ``"cuda"``, ``"cuda:0"``; it raises without a usable GPU, as torch) and refuses another."""
     name = backend.parse_device(device)
     if name == "cpu":
-        raise ValueError(f"Expected a cuda device, but got: {device}")
+        raise ValueError(f"{device!r} is not a cuda device; pass 0, 'cuda' or 'cuda:0'")
     if name != "cuda:0":
         raise NotImplementedError(f"cuda.set_device({device!r}): one GPU per process here, cuda:0")
 
@@ -150,7 +150,7 @@ def _properties(device: str | int | None) -> dict:
     """cupy's properties of the GPU ``device``; raises (RuntimeError / AssertionError) without a usable GPU."""
     name = backend.parse_device("cuda" if device is None else device)
     if name == "cpu":
-        raise ValueError(f"Expected a cuda device, but got: {device}")
+        raise ValueError(f"{device!r} is not a cuda device; pass an index, 'cuda' or 'cuda:N'")
     return backend.xp_of(name).cuda.runtime.getDeviceProperties(int(name.split(":")[1]))
 
 

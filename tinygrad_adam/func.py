@@ -607,15 +607,17 @@ def functional_call(module: Any, parameter_and_buffer_dicts: Mapping[str, Tensor
         values = parameter_and_buffer_dicts
     elif isinstance(parameter_and_buffer_dicts, Sequence):
         if not all(isinstance(d, dict) for d in parameter_and_buffer_dicts):
-            raise ValueError("Expected all elements of parameter_and_buffer_dicts to be dictionaries")
+            raise ValueError("functional_call: every item of a list / tuple of parameter and buffer dicts must be a "
+                             "dict")
         keys = [k for d in parameter_and_buffer_dicts for k in d]
         repeated = sorted({k for k in keys if keys.count(k) > 1}, key=keys.index)
         if repeated:
-            raise ValueError(f"{repeated} appeared in multiple dictionaries; behavior of functional call is ambiguous")
+            raise ValueError(f"functional_call: {repeated} given in more than one dict, so which value to use is "
+                             f"unclear; give each name once")
         values = {k: v for d in parameter_and_buffer_dicts for k, v in d.items()}
     else:
-        raise ValueError(f"Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but got "
-                         f"{type(parameter_and_buffer_dicts)}")
+        raise ValueError(f"functional_call takes a dict, or a list / tuple of dicts, of parameters and buffers, not "
+                         f"a {type(parameter_and_buffer_dicts).__name__}")
     swapped = _untie(module, values) if tie_weights else values
     if strict:  # (a value given for one name of tied weights counts for all of them, with tie_weights)
         own = set(_named_tensors(module))

@@ -66,9 +66,9 @@ class Distribution:
                 continue  # not computed yet (the other parameterisation was given)
             value = getattr(self, name)
             if not _all_true(constraint.check(value)):
-                raise ValueError(f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) "
-                                 f"of distribution {self!r} to satisfy the constraint {constraint!r}, but found "
-                                 f"invalid values; fix them, or pass validate_args=False to skip the check")
+                raise ValueError(f"parameter {name} (shape {tuple(value.shape)}) of {self!r} breaks its constraint "
+                                 f"{constraint!r} in some entries; fix them, or pass validate_args=False to skip the "
+                                 f"check")
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Distribution:
         """A distribution with parameters expanded (broadcast, not copied) to ``batch_shape``."""
@@ -187,20 +187,20 @@ class Distribution:
         """Raise ValueError unless ``value`` is a Tensor whose shape fits the event and batch shapes and whose
         entries lie in the support."""
         if not isinstance(value, Tensor):
-            raise ValueError(f"The value argument to log_prob must be a Tensor, got {type(value).__name__}; wrap it "
-                             f"with tinygrad_adam.tensor(...)")
+            raise ValueError(f"log_prob and the other value methods take a Tensor, not a {type(value).__name__}; wrap "
+                             f"it with tinygrad_adam.tensor(...)")
         event, expected = self._event_shape, self._batch_shape + self._event_shape
         if tuple(value.shape[value.ndim - len(event):]) != event:
-            raise ValueError(f"The right-most size of value must match event_shape: {value.shape} vs {event}.")
+            raise ValueError(f"a value of shape {tuple(value.shape)} does not end in this distribution's event shape "
+                             f"{event}")
         for i, j in zip(reversed(value.shape), reversed(expected)):
             if i != 1 and j != 1 and i != j:
-                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {value.shape} vs "
-                                 f"{expected}.")
+                raise ValueError(f"a value of shape {tuple(value.shape)} cannot broadcast against this "
+                                 f"distribution's batch and event shape {expected}")
         support = self._declared("support", "it enables sample validation; pass validate_args=False")
         if support is not None and not _all_true(support.check(value)):
-            raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
-                             f"within the support ({support!r}) of the distribution {self!r}, but found invalid "
-                             f"values; pass values in the support, or validate_args=False")
+            raise ValueError(f"some entries of the value (shape {tuple(value.shape)}) lie outside the support "
+                             f"{support!r} of {self!r}; pass values in the support, or validate_args=False")
 
     def __repr__(self) -> str:
         try:

@@ -39,9 +39,8 @@ class Geometric(BinaryProbs, Distribution):
         param = self.probs if probs is not None else self.logits
         super().__init__(() if self._numbers else param.shape, validate_args=validate_args)
         if self._validate_args and probs is not None and not _all_true(self.probs > 0):
-            raise ValueError(f"Expected parameter probs ({type(self.probs).__name__} of shape "
-                             f"{tuple(self.probs.shape)}) of distribution {self!r} to be positive but found invalid "
-                             f"values; fix them, or pass validate_args=False")
+            raise ValueError(f"probs (shape {tuple(self.probs.shape)}) of {self!r} must be positive everywhere; fix "
+                             f"them, or pass validate_args=False")
 
     def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Geometric:
         return self._expanded(Geometric, ("probs", "logits"), batch_shape, batch_shape, _instance=_instance)

@@ -99,9 +99,8 @@ class UninitializedTensorMixin:
     __deepcopy__ = None  # copy.deepcopy goes through __reduce_ex__ below (there is no data to copy)
 
     def _unreadable(self) -> Any:
-        raise ValueError(f"Attempted to use an uninitialized parameter ({type(self).__name__}): its shape is only "
-                         f"known after the first forward of its lazy module; run a forward pass with a sample batch "
-                         f"first")
+        raise ValueError(f"this uninitialized parameter ({type(self).__name__}) gets its shape at its lazy module's "
+                         f"first forward; run a forward pass with a sample batch first")
 
     def _keep(self, value: Any) -> None:  # Tensor.__init__ and Module.to store the placeholder array through here
         self.__dict__["placeholder"] = value._data if isinstance(value, Tensor) else value
