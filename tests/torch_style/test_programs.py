@@ -686,6 +686,14 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_graph_transformer.py`` runs ``graph_transformer.py``: GATv2 / TransformerConv-style layers on an
   edge list, a scatter softmax by ``scatter_reduce(amax, include_self=False)`` + ``index_add_``, bincount mean
   aggregation and pooling)
+- (``test_program_bidaf_qa.py`` runs ``bidaf_qa.py``: BiDAF with a char-CNN, highway layers, BiLSTMs over packed
+  ragged batches, C2Q / Q2C attention under masked softmaxes, nll_loss(ignore_index), Adadelta, an EMA through
+  ``param.data``, triu / tril span decoding, and a checkpoint resume)
+- (``test_program_pointer_generator.py`` runs ``pointer_generator.py``: See et al.'s pointer-generator, coverage
+  attention, the extended-vocabulary mixture by ``cat`` + ``scatter_add``, Adagrad, greedy and beam decoding)
+- (``test_program_gumbel_vae.py`` runs ``gumbel_vae.py``: a categorical VAE with numpy-fed Gumbel noise, annealed
+  temperature, the hand-written straight-through sample, ``F.gumbel_softmax(hard=True)`` checked in each library,
+  and the Categorical / RelaxedOneHotCategorical / OneHotCategoricalStraightThrough distributions)
 """
 
 from __future__ import annotations
