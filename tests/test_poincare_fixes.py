@@ -81,7 +81,7 @@ def test_required_hyperparameter_must_be_given() -> None:
 
     assert repr(required) == repr(torch_required) == "<required parameter>"
     p = tg.zeros(2, requires_grad=True)
-    with pytest.raises(ValueError, match="required optimization parameter lr"):
+    with pytest.raises(ValueError, match="gives no lr, which _Plain has no default for"):
         _Plain([p])
     assert _Plain([{"params": [p], "lr": 0.1}]).param_groups[0]["lr"] == 0.1
     assert _Plain([p], lr=0.2).param_groups[0]["lr"] == 0.2

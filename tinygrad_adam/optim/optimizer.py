@@ -23,6 +23,7 @@ import functools
 import inspect
 import itertools
 import numbers
+import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -141,6 +142,7 @@ class Optimizer:
         self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
         self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
         _patch_step(type(self))
+        _LIVE.add(self)
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -187,17 +189,18 @@ class Optimizer:
             raise TypeError(f"a parameter group must be a dict with a 'params' entry, got {group!r}")
         params = group["params"]
         if isinstance(params, (set, frozenset)):  # torch's refusal: a set's order changes between runs
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
-                            "tensors in sets will change between runs. Please use a list instead.")
+            raise TypeError("a parameter group's params must be an ordered collection (a list or tuple): a set's "
+                            "order can change from one run to the next")
         params = [params] if isinstance(params, Tensor) else list(params)
         names = [p[0] for p in params if isinstance(p, tuple)]  # torch 2.6's (name, parameter) pairs
         if names:
             if len(names) != len(params):
-                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+                raise ValueError("a parameter group mixes (name, parameter) pairs with bare parameters; name all "
+                                 "of them or none")
             params = [p[1] for p in params]
         if self.param_groups and bool(names) != ("param_names" in self.param_groups[0]):
-            raise ValueError(f"all optimizer param groups should be with/without names. cannot add param group "
-                             f"{'with' if names else 'without'} names to the optimizer")
+            raise ValueError(f"this optimizer's groups are {'not ' if names else ''}named: a group "
+                             f"{'with' if names else 'without'} (name, parameter) pairs cannot join them")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
@@ -211,13 +214,21 @@ class Optimizer:
                 raise ValueError(f"parameter {i} (shape {p.shape}) appears in more than one parameter group")
             seen.add(id(p))
         unknown = self.foreign_keys(group)
-        if unknown:
+        if unknown and not _owned_by_an_optimizer(group):
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {type(self).__name__}; "
                             f"known: {sorted(self.defaults)}")
         missing = [k for k, v in self.defaults.items() if v is required and k not in group]
         if missing:
-            raise ValueError(f"parameter group didn't specify a value of required optimization parameter {missing[0]}")
-        group = {**self.defaults, **group, "params": params, **({"param_names": names} if names else {})}
+            raise ValueError(f"this parameter group gives no {missing[0]}, which {type(self).__name__} has no "
+                             f"default for; set it in the group or in the constructor")
+        # the caller's dict itself becomes the group, filled in with the defaults (as torch's): a program that keeps
+        # it (a wrapper such as SAM building its base optimizer on its own groups, a schedule written into the dicts
+        # it passed) changes the optimizer's hyperparameters through it
+        group["params"] = params
+        if names:
+            group["param_names"] = names
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
         self.check_group(group)
         self.param_groups.append(group)
 
@@ -475,6 +486,14 @@ class Optimizer:
 _global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
 _global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
 _hook_ids = itertools.count()
+# the optimizers alive: a group one of them holds may carry its own hyperparameters into another one (a wrapper such
+# as SAM or Lookahead builds its inner optimizer on its own ``param_groups``), which is no mistake to refuse
+_LIVE: weakref.WeakSet[Optimizer] = weakref.WeakSet()
+
+
+def _owned_by_an_optimizer(group: Group) -> bool:
+    """Whether ``group`` (the dict itself, not an equal one) is a parameter group of a live optimizer."""
+    return any(g is group for opt in list(_LIVE) for g in opt.param_groups)
 
 
 def _register(hooks: OrderedDict[int, Callable[..., Any]], hook: Callable[..., Any],
@@ -532,14 +551,17 @@ def _patch_step(cls: type) -> None:
 
 
 def _hyperparameter_names() -> set[str]:
-    """Every keyword of every optimizer class's constructor (what a group entry of that name would mean)."""
+    """Every keyword of every optimizer class of this library (what a group entry of that name would mean); a
+    program's own Optimizer subclasses do not count, so what a group may hold does not depend on which classes a
+    process happens to have defined."""
     names: set[str] = set()
     todo = [Optimizer]
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        names.update(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
-                     if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
+        if cls.__module__.startswith(f"{__package__.split('.')[0]}."):
+            names.update(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                         if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
     return names - {"self", "params", "defaults"}
 
 
