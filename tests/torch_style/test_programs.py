@@ -694,6 +694,15 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_gumbel_vae.py`` runs ``gumbel_vae.py``: a categorical VAE with numpy-fed Gumbel noise, annealed
   temperature, the hand-written straight-through sample, ``F.gumbel_softmax(hard=True)`` checked in each library,
   and the Categorical / RelaxedOneHotCategorical / OneHotCategoricalStraightThrough distributions)
+- (``test_program_dpsgd_per_sample.py`` runs ``dpsgd_per_sample.py``: DP-SGD without Opacus, per-sample gradients by
+  ``vmap(grad(...))`` over ``functional_call`` against one backward per example, per-sample clipping, numpy-fed
+  noise, on a Conv2d + GroupNorm CNN and an MLP)
+- (``test_program_sam_optimizer.py`` runs ``sam_optimizer.py``: SAM and adaptive SAM as an Optimizer subclass whose
+  base optimizer shares its ``param_groups``, two explicit steps or ``step(closure)``, BatchNorm momentum switched
+  off for the second pass, StepLR, a state_dict round trip)
+- (``test_program_influence_hvp.py`` runs ``influence_hvp.py``: Hessian-vector products by double backward,
+  ``autograd.functional.hvp / vhp / hessian`` and torch.func, a finite-difference check, power iteration, LiSSA
+  and influence scores against an exact damped solve)
 """
 
 from __future__ import annotations
