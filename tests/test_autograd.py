@@ -123,7 +123,7 @@ def test_grad_several_outputs_grad_outputs_and_intermediate_inputs() -> None:
 def test_grad_errors_and_allow_unused() -> None:
     x = tg.Tensor([1.0, 2.0], requires_grad=True)
     unused = tg.Tensor([1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+    with pytest.raises(RuntimeError, match=r"tensors\[0\] does not require grad"):
         autograd.grad(tg.ones(2).sum(), [x])
     with pytest.raises(RuntimeError, match="does not require grad"):
         autograd.grad((x * 2).sum(), [x, tg.ones(2)])
@@ -131,7 +131,7 @@ def test_grad_errors_and_allow_unused() -> None:
         autograd.grad(x * 2, [x])
     with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of \(3,\)"):
         autograd.grad(x * 2, [x], tg.ones(3))
-    with pytest.raises(RuntimeError, match=r"index 1 appears to not have been used.*allow_unused=True"):
+    with pytest.raises(RuntimeError, match=r"inputs\[1\] was not used.*allow_unused=True"):
         autograd.grad((x * 2).sum(), [x, unused], retain_graph=True)
     gx, gu = autograd.grad((x * 3).sum(), [x, unused], allow_unused=True)
     np.testing.assert_array_equal(gx.numpy(), [3, 3])

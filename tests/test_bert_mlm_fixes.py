@@ -74,6 +74,6 @@ def test_expand_under_autograd_matches_torch() -> None:
         (x * x).sum().backward()
         grads.append(leaf.grad.numpy())
         y = leaf * 2
-        with pytest.raises(RuntimeError, match="single memory location"):
+        with pytest.raises(RuntimeError, match="single memory location" if lib is torch else "overlapping memory"):
             y.expand(2, 3).mul_(2.0)
     np.testing.assert_array_equal(grads[1], grads[0])

@@ -184,7 +184,10 @@ def test_legacy_size_average_and_reduce_as_torch(name: str, form: str) -> None:
             assert sum("size_average and reduce" in m for m in said) == 1, (lib.__name__, legacy, said)
             results.append(said)
         (want, want_grad), want_said, (got, got_grad), got_said = results
-        assert got.shape == want.shape and got_said == want_said, (legacy, got.shape, want.shape, got_said)
+        def gist(said: list[str]) -> list[str]:  # kl_div's 'mean' warning: each library words it its own way
+            return ["kl_div mean" if "batchmean" in m else m for m in said]
+
+        assert got.shape == want.shape and gist(got_said) == gist(want_said), (legacy, got.shape, got_said)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=str(legacy))
         np.testing.assert_allclose(got_grad, want_grad, rtol=1e-12, atol=1e-14, err_msg=str(legacy))
 

@@ -104,7 +104,7 @@ def test_dependent_like_torch() -> None:
                 getattr(ours, attr)
             with pytest.raises(NotImplementedError, match=f"{attr} cannot be determined statically"):
                 getattr(theirs, attr)
-        with pytest.raises(ValueError, match="Cannot determine validity of dependent constraint"):
+        with pytest.raises(ValueError, match="dependent constraint has no check"):
             ours.check(tg.ones(2))
     d = C.dependent(is_discrete=True, event_dim=1)
     assert (d.is_discrete, d.event_dim, repr(d)) == (True, 1, "Dependent()")
@@ -235,7 +235,7 @@ def test_wishart_like_torch(case: tuple[np.ndarray, np.ndarray, str, np.ndarray]
     if number_df:
         df = np.full(matrix.shape[:-2], df.flat[0])
     low = np.any(df < matrix.shape[-1])
-    with pytest.warns(UserWarning, match="Low df") if low else _nothing():
+    with pytest.warns(UserWarning, match="likely singular") if low else _nothing():
         ours = Wishart(float(df.flat[0]) if number_df else tg.tensor(df, requires_grad=True),
                        **{name: tg.tensor(matrix, requires_grad=True)})
     with pytest.warns(UserWarning) if low else _nothing():
@@ -297,13 +297,13 @@ def test_wishart_errors_like_torch() -> None:
     for lib, dist in ((tg, Wishart), (torch, torch.distributions.Wishart)):
         with pytest.raises(ValueError, match="expected to be greater than ndim - 1 = 1"):
             dist(1.0, covariance_matrix=lib.tensor(eye))
-        with pytest.raises(AssertionError, match="Exactly one"):
+        with pytest.raises(AssertionError, match="Exactly one" if lib is torch else "just one of"):
             dist(3.0)
-        with pytest.raises(AssertionError, match="Exactly one"):
+        with pytest.raises(AssertionError, match="Exactly one" if lib is torch else "just one of"):
             dist(3.0, covariance_matrix=lib.tensor(eye), scale_tril=lib.tensor(eye))
-        with pytest.raises(ValueError, match="at least two-dimensional"):
+        with pytest.raises(ValueError, match="at least two-dimensional" if lib is torch else "2 or more dimensions"):
             dist(3.0, covariance_matrix=lib.tensor([1.0]))
-        with pytest.warns(UserWarning, match="Low df values detected"):
+        with pytest.warns(UserWarning, match="Low df values detected" if lib is torch else "likely singular"):
             dist(1.5, covariance_matrix=lib.tensor(eye))
         with pytest.raises(ValueError):
             dist(3.0, covariance_matrix=lib.tensor([[1.0, 2.0], [2.0, 1.0]]), validate_args=True)

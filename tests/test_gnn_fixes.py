@@ -108,7 +108,7 @@ def test_attributes_match_torch() -> None:
         assert g.requires_grad and not g.detach().requires_grad and not g._values().requires_grad
         with pytest.raises(IndexError):
             g.transpose(0, 2)
-        with pytest.raises(RuntimeError, match="uncoalesced"):
+        with pytest.raises(RuntimeError, match="coalesce"):
             s.values()
         assert not lib.zeros(2).is_sparse
 

@@ -78,9 +78,10 @@ def test_dataloader_batches_an_iterable_dataset_like_torch(n: int, width: int, b
     kwargs = {"batch_size": batch_size, "drop_last": drop_last}
     if batch_size is None and drop_last:  # refused by both, for any dataset
         for lib in (ours, torch):
-            with pytest.raises(ValueError, match="mutually exclusive with drop_last"):
+            said = "mutually exclusive with drop_last" if lib is torch else "no batching"
+            with pytest.raises(ValueError, match=said):
                 batches(lib, rows, **kwargs)
-            with pytest.raises(ValueError, match="mutually exclusive with drop_last"):
+            with pytest.raises(ValueError, match=said):
                 lib.utils.data.DataLoader(lib.utils.data.TensorDataset(lib.zeros(3)), **kwargs)
         return
     got, want = batches(ours, rows, **kwargs), batches(torch, rows, **kwargs)

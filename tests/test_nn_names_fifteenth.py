@@ -555,7 +555,7 @@ def test_cross_and_matrix_power_match_torch() -> None:
     with pytest.raises(ValueError, match="same number of dims"):
         tg.cross(tg.ones(4, 3), tg.ones(3), dim=-1)
     compare(lambda x, y: x.cross(y, 0), lambda x, y: x.cross(y, 0), a.T.copy(), a[::-1].T.copy())
-    with pytest.warns(UserWarning, match="without specifying the dim"):
+    with pytest.warns(UserWarning, match="cross with no dim is deprecated"):
         np.testing.assert_allclose(tg.cross(tg.Tensor(a.T.copy()), tg.Tensor(a.T.copy() * 2)).numpy(), 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="must have size 3"):
         tg.cross(tg.ones(4, 3), tg.ones(4, 3), dim=0)

@@ -233,7 +233,7 @@ def test_softmax_dim_and_dtype() -> None:
     out = F.softmax(tg.Tensor(x.astype(np.float32)), -1, dtype=np.float64)
     assert out.dtype == np.float64
     cube = rng.standard_normal((2, 3, 4))  # no dim: torch's legacy implicit dim (0 for 3-d input), with its warning
-    with pytest.warns(UserWarning, match="Implicit dimension"):
+    with pytest.warns(UserWarning, match="without dim= picks the dimension"):
         ours = F.softmax(tg.Tensor(cube))
     with pytest.warns(UserWarning, match="Implicit dimension"):
         theirs = torch.nn.functional.softmax(torch.tensor(cube))
@@ -375,7 +375,7 @@ def test_batch_norm_without_running_stats_and_errors() -> None:
         torch.nn.BatchNorm1d(3, track_running_stats=False, affine=False).eval()
     assert ours.state_dict() == {} and not list(theirs.state_dict())
     both(ours, theirs, [rng.standard_normal((5, 3))])
-    with pytest.raises(ValueError, match="more than 1 value per channel"):
+    with pytest.raises(ValueError, match="2\\+ values per channel"):
         nn.BatchNorm1d(3)(tg.randn(1, 3))
     with pytest.raises(ValueError, match="2-d or 3-d"):
         nn.BatchNorm1d(3)(tg.randn(2, 3, 4, 4))

@@ -170,7 +170,7 @@ def test_instance_norm_errors() -> None:
     x = np.zeros((2, 4, 5), dtype=np.float32)
     for shape in [(2, 4), (2, 4, 1)]:
         raises(lambda s=shape: F.instance_norm(tg.zeros(*s)), lambda s=shape: TF.instance_norm(torch.zeros(*s)),
-               "more than 1 spatial element")
+               "2\\+ spatial positions")
     raises(lambda: F.instance_norm(tg.Tensor(x), weight=tg.ones(3)),
            lambda: TF.instance_norm(torch.tensor(x), weight=torch.ones(3)), "weight has shape")
     raises(lambda: F.instance_norm(tg.Tensor(x), use_input_stats=False),
@@ -179,7 +179,7 @@ def test_instance_norm_errors() -> None:
            lambda: torch.nn.InstanceNorm1d(3, affine=True)(torch.tensor(x)), "to match num_features")
     raises(lambda: nn.InstanceNorm2d(4)(tg.Tensor(x[0])), lambda: torch.nn.InstanceNorm2d(4)(torch.tensor(x[0])),
            "3-d or 4-d")
-    with pytest.warns(UserWarning, match="does not match num_features"):
+    with pytest.warns(UserWarning, match="differs from num_features"):
         nn.InstanceNorm1d(3)(tg.Tensor(x))
 
 

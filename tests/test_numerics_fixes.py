@@ -186,7 +186,7 @@ def test_refusals_as_torch() -> None:
         leaf = lib.ones(3, requires_grad=True)
         with pytest.raises(RuntimeError, match="leaf"):
             leaf[0] += 1  # a view of a leaf that requires grad
-        with pytest.raises(RuntimeError, match="single memory location"):
+        with pytest.raises(RuntimeError, match="single memory location" if lib is torch else "overlapping memory"):
             (leaf * 2).expand(2, 3).add_(1)  # elements sharing memory
         with lib.no_grad():
             leaf[0] += 1

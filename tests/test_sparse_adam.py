@@ -412,7 +412,7 @@ def test_sparse_adam_refusals_as_torch() -> None:
         (w * 2).sum().backward()
         lib.optim.SparseAdam([w]).step()
     raises(dense_grad)
-    with pytest.raises(RuntimeError, match="SparseAdam does not support dense gradients, please consider Adam"):
+    with pytest.raises(RuntimeError, match="SparseAdam got a dense gradient"):
         dense_grad(tg)
     for kwargs in ({"lr": 0.0}, {"lr": -1.0}, {"lr": float("nan")}, {"eps": 0.0}, {"eps": -1e-8},
                    {"betas": (1.0, 0.9)}, {"betas": (0.9, 1.0)}, {"betas": (-0.1, 0.9)}, {"weight_decay": 0.1},

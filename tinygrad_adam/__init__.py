@@ -149,8 +149,8 @@ def set_default_dtype(dtype: Any) -> None:
     """Only float32, the fixed default, is accepted; another float dtype raises rather than be silently ignored (a
     non-float one raises TypeError, as torch's)."""
     if numpy.dtype(dtype).kind != "f":
-        raise TypeError(f"set_default_dtype({numpy.dtype(dtype)}): only floating-point types are supported as the "
-                        f"default type")
+        raise TypeError(f"set_default_dtype({numpy.dtype(dtype)}): the default dtype has to be a floating-point "
+                        f"one")
     if numpy.dtype(dtype) != numpy.float32:
         raise NotImplementedError(f"set_default_dtype({numpy.dtype(dtype)}): the default float dtype is fixed at "
                                   f"float32 here; pass dtype= when making tensors, or call .double() on a model")

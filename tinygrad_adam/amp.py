@@ -144,8 +144,8 @@ class autocast:  # noqa: N801 - torch's name
                           stacklevel=2)
             self.enabled = False
         if self.enabled and device_type == "cpu" and dtype is not None and numpy.dtype(dtype) != numpy.float16:
-            warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.\nCPU Autocast "
-                          "only supports dtypes of torch.bfloat16, torch.float16 currently.", UserWarning, stacklevel=2)
+            warnings.warn("CPU autocast works with torch.bfloat16 or torch.float16 only; this autocast region is "
+                          "turned off", UserWarning, stacklevel=2)
             self.enabled = False
 
     def __enter__(self) -> autocast:
@@ -222,8 +222,8 @@ class GradScaler:
 
     def _check_scaled(self, api: str) -> None:
         if not getattr(self, "_scaled", True):
-            raise AssertionError(f"Attempted {api} but _scale is None.  This may indicate your script did not use "
-                                 f"scaler.scale(loss or outputs) earlier in the iteration.")
+            raise AssertionError(f"{api} found no scale factor set: call scaler.scale(loss) (and backward) earlier in "
+                                 f"this iteration")
 
     def scale(self, outputs: Any) -> Any:
         """``outputs`` (a Tensor, or lists / tuples of them) times the scale; unchanged when disabled."""
@@ -237,7 +237,7 @@ class GradScaler:
             return type(outputs)(self.scale(o) for o in outputs)
         if isinstance(outputs, Iterable):  # torch: any other iterable gives a lazy map over it
             return map(self.scale, outputs)
-        raise ValueError("outputs must be a Tensor or an iterable of Tensors")
+        raise ValueError("scale() takes a Tensor or an iterable of Tensors")
 
     def unscale_(self, optimizer: Any) -> None:
         """Divide the gradients of ``optimizer``'s parameters by the scale, in place, and note whether any is inf or
@@ -247,7 +247,7 @@ class GradScaler:
         self._check_scaled("unscale_")
         stage = self._stages.get(id(optimizer), ("ready", False))[0]
         if stage == "unscaled":
-            raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
+            raise RuntimeError("unscale_() ran twice for this optimizer without an update() in between")
         if stage == "stepped":
             raise RuntimeError("unscale_() is being called after step().")
         with numpy.errstate(divide="ignore"):  # the reciprocal in float64, then float32, as torch's (inf for 0)
@@ -270,7 +270,7 @@ class GradScaler:
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
         if "closure" in kwargs:
-            raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+            raise RuntimeError("an enabled GradScaler cannot step with a closure; call the closure yourself, then step")
         self._check_scaled("step")
         if self._stages.get(id(optimizer), ("ready", False))[0] == "stepped":
             raise RuntimeError("step() has already been called since the last update().")
@@ -315,8 +315,7 @@ class GradScaler:
         if not self._enabled:
             return
         if len(state_dict) == 0:
-            raise RuntimeError("The source state dict is empty, possibly because it was saved from a disabled "
-                               "instance of GradScaler.")
+            raise RuntimeError("GradScaler.load_state_dict got an empty dict (was it saved by a disabled GradScaler?)")
         self._scale = numpy.float32(state_dict["scale"])
         self._growth_factor = float(state_dict["growth_factor"])
         self._backoff_factor = float(state_dict["backoff_factor"])
@@ -402,15 +401,15 @@ class _CudaGradScaler(GradScaler):
 
 def _cuda_custom_fwd(fwd: Callable[..., Any] | None = None, *, cast_inputs: Any = None) -> Any:
     """``torch.cuda.amp.custom_fwd``: deprecated, as torch's; :func:`custom_fwd` for "cuda"."""
-    warnings.warn("`torch.cuda.amp.custom_fwd(args...)` is deprecated. Please use `torch.amp.custom_fwd(args..., "
-                  "device_type='cuda')` instead.", FutureWarning, stacklevel=2)
+    warnings.warn("torch.cuda.amp.custom_fwd is deprecated; write torch.amp.custom_fwd(..., device_type='cuda')",
+                  FutureWarning, stacklevel=2)
     return custom_fwd(fwd, device_type="cuda", cast_inputs=cast_inputs)
 
 
 def _cuda_custom_bwd(bwd: Callable[..., Any] | None = None) -> Any:
     """``torch.cuda.amp.custom_bwd``: deprecated, as torch's; :func:`custom_bwd` for "cuda"."""
-    warnings.warn("`torch.cuda.amp.custom_bwd(args...)` is deprecated. Please use `torch.amp.custom_bwd(args..., "
-                  "device_type='cuda')` instead.", FutureWarning, stacklevel=2)
+    warnings.warn("torch.cuda.amp.custom_bwd is deprecated; write torch.amp.custom_bwd(..., device_type='cuda')",
+                  FutureWarning, stacklevel=2)
     return custom_bwd(bwd, device_type="cuda")
 
 

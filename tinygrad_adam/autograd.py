@@ -217,7 +217,7 @@ def register_hook(t: Tensor, hook: Callable[[Tensor], Tensor | None]) -> Removab
     """Call ``hook(grad)`` with the gradient of ``t`` (a Tensor of t's shape) each time backward computes it; a
     Tensor it returns replaces the gradient from there on (for a leaf, before it is added into ``.grad``)."""
     if not t.requires_grad:
-        raise RuntimeError(f"cannot register a hook on a tensor that does not require grad (shape {t.shape})")
+        raise RuntimeError(f"a hook needs requires_grad=True, and this tensor (shape {t.shape}) does not require grad")
     return _add_hook(t, "_hooks", hook, before=_NodePrehook)
 
 
@@ -225,9 +225,11 @@ def register_post_accumulate_grad_hook(t: Tensor, hook: Callable[[Tensor], None]
     """Call ``hook(t)`` each time backward has added a gradient into the leaf ``t``'s ``.grad`` (after its
     ``register_hook`` hooks), as torch's: the hook reads or changes ``t.grad`` (and ``t``) and returns None."""
     if not t.requires_grad:
-        raise RuntimeError(f"cannot register a hook on a tensor that doesn't require gradient (shape {t.shape})")
+        raise RuntimeError(f"register_hook: this tensor (shape {t.shape}) does not require grad, so it gets no "
+                           f"gradient to hook")
     if t._backward is not None:
-        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        raise RuntimeError("register_post_accumulate_grad_hook works on leaf tensors only (non-leaves accumulate no "
+                           ".grad)")
     return _add_hook(t, "_post_accumulate_hooks", hook)
 
 
@@ -258,7 +260,7 @@ class Node:
         (a 1-tuple), after the tensor's own hooks; a tuple it returns replaces it."""
         t = self._node_tensor()
         if not t.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+            raise RuntimeError("register_hook: this tensor does not require grad, so it gets no gradient to hook")
         return _add_hook(t, "_hooks", _NodePrehook(fn))
 
     def _node_tensor(self) -> Tensor:
@@ -634,8 +636,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
     if materialize_grads:
         if allow_unused is False:
-            raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, but got: "
-                             "allow_unused=False.")
+            raise ValueError("materialize_grads=True fills unused inputs with zeros, which contradicts "
+                             "allow_unused=False; leave allow_unused out")
         result = grad(outputs, inputs, grad_outputs, retain_graph, create_graph, only_inputs, True, is_grads_batched)
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         return tuple(_zeros_for(t, create_graph) if g is None else g for t, g in zip(inputs, result))
@@ -654,7 +656,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
     for i, out in enumerate(outputs):
         if not out.requires_grad:
-            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+            raise RuntimeError(f"tensors[{i}] does not require grad and has no grad_fn: there is nothing to "
+                               f"backpropagate from it")
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (index {i}, shape {t.shape}) does not require "
@@ -672,8 +675,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         g = captured.get(id(t))
         if g is None:
             if not allow_unused:
-                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have been used in the "
-                                   f"graph. Set allow_unused=True if this is the desired behavior.")
+                raise RuntimeError(f"inputs[{i}] was not used to compute the outputs, so it has no gradient; pass "
+                                   f"allow_unused=True to get None for it")
             result.append(None)
             continue
         if create_graph:  # a Tensor with history (the engine cast it to t's dtype)

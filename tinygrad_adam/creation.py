@@ -195,7 +195,7 @@ def refuse_float_indices(data: list | tuple) -> None:
     floating one, or one of more than one element, raises its TypeError at any depth (a float one would otherwise
     be truncated)."""
     if any(x.dtype.kind not in "biu" or x.numel() != 1 for x in _nested_tensors(data)):
-        raise TypeError("only integer tensors of a single element can be converted to an index")
+        raise TypeError("a tensor used as an index must be an integer tensor with one element")
 
 
 def warn_nested_grad(data: list | tuple) -> None:
@@ -676,9 +676,8 @@ def range_(start: float, end: float, step: float = 1, dtype: Any = None, device:
     """The deprecated ``torch.range``: ``floor((end - start) / step) + 1`` values from start, end included,
     ``start + i * step`` computed in double; float32 (the default float) unless ``dtype`` says, whatever the bounds'
     types, with torch's deprecation UserWarning."""
-    warnings.warn("torch.range is deprecated and will be removed in a future release because its behavior is "
-                  "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values in "
-                  "[start, end).", UserWarning, stacklevel=2)
+    warnings.warn("torch.range is deprecated: unlike Python's range it includes the end point; torch.arange "
+                  "gives the half-open [start, end)", UserWarning, stacklevel=2)
     check_layout("range", layout, pin_memory)
     dev = backend.parse_device(device)
     start, end, step = (v.item() if hasattr(v, "item") else v for v in (start, end, step))

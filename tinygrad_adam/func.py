@@ -147,7 +147,7 @@ class _Differentiated:
         self.aux = None
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
-                raise RuntimeError(f"{api}: output of function f should be a tuple: (output, aux) if has_aux is True")
+                raise RuntimeError(f"{api}: with has_aux=True, f has to return a pair (output, aux)")
             out, self.aux = out
         self.output = out
         self.fresh = {id(t) for t in self.inputs}
@@ -192,13 +192,13 @@ class _Differentiated:
 def _check_outputs(flat: list[Any], api: str) -> None:
     """torch's checks on what f returned to vjp / jacrev: some Tensors, floating-point."""
     if not flat or (len(flat) == 1 and flat[0] is None):
-        raise RuntimeError(f"{api}: Expected f to be a function that has non-empty output (got output = {flat})")
+        raise RuntimeError(f"{api}: f returned no tensors (output {flat}); there is nothing to differentiate")
     for o in flat:
         if not isinstance(o, Tensor):
             raise RuntimeError(f"{api}: expected f(*primals) to return only tensors, got unsupported type {type(o)}")
         if o.dtype.kind not in "fc":
-            raise RuntimeError(f"vjp(f, ...): All outputs of f must be floating-point or complex Tensors, got Tensor "
-                               f"with dtype {o.dtype}")
+            raise RuntimeError(f"vjp: f returned a {o.dtype} tensor; only floating-point (or complex) outputs can be "
+                               f"differentiated")
 
 
 def grad_and_value(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
@@ -214,8 +214,8 @@ def grad_and_value(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool
         if not isinstance(out, Tensor):
             raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got {type(out)}")
         if out.ndim != 0:
-            raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor "
-                               f"with {out.ndim} dims. Maybe you wanted to use the vjp or jacrev APIs instead?")
+            raise RuntimeError(f"grad: f must return a one-element (scalar) Tensor, but it returned {out.ndim} "
+                               f"dimensions; for non-scalar outputs use vjp or jacrev")
         g = run.grads([out], None, retain_graph=False)
         value = run.undo(out)
         return (g, (value, run.undo(run.aux))) if has_aux else (g, value)
@@ -247,9 +247,8 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
     def vjp_fn(cotangents: Any, retain_graph: bool = True, create_graph: bool | None = None) -> tuple[Any, ...]:
         flat_cot, cot_spec = tree_flatten(cotangents)
         if cot_spec != out_spec:
-            raise RuntimeError(f"Expected pytree structure of cotangents to be the same as pytree structure of "
-                               f"outputs to the function. cotangents: {_describe(cot_spec)}, primal output: "
-                               f"{_describe(out_spec)}")
+            raise RuntimeError(f"vjp: the cotangents must be nested like f's outputs; outputs are "
+                               f"{_describe(out_spec)}, cotangents are {_describe(cot_spec)}")
         if create_graph is None and not autograd.is_grad_enabled():
             create_graph = False
         return run.grads(flat_out, flat_cot, retain_graph, create_graph)
@@ -300,15 +299,12 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
     """(func(*primals), J tangents[, aux]) by the double-vjp trick; ``primals`` and ``tangents`` are tuples of the
     same structure and shapes. Needs autograd.grad(create_graph=True)."""
     if not isinstance(primals, tuple):
-        raise RuntimeError("jvp(f, primals, tangents): Expected primals to be a tuple. E.g. it should be valid to "
-                           "call f(*primals).")
+        raise RuntimeError("jvp: primals must be a tuple of f's positional arguments (it calls f(*primals))")
     flat_p, p_spec = tree_flatten(primals)
     flat_t, t_spec = tree_flatten(tangents)
     if p_spec != t_spec:
-        raise RuntimeError(f"jvp(f, primals, tangents): Expected primals and tangents to have the same python "
-                           f"structure. For example, if primals is a tuple of 3 tensors, tangents also must be. Got "
-                           f"primals with structure {_describe(p_spec)} and tangents with structure "
-                           f"{_describe(t_spec)}")
+        raise RuntimeError(f"jvp: tangents must be nested like primals (one tangent per primal tensor); primals are "
+                           f"{_describe(p_spec)}, tangents are {_describe(t_spec)}")
     for name, flat in (("primals", flat_p), ("tangents", flat_t)):
         if not flat:
             raise RuntimeError(f"jvp(f, primals, tangents): Expected {name} to contain at least one Tensor.")
@@ -325,8 +321,7 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
         vjps = autograd_grad(flat_out, run.inputs, us, retain_graph=True, create_graph=True)
         got = autograd_grad(vjps, us, flat_t, retain_graph=True, create_graph=run.outer([*flat_out, *flat_t]))
     if strict and any(g is None for g in got):
-        raise RuntimeError("jvp(f, primals, tangents, strict=True): The output of f is independent of the inputs. "
-                           "This is not allowed with strict=True.")
+        raise RuntimeError("jvp with strict=True: f's output does not depend on the primals")
     tangents_out = run.undo([zeros_like(o) if g is None else g for g, o in zip(got, flat_out)])
     res = (run.undo(tree_unflatten(flat_out, out_spec)), tree_unflatten(tangents_out, out_spec))
     return (*res, run.undo(run.aux)) if has_aux else res
@@ -383,8 +378,7 @@ def _no_draws(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _check_randomness(randomness: str) -> None:
     if randomness not in ("error", "different", "same"):
-        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got "
-                           f"{randomness}")
+        raise RuntimeError(f"randomness={randomness!r} is unknown; choose 'error', 'different' or 'same'")
 
 
 def _name(func: Any) -> str:
@@ -399,11 +393,10 @@ def _in_dims(func: Callable[..., Any], in_dims: Any, args: tuple[Any, ...]) -> t
     """(batch size, flat in_dims with negatives wrapped, flat args, args structure), with torch's ValueErrors."""
     name = _name(func)
     if not isinstance(in_dims, (int, tuple)):
-        raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): expected `in_dims` to be int or a "
-                         f"(potentially nested) tuple matching the structure of inputs, got: {type(in_dims)}.")
+        raise ValueError(f"vmap({name}): in_dims={in_dims!r} is a {type(in_dims).__name__}; give an int, None, or a "
+                         f"tuple shaped like the inputs")
     if not args:
-        raise ValueError(f"vmap({name})(<inputs>): got no inputs. Maybe you forgot to add inputs, or you are trying "
-                         f"to vmap over a function with no inputs. The latter is unsupported.")
+        raise ValueError(f"vmap({name}) was called with no arguments: it needs at least one input to map over")
     flat_args, spec = tree_flatten(args)
     flat_dims = _broadcast(in_dims, spec)
     if flat_dims is None:
@@ -417,9 +410,8 @@ def _in_dims(func: Callable[..., Any], in_dims: Any, args: tuple[Any, ...]) -> t
             raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but "
                              f"in_dim must be either an integer dimension or None.")
         if not isinstance(arg, Tensor):
-            raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but the "
-                             f"input is of type {type(arg)}. We cannot vmap over non-Tensor arguments, please use "
-                             f"None as the respective in_dim")
+            raise ValueError(f"vmap({name}): in_dim={d} names a dimension of a {type(arg).__name__} argument; only "
+                             f"Tensors can be mapped, so give that argument in_dim=None")
         if not -arg.ndim <= d < arg.ndim:
             raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for some input, but "
                              f"that input is a Tensor of dimensionality {arg.ndim} so expected in_dim to satisfy "
@@ -429,8 +421,7 @@ def _in_dims(func: Callable[..., Any], in_dims: Any, args: tuple[Any, ...]) -> t
     if not sizes:
         raise ValueError("vmap: Expected at least one Tensor to vmap over")
     if any(s != sizes[0] for s in sizes):
-        raise ValueError(f"vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
-                         f"{sizes} for the mapped dimension")
+        raise ValueError(f"vmap: the inputs disagree on the mapped dimension's size: {sizes}")
     return sizes[0], flat_dims, flat_args, spec
 
 
@@ -471,16 +462,15 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0, randomne
     """
     _check_randomness(randomness)
     if chunk_size is not None and not chunk_size > 0:
-        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+        raise ValueError(f"vmap: chunk_size={chunk_size!r}; give None (all at once) or a positive int")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         name = _name(func)
         if not (isinstance(out_dims, int) or out_dims is None) and any(
                 not (d is None or isinstance(d, int)) for d in tree_flatten(out_dims)[0]):
-            raise ValueError(f"vmap({name}, ..., out_dims={out_dims}): `out_dims` must be an int, None or a python "
-                             f"collection of ints representing where in the outputs the vmapped dimension should "
-                             f"appear.")
+            raise ValueError(f"vmap({name}): out_dims={out_dims!r} should say where each output gets the mapped "
+                             f"dimension: an int, None, or a tuple/list of those")
         size, flat_dims, flat_args, spec = _in_dims(func, in_dims, args)
         if size == 0:
             raise NotImplementedError("vmap over a mapped dimension of size 0: this vmap runs func once per element, "
@@ -512,8 +502,8 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0, randomne
                 outs.append(column[0])
                 continue
             if not isinstance(column[0], Tensor):
-                raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type "
-                                 f"{type(column[0])}. Did you mean to set out_dims= to None for output?")
+                raise ValueError(f"vmap({name}): an output is a {type(column[0]).__name__}, not a Tensor; give that "
+                                 f"output out_dims=None to pass it through unmapped")
             outs.append(movement.stack(column, movement.wrap_dim("vmap", d, column[0].ndim + 1)))
         return tree_unflatten(outs, out_spec)
 
@@ -665,9 +655,9 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[s
     if len(models) == 0:
         raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
     if not (all(m.training for m in models) or not any(m.training for m in models)):
-        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+        raise RuntimeError("stack_module_state: some models are in train() mode and others in eval()")
     if not all(type(m) is type(models[0]) for m in models):
-        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+        raise RuntimeError("stack_module_state: the models are not all instances of one class")
 
     def stacked(per_model: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         out = {}

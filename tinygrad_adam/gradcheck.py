@@ -64,8 +64,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
     out = fn(*xs)
     wanted = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
     if not wanted:
-        raise ValueError("gradcheck expects at least one input tensor to require gradient, but none of them have "
-                         "requires_grad=True.")
+        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check; mark at least "
+                         "one input")
     if not _check_zero_upstream(out, wanted, raise_exception):
         return False
     w = numpy.random.default_rng(0).standard_normal(out.shape) if fast_mode else None
@@ -140,9 +140,8 @@ def autograd_gradcheck(func: Callable[..., Any], inputs: Tensor | Sequence[Any],
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor) and x.requires_grad and x.dtype != numpy.float64:
-            warnings.warn(f"Input #{i} requires gradient and is not a double precision floating point or complex. "
-                          "This check will likely fail if all the inputs are not of double precision floating point "
-                          "or complex. ", UserWarning, stacklevel=2)
+            warnings.warn(f"input {i} requires grad but is not float64/complex128; finite differences in lower "
+                          "precision usually make this check fail", UserWarning, stacklevel=2)
         if isinstance(x, Tensor) and x.requires_grad and any(
                 st == 0 and n > 1 for st, n in zip(element_strides(x), x.shape)):
             raise RuntimeError(f"gradcheck: input {i} has a dimension of stride 0 (an expanded view), so its "

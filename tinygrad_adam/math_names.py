@@ -347,7 +347,7 @@ def histogramdd(input: Tensor, bins: Any = 10, *, range: Sequence[float] | None 
     """(hist, bin_edges) of the points ``input`` (..., D) in D dims: ``bins`` an int (each dim), D ints, or D 1-D
     edge tensors; ``range`` D (min, max) pairs, flat; hist has one dim of bins per dim; as ``histogram`` else."""
     if input.ndim < 2:
-        raise ValueError(f"histogramdd: input tensor should have at least 2 dimensions, got shape {input.shape}")
+        raise ValueError(f"histogramdd: an input of shape {input.shape} has too few dimensions; give (..., D) points")
     counts, edges = _histogramdd("histogramdd", input, bins, range, weight, density)
     return HistogramDD(Tensor(counts, device=input.device), tuple(Tensor(e, device=input.device) for e in edges))
 
@@ -420,8 +420,8 @@ def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, 
     ``get_infos`` ``linalg.lu_factor_ex``'s (LU, pivots, info)."""
     from . import linalg as la
 
-    warnings.warn("torch.lu is deprecated in favor of torch.linalg.lu_factor / torch.linalg.lu_factor_ex and will be "
-                  "removed in a future PyTorch release.", UserWarning, stacklevel=2)
+    warnings.warn("torch.lu is deprecated; torch.linalg.lu_factor (or lu_factor_ex for the info too) replaces it",
+                  UserWarning, stacklevel=2)
     return tuple(la.lu_factor_ex(A, pivot=pivot)) if get_infos else tuple(la.lu_factor(A, pivot=pivot))
 
 
@@ -439,8 +439,8 @@ def lu_solve(self: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
     """torch.lu_solve(b, LU_data, LU_pivots) (deprecated there, with its warning): linalg.lu_solve(LU, pivots, b)."""
     from . import linalg as la
 
-    warnings.warn("torch.lu_solve is deprecated in favor of torch.linalg.lu_solve and will be removed in a future "
-                  "PyTorch release.", UserWarning, stacklevel=2)
+    warnings.warn("torch.lu_solve(b, LU, pivots) is deprecated; write torch.linalg.lu_solve(LU, pivots, b)",
+                  UserWarning, stacklevel=2)
     return la.lu_solve(LU_data, LU_pivots, self)
 
 

@@ -227,11 +227,11 @@ def _mT(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
     """The last two dims swapped (a batch of matrices transposed); a 0-d tensor is itself, with torch's
     deprecation warning."""
     if self.ndim == 0:
-        warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity in these cases.",
+        warnings.warn("mT on a 0-d tensor is deprecated (it just returns the tensor unchanged)",
                       UserWarning, stacklevel=2)
         return movement.reshape(self, ())
     if self.ndim == 1:
-        raise ValueError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        raise ValueError("mT needs at least 2 dimensions (a matrix or a stack of them); this tensor is 1-d")
     return transpose(self, -2, -1)
 
 
@@ -1004,8 +1004,8 @@ def scatter(self: Tensor, dim: int, index: Tensor, src: Any = None, *, value: An
     if reduce not in ("add", "multiply"):
         raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r} (scatter_reduce has more)")
     if isinstance(source, Tensor):
-        warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and will be removed in a "
-                      "future PyTorch release. Use torch.scatter_reduce instead for more reduction options.",
+        warnings.warn("scatter(..., src=Tensor, reduce=...) is deprecated; torch.scatter_reduce covers this and "
+                      "offers more reductions",
                       UserWarning, stacklevel=2)
     if reduce == "add":
         out = _index_ops.scatter_add(self, dim, index, source)
@@ -1204,7 +1204,7 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Gen
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     """Fill with uniform samples in [a, b) (``a > b`` raises, as torch's)."""
     if a > b:
-        raise ValueError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+        raise ValueError(f"uniform_: the lower end {a} is above the upper end {b}")
 
     def compute(t: Tensor) -> Tensor:
         u = backend.uniform(t.device, t.shape, t.dtype, _rng(generator, t.device))
@@ -1327,7 +1327,7 @@ def _contains(self: Tensor, element: Any) -> bool:
     """``x in t``: whether any element of ``t == x`` (x a number or a tensor broadcasting against t), as torch's;
     anything else raises RuntimeError."""
     if not isinstance(element, (Tensor, numbers.Number, numpy.generic)):
-        raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+        raise RuntimeError(f"`x in tensor` takes a Tensor or a Python number on the left, not {type(element)}")
     return bool((self == element).any())
 
 
@@ -1366,7 +1366,7 @@ def _array(self: Tensor, dtype: Any = None, copy: bool | None = None) -> numpy.n
 def _index(self: Tensor) -> int:
     """``operator.index(t)`` (``lst[t]``, ``range(t)``): a one-element integer or bool tensor, as torch's."""
     if self.dtype.kind not in "biu" or self.numel() != 1:
-        raise TypeError(f"only integer tensors of a single element can be converted to an index, got dtype "
+        raise TypeError(f"a tensor used as an index must be an integer tensor with one element; this one has dtype "
                         f"{self.dtype} and shape {tuple(self.shape)}")
     return int(self.item())
 
@@ -1798,11 +1798,10 @@ def _conjugate_transpose(self: Tensor) -> Tensor:
     """``x.H``: the conjugate transpose of a matrix (the transpose: tensors here are real); a 0-d tensor is
     itself, with torch's deprecation warning."""
     if self.ndim == 0:
-        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        warnings.warn("H on a 0-d tensor is deprecated; x.conj() gives the same result", UserWarning, stacklevel=2)
         return movement.reshape(self, ())
     if self.ndim != 2:
-        raise ValueError(f"tensor.H is only supported on matrices (2-D tensors), got a {self.ndim}-D tensor; use "
-                         f"mH for batches of matrices")
+        raise ValueError(f"H needs a 2-d tensor, got {self.ndim}-d; for a stack of matrices use mH")
     return self.T
 
 
@@ -1810,14 +1809,13 @@ def _mH(self: Tensor) -> Tensor:  # noqa: N802 - torch's name
     """``x.mH``: the conjugate transpose of a batch of matrices (``mT``: tensors here are real); a 0-d tensor is
     itself, with torch's deprecation warning."""
     if self.ndim == 0:
-        warnings.warn("Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        warnings.warn("mH on a 0-d tensor is deprecated; x.conj() gives the same result", UserWarning, stacklevel=2)
         return movement.reshape(self, ())
     return self.mT
 
 
 def _imag(self: Tensor) -> Tensor:
-    raise TypeError(f"imag is not implemented for tensors with non-complex dtypes (this one is {self.dtype}); "
-                    f"tensors here are real")
+    raise TypeError(f"imag exists only for complex tensors; this one is {self.dtype} (all tensors here are real)")
 
 
 def _float_power(self: TensorLike, exponent: TensorLike) -> Tensor:
@@ -2127,8 +2125,8 @@ def cross(self: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
         sizes = [d for d, n in enumerate(shape) if n == 3]
         if not sizes:
             raise ArgumentError(f"cross: no dim of size 3 in shape {shape}; pass dim")
-        warnings.warn("Using torch.cross without specifying the dim arg is deprecated. Please either pass the dim "
-                      "explicitly or simply use torch.linalg.cross.", UserWarning, stacklevel=2)
+        warnings.warn("torch.cross with no dim is deprecated (it picks the first size-3 dimension); pass dim= or "
+                      "switch to torch.linalg.cross", UserWarning, stacklevel=2)
         d = sizes[0]
     else:
         d = movement.wrap_dim("cross", dim, len(shape))
@@ -2395,8 +2393,8 @@ def qr(self: Tensor, some: bool = True) -> QrOld:
     """torch.qr (deprecated there, with its warning): ``linalg.qr`` with mode "reduced" (``some``) or "complete"."""
     from . import linalg as la
 
-    warnings.warn("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a future PyTorch "
-                  "release.", UserWarning, stacklevel=2)
+    warnings.warn("torch.qr is deprecated; use torch.linalg.qr (some=False there is mode='complete')", UserWarning,
+                  stacklevel=2)
     return QrOld(*la.qr(self, "reduced" if some else "complete"))
 
 
@@ -2675,10 +2673,11 @@ def adjoint(self: Tensor) -> Tensor:
     """The last two dims swapped (the conjugate transpose: tensors here are real), of a matrix or a batch of them (a
     0-d tensor is itself, with torch's deprecation warning)."""
     if self.ndim == 0:
-        warnings.warn("adjoint() is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        warnings.warn("adjoint() of a 0-d tensor is deprecated; x.conj() gives the same result", UserWarning,
+                      stacklevel=2)
         return movement.reshape(self, ())
     if self.ndim < 2:
-        raise ValueError(f"adjoint() is only supported on matrices or batches of matrices, got shape {self.shape}")
+        raise ValueError(f"adjoint() needs at least 2 dimensions (a matrix or a stack of them), got shape {self.shape}")
     return transpose(self, -2, -1)
 
 
@@ -2856,9 +2855,8 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None
 
 def chain_matmul(*matrices: Tensor) -> Tensor:
     """The product of 2-D tensors, left to right (deprecated in torch, with its warning)."""
-    warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch release. Use "
-                  "torch.linalg.multi_dot instead, which accepts a list of two or more tensors rather than multiple "
-                  "parameters.", UserWarning, stacklevel=2)
+    warnings.warn("chain_matmul is deprecated; torch.linalg.multi_dot does the same but takes the matrices as "
+                  "one list (two or more)", UserWarning, stacklevel=2)
     if not matrices or builtins.any(not isinstance(m, Tensor) or m.ndim != 2 for m in matrices):
         raise ValueError(f"chain_matmul: expects one or more 2-D tensors, got shapes "
                          f"{[getattr(m, 'shape', None) for m in matrices]}")
@@ -2875,8 +2873,8 @@ def frobenius_norm(input: Tensor, dim: Sequence[int], keepdim: bool = False) -> 
     dims = (int(dim),) if isinstance(dim, numbers.Integral) else tuple(int(d) for d in dim)
     if len(dims) > 2:
         raise ValueError(f"frobenius_norm: expects at most 2 dims, got {dims}")
-    warnings.warn("at::frobenius_norm is deprecated and it is just left for JIT compatibility. It will be removed in a "
-                  "future PyTorch release. Please use `linalg.vector_norm(A, 2., dim, keepdim)` instead",
+    warnings.warn("frobenius_norm is deprecated (kept only for old scripted code); "
+                  "linalg.vector_norm(A, 2., dim, keepdim) computes the same value",
                   UserWarning, stacklevel=2)
     if input.dtype.kind != "f":
         raise TypeError(f"frobenius_norm: expects a floating tensor (as torch), got {input.dtype}")

@@ -78,7 +78,8 @@ class SparseCOOTensor:
 
     def _need_coalesced(self, what: str) -> None:
         if not self._coalesced:
-            raise RuntimeError(f"Cannot get {what} on an uncoalesced tensor, please call .coalesce() first")
+            raise RuntimeError(f"{what} needs a coalesced sparse tensor (duplicate entries summed): call "
+                               f".coalesce() first")
 
     def coalesce(self) -> SparseCOOTensor:
         """Each (row, column) once, sorted row-major, repeated entries' values summed (differentiably)."""
@@ -162,13 +163,13 @@ class SparseCOOTensor:
         when both are coalesced, merged into a coalesced one (as torch; torch's order of an uncoalesced sum is its
         own: compare after ``coalesce()``). A dense ``other`` raises, as torch's add(sparse, dense)."""
         if not isinstance(other, SparseCOOTensor):
-            raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+            raise RuntimeError("a sparse tensor plus a dense one is not implemented; write dense + sparse")
         if other._shape != self._shape:
-            raise RuntimeError(f"add: expected sizes of 'self' and 'other' to match, but {list(self._shape)} != "
+            raise RuntimeError(f"add: the two sparse tensors differ in size, {list(self._shape)} and "
                                f"{list(other._shape)}")
         dtype = result_type(self._vals, other._vals)
         if isinstance(alpha, float) and dtype.kind in "iub":
-            raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+            raise RuntimeError(f"alpha={alpha!r} is a float but the tensors are integer; pass an integer alpha")
         values = other._vals if alpha == 1 else other._vals * alpha
         both = SparseCOOTensor(concatenate([self._idx, other._idx], 1),
                                concatenate([self._vals.to(dtype), values.to(dtype)]), self._shape)
@@ -186,8 +187,8 @@ class SparseCOOTensor:
         so that ``other``'s -0.0 stays, as torch). ``+`` / ``-`` need ``other`` of this shape (as torch); other
         dense-with-sparse elementwise ops refuse."""
         if op in ("add", "sub") and tuple(getattr(other, "shape", ())) != self._shape:
-            raise RuntimeError(f"{op}: expected 'self' and 'other' to have same size, but self has size "
-                               f"{list(getattr(other, 'shape', ()))} while other has size {list(self._shape)}")
+            raise RuntimeError(f"{op}: the dense and sparse operands differ in size, "
+                               f"{list(getattr(other, 'shape', ()))} and {list(self._shape)}")
         if op == "add" and self.dtype.kind == "f":
             out = creation.full(self._shape, -0.0, dtype=self.dtype, device=self.device)
             return out.index_put((self._idx[0], self._idx[1]), self._vals, accumulate=True)
@@ -214,8 +215,8 @@ class SparseCOOTensor:
         if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
             raise NotImplementedError("sparse COO pow: only a Python number exponent (as torch)")
         if exponent == 0:
-            raise RuntimeError("pow: cannot raise to zeroth power on sparse tensor; it would make the result tensor "
-                               "dense")
+            raise RuntimeError("pow: an exponent of 0 would turn every missing entry into 1, giving a dense result; "
+                               "use to_dense() first")
         if self.dtype.kind in "iub" and (isinstance(exponent, float) or exponent < 0):
             raise RuntimeError(f"sparse pow: an integer tensor to the power {exponent} is not allowed (torch: result "
                                f"type can't be cast / integers to negative integer powers)")
@@ -319,8 +320,8 @@ def sparse_coo_tensor(indices: Any, values: Any, size: Any = None, *, dtype: Any
                                   f"nnz), values (nnz,)), got indices {tuple(indices.shape)} and values "
                                   f"{tuple(values.shape)}")
     if indices.shape[1] != values.shape[0]:
-        raise RuntimeError(f"indices and values must have same nnz, but got nnz from indices: {indices.shape[1]}, "
-                           f"nnz from values: {values.shape[0]}")
+        raise RuntimeError(f"sparse_coo_tensor: indices list {indices.shape[1]} entries but values has "
+                           f"{values.shape[0]}")
     nnz, indices = indices.shape[1], indices.long()
     high = indices.amax(dim=1).tolist() if nnz else [-1, -1]
     shape = tuple(h + 1 for h in high) if size is None else tuple(int(n) for n in size)

@@ -99,7 +99,8 @@ class SparseGrad:
 
     def _need_coalesced(self, what: str) -> None:
         if not self._coalesced:
-            raise RuntimeError(f"Cannot get {what} on an uncoalesced tensor, please call .coalesce() first")
+            raise RuntimeError(f"{what} needs a coalesced sparse tensor (duplicate entries summed): call "
+                               f".coalesce() first")
 
     # ------------------------------------------------------------------ conversions
     def coalesce(self) -> SparseGrad:

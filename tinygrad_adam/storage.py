@@ -282,7 +282,6 @@ def check_overlap(target: Any, value: Any, op: str, whole: bool = False) -> None
         return
     if not whole and _span(target) == _span(value._data) and target.strides == value._data.strides:
         return  # the same elements in the same order: each is read before it is written
-    raise RuntimeError(f"{op}: unsupported operation: some elements of the input tensor and the written-to tensor "
-                       f"refer to a single memory location. Please clone() the tensor before performing the "
-                       f"operation.")
+    raise RuntimeError(f"{op}: the destination and an input share overlapping memory, so values would be read "
+                       f"after being overwritten; clone() the input first")
 

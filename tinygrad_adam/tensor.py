@@ -200,8 +200,8 @@ class Tensor:
         raises, as torch: its copy would carry copies of the leaves, so a backward through it would fill no one's
         ``.grad``."""
         if self._backward is not None:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
-                               "protocol: deep-copy t.detach() instead")
+            raise RuntimeError("deepcopy works on graph leaves only, and this tensor was computed from others: "
+                               "deep-copy t.detach() instead")
         if id(self) not in memo:
             new = memo[id(self)] = object.__new__(type(self))
             new._data, new._grad = copy.deepcopy(self._data, memo), copy.deepcopy(self._grad, memo)
@@ -562,8 +562,8 @@ def check_versions(node: Tensor) -> None:
     (for an input whose values it does not read: when the input's graph was replaced and could not be rerouted)."""
     for i, p in enumerate(node._parents):
         if reads_input(node, i) and p._epoch > node._epoch and detached_since(p, node):
-            raise RuntimeError(f"backward through {node._op}: trying to use a saved tensor (shape {p.shape}) that "
-                               f"has been detached in-place, i.e. with .detach_(); use out-of-place .detach()")
+            raise RuntimeError(f"backward through {node._op}: a tensor it saved (shape {p.shape}) was cut from the "
+                               f"graph by an in-place .detach_(); use out-of-place .detach()")
         if (p._epoch > node._epoch and p.requires_grad) if not reads_input(node, i) else \
                 (p._vbox is not None and p._vbox[0] > node._epoch):
             raise RuntimeError(f"backward through {node._op}: one of its inputs (shape {p.shape}) was modified by an "

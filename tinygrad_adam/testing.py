@@ -167,8 +167,8 @@ def assert_close(actual: Any, expected: Any, *, allow_subclasses: bool = True, r
     Python numbers compare as scalars; sequences and mappings item by item. ``msg`` replaces the message (a
     callable receives the generated one)."""
     if (rtol is None) != (atol is None):
-        raise ValueError(f"Both 'rtol' and 'atol' must be either specified or omitted, but got no "
-                         f"{'atol' if atol is None else 'rtol'}.")
+        raise ValueError(f"rtol and atol go together: pass both or neither (missing: "
+                         f"{'atol' if atol is None else 'rtol'})")
     options = {"tolerances": None if rtol is None else (rtol, atol), "equal_nan": equal_nan, "msg": msg,
                "allow_subclasses": allow_subclasses,
                "check_device": check_device, "check_dtype": check_dtype, "check_stride": check_stride}
@@ -194,7 +194,7 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
                         f"{shape} and dtype {dtype}")
     dt = numpy.dtype(dtype)
     if requires_grad and dt.kind not in "fc":
-        raise ValueError(f"`requires_grad=True` is not supported for boolean and integral dtypes, but got dtype={dt}")
+        raise ValueError(f"make_tensor: dtype={dt} cannot require grad (boolean and integer dtypes never do)")
     lo, hi = DEFAULT_RANGES[dt.kind]
     low, high = lo if low is None else low, hi if high is None else high
     if math.isnan(low) or math.isnan(high):

@@ -66,8 +66,7 @@ def _as_tuple(value: Any, arg_name: str, fn_name: str) -> tuple[bool, tuple[Tens
     for i, el in enumerate(items):
         if not isinstance(el, Tensor):
             where = f"the value at index {i} has type" if is_tuple else f"the given {arg_name} has type"
-            raise TypeError(f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of Tensors but "
-                            f"{where} {type(el)}.")
+            raise TypeError(f"{fn_name}: {arg_name} takes a Tensor or a tuple of Tensors, but {where} {type(el)}")
     return is_tuple, items
 
 
@@ -115,9 +114,8 @@ def _validate_v(v: Sequence[Tensor], other: Sequence[Tensor], is_other_tuple: bo
 def _check_outputs(outputs: Sequence[Tensor], strict: bool) -> None:
     for i, out in enumerate(outputs):
         if strict and not out.requires_grad:
-            raise RuntimeError(f"Output {i} of the user-provided function does not require gradients. The outputs "
-                               f"must be computed in a differentiable manner from the input when running in strict "
-                               f"mode.")
+            raise RuntimeError(f"strict mode: output {i} of the function does not require grad, so it was not "
+                               f"computed differentiably from the inputs")
 
 
 def _check_grads(grads: Sequence[Tensor | None], kind: str, strict: bool) -> None:
@@ -126,33 +124,24 @@ def _check_grads(grads: Sequence[Tensor | None], kind: str, strict: bool) -> Non
         return
     for i, g in enumerate(grads):
         if g is None:
-            raise RuntimeError(f"The output of the user-provided function is independent of input {i}. This is not "
-                               f"allowed in strict mode.")
+            raise RuntimeError(f"strict mode: the function's output is independent of input {i}")
         if not g.requires_grad:
             raise RuntimeError({
-                "jacobian": f"While computing the hessian, found that the jacobian of the user-provided function "
-                            f"with respect to input {i} is independent of the input. This is not allowed in strict "
-                            f"mode. You should ensure that your function is twice differentiable and that the "
-                            f"jacobian depends on the inputs (this would be violated by a linear function for "
-                            f"example).",
-                "hessian": f"The hessian of the user-provided function with respect to input {i} is independent "
-                           f"of the input. This is not allowed in strict mode. You should ensure that your function "
-                           f"is thrice differentiable and that the hessian depends on the inputs.",
-                "grad_inputs": f"The gradient with respect to input {i} is independent of the inputs of the "
-                               f"user-provided function. This is not allowed in strict mode."}[kind])
+                "jacobian": f"strict mode, hessian: the jacobian for input {i} is independent of the input "
+                            f"(a linear function, say); strict needs a function whose jacobian varies with it",
+                "hessian": f"strict mode: the hessian for input {i} is independent of the input; strict needs a "
+                           f"function whose hessian varies with it",
+                "grad_inputs": f"strict mode: the gradient for input {i} is independent of the function's "
+                               f"inputs"}[kind])
 
 
 _INDEPENDENT = {
-    "back": "The output of the user-provided function is independent of input {i}. This is not allowed in strict "
-            "mode.",
-    "back_trick": "The gradient with respect to the input is independent of entry {i} in the grad_outputs when "
-                  "using the double backward trick to compute forward mode gradients. This is not allowed in strict "
-                  "mode.",
-    "double_back": "The jacobian of the user-provided function is independent of input {i}. This is not allowed "
-                   "in strict mode.",
-    "double_back_trick": "The hessian of the user-provided function is independent of entry {i} in the "
-                         "grad_jacobian. This is not allowed in strict mode as it prevents from using the double "
-                         "backward trick to replace forward mode AD.",
+    "back": "strict mode: the function's output is independent of input {i}",
+    "back_trick": "strict mode, forward mode via double backward: the gradient is independent of grad_outputs "
+                  "entry {i}",
+    "double_back": "strict mode: the function's jacobian is independent of input {i}",
+    "double_back_trick": "strict mode, forward mode via double backward: the hessian is independent of "
+                         "grad_jacobian entry {i}",
 }
 
 
@@ -167,8 +156,8 @@ def _fill_in_zeros(grads: Sequence[Tensor | None], refs: Sequence[Tensor], stric
             g = zeros_like(ref)
         elif strict and create_graph and not g.requires_grad:
             what = "hessian" if "double" in stage else "jacobian"
-            raise RuntimeError(f"The {what} of the user-provided function is independent of input {i}. This is not "
-                               f"allowed in strict mode when create_graph=True.")
+            raise RuntimeError(f"strict mode with create_graph=True: the function's {what} is independent of "
+                               f"input {i}")
         out.append(g)
     return tuple(out)
 
@@ -188,8 +177,8 @@ def _vector(v: Tensors | None, refs: tuple[Tensor, ...], is_refs_tuple: bool, na
     """The checked ``v`` (same structure and shapes as ``refs``), or None where allowed (one one-element ref)."""
     if v is None:
         if len(refs) != 1 or refs[0].size != 1:
-            raise RuntimeError("The vector v can only be None if the " + of + " a single Tensor with a single "
-                               "element.")
+            raise RuntimeError("v may be omitted only when the " + of + " one Tensor holding one element; pass v "
+                               "otherwise")
         return None
     _, vs = _as_tuple(v, "v", name)
     vs = _preprocess(vs, create_graph, need_graph=False)
@@ -234,24 +223,19 @@ def jvp(func: Callable[..., Tensors], inputs: Tensors, v: Tensors | None = None,
 
 def _check_strategy(strategy: str, vectorize: bool, strict: bool, create_graph: bool) -> None:
     if strategy not in ("forward-mode", "reverse-mode"):
-        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
-                             'function has more outputs than inputs, "forward-mode" tends to be more performant. '
-                             'Otherwise, prefer to use "reverse-mode".')
+        raise AssertionError(f'unknown strategy {strategy!r}: pick "reverse-mode" (cheaper when the function '
+                             f'has fewer outputs than inputs) or "forward-mode" (cheaper with more outputs)')
     if strategy == "forward-mode":
         if create_graph:
-            raise NotImplementedError('torch.autograd.functional.jacobian: `create_graph=True` and `strategy='
-                                      '"forward-mode"` are not supported together (yet). Please either set '
-                                      '`create_graph=False` or `strategy="reverse-mode"`.')
+            raise NotImplementedError('jacobian: create_graph=True works only with strategy="reverse-mode"; drop '
+                                      'create_graph or switch the strategy')
         if strict:
-            raise RuntimeError('torch.autograd.functional.jacobian: `strict=True` and `strategy="forward-mode"` are '
-                               'not supported together (yet). Please either set `strict=False` or `strategy='
-                               '"reverse-mode"`.')
+            raise RuntimeError('jacobian: strict=True works only with strategy="reverse-mode"; drop strict or switch '
+                               'the strategy')
         if not vectorize:
-            raise NotImplementedError("Computing Jacobian using forward-AD or forward-over-reverse Hessian is only "
-                                      "implemented for `vectorize=True`.")
+            raise NotImplementedError("forward-mode jacobian and forward-over-reverse hessian need vectorize=True")
     elif vectorize and strict:
-        raise RuntimeError("torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
-                           "supported together. Please either set `strict=False` or `vectorize=False`.")
+        raise RuntimeError("jacobian: strict=True cannot be combined with vectorize=True; turn one of them off")
 
 
 def jacobian(func: Callable[..., Tensors], inputs: Tensors, create_graph: bool = False, strict: bool = False,
@@ -275,12 +259,12 @@ def jacobian(func: Callable[..., Tensors], inputs: Tensors, create_graph: bool =
                 for k, (g, inp) in enumerate(zip(grads, ins)):
                     if g is None:
                         if strict:
-                            raise RuntimeError(f"Output {i} of the user-provided function is independent of input "
-                                               f"{k}. This is not allowed in strict mode.")
+                            raise RuntimeError(f"strict mode: output {i} of the function is independent of "
+                                               f"input {k}")
                         g = zeros_like(inp)
                     elif strict and create_graph and not g.requires_grad:
-                        raise RuntimeError(f"The jacobian of the user-provided function is independent of input {i}. "
-                                           f"This is not allowed in strict mode when create_graph=True.")
+                        raise RuntimeError(f"strict mode with create_graph=True: the function's jacobian is "
+                                           f"independent of input {i}")
                     per_input[k].append(g)
             rows.append(tuple(_stack_rows(gs, out, inp) for gs, inp in zip(per_input, ins)))
     return _untuple(_postprocess(rows, create_graph), (is_outputs_tuple, is_inputs_tuple))
@@ -301,7 +285,8 @@ def hessian(func: Callable[..., Tensor], inputs: Tensors, create_graph: bool = F
     ``in_i.shape + in_j.shape``; a Tensor for one input, a tuple of tuples for a tuple of inputs."""
     is_inputs_tuple, ins = _as_tuple(inputs, "inputs", "hessian")
     if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
-        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
+        raise AssertionError(f'unknown outer_jacobian_strategy {outer_jacobian_strategy!r}: pick "reverse-mode" or '
+                             f'"forward-mode"')
     need_create_graph("autograd.functional.hessian")
 
     def scalar_func(*inp: Tensor) -> Tensor:
@@ -309,9 +294,9 @@ def hessian(func: Callable[..., Tensor], inputs: Tensors, create_graph: bool = F
         is_out_tuple, outs = _as_tuple(out, "outputs of the user-provided function", "hessian")
         _check_outputs(outs, strict)
         if is_out_tuple:
-            raise RuntimeError("The function given to hessian should return a single Tensor")
+            raise RuntimeError("hessian: the function must return one Tensor, not a tuple")
         if out.size != 1:
-            raise RuntimeError("The Tensor returned by the function given to hessian should contain a single element")
+            raise RuntimeError("hessian: the function must return a one-element Tensor (a scalar)")
         return out.reshape(())
 
     def jac_func(*inp: Tensor) -> Any:

@@ -202,8 +202,8 @@ def default_collate(batch: Sequence[Any]) -> Any:
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
         return [default_collate(field) for field in zip(*batch)]
-    raise TypeError(f"default_collate: batch must contain Tensors, numpy arrays, numbers, dicts or lists; "
-                    f"found {type(elem).__name__}")
+    raise TypeError(f"default_collate cannot batch a {type(elem).__name__}: it handles tensors, numpy "
+                    f"arrays, numbers, strings, dicts, sequences")
 
 
 class DataLoader:
@@ -222,11 +222,10 @@ class DataLoader:
                  worker_init_fn: Callable[[int], None] | None = None, generator: Any = None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int | np.integer) or num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
-                             "multiprocessing.")
+            raise ValueError(f"num_workers={num_workers!r}: give a whole number >= 0 (0 loads in the main process)")
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 "
-                             "to enable multiprocessing, otherwise set prefetch_factor to None.")
+            raise ValueError("prefetch_factor applies only to worker processes: with num_workers=0 leave it None, "
+                             "or set num_workers > 0")
         if num_workers == 0 and persistent_workers:
             raise ValueError("persistent_workers option needs num_workers > 0")
         self._iterable = isinstance(dataset, IterableDataset)
@@ -246,12 +245,12 @@ class DataLoader:
                                        or batch_size <= 0):
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
         if batch_size is None and drop_last:
-            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+            raise ValueError("drop_last=True has no meaning with batch_size=None (no batching)")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
-            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, "
-                             "sampler, and drop_last")
+            raise ValueError("DataLoader: a batch_sampler already makes the batches, so leave batch_size, shuffle, "
+                             "sampler and drop_last at their defaults")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, bool(shuffle), drop_last
         self._default_order = sampler is None  # drawn here, as the samplers torch would make draw them
         if self._iterable:

@@ -113,8 +113,8 @@ class TensorDataset(Dataset):
                              for t in tensors)
         for i, t in enumerate(self.tensors):
             if t.ndim == 0:
-                raise _IndexValueError(f"TensorDataset: tensor {i} has no dimensions (Dimension specified as 0 "
-                                       f"but tensor has no dimensions)")
+                raise _IndexValueError(f"TensorDataset: tensor {i} is 0-d, so it has no first dimension to index "
+                                       f"samples by")
         n = len(self.tensors[0])
         for i, t in enumerate(self.tensors):
             if len(t) != n:
@@ -183,8 +183,8 @@ class StackDataset(Dataset):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args and kwargs:
-            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like "
-                             "input/output, but both types are given.")
+            raise ValueError("StackDataset takes its datasets either positionally (tuple samples) or by keyword "
+                             "(dict samples), not both")
         if not args and not kwargs:
             raise ValueError("At least one dataset should be passed")
         parts = list(args or kwargs.values())
@@ -234,8 +234,8 @@ def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = 
                 warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
                               stacklevel=2)
     if sum(sizes) != n:  # before any rounding: lengths 0.5 and 0.6 of an empty dataset are torch's error too
-        raise ValueError(f"Sum of input lengths does not equal the length of the input dataset! (random_split: the "
-                         f"lengths {list(lengths)} do not add up to the {n} examples)")
+        raise ValueError(f"random_split: the lengths {list(lengths)} do not add up to the dataset's {n} "
+                         f"examples")
     sizes = [int(k) for k in sizes]
     order = permutation(n, generator).tolist()
     out, start = [], 0

@@ -91,7 +91,7 @@ class _Dependent(Constraint):
                           event_dim=self._event_dim if event_dim is NotImplemented else event_dim)
 
     def check(self, value: Tensor) -> Tensor:
-        raise ValueError("Cannot determine validity of dependent constraint")
+        raise ValueError("a dependent constraint has no check(): its bounds come from the distribution's parameters")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__.lstrip('_')}()"

@@ -76,8 +76,8 @@ class Distribution:
 
     def _get_checked_instance(self, cls: type, _instance: Any = None) -> Any:
         if _instance is None and type(self).__init__ is not cls.__init__:
-            raise NotImplementedError(f"Subclass {type(self).__name__} of {cls.__name__} that defines a custom "
-                                      f"__init__ method must also define a custom .expand() method.")
+            raise NotImplementedError(f"{type(self).__name__} overrides {cls.__name__}.__init__, so the default "
+                                      f".expand() cannot rebuild it; define expand() in the subclass")
         return type(self).__new__(type(self)) if _instance is None else _instance
 
     def _expanded(self, cls: type, names: Sequence[str], shape: Sequence[int], batch_shape: Sequence[int],

@@ -162,7 +162,8 @@ def _kl_beta_beta(p: Beta, q: Beta) -> Tensor:
 def _kl_binomial_binomial(p: Binomial, q: Binomial) -> Tensor:
     """inf where p has more trials than q; NotImplementedError where it has fewer (as torch)."""
     if bool((p.total_count < q.total_count).any().item()):
-        raise NotImplementedError("KL between Binomials where q.total_count > p.total_count is not implemented")
+        raise NotImplementedError("kl_divergence of two Binomials is implemented only when "
+                                  "q.total_count <= p.total_count")
     kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p() - (-q.probs).log1p())
     return _where(p.total_count > q.total_count, math.inf, kl)
 
@@ -376,8 +377,7 @@ def _kl_uniform_gamma(p: Uniform, q: Gamma) -> Tensor:
 def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
     """log |L_q| - log |L_p| + (|L_q^-1 L_p|_F^2 + Mahalanobis_q(q.loc - p.loc) - n) / 2; batch dims broadcast."""
     if p.event_shape != q.event_shape:
-        raise ValueError("KL-divergence between two Multivariate Normals with different event shapes cannot be "
-                         "computed")
+        raise ValueError("kl_divergence: the two MultivariateNormals have different event shapes")
     lp, lq, n = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril, p.event_shape[0]
     term2 = solve_triangular(lq, lp, upper=False).pow(2).sum((-2, -1))
     term3 = batch_mahalanobis(lq, q.loc - p.loc)
@@ -504,8 +504,8 @@ _diag_embed = FUNCTIONS["diag_embed"]
 
 def _check_events(p: Distribution, q: Distribution) -> None:
     if p.event_shape != q.event_shape:
-        raise ValueError(f"KL-divergence between two (Low Rank) Multivariate Normals with different event shapes "
-                         f"({tuple(p.event_shape)} and {tuple(q.event_shape)}) cannot be computed")
+        raise ValueError(f"kl_divergence: the two (low-rank) multivariate normals have different event shapes, "
+                         f"{tuple(p.event_shape)} and {tuple(q.event_shape)}")
 
 
 def _woodbury_factor(q: LowRankMultivariateNormal) -> Tensor:

@@ -31,7 +31,7 @@ class LKJCholesky(Distribution):
 
     def __init__(self, dim: int, concentration: Tensor | float = 1.0, validate_args: bool | None = None) -> None:
         if dim < 2:
-            raise ValueError(f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}.")
+            raise ValueError(f"LKJCholesky: dim={dim!r}; it has to be an integer of at least 2")
         self.dim = dim
         (self.concentration,) = broadcast_all(concentration)
         c = self.concentration

@@ -62,7 +62,7 @@ class LowRankMultivariateNormal(Distribution):
             raise ValueError("loc must be at least one-dimensional.")
         n = loc.shape[-1]
         if cov_factor.ndim < 2:
-            raise ValueError("cov_factor must be at least two-dimensional, with optional leading batch dimensions")
+            raise ValueError("cov_factor needs 2 or more dimensions: (..., n, rank)")
         if cov_factor.shape[-2] != n:
             raise ValueError(f"cov_factor must be a batch of matrices with shape {n} x m")
         if cov_diag.shape[-1:] != (n,):

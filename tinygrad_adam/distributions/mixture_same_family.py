@@ -25,9 +25,11 @@ class MixtureSameFamily(Distribution):
     def __init__(self, mixture_distribution: Categorical, component_distribution: Distribution,
                  validate_args: bool | None = None) -> None:
         if not isinstance(mixture_distribution, Categorical):
-            raise ValueError(" The Mixture distribution needs to be an  instance of torch.distributions.Categorical")
+            raise ValueError(f"mixture_distribution must be a Categorical, got "
+                             f"{type(mixture_distribution).__name__}")
         if not isinstance(component_distribution, Distribution):
-            raise ValueError("The Component distribution needs to be an instance of torch.distributions.Distribution")
+            raise ValueError(f"component_distribution must be a Distribution, got "
+                             f"{type(component_distribution).__name__}")
         self._mixture_distribution, self._component_distribution = mixture_distribution, component_distribution
         mdbs, cdbs = mixture_distribution.batch_shape, component_distribution.batch_shape[:-1]
         for size1, size2 in zip(reversed(mdbs), reversed(cdbs)):

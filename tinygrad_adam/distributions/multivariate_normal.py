@@ -92,11 +92,10 @@ class MultivariateNormal(TrilMatrices, Distribution):
         if loc.ndim < 1:
             raise ValueError("loc must be at least one-dimensional.")
         if len(given) != 1:
-            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
+            raise ValueError("give just one of covariance_matrix, precision_matrix and scale_tril")
         (name, matrix), = given.items()
         if matrix.ndim < 2:
-            raise ValueError(f"{name} matrix must be at least two-dimensional, with optional leading batch "
-                             f"dimensions")
+            raise ValueError(f"{name} needs 2 or more dimensions: (..., n, n)")
         n = loc.shape[-1]
         if matrix.shape[-2:] != (n, n):
             raise ValueError(f"MultivariateNormal: {name} of shape {tuple(matrix.shape)} does not fit loc of shape "

@@ -77,8 +77,8 @@ def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
     n = round((-b + math.sqrt(b * b + 8 * m + 4 * abs(diag) * (diag + 1))) / 2)
     mask = _tril_mask(n, diag, vec)
     if int(mask.sum().item()) != m:
-        raise ValueError(f"The size of last dimension is {m} which cannot be expressed as the lower triangular "
-                         f"part of a square D x D matrix.")
+        raise ValueError(f"{m} is not a triangular number D * (D + 1) / 2, so the last dimension cannot hold the "
+                         f"lower triangle of a square matrix")
     mat = zeros(*vec.shape[:-1], n, n, dtype=vec.dtype, device=vec.device)
     mat[..., mask] = vec
     return mat

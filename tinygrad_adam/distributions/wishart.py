@@ -51,10 +51,10 @@ class Wishart(TrilMatrices, ExponentialFamily):
         given = {k: v for k, v in (("covariance_matrix", covariance_matrix), ("precision_matrix", precision_matrix),
                                    ("scale_tril", scale_tril)) if v is not None}
         if len(given) != 1:  # torch's exception type
-            raise AssertionError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
+            raise AssertionError("give just one of covariance_matrix, precision_matrix and scale_tril")
         (name, matrix), = given.items()
         if matrix.ndim < 2:
-            raise ValueError("scale_tril must be at least two-dimensional, with optional leading batch dimensions")
+            raise ValueError("scale_tril needs 2 or more dimensions: (..., n, n)")
         if matrix.shape[-1] != matrix.shape[-2]:
             raise ValueError(f"Wishart: {name} must be square (..., p, p), got shape {tuple(matrix.shape)}")
         p = matrix.shape[-1]
@@ -69,8 +69,8 @@ class Wishart(TrilMatrices, ExponentialFamily):
         setattr(self, name, matrix.expand((*batch_shape, p, p)))
         self.arg_constraints = {**Wishart.arg_constraints, "df": constraints.greater_than(p - 1)}
         if bool((self.df < p).any().item()):
-            warnings.warn("Low df values detected. Singular samples are highly likely to occur for ndim - 1 < df < "
-                          "ndim.", UserWarning, stacklevel=2)
+            warnings.warn("df lies between ndim - 1 and ndim: samples drawn with so few degrees of freedom are "
+                          "likely singular", UserWarning, stacklevel=2)
         super().__init__(batch_shape, (p, p), validate_args=validate_args)
         self._set_scale_tril(name, matrix)
 

@@ -56,8 +56,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             raise ValueError("cutoffs should be a sequence of length larger than 0")
         if (cutoffs != sorted(cutoffs) or min(cutoffs) <= 0 or max(cutoffs) > n_classes - 1
                 or len(set(cutoffs)) != len(cutoffs) or any(int(c) != c for c in cutoffs)):
-            raise ValueError("cutoffs should be a sequence of unique, positive integers sorted in an increasing "
-                             "order, where each value is between 1 and n_classes-1")
+            raise ValueError(f"cutoffs={list(cutoffs)!r}: give strictly increasing whole numbers, each from 1 to "
+                             f"n_classes - 1 = {n_classes - 1}")
         self.in_features, self.n_classes = in_features, n_classes
         self.cutoffs = cutoffs + [n_classes]
         self.div_value, self.head_bias = div_value, head_bias
@@ -85,8 +85,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                             f"got {getattr(target_, 'dtype', type(target_).__name__)}")
         if target_.ndim == 1:
             if input_.shape[0] != target_.shape[0]:
-                raise ValueError(f"AdaptiveLogSoftmaxWithLoss: input and target should have the same size in the "
-                                 f"batch dimension, got {input_.shape} and {target_.shape}")
+                raise ValueError(f"AdaptiveLogSoftmaxWithLoss: input {input_.shape} and target {target_.shape} hold "
+                                 f"different numbers of samples")
             if input_.ndim != 2:
                 raise ValueError(f"AdaptiveLogSoftmaxWithLoss: a 1-d target expects a 2-d input, got shape "
                                  f"{input_.shape}")

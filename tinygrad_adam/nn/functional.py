@@ -206,8 +206,8 @@ def softmax_dim(x: Tensor, dim: int | None, axis: int | None = None, name: str =
     choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's deprecation warning naming ``name``."""
     if dim is not None or axis is not None:
         return dim if axis is None else axis
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
-                  "as an argument.", UserWarning, stacklevel=3)
+    warnings.warn(f"{name} without dim= picks the dimension by itself, which is deprecated; pass dim= "
+                  "explicitly", UserWarning, stacklevel=3)
     return 0 if x.ndim in (0, 1, 3) else 1
 
 
@@ -699,9 +699,9 @@ def kl_div(input: Tensor, target: TensorLike, size_average: bool | None = None, 
     if reduction not in KL_REDUCTIONS:
         raise ValueError(f"kl_div: reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
     if reduction == "mean" and size_average is None and reduce is None:  # (torch's legacy path skips the warning)
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
-                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
-                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+        warnings.warn("kl_div with reduction='mean' averages over every element, not only over the batch; the "
+                      "mathematical KL divergence per sample is reduction='batchmean' (torch plans to make 'mean' "
+                      "act like 'batchmean' later)",
                       UserWarning, stacklevel=2)
     target = _target(input, target, raw=True)
     check_devices("kl_div", input, target)
@@ -840,7 +840,7 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     if label_smoothing > 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        raise ValueError(f"cross_entropy: label_smoothing={label_smoothing} lies outside [0, 1]")
     if not label_smoothing > 0.0:  # torch: a negative or nan label_smoothing smooths nothing
         label_smoothing = 0.0
     rows, t, shape = _class_last("cross_entropy", input, _int_targets("cross_entropy", input, target))
@@ -1868,20 +1868,21 @@ from .volumetric import (  # noqa: E402
 def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",  # noqa: A002
              align_corners: bool | None = None) -> Tensor:
     """torch's deprecated name for ``interpolate`` (with its warning)."""
-    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    warnings.warn("upsample is deprecated; nn.functional.interpolate takes the same arguments", stacklevel=2)
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:  # noqa: A002
     """torch's deprecated ``interpolate(mode="nearest")`` (with its warning)."""
-    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated; call nn.functional.interpolate(mode='nearest')",
                   stacklevel=2)
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:  # noqa: A002
     """torch's deprecated ``interpolate(mode="bilinear", align_corners=True)`` (with its warning)."""
-    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+    warnings.warn("upsample_bilinear is deprecated; call nn.functional.interpolate(mode='bilinear', "
+                  "align_corners=True)",
                   stacklevel=2)
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 

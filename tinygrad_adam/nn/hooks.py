@@ -89,8 +89,8 @@ class ModuleHooks:
                     try:
                         output = self._post(key, hook, module, args, kwargs, output)
                     except Exception as e:  # the first error is the one that goes on, as in torch
-                        warnings.warn(f"module forward hook with ``always_call=True`` raised an exception that was "
-                                      f"silenced as another error was raised in forward: {e}", stacklevel=2)
+                        warnings.warn(f"an always_call=True forward hook failed ({e}); that error is dropped because "
+                                      f"forward had already raised one", stacklevel=2)
             raise
 
     def _post(self, key: int, hook: Callable[..., Any], module: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -142,7 +142,8 @@ def _args_kwargs(new: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     if new is None:
         return args, kwargs
     if not (isinstance(new, tuple) and len(new) == 2):
-        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got {new}.")
+        raise RuntimeError(f"a with_kwargs forward pre-hook returned {new}; it has to return None or an "
+                           f"(args, kwargs) pair")
     return new
 
 
@@ -169,16 +170,15 @@ def _warn_non_full(args: tuple[Any, ...], output: Any, var: Tensor) -> None:
 
     outputs = (output,) if isinstance(output, Tensor) else output
     if not (isinstance(outputs, tuple) and all(isinstance(r, Tensor) for r in outputs)):
-        warnings.warn("Using non-full backward hooks on a Module that does not return a single Tensor or a tuple of "
-                      "Tensors is deprecated and will be removed in future versions. This hook will be missing some "
-                      "of the grad_output. Please use register_full_backward_hook to get the documented behavior.",
+        warnings.warn("register_backward_hook on a Module whose output is not one Tensor or a tuple of Tensors is "
+                      "deprecated: such a hook sees only part of grad_output. Switch to "
+                      "register_full_backward_hook for complete gradients.",
                       FutureWarning, stacklevel=3)
         return
     if not all(isinstance(i, Tensor) for i in args):
-        warnings.warn("Using non-full backward hooks on a Module that does not take as input a single Tensor or a "
-                      "tuple of Tensors is deprecated and will be removed in future versions. This hook will be "
-                      "missing some of the grad_input. Please use register_full_backward_hook to get the documented "
-                      "behavior.", FutureWarning, stacklevel=3)
+        warnings.warn("register_backward_hook on a Module whose input is not one Tensor or a tuple of Tensors is "
+                      "deprecated: such a hook sees only part of grad_input. Switch to "
+                      "register_full_backward_hook for complete gradients.", FutureWarning, stacklevel=3)
         return
     out_nodes = {id(r) for r in outputs if r._backward is not None}
     if not out_nodes or (len(out_nodes) == 1 and id(var) not in out_nodes):
@@ -277,9 +277,8 @@ class _Outputs(_Identity):
                 grads = tuple(new)
         state["grad_output"] = grads
         if not state["slots"]:  # no input wants a gradient: torch warns, then runs the hooks here
-            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
-                          "since no inputs require gradients. See https://docs.pytorch.org/docs/main/generated/"
-                          "torch.nn.Module.html#torch.nn.Module.register_full_backward_hook for more details.",
+            warnings.warn("Full backward hook is firing on the module outputs' gradients: none of the module's "
+                          "inputs requires grad (so grad_input is all None)",
                           UserWarning, stacklevel=2)
             _run_hooks(state, (None,) * state["n_in"])
         return (None, *grads)

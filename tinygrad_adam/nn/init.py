@@ -139,8 +139,8 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     if not a <= b:
         raise ValueError(f"trunc_normal_: need a <= b, got a={a}, b={b}")
     if mean < a - 2 * std or mean > b + 2 * std:
-        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may "
-                      "be incorrect.", stacklevel=2)
+        warnings.warn("trunc_normal_: [a, b] lies over 2 std away from the mean, so the values drawn may not "
+                      "follow the truncated normal", stacklevel=2)
     mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
     xp = t.xp
     values = xp.empty(t._data.size, dtype=t.dtype)

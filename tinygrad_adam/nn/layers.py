@@ -711,8 +711,8 @@ class _InstanceNorm(_NormBase):
             if self.affine:
                 raise ValueError(f"{name}: expected input's size at dim=1 to match num_features "
                                  f"({self.num_features}), but got: {x.shape[1]}.")
-            warnings.warn("input's size at dim=1 does not match num_features. You can silence this warning by not "
-                          "passing in num_features, which is not used because affine=False", UserWarning, stacklevel=2)
+            warnings.warn("the input's channel count (dim 1) differs from num_features, which affine=False leaves "
+                          "unused anyway; drop num_features or fix it to end this warning", UserWarning, stacklevel=2)
         use_input_stats = self.training or not self.track_running_stats
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
                                0.0 if self.momentum is None else self.momentum, self.eps)

@@ -110,7 +110,7 @@ class UninitializedTensorMixin:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        raise RuntimeError("Can't access the shape of an uninitialized parameter or buffer: run a forward pass of "
+        raise RuntimeError("an uninitialized (lazy) parameter or buffer has no shape yet: run a forward pass of "
                            "its lazy module (or load_state_dict into it) first")
 
     @property
@@ -424,8 +424,8 @@ class Module:
         if self._module_hooks is None:
             self._module_hooks = ModuleHooks()
         if self._module_hooks.full is (not full):
-            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
-                               "Please use only one of them.")
+            raise RuntimeError("this Module already has hooks of the other backward kind; register_backward_hook and "
+                               "register_full_backward_hook cannot be mixed on one Module")
         self._module_hooks.full = full
 
     def _backward_kind(self) -> str:
@@ -621,7 +621,7 @@ class Module:
         """torch's: set ``module`` at dotted path ``target``, every module on the way there existing; the last
         name may be new unless ``strict``, and may not name an attribute that is not a Module."""
         if not target:
-            raise ValueError("Cannot set the submodule without a target name!")
+            raise ValueError("set_submodule needs a non-empty target such as 'layer.0'")
         if not isinstance(module, Module):
             raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
         *path, name = target.split(".")
@@ -826,15 +826,13 @@ class Module:
     def get_extra_state(self) -> Any:
         """torch's hook for state beyond tensors: a subclass that overrides it (and ``set_extra_state``) has its
         value saved under ``prefix + "_extra_state"`` in ``state_dict`` and handed back by ``load_state_dict``."""
-        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. Please file "
-                           "an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to "
-                           "report this bug.")
+        raise RuntimeError("Module.get_extra_state() was called but this module does not override it; define "
+                           "get_extra_state together with set_extra_state")
 
     def set_extra_state(self, state: Any) -> None:
         """torch's counterpart of ``get_extra_state``: receives the saved ``_extra_state`` on load."""
-        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called. Please file "
-                           "an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to "
-                           "report this bug.")
+        raise RuntimeError("Module.set_extra_state() was called but this module does not override it; define "
+                           "set_extra_state together with get_extra_state")
 
     def state_dict(self, *args: Any, destination: dict[str, Any] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:

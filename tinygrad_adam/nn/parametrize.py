@@ -72,8 +72,8 @@ class ParametrizationList(ModuleList):
                     with contextlib.suppress(NotImplementedError):  # (then right_inverse is the identity)
                         new = m.right_inverse(new)
         if not isinstance(new, (Tensor, Sequence)):
-            raise ValueError(f"register_parametrization: right_inverse must return a Tensor or a sequence of "
-                             f"Tensors, got {type(new).__name__}")
+            raise ValueError(f"register_parametrization: right_inverse returned a {type(new).__name__}; it has to "
+                             f"give a Tensor, or a list/tuple of them")
         self.is_tensor = isinstance(new, Tensor)
         self.ntensors = 1 if self.is_tensor else len(new)
         if self.is_tensor:

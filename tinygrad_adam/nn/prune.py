@@ -170,8 +170,8 @@ class PruningContainer(BasePruningMethod):
             slc: Any = mask == 1
         elif method.PRUNING_TYPE == "structured":
             if not hasattr(method, "dim"):
-                raise AttributeError("Pruning methods of PRUNING_TYPE 'structured' need to have the attribute `dim` "
-                                     "defined.")
+                raise AttributeError(f"{type(method).__name__} is a structured pruning method but has no `dim` "
+                                     f"attribute saying which dimension to prune along")
             n_dims, dim = t.ndim, method.dim
             dim = dim + n_dims if dim < 0 else dim
             if dim < 0:
@@ -206,12 +206,12 @@ def _validate_amount_init(amount: Any) -> None:
         raise TypeError(f"Invalid type for amount: {amount}. Must be int or float.")
     if (isinstance(amount, numbers.Integral) and amount < 0) or \
             (not isinstance(amount, numbers.Integral) and (float(amount) > 1.0 or float(amount) < 0.0)):
-        raise ValueError(f"amount={amount} should either be a float in the range [0, 1] or a non-negative integer")
+        raise ValueError(f"amount={amount!r}: give a fraction in [0, 1] or a count of entries (an int >= 0)")
 
 
 def _validate_amount(amount: Any, tensor_size: int) -> None:
     if isinstance(amount, numbers.Integral) and amount > tensor_size:
-        raise ValueError(f"amount={amount} should be smaller than the number of parameters to prune={tensor_size}")
+        raise ValueError(f"amount={amount} exceeds the {tensor_size} entries there are to prune")
 
 
 def _nparams_toprune(amount: Any, tensor_size: int) -> int:
@@ -223,8 +223,8 @@ def _nparams_toprune(amount: Any, tensor_size: int) -> int:
 
 def _validate_structured(t: Tensor) -> None:
     if t.ndim <= 1:
-        raise ValueError(f"Structured pruning can only be applied to multidimensional tensors. Found tensor of shape "
-                         f"{tuple(t.shape)} with {t.ndim} dims")
+        raise ValueError(f"structured pruning removes slices along a dimension, so it needs 2 or more dims; this "
+                         f"tensor has shape {tuple(t.shape)} ({t.ndim} dims)")
 
 
 def _smallest(scores: numpy.ndarray, k: int) -> numpy.ndarray:

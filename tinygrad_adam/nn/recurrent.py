@@ -56,8 +56,8 @@ class RNNBase(Module):
         if not 0 <= dropout <= 1:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
         if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
-                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+            warnings.warn(f"dropout={dropout} has no effect with num_layers={num_layers}: it applies between stacked "
+                          f"layers only, never after the last one",
                           UserWarning, stacklevel=3)
         if proj_size and self.mode != "LSTM":
             raise ValueError(f"{type(self).__name__}: proj_size is only supported for LSTM (as torch)")

@@ -42,8 +42,7 @@ def _same_length(name: str, tensors: list[Tensor], *others: Sequence[Any]) -> li
     out = [list(o) for o in others]
     for o in out:
         if len(o) != len(tensors):
-            raise RuntimeError(f"{name}: Tensor lists must have the same number of tensors, got {len(tensors)} and "
-                               f"{len(o)}")
+            raise RuntimeError(f"{name}: the tensor lists differ in length ({len(tensors)} vs {len(o)})")
     return out
 
 
@@ -53,12 +52,12 @@ def _operands(other: Any, n: int) -> list[Any]:
         return [other] * n
     if isinstance(other, Tensor):
         if other.ndim != 0:
-            raise RuntimeError(f"scalar tensor expected to be 0 dim but it has {other.ndim} dimensions and "
-                               f"{other.numel()} elements.")
+            raise RuntimeError(f"the scalar operand must be a 0-d tensor; this one is {other.ndim}-d with "
+                               f"{other.numel()} elements")
         return [other] * n
     others = list(other)
     if len(others) != n:
-        raise RuntimeError("Tensor list must have same number of elements as scalar list.")
+        raise RuntimeError(f"{len(others)} scalars for {n} tensors; give one scalar per tensor")
     return others
 
 

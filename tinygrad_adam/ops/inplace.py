@@ -297,8 +297,8 @@ def _writable(a: Tensor, root: Tensor, op: str) -> Any:
                                   f"gradients are recorded; update a converted copy (x.to(dtype)) instead")
     places = _places(a, root)
     if a.xp.unique(places).size != places.size:
-        raise RuntimeError(f"{op}: more than one element of the tensor written in place (shape {a.shape}) refers to "
-                           f"a single memory location; clone it first")
+        raise RuntimeError(f"{op}: several elements of the tensor written in place (shape {a.shape}) share "
+                           f"overlapping memory (as after expand()); clone it first")
     if places.size and int(places.min()) < 0:  # (an as_strided view reaching between the elements of its base)
         raise NotImplementedError(f"{op}: in-place update, while gradients are recorded, of a view reaching memory "
                                   f"outside the elements of the tensor it views; clone that tensor first")
@@ -374,7 +374,7 @@ def repeats(data: Any) -> bool:
 def refuse_repeats(a: Tensor, op: str) -> None:
     """Raise where ``a`` holds an element at several places (an ``expand``), which ``op`` may not write."""
     if repeats(a._data):
-        raise RuntimeError(f"{op}: several places of the tensor written in place share a single memory location (an "
+        raise RuntimeError(f"{op}: several places of the tensor written in place share overlapping memory (an "
                            f"expand, or a view of one), so they cannot take different values; clone() it first")
 
 

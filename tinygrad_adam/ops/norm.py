@@ -240,7 +240,8 @@ def batch_norm(a: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     if training:
         n = a._data.size // max(c, 1)
         if n == 1:  # (torch's check: exactly one; an empty batch normalises to an empty output)
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {a.shape}")
+            raise ValueError(f"batch_norm in training needs 2+ values per channel to take a variance; input {a.shape} "
+                             f"has one")
         if a._data.size == 0:  # no statistics: the running ones stay as they are, as torch's
             keep = a.xp.zeros(feature_shape, a.dtype if a.dtype.kind == "f" else numpy.float32)
             return _normalize(a, axes, keep, keep + 1, eps, weight, bias, feature_shape, True, "batch_norm")
@@ -290,7 +291,8 @@ def instance_norm(a: Tensor, running_mean: Tensor | None = None, running_var: Te
         return batch_norm(a, running_mean, running_var, weight, bias, False, momentum, eps)
     c, spatial = a.shape[1], math.prod(a.shape[2:])
     if spatial == 1:
-        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {a.shape}")
+        raise ValueError(f"instance_norm in training needs 2+ spatial positions per instance; input {a.shape} "
+                         f"has one")
     _check_channels("instance_norm", c, a.shape, weight=weight, bias=bias, running_mean=running_mean,
                     running_var=running_var)
     _check_mixed_dtypes("instance_norm", a, weight, bias)  # (torch casts the running statistics here)

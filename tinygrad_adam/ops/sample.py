@@ -413,7 +413,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
     ``padding_mode`` says what points outside read: 'zeros', the nearest 'border' value, or the input mirrored at
     its edges ('reflection'). Differentiable in both input and grid."""
     if mode not in MODES:
-        raise ValueError(f"grid_sample: expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: {mode!r}")
+        raise ValueError(f"grid_sample: unknown mode {mode!r}; choose 'bilinear', 'nearest' or 'bicubic'")
     if padding_mode not in PADDINGS:
         raise ValueError(f"grid_sample: expected padding_mode to be 'zeros', 'border' or 'reflection', but got: "
                          f"{padding_mode!r}")
@@ -496,9 +496,8 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None =
         raise ValueError(f"affine_grid: expected a batch of {dims}-D affine matrices of shape (N, {dims}, {dims + 1}) "
                          f"for size {size}, got {theta.shape}")
     if align and min(size[2:]) == 1:
-        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
-                      "align_corners=True. This is not an intended use case of affine_grid. See the documentation "
-                      "of affine_grid for details.", stacklevel=2)
+        warnings.warn("affine_grid with align_corners=True on a size-1 grid dimension: that dimension's only "
+                      "point sits at -1 (torch >= 1.3.0 changed this case); use align_corners=False here", stacklevel=2)
     elif min(size) <= 0:
         raise ValueError(f"affine_grid: expected a non-zero, positive output size, got {size}")
     check_float("affine_grid", "theta", theta)

@@ -244,8 +244,8 @@ def spread_mean(op: str, a: Tensor, axis: Axis, correction: float, keepdims: boo
     xp = a.xp
     n = math.prod(a.shape[i] for i in axes)
     if (n if a._data.size else 0) - correction <= 0:  # torch's factor numel / out numel: 0 for an empty input
-        warnings.warn(f"{caller or op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
-                      "reduction factor (input numel divided by output numel).", UserWarning,
+        warnings.warn(f"{caller or op}(): no degrees of freedom are left (the correction is not smaller than the "
+                      "number of elements reduced per output), so the result is inf or nan", UserWarning,
                       stacklevel=3 if caller else 4)  # the user's line: via var_mean, or via methods.var and var
     denom = float(max(n - correction, 0)) if n else 0.0  # no elements: nan whatever the correction (as torch)
     wide = a.dtype.kind == "f" and a.dtype.itemsize < 8
@@ -321,8 +321,8 @@ def cov(a: Tensor, correction: int = 1, fweights: Tensor | None = None, aweights
         avg = elementwise.div(_total(x if w is None else elementwise.mul(x, w), 1), w_sum)
         divisor = _divisor(x, correction, w, w_sum, fweights, aweights)
         if bool(divisor._data <= 0):
-            warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
-                          "observations.", UserWarning, stacklevel=3)
+            warnings.warn("cov(): no degrees of freedom are left (the correction is not smaller than the number of "
+                          "observations), so the result is inf or nan", UserWarning, stacklevel=3)
             divisor = elementwise.number(0, divisor.dtype, divisor)
         if n == 1 and (fweights is None) != (aweights is None):
             # torch 2.13's corner case: one observation and one kind of weights centre to zeros (x - avg could round

@@ -142,7 +142,8 @@ class Muon(Optimizer):
                              f"'original' or 'match_rms_adamw'")
         coefficients = group["ns_coefficients"]
         if not isinstance(coefficients, (tuple, list)) or len(coefficients) != 3:
-            raise ValueError(f"invalid ns_coefficients={coefficients!r}: must be a tuple of exactly 3 values (a, b, c)")
+            raise ValueError(f"ns_coefficients={coefficients!r}: Muon's Newton-Schulz step takes three numbers "
+                             f"(a, b, c)")
         for value in coefficients:
             _number("ns_coefficients", value)
         steps = group["ns_steps"]
@@ -154,8 +155,8 @@ class Muon(Optimizer):
             raise ValueError("Muon has no maximize option (torch.optim.Muon has none): minimize the negated loss")
         for p in group["params"]:  # (a loaded state_dict's group holds indices of parameters checked here before)
             if isinstance(p, Tensor) and p.ndim != 2:
-                raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: "
-                                 f"{tuple(p.shape)}; optimize it with another optimizer such as AdamW")
+                raise ValueError(f"Muon orthogonalises matrices, so it takes 2-d parameters only; this one has shape "
+                                 f"{tuple(p.shape)}: optimize it with another optimizer such as AdamW")
 
     def init_state(self, p: Array, group: Group) -> State:
         return {"momentum_buffer": backend.get_array_module(p).zeros_like(p)}

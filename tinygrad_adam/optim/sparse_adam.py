@@ -55,7 +55,7 @@ class SparseAdam(Optimizer):
 
     def check_grad(self, grad: Any, group: Group) -> None:
         if not grad.is_sparse:
-            raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam instead")
+            raise RuntimeError("SparseAdam got a dense gradient; it is meant for sparse ones (use Adam for dense)")
 
     def init_state(self, p: Array, group: Group) -> State:
         xp = backend.get_array_module(p)

@@ -37,9 +37,8 @@ def noop_context_fn() -> tuple[contextlib.AbstractContextManager, contextlib.Abs
 
 
 def _unpassed(name: str) -> None:
-    warnings.warn(f"{name}: the use_reentrant parameter should be passed explicitly. use_reentrant=False is "
-                  "recommended, but if you need to preserve the current default behavior, you can pass "
-                  "use_reentrant=True (as torch 2.13 warns)",
+    warnings.warn(f"{name}: say use_reentrant= explicitly; False is the better choice, True keeps "
+                  "today's default (torch 2.13 warns here too)",
                   stacklevel=3)
 
 
@@ -113,9 +112,9 @@ class CheckpointFunction(Function):
         boundary = ctx.boundary
         for t, version in segment.read:
             if t._version != version:
-                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                                   f"inplace operation: a tensor of shape {t.shape} that a checkpointed segment "
-                                   f"read is at version {t._version}; expected version {version} instead (the "
+                raise RuntimeError(f"checkpoint: an inplace op modified a tensor saved for backward: a tensor of shape "
+                                   f"{t.shape} that a checkpointed segment read is at version {t._version}; expected "
+                                   f"version {version} instead (the "
                                    f"segment runs again in backward and would read the new values)")
         copies: dict[int, Tensor] = {}
 
@@ -247,9 +246,10 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | N
             raise ValueError(f"Unexpected keyword arguments: {','.join(kwargs)} (the reentrant checkpoint passes "
                              "none to the function; use use_reentrant=False)")
         if context_fn is not noop_context_fn or debug is not False:
-            raise ValueError("Passing `context_fn` or `debug` is only supported when use_reentrant=False.")
+            raise ValueError("context_fn= and debug= need use_reentrant=False")
         if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
+            warnings.warn("no input of the checkpointed function requires grad, so its gradients come back as None",
+                          stacklevel=2)
             with no_grad():
                 return function(*args)
         return _run_recorded(function, args, {}, preserve, noop_context_fn, reentrant=True)
