@@ -130,3 +130,29 @@ def test_a_programs_own_optimizer_class_does_not_make_its_keywords_refused(lib) 
     if lib is ours:  # a library optimizer's keyword (SGD's momentum) stays refused here (README's Differences)
         with pytest.raises(TypeError, match="momentum"):
             lib.optim.Adam([{"params": [lib.zeros(1, requires_grad=True)], "momentum": 0.9}])
+
+
+@pytest.mark.parametrize("lib", [torch, ours], ids=["torch", "ours"])
+def test_vmap_refuses_batch_norm_statistics_shared_by_the_mapped_elements(lib) -> None:
+    """DP-SGD's usual mistake: per-sample gradients through a BatchNorm in training whose running statistics are
+    passed unmapped. torch refuses; ours ran the function once per element and updated the statistics that often.
+    Stacked (mapped) statistics, an ensemble's, and eval() mode work in both."""
+    func, nn = lib.func, lib.nn
+    lib.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 3))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+    x = lib.randn(4, 1, 6, 6)
+
+    def loss(p: dict, b: dict, xi):
+        return func.functional_call(model, (p, b), (xi.unsqueeze(0),)).sum()
+
+    with pytest.raises(RuntimeError):
+        func.vmap(loss, in_dims=(None, None, 0))(params, buffers, x)
+    models = [nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 3)) for _ in range(3)]
+    stacked_params, stacked_buffers = func.stack_module_state(models)
+    out = func.vmap(lambda p, b, xx: func.functional_call(models[0], (p, b), (xx,)), in_dims=(0, 0, None))(
+        stacked_params, stacked_buffers, x)
+    assert tuple(out.shape) == (3, 4, 3) and int(stacked_buffers["1.num_batches_tracked"][0]) == 1
+    model.eval()
+    assert tuple(func.vmap(loss, in_dims=(None, None, 0))(params, buffers, x).shape) == (4,)

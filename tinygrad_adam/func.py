@@ -356,6 +356,12 @@ _RANDOM_IN_ERROR_MODE = ("vmap: called random operation while in randomness erro
                          "of vmap")
 
 
+_UNMAPPED_WRITE = ("vmap({name}): {name} wrote in place into an argument that is not mapped (in_dims None); this "
+                   "vmap calls {name} once per element, so the write would repeat for each (torch refuses a mapped "
+                   "value written into an unmapped tensor, such as batch norm's running statistics in training): map "
+                   "that argument too, or keep the write out of the mapped function (eval() for batch norm)")
+
+
 def _draws() -> tuple[Any, int]:
     """What changes when the default generators are drawn from: the CPU stream's state, the GPU streams' uses."""
     return backend.get_rng_state()["cpu"], backend.gpu_generator_uses[0]
@@ -476,15 +482,19 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0, randomne
             raise NotImplementedError("vmap over a mapped dimension of size 0: this vmap runs func once per element, "
                                       "so it cannot tell the shape of the (empty) result")
         start = backend.get_rng_state() if randomness == "same" else None
+        unmapped = [a for a, d in zip(flat_args, flat_dims) if d is None and isinstance(a, Tensor)]
         results = []
         for i in range(size):
             if start is not None:
                 backend.set_rng_state(start)
             before = _draws() if randomness == "error" else None
+            versions = [a._version for a in unmapped]
             one = tree_unflatten([a if d is None else a.select(d, i) for a, d in zip(flat_args, flat_dims)], spec)
             results.append(tree_flatten(func(*one, **kwargs)))
             if before is not None and _draws() != before:
                 raise RuntimeError(_RANDOM_IN_ERROR_MODE)
+            if any(a._version != v for a, v in zip(unmapped, versions)):
+                raise RuntimeError(_UNMAPPED_WRITE.format(name=name))
         out_spec = results[0][1]
         for _, s in results[1:]:
             if s != out_spec:
