@@ -169,7 +169,7 @@ def test_hook_changing_dtype_raises(leaf: bool) -> None:
         x = lib.tensor([1.0, 2.0], requires_grad=True)
         t = x if leaf else x * 2
         t.register_hook(lambda g: g.double())
-        with pytest.raises(RuntimeError, match="changed the type"):
+        with pytest.raises(RuntimeError, match="changed the type" if lib is torch else "a hook must keep the dtype"):
             (t * t).sum().backward()
 
 

@@ -142,7 +142,7 @@ def test_no_graph_without_grad_and_non_differentiable_outputs() -> None:
 
 
 @pytest.mark.parametrize(("result", "message"), [
-    (lambda g: (g, g), "incorrect number of gradients"),
+    (lambda g: (g, g), "gradients where forward took"),
     (lambda g: g[:1], "invalid gradient at index 0"),
     (lambda g: 2.0, "return a Tensor or None"),
 ])
@@ -172,5 +172,5 @@ def test_gradient_for_a_number_argument_raises() -> None:
             return g, g
 
     x = tg.tensor([1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="not a Tensor"):
+    with pytest.raises(RuntimeError, match="no Tensor input"):
         Bad.apply(x, 2.0).sum().backward()

@@ -516,7 +516,7 @@ def test_loader_bad_arguments() -> None:
         ArrayLoader(())
     with pytest.raises(TypeError, match=r"arrays\[1\] must be a numpy array"):
         ArrayLoader((x, [1, 2]))
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed takes None or an int of 0 or more"):
         ArrayLoader((x,), seed=-1)
     with pytest.raises(ValueError, match="10 rows give no batch of 16 with drop_last=True"):
         ArrayLoader((x,), batch_size=16, drop_last=True)

@@ -125,7 +125,7 @@ def _split(mod, n: int, lengths: list) -> object:
 
 @settings(max_examples=80, deadline=None)
 @given(st.integers(0, 40), st.lists(st.one_of(st.floats(-0.5, 1.5), st.integers(-3, 40)), min_size=1, max_size=5))
-@pytest.mark.filterwarnings("ignore:Length of split")
+@pytest.mark.filterwarnings("ignore:Length of split", "ignore:random_split. split")
 def test_random_split_sizes_and_errors(n: int, lengths: list) -> None:
     """random_split's sizes (fractions' remainders dealt round-robin) and errors as torch's: a fraction outside
     [0, 1] and lengths not summing to the dataset's length (0.5 + 0.6 of 0 examples too) raise ValueError."""
@@ -135,7 +135,7 @@ def test_random_split_sizes_and_errors(n: int, lengths: list) -> None:
 
 
 @pytest.mark.parametrize("n,lengths", [(0, [0.5, 0.6]), (1, [3, -2]), (1, [-1, 2]), (10, [1 / 3] * 3), (5, [0.1] * 10)])
-@pytest.mark.filterwarnings("ignore:Length of split")
+@pytest.mark.filterwarnings("ignore:Length of split", "ignore:random_split. split")
 def test_random_split_edge_lengths(n: int, lengths: list) -> None:
     """The edge lengths the probe found: silent splits before, torch's ValueError / sizes now."""
     assert _split(GD, n, lengths) == _split(TD, n, lengths)

@@ -30,7 +30,8 @@ from tinygrad_adam import methods
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
-MESSAGE = "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior."
+MESSAGE = ("Reading a Python number from a tensor that requires grad drops it from the graph; detach() it first "
+           "to say that is meant")
 FLOATS = st.floats(allow_nan=False, width=32) | st.sampled_from([0.0, -0.0, 3.4e38, -1e-45, float("inf")])
 # a leaf: (value, kind) with kind "number", "tensor" (no grad), "grad" (a leaf requiring grad), "computed" (p * 1)
 LEAF = st.tuples(FLOATS, st.sampled_from(["number", "tensor", "grad", "computed"]))

@@ -273,7 +273,7 @@ def test_stops_at_once_at_a_stationary_point_and_errors() -> None:
     assert float(opt.step(closure)) == 0.0 and opt.state[w]["func_evals"] == 1 and opt.state[w]["n_iter"] == 0
     with pytest.raises(ValueError, match=r"line_search_fn='wolfe' is not known; use None .* or 'strong_wolfe'"):
         optim.LBFGS([w], line_search_fn="wolfe")
-    with pytest.raises(ValueError, match="parameter groups"):
+    with pytest.raises(ValueError, match="single parameter group"):
         optim.LBFGS([{"params": [w]}, {"params": [tg.zeros(2, requires_grad=True)]}])
     with pytest.raises(ValueError, match="history_size"):
         optim.LBFGS([w], history_size=0)

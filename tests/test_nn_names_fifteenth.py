@@ -167,7 +167,7 @@ def test_refusals() -> None:
         F.max_unpool2d(values, indices, 2, output_size=(6, 4))
     with pytest.raises(ValueError, match="integer indices of its shape"):
         F.max_unpool2d(values, indices.float(), 2)
-    with pytest.raises(ValueError, match="same number of dims"):
+    with pytest.raises(ValueError, match="how many dims"):
         F.triplet_margin_with_distance_loss(tg.ones(4, 3), tg.ones(3), tg.ones(4, 3))
 
 
@@ -371,7 +371,7 @@ def test_triplet_margin_with_distance_loss_matches_torch(swap: bool, reduction: 
         theirs = torch.nn.TripletMarginWithDistanceLoss(distance_function=theirs_d, margin=0.7, swap=swap,
                                                         reduction=reduction)
         compare(ours, theirs, a, p, n)
-    with pytest.raises(ValueError, match="margin must be greater than 0"):
+    with pytest.raises(ValueError, match=r"margin=0\.0 is not positive"):
         F.triplet_margin_with_distance_loss(tg.Tensor(a), tg.Tensor(p), tg.Tensor(n), margin=0.0)
 
 
@@ -552,7 +552,7 @@ def test_cross_and_matrix_power_match_torch() -> None:
     rng = np.random.default_rng(13)
     a, b = rng.standard_normal((4, 3)), rng.standard_normal((1, 3))
     compare(lambda x, y: tg.cross(x, y, dim=-1), lambda x, y: torch.cross(x, y, dim=-1), a, b)
-    with pytest.raises(ValueError, match="same number of dims"):
+    with pytest.raises(ValueError, match="how many dims"):
         tg.cross(tg.ones(4, 3), tg.ones(3), dim=-1)
     compare(lambda x, y: x.cross(y, 0), lambda x, y: x.cross(y, 0), a.T.copy(), a[::-1].T.copy())
     with pytest.warns(UserWarning, match="cross with no dim is deprecated"):

@@ -356,7 +356,7 @@ def test_non_constant_pad_modes_match_torch(data: st.DataObject, mode: str) -> N
 
 def test_pad_errors() -> None:
     x = tg.Tensor(np.ones((2, 3)))
-    with pytest.raises(ValueError, match="divisible by 2"):
+    with pytest.raises(ValueError, match="give an even count"):
         F.pad(x, (1,))
     with pytest.raises(ValueError, match="more than two per dim"):
         F.pad(x, (1, 1, 1, 1, 1, 1))

@@ -302,12 +302,12 @@ def test_triplet_margin_loss_matches_torch(data: st.DataObject, batch: int | Non
 def test_triplet_margin_loss_errors() -> None:
     a = tg.ones(2, 3)
     raises(lambda: F.triplet_margin_loss(a, a, tg.ones(3)),
-           lambda: TF.triplet_margin_loss(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3)), "same number of dims")
+           lambda: TF.triplet_margin_loss(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3)), "how many dims")
     raises(lambda: F.triplet_margin_loss(a, a, a, margin=0),
            lambda: TF.triplet_margin_loss(torch.ones(2, 3), torch.ones(2, 3), torch.ones(2, 3), margin=0),
-           "greater than 0")
+           "is not positive")
     raises(lambda: F.margin_ranking_loss(tg.ones(2), tg.ones(1, 2), tg.ones(2)),
-           lambda: TF.margin_ranking_loss(torch.ones(2), torch.ones(1, 2), torch.ones(2)), "same number of dims")
+           lambda: TF.margin_ranking_loss(torch.ones(2), torch.ones(1, 2), torch.ones(2)), "how many dims")
 
 
 # ---------------------------------------------------------------- classification margins

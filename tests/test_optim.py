@@ -299,7 +299,7 @@ def test_bad_hyperparameters_are_named(name: str, kw: dict, message: str) -> Non
 
 def test_bad_parameters() -> None:
     p = tg.Tensor(np.zeros(2), requires_grad=True)
-    with pytest.raises(TypeError, match="iterable of Tensors or of dicts, but got a Tensor"):
+    with pytest.raises(TypeError, match="iterable of Tensors or of group dicts, not a Tensor"):
         optim.Adam(p)
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.Adam([])

@@ -73,7 +73,7 @@ def test_temporal_average_state_dict_and_errors() -> None:
         optim.TemporalAverage([tg.Tensor(np.zeros(2))]).load_state_dict(avg.state_dict())
     with pytest.raises(ValueError, match=r"invalid beta=1.0: must be in \[0, 1\)"):
         optim.TemporalAverage([p], beta=1.0)
-    with pytest.raises(TypeError, match="parameter 0 must be a floating-point Tensor"):
+    with pytest.raises(TypeError, match="parameter 0 is not a floating-point Tensor"):
         optim.TemporalAverage([np.zeros(2)])
 
 

@@ -142,7 +142,7 @@ def test_lbfgs_step_leaves_the_float_warning_to_the_program(monkeypatch: pytest.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         opt.step(closure)
-    with pytest.warns(UserWarning, match="Converting a tensor with requires_grad=True to a scalar"):
+    with pytest.warns(UserWarning, match="Reading a Python number from a tensor that requires grad"):
         float(closure())
 
 

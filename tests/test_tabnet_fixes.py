@@ -45,7 +45,7 @@ def test_backward_may_return_extra_trailing_nones(args: tuple, extra: tuple) -> 
 def test_backward_with_an_extra_non_none_gradient_raises_as_torch(extra: tuple) -> None:
     for lib in (torch, tg):
         x = lib.ones(2, requires_grad=True)
-        with pytest.raises(RuntimeError, match="incorrect number of gradients"):
+        with pytest.raises(RuntimeError, match="incorrect number of gradients" if lib is torch else "gradients where"):
             scale_function(lib, extra).apply(x * 1).sum().backward()
 
 

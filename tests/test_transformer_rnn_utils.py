@@ -278,7 +278,7 @@ def test_pack_sequence_unpack_and_unpad_match_torch() -> None:
 
 def test_packing_errors() -> None:
     x = tg.randn(4, 3, 2)
-    with pytest.raises(ValueError, match="sorted in decreasing order"):
+    with pytest.raises(ValueError, match="longest to shortest"):
         rnn.pack_padded_sequence(x, [2, 4, 1])
     with pytest.raises(ValueError, match="must be > 0"):
         rnn.pack_padded_sequence(x, [3, 2, 0])

@@ -21,6 +21,7 @@ Mutations run (each made the test below fail, then was restored):
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -178,7 +179,8 @@ def test_full_backward_pre_hook_as_torch(input_grad: bool, pre: list, full: bool
     """Grad-CAM-style hooks: pre-hooks see and may replace grad_output (before the full hooks, in registration
     order, ``prepend`` first), a wrong length raises, and a module whose input wants no gradient warns as torch."""
     want, got = (backward_hooks_run(lib, input_grad, pre, full, remove_first) for lib in (torch, tg))
-    assert got.keys() == want.keys() and got.get("error") == want.get("error")
+    assert got.keys() == want.keys()  # an error in both or neither, naming the same counts (each library's words)
+    assert re.findall(r"\d+", got.get("error", "")) == re.findall(r"\d+", want.get("error", ""))
     # the same warnings (category, and whether it is the one about module inputs that want no gradient)
     assert [(c, "Full backward hook is firing" in m) for c, m in got["warnings"]] == \
         [(c, "Full backward hook is firing" in m) for c, m in want["warnings"]]

@@ -28,6 +28,8 @@ Mutations (each made the tests below fail, then was reverted):
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -136,7 +138,8 @@ def test_module_attribute_assignment_as_torch(case: str) -> None:
         try:
             setattr(m, name, value(lib, m))
         except TypeError as e:
-            seen.append(("TypeError", str(e).split("' as ")[1].split(" (")[0]))  # "parameter 'w'"
+            kind = re.search(r"(parameter|buffer|child module) '\w+'", str(e))  # "parameter 'w'"
+            seen.append(("TypeError", kind[0]))
             continue
         seen.append(([n for n, _ in m.named_parameters()], [n for n, _ in m.named_buffers()], list(m.state_dict()),
                      [n for n, _ in m.named_children()]))

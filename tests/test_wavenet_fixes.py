@@ -153,7 +153,8 @@ def test_node_hook_returning_the_wrong_count_raises(lib) -> None:
     a, b = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
     y = a * b
     y.grad_fn.register_hook(lambda gi, go: (gi[0],))
-    with pytest.raises(RuntimeError, match="incorrect number of values"):
+    said = "incorrect number of values" if lib is torch else "values where"  # each library's own words
+    with pytest.raises(RuntimeError, match=said):
         y.sum().backward()
 
 
@@ -188,7 +189,8 @@ def cached_conv(lib):
     return Cached
 
 
-@pytest.mark.filterwarnings("ignore:Using a non-full backward hook:FutureWarning")
+@pytest.mark.filterwarnings("ignore:Using a non-full backward hook:FutureWarning",
+                            "ignore:register_backward_hook on a Module:FutureWarning")
 @settings(max_examples=15, deadline=None)
 @given(data=st.data(), steps=st.integers(1, 3), frozen_input=st.booleans())
 def test_cache_cleared_by_backward_hook_matches_torch(data, steps: int, frozen_input: bool) -> None:

@@ -51,8 +51,8 @@ def _check_device_type(device_type: str) -> str:
     """The type of ``device_type`` ("cuda" of "cuda:0"); RuntimeError for one torch does not know."""
     kind = device_type.split(":")[0]
     if kind not in _DEVICE_TYPES:
-        raise RuntimeError(f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start of device string: "
-                           f"{device_type}")
+        raise RuntimeError(f"device string {device_type!r} does not start with a known device type "
+                           f"({', '.join(_DEVICE_TYPES)})")
     return kind
 
 
@@ -140,8 +140,8 @@ class autocast:  # noqa: N801 - torch's name
         self._kind = _check_device_type(device_type)  # the state is kept per type ("cuda" for "cuda:0")
         self._prev: list[tuple[bool, Any]] = []
         if self.enabled and device_type == "cuda" and not backend.cupy_available():  # torch disables it so
-            warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", UserWarning,
-                          stacklevel=2)
+            warnings.warn("autocast for 'cuda' needs a GPU and none is here; this autocast region is turned "
+                          "off", UserWarning, stacklevel=2)
             self.enabled = False
         if self.enabled and device_type == "cpu" and dtype is not None and numpy.dtype(dtype) != numpy.float16:
             warnings.warn("CPU autocast works with torch.bfloat16 or torch.float16 only; this autocast region is "
@@ -180,15 +180,15 @@ class GradScaler:
     def __init__(self, device: str = "cuda", init_scale: float = 2.0 ** 16, growth_factor: float = 2.0,
                  backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True) -> None:
         if enabled and str(device).startswith("cuda") and not backend.cupy_available():
-            warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
+            warnings.warn("GradScaler for 'cuda' needs a GPU and none is here; the scaler is turned off",
                           UserWarning, stacklevel=2)
             enabled = False
         self._enabled = bool(enabled)
         if self._enabled:  # torch's only checks (AssertionError, as its asserts)
             if not growth_factor > 1.0:
-                raise AssertionError("The growth factor must be > 1.0.")
+                raise AssertionError("GradScaler: growth_factor has to exceed 1.0")
             if not backoff_factor < 1.0:
-                raise AssertionError("The backoff factor must be < 1.0.")
+                raise AssertionError("GradScaler: backoff_factor has to stay below 1.0")
         self._scale = numpy.float32(init_scale)
         self._scaled = False  # torch makes its scale tensor at the first scale(); step / update need it
         self._growth_factor, self._backoff_factor = float(growth_factor), float(backoff_factor)
@@ -237,7 +237,7 @@ class GradScaler:
             return type(outputs)(self.scale(o) for o in outputs)
         if isinstance(outputs, Iterable):  # torch: any other iterable gives a lazy map over it
             return map(self.scale, outputs)
-        raise ValueError("scale() takes a Tensor or an iterable of Tensors")
+        raise ValueError("scale() works on one Tensor or on an iterable holding Tensors")
 
     def unscale_(self, optimizer: Any) -> None:
         """Divide the gradients of ``optimizer``'s parameters by the scale, in place, and note whether any is inf or
@@ -273,7 +273,7 @@ class GradScaler:
             raise RuntimeError("an enabled GradScaler cannot step with a closure; call the closure yourself, then step")
         self._check_scaled("step")
         if self._stages.get(id(optimizer), ("ready", False))[0] == "stepped":
-            raise RuntimeError("step() has already been called since the last update().")
+            raise RuntimeError("step() ran already for this optimizer; call update() before the next step()")
         if id(optimizer) not in self._stages:
             self.unscale_(optimizer)
         found = self._stages[id(optimizer)][1]
@@ -290,7 +290,8 @@ class GradScaler:
             self._scale = numpy.float32(new_scale.item() if isinstance(new_scale, Tensor) else new_scale)
         else:
             if not self._stages:
-                raise AssertionError("No inf checks were recorded prior to update.")
+                raise AssertionError("update(): no step() or unscale_() checked any gradients for inf since the "
+                                     "last update")
             if any(found for _, found in self._stages.values()):
                 self._scale = numpy.float32(float(self._scale) * self._backoff_factor)  # in float64, as torch
                 self._growth_tracker = 0
@@ -377,8 +378,8 @@ def custom_bwd(bwd: Callable[..., Any] | None = None, *, device_type: str) -> An
 
 
 def _deprecated(name: str, device: str = "cuda") -> None:
-    warnings.warn(f"`torch.{device}.amp.{name}(args...)` is deprecated. Please use `torch.amp.{name}('{device}', "
-                  "args...)` instead.", FutureWarning, stacklevel=3)
+    warnings.warn(f"`torch.{device}.amp.{name}(args...)` is deprecated; write `torch.amp.{name}('{device}', "
+                  "args...)`", FutureWarning, stacklevel=3)
 
 
 class _CudaAutocast(autocast):

@@ -342,8 +342,8 @@ def _run_node_hooks(node: Tensor, grads: Sequence[Any], g: Any) -> list[Any]:
         if new is not None:
             new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
             if len(new) != len(grad_inputs):
-                raise RuntimeError(f"hook '{getattr(hook, '__name__', hook)}' has returned an incorrect number of "
-                                   f"values (got {len(new)}, but expected {len(grad_inputs)})")
+                raise RuntimeError(f"hook '{getattr(hook, '__name__', hook)}' gave back {len(new)} values where "
+                                   f"{len(grad_inputs)} are needed")
             grad_inputs = new
     return [None if t is None else t if graph else t._data for t in grad_inputs]
 
@@ -399,8 +399,8 @@ def _run_hooks(node: Tensor, g: Any) -> Any:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{tuple(out.shape)} for a tensor of shape {node.shape}")
             if out.dtype != node.dtype:  # as torch's check (the gradient was silently cast before)
-                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} has changed the type of value (was "
-                                   f"{node.dtype} got {out.dtype})")
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} turned a {node.dtype} gradient into "
+                                   f"{out.dtype}; a hook must keep the dtype")
             g = out if graph else out._data
     return g
 
@@ -436,8 +436,8 @@ def root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> list[A
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
             if out.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs: output {i} has shape "
-                                   f"{out.shape}; pass a gradient of that shape")
+                raise RuntimeError(f"backward() without a gradient needs a scalar (one-element) output: output {i} "
+                                   f"has shape {out.shape}; pass a gradient of that shape")
             g = out.xp.ones_like(out._data)
         else:
             if hasattr(g, "requires_grad") and g.device != out.device:
@@ -582,7 +582,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     for t in tensors:
         if not t.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+            raise RuntimeError("backward(): this tensor does not require grad: no input of the "
                                "ops that made it has requires_grad=True (or it was made under no_grad)")
     gradients = [None] * len(tensors) if grad_tensors is None else (
         [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors))
@@ -597,7 +597,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
         return
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if not inputs:
-        raise RuntimeError("'inputs' argument to backward() cannot be empty; leave it out to accumulate into "
+        raise RuntimeError("backward(inputs=...) got an empty sequence; leave it out to accumulate into "
                            "every leaf")
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
@@ -727,13 +727,13 @@ class _VariableMeta(type):
 
 def volatile(t: Tensor) -> bool:
     """torch's legacy ``x.volatile``: always False, with torch's warning (use ``no_grad``)."""
-    warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning, stacklevel=2)
+    warnings.warn("volatile is gone: reading it always gives False", UserWarning, stacklevel=2)
     return False
 
 
 def set_volatile(t: Tensor, value: bool) -> None:
     """``x.volatile = ...`` of the 0.3 API: nothing but torch's warning."""
-    warnings.warn("volatile was removed and now has no effect; use `with no_grad():` instead", UserWarning,
+    warnings.warn("volatile is gone and setting it does nothing; use `with no_grad():` instead", UserWarning,
                   stacklevel=2)
 
 
@@ -752,7 +752,7 @@ class Variable(metaclass=_VariableMeta):
         if data is None:
             data = tensor([], dtype="float32")
         if not isinstance(data, Tensor):
-            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+            raise TypeError(f"Variable() wraps a tensor; a {type(data).__name__} was given")
         return data.detach().requires_grad_(requires_grad)
 
 

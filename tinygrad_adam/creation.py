@@ -474,7 +474,7 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *,
     if probs.ndim not in (1, 2):
         raise ValueError(f"multinomial: probs must be 1-D or 2-D, got shape {probs.shape}")
     if probs.dtype.kind != "f":
-        raise TypeError(f"multinomial only supports floating-point dtypes for input, got {probs.dtype}")
+        raise TypeError(f"multinomial: the probabilities must be floating point, not {probs.dtype}")
     if num_samples < 0:  # (0 gives an empty draw, where torch raises: Categorical.sample((0,)) relies on it)
         raise ValueError(f"multinomial: cannot sample a negative number of samples, got {num_samples}")
     xp, dev = probs.xp, probs.device
@@ -586,7 +586,7 @@ def binomial(count: Tensor, prob: Tensor, generator: Generator | None = None) ->
     broadcast together), as ``torch.binomial``: a count below 0 gives 0, a probability above 1 acts as 1, a nan
     one gives nan. It has no derivative (backward through it raises, as torch's)."""
     if count.dtype.kind != "f":
-        raise ValueError(f"binomial: count must be a floating-point tensor, got {count.dtype}; convert it with "
+        raise ValueError(f"binomial: count has dtype {count.dtype}, where floating point is needed; convert it with "
                          ".float()")
     if prob.dtype != count.dtype:
         raise RuntimeError(f"binomial: prob has dtype {prob.dtype} but count has {count.dtype}; they must match")
@@ -685,7 +685,7 @@ def range_(start: float, end: float, step: float = 1, dtype: Any = None, device:
     if step == 0 or not all(math.isfinite(v) for v in (start, end, step)):
         raise ValueError(f"range: start, end and step must be finite and step nonzero, got {start}, {end}, {step}")
     if (step > 0 and end < start) or (step < 0 and end > start):
-        raise ValueError("range: upper bound and lower bound inconsistent with step sign")
+        raise ValueError("range: the step's sign points away from end (start + k * step never reaches it)")
     n = math.floor((end - start) / step) + 1
     with backend.device_context(dev):
         data = (backend.xp_of(dev).arange(n, dtype=numpy.float64) * step + start).astype(dtype)
@@ -766,7 +766,7 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype:
     dtype takes a float32 base and truncates the powers)."""
     check_layout("logspace", layout, pin_memory)
     if steps < 0:
-        raise ValueError(f"logspace: number of steps must be non-negative, got {steps}")
+        raise ValueError(f"logspace: steps={steps} is negative")
     if isinstance(start, complex) or isinstance(end, complex):
         refuse_complex(numpy.dtype(complex))
     dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)

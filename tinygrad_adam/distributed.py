@@ -297,7 +297,7 @@ def _tensor(value: Any, name: str = "tensor") -> Tensor:
 
 def _tensor_list(value: Any, name: str, size: int) -> list[Tensor]:
     if not isinstance(value, (list, tuple)) or not all(_is_tensor(t) for t in value):
-        raise TypeError(f"{name} must be a list of Tensors, got {type(value).__name__}")
+        raise TypeError(f"{name} takes a list holding Tensors, not a {type(value).__name__}")
     if len(value) != size:
         raise RuntimeError(f"{name} must hold one tensor per rank ({size}), got {len(value)}")
     return list(value)

@@ -100,7 +100,7 @@ def _describe(spec: Any) -> str:
 def _argnums(args: tuple[Any, ...], argnums: Argnums) -> tuple[int, ...]:
     """``argnums`` as non-negative indices into ``args``, with torch's errors."""
     if not isinstance(argnums, (int, tuple)):
-        raise RuntimeError(f"argnums must be int or Tuple[int, ...], got: {type(argnums)}")
+        raise RuntimeError(f"argnums takes an int or a tuple of ints, not {type(argnums)}")
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
     if not nums:
         raise RuntimeError("argnums must be non-empty")
@@ -120,9 +120,9 @@ def _fresh(x: Any) -> Tensor:
     """A tensor to differentiate in place of ``x``: a view of it when it is part of a graph being recorded (so
     gradients reach it through the transform), else a new leaf sharing its array."""
     if not isinstance(x, Tensor):
-        raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
+        raise ValueError(f"a function transform differentiates Tensors only, not {type(x)}")
     if x.dtype.kind not in "fc":
-        raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got {x.dtype}")
+        raise RuntimeError(f"inputs to differentiate must be floating point (or complex), not {x.dtype}")
     if x.requires_grad and autograd.is_grad_enabled():
         return x.view_as(x)
     return x.detach().requires_grad_()
@@ -195,7 +195,7 @@ def _check_outputs(flat: list[Any], api: str) -> None:
         raise RuntimeError(f"{api}: f returned no tensors (output {flat}); there is nothing to differentiate")
     for o in flat:
         if not isinstance(o, Tensor):
-            raise RuntimeError(f"{api}: expected f(*primals) to return only tensors, got unsupported type {type(o)}")
+            raise RuntimeError(f"{api}: f(*primals) gave back a {type(o)}; its outputs must all be tensors")
         if o.dtype.kind not in "fc":
             raise RuntimeError(f"vjp: f returned a {o.dtype} tensor; only floating-point (or complex) outputs can be "
                                f"differentiated")
@@ -212,7 +212,7 @@ def grad_and_value(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool
         run = _Differentiated(func, args, kwargs, argnums, has_aux, "grad_and_value(f)(*args)")
         out = run.output
         if not isinstance(out, Tensor):
-            raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got {type(out)}")
+            raise RuntimeError(f"grad_and_value(f)(*args): f gave back {type(out)}, where a Tensor is needed")
         if out.ndim != 0:
             raise RuntimeError(f"grad: f must return a one-element (scalar) Tensor, but it returned {out.ndim} "
                                f"dimensions; for non-scalar outputs use vjp or jacrev")
@@ -264,7 +264,7 @@ def jacrev(func: Callable[..., Any], argnums: Argnums = 0, *, has_aux: bool = Fa
     the output, each holding the structure of the argument (a tuple of them for a tuple of argnums).
     With ``has_aux``: (jacobian, aux)."""
     if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size > 0):
-        raise ValueError("jacrev: `chunk_size` should be greater than 0.")
+        raise ValueError("jacrev: `chunk_size` has to be 1 or more")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -406,26 +406,24 @@ def _in_dims(func: Callable[..., Any], in_dims: Any, args: tuple[Any, ...]) -> t
     flat_args, spec = tree_flatten(args)
     flat_dims = _broadcast(in_dims, spec)
     if flat_dims is None:
-        raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the "
-                         f"structure of `inputs`. in_dims has structure {_describe(tree_flatten(in_dims)[1])} but "
-                         f"inputs has structure {_describe(spec)}.")
+        raise ValueError(f"vmap({name}, in_dims={in_dims}): in_dims is shaped "
+                         f"{_describe(tree_flatten(in_dims)[1])} "
+                         f"while the inputs are shaped {_describe(spec)}; the two must line up")
     for i, (arg, d) in enumerate(zip(flat_args, flat_dims)):
         if d is None:
             continue
         if not isinstance(d, int) or isinstance(d, bool):
-            raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but "
-                             f"in_dim must be either an integer dimension or None.")
+            raise ValueError(f"vmap({name}, in_dims={in_dims}): in_dim={d!r} is neither an int dim nor None")
         if not isinstance(arg, Tensor):
             raise ValueError(f"vmap({name}): in_dim={d} names a dimension of a {type(arg).__name__} argument; only "
                              f"Tensors can be mapped, so give that argument in_dim=None")
         if not -arg.ndim <= d < arg.ndim:
-            raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for some input, but "
-                             f"that input is a Tensor of dimensionality {arg.ndim} so expected in_dim to satisfy "
-                             f"-{arg.ndim} <= in_dim < {arg.ndim}.")
+            raise ValueError(f"vmap({name}, in_dims={in_dims}): in_dim={d} is out of range for an input with "
+                             f"{arg.ndim} dims (need -{arg.ndim} <= in_dim < {arg.ndim})")
         flat_dims[i] = d % arg.ndim
     sizes = [a.shape[d] for a, d in zip(flat_args, flat_dims) if d is not None]
     if not sizes:
-        raise ValueError("vmap: Expected at least one Tensor to vmap over")
+        raise ValueError("vmap: no input has an in_dim naming a Tensor dimension, so there is nothing to map over")
     if any(s != sizes[0] for s in sizes):
         raise ValueError(f"vmap: the inputs disagree on the mapped dimension's size: {sizes}")
     return sizes[0], flat_dims, flat_args, spec
@@ -442,9 +440,9 @@ def _out_dims(func: Callable[..., Any], out_dims: Any, out: Any, spec: Any) -> l
     else:
         flat = _broadcast(out_dims, spec)
     if flat is None:
-        raise ValueError(f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the "
-                         f"structure of `outputs`. out_dims has structure {_describe(tree_flatten(out_dims)[1])} but "
-                         f"outputs has structure {_describe(spec)}.")
+        raise ValueError(f"vmap({name}, out_dims={out_dims}): out_dims is shaped "
+                         f"{_describe(tree_flatten(out_dims)[1])} while the outputs are shaped {_describe(spec)}; "
+                         "the two must line up")
     return flat
 
 
@@ -550,7 +548,7 @@ def _slot(module: Any, name: str) -> tuple[Any, str, int | None]:
 def _swap(module: Any, name: str, value: Any) -> Any:
     """Put ``value`` (a Tensor, None, or _MISSING to delete) at dotted ``name``; returns what was there."""
     if value is not _MISSING and value is not None and not isinstance(value, Tensor):
-        raise TypeError(f"{value} is not an instance of torch.Tensor")
+        raise TypeError(f"{value} is not a Tensor")
     mod, attr, index = _slot(module, name)
     if index is not None:
         seq = getattr(mod, attr)
@@ -566,7 +564,7 @@ def _swap(module: Any, name: str, value: Any) -> Any:
     if old is _MISSING and hasattr(mod, attr):
         old = getattr(mod, attr)
     if old is not _MISSING and old is not None and not isinstance(old, Tensor):
-        raise TypeError(f"attribute `{attr}`: {old} is not an instance of torch.Tensor")
+        raise TypeError(f"attribute `{attr}`: {old} is not a Tensor")
     if value is not _MISSING:  # a plain Tensor may stand in for a Parameter here, which Module.__setattr__ refuses
         object.__setattr__(mod, attr, value)
     elif attr in vars(mod):
@@ -590,8 +588,8 @@ def _untie(module: Any, values: dict[str, Any]) -> dict[str, Any]:
     for given in [n for n in values if n in tied]:
         group = tied[given]
         if len({id(values[n]) for n in group if n in values}) > 1:
-            raise ValueError(f"functional_call got multiple values for keys {sorted(group)}, which are tied. "
-                             f"Consider using tie_weights=False")
+            raise ValueError(f"functional_call: tied keys {sorted(group)} were given different values; pass "
+                             f"tie_weights=False to set them apart")
         out.update(dict.fromkeys(group, values[given]))
     return out
 
@@ -616,7 +614,7 @@ def functional_call(module: Any, parameter_and_buffer_dicts: Mapping[str, Tensor
                              f"unclear; give each name once")
         values = {k: v for d in parameter_and_buffer_dicts for k, v in d.items()}
     else:
-        raise ValueError(f"functional_call takes a dict, or a list / tuple of dicts, of parameters and buffers, not "
+        raise ValueError(f"functional_call takes its parameters and buffers as one dict or a sequence of dicts, not "
                          f"a {type(parameter_and_buffer_dicts).__name__}")
     swapped = _untie(module, values) if tie_weights else values
     if strict:  # (a value given for one name of tied weights counts for all of them, with tie_weights)
@@ -663,7 +661,7 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[s
     """(parameters, buffers) of same-class models, each name's tensors stacked on a new dim 0 (shape
     (len(models), *shape)); parameters that require grad become new leaves that do."""
     if len(models) == 0:
-        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+        raise RuntimeError("stack_module_state: the list of models is empty")
     if not (all(m.training for m in models) or not any(m.training for m in models)):
         raise RuntimeError("stack_module_state: some models are in train() mode and others in eval()")
     if not all(type(m) is type(models[0]) for m in models):
@@ -675,7 +673,7 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[s
             tensors = [d[name] for d in per_model]
             flags = {t.requires_grad for t in tensors}
             if len(flags) > 1:
-                raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+                raise RuntimeError(f"stack_module_state: the models disagree on whether {name} requires grad")
             t = movement.stack(tensors, 0)
             out[name] = t.detach().requires_grad_() if flags == {True} else t
         return out

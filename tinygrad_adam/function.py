@@ -273,14 +273,14 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
     if len(result) > len(args) and all(r is None for r in result[len(args):]):
         result = result[:len(args)]  # extra trailing Nones pass, as torch's (a backward for an omitted default)
     if len(result) != len(args):
-        raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {len(args)}, "
-                           f"got {len(result)})")
+        raise RuntimeError(f"function {name}'s backward gave {len(result)} gradients where forward took "
+                           f"{len(args)} inputs")
     out: list[Tensor | None] = []
     for i, (a, r) in enumerate(zip(args, result)):
         if not isinstance(a, Tensor):
             if r is not None:
-                raise RuntimeError(f"function {name} returned a gradient different than None at position {i}, but "
-                                   f"the corresponding forward input was not a Tensor")
+                raise RuntimeError(f"function {name} gave a gradient at position {i}, where forward had no Tensor "
+                                   "input; return None there")
             continue
         if r is not None and not isinstance(r, Tensor):
             raise TypeError(f"function {name} returned a {type(r).__name__} as the gradient at position {i}; return "

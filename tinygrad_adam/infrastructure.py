@@ -39,8 +39,8 @@ def set_float32_matmul_precision(precision: str) -> None:
     """``"highest"``, ``"high"`` or ``"medium"``: recorded; float32 matmuls here are always full float32 (the
     "highest" answer, which every setting allows). Another value warns and changes nothing, as torch's."""
     if precision not in ("highest", "high", "medium"):
-        warnings.warn(f"{precision!r} is not one of 'highest', 'high', or 'medium'; set_float32_matmul_precision "
-                      f"has no effect", UserWarning, stacklevel=2)
+        warnings.warn(f"set_float32_matmul_precision ignores {precision!r}: the known settings are 'highest', 'high' "
+                      f"and 'medium'", UserWarning, stacklevel=2)
         return
     _switches["matmul_precision"] = precision
 
@@ -90,7 +90,7 @@ def is_warn_always_enabled() -> bool:
 def is_inference(input: Tensor) -> bool:  # noqa: A002 - torch's argument name
     """``torch.is_inference(t)``: whether ``t`` was made inside ``inference_mode()`` (TypeError for a non-tensor)."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"is_inference(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        raise TypeError(f"is_inference() takes a Tensor, not a {type(input).__name__}")
     return input._inference
 
 

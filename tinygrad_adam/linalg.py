@@ -390,8 +390,8 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A0
     from .methods import cross as cross_product
 
     if input.ndim != other.ndim:
-        raise ArgumentError(f"linalg.cross: inputs must have the same number of dims, got shapes {input.shape} and "
-                            f"{other.shape}")
+        raise ArgumentError(f"linalg.cross: shapes {input.shape} and {other.shape} differ in how many dims "
+                            "they have")
     d = movement.wrap_dim("linalg.cross", dim, input.ndim)
     if input.shape[d] != 3 or other.shape[d] != 3:
         raise ArgumentError(f"linalg.cross: inputs dim {dim} must have length 3, got {input.shape[d]} and "
@@ -630,7 +630,7 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
     group must be equal): inv of A as a (prod(A.shape[:ind]), prod(A.shape[ind:])) matrix, shaped
     A.shape[ind:] + A.shape[:ind], as torch."""
     if isinstance(ind, bool) or int(ind) != ind or ind <= 0:
-        raise ArgumentError(f"linalg.tensorinv: expected a strictly positive integer for 'ind', but got {ind!r}")
+        raise ArgumentError(f"linalg.tensorinv: 'ind' must be an int of at least 1, not {ind!r}")
     ind = int(ind)
     rows, cols = math.prod(A.shape[:ind]), math.prod(A.shape[ind:])
     if rows != cols:

@@ -104,7 +104,7 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     from . import linalg as la
 
     if x.ndim != 1:
-        raise ValueError(f"vander: x must be a one-dimensional tensor, got shape {x.shape}")
+        raise ValueError(f"vander: x needs exactly one dim, not shape {x.shape}")
     n = x.shape[0] if N is None else int(N)
     if n < 0:
         raise ValueError(f"vander: N must be non-negative, got {n}")
@@ -270,7 +270,7 @@ def _edges(op: str, column: Any, bins: Any, span: Any, d: int, dtype: numpy.dtyp
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{op}: dimension {d}'s range [{lo}, {hi}] is not finite")
     if lo > hi:
-        raise ValueError(f"{op}: min should not exceed max, but got min {lo} max {hi} for dimension {d}")
+        raise ValueError(f"{op}: range of dimension {d} has min {lo} above max {hi}")
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
     return _linspace(lo, hi, int(bins) + 1, dtype)

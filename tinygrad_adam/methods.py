@@ -1193,7 +1193,7 @@ def copy_(self: Tensor, src: TensorLike, non_blocking: bool = False) -> Tensor:
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     """Fill with normal samples of ``mean`` and ``std`` (>= 0, as torch's: a negative one raises)."""
     if not std >= 0:
-        raise ValueError(f"normal_ expects std >= 0.0, but found std {std}")
+        raise ValueError(f"normal_: std={std} is negative")
 
     def compute(a: Tensor) -> Tensor:
         z = backend.standard_normal(a.device, a.shape, a.dtype, _rng(generator, a.device))
@@ -1293,8 +1293,8 @@ def warn_scalar_of_grad(t: Tensor, stacklevel: int) -> None:
     by ``float(t)`` or inside ``torch.tensor``'s nested data; ``stacklevel`` counts from the caller of this."""
     if t.requires_grad and is_grad_enabled() and not _float_warned[0]:
         _float_warned[0] = True
-        warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
-                      "Consider using tensor.detach() first.", UserWarning, stacklevel=stacklevel + 1)
+        warnings.warn("Reading a Python number from a tensor that requires grad drops it from the graph; "
+                      "detach() it first to say that is meant", UserWarning, stacklevel=stacklevel + 1)
 
 
 def _float(self: Tensor) -> float:
@@ -1565,7 +1565,7 @@ def _sequence(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
         raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
                         f"{type(tensors).__name__}{hint}")
     if not tensors:
-        raise ValueError(f"{op}(): expected a non-empty list of Tensors")
+        raise ValueError(f"{op}(): got an empty list of Tensors")
     return list(tensors)
 
 
@@ -1676,7 +1676,8 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     "xy". The first call without ``indexing`` warns (UserWarning, once), as torch's."""
     if indexing is None and not _meshgrid_warned[0]:
         _meshgrid_warned[0] = True
-        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+        warnings.warn("torch.meshgrid called without indexing=: pass indexing='ij' or 'xy', as later "
+                      "releases will require it",
                       UserWarning, stacklevel=2)
     return movement.meshgrid(_sizes(tensors), "ij" if indexing is None else indexing)
 
@@ -1760,7 +1761,7 @@ def diff(self: Tensor, n: int = 1, dim: int = -1, prepend: TensorLike | None = N
     """The n-th forward difference along ``dim`` (bool: logical xor), after ``prepend`` / ``append`` are joined on
     (for n = 0 a copy of the input, as torch, which then ignores prepend / append)."""
     if self.ndim == 0:
-        raise RuntimeError("diff expects input to be at least one-dimensional")
+        raise RuntimeError("diff: a 0-dim tensor has no dim to take differences along")
     d = movement.wrap_dim("diff", dim, self.ndim)
     if n == 0:
         return movement.clone(self)  # (a copy, as torch's: a write into it must not reach the input)
@@ -1790,7 +1791,7 @@ def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any 
 
 def positive(self: Tensor) -> Tensor:
     if self.dtype == bool:
-        raise DtypeError("positive: the + operator on a bool tensor is not supported (as torch)")
+        raise DtypeError("positive: unary + is refused for bool tensors (as torch)")
     return self
 
 
@@ -2117,8 +2118,8 @@ def cross(self: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (two tensors of one ndim, broadcast); without ``dim`` the first dim
     of size 3, with torch's deprecation warning (``linalg.cross`` takes the last)."""
     if self.ndim != other.ndim:
-        raise ArgumentError(f"cross: the inputs must have the same number of dims (as torch), got shapes {self.shape} "
-                            f"and {other.shape}")
+        raise ArgumentError(f"cross: shapes {self.shape} and {other.shape} differ in how many dims they "
+                            "have (as torch)")
     shape = elementwise.broadcast_shape("cross", self.shape, other.shape)
     a, b = self.broadcast_to(shape), other.broadcast_to(shape)
     if dim is None:
@@ -2302,8 +2303,8 @@ def cholesky(self: Tensor, upper: bool = False) -> Tensor:
     with torch's warning."""
     from .ops import factor
 
-    warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a future "
-                  "PyTorch release.", UserWarning, stacklevel=2)
+    warnings.warn("torch.cholesky is deprecated and slated to go away: call torch.linalg.cholesky instead",
+                  UserWarning, stacklevel=2)
     out, info = factor.cholesky(self, upper, "cholesky")
     factor.check_info("cholesky", info, factor.not_positive_definite)
     return out
@@ -2345,10 +2346,8 @@ def triangular_solve(self: Tensor, A: Tensor, upper: bool = True, transpose: boo
     triangle read, and self (..., n, k), batch dims broadcast; returned with a copy of A broadcast to the batch."""
     from .ops import factor
 
-    warnings.warn("torch.triangular_solve is deprecated in favor of torch.linalg.solve_triangularand will be removed "
-                  "in a future PyTorch release.\ntorch.linalg.solve_triangular has its arguments reversed and does not "
-                  "return a copy of one of the inputs.\nX = torch.triangular_solve(B, A).solution\nshould be replaced "
-                  "with\nX = torch.linalg.solve_triangular(A, B).", UserWarning, stacklevel=2)
+    warnings.warn("torch.triangular_solve is deprecated: switch to X = torch.linalg.solve_triangular(A, B), "
+                  "which takes A first and returns X alone (no copy of A)", UserWarning, stacklevel=2)
     factor.matrices("triangular_solve", A)
     x = factor.solve_triangular(A.mT if transpose else A, self, upper != transpose, True, unitriangular)
     return TriangularSolve(x, A.expand(*x.shape[:-2], *A.shape[-2:]).clone())
@@ -2548,11 +2547,11 @@ def diagonal_scatter(self: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, 
 def select(self: Tensor, dim: int, index: int) -> Tensor:
     """The slice at ``index`` along ``dim``, that dim removed (a view)."""
     if self.ndim == 0:
-        raise IndexError("select() cannot be applied to a 0-dim tensor")
+        raise IndexError("select(): a 0-dim tensor has no dim to pick from")
     d = movement.wrap_dim("select", dim, self.ndim)
     n = self.shape[d]
     if not -n <= int(index) < n:
-        raise IndexError(f"select(): index {int(index)} out of range for tensor of size {self.shape} at dim {d}")
+        raise IndexError(f"select(): index {int(index)} falls outside dim {d} of a tensor of shape {self.shape}")
     return movement.getitem(self, (slice(None),) * d + (int(index),))
 
 

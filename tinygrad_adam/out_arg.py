@@ -81,12 +81,12 @@ def _check(name: str, result: Any, out: Any, exact: bool, differentiable: bool =
     if not isinstance(result, Tensor):
         raise TypeError(f"{name}(): this result ({type(result).__name__}) cannot be written into out=")
     if is_grad_enabled() and (result.requires_grad or differentiable or out.requires_grad):
-        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, but "
-                           "one of the arguments requires grad (as torch); call it under no_grad() or drop out=")
+        raise RuntimeError(f"{name}(): autograd cannot follow a write into out=, and an argument here requires grad; "
+                           "call it under no_grad() or drop out=")
     if exact and out.dtype != result.dtype:
         raise RuntimeError(f"{name}(): expected out tensor to have dtype {result.dtype}, but got {out.dtype} instead")
     if not _can_cast(result.dtype, out.dtype):
-        raise RuntimeError(f"{name}(): result type {result.dtype} can't be cast to the desired output type "
+        raise RuntimeError(f"{name}(): a {result.dtype} result does not cast safely into an out of dtype "
                            f"{out.dtype} (as torch); pass an out of dtype {result.dtype}")
     if out.device != result.device:
         raise RuntimeError(f"{name}(): out is on {out.device} but the result is on {result.device}; move one of them")
@@ -95,10 +95,9 @@ def _check(name: str, result: Any, out: Any, exact: bool, differentiable: bool =
 def _write(name: str, result: Tensor, out: Tensor) -> None:
     if out.shape != result.shape:
         if out.numel() and name not in QUIET_RESIZE:
-            warnings.warn(f"An output with one or more elements was resized since it had shape {list(out.shape)}, "
-                          f"which does not match the required output shape {list(result.shape)}. This behavior is "
-                          "deprecated (as in torch): pass an out of the result's shape, or one resized to zero "
-                          "elements with t.resize_(0).", UserWarning, stacklevel=4)
+            warnings.warn(f"out= of shape {list(out.shape)} was resized to the result's shape {list(result.shape)}; "
+                          "resizing a non-empty out is deprecated, so pass one of the right shape or an empty one "
+                          "(t.resize_(0))", UserWarning, stacklevel=4)
         out.resize_(result.shape)
         out._vbox[1] -= 1  # (torch counts the resize and the write into out as one change of its version)
     with no_grad():
@@ -151,8 +150,8 @@ def _creating(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         if dtype is None:
             kwargs["dtype"] = out.dtype
         elif out.dtype != numpy.dtype(dtype):
-            raise RuntimeError(f"{name}(): dtype {numpy.dtype(dtype)} does not match dtype of out parameter "
-                               f"({out.dtype})")
+            raise RuntimeError(f"{name}(): dtype={numpy.dtype(dtype)} disagrees with the out tensor's "
+                               f"{out.dtype}")
         kwargs.setdefault("device", out.device)
         return write_out(name, fn(*args, **kwargs), out)
     return function

@@ -103,7 +103,8 @@ class SparseCOOTensor:
 
     def transpose(self, dim0: int, dim1: int) -> SparseCOOTensor:
         if not -2 <= dim0 < 2 or not -2 <= dim1 < 2:
-            raise IndexError(f"Dimension out of range (expected to be in range of [-2, 1], but got {dim0}, {dim1})")
+            raise IndexError(f"transpose: dims {dim0}, {dim1} are out of range for a 2-d sparse tensor "
+                             "(expected -2..1)")
         return self if dim0 % 2 == dim1 % 2 else self.t()
 
     def detach(self) -> SparseCOOTensor:
@@ -240,11 +241,11 @@ class SparseCOOTensor:
         """Rows (dim 0) or columns (dim 1) ``index`` (repeats allowed), renumbered 0.. len(index) - 1: sparse,
         uncoalesced (torch's order is its own: compare after ``coalesce()``); differentiable in the values."""
         if not -2 <= dim < 2:
-            raise IndexError(f"Dimension out of range (expected to be in range of [-2, 1], but got {dim})")
+            raise IndexError(f"index_select: dim {dim} is out of range for a 2-d sparse tensor (expected -2..1)")
         dim %= 2
         index = creation.as_tensor(index, device=self.device)
         if index.ndim > 1 or index.dtype.kind not in "iu":
-            raise IndexError("index_select(): Index is supposed to be a vector of integers")
+            raise IndexError("index_select(): the index needs one dim, holding integers")
         index = index.reshape(-1).long()
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self._shape[dim]):
             raise IndexError(f"index out of range in self (size {self._shape[dim]})")
@@ -387,7 +388,8 @@ def sum(input: Any, dim: Any = None, dtype: Any = None) -> Tensor:  # noqa: A001
     ndim = len(input.shape)
     dims = list(range(ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
     if any(not -ndim <= d < ndim for d in dims):
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dims})")
+        raise IndexError(f"sum: dims {dims} are out of range for a {ndim}-d sparse tensor "
+                         f"(expected {-ndim}..{ndim - 1})")
     if sorted(d % ndim for d in dims) != list(range(ndim)):
         raise NotImplementedError(f"torch.sparse.sum over dims {dims} (a sparse result) is not available here; use "
                                   f".to_dense().sum({dim})")
@@ -408,7 +410,7 @@ def _softmax(input: SparseCOOTensor, dim: int, dtype: Any, log: bool) -> SparseC
     if not isinstance(input, SparseCOOTensor):
         raise TypeError(f"torch.sparse softmax: expected a sparse COO tensor, got {type(input).__name__}")
     if not -2 <= dim < 2:
-        raise IndexError(f"Dimension out of range (expected to be in range of [-2, 1], but got {dim})")
+        raise IndexError(f"softmax: dim {dim} is out of range for a 2-d sparse tensor (expected -2..1)")
     c = input.coalesce()
     values = c._vals if dtype is None else c._vals.to(dtype)
     if values.dtype.kind != "f":

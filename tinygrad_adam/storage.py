@@ -73,8 +73,7 @@ def _check_geometry(op: str, size: Sequence[int], stride: Sequence[int], offset:
                     itemsize: int) -> None:
     """torch's checks of a view of a storage of ``storage_size`` elements; a RuntimeError as torch's."""
     if len(size) != len(stride):
-        raise RuntimeError(f"{op}: mismatch in length of strides and shape ({len(stride)} strides for size "
-                           f"{list(size)})")
+        raise RuntimeError(f"{op}: {len(stride)} strides do not fit size {list(size)} (one per dim)")
     if any(n < 0 for n in size):
         raise RuntimeError(f"{op}: negative size in {list(size)}")
     if any(s < 0 for s in stride):

@@ -198,9 +198,9 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     lo, hi = DEFAULT_RANGES[dt.kind]
     low, high = lo if low is None else low, hi if high is None else high
     if math.isnan(low) or math.isnan(high):
-        raise ValueError(f"`low` and `high` cannot be NaN, but got low={low} and high={high}")
+        raise ValueError(f"make_tensor: low={low} and high={high} must not be NaN")
     if low > high or (low == high and dt.kind not in "fc"):
-        raise ValueError(f"`low` must be less than `high`, but got {low} >= {high}")
+        raise ValueError(f"make_tensor: low={low} is not below high={high}")
     if dt.kind in "fc":
         info = numpy.finfo(dt)
         low, high = max(low, float(info.min)), min(high, float(info.max))

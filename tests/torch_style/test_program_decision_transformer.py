@@ -219,7 +219,7 @@ def same_draws(lib: types.ModuleType, probs: list, rng: np.random.Generator) -> 
     return multinomial
 
 
-@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true", "ignore:'pin_memory' is True")
 def test_atari_mingpt_trains_and_samples_like_torch(one_torch_thread: None, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """kzl's atari code: the dataset's windows cut at the dones, the conv state encoder, the strided token

@@ -25,7 +25,8 @@ torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip 
 PATH = HERE / "made_maf.py"
 TOL = {"rtol": 1e-4, "atol": 5e-5}
 FLAT = {"rtol": 0, "atol": 2e-3}  # rounding-decided by Adam on exactly flat directions (see the docstring)
-LEGACY = pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated:UserWarning")
+LEGACY = pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated:UserWarning",
+                                    "ignore:size_average= and reduce= are deprecated:UserWarning")
 
 
 def flat(name: str) -> bool:

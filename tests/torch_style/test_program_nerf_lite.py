@@ -54,6 +54,7 @@ def both(nerf: dict | None = None, lindisp: bool = False, **options: object) -> 
     nerf = nerf or {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "torch.meshgrid: in an upcoming release")  # the old call, once per process
+        warnings.filterwarnings("ignore", "torch.meshgrid called without indexing")  # ours, in our words
         warnings.filterwarnings("ignore", "invalid value encountered in divide", RuntimeWarning)  # ours: 0 / 0
         return from_torch_weights(HERE / "nerf_lite.py", lambda m: m.create_nerf(**nerf)[0],
                                   lambda m, models, lib: run(m, models, nerf, lindisp, **options))
@@ -103,6 +104,7 @@ def test_nerf_lite_learns_like_torch(one_torch_thread: None) -> None:
 def test_rays_match_the_scene_and_meshgrid_spellings() -> None:
     with program(HERE / "nerf_lite.py", "ours") as o, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "torch.meshgrid: in an upcoming release")
+        warnings.filterwarnings("ignore", "torch.meshgrid called without indexing")
         images, poses, H, W, focal = o.make_scene()
         K = np.array([[focal, 0, 0.5 * W], [0, focal, 0.5 * H], [0, 0, 1]])
         c2w = o.torch.Tensor(poses[2])

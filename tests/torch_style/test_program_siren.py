@@ -46,6 +46,9 @@ def quiet():
     warnings.filterwarnings("ignore", "torch.meshgrid: in an upcoming release")
     warnings.filterwarnings("ignore", "Converting a tensor with requires_grad=True to a scalar")
     warnings.filterwarnings("ignore", "'pin_memory' argument is set as true but no accelerator")
+    warnings.filterwarnings("ignore", "torch.meshgrid called without indexing")  # ours, in our words
+    warnings.filterwarnings("ignore", "Reading a Python number from a tensor that requires grad")
+    warnings.filterwarnings("ignore", "'pin_memory' is True, yet there is no GPU")
     return w
 
 

@@ -36,7 +36,8 @@ PARAMS = {"rtol": 0, "atol": 5e-6}  # parameters, the EMA shadow
 B, T, HOP, CIN, CIN_PAD = 2, 16, 4, 3, 1
 OLD = pytest.mark.filterwarnings("ignore:.*weight_norm`? is deprecated:FutureWarning",
                                  "ignore:Using a non-full backward hook:FutureWarning",
-                                 "ignore:Using a non-full backward hook:UserWarning")
+                                 "ignore:Using a non-full backward hook:UserWarning",
+                                 "ignore:register_backward_hook on a Module:FutureWarning")
 CONFIGS = {
     "mulaw": dict(out_channels=256, layers=4, stacks=2, residual_channels=8, gate_channels=16, skip_out_channels=8,
                   kernel_size=3, dropout=0.0, cin_channels=CIN, gin_channels=2, n_speakers=2,

@@ -66,7 +66,7 @@ def _as_tuple(value: Any, arg_name: str, fn_name: str) -> tuple[bool, tuple[Tens
     for i, el in enumerate(items):
         if not isinstance(el, Tensor):
             where = f"the value at index {i} has type" if is_tuple else f"the given {arg_name} has type"
-            raise TypeError(f"{fn_name}: {arg_name} takes a Tensor or a tuple of Tensors, but {where} {type(el)}")
+            raise TypeError(f"{fn_name}: {arg_name} must be one Tensor or a tuple of them, but {where} {type(el)}")
     return is_tuple, items
 
 
@@ -88,7 +88,7 @@ def _preprocess(inputs: Sequence[Tensor], create_graph: bool, need_graph: bool) 
             out.append(t.view_as(t))
         else:
             if need_graph and t.dtype.kind not in "fc":
-                raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got {t.dtype}")
+                raise RuntimeError(f"inputs to differentiate must be floating point (or complex), not {t.dtype}")
             out.append(t.detach().requires_grad_(need_graph))
     return tuple(out)
 
@@ -103,8 +103,8 @@ def _postprocess(tensors: Sequence[Any], create_graph: bool) -> tuple[Any, ...]:
 def _validate_v(v: Sequence[Tensor], other: Sequence[Tensor], is_other_tuple: bool) -> None:
     if len(other) != len(v):
         if is_other_tuple:
-            raise RuntimeError(f"v is a tuple of invalid length: should be {len(other)} but got {len(v)}.")
-        raise RuntimeError("The given v should contain a single Tensor.")
+            raise RuntimeError(f"v holds {len(v)} tensors where {len(other)} are needed")
+        raise RuntimeError("v must be one Tensor here, since the function has a single input")
     for idx, (a, b) in enumerate(zip(v, other)):
         if a.shape != b.shape:
             prepend = f"Entry {idx} in " if is_other_tuple else ""
@@ -248,7 +248,7 @@ def jacobian(func: Callable[..., Tensors], inputs: Tensors, create_graph: bool =
         is_inputs_tuple, ins, is_outputs_tuple, outs = _call(func, inputs, "jacobian", create_graph, strict)
         if strategy == "reverse-mode":  # torch's loop stacks no rows for an empty output; vectorized, for all empty
             if vectorize and sum(o.size for o in outs) == 0:
-                raise IndexError("index 0 is out of bounds for dimension 0 with size 0 (jacobian of empty outputs)")
+                raise IndexError("jacobian: the outputs are empty, so there is no row 0 to build (as torch)")
             if not vectorize and any(o.size == 0 for o in outs):
                 raise RuntimeError("stack expects a non-empty TensorList (jacobian of an empty output)")
         rows: list[tuple[Tensor, ...]] = []
@@ -318,7 +318,7 @@ def _scalar_output(func: Callable[..., Any], ins: tuple[Tensor, ...], name: str,
     if is_outputs_tuple:
         raise RuntimeError(f"The function given to {name} should return a single Tensor")
     if outs[0].size != 1:
-        raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a single element")
+        raise RuntimeError(f"{name}: the function's output must have exactly one element")
     return is_outputs_tuple, outs
 
 

@@ -164,8 +164,8 @@ def _same_shapes(shapes: list[tuple[int, ...]]) -> None:
     """torch.stack's RuntimeError (its message) when the examples' shapes differ."""
     for i, shape in enumerate(shapes):
         if tuple(shape) != tuple(shapes[0]):
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shapes[0])} at entry 0 "
-                               f"and {list(shape)} at entry {i}")
+            raise RuntimeError(f"default_collate: tensors of shape {list(shapes[0])} (entry 0) and {list(shape)} "
+                               f"(entry {i}) cannot be stacked into one batch")
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
@@ -200,7 +200,8 @@ def default_collate(batch: Sequence[Any]) -> Any:
         return type(elem)(*(default_collate(field) for field in zip(*batch)))
     if isinstance(elem, Sequence):
         if any(len(b) != len(elem) for b in batch):
-            raise RuntimeError("each element in list of batch should be of equal size")
+            raise RuntimeError("default_collate: the sequences in this batch differ in length, so they cannot be "
+                               "zipped field by field")
         return [default_collate(field) for field in zip(*batch)]
     raise TypeError(f"default_collate cannot batch a {type(elem).__name__}: it handles tensors, numpy "
                     f"arrays, numbers, strings, dicts, sequences")
@@ -243,11 +244,11 @@ class DataLoader:
                             "numpy minibatches")
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
                                        or batch_size <= 0):
-            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
+            raise ValueError(f"batch_size={batch_size!r} is not a positive integer")
         if batch_size is None and drop_last:
             raise ValueError("drop_last=True has no meaning with batch_size=None (no batching)")
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+            raise ValueError("DataLoader: give sampler or shuffle=True, not both (they are mutually exclusive)")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
             raise ValueError("DataLoader: a batch_sampler already makes the batches, so leave batch_size, shuffle, "
                              "sampler and drop_last at their defaults")
@@ -289,8 +290,8 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         """The batches; with ``pin_memory`` and no GPU, warns at each iteration's start as torch's does."""
         if self.pin_memory and not backend.cupy_available():
-            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned "
-                          "memory won't be used.", UserWarning, stacklevel=2)
+            warnings.warn("'pin_memory' is True, yet there is no GPU here to pin memory for; batches stay "
+                          "unpinned.", UserWarning, stacklevel=2)
         return self._iterate()
 
     def _start_workers(self) -> list[_Worker]:

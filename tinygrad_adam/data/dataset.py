@@ -158,7 +158,7 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Iterable[Any]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
-            raise _AssertionValueError("ConcatDataset: datasets should not be an empty iterable")
+            raise _AssertionValueError("ConcatDataset: no datasets were given")
         if any(isinstance(d, IterableDataset) for d in self.datasets):
             raise AssertionError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
@@ -166,7 +166,7 @@ class ConcatDataset(Dataset):
     def __getitem__(self, index: int) -> Any:
         if index < 0:
             if -index > len(self):
-                raise ValueError("absolute value of index should not exceed dataset length")
+                raise ValueError("a negative index reaches past the start of the dataset")
             index += len(self)
         i = bisect.bisect_right(self.cumulative_sizes, index)
         if i == len(self.datasets):
@@ -186,7 +186,7 @@ class StackDataset(Dataset):
             raise ValueError("StackDataset takes its datasets either positionally (tuple samples) or by keyword "
                              "(dict samples), not both")
         if not args and not kwargs:
-            raise ValueError("At least one dataset should be passed")
+            raise ValueError("StackDataset: no datasets were given")
         parts = list(args or kwargs.values())
         self._length = len(parts[0])
         if any(self._length != len(d) for d in parts):
@@ -231,7 +231,7 @@ def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = 
             sizes[i % len(sizes)] += 1
         for i, k in enumerate(sizes):
             if k == 0:
-                warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
+                warnings.warn(f"random_split: split {i} gets no items, so that subset is empty",
                               stacklevel=2)
     if sum(sizes) != n:  # before any rounding: lengths 0.5 and 0.6 of an empty dataset are torch's error too
         raise ValueError(f"random_split: the lengths {list(lengths)} do not add up to the dataset's {n} "

@@ -49,7 +49,7 @@ class ArrayLoader:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"ArrayLoader: seed must be a non-negative integer or None, got {seed!r}")
+            raise ValueError(f"ArrayLoader: seed takes None or an int of 0 or more, not {seed!r}")
         self.arrays, self.batch_size, self.shuffle, self.drop_last = tuple(arrays), int(batch_size), shuffle, drop_last
         self.seed, self.sparse, self.num_rows = int(seed), sparse, len(arrays[0])
         if len(self) == 0:

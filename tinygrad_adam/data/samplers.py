@@ -50,10 +50,9 @@ class RandomSampler(Sampler):
         self.data_source, self.replacement, self._num_samples = data_source, replacement, num_samples
         self.generator = generator
         if not isinstance(replacement, bool):
-            raise TypeError(f"replacement should be a boolean value, but got replacement={replacement!r}")
+            raise TypeError(f"replacement={replacement!r} is not a bool")
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got "
-                             f"num_samples={self.num_samples!r}")
+            raise ValueError(f"num_samples={self.num_samples!r} is not a positive integer")
 
     @property
     def num_samples(self) -> int:
@@ -92,9 +91,9 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
+            raise ValueError(f"batch_size={batch_size!r} is not a positive integer")
         if not isinstance(drop_last, bool):
-            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last!r}")
+            raise ValueError(f"drop_last={drop_last!r} is not a bool")
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -128,7 +127,7 @@ class DistributedSampler(Sampler):
             num_replicas = distributed.get_world_size() if num_replicas is None else num_replicas
             rank = distributed.get_rank() if rank is None else rank
         if not 0 <= rank < num_replicas:
-            raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
+            raise ValueError(f"rank {rank} lies outside 0..{num_replicas - 1}")
         self.dataset, self.num_replicas, self.rank, self.shuffle, self.seed = dataset, num_replicas, rank, shuffle, seed
         self.drop_last, self.epoch = drop_last, 0
         n = len(dataset)

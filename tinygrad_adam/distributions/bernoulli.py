@@ -29,7 +29,7 @@ class Bernoulli(BinaryProbs, ExponentialFamily):
     def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
                  validate_args: bool | None = None) -> None:
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise ValueError("give exactly one of `probs` and `logits`")
         if probs is not None:
             (self.probs,) = broadcast_all(probs)
         else:

@@ -26,12 +26,12 @@ class Categorical(Distribution):
     def __init__(self, probs: Tensor | None = None, logits: Tensor | None = None,
                  validate_args: bool | None = None) -> None:
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise ValueError("give exactly one of `probs` and `logits`")
         name, param = ("probs", probs) if probs is not None else ("logits", logits)
         if not isinstance(param, Tensor):
             raise TypeError(f"Categorical: `{name}` must be a Tensor of shape (..., K), got {type(param).__name__}")
         if param.ndim < 1:
-            raise ValueError(f"`{name}` parameter must be at least one-dimensional.")
+            raise ValueError(f"`{name}` needs at least one dim (the categories)")
         if probs is not None:
             self.probs = probs / probs.sum(-1, keepdim=True)
         else:

@@ -338,7 +338,7 @@ class _Cat(Constraint):
 
     def __init__(self, cseq: Sequence[Constraint], dim: int = 0, lengths: Sequence[int] | None = None) -> None:
         if not all(isinstance(c, Constraint) for c in cseq):
-            raise AssertionError("All elements of cseq must be Constraint instances")
+            raise AssertionError("cseq may hold Constraint objects only")
         self.cseq, self.dim = list(cseq), dim
         self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
         if len(self.lengths) != len(self.cseq):
@@ -366,7 +366,7 @@ class _Stack(Constraint):
 
     def __init__(self, cseq: Sequence[Constraint], dim: int = 0) -> None:
         if not all(isinstance(c, Constraint) for c in cseq):
-            raise AssertionError("All elements of cseq must be Constraint instances")
+            raise AssertionError("cseq may hold Constraint objects only")
         self.cseq, self.dim = list(cseq), dim
 
     @property

@@ -35,7 +35,7 @@ class ContinuousBernoulli(BinaryProbs, ExponentialFamily):
     def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
                  lims: tuple[float, float] = (0.499, 0.501), validate_args: bool | None = None) -> None:
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise ValueError("give exactly one of `probs` and `logits`")
         if probs is not None:
             (self.probs,) = broadcast_all(probs)
             if validate_args is not None and not bool(constraints.unit_interval.check(self.probs.detach()).all()):

@@ -31,7 +31,7 @@ class Dirichlet(ExponentialFamily):
             raise TypeError(f"Dirichlet: `concentration` must be a Tensor of shape (..., K), got "
                             f"{type(concentration).__name__}")
         if concentration.ndim < 1:
-            raise ValueError("`concentration` parameter must be at least one-dimensional.")
+            raise ValueError("Dirichlet: `concentration` needs at least one dim (the categories)")
         self.concentration = concentration
         super().__init__(concentration.shape[:-1], concentration.shape[-1:], validate_args=validate_args)
 

@@ -48,9 +48,9 @@ def kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tensor
     """The Bregman divergence F(theta_q) - F(theta_p) - <theta_q - theta_p, grad F(theta_p)> of two members of one
     family; NotImplementedError for two different families. Gradients reach q's parameters only (as torch)."""
     if type(p) is not type(q):
-        raise NotImplementedError(f"The cross KL-divergence between different exponential families "
-                                  f"({type(p).__name__}, {type(q).__name__}) cannot be computed using Bregman "
-                                  f"divergences; register_kl a closed form for the pair")
+        raise NotImplementedError(f"{type(p).__name__} and {type(q).__name__} are different exponential "
+                                  f"families, so no Bregman divergence links them; register_kl a closed form for "
+                                  "the pair")
     log_norm, p_params, grads = _log_normalizer_and_grads(p)
     result = q._log_normalizer(*q._natural_params) - log_norm
     for theta_p, theta_q, g in zip(p_params, q._natural_params, grads):

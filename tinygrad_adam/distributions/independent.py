@@ -76,7 +76,8 @@ class Independent(Distribution):
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         if self.reinterpreted_batch_ndims > 0:
-            raise NotImplementedError("Enumeration over cartesian product is not implemented")
+            raise NotImplementedError("Independent: enumerate_support over the product of several event dims is "
+                                      "not available")
         return self.base_dist.enumerate_support(expand=expand)
 
     def __repr__(self) -> str:

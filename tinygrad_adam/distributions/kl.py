@@ -80,7 +80,7 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
         _MEMO[key] = _dispatch(*key)
     fun = _MEMO[key]
     if fun is None:
-        raise NotImplementedError(f"No KL(p || q) is implemented for p type {type(p).__name__} and q type "
+        raise NotImplementedError(f"kl_divergence has no rule for a {type(p).__name__} against a "
                                   f"{type(q).__name__}; register one with register_kl")
     return fun(p._on(q._device), q._on(p._device))  # one made from numbers meets the other's device
 

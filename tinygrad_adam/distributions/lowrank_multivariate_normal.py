@@ -59,14 +59,14 @@ class LowRankMultivariateNormal(Distribution):
             if not isinstance(value, Tensor):
                 raise TypeError(f"LowRankMultivariateNormal: `{name}` must be a Tensor, got {type(value).__name__}")
         if loc.ndim < 1:
-            raise ValueError("loc must be at least one-dimensional.")
+            raise ValueError("loc needs at least one dim (the event)")
         n = loc.shape[-1]
         if cov_factor.ndim < 2:
             raise ValueError("cov_factor needs 2 or more dimensions: (..., n, rank)")
         if cov_factor.shape[-2] != n:
-            raise ValueError(f"cov_factor must be a batch of matrices with shape {n} x m")
+            raise ValueError(f"cov_factor needs shape (..., {n}, m): matrices with {n} rows")
         if cov_diag.shape[-1:] != (n,):
-            raise ValueError(f"cov_diag must be a batch of vectors with shape ({n},)")
+            raise ValueError(f"cov_diag needs shape (..., {n}): vectors of length {n}")
         try:
             shape = broadcast_shape(tuple(loc.shape) + (1,), tuple(cov_factor.shape), tuple(cov_diag.shape) + (1,))
         except ValueError:

@@ -90,7 +90,7 @@ class MultivariateNormal(TrilMatrices, Distribution):
             if not isinstance(value, Tensor):
                 raise TypeError(f"MultivariateNormal: `{name}` must be a Tensor, got {type(value).__name__}")
         if loc.ndim < 1:
-            raise ValueError("loc must be at least one-dimensional.")
+            raise ValueError("loc needs at least one dim (the event)")
         if len(given) != 1:
             raise ValueError("give just one of covariance_matrix, precision_matrix and scale_tril")
         (name, matrix), = given.items()

@@ -30,7 +30,7 @@ class NegativeBinomial(BinaryProbs, Distribution):
     def __init__(self, total_count: Tensor | float, probs: Tensor | float | None = None,
                  logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise ValueError("give exactly one of `probs` and `logits`")
         name = "probs" if probs is not None else "logits"
         count, param = broadcast_all(total_count, probs if probs is not None else logits)
         self.total_count = count.type_as(param)

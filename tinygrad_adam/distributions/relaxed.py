@@ -32,7 +32,7 @@ class LogitRelaxedBernoulli(Distribution):
                  validate_args: bool | None = None) -> None:
         self.temperature = temperature
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise ValueError("give exactly one of `probs` and `logits`")
         name = "probs" if probs is not None else "logits"
         (param,) = broadcast_all(probs if probs is not None else logits)
         setattr(self, name, param)

@@ -31,13 +31,13 @@ class TransformedDistribution(Distribution):
                 raise ValueError("TransformedDistribution: every item of transforms has to be a Transform")
             self.transforms = transforms
         else:
-            raise ValueError(f"transforms must be a Transform or list, but was {transforms}")
+            raise ValueError(f"transforms takes one Transform or a list of them, not {transforms}")
         base_shape = base_distribution.batch_shape + base_distribution.event_shape
         base_event_dim = len(base_distribution.event_shape)
         transform = ComposeTransform(self.transforms)
         if len(base_shape) < transform.domain.event_dim:
-            raise ValueError(f"base_distribution needs to have shape with size at least "
-                             f"{transform.domain.event_dim}, but got {base_shape}.")
+            raise ValueError(f"base_distribution has shape {base_shape}, fewer than the "
+                             f"{transform.domain.event_dim} dims the transforms act on")
         forward_shape = transform.forward_shape(base_shape)
         expanded_base_shape = transform.inverse_shape(forward_shape)
         if tuple(base_shape) != tuple(expanded_base_shape):

@@ -67,7 +67,7 @@ class Transform:
     def event_dim(self) -> int:
         if self.domain.event_dim == self.codomain.event_dim:
             return self.domain.event_dim
-        raise ValueError("Please use either .domain.event_dim or .codomain.event_dim")
+        raise ValueError("Transform.event_dim is ambiguous here: read .domain.event_dim or .codomain.event_dim")
 
     @property
     def inv(self) -> Transform:
@@ -613,7 +613,7 @@ class CorrCholeskyTransform(Transform):
         n = shape[-1]
         d = round((0.25 + 2 * n) ** 0.5 + 0.5)
         if d * (d - 1) // 2 != n:
-            raise ValueError("Input is not a flattened lower-diagonal number")
+            raise ValueError("the last dim's size is not a triangular number d * (d + 1) / 2")
         return (*shape[:-1], d, d)
 
     def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -684,7 +684,7 @@ class ReshapeTransform(Transform):
     def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], cache_size: int = 0) -> None:
         self.in_shape, self.out_shape = Size(in_shape), Size(out_shape)
         if math.prod(self.in_shape) != math.prod(self.out_shape):
-            raise ValueError("in_shape, out_shape have different numbers of elements")
+            raise ValueError("ReshapeTransform: in_shape and out_shape hold different element counts")
         super().__init__(cache_size=cache_size)
 
     @property
@@ -732,7 +732,7 @@ class CatTransform(Transform):
     def __init__(self, tseq: Sequence[Transform], dim: int = 0, lengths: Sequence[int] | None = None,
                  cache_size: int = 0) -> None:
         if not all(isinstance(t, Transform) for t in tseq):
-            raise AssertionError("All elements of tseq must be Transform instances")
+            raise AssertionError("tseq may hold Transform objects only")
         super().__init__(cache_size=cache_size)
         self.transforms = [t.with_cache(cache_size) for t in tseq] if cache_size else list(tseq)
         self.lengths = [1] * len(self.transforms) if lengths is None else list(lengths)
@@ -792,7 +792,7 @@ class StackTransform(Transform):
 
     def __init__(self, tseq: Sequence[Transform], dim: int = 0, cache_size: int = 0) -> None:
         if not all(isinstance(t, Transform) for t in tseq):
-            raise AssertionError("All elements of tseq must be Transform instances")
+            raise AssertionError("tseq may hold Transform objects only")
         super().__init__(cache_size=cache_size)
         self.transforms = [t.with_cache(cache_size) for t in tseq] if cache_size else list(tseq)
         self.dim = dim

@@ -24,7 +24,7 @@ def broadcast_all(*values: Tensor | float) -> tuple[Tensor, ...]:
     tensor (float32 when all are numbers); the tensors keep their own dtypes, as ``torch.broadcast_tensors``."""
     if not all(isinstance(v, (Tensor, *NUMBERS)) for v in values):
         kinds = ", ".join(sorted({type(v).__name__ for v in values if not isinstance(v, (Tensor, *NUMBERS))}))
-        raise ValueError(f"Input arguments must all be instances of Number or Tensor, got {kinds}; convert them "
+        raise ValueError(f"broadcast_all takes numbers and Tensors only, got {kinds}; convert them "
                          f"with tinygrad_adam.tensor(...)")
     first = next((v for v in values if isinstance(v, Tensor)), None)
     dtype, device = (DEFAULT_FLOAT, None) if first is None else (first.dtype, first.device)

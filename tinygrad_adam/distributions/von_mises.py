@@ -40,7 +40,7 @@ def log_modified_bessel(x: Tensor, order: int) -> Tensor:
     """log I_order(x) for order 0 or 1 (x > 0), torch's approximation: the series in (x / 3.75)^2 below 3.75, the
     asymptotic polynomial in 3.75 / x above."""
     if order not in (0, 1):
-        raise ValueError(f"log_modified_bessel: order must be 0 or 1, got {order}")
+        raise ValueError(f"log_modified_bessel: order={order} is neither 0 nor 1")
     small = _poly((x / 3.75).pow(2), _SMALL[order])
     if order == 1:
         small = x.abs() * small

@@ -65,7 +65,7 @@ class Wishart(TrilMatrices, ExponentialFamily):
             batch_shape = broadcast_shape(tuple(matrix.shape[:-2]), tuple(df.shape))
             self.df = df.expand(batch_shape)
         if bool((self.df <= p - 1).any().item()):
-            raise ValueError(f"Value of df={df} expected to be greater than ndim - 1 = {p - 1}.")
+            raise ValueError(f"Wishart: df={df} must exceed {p - 1} (the matrix size less one)")
         setattr(self, name, matrix.expand((*batch_shape, p, p)))
         self.arg_constraints = {**Wishart.arg_constraints, "df": constraints.greater_than(p - 1)}
         if bool((self.df < p).any().item()):

@@ -53,7 +53,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                  head_bias: bool = False, device: str | None = None, dtype: Any = None) -> None:
         cutoffs = list(cutoffs)
         if len(cutoffs) == 0:
-            raise ValueError("cutoffs should be a sequence of length larger than 0")
+            raise ValueError("cutoffs must hold at least one class boundary (got an empty sequence)")
         if (cutoffs != sorted(cutoffs) or min(cutoffs) <= 0 or max(cutoffs) > n_classes - 1
                 or len(set(cutoffs)) != len(cutoffs) or any(int(c) != c for c in cutoffs)):
             raise ValueError(f"cutoffs={list(cutoffs)!r}: give strictly increasing whole numbers, each from 1 to "

@@ -371,10 +371,10 @@ def embedding_bag(input: TensorLike, weight: Tensor, offsets: TensorLike | None 
         raise TypeError(f"embedding_bag: the weight must be floating (float16, float32, float64), got {weight.dtype}")
     padding_idx = check_embedding_options("embedding_bag", weight.shape[0], padding_idx, sparse)
     if mode == "max" and sparse:
-        raise ValueError("embedding_bag: max mode does not support sparse weights (as in torch)")
+        raise ValueError("embedding_bag: mode='max' cannot be combined with sparse=True (as in torch)")
     if per_sample_weights is not None and mode != "sum":
-        raise NotImplementedError(f"embedding_bag: per_sample_weights is only supported for mode='sum' (as in "
-                                  f"torch), got mode={mode!r}")
+        raise NotImplementedError(f"embedding_bag: per_sample_weights go with mode='sum' alone (as in "
+                                  f"torch), not mode={mode!r}")
     if mode == "max" and scale_grad_by_freq:
         raise ValueError("embedding_bag: mode='max' does not support scale_grad_by_freq (as in torch)")
     check_devices("embedding_bag", weight, *(t for t in (offsets, per_sample_weights) if isinstance(t, Tensor)))
@@ -747,7 +747,7 @@ def _class_last(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor,
     """Scores (N, C, d1, ...) and targets (N, d1, ...) as (M, C) and (M,) rows (probability targets (M, C)),
     with the shape a ``reduction="none"`` result takes; (C,) scores with a 0-d target become one row."""
     if input.ndim == 0:
-        raise ValueError(f"{op}: expected input of shape (N, C) or (N, C, d1, ...), got a 0-d tensor")
+        raise ValueError(f"{op}: a 0-d input has no class dim; give (N, C) or (N, C, d1, ...)")
     probabilities = target.dtype.kind == "f"
     if input.ndim == 1:
         if not probabilities and target.shape == (1,):  # one sample's class as a 1-element target, as torch takes
@@ -875,14 +875,14 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLik
     chunk of rows at a time (never the whole (N, C) logits) for 2-D input and class indices (the rest: the
     reference path, as torch)."""
     if input.ndim not in (1, 2):
-        raise ValueError(f"linear_cross_entropy: expected input with dimensionality 1 or 2, got {input.ndim}")
+        raise ValueError(f"linear_cross_entropy: input has {input.ndim} dims; it takes 1 or 2")
     if linear_weight.ndim < 2:
-        raise ValueError(f"linear_cross_entropy: expected linear_weight with dimensionality at least 2, got "
-                         f"{linear_weight.ndim}")
+        raise ValueError(f"linear_cross_entropy: linear_weight has {linear_weight.ndim} dims; it needs 2 or "
+                         "more")
     in_features, num_classes, out_features = input.shape[-1], linear_weight.shape[0], linear_weight.shape[1:-1]
     if linear_weight.shape[-1] != in_features:
-        raise ValueError(f"linear_cross_entropy: expected equal input and linear_weight last dimensions "
-                         f"(in_features), got {in_features} and {linear_weight.shape[-1]}")
+        raise ValueError(f"linear_cross_entropy: input ends in {in_features} features but linear_weight "
+                         f"in {linear_weight.shape[-1]}; the last dims must agree")
     if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
         raise ValueError(f"linear_cross_entropy: expected linear_bias shape {(num_classes, *out_features)}, got "
                          f"{tuple(linear_bias.shape)}")
@@ -891,7 +891,7 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: TensorLik
                          f"batched input (N, {in_features}), got {input.shape}")
     logits_shape = (*input.shape[:-1], num_classes, *out_features)
     if tuple(getattr(target, "shape", ())) == logits_shape and ignore_index is not None:
-        raise ValueError("linear_cross_entropy: ignore_index cannot be specified when target contains probabilities")
+        raise ValueError("linear_cross_entropy: ignore_index has no meaning for a target of class probabilities")
     target_dtype = getattr(target, "dtype", None)
     if options is not None and (out_features or reduction not in REDUCTIONS or label_smoothing != 0.0
                                 or target_dtype != numpy.int64):
@@ -939,7 +939,7 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: 
         return deprecated_mean(reduction) if elementwise_mean else reduction
     keep_all, summed = reduce is not None and not reduce, size_average is not None and not size_average
     legacy = "none" if keep_all else "sum" if summed else "mean"
-    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
+    warnings.warn(f"size_average= and reduce= are deprecated; say reduction='{legacy}'",
                   UserWarning, stacklevel=3)
     return legacy
 
@@ -1048,7 +1048,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     last dim of (N, D) or (D,) inputs; ``swap`` uses min(d(a, n), d(p, n)) for the negative distance."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     if margin <= 0:
-        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+        raise ValueError(f"triplet_margin_loss: margin={margin} is not positive")
     _check_reduction("triplet_margin_loss", reduction)
     positive, negative = _loss_inputs("triplet_margin_loss", anchor, positive, negative)
     return reduce_loss(fused.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap), reduction)
@@ -1060,11 +1060,11 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
     """max(0, margin + d(a, p) - d(a, n)) with any distance ``d`` (default ``pairwise_distance``); ``swap`` uses
     min(d(a, n), d(p, n)) for the negative distance."""
     if margin <= 0:
-        raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
+        raise ValueError(f"triplet_margin_with_distance_loss: margin={margin} is not positive")
     _check_reduction("triplet_margin_with_distance_loss", reduction)
     if not anchor.ndim == positive.ndim == negative.ndim:
-        raise ValueError(f"triplet_margin_with_distance_loss: anchor, positive and negative must have the same number "
-                         f"of dims (as torch), got shapes {anchor.shape}, {positive.shape} and {negative.shape}")
+        raise ValueError(f"triplet_margin_with_distance_loss: anchor, positive and negative differ in how many "
+                         f"dims they have (as torch): shapes {anchor.shape}, {positive.shape} and {negative.shape}")
     distance = pairwise_distance if distance_function is None else distance_function
     to_positive, to_negative = distance(anchor, positive), distance(anchor, negative)
     if swap:
@@ -1195,7 +1195,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     or (N, C, ...) input, as torch."""
     widths = [int(p) for p in pad]
     if len(widths) % 2:
-        raise ValueError(f"pad: the padding length must be divisible by 2 ((before, after) pairs), got {len(widths)}")
+        raise ValueError(f"pad: {len(widths)} padding values do not form (before, after) pairs; give an even count")
     k = len(widths) // 2
     if k > input.ndim:
         raise ValueError(f"pad: padding length {len(widths)} is more than two per dim of the {input.ndim}-d input")

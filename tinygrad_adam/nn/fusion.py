@@ -81,7 +81,7 @@ def skip_init(module_cls: type[Module], *args: Any, **kwargs: Any) -> Module:
     """``module_cls(*args, **kwargs)`` whose parameters torch leaves uninitialised (any values are right); as
     torch's, the class must take a ``device`` argument (RuntimeError otherwise)."""
     if "device" not in inspect.signature(module_cls).parameters:
-        raise RuntimeError("Module must support a 'device' arg to skip initialization")
+        raise RuntimeError("skip_init: this Module class takes no 'device' argument, so its init cannot be skipped")
     return module_cls(*args, **kwargs)
 
 

@@ -40,7 +40,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def calculate_fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
     """(in * receptive field, out * receptive field) for a weight (out, in, *kernel)."""
     if t.ndim < 2:
-        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got shape {t.shape}")
+        raise ValueError(f"fan in and fan out are defined for 2 or more dims, not shape {t.shape}")
     receptive = math.prod(t.shape[2:])
     return t.shape[1] * receptive, t.shape[0] * receptive
 
@@ -212,7 +212,7 @@ def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearit
 def _empty(t: Tensor) -> bool:
     """A tensor with a zero dim: kaiming's fan may be 0, and there is nothing to fill (torch warns, a no-op)."""
     if 0 in t.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        warnings.warn("init on a tensor with no elements does nothing", stacklevel=3)
         return True
     return False
 

@@ -640,7 +640,7 @@ class SyncBatchNorm(_BatchNorm):
         if x.ndim < 2:
             raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {x.ndim}D input)")
         if x.shape[1] == 0:
-            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+            raise ValueError("SyncBatchNorm: the input has 0 channels")
         from .. import distributed  # torch's syncs a training forward once a process group exists: not on CPU
         if self.training and distributed.is_initialized() and x.device.type == "cpu":
             raise ValueError("SyncBatchNorm: training over a process group needs the input on a GPU; on the CPU use "
@@ -1198,7 +1198,7 @@ class _FractionalMaxPoolNd(Module):
         self.output_size = None if output_size is None else ints(output_size, f"{name} output_size", 0, dims)
         ratio = (output_ratio,) * dims if isinstance(output_ratio, (int, float)) else output_ratio
         if ratio is not None and (len(ratio) != dims or not all(0 < r < 1 for r in ratio)):
-            raise ValueError(f"{name}: output_ratio must be between 0 and 1 (got {output_ratio!r})")
+            raise ValueError(f"{name}: output_ratio={output_ratio!r} lies outside (0, 1)")
         self.output_ratio = None if ratio is None else tuple(ratio)
 
     def forward(self, x: Tensor) -> Any:

@@ -76,8 +76,7 @@ class LinearCrossEntropyLoss(_WeightedLoss):
             raise ValueError(f"LinearCrossEntropyLoss: expected weight shape to be {(num_classes,)}, got "
                              f"{tuple(weight.shape)}")
         if not 0 <= label_smoothing <= 1.0:
-            raise ValueError(f"LinearCrossEntropyLoss: expected label_smoothing to be in range [0, 1], got "
-                             f"{label_smoothing}")
+            raise ValueError(f"LinearCrossEntropyLoss: label_smoothing={label_smoothing} lies outside [0, 1]")
         super().__init__(weight, reduction)
         self.num_classes, self.out_features = num_classes, out_features
         self.ignore_index, self.label_smoothing, self.options = ignore_index, label_smoothing, options
@@ -254,7 +253,7 @@ class TripletMarginLoss(_Loss):
                  size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
         reduction = F.legacy_reduction(size_average, reduce, reduction)
         if margin <= 0:
-            raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
+            raise ValueError(f"TripletMarginLoss: margin={margin} is not positive")
         super().__init__(reduction)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
@@ -270,7 +269,7 @@ class TripletMarginWithDistanceLoss(_Loss):
     def __init__(self, *, distance_function: Callable[[Tensor, Tensor], Tensor] | None = None, margin: float = 1.0,
                  swap: bool = False, reduction: str = "mean") -> None:
         if margin <= 0:
-            raise ValueError(f"TripletMarginWithDistanceLoss: margin must be greater than 0, got {margin}")
+            raise ValueError(f"TripletMarginWithDistanceLoss: margin={margin} is not positive")
         super().__init__(reduction)
         self.distance_function = PairwiseDistance() if distance_function is None else distance_function
         self.margin, self.swap = margin, swap

@@ -262,8 +262,8 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as {what} '{name}' (torch.nn.{kind.__name__} "
                                 f"or None expected)")
         if name in flags and not isinstance(value, (Tensor, Module)) and value is not None:
-            raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.nn.Buffer, "
-                            f"torch.Tensor or None expected)")
+            raise TypeError(f"buffer '{name}' can hold a Tensor, an nn.Buffer or None, not a "
+                            f"'{type(value).__name__}'")
         kind_of = next((k for k in (Parameter, Module) if isinstance(value, k)), None)
         if kind_of and not isinstance(old, kind_of) and name in vars(self) and slots.get(name) is not kind_of:
             del self.__dict__[name]  # as torch: a new Parameter / child is listed after the others of its kind
@@ -846,9 +846,8 @@ class Module:
         keep_vars)`` passes) warns and is read as torch reads it: each given only where its keyword was left at its
         default."""
         if args:
-            warnings.warn("Positional args are being deprecated, use kwargs instead. Refer to "
-                          "https://pytorch.org/docs/main/generated/torch.nn.Module.html#torch.nn.Module.state_dict"
-                          " for details.", FutureWarning, stacklevel=2)
+            warnings.warn("state_dict(): passing destination, prefix or keep_vars by position is deprecated; "
+                          "name them as keywords", FutureWarning, stacklevel=2)
             if destination is None:
                 destination = args[0]
             if len(args) > 1 and prefix == "":
@@ -938,7 +937,7 @@ class Module:
         prefix, as Tensors, and the ``_metadata`` entry of its prefix.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+            raise TypeError(f"load_state_dict needs a mapping of names to tensors, not {type(state_dict)}")
         values = OrderedDict((k, v if _is_extra_state(k) else _loadable(v)) for k, v in state_dict.items())
         for prefix, mod in self.named_modules(remove_duplicate=False):  # hooks that rename keys (weight_norm's)
             for hook in vars(mod).get("_load_state_dict_pre_hooks", ()):

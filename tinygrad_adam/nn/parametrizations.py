@@ -226,8 +226,7 @@ class _Orthogonal(Module):
         columns when not square) becomes ``base`` and the original is -I; without it (householder only), Q's
         compact QR (geqrf) with R's diagonal replaced by its signs."""
         if q.shape != self.shape:
-            raise ValueError(f"orthogonal: expected a matrix or batch of matrices of shape {self.shape}, got a "
-                             f"tensor of shape {q.shape}")
+            raise ValueError(f"orthogonal: right_inverse needs shape {self.shape}, not {q.shape}")
         with no_grad():
             q_init = q
             n, k = q.shape[-2:]
@@ -267,13 +266,13 @@ def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None 
     if not isinstance(weight, Tensor):
         raise ValueError(f"orthogonal: module {type(module).__name__} has no parameter or buffer named {name!r}")
     if weight.ndim < 2:
-        raise ValueError(f"orthogonal: expected a matrix or batch of matrices, got a tensor of {weight.ndim} dims")
+        raise ValueError(f"orthogonal: the weight has {weight.ndim} dims; it needs 2 or more (matrices, maybe batched)")
     _floating("orthogonal", weight)
     if orthogonal_map is None:
         orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
     if orthogonal_map not in ORTHOGONAL_MAPS:
-        raise ValueError(f'orthogonal: orthogonal_map has to be one of "matrix_exp", "cayley", "householder", got '
-                         f"{orthogonal_map!r}")
+        raise ValueError(f"orthogonal: unknown orthogonal_map {orthogonal_map!r} (choices: 'matrix_exp', 'cayley', "
+                         "'householder')")
     orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
     parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module

@@ -96,8 +96,8 @@ class ParametrizationList(ModuleList):
         if not self.unsafe:
             z = self()
             if not isinstance(z, Tensor):
-                raise ValueError(f"register_parametrization: a parametrization must return a Tensor, got "
-                                 f"{type(z).__name__}")
+                raise ValueError(f"register_parametrization: the parametrization gave back a "
+                                 f"{type(z).__name__}, where a Tensor is needed")
             if z.dtype != dtype or z.shape != shape:
                 raise ValueError(f"register_parametrization: the parametrization changes the tensor from {shape} "
                                  f"{dtype} to {z.shape} {z.dtype}; keep both, or pass unsafe=True")

@@ -147,8 +147,8 @@ class PruningContainer(BasePruningMethod):
         if not isinstance(method, BasePruningMethod) and method is not None:
             raise TypeError(f"{type(method)} is not a BasePruningMethod subclass")
         if method is not None and self._tensor_name != method._tensor_name:
-            raise ValueError(f"Can only add pruning methods acting on the parameter named '{self._tensor_name}' to "
-                             f"PruningContainer {self}. Found '{method._tensor_name}'")
+            raise ValueError(f"PruningContainer {self} prunes '{self._tensor_name}', so a method for "
+                             f"'{method._tensor_name}' cannot join it")
         self._pruning_methods += (method,)  # type: ignore[operator]
 
     def __len__(self) -> int:
@@ -175,7 +175,7 @@ class PruningContainer(BasePruningMethod):
             n_dims, dim = t.ndim, method.dim
             dim = dim + n_dims if dim < 0 else dim
             if dim < 0:
-                raise IndexError(f"Index is out of bounds for tensor of size {n_dims}")
+                raise IndexError(f"dim is out of range for a tensor with {n_dims} dims")
             keep = mask.sum(axis=tuple(d for d in range(n_dims) if d != dim)) != 0
             slc = tuple(keep if d == dim else slice(None) for d in range(n_dims))
         elif method.PRUNING_TYPE == "global":
@@ -418,7 +418,7 @@ def global_unstructured(parameters: Iterable[tuple[Module, str]], pruning_method
     parameters = list(parameters)
     importance_scores = importance_scores if importance_scores is not None else {}
     if not isinstance(importance_scores, dict):
-        raise TypeError("global_unstructured(): importance_scores must be of type dict")
+        raise TypeError("global_unstructured(): importance_scores takes a dict keyed by (module, name)")
     scores = numpy.concatenate([importance_scores.get((m, n), getattr(m, n))._data.reshape(-1)
                                 for m, n in parameters])
     default = numpy.concatenate([(getattr(m, n + "_mask")._data if hasattr(m, n + "_mask")
@@ -448,7 +448,7 @@ def remove(module: Module, name: str) -> Module:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"Parameter '{name}' of module {module} has to be pruned before pruning can be removed")
+    raise ValueError(f"prune.remove: '{name}' of {module} is not pruned, so there is nothing to remove")
 
 
 def is_pruned(module: Module) -> bool:

@@ -162,7 +162,7 @@ def pack_padded_sequence(input: Tensor, lengths: TensorLike, batch_first: bool =
         raise PackingError(f"pack_padded_sequence: a length {n.max()} exceeds the padded length {x.shape[0]}")
     if enforce_sorted:
         if numpy.any(n[1:] > n[:-1]):
-            raise PackingError("pack_padded_sequence: `lengths` must be sorted in decreasing order when "
+            raise PackingError("pack_padded_sequence: `lengths` must go from longest to shortest while "
                              "`enforce_sorted` is True; pass enforce_sorted=False to sort the batch here")
         order = None
     else:

@@ -144,7 +144,7 @@ def _fractional_max_pool(op: str, input: Tensor, kernel_size: Any, output_size: 
     in torch's order (W, H for 2-D; D, H, W for 3-D)."""
     k = ints(kernel_size, f"{op} kernel_size", 1, dims)
     if output_size is None and output_ratio is None:
-        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+        raise ValueError(f"{op}: give output_size or output_ratio (neither was given)")
     if input.ndim not in (dims + 1, dims + 2) or 0 in input.shape[-dims - 1:]:
         raise ValueError(f"{op}: expected a non-empty {dims + 1}-D or {dims + 2}-D input (only the batch may be "
                          f"empty), got shape {input.shape}")

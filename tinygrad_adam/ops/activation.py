@@ -262,7 +262,7 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     if x.dtype == bool:  # torch's RuntimeError (ours clamped every value to True)
         raise RuntimeError("hardtanh: Bool inputs not supported (as in torch); convert with .float() or .int()")
     if x.dtype.kind == "u" and (min_val < 0 or max_val < 0):  # (check_fits would wrap -1 to 255)
-        raise ArgumentError("hardtanh: cannot do hardtanh on an unsigned type with negative limits (as torch)")
+        raise ArgumentError("hardtanh: an unsigned input cannot take a negative min_val or max_val (as torch)")
     lo, hi = (x.dtype.type(check_fits("hardtanh", v, x.dtype)) for v in (min_val, max_val))
     out = xp.where(x < lo, lo, xp.where(x > hi, hi, x))
     inside = (x > lo) & (x < hi)

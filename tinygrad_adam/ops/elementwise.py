@@ -424,8 +424,8 @@ def neg(a: Tensor) -> Tensor:
         out = -a._data
     except TypeError:  # numpy's for a bool array (no check on the path of every negation)
         from .factor import DtypeError
-        raise DtypeError("neg: the - operator on a bool tensor is not supported (as in torch); use ~x or "
-                         "logical_not to invert a mask") from None
+        raise DtypeError("neg: unary - is refused for bool tensors (as in torch); use ~x or logical_not to "
+                         "invert a mask") from None
     return record("neg", out, (a,), lambda g: (-g,))
 
 

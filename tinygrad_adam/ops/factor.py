@@ -122,8 +122,8 @@ def solve_triangular(a: Tensor, b: Tensor, upper: bool, left: bool = True, unitr
         raise ArgumentError(f"{op}: B must have at least 2 dims (..., n, k), got shape {b.shape}")
     n = a.shape[-1]
     if (b.shape[-2] if left else b.shape[-1]) != n:
-        raise ArgumentError(f"{op}: incompatible shapes of A and B for the equation {'AX' if left else 'XA'} = B "
-                            f"({n}x{n} and {b.shape[-2]}x{b.shape[-1]})")
+        raise ArgumentError(f"{op}: A is {n}x{n} and B is {b.shape[-2]}x{b.shape[-1]}, which do not fit "
+                            f"{'AX' if left else 'XA'} = B")
     x = _triangular(a._data, b._data, upper, left, unitriangular)
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
@@ -195,7 +195,7 @@ def cholesky_solve(b: Tensor, l: Tensor, upper: bool = False) -> Tensor:
     matrices(op, l)
     _same_dtype(op, b, l)
     if b.ndim < 2:
-        raise ArgumentError(f"{op}: B should have at least 2 dims (..., n, k), but has shape {b.shape}")
+        raise ArgumentError(f"{op}: B needs 2 or more dims (..., n, k), not shape {b.shape}")
     if b.shape[-2] != l.shape[-1]:
         raise ArgumentError(f"{op}: incompatible shapes of B {b.shape} and the factor {l.shape} (B needs "
                             f"{l.shape[-1]} rows)")

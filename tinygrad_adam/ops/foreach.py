@@ -33,7 +33,7 @@ TENSOR_OVERLOAD = ("mul", "div")
 def _check(self: Sequence[Tensor], name: str) -> list[Tensor]:
     tensors = list(self)
     if not tensors:
-        raise RuntimeError(f"{name}: Tensor list must have at least one tensor.")
+        raise RuntimeError(f"{name}: the list of tensors is empty")
     return tensors
 
 
@@ -152,8 +152,8 @@ def _pointwise(op: str, in_place: bool) -> Callable[..., Any]:
             scalars = value
         if isinstance(scalars, Tensor):
             if scalars.ndim != 1 or scalars.numel() != len(tensors):
-                raise RuntimeError(f"Expected length of scalars to match input of length {len(tensors)} but got "
-                                   f"{scalars.numel()} instead.")
+                raise RuntimeError(f"{len(tensors)} tensors need {len(tensors)} scalars, but "
+                                   f"{scalars.numel()} were given")
             scalars = scalars.tolist()
         values = _operands(scalars, len(tensors))
         out = [getattr(t, method)(a, b, value=v) for t, a, b, v in zip(tensors, first, second, values)]

@@ -343,7 +343,7 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002 - tor
     if num_classes <= 0 and not idx.size:  # (torch: 0 classes for an empty tensor too)
         raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes > 0")
     if num_classes < -1:  # torch: every class value is then too large
-        raise ValueError(f"one_hot: class values must be smaller than num_classes, got {num_classes}")
+        raise ValueError(f"one_hot: a class value is num_classes={num_classes} or more")
     if num_classes == -1:
         num_classes = int(idx.max()) + 1
     if idx.size and bool(((idx < 0) | (idx >= num_classes)).any()):
@@ -390,7 +390,7 @@ def embedding(weight: Tensor, idx: Array, padding_idx: int | None = None, scale_
         rows = g.reshape(flat.size, weight.shape[1])
         if sparse:
             if scale_grad_by_freq:  # torch's error, raised by its backward too
-                raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
+                raise RuntimeError("embedding: scale_grad_by_freq=True and sparse=True do not go together")
             kept = flat != padding_idx if padding_idx is not None else slice(None)
             return (sparse_rows(flat[kept], rows[kept], weight.shape),)
         if scale_grad_by_freq:

@@ -303,7 +303,7 @@ def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> 
     """Sum over the last ``dims`` dims of ``a`` against the first ``dims`` of ``b`` (or over the dims named by the
     pair of lists ``dims``): shape a's other dims, then b's. One dtype for both, as torch; an einsum underneath."""
     if a.dtype != b.dtype:
-        raise DtypeError(f"tensordot: both inputs must have the same dtype (as in torch), got {a.dtype} and {b.dtype}")
+        raise DtypeError(f"tensordot: {a.dtype} and {b.dtype} inputs do not mix (as in torch); cast one")
     if isinstance(dims, int):
         if not 0 <= dims <= min(a.ndim, b.ndim):
             raise ArgumentError(f"tensordot: dims={dims} must lie in 0..{min(a.ndim, b.ndim)} for shapes {a.shape} and "

@@ -261,7 +261,8 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
 
 def _same_ndim(op: str, *tensors: Tensor) -> None:
     if len({t.ndim for t in tensors}) > 1:
-        raise ValueError(f"{op}: all inputs must have the same number of dims (they broadcast), got shapes "
+        raise ValueError(f"{op}: the inputs differ in how many dims they have (they broadcast only within "
+                         "one rank): shapes "
                          f"{', '.join(str(t.shape) for t in tensors)}")
 
 

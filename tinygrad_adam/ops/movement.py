@@ -224,7 +224,7 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     keys = torch_keys(index, private=a.requires_grad and is_grad_enabled(), ndim=a.ndim)
     parts = keys[0] if isinstance(keys[0], tuple) else (keys[0],)
     if a.ndim == 0 and any(_is_int(i) and not isinstance(i, (bool, numpy.bool_)) for i in parts):  # loss.data[0]
-        raise IndexError("invalid index of a 0-dim tensor: use tensor.item() for its number (as torch says)")
+        raise IndexError("a 0-dim tensor has no dims to index: read its number with tensor.item()")
     if len(keys) == 2:  # torch's selects (and new dims of bools) first, then the index arrays (see torch_keys)
         return getitem(getitem(a, keys[0]), keys[1])
     index = keys[0]
@@ -453,7 +453,7 @@ def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | Non
 def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The slice ``start : start + length`` of ``dim`` (a view; a negative ``start`` counts from the end)."""
     if a.ndim == 0:
-        raise ValueError("narrow: cannot be applied to a 0-d tensor")
+        raise ValueError("narrow: a 0-d tensor has no dim to narrow")
     d = wrap_dim("narrow", dim, a.ndim)
     n, start, length = a.shape[d], int(start), int(length)
     if not -n <= start <= n:
@@ -510,7 +510,7 @@ def meshgrid(tensors: Sequence[Tensor], indexing: str = "ij") -> tuple[Tensor, .
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     if not tensors:
-        raise ValueError("meshgrid: expects a non-empty list of tensors")
+        raise ValueError("meshgrid: got no tensors")
     check_devices("meshgrid", *tensors)
     if len({t.dtype for t in tensors}) > 1 or any(t.ndim > 1 for t in tensors):
         raise ValueError(f"meshgrid: expects 0-d or 1-D tensors of one dtype, got shapes {[t.shape for t in tensors]} "

@@ -115,8 +115,8 @@ def _check_mixed_dtypes(op: str, a: Tensor, weight: Tensor | None, bias: Tensor 
         return
     named = (("weight", weight), ("bias", bias), *((f"running stat {i}", t) for i, t in enumerate(stats)))
     dtypes = ", ".join(f"{name} {t.dtype}" for name, t in named if t is not None)
-    raise RuntimeError(f"{op}: mixed dtype (CPU): expect parameter to have scalar type of Float (input {a.dtype}, "
-                       f"{dtypes}): the parameters must have the input's dtype, or float32 under a float16 input")
+    raise RuntimeError(f"{op}: input {a.dtype} with parameters of other dtypes ({dtypes}): the parameters "
+                       "must have the input's dtype, or float32 under a float16 input")
 
 
 def layer_norm(a: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
@@ -315,7 +315,7 @@ def cross_map_lrn2d(a: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.7
     exact one of this forward, the running sum's adjoint (torch's hand-written backward is one channel off, and fails
     for size 1)."""
     if a.ndim != 4:
-        raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {a.ndim}D instead.")
+        raise ValueError(f"CrossMapLRN2d: the input has {a.ndim} dims; it takes 4")
     if a.dtype.kind != "f":
         raise TypeError(f"CrossMapLRN2d: expected a floating-point input, got {a.dtype}")
     x, channels = a._data, a.shape[1]

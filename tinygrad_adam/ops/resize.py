@@ -216,7 +216,7 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     if size is not None and recompute_scale_factor:
-        raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
+        raise ValueError("interpolate: recompute_scale_factor goes with scale_factor, not with size")
     if size is not None:
         out_sizes, scales = spatial_list("size", size, dim, input.shape), [None] * dim
         try:  # numpy ints and one-element integer tensors too, as torch

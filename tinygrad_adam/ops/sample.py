@@ -415,8 +415,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
     if mode not in MODES:
         raise ValueError(f"grid_sample: unknown mode {mode!r}; choose 'bilinear', 'nearest' or 'bicubic'")
     if padding_mode not in PADDINGS:
-        raise ValueError(f"grid_sample: expected padding_mode to be 'zeros', 'border' or 'reflection', but got: "
-                         f"{padding_mode!r}")
+        raise ValueError(f"grid_sample: unknown padding_mode {padding_mode!r} (choices: 'zeros', 'border', "
+                         "'reflection')")
     align = check_align("grid_sample", align_corners)
     if not isinstance(input, Tensor) or not isinstance(grid, Tensor):
         raise TypeError(f"grid_sample: input and grid must be Tensors, got {type(input).__name__} and "

@@ -180,8 +180,8 @@ def qr(a: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
         if mode == "r":
             raise ArgumentError("linalg.qr: the derivative depends on Q, which mode='r' does not compute; use "
                                 "mode='reduced' to differentiate through linalg.qr")
-        raise ArgumentError("linalg.qr: the QR decomposition is not differentiable when mode='complete' and m > n "
-                            "(Q's extra columns are arbitrary); use mode='reduced'")
+        raise ArgumentError("linalg.qr: with mode='complete' and m > n, Q's extra columns are arbitrary, so there is "
+                            "no gradient; use mode='reduced'")
 
     def backward(gq: Array | None, gr: Array | None) -> Array:
         if m >= n:

@@ -57,7 +57,7 @@ class Adagrad(Optimizer):
 
     def check_grad(self, grad: Any, group: Group) -> None:
         if grad.is_sparse and group["weight_decay"]:
-            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+            raise RuntimeError("Adagrad: weight_decay cannot be applied to a sparse gradient")
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")

@@ -30,7 +30,7 @@ class TemporalAverage:
             raise ValueError("TemporalAverage got an empty parameter list")
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or p.dtype.kind != "f":
-                raise TypeError(f"parameter {i} must be a floating-point Tensor, got {p!r:.80}")
+                raise TypeError(f"parameter {i} is not a floating-point Tensor: {p!r:.80}")
         if not 0 <= beta < 1:
             raise ValueError(f"invalid beta={beta!r}: must be in [0, 1)")
         self.beta = float(beta)

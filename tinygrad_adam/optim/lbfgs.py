@@ -44,7 +44,7 @@ class LBFGS(Optimizer):
                     "history_size": history_size, "line_search_fn": line_search_fn}
         super().__init__(params, defaults, "reference")
         if len(self.param_groups) != 1:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups), as torch")
+            raise ValueError("LBFGS takes a single parameter group (as torch), not several")
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "tolerance_grad", "tolerance_change")

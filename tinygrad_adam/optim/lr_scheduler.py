@@ -49,7 +49,7 @@ def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[
     fns = _per_group(owner, "lr_lambda", optimizer, lr_lambda)
     for fn in fns:
         if not callable(fn):
-            raise TypeError(f"{owner}: lr_lambda should be a function, but got {type(fn).__name__}")
+            raise TypeError(f"{owner}: lr_lambda takes a callable, not a {type(fn).__name__}")
     return fns
 
 
@@ -83,13 +83,12 @@ def _check_step_order(optimizer: Optimizer) -> None:
     """torch's UserWarnings at a scheduler's first ``step()``: the optimizer's step was replaced after the scheduler
     wrapped it, or has not run yet (so the schedule's first lr is skipped)."""
     if not hasattr(optimizer.step, "_wrapped_by_lr_sched"):
-        warnings.warn("Seems like `optimizer.step()` has been overridden after learning rate scheduler "
-                      "initialization. Please, make sure to call `optimizer.step()` before `lr_scheduler.step()`.",
+        warnings.warn("`optimizer.step()` was replaced after this scheduler was built, so the scheduler cannot tell "
+                      "whether it ran; call `optimizer.step()` before `lr_scheduler.step()`.",
                       UserWarning, stacklevel=3)
     elif not getattr(optimizer, "_opt_called", False):
-        warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. Call `optimizer.step()` "
-                      "first, as in torch since 1.1.0: else the first value of the learning rate schedule is "
-                      "skipped.", UserWarning, stacklevel=3)
+        warnings.warn("`lr_scheduler.step()` ran before any `optimizer.step()`, so the schedule's first rate is "
+                      "never used; step the optimizer first (the order since torch 1.1.0).", UserWarning, stacklevel=3)
 
 
 def _warn_outside_step(get_lr: Callable[[Any], list[float]]) -> Callable[[Any], list[float]]:
@@ -97,7 +96,7 @@ def _warn_outside_step(get_lr: Callable[[Any], list[float]]) -> Callable[[Any], 
     @functools.wraps(get_lr)
     def checked(self: Any) -> list[float]:
         if not self._get_lr_called_within_step:
-            warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+            warnings.warn("get_lr() is meant for the scheduler's own step; read the latest rate with `get_last_lr()`.",
                           UserWarning, stacklevel=2)
         return get_lr(self)
     return checked
@@ -767,7 +766,7 @@ class _Composite(LRScheduler):
     def _adopt(self, optimizer: Optimizer | None, schedulers: Sequence[LRScheduler]) -> None:
         owner = type(self).__name__
         if len(schedulers) < 1:
-            raise ValueError(f"{owner} expects at least one scheduler, but got none")
+            raise ValueError(f"{owner}: the list of schedulers is empty")
         for i, s in enumerate(schedulers):
             if not hasattr(s, "optimizer"):
                 raise TypeError(f"{owner}: scheduler {i} ({type(s).__name__}) has no optimizer attribute")

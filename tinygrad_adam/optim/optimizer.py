@@ -124,7 +124,7 @@ class Optimizer:
                  maximize: bool = False, **flags: Any) -> None:
         check_torch_flags(type(self).__name__, flags)
         if isinstance(params, (Tensor, dict)):
-            raise TypeError(f"params should be an iterable of Tensors or of dicts, but got a {type(params).__name__}")
+            raise TypeError(f"params takes an iterable of Tensors or of group dicts, not a {type(params).__name__}")
         # torch's built-in optimizers keep ``maximize`` in their groups; its base class adds nothing, so a subclass
         # with its own ``step`` (LARS, LBFGS) has only the defaults it gives; ours are those updating by ``reference``
         uses_maximize = maximize or type(self).reference is not Optimizer.reference
@@ -538,8 +538,8 @@ def _patch_step(cls: type) -> None:
             result = pre_hook(self, args, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
-                    raise RuntimeError(f"{pre_hook} must return None or a tuple of (new_args, new_kwargs), but got "
-                                       f"{result}.")
+                    raise RuntimeError(f"{pre_hook} returned {result}: a step pre-hook gives back None or an "
+                                       "(args, kwargs) pair")
                 args, kwargs = result
         out = step(*args, **kwargs)
         for post_hook in itertools.chain((own_post or {}).values(), _global_optimizer_post_hooks.values()):

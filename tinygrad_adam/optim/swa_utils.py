@@ -39,7 +39,7 @@ __all__ = ["SWALR", "AveragedModel", "get_ema_avg_fn", "get_ema_multi_avg_fn", "
 
 def _check_decay(decay: float) -> None:
     if not 0.0 <= decay <= 1.0:
-        raise ValueError(f"Invalid decay value {decay} provided. Please provide a value in [0,1] range.")
+        raise ValueError(f"decay={decay} lies outside [0, 1]")
 
 
 def get_ema_multi_avg_fn(decay: float = 0.999) -> MultiAvgFn:
@@ -102,7 +102,7 @@ class AveragedModel(Module):
     def __init__(self, model: Module, device: str | None = None, avg_fn: AvgFn | None = None,
                  multi_avg_fn: MultiAvgFn | None = None, use_buffers: bool = False) -> None:
         if avg_fn is not None and multi_avg_fn is not None:
-            raise ValueError("AveragedModel: only one of avg_fn and multi_avg_fn should be provided")
+            raise ValueError("AveragedModel: give avg_fn or multi_avg_fn, not both")
         if not isinstance(model, Module):
             raise TypeError(f"AveragedModel needs an nn.Module, got {type(model).__name__}")
         self.module = copy.deepcopy(model)
@@ -185,9 +185,9 @@ class SWALR(LRScheduler):
         for lr, group in zip(_per_group("SWALR", "swa_lr", optimizer, swa_lr), optimizer.param_groups):
             group["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must by one of 'cos' or 'linear', instead got {anneal_strategy!r}")
+            raise ValueError(f"unknown anneal_strategy {anneal_strategy!r} (choices: 'cos', 'linear')")
         if not isinstance(anneal_epochs, numbers.Integral) or anneal_epochs < 0:
-            raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
+            raise ValueError(f"anneal_epochs={anneal_epochs} is negative")
         self._set_anneal_func(anneal_strategy)
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)

@@ -137,7 +137,7 @@ class CheckpointFunction(Function):
         outs = [flat[i] if i < len(flat) else None for i in segment.slots]
         if any(not isinstance(o, Tensor) or (segment.check and (o.shape, o.dtype) != s)
                for o, s in zip(outs, segment.shapes)):
-            raise RuntimeError("torch.utils.checkpoint: Recomputed values for the checkpointed segment differ from "
+            raise RuntimeError("torch.utils.checkpoint: the rerun of the checkpointed function gave other outputs than "
                                "the forward pass's (a different number, shape or dtype of outputs): the function "
                                "must compute the same thing when it runs again")
         pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
@@ -254,7 +254,7 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | N
                 return function(*args)
         return _run_recorded(function, args, {}, preserve, noop_context_fn, reentrant=True)
     if debug and context_fn is not noop_context_fn:
-        raise ValueError("debug=True is incompatible with non-default context_fn")
+        raise ValueError("checkpoint: debug=True works only with the default context_fn")
     if determinism_check not in _DETERMINISM_CHECKS:
         raise ValueError(f"determinism_check should be one of {list(_DETERMINISM_CHECKS)}, but got "
                          f"{determinism_check}")

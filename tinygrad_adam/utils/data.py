@@ -68,16 +68,14 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights: Any, num_samples: int, replacement: bool = True, generator: Any = None) -> None:
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples!r}")
+            raise ValueError(f"num_samples={num_samples!r} is not a positive integer")
         if not isinstance(replacement, bool):
-            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement!r}")
+            raise ValueError(f"replacement={replacement!r} is not a bool")
         w = backend.to_numpy(weights._data if isinstance(weights, Tensor) else np.asarray(weights)).astype(np.float64)
         if w.ndim != 1:
-            raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
+            raise ValueError(f"weights must be 1-d, not of shape {w.shape}")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise _WeightsError("WeightedRandomSampler: weights must be finite and non-negative, with a positive sum "
-                                "(torch: probability tensor contains either `inf`, `nan` or element < 0, or invalid "
-                                "multinomial distribution (sum of probabilities <= 0))")
+            raise _WeightsError("WeightedRandomSampler: weights must be finite and non-negative, with a positive sum")
         if not replacement and np.count_nonzero(w) < num_samples:
             raise _WeightsError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
                                 f"{np.count_nonzero(w)} non-zero weights; lower num_samples or pass replacement=True")
