@@ -156,3 +156,16 @@ def test_vmap_refuses_batch_norm_statistics_shared_by_the_mapped_elements(lib) -
     assert tuple(out.shape) == (3, 4, 3) and int(stacked_buffers["1.num_batches_tracked"][0]) == 1
     model.eval()
     assert tuple(func.vmap(loss, in_dims=(None, None, 0))(params, buffers, x).shape) == (4,)
+
+
+def test_an_optimizer_subclass_with_its_own_eq_is_built() -> None:
+    """The live optimizers are kept by id, so a subclass that defines __eq__ (and so no hash) still constructs."""
+
+    class Compared(ours.optim.SGD):
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Compared) and self.defaults == other.defaults
+
+    w = ours.zeros(2, requires_grad=True)
+    opt = Compared([w], lr=0.1)
+    base = ours.optim.SGD(opt.param_groups, lr=0.1)  # a group the live (unhashable) optimizer holds: accepted
+    assert base.param_groups[0] is opt.param_groups[0]

@@ -624,7 +624,7 @@ def generator(device: str = "cpu") -> Any:
         gpu_generator_uses[0] += 1
     g = _generators.get(device)
     if g is None:
-        start = initial_seed() if device == "cpu" or _gpu_seed is None else _gpu_seed
+        start = initial_seed() if device == "cpu" else get_gpu_rng_state()["seed"]
         if device == "cpu":
             g = numpy.random.default_rng(start)
         else:
@@ -755,12 +755,12 @@ def get_gpu_rng_state() -> dict[str, Any]:
 
 def set_gpu_rng_state(state: dict[str, Any]) -> None:
     """Restart the GPU streams from a :func:`get_gpu_rng_state` snapshot; the CPU stream goes on untouched."""
-    global _gpu_key
+    global _gpu_seed, _gpu_key
     if not isinstance(state, dict) or set(state) != {"seed", "gpu_key"} or type(state["seed"]) is not int or \
             type(state["gpu_key"]) is not int:
         raise RuntimeError("not a GPU generator state from this library's cuda.get_rng_state")
-    manual_seed_gpu(state["seed"])
-    _gpu_key = state["gpu_key"]
+    _gpu_seed, _gpu_key = state["seed"], state["gpu_key"]
+    _drop_gpu_generators()
 
 
 def set_rng_state(state: dict[str, Any]) -> None:

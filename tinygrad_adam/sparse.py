@@ -23,6 +23,7 @@ from . import backend, creation
 from .layouts import sparse_coo
 from .ops.elementwise import result_type
 from .ops.movement import concatenate, stack
+from .sparse_grad import need_coalesced
 from .tensor import Size, Tensor
 
 
@@ -69,17 +70,12 @@ class SparseCOOTensor:
         return self._vals.detach()
 
     def indices(self) -> Tensor:
-        self._need_coalesced("indices")
+        need_coalesced(self, "indices")
         return self._idx
 
     def values(self) -> Tensor:
-        self._need_coalesced("values")
+        need_coalesced(self, "values")
         return self._vals
-
-    def _need_coalesced(self, what: str) -> None:
-        if not self._coalesced:
-            raise RuntimeError(f"{what} needs a coalesced sparse tensor (duplicate entries summed): call "
-                               f".coalesce() first")
 
     def coalesce(self) -> SparseCOOTensor:
         """Each (row, column) once, sorted row-major, repeated entries' values summed (differentiably)."""

@@ -24,6 +24,14 @@ from . import backend
 from .tensor import Array, Size, Tensor
 
 
+def need_coalesced(sparse: Any, what: str) -> None:
+    """Refuse ``what`` (``indices`` / ``values``) of a sparse tensor or gradient whose entries are not coalesced
+    (as torch: those are defined on the coalesced form only)."""
+    if not sparse._coalesced:
+        raise RuntimeError(f"{what} needs a coalesced sparse tensor (duplicate entries summed): call .coalesce() "
+                           f"first")
+
+
 class SparseGrad:
     """A sparse gradient of shape (num_rows, *row_shape): ``rows`` (nnz,) int64 row numbers, ``values``
     (nnz, *row_shape); a row listed twice adds up. ``coalesced``: the rows are sorted and distinct."""
@@ -90,17 +98,12 @@ class SparseGrad:
         return Tensor(self._vals, device=self.device)
 
     def indices(self) -> Tensor:
-        self._need_coalesced("indices")
+        need_coalesced(self, "indices")
         return self._indices()
 
     def values(self) -> Tensor:
-        self._need_coalesced("values")
+        need_coalesced(self, "values")
         return self._values()
-
-    def _need_coalesced(self, what: str) -> None:
-        if not self._coalesced:
-            raise RuntimeError(f"{what} needs a coalesced sparse tensor (duplicate entries summed): call "
-                               f".coalesce() first")
 
     # ------------------------------------------------------------------ conversions
     def coalesce(self) -> SparseGrad:

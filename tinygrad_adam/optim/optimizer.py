@@ -142,7 +142,7 @@ class Optimizer:
         self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
         self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
         _patch_step(type(self))
-        _LIVE.add(self)
+        _LIVE[id(self)] = self
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -488,12 +488,13 @@ _global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict
 _hook_ids = itertools.count()
 # the optimizers alive: a group one of them holds may carry its own hyperparameters into another one (a wrapper such
 # as SAM or Lookahead builds its inner optimizer on its own ``param_groups``), which is no mistake to refuse
-_LIVE: weakref.WeakSet[Optimizer] = weakref.WeakSet()
+# (by id: a program's Optimizer subclass may define __eq__ and so be unhashable)
+_LIVE: weakref.WeakValueDictionary[int, Optimizer] = weakref.WeakValueDictionary()
 
 
 def _owned_by_an_optimizer(group: Group) -> bool:
     """Whether ``group`` (the dict itself, not an equal one) is a parameter group of a live optimizer."""
-    return any(g is group for opt in list(_LIVE) for g in opt.param_groups)
+    return any(g is group for opt in list(_LIVE.values()) for g in opt.param_groups)
 
 
 def _register(hooks: OrderedDict[int, Callable[..., Any]], hook: Callable[..., Any],
