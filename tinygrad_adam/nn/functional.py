@@ -266,7 +266,10 @@ def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tenso
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,  # noqa: A002 - torch's name
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
-    """Per-channel normalisation of x (N, C, ...); ``training`` uses batch statistics and updates the running ones."""
+    """Per-channel normalisation of x (N, C, ...); ``training`` uses batch statistics and updates the running ones.
+    As torch, a training call refuses eps <= 0 (a constant channel would divide by zero)."""
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm: eps has to be above 0 when training, got {eps}")
     return norm.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
@@ -473,8 +476,8 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
                          f"end in in1_features={in1} and in2_features={in2} (weight {weight.shape})")
     lead = input1.shape[:-1]
     t = input1.reshape(-1, in1) @ weight.permute(1, 0, 2).reshape(in1, out_f * in2)  # (N, out*in2)
-    y = (t.reshape(-1, out_f, in2) * input2.reshape(-1, 1, in2)).sum(-1)
-    y = y.reshape(*lead, out_f)
+    prod = t.reshape(-1, out_f, in2) * input2.reshape(-1, 1, in2)
+    y = prod.sum(-1, dtype=prod.dtype).reshape(*lead, out_f)  # (an integer sum would widen to int64; torch's won't)
     return y if bias is None else y + bias
 
 
@@ -549,8 +552,9 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002 - torch's name
-    """``alpha_dropout`` of whole channels of x (N, C, ...): one draw per (sample, channel)."""
-    if input.ndim < 2:
+    """``alpha_dropout`` of whole channels of x (N, C, ...): one draw per (sample, channel). As torch, a 0-d or 1-d
+    input is refused only when something would be drawn (training, 0 < p < 1)."""
+    if input.ndim < 2 and training and 0 < p < 1:
         raise ValueError(f"feature_alpha_dropout: expected an input with a channel dim (N, C, ...), got {input.shape}")
     shape = input.shape[:2] + (1,) * (input.ndim - 2)
     return _alpha_dropout("feature_alpha_dropout", input, p, training, inplace, shape)
@@ -1386,7 +1390,7 @@ def conv_padding(op: str, x: Tensor, kernel: tuple[int, ...], padding: IntPair |
     if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int, {'a pair' if dims == 2 else 'a triple'} of ints, 'valid' or "
                          f"'same', got {padding!r}")
-    return x, ints(padding, f"{op} padding", 0, dims)
+    return x, ints(padding, f"{op} padding", 0, dims, True)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,  # noqa: A002
@@ -1396,7 +1400,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     if weight.ndim != 4:
         raise ValueError(f"conv2d: expected 4-D weight (out_channels, in_channels / groups, kh, kw), got shape "
                          f"{weight.shape}")
-    st, dl = pair(stride, "conv2d stride", 1), pair(dilation, "conv2d dilation", 1)
+    st, dl = pair(stride, "conv2d stride", 1, True), pair(dilation, "conv2d dilation", 1, True)
 
     def run(x: Tensor) -> Tensor:
         x, pd = conv_padding("conv2d", x, weight.shape[2:], padding, st, dl)
@@ -1509,7 +1513,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
 
     One conv2d over the N * Do output depths: the kd (zero padded) input depths output depth z reads,
     z * sd + i * dd, are stacked as kd * C channels, which the weight meets as (O, kd * C / groups, kh, kw)."""
-    st, dl = ints(stride, "conv3d stride", 1, 3), ints(dilation, "conv3d dilation", 1, 3)
+    st, dl = ints(stride, "conv3d stride", 1, 3, True), ints(dilation, "conv3d dilation", 1, 3, True)
 
     def run(x: Tensor) -> Tensor:
         check_conv("conv3d", x, weight, bias, transposed=False, groups=groups, dims=3)
@@ -1545,7 +1549,7 @@ def max_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None =
     Two 2-D max pools: over (H, W) of each depth slice, then over depth of those maxima (a (kd, 1) pool of the
     (N, C, D, Ho * Wo) view). Each picks what torch's 3-D kernel picks in (d, h, w) order: the first maximum, the
     last NaN, the first element inside the input of an all -inf window; so the gradient goes where torch's does."""
-    dl = ints(dilation, "max_pool3d dilation", 1, 3)
+    dl = ints(dilation, "max_pool3d dilation", 1, 3, True)
 
     def run(x: Tensor) -> Any:
         k, st, pd, out, _ = pool.pool_window("max_pool3d", x, kernel_size, stride, padding, ceil_mode, dl, dims=3)
@@ -1782,7 +1786,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     a float one added to the scores, broadcast to (..., L, S); ``is_causal`` masks the upper triangle (aligned at
     the top left); ``dropout_p`` drops attention weights whatever the module's mode (pass 0 when evaluating, as
     with torch); ``enable_gqa`` repeats each key/value head for its group of query heads (dim -3). A query row
-    that no key may attend to gives zeros (and a zero gradient), as torch's CPU kernels do."""
+    that no key may attend to gives zeros (and a zero gradient), as torch's CPU kernels do. float16 inputs are
+    computed in float32 and rounded once at the end (torch's CPU kernel keeps its scores in float32 too)."""
+    if query.dtype == numpy.float16 and key.dtype == numpy.float16 and value.dtype == numpy.float16:
+        mask16 = isinstance(attn_mask, Tensor) and attn_mask.dtype == numpy.float16
+        return scaled_dot_product_attention(
+            query.astype("float32"), key.astype("float32"), value.astype("float32"),
+            attn_mask.astype("float32") if mask16 else attn_mask, dropout_p, is_causal, scale,
+            enable_gqa).astype("float16")
     n_e, n_l, n_s = query.shape[-1], query.shape[-2], key.shape[-2]
     if enable_gqa and key.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         heads, hk = query.shape[-3], key.shape[-3]

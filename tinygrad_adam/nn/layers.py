@@ -60,9 +60,10 @@ class Linear(Module):
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _sizes(dims: int) -> Callable[[Any, str, int], tuple[int, ...]]:
-    """A checked 1-tuple of sizes for 1-D layers, a pair for 2-D ones, a triple for 3-D ones (``ints``)."""
-    return lambda v, name, least: ints(v, name, least, dims)
+def _sizes(dims: int, one: bool = False) -> Callable[[Any, str, int], tuple[int, ...]]:
+    """A checked 1-tuple of sizes for 1-D layers, a pair for 2-D ones, a triple for 3-D ones (``ints``; ``one``: a
+    1-tuple also stands for every dim, as torch's pools take it)."""
+    return lambda v, name, least: ints(v, name, least, dims, one)
 
 
 def conv_repr(m: Module) -> str:
@@ -174,7 +175,7 @@ class _MaxPoolNd(Module):
         stride = kernel_size if stride is None else stride
         checked = kernel_size if isinstance(stride, (tuple, list)) and not stride else stride  # ([]: the kernel's)
         for name, value, least in (("kernel_size", kernel_size, 1), ("stride", checked, 1), ("padding", padding, 0)):
-            _sizes(self.dims)(value, f"{type(self).__name__} {name}", least)  # checked, kept as given, as torch
+            _sizes(self.dims, True)(value, f"{type(self).__name__} {name}", least)  # checked, kept as given, as torch
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
@@ -1051,7 +1052,7 @@ class _AvgPoolNd(Module):
         stride = kernel_size if stride is None else stride
         checked = kernel_size if isinstance(stride, (tuple, list)) and not stride else stride  # ([]: the kernel's)
         for name, value, least in (("kernel_size", kernel_size, 1), ("stride", checked, 1), ("padding", padding, 0)):
-            _sizes(self.dims)(value, f"{type(self).__name__} {name}", least)
+            _sizes(self.dims, True)(value, f"{type(self).__name__} {name}", least)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
@@ -1561,6 +1562,12 @@ class _CircularPadNd(_Pad):
     """Pads by wrapping around."""
 
     mode = "circular"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (self.dims + 1, self.dims + 2):  # torch's module check (F.pad's is NotImplementedError)
+            raise ValueError(f"{type(self).__name__}: takes a {self.dims + 1}-d or {self.dims + 2}-d input, got "
+                             f"{x.ndim}-d")
+        return super().forward(x)
 
 
 def _padding_over(name: str, bases: tuple[type, ...], dims: int, doc: str) -> Any:

@@ -162,6 +162,8 @@ class HuberLoss(_Loss):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (``F.huber_loss``)."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        if not isinstance(delta, (int, float)):  # (torch's check; a complex or string delta would fail later)
+            raise TypeError(f"HuberLoss: delta takes a real number, got {type(delta).__name__}")
         super().__init__(reduction)
         self.delta = delta
 

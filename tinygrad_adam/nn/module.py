@@ -237,6 +237,21 @@ def _reachable(roots: Iterable[Module]) -> set[int]:
     return seen
 
 
+_INPUT_AS_X: dict[Callable[..., Any], bool] = {}
+
+
+def _names_input_x(forward: Callable[..., Any]) -> bool:
+    """Whether ``forward`` is one of ours whose first argument, torch's ``input``, is called ``x`` (cached per
+    function): ``layer(input=t)`` then passes t as that argument, as torch's layers take it."""
+    known = _INPUT_AS_X.get(forward)
+    if known is None:
+        code = getattr(forward, "__code__", None)
+        ours = (getattr(forward, "__module__", None) or "").startswith("tinygrad_adam.")
+        named = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount] if ours and code is not None else ()
+        known = _INPUT_AS_X[forward] = named[1:2] == ("x",) and "input" not in named
+    return known
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes and define ``forward``."""
 
@@ -310,6 +325,8 @@ class Module:
         self.register_buffer(name, value, value.persistent)  # type: ignore[attr-defined]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs and not args and "input" in kwargs and _names_input_x(type(self).forward):
+            args = (kwargs.pop("input"),)  # torch's keyword for the input; our layers call it x
         hooks = with_global(self._module_hooks)
         if hooks is None:
             return self.forward(*args, **kwargs)

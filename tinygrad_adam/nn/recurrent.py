@@ -51,8 +51,12 @@ class RNNBase(Module):
             raise ValueError(f"{type(self).__name__}: unrecognized RNN mode {mode!r}; use one of {list(GATES)}")
         self.mode = mode
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
+            if not isinstance(value, int) or value < 1:  # (TypeError for a non-int, as torch)
+                raise (ValueError if isinstance(value, int) else TypeError)(
+                    f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
+        for name, flag in (("bias", bias), ("batch_first", batch_first)):  # torch's check (a string is truthy)
+            if not isinstance(flag, bool):
+                raise TypeError(f"{type(self).__name__}: {name} takes True or False, got {type(flag).__name__}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
         if dropout > 0 and num_layers == 1:

@@ -33,19 +33,23 @@ from .linear import check_dtypes
 IntPair = int | tuple[int, int]
 
 
-def ints(value: int | Sequence[int], name: str, minimum: int, count: int = 2) -> tuple[int, ...]:
+def ints(value: int | Sequence[int], name: str, minimum: int, count: int = 2, one: bool = False) -> tuple[int, ...]:
     """An int or ``count`` ints as a ``count``-tuple (one size per spatial dim), each at least ``minimum``; a
-    ValueError naming ``name`` otherwise."""
+    ValueError naming ``name`` otherwise. ``one``: a 1-tuple stands for all dims too (torch's conv / pool
+    functions take one)."""
     p = (value,) * count if isinstance(value, Integral) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if one and len(p) == 1:
+        p *= count
     if len(p) != count or not all(isinstance(v, Integral) and v >= minimum for v in p):
         kind = {1: "a 1-tuple", 2: "a pair", 3: "a triple"}.get(count, f"a {count}-tuple")
         raise ValueError(f"{name} must be an int or {kind} of ints >= {minimum}, got {value!r}")
     return tuple(int(v) for v in p)
 
 
-def pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each at least ``minimum``; a ValueError naming ``name`` otherwise."""
-    h, w = ints(value, name, minimum, 2)
+def pair(value: IntPair, name: str, minimum: int, one: bool = False) -> tuple[int, int]:
+    """An int or a pair of ints as a pair, each at least ``minimum``; a ValueError naming ``name`` otherwise
+    (``one``: as ``ints``)."""
+    h, w = ints(value, name, minimum, 2, one)
     return h, w
 
 
@@ -324,8 +328,9 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     (N, O, Ho, Wo), Ho = (H - 1) sh - 2 ph + dh (kh - 1) + output_padding + 1. Its forward is conv2d's input
     gradient, its input gradient conv2d's forward and its weight gradient conv2d's, with input and output swapped."""
     check_conv("conv_transpose2d", x, weight, bias, transposed=True, groups=groups)
-    st, pd = pair(stride, "conv_transpose2d stride", 1), pair(padding, "conv_transpose2d padding", 0)
-    op, dl = pair(output_padding, "conv_transpose2d output_padding", 0), pair(dilation, "conv_transpose2d dilation", 1)
+    st, pd = pair(stride, "conv_transpose2d stride", 1, True), pair(padding, "conv_transpose2d padding", 0, True)
+    op = pair(output_padding, "conv_transpose2d output_padding", 0)
+    dl = pair(dilation, "conv_transpose2d dilation", 1, True)
     if any(p >= max(s, d) for p, s, d in zip(op, st, dl)):
         raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st} or the "
                          f"dilation {dl}")
@@ -387,11 +392,12 @@ def col2im(cols: Array, size: tuple[int, int], blocks: Blocks) -> Array:
 
 
 def check_blocks_input(op: str, x: Tensor, ndim: int, layout: str) -> None:
-    """torch's checks of unfold/fold input: ``ndim`` dims, only the batch may be empty, a floating dtype."""
+    """torch's checks of unfold/fold input: ``ndim`` dims, only the batch may be empty, a floating or bool dtype
+    (torch's CPU kernels take bool too; fold's overlaps then combine with or)."""
     if x.ndim != ndim or 0 in x.shape[1:]:
         raise ValueError(f"{op}: expected a {ndim}-D input {layout} with only the batch possibly empty, got shape "
                          f"{x.shape}")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fb":
         raise TypeError(f"{op}: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
 
 

@@ -36,10 +36,10 @@ def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None
     ceil_mode)."""
     if x.ndim != dims + 2:
         raise ValueError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape {x.shape}")
-    k = ints(kernel_size, f"{op} kernel_size", 1, dims)
+    k = ints(kernel_size, f"{op} kernel_size", 1, dims, True)
     st = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else ints(  # ([]: torch's default)
-        stride, f"{op} stride", 1, dims)
-    pd = ints(padding, f"{op} padding", 0, dims)
+        stride, f"{op} stride", 1, dims, True)
+    pd = ints(padding, f"{op} padding", 0, dims, True)
     if any(p > q // 2 for p, q in zip(pd, k)):
         raise ValueError(f"{op}: padding {pd} must be at most half the kernel size {k}")
     if 0 in x.shape[1:]:  # as torch, which accepts only an empty batch
@@ -68,7 +68,7 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     windows run into more of it. ``return_indices`` also returns, as torch, each maximum's flat index h * W + w in
     its input plane (int64, (N, C, Ho, Wo)).
     """
-    dl = pair(dilation, "max_pool2d dilation", 1)
+    dl = pair(dilation, "max_pool2d dilation", 1, True)
     k, st, pd, (ho, wo), extra = pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode, dl)
     n, c, h, w = x.shape
     xp = x.xp

@@ -95,6 +95,8 @@ class Adam(Optimizer):
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay")
         check_betas(group)
+        if len({isinstance(b, Tensor) for b in group["betas"]}) > 1:  # torch's Adam / AdamW check
+            raise ValueError(f"invalid betas={group['betas']!r}: give two numbers or two Tensors, not one of each")
 
     def init_state(self, p: Array, group: Group) -> State:
         xp = backend.get_array_module(p)
