@@ -465,8 +465,8 @@ def test_lu_errors() -> None:
         with pytest.raises(RuntimeError) as ours:
             tg.linalg.lu_factor(tg.zeros(shape))
         assert str(ours.value) == str(theirs.value)
-    with pytest.raises(RuntimeError):
-        tg.lu(tg.zeros(2, 2))
+    with pytest.warns(UserWarning):  # torch.lu factors a singular matrix without raising (info in get_infos)
+        outcome(lambda lib: lib.lu(lib.zeros(2, 2)))
     outcome(lambda lib: lib.linalg.lu_factor_ex(lib.tensor([[1.0, 2], [2, 4]])))
     LU = tg.linalg.lu_factor(tg.eye(3)).LU
     raises(lambda lib: lib.linalg.lu_solve(lib.eye(3), lib.tensor([1, 2, 3], dtype=lib.int32), lib.ones(3)))

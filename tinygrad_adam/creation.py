@@ -692,12 +692,28 @@ def range_(start: float, end: float, step: float = 1, dtype: Any = None, device:
     return Tensor(data, device=dev, requires_grad=requires_grad)
 
 
+def _span_steps(op: str, start: Any, end: Any, steps: Any) -> int:
+    """``steps`` of linspace / logspace as a non-negative int (an integer, or anything with ``__index__``: a float
+    is refused, as torch's argument parser does); start and end must be numbers or 0-d tensors."""
+    try:
+        n = operator.index(steps)
+    except TypeError:
+        raise TypeError(f"{op}: steps must be an integer, got {type(steps).__name__} {steps!r}") from None
+    if n < 0:
+        raise ValueError(f"{op}: steps={n} is negative")
+    for name, v in (("start", start), ("end", end)):
+        if getattr(v, "ndim", 0) != 0:
+            raise ValueError(f"{op}: {name} must be a number or a 0-d tensor, got shape {tuple(v.shape)}")
+    return n
+
+
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: str | None = None,
              requires_grad: bool = False, *, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """``steps`` evenly spaced values from start to end inclusive (float32 unless told); float32 / float64 as
     torch's CPU kernel computes them (:func:`_fused_linspace`), integer dtypes too: the bounds cast to the dtype
     (floats truncated), the points computed so in float64 and truncated toward zero. bool raises, as in torch."""
     check_layout("linspace", layout, pin_memory)
+    steps = _span_steps("linspace", start, end, steps)
     dev, dt = backend.parse_device(device), DEFAULT_FLOAT if dtype is None else dtype
     if int(steps) > 0:  # (torch converts start for a point, end for two: unused, neither must fit)
         start = check_fits("linspace", start, dt)
@@ -765,8 +781,7 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype:
     torch's CPU kernel: start and end in the dtype, the powers in float64 from whichever end is nearer (an integer
     dtype takes a float32 base and truncates the powers)."""
     check_layout("logspace", layout, pin_memory)
-    if steps < 0:
-        raise ValueError(f"logspace: steps={steps} is negative")
+    steps = _span_steps("logspace", start, end, steps)
     if isinstance(start, complex) or isinstance(end, complex):
         refuse_complex(numpy.dtype(complex))
     dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)

@@ -182,8 +182,10 @@ def gradient(input: Tensor, *, spacing: Any = 1, dim: int | Sequence[int] | None
              edge_order: int = 1) -> tuple[Tensor, ...]:
     """The derivative estimate of ``input`` along each dim of ``dim`` (all when None), one tensor of input's shape
     each, as numpy.gradient / torch.gradient: central differences inside, one-sided ones of order ``edge_order``
-    (1 or 2) at the ends. ``spacing``: a number (the step in every dim), a list of numbers (one per dim), or a list
-    of 1-D tensors (the sample points along each dim)."""
+    (1 or 2) at the ends. ``spacing``: a number (the step in every dim; None is 1, as torch's), a list of numbers
+    (one per dim), or a list of 1-D tensors (the sample points along each dim)."""
+    if spacing is None:
+        spacing = 1
     if edge_order not in (1, 2):
         raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
     if input.dtype == numpy.bool_:
@@ -416,13 +418,14 @@ class LUUnpack(NamedTuple):
 
 
 def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
-    """torch.lu (deprecated there, with its warning): ``linalg.lu_factor`` (raising for a zero pivot), or with
-    ``get_infos`` ``linalg.lu_factor_ex``'s (LU, pivots, info)."""
+    """torch.lu (deprecated there, with its warning): ``linalg.lu_factor_ex``'s (LU, pivots), with its info when
+    ``get_infos``; a singular matrix factors without error either way, as torch 2.13's."""
     from . import linalg as la
 
     warnings.warn("torch.lu is deprecated; torch.linalg.lu_factor (or lu_factor_ex for the info too) replaces it",
                   UserWarning, stacklevel=2)
-    return tuple(la.lu_factor_ex(A, pivot=pivot)) if get_infos else tuple(la.lu_factor(A, pivot=pivot))
+    factored = tuple(la.lu_factor_ex(A, pivot=pivot))
+    return factored if get_infos else factored[:2]
 
 
 def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,

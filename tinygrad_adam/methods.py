@@ -646,7 +646,8 @@ def _addc(op: str, self: Tensor, tensor1: TensorLike, tensor2: TensorLike, value
     """addcmul / addcdiv, computed as torch's kernel does: ``self + (value * tensor1) (*|/) tensor2`` (floating
     dtypes: ``binary.addcmul`` / ``addcdiv``, with torch's fused multiply-add and compute dtype)."""
     dt = elementwise.result_type(self, tensor1, tensor2)
-    if op == "addcdiv" and dt.kind in "biu":
+    if op == "addcdiv" and all(numpy.dtype(t.dtype if isinstance(t, Tensor) else numpy.asarray(t).dtype).kind in "biu"
+                               for t in (tensor1, tensor2)):  # (whatever self's dtype, as torch)
         raise DtypeError("addcdiv: integer division is not supported (as in torch); convert to a float dtype first")
     if dt.kind == "f":
         s, t1, t2 = (elementwise.cast(x, dt, self) for x in (self, tensor1, tensor2))
@@ -1763,6 +1764,8 @@ def diff(self: Tensor, n: int = 1, dim: int = -1, prepend: TensorLike | None = N
     if self.ndim == 0:
         raise RuntimeError("diff: a 0-dim tensor has no dim to take differences along")
     d = movement.wrap_dim("diff", dim, self.ndim)
+    if n < 0:
+        raise ValueError(f"diff: n={n}; the order of the difference cannot be negative")
     if n == 0:
         return movement.clone(self)  # (a copy, as torch's: a write into it must not reach the input)
     parts = [as_tensor(t, self) for t in (prepend, self, append) if t is not None]
@@ -1862,7 +1865,7 @@ METHODS.update({
     "H": property(_conjugate_transpose), "mH": property(_mH), "real": property(lambda self: self),
     "imag": property(_imag),
 })
-METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg")})
+METHODS.update({f"{name}_": _in_place(name) for name in ("logit", "deg2rad", "rad2deg", "conj_physical")})
 _float_power_into = _in_place("float_power")
 
 
@@ -1878,7 +1881,8 @@ def _float_power_in_place(self: Tensor, exponent: TensorLike) -> Tensor:
 METHODS["float_power_"] = _float_power_in_place
 FUNCTIONS.update({name: _function(name) for name in (
     "aminmax", "diff", "nansum", "nanmean", "logit", "positive", "signbit", "deg2rad", "rad2deg", "float_power",
-    "gcd", "lcm", "conj", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg", "is_complex")})
+    "gcd", "lcm", "conj", "conj_physical", "conj_physical_", "resolve_conj", "resolve_neg", "is_conj", "is_neg",
+    "is_complex")})
 FUNCTIONS.update(real=lambda input: input.real, imag=lambda input: input.imag)  # noqa: A006
 
 
@@ -2097,7 +2101,11 @@ def _add_product(op: str, product: Callable[[Tensor, Tensor], Tensor], shapes: C
 
 
 def _bmm_sum(b1: Tensor, b2: Tensor) -> Tensor:
-    return reduce.sum(linalg.matmul(b1, b2), 0, False)
+    """The sum over the batch of the products (b, n, k) @ (b, k, m) -> (n, m), in the products' dtype (sum widens
+    integers; torch's addbmm keeps int32 / uint8, wrapping as they do)."""
+    products = linalg.matmul(b1, b2)
+    total = reduce.sum(products, 0, False)
+    return total if total.dtype == products.dtype else total.to(products.dtype)
 
 
 ADD_PRODUCTS = {

@@ -242,7 +242,11 @@ def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[
     that term is left out, NaN and inf in it too, as in torch (addmm, addmv, addr, baddbmm, addbmm), except that
     torch's addr multiplies its outer product by an alpha of 0 (a NaN or inf in it gives NaN). All three share one
     dtype; integer ones need integer beta and alpha (a float one of an integer value is one, except in addr, as in
-    torch; torch truncates a fractional one where ours raises); bool ones raise."""
+    torch; torch truncates a fractional one where ours raises); bool ones raise. addr first promotes the three to
+    one dtype, as torch's does (its others refuse a mix)."""
+    if op == "addr" and not input.dtype == x.dtype == y.dtype:
+        dt = elementwise.result_type(input, x, y)
+        input, x, y = (t if t.dtype == dt else elementwise.astype(t, dt) for t in (input, x, y))  # noqa: A001
     check_dtypes(op, input, x, y)
     if input.dtype.kind == "b":  # (torch's addr takes them, as logical and / or: not here)
         raise KernelDtypeError(f"{op}: bool tensors are not supported; convert them to an integer or float dtype first")

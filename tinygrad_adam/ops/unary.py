@@ -276,18 +276,25 @@ def reciprocal(a: Tensor) -> Tensor:
 
 def logit(a: Tensor, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)) of a floating tensor, p = a clamped to [eps, 1 - eps] when ``eps`` is given; derivative
-    1 / (p (1 - p)), as torch's: NaN where a is outside [0, 1] without eps, 0 outside [eps, 1 - eps] (and at a NaN)
-    with it."""
+    1 / (p (1 - p)), as torch's kernel: NaN where a is outside [0, 1] without eps (or a negative one), 0 outside
+    [eps, 1 - eps] with it (NaN at a NaN). (Double backward follows torch's differentiable formula, which differs
+    at those edges: higher_order_more.logit.)"""
     xp, x, t = a.xp, a._data, a.dtype.type
-    p = x if eps is None else xp.clip(x, t(eps), t(1 - eps))
+    clamped = eps is not None and eps >= 0  # (torch's kernels take a negative eps as none)
+    if not clamped:
+        p = x
+    elif eps <= 0.5:
+        p = xp.clip(x, t(eps), t(1 - eps))
+    else:  # bounds crossed: torch tests the lower one first (below eps -> eps, else above 1 - eps -> 1 - eps)
+        p = xp.where(x < t(eps), t(eps), xp.where(x > t(1 - eps), t(1 - eps), x))
     with ignore_fp_errors(xp):
         out = xp.log(p / (1 - p))
 
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(xp):
             d = g / (p * (1 - p))
-            outside = (x < 0) | (x > 1) if eps is None else ~((x >= t(eps)) & (x <= t(1 - eps)))  # NaN: 0
-            return (xp.where(outside, t(math.nan if eps is None else 0), d),)
+            outside = (x < t(eps)) | (x > t(1 - eps)) if clamped else (x < 0) | (x > 1)
+            return (xp.where(outside, t(0 if clamped else math.nan), d),)
     return record("logit", out, (a,), backward)
 
 
@@ -354,7 +361,9 @@ def _polygamma_array(n: int, x: Array) -> Array:
         if n == 0:
             out = backend.special("digamma", x).astype(x.dtype, copy=False)
             return xp.where(x == 0, xp.copysign(x.dtype.type(math.inf), -x), out)  # scipy: -inf at -0 too
-        if n == 1:  # torch's trigamma, step for step
+        if n == 1:  # torch's trigamma, step for step (float16 in float32, as torch's CPU kernel, rounded at the end)
+            if x.dtype == numpy.float16:
+                return _polygamma_array(1, x.astype(numpy.float32)).astype(x.dtype)
             one, pi = x.dtype.type(1), x.dtype.type(math.pi)
             reflect = x < 0.5
             s = xp.sin(pi * x)
