@@ -9,6 +9,7 @@ or checks that both raise.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -27,6 +28,13 @@ DTYPES = st.sampled_from([np.float32, np.float64])
 ENTRIES = st.floats(-3, 3, width=32)  # exact in float32 too
 BATCH = hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3)
 ODD = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+
+
+def same_failure(ours: BaseException, theirs: BaseException) -> bool:
+    """Whether two LinAlgErrors name the same failure in their own words: the same op before the first colon and
+    the same numbers (batch entry, pivot or order), in order."""
+    a, b = str(ours), str(theirs)
+    return a.split(":")[0] == b.split(":")[0] and re.findall(r"\d+", a) == re.findall(r"\d+", b)
 
 
 def tol(dtype: Any) -> float:
@@ -95,7 +103,7 @@ def test_cholesky_ill_conditioned(s: np.ndarray, upper: bool) -> None:
 @given(data=st.data(), dtype=DTYPES, upper=st.booleans())
 def test_cholesky_not_positive_definite(data: st.DataObject, dtype: Any, upper: bool) -> None:
     """Symmetric integer matrices (most not positive-definite), some with nan / inf: LAPACK's info, the factor where
-    it succeeded, and torch's LinAlgError message."""
+    it succeeded, and a LinAlgError naming what torch's does."""
     batch, n = data.draw(BATCH), data.draw(st.integers(1, 4))
     a = data.draw(hnp.arrays(np.float64, batch + (n, n), elements=st.integers(-2, 3).map(float)))
     a = a + np.swapaxes(a, -1, -2) + data.draw(st.sampled_from([0.0, 4.0])) * np.eye(n)
@@ -120,7 +128,7 @@ def test_cholesky_not_positive_definite(data: st.DataObject, dtype: Any, upper: 
         except torch.linalg.LinAlgError as e:
             with pytest.raises(tg.linalg.LinAlgError) as ours_error:
                 call(tg, tg.tensor(x))
-            assert str(ours_error.value) == str(e)
+            assert same_failure(ours_error.value, e)
         else:
             call(tg, tg.tensor(x))
 
@@ -208,7 +216,7 @@ def test_cholesky_solve_inverse_errors() -> None:
         torch.cholesky_inverse(torch.tensor(singular))
     with pytest.raises(tg.linalg.LinAlgError) as ours:
         tg.cholesky_inverse(tg.tensor(singular))
-    assert str(ours.value) == str(theirs.value)
+    assert same_failure(ours.value, theirs.value)
     agree(lambda lib, f: lib.cholesky_inverse(f, upper=True), singular)  # the upper triangle has no zero pivot
     agree(lambda lib, r, f: lib.cholesky_solve(r, f), np.ones((2, 1)), singular[1], grads=False)  # infs, no error
     raises(lambda L: L.cholesky_solve(L.ones(2), L.eye(2)))
@@ -377,7 +385,7 @@ def test_inv_ex_solve_ex_singular(dtype: Any) -> None:
                 call(torch, torch.tensor(a), torch.tensor(b), True)
             with pytest.raises(tg.linalg.LinAlgError) as our_error:
                 call(tg, tg.tensor(a), tg.tensor(b), True)
-            assert str(our_error.value) == str(their_error.value)
+            assert same_failure(our_error.value, their_error.value)
 
 
 def test_inv_ex_solve_ex_errors() -> None:

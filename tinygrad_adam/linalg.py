@@ -356,8 +356,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:
     a singular one, as torch's. The gradient is inv's; see ``ops.factor.inv_ex``."""
     inverse, info = factor.inv_ex(A)
     if check_errors:
-        factor.check_info("linalg.inv_ex", info, lambda i: f"The diagonal element {i} is zero, the inversion could "
-                          f"not be completed because the input matrix is singular.")
+        factor.check_info("linalg.inv_ex", info, factor.singular_diagonal)
     return InvEx(inverse, Tensor(info, device=A.device))
 
 
@@ -368,7 +367,7 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     result, info = factor.solve_ex(A, B, left)
     if check_errors:
         factor.check_info("torch.linalg.solve_ex", info,
-                          lambda i: "The solver failed because the input matrix is singular.")
+                          lambda i: "the input is singular, so the system has no unique solution")
     return SolveEx(result, Tensor(info, device=A.device))
 
 
@@ -555,8 +554,8 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False) -
 
 
 def _zero_pivot(i: int) -> str:
-    return (f"U[{i},{i}] is zero and using it on lu_solve would result in a division by zero. If you still want to "
-            f"perform the factorization, consider calling linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
+    return (f"the pivot U[{i},{i}] vanishes (the input is singular), and lu_solve would divide by it; "
+            f"linalg.lu_factor_ex(A, pivot) factors it anyway and reports the pivot in its info")
 
 
 def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactor:
@@ -694,8 +693,7 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = Fa
     batch = A.shape[:-2]
     info = info.reshape(batch)
     if check_errors:
-        factor.check_info(op, info, lambda i: f"The factorization could not be completed because D({i}, {i}) is "
-                                              f"exactly zero (the matrix is singular).")
+        factor.check_info(op, info, lambda i: f"the input is singular: the factorization's block D[{i},{i}] vanishes")
     return LDLFactorEx(Tensor(numpy.tril(ld).reshape(A.shape)), Tensor(pivots.reshape(batch + (n,))),
                        Tensor(info))
 

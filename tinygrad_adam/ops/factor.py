@@ -68,18 +68,21 @@ def _same_dtype(op: str, a: Tensor, b: Tensor) -> None:
 
 
 def check_info(op: str, info: Array, problem: Callable[[int], str]) -> None:
-    """Raise torch's LinAlgError for the first failed matrix (``info`` non-zero), naming it by its flat batch index
-    when there is a batch: ``"{op}: (Batch element 3): {problem(info)}"``."""
+    """Raise LinAlgError (torch's class) for the first failed matrix (``info`` non-zero), naming it by its flat batch
+    index when there is a batch: ``"{op}: batch entry 3: {problem(info)}"``."""
     flat = backend.to_numpy(info).reshape(-1)
     bad = numpy.flatnonzero(flat)
     if bad.size:
-        batch = f"(Batch element {bad[0]}): " if info.ndim else ""
+        batch = f"batch entry {bad[0]}: " if info.ndim else ""
         raise LinAlgError(f"{op}: {batch}{problem(int(flat[bad[0]]))}")
 
 
 def not_positive_definite(order: int) -> str:
-    return (f"The factorization could not be completed because the input is not positive-definite (the leading "
-            f"minor of order {order} is not positive-definite).")
+    return f"the input is not positive-definite (the factorization failed at its leading block of size {order})"
+
+
+def singular_diagonal(i: int) -> str:
+    return f"the input is singular (its factor's diagonal entry {i} vanishes), so it has no inverse"
 
 
 # ---------------------------------------------------------------------------------------------- triangular solves
@@ -227,8 +230,7 @@ def cholesky_inverse(l: Tensor, upper: bool = False) -> Tensor:
     n = l.shape[-1]
     zero = backend.diagonal(low, 0, -2, -1) == 0
     first = xp.where(zero.any(axis=-1), xp.argmax(zero, axis=-1) + 1, 0) if n else xp.zeros(l.shape[:-2], int)
-    check_info(op, first, lambda i: f"The diagonal element {i} is zero, the inversion could not be completed "
-                                    f"because the input matrix is singular.")
+    check_info(op, first, singular_diagonal)
     inv_low = trsolve(low, xp.broadcast_to(xp.eye(n, dtype=l.dtype), low.shape), lower=True)
     out = mT(inv_low) @ inv_low
 
