@@ -458,11 +458,14 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
 
 def vander(x: Tensor, *, N: int | None = None) -> Tensor:
     """The Vandermonde matrix of x (..., n): (..., n, N), column j holding x^j (N = n by default, at least 2), as
-    running products (cumprod), so the gradient is cumprod's; integer dtypes stay integer."""
-    if x.ndim == 0:
-        raise ArgumentError("linalg.vander: x must have at least 1 dim (..., n), got a 0-d tensor")
+    running products (cumprod), so the gradient is cumprod's; integer dtypes give int64 and a 0-d x reads as
+    (1,), as torch."""
     if x.dtype == numpy.bool_:
         raise DtypeError("linalg.vander: supports floating and integer tensors (as torch), got bool")
+    if x.ndim == 0:
+        x = movement.reshape(x, (1,))
+    if x.dtype.kind in "iu" and x.dtype != numpy.int64:
+        x = elementwise.astype(x, numpy.int64)
     n = x.shape[-1] if N is None else int(N)
     if n <= 1:
         raise ArgumentError(f"linalg.vander: N must be greater than 1, got {n}")

@@ -954,7 +954,7 @@ def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False, d
 
 def prod(self: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     x = self if dtype is None else to(self, dtype=dtype)
-    if x.dtype.kind in "bu":
+    if x.dtype.kind in "biu" and x.dtype != numpy.int64:  # (int32 too: a 0-d one skips numpy's promotion)
         x = elementwise.astype(x, numpy.int64)
     return _in_dtype(statistics.prod(x, _one_dim("prod", dim), keepdim), dtype)
 
@@ -2579,6 +2579,8 @@ def sum_to_size(self: Tensor, *sizes: Any, size: Any = None) -> Tensor:
     if lead < 0 or builtins.any(n not in (m, 1) for n, m in zip(shape, self.shape[lead:])):
         raise ValueError(f"sum_to_size: size {shape} is not expandable to the tensor's size {self.shape}")
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and self.shape[lead + i] != 1)
+    if not shape and not self.ndim:  # torch sums to a 0-d size (an integer 0-d tensor comes back int64)
+        return sum_(self)
     return movement.reshape(sum_(self, axes, True), shape) if axes else self
 
 

@@ -211,6 +211,8 @@ def _polynomial(name: str, edges: Callable[[Any, Array, Array, Array], Array], f
         xp = a.xp
         x, k = xp.broadcast_arrays(a._data, m._data)
         k = xp.trunc(k)
+        with ignore_fp_errors(xp):  # torch converts n to int64: nan, inf and |n| >= 2**63 come out negative (0)
+            k = xp.where(xp.abs(k) < 2.0 ** 63, k, k.dtype.type(-1))
         with ignore_fp_errors(xp):
             out = xp.ones(x.shape, x.dtype)
             finite = k[xp.isfinite(k)]
@@ -218,9 +220,17 @@ def _polynomial(name: str, edges: Callable[[Any, Array, Array, Array], Array], f
             if top >= 1:
                 p, q = xp.ones(x.shape, x.dtype), first(x)
                 out = xp.where(k == 1, q, out)
+                if top > 16:  # entries the closed form or a special value replaces below need no recurrence
+                    settled = ~xp.isnan(edges(xp, x, k, xp.full(x.shape, math.nan, x.dtype)))
+                    if trig is not None:
+                        settled |= (k > trig[0]) & trig[2](xp, x)
                 for j in range(2, top + 1):
                     p, q = q, step(j, x, p, q)
                     out = xp.where(k == j, q, out)
+                    # once P(j) is NaN every later one is: stop when no unsettled entry needs more steps
+                    if j % 16 == 0 and not bool(((k > j) & ~xp.isnan(q) & ~settled).any()):
+                        out = xp.where(k > j, q, out)
+                        break
             if trig is not None:
                 out = xp.where((k > trig[0]) & trig[2](xp, x), trig[1](xp, x, k), out)
             out = edges(xp, x, k, out)

@@ -174,7 +174,10 @@ def operands(op: str, a: TensorLike, b: TensorLike, floating: bool = False) -> t
         return number(a, b._data.dtype, b), b
     if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype):
         like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-        if like is None:  # two non-tensors: the first becomes one (float32 for lists and numbers)
+        if like is None:  # two non-tensors: the first becomes one (float32 for lists)
+            if isinstance(a, (int, float, complex, numpy.generic)):  # (as_tensor(2) would be the sizes (2,))
+                raise TypeError(f"{op}: needs a Tensor operand, got {type(a).__name__} and {type(b).__name__} "
+                                "(as torch)")
             a = like = as_tensor(a)
         # arrays and lists become tensors of their own dtype; numbers (numpy's scalars among them) stay numbers
         # until the dtype is known

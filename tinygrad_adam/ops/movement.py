@@ -455,6 +455,9 @@ def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
     if a.ndim == 0:
         raise ValueError("narrow: a 0-d tensor has no dim to narrow")
     d = wrap_dim("narrow", dim, a.ndim)
+    if isinstance(start, Tensor) and (start.ndim or start.dtype.kind not in "iu"):  # (int() would read True as 1)
+        raise TypeError(f"narrow: a tensor start must be a 0-d integer tensor, got {start.dtype} of shape "
+                        f"{start.shape}")
     n, start, length = a.shape[d], int(start), int(length)
     if not -n <= start <= n:
         raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {n}")

@@ -187,7 +187,15 @@ def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool
     out = gather(spread, -1, Tensor(below, device=a.device))
     if interpolation in ("linear", "midpoint"):
         above = gather(spread, -1, Tensor(xp.ceil(ranks).astype("int64"), device=a.device))
-        out = lerp(out, above, 0.5 if interpolation == "midpoint" else Tensor(ranks - below.astype(a.dtype)))
+        weight = Tensor(ranks - below.astype(a.dtype), device=a.device)
+        if interpolation == "linear" and isinstance(q, Tensor) and q.requires_grad:  # the weight is q's: as torch,
+            # rebuild it from q (q * scale - below; 0, with no gradient, where NaN pinned the rank) so q gets one
+            scale = (xp.maximum((~nan).sum(axis=-1, keepdims=True) - 1, 0) if ignore_nan else
+                     xp.where(nan.any(axis=-1, keepdims=True), 0, n - 1)).astype(a.dtype)
+            free = (reshape(q, qb.shape) * Tensor(scale, device=a.device)
+                    - Tensor(below.astype(a.dtype), device=a.device))
+            weight = elementwise.where(Tensor(xp.broadcast_to(scale == 0, ranks.shape), device=a.device), weight, free)
+        out = lerp(out, above, 0.5 if interpolation == "midpoint" else weight)
     shape = kept if keepdim else () if dim is None else a.shape[:d] + a.shape[d + 1:]
     return reshape(out, qs.shape + shape)
 
