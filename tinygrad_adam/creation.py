@@ -242,9 +242,7 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
         try:  # (Python floats for float16 go through float32, as torch's, see cast_array)
             array = numpy.array(data, dtype=dtype) if numpy.dtype(dtype) != numpy.float16 else \
                 cast_array(numpy.array(data, dtype=numpy.float64), dtype)
-        except OverflowError:  # (numpy refuses -1 for uint8; torch wraps ints in [-255, -1] and checks the rest)
-            if kind != "u":
-                raise
+        except OverflowError:  # (numpy refuses -1 for uint8, 2**15 for int16: torch wraps the first, refuses the other)
             array = numpy.array(_checked_nest(data, dtype), dtype=dtype)
     if device is None and backend.device_of(array) != "cpu":
         device = backend.device_of(array)

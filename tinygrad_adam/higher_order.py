@@ -225,6 +225,18 @@ def neg(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def pow(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:  # noqa: A001
     """torch's pow_backward: a number exponent e gives g (e a^(e-1)) (zeros for e = 0); a tensor one b gives
     g (b a^(b-1)) (0 where b == 0) for a and g (a^b log a) (0 where a == 0 and b >= 0) for b."""
+    return _pow_grads(node, g, node)
+
+
+@differentiable("pow_")
+def pow_(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``x.pow_(y)``: pow's formula with a^b taken again from the inputs (x's array, the output, was overwritten)."""
+    a, b = node._parents
+    return _pow_grads(node, g, ew.pow(a, b) if b.requires_grad else None)
+
+
+def _pow_grads(node: Tensor, g: Tensor, power: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """pow's gradients, ``power`` standing for a^b (read only for a tensor exponent that requires grad)."""
     a, b = node._parents
     exponent = saved(node, "exponent")
     ga = gb = None
@@ -237,7 +249,7 @@ def pow(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:  # noqa
             ga = g * (exponent * ew.pow(a, exponent - 1))
         ga = sum_to(ga, a.shape)
     if b.requires_grad:
-        gb = sum_to(g * ew.where(constant((a._data == 0) & (b._data >= 0)), 0, node * ew.log(a)), b.shape)
+        gb = sum_to(g * ew.where(constant((a._data == 0) & (b._data >= 0)), 0, power * ew.log(a)), b.shape)
     return ga, gb
 
 

@@ -1191,8 +1191,15 @@ def copy_(self: Tensor, src: TensorLike, non_blocking: bool = False) -> Tensor:
     return inplace.inplace(self, "copy_", compute, src)
 
 
+def _continuous_only(op: str, self: Tensor) -> None:
+    """Samples of a continuous distribution go into floating tensors only (as torch's)."""
+    if self.dtype.kind != "f":
+        raise TypeError(f"{op}: a continuous distribution needs a floating tensor, got dtype {self.dtype}")
+
+
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     """Fill with normal samples of ``mean`` and ``std`` (>= 0, as torch's: a negative one raises)."""
+    _continuous_only("normal_", self)
     if not std >= 0:
         raise ValueError(f"normal_: std={std} is negative")
 
@@ -1204,6 +1211,7 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Gen
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     """Fill with uniform samples in [a, b) (``a > b`` raises, as torch's)."""
+    _continuous_only("uniform_", self)
     if a > b:
         raise ValueError(f"uniform_: the lower end {a} is above the upper end {b}")
 
@@ -1224,8 +1232,7 @@ def bernoulli_(self: Tensor, p: TensorLike = 0.5, *, generator: Generator | None
 
 def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     """Fill with exponential samples of rate ``lambd`` (> 0, mean 1 / lambd); floating tensors only."""
-    if self.dtype.kind != "f":
-        raise TypeError(f"exponential_: a continuous distribution needs a floating tensor, got dtype {self.dtype}")
+    _continuous_only("exponential_", self)
     if not lambd > 0:
         raise ValueError(f"exponential_: lambd must be > 0, got {lambd}")
     return inplace.inplace(self, "exponential_", lambda a: _constant(

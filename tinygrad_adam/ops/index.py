@@ -510,6 +510,8 @@ def index_fill(a: Tensor, dim: int, index: Tensor, value: TensorLike) -> Tensor:
     """A copy of ``a`` (any shape) with ``value`` (a number or a 0-d tensor) in its slices at ``index`` (1-D or 0-d
     int64; negative entries count from the end) along ``dim``. Gradients: ``a``'s is zero in those slices, ``value``'s
     the sum of theirs (each slice once, however often ``index`` names it), as torch."""
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype != a.dtype:  # a 0-d tensor's number is checked
+        check_fits("index_fill", value.item(), a.dtype)  # as a Python one is (torch: 300. into uint8 raises)
     v = as_tensor(check_fits("index_fill", value, a.dtype), like=a)
     if v.ndim:
         raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape {v.shape}")
@@ -536,7 +538,7 @@ def index_add(a: Tensor, dim: int, index: Tensor, source: Tensor, alpha: float =
 
     d, key = _slots("index_add", a, dim, index, ("int64", "int32"), negative=False)
     s = _slices_source("index_add", a, d, key, source)
-    scale = a.dtype.type(alpha)
+    scale = a.dtype.type(check_fits("index_add", alpha, a.dtype))  # (uint8's alpha -1 is 255, as torch's)
     out = a.xp.array(a._data)
     backend.scatter_add(_at_least_1d(out), key, s if alpha == 1 else s * scale)
 

@@ -83,6 +83,8 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
             with _opened(a):
                 if aliased:  # (an expand written by fill_, masked_fill_, ...)
                     _write_aliased(a._data, out._data)
+                elif isinstance(out._data, numpy.generic):  # (numpy will not wrap a wider int scalar into the
+                    a._data[...] = numpy.asarray(out._data)  # array, an int8 given int16 191; from an array it does)
                 else:
                     a._data[...] = out._data
     bump_version(a)
@@ -360,9 +362,10 @@ UNCHECKED = frozenset({"__setitem__", "masked_fill_", "fill_", "index_fill_", "f
 
 
 # the ops torch lets write into a tensor whose places share elements (an ``expand``): each writes one number at the
-# places it picks, so every alias of a written element gets that number (with ``accumulate``, index_put_ refuses)
+# places it picks, so every alias of a written element gets that number (with ``accumulate``, index_put_ refuses);
+# conj_physical_ of a real tensor changes no element
 ALIASED_WRITES = frozenset({"fill_", "zero_", "masked_fill_", "index_fill_", "index_put_", "tril_", "triu_",
-                            "fill_diagonal_", "__setitem__"})
+                            "fill_diagonal_", "__setitem__", "conj_physical_"})
 
 
 def repeats(data: Any) -> bool:
