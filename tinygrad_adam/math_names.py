@@ -484,8 +484,8 @@ def angle(self: Tensor) -> Tensor:
 
 
 def _continuous(op: str, self: Tensor, scale: float, name: str) -> None:
-    if self.dtype.kind != "f":
-        raise TypeError(f"{op}: a continuous distribution needs a floating tensor, got dtype {self.dtype}")
+    from .methods import _continuous_only  # (one check and message for every continuous fill)
+    _continuous_only(op, self)
     if not scale > 0:
         raise ValueError(f"{op} expects {name} > 0.0, but found {name}={scale}")
 

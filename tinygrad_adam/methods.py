@@ -48,7 +48,7 @@ from .creation import (
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .ops.factor import ArgumentError, DivisionByZeroError, DtypeError, KernelDtypeError
 from .storage import _root
-from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record
+from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record, refuse_complex
 
 Dim = int | Sequence[int] | None
 
@@ -645,10 +645,14 @@ def addcdiv(self: Tensor, tensor1: TensorLike, tensor2: TensorLike, *, value: fl
 def _addc(op: str, self: Tensor, tensor1: TensorLike, tensor2: TensorLike, value: float) -> Tensor:
     """addcmul / addcdiv, computed as torch's kernel does: ``self + (value * tensor1) (*|/) tensor2`` (floating
     dtypes: ``binary.addcmul`` / ``addcdiv``, with torch's fused multiply-add and compute dtype)."""
+    if isinstance(value, complex):
+        refuse_complex(numpy.dtype(complex))
     dt = elementwise.result_type(self, tensor1, tensor2)
     if op == "addcdiv" and all(numpy.dtype(t.dtype if isinstance(t, Tensor) else numpy.asarray(t).dtype).kind in "biu"
                                for t in (tensor1, tensor2)):  # (whatever self's dtype, as torch)
         raise DtypeError("addcdiv: integer division is not supported (as in torch); convert to a float dtype first")
+    if dt.kind == "b":
+        raise KernelDtypeError(f"{op}: all-bool operands have no kernel (as in torch); convert with .long() first")
     if dt.kind == "f":
         s, t1, t2 = (elementwise.cast(x, dt, self) for x in (self, tensor1, tensor2))
         return (binary.addcmul if op == "addcmul" else binary.addcdiv)(s, t1, t2, value)
@@ -1192,9 +1196,12 @@ def copy_(self: Tensor, src: TensorLike, non_blocking: bool = False) -> Tensor:
 
 
 def _continuous_only(op: str, self: Tensor) -> None:
-    """Samples of a continuous distribution go into floating tensors only (as torch's)."""
+    """Samples of a continuous distribution go into floating tensors only (torch has no integer or bool kernel:
+    NotImplementedError; ours is also a TypeError, what it raised before). nn.init's random fills use it too."""
     if self.dtype.kind != "f":
-        raise TypeError(f"{op}: a continuous distribution needs a floating tensor, got dtype {self.dtype}")
+        raise KernelDtypeError(f"{op}: a continuous distribution needs a floating tensor, got dtype {self.dtype}; "
+                               f"make the tensor floating (e.g. dtype=float32), then convert with .to({self.dtype}) "
+                               f"if needed")
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None) -> Tensor:

@@ -93,18 +93,22 @@ def _xp(x: Array) -> Any:
     return backend.get_array_module(x)
 
 
+def _not_tiny(x: Array) -> Array:
+    """Where torch's i1 / i1e derivative uses its formula: |x| > eps; elsewhere (also at nan) it gives 1/2."""
+    return _xp(x).abs(x) > _xp(x).finfo(x.dtype).eps
+
+
 def _i1_derivative(x: Array, y: Array) -> Array:
-    """d i1 / dx = i0(x) - i1(x) / x, 1/2 at 0 (torch's)."""
-    xp = _xp(x)
+    """d i1 / dx = i0(x) - i1(x) / x, 1/2 where |x| <= eps or x is nan (torch's)."""
     i0x = backend.special("i0", x).astype(x.dtype, copy=False)
-    return xp.where(x == 0, x.dtype.type(0.5), i0x - y / x)
+    return _xp(x).where(_not_tiny(x), i0x - y / x, x.dtype.type(0.5))
 
 
 def _i1e_derivative(x: Array, y: Array) -> Array:
-    """d i1e / dx = i0e(x) - i1e(x) (sign(x) + 1 / x), 1/2 at 0 (torch's)."""
+    """d i1e / dx = i0e(x) - i1e(x) (sign(x) + 1 / x), 1/2 where |x| <= eps or x is nan (torch's)."""
     xp = _xp(x)
     i0e = backend.special("i0e", x).astype(x.dtype, copy=False)
-    return xp.where(x == 0, x.dtype.type(0.5), i0e - y * (xp.sign(x) + 1 / x))
+    return xp.where(_not_tiny(x), i0e - y * (xp.sign(x) + 1 / x), x.dtype.type(0.5))
 
 
 def _i0e_derivative(x: Array, y: Array) -> Array:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..autograd import no_grad
 from ..creation import Generator, rand, randn
+from ..methods import _continuous_only
 from ..tensor import Tensor, bump_version
 
 # torch's table: the linear layers and sigmoid give the int 1
@@ -65,6 +66,7 @@ def _fill(t: Tensor, values: Any) -> Tensor:
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with U(a, b), drawn from ``generator`` (as in every initialiser here that draws), else the default one;
     a > b or an infinite bound raises, as torch's."""
+    _continuous_only("uniform_", t)
     if not (math.isfinite(a) and math.isfinite(b) and a <= b):
         raise ValueError(f"uniform_: needs finite bounds a <= b (torch's [from, to) range), got a={a}, b={b}")
     return _fill(t, rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a)
@@ -74,6 +76,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator
     """Fill with N(mean, std^2); a negative or NaN ``std`` raises, as torch's."""
     if not std >= 0:
         raise ValueError(f"normal_: expects std >= 0.0, got {std}")
+    _continuous_only("normal_", t)
     return _fill(t, randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean)
 
 
@@ -120,8 +123,7 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator 
     column's rows, chosen at random, set to zero (all of them from sparsity 1 on)."""
     if t.ndim != 2:
         raise ValueError(f"sparse_ needs a 2-D tensor, got shape {t.shape}")
-    if t.dtype.kind != "f":
-        raise TypeError(f"sparse_ needs a floating tensor, got dtype {t.dtype}")
+    _continuous_only("sparse_", t)
     rows, cols = t.shape
     zeros = len(range(rows)[:math.ceil(sparsity * rows)])  # (a negative count keeps that many, as torch's slice)
     values = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std
@@ -138,6 +140,7 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     when the mean lies more than 2 std outside [a, b], std == 0 raises ZeroDivisionError, a == b fills with a."""
     if not a <= b:
         raise ValueError(f"trunc_normal_: need a <= b, got a={a}, b={b}")
+    _continuous_only("trunc_normal_", t)
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("trunc_normal_: [a, b] lies over 2 std away from the mean, so the values drawn may not "
                       "follow the truncated normal", stacklevel=2)
@@ -171,6 +174,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None
         raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
     if t._data.size == 0:  # nothing to fill (torch: a no-op)
         return t
+    _continuous_only("orthogonal_", t)
     rows, cols = t.shape[0], t._data.size // t.shape[0]
     flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device, generator=generator)._data
     q, r = t.xp.linalg.qr(flat)

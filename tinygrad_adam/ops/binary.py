@@ -12,7 +12,7 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record
+from ..tensor import DEFAULT_FLOAT, Array, Tensor, TensorLike, check_devices, record, refuse_complex
 from .bitwise import operand_name
 from .elementwise import broadcast_shape, cast, floating, ignore_fp_errors, operands, result_type, unbroadcast
 from .factor import ArgumentError, DtypeError, KernelDtypeError
@@ -169,6 +169,8 @@ def lerp(start: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
         parents, w = (s, e, t), t._data
         out = _lerp(s._data, e._data, w)
     else:
+        if isinstance(weight, complex):
+            refuse_complex(numpy.dtype(complex))
         parents = (s, e)
         out = _lerp(s._data, e._data, _opmath(s.dtype).type(weight))  # the number in torch's compute dtype
         w = float(weight)  # torch's backward takes a number weight as a double

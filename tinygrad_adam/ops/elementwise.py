@@ -613,6 +613,10 @@ def clip(a: Tensor, lo: TensorLike | None = None, hi: TensorLike | None = None) 
     The gradient reaches a where lo <= a <= hi, lo where a < lo < hi, hi where a > hi or hi < lo (torch's rule: a
     tie with a bound is inside, not split as in maximum)."""
     dtype = result_type(a, *(b for b in (lo, hi) if b is not None))
+    if dtype.kind == "b" and not isinstance(lo if hi is None else hi if lo is None else None, Tensor):
+        from .factor import KernelDtypeError  # torch's bool clamp takes one bound only, a tensor
+        raise KernelDtypeError("clamp: on bool values only a single bound given as a tensor works (as in torch), "
+                               "not a number or both bounds; convert with .long() first")
     lo, hi = (check_fits("clamp", b, dtype) for b in (lo, hi))
     a = cast(a, dtype, a)
     lo_t, hi_t = (None if b is None else cast(b, dtype, a) for b in (lo, hi))
@@ -678,9 +682,12 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
 def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """``a`` where ``cond`` holds, else ``b``; the gradient goes to the chosen side. Two Python numbers give torch's
     dtype (int64 for two ints, bool for two bools, float32 with a float)."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and all(isinstance(x, (int, float)) for x in (a, b)):
-        like = cond if isinstance(cond, Tensor) else None
-        a = as_tensor(numpy.asarray(a, dtype=result_type(a, b)), like=like)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        if complex in (type(a), type(b)):  # (torch would make a complex tensor)
+            refuse_complex(numpy.dtype(complex))
+        if all(isinstance(x, (int, float)) for x in (a, b)):
+            like = cond if isinstance(cond, Tensor) else None
+            a = as_tensor(numpy.asarray(a, dtype=result_type(a, b)), like=like)
     for x in (a, b):  # a number beside an integer tensor must fit its dtype, as torch checks (300 for uint8 raises)
         if isinstance(x, (int, float)) and not isinstance(x, bool) and (dtype := result_type(a, b)).kind in "iu":
             check_fits("where", x, dtype)

@@ -32,7 +32,8 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[i
     """(dim as a non-negative int, the open-mesh advanced index that ``index`` stands for along ``dim``), built on a
     copy of the index when ``private`` (a backward will read it: no later write into the index can reach it)."""
     check_devices(op, a, index)
-    check_index_dtype(op, index)
+    if index._data.size:  # (torch takes an empty index of any dtype)
+        check_index_dtype(op, index)
     nd = max(a.ndim, 1)
     if not -nd <= dim < nd:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {a.ndim} dims")
@@ -41,8 +42,8 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[i
         raise ValueError(f"{op}: index shape {index.shape} must have the dims of the input {a.shape}, each no larger "
                          f"except along dim {dim}")
     xp, idx = a.xp, index._data
-    if private:
-        idx = idx.copy()
+    if private or idx.dtype.kind not in "iu":
+        idx = idx.astype(numpy.int64)  # a copy (and an empty index of another dtype made an integer one)
     if idx.size and bool(((idx < 0) | (idx >= (a.shape[dim] if a.ndim else 1))).any()):
         raise IndexError(f"{op}: index out of range for dim {dim} of size {a.shape[dim] if a.ndim else 1}")
     if a.ndim == 0:
@@ -575,6 +576,9 @@ def index_reduce(a: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str
     op = "index_reduce"
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ValueError(f"{op}: reduce must be 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
+    if a.dtype == bool:
+        from .factor import KernelDtypeError
+        raise KernelDtypeError(f"{op}: bool tensors have no kernel (as in torch); convert with .long() first")
     if not isinstance(index, Tensor) or not isinstance(source, Tensor):
         raise TypeError(f"{op}: index and source must be tensors, got {type(index).__name__} and "
                         f"{type(source).__name__}")

@@ -305,7 +305,8 @@ def diag_embed(a: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Te
 
 def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> Tensor:
     """Sum over the last ``dims`` dims of ``a`` against the first ``dims`` of ``b`` (or over the dims named by the
-    pair of lists ``dims``): shape a's other dims, then b's. One dtype for both, as torch; an einsum underneath."""
+    pair of lists ``dims``): shape a's other dims, then b's. One dtype for both, as torch; an einsum underneath. A
+    contracted dim of size 1 facing a larger one broadcasts, as torch's."""
     if a.dtype != b.dtype:
         raise DtypeError(f"tensordot: {a.dtype} and {b.dtype} inputs do not mix (as in torch); cast one")
     if isinstance(dims, int):
@@ -318,13 +319,14 @@ def tensordot(a: Tensor, b: Tensor, dims: int | Sequence[Sequence[int]] = 2) -> 
         db = [movement.wrap_dim("tensordot", int(d), b.ndim) for d in dims[1]]
         if len(da) != len(db) or len(set(da)) != len(da) or len(set(db)) != len(db):
             raise ArgumentError(f"tensordot: dims {dims} must name as many distinct dims of each input")
-    if any(a.shape[i] != b.shape[j] for i, j in zip(da, db)):
+    if any(1 != a.shape[i] != b.shape[j] != 1 for i, j in zip(da, db)):
         raise ArgumentError(f"tensordot: contracted dims {da} of {a.shape} and {db} of {b.shape} differ in size")
     letters = iter(string.ascii_letters)
     sa = [next(letters) for _ in range(a.ndim)]
     sb = [next(letters) for _ in range(b.ndim)]
     for i, j in zip(da, db):
-        sb[j] = sa[i]
+        if a.shape[i] == b.shape[j]:  # else one is 1: torch broadcasts it, so both letters are summed on their own
+            sb[j] = sa[i]
     out = [c for i, c in enumerate(sa) if i not in da] + [c for j, c in enumerate(sb) if j not in db]
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
