@@ -384,12 +384,14 @@ def linear_map(t: Tensor, f: Callable[[Array], Array], adjoint: Callable[[Array]
     """``f(t)`` for a linear map ``f`` of arrays whose adjoint (transpose) is ``adjoint``, recorded as
     ``_linear_map``: its backward is the adjoint, its differentiable backward the adjoint recorded the same way (so
     derivatives of any order work)."""
-    return record("_linear_map", f(t._data), (t,), lambda h: (adjoint(h),))
+    maps = (f, adjoint)  # the backward keeps f too: the differentiable backward below maps by it again
+    return record("_linear_map", f(t._data), (t,), lambda h: (maps[1](h),))
 
 
 @differentiable("_linear_map")
 def _linear_map(node: Tensor, h: Tensor) -> tuple[Tensor]:
-    return (linear_map(h, saved(node, "adjoint"), saved(node, "f")),)
+    f, adjoint = saved(node, "maps")
+    return (linear_map(h, adjoint, f),)
 
 
 def first_order(node: Tensor) -> Callable[[Array], Array]:
@@ -756,6 +758,14 @@ def unfold(node: Tensor, g: Tensor) -> tuple[Tensor]:
         split = picked.reshape(x_shape[:d] + (count, size) + x_shape[d + 1:])
         return node.xp.moveaxis(split, d + 1, -1).reshape(out_shape)
     return (linear_map(g, first_order(node), windows_of),)
+
+
+@differentiable("fold")
+def fold(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """F.fold's (col2im) backward: im2col of g (N, C, H, W) -> (N, C*kh*kw, L), linear in g; its adjoint is the
+    fold (col2im into the (H, W) output) again."""
+    blocks, size = saved(node, "blocks"), tuple(node.shape[-2:])
+    return (linear_map(g, first_order(node), lambda h: conv.col2im(h, size, blocks)),)
 
 
 @differentiable("masked_select")
