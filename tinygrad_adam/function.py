@@ -30,6 +30,7 @@ differentiating its result again raises.
 from __future__ import annotations
 
 import functools
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -41,7 +42,7 @@ from .ops import elementwise as ew
 from .ops import movement
 from .ops.elementwise import broadcast_shape
 from .ops.inplace import _become, _snapshot
-from .tensor import Array, Tensor, constant, record, version_box
+from .tensor import Array, Tensor, bump_version, constant, record, version_box
 
 ONCE = "trying to differentiate twice a function that was marked with @once_differentiable"
 
@@ -74,6 +75,15 @@ class FunctionCtx:
         hooks = graph.current_hooks()
         if hooks is not None:
             self._packed = (hooks[1], tuple(None if t is None else hooks[0](t) for t in tensors))
+
+    def save_for_forward(self, *tensors: Tensor | None) -> None:
+        """Keep Tensors (or None) for a ``jvp`` staticmethod, as torch. Our forward mode (``func.jvp``) runs
+        through ``backward`` twice instead of calling ``jvp``, so they are kept but not read here."""
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_forward takes Tensors or None; position {i} holds a "
+                                f"{type(t).__name__} (keep other values as attributes of ctx)")
+        self.saved_for_forward = tensors
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -115,6 +125,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        if hasattr(cls, "setup_context"):  # forward's defaults and keywords become inputs, as torch's
+            args, kwargs = _bound_inputs(cls.forward, args, kwargs), {}
         ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         with no_grad():
             if hasattr(cls, "setup_context"):  # torch's newer form: forward(*args), then setup_context
@@ -123,6 +135,8 @@ class Function:
             else:
                 output = cls.forward(ctx, *args, **kwargs)
         outputs = output if isinstance(output, tuple) else (output,)
+        for t in ctx.dirty_tensors:  # forward wrote into them: ops recorded before that read them now raise
+            bump_version(t)
         if not (is_grad_enabled() and any(ctx.needs_input_grad)):
             return output
         args, dirty = _rebase_dirty(ctx, args, outputs)
@@ -134,6 +148,31 @@ class Function:
             ctx.recorded[id(t)] = weakref.ref(t)
         ctx.saved_versions = _saved_versions(ctx, {id(o): w for o, w in zip(outputs, wrapped) if isinstance(o, Tensor)})
         return tuple(wrapped) if isinstance(output, tuple) else wrapped[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _signature(forward: Callable[..., Any]) -> tuple[inspect.Signature, int]:
+    """``forward``'s signature and how many plain positional parameters it has (-1 with ``*args`` or keyword-only
+    ones: every call is bound)."""
+    sig = inspect.signature(forward)
+    kinds = [p.kind for p in sig.parameters.values()]
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    bound = inspect.Parameter.VAR_POSITIONAL in kinds or inspect.Parameter.KEYWORD_ONLY in kinds
+    return sig, (-1 if bound else sum(k in plain for k in kinds))
+
+
+def _bound_inputs(forward: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """The inputs of a ``setup_context`` Function as torch hands them to ``forward`` and ``setup_context``: keyword
+    arguments put in their positions and omitted defaults filled in."""
+    sig, plain = _signature(forward)
+    if not kwargs and len(args) == plain:  # (the common call: every input given by position)
+        return args
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    if bound.kwargs:  # (keyword-only inputs have no position to take; torch refuses them too)
+        raise TypeError(f"{forward.__qualname__}: a Function with setup_context takes its inputs by position or "
+                        f"name, not keyword-only ({', '.join(bound.kwargs)})")
+    return bound.args
 
 
 def _rebase_dirty(ctx: FunctionCtx, args: tuple[Any, ...],

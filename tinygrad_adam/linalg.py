@@ -52,15 +52,16 @@ def slogdet(A: Tensor) -> SignLogAbsDet:
 
 
 def _floating_input(op: str, x: Tensor, dtype: Any) -> Tensor:
-    """``x`` cast to ``dtype`` (a widening only, as torch), checked to be floating."""
+    """``x`` checked to be floating (torch refuses an integer / bool input even with a floating ``dtype=``), then
+    cast to ``dtype`` (a widening only, as torch)."""
+    if x.dtype.kind != "f":
+        raise DtypeError(f"linalg.{op}: expects a floating tensor (as in torch), got {x.dtype}; convert with "
+                        f".float() first")
     if dtype is not None:
         if elementwise.promote_types(x.dtype, numpy.dtype(dtype)) != dtype:
             raise DtypeError(f"linalg.{op}: dtype={numpy.dtype(dtype)} would narrow the input's {x.dtype} (as torch, "
                             f"only a widening is allowed); cast the input first")
         x = elementwise.astype(x, dtype)
-    if x.dtype.kind != "f":
-        raise DtypeError(f"linalg.{op}: expects a floating tensor (as in torch), got {x.dtype}; convert with .float() "
-                        f"or pass dtype=")
     return x
 
 

@@ -937,7 +937,9 @@ def std(self: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bo
 def norm(self: Tensor, p: Any = "fro", dim: Dim = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """The p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf or any other number, or
     "nuc" (the nuclear norm over two dims, as torch.linalg.matrix_norm); ``dtype`` casts the input first."""
-    x = _floating_only("norm", self) if dtype is None else to(self, dtype=dtype)
+    from .linalg import _floating_input  # (with dtype=: an integer input still raises; a widening cast only)
+
+    x = _floating_only("norm", self) if dtype is None else _floating_input("vector_norm", self, dtype)
     d = _reduce_dims(dim, None)
     if p == "nuc":
         if d is None and x.ndim != 2:

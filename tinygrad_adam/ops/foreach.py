@@ -2,7 +2,7 @@
 ``_foreach_norm``, ...), the building blocks of hand-written multi-tensor optimizers: the same op on each tensor of a
 list, each a loop of the tensor's own op, so the numbers, dtype rules, in-place checks and autograd are those of the
 single op. A second operand is a Python number or a 0-d tensor (applied to every tensor), a list of numbers or a
-list of tensors (one each, the lengths equal). In-place forms return the list, out-of-place ones a tuple, as torch;
+list of tensors (one each, the lengths equal). In-place forms return the input list itself, others a tuple, as torch;
 an empty list raises, as torch. Two of torch's overload rules show in the numbers: add (without alpha), sub, pow,
 the clamps, maximum / minimum and lerp read a 0-d tensor without grad as the Number it holds, so a 0-d list element
 keeps its dtype; and the in-place ``_foreach_mul_`` by a number rounds it to float16 first for a float16 tensor
@@ -61,8 +61,12 @@ def _operands(other: Any, n: int) -> list[Any]:
     return others
 
 
-def _done(tensors: list[Tensor], out: list[Any], in_place: bool) -> Any:
-    return tensors if in_place else tuple(out)
+def _done(given: Any, tensors: list[Tensor], out: list[Any], in_place: bool) -> Any:
+    """An out-of-place form's results as a tuple; an in-place form returns the list (or tuple) it was given, that
+    very object, as torch."""
+    if not in_place:
+        return tuple(out)
+    return given if isinstance(given, (list, tuple)) else tensors
 
 
 def _unary(op: str, in_place: bool) -> Callable[..., Any]:
@@ -72,7 +76,7 @@ def _unary(op: str, in_place: bool) -> Callable[..., Any]:
 
     def fn(self: Sequence[Tensor]) -> Any:
         tensors = _check(self, name)
-        return _done(tensors, [getattr(t, method)() for t in tensors], in_place)
+        return _done(self, tensors, [getattr(t, method)() for t in tensors], in_place)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.{name}: ``t.{method}()`` for each tensor of the list."
@@ -99,7 +103,7 @@ def _binary(op: str, in_place: bool) -> Callable[..., Any]:
         if op == "mul" and in_place:
             operands = [_as_half(t, o) for t, o in zip(tensors, operands)]
         out = [getattr(t, method(o))(o, **kwargs) for t, o in zip(tensors, operands)]
-        return _done(tensors, out, in_place)
+        return _done(self, tensors, out, in_place)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.{name}: ``t.{op}{'_' if in_place else ''}(other)`` for each tensor of the list."
@@ -157,7 +161,7 @@ def _pointwise(op: str, in_place: bool) -> Callable[..., Any]:
             scalars = scalars.tolist()
         values = _operands(scalars, len(tensors))
         out = [getattr(t, method)(a, b, value=v) for t, a, b, v in zip(tensors, first, second, values)]
-        return _done(tensors, out, in_place)
+        return _done(self, tensors, out, in_place)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.{name}: ``t.{method}(tensor1, tensor2, value=s)`` for each tensor of the list."
@@ -179,28 +183,28 @@ def _lerp(in_place: bool) -> Callable[..., Any]:
             weight = weight.item()
         weights = _operands(weight, len(tensors))
         out = [(t.lerp_ if in_place else t.lerp)(e, w) for t, e, w in zip(tensors, ends, weights)]
-        return _done(tensors, out, in_place)
+        return _done(self, tensors, out, in_place)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.{name}: ``t.lerp{'_' if in_place else ''}(end, weight)`` for each tensor of the list."
     return fn
 
 
-def _foreach_zero_(self: Sequence[Tensor]) -> list[Tensor]:
+def _foreach_zero_(self: Sequence[Tensor]) -> Sequence[Tensor]:
     """torch._foreach_zero_: ``t.zero_()`` for each tensor of the list."""
     tensors = _check(self, "_foreach_zero_")
     for t in tensors:
         t.zero_()
-    return tensors
+    return _done(self, tensors, [], True)
 
 
-def _foreach_copy_(self: Sequence[Tensor], src: Sequence[Tensor], non_blocking: bool = False) -> list[Tensor]:
+def _foreach_copy_(self: Sequence[Tensor], src: Sequence[Tensor], non_blocking: bool = False) -> Sequence[Tensor]:
     """torch._foreach_copy_: ``t.copy_(s)`` for each pair (``non_blocking`` has nothing to wait for here)."""
     tensors = _check(self, "_foreach_copy_")
     (sources,) = _same_length("_foreach_copy_", tensors, src)
     for t, s in zip(tensors, sources):
         t.copy_(s)
-    return tensors
+    return _done(self, tensors, [], True)
 
 
 def _foreach_clone(self: Sequence[Tensor], *, memory_format: Any = None) -> tuple[Tensor, ...]:
@@ -230,12 +234,17 @@ def _foreach_norm(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -> 
 
 def _foreach_powsum(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -> tuple[Tensor, ...]:  # noqa: A002
     """torch._foreach_powsum: sum |t|^ord of each tensor (cast to ``dtype`` first), 0-d; ``ord`` 0 counts every
-    element, as |x|^0 = 1; integer tensors raise, as torch's kernel has none."""
+    element, as |x|^0 = 1. An integer / bool tensor without a floating ``dtype`` sums in int64, for which torch has
+    no kernel: it raises, except for an empty tensor (an int64 zero, as torch)."""
     tensors = _check(self, "_foreach_powsum")
-    for t in tensors:
-        if not t.is_floating_point():
-            raise NotImplementedError(f'"powsum_cpu" not implemented for {t.dtype}')
-    return tuple((t if dtype is None else t.to(dtype)).abs().pow(ord).sum() for t in tensors)
+    targets = [numpy.dtype(dtype) if dtype is not None else t.dtype if t.is_floating_point() else
+               numpy.dtype(numpy.int64) for t in tensors]
+    for t, target in zip(tensors, targets):
+        if target.kind != "f" and t.numel():
+            raise NotImplementedError(f"_foreach_powsum: there is no {target} kernel (as in torch); pass a floating "
+                                      f"dtype= or convert the tensors with .float()")
+    return tuple(t.to(target).abs().pow(ord).sum() if target.kind == "f" else t.new_zeros((), dtype=target)
+                 for t, target in zip(tensors, targets))
 
 
 FOREACH: dict[str, Callable[..., Any]] = {}
