@@ -67,6 +67,18 @@ def test_pool_layers_take_one_tuples(name: str) -> None:
                                rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("op", ["conv_transpose2d", "conv_transpose3d"])
+def test_conv_transpose_one_tuple_output_padding(op: str) -> None:
+    """output_padding is one of torch's int[N] arguments too: a 1-tuple stands for every spatial dim."""
+    dims = CONVS[op]
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 2) + (4,) * dims).astype(np.float32)
+    w = rng.standard_normal((2, 2) + (3,) * dims).astype(np.float32)
+    kw = {"stride": 2, "output_padding": (1,)}
+    np.testing.assert_allclose(getattr(F, op)(ours(x), ours(w), **kw).numpy(),
+                               getattr(TF, op)(torch.tensor(x), torch.tensor(w), **kw).numpy(), rtol=1e-4, atol=1e-4)
+
+
 def test_max_pool2d_one_tuple_dilation() -> None:
     x = np.random.default_rng(0).standard_normal((1, 1, 7, 7)).astype(np.float32)
     np.testing.assert_array_equal(F.max_pool2d(ours(x), 2, dilation=(2,)).numpy(),

@@ -47,7 +47,7 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     extra output channels, weight (C, kd * O / groups, kh, kw)); input depth z's tap i then lands at output depth
     z * sd + i * dd - pd, so the taps are spread by the stride, shifted by i * dd and summed."""
     st, pd = ints(stride, "conv_transpose3d stride", 1, 3, True), ints(padding, "conv_transpose3d padding", 0, 3, True)
-    op = ints(output_padding, "conv_transpose3d output_padding", 0, 3)
+    op = ints(output_padding, "conv_transpose3d output_padding", 0, 3, True)
     dl = ints(dilation, "conv_transpose3d dilation", 1, 3, True)
     if any(p >= max(s, d) for p, s, d in zip(op, st, dl)):
         raise ValueError(f"conv_transpose3d: output_padding {op} must be smaller than the stride {st} or the "

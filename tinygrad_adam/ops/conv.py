@@ -329,7 +329,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     gradient, its input gradient conv2d's forward and its weight gradient conv2d's, with input and output swapped."""
     check_conv("conv_transpose2d", x, weight, bias, transposed=True, groups=groups)
     st, pd = pair(stride, "conv_transpose2d stride", 1, True), pair(padding, "conv_transpose2d padding", 0, True)
-    op = pair(output_padding, "conv_transpose2d output_padding", 0)
+    op = pair(output_padding, "conv_transpose2d output_padding", 0, True)
     dl = pair(dilation, "conv_transpose2d dilation", 1, True)
     if any(p >= max(s, d) for p, s, d in zip(op, st, dl)):
         raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st} or the "
