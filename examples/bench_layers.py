@@ -51,7 +51,7 @@ def conv_gemms(model: nn.Module, x: tg.Tensor) -> Callable[[], None] | None:
         o, _, kh, kw = conv.weight.shape
         dx = k > 0 or x.requires_grad
         sample = max(h * w * c * kh * kw, h * w * kh * kw * o * dx) * x.dtype.itemsize  # stride 1, "same" padding
-        for b in conv_ops.batch_chunks(n, sample, x.device):
+        for b in conv_ops.batch_chunks(slice(0, n), sample, x.device):
             rows = (b.stop - b.start) * h * w
             products += [((rows, c * kh * kw), (c * kh * kw, o)), ((c * kh * kw, rows), (rows, o))]  # y, dW
             if dx:

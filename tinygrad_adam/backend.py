@@ -8,6 +8,7 @@ array, for a random generator, or for a compiled GPU kernel. Devices are named
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import ctypes
 import ctypes.util
 import functools
@@ -541,17 +542,80 @@ def _thread_pool(workers: int, pid: int) -> concurrent.futures.ThreadPoolExecuto
     return concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinygrad_adam-cpu")
 
 
-def in_parallel(work: Callable[[int], None], workers: int) -> None:
+# OpenBLAS's (get, set) thread-count functions, by the names its builds give them (numpy's wheels: scipy_openblas,
+# 64-bit ints); both are process-wide.
+_BLAS_THREADS = [(f"{p}get_num_threads{s}", f"{p}set_num_threads{s}") for p in ("scipy_openblas_", "openblas_")
+                 for s in ("64_", "")]
+
+
+@functools.cache
+def _blas_threads() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """The (get, set) thread-count functions of the OpenBLAS that numpy loaded (found in /proc/self/maps); None for
+    another BLAS or off Linux."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return None
+    for path in paths:
+        for names in _BLAS_THREADS:
+            try:
+                get, put = (getattr(ctypes.CDLL(path), name) for name in names)
+            except (OSError, AttributeError):
+                continue
+            get.argtypes, get.restype, put.argtypes, put.restype = [], ctypes.c_int, [ctypes.c_int], None
+            return get, put
+    return None
+
+
+_blas_held = [0, 0]  # [in_parallel calls holding BLAS to one thread, BLAS's thread count before the first]
+_blas_lock = threading.Lock()
+
+
+def blas_per_thread() -> bool:
+    """Whether ``in_parallel(..., own_blas=True)`` can run each worker's BLAS calls on its own thread (numpy's BLAS
+    is an OpenBLAS whose thread count can be set) and there are cores to split over."""
+    return cpu_threads() > 1 and _blas_threads() is not None
+
+
+def _hold_blas(hold: bool) -> None:
+    """Set BLAS to one thread for the first of overlapping ``own_blas`` calls, and back for the last."""
+    get, put = _blas_threads()  # type: ignore[misc]
+    with _blas_lock:
+        if hold:
+            _blas_held[0] += 1
+            if _blas_held[0] == 1:
+                _blas_held[1] = get()
+                put(1)
+        else:
+            _blas_held[0] -= 1
+            if _blas_held[0] == 0:
+                put(_blas_held[1])
+
+
+def in_parallel(work: Callable[[int], None], workers: int, own_blas: bool = False) -> None:
     """``work(0)`` on the calling thread and ``work(1)`` ... ``work(workers - 1)`` on a pool beside it; returns when
     all are done (re-raising the first error). numpy's ufuncs and copies release the GIL, so this uses the cores.
-    The pool is made on first use, and again in a forked child (an inherited pool has no threads)."""
+    The pool is made on first use, and again in a forked child (an inherited pool has no threads). The workers run
+    in the caller's ``numpy.errstate``. ``own_blas``: while it runs, OpenBLAS works on one thread (see
+    ``blas_per_thread``), so each worker's BLAS calls run on its own thread rather than each asking for the whole
+    machine; BLAS's thread count is process-wide, so other threads' BLAS calls meanwhile run on one thread too."""
+    if own_blas and workers > 1 and _blas_threads() is not None:
+        _hold_blas(True)
+        try:
+            in_parallel(work, workers)
+        finally:
+            _hold_blas(False)
+        return
     mode = _flush_mode[0]
 
     def pooled(w: int) -> None:
         if getattr(_thread_flush, "mode", False) != mode:  # a pool thread started before set_flush_denormal
             _set_thread_flush(mode)
         work(w)
-    futures = [_thread_pool(cpu_threads(), os.getpid()).submit(pooled, w) for w in range(1, workers)]
+    # each in a copy of the caller's context: numpy's errstate lives there
+    futures = [_thread_pool(cpu_threads(), os.getpid()).submit(contextvars.copy_context().run, pooled, w)
+               for w in range(1, workers)]
     work(0)
     for f in futures:
         f.result()

@@ -19,7 +19,7 @@ same on each group's slice of channels, one GEMM per group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Integral
 
 import numpy
@@ -137,10 +137,25 @@ CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 512 << 20}
 SHORT_PATCH = 128
 
 
-def batch_chunks(n: int, sample_bytes: int, device: str) -> list[slice]:
-    """Consecutive batch slices whose columns fit ``CHUNK_BYTES`` (at least one sample each)."""
+def batch_chunks(part: slice, sample_bytes: int, device: str) -> list[slice]:
+    """Consecutive slices of the batch ``part`` whose columns fit ``CHUNK_BYTES`` (at least one sample each)."""
     step = max(1, CHUNK_BYTES[device.split(":")[0]] // max(sample_bytes, 1))
-    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
+    return [slice(s, min(s + step, part.stop)) for s in range(part.start, part.stop, step)]
+
+
+def batch_parts(n: int, sample_bytes: int, device: str) -> list[slice]:
+    """The batch of ``n`` cut into one consecutive part per core for CPU work of at least ``backend.SPLIT_BYTES`` of
+    columns, when each core's thread can run BLAS on its own (``backend.blas_per_thread``); else the whole batch.
+    OpenBLAS's own threads then stay idle: on a 2-core machine, a process in which its idle thread kept spinning
+    beside our im2col copies ran whole convolutions at half speed (README's speed section)."""
+    on_cpu = device == "cpu" and backend.blas_per_thread()
+    workers = max(1, min(backend.cpu_threads(), n, n * sample_bytes // backend.SPLIT_BYTES) if on_cpu else 1)
+    return [slice(n * w // workers, n * (w + 1) // workers) for w in range(workers)]
+
+
+def per_core(work: Callable[[slice, int], None], parts: list[slice]) -> None:
+    """``work(part, i)`` for the i-th of ``parts`` (``batch_parts``), all at once, each with BLAS on its own thread."""
+    backend.in_parallel(lambda i: work(parts[i], i), len(parts), own_blas=True)
 
 def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int],
             dilation: tuple[int, int] = (1, 1)) -> Array:
@@ -189,18 +204,23 @@ def correlate(x: Array, weight: Array, bias: Array | None, stride: tuple[int, in
     ho, wo = output_size("conv2d", (h, w), span((kh, kw), dilation), stride, padding)
     xpad = channels_last(x, (h + 2 * padding[0], w + 2 * padding[1]), padding)
     out = backend.get_array_module(x).empty((n, o, ho, wo), dtype=x.dtype)
-    for cs, os in zip(group_slices(c, groups), group_slices(o, groups)):
-        wk = weight[os].transpose(2, 3, 1, 0).reshape(kh * kw * cg, os.stop - os.start)  # rows in patch order
-        xg = xpad if groups == 1 else xpad[..., cs]
-        for b in batch_chunks(n, ho * wo * kh * kw * cg * x.dtype.itemsize, backend.device_of(x)):
-            cols, m = columns(xg[b], (kh, kw), stride, (ho, wo), dilation), b.stop - b.start
-            if kh * kw * cg <= SHORT_PATCH:  # (O, m*Ho*Wo): moved into out in runs of Ho*Wo
-                y = (wk.T @ cols.T).reshape(os.stop - os.start, m, ho, wo).transpose(1, 0, 2, 3)
-            else:  # (m*Ho*Wo, O): BLAS is faster this way round for long patches
-                y = (cols @ wk).reshape(m, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
-            if bias is not None:
-                y += bias[os, None, None]
-            out[b, os] = y
+    sample, device = ho * wo * kh * kw * cg * x.dtype.itemsize, backend.device_of(x)
+    groups_of = [(cs, os, weight[os].transpose(2, 3, 1, 0).reshape(kh * kw * cg, os.stop - os.start))
+                 for cs, os in zip(group_slices(c, groups), group_slices(o, groups))]  # weight rows in patch order
+
+    def work(part: slice, _: int) -> None:
+        for cs, os, wk in groups_of:
+            xg = xpad if groups == 1 else xpad[..., cs]
+            for b in batch_chunks(part, sample, device):
+                cols, m = columns(xg[b], (kh, kw), stride, (ho, wo), dilation), b.stop - b.start
+                if kh * kw * cg <= SHORT_PATCH:  # (O, m*Ho*Wo): moved into out in runs of Ho*Wo
+                    y = (wk.T @ cols.T).reshape(os.stop - os.start, m, ho, wo).transpose(1, 0, 2, 3)
+                else:  # (m*Ho*Wo, O): BLAS is faster this way round for long patches
+                    y = (cols @ wk).reshape(m, ho, wo, os.stop - os.start).transpose(0, 3, 1, 2)
+                if bias is not None:
+                    y += bias[os, None, None]
+                out[b, os] = y
+    per_core(work, batch_parts(n, sample * groups, device))
     return out, xpad
 
 
@@ -208,16 +228,24 @@ def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tupl
                     dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
     -> (O, C / groups, kh, kw): ``g @ columns`` per group, g as (O, m*Ho*Wo) (``channel_rows``), summed over batch
-    chunks, the columns rebuilt rather than kept."""
+    chunks, the columns rebuilt rather than kept. Split over the cores (``batch_parts``), each core sums its own
+    part's chunks in order and the parts are added in order: the same sum on every run of a machine."""
     n, o, ho, wo = g.shape
     cg = xpad.shape[3] // groups
     k = kernel[0] * kernel[1] * cg
-    xp = backend.get_array_module(g)
-    gw = xp.zeros((o, k), dtype=g.dtype)  # columns in patch order
-    for cs, os in zip(group_slices(xpad.shape[3], groups), group_slices(o, groups)):
-        xg = xpad if groups == 1 else xpad[..., cs]
-        for b in batch_chunks(n, ho * wo * k * g.dtype.itemsize, backend.device_of(g)):
-            gw[os] += channel_rows(g[b, os]) @ columns(xg[b], kernel, stride, (ho, wo), dilation)
+    xp, sample, device = backend.get_array_module(g), ho * wo * k * g.dtype.itemsize, backend.device_of(g)
+    parts = batch_parts(n, sample * groups, device)
+    sums = [xp.zeros((o, k), dtype=g.dtype) for _ in parts]  # columns in patch order
+
+    def work(part: slice, i: int) -> None:
+        for cs, os in zip(group_slices(xpad.shape[3], groups), group_slices(o, groups)):
+            xg = xpad if groups == 1 else xpad[..., cs]
+            for b in batch_chunks(part, sample, device):
+                sums[i][os] += channel_rows(g[b, os]) @ columns(xg[b], kernel, stride, (ho, wo), dilation)
+    per_core(work, parts)
+    gw = sums[0]
+    for more in sums[1:]:
+        gw += more
     return xp.ascontiguousarray(gw.reshape(o, *kernel, cg).transpose(0, 3, 1, 2))
 
 
@@ -247,24 +275,31 @@ def group_input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride
     o, _, kh, kw = weight.shape
     ho, wo = g.shape[2:]
     sh, sw = span((kh, kw), dilation)
-    xp = backend.get_array_module(g)
+    xp, device = backend.get_array_module(g), backend.device_of(g)
     gx = xp.empty(shape, dtype=g.dtype)
     if o + 3 * kh * kw * c < kh * kw * o or not bool(xp.isfinite(weight).all()):
-        wk = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
-        for b in batch_chunks(n, ho * wo * kh * kw * c * g.dtype.itemsize, backend.device_of(g)):
-            m = b.stop - b.start
-            cols = wk @ channel_rows(g[b])  # (kh*kw*C, m*Ho*Wo)
-            gpad = add_windows(cols.reshape(kh, kw, c, m, ho, wo).transpose(0, 1, 3, 2, 4, 5),
-                               (h + 2 * padding[0], w + 2 * padding[1]), stride, dilation)
-            gx[b] = gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+        wk, sample = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o), ho * wo * kh * kw * c * g.dtype.itemsize
+
+        def scatter(part: slice, _: int) -> None:
+            for b in batch_chunks(part, sample, device):
+                m = b.stop - b.start
+                cols = wk @ channel_rows(g[b])  # (kh*kw*C, m*Ho*Wo)
+                gpad = add_windows(cols.reshape(kh, kw, c, m, ho, wo).transpose(0, 1, 3, 2, 4, 5),
+                                   (h + 2 * padding[0], w + 2 * padding[1]), stride, dilation)
+                gx[b] = gpad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+        per_core(scatter, batch_parts(n, sample, device))
         return gx
     gfull = channels_last(g, (h + 2 * padding[0] + sh - 1, w + 2 * padding[1] + sw - 1), (sh - 1, sw - 1), stride)
     gfull = gfull[:, padding[0]:padding[0] + h + sh - 1, padding[1]:padding[1] + w + sw - 1]
     wflip = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
-    for b in batch_chunks(n, h * w * kh * kw * o * g.dtype.itemsize, backend.device_of(g)):
-        m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
-        gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w), dilation).reshape(m * h * w, kh * kw * o)
-        gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
+    sample = h * w * kh * kw * o * g.dtype.itemsize
+
+    def correlate_flipped(part: slice, _: int) -> None:
+        for b in batch_chunks(part, sample, device):
+            m = b.stop - b.start  # sizes spelled out: with 0 channels a -1 would be ambiguous
+            gcols = patches(gfull[b], (kh, kw), (1, 1), (h, w), dilation).reshape(m * h * w, kh * kw * o)
+            gx[b] = (gcols @ wflip).reshape(m, h, w, c).transpose(0, 3, 1, 2)
+    per_core(correlate_flipped, batch_parts(n, sample, device))
     return gx
 
 
