@@ -155,3 +155,30 @@ def test_pool_workers_run_in_the_callers_errstate() -> None:
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("error")
         backend.in_parallel(invalid, 2)
+
+
+@blas
+def test_the_openblas_set_is_numpys_when_scipys_is_loaded_too() -> None:
+    import ctypes
+
+    import scipy.linalg  # its wheel brings an OpenBLAS of its own
+
+    scipy.linalg.inv(np.eye(2))
+    with open("/proc/self/maps") as maps:
+        numpys = {line.split()[-1] for line in maps if "openblas" in line.lower() and "numpy" in line}
+    if not numpys:
+        pytest.skip("numpy's BLAS here is not a library of numpy's own install")
+    lib = ctypes.CDLL(numpys.pop())
+    name = next(n for n in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                            "openblas_get_num_threads") if hasattr(lib, n))
+    backend._blas_threads.cache_clear()  # looked for again, with both loaded
+    try:
+        get, put = backend._blas_threads()
+        before = get()
+        put(2)
+        assert getattr(lib, name)() == 2
+        put(1)
+        assert getattr(lib, name)() == 1
+        put(before)
+    finally:
+        backend._blas_threads.cache_clear()

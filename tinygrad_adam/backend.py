@@ -550,11 +550,12 @@ _BLAS_THREADS = [(f"{p}get_num_threads{s}", f"{p}set_num_threads{s}") for p in (
 
 @functools.cache
 def _blas_threads() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """The (get, set) thread-count functions of the OpenBLAS that numpy loaded (found in /proc/self/maps); None for
-    another BLAS or off Linux."""
+    """The (get, set) thread-count functions of the OpenBLAS that numpy loaded (found in /proc/self/maps, where
+    scipy's own OpenBLAS may be too: a path with "numpy" in it comes first); None for another BLAS or off Linux."""
     try:
         with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line},
+                           key=lambda path: ("numpy" not in path, path))
     except OSError:
         return None
     for path in paths:
