@@ -182,3 +182,36 @@ def test_the_openblas_set_is_numpys_when_scipys_is_loaded_too() -> None:
         put(before)
     finally:
         backend._blas_threads.cache_clear()
+
+
+def test_set_num_threads_sizes_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TINYGRAD_ADAM_THREADS", raising=False)
+    monkeypatch.setattr(backend, "_num_threads", [])
+    monkeypatch.setattr(backend, "_blas_threads", lambda: None)  # (OpenBLAS's count: the test below)
+    assert backend.cpu_threads() == backend.cpu_count() == tg.get_num_threads()
+    tg.set_num_threads(1)
+    assert backend.cpu_threads() == 1 == tg.get_num_threads()
+    assert conv_op.batch_parts(8, backend.SPLIT_BYTES, "cpu") == [slice(0, 8)]  # one core: no split
+    monkeypatch.setenv("TINYGRAD_ADAM_THREADS", "3")  # the environment rules
+    assert backend.cpu_threads() == 3
+
+
+@blas
+def test_set_num_threads_sets_openblas_and_waits_for_a_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backend, "_num_threads", [])
+    get, put = backend._blas_threads()
+    before = get()
+    try:
+        tg.set_num_threads(1)
+        assert get() == 1
+        tg.set_num_threads(2)
+        assert get() == 2
+
+        def inside(w: int) -> None:
+            if w == 0:
+                tg.set_num_threads(3)
+                assert get() == 1  # still held
+        backend.in_parallel(inside, 2, own_blas=True)
+        assert get() == 3  # what the hold put back
+    finally:
+        put(before)

@@ -399,24 +399,31 @@ _num_threads: list[int] = []  # what set_num_threads recorded (nothing yet: the 
 
 
 def set_num_threads(n: int) -> None:
-    """Record ``n`` as ``torch.set_num_threads`` does. It changes nothing here: numpy exposes no thread control (its
-    BLAS reads ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` at start-up); README's differences say so."""
+    """``torch.set_num_threads``: CPU work uses ``n`` threads from now on, our thread pool (``cpu_threads``; the
+    environment's ``TINYGRAD_ADAM_THREADS`` rules over it) and numpy's OpenBLAS, where its thread count can be set
+    (``_blas_threads``; another BLAS keeps what ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` gave it at start-up)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
     _num_threads[:] = [n]
+    if (found := _blas_threads()) is not None:
+        with _blas_lock:
+            if _blas_held[0]:  # a convolution holds OpenBLAS to one thread: the count it puts back
+                _blas_held[1] = n
+            else:
+                found[1](n)
 
 
 def get_num_threads() -> int:
-    """The value ``set_num_threads`` recorded, else the number of CPUs this process may use."""
-    return _num_threads[0] if _num_threads else cpu_count()
+    """The value ``set_num_threads`` set, else ``cpu_threads()``."""
+    return _num_threads[0] if _num_threads else cpu_threads()
 
 
 def cpu_threads() -> int:
-    """How many cores this process may run on: the size of the pool that numpy work is split over (optimizer chunks,
-    max pooling); ``TINYGRAD_ADAM_THREADS`` sets it."""
+    """The size of the thread pool that numpy work is split over (optimizer chunks, max pooling, convolutions):
+    ``TINYGRAD_ADAM_THREADS`` if set, else what ``set_num_threads`` set, else the CPUs this process may run on."""
     if os.environ.get("TINYGRAD_ADAM_THREADS"):
         return max(1, int(os.environ["TINYGRAD_ADAM_THREADS"]))
-    return cpu_count()
+    return _num_threads[0] if _num_threads else cpu_count()
 
 
 def cpu_count() -> int:
