@@ -5,6 +5,7 @@ OpenBLAS's thread count back, after an error and when two threads overlap; the p
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 
@@ -214,4 +215,24 @@ def test_set_num_threads_sets_openblas_and_waits_for_a_hold(monkeypatch: pytest.
         backend.in_parallel(inside, 2, own_blas=True)
         assert get() == 3  # what the hold put back
     finally:
+        put(before)
+
+
+@blas
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_a_child_forked_during_a_hold_gets_the_count_back() -> None:
+    get, put = backend._blas_threads()
+    before = get()
+    put(2)
+    backend._hold_blas(True)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the holding call does not run here
+            ok = get() == 2 and backend._blas_held[0] == 0 and backend._blas_lock.acquire(timeout=5)
+            os._exit(0 if ok else 1)
+        assert get() == 1  # the parent still holds
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        backend._hold_blas(False)
         put(before)

@@ -580,6 +580,20 @@ _blas_held = [0, 0]  # [in_parallel calls holding BLAS to one thread, BLAS's thr
 _blas_lock = threading.Lock()
 
 
+def _blas_after_fork() -> None:
+    """In a child forked while another thread held OpenBLAS to one thread (or was taking the lock): a fresh lock, and
+    the count put back, since that thread does not run here."""
+    global _blas_lock
+    _blas_lock = threading.Lock()
+    if _blas_held[0]:
+        _blas_held[0] = 0
+        _blas_threads()[1](_blas_held[1])  # type: ignore[index]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_blas_after_fork)
+
+
 def blas_per_thread() -> bool:
     """Whether ``in_parallel(..., own_blas=True)`` can run each worker's BLAS calls on its own thread (numpy's BLAS
     is an OpenBLAS whose thread count can be set) and there are cores to split over."""
