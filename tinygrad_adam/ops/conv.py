@@ -157,6 +157,7 @@ def per_core(work: Callable[[slice, int], None], parts: list[slice]) -> None:
     """``work(part, i)`` for the i-th of ``parts`` (``batch_parts``), all at once, each with BLAS on its own thread."""
     backend.in_parallel(lambda i: work(parts[i], i), len(parts), own_blas=True)
 
+
 def columns(xpad: Array, kernel: tuple[int, int], stride: tuple[int, int], out: tuple[int, int],
             dilation: tuple[int, int] = (1, 1)) -> Array:
     """im2col of padded NHWC input (m, Hp, Wp, C) -> (m*Ho*Wo, kh*kw*C), one copy out of the strided patch view.
@@ -229,7 +230,7 @@ def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tupl
     """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
     -> (O, C / groups, kh, kw): ``g @ columns`` per group, g as (O, m*Ho*Wo) (``channel_rows``), summed over batch
     chunks, the columns rebuilt rather than kept. Split over the cores (``batch_parts``), each core sums its own
-    part's chunks in order and the parts are added in order: the same sum on every run of a machine."""
+    part's chunks in order and the parts are added in order: the same sum on every run with the same thread count."""
     n, o, ho, wo = g.shape
     cg = xpad.shape[3] // groups
     k = kernel[0] * kernel[1] * cg
