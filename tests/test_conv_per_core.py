@@ -22,13 +22,16 @@ from tinygrad_adam.ops import conv as conv_op
 torch = pytest.importorskip("torch")
 
 
-def run(x: np.ndarray, w: np.ndarray, b: np.ndarray, workers: int, **kw: object) -> list[np.ndarray]:
+def run(x: np.ndarray, w: np.ndarray, b: np.ndarray, workers: int, chunk_bytes: int | None = None,
+        **kw: object) -> list[np.ndarray]:
     """conv2d's output and its x / weight / bias gradients (loss: sum of output * a fixed pattern), on ``workers``
-    batch parts (1: no split)."""
+    batch parts (1: no split), in chunks of ``chunk_bytes`` of columns (1: one sample each)."""
     with pytest.MonkeyPatch.context() as mp, np.errstate(invalid="ignore"):  # (inf weights make nan)
         mp.setattr(backend, "cpu_threads", lambda: workers)
         mp.setattr(backend, "blas_per_thread", lambda: workers > 1)
         mp.setattr(backend, "SPLIT_BYTES", 1)  # split however small the work
+        if chunk_bytes is not None:
+            mp.setitem(conv_op.CHUNK_BYTES, "cpu", chunk_bytes)
         if workers > 1:  # the split really happens
             assert len(conv_op.batch_parts(len(x), 1, "cpu")) == max(1, min(workers, len(x)))
         threads = blas_threads()
@@ -60,7 +63,8 @@ def test_conv2d_split_over_cores_matches_one_part_and_torch(d: st.DataObject, dt
     if d.draw(st.booleans()):
         w.flat[0] = np.inf  # the input gradient's scatter route
     b = rng.standard_normal(o).astype(dtype)
-    one, split = run(x, w, b, 1, **kw), run(x, w, b, workers, **kw)
+    chunk = d.draw(st.sampled_from([None, 1]))  # 1: several chunks in each part
+    one, split = run(x, w, b, 1, **kw), run(x, w, b, workers, chunk, **kw)
     tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
     for name, a, e in zip(("out", "x grad", "weight grad", "bias grad"), split, one):
         np.testing.assert_allclose(a, e, err_msg=name, **tol)  # the weight gradient sums its parts in another order
