@@ -115,6 +115,9 @@ def test_checkpoint_resume_is_exact(one_torch_thread: None, lib: str) -> None:
         if key in ("student", "teacher", "weights"):
             for got, want in zip(resumed[key], whole[key], strict=True):
                 assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want), key
+        elif key == "warnings" and lib == "torch":  # torch warns of add_'s overload once a process: in whichever
+            once = {("UserWarning", "overload of add_")}  # run comes first, or in neither after an earlier test
+            assert set(resumed[key]) - once == set(whole[key]) - once, key
         else:
             assert resumed[key] == whole[key], key
 
