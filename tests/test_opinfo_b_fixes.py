@@ -71,6 +71,17 @@ def test_polynomials_match_torch_with_early_stop(x: np.ndarray, n: np.ndarray, n
                                                                        initial=1.0), equal_nan=True)
 
 
+@pytest.mark.parametrize("top", [15, 16, 17, 32])
+@pytest.mark.parametrize("name", POLYNOMIALS)
+def test_polynomials_whose_highest_degree_is_a_multiple_of_16(name: str, top: int) -> None:
+    """The early-stop check runs every 16 steps: a highest degree of exactly 16 or 32 (the last step) must not
+    reach it (it raised UnboundLocalError there)."""
+    x, n = np.array([-0.7, 0.3, 0.5, 2.5]), np.array([float(top), 3.0, float(top), 1.0])
+    a = getattr(tg.special, name)(tg.tensor(x), tg.tensor(n)).numpy()
+    b = getattr(torch.special, name)(torch.tensor(x), torch.tensor(n)).numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
 @SETTINGS
 @given(dtype=st.sampled_from(["uint8", "int8", "int16", "int32", "int64", "float32", "float64"]),
        shape=st.sampled_from([(), (3,), (2, 4)]), n=st.sampled_from([None, 2, 4]))

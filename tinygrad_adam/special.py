@@ -232,7 +232,7 @@ def _polynomial(name: str, edges: Callable[[Any, Array, Array, Array], Array], f
                     p, q = q, step(j, x, p, q)
                     out = xp.where(k == j, q, out)
                     # once P(j) is NaN every later one is: stop when no unsettled entry needs more steps
-                    if j % 16 == 0 and not bool(((k > j) & ~xp.isnan(q) & ~settled).any()):
+                    if j % 16 == 0 and j < top and not bool(((k > j) & ~xp.isnan(q) & ~settled).any()):
                         out = xp.where(k > j, q, out)
                         break
             if trig is not None:

@@ -17,7 +17,7 @@ from ..autograd import is_grad_enabled
 from ..sparse_grad import sparse_rows
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
 from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
-from .factor import DtypeError
+from .factor import DtypeError, KernelDtypeError
 from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
 
 
@@ -577,7 +577,6 @@ def index_reduce(a: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ValueError(f"{op}: reduce must be 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
     if a.dtype == bool:
-        from .factor import KernelDtypeError
         raise KernelDtypeError(f"{op}: bool tensors have no kernel (as in torch); convert with .long() first")
     if not isinstance(index, Tensor) or not isinstance(source, Tensor):
         raise TypeError(f"{op}: index and source must be tensors, got {type(index).__name__} and "
