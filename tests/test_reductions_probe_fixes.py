@@ -127,6 +127,20 @@ def test_norm_grad_keeps_sign_of_zero(d: st.DataObject, dtype: str, p: float, se
     check(lambda T, a: a.norm(p, 1), x, seed=seed)
 
 
+@pytest.mark.parametrize("p", [1.5, 2, 2.5, 3, 4])
+@pytest.mark.parametrize("g", [1.0, -1.0, float("nan")])
+def test_norm_grad_over_an_all_zero_slice_keeps_the_sign_of_minus_zero(p: float, g: float) -> None:
+    """Where the norm is 0, torch's gradient is x |x|^(p-2) times its masked 0, so for p > 2 it keeps x = -0.0's
+    sign, whatever g is (a local hypothesis run found ours +0 there)."""
+    grads = []
+    for lib in (torch, tg):
+        x = lib.tensor([[0.0, -0.0], [1.0, -0.0]], requires_grad=True)
+        x.norm(p, 1).backward(lib.tensor([g, g]))
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])
+    assert (np.signbit(grads[1]) == np.signbit(grads[0])).all(), grads
+
+
 @SETTINGS
 @given(d=st.data(), dtype=DTYPES, seed=st.integers(0, 99), keepdim=st.booleans())
 def test_norm_nuc_and_dtype(d: st.DataObject, dtype: str, seed: int, keepdim: bool) -> None:
