@@ -316,10 +316,11 @@ def rdiv(x: Tensor, other: TensorLike) -> Tensor:
     if type(other) not in (int, float):  # (bool, complex, arrays: true division)
         return div(other, x)
     xd = x._data
-    if xd.dtype.char in "fd" and other != 1:  # float32 / float64: torch's two ops, reciprocal's gradient -g r^2
+    if xd.dtype.char in "fd":  # float32 / float64: torch's two ops, reciprocal's gradient -g r^2 (1 / x too)
         rd = x.xp.divide(xd.dtype.type(1), xd)  # (numpy's floating-point warnings are off, as for div)
-        return mul(record("reciprocal", rd, (x,), lambda g: (-g * (rd * rd),)), other)
-    r = div(1, x)  # 1 / x is the correctly rounded reciprocal (float16: in float32, rounded once)
+        r = record("reciprocal", rd, (x,), lambda g: (-g * (rd * rd),))
+    else:
+        r = div(1, x)  # 1 / x is the correctly rounded reciprocal (float16: in float32, rounded once)
     return r if other == 1 else mul(r, other)
 
 
