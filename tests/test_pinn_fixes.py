@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_adam as tg
@@ -33,6 +33,9 @@ def test_linspace_matches_torch_bit_for_bit(start: float, end: float, steps: int
 @given(start=st.one_of(st.floats(-6e4, 6e4, width=16), st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
        end=st.one_of(st.floats(-6e4, 6e4, width=16), st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan])),
        steps=st.integers(0, 3000))
+@example(start=0.0, end=np.inf, steps=1)  # one point is start, whatever end is (ours was nan; found locally)
+@example(start=-np.inf, end=0.0, steps=1)
+@example(start=0.0, end=np.nan, steps=1)
 def test_float16_linspace_matches_torch_bit_for_bit(start: float, end: float, steps: int) -> None:
     """float16 went through numpy's linspace in float64 (1-2 float16 units off at a third of the points); torch's
     kernel computes in float16 arithmetic, each operation rounded, as ours now does."""
@@ -50,6 +53,15 @@ def test_linspace_ends_that_are_not_used_need_not_fit(dtype: str) -> None:
     for start, end, steps in ((1e6, 0.9, 0), (1.0, 1e6, 1), (1e6, 1e6, 0)):
         got = tg.linspace(start, end, steps, dtype=getattr(tg, dtype)).numpy()
         np.testing.assert_array_equal(got, torch.linspace(start, end, steps, dtype=getattr(torch, dtype)).numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "float32"])
+def test_logspace_of_one_point_does_not_read_the_end(dtype: str) -> None:
+    """logspace of one point is base ** start, whatever end is, as torch's: ours converted an integer dtype's ends
+    first and raised for an infinite or nan end (found locally)."""
+    for start, end in ((0, np.inf), (-np.inf, 0), (0, np.nan), (2, 1e30)):
+        got = tg.logspace(start, end, 1, dtype=getattr(tg, dtype)).numpy()
+        np.testing.assert_array_equal(got, torch.logspace(start, end, 1, dtype=getattr(torch, dtype)).numpy())
 
 
 def test_linspace_grids_of_a_pinn_match_torch_exactly() -> None:

@@ -726,7 +726,7 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: st
         return Tensor(data, device=dev, requires_grad=requires_grad)
     if numpy.dtype(dt) in (numpy.float32, numpy.float64) and int(steps) > 0:
         return Tensor(_fused_linspace(start, end, int(steps), numpy.dtype(dt)), device=dev, requires_grad=requires_grad)
-    if numpy.dtype(dt) == numpy.float16 and int(steps) > 1:
+    if numpy.dtype(dt) == numpy.float16 and int(steps) > 0:
         return Tensor(_half_linspace(start, end, int(steps)), device=dev, requires_grad=requires_grad)
     with backend.device_context(dev):
         data = backend.xp_of(dev).linspace(start, end, int(steps), dtype=dt)
@@ -754,6 +754,8 @@ def _half_linspace(start: float, end: float, steps: int) -> numpy.ndarray:
     float16): step = (end - start) / (steps - 1), then start + step * i for the first steps // 2 points and
     end - step * (steps - 1 - i) for the rest."""
     h = numpy.float16
+    if steps == 1:  # start itself, whatever end is (numpy's gives nan for an infinite or nan end)
+        return numpy.array([h(start)])
     lo, hi, i = h(start), h(end), numpy.arange(steps)
     with numpy.errstate(invalid="ignore", over="ignore"):
         step = h(h(hi - lo) / h(steps - 1))
@@ -785,16 +787,16 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype:
     dt = numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)
     if dt.kind not in "iuf":
         raise TypeError(f"logspace: dtype {dt} is not supported (a floating or integer dtype)")
-    if dt.kind == "f":
-        lo, hi, b = float(dt.type(start)), float(dt.type(end)), float(base)
-        span = float(dt.type(hi) - dt.type(lo))  # the subtraction in the dtype, as torch's
-    else:
-        lo, hi, b = int(start), int(end), float(numpy.float32(base))
-        span = float(hi - lo)
     i = numpy.arange(steps, dtype=numpy.float64)
-    if steps == 1:  # torch fills base ** start, both as given (float64)
+    if steps <= 1:  # torch fills base ** start, both as given (float64); end is not used (an int dtype's may be inf)
         b, exponents = float(base), i + float(start)
     else:
+        if dt.kind == "f":
+            lo, hi, b = float(dt.type(start)), float(dt.type(end)), float(base)
+            span = float(dt.type(hi) - dt.type(lo))  # the subtraction in the dtype, as torch's
+        else:
+            lo, hi, b = int(start), int(end), float(numpy.float32(base))
+            span = float(hi - lo)
         step = span / (steps - 1)
         exponents = numpy.where(i < steps // 2, lo + step * i, hi - step * (steps - i - 1))
     with numpy.errstate(over="ignore", invalid="ignore"):
