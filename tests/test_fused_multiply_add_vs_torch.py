@@ -81,6 +81,17 @@ def test_add_sub_with_alpha_are_torchs_bits(data: st.DataObject, dtype: type, sh
                                             alpha: float) -> None:
     a, b = (data.draw(values(dtype, s)) for s in shapes)
     want, got = both(lambda lib, t: getattr(lib, op)(t[0], t[1], alpha=alpha), [a, b])
+    w = want[0].detach().numpy()
+    if dtype != np.float16 and w.ndim and (b.ndim == 0 or b.shape[-1] < w.shape[-1]):
+        # b broadcast along the innermost dim (a 0-d b, a column): torch's kernel rounds alpha b on its own at some
+        # of these places (README), so each of its values is ours (one rounding) or that twice-rounded one
+        g = got[0].detach().numpy()
+        with np.errstate(all="ignore"):
+            twice = a + np.broadcast_to(b * dtype(-alpha if op == "sub" else alpha), w.shape)
+            # (below 1e-292 an ulp, as same_bits allows)
+            tiny = (dtype == np.float64) & (np.abs(w) < 1e-292) & (np.abs(w - g) <= np.spacing(np.abs(w)))
+        assert ((w == g) | (np.isnan(w) & np.isnan(g)) | (w == twice) | (np.isnan(w) & np.isnan(twice)) | tiny).all()
+        got = [want[0], *got[1:]]
     agree(got, want, tuple(want[0].shape))
 
 
@@ -193,7 +204,7 @@ def test_second_derivatives_like_torch(data: st.DataObject, op: str, scale: floa
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), op=st.sampled_from(["addmm", "baddbmm", "addmv"]),
-       scales=st.sampled_from([(1, 1), (0.5, 2.0), (0, 1), (1, 0.3)]))
+       scales=st.sampled_from([(1, 1), (0.5, 2.0), (0, 1), (1, 0.3), (0.3, 1), (0.7, 0.3)]))
 def test_float16_matrix_products_with_an_input_round_once_like_torch(data: st.DataObject, op: str,
                                                                      scales: tuple[float, float]) -> None:
     """float16 addmm / baddbmm / addmv: torch keeps the products and the sum in float32 and rounds once (ours
@@ -210,7 +221,9 @@ def test_float16_matrix_products_with_an_input_round_once_like_torch(data: st.Da
         r = getattr(lib, op)(*leaves, beta=beta, alpha=alpha)
         (r * r).sum().backward()
         out.append([r] + [t.grad for t in leaves])
-    exact = out if alpha != 0.3 else [o[:1] for o in out]  # (alpha 0.3 is off the grid: gradients round in
+    # (addmv: torch takes beta and alpha as float16 and, unless alpha is 1, rounds beta * input to float16 first;
+    # ours was an ulp off with alpha 0.3, found by a local hypothesis run)
+    exact = out if 0.3 not in scales else [o[:1] for o in out]  # (0.3 is off the grid: gradients round in
     for got, want in zip(exact[1], exact[0], strict=True):  # either order; a zero's sign follows the BLAS's order)
         assert got.dtype == np.float16 and tuple(got.shape) == tuple(want.shape)
         np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())

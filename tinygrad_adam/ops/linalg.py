@@ -259,7 +259,13 @@ def add_product(op: str, input: Tensor, x: Tensor, y: Tensor, product: Callable[
         raise TypeError(f"addr: a bool beta or alpha needs bool tensors (as in torch), got {beta!r} and {alpha!r}")
     if input.dtype == numpy.float16 and op in ("addmm", "baddbmm", "addmv"):  # torch's float16 kernels keep the
         # products and the sum in float32 and round once (here the product rounded to float16 before the add: a
-        # quarter of the elements an ulp off); torch's addr and addbmm round in float16 between their steps
+        # quarter of the elements an ulp off); torch's addr and addbmm round in float16 between their steps. addmv
+        # takes beta and alpha as float16, and unless alpha is 1 rounds beta * input to float16 before the product
+        # adds (measured against torch 2.13)
+        if op == "addmv":
+            beta, alpha = float(numpy.float16(beta)), float(numpy.float16(alpha))
+            if beta != 0 and alpha != 1:
+                input, beta = _scaled(input, beta), 1.0  # noqa: A001
         wide = [elementwise.astype(t, numpy.float32) for t in (input, x, y)]
         return elementwise.astype(add_product(op, *wide, product, beta, alpha), numpy.float16)
     out = product(x, y)
