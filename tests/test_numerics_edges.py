@@ -58,8 +58,9 @@ def dims(draw: Any, ndim: int) -> Any:
        correction=st.sampled_from([0, 1, 2]), keepdim=st.booleans())
 def test_var_std_mean_float32_float16_are_torchs_bit_for_bit(data: st.DataObject, dtype: Any, op: str,
                                                               correction: int, keepdim: bool) -> None:
-    """torch's var_mean / std_mean accumulate a float32 / float16 input in float64 (Welford) and round once: ours
-    too, so both results are torch's exactly, tiny (2.3e-32: std 1.6e-32, not 0) and huge (1e20) values too."""
+    """torch's var_mean / std_mean accumulate a float32 input in float64 (Welford) and round once: ours too, so both
+    results are torch's exactly, tiny (2.3e-32: std 1.6e-32, not 0) and huge (1e20) values too. For float16 torch
+    accumulates in float32 and ours in float64: within a float16 ulp (a local hypothesis run met a tie)."""
     x = data.draw(floats(dtype))
     dim = dims(data.draw, x.ndim)
     ours = getattr(tg, op)(tg.tensor(x), dim, correction=correction, keepdim=keepdim)
@@ -71,6 +72,13 @@ def test_var_std_mean_float32_float16_are_torchs_bit_for_bit(data: st.DataObject
     mean = torch.where(infinite, torch.mean(torch.tensor(x), dim, keepdim=keepdim), theirs[1])
     for o, t in zip(ours, (theirs[0], mean)):
         assert o.dtype == np.dtype(str(t.dtype).removeprefix("torch.")) and o.shape == tuple(t.shape)
+    if dtype == np.float16:  # torch's Welford runs in float32 for float16 (README): the last bit can differ, as the
+        # mean of [5e4, 6e-8, 1e4, 0]: torch's float32 sum loses the 6e-8 and rounds 14996 down to 14992 (a tie)
+        for o, t in zip(ours, (theirs[0], mean)):
+            o, t = o.numpy(), t.numpy()
+            assert np.array_equal(np.isnan(o), np.isnan(t))
+            np.testing.assert_array_max_ulp(o[~np.isnan(o)], t[~np.isnan(t)], maxulp=1)
+        return
     np.testing.assert_array_equal(ours[0].numpy(), theirs[0].numpy())
     # Welford's running mean is off by about eps64 |x| where values cancel ([1e20, -1e20, 0 ...]: 512 for 0); ours
     # is the float64 sum over n, exact there
@@ -256,8 +264,10 @@ def test_ldexp_exponent_gradient_is_rounded_once(data: st.DataObject) -> None:
         ref = (w.astype(np.float64) * x * scale * np.log(2)).astype(np.float32)
     same_bits(es.grad, tg.tensor(ref))
     wide = w.astype(np.float64)
-    with np.errstate(all="ignore"):  # (else a product of torch's overflows: inf where the gradient is finite)
-        fits = np.maximum.reduce([np.abs(wide * x), np.abs(wide * scale), np.abs(wide * x * scale)]) < 1e38
+    with np.errstate(all="ignore"):  # (else a product of torch's overflows: inf where the gradient is finite; x 2^e
+        # too: x = 3e38, e = 1, found by a local hypothesis run)
+        fits = np.maximum.reduce([np.abs(wide * x), np.abs(wide * scale), np.abs(wide * x * scale),
+                                  np.abs(x * scale)]) < 1e38
     np.testing.assert_allclose(es.grad.numpy()[fits], et.grad.numpy()[fits], rtol=1e-5, atol=3e-45, equal_nan=True)
 
 
