@@ -83,7 +83,11 @@ class SparseCOOTensor:
             return self
         key = self._idx[0] * self._shape[1] + self._idx[1]
         unique, where = key.unique(sorted=True, return_inverse=True)
-        values = creation.zeros(unique.shape[0], dtype=self.dtype, device=self.device).index_add(0, where, self._vals)
+        # the sums start from -0.0, which adds as nothing (+0 + -0 is +0): a lone -0.0 stays -0.0, as torch's copy of
+        # each place's first value (from +0 it became +0, and 1 / x gave inf for torch's -inf)
+        start = -0.0 if self.dtype.kind == "f" else 0
+        values = creation.full((unique.shape[0],), start, dtype=self.dtype, device=self.device).index_add(
+            0, where, self._vals)
         indices = stack([unique // self._shape[1], unique % self._shape[1]])
         return SparseCOOTensor(indices, values, self._shape, coalesced=True)
 
