@@ -79,7 +79,15 @@ def test_editing_a_container_matches_torch(kind: str, start: int, edits: list[tu
         made.append(getattr(lib.nn, kind)(*layers) if kind == "Sequential" else lib.nn.ModuleList(layers))
     ours, theirs = made
     for op, k, i in edits:
-        ours, theirs = apply(tg, ours, op, k, i), apply(torch, theirs, op, k, i)
+        try:
+            ours = apply(tg, ours, op, k, i)
+        except KeyError as e:  # a slice keeps its names ("1", "2"): where append or insert would reuse one, torch
+            # replaces that layer (or breaks insert's renumbering) and ours refuses (README); a local run found it
+            assert kind == "Sequential" and op in ("append", "insert", "extend", "iadd", "imul"), (op, e)
+            names = [n for n, _ in ours.named_children()]
+            assert names != [str(j) for j in range(len(names))], names
+            return
+        theirs = apply(torch, theirs, op, k, i)
         assert layout(ours) == layout(theirs), (op, k, i)
 
 

@@ -404,7 +404,13 @@ def test_multinomial_matches_torch(data: st.DataObject, dtype: Any, use_logits: 
         check(lambda lib, p, v: d(lib, p).log_prob(v), param, value, rtol=mixed)
         check(lambda lib, p: (lambda x: (x.mean, x.variance, x.probs, x.logits))(d(lib, p)), param, rtol=rtol)
         if not np.isnan(param).any() and not (np.isinf(param).all(-1)).any():
-            check(lambda lib, p: d(lib, p).entropy(), param, rtol=rtol)
+            with np.errstate(all="ignore"):
+                w = np.exp(param - param.max(-1, keepdims=True)) if use_logits else param.astype(np.float64)
+                p = w / w.sum(-1, keepdims=True)
+            # a probability near 1e-12 leaves its gradient terms like (1 - p)^n - 1 to rounding in both libraries
+            # (a local hypothesis run: [1e-12, 0, 1] in float64 6e-7 apart)
+            tiny = bool(((p > 0) & (p < 1e-6)).any())
+            check(lambda lib, p: d(lib, p).entropy(), param, rtol=max(rtol, 1e-5) if tiny else rtol)
 
 
 def test_multinomial_samples() -> None:

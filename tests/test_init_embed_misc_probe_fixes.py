@@ -140,5 +140,10 @@ def test_circular_pad_negative_sizes_as_torch(lo: int, hi: int, n: int) -> None:
     if left < 1 and max(lo, hi) > 0 and n + lo + hi >= 0:
         return  # torch: values of memory outside the input; ours raises (README)
     assert res[1][0] == res[0][0]
-    if res[0][1]:
+    if res[0][1] and max(lo, hi) > left:  # a wrap longer than what is left: torch reads outside the input there too
+        # (lo 2, hi -1, n 2 gave 1.4e-43; a local hypothesis run): ours repeats what is left, as numpy's wrap
+        kept = x[..., max(-lo, 0):n - max(-hi, 0)]
+        want = np.pad(kept, ((0, 0), (0, 0), (max(lo, 0), max(hi, 0))), mode="wrap")
+        np.testing.assert_array_equal(res[1][1][0].numpy(), want)
+    elif res[0][1]:
         np.testing.assert_array_equal(res[1][1][0].numpy(), res[0][1][0].numpy())

@@ -48,7 +48,9 @@ def test_inverses_of_erf_and_ndtr(x: np.ndarray) -> None:
     # torch's and scipy's erfinv / ndtri are different approximations: a few ulp apart, more where the slope is steep
     _both("erfinv", x, rtol64=1e-9, rtol32=1e-5)
     agree(lambda lib, t: t.erfinv(), x, rtol=1e-9)
-    _both("ndtri", x, special=True, rtol64=1e-9, rtol32=1e-5)
+    # ndtri's gradient sqrt(2 pi) exp(y^2 / 2) multiplies y's float32 rounding by y^2: 170 at x = 1e-37, where a
+    # local hypothesis run met the two 1.5e-5 apart
+    _both("ndtri", x, special=True, rtol64=1e-9, rtol32=5e-5)
 
 
 @settings(max_examples=60, deadline=None)
