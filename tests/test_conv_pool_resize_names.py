@@ -217,3 +217,22 @@ def test_modules_parameters_and_layouts() -> None:
 def test_errors(ours: Callable, theirs: type) -> None:
     with pytest.raises(theirs):
         ours()
+
+
+@pytest.mark.parametrize("call", [
+    lambda F_, T: F_.conv2d(T.zeros(1, 1, 2, 2), T.zeros(1, 1, 3, 3)),  # kernel larger than the input
+    lambda F_, T: F_.conv2d(T.zeros(1, 2, 4, 4), T.zeros(1, 1, 3, 3)),  # channels
+    lambda F_, T: F_.conv1d(T.zeros(1, 1, 4, 4), T.zeros(1, 1, 3)),  # dims
+    lambda F_, T: F_.max_pool2d(T.zeros(1, 1, 2, 2), 3),
+    lambda F_, T: F_.avg_pool2d(T.zeros(1, 1, 4, 4), 2, padding=2),  # padding over half the kernel
+    lambda F_, T: F_.unfold(T.zeros(2, 2, 2, 2), 2, 2),  # dilated kernel larger than the input
+])
+def test_shape_errors_are_runtime_errors_as_torch(call: Callable) -> None:
+    """torch raises RuntimeError for these; ours raised a plain ValueError, which a torch program's ``except
+    RuntimeError`` missed (now ArgumentError: both)."""
+    torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+    with pytest.raises(RuntimeError):
+        call(torch.nn.functional, torch)
+    with pytest.raises(RuntimeError) as e:
+        call(F, tg)
+    assert isinstance(e.value, ValueError)

@@ -33,7 +33,7 @@ from ..ops.conv import output_size as conv_output_size
 from ..ops.conv import unfold as unfold_op
 from ..ops.ctc import ctc_loss as ctc_loss
 from ..ops.elementwise import where
-from ..ops.factor import DtypeError
+from ..ops.factor import ArgumentError, DtypeError
 from ..ops.index import one_hot as one_hot
 from ..ops.loss import REDUCTIONS, deprecated_mean, not_differentiable
 from ..ops.pool import max_pool2d as max_pool2d_op
@@ -1309,7 +1309,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: int | Sequence[int | None], 
     nan; the gradient goes to that element."""
     h, w, oh, ow = _adaptive_sizes("adaptive_max_pool2d", input, output_size)
     if h == 0 or w == 0:
-        raise ValueError(f"adaptive_max_pool2d: the input's H and W must be non-zero, got shape {input.shape}")
+        raise ArgumentError(f"adaptive_max_pool2d: the input's H and W must be non-zero, got shape {input.shape}")
     if h % oh == 0 and w % ow == 0 and input.numel() and input.dtype.kind == "f":  # even windows: one max pool
         return max_pool2d(input, (h // oh, w // ow), return_indices=return_indices)
     xp, x = input.xp, input._data
@@ -1341,7 +1341,7 @@ def adaptive_max_pool1d(input: Tensor, output_size: int | tuple[int],  # noqa: A
     """Max pooling of (N, C, L) or (C, L) input to length ``output_size`` (``adaptive_max_pool2d`` on the (N, C, 1, L)
     view; indices into L)."""
     if input.ndim not in (2, 3):
-        raise ValueError(f"adaptive_max_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
+        raise ArgumentError(f"adaptive_max_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
     size = single(output_size, "adaptive_max_pool1d output_size", 1)
     return _each(adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices), lambda t: t.squeeze(-2))
 
@@ -1356,8 +1356,8 @@ def _batched(op: str, input: Tensor, ndim: int, fn: Callable[[Tensor], Any]) -> 
     if input.ndim == ndim - 1:
         return _each(fn(input.unsqueeze(0)), lambda t: t.squeeze(0))
     if input.ndim != ndim:
-        raise ValueError(f"{op}: expected {ndim - 1}-D (unbatched) or {ndim}-D (batched) input, got shape "
-                         f"{input.shape}")
+        raise ArgumentError(f"{op}: expected {ndim - 1}-D (unbatched) or {ndim}-D (batched) input, got shape "
+                            f"{input.shape}")
     return fn(input)
 
 
@@ -1398,8 +1398,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     """Cross-correlation of (N, C, H, W) or (C, H, W) input with weight (O, C / groups, kh, kw) plus bias (O,) ->
     (N, O, Ho, Wo); ``padding`` an int, a pair, 'valid' or 'same' (see ``conv_padding``)."""
     if weight.ndim != 4:
-        raise ValueError(f"conv2d: expected 4-D weight (out_channels, in_channels / groups, kh, kw), got shape "
-                         f"{weight.shape}")
+        raise ArgumentError(f"conv2d: expected 4-D weight (out_channels, in_channels / groups, kh, kw), got shape "
+                            f"{weight.shape}")
     st, dl = pair(stride, "conv2d stride", 1, True), pair(dilation, "conv2d dilation", 1, True)
 
     def run(x: Tensor) -> Tensor:
@@ -1429,11 +1429,11 @@ def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tenso
     """torch's time-first 1-D convolution: input (T, N, C_in), weight (k, C_in, C_out), bias (C_out,), ``pad``
     steps of zeros at both ends of time (negative: cropped) -> (T + 2 pad - k + 1, N, C_out); ``conv1d``."""
     if input.ndim != 3 or weight.ndim != 3 or bias.shape != weight.shape[2:] or input.shape[2] != weight.shape[1]:
-        raise ValueError(f"conv_tbc: expected input (T, N, C_in), weight (k, C_in, C_out) and bias (C_out,), got "
-                         f"{input.shape}, {weight.shape} and {bias.shape}")
+        raise ArgumentError(f"conv_tbc: expected input (T, N, C_in), weight (k, C_in, C_out) and bias (C_out,), got "
+                            f"{input.shape}, {weight.shape} and {bias.shape}")
     if input.shape[0] + 2 * pad < weight.shape[0]:  # torch: an error below k - 1, an empty result at k - 1
-        raise ValueError(f"conv_tbc: {input.shape[0]} steps padded by {pad} at each end are fewer than the kernel's "
-                         f"{weight.shape[0]}: no output step")
+        raise ArgumentError(f"conv_tbc: {input.shape[0]} steps padded by {pad} at each end are fewer than the kernel's "
+                            f"{weight.shape[0]}: no output step")
     x = input.permute(1, 2, 0)  # (N, C_in, T)
     if pad < 0:
         x = x[..., -pad:x.shape[2] + pad]
@@ -1488,7 +1488,7 @@ def avg_pool1d(input: Tensor, kernel_size: int | tuple[int], stride: int | tuple
     """Mean over windows of (N, C, L) or (C, L) input -> (N, C, Lo): avg_pool2d on the (N, C, 1, L) view (its
     count_include_pad rule and ceil_mode)."""
     if input.ndim not in (2, 3):
-        raise ValueError(f"avg_pool1d: expected 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
+        raise ArgumentError(f"avg_pool1d: expected 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
     k, s, p = _window_1d("avg_pool1d", kernel_size, stride, padding)
     return avg_pool2d(input.unsqueeze(-2), k, s, p, ceil_mode, count_include_pad).squeeze(-2)
 
@@ -1497,7 +1497,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:
     """Mean pooling of (N, C, L) or (C, L) input to length ``output_size`` (adaptive_avg_pool2d on the
     (N, C, 1, L) view: torch's windows)."""
     if input.ndim not in (2, 3):
-        raise ValueError(f"adaptive_avg_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
+        raise ArgumentError(f"adaptive_avg_pool1d: expected 2-D or 3-D input, got shape {input.shape}")
     size = single(output_size, "adaptive_avg_pool1d output_size", 1)
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
@@ -1554,9 +1554,10 @@ def max_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None =
     def run(x: Tensor) -> Any:
         k, st, pd, out, _ = pool.pool_window("max_pool3d", x, kernel_size, stride, padding, ceil_mode, dl, dims=3)
         if return_indices and _padding_only(x.shape[2:], k, st, pd, dl, out):
-            raise ValueError(f"max_pool3d: with dilation {dl} and padding {pd}, some window of the input "
-                             f"{x.shape[2:]} holds only padding, so it has no maximum to index; use less padding or "
-                             f"dilation, or return_indices=False (such a window's max is -inf and passes no gradient)")
+            raise ArgumentError(f"max_pool3d: with dilation {dl} and padding {pd}, some window of the input "
+                                f"{x.shape[2:]} holds only padding, so it has no maximum to index; use less padding "
+                                f"or dilation, or return_indices=False (such a window's max is -inf and passes no "
+                                f"gradient)")
         (n, c, d, h, w), (do, ho, wo) = x.shape, out
         planes = max_pool2d_op(x.reshape(n, c * d, h, w), k[1:], st[1:], pd[1:], ceil_mode, return_indices, dl[1:])
         planes, plane_index = planes if return_indices else (planes, None)
@@ -1589,8 +1590,8 @@ def avg_pool3d(input: Tensor, kernel_size: IntTriple, stride: IntTriple | None =
         integer = x.dtype.kind != "f"  # int64: each window's sum divided once, rounding toward zero (as torch)
         divisor = 1 if integer else divisor_override
         if any(size < q for size, q in zip(x.shape[2:], k)):  # torch's check, which leaves out the padding
-            raise ValueError(f"avg_pool3d: the input {x.shape[2:]} is smaller than the kernel {k} (as torch, padding "
-                             f"does not count); use a smaller kernel")
+            raise ArgumentError(f"avg_pool3d: the input {x.shape[2:]} is smaller than the kernel {k} (as torch, "
+                                f"padding does not count); use a smaller kernel")
         (n, c, d, h, w), (do, ho, wo) = x.shape, out
         planes = pool.avg_pool2d(x.reshape(n, c * d, h, w), k[1:], st[1:], pd[1:], count_include_pad,
                                  None if divisor is None else 1, ceil_mode)

@@ -28,6 +28,7 @@ from .. import backend
 from ..layouts import follow_format
 from ..tensor import Array, Tensor, check_devices, record
 from .elementwise import wide_sum
+from .factor import ArgumentError
 from .linear import check_dtypes
 
 IntPair = int | tuple[int, int]
@@ -35,14 +36,14 @@ IntPair = int | tuple[int, int]
 
 def ints(value: int | Sequence[int], name: str, minimum: int, count: int = 2, one: bool = False) -> tuple[int, ...]:
     """An int or ``count`` ints as a ``count``-tuple (one size per spatial dim), each at least ``minimum``; a
-    ValueError naming ``name`` otherwise. ``one``: a 1-tuple stands for all dims too (torch's conv / pool
-    functions take one)."""
+    ValueError naming ``name`` otherwise (an ArgumentError: a RuntimeError too, as torch's). ``one``: a 1-tuple
+    stands for all dims too (torch's conv / pool functions take one)."""
     p = (value,) * count if isinstance(value, Integral) else tuple(value) if isinstance(value, (tuple, list)) else ()
     if one and len(p) == 1:
         p *= count
     if len(p) != count or not all(isinstance(v, Integral) and v >= minimum for v in p):
         kind = {1: "a 1-tuple", 2: "a pair", 3: "a triple"}.get(count, f"a {count}-tuple")
-        raise ValueError(f"{name} must be an int or {kind} of ints >= {minimum}, got {value!r}")
+        raise ArgumentError(f"{name} must be an int or {kind} of ints >= {minimum}, got {value!r}")
     return tuple(int(v) for v in p)
 
 
@@ -57,18 +58,18 @@ def single(value: int | tuple[int], name: str, minimum: int) -> int:
     """An int or a 1-tuple of ints (a 1-D op's size), at least ``minimum``; a ValueError naming ``name`` otherwise."""
     v = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
     if not isinstance(v, Integral) or v < minimum:
-        raise ValueError(f"{name} must be an int or a 1-tuple of ints >= {minimum}, got {value!r}")
+        raise ArgumentError(f"{name} must be an int or a 1-tuple of ints >= {minimum}, got {value!r}")
     return int(v)
 
 
 def output_size(op: str, size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
                 padding: tuple[int, ...]) -> tuple[int, ...]:
-    """Per spatial dim (e.g. (Ho, Wo)), floor((H + 2p - k) / s) + 1; a ValueError when the kernel is larger than
-    the padded input."""
+    """Per spatial dim (e.g. (Ho, Wo)), floor((H + 2p - k) / s) + 1; an ArgumentError (a ValueError and, as torch's,
+    a RuntimeError) when the kernel is larger than the padded input."""
     padded = tuple(n + 2 * p for n, p in zip(size, padding))
     if any(k > n for k, n in zip(kernel, padded)):
-        raise ValueError(f"{op}: kernel size {kernel} is larger than the padded input {padded} "
-                         f"(input {size}, padding {padding})")
+        raise ArgumentError(f"{op}: kernel size {kernel} is larger than the padded input {padded} "
+                            f"(input {size}, padding {padding})")
     return tuple((n - k) // s + 1 for n, k, s in zip(padded, kernel, stride))
 
 
@@ -315,25 +316,26 @@ def check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, transpos
     layout = "in_channels, out_channels / groups" if transposed else "out_channels, in_channels / groups"
     layout = f"({layout}, {', '.join(f'k{a}' for a in 'dhw'[-dims:])})"
     if x.ndim != dims + 2:
-        raise ValueError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape {x.shape}")
+        raise ArgumentError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape "
+                            f"{x.shape}")
     if weight.ndim != dims + 2:
-        raise ValueError(f"{op}: expected {dims + 2}-D weight {layout}, got shape {weight.shape}")
+        raise ArgumentError(f"{op}: expected {dims + 2}-D weight {layout}, got shape {weight.shape}")
     if not isinstance(groups, Integral) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"{op}: groups must be a positive int, got {groups!r}")
     wc, o = (weight.shape[0], weight.shape[1] * groups) if transposed else (weight.shape[1] * groups, weight.shape[0])
     if 0 in x.shape[2:] and x.shape[0] > 0:  # as torch: only an empty batch may have one
-        raise ValueError(f"{op}: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
+        raise ArgumentError(f"{op}: input {x.shape} has an empty spatial dimension (only an empty batch may have one)")
     if x.shape[1] == 0 or o == 0:  # torch raises for 0 output channels
-        raise ValueError(f"{op}: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
-                         f"least one input and one output channel")
+        raise ArgumentError(f"{op}: zero channels (input {x.shape}, weight {weight.shape}); a convolution needs at "
+                            f"least one input and one output channel")
     if (o if not transposed else wc) % groups:
-        raise ValueError(f"{op}: weight {weight.shape} {layout}: its {'in' if transposed else 'out'}_channels"
-                         f" ({weight.shape[0]}) must be divisible by groups={groups}")
+        raise ArgumentError(f"{op}: weight {weight.shape} {layout}: its {'in' if transposed else 'out'}_channels"
+                            f" ({weight.shape[0]}) must be divisible by groups={groups}")
     if wc != x.shape[1]:
-        raise ValueError(f"{op}: weight {weight.shape} {layout} with groups={groups} expects {wc} input "
-                         f"channels, got {x.shape[1]} (input shape {x.shape})")
+        raise ArgumentError(f"{op}: weight {weight.shape} {layout} with groups={groups} expects {wc} input "
+                            f"channels, got {x.shape[1]} (input shape {x.shape})")
     if bias is not None and bias.shape != (o,):
-        raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
+        raise ArgumentError(f"{op}: bias must have shape ({o},), got {bias.shape}")
     check_dtypes(op, *parents)
 
 
@@ -368,15 +370,15 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     op = pair(output_padding, "conv_transpose2d output_padding", 0, True)
     dl = pair(dilation, "conv_transpose2d dilation", 1, True)
     if any(p >= max(s, d) for p, s, d in zip(op, st, dl)):
-        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st} or the "
-                         f"dilation {dl}")
+        raise ArgumentError(f"conv_transpose2d: output_padding {op} must be smaller than the stride {st} or the "
+                            f"dilation {dl}")
     n, _, h, w = x.shape
     kh, kw = weight.shape[2:]
     sh, sw = span((kh, kw), dl)
     size = ((h - 1) * st[0] - 2 * pd[0] + sh + op[0], (w - 1) * st[1] - 2 * pd[1] + sw + op[1])
     if size[0] < 1 or size[1] < 1:
-        raise ValueError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
-                         f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
+        raise ArgumentError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
+                            f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
     out = input_gradient(x._data, weight._data, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
     if bias is not None:
         out += bias._data[:, None, None]
@@ -431,8 +433,8 @@ def check_blocks_input(op: str, x: Tensor, ndim: int, layout: str) -> None:
     """torch's checks of unfold/fold input: ``ndim`` dims, only the batch may be empty, a floating or bool dtype
     (torch's CPU kernels take bool too; fold's overlaps then combine with or)."""
     if x.ndim != ndim or 0 in x.shape[1:]:
-        raise ValueError(f"{op}: expected a {ndim}-D input {layout} with only the batch possibly empty, got shape "
-                         f"{x.shape}")
+        raise ArgumentError(f"{op}: expected a {ndim}-D input {layout} with only the batch possibly empty, got shape "
+                            f"{x.shape}")
     if x.dtype.kind not in "fb":
         raise TypeError(f"{op}: not implemented for dtype {x.dtype} (as in torch); convert first, e.g. x.float()")
 
@@ -455,9 +457,9 @@ def fold(x: Tensor, output_size: IntPair, kernel_size: IntPair, dilation: IntPai
     blocks = sliding_blocks("fold", size, kernel_size, dilation, padding, stride)
     k, out = blocks[0], blocks[-1]
     if x.shape[1] % (k[0] * k[1]):
-        raise ValueError(f"fold: input's dimension 1 ({x.shape[1]}) must be divisible by the kernel's size "
-                         f"{k[0]} * {k[1]} (input shape {x.shape})")
+        raise ArgumentError(f"fold: input's dimension 1 ({x.shape[1]}) must be divisible by the kernel's size "
+                            f"{k[0]} * {k[1]} (input shape {x.shape})")
     if x.shape[2] != out[0] * out[1]:
-        raise ValueError(f"fold: input's dimension 2 must be the number of sliding blocks, {out[0]} * {out[1]} = "
-                         f"{out[0] * out[1]}, for output_size {size}, got {x.shape[2]} (input shape {x.shape})")
+        raise ArgumentError(f"fold: input's dimension 2 must be the number of sliding blocks, {out[0]} * {out[1]} = "
+                            f"{out[0] * out[1]}, for output_size {size}, got {x.shape[2]} (input shape {x.shape})")
     return record("fold", col2im(x._data, size, blocks), (x,), lambda g: (im2col(g, blocks),))

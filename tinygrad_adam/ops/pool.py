@@ -18,6 +18,7 @@ from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
 from .conv import IntPair, add_windows, ints, output_size, pad_spatial, pair, span, windows
 from .elementwise import wide_sum
+from .factor import ArgumentError
 
 Window = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 # Bytes of window copies per piece of the batch in max_pool2d: a large input goes through in pieces, so the copies,
@@ -35,23 +36,24 @@ def pool_window(op: str, x: Tensor, kernel_size: IntPair, stride: IntPair | None
     or its left / top padding; ``extra`` is how far the last windows reach past the padded input (0 without
     ceil_mode)."""
     if x.ndim != dims + 2:
-        raise ValueError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape {x.shape}")
+        raise ArgumentError(f"{op}: expected {dims + 2}-D input (N, C, {', '.join('DHW'[-dims:])}), got shape "
+                            f"{x.shape}")
     k = ints(kernel_size, f"{op} kernel_size", 1, dims, True)
     st = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else ints(  # ([]: torch's default)
         stride, f"{op} stride", 1, dims, True)
     pd = ints(padding, f"{op} padding", 0, dims, True)
     if any(p > q // 2 for p, q in zip(pd, k)):
-        raise ValueError(f"{op}: padding {pd} must be at most half the kernel size {k}")
+        raise ArgumentError(f"{op}: padding {pd} must be at most half the kernel size {k}")
     if 0 in x.shape[1:]:  # as torch, which accepts only an empty batch
-        raise ValueError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
-                         f"empty)")
+        raise ArgumentError(f"{op}: input {x.shape} has an empty channel or spatial dimension (only the batch may be "
+                            f"empty)")
     spans = span(k, dilation or (1,) * dims)
     if ceil_mode:  # torch's rounding up: windows may reach past the padded input if the last starts in it
         out = tuple((n + 2 * p - q + s - 1) // s + 1 for n, p, q, s in zip(x.shape[2:], pd, spans, st))
         out = tuple(o - 1 if (o - 1) * s >= n + p else o for o, n, p, s in zip(out, x.shape[2:], pd, st))
         if any(o < 1 for o in out):
-            raise ValueError(f"{op}: kernel size {spans} is larger than the padded input {x.shape[2:]} with padding "
-                             f"{pd}, even with ceil_mode: the output would be {out}")
+            raise ArgumentError(f"{op}: kernel size {spans} is larger than the padded input {x.shape[2:]} with padding "
+                                f"{pd}, even with ceil_mode: the output would be {out}")
     else:
         out = output_size(op, x.shape[2:], spans, st, pd)
     extra = tuple(max(0, (o - 1) * s + q - (n + 2 * p)) for o, s, q, n, p in zip(out, st, spans, x.shape[2:], pd))
@@ -101,9 +103,9 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     row = (xp.arange(ho) * st[0] - pd[0])[:, None] + first // k[1] * dl[0]  # the picked element's place
     col = xp.arange(wo) * st[1] - pd[1] + first % k[1] * dl[1]
     if bool(((row < 0) | (row >= h) | (col < 0) | (col >= w)).any()):  # (torch's index there is another element's)
-        raise ValueError(f"max_pool2d: with dilation {dl} and padding {pd}, some window of the input {x.shape[2:]} "
-                         f"holds only padding, so it has no maximum to index; use less padding or dilation, or "
-                         f"return_indices=False (such a window's max is -inf and passes no gradient)")
+        raise ArgumentError(f"max_pool2d: with dilation {dl} and padding {pd}, some window of the input {x.shape[2:]} "
+                            f"holds only padding, so it has no maximum to index; use less padding or dilation, or "
+                            f"return_indices=False (such a window's max is -inf and passes no gradient)")
     return result, Tensor(follow_format(row.astype(xp.int64) * w + col, x))
 
 
@@ -147,7 +149,7 @@ def check_divisor(op: str, divisor_override: int | None) -> None:
     """A ValueError unless an average pool's ``divisor_override`` is None or a non-zero int (a negative one is
     torch's too)."""
     if divisor_override is not None and (int(divisor_override) != divisor_override or divisor_override == 0):
-        raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+        raise ArgumentError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
 
 
 def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
