@@ -151,8 +151,11 @@ def test_normal_matches_torch(data: st.DataObject, dtype: Any, validate: bool) -
         return lib.distributions.Normal(m, s, validate_args=validate)
 
     rtol = RTOL[dtype]
-    check(lambda lib, m, s, v: normal(lib, m, s).log_prob(v), loc, scale, value, rtol=rtol)
-    check(lambda lib, m, s, v: normal(lib, m, s).cdf(v), loc, scale, value, rtol=rtol)
+    # a float32 value beside 0-d float64 parameters computes in float32 in both (torch's promotion), where a sum of
+    # gradients can land nearer the float64 one in torch by luck (a local run: 8e-7 apart, torch 4e-9 from it)
+    mixed = max(rtol, RTOL[value.dtype.type] * 5)
+    check(lambda lib, m, s, v: normal(lib, m, s).log_prob(v), loc, scale, value, rtol=mixed)
+    check(lambda lib, m, s, v: normal(lib, m, s).cdf(v), loc, scale, value, rtol=mixed)
     check(lambda lib, m, s, p: normal(lib, m, s).icdf(p), loc, scale, q, rtol=rtol)
     check(lambda lib, m, s: (lambda d: (d.entropy(), d.mean, d.mode, d.stddev, d.variance, d.perplexity()))(
         normal(lib, m, s)), loc, scale, rtol=rtol)
