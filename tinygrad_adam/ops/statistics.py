@@ -392,8 +392,9 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     def backward(g: Array) -> tuple[Array]:
         gx = _expand_back(g, a.shape, axes, keepdims) * norm_derivative(x, out, p, axes)
         if 1 < p < numpy.inf and p != 2:  # torch masks g / norm^(p-1) where the norm is 0: 0 even for a nan g,
-            # times x |x|^(p-2) for p > 2, which keeps the sign of x = -0.0 there (x itself, as the slice is all zeros)
-            gx = a.xp.where(out == 0, x if p > 2 else gx.dtype.type(0), gx)
+            # times x |x|^(p-2) for p > 2, which keeps the sign of x there (-0.0, or a -1e-200 whose norm underflows)
+            zero = gx.dtype.type(0)
+            gx = a.xp.where(out == 0, a.xp.copysign(zero, x) if p > 2 else zero, gx)
         return (gx,)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
