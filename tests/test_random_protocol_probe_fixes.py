@@ -140,7 +140,9 @@ def test_randint_bounds_and_dtype_as_torch(dtype: str, low: int, width: int) -> 
         theirs = torch.randint(low, high, (50,), dtype=getattr(torch, dtype))
     except RuntimeError:
         theirs = None
-    if theirs is None:
+    # float16 past +-2048 (its exact integers): torch only warns that its draws are no longer uniform, and that the
+    # warning will become an error; ours raises already (README; a local hypothesis run drew it)
+    if theirs is None or (dtype == "float16" and (low < -2048 or high - 1 > 2048)):
         with pytest.raises(ValueError):
             tg.randint(low, high, (50,), dtype=getattr(tg, dtype))
         return
