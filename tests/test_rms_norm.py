@@ -44,8 +44,10 @@ def test_rms_norm_matches_torch(data: st.DataObject, shape: tuple[int, ...], dty
     if dtype is np.float32 and x.size and (np.nanmin(inv_rms) < 1e-12 or np.nanmax(inv_rms) > 1e12):
         return  # torch's float32 backward forms 1 / rms^3, which under- or overflows here: its gradient is off (README)
     close(xo.grad.numpy(), xt.grad.numpy(), rtol * 10, terms)
-    if w is not None:
-        close(wo.grad.numpy(), wt.grad.numpy(), rtol * 10, np.abs(out.numpy() * g))
+    if w is not None:  # (the weight's gradient sums g x / rms(x), whatever w is: the noise scale leaves w out, or a
+        # w near 0 shrank it below the rounding of the sum; a local hypothesis run met that)
+        with np.errstate(all="ignore"):
+            close(wo.grad.numpy(), wt.grad.numpy(), rtol * 10, np.abs(g * x * inv_rms))
 
 
 def close(ours: np.ndarray, theirs: np.ndarray, rtol: float, terms: np.ndarray) -> None:
