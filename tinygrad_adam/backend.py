@@ -172,9 +172,12 @@ def get_array_module(*arrays: Any) -> ModuleType:
     return numpy
 
 
+ARRAY_TYPES: tuple[type, ...] = (numpy.ndarray,) if _cupy is None else (numpy.ndarray, _cupy.ndarray)
+
+
 def is_array(x: Any) -> bool:
     """True for a numpy or cupy ndarray (of any shape, 0-d included); False for scalars, numpy's too."""
-    return isinstance(x, numpy.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+    return isinstance(x, ARRAY_TYPES)
 
 
 _CPU = device("cpu")

@@ -35,6 +35,7 @@ import ast
 import hashlib
 import itertools
 import linecache
+import operator
 import os
 import sys
 import textwrap
@@ -106,6 +107,9 @@ class FusedKernel:
         self.outputs, self.inputs, self.scalars = outputs.split(), inputs.split(), scalars.split()
         self.statements = _parse(name, textwrap.dedent(body), self.outputs, self.inputs, self.scalars)
         self.arrays = self.outputs + self.inputs
+        # one C call that picks a tensor's arrays from its mapping, in kernel order (a tuple of one array as well)
+        pick = operator.itemgetter(*self.arrays)
+        self._pick = pick if len(self.arrays) > 1 else lambda arrays: (pick(arrays),)
         self.numpy_source, self.registers = _numpy_source(self)
         self.numba_source = _numba_source(self)
         self.cuda_source = _cuda_source(self)
@@ -147,34 +151,42 @@ class FusedKernel:
             # AdamW's 1 - lr * weight_decay = 0.9997 would round to 0.99951
             scalar_type = numpy.float32 if dtype == numpy.float16 else dtype.type
             values = [scalar_type(scalars[n]) for n in self.scalars]
-            if len(same) == 1 or _apart(same, len(self.outputs)):
-                self._run_cpu(run, same, values, scratch)
+            flats, copies, owned = self._flats(same)
+            if len(same) == 1 or _apart(same, len(self.outputs), owned):
+                self._run_flat(run, flats, copies, values, scratch)
             else:  # tensors that share memory: one after the other, each seeing the last one's update
                 for arrs in same:
-                    self._run_cpu(run, [arrs], values, scratch)
+                    self._run_flat(run, *self._flats([arrs])[:2], values, scratch)
 
-    def _run_cpu(self, run: Callable[..., None], tensors: list[list[Array]], values: list[Any],
-                 scratch: MutableMapping[Any, Any]) -> None:
-        """``run`` (the numpy or numba update) over flat contiguous views of the tensors' arrays; a non-contiguous
-        output goes through a contiguous copy that is written back."""
-        flats, copies = [], []
+    def _flats(self, tensors: list[list[Array]]) -> tuple[list[list[Array]], list[tuple[Array, Array]], bool]:
+        """Flat contiguous views of the tensors' arrays (a contiguous copy of a non-contiguous one), the (output,
+        copy) pairs to write back, and whether every array owns its memory (``_apart``'s quick case)."""
+        flats, copies, owned, outputs = [], [], True, len(self.outputs)
         for arrs in tensors:
             row = []
             for k, a in enumerate(arrs):
-                if a.flags.c_contiguous:
+                flags = a.flags  # (one flags object per array: this runs for every array of every step)
+                owned = owned and flags.owndata
+                if flags.c_contiguous:
                     row.append(a if a.ndim == 1 else a.reshape(-1))
                 else:
                     row.append(numpy.ascontiguousarray(a).reshape(-1))
-                    if k < len(self.outputs):
+                    if k < outputs:
                         copies.append((a, row[-1]))
             flats.append(row)
+        return flats, copies, owned
+
+    @staticmethod
+    def _run_flat(run: Callable[..., None], flats: list[list[Array]], copies: list[tuple[Array, Array]],
+                  values: list[Any], scratch: MutableMapping[Any, Any]) -> None:
+        """``run`` (the numpy or numba update) over the flat views, then the copies written back to their outputs."""
         run(flats, values, scratch)
         for a, flat in copies:
             a[...] = flat.reshape(a.shape)
 
-    def _arrays(self, arrays: Mapping[str, Array]) -> list[Array]:
+    def _arrays(self, arrays: Mapping[str, Array]) -> tuple[Array, ...]:
         """One parameter's arrays in kernel order, checked to share a shape and a dtype."""
-        arrs = [arrays[n] for n in self.arrays]
+        arrs = self._pick(arrays)
         shape, dtype = arrs[0].shape, arrs[0].dtype
         for a in arrs:  # (a plain loop over locals: it runs for every tensor of every step)
             if a.shape != shape or (a.dtype is not dtype and a.dtype != dtype):
@@ -298,12 +310,15 @@ def _ready(source: str, args: tuple[Any, ...]) -> Callable[..., None]:
     return kernel
 
 
-def _apart(tensors: list[list[Array]], outputs: int) -> bool:
+def _apart(tensors: list[list[Array]], outputs: int, owned: bool | None = None) -> bool:
     """True when no output array of one tensor can share memory with an array of another (so the tensors may be
     updated at once, in any order). Arrays that own their memory (numpy allocated them: a model's parameters,
     optimizer state and gradients as a rule) are apart unless they are the same object; when some array is a
-    view, byte spans are compared, conservatively for strided views, in one sweep sorted by start."""
-    if all(a.flags.owndata for arrs in tensors for a in arrs):
+    view, byte spans are compared, conservatively for strided views, in one sweep sorted by start. ``owned``: whether
+    all of them own it, when the caller knows (else looked up here)."""
+    if owned is None:
+        owned = all(a.flags.owndata for arrs in tensors for a in arrs)
+    if owned:
         outs = [id(a) for arrs in tensors for a in arrs[:outputs]]
         unique = set(outs)
         # (an output that is also another array of its own tensor is refused too: that is no harm, only slower)

@@ -284,11 +284,12 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None and p.grad.dtype != p.dtype:
-                    raise TypeError(f"a parameter of shape {p.shape} has dtype {p.dtype} but its grad has dtype "
-                                    f"{p.grad.dtype}")
-                if p.grad is not None:
-                    self.check_grad(p.grad, group)
+                grad = p.grad
+                if grad is not None:
+                    if grad.dtype != p.dtype:
+                        raise TypeError(f"a parameter of shape {p.shape} has dtype {p.dtype} but its grad has dtype "
+                                        f"{grad.dtype}")
+                    self.check_grad(grad, group)
         for group in self.param_groups:
             group = _with_numbers(group)
             # CPU fast paths: the parameters of a group that share a kernel and its scalars (the same step
@@ -334,7 +335,7 @@ class Optimizer:
         if impl == "reference":
             self.reference(p._data, g, state, _float32_scalars(group) if p.dtype == numpy.float16 else group)
             return
-        host = tuple([v for v in state.values() if not backend.is_array(v)])
+        host = tuple([v for v in state.values() if not isinstance(v, backend.ARRAY_TYPES)])  # (is_array, inline)
         if host not in kernels:
             kernels[host] = self.fused(state, group)
         arrays = {**state, "p": p._data, "g": g}
