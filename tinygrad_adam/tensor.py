@@ -342,7 +342,7 @@ class Tensor:
         return elementwise.mul(self, other)
 
     def __rmul__(self, other: TensorLike) -> Tensor:
-        return elementwise.mul(other, self)
+        return elementwise.mul(self, other)  # (torch's: a number on the left is x * number, in float16 too)
 
     def __truediv__(self, other: TensorLike) -> Tensor:
         return elementwise.div(self, other)

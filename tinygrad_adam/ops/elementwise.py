@@ -269,17 +269,18 @@ def sub(a: TensorLike, b: TensorLike) -> Tensor:
 
 def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] | None:
     """torch's float16 ``a * b``, ``a / b``, ``a // b`` by a scalar ``b`` (a number, or a 0-d tensor of another
-    dtype; a number ``a`` comes from ``__rmul__``) compute in float32 with the scalar's own value as a float32, then
-    round once ("opmath": ``float16 [1.1] * 0.1`` is 0.10999, not 1.1 times float16(0.1)). Returns (a, b) with the
-    float16 tensor as float32 for that case, else None."""
-    x, s = (a, b) if isinstance(a, Tensor) else (b, a)
+    dtype) compute in float32 with the scalar's own value as a float32, then round once ("opmath": ``float16 [1.1] *
+    0.1`` is 0.10999, not 1.1 times float16(0.1)). Returns (a, b) with the float16 tensor as float32 for that case,
+    else None. A number first (``torch.mul(1e30, x)``) is cast to float16 first, as torch's (1e30 becomes inf, and
+    times 0 nan); ``1e30 * x`` comes through ``__rmul__`` as ``mul(x, 1e30)``."""
+    x, s = a, b
     if not isinstance(x, Tensor) or x._data.dtype.char != "e" or isinstance(s, bool):  # (the hot path: not float16)
         return None
     if not (isinstance(s, (int, float)) or (isinstance(s, Tensor) and s.ndim == 0 and s.dtype != numpy.float16)):
         return None
     if result_type(a, b) != numpy.float16:
         return None
-    return (astype(x, numpy.float32), s) if x is a else (s, astype(x, numpy.float32))
+    return astype(x, numpy.float32), s
 
 
 def mul(a: TensorLike, other: TensorLike) -> Tensor:
@@ -295,8 +296,8 @@ def mul(a: TensorLike, other: TensorLike) -> Tensor:
 
 
 def div(a: TensorLike, other: TensorLike) -> Tensor:
-    if (wide := half_opmath(a, other)) is not None:  # number / x too: the number as a float32, not rounded to
-        return astype(div(*wide), numpy.float16)  # float16 first (1e38 / inf is 0, not inf / inf = nan, as torch)
+    if (wide := half_opmath(a, other)) is not None:
+        return astype(div(*wide), numpy.float16)
     a, b = operands("div", a, other, floating=True)  # true division: integers give float32, as in PyTorch
 
     out = a._data / b._data
