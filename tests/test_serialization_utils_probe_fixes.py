@@ -130,8 +130,8 @@ def test_views_of_one_storage_stay_shared_after_load(a: np.ndarray, start: int, 
         assert out["again"] is out["base"]
         with lib.no_grad():
             out["base"].reshape(-1)[0] = 1  # through the storage: every view of it sees the write
-        return [(k, type(v).__name__.replace("Tensor", "T"), v.requires_grad, v.shape, v.stride(), v.tolist())
-                for k, v in out.items()]
+        return [(k, type(v).__name__.replace("Tensor", "T"), v.requires_grad, v.shape, v.stride(), repr(v.tolist()))
+                for k, v in out.items()]  # (repr: a nan compares equal to itself; a local hypothesis run drew nans)
 
     ours, theirs = program(tg), program(torch)
     assert [o[:2] + o[2:3] for o in ours] == [t[:2] + t[2:3] for t in theirs]
