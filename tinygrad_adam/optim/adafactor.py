@@ -30,7 +30,7 @@ def adafactor_reference(p: Array, g: Array, state: State, t: int, *, lr: float, 
                          f"ZeroDivisionError); leave it out of the optimizer")
     one_minus_beta2 = t**beta2_decay                                # 1 - beta2_hat_t = t^tau
     rho = min(lr, 1 / t**0.5)                                       # relative step size rho_t
-    alpha = max(eps2, float(xp.linalg.norm(p.ravel())) / p.size**0.5) * rho  # alpha_t = max(eps2, RMS(theta)) rho_t
+    alpha = max(eps2, _norm(p) / p.size**0.5) * rho                 # alpha_t = max(eps2, RMS(theta)) rho_t
     if weight_decay:
         p *= 1 - lr * weight_decay                                  # decoupled weight decay
     if g.ndim > 1:
@@ -42,8 +42,15 @@ def adafactor_reference(p: Array, g: Array, state: State, t: int, *, lr: float, 
         state["variance"][...] = _lerp(state["variance"], g * g, one_minus_beta2)  # V_t for a vector (or 0-d)
         v = state["variance"]
     u = 1 / xp.sqrt(xp.maximum(v, eps1 * eps1)) * g                # U_t = G_t / max(sqrt(V_t), eps1)
-    clip = max(1.0, float(xp.linalg.norm(u.ravel())) / (u.size**0.5 * d))  # U_hat_t = U_t / max(1, RMS(U_t) / d)
+    clip = max(1.0, _norm(u) / (u.size**0.5 * d))                  # U_hat_t = U_t / max(1, RMS(U_t) / d)
     p -= alpha / clip * u                                           # theta_t = theta_{t-1} - alpha_t U_hat_t
+
+
+def _norm(x: Array) -> float:
+    """The 2-norm of all of ``x``, summed in float64 as torch's CPU norm of a float32 tensor is (in float32 the
+    squares of a parameter of 1e20 overflowed: the step was nan where torch's is finite)."""
+    xp = backend.get_array_module(x)
+    return float(xp.linalg.norm(x.ravel().astype(xp.float64)))
 
 
 def _lerp(start: Array, end: Array, weight: float) -> Array:
