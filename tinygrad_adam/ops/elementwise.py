@@ -273,14 +273,13 @@ def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] |
     0.1`` is 0.10999, not 1.1 times float16(0.1)). Returns (a, b) with the float16 tensor as float32 for that case,
     else None. A number first (``torch.mul(1e30, x)``) is cast to float16 first, as torch's (1e30 becomes inf, and
     times 0 nan); ``1e30 * x`` comes through ``__rmul__`` as ``mul(x, 1e30)``."""
-    x, s = a, b
-    if not isinstance(x, Tensor) or x._data.dtype.char != "e" or isinstance(s, bool):  # (the hot path: not float16)
+    if not isinstance(a, Tensor) or a._data.dtype.char != "e" or isinstance(b, bool):  # (the hot path: not float16)
         return None
-    if not (isinstance(s, (int, float)) or (isinstance(s, Tensor) and s.ndim == 0 and s.dtype != numpy.float16)):
+    if not (isinstance(b, (int, float)) or (isinstance(b, Tensor) and b.ndim == 0 and b.dtype != numpy.float16)):
         return None
     if result_type(a, b) != numpy.float16:
         return None
-    return astype(x, numpy.float32), s
+    return astype(a, numpy.float32), b
 
 
 def mul(a: TensorLike, other: TensorLike) -> Tensor:
