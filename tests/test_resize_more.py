@@ -148,6 +148,35 @@ def test_inf_on_pixel_boundaries(row: list, mode: str, size: tuple[int, int], dt
     both(lambda a: F.interpolate(a, **kw), lambda a: TF.interpolate(a, **kw), x)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), dtypes, st.booleans(), st.one_of(st.none(), st.floats(0.2, 3.0)))
+def test_antialias_bicubic_weights_are_torchs_bits(n: int, m: int, dtype: type, align_corners: bool,
+                                                   scale: float | None) -> None:
+    """Each antialiased bicubic weight (one-hot inputs through both) equals torch's bit for bit: Keys' kernel is
+    evaluated with fused multiply-adds as torch's compiled one is, so where a tap sits a rounding away from a zero
+    of the kernel both weigh it with the same tiny number, not one 0 and the other 1e-32."""
+    if scale is not None and int(n * scale) < 1:
+        return
+    kw = {"mode": "bicubic", "antialias": True, "align_corners": align_corners,
+          **({"size": (1, m)} if scale is None else {"scale_factor": (1.0, scale)})}
+    basis = np.eye(n, dtype=dtype).reshape(n, 1, 1, n)
+    ours, theirs = F.interpolate(tg.Tensor(basis), **kw).numpy(), TF.interpolate(torch.tensor(basis), **kw).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("x", "kw"), [
+    ([[0.19, -0.52, -0.41, -2.44, 1.8, 1.14], [-0.33, 0.77, np.inf, -0.55, 0.98, -0.31]],
+     {"size": (1, 4), "align_corners": True}),
+    ([[-0.15, 1.16, np.inf, 0.33, -0.15]], {"size": (3, 3), "align_corners": False}),
+])
+def test_antialias_bicubic_inf_on_a_zero_of_the_kernel(x: list, kw: dict, dtype: type) -> None:
+    """An inf where an output's window meets Keys' kernel at distance 1 or 2 (a weight of 0 in exact arithmetic,
+    1e-32 or 1e-14 after torch's rounding): torch's output is inf there, not nan (inf * 0); so is ours."""
+    kw = {"mode": "bicubic", "antialias": True, **kw}
+    both(lambda a: F.interpolate(a, **kw), lambda a: TF.interpolate(a, **kw), np.array([[x]], dtype=dtype))
+
+
 def test_upsampling_bilinear2d_module() -> None:
     x = np.random.default_rng(3).standard_normal((2, 3, 4, 5))
     both(lambda a: nn.UpsamplingBilinear2d(scale_factor=1.5)(a),

@@ -121,9 +121,13 @@ def antialias_taps(xp: object, in_size: int, out_size: int, scale: float | None,
 
 
 def keys(x: Array, a: object) -> Array:
-    """Keys' cubic convolution kernel with constant ``a`` at distances x >= 0 (zero from 2 on)."""
-    near = ((a + 2) * x - (a + 3)) * x * x + 1
-    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    """Keys' cubic convolution kernel with constant ``a`` at distances x >= 0 (zero from 2 on), each Horner step
+    one fused multiply-add as in torch's compiled kernel: where x is a rounding away from a zero of the kernel (1
+    and 2), the weight is then torch's tiny one (1e-32 in float64, 1e-14 in float32), not 0, so an inf there gives
+    torch's inf, not nan."""
+    t = type(a)
+    near = fused_multiply_add(fused_multiply_add(x, a + t(2), -(a + t(3))) * x, x, t(1))
+    far = fused_multiply_add(fused_multiply_add(fused_multiply_add(x, a, -t(5) * a), x, t(8) * a), x, -t(4) * a)
     return near * (x < 1) + far * ((x >= 1) & (x < 2))
 
 
