@@ -110,7 +110,9 @@ TWO_ARGUMENT: dict[str, Callable[..., Any]] = {
 @given(data=st.data(), seed=SEEDS, dtype=DTYPES)
 def test_copysign_fmod_remainder(name: str, data: st.DataObject, seed: int, dtype: Any) -> None:
     divisors = SIGNED | st.sampled_from([0.0, -0.0, 2.0, 0.5])  # (zero divisors: nan values, inf quotients)
-    a, b = _broadcasting_pair(data, SIGNED, divisors)
+    if name.startswith("copysign"):  # torch's second derivative at a tiny nonzero a is noise (README, Differences)
+        divisors = divisors.filter(lambda v: not 0 < abs(v) < 1e-3)
+    a, b = _broadcasting_pair(data, divisors if name.startswith("copysign") else SIGNED, divisors)
     grad_of_grad(TWO_ARGUMENT[name], seed, typed(a, dtype), typed(b, dtype))
 
 
@@ -240,3 +242,13 @@ def test_tail_program_matches_torch() -> None:
         pytest.skip("a CPU check")
     for a, b in zip(tail_program(tg, "cpu"), tail_program(torch, "cpu"), strict=True):
         np.testing.assert_allclose(_np(a), _np(b), rtol=1e-9, atol=1e-11)
+
+
+def test_copysign_second_derivative_at_a_tiny_a_is_zero() -> None:
+    """d/da of copysign's gradient g sign(a) sign(b) is 0, also at a = 1.2e-281, where torch's is 3.2e265."""
+    a, b = tg.tensor(np.array([1.2e-281]), requires_grad=True), tg.tensor(np.zeros((2, 3, 1)))
+    (g,) = tg.autograd.grad(tg.copysign(a, b), [a], grad_outputs=tg.tensor(np.full((2, 3, 1), 0.7)),
+                            create_graph=True)
+    np.testing.assert_allclose(g.numpy(), [4.2])
+    (h,) = tg.autograd.grad(g.sum(), [a])
+    np.testing.assert_array_equal(h.numpy(), [0.0])
