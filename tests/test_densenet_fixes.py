@@ -247,4 +247,5 @@ def test_checkpoint_input_written_in_place_raises(x: np.ndarray, reentrant: bool
                     y.backward()
             else:
                 y.backward()
-                np.testing.assert_allclose(w.grad.numpy(), 24 * x * x if grad_arg else 8 * x * (x > 0), rtol=1e-5)
+                np.testing.assert_allclose(w.grad.numpy(), 24 * x * x if grad_arg else 8 * x * (x > 0), rtol=1e-5,
+                                           atol=1e-37)  # (float32's subnormals round on their own grid)
