@@ -76,10 +76,13 @@ def test_pinv_double_backward_matches_torch(shape: tuple[int, ...], how: str, sc
         if dtype == "float32" and cond > 100:
             return
         tol *= max(1.0, (cond / 30) ** 2)
-    for mine, theirs, what in zip(got, want, ("grad", "grad of grad"), strict=True):
+    wide = want  # float32: torch's own distance from its float64 answer widens the bound (a symmetrised rank-one
+    if dtype == "float32":  # 3 x 3 with a cut keeps eigenvalues 2.7e-3 and -1.5e-5: seed 40554's grad of grad is
+        wide = second_derivatives(torch, *(u.astype(np.float64) for u in (a, w, v)), how, cut)  # 1.1e-4 off there
+    for mine, theirs, exact, what in zip(got, want, wide, ("grad", "grad of grad"), strict=True):
         assert mine.shape == theirs.shape and mine.dtype == theirs.dtype, what
-        np.testing.assert_allclose(mine, theirs, rtol=tol, atol=tol * max(1.0, float(np.abs(theirs).max(initial=0))),
-                                   err_msg=what)
+        bound = tol * max(1.0, float(np.abs(theirs).max(initial=0))) + 2 * np.abs(theirs - exact)
+        assert np.all(np.abs(mine - theirs) <= tol * np.abs(theirs) + bound), what
 
 
 def test_jacrev_of_pinv_trains_through_double_backward() -> None:

@@ -61,8 +61,8 @@ def test_var_std_warn_where_the_degrees_of_freedom_run_out_as_torch(shape: list[
                  dtype=dtype).reshape(shape)
     dim = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1)) if shape else None
 
-    def make(lib: object) -> object:
-        t = lib.tensor(x)
+    def make(lib: object, a: np.ndarray = x) -> object:
+        t = lib.tensor(a)
         if form in ("var", "std"):
             return getattr(t, form)(dim, correction=correction, keepdim=keepdim)
         fn = lib.var if form == "torch.var" else getattr(lib, form)
@@ -79,7 +79,12 @@ def test_var_std_warn_where_the_degrees_of_freedom_run_out_as_torch(shape: list[
             # torch's fused var_mean / std_mean (Welford) gives a mean of nan or inf by where an inf stands in the
             # slice ([[0, 0], [inf, 0]]: nan); ours is torch.mean's (inf): only the spread is compared there
             got, want = got[0], want[0]
-        np.testing.assert_allclose(numbers(got), numbers(want), rtol=1e-5, atol=1e-6 * scale)
+        got, want = numbers(got), numbers(want)
+        if dtype == "float32" and np.isfinite(x).all():  # torch's float32 var of a whole tensor can overflow its
+            wide = numbers(make(torch, x.astype(np.float64)))  # own mean ([1.7e38] * 2: inf); ours is the float64
+            with np.errstate(over="ignore"):  # var rounded once (README): compared with that where torch's is not
+                want = np.where(np.isfinite(want) | ~np.isfinite(np.float32(wide)), want, wide)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale)
 
 
 @pytest.mark.parametrize(("shape", "dim", "correction"), [((1, 0), 0, 0), ((0, 3), 1, 0), ((3, 0), 0, -1),
