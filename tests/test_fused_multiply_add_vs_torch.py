@@ -165,6 +165,39 @@ def test_fma_rounds_once(dtype: type, data: st.DataObject) -> None:
     assert got == exact_round(x, dtype), (a, b, c, got)
 
 
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_float64_fma_rounds_once(data: st.DataObject) -> None:
+    """``binary.fma`` on float64 equals a b + c computed exactly and rounded once (within an ulp below 1e-292, README),
+    for any finite a, b, c (1e305 x 1e-20 + 1 among them, where a split of 1e305 overflows); and is c where only c
+    is infinite: the exact a b is finite however large, so 4.5e16 x 4e294 + -inf is -inf (torch's), not nan."""
+    finite = st.floats(allow_nan=False, allow_infinity=False)
+    a, b = data.draw(finite | st.sampled_from([1e305, 4.5e16])), data.draw(finite | st.sampled_from([1e-20, 4e294]))
+    c = data.draw(finite | st.sampled_from([np.inf, -np.inf, 1.0]))
+    with np.errstate(all="ignore"):
+        got = float(fma(np.array([a]), np.array([b]), np.array([c]))[0])
+    if np.isinf(c):
+        assert got == c, (a, b, c, got)
+        return
+    x = Fraction(a) * Fraction(b) + Fraction(c)
+    try:
+        want = float(x)  # (Fraction's float is rounded once, ties to even)
+    except OverflowError:
+        want = np.inf if x > 0 else -np.inf
+    if abs(want) < 1e-292:
+        assert abs(got - want) <= float(np.spacing(np.float64(abs(want)))), (a, b, c, got, want)
+    else:
+        assert got == want, (a, b, c, got, want)
+
+
+def test_addcmul_into_an_infinity_keeps_it_as_torch() -> None:
+    for lib in (torch, tg):
+        x = lib.tensor([-np.inf, np.inf], dtype=lib.float64)
+        x.addcmul_(lib.tensor([4.47856731e16, 1e300], dtype=lib.float64), lib.tensor([4.01399155e294, -1e300],
+                                                                                     dtype=lib.float64))
+        np.testing.assert_array_equal(x.numpy(), [-np.inf, np.inf])
+
+
 def test_halfway_cases_are_halfway() -> None:
     """The constructed cases do what halfway_case says: float64's sum is the tie, which float32 breaks to even (c),
     and fma gives the neighbour above."""

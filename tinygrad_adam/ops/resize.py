@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from .. import backend
 from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
-from .sample import cubic_weights, fused_multiply_add
+from .binary import fma
+from .sample import cubic_weights
 
 Taps = list[tuple[Array, Array | None]]  # (input index, weight or None) per tap, each (out_size,)
 MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 3, "bilinear": 4, "trilinear": 5,
@@ -56,7 +57,7 @@ def linear_taps(xp: object, in_size: int, out_size: int, scale: float | None, al
         index = dst.astype(xp.int64)
         return [(index, xp.ones(out_size, dtype=dtype)), (index, xp.zeros(out_size, dtype=dtype))]
     s = source_scale(in_size, out_size, scale, align_corners, t)
-    src = dst * s if align_corners else xp.maximum(fused_multiply_add(dst + t(0.5), s, t(-0.5)), t(0))
+    src = dst * s if align_corners else xp.maximum(fma(dst + t(0.5), s, t(-0.5)), t(0))
     i0 = xp.minimum(xp.floor(src.astype(xp.float32)).astype(xp.int64), in_size - 1)
     lam = xp.clip(src - i0, 0, 1).astype(t)
     return [(i0, (1 - lam).astype(dtype)), (i0 + (i0 < in_size - 1), lam.astype(dtype))]
@@ -70,7 +71,7 @@ def cubic_taps(xp: object, in_size: int, out_size: int, scale: float | None, ali
     weigh l + 1, l, 1 - l and 2 - l away."""
     dst = xp.arange(out_size, dtype=t)
     s = source_scale(in_size, out_size, scale, align_corners, t)
-    src = dst * s if align_corners else fused_multiply_add(dst + t(0.5), s, t(-0.5))  # (as torch's kernel)
+    src = dst * s if align_corners else fma(dst + t(0.5), s, t(-0.5))  # (as torch's kernel)
     i0 = xp.minimum(xp.floor(src.astype(xp.float32)).astype(xp.int64), in_size - 1)
     lam = xp.clip(src - i0, 0, 1).astype(t)
     return [(xp.clip(i0 + k - 1, 0, in_size - 1), w.astype(dtype)) for k, w in enumerate(cubic_weights(t, lam))]
@@ -126,8 +127,8 @@ def keys(x: Array, a: object) -> Array:
     and 2), the weight is then torch's tiny one (1e-32 in float64, 1e-14 in float32), not 0, so an inf there gives
     torch's inf, not nan."""
     t = type(a)
-    near = fused_multiply_add(fused_multiply_add(x, a + t(2), -(a + t(3))) * x, x, t(1))
-    far = fused_multiply_add(fused_multiply_add(fused_multiply_add(x, a, -t(5) * a), x, t(8) * a), x, -t(4) * a)
+    near = fma(fma(x, a + t(2), -(a + t(3))) * x, x, t(1))
+    far = fma(fma(fma(x, a, -t(5) * a), x, t(8) * a), x, -t(4) * a)
     return near * (x < 1) + far * ((x >= 1) & (x < 2))
 
 

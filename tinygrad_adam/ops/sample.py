@@ -33,6 +33,7 @@ from numbers import Integral
 
 from .. import backend
 from ..tensor import Array, Tensor, check_devices, constant, record
+from .binary import fma
 from .elementwise import ignore_fp_errors
 from .linalg import matmul
 from .movement import reshape, transpose
@@ -43,30 +44,6 @@ CUBIC_A = -0.75  # the cubic convolution constant, as torch's bicubic interpolat
 ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
                  "Please specify align_corners=True if the old behavior is desired. See the documentation of "
                  "grid_sample for details.")
-
-
-def fused_multiply_add(a: Array, b: object, c: Array | object) -> Array:
-    """a * b + c rounded once, as the fused multiply-add that torch's compiled kernels use for this pattern (its
-    results differ from a rounded product plus c by an ulp, which moves a point across a pixel boundary when it
-    lies on one, e.g. in nearest-mode downsampling). float32: the product is exact in float64. float64: the exact
-    product p + e (Dekker's split) and the exact sum of p and c (Knuth's two-sum), then one rounding; a*b beyond
-    1e290 (or inf, nan) is computed plainly."""
-    xp = backend.get_array_module(a)
-    if a.dtype == xp.float32:
-        c = c.astype(xp.float64) if hasattr(c, "astype") else xp.float64(c)
-        return (a.astype(xp.float64) * xp.float64(b) + c).astype(xp.float32)
-    p = a * b
-
-    def halves(v: Array) -> tuple[Array, Array]:
-        big = v * 134217729.0  # 2**27 + 1
-        hi = big - (big - v)
-        return hi, v - hi
-    (ah, al), (bh, bl) = halves(a), halves(xp.float64(b) + xp.zeros_like(a))
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl  # a * b - p, exactly
-    s = p + c
-    bv = s - p
-    t = (p - (s - bv)) + (c - bv)  # p + c - s, exactly
-    return xp.where(xp.abs(p) < 1e290, s + (t + e), s)
 
 
 class Axis:
@@ -86,7 +63,7 @@ class Axis:
         """Grid values in [-1, 1] as input positions in [0, size - 1] (align_corners) or [-0.5, size - 0.5]."""
         if self.shift is None:
             return (g + self.t(1)) * self.scale
-        return fused_multiply_add(g + self.t(1), self.scale, -self.shift)
+        return fma(g + self.t(1), self.scale, -self.shift)
 
     def clip(self, c: Array) -> Array:
         """c clamped to [0, size - 1], NaN to 0 (torch's clamp with the operands in that order)."""
@@ -105,7 +82,7 @@ class Axis:
             return xp.zeros_like(c), xp.zeros_like(c)
         d = c - self.low
         a = xp.abs(d)
-        extra = fused_multiply_add(xp.trunc(a / self.twice_span), -self.twice_span, a)
+        extra = fma(xp.trunc(a / self.twice_span), -self.twice_span, a)
         mirrored = self.twice_span - extra
         flip = extra > mirrored
         return xp.minimum(extra, mirrored) + self.low, xp.where(flip ^ (d < 0), self.t(-1), self.t(1))
@@ -470,8 +447,8 @@ def base_line(xp: object, steps: int, align_corners: bool, dtype: object) -> Arr
         return xp.zeros(max(steps, 0), dtype=dtype)
     i = xp.arange(steps)
     step = dtype.type(2) / dtype.type(steps - 1)
-    line = xp.where(i < steps // 2, fused_multiply_add(i.astype(dtype), step, -1),
-                    fused_multiply_add((steps - 1 - i).astype(dtype), -step, 1))
+    line = xp.where(i < steps // 2, fma(i.astype(dtype), step, -1),
+                    fma((steps - 1 - i).astype(dtype), -step, 1))
     return line if align_corners else line * dtype.type(steps - 1) / dtype.type(steps)
 
 
