@@ -47,8 +47,8 @@ def adafactor_reference(p: Array, g: Array, state: State, t: int, *, lr: float, 
 
 
 def _norm(x: Array) -> float:
-    """The 2-norm of all of ``x``, summed in float64 as torch's CPU norm of a float32 tensor is (in float32 the
-    squares of a parameter of 1e20 overflowed: the step was nan where torch's is finite)."""
+    """The 2-norm of all of ``x``, summed in float64: in float32 the squares of a parameter of 1e20 overflow, and
+    the step is nan (torch's is, from two entries on: README's Differences)."""
     xp = backend.get_array_module(x)
     return float(xp.linalg.norm(x.ravel().astype(xp.float64)))
 
