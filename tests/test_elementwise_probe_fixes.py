@@ -94,6 +94,17 @@ def test_logaddexp2_dtype_and_float16_rounding(x: np.ndarray, y: np.ndarray, oth
             assert (np.abs(a[finite].astype(np.float64) - b[finite]) <= ulp[finite]).all(), (p, q, a, b)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logaddexp2_of_an_infinity_is_the_other_exactly(dtype: str) -> None:
+    """torch's kernel works in base 2 (max + log2(1 + 2^-|a - b|)), so logaddexp2(-inf, 3.75) is 3.75; ours was
+    3.7499998 in float32, logaddexp(a ln 2, b ln 2) / ln 2 rounding twice."""
+    p = np.array([-np.inf, 3.75, -np.inf, np.inf, 7.1], dtype)
+    q = np.array([3.75, -np.inf, -np.inf, 2.0, -np.inf], dtype)
+    for lib in (tg, torch):
+        out = lib.logaddexp2(lib.tensor(p), lib.tensor(q)).numpy()
+        np.testing.assert_array_equal(out, [3.75, 3.75, -np.inf, np.inf, p[4]])
+
+
 @SETTINGS
 @given(x=floats(np.float64), dtype=st.sampled_from(["float16", "float32", "float64"]))
 def test_erfinv_keeps_the_sign_of_zero(x: np.ndarray, dtype: str) -> None:

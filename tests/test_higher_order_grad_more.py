@@ -46,6 +46,7 @@ def test_unary(name: str, data: st.DataObject, dtype: Any, ties: bool) -> None:
 BINARY: dict[str, Callable[..., Any]] = {
     "atan2": lambda lib, a, b: lib.atan2(a, b) * a, "hypot": lambda lib, a, b: lib.hypot(a, b),
     "logaddexp": lambda lib, a, b: lib.logaddexp(a, b) * b, "xlogy": lambda lib, a, b: lib.xlogy(a, b) * a,
+    "logaddexp2": lambda lib, a, b: lib.logaddexp2(a, b) * b,
     "lerp_tensor": lambda lib, a, b: lib.lerp(a, b * a, b), "lerp_number": lambda lib, a, b: lib.lerp(a * b, b, 0.7),
 }
 

@@ -98,10 +98,11 @@ def hypot(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     return pair(a, b, lambda: g * a / node, lambda: g * b / node)
 
 
-@differentiable("logaddexp")
+@differentiable("logaddexp", "logaddexp2")
 def logaddexp(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     a, b = node._parents
-    return pair(a, b, lambda: g / (1 + ew.exp(b - a)), lambda: g / (1 + ew.exp(a - b)))
+    power = ew.exp if node._op == "logaddexp" else unary.exp2
+    return pair(a, b, lambda: g / (1 + power(b - a)), lambda: g / (1 + power(a - b)))
 
 
 @differentiable("xlogy")

@@ -2007,9 +2007,8 @@ def _nan_ignoring(name: str, wins: str) -> Callable[[Tensor, TensorLike], Tensor
 
 
 def logaddexp2(self: Tensor, other: TensorLike) -> Tensor:
-    """log2(2^a + 2^b) without overflow: logaddexp of a ln 2 and b ln 2, over ln 2, in torch's promoted dtype
-    (an integer tensor beside a float16 one is float16); float16 computes in float32 and rounds once, as torch."""
-    ln2 = math.log(2)
+    """log2(2^a + 2^b) without overflow (``binary.logaddexp2``), in torch's promoted dtype (an integer tensor beside
+    a float16 one is float16); float16 computes in float32 and rounds once, as torch."""
     if elementwise.result_type(self, other).kind != "f":  # (as torch's logaddexp: no integer or bool kernel)
         raise KernelDtypeError(f"logaddexp2: not implemented for integer or bool operands (as in torch), got "
                                f"{getattr(self, 'dtype', self)} and {getattr(other, 'dtype', other)}; convert with "
@@ -2018,7 +2017,7 @@ def logaddexp2(self: Tensor, other: TensorLike) -> Tensor:
     if a.dtype == numpy.float16:
         a, b = elementwise.astype(a, numpy.float32), elementwise.astype(b, numpy.float32)
         return elementwise.astype(logaddexp2(a, b), numpy.float16)
-    return elementwise.div(binary.logaddexp(elementwise.mul(a, ln2), elementwise.mul(b, ln2)), ln2)
+    return binary.logaddexp2(a, b)
 
 
 def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:

@@ -68,12 +68,25 @@ def hypot(a: TensorLike, other: TensorLike) -> Tensor:
 def logaddexp(a: TensorLike, other: TensorLike) -> Tensor:
     """log(exp(a) + exp(b)) without overflow (floating only, as torch); derivatives 1 / (1 + exp(b - a)) and
     1 / (1 + exp(a - b))."""
-    a, b = _floating_operands("logaddexp", a, other)
+    return _log_add("logaddexp", a, other)
+
+
+def logaddexp2(a: TensorLike, other: TensorLike) -> Tensor:
+    """log2(2^a + 2^b) in base 2 throughout, as torch's kernel: max(a, b) + log2(1 + 2^-|a - b|), so exactly b
+    where a is -inf (logaddexp of a ln 2 and b ln 2 over ln 2 rounded 3.75 to 3.7499998); derivatives
+    1 / (1 + 2^(b - a)) and 1 / (1 + 2^(a - b))."""
+    return _log_add("logaddexp2", a, other)
+
+
+def _log_add(op: str, a: TensorLike, other: TensorLike) -> Tensor:
+    """numpy's ``op`` ("logaddexp" or "logaddexp2") of two floating tensors, with its derivatives."""
+    a, b = _floating_operands(op, a, other)
     x, y, xp = a._data, b._data, a.xp
+    power = xp.exp if op == "logaddexp" else xp.exp2
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        return _grads(a, b, lambda: g / (1 + xp.exp(y - x)), lambda: g / (1 + xp.exp(x - y)))
-    return record("logaddexp", xp.logaddexp(x, y), (a, b), backward)
+        return _grads(a, b, lambda: g / (1 + power(y - x)), lambda: g / (1 + power(x - y)))
+    return record(op, getattr(xp, op)(x, y), (a, b), backward)
 
 
 def xlogy(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
