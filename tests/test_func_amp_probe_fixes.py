@@ -155,7 +155,10 @@ def test_grad_scaler_any_backoff_below_one_as_torch(rows: list[list[float]], ini
                                                     growth: float, interval: int) -> None:
     ours = scaler_program(tg, rows, init, growth, backoff, interval)
     theirs = scaler_program(torch, rows, init, growth, backoff, interval)
-    np.testing.assert_equal(ours, theirs)
+    np.testing.assert_equal([row[1:] for row in ours], [row[1:] for row in theirs])  # scales and states exactly
+    # the parameters to float32 rounding: torch's SGD step is one fused multiply-add, ours rounds lr g first
+    # (-6e37 - 0.1 x 3e38 is -8.99999981e37 there, -9.00000083e37 here, an ulp apart)
+    np.testing.assert_allclose([row[0] for row in ours], [row[0] for row in theirs], rtol=2e-7)
 
 
 def test_grad_scaler_errors_setters_and_iterables_as_torch() -> None:
