@@ -106,6 +106,10 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
         with np.errstate(all="ignore"):  # b = 0.5, x = 0.453125: -32.49 exactly and in ours): not compared there
             assume(not np.any((np.abs(value) ** params[0]) * params[1] < 1e-12))
     rtol = RTOL[dtype] * (200 if name in ("Kumaraswamy", "FisherSnedecor", "InverseGamma") else 20)
+    if name == "Kumaraswamy" and dtype == np.float64 and min(np.abs(p).min(initial=1.0) for p in params) < 0.01:
+        # the moments' a-gradients scale digamma(1 + n / a) differences by 1 / a^2: at a = b = 0.001 stddev's is
+        # -0.740728836779 (mpmath), torch's 4e-10 off and ours 9e-9 (lgamma's last ulps, amplified)
+        rtol = 1e-7
     if name.startswith("ContinuousBernoulli"):  # just outside lims the closed forms cancel terms ~ 1/(1 - 2p)^3:
         rtol = max(rtol, 1e-7)  # rounding noise of 1e8 ulps in float64 (in torch's as in ours);
         if dtype == np.float32:  # in float32 those are noise up to 0.45 or 0.55 (torch's variance can be < 0):
