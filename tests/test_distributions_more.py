@@ -101,6 +101,8 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
     value = _array(data, shapes[-1], values, data.draw(st.sampled_from(FLOATS)), bad=[np.nan])
     q = _array(data, shapes[-1], UNIT, dtype, bad=[-0.5, 1.5])
     rtol = RTOL[dtype] * (50 if name in ("StudentT", "Beta") else 5)  # lgamma differences of large arguments
+    if name.startswith("Binomial") and np.abs(np.concatenate([params[0].ravel(), value.ravel()])).max(initial=0) > 1e5:
+        rtol = max(rtol, 1e-9)  # log_prob adds lgamma terms of 1.3e7 that cancel to -22.3 (n = 0.5, k = 1e6)
 
     def d(lib: Any, *ps: Any) -> Any:
         return make(lib, *ps, validate)
