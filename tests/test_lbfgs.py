@@ -6,8 +6,9 @@ minimiser of a cubic."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -106,14 +107,37 @@ def test_strong_wolfe_matches_torch_on_least_squares(seed: int, lr: float, max_i
 @settings(max_examples=60, deadline=None)
 @given(st.floats(-2, 2), st.floats(-1, 3), st.sampled_from([0.1, 1.0, 10.0]), st.integers(1, 30))
 def test_strong_wolfe_matches_torch_on_rosenbrock(x: float, y: float, lr: float, max_iter: int) -> None:
-    # One step, in float64: it agrees to ~1e-9 (its iterations amplify rounding). Longer runs may not: numpy's and
-    # torch's dot products round apart by an ulp, and where the loss is nearly linear along d the cubic step's
-    # d1^2 - g1 g2 is ~0, so its sign (a clamped cubic step or the middle of the bounds) can go either way: seen in
-    # a second step, and in a first step's fifth iteration (t = 1.0 here, 0.5505 in torch: 7e-5 apart). The
-    # closure-call and iteration counts, which any difference in the search's logic changes, agree exactly.
-    assert_same_run(rosenbrock_run([x, y], np.float64, lr=lr, max_iter=max_iter, history_size=5,
-                                   line_search_fn="strong_wolfe"), 1,
-                    rtol=1e-6 if max_iter <= 3 else 1e-3, atol=1e-9)
+    # One step, in float64: the same values to ~1e-9 (its iterations amplify rounding) and the same closure-call and
+    # iteration counts, which any difference in the search's logic changes. Unless torch's run met a cubic step
+    # decided by rounding: numpy's and torch's dot products round apart by an ulp, and where the loss is nearly
+    # linear along d the cubic step's d1^2 - g1 g2 is ~0, so its sign (a clamped cubic step or the middle of the
+    # bounds) can go either way, and the runs part (t = 1.0 here, 0.5505 in torch, in a first step's fifth
+    # iteration; 33 closure calls against 32 after 26 iterations).
+    with torch_cubic_ties() as ties:
+        try:
+            assert_same_run(rosenbrock_run([x, y], np.float64, lr=lr, max_iter=max_iter, history_size=5,
+                                           line_search_fn="strong_wolfe"), 1, rtol=1e-6, atol=1e-9)
+        except AssertionError:
+            if not any(ties):
+                raise
+
+
+@contextlib.contextmanager
+def torch_cubic_ties() -> Iterator[list[bool]]:
+    """torch's line-search cubic steps while inside, each noted True where d1^2 - g1 g2 is within 1e-6 of the larger
+    of its terms (its sign, which picks the step, is then rounding's)."""
+    lbfgs = importlib.import_module("torch.optim.lbfgs")
+    original, ties = lbfgs._cubic_interpolate, []
+
+    def noted(x1: Any, f1: Any, g1: Any, x2: Any, f2: Any, g2: Any, bounds: Any = None) -> Any:
+        d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+        ties.append(bool(abs(d1 ** 2 - g1 * g2) <= 1e-6 * max(d1 ** 2, abs(g1 * g2))))
+        return original(x1, f1, g1, x2, f2, g2, bounds)
+    lbfgs._cubic_interpolate = noted
+    try:
+        yield ties
+    finally:
+        lbfgs._cubic_interpolate = original
 
 
 def test_strong_wolfe_matches_torch_in_float32() -> None:
