@@ -412,7 +412,10 @@ def test_multinomial_matches_torch(data: st.DataObject, dtype: Any, use_logits: 
             # a probability near 1e-12 leaves its gradient terms like (1 - p)^n - 1 to rounding in both libraries
             # (a local hypothesis run: [1e-12, 0, 1] in float64 6e-7 apart)
             tiny = bool(((p > 0) & (p < 1e-6)).any())
-            check(lambda lib, p: d(lib, p).entropy(), param, rtol=max(rtol, 1e-5) if tiny else rtol)
+            # raw probs summing to S scale the entropy's gradient by 1 / S: at [5e-61] * 3 (uniform) it is exactly
+            # 0, and torch's rounding noise there 1.8e44, so such draws are left out
+            if use_logits or param.astype(np.float64).sum(-1).min(initial=1.0) > 1e-30:
+                check(lambda lib, p: d(lib, p).entropy(), param, rtol=max(rtol, 1e-5) if tiny else rtol)
 
 
 def test_multinomial_samples() -> None:
