@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_adam as ta
@@ -234,6 +234,7 @@ def test_foreach_in_place_returns_the_sequence_it_was_given(call: Any, container
 @given(in_dtype=st.sampled_from(["int64", "int32", "uint8", "bool", "float16", "float64"]),
        out_dtype=st.sampled_from([None, "float32", "float64", "int64"]), empty=st.booleans(),
        order=st.sampled_from([2, 1, 0, 3, 0.5]))
+@example(in_dtype="float16", out_dtype=None, empty=False, order=0.5)  # (float16 in float32: 4.14453, not 4.14844)
 def test_foreach_powsum_of_integer_tensors_as_torch(in_dtype: str, out_dtype: str | None, empty: bool,
                                                     order: float) -> None:
     """An integer / bool tensor with a floating dtype= is cast and summed (ours raised), an empty one gives an int64
@@ -248,3 +249,13 @@ def test_foreach_powsum_of_integer_tensors_as_torch(in_dtype: str, out_dtype: st
         except NotImplementedError:
             return ("no kernel",)
     assert result(ta) == result(torch)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=st.lists(st.floats(-300, 300, width=16), min_size=1, max_size=40), order=st.sampled_from([0.5, 1, 1.5, 2, 3]))
+def test_foreach_powsum_of_float16_is_torchs(x: list[float], order: float) -> None:
+    """float16 sums |x|^ord in float32 and rounds once, as torch (in float16 terms 29 of 300 random sums were an ulp
+    off)."""
+    a = np.array(x, np.float16)
+    ours, theirs = ta._foreach_powsum([ta.tensor(a)], order)[0], torch._foreach_powsum([torch.tensor(a)], order)[0]
+    assert str(ours.dtype) == "float16" and ours.numpy().tobytes() == theirs.numpy().tobytes()

@@ -234,8 +234,10 @@ def _foreach_norm(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -> 
 
 def _foreach_powsum(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -> tuple[Tensor, ...]:  # noqa: A002
     """torch._foreach_powsum: sum |t|^ord of each tensor (cast to ``dtype`` first), 0-d; ``ord`` 0 counts every
-    element, as |x|^0 = 1. An integer / bool tensor without a floating ``dtype`` sums in int64, for which torch has
-    no kernel: it raises, except for an empty tensor (an int64 zero, as torch)."""
+    element, as |x|^0 = 1. float16 computes in float32 and rounds once (as torch: the powers of [1, 0, 3, 2] to 0.5
+    sum to 4.14453 there, where float16 terms tie at 4.146484375 and round to 4.14844). An integer / bool tensor
+    without a floating ``dtype`` sums in int64, for which torch has no kernel: it raises, except for an empty tensor
+    (an int64 zero, as torch)."""
     tensors = _check(self, "_foreach_powsum")
     targets = [numpy.dtype(dtype) if dtype is not None else t.dtype if t.is_floating_point() else
                numpy.dtype(numpy.int64) for t in tensors]
@@ -243,7 +245,10 @@ def _foreach_powsum(self: Sequence[Tensor], ord: float = 2, dtype: Any = None) -
         if target.kind != "f" and t.numel():
             raise NotImplementedError(f"_foreach_powsum: there is no {target} kernel (as in torch); pass a floating "
                                       f"dtype= or convert the tensors with .float()")
-    return tuple(t.to(target).abs().pow(ord).sum() if target.kind == "f" else t.new_zeros((), dtype=target)
+    def powsum(t: Tensor, target: Any) -> Tensor:
+        wide = numpy.dtype(numpy.float32) if target == numpy.float16 else target
+        return t.to(target).to(wide).abs().pow(ord).sum().to(target)
+    return tuple(powsum(t, target) if target.kind == "f" else t.new_zeros((), dtype=target)
                  for t, target in zip(tensors, targets))
 
 
