@@ -56,6 +56,9 @@ BINARY: dict[str, Callable[..., Any]] = {
 @given(data=st.data(), dtype=DTYPES)
 def test_binary_broadcasting(name: str, data: st.DataObject, dtype: Any) -> None:
     elements = NO_HUGE | st.sampled_from([1.0, 2.0])  # (0, 0): atan2's origin; (0, y <= 0): xlogy's masked point
+    if name == "atan2":  # a tiny nonzero a beside b = 0: the second derivatives (exactly 0) are differences of
+        elements = elements.filter(lambda v: not 0 < abs(v) < 1e-6)  # terms ~1 / a, each library's noise its own
+        # (a = 1.4e-44: -1.5e28 in torch, -2.0e28 here; at a = 1e-20 both give the same -16384)
     a = data.draw(arrays(max_dims=3, elements=elements))
     tail = a.shape[data.draw(st.integers(0, a.ndim)):]
     b = data.draw(hnp.arrays(np.float64, tuple(1 if data.draw(st.booleans()) else n for n in tail), elements=elements))
