@@ -130,5 +130,17 @@ def test_function_saving_a_sparse_matrix_matches_torch(n: int, k: int, data: st.
         out = special_spmm(lib).apply(lib.tensor(edge), v, lib.Size([n, n]), m)
         out.backward(lib.tensor(grad))
         results.append([out.detach().numpy(), v.grad.numpy(), m.grad.numpy()])
-    for got, want, what in zip(results[1], results[0], ("output", "values' grad", "b's grad"), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-30, equal_nan=True, err_msg=what)
+    # each entry is a float32 sum of products that can cancel: compared at the rounding of its terms' magnitudes
+    dense = np.zeros((n, n))
+    dense[edge[0], edge[1]] = np.abs(values.astype(np.float64))
+    ab, ag = np.abs(b.astype(np.float64)), np.abs(grad.astype(np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        scales = (dense @ ab, (ag[edge[0]] * ab[edge[1]]).sum(1), dense.T @ ag)
+    for got, want, scale, what in zip(results[1], results[0], scales, ("output", "values' grad", "b's grad"),
+                                      strict=True):
+        slack = np.where(np.isfinite(scale), 8 * np.finfo(np.float32).eps * np.nan_to_num(scale), 0.0)
+        with np.errstate(invalid="ignore"):
+            near = np.abs(got.astype(np.float64) - want) <= 1e-5 * np.abs(want) + 1e-30 + slack
+        assert np.array_equal(np.isnan(got), np.isnan(want)) and np.array_equal(got[np.isinf(want)],
+                                                                                want[np.isinf(want)]), what
+        assert near[np.isfinite(want)].all(), (what, got, want)
