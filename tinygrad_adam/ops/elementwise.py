@@ -273,10 +273,10 @@ def half_opmath(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike] |
     0.1`` is 0.10999, not 1.1 times float16(0.1)). Returns (a, b) with the float16 tensor as float32 for that case,
     else None. A number first (``torch.mul(1e30, x)``) is cast to float16 first, as torch's (1e30 becomes inf, and
     times 0 nan); ``1e30 * x`` comes through ``__rmul__`` as ``mul(x, 1e30)``."""
-    if not isinstance(a, Tensor) or a._data.dtype.char != "e" or isinstance(b, (bool, numpy.bool_)):  # (the hot
-        return None  # path: not float16); a numpy scalar is a number too, as torch reads it (float32(1e-9) too)
-    if not (isinstance(b, (int, float, numpy.number)) or (isinstance(b, Tensor) and b.ndim == 0
-                                                           and b.dtype != numpy.float16)):
+    if not isinstance(a, Tensor) or a._data.dtype.char != "e" or isinstance(b, (bool, numpy.bool_)):
+        return None  # (the hot path: not float16)
+    number = isinstance(b, (int, float, numpy.number))  # a numpy scalar too, as torch reads one (float32(1e-9))
+    if not (number or (isinstance(b, Tensor) and b.ndim == 0 and b.dtype != numpy.float16)):
         return None
     if result_type(a, b) != numpy.float16:
         return None

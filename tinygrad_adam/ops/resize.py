@@ -125,7 +125,8 @@ def keys(x: Array, a: object) -> Array:
     """Keys' cubic convolution kernel with constant ``a`` at distances x >= 0 (zero from 2 on), each Horner step
     one fused multiply-add as in torch's compiled kernel: where x is a rounding away from a zero of the kernel (1
     and 2), the weight is then torch's tiny one (1e-32 in float64, 1e-14 in float32), not 0, so an inf there gives
-    torch's inf, not nan."""
+    torch's inf, not nan. (``sample.cubic_weights`` keeps the plain products: torch's grid sampler is vector code
+    that does not fuse, and fused weights put grid_sample 5x farther from torch's values.)"""
     t = type(a)
     near = fma(fma(x, a + t(2), -(a + t(3))) * x, x, t(1))
     far = fma(fma(fma(x, a, -t(5) * a), x, t(8) * a), x, -t(4) * a)
