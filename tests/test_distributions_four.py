@@ -115,6 +115,14 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
         if dtype == np.float32:  # in float32 those are noise up to 0.45 or 0.55 (torch's variance can be < 0):
             params = [_off_band(params[0], name.endswith("logits"))]  # compared away from that band
 
+    xi_noise: tuple[int, ...] = ()
+    if name == "GeneralizedPareto" and dtype == np.float32 and np.any((np.abs(params[2]) > 1e-8)
+                                                                       & (np.abs(params[2]) < 1e-3)):
+        # float32 xi-gradients of log_prob / cdf / icdf near xi = 0 are differences of terms ~ scale / |xi|,
+        # rounding noise in both libraries (icdf at scale 0.01, xi 1e-7, u -0.5: ours -0.002, torch's 0, float64
+        # 1e-4): compared with xi detached; test_generalized_pareto_edges checks fixed cases there
+        xi_noise = (2,)
+
     def d(lib: Any, *ps: Any) -> Any:
         return make(lib, *ps, validate)
 
@@ -122,9 +130,9 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
         for method in methods:
             # torch has no derivative of gammainc in its first argument (ours has): InverseGamma's cdf is compared
             # with the concentration detached
-            detach = (name, method) == ("InverseGamma", "cdf")
-            check(lambda lib, *a, m=method, det=detach: getattr(d(lib, *(x.detach() if det else x for x in a[:-1])),
-                                                                m)(a[-1]),
+            detach = range(len(params)) if (name, method) == ("InverseGamma", "cdf") else xi_noise
+            check(lambda lib, *a, m=method, det=detach: getattr(d(lib, *(x.detach() if i in det else x
+                                                                         for i, x in enumerate(a[:-1]))), m)(a[-1]),
                   *params, q if method == "icdf" else value, rtol=rtol)
         check(lambda lib, *a: d(lib, *a).entropy(), *params, rtol=rtol)
         for prop in props:
