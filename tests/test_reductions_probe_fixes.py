@@ -89,6 +89,31 @@ def test_prod_grad_branches_as_torch(d: st.DataObject, dtype: str, shape: tuple[
     check(fn, x, seed=seed)
 
 
+TINY = st.floats(-5, 5, width=32) | st.sampled_from([0.0, 1e-30, -1e-30, 1e30, 1e-20, 1.4e-45, -1.4e-45, np.inf, 3.0])
+
+
+@SETTINGS
+@given(d=st.data(), shape=st.sampled_from([(4,), (2, 5), (6, 1)]), seed=st.integers(0, 99))
+def test_prod_and_cumprod_grads_with_tiny_and_huge_products(d: st.DataObject, shape: tuple[int, ...],
+                                                            seed: int) -> None:
+    """float32 products that underflow or overflow on the way: torch's prod backward takes g (out / x) (ours took
+    (g out) / x: 0 at [1, 1, 1e-45]) and, with a zero, the products of the others as cumprods one precision up
+    (ours in float32: 1e-45 1e-30 underflowed, times inf gave nan where torch's is inf); cumprod's backward at a
+    zero too ([2, 0, 1e-30, 1e-20, 1e30, 1e30]: ours 2 there, torch's 2e10)."""
+    x = arrays(d.draw, shape, "float32", TINY)
+    check(lambda T, a: a.prod(), x, seed=seed)
+    check(lambda T, a: a.prod(-1), x, seed=seed)
+    check(lambda T, a: a.cumprod(-1), x, seed=seed)
+
+
+@pytest.mark.parametrize("x", [[1.0, 1.0, 1.4e-45], [1.4e-45, 1e-30, np.inf, 0.0],
+                               [2.0, 0.0, 1e-30, 1e-20, 1e30, 1e30]])
+def test_prod_and_cumprod_grads_tiny_examples(x: list[float]) -> None:
+    """The cases above that the first run found (float32)."""
+    for fn in (lambda T, a: a.prod(), lambda T, a: a.cumprod(0)):
+        check(fn, np.array(x, "float32"))
+
+
 @pytest.mark.parametrize("x", [[np.inf, 2.0], [0.0, 0.0, np.nan], [0.0, -0.0, 3.0], [1e30, 1e30, 1e-30]])
 def test_prod_grad_examples(x: list[float]) -> None:
     """The branches above, on fixed examples (float32)."""

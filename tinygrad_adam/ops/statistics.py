@@ -80,9 +80,11 @@ def cumprod(a: Tensor, dim: int) -> Tensor:
         one = x.dtype.type(1)
         with ignore_fp_errors(xp):
             gx = xp.where(before, _reversed_cumsum(xp.where(before, w, 0), dim) / xp.where(before, x, one), 0)
-            between = xp.cumprod(xp.where((seen == 1) & ~first, x, one), axis=dim)  # prod_{z<j<=i} x_j
-            tail = (xp.where(seen == 1, g, 0) * between).sum(axis=dim, keepdims=True)
-            head = xp.cumprod(xp.where(before, x, one), axis=dim)  # at z: the product of the x before it
+            # prod_{z<j<=i} x_j, and at z the product of the x before it: one precision up, as torch's cumprod
+            # (in float32, 1e-30 1e-20 1e30 1e30 would be 0, not 1e10)
+            between = xp.cumprod(xp.where((seen == 1) & ~first, x, one), axis=dim, dtype=wide)
+            tail = (xp.where(seen == 1, g, 0) * between.astype(x.dtype, copy=False)).sum(axis=dim, keepdims=True)
+            head = xp.cumprod(xp.where(before, x, one), axis=dim, dtype=wide).astype(x.dtype, copy=False)
             return (xp.where(first, head * tail, gx),)
     return record("cumprod", out, (a,), backward)
 
@@ -217,19 +219,28 @@ def prod(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
             return (xp.zeros(a.shape, dtype=g.dtype),)
         zeros = int(xp.count_nonzero(x == 0))
         gb = _expand_back(g.reshape(()) if flat else g, x.shape, (ax,), keepdims and not flat)
-        if zeros == 0:  # torch's branches: g out / x where no element is 0 (so inf / inf is nan, as torch)
-            with ignore_fp_errors(xp):
-                return ((gb * (out.reshape(()) if flat else out if keepdims else xp.expand_dims(out, ax)) / x)
+        if zeros == 0:  # torch's branches: g (out / x) where no element is 0 (so inf / inf is nan, as torch; the
+            with ignore_fp_errors(xp):  # quotient first: [1, 1, 1e-45] gives g at 1e-45, not (g 1e-45) / 1e-45)
+                return ((gb * ((out.reshape(()) if flat else out if keepdims else xp.expand_dims(out, ax)) / x))
                         .reshape(a.shape),)
         if flat and zeros > 1:  # a full product with two zeros: 0 gradients (torch's shortcut, nan or inf elsewhere)
             return (xp.zeros(a.shape, dtype=g.dtype),)
         xm = xp.moveaxis(x, ax, -1)
-        ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
-        left = xp.concatenate([ones, xp.cumprod(xm[..., :-1], axis=-1)], axis=-1)  # product of elements before i
-        right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(xm, axis=-1)[..., :-1], axis=-1)], axis=-1), axis=-1)
-        gx = gb * xp.moveaxis(left * right, -1, ax)
+        with ignore_fp_errors(xp):  # the products of the elements before / after i, one precision up (as torch's
+            left = _exclusive_cumprod(xm)  # cumprod: 1e-45 1e-30 underflows in float32, then times inf is nan)
+            right = xp.flip(_exclusive_cumprod(xp.flip(xm, axis=-1)), axis=-1)
+            gx = gb * xp.moveaxis(left * right, -1, ax)
         return (gx.reshape(a.shape),)
     return record("prod", out, (a,), backward)
+
+
+def _exclusive_cumprod(x: Array) -> Array:
+    """(..., n) -> (..., n): at i the product of x[..., :i] (1 at 0), accumulated one precision up and rounded
+    once, as torch's cumprod."""
+    xp = backend.get_array_module(x)
+    ones = xp.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+    return xp.cumprod(xp.concatenate([ones, x[..., :-1]], axis=-1), axis=-1,
+                      dtype=WIDER.get(x.dtype)).astype(x.dtype, copy=False)
 
 
 def var(a: Tensor, axis: Axis = None, correction: float = 1, keepdims: bool = False) -> Tensor:
