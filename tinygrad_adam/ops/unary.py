@@ -234,16 +234,19 @@ def ndtr(a: Tensor) -> Tensor:
 
 
 def log_ndtr(a: Tensor) -> Tensor:
-    """log ndtr(x), finite far into the lower tail (scipy's); derivative density / ndtr = exp(-x^2 / 2 - out) /
-    sqrt(2 pi), formed in float64 (in the tail the two terms nearly cancel, and float32's rounding of each is
-    several percent of the difference at x = -1000)."""
+    """log ndtr(x), finite far into the lower tail (scipy's); derivative density / ndtr, formed in float64: for
+    x < 0 as sqrt(2 / pi) / erfcx(-x / sqrt 2), which is that ratio with the exp(-x^2 / 2) of both cancelled
+    exactly (exp(-x^2 / 2 - out) subtracts two numbers near x^2 / 2: 1.9e8 at x = -1e8, where the ratio is 1e8,
+    and inf at -1e10), for x >= 0 as exp(-x^2 / 2 - out) / sqrt(2 pi) (erfcx overflows there past x = 37.7)."""
     x = a._data
     out = backend.special("log_ndtr", x).astype(x.dtype, copy=False)
 
     def backward(g: Array) -> tuple[Array]:
         xp, x64 = a.xp, x.astype("float64")
         with ignore_fp_errors(xp):
-            d = xp.exp(x64 * x64 * -0.5 - backend.special("log_ndtr", x64)) * (1 / math.sqrt(2 * math.pi))
+            upper = xp.exp(x64 * x64 * -0.5 - backend.special("log_ndtr", x64)) * (1 / math.sqrt(2 * math.pi))
+            lower = math.sqrt(2 / math.pi) / backend.special("erfcx", x64 * -math.sqrt(0.5))
+            d = xp.where((x64 < 0) & (x64 > -math.inf), lower, upper)  # (nan at -inf, as torch's)
         return (g * d.astype(x.dtype, copy=False),)
     return record("log_ndtr", out, (a,), backward)
 
