@@ -295,7 +295,7 @@ def logit(a: Tensor, eps: float | None = None) -> Tensor:
 
     def backward(g: Array) -> tuple[Array]:
         with ignore_fp_errors(xp):
-            d = g / (p * (1 - p))
+            d = g / (p * (1 - p) + t(0))  # (+ 0: at p = -0.0 torch's g * inf, not g / -0.0)
             outside = (x < t(eps)) | (x > t(1 - eps)) if clamped else (x < 0) | (x > 1)
             return (xp.where(outside, t(0 if clamped else math.nan), d),)
     return record("logit", out, (a,), backward)
