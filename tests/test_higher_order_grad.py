@@ -86,11 +86,14 @@ def second_order(f: Callable[..., Any], *arrays_: np.ndarray) -> None:
     scale = _scale(theirs[0] + theirs[2])
     for a, b in zip(ours[2], theirs[2]):
         _close(a, b, rtol, rtol * scale)
-    xs = [tg.tensor(a, requires_grad=True) for a in arrays_]  # first order, as before: the same gradient
-    out = f(tg, *xs)
-    first = tga.grad((out * tg.tensor(_fixed(out.shape, 0.3).astype(arrays_[0].dtype))).sum(), xs, allow_unused=True)
-    for a, b in zip(ours[0], first):
-        _close(a, _np(b), rtol)
+    firsts = []  # first order, as before: torch's first-order gradient (its kernel where it has one: logit at -0.0
+    for lib in (tg, torch):  # is g * inf there, its create_graph formula's g / -0.0)
+        xs = [lib.tensor(a, requires_grad=True) for a in arrays_]
+        out = f(lib, *xs)
+        weights = lib.tensor(_fixed(tuple(out.shape), 0.3).astype(arrays_[0].dtype))
+        firsts.append([_np(g) for g in GRAD[lib]((out * weights).sum(), xs, allow_unused=True)])
+    for a, b in zip(*firsts):
+        _close(a, b, rtol)
 
 
 def typed(x: np.ndarray, dtype: Any) -> np.ndarray:
