@@ -121,3 +121,17 @@ def test_lgamma_is_relatively_accurate_near_its_zeros(centre: float, z: list[flo
     got = tg.lgamma(tg.tensor(x)).numpy()
     np.testing.assert_allclose(got, want, rtol=2e-14, atol=0)
     assert not np.signbit(got[x == centre]).any()  # +0.0 at the zeros, as torch's
+
+
+def test_float32_i0_and_i1_are_finite_up_to_their_overflow() -> None:
+    """float32 i0 / i1 (and i0's gradient) for 88.73 <= x < 91.91 are their float64 values rounded once (finite);
+    torch's float32 kernels overflow to inf there on the way (README lists it)."""
+    scipy_special = pytest.importorskip("scipy.special")
+    x = np.array([88.8, 90.0, 91.5, 91.9], dtype=np.float32)
+    assert np.isinf(torch.i0(torch.tensor(x)).numpy()).all()  # (torch's, so the difference is still there)
+    t = tg.tensor(x, requires_grad=True)
+    out = tg.i0(t)
+    out.sum().backward()
+    i1 = tg.special.i1(tg.tensor(x))
+    for got, f in ((out, scipy_special.i0), (i1, scipy_special.i1), (t.grad, scipy_special.i1)):
+        np.testing.assert_allclose(got.numpy(), f(x.astype(np.float64)).astype(np.float32), rtol=2e-7)
