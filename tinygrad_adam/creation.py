@@ -519,12 +519,14 @@ def _sampled(op: str, out: Any, parents: tuple[Tensor, ...]) -> Tensor:
 
 def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: Sequence[int] | None = None, *,
            generator: Generator | None = None, dtype: Any = None, device: str | None = None,
-           requires_grad: bool = False) -> Tensor:
+           requires_grad: bool = False, layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """Normal samples with means ``mean`` and standard deviations ``std`` (>= 0), as ``torch.normal``: tensors or
     numbers broadcast together (the output has their broadcast shape and floating dtype); with two numbers,
-    ``size`` gives the shape (float32 unless ``dtype``). The gradient to a ``mean`` or ``std`` tensor is zero."""
+    ``size`` gives the shape (float32 unless ``dtype``; ``layout`` / ``pin_memory`` as the factories take them).
+    The gradient to a ``mean`` or ``std`` tensor is zero."""
     params = tuple(t for t in (mean, std) if isinstance(t, Tensor))
     if not params:
+        check_layout("normal", layout, pin_memory)
         if size is None:
             raise TypeError("normal: with a number mean and std, give the size: normal(0.0, 1.0, (2, 3))")
         if not std >= 0:
@@ -532,8 +534,9 @@ def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: Sequence[int] 
         dev, dt = backend.parse_device(device), numpy.dtype(DEFAULT_FLOAT if dtype is None else dtype)
         z = backend.standard_normal(dev, _shape((size,)), numpy.float64, _rng(generator, dev))
         return Tensor((z * std + mean).astype(dt), requires_grad=requires_grad, device=dev)
-    if size is not None:
-        raise TypeError("normal: size is only for a number mean and std; with a tensor its shape is the output's")
+    if size is not None or layout is not None or pin_memory:
+        raise TypeError("normal: size, layout and pin_memory are only for a number mean and std; with a tensor its "
+                        "shape is the output's")
     if any(t.dtype.kind != "f" for t in params):
         raise TypeError(f"normal: mean and std must be floating point, got {[t.dtype.name for t in params]}")
     dev = check_devices("normal", *params)

@@ -278,17 +278,21 @@ def cholesky_inverse(node: Tensor, g: Tensor) -> tuple[Tensor]:
 @differentiable("linalg_lstsq")
 def lstsq(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """torch's linalg_lstsq_backward for the solution X: gA = pinv_backward(gX B^T, pinv(A), A), gB = pinv(A)^T gX
-    (a vector B / X as a column); an empty problem's zeros. The residuals': gA = 2 (R gL) X^T, gB = -2 R gL with
-    R = A X - B (torch's, on X = pinv(A) B with its history)."""
+    (a vector B / X as a column); an empty problem's zeros (its residuals': 2 B gL for B). The residuals': gA =
+    2 (R gL) X^T, gB = -2 R gL with R = A X - B (torch's, on X = pinv(A) B with its history); none where no
+    residuals were computed."""
     a, b = node._parents
     name = getattr(node._backward, "__name__", "")
     if name == "zero":
         return tuple(constant(a.xp.zeros(p.shape, g.dtype)) if p.requires_grad else None for p in (a, b))
-    if name not in ("back_x", "back_residuals"):
-        raise NotImplementedError("double backward through linalg.lstsq's residuals of an empty problem is not "
-                                  "supported; compute that part without create_graph=True")
+    if name == "none":  # residuals that were not computed (spectral._no_residuals)
+        return None, None
     vector = saved(node, "vector")
     bm = movement.unsqueeze(b, -1) if vector else b
+    if name == "empty_residuals":  # an empty problem's |B|^2 (zeros for "gels"): 2 B gL for B, as torch's
+        gb = sum_to(2 * movement.unsqueeze(g, -2) * bm, bm.shape) if b.requires_grad else None
+        return (constant(a.xp.zeros(a.shape, g.dtype)) if a.requires_grad else None,
+                None if gb is None else movement.reshape(gb, b.shape) if vector else gb)
     p = spectral.pinv(a)
     if name == "back_residuals":  # the solution with its history is pinv(A) B (A has full column rank here)
         x = p @ bm

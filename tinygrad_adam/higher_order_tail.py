@@ -2,7 +2,8 @@
 copysign, fmod, remainder, nan_to_num, logcumsumexp, nansum, diagonal / diag_embed, frexp's mantissa, frac, and the
 piecewise-constant sign, angle, round, floor, ceil and trunc; tril / triu, ldexp, inv, linalg.pinv, linalg.solve,
 special.ndtr / log_ndtr / ndtri / entr, and det / slogdet / logdet away from singular matrices (heaviside has none:
-torch has no derivative for it).
+torch has no derivative for it); div with a rounding_mode, fill, index_fill, nextafter, vector_norm(ord=0),
+matrix_power(x, 0), renorm, special.i0e / i1e / erfcx, as_strided and householder_product without a reflector.
 
 Each is torch's derivative formula in Tensor ops, so its second derivative is the one torch's autograd takes of
 that formula, edge values included: asin's and acos's rsqrt(1 - x^2) is inf at +-1 and nan beyond; copysign's
@@ -20,10 +21,11 @@ import math
 import numpy
 
 from . import backend
-from .higher_order import depends, differentiable, saved, sum_mean, sum_to, swap_last
-from .higher_order_more import custom, pair
+from .higher_order import DIFFERENTIABLE, depends, differentiable, saved, sum_mean, sum_to, swap_last
+from .higher_order_more import custom, pair, sign_of
+from .higher_order_nn import first_order, linear_map
 from .ops import elementwise as ew
-from .ops import linalg, movement, spectral, statistics, unary
+from .ops import linalg, movement, reduce, spectral, statistics, unary
 from .ops.activation import INV_SQRT_2PI
 from .tensor import Tensor, constant, record
 
@@ -81,6 +83,13 @@ def i1(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def piecewise_constant(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """Zeros without history, as torch's zeros_like(grad)."""
     return (constant(g.xp.zeros(g.shape, g.dtype)),)
+
+
+@differentiable("div_rounded")
+def div_rounded(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``div`` with a ``rounding_mode``: zeros without history for both operands (torch's)."""
+    a, b = node._parents
+    return pair(a, b, lambda: constant(g.xp.zeros(a.shape, g.dtype)), lambda: constant(g.xp.zeros(b.shape, g.dtype)))
 
 
 @differentiable("frac")
@@ -268,3 +277,103 @@ def det(node: Tensor, g: Tensor) -> tuple[Tensor]:
 def slogdet(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """torch's g A^-T (logdet's too); raises where A is singular or near it (see _conditioned_inverse_t)."""
     return (movement.reshape(g, g.shape + (1, 1)) * _conditioned_inverse_t("slogdet", node._parents[0]),)
+
+
+# ------------------------------------------- fill, index_fill, nextafter, ord-0 norm, matrix power 0, renorm, i0e ...
+def _zeros(t: Tensor, g: Tensor) -> Tensor:
+    """Zeros of ``t``'s shape in ``g``'s dtype, without history (torch's zeros_like)."""
+    return constant(g.xp.zeros(t.shape, g.dtype))
+
+
+@differentiable("fill")
+def fill(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+    """Zeros without history for the input; a 0-d tensor value gets the sum of g."""
+    grads: tuple[Tensor | None, ...] = (_zeros(node._parents[0], g) if node._parents[0].requires_grad else None,)
+    if len(node._parents) == 2:
+        value = node._parents[1]
+        total = reduce.sum(g) if value.dtype == g.dtype else ew.astype(reduce.sum(g), value.dtype)
+        grads += (total if value.requires_grad else None,)
+    return grads
+
+
+@differentiable("index_fill")
+def index_fill(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """g with zeros in the filled slices for the input; the sum of g over those slices (each once) for the value."""
+    a, v = node._parents
+    filled = g.xp.zeros(a.shape, bool)
+    filled.reshape(a.shape or (1,))[saved(node, "key")] = True  # (a contiguous reshape: a view of ``filled``)
+    mask = constant(filled)
+    return (ew.where(mask, 0, g) if a.requires_grad else None,
+            reduce.sum(ew.where(mask, g, 0)) if v.requires_grad else None)
+
+
+@differentiable("nextafter")
+def nextafter(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """g where a != b (0 where equal) for a, zeros without history for b (torch 2.13's)."""
+    a, b = node._parents
+    moved = constant(a._data != b._data)
+    return pair(a, b, lambda: ew.where(moved, g, 0), lambda: _zeros(node, g))
+
+
+@differentiable("vector_norm", "linalg_householder_product")
+def no_gradient(node: Tensor, g: Tensor) -> tuple[None, ...]:
+    """``vector_norm(x, 0)`` (the count of non-zeros) and ``householder_product`` without a reflector (the
+    identity's columns): no gradient (torch's backward leaves the inputs' None)."""
+    return (None,) * len(node._parents)
+
+
+@differentiable("identity_like")
+def identity_like(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """A matrix to the power 0: zeros without history."""
+    return (_zeros(node._parents[0], g),)
+
+
+@differentiable("renorm")
+def renorm(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's renorm_backward in Tensor ops: factor g - factor / (norm + 1e-7) nb in the slices whose norm
+    exceeds maxnorm (factor = maxnorm / (norm + 1e-7), nb the norm's backward of sum(x g) over the slice), g in the
+    others."""
+    x, p = node._parents[0], saved(node, "p")
+    maxnorm, others = float(node._backward.maxnorm), saved(node, "others")
+    size = statistics.norm(x, float(p), others, True)
+    nb = DIFFERENTIABLE["norm"](size, reduce.sum(x * g, others, True))[0]
+    inverse = 1 / (size + 1e-7)
+    factor = inverse * maxnorm
+    return (ew.where(constant(size._data > maxnorm), factor * g - factor * inverse * nb, g),)
+
+
+@differentiable("erfcx")
+def erfcx(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """g (2 x erfcx(x) - 2 / sqrt(pi))."""
+    return (g * (2 * node._parents[0] * node - 2 / math.sqrt(math.pi)),)
+
+
+def _scaled_bessel(name: str, x: Tensor) -> Tensor:
+    """special.i0e / i1e of ``x`` as a node whose backward is the differentiable one registered for ``name``."""
+    with ew.ignore_fp_errors(x.xp):
+        return custom(name, backend.special(name, x._data).astype(x.dtype, copy=False), (x,))
+
+
+@differentiable("i0e")
+def i0e(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's: g (i1e(x) - sgn(x) i0e(x)), i1e an op of its own (differentiable again)."""
+    x = node._parents[0]
+    return (g * (_scaled_bessel("i1e", x) - depends(sign_of(x._data, g.dtype), x) * node),)
+
+
+@differentiable("i1e")
+def i1e(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """torch's i1e_backward: g (i0e(x) - i1e(x) (sgn(x) + 1 / x)), and g / 2 where |x| <= eps or x is nan (x there
+    replaced by the constant eps)."""
+    x = node._parents[0]
+    not_tiny = constant(x.xp.abs(x._data) > float(numpy.finfo(x.dtype).eps))
+    safe = ew.where(not_tiny, x, float(numpy.finfo(x.dtype).eps))
+    slope = _scaled_bessel("i0e", safe) - node * (depends(sign_of(x._data, g.dtype), x) + 1 / safe)
+    return (g * ew.where(not_tiny, slope, 0.5),)
+
+
+@differentiable("as_strided")
+def as_strided(node: Tensor, g: Tensor) -> tuple[Tensor]:
+    """The first-order backward (a scatter-add into the storage read back at the input's places), a linear map of g
+    recorded with its transpose (``storage.as_strided``'s ``adjoint``)."""
+    return (linear_map(g, first_order(node), node._backward.adjoint),)

@@ -566,8 +566,9 @@ def div(self: TensorLike, other: TensorLike, *, rounding_mode: str | None = None
         q = xp.floor_divide(a._data, b._data)
     else:
         q = xp.trunc(a._data / b._data)  # (not out: a number / float16 x there is float32)
-    # a float quotient stays in the graph with a zero gradient, as torch's (backward() through it works)
-    return record("div", q, (a, b), lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in (a, b)))
+    # a float quotient stays in the graph with a zero gradient, as torch's (backward() through it works); its own
+    # op name, so that create_graph=True does not take true division's formula for it
+    return record("div_rounded", q, (a, b), lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in (a, b)))
 
 
 def _floor_divide_half(xp: Any, a: Any, b: Any) -> Any:
@@ -1145,7 +1146,8 @@ def mul_(self: Tensor, other: TensorLike) -> Tensor:
 
 
 def div_(self: Tensor, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
-    return inplace.inplace(self, "div_", lambda a: div(a, other, rounding_mode=rounding_mode), other)
+    return inplace.inplace(self, "div_", lambda a: div(a, other, rounding_mode=rounding_mode), other,
+                           twin=rounding_mode is not None)  # (the node is div_rounded's: true division's is not)
 
 
 def pow(self: TensorLike, exponent: TensorLike) -> Tensor:  # noqa: A001 - torch's name

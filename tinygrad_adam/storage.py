@@ -117,11 +117,20 @@ def as_strided(t: Tensor, size: Sequence[int], stride: Sequence[int], storage_of
     mine = (_positions(xp, t.shape, element_strides(t), offset_of(t)) if t.requires_grad
             else None)
 
+    def shared_out(a: Any) -> Any:  # ``a`` (t's shape) divided by how many of t's elements share each one's place
+        shared = xp.bincount(mine.reshape(-1), minlength=flat.size)[mine]
+        return a / shared if int(shared.max(initial=1)) > 1 else a
+
     def backward(g: Any) -> tuple[Any]:
         into = xp.zeros(flat.size, dtype=g.dtype)
         backend.scatter_add(into, _positions(xp, size, stride, offset).reshape(-1), g.reshape(-1))
-        shared = xp.bincount(mine.reshape(-1), minlength=flat.size)[mine]
-        return (into[mine] / shared if int(shared.max(initial=1)) > 1 else into[mine],)
+        return (shared_out(into[mine]),)
+
+    def adjoint(h: Any) -> Any:  # backward's transpose (t's shape -> the view's), for the double backward
+        into = xp.zeros(flat.size, dtype=h.dtype)
+        backend.scatter_add(into, mine.reshape(-1), shared_out(h).reshape(-1))
+        return into[_positions(xp, size, stride, offset)]
+    backward.adjoint = adjoint  # type: ignore[attr-defined]  # (higher_order_tail)
 
     out = record("as_strided", _view(flat, size, stride, offset), (t,), backward)
     out._vbox, out._base = version_box(t), t  # a view: it shares t's version counter and storage (tensor.record)

@@ -462,7 +462,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "interpolate_linear", "interpolate_bilinear", "interpolate_trilinear", "interpolate_bicubic", "interpolate_area",
     "interpolate_bilinear_antialias", "interpolate_bicubic_antialias", "softplus", "logsigmoid", "clip", "remainder",
     "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "view_of",
-    "_zero_derivative",
+    "_zero_derivative", "div_rounded",
 })
 
 

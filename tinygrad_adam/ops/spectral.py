@@ -320,10 +320,18 @@ def lstsq(a: Tensor, b: Tensor, rcond: float | None = None,
                                for d, e in zip(a.shape[:-2], batch[extra:]))
     rank, s = rank[own], s[own]
     residuals = (record("linalg_lstsq", (resid * resid).sum(axis=-2), (a, b), back_residuals)
-                 if m > n and driver != "gelsy" and full_rank else constant(empty))
+                 if m > n and driver != "gelsy" and full_rank else _no_residuals(a, b))
     return (record("linalg_lstsq", _unvector(x, vector), (a, b), back_x), residuals,
             constant(rank if driver != "gels" else xp.zeros((0,), dtype=numpy.int64)),
             constant(s if driver in ("gelsd", "gelss") else empty))
+
+
+def _no_residuals(a: Tensor, b: Tensor) -> Tensor:
+    """lstsq's residuals when it computes none: an empty (0,) tensor in A's and B's graph with no gradient (as
+    torch's, so a backward through it gives None rather than raising)."""
+    def none(g: Array) -> tuple[None, None]:  # (the name tells higher_order_linalg's lstsq which output this is)
+        return None, None
+    return record("linalg_lstsq", a.xp.zeros((0,), dtype=a.dtype), (a, b), none)
 
 
 def _unvector(x: Array, vector: bool) -> Array:
@@ -343,12 +351,13 @@ def _lstsq_empty(a: Tensor, b: Tensor, ab: Array, bb: Array, driver: str,
     x = record("linalg_lstsq", _unvector(xp.zeros(ab.shape[:-2] + (n, k), dtype=a.dtype), vector), (a, b), zero)
     if m > n and driver != "gelsy":
         sq = (bb * bb).sum(axis=-2) if driver != "gels" else xp.zeros(bb.shape[:-2] + (k,), dtype=a.dtype)
-        residuals = record("linalg_lstsq", sq, (a, b), lambda g: (
-            xp.zeros(a.shape, dtype=a.dtype) if a.requires_grad else None,
-            _unvector(unbroadcast(2 * g[..., None, :] * bb, b.shape if not vector else b.shape + (1,)), vector)
-            if b.requires_grad else None))
+        def empty_residuals(g: Array) -> tuple[Array | None, Array | None]:  # (named for higher_order_linalg)
+            return (xp.zeros(a.shape, dtype=a.dtype) if a.requires_grad else None,
+                    _unvector(unbroadcast(2 * g[..., None, :] * bb, b.shape if not vector else b.shape + (1,)), vector)
+                    if b.requires_grad else None)
+        residuals = record("linalg_lstsq", sq, (a, b), empty_residuals)
     else:
-        residuals = constant(empty)
+        residuals = _no_residuals(a, b)
     rank = xp.zeros((0,) if driver == "gels" else a.shape[:-2], dtype=numpy.int64)  # (r = AX - B = -B; A's own
     s = xp.zeros(a.shape[:-2] + (min(m, n),), dtype=a.dtype) if driver in ("gelsd", "gelss") else empty  # batch)
     return x, residuals, constant(rank), constant(s)

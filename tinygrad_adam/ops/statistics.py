@@ -482,6 +482,7 @@ def renorm(a: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
             through_norm = wide_sum(x * g, others, keepdims=True) * norm_derivative(x, size, p, others)
             inverse = 1 / (size + x.dtype.type(1e-7))
             return (xp.where(scaled, factor * g - factor * inverse * through_norm, g),)
+    backward.maxnorm = maxnorm  # type: ignore[attr-defined]  # for higher_order_tail's double backward
     return record("renorm", out, (a,), backward)
 
 
