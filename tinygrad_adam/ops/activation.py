@@ -164,7 +164,10 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(a: Tensor) -> Tensor:
-    """x sigmoid(x); backward s (1 + x (1 - s))."""
+    """x sigmoid(x); backward s (1 + x (1 - s)). float16 computes in float32 and rounds once, value and gradient,
+    as torch's kernel (in float16 x sigmoid(x) is -0 below x = -17.3, where torch's is -1.8e-7 at -18.4)."""
+    if a._data.dtype == numpy.float16:
+        return astype(silu(astype(a, numpy.float32)), numpy.float16)
     s = sigmoid_array(float_input("silu", a))  # (torch has no integer or bool silu)
     return record("silu", a._data * s, (a,), lambda g: (g * s * (1 + a._data * (1 - s)),))
 
@@ -311,7 +314,10 @@ def hardsigmoid(a: Tensor) -> Tensor:
 
 
 def hardswish(a: Tensor) -> Tensor:
-    """x min(max(x + 3, 0), 6) / 6; gradient 0 where x <= -3, 1 where x >= 3, else x / 3 + 1/2 (nan for nan)."""
+    """x min(max(x + 3, 0), 6) / 6; gradient 0 where x <= -3, 1 where x >= 3, else x / 3 + 1/2 (nan for nan).
+    float16 computes in float32 and rounds once, as torch's kernel (in float16 x 6 overflows from 10923 on)."""
+    if a._data.dtype == numpy.float16:
+        return astype(hardswish(astype(a, numpy.float32)), numpy.float16)
     x, xp = float_input("hardswish", a), a.xp
     t = x.dtype.type
     with quiet(xp):  # -inf * 0 = nan, as torch
@@ -343,7 +349,9 @@ def logsigmoid(a: Tensor) -> Tensor:
 
 def mish(a: Tensor) -> Tensor:
     """x tanh(softplus(x)), as torch's kernel (log1p(exp(x)), so mish(-inf) is nan); backward
-    g (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))."""
+    g (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x)). float16 computes in float32 and rounds once, as silu."""
+    if a._data.dtype == numpy.float16:
+        return astype(mish(astype(a, numpy.float32)), numpy.float16)
     x, xp = float_input("mish", a), a.xp
     with quiet(xp), ignore_overflow(xp):
         th = xp.tanh(xp.log1p(xp.exp(x)))
