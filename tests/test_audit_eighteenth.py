@@ -236,6 +236,21 @@ def test_float16_silu_mish_hardswish_compute_in_float32(op: str, xs: list[float]
     same_bits(ours.grad, xt.grad)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-40, 40, width=16), st.floats(-40, 40, width=16)), min_size=1, max_size=8))
+@example([(0.0, 17.0), (-18.890625, 0.0), (18.0, 2.0)])
+def test_float16_logaddexp2_gradients_are_the_float64_ones_rounded(pairs: list[tuple[float, float]]) -> None:
+    """g / (1 + 2^(b - a)) and g / (1 + 2^(a - b)) from float64, rounded once to float16 (within an ulp), where
+    torch's float16 2^d overflows past d = 16 and gives 0 (README lists it)."""
+    a, b = (np.array(v, dtype=np.float16) for v in zip(*pairs))
+    ta, tb = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+    tg.logaddexp2(ta, tb).sum().backward()
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    for got, want in ((ta.grad, 1 / (1 + 2 ** (b64 - a64))), (tb.grad, 1 / (1 + 2 ** (a64 - b64)))):
+        want16 = want.astype(np.float16)
+        np.testing.assert_array_less(np.abs(got.numpy().astype(np.float64) - want16), np.spacing(want16) * 1.01 + 1e-12)
+
+
 def test_float16_examples() -> None:
     F, T = tg.nn.functional, torch.nn.functional
     x = -np.array([1.1, 2.2], dtype=np.float16)
