@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_adam as tg
 
@@ -249,6 +250,48 @@ def test_float16_logaddexp2_gradients_are_the_float64_ones_rounded(pairs: list[t
     for got, want in ((ta.grad, 1 / (1 + 2 ** (b64 - a64))), (tb.grad, 1 / (1 + 2 ** (a64 - b64)))):
         want16 = want.astype(np.float16)
         np.testing.assert_array_less(np.abs(got.numpy().astype(np.float64) - want16), np.spacing(want16) * 1.01 + 1e-12)
+
+
+def _ulps16(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """How many float16 ulps (of ``want``) apart two float arrays are (0 where both are nan or equal)."""
+    got, want = got.astype(np.float64), want.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        far = np.abs(got - want) / np.spacing(np.abs(want).astype(np.float16)).astype(np.float64)
+    return np.where((got == want) | (np.isnan(got) & np.isnan(want)), 0.0, far)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float16, hnp.array_shapes(min_dims=1, max_dims=3, max_side=40),
+                  elements=st.floats(-20, 20, width=16) | st.sampled_from([0.0, 11.0, -11.0])),
+       st.sampled_from([-1, 0]))
+@example(np.array([11.0, 0.0], np.float16), -1)
+def test_float16_softmax_and_log_softmax_compute_in_float32(x: np.ndarray, dim: int) -> None:
+    """torch computes float16 softmax / log_softmax (value and gradient) in float32 and rounds once; ours rounded
+    each step in float16 (softmax up to 3 ulps off). softmax's value and gradient are within an ulp of torch's;
+    log_softmax's are within an ulp of the float64 ones (torch's value subtracts a float16-rounded log-sum: 0 at
+    [11, 0] where the exact one is -1.7e-5; its gradient takes exp of the float16 value: a few ulps off)."""
+    g = np.linspace(-1, 1, x.size).astype(np.float16).reshape(x.shape)
+    for op in ("softmax", "log_softmax"):
+        x64 = torch.tensor(x.astype(np.float64), requires_grad=True)
+        exact = getattr(torch, op)(x64, dim)
+        exact.backward(torch.tensor(g.astype(np.float64)))
+        xt, ours = torch.tensor(x, requires_grad=True), tg.tensor(x, requires_grad=True)
+        theirs, out = getattr(torch, op)(xt, dim), getattr(tg, op)(ours, dim)
+        theirs.backward(torch.tensor(g))
+        out.backward(tg.tensor(g))
+        if op == "softmax":
+            assert _ulps16(out.numpy(), theirs.detach().numpy()).max() <= 1
+        want16 = exact.detach().numpy().astype(np.float16)  # no farther from the float64 value than torch's, but
+        assert (_ulps16(out.numpy(), want16) <= _ulps16(theirs.detach().numpy(), want16) + 1).all(), op  # an ulp
+        # the gradients, o (g - sum(g o)) (softmax, from the float16 o, as torch's) and g - p sum(g) (log_softmax;
+        # torch's takes p = exp of the float16 value), cancel terms of size |g|, rounded as float16 o is (torch's o
+        # can be an ulp from ours): within twice torch's distance from the float64 gradient, or that rounding
+        p = np.exp(exact.detach().numpy()) if op == "log_softmax" else exact.detach().numpy()
+        g64, want = g.astype(np.float64), x64.grad.numpy()
+        terms = p * (np.abs(g64) + (np.abs(g64) * p).sum(dim, keepdims=True)) + np.abs(g64) * (op == "log_softmax")
+        gap, torch_gap = (np.abs(t.astype(np.float64) - want) for t in (ours.grad.numpy(), xt.grad.numpy()))
+        slack = np.maximum(torch_gap, np.spacing(np.abs(want).astype(np.float16)).astype(np.float64))
+        assert (gap <= 2 * slack + 2.0**-11 * terms).all(), op
 
 
 def test_float16_examples() -> None:

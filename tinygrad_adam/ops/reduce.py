@@ -208,33 +208,53 @@ def logsumexp(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """(x - m) - log(sum(exp(x - m))) along ``axis``; backward g - softmax * sum(g)."""
+    """(x - m) - log(sum(exp(x - m))) along ``axis``; backward g - softmax * sum(g). float16 computes in float32 and
+    rounds once, value and gradient, as torch's kernels (step by step in float16 its values were up to 3 ulps off)."""
     float_input("log_softmax", a)
     axes = _axes(axis, a.ndim)
-    _, d, e, s = shifted_exp(a._data, axes, finite_shift=False)
+    x, half = opmath(a._data)
+    _, d, e, s = shifted_exp(x, axes, finite_shift=False)
     with quiet(a.xp):
         out = d - a.xp.log(s)
 
     def backward(g: Array) -> tuple[Array]:
         with quiet(a.xp):
-            return (g - (e / s) * wide_sum(g, axes, keepdims=True),)
-    return record("log_softmax", out, (a,), backward)
+            return (rounded(g - (e / s) * wide_sum(opmath(g)[0], axes, keepdims=True), half),)
+    return record("log_softmax", rounded(out, half), (a,), backward)
 
 
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s))."""
+    """exp(x - m) / sum(exp(x - m)) along ``axis``; backward s * (g - sum(g s)). float16 computes in float32 and
+    rounds once, value and gradient (from the rounded value), as torch's kernels."""
     float_input("softmax", a)
     axes = _axes(axis, a.ndim)
-    if axes == (a.ndim - 1,) and short_rows(a._data):
-        out = short_rows_softmax(a._data)
-        return record("softmax", out, (a,), lambda g: (short_rows_softmax_gradient(out, g),))
-    _, _, e, s = shifted_exp(a._data, axes, finite_shift=False)
+    x, half = opmath(a._data)
+    if axes == (a.ndim - 1,) and short_rows(x):
+        out = rounded(short_rows_softmax(x), half)
+        return record("softmax", out, (a,), lambda g: (rounded(short_rows_softmax_gradient(opmath(out)[0],
+                                                                                          opmath(g)[0]), half),))
+    _, _, e, s = shifted_exp(x, axes, finite_shift=False)
     with quiet(a.xp):
-        out = e / s
+        out = rounded(e / s, half)
 
     def backward(g: Array) -> tuple[Array]:
-        return (out * (g - wide_sum(g * out, axes, keepdims=True)),)
+        o, gw = opmath(out)[0], opmath(g)[0]
+        return (rounded(o * (gw - wide_sum(gw * o, axes, keepdims=True)), half),)
     return record("softmax", out, (a,), backward)
+
+
+def opmath(x: Array) -> tuple[Array, bool]:
+    """(x, False), or for float16 x (x in float32, True): torch's kernels compute float16 in float32."""
+    return (x.astype(numpy.float32), True) if x.dtype == numpy.float16 else (x, False)
+
+
+def rounded(x: Array, half: bool) -> Array:
+    """x rounded once to float16 where ``half`` (``opmath``'s flag; past its range inf, silently, as torch), else x
+    itself."""
+    if not half:
+        return x
+    with quiet(backend.get_array_module(x)):
+        return x.astype(numpy.float16)
 
 
 # Softmax over a short last axis (attention's rows) on the CPU. numpy reduces a short axis row by row, a call of its
