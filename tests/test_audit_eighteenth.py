@@ -294,6 +294,27 @@ def test_float16_softmax_and_log_softmax_compute_in_float32(x: np.ndarray, dim: 
         assert (gap <= 2 * slack + 2.0**-11 * terms).all(), op
 
 
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float16, st.sampled_from([(7,), (5, 40), (2, 3, 33)]), elements=st.floats(-20, 20, width=16)),
+       st.sampled_from([None, np.float16, np.float32]), st.integers(0, 99))
+def test_float16_layer_norm_gradient_computes_in_float32(x: np.ndarray, weight: Any, seed: int) -> None:
+    """torch's float16 layer norm backward runs in float32 and rounds once; ours took the row means of float16 g (w)
+    in float16 (a few ulps off). Ours is no farther from the float64 gradient than torch's, but for an ulp."""
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(-1, 1, x.shape).astype(np.float16)
+    w = None if weight is None else rng.uniform(0.5, 1.5, x.shape[-1:]).astype(weight)
+    grads = []
+    w64 = None if w is None else w.astype(np.float64)
+    for lib, xs, ws in ((torch, x, w), (tg, x, w), (torch, x.astype(np.float64), w64)):
+        t = lib.tensor(xs, requires_grad=True)
+        out = lib.nn.functional.layer_norm(t, x.shape[-1:], None if ws is None else lib.tensor(ws))
+        out.backward(lib.tensor(g.astype(xs.dtype)))
+        grads.append(t.grad.numpy())
+    theirs, ours, exact = grads
+    want16 = exact.astype(np.float16)
+    assert (_ulps16(ours, want16) <= _ulps16(theirs, want16) + 1).all()
+
+
 def test_float16_examples() -> None:
     F, T = tg.nn.functional, torch.nn.functional
     x = -np.array([1.1, 2.2], dtype=np.float16)

@@ -45,6 +45,8 @@ def _normalize(a: Tensor, axes: tuple[int, ...], mean: Array, var: Array, eps: f
         out += bias._data.reshape(feature_shape)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
+        if g.dtype == numpy.float16:  # in float32, rounded once at the end, as torch's kernels (its row means in
+            g = g.astype(numpy.float32)  # float16 put the input gradient a few ulps off)
         gx = None
         if a.requires_grad:
             d = g * weight._data.reshape(feature_shape) if weight is not None else g
