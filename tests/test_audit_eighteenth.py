@@ -312,7 +312,31 @@ def test_float16_layer_norm_gradient_computes_in_float32(x: np.ndarray, weight: 
         grads.append(t.grad.numpy())
     theirs, ours, exact = grads
     want16 = exact.astype(np.float16)
-    assert (_ulps16(ours, want16) <= _ulps16(theirs, want16) + 1).all()
+    # (g - mean(g) - x_hat mean(g x_hat)) rstd cancels terms of size |g| rstd, whose float32 rounding (summation
+    # order) is each library's own: rstd is 316 on a constant row
+    x64 = x.astype(np.float64)
+    rstd = 1 / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)
+    wg = np.abs(g.astype(np.float64) * (1 if w is None else w64))
+    slack = 2.0**-20 * rstd * (wg + wg.mean(-1, keepdims=True))
+    gap, torch_gap = (np.abs(t.astype(np.float64) - exact) for t in (ours, theirs))
+    assert ((_ulps16(ours, want16) <= _ulps16(theirs, want16) + 1) | (gap <= torch_gap + slack)).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float16, st.sampled_from([(7,), (3, 9)]),
+                  elements=st.floats(-0.0009765625, 0.0009765625, width=16)), st.sampled_from([1.5, 2.0, 3.0, 4.0]))
+def test_float16_norm_gradient_of_small_entries_computes_in_float32(x: np.ndarray, p: float) -> None:
+    """float16 p-norm gradients sgn(x) |x|^(p-1) / norm^(p-1) in float32, rounded once: in float16 both powers
+    underflow at |x| ~ 1e-4 (ours gave -1, 0, 1 for -0.756, 0.166, 0.411 at p = 3; torch's gives nan / inf there).
+    Within p float16 ulps of the float64 gradient (the float16 norm's rounding, raised to p - 1, and the result's)."""
+    t = tg.tensor(x, requires_grad=True)
+    t.norm(p, dim=-1).sum().backward()
+    exact = torch.tensor(x.astype(np.float64), requires_grad=True)
+    out = exact.norm(p, dim=-1)
+    out.sum().backward()
+    want = np.where(out.detach().numpy()[..., None] == 0, 0.0, exact.grad.numpy())  # (torch's 0 at a zero norm)
+    normal = out.detach().numpy() >= 2.0**-14  # (a subnormal float16 norm is rounded by up to 3%: not compared)
+    assert (_ulps16(t.grad.numpy(), want.astype(np.float16))[normal] <= p).all()
 
 
 def test_float16_examples() -> None:
