@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_torch_aliases_more import as_dtype, outcome
@@ -484,6 +484,9 @@ def test_lu_solve(data: st.DataObject) -> None:
     a = matrices_of(data, square=True)
     n = a.shape[-1]
     a = (a + 6 * np.eye(n))[..., data.draw(st.permutations(range(n))), :]  # well-conditioned, pivoted
+    # (not always: [[1.9, 7.9], [7.9, 1.9]] + 6 I is singular, and whether its last pivot rounds to 0 is each
+    # LAPACK's own; such draws are left out)
+    assume(bool((np.abs(np.linalg.det(a)) > 1e-6 * np.abs(a).max(initial=1.0) ** n).all()))
     left, adjoint = data.draw(st.booleans()), data.draw(st.booleans())
     batch = data.draw(st.sampled_from([(), a.shape[:-2], (2,) + a.shape[:-2]]))
     k = data.draw(st.integers(0, 3))
