@@ -110,6 +110,8 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
         # the moments' a-gradients scale digamma(1 + n / a) differences by 1 / a^2: at a = b = 0.001 stddev's is
         # -0.740728836779 (mpmath), torch's 4e-10 off and ours 9e-9 (lgamma's last ulps, amplified)
         rtol = 1e-7
+    if name == "Kumaraswamy" and np.any(np.abs(1 - value) < 1e-6):  # at x = 1 - 1e-9, 1 - x^a is 1.5e-9: its
+        rtol = max(rtol, 1e-6)  # rounding puts both libraries' gradients 2e-8 off (torch's value gradient 3e-7)
     if name.startswith("ContinuousBernoulli"):  # just outside lims the closed forms cancel terms ~ 1/(1 - 2p)^3:
         rtol = max(rtol, 1e-7)  # rounding noise of 1e8 ulps in float64 (in torch's as in ours);
         if dtype == np.float32:  # in float32 those are noise up to 0.45 or 0.55 (torch's variance can be < 0):
