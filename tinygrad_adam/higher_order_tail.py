@@ -79,17 +79,22 @@ def i1(node: Tensor, g: Tensor) -> tuple[Tensor]:
     return (g * ew.where(not_tiny, unary.i0(safe) - node * (1 / safe), 0.5),)
 
 
-@differentiable("sign", "angle", "round", "floor", "ceil", "trunc")
+def _zeros(t: Tensor, g: Tensor) -> Tensor:
+    """Zeros of ``t``'s shape in ``g``'s dtype, without history (torch's zeros_like)."""
+    return constant(g.xp.zeros(t.shape, g.dtype))
+
+
+@differentiable("sign", "angle", "round", "floor", "ceil", "trunc", "identity_like")
 def piecewise_constant(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """Zeros without history, as torch's zeros_like(grad)."""
-    return (constant(g.xp.zeros(g.shape, g.dtype)),)
+    """Zeros without history, as torch's zeros_like(grad) (identity_like: a matrix to the power 0)."""
+    return (_zeros(g, g),)
 
 
 @differentiable("div_rounded")
 def div_rounded(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """``div`` with a ``rounding_mode``: zeros without history for both operands (torch's)."""
     a, b = node._parents
-    return pair(a, b, lambda: constant(g.xp.zeros(a.shape, g.dtype)), lambda: constant(g.xp.zeros(b.shape, g.dtype)))
+    return pair(a, b, lambda: _zeros(a, g), lambda: _zeros(b, g))
 
 
 @differentiable("frac")
@@ -266,7 +271,7 @@ def det(node: Tensor, g: Tensor) -> tuple[Tensor]:
     or near it (see _conditioned_inverse_t)."""
     a = node._parents[0]
     if a.size == 0:  # (torch's zeros, without history)
-        return (constant(a.xp.zeros(a.shape, g.dtype)),)
+        return (_zeros(a, g),)
     column = movement.reshape(g, g.shape + (1, 1))
     if a.shape[-1] == 1:  # d det = 1
         return (column,)
@@ -280,11 +285,6 @@ def slogdet(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 
 # ------------------------------------------- fill, index_fill, nextafter, ord-0 norm, matrix power 0, renorm, i0e ...
-def _zeros(t: Tensor, g: Tensor) -> Tensor:
-    """Zeros of ``t``'s shape in ``g``'s dtype, without history (torch's zeros_like)."""
-    return constant(g.xp.zeros(t.shape, g.dtype))
-
-
 @differentiable("fill")
 def fill(node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
     """Zeros without history for the input; a 0-d tensor value gets the sum of g."""
@@ -320,12 +320,6 @@ def no_gradient(node: Tensor, g: Tensor) -> tuple[None, ...]:
     """``vector_norm(x, 0)`` (the count of non-zeros) and ``householder_product`` without a reflector (the
     identity's columns): no gradient (torch's backward leaves the inputs' None)."""
     return (None,) * len(node._parents)
-
-
-@differentiable("identity_like")
-def identity_like(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """A matrix to the power 0: zeros without history."""
-    return (_zeros(node._parents[0], g),)
 
 
 @differentiable("renorm")

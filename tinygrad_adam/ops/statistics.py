@@ -22,7 +22,7 @@ from .factor import DtypeError, KernelDtypeError
 from .index import gather
 from .linalg import _scaled, matmul
 from .movement import broadcast_to, diagonal, movedim, reshape, squeeze, transpose, unsqueeze, wrap_dim
-from .reduce import Axis, _axes, _expand_back, record_mean
+from .reduce import Axis, _axes, _expand_back, opmath, record_mean, rounded
 from .reduce import sum as rsum
 from .sort import sort
 
@@ -403,15 +403,15 @@ def norm(a: Tensor, p: float = 2.0, axis: Axis = None, keepdims: bool = False) -
     out = norm_of(x, p, axes)
 
     def backward(g: Array) -> tuple[Array]:
-        half = x.dtype == numpy.float16  # in float32, rounded once: float16's |x|^(p-1) and norm^(p-1) underflow
-        xs, norms, gs = (x.astype(numpy.float32), out.astype(numpy.float32), g.astype(numpy.float32)) if half else \
-            (x, out, g)  # (p = 3 at |x| ~ 1e-4: -1, 0, 1 for -0.756, 0.166, 0.411; torch's nan / inf there)
+        # float16 in float32, rounded once: its |x|^(p-1) and norm^(p-1) underflow (p = 3 at |x| ~ 1e-4 gave -1, 0, 1
+        # for -0.756, 0.166, 0.411; torch's float16 formula gives nan / inf there)
+        (xs, half), norms, gs = opmath(x), opmath(out)[0], opmath(g)[0]
         gx = _expand_back(gs, a.shape, axes, keepdims) * norm_derivative(xs, norms, p, axes)
         if 1 < p < numpy.inf and p != 2:  # torch masks g / norm^(p-1) where the norm is 0: 0 even for a nan g,
             # times x |x|^(p-2) for p > 2, which keeps the sign of x there (-0.0, or a -1e-200 whose norm underflows)
             zero = gx.dtype.type(0)
             gx = a.xp.where(norms == 0, a.xp.copysign(zero, xs) if p > 2 else zero, gx)
-        return (gx.astype(numpy.float16) if half else gx,)
+        return (rounded(gx, half),)
     return record("norm", out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes)),
                   (a,), backward)
 
