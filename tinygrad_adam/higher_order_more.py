@@ -66,10 +66,18 @@ def polygamma(node: Tensor, g: Tensor) -> tuple[Tensor]:
 
 @differentiable("sinc")
 def sinc(node: Tensor, g: Tensor) -> tuple[Tensor]:
-    """torch's sinc_backward: g (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 where pi x^2 is 0."""
+    """The first-order backward's derivative in Tensor ops: torch's g (pi x cos(pi x) - sin(pi x)) / (pi x^2) for
+    |pi x| >= 1, below that pi times the series of (sin u / u)' at u = pi x (the closed form cancels). Each
+    branch reads x only where it is taken (1 or 0 elsewhere), so the other's inf or nan never reaches a gradient."""
     x = node._parents[0]
-    px, pxx = x * math.pi, x * x * math.pi
-    return (ew.where(constant(pxx._data == 0), 0, g * (px * unary.cos(px) - unary.sin(px)) / pxx),)
+    near = constant(x.xp.abs(x._data * math.pi) < 1)
+    u, far = ew.where(near, x, 0.0) * math.pi, ew.where(near, 1.0, x)
+    series, u2 = u * u * unary.SINC_SLOPE_SERIES[-1] + unary.SINC_SLOPE_SERIES[-2], u * u
+    for c in unary.SINC_SLOPE_SERIES[-3::-1]:
+        series = series * u2 + c
+    pf = far * math.pi
+    slope = ew.where(near, u * series * math.pi + 0.0, (pf * unary.cos(pf) - unary.sin(pf)) / (pf * far))
+    return (g * slope,)  # (+ 0.0: the slope at 0 is +0, the first order's, and its own slope there -pi^2 / 3)
 
 
 @differentiable("logit")
