@@ -25,7 +25,8 @@ Mutations run (each made a test here fail):
   norm's _affine_grads: [layer_norm].
 - repeat's backward unwidened: test_repeat_and_cdist_gradients; cdist's: the same test.
 - log_softmax's backward ``g.sum``: test_softmax_family (gradient).
-- logcumsumexp without its float16 -> float32 step: test_float16_logcumsumexp.
+- logcumsumexp without its float16 -> float32 step: test_float16_logcumsumexp; float32 unwidened (the forty-second
+  stop): test_float32_logcumsumexp_rounds_once.
 - backend.scatter_add without its float16 branch: test_float16_scatter_accumulation (all four) and
   test_float16_embedding_bag (whose bags are index_add's); avg_pool2d's window sum unwidened:
   test_float16_average_pooling.
@@ -116,6 +117,25 @@ def test_nan_reductions(x: np.ndarray, holes: list[int]) -> None:
 def test_float16_logcumsumexp(x: np.ndarray) -> None:
     """A float16 running log-sum in float32, as torch's (3000 terms of 0.1 stalled at 6.34; torch: 8.11)."""
     close(*both(lambda lib, t: lib.logcumsumexp(t, 0), x, grad=True), rtol=4e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_float32_logcumsumexp_rounds_once(scale: float) -> None:
+    """float32 logcumsumexp scans in float64 and rounds once: torch's bits on a 5000-long scan (a float32 scan drifted
+    18 ulps), and the gradient of values near 1e5, whose float32 form moves by the rounding of each out_j (a few
+    percent), within float32 reach of the float64 gradient of the same inputs."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 5000)) * scale).astype(np.float32)
+    theirs = torch.logcumsumexp(torch.tensor(x), 1).numpy()
+    assert np.array_equal(tg.logcumsumexp(tg.tensor(x), 1).numpy(), theirs)
+    x = (rng.standard_normal((4, 8)) * 1e5).astype(np.float32)
+    g = np.cos(np.arange(32.0)).reshape(4, 8)
+    grads = []
+    for dtype in (tg.float32, tg.float64):
+        t = tg.tensor(x, dtype=dtype, requires_grad=True)
+        (tg.logcumsumexp(t, 1) * tg.tensor(g, dtype=dtype)).sum().backward()
+        grads.append(t.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-30)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean"])
