@@ -114,12 +114,33 @@ def test_forces_through_scatter_add_message_passing_match_torch(dtype: str) -> N
 def test_double_backward_through_scatter_of_0d_and_empty() -> None:
     """A 0-d scatter_add (0-d input, index and source) and an empty index: the same second derivatives."""
     for base, src, index in ((np.array(2.0), np.array(3.0), np.array(0)),
-                             (np.ones((3, 2)), np.ones((0, 2)), np.zeros((0, 2), np.int64))):
-        got = second_order(tg, "scatter_add", False, base, src, index, 0, np.full(base.shape, 0.5))
-        want = second_order(torch, "scatter_add", False, base, src, index, 0, np.full(base.shape, 0.5))
-        for a, b in zip(got, want):
-            assert a.shape == b.shape
-            np.testing.assert_allclose(a, b, rtol=1e-13)
+                             (np.ones((3, 2)), np.ones((0, 2)), np.zeros((0, 2), np.int64)),
+                             (np.ones(3), np.ones((2, 0)), np.zeros((2, 0), np.int64))):  # (other dims: unchecked)
+        for op in ("scatter_add", "scatter"):
+            got = second_order(tg, op, False, base, src, index, 0, np.full(base.shape, 0.5))
+            want = second_order(torch, op, False, base, src, index, 0, np.full(base.shape, 0.5))
+            for a, b in zip(got, want):
+                assert a.shape == b.shape
+                np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+@pytest.mark.parametrize("op", ["gather", "scatter", "scatter_add", "scatter_value"])
+def test_an_empty_index_of_other_dims_is_not_checked(op: str) -> None:
+    """torch checks an empty index's shape no further: gather returns the index's empty shape, scatter and
+    scatter_add copy the input (ours raised ValueError: the index must have the input's dims)."""
+    results = []
+    for lib in (tg, torch):
+        x, src = lib.tensor([1.0, 2.0, 3.0], requires_grad=True), lib.ones((2, 0), requires_grad=True)
+        index = lib.zeros((2, 0), dtype=lib.int64)
+        if op == "gather":
+            out = lib.gather(x, 0, index)
+        else:
+            out = getattr(x, op.removesuffix("_value"))(0, index, 2.0 if op == "scatter_value" else src)
+        (out * 2).sum().backward()
+        results.append([tuple(out.shape), np.asarray(out.tolist()), x.grad.tolist(),
+                        None if src.grad is None else tuple(src.grad.shape)])
+    assert results[0][0] == results[1][0] and results[0][2:] == results[1][2:]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 @settings(deadline=None, max_examples=30)

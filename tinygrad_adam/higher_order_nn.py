@@ -419,27 +419,27 @@ def scatter(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     leading block (adjoint: scatter-added back), so gradients of gradients through message passing (forces as
     -dE/dx of a GNN's energy) work."""
     a, s = node._parents
-    mesh, index_shape = saved(node, "mesh"), saved(node, "index").shape
-    lead = tuple(slice(0, n) for n in index_shape)
+    mesh, lead = saved(node, "mesh"), saved(node, "taken")  # (taken: the source's block the index covers)
     ga = gs = None
     if a.requires_grad:
         if saved(node, "op") == "scatter_add":
             ga = g
         else:
             def unwritten(h: Array) -> Array:
-                out = h.copy()
+                out = backend.get_array_module(h).array(h, copy=True)  # (an array: a 0-d h may be a numpy scalar)
                 out[mesh] = 0
                 return out
             ga = linear_map(g, unwritten, unwritten)
     if s.requires_grad:
         def pick(h: Array) -> Array:
             out = backend.get_array_module(h).zeros(s.shape, dtype=h.dtype)
-            out[lead] = h[mesh]
+            out[lead] = h[mesh].reshape(out[lead].shape)  # (an empty index may have another shape)
             return out
 
         def spread(k: Array) -> Array:
             full = backend.get_array_module(k).zeros(g.shape, dtype=k.dtype)
-            backend.scatter_add(full, mesh, k[lead])
+            if full.size and k[lead].size:  # (an empty index adds nothing)
+                backend.scatter_add(full, mesh, k[lead])
             return full
         gs = linear_map(g, pick, spread)
     return ga, gs

@@ -38,6 +38,8 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[i
     if not -nd <= dim < nd:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {a.ndim} dims")
     dim %= nd
+    if index._data.size == 0 and a.ndim:  # torch checks an empty index no further: nothing is read or written
+        return dim, tuple(a.xp.zeros(index.shape, dtype=numpy.int64) for _ in a.shape)
     if index.ndim != a.ndim or any(i > n for d, (i, n) in enumerate(zip(index.shape, a.shape)) if d != dim):
         raise ValueError(f"{op}: index shape {index.shape} must have the dims of the input {a.shape}, each no larger "
                          f"except along dim {dim}")
@@ -83,7 +85,9 @@ def _source(op: str, a: Tensor, src: TensorLike, index: Tensor) -> Tensor:
     ``number_as``)."""
     s = as_tensor(number_as(op, src, a) if isinstance(src, (int, float)) else src, like=a)
     check_devices(op, a, s)
-    if s.ndim and (s.ndim != index.ndim or any(i > n for i, n in zip(index.shape, s.shape))):
+    if index._data.size == 0:  # (torch checks an empty index's shapes no further)
+        pass
+    elif s.ndim and (s.ndim != index.ndim or any(i > n for i, n in zip(index.shape, s.shape))):
         raise ValueError(f"{op}: src shape {s.shape} must be at least the index shape {index.shape} in every dim")
     if s.dtype != a.dtype:
         raise DtypeError(f"{op}: src dtype {s.dtype} differs from the input dtype {a.dtype}")
@@ -110,7 +114,11 @@ def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Te
         return reshape(_scatter(op, reshape(a, (-1,)), dim, reshape(index, (-1,)), src), a.shape)
     s = _source(op, a, src, index)
     dim, mesh = _mesh(op, a, dim, index, (a.requires_grad or s.requires_grad) and is_grad_enabled())
-    values = s._data[tuple(slice(0, n) for n in index.shape)] if s.ndim else s._data
+    if index._data.size:
+        taken = tuple(slice(0, n) for n in index.shape)
+        values = s._data[taken] if s.ndim else s._data
+    else:  # (an empty index of any shape: nothing is written, src is not read)
+        taken, values = (slice(0, 0),) * s.ndim, a.xp.zeros(index.shape, dtype=a.dtype)
     out = a.xp.array(a._data, copy=True)  # (an array even where a 0-d result holds a numpy scalar)
     if op == "scatter_add":
         backend.scatter_add(out, mesh, a.xp.broadcast_to(values, index.shape))
@@ -126,7 +134,7 @@ def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Te
         gs = None
         if s.requires_grad:
             gs = a.xp.zeros(s.shape, dtype=g.dtype)
-            gs[tuple(slice(0, n) for n in index.shape)] = g[mesh]
+            gs[taken] = g[mesh].reshape(gs[taken].shape)
         return ga, gs
     return record(op, out, (a, s), backward)
 
