@@ -227,8 +227,9 @@ def test_kl_unregistered_and_dirichlet_and_one_hot() -> None:
     raises(lambda lib: lib.distributions.kl_divergence(lib.distributions.LogNormal(0.0, 1.0),
                                                        lib.distributions.Gamma(1.0, 1.0)))
     a, b = np.array([[0.5, 2.0, 3.0], [1e-3, 1.0, 40.0]]), np.array([1.0, 0.2, 7.0])
+    # (its gradient reads float64 trigamma, where torch's series is up to 5e-10 off: 1.2e-9 here, ours 1.3e-15)
     check(lambda lib, a, b: lib.distributions.kl_divergence(lib.distributions.Dirichlet(a),
-                                                            lib.distributions.Dirichlet(b)), a, b, rtol=1e-11)
+                                                            lib.distributions.Dirichlet(b)), a, b, rtol=3e-9)
     check(lambda lib, a, b: lib.distributions.kl_divergence(lib.distributions.OneHotCategorical(a),
                                                             lib.distributions.OneHotCategorical(b)), a, b, rtol=1e-12)
     # LogNormal vs an affine-transformed Normal: the transform lists differ, so torch has no KL (nor do we)

@@ -388,7 +388,8 @@ def digamma(a: Tensor) -> Tensor:
 
 def polygamma(n: int, a: Tensor) -> Tensor:
     """The n-th derivative of digamma (n = 0 is digamma itself), computed as torch does: n = 1 by torch's series
-    (with its reflection for x < 1/2), n >= 2 as (-1)^(n+1) n! zeta(n + 1, x); derivative polygamma(n + 1, x)."""
+    (with its reflection for x < 1/2; float64 as zeta(2, x), within a few ulps where torch's series is 5e-10 off),
+    n >= 2 as (-1)^(n+1) n! zeta(n + 1, x); derivative polygamma(n + 1, x)."""
     if isinstance(n, bool) or int(n) != n or n < 0:
         raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
     x = a._data
@@ -401,6 +402,12 @@ def _polygamma_array(n: int, x: Array) -> Array:
         if n == 0:
             out = backend.special("digamma", x).astype(x.dtype, copy=False)
             return xp.where(x == 0, xp.copysign(x.dtype.type(math.inf), -x), out)  # scipy: -inf at -0 too
+        if n == 1 and x.dtype == numpy.float64:  # scipy's Hurwitz zeta(2, x), reflected below 0 (torch's series is
+            # 5e-10 off at x = 1 in float64: its asymptotic tail starts at x + 6)
+            reflect = x <= 0
+            s = xp.sin(math.pi * x)
+            zeta = backend.special("zeta", 2.0, xp.where(reflect, 1 - x, x))
+            return xp.where(reflect, math.pi ** 2 / (s * s) - zeta, zeta)
         if n == 1:  # torch's trigamma, step for step (float16 in float32, as torch's CPU kernel, rounded at the end)
             if x.dtype == numpy.float16:
                 return _polygamma_array(1, x.astype(numpy.float32)).astype(x.dtype)
