@@ -37,28 +37,37 @@ def rsqrt(t: Tensor) -> Tensor:
     return 1 / ew.sqrt(t)
 
 
+def _one_minus_square(x: Tensor) -> Tensor:
+    """1 - x^2 with the first order's value, (1 - x)(1 + x) (x^2 rounds away its last term near |x| = 1), and the
+    derivative of 1 - x^2, -2x: the factored form's product rule is inf * 0 = nan at x = +-1, torch's -+inf."""
+    u = 1 - x * x
+    with ew.ignore_fp_errors(x.xp):
+        exact = unary.one_minus_square(x._data)
+        return u + constant(x.xp.where(exact == u._data, 0, exact - u._data))  # (b - a is exact: a + (b - a) = b)
+
+
 @differentiable("asin")
 def asin(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g rsqrt(1 - x^2)
     x = node._parents[0]
-    return (g * rsqrt(1 - x * x),)
+    return (g * rsqrt(_one_minus_square(x)),)
 
 
 @differentiable("acos")
 def acos(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g -rsqrt(1 - x^2)
     x = node._parents[0]
-    return (g * -rsqrt(1 - x * x),)
+    return (g * -rsqrt(_one_minus_square(x)),)
 
 
 @differentiable("atanh")
 def atanh(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g / (1 - x^2)
     x = node._parents[0]
-    return (g / (1 - x * x),)
+    return (g / _one_minus_square(x),)
 
 
 @differentiable("acosh")
 def acosh(node: Tensor, g: Tensor) -> tuple[Tensor]:  # torch's: g rsqrt(x^2 - 1)
     x = node._parents[0]
-    return (g * rsqrt(x * x - 1),)
+    return (g * rsqrt(0 - _one_minus_square(x)),)
 
 
 @differentiable("i0")
