@@ -121,8 +121,9 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
     if name not in NO_STATS:
         if name in ("Gamma", "Chi2", "StudentT", "Beta"):  # entropy: a difference of terms ~ a log a, whose
             params = [np.where(np.abs(p) > 1e3, 1e3, p).astype(p.dtype) for p in params]  # rounding grows with a
-            if dtype == np.float32:  # up to 7e3: their last-ulp lgamma / digamma rounding differs from torch's
-                rtol = 2e-3
+            # float32 up to 7e3: their last-ulp lgamma / digamma rounding differs from torch's; float64: the
+            # gradients read trigamma, where torch's series is up to 5e-10 off (ours a few ulps)
+            rtol = 2e-3 if dtype == np.float32 else max(rtol, 3e-9)
         check(lambda lib, *a: _stats(d(lib, *a)), *params, rtol=rtol)
     else:
         check(lambda lib, *a: (lambda x: (x.mean, x.mode, x.variance, x.stddev, x.probs, x.logits))(d(lib, *a)),
@@ -217,8 +218,10 @@ def test_kl_pairs_match_torch(data: st.DataObject, dtype: Any, pair: tuple[str, 
     if pair == ("Binomial", "Binomial"):
         qs[0] = np.maximum(qs[0], ps[0]) if data.draw(st.booleans()) else qs[0]
     n = len(ps)
+    # (float64: gradients through trigamma, torch's series up to 5e-10 off, ours a few ulps, in sums that cancel)
+    rtol = 3e-9 if dtype == np.float64 and {"Gamma", "Chi2", "Beta"} & set(pair) else RTOL[dtype] * 50
     check(lambda lib, *a: lib.distributions.kl_divergence(make_p(lib, *a[:n]), make_q(lib, *a[n:])), *ps, *qs,
-          rtol=RTOL[dtype] * 50)
+          rtol=rtol)
 
 
 def test_kl_unregistered_and_dirichlet_and_one_hot() -> None:

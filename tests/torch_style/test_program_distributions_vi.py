@@ -243,13 +243,19 @@ def test_zoo_and_registered_kls(one_torch_thread: None, dtype: type) -> None:
     (zoo_t, kl_t, bad_t), (zoo_o, kl_o, bad_o) = runs
     rtol = 1e-10 if dtype == np.float64 else 2e-5
     assert zoo_o.keys() == zoo_t.keys() and kl_o.keys() == kl_t.keys()
+    # float64 gradients through trigamma (digamma's derivative): torch's series is up to 5e-10 off, ours within a
+    # few ulps (README), and sums of such terms cancel
+    trigamma = {"beta.entropy", "gamma.entropy", "dirichlet.entropy", "studentt.entropy", "kl:beta", "kl:gamma",
+                "kl:dirichlet", "kl:beta_uniform_free"}
     for key in zoo_t:
         if dtype == np.float32 and key in FLOAT32_LOOSE:
             close_lists(zoo_o[key], zoo_t[key], *FLOAT32_LOOSE[key], key)
         else:
-            close_lists(zoo_o[key], zoo_t[key], rtol, rtol, key)
+            tol = 3e-9 if dtype == np.float64 and key in trigamma else rtol
+            close_lists(zoo_o[key], zoo_t[key], tol, tol, key)
     for key in kl_t:
-        close_lists(kl_o[key], kl_t[key], rtol, rtol, key)
+        tol = 3e-9 if dtype == np.float64 and f"kl:{key}" in trigamma else rtol
+        close_lists(kl_o[key], kl_t[key], tol, tol, key)
     assert bad_o == bad_t
     assert bad_t["good"] == bad_t["relaxed_temp_unchecked"] == "ok"
     assert sum(v == "ValueError" for v in bad_t.values()) == len(bad_t) - 2
