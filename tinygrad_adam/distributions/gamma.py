@@ -123,6 +123,7 @@ def gammainc(a: Tensor, x: Tensor) -> Tensor:
     """P(a, x), the regularised lower incomplete gamma function (``torch.special.gammainc``), of broadcast shape;
     derivatives f(x; a) = x^(a-1) e^-x / Gamma(a) for x and -f dx/da (``sample_grad``) for a, which torch
     leaves unimplemented."""
+    given = a._data if isinstance(a, Tensor) else a  # (the derivatives read a as given, as torch's formula does)
     a, x = broadcast_all(*operands("gammainc", a, x, floating=True))  # torch's promotion: a 0-d float64 a meets
     av, xv, xp = a._data, x._data, a.xp  # a float32 x as float32
     with ignore_fp_errors(xp):
@@ -134,8 +135,9 @@ def gammainc(a: Tensor, x: Tensor) -> Tensor:
         out = xp.where(av == 0, xp.where(xv > 0, one, nan), out)
         out = xp.where((xv < 0) | (av < 0), nan, out)
 
-    def backward(g: Any) -> tuple[Any, Any]:
-        a64, x64 = av.astype(numpy.float64), xv.astype(numpy.float64)
+    def backward(g: Any) -> tuple[Any, Any]:  # a float64 a beside a float32 x is not rounded to float32 first (1e-300
+        a64 = xp.broadcast_to(xp.asarray(given, dtype=numpy.float64), av.shape)  # would be 0: a density of 0 / 0)
+        x64 = xv.astype(numpy.float64)
         with ignore_fp_errors(xp):
             lgamma_a = xp.where(a64 == -math.inf, math.inf, backend.special("gammaln", a64))  # torch's at -inf
             density = xp.exp((a64 - 1) * xp.log(x64) - x64 - lgamma_a)

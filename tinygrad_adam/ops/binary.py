@@ -443,6 +443,7 @@ def igamma(a: TensorLike, other: TensorLike, upper: bool = False) -> Tensor:
     limits), floating only, broadcast. Only x has a derivative, +-exp((a - 1) log x - x - lgamma(a)) (torch's
     formula); backward for a raises, as in torch."""
     op = "igammac" if upper else "igamma"
+    given = a._data if isinstance(a, Tensor) else a  # (the derivative reads a as given, as torch's formula does)
     a, x = _floating_operands(op, a, other)
     s, t, xp = a._data, x._data, a.xp
     one, zero, nan = s.dtype.type(1), s.dtype.type(0), s.dtype.type("nan")
@@ -460,7 +461,8 @@ def igamma(a: TensorLike, other: TensorLike, upper: bool = False) -> Tensor:
         if a.requires_grad:
             raise RuntimeError(f"the derivative for {op} with respect to its first argument (input) is not "
                                f"implemented (as in torch); detach it")
-        with ignore_fp_errors(xp):
-            density = xp.exp((s - one) * xp.log(t) - t - backend.special("gammaln", s).astype(s.dtype, copy=False))
-        return None, unbroadcast(g * (-density if upper else density), x.shape)
+        with ignore_fp_errors(xp):  # (a float64 a beside a float32 x is not rounded to float32 first: 1e-300 would
+            wide = xp.asarray(given, dtype=numpy.float64)  # be 0, and the density 0 / 0)
+            density = xp.exp((wide - 1) * xp.log(t.astype(numpy.float64)) - t - backend.special("gammaln", wide))
+        return None, unbroadcast(g * (-density if upper else density).astype(t.dtype, copy=False), x.shape)
     return record(op, out, (a, x), backward)
