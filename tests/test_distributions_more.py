@@ -199,6 +199,17 @@ def test_gammainc_density_reads_the_concentration_as_given(concentration: float)
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=0)
 
 
+def test_gammainc_density_at_a_negative_infinite_concentration() -> None:
+    """special.gammainc's derivative in x at a = -inf is torch's nan (its lgamma(-inf) is inf; scipy's gammaln is
+    -inf, which gave inf here), the same helper as the distributions' gammainc."""
+    got = []
+    for lib in (tg, torch):
+        x = lib.tensor([0.5, 2.0, 0.0], dtype=lib.float64, requires_grad=True)
+        lib.special.gammainc(lib.tensor([-np.inf, 2.0, -np.inf], dtype=lib.float64), x).sum().backward()
+        got.append(x.grad.numpy())
+    np.testing.assert_array_equal(*got)
+
+
 def _pair(data: st.DataObject, shape: tuple[int, ...], dtype: Any, kind: str) -> list[np.ndarray]:
     """Valid parameters of ``kind`` of ``shape``."""
     unit = st.floats(1e-3, 1 - 1e-3) | st.sampled_from([0.5, 1e-3])  # (Geometric KL: terms ~ 1/p^2 cancel)

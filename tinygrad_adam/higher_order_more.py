@@ -72,11 +72,9 @@ def sinc(node: Tensor, g: Tensor) -> tuple[Tensor]:
     x = node._parents[0]
     near = constant(x.xp.abs(x._data * math.pi) < 1)
     u, far = ew.where(near, x, 0.0) * math.pi, ew.where(near, 1.0, x)
-    series, u2 = u * u * unary.SINC_SLOPE_SERIES[-1] + unary.SINC_SLOPE_SERIES[-2], u * u
-    for c in unary.SINC_SLOPE_SERIES[-3::-1]:
-        series = series * u2 + c
     pf = far * math.pi
-    slope = ew.where(near, u * series * math.pi + 0.0, (pf * unary.cos(pf) - unary.sin(pf)) / (pf * far))
+    slope = ew.where(near, unary.sinc_slope_series(u) * math.pi + 0.0,
+                     (pf * unary.cos(pf) - unary.sin(pf)) / (pf * far))
     return (g * slope,)  # (+ 0.0: the slope at 0 is +0, the first order's, and its own slope there -pi^2 / 3)
 
 

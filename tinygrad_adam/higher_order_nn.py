@@ -438,7 +438,7 @@ def scatter(node: Tensor, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
 
         def spread(k: Array) -> Array:
             full = backend.get_array_module(k).zeros(g.shape, dtype=k.dtype)
-            if full.size and k[lead].size:  # (an empty index adds nothing)
+            if k[lead].size:  # (an empty index adds nothing)
                 backend.scatter_add(full, mesh, k[lead])
             return full
         gs = linear_map(g, pick, spread)

@@ -14,6 +14,7 @@ import numpy
 from .. import backend
 from ..creation import as_tensor
 from ..methods import FUNCTIONS
+from ..ops.binary import gamma_density
 from ..ops.elementwise import ignore_fp_errors, operands
 from ..tensor import Tensor, record
 from . import constraints
@@ -135,12 +136,11 @@ def gammainc(a: Tensor, x: Tensor) -> Tensor:
         out = xp.where(av == 0, xp.where(xv > 0, one, nan), out)
         out = xp.where((xv < 0) | (av < 0), nan, out)
 
-    def backward(g: Any) -> tuple[Any, Any]:  # a float64 a beside a float32 x is not rounded to float32 first (1e-300
-        a64 = xp.broadcast_to(xp.asarray(given, dtype=numpy.float64), av.shape)  # would be 0: a density of 0 / 0)
+    def backward(g: Any) -> tuple[Any, Any]:
+        a64 = xp.broadcast_to(xp.asarray(given, dtype=numpy.float64), av.shape)
         x64 = xv.astype(numpy.float64)
+        density = gamma_density(a64, x64)
         with ignore_fp_errors(xp):
-            lgamma_a = xp.where(a64 == -math.inf, math.inf, backend.special("gammaln", a64))  # torch's at -inf
-            density = xp.exp((a64 - 1) * xp.log(x64) - x64 - lgamma_a)
             ga = None
             if a.requires_grad:
                 inside = (x64 > 0) & xp.isfinite(x64) & (a64 > 0)

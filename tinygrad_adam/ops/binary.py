@@ -437,6 +437,17 @@ def nextafter(a: TensorLike, other: TensorLike) -> Tensor:
     return record("nextafter", a.xp.nextafter(x, y), (a, b), backward)
 
 
+def gamma_density(a: Any, x: Array) -> Array:
+    """x^(a-1) e^-x / Gamma(a) in float64, torch's derivative of gammainc in x: exp((a - 1) log x - x - lgamma(a)),
+    with torch's lgamma(-inf) = inf (scipy's is -inf). ``a`` as given, broadcastable to x: a float64 a beside a
+    float32 x is not rounded to float32 first (1e-300 would be 0, and the density 0 / 0)."""
+    xp = backend.get_array_module(x)
+    a64, x64 = xp.asarray(a, dtype=numpy.float64), x.astype(numpy.float64)
+    with ignore_fp_errors(xp):
+        lgamma_a = xp.where(a64 == -numpy.inf, numpy.inf, backend.special("gammaln", a64))
+        return xp.exp((a64 - 1) * xp.log(x64) - x64 - lgamma_a)
+
+
 def igamma(a: TensorLike, other: TensorLike, upper: bool = False) -> Tensor:
     """The regularized lower incomplete gamma function P(a, x) (``upper``: Q(a, x) = 1 - P), scipy's gammainc /
     gammaincc with torch's values at the boundaries (nan for a < 0 or x < 0, a = 0 counts as P = 1 for x > 0, inf
@@ -461,8 +472,6 @@ def igamma(a: TensorLike, other: TensorLike, upper: bool = False) -> Tensor:
         if a.requires_grad:
             raise RuntimeError(f"the derivative for {op} with respect to its first argument (input) is not "
                                f"implemented (as in torch); detach it")
-        with ignore_fp_errors(xp):  # (a float64 a beside a float32 x is not rounded to float32 first: 1e-300 would
-            wide = xp.asarray(given, dtype=numpy.float64)  # be 0, and the density 0 / 0)
-            density = xp.exp((wide - 1) * xp.log(t.astype(numpy.float64)) - t - backend.special("gammaln", wide))
-        return None, unbroadcast(g * (-density if upper else density).astype(t.dtype, copy=False), x.shape)
+        density = gamma_density(given, t).astype(t.dtype, copy=False)
+        return None, unbroadcast(g * (-density if upper else density), x.shape)
     return record(op, out, (a, x), backward)

@@ -85,9 +85,8 @@ def _source(op: str, a: Tensor, src: TensorLike, index: Tensor) -> Tensor:
     ``number_as``)."""
     s = as_tensor(number_as(op, src, a) if isinstance(src, (int, float)) else src, like=a)
     check_devices(op, a, s)
-    if index._data.size == 0:  # (torch checks an empty index's shapes no further)
-        pass
-    elif s.ndim and (s.ndim != index.ndim or any(i > n for i, n in zip(index.shape, s.shape))):
+    if index._data.size and s.ndim and (s.ndim != index.ndim or any(i > n for i, n in zip(index.shape, s.shape))):
+        # (torch checks an empty index's shapes no further)
         raise ValueError(f"{op}: src shape {s.shape} must be at least the index shape {index.shape} in every dim")
     if s.dtype != a.dtype:
         raise DtypeError(f"{op}: src dtype {s.dtype} differs from the input dtype {a.dtype}")
