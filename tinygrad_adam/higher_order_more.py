@@ -21,7 +21,7 @@ from .ops import elementwise as ew
 from .ops.loss import BCE_EPS
 from .ops.resize import along
 from .ops.sample import CUBIC_A, Reader
-from .tensor import Array, Tensor, constant, record
+from .tensor import INTERPOLATIONS, Array, Tensor, constant, record
 
 SQRT_PI = math.sqrt(math.pi)
 
@@ -333,9 +333,7 @@ def prelu_grad_weight(node: Tensor, h: Tensor) -> tuple[Tensor | None, ...]:
 
 
 # -------------------------------------------------------------------------------------------------- interpolate
-@differentiable("interpolate_nearest", "interpolate_nearest_exact", "interpolate_linear", "interpolate_bilinear",
-                "interpolate_trilinear", "interpolate_bicubic", "interpolate_area", "interpolate_bilinear_antialias",
-                "interpolate_bicubic_antialias")
+@differentiable(*INTERPOLATIONS)
 def interpolate(node: Tensor, g: Tensor) -> tuple[Tensor]:
     """The taps' adjoint spread of g; its adjoint is the resampling again (torch's upsample double backward)."""
     axes, taps, padded = saved(node, "axes"), saved(node, "taps"), saved(node, "padded", False)

@@ -446,6 +446,11 @@ def constant(data: Array) -> Tensor:
 inplace_writes = [0]
 
 
+# The resampling ops (``resize.interpolate``), whose backward reads neither their input's values nor their output.
+INTERPOLATIONS = ("interpolate_nearest", "interpolate_nearest_exact", "interpolate_linear", "interpolate_bilinear",
+                  "interpolate_trilinear", "interpolate_bicubic", "interpolate_area", "interpolate_bilinear_antialias",
+                  "interpolate_bicubic_antialias")
+
 # Ops whose backward never reads their own output array, so writing into that output in place is safe for them.
 OUTPUT_NOT_SAVED = frozenset({
     "add", "sub", "mul", "div", "neg", "log", "matmul", "linear", "relu", "abs", "where", "maximum", "minimum",
@@ -458,11 +463,10 @@ OUTPUT_NOT_SAVED = frozenset({
     "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
     "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",
     "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d", "avg_pool2d", "leaky_relu",
-    "hardtanh", "elu", "selu", "celu", "silu", "gelu", "interpolate_nearest", "interpolate_nearest_exact",
-    "interpolate_linear", "interpolate_bilinear", "interpolate_trilinear", "interpolate_bicubic", "interpolate_area",
-    "interpolate_bilinear_antialias", "interpolate_bicubic_antialias", "softplus", "logsigmoid", "clip", "remainder",
+    "hardtanh", "elu", "selu", "celu", "silu", "gelu", *INTERPOLATIONS, "softplus", "logsigmoid", "clip", "remainder",
     "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "view_of",
-    "_zero_derivative", "div_rounded",
+    "_zero_derivative", "div_rounded", "unfold", "fold", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc",
+    "lgamma", "polygamma", "sinc",
 })
 
 
@@ -499,12 +503,13 @@ def saves_output(node: Tensor) -> bool:
 # The in-place ops' nodes (``inplace``: ``add_`` is an add's node) read what their out-of-place op reads.
 INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
                              "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put", "flip", "roll",
-                             "repeat", "add_", "sub_", "neg_", "copy_", "fill_", "__setitem__", "index_put_",
-                             "masked_fill_", "masked_scatter_", "masked_scatter", "where", "astype",
+                             "repeat", "unfold", "fold", *INTERPOLATIONS, "add_", "sub_", "neg_", "copy_", "fill_",
+                             "__setitem__", "index_put_", "masked_fill_", "masked_scatter_", "masked_scatter", "where",
+                             "astype",
                              # (these read their output, a mask or their indices, kept at forward: as torch's)
-                             "sigmoid", "tanh", "reciprocal", "expm1", "relu", "softmax", "log_softmax", "inv",
-                             "cross_entropy", "gather", "cumsum", "mean", "diagonal", "tril", "triu", "floor", "round",
-                             "ceil", "trunc", "sign", "frac"})
+                             "sigmoid", "tanh", "sqrt", "reciprocal", "expm1", "relu", "softmax", "log_softmax", "inv",
+                             "cross_entropy", "gather", "embedding", "cumsum", "mean", "diagonal", "tril", "triu",
+                             "floor", "round", "ceil", "trunc", "sign", "frac"})
 # Ops whose backward reads an input's values only for other inputs' gradients: for each input, the inputs whose
 # gradients read it (torch's ops save only those): ``a * b`` reads ``a`` for ``b``'s gradient. (lerp's end - start
 # is kept at forward; torch keeps addcdiv's tensor2 for any gradient.)

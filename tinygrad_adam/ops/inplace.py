@@ -92,8 +92,8 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         _become(root, new, op, old)
         _hand_hooks(root, old)
         _retake_views(a._base, root)
-    if stale is not None and (out.requires_grad or root is not None):  # its maker's backward reads the array
-        stale[0] = inplace_writes[0]  # just overwritten: stale
+    if stale is not None:  # its maker's backward reads the array just overwritten (by a constant too: zero_,
+        stale[0] = inplace_writes[0]  # fill_): stale
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
         unread = root is None and not reshape and _unloop(out, a, previous)
         if root is None and not reshape and previous.requires_grad and all(p is not previous for p in out._parents):
