@@ -92,6 +92,20 @@ def pooled(lib: object, kind: str, dims: int, data: np.ndarray, k: int, s: int, 
     return [t.detach().numpy() for t in (y, g, gg)]
 
 
+def padded_max_pooled(data: np.ndarray, dims: int, k: int, s: int, p: int, d: int, v: np.ndarray,
+                      shape: tuple[int, ...]) -> list[np.ndarray]:
+    """torch's ``pooled`` max pool where a window lies over padding only: torch's own backward reads out of bounds
+    there (1-D: IndexError; 2-D / 3-D: a heap corruption that aborts the process), so the padding is made explicit
+    (-inf, which no window picks over an element), the pool runs without any and its output is cut to ``shape``
+    (ceil_mode may keep one more window over explicit padding)."""
+    x = torch.tensor(data, requires_grad=True)
+    padded = torch.nn.functional.pad(x * x, (p,) * 2 * dims, value=-np.inf)
+    y = pool(torch, "max", dims, padded, k, s, 0, d)[tuple(slice(n) for n in shape)]
+    (g,) = torch.autograd.grad((y ** 3).sum(), x, create_graph=True)
+    (gg,) = torch.autograd.grad((g * torch.tensor(v)).sum(), x)
+    return [t.detach().numpy() for t in (y, g, gg)]
+
+
 @settings(deadline=None, max_examples=80)
 @given(st.sampled_from(["max", "avg"]), st.sampled_from([1, 2, 3]), st.integers(1, 6), st.integers(1, 8),
        st.integers(1, 4), st.integers(0, 4), st.integers(1, 2), st.integers(0, 2), st.integers(0, 10 ** 6),
@@ -109,8 +123,11 @@ def test_ceil_mode_pools_take_torch_output_sizes(kind: str, dims: int, size: int
         data.flat[rng.integers(0, data.size)] = 1e40
         data.flat[rng.integers(0, data.size)] = 0.0
     v = rng.standard_normal(shape)
-    theirs = pooled(torch, kind, dims, data, k, s, p, d, v)
     ours = pooled(tg, kind, dims, data, k, s, p, d, v)
+    if kind == "max" and not isinstance(ours, str) and np.isneginf(ours[0]).any():
+        theirs = padded_max_pooled(data, dims, k, s, p, d, v, ours[0].shape)
+    else:
+        theirs = pooled(torch, kind, dims, data, k, s, p, d, v)
     if isinstance(theirs, str):
         assert ours == theirs == "raises"
         return
