@@ -120,3 +120,51 @@ def test_an_embedding_renormalised_by_a_second_lookup_differentiates_as_torch() 
         loss.backward()
         grads.append(emb.weight.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+
+
+VIEWS = {"unsqueeze": lambda b: b.unsqueeze(0), "view": lambda b: b.view(2, 3), "slice": lambda b: b[1:5],
+         "transposed": lambda b: b.view(2, 3).t(), "itself": lambda b: b}
+SELF_WRITES = {"+=": lambda t: t.__iadd__(t), "add_": lambda t: t.add_(t, alpha=0.5), "copy_": lambda t: t.copy_(t),
+               "sub_": lambda t: t.sub_(t * 0.25), "mul_": lambda t: t.mul_(t)}
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+@pytest.mark.parametrize("write", list(SELF_WRITES))
+def test_a_view_written_from_itself_keeps_its_operand_gradient(view: str, write: str) -> None:
+    """``t += t`` where t views a tensor in a graph: the operand is t before the write, as torch's edge points at t's
+    old grad_fn. Through a view the operand was the view after the write (a loop): ``t += t`` had gradient 1, not
+    2, and ``copy_(t)`` gave none. Where the op reads the operand's values (mul_), both raise."""
+    grads = []
+    for lib in (tg, torch):
+        x = lib.tensor(np.linspace(0.5, 3.0, 6), requires_grad=True)
+        base = x * 1.0
+        t = VIEWS[view](base)
+        SELF_WRITES[write](t)
+        try:
+            ((t * t).sum() + (base * lib.tensor(np.arange(6.0))).sum()).backward()
+        except RuntimeError:
+            grads.append(None)
+            continue
+        grads.append(x.grad.numpy())
+    assert (grads[0] is None) == (grads[1] is None)
+    if grads[0] is not None:
+        np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+STRIDED_WRITES = {"copy_": lambda t: t.copy_(t * 3), "add_": lambda t: t.add_(100), "fill_": lambda t: t.fill_(-7)}
+
+
+@pytest.mark.parametrize("write", list(STRIDED_WRITES))
+def test_a_write_through_as_strided_differentiates_as_torch(write: str) -> None:
+    """as_strided's backward reads no values, so a write through it (or into its input) after it was recorded
+    leaves its gradient right, as torch's; ours raised at backward."""
+    grads = []
+    for lib in (tg, torch):
+        x = lib.tensor(np.arange(24.0).reshape(2, 3, 4) / 7, requires_grad=True)
+        base = x * 1.0
+        t = base[:, :, 1:].as_strided((2, 2), (1, 2))
+        early = (t * 1.5).sum()
+        STRIDED_WRITES[write](t)
+        (early + (base * lib.tensor(np.linspace(-1, 1, 24).reshape(2, 3, 4))).sum() + t.sum() * 0.3).backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)

@@ -47,8 +47,18 @@ from .creation import (
 )
 from .ops import binary, bitwise, elementwise, index, inplace, linalg, movement, reduce, sort, statistics, unary
 from .ops.factor import ArgumentError, DivisionByZeroError, DtypeError, KernelDtypeError
-from .storage import _root
-from .tensor import DEFAULT_FLOAT, Size, Tensor, TensorLike, as_tensor, bump_version, check_fits, record, refuse_complex
+from .tensor import (
+    DEFAULT_FLOAT,
+    Size,
+    Tensor,
+    TensorLike,
+    as_tensor,
+    bump_version,
+    check_fits,
+    record,
+    refuse_complex,
+    torch_strided,
+)
 
 Dim = int | Sequence[int] | None
 
@@ -1637,18 +1647,11 @@ def view(self: Tensor, *shape: Any, **kwargs: Any) -> Tensor:
     if len(shape) == 1 and _is_dtype(shape[0]):
         return movement.view_dtype(self, shape[0])
     out = movement.reshape(self, _sizes(shape))
-    if out._base is None and out._data.size > 1 and out._data is not self._data and _strided_as_torch(self):
+    if out._base is None and out._data.size > 1 and out._data is not self._data and torch_strided(self):
         raise RuntimeError(f"view: shape {tuple(out.shape)} cannot be a view of this tensor's memory (shape "
                            f"{tuple(self.shape)}, strides {self.stride()}); use .reshape(...) (copies when needed) "
                            f"or call .contiguous() first")  # (numpy had to copy; torch's view refuses)
     return out
-
-
-def _strided_as_torch(t: Tensor) -> bool:
-    """Whether ``t`` is a view (transpose, slice, permute...) of a row-major array: then its strides are torch's
-    too. A computed array may be laid out otherwise than torch's (numpy's einsum), so ``view`` copies it instead."""
-    data = _root(t)._data
-    return bool(getattr(data, "flags", None) is not None and data.flags.c_contiguous)
 
 
 def _values_indices(op: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., ValuesIndices]:

@@ -101,6 +101,8 @@ class Tensor:
     _retains_grad = False
     _inference = False  # made inside inference_mode() (Tensor.is_inference)
     _data_alias = False  # made by ``.data`` (so resize_ cannot grow it away from its owner's array)
+    _torch_strided: bool | None = None  # an alias (detach(), .data) of a strided array: its source's strides are
+    # torch's (``torch_strided``), so its own are
 
     def __init__(self, data: Any = (), requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None, *more_sizes: int) -> None:
@@ -133,6 +135,8 @@ class Tensor:
         if source is not None and data is source._data:  # the same array: the same version counter
             self._vbox = version_box(source)
         self._data, self._epoch = data, inplace_writes[0]
+        if source is not None and data is source._data and not contiguous(data):
+            self._torch_strided = torch_strided(source)
         self._grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Backward | None = None
@@ -170,6 +174,8 @@ class Tensor:
             self._data = numpy.asarray(self._data)
         alias = Tensor(self._data, device=backend.device_of(self._data))
         alias._data_alias = True
+        if not contiguous(self._data):
+            alias._torch_strided = torch_strided(self)
         return alias
 
     data = property(_get_data, _set_data)
@@ -466,8 +472,25 @@ OUTPUT_NOT_SAVED = frozenset({
     "hardtanh", "elu", "selu", "celu", "silu", "gelu", *INTERPOLATIONS, "softplus", "logsigmoid", "clip", "remainder",
     "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "view_of",
     "_zero_derivative", "div_rounded", "unfold", "fold", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc",
-    "lgamma", "polygamma", "sinc",
+    "lgamma", "polygamma", "sinc", "as_strided",
 })
+
+
+def contiguous(data: Any) -> bool:
+    """Whether the array ``data`` is row-major (a numpy / cupy array; anything else counts as such)."""
+    flags = getattr(data, "flags", None)
+    return flags is None or bool(flags.c_contiguous)
+
+
+def torch_strided(t: Tensor) -> bool:
+    """Whether ``t``'s array has the strides torch's tensor would: a view (transpose, slice, permute...) of a
+    row-major array, or an alias (``detach()``, ``.data``) of one. A computed array may be laid out otherwise than
+    torch's (numpy's einsum), so ``view`` copies it instead of refusing."""
+    while t._base is not None:
+        t = t._base
+    if t._torch_strided is not None:
+        return t._torch_strided
+    return getattr(t._data, "flags", None) is not None and contiguous(t._data)
 
 
 def version_box(t: Tensor) -> list[int]:
@@ -503,9 +526,9 @@ def saves_output(node: Tensor) -> bool:
 # The in-place ops' nodes (``inplace``: ``add_`` is an add's node) read what their out-of-place op reads.
 INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
                              "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put", "flip", "roll",
-                             "repeat", "unfold", "fold", *INTERPOLATIONS, "add_", "sub_", "neg_", "copy_", "fill_",
-                             "__setitem__", "index_put_", "masked_fill_", "masked_scatter_", "masked_scatter", "where",
-                             "astype",
+                             "repeat", "unfold", "fold", "as_strided", *INTERPOLATIONS, "add_", "sub_", "neg_",
+                             "copy_", "fill_", "__setitem__", "index_put_", "masked_fill_", "masked_scatter_",
+                             "masked_scatter", "where", "astype",
                              # (these read their output, a mask or their indices, kept at forward: as torch's)
                              "sigmoid", "tanh", "sqrt", "reciprocal", "expm1", "relu", "softmax", "log_softmax", "inv",
                              "cross_entropy", "gather", "embedding", "cumsum", "mean", "diagonal", "tril", "triu",

@@ -13,10 +13,9 @@ that array sees it. Then:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy
@@ -80,13 +79,13 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         else:
             if isinstance(a._data, numpy.generic):  # a 0-d result numpy handed out as a scalar (immutable, unshared)
                 a._data = numpy.array(a._data)
-            with _opened(a):
-                if aliased:  # (an expand written by fill_, masked_fill_, ...)
-                    _write_aliased(a._data, out._data)
-                elif isinstance(out._data, numpy.generic):  # (numpy will not wrap a wider int scalar into the
-                    a._data[...] = numpy.asarray(out._data)  # array, an int8 given int16 191; from an array it does)
-                else:
-                    a._data[...] = out._data
+            dst = _writable_array(a)
+            if aliased:  # (an expand written by fill_, masked_fill_, ...)
+                _write_aliased(dst, out._data)
+            elif isinstance(out._data, numpy.generic):  # (numpy will not wrap a wider int scalar into the
+                dst[...] = numpy.asarray(out._data)  # array, an int8 given int16 191; from an array it does)
+            else:
+                dst[...] = out._data
     bump_version(a)
     if root is not None and new.requires_grad:  # the viewed tensor is now its old value with a's new one inside
         _become(root, new, op, old)
@@ -95,7 +94,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     if stale is not None:  # its maker's backward reads the array just overwritten (by a constant too: zero_,
         stale[0] = inplace_writes[0]  # fill_): stale
     if out.requires_grad:  # ``a`` is now the op's output; its previous value lives on in ``previous``
-        unread = root is None and not reshape and _unloop(out, a, previous)
+        unread = not reshape and _unloop(out, a, previous)
         if root is None and not reshape and previous.requires_grad and all(p is not previous for p in out._parents):
             out = _keep_edge(out, previous)  # (``x.copy_(z)``: x's old value gets a zero gradient, as torch's)
         # (after a reshape, ops recorded before read a's old shape: no prior, so backward through them raises)
@@ -398,20 +397,24 @@ def _check_operands(a: Tensor, op: str, operands: tuple[Any, ...]) -> bool:
     return aliased
 
 
-@contextlib.contextmanager
-def _opened(a: Tensor) -> Iterator[None]:
-    """``a``'s array writable for this one write where it is read-only only because it is, or views, an expand: numpy
-    marks broadcasts read-only, which keeps writes that bypass these checks (an optimizer step, an init) out of
-    repeated elements, as torch refuses them; the writes torch allows there were let through by _check_operands."""
+def _writable_array(a: Tensor) -> Any:
+    """``a``'s array, or where it is read-only only because it is, or views, an expand, a writable array on the same
+    memory with the same strides: numpy marks broadcasts (and strided views of them) read-only, which keeps writes
+    that bypass these checks (an optimizer step, an init) out of repeated elements, as torch refuses them; the writes
+    torch allows there were let through by _check_operands."""
     data = a._data
     if not isinstance(data, numpy.ndarray) or data.flags.writeable or not _expanded(a):
-        yield
-        return
-    data.flags.writeable = True
-    try:
-        yield
-    finally:
-        data.flags.writeable = False
+        return data
+    owner = data
+    while not owner.flags.owndata:  # up to the array owning the memory (past as_strided's DummyArray)
+        base = owner.base if isinstance(owner.base, numpy.ndarray) else getattr(owner.base, "base", None)
+        if not isinstance(base, numpy.ndarray):
+            break
+        owner = base
+    if not owner.flags.writeable:  # (memory that is read-only in itself: numpy's error at the write)
+        return data
+    offset = data.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    return numpy.ndarray(data.shape, data.dtype, buffer=owner, offset=offset, strides=data.strides)
 
 
 def _expanded(a: Tensor) -> bool:
