@@ -60,8 +60,11 @@ def test_extra_group_entries_are_kept_like_torch(key: str, value: object, scales
     extra = [{key: value}, {}]
     want_params, want_groups = adamw_run(torch, extra, scales)
     got_params, got_groups = adamw_run(tg, extra, scales)
+    # (float32 steps of lr up to 3e-3 * scale: each rounds at about 1e-7 of the lr; at scale 5213.5 ours was 9.3e-7
+    # from the float64 run there, torch's 1.7e-6)
+    atol = 1e-6 * max(1.0, 3e-3 * max(scales))
     for got, want in zip(got_params, want_params, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol)
     for got, want in zip(got_groups, want_groups, strict=True):
         assert got["lr_scale"] == want["lr_scale"] and got["lr"] == want["lr"]
         assert (key in got) == (key in want)

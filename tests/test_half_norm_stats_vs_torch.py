@@ -30,13 +30,19 @@ def half_batches(draw: st.DrawFn) -> np.ndarray:
     return ((x + ramp + offset) * scale).astype(np.float16)
 
 
-def close_half(got: np.ndarray, want: np.ndarray) -> None:
+def close_half(got: np.ndarray, want: np.ndarray, exact: np.ndarray | None = None) -> None:
     """Within a few float16 units of torch's, relative to the size: the inputs' own float16 spacing, next to a
     channel's spread (an offset of 3 spreads), moves a normalised value by up to about 1e-2 with the order of the
-    sums; the defects this catches were off by the whole value."""
+    sums; the defects this catches were off by the whole value. Or as close to ``exact`` (the float64 result on the
+    same float16 inputs): torch's float16 instance norm rounds the mean to float16 (of [-1162, -1174, -1148], -1161
+    where it is -1161.33, so its first value is -0.094 where it is -0.063; ours is the latter)."""
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
     top = max(1.0, float(np.abs(want[np.isfinite(want)]).max(initial=1.0)))
-    np.testing.assert_allclose(got, want, rtol=1e-2, atol=1.5e-2 * top)
+    tol = 1e-2 * np.abs(want) + 1.5e-2 * top
+    near = ~np.isfinite(want) | (np.abs(got - want) <= tol)
+    if exact is not None:
+        near |= np.abs(got - exact) <= tol
+    assert near.all(), (got, want, exact)
 
 
 @settings(max_examples=80, deadline=None)
@@ -44,9 +50,9 @@ def close_half(got: np.ndarray, want: np.ndarray) -> None:
 def test_float16_norm_statistics_like_torch(x: np.ndarray, op: str) -> None:
     c = x.shape[1]
     out = []
-    for lib in (torch, tg):
-        t = lib.tensor(x)
-        mean, var = lib.zeros(c, dtype=lib.float16), lib.ones(c, dtype=lib.float16)
+    for lib, dtype in ((torch, np.float16), (tg, np.float16), (torch, np.float64)):
+        t = lib.tensor(x.astype(dtype))
+        mean, var = lib.zeros(c, dtype=t.dtype), lib.ones(c, dtype=t.dtype)
         if op == "batch_norm":
             y = lib.nn.functional.batch_norm(t, mean, var, training=True)
         elif op == "instance_norm":
@@ -54,5 +60,5 @@ def test_float16_norm_statistics_like_torch(x: np.ndarray, op: str) -> None:
         else:
             y = lib.nn.functional.group_norm(t, 1)
         out.append([y.float().numpy(), mean.float().numpy(), var.float().numpy()])
-    for got, want in zip(out[1], out[0], strict=True):
-        close_half(got, want)
+    for got, want, exact in zip(out[1], out[0], out[2], strict=True):
+        close_half(got, want, exact)
