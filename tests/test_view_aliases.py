@@ -74,3 +74,15 @@ def test_a_write_into_overlapping_windows_reaches_each_element_once() -> None:
     x = tg.arange(6.0)
     x.unfold(0, 2, 1).add_(100)
     np.testing.assert_array_equal(x.numpy(), np.arange(6.0) + 100)
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_a_write_into_an_alias_of_a_view_of_an_expand_as_torch(alias: str) -> None:
+    """``detach()`` / ``.data`` of ``e[0]``, a view of an expand without repeated elements: numpy marks its array
+    read-only, and ours raised numpy's "assignment destination is read-only"; torch writes through."""
+    results = []
+    for lib in (tg, torch):
+        base = lib.arange(12.0).reshape(3, 4)
+        ALIASES[alias](base.unsqueeze(0).expand(2, 3, 4)[0]).mul_(2)
+        results.append(base.numpy())
+    np.testing.assert_array_equal(results[0], results[1])

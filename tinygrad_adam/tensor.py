@@ -103,6 +103,7 @@ class Tensor:
     _data_alias = False  # made by ``.data`` (so resize_ cannot grow it away from its owner's array)
     _torch_strided: bool | None = None  # an alias (detach(), .data) of a strided array: its source's strides are
     # torch's (``torch_strided``), so its own are
+    _expand_alias = False  # an alias (detach(), .data) of a view of an expand (``expanded``)
 
     def __init__(self, data: Any = (), requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None, *more_sizes: int) -> None:
@@ -135,8 +136,8 @@ class Tensor:
         if source is not None and data is source._data:  # the same array: the same version counter
             self._vbox = version_box(source)
         self._data, self._epoch = data, inplace_writes[0]
-        if source is not None and data is source._data and not contiguous(data):
-            self._torch_strided = torch_strided(source)
+        if source is not None and data is source._data:
+            note_alias(self, data, source)
         self._grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Backward | None = None
@@ -174,8 +175,7 @@ class Tensor:
             self._data = numpy.asarray(self._data)
         alias = Tensor(self._data, device=backend.device_of(self._data))
         alias._data_alias = True
-        if not contiguous(self._data):
-            alias._torch_strided = torch_strided(self)
+        note_alias(alias, self._data, self)
         return alias
 
     data = property(_get_data, _set_data)
@@ -480,6 +480,32 @@ def contiguous(data: Any) -> bool:
     """Whether the array ``data`` is row-major (a numpy / cupy array; anything else counts as such)."""
     flags = getattr(data, "flags", None)
     return flags is None or bool(flags.c_contiguous)
+
+
+def note_alias(alias: Tensor, data: Any, source: Tensor) -> None:
+    """``alias`` shares ``source``'s array ``data`` (``detach()``, ``.data``): it keeps what that array's layout says
+    of ``source``: whether its strides are torch's (``torch_strided``) and whether it views an expand (``expanded``;
+    numpy marks such an array read-only)."""
+    flags = getattr(data, "flags", None)
+    if flags is not None and not flags.c_contiguous:
+        alias._torch_strided = torch_strided(source)
+    if not getattr(flags, "writeable", True) and expanded(source):  # (cupy has no such flag)
+        alias._expand_alias = True
+
+
+def repeats(data: Any) -> bool:
+    """Whether the array ``data`` holds some element at several places (a stride of 0 over a dim longer than 1)."""
+    return 0 in data.strides and data.size > 1 and any(
+        s == 0 and n > 1 for s, n in zip(data.strides, data.shape, strict=True))
+
+
+def expanded(t: Tensor | None) -> bool:
+    """Whether ``t``, or a tensor it is a view or an alias of, holds an element at several places (an expand)."""
+    while t is not None:
+        if t._expand_alias or repeats(t._data):
+            return True
+        t = t._base
+    return False
 
 
 def torch_strided(t: Tensor) -> bool:

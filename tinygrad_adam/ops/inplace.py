@@ -25,7 +25,17 @@ from ..autograd import is_grad_enabled, no_grad
 from ..backend import data_ptr
 from ..layouts import element_strides
 from ..storage import _inside, _positions, _root, _span, check_overlap, offset_of
-from ..tensor import Tensor, bump_version, constant, inplace_writes, reads_input, record, saves_output
+from ..tensor import (
+    Tensor,
+    bump_version,
+    constant,
+    expanded,
+    inplace_writes,
+    reads_input,
+    record,
+    repeats,
+    saves_output,
+)
 from . import index, movement
 
 
@@ -367,12 +377,6 @@ ALIASED_WRITES = frozenset({"fill_", "zero_", "masked_fill_", "index_fill_", "in
                             "fill_diagonal_", "__setitem__", "conj_physical_"})
 
 
-def repeats(data: Any) -> bool:
-    """Whether the array ``data`` holds some element at several places (a stride of 0 over a dim longer than 1)."""
-    return 0 in data.strides and data.size > 1 and any(
-        s == 0 and n > 1 for s, n in zip(data.strides, data.shape, strict=True))
-
-
 def refuse_repeats(a: Tensor, op: str) -> None:
     """Raise where ``a`` holds an element at several places (an ``expand``), which ``op`` may not write."""
     if repeats(a._data):
@@ -403,7 +407,7 @@ def _writable_array(a: Tensor) -> Any:
     that bypass these checks (an optimizer step, an init) out of repeated elements, as torch refuses them; the writes
     torch allows there were let through by _check_operands."""
     data = a._data
-    if not isinstance(data, numpy.ndarray) or data.flags.writeable or not _expanded(a):
+    if not isinstance(data, numpy.ndarray) or data.flags.writeable or not expanded(a):
         return data
     owner = data
     while not owner.flags.owndata:  # up to the array owning the memory (past as_strided's DummyArray)
@@ -415,16 +419,6 @@ def _writable_array(a: Tensor) -> Any:
         return data
     offset = data.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
     return numpy.ndarray(data.shape, data.dtype, buffer=owner, offset=offset, strides=data.strides)
-
-
-def _expanded(a: Tensor) -> bool:
-    """Whether ``a``, or a tensor it is a view of, holds an element at several places (an expand)."""
-    t: Tensor | None = a
-    while t is not None:
-        if repeats(t._data):
-            return True
-        t = t._base
-    return False
 
 
 def _write_aliased(dst: Any, out: Any) -> None:
