@@ -106,6 +106,9 @@ def test_family_matches_torch(name: str, data: st.DataObject, dtype: Any, valida
     rtol = RTOL[dtype] * (50 if name in ("StudentT", "Beta") else 5)  # lgamma differences of large arguments
     if name.startswith("Binomial") and np.abs(np.concatenate([params[0].ravel(), value.ravel()])).max(initial=0) > 1e5:
         rtol = max(rtol, 1e-9)  # log_prob adds lgamma terms of 1.3e7 that cancel to -22.3 (n = 0.5, k = 1e6)
+        if dtype == np.float32:  # the probs gradient sums terms of +-n g / 2 (clamp_by_zero's backward) beside a
+            rtol = max(rtol, 1e-2)  # result 1e5 times smaller, in either library's order: at n = 1e6, p = 1e-5, k = 2
+            # (cotangent cos 2) it is 332920.8 in float64, ours 333337.7, torch's 332815.8
 
     def d(lib: Any, *ps: Any) -> Any:
         return make(lib, *ps, validate)
@@ -747,6 +750,10 @@ def test_transformed_distribution_matches_torch(data: st.DataObject, dtype: Any,
     check(lambda lib, m, s, p, v: d(lib, m, s, p).log_prob(v), loc, scale, p, value, rtol=rtol)
     if kind < 3:
         check(lambda lib, m, s, p, v: d(lib, m, s, p).cdf(v), loc, scale, p, value, rtol=rtol)
+        if kind in (1, 2) and np.any(np.abs(q - 0.5) > 0.5 - 1e-6):  # icdf's gradients read 1 - tanh(x)^2 (or
+            rtol = max(rtol, 1e-3)  # sigmoid's y (1 - y)) at |x| of 9 to 15, where y's rounding is 2e-9 to 1e-4 of
+            # it, in both libraries (README, not done): at q = 1 - 1e-9, loc 3, scale 1, d/dq is 19.8779390687
+            # (mpmath), ours 2.9e-9 off, torch's 1.5e-9; at loc 2.25, scale 2 the two differ by 1.3e-4
         check(lambda lib, m, s, p, v: d(lib, m, s, p).icdf(v), loc, scale, p, q, rtol=rtol)
     if kind == 0:
         check(lambda lib, m, s, p: _stats(d(lib, m, s, p)), loc, scale, p, rtol=rtol)
