@@ -133,10 +133,9 @@ class Tensor:
             dev = here if stay or here != "cpu" else backend.default_device()
         if dev != here:
             data = backend.to_device(data, dev)
+        self._data, self._epoch = data, inplace_writes[0]
         if source is not None and data is source._data:  # the same array: the same version counter
             self._vbox = version_box(source)
-        self._data, self._epoch = data, inplace_writes[0]
-        if source is not None and data is source._data:
             note_alias(self, data, source)
         self._grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
@@ -476,12 +475,6 @@ OUTPUT_NOT_SAVED = frozenset({
 })
 
 
-def contiguous(data: Any) -> bool:
-    """Whether the array ``data`` is row-major (a numpy / cupy array; anything else counts as such)."""
-    flags = getattr(data, "flags", None)
-    return flags is None or bool(flags.c_contiguous)
-
-
 def note_alias(alias: Tensor, data: Any, source: Tensor) -> None:
     """``alias`` shares ``source``'s array ``data`` (``detach()``, ``.data``): it keeps what that array's layout says
     of ``source``: whether its strides are torch's (``torch_strided``) and whether it views an expand (``expanded``;
@@ -516,7 +509,8 @@ def torch_strided(t: Tensor) -> bool:
         t = t._base
     if t._torch_strided is not None:
         return t._torch_strided
-    return getattr(t._data, "flags", None) is not None and contiguous(t._data)
+    flags = getattr(t._data, "flags", None)
+    return flags is not None and bool(flags.c_contiguous)
 
 
 def version_box(t: Tensor) -> list[int]:
