@@ -451,27 +451,31 @@ def constant(data: Array) -> Tensor:
 inplace_writes = [0]
 
 
-# The resampling ops (``resize.interpolate``), whose backward reads neither their input's values nor their output.
+# The resampling ops (``resize.interpolate``).
 INTERPOLATIONS = ("interpolate_nearest", "interpolate_nearest_exact", "interpolate_linear", "interpolate_bilinear",
                   "interpolate_trilinear", "interpolate_bicubic", "interpolate_area", "interpolate_bilinear_antialias",
                   "interpolate_bicubic_antialias")
 
+# Ops whose backward reads no array's values, only shapes or a mask / indices kept at forward: an in-place write
+# into their input or their output after they were recorded leaves their gradient right (both lists below).
+READS_NO_VALUES = (
+    "add", "sub", "neg", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "pad", "concatenate",
+    "view_of", "clone", "_zero_derivative", "index_put", "flip", "roll", "repeat", "unfold", "fold", "as_strided",
+    *INTERPOLATIONS, "masked_scatter", "where", "astype", "relu", "cross_entropy", "gather", "embedding", "cumsum",
+    "diagonal", "tril", "triu", "floor", "round", "ceil", "trunc", "sign", "frac",
+)
+
 # Ops whose backward never reads their own output array, so writing into that output in place is safe for them.
 OUTPUT_NOT_SAVED = frozenset({
-    "add", "sub", "mul", "div", "neg", "log", "matmul", "linear", "relu", "abs", "where", "maximum", "minimum",
-    "astype", "sum", "mean", "reshape", "transpose", "broadcast_to", "getitem", "concatenate", "pad", "to",
-    "conv2d", "max_pool2d", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "tril", "triu",
-    "gather", "scatter", "scatter_add", "index_put", "cumsum", "sin", "cos", "tan", "log2", "log10", "einsum",
-    "flip", "roll", "diagonal", "diag", "diag_embed", "clone", "repeat", "embedding",
-    "round", "floor", "ceil", "trunc", "frac", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "logaddexp2",
-    "fmod", "lerp", "addcmul", "addcdiv", "prelu", "sign", "sinh", "cosh", "var",
-    "heaviside", "grid_sample_bilinear", "grid_sample_nearest", "grid_sample_bicubic",
-    "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "normal", "bernoulli", "poisson",
-    "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d", "avg_pool2d", "leaky_relu",
-    "hardtanh", "elu", "selu", "celu", "silu", "gelu", *INTERPOLATIONS, "softplus", "logsigmoid", "clip", "remainder",
-    "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "view_of",
-    "_zero_derivative", "div_rounded", "unfold", "fold", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc",
-    "lgamma", "polygamma", "sinc", "as_strided",
+    *READS_NO_VALUES, "mul", "div", "log", "matmul", "linear", "abs", "maximum", "minimum", "to", "conv2d",
+    "max_pool2d", "nll_loss", "binary_cross_entropy_with_logits", "scatter", "scatter_add", "sin", "cos", "tan",
+    "log2", "log10", "einsum", "diag", "diag_embed", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "logaddexp2",
+    "fmod", "lerp", "addcmul", "addcdiv", "prelu", "sinh", "cosh", "var", "heaviside", "grid_sample_bilinear",
+    "grid_sample_nearest", "grid_sample_bicubic", "index_fill", "index_add", "index_copy", "masked_select", "normal",
+    "bernoulli", "poisson", "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d",
+    "avg_pool2d", "leaky_relu", "hardtanh", "elu", "selu", "celu", "silu", "gelu", "softplus", "logsigmoid", "clip",
+    "remainder", "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "div_rounded",
+    "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc", "lgamma", "polygamma", "sinc",
 })
 
 
@@ -540,19 +544,13 @@ def saves_output(node: Tensor) -> bool:
     return node._op not in OUTPUT_NOT_SAVED and not node._op.endswith("_")
 
 
-# Ops whose backward reads only their inputs' shapes, never their values (torch saves no input for them; exp and
-# clone read their output, or nothing): an in-place write into an input after the op was recorded leaves its
-# gradient right. (mul, div and their kin: READ_FOR.)
+# Ops whose backward never reads their inputs' values (torch saves no input for them): an in-place write into an
+# input after the op was recorded leaves its gradient right. (mul, div and their kin: READ_FOR.)
 # The in-place ops' nodes (``inplace``: ``add_`` is an add's node) read what their out-of-place op reads.
-INPUT_NOT_SAVED = frozenset({"add", "sub", "neg", "sum", "reshape", "transpose", "broadcast_to", "getitem", "pad",
-                             "concatenate", "view_of", "clone", "exp", "_zero_derivative", "index_put", "flip", "roll",
-                             "repeat", "unfold", "fold", "as_strided", *INTERPOLATIONS, "add_", "sub_", "neg_",
-                             "copy_", "fill_", "__setitem__", "index_put_", "masked_fill_", "masked_scatter_",
-                             "masked_scatter", "where", "astype",
-                             # (these read their output, a mask or their indices, kept at forward: as torch's)
-                             "sigmoid", "tanh", "sqrt", "reciprocal", "expm1", "relu", "softmax", "log_softmax", "inv",
-                             "cross_entropy", "gather", "embedding", "cumsum", "mean", "diagonal", "tril", "triu",
-                             "floor", "round", "ceil", "trunc", "sign", "frac"})
+INPUT_NOT_SAVED = frozenset({*READS_NO_VALUES, "add_", "sub_", "neg_", "copy_", "fill_", "__setitem__", "index_put_",
+                             "masked_fill_", "masked_scatter_",
+                             # (these read their output instead, as torch's)
+                             "exp", "sigmoid", "tanh", "sqrt", "reciprocal", "expm1", "softmax", "log_softmax", "inv"})
 # Ops whose backward reads an input's values only for other inputs' gradients: for each input, the inputs whose
 # gradients read it (torch's ops save only those): ``a * b`` reads ``a`` for ``b``'s gradient. (lerp's end - start
 # is kept at forward; torch keeps addcdiv's tensor2 for any gradient.)
