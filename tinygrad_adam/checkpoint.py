@@ -131,7 +131,7 @@ def _encode_key(key: Any) -> Any:
     raise TypeError(f"cannot store a dict key of type {type(key).__name__} in a checkpoint")
 
 
-class _Reader:
+class Reader:
     """The state of one ``load``: the arrays, the device, each tensor read so far (by ``__id__``) and each storage
     array once on its device (views of it share its memory)."""
 
@@ -172,7 +172,7 @@ class _Reader:
 def _decode(node: Any, arrays: Any, device: str | None = None) -> Any:
     """The tree ``_encode`` made, arrays put back (Tensors on ``device``: the default device when None);
     KeyError / TypeError / ValueError for a skeleton it cannot have made."""
-    reader = arrays if isinstance(arrays, _Reader) else _Reader(arrays, device)
+    reader = arrays if isinstance(arrays, Reader) else Reader(arrays, device)
     if isinstance(node, dict):
         if "__tensor__" in node:
             return reader.tensor(node)

@@ -1,7 +1,8 @@
 """``save(obj, f)`` / ``load(f)`` with torch's call shapes, for state dicts and nested containers of tensors.
 
 Safe by construction: an ``.npz`` (zip) of arrays plus a JSON tree (see ``checkpoint``); no pickle, so loading a
-file runs no code. A path is written atomically; ``f`` may also be an open binary file.
+file runs no code. ``load`` also reads torch.save's zip format, weights only (see ``torch_format``). A path is
+written atomically; ``f`` may also be an open binary file.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from typing import Any, BinaryIO
 
-from . import checkpoint
+from . import checkpoint, torch_format
 from .tensor import Tensor
 
 
@@ -33,22 +35,22 @@ def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights
     """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. As torch's,
     ``map_location`` may also be a dict {location: device} (a tensor loaded where a key names goes to its value) or
     a function ``(storage, location) -> storage`` called with each tensor and the device it loaded on (None keeps
-    it). A file written by ``torch.save`` (a pickle, in a zip or bare) raises CheckpointError saying how to convert
-    it."""
+    it). A file written by ``torch.save`` (its zip format) is read by a weights-only unpickler (``torch_format``), which
+    runs no code from the file; its legacy bare pickle raises CheckpointError saying how to convert it."""
     if not hasattr(f, "read") and os.path.isdir(f):
         raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
-    if _torch_pickle(f):
+    if _starts_as_pickle(f):  # torch.save's legacy format (_use_new_zipfile_serialization=False)
         raise checkpoint.CheckpointError(
-            f"{f} was written by torch.save: a pickle, which this library never loads (unpickling runs code); "
-            f"convert it once where torch is installed: tinygrad_adam.save(torch.load(path), new_path) (CPU "
-            f"tensors are stored as arrays)")
+            f"{f} was written by torch.save's legacy format (a bare pickle), which this library never reads "
+            f"(unpickling runs code); save it again where torch runs: torch.save(torch.load(path), new_path), "
+            f"whose zip format loads here")
+    read = partial(torch_format.load, f) if _torch_zip(f) else partial(checkpoint.load, f, require_dict=False)
     if not (isinstance(map_location, dict) or callable(map_location)):
-        return checkpoint.load(f, None if map_location is None else str(map_location), require_dict=False)
+        return read(None if map_location is None else str(map_location))
     if isinstance(map_location, dict):
         table = {str(k): str(v) for k, v in map_location.items()}
-        return _map_tensors(checkpoint.load(f, require_dict=False),
-                            lambda t, where: t.to(table[where]) if where in table else t)
-    return _map_tensors(checkpoint.load(f, require_dict=False), map_location)
+        return _map_tensors(read(None), lambda t, where: t.to(table[where]) if where in table else t)
+    return _map_tensors(read(None), map_location)
 
 
 def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
@@ -65,15 +67,13 @@ def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
     return tree
 
 
-def _torch_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
-    """Whether ``f`` is torch.save's zip, whose ``<name>/data.pkl`` holds the pickled tree, or its legacy bare pickle
-    (the stream's position is kept)."""
+def _torch_zip(f: str | os.PathLike[str] | BinaryIO) -> bool:
+    """Whether ``f`` is torch.save's zip, whose ``<name>/data.pkl`` holds the pickled tree (a stream's position is
+    kept)."""
     where = f.tell() if hasattr(f, "read") else None
     try:
-        if _starts_as_pickle(f):  # torch.save's legacy format (_use_new_zipfile_serialization=False)
-            return True
         with zipfile.ZipFile(f) as archive:
-            return any(name.endswith("/data.pkl") for name in archive.namelist())
+            return torch_format.is_torch_zip(archive) is not None
     except (OSError, zipfile.BadZipFile):
         return False
     finally:
@@ -82,9 +82,12 @@ def _torch_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
 
 
 def _starts_as_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
-    """Whether ``f`` begins with a pickle's protocol header (0x80 then a protocol number 2..5); an .npz begins 'PK'."""
+    """Whether ``f`` begins with a pickle's protocol header (0x80 then a protocol number 2..5); an .npz begins 'PK'
+    (a stream's position is kept)."""
     if hasattr(f, "read"):
+        where = f.tell()
         head = f.read(2)
+        f.seek(where)
     else:
         with open(f, "rb") as stream:
             head = stream.read(2)

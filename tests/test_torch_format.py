@@ -1,0 +1,236 @@
+"""``load`` reads torch.save's zip format weights-only (``torch_format``): a checkpoint written by torch (state
+dicts of a model and its optimizer, nested trees, views of one storage, every dtype both libraries have) loads as
+torch.load reads it, and training resumed from it here continues torch's run; a file that pickles anything else
+(a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import tinygrad_adam as tg  # noqa: E402
+from tinygrad_adam.checkpoint import CheckpointError  # noqa: E402
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.int16, torch.int8,
+          torch.uint8, torch.bool]
+
+
+def _same(ours, theirs) -> None:
+    """``ours`` (loaded here) holds what ``theirs`` (torch.load's) does, type for type."""
+    if isinstance(theirs, torch.Tensor):
+        assert isinstance(ours, tg.Tensor), type(ours)
+        assert isinstance(ours, tg.nn.Parameter) == isinstance(theirs, torch.nn.Parameter)
+        assert ours.requires_grad == theirs.requires_grad and tuple(ours.shape) == tuple(theirs.shape)
+        assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    elif isinstance(theirs, dict):
+        assert type(ours) is type(theirs) and list(ours) == list(theirs)
+        for k in theirs:
+            _same(ours[k], theirs[k])
+    elif isinstance(theirs, list | tuple) and not isinstance(theirs, torch.Size):
+        assert type(ours) is type(theirs) and len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            _same(a, b)
+    elif isinstance(theirs, torch.dtype):
+        assert ours == getattr(tg, str(theirs).removeprefix("torch."))
+    elif isinstance(theirs, torch.Size):
+        assert isinstance(ours, tg.Size) and tuple(ours) == tuple(theirs)
+    elif isinstance(theirs, torch.device):
+        assert ours == tg.device(str(theirs))
+    else:
+        assert type(ours) is type(theirs) and ours == theirs
+
+
+@st.composite
+def _tensors(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    shape = draw(st.lists(st.integers(0, 4), max_size=3))
+    n = int(np.prod(shape))
+    if dtype == torch.bool:
+        values = torch.tensor(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=dtype)
+    elif dtype.is_floating_point:
+        info = torch.finfo(dtype)
+        floats = st.floats(-info.max, info.max, width=16 if dtype == torch.float16 else 64 if dtype == torch.float64
+                           else 32)
+        values = torch.tensor(draw(st.lists(floats | st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+                                            min_size=n, max_size=n)), dtype=dtype)
+    else:
+        info = torch.iinfo(dtype)
+        values = torch.tensor(draw(st.lists(st.integers(info.min, info.max), min_size=n, max_size=n)), dtype=dtype)
+    t = values.reshape(shape)
+    view = draw(st.sampled_from(["whole", "t", "slice", "narrow", "param"]))
+    if view == "t" and t.dim() >= 2:
+        t = t.transpose(0, -1)
+    elif view == "slice" and t.dim() >= 1 and t.shape[0] > 1:
+        t = t[1::2]
+    elif view == "narrow" and t.dim() >= 1 and t.shape[-1] > 1:
+        t = t.narrow(-1, 1, t.shape[-1] - 1)
+    elif view == "param" and dtype.is_floating_point:
+        t = torch.nn.Parameter(t, requires_grad=draw(st.booleans()))
+    return t
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_tensors(), min_size=1, max_size=4), st.booleans())
+def test_trees_of_tensors_load_as_torch_load_reads_them(tensors, as_stream: bool) -> None:
+    base = torch.arange(12.0).reshape(3, 4)
+    tree = {"tensors": tensors, "views": (base, base[1], base.t()[2:]), "n": 3, "x": 0.5, "s": "a", "none": None,
+            "b": b"\x00\xff", "flags": {1, 2}, "od": OrderedDict(k=torch.ones(2)), "dt": torch.float16,
+            "size": torch.Size([2, 3]), "dev": torch.device("cpu")}
+    buffer = io.BytesIO()
+    torch.save(tree, buffer)
+    buffer.seek(0)
+    theirs = torch.load(io.BytesIO(buffer.getvalue()))
+    ours = tg.load(buffer if as_stream else io.BytesIO(buffer.getvalue()))
+    _same(ours, theirs)
+    views = ours["views"]  # one storage: a write through one view shows in the others, as torch's
+    views[0][1, 2] = -7.0
+    assert views[1][2].item() == -7.0 and views[2][0, 1].item() == -7.0
+
+
+def test_big_endian_file_loads(tmp_path: Path) -> None:
+    """A file whose ``byteorder`` record says big (written on such a machine) is read with its bytes swapped."""
+    path = tmp_path / "le.pt"
+    torch.save({"w": torch.arange(6, dtype=torch.int32).reshape(2, 3), "h": torch.tensor([1.5], dtype=torch.float16)},
+               path)
+    swapped = tmp_path / "be.pt"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(swapped, "w") as dst:
+        prefix = next(n for n in src.namelist() if n.endswith("/data.pkl"))[:-len("data.pkl")]
+        kinds = {"0": np.int32, "1": np.float16}
+        for name in src.namelist():
+            data = src.read(name)
+            if name == prefix + "byteorder":
+                data = b"big"
+            elif name.startswith(prefix + "data/"):
+                data = np.frombuffer(data, kinds[name.rsplit("/", 1)[1]]).byteswap().tobytes()
+            dst.writestr(name, data)
+    ours = tg.load(swapped)
+    assert ours["w"].tolist() == [[0, 1, 2], [3, 4, 5]] and ours["h"].tolist() == [1.5]
+
+
+def test_training_resumed_here_from_torch_checkpoint_continues_torch_run(tmp_path: Path) -> None:
+    """A model, Adam and a step LR schedule trained 3 steps in torch and saved with torch.save; 3 more steps here,
+    from the loaded state dicts, give the parameters torch's uninterrupted run gives."""
+    torch.manual_seed(0)
+    data = [(torch.randn(8, 5), torch.randint(0, 3, (8,))) for _ in range(6)]
+
+    def torch_model():
+        return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.Tanh(),
+                                   torch.nn.Linear(7, 3))
+
+    def run(model, opt, sched, lib, batches):
+        for x, y in batches:
+            x, y = (x, y) if lib is torch else (tg.tensor(x.numpy()), tg.tensor(y.numpy()))
+            opt.zero_grad()
+            lib.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            sched.step()
+
+    model = torch_model()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=0.01, amsgrad=True)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    run(model, opt, sched, torch, data[:3])
+    path = tmp_path / "ck.pt"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": 3}, path)
+    run(model, opt, sched, torch, data[3:])
+
+    ck = tg.load(path)
+    ours = tg.nn.Sequential(tg.nn.Linear(5, 7), tg.nn.BatchNorm1d(7), tg.nn.Tanh(), tg.nn.Linear(7, 3))
+    ours.load_state_dict(ck["model"])
+    ours_opt = tg.optim.Adam(ours.parameters(), lr=0.05, weight_decay=0.01, amsgrad=True)
+    ours_opt.load_state_dict(ck["opt"])
+    ours_sched = tg.optim.lr_scheduler.StepLR(ours_opt, step_size=2, gamma=0.5)
+    ours_sched.load_state_dict(ck["sched"])
+    assert ck["step"] == 3
+    run(ours, ours_opt, ours_sched, tg, data[3:])
+    for (name, theirs), mine in zip(model.state_dict().items(), ours.state_dict().values()):
+        np.testing.assert_allclose(np.asarray(mine, dtype=np.float64), theirs.double().numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def _evil_zip(tmp_path: Path, payload: bytes) -> Path:
+    path = tmp_path / "evil.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    with zipfile.ZipFile(path) as src:
+        members = {name: src.read(name) for name in src.namelist()}
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, payload if name.endswith("/data.pkl") else data)
+    return path
+
+
+@pytest.mark.parametrize("payload,what", [
+    (pickle.dumps({"x": _Evil()}, protocol=2), r"the global (posix|os)\.system"),
+    (pickle.dumps({"a": np.ones(2)}, protocol=2), r"the global numpy"),
+    (pickle.dumps(Path("x"), protocol=4), r"the global pathlib"),
+])
+def test_a_file_pickling_other_globals_is_refused_and_runs_nothing(tmp_path: Path, payload: bytes, what: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    called = []
+    monkeypatch.setattr(os, "system", lambda *a: called.append(a))
+    with pytest.raises(CheckpointError, match=what + r".*weights-only load") as info:
+        tg.load(_evil_zip(tmp_path, payload))
+    assert "\n" not in str(info.value) and not called
+
+
+def test_torch_pickled_class_instance_and_bfloat16_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"
+    torch.save(torch.nn.Linear(2, 2), path)  # a whole module: torch's default weights_only load refuses it too
+    with pytest.raises(CheckpointError, match=r"torch\.nn\.modules\.linear\.Linear.*weights-only load"):
+        tg.load(path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+    torch.save({"w": torch.ones(2, dtype=torch.bfloat16)}, path)
+    with pytest.raises(CheckpointError, match=r"torch\.BFloat16Storage.*no such dtype.*\.float\(\)"):
+        tg.load(path)
+
+
+def test_attribute_state_cannot_replace_a_tensor_method(tmp_path: Path) -> None:
+    """torch pickles a Parameter's Python attributes beside it; they load, but not over a name the class has."""
+    p = torch.nn.Parameter(torch.ones(2))
+    p.note = "kept"
+    path = tmp_path / "p.pt"
+    torch.save(p, path)
+    assert tg.load(path).note == "kept"
+    p.note, p.__dict__["backward"] = "kept", "not a method"
+    torch.save(p, path)
+    with pytest.raises(CheckpointError, match=r"attribute 'backward'"):
+        tg.load(path)
+
+
+def test_damaged_torch_file_raises_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "ck.pt"
+    torch.save({"w": torch.arange(10.0)}, path)
+    with zipfile.ZipFile(path) as src:
+        members = {name: src.read(name) for name in src.namelist() if "/data/" not in name}
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    with pytest.raises(CheckpointError, match=r"damaged torch\.save file"):
+        tg.load(path)
+
+
+@pytest.mark.parametrize("where", ["cpu", {"cuda:0": "cpu"}, "fn"])
+def test_map_location_applies_to_torch_files(tmp_path: Path, where) -> None:
+    path = tmp_path / "ck.pt"
+    torch.save({"w": torch.arange(3.0)}, path)
+    seen = []
+    location = (lambda t, loc: seen.append(loc)) if where == "fn" else where
+    assert tg.load(path, map_location=location)["w"].tolist() == [0.0, 1.0, 2.0]
+    assert seen == ([] if where != "fn" else ["cpu"])

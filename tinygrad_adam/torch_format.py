@@ -1,0 +1,170 @@
+"""Read ``torch.save``'s zip format without running code from the file.
+
+The zip holds ``<name>/data.pkl`` (a pickle of the tree) and ``<name>/data/<key>`` (each storage's raw bytes). The
+pickle is read by an unpickler that resolves only the globals a tree of tensors needs, the ones torch's own
+``weights_only=True`` load accepts: the tensor and parameter rebuilders, storage types, dtypes, ``Size``,
+``device``, ``OrderedDict``, ``set`` / ``frozenset`` and bytes. Any other global raises, so a file cannot make the
+load call anything else. A storage is read once; tensors that are views of one storage stay views of it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import pickle
+import zipfile
+from collections import OrderedDict
+from typing import Any, BinaryIO
+
+import numpy
+
+from . import checkpoint
+from .backend import device
+from .tensor import Size, Tensor
+
+# torch's storage classes and dtypes by name, as numpy types (those this library has)
+STORAGES = {"FloatStorage": numpy.float32, "DoubleStorage": numpy.float64, "HalfStorage": numpy.float16,
+            "LongStorage": numpy.int64, "IntStorage": numpy.int32, "ShortStorage": numpy.int16,
+            "CharStorage": numpy.int8, "ByteStorage": numpy.uint8, "BoolStorage": numpy.bool_}
+DTYPES = {"float32": numpy.float32, "float": numpy.float32, "float64": numpy.float64, "double": numpy.float64,
+          "float16": numpy.float16, "half": numpy.float16, "int64": numpy.int64, "long": numpy.int64,
+          "int32": numpy.int32, "int": numpy.int32, "int16": numpy.int16, "short": numpy.int16, "int8": numpy.int8,
+          "uint8": numpy.uint8, "bool": numpy.bool_}
+
+
+class _StorageType:
+    """What the pickle's ``torch.FloatStorage`` (...) global stands for: the element type of a storage."""
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = dtype
+
+
+class _Storage:
+    """A storage named by the pickle's persistent id: its key in the archive and its elements' numpy type."""
+
+    def __init__(self, key: str, dtype: type) -> None:
+        self.key, self.dtype = key, dtype
+
+
+class _Refused(Exception):
+    """Something the file pickles that a weights-only load does not read: ``what`` it is, and the fix."""
+
+    def __init__(self, what: str, fix: str = "") -> None:
+        super().__init__(what)
+        self.fix = fix or ("keep only tensors, state dicts, numbers and strings in the file, or convert it where torch "
+                           "runs: tinygrad_adam.save(torch.load(path, weights_only=False), new_path)")
+
+
+def _parameter(data: Tensor, requires_grad: bool, hooks: Any = None, state: Any = None) -> Tensor:
+    """torch's ``_rebuild_parameter`` / ``_rebuild_parameter_with_state``."""
+    from .nn.module import Parameter
+
+    return _with_state(Parameter(data, requires_grad=bool(requires_grad)), state)
+
+
+def _with_state(t: Tensor, state: Any) -> Tensor:
+    """``t`` with the Python attributes torch pickled beside it; a name its class already has (a method, a
+    property) is refused, so a file cannot replace one."""
+    for name, value in (state or {}).items():
+        if not isinstance(name, str) or hasattr(type(t), name) or name.startswith("__"):
+            raise _Refused(f"an attribute {name!r} set on a tensor")
+        setattr(t, name, value)
+    return t
+
+
+def _from_type(rebuild: Any, new_type: Any, args: tuple[Any, ...], state: Any) -> Tensor:
+    """torch's ``_rebuild_from_type_v2``: a tensor rebuilt by ``rebuild(*args)`` as a Tensor or a Parameter."""
+    from .nn.module import Parameter
+
+    if getattr(rebuild, "__func__", None) is not _Unpickler.tensor or new_type not in (Tensor, Parameter):
+        raise _Refused(f"a tensor of type {getattr(new_type, '__name__', new_type)!r}")
+    t = rebuild(*args)
+    if new_type is Parameter and not isinstance(t, Parameter):
+        t = Parameter(t, requires_grad=t.requires_grad)
+    return _with_state(t, state)
+
+
+def _bytes(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode``, by which protocol 2 pickles bytes: only its text encodings."""
+    if codecs.lookup(encoding).name not in ("latin-1", "iso8859-1", "utf-8", "ascii"):
+        raise _Refused(f"_codecs.encode with {encoding!r}")
+    return codecs.encode(text, encoding)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, stream: BinaryIO, archive: zipfile.ZipFile, prefix: str, device_name: str | None) -> None:
+        super().__init__(stream)
+        self.archive, self.prefix = archive, prefix
+        big = f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder").strip() == b"big"
+        self.order = ">" if big else "<"
+        self.arrays: dict[str, numpy.ndarray] = {}
+        self.reader = checkpoint.Reader(self.arrays, device_name)
+
+    def find_class(self, module: str, name: str) -> Any:
+        from .nn.module import Parameter
+
+        if module == "torch" and name in STORAGES:
+            return _StorageType(STORAGES[name])
+        if module == "torch" and name in DTYPES:
+            return DTYPES[name]
+        if module == "torch" and (name.endswith("Storage") or name in ("bfloat16", "complex64", "complex128")):
+            raise _Refused(f"a torch.{name}", "this library has no such dtype; convert the tensors where torch runs "
+                                              "(.float()) and save again")
+        found = {("collections", "OrderedDict"): OrderedDict, ("builtins", "set"): set,
+                 ("builtins", "frozenset"): frozenset, ("builtins", "bytearray"): bytearray,
+                 ("__builtin__", "set"): set, ("__builtin__", "frozenset"): frozenset,
+                 ("__builtin__", "bytearray"): bytearray, ("_codecs", "encode"): _bytes,
+                 ("torch", "Size"): Size, ("torch", "device"): device, ("torch", "Tensor"): Tensor,
+                 ("torch.nn.parameter", "Parameter"): Parameter,
+                 ("torch._utils", "_rebuild_tensor_v2"): self.tensor,
+                 ("torch._utils", "_rebuild_parameter"): _parameter,
+                 ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
+                 ("torch._tensor", "_rebuild_from_type_v2"): _from_type}.get((module, name))
+        if found is None:
+            raise _Refused(f"the global {module}.{name}")
+        return found
+
+    def persistent_load(self, pid: Any) -> _Storage:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)):
+            raise _Refused(f"a persistent id {pid!r}")
+        key, dtype = pid[2], pid[1].dtype
+        if key not in self.arrays:
+            raw = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))  # a bytearray: the array is writable
+            self.arrays[key] = numpy.frombuffer(raw, numpy.dtype(dtype).newbyteorder(self.order)).astype(dtype,
+                                                                                                       copy=False)
+        return _Storage(key, dtype)
+
+    def tensor(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
+               requires_grad: bool, hooks: Any = None, metadata: Any = None) -> Tensor:
+        """torch's ``_rebuild_tensor_v2``: a view of ``storage`` (elements ``offset``, ``size``, ``stride``)."""
+        if not isinstance(storage, _Storage):
+            raise _Refused("a tensor rebuilt from something other than a storage")
+        if self.arrays[storage.key].dtype != storage.dtype:
+            raise ValueError(f"storage {storage.key} read as two dtypes")
+        return self.reader.tensor({"__tensor__": storage.key, "requires_grad": bool(requires_grad),
+                                   "view": [offset, list(size), list(stride)]})
+
+
+def is_torch_zip(archive: zipfile.ZipFile) -> str | None:
+    """The folder name inside torch.save's zip (``<name>/data.pkl``), or None for another zip."""
+    return next((name[:-len("/data.pkl")] for name in archive.namelist() if name.endswith("/data.pkl")), None)
+
+
+def load(f: Any, device_name: str | None = None) -> Any:
+    """The tree ``torch.save`` wrote to ``f`` (a path or a binary stream), tensors on ``device_name`` (None: the
+    default device). CheckpointError for a global or a dtype a weights-only load does not read, and for a damaged
+    file."""
+    try:
+        with zipfile.ZipFile(f) as archive:
+            prefix = is_torch_zip(archive)
+            if prefix is None:
+                raise ValueError("no data.pkl in the zip")
+            with archive.open(f"{prefix}/data.pkl") as stream:
+                return _Unpickler(stream, archive, prefix, device_name).load()
+    except _Refused as e:
+        raise checkpoint.CheckpointError(f"{f} was written by torch.save and pickles {e}, which a weights-only load "
+                                         f"(torch.load's default) does not read; {e.fix}") from None
+    except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile,
+            pickle.UnpicklingError) as e:
+        raise checkpoint.CheckpointError(f"{f} is a damaged torch.save file ({type(e).__name__}: {e}); save it "
+                                         f"again where torch runs") from None
