@@ -309,8 +309,9 @@ def fma(a: Array, b: Array, c: Array) -> Array:
     """a b + c with one rounding, as C's fma (a's dtype; b and c arrays or scalars of it). float16/32: see ``_fma32``.
     float64: Boldo and Melquiond's emulation, Dekker's exact product plus c, its error terms summed rounded to odd
     (factors beyond 2^995 scaled by 2^-30, and c with them; again where the product overflows); a b + c where a or b
-    is 0 or anything is not finite, but c where only c is infinite (the exact a b is finite, however large). A float64
-    result below about 1e-292 may be off in its last bit (the error terms underflow)."""
+    is 0 or anything is not finite, but c where only c is infinite (the exact a b is finite, however large); a tiny a b
+    with a result below 2^-960, again scaled up by 2^600. A subnormal float64 result may be off in its last bit (it is
+    rounded twice)."""
     xp = backend.get_array_module(a)
     with ignore_fp_errors(xp):
         if a.dtype.itemsize < 8:
@@ -323,6 +324,10 @@ def fma(a: Array, b: Array, c: Array) -> Array:
         if redo.any():  # a b overflowed (a b + c may not): again with a 2^-30 more (c is huge where it matters)
             k = k * 2.0 ** -30
             out = xp.where(redo, _fma64(a * ka * 2.0 ** -30, b * kb, c * k) / k, out)
+        near = finite & (xp.abs(out) < 2.0 ** -960)
+        if near.any():  # a b's error terms underflow below 2^-969: again with a and b scaled by 2^300 (a b tiny, so
+            tiny = near & (xp.abs(a * b) < 2.0 ** -900)  # each factor is below 2^174), c by 2^600, all exactly
+            out = xp.where(tiny, _fma64(a * 2.0 ** 300, b * 2.0 ** 300, c * 2.0 ** 600) * 2.0 ** -600, out)
         plain = xp.where(xp.isinf(c) & xp.isfinite(a) & xp.isfinite(b), c, a * b + c)  # (a or b 0: exact)
         return xp.where(finite & ~xp.isnan(out), out, plain)
 
