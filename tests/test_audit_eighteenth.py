@@ -234,7 +234,13 @@ def test_float16_silu_mish_hardswish_compute_in_float32(op: str, xs: list[float]
     g = np.linspace(-1.5, 2.5, x.size).astype(np.float16)
     theirs.backward(torch.tensor(g))
     out.backward(tg.tensor(g))
-    same_bits(ours.grad, xt.grad)
+    # torch's bits, or the float64 gradient rounded once where torch's float32 formula is an ulp off (mish'(-1.1875)
+    # cancels 0.26 - 0.26 to 0.0013: torch's -0.0016460 for g = -1.246, ours and the truth -0.0016470)
+    x64 = torch.tensor(x.astype(np.float64), requires_grad=True)
+    getattr(torch.nn.functional, op)(x64).backward(torch.tensor(g.astype(np.float64)))
+    got, want, truth = ours.grad.numpy(), xt.grad.numpy(), x64.grad.numpy().astype(np.float16)
+    assert got.dtype == want.dtype == np.float16
+    assert ((got.view(np.int16) == want.view(np.int16)) | (got == truth)).all(), (x, got, want, truth)
 
 
 @settings(max_examples=40, deadline=None)
