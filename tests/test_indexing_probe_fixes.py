@@ -234,3 +234,25 @@ def test_write_through_getitem_view_as_torch(picks: list[int], seed: int) -> Non
     assert ours[0] == ref[0]
     if ref[0] == "ok":
         assert_same(ours[1], ref[1])
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (0, 0, 3), (1, 0), (0,), (2,), ()])
+@pytest.mark.parametrize("op", ["gather", "scatter", "scatter_value", "scatter_add"])
+def test_zero_d_input_takes_an_empty_index_of_any_shape_as_torch(op: str, shape: tuple[int, ...]) -> None:
+    """A 0-d input beside an empty index of any shape: gather gives the index's empty shape, a scatter writes
+    nothing, and the gradients are torch's (a ValueError here asked for the input's dims)."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor(3.0, requires_grad=True)
+        src = lib.full(shape, 2.0, requires_grad=True)
+        index = lib.zeros(shape, dtype=lib.int64)
+        if op == "gather":
+            out = x.gather(0, index)
+        elif op == "scatter_value":
+            out = x.scatter(0, index, 5.0)
+        else:
+            out = getattr(x, op)(0, index, src)
+        (out * 1.5).sum().backward()
+        grads = [None if t.grad is None else t.grad.tolist() for t in (x, src)]
+        results.append([tuple(out.shape), out.tolist(), grads])
+    assert results[0] == results[1]

@@ -55,11 +55,17 @@ def _mesh(op: str, a: Tensor, dim: int, index: Tensor, private: bool) -> tuple[i
     return dim, mesh
 
 
+def _as_one_d(a: Tensor, index: Tensor) -> bool:
+    """Whether torch reads ``a`` and ``index`` as 1-d: one 0-d and the other 1-d, or a 0-d ``a`` and an empty index
+    of any shape (gather then gives index's empty shape; a scatter writes nothing)."""
+    return a.ndim + index.ndim == 1 or (a.ndim == 0 and not index._data.size)
+
+
 def gather(a: Tensor, dim: int, index: Tensor) -> Tensor:
     """Values of ``a`` at ``index`` along ``dim`` (output has index's shape); gradients add up at repeated indices."""
     from .. import backend
 
-    if a.ndim + index.ndim == 1 and isinstance(index, Tensor):  # one 0-d, one 1-d: torch reads the 0-d one as 1-d
+    if isinstance(index, Tensor) and _as_one_d(a, index):
         return reshape(gather(reshape(a, (-1,)), dim, reshape(index, (-1,))), index.shape)
     dim, mesh = _mesh("gather", a, dim, index, a.requires_grad and is_grad_enabled())
     out = a._data[mesh] if mesh else a._data.copy()
@@ -107,9 +113,8 @@ def scatter_add(a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
 def _scatter(op: str, a: Tensor, dim: int, index: Tensor, src: TensorLike) -> Tensor:
     from .. import backend
 
-    if a.ndim + index.ndim == 1 and isinstance(index, Tensor) and getattr(src, "ndim", 0) <= 1:
-        # one of a and index 0-d, the other 1-d: torch reads the 0-d one (and a 0-d src) as 1-d
-        src = reshape(src, (-1,)) if isinstance(src, Tensor) else src
+    if isinstance(index, Tensor) and _as_one_d(a, index) and (getattr(src, "ndim", 0) <= 1 or not index._data.size):
+        src = reshape(src, (-1,)) if isinstance(src, Tensor) else src  # (a 0-d src as 1-d too; an empty index's unread)
         return reshape(_scatter(op, reshape(a, (-1,)), dim, reshape(index, (-1,)), src), a.shape)
     s = _source(op, a, src, index)
     dim, mesh = _mesh(op, a, dim, index, (a.requires_grad or s.requires_grad) and is_grad_enabled())
