@@ -1,7 +1,7 @@
-"""``load`` reads torch.save's zip format weights-only (``torch_format``): a checkpoint written by torch (state
-dicts of a model and its optimizer, nested trees, views of one storage, every dtype both libraries have) loads as
-torch.load reads it, and training resumed from it here continues torch's run; a file that pickles anything else
-(a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing."""
+"""``load`` reads torch.save's files (zip or legacy format) weights-only (``torch_format``): a checkpoint written by
+torch (state dicts of a model and its optimizer, nested trees, views of one storage, every dtype both libraries
+have) loads as torch.load reads it, and training resumed from it here continues torch's run; a file that pickles
+anything else (a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing."""
 
 from __future__ import annotations
 
@@ -82,14 +82,15 @@ def _tensors(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(_tensors(), min_size=1, max_size=4), st.booleans())
-def test_trees_of_tensors_load_as_torch_load_reads_them(tensors, as_stream: bool) -> None:
+@given(st.lists(_tensors(), min_size=1, max_size=4), st.booleans(), st.booleans())
+def test_trees_of_tensors_load_as_torch_load_reads_them(tensors, as_stream: bool, legacy: bool) -> None:
+    """Zip or legacy format, from a path or a stream."""
     base = torch.arange(12.0).reshape(3, 4)
     tree = {"tensors": tensors, "views": (base, base[1], base.t()[2:]), "n": 3, "x": 0.5, "s": "a", "none": None,
             "b": b"\x00\xff", "flags": {1, 2}, "od": OrderedDict(k=torch.ones(2)), "dt": torch.float16,
             "size": torch.Size([2, 3]), "dev": torch.device("cpu")}
     buffer = io.BytesIO()
-    torch.save(tree, buffer)
+    torch.save(tree, buffer, _use_new_zipfile_serialization=not legacy)
     buffer.seek(0)
     theirs = torch.load(io.BytesIO(buffer.getvalue()))
     ours = tg.load(buffer if as_stream else io.BytesIO(buffer.getvalue()))
@@ -119,7 +120,8 @@ def test_big_endian_file_loads(tmp_path: Path) -> None:
     assert ours["w"].tolist() == [[0, 1, 2], [3, 4, 5]] and ours["h"].tolist() == [1.5]
 
 
-def test_training_resumed_here_from_torch_checkpoint_continues_torch_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("legacy", [False, True])
+def test_training_resumed_here_from_torch_checkpoint_continues_torch_run(tmp_path: Path, legacy: bool) -> None:
     """A model, Adam and a step LR schedule trained 3 steps in torch and saved with torch.save; 3 more steps here,
     from the loaded state dicts, give the parameters torch's uninterrupted run gives."""
     torch.manual_seed(0)
@@ -142,7 +144,8 @@ def test_training_resumed_here_from_torch_checkpoint_continues_torch_run(tmp_pat
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     run(model, opt, sched, torch, data[:3])
     path = tmp_path / "ck.pt"
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": 3}, path)
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": 3}, path,
+               _use_new_zipfile_serialization=not legacy)
     run(model, opt, sched, torch, data[3:])
 
     ck = tg.load(path)
@@ -211,6 +214,18 @@ def test_attribute_state_cannot_replace_a_tensor_method(tmp_path: Path) -> None:
     p.note, p.__dict__["backward"] = "kept", "not a method"
     torch.save(p, path)
     with pytest.raises(CheckpointError, match=r"attribute 'backward'"):
+        tg.load(path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.0, 1.0, exclude_max=True), st.booleans())
+def test_a_cut_short_torch_file_never_loads(tmp_path_factory: pytest.TempPathFactory, where: float,
+                                            legacy: bool) -> None:
+    path = tmp_path_factory.mktemp("cut") / "ck.pt"
+    torch.save({"w": torch.arange(300.0).reshape(30, 10), "step": 7}, path, _use_new_zipfile_serialization=not legacy)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(where * len(data))])
+    with pytest.raises(CheckpointError):
         tg.load(path)
 
 

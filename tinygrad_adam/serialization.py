@@ -1,7 +1,7 @@
 """``save(obj, f)`` / ``load(f)`` with torch's call shapes, for state dicts and nested containers of tensors.
 
 Safe by construction: an ``.npz`` (zip) of arrays plus a JSON tree (see ``checkpoint``); no pickle, so loading a
-file runs no code. ``load`` also reads torch.save's zip format, weights only (see ``torch_format``). A path is
+file runs no code. ``load`` also reads torch.save's files, weights only (see ``torch_format``). A path is
 written atomically; ``f`` may also be an open binary file.
 """
 
@@ -35,16 +35,15 @@ def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights
     """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. As torch's,
     ``map_location`` may also be a dict {location: device} (a tensor loaded where a key names goes to its value) or
     a function ``(storage, location) -> storage`` called with each tensor and the device it loaded on (None keeps
-    it). A file written by ``torch.save`` (its zip format) is read by a weights-only unpickler (``torch_format``), which
-    runs no code from the file; its legacy bare pickle raises CheckpointError saying how to convert it."""
+    it). A file written by ``torch.save`` (its zip format, or its legacy one) is read by a weights-only unpickler
+    (``torch_format``), which runs no code from the file."""
     if not hasattr(f, "read") and os.path.isdir(f):
         raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
-    if _starts_as_pickle(f):  # torch.save's legacy format (_use_new_zipfile_serialization=False)
-        raise checkpoint.CheckpointError(
-            f"{f} was written by torch.save's legacy format (a bare pickle), which this library never reads "
-            f"(unpickling runs code); save it again where torch runs: torch.save(torch.load(path), new_path), "
-            f"whose zip format loads here")
-    read = partial(torch_format.load, f) if _torch_zip(f) else partial(checkpoint.load, f, require_dict=False)
+    legacy = _starts_as_pickle(f)  # torch.save's legacy format (_use_new_zipfile_serialization=False)
+    if legacy or _torch_zip(f):
+        read = partial(torch_format.load, f, legacy=legacy)
+    else:
+        read = partial(checkpoint.load, f, require_dict=False)
     if not (isinstance(map_location, dict) or callable(map_location)):
         return read(None if map_location is None else str(map_location))
     if isinstance(map_location, dict):

@@ -1,6 +1,7 @@
-"""Read ``torch.save``'s zip format without running code from the file.
+"""Read ``torch.save``'s files without running code from them.
 
-The zip holds ``<name>/data.pkl`` (a pickle of the tree) and ``<name>/data/<key>`` (each storage's raw bytes). The
+The zip format holds ``<name>/data.pkl`` (a pickle of the tree) and ``<name>/data/<key>`` (each storage's raw
+bytes); the legacy format (before torch 1.6) is a stream of pickles with the storages' bytes after them. The tree's
 pickle is read by an unpickler that resolves only the globals a tree of tensors needs, the ones torch's own
 ``weights_only=True`` load accepts: the tensor and parameter rebuilders, storage types, dtypes, ``Size``,
 ``device``, ``OrderedDict``, ``set`` / ``frozenset`` and bytes. Any other global raises, so a file cannot make the
@@ -13,11 +14,12 @@ import codecs
 import pickle
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy
 
-from . import checkpoint
+from . import backend, checkpoint
 from .backend import device
 from .tensor import Size, Tensor
 
@@ -91,11 +93,13 @@ def _bytes(text: str, encoding: str = "utf-8") -> bytes:
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, stream: BinaryIO, archive: zipfile.ZipFile, prefix: str, device_name: str | None) -> None:
+    """torch's pickle, weights only: ``storage(key, dtype, numel)`` gives each storage's 1-d array the first time the
+    pickle names it (None: the pickle may name none)."""
+
+    def __init__(self, stream: BinaryIO, storage: Callable[[str, type, int], numpy.ndarray] | None,
+                 device_name: str | None) -> None:
         super().__init__(stream)
-        self.archive, self.prefix = archive, prefix
-        big = f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder").strip() == b"big"
-        self.order = ">" if big else "<"
+        self.storage = storage
         self.arrays: dict[str, numpy.ndarray] = {}
         self.reader = checkpoint.Reader(self.arrays, device_name)
 
@@ -124,14 +128,15 @@ class _Unpickler(pickle.Unpickler):
         return found
 
     def persistent_load(self, pid: Any) -> _Storage:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)):
+        """('storage', type, key, location, numel), and in the legacy format a view of the storage after it (None
+        since torch 0.4)."""
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage" and self.storage is not None
+                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str) and isinstance(pid[4], int)
+                and pid[5:] in ((), (None,))):
             raise _Refused(f"a persistent id {pid!r}")
         key, dtype = pid[2], pid[1].dtype
         if key not in self.arrays:
-            raw = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))  # a bytearray: the array is writable
-            self.arrays[key] = numpy.frombuffer(raw, numpy.dtype(dtype).newbyteorder(self.order)).astype(dtype,
-                                                                                                       copy=False)
+            self.arrays[key] = self.storage(key, dtype, pid[4])
         return _Storage(key, dtype)
 
     def tensor(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
@@ -150,17 +155,27 @@ def is_torch_zip(archive: zipfile.ZipFile) -> str | None:
     return next((name[:-len("/data.pkl")] for name in archive.namelist() if name.endswith("/data.pkl")), None)
 
 
-def load(f: Any, device_name: str | None = None) -> Any:
-    """The tree ``torch.save`` wrote to ``f`` (a path or a binary stream), tensors on ``device_name`` (None: the
-    default device). CheckpointError for a global or a dtype a weights-only load does not read, and for a damaged
-    file."""
+def load(f: Any, device_name: str | None = None, legacy: bool = False) -> Any:
+    """The tree ``torch.save`` wrote to ``f`` (a path or a binary stream) in its zip format, or with ``legacy`` in its
+    format before torch 1.6 (a bare pickle), tensors on ``device_name`` (None: the default device). CheckpointError
+    for a global or a dtype a weights-only load does not read, and for a damaged file."""
     try:
+        if legacy:
+            if hasattr(f, "read"):
+                return _load_legacy(f, device_name)
+            with open(f, "rb") as stream:
+                return _load_legacy(stream, device_name)
         with zipfile.ZipFile(f) as archive:
             prefix = is_torch_zip(archive)
             if prefix is None:
                 raise ValueError("no data.pkl in the zip")
+            big = f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder").strip() == b"big"
+
+            def storage(key: str, dtype: type, numel: int) -> numpy.ndarray:
+                raw = bytearray(archive.read(f"{prefix}/data/{key}"))  # (a bytearray: the array is writable)
+                return numpy.frombuffer(raw, numpy.dtype(dtype).newbyteorder(">" if big else "<")).astype(dtype)
             with archive.open(f"{prefix}/data.pkl") as stream:
-                return _Unpickler(stream, archive, prefix, device_name).load()
+                return _Unpickler(stream, storage, device_name).load()
     except _Refused as e:
         raise checkpoint.CheckpointError(f"{f} was written by torch.save and pickles {e}, which a weights-only load "
                                          f"(torch.load's default) does not read; {e.fix}") from None
@@ -168,3 +183,29 @@ def load(f: Any, device_name: str | None = None) -> Any:
             pickle.UnpicklingError) as e:
         raise checkpoint.CheckpointError(f"{f} is a damaged torch.save file ({type(e).__name__}: {e}); save it "
                                          f"again where torch runs") from None
+
+
+LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001  # the first two pickles of torch's legacy format
+
+
+def _load_legacy(stream: BinaryIO, device_name: str | None) -> Any:
+    """torch's legacy format: pickles of the magic number, the protocol, the writer's byte order and type sizes, the
+    tree (its storages named, not yet read), the storages' keys; then each storage: its element count (int64) and
+    its bytes."""
+    magic, protocol, info = (_Unpickler(stream, None, None).load() for _ in range(3))
+    if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL or not isinstance(info, dict):
+        raise ValueError("it does not begin as torch.save's legacy format (magic number, protocol 1001)")
+    tree_reader = _Unpickler(stream, lambda key, dtype, numel: numpy.zeros(numel, dtype), device_name)
+    tree = tree_reader.load()
+    order = "little" if info.get("little_endian", True) else "big"
+    for key in _Unpickler(stream, None, None).load():
+        array = tree_reader.arrays[key]
+        numel = int.from_bytes(stream.read(8), order, signed=True)
+        raw = stream.read(numel * array.itemsize)
+        if numel != array.size or len(raw) != array.nbytes:
+            raise ValueError(f"storage {key} holds {numel} elements where its tensors name {array.size}, or ends early")
+        data = numpy.frombuffer(raw, array.dtype.newbyteorder("<" if order == "little" else ">"))
+        if key in tree_reader.reader.storages:  # the array the tensors over this storage are views of
+            target = tree_reader.reader.storages[key]
+            target[...] = backend.get_array_module(target).asarray(data)
+    return tree
