@@ -249,3 +249,17 @@ def test_map_location_applies_to_torch_files(tmp_path: Path, where) -> None:
     location = (lambda t, loc: seen.append(loc)) if where == "fn" else where
     assert tg.load(path, map_location=location)["w"].tolist() == [0.0, 1.0, 2.0]
     assert seen == ([] if where != "fn" else ["cpu"])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("legacy", [False, True])
+def test_torch_file_loads_onto_the_gpu(tmp_path: Path, legacy: bool) -> None:
+    """``map_location="cuda"``: each storage goes to the device once, its views stay views there."""
+    path = tmp_path / "ck.pt"
+    base = torch.arange(12.0).reshape(3, 4)
+    torch.save({"w": base, "row": base[1], "p": torch.nn.Parameter(torch.ones(2))}, path,
+               _use_new_zipfile_serialization=not legacy)
+    ours = tg.load(path, map_location="cuda")
+    assert all(str(t.device).startswith("cuda") for t in ours.values()) and isinstance(ours["p"], tg.nn.Parameter)
+    ours["w"][1, 0] = -1.0
+    assert ours["row"].cpu().tolist() == [-1.0, 5.0, 6.0, 7.0] and ours["p"].cpu().tolist() == [1.0, 1.0]
