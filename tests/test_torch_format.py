@@ -192,16 +192,18 @@ def test_a_file_pickling_other_globals_is_refused_and_runs_nothing(tmp_path: Pat
     assert "\n" not in str(info.value) and not called
 
 
-def test_torch_pickled_class_instance_and_bfloat16_are_refused(tmp_path: Path) -> None:
+def test_torch_pickled_class_instance_bfloat16_and_uint16_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.pt"
     torch.save(torch.nn.Linear(2, 2), path)  # a whole module: torch's default weights_only load refuses it too
     with pytest.raises(CheckpointError, match=r"torch\.nn\.modules\.linear\.Linear.*weights-only load"):
         tg.load(path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
-    torch.save({"w": torch.ones(2, dtype=torch.bfloat16)}, path)
-    with pytest.raises(CheckpointError, match=r"torch\.BFloat16Storage.*no such dtype.*\.float\(\)"):
-        tg.load(path)
+    for dtype, named in ((torch.bfloat16, r"torch\.BFloat16Storage"),
+                         (torch.uint16, r"torch\._utils\._rebuild_tensor_v3")):
+        torch.save({"w": torch.ones(2, dtype=dtype)}, path)
+        with pytest.raises(CheckpointError, match=rf"a dtype this library has no \({named}\).*\.float\(\)"):
+            tg.load(path)
 
 
 def test_attribute_state_cannot_replace_a_tensor_method(tmp_path: Path) -> None:

@@ -110,9 +110,10 @@ class _Unpickler(pickle.Unpickler):
             return _StorageType(STORAGES[name])
         if module == "torch" and name in DTYPES:
             return DTYPES[name]
-        if module == "torch" and (name.endswith("Storage") or name in ("bfloat16", "complex64", "complex128")):
-            raise _Refused(f"a torch.{name}", "this library has no such dtype; convert the tensors where torch runs "
-                                              "(.float()) and save again")
+        if ((module == "torch" and (name.endswith("Storage") or name in ("bfloat16", "complex64", "complex128")))
+                or (module, name) == ("torch._utils", "_rebuild_tensor_v3")):  # (torch's uint16, float8...)
+            raise _Refused(f"a tensor of a dtype this library has no ({module}.{name})",
+                           "convert the tensors where torch runs (.float()) and save again")
         found = {("collections", "OrderedDict"): OrderedDict, ("builtins", "set"): set,
                  ("builtins", "frozenset"): frozenset, ("builtins", "bytearray"): bytearray,
                  ("__builtin__", "set"): set, ("__builtin__", "frozenset"): frozenset,
