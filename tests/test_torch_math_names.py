@@ -299,8 +299,13 @@ def test_ldexp_matches_torch_and_is_exact(data: st.DataObject, exponent_dtype: t
                                        rtol=tol(out.dtype), equal_nan=True)
     right = (e >= 0) & (e < 8 * e.itemsize - 1) if kind in "iu" else np.abs(e) <= 120  # (torch's integer 2^e wraps)
     np.testing.assert_allclose(xs.grad.numpy()[right], xt.grad.numpy()[right], rtol=tol(out.dtype), equal_nan=True)
-    if kind == "f":
-        same(es.grad, et.grad, tol(out.dtype), atol=1e-30)
+    if kind == "f":  # torch's where it is finite or the exact one is not: its g x overflows before the 2^e ln 2
+        with np.errstate(over="ignore", invalid="ignore"):  # (g 1.35 x 3e38 x ln 2 is 2.8e38 in float32, torch's inf)
+            keep = np.isfinite(et.grad.numpy()) | ~np.isfinite((w * exact * np.log(2)).astype(e.dtype))
+        ours_e, torch_e = es.grad.numpy()[keep], et.grad.numpy()[keep]
+        assert es.grad.numpy().dtype == et.grad.numpy().dtype
+        assert np.isclose(ours_e, torch_e, rtol=tol(out.dtype), atol=1e-30, equal_nan=True).all(), (ours_e, torch_e)
+        assert (np.signbit(ours_e) == np.signbit(torch_e))[(ours_e == 0) & (torch_e == 0)].all()
 
 
 def test_ldexp_refuses_what_torch_refuses() -> None:
