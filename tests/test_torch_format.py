@@ -265,3 +265,40 @@ def test_torch_file_loads_onto_the_gpu(tmp_path: Path, legacy: bool) -> None:
     assert all(str(t.device).startswith("cuda") for t in ours.values()) and isinstance(ours["p"], tg.nn.Parameter)
     ours["w"][1, 0] = -1.0
     assert ours["row"].cpu().tolist() == [-1.0, 5.0, 6.0, 7.0] and ours["p"].cpu().tolist() == [1.0, 1.0]
+
+
+def test_safe_globals_let_a_trusted_file_load_as_torch_does(tmp_path: Path) -> None:
+    """torch's ``serialization.add_safe_globals`` / ``safe_globals``: a run's ``argparse.Namespace`` and numpy arrays
+    saved beside the weights load once allowed (refused before, naming the call), here as in torch."""
+    import argparse
+
+    path = tmp_path / "ck.pt"
+    tree = {"args": argparse.Namespace(lr=0.1, depth=3), "w": torch.ones(2), "np": np.arange(3.0)}
+    torch.save(tree, path)
+    numpy_globals = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype("float64"))]
+    with pytest.raises(CheckpointError, match=r"argparse\.Namespace.*add_safe_globals\(\[Namespace\]\)"):
+        tg.load(path)
+    with tg.serialization.safe_globals([argparse.Namespace]):
+        assert tg.serialization.get_safe_globals() == [argparse.Namespace]
+        with pytest.raises(CheckpointError, match=r"_reconstruct"):
+            tg.load(path)
+    assert tg.serialization.get_safe_globals() == []
+    try:
+        tg.serialization.add_safe_globals([argparse.Namespace, *numpy_globals])
+        torch.serialization.add_safe_globals([argparse.Namespace, *numpy_globals])
+        ours, theirs = tg.load(path), torch.load(path)
+    finally:
+        tg.serialization.clear_safe_globals()
+        torch.serialization.clear_safe_globals()
+    assert ours["args"] == theirs["args"] == tree["args"] and ours["w"].tolist() == [1.0, 1.0]
+    np.testing.assert_array_equal(ours["np"], theirs["np"])
+    assert tg.serialization.get_safe_globals() == []
+    torch.save({"cfg": _Config(width=8)}, path)  # a class by another name: (object, "module.name"), as torch's
+    with tg.serialization.safe_globals([(argparse.Namespace, f"{__name__}._Config")]):
+        assert tg.serialization.get_safe_globals() == [(argparse.Namespace, f"{__name__}._Config")]
+        assert tg.load(path)["cfg"] == argparse.Namespace(width=8)
+
+
+class _Config:
+    def __init__(self, **settings: int) -> None:
+        self.__dict__.update(settings)

@@ -15,6 +15,9 @@ from typing import Any, BinaryIO
 
 from . import checkpoint, torch_format
 from .tensor import Tensor
+from .torch_format import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
+
+__all__ = ["add_safe_globals", "clear_safe_globals", "get_safe_globals", "load", "safe_globals", "save"]
 
 
 def save(obj: Any, f: str | os.PathLike[str] | BinaryIO, pickle_module: Any = None, pickle_protocol: int = 2,

@@ -11,10 +11,11 @@ load call anything else. A storage is read once; tensors that are views of one s
 from __future__ import annotations
 
 import codecs
+import contextlib
 import pickle
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import numpy
@@ -54,6 +55,42 @@ class _Refused(Exception):
         super().__init__(what)
         self.fix = fix or ("keep only tensors, state dicts, numbers and strings in the file, or convert it where torch "
                            "runs: tinygrad_adam.save(torch.load(path, weights_only=False), new_path)")
+
+
+# the globals a user allowed (torch's add_safe_globals), by the name a pickle gives them: "module.qualname"
+SAFE_GLOBALS: dict[str, Any] = {}
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """torch's ``torch.serialization.add_safe_globals``: let a load resolve these classes / functions (each an object,
+    named by its ``__module__`` and ``__qualname__``, or a tuple (object, "module.name")), for files the user
+    trusts (an ``argparse.Namespace`` of a run's settings, numpy arrays)."""
+    for item in safe_globals:
+        obj, name = item if isinstance(item, tuple) else (item, f"{item.__module__}.{item.__qualname__}")
+        SAFE_GLOBALS[name] = obj
+
+
+def get_safe_globals() -> list[Any]:
+    """The globals ``add_safe_globals`` allowed (an object, or (object, name) where its name is another)."""
+    return [obj if name == f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}" else (obj, name)
+            for name, obj in SAFE_GLOBALS.items()]
+
+
+def clear_safe_globals() -> None:
+    """Forget every global ``add_safe_globals`` allowed."""
+    SAFE_GLOBALS.clear()
+
+
+@contextlib.contextmanager
+def safe_globals(safe_globals: list[Any]) -> Iterator[None]:
+    """torch's ``torch.serialization.safe_globals``: ``add_safe_globals`` within a ``with`` block only."""
+    before = dict(SAFE_GLOBALS)
+    add_safe_globals(safe_globals)
+    try:
+        yield
+    finally:
+        SAFE_GLOBALS.clear()
+        SAFE_GLOBALS.update(before)
 
 
 def _parameter(data: Tensor, requires_grad: bool, hooks: Any = None, state: Any = None) -> Tensor:
@@ -125,7 +162,11 @@ class _Unpickler(pickle.Unpickler):
                  ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
                  ("torch._tensor", "_rebuild_from_type_v2"): _from_type}.get((module, name))
         if found is None:
-            raise _Refused(f"the global {module}.{name}")
+            found = SAFE_GLOBALS.get(f"{module}.{name}")
+        if found is None:
+            raise _Refused(f"the global {module}.{name}", f"keep only tensors, state dicts, numbers and strings in "
+                           f"the file; or, trusting it, allow the global first: "
+                           f"tinygrad_adam.serialization.add_safe_globals([{name}])")
         return found
 
     def persistent_load(self, pid: Any) -> _Storage:
