@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -292,3 +293,20 @@ def test_skip_init_and_weight_memory_format() -> None:
         assert bool((net[0].weight == before).all())
         lib.nn.utils.convert_conv3d_weight_memory_format(net, lib.channels_last_3d)
         assert net[2].weight.stride() == (16, 1, 8, 4, 2)
+
+
+def test_a_runs_argparse_namespace_saves_and_loads_as_torch(tmp_path: Path) -> None:
+    """``save({"args": args, "model": ...})``, a training script's habit: the Namespace (nested, holding tensors and
+    lists) comes back equal, as torch's save / load (weights_only=False) gives it; it once raised TypeError."""
+    import argparse
+
+    def tree(lib: Any) -> dict[str, Any]:
+        return {"args": argparse.Namespace(lr=0.1, dims=[64, 32], name="run", sub=argparse.Namespace(seed=None),
+                                           scale=lib.tensor([0.5, 2.0])), "step": 3}
+    tg.save(tree(tg), tmp_path / "ours.pt")
+    torch.save(tree(torch), tmp_path / "torch.pt")
+    ours, theirs = tg.load(tmp_path / "ours.pt"), torch.load(tmp_path / "torch.pt", weights_only=False)
+    scale = ours["args"].scale
+    assert isinstance(ours["args"], argparse.Namespace) and scale.tolist() == theirs["args"].scale.tolist()
+    ours["args"].scale, theirs["args"].scale = None, None
+    assert ours == theirs

@@ -10,6 +10,7 @@ CheckpointError with a one-line message, never a zip or pickle error.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -107,6 +108,8 @@ def _encode(node: Any, out: _Writer) -> Any:
     if isinstance(node, dict):
         tag = "__odict__" if isinstance(node, OrderedDict) else "__dict__"
         return {tag: [[_encode_key(k), _encode(v, out)] for k, v in node.items()]}
+    if type(node) is argparse.Namespace:  # a run's settings, saved beside its weights (torch.save({"args": args}))
+        return {"__namespace__": [[name, _encode(v, out)] for name, v in vars(node).items()]}
     if isinstance(node, Size):
         return {"__size__": list(node)}
     if isinstance(node, (list, tuple)):
@@ -193,6 +196,8 @@ def _decode(node: Any, arrays: Any, device: str | None = None) -> Any:
             return raw if tag == "__bytes__" else bytearray(raw)
         if tag == "__complex__":
             return complex(*value)
+        if tag == "__namespace__":
+            return argparse.Namespace(**{str(name): _decode(v, reader) for name, v in value})
         if tag == "__dtype__":
             name, as_dtype = value
             return numpy.dtype(name) if as_dtype else numpy.dtype(name).type

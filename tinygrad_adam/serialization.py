@@ -25,12 +25,13 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO, pickle_module: Any = No
     """Write ``obj`` to ``f``: Tensors (a Parameter stays one; a tensor met twice is one tensor when loaded, and views
     of one storage stay views of it, the whole storage written, as torch's), arrays, numbers, strings, bytes, None,
     dtypes, and dicts (OrderedDict kept; keys None / bool / int / float / str / tuples of them), lists, tuples,
-    ``Size``, sets of them. torch's pickle options are accepted and change nothing (there is no pickle)."""
+    ``Size``, sets, ``argparse.Namespace`` of them. torch's pickle options are accepted and change nothing (there is
+    no pickle)."""
     try:
         checkpoint.save(f, obj)
     except TypeError as e:
-        raise TypeError(f"save: {e}; only tensors, arrays, numbers, strings, None and dicts / lists / tuples of "
-                        f"them can be saved (no pickle)") from None
+        raise TypeError(f"save: {e}; only tensors, arrays, numbers, strings, None and dicts / lists / tuples / "
+                        f"argparse.Namespace of them can be saved (no pickle)") from None
 
 
 def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights_only: bool = True,
