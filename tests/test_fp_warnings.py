@@ -41,6 +41,10 @@ def test_no_warning_and_torch_values(name: str, data: st.DataObject, dtype: Any)
     shape = data.draw(hnp.array_shapes(min_dims=0, max_side=4) | st.just((0,)))
     a, b, w = (typed(data.draw(hnp.arrays(np.float64, shape, elements=VALUES)), dtype) for _ in range(3))
     theirs = _run(torch, OPS[name], a, b, w)
+    if name == "remainder":  # torch's vector loop (8+ elements) makes nan where a / b overflows (1 mod 5e-324), its
+        with np.errstate(all="ignore"):  # scalar loop and ours the exact remainder (0: 1 is 2^1074 x 5e-324)
+            overflow = np.isinf(np.broadcast_to(a / b, theirs[0].shape)) & np.isfinite(a) & np.isfinite(b)
+            theirs[0] = np.where(overflow, np.remainder(a, b), theirs[0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ours = _run(tg, OPS[name], a, b, w)

@@ -332,10 +332,14 @@ def test_multivariate_normal_log_prob_of_another_dtype_as_torch(x: np.ndarray, d
     if isinstance(outs[1], type):
         assert outs[0] is outs[1]
         return
-    for a, b in zip(*outs):
+    for i, (a, b) in enumerate(zip(*outs)):
         assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=2e-6 if "float32" in (a.dtype, *dtypes) else 1e-12, atol=1e-6,
-                                   equal_nan=True)
+        rtol = 2e-6 if "float32" in (a.dtype, *dtypes) else 1e-12
+        # loc's gradient sums the rows' -value gradients, which cancel (-171.1 + 200.3 = 29.18 in float32: ours
+        # 4e-5 off, torch 2e-5): within rtol of the terms' sum
+        terms = np.abs(outs[1][2]).reshape(-1, 2).sum(0) if i == 1 else 0.0
+        close = np.isclose(a, b, rtol=rtol, atol=1e-6, equal_nan=True) | (np.abs(a - b) <= rtol * terms)
+        assert close.all(), (i, a, b)
 
 
 def test_a_module_pickled_with_the_old_buffer_flags_keeps_its_buffers() -> None:

@@ -107,8 +107,16 @@ def test_non_full_module_hook_matches_torch(data, shape, calls: int, replace: bo
             assert (a is None) == (b is None)
             if a is not None:
                 np.testing.assert_allclose(a, b, rtol=1e-6)
-    np.testing.assert_allclose(o_x, t_x, rtol=1e-6)
-    np.testing.assert_allclose(o_w, t_w, rtol=1e-6)
+    # each .grad adds one term per call, in another order than torch's engine (it runs the latest node first):
+    # within 1e-6 of the terms' sum (9.4e-30 x (132422 + 431528 - 543954) is an ulp apart by order)
+    with np.errstate(all="ignore"):
+        x_in = x0.astype(np.float64)
+        d_in = 2 * np.abs(x_in) if square else 1.0
+        x_terms = sum(np.abs(w0.astype(np.float64) * u) * d_in for u in ups)
+        w_terms = sum(np.abs((x_in * x_in if square else x_in) * u) for u in ups)
+        for ours_g, torch_g, terms in ((o_x, t_x, x_terms), (o_w, t_w, w_terms)):
+            close = np.isclose(ours_g, torch_g, rtol=1e-6, atol=0, equal_nan=True)
+            assert (close | (np.abs(ours_g.astype(np.float64) - torch_g) <= 1e-6 * terms)).all(), (ours_g, torch_g)
 
 
 @pytest.mark.filterwarnings("ignore:grad and param do not obey the gradient layout contract:UserWarning")
@@ -218,8 +226,9 @@ def test_cache_cleared_by_backward_hook_matches_torch(data, steps: int, frozen_i
         results.append((caches, conv.clears))
     (t_caches, t_clears), (o_caches, o_clears) = results
     assert o_clears == t_clears == steps
-    for a, b in zip(o_caches, t_caches, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(o_caches, t_caches, strict=True):  # (float32 GEMM rounding at the weights' scale: after three
+        # steps they reach 1.7e3, beside an entry -0.7213 that ours and torch's sum to 1e-5 apart)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(b).max())))
 
 
 @settings(max_examples=25, deadline=None)
