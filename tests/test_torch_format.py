@@ -302,3 +302,49 @@ def test_safe_globals_let_a_trusted_file_load_as_torch_does(tmp_path: Path) -> N
 class _Config:
     def __init__(self, **settings: int) -> None:
         self.__dict__.update(settings)
+
+
+OPTIMIZERS = [("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}), ("SGD", {"lr": 0.1}),
+              ("Adam", {"lr": 0.01, "amsgrad": True}), ("AdamW", {"lr": 0.01}), ("Adamax", {"lr": 0.01}),
+              ("NAdam", {"lr": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1}), ("RAdam", {"lr": 0.01}),
+              ("Adagrad", {"lr": 0.1, "lr_decay": 0.01}), ("Adadelta", {"lr": 1.0}),
+              ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}), ("Rprop", {"lr": 0.01}),
+              ("ASGD", {"lr": 0.01, "t0": 1}), ("LBFGS", {"lr": 0.5, "history_size": 3, "max_iter": 4})]
+
+
+@pytest.mark.parametrize(("name", "settings_"), OPTIMIZERS)
+def test_each_optimizer_resumes_from_a_torch_checkpoint(name: str, settings_: dict) -> None:
+    """torch trains 3 steps and saves model and optimizer; 3 more steps here from that file end where torch's own
+    3 more steps do (LBFGS's state, flat tensors and lists of them in torch's file, raised AttributeError at the
+    first step here)."""
+    torch.manual_seed(1)
+    xs, ys = torch.randn(6, 16, 4), torch.randn(6, 16, 2)
+
+    def run(lib, model, opt, batches) -> None:
+        for x, y in batches:
+            x, y = (x, y) if lib is torch else (tg.tensor(x.numpy()), tg.tensor(y.numpy()))
+
+            def closure(x=x, y=y):
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                return loss
+            opt.step(closure)
+
+    def model(lib):
+        return lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 2))
+    theirs = model(torch)
+    opt = getattr(torch.optim, name)(theirs.parameters(), **settings_)
+    run(torch, theirs, opt, zip(xs[:3], ys[:3]))
+    buffer = io.BytesIO()
+    torch.save({"model": theirs.state_dict(), "opt": opt.state_dict()}, buffer)
+    run(torch, theirs, opt, zip(xs[3:], ys[3:]))
+    buffer.seek(0)
+    ck = tg.load(buffer)
+    ours = model(tg)
+    ours.load_state_dict(ck["model"])
+    ours_opt = getattr(tg.optim, name)(ours.parameters(), **settings_)
+    ours_opt.load_state_dict(ck["opt"])
+    run(tg, ours, ours_opt, zip(xs[3:], ys[3:]))
+    for mine, reference in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(mine.detach().numpy(), reference.detach().numpy(), rtol=1e-5, atol=2e-6)

@@ -18,7 +18,7 @@ from typing import Any
 from .. import backend
 from ..autograd import enable_grad, no_grad
 from ..tensor import Array, Tensor, bump_version
-from .optimizer import Group, Optimizer, State, _number, check_nonnegative
+from .optimizer import Group, Optimizer, State, _number, _to_param, check_nonnegative
 
 LBFGS_STATE = ("func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
 
@@ -170,9 +170,20 @@ class LBFGS(Optimizer):
         if len(states) > 1 or unknown:
             raise ValueError(f"the state_dict's state is not an LBFGS state (unknown entries {sorted(unknown)})")
         # torch's state also keeps "al", the two-loop recursion's scratch list, which each step here recomputes
-        kept = {k: copy.deepcopy(v) for k, v in states[0].items() if k != "al"} if states else None
+        kept = {k: _restore(v, self.param_groups[0]["params"][0]) for k, v in states[0].items() if k != "al"} \
+            if states else None
         self.state = {self.param_groups[0]["params"][0]: kept} if kept is not None else {}
         self.param_groups[0].update({k: v for k, v in saved[0].items() if k != "params"})
+
+
+def _restore(value: Any, p: Tensor) -> Any:
+    """A saved LBFGS state entry as this optimizer keeps it: arrays (from a Tensor too, as a torch checkpoint holds
+    them: ``d``, ``old_dirs``, ``H_diag``...) fresh on p's device in p's dtype, lists of them entry by entry."""
+    if isinstance(value, list):
+        return [_restore(v, p) for v in value]
+    if isinstance(value, Tensor):
+        value = value.detach()._data
+    return _to_param(value, p, "LBFGS state", tuple(value.shape)) if hasattr(value, "shape") else value
 
 
 @dataclass
