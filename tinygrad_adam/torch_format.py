@@ -4,8 +4,9 @@ The zip format holds ``<name>/data.pkl`` (a pickle of the tree) and ``<name>/dat
 bytes); the legacy format (before torch 1.6) is a stream of pickles with the storages' bytes after them. The tree's
 pickle is read by an unpickler that resolves only the globals a tree of tensors needs, the ones torch's own
 ``weights_only=True`` load accepts: the tensor and parameter rebuilders, storage types, dtypes, ``Size``,
-``device``, ``OrderedDict``, ``set`` / ``frozenset`` and bytes. Any other global raises, so a file cannot make the
-load call anything else. A storage is read once; tensors that are views of one storage stay views of it.
+``device``, ``OrderedDict``, ``Counter``, ``set`` / ``frozenset``, complex numbers and bytes. Any other global
+raises, so a file cannot make the load call anything else. A storage is read once; tensors that are views of one
+storage stay views of it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import codecs
 import contextlib
 import pickle
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
@@ -151,13 +152,14 @@ class _Unpickler(pickle.Unpickler):
                 or (module, name) == ("torch._utils", "_rebuild_tensor_v3")):  # (torch's uint16, float8...)
             raise _Refused(f"a tensor of a dtype this library has no ({module}.{name})",
                            "convert the tensors where torch runs (.float()) and save again")
-        found = {("collections", "OrderedDict"): OrderedDict, ("builtins", "set"): set,
+        found = {("collections", "OrderedDict"): OrderedDict, ("collections", "Counter"): Counter,
+                 ("builtins", "complex"): complex, ("__builtin__", "complex"): complex, ("builtins", "set"): set,
                  ("builtins", "frozenset"): frozenset, ("builtins", "bytearray"): bytearray,
                  ("__builtin__", "set"): set, ("__builtin__", "frozenset"): frozenset,
                  ("__builtin__", "bytearray"): bytearray, ("_codecs", "encode"): _bytes,
                  ("torch", "Size"): Size, ("torch", "device"): device, ("torch", "Tensor"): Tensor,
                  ("torch.nn.parameter", "Parameter"): Parameter,
-                 ("torch._utils", "_rebuild_tensor_v2"): self.tensor,
+                 ("torch._utils", "_rebuild_tensor_v2"): self.tensor, ("torch._utils", "_rebuild_tensor"): self.tensor,
                  ("torch._utils", "_rebuild_parameter"): _parameter,
                  ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
                  ("torch._tensor", "_rebuild_from_type_v2"): _from_type}.get((module, name))
@@ -182,8 +184,9 @@ class _Unpickler(pickle.Unpickler):
         return _Storage(key, dtype)
 
     def tensor(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
-               requires_grad: bool, hooks: Any = None, metadata: Any = None) -> Tensor:
-        """torch's ``_rebuild_tensor_v2``: a view of ``storage`` (elements ``offset``, ``size``, ``stride``)."""
+               requires_grad: bool = False, hooks: Any = None, metadata: Any = None) -> Tensor:
+        """torch's ``_rebuild_tensor_v2`` (``_rebuild_tensor`` of torch 0.4 files: no ``requires_grad``): a view of
+        ``storage`` (elements ``offset``, ``size``, ``stride``)."""
         if not isinstance(storage, _Storage):
             raise _Refused("a tensor rebuilt from something other than a storage")
         if self.arrays[storage.key].dtype != storage.dtype:
