@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import pickle
+import sys
 import zipfile
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
@@ -217,8 +218,12 @@ def load(f: Any, device_name: str | None = None, legacy: bool = False) -> Any:
             big = f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder").strip() == b"big"
 
             def storage(key: str, dtype: type, numel: int) -> numpy.ndarray:
-                raw = bytearray(archive.read(f"{prefix}/data/{key}"))  # (a bytearray: the array is writable)
-                return numpy.frombuffer(raw, numpy.dtype(dtype).newbyteorder(">" if big else "<")).astype(dtype)
+                member = archive.getinfo(f"{prefix}/data/{key}")
+                raw = bytearray(member.file_size)  # read into once (a bytearray: the array is writable)
+                with archive.open(member) as stream:
+                    if stream.readinto(raw) != len(raw):
+                        raise ValueError(f"storage {key} ends early")
+                return _native(numpy.frombuffer(raw, numpy.dtype(dtype).newbyteorder(">" if big else "<")))
             with archive.open(f"{prefix}/data.pkl") as stream:
                 return _Unpickler(stream, storage, device_name).load()
     except _Refused as e:
@@ -228,6 +233,11 @@ def load(f: Any, device_name: str | None = None, legacy: bool = False) -> Any:
             pickle.UnpicklingError) as e:
         raise checkpoint.CheckpointError(f"{f} is a damaged torch.save file ({type(e).__name__}: {e}); save it "
                                          f"again where torch runs") from None
+
+
+def _native(array: numpy.ndarray) -> numpy.ndarray:
+    """``array`` in this machine's byte order (a copy only where the file's order is the other one)."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001  # the first two pickles of torch's legacy format
@@ -240,17 +250,20 @@ def _load_legacy(stream: BinaryIO, device_name: str | None) -> Any:
     magic, protocol, info = (_Unpickler(stream, None, None).load() for _ in range(3))
     if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL or not isinstance(info, dict):
         raise ValueError("it does not begin as torch.save's legacy format (magic number, protocol 1001)")
-    tree_reader = _Unpickler(stream, lambda key, dtype, numel: numpy.zeros(numel, dtype), device_name)
+    tree_reader = _Unpickler(stream, lambda key, dtype, numel: numpy.empty(numel, dtype), device_name)
     tree = tree_reader.load()
     order = "little" if info.get("little_endian", True) else "big"
-    for key in _Unpickler(stream, None, None).load():
-        array = tree_reader.arrays[key]
+    keys = _Unpickler(stream, None, None).load()
+    if sorted(keys) != sorted(tree_reader.arrays):  # (every storage the tree names is filled, none left unread)
+        raise ValueError("its storages are not the ones its tensors name")
+    for key in keys:
+        array = tree_reader.arrays[key]  # read into in place (the tensors over it are views of it on the CPU)
         numel = int.from_bytes(stream.read(8), order, signed=True)
-        raw = stream.read(numel * array.itemsize)
-        if numel != array.size or len(raw) != array.nbytes:
+        if numel != array.size or stream.readinto(memoryview(array).cast("B")) != array.nbytes:
             raise ValueError(f"storage {key} holds {numel} elements where its tensors name {array.size}, or ends early")
-        data = numpy.frombuffer(raw, array.dtype.newbyteorder("<" if order == "little" else ">"))
-        if key in tree_reader.reader.storages:  # the array the tensors over this storage are views of
-            target = tree_reader.reader.storages[key]
-            target[...] = backend.get_array_module(target).asarray(data)
+        if (order == "little") != (sys.byteorder == "little"):
+            array.byteswap(inplace=True)
+        target = tree_reader.reader.storages.get(key)
+        if target is not None and target is not array:  # a copy on the GPU, made from the array unread
+            target[...] = backend.get_array_module(target).asarray(array)
     return tree
