@@ -84,8 +84,15 @@ def second_order(f: Callable[..., Any], *arrays_: np.ndarray) -> None:
         _close(a, b, rtol)
     assert ours[1] == theirs[1], ("requires_grad of the gradients", ours[1], theirs[1])
     scale = _scale(theirs[0] + theirs[2])
-    for a, b in zip(ours[2], theirs[2]):
-        _close(a, b, rtol, rtol * scale)
+    for i, (a, b) in enumerate(zip(ours[2], theirs[2])):
+        try:
+            _close(a, b, rtol, rtol * scale)
+        except AssertionError:  # float32 where torch's own product is off: ours no farther from torch's float64
+            if arrays_[0].dtype != np.float32 or a is None or b is None or (np.isnan(a) != np.isnan(b)).any():
+                raise  # (batch_norm's on a column of variance 0.01: torch's float32 3.2e-4 off, ours 1.7e-5)
+            exact = _hvp(torch, f, tuple(x.astype(np.float64) for x in arrays_))[2][i]
+            with np.errstate(invalid="ignore"):
+                assert np.nanmax(np.abs(a - exact)) <= np.nanmax(np.abs(b - exact)), (a, b, exact)
     firsts = []  # first order, as before: torch's first-order gradient (its kernel where it has one: logit at -0.0
     for lib in (tg, torch):  # is g * inf there, its create_graph formula's g / -0.0)
         xs = [lib.tensor(a, requires_grad=True) for a in arrays_]

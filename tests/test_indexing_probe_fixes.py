@@ -256,3 +256,33 @@ def test_zero_d_input_takes_an_empty_index_of_any_shape_as_torch(op: str, shape:
         grads = [None if t.grad is None else t.grad.tolist() for t in (x, src)]
         results.append([tuple(out.shape), out.tolist(), grads])
     assert results[0] == results[1]
+
+
+E = Ellipsis
+ELLIPSIS_KEYS = [
+    (slice(None), [0, 2], E, [1, 3]), (slice(None), [[0], [2]], E, [1, 3]), ([0, 2], E, [1, 3]),
+    (slice(None), [0, 2], E, [1, 3], None), (0, [0, 2], E, [1, 3]), (slice(None), [0, 2], E, True, [1, 3]),
+    (E, E, 0, slice(None)), (E, E, [0, 1], slice(None)), (E, E, 0, 1, slice(None)), (0, E, E), (E, E, 0, 1),
+    (E, [0, 1], E, [0, 1]), (E, None, E, 0), (E, E, None, 0, slice(None)), (slice(None), E, E, False),
+]
+
+
+@pytest.mark.parametrize("key", ELLIPSIS_KEYS, ids=repr)
+def test_ellipsis_reads_as_torch(key: tuple[Any, ...]) -> None:
+    """An Ellipsis of no dims does not part two index arrays (x[:, [0, 2], ..., [1, 3]] of a (4, 5, 6) x is (4, 2);
+    numpy's reading gave (2, 4)); several Ellipses each skip the dims the other parts leave, as torch's: values,
+    gradients and setitem as torch's, or an IndexError where torch raises."""
+    data = np.arange(120, dtype=np.float32).reshape(4, 5, 6)
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor(data, requires_grad=True)
+        try:
+            y = x[key]
+        except IndexError:
+            results.append("IndexError")
+            continue
+        y.backward(lib.tensor(np.cos(np.arange(y.numel())).reshape(tuple(y.shape)).astype(np.float32)))
+        z = lib.tensor(data)
+        z[key] = -1.0
+        results.append((tuple(y.shape), y.tolist(), x.grad.tolist(), z.tolist()))
+    assert results[1] == results[0]

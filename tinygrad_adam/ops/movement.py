@@ -110,16 +110,36 @@ def _spans(i: Any) -> int:
     return i.ndim if hasattr(i, "dtype") and i.dtype.kind == "b" else 1
 
 
-def _one_ellipsis(parts: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
-    """torch's reading of several Ellipses: each skips the dims no part names, so the ones after the first skip
-    past the end (dropped here), and a part after one of them (but ``:``, which torch skips) then indexes past the
-    end: IndexError (torch's, but for a None that torch places past the dims the parts after it name)."""
-    at = [k for k, i in enumerate(parts) if i is Ellipsis]
-    skipped = ndim - sum(_spans(i) for i in parts)
-    if skipped > 0 and any(i is not Ellipsis and not (isinstance(i, slice) and i == slice(None))
-                           for i in parts[at[1]:]):
-        raise IndexError("an index part after a second Ellipsis names a dim past the end of the tensor")
-    return tuple(i for k, i in enumerate(parts) if k <= at[0] or i is not Ellipsis)
+def _no_ellipsis(parts: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
+    """``parts`` with each Ellipsis written out as the full slices it stands for in torch, which walks the key with
+    a place among the result's dims: each Ellipsis moves it on by ``ndim`` minus the dims the other parts name
+    (several Ellipses each by that much, so later parts may fall past the end: a full slice there is nothing, an
+    int, slice, index array or new dim an IndexError, as torch's). Numpy then reads the key as torch: an Ellipsis
+    of no dims between two index arrays does not part them (``x[:, [0, 2], ..., [1, 3]]`` of a 3-d x is (4, 2) in
+    torch, (2, 4) in numpy's reading of the Ellipsis)."""
+    skip = ndim - sum(_spans(i) for i in parts)
+    if skip < 0:
+        raise IndexError(f"too many indices for a tensor of dimension {ndim}")
+    out: list[Any] = []
+    at, dims = 0, ndim  # the place in the result, and the result's dims so far
+    for i in parts:
+        if i is Ellipsis:
+            out.extend([slice(None)] * max(0, min(skip, dims - at)))
+            at += skip
+            continue
+        span = _spans(i)
+        if at + span > dims:
+            if isinstance(i, slice) and i == slice(None):
+                continue
+            raise IndexError("an index part after a second Ellipsis names a dim past the end of the tensor")
+        out.append(i)
+        if span == 0:  # None or a bool: a new dim
+            at, dims = at + 1, dims + 1
+        elif _is_int(i):  # a select: its dim goes
+            dims -= 1
+        else:
+            at += span
+    return tuple(out)
 
 
 _PLAIN = frozenset({int, slice, type(None), type(Ellipsis)})  # index parts that need no torch reading (not bool)
@@ -143,17 +163,17 @@ def torch_keys(index: Any, private: bool = False, ndim: int = 0) -> tuple[Any, .
     0-d integer tensors) as selects and a bool (True / False, a 0-d bool tensor) as a new dim indexed by [0] / [],
     and then the index arrays, with numpy's rules, on what is left (numpy would broadcast the ints and bools with
     the arrays: ``x[0, ..., [1, 2]]`` is (5, 2) in torch, (2, 5) in numpy). ``ndim``: the indexed tensor's, read
-    where the key has several Ellipses (see ``_one_ellipsis``)."""
+    where the key has an Ellipsis (see ``_no_ellipsis``)."""
     if type(index) in _PLAIN:  # the fast paths: numpy reads ints, slices, None and ... as torch (but several ...)
         return (index,)
     if type(index) is tuple and all(type(i) in _PLAIN for i in index):
-        return (_one_ellipsis(index, ndim) if index.count(Ellipsis) > 1 else index,)
+        return (_no_ellipsis(index, ndim) if index.count(Ellipsis) > 1 else index,)
     if type(index) is Tensor and index.ndim:  # one index tensor or mask (``C[X]``): numpy's reading is torch's
         return (_raw_index(index, private),)
     index = _raw_index(_sequence_as_tuple(index), private)
     parts = index if isinstance(index, tuple) else (index,)
-    if len(parts) > 1 and sum(i is Ellipsis for i in parts) > 1:
-        index = parts = _one_ellipsis(parts, ndim)
+    if any(i is Ellipsis for i in parts):
+        index = parts = _no_ellipsis(parts, ndim)
     kinds = [_kind(i) for i in parts]
     if "b" not in kinds and not ("a" in kinds and "i" in kinds):
         if any(k == "i" and type(i) is not int for i, k in zip(parts, kinds)):  # a 0-d integer tensor selects: a
