@@ -93,6 +93,8 @@ def per_tensor(op: str, arrays: list[np.ndarray], *operands: object) -> list[np.
 def test_unary_like_torch(op: str, arrays: list[np.ndarray], in_place: bool) -> None:
     if op in TRIG:
         arrays = [np.where(np.abs(a) < 1e4, a, np.float32(0.5)) for a in arrays]
+    if op == "lgamma":  # torch's float32 lgamma overflows from about 4e36 (lgamma(4.04e36) = 3.36e38 is inf there, ours
+        arrays = [np.where(np.abs(a) < 1e36, a, np.float32(0.5)) for a in arrays]  # the float64 value rounded)
     results = run(op, arrays, in_place=in_place)
     agree(results, op in EXACT)
     if not isinstance(results[1], type):

@@ -165,3 +165,18 @@ def test_float32_i0_and_i1_are_finite_up_to_their_overflow() -> None:
     i1 = tg.special.i1(tg.tensor(x))
     for got, f in ((out, scipy_special.i0), (i1, scipy_special.i1), (t.grad, scipy_special.i1)):
         np.testing.assert_allclose(got.numpy(), f(x.astype(np.float64)).astype(np.float32), rtol=2e-7)
+
+
+def test_ndtri_gradient_in_range_where_exp_alone_is_not() -> None:
+    """float32 ndtri's gradient g sqrt(2 pi) exp(y^2 / 2) at p = 1.3e-40 (y = -13.29): exp is 2.2e38, times
+    sqrt(2 pi) past float32's range, but times g = 0.54 it is 3.1e38, as torch's and the float64 value give (ours
+    was inf)."""
+    p = np.float32(1.29687678e-40)
+    got = []
+    for dtype in (tg.float32, tg.float64):
+        x = tg.tensor(p, dtype=dtype, requires_grad=True)
+        tg.special.ndtri(x).backward(tg.tensor(0.5403, dtype=dtype))
+        got.append(x.grad.item())
+    t = torch.tensor(p, requires_grad=True)
+    torch.special.ndtri(t).backward(torch.tensor(0.5403))
+    assert np.isfinite(got[0]) and got[0] == pytest.approx(got[1], rel=1e-5) == pytest.approx(t.grad.item(), rel=1e-5)

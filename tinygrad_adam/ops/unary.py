@@ -281,7 +281,12 @@ def ndtri(a: Tensor) -> Tensor:
     """The inverse of ndtr on [0, 1] (+-inf at 1 and 0, nan outside; scipy's, accurate in both tails, where
     sqrt 2 erfinv(2p - 1) is not); derivative sqrt(2 pi) exp(out^2 / 2)."""
     out = backend.special("ndtri", a._data).astype(a.dtype, copy=False)
-    return record("ndtri", out, (a,), lambda g: (g * _normal_density(out, math.sqrt(2 * math.pi), 0.5),))
+
+    def backward(g: Array) -> tuple[Array]:  # in float64 for a narrower dtype: the product may be in its range where
+        wide = out.astype("float64", copy=False)  # exp alone is not (p = 1.3e-40: sqrt(2 pi) exp(88.3) overflows
+        d = g.astype("float64", copy=False) * _normal_density(wide, math.sqrt(2 * math.pi), 0.5)  # float32; times
+        return (d.astype(g.dtype, copy=False),)  # a g of 0.54 it is 3.1e38)
+    return record("ndtri", out, (a,), backward)
 
 
 def entr(a: Tensor) -> Tensor:
