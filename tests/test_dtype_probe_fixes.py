@@ -100,7 +100,22 @@ def test_add_sub_alpha_integers_scale_in_the_result_dtype(da: str, db: str, data
 @settings(max_examples=100, deadline=None)
 @given(half_array())
 def test_sinc_float16_computes_in_float32(a: np.ndarray) -> None:
-    same(*both(lambda L, x: L.sinc(x), a))
+    theirs, ours = both(lambda L, x: L.sinc(x), a)
+    # where the true value lies within float32's error of a float16 midpoint, each library's float32 rounding decides
+    # the side: pi x rounded to float32 moves sin(pi x) by |pi x| 2^-24 (sinc(4.117): true 0.02782437, the midpoint
+    # 0.02782440; torch's float32 0.02782440 - 2e-12 rounds down to 0.02782, ours is the midpoint and rounds to
+    # 0.02783); there either neighbour of the true value passes
+    with np.errstate(all="ignore"):
+        x = a.astype(np.float64)
+        truth = np.where(x == 0, 1.0, np.sin(np.pi * x) / (np.pi * x))
+        nearest = truth.astype(np.float16)
+        other = np.nextafter(nearest, np.where(truth > nearest, np.inf, -np.inf).astype(np.float16))
+        middle = (nearest.astype(np.float64) + other.astype(np.float64)) / 2
+        bound = np.where(x == 0, 0.0, 2.0 ** -24 * (4 + np.abs(np.pi * x)) * np.abs(np.cos(np.pi * x) / x))
+        near = np.abs(truth - middle) <= bound
+        neighbours = (ours.numpy() == nearest) | (ours.numpy() == other)
+    keep = ~(near & neighbours)
+    same(theirs[torch.from_numpy(keep)], ours[tg.tensor(keep)])
 
 
 @settings(max_examples=100, deadline=None)
