@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy
 
 from . import backend, durable
-from .tensor import Size, Tensor
+from .tensor import Size, Tensor, storage_root
 
 REMEDY = "restore it from a copy, or start the run again with --overwrite"
 
@@ -88,7 +88,7 @@ def _storage_layout(t: Tensor) -> tuple[Tensor, numpy.ndarray, int, tuple[int, .
     array = t._data
     if type(array) is not numpy.ndarray or any(s < 0 or s % array.itemsize for s in array.strides):
         return None
-    owner = storage._root(t)
+    owner = storage_root(t)
     if type(owner._data) is not numpy.ndarray or not storage._inside(array, owner._data):
         return None
     flat = storage._flat_storage(t)

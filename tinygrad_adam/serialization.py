@@ -43,11 +43,11 @@ def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights
     (``torch_format``), which runs no code from the file."""
     if not hasattr(f, "read") and os.path.isdir(f):
         raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
-    legacy = _starts_as_pickle(f)  # torch.save's legacy format (_use_new_zipfile_serialization=False)
-    if legacy or _torch_zip(f):
-        read = partial(torch_format.load, f, legacy=legacy)
-    else:
+    writer = _written_by(f)
+    if writer == "ours":
         read = partial(checkpoint.load, f, require_dict=False)
+    else:
+        read = partial(torch_format.load, f, legacy=writer == "torch legacy")
     if not (isinstance(map_location, dict) or callable(map_location)):
         return read(None if map_location is None else str(map_location))
     if isinstance(map_location, dict):
@@ -70,28 +70,25 @@ def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
     return tree
 
 
-def _torch_zip(f: str | os.PathLike[str] | BinaryIO) -> bool:
-    """Whether ``f`` is torch.save's zip, whose ``<name>/data.pkl`` holds the pickled tree (a stream's position is
-    kept)."""
+def _written_by(f: str | os.PathLike[str] | BinaryIO) -> str:
+    """Who wrote ``f``: "torch legacy" where it begins with a pickle's protocol header (0x80, then 2..5: torch.save's
+    format with ``_use_new_zipfile_serialization=False``), "torch" for torch.save's zip (its ``<name>/data.pkl`` holds
+    the tree), else "ours" (our .npz begins 'PK'; a missing or unreadable file is left to its reader's error). A
+    stream's position is kept."""
     where = f.tell() if hasattr(f, "read") else None
     try:
+        if where is None:
+            with open(f, "rb") as stream:
+                head = stream.read(2)
+        else:
+            head = f.read(2)
+            f.seek(where)
+        if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+            return "torch legacy"
         with zipfile.ZipFile(f) as archive:
-            return torch_format.is_torch_zip(archive) is not None
+            return "torch" if torch_format.is_torch_zip(archive) is not None else "ours"
     except (OSError, zipfile.BadZipFile):
-        return False
+        return "ours"
     finally:
         if where is not None:
             f.seek(where)
-
-
-def _starts_as_pickle(f: str | os.PathLike[str] | BinaryIO) -> bool:
-    """Whether ``f`` begins with a pickle's protocol header (0x80 then a protocol number 2..5); an .npz begins 'PK'
-    (a stream's position is kept)."""
-    if hasattr(f, "read"):
-        where = f.tell()
-        head = f.read(2)
-        f.seek(where)
-    else:
-        with open(f, "rb") as stream:
-            head = stream.read(2)
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5

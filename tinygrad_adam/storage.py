@@ -18,14 +18,7 @@ import numpy
 from . import backend
 from .autograd import is_grad_enabled
 from .layouts import check_layout, element_strides, preserved_strides, span, strided_array
-from .tensor import Tensor, bump_version, constant, record, version_box
-
-
-def _root(t: Tensor) -> Tensor:
-    """The tensor whose array owns ``t``'s storage (``t`` itself unless it is a recorded view)."""
-    while t._base is not None:
-        t = t._base
-    return t
+from .tensor import Tensor, bump_version, constant, record, storage_root, version_box
 
 
 def _span(array: Any) -> tuple[int, int]:
@@ -41,7 +34,7 @@ def _flat_storage(t: Tensor) -> Any:
     """The storage of ``t`` as a 1-D array of ``t``'s dtype (a view: writes reach ``t`` and its views)."""
     from .ops.movement import own_array
 
-    array = own_array(_root(t))  # (a 0-d numpy scalar becomes an array first: the view then shares its memory)
+    array = own_array(storage_root(t))  # (a 0-d numpy scalar becomes an array first: the view then shares its memory)
     _, nbytes = _span(array)
     lowest = array[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for s, n in zip(array.strides, array.shape))
                    if array.ndim else None]  # (0-d: x[None], a view; x[()] would be a copied scalar)
@@ -65,7 +58,7 @@ def offset_of(t: Tensor) -> int:
     """Where ``t``'s first element sits in its storage, in elements."""
     if t._data.size == 0 and getattr(t, "_offset", None) is not None:  # an empty as_strided view: anywhere
         return t._offset
-    start, _ = _span(_root(t)._data)
+    start, _ = _span(storage_root(t)._data)
     return (backend.data_ptr(t._data) - start) // t.dtype.itemsize
 
 
@@ -217,7 +210,7 @@ class UntypedStorage:
     ``size()``, ``device``); equal ``data_ptr()`` means shared memory, as in torch."""
 
     def __init__(self, t: Tensor) -> None:
-        self._ptr, self._nbytes = _span(_root(t)._data)
+        self._ptr, self._nbytes = _span(storage_root(t)._data)
         self.device = t.device
 
     def data_ptr(self) -> int:
@@ -243,7 +236,7 @@ def is_shared(t: Tensor) -> bool:
     """Whether other processes can see ``t``'s memory: a GPU array, or host memory ``share_memory_`` mapped."""
     if t.device != "cpu":
         return True
-    base = _root(t)._data
+    base = storage_root(t)._data
     while isinstance(base, numpy.ndarray):
         base = base.base
     return isinstance(getattr(base, "obj", base), mmap.mmap)  # (numpy holds the mapping through a memoryview)

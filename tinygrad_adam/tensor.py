@@ -505,12 +505,18 @@ def expanded(t: Tensor | None) -> bool:
     return False
 
 
+def storage_root(t: Tensor) -> Tensor:
+    """The tensor whose array owns ``t``'s storage (``t`` itself unless it is a recorded view)."""
+    while t._base is not None:
+        t = t._base
+    return t
+
+
 def torch_strided(t: Tensor) -> bool:
     """Whether ``t``'s array has the strides torch's tensor would: a view (transpose, slice, permute...) of a
     row-major array, or an alias (``detach()``, ``.data``) of one. A computed array may be laid out otherwise than
     torch's (numpy's einsum), so ``view`` copies it instead of refusing."""
-    while t._base is not None:
-        t = t._base
+    t = storage_root(t)
     if t._torch_strided is not None:
         return t._torch_strided
     flags = getattr(t._data, "flags", None)

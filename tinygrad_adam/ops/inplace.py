@@ -24,7 +24,7 @@ from .. import backend
 from ..autograd import is_grad_enabled, no_grad
 from ..backend import data_ptr
 from ..layouts import element_strides
-from ..storage import _inside, _positions, _root, _span, check_overlap, offset_of
+from ..storage import _inside, _positions, _span, check_overlap, offset_of
 from ..tensor import (
     Tensor,
     bump_version,
@@ -35,6 +35,7 @@ from ..tensor import (
     record,
     repeats,
     saves_output,
+    storage_root,
 )
 from . import index, movement
 
@@ -55,7 +56,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
                            f"recorded; do the update inside `with no_grad():`")
     tracked = grad and (a.requires_grad or any(isinstance(x, Tensor) and x.requires_grad for x in operands))
-    root = _root(a) if tracked and a._base is not None and not reshape else None  # a view of a tensor in a graph
+    root = storage_root(a) if tracked and a._base is not None and not reshape else None  # a view of a tensor in a graph
     if root is not None and not _inside(a._data, root._data):  # its owner's array was replaced (``.data = t``):
         root = None  # a's own memory only, as torch's writes a's storage alone
     if root is not None and aliased:  # (fill_ ... into an expand of a tensor in a graph): as torch, the values are
@@ -192,7 +193,7 @@ def refresh_view(view: Tensor) -> None:
     again from the tensor owning that memory before an op uses it, as torch regenerates a view's grad_fn from its
     base: its gradient then goes through the write; a constant when that owner has no graph. The graph it had stays
     its ``_prior`` (the input of the ops recorded with it before)."""
-    root = _root(view)
+    root = storage_root(view)
     if root is view:
         return
     if not root.requires_grad:  # its memory's owner is a constant: so is the view (its old graph is its prior)
@@ -354,7 +355,7 @@ def stores_itself(a: Tensor, key: Any, value: Any) -> bool:
     """Whether ``a[key] = value`` would write ``value`` onto its own memory: ``value`` is the view ``a[key]``, as
     when Python's ``a[key] += v`` stores back the view it has just updated in place. Nothing is left to do then
     (recording it would make ``value`` an input of ``a``, so the next write into ``a`` would mark it stale)."""
-    if not isinstance(value, Tensor) or value._base is None or _root(value) is not _root(a):
+    if not isinstance(value, Tensor) or value._base is None or storage_root(value) is not storage_root(a):
         return False
     target = movement.getitem(constant(a._data), key)
     return target._base is not None and target.shape == value.shape and \
@@ -417,8 +418,8 @@ def _writable_array(a: Tensor) -> Any:
         owner = base
     if not owner.flags.writeable:  # (memory that is read-only in itself: numpy's error at the write)
         return data
-    offset = data.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
-    return numpy.ndarray(data.shape, data.dtype, buffer=owner, offset=offset, strides=data.strides)
+    return numpy.ndarray(data.shape, data.dtype, buffer=owner, offset=data_ptr(data) - data_ptr(owner),
+                         strides=data.strides)
 
 
 def _write_aliased(dst: Any, out: Any) -> None:
