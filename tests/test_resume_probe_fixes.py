@@ -149,12 +149,17 @@ def test_torch_file_of_either_format_loads(tmp_path: Path) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(0.0, 1.0, exclude_max=True), st.sampled_from(["ours", "torch", "torch legacy"]))
+@given(st.floats(0.0, 1.0, exclude_max=True), st.sampled_from(["ours", "ours legacy", "ours npz", "torch",
+                                                                 "torch legacy"]))
 def test_a_cut_short_file_never_loads(tmp_path_factory: pytest.TempPathFactory, where: float, writer: str) -> None:
-    """A file of ours, or one torch.save wrote in either format, cut anywhere: CheckpointError, never a tree."""
+    """A file save wrote here (torch's zip or legacy format, or our .npz where the tree holds a numpy array), or one
+    torch.save wrote in either format, cut anywhere: CheckpointError, never a tree."""
     path = tmp_path_factory.mktemp("cut") / "ck.pt"
-    if writer == "ours":
-        tg.save({"w": tg.arange(300.0).reshape(30, 10), "step": 7}, path)
+    if writer.startswith("ours"):
+        tree = {"w": tg.arange(300.0).reshape(30, 10), "step": 7}
+        if writer == "ours npz":
+            tree["np"] = np.ones(3)
+        tg.save(tree, path, _use_new_zipfile_serialization=writer != "ours legacy")
     else:
         torch.save({"w": torch.arange(300.0).reshape(30, 10), "step": 7}, path,
                    _use_new_zipfile_serialization=writer == "torch")

@@ -1,7 +1,9 @@
 """``load`` reads torch.save's files (zip or legacy format) weights-only (``torch_format``): a checkpoint written by
 torch (state dicts of a model and its optimizer, nested trees, views of one storage, every dtype both libraries
 have) loads as torch.load reads it, and training resumed from it here continues torch's run; a file that pickles
-anything else (a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing."""
+anything else (a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing.
+``save`` writes torch's format (``torch_save``) where torch's weights-only load reads the tree back, so torch.load
+reads a model saved here."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import io
 import os
 import pickle
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -81,23 +83,125 @@ def _tensors(draw):
     return t
 
 
+def _torch_tree(tensors: list) -> dict:
+    """A checkpoint-like tree around ``tensors``: three views of one storage, and every other kind of value torch's
+    weights-only load reads."""
+    base = torch.arange(12.0).reshape(3, 4)
+    return {"tensors": tensors, "views": (base, base[1], base.t()[2:]), "n": 3, "x": 0.5, "s": "a", "none": None,
+            "b": b"\x00\xff", "flags": {1, 2}, "od": OrderedDict(k=torch.ones(2)), "dt": torch.float16,
+            "size": torch.Size([2, 3]), "dev": torch.device("cpu"), "c": 1 - 2j, "ba": bytearray(b"x"),
+            "count": Counter("aab"), 2.5: [True, (None,)], (1, "k"): {3}}
+
+
+def _one_storage(views) -> None:
+    """A write through one of ``_torch_tree``'s views shows in the others, as torch's."""
+    views[0][1, 2] = -7.0
+    assert views[1][2].item() == -7.0 and views[2][0, 1].item() == -7.0
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_tensors(), min_size=1, max_size=4), st.booleans(), st.booleans())
 def test_trees_of_tensors_load_as_torch_load_reads_them(tensors, as_stream: bool, legacy: bool) -> None:
     """Zip or legacy format, from a path or a stream."""
-    base = torch.arange(12.0).reshape(3, 4)
-    tree = {"tensors": tensors, "views": (base, base[1], base.t()[2:]), "n": 3, "x": 0.5, "s": "a", "none": None,
-            "b": b"\x00\xff", "flags": {1, 2}, "od": OrderedDict(k=torch.ones(2)), "dt": torch.float16,
-            "size": torch.Size([2, 3]), "dev": torch.device("cpu")}
     buffer = io.BytesIO()
-    torch.save(tree, buffer, _use_new_zipfile_serialization=not legacy)
+    torch.save(_torch_tree(tensors), buffer, _use_new_zipfile_serialization=not legacy)
     buffer.seek(0)
     theirs = torch.load(io.BytesIO(buffer.getvalue()))
     ours = tg.load(buffer if as_stream else io.BytesIO(buffer.getvalue()))
     _same(ours, theirs)
-    views = ours["views"]  # one storage: a write through one view shows in the others, as torch's
-    views[0][1, 2] = -7.0
-    assert views[1][2].item() == -7.0 and views[2][0, 1].item() == -7.0
+    _one_storage(ours["views"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_tensors(), min_size=1, max_size=4), st.booleans(), st.sampled_from([2, 3, 4, 5]))
+def test_trees_saved_here_load_in_torch_as_they_went_in(tensors, legacy: bool, protocol: int) -> None:
+    """What ``save`` writes here (a tree read from torch's file: every dtype, views, Parameters, sets, Size,
+    dtypes, devices, bytes...), in either of torch's formats and any pickle protocol, torch.load reads as it went in,
+    each view with its strides over one storage (weights only, its default, at torch's default protocol 2: its
+    weights-only unpickler reads no protocol 4 frames or protocol 3 bytes, in torch's own files too); and ``load``
+    reads it too."""
+    buffer = io.BytesIO()
+    torch.save(_torch_tree(tensors), buffer)
+    buffer.seek(0)
+    ours = tg.load(buffer)
+    ours["np"], ours["np_dtype"] = np.float32(1.5), ours["views"][0].dtype  # (written as 1.5, torch.float32)
+    base = tg.arange(12.0).reshape(3, 4)  # (views made here: loaded ones are tensors of their own, see README)
+    ours["views"] = (base, base[1], base.t()[2:])
+    mine = io.BytesIO()
+    tg.save(ours, mine, pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy)
+    assert tg.serialization._written_by(io.BytesIO(mine.getvalue())) == ("torch legacy" if legacy else "torch")
+    theirs = torch.load(io.BytesIO(mine.getvalue()), weights_only=protocol == 2)
+    back = tg.load(io.BytesIO(mine.getvalue()))
+    assert theirs.pop("np") == back.pop("np") == 1.5 and type(back["x"]) is float
+    assert theirs.pop("np_dtype") == torch.float32 and back.pop("np_dtype") == tg.float32
+    ours.pop("np"), ours.pop("np_dtype")
+    _same(ours, theirs)
+    _same(back, theirs)
+    for mine_t, their_t in zip([*ours["tensors"], *ours["views"]], [*theirs["tensors"], *theirs["views"]]):
+        assert mine_t.numel() == 0 or mine_t.stride() == their_t.stride()
+    _one_storage(theirs["views"])
+
+
+def test_saved_zip_has_torchs_layout(tmp_path: Path) -> None:
+    """Each record is stored (not compressed) with its bytes on a 64-byte boundary, as torch writes them, so
+    ``torch.load(mmap=True)`` maps the storages in place; a tensor of negative strides (no such view in torch) is
+    written as a contiguous copy, with torch's strides for its shape."""
+    path = tmp_path / "w.pt"
+    flipped = {(2, 3): tg.arange(6.0).reshape(2, 3).flip(1), (3, 1, 2): tg.arange(6.0).reshape(3, 1, 2).flip(0)}
+    tg.save({"w": tg.arange(10.0), "i": tg.ones(3, dtype=tg.int8), "e": tg.zeros(0), "flipped": flipped}, path)
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
+        for info in archive.infolist():
+            raw.seek(info.header_offset + 26)
+            name_length, extra_length = int.from_bytes(raw.read(2), "little"), int.from_bytes(raw.read(2), "little")
+            assert info.compress_type == zipfile.ZIP_STORED
+            assert (info.header_offset + 30 + name_length + extra_length) % 64 == 0, info.filename
+    loaded = torch.load(path, mmap=True)
+    assert loaded["w"].tolist() == list(range(10)) and loaded["i"].tolist() == [1, 1, 1] and loaded["e"].numel() == 0
+    for shape, t in loaded["flipped"].items():
+        assert t.stride() == torch.empty(shape).stride() and t.tolist() == flipped[shape].tolist()
+
+
+def test_a_model_trained_here_runs_in_torch(tmp_path: Path) -> None:
+    """A small CNN trained here, its state_dict saved with ``save``: torch's model of the same layers loads it
+    (strict: every key, shape and dtype, BatchNorm's int64 counter too) and computes what ours does."""
+    def model(lib):
+        return lib.nn.Sequential(lib.nn.Conv2d(1, 4, 3), lib.nn.BatchNorm2d(4), lib.nn.ReLU(), lib.nn.Flatten(),
+                                 lib.nn.Linear(4 * 6 * 6, 3))
+    tg.manual_seed(0)
+    ours, x = model(tg), tg.randn(5, 1, 8, 8)
+    opt = tg.optim.Adam(ours.parameters(), lr=0.01)
+    for _ in range(3):
+        opt.zero_grad()
+        ours(x).pow(2).mean().backward()
+        opt.step()
+    tg.save(ours.state_dict(), tmp_path / "model.pt")
+    theirs = model(torch)
+    theirs.load_state_dict(torch.load(tmp_path / "model.pt"))
+    assert theirs[1].num_batches_tracked.item() == 3
+    ours.eval(), theirs.eval()
+    np.testing.assert_allclose(theirs(torch.from_numpy(x.numpy())).detach().numpy(), ours(x).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_tree_torch_would_not_read_back_is_written_as_ours(tmp_path: Path) -> None:
+    """A Namespace, a numpy array, a frozenset or a dict subclass in the tree (torch's weights-only load refuses the
+    first three and reads none of them back as it went in): the file is our .npz, which load reads and torch.load
+    does not; anything else is torch's."""
+    import argparse
+
+    path = tmp_path / "ck.pt"
+
+    class Settings(dict):
+        pass
+    for tree in ({"args": argparse.Namespace(lr=0.1), "w": tg.ones(2)}, {"w": tg.ones(2), "np": np.arange(3.0)},
+                 {"f": frozenset([1])}, [Settings(a=1)]):
+        tg.save(tree, path)
+        assert tg.serialization._written_by(path) == "ours"
+        with pytest.raises(RuntimeError):
+            torch.load(path)
+        assert tg.load(path)[0] == {"a": 1} if isinstance(tree, list) else tg.load(path).keys() == tree.keys()
+    tg.save({"w": tg.ones(2), "epoch": 3}, path)
+    assert tg.serialization._written_by(path) == "torch" and torch.load(path)["epoch"] == 3
 
 
 def test_big_endian_file_loads(tmp_path: Path) -> None:
@@ -253,6 +357,18 @@ def test_torch_file_loads_onto_the_gpu(tmp_path: Path, legacy: bool) -> None:
     assert all(str(t.device).startswith("cuda") for t in ours.values()) and isinstance(ours["p"], tg.nn.Parameter)
     ours["w"][1, 0] = -1.0
     assert ours["row"].cpu().tolist() == [-1.0, 5.0, 6.0, 7.0] and ours["p"].cpu().tolist() == [1.0, 1.0]
+
+
+@pytest.mark.gpu
+def test_gpu_tensors_saved_here_load_in_torch(tmp_path: Path) -> None:
+    """A GPU tensor's storage is written with torch's location of it ("cuda:0"), which torch.load hands its
+    ``map_location``; its values come back on the CPU."""
+    path = tmp_path / "ck.pt"
+    tg.save({"w": tg.arange(6.0, device="cuda").reshape(2, 3), "cpu": tg.ones(2)}, path)
+    locations = []
+    loaded = torch.load(path, map_location=lambda storage, location: locations.append(location) or storage)
+    assert sorted(locations) == ["cpu", "cuda:0"]
+    assert loaded["w"].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]] and loaded["cpu"].tolist() == [1.0, 1.0]
 
 
 def test_safe_globals_let_a_trusted_file_load_as_torch_does(tmp_path: Path) -> None:

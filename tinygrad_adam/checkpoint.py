@@ -17,6 +17,7 @@ import secrets
 import stat
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -50,21 +51,26 @@ class _Writer:
     def tensor(self, t: Tensor) -> Any:
         if id(t) in self.tensors:
             return {"__same__": self.tensors[id(t)][1]["__id__"]}
-        node: dict[str, Any] = {"__tensor__": None, "requires_grad": t.requires_grad, "__id__": len(self.tensors)}
-        layout = _storage_layout(t)
-        if layout is None:
-            node["__tensor__"] = self.add(t.numpy())
-        else:
-            owner, flat, offset, strides = layout
-            where = (storage_span(owner._data), flat.dtype.str)  # (a tensor and its .detach(): one storage)
-            if where not in self.storages:
-                self.storages[where] = (owner, self.add(flat))  # (the owner kept alive: its id stays unique)
-            node["__tensor__"] = self.storages[where][1]
-            node["view"] = [offset, list(t.shape), list(strides)]
+        key, view = self.place(t)
+        node: dict[str, Any] = {"__tensor__": key, "requires_grad": t.requires_grad, "__id__": len(self.tensors)}
+        if view is not None:
+            node["view"] = view
         if _is_parameter(t):
             node["parameter"] = True
         self.tensors[id(t)] = (t, node)
         return node
+
+    def place(self, t: Tensor) -> tuple[str, list[Any] | None]:
+        """The key of the array holding ``t``'s elements and t's [offset, shape, strides] in it (elements), or None
+        where that array is t's own (a GPU tensor, negative strides: written alone, as ``t.numpy()``)."""
+        layout = _storage_layout(t)
+        if layout is None:
+            return self.add(t.numpy()), None
+        owner, flat, offset, strides = layout
+        where = (storage_span(owner._data), flat.dtype.str)  # (a tensor and its .detach(): one storage)
+        if where not in self.storages:
+            self.storages[where] = (owner, self.add(flat))  # (the owner kept alive: its id stays unique)
+        return self.storages[where][1], [offset, list(t.shape), list(strides)]
 
 
 def storage_span(array: numpy.ndarray) -> tuple[int, int]:
@@ -222,16 +228,21 @@ def save(path: str | os.PathLike[str] | BinaryIO, tree: Any) -> Path | None:
     """Write ``tree`` to ``path`` (.npz) atomically (returns the path), or into an open binary file."""
     writer = _Writer()
     skeleton = json.dumps(_encode(tree, writer))
-    arrays = writer.arrays
+    return write_to(path, lambda f: numpy.savez(f, __tree__=numpy.array(skeleton), **writer.arrays))
+
+
+def write_to(path: str | os.PathLike[str] | BinaryIO, write: Callable[[BinaryIO], None]) -> Path | None:
+    """``write(f)`` into the open binary file ``path``, or into a new file that then replaces the file at ``path`` in
+    one step (returns that path; a crash leaves the old file or the new one, never part of one)."""
     if hasattr(path, "write"):
-        numpy.savez(path, __tree__=numpy.array(skeleton), **arrays)
+        write(path)
         return None
     path = Path(os.path.realpath(path))  # a symlink is written through to its target, as open(path, "wb") would
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, __tree__=numpy.array(skeleton), **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         durable.replace(tmp, path)

@@ -1,8 +1,9 @@
 """``save(obj, f)`` / ``load(f)`` with torch's call shapes, for state dicts and nested containers of tensors.
 
-Safe by construction: an ``.npz`` (zip) of arrays plus a JSON tree (see ``checkpoint``); no pickle, so loading a
-file runs no code. ``load`` also reads torch.save's files, weights only (see ``torch_format``). A path is
-written atomically; ``f`` may also be an open binary file.
+``save`` writes torch.save's format (``torch_save``) where torch's weights-only load can read the tree back, else an
+``.npz`` (zip) of arrays plus a JSON tree (see ``checkpoint``). ``load`` reads both; torch's files by a weights-only
+unpickler (``torch_format``), so loading a file runs no code. A path is written atomically; ``f`` may also be an
+open binary file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, BinaryIO
 
-from . import checkpoint, torch_format
+from . import checkpoint, torch_format, torch_save
 from .tensor import Tensor
 from .torch_format import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
@@ -25,8 +26,17 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO, pickle_module: Any = No
     """Write ``obj`` to ``f``: Tensors (a Parameter stays one; a tensor met twice is one tensor when loaded, and views
     of one storage stay views of it, the whole storage written, as torch's), arrays, numbers, strings, bytes, None,
     dtypes, and dicts (OrderedDict kept; keys None / bool / int / float / str / tuples of them), lists, tuples,
-    ``Size``, sets, ``argparse.Namespace`` of them. torch's pickle options are accepted and change nothing (there is
-    no pickle)."""
+    ``Size``, sets, ``argparse.Namespace`` of them.
+
+    Where ``obj`` holds only what torch's weights-only load reads (``torch_save.holds_only_torch_types``: a state
+    dict, tensors, numbers, strings...), the file is torch.save's, which ``torch.load`` reads (its zip format, or
+    with ``_use_new_zipfile_serialization=False`` its legacy one, pickled with ``pickle_protocol``); otherwise (numpy
+    arrays, a Namespace) it is our .npz. ``pickle_module`` is not used."""
+    if torch_save.holds_only_torch_types(obj):
+        checkpoint.write_to(f, partial(torch_save.write, obj, protocol=pickle_protocol,
+                                       legacy=not _use_new_zipfile_serialization,
+                                       byteorder=not _disable_byteorder_record))
+        return
     try:
         checkpoint.save(f, obj)
     except TypeError as e:
