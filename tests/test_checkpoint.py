@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tinygrad_adam as tg
 from tinygrad_adam import checkpoint
 
 
@@ -39,8 +40,10 @@ def test_failed_write_leaves_old_checkpoint_intact(tmp_path: Path, monkeypatch: 
 
 
 def test_unstorable_value_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="cannot store a object"):
+    with pytest.raises(TypeError, match=r"cannot store an object of type object in a checkpoint$"):
         checkpoint.save(tmp_path / "c.npz", {"x": object()})
+    with pytest.raises(TypeError, match=r"type Linear in a checkpoint \(save its state_dict\(\) instead"):
+        checkpoint.save(tmp_path / "c.npz", {"model": tg.nn.Linear(2, 2)})
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         checkpoint.load(tmp_path / "missing.npz")
 

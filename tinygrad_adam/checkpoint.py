@@ -128,7 +128,9 @@ def _encode(node: Any, out: _Writer) -> Any:
         return {"__complex__": [node.real, node.imag]}
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
-    raise TypeError(f"cannot store a {type(node).__name__} in a checkpoint")
+    fix = (" (save its state_dict() instead, and load that into one built in code: load_state_dict)"
+           if callable(getattr(node, "state_dict", None)) else "")  # a whole model or optimizer, torch.save(model)
+    raise TypeError(f"cannot store an object of type {type(node).__name__} in a checkpoint{fix}")
 
 
 def _encode_key(key: Any) -> Any:
