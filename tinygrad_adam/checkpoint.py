@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy
 
 from . import backend, durable
-from .tensor import Size, Tensor, storage_root
+from .tensor import Size, Tensor
 
 REMEDY = "restore it from a copy, or start the run again with --overwrite"
 
@@ -41,7 +41,7 @@ class _Writer:
     def __init__(self) -> None:
         self.arrays: dict[str, numpy.ndarray] = {}
         self.tensors: dict[int, tuple[Tensor, Any]] = {}  # id -> (the tensor, kept alive; its skeleton)
-        self.storages: dict[Any, tuple[Tensor, str]] = {}  # (owner's memory, dtype) -> (owner, key)
+        self.storages: dict[Any, tuple[numpy.ndarray, str]] = {}  # (its memory, dtype) -> (storage's array, key)
 
     def add(self, array: numpy.ndarray) -> str:
         key = f"a{len(self.arrays)}"
@@ -67,9 +67,9 @@ class _Writer:
         if layout is None:
             return self.add(t.numpy()), None
         owner, flat, offset, strides = layout
-        where = (storage_span(owner._data), flat.dtype.str)  # (a tensor and its .detach(): one storage)
+        where = (storage_span(owner), flat.dtype.str)  # (a tensor and its .detach(): one storage)
         if where not in self.storages:
-            self.storages[where] = (owner, self.add(flat))  # (the owner kept alive: its id stays unique)
+            self.storages[where] = (owner, self.add(flat))  # (the owner kept alive: its memory stays its own)
         return self.storages[where][1], [offset, list(t.shape), list(strides)]
 
 
@@ -86,16 +86,16 @@ def _is_parameter(t: Tensor) -> bool:
     return isinstance(t, Parameter)
 
 
-def _storage_layout(t: Tensor) -> tuple[Tensor, numpy.ndarray, int, tuple[int, ...]] | None:
-    """(the tensor owning ``t``'s storage, that storage as a 1-D array of t's dtype, t's offset and strides in it, in
+def _storage_layout(t: Tensor) -> tuple[numpy.ndarray, numpy.ndarray, int, tuple[int, ...]] | None:
+    """(the array of ``t``'s storage, that storage as a 1-D array of t's dtype, t's offset and strides in it, in
     elements), or None where t is not a plain numpy tensor with non-negative strides (it is then written alone)."""
     from . import storage
 
     array = t._data
     if type(array) is not numpy.ndarray or any(s < 0 or s % array.itemsize for s in array.strides):
         return None
-    owner = storage_root(t)
-    if type(owner._data) is not numpy.ndarray or not storage._inside(array, owner._data):
+    owner = storage.storage_array(t)
+    if type(owner) is not numpy.ndarray or not storage._inside(array, owner):
         return None
     flat = storage._flat_storage(t)
     return owner, flat, storage.offset_of(t), tuple(s // array.itemsize for s in array.strides)
@@ -149,7 +149,7 @@ class Reader:
     def __init__(self, arrays: Any, device: str | None) -> None:
         self.arrays, self.device = arrays, device
         self.tensors: dict[int, Tensor] = {}
-        self.storages: dict[str, Any] = {}
+        self.storages: dict[str, Tensor] = {}  # each storage once, on the device (its views are linked to it)
 
     def tensor(self, node: dict[str, Any]) -> Tensor:
         if set(node) - {"__tensor__", "requires_grad", "__id__", "view", "parameter"} or "requires_grad" not in node:
@@ -158,8 +158,8 @@ class Reader:
         if "view" in node:
             offset, shape, strides = node["view"]
             if key not in self.storages:
-                self.storages[key] = Tensor(self.arrays[key], device=self.device)._data
-            flat = self.storages[key]
+                self.storages[key] = Tensor(self.arrays[key], device=self.device)
+            flat = self.storages[key]._data
             shape, strides, offset = tuple(map(int, shape)), tuple(map(int, strides)), int(offset)
             needed = 0 if 0 in shape else offset + 1 + sum((n - 1) * s for n, s in zip(shape, strides))
             if flat.ndim != 1 or needed > flat.size or offset < 0 or min(strides, default=0) < 0:
@@ -175,6 +175,12 @@ class Reader:
             t = Parameter(Tensor(data, device=self.device), requires_grad=bool(node["requires_grad"]))
         else:
             t = Tensor(data, requires_grad=bool(node["requires_grad"]), device=self.device)
+        if "view" in node:  # (its offset and untyped_storage() are the saved storage's, as torch's)
+            from . import storage
+
+            storage.link_storage(t, self.storages[key])
+            if not data.size:  # (no element to place it: the offset saved, as an empty as_strided view's)
+                t._offset = int(node["view"][0])
         if "__id__" in node:
             self.tensors[int(node["__id__"])] = t
         return t

@@ -30,11 +30,47 @@ def _span(array: Any) -> tuple[int, int]:
     return backend.data_ptr(array) + low, high - low + array.itemsize
 
 
+class StorageLink:
+    """A tensor's ``_storage_link``: the array of the whole storage it lies in, where that is more than its own array
+    and no autograd base says so: the ``detach()`` / ``.data`` / ``Parameter`` of a view, a tensor ``load`` read as
+    one of the views of a saved storage. Such a tensor has its storage offset and ``untyped_storage()`` in that
+    storage, as torch's, while keeping its own graph and version counter (only the array is held, not the tensor it
+    came from). A deep copy or a pickle of the tensor owns its own memory, so the link does not go with it."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> None:
+        return None
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return type(None), ()
+
+
+def storage_array(t: Tensor) -> Any:
+    """The array of ``t``'s whole storage: that of the tensor it is a view of (``storage_root``), or the one that
+    tensor is linked to (``StorageLink``; not once its array has been replaced by one outside it)."""
+    root = storage_root(t)
+    link = root.__dict__.get("_storage_link")
+    if link is not None and _inside(root._data, link.array):
+        return link.array
+    return root._data
+
+
+def link_storage(alias: Tensor, source: Tensor) -> None:
+    """``alias``, which shares ``source``'s array, lies in source's storage (see ``StorageLink``)."""
+    whole = storage_array(source)
+    if _span(whole) != _span(alias._data):
+        alias._storage_link = StorageLink(whole)
+
+
 def _flat_storage(t: Tensor) -> Any:
     """The storage of ``t`` as a 1-D array of ``t``'s dtype (a view: writes reach ``t`` and its views)."""
     from .ops.movement import own_array
 
-    array = own_array(storage_root(t))  # (a 0-d numpy scalar becomes an array first: the view then shares its memory)
+    root, array = storage_root(t), storage_array(t)
+    if array is root._data:
+        array = own_array(root)  # (a 0-d numpy scalar becomes an array first: the view then shares its memory)
     _, nbytes = _span(array)
     lowest = array[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for s, n in zip(array.strides, array.shape))
                    if array.ndim else None]  # (0-d: x[None], a view; x[()] would be a copied scalar)
@@ -58,7 +94,7 @@ def offset_of(t: Tensor) -> int:
     """Where ``t``'s first element sits in its storage, in elements."""
     if t._data.size == 0 and getattr(t, "_offset", None) is not None:  # an empty as_strided view: anywhere
         return t._offset
-    start, _ = _span(storage_root(t)._data)
+    start, _ = _span(storage_array(t))
     return (backend.data_ptr(t._data) - start) // t.dtype.itemsize
 
 
@@ -210,7 +246,7 @@ class UntypedStorage:
     ``size()``, ``device``); equal ``data_ptr()`` means shared memory, as in torch."""
 
     def __init__(self, t: Tensor) -> None:
-        self._ptr, self._nbytes = _span(storage_root(t)._data)
+        self._ptr, self._nbytes = _span(storage_array(t))
         self.device = t.device
 
     def data_ptr(self) -> int:
@@ -236,7 +272,7 @@ def is_shared(t: Tensor) -> bool:
     """Whether other processes can see ``t``'s memory: a GPU array, or host memory ``share_memory_`` mapped."""
     if t.device != "cpu":
         return True
-    base = storage_root(t)._data
+    base = storage_array(t)
     while isinstance(base, numpy.ndarray):
         base = base.base
     return isinstance(getattr(base, "obj", base), mmap.mmap)  # (numpy holds the mapping through a memoryview)

@@ -481,9 +481,13 @@ OUTPUT_NOT_SAVED = frozenset({
 
 def note_alias(alias: Tensor, data: Any, source: Tensor) -> None:
     """``alias`` shares ``source``'s array ``data`` (``detach()``, ``.data``): it keeps what that array's layout says
-    of ``source``: whether its strides are torch's (``torch_strided``) and whether it views an expand (``expanded``;
-    numpy marks such an array read-only)."""
+    of ``source``: the storage it lies in (``storage.StorageLink``), whether its strides are torch's
+    (``torch_strided``) and whether it views an expand (``expanded``; numpy marks such an array read-only)."""
     flags = getattr(data, "flags", None)
+    if source._base is not None or "_storage_link" in source.__dict__:  # a view: it lies in a larger storage
+        from .storage import link_storage
+
+        link_storage(alias, source)
     if flags is not None and not flags.c_contiguous:
         alias._torch_strided = torch_strided(source)
     if not getattr(flags, "writeable", True) and expanded(source):  # (cupy has no such flag)

@@ -264,6 +264,6 @@ def _load_legacy(stream: BinaryIO, device_name: str | None) -> Any:
         if (order == "little") != (sys.byteorder == "little"):
             array.byteswap(inplace=True)
         target = tree_reader.reader.storages.get(key)
-        if target is not None and target is not array:  # a copy on the GPU, made from the array unread
-            target[...] = backend.get_array_module(target).asarray(array)
+        if target is not None and target._data is not array:  # a copy on the GPU, made from the array unread
+            target._data[...] = backend.get_array_module(target._data).asarray(array)
     return tree
