@@ -88,7 +88,7 @@ def test_the_examples_whole_model_save_raises_on_ours(tmp_path: Path) -> None:
     import tinygrad_adam
 
     with program(FILE, "ours") as o, open(tmp_path / "model.pt", "wb") as f, \
-            pytest.raises(TypeError, match="cannot store a RNNModel"):
+            pytest.raises(TypeError, match="cannot store an object of type RNNModel"):
         tinygrad_adam.save(o.RNNModel(5), f)
 
 
