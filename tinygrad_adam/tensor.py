@@ -468,14 +468,15 @@ READS_NO_VALUES = (
 # Ops whose backward never reads their own output array, so writing into that output in place is safe for them.
 OUTPUT_NOT_SAVED = frozenset({
     *READS_NO_VALUES, "mul", "div", "log", "matmul", "linear", "abs", "maximum", "minimum", "to", "conv2d",
-    "max_pool2d", "nll_loss", "binary_cross_entropy_with_logits", "scatter", "scatter_add", "sin", "cos", "tan",
+    "max_pool2d", "nll_loss", "binary_cross_entropy_with_logits", "scatter", "scatter_add", "sin", "cos", "logit",
     "log2", "log10", "einsum", "diag", "diag_embed", "log1p", "erf", "nan_to_num", "atan2", "logaddexp", "logaddexp2",
     "fmod", "lerp", "addcmul", "addcdiv", "prelu", "sinh", "cosh", "var", "heaviside", "grid_sample_bilinear",
     "grid_sample_nearest", "grid_sample_bicubic", "index_fill", "index_add", "index_copy", "masked_select", "normal",
     "bernoulli", "poisson", "layer_norm", "batch_norm", "group_norm", "instance_norm", "conv_transpose2d",
     "avg_pool2d", "leaky_relu", "hardtanh", "elu", "selu", "celu", "silu", "gelu", "softplus", "logsigmoid", "clip",
     "remainder", "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "div_rounded",
-    "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc", "lgamma", "polygamma", "sinc",
+    "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc", "lgamma", "polygamma", "sinc", "i0", "angle",
+    "erfinv",
 })
 
 
@@ -560,7 +561,8 @@ def saves_output(node: Tensor) -> bool:
 INPUT_NOT_SAVED = frozenset({*READS_NO_VALUES, "add_", "sub_", "neg_", "copy_", "fill_", "__setitem__", "index_put_",
                              "masked_fill_", "masked_scatter_",
                              # (these read their output instead, as torch's)
-                             "exp", "sigmoid", "tanh", "sqrt", "reciprocal", "expm1", "softmax", "log_softmax", "inv"})
+                             "exp", "sigmoid", "tanh", "sqrt", "reciprocal", "expm1", "softmax", "log_softmax", "inv",
+                             "tan", "exp2"})
 # Ops whose backward reads an input's values only for other inputs' gradients: for each input, the inputs whose
 # gradients read it (torch's ops save only those): ``a * b`` reads ``a`` for ``b``'s gradient. (lerp's end - start
 # is kept at forward; torch keeps addcdiv's tensor2 for any gradient.)

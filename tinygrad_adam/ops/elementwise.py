@@ -317,11 +317,11 @@ def rdiv(x: Tensor, other: TensorLike) -> Tensor:
     if type(other) not in (int, float):  # (bool, complex, arrays: true division)
         return div(other, x)
     xd = x._data
-    if xd.dtype.char in "fd":  # float32 / float64: torch's two ops, reciprocal's gradient -g r^2 (1 / x too)
+    if xd.dtype.char in "fd":  # float32 / float64: torch's two ops, reciprocal's gradient -g r^2
         rd = x.xp.divide(xd.dtype.type(1), xd)  # (numpy's floating-point warnings are off, as for div)
         r = record("reciprocal", rd, (x,), lambda g: (-g * (rd * rd),))
-    else:
-        r = div(1, x)  # 1 / x is the correctly rounded reciprocal (float16: in float32, rounded once)
+        return mul(r, other)  # (1 / x too: its result is not the r the gradient reads, so it may be written in place)
+    r = div(1, x)  # 1 / x is the correctly rounded reciprocal (float16: in float32, rounded once)
     return r if other == 1 else mul(r, other)
 
 

@@ -27,11 +27,9 @@ def cos(a: Tensor) -> Tensor:
 
 
 def tan(a: Tensor) -> Tensor:
-    """tan x; derivative 1 / cos^2 x."""
-    def backward(g: Array) -> tuple[Array]:
-        c = a.xp.cos(a._data)
-        return (g / (c * c),)
-    return record("tan", a.xp.tan(a._data), (a,), backward)
+    """tan x; derivative 1 + tan^2 x from the result, as torch's (which saves the result, not x)."""
+    out = a.xp.tan(a._data)
+    return record("tan", out, (a,), lambda g: (g * (1 + out * out),))
 
 
 def _quietly(a: Tensor, op: str, f: Callable[[Array], Array], d: Callable[[Array], Array]) -> Tensor:
@@ -235,8 +233,8 @@ def erfinv(a: Tensor) -> Tensor:
     out = a.xp.where(x == 0, x, out)  # erfinv(-0.0) is -0.0, as torch's
 
     def backward(g: Array) -> tuple[Array]:  # float16 / float32 from the float64 erfinv, rounded once (exp(out^2) of
-        with ignore_fp_errors(a.xp):  # a rounded out: 12 float32 ulps off where out^2 ~ 10; torch's 3)
-            wide = out if x.dtype == numpy.float64 else backend.special("erfinv", x.astype(numpy.float64))
+        with ignore_fp_errors(a.xp):  # a rounded out: 12 float32 ulps off where out^2 ~ 10; torch's 3); from x, as
+            wide = backend.special("erfinv", x.astype(numpy.float64, copy=False))  # torch's (out may be written)
             d = a.xp.exp(wide * wide)
             d *= math.sqrt(math.pi) / 2
             return (d.astype(x.dtype, copy=False) * g,)
