@@ -45,15 +45,24 @@ OPS = {  # name: the op of a (3, 4) tensor
                                                                            mode="bicubic"),
     "embedding": lambda y: lib_of(y).nn.functional.embedding(lib_of(y).tensor([[0, 2], [2, 1]]), y),
     # (each raised where torch's differentiates: tan and exp2 read x, 1 / x gave the reciprocal its gradient reads,
-    # logit, i0 and erfinv said they read their output)
+    # copysign read its sign operand, and the ones below and erfinv said they read their output)
     "tan": lambda y: y.tan(), "exp2": lambda y: y.exp2(), "1 / x": lambda y: 1 / y,
     "logit": lambda y: (y * 0.5).logit(), "i0": lambda y: y.i0(),
+    "copysign by": lambda y: lib_of(y).copysign(lib_of(y).full(tuple(y.shape), 0.5), y - 1),  # (y the sign only)
+    "smooth_l1": lambda y: lib_of(y).nn.functional.smooth_l1_loss(y, y.detach() * 0 + 1, reduction="none"),
+    "huber": lambda y: lib_of(y).nn.functional.huber_loss(y, y.detach() * 0 + 1, reduction="none"),
+    "bce": lambda y: lib_of(y).nn.functional.binary_cross_entropy(y * 0.4, y.detach() * 0 + 0.3, reduction="none"),
+    "kl_div": lambda y: lib_of(y).nn.functional.kl_div(y, y.detach() * 0 + 0.3, reduction="none"),
+    "xlog1py": lambda y: lib_of(y).special.xlog1py(y, y), "entr": lambda y: lib_of(y).special.entr(y),
+    "ndtr": lambda y: lib_of(y).special.ndtr(y),
 }
 WRITES = {
     "zero_": lambda v: v.zero_(), "fill_": lambda v: v.fill_(0.7), "add_": lambda v: v.add_(1.5),
     "mul_": lambda v: v.mul_(2.0), "copy_": lambda v: v.copy_(v * 0 + 0.3), "exp_": lambda v: v.exp_(),
     "setitem": lambda v: v.__setitem__((0,), 0.25), "masked_fill_": lambda v: v.masked_fill_(v > 1.1, 0.1),
 }
+# Where ours raises and torch does not: torch's ndtr is a composite (erfc of -x / sqrt(2)) whose saved input is not x
+STRICTER = {("ndtr", "input")}
 PLACES = {"itself": lambda t: t, "a row": lambda t: t[0], "detach()": lambda t: t.detach(),
           "flat view": lambda t: t.view(-1), "transposed": lambda t: t.t() if t.ndim == 2 else t.transpose(-1, -2)}
 
@@ -95,7 +104,7 @@ def test_a_write_after_use_raises_or_leaves_the_gradient_right(op: str, write: s
     ours, theirs = run(tg, op, write, place, into, data), run(torch, op, write, place, into, data)
     if ours is not None:  # never a gradient from the values written
         np.testing.assert_allclose(ours, truth(op, data), rtol=2e-4, atol=1e-5)
-    if theirs is not None:
+    if theirs is not None and (op, into) not in STRICTER:
         assert ours is not None, "torch differentiates this program; ours raised"
 
 

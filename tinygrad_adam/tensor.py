@@ -476,7 +476,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "avg_pool2d", "leaky_relu", "hardtanh", "elu", "selu", "celu", "silu", "gelu", "softplus", "logsigmoid", "clip",
     "remainder", "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "div_rounded",
     "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc", "lgamma", "polygamma", "sinc", "i0", "angle",
-    "erfinv",
+    "erfinv", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div", "xlog1py", "entr", "ndtr",
 })
 
 
@@ -568,7 +568,7 @@ INPUT_NOT_SAVED = frozenset({*READS_NO_VALUES, "add_", "sub_", "neg_", "copy_", 
 # is kept at forward; torch keeps addcdiv's tensor2 for any gradient.)
 READ_FOR = {"mul": ((1,), (0,)), "div": ((1,), (0, 1)), "lerp": ((), (), (0, 1)), "addcmul": ((), (2,), (1,)),
             "addcdiv": ((), (2,), (0, 1, 2)), "fmod": ((1,), (1,)), "remainder": ((1,), (1,)),
-            "matmul": ((1,), (0,)), "linear": ((1,), (0,), ())}
+            "matmul": ((1,), (0,)), "linear": ((1,), (0,), ()), "copysign": ((0,), ()), "kl_div": ((1,), (0, 1))}
 READ_FOR.update({f"{op}_": reads for op, reads in READ_FOR.items()})
 
 
