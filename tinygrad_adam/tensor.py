@@ -477,6 +477,7 @@ OUTPUT_NOT_SAVED = frozenset({
     "remainder", "xlogy", "hardswish", "hardsigmoid", "mish", "softshrink", "hardshrink", "threshold", "div_rounded",
     "asin", "acos", "atan", "asinh", "acosh", "atanh", "erfc", "lgamma", "polygamma", "sinc", "i0", "angle",
     "erfinv", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div", "xlog1py", "entr", "ndtr",
+    "soft_margin_loss",
 })
 
 
