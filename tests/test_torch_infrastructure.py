@@ -213,7 +213,14 @@ VIEW_OR_COPY = {  # ops whose result torch makes a view or a copy: ours must sha
     "detach_of_view": lambda L, a: a[1].detach(), "data_of_view": lambda L, a: a[:, 1:].data,
     "parameter_of_view": lambda L, a: L.nn.Parameter(a[1, 1:]), "buffer_of_view": lambda L, a: L.nn.Buffer(a[:, 2]),
     "alias_chain": lambda L, a: a[1:].detach()[0, 1:].detach().data,
+    "data_set_to_view": lambda L, a: _with_data(L.zeros(2), a[1, 1:]),
 }
+
+
+def _with_data(t, value):
+    """``t`` after ``t.data = value``: it takes value's storage, as torch's."""
+    t.data = value
+    return t
 
 
 @pytest.mark.parametrize("name", sorted(VIEW_OR_COPY))

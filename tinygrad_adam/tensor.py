@@ -152,10 +152,11 @@ class Tensor:
         """``t.data = x`` with a Tensor (or a numpy / cupy array): ``t`` takes x's array, shared, as torch's takes
         x's storage, so ``dec.weight.data = enc.weight.data`` ties the two weights; views of ``t`` made before keep the
         old array (as torch's keep the old storage). ``t.data += x`` writes in place through the alias ``t.data``."""
-        if isinstance(value, Tensor):
-            if isinstance(value._data, numpy.generic):  # (a 0-d result numpy handed out as a scalar: unshared)
-                value._data = numpy.asarray(value._data)
-            value = value._data
+        source = value if isinstance(value, Tensor) else None
+        if source is not None:
+            if isinstance(source._data, numpy.generic):  # (a 0-d result numpy handed out as a scalar: unshared)
+                source._data = numpy.asarray(source._data)
+            value = source._data
             if value is self._data:  # ``t.data += x``: the alias ``t.data`` was already written in place
                 return
         if not (hasattr(value, "dtype") and hasattr(value, "shape")) or isinstance(value, numpy.generic):
@@ -165,6 +166,11 @@ class Tensor:
             raise RuntimeError(f".data: a tensor that requires grad cannot take {value.dtype} data; assign floating "
                                f"point data, or call requires_grad_(False) first")
         self._data = value
+        if source is not None and self._base is None and (source._base is not None or "_storage_link" in
+                                                          source.__dict__):  # (x's storage: a view's is more)
+            from .storage import link_storage
+
+            link_storage(self, source)
 
     def _get_data(self) -> Tensor:
         """``t.data``: a new Tensor on the same array, cut from the graph, as torch's. Unlike ``detach()`` it does
