@@ -103,6 +103,8 @@ UNARY: dict[str, Callable[..., Any]] = {
     "cdist_self": lambda L, x: L.cdist(x.reshape(2, 2), x.reshape(2, 2)) if x.dtype != L.float16 else x,
     "hardtanh_neg": lambda L, x: _f(L).hardtanh(x, -1.0, 1.0), "silu": lambda L, x: _f(L).silu(x),
     "float_power_": lambda L, x: x.float_power_(2), "float_power_t": lambda L, x: x.float_power_(x),
+    # (an integer dtype gave a float32 mean here; torch refuses it)
+    "nanmean_int": lambda L, x: x.nanmean(dtype=L.int64), "nanmean_f64": lambda L, x: x.nanmean(0, dtype=L.float64),
 }
 
 

@@ -1809,6 +1809,8 @@ def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any 
     """The mean of the non-NaN elements (NaN where there are none); floating input only, as torch."""
     if self.dtype.kind not in "fc":
         raise DtypeError(f"nanmean(): expected a floating point input, got {self.dtype} (as torch)")
+    if dtype is not None and numpy.dtype(dtype).kind not in "fc":  # (it would give a float32 mean, not one of dtype)
+        raise DtypeError(f"nanmean(): dtype must be a floating point dtype, got {numpy.dtype(dtype)} (as torch)")
     x = self if dtype is None else to(self, dtype=dtype)
     return nansum(x, dim, keepdim) / (~x.isnan()).sum(dim=dim, keepdim=keepdim)
 
