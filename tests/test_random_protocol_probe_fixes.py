@@ -166,6 +166,8 @@ def test_randint_randperm_uniform_normal_geometric_arguments_as_torch() -> None:
                 bad()
         with pytest.raises((NotImplementedError, TypeError)):
             lib.zeros(3, dtype=lib.bool).geometric_(0.5)
+        with pytest.raises(NotImplementedError):  # (ours gave a bool cast of a permutation)
+            lib.randperm(4, dtype=lib.bool)
         assert lib.zeros(3).uniform_(2, 2).tolist() == [2.0, 2.0, 2.0]
         assert lib.randperm(0, dtype=lib.float16).dtype == lib.float16
 

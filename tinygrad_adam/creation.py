@@ -21,6 +21,7 @@ import numpy
 from . import backend
 from .layouts import check_layout, like
 from .ops.elementwise import cast_array, promote_types
+from .ops.factor import KernelDtypeError
 from .tensor import (
     DEFAULT_FLOAT,
     Tensor,
@@ -456,6 +457,8 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, d
     check_layout("randperm", layout, pin_memory)
     if n < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
+    if dtype is not None and numpy.dtype(dtype) == numpy.bool_:  # (torch has no bool kernel: 0..n-1 are no bools)
+        raise KernelDtypeError("randperm: dtype=bool is not supported (as torch); use an integer or floating dtype")
     dev = backend.parse_device(device)
     data = backend.permutation(dev, int(n), _rng(generator, dev))
     return Tensor(data if dtype is None else data.astype(dtype), device=dev)
