@@ -166,11 +166,8 @@ class Tensor:
             raise RuntimeError(f".data: a tensor that requires grad cannot take {value.dtype} data; assign floating "
                                f"point data, or call requires_grad_(False) first")
         self._data = value
-        if source is not None and self._base is None and (source._base is not None or "_storage_link" in
-                                                          source.__dict__):  # (x's storage: a view's is more)
-            from .storage import link_storage
-
-            link_storage(self, source)
+        if source is not None and self._base is None:  # (it takes x's storage, as torch's)
+            keep_storage(self, source)
 
     def _get_data(self) -> Tensor:
         """``t.data``: a new Tensor on the same array, cut from the graph, as torch's. Unlike ``detach()`` it does
@@ -487,15 +484,21 @@ OUTPUT_NOT_SAVED = frozenset({
 })
 
 
+def keep_storage(alias: Tensor, source: Tensor) -> None:
+    """``alias`` now shares ``source``'s array: where that lies in a larger storage (``source`` is a view, or linked
+    to one), ``alias`` keeps a link to it (``storage.StorageLink``)."""
+    if source._base is not None or "_storage_link" in source.__dict__:
+        from .storage import link_storage
+
+        link_storage(alias, source)
+
+
 def note_alias(alias: Tensor, data: Any, source: Tensor) -> None:
     """``alias`` shares ``source``'s array ``data`` (``detach()``, ``.data``): it keeps what that array's layout says
     of ``source``: the storage it lies in (``storage.StorageLink``), whether its strides are torch's
     (``torch_strided``) and whether it views an expand (``expanded``; numpy marks such an array read-only)."""
     flags = getattr(data, "flags", None)
-    if source._base is not None or "_storage_link" in source.__dict__:  # a view: it lies in a larger storage
-        from .storage import link_storage
-
-        link_storage(alias, source)
+    keep_storage(alias, source)
     if flags is not None and not flags.c_contiguous:
         alias._torch_strided = torch_strided(source)
     if not getattr(flags, "writeable", True) and expanded(source):  # (cupy has no such flag)
