@@ -122,13 +122,14 @@ def test_state_is_a_defaultdict_and_keeps_tensors() -> None:
 
 
 def test_builtin_optimizers_still_check_their_step_count() -> None:
-    """Our own optimizers' state must still count steps: a state without ``"t"`` is refused, as before."""
+    """Our own optimizers' state must still count steps: a state without ``"step"`` (torch's name in state_dict) is
+    refused, as torch's Adam refuses it; it was taken as step 1 while state_dict kept the paper's ``t``."""
     p = tg.zeros(2, requires_grad=True)
     opt = tg.optim.Adam([p])
     p.grad = tg.ones(2)
     opt.step()
     saved = opt.state_dict()
-    del saved["state"][0]["t"]
+    del saved["state"][0]["step"]
     with pytest.raises(ValueError, match="invalid step count"):
         tg.optim.Adam([p]).load_state_dict(saved)
 

@@ -174,7 +174,7 @@ def test_state_dict_resumes_bit_for_bit() -> None:
     train(params, opt, grads[:8])
     blob, weights = pickle.dumps(opt.state_dict()), [p._data.copy() for p in params]
     train(params, opt, grads[8:9])  # the saved copy must not see later steps
-    assert set(pickle.loads(blob)["state"][0]) == {"t", "m", "v", "v_max"}
+    assert set(pickle.loads(blob)["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 
     params, opt = make(*weights)
     opt.load_state_dict(pickle.loads(blob))
@@ -182,6 +182,45 @@ def test_state_dict_resumes_bit_for_bit() -> None:
     train(params, opt, grads[8:])
     for a, b in zip(params, straight):
         assert np.array_equal(a.data, b)
+
+
+def test_a_state_dict_under_the_papers_names_still_loads() -> None:
+    """A checkpoint written before state_dict took torch's names (the paper's ``t``, ``m``, ``v``, ``v_max``, numpy
+    arrays, an int step) loads and resumes bit for bit, so an earlier run still resumes. A step count past 2**24
+    survives state_dict exactly: a float64 ``step`` there, where float32 would round 2**24 + 1 to 2**24."""
+    rng = np.random.default_rng(9)
+    w0, grads = rng.standard_normal((3, 2)), random_grads(10, (3, 2), seed=10)
+
+    def make(w: np.ndarray) -> tuple[tg.Tensor, optim.Optimizer]:
+        p = tg.Tensor(w.copy(), requires_grad=True)
+        return p, optim.Adam([p], lr=1e-2, amsgrad=True)
+
+    def train(p: tg.Tensor, opt: optim.Optimizer, gs: list[np.ndarray]) -> None:
+        for g in gs:
+            p.grad = tg.Tensor(g)
+            opt.step()
+
+    p, opt = make(w0)
+    train(p, opt, grads)
+    straight = p.numpy().copy()
+    p, opt = make(w0)
+    train(p, opt, grads[:4])
+    saved = opt.state_dict()
+    names = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "v_max"}
+    old = {**saved, "state": {0: {names[k]: int(v.item()) if k == "step" else v.numpy().copy()
+                                  for k, v in saved["state"][0].items()}}}
+    p, opt = make(p.numpy())
+    opt.load_state_dict(old)
+    train(p, opt, grads[4:])
+    assert np.array_equal(p.numpy(), straight)
+
+    for t, dtype in ((2**24, np.float32), (2**24 + 1, np.float64)):
+        dict.__setitem__(opt.state[p], "t", t)
+        step = opt.state_dict()["state"][0]["step"]
+        assert step.dtype == dtype and step.item() == t
+        again = make(p.numpy())[1]
+        again.load_state_dict(opt.state_dict())
+        assert again.state[again.param_groups[0]["params"][0]]["t"] == t
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -48,7 +48,7 @@ OPTIONS = {
 
 
 def state_keys(name: str, ndim: int) -> set[str]:
-    """torch's state names for a parameter of ``ndim`` dims (besides its step count, our ``t``)."""
+    """torch's state names for a parameter of ``ndim`` dims (besides its step count ``step``)."""
     return {"Rprop": {"prev", "step_size"}, "ASGD": {"eta", "mu", "ax"},
             "Adafactor": {"row_var", "col_var"} if ndim > 1 else {"variance"}}[name]
 
@@ -332,7 +332,7 @@ def test_state_dict_resumes_bit_for_bit(name: str) -> None:
     steps(first, opt1, grads[:3])
     saved = opt1.state_dict()
     for i, p in enumerate(first):
-        assert set(saved["state"][i]) == {"t"} | state_keys(name, p.ndim)
+        assert set(saved["state"][i]) == {"step"} | state_keys(name, p.ndim)
     second, opt2 = fresh([p.numpy() for p in first])
     opt2.load_state_dict(saved)
     steps(second, opt2, grads[3:])

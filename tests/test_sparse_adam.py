@@ -393,7 +393,7 @@ def test_sparse_adam_state_dict_round_trip() -> None:
     opt = optim.SparseAdam([first], lr=0.05, betas=(0.8, 0.9))
     train(opt, first, idx[:2])
     saved = opt.state_dict()
-    assert set(saved["state"][0]) == {"t", "m", "v"} and saved["state"][0]["t"] == 2
+    assert set(saved["state"][0]) == {"step", "exp_avg", "exp_avg_sq"} and float(saved["state"][0]["step"]) == 2
     assert saved["param_groups"][0] == {"lr": 0.05, "betas": (0.8, 0.9), "eps": 1e-8, "maximize": False,
                                         "params": [0]}
     resumed = tg.Tensor(first.numpy().copy(), requires_grad=True)

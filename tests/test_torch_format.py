@@ -373,6 +373,30 @@ def test_gpu_tensors_saved_here_load_in_torch(tmp_path: Path) -> None:
     assert loaded["w"].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]] and loaded["cpu"].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.gpu
+def test_gpu_optimizer_state_dict_is_torchs_and_loads_on_the_gpu(tmp_path: Path) -> None:
+    """An Adam over a GPU parameter: its state_dict holds GPU Tensors under torch's names, which torch.load reads
+    (onto the CPU through ``map_location``) and which load back onto the GPU here, continuing as the live one."""
+    p = tg.tensor([1.0, -2.0, 3.0], device="cuda", requires_grad=True)
+    opt = tg.optim.Adam([p], lr=0.1)
+    for g in ([0.5, 1.0, -1.0], [2.0, 0.0, 1.0]):
+        p.grad = tg.tensor(g, device="cuda")
+        opt.step()
+    path = tmp_path / "opt.pt"
+    tg.save(opt.state_dict(), path)
+    saved = opt.state_dict()["state"][0]
+    assert saved["exp_avg"].device.type == "cuda" and saved["step"].item() == 2.0
+    theirs = torch.load(path, map_location="cpu")["state"][0]
+    np.testing.assert_array_equal(theirs["exp_avg_sq"].numpy(), saved["exp_avg_sq"].cpu().numpy())
+    q = tg.tensor(p.cpu().tolist(), device="cuda", requires_grad=True)
+    again = tg.optim.Adam([q], lr=0.1)
+    again.load_state_dict(tg.load(path))
+    for r, o in ((p, opt), (q, again)):
+        r.grad = tg.tensor([1.0, 1.0, 1.0], device="cuda")
+        o.step()
+    assert q.cpu().tolist() == p.cpu().tolist()
+
+
 def test_safe_globals_let_a_trusted_file_load_as_torch_does(tmp_path: Path) -> None:
     """torch's ``serialization.add_safe_globals`` / ``safe_globals``: a run's ``argparse.Namespace`` and numpy arrays
     saved beside the weights load once allowed (refused before, naming the call), here as in torch."""
@@ -454,6 +478,62 @@ def test_each_optimizer_resumes_from_a_torch_checkpoint(name: str, settings_: di
     run(tg, ours, ours_opt, zip(xs[3:], ys[3:]))
     for mine, reference in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(mine.detach().numpy(), reference.detach().numpy(), rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize(("name", "settings_"), [*OPTIMIZERS, ("Adafactor", {"lr": 0.01})])
+def test_each_optimizer_saved_here_resumes_in_torch(name: str, settings_: dict) -> None:
+    """The other way: 3 steps here, model and optimizer saved with ``save``; torch's optimizer of the same name
+    loads the file with ``torch.load`` and its 3 more steps end where ours do. The state_dict has torch's layout:
+    its entries under torch's names, as Tensors, the step count a float32 0-d tensor (ours also keeps SGD's ``t``)
+    (it was the paper's names and numpy arrays, so the file was our .npz and torch could not read it). In float64,
+    so that the two continuations agree to rounding (float32 LBFGS turns a rounding difference into 1e-5)."""
+    torch.manual_seed(2)
+    tg.manual_seed(2)
+    xs, ys = torch.randn(6, 16, 4, dtype=torch.float64), torch.randn(6, 16, 2, dtype=torch.float64)
+
+    def run(lib, model, opt, batches) -> None:
+        for x, y in batches:
+            x, y = (x, y) if lib is torch else (tg.tensor(x.numpy()), tg.tensor(y.numpy()))
+
+            def closure(x=x, y=y):
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                return loss
+            opt.step(closure)
+
+    def model(lib):
+        return lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 2)).double()
+    ours = model(tg)
+    opt = getattr(tg.optim, name)(ours.parameters(), **settings_)
+    run(tg, ours, opt, zip(xs[:3], ys[:3]))
+    buffer = io.BytesIO()
+    tg.save({"model": ours.state_dict(), "opt": opt.state_dict()}, buffer)
+    run(tg, ours, opt, zip(xs[3:], ys[3:]))
+    buffer.seek(0)
+    ck = torch.load(buffer)
+    theirs = model(torch)
+    theirs.load_state_dict(ck["model"])
+    their_opt = getattr(torch.optim, name)(theirs.parameters(), **settings_)
+    their_opt.load_state_dict(ck["opt"])
+    run(torch, theirs, their_opt, zip(xs[3:], ys[3:]))
+    for mine, reference in zip(ours.parameters(), theirs.parameters()):
+        # (NAdam's mu_product, ASGD's eta and mu: torch's load makes its float32 0-d tensors of our float64 numbers)
+        rtol = 1e-8 if name in ("NAdam", "ASGD") else 1e-10
+        np.testing.assert_allclose(mine.detach().numpy(), reference.detach().numpy(), rtol=rtol, atol=1e-12)
+    if name != "LBFGS":  # (its state is one entry of flat tensors and lists, as torch's)
+        fresh = model(torch)
+        own = getattr(torch.optim, name)(fresh.parameters(), **settings_)
+        run(torch, fresh, own, zip(xs[:3], ys[:3]))
+        for index, state in own.state_dict()["state"].items():
+            mine = ck["opt"]["state"][index]
+            # (NAdam's mu_product and ASGD's eta and mu: Python floats here, float64, which torch's load turns into
+            # the 0-d float32 tensors its own state holds)
+            assert {k: float if k in ("mu_product", "eta", "mu") else type(v) for k, v in state.items()} == {
+                k: type(v) for k, v in mine.items() if k != "t"}
+            assert mine["step"].dtype == torch.float32 if "step" in state else "t" in mine
+            assert {k: v.dtype for k, v in mine.items() if isinstance(v, torch.Tensor) and v.ndim} == {
+                k: v.dtype for k, v in state.items() if isinstance(v, torch.Tensor) and v.ndim}
 
 
 SCHEDULERS = {

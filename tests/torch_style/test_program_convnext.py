@@ -160,9 +160,9 @@ def test_convnext_matches_torch(one_torch_thread: None, variant: str, tmp_path: 
     updates = batches // accumulation
     for i, state in want["optimizer"]["state"].items():
         mine = check["optimizer"]["state"][i]
-        assert int(mine["t"]) == int(state["step"]) == updates
-        for ours_name, name in (("m", "exp_avg"), ("v", "exp_avg_sq")):  # ours are the paper's names (README)
-            np.testing.assert_allclose(np.asarray(mine[ours_name]), state[name].numpy(), rtol=0, atol=ATOL[name],
+        assert int(mine["step"]) == int(state["step"]) == updates
+        for name in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(np.asarray(mine[name]), state[name].numpy(), rtol=0, atol=ATOL[name],
                                        err_msg=f"{i}.{name}")
     if variant in RESUMED:
         same_lines(ours["resumed_lines"], theirs["resumed_lines"])

@@ -81,9 +81,10 @@ def checkpoints_agree(theirs: dict, ours: dict, steps: int) -> None:
         assert ours[name]["state"].keys() == theirs[name]["state"].keys()
         for i, state in theirs[name]["state"].items():
             mine = ours[name]["state"][i]
-            assert int(mine["t"]) == int(state["step"]) == steps
-            np.testing.assert_allclose(mine["m"], state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
-            np.testing.assert_allclose(mine["v"], state["exp_avg_sq"].numpy(), rtol=1e-3, atol=1e-10)
+            assert int(mine["step"]) == int(state["step"]) == steps
+            np.testing.assert_allclose(mine["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
+            np.testing.assert_allclose(mine["exp_avg_sq"].numpy(), state["exp_avg_sq"].numpy(), rtol=1e-3,
+                                       atol=1e-10)
 
 
 def test_weights_init_follows_the_tutorial() -> None:

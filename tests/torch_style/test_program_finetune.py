@@ -131,7 +131,7 @@ def checkpoints_agree(theirs: dict, ours: dict) -> None:
     assert ours["optimizer"]["state"].keys() == theirs["optimizer"]["state"].keys() == set(range(9))
     for i, state in theirs["optimizer"]["state"].items():
         assert ours["optimizer"]["state"][i]["t"] == (24 if i < 4 else 12)  # the backbone's since epoch 2
-        np.testing.assert_allclose(ours["optimizer"]["state"][i]["buf"], state["momentum_buffer"].numpy(),
+        np.testing.assert_allclose(ours["optimizer"]["state"][i]["momentum_buffer"], state["momentum_buffer"].numpy(),
                                    rtol=1e-3, atol=1e-6)
     for key in ("base_lrs", "last_epoch", "_last_lr", "lr_lambdas"):
         assert ours["scheduler"][key] == theirs["scheduler"][key], key

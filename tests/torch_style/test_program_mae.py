@@ -130,13 +130,13 @@ def compare_params(ours: list[dict], theirs: list[dict], lrs: list[list[float]],
 
 
 def compare_moments(got: dict, want: dict, updates: int) -> None:
-    """AdamW's step counts and moments (ours under the paper's names ``m`` / ``v``, as README says)."""
+    """AdamW's step counts and moments."""
     assert got["state"].keys() == want["state"].keys()
     for i, state in want["state"].items():
         mine = got["state"][i]
-        assert int(mine["t"]) == int(state["step"]) == updates
-        for ours_name, name in (("m", "exp_avg"), ("v", "exp_avg_sq")):
-            np.testing.assert_allclose(np.asarray(mine[ours_name]), state[name].numpy(), err_msg=f"{i}.{name}",
+        assert int(mine["step"]) == int(state["step"]) == updates
+        for name in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(np.asarray(mine[name]), state[name].numpy(), err_msg=f"{i}.{name}",
                                        **MOMENT_TOL[name])
 
 

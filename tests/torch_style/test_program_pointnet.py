@@ -143,10 +143,10 @@ def test_pointnet_with_feature_transform_matches_torch_in_float64(task: str, tmp
         assert [g[key] for g in groups[0]] == [g[key] for g in groups[1]], key
     got, states = (saved[lib]["optimizer_state_dict"]["state"] for lib in ("ours", "torch"))
     assert sorted(got) == sorted(states)
-    for index, want in states.items():  # (ours keeps the paper's names: README, "What works")
-        assert got[index]["t"] == float(want["step"]) == 3
-        for ours, theirs in (("m", "exp_avg"), ("v", "exp_avg_sq")):
-            np.testing.assert_allclose(np.asarray(got[index][ours]), want[theirs].numpy(), err_msg=theirs,
+    for index, want in states.items():
+        assert float(got[index]["step"]) == float(want["step"]) == 3
+        for theirs in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(np.asarray(got[index][theirs]), want[theirs].numpy(), err_msg=theirs,
                                        **PARAM_TOL64)
 
 

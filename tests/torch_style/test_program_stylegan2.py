@@ -96,7 +96,7 @@ def test_stylegan2_matches_torch_and_resumes_exactly(one_torch_thread: None, tmp
 
 
 def checkpoints_agree(theirs: dict, ours: dict) -> None:
-    """The saved g / d / g_ema states, Adam states (ours names them ``t``, ``m``, ``v``), betas and lrs agree."""
+    """The saved g / d / g_ema states, Adam states, betas and lrs agree."""
     assert ours.keys() == theirs.keys() and ours["iter"] == theirs["iter"] == STOP_AT
     np.testing.assert_allclose(float(ours["mean_path_length"]), float(theirs["mean_path_length"]), rtol=1e-6)
     for name in ("g", "d", "g_ema"):
@@ -111,9 +111,9 @@ def checkpoints_agree(theirs: dict, ours: dict) -> None:
         assert ours[name]["state"].keys() == theirs[name]["state"].keys()
         for i, state in theirs[name]["state"].items():
             mine = ours[name]["state"][i]
-            assert int(mine["t"]) == int(state["step"])
-            np.testing.assert_allclose(np.asarray(mine["m"]), state["exp_avg"].numpy(), rtol=1e-4, atol=1e-7)
-            np.testing.assert_allclose(np.asarray(mine["v"]), state["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-10)
+            assert int(mine["step"]) == int(state["step"])
+            for key, atol in (("exp_avg", 1e-7), ("exp_avg_sq", 1e-10)):
+                np.testing.assert_allclose(np.asarray(mine[key]), state[key].numpy(), rtol=1e-4, atol=atol)
 
 
 @pytest.mark.parametrize(("up", "down", "pad"), [(2, 1, (2, 1)), (1, 2, (1, 1)), (1, 1, (-1, 1)), (2, 2, (0, -2)),

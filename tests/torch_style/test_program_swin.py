@@ -130,9 +130,9 @@ def test_swin_matches_torch(one_torch_thread: None, variant: str, tmp_path: Path
     assert want_groups[1]["weight_decay"] == 0 and want_groups[0]["weight_decay"] == 0.05
     for i, state in want["optimizer"]["state"].items():
         mine = check["optimizer"]["state"][i]
-        assert int(mine["t"]) == int(state["step"]) == updates
-        for ours_name, name in (("m", "exp_avg"), ("v", "exp_avg_sq")):  # ours are the paper's names (README)
-            np.testing.assert_allclose(np.asarray(mine[ours_name]), state[name].numpy(), rtol=0, atol=ATOL[name],
+        assert int(mine["step"]) == int(state["step"]) == updates
+        for name in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(np.asarray(mine[name]), state[name].numpy(), rtol=0, atol=ATOL[name],
                                        err_msg=f"{i}.{name}")
     for result in (ours, theirs):  # the resumed run equals the uninterrupted one bit for bit
         log, params = result["resumed"]
@@ -151,7 +151,9 @@ def test_swin_structure_matches_torch(one_torch_thread: None) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = m.build_model(config(m))
-        out = {"warned": sorted({str(w.message)[:60] for w in caught})}
+        # (meshgrid's warning without indexing= comes once per process in both libraries, in other words: whether
+        # it shows here depends on which tests this worker ran first)
+        out = {"warned": sorted({str(w.message)[:60] for w in caught if "meshgrid" not in str(w.message)})}
         blocks = [blk for layer in model.layers for blk in layer.blocks]
         out["windows"] = [(blk.window_size, blk.shift_size, blk.attn_mask is None) for blk in blocks]
         out["index"] = [blk.attn.relative_position_index.numpy() for blk in blocks]

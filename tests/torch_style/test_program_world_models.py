@@ -19,11 +19,10 @@ entry, latents and the MDRNNCell's outputs 4.8e-7, parameters 3.7e-8 absolute ex
 ``lr * g / (sqrt(0.1 g^2) + eps)``, whose slope ``lr * eps / (sqrt(0.1) |g| + eps)^2`` is 8e4 at the 2.9e-9 gradient
 of one ``weight_hh`` entry (a cancellation; the two libraries' values 2.3e-11 apart): 2.0e-6. Controller returns
 7.4e-9 relative, actions 6e-8. We allow rtol 2e-6 on series (KLD 2e-5), atol 1e-6 on arrays (5e-6 on the MDRNN's
-parameters and checkpoint),
-gradients and optimizer moments 2e-5 / 2e-6 of their largest entry. Learning rates, EarlyStopping / scheduler
-counters, the early stop, checkpoint keys (optimizer state under the paper's names ``t`` / ``m`` / ``v`` here: README,
-"What works"), the scheduler's state_dict and the strip('_l0') key names agree exactly; printed numbers to within the
-same tolerances (their last printed digit may differ). The test takes about 5 s with one BLAS thread.
+parameters and checkpoint), gradients and optimizer moments 2e-5 / 2e-6 of their largest entry. Learning rates,
+EarlyStopping / scheduler counters, the early stop, checkpoint keys (the optimizer's state under torch's names), the
+scheduler's state_dict and the strip('_l0') key names agree exactly; printed numbers to within the same tolerances
+(their last printed digit may differ). The test takes about 5 s with one BLAS thread.
 
 A documented difference stays: ``torch.Tensor(float64 ndarray)`` is float32 in torch and float64 here (README's
 "Differences"); ``load_parameters`` then copies into the float32 parameters, so the numbers agree."""
@@ -48,8 +47,6 @@ KLD = {"rtol": 2e-5, "atol": 1e-8}
 ARRAYS = {"rtol": 0, "atol": 1e-6}
 GRADS = 2e-5  # relative to each gradient's largest entry (see the docstring)
 MOMENTS = 2e-6  # relative to each moment tensor's largest entry (its gradients differ by summation order)
-ADAM = {"t": "step", "m": "exp_avg", "v": "exp_avg_sq"}
-RMSPROP = {"t": "step", "v": "square_avg"}
 RNN_PARAMS = {"rtol": 0, "atol": 5e-6}  # (see the docstring: RMSprop's first step on a 3e-9 gradient)
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
 
@@ -127,11 +124,10 @@ def assert_lines_close(ours: str, theirs: str) -> None:
                                    rtol=SERIES["rtol"], atol=1e-6, err_msg=a)
 
 
-def assert_checkpoint_close(ours: dict, theirs: dict, where: str, names: dict[str, str],
-                            arrays: dict = ARRAYS) -> None:
+def assert_checkpoint_close(ours: dict, theirs: dict, where: str, arrays: dict = ARRAYS) -> None:
     """A ``save_checkpoint`` dict: everything as ``assert_tree_close`` but the optimizer's state_dict, whose state
-    ours keeps under the paper's names (``names``: ours -> torch's; README, "What works") as numpy arrays and whose
-    groups hold torch's hyperparameters and parameter indices (torch adds its implementation flags)."""
+    holds torch's names and tensors and whose groups hold torch's hyperparameters and parameter indices (torch adds
+    its implementation flags)."""
     ours, theirs = dict(ours), dict(theirs)
     opt_o, opt_t = ours.pop("optimizer"), theirs.pop("optimizer")
     assert_tree_close(ours, theirs, where, arrays=arrays)
@@ -140,7 +136,7 @@ def assert_checkpoint_close(ours: dict, theirs: dict, where: str, names: dict[st
             assert group_o.get(key) == group_t.get(key), (where, key)
     assert list(opt_o["state"]) == list(opt_t["state"])
     for index, state_t in opt_t["state"].items():
-        state_o = {names[k]: v for k, v in opt_o["state"][index].items()}
+        state_o = opt_o["state"][index]
         assert list(state_o) == list(state_t), where
         assert float(state_o["step"]) == float(state_t["step"]), where
         for key in list(state_t)[1:]:
@@ -183,13 +179,13 @@ def test_world_models_matches_torch(one_torch_thread: None, tmp_path: Path) -> N
         assert_tree_close(ours[phase]["samples"], theirs[phase]["samples"], f"{phase} samples")
     assert len(set(theirs["vae"]["lr"])) > 1  # ReduceLROnPlateau cut the rate
     for i in range(2):
-        assert_checkpoint_close(ours["vae_ckpt"][i], theirs["vae_ckpt"][i], f"vae checkpoint {i}", ADAM)
+        assert_checkpoint_close(ours["vae_ckpt"][i], theirs["vae_ckpt"][i], f"vae checkpoint {i}")
     for phase in ("rnn", "rnn_noreward"):
         check_history(ours[phase], theirs[phase], ("gmm", "bce", "mse", "loss"), RNN_PARAMS)
         assert_tree_close(ours[phase]["latents"], theirs[phase]["latents"], f"{phase} latents")
         assert_lines_close("\n".join(ours[phase]["postfix"]), "\n".join(theirs[phase]["postfix"]))
     assert ours["rnn_noreward"]["mse"] == [0] * len(ours["rnn_noreward"]["mse"])
-    assert_checkpoint_close(ours["rnn_ckpt"], theirs["rnn_ckpt"], "mdrnn checkpoint", RMSPROP, RNN_PARAMS)
+    assert_checkpoint_close(ours["rnn_ckpt"], theirs["rnn_ckpt"], "mdrnn checkpoint", RNN_PARAMS)
     cell_o, cell_t = ours["cell"], theirs["cell"]
     assert cell_o["keys"] == cell_t["keys"] == sorted(["gmm_linear.bias", "gmm_linear.weight", "rnn.bias_hh",
                                                         "rnn.bias_ih", "rnn.weight_hh", "rnn.weight_ih"])

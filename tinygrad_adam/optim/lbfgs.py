@@ -9,11 +9,12 @@ All parameters are one vector (one group only, as torch); the closure re-evaluat
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy
 
 from .. import backend
 from ..autograd import enable_grad, no_grad
@@ -152,10 +153,11 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """torch's layout: the one state (keyed 0, the first parameter's index) and the group (a deep copy)."""
+        """torch's layout: the one state (keyed 0, the first parameter's index; its arrays and 0-d numbers as
+        Tensors of copies, as torch's) and the group."""
         group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
         group["params"] = list(range(len(self.param_groups[0]["params"])))
-        state = {0: copy.deepcopy(s) for s in self.state.values()}  # noqa: B035  (at most one state)
+        state = {0: {k: _as_tensors(v) for k, v in s.items()} for s in self.state.values()}  # noqa: B035 (one)
         return {"state": state, "param_groups": [group]}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -174,6 +176,15 @@ class LBFGS(Optimizer):
             if states else None
         self.state = {self.param_groups[0]["params"][0]: kept} if kept is not None else {}
         self.param_groups[0].update({k: v for k, v in saved[0].items() if k != "params"})
+
+
+def _as_tensors(value: Any) -> Any:
+    """A state entry for state_dict: an array or numpy scalar as a Tensor of a copy, lists entry by entry."""
+    if isinstance(value, list):
+        return [_as_tensors(v) for v in value]
+    if isinstance(value, numpy.generic):
+        return Tensor(numpy.array(value))
+    return Tensor(value.copy()) if backend.is_array(value) else value
 
 
 def _restore(value: Any, p: Tensor) -> Any:

@@ -50,7 +50,7 @@ class TorchNamedState(dict):
     names for the same entry (``step``, ``exp_avg``, ``exp_avg_sq`` ...) answers it as torch's state holds it: an
     array as a Tensor sharing it, the step count as torch's 0-d float32 ``step`` tensor. So a program reading
     ``optimizer.state[p]["exp_avg_sq"]`` or testing ``"step" in state`` (igebm's ``clip_grad``) sees torch's values;
-    iteration, ``state_dict`` and ``len`` keep the library's names."""
+    iteration and ``len`` keep the library's names (``state_dict`` writes torch's)."""
 
     def __init__(self, entries: State, aliases: dict[str, str]) -> None:
         super().__init__(entries)
@@ -360,16 +360,21 @@ class Optimizer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """A copy of the state in torch's layout: parameters are referred to by their index in :meth:`params`.
+        """A copy of the state as torch's optimizer writes it, so that ``torch.load`` reads a checkpoint of it and
+        torch's optimizer continues from it: parameters are referred to by their index in :meth:`params`, each entry
+        has torch's name where torch's optimizer keeps it (``step``, ``exp_avg``, ...; the library's name otherwise),
+        arrays are Tensors of copies and the step count is a 0-d float tensor.
 
-        ``{"state": {index: {"t": int, name: array, ...}}, "param_groups": [{..., "params": [indices]}]}``
+        ``{"state": {index: {"step": Tensor, "exp_avg": Tensor, ...}}, "param_groups": [{..., "params": [indices]}]}``
         """
         for pre_hook in getattr(self, "_optimizer_state_dict_pre_hooks", {}).values():
             pre_hook(self)
         index = {id(p): i for i, p in enumerate(self.params())}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
-        state = {index[id(p)]: {k: _copy_state(v) for k, v in s.items()} for p, s in self.state.items()}
+        names = {ours: theirs for theirs, ours in self.torch_state_names.items()} if self._counts_steps() else {}
+        state = {index[id(p)]: {names.get(k, k): _copy_state(v, names.get(k)) for k, v in s.items()}
+                 for p, s in self.state.items()}
         state_dict = {"state": state, "param_groups": groups}
         for post_hook in getattr(self, "_optimizer_state_dict_post_hooks", {}).values():
             result = post_hook(self, state_dict)
@@ -378,7 +383,9 @@ class Optimizer:
         return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (arrays go to each parameter's device and dtype).
+        """Restore what :meth:`state_dict` returned, torch's optimizer's, or a checkpoint this library wrote before
+        its state_dict took torch's names (the paper's ``t``, ``m``, ...). Arrays go to each parameter's device and
+        dtype.
 
         The loaded hyperparameters pass the constructor's checks (ValueError / TypeError naming the value), and
         nothing changes unless all of them do.
@@ -401,8 +408,7 @@ class Optimizer:
                                                                                          group["params"])}
         groups = {j: {**group, **theirs} for group, theirs in zip(self.param_groups, saved) for j in theirs["params"]}
         state: defaultdict[Tensor, State] = defaultdict(dict)
-        # else a subclass's own step, whose state need not count steps
-        counted = _unhooked(type(self).step) is _unhooked(Optimizer.step)
+        counted = self._counts_steps()
         for j, s in state_dict["state"].items():
             if int(j) not in index:
                 raise ValueError(f"the state_dict has state for parameter {j}, this optimizer has {len(index)}")
@@ -425,9 +431,14 @@ class Optimizer:
         for post_hook in getattr(self, "_optimizer_load_state_dict_post_hooks", {}).values():
             post_hook(self)
 
+    def _counts_steps(self) -> bool:
+        """Whether this optimizer steps through :meth:`step` here, whose state counts steps (``t``), rather than a
+        subclass's own step, whose state is its own."""
+        return _unhooked(type(self).step) is _unhooked(Optimizer.step)
+
     def _from_torch_names(self, saved: State, p: Tensor, group: Group) -> State:
-        """A parameter's saved state with torch's names and types (a checkpoint torch wrote, converted by
-        ``tinygrad_adam.save(torch.load(path), new_path)``) as this library's: ``step`` (a float tensor) as the int
+        """A parameter's saved state with torch's names and types (what :meth:`state_dict` writes, or torch's
+        optimizer) as this library's: ``step`` (a float tensor) as the int
         ``t``, ``exp_avg`` as ``m`` ..., and a 0-d tensor where this library keeps a host number (NAdam's
         ``mu_product``, ASGD's ``eta`` and ``mu``) as a float; no step count (torch's SGD) is a state past step 1."""
         template = self.init_state(p._data, group)
@@ -441,7 +452,8 @@ class Optimizer:
             elif ours in template and not backend.is_array(template[ours]) and hasattr(v, "shape") and v.size == 1:
                 v = float(v)
             out[ours] = v
-        out.setdefault("t", 1)  # torch's SGD counts no steps: a saved momentum buffer is past the first
+        if "step" not in self.torch_state_names:  # torch's SGD counts no steps: a saved buffer is past the first
+            out.setdefault("t", 1)
         return out
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -588,11 +600,15 @@ def _float32_scalars(group: Group) -> Group:
             for k, v in group.items()}
 
 
-def _copy_state(value: Any) -> Any:
-    """A state entry for state_dict: arrays copied, Tensors (a subclass's own state) cloned, the rest as it is."""
+def _copy_state(value: Any, torch_name: str | None) -> Any:
+    """A state entry for state_dict, as torch's holds it (``torch_name``: its name there): an array as a Tensor of
+    a copy, a Tensor (a subclass's own state) cloned, the step count as a 0-d float tensor (float32 as torch's,
+    float64 past 2**24 where float32 would round it), the rest (host numbers: NAdam's ``mu_product``) as it is."""
     if isinstance(value, Tensor):
         return value.detach().clone()
-    return value.copy() if hasattr(value, "shape") else value
+    if torch_name == "step":
+        return Tensor(numpy.array(value, numpy.float32 if value <= 2**24 else numpy.float64))
+    return Tensor(value.copy()) if backend.is_array(value) else value
 
 
 def _load_state(value: Any, p: Tensor, name: str, shape: tuple[int, ...], tensors: bool) -> Any:
