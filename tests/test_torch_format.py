@@ -1,9 +1,10 @@
 """``load`` reads torch.save's files (zip or legacy format) weights-only (``torch_format``): a checkpoint written by
 torch (state dicts of a model and its optimizer, nested trees, views of one storage, every dtype both libraries
 have) loads as torch.load reads it, and training resumed from it here continues torch's run; a file that pickles
-anything else (a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing.
-``save`` writes torch's format (``torch_save``) where torch's weights-only load reads the tree back, so torch.load
-reads a model saved here."""
+anything else (a class, a function, numpy arrays, bfloat16) raises one clear CheckpointError and runs nothing,
+unless ``weights_only=False`` trusts it, as torch's. ``save`` writes torch's format (``torch_save``) where torch's
+weights-only load reads the tree back, so torch.load reads a model saved here; a whole model or optimizer is pickled
+whole, as torch.save pickles it, and loads back with ``weights_only=False``."""
 
 from __future__ import annotations
 
@@ -534,6 +535,86 @@ def test_each_optimizer_saved_here_resumes_in_torch(name: str, settings_: dict) 
             assert mine["step"].dtype == torch.float32 if "step" in state else "t" in mine
             assert {k: v.dtype for k, v in mine.items() if isinstance(v, torch.Tensor) and v.ndim} == {
                 k: v.dtype for k, v in state.items() if isinstance(v, torch.Tensor) and v.ndim}
+
+
+class _Net(tg.nn.Module):
+    """A model of the user's, as ``torch.save(model, f)`` meets it: layers, a buffer, a numpy array, a dtype."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn, self.fc = tg.nn.Conv2d(1, 3, 3), tg.nn.BatchNorm2d(3), tg.nn.Linear(3, 2)
+        self.register_buffer("mask", tg.tensor([True, False]))
+        self.meta = {"mean": np.arange(3.0), "dtype": tg.float16, "scale": np.float32(1.5)}
+
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).mean((2, 3))) * self.mask
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_whole_model_and_optimizer_saved_here_load_back_with_weights_only_false(tmp_path: Path,
+                                                                                  legacy: bool) -> None:
+    """``torch.save({"model": model, "optimizer": opt}, f)`` pickles them whole, as torch's (it raised TypeError:
+    no pickle); ``load`` refuses the file by default, naming the class and ``weights_only=False``, as torch >= 2.6
+    does, and with ``weights_only=False`` gives back a model whose outputs are the saved one's and an optimizer over
+    its very parameters, the two training on bit for bit as the saved ones do."""
+    tg.manual_seed(0)
+    x = tg.randn(4, 1, 5, 5)
+    model = _Net()
+    opt = tg.optim.Adam(model.parameters(), lr=0.05)
+
+    def step(m, o) -> None:
+        o.zero_grad()
+        m(x).square().sum().backward()
+        o.step()
+    step(model, opt)
+    path = tmp_path / "whole.pt"
+    tg.save({"model": model, "optimizer": opt, "epoch": 1}, path, _use_new_zipfile_serialization=not legacy)
+    for default in ({}, {"weights_only": None}, {"weights_only": True}):  # (None: torch's default, True)
+        with pytest.raises(CheckpointError, match=r"the global .*_Net.*weights_only=False") as info:
+            tg.load(path, **default)
+        assert "\n" not in str(info.value)
+    loaded = tg.load(path, weights_only=False)
+    again, again_opt = loaded["model"], loaded["optimizer"]
+    assert type(again) is _Net and loaded["epoch"] == 1 and again is not model
+    assert again_opt.param_groups[0]["params"][0] is again.conv.weight
+    assert again.mask.tolist() == [True, False] and again.meta["dtype"] is tg.float16
+    np.testing.assert_array_equal(again.meta["mean"], np.arange(3.0))
+    assert again.bn.num_batches_tracked.item() == 1
+    for _ in range(2):
+        step(model, opt)
+        step(again, again_opt)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+
+
+def test_weights_only_false_reads_torch_files_of_numpy_and_namespaces_but_no_torch_class(tmp_path: Path) -> None:
+    """A torch checkpoint holding an argparse.Namespace and numpy arrays (refused by default, as torch's) loads with
+    ``weights_only=False``, as torch's; a whole torch module does not (ours cannot build a torch object), naming
+    the state_dict fix."""
+    import argparse
+
+    path = tmp_path / "ck.pt"
+    torch.save({"args": argparse.Namespace(lr=0.1), "mean": np.arange(3.0), "w": torch.ones(2)}, path)
+    with pytest.raises(CheckpointError, match="weights_only=False"):
+        tg.load(path)
+    ck = tg.load(path, weights_only=False)
+    assert ck["args"] == argparse.Namespace(lr=0.1) and ck["w"].tolist() == [1.0, 1.0]
+    np.testing.assert_array_equal(ck["mean"], np.arange(3.0))
+    torch.save(torch.nn.Linear(2, 2), path)
+    with pytest.raises(CheckpointError, match=r"torch\.nn\.modules\.linear\.Linear.*state_dict\(\)"):
+        tg.load(path, weights_only=False)
+
+
+def test_what_cannot_be_pickled_raises_one_line(tmp_path: Path) -> None:
+    """A model holding a lambda: TypeError naming the fix, and no file left (the old one kept)."""
+    path = tmp_path / "m.pt"
+    tg.save({"w": tg.ones(2)}, path)
+    model = tg.nn.Linear(2, 2)
+    model.act = lambda v: v
+    with pytest.raises(TypeError, match=r"cannot be pickled.*state_dict\(\)") as info:
+        tg.save(model, path)
+    assert "\n" not in str(info.value) and tg.load(path)["w"].tolist() == [1.0, 1.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
 
 
 SCHEDULERS = {

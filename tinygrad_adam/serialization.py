@@ -1,14 +1,16 @@
 """``save(obj, f)`` / ``load(f)`` with torch's call shapes, for state dicts and nested containers of tensors.
 
 ``save`` writes torch.save's format (``torch_save``) where torch's weights-only load can read the tree back, else an
-``.npz`` (zip) of arrays plus a JSON tree (see ``checkpoint``). ``load`` reads both; torch's files by a weights-only
-unpickler (``torch_format``), so loading a file runs no code. A path is written atomically; ``f`` may also be an
-open binary file.
+``.npz`` (zip) of arrays plus a JSON tree (see ``checkpoint``), else (a whole model, an optimizer, a user's class)
+torch.save's pickle of it. ``load`` reads all three; torch's files by a weights-only unpickler (``torch_format``), so
+loading a file runs no code unless ``weights_only=False`` lets it, as torch's. A path is written atomically; ``f``
+may also be an open binary file.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import zipfile
 from collections.abc import Callable
 from functools import partial
@@ -31,33 +33,40 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO, pickle_module: Any = No
     Where ``obj`` holds only what torch's weights-only load reads (``torch_save.holds_only_torch_types``: a state
     dict, tensors, numbers, strings...), the file is torch.save's, which ``torch.load`` reads (its zip format, or
     with ``_use_new_zipfile_serialization=False`` its legacy one, pickled with ``pickle_protocol``); otherwise (numpy
-    arrays, a Namespace) it is our .npz. ``pickle_module`` is not used."""
+    arrays, a Namespace) it is our .npz; and where the .npz cannot hold it (``torch.save(model, f)``: a whole model,
+    an optimizer, an object of the user's), it is torch.save's format pickling it whole, which ``load`` reads back
+    with ``weights_only=False`` (code that builds the model must be importable then). ``pickle_module`` is not
+    used."""
+    write = partial(torch_save.write, obj, protocol=pickle_protocol, legacy=not _use_new_zipfile_serialization,
+                    byteorder=not _disable_byteorder_record)
     if torch_save.holds_only_torch_types(obj):
-        checkpoint.write_to(f, partial(torch_save.write, obj, protocol=pickle_protocol,
-                                       legacy=not _use_new_zipfile_serialization,
-                                       byteorder=not _disable_byteorder_record))
+        checkpoint.write_to(f, write)
         return
     try:
         checkpoint.save(f, obj)
-    except TypeError as e:
-        raise TypeError(f"save: {e}; only tensors, arrays, numbers, strings, None and dicts / lists / tuples / "
-                        f"argparse.Namespace of them can be saved (no pickle)") from None
+    except TypeError:
+        try:
+            checkpoint.write_to(f, partial(write, full=True))
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            raise TypeError(f"save: {type(obj).__name__} cannot be pickled ({e}); save its state_dict() instead, "
+                            f"or drop what cannot be (a lambda, a hook, an open file)") from None
 
 
-def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights_only: bool = True,
+def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights_only: bool | None = None,
          **_: Any) -> Any:
     """Read what ``save`` wrote; tensors go to ``map_location`` (a device) or the default device. As torch's,
     ``map_location`` may also be a dict {location: device} (a tensor loaded where a key names goes to its value) or
     a function ``(storage, location) -> storage`` called with each tensor and the device it loaded on (None keeps
     it). A file written by ``torch.save`` (its zip format, or its legacy one) is read by a weights-only unpickler
-    (``torch_format``), which runs no code from the file."""
+    (``torch_format``), which runs no code from the file; with ``weights_only=False`` (None is torch's default,
+    True) it also builds any other object the file names, importing its class, as torch's (a torch class raises)."""
     if not hasattr(f, "read") and os.path.isdir(f):
         raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
     writer = _written_by(f)
     if writer == "ours":
         read = partial(checkpoint.load, f, require_dict=False)
     else:
-        read = partial(torch_format.load, f, legacy=writer == "torch legacy")
+        read = partial(torch_format.load, f, legacy=writer == "torch legacy", trusted=weights_only is False)
     if not (isinstance(map_location, dict) or callable(map_location)):
         return read(None if map_location is None else str(map_location))
     if isinstance(map_location, dict):

@@ -5,8 +5,9 @@ bytes); the legacy format (before torch 1.6) is a stream of pickles with the sto
 pickle is read by an unpickler that resolves only the globals a tree of tensors needs, the ones torch's own
 ``weights_only=True`` load accepts: the tensor and parameter rebuilders, storage types, dtypes, ``Size``,
 ``device``, ``OrderedDict``, ``Counter``, ``set`` / ``frozenset``, complex numbers and bytes. Any other global
-raises, so a file cannot make the load call anything else. A storage is read once; tensors that are views of one
-storage stay views of it.
+raises, so a file cannot make the load call anything else, unless the caller trusts the file (``torch.load``'s
+``weights_only=False``): then any other global is imported as pickle's own load does (a torch class still raises: it
+cannot be built here). A storage is read once; tensors that are views of one storage stay views of it.
 """
 
 from __future__ import annotations
@@ -136,9 +137,9 @@ class _Unpickler(pickle.Unpickler):
     pickle names it (None: the pickle may name none)."""
 
     def __init__(self, stream: BinaryIO, storage: Callable[[str, type, int], numpy.ndarray] | None,
-                 device_name: str | None) -> None:
+                 device_name: str | None, trusted: bool = False) -> None:
         super().__init__(stream)
-        self.storage = storage
+        self.storage, self.trusted = storage, trusted
         self.arrays: dict[str, numpy.ndarray] = {}
         self.reader = checkpoint.Reader(self.arrays, device_name)
 
@@ -166,10 +167,15 @@ class _Unpickler(pickle.Unpickler):
                  ("torch._tensor", "_rebuild_from_type_v2"): _from_type}.get((module, name))
         if found is None:
             found = SAFE_GLOBALS.get(f"{module}.{name}")
+        if found is None and module.split(".")[0] == "torch":
+            raise _Refused(f"the global {module}.{name}", "a torch object cannot be built here: where torch runs, save "
+                           "its state_dict() and load that into this library's model (load_state_dict)")
+        if found is None and self.trusted:
+            return super().find_class(module, name)
         if found is None:
             raise _Refused(f"the global {module}.{name}", f"keep only tensors, state dicts, numbers and strings in "
-                           f"the file; or, trusting it, allow the global first: "
-                           f"tinygrad_adam.serialization.add_safe_globals([{name}])")
+                           f"the file; or, trusting it, load it with weights_only=False (which runs code the file "
+                           f"names) or allow the global first: tinygrad_adam.serialization.add_safe_globals([{name}])")
         return found
 
     def persistent_load(self, pid: Any) -> _Storage:
@@ -201,16 +207,16 @@ def is_torch_zip(archive: zipfile.ZipFile) -> str | None:
     return next((name[:-len("/data.pkl")] for name in archive.namelist() if name.endswith("/data.pkl")), None)
 
 
-def load(f: Any, device_name: str | None = None, legacy: bool = False) -> Any:
+def load(f: Any, device_name: str | None = None, legacy: bool = False, trusted: bool = False) -> Any:
     """The tree ``torch.save`` wrote to ``f`` (a path or a binary stream) in its zip format, or with ``legacy`` in its
     format before torch 1.6 (a bare pickle), tensors on ``device_name`` (None: the default device). CheckpointError
-    for a global or a dtype a weights-only load does not read, and for a damaged file."""
+    for a global (unless ``trusted``) or a dtype a weights-only load does not read, and for a damaged file."""
     try:
         if legacy:
             if hasattr(f, "read"):
-                return _load_legacy(f, device_name)
+                return _load_legacy(f, device_name, trusted)
             with open(f, "rb") as stream:
-                return _load_legacy(stream, device_name)
+                return _load_legacy(stream, device_name, trusted)
         with zipfile.ZipFile(f) as archive:
             prefix = is_torch_zip(archive)
             if prefix is None:
@@ -225,9 +231,9 @@ def load(f: Any, device_name: str | None = None, legacy: bool = False) -> Any:
                         raise ValueError(f"storage {key} ends early")
                 return _native(numpy.frombuffer(raw, numpy.dtype(dtype).newbyteorder(">" if big else "<")))
             with archive.open(f"{prefix}/data.pkl") as stream:
-                return _Unpickler(stream, storage, device_name).load()
+                return _Unpickler(stream, storage, device_name, trusted).load()
     except _Refused as e:
-        raise checkpoint.CheckpointError(f"{f} was written by torch.save and pickles {e}, which a weights-only load "
+        raise checkpoint.CheckpointError(f"{f} is in torch.save's format and pickles {e}, which a weights-only load "
                                          f"(torch.load's default) does not read; {e.fix}") from None
     except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile,
             pickle.UnpicklingError) as e:
@@ -243,14 +249,14 @@ def _native(array: numpy.ndarray) -> numpy.ndarray:
 LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001  # the first two pickles of torch's legacy format
 
 
-def _load_legacy(stream: BinaryIO, device_name: str | None) -> Any:
+def _load_legacy(stream: BinaryIO, device_name: str | None, trusted: bool) -> Any:
     """torch's legacy format: pickles of the magic number, the protocol, the writer's byte order and type sizes, the
     tree (its storages named, not yet read), the storages' keys; then each storage: its element count (int64) and
     its bytes."""
     magic, protocol, info = (_Unpickler(stream, None, None).load() for _ in range(3))
     if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL or not isinstance(info, dict):
         raise ValueError("it does not begin as torch.save's legacy format (magic number, protocol 1001)")
-    tree_reader = _Unpickler(stream, lambda key, dtype, numel: numpy.empty(numel, dtype), device_name)
+    tree_reader = _Unpickler(stream, lambda key, dtype, numel: numpy.empty(numel, dtype), device_name, trusted)
     tree = tree_reader.load()
     order = "little" if info.get("little_endian", True) else "big"
     keys = _Unpickler(stream, None, None).load()

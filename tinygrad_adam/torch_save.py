@@ -6,6 +6,9 @@ Parameter as ``_rebuild_parameter`` of its data, a dtype as ``torch.float32`` (.
 ``torch.device``. A storage (the whole memory under a tensor, shared by its views) is the persistent id
 ``('storage', torch.FloatStorage, key, location, numel)``; its bytes are ``archive/data/<key>`` in torch's zip
 format (64-byte aligned, as torch writes them), or follow the pickles in torch's legacy format.
+
+``full=True`` pickles anything else too, as torch.save does (a whole model, an optimizer, a user's class, numpy
+arrays and dtypes as numpy pickles them): a file that ``load`` reads back only with ``weights_only=False``.
 """
 
 from __future__ import annotations
@@ -87,20 +90,21 @@ class _Pickler(pickle._Pickler):
     dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)
     dispatch[_Global] = lambda self, obj: self.save_global(obj)
 
-    def __init__(self, file: BinaryIO, protocol: int, legacy: bool) -> None:
+    def __init__(self, file: BinaryIO, protocol: int, legacy: bool, full: bool) -> None:
         super().__init__(file, protocol)
-        self.legacy = legacy
+        self.legacy, self.full = legacy, full
         self.arrays = _Writer()  # each storage's 1-d array, once however many tensors view it
         self.storages: dict[str, _Storage] = {}
 
     def save(self, obj: Any, save_persistent_id: bool = True) -> None:
-        super().save(obj.item() if isinstance(obj, NUMBERS) else obj, save_persistent_id)
+        super().save(obj.item() if isinstance(obj, NUMBERS) and not self.full else obj, save_persistent_id)
 
     def save_global(self, obj: Any, name: str | None = None) -> None:
         if isinstance(obj, _Global):
             module, name = obj.module, obj.name
-        elif isinstance(obj, numpy.dtype) or (isinstance(obj, type) and issubclass(obj, numpy.generic)):
-            module, name = "torch", DTYPE_NAMES[numpy.dtype(obj)]
+        elif not self.full and (isinstance(obj, numpy.dtype) or (isinstance(obj, type) and
+                                                                 issubclass(obj, numpy.generic))):
+            module, name = "torch", DTYPE_NAMES[numpy.dtype(obj)]  # (full: numpy's own names, which its arrays name)
         else:
             return super().save_global(obj, name)
         self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())
@@ -108,7 +112,7 @@ class _Pickler(pickle._Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, numpy.dtype):  # a name: written by save_global (numpy's reduce would name numpy.dtype)
+        if isinstance(obj, numpy.dtype) and not self.full:  # a name: written by save_global (not numpy.dtype's reduce)
             return "dtype"
         if type(obj) is Size:
             return _global("torch", "Size"), (tuple(obj),)
@@ -142,16 +146,17 @@ class _Pickler(pickle._Pickler):
         return pid + (None,) if self.legacy else pid  # (the legacy format's view of the storage: none)
 
 
-def write(tree: Any, f: BinaryIO, protocol: int = 2, legacy: bool = False, byteorder: bool = True) -> None:
-    """``tree`` (where ``holds_only_torch_types``) into the binary file ``f`` as ``torch.save(tree, f,
-    pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy, _disable_byteorder_record=not
-    byteorder)`` writes it."""
+def write(tree: Any, f: BinaryIO, protocol: int = 2, legacy: bool = False, byteorder: bool = True,
+          full: bool = False) -> None:
+    """``tree`` (where ``holds_only_torch_types``, or anything with ``full``) into the binary file ``f`` as
+    ``torch.save(tree, f, pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy,
+    _disable_byteorder_record=not byteorder)`` writes it."""
     if legacy:
         for header in (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": LEGACY_PROTOCOL,
                                                        "little_endian": sys.byteorder == "little",
                                                        "type_sizes": {"short": 2, "int": 4, "long": 4}}):
             pickle.dump(header, f, protocol=protocol)
-        pickler = _Pickler(f, protocol, legacy=True)
+        pickler = _Pickler(f, protocol, legacy=True, full=full)
         pickler.dump(tree)
         pickle.dump(list(pickler.storages), f, protocol=protocol)
         for key, storage in pickler.storages.items():
@@ -159,7 +164,7 @@ def write(tree: Any, f: BinaryIO, protocol: int = 2, legacy: bool = False, byteo
             f.write(memoryview(pickler.arrays.arrays[key]).cast("B"))
         return
     pickled = io.BytesIO()
-    pickler = _Pickler(pickled, protocol, legacy=False)
+    pickler = _Pickler(pickled, protocol, legacy=False, full=full)
     pickler.dump(tree)
     records = [("data.pkl", pickled.getbuffer()), (".format_version", b"1"),
                (".storage_alignment", str(ALIGNMENT).encode())]

@@ -11,9 +11,9 @@ groups, ``update_freq`` accumulation, the amp and full-precision branches, the E
 ``main.py``'s loop, plus the timm pieces it imports (``trunc_normal_``, ``DropPath``, ``ModelEma``,
 ``SoftTargetCrossEntropy``, ``LabelSmoothingCrossEntropy``, ``accuracy``, a batch-mode mixup). Written from the
 public source's structure; distributed training, the data augmentation pipeline, wandb / tensorboard and the
-``torch.cuda.synchronize()`` (CPU has none) are left out, the checkpoint's ``'args'`` is ``vars(args)`` (a dict: ours
-pickles nothing), and it is loaded with ``weights_only=False`` (its groups' lr are numpy floats, which torch >= 2.6's
-default refuses).
+``torch.cuda.synchronize()`` (CPU has none) are left out, the checkpoint's ``'args'`` is ``vars(args)`` (a dict:
+kept from when ours pickled nothing), and it is loaded with ``weights_only=False`` (its groups' lr are numpy floats,
+which torch >= 2.6's default refuses).
 
 Images are (B, 3, 32, 32): the 4x4 stem gives 8x8 maps of dims[0] channels, downsampled to 4x4, 2x2 and 1x1."""
 
@@ -658,7 +658,7 @@ def save_model(args, epoch, model, model_without_ddp, optimizer, loss_scaler, mo
             'optimizer': optimizer.state_dict(),
             'epoch': epoch,
             'scaler': loss_scaler.state_dict(),
-            'args': vars(args),  # the Namespace itself there: ours saves no pickled objects (README)
+            'args': vars(args),  # the Namespace itself there (kept from when ours pickled nothing)
         }
 
         if model_ema is not None:

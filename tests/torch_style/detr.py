@@ -1312,7 +1312,7 @@ def main(args, model, criterion, postprocessors, samples, history):
                     'optimizer': optimizer.state_dict(),
                     'lr_scheduler': lr_scheduler.state_dict(),
                     'epoch': epoch,
-                    'args': vars(args),  # the Namespace itself there: ours saves no pickled objects (README)
+                    'args': vars(args),  # the Namespace itself there (kept from when ours pickled nothing)
                 }, checkpoint_path)
     return model, optimizer, lr_scheduler
 

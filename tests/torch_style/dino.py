@@ -26,8 +26,8 @@ Changes for a tiny single-process CPU run: no ``.cuda()`` / ``torch.cuda.synchro
 the repository's single-GPU forks do); ``nn.DataParallel`` stands in for DistributedDataParallel (keeping
 ``.module`` and the ``module.`` keys); the DistributedSampler is given ``num_replicas=1, rank=0`` and does not
 shuffle (both libraries then read the same batches); the checkpoint holds ``vars(args)`` (a dict) rather than the
-Namespace (ours saves no pickled objects) and is read back with ``weights_only=False``, as torch >= 2.6 needs for
-the numpy float64 learning rates in the optimizer's groups; DINOHead's hidden and bottleneck sizes come from
+Namespace (kept from when ours pickled nothing) and is read back with ``weights_only=False``, as torch >= 2.6 needs
+for the numpy float64 learning rates in the optimizer's groups; DINOHead's hidden and bottleneck sizes come from
 ``args``; ``log_every`` still prints its timings, which the test leaves out of the comparison; ``history``
 records what the test compares."""
 

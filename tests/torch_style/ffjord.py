@@ -898,7 +898,7 @@ def main(argv, model, rng, history, prior_sample=torch.randn, clock=time.time, l
                     best_loss = test_loss.item()
                     os.makedirs(args.save, exist_ok=True)
                     torch.save({
-                        'args': vars(args),  # the Namespace itself there: ours saves no pickled objects (README)
+                        'args': vars(args),  # the Namespace itself there (kept from when ours pickled nothing)
                         'state_dict': model.state_dict(),
                     }, os.path.join(args.save, 'checkpt.pth'))
                 model.train()

@@ -14,7 +14,7 @@ LabelSmoothingCrossEntropy, SoftTargetCrossEntropy, ``accuracy``, a batch-mode M
 Written from the public source's structure. Left out: distributed training, tensorboard, the data augmentations and
 ``torch.cuda.synchronize()``. ``random_masking`` draws ``torch.rand`` unless it is handed ``noise``: the engine hands it
 numpy uniforms (seeded by epoch and step) so both libraries mask the same patches. The checkpoint's ``'args'`` is
-``vars(args)`` (ours pickles nothing) and it is loaded with ``weights_only=False``.
+``vars(args)`` (kept from when ours pickled nothing) and it is loaded with ``weights_only=False``.
 
 Images are (B, 3, 8, 8) with 2x2 patches: 16 patches, 4 kept at mask ratio 0.75."""
 

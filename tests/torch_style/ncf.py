@@ -8,8 +8,7 @@ xavier / kaiming(a=1, sigmoid) init and zeroed biases, or the copy of pretrained
 main.py's loop (BCEWithLogitsLoss, Adam or SGD for NeuMF-pre, negatives resampled each epoch, the HR / NDCG line,
 the best epoch saved and the pretrained models read back for NeuMF-pre). One change from guoyang9: the models are
 saved as state dicts (``torch.save(model.state_dict(), ...)`` / ``load_state_dict(torch.load(...))``) where it
-pickles the whole module, which torch 2.13's ``weights_only=True`` default refuses to load and ours refuses to save
-(no pickle)."""
+pickles the whole module, which torch 2.13's ``weights_only=True`` default refuses to load (ours too)."""
 
 import os
 import types

@@ -8,7 +8,7 @@ Changes for a tiny single-process CPU run: no LARC wrapper (plain SGD), no apex,
 wrapped in ``nn.DataParallel`` (so ``model.module`` and the ``module.`` keys are the repo's); ``dist.all_reduce`` is
 guarded by ``dist.is_initialized()`` as single-GPU forks patch it; ``restart_from_checkpoint`` loads to the CPU with
 ``weights_only=False`` (the optimizer's groups hold the schedule's numpy float64 lr, which torch >= 2.6 refuses to
-unpickle by default; ours pickles nothing and loads either way); crops are numpy windows drawn from
+unpickle by default; ours keeps them as numbers and loads either way); crops are numpy windows drawn from
 ``np.random``; ``history`` records what the test compares (the repo logs)."""
 
 import argparse

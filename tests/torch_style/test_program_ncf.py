@@ -10,9 +10,9 @@ each of GMF, MLP, NeuMF-pre and the dropout NeuMF-end: losses within 1.8e-7 rela
 parameters (up to 0.6 in size) 8.4e-7 absolute (the dropout run; 4.5e-7 without). We allow rtol 1e-6 for the losses
 and gradient norms and atol 2e-6 for the parameters; HR / NDCG and the printed lines are compared exactly. Ties in
 the predictions would rank differently (ours' ``topk`` takes the lowest tied index first, torch's CPU selection an
-order of its own: README's Differences); these runs have none. Ours refuses ``torch.save(model, ...)`` of a whole
-module (no pickle), checked loudly below. The file takes about 6 s (torch on one thread) on a shared 2-core
-machine."""
+order of its own: README's Differences); these runs have none. A whole module saved by ``torch.save(model, ...)``
+loads back with ``weights_only=False`` in both, checked below. The file takes about 6 s (torch on one thread) on a
+shared 2-core machine."""
 
 from __future__ import annotations
 
@@ -141,9 +141,25 @@ def test_init_statistics_and_pretrained_copy(one_torch_thread: None) -> None:
                                       0.5 * (gmf.predict_layer.bias + mlp.predict_layer.bias).detach().numpy())
 
 
-def test_whole_module_save_is_refused_loudly(tmp_path: Path) -> None:
-    """guoyang9's ``torch.save(model, path)``: ours raises (no pickle) rather than writing something else."""
-    with program(PROGRAM, "ours") as m:
-        model = m.NCF(4, 6, 2, 1, 0.0, "GMF")
-        with pytest.raises(TypeError, match="no pickle"):
-            m.torch.save(model, str(tmp_path / "GMF.pth"))
+def test_whole_module_save_loads_back_as_in_torch(tmp_path: Path) -> None:
+    """guoyang9's ``torch.save(model, path)`` and ``torch.load(path)`` of the whole module: in both libraries the
+    default weights-only load refuses the file and ``weights_only=False`` gives the module back, computing what the
+    saved one does (ours raised TypeError at the save: no pickle)."""
+    import pickle
+
+    from tinygrad_adam.checkpoint import CheckpointError
+
+    outputs = []
+    for lib, refusal in (("torch", pickle.UnpicklingError), ("ours", CheckpointError)):
+        with program(PROGRAM, lib) as m:
+            m.torch.manual_seed(0)
+            model = m.NCF(4, 6, 2, 1, 0.0, "NeuMF-end")
+            path = str(tmp_path / f"{lib}.pth")
+            m.torch.save(model, path)
+            with pytest.raises(refusal, match="weights_only"):
+                m.torch.load(path)
+            again = m.torch.load(path, weights_only=False)
+            users, items = m.torch.tensor([0, 3, 2]), m.torch.tensor([1, 5, 0])
+            assert type(again) is m.NCF and again is not model
+            outputs.append((again(users, items).tolist(), model(users, items).tolist()))
+    assert outputs[0][0] == outputs[0][1] and outputs[1][0] == outputs[1][1]
