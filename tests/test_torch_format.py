@@ -615,6 +615,10 @@ def test_what_cannot_be_pickled_raises_one_line(tmp_path: Path) -> None:
         tg.save(model, path)
     assert "\n" not in str(info.value) and tg.load(path)["w"].tolist() == [1.0, 1.0]
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+    parametrized = tg.nn.utils.parametrizations.weight_norm(tg.nn.Linear(2, 2))  # (refused as torch refuses it)
+    with pytest.raises(TypeError, match=r"ParametrizedLinear cannot be pickled") as info:
+        tg.save(parametrized, path)
+    assert str(info.value).count("state_dict()") == 1
 
 
 SCHEDULERS = {

@@ -48,8 +48,9 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO, pickle_module: Any = No
         try:
             checkpoint.write_to(f, partial(write, full=True))
         except (pickle.PicklingError, TypeError, AttributeError) as e:
-            raise TypeError(f"save: {type(obj).__name__} cannot be pickled ({e}); save its state_dict() instead, "
-                            f"or drop what cannot be (a lambda, a hook, an open file)") from None
+            fix = "" if "state_dict" in str(e) else ("; save its state_dict() instead, or drop what cannot be (a "
+                                                     "lambda, a hook, an open file)")
+            raise TypeError(f"save: {type(obj).__name__} cannot be pickled ({e}){fix}") from None
 
 
 def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights_only: bool | None = None,
