@@ -38,6 +38,27 @@ def test_compile_returns_the_model_and_backends_flags() -> None:
     assert tg.backends.cudnn.benchmark and not tg.backends.mps.is_available()
 
 
+def test_absent_devices_and_cpu_backend_flags_answer_device_picking_code() -> None:
+    """``torch.xpu.is_available()``, ``torch.mps.empty_cache()``, ``torch.backends.mkldnn.is_available()`` and
+    ``torch.cuda.reset_peak_memory_stats()`` raised AttributeError: now no such device or library is found, there is
+    nothing to reset, and what needs the device raises RuntimeError naming it."""
+    import importlib
+
+    for name in ("mps", "xpu", "mtia"):
+        module = getattr(tg, name)
+        assert not module.is_available() and module.device_count() == 0
+        module.empty_cache()
+        module.manual_seed(0)
+        with pytest.raises(RuntimeError, match=f"no {name} backend"):
+            module.synchronize()
+    for name in ("mkldnn", "openmp", "opt_einsum"):
+        flags = getattr(tg.backends, name)
+        assert not flags.is_available() and importlib.import_module(f"tinygrad_adam.backends.{name}") is flags
+    before = tg.cuda.max_memory_allocated()
+    tg.cuda.reset_peak_memory_stats()
+    assert tg.cuda.max_memory_allocated() == before
+
+
 @pytest.mark.parametrize("seeded", [False, True])
 def test_rng_state_round_trip(seeded: bool) -> None:
     if seeded:

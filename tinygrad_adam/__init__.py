@@ -190,6 +190,8 @@ def __getattr__(name: str) -> Any:
                 "set_autocast_enabled", "is_autocast_cpu_enabled", "get_autocast_cpu_dtype", "get_autocast_gpu_dtype",
                 "set_autocast_cpu_enabled"):  # torch.autocast is torch.amp.autocast; so on
         return getattr(import_module(".amp", __name__), name)
+    if name in ("mps", "xpu", "mtia"):  # devices without a backend here: is_available() is False
+        return getattr(import_module(".absent_devices", __name__), name)
     if name == "load_run":  # rebuild a trained model from a run directory (tinygrad_adam.inference)
         return import_module(".inference", __name__).load_run
     raise AttributeError(f"module 'tinygrad_adam' has no attribute {name!r}")

@@ -3,7 +3,8 @@
 The switches (``cudnn.benchmark``, ``cudnn.deterministic``, ``allow_tf32``, the attention kernels' ``enable_*_sdp``,
 ...) are kept so that such a script runs; they change nothing here (no cuDNN, no TF32: GPU matmuls are float32; one
 attention implementation). ``mps.is_available()`` is False (no Apple GPU backend), so device-picking code falls
-through to "cuda" or "cpu".
+through to "cuda" or "cpu"; so is ``is_available()`` of ``mkldnn``, ``openmp`` and ``opt_einsum``, which are not
+used.
 """
 
 from __future__ import annotations
@@ -56,5 +57,11 @@ cuda = SimpleNamespace(matmul=SimpleNamespace(allow_tf32=False, allow_fp16_reduc
                        sdp_kernel=sdp_kernel, is_built=lambda: False, is_flash_attention_available=lambda: False,
                        **_switches)
 mps = SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
+# CPU libraries torch may be built with; none is used here (numpy's BLAS and a thread pool of our own)
+mkldnn = SimpleNamespace(enabled=True, is_available=lambda: False)
+openmp = SimpleNamespace(is_available=lambda: False)
+opt_einsum = SimpleNamespace(enabled=True, strategy="auto", is_available=lambda: False)
 # torch's are submodules: `import torch.backends.cudnn as cudnn` (imagenet/main.py's line) finds them here
-sys.modules.update({f"{__name__}.{name}": flags for name, flags in (("cudnn", cudnn), ("cuda", cuda), ("mps", mps))})
+sys.modules.update({f"{__name__}.{name}": flags for name, flags in (("cudnn", cudnn), ("cuda", cuda), ("mps", mps),
+                                                                    ("mkldnn", mkldnn), ("openmp", openmp),
+                                                                    ("opt_einsum", opt_einsum))})

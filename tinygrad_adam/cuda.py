@@ -146,6 +146,13 @@ def max_memory_allocated(device: str | int | None = None) -> int:
 max_memory_reserved = max_memory_allocated
 
 
+def reset_peak_memory_stats(device: str | int | None = None) -> None:
+    """Nothing to reset: ``max_memory_allocated`` reads what the pool holds (cupy keeps no peak)."""
+
+
+reset_max_memory_allocated = reset_max_memory_cached = reset_accumulated_memory_stats = reset_peak_memory_stats
+
+
 def _properties(device: str | int | None) -> dict:
     """cupy's properties of the GPU ``device``; raises (RuntimeError / AssertionError) without a usable GPU."""
     name = backend.parse_device("cuda" if device is None else device)
