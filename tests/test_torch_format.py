@@ -398,6 +398,20 @@ def test_gpu_optimizer_state_dict_is_torchs_and_loads_on_the_gpu(tmp_path: Path)
     assert q.cpu().tolist() == p.cpu().tolist()
 
 
+@pytest.mark.gpu
+def test_a_whole_gpu_model_loads_on_map_location(tmp_path: Path) -> None:
+    """A model on the GPU saved whole: ``map_location="cuda"`` puts it back there, "cpu" on the CPU (its parameters
+    still Parameters of the same values, its outputs the same)."""
+    model = tg.nn.Linear(3, 2).to("cuda")
+    path = tmp_path / "gpu.pt"
+    tg.save(model, path)
+    x = tg.ones(1, 3)
+    for where in ("cuda", "cpu"):
+        again = tg.load(path, map_location=where, weights_only=False)
+        assert again.weight.device.type == where and isinstance(again.weight, tg.nn.Parameter)
+        assert again(x.to(where)).cpu().tolist() == model(x.to("cuda")).cpu().tolist()
+
+
 def test_safe_globals_let_a_trusted_file_load_as_torch_does(tmp_path: Path) -> None:
     """torch's ``serialization.add_safe_globals`` / ``safe_globals``: a run's ``argparse.Namespace`` and numpy arrays
     saved beside the weights load once allowed (refused before, naming the call), here as in torch."""
