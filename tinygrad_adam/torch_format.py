@@ -52,10 +52,12 @@ class _Storage:
 
 
 class _Refused(Exception):
-    """Something the file pickles that a weights-only load does not read: ``what`` it is, and the fix."""
+    """Something the file pickles that a weights-only load does not read (or, ``weights_only=False``, that cannot be
+    built here): ``what`` it is, and the fix."""
 
-    def __init__(self, what: str, fix: str = "") -> None:
+    def __init__(self, what: str, fix: str = "", weights_only: bool = True) -> None:
         super().__init__(what)
+        self.weights_only = weights_only
         self.fix = fix or ("keep only tensors, state dicts, numbers and strings in the file, or convert it where torch "
                            "runs: tinygrad_adam.save(torch.load(path, weights_only=False), new_path)")
 
@@ -169,7 +171,8 @@ class _Unpickler(pickle.Unpickler):
             found = SAFE_GLOBALS.get(f"{module}.{name}")
         if found is None and module.split(".")[0] == "torch":
             raise _Refused(f"the global {module}.{name}", "a torch object cannot be built here: where torch runs, save "
-                           "its state_dict() and load that into this library's model (load_state_dict)")
+                           "its state_dict() and load that into this library's model (load_state_dict)",
+                           weights_only=not self.trusted)
         if found is None and self.trusted:
             return super().find_class(module, name)
         if found is None:
@@ -233,8 +236,8 @@ def load(f: Any, device_name: str | None = None, legacy: bool = False, trusted: 
             with archive.open(f"{prefix}/data.pkl") as stream:
                 return _Unpickler(stream, storage, device_name, trusted).load()
     except _Refused as e:
-        raise checkpoint.CheckpointError(f"{f} is in torch.save's format and pickles {e}, which a weights-only load "
-                                         f"(torch.load's default) does not read; {e.fix}") from None
+        why = ", which a weights-only load (torch.load's default) does not read" if e.weights_only else ""
+        raise checkpoint.CheckpointError(f"{f} is in torch.save's format and pickles {e}{why}; {e.fix}") from None
     except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile,
             pickle.UnpicklingError) as e:
         raise checkpoint.CheckpointError(f"{f} is a damaged torch.save file ({type(e).__name__}: {e}); save it "
