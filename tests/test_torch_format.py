@@ -457,40 +457,52 @@ OPTIMIZERS = [("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_dec
               ("ASGD", {"lr": 0.01, "t0": 1}), ("LBFGS", {"lr": 0.5, "history_size": 3, "max_iter": 4})]
 
 
+def _train(lib, model, opt, batches) -> None:
+    """Closure steps of a mean squared error, one per (x, y) batch of torch tensors (as numpy ones for ours)."""
+    for x, y in batches:
+        x, y = (x, y) if lib is torch else (tg.tensor(x.numpy()), tg.tensor(y.numpy()))
+
+        def closure(x=x, y=y):
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            return loss
+        opt.step(closure)
+
+
+def _small_model(lib, double: bool = False):
+    model = lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 2))
+    return model.double() if double else model
+
+
+def _resume_in_the_other(saver, name: str, settings_: dict, xs, ys) -> tuple:
+    """3 steps in ``saver``'s library (torch or ours), its model and optimizer saved there; the other library loads
+    the file and takes the 3 more steps that the saver takes too. (The saver's model, the loader's, the loaded tree.)"""
+    loader = tg if saver is torch else torch
+    double = xs.dtype == torch.float64
+    first = _small_model(saver, double)
+    opt = getattr(saver.optim, name)(first.parameters(), **settings_)
+    _train(saver, first, opt, zip(xs[:3], ys[:3]))
+    buffer = io.BytesIO()
+    saver.save({"model": first.state_dict(), "opt": opt.state_dict()}, buffer)
+    _train(saver, first, opt, zip(xs[3:], ys[3:]))
+    buffer.seek(0)
+    ck = loader.load(buffer)
+    second = _small_model(loader, double)
+    second.load_state_dict(ck["model"])
+    second_opt = getattr(loader.optim, name)(second.parameters(), **settings_)
+    second_opt.load_state_dict(ck["opt"])
+    _train(loader, second, second_opt, zip(xs[3:], ys[3:]))
+    return first, second, ck
+
+
 @pytest.mark.parametrize(("name", "settings_"), OPTIMIZERS)
 def test_each_optimizer_resumes_from_a_torch_checkpoint(name: str, settings_: dict) -> None:
     """torch trains 3 steps and saves model and optimizer; 3 more steps here from that file end where torch's own
     3 more steps do (LBFGS's state, flat tensors and lists of them in torch's file, raised AttributeError at the
     first step here)."""
     torch.manual_seed(1)
-    xs, ys = torch.randn(6, 16, 4), torch.randn(6, 16, 2)
-
-    def run(lib, model, opt, batches) -> None:
-        for x, y in batches:
-            x, y = (x, y) if lib is torch else (tg.tensor(x.numpy()), tg.tensor(y.numpy()))
-
-            def closure(x=x, y=y):
-                opt.zero_grad()
-                loss = ((model(x) - y) ** 2).mean()
-                loss.backward()
-                return loss
-            opt.step(closure)
-
-    def model(lib):
-        return lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 2))
-    theirs = model(torch)
-    opt = getattr(torch.optim, name)(theirs.parameters(), **settings_)
-    run(torch, theirs, opt, zip(xs[:3], ys[:3]))
-    buffer = io.BytesIO()
-    torch.save({"model": theirs.state_dict(), "opt": opt.state_dict()}, buffer)
-    run(torch, theirs, opt, zip(xs[3:], ys[3:]))
-    buffer.seek(0)
-    ck = tg.load(buffer)
-    ours = model(tg)
-    ours.load_state_dict(ck["model"])
-    ours_opt = getattr(tg.optim, name)(ours.parameters(), **settings_)
-    ours_opt.load_state_dict(ck["opt"])
-    run(tg, ours, ours_opt, zip(xs[3:], ys[3:]))
+    theirs, ours, _ = _resume_in_the_other(torch, name, settings_, torch.randn(6, 16, 4), torch.randn(6, 16, 2))
     for mine, reference in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(mine.detach().numpy(), reference.detach().numpy(), rtol=1e-5, atol=2e-6)
 
@@ -505,41 +517,15 @@ def test_each_optimizer_saved_here_resumes_in_torch(name: str, settings_: dict) 
     torch.manual_seed(2)
     tg.manual_seed(2)
     xs, ys = torch.randn(6, 16, 4, dtype=torch.float64), torch.randn(6, 16, 2, dtype=torch.float64)
-
-    def run(lib, model, opt, batches) -> None:
-        for x, y in batches:
-            x, y = (x, y) if lib is torch else (tg.tensor(x.numpy()), tg.tensor(y.numpy()))
-
-            def closure(x=x, y=y):
-                opt.zero_grad()
-                loss = ((model(x) - y) ** 2).mean()
-                loss.backward()
-                return loss
-            opt.step(closure)
-
-    def model(lib):
-        return lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 2)).double()
-    ours = model(tg)
-    opt = getattr(tg.optim, name)(ours.parameters(), **settings_)
-    run(tg, ours, opt, zip(xs[:3], ys[:3]))
-    buffer = io.BytesIO()
-    tg.save({"model": ours.state_dict(), "opt": opt.state_dict()}, buffer)
-    run(tg, ours, opt, zip(xs[3:], ys[3:]))
-    buffer.seek(0)
-    ck = torch.load(buffer)
-    theirs = model(torch)
-    theirs.load_state_dict(ck["model"])
-    their_opt = getattr(torch.optim, name)(theirs.parameters(), **settings_)
-    their_opt.load_state_dict(ck["opt"])
-    run(torch, theirs, their_opt, zip(xs[3:], ys[3:]))
+    ours, theirs, ck = _resume_in_the_other(tg, name, settings_, xs, ys)
     for mine, reference in zip(ours.parameters(), theirs.parameters()):
         # (NAdam's mu_product, ASGD's eta and mu: torch's load makes its float32 0-d tensors of our float64 numbers)
         rtol = 1e-8 if name in ("NAdam", "ASGD") else 1e-10
         np.testing.assert_allclose(mine.detach().numpy(), reference.detach().numpy(), rtol=rtol, atol=1e-12)
     if name != "LBFGS":  # (its state is one entry of flat tensors and lists, as torch's)
-        fresh = model(torch)
+        fresh = _small_model(torch, double=True)
         own = getattr(torch.optim, name)(fresh.parameters(), **settings_)
-        run(torch, fresh, own, zip(xs[:3], ys[:3]))
+        _train(torch, fresh, own, zip(xs[:3], ys[:3]))
         for index, state in own.state_dict()["state"].items():
             mine = ck["opt"]["state"][index]
             # (NAdam's mu_product and ASGD's eta and mu: Python floats here, float64, which torch's load turns into

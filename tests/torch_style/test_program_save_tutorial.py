@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_programs import HERE, program
+from test_programs import HERE, run_on_torch_weights
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
 
 def test_save_load_tutorial_matches_torch(one_torch_thread: None) -> None:
-    with program(HERE / "save_tutorial.py", "torch") as m:
-        theirs = m.run()
-    with program(HERE / "save_tutorial.py", "ours") as m:
-        ours = m.run(weights=theirs.pop("weights"))
-    ours.pop("weights")
-    assert ours.keys() == theirs.keys()
+    theirs, ours = run_on_torch_weights(HERE / "save_tutorial.py")
     for key in ("keys", "opt_keys", "ck_epoch", "ck_loss_rg", "multi_keys", "missing", "unexpected"):
         assert ours[key] == theirs[key], key
     assert theirs["missing"] == ["fc9.bias", "fc9.weight"] and theirs["ck_loss_rg"]

@@ -824,6 +824,19 @@ def from_torch_weights(path: Path, make: Callable[[types.ModuleType], Any],
     return results[0], results[1]
 
 
+def run_on_torch_weights(path: Path) -> tuple[dict, dict]:
+    """The program at ``path``, whose ``run(weights=None)`` returns its log with its initial weights under
+    ``"weights"``: run with torch's imports, then with ours from torch's initial weights; the two logs (torch's,
+    ours) without the weights, their keys checked equal."""
+    with program(path, "torch") as m:
+        theirs = m.run()
+    with program(path, "ours") as m:
+        ours = m.run(weights=theirs.pop("weights"))
+    ours.pop("weights")
+    assert ours.keys() == theirs.keys()
+    return theirs, ours
+
+
 def needs(folder: str) -> pytest.MarkDecorator:
     return pytest.mark.data(folder)
 
