@@ -373,7 +373,8 @@ class Optimizer:
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         names = {ours: theirs for theirs, ours in self.torch_state_names.items()} if self._counts_steps() else {}
-        state = {index[id(p)]: {names.get(k, k): _copy_state(v, names.get(k)) for k, v in s.items()}
+        numbers = "step" in names.values()  # (torch's twin keeps its host numbers, NAdam's mu_product, in tensors)
+        state = {index[id(p)]: {names.get(k, k): _copy_state(v, names.get(k), numbers) for k, v in s.items()}
                  for p, s in self.state.items()}
         state_dict = {"state": state, "param_groups": groups}
         for post_hook in getattr(self, "_optimizer_state_dict_post_hooks", {}).values():
@@ -600,14 +601,17 @@ def _float32_scalars(group: Group) -> Group:
             for k, v in group.items()}
 
 
-def _copy_state(value: Any, torch_name: str | None) -> Any:
+def _copy_state(value: Any, torch_name: str | None, numbers: bool) -> Any:
     """A state entry for state_dict, as torch's holds it (``torch_name``: its name there): an array as a Tensor of
     a copy, a Tensor (a subclass's own state) cloned, the step count as a 0-d float tensor (float32 as torch's,
-    float64 past 2**24 where float32 would round it), the rest (host numbers: NAdam's ``mu_product``) as it is."""
+    float64 past 2**24 where float32 would round it), with ``numbers`` a host float (NAdam's ``mu_product``, ASGD's
+    ``eta``) as a 0-d float64 tensor (exact; torch's load casts it to the parameter's dtype), the rest as it is."""
     if isinstance(value, Tensor):
         return value.detach().clone()
     if torch_name == "step":
         return Tensor(numpy.array(value, numpy.float32 if value <= 2**24 else numpy.float64))
+    if numbers and isinstance(value, float):
+        return Tensor(numpy.array(value, numpy.float64))
     return Tensor(value.copy()) if backend.is_array(value) else value
 
 
