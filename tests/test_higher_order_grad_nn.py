@@ -123,12 +123,14 @@ def test_conv2d(data: st.DataObject, dtype: Any) -> None:
     wt = typed(data.draw(hnp.arrays(np.float64, (o, c, kh, kw), elements=el)), dtype)
     bias = typed(data.draw(hnp.arrays(np.float64, (o,), elements=el)), dtype)
     kw_ = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    second_order(lambda lib, a, k, b: F[lib].conv2d(a, k, b, **kw_).tanh(), x, wt, bias)
+    # (sin, not tanh: a saturated tanh's 1 - y^2 cancels, and numpy's float32 tanh, up to 1.4 ulps off where
+    # torch's is within 0.5 (README), then moves the second derivative by 0.1-5% in either library: seed 47001)
+    second_order(lambda lib, a, k, b: F[lib].conv2d(a, k, b, **kw_).sin(), x, wt, bias)
     second_order(lambda lib, a, k: F[lib].conv2d(a * a, k, **kw_) ** 2, x, wt)
     # conv_transpose2d: x (N, C, H, W) with weight (C, O / groups, kh, kw)
     out_pad = data.draw(st.integers(0, max(stride, dilation) - 1))
     wtt = typed(data.draw(hnp.arrays(np.float64, (c * groups, o // groups, kh, kw), elements=el)), dtype)
-    second_order(lambda lib, a, k: F[lib].conv_transpose2d(a, k, None, stride, 0, out_pad, groups, dilation).tanh()
+    second_order(lambda lib, a, k: F[lib].conv_transpose2d(a, k, None, stride, 0, out_pad, groups, dilation).sin()
                  * a.sum(), x, wtt)
     # conv1d, which runs as a conv2d of height 1
     second_order(lambda lib, a, k, b: F[lib].conv1d(a, k, b, stride, padding, dilation, groups).sin(), x[:, :, 0],
