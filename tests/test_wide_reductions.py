@@ -34,6 +34,7 @@ Mutations run (each made a test here fail):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -244,3 +245,37 @@ def test_repeat_and_cdist_gradients() -> None:
     a, b = rng.uniform(0, 1, (4, 2)).astype(np.float16), rng.uniform(2, 3, (5000, 2)).astype(np.float16)
     ours, theirs = both(lambda lib, s, t: lib.cdist(s, t), a, b, grad=True)
     close(ours, theirs, rtol=4e-3, atol=0.02)
+
+
+HUGE = (st.floats(allow_nan=False, allow_infinity=False, width=32)
+        | st.sampled_from([3e38, -3e38, 1.7e38, -1.7e38, 1.0, 0.0]))
+
+
+def _within_float32_sum(ours: np.ndarray, x: np.ndarray, axes: tuple[int, ...], n: int) -> None:
+    """``ours`` (a float32 sum of ``x`` over ``axes``, or the mean over ``n`` terms each) as the float64 total: inf
+    exactly where the total rounds past float32's range, else within float32 summation error of it."""
+    exact = x.astype(np.float64).sum(axis=axes) / n
+    bound = (x.shape and 4 * math.prod(x.shape) * 2.0 ** -24) * np.abs(x.astype(np.float64)).sum(axis=axes) / n
+    edge = np.abs(np.abs(exact) - 3.4028234663852886e38) <= bound  # (a total at the edge may round either way)
+    finite = np.abs(exact) < 3.4028234663852886e38
+    assert (np.isfinite(ours) == finite)[~edge].all(), (ours, exact)
+    with np.errstate(invalid="ignore"):
+        assert (np.abs(ours.astype(np.float64) - exact) <= bound)[finite & ~edge].all(), (ours, exact)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=arrays(np.float32, st.lists(st.integers(1, 9), min_size=1, max_size=3).map(tuple), elements=HUGE),
+       data=st.data())
+def test_float32_sums_do_not_overflow_part_way(x: np.ndarray, data: st.DataObject) -> None:
+    """A float32 sum, mean or broadcast gradient of finite terms is inf only where its total is: numpy's running sum
+    could pass float32's range part way (-1.3e38 - 2.1e38 + 3.1e38 gave -inf; torch's -3.5e37, seed 47001 of the
+    Gumbel icdf test), and is then redone in float64. (torch's order keeps some such sums and loses others: nan for
+    [3e38, 3e38, -3e38, -3e38] x 100, ours 0.)"""
+    axes = tuple(sorted(data.draw(st.sets(st.integers(0, x.ndim - 1), min_size=1))))
+    n = math.prod(x.shape[i] for i in axes)
+    _within_float32_sum(tg.tensor(x).sum(axes).numpy(), x, axes, 1)
+    _within_float32_sum(tg.tensor(x).mean(axes).numpy(), x, axes, n)
+    kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+    b = tg.zeros(*kept, requires_grad=True)
+    (b + tg.zeros(*x.shape)).backward(tg.tensor(x))  # b's gradient sums x over the broadcast axes
+    _within_float32_sum(b.grad.numpy().reshape(np.zeros(x.shape).sum(axis=axes).shape), x, axes, 1)

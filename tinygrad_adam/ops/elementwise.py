@@ -94,7 +94,9 @@ def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = Fals
         if x.dtype == numpy.float16:  # torch's float16 sums run in float32, short ones across rows too (numpy's
             with ignore_fp_errors(numpy):  # round each step to float16 there); one rounding at the end
                 return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float32).astype(x.dtype, copy=False)
-        return x.sum(axis=axes, keepdims=keepdims)
+        out = x.sum(axis=axes, keepdims=keepdims)
+        if not overflowed(x, out):
+            return out
     with ignore_fp_errors(numpy):
         return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64).astype(x.dtype, copy=False)
 
@@ -105,8 +107,21 @@ def wide_mean(x: Array, axes: tuple[int, ...], keepdims: bool = False) -> Array:
     n = math.prod(x.shape[i] for i in axes)
     with ignore_fp_errors(numpy):
         if n and not sums_in_order(x, axes):
-            return x.mean(axis=axes, keepdims=keepdims)
+            out = x.mean(axis=axes, keepdims=keepdims)
+            if not overflowed(x, out):
+                return out
         return (x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64) / n).astype(x.dtype, copy=False)
+
+
+def overflowed(x: Array, out: Any) -> bool:
+    """Whether ``out``, numpy's float32 sum (or mean) of ``x``, holds an inf or nan: the running sum of finite terms
+    may have passed float32's range where the total does not (3e38 + 3e38 - 3e38; torch's order of additions keeps
+    some such sums finite and loses others), so it is redone in float64, where it cannot overflow. (An inf or nan
+    among the terms gives the same result there.) A float64 sum is numpy's; cupy's are left as they are (this
+    check would wait for the device)."""
+    if x.dtype != numpy.float32 or not isinstance(x, numpy.ndarray):
+        return False
+    return not (math.isfinite(out) if out.ndim == 0 else numpy.isfinite(out).all())
 
 
 def mT(x: Array) -> Array:  # noqa: N802
