@@ -139,7 +139,8 @@ def test_importance_scores_identity_and_random_structured(w: np.ndarray, data: s
     amount = data.draw(amounts(w.size))
     tprune.l1_unstructured(t, "weight", amount=amount, importance_scores=torch.tensor(scores))
     oprune.l1_unstructured(o, "weight", amount=amount, importance_scores=ours.tensor(scores))
-    np.testing.assert_array_equal(o.weight_mask.numpy(), t.weight_mask.numpy())
+    pruned = [np.sort(np.abs(scores[m.weight_mask.numpy() == 0])) for m in (o, t)]  # (which of two tied scores
+    np.testing.assert_array_equal(*pruned)  # goes is torch's topk's choice: seed 47002, two -1e-3s)
     dim = data.draw(st.integers(0, w.ndim - 1))
     k = data.draw(amounts(w.shape[dim]))
     t2, o2 = pair(w)

@@ -748,6 +748,7 @@ IMPORTS = [
     ("from torch.optim.optimizer import ", "from tinygrad_adam.optim.optimizer import "),
     ("from torch.optim import ", "from tinygrad_adam.optim import "),
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
+    ("from torch.autograd.function import ", "from tinygrad_adam.autograd.function import "),
     ("from torch.func import ", "from tinygrad_adam.func import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),

@@ -7,7 +7,7 @@ and ``utils``.
     loss = F.cross_entropy(model(x), y)
 """
 
-from . import functional, init, modules, parallel, parameter, utils
+from . import functional, grad, init, modules, parallel, parameter, utils
 from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .attention import MultiheadAttention
 from .chunked_loss import LinearCrossEntropyOptions
@@ -180,6 +180,8 @@ from .transformer import (
     TransformerEncoderLayer,
 )
 
+functional.grad = grad  # torch's F.grad is torch.nn.grad (its functional module imports it)
+
 __all__ = [
     "CELU",
     "ELU",
@@ -350,6 +352,7 @@ __all__ = [
     "ZeroPad2d",
     "ZeroPad3d",
     "functional",
+    "grad",
     "init",
     "modules",
     "parallel",
