@@ -543,6 +543,10 @@ def test_jit_and_compiler_pass_through() -> None:
     assert comp.disable(a) is a and comp.disable()(a) is a and comp.disable(recursive=False)(a) is a
     assert not comp.is_compiling() and not comp.is_dynamo_compiling() and comp.reset() is None
     assert comp.allow_in_graph(a) is a
+    x = tg.ones(1, 2)
+    before = model(x).numpy()
+    assert model.compile(mode="max-autotune", fullgraph=True) is None  # torch 2's in-place compile: runs as is
+    np.testing.assert_array_equal(model(x).numpy(), before)
 
 
 # ---------------------------------------------------------------------------------------------- switches

@@ -811,6 +811,10 @@ class Module:
             t.share_memory_()
         return self
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``model.compile()``, torch 2's in-place ``torch.compile``: nothing is compiled here (see
+        ``tinygrad_adam.compile``), so the module runs as it is; the options are accepted and unused."""
+
     def cpu(self) -> Module:
         """``to("cpu")``."""
         return self.to("cpu")
