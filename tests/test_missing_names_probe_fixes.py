@@ -287,6 +287,12 @@ def test_autocast_state_functions() -> None:
             assert lib.is_autocast_cpu_enabled() is False
     with tg.autocast("cpu", dtype=tg.float16):
         assert tg.get_autocast_dtype("cpu") == tg.float16 and tg.is_autocast_enabled("cpu")
+    for lib in (tg, torch):  # torch's cpu default, bfloat16 (a name only here: the block runs in full precision)
+        assert lib.get_autocast_dtype("cpu") is lib.bfloat16
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            assert lib.get_autocast_dtype("cpu") is lib.bfloat16 and lib.is_autocast_enabled("cpu")
+            y = lib.ones(2, 3) @ lib.ones(3, 2)
+        assert y.dtype == (lib.float32 if lib is tg else lib.bfloat16)
     assert _family(lambda: tg.get_autocast_dtype("foo")) == _family(lambda: torch.get_autocast_dtype("foo"))
 
 

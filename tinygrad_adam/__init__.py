@@ -56,7 +56,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import dtype
+from .dtypes import bfloat16, dtype, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2, float8_e5m2fnuz
 from .gradcheck import GradcheckError, gradcheck
 from .layouts import (
     channels_last,
@@ -164,7 +164,8 @@ __all__ = [
     "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "default_generator",
     "device", "double",
     "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "from_numpy", "full",
-    "full_like", "get_num_threads", "gradcheck", "half", "inference_mode", "int", "int8", "int16", "int32", "int64",
+    "full_like", "get_num_threads", "gradcheck", "half", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz",
+    "float8_e5m2", "float8_e5m2fnuz", "inference_mode", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "linspace", "load", "load_run", "long", "manual_seed", "multinomial", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "save",
     "set_default_device", "set_flush_denormal", "set_grad_enabled", "set_num_threads", "short", "tensor", "uint8",

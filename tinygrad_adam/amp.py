@@ -10,7 +10,7 @@ checkpoints and its skipped steps behave as torch's.) ``torch.cuda.amp``'s old n
 ``torch.cpu.amp``'s ``tinygrad_adam.cpu.amp``.
 
 The autocast state is torch's all the same (per thread and device type: ``is_autocast_enabled``; a CPU autocast
-to a dtype other than float16 disables itself with torch's warning), so ``custom_fwd(cast_inputs=...)`` /
+to a dtype other than float16 or bfloat16 disables itself with torch's warning), so ``custom_fwd(cast_inputs=...)`` /
 ``custom_bwd`` decorate a custom Function as torch's do: under an enabled autocast its forward gets its
 floating-point inputs cast (float64 ones kept) and runs with autocast off, its backward in forward's state.
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy
 
-from . import backend
+from . import backend, dtypes
 from .tensor import Tensor
 
 __all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd", "is_autocast_available"]
@@ -67,13 +67,13 @@ def is_autocast_enabled(device_type: str | None = None) -> bool:
     return _autocast_state.enabled.get("cuda" if device_type is None else _check_device_type(device_type), False)
 
 
-_DEFAULT_DTYPES = {"cpu": numpy.float16}  # torch's cpu default is bfloat16, which numpy lacks; cpu autocast here takes
-# float16 only (see autocast), so float16 is the answer; every other device type: float16, as torch's
+_DEFAULT_DTYPES = {"cpu": dtypes.bfloat16}  # torch's (a name only here: the block computes in full precision all
+# the same); every other device type: float16, as torch's
 
 
 def get_autocast_dtype(device_type: str) -> Any:
     """``torch.get_autocast_dtype(device_type)``: the dtype an autocast block for that type casts to (the one set by
-    ``set_autocast_dtype`` / an open block, else float16; torch's cpu default, bfloat16, does not exist here)."""
+    ``set_autocast_dtype`` / an open block, else torch's default: bfloat16 for "cpu", float16 for the others)."""
     kind = _check_device_type(device_type)
     return _autocast_state.dtype.get(kind) or _DEFAULT_DTYPES.get(kind, numpy.float16)
 
@@ -143,7 +143,8 @@ class autocast:  # noqa: N801 - torch's name
             warnings.warn("autocast for 'cuda' needs a GPU and none is here; this autocast region is turned "
                           "off", UserWarning, stacklevel=2)
             self.enabled = False
-        if self.enabled and device_type == "cpu" and dtype is not None and numpy.dtype(dtype) != numpy.float16:
+        if (self.enabled and device_type == "cpu" and dtype is not None and dtype is not dtypes.bfloat16
+                and numpy.dtype(dtype) != numpy.float16):
             warnings.warn("CPU autocast works with torch.bfloat16 or torch.float16 only; this autocast region is "
                           "turned off", UserWarning, stacklevel=2)
             self.enabled = False
@@ -416,9 +417,9 @@ def _cuda_custom_bwd(bwd: Callable[..., Any] | None = None) -> Any:
 
 class _CpuAutocast(autocast):
     """``torch.cpu.amp.autocast(enabled=True, dtype=torch.bfloat16, cache_enabled=True)``: deprecated, as torch's
-    (no bfloat16 here: the default dtype is None)."""
+    (the block computes in full precision, as every autocast here)."""
 
-    def __init__(self, enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, dtype: Any = dtypes.bfloat16, cache_enabled: bool = True) -> None:
         _deprecated("autocast", "cpu")
         super().__init__("cpu", dtype, enabled, cache_enabled)
 

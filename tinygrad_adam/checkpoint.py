@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import numpy
 
-from . import backend, durable
+from . import backend, dtypes, durable
 from .tensor import Size, Tensor
 
 REMEDY = "restore it from a copy, or start the run again with --overwrite"
@@ -107,6 +107,8 @@ def _encode(node: Any, out: _Writer) -> Any:
         return out.tensor(node)
     if isinstance(node, numpy.dtype) or (isinstance(node, type) and issubclass(node, numpy.generic)):
         return {"__dtype__": [numpy.dtype(node).name, isinstance(node, numpy.dtype)]}
+    if isinstance(node, dtypes.UnsupportedDtype):  # (torch.bfloat16: a name here, whose ``dtype`` raises)
+        return {"__dtype__": [node.name, False]}
     if hasattr(node, "dtype") and hasattr(node, "shape") and not isinstance(node, numpy.generic):
         return {"__array__": out.add(backend.to_numpy(node))}
     if isinstance(node, numpy.generic):
@@ -214,6 +216,8 @@ def _decode(node: Any, arrays: Any, device: str | None = None) -> Any:
             return argparse.Namespace(**{str(name): _decode(v, reader) for name, v in value})
         if tag == "__dtype__":
             name, as_dtype = value
+            if name in dtypes.UNSUPPORTED:
+                return dtypes.UNSUPPORTED[name]
             return numpy.dtype(name) if as_dtype else numpy.dtype(name).type
         raise KeyError(tag)
     if isinstance(node, list):

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from . import autograd, backend, layouts
+from . import autograd, backend, dtypes, layouts
 from .autograd import is_grad_enabled
 from .creation import (
     Generator,
@@ -388,6 +388,11 @@ def _cast(dtype: Any) -> Callable[[Tensor], Tensor]:
         return out if memory_format is None else layouts.to_format(out, memory_format)
     convert.__doc__ = f"This tensor as {numpy.dtype(dtype).name} (itself when it already is)."
     return convert
+
+
+def bfloat16(self: Tensor, memory_format: Any = None) -> Tensor:
+    """``x.bfloat16()``: NotImplementedError naming float16 / float32, as there is no bfloat16 here (dtypes.py)."""
+    return _convert(self, dtypes.bfloat16)
 
 
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
@@ -1438,7 +1443,7 @@ METHODS: dict[str, Any] = {
     "contiguous": layouts.contiguous, "clone": layouts.clone,  # (memory_format=: see layouts.py)
     # dtype and device
     "to": to, "cpu": cpu, "cuda": cuda, "is_cuda": property(_is_cuda), "type": type_, "type_as": type_as,
-    "float": _cast(numpy.float32), "double": _cast(numpy.float64), "half": _cast(numpy.float16),
+    "float": _cast(numpy.float32), "double": _cast(numpy.float64), "half": _cast(numpy.float16), "bfloat16": bfloat16,
     "long": _cast(numpy.int64), "int": _cast(numpy.int32), "bool": _cast(numpy.bool_),
     "is_floating_point": is_floating_point, "element_size": element_size,
     # autograd

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import numpy
 
-from . import backend, checkpoint
+from . import backend, checkpoint, dtypes
 from .backend import device
 from .tensor import Size, Tensor
 
@@ -152,7 +152,9 @@ class _Unpickler(pickle.Unpickler):
             return _StorageType(STORAGES[name])
         if module == "torch" and name in DTYPES:
             return DTYPES[name]
-        if ((module == "torch" and (name.endswith("Storage") or name in ("bfloat16", "complex64", "complex128")))
+        if module == "torch" and name in dtypes.UNSUPPORTED:  # a dtype as a value (a config's): its name here
+            return dtypes.UNSUPPORTED[name]
+        if ((module == "torch" and (name.endswith("Storage") or name in ("complex64", "complex128")))
                 or (module, name) == ("torch._utils", "_rebuild_tensor_v3")):  # (torch's uint16, float8...)
             raise _Refused(f"a tensor of a dtype this library has no ({module}.{name})",
                            "convert the tensors where torch runs (.float()) and save again")

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import numpy
 
+from . import dtypes
 from .backend import device
 from .checkpoint import _is_parameter, _Writer
 from .layouts import dense_strides
@@ -48,6 +49,8 @@ def holds_only_torch_types(node: Any) -> bool:
         return True
     if isinstance(node, numpy.dtype) or (isinstance(node, type) and issubclass(node, numpy.generic)):
         return numpy.dtype(node) in DTYPE_NAMES
+    if isinstance(node, dtypes.UnsupportedDtype):  # (torch.bfloat16, a name here)
+        return True
     if type(node) in (dict, OrderedDict, Counter):
         return all(holds_only_torch_types(k) and holds_only_torch_types(v) for k, v in node.items())
     return type(node) in (list, tuple, set) and all(holds_only_torch_types(v) for v in node)
@@ -102,6 +105,8 @@ class _Pickler(pickle._Pickler):
     def save_global(self, obj: Any, name: str | None = None) -> None:
         if isinstance(obj, _Global):
             module, name = obj.module, obj.name
+        elif isinstance(obj, dtypes.UnsupportedDtype):  # torch.bfloat16 (...): torch's, which our load names back
+            module, name = "torch", obj.name
         elif not self.full and (isinstance(obj, numpy.dtype) or (isinstance(obj, type) and
                                                                  issubclass(obj, numpy.generic))):
             module, name = "torch", DTYPE_NAMES[numpy.dtype(obj)]  # (full: numpy's own names, which its arrays name)

@@ -590,8 +590,7 @@ def train(model=None, **overrides):
     torch.backends.cudnn.allow_tf32 = True  # allow tf32 on cudnn
     device_type = "cuda" if "cuda" in device else "cpu"  # for later use in torch.autocast
     # note: float16 data type will automatically use a GradScaler
-    # train.py's map also has "bfloat16": torch.bfloat16, a dtype ours lacks (numpy has none)
-    ptdtype = {"float32": torch.float32, "float16": torch.float16}[dtype]
+    ptdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     ctx = (
         nullcontext()
         if device_type == "cpu"

@@ -419,8 +419,7 @@ def train(model=None, **overrides):
     torch.backends.cudnn.allow_tf32 = True # allow tf32 on cudnn
     device_type = 'cuda' if 'cuda' in device else 'cpu' # for later use in torch.autocast
     # note: float16 data type will automatically use a GradScaler
-    # train.py's map also has 'bfloat16': torch.bfloat16, a dtype ours lacks (numpy has none)
-    ptdtype = {'float32': torch.float32, 'float16': torch.float16}[dtype]
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
     ctx = nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
 
     def get_batch(split, rng):
@@ -633,8 +632,7 @@ def sample(out_dir='out', data_dir='data', start="\n", num_samples=10, max_new_t
     torch.backends.cuda.matmul.allow_tf32 = True # allow tf32 on matmul
     torch.backends.cudnn.allow_tf32 = True # allow tf32 on cudnn
     device_type = 'cuda' if 'cuda' in device else 'cpu' # for later use in torch.autocast
-    # train.py's map also has 'bfloat16': torch.bfloat16, a dtype ours lacks (numpy has none)
-    ptdtype = {'float32': torch.float32, 'float16': torch.float16}[dtype]
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
     ctx = nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
 
     # init from a model saved in a specific directory

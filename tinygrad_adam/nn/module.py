@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from .. import backend, layouts
+from .. import backend, dtypes, layouts
 from ..autograd import RemovableHandle, no_grad
 from ..creation import zeros
 from ..sparse import SparseCOOTensor
@@ -834,6 +834,11 @@ class Module:
     def double(self) -> Module:
         """Cast the floating-point parameters (and gradients) to float64, in place; returns the module."""
         return self.to(dtype="float64")
+
+    def bfloat16(self) -> Module:
+        """NotImplementedError naming float16 / float32: there is no bfloat16 here (dtypes.py); the module is left
+        as it was."""
+        return self.to(dtype=dtypes.bfloat16)
 
     # ------------------------------------------------------------------ checkpoints
     def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
