@@ -390,9 +390,15 @@ def test_matrix_exp_of_a_1x1_matrix_is_exp_as_torch(x: np.ndarray, dtype: type) 
     # (float32's subnormal range: at -92.5 torch's block formula gives the gradient 6.7316e-41, 40 subnormal steps
     # from exp(-92.5) = 6.7261e-41, which ours gives)
     atol = 1e-300 if dtype == np.float64 else 1e-3 * float(np.finfo(np.float32).tiny)
+    with np.errstate(over="ignore"):
+        exact = np.exp(x.astype(np.float64))  # (the value and, for a 1 x 1 matrix, the gradient too)
     for ours, theirs in zip(got, expected):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
-        np.testing.assert_allclose(ours, theirs, rtol=3e-7 if dtype == np.float64 else 3e-4, atol=atol)
+        rtol = 3e-7 if dtype == np.float64 else 3e-4
+        close = np.isclose(ours, theirs, rtol=rtol, atol=atol, equal_nan=True)
+        with np.errstate(invalid="ignore"):  # or no farther from exp(x) than torch's: float32 [[-80.]]'s gradient
+            close |= np.abs(ours - exact) <= np.abs(theirs - exact)  # is 1.4e-4 off here, 5.4e-4 in torch
+        assert close.all(), (ours, theirs, exact)
 
 
 # ------------------------------------------------------------------------------ nn.init on zero-element tensors
