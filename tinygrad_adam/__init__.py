@@ -38,6 +38,7 @@ from .creation import (
     empty,
     empty_like,
     eye,
+    from_dlpack,
     from_numpy,
     full,
     full_like,
@@ -162,7 +163,7 @@ def compile(model: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A001 - torch
 
 __all__ = [
     "DeviceError", "Generator", "GradcheckError", "Size", "Tensor", "arange", "as_tensor", "bool", "default_generator",
-    "device", "double",
+    "device", "double", "from_dlpack",
     "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32", "float64", "from_numpy", "full",
     "full_like", "get_num_threads", "gradcheck", "half", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz",
     "float8_e5m2", "float8_e5m2fnuz", "inference_mode", "int", "int8", "int16", "int32", "int64",

@@ -216,6 +216,18 @@ def to_device(array: Any, device: str) -> Any:
         return _cupy.asarray(array)
 
 
+def from_dlpack(obj: Any) -> Any:
+    """The array of another library's ``obj`` (anything with ``__dlpack__``: a torch or jax tensor, a numpy or cupy
+    array), sharing its memory: numpy's for host memory, cupy's for a CUDA device's."""
+    kind = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else 1
+    if kind == 1:  # kDLCPU
+        return numpy.from_dlpack(obj)
+    if kind == 2 and _cupy is not None:  # kDLCUDA
+        return _cupy.from_dlpack(obj)
+    raise DeviceError(f"from_dlpack: memory on DLPack device type {kind} cannot be read here (the CPU's, 1, can; "
+                      f"a CUDA device's, 2, with cupy installed)")
+
+
 def to_numpy(array: Any) -> numpy.ndarray:
     """A host (numpy) array: a copy from the GPU, the array itself on the CPU."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):

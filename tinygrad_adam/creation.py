@@ -258,6 +258,20 @@ def _checked_nest(data: Any, dtype: Any) -> Any:
     return check_fits("tensor", data, dtype)
 
 
+def from_dlpack(ext_tensor: Any) -> Tensor:
+    """``torch.from_dlpack``: a tensor sharing the memory of ``ext_tensor`` (a numpy or cupy array, a torch or jax
+    tensor: anything with ``__dlpack__``), so writes to either show in both; a Tensor gives a detached alias (one
+    that requires grad raises BufferError, as torch's export does)."""
+    if isinstance(ext_tensor, Tensor):
+        ext_tensor.__dlpack__()  # (its checks)
+        return ext_tensor.detach()
+    if not hasattr(ext_tensor, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ (a numpy or cupy array, a torch or jax "
+                        f"tensor), got {type(ext_tensor).__name__}")
+    array = backend.from_dlpack(ext_tensor)
+    return Tensor(array, device=backend.device_of(array))
+
+
 def from_numpy(array: numpy.ndarray) -> Tensor:
     """A CPU tensor sharing ``array``'s memory and dtype, as ``torch.from_numpy`` (writes to either show in both)."""
     if not isinstance(array, numpy.ndarray):

@@ -1397,6 +1397,23 @@ def _array(self: Tensor, dtype: Any = None, copy: bool | None = None) -> numpy.n
     return array.astype(dtype) if convert else array.copy() if copy else array
 
 
+def _dlpack(self: Tensor, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
+            copy: bool | None = None) -> Any:
+    """The DLPack protocol (``numpy.from_dlpack(t)``, ``torch.from_dlpack(t)``): the array's capsule, sharing its
+    memory; a tensor that requires grad raises BufferError, as torch's."""
+    if self.requires_grad:
+        raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+    array = numpy.asarray(self._data) if isinstance(self._data, numpy.generic) else self._data
+    options = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+    return array.__dlpack__(**{k: v for k, v in options.items() if v is not None})
+
+
+def _dlpack_device(self: Tensor) -> tuple[int, int]:
+    """(DLPack device type, index): (1, 0) on the CPU, (2, n) on CUDA device n."""
+    array = numpy.asarray(self._data) if isinstance(self._data, numpy.generic) else self._data
+    return array.__dlpack_device__()
+
+
 def _index(self: Tensor) -> int:
     """``operator.index(t)`` (``lst[t]``, ``range(t)``): a one-element integer or bool tensor, as torch's."""
     if self.dtype.kind not in "biu" or self.numel() != 1:
@@ -2487,7 +2504,8 @@ METHODS.update({f"{name}_": _scan_in_place(name) for name in ("cumsum", "cumprod
 
 # Python's and numpy's protocols as torch's Tensor has them: abs(x), +x, np.asarray(x), and x **= y, x //= y, x %= y
 # in place (without them Python would bind x to a new tensor: other names of the old one would not see the change)
-METHODS.update(__abs__=METHODS["abs"], __pos__=positive, __array__=_array, __ipow__=METHODS["pow_"],
+METHODS.update(__abs__=METHODS["abs"], __pos__=positive, __array__=_array, __dlpack__=_dlpack,
+               __dlpack_device__=_dlpack_device, __ipow__=METHODS["pow_"],
                __ifloordiv__=METHODS["floor_divide_"], __imod__=METHODS["remainder_"])
 
 
