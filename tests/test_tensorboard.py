@@ -1,0 +1,91 @@
+"""``utils.tensorboard.SummaryWriter`` against torch's: the same calls write the same events (every field but the
+wall time), in the same run directories, read back with tensorboard's own event-file loader; and what it does not
+write raises."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinygrad_adam as tg
+
+torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+pytest.importorskip("tensorboard", reason="SummaryWriter needs the tensorboard package (the test extra has it)")
+from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter as TorchWriter  # noqa: E402
+
+from tinygrad_adam.utils.tensorboard import SummaryWriter  # noqa: E402
+
+
+def events(root: Path) -> dict[str, list[bytes]]:
+    """Every run directory under ``root`` (relative) with its events, wall times zeroed, serialized."""
+    found: dict[str, list[bytes]] = {}
+    for folder, _, files in os.walk(root):
+        for name in sorted(f for f in files if f.startswith("events.out.tfevents")):
+            got = found.setdefault(os.path.relpath(folder, root), [])
+            for event in LegacyEventFileLoader(os.path.join(folder, name)).Load():
+                event.wall_time = 0
+                got.append(event.SerializeToString())
+    return found
+
+
+def log(writer: Any, lib: Any) -> None:
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        writer.add_scalar("loss/train", 1.0 / (step + 1), step)
+        writer.add_scalar("loss/tensor", lib.tensor(0.5 * step), step, new_style=True)
+        writer.add_scalar("lr", np.float32(0.1), step, new_style=True, double_precision=True)
+        writer.add_scalars("run", {"a": step, "b": lib.tensor([2.0 * step])}, step)
+        writer.add_histogram("weights", lib.tensor(rng.standard_normal((50, 4))), step)
+        writer.add_histogram("counts", rng.integers(0, 9, 100), step, bins="auto")
+        writer.add_histogram("few", lib.tensor(rng.standard_normal(1000)), step, max_bins=7, bins=40)
+    writer.add_histogram_raw("raw", -1.0, 2.0, 3, 1.5, 5.0, [0.0, 1.0, 2.0], [1, 1, 1], 7)
+    writer.add_text("notes", "**lr** 0.1, *Adam*", 1)
+    writer.add_image("one", lib.tensor(rng.random((3, 5, 4), dtype=np.float32)), 0)
+    writer.add_image("gray_hw", rng.random((6, 3)), 0, dataformats="HW")
+    writer.add_image("uint8_hwc", rng.integers(0, 255, (4, 4, 1), dtype=np.uint8), 0, dataformats="HWC")
+    writer.add_images("batch", lib.tensor(rng.random((10, 1, 3, 2), dtype=np.float32)), 0)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure = plt.figure(figsize=(1, 1), dpi=20)
+    plt.plot([0, 1], [1, 0])
+    writer.add_figure("figure", figure, 0)
+    writer.add_hparams({"lr": 0.1, "bs": 32, "opt": "adam", "bn": True}, {"hparam/acc": 0.9},
+                       hparam_domain_discrete={"opt": ["adam", "sgd"]}, run_name="hp", global_step=2)
+    writer.flush()
+    writer.close()
+    writer.add_scalar("after_close", 1.0, 9)  # a closed writer opens a new file
+    writer.close()
+
+
+def test_the_same_events_as_torch_s(tmp_path: Path) -> None:
+    for lib, make in ((torch, TorchWriter), (tg, SummaryWriter)):
+        with make(tmp_path / lib.__name__, purge_step=1) as writer:
+            log(writer, lib)
+    theirs, ours = events(tmp_path / "torch"), events(tmp_path / "tinygrad_adam")
+    assert sorted(ours) == sorted(theirs)
+    for folder in theirs:  # (one event file per writer opening, in order: the file names hold the times)
+        assert sorted(ours[folder]) == sorted(theirs[folder]), folder
+        assert len(ours[folder]) == len(theirs[folder])
+
+
+def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with SummaryWriter(comment="_lr0.1") as writer:
+        assert writer.get_logdir().startswith("runs" + os.sep) and writer.get_logdir().endswith("_lr0.1")
+        for lib_writer in (writer, TorchWriter(str(tmp_path / "t"))):
+            with pytest.raises(AssertionError, match="one element"):
+                lib_writer.add_scalar("x", np.ones(2), 0)
+            with pytest.raises(TypeError):
+                lib_writer.add_hparams([("lr", 0.1)], {})
+            with pytest.raises(ValueError):
+                lib_writer.add_histogram("empty", np.zeros(0), 0)
+        with pytest.raises(NotImplementedError, match="add_graph"):
+            writer.add_graph(tg.nn.Linear(2, 2), tg.ones(1, 2))
+        with pytest.raises(NotImplementedError, match="add_embedding"):
+            writer.add_embedding(tg.ones(3, 2))
