@@ -112,3 +112,16 @@ def test_errors_as_torch() -> None:
             d = ad.make_dual(lib.ones(2), lib.ones(2))
             with pytest.raises(RuntimeError, match="already has a forward gradient"):
                 ad.make_dual(d, lib.ones(2))
+
+
+@pytest.mark.gpu
+def test_tangents_on_the_gpu() -> None:
+    x, t = np.linspace(-1, 1, 6).reshape(2, 3), np.linspace(0.5, 2, 6).reshape(2, 3)
+    got = []
+    for device in ("cpu", "cuda"):
+        with ours_ad.dual_level():
+            d = ours_ad.make_dual(tg.tensor(x, device=device), tg.tensor(t, device=device))
+            tangent = ours_ad.unpack_dual(tg.softmax(d.sin() * 3, -1)).tangent
+            assert str(tangent.device).startswith(device)
+            got.append(tangent.cpu().numpy())
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-12, atol=1e-12)

@@ -145,3 +145,22 @@ def test_mutation_kernels_and_opcheck() -> None:
         assert lib.library.opcheck(op["add_"], (lib.zeros(2), 1.0))["test_schema"] == "SUCCESS"
         with pytest.raises(Exception, match=r"(?i)mutat|wrote|alias|not declared"):  # writes an input it does not name
             lib.library.opcheck(op["sneaky"], (lib.zeros(2),))
+
+
+@pytest.mark.gpu
+def test_a_gpu_input_runs_the_cuda_kernel() -> None:
+    @tg.library.custom_op("tggpu::scaled", mutates_args=())
+    def scaled(x: tg.Tensor) -> tg.Tensor:
+        return x * 2
+
+    @scaled.register_kernel("cuda")
+    def _(x: Any) -> Any:
+        return x * 3
+
+    scaled.register_autograd(lambda ctx, g: g * 2)
+    x = tg.ones(2, device="cuda", requires_grad=True)
+    y = scaled(x)
+    assert str(y.device).startswith("cuda") and y.cpu().tolist() == [3.0, 3.0]
+    y.sum().backward()
+    assert x.grad.cpu().tolist() == [2.0, 2.0]
+    assert scaled(tg.ones(2)).tolist() == [2.0, 2.0]

@@ -66,3 +66,19 @@ def test_errors_and_graph_as_torch() -> None:
         seconds.append([w.grad.numpy(), go.grad.numpy()])
     for ours, theirs in zip(seconds[1], seconds[0]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_as_on_the_cpu() -> None:
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3))
+    go = rng.standard_normal((2, 3, 2, 2))
+    results = []
+    for device in ("cpu", "cuda"):
+        X, W, G = (tg.tensor(a, device=device) for a in (x, w, go))
+        gi = tg.nn.grad.conv2d_input(X.shape, W, G, stride=2)
+        gw = tg.nn.grad.conv2d_weight(X, W.shape, G, stride=2)
+        assert str(gi.device).startswith(device) and str(gw.device).startswith(device)
+        results.append([gi.cpu().numpy(), gw.cpu().numpy()])
+    for gpu, cpu in zip(results[1], results[0]):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=1e-12)

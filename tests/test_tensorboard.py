@@ -89,3 +89,15 @@ def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monke
             writer.add_graph(tg.nn.Linear(2, 2), tg.ones(1, 2))
         with pytest.raises(NotImplementedError, match="add_embedding"):
             writer.add_embedding(tg.ones(3, 2))
+
+
+@pytest.mark.gpu
+def test_gpu_tensors_log_as_cpu_ones(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    values = rng.standard_normal(100)
+    for device in ("cpu", "cuda"):
+        with SummaryWriter(tmp_path / device) as writer:
+            writer.add_scalar("loss", tg.tensor(0.25, device=device), 1)
+            writer.add_histogram("w", tg.tensor(values, device=device), 1)
+            writer.add_image("img", tg.tensor(rng.random((3, 2, 2)), device=device) * 0 + 0.5, 1)
+    assert events(tmp_path / "cuda") == events(tmp_path / "cpu")
