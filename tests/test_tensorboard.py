@@ -45,6 +45,11 @@ def log(writer: Any, lib: Any) -> None:
         writer.add_histogram("few", lib.tensor(rng.standard_normal(1000)), step, max_bins=7, bins=40)
     writer.add_histogram_raw("raw", -1.0, 2.0, 3, 1.5, 5.0, [0.0, 1.0, 2.0], [1, 1, 1], 7)
     writer.add_text("notes", "**lr** 0.1, *Adam*", 1)
+    labels, scores = lib.tensor(rng.integers(0, 2, 60)), lib.tensor(rng.random(60))
+    writer.add_pr_curve("pr", labels, scores, 0)
+    writer.add_pr_curve("pr_weighted", labels, scores, 1, num_thresholds=300, weights=rng.random(60))
+    writer.add_pr_curve_raw("pr_raw", [3, 2, 1], [2, 1, 0], [0, 1, 2], [0, 1, 2], [0.6, 0.66, 1.0],
+                            [1.0, 0.66, 0.33], 2, num_thresholds=3)
     writer.add_image("one", lib.tensor(rng.random((3, 5, 4), dtype=np.float32)), 0)
     writer.add_image("gray_hw", rng.random((6, 3)), 0, dataformats="HW")
     writer.add_image("uint8_hwc", rng.integers(0, 255, (4, 4, 1), dtype=np.uint8), 0, dataformats="HWC")

@@ -5,9 +5,9 @@ figures matplotlib, as torch's.
 
 Written as torch writes them: ``add_scalar`` (old or ``new_style``), ``add_scalars`` (one run directory per tag),
 ``add_histogram`` (torch's default "tensorflow" bins, ``max_bins``) and ``add_histogram_raw``, ``add_text``,
-``add_image`` / ``add_images`` (any ``dataformats``; batches tiled 8 across), ``add_figure``, ``add_hparams`` (a run
-directory per call), ``purge_step``, ``flush`` / ``close`` (a closed writer reopens on the next add). The graph,
-embedding, audio, video, mesh, PR-curve and custom-scalar methods raise NotImplementedError."""
+``add_image`` / ``add_images`` (any ``dataformats``; batches tiled 8 across), ``add_figure``, ``add_pr_curve`` (and
+raw), ``add_hparams`` (a run directory per call), ``purge_step``, ``flush`` / ``close`` (a closed writer reopens on
+the next add). The graph, embedding, audio, video, mesh and custom-scalar methods raise NotImplementedError."""
 
 from __future__ import annotations
 
@@ -157,6 +157,29 @@ def _figure_pixels(figure: Any, close: bool) -> numpy.ndarray:
     if close:
         plt.close(figure)
     return numpy.moveaxis(rgb, 2, 0)
+
+
+def _curve(labels: numpy.ndarray, predictions: numpy.ndarray, thresholds: int, weights: Any) -> numpy.ndarray:
+    """(6, thresholds): the true and false positives, true and false negatives, precision and recall of calling
+    positive every prediction in [0, 1] at or above each of ``thresholds`` evenly spaced cut-offs (weighted)."""
+    weights = 1.0 if weights is None else weights
+    bucket = numpy.floor(predictions * (thresholds - 1)).astype(numpy.int32)
+    positive = labels.astype(numpy.float64)
+    per_bucket = [numpy.histogram(bucket, bins=thresholds, range=(0, thresholds - 1), weights=w * weights)[0]
+                  for w in (positive, 1.0 - positive)]
+    tp, fp = (numpy.cumsum(counts[::-1])[::-1] for counts in per_bucket)  # at or above each cut-off
+    tn, fn = fp[0] - fp, tp[0] - tp
+    return numpy.stack((tp, fp, tn, fn, tp / numpy.maximum(1e-7, tp + fp), tp / numpy.maximum(1e-7, tp + fn)))
+
+
+def _pr_curve(tag: str, data: numpy.ndarray, thresholds: int) -> Summary:
+    """The PR-curve plugin's summary of ``data`` (its six rows), as float32."""
+    from tensorboard.plugins.pr_curve.plugin_data_pb2 import PrCurvePluginData
+
+    meta = _plugin("pr_curves", PrCurvePluginData(version=0, num_thresholds=thresholds).SerializeToString())
+    proto = TensorProto(dtype="DT_FLOAT", float_val=data.reshape(-1).tolist(), tensor_shape=TensorShapeProto(
+        dim=[TensorShapeProto.Dim(size=n) for n in data.shape]))
+    return Summary(value=[Summary.Value(tag=tag, metadata=meta, tensor=proto)])
 
 
 def _plugin(name: str, content: bytes = b"") -> SummaryMetadata:
@@ -313,6 +336,23 @@ class SummaryWriter:
             pixels, layout = _figure_pixels(figure, close), "CHW"
         self.add_image(tag, pixels, global_step, walltime, dataformats=layout)
 
+    def add_pr_curve(self, tag: str, labels: Any, predictions: Any, global_step: int | None = None,
+                     num_thresholds: int = 127, weights: Any = None, walltime: float | None = None) -> None:
+        """A precision-recall curve of ``predictions`` (probabilities in [0, 1]) against 0 / 1 ``labels``, at
+        ``num_thresholds`` cut-offs (at most 127, as torch)."""
+        thresholds = min(num_thresholds, 127)
+        data = _curve(_array(labels), _array(predictions), thresholds, weights)
+        self._get_file_writer().add_summary(_pr_curve(tag, data, thresholds), global_step, walltime)
+
+    def add_pr_curve_raw(self, tag: str, true_positive_counts: Any, false_positive_counts: Any,
+                         true_negative_counts: Any, false_negative_counts: Any, precision: Any, recall: Any,
+                         global_step: int | None = None, num_thresholds: int = 127, weights: Any = None,
+                         walltime: float | None = None) -> None:
+        """A precision-recall curve given as its six rows (one value per threshold each)."""
+        data = numpy.stack([_array(v) for v in (true_positive_counts, false_positive_counts, true_negative_counts,
+                                                false_negative_counts, precision, recall)])
+        self._get_file_writer().add_summary(_pr_curve(tag, data, min(num_thresholds, 127)), global_step, walltime)
+
     def add_hparams(self, hparam_dict: dict[str, Any], metric_dict: dict[str, Any],
                     hparam_domain_discrete: dict[str, list[Any]] | None = None, run_name: str | None = None,
                     global_step: int | None = None) -> None:
@@ -353,13 +393,13 @@ class SummaryWriter:
 def _not_here(name: str) -> Any:
     def method(self: SummaryWriter, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"SummaryWriter.{name} is not implemented here; add_scalar(s), add_histogram, "
-                                  f"add_text, add_image(s), add_figure and add_hparams are")
+                                  f"add_text, add_image(s), add_figure, add_pr_curve and add_hparams are")
     method.__name__ = name
     return method
 
 
-for _name in ("add_graph", "add_onnx_graph", "add_embedding", "add_audio", "add_video", "add_mesh", "add_pr_curve",
-              "add_pr_curve_raw", "add_custom_scalars", "add_custom_scalars_multilinechart",
+for _name in ("add_graph", "add_onnx_graph", "add_embedding", "add_audio", "add_video", "add_mesh",
+              "add_custom_scalars", "add_custom_scalars_multilinechart",
               "add_custom_scalars_marginchart", "add_image_with_boxes", "add_tensor"):
     setattr(SummaryWriter, _name, _not_here(_name))
 
