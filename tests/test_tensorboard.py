@@ -49,7 +49,7 @@ def log(writer: Any, lib: Any) -> None:
     writer.add_pr_curve("pr", labels, scores, 0)
     writer.add_pr_curve("pr_weighted", labels, scores, 1, num_thresholds=300, weights=rng.random(60))
     writer.add_pr_curve_raw("pr_raw", [3, 2, 1], [2, 1, 0], [0, 1, 2], [0, 1, 2], [0.6, 0.66, 1.0],
-                            [1.0, 0.66, 0.33], 2, num_thresholds=3)
+                            [1.0, 0.66, 0.33], 2, num_thresholds=200)  # (the metadata's count capped at 127)
     writer.add_image("one", lib.tensor(rng.random((3, 5, 4), dtype=np.float32)), 0)
     writer.add_image("gray_hw", rng.random((6, 3)), 0, dataformats="HW")
     writer.add_image("uint8_hwc", rng.integers(0, 255, (4, 4, 1), dtype=np.uint8), 0, dataformats="HWC")
