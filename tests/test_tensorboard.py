@@ -60,6 +60,15 @@ def log(writer: Any, lib: Any) -> None:
     figure = plt.figure(figsize=(1, 1), dpi=20)
     plt.plot([0, 1], [1, 0])
     writer.add_figure("figure", figure, 0)
+    writer.add_audio("clip", lib.tensor(np.sin(np.linspace(0, 20, 400)) * 1.2), 0, sample_rate=8000)
+    writer.add_custom_scalars({"losses": {"both": ["Multiline", ["loss/train", "loss/tensor"]],
+                                          "band": ["Margin", ["lr", "lr", "lr"]]}})
+    writer.add_custom_scalars_multilinechart(["a", "b"], category="more", title="ab")
+    writer.add_custom_scalars_marginchart(["a", "b", "c"])
+    points = lib.tensor(rng.standard_normal((6, 3)).astype(np.float32))
+    writer.add_embedding(points, metadata=list("abcdef"), label_img=lib.tensor(rng.random((6, 3, 4, 4))),
+                         global_step=3, tag="feat/x")
+    writer.add_embedding(points * 2, metadata=[[i, i % 2] for i in range(6)], metadata_header=["id", "odd"])
     writer.add_hparams({"lr": 0.1, "bs": 32, "opt": "adam", "bn": True}, {"hparam/acc": 0.9},
                        hparam_domain_discrete={"opt": ["adam", "sgd"]}, run_name="hp", global_step=2)
     writer.flush()
@@ -68,15 +77,26 @@ def log(writer: Any, lib: Any) -> None:
     writer.close()
 
 
-def test_the_same_events_as_torch_s(tmp_path: Path) -> None:
+def other_files(root: Path) -> dict[str, bytes]:
+    """The files beside the event files (the projector's), by relative path."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith("events.out.tfevents")}
+
+
+def test_the_same_events_as_torch_s(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for lib, make in ((torch, TorchWriter), (tg, SummaryWriter)):
         with make(tmp_path / lib.__name__, purge_step=1) as writer:
             log(writer, lib)
+        assert "audio amplitude out of range" in capsys.readouterr().out
     theirs, ours = events(tmp_path / "torch"), events(tmp_path / "tinygrad_adam")
     assert sorted(ours) == sorted(theirs)
     for folder in theirs:  # (one event file per writer opening, in order: the file names hold the times)
         assert sorted(ours[folder]) == sorted(theirs[folder]), folder
         assert len(ours[folder]) == len(theirs[folder])
+    theirs_files, ours_files = other_files(tmp_path / "torch"), other_files(tmp_path / "tinygrad_adam")
+    assert sorted(theirs_files) == sorted(ours_files) and len(theirs_files) == 6  # 2 x tensors, 2 x metadata,
+    for name, content in theirs_files.items():  # a sprite, the projector config
+        assert ours_files[name] == content, name
 
 
 def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,8 +112,8 @@ def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monke
                 lib_writer.add_histogram("empty", np.zeros(0), 0)
         with pytest.raises(NotImplementedError, match="add_graph"):
             writer.add_graph(tg.nn.Linear(2, 2), tg.ones(1, 2))
-        with pytest.raises(NotImplementedError, match="add_embedding"):
-            writer.add_embedding(tg.ones(3, 2))
+        with pytest.raises(NotImplementedError, match="add_mesh"):
+            writer.add_mesh("m", tg.ones(1, 3, 3))
 
 
 @pytest.mark.gpu

@@ -5,9 +5,11 @@ figures matplotlib, as torch's.
 
 Written as torch writes them: ``add_scalar`` (old or ``new_style``), ``add_scalars`` (one run directory per tag),
 ``add_histogram`` (torch's default "tensorflow" bins, ``max_bins``) and ``add_histogram_raw``, ``add_text``,
-``add_image`` / ``add_images`` (any ``dataformats``; batches tiled 8 across), ``add_figure``, ``add_pr_curve`` (and
-raw), ``add_hparams`` (a run directory per call), ``purge_step``, ``flush`` / ``close`` (a closed writer reopens on
-the next add). The graph, embedding, audio, video, mesh and custom-scalar methods raise NotImplementedError."""
+``add_image`` / ``add_images`` (any ``dataformats``; batches tiled 8 across), ``add_figure``, ``add_audio``,
+``add_pr_curve`` (and raw), ``add_embedding`` (the projector's files), ``add_custom_scalars`` (and its chart forms),
+``add_hparams`` (a run directory per call), ``purge_step``, ``flush`` / ``close`` (a closed writer reopens on the
+next add). ``add_graph``, ``add_video``, ``add_mesh``, ``add_image_with_boxes`` and ``add_tensor`` raise
+NotImplementedError."""
 
 from __future__ import annotations
 
@@ -182,6 +184,51 @@ def _pr_curve(tag: str, data: numpy.ndarray, thresholds: int) -> Summary:
     return Summary(value=[Summary.Value(tag=tag, metadata=meta, tensor=proto)])
 
 
+def _audio(tag: str, sound: Any, sample_rate: int) -> Summary:
+    """A mono 16-bit WAV clip of ``sound`` (1-D after squeezing, in [-1, 1]: louder is clipped, with a notice)."""
+    import wave
+
+    samples = _array(sound).squeeze()
+    if abs(samples).max() > 1:
+        print("warning: audio amplitude out of range, auto clipped.")
+        samples = samples.clip(-1, 1)
+    if samples.ndim != 1:
+        raise AssertionError("input tensor should be 1 dimensional.")
+    pcm = (samples * numpy.iinfo(numpy.int16).max).astype("<i2")
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.data)
+    return Summary(value=[Summary.Value(tag=tag, audio=Summary.Audio(
+        sample_rate=sample_rate, num_channels=1, length_frames=pcm.shape[-1], encoded_audio_string=wav.getvalue(),
+        content_type="audio/wav"))])
+
+
+def _custom_scalars(layout: dict[str, dict[str, list[Any]]]) -> Summary:
+    """The custom-scalars plugin's layout: {category: {chart title: ["Multiline", tags] or ["Margin", [value,
+    lower, upper]]}}."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    categories = []
+    for category, charts in layout.items():
+        made = []
+        for title, (kind, tags) in charts.items():
+            if kind == "Margin":
+                if len(tags) != 3:
+                    raise AssertionError("len(tags) != 3")
+                series = layout_pb2.MarginChartContent.Series(value=tags[0], lower=tags[1], upper=tags[2])
+                made.append(layout_pb2.Chart(title=title, margin=layout_pb2.MarginChartContent(series=[series])))
+            else:
+                made.append(layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=tags)))
+        categories.append(layout_pb2.Category(title=category, chart=made))
+    proto = TensorProto(dtype="DT_STRING", string_val=[layout_pb2.Layout(category=categories).SerializeToString()],
+                        tensor_shape=TensorShapeProto())
+    return Summary(value=[Summary.Value(tag="custom_scalars__config__", tensor=proto,
+                                        metadata=_plugin("custom_scalars"))])
+
+
 def _plugin(name: str, content: bytes = b"") -> SummaryMetadata:
     return SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name=name, content=content))
 
@@ -353,6 +400,84 @@ class SummaryWriter:
                                                 false_negative_counts, precision, recall)])
         self._get_file_writer().add_summary(_pr_curve(tag, data, min(num_thresholds, 127)), global_step, walltime)
 
+    def add_audio(self, tag: str, snd_tensor: Any, global_step: int | None = None, sample_rate: int = 44100,
+                  walltime: float | None = None) -> None:
+        """A sound clip (samples in [-1, 1]) as 16-bit mono WAV."""
+        self._get_file_writer().add_summary(_audio(tag, snd_tensor, sample_rate), global_step, walltime)
+
+    def add_custom_scalars(self, layout: dict[str, dict[str, list[Any]]]) -> None:
+        """The layout of TensorBoard's CUSTOM SCALARS tab (see ``_custom_scalars``)."""
+        self._get_file_writer().add_summary(_custom_scalars(layout))
+
+    def add_custom_scalars_multilinechart(self, tags: list[str], category: str = "default",
+                                          title: str = "untitled") -> None:
+        self.add_custom_scalars({category: {title: ["Multiline", tags]}})
+
+    def add_custom_scalars_marginchart(self, tags: list[str], category: str = "default",
+                                       title: str = "untitled") -> None:
+        if len(tags) != 3:
+            raise AssertionError(f"Expected 3 tags, got {len(tags)}.")
+        self.add_custom_scalars({category: {title: ["Margin", tags]}})
+
+    def add_embedding(self, mat: Any, metadata: list[Any] | None = None, label_img: Any = None,
+                      global_step: int | None = None, tag: str = "default",
+                      metadata_header: list[str] | None = None) -> None:
+        """Points (N, D) for the PROJECTOR tab, with per-point ``metadata`` (labels, or rows under
+        ``metadata_header``) and ``label_img`` (N, C, H, W) thumbnails, under ``<log_dir>/<step>/<tag>``; the
+        projector config lists every embedding this writer added."""
+        from google.protobuf import text_format
+        from tensorboard.plugins.projector.projector_config_pb2 import EmbeddingInfo, ProjectorConfig
+
+        points = _array(mat)
+        step = 0 if global_step is None else global_step
+        safe = tag.replace("%", "%25").replace("/", "%2f").replace("\\", "%5c")
+        subdir = f"{str(step).zfill(5)}/{safe}"
+        path = os.path.join(self._get_file_writer().get_logdir(), subdir)
+        if os.path.isdir(path):
+            print("warning: Embedding dir exists, did you set global_step for add_embedding()?")
+        elif os.path.exists(path):
+            raise NotADirectoryError(f"Path: `{path}` exists, but is a file. Cannot proceed.")
+        else:
+            os.makedirs(path)
+        info = EmbeddingInfo(tensor_name=f"{tag}:{str(step).zfill(5)}", tensor_path=f"{subdir}/tensors.tsv")
+        if metadata is not None:
+            if points.shape[0] != len(metadata):
+                raise AssertionError("#labels should equal with #data points")
+            if metadata_header and len(metadata_header) != len(metadata[0]):
+                raise AssertionError("len of header must be equal to the number of columns in metadata")
+            lines = ([str(x) for x in metadata] if not metadata_header else
+                     ["\t".join(str(e) for e in row) for row in [metadata_header, *metadata]])
+            with open(os.path.join(path, "metadata.tsv"), "wb") as f:
+                f.write(("\n".join(lines) + "\n").encode())
+            info.metadata_path = f"{subdir}/metadata.tsv"
+        if label_img is not None:
+            thumbs = _array(label_img)
+            if points.shape[0] != thumbs.shape[0]:
+                raise AssertionError("#images should equal with #data points")
+            self._sprite(thumbs, path)
+            info.sprite.image_path = f"{subdir}/sprite.png"
+            info.sprite.single_image_dim.extend([thumbs.shape[3], thumbs.shape[2]])
+        if points.ndim != 2:
+            raise AssertionError("mat should be 2D, where mat.size(0) is the number of data points")
+        with open(os.path.join(path, "tensors.tsv"), "wb") as f:
+            for row in points:
+                f.write(("\t".join(str(v.item()) for v in row) + "\n").encode())
+        if not hasattr(self, "_projector_config"):
+            self._projector_config = ProjectorConfig()
+        self._projector_config.embeddings.extend([info])
+        with open(os.path.join(self._get_file_writer().get_logdir(), "projector_config.pbtxt"), "wb") as f:
+            f.write(text_format.MessageToString(self._projector_config).encode())
+
+    @staticmethod
+    def _sprite(thumbs: numpy.ndarray, path: str) -> None:
+        """The thumbnails tiled into a square PNG, ceil(sqrt(N)) across."""
+        from PIL import Image
+
+        tiled = _tiled(thumbs, across=math.ceil(thumbs.shape[0] ** 0.5))
+        square = numpy.zeros((tiled.shape[2], tiled.shape[2], 3))
+        square[:tiled.shape[1]] = tiled.transpose(1, 2, 0)
+        Image.fromarray(numpy.uint8((square * 255).clip(0, 255))).save(os.path.join(path, "sprite.png"), "PNG")
+
     def add_hparams(self, hparam_dict: dict[str, Any], metric_dict: dict[str, Any],
                     hparam_domain_discrete: dict[str, list[Any]] | None = None, run_name: str | None = None,
                     global_step: int | None = None) -> None:
@@ -393,14 +518,13 @@ class SummaryWriter:
 def _not_here(name: str) -> Any:
     def method(self: SummaryWriter, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"SummaryWriter.{name} is not implemented here; add_scalar(s), add_histogram, "
-                                  f"add_text, add_image(s), add_figure, add_pr_curve and add_hparams are")
+                                  f"add_text, add_image(s), add_figure, add_audio, add_pr_curve, add_embedding, "
+                                  f"add_custom_scalars and add_hparams are")
     method.__name__ = name
     return method
 
 
-for _name in ("add_graph", "add_onnx_graph", "add_embedding", "add_audio", "add_video", "add_mesh",
-              "add_custom_scalars", "add_custom_scalars_multilinechart",
-              "add_custom_scalars_marginchart", "add_image_with_boxes", "add_tensor"):
+for _name in ("add_graph", "add_onnx_graph", "add_video", "add_mesh", "add_image_with_boxes", "add_tensor"):
     setattr(SummaryWriter, _name, _not_here(_name))
 
 __all__ = ["FileWriter", "SummaryWriter"]
