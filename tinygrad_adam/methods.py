@@ -1834,7 +1834,11 @@ def nanmean(self: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: Any 
     if dtype is not None and numpy.dtype(dtype).kind not in "fc":  # (it would give a float32 mean, not one of dtype)
         raise DtypeError(f"nanmean(): dtype must be a floating point dtype, got {numpy.dtype(dtype)} (as torch)")
     x = self if dtype is None else to(self, dtype=dtype)
-    return nansum(x, dim, keepdim) / (~x.isnan()).sum(dim=dim, keepdim=keepdim)
+    count = (~x.isnan()).sum(dim=dim, keepdim=keepdim)
+    out = nansum(x, dim, keepdim) / count
+    if elementwise.overflowed(x._data, out._data):  # a float32 total past float32's range (or a nan): in float64,
+        out = (nansum(x.double(), dim, keepdim) / count).float()  # as ``mean`` divides before its one rounding
+    return out
 
 
 def positive(self: Tensor) -> Tensor:

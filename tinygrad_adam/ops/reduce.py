@@ -9,7 +9,7 @@ import numpy
 
 from .. import backend
 from ..tensor import DEFAULT_FLOAT, Array, Tensor, record
-from .elementwise import astype, ignore_fp_errors, passed, sums_in_order, wide_mean, wide_sum
+from .elementwise import astype, ignore_fp_errors, overflowed, passed, sums_in_order, wide_mean, wide_sum
 from .factor import DtypeError
 
 Axis = int | tuple[int, ...] | None
@@ -71,9 +71,11 @@ def nansum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """The sum with NaN taken as 0; backward g * (x is not NaN), a product, as torch's (an inf g gives NaN at a
     NaN)."""
     axes = _axes(axis, a.ndim)
-    wide = numpy.float64 if sums_in_order(a._data, axes) else None  # (as ``wide_sum``)
+    wide = numpy.float64 if sums_in_order(a._data, axes) else None  # (as ``wide_sum``, overflow included)
     with ignore_fp_errors(a.xp):  # (inf + -inf: numpy warns from its own module, outside the package's filter)
         out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims, dtype=wide).astype(a.dtype, copy=False)
+        if wide is None and overflowed(a._data, out):
+            out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims, dtype=numpy.float64).astype(a.dtype)
 
     def backward(g: Array) -> tuple[Array]:
         with quiet(a.xp):
