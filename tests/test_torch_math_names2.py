@@ -298,9 +298,9 @@ def test_xlogy(a: np.ndarray, b: np.ndarray, ints: bool, number: float) -> None:
     agree(lambda L, x, y: x.xlogy(y), a, b, rtol=1e-9)
     agree(lambda L, y: L.xlogy(number, y), b, rtol=1e-9)
     agree(lambda L, x: L.xlogy(x, number), a, rtol=1e-9)
-    if ints:
+    if ints:  # (a float32 result: numpy's float32 log is an ulp off torch's at 7, README; seed 47006)
         agree(lambda L, x, y: L.xlogy(x, y), np.nan_to_num(a).clip(-9, 9).astype(np.int64),
-              np.nan_to_num(b).clip(0, 9).astype(np.int64))
+              np.nan_to_num(b).clip(0, 9).astype(np.int64), rtol=2.4e-7)
 
 
 # ---------------------------------------------------------------- views
