@@ -101,6 +101,8 @@ def test_the_same_events_as_torch_s(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    from tinygrad_adam.utils.tensorboard import summary, writer  # torch's module layout
+    assert writer.SummaryWriter is SummaryWriter and callable(summary.scalar) and callable(summary.histogram)
     with SummaryWriter(comment="_lr0.1") as writer:
         assert writer.get_logdir().startswith("runs" + os.sep) and writer.get_logdir().endswith("_lr0.1")
         for lib_writer in (writer, TorchWriter(str(tmp_path / "t"))):
