@@ -282,3 +282,16 @@ def test_float32_sums_do_not_overflow_part_way(x: np.ndarray, data: st.DataObjec
     b = tg.zeros(*kept, requires_grad=True)
     (b + tg.zeros(*x.shape)).backward(tg.tensor(x))  # b's gradient sums x over the broadcast axes
     _within_float32_sum(b.grad.numpy().reshape(np.zeros(x.shape).sum(axis=axes).shape), x, axes, 1)
+
+
+def test_std_of_equal_values_is_zero() -> None:
+    """Three equal float32 values: std 0 and gradient 0 (the mean is taken in float64 and is the value itself).
+    torch's float32 mean of three 2.8179s rounds, so its std is 2.9e-7 and its gradient 0.41 in every element,
+    where a std's gradient sums to 0 (hunt seed 47008)."""
+    x = tg.tensor(np.full(3, 2.81792223, np.float32), requires_grad=True)
+    y = x.std(0)
+    y.backward()
+    assert y.item() == 0.0 and x.grad.tolist() == [0.0, 0.0, 0.0]
+    theirs = torch.tensor(np.full(3, 2.81792223, np.float32), requires_grad=True)
+    theirs.std(0).backward()
+    assert theirs.std(0).item() > 0 and abs(theirs.grad.sum().item()) > 1  # (torch's, for the record)
