@@ -80,13 +80,32 @@ def close(ours: list[np.ndarray], theirs: list[np.ndarray], rtol: float, atol: f
         np.testing.assert_allclose(a, b, rtol=rtol, atol=max(atol, scale), equal_nan=True)
 
 
+def softmax_family_agrees(x: np.ndarray) -> None:
+    """softmax / log_softmax over dim 0 with gradients as torch's, or no farther from float64 than torch's."""
+    for fn in (lambda lib, t: lib.softmax(t, 0), lambda lib, t: lib.log_softmax(t, 0)):
+        ours, theirs = both(fn, x, grad=True)
+        try:
+            close(ours, theirs, rtol=4e-3, atol=1e-7)
+        except AssertionError:
+            exact = both(fn, x.astype(np.float64), grad=True)[1]
+            for a, b, e in zip(ours, theirs, exact):  # (largest errors: float16 rounds each element either way)
+                assert np.abs(a - e).max() <= np.abs(b - e).max() + 1e-7, (np.abs(a - e).max(), np.abs(b - e).max())
+    # logsumexp's gradient: torch's exp(x - lse) reads lse rounded to float16 (an ulp of 8 is 0.008), ours e / s
+    close(*both(lambda lib, t: lib.logsumexp(t, 0), x, grad=True), rtol=1.2e-2, atol=1e-7)
+
+
 @settings(max_examples=15, deadline=None)
 @given(long_columns(np.float16))
 def test_softmax_family(x: np.ndarray) -> None:
-    for fn in (lambda lib, t: lib.softmax(t, 0), lambda lib, t: lib.log_softmax(t, 0)):
-        close(*both(fn, x, grad=True), rtol=4e-3, atol=1e-7)
-    # logsumexp's gradient: torch's exp(x - lse) reads lse rounded to float16 (an ulp of 8 is 0.008), ours e / s
-    close(*both(lambda lib, t: lib.logsumexp(t, 0), x, grad=True), rtol=1.2e-2, atol=1e-7)
+    softmax_family_agrees(x)
+
+
+def test_softmax_gradient_where_torch_s_float16_is_off() -> None:
+    """7,975 float16 ones and a 4 (a draw hypothesis made only after other tests had run): softmax's gradient at
+    the 4 is 3.2e-7 off the float64 one here and 4.4e-6 (1.3%) in torch, outside the plain tolerance."""
+    x = np.ones((3988, 2), np.float16)
+    x[1718, 1] = 4
+    softmax_family_agrees(x)
 
 
 @settings(max_examples=15, deadline=None)
