@@ -64,3 +64,11 @@ def test_writes_show_both_ways_and_grad_refused() -> None:
             np.from_dlpack(lib.ones(2, requires_grad=True))
     with pytest.raises(TypeError, match="__dlpack__"):
         tg.from_dlpack([1, 2])
+
+
+def test_a_0_d_result_is_exported_shared() -> None:
+    """A 0-d result that numpy gave as a scalar: made an array in place first, so a write through torch's view of
+    it reaches the tensor (as ``.data`` does)."""
+    s = tg.tensor(3.0) * 2
+    torch.from_dlpack(s).fill_(5.0)
+    assert s.item() == 5.0

@@ -34,9 +34,9 @@ class CustomOpDef:
         self._name, self._fn, self._signature = name, fn, inspect.signature(fn)
         self._mutates = mutates_args
         self._kernels: dict[str, Callable[..., Any]] = {}
-        for kind in ([device_types] if isinstance(device_types, str) else device_types or ()):
-            self._kernels[kind] = fn
-        self._only_kernels = device_types is not None
+        self._only_kernels = device_types is not None  # (fn serves those device types only)
+        if device_types is not None:
+            self.register_kernel(device_types, fn)
         self._backward: Callable[..., Any] | None = None
         self._setup_context: Callable[..., Any] | None = None
         self._fake: Callable[..., Any] | None = None

@@ -55,6 +55,7 @@ from .tensor import (
     as_tensor,
     bump_version,
     check_fits,
+    own_array,
     record,
     refuse_complex,
     torch_strided,
@@ -1403,15 +1404,13 @@ def _dlpack(self: Tensor, *, stream: Any = None, max_version: Any = None, dl_dev
     memory; a tensor that requires grad raises BufferError, as torch's."""
     if self.requires_grad:
         raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
-    array = numpy.asarray(self._data) if isinstance(self._data, numpy.generic) else self._data
     options = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
-    return array.__dlpack__(**{k: v for k, v in options.items() if v is not None})
+    return own_array(self).__dlpack__(**{k: v for k, v in options.items() if v is not None})
 
 
 def _dlpack_device(self: Tensor) -> tuple[int, int]:
     """(DLPack device type, index): (1, 0) on the CPU, (2, n) on CUDA device n."""
-    array = numpy.asarray(self._data) if isinstance(self._data, numpy.generic) else self._data
-    return array.__dlpack_device__()
+    return own_array(self).__dlpack_device__()
 
 
 def _index(self: Tensor) -> int:

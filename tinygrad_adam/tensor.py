@@ -154,9 +154,7 @@ class Tensor:
         old array (as torch's keep the old storage). ``t.data += x`` writes in place through the alias ``t.data``."""
         source = value if isinstance(value, Tensor) else None
         if source is not None:
-            if isinstance(source._data, numpy.generic):  # (a 0-d result numpy handed out as a scalar: unshared)
-                source._data = numpy.asarray(source._data)
-            value = source._data
+            value = own_array(source)
             if value is self._data:  # ``t.data += x``: the alias ``t.data`` was already written in place
                 return
         if not (hasattr(value, "dtype") and hasattr(value, "shape")) or isinstance(value, numpy.generic):
@@ -173,9 +171,7 @@ class Tensor:
         """``t.data``: a new Tensor on the same array, cut from the graph, as torch's. Unlike ``detach()`` it does
         not share the version counter: writes through it (``p.data.add_(u)``) are invisible to autograd, as in
         torch. The raw numpy / cupy array is ``t.numpy()`` on the CPU (and ``t._data`` inside the library)."""
-        if isinstance(self._data, numpy.generic):  # (a 0-d result numpy handed out as a scalar: unshared)
-            self._data = numpy.asarray(self._data)
-        alias = Tensor(self._data, device=backend.device_of(self._data))
+        alias = Tensor(own_array(self), device=backend.device_of(self._data))
         alias._data_alias = True
         note_alias(alias, self._data, self)
         return alias
@@ -405,6 +401,14 @@ def _comparable(other: Any) -> bool:
     """Whether ``x == other`` compares elementwise: a Tensor, a number or an array (torch's ``==`` with anything else,
     None, a string, a list, is Python's answer, False)."""
     return isinstance(other, (Tensor, int, float, complex, numpy.generic)) or backend.is_array(other)
+
+
+def own_array(t: Tensor) -> Array:
+    """``t``'s array, to hand out shared (``.data``, DLPack): a 0-d result that numpy gave as a scalar (immutable,
+    owned by no array) becomes a 0-d array in place first, so writes through what is handed out reach ``t``."""
+    if isinstance(t._data, numpy.generic):
+        t._data = numpy.asarray(t._data)
+    return t._data
 
 
 def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
