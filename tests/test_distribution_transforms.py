@@ -61,10 +61,12 @@ def _check(f: Any, *arrays: np.ndarray, rtol: float) -> None:
         check(f, *arrays, rtol=rtol)
 
 
-def _transform_checks(make: Any, x: np.ndarray, rtol: float, ladj: bool = True) -> None:
-    """t(x), t.inv(t(x)), log |det J|(x, t(x)) (when the transform has one) and t.inv(x), each against torch."""
+def _transform_checks(make: Any, x: np.ndarray, rtol: float, ladj: bool = True, trip: np.ndarray | None = None
+                      ) -> None:
+    """t(x), t.inv(t(x)) (at ``trip`` when given), log |det J|(x, t(x)) (when the transform has one) and t.inv(x),
+    each against torch."""
     _check(lambda lib, x: make(lib)(x), x, rtol=rtol)
-    _check(lambda lib, x: (lambda t: t.inv(t(x)))(make(lib)), x, rtol=rtol)
+    _check(lambda lib, x: (lambda t: t.inv(t(x)))(make(lib)), x if trip is None else trip, rtol=rtol)
     _check(lambda lib, x: make(lib).inv(x), x, rtol=rtol)
     if ladj:
         _check(lambda lib, x: (lambda t: t.log_abs_det_jacobian(x, t(x)))(make(lib)), x, rtol=rtol)
@@ -141,7 +143,14 @@ def test_elementwise_transforms_match_torch(name: str, data: st.DataObject, dtyp
     values = ANY.filter(lambda v: not (-746 < v < -708 or -104 < v < -87)) | UNIT \
         | st.sampled_from([-30.0, 30.0, 1e-30, 40.0, -700.0, -86.0])
     x = _array(data, shape, values, dtype)
-    _transform_checks(ELEMENTWISE[name], x, RTOL[dtype] * 10)
+    trip = x
+    if name.startswith("cdf"):  # where the cdf rounds to 0 or 1 the round trip's gradient is icdf's inf times the
+        # cdf's slope, tiny here and 0 in torch where its expm1 is an ulp off (float32 expm1(-17): -1, correctly
+        # -0.99999994): inf or nan, neither the float64 value; the round trip is taken at 0 there
+        with np.errstate(all="ignore"), contextlib.suppress(ValueError):  # (torch's support check: both raise)
+            p = ELEMENTWISE[name](torch)(torch.tensor(x)).numpy()
+            trip = np.where((p == 0) | (p == 1), x.dtype.type(0), x)
+    _transform_checks(ELEMENTWISE[name], x, RTOL[dtype] * 10, trip=trip)
     _same_static(ELEMENTWISE[name](tg), ELEMENTWISE[name](torch), [shape])
 
 
