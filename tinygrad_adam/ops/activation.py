@@ -282,15 +282,18 @@ def _shrink_lambda(op: str, x: Array, lambd: float) -> Any:
 def softshrink(a: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd where x > lambd, x + lambd where x < -lambd, else +0 (torch's vector loop; its scalar loop, which
     tensors of under 16 elements take, gives -0 for negative x); a nan stays nan. The gradient is 1 outside
-    [-lambd, lambd] (and for nan), 0 inside, as torch's."""
-    if (wide := half_opmath(a, lambd)) is not None:
-        _shrink_lambda("softshrink", a._data, lambd)  # (the range check is float16's)
-        return astype(softshrink(wide[0], lambd), numpy.float16)
+    [-lambd, lambd] (and for nan), 0 inside, as torch's. float16's value computes in float32 and rounds once, its
+    gradient compares with lambd as a float16 (torch's backward kernel: no opmath there)."""
     x, xp = float_input("softshrink", a), a.xp
     lam = _shrink_lambda("softshrink", x, lambd)
     outside = ~(xp.abs(x) <= lam)
+    wide, shrunk = x, outside
+    if x.dtype == numpy.float16:
+        wide = x.astype(numpy.float32)
+        shrunk = ~(xp.abs(wide) <= numpy.float32(lambd))
     with quiet(xp):
-        out = xp.where(outside, x - xp.sign(x) * lam, x.dtype.type(0))
+        out = xp.where(shrunk, wide - xp.sign(wide) * wide.dtype.type(lambd), wide.dtype.type(0))
+    out = out.astype(x.dtype, copy=False)
     return record("softshrink", out, (a,), lambda g: (xp.where(outside, g, g.dtype.type(0)),))
 
 
