@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import threading
 import warnings
 import weakref
@@ -460,6 +461,49 @@ def needed_nodes(order: Sequence[Tensor], inputs: Sequence[Tensor]) -> set[int]:
     return needed
 
 
+class BackwardPass:
+    """One run of the engine, for hooks that must know it (``register_multi_grad_hook``): ``serial`` tells runs
+    apart, ``reaches(t)`` says whether this run will hand t's hooks a gradient (t is on the graph it walks, and
+    leads to its ``inputs`` if it has some), and ``at_end`` holds functions called once it has finished."""
+
+    serials = itertools.count()
+
+    def __init__(self, order: Sequence[Tensor], needed: set[int] | None) -> None:
+        self.serial, self.at_end = next(self.serials), []
+        self._order, self._needed, self._ids = order, needed, None
+
+    def reaches(self, t: Tensor) -> bool:
+        if self._ids is None:
+            self._ids = {id(n) for n in self._order if self._needed is None or id(n) in self._needed}
+        return id(t) in self._ids
+
+
+class _Passes(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[BackwardPass] = []  # the runs in progress on this thread (a hook may start one)
+
+
+_passes = _Passes()
+
+
+def current_pass() -> BackwardPass | None:
+    """The engine run this thread is inside (the innermost), or None."""
+    return _passes.stack[-1] if _passes.stack else None
+
+
+@contextlib.contextmanager
+def backward_pass(order: Sequence[Tensor], needed: set[int] | None) -> Generator[None, None, None]:
+    """Mark an engine run over ``order`` (see ``BackwardPass``); its ``at_end`` functions run after it succeeds."""
+    run = BackwardPass(order, needed)
+    _passes.stack.append(run)
+    try:
+        yield
+    finally:
+        _passes.stack.pop()
+    for fn in run.at_end:
+        fn()
+
+
 def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,
                  inputs: Sequence[Tensor] | None = None, create_graph: bool = False) -> dict[int, Any]:
     """Propagate ``grads`` (arrays, one per output) back through the graph.
@@ -474,13 +518,19 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
 
         return run_backward_graph(outputs, grads, inputs)
     order = topological_order(outputs)
+    needed = None if inputs is None else needed_nodes(order, inputs)
+    with backward_pass(order, needed):
+        return propagate(order, needed, outputs, grads, retain_graph, inputs)
+
+
+def propagate(order: list[Tensor], needed: set[int] | None, outputs: Sequence[Tensor], grads: Sequence[Any],
+              retain_graph: bool, inputs: Sequence[Tensor] | None) -> dict[int, Any]:
+    """``run_backward``'s walk over ``order`` (parents first), ``needed`` the nodes that lead to ``inputs``."""
     pending: dict[int, Any] = {}
     for out, g in zip(outputs, grads):
         key = id(out)
         pending[key] = g if key not in pending else pending[key] + g
-    wanted = needed = None
-    if inputs is not None:
-        wanted, needed = {id(t) for t in inputs}, needed_nodes(order, inputs)
+    wanted = None if inputs is None else {id(t) for t in inputs}
     from .tensor import check_versions, inplace_writes  # here: tensor.py imports this module
 
     captured: dict[int, Any] = {}

@@ -25,6 +25,7 @@ from .autograd import (
     _post_accumulate,
     _run_hooks,
     _run_node_hooks,
+    backward_pass,
     enable_grad,
     freed_backward,
     needed_nodes,
@@ -83,7 +84,8 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
     needed = None if inputs is None else needed_nodes(order, inputs)
     wanted = None if inputs is None else {id(t) for t in inputs}
     captured: dict[int, Tensor] = {}
-    with enable_grad(), ew.ignore_fp_errors(outputs[0].xp):  # torch's backward never warns about inf or nan
+    with backward_pass(order, needed), enable_grad(), ew.ignore_fp_errors(outputs[0].xp):  # (torch's backward
+        # never warns about inf or nan)
         for node in reversed(order):
             g = pending.pop(id(node), None)
             if g is None:

@@ -1,5 +1,5 @@
 """``torch.autograd.graph``: ``Node`` (what ``grad_fn`` is an instance of), ``saved_tensors_hooks``,
-``save_on_cpu`` and ``disable_saved_tensors_hooks``.
+``save_on_cpu``, ``disable_saved_tensors_hooks`` and ``register_multi_grad_hook``.
 
 The built-in ops here keep their saved values as arrays inside their backward closures, not as tensors, so the
 pack / unpack hooks of ``saved_tensors_hooks`` apply to what custom ``autograd.Function``s save with
@@ -11,12 +11,16 @@ tensor equal to the one packed). ``save_on_cpu`` is therefore a no-op here (the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..autograd import AccumulateGrad, GradFn, Node
+from ..autograd import AccumulateGrad, GradFn, Node, RemovableHandle, current_pass, register_hook
 
-__all__ = ["AccumulateGrad", "GradFn", "Node", "disable_saved_tensors_hooks", "save_on_cpu", "saved_tensors_hooks"]
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+
+__all__ = ["AccumulateGrad", "GradFn", "Node", "disable_saved_tensors_hooks", "register_multi_grad_hook",
+           "save_on_cpu", "saved_tensors_hooks"]
 
 
 class _HookState(threading.local):
@@ -87,3 +91,47 @@ class disable_saved_tensors_hooks:  # noqa: N801
             with self:
                 return func(*args, **kwargs)
         return wrapper
+
+
+def register_multi_grad_hook(tensors: Sequence[Tensor], fn: Callable[[Any], Any], *, mode: str = "all"
+                             ) -> RemovableHandle:
+    """Call ``fn`` once per backward run that computes a gradient of one of ``tensors`` (each must require grad).
+    mode "all": ``fn(grads)``, one entry per tensor (None where this run computes none), as soon as the run has
+    computed every gradient of them it will (at its end, should one it reaches get no gradient). mode "any":
+    ``fn(grad)`` with the first of them the run computes. What fn returns is ignored, as in torch; the handle
+    removes the hook from every tensor."""
+    if mode not in ("all", "any"):
+        raise ValueError(f"register_multi_grad_hook: mode must be 'all' or 'any', got {mode!r}")
+    if hasattr(tensors, "requires_grad"):
+        raise TypeError("register_multi_grad_hook takes a sequence of tensors; pass (t,) for one tensor")
+    tensors = tuple(tensors)
+    state: dict[str, Any] = {"run": None, "grads": [], "left": 0, "done": True}
+
+    def finish() -> None:
+        if not state["done"]:
+            state["done"] = True
+            fn(list(state["grads"]))
+
+    def hook_for(i: int) -> Callable[[Tensor], None]:
+        def hook(grad: Tensor) -> None:
+            run = current_pass()
+            if state["run"] != run.serial:  # this run's first gradient of one of them
+                state.update(run=run.serial, grads=[None] * len(tensors), done=False)
+                if mode == "any":
+                    fn(grad)
+                    return
+                state["left"] = sum(run.reaches(t) for t in tensors)
+                run.at_end.append(finish)
+            if mode == "all" and not state["done"]:
+                state["grads"][i] = grad
+                state["left"] -= 1
+                if state["left"] <= 0:
+                    finish()
+        return hook
+
+    handles = [register_hook(t, hook_for(i)) for i, t in enumerate(tensors)]
+
+    def remove() -> None:
+        for h in handles:
+            h.remove()
+    return RemovableHandle(remove)
