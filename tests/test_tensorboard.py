@@ -112,8 +112,6 @@ def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monke
                 lib_writer.add_hparams([("lr", 0.1)], {})
             with pytest.raises(ValueError):
                 lib_writer.add_histogram("empty", np.zeros(0), 0)
-        with pytest.raises(NotImplementedError, match="add_graph"):
-            writer.add_graph(tg.nn.Linear(2, 2), tg.ones(1, 2))
         with pytest.raises(NotImplementedError, match="add_mesh"):
             writer.add_mesh("m", tg.ones(1, 3, 3))
 

@@ -1290,7 +1290,8 @@ class Sequential(_ModuleSequence):
         super().insert(index, module)
         return self
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name (seq(input=x) works there)
+        x = input
         for m in self._sequence():
             x = m(x)
         return x

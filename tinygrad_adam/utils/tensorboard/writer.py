@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Any
 
 import numpy
-from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+from tensorboard.compat.proto.event_pb2 import Event, SessionLog, TaggedRunMetadata
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from . import summary as S
+from .graph import graph
 from .summary import as_array
 
 
@@ -37,6 +38,13 @@ class FileWriter:
 
     def add_summary(self, summary: Summary, global_step: int | None = None, walltime: float | None = None) -> None:
         self.add_event(Event(summary=summary), global_step, walltime)
+
+    def add_graph(self, graph_profile: tuple[Any, Any], walltime: float | None = None) -> None:
+        """A (GraphDef, RunMetadata) pair as torch writes it: the graph, then the step stats tagged "step1"."""
+        graph_def, stats = graph_profile
+        self.add_event(Event(graph_def=graph_def.SerializeToString()), None, walltime)
+        tagged = TaggedRunMetadata(tag="step1", run_metadata=stats.SerializeToString())
+        self.add_event(Event(tagged_run_metadata=tagged), None, walltime)
 
     def flush(self) -> None:
         self.event_writer.flush()
@@ -156,6 +164,13 @@ class SummaryWriter:
         """A sound clip (samples in [-1, 1]) as 16-bit mono WAV."""
         self._get_file_writer().add_summary(S.audio(tag, snd_tensor, sample_rate), global_step, walltime)
 
+    def add_graph(self, model: Any, input_to_model: Any = None, verbose: bool = False,
+                  use_strict_trace: bool = True) -> None:
+        """The graph of one forward run of ``model`` on ``input_to_model`` (a tensor or a tuple of them), for
+        TensorBoard's graph tab (see ``graph.py``; ``use_strict_trace`` is torch's tracer's, and means nothing
+        here)."""
+        self._get_file_writer().add_graph(graph(model, input_to_model, verbose))
+
     def add_custom_scalars(self, layout: dict[str, dict[str, list[Any]]]) -> None:
         """The layout of TensorBoard's CUSTOM SCALARS tab (see ``summary.custom_scalars``)."""
         self._get_file_writer().add_summary(S.custom_scalars(layout))
@@ -270,12 +285,12 @@ def _not_here(name: str) -> Any:
     def method(self: SummaryWriter, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"SummaryWriter.{name} is not implemented here; add_scalar(s), add_histogram, "
                                   f"add_text, add_image(s), add_figure, add_audio, add_pr_curve, add_embedding, "
-                                  f"add_custom_scalars and add_hparams are")
+                                  f"add_custom_scalars, add_hparams and add_graph are")
     method.__name__ = name
     return method
 
 
-for _name in ("add_graph", "add_onnx_graph", "add_video", "add_mesh", "add_image_with_boxes", "add_tensor"):
+for _name in ("add_onnx_graph", "add_video", "add_mesh", "add_image_with_boxes", "add_tensor"):
     setattr(SummaryWriter, _name, _not_here(_name))
 
 __all__ = ["FileWriter", "SummaryWriter"]
