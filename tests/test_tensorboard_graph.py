@@ -134,3 +134,13 @@ def test_one_integer_input_several_outputs_and_verbose(tmp_path: Path, capsys: p
     shapes = {n.name: [d.size for d in n.attr["_output_shapes"].list.shape[0].dim] for n in graph_of(
         tmp_path / "two").node if n.op == "IO Node"}
     assert shapes == {"input/ids": [1, 3], "output/output.1": [1, 3, 2], "output/output.2": []}
+
+
+@pytest.mark.gpu
+def test_a_gpu_model(tmp_path: Path) -> None:
+    model = tg.nn.Sequential(tg.nn.Linear(3, 2), tg.nn.ReLU()).to("cuda")
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_graph(model, tg.ones(4, 3, device="cuda") * 2)
+    g = graph_of(tmp_path)
+    assert [n.name for n in g.node if n.op in ("linear", "relu")] == ["Sequential/Linear[0]/linear",
+                                                                     "Sequential/ReLU[1]/relu"]
