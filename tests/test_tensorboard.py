@@ -69,6 +69,13 @@ def log(writer: Any, lib: Any) -> None:
     writer.add_embedding(points, metadata=list("abcdef"), label_img=lib.tensor(rng.random((6, 3, 4, 4))),
                          global_step=3, tag="feat/x")
     writer.add_embedding(points * 2, metadata=[[i, i % 2] for i in range(6)], metadata_header=["id", "odd"])
+    for dtype in ("float32", "float64", "int8", "int16", "int32", "int64", "bool"):
+        writer.add_tensor(f"raw/{dtype}", lib.tensor(rng.standard_normal((2, 3)) * 50).to(getattr(lib, dtype)), 1)
+    writer.add_tensor("raw/0d", lib.tensor(2.5), 2)
+    vertices = lib.tensor(rng.standard_normal((1, 4, 3)).astype(np.float32))
+    writer.add_mesh("cloud", vertices, colors=lib.tensor(rng.integers(0, 255, (1, 4, 3))), global_step=1)
+    writer.add_mesh("mesh", vertices, faces=lib.tensor([[[0, 1, 2], [1, 2, 3]]]), global_step=2,
+                    config_dict={"material": {"cls": "x"}, "camera": {"fov": 75, "cls": "PerspectiveCamera"}})
     writer.add_hparams({"lr": 0.1, "bs": 32, "opt": "adam", "bn": True}, {"hparam/acc": 0.9},
                        hparam_domain_discrete={"opt": ["adam", "sgd"]}, run_name="hp", global_step=2)
     writer.flush()
@@ -112,8 +119,33 @@ def test_default_log_dir_errors_and_what_it_does_not_write(tmp_path: Path, monke
                 lib_writer.add_hparams([("lr", 0.1)], {})
             with pytest.raises(ValueError):
                 lib_writer.add_histogram("empty", np.zeros(0), 0)
-        with pytest.raises(NotImplementedError, match="add_mesh"):
-            writer.add_mesh("m", tg.ones(1, 3, 3))
+        with pytest.raises(NotImplementedError, match="add_video"):
+            writer.add_video("v", tg.ones(1, 2, 3, 4, 4))
+
+
+def test_raw_tensors_read_back_by_tensorboard(tmp_path: Path) -> None:
+    """float16 and uint8 as TensorBoard reads them (torch writes float16 as float32 bit patterns in half_val and
+    uint8 in uint32_val, which tensorboard's make_ndarray reads as other numbers); the rest as torch's (above)."""
+    from tensorboard.util.tensor_util import make_ndarray
+
+    values = {"float16": np.array([[1.5, -0.0], [65504, np.nan]], np.float16), "uint8": np.array([0, 7, 255], np.uint8),
+              "float32": np.array([1e-45, 3.4e38], np.float32), "bool": np.array([True, False])}
+    with SummaryWriter(tmp_path) as writer:
+        for name, a in values.items():
+            writer.add_tensor(name, tg.tensor(a), 0)
+        with pytest.raises(ValueError, match="unsupported tensor dtype"):
+            writer.add_tensor("u16", tg.tensor(np.array([1], np.uint16)))
+        with pytest.raises(ValueError, match=r"\(B, N, 3\)"):
+            writer.add_mesh("flat", tg.ones(4, 3))
+    found = {}
+    for path in tmp_path.glob("events.out.tfevents*"):
+        for event in LegacyEventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                found[value.tag] = make_ndarray(value.tensor)
+    assert sorted(found) == sorted(values)
+    for name, a in values.items():
+        assert found[name].dtype == a.dtype and found[name].shape == a.shape
+        np.testing.assert_array_equal(found[name], a)
 
 
 @pytest.mark.gpu

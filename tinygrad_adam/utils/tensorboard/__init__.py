@@ -8,8 +8,8 @@ Written as torch writes them: ``add_scalar`` (old or ``new_style``), ``add_scala
 ``add_image`` / ``add_images`` (any ``dataformats``; batches tiled 8 across), ``add_figure``, ``add_audio``,
 ``add_pr_curve`` (and raw), ``add_embedding`` (the projector's files), ``add_custom_scalars`` (and its chart forms),
 ``add_hparams`` (a run directory per call), ``add_graph`` (one forward run's autograd graph, with torch's scope
-names: ``graph.py``), ``purge_step``, ``flush`` / ``close`` (a closed writer reopens on the next add).
-``add_video``, ``add_mesh``, ``add_image_with_boxes`` and ``add_tensor`` raise NotImplementedError."""
+names: ``graph.py``), ``add_tensor``, ``add_mesh``, ``purge_step``, ``flush`` / ``close`` (a closed writer reopens
+on the next add). ``add_video``, ``add_image_with_boxes`` and ``add_onnx_graph`` raise NotImplementedError."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """The summaries ``SummaryWriter`` writes (torch's ``torch.utils.tensorboard.summary``): TensorBoard's protocol
-buffers for scalars, histograms, text, images, figures, audio, PR curves, custom-scalar layouts and hparams, built as
-torch builds them (the same bytes)."""
+buffers for scalars, histograms, text, images, figures, audio, PR curves, custom-scalar layouts, hparams, raw tensors
+and meshes, built as torch builds them (the same bytes; a float16 or uint8 raw tensor as TensorBoard reads one)."""
 
 from __future__ import annotations
 
 import io
+import json
 import math
 from typing import Any
 
@@ -264,3 +265,47 @@ def hparams(hparam_dict: dict[str, Any], metric_dict: dict[str, Any],
     return (summary(metadata.EXPERIMENT_TAG, experiment=experiment),
             summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
             summary(metadata.SESSION_END_INFO_TAG, session_end_info=end))
+
+
+TENSOR_FIELDS = {  # numpy dtype name -> (TensorProto dtype, its value field)
+    "float32": ("DT_FLOAT", "float_val"), "float64": ("DT_DOUBLE", "double_val"), "float16": ("DT_HALF", "half_val"),
+    "int8": ("DT_INT8", "int_val"), "int16": ("DT_INT16", "int_val"), "int32": ("DT_INT32", "int_val"),
+    "uint8": ("DT_UINT8", "int_val"), "int64": ("DT_INT64", "int64_val"), "bool": ("DT_BOOL", "bool_val")}
+
+
+def tensor(tag: str, value: Any) -> Summary:
+    """A whole tensor as a TensorProto, for the "tensor" plugin. float16 values go in as their 16-bit patterns and
+    uint8 ones in int_val, as TensorBoard reads them back (torch writes float32 patterns and uint32_val there)."""
+    a = as_array(value)
+    if a.nbytes >= 1 << 31:
+        raise ValueError("tensor is bigger than protocol buffer's hard limit of 2GB in size")
+    if a.dtype.name not in TENSOR_FIELDS:
+        raise ValueError(f"{tag} has unsupported tensor dtype {a.dtype}")
+    kind, field = TENSOR_FIELDS[a.dtype.name]
+    values = a.view(numpy.uint16) if a.dtype == numpy.float16 else a
+    proto = TensorProto(dtype=kind, tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=n) for n in a.shape]),
+                        **{field: values.reshape(-1).tolist()})
+    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(
+        plugin_data=SummaryMetadata.PluginData(plugin_name="tensor")), tensor=proto)])
+
+
+def mesh(tag: str, vertices: Any, colors: Any, faces: Any, config_dict: dict[str, Any] | None) -> Summary:
+    """The mesh plugin's summaries of a (B, N, 3) point cloud or mesh: vertices, then faces and colors where given,
+    each a float tensor under its own instance name, with the ThreeJS ``config_dict`` as JSON."""
+    from tensorboard.plugins.mesh import metadata
+    from tensorboard.plugins.mesh.plugin_data_pb2 import MeshPluginData
+
+    config = "{}" if config_dict is None else json.dumps(config_dict, sort_keys=True)
+    parts = [(a, kind) for a, kind in ((vertices, MeshPluginData.VERTEX), (faces, MeshPluginData.FACE),
+                                       (colors, MeshPluginData.COLOR)) if a is not None]
+    components = metadata.get_components_bitmask([kind for _, kind in parts])
+    values = []
+    for a, kind in parts:
+        a = as_array(a)
+        if a.ndim != 3:
+            raise ValueError(f"add_mesh: vertices, faces and colors are (B, N, 3) tensors; got shape {a.shape}")
+        meta = metadata.create_summary_metadata(tag, None, kind, components, a.shape, None, json_config=config)
+        proto = TensorProto(dtype="DT_FLOAT", float_val=a.reshape(-1).tolist(),
+                            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=n) for n in a.shape]))
+        values.append(Summary.Value(tag=metadata.get_instance_name(tag, kind), tensor=proto, metadata=meta))
+    return Summary(value=values)

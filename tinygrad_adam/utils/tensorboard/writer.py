@@ -171,6 +171,17 @@ class SummaryWriter:
         here)."""
         self._get_file_writer().add_graph(graph(model, input_to_model, verbose))
 
+    def add_tensor(self, tag: str, tensor: Any, global_step: int | None = None, walltime: float | None = None
+                   ) -> None:
+        """The whole tensor, for TensorBoard's "tensor" plugin (see ``summary.tensor``)."""
+        self._get_file_writer().add_summary(S.tensor(tag, tensor), global_step, walltime)
+
+    def add_mesh(self, tag: str, vertices: Any, colors: Any = None, faces: Any = None,
+                 config_dict: dict[str, Any] | None = None, global_step: int | None = None,
+                 walltime: float | None = None) -> None:
+        """A point cloud or mesh: vertices (B, N, 3), colors (B, N, 3; 0-255), faces (B, F, 3) vertex indices."""
+        self._get_file_writer().add_summary(S.mesh(tag, vertices, colors, faces, config_dict), global_step, walltime)
+
     def add_custom_scalars(self, layout: dict[str, dict[str, list[Any]]]) -> None:
         """The layout of TensorBoard's CUSTOM SCALARS tab (see ``summary.custom_scalars``)."""
         self._get_file_writer().add_summary(S.custom_scalars(layout))
@@ -285,12 +296,12 @@ def _not_here(name: str) -> Any:
     def method(self: SummaryWriter, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"SummaryWriter.{name} is not implemented here; add_scalar(s), add_histogram, "
                                   f"add_text, add_image(s), add_figure, add_audio, add_pr_curve, add_embedding, "
-                                  f"add_custom_scalars, add_hparams and add_graph are")
+                                  f"add_custom_scalars, add_hparams, add_graph, add_tensor and add_mesh are")
     method.__name__ = name
     return method
 
 
-for _name in ("add_onnx_graph", "add_video", "add_mesh", "add_image_with_boxes", "add_tensor"):
+for _name in ("add_onnx_graph", "add_video", "add_image_with_boxes"):
     setattr(SummaryWriter, _name, _not_here(_name))
 
 __all__ = ["FileWriter", "SummaryWriter"]
