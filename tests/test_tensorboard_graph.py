@@ -117,15 +117,15 @@ def test_the_model_comes_back_as_it_was(tmp_path: Path) -> None:
 
 
 def test_one_integer_input_several_outputs_and_verbose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """(torch names Sequential's input ``input/input.1`` and gives a tuple one output node, fed by a
-    prim::TupleConstruct; here each output tensor has its own.)"""
+    """(torch gives a tuple one output node, fed by a prim::TupleConstruct; here each output tensor has its own.)"""
     model = tg.nn.Sequential(tg.nn.Embedding(10, 4), tg.nn.Linear(4, 2))
     twice = tg.nn.ModuleDict({"seq": model})
     twice.forward = lambda ids: (model(ids), {"mean": model(ids).mean()})
     with SummaryWriter(str(tmp_path)) as writer:
         writer.add_graph(model, tg.tensor([[1, 2, 3]]), verbose=True)
     g = graph_of(tmp_path)
-    assert [n.name for n in g.node if n.op == "IO Node"] == ["input/input", "output/output.1"]
+    assert [n.name for n in g.node if n.op == "IO Node"] == ["input/input.1", "output/output.1"]  # (as torch's:
+    # Sequential.forward assigns to its argument)
     assert {n.name.rpartition("/")[0] for n in g.node if n.op == "embedding"} == {"Sequential/Embedding[0]"}
     assert "Sequential/Linear[1]/linear" in capsys.readouterr().out
     assert model[0].weight.grad is None

@@ -750,6 +750,7 @@ IMPORTS = [
     ("from torch.autograd import ", "from tinygrad_adam.autograd import "),
     ("from torch.autograd.function import ", "from tinygrad_adam.autograd.function import "),
     ("from torch.func import ", "from tinygrad_adam.func import "),
+    ("from torch.utils.tensorboard import ", "from tinygrad_adam.utils.tensorboard import "),
     ("from torch.cuda.amp import ", "from tinygrad_adam.cuda.amp import "),
     ("from torch.nn import init\n", "from tinygrad_adam.nn import init\n"),
     ("from torch.nn import Linear, BatchNorm1d, ReLU\n", "from tinygrad_adam.nn import Linear, BatchNorm1d, ReLU\n"),

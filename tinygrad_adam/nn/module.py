@@ -1291,10 +1291,9 @@ class Sequential(_ModuleSequence):
         return self
 
     def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name (seq(input=x) works there)
-        x = input
         for m in self._sequence():
-            x = m(x)
-        return x
+            input = m(input)  # noqa: A001 - (as torch's: add_graph names the graph's input "input.1" for it)
+        return input
 
 
 class ModuleList(_ModuleSequence):

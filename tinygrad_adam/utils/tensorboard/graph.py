@@ -5,6 +5,7 @@ module's scope, other leaves as ``prim::Constant``, every node with its output s
 
 from __future__ import annotations
 
+import dis
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -70,6 +71,18 @@ def run_model(model: Any, inputs: tuple[Any, ...]) -> tuple[list[Tensor], list[t
     return outputs, calls
 
 
+def input_names(forward: Any) -> list[str]:
+    """``forward``'s argument names as torch's tracer names the graph's inputs: ``x``, or ``x.1`` where forward
+    assigns to x again (a later traced value takes the plain name there)."""
+    try:
+        params = list(inspect.signature(forward).parameters)
+    except (TypeError, ValueError):
+        return []
+    code = getattr(forward, "__code__", None)
+    stored = {i.argval for i in dis.get_instructions(code) if i.opname.startswith("STORE_")} if code else set()
+    return [f"{p}.1" if p in stored else p for p in params]
+
+
 def shape_attr(t: Tensor) -> AttrValue:
     return AttrValue(list=AttrValue.ListValue(shape=[TensorShapeProto(dim=[TensorShapeProto.Dim(size=n)
                                                                               for n in t.shape])]))
@@ -90,10 +103,7 @@ def graph(model: Any, args: Any, verbose: bool = False) -> tuple[GraphDef, RunMe
         used[name] = count + 1
         return name if count == 0 else f"{name}.{count}"
 
-    try:
-        arg_names = list(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        arg_names = []
+    arg_names = input_names(model.forward)
     for i, t in enumerate(x for x in inputs if isinstance(x, Tensor)):
         names[id(t)] = unique(f"input/{arg_names[i] if i < len(arg_names) else f'input.{i + 1}'}")
         nodes.append(NodeDef(name=names[id(t)], op="IO Node", attr={"_output_shapes": shape_attr(t),
