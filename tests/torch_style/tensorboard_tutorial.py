@@ -10,6 +10,7 @@ tensors), and the predictions and probabilities the figures show."""
 
 # ruff: noqa: UP008, UP030, UP032 - the tutorial's own spellings
 import os
+import shutil
 import tempfile
 
 import matplotlib
@@ -113,6 +114,7 @@ def read_back(log_dir):
     with open(os.path.join(log_dir, "00000", "default", "metadata.tsv")) as f:
         metadata = f.read().split("\n")
     images = sorted(events.Tags()["images"])
+    shutil.rmtree(os.path.dirname(os.path.dirname(log_dir)))  # (the temporary directory run() made)
     return scalars, curves, scopes, io, projected, metadata, images
 
 
