@@ -1,7 +1,8 @@
 """``torch.library.custom_op`` (PyTorch's "Custom Python Operators" tutorial): an op whose body is numpy, its
 registered autograd formula (first and second derivatives), several outputs with a non-Tensor argument and a default,
 an in-place op named in ``mutates_args``, per-device kernels, ``opcheck``, and torch's errors (no formula at
-backward, an output aliasing an input, a non-Tensor output, a parameter without an annotation)."""
+backward, an output aliasing an input, a non-Tensor output, a parameter without an annotation), and
+``torch.ops.ns.name``."""
 
 # (no ``from __future__ import annotations``: torch evaluates the ops' annotations, which must then be types)
 
@@ -93,6 +94,23 @@ def test_custom_ops_and_their_gradients_as_torch(x: np.ndarray, k: float) -> Non
     for ours, theirs in zip(*reversed(results)):
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_torch_ops_namespace_as_torch() -> None:
+    """``torch.ops.ns.name`` and ``.default`` are the op (ours: ``tinygrad_adam.ops``, beside the op families)."""
+    x = np.linspace(-2, 2, 5)
+    for lib in (torch, tg):
+        ns = "tgtest" if lib is tg else "torchtest"
+        made = ops(lib)
+        namespace = getattr(lib.ops, ns)
+        np.testing.assert_array_equal(namespace.numpy_sin(lib.tensor(x)).numpy(), np.sin(x))
+        np.testing.assert_array_equal(namespace.two.default(lib.tensor(x), lib.tensor(x), 3.0)[0].numpy(), 3 * x)
+        assert lib is torch or namespace.plain is made["plain"]
+        with pytest.raises(AttributeError):
+            namespace.no_such_op  # noqa: B018
+    with pytest.raises(AttributeError, match="custom op namespace"):  # (torch makes any namespace on first use)
+        tg.ops.no_such_namespace  # noqa: B018
+    assert callable(tg.ops.elementwise.mul)  # the op families are still there
 
 
 def test_errors_as_torch() -> None:

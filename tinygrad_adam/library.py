@@ -6,8 +6,9 @@ runs the checks that can run here.
 The op runs its body without recording a graph (as torch runs it below autograd); where an input requires grad its
 outputs are one node of a custom ``autograd.Function`` whose backward is the registered one, or raises, as torch's,
 when none is. Outputs must be Tensors (or None for an op annotated ``-> None``) that do not alias an input.
-``register_fake`` is accepted and kept (there are no fake tensors or compiler here); ``torch.ops.ns.name`` is not
-provided (``tinygrad_adam.ops`` holds the library's own op families): call the returned op."""
+``register_fake`` is accepted and kept (there are no fake tensors or compiler here). ``torch.ops.ns.name`` (and its
+``.default``) is the op too: ``tinygrad_adam.ops``, which also holds the library's own op families, looks namespaces
+up in ``ops.CUSTOM_OPS``."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from . import backend
 from .autograd import grad, is_grad_enabled, no_grad
 from .creation import ones_like
 from .function import Function, FunctionCtx
+from .ops import CUSTOM_OPS
 from .tensor import Tensor
 
-_OPS: dict[str, CustomOpDef] = {}
+_OPS = CUSTOM_OPS
 
 
 class CustomOpDef:
@@ -61,6 +63,11 @@ class CustomOpDef:
 
     def __repr__(self) -> str:
         return f"<CustomOpDef({self._name})>"
+
+    @property
+    def default(self) -> CustomOpDef:
+        """``torch.ops.ns.name.default``: the op's one overload, the op itself here."""
+        return self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         bound = self._signature.bind(*args, **kwargs)

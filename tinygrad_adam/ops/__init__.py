@@ -37,3 +37,30 @@ array module and records a small ``backward(g)`` closure beside it.
 ``movement`` also has clone, tril, triu, repeat, repeat_interleave, flip, roll, narrow, movedim, unbind and
 diagonal. Torch's method names and call shapes are bound in ``methods.py``.
 """
+
+from typing import Any
+
+CUSTOM_OPS: dict[str, Any] = {}  # "ns::name" -> the op ``library.custom_op`` made (torch.ops.ns.name reads it)
+
+
+class OpNamespace:
+    """``torch.ops.<ns>``: the custom ops registered under that namespace, as attributes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, op: str) -> Any:
+        if f"{self.name}::{op}" not in CUSTOM_OPS:
+            raise AttributeError(f"no custom op '{self.name}::{op}'; make it with library.custom_op first")
+        return CUSTOM_OPS[f"{self.name}::{op}"]
+
+    def __repr__(self) -> str:
+        return f"<namespace of custom ops {self.name!r}>"
+
+
+def __getattr__(name: str) -> Any:
+    """``torch.ops.<ns>.<op>`` for the custom ops of namespace ``ns`` (this package also holds the library's own op
+    families, whose module names are not namespaces)."""
+    if any(key.partition("::")[0] == name for key in CUSTOM_OPS):
+        return OpNamespace(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r} (nor a custom op namespace of that name)")
