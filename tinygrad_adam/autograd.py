@@ -815,15 +815,14 @@ def __getattr__(name: str) -> Any:
     """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class; so do
     ``autograd.functional`` (torch.autograd.functional, in _autograd/functional.py), ``autograd.function``
     (torch.autograd.function: ``once_differentiable``), ``autograd.forward_ad`` (dual tensors) and
-    ``autograd.gradcheck`` /
-    ``gradgradcheck``."""
+    ``autograd.gradcheck`` / ``gradgradcheck``, and ``autograd.profiler`` (torch's older profiling API)."""
     if name == "Function":
         from .function import Function
         return Function
     if name in ("gradcheck", "gradgradcheck"):
         from .gradcheck import autograd_gradcheck, autograd_gradgradcheck
         return autograd_gradcheck if name == "gradcheck" else autograd_gradgradcheck
-    if name in ("functional", "function", "graph", "forward_ad"):
+    if name in ("functional", "function", "graph", "forward_ad", "profiler"):
         from importlib import import_module
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_adam.autograd' has no attribute {name!r}")

@@ -5,8 +5,9 @@ this package gets the same module objects (registered below), never a second cop
 
 import sys
 
-from ..autograd import forward_ad, functional, graph
+from ..autograd import forward_ad, functional, graph, profiler
 
 sys.modules[f"{__name__}.forward_ad"] = forward_ad
 sys.modules[f"{__name__}.functional"] = functional
 sys.modules[f"{__name__}.graph"] = graph
+sys.modules[f"{__name__}.profiler"] = profiler

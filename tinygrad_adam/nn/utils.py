@@ -3,7 +3,8 @@ parameters as one flat vector, and ``nn.utils.rnn`` (padding and packing sequenc
 imports as ``tinygrad_adam.nn.utils.rnn`` too). ``nn.utils.parametrize`` and ``nn.utils.parametrizations``
 (``nn/parametrize.py``, ``nn/parametrizations.py``) and ``nn.utils.prune`` (``nn/prune.py``) import the same way;
 the hook-based ``weight_norm`` / ``spectral_norm`` and their ``remove_*`` live in ``nn/norm_hooks.py``;
-``nn.utils.fusion`` (BatchNorm folding), ``skip_init`` and the conv weight memory formats in ``nn/fusion.py``."""
+``nn.utils.fusion`` (BatchNorm folding), ``skip_init`` and the conv weight memory formats in ``nn/fusion.py``;
+``nn.utils.stateless.functional_call`` (torch's older name for ``func.functional_call``) in ``nn/stateless.py``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .. import gradclip
 from ..gradclip import clip_grad_value_ as clip_grad_value_
 from ..ops import movement
 from ..tensor import Tensor
-from . import fusion, parametrizations, parametrize, prune
+from . import fusion, parametrizations, parametrize, prune, stateless
 from . import rnn_utils as rnn
 from .fusion import (
     convert_conv2d_weight_memory_format,
@@ -36,6 +37,7 @@ sys.modules[f"{__name__}.parametrize"] = parametrize
 sys.modules[f"{__name__}.parametrizations"] = parametrizations
 sys.modules[f"{__name__}.prune"] = prune
 sys.modules[f"{__name__}.fusion"] = fusion
+sys.modules[f"{__name__}.stateless"] = stateless
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
