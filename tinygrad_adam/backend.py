@@ -8,6 +8,7 @@ array, for a random generator, or for a compiled GPU kernel. Devices are named
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import contextvars
 import ctypes
 import ctypes.util
@@ -18,7 +19,7 @@ import struct
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -426,6 +427,18 @@ def set_num_threads(n: int) -> None:
                 _blas_held[1] = n
             else:
                 found[1](n)
+
+
+@contextlib.contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """``set_num_threads(n)`` for the block; the setting before it (or none: the CPU count) is put back after."""
+    before, restore = list(_num_threads), get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(restore)
+        _num_threads[:] = before
 
 
 def get_num_threads() -> int:

@@ -1,7 +1,8 @@
 """torch's import paths for utilities: ``tinygrad_adam.utils.data`` is ``torch.utils.data`` (see ``data``) and
 ``tinygrad_adam.utils.checkpoint`` is ``torch.utils.checkpoint`` (which here saves no memory; see ``checkpoint``);
-``utils.dlpack`` is ``torch.utils.dlpack``."""
+``utils.dlpack`` is ``torch.utils.dlpack``; ``utils.benchmark`` is ``torch.utils.benchmark`` (Timer, Measurement,
+Compare)."""
 
-from . import checkpoint, data, dlpack, hooks
+from . import benchmark, checkpoint, data, dlpack, hooks
 
-__all__ = ["checkpoint", "data", "dlpack", "hooks"]
+__all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks"]
