@@ -144,3 +144,15 @@ def test_a_gpu_model(tmp_path: Path) -> None:
     g = graph_of(tmp_path)
     assert [n.name for n in g.node if n.op in ("linear", "relu")] == ["Sequential/Linear[0]/linear",
                                                                      "Sequential/ReLU[1]/relu"]
+
+
+def test_a_number_before_the_tensor_input(tmp_path: Path) -> None:
+    class Scaled(tg.nn.Module):
+        def forward(self, k: float, x: Any) -> Any:
+            return x * k
+
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_graph(Scaled(), (2.0, tg.ones(3)))
+    g = graph_of(tmp_path)
+    assert [n.name for n in g.node if n.op == "IO Node"] == ["input/x", "output/output.1"]
+    assert [n.name for n in g.node if n.op == "mul"] == ["Scaled/mul"]

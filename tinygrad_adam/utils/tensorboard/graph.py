@@ -88,6 +88,43 @@ def shape_attr(t: Tensor) -> AttrValue:
                                                                               for n in t.shape])]))
 
 
+def op_scopes(calls: list[tuple[str, list[Any], list[Any]]]) -> dict[int, str]:
+    """id(node) -> the scope of the innermost module call whose outputs reach it before its inputs do (``calls``
+    innermost first, so an outer call walks through the inner calls' nodes without taking them)."""
+    scope: dict[int, str] = {}
+    for where, call_in, call_out in calls:
+        inside, stack = {id(t) for t in call_in}, list(call_out)
+        while stack:
+            t = stack.pop()
+            if id(t) not in inside and t._parents:
+                inside.add(id(t))
+                scope.setdefault(id(t), where)
+                stack.extend(t._parents)
+    return scope
+
+
+def parents_first(outputs: list[Tensor]) -> list[Tensor]:
+    """Every node the outputs were computed from, each after its parents (inputs in their order)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(t, False) for t in reversed(outputs)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+        elif id(t) not in seen:
+            seen.add(id(t))
+            stack.append((t, True))
+            stack.extend((p, False) for p in reversed(t._parents) if id(p) not in seen)
+    return order
+
+
+def node(name: str, op: str, t: Tensor, attr: str, inputs: list[str] | None = None) -> NodeDef:
+    """A GraphDef node with t's shape and torch's "attr" string."""
+    return NodeDef(name=name, op=op, input=inputs or [], attr={"_output_shapes": shape_attr(t),
+                                                               "attr": AttrValue(s=attr.encode())})
+
+
 def graph(model: Any, args: Any, verbose: bool = False) -> tuple[GraphDef, RunMetadata]:
     """The GraphDef of ``model(*args)`` (``args``: a tensor or a tuple / list of them) and torch's step stats."""
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,) if args is not None else ()
@@ -104,34 +141,14 @@ def graph(model: Any, args: Any, verbose: bool = False) -> tuple[GraphDef, RunMe
         return name if count == 0 else f"{name}.{count}"
 
     arg_names = input_names(model.forward)
-    for i, t in enumerate(x for x in inputs if isinstance(x, Tensor)):
-        names[id(t)] = unique(f"input/{arg_names[i] if i < len(arg_names) else f'input.{i + 1}'}")
-        nodes.append(NodeDef(name=names[id(t)], op="IO Node", attr={"_output_shapes": shape_attr(t),
-                                                                    "attr": AttrValue(s=b"")}))
-    # each node's scope: the innermost module call whose outputs reach it before its inputs do
-    scope: dict[int, str] = {}
-    for where, call_in, call_out in calls:
-        inside, stack = {id(t) for t in call_in}, list(call_out)  # (through the inner calls' nodes, scoped already)
-        while stack:
-            t = stack.pop()
-            if id(t) not in inside and t._parents:
-                inside.add(id(t))
-                scope.setdefault(id(t), where)
-                stack.extend(t._parents)
+    for i, t in enumerate(inputs):
+        if isinstance(t, Tensor):
+            names[id(t)] = unique(f"input/{arg_names[i] if i < len(arg_names) else f'input.{i + 1}'}")
+            nodes.append(node(names[id(t)], "IO Node", t, ""))
+    scope, order = op_scopes(calls), parents_first(outputs)
     param_names = {id(p): name for name, p in model.named_parameters()}
     modules, root = scope_names(model), type(model).__name__
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(t, False) for t in reversed(outputs)]
-    while stack:  # parents first
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-        elif id(t) not in seen:
-            seen.add(id(t))
-            stack.append((t, True))
-            stack.extend((p, False) for p in reversed(t._parents) if id(p) not in seen)
-    consumer: dict[int, str] = {}
+    consumer: dict[int, str] = {}  # a leaf's scope: its first consumer's
     for t in order:
         for p in t._parents:
             consumer.setdefault(id(p), scope.get(id(t), root))
@@ -140,23 +157,16 @@ def graph(model: Any, args: Any, verbose: bool = False) -> tuple[GraphDef, RunMe
             continue
         if t._parents:
             names[id(t)] = unique(f"{scope.get(id(t), root)}/{t._op}")
-            nodes.append(NodeDef(name=names[id(t)], op=t._op, input=[names[id(p)] for p in t._parents],
-                                 attr={"_output_shapes": shape_attr(t), "attr": AttrValue(s=b"{}")}))
+            nodes.append(node(names[id(t)], t._op, t, "{}", [names[id(p)] for p in t._parents]))
         elif id(t) in param_names:
-            path = param_names[id(t)]
-            owner = model.get_submodule(path.rpartition(".")[0]) if "." in path else model
-            leaf = path.rpartition(".")[2]
-            names[id(t)] = unique(f"{modules[id(owner)]}/{leaf}")
-            nodes.append(NodeDef(name=names[id(t)], op="prim::GetAttr", attr={
-                "_output_shapes": shape_attr(t), "attr": AttrValue(s=f"{{ name :  {leaf} }}".encode())}))
+            owner, _, leaf = param_names[id(t)].rpartition(".")
+            names[id(t)] = unique(f"{modules[id(model.get_submodule(owner))]}/{leaf}")
+            nodes.append(node(names[id(t)], "prim::GetAttr", t, f"{{ name :  {leaf} }}"))
         else:
             names[id(t)] = unique(f"{consumer.get(id(t), root)}/constant")
             value = str(t.item()) if t.numel() == 1 else f"tensor of shape {t.shape}"
-            nodes.append(NodeDef(name=names[id(t)], op="prim::Constant", attr={
-                "_output_shapes": shape_attr(t), "attr": AttrValue(s=f"{{ value : {value}}}".encode())}))
-    for i, t in enumerate(outputs):
-        nodes.append(NodeDef(name=f"output/output.{i + 1}", op="IO Node", input=[names[id(t)]],
-                             attr={"_output_shapes": shape_attr(t), "attr": AttrValue(s=b"")}))
+            nodes.append(node(names[id(t)], "prim::Constant", t, f"{{ value : {value}}}"))
+    nodes += [node(f"output/output.{i + 1}", "IO Node", t, "", [names[id(t)]]) for i, t in enumerate(outputs)]
     if verbose:
         for n in nodes:
             print(n.name, n.op, list(n.input))
