@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_adam as tg
@@ -75,8 +75,9 @@ def assert_same(ours: Any, ref: Any) -> None:
     assert tuple(ours.shape) == tuple(ref.shape)
     assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
     a, b = ours.detach().numpy(), ref.detach().numpy()
-    if b.dtype.kind == "f":  # (a gradient summed over a broadcast value: the order of the sum may differ)
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True)
+    if b.dtype.kind == "f":  # (a gradient summed over a broadcast value: the order of the sum may differ, and up
+        # to 120 float32 terms of about 1 cancel: -0.0039661 here, -0.0039673 in torch, hunt 48004)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=2e-5, equal_nan=True)
     else:
         np.testing.assert_array_equal(a, b)
 
@@ -108,6 +109,7 @@ def test_getitem_mixed_index_kinds_as_torch(picks: list[int], seed: int, noncont
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(0, len(PARTS) - 1), min_size=1, max_size=4), st.integers(0, 2**31 - 1),
        st.sampled_from(["scalar", "full", "row"]))
+@example(picks=[19], seed=581175, kind="row")
 def test_setitem_mixed_index_kinds_as_torch(picks: list[int], seed: int, kind: str) -> None:
     """y[key] = v on a non-leaf: the values written and the gradients of the written tensor and of v."""
     rng = np.random.default_rng(seed)
