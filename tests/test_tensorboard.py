@@ -54,6 +54,13 @@ def log(writer: Any, lib: Any) -> None:
     writer.add_image("gray_hw", rng.random((6, 3)), 0, dataformats="HW")
     writer.add_image("uint8_hwc", rng.integers(0, 255, (4, 4, 1), dtype=np.uint8), 0, dataformats="HWC")
     writer.add_images("batch", lib.tensor(rng.random((10, 1, 3, 2), dtype=np.float32)), 0)
+    picture = lib.tensor(rng.random((3, 40, 60), dtype=np.float32))
+    boxes = lib.tensor([[2.0, 3.0, 30.0, 25.0], [10.5, 12.0, 55.0, 38.0]])
+    writer.add_image_with_boxes("boxes", picture, boxes, 0)
+    writer.add_image_with_boxes("boxes_labelled", picture, boxes, 1, labels=["cat", "a dog"])
+    writer.add_image_with_boxes("boxes_one_label", picture, boxes[:1], 2, labels="cat", rescale=2)
+    writer.add_image_with_boxes("boxes_hwc", rng.integers(0, 255, (40, 60, 3), dtype=np.uint8), boxes, 3,
+                                dataformats="HWC", rescale=0.5)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -146,6 +153,16 @@ def test_raw_tensors_read_back_by_tensorboard(tmp_path: Path) -> None:
     for name, a in values.items():
         assert found[name].dtype == a.dtype and found[name].shape == a.shape
         np.testing.assert_array_equal(found[name], a)
+
+
+def test_box_labels_that_do_not_match_the_boxes(tmp_path: Path) -> None:
+    """torch drops them without a word; ours warns, then draws the boxes as torch's does."""
+    boxes, picture = tg.tensor([[2.0, 3.0, 30.0, 25.0], [10.0, 12.0, 55.0, 38.0]]), tg.ones(3, 40, 60) * 0.5
+    with SummaryWriter(tmp_path / "ours") as writer, pytest.warns(UserWarning, match="one label per box"):
+        writer.add_image_with_boxes("b", picture, boxes, 0, labels=["only one"])
+    with TorchWriter(str(tmp_path / "torch")) as writer:
+        writer.add_image_with_boxes("b", torch.ones(3, 40, 60) * 0.5, torch.tensor(boxes.numpy()), 0, labels=["x"])
+    assert events(tmp_path / "ours") == events(tmp_path / "torch")
 
 
 @pytest.mark.gpu

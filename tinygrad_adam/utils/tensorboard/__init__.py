@@ -9,7 +9,8 @@ Written as torch writes them: ``add_scalar`` (old or ``new_style``), ``add_scala
 ``add_pr_curve`` (and raw), ``add_embedding`` (the projector's files), ``add_custom_scalars`` (and its chart forms),
 ``add_hparams`` (a run directory per call), ``add_graph`` (one forward run's autograd graph, with torch's scope
 names: ``graph.py``), ``add_tensor``, ``add_mesh``, ``purge_step``, ``flush`` / ``close`` (a closed writer reopens
-on the next add). ``add_video``, ``add_image_with_boxes`` and ``add_onnx_graph`` raise NotImplementedError."""
+on the next add), ``add_image_with_boxes`` (boxes and labels drawn as torch's). ``add_video`` and
+``add_onnx_graph`` raise NotImplementedError."""
 
 from __future__ import annotations
 

@@ -128,16 +128,51 @@ def _hwc(image: numpy.ndarray, dataformats: str) -> numpy.ndarray:
 
 def image(tag: str, img: Any, dataformats: str) -> Summary:
     """A PNG image summary: floats are taken as [0, 1] (times 255), uint8 as [0, 255]."""
-    from PIL import Image
+    return Summary(value=[Summary.Value(tag=tag, image=encoded(pixels_of(img, dataformats)))])
 
+
+def image_boxes(tag: str, img: Any, boxes: Any, rescale: float, dataformats: str, labels: list[str] | None
+                ) -> Summary:
+    """An image with boxes (N, 4: xmin, ymin, xmax, ymax, in pixels) drawn on it, each labelled when ``labels``
+    is given, then scaled by ``rescale``, as torch's."""
+    pixels = pixels_of(img, dataformats)
+    return Summary(value=[Summary.Value(tag=tag, image=encoded(pixels, rescale, as_array(boxes), labels))])
+
+
+def pixels_of(img: Any, dataformats: str) -> numpy.ndarray:
+    """``img`` as (H, W, C) uint8: floats taken as [0, 1] (times 255), uint8 as [0, 255]."""
     pixels = _hwc(as_array(img), dataformats)
     scale = 1 if pixels.dtype == numpy.uint8 else 255
-    pixels = (pixels.astype(numpy.float32) * scale).clip(0, 255).astype(numpy.uint8)
+    return (pixels.astype(numpy.float32) * scale).clip(0, 255).astype(numpy.uint8)
+
+
+def encoded(pixels: numpy.ndarray, rescale: float = 1, boxes: numpy.ndarray | None = None,
+            labels: list[str] | None = None) -> Summary.Image:
+    """(H, W, C) uint8 pixels as a PNG image (boxes drawn first; then resized by ``rescale``, LANCZOS); the
+    height and width it reports are the pixels' own, as torch's."""
+    from PIL import Image
+
     height, width, channels = pixels.shape
+    picture = Image.fromarray(pixels)
+    if boxes is not None:
+        draw_boxes(picture, boxes, labels)
     png = io.BytesIO()
-    Image.fromarray(pixels).resize((width, height), Image.Resampling.LANCZOS).save(png, format="PNG")
-    return Summary(value=[Summary.Value(tag=tag, image=Summary.Image(
-        height=height, width=width, colorspace=channels, encoded_image_string=png.getvalue()))])
+    picture.resize((int(width * rescale), int(height * rescale)), Image.Resampling.LANCZOS).save(png, format="PNG")
+    return Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png.getvalue())
+
+
+def draw_boxes(picture: Any, boxes: numpy.ndarray, labels: list[str] | None) -> None:
+    """Each box as a red outline 2 pixels wide; a label in black on a red band across the box's bottom left."""
+    from PIL import ImageDraw, ImageFont
+
+    draw, font = ImageDraw.Draw(picture), ImageFont.load_default()
+    for i, (left, top, right, bottom) in enumerate(boxes):
+        draw.line([(left, top), (left, bottom), (right, bottom), (right, top), (left, top)], width=2, fill="Red")
+        if labels is not None and labels[i]:
+            x0, y0, x1, y1 = font.getbbox(labels[i])
+            margin = math.ceil(0.05 * (y1 - y0))
+            draw.rectangle([(left, bottom - (y1 - y0) - 2 * margin), (left + x1 - x0, bottom)], fill="Red")
+            draw.text((left + margin, bottom - (y1 - y0) - margin), labels[i], fill="black", font=font)
 
 
 def figure_pixels(figure: Any, close: bool) -> numpy.ndarray:

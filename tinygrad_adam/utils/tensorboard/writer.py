@@ -7,6 +7,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -126,6 +127,19 @@ class SummaryWriter:
                   dataformats: str = "CHW") -> None:
         """An image (floats in [0, 1] or uint8), laid out as ``dataformats``; needs Pillow."""
         self._get_file_writer().add_summary(S.image(tag, img_tensor, dataformats), global_step, walltime)
+
+    def add_image_with_boxes(self, tag: str, img_tensor: Any, box_tensor: Any, global_step: int | None = None,
+                             walltime: float | None = None, rescale: float = 1, dataformats: str = "CHW",
+                             labels: list[str] | str | None = None) -> None:
+        """An image with boxes (N, 4: xmin, ymin, xmax, ymax, in pixels) drawn on it, one label each if given."""
+        if isinstance(labels, str):
+            labels = [labels]
+        if labels is not None and len(labels) != len(as_array(box_tensor)):  # (torch drops them without a word)
+            warnings.warn(f"add_image_with_boxes: {len(labels)} labels for {len(as_array(box_tensor))} boxes, so the "
+                          f"boxes are drawn without labels; give one label per box", UserWarning, stacklevel=2)
+            labels = None
+        self._get_file_writer().add_summary(S.image_boxes(tag, img_tensor, box_tensor, rescale, dataformats, labels),
+                                            global_step, walltime)
 
     def add_images(self, tag: str, img_tensor: Any, global_step: int | None = None, walltime: float | None = None,
                    dataformats: str = "NCHW") -> None:
@@ -296,12 +310,13 @@ def _not_here(name: str) -> Any:
     def method(self: SummaryWriter, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"SummaryWriter.{name} is not implemented here; add_scalar(s), add_histogram, "
                                   f"add_text, add_image(s), add_figure, add_audio, add_pr_curve, add_embedding, "
-                                  f"add_custom_scalars, add_hparams, add_graph, add_tensor and add_mesh are")
+                                  f"add_custom_scalars, add_hparams, add_graph, add_tensor, add_mesh and "
+                                  f"add_image_with_boxes are")
     method.__name__ = name
     return method
 
 
-for _name in ("add_onnx_graph", "add_video", "add_image_with_boxes"):
+for _name in ("add_onnx_graph", "add_video"):
     setattr(SummaryWriter, _name, _not_here(_name))
 
 __all__ = ["FileWriter", "SummaryWriter"]
