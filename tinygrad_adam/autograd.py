@@ -464,7 +464,8 @@ def needed_nodes(order: Sequence[Tensor], inputs: Sequence[Tensor]) -> set[int]:
 class BackwardPass:
     """One run of the engine, for hooks that must know it (``register_multi_grad_hook``): ``serial`` tells runs
     apart, ``reaches(t)`` says whether this run will hand t's hooks a gradient (t is on the graph it walks, and
-    leads to its ``inputs`` if it has some), and ``at_end`` holds functions called once it has finished."""
+    leads to its ``inputs`` if it has some), and ``at_end`` holds functions called once it has finished.
+    ``with BackwardPass(order, needed):`` marks the run (``current_pass``); its ``at_end`` run if it succeeds."""
 
     serials = itertools.count()
 
@@ -476,6 +477,16 @@ class BackwardPass:
         if self._ids is None:
             self._ids = {id(n) for n in self._order if self._needed is None or id(n) in self._needed}
         return id(t) in self._ids
+
+    def __enter__(self) -> BackwardPass:
+        _passes.stack.append(self)
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        _passes.stack.pop()
+        if kind is None:
+            for fn in self.at_end:
+                fn()
 
 
 class _Passes(threading.local):
@@ -489,19 +500,6 @@ _passes = _Passes()
 def current_pass() -> BackwardPass | None:
     """The engine run this thread is inside (the innermost), or None."""
     return _passes.stack[-1] if _passes.stack else None
-
-
-@contextlib.contextmanager
-def backward_pass(order: Sequence[Tensor], needed: set[int] | None) -> Generator[None, None, None]:
-    """Mark an engine run over ``order`` (see ``BackwardPass``); its ``at_end`` functions run after it succeeds."""
-    run = BackwardPass(order, needed)
-    _passes.stack.append(run)
-    try:
-        yield
-    finally:
-        _passes.stack.pop()
-    for fn in run.at_end:
-        fn()
 
 
 def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,
@@ -519,7 +517,7 @@ def run_backward(outputs: Sequence[Tensor], grads: Sequence[Any], retain_graph: 
         return run_backward_graph(outputs, grads, inputs)
     order = topological_order(outputs)
     needed = None if inputs is None else needed_nodes(order, inputs)
-    with backward_pass(order, needed):
+    with BackwardPass(order, needed):
         return propagate(order, needed, outputs, grads, retain_graph, inputs)
 
 

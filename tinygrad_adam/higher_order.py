@@ -22,10 +22,10 @@ from typing import Any
 from . import anomaly, backend
 from .autograd import (
     FREED,
+    BackwardPass,
     _post_accumulate,
     _run_hooks,
     _run_node_hooks,
-    backward_pass,
     enable_grad,
     freed_backward,
     needed_nodes,
@@ -84,7 +84,7 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
     needed = None if inputs is None else needed_nodes(order, inputs)
     wanted = None if inputs is None else {id(t) for t in inputs}
     captured: dict[int, Tensor] = {}
-    with backward_pass(order, needed), enable_grad(), ew.ignore_fp_errors(outputs[0].xp):  # (torch's backward
+    with BackwardPass(order, needed), enable_grad(), ew.ignore_fp_errors(outputs[0].xp):  # (torch's backward
         # never warns about inf or nan)
         for node in reversed(order):
             g = pending.pop(id(node), None)
