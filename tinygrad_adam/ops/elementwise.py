@@ -94,22 +94,35 @@ def wide_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool = Fals
         if x.dtype == numpy.float16:  # torch's float16 sums run in float32, short ones across rows too (numpy's
             with ignore_fp_errors(numpy):  # round each step to float16 there); one rounding at the end
                 return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float32).astype(x.dtype, copy=False)
-        out = x.sum(axis=axes, keepdims=keepdims)
+        out = plain_sum(x, axes, keepdims)
         if not overflowed(x, out):
             return out
     with ignore_fp_errors(numpy):
         return x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64).astype(x.dtype, copy=False)
 
 
+def plain_sum(x: Array, axes: int | tuple[int, ...] | None, keepdims: bool) -> Array:
+    """``x.sum(axis=axes, keepdims=keepdims)``; for numpy, its ``add.reduce`` called from here (the same result
+    without ndarray.sum's Python wrapper), so an inf - inf warning comes from this package and its filter drops it
+    (an errstate around each sum cost about 1 us)."""
+    if isinstance(x, numpy.ndarray):
+        return numpy.add.reduce(x, axis=axes, keepdims=keepdims)
+    return x.sum(axis=axes, keepdims=keepdims)
+
+
 def wide_mean(x: Array, axes: tuple[int, ...], keepdims: bool = False) -> Array:
     """The mean of floating ``x`` over ``axes`` as ``wide_sum`` adds (in float64 where numpy would add one term at a
     time), divided before the one rounding; nan over nothing, without numpy's warning (as torch)."""
     n = math.prod(x.shape[i] for i in axes)
+    if n and not sums_in_order(x, axes):
+        if x.dtype == numpy.float32 and isinstance(x, numpy.ndarray):  # (numpy's mean: the float32 sum over n)
+            out = plain_sum(x, axes, keepdims) / n
+        else:
+            with ignore_fp_errors(numpy):
+                out = x.mean(axis=axes, keepdims=keepdims)
+        if not overflowed(x, out):
+            return out
     with ignore_fp_errors(numpy):
-        if n and not sums_in_order(x, axes):
-            out = x.mean(axis=axes, keepdims=keepdims)
-            if not overflowed(x, out):
-                return out
         return (x.sum(axis=axes, keepdims=keepdims, dtype=numpy.float64) / n).astype(x.dtype, copy=False)
 
 
