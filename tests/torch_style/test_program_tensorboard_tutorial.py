@@ -4,10 +4,12 @@ torch's initial weights; what each wrote read back with tensorboard's own reader
 
 Measured: training losses within 2.4e-7, class probabilities within 2.3e-8, the PR-curve tables and the projector's
 tensors equal; the graph's op scopes (Net, Net/Conv2d[conv1], ... Net/MaxPool2d[pool]), its input and output nodes
-(``input/x.1``, as torch's tracer names an argument the forward assigns to) and shapes, the projector's metadata, the
-image and figure tags and the predictions equal. Tolerances: float32, summation order; rtol 1e-5, atol 1e-6."""
+and shapes (the names but for the tracer's ".1", see ``plain``), the projector's metadata, the image and figure tags
+and the predictions equal. Tolerances: float32, summation order; rtol 1e-5, atol 1e-6."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +19,13 @@ torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip 
 pytest.importorskip("tensorboard", reason="SummaryWriter needs the tensorboard package (the test extra has it)")
 pytest.importorskip("matplotlib", reason="the tutorial's figures need matplotlib (the test extra has it)")
 
-EXACT = ("preds", "scopes", "io", "metadata", "images")
+EXACT = ("preds", "scopes", "metadata", "images")
+
+
+def plain(io: list) -> list:
+    """Input / output node names without the tracer's ".1" suffix: torch's names the tutorial's input ``x.1`` in a
+    fresh process and ``x`` in CI's, after other tests (ours: ``x.1``, for an argument the forward assigns to)."""
+    return [(re.sub(r"\.\d+$", "", name), shape) for name, shape in io]
 
 
 def test_tensorboard_tutorial_matches_torch(one_torch_thread: None) -> None:
@@ -31,4 +39,5 @@ def test_tensorboard_tutorial_matches_torch(one_torch_thread: None) -> None:
         np.testing.assert_allclose(ours["curves"][tag], table, rtol=1e-5, atol=1e-6, err_msg=tag)
     for key in ("probs", "test_probs", "projected"):
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6, err_msg=key)
-    assert "Net/MaxPool2d[pool]" in theirs["scopes"] and ("input/x.1", [4, 1, 28, 28]) in theirs["io"]
+    assert plain(ours["io"]) == plain(theirs["io"]) == [("input/x", [4, 1, 28, 28]), ("output/output", [4, 10])]
+    assert "Net/MaxPool2d[pool]" in theirs["scopes"]
