@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -115,7 +116,7 @@ def test_an_interrupted_download_leaves_nothing(tmp_path: Path, monkeypatch: pyt
                 raise ConnectionResetError("connection dropped")
             return super().read(10)
 
-    monkeypatch.setattr(tg.hub.urllib.request, "urlopen", lambda url, timeout: Dropped(source.read_bytes()))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Dropped(source.read_bytes()))
     with pytest.raises(ConnectionResetError):
         tg.hub.load_state_dict_from_url(source.as_uri(), model_dir=str(tmp_path / "c"), progress=False)
     assert list((tmp_path / "c").iterdir()) == []

@@ -13,18 +13,16 @@ import hashlib
 import os
 import re
 import sys
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from . import serialization
+from .data.download import copy_url
 from .data.files import atomic_path
-from .progress import Progress
 
 HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch's: the hash prefix in "resnet18-f37072fd.pth"
-TIMEOUT_S = 60
 _hub_dir: str | None = None
 
 
@@ -51,13 +49,7 @@ def download_url_to_file(url: str, dst: str | os.PathLike[str], hash_prefix: str
     dst = Path(os.path.expanduser(os.fspath(dst)))
     with atomic_path(dst) as tmp:
         digest = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(tmp, "wb") as out:
-            size = response.headers.get("Content-Length")
-            with Progress(int(size) if size else None, dst.name, unit="B", enabled=progress) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
+        copy_url(url, tmp, dst.name, progress, digest=digest)
         if hash_prefix is not None and not digest.hexdigest().startswith(hash_prefix):
             raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "{digest.hexdigest()}")')
 

@@ -25,8 +25,6 @@ from .function import Function, FunctionCtx
 from .ops import CUSTOM_OPS
 from .tensor import Tensor
 
-_OPS = CUSTOM_OPS
-
 
 class CustomOpDef:
     """The op ``custom_op`` returns: call it as the function it wraps."""
@@ -142,7 +140,7 @@ def custom_op(name: str, fn: Callable[..., Any] | None = None, /, *, mutates_arg
                 raise ValueError(f"custom_op {name}: mutates_args names {sorted(unknown)}, which are not parameters "
                                  f"of the function")
         op = CustomOpDef(name, body, mutates_args, device_types)
-        _OPS[name] = op
+        CUSTOM_OPS[name] = op
         return op
     return wrap(fn) if fn is not None else wrap
 
@@ -150,9 +148,9 @@ def custom_op(name: str, fn: Callable[..., Any] | None = None, /, *, mutates_arg
 def _op(op: CustomOpDef | str) -> CustomOpDef:
     if isinstance(op, CustomOpDef):
         return op
-    if op not in _OPS:
+    if op not in CUSTOM_OPS:
         raise ValueError(f"no custom op named {op!r}; make it with custom_op first")
-    return _OPS[op]
+    return CUSTOM_OPS[op]
 
 
 def register_autograd(op: CustomOpDef | str, backward: Callable[..., Any], /, *,

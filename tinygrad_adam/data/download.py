@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..progress import Progress
 from .files import DataCorruptError, atomic_path, unsearchable
@@ -52,6 +52,22 @@ def reason(error: BaseException, tmp: Path | None = None) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+def copy_url(url: str, path: Path, name: str, progress: bool = True, announce: str | None = None,
+             digest: Any = None) -> None:
+    """Stream ``url`` into the file ``path``, with a progress bar named ``name``; ``announce`` is printed on stderr
+    once the source answers, and ``digest`` (a hashlib object) is fed every chunk."""
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(path, "wb") as out:
+        if announce is not None:
+            print(announce, file=sys.stderr, flush=True)
+        size = response.headers.get("Content-Length")
+        with Progress(int(size) if size else None, name, unit="B", enabled=progress) as bar:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                bar.update(len(chunk))
+                if digest is not None:
+                    digest.update(chunk)
+
+
 def fetch(urls: Sequence[str], dest: Path, check: Callable[[Path], None], tried: Sequence[str] = ()) -> None:
     """Download the first of ``urls`` that works into ``dest``; ``check(path)`` must accept it first.
 
@@ -65,13 +81,7 @@ def fetch(urls: Sequence[str], dest: Path, check: Callable[[Path], None], tried:
         tmp: Path | None = None
         try:
             with atomic_path(dest) as tmp:
-                with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(tmp, "wb") as out:
-                    print(f"tinygrad_adam: downloading {url} -> {dest}", file=sys.stderr, flush=True)
-                    size = response.headers.get("Content-Length")
-                    with Progress(int(size) if size else None, dest.name, unit="B") as bar:
-                        while chunk := response.read(1 << 20):
-                            out.write(chunk)
-                            bar.update(len(chunk))
+                copy_url(url, tmp, dest.name, announce=f"tinygrad_adam: downloading {url} -> {dest}")
                 check(tmp)
             return
         except (OSError, DataCorruptError) as e:

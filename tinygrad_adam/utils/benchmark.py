@@ -182,18 +182,18 @@ class Timer:
 
 
 class Compare:
-    """A table of measurements: one per label, rows by thread count and sub-label, a column per description;
-    ``print()`` shows it, in the unit of the fastest time."""
+    """A table of measurements: one per label, rows by thread count and sub-label (else the statement), a column per
+    description; ``print()`` shows it, in the unit of the fastest time."""
 
     def __init__(self, results: Sequence[Measurement]) -> None:
         self.results = list(results)
-        self._trim = self._color = self._warnings = False
+        self._trim = self._warnings = False
 
     def trim_significant_figures(self) -> None:
         self._trim = True
 
     def colorize(self, rowwise: bool = False) -> None:
-        self._color = True  # (accepted; the table is plain text here)
+        """Accepted; the table is plain text here."""
 
     def highlight_warnings(self) -> None:
         self._warnings = True
@@ -206,30 +206,26 @@ class Compare:
         text = f"{m.median / scale:.{digits if self._trim else 1}f}"
         return text + (f" (! {m.iqr / m.median * 100:.0f}%)" if self._warnings and m.has_warnings else "")
 
-    def __str__(self) -> str:
-        out = []
-        labels = list(dict.fromkeys(m.label for m in self.results))
-        for label in labels:
-            group = [m for m in self.results if m.label == label]
-            columns = list(dict.fromkeys(m.description for m in group))
-            unit, scale = select_unit(min(m.median for m in group))
-            rows = list(dict.fromkeys((m.num_threads, m.sub_label if m.sub_label is not None else m.stmt)
-                                      for m in group))
-            cells = {(m.num_threads, m.sub_label if m.sub_label is not None else m.stmt, m.description): m
-                     for m in group}
-            width = max(len(str(r[1])) for r in rows) + 2
+    def _table(self, label: str | None, group: list[Measurement]) -> list[str]:
+        """The lines of one label's table."""
+        cells = {((m.num_threads, m.stmt if m.sub_label is None else m.sub_label), m.description): m for m in group}
+        rows = sorted(dict.fromkeys(r for r, _ in cells), key=lambda r: r[0])  # (by thread count, then as given)
+        columns = list(dict.fromkeys(c for _, c in cells))
+        unit, scale = select_unit(min(m.median for m in group))
+        width = max(len(str(sub)) for _, sub in rows) + 2
+        header = " " * width + "|" + "|".join(f"  {c or '':^7}  " for c in columns)
+        lines = [f"[{'-' * 10} {label or ''} {'-' * 10}]", header]
+        for i, (threads, sub) in enumerate(rows):
+            if i == 0 or rows[i - 1][0] != threads:
+                lines.append(f"{threads} threads: ".ljust(len(header), "-"))
+            lines.append(f"{sub!s:>{width - 2}}  |" + "|".join(
+                f"  {self._cell(cells.get(((threads, sub), c)), scale):^7}  " for c in columns))
+        return [*lines, "", f"Times are in {UNIT_NAMES[unit]} ({unit}).", ""]
 
-            header = " " * width + "|" + "|".join(f"  {c or '':^7}  " for c in columns)
-            out.append(f"[{'-' * 10} {label or ''} {'-' * 10}]")
-            out.append(header)
-            for threads in dict.fromkeys(r[0] for r in rows):
-                out.append(f"{threads} threads: " + "-" * max(0, len(header) - len(f"{threads} threads: ")))
-                for t, sub in rows:
-                    if t == threads:
-                        out.append(f"{sub!s:>{width - 2}}  |" + "|".join(
-                            f"  {self._cell(cells.get((t, sub, c)), scale):^7}  " for c in columns))
-            out += ["", f"Times are in {UNIT_NAMES[unit]} ({unit}).", ""]
-        return "\n".join(out)
+    def __str__(self) -> str:
+        labels = dict.fromkeys(m.label for m in self.results)
+        return "\n".join(line for label in labels
+                         for line in self._table(label, [m for m in self.results if m.label == label]))
 
     def print(self) -> None:
         print(str(self))

@@ -15,11 +15,11 @@ from tensorboard.compat.proto.config_pb2 import RunMetadata
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.step_stats_pb2 import DeviceStepStats, StepStats
-from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.versions_pb2 import VersionDef
 
 from ...autograd import enable_grad
 from ...tensor import Tensor
+from .summary import shape_proto
 
 
 def tensors_in(value: Any) -> Iterator[Tensor]:
@@ -84,8 +84,7 @@ def input_names(forward: Any) -> list[str]:
 
 
 def shape_attr(t: Tensor) -> AttrValue:
-    return AttrValue(list=AttrValue.ListValue(shape=[TensorShapeProto(dim=[TensorShapeProto.Dim(size=n)
-                                                                              for n in t.shape])]))
+    return AttrValue(list=AttrValue.ListValue(shape=[shape_proto(t.shape)]))
 
 
 def op_scopes(calls: list[tuple[str, list[Any], list[Any]]]) -> dict[int, str]:

@@ -27,6 +27,15 @@ def as_array(x: Any) -> numpy.ndarray:
     return numpy.asarray(x)
 
 
+def shape_proto(shape: tuple[int, ...]) -> TensorShapeProto:
+    return TensorShapeProto(dim=[TensorShapeProto.Dim(size=n) for n in shape])
+
+
+def tensor_proto(a: numpy.ndarray, kind: str = "DT_FLOAT", field: str = "float_val") -> TensorProto:
+    """``a``'s values (flattened, into ``field``) and shape as a TensorProto of dtype ``kind``."""
+    return TensorProto(dtype=kind, tensor_shape=shape_proto(a.shape), **{field: a.reshape(-1).tolist()})
+
+
 def scalar(tag: str, value: Any, new_style: bool = False, double_precision: bool = False) -> Summary:
     """One number (a Python number, a one-element tensor or array): a ``simple_value``, or with ``new_style`` a
     float (or double) tensor of the scalars plugin."""
@@ -61,7 +70,7 @@ def histogram_raw(tag: str, min: float, max: float, num: int, sum: float, sum_sq
 def text(tag: str, string: str) -> Summary:
     """Text (markdown in TensorBoard) under ``<tag>/text_summary``."""
     proto = TensorProto(dtype="DT_STRING", string_val=[string.encode("utf_8")],
-                        tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]))
+                        tensor_shape=shape_proto((1,)))
     meta = plugin("text", TextPluginData(version=0).SerializeToString())
     return Summary(value=[Summary.Value(tag=tag + "/text_summary", metadata=meta, tensor=proto)])
 
@@ -207,9 +216,7 @@ def curve_summary(tag: str, data: numpy.ndarray, thresholds: int) -> Summary:
     from tensorboard.plugins.pr_curve.plugin_data_pb2 import PrCurvePluginData
 
     meta = plugin("pr_curves", PrCurvePluginData(version=0, num_thresholds=thresholds).SerializeToString())
-    proto = TensorProto(dtype="DT_FLOAT", float_val=data.reshape(-1).tolist(), tensor_shape=TensorShapeProto(
-        dim=[TensorShapeProto.Dim(size=n) for n in data.shape]))
-    return Summary(value=[Summary.Value(tag=tag, metadata=meta, tensor=proto)])
+    return Summary(value=[Summary.Value(tag=tag, metadata=meta, tensor=tensor_proto(data))])
 
 
 def audio(tag: str, sound: Any, sample_rate: int) -> Summary:
@@ -316,12 +323,8 @@ def tensor(tag: str, value: Any) -> Summary:
         raise ValueError("tensor is bigger than protocol buffer's hard limit of 2GB in size")
     if a.dtype.name not in TENSOR_FIELDS:
         raise ValueError(f"{tag} has unsupported tensor dtype {a.dtype}")
-    kind, field = TENSOR_FIELDS[a.dtype.name]
-    values = a.view(numpy.uint16) if a.dtype == numpy.float16 else a
-    proto = TensorProto(dtype=kind, tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=n) for n in a.shape]),
-                        **{field: values.reshape(-1).tolist()})
-    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(
-        plugin_data=SummaryMetadata.PluginData(plugin_name="tensor")), tensor=proto)])
+    proto = tensor_proto(a.view(numpy.uint16) if a.dtype == numpy.float16 else a, *TENSOR_FIELDS[a.dtype.name])
+    return Summary(value=[Summary.Value(tag=tag, metadata=plugin("tensor"), tensor=proto)])
 
 
 def mesh(tag: str, vertices: Any, colors: Any, faces: Any, config_dict: dict[str, Any] | None) -> Summary:
@@ -340,7 +343,5 @@ def mesh(tag: str, vertices: Any, colors: Any, faces: Any, config_dict: dict[str
         if a.ndim != 3:
             raise ValueError(f"add_mesh: vertices, faces and colors are (B, N, 3) tensors; got shape {a.shape}")
         meta = metadata.create_summary_metadata(tag, None, kind, components, a.shape, None, json_config=config)
-        proto = TensorProto(dtype="DT_FLOAT", float_val=a.reshape(-1).tolist(),
-                            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=n) for n in a.shape]))
-        values.append(Summary.Value(tag=metadata.get_instance_name(tag, kind), tensor=proto, metadata=meta))
+        values.append(Summary.Value(tag=metadata.get_instance_name(tag, kind), tensor=tensor_proto(a), metadata=meta))
     return Summary(value=values)
