@@ -18,11 +18,12 @@ fail here as they would on a GPU, so it rejects what cupy rejects:
   ``__index__``. Host data is copied on the way in and out, so host and device arrays never share memory.
   Floating-point overflow, invalid values and division by zero never warn (numpy's errstate is not cupy's).
 - Only names cupy 14.2 has are there (lists read from cupy 14.2.0 below); the rest is an AttributeError.
-- One device, ``cuda:0``: ``cuda.Device`` (context manager, ``id``, ``synchronize``), ``cuda.runtime``'s device
-  count, properties and version; ``Device(1)`` fails when used. ``random.RandomState`` has cupy's signatures for
-  ``seed``, ``random_sample``, ``standard_normal``, ``uniform`` and ``normal`` (float32/float64 only) over numpy's
-  PCG64. ``ElementwiseKernel`` runs the CUDA body compiled by nvcc on the host (tests/cuda_host.py), on fake
-  arrays and scalars only. ``cupyx.scatter_add`` has cupy's dtype restriction.
+- One device, ``cuda:0``: ``cuda.Device`` (context manager, ``id``, ``synchronize``), ``cuda.Event`` and
+  ``get_elapsed_time`` (on the host clock), ``cuda.runtime``'s device count, properties and version; ``Device(1)``
+  fails when used. ``random.RandomState`` has cupy's signatures for ``seed``, ``random_sample``, ``standard_normal``,
+  ``uniform`` and ``normal`` (float32/float64 only) over numpy's PCG64. ``ElementwiseKernel`` runs the CUDA body
+  compiled by nvcc on the host (tests/cuda_host.py), on fake arrays and scalars only. ``cupyx.scatter_add`` has cupy's
+  dtype restriction.
 
 Not emulated: streams and asynchrony (everything has finished when a call returns), memory pools, several devices
 and peer access, cuRAND's numbers, cupy's wrap-around of out-of-range integer indices (numpy raises), writes
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import types
 import weakref
 from collections.abc import Callable, Collection
@@ -394,6 +396,37 @@ class Device:
     __repr__ = lambda self: f"<CUDA Device {self.id}>"  # noqa: E731
 
 
+class Event:
+    """``cupy.cuda.Event(block, disable_timing, interprocess)``: ``record`` notes the host clock (every call has
+    finished by then), ``done`` is True, ``synchronize`` has nothing to wait for. cupy's rules are kept: an
+    interprocess event cannot time, and ``get_elapsed_time`` needs two recorded timing events."""
+
+    def __init__(self, block: bool = False, disable_timing: bool = False, interprocess: bool = False) -> None:
+        if interprocess and not disable_timing:
+            raise ValueError("Timing must be disabled for interprocess events")
+        self.timing, self.time = not disable_timing, None
+        self.device = _current[-1]
+
+    def record(self, stream: Any = None) -> None:
+        if stream is not None:
+            raise TypeError("the fake has no streams: record on the null stream")
+        self.time = time.perf_counter()
+
+    done = property(lambda self: True)
+
+    def synchronize(self) -> None:
+        pass
+
+
+def get_elapsed_time(start: Event, end: Event) -> float:
+    """Milliseconds between two recorded timing events (cudaEventElapsedTime's errors otherwise)."""
+    if not (start.timing and end.timing):
+        raise CUDARuntimeError("cudaErrorInvalidResourceHandle: invalid resource handle")
+    if start.time is None or end.time is None:
+        raise CUDARuntimeError("cudaErrorInvalidResourceHandle: invalid resource handle")
+    return (end.time - start.time) * 1e3
+
+
 def _device_properties(device: int) -> dict[str, Any]:
     Device(device)._check()
     return {"name": b"fake cupy (host memory)", "totalGlobalMem": 1 << 30, "major": 9, "minor": 0}
@@ -489,7 +522,8 @@ def _modules() -> dict[str, types.ModuleType]:
     """The fake's modules by name: cupy with its submodules, and cupyx."""
     runtime = _module("cupy.cuda.runtime", CUDARuntimeError=CUDARuntimeError, getDeviceCount=lambda: DEVICE_COUNT,
                       getDeviceProperties=_device_properties, runtimeGetVersion=lambda: 12080)
-    cuda = _module("cupy.cuda", Device=Device, runtime=runtime, is_available=lambda: True)
+    cuda = _module("cupy.cuda", Device=Device, Event=Event, get_elapsed_time=get_elapsed_time, runtime=runtime,
+                   is_available=lambda: True)
     stride_tricks = _module("cupy.lib.stride_tricks", as_strided=as_strided)
     parts = [runtime, cuda, stride_tricks, _module("cupy.lib", stride_tricks=stride_tricks),
              _module("cupy.random", RandomState=RandomState),

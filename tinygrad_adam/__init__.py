@@ -183,7 +183,8 @@ def __getattr__(name: str) -> Any:
     """Subpackages load on first use (``tg.nn``, ``tg.optim``, ``tg.data``, ``tg.models``), keeping the import light."""
     if name in ("nn", "optim", "data", "viz", "cuda", "accelerator", "utils", "models", "backends", "linalg", "random",
                 "special", "distributions", "amp", "func", "testing", "jit", "compiler", "distributed", "cpu",
-                "version", "multiprocessing", "profiler", "return_types", "quasirandom", "signal", "library", "hub"):
+                "version", "multiprocessing", "profiler", "return_types", "quasirandom", "signal", "library", "hub",
+                "_dynamo", "_inductor"):
         return import_module(f".{name}", __name__)
     if name in ("sparse", "sparse_coo_tensor", "spmm"):  # torch.sparse's COO matrices (tinygrad_adam.sparse)
         module = import_module(".sparse", __name__)

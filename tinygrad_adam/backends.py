@@ -50,7 +50,7 @@ def sdp_kernel(enable_flash: bool = True, enable_math: bool = True, enable_mem_e
 
 
 cudnn = SimpleNamespace(enabled=True, benchmark=False, deterministic=False, allow_tf32=False,
-                        is_available=lambda: False)
+                        is_available=lambda: False, version=lambda: None)  # None: no cuDNN, as torch's CPU build
 _switches = {name: fn for kernel in SDP_ENABLED
              for name, fn in zip((f"enable_{kernel}_sdp", f"{kernel}_sdp_enabled"), _sdp_switch(kernel))}
 cuda = SimpleNamespace(matmul=SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=False),

@@ -31,3 +31,16 @@ def is_dynamo_compiling() -> bool:
 
 def reset() -> None:
     """Clears compilation caches: there are none."""
+
+
+class Settings:
+    """A compiler's settings (``torch._dynamo.config``, ``torch._inductor.config``): a script may set them and read
+    them back, and nothing here compiles, so they change nothing. Reading a name that was neither set nor given a
+    default raises AttributeError, as torch's does for an unknown setting."""
+
+    def __init__(self, name: str, **defaults: Any) -> None:
+        self.__dict__.update(defaults, _name=name)
+
+    def __getattr__(self, key: str) -> Any:  # only for a name never set
+        raise AttributeError(f"{self._name} has no setting {key!r} here (nothing is compiled, so settings change "
+                             f"nothing; set it before reading it)")

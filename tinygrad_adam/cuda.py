@@ -1,4 +1,5 @@
-"""``tinygrad_adam.cuda``, as ``torch.cuda``: is the GPU backend usable, how many devices, seeding, syncing."""
+"""``tinygrad_adam.cuda``, as ``torch.cuda``: is the GPU backend usable, how many devices, seeding, syncing, events,
+and the legacy GPU tensor types (``cuda.FloatTensor``, ...)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from types import SimpleNamespace
 from . import backend
 from .amp import cuda_amp as amp
 from .creation import state_dict, state_tensor
+from .methods import legacy_types
 from .tensor import Tensor
 
 sys.modules[amp.__name__] = amp  # `from tinygrad_adam.cuda.amp import GradScaler` as torch's submodule
+globals().update(legacy_types("cuda"))  # cuda.FloatTensor, cuda.LongTensor, ...: calling one needs a GPU
 
 
 def is_available() -> bool:
@@ -189,3 +192,46 @@ def mem_get_info(device: str | int | None = None) -> tuple[int, int]:
     with backend.device_context(name):
         free, total = backend.xp_of(name).cuda.runtime.memGetInfo()
     return int(free), int(total)
+
+
+class Event:
+    """``torch.cuda.Event(enable_timing=False, blocking=False, interprocess=False)``: a marker in the GPU's queue.
+    ``record()`` puts it at the end of the queue, ``synchronize()`` waits until the GPU passes it, ``query()`` says
+    whether it has, and ``start.elapsed_time(end)`` is the milliseconds between two recorded timing events (waiting
+    for ``end`` first). Needs a usable GPU: RuntimeError without one, as torch's CPU-only build."""
+
+    def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False) -> None:
+        if interprocess and enable_timing:
+            raise ValueError("cuda.Event: an interprocess event cannot time; pass enable_timing=False")
+        self.device = backend.parse_device("cuda")  # RuntimeError without a usable GPU
+        self.enable_timing, self.recorded = enable_timing, False
+        with backend.device_context(self.device):
+            self._event = backend.xp_of(self.device).cuda.Event(block=blocking, disable_timing=not enable_timing,
+                                                                interprocess=interprocess)
+
+    def record(self, stream: object = None) -> None:
+        """Marks the current end of the queue (there is one queue per GPU here, so ``stream`` is ignored)."""
+        with backend.device_context(self.device):
+            self._event.record()
+        self.recorded = True
+
+    def wait(self, stream: object = None) -> None:
+        """Makes later work wait for this event: with one in-order queue it already does."""
+
+    def query(self) -> bool:
+        """True when the GPU has passed the event (or it was never recorded), as torch's."""
+        return not self.recorded or bool(self._event.done)
+
+    def synchronize(self) -> None:
+        """Blocks until the GPU has passed the event."""
+        if self.recorded:
+            self._event.synchronize()
+
+    def elapsed_time(self, end_event: Event) -> float:
+        """Milliseconds from this event to ``end_event``; both made with ``enable_timing=True`` and recorded."""
+        if not (self.enable_timing and end_event.enable_timing):
+            raise RuntimeError("elapsed_time: both events must be made with Event(enable_timing=True)")
+        if not (self.recorded and end_event.recorded):
+            raise RuntimeError("elapsed_time: record() both events before asking for the time between them")
+        end_event.synchronize()
+        return float(backend.xp_of(self.device).cuda.get_elapsed_time(self._event, end_event._event))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy
 
 from . import anomaly, backend, layouts, storage
-from .methods import _TYPE_NAMES, FUNCTIONS, METHODS, _function
+from .methods import _TYPE_NAMES, FUNCTIONS, METHODS, LegacyTensorType, _function
 from .printing import set_printoptions
 from .tensor import Tensor
 
@@ -100,7 +100,8 @@ def set_default_tensor_type(t: Any) -> None:
     device (TypeError without a usable GPU, as torch's CPU-only build); a non-float type raises TypeError."""
     warnings.warn("set_default_tensor_type is deprecated (as in torch 2.1+); use set_default_dtype and "
                   "set_default_device", UserWarning, stacklevel=2)
-    name = t if isinstance(t, str) else getattr(t, "__name__", str(t))
+    name = (t if isinstance(t, str) else f"{t.__module__}.{t.__name__}" if isinstance(t, LegacyTensorType)
+            else getattr(t, "__name__", str(t)))
     if isinstance(t, str) and "." not in t:
         raise ModuleNotFoundError(f"set_default_tensor_type: {t!r} names no type; use e.g. 'torch.FloatTensor'",
                                   name=t)
@@ -115,8 +116,12 @@ def set_default_tensor_type(t: Any) -> None:
     if cuda and not backend.cupy_available():
         raise TypeError(f"set_default_tensor_type: {name} needs a GPU (cupy), and there is none here")
     sys.modules[__package__].set_default_dtype(dtype)
-    if cuda:
-        backend.set_default_device("cuda")
+    if cuda or _DEFAULT_TYPE_ON_GPU[0]:  # a CPU type undoes a cuda type's default device (not set_default_device's)
+        backend.set_default_device("cuda" if cuda else "cpu")
+    _DEFAULT_TYPE_ON_GPU[0] = cuda
+
+
+_DEFAULT_TYPE_ON_GPU = [False]  # whether the last set_default_tensor_type was a cuda type
 
 
 _DEVICE_MODULES = {"cpu": "cpu", "cuda": "cuda"}

@@ -406,7 +406,10 @@ def type_(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> Any:
     type name ('torch.FloatTensor', 'torch.cuda.LongTensor', ours as ``type()`` gives it), converted and moved to
     the device the name says, as torch's."""
     if dtype is None:
-        return f"tinygrad_adam.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+        cuda = "cuda." if self.device.type == "cuda" else ""
+        return f"tinygrad_adam.{cuda}{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+    if isinstance(dtype, LegacyTensorType):  # torch.FloatTensor moves a GPU tensor to the CPU; cuda.FloatTensor back
+        return to(self, dtype.device, dtype.dtype)
     if dtype is Tensor or dtype in ("torch.Tensor", "tinygrad_adam.Tensor"):
         dtype = numpy.float32  # torch's default tensor type, FloatTensor
     if isinstance(dtype, str):
@@ -428,15 +431,18 @@ class LegacyTensorType:
     ``FloatTensor(2, 3)`` or ``FloatTensor(Size)`` (uninitialised, as ``empty``), ``FloatTensor(data)`` (a list,
     tuple or array, converted as ``tensor(data, dtype=...)``; a writeable CPU array of this dtype is shared, as torch
     shares it), ``FloatTensor(t)`` (a differentiable alias of a tensor of this dtype). ``isinstance(t,
-    FloatTensor)`` holds for a float32 tensor, and the object works as a dtype (``x.type(FloatTensor)``,
-    ``x.to(FloatTensor)``)."""
+    FloatTensor)`` holds for a float32 tensor on the CPU, and the object works as a dtype (``x.type(FloatTensor)``,
+    ``x.to(FloatTensor)``). ``cuda.FloatTensor`` and its kin (``device="cuda"``) make and match GPU tensors."""
 
-    def __init__(self, name: str, dtype: Any) -> None:
+    def __init__(self, name: str, dtype: Any, device: str = "cpu") -> None:
         self.__name__ = self.__qualname__ = name
+        self.__module__ = "tinygrad_adam.cuda" if device == "cuda" else "tinygrad_adam"
         self.dtype = numpy.dtype(dtype)
+        self.device = device
 
     def __call__(self, *args: Any, device: Any = None) -> Tensor:
         name = self.__name__
+        device = "cuda" if device is None and self.device == "cuda" else device
         if len(args) == 1 and isinstance(args[0], Tensor):
             if args[0].dtype != self.dtype:
                 raise TypeError(f"{name}(tensor): expected a {self.dtype} tensor, got {args[0].dtype}; convert "
@@ -458,10 +464,16 @@ class LegacyTensorType:
         return tensor(args[0], dtype=self.dtype, device=device)
 
     def __instancecheck__(self, instance: Any) -> bool:
-        return isinstance(instance, Tensor) and instance.dtype == self.dtype
+        return (isinstance(instance, Tensor) and instance.dtype == self.dtype
+                and (instance.device.type == "cuda") == (self.device == "cuda"))
 
     def __repr__(self) -> str:
-        return f"<class 'tinygrad_adam.{self.__name__}'>"
+        return f"<class '{self.__module__}.{self.__name__}'>"
+
+
+def legacy_types(device: str) -> dict[str, LegacyTensorType]:
+    """``FloatTensor``, ``LongTensor``, ... by name, for ``device`` "cpu" (torch.*) or "cuda" (torch.cuda.*)."""
+    return {name: LegacyTensorType(name, dtype, device) for dtype, name in _TYPE_NAMES.items()}
 
 
 def stride(self: Tensor, dim: int | None = None) -> Any:
@@ -1657,7 +1669,7 @@ FUNCTIONS.update({name: _function(name) for name in (
     "addcmul", "addcdiv", "index_fill", "index_add", "index_copy", "masked_select", "masked_scatter", "take",
     "take_along_dim")}, normal=normal, bernoulli=bernoulli, poisson=poisson,
     _sample_dirichlet=_sample_dirichlet)
-FUNCTIONS.update({name: LegacyTensorType(name, dtype) for dtype, name in _TYPE_NAMES.items()})  # FloatTensor...
+FUNCTIONS.update(legacy_types("cpu"))  # FloatTensor, LongTensor, ... (their cuda twins are in cuda.py)
 
 
 # ---------------------------------------------------------------------------------------------- more math names
