@@ -19,11 +19,11 @@ fail here as they would on a GPU, so it rejects what cupy rejects:
   Floating-point overflow, invalid values and division by zero never warn (numpy's errstate is not cupy's).
 - Only names cupy 14.2 has are there (lists read from cupy 14.2.0 below); the rest is an AttributeError.
 - One device, ``cuda:0``: ``cuda.Device`` (context manager, ``id``, ``synchronize``), ``cuda.Event`` and
-  ``get_elapsed_time`` (on the host clock), ``cuda.runtime``'s device count, properties and version; ``Device(1)``
-  fails when used. ``random.RandomState`` has cupy's signatures for ``seed``, ``random_sample``, ``standard_normal``,
-  ``uniform`` and ``normal`` (float32/float64 only) over numpy's PCG64. ``ElementwiseKernel`` runs the CUDA body
-  compiled by nvcc on the host (tests/cuda_host.py), on fake arrays and scalars only. ``cupyx.scatter_add`` has cupy's
-  dtype restriction.
+  ``get_elapsed_time`` (on the host clock), ``cuda.nvtx`` (ranges and marks kept in lists), ``cuda.runtime``'s device
+  count, properties and version; ``Device(1)`` fails when used. ``random.RandomState`` has cupy's signatures for
+  ``seed``, ``random_sample``, ``standard_normal``, ``uniform`` and ``normal`` (float32/float64 only) over numpy's
+  PCG64. ``ElementwiseKernel`` runs the CUDA body compiled by nvcc on the host (tests/cuda_host.py), on fake arrays
+  and scalars only. ``cupyx.scatter_add`` has cupy's dtype restriction.
 
 Not emulated: streams and asynchrony (everything has finished when a call returns), memory pools, several devices
 and peer access, cuRAND's numbers, cupy's wrap-around of out-of-range integer indices (numpy raises), writes
@@ -418,6 +418,19 @@ class Event:
         pass
 
 
+NVTX_RANGES: list[str] = []  # the open NVTX ranges, innermost last (tests read them)
+NVTX_MARKS: list[str] = []
+
+
+def _range_push(message: str, id_color: int = -1, argb_color: int | None = None) -> None:
+    NVTX_RANGES.append(message)
+
+
+def _range_pop() -> None:
+    if NVTX_RANGES:  # NVTX ignores a pop without a push
+        NVTX_RANGES.pop()
+
+
 def get_elapsed_time(start: Event, end: Event) -> float:
     """Milliseconds between two recorded timing events (cudaEventElapsedTime's errors otherwise)."""
     if not (start.timing and end.timing):
@@ -522,10 +535,12 @@ def _modules() -> dict[str, types.ModuleType]:
     """The fake's modules by name: cupy with its submodules, and cupyx."""
     runtime = _module("cupy.cuda.runtime", CUDARuntimeError=CUDARuntimeError, getDeviceCount=lambda: DEVICE_COUNT,
                       getDeviceProperties=_device_properties, runtimeGetVersion=lambda: 12080)
-    cuda = _module("cupy.cuda", Device=Device, Event=Event, get_elapsed_time=get_elapsed_time, runtime=runtime,
-                   is_available=lambda: True)
+    nvtx = _module("cupy.cuda.nvtx", available=True, RangePush=_range_push, RangePop=_range_pop,
+                   Mark=lambda message, id_color=-1, argb_color=None: NVTX_MARKS.append(message))
+    cuda = _module("cupy.cuda", Device=Device, Event=Event, get_elapsed_time=get_elapsed_time, nvtx=nvtx,
+                   runtime=runtime, is_available=lambda: True)
     stride_tricks = _module("cupy.lib.stride_tricks", as_strided=as_strided)
-    parts = [runtime, cuda, stride_tricks, _module("cupy.lib", stride_tricks=stride_tricks),
+    parts = [runtime, nvtx, cuda, stride_tricks, _module("cupy.lib", stride_tricks=stride_tricks),
              _module("cupy.random", RandomState=RandomState),
              _module("cupy.linalg", __getattr__=_names("cupy.linalg", numpy.linalg, LINALG)),
              _module("cupyx", scatter_add=scatter_add)]

@@ -5,6 +5,7 @@ and on the (fake) GPU for what needs one."""
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 import warnings
 
@@ -163,3 +164,73 @@ def test_cuda_event_refuses_what_torch_refuses() -> None:
     with pytest.raises(ValueError, match="interprocess"):
         tg.cuda.Event(enable_timing=True, interprocess=True)
     tg.cuda.Event(interprocess=True).record()
+
+
+@pytest.mark.skipif(tg.cuda.is_available(), reason="a GPU is usable here: the GPU tests below cover it")
+def test_without_a_gpu_streams_nvtx_and_pinning_raise_as_torchs() -> None:
+    for lib in (tg, torch):
+        with pytest.raises((RuntimeError, AssertionError)):
+            lib.cuda.current_stream()
+        with pytest.raises(RuntimeError):
+            lib.cuda.Stream()
+        with pytest.raises(RuntimeError):
+            lib.cuda.nvtx.range_push("step")
+        with pytest.raises(RuntimeError):
+            lib.ones(2).pin_memory()
+        with lib.cuda.stream(None):  # torch's no-op form works without CUDA too
+            pass
+
+
+@pytest.mark.gpu
+def test_streams_are_the_gpus_one_queue_and_keep_results() -> None:
+    """apex's data prefetcher, as written for torch: a side stream, a pinned copy, wait_stream, record_stream."""
+    side = tg.cuda.Stream()
+    assert tg.cuda.current_stream() == tg.cuda.default_stream() == side and side.query()
+    batch = tg.arange(6.0).reshape(2, 3)
+    with tg.cuda.stream(side):
+        moved = batch.pin_memory().to("cuda", non_blocking=True)
+        moved = moved * 2
+    tg.cuda.current_stream().wait_stream(side)
+    moved.record_stream(tg.cuda.current_stream())
+    event = side.record_event()
+    tg.cuda.current_stream().wait_event(event)
+    side.synchronize()
+    assert event.query() and moved.device.type == "cuda" and moved.tolist() == (batch * 2).tolist()
+    tg.cuda.set_stream(side)
+    with pytest.raises(TypeError, match="Stream"):
+        moved.record_stream(None)
+    with pytest.raises(TypeError, match="Stream"):
+        batch.record_stream(side)  # a CPU tensor
+    with pytest.raises(TypeError, match="Stream"):
+        tg.cuda.stream("cuda").__enter__()
+    with pytest.raises(ValueError, match="cuda device"):
+        tg.cuda.Stream("cpu")
+
+
+@pytest.mark.gpu
+def test_pin_memory_copies_a_cpu_tensor_and_keeps_the_graph() -> None:
+    x = tg.tensor([1.0, -2.0], requires_grad=True)
+    pinned = x.pin_memory()
+    pinned[0] = 5.0  # a copy: the source is untouched
+    assert x.tolist() == [1.0, -2.0] and pinned.device.type == "cpu" and not pinned.is_pinned()
+    (pinned * 3).sum().backward()
+    assert x.grad.tolist() == [0.0, 3.0]
+    with pytest.raises(RuntimeError, match="only CPU tensors"):
+        x.detach().cuda().pin_memory()
+
+
+@pytest.mark.gpu
+def test_nvtx_ranges_reach_cupys_nvtx_with_torchs_depths() -> None:
+    """push returns the new range's depth and pop the ended one's (-1 with none open), as torch's."""
+    fake = sys.modules.get("fake_cupy")  # on the fake GPU, the ranges cupy was given are there to read
+    opened = fake.NVTX_RANGES if fake is not None else []
+    before = len(opened)
+    assert tg.cuda.nvtx.range_push("epoch") == 0 and tg.cuda.nvtx.range_push("step") == 1
+    assert fake is None or opened[before:] == ["epoch", "step"]
+    assert tg.cuda.nvtx.range_pop() == 1 and tg.cuda.nvtx.range_pop() == 0
+    assert tg.cuda.nvtx.range_pop() == -1 and len(opened) == before
+    with tg.cuda.nvtx.range("batch {}", 3):
+        assert fake is None or opened[-1] == "batch 3"
+    assert len(opened) == before
+    tg.cuda.nvtx.mark("here")
+    assert fake is None or fake.NVTX_MARKS[-1] == "here"

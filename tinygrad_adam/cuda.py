@@ -1,10 +1,13 @@
-"""``tinygrad_adam.cuda``, as ``torch.cuda``: is the GPU backend usable, how many devices, seeding, syncing, events,
-and the legacy GPU tensor types (``cuda.FloatTensor``, ...)."""
+"""``tinygrad_adam.cuda``, as ``torch.cuda``: is the GPU backend usable, how many devices, seeding, syncing, events
+and streams, NVTX ranges, and the legacy GPU tensor types (``cuda.FloatTensor``, ...)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 from . import backend
 from .amp import cuda_amp as amp
@@ -209,13 +212,13 @@ class Event:
             self._event = backend.xp_of(self.device).cuda.Event(block=blocking, disable_timing=not enable_timing,
                                                                 interprocess=interprocess)
 
-    def record(self, stream: object = None) -> None:
-        """Marks the current end of the queue (there is one queue per GPU here, so ``stream`` is ignored)."""
+    def record(self, stream: Stream | None = None) -> None:
+        """Marks the current end of the queue (one queue per GPU here: see ``Stream``)."""
         with backend.device_context(self.device):
             self._event.record()
         self.recorded = True
 
-    def wait(self, stream: object = None) -> None:
+    def wait(self, stream: Stream | None = None) -> None:
         """Makes later work wait for this event: with one in-order queue it already does."""
 
     def query(self) -> bool:
@@ -235,3 +238,115 @@ class Event:
             raise RuntimeError("elapsed_time: record() both events before asking for the time between them")
         end_event.synchronize()
         return float(backend.xp_of(self.device).cuda.get_elapsed_time(self._event, end_event._event))
+
+
+class Stream:
+    """``torch.cuda.Stream(device=None, priority=0)``. Every stream of a GPU here is that GPU's one in-order queue
+    (cupy's null stream): work put on "another" stream runs after what was queued before it instead of beside it,
+    so programs that overlap copies with compute get the same results, without the overlap. ``synchronize``,
+    ``query``, ``record_event``, and ``wait_event`` / ``wait_stream`` (nothing to wait for in one queue), as torch's.
+    Needs a usable GPU (RuntimeError without one, as torch's CPU-only build)."""
+
+    def __init__(self, device: str | int | None = None, priority: int = 0) -> None:
+        self.device = backend.parse_device("cuda" if device is None else device)
+        if self.device == "cpu":
+            raise ValueError(f"cuda.Stream: {device!r} is not a cuda device; pass an index, 'cuda' or 'cuda:N'")
+        self.priority, self.cuda_stream = priority, 0  # 0: the null stream's handle
+
+    def synchronize(self) -> None:
+        backend.synchronize(self.device)
+
+    def query(self) -> bool:
+        """True when all work queued so far has finished."""
+        return self.record_event().query()
+
+    def record_event(self, event: Event | None = None) -> Event:
+        event = Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event: Event) -> None:
+        """Later work on this stream waits for ``event``: in one queue it already does."""
+
+    def wait_stream(self, stream: Stream) -> None:
+        """Later work on this stream waits for ``stream``'s work so far: in one queue it already does."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stream) and other.device == self.device
+
+    def __hash__(self) -> int:
+        return hash(self.device)
+
+    def __repr__(self) -> str:
+        return f"<tinygrad_adam.cuda.Stream device={self.device} cuda_stream=0x0>"
+
+
+def current_stream(device: str | int | None = None) -> Stream:
+    """The GPU's queue (see ``Stream``); RuntimeError without a usable GPU."""
+    return Stream(device)
+
+
+default_stream = current_stream
+
+
+@contextlib.contextmanager
+def stream(s: Stream | None) -> Iterator[Stream | None]:
+    """``with torch.cuda.stream(s):`` runs the block's work on ``s``: here on the GPU's one queue (see ``Stream``);
+    ``None`` does nothing, as torch's."""
+    if s is not None and not isinstance(s, Stream):
+        raise TypeError(f"cuda.stream: expected a cuda.Stream or None, got {type(s).__name__}")
+    yield s
+
+
+def set_stream(s: Stream) -> None:
+    """Makes ``s`` the current stream: every stream is the one queue here (see ``Stream``)."""
+    if not isinstance(s, Stream):
+        raise TypeError(f"cuda.set_stream: expected a cuda.Stream, got {type(s).__name__}")
+
+
+def _nvtx(name: str) -> Any:
+    """cupy's NVTX function ``name`` (RuntimeError without a usable GPU, as torch's CPU-only build), or None when
+    cupy was built without NVTX."""
+    nvtx = backend.xp_of(backend.parse_device("cuda")).cuda.nvtx
+    return getattr(nvtx, name) if getattr(nvtx, "available", True) else None
+
+
+def _range_push(msg: str) -> int:
+    """Opens a named NVTX range (seen in Nsight Systems); returns its depth from 0, as torch's."""
+    push = _nvtx("RangePush")
+    if push is not None:
+        push(str(msg))
+    _NVTX_DEPTH[0] += 1
+    return _NVTX_DEPTH[0] - 1
+
+
+def _range_pop() -> int:
+    """Closes the innermost NVTX range; returns its depth (-1 when none was open, as torch's)."""
+    pop = _nvtx("RangePop")
+    if _NVTX_DEPTH[0] == 0:
+        return -1
+    if pop is not None:
+        pop()
+    _NVTX_DEPTH[0] -= 1
+    return _NVTX_DEPTH[0]
+
+
+@contextlib.contextmanager
+def _range(msg: str, *args: Any, **kwargs: Any) -> Iterator[None]:
+    """``with torch.cuda.nvtx.range("step {}", i):`` a range around the block (``msg.format(*args, **kwargs)``)."""
+    _range_push(msg.format(*args, **kwargs))
+    try:
+        yield
+    finally:
+        _range_pop()
+
+
+def _mark(msg: str) -> None:
+    mark = _nvtx("Mark")
+    if mark is not None:
+        mark(str(msg))
+
+
+_NVTX_DEPTH = [0]
+nvtx = SimpleNamespace(range_push=_range_push, range_pop=_range_pop, range=_range, mark=_mark)
+sys.modules[f"{__name__}.nvtx"] = nvtx  # type: ignore[assignment]  # `import torch.cuda.nvtx as nvtx`

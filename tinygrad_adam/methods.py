@@ -1961,14 +1961,29 @@ def nanmedian(self: Tensor, dim: int | None = None, keepdim: bool = False) -> An
 
 
 def pin_memory(self: Tensor, device: Any = None) -> Tensor:
-    """Refused: tensors here are never in page-locked memory (``is_pinned()`` is False). torch pins for faster
-    copies to a GPU (and raises without one, as here); ``.to("cuda")`` copies without it."""
-    raise RuntimeError("pin_memory: page-locked host memory is not supported here; move tensors with .to('cuda') "
-                       "(a DataLoader's pin_memory=True is accepted and has no effect)")
+    """A copy of a CPU tensor, for a later ``.to("cuda", non_blocking=True)``; differentiable. torch puts the copy in
+    page-locked memory for faster transfers; here it is ordinary memory (``is_pinned()`` stays False) and the
+    transfer is the same copy. RuntimeError without a usable GPU, as torch's."""
+    if not backend.cupy_available():
+        raise RuntimeError("pin_memory needs a usable GPU (as torch's); without one, leave tensors where they are "
+                           "(a DataLoader's pin_memory=True is accepted and has no effect)")
+    if self.device.type != "cpu":
+        raise RuntimeError(f"pin_memory: only CPU tensors can be pinned, this one is on {self.device}")
+    return movement.clone(self)
+
+
+def record_stream(self: Tensor, stream: Any) -> None:
+    """Keeps the tensor's memory until ``stream``'s queued work is done: every stream is the GPU's one queue here
+    (``cuda.Stream``), which already runs in order, so there is nothing to keep."""
+    from .cuda import Stream  # (cuda.py builds on this module)
+
+    if not isinstance(stream, Stream) or self.device.type != "cuda":
+        raise TypeError(f"record_stream: expected a GPU tensor and a cuda.Stream, got a {self.device} tensor and "
+                        f"{type(stream).__name__}")
 
 
 METHODS.update({
-    "is_pinned": lambda self, device=None: False, "pin_memory": pin_memory,
+    "is_pinned": lambda self, device=None: False, "pin_memory": pin_memory, "record_stream": record_stream,
     "copysign": binary.copysign, "ldexp": binary.ldexp, "frexp": lambda self: Frexp(*unary.frexp(self)),
     "renorm": statistics.renorm,
     "histc": statistics.histc, "nanmedian": nanmedian,
