@@ -12,6 +12,7 @@ Mutations (each reverted after the run):
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import urllib.request
 import zipfile
@@ -74,6 +75,9 @@ def test_downloads_once_then_reads_the_cache(lib: Any, tmp_path: Path, capsys: p
     assert list(again) == list(want)
     renamed = lib.hub.load_state_dict_from_url("file:///nowhere/x.pth", model_dir=str(cache), file_name=source.name)
     assert list(renamed) == list(want)
+    model_zoo = importlib.import_module(f"{lib.__name__}.utils.model_zoo")  # the pre-hub name
+    old_name = model_zoo.load_url(source.as_uri(), model_dir=str(cache))
+    same_state(old_name if lib is tg else {k: tg.tensor(v.numpy()) for k, v in old_name.items()}, want)
 
 
 @pytest.mark.parametrize("lib", [tg, torch], ids=["ours", "torch"])

@@ -1,8 +1,8 @@
 """torch's import paths for utilities: ``tinygrad_adam.utils.data`` is ``torch.utils.data`` (see ``data``) and
 ``tinygrad_adam.utils.checkpoint`` is ``torch.utils.checkpoint`` (which here saves no memory; see ``checkpoint``);
 ``utils.dlpack`` is ``torch.utils.dlpack``; ``utils.benchmark`` is ``torch.utils.benchmark`` (Timer, Measurement,
-Compare)."""
+Compare); ``utils.model_zoo.load_url`` is ``hub.load_state_dict_from_url``."""
 
-from . import benchmark, checkpoint, data, dlpack, hooks
+from . import benchmark, checkpoint, data, dlpack, hooks, model_zoo
 
-__all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks"]
+__all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks", "model_zoo"]
