@@ -150,8 +150,29 @@ def test_var_std_mean_gradients_match_torch(data: st.DataObject, op: str) -> Non
     (s * tg.tensor(w) + m * tg.tensor(w)).sum().backward()
     (ts * torch.tensor(w.astype(np.float64)) + tm * torch.tensor(w.astype(np.float64))).sum().backward()
     ref = theirs.grad.numpy().astype(dtype)
+    over = np.isinf(s.detach().numpy())
+    if op == "std" and over.any():  # a float32 std that overflowed: its share of the gradient, g (x - mean) / (std
+        # (n - 1)), is 0 there, not the float64 value (see the test below)
+        n = x.size if dim is None else x.shape[0]
+        ref = np.where(np.broadcast_to(over, x.shape), np.broadcast_to(w / n, x.shape), ref).astype(dtype)
     assert ours.grad.dtype == dtype
     np.testing.assert_allclose(ours.grad.numpy(), ref, rtol=1e-4, atol=1e-6 * magnitude(ref))
+
+
+def test_std_gradient_where_the_float32_std_overflows_as_torch() -> None:
+    """std of [-3e38, 3e38] is 4.2e38, inf in float32 (hunt 49003): g (x - mean) / (std (n - 1)) is then 0, in
+    torch's float32 too, and only the mean's share g / n is left."""
+    x = np.array([[0.0, -3e38], [0.0, 3e38]], np.float32)
+    w = np.array([[0.5, -0.25]], np.float32)
+    grads = []
+    for lib in (tg, torch):
+        t = lib.tensor(x, requires_grad=True)
+        s, m = lib.std_mean(t, 0, keepdim=True)
+        (s * lib.tensor(w) + m * lib.tensor(w)).sum().backward()
+        grads.append(t.grad.numpy())
+    assert np.isinf(tg.tensor(x).std(0)[1].item())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(grads[0], np.broadcast_to(w / 2, x.shape))
 
 
 def magnitude(a: np.ndarray) -> float:
