@@ -577,3 +577,54 @@ def test_import_paths() -> None:
         np.testing.assert_array_equal(lib.vmap(lambda u: u.sum(), in_dims=1)(lib.ones(2, 3)).numpy(), [2.0] * 3)
     assert set(AF.__all__) <= set(dir(torch.autograd.functional))
     assert set(tg.func.__all__) <= set(dir(torch.func))
+
+
+# ---------------------------------------------------------------- linearize, replace_all_batch_norm_modules_
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), name=st.sampled_from(sorted(UNARY)), dtype=DTYPES)
+def test_linearize_value_and_jvp_as_torch(data: st.DataObject, name: str, dtype: Any) -> None:
+    x = data.draw(arrays()).astype(dtype)
+    tangents = [data.draw(hnp.arrays(dtype, x.shape, elements=MILD)) for _ in range(2)]
+    f = UNARY[name]
+
+    def both(lib: Any, u: Any, t0: Any, t1: Any) -> Any:
+        out, jvp_fn = lib.func.linearize(f, u)
+        return out, jvp_fn(t0), jvp_fn(t1)  # one linearization, two tangents
+
+    agree(both, x, *tangents, grads=False, rtol=tol(dtype))
+
+
+def test_linearize_keeps_an_outer_graph_and_refuses_misshaped_tangents() -> None:
+    for lib in (tg, torch):
+        w = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        x = lib.tensor([1.0, 2.0, 3.0])
+        out, jvp_fn = lib.func.linearize(lambda a, w=w: (a * w).sin(), x)
+        assert out.requires_grad and jvp_fn(lib.ones(3)).requires_grad
+        plain, plain_fn = lib.func.linearize(lib.sin, x)
+        assert not plain.requires_grad
+        with pytest.raises(RuntimeError, match=r"tangent:?\s?0 with shape|tangent 0 has shape \(4,\), its primal"):
+            plain_fn(lib.ones(4))
+        with pytest.raises(RuntimeError):
+            plain_fn(lib.ones(3), lib.ones(3))
+    two = [lib.func.linearize(lambda a, b: (a * b, a + b), lib.tensor([1.0, 2.0]), lib.tensor([3.0, -1.0]))[1](
+        lib.ones(2), lib.zeros(2)) for lib in (tg, torch)]
+    assert [t.tolist() for t in two[0]] == [t.tolist() for t in two[1]] == [[3.0, -1.0], [1.0, 1.0]]
+
+
+def test_replace_all_batch_norm_modules_as_torch() -> None:
+    def model(lib: Any) -> Any:
+        lib.manual_seed(0)
+        return lib.nn.Sequential(lib.nn.BatchNorm1d(3), lib.nn.Sequential(lib.nn.BatchNorm2d(3)),
+                                 lib.nn.InstanceNorm1d(3, track_running_stats=True))
+
+    theirs = torch.func.replace_all_batch_norm_modules_(model(torch))
+    ours = model(tg)
+    assert tg.func.replace_all_batch_norm_modules_(ours) is ours
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for mine, want in ((ours[0], theirs[0]), (ours[1][0], theirs[1][0]), (ours[2], theirs[2])):
+        assert mine.track_running_stats == want.track_running_stats
+        assert (mine.running_mean is None) == (want.running_mean is None)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    ours.eval(), theirs.eval()  # batch statistics even in eval: nothing is tracked
+    np.testing.assert_allclose(ours[0](tg.tensor(x)).numpy(), theirs[0](torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)

@@ -312,6 +312,10 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
             if not isinstance(t, Tensor):
                 raise RuntimeError(f"jvp(f, primals, tangents): Expected {name} to only contain Tensors, got "
                                    f"{type(t)}")
+    for i, (p, t) in enumerate(zip(flat_p, flat_t)):
+        if p.shape != t.shape:
+            raise RuntimeError(f"jvp(f, primals, tangents): tangent {i} has shape {tuple(t.shape)}, its primal "
+                               f"{tuple(p.shape)}; give each primal a tangent of its shape")
     need_create_graph("func.jvp")
     run = _Differentiated(func, primals, {}, None, has_aux, "jvp(f, primals, tangents)")
     flat_out, out_spec = tree_flatten(run.output)
@@ -325,6 +329,18 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
     tangents_out = run.undo([zeros_like(o) if g is None else g for g, o in zip(got, flat_out)])
     res = (run.undo(tree_unflatten(flat_out, out_spec)), tree_unflatten(tangents_out, out_spec))
     return (*res, run.undo(run.aux)) if has_aux else res
+
+
+def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """torch.func.linearize: ``(func(*primals), jvp_fn)`` where ``jvp_fn(*tangents)`` is J tangents at ``primals``
+    (``jvp(func, primals, tangents)[1]``; tangents nested and shaped as the primals). torch traces ``func`` once;
+    here ``jvp_fn`` runs it again, so a ``func`` that draws random numbers gives other draws each call."""
+    run = _Differentiated(func, primals, {}, None, False, "linearize(func, *primals)")
+
+    def jvp_fn(*tangents: Any) -> Any:
+        return jvp(func, primals, tangents)[1]
+
+    return run.undo(run.output), jvp_fn
 
 
 def jacfwd(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
@@ -682,5 +698,16 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[s
             stacked([dict(m.named_buffers()) for m in models]))
 
 
-__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "stack_module_state",
-           "vjp", "vmap"]
+def replace_all_batch_norm_modules_(root: Any) -> Any:
+    """torch.func's: every BatchNorm module under ``root`` (itself included) stops tracking running statistics
+    (``running_mean`` / ``running_var`` / ``num_batches_tracked`` None, ``track_running_stats`` False), so it
+    normalises by each batch's own statistics under vmap; returns ``root``, changed in place."""
+    for module in root.modules():  # (by class name: this module sits below nn and never imports it)
+        if any(cls.__name__ == "_BatchNorm" for cls in type(module).__mro__):
+            module.running_mean = module.running_var = module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root
+
+
+__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
+           "replace_all_batch_norm_modules_", "stack_module_state", "vjp", "vmap"]
