@@ -4,6 +4,7 @@ the finder takes over ``import torch`` for the whole process, and this one holds
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -134,3 +135,28 @@ def test_command_line_mistakes_are_one_line(tmp_path: Path, args: list[str]) -> 
     want = ("usage: python -m tinygrad_adam.as_torch SCRIPT [ARGS...]" if not args else
             "tinygrad_adam.as_torch: no such script 'missing.py'; give the path of a Python file")
     assert done.stderr.startswith(want) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_every_torch_import_of_the_torch_style_programs_resolves(tmp_path: Path) -> None:
+    """The ``import torch...`` statements of tests/torch_style's programs (as written for torch), each run under the
+    finder: every one gives our module or name."""
+    statements = set()
+    for program in sorted((ROOT / "tests" / "torch_style").glob("*.py")):
+        if program.name.startswith("test_") or program.name == "conftest.py":
+            continue
+        for node in ast.walk(ast.parse(program.read_text())):
+            if isinstance(node, ast.Import):
+                paths = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                paths = [node.module or ""]
+            else:
+                continue
+            if any(p.split(".")[0] == "torch" for p in paths):
+                statements.add(ast.unparse(node))
+    assert len(statements) > 50
+    code = "import tinygrad_adam.as_torch\nimport sys\nfailed = []\n" + "".join(
+        f"try:\n    exec({s!r}, {{}})\nexcept Exception as e:\n    failed.append(({s!r}, repr(e)))\n"
+        for s in sorted(statements)) + "print(failed)\nassert 'tinygrad_adam' in sys.modules['torch'].__name__\n"
+    done = run("-c", code, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

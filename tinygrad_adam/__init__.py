@@ -157,6 +157,12 @@ def set_default_dtype(dtype: Any) -> None:
                                   f"float32 here; pass dtype= when making tensors, or call .double() on a model")
 
 
+def _assert(condition: Any, message: str) -> None:
+    """``torch._assert(condition, message)``: Python's ``assert`` as a function (torch's form that tracing keeps)."""
+    if not condition:
+        raise AssertionError(message)
+
+
 def compile(model: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A001 - torch's name
     """``torch.compile``: the model (or function) itself; nothing is compiled, the results are the same."""
     return model

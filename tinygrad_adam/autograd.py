@@ -812,7 +812,8 @@ __path__ = [__file__.rpartition("autograd.py")[0] + "_autograd"]
 def __getattr__(name: str) -> Any:
     """``autograd.Function`` (custom ops, function.py) loads on first use: it needs the Tensor class; so do
     ``autograd.functional`` (torch.autograd.functional, in _autograd/functional.py), ``autograd.function``
-    (torch.autograd.function: ``once_differentiable``), ``autograd.forward_ad`` (dual tensors) and
+    (torch.autograd.function: ``once_differentiable``), ``autograd.forward_ad`` (dual tensors), ``grad_mode`` /
+    ``variable`` (torch's paths of the grad switches and of ``Variable``) and
     ``autograd.gradcheck`` / ``gradgradcheck``, and ``autograd.profiler`` (torch's older profiling API)."""
     if name == "Function":
         from .function import Function
@@ -820,7 +821,7 @@ def __getattr__(name: str) -> Any:
     if name in ("gradcheck", "gradgradcheck"):
         from .gradcheck import autograd_gradcheck, autograd_gradgradcheck
         return autograd_gradcheck if name == "gradcheck" else autograd_gradgradcheck
-    if name in ("functional", "function", "graph", "forward_ad", "profiler"):
+    if name in ("functional", "function", "graph", "forward_ad", "profiler", "grad_mode", "variable"):
         from importlib import import_module
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_adam.autograd' has no attribute {name!r}")

@@ -5,9 +5,11 @@ this package gets the same module objects (registered below), never a second cop
 
 import sys
 
-from ..autograd import forward_ad, functional, graph, profiler
+from ..autograd import forward_ad, functional, grad_mode, graph, profiler, variable
 
 sys.modules[f"{__name__}.forward_ad"] = forward_ad
 sys.modules[f"{__name__}.functional"] = functional
+sys.modules[f"{__name__}.grad_mode"] = grad_mode
 sys.modules[f"{__name__}.graph"] = graph
 sys.modules[f"{__name__}.profiler"] = profiler
+sys.modules[f"{__name__}.variable"] = variable

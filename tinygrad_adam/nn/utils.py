@@ -19,7 +19,7 @@ from .. import gradclip
 from ..gradclip import clip_grad_value_ as clip_grad_value_
 from ..ops import movement
 from ..tensor import Tensor
-from . import fusion, parametrizations, parametrize, prune, stateless
+from . import fusion, norm_hooks, parametrizations, parametrize, prune, stateless
 from . import rnn_utils as rnn
 from .fusion import (
     convert_conv2d_weight_memory_format,
@@ -38,6 +38,11 @@ sys.modules[f"{__name__}.parametrizations"] = parametrizations
 sys.modules[f"{__name__}.prune"] = prune
 sys.modules[f"{__name__}.fusion"] = fusion
 sys.modules[f"{__name__}.stateless"] = stateless
+# torch's modules of the clipping functions (this one) and of the hook-based norms (``from
+# torch.nn.utils.weight_norm import WeightNorm``); the attributes ``nn.utils.weight_norm`` / ``spectral_norm`` stay the
+# functions, as torch's
+clip_grad = sys.modules[f"{__name__}.clip_grad"] = sys.modules[__name__]
+sys.modules[f"{__name__}.weight_norm"] = sys.modules[f"{__name__}.spectral_norm"] = norm_hooks
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,

@@ -10,6 +10,7 @@ reductions, and Muon, whose step is matrix products, run their readable updates 
 (torch's SWA / EMA of a whole model) loads on first use: it imports nn, which the rest of optim never does.
 """
 
+import sys
 from importlib import import_module
 from typing import Any
 
@@ -33,6 +34,8 @@ from .rmsprop import RMSprop, rmsprop_reference
 from .rprop import Rprop, rprop_reference
 from .sgd import SGD, sgd_reference
 from .sparse_adam import SparseAdam, sparse_adam_reference
+
+sys.modules[f"{__name__}.adamw"] = sys.modules[AdamW.__module__]  # torch's module path of AdamW (``optim.adamw``)
 
 __all__ = [
     "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "FusedKernel", "Inspector",

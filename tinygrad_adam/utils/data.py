@@ -42,6 +42,7 @@ from ..tensor import Tensor
 dataset, dataloader = sys.modules[Dataset.__module__], sys.modules[DataLoader.__module__]
 sys.modules[f"{__name__}.dataset"], sys.modules[f"{__name__}.dataloader"] = dataset, dataloader
 distributed = sys.modules[f"{__name__}.distributed"] = sys.modules[DistributedSampler.__module__]
+sys.modules[f"{__name__}.sampler"] = sys.modules[__name__]  # torch.utils.data.sampler's samplers are all here
 
 __all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
            "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "StackDataset", "Subset",
