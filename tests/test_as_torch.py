@@ -160,3 +160,40 @@ def test_every_torch_import_of_the_torch_style_programs_resolves(tmp_path: Path)
     done = run("-c", code, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+VISION_SCRIPT = textwrap.dedent('''
+    """pytorch/examples' MNIST data pipeline, as written for torch + torchvision."""
+    import torch
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    test = datasets.MNIST("DATA", train=False, download=False, transform=transform)
+    loader = torch.utils.data.DataLoader(test, batch_size=4, shuffle=False)
+    images, labels = next(iter(loader))
+    print(len(test), tuple(images.shape), images.dtype, labels.tolist(), f"{images.mean().item():.6f}")
+    try:
+        import torchvision.models  # noqa: F401
+    except ModuleNotFoundError as e:
+        print(e)
+''')
+
+
+@pytest.mark.data("mnist")
+def test_torchvision_mnist_pipeline_runs_on_ours(tmp_path: Path) -> None:
+    import numpy as np
+
+    import tinygrad_adam as tg
+    from tinygrad_adam.data import MNIST
+
+    root = str(Path(os.environ.get("TINYGRAD_ADAM_DATA", Path.home() / ".cache" / "tinygrad_adam")))
+    (tmp_path / "main.py").write_text(VISION_SCRIPT.replace("DATA", root))
+    done = run("-m", "tinygrad_adam.as_torch", "main.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, missing = done.stdout.strip().splitlines()
+    raw = MNIST(root, train=False)
+    want = (np.stack([raw[i][0] for i in range(4)]).astype(np.float32) / 255 - 0.1307) / 0.3081
+    assert first == (f"10000 (4, 1, 28, 28) {tg.ones(1).dtype} {[raw[i][1] for i in range(4)]} "
+                     f"{float(want.mean()):.6f}")
+    assert missing == ("No module named 'torchvision.models': tinygrad_adam has no tinygrad_adam.vision.models (see "
+                       "README, 'Differences from PyTorch')")

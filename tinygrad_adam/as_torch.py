@@ -1,14 +1,15 @@
 """Run a PyTorch program unchanged on tinygrad_adam: after ``import tinygrad_adam.as_torch``, ``import torch`` gives
 ``tinygrad_adam``, ``import torch.nn.functional as F`` gives ``tinygrad_adam.nn.functional``, ``from torch.utils.data
-import DataLoader`` gives ours, and so on for every ``torch.X`` that has a ``tinygrad_adam.X``. Or from a shell,
-without touching the file::
+import DataLoader`` gives ours, and so on for every ``torch.X`` that has a ``tinygrad_adam.X``; ``torchvision``'s
+``datasets.MNIST`` and ``transforms`` come from ``tinygrad_adam.vision``. Or from a shell, without touching the
+file::
 
     python -m tinygrad_adam.as_torch train.py --epochs 3
 
 An import finder placed first on ``sys.meta_path`` answers each ``torch...`` name with the module of the same path
 under ``tinygrad_adam`` (the very same module object, so ``torch.nn is tinygrad_adam.nn``). A ``torch`` module
 imported before the finder is torch itself, so installing then raises rather than mix the two; a ``torch.X`` we do
-not have is a ModuleNotFoundError naming it. Other libraries that import torch (torchvision, ...) get ours too.
+not have is a ModuleNotFoundError naming it. Other libraries that import torch get ours too.
 """
 
 from __future__ import annotations
@@ -25,20 +26,29 @@ from typing import Any
 __all__ = ["install", "main"]
 
 OURS = "tinygrad_adam"
+SWAPS = {"torchvision": f"{OURS}.vision", "torch": OURS}  # (torchvision first: "torch" is a prefix of it)
 _ATTRIBUTES = ("__name__", "__loader__", "__package__", "__spec__", "__path__", "__file__", "__cached__")
 _MISSING = object()
 
 
+def _theirs(fullname: str) -> str | None:
+    """The swapped top-level name ``fullname`` is (or is under), if any."""
+    return next((top for top in SWAPS if fullname == top or fullname.startswith(top + ".")), None)
+
+
 def _ours(fullname: str) -> str:
-    return OURS + fullname[len("torch"):]
+    top = _theirs(fullname)
+    return SWAPS[top] + fullname[len(top):]
 
 
 def _mirror() -> None:
     """Every ``tinygrad_adam.X`` already imported (aliases registered by hand too, such as ``backends.cudnn``) also
-    under ``torch.X``, so the import system finds it there without asking a finder."""
+    under ``torch.X`` (and ``tinygrad_adam.vision.X`` under ``torchvision.X``), so the import system finds it there
+    without asking a finder."""
     for name, module in list(sys.modules.items()):
-        if name.startswith(OURS + "."):
-            sys.modules.setdefault("torch" + name[len(OURS):], module)
+        for top, ours in SWAPS.items():
+            if name.startswith(ours + ".") and not (top == "torch" and name.startswith(SWAPS["torchvision"])):
+                sys.modules.setdefault(top + name[len(ours):], module)
 
 
 class TorchFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -48,7 +58,7 @@ class TorchFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self._attributes: dict[str, dict[str, Any]] = {}
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "torch" and not fullname.startswith("torch."):
+        if _theirs(fullname) is None:
             return None
         try:
             module = importlib.import_module(_ours(fullname))
