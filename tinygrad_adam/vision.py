@@ -12,7 +12,8 @@ from .data import transforms
 from .data.mnist import MNIST
 
 __all__ = ["datasets", "transforms"]
-__path__: list[str] = []  # a package with no folder: ``torchvision.models`` is then "no module named", not "not a package"
+# a package with no folder: ``torchvision.models`` is then "no module named ...", not "not a package"
+__path__: list[str] = []
 
 datasets = types.ModuleType(f"{__name__}.datasets", "torchvision.datasets' datasets this library has: MNIST.")
 datasets.MNIST = MNIST  # type: ignore[attr-defined]

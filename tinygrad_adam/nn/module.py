@@ -667,7 +667,33 @@ class Module:
                                    prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        return (p for _, p in self.named_parameters(recurse=recurse))
+        """``named_parameters``' parameters, in its order. Unless a subclass changes how they are found (its own
+        ``named_parameters``, ``named_modules`` or ``_named_members``, which torch's ``parameters`` would call), the
+        walk builds no names: a training step lists them for the optimizer, clipping and ``zero_grad``."""
+        cls = type(self)
+        if not recurse or (cls.named_parameters, cls.named_modules, cls._named_members) != _WALKS:
+            return (p for _, p in self.named_parameters(recurse=recurse))
+        return self._unnamed_parameters()
+
+    def _unnamed_parameters(self) -> Iterator[Parameter]:
+        """Every parameter once, modules parents first and each module's own in attribute order, as
+        ``named_parameters()`` lists them (a module held twice is walked once)."""
+        seen_modules, seen = set(), set()
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            if id(module) in seen_modules:
+                continue
+            seen_modules.add(id(module))
+            kids = []
+            for _, value in module._members():
+                if isinstance(value, Parameter):
+                    if id(value) not in seen:
+                        seen.add(id(value))
+                        yield value
+                elif isinstance(value, Module):
+                    kids.append(value)
+            stack.extend(reversed(kids))
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every submodule (children first, as torch) and on this module; returns this module."""
@@ -1498,3 +1524,6 @@ class ParameterDict(ModuleDict):
 
     def __reversed__(self) -> Iterator[str]:
         return reversed(list(self._keys))
+
+
+_WALKS = (Module.named_parameters, Module.named_modules, Module._named_members)  # (see Module.parameters)
