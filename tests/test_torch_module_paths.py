@@ -21,7 +21,8 @@ import tinygrad_adam.nn.modules as our_modules  # noqa: E402
 
 NN_MODULES = ["module", "linear", "conv", "activation", "loss", "container", "batchnorm", "instancenorm",
               "normalization", "dropout", "sparse", "rnn", "pooling", "padding", "pixelshuffle", "upsampling",
-              "distance", "flatten", "fold", "channelshuffle", "transformer", "adaptive", "lazy"]
+              "distance", "flatten", "fold", "channelshuffle", "transformer", "adaptive", "lazy",
+              "linear_cross_entropy_options"]
 # (path under torch / tinygrad_adam, names imported from it): lines seen in PyTorch code
 PATHS = [
     ("nn.utils.clip_grad", "clip_grad_norm_ clip_grad_value_"),
@@ -51,7 +52,7 @@ def test_nn_modules_submodules_hold_torchs_classes(name: str) -> None:
     ours = importlib.import_module(f"tinygrad_adam.nn.modules.{name}")
     assert getattr(our_modules, name) is ours
     missing = {"_IncompatibleKeys", "_WrappedHook", "_ConvTransposeMixin", "_LazyConvXdMixin", "_LazyNormBase",
-               "_LazyProtocol"}  # torch's helpers with no counterpart here
+               "_LazyProtocol", "_AutoDefault"}  # torch's helpers with no counterpart here
     wanted = [k for k in _classes(theirs) if k not in missing]
     assert wanted and [k for k in wanted if not hasattr(ours, k)] == []
     for k in wanted:

@@ -8,7 +8,7 @@ ones in ``_NAMES`` are namespaces made here of the classes defined elsewhere in 
 import sys
 import types
 
-from .. import adaptive, attention, layers, lazy, loss
+from .. import adaptive, attention, chunked_loss, layers, lazy, loss
 from .. import module as module_classes
 from . import activation, batchnorm, conv, instancenorm, module, rnn, transformer, utils
 
@@ -38,8 +38,9 @@ _NAMES = {
     "channelshuffle": "ChannelShuffle",
     "adaptive": "_ASMoutput AdaptiveLogSoftmaxWithLoss",
     "lazy": "LazyModuleMixin",
+    "linear_cross_entropy_options": "LinearCrossEntropyOptions",
 }
-_SOURCES = (layers, loss, lazy, adaptive, attention, module_classes)  # where nn defines them
+_SOURCES = (layers, loss, lazy, adaptive, attention, chunked_loss, module_classes)  # where nn defines them
 
 
 def _namespace(name: str, names: str) -> types.ModuleType:
