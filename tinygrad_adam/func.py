@@ -23,57 +23,24 @@ from . import autograd, backend
 from .autograd.functional import autograd_grad, basis, need_create_graph, supports_create_graph
 from .creation import zeros_like
 from .ops import movement
+from .pytree import TreeSpec, dict_keys, fits, is_leaf, tree_flatten, tree_unflatten
 from .tensor import Tensor
 
 Argnums = int | tuple[int, ...]
 
-# ---------------------------------------------------------------- pytrees: nested tuples, lists and dicts
+# ---------------------------------------------------------------- pytrees (see pytree.py), as torch.func reads them
 
 
-def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
-    """(the leaves of ``tree`` in order, its structure): tuples (named ones too), lists and dicts are nodes;
-    anything else, None too, is a leaf, as in torch's pytrees."""
-    leaves: list[Any] = []
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, (tuple, list)):
-            return (type(node), len(node), [walk(c) for c in node])
-        if isinstance(node, dict):
-            return (type(node), tuple(node), [walk(c) for c in node.values()])
-        leaves.append(node)
-        return None
-
-    return leaves, walk(tree)
-
-
-def tree_unflatten(leaves: Sequence[Any], spec: Any) -> Any:
-    """The tree of structure ``spec`` (from :func:`tree_flatten`) holding ``leaves``."""
-    it = iter(leaves)
-
-    def build(s: Any) -> Any:
-        if s is None:
-            return next(it)
-        kind, keys, kids = s
-        items = [build(k) for k in kids]
-        if issubclass(kind, dict):
-            return kind(zip(keys, items))
-        return kind(*items) if hasattr(kind, "_fields") else kind(items)
-
-    return build(spec)
-
-
-def _broadcast(prefix: Any, spec: Any) -> list[Any] | None:
+def _broadcast(prefix: Any, spec: TreeSpec) -> list[Any] | None:
     """``prefix`` (a tree whose leaves apply to whole subtrees of ``spec``) as one value per leaf; None if it does
     not fit."""
-    if not isinstance(prefix, (tuple, list, dict)):
-        return [prefix] * _count(spec)
-    if spec is None or type(prefix) is not spec[0]:
-        return None
-    keys = tuple(prefix) if isinstance(prefix, dict) else len(prefix)
-    if keys != spec[1]:
+    if is_leaf(prefix):
+        return [prefix] * spec.num_leaves
+    children = None if spec.is_leaf() else fits(spec, prefix)
+    if children is None:
         return None
     out: list[Any] = []
-    for p, s in zip(prefix.values() if isinstance(prefix, dict) else prefix, spec[2]):
+    for p, s in zip(children, spec.children_specs):
         part = _broadcast(p, s)
         if part is None:
             return None
@@ -81,17 +48,13 @@ def _broadcast(prefix: Any, spec: Any) -> list[Any] | None:
     return out
 
 
-def _count(spec: Any) -> int:
-    return 1 if spec is None else sum(_count(s) for s in spec[2])
-
-
-def _describe(spec: Any) -> str:
-    if spec is None:
+def _describe(spec: TreeSpec) -> str:
+    if spec.is_leaf():
         return "*"
-    kind, keys, kids = spec
-    inner = ", ".join(_describe(k) for k in kids) if not isinstance(keys, tuple) else ", ".join(
-        f"{k!r}: {_describe(s)}" for k, s in zip(keys, kids))
-    return f"{kind.__name__}({inner})"
+    keys = dict_keys(spec)
+    inner = ", ".join(_describe(k) for k in spec.children_specs) if keys is None else ", ".join(
+        f"{k!r}: {_describe(s)}" for k, s in zip(keys, spec.children_specs))
+    return f"{spec.type.__name__}({inner})"
 
 
 # ---------------------------------------------------------------- grad, vjp, jacrev
