@@ -63,8 +63,9 @@ class Measurement:
 
     @property
     def has_warnings(self) -> bool:
-        """Whether the spread is large: an interquartile range over 10% of the median, from 4 measurements."""
-        return len(self.times) >= 4 and self.iqr > 0.1 * self.median
+        """Whether the spread is large: an interquartile range of at least 10% of the median (torch's threshold;
+        25% and more is a gross one)."""
+        return self.median > 0 and self.iqr / self.median >= 0.1
 
     @property
     def significant_figures(self) -> int:
@@ -91,14 +92,17 @@ class Measurement:
         if len(self.times) == 1:
             lines += [f"  {self.median / scale:.2f} {unit}", f"  1 measurement, {self.number_per_run} runs , "
                                                                f"{threads}"]
-        else:
+        else:  # (the quartiles of fewer than 4 measurements are not printed, as in torch)
             lo, hi = self._quartiles()
-            lines += [f"  Median: {self.median / scale:.2f} {unit}",
-                      f"  IQR:    {self.iqr / scale:.2f} {unit} ({lo / scale:.2f} to {hi / scale:.2f})",
-                      f"  {len(self.times)} measurements, {self.number_per_run} runs per measurement, {threads}"]
+            lines += [f"  Median: {self.median / scale:.2f} {unit}"]
+            lines += [f"  IQR:    {self.iqr / scale:.2f} {unit} ({lo / scale:.2f} to {hi / scale:.2f})"] \
+                if len(self.times) >= 4 else []
+            lines += [f"  {len(self.times)} measurements, {self.number_per_run} runs per measurement, {threads}"]
         if self.has_warnings:
+            gross = self.iqr / self.median >= 0.25
             lines += [f"  WARNING: Interquartile range is {self.iqr / self.median * 100:.1f}% of the median "
-                      "measurement.", "           This could indicate system fluctuation."]
+                      "measurement.", "           " + ("This suggests significant environmental influence." if gross
+                                                       else "This could indicate system fluctuation.")]
         return "\n".join(lines)
 
 
