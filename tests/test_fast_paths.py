@@ -286,7 +286,7 @@ from tinygrad_adam import backend
 from tinygrad_adam.ops import activation
 loop = backend.compiled(activation.cdf_loop)
 x = np.linspace(-3, 3, 10, dtype=np.float32)
-loop(x, np.empty_like(x), *activation.CDF_ARGS)
+loop(x, np.empty_like(x), np.empty_like(x), *activation.CDF_ARGS)
 print(sum(loop.stats.cache_hits.values()), sum(loop.stats.cache_misses.values()))
 """
 

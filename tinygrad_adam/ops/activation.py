@@ -31,24 +31,27 @@ CDF_P = (3.989422706e-01, 3.42124878e-02, 4.69343042e-03, 1.715982059e-04, 6.287
 CDF_Q = (1.0, 2.524242688e-01, 2.883639391e-02, 1.900778175e-03, 7.408859224e-05, 1.169302594e-06)
 
 
-def normal_cdf(x: Array) -> Array:
-    """Phi(x) = (1 + erf(x / sqrt(2))) / 2 elementwise, in x's dtype and shape. erf is scalar code (scipy's, 17 ns
-    an element), so float32 on the CPU uses the rational fit: one compiled loop with numba (the ``fast`` extra), else
-    25 numpy passes over each cached piece (~1 ns an element); both give the same bits."""
+def gelu_parts(x: Array) -> tuple[Array, Array]:
+    """(x Phi(x), Phi(x)) elementwise, both in x's dtype and shape, Phi(x) = (1 + erf(x / sqrt(2))) / 2 the standard
+    normal CDF. erf is scalar code (scipy's, 17 ns an element), so float32 on the CPU uses the rational fit and forms
+    the product in the same pass over each piece: one compiled loop with numba (the ``fast`` extra), else 26 numpy
+    passes over each cached piece (~1 ns an element); both give the same bits."""
     if backend.device_of(x) != "cpu" or x.dtype != numpy.float32:
         cdf = backend.erf(x * x.dtype.type(1 / math.sqrt(2.0)))
         cdf += 1
         cdf *= 0.5
-        return cdf
+        return x * cdf, cdf
     flat = numpy.ascontiguousarray(x).reshape(-1)
-    out = numpy.empty_like(flat)
+    cdf, out = numpy.empty_like(flat), numpy.empty_like(flat)
     if backend.numba_available():
         loop = backend.compiled(cdf_loop)
-        backend.split_work(lambda part: loop(flat[part], out[part], *CDF_ARGS), flat.size, flat.nbytes)
+        backend.split_work(lambda part: loop(flat[part], cdf[part], out[part], *CDF_ARGS), flat.size, flat.nbytes)
     else:
-        backend.split_work(lambda part: cdf_passes(flat[part], out[part]), flat.size, flat.nbytes,
-                           piece=backend.PIECE)
-    return out.reshape(x.shape)
+        def work(part: slice) -> None:
+            cdf_passes(flat[part], cdf[part])
+            numpy.multiply(flat[part], cdf[part], out=out[part])
+        backend.split_work(work, flat.size, flat.nbytes, piece=backend.PIECE)
+    return out.reshape(x.shape), cdf.reshape(x.shape)
 
 
 CDF_ARGS = tuple(numpy.float32(c) for c in (*CDF_P, *CDF_Q, 4 * math.sqrt(2), 0.5))  # p0..p5, q0..q5, limit, half
@@ -72,9 +75,10 @@ def cdf_passes(x: Array, out: Array) -> None:
     numpy.add(num, half, out=out)
 
 
-def cdf_loop(x: Array, out: Array, p0: float, p1: float, p2: float, p3: float, p4: float, p5: float, q0: float,
-             q1: float, q2: float, q3: float, q4: float, q5: float, limit: float, half: float) -> None:
-    """``cdf_passes`` per element, the same operations in the same order (float32 scalars), for numba."""
+def cdf_loop(x: Array, cdf: Array, out: Array, p0: float, p1: float, p2: float, p3: float, p4: float, p5: float,
+             q0: float, q1: float, q2: float, q3: float, q4: float, q5: float, limit: float, half: float) -> None:
+    """cdf = ``cdf_passes`` per element, the same operations in the same order (float32 scalars), and out = x cdf,
+    for numba."""
     for i in range(x.shape[0]):
         c = x[i]
         if c > limit:
@@ -87,7 +91,9 @@ def cdf_loop(x: Array, out: Array, p0: float, p1: float, p2: float, p3: float, p
         num, den = (num + p3) * z, (den + q3) * z
         num, den = (num + p2) * z, (den + q2) * z
         num, den = (num + p1) * z, (den + q1) * z
-        out[i] = (num + p0) * c / (den + q0) + half
+        phi = (num + p0) * c / (den + q0) + half
+        cdf[i] = phi
+        out[i] = x[i] * phi
 
 
 def gelu_gradient(x: Array, cdf: Array, g: Array) -> Array:
@@ -142,7 +148,7 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
         return astype(gelu(astype(a, numpy.float32), approximate), numpy.float16)
     x, xp = float_input("gelu", a), a.xp
     if approximate == "none":
-        cdf = normal_cdf(x)
+        out, cdf = gelu_parts(x)
 
         def backward(g: Array) -> tuple[Array]:
             return (gelu_gradient(x, cdf, g),)
@@ -154,13 +160,14 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
         inner *= SQRT_2_OVER_PI
         th = xp.tanh(inner)
         cdf = 0.5 * (1 + th)
+        out = x * cdf
 
         def backward(g: Array) -> tuple[Array]:  # d/dx of 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3)
             du = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return (g * (cdf + 0.5 * x * (1 - th * th) * du),)
     else:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return record("gelu", (x * cdf).astype(x.dtype, copy=False), (a,), backward)
+    return record("gelu", out.astype(x.dtype, copy=False), (a,), backward)
 
 
 def silu(a: Tensor) -> Tensor:
