@@ -142,9 +142,10 @@ def test_perceiver_lm_trains_like_torch(one_torch_thread: None) -> None:
     CosineAnnealingLR steps' losses, clipped norms and parameters.
 
     Measured: first-step gradients within 6e-8 of torch's (of up to 0.39), losses within 4.8e-7 (of 6), norms within
-    2.4e-7, parameters within 6.3e-7 except the decoder's key projection (4.8e-6): its gradients are at most 2e-4,
-    and AdamW's division by each element's own running scale turns the rounding noise of the near-zero ones into
-    visible steps. Parameters get atol 1e-5, the rest rtol 1e-6 / atol 1e-6."""
+    2.4e-7, parameters within 6.3e-7 except the decoder's key projection (4.8e-6 on an AMD EPYC, 1.2e-5 on an Intel
+    Xeon, where torch runs other float32 kernels): its gradients are at most 2e-4, and AdamW's division by each
+    element's own running scale turns the rounding noise of the near-zero ones into visible steps. Parameters get
+    atol 3e-5, the rest rtol 1e-6 / atol 1e-6."""
 
     def make(m: types.ModuleType) -> Any:
         return m.PerceiverLM()
@@ -171,4 +172,4 @@ def test_perceiver_lm_trains_like_torch(one_torch_thread: None) -> None:
     assert_params_close(ours["grads"], theirs["grads"], **TOL)
     for key in ("loss", "norm"):
         np.testing.assert_allclose(ours[key], theirs[key], err_msg=key, **TOL)
-    assert_params_close(ours["params"], theirs["params"], rtol=1e-6, atol=1e-5)
+    assert_params_close(ours["params"], theirs["params"], rtol=1e-6, atol=3e-5)

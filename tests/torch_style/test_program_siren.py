@@ -129,8 +129,12 @@ def test_poisson_fits_match_torch(mode: str) -> None:
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_audio_fit_matches_torch() -> None:
+    """The audio Siren's first_omega_0 = 3000 multiplies each rounding of its first layer's w x + b by 3000 inside
+    sin: on an AMD EPYC the runs agreed as the image fits do (2.2e-7), on an Intel Xeon, where torch's float32 GEMMs
+    round differently, the losses 2.5e-6 apart, the gradient norms 1.4e-4, gradients and parameters 7e-4 and 6e-5 of
+    their largest entries."""
     theirs, ours = run_fit("audio", audio=True)
-    agree(theirs, ours)
+    agree(theirs, ours, {"rtol": 5e-4, "atol": 0}, 2e-3)
     assert ours["loss"][-1] < ours["loss"][0]
 
 

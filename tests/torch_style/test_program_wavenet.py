@@ -15,8 +15,9 @@ whole one exactly.
 Tolerances (float32, dropout 0): measured max differences, ours against torch: losses 3.1e-7 relative, EMA and eval
 losses 3.2e-7 relative; the clipped total gradient norm 5.0e-6 and each parameter's 7.8e-6 relative (the
 mixture loss's ``log(cdf_delta)`` cancels); parameters and the EMA shadow 2.1e-6 absolute (Adam scales the rounding
-of near-zero gradient entries up); generated mixture samples 4.8e-7 absolute, one-hot samples equal. Allowed: rtol
-2e-6 for the losses, rtol 3e-5 (atol 1e-6) for gradient norms, atol 5e-6 for parameters, 2e-6 for the samples.
+of near-zero gradient entries up; 5.1e-6 on an Intel Xeon, where torch runs other float32 kernels); generated
+mixture samples 4.8e-7 absolute, one-hot samples equal. Allowed: rtol 2e-6 for the losses, rtol 3e-5 (atol 1e-6)
+for gradient norms, atol 1.5e-5 for parameters, 2e-6 for the samples.
 One parameter is noise in both libraries: the scalar model's ``first_conv.weight_v`` (see ``params_close``),
 3.6e-4 apart, whose signs must agree. Within a library, incremental against full forward: probabilities within
 2.3e-9 absolute of ~4e-3 (allowed rtol 1e-5, atol 1e-8), mixture samples 7.5e-8 (allowed 1e-6).
@@ -32,7 +33,7 @@ torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip 
 
 TOL = {"rtol": 2e-6, "atol": 1e-7}  # losses
 GRADS = {"rtol": 3e-5, "atol": 1e-6}  # the clipped total and each parameter's gradient norm
-PARAMS = {"rtol": 0, "atol": 5e-6}  # parameters, the EMA shadow
+PARAMS = {"rtol": 0, "atol": 1.5e-5}  # parameters, the EMA shadow
 B, T, HOP, CIN, CIN_PAD = 2, 16, 4, 3, 1
 OLD = pytest.mark.filterwarnings("ignore:.*weight_norm`? is deprecated:FutureWarning",
                                  "ignore:Using a non-full backward hook:FutureWarning",
