@@ -102,13 +102,17 @@ def test_transformer_src_tgt_mismatch_raises_as_torch(batch: int, extra: int, fe
 def test_decoder_layer_values_and_grads_as_torch(heads: int, batch_first: bool, norm_first: bool, bias: bool,
                                                  activation: str, mask: str, train: bool, scale: float) -> None:
     """A regression guard for what the probe found equal: the decoder layer's output and every gradient, with
-    bool / float / fully masked memory masks (torch off its fast path: a row with no key gives finite values)."""
+    bool / float / fully masked memory masks (torch off its fast path: a row with no key gives finite values).
+    The reference is torch's layer in float64: at scale 1e3 the attention logits reach 1e6 and the softmax is one-hot,
+    so the query and key projections' gradients are 1e-12 there, 0 in ours, and rounding noise of 2e-3 in torch's
+    float32 layer (a hypothesis run found it)."""
     rng = np.random.default_rng(heads)
     kw = {"dim_feedforward": 6, "dropout": 0.0, "activation": activation, "batch_first": batch_first,
           "norm_first": norm_first, "bias": bias}
     torch.manual_seed(0)
     ref, ours = torch.nn.TransformerDecoderLayer(4, heads, **kw), tnn.TransformerDecoderLayer(4, heads, **kw)
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    ref = ref.double()
     ref.train(train)
     ours.train(train)
     tgt = (rng.standard_normal((2, 3, 4) if batch_first else (3, 2, 4)) * scale).astype(np.float32)
@@ -118,13 +122,14 @@ def test_decoder_layer_values_and_grads_as_torch(heads: int, batch_first: bool, 
     if mask == "full_row":
         m[0] = True
     masks = {"none": None, "bool": m, "full_row": m, "float": np.where(m, -1e9, 0.5).astype(np.float32)}[mask]
-    rt, rm = torch.tensor(tgt, requires_grad=True), torch.tensor(mem, requires_grad=True)
+    rt, rm = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (tgt, mem))
     ot, om = tg.tensor(tgt, requires_grad=True), tg.tensor(mem, requires_grad=True)
-    r = ref(rt, rm, memory_mask=None if masks is None else torch.tensor(masks))
+    r = ref(rt, rm, memory_mask=None if masks is None else torch.tensor(masks if mask != "float" else
+                                                                         masks.astype(np.float64)))
     o = ours(ot, om, memory_mask=None if masks is None else tg.tensor(masks))
     np.testing.assert_allclose(o.detach().numpy(), r.detach().numpy(), rtol=1e-4, atol=1e-4)
     up = rng.standard_normal(r.shape).astype(np.float32)
-    (r * torch.tensor(up)).sum().backward()
+    (r * torch.tensor(up.astype(np.float64))).sum().backward()
     (o * tg.tensor(up)).sum().backward()
     np.testing.assert_allclose(ot.grad.numpy(), rt.grad.numpy(), rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(om.grad.numpy(), rm.grad.numpy(), rtol=1e-3, atol=1e-3)
