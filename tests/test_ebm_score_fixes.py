@@ -46,16 +46,20 @@ def make(lib: object, name: str, kwargs: dict, data: np.ndarray) -> tuple[object
     return p, getattr(lib.optim, name)([p], **kwargs)
 
 
-def both_states(name: str, kwargs: dict, data: np.ndarray, grads: list[np.ndarray]) -> tuple[dict, dict, object]:
-    """torch's and ours' state of one parameter after a step per gradient; and our optimizer."""
-    out = []
+def both_states(name: str, kwargs: dict, data: np.ndarray,
+                grads: list[np.ndarray]) -> tuple[dict, dict, object, dict]:
+    """torch's and ours' state of one parameter after a step per gradient; our optimizer; and the largest magnitude
+    each of torch's entries held after any step."""
+    out, peaks = [], {}
     for lib in (torch, tg):
         p, opt = make(lib, name, kwargs, data)
         for g in grads:
             p.grad = lib.tensor(g)
             opt.step()
+            for key, value in opt.state[p].items() if lib is torch else ():
+                peaks[key] = max(peaks.get(key, 0.0), np.nanmax(np.abs(as_numpy(value)), initial=0.0))
         out.append((opt.state[p], opt))
-    return out[0][0], out[1][0], out[1][1]
+    return out[0][0], out[1][0], out[1][1], peaks
 
 
 @pytest.mark.parametrize(("name", "kwargs"), OPTIMIZERS, ids=[f"{n}-{k}" for n, k in OPTIMIZERS])
@@ -72,7 +76,7 @@ def test_state_reads_by_torch_names(name: str, kwargs: dict, shape: tuple, seed:
     grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(steps)]
     if grads[0].size:
         grads[0].reshape(-1)[0] = extreme
-    theirs, ours, _ = both_states(name, kwargs, data, grads)
+    theirs, ours, _, peaks = both_states(name, kwargs, data, grads)
     for key in TORCH_NAMES:
         assert (key in ours) == (key in theirs), key
         if key not in theirs:
@@ -81,7 +85,10 @@ def test_state_reads_by_torch_names(name: str, kwargs: dict, shape: tuple, seed:
                 ours[key]
             continue
         want, got = theirs[key], ours[key]
-        scale = np.nanmax(np.abs(as_numpy(want)), initial=0.0)  # (Adam's lerp vs multiply-add: an ulp of the largest)
+        # an ulp of the largest value the entry held (Adam's lerp vs multiply-add; an earlier step's rounding carried
+        # through a cancellation: centered RMSprop's momentum buffer -10.05 then -0.31, 6.4e-7 apart, found by a
+        # hypothesis run)
+        scale = peaks[key] if np.isfinite(peaks[key]) else np.nanmax(np.abs(as_numpy(want)), initial=0.0)
         tol = {"rtol": 2e-6, "atol": 1e-6 * scale if np.isfinite(scale) else 0}
         np.testing.assert_allclose(as_numpy(got), as_numpy(want), **tol, err_msg=key)
         np.testing.assert_allclose(as_numpy(ours.get(key)), as_numpy(want), **tol, err_msg=key)
