@@ -136,8 +136,8 @@ def test_xlog1py_grad_examples() -> None:
 def rounded_once(fn, x: np.ndarray, seed: int) -> list[np.ndarray]:
     """torch's float64 ``fn`` of float16 ``x`` (value, gradient from ``both``'s seeded float16 output gradient), each
     rounded once to float16: the reference for "computed in float32, rounded once". torch's own float16 / float32
-    gelu is CPU-dependent: where it runs its AVX-512 code it is 2 ulps off at x = -4, flushes the gradient below
-    x = -6.5 to +0 and gives nan at +inf (inf elsewhere and in float64)."""
+    gelu is CPU-dependent: where it runs its AVX-512 code it is 2 ulps off at x = -4 and flushes the gradient below
+    x = -6.15 to +0; its vectorised kernel gives nan at +inf (its float64 one inf)."""
     t = torch.tensor(x.astype(np.float64), requires_grad=True)
     out = fn(torch, F, t)
     out.backward(torch.tensor(np.random.default_rng(seed).standard_normal(tuple(out.shape)).astype(x.dtype)
