@@ -209,11 +209,18 @@ def test_float16_activation_scalars_compute_in_float32(op: str, xs: list[float],
         xt, ours = torch.tensor(x, requires_grad=True), tg.tensor(x, requires_grad=True)
         same_bits(fn(tg.nn.functional, ours, s), fn(torch.nn.functional, xt, s))
         return  # torch's backward computes g exp(beta x) / (1 + exp(beta x)): inf past float32's exp range
-    same_bits(out, theirs, signs=op != "softshrink")  # (README: torch's softshrink -0 on tiny tensors)
+    # numpy's float32 exp and torch's differ in the last bit in a third of the elements (README), so after the
+    # float16 rounding an exp-based value is an ulp apart at times (celu(-19.5, 2.2)'s gradient 2.18868e-4, the
+    # float64 value rounded, against torch's 2.18987e-4; found by a hypothesis run)
+    exp_based = op.startswith(("softplus", "elu", "celu"))
+    if exp_based:
+        np.testing.assert_allclose(out.numpy(), theirs.detach().numpy(), rtol=1e-3, atol=1e-7)
+    else:
+        same_bits(out, theirs, signs=op != "softshrink")  # (README: torch's softshrink -0 on tiny tensors)
     g = np.linspace(-1.5, 2.5, x.size).astype(np.float16)
     theirs.backward(torch.tensor(g))
     out.backward(tg.tensor(g))
-    if op.startswith("softplus"):  # ours is g sigmoid(beta x), torch's g z / (z + 1): a float16 ulp apart at times
+    if exp_based:  # (softplus: ours is g sigmoid(beta x), torch's g z / (z + 1), too)
         np.testing.assert_allclose(ours.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-7)
     else:
         same_bits(ours.grad, xt.grad)

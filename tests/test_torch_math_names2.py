@@ -255,8 +255,11 @@ def test_gamma_family(name: str, x: np.ndarray, dtype: Any) -> None:
     if name != "lgamma":  # away from the poles, where both answer with whatever rounding gives
         x = np.where((x < 0) & (np.abs(x - np.round(x)) < 1e-3), 0.5, x).astype(dtype)
     rtol = 5e-5 if dtype == np.float32 else 1e-9
-    check_close(lambda L, a: getattr(L, name)(a), x, rtol)
-    check_close(lambda L, a: getattr(a, name)(), x, rtol)
+    # near digamma's root at 1.4616 the value is small and torch's float32 one is 1e-7 off: digamma(1.4609375) is
+    # -6.725051e-4 there, -6.724024e-4 here and in float64 (a hypothesis run found it)
+    atol = 3e-7 if name == "digamma" and dtype == np.float32 else 1e-30
+    check_close(lambda L, a: getattr(L, name)(a), x, rtol, atol)
+    check_close(lambda L, a: getattr(a, name)(), x, rtol, atol)
     ints = np.nan_to_num(x, posinf=5, neginf=-5).clip(-5, 5).astype(np.int64)
     check_close(lambda L, a: getattr(L, name)(a), ints, 5e-5)
 
@@ -273,8 +276,9 @@ def test_polygamma(x: np.ndarray, n: int, dtype: Any) -> None:
     raises(lambda L: L.polygamma(-1, L.tensor([1.0])))
 
 
-def check_close(f: Callable[..., Any], x: np.ndarray, rtol: float) -> None:
-    """Values and gradients within ``rtol`` of torch's, relative to each value (nan where nan, inf where inf)."""
+def check_close(f: Callable[..., Any], x: np.ndarray, rtol: float, atol: float = 1e-30) -> None:
+    """Values and gradients within ``rtol`` of torch's, relative to each value, or ``atol`` (nan where nan, inf where
+    inf)."""
     def run(L: Any) -> tuple[Any, Any]:
         a = L.tensor(x, requires_grad=x.dtype.kind == "f")
         out = f(L, a)
@@ -284,9 +288,9 @@ def check_close(f: Callable[..., Any], x: np.ndarray, rtol: float) -> None:
         return (out.detach().numpy() if L is torch else out.numpy()), grad
     (ours, our_grad), (theirs, their_grad) = run(tg), run(torch)
     assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=1e-30, equal_nan=True)
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, equal_nan=True)
     if their_grad is not None:
-        np.testing.assert_allclose(our_grad, their_grad, rtol=rtol, atol=1e-30, equal_nan=True)
+        np.testing.assert_allclose(our_grad, their_grad, rtol=rtol, atol=atol, equal_nan=True)
 
 
 @settings(max_examples=40, deadline=None)
