@@ -57,14 +57,15 @@ def _quiet(f: Any) -> Any:
     return wrapped
 
 
-def _close(ours: Any, theirs: Any, exact: Any, rtol: float, largest_rtol: float = 0.0) -> None:
+def _close(ours: Any, theirs: Any, exact: Any, rtol: float, largest_rtol: float = 0.0, atol: float = 0.0) -> None:
     """``ours`` within rtol of torch's, widened by twice torch's own float32 error (its distance from the float64
     result ``exact``) where both are finite: float32 cancellation (1/s - x^2/s^3 at x = s) is torch's error too; or
     within that of ``exact`` itself (the two errors can fall on opposite sides: the float32 gradient of KL(Beta(1e-3,
     3) || Gamma(1e-3, 2)) is -0.0406 here, -0.0885 in torch, -0.0666 in float64). ``largest_rtol``: also within that
-    fraction of the array's largest finite magnitude (a matrix's rounding error is relative to its norm)."""
+    fraction of the array's largest finite magnitude (a matrix's rounding error is relative to its norm); ``atol``: also
+    within that (the rounding of terms that cancel)."""
     theirs = np.asarray(theirs, np.float64)
-    slack = np.full_like(theirs, largest_rtol * np.abs(theirs[np.isfinite(theirs)]).max(initial=0.0))
+    slack = np.full_like(theirs, largest_rtol * np.abs(theirs[np.isfinite(theirs)]).max(initial=0.0) + atol)
     if exact is not None:
         exact = np.asarray(exact, np.float64)
         with np.errstate(invalid="ignore"):
@@ -115,9 +116,9 @@ def _run_torch(f: Any, arrays: tuple[np.ndarray, ...]) -> Any:
             return run(torch, f, arrays, True)
 
 
-def check(f: Any, *arrays: np.ndarray, rtol: float, largest_rtol: float = 0.0) -> None:
+def check(f: Any, *arrays: np.ndarray, rtol: float, largest_rtol: float = 0.0, atol: float = 0.0) -> None:
     """As ``agree`` (values, dtypes, shapes and input gradients as torch's, or both raise), float32 results
-    compared with the slack of ``_close`` (``largest_rtol``: its norm-wise tolerance)."""
+    compared with the slack of ``_close`` (``largest_rtol``: its norm-wise tolerance; ``atol``: an absolute one)."""
     f = _quiet(f)
     try:
         theirs = _run_torch(f, arrays)
@@ -133,12 +134,12 @@ def check(f: Any, *arrays: np.ndarray, rtol: float, largest_rtol: float = 0.0) -
     assert len(ours[0]) == len(theirs[0])
     for a, b, e in zip(ours[0], theirs[0], exact[0]):
         assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, b.dtype, a.shape, b.shape)
-        _close(a, b, e, rtol, largest_rtol)
+        _close(a, b, e, rtol, largest_rtol, atol)
     for a, b, e in zip(ours[1], theirs[1], exact[1]):
         assert (a is None) == (b is None)
         if a is not None:
             assert a.dtype == b.dtype and a.shape == b.shape
-            _close(a, b, e, rtol, largest_rtol)
+            _close(a, b, e, rtol, largest_rtol, atol)
 
 
 # ---------------------------------------------------------------------------------------------- Normal
