@@ -10,6 +10,7 @@ Mutations (each reverted after the run):
 
 from __future__ import annotations
 
+import pickle
 import re
 from importlib import import_module
 from typing import Any
@@ -71,11 +72,44 @@ def test_summary_as_torch_for_any_number_of_measurements(times: list[float]) -> 
     """The printed summary of a measurement of 1, 2, 3 and more blocks, with a small, a large (10-25%) and a gross
     (25% and more) interquartile range, is torch's line for line, numbers included: the quartiles from 4 blocks on,
     torch's two warnings from any number."""
-    ours = bench(tg).Measurement(10, [t * 10 for t in times], "f(x)", num_threads=2)
-    common = import_module("torch.utils.benchmark.utils.common")
-    theirs = common.Measurement(10, [t * 10 for t in times], common.TaskSpec("f(x)", "pass", num_threads=2))
+    ours, theirs = (bench(lib).Measurement(10, [t * 10 for t in times], bench(lib).TaskSpec("f(x)", "pass",
+                                                                                            num_threads=2))
+                    for lib in (tg, torch))
     assert repr(ours).splitlines()[1:] == repr(theirs).splitlines()[1:]
-    assert ours.has_warnings == theirs.has_warnings
+    assert ours.has_warnings == theirs.has_warnings and ours.meets_confidence() == theirs.meets_confidence()
+    assert ours.meets_confidence(0.3) == theirs.meets_confidence(0.3)
+
+
+TASKS = [{"stmt": "f(x)", "setup": "pass"}, {"stmt": "f(x)", "setup": "x = 1", "sub_label": "s"},
+         {"stmt": "a = 1\nf(a)", "setup": "x = 1\ny = 2", "description": "d"},
+         {"stmt": "a = 1\nf(a)", "setup": "", "sub_label": "s", "num_threads": 4},
+         {"stmt": "f(x)", "setup": "pass", "label": "L", "sub_label": "s", "env": "e", "global_setup": "g"},
+         {"stmt": "", "setup": "pass", "label": "L"}]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_task_spec_and_measurement_as_torch(task: dict) -> None:
+    """``TaskSpec`` (title, setup_str, summarize), ``Measurement(number_per_run, raw_times, task_spec, metadata)``
+    reading the task's fields as its own, ``as_row_name``, the printed summary for one-line and multi-line
+    statements and setups, and ``merge`` (one measurement per task, every per-run time), all as torch's."""
+    specs = [bench(lib).TaskSpec(**task) for lib in (tg, torch)]
+    assert [specs[0].title, specs[0].setup_str(), specs[0].summarize()] == \
+        [specs[1].title, specs[1].setup_str(), specs[1].summarize()]
+    made = [bench(lib).Measurement(4, [8e-6, 9e-6, 8.5e-6], spec, {"k": 1}) for lib, spec in zip((tg, torch), specs)]
+    for field in ("stmt", "setup", "global_setup", "label", "sub_label", "description", "env", "num_threads"):
+        assert getattr(made[0], field) == getattr(made[1], field) == task.get(field, getattr(specs[1], field))
+    assert made[0].metadata == made[1].metadata == {"k": 1} and made[0].as_row_name == made[1].as_row_name
+    assert repr(made[0]).splitlines()[1:] == repr(made[1]).splitlines()[1:]
+    other = [bench(lib).TaskSpec("g()", "pass") for lib in (tg, torch)]
+    merged = [bench(lib).Measurement.merge([m, bench(lib).Measurement(2, [6e-6], o),
+                                            bench(lib).Measurement(1, [1e-6], s)])
+              for lib, m, o, s in zip((tg, torch), made, other, specs)]
+    assert [(m.number_per_run, m.raw_times, m.stmt, m.metadata) for m in merged[0]] == \
+        [(m.number_per_run, m.raw_times, m.stmt, m.metadata) for m in merged[1]]
+    with pytest.raises(AttributeError):
+        made[0].no_such_field  # noqa: B018
+    again = pickle.loads(pickle.dumps(made[0]))  # (torch's is serialisable; ours reads the task through __getattr__)
+    assert again.task_spec == made[0].task_spec and repr(again).splitlines()[1:] == repr(made[0]).splitlines()[1:]
 
 
 @LIBS

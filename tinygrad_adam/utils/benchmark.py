@@ -8,15 +8,17 @@ Callgrind are not here)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
+import textwrap
 import timeit
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import backend
 
-__all__ = ["Compare", "Measurement", "Timer", "select_unit"]
+__all__ = ["Compare", "Measurement", "TaskSpec", "Timer", "select_unit"]
 UNIT_NAMES = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds"}
 
 
@@ -26,16 +28,76 @@ def select_unit(t: float) -> tuple[str, float]:
     return {-3: ("ns", 1e-9), -2: ("us", 1e-6), -1: ("ms", 1e-3)}.get(exponent, ("s", 1.0))
 
 
-class Measurement:
-    """The result of a Timer: ``raw_times`` (seconds per block of ``number_per_run`` runs) and the statistics of
-    ``times``, the seconds per run."""
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What a Timer times (all but its globals): the statement, its setup and the labels a summary prints."""
 
-    def __init__(self, number_per_run: int, raw_times: list[float], stmt: str, setup: str = "pass",
-                 label: str | None = None, sub_label: str | None = None, description: str | None = None,
-                 env: str | None = None, num_threads: int = 1) -> None:
+    stmt: str
+    setup: str
+    global_setup: str = ""
+    label: str | None = None
+    sub_label: str | None = None
+    description: str | None = None
+    env: str | None = None
+    num_threads: int = 1
+
+    @property
+    def title(self) -> str:
+        """The label (and sub-label), else the one-line statement (and sub-label), else the indented statement."""
+        suffix = f": {self.sub_label}" if self.sub_label else ""
+        if self.label is not None:
+            return self.label + suffix
+        if "\n" not in self.stmt:
+            return self.stmt + suffix
+        return f"stmt:{f' ({self.sub_label})' if self.sub_label else ''}\n" + textwrap.indent(self.stmt, "  ")
+
+    def setup_str(self) -> str:
+        """The setup as a summary prints it ("" for none)."""
+        if not self.setup or self.setup == "pass":
+            return ""
+        return f"setup:\n{textwrap.indent(self.setup, '  ')}" if "\n" in self.setup else f"setup: {self.setup}"
+
+    def summarize(self) -> str:
+        """Title, description and setup, one section a line (a blank line after a section of several lines)."""
+        sections = [part for part in (self.title, self.description or "", self.setup_str()) if part]
+        return "\n".join(part + "\n" if "\n" in part else part for part in sections)
+
+
+TASK_FIELDS = tuple(f.name for f in dataclasses.fields(TaskSpec))
+
+
+class Measurement:
+    """The result of a Timer, ``Measurement(number_per_run, raw_times, task_spec, metadata=None)``: ``raw_times``
+    (seconds per block of ``number_per_run`` runs) and the statistics of ``times``, the seconds per run. The task's
+    fields (``stmt``, ``label``, ``num_threads`` ...) read as its own attributes."""
+
+    def __init__(self, number_per_run: int, raw_times: list[float], task_spec: TaskSpec,
+                 metadata: dict[Any, Any] | None = None) -> None:
         self.number_per_run, self.raw_times = number_per_run, list(raw_times)
-        self.stmt, self.setup, self.label, self.sub_label = stmt, setup, label, sub_label
-        self.description, self.env, self.num_threads = description, env, num_threads
+        self.task_spec, self.metadata = task_spec, metadata
+
+    def __getattr__(self, name: str) -> Any:
+        if name in TASK_FIELDS:
+            return getattr(self.task_spec, name)
+        raise AttributeError(f"'Measurement' object has no attribute {name!r}")
+
+    @staticmethod
+    def merge(measurements: Iterable[Measurement]) -> list[Measurement]:
+        """One Measurement per distinct task of ``measurements``, holding all their per-run times (one run a block;
+        metadata dropped)."""
+        groups: dict[TaskSpec, list[float]] = {}
+        for m in measurements:
+            groups.setdefault(m.task_spec, []).extend(m.times)
+        return [Measurement(1, times, task) for task, times in groups.items()]
+
+    def meets_confidence(self, threshold: float = 0.1) -> bool:
+        """Whether the interquartile range is under ``threshold`` of the median."""
+        return self.iqr / self.median < threshold
+
+    @property
+    def as_row_name(self) -> str:
+        """The name of this measurement's row in a table: its sub-label, else its statement."""
+        return self.sub_label or self.stmt or "[Unknown]"
 
     @property
     def times(self) -> list[float]:
@@ -76,18 +138,11 @@ class Measurement:
 
     @property
     def title(self) -> str:
-        if self.label is not None:
-            return f"{self.label}: {self.sub_label}" if self.sub_label else self.label
-        return self.stmt
+        return self.task_spec.title
 
     def __repr__(self) -> str:
         unit, scale = select_unit(self.median)
-        lines = [object.__repr__(self), self.title]
-        if self.description:
-            lines.append(self.description)
-        if self.setup != "pass":
-            lines += ["setup:", *(f"  {line}" for line in self.setup.splitlines()), ""] if "\n" in self.setup \
-                else [f"setup: {self.setup}"]
+        lines = [object.__repr__(self), *self.task_spec.summarize().split("\n")]
         threads = f"{self.num_threads} thread{'s' if self.num_threads != 1 else ''}"
         if len(self.times) == 1:
             lines += [f"  {self.median / scale:.2f} {unit}", f"  1 measurement, {self.number_per_run} runs , "
@@ -118,7 +173,7 @@ class Timer:
             raise NotImplementedError("benchmark.Timer: only Python statements can be timed here (no C++)")
         if not isinstance(stmt, str):
             raise ValueError("Currently only a `str` stmt is supported.")
-        self.stmt, self.setup, self.num_threads = stmt, setup, num_threads
+        self.stmt, self.setup, self.global_setup, self.num_threads = stmt, setup, global_setup, num_threads
         self.label, self.sub_label, self.description, self.env = label, sub_label, description, env
         namespace = dict(globals or {})
         if global_setup:
@@ -130,8 +185,8 @@ class Timer:
             return self._timer.timeit(number)
 
     def _measurement(self, number: int, times: list[float]) -> Measurement:
-        return Measurement(number, times, self.stmt, self.setup, self.label, self.sub_label, self.description,
-                           self.env, self.num_threads)
+        return Measurement(number, times, TaskSpec(self.stmt, self.setup, self.global_setup, self.label,
+                                                   self.sub_label, self.description, self.env, self.num_threads))
 
     def timeit(self, number: int = 1000000) -> Measurement:
         """One block of ``number`` runs (after a warm-up of up to 100 runs, as torch's)."""
