@@ -46,6 +46,13 @@ def tol(dtype: Any) -> float:
     return 1e-5 if dtype == np.float32 else 1e-12
 
 
+def without_cancellation(name: str, x: np.ndarray) -> np.ndarray:
+    """``x`` for UNARY[name], with -1e300 made -2 for the mean: beside 1e300 it cancels, and the sum of the rest then
+    depends on the order of the adds (mean([[1e300, -1e300, 1], [1, 1, 1]]) is 4 / 6 here and exactly, 2 / 6 in
+    torch's vectorised sum; a hypothesis run found it)."""
+    return np.where(x == -1e300, -2.0, x).astype(x.dtype) if name == "mean" else x
+
+
 def items(d: dict[str, Any]) -> tuple[Any, ...]:
     """A dict's values in key order (agree flattens tuples, not dicts)."""
     return tuple(d[k] for k in sorted(d))
@@ -56,7 +63,7 @@ def items(d: dict[str, Any]) -> tuple[Any, ...]:
 @given(x=arrays(), name=st.sampled_from(sorted(UNARY)), dtype=DTYPES)
 def test_grad_of_small_functions(x: np.ndarray, name: str, dtype: type) -> None:
     fn = UNARY[name]
-    x = x.astype(dtype)
+    x = without_cancellation(name, x.astype(dtype))
     agree(lambda lib, t: lib.func.grad(lambda u: fn(u).sum())(t), x, grads=False, rtol=tol(dtype))
     agree(lambda lib, t: lib.func.grad_and_value(lambda u: fn(u).sum())(t), x, grads=False, rtol=tol(dtype))
 
@@ -583,7 +590,7 @@ def test_import_paths() -> None:
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), name=st.sampled_from(sorted(UNARY)), dtype=DTYPES)
 def test_linearize_value_and_jvp_as_torch(data: st.DataObject, name: str, dtype: Any) -> None:
-    x = data.draw(arrays()).astype(dtype)
+    x = without_cancellation(name, data.draw(arrays()).astype(dtype))
     tangents = [data.draw(hnp.arrays(dtype, x.shape, elements=MILD)) for _ in range(2)]
     f = UNARY[name]
 
