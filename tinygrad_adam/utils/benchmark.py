@@ -127,7 +127,7 @@ class Measurement:
     def has_warnings(self) -> bool:
         """Whether the spread is large: an interquartile range of at least 10% of the median (torch's threshold;
         25% and more is a gross one)."""
-        return self.median > 0 and self.iqr / self.median >= 0.1
+        return self.median > 0 and not self.meets_confidence(0.1)
 
     @property
     def significant_figures(self) -> int:
@@ -154,7 +154,7 @@ class Measurement:
                 if len(self.times) >= 4 else []
             lines += [f"  {len(self.times)} measurements, {self.number_per_run} runs per measurement, {threads}"]
         if self.has_warnings:
-            gross = self.iqr / self.median >= 0.25
+            gross = not self.meets_confidence(0.25)
             lines += [f"  WARNING: Interquartile range is {self.iqr / self.median * 100:.1f}% of the median "
                       "measurement.", "           " + ("This suggests significant environmental influence." if gross
                                                        else "This could indicate system fluctuation.")]
@@ -173,20 +173,18 @@ class Timer:
             raise NotImplementedError("benchmark.Timer: only Python statements can be timed here (no C++)")
         if not isinstance(stmt, str):
             raise ValueError("Currently only a `str` stmt is supported.")
-        self.stmt, self.setup, self.global_setup, self.num_threads = stmt, setup, global_setup, num_threads
-        self.label, self.sub_label, self.description, self.env = label, sub_label, description, env
+        self._task_spec = TaskSpec(stmt, setup, global_setup, label, sub_label, description, env, num_threads)
         namespace = dict(globals or {})
         if global_setup:
             exec(global_setup, namespace)
         self._timer = timeit.Timer(stmt=stmt, setup=setup, timer=timer, globals=namespace)
 
     def _time(self, number: int) -> float:
-        with backend.num_threads(self.num_threads):
+        with backend.num_threads(self._task_spec.num_threads):
             return self._timer.timeit(number)
 
     def _measurement(self, number: int, times: list[float]) -> Measurement:
-        return Measurement(number, times, TaskSpec(self.stmt, self.setup, self.global_setup, self.label,
-                                                   self.sub_label, self.description, self.env, self.num_threads))
+        return Measurement(number, times, self._task_spec)
 
     def timeit(self, number: int = 1000000) -> Measurement:
         """One block of ``number`` runs (after a warm-up of up to 100 runs, as torch's)."""
@@ -267,7 +265,7 @@ class Compare:
 
     def _table(self, label: str | None, group: list[Measurement]) -> list[str]:
         """The lines of one label's table."""
-        cells = {((m.num_threads, m.stmt if m.sub_label is None else m.sub_label), m.description): m for m in group}
+        cells = {((m.num_threads, m.as_row_name), m.description): m for m in group}
         rows = sorted(dict.fromkeys(r for r, _ in cells), key=lambda r: r[0])  # (by thread count, then as given)
         columns = list(dict.fromkeys(c for _, c in cells))
         unit, scale = select_unit(min(m.median for m in group))
