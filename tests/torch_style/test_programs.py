@@ -703,6 +703,9 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_influence_hvp.py`` runs ``influence_hvp.py``: Hessian-vector products by double backward,
   ``autograd.functional.hvp / vhp / hessian`` and torch.func, a finite-difference check, power iteration, LiSSA
   and influence scores against an exact damped solve)
+- (``test_program_convlstm_density.py`` runs ``convlstm_density.py``: a ConvLSTM next-frame predictor, an RNNCell
+  language model with an orthogonal parametrization and AdaptiveLogSoftmaxWithLoss, GaussianNLLLoss / PoissonNLLLoss
+  / MixtureSameFamily on bucketized features, an Unfold / Fold patch autoencoder under torch.profiler)
 """
 
 from __future__ import annotations
@@ -774,6 +777,7 @@ IMPORTS = [
     ("import torch.nn.utils.parametrize as P\n", "import tinygrad_adam.nn.utils.parametrize as P\n"),
     ("import torch.nn.functional as tnnF\n", "import tinygrad_adam.nn.functional as tnnF\n"),
     ("from torch.nn import Transformer\n", "from tinygrad_adam.nn import Transformer\n"),
+    ("from torch.profiler import ", "from tinygrad_adam.profiler import "),
 ]
 
 
