@@ -706,6 +706,8 @@ harness hands both the same initial weights and minibatches from numpy.
 - (``test_program_convlstm_density.py`` runs ``convlstm_density.py``: a ConvLSTM next-frame predictor, an RNNCell
   language model with an orthogonal parametrization and AdaptiveLogSoftmaxWithLoss, GaussianNLLLoss / PoissonNLLLoss
   / MixtureSameFamily on bucketized features, an Unfold / Fold patch autoencoder under torch.profiler)
+- (``test_program_schnet_forces.py`` runs ``schnet_forces.py``: a SchNet-style potential fitted to energies and to
+  forces by ``autograd.grad(create_graph=True)``, and ListNet / LambdaRank scorers with NDCG@k)
 """
 
 from __future__ import annotations
