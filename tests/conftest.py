@@ -53,11 +53,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _fake_gpu_kernels() -> None:
-    """On the fake GPU, every optimizer's kernel compiled in one nvcc run up front (one by one would be slow)."""
+    """On the fake GPU, every optimizer's kernel compiled in one nvcc run up front (one by one would be slow), and
+    their multi-tensor kernels in one more."""
     if FAKE_GPU:
-        from cuda_host import build, optimizer_specs
+        from cuda_host import build, build_raw, optimizer_raw_specs, optimizer_specs
 
         build(optimizer_specs())
+        build_raw(optimizer_raw_specs())
 
 
 @pytest.fixture(autouse=True)

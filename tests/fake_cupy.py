@@ -23,13 +23,15 @@ fail here as they would on a GPU, so it rejects what cupy rejects:
   count, properties and version; ``Device(1)`` fails when used. ``random.RandomState`` has cupy's signatures for
   ``seed``, ``random_sample``, ``standard_normal``, ``uniform`` and ``normal`` (float32/float64 only) over numpy's
   PCG64. ``ElementwiseKernel`` runs the CUDA body compiled by nvcc on the host (tests/cuda_host.py), on fake arrays
-  and scalars only. ``cupyx.scatter_add`` has cupy's dtype restriction.
+  and scalars only; ``RawKernel`` likewise, on fake arrays and numpy scalars of the parameters' exact types.
+  ``cupyx.scatter_add`` has cupy's dtype restriction.
 
 Not emulated: streams and asynchrony (everything has finished when a call returns), memory pools, several devices
 and peer access, cuRAND's numbers, cupy's wrap-around of out-of-range integer indices (numpy raises), writes
 through a broadcast view (numpy raises), ElementwiseKernel broadcasting/casting/raw or non-T parameters,
 cupy-specific keywords (arguments follow numpy's signatures, so a numpy-only keyword is accepted), ufunc methods
-(``.at``, ``.reduce``), fusion, raw kernels, ``cupyx.scipy``, DLPack and ``__cuda_array_interface__``. A few
+(``.at``, ``.reduce``), fusion, raw kernels that use shared memory, barriers or atomics (``RawKernel`` runs the
+threads of a 1-d grid one after another), ``cupyx.scipy``, DLPack and ``__cuda_array_interface__``. A few
 functions that cupy lets take host arrays (``zeros_like``, ``take``) reject them here: stricter, never laxer.
 """
 
@@ -44,7 +46,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy
-from cuda_host import HostElementwiseKernel
+from cuda_host import HostElementwiseKernel, HostRawKernel
 
 VERSION = "14.2.0"
 
@@ -507,6 +509,33 @@ class ElementwiseKernel:
         return _call(self._host, args, {})
 
 
+class RawKernel:
+    """``cupy.RawKernel``: the CUDA source compiled by nvcc (device code) and run on the host thread by thread
+    (tests/cuda_host.py), on fake arrays (as pointers) and numpy scalars of each parameter's exact type only: cupy
+    passes a Python float as a double, garbage to a ``float`` parameter, so Python scalars are refused here."""
+
+    def __init__(self, code: str, name: str, options: tuple[str, ...] = (), backend: str = "nvrtc",
+                 **kwargs: Any) -> None:
+        if options or backend != "nvrtc" or kwargs:
+            raise NotImplementedError("fake cupy: RawKernel options, backends and keywords are not emulated")
+        self.code, self.name = code, name
+        self._host = HostRawKernel(code, name)
+
+    def __call__(self, grid: tuple[int, ...], block: tuple[int, ...], args: tuple[Any, ...], *,
+                 shared_mem: int = 0) -> None:
+        if shared_mem:
+            raise NotImplementedError("fake cupy: dynamic shared memory is not emulated")
+        if not isinstance(args, tuple):
+            raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+        for a in args:
+            if isinstance(a, numpy.ndarray):
+                raise TypeError(f"Unsupported type {type(a)}")
+            if not isinstance(a, (ndarray, numpy.generic)):
+                raise TypeError(f"fake cupy: pass a raw kernel arrays and numpy scalars, got {type(a).__name__} "
+                                f"(cupy would pass a Python number as a 64-bit value whatever the parameter's type)")
+        self._host(grid, block, tuple(a._a if isinstance(a, ndarray) else a for a in args))
+
+
 def asnumpy(a: Any, stream: Any = None, order: str = "C", out: Any = None, *, blocking: bool = True) -> Any:
     return a.get(stream, order, out) if isinstance(a, ndarray) else numpy.asarray(a, order=order)
 
@@ -546,6 +575,7 @@ def _modules() -> dict[str, types.ModuleType]:
              _module("cupyx", scatter_add=scatter_add)]
     top = _module("cupy", __version__=VERSION, __getattr__=_names("cupy", numpy, FUNCTIONS, SAME), ndarray=ndarray,
                   asnumpy=asnumpy, get_array_module=get_array_module, ElementwiseKernel=ElementwiseKernel,
+                  RawKernel=RawKernel,
                   **{m.__name__.split(".")[1]: m for m in parts if m.__name__.count(".") == 1})
     return {m.__name__: m for m in [top, *parts]}
 

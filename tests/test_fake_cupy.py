@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 import realdata
-from cuda_host import NVCC
+from cuda_host import CXX, NVCC
 from fake_cupy import CUDARuntimeError, cupy, cupyx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,6 +115,41 @@ def test_elementwise_kernel_runs_its_cuda_body_on_device_arrays_only() -> None:
     assert axpy(x, 2.0, y) is y and y.get().tolist() == [1, 3, 5, 7]
     with pytest.raises(TypeError, match="Unsupported type"):
         axpy(np.arange(4, dtype=np.float32), 2.0, y)
+
+
+SCALE = """typedef float T;
+extern "C" __global__ void scale(const unsigned long long *ptrs, long long n, T a) {
+  for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)blockDim.x * gridDim.x) {
+    T *x = (T *)ptrs[0];
+    x[i] = x[i] * a;
+  }
+}
+"""
+
+
+@needs_nvcc
+@pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++)")
+def test_raw_kernel_runs_every_thread_and_takes_exact_types_only() -> None:
+    """A raw kernel's grid runs whole (3 blocks of 4 threads over 10 elements, one thread a element), through
+    pointers read from a device array, and a scalar must be a numpy scalar of the parameter's type."""
+    x = cupy.arange(10, dtype=np.float32)
+    ptrs = cupy.asarray(np.array([x.data.ptr], np.uint64))
+    kernel = cupy.RawKernel(SCALE, "scale")
+    kernel((3,), (4,), (ptrs, np.int64(10), np.float32(2.5)))
+    assert x.get().tolist() == [2.5 * k for k in range(10)]
+    kernel((1,), (3,), (ptrs, np.int64(10), np.float32(2.0)))  # a grid smaller than the work: strides over it
+    assert x.get().tolist() == [5.0 * k for k in range(10)]
+    for bad, match in [((ptrs, 10, np.float32(2.0)), "Python number"), ((ptrs, np.int64(10), 2.0), "Python number"),
+                       ((ptrs, np.int64(10), np.float64(2.0)), "pass numpy.float32"),
+                       ((ptrs, np.int32(10), np.float32(2.0)), "pass numpy.int64"),
+                       ((np.zeros(1, np.uint64), np.int64(10), np.float32(2.0)), "Unsupported type"),
+                       ((ptrs, np.int64(10)), "takes 3 arguments")]:
+        with pytest.raises(TypeError, match=match):
+            kernel((1,), (4,), bad)
+    assert x.get().tolist() == [5.0 * k for k in range(10)]
+    with pytest.raises(NotImplementedError, match="__syncthreads"):
+        cupy.RawKernel(SCALE.replace("x[i] = x[i] * a;", "__syncthreads();"), "scale")((1,), (1,), (ptrs, np.int64(1),
+                                                                                                     np.float32(1)))
 
 
 NO_TORCH = importlib.util.find_spec("torch") is None

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygrad_adam as tg
-from tinygrad_adam import checkpoint, optim
+from tinygrad_adam import backend, checkpoint, optim
 from tinygrad_adam.optim import fused
 
 IMPLS = ["reference", "numpy"] + (["numba"] if optim.numba_available() else [])
@@ -128,6 +128,39 @@ def test_cuda_kernels_equal_cpu_reference(name: str, kw: dict, dtype: type) -> N
                                run_ours(name, kw, p0, grads, "reference"), **tol)
     np.testing.assert_allclose(run_ours(name, kw, p0, grads, "reference", device="cuda"),
                                run_ours(name, kw, p0, grads, "reference"), **tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_multi_tensor_launch_equals_cpu_reference(name: str, kw: dict, dtype: type,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several GPU parameters (sizes around the launch's block, an empty and a 0-d one) go by one launch of the
+    multi-tensor kernel a step, and each equals the readable update on the CPU."""
+    launches = []
+
+    def counted(code: str, name: str) -> Any:
+        kernel = raw_kernel(code, name)
+        return lambda *args: (launches.append(name), kernel(*args))
+    raw_kernel = backend.raw_kernel
+    monkeypatch.setattr(backend, "raw_kernel", counted)
+    shapes = [(fused.MULTI_BLOCK - 1,), (fused.MULTI_BLOCK + 1,), (0, 3), (), (3, 700)]
+    rng = np.random.default_rng(11)
+    params = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    grads = [random_grads(3, shape, seed=k) for k, shape in enumerate(shapes)]
+    tol = {"rtol": 1e-5, "atol": 1e-7} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-15}
+    results = {}
+    for device, impl in (("cuda", "auto"), ("cpu", "reference")):
+        tensors = [tg.Tensor(p.copy(), requires_grad=True, device=device) for p in params]
+        opt = getattr(optim, name)(tensors, **kw, impl=impl)
+        for step in range(3):
+            for t, g in zip(tensors, grads):
+                t.grad = tg.Tensor(g[step].astype(dtype), device=device)
+            opt.step()
+        results[device] = [t.numpy() for t in tensors]
+    assert len(launches) == 3
+    for k, (a, b) in enumerate(zip(results["cuda"], results["cpu"])):
+        np.testing.assert_allclose(a, b, **tol, err_msg=f"parameter {k} of shape {shapes[k]}")
 
 
 @pytest.mark.skipif(not optim.numba_available(), reason="numba is not installed")

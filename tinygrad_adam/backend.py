@@ -897,6 +897,17 @@ def elementwise_kernel(in_params: str, out_params: str, operation: str, name: st
     return _cupy.ElementwiseKernel(in_params, out_params, operation, name)
 
 
+@functools.cache
+def raw_kernel(code: str, name: str) -> Any:
+    """A ``cupy.RawKernel`` (CUDA source, the ``extern "C" __global__`` function ``name``), made once per source:
+    call it as ``kernel(grid, block, args)``, arrays as device pointers and numpy scalars of the parameters' types."""
+    ok, why = gpu_status()
+    if not ok:
+        raise DeviceError(f"a GPU kernel was requested but {why}")
+    assert _cupy is not None
+    return _cupy.RawKernel(code, name)
+
+
 def openblas_kernels() -> str | None:
     """The kernels numpy's OpenBLAS chose for this CPU when it was loaded ("Haswell": AVX2, "SkylakeX": AVX-512;
     ``OPENBLAS_CORETYPE`` in the environment overrides its choice), from its own ``get_corename``; None without an

@@ -14,7 +14,8 @@ in float32 throughout.
 :class:`FusedKernel` compiles the program for
 
 - the GPU: one ``cupy.ElementwiseKernel`` (Chainer's pattern: scalars are kernel arguments, the parameter
-  and its state are updated in place in a single launch);
+  and its state are updated in place in a single launch), and for several parameters one launch of a
+  ``cupy.RawKernel`` over all of them, which finds each block's tensor and run in a table (``_cuda_multi_source``);
 - the CPU with numpy: ufunc calls into preallocated scratch registers (``out=``), run over chunks small
   enough to stay in the cache, so that a step reads p, g, m, v once and writes p, m, v once: the
   minimum memory traffic, with no new arrays. numpy's ufuncs release the GIL, so the chunks are shared
@@ -24,7 +25,7 @@ in float32 throughout.
 
 :meth:`FusedKernel.run_many` updates several parameters that share the scalars at once (torch's
 "multi-tensor apply"): numpy spreads every tensor's chunks over the thread pool, numba cuts all the tensors
-together into one equal run of elements per core.
+together into one equal run of elements per core, and on a GPU one launch updates them all.
 
 Each kernel's generated code is on ``numpy_source``, ``numba_source`` and ``cuda_source``.
 """
@@ -61,6 +62,8 @@ CHUNK = 131072  # elements per CPU chunk (512 KiB of float32): a chunk's arrays 
 # us on one thread, 230 on two; 128K as four tensors: 152 against 190).
 PARALLEL_MIN = 1 << 20  # numba's loop runs on all cores from this many elements on
 THREAD_MIN = 1 << 18  # the numpy chunks go to the thread pool from this many elements on (several tensors)
+MULTI_BLOCK = 2048  # elements per block of the multi-tensor GPU launch (8 per thread: enough loads in flight)
+MULTI_THREADS = 256
 IMPLS = ("auto", "reference", "numpy", "numba")
 
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
@@ -92,6 +95,7 @@ def resolve_impl(impl: str, device: str) -> str:
 
 
 _NUMBA_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+_MULTI_DTYPES = _NUMBA_DTYPES  # the multi-tensor GPU kernel's (float16 goes by ElementwiseKernel, one per tensor)
 
 
 class FusedKernel:
@@ -115,6 +119,8 @@ class FusedKernel:
         self.cuda_source = _cuda_source(self)
         self._numpy_fn = _compile(self.numpy_source, {"numpy": numpy})
         self._numba_fn: Callable[..., None] | None = None
+        self._blocks: dict[tuple[str, tuple[int, ...]], Array] = {}  # the multi-tensor launch's block tables
+        self._multi_sources: dict[numpy.dtype, str] = {}  # and its source by dtype
 
     def run(self, impl: str, arrays: Mapping[str, Array], scalars: Mapping[str, float],
             scratch: MutableMapping[Any, Any]) -> None:
@@ -132,12 +138,7 @@ class FusedKernel:
         when the arrays of two tensors overlap in memory they are updated one after the other instead."""
         checked = [self._arrays(arrays) for arrays in tensors]
         if impl == "cuda":
-            kernel = backend.elementwise_kernel(", ".join(f"T {n}" for n in self.inputs + self.scalars),
-                                                ", ".join(f"T {n}" for n in self.outputs),
-                                                self.cuda_source, f"tinygrad_adam_{self.name}")
-            for arrs in checked:
-                with backend.device_context(backend.device_of(arrs[0])):
-                    kernel(*arrs[len(self.outputs):], *(scalars[n] for n in self.scalars), *arrs[:len(self.outputs)])
+            self._run_cuda(checked, scalars)
             return
         if impl not in ("numpy", "numba"):
             raise ValueError(f"{self.name}: unknown kernel impl {impl!r}")
@@ -201,6 +202,54 @@ class FusedKernel:
                 raise TypeError(f"{self.name}: array {name!r} has shape {a.shape} and dtype {a.dtype}, but "
                                 f"{self.arrays[0]!r} has shape {first.shape} and dtype {first.dtype}")
 
+    def _run_cuda(self, tensors: list[tuple[Array, ...]], scalars: Mapping[str, float]) -> None:
+        """The GPU update: the contiguous float32 / float64 tensors of one device and dtype in one launch of the
+        multi-tensor kernel (torch's multi-tensor apply), when there are several and no output of one shares memory
+        with another's arrays; every other tensor in its own ElementwiseKernel launch (any strides, float16)."""
+        groups: dict[tuple[str, numpy.dtype], list[tuple[Array, ...]]] = {}
+        single = []
+        for arrs in tensors:
+            # (a numpy scalar, a 0-d gradient negated for ``maximize`` on the host, is no array to point to)
+            if arrs[0].dtype in _MULTI_DTYPES and all(backend.is_array(a) and a.flags.c_contiguous for a in arrs):
+                groups.setdefault((backend.device_of(arrs[0]), arrs[0].dtype), []).append(arrs)
+            else:
+                single.append(arrs)
+        for (device, dtype), same in groups.items():
+            if len(same) > 1 and _apart(same, len(self.outputs)):
+                with backend.device_context(device):
+                    self._launch_multi(same, device, dtype, scalars)
+            else:
+                single.extend(same)
+        if single:
+            kernel = backend.elementwise_kernel(", ".join(f"T {n}" for n in self.inputs + self.scalars),
+                                                ", ".join(f"T {n}" for n in self.outputs),
+                                                self.cuda_source, f"tinygrad_adam_{self.name}")
+            for arrs in single:
+                with backend.device_context(backend.device_of(arrs[0])):
+                    kernel(*arrs[len(self.outputs):], *(scalars[n] for n in self.scalars), *arrs[:len(self.outputs)])
+
+    def _launch_multi(self, tensors: list[tuple[Array, ...]], device: str, dtype: numpy.dtype,
+                      scalars: Mapping[str, float]) -> None:
+        """One launch of the multi-tensor kernel over ``tensors`` (contiguous, one device and dtype): a table of
+        their arrays' addresses (a copy to the device each step: gradients are new arrays) and a table of blocks,
+        each a run of at most ``MULTI_BLOCK`` elements of one tensor (kept per device and sizes)."""
+        xp = backend.xp_of(device)
+        sizes = tuple(arrs[0].size for arrs in tensors)
+        blocks = self._blocks.get((device, sizes))
+        if blocks is None:
+            if len(self._blocks) >= 16:  # (sizes change only when the parameter list does)
+                self._blocks.clear()
+            blocks = self._blocks[device, sizes] = xp.asarray(_block_table(sizes))
+        if not len(blocks):
+            return
+        ptrs = xp.asarray(numpy.array([backend.data_ptr(a) for arrs in tensors for a in arrs], numpy.uint64))
+        source = self._multi_sources.get(dtype)
+        if source is None:
+            source = self._multi_sources[dtype] = _cuda_multi_source(self, "float" if dtype == numpy.float32
+                                                                     else "double")
+        kernel = backend.raw_kernel(source, f"tinygrad_adam_{self.name}_multi")
+        kernel((len(blocks),), (MULTI_THREADS,), (ptrs, blocks, *(dtype.type(scalars[n]) for n in self.scalars)))
+
     def _run_numpy(self, flats: list[list[numpy.ndarray]], values: list[Any],
                    scratch: MutableMapping[Any, Any]) -> None:
         """The chunk function over every chunk of every tensor: on the calling thread for small updates, else
@@ -240,6 +289,16 @@ class FusedKernel:
                 kernel(*(flats[t] if stop - start == sizes[t] else [a[start:stop] for a in flats[t]]), *values)
 
         backend.in_parallel(work, workers)
+
+
+def _block_table(sizes: tuple[int, ...]) -> numpy.ndarray:
+    """The multi-tensor launch's blocks for tensors of these sizes: (blocks, 3) int64 rows (tensor, start, stop),
+    each tensor cut into runs of ``MULTI_BLOCK`` elements (its last run shorter), in order."""
+    n = numpy.array(sizes, numpy.int64)
+    counts = -(-n // MULTI_BLOCK)
+    tensor = numpy.repeat(numpy.arange(len(n)), counts)
+    start = (numpy.arange(len(tensor)) - numpy.repeat(numpy.cumsum(counts) - counts, counts)) * MULTI_BLOCK
+    return numpy.stack([tensor, start, numpy.minimum(start + MULTI_BLOCK, n[tensor])], axis=1)
 
 
 def _workers(impl: str, sizes: list[int]) -> int:
@@ -337,7 +396,7 @@ def _apart(tensors: list[list[Array]], outputs: int, owned: bool | None = None) 
 def _span(a: numpy.ndarray) -> tuple[int, int]:
     """The first byte of ``a`` and one past its last: every element lies in between (for a strided view, so may
     bytes it skips)."""
-    low = high = a.__array_interface__["data"][0]
+    low = high = backend.data_ptr(a)
     for n, stride in zip(a.shape, a.strides):
         if stride < 0:
             low += stride * (n - 1)
@@ -467,6 +526,27 @@ def _rename_calls(stmt: ast.Assign) -> ast.Assign:
         if isinstance(node, ast.Call):
             node.func = ast.parse(_FUNCS[node.func.id][0], mode="eval").body
     return stmt
+
+
+def _cuda_multi_source(k: FusedKernel, ctype: str) -> str:
+    """The multi-tensor kernel in CUDA C for ``ctype`` ("float" or "double"): block b updates the elements
+    [start, stop) of tensor t, row b of the block table, its threads striding by the block's size; tensor t's
+    arrays are entries t * arrays ... of the address table, in kernel order (outputs first)."""
+    refs = [f"T *_raw_{n} = (T *)_ptrs[_t + {j}];" for j, n in enumerate(k.outputs)]
+    refs += [f"const T *_raw_{n} = (const T *)_ptrs[_t + {j}];" for j, n in enumerate(k.inputs, len(k.outputs))]
+    elements = [f"T &{n} = _raw_{n}[i];" for n in k.outputs] + [f"const T &{n} = _raw_{n}[i];" for n in k.inputs]
+    body = textwrap.indent(k.cuda_source, "    ")
+    return f"""typedef {ctype} T;
+extern "C" __global__ void tinygrad_adam_{k.name}_multi(const unsigned long long *_ptrs, const long long *_blocks{
+        "".join(f", T {n}" for n in k.scalars)}) {{
+  const long long _t = _blocks[3 * blockIdx.x] * {len(k.arrays)}, _stop = _blocks[3 * blockIdx.x + 2];
+  {" ".join(refs)}
+  for (long long i = _blocks[3 * blockIdx.x + 1] + threadIdx.x; i < _stop; i += blockDim.x) {{
+    {" ".join(elements)}
+{body}
+  }}
+}}
+"""
 
 
 def _cuda_source(k: FusedKernel) -> str:

@@ -292,8 +292,8 @@ class Optimizer:
                     self.check_grad(grad, group)
         for group in self.param_groups:
             group = _with_numbers(group)
-            # CPU fast paths: the parameters of a group that share a kernel and its scalars (the same step
-            # count, as a rule all of them) are updated by one call (FusedKernel.run_many)
+            # fast paths: the parameters of a group that share a kernel and its scalars (the same step count, as a
+            # rule all of them) are updated by one call (FusedKernel.run_many; on a GPU, one launch)
             together: dict[tuple[Any, ...], list[dict[str, Array]]] = {}
             kernels: dict[tuple[Any, ...], tuple[FusedKernel, dict[str, float]]] = {}
             for p in group["params"]:
@@ -317,7 +317,7 @@ class Optimizer:
 
     def _update(self, p: Tensor, group: Group, together: dict[tuple[Any, ...], list[dict[str, Array]]],
                 kernels: dict[tuple[Any, ...], tuple[FusedKernel, dict[str, float]]]) -> None:
-        """Advance ``p``'s state and update it, or (CPU fast paths) add it to ``together`` (by impl and the state's
+        """Advance ``p``'s state and update it, or (fast paths) add it to ``together`` (by impl and the state's
         host numbers) for one joint call. ``kernels`` keeps this step's :meth:`fused` answers by those host numbers
         (its step count, as a rule), which with the group are all that :meth:`fused` may read."""
         state = self.state_of(p, group)
@@ -338,11 +338,7 @@ class Optimizer:
         host = tuple([v for v in state.values() if not isinstance(v, backend.ARRAY_TYPES)])  # (is_array, inline)
         if host not in kernels:
             kernels[host] = self.fused(state, group)
-        arrays = {**state, "p": p._data, "g": g}
-        if impl == "cuda":
-            kernels[host][0].run(impl, arrays, kernels[host][1], self._scratch)
-        else:
-            together.setdefault((impl, host), []).append(arrays)
+        together.setdefault((impl, host), []).append({**state, "p": p._data, "g": g})
 
     def _update_rows(self, p: Tensor, grad: Any, state: State, group: Group) -> None:
         """``reference`` on the rows a coalesced sparse gradient holds: those rows of ``p`` and of its state arrays
