@@ -305,11 +305,12 @@ def build_raw(specs: Iterable[RawSpec]) -> None:
 
 
 def optimizer_raw_specs() -> list[RawSpec]:
-    """The multi-tensor kernel of every optimizer configuration the tests run, for float and double."""
-    from tinygrad_adam.optim import fused
+    """The multi-tensor kernel of every optimizer configuration the tests run and temporal averaging's, for float
+    and double."""
+    from tinygrad_adam.optim import averaging, fused
 
     return [RawSpec(fused._cuda_multi_source(k, ctype), f"tinygrad_adam_{k.name}_multi")
-            for k in optimizer_kernels() for ctype in ("float", "double")]
+            for k in [averaging.EMA_KERNEL, *optimizer_kernels()] for ctype in ("float", "double")]
 
 
 class HostRawKernel:

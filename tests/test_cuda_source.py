@@ -178,16 +178,22 @@ def test_every_construct_of_the_kernel_language(dtype: type, gpu_emulated: list[
         np.testing.assert_allclose(results[1][n], results[0][n], rtol=1e-6 if dtype == np.float32 else 1e-14)
 
 
-def test_temporal_average_cuda_kernel_on_host(gpu_emulated: list[HostElementwiseKernel]) -> None:
-    path = np.random.default_rng(3).standard_normal((6, 4, 5)).astype(np.float32)
-    p = tg.Tensor(path[0].copy())
-    avg = optim.TemporalAverage([p], beta=0.9)
-    bar = np.zeros((4, 5))
+@pytest.mark.parametrize("count", [1, 3])
+def test_temporal_average_cuda_kernel_on_host(count: int, gpu_emulated: list[Any]) -> None:
+    """One parameter by its ElementwiseKernel, three by one multi-tensor launch an update."""
+    path = np.random.default_rng(3).standard_normal((6, count, 4, 5)).astype(np.float32)
+    params = [tg.Tensor(x.copy()) for x in path[0]]
+    avg = optim.TemporalAverage(params, beta=0.9)
+    bar = np.zeros((count, 4, 5))
     for t, theta in enumerate(path, start=1):
-        p.data[...] = theta
+        for p, x in zip(params, theta):
+            p.data[...] = x
         avg.update()
         bar = 0.9 * bar + 0.1 * theta                    # theta_bar_t, then bias-corrected
-        np.testing.assert_allclose(avg.averages()[0].numpy(), bar / (1 - 0.9**t), rtol=1e-5)
+        for k, average in enumerate(avg.averages()):
+            np.testing.assert_allclose(average.numpy(), bar[k] / (1 - 0.9**t), rtol=1e-5)
+    kind = HostElementwiseKernel if count == 1 else HostRawKernel
+    assert {type(k) for k in gpu_emulated} == {kind} and sum(k.calls for k in gpu_emulated) == len(path)
 
 
 def test_a_broken_kernel_body_fails_to_compile() -> None:

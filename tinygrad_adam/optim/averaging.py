@@ -42,13 +42,15 @@ class TemporalAverage:
     def update(self) -> None:
         """Fold the current parameter values into the average (one step)."""
         self.t += 1
+        together: dict[str, list[dict[str, Any]]] = {}  # the fast paths: one call for all (on a GPU, one launch)
         for p, bar in zip(self.params, self.theta_bar):
             impl = resolve_impl(self.impl, p.device)
             if impl == "reference":
                 bar[...] = self.beta * bar + (1 - self.beta) * p._data  # theta_bar_t = beta theta_bar + (1-beta) theta
             else:
-                EMA_KERNEL.run(impl, {"theta_bar": bar, "theta": p._data},
-                               {"beta": self.beta, "one_minus_beta": 1 - self.beta}, self._scratch)
+                together.setdefault(impl, []).append({"theta_bar": bar, "theta": p._data})
+        for impl, tensors in together.items():
+            EMA_KERNEL.run_many(impl, tensors, {"beta": self.beta, "one_minus_beta": 1 - self.beta}, self._scratch)
 
     def averages(self) -> list[Tensor]:
         """The bias-corrected averages theta_bar_t / (1 - beta^t), one Tensor per parameter, in order."""
