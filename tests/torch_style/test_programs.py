@@ -708,6 +708,8 @@ harness hands both the same initial weights and minibatches from numpy.
   / MixtureSameFamily on bucketized features, an Unfold / Fold patch autoencoder under torch.profiler)
 - (``test_program_schnet_forces.py`` runs ``schnet_forces.py``: a SchNet-style potential fitted to energies and to
   forces by ``autograd.grad(create_graph=True)``, and ListNet / LambdaRank scorers with NDCG@k)
+- (``test_program_dgcnn.py`` runs ``dgcnn.py``: WangYueFt/dgcnn's DGCNN, knn by matmul + topk, the flat-gather
+  edge features, EdgeConv blocks, label smoothing by scatter, SGD + CosineAnnealingLR)
 """
 
 from __future__ import annotations
