@@ -496,12 +496,16 @@ def test_signal_windows_match_torch(name: str, M: int, sym: bool, dtype: str | N
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("call", [lambda W, d: W.hann(-1), lambda W, d: W.gaussian(4, std=0),
-                                  lambda W, d: W.exponential(4, center=1.0), lambda W, d: W.hann(3, dtype=d),
-                                  lambda W, d: W.exponential(1, center=1.0)])
+@pytest.mark.parametrize("call", [lambda W, L: W.hann(-1), lambda W, L: W.gaussian(4, std=0),
+                                  lambda W, L: W.exponential(4, center=1.0), lambda W, L: W.hann(3, dtype=L.int64),
+                                  lambda W, L: W.exponential(1, center=1.0),
+                                  # (the next two returned a window: found by a sweep of torch's OpInfo error inputs)
+                                  lambda W, L: W.general_cosine(3, a=[]),
+                                  *(lambda W, L, n=n: getattr(W, n)(4, layout=L.sparse_coo, **WINDOWS[n])
+                                    for n in sorted(WINDOWS))])
 def test_signal_windows_errors_match_torch(call) -> None:
-    assert _family(lambda: call(tg.signal.windows, tg.int64)) == _family(
-        lambda: call(torch.signal.windows, torch.int64)) == {"ValueError"}
+    assert _family(lambda: call(tg.signal.windows, tg)) == _family(
+        lambda: call(torch.signal.windows, torch)) == {"ValueError"}
     np.testing.assert_allclose(tg.signal.windows.exponential(5, center=1.0, sym=False).numpy(),
                                torch.signal.windows.exponential(5, center=1.0, sym=False).numpy(), rtol=1e-6)
 
