@@ -46,6 +46,7 @@ CASES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "stack": (lambda L, x, y: ([x, y],), ANY), "tril": (lambda L, x, y: (x,), ANY),
     "gather": (lambda L, x, y: (x, -1, L.zeros(x.shape, dtype=L.int64)), ANY),
     "argmax": (lambda L, x, y: (x, -1), ANY), "argmin": (lambda L, x, y: (x, 0, True), ANY),
+    "take": (lambda L, x, y: (x, L.zeros(x.shape, dtype=L.int64)), ANY),
 }
 TUPLES: dict[str, Any] = {  # functions with two results (values, indices): out is a pair
     "max": lambda L, x: (x, -1), "min": lambda L, x: (x, -1), "sort": lambda L, x: (x, -1),
@@ -236,3 +237,16 @@ def test_arg_reductions_take_out_of_their_dtype(name: str) -> None:
         assert out.tolist() == ([1, 0] if name == "argmax" else [0, 1])
         with pytest.raises(RuntimeError, match=r"(?i)expected out tensor to have dtype"):
             getattr(lib, name)(x, 1, out=lib.empty(2))
+
+
+def test_bernoulli_and_multinomial_outs_as_torch() -> None:
+    """bernoulli takes out= (it refused the keyword, as take did), in out's dtype; multinomial's out must be int64,
+    as torch's (a float64 out took the indices as floats; both found by a sweep of torch's OpInfo samples)."""
+    for lib in (torch, tg):
+        out = lib.zeros(2, 3, dtype=lib.float64)
+        assert lib.bernoulli(lib.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]), out=out) is out
+        assert out.tolist() == [[1, 0, 1], [0, 0, 1]] and out.dtype == lib.float64
+        probs = lib.tensor([[0.0, 1.0]], dtype=lib.float64)
+        assert lib.multinomial(probs, 1, out=lib.zeros(1, 1, dtype=lib.int64)).tolist() == [[1]]
+        with pytest.raises(RuntimeError, match=r"(?i)long|int64"):
+            lib.multinomial(probs, 1, out=lib.zeros(1, 1, dtype=lib.float64))

@@ -44,7 +44,7 @@ COMPUTING = frozenset([
     "remainder", "round", "rsqrt", "searchsorted", "sgn", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh",
     "softmax", "sort", "sqrt", "square", "stack", "std", "sub", "subtract", "sum", "take_along_dim", "tan", "tanh",
     "tensordot", "topk", "tril", "triu", "true_divide", "trunc", "var", "vdot", "vstack", "where", "xlogy",
-    "nonzero",
+    "nonzero", "take", "bernoulli",
 ])
 # ... of which these accumulate in out's dtype (as with their ``dtype=``: ``sum(x, 1, out=longs)`` sums longs) ...
 ACCUMULATING = frozenset(["sum", "prod", "cumsum", "cumprod", "mean", "nansum"])
@@ -53,9 +53,10 @@ CREATING = frozenset(["zeros", "ones", "empty", "full", "arange", "linspace", "l
                       "randint", "randperm"])
 # Writing ``out`` from an input whose memory overlaps it: torch refuses any overlap for these, ...
 WHOLE_OVERLAP = frozenset(["cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
-                           "cross", "gather", "index_select", "take_along_dim"])
+                           "cross", "gather", "index_select", "take", "take_along_dim"])
 # ... does not look for these (reductions, products, sorting by index: they read what they have written) ...
-UNCHECKED = frozenset(["all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "bucketize", "cummax",
+UNCHECKED = frozenset(["all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bernoulli", "bmm", "bucketize",
+                       "cummax",
                        "cummin", "diag", "diff", "dot", "histc", "inner", "inverse", "log_softmax", "logsumexp",
                        "matmul", "max", "mean", "median", "min", "mm", "multinomial", "mv", "nanmean", "nanmedian",
                        "nanquantile", "nansum", "norm", "prod", "quantile", "searchsorted", "softmax", "std", "sum",
@@ -64,7 +65,7 @@ UNCHECKED = frozenset(["all", "amax", "amin", "any", "argmax", "argmin", "argsor
 PRODUCTS = frozenset(["addmm", "addbmm", "baddbmm", "addmv"])
 # ... and refuses a partial overlap for the rest (its elementwise kernels' check).
 # These take an out of the result's dtype only (torch: "Expected out tensor to have dtype long int").
-EXACT = frozenset(["argmax", "argmin", "nonzero"])
+EXACT = frozenset(["argmax", "argmin", "multinomial", "nonzero", "take"])
 # These resize an out of another shape without torch's warning.
 QUIET_RESIZE = (CREATING - {"arange"}) | {"topk", "kthvalue"}
 
