@@ -309,7 +309,7 @@ def optimizer_raw_specs() -> list[RawSpec]:
     and double."""
     from tinygrad_adam.optim import averaging, fused
 
-    return [RawSpec(fused._cuda_multi_source(k, ctype), f"tinygrad_adam_{k.name}_multi")
+    return [RawSpec(fused._cuda_multi_source(k, ctype, fused.MULTI_TENSORS), f"tinygrad_adam_{k.name}_multi")
             for k in [averaging.EMA_KERNEL, *optimizer_kernels()] for ctype in ("float", "double")]
 
 

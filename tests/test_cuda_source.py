@@ -122,6 +122,23 @@ def test_multi_tensor_launch_equals_one_launch_per_tensor(name: str, kw: dict, d
 
 
 @pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++)")
+def test_multi_tensor_launches_of_a_few_tensors_each(gpu_emulated: list[Any],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """More tensors than a launch takes go by several launches (here three tensors a launch: eight tensors, three
+    launches a step), equal to one launch per tensor."""
+    monkeypatch.setattr(fused, "MULTI_TENSORS", 3)
+    rng = np.random.default_rng(8)
+    params = [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
+    grads = [[g.astype(np.float32) for g in step] for step in
+             zip(*(random_grads(2, shape, seed=k) for k, shape in enumerate(SHAPES)))]
+    together = run_list("Adam", {}, params, grads)
+    assert {type(k) for k in gpu_emulated} == {HostRawKernel} and sum(k.calls for k in gpu_emulated) == 6
+    alone = [run_list("Adam", {}, [p], [[g[k]] for g in grads])[0] for k, p in enumerate(params)]
+    for k, (a, b) in enumerate(zip(together, alone)):
+        np.testing.assert_array_equal(a, b, err_msg=f"parameter {k}")
+
+
+@pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++)")
 def test_multi_tensor_launch_leaves_out_what_it_cannot_take(gpu_emulated: list[Any]) -> None:
     """The only float64 parameter and a strided view go one launch each, beside one joint launch of the rest (two
     of them views of one array, side by side), and each ends as the readable update has it."""

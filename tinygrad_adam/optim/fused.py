@@ -15,7 +15,8 @@ in float32 throughout.
 
 - the GPU: one ``cupy.ElementwiseKernel`` (Chainer's pattern: scalars are kernel arguments, the parameter
   and its state are updated in place in a single launch), and for several parameters one launch of a
-  ``cupy.RawKernel`` over all of them, which finds each block's tensor and run in a table (``_cuda_multi_source``);
+  ``cupy.RawKernel`` over all of them (up to ``MULTI_TENSORS`` a launch), their addresses and sizes its arguments
+  (``_cuda_multi_source``);
 - the CPU with numpy: ufunc calls into preallocated scratch registers (``out=``), run over chunks small
   enough to stay in the cache, so that a step reads p, g, m, v once and writes p, m, v once: the
   minimum memory traffic, with no new arrays. numpy's ufuncs release the GIL, so the chunks are shared
@@ -64,6 +65,7 @@ PARALLEL_MIN = 1 << 20  # numba's loop runs on all cores from this many elements
 THREAD_MIN = 1 << 18  # the numpy chunks go to the thread pool from this many elements on (several tensors)
 MULTI_BLOCK = 2048  # elements per block of the multi-tensor GPU launch (8 per thread: enough loads in flight)
 MULTI_THREADS = 256
+MULTI_TENSORS = 32  # tensors per launch: their addresses and sizes are kernel arguments (Adam's, 1.6 KB of CUDA's 4)
 IMPLS = ("auto", "reference", "numpy", "numba")
 
 _FUNCS = {"sqrt": ("numpy.sqrt", "sqrt"), "abs": ("numpy.abs", "fabs"), "max": ("numpy.maximum", "fmax")}
@@ -119,8 +121,7 @@ class FusedKernel:
         self.cuda_source = _cuda_source(self)
         self._numpy_fn = _compile(self.numpy_source, {"numpy": numpy})
         self._numba_fn: Callable[..., None] | None = None
-        self._blocks: dict[tuple[str, tuple[int, ...]], Array] = {}  # the multi-tensor launch's block tables
-        self._multi_sources: dict[numpy.dtype, str] = {}  # and its source by dtype
+        self._multi_sources: dict[tuple[numpy.dtype, int], str] = {}  # the multi-tensor kernel's, by dtype and size
 
     def run(self, impl: str, arrays: Mapping[str, Array], scalars: Mapping[str, float],
             scratch: MutableMapping[Any, Any]) -> None:
@@ -217,7 +218,7 @@ class FusedKernel:
         for (device, dtype), same in groups.items():
             if len(same) > 1 and _apart(same, len(self.outputs)):
                 with backend.device_context(device):
-                    self._launch_multi(same, device, dtype, scalars)
+                    self._launch_multi(same, dtype, scalars)
             else:
                 single.extend(same)
         if single:
@@ -228,27 +229,25 @@ class FusedKernel:
                 with backend.device_context(backend.device_of(arrs[0])):
                     kernel(*arrs[len(self.outputs):], *(scalars[n] for n in self.scalars), *arrs[:len(self.outputs)])
 
-    def _launch_multi(self, tensors: list[tuple[Array, ...]], device: str, dtype: numpy.dtype,
-                      scalars: Mapping[str, float]) -> None:
-        """One launch of the multi-tensor kernel over ``tensors`` (contiguous, one device and dtype): a table of
-        their arrays' addresses (a copy to the device each step: gradients are new arrays) and a table of blocks,
-        each a run of at most ``MULTI_BLOCK`` elements of one tensor (kept per device and sizes)."""
-        xp = backend.xp_of(device)
-        sizes = tuple(arrs[0].size for arrs in tensors)
-        blocks = self._blocks.get((device, sizes))
-        if blocks is None:
-            if len(self._blocks) >= 16:  # (sizes change only when the parameter list does)
-                self._blocks.clear()
-            blocks = self._blocks[device, sizes] = xp.asarray(_block_table(sizes))
-        if not len(blocks):
-            return
-        ptrs = xp.asarray(numpy.array([backend.data_ptr(a) for arrs in tensors for a in arrs], numpy.uint64))
-        source = self._multi_sources.get(dtype)
+    def _launch_multi(self, tensors: list[tuple[Array, ...]], dtype: numpy.dtype, scalars: Mapping[str, float]) -> None:
+        """The multi-tensor kernel over ``tensors`` (contiguous, one device and dtype), ``MULTI_TENSORS`` of them a
+        launch: their arrays' addresses and their sizes go as kernel arguments (so nothing is copied to the device),
+        and each block of the grid updates a run of at most ``MULTI_BLOCK`` elements of one of them."""
+        source = self._multi_sources.get((dtype, MULTI_TENSORS))
         if source is None:
-            source = self._multi_sources[dtype] = _cuda_multi_source(self, "float" if dtype == numpy.float32
-                                                                     else "double")
+            source = self._multi_sources[dtype, MULTI_TENSORS] = _cuda_multi_source(
+                self, "float" if dtype == numpy.float32 else "double", MULTI_TENSORS)
         kernel = backend.raw_kernel(source, f"tinygrad_adam_{self.name}_multi")
-        kernel((len(blocks),), (MULTI_THREADS,), (ptrs, blocks, *(dtype.type(scalars[n]) for n in self.scalars)))
+        values = [dtype.type(scalars[n]) for n in self.scalars]
+        for first in range(0, len(tensors), MULTI_TENSORS):
+            part = tensors[first:first + MULTI_TENSORS]
+            blocks = sum(-(-arrs[0].size // MULTI_BLOCK) for arrs in part)
+            if blocks:
+                empty = MULTI_TENSORS - len(part)
+                kernel((blocks,), (MULTI_THREADS,), (
+                    *[numpy.uint64(backend.data_ptr(a)) for arrs in part for a in arrs],
+                    *[numpy.uint64(0)] * (empty * len(self.arrays)),
+                    *[numpy.int64(arrs[0].size) for arrs in part], *[numpy.int64(0)] * empty, *values))
 
     def _run_numpy(self, flats: list[list[numpy.ndarray]], values: list[Any],
                    scratch: MutableMapping[Any, Any]) -> None:
@@ -289,16 +288,6 @@ class FusedKernel:
                 kernel(*(flats[t] if stop - start == sizes[t] else [a[start:stop] for a in flats[t]]), *values)
 
         backend.in_parallel(work, workers)
-
-
-def _block_table(sizes: tuple[int, ...]) -> numpy.ndarray:
-    """The multi-tensor launch's blocks for tensors of these sizes: (blocks, 3) int64 rows (tensor, start, stop),
-    each tensor cut into runs of ``MULTI_BLOCK`` elements (its last run shorter), in order."""
-    n = numpy.array(sizes, numpy.int64)
-    counts = -(-n // MULTI_BLOCK)
-    tensor = numpy.repeat(numpy.arange(len(n)), counts)
-    start = (numpy.arange(len(tensor)) - numpy.repeat(numpy.cumsum(counts) - counts, counts)) * MULTI_BLOCK
-    return numpy.stack([tensor, start, numpy.minimum(start + MULTI_BLOCK, n[tensor])], axis=1)
 
 
 def _workers(impl: str, sizes: list[int]) -> int:
@@ -528,20 +517,35 @@ def _rename_calls(stmt: ast.Assign) -> ast.Assign:
     return stmt
 
 
-def _cuda_multi_source(k: FusedKernel, ctype: str) -> str:
-    """The multi-tensor kernel in CUDA C for ``ctype`` ("float" or "double"): block b updates the elements
-    [start, stop) of tensor t, row b of the block table, its threads striding by the block's size; tensor t's
-    arrays are entries t * arrays ... of the address table, in kernel order (outputs first)."""
-    refs = [f"T *_raw_{n} = (T *)_ptrs[_t + {j}];" for j, n in enumerate(k.outputs)]
-    refs += [f"const T *_raw_{n} = (const T *)_ptrs[_t + {j}];" for j, n in enumerate(k.inputs, len(k.outputs))]
+def _cuda_multi_source(k: FusedKernel, ctype: str, tensors: int) -> str:
+    """The multi-tensor kernel in CUDA C for ``ctype`` ("float" or "double") over up to ``tensors`` tensors: each
+    tensor's arrays' addresses (in kernel order, outputs first) and its size are arguments ``_a<j>`` and ``_n<t>``
+    (an unused slot: size 0); block b finds its tensor by counting the blocks of those before it, and updates its
+    run of ``MULTI_BLOCK`` elements, its threads striding by the block's size."""
+    arrays = len(k.arrays)
+    refs = [f"T *_raw_{n} = (T *)_ptrs[_t * {arrays} + {j}];" for j, n in enumerate(k.outputs)]
+    refs += [f"const T *_raw_{n} = (const T *)_ptrs[_t * {arrays} + {j}];"
+             for j, n in enumerate(k.inputs, len(k.outputs))]
     elements = [f"T &{n} = _raw_{n}[i];" for n in k.outputs] + [f"const T &{n} = _raw_{n}[i];" for n in k.inputs]
+    params = [f"unsigned long long _a{j}" for j in range(tensors * arrays)]
+    params += [f"long long _n{t}" for t in range(tensors)] + [f"T {n}" for n in k.scalars]
     body = textwrap.indent(k.cuda_source, "    ")
     return f"""typedef {ctype} T;
-extern "C" __global__ void tinygrad_adam_{k.name}_multi(const unsigned long long *_ptrs, const long long *_blocks{
-        "".join(f", T {n}" for n in k.scalars)}) {{
-  const long long _t = _blocks[3 * blockIdx.x] * {len(k.arrays)}, _stop = _blocks[3 * blockIdx.x + 2];
+extern "C" __global__ void tinygrad_adam_{k.name}_multi({", ".join(params)}) {{
+  const unsigned long long _ptrs[{tensors * arrays}] = {{{", ".join(f"_a{j}" for j in range(tensors * arrays))}}};
+  const long long _sizes[{tensors}] = {{{", ".join(f"_n{t}" for t in range(tensors))}}};
+  long long _b = blockIdx.x;
+  int _t = 0;
+  for (; _t < {tensors}; _t++) {{  // the tensor of block b: past the blocks of those before it
+    const long long _blocks = (_sizes[_t] + {MULTI_BLOCK - 1}) / {MULTI_BLOCK};
+    if (_b < _blocks) break;
+    _b -= _blocks;
+  }}
+  if (_t == {tensors}) return;
+  const long long _start = _b * {MULTI_BLOCK};
+  const long long _stop = _start + {MULTI_BLOCK} < _sizes[_t] ? _start + {MULTI_BLOCK} : _sizes[_t];
   {" ".join(refs)}
-  for (long long i = _blocks[3 * blockIdx.x + 1] + threadIdx.x; i < _stop; i += blockDim.x) {{
+  for (long long i = _start + threadIdx.x; i < _stop; i += blockDim.x) {{
     {" ".join(elements)}
 {body}
   }}
