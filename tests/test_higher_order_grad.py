@@ -62,6 +62,17 @@ def _close(a: np.ndarray | None, b: np.ndarray | None, rtol: float, atol: float 
     np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol if atol is None else atol, equal_nan=True)
 
 
+def _at_the_edge(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """``a`` with each finite entry within a factor of 16 of the largest float taken as ``b``'s where that is an
+    infinity of its sign: near the edge of the range torch's formula overflows an intermediate where ours does not
+    (rsqrt's first derivative at x = 2.4e-206 is -1.2965e308, ours; torch's -g y^3 / 2 overflows to -inf: hunt
+    50018)."""
+    if a is None or b is None or a.shape != b.shape or a.dtype.kind != "f":
+        return a
+    edge = np.isfinite(a) & np.isinf(b) & (np.sign(a) == np.sign(b)) & (np.abs(a) > np.finfo(a.dtype).max / 16)
+    return np.where(edge, b, a) if edge.any() else a
+
+
 def _scale(values: list[np.ndarray | None]) -> float:
     """The largest finite magnitude among ``values`` (at least 1): a Hessian-vector product adds terms of every
     size, so its rounding error is relative to the largest of them (float32: 43381 - 43385 is 4 +- 0.01)."""
@@ -81,7 +92,7 @@ def second_order(f: Callable[..., Any], *arrays_: np.ndarray) -> None:
     ours = _hvp(tg, f, arrays_)
     rtol = TOL[arrays_[0].dtype.type]
     for a, b in zip(ours[0], theirs[0]):
-        _close(a, b, rtol)
+        _close(_at_the_edge(a, b), b, rtol)
     assert ours[1] == theirs[1], ("requires_grad of the gradients", ours[1], theirs[1])
     scale = _scale(theirs[0] + theirs[2])
     for i, (a, b) in enumerate(zip(ours[2], theirs[2])):
@@ -100,7 +111,7 @@ def second_order(f: Callable[..., Any], *arrays_: np.ndarray) -> None:
         weights = lib.tensor(_fixed(tuple(out.shape), 0.3).astype(arrays_[0].dtype))
         firsts.append([_np(g) for g in GRAD[lib]((out * weights).sum(), xs, allow_unused=True)])
     for a, b in zip(*firsts):
-        _close(a, b, rtol)
+        _close(_at_the_edge(a, b), b, rtol)
 
 
 def typed(x: np.ndarray, dtype: Any) -> np.ndarray:
