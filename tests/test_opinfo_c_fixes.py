@@ -193,6 +193,19 @@ def test_batch_norm_refuses_nonpositive_eps_when_training(eps: float) -> None:
         rtol=1e-6)
 
 
+@pytest.mark.parametrize("eps", [-0.5, -1.0, -2.0])
+def test_batch_norm_refuses_negative_eps_in_evaluation_too(eps: float) -> None:
+    """As torch's: a running variance plus a negative eps gave inf, nan or quietly wrong values (found by a sweep of
+    torch's ModuleInfo error inputs); eps = 0 still computes."""
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    for lib, make in ((torch, torch.tensor), (tg, ours)):
+        with pytest.raises(ValueError, match=r"(?i)negative"):
+            lib.nn.BatchNorm1d(3, eps=eps).eval()(make(x))
+        with pytest.raises(ValueError, match=r"(?i)negative"):
+            lib.nn.functional.batch_norm(make(x), lib.zeros(3), lib.ones(3), training=False, eps=eps)
+    np.testing.assert_allclose(tg.nn.BatchNorm1d(3, eps=0.0).eval()(ours(x)).numpy(), x, rtol=1e-6)
+
+
 @pytest.mark.parametrize("cls", ["RNN", "GRU", "LSTM"])
 @pytest.mark.parametrize("kwargs", [{"bias": 0}, {"bias": "True"}, {"batch_first": 1}, {"batch_first": "False"}])
 def test_recurrent_flags_must_be_bool(cls: str, kwargs: dict) -> None:

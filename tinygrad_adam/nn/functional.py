@@ -267,9 +267,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
     """Per-channel normalisation of x (N, C, ...); ``training`` uses batch statistics and updates the running ones.
-    As torch, a training call refuses eps <= 0 (a constant channel would divide by zero)."""
+    As torch, a training call refuses eps <= 0 (a constant channel would divide by zero), an evaluation one eps < 0
+    (the running variance plus eps could be negative or zero: inf or nan)."""
     if training and eps <= 0.0:
         raise ValueError(f"batch_norm: eps has to be above 0 when training, got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm: eps must not be negative, got {eps}")
     return norm.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
