@@ -13,7 +13,7 @@ from .optimizer import Group, Optimizer, State, check_nonnegative, check_unit_in
 
 
 def adadelta_reference(p: Array, g: Array, v: Array, v_delta: Array, *, lr: float, rho: float, eps: float,
-                       weight_decay: float = 0.0) -> None:
+                       weight_decay: float = 0) -> None:
     """One AdaDelta step, in place on ``p``, ``v`` (mean of g^2) and ``v_delta`` (mean of the squared updates)."""
     xp = backend.get_array_module(p)
     if weight_decay:
@@ -46,7 +46,7 @@ class Adadelta(Optimizer):
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "square_avg": "v", "acc_delta": "v_delta"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1.0, rho: float = 0.9,
-                 eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False, impl: str = "auto",
+                 eps: float = 1e-6, weight_decay: float = 0, *, maximize: bool = False, impl: str = "auto",
                  **flags: Any) -> None:
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults, impl, maximize, **flags)

@@ -12,8 +12,8 @@ from .fused import FusedKernel
 from .optimizer import Group, Optimizer, State, check_nonnegative
 
 
-def adagrad_reference(p: Array, g: Array, sum_sq: Array, t: int, *, lr: float, lr_decay: float = 0.0,
-                      weight_decay: float = 0.0, eps: float = 1e-10) -> None:
+def adagrad_reference(p: Array, g: Array, sum_sq: Array, t: int, *, lr: float, lr_decay: float = 0,
+                      weight_decay: float = 0, eps: float = 1e-10) -> None:
     """One AdaGrad step, in place on ``p`` and ``sum_sq`` (the running sum of g^2, ``p``'s shape)."""
     xp = backend.get_array_module(p)
     if weight_decay:
@@ -41,8 +41,8 @@ class Adagrad(Optimizer):
     """
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "sum": "sum_sq"}
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10, *,
                  maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value, "eps": eps}

@@ -14,7 +14,7 @@ from .optimizer import Group, Optimizer, State, check_betas, check_nonnegative
 
 
 def adam_reference(p: Array, g: Array, m: Array, v: Array, t: int, *, lr: float, beta1: float, beta2: float,
-                   eps: float, weight_decay: float = 0.0, decoupled: bool = False, amsgrad: bool = False,
+                   eps: float, weight_decay: float = 0, decoupled: bool = False, amsgrad: bool = False,
                    v_max: Array | None = None, bias_correction: bool = True) -> None:
     """One step of Algorithm 1, in place on ``p``, ``m``, ``v`` (and ``v_max``), all of ``p``'s shape.
 
@@ -80,7 +80,7 @@ class Adam(Optimizer):
     sparse_refusal = "Adam does not support sparse gradients, please consider SparseAdam instead"  # (AdamW's too)
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  amsgrad: bool = False, bias_correction: bool = True, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False, impl: str = "auto",

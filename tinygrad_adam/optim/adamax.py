@@ -13,7 +13,7 @@ from .optimizer import Group, Optimizer, State, check_betas, check_nonnegative
 
 
 def adamax_reference(p: Array, g: Array, m: Array, u: Array, t: int, *, lr: float, beta1: float, beta2: float,
-                     eps: float, weight_decay: float = 0.0) -> None:
+                     eps: float, weight_decay: float = 0) -> None:
     """One step of Algorithm 2, in place on ``p``, ``m``, ``u`` (all of ``p``'s shape); ``t`` starts at 1.
 
     As in torch, ``eps`` sits inside the max (u_t = max(beta2 u_{t-1}, |g_t| + eps)); eps=0 is Algorithm 2.
@@ -48,7 +48,7 @@ class Adamax(Optimizer):
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_inf": "u"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 2e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, *,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0, *,
                  maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults, impl, maximize, **flags)

@@ -14,7 +14,7 @@ from .optimizer import Group, Optimizer, State, _number, check_nonnegative
 
 
 def asgd_reference(p: Array, g: Array, ax: Array, *, eta: float, mu: float, lambd: float,
-                   weight_decay: float = 0.0) -> None:
+                   weight_decay: float = 0) -> None:
     """One ASGD step, in place on ``p`` and ``ax`` (the average of the iterates, ``p``'s shape), with this step's
     ``eta`` and ``mu`` (what :func:`asgd_schedule` gave after the last step)."""
     if weight_decay:
@@ -61,7 +61,7 @@ class ASGD(Optimizer):
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, lambd: float = 1e-4,
-                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0, foreach: bool | None = None,
+                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, foreach: bool | None = None,
                  maximize: bool = False, differentiable: bool = False, capturable: bool = False, *,
                  impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0, "weight_decay": weight_decay}

@@ -34,7 +34,7 @@ class LBFGS(Optimizer):
     every trial point costs one closure call, counted in ``max_eval``).
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1.0, max_iter: int = 20,
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  history_size: int = 100, line_search_fn: str | None = None) -> None:
         if line_search_fn not in (None, "strong_wolfe"):

@@ -20,7 +20,7 @@ def momentum_schedule(t: int, beta1: float, momentum_decay: float) -> float:
 
 
 def nadam_reference(p: Array, g: Array, m: Array, v: Array, t: int, mu_product: float, *, lr: float, beta1: float,
-                    beta2: float, eps: float, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                    beta2: float, eps: float, weight_decay: float = 0, momentum_decay: float = 4e-3,
                     decoupled: bool = False) -> None:
     """One NAdam step, in place on ``p``, ``m``, ``v`` (all of ``p``'s shape); ``t`` starts at 1.
 
@@ -63,7 +63,7 @@ class NAdam(Optimizer):
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 2e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, maximize: bool = False,
                  impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,

@@ -33,7 +33,7 @@ def rectification(t: int, beta2: float) -> float | None:
 
 
 def radam_reference(p: Array, g: Array, m: Array, v: Array, t: int, *, lr: float, beta1: float, beta2: float,
-                    eps: float, weight_decay: float = 0.0, decoupled: bool = False) -> None:
+                    eps: float, weight_decay: float = 0, decoupled: bool = False) -> None:
     """One RAdam step (the paper's Algorithm 2), in place on ``p``, ``m``, ``v`` (all of ``p``'s shape); ``t`` starts
     at 1. ``weight_decay`` adds an L2 term to the gradient, or with ``decoupled`` shrinks the weights directly
     (torch's ``decoupled_weight_decay``, RAdamW)."""
@@ -73,7 +73,7 @@ class RAdam(Optimizer):
     torch_state_names: ClassVar[dict[str, str]] = {"step": "t", "exp_avg": "m", "exp_avg_sq": "v"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False, impl: str = "auto",
                  **flags: Any) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,

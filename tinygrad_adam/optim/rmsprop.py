@@ -13,7 +13,7 @@ from .optimizer import Group, Optimizer, State, check_nonnegative, check_unit_in
 
 
 def rmsprop_reference(p: Array, g: Array, v: Array, g_avg: Array | None, buf: Array | None, *, lr: float,
-                      alpha: float, eps: float, weight_decay: float = 0.0, momentum: float = 0.0,
+                      alpha: float, eps: float, weight_decay: float = 0, momentum: float = 0,
                       centered: bool = False) -> None:
     """One RMSProp step, in place on ``p``, ``v`` (mean of g^2) and, when used, ``g_avg`` (mean of g, centered)
     and ``buf`` (momentum); all of ``p``'s shape."""
@@ -60,7 +60,7 @@ class RMSprop(Optimizer):
                                                      "momentum_buffer": "buf"}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-2, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
                  maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
                     "centered": centered}

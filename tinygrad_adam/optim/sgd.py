@@ -12,8 +12,8 @@ from .fused import FusedKernel
 from .optimizer import Group, Optimizer, State, check_nonnegative
 
 
-def sgd_reference(p: Array, g: Array, buf: Array | None, t: int, *, lr: float, momentum: float = 0.0,
-                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
+def sgd_reference(p: Array, g: Array, buf: Array | None, t: int, *, lr: float, momentum: float = 0,
+                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
     """One SGD step, in place on ``p`` and the momentum buffer ``buf`` (``p``'s shape; None without momentum)."""
     if weight_decay:
         g = g + weight_decay * p                             # L2 penalty folded into the gradient
@@ -45,8 +45,8 @@ class SGD(Optimizer):
     """
     torch_state_names: ClassVar[dict[str, str]] = {"momentum_buffer": "buf"}
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
                  maximize: bool = False, impl: str = "auto", **flags: Any) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
                     "nesterov": nesterov}
