@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_adam as tg
 from tinygrad_adam.autograd import gradcheck
@@ -36,3 +39,32 @@ def test_out_that_is_the_input_gives_the_result_without_out() -> None:
     a = tg.tensor([5.0, 1, 4, 2, 3, 9, 8, 7, 6, 0])
     values, indices = tg.kthvalue(a, 5, out=(a, tg.tensor(0)))
     assert values is a and a.tolist() == 4.0 and indices.tolist() == 2
+
+
+torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from(["int8", "int16", "int32", "uint8", "int64"]), dims=st.sampled_from([2, 3]),
+       ceil=st.booleans(), padding=st.integers(0, 1), indices=st.booleans(), data=st.data())
+def test_integer_max_pools_pad_with_the_least_value(dtype: str, dims: int, ceil: bool, padding: int, indices: bool,
+                                                    data: st.DataObject) -> None:
+    """An integer max pool pads with the type's least value (int8 and int16 padded with 0: a window of negative
+    values beside the padding gave 0; found by a sweep of torch's OpInfo samples in those dtypes); a window whose
+    values are that least value picks its first element inside the input, as torch."""
+    info = np.iinfo(dtype)
+    shape = (1, 2, *(data.draw(st.integers(2, 5)) for _ in range(dims)))
+    x = data.draw(hnp.arrays(dtype, shape, elements=st.sampled_from([info.min, info.min + 1, -7, -1, 0, 3,
+                                                                    info.max]).filter(lambda v: info.min <= v)))
+    kwargs = {"kernel_size": 3, "stride": 2, "padding": padding, "ceil_mode": ceil, "return_indices": indices}
+    pool = f"max_pool{dims}d"
+    try:
+        theirs = getattr(torch.nn.functional, pool)(torch.from_numpy(x.copy()), **kwargs)
+    except RuntimeError:  # (an output of size 0: both refuse)
+        with pytest.raises(ValueError):
+            getattr(tg.nn.functional, pool)(tg.tensor(x), **kwargs)
+        return
+    ours = getattr(tg.nn.functional, pool)(tg.tensor(x), **kwargs)
+    for o, t in zip(ours if indices else (ours,), theirs if indices else (theirs,)):
+        assert o.numpy().dtype == t.numpy().dtype
+        np.testing.assert_array_equal(o.numpy(), t.numpy())

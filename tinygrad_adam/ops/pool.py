@@ -13,6 +13,10 @@ stride-2 views run 2-4x slower than the one gather and ``numpy.add.at``'s indexe
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy
+
 from .. import backend
 from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
@@ -82,7 +86,7 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     piece = max(1, PIECE_BYTES // (c * ho * wo * k[0] * k[1] * x._data.itemsize)) if on_cpu else None
 
     def forward(b: slice) -> None:  # one piece of a batch slice (one slice per core for large inputs)
-        xpad = pad_spatial(x._data[b], pd, -xp.inf, extra)
+        xpad = pad_spatial(x._data[b], pd, lowest(x._data.dtype), extra)
         out[b], first[b] = window_max(xpad, k, st, (ho, wo), pd, (h, w), extra, dl)
     backend.split_work(forward, n, x._data.nbytes * k[0] * k[1] // (st[0] * st[1]), on_cpu, piece)
 
@@ -113,15 +117,16 @@ def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple
                inner: tuple[int, int], extra: tuple[int, int] = (0, 0),
                dilation: tuple[int, int] = (1, 1)) -> tuple[Array, Array]:
     """The max of every window of padded input (m, C, Hp, Wp) -> (m, C, Ho, Wo), and the offset i*kw + j in its
-    window of the element torch picks (the first maximal one; the last NaN; for an all -inf window, the first
-    element inside the ``inner`` unpadded image, padded by ``pd`` on each side and ``extra`` at the end)."""
+    window of the element torch picks (the first maximal one; the last NaN; for an all -inf window, or one of an
+    integer type's least value, the first element inside the ``inner`` unpadded image, padded by ``pd`` on each
+    side and ``extra`` at the end)."""
     xp = backend.get_array_module(xpad)
     cand = windows(xpad, k, st, size, dilation).reshape(k[0] * k[1], *xpad.shape[:2], *size)  # one strided copy
     out = cand.max(axis=0)
     # the offset i*kw + j of the first maximal element = how many leading window elements are not it
     below = cand[0] != out
     outside = None  # an all -inf window must pick its first element inside the input, not the padding
-    if (pd[0] or pd[1] or extra[0] or extra[1]) and bool((out == -xp.inf).any()):
+    if (pd[0] or pd[1] or extra[0] or extra[1]) and bool((out == lowest(out.dtype)).any()):
         inside = pad_spatial(xp.ones((1, 1, *inner), dtype=bool), pd, False, extra)
         outside = ~windows(inside, k, st, size, dilation).reshape(k[0] * k[1], 1, 1, *size)
         below |= outside[0]
@@ -138,6 +143,14 @@ def window_max(xpad: Array, k: tuple[int, int], st: tuple[int, int], size: tuple
         at = xp.flatnonzero(zero)  # flat positions: one index array, not one per axis (9x faster)
         out.reshape(-1)[at] = cand.reshape(len(cand), -1)[first.reshape(-1)[at], at]
     return out, first
+
+
+def lowest(dtype: numpy.dtype) -> Any:
+    """The padding of a max pool: -inf, or an integer type's least value (-128 for int8: -inf cast to int8 or int16
+    was 0, the max of a window of negative values beside the padding), False for bool."""
+    if dtype.kind == "f":
+        return -numpy.inf
+    return False if dtype.kind == "b" else numpy.iinfo(dtype).min
 
 
 def offset_dtype(window: int) -> str:
