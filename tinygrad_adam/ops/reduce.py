@@ -68,9 +68,10 @@ def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
 
 def nansum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """The sum with NaN taken as 0; backward g * (x is not NaN), a product, as torch's (an inf g gives NaN at a
-    NaN)."""
+    NaN). float16 accumulates in float32 and rounds once, as ``sum``."""
     axes = _axes(axis, a.ndim)
-    wide = numpy.float64 if sums_in_order(a._data, axes) else None  # (as ``wide_sum``, overflow included)
+    # (as ``wide_sum``, overflow included)
+    wide = numpy.float64 if sums_in_order(a._data, axes) else numpy.float32 if a.dtype == numpy.float16 else None
     with ignore_fp_errors(a.xp):  # (inf + -inf: numpy warns from its own module, outside the package's filter)
         out = a.xp.nansum(a._data, axis=axes, keepdims=keepdims, dtype=wide).astype(a.dtype, copy=False)
         if wide is None and overflowed(a._data, out):
