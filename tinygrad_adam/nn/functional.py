@@ -1270,6 +1270,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) 
     h, w, oh, ow = _adaptive_sizes("adaptive_avg_pool2d", input, output_size)
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(input, (h // oh, w // ow))
+    if input.dtype == numpy.float16:  # two means, rounded once (torch's opmath; in float16 up to 24 units off)
+        return adaptive_avg_pool2d(input.float(), output_size).half()
     # uneven windows: the mean over each window's rows, then over its columns (the mean of the window, and only
     # its own elements meet: an inf or nan stays in its windows)
     rows = movement.stack([input[..., _window(i, h, oh), :].mean(-2) for i in range(oh)], -2)
@@ -1620,6 +1622,8 @@ def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) 
     d, h, w, od, oh, ow = _adaptive_sizes("adaptive_avg_pool3d", input, output_size, 3)
 
     def run(x: Tensor) -> Tensor:
+        if x.dtype == numpy.float16:  # the two pools' means rounded once, as torch's opmath
+            return run(x.float()).half()
         n, c = x.shape[:2]
         planes = adaptive_avg_pool2d(x.reshape(n, c * d, h, w), (oh, ow)).reshape(n, c, d, oh * ow)
         depths = adaptive_avg_pool1d(planes.transpose(2, 3).reshape(n, c * oh * ow, d), od)  # (N, C * oh * ow, od)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from .. import backend
 from ..creation import rand, zeros
 from ..ops import index as index_op
@@ -55,6 +57,10 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
     def run(x: Tensor) -> Tensor:
         check_conv("conv_transpose3d", x, weight, bias, transposed=True, groups=groups, dims=3)
+        if x.dtype == numpy.float16:  # its taps are summed across depths: in float32, one rounding (torch's opmath;
+            # in float16 up to 29 units off)
+            return conv_transpose3d(x.float(), weight.float(), None if bias is None else bias.float(), st, pd, op,
+                                    groups, dl).half()
         (n, c, d, h, w), (_, og, kd, kh, kw) = x.shape, weight.shape
         spread = (d - 1) * st[0] + 1  # the input depths spaced by the stride
         full = spread + dl[0] * (kd - 1) + op[0]  # every depth a tap reaches, before the padding is cut off
