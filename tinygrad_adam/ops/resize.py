@@ -15,6 +15,8 @@ import math
 import operator
 from collections.abc import Sequence
 
+import numpy
+
 from .. import backend
 from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
@@ -163,15 +165,19 @@ def resample(x: Tensor, taps: list[Taps], op: str, padded: bool = False) -> Tens
     """x (N, C, *spatial) with its last ``len(taps)`` axes resampled by ``taps``, one axis after another
     (``padded``: taps may read index in_size, an appended zero)."""
     axes = list(range(x.ndim - len(taps), x.ndim))
-    out = x._data
+    # float16 with weights: the passes in float32 and one rounding, as torch's opmath (float32 weights: see
+    # ``interpolate``); a float16 pass rounded after each axis
+    half = x._data.dtype == numpy.float16 and any(w is not None for tap in taps for _, w in tap)
+    out = x._data.astype(numpy.float32) if half else x._data
     for axis, tap in zip(axes, taps):
         out = along(out, axis, tap, padded)
 
     def backward(g: Array) -> tuple[Array]:
+        g = g.astype(numpy.float32) if half else g
         for axis, tap in reversed(list(zip(axes, taps))):
             g = along_adjoint(g, axis, tap, x.shape[axis], padded)
-        return (g,)
-    return record(op, follow_format(out, x), (x,), backward)
+        return (g.astype(numpy.float16) if half else g,)
+    return record(op, follow_format(out.astype(numpy.float16) if half else out, x), (x,), backward)
 
 
 def spatial_list(name: str, value: object, dim: int, shape: tuple[int, ...]) -> list:
@@ -242,17 +248,18 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,  # noqa:
                         f"x.float()")
     xp = input.xp
     t = xp.float64 if input.dtype == xp.float64 else xp.float32
+    weights = xp.float32 if input.dtype == xp.float16 else input.dtype  # (float16: float32 weights, as torch's)
     if mode.startswith("nearest"):
         exact = mode == "nearest-exact"
         taps = [nearest_taps(xp, n, m, s, t, dim == 2 and not exact, exact)
                 for n, m, s in zip(spatial, out_sizes, scales)]
     elif mode == "area":
-        taps = [area_taps(xp, n, m, t, input.dtype) for n, m in zip(spatial, out_sizes)]
+        taps = [area_taps(xp, n, m, t, weights) for n, m in zip(spatial, out_sizes)]
     elif antialias:
-        taps = [antialias_taps(xp, n, m, s, bool(align_corners), t, input.dtype, mode == "bicubic")
+        taps = [antialias_taps(xp, n, m, s, bool(align_corners), t, weights, mode == "bicubic")
                 for n, m, s in zip(spatial, out_sizes, scales)]
     else:
         make = cubic_taps if mode == "bicubic" else linear_taps
-        taps = [make(xp, n, m, s, bool(align_corners), t, input.dtype) for n, m, s in zip(spatial, out_sizes, scales)]
+        taps = [make(xp, n, m, s, bool(align_corners), t, weights) for n, m, s in zip(spatial, out_sizes, scales)]
     op = f"interpolate_{mode.replace('-', '_')}{'_antialias' if antialias else ''}"
     return resample(input, taps, op, mode == "area" or antialias)
