@@ -479,8 +479,12 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
                          f"end in in1_features={in1} and in2_features={in2} (weight {weight.shape})")
     lead = input1.shape[:-1]
     t = input1.reshape(-1, in1) @ weight.permute(1, 0, 2).reshape(in1, out_f * in2)  # (N, out*in2)
-    prod = t.reshape(-1, out_f, in2) * input2.reshape(-1, 1, in2)
-    y = prod.sum(-1, dtype=prod.dtype).reshape(*lead, out_f)  # (an integer sum would widen to int64; torch's won't)
+    if t.dtype == numpy.float16:  # the product and its sum in float32, rounded once, as torch's
+        y = (t.float().reshape(-1, out_f, in2) * input2.float().reshape(-1, 1, in2)).sum(-1).half()
+    else:
+        prod = t.reshape(-1, out_f, in2) * input2.reshape(-1, 1, in2)
+        y = prod.sum(-1, dtype=prod.dtype)  # (an integer sum would widen to int64; torch's won't)
+    y = y.reshape(*lead, out_f)
     return y if bias is None else y + bias
 
 
@@ -864,7 +868,10 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
         return reduce_loss(losses, reduction).reshape(shape) if reduction == "none" else reduce_loss(losses, reduction)
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class indices or float probabilities, got {t.dtype}")
-    if weight is None and not label_smoothing and not bool((t._data == ignore_index).any()):
+    # float16 over (N, C, d1, ...): log_softmax (in float32, one rounding) then nll_loss, as torch there (the fused
+    # kernel's float16 steps were up to 100 units off; torch's own (N, C) kernel takes float16 steps too)
+    spatial_half = input.dtype == numpy.float16 and input.ndim > 2
+    if weight is None and not label_smoothing and not spatial_half and not bool((t._data == ignore_index).any()):
         out = fused.cross_entropy(rows, t, reduction)  # the fused kernel: one pass, softmax - onehot backward
     else:
         out = _weighted_nll("cross_entropy", rows.log_softmax(1), t, weight, ignore_index, reduction, label_smoothing)
@@ -1522,6 +1529,9 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
 
     def run(x: Tensor) -> Tensor:
         check_conv("conv3d", x, weight, bias, transposed=False, groups=groups, dims=3)
+        if x.dtype == numpy.float16:  # the kd taps' gradients summed in float32, one rounding (as torch's)
+            return conv3d(x.float(), weight.float(), None if bias is None else bias.float(), st, padding, dl,
+                          groups).half()
         x, pd = conv_padding("conv3d", x, weight.shape[2:], padding, st, dl)
         (n, c, _, h, w), (o, cg, kd, kh, kw) = x.shape, weight.shape
         do = conv_output_size("conv3d", x.shape[2:], span(weight.shape[2:], dl), st, pd)[0]

@@ -231,7 +231,11 @@ def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tupl
     """conv2d's weight gradient from the padded NHWC input (N, Hp, Wp, C) and the output gradient g (N, O, Ho, Wo)
     -> (O, C / groups, kh, kw): ``g @ columns`` per group, g as (O, m*Ho*Wo) (``channel_rows``), summed over batch
     chunks, the columns rebuilt rather than kept. Split over the cores (``batch_parts``), each core sums its own
-    part's chunks in order and the parts are added in order: the same sum on every run with the same thread count."""
+    part's chunks in order and the parts are added in order: the same sum on every run with the same thread count.
+    float16 sums in float32 and rounds once, as torch's."""
+    if g.dtype == numpy.float16:
+        return weight_gradient(xpad.astype(numpy.float32), g.astype(numpy.float32), kernel, stride, dilation,
+                               groups).astype(numpy.float16)
     n, o, ho, wo = g.shape
     cg = xpad.shape[3] // groups
     k = kernel[0] * kernel[1] * cg
@@ -254,7 +258,12 @@ def weight_gradient(xpad: Array, g: Array, kernel: tuple[int, int], stride: tupl
 def input_gradient(g: Array, weight: Array, shape: tuple[int, ...], stride: tuple[int, int],
                    padding: tuple[int, int], dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """conv2d's input gradient: output gradient g (N, O, Ho, Wo) and weight (O, C / groups, kh, kw) -> (N, C, H, W)
-    of the input ``shape`` (also conv_transpose2d's forward), group by group (``group_input_gradient``)."""
+    of the input ``shape`` (also conv_transpose2d's forward), group by group (``group_input_gradient``). float16
+    computes in float32 and rounds once, as torch's (col2im's kernel offsets added in float16 were up to 114 units
+    off)."""
+    if g.dtype == numpy.float16:
+        return input_gradient(g.astype(numpy.float32), weight.astype(numpy.float32), shape, stride, padding, dilation,
+                              groups).astype(numpy.float16)
     if groups == 1:
         return group_input_gradient(g, weight, shape, stride, padding, dilation)
     gx = backend.get_array_module(g).empty(shape, dtype=g.dtype)
@@ -379,10 +388,12 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     if size[0] < 1 or size[1] < 1:
         raise ArgumentError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
                             f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
-    out = input_gradient(x._data, weight._data, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
+    half = x.dtype == numpy.float16  # float16: the bias added in float32 too, then one rounding (as torch's)
+    xd, wd, bd = (None if t is None else t._data.astype(numpy.float32) if half else t._data for t in (x, weight, bias))
+    out = input_gradient(xd, wd, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
     if bias is not None:
-        out += bias._data[:, None, None]
-    out = follow_format(out, x, weight)
+        out += bd[:, None, None]
+    out = follow_format(out.astype(numpy.float16) if half else out, x, weight)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         # conv2d of g with the same weight: its output is dx (cropped: an output_padding of the dilation's may

@@ -189,7 +189,12 @@ def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean"
     losses = -(y * log_p + (1 - y) * log_q)
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
-        gp = gl * (p - y) / xp.maximum(p * (1 - p), BCE_EPS) if probs.requires_grad else None
+        gp = None
+        if probs.requires_grad:  # float16 in float32, rounded once, as torch's (with a mean's 1 / N, gl (p - y)
+            half = p.dtype == numpy.float16  # in float16 went subnormal before the division: 9 units off)
+            pw, yw, gw = (v.astype(numpy.float32) for v in (p, y, gl)) if half else (p, y, gl)
+            gp = gw * (pw - yw) / xp.maximum(pw * (1 - pw), BCE_EPS)
+            gp = gp.astype(numpy.float16) if half else gp
         with quiet(xp):  # -logit(p) unclamped, as torch's: +-inf at p = 0 or 1
             gy = (gl * (xp.log1p(-p) - xp.log(p))).astype(targets.dtype, copy=False) if targets.requires_grad else None
         return gp, gy
