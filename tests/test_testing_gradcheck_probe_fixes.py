@@ -143,8 +143,9 @@ def test_gradcheck_catches_wrong_custom_backward_as_torch(kind: str, shape: Any,
     x = np.random.default_rng(seed).standard_normal(shape) + 0.5
     if kind == "flip" and len(shape) != 1:
         return
-    if fast and kind == "scaled 1.002":  # fast mode compares v'Ju at random u, v (each library's own draws), and a
-        return  # backward 0.2% off passes wherever |v'Ju| < 0.01 (atol 1e-5 + rtol 1e-3): chance, not a check
+    if fast and kind.startswith("scaled"):  # fast mode compares v'Ju at random u, v (each library's own draws), and
+        return  # a backward 0.2% (or 1%) off passes wherever |v'Ju| is small enough for atol 1e-5 + rtol 1e-3: chance,
+    # not a check (torch's draws missed the 1% one at seed 15153, shape (2, 3); ours caught it: hunt 50019)
     theirs, ours = both(lambda lib: lib.autograd.gradcheck(
         custom_square(lib, **BACKWARDS[kind]), (lib.tensor(x, dtype=lib.float64, requires_grad=True),),
         fast_mode=fast, **flags))
