@@ -223,3 +223,17 @@ def test_float16_losses_round_once(case: str) -> None:
         results.append([out.detach().numpy(), a.grad.numpy()])
     for exact, ours in zip(*results):
         assert _ulps(ours, exact.astype(np.float16)) <= 1
+
+
+def test_constraint_classes_have_torchs_names() -> None:
+    """Every constraint class torch's ``constraints`` module defines is there under the same name (a support's
+    class was ``_Independent``, torch's ``_IndependentConstraint``, so ``isinstance`` checks written against torch's
+    name failed; ``_IntegerLessThan`` was missing; found by a sweep of the distributions)."""
+    from torch.distributions import constraints as theirs
+
+    from tinygrad_adam.distributions import constraints as ours
+    names = [n for n, v in vars(theirs).items() if isinstance(v, type) and issubclass(v, theirs.Constraint)]
+    assert len(names) > 20 and [n for n in names if not hasattr(ours, n)] == []
+    support = tg.distributions.MultivariateNormal(tg.zeros(2), tg.eye(2)).support
+    assert isinstance(support, ours._IndependentConstraint) and repr(support) == "IndependentConstraint(Real(), 1)"
+    assert ours._IntegerLessThan(2).check(tg.tensor([1.0, 2.0, 2.5, 3.0])).tolist() == [True, True, False, False]

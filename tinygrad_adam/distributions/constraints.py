@@ -152,6 +152,19 @@ class _IntegerGreaterThan(_GreaterThan):
         return whole & (value >= self.lower_bound)
 
 
+class _IntegerLessThan(Constraint):
+    """Whole numbers <= ``upper_bound``."""
+
+    is_discrete = True
+
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, value: Tensor) -> Tensor:
+        whole = value % 1 == 0 if value.dtype.kind == "f" else value == value
+        return whole & (value <= self.upper_bound)
+
+
 class _LessThan(Constraint):
     def __init__(self, upper_bound: Any) -> None:
         self.upper_bound = upper_bound
@@ -384,7 +397,7 @@ class _Stack(Constraint):
                        for i, c in zip(range(value.shape[self.dim]), self.cseq)], self.dim)
 
 
-class _Independent(Constraint):
+class _IndependentConstraint(Constraint):
     """``base`` holding for every element of the last ``reinterpreted_batch_ndims`` dims together."""
 
     def __init__(self, base: Constraint, reinterpreted_batch_ndims: int) -> None:
@@ -410,7 +423,7 @@ class _Independent(Constraint):
 
 
 real = _Real()
-real_vector = _Independent(real, 1)
+real_vector = _IndependentConstraint(real, 1)
 boolean = _Boolean()
 positive = _GreaterThan(0.0)
 nonnegative = _GreaterThanEq(0.0)
@@ -432,6 +445,6 @@ greater_than, less_than, interval, integer_interval = _GreaterThan, _LessThan, _
 greater_than_eq = _GreaterThanEq
 half_open_interval = _HalfOpenInterval
 multinomial = _Multinomial
-independent = _Independent
+independent = _IndependentConstraint
 cat = _Cat
 stack = _Stack
