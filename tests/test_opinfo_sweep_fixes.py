@@ -237,3 +237,16 @@ def test_constraint_classes_have_torchs_names() -> None:
     support = tg.distributions.MultivariateNormal(tg.zeros(2), tg.eye(2)).support
     assert isinstance(support, ours._IndependentConstraint) and repr(support) == "IndependentConstraint(Real(), 1)"
     assert ours._IntegerLessThan(2).check(tg.tensor([1.0, 2.0, 2.5, 3.0])).tolist() == [True, True, False, False]
+
+
+def test_ctc_loss_of_float16_raises_not_implemented_as_torch() -> None:
+    """torch's CPU kernel has no float16: NotImplementedError in both (ours raised a plain TypeError; it is still
+    one; found by a float16 sweep of torch's ModuleInfo samples)."""
+    log_probs = np.log(np.full((5, 2, 4), 0.25, np.float16))
+    for lib in (torch, tg):
+        with pytest.raises(NotImplementedError):
+            lib.nn.functional.ctc_loss(lib.tensor(log_probs), lib.tensor([[1, 2], [1, 1]]), lib.tensor([5, 5]),
+                                       lib.tensor([2, 2]))
+    with pytest.raises(TypeError):
+        tg.nn.functional.ctc_loss(tg.tensor(log_probs), tg.tensor([[1, 2], [1, 1]]), tg.tensor([5, 5]),
+                                  tg.tensor([2, 2]))

@@ -25,6 +25,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, constant, record
+from .factor import KernelDtypeError
 from .loss import REDUCTIONS, deprecated_mean
 from .reduce import quiet
 
@@ -70,7 +71,8 @@ def _check(log_probs: Tensor, targets: Array, input_lengths: Lengths, target_len
     if not isinstance(log_probs, Tensor):
         raise TypeError(f"{OP}: log_probs must be a Tensor, got {type(log_probs).__name__}")
     if log_probs.dtype not in (numpy.float32, numpy.float64):
-        raise TypeError(f"{OP}: log_probs must be float32 or float64 (as torch's CPU kernel), got {log_probs.dtype}")
+        raise KernelDtypeError(f"{OP}: log_probs must be float32 or float64 (as torch's CPU kernel, which raises "
+                               f"NotImplementedError), got {log_probs.dtype}")
     if log_probs.ndim not in (2, 3):
         raise ValueError(f"{OP}: log_probs must have shape (T, N, C) or (T, C), got {log_probs.shape}")
     if log_probs.size == 0:
