@@ -419,7 +419,7 @@ def test_shapes_and_sample_dtypes(data: st.DataObject, dtype: Any, name: str) ->
     for d, e in [(ours, theirs), (ours.expand(bigger), theirs.expand(bigger))]:
         assert d.batch_shape == tuple(e.batch_shape) and d.event_shape == tuple(e.event_shape), name
         assert d.has_rsample == e.has_rsample and type(d).__name__ == type(e).__name__
-        assert type(d.support).__name__ == type(e.support).__name__.removesuffix("Constraint")
+        assert type(d.support).__name__ == type(e.support).__name__
         assert sorted(d.arg_constraints) == sorted(e.arg_constraints)
         for method in ["sample"] + ["rsample"] * d.has_rsample:
             x, y = getattr(d, method)(sample_shape), getattr(e, method)(sample_shape)
