@@ -142,27 +142,18 @@ class _GreaterThanEq(_GreaterThan):
         return value >= self.lower_bound
 
 
+def _whole(value: Tensor) -> Tensor:
+    """True where ``value`` is a whole number (every element of an integer tensor)."""
+    return value % 1 == 0 if value.dtype.kind == "f" else value == value
+
+
 class _IntegerGreaterThan(_GreaterThan):
     """Whole numbers >= ``lower_bound``."""
 
     is_discrete = True
 
     def check(self, value: Tensor) -> Tensor:
-        whole = value % 1 == 0 if value.dtype.kind == "f" else value == value
-        return whole & (value >= self.lower_bound)
-
-
-class _IntegerLessThan(Constraint):
-    """Whole numbers <= ``upper_bound``."""
-
-    is_discrete = True
-
-    def __init__(self, upper_bound: Any) -> None:
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        whole = value % 1 == 0 if value.dtype.kind == "f" else value == value
-        return whole & (value <= self.upper_bound)
+        return _whole(value) & (value >= self.lower_bound)
 
 
 class _LessThan(Constraint):
@@ -171,6 +162,15 @@ class _LessThan(Constraint):
 
     def check(self, value: Tensor) -> Tensor:
         return value < self.upper_bound
+
+
+class _IntegerLessThan(_LessThan):
+    """Whole numbers <= ``upper_bound``."""
+
+    is_discrete = True
+
+    def check(self, value: Tensor) -> Tensor:
+        return _whole(value) & (value <= self.upper_bound)
 
 
 class _Interval(Constraint):
@@ -220,8 +220,7 @@ class _IntegerInterval(_Interval):
     is_discrete = True
 
     def check(self, value: Tensor) -> Tensor:
-        whole = value % 1 == 0 if value.dtype.kind == "f" else value == value
-        return whole & super().check(value)
+        return _whole(value) & super().check(value)
 
 
 class _Simplex(Constraint):

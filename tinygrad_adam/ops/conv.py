@@ -30,6 +30,7 @@ from ..tensor import Array, Tensor, check_devices, record
 from .elementwise import wide_sum
 from .factor import ArgumentError
 from .linear import check_dtypes
+from .reduce import opmath, rounded
 
 IntPair = int | tuple[int, int]
 
@@ -388,12 +389,11 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     if size[0] < 1 or size[1] < 1:
         raise ArgumentError(f"conv_transpose2d: input size {(h, w)} gives output size {size}, which is too small "
                             f"(padding {pd} trims more than the kernel {(kh, kw)} adds); use less padding")
-    half = x.dtype == numpy.float16  # float16: the bias added in float32 too, then one rounding (as torch's)
-    xd, wd, bd = (None if t is None else t._data.astype(numpy.float32) if half else t._data for t in (x, weight, bias))
-    out = input_gradient(xd, wd, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)
+    (xd, half), wd = opmath(x._data), opmath(weight._data)[0]  # float16: the bias added in float32 too, then one
+    out = input_gradient(xd, wd, (n, weight.shape[1] * groups, *size), st, pd, dl, groups)  # rounding (as torch's)
     if bias is not None:
-        out += bd[:, None, None]
-    out = follow_format(out.astype(numpy.float16) if half else out, x, weight)
+        out += opmath(bias._data)[0][:, None, None]
+    out = follow_format(rounded(out, half), x, weight)
 
     def backward(g: Array) -> tuple[Array | None, ...]:
         # conv2d of g with the same weight: its output is dx (cropped: an output_padding of the dilation's may

@@ -18,6 +18,7 @@ from . import elementwise, movement
 from .elementwise import broadcast_shape, ignore_fp_errors, mT, unbroadcast, wide_sum
 from .factor import ArgumentError, DtypeError, KernelDtypeError, SingularError, lu_factor, lu_substitute
 from .linear import check_dtypes
+from .reduce import opmath, rounded
 
 
 def matmul(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002 - torch's name
@@ -65,9 +66,10 @@ def summed_product(x: Array, y: Array, shape: tuple[int, ...]) -> Array:
     """``x @ y`` summed down to ``shape`` (the gradient of an operand broadcast over batches). float16 products that
     are summed go in float32 and round once, as torch's (each batch's product rounded first was up to 17 units off
     the float64 value)."""
-    if x.dtype == numpy.float16 and numpy.broadcast_shapes(x.shape[:-2], y.shape[:-2]) != tuple(shape[:-2]):
-        return unbroadcast(x.astype(numpy.float32) @ y.astype(numpy.float32), shape).astype(numpy.float16)
-    return unbroadcast(x @ y, shape)
+    if numpy.broadcast_shapes(x.shape[:-2], y.shape[:-2]) == tuple(shape[:-2]):  # nothing to sum
+        return unbroadcast(x @ y, shape)
+    (xw, half), yw = opmath(x), opmath(y)[0]
+    return rounded(unbroadcast(xw @ yw, shape), half)
 
 
 def _einsum_subscripts(op: str, equation: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:

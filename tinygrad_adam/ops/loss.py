@@ -36,7 +36,7 @@ from .elementwise import (
     where,
 )
 from .factor import ArgumentError
-from .reduce import float_input, quiet, shifted_exp
+from .reduce import float_input, opmath, quiet, rounded, shifted_exp
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -191,10 +191,8 @@ def binary_cross_entropy(probs: Tensor, targets: Tensor, reduction: str = "mean"
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
         gp = None
         if probs.requires_grad:  # float16 in float32, rounded once, as torch's (with a mean's 1 / N, gl (p - y)
-            half = p.dtype == numpy.float16  # in float16 went subnormal before the division: 9 units off)
-            pw, yw, gw = (v.astype(numpy.float32) for v in (p, y, gl)) if half else (p, y, gl)
-            gp = gw * (pw - yw) / xp.maximum(pw * (1 - pw), BCE_EPS)
-            gp = gp.astype(numpy.float16) if half else gp
+            (pw, half), yw, gw = opmath(p), opmath(y)[0], opmath(gl)[0]  # in float16 went subnormal: 9 units off)
+            gp = rounded(gw * (pw - yw) / xp.maximum(pw * (1 - pw), BCE_EPS), half)
         with quiet(xp):  # -logit(p) unclamped, as torch's: +-inf at p = 0 or 1
             gy = (gl * (xp.log1p(-p) - xp.log(p))).astype(targets.dtype, copy=False) if targets.requires_grad else None
         return gp, gy

@@ -15,12 +15,11 @@ import math
 import operator
 from collections.abc import Sequence
 
-import numpy
-
 from .. import backend
 from ..layouts import follow_format
 from ..tensor import Array, Tensor, record
 from .binary import fma
+from .reduce import opmath, rounded
 from .sample import cubic_weights
 
 Taps = list[tuple[Array, Array | None]]  # (input index, weight or None) per tap, each (out_size,)
@@ -165,19 +164,16 @@ def resample(x: Tensor, taps: list[Taps], op: str, padded: bool = False) -> Tens
     """x (N, C, *spatial) with its last ``len(taps)`` axes resampled by ``taps``, one axis after another
     (``padded``: taps may read index in_size, an appended zero)."""
     axes = list(range(x.ndim - len(taps), x.ndim))
-    # float16 with weights: the passes in float32 and one rounding, as torch's opmath (float32 weights: see
-    # ``interpolate``); a float16 pass rounded after each axis
-    half = x._data.dtype == numpy.float16 and any(w is not None for tap in taps for _, w in tap)
-    out = x._data.astype(numpy.float32) if half else x._data
-    for axis, tap in zip(axes, taps):
+    out, half = opmath(x._data)  # float16: every pass in float32, one rounding, as torch's (float32 weights: see
+    for axis, tap in zip(axes, taps):  # ``interpolate``; a float16 pass rounded after each axis)
         out = along(out, axis, tap, padded)
 
     def backward(g: Array) -> tuple[Array]:
-        g = g.astype(numpy.float32) if half else g
+        g = opmath(g)[0]
         for axis, tap in reversed(list(zip(axes, taps))):
             g = along_adjoint(g, axis, tap, x.shape[axis], padded)
-        return (g.astype(numpy.float16) if half else g,)
-    return record(op, follow_format(out.astype(numpy.float16) if half else out, x), (x,), backward)
+        return (rounded(g, half),)
+    return record(op, follow_format(rounded(out, half), x), (x,), backward)
 
 
 def spatial_list(name: str, value: object, dim: int, shape: tuple[int, ...]) -> list:
