@@ -710,6 +710,12 @@ harness hands both the same initial weights and minibatches from numpy.
   forces by ``autograd.grad(create_graph=True)``, and ListNet / LambdaRank scorers with NDCG@k)
 - (``test_program_dgcnn.py`` runs ``dgcnn.py``: WangYueFt/dgcnn's DGCNN, knn by matmul + topk, the flat-gather
   edge features, EdgeConv blocks, label smoothing by scatter, SGD + CosineAnnealingLR)
+- (``test_program_conformer.py`` runs ``conformer.py``: a Conformer CTC recognizer with a matmul-DFT log-mel front
+  end, SpecAugment, relative-position attention with ``rel_shift``, the GLU / depthwise-conv module, Noam LambdaLR)
+- (``test_program_performer_lm.py`` runs ``performer_lm.py``: Performer (FAVOR+) attention by QR random features and
+  ``cumsum``, its recurrent decoding form, label smoothing, GradScaler, NAdam + CyclicLR, top-k / top-p sampling)
+- (``test_program_graphsage.py`` runs ``graphsage.py``: GraphSAGE's mean / max-pool / sum aggregators by
+  ``index_reduce_`` / ``scatter_reduce`` / ``index_add_``, a GIN through ``torch.sparse.mm``, Jumping Knowledge)
 """
 
 from __future__ import annotations
