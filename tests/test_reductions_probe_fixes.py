@@ -206,9 +206,11 @@ def test_mode_of_bool(d: st.DataObject, shape: tuple[int, ...], keepdim: bool) -
 @SETTINGS
 @given(d=st.data(), dtype=DTYPES, n=st.integers(1, 4), seed=st.integers(0, 99))
 def test_logcumsumexp_negative_zero(d: st.DataObject, dtype: str, n: int, seed: int) -> None:
-    """torch's scan starts from logaddexp(-inf, x0): a leading -0.0 comes out 0.0 (ours kept -0.0); 0-d keeps it."""
+    """torch's scan starts from logaddexp(-inf, x0): a leading -0.0 comes out 0.0 (ours kept -0.0); 0-d keeps it.
+    (atol: a gradient entry that sums terms of both signs loses digits in float32; at [-0, 1, -0, 1] torch's was
+    2.8e-5 relative from the float64 value, ours 4e-8: found by a hypothesis run.)"""
     x = arrays(d.draw, (n,), dtype, st.sampled_from([-0.0, 0.0, -1e30, -np.inf, 1.0]))
-    check(lambda T, a: a.logcumsumexp(0), x, seed=seed)
+    check(lambda T, a: a.logcumsumexp(0), x, seed=seed, atol=1e-6)
     check(lambda T, a: a.logcumsumexp(0), np.array(-0.0, dtype), seed=seed)
 
 
