@@ -1310,6 +1310,7 @@ def setitem(self: Tensor, key: Any, value: TensorLike) -> None:
     """``x[key] = value``: an in-place write (differentiable with respect to both when recorded). ``x[False] = v``
     does nothing, as in torch (no check of ``v``, nothing recorded: ``v`` gets no gradient from it)."""
     if key is False:
+        index.written_number(value, self.dtype)  # (torch reads a number even when nothing is written)
         return
     if not inplace.stores_itself(self, key, value):  # (``x[key] += v`` has updated the view x[key] already)
         inplace.check_setitem_overlap(self, key, value)

@@ -16,7 +16,7 @@ from .. import backend
 from ..autograd import is_grad_enabled
 from ..sparse_grad import sparse_rows
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
-from .elementwise import broadcast_shape, ignore_fp_errors, unbroadcast
+from .elementwise import astype, broadcast_shape, ignore_fp_errors, unbroadcast
 from .factor import DtypeError, KernelDtypeError
 from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
 
@@ -169,15 +169,17 @@ def _reduced_into(a: Array, mesh: tuple[Array, ...], values: Array, reduce: str,
 def scatter_reduce(a: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
     """torch's scatter_reduce: a copy of ``a`` with each element of ``src`` reduced into the place ``index`` names
     along ``dim``, ``out[i][index[i][j]] = op(out[i][index[i][j]], src[i][j])`` for dim 1, in index order; ``reduce``
-    is "sum", "prod", "mean", "amax" or "amin" (NaN wins both), mean dividing by the count (flooring for integers).
-    With ``include_self=False`` a place reduced into leaves ``a``'s value out. ``a``, ``index`` (int64 or int32) and
-    ``src`` (``a``'s dtype) have one number of dims (0-d counts as 1-d); ``index`` is no larger than ``src`` in any
-    dim, nor than ``a`` but along ``dim``, and only ``src``'s part of ``index``'s shape is read. Output: ``a``'s shape.
+    is "sum", "prod", "mean", "amax" or "amin" (NaN wins both; "max" / "min" are read as these, as torch's forward
+    reads them), mean dividing by the count (flooring for integers). With ``include_self=False`` a place reduced
+    into leaves ``a``'s value out. ``a``, ``index`` (int64 or int32) and ``src`` (``a``'s dtype) have one number of
+    dims (0-d counts as 1-d); ``index`` is no larger than ``src`` in any dim, nor than ``a`` but along ``dim``, and
+    only ``src``'s part of ``index``'s shape is read. Output: ``a``'s shape.
 
     Gradients are torch's: mean's divided by the counts; prod's the product of the others, worked out exactly
     where one zero was reduced into a place; amax's and amin's shared evenly among the elements equal to the result
     (``a``'s among them even when ``include_self=False``, when it is equal: torch's rule)."""
     op = "scatter_reduce"
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's scatter_reduce takes both spellings
     if reduce not in REDUCTIONS:
         raise ValueError(f"{op}: reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
     if not isinstance(index, Tensor) or not isinstance(src, Tensor):
@@ -254,34 +256,68 @@ def index_put(a: Tensor, index: Any, value: TensorLike, accumulate: bool = False
     ``a[index] += value`` where a place named several times gets every value added (numpy's ``add.at``)."""
     from .movement import assign_with, index_with, torch_keys
 
-    if a.dtype.kind in "iu" and not isinstance(value, (bool, Tensor)) and isinstance(value, (int, float)):
-        value = check_fits("index_put", value, a.dtype)  # torch's check: nan / 1e38 into ints raise, uint8 -1 is 255
+    value = written_number(value, a.dtype)
     v = as_tensor(value, like=a)
+    if v.dtype != a.dtype and _advanced(index):  # (torch refuses the dtype, or reads one value as masked_fill_)
+        check_all_fit("index_put", v._data, a.dtype)
     if not accumulate:
         _refuse_byte_fill(index, v)
     idx = torch_keys(index, private=(a.requires_grad or v.requires_grad) and is_grad_enabled(), ndim=a.ndim)
     check_devices("index_put", a, v)
+    ones = next((k for k, n in enumerate(v.shape) if n != 1), v.ndim)
+    values = v._data.reshape(v.shape[ones:])  # leading 1s left out, as torch (``x[0] = ones(1)`` on a vector)
     out = a.xp.array(a._data)  # a copy, an array even of a numpy scalar
     if accumulate:  # flat positions of the indexed places (any index form), then one scatter-add into them
         places = index_with(a.xp.arange(out.size).reshape(out.shape), idx)
         flat = a.xp.ascontiguousarray(out).reshape(-1)  # (out itself when C-ordered, else a copy written back)
-        backend.scatter_at("add", flat, (places.reshape(-1),), a.xp.broadcast_to(v._data, places.shape).reshape(-1))
+        backend.scatter_at("add", flat, (places.reshape(-1),), a.xp.broadcast_to(values, places.shape).reshape(-1))
         if not out.flags.c_contiguous:
             out[...] = flat.reshape(out.shape)
         target_shape = places.shape
     else:
-        assign_with(out, idx, v._data)
+        assign_with(out, idx, values)
         target_shape = index_with(out, idx).shape
 
     def backward(g: Array) -> tuple[Array | None, Array | None]:
-        ga = None
+        ga = gv = None
         if a.requires_grad:
             ga = a.xp.array(g)  # a copy, an array even of a numpy scalar
             if not accumulate:
                 assign_with(ga, idx, 0)
-        gv = unbroadcast(index_with(g, idx).reshape(target_shape), v.shape) if v.requires_grad else None
+        if v.requires_grad:
+            gv = unbroadcast(index_with(g, idx).reshape(target_shape), values.shape).reshape(v.shape)
         return ga, gv
     return record("index_put", out, (a, v), backward)
+
+
+def written_number(value: Any, dtype: numpy.dtype) -> Any:
+    """A Python number written by indexing (``x[key] = value``), checked as torch reads it: an int must fit int64,
+    whatever ``dtype`` (torch: ValueError); into an integer dtype or float32 the number must fit (nan / 1e39 raise,
+    uint8 -1 is 255); float16 takes any number, rounding past its range to inf, as torch's setitem."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError(f"x[key] = {value}: a Python int written by indexing must fit int64 (as torch); write it "
+                         "as a float or a tensor")
+    return value if dtype == numpy.float16 else check_fits("index_put", value, dtype)
+
+
+def check_all_fit(op: str, values: Array, dtype: numpy.dtype) -> None:
+    """``check_fits`` for every element of ``values`` converted to ``dtype``: its nan and its extremes."""
+    if values.dtype.kind == "f":
+        real = values[values == values]
+        if real.size < values.size:
+            check_fits(op, float("nan"), dtype)
+        values = real
+    if values.size and values.dtype.kind in "fiu":
+        number = float if values.dtype.kind == "f" else int
+        for extreme in (values.min(), values.max()):
+            check_fits(op, number(extreme), dtype)
+
+
+def _advanced(index: Any) -> bool:
+    """Whether an indexing key has an index array or list (torch's index_put_ then, not a copy into a view)."""
+    return any(isinstance(i, list) or getattr(i, "ndim", 0) for i in (index if isinstance(index, tuple) else (index,)))
 
 
 def _refuse_byte_fill(index: Any, value: Tensor) -> None:
@@ -300,7 +336,8 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
 
     ``indices`` is a tuple (or list) of index tensors for dims 0, 1, ...: int64 / int32 ones (negative counts from
     the end) take one dim each, a bool mask as many dims as it has. They broadcast together to a shape B, and
-    ``values`` (a Tensor of ``a``'s dtype) broadcasts to the indexed shape ``B + a.shape[k:]`` (a 0-d bool mask
+    ``values`` (a Tensor of ``a``'s dtype; or one value of any dtype through one mask, converted as torch's
+    ``masked_fill_`` converts a number) broadcasts to the indexed shape ``B + a.shape[k:]`` (a 0-d bool mask
     raises: torch 2.13 fails on it by internal asserts or with a shape it does not write). Without
     ``accumulate``, which of several writes to one place wins is unspecified in torch; here the last one.
     Gradients: ``a``'s is the upstream one (zero at the written places unless ``accumulate``), ``values``' the
@@ -320,8 +357,11 @@ def index_put_tensors(a: Tensor, indices: Any, values: Tensor, accumulate: bool 
             raise IndexError(f"index_put: indices[{k}] is a 0-d bool mask, which is not supported; use a mask with "
                              "the shape of the leading dims")
     if values.dtype != a.dtype:
-        raise DtypeError(f"index_put: values have dtype {values.dtype} but the tensor {a.dtype}; convert them with "
-                         f".to({a.dtype})")
+        if not (len(indices) == 1 and indices[0].dtype == numpy.bool_ and values.numel() == 1 and not accumulate):
+            raise DtypeError(f"index_put: values have dtype {values.dtype} but the tensor {a.dtype}; convert them "
+                             f"with .to({a.dtype})")
+        check_all_fit("index_put", values._data, a.dtype)  # one value through one mask: torch's masked_fill_ path
+        values = astype(reshape(values, ()), a.dtype)
     indices = tuple(i if i.device == a.device else i.to(a.device) for i in indices)
     dims = [i.ndim if i.dtype == numpy.bool_ else 1 for i in indices]
     if a.ndim == 0 or sum(dims) > a.ndim:
@@ -370,7 +410,7 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
     check_devices("index_select", a, index)
     check_index_dtype("index_select", index)
     if index.ndim > 1:
-        raise ValueError(f"index_select: index must be a vector (1-D or 0-d), got shape {index.shape}")
+        raise IndexError(f"index_select: index must be a vector (1-D or 0-d), got shape {index.shape}")
     d = wrap_dim("index_select", dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
     idx = index._data.reshape(-1)

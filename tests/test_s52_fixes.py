@@ -1,0 +1,179 @@
+"""Found by the fifty-second stop's torch-style programs (a conformer, a Performer LM, GraphSAGE / GIN)."""
+import numpy
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_adam as tg
+from tinygrad_adam.tensor import FitsError
+
+INT_AND_FLOAT32 = ["uint8", "int8", "int16", "int32", "int64", "float32"]
+
+
+@pytest.mark.parametrize("spelling, canonical", [("max", "amax"), ("min", "amin")])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_takes_max_and_min(spelling: str, canonical: str, include_self: bool) -> None:
+    """torch's scatter_reduce takes "max" / "min" as "amax" / "amin" (ours raised ValueError); the values, the
+    gradients (shared among ties) and the in-place form are those of the canonical name. torch's backward refuses
+    the short names (README: Differences), so the gradients are compared with torch's under "amax" / "amin"."""
+    a0 = [[0.5, -1.0, 2.0], [3.0, 3.0, -4.0]]
+    s0 = [[2.0, 2.0, -7.0, 0.5], [3.0, 9.0, -4.0, 1.0]]
+    i0 = [[0, 0, 1, 2], [1, 1, 2, 0]]
+    results = {}
+    for lib in (torch, tg):
+        for name in (spelling, canonical):
+            a = lib.tensor(a0, dtype=lib.float64, requires_grad=True)
+            s = lib.tensor(s0, dtype=lib.float64, requires_grad=True)
+            out = lib.scatter_reduce(a, 1, lib.tensor(i0), s, name, include_self=include_self)
+            w = lib.arange(6, dtype=lib.float64).reshape(2, 3) + 1
+            ga = gs = None
+            if lib is tg or name == canonical:
+                ga, gs = lib.autograd.grad((out * w).sum(), (a, s))
+            inplace = a.detach().clone().scatter_reduce_(1, lib.tensor(i0), s.detach(), name,
+                                                         include_self=include_self)
+            results[lib.__name__, name] = [None if t is None else t.tolist() for t in (out, ga, gs, inplace)]
+    assert results["tinygrad_adam", spelling] == results["tinygrad_adam", canonical] == results["torch", canonical]
+    assert results["tinygrad_adam", spelling][::3] == results["torch", spelling][::3]  # the values, in place too
+
+
+def test_index_select_matrix_index_is_an_index_error() -> None:
+    """A 2-D index to index_select raises IndexError, as torch's (ours raised ValueError, which an
+    ``except IndexError`` written against torch did not catch)."""
+    for lib in (torch, tg):
+        with pytest.raises(IndexError, match="vector"):
+            lib.ones(3, 2).index_select(0, lib.tensor([[0, 1]]))
+
+
+# ---------------------------------------------------------------- x[key] = value: what is written (an indexing fuzz)
+def _write(lib, dtype: str, key: object, value: object) -> object:
+    x = lib.zeros(3, dtype=getattr(lib, dtype))
+    key = lib.tensor([True, False, True]) if key == "mask" else lib.tensor([0, 2]) if key == "index" else key
+    value = value(lib) if callable(value) else value
+    try:
+        x[key] = value
+    except RuntimeError:  # (ours: FitsError, a RuntimeError)
+        return "RuntimeError"
+    except ValueError:
+        return "ValueError"
+    return x.tolist()
+
+
+@pytest.mark.parametrize("dtype, key, value", [
+    ("uint8", "mask", lambda L: L.tensor(300)),  # torch's masked_fill_ reads the one value: it must fit
+    ("uint8", "mask", lambda L: L.tensor([300])),
+    ("int32", "mask", lambda L: L.tensor(float("nan"))),
+    ("int32", "mask", lambda L: L.tensor(1e10)),
+    ("float16", "mask", lambda L: L.tensor(1e10)),
+    ("uint8", "mask", lambda L: L.tensor(-1)),  # (fits as its two's complement: 255, both)
+    ("uint8", "mask", lambda L: L.tensor(7.5)),  # (truncated: 7, both)
+    ("uint8", False, 300),  # torch reads the number although nothing is written
+    ("int64", False, float("nan")),
+    ("float32", 0, 1e39), ("float32", "index", 1e39), ("float32", "mask", 1e39),
+    ("float16", 0, 1e39),  # (float16 takes float32's range and rounds to inf, as torch)
+    ("bool", 0, 2 ** 63), ("float16", "mask", 2 ** 63), ("float64", slice(None), -2 ** 63 - 1),  # ints past int64
+    ("float32", 0, 2 ** 62), ("int64", "index", -2 ** 63),
+    ("uint8", 0, lambda L: L.tensor(300)),  # a basic key copies (torch's copy_: wrapped to 44, both)
+])
+def test_setitem_number_fits_as_torch(dtype: str, key: object, value: object) -> None:
+    """A number written by indexing is checked as torch checks it: a value that does not fit an integer dtype or
+    float32 raises (ours wrapped 300 into a uint8 mask write to 44 and nan into int32 to INT_MIN), also with a
+    False key; a Python int past int64 raises ValueError for every dtype (ours wrote inf into float16)."""
+    assert _write(tg, dtype, key, value) == _write(torch, dtype, key, value)
+
+
+@given(values=st.lists(st.floats(-1e12, 1e12) | st.sampled_from([float("nan"), float("inf"), -1.0, 255.0, 256.0,
+                                                                  -128.0, 2.0 ** 31, 7.9]), min_size=1, max_size=4),
+       source=st.sampled_from(["float64", "float32", "int64"]), target=st.sampled_from(INT_AND_FLOAT32))
+@settings(max_examples=150, deadline=None)
+def test_setitem_through_an_index_converts_only_what_fits(values: list[float], source: str, target: str) -> None:
+    """With an index array and a tensor of another dtype (torch refuses the dtype; ours converts it), every value
+    must fit the tensor's dtype, as torch's one-value masked write checks it; else FitsError, never a wrapped or
+    saturated number written."""
+    arr = numpy.array(values, dtype=numpy.float64)
+    if source == "int64":
+        arr = arr[numpy.isfinite(arr)].astype(numpy.int64)
+    arr = arr.astype(source)
+    if arr.size == 0:
+        return
+    info = numpy.iinfo(target) if target != "float32" else numpy.finfo(target)
+    real = arr[arr == arr].astype(numpy.float64)
+    fits = (real.size == arr.size or target == "float32") and bool(
+        ((real >= (-info.max if target.startswith("u") and source == "int64" else info.min)) & (real <= info.max)
+         | ~numpy.isfinite(real) & (target == "float32")).all())
+    x = tg.zeros(len(arr), dtype=getattr(tg, target))
+    if not fits:
+        with pytest.raises(FitsError):
+            x[list(range(len(arr)))] = tg.tensor(arr)
+        assert not x.any()
+        return
+    x[list(range(len(arr)))] = tg.tensor(arr)
+    with numpy.errstate(all="ignore"):
+        want = arr.astype(target) if not (target.startswith("u") and source == "int64") else \
+            (arr % (int(info.max) + 1)).astype(target)
+    numpy.testing.assert_array_equal(x.numpy(), want)
+
+
+@pytest.mark.parametrize("shape, key, vshape", [((3,), 0, (1,)), ((3,), 0, (1, 1)), ((2, 2), (0, 0), (1, 1)),
+                                                ((2, 3), 0, (1, 1, 3)), ((3, 3, 3), "mask", (1, 4)),
+                                                ((3,), "index", (1, 1, 2))])
+def test_setitem_drops_the_values_leading_ones(shape: tuple[int, ...], key: object,
+                                               vshape: tuple[int, ...]) -> None:
+    """``x[0] = ones(1)`` on a vector: torch leaves out the value's leading 1s before broadcasting (ours raised
+    numpy's ValueError); values and both gradients as torch's."""
+    got = {}
+    for lib in (torch, tg):
+        x = lib.zeros(shape, dtype=lib.float64, requires_grad=True)
+        v = (lib.arange(numpy.prod(vshape), dtype=lib.float64) + 1).reshape(vshape).requires_grad_()
+        k = key
+        if key == "mask":
+            k = (-1, lib.tensor([[True, True, False], [True, False, False], [False, False, True]]))
+        elif key == "index":
+            k = lib.tensor([0, 2])
+        y = x * 1
+        y[k] = v
+        w = lib.arange(y.numel(), dtype=lib.float64).reshape(shape) + 2
+        gx, gv = lib.autograd.grad((y * w).sum(), (x, v))
+        got[lib.__name__] = [t.tolist() for t in (y, gx, gv)]
+    assert got["tinygrad_adam"] == got["torch"]
+
+
+@pytest.mark.parametrize("mask", [True, False])
+@pytest.mark.parametrize("value", [(2.5, "float32", ()), (2.5, "float32", (1,)), (2.5, "float32", (1, 1)),
+                                   (7, "int64", ()), (2.5, "float32", (2,)), (300, "int64", ()),
+                                   (float("nan"), "float32", ())])
+@pytest.mark.parametrize("target", ["float64", "uint8"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_one_value_through_one_mask(mask: bool, value: tuple, target: str, accumulate: bool) -> None:
+    """``index_put_((mask,), v)`` with one value of another dtype is torch's masked_fill_ (converted, checked to
+    fit); other dtype mismatches refuse (ours refused all of them)."""
+    got = []
+    for lib in (torch, tg):
+        x = lib.zeros(3, dtype=getattr(lib, target))
+        idx = lib.tensor([True, False, True]) if mask else lib.tensor([0, 2])
+        number, dtype, shape = value
+        v = lib.full(shape, number, dtype=getattr(lib, dtype))
+        try:
+            got.append(str(x.index_put_((idx,), v, accumulate=accumulate).tolist()))  # (str: nan equals nan)
+        except (RuntimeError, TypeError, ValueError):
+            got.append("refused")
+    assert got[1] == got[0]
+
+
+def test_negative_slice_step_is_numpys_reversed_view() -> None:
+    """Taken where torch refuses (README: Differences): ``x[::-k]`` reads numpy's reversed view, writes through it
+    reach ``x``, and the gradient lands reversed."""
+    base = numpy.arange(12.0).reshape(3, 4)
+    x = tg.tensor(base.copy(), requires_grad=True)
+    y = x[:, 3:0:-2]
+    numpy.testing.assert_array_equal(y.detach().numpy(), base[:, 3:0:-2])
+    (g,) = tg.autograd.grad((y * tg.tensor([[1.0, 2.0]])).sum(), x)
+    want = numpy.zeros((3, 4))
+    want[:, 3], want[:, 1] = 1.0, 2.0
+    numpy.testing.assert_array_equal(g.numpy(), want)
+    z = tg.zeros(5)
+    z[::-2] = tg.tensor([10.0, 20.0, 30.0])
+    assert z.tolist() == [30.0, 0.0, 20.0, 0.0, 10.0]
+    r = z[::-1]
+    r[0] = 7.0
+    assert z[4].item() == 7.0
