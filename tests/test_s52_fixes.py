@@ -177,3 +177,64 @@ def test_negative_slice_step_is_numpys_reversed_view() -> None:
     r = z[::-1]
     r[0] = 7.0
     assert z[4].item() == 7.0
+
+
+# ---------------------------------------------------------------- shape ops (a shape / view fuzz)
+@given(n=st.integers(1, 5), cuts=st.lists(st.integers(-6, 6), min_size=1, max_size=4), w=st.integers(1, 9))
+@settings(max_examples=100, deadline=None)
+def test_tensor_split_overlapping_pieces_add_their_gradients(n: int, cuts: list[int], w: int) -> None:
+    """Indices that go back (``tensor_split([2, 0])``) give pieces that share elements; each element's gradient is
+    the sum over the pieces that hold it (ours kept one piece's: the shared gradient buffer of disjoint splits)."""
+    got = []
+    for lib in (torch, tg):
+        x = lib.arange(float(n * 2)).reshape(n, 2).requires_grad_()
+        pieces = x.tensor_split(cuts)
+        loss = sum((p * (k * w + 1)).sum() for k, p in enumerate(pieces))
+        (g,) = lib.autograd.grad(loss, x)
+        got.append(g.tolist())
+    assert got[1] == got[0]
+
+
+def _reversed_zeros(lib, x):  # int64 zeros of x's shape, laid out in reverse
+    return lib.zeros(tuple(reversed(x.shape)), dtype=lib.int64).permute(*reversed(range(x.ndim)))
+
+
+LAYOUT_OPS = {
+    "roll": lambda L, x: L.roll(x, 1, 0),
+    "tril": lambda L, x: x.tril(),
+    "triu": lambda L, x: x.triu(1),
+    "cat": lambda L, x: L.cat([x, x]),
+    "cat_mixed": lambda L, x: L.cat([x, x.contiguous()], 1),
+    "stack": lambda L, x: L.stack([x, x]),
+    "column_stack": lambda L, x: L.column_stack([x]),
+    "rot90_0": lambda L, x: x.rot90(4),
+    "rot90_1": lambda L, x: x.rot90(1),  # (torch's flip keeps the input's layout; then a transpose)
+    "flip": lambda L, x: x.flip(0),
+    "rot90_3": lambda L, x: x.rot90(-1),
+    "gather": lambda L, x: x.gather(0, _reversed_zeros(L, x)),
+    "take_along_dim": lambda L, x: L.take_along_dim(x, _reversed_zeros(L, x), 0),
+    "index_select": lambda L, x: x.index_select(1, L.tensor([0, 2])),
+    "repeat_interleave": lambda L, x: x.repeat_interleave(L.tensor([1, 2, 1, 1]), dim=1),
+}
+INPUTS = {
+    "transposed": lambda L: L.arange(16.0).reshape(4, 4).t(),
+    "sliced": lambda L: L.arange(32.0).reshape(4, 8)[:, ::2],
+    "expanded": lambda L: L.arange(4.0).reshape(1, 4).expand(4, 4),
+    "channels_last": lambda L: L.arange(64.0).reshape(1, 4, 4, 4).to(memory_format=L.channels_last)[0],
+}
+
+
+@pytest.mark.parametrize("op", sorted(LAYOUT_OPS))
+@pytest.mark.parametrize("made", sorted(INPUTS))
+def test_new_results_are_laid_out_as_torch(op: str, made: str) -> None:
+    """roll, tril / triu, the cat family, rot90, gather / take_along_dim, index_select and repeat_interleave
+    return torch's layout (row-major, or channels-last where torch keeps it), whatever the input's strides: ours
+    followed a transposed or sliced input, so ``y.view(-1)`` copied and a write through it never reached ``y``."""
+    got = []
+    for lib in (torch, tg):
+        y = LAYOUT_OPS[op](lib, INPUTS[made](lib))
+        flat = y.view(-1) if y.is_contiguous() else None
+        if flat is not None:
+            flat[0] = -1.0
+        got.append((y.stride(), y.is_contiguous(), y.tolist()))
+    assert got[1] == got[0]

@@ -2089,7 +2089,7 @@ def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
         raise ValueError(f"rot90: dims must be two different dims, got {tuple(dims)}")
     k %= 4
     if k == 0:
-        return self.clone()
+        return movement.clone(self)  # (row-major, as torch's: clone() would keep the input's layout)
     if k == 2:
         return self.flip((d0, d1))
     return self.flip(d1 if k == 1 else d0).transpose(d0, d1)

@@ -68,7 +68,7 @@ def gather(a: Tensor, dim: int, index: Tensor) -> Tensor:
     if isinstance(index, Tensor) and _as_one_d(a, index):
         return reshape(gather(reshape(a, (-1,)), dim, reshape(index, (-1,))), index.shape)
     dim, mesh = _mesh("gather", a, dim, index, a.requires_grad and is_grad_enabled())
-    out = a._data[mesh] if mesh else a._data.copy()
+    out = a.xp.ascontiguousarray(a._data[mesh]) if mesh else a._data.copy()  # (row-major, as torch's)
 
     def backward(g: Array) -> tuple[Array]:
         full = a.xp.zeros(a.shape, dtype=g.dtype)
@@ -420,7 +420,8 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
         if idx.size != 1:
             raise ValueError(f"index_select: a 0-d tensor takes one index, got {idx.size}")
         return clone(a)
-    return getitem(a, (slice(None),) * d + (constant(idx),))
+    out = getitem(a, (slice(None),) * d + (constant(idx),))
+    return out if out._data.flags.c_contiguous else clone(out)  # (row-major, as torch's)
 
 
 def embedding(weight: Tensor, idx: Array, padding_idx: int | None = None, scale_grad_by_freq: bool = False,

@@ -267,21 +267,37 @@ def split_pieces(a: Tensor, dim: int, keys: Sequence[int | slice]) -> tuple[Tens
     """Views ``a[..., key]`` along the non-negative ``dim``, one per key: disjoint slices or ints (split, chunk,
     unbind, tensor_split). Each backward closure carries ``piece = (this split, its index)``, by which the engine
     writes the pieces' gradients into one shared buffer of ``a``'s shape (autograd.write_piece) instead of adding
-    up a zero array per piece; the closure itself (higher-order gradients, hooks) is getitem's, unchanged."""
-    split = object()
+    up a zero array per piece; the closure itself (higher-order gradients, hooks) is getitem's, unchanged. Pieces
+    that overlap (``tensor_split`` at indices that go back) are plain getitems, whose gradients add up."""
+    split = object() if _disjoint(keys, a.shape[dim] if a.ndim else 1) else None
     out = []
     for key in keys:
         index = (slice(None),) * dim + (key,)
         piece = getitem(a, index)
-        if piece._backward is not None:
+        if piece._backward is not None and split is not None:
             piece._backward.piece = (split, index)  # type: ignore[attr-defined]
         out.append(piece)
     return tuple(out)
 
 
+def _disjoint(keys: Sequence[int | slice], n: int) -> bool:
+    """Whether the ints and unit-step slices ``keys`` of a dim of length ``n`` name no element twice."""
+    spans = []
+    for key in keys:
+        start, stop, step = key.indices(n) if isinstance(key, slice) else (key % n, key % n + 1, 1)
+        if step != 1:
+            return False
+        if stop > start:
+            spans.append((start, stop))
+    spans.sort()
+    return all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:]))
+
+
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis, in the dtype torch promotes them to (int64 with float32 is float32).
     As torch, 1-D empty tensors (shape (0,)) are left out (they only take part in the dtype)."""
+    from .. import layouts  # (which imports this module)
+
     tensors = list(tensors)
     check_devices("concatenate", *tensors)
     dtype = result_type(*tensors)
@@ -300,7 +316,9 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
             start += t.shape[ax]
         else:
             spans.append(None)
-    out = xp.concatenate([t._data for t in joined], axis=ax)
+    out = xp.ascontiguousarray(xp.concatenate([t._data for t in joined], axis=ax))  # torch's layout: row-major,
+    if len({layouts.suggest_memory_format(t) for t in joined}) == 1:  # or channels-last where every input is
+        out = layouts.follow_format(out, joined[0])
 
     def backward(g: Array) -> list[Array]:
         return [xp.zeros((0,), g.dtype) if s is None else g[(slice(None),) * ax + (s,)] for s in spans]
@@ -358,7 +376,7 @@ def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
     if a.ndim < 2:
         raise ValueError(f"{op}: needs a tensor with at least 2 dims, got shape {a.shape}")
     keep = getattr(a.xp, op)(a.xp.ones(a.shape[-2:], dtype=bool), int(diagonal))  # numpy's tril is 2-D only
-    out = a.xp.where(keep, a._data, a._data.dtype.type(0))
+    out = a.xp.ascontiguousarray(a.xp.where(keep, a._data, a._data.dtype.type(0)))  # (row-major, as torch's)
     return record(op, out, (a,), lambda g: (a.xp.where(keep, g, g.dtype.type(0)),))
 
 
@@ -449,12 +467,16 @@ def flip(a: Tensor, dims: int | Sequence[int]) -> Tensor:
     axes = _dims("flip", dims, a.ndim)
     if not axes or a.ndim == 0:
         return clone(a)
-    return record("flip", a.xp.flip(a._data, axes).copy(), (a,), lambda g: (a.xp.flip(g, axes),))
+    order = "C" if 0 in a._data.strides else "K"  # torch's: the input's order of strides (row-major if expanded)
+    out = a.xp.flip(a._data, axes).copy(order=order)
+    return record("flip", out, (a,), lambda g: (a.xp.flip(g, axes),))
 
 
 def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
     """Shift elements cyclically by ``shifts`` along ``dims`` (over the flattened tensor, then reshaped back,
     without ``dims``); the gradient rolls back."""
+    from .. import layouts  # (which imports this module)
+
     shifts = int_args("roll", "shifts", shifts)
     if dims is None:
         if len(shifts) != 1:
@@ -467,7 +489,8 @@ def roll(a: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | Non
         raise ValueError(f"roll: shifts {shifts} and dims {axes} must have the same (non-zero) length")
     xp = a.xp
     back = tuple(-s for s in shifts)
-    return record("roll", xp.roll(a._data, shifts, axes), (a,), lambda g: (xp.roll(g, back, axes),))
+    out = layouts.follow_format(xp.ascontiguousarray(xp.roll(a._data, shifts, axes)), a)  # (torch's layout)
+    return record("roll", out, (a,), lambda g: (xp.roll(g, back, axes),))
 
 
 def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
