@@ -14,6 +14,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,9 +228,10 @@ def read_result(path: Path) -> dict[str, Any] | None:
     return record if whole else None
 
 
-def claim_out(out: str | Path, resume: bool, overwrite: bool) -> Path:
+def claim_out(out: str | Path, resume: bool, overwrite: bool, outputs: Sequence[str] = ()) -> Path:
     """``rundir``'s rules for a command that writes several runs under ``out`` (compare, tune, bias-correction):
-    runs already there are refused unless ``resume`` (continue them) or ``overwrite`` (delete them first).
+    runs already there are refused unless ``resume`` (continue them) or ``overwrite`` (delete them first), and so
+    are files named as the command's ``outputs`` (its table and figure: a user's own file of that name).
     Returns ``out`` as a Path (an empty ``out`` is refused, not read as the current directory)."""
     if resume and overwrite:
         raise rundir.RunDirError("--resume and --overwrite contradict each other: --resume continues the runs in "
@@ -237,6 +239,11 @@ def claim_out(out: str | Path, resume: bool, overwrite: bool) -> Path:
     path = rundir.usable(out)
     if not resume:
         rundir.claim_tree(path, overwrite)
+        there = [name for name in outputs if os.path.lexists(path / name)]
+        if there and not overwrite:
+            raise rundir.RunDirError(f"{path} already has {', '.join(there)}, which this command writes: "
+                                     f"--overwrite to replace {'it' if len(there) == 1 else 'them'}, or give "
+                                     f"another --out")
     return path
 
 
@@ -276,7 +283,8 @@ def compare(experiment: str, optimizers: Sequence[str] | None, base: Config, out
         if unlike:  # the rates were searched under other settings than these runs': said in the caption too
             log(f"warning: {tuned_path} was tuned under other settings than these runs ({'; '.join(unlike)})")
             source += f"; tuned under other settings: {'; '.join(unlike)}"
-    out = claim_out(out, resume, overwrite)  # after the tuned file is read: a bad one leaves no directory behind
+    out = claim_out(out, resume, overwrite, ("results.md", f"{experiment}.png"))  # (after the tuned file is read:
+    # a bad one leaves no directory behind)
     results: dict[str, dict[str, Any]] = {}
     runs: list[tuple[dict[str, Any], Config, str]] = []  # (its curve's entry, config, label) per run, in order
     for curve, cfg in curve_cfgs:
@@ -513,7 +521,7 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
     """
     for beta1, beta2 in itertools.product(BETA1S, beta2s):  # bad settings are refused before a directory is made
         dataclasses.replace(base, model="vae", dataset="mnist", optimizer="adam", betas=(beta1, beta2)).resolved()
-    out = claim_out(out, resume, overwrite)
+    out = claim_out(out, resume, overwrite, ("sweep.json", "results.md", "title.txt", "bias_correction.png"))
     log10_lrs: tuple[int, ...] = (-5, -4, -3, -2, -1)
     if quick:
         base, log10_lrs = dataclasses.replace(base, limit=base.limit or 5000), (-4, -3, -2)

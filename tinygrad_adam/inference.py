@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy
 
-from . import checkpoint, data, nn, optim
+from . import data, nn, optim
 from .rundir import RunDirError
-from .train import Config, build_model, evaluate, load_data
+from .train import Config, build_model, check_own_checkpoint, evaluate, load_checkpoint, load_data
 
 # the input of each dataset's models, per example (the CNN keeps MNIST's image shape, the others flatten it)
 INPUT_SHAPE = {"mnist": (1, 28, 28), "imdb": (10_000,)}
@@ -61,7 +61,8 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "cpu", averaged: boo
     cfg = dataclasses.replace(cfg, device=device).resolved()
     shape = INPUT_SHAPE[cfg.dataset] if cfg.model == "cnn" else (int(numpy.prod(INPUT_SHAPE[cfg.dataset])),)
     model = build_model(cfg, data.Split(numpy.zeros((1, *shape), numpy.float32), numpy.zeros(1, numpy.int64)))
-    state: dict[str, Any] = checkpoint.load(ckpt)
+    state, saved = load_checkpoint(ckpt)  # (checked: a damaged tree is one CheckpointError)
+    check_own_checkpoint(Path(run_dir), saved)  # another run's checkpoint would be read with this run's model
     model.load_state_dict(state["model"])
     model.to(cfg.device)
     if averaged and state.get("average"):

@@ -186,21 +186,31 @@ def log_sizes(path: Path) -> dict[str, int]:
     return sizes
 
 
-def cut_logs(path: Path, sizes: dict[str, int]) -> list[str]:
-    """Cut each log back to the size a checkpoint recorded (dropping lines written after it).
-
-    Returns warnings for logs shorter than recorded (lines the checkpoint covers are missing: someone edited or
-    removed the file); those are left as they are.
-    """
-    warnings = []
+def cut_logs(path: Path, sizes: dict[str, int]) -> None:
+    """Cut each log back to the size a checkpoint recorded (dropping lines written after it). Before anything is
+    cut, a RunDirError where a log is not the one the checkpoint was written beside: shorter than recorded
+    (records it covers are missing: edited or removed), not ending a record at that size (another run's log or
+    checkpoint), or not a plain file."""
     for name in LOGS:
         file, size = path / name, int(sizes.get(name, 0))
+        if file.is_symlink() or (file.exists() and not file.is_file()):
+            raise RunDirError(f"{file} is not a plain file (a link or a directory), so resuming would write "
+                              f"elsewhere: put the run's own log there, or start again with --overwrite")
         have = file.stat().st_size if file.exists() else 0
-        if have > size:
+        if have < size:
+            raise RunDirError(f"{file} has {have} bytes but the checkpoint covers {size}: records are missing from "
+                              f"it; restore the file, or start the run again with --overwrite")
+        if size and have > size:
+            with open(file, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    raise RunDirError(f"{file} does not end a record where the checkpoint says (byte {size}): the "
+                                      f"log or the checkpoint is another run's; put back the run's own, or start "
+                                      f"again with --overwrite")
+    for name in LOGS:
+        file, size = path / name, int(sizes.get(name, 0))
+        if file.exists() and file.stat().st_size > size:
             os.truncate(file, size)
-        elif have < size:
-            warnings.append(f"{file} has {have} bytes but the checkpoint covers {size}: records are missing from it")
-    return warnings
 
 
 def write_text(path: Path, text: str) -> None:

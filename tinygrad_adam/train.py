@@ -297,6 +297,22 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], Config]:
     return s, cfg
 
 
+def check_own_checkpoint(run: Path, saved: Config) -> None:
+    """A CheckpointError where the run's ``config.json`` holds other settings than its checkpoint ``saved`` (all
+    but those a resume may change): the checkpoint is another run's, copied or moved there. A missing or damaged
+    config.json passes: the checkpoint's settings are the run's then (a resume writes the file again)."""
+    try:
+        kept = Config.from_json(json.loads((run / "config.json").read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return
+    differ = [f"{k} {getattr(saved, k)!r} (config.json: {getattr(kept, k)!r})" for k in Config.__dataclass_fields__
+              if k not in SAFE_TO_CHANGE and getattr(saved, k) != getattr(kept, k)]
+    if differ:
+        raise checkpoint.CheckpointError(f"{run / 'checkpoint.npz'} is not this run's: it was trained with "
+                                         f"{', '.join(differ)}; put back the run's own checkpoint, or start again "
+                                         f"with --overwrite")
+
+
 # ------------------------------------------------------------------ building blocks
 def load_data(cfg: Config) -> tuple[data.Split, data.Split]:
     """The train and test splits, flattened for every model but the CNN, cut to ``limit`` examples."""
@@ -474,6 +490,7 @@ class Run:
         """
         path = self.dir / "checkpoint.npz"
         s, saved = load_checkpoint(path)
+        check_own_checkpoint(self.dir, saved)
         changed = [f"{k}={getattr(self.cfg, k)!r} (the run has {getattr(saved, k)!r})"
                    for k in Config.__dataclass_fields__
                    if k not in SAFE_TO_CHANGE and getattr(self.cfg, k) != getattr(saved, k)]
@@ -491,9 +508,8 @@ class Run:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise checkpoint.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {e}); "
                                              f"{checkpoint.REMEDY}") from None
+        rundir.cut_logs(self.dir, s["logs"])
         self.epoch, self.iteration = s["epoch"], s["iteration"]
-        for warning in rundir.cut_logs(self.dir, s["logs"]):
-            self.log(f"warning: {warning}")
         rundir.remove_temporaries(self.dir)
 
     # -------------------------------------------------------------- training
