@@ -4,18 +4,24 @@ files in an output directory). The tests that train need MNIST: they skip withou
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
+import numpy
 import pytest
 import realdata
 from test_cli_probe_fixes import TINY, files, main, one_error_line
 
-from tinygrad_adam import rundir
+from tinygrad_adam import checkpoint, cli, rundir
+from tinygrad_adam.checkpoint import CheckpointError
 from tinygrad_adam.cli import main as cli_main
-from tinygrad_adam.experiments import claim_out
+from tinygrad_adam.experiments import bias_correction_sweep, claim_out
 from tinygrad_adam.inference import evaluate_run
+from tinygrad_adam.train import Config
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +107,82 @@ def test_compare_refuses_a_users_results_md(tmp_path: Path, capsys: pytest.Captu
                                "--epochs", "1", "--limit", "64", "--no-progress", "--out", tmp_path))
     assert "results.md" in line and "--overwrite" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.md"]
+
+
+def test_a_zip_member_flagged_encrypted_is_a_checkpoint_error(tmp_path: Path) -> None:
+    """One bit of the zip's central directory (encrypted, or another compression method) made zipfile raise
+    RuntimeError / NotImplementedError, which came out of load as a traceback."""
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, {"a": numpy.arange(3)})
+    good = path.read_bytes()
+    where = good.find(b"PK\x01\x02")
+    for offset, bit in ((8, 1), (10, 0x40)):  # the general-purpose flag's "encrypted" bit; the compression method
+        data = bytearray(good)
+        data[where + offset] |= bit
+        path.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+            checkpoint.load(path)
+
+
+@pytest.mark.parametrize("name", ["config.json", ".tinygrad-adam.lock"])
+def test_a_directory_where_a_run_file_goes_is_one_line(two_runs: tuple[Path, Path], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """IsADirectoryError (and any file system error: a full or read-only disk, a name too long) was a traceback;
+    it is one line naming the file and what to do, exit 2."""
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0], run)
+    (run / name).unlink()
+    (run / name).mkdir()
+    line = one_error_line(main(capsys, "train", "--resume", "--out", run, "--epochs", "2", "--no-progress"))
+    assert "Is a directory" in line and name in line and "move that directory away" in line
+
+
+@pytest.mark.parametrize("code, fix", [(errno.ENOSPC, "free some space"), (errno.EROFS, "writable disk"),
+                                       (errno.ENAMETOOLONG, "shorter path"), (errno.EIO, "check that path")])
+def test_file_system_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch, code: int, fix: str) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(tmp_path / "x"))
+
+    monkeypatch.setattr(rundir, "usable", fail)
+    line = one_error_line(main(capsys, "train", "--model", "logreg", "--out", tmp_path / "x", "--no-progress"))
+    assert os.strerror(code) in line and fix in line
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in the first second (building the parser reads the tuned files) was a KeyboardInterrupt traceback."""
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli_main(["info"]) == 130
+    assert capsys.readouterr().err.strip() == "tinygrad-adam: interrupted before the command started; nothing " \
+                                              "was written"
+
+
+def test_resumed_with_that_is_not_a_list_is_replaced(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """A config.json whose resumed_with is not a list (hand-edited) was a TypeError on resume."""
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0], run)
+    record = json.loads((run / "config.json").read_text())
+    record["resumed_with"] = 5
+    (run / "config.json").write_text(json.dumps(record))
+    assert cli_main(["train", "--resume", "--out", str(run), "--epochs", "2", "--no-progress"]) == 0
+    assert len(json.loads((run / "config.json").read_text())["resumed_with"]) == 1
+
+
+def test_run_files_follow_the_umask(two_runs: tuple[Path, Path]) -> None:
+    """config.json (like result.json and downloads, through atomic_path) was created 0o600 by mkstemp while the
+    checkpoint and the logs follow the umask, as files a user makes do."""
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in two_runs[0].iterdir() if p.suffix in (".json", ".npz")}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask) and "config.json" in modes
+
+
+def test_bias_correction_refuses_a_column_twice(tmp_path: Path) -> None:
+    """--beta2s 0.99,0.99 trained the first column and then stopped at its own run ("add --resume")."""
+    with pytest.raises(ValueError, match=r"0\.99 given more than once"):
+        bias_correction_sweep(Config(), tmp_path / "bc", beta2s=(0.99, 0.99))
+    assert not (tmp_path / "bc").exists()

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import stat
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -251,7 +249,7 @@ def write_to(path: str | os.PathLike[str] | BinaryIO, write: Callable[[BinaryIO]
         return None
     path = Path(os.path.realpath(path))  # a symlink is written through to its target, as open(path, "wb") would
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_beside(path)
+    fd, tmp = durable.create_beside(path, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -262,25 +260,6 @@ def write_to(path: str | os.PathLike[str] | BinaryIO, write: Callable[[BinaryIO]
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def _create_beside(path: Path) -> tuple[int, str]:
-    """A new temporary file in ``path``'s directory, open for writing, with the permission bits ``path`` will have:
-    its own where it exists, else a new file's under the umask (the kernel applies it to 0o666, as for open(path,
-    "wb"); mkstemp's private 0o600 would otherwise replace them)."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = None
-    while True:
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        if mode is not None:
-            os.chmod(tmp, mode)
-        return fd, tmp
 
 
 def load(path: str | os.PathLike[str] | BinaryIO, device: str | None = None, require_dict: bool = True) -> Any:
@@ -299,7 +278,8 @@ def load(path: str | os.PathLike[str] | BinaryIO, device: str | None = None, req
             raise ValueError("it is a single .npy array, not an .npz archive")
         with f:
             arrays = {k: f[k] for k in f.files}  # reading each member checks its CRC
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile,
+            RuntimeError, NotImplementedError) as e:  # (zipfile's: a member flagged encrypted, or of another method)
         raise CheckpointError(f"{path} is not a readable checkpoint ({_why(e)}): it was damaged, cut short or is not "
                               f"a checkpoint (a crash cannot do this: checkpoints are written atomically); "
                               f"{REMEDY}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import math
 import platform
 import shlex
@@ -241,8 +242,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         metrics = run.fit(resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:
         if (out / "checkpoint.npz").exists():
-            print(f"tinygrad-adam: interrupted; continue the run with: tinygrad-adam train --resume --out {out}",
-                  file=sys.stderr)
+            print(f"tinygrad-adam: interrupted; continue the run with: tinygrad-adam train --resume --out {out} "
+                  f"--epochs {cfg.epochs}", file=sys.stderr)  # (an extension's checkpoints still say fewer)
         else:
             print(f"tinygrad-adam: interrupted before the first epoch ended, so {out} has no checkpoint; start it "
                   f"again with --overwrite", file=sys.stderr)
@@ -514,6 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # (before a command started: while the parser was built)
+        print("tinygrad-adam: interrupted before the command started; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -552,6 +561,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tinygrad-adam {args.command}: interrupted; {AFTER_INTERRUPT.get(args.command, 'run it again')}",
               file=sys.stderr)
         return 130
+    except OSError as e:  # the machine's files: a full or read-only disk, a directory where a file goes, ...
+        print(f"tinygrad-adam {args.command}: error: {os_problem(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def os_problem(e: OSError) -> str:
+    """One line for a file system error a user can mend: what happened, to which file, and what to do. Files
+    are written atomically, so what was there before the failed write is still there."""
+    name = e.filename2 or e.filename  # (a rename's target, where the atomic write of a file failed)
+    what = f"{e.strerror or e}: {name}" if name else str(e.strerror or e)
+    fix = {errno.ENOSPC: "free some space, then run the command again (with --resume to continue a run)",
+           errno.EROFS: "give an --out on a writable disk", errno.EACCES: "give an --out you may write to",
+           errno.EISDIR: "move that directory away: a file of that name belongs there",
+           errno.ENAMETOOLONG: "give a shorter path"}.get(e.errno, "check that path and run the command again")
+    return f"{what}; {fix}"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
+import stat
 from pathlib import Path
 
 
@@ -36,3 +38,22 @@ def replace(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def create_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A new temporary file in ``path``'s directory, open for writing, with the permission bits ``path`` will have:
+    its own where it exists, else a new file's under the umask (the kernel applies it to 0o666, as for open(path,
+    "wb"); mkstemp's private 0o600 would otherwise replace them)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            os.chmod(tmp, mode)
+        return fd, tmp

@@ -519,6 +519,9 @@ def bias_correction_sweep(base: Config, out: str | Path, quick: bool = False, re
     ``beta2s`` selects columns of the figure (the 100-epoch run: 0.9999 only). A diverged run is recorded with
     loss inf and ``"diverged": true``.
     """
+    twice = sorted({b for b in beta2s if list(beta2s).count(b) > 1})
+    if twice:  # (their runs would share directories: the second would find the first's run there)
+        raise ValueError(f"beta2s: {', '.join(map(str, twice))} given more than once; give each column once")
     for beta1, beta2 in itertools.product(BETA1S, beta2s):  # bad settings are refused before a directory is made
         dataclasses.replace(base, model="vae", dataset="mnist", optimizer="adam", betas=(beta1, beta2)).resolved()
     out = claim_out(out, resume, overwrite, ("sweep.json", "results.md", "title.txt", "bias_correction.png"))

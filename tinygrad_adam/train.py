@@ -612,7 +612,8 @@ class Run:
                 record["command"] = started["command"]
                 if isinstance(started.get("lr_source"), str):
                     record["lr_source"] = started["lr_source"]
-                record["resumed_with"] = [*started.get("resumed_with", []), self.command]
+                earlier = started.get("resumed_with")
+                record["resumed_with"] = [*(earlier if isinstance(earlier, list) else []), self.command]
         rundir.write_text(self.dir / "config.json", json.dumps(record, indent=2) + "\n")
         metrics: dict[str, Any] = {}
         while self.epoch < self.cfg.epochs:

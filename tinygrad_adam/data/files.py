@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -115,7 +114,7 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     (a failed download, a failed checksum, Ctrl-C) the temporary file is removed and ``dest`` is untouched.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    fd, name = durable.create_beside(dest, ".part")  # (with dest's permission bits, not mkstemp's 0o600)
     os.close(fd)
     tmp = Path(name)
     try:
