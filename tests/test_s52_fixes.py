@@ -238,3 +238,33 @@ def test_new_results_are_laid_out_as_torch(op: str, made: str) -> None:
             flat[0] = -1.0
         got.append((y.stride(), y.is_contiguous(), y.tolist()))
     assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("shape, dim, sizes", [((2, 0), 0, [0]), ((2, 0), 0, [5, -1]), ((0, 3), 0, [1]),
+                                               ((1,), 0, []), ((0, 3), 0, [0, -1]), ((4,), 0, [3, -1]),
+                                               ((6, 0), 0, [2, -1]), ((0,), 0, [5, 0]), ((6, 2), -1, [-1])])
+def test_unflatten_checks_the_sizes_on_empty_tensors(shape: tuple[int, ...], dim: int, sizes: list[int]) -> None:
+    """unflatten's sizes must multiply to the dim's length, as torch checks; on a tensor with another dim of 0 the
+    reshape alone did not see it (zeros(2, 0).unflatten(0, [0]) was (0, 0))."""
+    got = []
+    for lib in (torch, tg):
+        try:
+            got.append(tuple(lib.zeros(shape).unflatten(dim, sizes).shape))
+        except (RuntimeError, ValueError):
+            got.append("refused")
+    assert got[1] == got[0]
+
+
+def test_cat_of_0d_tensors_is_a_plain_error() -> None:
+    """cat of 0-d tensors raised an internal IndexError (tuple index out of range); now a ValueError saying so."""
+    with pytest.raises(ValueError, match="0-d"):
+        tg.cat([tg.tensor(1.0), tg.tensor(2.0)])
+
+
+@pytest.mark.parametrize("make", [lambda L: L.zeros(1).expand(0), lambda L: L.zeros(2, 1).expand(2, 0),
+                                  lambda L: L.zeros(3)[2].expand(0)])
+def test_filling_an_empty_expand_does_nothing(make) -> None:
+    """fill_ / zero_ on an empty expand raised numpy's "assignment destination is read-only"; torch writes nothing."""
+    for lib in (torch, tg):
+        x = make(lib)
+        assert tuple(x.fill_(7).shape) == tuple(x.zero_().shape) == tuple(make(lib).shape)

@@ -2050,6 +2050,8 @@ def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     known = math.prod(n for n in sizes if n != -1)
     if sizes.count(-1) == 1 and known:
         sizes = tuple(self.shape[d] // known if n == -1 else n for n in sizes)
+    if not sizes or math.prod(sizes) != self.shape[d]:  # (reshape alone misses it when another dim is 0)
+        raise ValueError(f"unflatten: sizes {tuple(sizes)} do not multiply to dim {dim}'s length {self.shape[d]}")
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
 

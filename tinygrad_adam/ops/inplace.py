@@ -91,7 +91,9 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
             if isinstance(a._data, numpy.generic):  # a 0-d result numpy handed out as a scalar (immutable, unshared)
                 a._data = numpy.array(a._data)
             dst = _writable_array(a)
-            if aliased:  # (an expand written by fill_, masked_fill_, ...)
+            if dst.size == 0:  # nothing to write (an empty expand's array is numpy's read-only broadcast)
+                pass
+            elif aliased:  # (an expand written by fill_, masked_fill_, ...)
                 _write_aliased(dst, out._data)
             elif isinstance(out._data, numpy.generic):  # (numpy will not wrap a wider int scalar into the
                 dst[...] = numpy.asarray(out._data)  # array, an int8 given int16 191; from an array it does)

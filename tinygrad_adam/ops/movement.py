@@ -300,6 +300,10 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
     tensors = list(tensors)
     check_devices("concatenate", *tensors)
+    flat = next((k for k, t in enumerate(tensors) if t.ndim == 0), None)
+    if flat is not None:
+        raise ValueError(f"cat: the tensor at position {flat} is 0-d and cannot be concatenated; use stack, or "
+                         f"unsqueeze it first")
     dtype = result_type(*tensors)
     tensors = [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
     joined = [t for t in tensors if t.shape != (0,)] or tensors[:1]
