@@ -186,3 +186,15 @@ def test_bias_correction_refuses_a_column_twice(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"0\.99 given more than once"):
         bias_correction_sweep(Config(), tmp_path / "bc", beta2s=(0.99, 0.99))
     assert not (tmp_path / "bc").exists()
+
+
+def test_load_of_a_damaged_file_gives_the_api_users_remedy(tmp_path: Path) -> None:
+    """tg.load of a damaged file advised "--overwrite", the command line's flag, to a Python user."""
+    import tinygrad_adam as tg
+
+    path = tmp_path / "weights.pt"
+    tg.save({"w": tg.ones(3)}, path)
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(CheckpointError) as caught:
+        tg.load(path)
+    assert "--overwrite" not in str(caught.value) and "save it again" in str(caught.value)

@@ -262,11 +262,12 @@ def write_to(path: str | os.PathLike[str] | BinaryIO, write: Callable[[BinaryIO]
     return path
 
 
-def load(path: str | os.PathLike[str] | BinaryIO, device: str | None = None, require_dict: bool = True) -> Any:
+def load(path: str | os.PathLike[str] | BinaryIO, device: str | None = None, require_dict: bool = True,
+         remedy: str = REMEDY) -> Any:
     """Read a tree written by :func:`save` (arrays come back as numpy arrays, Tensors as Tensors on ``device``).
 
-    FileNotFoundError if there is no file; CheckpointError if it is not a whole, undamaged tree (or, with
-    ``require_dict``, not a dict at the top, as every checkpoint is).
+    FileNotFoundError if there is no file; CheckpointError, ending in ``remedy``, if it is not a whole, undamaged
+    tree (or, with ``require_dict``, not a dict at the top, as every checkpoint is).
     """
     if not hasattr(path, "read"):
         path = Path(path)
@@ -282,14 +283,14 @@ def load(path: str | os.PathLike[str] | BinaryIO, device: str | None = None, req
             RuntimeError, NotImplementedError) as e:  # (zipfile's: a member flagged encrypted, or of another method)
         raise CheckpointError(f"{path} is not a readable checkpoint ({_why(e)}): it was damaged, cut short or is not "
                               f"a checkpoint (a crash cannot do this: checkpoints are written atomically); "
-                              f"{REMEDY}") from None
+                              f"{remedy}") from None
     try:
         tree = _decode(json.loads(str(arrays.pop("__tree__"))), arrays, device)
         if require_dict and not isinstance(tree, dict):
             raise TypeError(f"a {type(tree).__name__} at the top")
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path} is not a tinygrad_adam checkpoint: its contents are malformed "
-                              f"({type(e).__name__}: {e}); {REMEDY}") from None
+                              f"({type(e).__name__}: {e}); {remedy}") from None
     return tree
 
 

@@ -65,7 +65,7 @@ def load(f: str | os.PathLike[str] | BinaryIO, map_location: Any = None, weights
         raise IsADirectoryError(f"[Errno 21] Is a directory: {str(f)!r}")
     writer = _written_by(f)
     if writer == "ours":
-        read = partial(checkpoint.load, f, require_dict=False)
+        read = partial(checkpoint.load, f, require_dict=False, remedy="restore it from a copy, or save it again")
     else:
         read = partial(torch_format.load, f, legacy=writer == "torch legacy", trusted=weights_only is False)
     if not (isinstance(map_location, dict) or callable(map_location)):
