@@ -268,3 +268,47 @@ def test_filling_an_empty_expand_does_nothing(make) -> None:
     for lib in (torch, tg):
         x = make(lib)
         assert tuple(x.fill_(7).shape) == tuple(x.zero_().shape) == tuple(make(lib).shape)
+
+
+# ---------------------------------------------------------------- losses (a loss fuzz)
+@pytest.mark.parametrize("name, key", [("binary_cross_entropy", "weight"),
+                                       ("binary_cross_entropy_with_logits", "weight"),
+                                       ("binary_cross_entropy_with_logits", "pos_weight")])
+@pytest.mark.parametrize("wshape", [(2, 3), (3, 1), (3,), (1,), ()])
+def test_bce_weights_do_not_grow_the_loss(name: str, key: str, wshape: tuple[int, ...]) -> None:
+    """A weight / pos_weight that broadcasts the (3,) input up to (2, 3) or (3, 3) grew the loss (and its mean ran
+    over the grown elements); torch refuses it, and so do we. Ones that fit give torch's values."""
+    got = []
+    for lib in (torch, tg):
+        x, y = lib.tensor([0.3, 0.6, 0.9], dtype=lib.float64), lib.tensor([0.0, 1.0, 0.5], dtype=lib.float64)
+        w = lib.arange(1, 1 + int(numpy.prod(wshape)), dtype=lib.float64).reshape(wshape)
+        try:
+            got.append(getattr(lib.nn.functional, name)(x, y, reduction="none", **{key: w}).tolist())
+        except (RuntimeError, ValueError):
+            got.append("refused")
+    assert got[1] == pytest.approx(got[0]) if got[0] != "refused" else got[1] == "refused"
+
+
+def test_triplet_margin_with_distance_gradient_at_the_hinge() -> None:
+    """Where margin + d(a, p) - d(a, n) is exactly 0, torch's clamp_min passes the gradient (1) where ours, a relu,
+    gave 0 (triplet_margin_loss itself already matched)."""
+    got = []
+    for lib in (torch, tg):
+        a, p, n = (lib.tensor([[v]], dtype=lib.float64, requires_grad=True) for v in (0.0, 1.0, 3.0))
+        loss = lib.nn.functional.triplet_margin_with_distance_loss(a, p, n, margin=1.0,
+                                                                  distance_function=lambda u, v: (u - v).abs().sum(-1))
+        got.append([t.tolist() for t in lib.autograd.grad(loss, (a, p, n))])
+    assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("x, t", [(0.1, 0.1), (-1e30, -1e30), (1.0, 1.000000001), (3.0, 0.5)])
+def test_huber_subtracts_a_wider_target_before_rounding(x: float, t: float) -> None:
+    """huber_loss of a float32 input and a float64 target: torch subtracts in float64 and rounds the difference;
+    ours rounded the target first (0.1 against 0.1 gave 0, torch 1.1e-18, the float64 value). (torch's backward
+    refuses the two dtypes; ours differentiates: README.)"""
+    got = []
+    for lib in (torch, tg):
+        loss = lib.nn.functional.huber_loss(lib.tensor([x], dtype=lib.float32), lib.tensor([t], dtype=lib.float64),
+                                            reduction="sum")
+        got.append((loss.item(), str(loss.dtype).split(".")[-1]))
+    assert got[1] == got[0]

@@ -240,6 +240,8 @@ def load(f: Any, device_name: str | None = None, legacy: bool = False, trusted: 
     except _Refused as e:
         why = ", which a weights-only load (torch.load's default) does not read" if e.weights_only else ""
         raise checkpoint.CheckpointError(f"{f} is in torch.save's format and pickles {e}{why}; {e.fix}") from None
+    except backend.DeviceError:  # (a RuntimeError, caught below for zipfile's: the file is fine, the device not)
+        raise
     except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile,
             pickle.UnpicklingError, RuntimeError, NotImplementedError) as e:  # (the last two: zipfile's, above)
         raise checkpoint.CheckpointError(f"{f} is a damaged torch.save file ({type(e).__name__}: {e}); save it "

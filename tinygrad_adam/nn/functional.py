@@ -732,7 +732,8 @@ def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike |
     not_differentiable("binary_cross_entropy", "weight", weight)
     if weight is None:
         return fused.binary_cross_entropy(input, target, reduction)
-    return reduce_loss(fused.binary_cross_entropy(input, target, "none") * as_tensor(weight, like=input), reduction)
+    return reduce_loss(fused.binary_cross_entropy(input, target, "none") *
+                       _elementwise_weight("binary_cross_entropy", "weight", weight, input), reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: TensorLike | None = None,  # noqa: A002
@@ -750,8 +751,21 @@ def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: 
         losses = fused.binary_cross_entropy_with_logits(input, target, "none")
     else:  # log s = -softplus(-z), log(1 - s) = -softplus(z)
         y = _same_shape("binary_cross_entropy_with_logits", input, target)
-        losses = (-input).softplus() * y * as_tensor(pos_weight, like=input) + input.softplus() * (1 - y)
-    return reduce_loss(losses if weight is None else losses * as_tensor(weight, like=input), reduction)
+        w_pos = _elementwise_weight("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
+        losses = (-input).softplus() * y * w_pos + input.softplus() * (1 - y)
+    if weight is not None:
+        losses = losses * _elementwise_weight("binary_cross_entropy_with_logits", "weight", weight, input)
+    return reduce_loss(losses, reduction)
+
+
+def _elementwise_weight(op: str, name: str, weight: TensorLike, input: Tensor) -> Tensor:  # noqa: A002
+    """``weight`` as a tensor that broadcasts to the input's shape without growing it (torch: "output with shape
+    ... doesn't match the broadcast shape"; a grown loss would be reduced over the wrong elements)."""
+    w = as_tensor(weight, like=input)
+    if elementwise.broadcast_shape(op, input.shape, w.shape) != input.shape:
+        raise ValueError(f"{op}: {name} of shape {w.shape} does not broadcast to the input's shape {input.shape} "
+                         f"without growing it")
+    return w
 
 
 def _class_last(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...]]:  # noqa: A002
@@ -1083,7 +1097,7 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
     to_positive, to_negative = distance(anchor, positive), distance(anchor, negative)
     if swap:
         to_negative = elementwise.minimum(to_negative, distance(positive, negative))
-    return reduce_loss(relu(margin + to_positive - to_negative), reduction)
+    return reduce_loss((margin + to_positive - to_negative).clamp_min(0), reduction)  # (torch's: gradient 1 at 0)
 
 
 def _class_scores(op: str, input: Tensor) -> Tensor:  # noqa: A002

@@ -208,18 +208,20 @@ def smooth_l1_loss(input: Tensor, target: Tensor, beta: float, reduction: str = 
     # torch's huber keeps the input's dtype; smooth L1 promotes the two
     a, b = (input, cast(target, input.dtype, input)) if huber else operands(op, input, target)
     float_input(op, a)  # (two integer operands, or huber's integer input: torch has no integer kernel)
-    xp, t = a.xp, a.dtype.type
-    d = a._data - b._data
+    xp = a.xp
+    wide = huber and target.dtype.kind == "f" and target.dtype.itemsize > a.dtype.itemsize
+    d = a._data.astype(target.dtype) - target._data if wide else a._data - b._data  # (torch computes huber with a
+    t = d.dtype.type  # wider target in that dtype, rounding the loss and its gradient once)
     z = xp.abs(d)
     if huber:
         quadratic, linear, slope = z * z * t(0.5), (z - t(0.5 * beta)) * t(beta), t(beta)
     else:
         quadratic, linear, slope = z * z * t(0.5) / t(beta), z - t(0.5 * beta), t(1)
-    losses = xp.where(z < beta, quadratic, linear)
+    losses = xp.where(z < beta, quadratic, linear).astype(a.dtype, copy=False)
 
     def grads(gl: Array) -> tuple[Array | None, Array | None]:
         inner = gl * d if huber else gl * d / t(beta)
-        gd = xp.where(d < -beta, -gl * slope, xp.where(d > beta, gl * slope, inner))
+        gd = xp.where(d < -beta, -gl * slope, xp.where(d > beta, gl * slope, inner)).astype(a.dtype, copy=False)
         return (gd if a.requires_grad else None), (-gd if b.requires_grad else None)
     return record_loss(op, losses, (a, b), reduction, grads)
 
