@@ -1,4 +1,6 @@
 """Found by the fifty-second stop's torch-style programs (a conformer, a Performer LM, GraphSAGE / GIN)."""
+import copy
+
 import numpy
 import pytest
 import torch
@@ -312,3 +314,70 @@ def test_huber_subtracts_a_wider_target_before_rounding(x: float, t: float) -> N
                                             reduction="sum")
         got.append((loss.item(), str(loss.dtype).split(".")[-1]))
     assert got[1] == got[0]
+
+
+# ---------------------------------------------------------------- optimizers in sequences (an optimizer fuzz)
+PAIRS = [(("ConstantLR", {"factor": 0.5, "total_iters": 2}), ("StepLR", {"step_size": 2, "gamma": 0.5})),
+         (("ExponentialLR", {"gamma": 0.9}), ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2})),
+         (("LinearLR", {"start_factor": 0.5, "total_iters": 3}), ("ExponentialLR", {"gamma": 0.8}))]
+
+
+def _two_schedulers(lib, pair, resume_at: int, hand_set: bool = False) -> list:
+    p = lib.tensor(numpy.array([1.0, -2.0]), requires_grad=True)
+
+    def make():
+        opt = lib.optim.SGD([p], lr=0.1, momentum=0.9)
+        return opt, [getattr(lib.optim.lr_scheduler, name)(opt, **kw) for name, kw in pair]
+    opt, scheds = make()
+    lrs = []
+    for epoch in range(7):
+        p.grad = lib.tensor(numpy.array([0.5, -0.3]))
+        opt.step()
+        for s in scheds:
+            s.step()
+        if hand_set and epoch == resume_at:
+            opt.param_groups[0]["lr"] = 0.1  # a user's own lr, set back to the starting one
+        lrs.append(round(opt.param_groups[0]["lr"], 9))
+        if epoch == resume_at:
+            saved = [copy.deepcopy(x.state_dict()) for x in (opt, *scheds)]
+            opt, scheds = make()
+            opt.load_state_dict(saved[0])
+            for s, state in zip(scheds, saved[1:]):
+                s.load_state_dict(state)
+            lrs.append(round(opt.param_groups[0]["lr"], 9))
+    return lrs + p.tolist()
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda pair: f"{pair[0][0]}+{pair[1][0]}")
+@pytest.mark.parametrize("resume_at", [0, 1, 2, 4])
+@pytest.mark.parametrize("hand_set", [False, True])
+def test_scheduler_resume_keeps_the_loaded_lrs(pair: tuple, resume_at: int, hand_set: bool) -> None:
+    """Optimizer and schedulers loaded into fresh ones: a scheduler's load moved the lrs back to its own whenever
+    the loaded ones happened to equal the fresh scheduler's, so two schedulers stepped together (torch's documented
+    pattern) or an lr set by hand resumed at another lr (ConstantLR + StepLR ran 2x too high for the rest of the
+    run). Where the optimizer's state was loaded, its lrs stand, as torch's."""
+    want = _two_schedulers(torch, pair, resume_at, hand_set)
+    assert _two_schedulers(tg, pair, resume_at, hand_set) == pytest.approx(want, rel=1e-13)  # (the lrs to 1e-9)
+
+
+def test_a_scheduler_only_resume_still_continues_at_the_schedules_lr() -> None:
+    """The documented help (README: Differences) stands where no optimizer state was loaded."""
+    p = tg.zeros(2, requires_grad=True)
+    opt = tg.optim.SGD([p], lr=0.1)
+    sched = tg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = copy.deepcopy(sched.state_dict())
+    fresh = tg.optim.SGD([p], lr=0.1)
+    tg.optim.lr_scheduler.StepLR(fresh, step_size=1, gamma=0.5).load_state_dict(state)
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.0125)
+
+
+def test_lbfgs_refuses_a_second_group() -> None:
+    """LBFGS took add_param_group, never stepped the new group and left it out of its state_dict; torch's next step
+    raises. Ours refuses the group itself."""
+    opt = tg.optim.LBFGS([tg.zeros(2, requires_grad=True)])
+    with pytest.raises(ValueError, match="single parameter group"):
+        opt.add_param_group({"params": [tg.zeros(2, requires_grad=True)]})
+    assert len(opt.param_groups) == 1

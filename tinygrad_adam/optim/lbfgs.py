@@ -44,8 +44,12 @@ class LBFGS(Optimizer):
                     "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
                     "history_size": history_size, "line_search_fn": line_search_fn}
         super().__init__(params, defaults, "reference")
-        if len(self.param_groups) != 1:
+
+    def add_param_group(self, group: Group) -> None:
+        """The one group; a second raises (torch takes it, then its step fails; ours stepped only the first)."""
+        if self.param_groups:
             raise ValueError("LBFGS takes a single parameter group (as torch), not several")
+        super().add_param_group(group)
 
     def check_group(self, group: Group) -> None:
         check_nonnegative(group, "lr", "tolerance_grad", "tolerance_change")

@@ -217,6 +217,7 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             _set_group_lr(group, lr)
         self._last_lr = self._current_lrs()
+        self._optimizer_loads = self.optimizer.__dict__.get("_loads", 0)  # (see _owns_lrs)
 
     def _cycles_momentum(self) -> bool:
         """Whether this scheduler (or one it steps) moves the groups' momentum or beta1."""
@@ -229,7 +230,7 @@ class LRScheduler:
     def state_dict(self) -> dict[str, Any]:
         """Every attribute but the optimizer; of a user function only a callable object's ``__dict__`` (None for
         a plain function or lambda), as torch."""
-        state = {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_optimizer_loads")}
         for name in self._functions:  # torch's layout: a list for LambdaLR's list, one entry for CyclicLR's scale_fn
             value = state[name]
             state[name] = [_function_state(fn) for fn in value] if isinstance(value, list) else _function_state(value)
@@ -254,10 +255,14 @@ class LRScheduler:
                 check_nonnegative({"base_lr": lr}, "base_lr")
 
     def _owns_lrs(self) -> bool:
-        """Whether the optimizer's lrs are still the ones this scheduler last set (so loading may move them)."""
+        """Whether the optimizer's lrs are still the ones this scheduler last set (so loading may move them): not
+        where the optimizer's state was loaded since (its lrs are the loaded ones, even where they equal this
+        scheduler's: a resume of two schedulers, or of an lr set by hand), nor where they differ."""
         restore = self.__dict__.get("_restore_on_load")  # a composite's decision for the schedulers it holds
         if restore is not None:
             return restore
+        if self.optimizer.__dict__.get("_loads", 0) != self.__dict__.get("_optimizer_loads", 0):
+            return False
         last = self.__dict__.get("_last_lr")
         return last is not None and _same_lrs(last, [g["lr"] for g in self.optimizer.param_groups])
 

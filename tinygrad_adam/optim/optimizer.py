@@ -425,6 +425,7 @@ class Optimizer:
             for key in set(SCHEDULER_KEYS) - set(theirs):  # a scheduler's made since: gone, as torch's whole group
                 group.pop(key, None)
             group.update({k: v for k, v in theirs.items() if k != "params"})
+        self._loads = self.__dict__.get("_loads", 0) + 1  # (a scheduler leaves loaded lrs: lr_scheduler._owns_lrs)
         for post_hook in getattr(self, "_optimizer_load_state_dict_post_hooks", {}).values():
             post_hook(self)
 
