@@ -3,12 +3,13 @@ import copy
 
 import numpy
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_adam as tg
 from tinygrad_adam.tensor import FitsError
+
+torch = pytest.importorskip("torch", reason="torch is the reference these fixes are compared with")
 
 INT_AND_FLOAT32 = ["uint8", "int8", "int16", "int32", "int64", "float32"]
 
