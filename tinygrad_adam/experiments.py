@@ -25,13 +25,13 @@ from . import plots, rundir, tuned
 from .data.files import atomic_path
 from .train import (
     DEFAULT_LR,
-    SAFE_TO_CHANGE,
     Config,
     Run,
     TrainingDiverged,
     has_l2_term,
     load_checkpoint,
     load_data,
+    run_differences,
     training_cost,
     unused_options,
 )
@@ -193,8 +193,7 @@ def _fit_or_resume(cfg: Config, folder: Path, resume: bool, log: Callable[[str],
     restart = resume and not (folder / "checkpoint.npz").exists()
     if resume and not restart:
         _, saved = load_checkpoint(folder / "checkpoint.npz")
-        changed = [f"{k} {getattr(saved, k)!r}, now {getattr(resolved, k)!r}" for k in Config.__dataclass_fields__
-                   if k not in SAFE_TO_CHANGE and getattr(resolved, k) != getattr(saved, k)]
+        changed = [f"{k} {getattr(saved, k)!r}, now {getattr(resolved, k)!r}" for k in run_differences(resolved, saved)]
         if changed:
             raise rundir.RunDirError(f"{folder} was trained with other settings ({', '.join(changed)}): resuming "
                                      f"would mix them; give the run's settings, another --out, or --overwrite")

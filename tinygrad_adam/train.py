@@ -239,6 +239,11 @@ def unused_options(cfgs: Sequence[Config], given: Iterable[str]) -> list[str]:
             for f in sorted(set(given) & set(USED_BY)) if not any(USED_BY[f][0](c) for c in cfgs)]
 
 
+def run_differences(a: Config, b: Config) -> list[str]:
+    """The fields, outside SAFE_TO_CHANGE, in which two configs of one run would differ (a resume refuses them)."""
+    return [k for k in Config.__dataclass_fields__ if k not in SAFE_TO_CHANGE and getattr(a, k) != getattr(b, k)]
+
+
 def resume_config(saved: Config, given: dict[str, Any]) -> tuple[Config, list[tuple[str, Any, Any]]]:
     """The config a resumed run continues with: ``saved`` plus the ``given`` fields in SAFE_TO_CHANGE.
 
@@ -305,8 +310,7 @@ def check_own_checkpoint(run: Path, saved: Config) -> None:
         kept = Config.from_json(json.loads((run / "config.json").read_text()))
     except (OSError, ValueError, TypeError, AttributeError):
         return
-    differ = [f"{k} {getattr(saved, k)!r} (config.json: {getattr(kept, k)!r})" for k in Config.__dataclass_fields__
-              if k not in SAFE_TO_CHANGE and getattr(saved, k) != getattr(kept, k)]
+    differ = [f"{k} {getattr(saved, k)!r} (config.json: {getattr(kept, k)!r})" for k in run_differences(saved, kept)]
     if differ:
         raise checkpoint.CheckpointError(f"{run / 'checkpoint.npz'} is not this run's: it was trained with "
                                          f"{', '.join(differ)}; put back the run's own checkpoint, or start again "
@@ -492,8 +496,7 @@ class Run:
         s, saved = load_checkpoint(path)
         check_own_checkpoint(self.dir, saved)
         changed = [f"{k}={getattr(self.cfg, k)!r} (the run has {getattr(saved, k)!r})"
-                   for k in Config.__dataclass_fields__
-                   if k not in SAFE_TO_CHANGE and getattr(self.cfg, k) != getattr(saved, k)]
+                   for k in run_differences(self.cfg, saved)]
         if changed:
             raise rundir.RunDirError(f"cannot resume {self.dir} with other settings: {', '.join(changed)}; resume "
                                      f"with the run's own config (train.resume_config) or start a new run")
