@@ -19,6 +19,7 @@ from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_
 from .elementwise import astype, broadcast_shape, ignore_fp_errors, unbroadcast
 from .factor import DtypeError, KernelDtypeError
 from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
+from .reduce import DimError
 
 
 def check_index_dtype(op: str, index: Tensor, dtypes: tuple[str, ...] = ("int64", "int32")) -> None:
@@ -721,7 +722,8 @@ def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor
             raise DtypeError(f"take_along_dim: indices must be an int64 or int32 tensor, got dtype {indices.dtype}")
         return gather(reshape(a, (-1,)), 0, reshape(indices, (-1,)))
     if indices.ndim != a.ndim or a.ndim == 0:
-        raise ValueError(f"take_along_dim: with a dim, input and indices need the same number (>= 1) of dims, got "
+        error = DimError if a.ndim == 0 else ValueError  # torch: a 0-d input has no dim (IndexError)
+        raise error(f"take_along_dim: with a dim, input and indices need the same number (>= 1) of dims, got "
                          f"shapes {a.shape} and {indices.shape}")
     d = wrap_dim("take_along_dim", dim, a.ndim)
     if indices.dtype != "int64":

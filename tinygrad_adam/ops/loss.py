@@ -41,6 +41,10 @@ from .reduce import float_input, opmath, quiet, rounded, shifted_exp
 REDUCTIONS = ("mean", "sum", "none")
 
 
+class ClassTargetError(IndexError, ValueError):
+    """A class target outside [0, C): torch raises IndexError; also the ValueError ours raised before."""
+
+
 def deprecated_mean(reduction: str) -> str:
     """torch's old spelling ``reduction="elementwise_mean"`` read as "mean", with a deprecation warning."""
     if isinstance(reduction, str) and reduction == "elementwise_mean":
@@ -105,7 +109,7 @@ def class_targets(op: str, scores: Tensor, targets: TensorLike) -> Array:
         raise ValueError(f"{op}: targets must have shape ({n},) to match input {scores.shape}, got {t.shape}")
     bad = (t < 0) | (t >= c)
     if bool(bad.any()):
-        raise ValueError(f"{op}: class targets must lie in [0, {c}), got {backend.to_numpy(t[bad])[:5].tolist()}")
+        raise ClassTargetError(f"{op}: class targets must lie in [0, {c}), got {backend.to_numpy(t[bad])[:5].tolist()}")
     return t.copy() if is_grad_enabled() and scores.requires_grad else t
 
 

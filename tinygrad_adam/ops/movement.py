@@ -14,6 +14,7 @@ from .. import backend
 from ..autograd import is_grad_enabled
 from ..tensor import Array, Tensor, check_devices, check_fits, record, version_box
 from .elementwise import astype, result_type, wide_sum
+from .reduce import DimError
 
 
 def own_array(a: Tensor) -> Array:
@@ -48,6 +49,8 @@ def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
 def transpose(a: Tensor, axes: Sequence[int]) -> Tensor:
     """Permute axes (reverse them when ``axes`` is empty), like numpy.transpose."""
     axes = tuple(axes) or tuple(reversed(range(a.ndim)))
+    for x in axes:
+        wrap_dim("permute", x, a.ndim)
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of shape {a.shape}")
     inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i] % a.ndim))
@@ -385,11 +388,11 @@ def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
 
 
 def wrap_dim(op: str, dim: int, ndim: int) -> int:
-    """``dim`` as a non-negative int (a 0-d tensor takes 0 and -1, as torch); an IndexError naming ``op`` when it is
-    out of range."""
+    """``dim`` as a non-negative int (a 0-d tensor takes 0 and -1, as torch); a DimError (an IndexError) naming ``op``
+    when it is out of range."""
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims (expected -{n}..{n - 1})")
+        raise DimError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims (expected -{n}..{n - 1})")
     return dim % n
 
 
@@ -539,7 +542,7 @@ def diagonal(a: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
     """The diagonal of dims ``dim1`` and ``dim2`` (above it for ``offset`` > 0), as a last dim; a writable view
     (writes reach ``a``, as in torch). Shape: the other dims, then the diagonal's length."""
     if a.ndim < 2:
-        raise ValueError(f"diagonal: needs a tensor with at least 2 dims, got shape {a.shape}")
+        raise DimError(f"diagonal: needs a tensor with at least 2 dims, got shape {a.shape}")
     d1, d2 = wrap_dim("diagonal", dim1, a.ndim), wrap_dim("diagonal", dim2, a.ndim)
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
