@@ -724,7 +724,7 @@ def take_along_dim(a: Tensor, indices: Tensor, dim: int | None = None) -> Tensor
     if indices.ndim != a.ndim or a.ndim == 0:
         error = DimError if a.ndim == 0 else ValueError  # torch: a 0-d input has no dim (IndexError)
         raise error(f"take_along_dim: with a dim, input and indices need the same number (>= 1) of dims, got "
-                         f"shapes {a.shape} and {indices.shape}")
+                    f"shapes {a.shape} and {indices.shape}")
     d = wrap_dim("take_along_dim", dim, a.ndim)
     if indices.dtype != "int64":
         raise DtypeError(f"take_along_dim: indices must be an int64 tensor, got dtype {indices.dtype}")
