@@ -26,3 +26,34 @@ def test_index_errors_where_torch_raises_index_error(call: Callable) -> None:
     with pytest.raises(IndexError) as info:
         call(tg)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_inf_weight_leaves_zero_terms_zero(p: int) -> None:
+    """An inf class weight multiplies only the hinge terms above 0, as torch's kernel: a row whose terms are all 0
+    loses 0 (ours gave nan from inf * 0), and its gradient is 0, not nan."""
+    x0 = [[0.1, 0.2, 0.4], [0.3, 0.9, 0.2], [5.0, 0.1, 0.2]]
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor(x0, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([float("inf"), float("inf"), 2.0], dtype=lib.float64)
+        loss = lib.nn.functional.multi_margin_loss(x, lib.tensor([1, 0, 0]), p=p, weight=w, reduction="none")
+        loss.sum().backward()
+        results.append((loss.tolist(), x.grad.tolist()))
+    assert results[0] == results[1]
+    assert results[1][0][2] == 0.0 and results[1][1][2] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_multilabel_soft_margin_weight_of_more_dims(reduction: str) -> None:
+    """A weight of more dims than the input broadcasts in front, and the class dim summed is the input's (dim 1 of
+    a 2-d input), as torch: a (2, 2, 3) weight on (2, 3) scores gives (2, 3) losses (ours summed the last dim)."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor([[0.1, 0.2, 0.4], [0.3, 0.9, 0.2]], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([[[1.0, 2.0, 3.0], [0.5, 1.0, 1.0]], [[2.0, 0.0, 1.0], [1.0, 1.0, 4.0]]], dtype=lib.float64)
+        y = lib.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=lib.float64)
+        loss = lib.nn.MultiLabelSoftMarginLoss(weight=w, reduction=reduction)(x, y)
+        loss.sum().backward()
+        results.append((tuple(loss.shape), loss.detach().numpy().round(12).tolist(), x.grad.numpy().round(12).tolist()))
+    assert results[0] == results[1]

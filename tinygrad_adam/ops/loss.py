@@ -318,7 +318,7 @@ def multilabel_soft_margin_loss(x: Tensor, target: Tensor, weight: Tensor | None
     losses = -(target * logsigmoid(x) + (1 - target) * logsigmoid(-x))
     if weight is not None:
         losses = losses * weight
-    return losses.sum(-1) / x.shape[-1]
+    return losses.sum(x.ndim - 1) / x.shape[-1]  # x's class dim, as torch: a weight of more dims adds leading ones
 
 
 def cosine_embedding_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float) -> Tensor:
@@ -364,8 +364,8 @@ def multi_margin_loss(x: Tensor, target: Array, p: int, margin: float, weight: T
     h = where(Tensor(keep, device=x.device), z, 0)
     if p == 2:
         h = h * h
-    if weight is not None:
-        h = h * Tensor(weight._data[target][:, None], device=x.device)
+    if weight is not None:  # weighs the kept terms only, so an inf weight leaves 0 terms 0 (torch's kernel)
+        h = h * Tensor(xp.where(keep, weight._data[target][:, None], 0), device=x.device)
     return h.sum(1) / c
 
 
