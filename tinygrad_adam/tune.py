@@ -118,10 +118,10 @@ def tune(experiment: str, optimizers: Sequence[str] | None, base: Config, out: s
     """Search every selected curve of ``experiment``; write and return the tuned file's content."""
     exp = get_experiment(experiment)
     path = Path(tuned_file) if tuned_file else tuned.path_of(experiment)
-    if path.exists() and not overwrite:
-        raise ValueError(f"{path} exists; pass --overwrite to replace it (or --tuned-file to write elsewhere)")
     if path.is_dir():
         raise ValueError(f"--tuned-file {path} is a directory: give the path of a JSON file")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} exists; pass --overwrite to replace it (or --tuned-file to write elsewhere)")
     try:  # checked now, not after the search: the folder the file will be written into
         path.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path.parent).close()
