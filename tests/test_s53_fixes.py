@@ -57,3 +57,42 @@ def test_multilabel_soft_margin_weight_of_more_dims(reduction: str) -> None:
         loss.sum().backward()
         results.append((tuple(loss.shape), loss.detach().numpy().round(12).tolist(), x.grad.numpy().round(12).tolist()))
     assert results[0] == results[1]
+
+
+def test_dataloader_reads_a_dataset_through_its_getitem() -> None:
+    """The loader's fast path (a TensorDataset's rows at once) is taken only where the examples are the rows: a
+    subclass that augments in ``__getitem__`` got its raw rows, and a user's dataset with a ``rows`` attribute
+    failed ('list' object is not callable). Both load as in torch now."""
+    results = []
+    for lib in (torch, tg):
+        data = lib.utils.data
+
+        class Augmented(data.TensorDataset):
+            def __getitem__(self, i: int) -> tuple:
+                x, y = super().__getitem__(i)
+                return x * 100, y
+
+        class Records(data.Dataset):
+            def __init__(self) -> None:
+                self.rows = [(1.0, 0), (2.0, 1), (3.0, 0)]
+
+            def __len__(self) -> int:
+                return len(self.rows)
+
+            def __getitem__(self, i: int) -> tuple:
+                return self.rows[i]
+
+        augmented = [[t.tolist() for t in b] for b in data.DataLoader(Augmented(lib.arange(4.0), lib.arange(4)), 2)]
+        records = [[t.tolist() for t in b] for b in data.DataLoader(Records(), batch_size=2)]
+        results.append((augmented, records))
+    assert results[0] == results[1]
+    assert results[1][0][0][0] == [0.0, 100.0]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int64", "bool"])
+def test_normalize_refuses_an_integer_image(dtype: str) -> None:
+    """Normalize of an integer image cast mean and std to its dtype (std 0.3081 -> 0: infs); torchvision raises
+    TypeError, and so does ours, naming the conversion."""
+    image = tg.zeros(1, 2, 2, dtype=getattr(tg, dtype))
+    with pytest.raises(TypeError, match="floating image"):
+        tg.data.transforms.Normalize((0.1307,), (0.3081,))(image)

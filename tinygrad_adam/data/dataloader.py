@@ -37,6 +37,7 @@ from . import dataset as _dataset
 from .dataset import IterableDataset, WorkerInfo, draw_from, permutation
 from .samplers import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from .sparse import CSRMatrix
+from .split import Split
 
 
 def default_convert(data: Any) -> Any:
@@ -207,6 +208,16 @@ def default_collate(batch: Sequence[Any]) -> Any:
                     f"arrays, numbers, strings, dicts, sequences")
 
 
+def _reads_rows(dataset: Any) -> bool:
+    """Whether a batch of ``dataset`` is its arrays' rows: a TensorDataset or Split whose examples are read as
+    theirs (a subclass that changes ``__getitem__`` or adds ``__getitems__``, to augment, is read through them)."""
+    for owner in (_dataset.TensorDataset, Split):
+        if isinstance(dataset, owner):
+            kind = type(dataset)
+            return kind.__getitem__ is owner.__getitem__ and not hasattr(kind, "__getitems__")
+    return False
+
+
 class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` examples, collated by ``collate_fn``.
 
@@ -310,9 +321,9 @@ class DataLoader:
 
     def _fetch(self, dataset: Any, idx: Sequence[int]) -> Any:
         """The batch of examples ``idx`` of ``dataset`` (a worker's copy, or the loader's own)."""
-        if self.collate_fn is None and self.batch_size is not None and hasattr(dataset, "rows"):
+        if self.collate_fn is None and self.batch_size is not None and _reads_rows(dataset):
             # array-backed: one fancy index per array; a list, as default collation of tuples gives
-            return [Tensor(a) for a in dataset.rows(np.asarray(idx, dtype=np.int64))]
+            return [Tensor(a) for a in type(dataset).rows(dataset, np.asarray(idx, dtype=np.int64))]
         if self.batch_size is None and self._auto_batches:  # one example, not collated: converted
             return (self.collate_fn or default_convert)(dataset[int(idx[0])])
         getitems = getattr(dataset, "__getitems__", None)  # a dataset's batched read, as torch's fetcher uses it

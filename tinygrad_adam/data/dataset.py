@@ -236,6 +236,9 @@ def random_split(dataset: Any, lengths: Sequence[int | float], generator: Any = 
     if sum(sizes) != n:  # before any rounding: lengths 0.5 and 0.6 of an empty dataset are torch's error too
         raise ValueError(f"random_split: the lengths {list(lengths)} do not add up to the dataset's {n} "
                          f"examples")
+    if any(k != int(k) for k in sizes):  # 2.5 and 7.5 add up to 10, but no subset can hold half an example
+        raise TypeError(f"random_split: lengths must be whole numbers of examples or fractions adding up to 1, got "
+                        f"{list(lengths)}")
     sizes = [int(k) for k in sizes]
     order = permutation(n, generator).tolist()
     out, start = [], 0

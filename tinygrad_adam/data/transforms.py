@@ -56,6 +56,9 @@ class Normalize:
         if not isinstance(x, Tensor) or x.ndim < 3:
             raise TypeError(f"Normalize needs a Tensor image (..., C, H, W) (apply ToTensor first), got "
                             f"{type(x).__name__} {getattr(x, 'shape', '')}")
+        if x.dtype.kind != "f":  # mean and std in an integer dtype would round (0.3081 -> 0): torchvision refuses
+            raise TypeError(f"Normalize needs a floating image, got dtype {x.dtype}: convert first (ToTensor, or "
+                            f"x.float() / 255)")
         mean = x.xp.asarray(np.asarray(self.mean, dtype=x.dtype).reshape(-1, 1, 1))
         std = x.xp.asarray(np.asarray(self.std, dtype=x.dtype).reshape(-1, 1, 1))
         if not x.requires_grad:  # the usual case, per image in a data pipeline: no graph, no op overhead
