@@ -388,6 +388,30 @@ def test_imdb_download_rejects_wrong_archive(tmp_path: Path, monkeypatch: pytest
     assert not (tmp_path / "root").exists()  # the failed download removes the directories it made
 
 
+@pytest.mark.usefixtures("isolated")
+@pytest.mark.parametrize("users_file", ["the archive", "another file"])
+def test_imdb_download_keeps_the_users_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               users_file: str) -> None:
+    """A file named aclImdb_v1.tar.gz in the data directory is the user's: the download wrote over it and deleted
+    it. Now the archive itself is converted where it lies (no download) and kept; another file of that name is
+    left as it was while the archive is downloaded beside it under a name of its own."""
+    archive = tmp_path / "aclImdb_v1.tar.gz"
+    fake_aclimdb(archive)
+    content = jsonl_bytes(aclimdb_records(archive))
+    monkeypatch.setattr(imdb_module, "TAR_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    monkeypatch.setattr(imdb_module, "CHECKSUM", Checksum(len(content), "sha256", hashlib.sha256(content).hexdigest()))
+    folder = tmp_path / "root" / "imdb"
+    folder.mkdir(parents=True)
+    mine = archive.read_bytes() if users_file == "the archive" else b"my notes"
+    (folder / "aclImdb_v1.tar.gz").write_bytes(mine)
+    source = archive if users_file == "another file" else tmp_path / "absent.tar.gz"  # no download needed
+    monkeypatch.setattr(imdb_module, "URL", source.as_uri())
+    _, test = load_imdb(tmp_path / "root", num_words=2, download=True)
+    np.testing.assert_array_equal(test.y, [0, 1])
+    assert (folder / "aclImdb_v1.tar.gz").read_bytes() == mine
+    assert sorted(p.name for p in folder.iterdir()) == ["aclImdb_v1.tar.gz", "imdb_reviews.jsonl.gz"]
+
+
 # ---------------------------------------------------------------- CSRMatrix
 
 

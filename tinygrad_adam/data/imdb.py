@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import durable
 from . import cache
 from .download import DownloadError, fetch
 from .files import Checksum, DataCorruptError, atomic_path, check_bytes, file_hexdigest, read_gzip_verified
@@ -67,13 +68,21 @@ def jsonl_bytes(records: list[dict[str, Any]]) -> bytes:
 
 
 def fetch_imdb(folder: Path, mirrors: Sequence[str] = ()) -> None:
-    """Put a verified ``imdb_reviews.jsonl.gz`` in ``folder``: from ``mirrors`` (base URLs of data directories:
-    ``<mirror>/imdb/imdb_reviews.jsonl.gz``) if one serves it, else download the original ``aclImdb_v1.tar.gz``
-    (MD5-checked), convert it (content checksum-checked), and delete the archive."""
+    """Put a verified ``imdb_reviews.jsonl.gz`` in ``folder``: converted from the user's ``aclImdb_v1.tar.gz`` there
+    if it passes the MD5 check (and kept), else from ``mirrors`` (base URLs of data directories:
+    ``<mirror>/imdb/imdb_reviews.jsonl.gz``) if one serves it, else from the original archive downloaded under a
+    name of its own (MD5-checked, converted with a content checksum, then deleted)."""
     def check_tar(path: Path) -> None:
         if (md5 := file_hexdigest(path, "md5")) != TAR_MD5:
             raise DataCorruptError(f"{URL}: md5 {md5}, expected {TAR_MD5}")
 
+    users = folder / "aclImdb_v1.tar.gz"
+    try:
+        check_tar(users)
+    except (OSError, DataCorruptError):
+        pass  # absent, unreadable or another file: downloaded below, under another name
+    else:
+        return convert_archive(users, folder)
     tried: list[str] = []
     if mirrors:
         try:
@@ -81,17 +90,24 @@ def fetch_imdb(folder: Path, mirrors: Sequence[str] = ()) -> None:
             return
         except DownloadError as e:
             tried = e.attempts
-    tar_path = folder / "aclImdb_v1.tar.gz"
-    fetch([URL], tar_path, check_tar, tried)
-    print(f"tinygrad_adam: converting {tar_path.name} to {REVIEWS} (50,000 reviews)", file=sys.stderr, flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = durable.create_beside(users, ".download")  # never the user's file of that name, nor removes it
+    os.close(fd)
     try:
-        content = jsonl_bytes(aclimdb_records(tar_path))
-        check_bytes(content, CHECKSUM, folder / REVIEWS)
-        with atomic_path(folder / REVIEWS) as tmp, open(tmp, "wb") as f, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-            gz.write(content)
+        fetch([URL], Path(name), check_tar, tried)
+        convert_archive(Path(name), folder)
     finally:
-        tar_path.unlink()
+        Path(name).unlink(missing_ok=True)
+
+
+def convert_archive(tar_path: Path, folder: Path) -> None:
+    """Write ``folder``'s ``imdb_reviews.jsonl.gz`` from a verified ``aclImdb_v1.tar.gz``, content-checksummed."""
+    print(f"tinygrad_adam: converting aclImdb_v1.tar.gz to {REVIEWS} (50,000 reviews)", file=sys.stderr, flush=True)
+    content = jsonl_bytes(aclimdb_records(tar_path))
+    check_bytes(content, CHECKSUM, folder / REVIEWS)
+    with atomic_path(folder / REVIEWS) as tmp, open(tmp, "wb") as f, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
+        gz.write(content)
 
 
 FILES = DatasetFiles("imdb", (REVIEWS,), "load_imdb", URL, fetch_imdb,
