@@ -194,6 +194,21 @@ def test_mnist_download_tries_mirrors_and_verifies(tmp_path: Path, monkeypatch: 
     assert sorted(p.name for p in (root / "mnist").iterdir()) == sorted(MNIST_FILES)
 
 
+@pytest.mark.data("mnist")
+@pytest.mark.usefixtures("isolated")
+def test_mnist_download_verifies_the_files_it_keeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One file missing, another damaged: the download fetched the missing one and reported success; the damaged
+    one kept is named now (DataCorruptError), and left as it was."""
+    mirror = copy_mnist(tmp_path / "mirror") / "mnist"
+    monkeypatch.setattr(mnist_module, "MIRRORS", (mirror.as_uri() + "/",))
+    root = copy_mnist(tmp_path / "root", MNIST_FILES[:3])
+    (root / "mnist" / MNIST_FILES[1]).write_bytes(b"junk")
+    with pytest.raises(DataCorruptError, match=MNIST_FILES[1].replace(".", r"\.")):
+        data.fetch_dataset("mnist", root)
+    assert (root / "mnist" / MNIST_FILES[1]).read_bytes() == b"junk"
+    assert (root / "mnist" / MNIST_FILES[3]).read_bytes() == (mirror / MNIST_FILES[3]).read_bytes()
+
+
 @pytest.mark.usefixtures("isolated")
 def test_mnist_download_rejects_wrong_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror = tmp_path / "mirror"

@@ -20,8 +20,8 @@ def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
                   mirrors: Sequence[str] | None = None) -> tuple[Path, bool]:
     """Download dataset ``name`` (a key of DATASETS) into ``<root>/<name>``; files already there are kept.
 
-    When every file is already there, they are verified instead (DataCorruptError names a damaged one; nothing is
-    deleted or replaced).
+    Every file is verified then, those kept too (DataCorruptError names a damaged one; nothing is deleted or
+    replaced).
 
     ``root`` defaults to the first data directory (``$TINYGRAD_ADAM_DATA``, else ``~/.cache/tinygrad_adam``),
     where the loaders look. ``mirrors`` (default ``$TINYGRAD_ADAM_MIRROR``) are tried before the public sources.
@@ -36,9 +36,8 @@ def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None,
         complete = all((folder / f).is_file() for f in spec.files)
     except PermissionError as e:
         raise unsearchable(folder, e) from e
-    if complete:
-        if spec.verify is not None:  # "already there" only for the right files; a damaged one is named, kept
-            spec.verify(folder)
-        return folder, False
-    fetch_into(spec, folder, env_mirrors() if mirrors is None else [m.rstrip("/") for m in mirrors])
-    return folder, True
+    if not complete:
+        fetch_into(spec, folder, env_mirrors() if mirrors is None else [m.rstrip("/") for m in mirrors])
+    if spec.verify is not None:  # the files kept too: "verified" only for the right ones; a damaged one is named
+        spec.verify(folder)
+    return folder, not complete
