@@ -96,3 +96,36 @@ def test_normalize_refuses_an_integer_image(dtype: str) -> None:
     image = tg.zeros(1, 2, 2, dtype=getattr(tg, dtype))
     with pytest.raises(TypeError, match="floating image"):
         tg.data.transforms.Normalize((0.1307,), (0.3081,))(image)
+
+
+def test_dataloader_passes_a_samplers_keys_through() -> None:
+    """A sampler's keys reach the dataset as they are (torch's): string keys failed in int(), float keys were
+    truncated (0.5 -> 0). Integer keys still batch as one array."""
+    table = {"a": 1, "b": 2, "c": 3}
+
+    class Keyed:
+        def __len__(self) -> int:
+            return 3
+
+        def __getitem__(self, key: object) -> object:
+            return table[key] if isinstance(key, str) else key
+
+    results = []
+    for lib in (torch, tg):
+        loader = lib.utils.data.DataLoader
+        results.append(([b.tolist() for b in loader(Keyed(), batch_size=2, sampler=["a", "c", "b"])],
+                         [b.tolist() for b in loader(Keyed(), batch_sampler=[["a", "c"], ["b"]])],
+                         [b.tolist() for b in loader(Keyed(), batch_size=2, sampler=[0.5, 1.5, 2])]))
+    assert results[0] == results[1]
+    assert results[1][2] == [[0.5, 1.5], [2]]
+
+
+def test_subset_takes_a_list_and_keeps_its_keys() -> None:
+    """Subset[[i, j]] hands the dataset the list of keys (torch's; ours raised TypeError), and float keys are
+    not truncated into other examples (torch's list refuses them, and so does ours)."""
+    for lib in (torch, tg):
+        data = lib.utils.data
+        subset = data.Subset(data.TensorDataset(lib.arange(10)), [5, 3, 1])
+        assert [t.tolist() for t in subset[[0, 2]]] == [[5, 1]]
+        with pytest.raises(TypeError):
+            data.Subset(list(range(10)), [1.7, 2.2])[0]

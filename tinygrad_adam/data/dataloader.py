@@ -34,7 +34,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from . import dataset as _dataset
-from .dataset import IterableDataset, WorkerInfo, draw_from, permutation
+from .dataset import IterableDataset, WorkerInfo, as_key, draw_from, permutation
 from .samplers import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from .sparse import CSRMatrix
 from .split import Split
@@ -292,7 +292,11 @@ class DataLoader:
         if not self._auto_batches:
             yield from self.batch_sampler  # type: ignore[misc]
             return
-        indices = np.fromiter((int(i) for i in self._indices()), dtype=np.int64)
+        indices = self._indices()
+        if not isinstance(indices, np.ndarray):  # a sampler's keys: slices of one int64 array where all are ints
+            indices = [as_key(i) for i in indices]
+            if all(type(i) is int for i in indices):
+                indices = np.asarray(indices, dtype=np.int64)
         size = self.batch_size or 1
         stop = len(indices) - len(indices) % size if self.drop_last else len(indices)
         for start in range(0, stop, size):
@@ -321,13 +325,15 @@ class DataLoader:
 
     def _fetch(self, dataset: Any, idx: Sequence[int]) -> Any:
         """The batch of examples ``idx`` of ``dataset`` (a worker's copy, or the loader's own)."""
-        if self.collate_fn is None and self.batch_size is not None and _reads_rows(dataset):
+        keys = [as_key(i) for i in idx]
+        if self.collate_fn is None and self.batch_size is not None and _reads_rows(dataset) \
+                and all(type(i) is int for i in keys):
             # array-backed: one fancy index per array; a list, as default collation of tuples gives
-            return [Tensor(a) for a in type(dataset).rows(dataset, np.asarray(idx, dtype=np.int64))]
+            return [Tensor(a) for a in type(dataset).rows(dataset, np.asarray(keys, dtype=np.int64))]
         if self.batch_size is None and self._auto_batches:  # one example, not collated: converted
-            return (self.collate_fn or default_convert)(dataset[int(idx[0])])
+            return (self.collate_fn or default_convert)(dataset[keys[0]])
         getitems = getattr(dataset, "__getitems__", None)  # a dataset's batched read, as torch's fetcher uses it
-        examples = getitems([int(i) for i in idx]) if getitems else [dataset[int(i)] for i in idx]
+        examples = getitems(keys) if getitems else [dataset[i] for i in keys]
         return (self.collate_fn or default_collate)(examples)
 
     def _iterate(self) -> Iterator[Any]:

@@ -22,6 +22,14 @@ from .. import backend
 from ..tensor import Tensor
 
 
+def as_key(i: Any) -> Any:
+    """A sampler's key as a dataset is given it: numpy and 0-d tensor integers as ints, any other key as it is
+    (torch passes keys through: a string key works, a float is not truncated)."""
+    if isinstance(i, np.integer) or (isinstance(i, Tensor) and i.ndim == 0 and i.dtype.kind in "iu"):
+        return int(i)
+    return i
+
+
 class Dataset:
     """Base class of map-style datasets: subclasses define ``__getitem__(index)`` and ``__len__()``."""
 
@@ -136,9 +144,11 @@ class Subset(Dataset):
     """The examples ``indices`` of ``dataset``, in that order."""
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
-        self.dataset, self.indices = dataset, [int(i) for i in indices]
+        self.dataset, self.indices = dataset, [as_key(i) for i in indices]
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int | list[int]) -> Any:
+        if isinstance(index, list):  # torch's: the dataset is given the list of keys
+            return self.dataset[[self.indices[i] for i in index]]
         return self.dataset[self.indices[index]]
 
     def __getitems__(self, indices: list[int]) -> list[Any]:
