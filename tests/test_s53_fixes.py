@@ -129,3 +129,31 @@ def test_subset_takes_a_list_and_keeps_its_keys() -> None:
         assert [t.tolist() for t in subset[[0, 2]]] == [[5, 1]]
         with pytest.raises(TypeError):
             data.Subset(list(range(10)), [1.7, 2.2])[0]
+
+
+@pytest.mark.parametrize("kwargs, raises", [
+    ({"multiprocessing_context": "spawn"}, True),
+    ({"multiprocessing_context": "spawn", "num_workers": 2}, False),
+    ({"multiprocessing_context": "bogus", "num_workers": 2}, True),
+    ({"in_order": False}, False),
+    ({"pin_memory_device": ""}, False),
+])
+def test_dataloader_takes_torchs_newer_keywords(kwargs: dict, raises: bool) -> None:
+    """torch 2.13's multiprocessing_context / pin_memory_device / in_order keywords (ours raised TypeError), checked
+    as torch checks them; the batches are the same."""
+    for lib in (torch, tg):
+        if raises:
+            with pytest.raises(ValueError):
+                lib.utils.data.DataLoader(list(range(5)), batch_size=2, **kwargs)
+        else:
+            loader = lib.utils.data.DataLoader(list(range(5)), batch_size=2, **kwargs)
+            assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4]]
+
+
+def test_default_collate_names_a_mixed_batch() -> None:
+    """A Tensor example beside a numpy one: torch's TypeError (ours leaked an AttributeError on ``_data``)."""
+    import numpy
+    with pytest.raises(TypeError):
+        torch.utils.data.default_collate([torch.ones(2), numpy.ones(2)])
+    with pytest.raises(TypeError, match="example 1 is a ndarray where example 0 is a Tensor"):
+        tg.utils.data.default_collate([tg.ones(2), numpy.ones(2)])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import multiprocessing
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
@@ -179,6 +180,10 @@ def default_collate(batch: Sequence[Any]) -> Any:
     elem = batch[0]
     if isinstance(elem, Tensor):
         xp = elem.xp
+        for i, t in enumerate(batch):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"default_collate: example {i} is a {type(t).__name__} where example 0 is a Tensor: "
+                                f"give every example the same type")
         _same_shapes([t.shape for t in batch])
         stacked = xp.stack([t._data for t in batch])
         dtypes = {t._data.dtype for t in batch}  # (one, the usual batch: numpy's stack is torch's)
@@ -232,7 +237,8 @@ class DataLoader:
                  num_workers: int = 0, collate_fn: Callable[[list[Any]], Any] | None = None,
                  pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
                  worker_init_fn: Callable[[int], None] | None = None, generator: Any = None, *,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 multiprocessing_context: Any = None, pin_memory_device: str = "", in_order: bool = True) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int | np.integer) or num_workers < 0:
             raise ValueError(f"num_workers={num_workers!r}: give a whole number >= 0 (0 loads in the main process)")
         if num_workers == 0 and prefetch_factor is not None:
@@ -240,6 +246,16 @@ class DataLoader:
                              "or set num_workers > 0")
         if num_workers == 0 and persistent_workers:
             raise ValueError("persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:  # torch's checks; the workers run in this process (README)
+            if num_workers == 0:
+                raise ValueError("multiprocessing_context applies only to worker processes: with num_workers=0 "
+                                 "leave it None, or set num_workers > 0")
+            if isinstance(multiprocessing_context, str):
+                methods = multiprocessing.get_all_start_methods()
+                if multiprocessing_context not in methods:
+                    raise ValueError(f"multiprocessing_context={multiprocessing_context!r} is not a start method; "
+                                     f"give one of {methods}")
+                multiprocessing_context = multiprocessing.get_context(multiprocessing_context)
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:  # torch's checks: an iterable dataset decides its own order
             for name, given in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
@@ -280,6 +296,8 @@ class DataLoader:
         self.collate_fn, self.num_workers, self.pin_memory = collate_fn, int(num_workers), pin_memory
         self.worker_init_fn, self.persistent_workers, self.timeout = worker_init_fn, persistent_workers, timeout
         self.prefetch_factor = 2 if num_workers and prefetch_factor is None else prefetch_factor
+        self.multiprocessing_context, self.pin_memory_device = multiprocessing_context, pin_memory_device
+        self.in_order = in_order  # the batches come in order either way
         self._workers: list[_Worker] | None = None  # kept between passes with persistent_workers
 
     def _indices(self) -> Iterable[int]:
