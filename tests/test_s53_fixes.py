@@ -133,7 +133,7 @@ def test_subset_takes_a_list_and_keeps_its_keys() -> None:
 
 @pytest.mark.parametrize("kwargs, raises", [
     ({"multiprocessing_context": "spawn"}, True),
-    ({"multiprocessing_context": "spawn", "num_workers": 2}, False),
+    ({"multiprocessing_context": "fork", "num_workers": 2}, False),
     ({"multiprocessing_context": "bogus", "num_workers": 2}, True),
     ({"in_order": False}, False),
     ({"pin_memory_device": ""}, False),
