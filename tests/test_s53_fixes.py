@@ -157,3 +157,47 @@ def test_default_collate_names_a_mixed_batch() -> None:
         torch.utils.data.default_collate([torch.ones(2), numpy.ones(2)])
     with pytest.raises(TypeError, match="example 1 is a ndarray where example 0 is a Tensor"):
         tg.utils.data.default_collate([tg.ones(2), numpy.ones(2)])
+
+
+@pytest.mark.parametrize("dim", [[0, 1], (0,), [-1], (), [1, 0]])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("op", ["all", "any"])
+def test_all_any_take_lists_and_tuples_of_dims(dim: list | tuple, keepdim: bool, op: str) -> None:
+    """all / any over a list or tuple of dims (numpy's TypeError / AxisError leaked before), 0-d inputs too; an
+    empty one reduces nothing, as torch's."""
+    for values in ([[True, False], [True, True]], [[1, 0], [2, 3]], True, 5):
+        dims = dim if isinstance(values, list) or len(dim) != 1 else type(dim)([0])
+        if not isinstance(values, list) and len(dims) > 1:
+            continue
+        want = getattr(torch.tensor(values), op)(dim=dims, keepdim=keepdim)
+        got = getattr(tg.tensor(values), op)(dim=dims, keepdim=keepdim)
+        assert got.tolist() == want.tolist() and str(got.dtype) == str(want.dtype).removeprefix("torch.")
+
+
+@pytest.mark.parametrize("values, bins", [([1e8], 2), ([3e7, 3e7], 3), ([-1e10], 1), ([1e20, 1e20], 4)])
+def test_histc_of_a_range_without_width(values: list, bins: int) -> None:
+    """Constant float32 data whose range widened by 1 still has no width: every element in the last bin (numpy's
+    bincount crashed on the nan positions). torch's bin there comes from an integer overflow (README)."""
+    counts = tg.histc(tg.tensor(values), bins=bins)
+    assert counts.tolist() == [0.0] * (bins - 1) + [float(len(values))]
+
+
+@pytest.mark.parametrize("call", [
+    lambda T: T.quantile(T.tensor([1, 2, 3]), 0.5),
+    lambda T: T.nanquantile(T.tensor([1, 2, 3]), 0.5),
+    lambda T: T.var_mean(T.tensor([1, 2, 3])),
+    lambda T: T.std_mean(T.tensor([1, 2, 3])),
+    lambda T: T.histc(T.tensor([1, 2, 3]), bins=2),
+    lambda T: T.median(T.tensor([True, False, True])),
+    lambda T: T.nanmedian(T.tensor([True, False, True]), dim=0),
+    lambda T: T.kthvalue(T.tensor([True, False, True]), 1),
+    lambda T: T.bincount(T.tensor([True, False, True])),
+], ids=["quantile", "nanquantile", "var_mean", "std_mean", "histc", "median", "nanmedian", "kthvalue", "bincount"])
+def test_reduction_dtype_errors_are_torchs_class(call: Callable) -> None:
+    """The dtype errors of these reductions are torch's class (RuntimeError, NotImplementedError where torch has no
+    kernel) and still the TypeError ours raised."""
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(TypeError) as ours:
+        call(tg)
+    assert isinstance(ours.value, type(theirs.value))

@@ -30,7 +30,7 @@ def _with_mean(name: str) -> Callable[..., tuple[Tensor, Tensor]]:
     def fn(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,  # noqa: A002
            correction: float | None = None) -> tuple[Tensor, Tensor]:
         if input.dtype.kind != "f":
-            raise TypeError(f"{name}_mean only supports floating-point tensors (as torch), got {input.dtype}")
+            raise DtypeError(f"{name}_mean only supports floating-point tensors (as torch), got {input.dtype}")
         dim, corr = _correction(dim, unbiased, correction)  # torch's old var_mean(x, unbiased) too
         return statistics.spread_mean(name, input, _reduce_dims(dim, None), corr, keepdim, f"{name}_mean")
     fn.__name__ = fn.__qualname__ = f"{name}_mean"

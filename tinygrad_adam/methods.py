@@ -1016,16 +1016,20 @@ def count_nonzero(self: Tensor, dim: Dim = None) -> Tensor:
     return Tensor(self.xp.asarray((self._data != 0).sum(axis=axes), dtype=numpy.int64), device=self.device)
 
 
-def all_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return _truth(self, self.xp.all(self._data, axis=dim, keepdims=keepdim))
+def all_(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+    return _truth(self, self.xp.all, dim, keepdim)
 
 
-def any_(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return _truth(self, self.xp.any(self._data, axis=dim, keepdims=keepdim))
+def any_(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+    return _truth(self, self.xp.any, dim, keepdim)
 
 
-def _truth(self: Tensor, out: Any) -> Tensor:
-    """all / any's answer: bool, but uint8 (0 or 1) for a uint8 tensor, as torch."""
+def _truth(self: Tensor, op: Callable[..., Any], dim: Dim, keepdim: bool) -> Tensor:
+    """all / any over ``dim`` (an int, a list or tuple: an empty one reduces nothing, as torch's; all dims when
+    None): bool, but uint8 (0 or 1) for a uint8 tensor, as torch."""
+    d = _dim(dim, None)
+    axes = None if d is None else () if d == () else reduce._axes(d, self.ndim)
+    out = op(self._data, axis=axes, keepdims=keepdim)
     return Tensor(out.astype(numpy.uint8) if self.dtype == numpy.uint8 else out, device=self.device)
 
 

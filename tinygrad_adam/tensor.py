@@ -425,6 +425,8 @@ def record(op: str, data: Array, parents: tuple[Tensor, ...], backward: Backward
             if p._epoch != out._epoch and p._base is not None and p._vbox[0] > p._epoch:
                 refresh_view(p)
             if p.requires_grad:
+                if data.dtype.kind not in "fc":  # an integer or bool result has no gradient, as in torch (a float
+                    continue  # copied into an int tensor, or cast to one, leaves the graph there)
                 out.requires_grad, out._parents, out._backward = True, parents, backward
             elif p._backward is not None:  # computed, then told ``requires_grad = False``: torch refuses that
                 raise RuntimeError(f"{op}: an input was computed by an op that records its gradient, and then had "

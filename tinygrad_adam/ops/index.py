@@ -504,6 +504,8 @@ def bincount(a: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Te
     """Counts (``weights`` summed, with ``weights``) of each value of a 1-D non-negative integer tensor: length
     max(a) + 1, at least ``minlength``. int64 without weights; with them float32 for float32 weights, float64
     otherwise (an empty input gives int64 zeros, as in torch). No gradient (torch has none)."""
+    if a.dtype.kind == "b":  # torch has no bool kernel
+        raise KernelDtypeError("bincount: not implemented for dtype bool; convert with .long()")
     if a.ndim != 1 or a.dtype.kind not in "iu" or (a._data.size and bool((a._data < 0).any())):
         raise ValueError(f"bincount: needs a 1-D tensor of non-negative integers, got shape {a.shape} and dtype "
                          f"{a.dtype}")

@@ -12,7 +12,7 @@ import math
 from .. import backend
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import promote_types
-from .factor import DtypeError
+from .factor import KernelDtypeError
 from .index import gather
 from .movement import reshape, wrap_dim
 from .reduce import evenly_distribute
@@ -58,7 +58,7 @@ def _order_statistic(op: str, a: Tensor, k: int, dim: int, keepdim: bool) -> tup
     """(values, int64 indices) of the ``k``-th smallest (0-based, NaN as the largest) along ``dim``, gathered, so
     the gradient goes to the index picked; a slice whose median is wanted (``op`` "median") gives its first NaN."""
     if a.dtype.kind == "b" and (op != "kthvalue" or a.ndim):  # (torch's kthvalue takes a 0-d bool tensor)
-        raise DtypeError(f"{op}: not defined for bool tensors; convert with .long() or .float()")
+        raise KernelDtypeError(f"{op}: not defined for bool tensors; convert with .long() or .float()")
     d = wrap_dim(op, dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
     if n == 0:
@@ -95,7 +95,7 @@ def median(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor |
         n = a.shape[wrap_dim("median", dim, a.ndim)] if a.ndim else 1
         return _order_statistic("median", a, (n - 1) // 2, dim, keepdim)
     if a.dtype.kind not in "fiu":
-        raise DtypeError(f"median: not defined for dtype {a.dtype}; convert with .long() or .float()")
+        raise KernelDtypeError(f"median: not defined for dtype {a.dtype}; convert with .long() or .float()")
     xp, flat = a.xp, a._data.reshape(-1)
     if flat.size == 0:
         if a.dtype.kind != "f":

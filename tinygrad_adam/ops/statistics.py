@@ -153,7 +153,7 @@ def quantile(a: Tensor, q: float | Tensor, dim: int | None = None, keepdim: bool
     q. Float32 / float64 only; the gradient goes to the sorted values picked."""
     op = "nanquantile" if ignore_nan else "quantile"
     if a.dtype not in (numpy.float32, numpy.float64):
-        raise TypeError(f"{op}: input must be float32 or float64 (as in torch), got {a.dtype}; convert with .float()")
+        raise DtypeError(f"{op}: input must be float32 or float64 (as in torch), got {a.dtype}; convert with .float()")
     if a._data.size == 0:
         raise ValueError(f"{op}: the input tensor must be non-empty")
     if interpolation not in QUANTILE_MODES:
@@ -497,7 +497,7 @@ def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Ten
     outside the range and nans are left out, max itself counts in the last bin. Bin i holds x with floor((x - min)
     bins / (max - min)) = i, computed in a's dtype as torch computes it."""
     if a.dtype.kind != "f":
-        raise DtypeError(f"histc: only floating-point input is supported (as torch), got {a.dtype}; convert with "
+        raise KernelDtypeError(f"histc: only floating-point input is supported (as torch), got {a.dtype}; convert with "
                          f".float() first")
     if isinstance(bins, bool) or not isinstance(bins, Integral) or bins <= 0:
         raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
@@ -516,7 +516,9 @@ def histc(a: Tensor, bins: int = 100, min: float = 0.0, max: float = 0.0) -> Ten
     left, right = x.dtype.type(lo), x.dtype.type(hi)
     inside = x[(x >= left) & (x <= right)]
     with ignore_fp_errors(xp):
-        if numpy.isfinite((right - left) * x.dtype.type(bins)):
+        if right == left:  # widened by 1 each way, still no width in a's dtype (1e8 in float32): the last bin, as torch
+            position = xp.full(inside.shape, bins - 1)
+        elif numpy.isfinite((right - left) * x.dtype.type(bins)):
             position = (inside - left) * x.dtype.type(bins) / (right - left)
         else:  # the range (times bins) overflows the dtype (torch then counts nothing): halves, in float64
             position = (inside.astype("float64") / 2 - lo / 2) / (hi / 2 - lo / 2) * bins
