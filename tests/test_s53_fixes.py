@@ -201,3 +201,25 @@ def test_reduction_dtype_errors_are_torchs_class(call: Callable) -> None:
     with pytest.raises(TypeError) as ours:
         call(tg)
     assert isinstance(ours.value, type(theirs.value))
+
+
+@pytest.mark.parametrize("write", ["copy_", "setitem", "slice_setitem", "cast"])
+def test_a_float_written_into_an_int_tensor_leaves_the_graph(write: str) -> None:
+    """An integer result has no gradient, as in torch: ``n.copy_(x)`` / ``n[0] = x[1]`` into an int tensor made n
+    require grad, and a gradient flowed back through the truncation (x.grad [3, 3] where torch's is [1, 1])."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor([0.25, 0.5], dtype=lib.float64, requires_grad=True)
+        n = lib.tensor([1, 2])
+        if write == "copy_":
+            n.copy_(x)
+        elif write == "setitem":
+            n[0] = x[1]
+        elif write == "slice_setitem":
+            n[1:] = x[:1]
+        else:
+            n = x.to(lib.int64)
+        (n.double() * 2 + x).sum().backward()
+        results.append((n.requires_grad, n.tolist(), x.grad.tolist()))
+    assert results[0] == results[1]
+    assert results[1][0] is False and results[1][2] == [1.0, 1.0]
