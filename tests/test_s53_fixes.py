@@ -223,3 +223,38 @@ def test_a_float_written_into_an_int_tensor_leaves_the_graph(write: str) -> None
         results.append((n.requires_grad, n.tolist(), x.grad.tolist()))
     assert results[0] == results[1]
     assert results[1][0] is False and results[1][2] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("op", [
+    lambda T, y: y.masked_fill(y > 3, 1.5), lambda T, y: T.where(y > 3, y, 0.0), lambda T, y: y * 3,
+    lambda T, y: y + 1, lambda T, y: T.cat([y, y]), lambda T, y: y[T.tensor([1, 0])], lambda T, y: y.sum(),
+    lambda T, y: y.flip(0), lambda T, y: T.relu(y),
+], ids=["masked_fill", "where", "mul", "add", "cat", "index", "sum", "flip", "relu"])
+def test_detach_in_place_after_use_keeps_the_ops_gradient(op: Callable) -> None:
+    """``y.detach_()`` after an op that saves no value of y used it: the gradient still reaches y's graph of that
+    time, as torch's (where / masked_fill asked y whether it requires grad at backward, and gave x.grad None)."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        z = op(lib, y)
+        y.detach_()
+        (z * lib.arange(1.0, z.numel() + 1).reshape(z.shape)).sum().backward()
+        results.append((y.requires_grad, x.grad.tolist()))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("make", [lambda x: x * x, lambda x: (x * 3).sum(), lambda x: x.exp(), lambda x: x.mean()])
+def test_detach_of_a_computed_0d_tensor_shares_its_memory(make: Callable) -> None:
+    """detach() of a 0-d result (numpy hands those out as scalars) was a copy: writes through it did not reach the
+    tensor, its version did not move, and an op that saved it did not refuse the backward. As torch now."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor(-0.5, dtype=lib.float64, requires_grad=True)
+        y = make(x)
+        z = y * y
+        y.detach().add_(10)
+        with pytest.raises(RuntimeError, match=r"modified by an in-?place operation"):
+            z.backward()
+        results.append((y.item(), y._version))
+    assert results[0] == results[1]

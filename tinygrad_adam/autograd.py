@@ -17,7 +17,7 @@ import itertools
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import anomaly
@@ -564,6 +564,9 @@ def propagate(order: list[Tensor], needed: set[int] | None, outputs: Sequence[Te
             if piece is not None and not node._node_hooks and not anomaly.checking:
                 write_piece(pending, pieces, node._parents[0], piece, g)
                 grads = ()
+            elif node._detached_inputs:
+                with as_recorded(node._detached_inputs):
+                    grads = node._backward(g)
             else:
                 grads = node._backward(g)
             if node._node_hooks:
@@ -585,6 +588,20 @@ def propagate(order: list[Tensor], needed: set[int] | None, outputs: Sequence[Te
         if not retain_graph:
             node._backward, node._parents = freed_backward, ()
     return captured
+
+
+@contextlib.contextmanager
+def as_recorded(inputs: Sequence[Tensor]) -> Iterator[None]:
+    """``inputs`` (cut by ``detach_()`` after an op used them) requiring grad again while that op's backward runs:
+    its closure asks them whether to compute their gradients, which flow to their graph of that time (torch's
+    edges)."""
+    for t in inputs:
+        t.requires_grad = True
+    try:
+        yield
+    finally:
+        for t in inputs:
+            t.requires_grad = False
 
 
 def check_float(leaf: Tensor) -> None:

@@ -94,6 +94,7 @@ class Tensor:
     # A tensor whose graph an in-place write replaced keeps the one it had before in ``_prior`` (torch's old
     # grad_fn, still the input of the ops recorded before the write; see ``reroute_stale_parents``).
     _prior: Tensor | None = None
+    _detached_inputs: tuple[Tensor, ...] = ()  # inputs ``detach_()`` cut from the graph after this node's op
     # Gradient hooks (``register_hook``) and ``retain_grad``: see autograd.py; class defaults here too.
     _hooks: tuple[Any, ...] = ()
     _post_accumulate_hooks: tuple[Any, ...] = ()  # register_post_accumulate_grad_hook (leaves only)
@@ -110,6 +111,8 @@ class Tensor:
         source = data if isinstance(data, Tensor) else None
         stay = source is not None
         if source is not None:
+            if isinstance(source._data, numpy.generic):  # a 0-d result numpy handed out as a scalar: an array both
+                source._data = numpy.asarray(source._data)  # share, so writes through either reach the other
             data = source._data
         if isinstance(data, numpy.generic):
             data = numpy.asarray(data)
@@ -610,6 +613,8 @@ def reroute_stale_parents(node: Tensor) -> None:
     parents = node._parents
     for i, p in enumerate(parents):
         if p._epoch > node._epoch and p._prior is not None and not reads_input(node, i):
+            if detached_since(p, node):  # its backward asks the input itself whether it requires grad: see
+                node._detached_inputs = (*node._detached_inputs, p)  # ``autograd.as_recorded``
             while p._epoch > node._epoch and p._prior is not None:
                 p = p._prior
             parents = (*parents[:i], p, *parents[i + 1:])
