@@ -1,6 +1,7 @@
 """Fixes of the fifty-third stop: exception classes torch's callers catch, and what its helpers' sweeps found."""
 from collections.abc import Callable
 
+import numpy
 import pytest
 
 import tinygrad_adam as tg
@@ -258,3 +259,23 @@ def test_detach_of_a_computed_0d_tensor_shares_its_memory(make: Callable) -> Non
             z.backward()
         results.append((y.item(), y._version))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("write", [
+    lambda y, T: y[0].add_(1), lambda y, T: y[1:].mul_(3), lambda y, T: y[:1].copy_(y[1:2] * 2),
+    lambda y, T: y.copy_(y), lambda y, T: y.__setitem__(0, y[1] * 5),
+], ids=["add_-view", "mul_-view", "copy_-view", "copy_-self", "setitem"])
+def test_double_backward_through_in_place_writes_into_views(write: Callable) -> None:
+    """create_graph=True through an in-place write into a view of an intermediate (or y.copy_(y)) differentiated
+    the node by the in-place op's formula, which has two inputs where the node had one (a ValueError on
+    unpacking); it uses the formula of the op the write recorded now, as torch's CopySlices."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor([0.5, 0.25, -1.5], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        write(y, lib)
+        (g,) = lib.autograd.grad((y * y * y).sum(), x, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), x)
+        results.append((g.tolist(), gg.tolist()))
+    numpy.testing.assert_allclose(numpy.array(results[1][0]), results[0][0], rtol=1e-12)
+    numpy.testing.assert_allclose(numpy.array(results[1][1]), results[0][1], rtol=1e-12)

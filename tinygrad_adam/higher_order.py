@@ -108,7 +108,9 @@ def run_backward_graph(outputs: Sequence[Tensor], grads: Sequence[Tensor],
                 raise RuntimeError(FREED)
             if node._epoch != inplace_writes[0]:
                 check_versions(node)
-            backward = getattr(node._backward, "graph", None) or DIFFERENTIABLE.get(node._op)  # graph: custom Functions
+            backward = (getattr(node._backward, "graph", None)  # a custom Function's
+                        or DIFFERENTIABLE.get(getattr(node._backward, "formula", ""))  # the op an in-place write ran
+                        or DIFFERENTIABLE.get(node._op))
             if backward is None:
                 raise NotImplementedError(
                     f"double backward through {node._op} is not supported; create_graph=True differentiates "

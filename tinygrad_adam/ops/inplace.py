@@ -137,6 +137,8 @@ def _become(t: Tensor, out: Tensor, op: str, prior: Tensor | None) -> None:
     """``t`` takes ``out``'s place in the graph, as the output of ``op`` recorded at the latest write; ``prior``
     stands for its graph before (the input of the ops recorded earlier: ``tensor.reroute_stale_parents``)."""
     _set_prior(t, prior)
+    if out._op != op and out._op:  # named after ``op`` (as torch's CopySlices), differentiated as out's op (its
+        out._backward.formula = out._op  # backward's): see higher_order
     t._parents, t._backward, t.requires_grad, t._op, t._epoch = out._parents, out._backward, True, op, inplace_writes[0]
 
 
