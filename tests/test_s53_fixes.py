@@ -279,3 +279,80 @@ def test_double_backward_through_in_place_writes_into_views(write: Callable) -> 
         results.append((g.tolist(), gg.tolist()))
     numpy.testing.assert_allclose(numpy.array(results[1][0]), results[0][0], rtol=1e-12)
     numpy.testing.assert_allclose(numpy.array(results[1][1]), results[0][1], rtol=1e-12)
+
+
+def _names(module: object) -> tuple:
+    return ([n for n, _ in module.named_parameters()], [n for n, _ in module.named_buffers()],
+            list(module.state_dict()))
+
+
+def test_a_parameter_registered_as_a_buffer_is_a_buffer() -> None:
+    """register_buffer("pe", Parameter(...)) (positional encodings in real code) listed pe as a parameter too, so an
+    optimizer trained it; torch keeps it a buffer only."""
+    results = []
+    for lib in (torch, tg):
+        m = lib.nn.Linear(2, 2)
+        m.register_buffer("pe", lib.nn.Parameter(lib.ones(3), requires_grad=False))
+        results.append(_names(m) + (len(list(m.parameters())),))
+    assert results[0] == results[1]
+
+
+def _two_heads(nn: object) -> object:
+    """A module of two Linear heads, the second frozen."""
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+            self.b.requires_grad_(False)
+
+        def forward(self, x: object) -> tuple:
+            return self.a(x), self.b(x)
+    return TwoHeads()
+
+
+def test_full_backward_hook_keeps_constant_outputs_constant() -> None:
+    """A full backward hook made every output require grad, one from a frozen branch too: its grad_output entry is
+    None and a backward from it raises, as in torch."""
+    results = []
+    for lib in (torch, tg):
+        m, seen = _two_heads(lib.nn), []
+        m.register_full_backward_hook(lambda mod, gin, gout, seen=seen: seen.append([g is None for g in gout]))
+        o1, o2 = m(lib.ones(1, 2))
+        (o1.sum() + o2.sum()).backward()
+        with pytest.raises(RuntimeError):
+            m(lib.ones(1, 2))[1].sum().backward()
+        results.append((o2.requires_grad, seen))
+    assert results[0] == results[1] == (False, [[False, True]])
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda nn: nn.Linear(2, 3, bias=False), "bias"), (lambda nn: nn.Conv2d(1, 2, 3, bias=False), "bias"),
+    (lambda nn: nn.LayerNorm(3, elementwise_affine=False), "weight"),
+    (lambda nn: nn.BatchNorm1d(3, affine=False), "weight"), (lambda nn: nn.GroupNorm(1, 3, affine=False), "bias"),
+    (lambda nn: nn.RNNCell(2, 3, bias=False), "bias_ih"), (lambda nn: nn.Bilinear(2, 2, 3, bias=False), "bias"),
+    (lambda nn: nn.MultiheadAttention(4, 2, bias=False), "in_proj_bias"),
+], ids=["Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "GroupNorm", "RNNCell", "Bilinear", "MultiheadAttention"])
+def test_an_absent_optional_parameter_holds_its_slot(make: Callable, name: str) -> None:
+    """A layer built without an optional parameter keeps a None parameter slot, as torch's: register_parameter of
+    that name works (ours raised KeyError) and a plain tensor assigned there raises TypeError (ours took it)."""
+    results = []
+    for lib in (torch, tg):
+        m = make(lib.nn)
+        with pytest.raises(TypeError):
+            setattr(m, name, lib.ones(3))
+        m.register_parameter(name, lib.nn.Parameter(lib.zeros(3)))
+        results.append((name in m._parameters, _names(m)))
+    assert results[0] == results[1]
+
+
+def test_batch_norm_without_running_stats_has_buffer_slots() -> None:
+    """BatchNorm(track_running_stats=False) has None buffer slots, as torch's: a tensor set there later is a buffer
+    (in state_dict, cast by .double()), and register_buffer of that name works (ours raised KeyError)."""
+    results = []
+    for lib in (torch, tg):
+        bn = lib.nn.BatchNorm1d(3, track_running_stats=False)
+        bn.running_mean = lib.zeros(3)
+        bn.register_buffer("running_var", lib.ones(3))
+        bn.double()
+        results.append(_names(bn) + (str(bn.running_mean.dtype).removeprefix("torch."),))
+    assert results[0] == results[1]

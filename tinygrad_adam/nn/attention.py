@@ -76,11 +76,12 @@ class MultiheadAttention(Module):
             for name in "qkv":  # registered as None, as torch does
                 self.register_parameter(f"{name}_proj_weight", None)
         else:  # torch's separate projections
-            self.in_proj_weight = None
+            self.register_parameter("in_proj_weight", None)
             for name, dim in (("q", embed_dim), ("k", self.kdim), ("v", self.vdim)):
                 setattr(self, f"{name}_proj_weight", Parameter(zeros(embed_dim, dim, dtype=dtype, device=device)))
                 init.xavier_uniform_(getattr(self, f"{name}_proj_weight"))
-        self.in_proj_bias = Parameter(zeros(3 * embed_dim, dtype=dtype, device=device)) if bias else None
+        self.register_parameter("in_proj_bias", Parameter(zeros(3 * embed_dim, dtype=dtype, device=device))
+                                if bias else None)
         self.bias_k = self.bias_v = None
         if add_bias_kv:
             self.bias_k, self.bias_v = (Parameter(zeros(1, 1, embed_dim, dtype=dtype, device=device)) for _ in "kv")

@@ -225,6 +225,8 @@ def _route_outputs(output: Any, state: dict[str, Any]) -> Any:
     if isinstance(output, Tensor):
         return _Outputs.apply(state, output) if output.requires_grad else output
     if isinstance(output, tuple) and any(isinstance(o, Tensor) and o.requires_grad for o in output):
+        # (an output that requires no grad stays so, as torch's: its grad_output entry is None)
+        state["constant"] = [i for i, o in enumerate(output) if isinstance(o, Tensor) and not o.requires_grad]
         return _Outputs.apply(state, *output)
     return output
 
@@ -248,6 +250,7 @@ class _Identity(Function):
     def forward(ctx: FunctionCtx, state: dict[str, Any], *xs: Any) -> Any:
         ctx.state = state
         ctx.set_materialize_grads(False)
+        ctx.mark_non_differentiable(*(xs[i] for i in state.pop("constant", ())))
         return xs if len(xs) > 1 else xs[0]
 
 

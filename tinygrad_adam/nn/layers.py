@@ -42,7 +42,7 @@ class Linear(Module):
         self.in_features = _nonnegative("in_features", in_features)
         self.out_features = _nonnegative("out_features", out_features)
         self.weight = Parameter(zeros(out_features, in_features, dtype=dtype, device=device))
-        self.bias = Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None
+        self.register_parameter("bias", Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -111,7 +111,7 @@ class _ConvNd(Module):
         self.transposed, self.output_padding = False, (0,) * self.dims  # torch's _ConvNd attributes
         self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype,
                                       device=device))
-        self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
+        self.register_parameter("bias", Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None)
         self.reset_parameters()
 
     reset_parameters = Linear.reset_parameters
@@ -330,7 +330,7 @@ class Bilinear(Module):
         self.in2_features = _positive("in2_features", in2_features)
         self.out_features = _positive("out_features", out_features)
         self.weight = Parameter(zeros(out_features, in1_features, in2_features, dtype=dtype, device=device))
-        self.bias = Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None
+        self.register_parameter("bias", Parameter(zeros(out_features, dtype=dtype, device=device)) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -486,8 +486,9 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(_positive("normalized_shape", n) for n in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         affine = elementwise_affine
-        self.weight = Parameter(ones(shape, dtype=dtype, device=device)) if affine else None
-        self.bias = Parameter(zeros(shape, dtype=dtype, device=device)) if affine and bias else None
+        self.register_parameter("weight", Parameter(ones(shape, dtype=dtype, device=device)) if affine else None)
+        self.register_parameter("bias", Parameter(zeros(shape, dtype=dtype, device=device))
+                                if affine and bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -512,7 +513,8 @@ class RMSNorm(Module):
         shape = (normalized_shape,) if isinstance(normalized_shape, Integral) else tuple(normalized_shape)
         self.normalized_shape = tuple(_positive("normalized_shape", n) for n in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        self.weight = Parameter(ones(shape, dtype=dtype, device=device)) if elementwise_affine else None
+        self.register_parameter("weight", Parameter(ones(shape, dtype=dtype, device=device))
+                                if elementwise_affine else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -554,16 +556,18 @@ class _NormBase(Module):
                  bias: bool = True) -> None:
         self.num_features = _positive("num_features", num_features)
         self.eps, self.momentum, self.affine, self.track_running_stats = eps, momentum, affine, track_running_stats
-        self.weight = Parameter(ones(num_features, dtype=dtype, device=device)) if affine else None
-        self.bias = Parameter(zeros(num_features, dtype=dtype, device=device)) if affine and bias else None
+        self.register_parameter("weight", Parameter(ones(num_features, dtype=dtype, device=device)) if affine else None)
+        self.register_parameter("bias", Parameter(zeros(num_features, dtype=dtype, device=device))
+                                if affine and bias else None)
         self._bias = bias  # (torch's ``bias=False``: an affine scale without the shift)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
             self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
             self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device))
             vars(self).setdefault("_load_state_dict_pre_hooks", []).append(partial(_keep_num_batches_tracked, self))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        else:  # None buffer slots, as torch's: a tensor set there later is a buffer
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
@@ -676,8 +680,9 @@ class GroupNorm(Module):
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.eps, self.affine = eps, affine
-        self.weight = Parameter(ones(num_channels, dtype=dtype, device=device)) if affine else None
-        self.bias = Parameter(zeros(num_channels, dtype=dtype, device=device)) if affine and bias else None
+        self.register_parameter("weight", Parameter(ones(num_channels, dtype=dtype, device=device)) if affine else None)
+        self.register_parameter("bias", Parameter(zeros(num_channels, dtype=dtype, device=device))
+                                if affine and bias else None)
         self.reset_parameters()
 
     reset_parameters = LayerNorm.reset_parameters
@@ -1290,7 +1295,7 @@ class _ConvTransposeNd(_ConvNd):
         self.transposed, self.padding_mode = True, padding_mode  # torch's _ConvNd attributes
         self.weight = Parameter(zeros(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype,
                                       device=device))
-        self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None
+        self.register_parameter("bias", Parameter(zeros(out_channels, dtype=dtype, device=device)) if bias else None)
         self.reset_parameters()  # torch's fan_in is the weight's dim 1 here too: out_channels * k
 
     def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:

@@ -456,9 +456,11 @@ class Module:
         registers one), directly or deeper in a child (Darknet's ``yolo_layers`` picked out of its
         ``module_list``), is named by that attribute only, as torch, which ignores the list."""
         members, named, deep = vars(self), None, None
+        buffers = members.get("_buffer_persistence", ())  # (a Parameter registered as a buffer is a buffer, as torch)
         for name, value in members.items():
             if isinstance(value, (Parameter, Module)):
-                yield name, value
+                if name not in buffers:
+                    yield name, value
             elif isinstance(value, (list, tuple)):
                 if named is None:  # (only a module holding a list pays for this)
                     named = {id(v) for v in members.values() if isinstance(v, (Parameter, Module))}

@@ -327,8 +327,8 @@ class RNNCellBase(Module):
         rows = num_chunks * self.hidden_size
         self.weight_ih = Parameter(zeros(rows, self.input_size, dtype=dtype, device=device))
         self.weight_hh = Parameter(zeros(rows, self.hidden_size, dtype=dtype, device=device))
-        self.bias_ih = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
-        self.bias_hh = Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None
+        self.register_parameter("bias_ih", Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None)
+        self.register_parameter("bias_hh", Parameter(zeros(rows, dtype=dtype, device=device)) if bias else None)
         self.reset_parameters()
 
     reset_parameters = RNNBase.reset_parameters

@@ -49,8 +49,9 @@ def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
 def transpose(a: Tensor, axes: Sequence[int]) -> Tensor:
     """Permute axes (reverse them when ``axes`` is empty), like numpy.transpose."""
     axes = tuple(axes) or tuple(reversed(range(a.ndim)))
-    for x in axes:
-        wrap_dim("permute", x, a.ndim)
+    for x in axes:  # (out of range: torch's IndexError, and the ValueError ours raised)
+        if not -max(a.ndim, 1) <= x < max(a.ndim, 1):
+            raise DimError(f"permute: dim {x} is out of range for a tensor with {a.ndim} dims")
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of shape {a.shape}")
     inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i] % a.ndim))
@@ -388,11 +389,11 @@ def _triangle(op: str, a: Tensor, diagonal: int) -> Tensor:
 
 
 def wrap_dim(op: str, dim: int, ndim: int) -> int:
-    """``dim`` as a non-negative int (a 0-d tensor takes 0 and -1, as torch); a DimError (an IndexError) naming ``op``
-    when it is out of range."""
+    """``dim`` as a non-negative int (a 0-d tensor takes 0 and -1, as torch); an IndexError naming ``op`` when it is
+    out of range."""
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise DimError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims (expected -{n}..{n - 1})")
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims (expected -{n}..{n - 1})")
     return dim % n
 
 
