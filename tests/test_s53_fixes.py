@@ -356,3 +356,49 @@ def test_batch_norm_without_running_stats_has_buffer_slots() -> None:
         bn.double()
         results.append(_names(bn) + (str(bn.running_mean.dtype).removeprefix("torch."),))
     assert results[0] == results[1]
+
+
+NUMPY_SCALAR_CALLS = [
+    "T.sub(T.tensor([1.5, 0.0]), T.tensor([1.0, 1.0]), alpha=np.uint8(2))",
+    "T.tensor([1.5]).sub_(T.tensor([1.0]), alpha=np.uint8(3))",
+    "T.add(T.tensor([1, 2]), np.int64(3), alpha=2)",
+    "T.add(T.tensor([1, 2], dtype=T.uint8), np.int64(3), alpha=np.int16(2))",
+    "T.tensor([-3, 0, 2]) ** np.int64(-1)",
+    "T.tensor([-0.0, -float('inf'), 4.0]) ** np.float32(0.5)",
+    "T.tensor([-0.0, -float('inf'), 4.0]) ** np.float32(-0.5)",
+    "T.full((2,), np.int64(300), dtype=T.int8)",
+    "T.full((2,), np.float32('nan'), dtype=T.int64)",
+    "T.tensor([1, 2]).fill_(np.float32('nan'))",
+    "T.full((2,), np.float32(70000.0), dtype=T.float16)",
+    "T.as_tensor(np.float64(-2.5), dtype=T.uint8)",
+    "T.tensor(np.int64(7), dtype=T.int8)",
+    "T.where(T.tensor([True, False]), T.tensor(7, dtype=T.int8), np.int64(255))",
+    "T.where(T.tensor([True, False]), np.int8(1), 2)",
+    "T.where(T.tensor([True, False]), np.float16(1), 2)",
+    "T.result_type(T.tensor([7], dtype=T.int32), np.float16(1.5))",
+    "T.result_type(T.tensor([True]), np.int8(2))",
+    "T.tensor([True, False]) & np.int32(1)",
+    "T.clamp(T.tensor([7], dtype=T.int32), max=np.float16(5))",
+    "T.clamp(T.tensor([7], dtype=T.int32), 0, np.uint64(255))",
+]
+
+
+@pytest.mark.parametrize("code", NUMPY_SCALAR_CALLS)
+def test_numpy_scalars_are_read_as_python_numbers(code: str) -> None:
+    """torch reads a numpy scalar argument as the Python number it is. Ours read some as numpy does: an unsigned
+    alpha negated wrapped (255.5 for -0.5), a negative numpy exponent of an int tensor gave 0s, pow's sqrt special
+    cases were missed, fills skipped the fits check (np.int64(300) into int8 gave 44), result_type took the numpy
+    dtype, and add(int, np.int64(3), alpha=2) crashed."""
+    results = []
+    for lib in (torch, tg):
+        try:
+            r = eval(code, {"T": lib, "np": numpy})
+            results.append(("ok", str(r.dtype if hasattr(r, "dtype") else r).removeprefix("torch."),
+                            r.tolist() if hasattr(r, "tolist") else None))
+        except Exception as e:
+            results.append(("raised", isinstance(e, RuntimeError)))
+    if results[0][0] == "ok" and results[1][0] == "ok" and results[0][2] is not None:
+        numpy.testing.assert_array_equal(numpy.array(results[1][2]), numpy.array(results[0][2]))
+        assert results[0][1] == results[1][1]
+    else:
+        assert results[0] == results[1]

@@ -228,6 +228,8 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
         dtype = DEFAULT_FLOAT if inferred is None else inferred
     if isinstance(data, (list, tuple)) and (dtype is None or numpy.dtype(dtype).kind in "fc"):
         warn_nested_grad(data)
+    if dtype is not None and isinstance(data, numpy.generic):  # a numpy number converted as the Python number it
+        data = check_fits("tensor", data, dtype)  # is, checked as torch checks one (np.float64(-2.5) to uint8)
     data = tensors_as_numbers(data)
     if hasattr(data, "dtype"):  # an array or a numpy scalar keeps its dtype (in native byte order: the copy's)
         array = cast_array(data, dtype if dtype is not None else data.dtype.newbyteorder("="))

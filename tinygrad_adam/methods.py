@@ -497,7 +497,8 @@ def add(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
             return _add_sparse("add", self, other, alpha)
         if hasattr(type(self), "dense_operand"):  # torch.add(sparse, sparse): sparse.py
             return self.add(other, alpha=alpha)
-    check_alpha("add", self, other, alpha)
+    self, other, alpha = (elementwise.python_number(x) for x in (self, other, alpha))  # numpy's scalars as torch
+    check_alpha("add", self, other, alpha)  # reads them: Python numbers (an unsigned alpha negated wrapped around)
     if alpha != 1 and elementwise.result_type(self, other).kind == "f":
         return binary.add_scaled("add", self, other, alpha)
     return elementwise.add(self, _times_alpha(self, other, alpha))
@@ -509,6 +510,7 @@ def sub(self: TensorLike, other: TensorLike, *, alpha: float = 1) -> Tensor:
             return _add_sparse("sub", self, other, -alpha)
         if hasattr(type(self), "dense_operand"):  # torch.sub(sparse, sparse): sparse.py
             return self.sub(other, alpha=alpha)
+    self, other, alpha = (elementwise.python_number(x) for x in (self, other, alpha))
     check_alpha("sub", self, other, alpha)
     elementwise.check_sub_operands(self, other)  # before alpha scales a bool
     if alpha != 1 and elementwise.result_type(self, other).kind == "f":

@@ -737,6 +737,8 @@ def check_fits(op: str, value: Any, dtype: Any) -> Any:
     65519.0 overflows, as in torch); an int fits an unsigned dtype also as its two's complement (-1 for uint8). A
     value for float16 comes back rounded to float32, as torch converts it."""
     dtype = numpy.dtype(dtype)
+    if isinstance(value, numpy.generic) and value.dtype.kind in "iuf":  # a numpy number is checked as the Python
+        value = value.item()  # number it is, as torch's (np.int64(300) does not fit int8)
     if isinstance(value, complex):  # (numpy would keep the real part and only warn)
         refuse_complex(numpy.dtype(complex))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or dtype.kind not in "fiu":

@@ -177,6 +177,7 @@ def result_type(*xs: TensorLike) -> numpy.dtype:
             else:
                 zeros = promote_types(zeros, x.dtype)
         else:
+            x = python_number(x)  # (a numpy scalar: the Python number torch reads it as)
             kind = numpy.dtype(bool) if isinstance(x, bool) else numpy.dtype(numpy.int64) if isinstance(x, int) \
                 else numpy.dtype(DEFAULT_FLOAT) if isinstance(x, float) else numpy.asarray(x).dtype
             numbers = promote_types(numbers, kind)
@@ -386,6 +387,7 @@ def _modulo(op: str, a: Tensor, b: Tensor, out: Array, quotient: Any) -> Tensor:
 
 
 def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - named after the operator
+    a, b = python_number(a), python_number(b)  # numpy's scalars read as the Python numbers they are, as torch's
     if ((isinstance(a, Tensor) and a.dtype == numpy.bool_) or (isinstance(b, Tensor) and b.dtype == numpy.bool_)) \
             and result_type(a, b) == numpy.bool_:  # torch: a bool tensor ** True is itself, ** False all True
         if isinstance(a, Tensor) and isinstance(b, bool):  # (numpy's int8 was silently another dtype); the
@@ -712,6 +714,7 @@ def _select(op: str, a: TensorLike, b: TensorLike, a_loses: Any) -> Tensor:
 def where(cond: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """``a`` where ``cond`` holds, else ``b``; the gradient goes to the chosen side. Two Python numbers give torch's
     dtype (int64 for two ints, bool for two bools, float32 with a float)."""
+    a, b = python_number(a), python_number(b)  # numpy's scalars as the Python numbers torch reads them as
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         if complex in (type(a), type(b)):  # (torch would make a complex tensor)
             refuse_complex(numpy.dtype(complex))
