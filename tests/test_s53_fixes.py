@@ -402,3 +402,30 @@ def test_numpy_scalars_are_read_as_python_numbers(code: str) -> None:
         assert results[0][1] == results[1][1]
     else:
         assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("code", [
+    "T.zeros(2.7)", "T.ones(2.7, 1.9)", "T.full((2.9,), 1)", "T.rand(2.7)", "T.randperm(3.5)",
+    "T.tril_indices(3.5, 3)", "T.zeros(2, 3).repeat(2.0, 1)", "T.zeros(True)",
+    "T.tensor(np.array([1, 2], dtype=object))", "T.as_tensor(np.array(['a', 'b']))",
+    "T.tensor(np.array([1.0, 2.0], dtype=np.longdouble))", "T.tensor(np.array([1, 2], dtype='datetime64[s]'))",
+])
+def test_sizes_and_arrays_torch_refuses_raise_type_error(code: str) -> None:
+    """A float or bool size was truncated (zeros(2.7) had 2 elements) and object, string, datetime and float128
+    arrays made tensors that failed later (a KeyError in arithmetic): TypeErrors now, as torch's."""
+    for lib in (torch, tg):
+        with pytest.raises(TypeError):
+            eval(code, {"T": lib, "np": numpy})
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((2**63 - 3, 2**63 + 2), {}), ((-(2**63), -(2**63) - 3, -1), {}), ((2**62, 2**63 + 2**62, 2**62), {}),
+    ((250, 250 + 5 * 2**62, 2**62), {"dtype": "int16"}), ((0, 2.0**63), {}), ((2.0**63,), {"dtype": "int16"}),
+    ((120, 2**63 - 1, 1.5), {"dtype": "int64"}),
+])
+def test_arange_past_int64_raises(args: tuple, kwargs: dict) -> None:
+    """arange's int bounds past int64 wrapped around (2**63 - 1 was followed by -2**63), and a count of 2**63 values
+    or more came back empty (numpy's arange): both raise, as torch's."""
+    for lib in (torch, tg):
+        with pytest.raises((RuntimeError, OverflowError, ValueError)):
+            lib.arange(*args, **{k: getattr(lib, v) for k, v in kwargs.items()})

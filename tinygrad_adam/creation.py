@@ -22,6 +22,7 @@ from . import backend
 from .layouts import check_layout, like
 from .ops.elementwise import cast_array, promote_types
 from .ops.factor import KernelDtypeError
+from .ops.movement import int_args
 from .tensor import (
     DEFAULT_FLOAT,
     Tensor,
@@ -312,7 +313,7 @@ def _shape(shape: tuple[Any, ...], size: Any = None, name: str = "") -> tuple[in
         shape = (size,)
     if len(shape) == 1 and isinstance(shape[0], Sequence):
         shape = tuple(shape[0])
-    return tuple(int(n) for n in shape)
+    return int_args(name or "size", "size", shape)  # (a float or bool size raises, as torch: not truncated)
 
 
 def _make(fill: str, shape: tuple[Any, ...], dtype: Any, device: str | None, requires_grad: bool,
@@ -471,6 +472,7 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, d
              layout: Any = None, pin_memory: bool | None = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 unless told)."""
     check_layout("randperm", layout, pin_memory)
+    (n,) = int_args("randperm", "n", n)  # (a float or bool n raises, as torch)
     if n < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
     if dtype is not None and numpy.dtype(dtype) == numpy.bool_:  # (torch has no bool kernel: 0..n-1 are no bools)
@@ -675,6 +677,9 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         raise TypeError("arange: dtype bool is not supported (torch's kernel refuses it)")
     if (step > 0 and end < start) or (step < 0 and end > start):
         raise ValueError(f"arange: end {end} lies on the wrong side of start {start} for step {step} (as torch)")
+    for v in (start, end, step):  # torch reads int bounds as int64: one past it raises (ours wrapped around)
+        if isinstance(v, int):
+            check_fits("arange", v, numpy.int64)
     # As torch's kernel: the count ceil((end - start) / step) in double; the values start + i * step, in double for
     # a float dtype, and for an integer one with start and step truncated to integers (wrapping into the dtype).
     # For int64 torch counts with the truncated bounds too, so a step truncated to 0 raises there.
@@ -685,6 +690,8 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         if step == 0:
             raise ValueError("arange: an int64 step must be at least 1 in size")
         n = (int(end) - start + step - (1 if step > 0 else -1)) // step
+    if n >= 2 ** 62:  # (numpy's arange of such a count comes back empty; torch raises)
+        raise ValueError(f"arange: [{start}, {end}) in steps of {step} has {n} values, more than a tensor can hold")
     with backend.device_context(dev):
         steps = backend.xp_of(dev).arange(n, dtype=numpy.int64 if integer else numpy.float64)
         data = (steps * step + start).astype(dtype)

@@ -129,6 +129,9 @@ class Tensor:
         elif dtype is not None and data.dtype != numpy.dtype(dtype):
             data = data.astype(dtype)
         refuse_complex(data.dtype)
+        if data.dtype.kind not in "biuf" or data.dtype.itemsize > 8:  # object, str, datetime, float128...: torch's
+            raise TypeError(f"can't convert an array of dtype {data.dtype}: tensors hold bool, integer or float "
+                            f"(16, 32, 64-bit) numbers; convert the array first, e.g. a.astype(numpy.float32)")
         here = backend.device_of(data)
         if device is not None:
             dev = backend.parse_device(device)

@@ -18,7 +18,7 @@ from ..sparse_grad import sparse_rows
 from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, check_fits, constant, record
 from .elementwise import astype, broadcast_shape, ignore_fp_errors, unbroadcast
 from .factor import DtypeError, KernelDtypeError
-from .movement import broadcast_to, clone, getitem, is_byte_mask, reshape, wrap_dim
+from .movement import broadcast_to, clone, getitem, int_args, is_byte_mask, reshape, wrap_dim
 from .reduce import DimError
 
 
@@ -746,6 +746,7 @@ def triangle_indices(op: str, row: int, col: int, offset: int = 0, dtype: Any = 
     matrix, on and below (above) the ``offset`` diagonal, in row-major order, as ``dtype`` (int64 or int32)."""
     from .. import backend
 
+    row, col, offset = int_args(op, "row, col and offset", (row, col, offset))  # (a float one raises, as torch)
     if row < 0 or col < 0:
         raise ValueError(f"{op}: row and col must be non-negative, got {row} and {col}")
     if numpy.dtype(dtype) not in (numpy.int64, numpy.int32):

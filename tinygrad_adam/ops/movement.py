@@ -422,7 +422,7 @@ def repeat(a: Tensor, sizes: Sequence[int]) -> Tensor:
     """torch's ``repeat``: tile ``a`` ``sizes[i]`` times along dim i (leading extra sizes add dims) into new memory,
     as torch (never a view of ``a``: a later write into either leaves the other alone). The gradient sums the tiles:
     (r0 n0, r1 n1, ...) seen as (r0, n0, r1, n1, ...), summed over the r axes."""
-    sizes = tuple(int(r) for r in sizes)
+    sizes = int_args("repeat", "repeats", tuple(sizes))  # (a float or bool size raises, as torch)
     if len(sizes) < a.ndim:
         raise ValueError(f"repeat: {len(sizes)} sizes for a tensor with {a.ndim} dims; give at least one per dim")
     if any(r < 0 for r in sizes):
