@@ -429,3 +429,16 @@ def test_arange_past_int64_raises(args: tuple, kwargs: dict) -> None:
     for lib in (torch, tg):
         with pytest.raises((RuntimeError, OverflowError, ValueError)):
             lib.arange(*args, **{k: getattr(lib, v) for k, v in kwargs.items()})
+
+
+def test_module_dict_item_replaced_by_a_parameter_and_missing_key() -> None:
+    """A Parameter set as an attribute over a ModuleDict item left the key listed (its value the Parameter); torch
+    drops it. ``del md[missing]`` raised list.remove's ValueError; KeyError now, as torch's."""
+    results = []
+    for lib in (torch, tg):
+        md = lib.nn.ModuleDict({"a": lib.nn.Linear(1, 1), "b": lib.nn.Linear(1, 1)})
+        md.b = lib.nn.Parameter(lib.ones(1))
+        with pytest.raises(KeyError):
+            del md["missing"]
+        results.append((list(md.keys()), len(md), [type(v).__name__ for v in md.values()]))
+    assert results[0] == results[1]

@@ -1391,8 +1391,11 @@ class ModuleDict(Module):
         ``register_module``, is an item too, after the others (a ParameterDict's keys stay those put in by key)."""
         super().__setattr__(name, value)
         keys = vars(self).get("_keys")
-        if self._kind is Module and isinstance(value, Module) and keys is not None and name not in keys:
-            keys.append(name)
+        if self._kind is Module and keys is not None:
+            if isinstance(value, Module) and name not in keys:
+                keys.append(name)
+            elif not isinstance(value, Module) and name in keys:  # (a Parameter or plain value over an item: that
+                keys.remove(name)  # item is gone, as torch's ``_modules`` entry)
 
     def __delattr__(self, name: str) -> None:
         super().__delattr__(name)
@@ -1406,6 +1409,8 @@ class ModuleDict(Module):
         return getattr(self, key)
 
     def __delitem__(self, key: str) -> None:
+        if key not in self._keys:
+            raise KeyError(key)
         self._keys.remove(key)
         delattr(self, key)
 
