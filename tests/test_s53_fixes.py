@@ -442,3 +442,39 @@ def test_module_dict_item_replaced_by_a_parameter_and_missing_key() -> None:
             del md["missing"]
         results.append((list(md.keys()), len(md), [type(v).__name__ for v in md.values()]))
     assert results[0] == results[1]
+
+
+def _hook_returns_int(lib: object) -> None:
+    x = lib.ones(2, requires_grad=True)
+    x.register_hook(lambda g: 3)
+    (x * 2).sum().backward()
+
+
+def _post_accumulate_returns(lib: object) -> None:
+    x = lib.ones(2, requires_grad=True)
+    x.register_post_accumulate_grad_hook(lambda p: p.grad)
+    (x * 2).sum().backward()
+
+
+def _function_backward_returns_float(lib: object) -> None:
+    class F(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx: object, x: object) -> object:
+            return x * 2
+
+        @staticmethod
+        def backward(ctx: object, g: object) -> float:
+            return 1.5
+
+    F.apply(lib.ones(2, requires_grad=True)).sum().backward()
+
+
+@pytest.mark.parametrize("call", [_hook_returns_int, _post_accumulate_returns, _function_backward_returns_float])
+def test_hook_and_function_results_raise_torchs_class(call: Callable) -> None:
+    """A tensor hook returning an int (an AttributeError leaked), a post-accumulate hook returning a value and a
+    Function's backward returning a float raise torch's class (TypeError / RuntimeError), and TypeError as before."""
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(TypeError) as ours:
+        call(tg)
+    assert isinstance(ours.value, type(theirs.value))

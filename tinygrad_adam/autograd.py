@@ -234,10 +234,15 @@ def register_post_accumulate_grad_hook(t: Tensor, hook: Callable[[Tensor], None]
     return _add_hook(t, "_post_accumulate_hooks", hook)
 
 
+class HookResultError(TypeError, RuntimeError):
+    """A hook or a custom Function's backward returned what no gradient can be: torch raises TypeError or
+    RuntimeError (by the case): this is both, and the TypeError ours raised before."""
+
+
 def _post_accumulate(hook: Callable[[Tensor], Any], leaf: Tensor) -> None:
     if hook(leaf) is not None:
-        raise TypeError(f"post accumulate grad hook {getattr(hook, '__name__', hook)!r} returned a value; it "
-                           f"must return None (change leaf.grad in place instead)")
+        raise HookResultError(f"post accumulate grad hook {getattr(hook, '__name__', hook)!r} returned a value; it "
+                              f"must return None (change leaf.grad in place instead)")
 
 
 def retain_grad(t: Tensor) -> None:
@@ -396,6 +401,9 @@ def _run_hooks(node: Tensor, g: Any) -> Any:
     for hook in node._hooks:
         out = hook(g if graph else grad_tensor(g, node.device))  # (a Tensor, or a leaf's sparse gradient as it is)
         if out is not None:
+            if not hasattr(out, "shape"):
+                raise HookResultError(f"hook {getattr(hook, '__name__', hook)!r} returned a {type(out).__name__}; a "
+                                      f"hook returns a Tensor (the new gradient) or None")
             if tuple(out.shape) != node.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{tuple(out.shape)} for a tensor of shape {node.shape}")

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import backend
-from .autograd import enable_grad, is_grad_enabled, no_grad
+from .autograd import HookResultError, enable_grad, is_grad_enabled, no_grad
 from .higher_order import sum_to
 from .ops import elementwise as ew
 from .ops import movement
@@ -322,8 +322,8 @@ def _input_grads(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], n
                                    "input; return None there")
             continue
         if r is not None and not isinstance(r, Tensor):
-            raise TypeError(f"function {name} returned a {type(r).__name__} as the gradient at position {i}; return "
-                            f"a Tensor or None")
+            raise HookResultError(f"function {name} returned a {type(r).__name__} as the gradient at position {i}; "
+                                  f"return a Tensor or None")
         if r is None or not a.requires_grad:
             out.append(None)
             continue
