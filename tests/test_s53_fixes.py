@@ -478,3 +478,29 @@ def test_hook_and_function_results_raise_torchs_class(call: Callable) -> None:
     with pytest.raises(TypeError) as ours:
         call(tg)
     assert isinstance(ours.value, type(theirs.value))
+
+
+def _view_function(lib: object) -> type:
+    class F(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx: object, x: object) -> object:
+            return x.view(2)
+
+        @staticmethod
+        def backward(ctx: object, g: object) -> object:
+            return g * 2
+    return F
+
+
+@pytest.mark.parametrize("write", [lambda o: o.mul_(3), lambda o: o[0].add_(1)], ids=["output", "view-of-output"])
+def test_in_place_write_into_a_functions_view_output_raises(write: Callable) -> None:
+    """A custom Function returning a view of its input, then written in place: the gradient went around the
+    Function's backward (a.grad 9 where its backward says 18). torch refuses the write, and so does ours; without
+    the write both give 6."""
+    for lib in (torch, tg):
+        a = lib.tensor([1.0, 2.0], requires_grad=True)
+        out = _view_function(lib).apply(a * 1)
+        with pytest.raises(RuntimeError):
+            write(out)
+        (_view_function(lib).apply(a * 1) * 3).sum().backward()
+        assert a.grad.tolist() == [6.0, 6.0]

@@ -147,6 +147,9 @@ class Function:
             wrapped[i] = t
             ctx.recorded[id(t)] = weakref.ref(t)
         ctx.saved_versions = _saved_versions(ctx, {id(o): w for o, w in zip(outputs, wrapped) if isinstance(o, Tensor)})
+        for w in wrapped:  # an output that is a view of an input: an in-place write into it would bypass backward
+            if isinstance(w, Tensor) and w.requires_grad and w._base is not None and id(w) not in ctx.recorded:
+                w._made_by_function = cls.__name__  # (ops.inplace refuses it, as torch)
         return tuple(wrapped) if isinstance(output, tuple) else wrapped[0]
 
 

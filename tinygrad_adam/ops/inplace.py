@@ -52,6 +52,8 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     moves, as in torch."""
     aliased = not reshape and _check_operands(a, op, operands)
     grad = is_grad_enabled()
+    if grad:
+        _refuse_function_view(a, op)
     if grad and a.requires_grad and a._backward is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place while gradients are "
                            f"recorded; do the update inside `with no_grad():`")
@@ -131,6 +133,19 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
 
 
 PRIORS = 8
+
+
+def _refuse_function_view(a: Tensor, op: str) -> None:
+    """torch's refusal of an in-place write into a custom Function's output that is a view of its input (or into a
+    view of such an output): the write would reach the input around the Function's backward."""
+    t: Tensor | None = a
+    while t is not None:
+        name = t.__dict__.get("_made_by_function")
+        if name is not None:
+            raise RuntimeError(f"{op}: output of {name} is a view of its input and is being modified in place; the "
+                               f"gradient would bypass {name}.backward. Return a clone from forward (or clone the "
+                               f"output before writing it)")
+        t = t._base
 
 
 def _become(t: Tensor, out: Tensor, op: str, prior: Tensor | None) -> None:
