@@ -504,3 +504,18 @@ def test_in_place_write_into_a_functions_view_output_raises(write: Callable) -> 
             write(out)
         (_view_function(lib).apply(a * 1) * 3).sum().backward()
         assert a.grad.tolist() == [6.0, 6.0]
+
+
+@pytest.mark.parametrize("pick", [lambda x: x.max(0)[0], lambda x: x.min(1)[0], lambda x: x.median(0)[0],
+                                  lambda x: x.kthvalue(1, 0)[0], lambda x: x.mode(0)[0], lambda x: x.nanmedian(0)[0]],
+                         ids=["max", "min", "median", "kthvalue", "mode", "nanmedian"])
+@pytest.mark.parametrize("rows", [1, 2])
+def test_reduced_values_are_no_views(pick: Callable, rows: int) -> None:
+    """max / min / median / kthvalue / mode along a dim gave values that were a view of a temporary, so
+    ``detach_()`` on them raised ("can't detach a view in place"); as torch's, they are tensors of their own."""
+    for lib in (torch, tg):
+        x = lib.arange(3.0 * rows).reshape(rows, 3).requires_grad_() * 1
+        values = pick(x)
+        assert values._base is None
+        values.detach_()
+        assert not values.requires_grad

@@ -845,8 +845,8 @@ def _extreme(name: str, self: Tensor, dim: Any, keepdim: bool, axis: Any, keepdi
     dim = _dim(_one_dim(name, dim), None)  # an int (a float or bool dim raises TypeError, as torch's)
     indices = _arg(name, self, dim, True, name)
     values = index.gather(self, dim, indices)
-    if not keepdim:
-        values, indices = squeeze(values, dim), squeeze(indices, dim)
+    if not keepdim:  # (values in memory of their own, as torch's: not a view a detach_() would refuse)
+        values, indices = movement.clone(squeeze(values, dim)), squeeze(indices, dim)
     return ValuesIndices(values, indices)
 
 

@@ -14,7 +14,7 @@ from ..tensor import Array, Tensor, TensorLike, as_tensor, check_devices, record
 from .elementwise import promote_types
 from .factor import KernelDtypeError
 from .index import gather
-from .movement import reshape, wrap_dim
+from .movement import clone, reshape, wrap_dim
 from .reduce import evenly_distribute
 
 
@@ -78,7 +78,7 @@ def _order_statistic(op: str, a: Tensor, k: int, dim: int, keepdim: bool) -> tup
     if keepdim:
         return values, indices
     shape = values.shape[:d] + values.shape[d + 1:]
-    return reshape(values, shape), Tensor(indices._data.reshape(shape), device=a.device)
+    return clone(reshape(values, shape)), Tensor(indices._data.reshape(shape), device=a.device)
 
 
 def kthvalue(a: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
@@ -137,7 +137,7 @@ def nanmedian(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tenso
     if keepdim:
         return values, indices
     shape = values.shape[:d] + values.shape[d + 1:]
-    return reshape(values, shape), Tensor(indices._data.reshape(shape), device=a.device)
+    return clone(reshape(values, shape)), Tensor(indices._data.reshape(shape), device=a.device)
 
 
 def unique(a: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
@@ -241,7 +241,7 @@ def mode(a: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tenso
     if keepdim:
         return values, indices
     shape = values.shape[:d] + values.shape[d + 1:]
-    return reshape(values, shape), Tensor(idx.reshape(shape), device=a.device)
+    return clone(reshape(values, shape)), Tensor(idx.reshape(shape), device=a.device)
 
 
 def searchsorted(sorted_sequence: Tensor, values: TensorLike, out_int32: bool = False, right: bool = False,
