@@ -519,3 +519,34 @@ def test_reduced_values_are_no_views(pick: Callable, rows: int) -> None:
         assert values._base is None
         values.detach_()
         assert not values.requires_grad
+
+
+def _build_over_tensor_class() -> bytes:
+    """A torch.save zip whose pickle BUILDs the Tensor class itself (setattr(Tensor, "__add__", Size)), then
+    returns {"a": 1}."""
+    import io
+    import pickle
+    import zipfile
+
+    data = (pickle.PROTO + b"\x02" + b"ctorch\nTensor\n" + b"N}X\x07\x00\x00\x00__add__ctorch\nSize\ns\x86" + b"b"
+            + b"0" + b"}X\x01\x00\x00\x00aK\x01s.")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("archive/data.pkl", data)
+        z.writestr("archive/version", b"3\n")
+    return out.getvalue()
+
+
+def test_weights_only_load_refuses_to_build_a_class() -> None:
+    """pickle's BUILD on an allowed class (Tensor) rewrote the library for the rest of the process (+ returned a
+    tuple); a weights-only load refuses it, as torch's ("Can only build Tensor, Parameter, OrderedDict...")."""
+    import io
+
+    from tinygrad_adam.checkpoint import CheckpointError
+
+    raw = _build_over_tensor_class()
+    with pytest.raises(Exception):  # noqa: B017 - torch's UnpicklingError, wrapped as it words it
+        torch.load(io.BytesIO(raw))
+    with pytest.raises(CheckpointError, match="setting the state of a type"):
+        tg.load(io.BytesIO(raw))
+    assert (tg.tensor([1.0, 2.0]) + tg.tensor([10.0, 20.0])).tolist() == [11.0, 22.0]

@@ -15,11 +15,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import pickle
+import struct
 import sys
 import zipfile
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import numpy
 
@@ -134,9 +135,26 @@ def _bytes(text: str, encoding: str = "utf-8") -> bytes:
     return codecs.encode(text, encoding)
 
 
-class _Unpickler(pickle.Unpickler):
+class _Unpickler(pickle._Unpickler):  # (the Python one: its BUILD can be checked, see _build)
     """torch's pickle, weights only: ``storage(key, dtype, numel)`` gives each storage's 1-d array the first time the
     pickle names it (None: the pickle may name none)."""
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+
+    def _build(self) -> None:
+        """pickle's BUILD (``obj.__setstate__(state)`` or setattr of the state's items), weights only: on an instance
+        of a class the file may build (as torch's), never on a class itself, which would rewrite the library for the
+        rest of the process (``Tensor.__add__`` replaced)."""
+        from .nn.module import Parameter
+
+        target = self.stack[-2] if len(self.stack) > 1 else None
+        allowed = (Tensor, Parameter, OrderedDict, Counter, *(v for v in SAFE_GLOBALS.values() if isinstance(v, type)))
+        if not self.trusted and (isinstance(target, type) or not isinstance(target, allowed)):
+            raise _Refused(f"setting the state of a {type(target).__name__}",
+                           "only tensors, Parameters, OrderedDicts and allowed globals are built from a state")
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = _build
 
     def __init__(self, stream: BinaryIO, storage: Callable[[str, type, int], numpy.ndarray] | None,
                  device_name: str | None, trusted: bool = False) -> None:
@@ -243,7 +261,9 @@ def load(f: Any, device_name: str | None = None, legacy: bool = False, trusted: 
     except backend.DeviceError:  # (a RuntimeError, caught below for zipfile's: the file is fine, the device not)
         raise
     except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile,
-            pickle.UnpicklingError, RuntimeError, NotImplementedError) as e:  # (the last two: zipfile's, above)
+            pickle.UnpicklingError, RuntimeError, NotImplementedError,  # (these two: zipfile's, above)
+            struct.error, OverflowError, MemoryError) as e:  # (pickle's Python reader: cut short,
+        # an absurd length, or opcodes out of order)
         raise checkpoint.CheckpointError(f"{f} is a damaged torch.save file ({type(e).__name__}: {e}); save it "
                                          f"again where torch runs") from None
 

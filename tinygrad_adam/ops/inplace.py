@@ -236,7 +236,8 @@ def _zero_derivative(previous: Tensor, out: Tensor) -> Tensor:
     """``out`` (a constant written over ``previous``) recorded as depending on ``previous`` with a zero gradient (the
     op higher_order.depends records, whose derivative it knows)."""
     shape, xp = previous.shape, previous.xp
-    return record("_zero_derivative", out._data, (previous,), lambda g: (xp.zeros(shape, g.dtype),))
+    data = out._data if out._data.dtype == previous.dtype else out._data.astype(previous.dtype)  # (x.gt_(y): bool)
+    return record("_zero_derivative", data, (previous,), lambda g: (xp.zeros(shape, g.dtype),))
 
 
 def _keep_edge(out: Tensor, previous: Tensor) -> Tensor:
