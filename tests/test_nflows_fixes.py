@@ -22,7 +22,7 @@
      div by a constant; torch saves no such input) now pass, and their edge goes to the graph the input had when
      they were recorded (``tensor._prior``, kept by ``inplace._become``; swapped in by
      ``tensor.reroute_stale_parents`` from ``autograd.topological_order``), as torch's edge keeps the old grad_fn.
-     Ops that read the written values still raise, as in torch. A tensor keeps its last 8 graphs
+     Ops that read the written values still raise, as in torch. A tensor keeps its last 1024 graphs
      (``inplace.PRIORS``): a node recorded before more writes into its input raises.
   (With the fixes ``add`` / ``sub`` / ``mul`` / ``div`` take their operands' ``requires_grad`` when recorded, and a
   tensor overwritten by a constant (``fill_``, ``zero_``, ``copy_`` of a constant) keeps requiring grad with a zero
@@ -39,6 +39,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_adam
+from tinygrad_adam.ops import inplace
 
 torch = pytest.importorskip("torch", reason="torch is the reference oracle: pip install torch==2.13.0")
 
@@ -202,7 +203,8 @@ def test_a_sum_recorded_before_its_input_is_filled(op: str) -> None:
 @pytest.mark.parametrize("writes", [0, 1, 2, 5, 8])
 def test_an_op_recorded_before_several_writes(writes: int) -> None:
     """``w = y[1:]`` summed, then ``writes`` in-place writes through another view of ``y``: the gradient is torch's
-    (ours keeps the last 8 graphs a tensor had; a node recorded before more writes than that raises at backward)."""
+    (ours keeps the last PRIORS graphs a tensor had; a node recorded before more writes than that raises at
+    backward)."""
     grads = []
     for lib in LIBS:
         leaf = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -217,7 +219,7 @@ def test_an_op_recorded_before_several_writes(writes: int) -> None:
     leaf = tinygrad_adam.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = leaf * 1
     s = y[1:].sum()
-    for _ in range(9):
-        y[0:2].mul_(1.5)
+    for _ in range(inplace.PRIORS + 1):
+        y[0:2].mul_(1.001)
     with pytest.raises(RuntimeError, match="in-place"):
         s.backward()

@@ -550,3 +550,19 @@ def test_weights_only_load_refuses_to_build_a_class() -> None:
     with pytest.raises(CheckpointError, match="setting the state of a type"):
         tg.load(io.BytesIO(raw))
     assert (tg.tensor([1.0, 2.0]) + tg.tensor([10.0, 20.0])).tolist() == [11.0, 22.0]
+
+
+@pytest.mark.parametrize("steps", [9, 10, 60])
+def test_a_running_sum_written_at_every_step_differentiates(steps: int) -> None:
+    """Tacotron's ``attention_weights_cum += attention_weights``, read through a view before each write: from the
+    tenth write on, backward raised (a tensor kept only its last 8 graphs); torch keeps them all."""
+    grads = []
+    for lib in (torch, tg):
+        x = lib.tensor([0.1, 0.5, -0.3], dtype=lib.float64, requires_grad=True)
+        cum, total = lib.zeros(3, dtype=lib.float64), 0
+        for i in range(steps):
+            total = total + (cum.unsqueeze(0) * (i + 1)).sum()
+            cum += x * x
+        total.backward()
+        grads.append(x.grad.numpy())
+    numpy.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)

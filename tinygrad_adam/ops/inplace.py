@@ -132,7 +132,7 @@ def inplace(a: Tensor, op: str, compute: Callable[[Tensor], Tensor], *operands: 
     return a
 
 
-PRIORS = 8
+PRIORS = 1024  # (a decoder's running sum written at each of its steps: torch keeps every graph; 8 was too few)
 
 
 def _refuse_function_view(a: Tensor, op: str) -> None:
