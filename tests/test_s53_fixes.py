@@ -566,3 +566,18 @@ def test_a_running_sum_written_at_every_step_differentiates(steps: int) -> None:
         total.backward()
         grads.append(x.grad.numpy())
     numpy.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_nn_init_takes_torchs_tensor_keyword() -> None:
+    """torch names nn.init's first argument ``tensor`` (ours was ``t``: ``uniform_(tensor=w)`` raised TypeError);
+    every public in-place initialiser has torch's first parameter name."""
+    import inspect
+
+    names = [n for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_") and hasattr(tg.nn.init, n)]
+    assert len(names) > 10
+    for name in names:
+        theirs = next(iter(inspect.signature(getattr(torch.nn.init, name)).parameters))
+        assert next(iter(inspect.signature(getattr(tg.nn.init, name)).parameters)) == theirs, name
+    w = tg.zeros(3, 4)
+    tg.nn.init.uniform_(tensor=w, a=-1.0, b=1.0)
+    assert 0 < float(w.abs().max()) <= 1

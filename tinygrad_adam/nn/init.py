@@ -38,12 +38,12 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     return GAINS[nonlinearity]
 
 
-def calculate_fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
+def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """(in * receptive field, out * receptive field) for a weight (out, in, *kernel)."""
-    if t.ndim < 2:
-        raise ValueError(f"fan in and fan out are defined for 2 or more dims, not shape {t.shape}")
-    receptive = math.prod(t.shape[2:])
-    return t.shape[1] * receptive, t.shape[0] * receptive
+    if tensor.ndim < 2:
+        raise ValueError(f"fan in and fan out are defined for 2 or more dims, not shape {tensor.shape}")
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
 _calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out  # torch's private name, which model code calls
@@ -63,76 +63,79 @@ def _fill(t: Tensor, values: Any) -> Tensor:
     return t
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with U(a, b), drawn from ``generator`` (as in every initialiser here that draws), else the default one;
     a > b or an infinite bound raises, as torch's."""
-    _continuous_only("uniform_", t)
+    _continuous_only("uniform_", tensor)
     if not (math.isfinite(a) and math.isfinite(b) and a <= b):
         raise ValueError(f"uniform_: needs finite bounds a <= b (torch's [from, to) range), got a={a}, b={b}")
-    return _fill(t, rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a)
+    drawn = rand(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=generator)._data
+    return _fill(tensor, drawn * (b - a) + a)
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with N(mean, std^2); a negative or NaN ``std`` raises, as torch's."""
     if not std >= 0:
         raise ValueError(f"normal_: expects std >= 0.0, got {std}")
-    _continuous_only("normal_", t)
-    return _fill(t, randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean)
+    _continuous_only("normal_", tensor)
+    drawn = randn(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=generator)._data
+    return _fill(tensor, drawn * std + mean)
 
 
-def constant_(t: Tensor, val: float) -> Tensor:
-    """``t.fill_(val)`` outside the graph, as torch's (so an expand, whose places share elements, takes it too)."""
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """``tensor.fill_(val)`` outside the graph, as torch's (so an expand, whose places share elements, takes it too)."""
     with no_grad():
-        return t.fill_(val)
+        return tensor.fill_(val)
 
 
-def zeros_(t: Tensor) -> Tensor:
-    return constant_(t, 0)
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0)
 
 
-def ones_(t: Tensor) -> Tensor:
-    return constant_(t, 1)
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1)
 
 
-def eye_(t: Tensor) -> Tensor:
+def eye_(tensor: Tensor) -> Tensor:
     """The identity matrix in a 2-D tensor (ones on the diagonal)."""
-    if t.ndim != 2:
-        raise ValueError(f"eye_ needs a 2-D tensor, got shape {t.shape}")
-    return _fill(t, t.xp.eye(*t.shape, dtype=t.dtype))
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_ needs a 2-D tensor, got shape {tensor.shape}")
+    return _fill(tensor, tensor.xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 
-def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """The identity of a convolution: weight (out, in, *kernel) (3-D to 5-D) zero but for a one at the kernel's
     centre (k // 2 along each kernel axis) of [g * out / groups + i, i] for each of the ``groups`` groups and
     i < min(out / groups, in), so each group passes its first channels through unchanged."""
-    if t.ndim not in (3, 4, 5):
-        raise ValueError(f"dirac_ needs a 3-D, 4-D or 5-D tensor (out, in, *kernel), got shape {t.shape}")
-    if groups < 1 or t.shape[0] % groups:
-        raise ValueError(f"dirac_: the output channels {t.shape[0]} must be divisible by groups, got groups={groups}")
-    xp, per = t.xp, t.shape[0] // groups
-    channel = xp.arange(min(per, t.shape[1]))
-    values = xp.zeros(t.shape, dtype=t.dtype)
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_ needs a 3-D, 4-D or 5-D tensor (out, in, *kernel), got shape {tensor.shape}")
+    if groups < 1 or tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: the output channels {tensor.shape[0]} must be divisible by groups, got "
+                         f"groups={groups}")
+    xp, per = tensor.xp, tensor.shape[0] // groups
+    channel = xp.arange(min(per, tensor.shape[1]))
+    values = xp.zeros(tensor.shape, dtype=tensor.dtype)
     if channel.size:
         rows = (xp.arange(groups)[:, None] * per + channel).reshape(-1)
-        values[(rows, xp.tile(channel, groups), *(k // 2 for k in t.shape[2:]))] = 1
-    return _fill(t, values)
+        values[(rows, xp.tile(channel, groups), *(k // 2 for k in tensor.shape[2:]))] = 1
+    return _fill(tensor, values)
 
 
-def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
     """A sparse 2-D (rows, cols) matrix (Martens, 2010): N(0, std^2) samples with ceil(sparsity * rows) of each
     column's rows, chosen at random, set to zero (all of them from sparsity 1 on)."""
-    if t.ndim != 2:
-        raise ValueError(f"sparse_ needs a 2-D tensor, got shape {t.shape}")
-    _continuous_only("sparse_", t)
-    rows, cols = t.shape
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_ needs a 2-D tensor, got shape {tensor.shape}")
+    _continuous_only("sparse_", tensor)
+    rows, cols = tensor.shape
     zeros = len(range(rows)[:math.ceil(sparsity * rows)])  # (a negative count keeps that many, as torch's slice)
-    values = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data * std
-    order = rand(t.shape, dtype="float64", device=t.device, generator=generator)._data.argsort(axis=0)
-    values[order[:zeros], t.xp.arange(cols)] = 0  # each column's first ``zeros`` rows of a random order
-    return _fill(t, values)
+    values = randn(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=generator)._data * std
+    order = rand(tensor.shape, dtype="float64", device=tensor.device, generator=generator)._data.argsort(axis=0)
+    values[order[:zeros], tensor.xp.arange(cols)] = 0  # each column's first ``zeros`` rows of a random order
+    return _fill(tensor, values)
 
 
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator: Generator | None = None) -> Tensor:
     """N(mean, std^2) restricted to [a, b] (absolute bounds, as torch), sampled exactly by rejection: from the normal
     itself where it puts more than 0.3 of its mass in [a, b], else from U(a, b) accepted with probability
@@ -140,27 +143,27 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     when the mean lies more than 2 std outside [a, b], std == 0 raises ZeroDivisionError, a == b fills with a."""
     if not a <= b:
         raise ValueError(f"trunc_normal_: need a <= b, got a={a}, b={b}")
-    _continuous_only("trunc_normal_", t)
+    _continuous_only("trunc_normal_", tensor)
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("trunc_normal_: [a, b] lies over 2 std away from the mean, so the values drawn may not "
                       "follow the truncated normal", stacklevel=2)
     mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
-    xp = t.xp
-    values = xp.empty(t._data.size, dtype=t.dtype)
+    xp = tensor.xp
+    values = xp.empty(tensor._data.size, dtype=tensor.dtype)
     todo = xp.arange(values.size)  # the entries still to draw
     z_peak = (max(a, min(mean, b)) - mean) / std  # (uniform proposals) the pdf's highest point on [a, b]
     while todo.size:
         if mass > 0.3:
-            draw = randn(todo.size, dtype=t.dtype, device=t.device, generator=generator)._data * std + mean
+            draw = randn(todo.size, dtype=tensor.dtype, device=tensor.device, generator=generator)._data * std + mean
             reject = (draw < a) | (draw > b)
         else:
-            draw = rand(todo.size, dtype=t.dtype, device=t.device, generator=generator)._data * (b - a) + a
+            draw = rand(todo.size, dtype=tensor.dtype, device=tensor.device, generator=generator)._data * (b - a) + a
             log_ratio = -0.5 * ((draw.astype("float64") - mean) / std) ** 2 + 0.5 * z_peak ** 2  # log(pdf / peak)
-            u = rand(todo.size, dtype="float64", device=t.device, generator=generator)._data
+            u = rand(todo.size, dtype="float64", device=tensor.device, generator=generator)._data
             reject = xp.log(u) > log_ratio
         values[todo] = draw
         todo = todo[reject]
-    return _fill(t, values.reshape(t.shape))
+    return _fill(tensor, values.reshape(tensor.shape))
 
 
 def _norm_cdf(z: float) -> float:
@@ -168,49 +171,49 @@ def _norm_cdf(z: float) -> float:
     return (1.0 + math.erf(z / math.sqrt(2.0))) / 2.0
 
 
-def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """A (semi-)orthogonal matrix (rows x prod(rest)) from the QR of a Gaussian one (Saxe et al., 2013), times gain."""
-    if t.ndim < 2:
-        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
-    if t._data.size == 0:  # nothing to fill (torch: a no-op)
-        return t
-    _continuous_only("orthogonal_", t)
-    rows, cols = t.shape[0], t._data.size // t.shape[0]
-    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=t.device, generator=generator)._data
-    q, r = t.xp.linalg.qr(flat)
-    q *= t.xp.sign(t.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {tensor.shape}")
+    if tensor._data.size == 0:  # nothing to fill (torch: a no-op)
+        return tensor
+    _continuous_only("orthogonal_", tensor)
+    rows, cols = tensor.shape[0], tensor._data.size // tensor.shape[0]
+    flat = randn((max(rows, cols), min(rows, cols)), dtype="float64", device=tensor.device, generator=generator)._data
+    q, r = tensor.xp.linalg.qr(flat)
+    q *= tensor.xp.sign(tensor.xp.diagonal(r))  # a unique Q: the one whose R has a positive diagonal
     q = q.T if rows < cols else q
-    return _fill(t, (gain * q).reshape(t.shape).astype(t.dtype))
+    return _fill(tensor, (gain * q).reshape(tensor.shape).astype(tensor.dtype))
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound, generator)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                      generator: Generator | None = None) -> Tensor:
     """U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is the leaky_relu slope used by the gain."""
-    if _empty(t):
-        return t
-    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
-    return uniform_(t, -bound, bound, generator)
+    if _empty(tensor):
+        return tensor
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(tensor, mode))
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                     generator: Generator | None = None) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
-    if _empty(t):
-        return t
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)), generator)
+    if _empty(tensor):
+        return tensor
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)), generator)
 
 
 def _empty(t: Tensor) -> bool:
