@@ -581,3 +581,15 @@ def test_nn_init_takes_torchs_tensor_keyword() -> None:
     w = tg.zeros(3, 4)
     tg.nn.init.uniform_(tensor=w, a=-1.0, b=1.0)
     assert 0 < float(w.abs().max()) <= 1
+
+
+@pytest.mark.parametrize("pool", [
+    lambda F, t: F.avg_pool1d(t, 3), lambda F, t: F.avg_pool2d(t[None], (1, 3)),
+    lambda F, t: F.adaptive_avg_pool1d(t, 1), lambda F, t: F.avg_pool1d(t, 2, stride=1, ceil_mode=True),
+], ids=["avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "ceil_mode"])
+def test_float16_average_pool_does_not_overflow(pool: Callable) -> None:
+    """A float16 window sum past 65504 made the mean inf; torch's means run in float32 (one rounding at the end)."""
+    x = numpy.array([[[30000.0, 29000.0, 31000.0]]], numpy.float16)
+    want = pool(torch.nn.functional, torch.tensor(x))
+    got = pool(tg.nn.functional, tg.tensor(x))
+    assert got.dtype == tg.float16 and got.tolist() == want.tolist()

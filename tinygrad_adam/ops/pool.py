@@ -178,7 +178,9 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     k, st, pd, (ho, wo), extra = pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
     h, w = x.shape[2:]
     xp, t = x.xp, x.dtype.type
-    out = wide_sum(windows(pad_spatial(x._data, pd, 0.0, extra), k, st, (ho, wo)), (0, 1))
+    win = windows(pad_spatial(x._data, pd, 0.0, extra), k, st, (ho, wo))
+    half = x.dtype == numpy.float16  # the mean in float32, as torch's: a float16 window sum may pass 65504
+    out = win.sum(axis=(0, 1), dtype=numpy.float32) if half else wide_sum(win, (0, 1))
     if divisor_override is not None or (extra == (0, 0) and (count_include_pad or pd == (0, 0))):
         divisor = t(divisor_override or k[0] * k[1])
     else:  # the window's elements inside the image (padding included when counted), (Ho, Wo)
@@ -187,6 +189,8 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
     if x.dtype.kind != "f":
         return Tensor(follow_format(truncating_divide(xp, out, divisor), x))
     out /= divisor
+    if half:
+        out = out.astype(numpy.float16)
 
     def backward(g: Array) -> tuple[Array]:
         padded = (h + 2 * pd[0] + extra[0], w + 2 * pd[1] + extra[1])
