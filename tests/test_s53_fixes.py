@@ -593,3 +593,28 @@ def test_float16_average_pool_does_not_overflow(pool: Callable) -> None:
     want = pool(torch.nn.functional, torch.tensor(x))
     got = pool(tg.nn.functional, tg.tensor(x))
     assert got.dtype == tg.float16 and got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("map_location", [{"cpu": "cpu"}, lambda storage, where: storage])
+def test_load_with_map_location_keeps_container_types(map_location: object, tmp_path: object) -> None:
+    """A dict or callable map_location rebuilt every container as type(x)(pairs): a Counter counted its pairs, so a
+    resumed MultiStepLR's milestones {3: 1, 6: 1} became {(3, 1): 1, (6, 1): 1} and its lr never fell. Containers
+    keep their type and contents now."""
+    import collections
+
+    model = tg.nn.Linear(1, 1)
+    opt = tg.optim.SGD(model.parameters(), lr=0.1)
+    sched = tg.optim.lr_scheduler.MultiStepLR(opt, milestones=[3, 6], gamma=0.1)
+    path = tmp_path / "state.pt"
+    tg.save({"sched": sched.state_dict(), "w": tg.ones(1)}, path)
+    state = tg.load(path, map_location=map_location, weights_only=False)
+    assert state["sched"]["milestones"] == collections.Counter({3: 1, 6: 1})
+    opt2 = tg.optim.SGD(tg.nn.Linear(1, 1).parameters(), lr=0.1)
+    resumed = tg.optim.lr_scheduler.MultiStepLR(opt2, milestones=[1], gamma=0.1)
+    resumed.load_state_dict(state["sched"])
+    lrs = []
+    for _ in range(7):
+        lrs.append(round(opt2.param_groups[0]["lr"], 6))
+        opt2.step()
+        resumed.step()
+    assert lrs == [0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001]

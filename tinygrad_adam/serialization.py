@@ -9,6 +9,7 @@ may also be an open binary file.
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import zipfile
@@ -83,10 +84,19 @@ def _map_tensors(tree: Any, fn: Callable[[Tensor, str], Any]) -> Any:
         if moved is not None and not isinstance(moved, Tensor):
             raise TypeError(f"load: map_location returned a {type(moved).__name__}, expected a tensor or None")
         return tree if moved is None else moved
-    if isinstance(tree, dict):
-        return type(tree)((k, _map_tensors(v, fn)) for k, v in tree.items())
+    if isinstance(tree, dict):  # (a copy with its values set: a Counter's counts or a defaultdict's factory kept)
+        values = {k: _map_tensors(v, fn) for k, v in tree.items()}
+        if all(values[k] is v for k, v in tree.items()):
+            return tree
+        out = copy.copy(tree)
+        for k, v in values.items():
+            out[k] = v
+        return out
     if isinstance(tree, list | tuple | set | frozenset):
-        return type(tree)(_map_tensors(v, fn) for v in tree)
+        items = [_map_tensors(v, fn) for v in tree]
+        if all(a is b for a, b in zip(items, tree)):
+            return tree
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)  # (a namedtuple by position)
     return tree
 
 
