@@ -176,6 +176,7 @@ def write(tree: Any, f: BinaryIO, protocol: int = 2, legacy: bool = False, byteo
     records += [("byteorder", sys.byteorder.encode())] if byteorder else []
     records += [(f"data/{key}", memoryview(pickler.arrays.arrays[key]).cast("B")) for key in pickler.storages]
     records += [("version", b"3\n"), (".data/serialization_id", f"{secrets.randbits(128):040d}".encode())]
+    target, f = f, _archive_stream(f)
     with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
         for name, data in records:
             info = zipfile.ZipInfo(f"archive/{name}")
@@ -183,3 +184,16 @@ def write(tree: Any, f: BinaryIO, protocol: int = 2, legacy: bool = False, byteo
             start = archive.fp.tell() + 30 + len(info.filename.encode()) + 4 + zip64
             info.extra = b"FB" + (pad := -start % ALIGNMENT).to_bytes(2, "little") + b"Z" * pad
             archive.writestr(info, data)
+    if f is not target:
+        target.write(f.getbuffer())
+
+
+def _archive_stream(f: Any) -> Any:
+    """Where the zip is written: ``f`` itself, but a new buffer (copied into ``f`` after) where ``f`` is a stream past
+    its start (a header written before): zipfile's offsets would count from the stream's start, torch's reader counts
+    them from the archive's."""
+    try:
+        ahead = hasattr(f, "write") and f.tell() > 0
+    except (OSError, AttributeError):  # (a pipe: no position, written from where it is)
+        ahead = False
+    return io.BytesIO() if ahead else f
