@@ -177,7 +177,8 @@ def result_type(*xs: TensorLike) -> numpy.dtype:
             else:
                 zeros = promote_types(zeros, x.dtype)
         else:
-            x = python_number(x)  # (a numpy scalar: the Python number torch reads it as)
+            if not (isinstance(x, numpy.uint64) and x >= 2 ** 63):  # (bitwise ops' uint64 numbers stay so)
+                x = python_number(x)  # (a numpy scalar: the Python number torch reads it as)
             kind = numpy.dtype(bool) if isinstance(x, bool) else numpy.dtype(numpy.int64) if isinstance(x, int) \
                 else numpy.dtype(DEFAULT_FLOAT) if isinstance(x, float) else numpy.asarray(x).dtype
             numbers = promote_types(numbers, kind)
