@@ -108,9 +108,15 @@ def _encode(node: Any, out: _Writer) -> Any:
     if isinstance(node, dtypes.UnsupportedDtype):  # (torch.bfloat16: a name here, whose ``dtype`` raises)
         return {"__dtype__": [node.name, False]}
     if hasattr(node, "dtype") and hasattr(node, "shape") and not isinstance(node, numpy.generic):
+        if isinstance(node, numpy.ndarray) and (type(node) is not numpy.ndarray or node.dtype.kind in "OV"):
+            raise TypeError(f"cannot store a numpy {type(node).__name__} of dtype {node.dtype} in a checkpoint: "
+                            f"it would come back a plain array (no mask), or not at all (objects)")
         return {"__array__": out.add(backend.to_numpy(node))}
     if isinstance(node, numpy.generic):
         return _encode(node.item(), out)
+    if (isinstance(node, dict) and type(node) not in (dict, OrderedDict)) or (
+            isinstance(node, tuple) and type(node) not in (tuple, Size)):  # (a namedtuple, a defaultdict: save
+        raise TypeError(f"cannot store a {type(node).__name__} in a checkpoint as one")  # pickles them whole)
     if isinstance(node, dict):
         tag = "__odict__" if isinstance(node, OrderedDict) else "__dict__"
         return {tag: [[_encode_key(k), _encode(v, out)] for k, v in node.items()]}
