@@ -658,3 +658,14 @@ def test_save_keeps_subclasses_it_cannot_store_as_data() -> None:
     assert type(back["cfg"]) is pair and back["cfg"].epochs == 5
     assert type(back["counts"]) is collections.defaultdict and back["counts"]["b"] == 0
     assert back["m"].mean() == 1.0 and back["labels"].tolist() == ["cat", 3]
+
+
+def test_a_directory_where_a_data_file_belongs_is_named(tmp_path: object) -> None:
+    """A directory in a data file's place was reported as "missing <file>", whose fixes (download, copy) cannot work
+    while it is there; it is named as what it is, with the fix."""
+    from tinygrad_adam.data.paths import lacks
+
+    (tmp_path / "a.gz").mkdir()
+    (tmp_path / "b.gz").write_bytes(b"x")
+    assert lacks(tmp_path, ["a.gz", "b.gz"]) == "has a.gz as something other than a file (move it away)"
+    assert lacks(tmp_path, ["b.gz", "c.gz"]) == "missing c.gz"

@@ -105,8 +105,11 @@ def lacks(folder: Path, files: Sequence[str]) -> str:
         if not folder.is_dir():
             return "is not a directory"
         missing = [f for f in files if not (folder / f).is_file()]
+        blocked = [f for f in missing if (folder / f).exists()]  # (a directory or a FIFO of that name)
     except OSError as e:  # an unreadable parent directory
         return f"cannot be read ({e.strerror or type(e).__name__})"
+    if blocked:  # no download or copy can put the file there until that is moved away
+        return f"has {blocked[0]} as something other than a file (move it away)"
     if len(missing) == len(files):
         return f"missing all {len(files)} files" if len(files) > 1 else f"missing {missing[0]}"
     return f"missing {', '.join(missing)}" if len(missing) <= 2 else f"missing {len(missing)} of {len(files)} files"
