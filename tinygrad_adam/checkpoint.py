@@ -114,9 +114,6 @@ def _encode(node: Any, out: _Writer) -> Any:
         return {"__array__": out.add(backend.to_numpy(node))}
     if isinstance(node, numpy.generic):
         return _encode(node.item(), out)
-    if (isinstance(node, dict) and type(node) not in (dict, OrderedDict)) or (
-            isinstance(node, tuple) and type(node) not in (tuple, Size)):  # (a namedtuple, a defaultdict: save
-        raise TypeError(f"cannot store a {type(node).__name__} in a checkpoint as one")  # pickles them whole)
     if isinstance(node, dict):
         tag = "__odict__" if isinstance(node, OrderedDict) else "__dict__"
         return {tag: [[_encode_key(k), _encode(v, out)] for k, v in node.items()]}
