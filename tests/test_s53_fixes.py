@@ -662,3 +662,18 @@ def test_a_directory_where_a_data_file_belongs_is_named(tmp_path: object) -> Non
     (tmp_path / "b.gz").write_bytes(b"x")
     assert lacks(tmp_path, ["a.gz", "b.gz"]) == "has a.gz as something other than a file (move it away)"
     assert lacks(tmp_path, ["b.gz", "c.gz"]) == "missing c.gz"
+
+
+def test_detach_in_place_then_requiring_grad_again_survives_backward() -> None:
+    """The backward of an op recorded before ``y.detach_()`` sees y as it was then; y's own flag afterwards (here
+    required again, as a new leaf) is left as the user set it."""
+    results = []
+    for lib in (torch, tg):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        z = lib.where(y > 3, y, 0.0)
+        y.detach_()
+        y.requires_grad_()
+        z.sum().backward()
+        results.append((y.requires_grad, x.grad.tolist(), y.grad))
+    assert results[0] == results[1] == (True, [0.0, 2.0], None)

@@ -603,13 +603,14 @@ def as_recorded(inputs: Sequence[Tensor]) -> Iterator[None]:
     """``inputs`` (cut by ``detach_()`` after an op used them) requiring grad again while that op's backward runs:
     its closure asks them whether to compute their gradients, which flow to their graph of that time (torch's
     edges)."""
+    before = [t.requires_grad for t in inputs]
     for t in inputs:
         t.requires_grad = True
     try:
         yield
     finally:
-        for t in inputs:
-            t.requires_grad = False
+        for t, flag in zip(inputs, before):
+            t.requires_grad = flag
 
 
 def check_float(leaf: Tensor) -> None:

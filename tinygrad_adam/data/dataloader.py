@@ -311,10 +311,8 @@ class DataLoader:
             yield from self.batch_sampler  # type: ignore[misc]
             return
         indices = self._indices()
-        if not isinstance(indices, np.ndarray):  # a sampler's keys: slices of one int64 array where all are ints
-            indices = [as_key(i) for i in indices]
-            if all(type(i) is int for i in indices):
-                indices = np.asarray(indices, dtype=np.int64)
+        if not isinstance(indices, np.ndarray):  # a sampler's keys, as they are (see _fetch)
+            indices = list(indices)
         size = self.batch_size or 1
         stop = len(indices) - len(indices) % size if self.drop_last else len(indices)
         for start in range(0, stop, size):
@@ -343,11 +341,16 @@ class DataLoader:
 
     def _fetch(self, dataset: Any, idx: Sequence[int]) -> Any:
         """The batch of examples ``idx`` of ``dataset`` (a worker's copy, or the loader's own)."""
-        keys = [as_key(i) for i in idx]
-        if self.collate_fn is None and self.batch_size is not None and _reads_rows(dataset) \
-                and all(type(i) is int for i in keys):
+        if isinstance(idx, np.ndarray):  # a slice of the default order (int64): no per-key work
+            rows, keys = idx, None
+        else:  # a sampler's keys reach the dataset as they are (numpy / 0-d tensor integers as ints)
+            keys = [as_key(i) for i in idx]
+            rows = np.asarray(keys, dtype=np.int64) if all(type(i) is int for i in keys) else None
+        if self.collate_fn is None and self.batch_size is not None and rows is not None and _reads_rows(dataset):
             # array-backed: one fancy index per array; a list, as default collation of tuples gives
-            return [Tensor(a) for a in type(dataset).rows(dataset, np.asarray(keys, dtype=np.int64))]
+            return [Tensor(a) for a in type(dataset).rows(dataset, rows)]
+        if keys is None:
+            keys = idx.tolist()
         if self.batch_size is None and self._auto_batches:  # one example, not collated: converted
             return (self.collate_fn or default_convert)(dataset[keys[0]])
         getitems = getattr(dataset, "__getitems__", None)  # a dataset's batched read, as torch's fetcher uses it
